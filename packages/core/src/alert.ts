@@ -1,0 +1,101 @@
+/**
+ * The alert as the domain sees it. The JSON Schemas in `schemas/` are the authority on shape;
+ * these types name only what the hub's own code reads.
+ */
+
+/** Alert types the hub carries. */
+export const AlertType = {
+  SuspiciousShipment: 'suspicious-shipment',
+  ConsigneeFlag: 'consignee-flag',
+  SeizureReport: 'seizure-report',
+  Retraction: 'retraction',
+} as const;
+export type AlertType = (typeof AlertType)[keyof typeof AlertType];
+
+/** Traffic Light Protocol 2.0 labels, from least to most restricted. */
+export const HANDLING_CODES = [
+  'TLP:CLEAR',
+  'TLP:GREEN',
+  'TLP:AMBER',
+  'TLP:AMBER+STRICT',
+  'TLP:RED',
+] as const;
+export type HandlingCode = (typeof HANDLING_CODES)[number];
+
+/** Rank of a handling code: higher is more restricted; -1 when unknown. */
+export function handlingRank(code: string): number {
+  return (HANDLING_CODES as readonly string[]).indexOf(code);
+}
+
+/** An agency id: ISO 3166-1 alpha-2 country, hyphen, agency code (`SG-NPARKS`). */
+export type AgencyId = string;
+
+/** The country of an agency id. */
+export function countryOf(agency: AgencyId): string {
+  return agency.slice(0, 2);
+}
+
+/** Members every alert has. */
+export interface AlertBase {
+  readonly id: string;
+  readonly type: string;
+  readonly version: number;
+  readonly origin: AgencyId;
+  readonly issuedAt: string;
+  readonly handling: HandlingCode;
+  readonly expiresAt?: string;
+  readonly references?: readonly { id: string; relation: string }[];
+  readonly summary?: string;
+  readonly caseReference?: string;
+}
+
+interface Route {
+  readonly origin: string;
+  readonly transit?: readonly string[];
+  readonly destination: string;
+}
+
+interface Shipment {
+  readonly route: Route;
+  readonly consignor?: { country: string };
+  readonly consignee?: { country: string };
+}
+
+/** A validated alert: the base members plus the type's own (see the schemas). */
+export type Alert = AlertBase & {
+  readonly shipment?: Shipment;
+  readonly seizure?: { location: { country: string; locode?: string }; shipment?: Shipment };
+  readonly consignee?: { country: string };
+  readonly watchCountries?: readonly string[];
+  readonly retracts?: string;
+  readonly action?: 'withdraw' | 'correct';
+  readonly correctedBy?: string;
+  readonly reason?: string;
+  readonly [member: string]: unknown;
+};
+
+/**
+ * Countries an alert concerns: every country on its route (UN/LOCODEs' country part), of
+ * the parties named and of the place of seizure, plus any watch list. Agreements with the
+ * condition `routeTouchesParty` use it.
+ */
+export function countriesTouched(alert: Alert): Set<string> {
+  const out = new Set<string>();
+  const addShipment = (s: Shipment | undefined) => {
+    if (!s) return;
+    out.add(s.route.origin.slice(0, 2));
+    out.add(s.route.destination.slice(0, 2));
+    for (const t of s.route.transit ?? []) out.add(t.slice(0, 2));
+    if (s.consignor) out.add(s.consignor.country);
+    if (s.consignee) out.add(s.consignee.country);
+  };
+  addShipment(alert.shipment);
+  if (alert.seizure) {
+    out.add(alert.seizure.location.country);
+    if (alert.seizure.location.locode) out.add(alert.seizure.location.locode.slice(0, 2));
+    addShipment(alert.seizure.shipment);
+  }
+  if (alert.consignee) out.add(alert.consignee.country);
+  for (const c of alert.watchCountries ?? []) out.add(c);
+  return out;
+}

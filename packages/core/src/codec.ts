@@ -1,0 +1,84 @@
+import { Decoder, Encoder } from '@msgpack/msgpack';
+import { EnvelopeMalformedError, EnvelopeTooLargeError } from './errors.js';
+import type { GeneralJws, JwsSignature } from './jws.js';
+
+/** Largest envelope the hub accepts (bytes of msgpack); JetStream streams use the same limit. */
+export const DEFAULT_MAX_ENVELOPE_BYTES = 256 * 1024;
+
+const encoder = new Encoder();
+const decoder = new Decoder({
+  maxStrLength: DEFAULT_MAX_ENVELOPE_BYTES,
+  maxBinLength: 0,
+  maxArrayLength: 4,
+  maxMapLength: 4,
+  maxExtLength: 0,
+});
+
+/**
+ * Encodes an envelope for NATS: the General JWS object as a msgpack map
+ * `{payload: str, signatures: [{protected: str, signature: str}, ...]}`.
+ * `encode` copies into a fresh buffer, which nats.js may hold until it flushes.
+ */
+export function encodeEnvelope(jws: GeneralJws): Uint8Array {
+  return encoder.encode({
+    payload: jws.payload,
+    signatures: jws.signatures.map((s) => ({ protected: s.protected, signature: s.signature })),
+  });
+}
+
+/**
+ * Decodes and shape-checks an envelope. Anything but exactly the documented map (one or two
+ * signatures, string members, nothing extra) is `ERR_ENVELOPE_MALFORMED`; more than `maxBytes`
+ * is `ERR_ENVELOPE_TOO_LARGE`, refused before parsing.
+ */
+export function decodeEnvelope(
+  bytes: Uint8Array,
+  maxBytes = DEFAULT_MAX_ENVELOPE_BYTES,
+): GeneralJws {
+  if (bytes.byteLength > maxBytes) throw new EnvelopeTooLargeError(bytes.byteLength, maxBytes);
+  let value: unknown;
+  try {
+    value = decoder.decode(bytes);
+  } catch (cause) {
+    throw new EnvelopeMalformedError(`not a msgpack envelope: ${(cause as Error).message}`, {
+      cause,
+    });
+  }
+  if (!isPlainObject(value) || !hasExactly(value, ['payload', 'signatures'])) {
+    throw new EnvelopeMalformedError(
+      'envelope must be a map of exactly "payload" and "signatures"',
+    );
+  }
+  const { payload, signatures } = value as { payload: unknown; signatures: unknown };
+  if (typeof payload !== 'string') throw new EnvelopeMalformedError('"payload" must be a string');
+  if (!Array.isArray(signatures) || signatures.length < 1 || signatures.length > 2) {
+    throw new EnvelopeMalformedError('"signatures" must be an array of one or two signatures');
+  }
+  const sigs: JwsSignature[] = signatures.map((s: unknown, i) => {
+    if (!isPlainObject(s) || !hasExactly(s, ['protected', 'signature'])) {
+      throw new EnvelopeMalformedError(
+        `signature ${i} must be a map of exactly "protected" and "signature"`,
+      );
+    }
+    const { protected: p, signature } = s as { protected: unknown; signature: unknown };
+    if (typeof p !== 'string' || typeof signature !== 'string') {
+      throw new EnvelopeMalformedError(`signature ${i} members must be strings`);
+    }
+    return { protected: p, signature };
+  });
+  return { payload, signatures: sigs };
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return (
+    typeof v === 'object' &&
+    v !== null &&
+    !Array.isArray(v) &&
+    Object.getPrototypeOf(v) === Object.prototype
+  );
+}
+
+function hasExactly(v: Record<string, unknown>, keys: readonly string[]): boolean {
+  const own = Object.keys(v);
+  return own.length === keys.length && keys.every((k) => Object.hasOwn(v, k));
+}

@@ -1,0 +1,207 @@
+/**
+ * Every failure the protocol can report has a stable string `code`, so callers
+ * `switch (err.code)` and tests assert on codes, never on message text.
+ * The message is for humans and may change; the code never does.
+ */
+export const ErrorCode = {
+  SchemaInvalid: 'ERR_SCHEMA_INVALID',
+  SchemaUnknown: 'ERR_SCHEMA_UNKNOWN',
+  EnvelopeMalformed: 'ERR_ENVELOPE_MALFORMED',
+  EnvelopeTooLarge: 'ERR_ENVELOPE_TOO_LARGE',
+  HeaderMismatch: 'ERR_ENVELOPE_HEADER_MISMATCH',
+  PayloadMalformed: 'ERR_PAYLOAD_MALFORMED',
+  AlgorithmNotAllowed: 'ERR_JWS_ALG_NOT_ALLOWED',
+  CritUnsupported: 'ERR_JWS_CRIT_UNSUPPORTED',
+  SignatureInvalid: 'ERR_SIGNATURE_INVALID',
+  SignatureMissing: 'ERR_SIGNATURE_MISSING',
+  KeyUnknown: 'ERR_KEY_UNKNOWN',
+  KeyRevoked: 'ERR_KEY_REVOKED',
+  KeyNotValidAt: 'ERR_KEY_NOT_VALID_AT',
+  KeyAgencyMismatch: 'ERR_KEY_AGENCY_MISMATCH',
+  KeyInvalid: 'ERR_KEY_INVALID',
+  IssuedInFuture: 'ERR_ISSUED_AT_FUTURE',
+  TrustStoreInvalid: 'ERR_TRUST_STORE_INVALID',
+  AgreementsInvalid: 'ERR_AGREEMENTS_INVALID',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** One thing wrong with a document, located by RFC 6901 JSON pointer. */
+export interface Issue {
+  /** JSON pointer into the document (`/shipment/containers/0`); `''` is the whole document. */
+  readonly pointer: string;
+  /** What is wrong, in words a customs officer can act on. */
+  readonly message: string;
+}
+
+/**
+ * Base class of every alert-hub error. The core's codes are {@link ErrorCode}; the services
+ * add their own (`ERR_CONFIG_INVALID`, `ERR_NATS_UNAVAILABLE`, ...) on the same base.
+ */
+export class AlertHubError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** The alert does not satisfy its JSON Schema; `issues` lists every problem at once. */
+export class SchemaInvalidError extends AlertHubError {
+  readonly issues: readonly Issue[];
+  constructor(issues: readonly Issue[], message = 'the alert does not match its schema') {
+    super(ErrorCode.SchemaInvalid, message);
+    this.issues = issues;
+  }
+}
+
+/** No schema is registered for the alert's type and version. */
+export class SchemaUnknownError extends AlertHubError {
+  readonly issues: readonly Issue[];
+  constructor(issues: readonly Issue[], message: string) {
+    super(ErrorCode.SchemaUnknown, message);
+    this.issues = issues;
+  }
+}
+
+/** The bytes are not a well-formed alert-hub envelope (msgpack General JWS). */
+export class EnvelopeMalformedError extends AlertHubError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(ErrorCode.EnvelopeMalformed, message, options);
+  }
+}
+
+/** The envelope exceeds the size limit; refused before any parsing. */
+export class EnvelopeTooLargeError extends AlertHubError {
+  constructor(size: number, limit: number) {
+    super(ErrorCode.EnvelopeTooLarge, `envelope is ${size} bytes, the limit is ${limit}`);
+  }
+}
+
+/** A protected header member disagrees with the signed alert it describes. */
+export class HeaderMismatchError extends AlertHubError {
+  constructor(member: string, message: string) {
+    super(ErrorCode.HeaderMismatch, `protected header "${member}" ${message}`);
+  }
+}
+
+/** The signed payload is not UTF-8 JSON of the expected shape. */
+export class PayloadMalformedError extends AlertHubError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(ErrorCode.PayloadMalformed, message, options);
+  }
+}
+
+/** The JWS `alg` is not on the allow-list; checked before any cryptography. */
+export class AlgorithmNotAllowedError extends AlertHubError {
+  constructor(alg: unknown) {
+    super(
+      ErrorCode.AlgorithmNotAllowed,
+      `JWS algorithm ${JSON.stringify(alg)} is not allowed (EdDSA or ES256 only)`,
+    );
+  }
+}
+
+/** The JWS carries a `crit` header parameter; alert-hub understands no extensions. */
+export class CritUnsupportedError extends AlertHubError {
+  constructor() {
+    super(ErrorCode.CritUnsupported, 'JWS "crit" extensions are not supported');
+  }
+}
+
+/** The signature does not verify with the key its `kid` names. */
+export class SignatureInvalidError extends AlertHubError {
+  constructor(message = 'signature does not verify') {
+    super(ErrorCode.SignatureInvalid, message);
+  }
+}
+
+/** An expected signature (the origin's, or the router's countersignature) is absent. */
+export class SignatureMissingError extends AlertHubError {
+  constructor(message: string) {
+    super(ErrorCode.SignatureMissing, message);
+  }
+}
+
+/** No key with this `kid` is in the trust store. */
+export class KeyUnknownError extends AlertHubError {
+  readonly kid: string;
+  constructor(kid: string) {
+    super(ErrorCode.KeyUnknown, `no trusted key has kid ${JSON.stringify(kid)}`);
+    this.kid = kid;
+  }
+}
+
+/** The key was revoked; nothing it signed is accepted any more. */
+export class KeyRevokedError extends AlertHubError {
+  readonly kid: string;
+  constructor(kid: string, revokedAt: string, reason: string) {
+    super(ErrorCode.KeyRevoked, `key ${kid} was revoked at ${revokedAt} (${reason})`);
+    this.kid = kid;
+  }
+}
+
+/** The key was not yet, or no longer, valid when the alert says it was issued. */
+export class KeyNotValidAtError extends AlertHubError {
+  readonly kid: string;
+  constructor(kid: string, at: string, window: string) {
+    super(ErrorCode.KeyNotValidAt, `key ${kid} was not valid at ${at} (valid ${window})`);
+    this.kid = kid;
+  }
+}
+
+/** The key belongs to a different principal than the one the envelope claims. */
+export class KeyAgencyMismatchError extends AlertHubError {
+  constructor(kid: string, owner: string, claimed: string) {
+    super(
+      ErrorCode.KeyAgencyMismatch,
+      `key ${kid} belongs to ${owner}, not to the claimed signer ${claimed}`,
+    );
+  }
+}
+
+/** A key (JWK) is unusable: wrong type, curve, missing members or unsafe. */
+export class KeyInvalidError extends AlertHubError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(ErrorCode.KeyInvalid, message, options);
+  }
+}
+
+/** The alert claims to be issued further in the future than the allowed clock skew. */
+export class IssuedInFutureError extends AlertHubError {
+  constructor(issuedAt: string, now: Date, skewMs: number) {
+    super(
+      ErrorCode.IssuedInFuture,
+      `issued-at ${issuedAt} is more than ${Math.round(skewMs / 1000)} s after ${now.toISOString()}`,
+    );
+  }
+}
+
+/** A trust-store document (JWKS or revocation list) is invalid. */
+export class TrustStoreInvalidError extends AlertHubError {
+  readonly issues: readonly Issue[];
+  constructor(source: string, issues: readonly Issue[]) {
+    super(
+      ErrorCode.TrustStoreInvalid,
+      `trust store ${source}: ${issues.map((i) => `${i.pointer || '/'} ${i.message}`).join('; ')}`,
+    );
+    this.issues = issues;
+  }
+}
+
+/** The sharing-agreements document is invalid; the previous agreements stay in force. */
+export class AgreementsInvalidError extends AlertHubError {
+  readonly issues: readonly Issue[];
+  constructor(source: string, issues: readonly Issue[]) {
+    super(
+      ErrorCode.AgreementsInvalid,
+      `agreements ${source}: ${issues.map((i) => `${i.pointer || '/'} ${i.message}`).join('; ')}`,
+    );
+    this.issues = issues;
+  }
+}
+
+/** True when `err` is an alert-hub error; narrows for `switch (err.code)`. */
+export function isAlertHubError(err: unknown): err is AlertHubError {
+  return err instanceof AlertHubError;
+}

@@ -1,0 +1,96 @@
+/**
+ * Formats the schemas in `schemas/` name but JSON Schema cannot express: check digits and
+ * code lists. Each check returns `undefined` when the value is valid, otherwise the reason in
+ * words, so that a validation error says *why* (`check digit is 5, expected 3`), not only *that*.
+ *
+ * The country list is not repeated here: it is read from `common.v1.json#/$defs/country`.
+ */
+export type FormatCheck = (value: string) => string | undefined;
+
+const ISO6346_LETTER_VALUES: ReadonlyMap<string, number> = (() => {
+  const values = new Map<string, number>();
+  let v = 10;
+  for (let c = 65; c <= 90; c++) {
+    if (v % 11 === 0) v++; // 11, 22 and 33 are skipped (ISO 6346 Annex A)
+    values.set(String.fromCharCode(c), v++);
+  }
+  return values;
+})();
+
+/** ISO 6346 check digit of the first ten characters of a container number. */
+export function iso6346CheckDigit(first10: string): number {
+  let sum = 0;
+  for (let i = 0; i < 10; i++) {
+    const ch = first10.charAt(i);
+    const value = ISO6346_LETTER_VALUES.get(ch) ?? Number(ch);
+    sum += value * 2 ** i;
+  }
+  return (sum % 11) % 10;
+}
+
+/** IMO number check digit: digits 1-6 weighted 7..2, sum modulo 10. */
+export function imoCheckDigit(first6: string): number {
+  let sum = 0;
+  for (let i = 0; i < 6; i++) sum += Number(first6.charAt(i)) * (7 - i);
+  return sum % 10;
+}
+
+/** IATA air waybill check digit: the first seven serial digits modulo 7. */
+export function awbCheckDigit(serial7: string): number {
+  return Number(serial7) % 7;
+}
+
+const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+const ULID = /^[0-7][0-9A-HJKMNP-TV-Z]{25}$/;
+
+/** Builds the format checks; `countries` is the ISO 3166-1 alpha-2 list from the common schema. */
+export function createFormatChecks(countries: ReadonlySet<string>): Record<string, FormatCheck> {
+  const country = (code: string): string | undefined =>
+    countries.has(code) ? undefined : `"${code}" is not an ISO 3166-1 alpha-2 country code`;
+  return {
+    'alert-id': (v) =>
+      UUID_V7.test(v) || ULID.test(v)
+        ? undefined
+        : 'must be a UUIDv7 (lower-case, RFC 9562) or a ULID (26 Crockford base-32 characters)',
+    'agency-id': (v) =>
+      /^[A-Z]{2}-[A-Z0-9]{2,16}$/.test(v)
+        ? country(v.slice(0, 2))
+        : 'must be a country code, a hyphen and an agency code, e.g. SG-NPARKS',
+    iso6346: (v) => {
+      if (!/^[A-Z]{3}[UJZ][0-9]{7}$/.test(v))
+        return 'must be an ISO 6346 container number: 3-letter owner code, U, J or Z, 7 digits';
+      const expected = iso6346CheckDigit(v.slice(0, 10));
+      const actual = Number(v.charAt(10));
+      return actual === expected
+        ? undefined
+        : `ISO 6346 check digit is ${actual}, expected ${expected}`;
+    },
+    'imo-number': (v) => {
+      if (!/^[0-9]{7}$/.test(v)) return 'must be a 7-digit IMO number';
+      const expected = imoCheckDigit(v.slice(0, 6));
+      const actual = Number(v.charAt(6));
+      return actual === expected ? undefined : `IMO check digit is ${actual}, expected ${expected}`;
+    },
+    'iata-awb': (v) => {
+      if (!/^[0-9]{3}-[0-9]{8}$/.test(v))
+        return 'must be an air waybill number: 3-digit airline prefix, hyphen, 8 digits';
+      const expected = awbCheckDigit(v.slice(4, 11));
+      const actual = Number(v.charAt(11));
+      return actual === expected
+        ? undefined
+        : `air waybill check digit is ${actual}, expected ${expected} (serial modulo 7)`;
+    },
+    'hs-code': (v) => {
+      if (!/^[0-9]{4}(?:\.?[0-9]{2}){0,3}$/.test(v))
+        return 'must be an HS code: 4, 6, 8 or 10 digits, optionally dotted (0507.10)';
+      const chapter = Number(v.slice(0, 2));
+      return chapter === 0 || chapter === 77
+        ? `HS chapter ${v.slice(0, 2)} does not exist`
+        : undefined;
+    },
+    'un-locode': (v) =>
+      /^[A-Z]{2}[A-Z2-9]{3}$/.test(v)
+        ? country(v.slice(0, 2))
+        : 'must be a UN/LOCODE: country code and 3 location characters, without a space (SGSIN)',
+  };
+}

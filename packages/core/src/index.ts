@@ -1,0 +1,15 @@
+/**
+ * @alert-hub/core: the alert-hub protocol. Schemas, the signed envelope, the trust store,
+ * sharing agreements and subjects. No I/O: keys, schemas and agreements come in as arguments.
+ */
+export * from './errors.js';
+export * from './alert.js';
+export * from './formats.js';
+export * from './ids.js';
+export * from './json.js';
+export * from './schema-registry.js';
+export * from './keys.js';
+export * from './trust-store.js';
+export * from './jws.js';
+export * from './codec.js';
+export * from './subjects.js';

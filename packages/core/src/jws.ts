@@ -1,0 +1,345 @@
+import { sign as cryptoSign, verify as cryptoVerify, type KeyObject } from 'node:crypto';
+import type { Alert } from './alert.js';
+import {
+  AlgorithmNotAllowedError,
+  CritUnsupportedError,
+  EnvelopeMalformedError,
+  HeaderMismatchError,
+  IssuedInFutureError,
+  SignatureInvalidError,
+  SignatureMissingError,
+} from './errors.js';
+import { parseJsonBytes } from './json.js';
+import { isAllowedAlgorithm, type SigningAlgorithm, type SigningKey } from './keys.js';
+import type { SchemaRegistry } from './schema-registry.js';
+import type { TrustStore, TrustedKey } from './trust-store.js';
+
+/**
+ * The envelope: an RFC 7515 §7.2.1 General JWS JSON Serialization. Signature 0 is the origin
+ * agency's; signature 1, once routed, is the router's countersignature over the same payload.
+ * On NATS the object is msgpack-encoded as is (see codec.ts), so any JOSE library can verify
+ * the decoded value directly.
+ */
+export interface GeneralJws {
+  /** base64url of the alert's UTF-8 JSON bytes, exactly as signed. */
+  readonly payload: string;
+  readonly signatures: readonly JwsSignature[];
+}
+
+export interface JwsSignature {
+  /** base64url of the protected header's UTF-8 JSON. */
+  readonly protected: string;
+  /** base64url of the signature over `protected + "." + payload` (ASCII). */
+  readonly signature: string;
+}
+
+/** `typ` of the origin agency's signature. */
+export const ORIGIN_TYP = 'ahub-alert+jws';
+/** `typ` of the router's countersignature. */
+export const ROUTE_TYP = 'ahub-route+jws';
+
+/** The origin agency's protected header. */
+export interface OriginHeader {
+  readonly alg: SigningAlgorithm;
+  readonly kid: string;
+  readonly typ: typeof ORIGIN_TYP;
+  /** Origin agency id; equals the alert's `origin`. */
+  readonly agency: string;
+  readonly alert_id: string;
+  readonly alert_type: string;
+  /** `$id` of the schema the alert follows. */
+  readonly schema: string;
+  /** Equals the alert's `issuedAt`. */
+  readonly issued_at: string;
+}
+
+/** The router's countersignature header: who the copy is for, and under which agreement. */
+export interface RouteHeader {
+  readonly alg: SigningAlgorithm;
+  readonly kid: string;
+  readonly typ: typeof ROUTE_TYP;
+  /** The router principal in the trust store (role `router`). */
+  readonly router: string;
+  readonly recipient: string;
+  readonly agreement: { readonly id: string; readonly version: number };
+  readonly routed_at: string;
+  /** Whether the agreement lets the recipient share the alert onward. */
+  readonly onward: boolean;
+  /** Alert id, binding the countersignature to this alert even if headers were moved. */
+  readonly alert_id: string;
+}
+
+/** Default allowance for clocks that run ahead of the verifier's. */
+export const DEFAULT_MAX_CLOCK_SKEW_MS = 5 * 60_000;
+
+const B64URL = /^[A-Za-z0-9_-]*$/;
+const encoder = new TextEncoder();
+
+function b64url(data: Uint8Array | string): string {
+  return Buffer.from(typeof data === 'string' ? encoder.encode(data) : data).toString('base64url');
+}
+
+/**
+ * Strict base64url: the alphabet only, no padding, and canonical, meaning the unused low bits
+ * of the last character are zero. Node's decoder ignores those bits, so without the round-trip
+ * check several spellings of one signature would all verify (found by the bit-flip property test).
+ */
+function fromB64url(value: unknown, what: string): Buffer {
+  if (typeof value !== 'string' || !B64URL.test(value) || value.length % 4 === 1) {
+    throw new EnvelopeMalformedError(`${what} is not base64url`);
+  }
+  const bytes = Buffer.from(value, 'base64url');
+  if (bytes.toString('base64url') !== value)
+    throw new EnvelopeMalformedError(`${what} is not canonical base64url`);
+  return bytes;
+}
+
+function signingInput(protectedB64: string, payloadB64: string): Buffer {
+  return Buffer.from(`${protectedB64}.${payloadB64}`, 'latin1');
+}
+
+/** Signs with node:crypto's callback API, so many signatures run at once on the thread pool. */
+function signBytes(alg: SigningAlgorithm, data: Buffer, key: KeyObject): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const cb = (err: Error | null, sig: Buffer) => (err ? reject(err) : resolve(sig));
+    if (alg === 'EdDSA') cryptoSign(null, data, key, cb);
+    else cryptoSign('sha256', data, { key, dsaEncoding: 'ieee-p1363' }, cb);
+  });
+}
+
+function verifyBytes(
+  alg: SigningAlgorithm,
+  data: Buffer,
+  key: KeyObject,
+  sig: Buffer,
+): Promise<boolean> {
+  return new Promise((resolve, reject) => {
+    const cb = (err: Error | null, ok: boolean) => (err ? reject(err) : resolve(ok));
+    if (alg === 'EdDSA') cryptoVerify(null, data, key, sig, cb);
+    else cryptoVerify('sha256', data, { key, dsaEncoding: 'ieee-p1363' }, sig, cb);
+  });
+}
+
+/** Signs a validated alert as its origin agency; the envelope carries one signature. */
+export async function signAlert(
+  alert: Alert,
+  key: SigningKey,
+  schemaId: string,
+): Promise<GeneralJws> {
+  if (alert.origin !== key.principal) {
+    throw new HeaderMismatchError(
+      'agency',
+      `would be ${key.principal} but the alert's origin is ${alert.origin}`,
+    );
+  }
+  const header: OriginHeader = {
+    alg: key.alg,
+    kid: key.kid,
+    typ: ORIGIN_TYP,
+    agency: alert.origin,
+    alert_id: alert.id,
+    alert_type: alert.type,
+    schema: schemaId,
+    issued_at: alert.issuedAt,
+  };
+  const protectedB64 = b64url(JSON.stringify(header));
+  const payload = b64url(JSON.stringify(alert));
+  const signature = await signBytes(key.alg, signingInput(protectedB64, payload), key.privateKey);
+  return {
+    payload,
+    signatures: [{ protected: protectedB64, signature: signature.toString('base64url') }],
+  };
+}
+
+/**
+ * Adds the router's countersignature for one recipient. The origin's signature is left as it
+ * was: the router signs the same payload under its own protected header.
+ */
+export async function countersign(
+  jws: GeneralJws,
+  key: SigningKey,
+  route: Omit<RouteHeader, 'alg' | 'kid' | 'typ' | 'router'>,
+): Promise<GeneralJws> {
+  const origin = jws.signatures[0];
+  if (!origin) throw new SignatureMissingError('there is no origin signature to countersign');
+  const header: RouteHeader = {
+    alg: key.alg,
+    kid: key.kid,
+    typ: ROUTE_TYP,
+    router: key.principal,
+    ...route,
+  };
+  const protectedB64 = b64url(JSON.stringify(header));
+  const signature = await signBytes(
+    key.alg,
+    signingInput(protectedB64, jws.payload),
+    key.privateKey,
+  );
+  return {
+    payload: jws.payload,
+    signatures: [origin, { protected: protectedB64, signature: signature.toString('base64url') }],
+  };
+}
+
+/** A verified alert with the header and key that vouch for it. */
+export interface VerifiedAlert {
+  readonly alert: Alert;
+  readonly header: OriginHeader;
+  readonly key: TrustedKey;
+}
+
+export interface VerifyOptions {
+  readonly trust: TrustStore;
+  /** When given, the header's `schema` must be the `$id` registered for the alert's type and version. */
+  readonly registry?: SchemaRegistry;
+  /** The verifier's clock; defaults to now. */
+  readonly now?: Date;
+  readonly maxClockSkewMs?: number;
+}
+
+function parseHeader(sig: JwsSignature | undefined, index: number): Record<string, unknown> {
+  if (!sig) throw new SignatureMissingError(`signature ${index} is missing`);
+  const bytes = fromB64url(sig.protected, `signature ${index} protected header`);
+  const header = parseJsonBytes(bytes, 4);
+  if (typeof header !== 'object' || header === null || Array.isArray(header)) {
+    throw new EnvelopeMalformedError(`signature ${index} protected header is not a JSON object`);
+  }
+  const h = header as Record<string, unknown>;
+  // The allow-list is checked before anything else: "none", HS256 and friends never reach crypto.
+  if (!isAllowedAlgorithm(h['alg'])) throw new AlgorithmNotAllowedError(h['alg']);
+  if ('crit' in h) throw new CritUnsupportedError();
+  if ('b64' in h) throw new EnvelopeMalformedError('the "b64" header parameter is not supported');
+  if (typeof h['kid'] !== 'string')
+    throw new EnvelopeMalformedError(`signature ${index} has no kid`);
+  return h;
+}
+
+function requireString(h: Record<string, unknown>, member: string): string {
+  const v = h[member];
+  if (typeof v !== 'string')
+    throw new EnvelopeMalformedError(`protected header "${member}" must be a string`);
+  return v;
+}
+
+async function checkSignature(
+  key: TrustedKey,
+  alg: unknown,
+  sig: JwsSignature,
+  payload: string,
+): Promise<void> {
+  if (alg !== key.alg) throw new AlgorithmNotAllowedError(alg);
+  const signature = fromB64url(sig.signature, 'signature');
+  const expectedLength = 64; // Ed25519 and ES256 (IEEE P1363) signatures are both 64 bytes
+  if (signature.length !== expectedLength)
+    throw new SignatureInvalidError('signature has the wrong length');
+  let ok: boolean;
+  try {
+    ok = await verifyBytes(key.alg, signingInput(sig.protected, payload), key.publicKey, signature);
+  } catch {
+    ok = false;
+  }
+  if (!ok) throw new SignatureInvalidError();
+}
+
+/**
+ * Verifies the origin agency's signature (signature 0) and returns the alert. Checks, in
+ * order: algorithm allow-list, no `crit`, the kid's key belongs to the claimed agency and was
+ * valid (and not revoked) at the claimed issued-at, the signature, then that the header agrees
+ * with the payload and issued-at is not in the future. Throws a typed error at the first failure.
+ */
+export async function verifyOrigin(
+  jws: GeneralJws,
+  options: VerifyOptions,
+): Promise<VerifiedAlert> {
+  const sig = jws.signatures[0];
+  const h = parseHeader(sig, 0);
+  if (h['typ'] !== ORIGIN_TYP)
+    throw new EnvelopeMalformedError(`signature 0 typ must be ${ORIGIN_TYP}`);
+  const agency = requireString(h, 'agency');
+  const issuedAtText = requireString(h, 'issued_at');
+  const issuedAt = new Date(issuedAtText);
+  if (Number.isNaN(issuedAt.getTime()))
+    throw new EnvelopeMalformedError('protected header "issued_at" is not a date');
+  const key = options.trust.resolve(h['kid'] as string, agency, 'agency', issuedAt);
+  await checkSignature(key, h['alg'], sig!, jws.payload);
+
+  const value = parseJsonBytes(fromB64url(jws.payload, 'payload'));
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new EnvelopeMalformedError('payload is not a JSON object');
+  }
+  const alert = value as Alert;
+  const header = h as unknown as OriginHeader;
+  if (alert.origin !== agency)
+    throw new HeaderMismatchError(
+      'agency',
+      `is ${agency} but the alert's origin is ${String(alert.origin)}`,
+    );
+  if (alert.id !== header.alert_id)
+    throw new HeaderMismatchError('alert_id', 'differs from the alert id');
+  if (alert.type !== header.alert_type)
+    throw new HeaderMismatchError('alert_type', 'differs from the alert type');
+  if (alert.issuedAt !== issuedAtText)
+    throw new HeaderMismatchError('issued_at', 'differs from the alert issuedAt');
+  if (options.registry) {
+    const expected = options.registry.schemaIdFor(String(alert.type), Number(alert.version));
+    if (expected !== header.schema)
+      throw new HeaderMismatchError(
+        'schema',
+        `is not the schema of ${String(alert.type)} v${String(alert.version)}`,
+      );
+  }
+  const now = options.now ?? new Date();
+  const skew = options.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS;
+  if (issuedAt.getTime() - now.getTime() > skew)
+    throw new IssuedInFutureError(issuedAtText, now, skew);
+  return { alert, header, key };
+}
+
+/** A verified countersignature. */
+export interface VerifiedRoute {
+  readonly header: RouteHeader;
+  readonly key: TrustedKey;
+}
+
+/**
+ * Verifies the router's countersignature (signature 1) and that it was made for `recipient`
+ * and this alert. The origin signature is verified separately with {@link verifyOrigin}.
+ */
+export async function verifyCountersignature(
+  jws: GeneralJws,
+  options: VerifyOptions & { readonly recipient: string; readonly alertId: string },
+): Promise<VerifiedRoute> {
+  if (jws.signatures.length < 2)
+    throw new SignatureMissingError('the router countersignature is missing');
+  if (jws.signatures.length > 2)
+    throw new EnvelopeMalformedError('an envelope carries at most two signatures');
+  const sig = jws.signatures[1]!;
+  const h = parseHeader(sig, 1);
+  if (h['typ'] !== ROUTE_TYP)
+    throw new EnvelopeMalformedError(`signature 1 typ must be ${ROUTE_TYP}`);
+  const router = requireString(h, 'router');
+  const routedAt = new Date(requireString(h, 'routed_at'));
+  if (Number.isNaN(routedAt.getTime()))
+    throw new EnvelopeMalformedError('protected header "routed_at" is not a date');
+  const key = options.trust.resolve(h['kid'] as string, router, 'router', routedAt);
+  await checkSignature(key, h['alg'], sig, jws.payload);
+  const header = h as unknown as RouteHeader;
+  if (header.recipient !== options.recipient) {
+    throw new HeaderMismatchError(
+      'recipient',
+      `is ${String(header.recipient)}, not ${options.recipient}`,
+    );
+  }
+  if (header.alert_id !== options.alertId)
+    throw new HeaderMismatchError('alert_id', 'differs from the alert id');
+  const agreement = header.agreement as unknown;
+  if (
+    typeof agreement !== 'object' ||
+    agreement === null ||
+    typeof (agreement as { id?: unknown }).id !== 'string' ||
+    !Number.isInteger((agreement as { version?: unknown }).version)
+  ) {
+    throw new EnvelopeMalformedError('countersignature "agreement" must be {id, version}');
+  }
+  return { header, key };
+}

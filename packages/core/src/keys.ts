@@ -1,0 +1,138 @@
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  type KeyObject,
+} from 'node:crypto';
+import { KeyInvalidError } from './errors.js';
+
+/** JWS algorithms alert-hub signs and verifies with; every other one is refused. */
+export const ALLOWED_ALGORITHMS = ['EdDSA', 'ES256'] as const;
+export type SigningAlgorithm = (typeof ALLOWED_ALGORITHMS)[number];
+/** The algorithm new keys use unless told otherwise. */
+export const DEFAULT_ALGORITHM: SigningAlgorithm = 'EdDSA';
+
+/** A public JWK as it appears in the trust store. */
+export interface PublicJwk {
+  readonly kty: 'OKP' | 'EC';
+  readonly crv: 'Ed25519' | 'P-256';
+  readonly x: string;
+  readonly y?: string;
+  readonly kid: string;
+  readonly alg: SigningAlgorithm;
+  readonly use?: 'sig';
+  /** RFC 3339: the key signs nothing issued before this instant. */
+  readonly notBefore?: string;
+  /** RFC 3339: the key signs nothing issued after this instant. */
+  readonly notAfter?: string;
+}
+
+/** A private JWK as `hubctl keys generate` writes it (mode 0600, never committed). */
+export interface PrivateJwk extends PublicJwk {
+  readonly d: string;
+}
+
+/** A loaded private key, ready for {@link signAlert}. */
+export interface SigningKey {
+  readonly kid: string;
+  readonly alg: SigningAlgorithm;
+  /** The agency (or the router) this key signs for. */
+  readonly principal: string;
+  readonly privateKey: KeyObject;
+  readonly publicJwk: PublicJwk;
+}
+
+/** True for an algorithm on the allow-list. */
+export function isAllowedAlgorithm(alg: unknown): alg is SigningAlgorithm {
+  return alg === 'EdDSA' || alg === 'ES256';
+}
+
+/** The algorithm a key's type and curve imply, or undefined for any other key. */
+function algorithmOf(jwk: { kty?: unknown; crv?: unknown }): SigningAlgorithm | undefined {
+  if (jwk.kty === 'OKP' && jwk.crv === 'Ed25519') return 'EdDSA';
+  if (jwk.kty === 'EC' && jwk.crv === 'P-256') return 'ES256';
+  return undefined;
+}
+
+/**
+ * RFC 7638 JWK thumbprint (SHA-256, base64url): the hash of the key's required members in
+ * lexicographic order. alert-hub uses it as the `kid`, so a kid names exactly one key.
+ */
+export function jwkThumbprint(jwk: { kty: string; crv: string; x: string; y?: string }): string {
+  const canonical =
+    jwk.kty === 'EC'
+      ? `{"crv":${JSON.stringify(jwk.crv)},"kty":"EC","x":${JSON.stringify(jwk.x)},"y":${JSON.stringify(jwk.y)}}`
+      : `{"crv":${JSON.stringify(jwk.crv)},"kty":${JSON.stringify(jwk.kty)},"x":${JSON.stringify(jwk.x)}}`;
+  return createHash('sha256').update(canonical).digest('base64url');
+}
+
+/**
+ * Checks a public JWK and turns it into a node:crypto key. The `kid` must be the key's RFC 7638
+ * thumbprint and `alg` must match the key type, so neither can be swapped for another key's.
+ */
+export function importPublicJwk(jwk: PublicJwk): KeyObject {
+  const alg = algorithmOf(jwk);
+  if (!alg)
+    throw new KeyInvalidError(`key ${jwk.kid}: only Ed25519 (OKP) and P-256 (EC) keys are allowed`);
+  if (jwk.alg !== alg)
+    throw new KeyInvalidError(`key ${jwk.kid}: alg ${jwk.alg} does not fit a ${jwk.crv} key`);
+  if ('d' in jwk)
+    throw new KeyInvalidError(`key ${jwk.kid}: a public key set must not contain private members`);
+  const expected = jwkThumbprint(jwk);
+  if (jwk.kid !== expected) {
+    throw new KeyInvalidError(`key ${jwk.kid}: kid must be the RFC 7638 thumbprint ${expected}`);
+  }
+  try {
+    const { kty, crv, x, y } = jwk;
+    return createPublicKey({
+      key: y === undefined ? { kty, crv, x } : { kty, crv, x, y },
+      format: 'jwk',
+    });
+  } catch (cause) {
+    throw new KeyInvalidError(`key ${jwk.kid}: not a usable public key`, { cause });
+  }
+}
+
+/** Loads a private JWK for signing on behalf of `principal`. */
+export function importSigningKey(jwk: PrivateJwk, principal: string): SigningKey {
+  if (typeof jwk !== 'object' || jwk === null || typeof jwk.d !== 'string') {
+    throw new KeyInvalidError('a signing key must be a private JWK (with "d")');
+  }
+  const alg = algorithmOf(jwk);
+  if (!alg) throw new KeyInvalidError('only Ed25519 (OKP) and P-256 (EC) signing keys are allowed');
+  const { d, ...pub } = jwk;
+  const kid = jwkThumbprint(pub);
+  if (jwk.kid !== undefined && jwk.kid !== kid) {
+    throw new KeyInvalidError(`signing key kid ${jwk.kid} is not its RFC 7638 thumbprint ${kid}`);
+  }
+  let privateKey: KeyObject;
+  try {
+    privateKey = createPrivateKey({ key: { ...pub, d }, format: 'jwk' });
+  } catch (cause) {
+    throw new KeyInvalidError('not a usable private key', { cause });
+  }
+  return { kid, alg, principal, privateKey, publicJwk: { ...pub, kid, alg, use: 'sig' } };
+}
+
+/** A new key pair, as private and public JWKs with `kid`, `alg` and validity set. */
+export function generateSigningJwk(
+  alg: SigningAlgorithm = DEFAULT_ALGORITHM,
+  validity: { notBefore?: string; notAfter?: string } = {},
+): { privateJwk: PrivateJwk; publicJwk: PublicJwk } {
+  const pair =
+    alg === 'EdDSA'
+      ? generateKeyPairSync('ed25519')
+      : generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const exported = pair.privateKey.export({ format: 'jwk' }) as {
+    kty: 'OKP' | 'EC';
+    crv: 'Ed25519' | 'P-256';
+    x: string;
+    y?: string;
+    d: string;
+  };
+  const { d, ...pub } = exported;
+  const kid = jwkThumbprint(pub);
+  const publicJwk: PublicJwk = { ...pub, kid, alg, use: 'sig', ...validity };
+  return { privateJwk: { ...publicJwk, d }, publicJwk };
+}

@@ -1,0 +1,76 @@
+/**
+ * Every NATS subject, stream and consumer name alert-hub uses is built here and nowhere else.
+ * The NATS permissions that `hubctl nats-config` generates are derived from the same functions,
+ * so a subject cannot drift from the permission that guards it.
+ *
+ *   ahub.in.<origin>.<type>                 an agency publishes its alerts (stream AHUB_INBOUND)
+ *   ahub.feed.<recipient>.<origin>.<type>   the router forwards a copy (stream AHUB_FEEDS)
+ *   ahub.dlq.<claimed-origin>               refused messages with their reason (AHUB_DEADLETTER)
+ *   _INBOX.<agency>.>                       an agency's replies, private to it
+ */
+export const Streams = {
+  Inbound: 'AHUB_INBOUND',
+  Feeds: 'AHUB_FEEDS',
+  DeadLetter: 'AHUB_DEADLETTER',
+} as const;
+
+export const ROUTER_CONSUMER = 'router';
+export const INBOUND_ALL = 'ahub.in.>';
+export const FEEDS_ALL = 'ahub.feed.>';
+export const DEAD_LETTER_ALL = 'ahub.dlq.>';
+
+const TOKEN = /^[A-Za-z0-9_-]{1,64}$/;
+
+function token(value: string, what: string): string {
+  if (!TOKEN.test(value))
+    throw new Error(`${what} ${JSON.stringify(value)} cannot be a NATS subject token`);
+  return value;
+}
+
+/** Where agency `origin` publishes an alert of `type`. */
+export function inboundSubject(origin: string, type: string): string {
+  return `ahub.in.${token(origin, 'agency')}.${token(type, 'alert type')}`;
+}
+
+/** Every inbound subject of one agency (its publish permission). */
+export function inboundSubjects(origin: string): string {
+  return `ahub.in.${token(origin, 'agency')}.>`;
+}
+
+/** The agency and type an inbound subject claims, or undefined if it is not one. */
+export function parseInboundSubject(subject: string): { origin: string; type: string } | undefined {
+  const parts = subject.split('.');
+  if (parts.length !== 4 || parts[0] !== 'ahub' || parts[1] !== 'in') return undefined;
+  const [, , origin, type] = parts as [string, string, string, string];
+  return TOKEN.test(origin) && TOKEN.test(type) ? { origin, type } : undefined;
+}
+
+/** Where the router forwards a copy of `origin`'s alert for `recipient`. */
+export function feedSubject(recipient: string, origin: string, type: string): string {
+  return `ahub.feed.${token(recipient, 'agency')}.${token(origin, 'agency')}.${token(type, 'alert type')}`;
+}
+
+/** The filter of `recipient`'s feed consumer. */
+export function feedFilter(recipient: string): string {
+  return `ahub.feed.${token(recipient, 'agency')}.>`;
+}
+
+/** The durable consumer that holds `agency`'s feed. */
+export function feedConsumerName(agency: string): string {
+  return `feed-${token(agency, 'agency')}`;
+}
+
+/** Dead-letter subject for a message that claimed to come from `origin` (or `unknown`). */
+export function deadLetterSubject(origin: string | undefined): string {
+  return `ahub.dlq.${origin && TOKEN.test(origin) ? origin : 'unknown'}`;
+}
+
+/** An agency's private reply prefix (the client's `inboxPrefix`). */
+export function inboxPrefix(principal: string): string {
+  return `_INBOX.${token(principal, 'principal')}`;
+}
+
+/** JetStream message id of the copy forwarded to `recipient`: a redelivery never duplicates it. */
+export function forwardMsgId(alertId: string, recipient: string): string {
+  return `${alertId}:${recipient}`;
+}

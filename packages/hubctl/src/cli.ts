@@ -1,0 +1,52 @@
+import { Command, CommanderError } from 'commander';
+import { AlertHubError } from '@alert-hub/core';
+import { registerKeys } from './commands/keys.js';
+import { registerValidate } from './commands/validate.js';
+
+/**
+ * hubctl: one command-line tool for every alert-hub user. Customs officers send and validate
+ * alerts, partner agencies read their feed, coordinators audit, operators manage keys and NATS.
+ * Exit codes: 0 success, 1 the operation failed or was refused, 2 wrong usage.
+ */
+export function buildProgram(): Command {
+  const program = new Command('hubctl')
+    .description('alert-hub command-line tool: keys, alerts, feeds, audit and NATS configuration')
+    .version('0.1.0')
+    .showHelpAfterError('(run with --help for usage)')
+    .configureOutput({ outputError: (str, write) => write(str) })
+    .exitOverride();
+  registerKeys(program);
+  registerValidate(program);
+  return program;
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (
+        err.code === 'commander.helpDisplayed' ||
+        err.code === 'commander.version' ||
+        err.code === 'commander.help'
+      )
+        return 0;
+      return 2;
+    }
+    const code = err instanceof AlertHubError ? ` [${err.code}]` : '';
+    process.stderr.write(`hubctl: ${(err as Error).message}${code}\n`);
+    return 1;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`hubctl: ${String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,34 @@
+import { readFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { parseJsonText } from '@alert-hub/core';
+import { DEFAULT_SCHEMAS_DIR, loadSchemaRegistry } from '@alert-hub/runtime';
+import { print } from '../output.js';
+
+/** Reads a file, or standard input for "-". */
+export function readInput(file: string): string {
+  return readFileSync(file === '-' ? 0 : file, 'utf8');
+}
+
+export function registerValidate(program: Command): void {
+  program
+    .command('validate')
+    .description('check an alert (JSON) against its schema, offline; exit 1 when invalid')
+    .argument('<file>', 'alert JSON file, or - for standard input')
+    .option('--schemas <dir>', 'schema directory', DEFAULT_SCHEMAS_DIR)
+    .option('--json', 'print JSON')
+    .action((file: string, o: { schemas: string; json?: boolean }) => {
+      const registry = loadSchemaRegistry(o.schemas);
+      const r = registry.checkAlert(parseJsonText(readInput(file)));
+      if (r.ok) {
+        print(o.json, { valid: true, id: r.value.id, type: r.value.type, schema: r.schemaId }, [
+          `valid ${r.value.type} v${r.value.version} ${r.value.id}`,
+        ]);
+        return;
+      }
+      print(o.json, { valid: false, code: r.error.code, errors: r.error.issues }, [
+        `invalid: ${r.error.message} [${r.error.code}]`,
+        ...r.error.issues.map((i) => `  ${i.pointer || '/'}: ${i.message}`),
+      ]);
+      process.exitCode = 1;
+    });
+}

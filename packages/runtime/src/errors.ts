@@ -1,0 +1,59 @@
+import { AlertHubError, type Issue } from '@alert-hub/core';
+
+/** Codes of the runtime's own failures. */
+export const RuntimeErrorCode = {
+  ConfigInvalid: 'ERR_CONFIG_INVALID',
+  NatsServerNotFound: 'ERR_NATS_SERVER_NOT_FOUND',
+  NatsServerStart: 'ERR_NATS_SERVER_START',
+  KeyFilePermissions: 'ERR_KEY_FILE_PERMISSIONS',
+  KeyFileUnreadable: 'ERR_KEY_FILE_UNREADABLE',
+} as const;
+
+/** A configuration is invalid; every problem is listed, before any connection opens. */
+export class ConfigInvalidError extends AlertHubError {
+  readonly issues: readonly Issue[];
+  constructor(source: string, issues: readonly Issue[]) {
+    super(
+      RuntimeErrorCode.ConfigInvalid,
+      `invalid configuration (${source}):\n${issues.map((i) => `  ${i.pointer || '/'}: ${i.message}`).join('\n')}`,
+    );
+    this.issues = issues;
+  }
+}
+
+/** No nats-server binary was found; the message names the install command. */
+export class NatsServerNotFoundError extends AlertHubError {
+  constructor(searched: readonly string[]) {
+    super(
+      RuntimeErrorCode.NatsServerNotFound,
+      `nats-server was not found (looked in: ${searched.join(', ')}).\n` +
+        `Install it with:  sudo apt-get install nats-server   (Debian/Ubuntu; 2.9 or later)\n` +
+        `or point NATS_SERVER_BIN at the binary.`,
+    );
+  }
+}
+
+/** nats-server did not start or become ready. */
+export class NatsServerStartError extends AlertHubError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(RuntimeErrorCode.NatsServerStart, message, options);
+  }
+}
+
+/** A private key file is readable by group or others; refused like ssh refuses such keys. */
+export class KeyFilePermissionsError extends AlertHubError {
+  constructor(file: string, mode: number) {
+    super(
+      RuntimeErrorCode.KeyFilePermissions,
+      `private key ${file} has mode ${(mode & 0o777).toString(8).padStart(4, '0')}; ` +
+        `it must not be accessible by group or others (chmod 600 ${file})`,
+    );
+  }
+}
+
+/** A private key file cannot be read or parsed. */
+export class KeyFileUnreadableError extends AlertHubError {
+  constructor(file: string, options?: { cause?: unknown }) {
+    super(RuntimeErrorCode.KeyFileUnreadable, `cannot read private key ${file}`, options);
+  }
+}

@@ -1,0 +1,14 @@
+/**
+ * @alert-hub/runtime: the Node.js side the services and hubctl share. Loading schemas, the
+ * trust store and key files; the nats-server launcher; NATS connections and JetStream setup;
+ * logging and configuration. The protocol itself is in @alert-hub/core, which does no I/O.
+ */
+export * from './errors.js';
+export * from './paths.js';
+export * from './files.js';
+export * from './nats-server.js';
+export * from './nats.js';
+export * from './jetstream-setup.js';
+export * from './logger.js';
+export * from './config.js';
+export * from './keystore.js';

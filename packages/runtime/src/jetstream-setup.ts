@@ -1,0 +1,152 @@
+import {
+  AckPolicy,
+  DeliverPolicy,
+  DiscardPolicy,
+  JetStreamApiError,
+  RetentionPolicy,
+  StorageType,
+  type ConsumerConfig,
+  type JetStreamManager,
+  type StreamConfig,
+} from '@nats-io/jetstream';
+import { nanos } from '@nats-io/transport-node';
+import {
+  DEAD_LETTER_ALL,
+  DEFAULT_MAX_ENVELOPE_BYTES,
+  FEEDS_ALL,
+  INBOUND_ALL,
+  ROUTER_CONSUMER,
+  Streams,
+  feedConsumerName,
+  feedFilter,
+} from '@alert-hub/core';
+
+/** Limits of the hub's streams; every one refuses new messages when full rather than drop old ones. */
+export interface StreamLimits {
+  /** How long alerts stay in the inbound and feed streams (a partner offline this long loses nothing). */
+  readonly maxAgeMs: number;
+  readonly inboundMaxBytes: number;
+  readonly feedsMaxBytes: number;
+  readonly deadLetterMaxBytes: number;
+  /**
+   * JetStream de-duplication window. It must cover the redelivery horizon (ack wait times
+   * redeliveries), or a late redelivery slips through as a new message; beyond it the router's
+   * own alert-id table and the gateways' inboxes still refuse duplicates.
+   */
+  readonly duplicateWindowMs: number;
+}
+
+export const DEFAULT_STREAM_LIMITS: StreamLimits = {
+  maxAgeMs: 30 * 24 * 3600_000,
+  inboundMaxBytes: 1024 ** 3,
+  feedsMaxBytes: 2 * 1024 ** 3,
+  deadLetterMaxBytes: 256 * 1024 ** 2,
+  duplicateWindowMs: 10 * 60_000,
+};
+
+/** How long the router or a gateway may hold a message before JetStream redelivers it. */
+export const DEFAULT_ACK_WAIT_MS = 30_000;
+
+function streamConfigs(limits: StreamLimits): Partial<StreamConfig>[] {
+  const common = {
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    discard: DiscardPolicy.New,
+    num_replicas: 1,
+    // headers are small; the envelope limit plus room for them
+    max_msg_size: DEFAULT_MAX_ENVELOPE_BYTES + 4096,
+    duplicate_window: nanos(limits.duplicateWindowMs),
+  };
+  return [
+    {
+      ...common,
+      name: Streams.Inbound,
+      subjects: [INBOUND_ALL],
+      max_age: nanos(limits.maxAgeMs),
+      max_bytes: limits.inboundMaxBytes,
+    },
+    {
+      ...common,
+      name: Streams.Feeds,
+      subjects: [FEEDS_ALL],
+      max_age: nanos(limits.maxAgeMs),
+      max_bytes: limits.feedsMaxBytes,
+    },
+    {
+      ...common,
+      name: Streams.DeadLetter,
+      subjects: [DEAD_LETTER_ALL],
+      max_age: nanos(3 * limits.maxAgeMs),
+      max_bytes: limits.deadLetterMaxBytes,
+    },
+  ];
+}
+
+async function ensureStream(
+  jsm: JetStreamManager,
+  cfg: Partial<StreamConfig> & { name: string },
+): Promise<void> {
+  try {
+    await jsm.streams.info(cfg.name);
+  } catch (err) {
+    if (err instanceof JetStreamApiError && err.code === 404) {
+      await jsm.streams.add(cfg);
+      return;
+    }
+    throw err;
+  }
+  await jsm.streams.update(cfg.name, cfg);
+}
+
+async function ensureConsumer(
+  jsm: JetStreamManager,
+  stream: string,
+  cfg: Partial<ConsumerConfig> & { durable_name: string },
+): Promise<void> {
+  try {
+    await jsm.consumers.info(stream, cfg.durable_name);
+  } catch (err) {
+    if (err instanceof JetStreamApiError && err.code === 404) {
+      await jsm.consumers.add(stream, cfg);
+      return;
+    }
+    throw err;
+  }
+  const { durable_name, deliver_policy: _dp, ...update } = cfg;
+  await jsm.consumers.update(stream, durable_name, update);
+}
+
+/**
+ * Creates (or brings up to date) the hub's streams, the router's durable consumer and one
+ * feed consumer per agency. Agencies cannot do this themselves: their NATS users may only
+ * read their own consumer, so the router (or `hubctl nats provision`) does it for them.
+ */
+export async function provisionHub(
+  jsm: JetStreamManager,
+  agencies: readonly string[],
+  options: { limits?: StreamLimits; ackWaitMs?: number; routerMaxAckPending?: number } = {},
+): Promise<void> {
+  const limits = options.limits ?? DEFAULT_STREAM_LIMITS;
+  const ackWait = nanos(options.ackWaitMs ?? DEFAULT_ACK_WAIT_MS);
+  for (const cfg of streamConfigs(limits))
+    await ensureStream(jsm, cfg as Partial<StreamConfig> & { name: string });
+  await ensureConsumer(jsm, Streams.Inbound, {
+    durable_name: ROUTER_CONSUMER,
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+    ack_wait: ackWait,
+    max_deliver: -1,
+    max_ack_pending: options.routerMaxAckPending ?? 4096,
+  });
+  for (const agency of agencies) {
+    await ensureConsumer(jsm, Streams.Feeds, {
+      durable_name: feedConsumerName(agency),
+      filter_subject: feedFilter(agency),
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      ack_wait: ackWait,
+      max_deliver: -1,
+      max_ack_pending: 1024,
+    });
+  }
+}

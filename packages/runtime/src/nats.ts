@@ -1,0 +1,44 @@
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+
+/** How a service reaches NATS. One of user/password or a TLS client certificate authenticates it. */
+export interface NatsConnectionConfig {
+  readonly servers: string | readonly string[];
+  /** Shown in the server's connection list (`alert-hub gateway SG-NPARKS`). */
+  readonly name: string;
+  readonly user?: string;
+  readonly pass?: string;
+  readonly tls?: { readonly caFile: string; readonly certFile?: string; readonly keyFile?: string };
+  /** Private reply prefix; agencies must use their own (`_INBOX.<agency>`). */
+  readonly inboxPrefix?: string;
+}
+
+/**
+ * Connects with the hub's defaults: reconnect forever, and fail fast on the first connect
+ * unless `waitOnFirstConnect` (services at start-up keep retrying until NATS is there).
+ */
+export async function connectNats(
+  cfg: NatsConnectionConfig,
+  options: { waitOnFirstConnect?: boolean; timeoutMs?: number } = {},
+): Promise<NatsConnection> {
+  return connect({
+    servers: typeof cfg.servers === 'string' ? cfg.servers : [...cfg.servers],
+    name: cfg.name,
+    ...(cfg.user === undefined ? {} : { user: cfg.user }),
+    ...(cfg.pass === undefined ? {} : { pass: cfg.pass }),
+    ...(cfg.inboxPrefix === undefined ? {} : { inboxPrefix: cfg.inboxPrefix }),
+    ...(cfg.tls === undefined
+      ? {}
+      : {
+          tls: {
+            caFile: cfg.tls.caFile,
+            ...(cfg.tls.certFile === undefined ? {} : { certFile: cfg.tls.certFile }),
+            ...(cfg.tls.keyFile === undefined ? {} : { keyFile: cfg.tls.keyFile }),
+          },
+        }),
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 500,
+    pingInterval: 10_000,
+    timeout: options.timeoutMs ?? 5_000,
+    waitOnFirstConnect: options.waitOnFirstConnect ?? false,
+  });
+}
