@@ -29,31 +29,38 @@ export function parseJsonText(text: string, maxDepth = DEFAULT_MAX_JSON_DEPTH): 
   } catch (cause) {
     throw new PayloadMalformedError(`payload is not JSON: ${(cause as Error).message}`, { cause });
   }
-  assertSafeJson(value, maxDepth);
+  assertSafeJson(value, maxDepth, text);
   return value;
 }
 
-/** Throws `PayloadMalformedError` when a parsed value is too deep or has a forbidden key. */
-export function assertSafeJson(value: unknown, maxDepth = DEFAULT_MAX_JSON_DEPTH): void {
-  // Iterative, so that a hostile depth cannot overflow the stack before the limit is seen.
-  const stack: [unknown, number, string][] = [[value, 0, '']];
-  while (stack.length > 0) {
-    const [v, depth, pointer] = stack.pop()!;
-    if (typeof v !== 'object' || v === null) continue;
-    if (depth >= maxDepth) {
-      throw new PayloadMalformedError(`JSON nests deeper than ${maxDepth} levels at ${pointer}`);
-    }
-    if (Array.isArray(v)) {
-      for (let i = 0; i < v.length; i++) stack.push([v[i], depth + 1, `${pointer}/${i}`]);
-    } else {
-      for (const key of Object.keys(v)) {
-        if (FORBIDDEN_KEYS.has(key)) {
-          throw new PayloadMalformedError(
-            `JSON key "${key}" is not allowed (at ${pointer || '/'})`,
-          );
-        }
-        stack.push([(v as Record<string, unknown>)[key], depth + 1, `${pointer}/${key}`]);
-      }
-    }
+// A forbidden key can only appear in the text literally or through a \u escape.
+const MAY_HAVE_FORBIDDEN_KEY = /__proto__|constructor|prototype|\\u/;
+
+/**
+ * Throws `PayloadMalformedError` when a parsed value nests deeper than `maxDepth` or has a
+ * forbidden key. Given the source `text`, the key check is skipped when the text cannot hold
+ * one; the depth check always runs. Recursion is bounded by `maxDepth`, so it cannot overflow.
+ */
+export function assertSafeJson(
+  value: unknown,
+  maxDepth = DEFAULT_MAX_JSON_DEPTH,
+  text?: string,
+): void {
+  walk(value, 0, maxDepth, text === undefined || MAY_HAVE_FORBIDDEN_KEY.test(text));
+}
+
+function walk(v: unknown, depth: number, maxDepth: number, checkKeys: boolean): void {
+  if (typeof v !== 'object' || v === null) return;
+  if (depth >= maxDepth)
+    throw new PayloadMalformedError(`JSON nests deeper than ${maxDepth} levels`);
+  if (Array.isArray(v)) {
+    for (const item of v) walk(item, depth + 1, maxDepth, checkKeys);
+    return;
+  }
+  const obj = v as Record<string, unknown>;
+  for (const key in obj) {
+    if (checkKeys && FORBIDDEN_KEYS.has(key))
+      throw new PayloadMalformedError(`JSON key "${key}" is not allowed`);
+    walk(obj[key], depth + 1, maxDepth, checkKeys);
   }
 }

@@ -73,24 +73,25 @@ export interface RouteHeader {
 export const DEFAULT_MAX_CLOCK_SKEW_MS = 5 * 60_000;
 
 const B64URL = /^[A-Za-z0-9_-]*$/;
-const encoder = new TextEncoder();
 
-function b64url(data: Uint8Array | string): string {
-  return Buffer.from(typeof data === 'string' ? encoder.encode(data) : data).toString('base64url');
+function b64url(text: string): string {
+  return Buffer.from(text, 'utf8').toString('base64url');
 }
 
 /**
- * Strict base64url: the alphabet only, no padding, and canonical, meaning the unused low bits
- * of the last character are zero. Node's decoder ignores those bits, so without the round-trip
- * check several spellings of one signature would all verify (found by the bit-flip property test).
+ * Decodes base64url. With `canonical`, the value must also be the one spelling of its bytes
+ * (the unused low bits of the last character zero): Node's decoder ignores those bits, so
+ * without the round trip several spellings of one signature would all verify (found by the
+ * bit-flip property test). Only the signature needs it: the header and payload are part of the
+ * signing input as spelled, so any respelling of them already fails the signature.
  */
-function fromB64url(value: unknown, what: string): Buffer {
-  if (typeof value !== 'string' || !B64URL.test(value) || value.length % 4 === 1) {
+function fromB64url(value: unknown, what: string, canonical = false): Buffer {
+  if (typeof value !== 'string' || value.length % 4 === 1)
     throw new EnvelopeMalformedError(`${what} is not base64url`);
-  }
   const bytes = Buffer.from(value, 'base64url');
-  if (bytes.toString('base64url') !== value)
+  if (canonical && (!B64URL.test(value) || bytes.toString('base64url') !== value)) {
     throw new EnvelopeMalformedError(`${what} is not canonical base64url`);
+  }
   return bytes;
 }
 
@@ -228,7 +229,7 @@ async function checkSignature(
   payload: string,
 ): Promise<void> {
   if (alg !== key.alg) throw new AlgorithmNotAllowedError(alg);
-  const signature = fromB64url(sig.signature, 'signature');
+  const signature = fromB64url(sig.signature, 'signature', true);
   const expectedLength = 64; // Ed25519 and ES256 (IEEE P1363) signatures are both 64 bytes
   if (signature.length !== expectedLength)
     throw new SignatureInvalidError('signature has the wrong length');

@@ -245,9 +245,11 @@ function toIssues(
         const allowed = params['allowedValues'] as unknown[];
         put(
           at,
-          allowed.length > 12
-            ? `${JSON.stringify(e.data)} is not one of the ${allowed.length} allowed codes`
-            : `must be one of: ${allowed.map((v) => JSON.stringify(v)).join(', ')}`,
+          e.schemaPath.endsWith('/$defs/country/enum')
+            ? `${JSON.stringify(e.data)} is not an ISO 3166-1 alpha-2 country code`
+            : allowed.length > 12
+              ? `${JSON.stringify(e.data)} is not one of the ${allowed.length} allowed codes`
+              : `must be one of: ${allowed.map((v) => JSON.stringify(v)).join(', ')}`,
           2,
         );
         break;

@@ -68,8 +68,19 @@ export function loadConfigDocument<T>(options: LoadConfigOptions): T {
     );
   }
   issues.push(...compileDocumentSchema(options.schema, { useDefaults: true })(doc));
-  if (issues.length > 0) throw new ConfigInvalidError(options.file ?? 'environment', issues);
+  if (issues.length > 0)
+    throw new ConfigInvalidError(options.file ?? 'environment', mergeIssues(issues));
   return deepFreeze(doc) as T;
+}
+
+/** One issue per place, messages joined, sorted by pointer. */
+function mergeIssues(issues: readonly Issue[]): Issue[] {
+  const byPointer = new Map<string, string[]>();
+  for (const i of issues)
+    byPointer.set(i.pointer, [...(byPointer.get(i.pointer) ?? []), i.message]);
+  return [...byPointer.entries()]
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([pointer, messages]) => ({ pointer, message: messages.join('; ') }));
 }
 
 function coerce(raw: string, type: EnvBinding['type']): unknown {

@@ -1,0 +1,77 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { hubctl } from './helpers/hubctl.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'ahub-cli-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const flag = {
+  id: '0169fb6c-1a80-7000-8000-0000000000aa',
+  type: 'consignee-flag',
+  version: 1,
+  origin: 'SG-NPARKS',
+  issuedAt: '2019-04-08T00:00:00Z',
+  handling: 'TLP:GREEN',
+  consignee: { name: 'Example Trading Co', country: 'VN' },
+  reason: 'prior-seizure',
+};
+
+describe('hubctl - command line', () => {
+  it('--help lists the commands and exits 0', async () => {
+    const r = await hubctl(['--help']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/keys/);
+    expect(r.stdout).toMatch(/validate/);
+  });
+  it('every command has --help', async () => {
+    for (const cmd of [
+      ['keys', 'generate'],
+      ['keys', 'rotate'],
+      ['keys', 'revoke'],
+      ['keys', 'list'],
+      ['validate'],
+    ]) {
+      const r = await hubctl([...cmd, '--help']);
+      expect(r.code, cmd.join(' ')).toBe(0);
+      expect(r.stdout).toMatch(/^Usage: hubctl /);
+    }
+  });
+  it('validate: exit 0 for a valid alert, 1 with pointers for an invalid one, from a file or stdin', async () => {
+    const good = join(dir, 'good.json');
+    writeFileSync(good, JSON.stringify(flag));
+    expect(await hubctl(['validate', good])).toMatchObject({
+      code: 0,
+      stdout: expect.stringContaining('valid consignee-flag v1') as string,
+    });
+    const r = await hubctl(['validate', '-', '--json'], {
+      input: JSON.stringify({ ...flag, consignee: { name: 'X', country: 'UK' } }),
+    });
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.stdout)).toEqual({
+      valid: false,
+      code: 'ERR_SCHEMA_INVALID',
+      errors: [
+        {
+          pointer: '/consignee/country',
+          message: '"UK" is not an ISO 3166-1 alpha-2 country code',
+        },
+      ],
+    });
+  });
+  it('usage errors exit 2', async () => {
+    expect((await hubctl(['keys', 'generate', '--agency', 'sg-x'])).code).toBe(2);
+    expect((await hubctl(['no-such-command'])).code).toBe(2);
+  });
+  it('keys generate and list', async () => {
+    const certs = join(dir, 'certs');
+    const g = await hubctl(['keys', 'generate', '--agency', 'KE-KWS', '--certs', certs, '--json']);
+    expect(g.code).toBe(0);
+    const { kid } = JSON.parse(g.stdout) as { kid: string };
+    const l = await hubctl(['keys', 'list', '--certs', certs, '--json']);
+    expect(JSON.parse(l.stdout)).toEqual([
+      expect.objectContaining({ principal: 'KE-KWS', kid, status: 'valid', privateKeyHere: true }),
+    ]);
+  });
+});
