@@ -7,7 +7,6 @@ import {
   decodeEnvelope,
   verifyCountersignature,
   verifyOrigin,
-  type GeneralJws,
 } from '@alert-hub/core';
 import { DEFAULT_SCHEMAS_DIR, loadSchemaRegistry, loadTrustStore } from '@alert-hub/runtime';
 import { buildVectors, vectorTrust } from './vectors/generate.mjs';
