@@ -12,13 +12,34 @@ const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
  * or `prototype` keys, which can poison objects that later code merges or spreads.
  */
 export function parseJsonBytes(bytes: Uint8Array, maxDepth = DEFAULT_MAX_JSON_DEPTH): unknown {
-  let text: string;
+  return parseJsonText(decodeUtf8Strict(bytes), maxDepth);
+}
+
+/** Decodes UTF-8, refusing invalid sequences with `ERR_PAYLOAD_MALFORMED` instead of replacing them. */
+export function decodeUtf8Strict(bytes: Uint8Array): string {
   try {
-    text = utf8.decode(bytes);
+    return utf8.decode(bytes);
   } catch (cause) {
     throw new PayloadMalformedError('payload is not valid UTF-8', { cause });
   }
-  return parseJsonText(text, maxDepth);
+}
+
+/**
+ * Canonical JSON (as RFC 8785 for the values JSON.parse produces): object members sorted by
+ * key, no whitespace, numbers and strings as JSON.stringify writes them. Two documents with the
+ * same content have the same canonical text, whatever their member order or spacing.
+ */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (typeof value === 'object' && value !== null) {
+    const obj = value as Record<string, unknown>;
+    return `{${Object.keys(obj)
+      .sort()
+      .filter((k) => obj[k] !== undefined)
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
 }
 
 /** {@link parseJsonBytes} for text already decoded. */

@@ -2,6 +2,9 @@ import { Command, CommanderError } from 'commander';
 import { AlertHubError } from '@alert-hub/core';
 import { registerKeys } from './commands/keys.js';
 import { registerValidate } from './commands/validate.js';
+import { registerSend } from './commands/send.js';
+import { registerFeed } from './commands/feed.js';
+import { registerTokens } from './commands/tokens.js';
 
 /**
  * hubctl: one command-line tool for every alert-hub user. Customs officers send and validate
@@ -17,6 +20,9 @@ export function buildProgram(): Command {
     .exitOverride();
   registerKeys(program);
   registerValidate(program);
+  registerSend(program);
+  registerFeed(program);
+  registerTokens(program);
   return program;
 }
 

@@ -12,3 +12,6 @@ export * from './jetstream-setup.js';
 export * from './logger.js';
 export * from './config.js';
 export * from './keystore.js';
+export * from './batch-writer.js';
+export * from './sqlite.js';
+export * from './tokens.js';

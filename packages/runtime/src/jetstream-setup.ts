@@ -89,7 +89,7 @@ async function ensureStream(
   try {
     await jsm.streams.info(cfg.name);
   } catch (err) {
-    if (err instanceof JetStreamApiError && err.code === 404) {
+    if (err instanceof JetStreamApiError && err.status === 404) {
       await jsm.streams.add(cfg);
       return;
     }
@@ -106,7 +106,7 @@ async function ensureConsumer(
   try {
     await jsm.consumers.info(stream, cfg.durable_name);
   } catch (err) {
-    if (err instanceof JetStreamApiError && err.code === 404) {
+    if (err instanceof JetStreamApiError && err.status === 404) {
       await jsm.consumers.add(stream, cfg);
       return;
     }

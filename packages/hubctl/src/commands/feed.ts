@@ -1,0 +1,114 @@
+import { Option, type Command } from 'commander';
+import { authHeaders, describeError, gatewayOptions, type GatewayTarget } from './http-client.js';
+
+interface Item {
+  cursor: string;
+  id: string;
+  type: string;
+  origin: string;
+  handling: string;
+  issuedAt: string;
+  status: string;
+}
+
+function line(i: Item): string {
+  return `${i.cursor.padStart(6)}  ${i.issuedAt}  ${i.origin.padEnd(12)} ${i.type.padEnd(20)} ${i.handling.padEnd(16)} ${i.id}${i.status === 'active' ? '' : `  [${i.status}]`}`;
+}
+
+async function* sse(
+  url: string,
+  headers: Record<string, string>,
+  lastEventId: string | undefined,
+): AsyncGenerator<{ id: string; data: string }> {
+  const res = await fetch(url, {
+    headers: {
+      ...headers,
+      accept: 'text/event-stream',
+      ...(lastEventId ? { 'last-event-id': lastEventId } : {}),
+    },
+  });
+  if (!res.ok || !res.body)
+    throw Object.assign(
+      new Error(describeError(await res.json().catch(() => undefined), res.status).join('\n')),
+      { status: res.status },
+    );
+  const decoder = new TextDecoder();
+  let buf = '';
+  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+    buf += decoder.decode(chunk, { stream: true });
+    let at;
+    while ((at = buf.indexOf('\n\n')) >= 0) {
+      const block = buf.slice(0, at);
+      buf = buf.slice(at + 2);
+      const id = /^id: (.*)$/m.exec(block)?.[1];
+      const data = /^data: (.*)$/m.exec(block)?.[1];
+      if (id !== undefined && data !== undefined) yield { id, data };
+    }
+  }
+}
+
+export function registerFeed(program: Command): void {
+  const cmd = program
+    .command('feed')
+    .description("read your agency's verified feed: the alerts partners shared with you")
+    .option('--since <cursor>', 'start after this cursor (printed by an earlier run)', '0')
+    .addOption(
+      new Option('--type <type>', 'only this alert type').choices([
+        'suspicious-shipment',
+        'consignee-flag',
+        'seizure-report',
+        'retraction',
+      ]),
+    )
+    .option(
+      '--follow',
+      'keep the connection open and print alerts as they arrive (resumes after disconnects)',
+    )
+    .option('--json', 'print each item as one JSON line (NDJSON)');
+  for (const o of gatewayOptions()) cmd.addOption(o);
+  cmd.action(
+    async (
+      o: GatewayTarget & { since: string; type?: string; follow?: boolean; json?: boolean },
+    ) => {
+      const base = o.gateway.replace(/\/$/, '');
+      const headers = authHeaders(o);
+      const out = (i: Item) => process.stdout.write(`${o.json ? JSON.stringify(i) : line(i)}\n`);
+      const typeParam = o.type ? `&type=${o.type}` : '';
+      if (!o.follow) {
+        let cursor = o.since;
+        for (;;) {
+          const res = await fetch(`${base}/v1/feed?after=${cursor}&limit=500${typeParam}`, {
+            headers,
+          });
+          const body = (await res.json()) as { items: Item[]; next: string; hasMore: boolean };
+          if (!res.ok) throw new Error(describeError(body, res.status).join('\n'));
+          body.items.forEach(out);
+          cursor = body.next;
+          if (!body.hasMore) break;
+        }
+        process.stderr.write(`next cursor: ${cursor}\n`);
+        return;
+      }
+      let last = o.since === '0' ? undefined : o.since;
+      for (;;) {
+        try {
+          for await (const ev of sse(
+            `${base}/v1/feed/stream?after=${o.since}${typeParam}`,
+            headers,
+            last,
+          )) {
+            out(JSON.parse(ev.data) as Item);
+            last = ev.id;
+          }
+        } catch (err) {
+          const status = (err as { status?: number }).status;
+          if (status !== undefined && status < 500) throw err;
+          process.stderr.write(
+            `feed disconnected (${(err as Error).message}); resuming after ${last ?? 'the start'}\n`,
+          );
+        }
+        await new Promise((r) => setTimeout(r, 2000));
+      }
+    },
+  );
+}

@@ -1,0 +1,44 @@
+import { Option } from 'commander';
+
+/** Options every command that talks to a gateway takes (flags, or AHUB_GATEWAY_URL / AHUB_TOKEN). */
+export function gatewayOptions(): Option[] {
+  return [
+    new Option('--gateway <url>', 'gateway base URL')
+      .env('AHUB_GATEWAY_URL')
+      .default('http://127.0.0.1:8080'),
+    new Option(
+      '--token <token>',
+      'API token (prefer the AHUB_TOKEN variable: flags show in process lists)',
+    ).env('AHUB_TOKEN'),
+  ];
+}
+
+export interface GatewayTarget {
+  gateway: string;
+  token?: string;
+}
+
+export function authHeaders(t: GatewayTarget): Record<string, string> {
+  if (!t.token) throw new Error('no API token: set AHUB_TOKEN or pass --token');
+  return { authorization: `Bearer ${t.token}` };
+}
+
+/** An error body of the gateway, as lines for a terminal. */
+export function describeError(body: unknown, status: number): string[] {
+  const e = (
+    body as
+      | {
+          error?: {
+            code?: string;
+            message?: string;
+            details?: { pointer: string; message: string }[];
+          };
+        }
+      | undefined
+  )?.error;
+  if (!e) return [`HTTP ${status}`];
+  return [
+    `${e.message ?? 'refused'} [${e.code ?? status}]`,
+    ...(e.details ?? []).map((d) => `  ${d.pointer || '/'}: ${d.message}`),
+  ];
+}

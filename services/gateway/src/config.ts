@@ -1,0 +1,214 @@
+import { join } from 'node:path';
+import {
+  DEFAULT_SCHEMAS_DIR,
+  DEFAULT_TRUST_DIR,
+  loadConfigDocument,
+  type EnvBinding,
+  type SqliteSync,
+} from '@alert-hub/runtime';
+
+/** An API client of the gateway: a customs system that submits, or users that read the feed. */
+export interface ApiClient {
+  readonly name: string;
+  /** Hex SHA-256 of the bearer token; the token itself is never stored (`hubctl tokens create`). */
+  readonly tokenSha256: string;
+  readonly roles: readonly ('submit' | 'read-feed')[];
+}
+
+/** The gateway's validated, frozen configuration. */
+export interface GatewayConfig {
+  readonly agency: string;
+  /** Private JWK file, or a directory of them (the newest valid key signs). */
+  readonly signingKey: string;
+  readonly trustDir: string;
+  readonly schemasDir: string;
+  readonly dataDir: string;
+  readonly http: {
+    readonly host: string;
+    readonly port: number;
+    readonly bodyLimitBytes: number;
+    readonly batchBodyLimitBytes: number;
+    readonly batchMaxItems: number;
+  };
+  readonly nats: {
+    readonly servers: readonly string[];
+    readonly user?: string;
+    readonly pass?: string;
+    readonly tls?: {
+      readonly caFile: string;
+      readonly certFile?: string;
+      readonly keyFile?: string;
+    };
+    /** Defaults to `_INBOX.<agency>`: the only reply subjects the agency's NATS user may read. */
+    readonly inboxPrefix?: string;
+    readonly publishTimeoutMs: number;
+  };
+  readonly feed: { readonly enabled: boolean; readonly maxMessages: number };
+  readonly clients: readonly ApiClient[];
+  readonly sqlite: { readonly synchronous: SqliteSync };
+  readonly log: { readonly level: string };
+  /** Seconds a client should wait before retrying when NATS is unavailable (Retry-After). */
+  readonly retryAfterSeconds: number;
+}
+
+export const DEFAULT_HTTP_PORT = 8080;
+export const DEFAULT_BODY_LIMIT_BYTES = 256 * 1024;
+export const DEFAULT_BATCH_BODY_LIMIT_BYTES = 16 * 1024 * 1024;
+
+const schema = {
+  $schema: 'https://json-schema.org/draft/2020-12/schema',
+  type: 'object',
+  properties: {
+    agency: { type: 'string', pattern: '^[A-Z]{2}-[A-Z0-9]{2,16}$' },
+    signingKey: { type: 'string', minLength: 1 },
+    trustDir: { type: 'string', default: DEFAULT_TRUST_DIR },
+    schemasDir: { type: 'string', default: DEFAULT_SCHEMAS_DIR },
+    dataDir: { type: 'string', minLength: 1 },
+    http: {
+      type: 'object',
+      default: {},
+      properties: {
+        host: { type: 'string', default: '127.0.0.1' },
+        port: { type: 'integer', minimum: 0, maximum: 65535, default: DEFAULT_HTTP_PORT },
+        bodyLimitBytes: { type: 'integer', minimum: 1024, default: DEFAULT_BODY_LIMIT_BYTES },
+        batchBodyLimitBytes: {
+          type: 'integer',
+          minimum: 1024,
+          default: DEFAULT_BATCH_BODY_LIMIT_BYTES,
+        },
+        batchMaxItems: { type: 'integer', minimum: 1, maximum: 10000, default: 1000 },
+      },
+      additionalProperties: false,
+    },
+    nats: {
+      type: 'object',
+      default: {},
+      properties: {
+        servers: {
+          type: 'array',
+          items: { type: 'string', pattern: '^(nats|tls)://' },
+          minItems: 1,
+          default: ['nats://127.0.0.1:4222'],
+        },
+        user: { type: 'string', minLength: 1 },
+        pass: { type: 'string', minLength: 1 },
+        tls: {
+          type: 'object',
+          properties: {
+            caFile: { type: 'string' },
+            certFile: { type: 'string' },
+            keyFile: { type: 'string' },
+          },
+          required: ['caFile'],
+          additionalProperties: false,
+        },
+        inboxPrefix: { type: 'string', pattern: '^[A-Za-z0-9_.-]+$' },
+        publishTimeoutMs: { type: 'integer', minimum: 100, default: 5000 },
+      },
+      additionalProperties: false,
+    },
+    feed: {
+      type: 'object',
+      default: {},
+      properties: {
+        enabled: { type: 'boolean', default: true },
+        maxMessages: { type: 'integer', minimum: 1, maximum: 4096, default: 256 },
+      },
+      additionalProperties: false,
+    },
+    clients: {
+      type: 'array',
+      default: [],
+      items: {
+        type: 'object',
+        properties: {
+          name: { type: 'string', minLength: 1, maxLength: 100 },
+          tokenSha256: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+          roles: {
+            type: 'array',
+            minItems: 1,
+            uniqueItems: true,
+            items: { type: 'string', enum: ['submit', 'read-feed'] },
+          },
+        },
+        required: ['name', 'tokenSha256', 'roles'],
+        additionalProperties: false,
+      },
+    },
+    sqlite: {
+      type: 'object',
+      default: {},
+      properties: { synchronous: { type: 'string', enum: ['FULL', 'NORMAL'], default: 'FULL' } },
+      additionalProperties: false,
+    },
+    log: {
+      type: 'object',
+      default: {},
+      properties: {
+        level: {
+          type: 'string',
+          enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
+          default: 'info',
+        },
+      },
+      additionalProperties: false,
+    },
+    retryAfterSeconds: { type: 'integer', minimum: 1, default: 2 },
+  },
+  required: ['agency', 'signingKey', 'dataDir'],
+  additionalProperties: false,
+} as const;
+
+const bindings: readonly EnvBinding[] = [
+  { env: 'AHUB_AGENCY', path: 'agency', type: 'string' },
+  { env: 'AHUB_SIGNING_KEY', path: 'signingKey', type: 'string' },
+  { env: 'AHUB_TRUST_DIR', path: 'trustDir', type: 'string' },
+  { env: 'AHUB_SCHEMAS_DIR', path: 'schemasDir', type: 'string' },
+  { env: 'AHUB_DATA_DIR', path: 'dataDir', type: 'string' },
+  { env: 'AHUB_HTTP_HOST', path: 'http.host', type: 'string' },
+  { env: 'AHUB_HTTP_PORT', path: 'http.port', type: 'integer' },
+  { env: 'AHUB_NATS_SERVERS', path: 'nats.servers', type: 'list' },
+  { env: 'AHUB_NATS_USER', path: 'nats.user', type: 'string' },
+  { env: 'AHUB_NATS_PASS', path: 'nats.pass', type: 'string' },
+  { env: 'AHUB_NATS_CA', path: 'nats.tls.caFile', type: 'string' },
+  { env: 'AHUB_NATS_CERT', path: 'nats.tls.certFile', type: 'string' },
+  { env: 'AHUB_NATS_KEY', path: 'nats.tls.keyFile', type: 'string' },
+  { env: 'AHUB_FEED_ENABLED', path: 'feed.enabled', type: 'boolean' },
+  { env: 'AHUB_SQLITE_SYNCHRONOUS', path: 'sqlite.synchronous', type: 'string' },
+  { env: 'AHUB_LOG_LEVEL', path: 'log.level', type: 'string' },
+];
+
+/** Member paths that are files or directories, resolved against the config file's directory. */
+const paths = [
+  'signingKey',
+  'trustDir',
+  'schemasDir',
+  'dataDir',
+  'nats.tls.caFile',
+  'nats.tls.certFile',
+  'nats.tls.keyFile',
+];
+
+/**
+ * Loads the gateway configuration from `file` (YAML or JSON, optional) and the `AHUB_*`
+ * environment variables, which override it. Every problem is reported at once with
+ * `ERR_CONFIG_INVALID`, before anything connects.
+ */
+export function loadConfig(
+  // eslint-disable-next-line no-restricted-properties -- loadConfig is the one reader of the environment
+  env: Readonly<Record<string, string | undefined>> = process.env,
+  file: string | undefined = env['AHUB_CONFIG'],
+): GatewayConfig {
+  return loadConfigDocument<GatewayConfig>({
+    schema,
+    env,
+    bindings,
+    paths,
+    ...(file ? { file } : {}),
+  });
+}
+
+/** Where the gateway keeps its SQLite database. */
+export function databaseFile(config: GatewayConfig): string {
+  return join(config.dataDir, `gateway-${config.agency}.db`);
+}

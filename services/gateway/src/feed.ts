@@ -1,0 +1,171 @@
+import { EventEmitter } from 'node:events';
+import type { ConsumerMessages, JetStreamClient, JsMsg } from '@nats-io/jetstream';
+import {
+  AlertHubError,
+  Streams,
+  decodeEnvelope,
+  feedConsumerName,
+  feedSubject,
+  verifyCountersignature,
+  verifyOrigin,
+  type SchemaRegistry,
+  type TrustStore,
+} from '@alert-hub/core';
+import type { BatchWriter, Logger } from '@alert-hub/runtime';
+import type { GatewayMetrics } from './metrics.js';
+import type { FeedWrite } from './store.js';
+
+export interface FeedDeps {
+  readonly agency: string;
+  readonly js: JetStreamClient;
+  readonly trust: () => TrustStore;
+  readonly registry: SchemaRegistry;
+  readonly writer: BatchWriter<FeedWrite>;
+  readonly metrics: GatewayMetrics;
+  readonly log: Logger;
+  readonly maxMessages: number;
+}
+
+/** Raised when a feed message's subject does not name the alert it carries. */
+class SubjectMismatchError extends AlertHubError {
+  constructor(subject: string, expected: string) {
+    super('ERR_SUBJECT_MISMATCH', `message on ${subject} should be on ${expected}`);
+  }
+}
+
+/**
+ * Consumes the agency's durable feed consumer. Every message is verified (origin signature,
+ * router countersignature for this agency, subject, schema) and then either stored in the
+ * inbox or quarantined with its reason; it is acked only after that row is committed. Many
+ * messages are in flight at once; nothing awaits per message.
+ */
+export class FeedConsumer {
+  readonly events = new EventEmitter();
+  readonly #d: FeedDeps;
+  #messages: ConsumerMessages | undefined;
+  #stopped = false;
+  #consuming = false;
+  readonly #inFlight = new Set<Promise<void>>();
+
+  constructor(deps: FeedDeps) {
+    this.#d = deps;
+    this.events.setMaxListeners(0);
+  }
+
+  /** True once the durable consumer was found and messages are being pulled. */
+  get consuming(): boolean {
+    return this.#consuming;
+  }
+
+  /** Starts consuming; keeps retrying while the consumer does not exist yet (the router creates it). */
+  async start(): Promise<void> {
+    const name = feedConsumerName(this.#d.agency);
+    while (!this.#stopped) {
+      try {
+        const consumer = await this.#d.js.consumers.get(Streams.Feeds, name);
+        this.#messages = await consumer.consume({
+          max_messages: this.#d.maxMessages,
+          callback: (m) => this.#track(this.#handle(m)),
+        });
+        this.#consuming = true;
+        this.#d.log.info({ consumer: name }, 'consuming feed');
+        return;
+      } catch (err) {
+        this.#d.log.warn(
+          { err: (err as Error).message, consumer: name },
+          'feed consumer not available yet; retrying',
+        );
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#consuming = false;
+    await this.#messages?.close();
+    await Promise.allSettled([...this.#inFlight]);
+  }
+
+  #track(p: Promise<void>): void {
+    this.#inFlight.add(p);
+    void p.finally(() => this.#inFlight.delete(p));
+  }
+
+  async #handle(m: JsMsg): Promise<void> {
+    const { metrics, agency, registry, writer, log } = this.#d;
+    const started = performance.now();
+    const receivedAt = new Date().toISOString();
+    metrics.feedReceived.inc();
+    let write: FeedWrite;
+    try {
+      const trust = this.#d.trust();
+      const jws = decodeEnvelope(m.data);
+      const { alert } = await verifyOrigin(jws, { trust, registry });
+      const route = await verifyCountersignature(jws, {
+        trust,
+        recipient: agency,
+        alertId: alert.id,
+      });
+      const expected = feedSubject(agency, alert.origin, alert.type);
+      if (m.subject !== expected) throw new SubjectMismatchError(m.subject, expected);
+      registry.validateAlert(alert);
+      metrics.feedVerified.inc();
+      write = {
+        kind: 'alert',
+        item: {
+          alert,
+          envelope: m.data,
+          agreement: route.header.agreement,
+          onward: route.header.onward === true,
+          streamSeq: m.seq,
+          receivedAt,
+        },
+      };
+    } catch (err) {
+      if (!(err instanceof AlertHubError)) {
+        log.error(
+          { err, streamSeq: m.seq },
+          'feed message could not be processed; will be redelivered',
+        );
+        m.nak(2000);
+        return;
+      }
+      metrics.quarantined.inc({ reason: err.code });
+      log.warn(
+        { streamSeq: m.seq, subject: m.subject, code: err.code },
+        'feed message quarantined',
+      );
+      write = {
+        kind: 'quarantine',
+        item: {
+          subject: m.subject,
+          streamSeq: m.seq,
+          code: err.code,
+          reason: err.message,
+          envelope: m.data,
+          receivedAt,
+        },
+      };
+    }
+    try {
+      await writer.enqueue(write);
+    } catch (err) {
+      log.error({ err, streamSeq: m.seq }, 'inbox write failed; the message will be redelivered');
+      m.nak(2000);
+      return;
+    }
+    m.ack();
+    metrics.feedSeconds.observe((performance.now() - started) / 1000);
+    if (write.kind === 'alert')
+      log.info(
+        {
+          alertId: write.item.alert.id,
+          origin: write.item.alert.origin,
+          type: write.item.alert.type,
+          streamSeq: m.seq,
+        },
+        'feed alert stored',
+      );
+  }
+}

@@ -1,0 +1,186 @@
+import { EventEmitter } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import {
+  Streams,
+  feedConsumerName,
+  inboxPrefix,
+  type SchemaRegistry,
+  type SigningKey,
+  type TrustStore,
+} from '@alert-hub/core';
+import {
+  connectNats,
+  createBatchWriter,
+  createLogger,
+  loadSchemaRegistry,
+  loadSigningKey,
+  loadTrustStore,
+  openDatabase,
+  type Logger,
+} from '@alert-hub/runtime';
+import { databaseFile, type GatewayConfig } from './config.js';
+import { FeedConsumer } from './feed.js';
+import { buildHttp, type Readiness } from './http.js';
+import { Intake } from './intake.js';
+import { createGatewayMetrics } from './metrics.js';
+import { NatsLink } from './nats-link.js';
+import { GatewayStore, type FeedWrite, type SentReceipt } from './store.js';
+
+/** A running gateway. */
+export interface Gateway {
+  readonly config: GatewayConfig;
+  readonly http: FastifyInstance;
+  /** Base URL once listening (`http://127.0.0.1:8080`). */
+  readonly url: string;
+  readonly store: GatewayStore;
+  /** Reloads the trust store and the signing key (SIGHUP); a failed reload keeps the old ones. */
+  reload(): void;
+  /** Stops taking requests, drains the feed, closes NATS and the database. */
+  close(): Promise<void>;
+}
+
+/**
+ * Wires a gateway together and starts it: database, keys, NATS, feed consumer, HTTP. With
+ * `listen: false` the HTTP app is built but not bound (tests use `inject()`).
+ */
+export async function startGateway(
+  config: GatewayConfig,
+  options: { listen?: boolean; log?: Logger } = {},
+): Promise<Gateway> {
+  const log =
+    options.log ?? createLogger({ name: `gateway-${config.agency}`, level: config.log.level });
+  const registry: SchemaRegistry = loadSchemaRegistry(config.schemasDir);
+  let trust: TrustStore = loadTrustStore(config.trustDir, registry);
+  let signingKey: SigningKey = loadSigningKey(config.signingKey, config.agency);
+  const keyInTrust = trust.get(signingKey.kid);
+  if (!keyInTrust || keyInTrust.principal !== config.agency) {
+    log.warn(
+      { kid: signingKey.kid },
+      'the signing key is not in the trust store under this agency: partners will refuse its alerts',
+    );
+  }
+  const metrics = createGatewayMetrics(config.agency);
+  const store = new GatewayStore(
+    openDatabase(databaseFile(config), { synchronous: config.sqlite.synchronous }),
+  );
+  const feedEvents = new EventEmitter();
+  feedEvents.setMaxListeners(0);
+
+  const nc: NatsConnection = await connectNats(
+    {
+      servers: config.nats.servers,
+      name: `alert-hub gateway ${config.agency}`,
+      inboxPrefix: config.nats.inboxPrefix ?? inboxPrefix(config.agency),
+      ...(config.nats.user === undefined ? {} : { user: config.nats.user }),
+      ...(config.nats.pass === undefined ? {} : { pass: config.nats.pass }),
+      ...(config.nats.tls === undefined ? {} : { tls: config.nats.tls }),
+    },
+    { waitOnFirstConnect: true },
+  );
+  const js = jetstream(nc, { timeout: config.nats.publishTimeoutMs });
+  // No account-info call: an agency's NATS user may not read account information.
+  const jsm: JetStreamManager = await jetstreamManager(nc, { checkAPI: false, timeout: 2000 });
+  const link = new NatsLink(nc, js, { publishTimeoutMs: config.nats.publishTimeoutMs });
+
+  const receipts = createBatchWriter<SentReceipt>((items) => {
+    for (const r of items) store.putSent(r);
+  });
+  const feedWriter = createBatchWriter<FeedWrite>((writes) => {
+    const inserted = store.write(writes);
+    const alerts = writes.filter((w) => w.kind === 'alert').length;
+    if (alerts > inserted) metrics.feedDuplicates.inc(alerts - inserted);
+    feedEvents.emit('committed');
+  });
+  const intake = new Intake({
+    agency: config.agency,
+    registry,
+    signingKey: () => signingKey,
+    store,
+    receipts,
+    nats: link,
+    metrics,
+    log,
+  });
+  const feed = new FeedConsumer({
+    agency: config.agency,
+    js,
+    trust: () => trust,
+    registry,
+    writer: feedWriter,
+    metrics,
+    log,
+    maxMessages: config.feed.maxMessages,
+  });
+  if (config.feed.enabled) void feed.start();
+
+  let cachedReadiness: { at: number; value: Readiness } | undefined;
+  const readiness = async (): Promise<Readiness> => {
+    if (cachedReadiness && Date.now() - cachedReadiness.at < 1000) return cachedReadiness.value;
+    const checks: Record<string, string> = {};
+    checks['nats'] = link.connected ? 'connected' : 'disconnected';
+    try {
+      // The one JetStream request an agency's user may always make: its own consumer's info.
+      await jsm.consumers.info(Streams.Feeds, feedConsumerName(config.agency));
+      checks['jetstream'] = 'ok';
+    } catch (err) {
+      checks['jetstream'] = `unreachable: ${(err as Error).message}`;
+    }
+    try {
+      store.checkWritable();
+      checks['database'] = 'writable';
+    } catch (err) {
+      checks['database'] = `not writable: ${(err as Error).message}`;
+    }
+    if (config.feed.enabled)
+      checks['feed'] = feed.consuming ? 'consuming' : 'waiting for the feed consumer';
+    const ready =
+      checks['nats'] === 'connected' &&
+      checks['jetstream'] === 'ok' &&
+      checks['database'] === 'writable' &&
+      (!config.feed.enabled || feed.consuming);
+    cachedReadiness = { at: Date.now(), value: { ready, checks } };
+    return cachedReadiness.value;
+  };
+
+  const http = buildHttp({ config, intake, store, registry, metrics, log, feedEvents, readiness });
+  let url = '';
+  if (options.listen ?? true) {
+    await http.listen({ host: config.http.host, port: config.http.port });
+    const addr = http.server.address() as AddressInfo;
+    url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
+    log.info({ url, agency: config.agency, kid: signingKey.kid }, 'gateway listening');
+  } else await http.ready();
+
+  return {
+    config,
+    http,
+    url,
+    store,
+    reload() {
+      try {
+        trust = loadTrustStore(config.trustDir, registry);
+        signingKey = loadSigningKey(config.signingKey, config.agency);
+        log.info(
+          { kid: signingKey.kid, principals: trust.principals.length },
+          'trust store and signing key reloaded',
+        );
+      } catch (err) {
+        log.error(
+          { err: (err as Error).message },
+          'reload refused; the previous trust store and key stay in force',
+        );
+      }
+    },
+    async close() {
+      await http.close();
+      await feed.stop();
+      feedWriter.flush();
+      receipts.flush();
+      await nc.drain().catch(() => nc.close());
+      store.close();
+    },
+  };
+}

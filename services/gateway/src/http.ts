@@ -1,0 +1,419 @@
+import type { EventEmitter } from 'node:events';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify';
+import {
+  AlertHubError,
+  decodeUtf8Strict,
+  parseJsonBytes,
+  parseJsonText,
+  type Issue,
+  type SchemaRegistry,
+} from '@alert-hub/core';
+import type { Logger } from '@alert-hub/runtime';
+import { authenticate, type Role } from './auth.js';
+import type { ApiClient, GatewayConfig } from './config.js';
+import { GatewayError, errorBody, statusOf } from './errors.js';
+import type { Intake, Receipt } from './intake.js';
+import type { GatewayMetrics } from './metrics.js';
+import type { GatewayStore } from './store.js';
+
+/** What the readiness probe reports. */
+export interface Readiness {
+  readonly ready: boolean;
+  readonly checks: Readonly<Record<string, string>>;
+}
+
+export interface HttpDeps {
+  readonly config: GatewayConfig;
+  readonly intake: Intake;
+  readonly store: GatewayStore;
+  readonly registry: SchemaRegistry;
+  readonly metrics: GatewayMetrics;
+  readonly log: Logger;
+  /** Emits `committed` after each inbox transaction, so live streams wake up. */
+  readonly feedEvents: EventEmitter;
+  readonly readiness: () => Promise<Readiness>;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    client?: ApiClient;
+    alertId?: string;
+  }
+}
+
+const FEED_PAGE_MAX = 1000;
+const SSE_HEARTBEAT_MS = 15_000;
+
+/**
+ * The gateway's HTTP API. Built without listening, so tests drive it with `inject()`; main.ts
+ * calls `listen()`.
+ */
+export function buildHttp(deps: HttpDeps): FastifyInstance {
+  const { config, intake, store, metrics, log } = deps;
+  const alertTypes = [...new Set(deps.registry.alertTypes.map((t) => t.type))];
+  const app = Fastify({
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- pino's Logger and Fastify's logger type differ by a member
+    loggerInstance: log as FastifyBaseLogger,
+    disableRequestLogging: true,
+    bodyLimit: config.http.bodyLimitBytes,
+    // Behind no proxy by default; the client address in logs is the socket's.
+    trustProxy: false,
+    return503OnClosing: true,
+  });
+
+  // Our JSON parser, not Fastify's: strict UTF-8 (invalid bytes are an error, not U+FFFD),
+  // bounded depth, and no __proto__/constructor/prototype keys anywhere.
+  app.removeContentTypeParser(['application/json', 'text/plain']);
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_req, body, done) => {
+    try {
+      if ((body as Buffer).length === 0)
+        throw new GatewayError('ERR_BAD_JSON', 'the request body is empty');
+      done(null, parseJsonBytes(body as Buffer));
+    } catch (err) {
+      done(asBadJson(err), undefined);
+    }
+  });
+  app.addContentTypeParser(
+    'application/x-ndjson',
+    { parseAs: 'buffer', bodyLimit: config.http.batchBodyLimitBytes },
+    (_req, body, done) => {
+      try {
+        const lines = decodeUtf8Strict(body as Buffer).split('\n');
+        const items: unknown[] = [];
+        lines.forEach((line, i) => {
+          if (line.trim() === '') return;
+          try {
+            items.push(parseJsonText(line));
+          } catch (err) {
+            items.push(new LineError(i + 1, (err as Error).message));
+          }
+        });
+        done(null, items);
+      } catch (err) {
+        done(err as Error, undefined);
+      }
+    },
+  );
+
+  app.setErrorHandler((err: Error & { code?: string; statusCode?: number }, req, reply) => {
+    const { code, message, details } = translate(err);
+    if (statusOf(code) >= 500 && code !== 'ERR_NATS_UNAVAILABLE')
+      req.log.error({ err }, 'request failed');
+    void sendError(reply, code, message, details, config.retryAfterSeconds);
+  });
+  app.setNotFoundHandler(
+    (_req, reply) => void sendError(reply, 'ERR_NOT_FOUND', 'no such resource'),
+  );
+
+  app.addHook('onResponse', (req, reply, done) => {
+    const route = req.routeOptions.url ?? 'unmatched';
+    metrics.httpSeconds.observe(
+      { route, status: String(reply.statusCode) },
+      reply.elapsedTime / 1000,
+    );
+    if (route !== '/metrics' && route !== '/healthz' && route !== '/readyz') {
+      req.log.info(
+        {
+          method: req.method,
+          route,
+          status: reply.statusCode,
+          ms: Math.round(reply.elapsedTime * 10) / 10,
+          client: req.client?.name,
+          alertId: req.alertId,
+        },
+        'request',
+      );
+    }
+    done();
+  });
+
+  const requireRole =
+    (...roles: Role[]) =>
+    async (req: FastifyRequest) => {
+      const client = authenticate(config.clients, req.headers.authorization);
+      if (!client)
+        throw new GatewayError(
+          'ERR_UNAUTHENTICATED',
+          'a valid bearer token is required (Authorization: Bearer <token>)',
+        );
+      if (!roles.some((r) => client.roles.includes(r))) {
+        throw new GatewayError(
+          'ERR_FORBIDDEN',
+          `client ${client.name} lacks the role ${roles.join(' or ')}`,
+        );
+      }
+      req.client = client;
+    };
+
+  app.post('/v1/alerts', { preHandler: requireRole('submit') }, async (req, reply) => {
+    if (
+      typeof req.body === 'object' &&
+      req.body !== null &&
+      typeof (req.body as { id?: unknown }).id === 'string'
+    )
+      req.alertId = (req.body as { id: string }).id;
+    const receipt = await intake.submit(req.body, req.client!.name);
+    req.alertId = receipt.id;
+    return reply.code(202).send(receipt);
+  });
+
+  // "::" is Fastify's escape for a literal colon in a path.
+  app.post(
+    '/v1/alerts::batch',
+    { preHandler: requireRole('submit'), bodyLimit: config.http.batchBodyLimitBytes },
+    async (req) => {
+      const items = req.body;
+      if (!Array.isArray(items))
+        throw new GatewayError(
+          'ERR_BAD_REQUEST',
+          'a batch is a JSON array of alerts, or NDJSON (application/x-ndjson)',
+          [{ pointer: '', message: 'must be an array' }],
+        );
+      if (items.length > config.http.batchMaxItems) {
+        throw new GatewayError(
+          'ERR_BATCH_TOO_LARGE',
+          `a batch holds at most ${config.http.batchMaxItems} alerts`,
+          [{ pointer: '', message: `has ${items.length} items` }],
+        );
+      }
+      const results = await Promise.all(
+        items.map(async (item: unknown, index) => {
+          try {
+            if (item instanceof LineError)
+              throw new GatewayError('ERR_BAD_JSON', item.message, [
+                { pointer: '', message: `line ${item.line}: ${item.message}` },
+              ]);
+            const r: Receipt = await intake.submit(item, req.client!.name);
+            return { index, status: 202, ...r };
+          } catch (err) {
+            const t = translate(err as Error);
+            return { index, status: statusOf(t.code), ...errorBody(t.code, t.message, t.details) };
+          }
+        }),
+      );
+      const accepted = results.filter((r) => r.status < 300).length;
+      return { accepted, rejected: results.length - accepted, results };
+    },
+  );
+
+  app.get('/v1/feed', { preHandler: requireRole('read-feed') }, async (req) => {
+    const q = parseFeedQuery(req.query as Record<string, unknown>, alertTypes);
+    const limit = q.limit ?? 100;
+    const items = store.listFeed({
+      after: q.after,
+      limit: limit + 1,
+      ...(q.type ? { type: q.type } : {}),
+    });
+    const page = items.slice(0, limit);
+    const last = page[page.length - 1];
+    return {
+      items: page,
+      next: last ? last.cursor : String(q.after),
+      hasMore: items.length > limit,
+    };
+  });
+
+  app.get('/v1/feed/stream', { preHandler: requireRole('read-feed') }, async (req, reply) => {
+    const q = parseFeedQuery(req.query as Record<string, unknown>, alertTypes);
+    const lastEventId = req.headers['last-event-id'];
+    let after = q.after;
+    if (typeof lastEventId === 'string' && lastEventId !== '') {
+      if (!/^\d{1,15}$/.test(lastEventId))
+        throw new GatewayError('ERR_BAD_REQUEST', 'Last-Event-ID must be a feed cursor', [
+          { pointer: '/headers/last-event-id', message: 'must be a feed cursor' },
+        ]);
+      after = Number(lastEventId);
+    }
+    await streamFeed(req, reply, { after, ...(q.type ? { type: q.type } : {}) });
+  });
+
+  app.get('/v1/alerts/:id', { preHandler: requireRole('read-feed', 'submit') }, async (req) => {
+    const { id } = req.params as { id: string };
+    req.alertId = id;
+    const roles = req.client!.roles;
+    const received = roles.includes('read-feed') ? store.receivedById(id) : undefined;
+    if (received) return { direction: 'received', ...received };
+    const sent = roles.includes('submit') ? store.sentById(id) : undefined;
+    if (sent)
+      return {
+        direction: 'sent',
+        id: sent.id,
+        type: sent.type,
+        sequence: sent.sequence,
+        acceptedAt: sent.acceptedAt,
+        client: sent.client,
+      };
+    throw new GatewayError('ERR_NOT_FOUND', `no alert ${id} in this gateway`);
+  });
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_req, reply) => {
+    const r = await deps.readiness();
+    return reply
+      .code(r.ready ? 200 : 503)
+      .send({ status: r.ready ? 'ready' : 'not ready', checks: r.checks });
+  });
+  app.get('/metrics', async (_req, reply) =>
+    reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
+  );
+
+  async function streamFeed(
+    req: FastifyRequest,
+    reply: FastifyReply,
+    from: { after: number; type?: string },
+  ): Promise<void> {
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache, no-transform',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+    });
+    res.write('retry: 2000\n\n');
+    let closed = false;
+    let wake: (() => void) | undefined;
+    const onCommit = () => wake?.();
+    deps.feedEvents.on('committed', onCommit);
+    const heartbeat = setInterval(() => {
+      res.write(': keep-alive\n\n');
+    }, SSE_HEARTBEAT_MS);
+    req.raw.on('close', () => {
+      closed = true;
+      wake?.();
+    });
+    let after = from.after;
+    try {
+      while (!closed) {
+        // Ask for the next page *after* arming the wake-up, so a commit between the query and the
+        // wait is never missed; a spurious wake-up costs one empty query.
+        const woken = new Promise<void>((resolve) => (wake = resolve));
+        const items = store.listFeed({
+          after,
+          limit: 500,
+          ...(from.type ? { type: from.type } : {}),
+        });
+        for (const item of items) {
+          if (closed) break;
+          if (!res.write(`id: ${item.cursor}\nevent: alert\ndata: ${JSON.stringify(item)}\n\n`)) {
+            await new Promise<void>((resolve) => res.once('drain', resolve));
+          }
+          after = Number(item.cursor);
+        }
+        if (items.length < 500) await woken;
+      }
+    } finally {
+      clearInterval(heartbeat);
+      deps.feedEvents.off('committed', onCommit);
+      res.end();
+    }
+  }
+
+  return app;
+}
+
+/** A JSON syntax error is ERR_BAD_JSON; the other strict-parsing refusals keep their own code. */
+function asBadJson(err: unknown): Error {
+  if (err instanceof AlertHubError && (err as { cause?: unknown }).cause instanceof SyntaxError) {
+    return new GatewayError('ERR_BAD_JSON', err.message, [{ pointer: '', message: err.message }]);
+  }
+  return err as Error;
+}
+
+class LineError {
+  constructor(
+    readonly line: number,
+    readonly message: string,
+  ) {}
+}
+
+function parseFeedQuery(
+  q: Record<string, unknown>,
+  types: readonly string[],
+): { after: number; type?: string; limit?: number } {
+  const issues: Issue[] = [];
+  const out: { after: number; type?: string; limit?: number } = { after: 0 };
+  if (q['after'] !== undefined) {
+    if (typeof q['after'] === 'string' && /^\d{1,15}$/.test(q['after']))
+      out.after = Number(q['after']);
+    else issues.push({ pointer: '/query/after', message: 'must be a cursor returned by the feed' });
+  }
+  if (q['type'] !== undefined) {
+    if (typeof q['type'] === 'string' && types.includes(q['type'])) out.type = q['type'];
+    else issues.push({ pointer: '/query/type', message: `must be one of: ${types.join(', ')}` });
+  }
+  if (q['limit'] !== undefined) {
+    const n =
+      typeof q['limit'] === 'string' && /^\d{1,4}$/.test(q['limit']) ? Number(q['limit']) : NaN;
+    if (n >= 1 && n <= FEED_PAGE_MAX) out.limit = n;
+    else
+      issues.push({
+        pointer: '/query/limit',
+        message: `must be an integer from 1 to ${FEED_PAGE_MAX}`,
+      });
+  }
+  if (issues.length > 0)
+    throw new GatewayError(
+      'ERR_BAD_REQUEST',
+      'invalid query',
+      issues.sort((a, b) => a.pointer.localeCompare(b.pointer)),
+    );
+  return out;
+}
+
+/** Maps any error to the gateway's codes (Fastify's own included). */
+function translate(err: Error & { code?: string; statusCode?: number }): {
+  code: string;
+  message: string;
+  details?: readonly Issue[];
+} {
+  if (err instanceof GatewayError)
+    return {
+      code: err.code,
+      message: err.message,
+      ...(err.details ? { details: err.details } : {}),
+    };
+  if (err instanceof AlertHubError) {
+    const withIssues = err as AlertHubError & { issues?: readonly Issue[] };
+    return {
+      code: err.code,
+      message: err.message,
+      ...(withIssues.issues ? { details: withIssues.issues } : {}),
+    };
+  }
+  switch (err.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return { code: 'ERR_BODY_TOO_LARGE', message: 'the request body is larger than the limit' };
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return {
+        code: 'ERR_UNSUPPORTED_MEDIA_TYPE',
+        message: 'send application/json (or application/x-ndjson for a batch)',
+      };
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return { code: 'ERR_BAD_JSON', message: 'the request body is empty' };
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return { code: 'ERR_BAD_REQUEST', message: 'Content-Length does not match the body' };
+  }
+  if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500)
+    return { code: 'ERR_BAD_REQUEST', message: err.message };
+  return { code: 'ERR_INTERNAL', message: 'internal error' };
+}
+
+function sendError(
+  reply: FastifyReply,
+  code: string,
+  message: string,
+  details?: readonly Issue[],
+  retryAfterSeconds = 2,
+) {
+  const status = statusOf(code);
+  if (code === 'ERR_UNAUTHENTICATED')
+    void reply.header('www-authenticate', 'Bearer realm="alert-hub"');
+  if (status === 503) void reply.header('retry-after', String(retryAfterSeconds));
+  return reply.code(status).send(errorBody(code, message, details));
+}

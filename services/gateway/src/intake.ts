@@ -1,0 +1,138 @@
+import { createHash } from 'node:crypto';
+import {
+  assertSafeJson,
+  canonicalJson,
+  encodeEnvelope,
+  inboundSubject,
+  newAlertId,
+  signAlert,
+  type Alert,
+  type SchemaRegistry,
+  type SigningKey,
+} from '@alert-hub/core';
+import type { BatchWriter, Logger } from '@alert-hub/runtime';
+import { GatewayError } from './errors.js';
+import type { GatewayMetrics } from './metrics.js';
+import type { NatsLink } from './nats-link.js';
+import type { GatewayStore, SentReceipt } from './store.js';
+
+/** What the gateway answers when it accepted an alert: JetStream has stored it. */
+export interface Receipt {
+  readonly id: string;
+  /** Sequence of the alert in the inbound stream. */
+  readonly sequence: number;
+  /** True when this id was already accepted: the original receipt is returned. */
+  readonly duplicate: boolean;
+}
+
+export interface IntakeDeps {
+  readonly agency: string;
+  readonly registry: SchemaRegistry;
+  readonly signingKey: () => SigningKey;
+  readonly store: GatewayStore;
+  readonly receipts: BatchWriter<SentReceipt>;
+  readonly nats: NatsLink;
+  readonly metrics: GatewayMetrics;
+  readonly log: Logger;
+  readonly now?: () => Date;
+}
+
+/**
+ * The intake path: check, complete, validate, sign, encode, publish. An alert is accepted only
+ * once JetStream acknowledged it; any refusal happens before anything is sent.
+ */
+export class Intake {
+  readonly #d: IntakeDeps;
+  constructor(deps: IntakeDeps) {
+    this.#d = deps;
+  }
+
+  /** Submits one alert on behalf of API client `client`. Throws a `GatewayError` when refused. */
+  async submit(body: unknown, client: string): Promise<Receipt> {
+    const started = performance.now();
+    const { agency, registry, store, metrics } = this.#d;
+    try {
+      assertSafeJson(body);
+      if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+        throw new GatewayError('ERR_SCHEMA_INVALID', 'the alert must be a JSON object', [
+          { pointer: '', message: 'must be a JSON object' },
+        ]);
+      }
+      const submitted = body as Record<string, unknown>;
+      if (submitted['origin'] !== undefined && submitted['origin'] !== agency) {
+        throw new GatewayError('ERR_ORIGIN_MISMATCH', `this gateway sends only as ${agency}`, [
+          {
+            pointer: '/origin',
+            message: `must be ${agency}, the agency of this gateway (or left out)`,
+          },
+        ]);
+      }
+      const contentSha256 = createHash('sha256').update(canonicalJson(submitted)).digest('hex');
+      if (typeof submitted['id'] === 'string') {
+        const earlier = store.sentById(submitted['id']);
+        if (earlier) return this.#repeat(earlier, contentSha256);
+      }
+      const now = (this.#d.now ?? (() => new Date()))();
+      const filled = {
+        ...submitted,
+        id: submitted['id'] ?? newAlertId(now.getTime()),
+        origin: agency,
+        issuedAt: submitted['issuedAt'] ?? now.toISOString(),
+      };
+      const checked = registry.checkAlert(filled);
+      if (!checked.ok)
+        throw new GatewayError(checked.error.code, checked.error.message, checked.error.issues);
+      const alert: Alert = checked.value;
+      const jws = await signAlert(alert, this.#d.signingKey(), checked.schemaId);
+      const ack = await this.#d.nats.publish(
+        inboundSubject(agency, alert.type),
+        encodeEnvelope(jws),
+        alert.id,
+      );
+      this.#d.receipts
+        .enqueue({
+          id: alert.id,
+          sequence: ack.seq,
+          contentSha256,
+          acceptedAt: now.toISOString(),
+          type: alert.type,
+          client,
+        })
+        .catch((err: unknown) =>
+          this.#d.log.error(
+            { err, alertId: alert.id },
+            'receipt not stored (JetStream has the alert)',
+          ),
+        );
+      metrics.accepted.inc({ type: alert.type });
+      metrics.published.inc();
+      metrics.intakeSeconds.observe((performance.now() - started) / 1000);
+      return { id: alert.id, sequence: ack.seq, duplicate: ack.duplicate };
+    } catch (err) {
+      metrics.rejected.inc({
+        reason:
+          err instanceof GatewayError || (err as { code?: string }).code
+            ? String((err as { code: string }).code)
+            : 'ERR_INTERNAL',
+      });
+      throw err;
+    }
+  }
+
+  #repeat(earlier: SentReceipt, contentSha256: string): Receipt {
+    if (earlier.contentSha256 !== contentSha256) {
+      throw new GatewayError(
+        'ERR_ALERT_ID_CONFLICT',
+        `alert ${earlier.id} was already accepted with different content`,
+        [
+          {
+            pointer: '/id',
+            message:
+              'is already used by another alert; use a new id, or send a retraction to correct the earlier one',
+          },
+        ],
+      );
+    }
+    return { id: earlier.id, sequence: earlier.sequence, duplicate: true };
+  }
+}

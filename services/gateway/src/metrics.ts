@@ -1,0 +1,71 @@
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** The gateway's Prometheus metrics, on their own registry (several gateways can share a process in tests). */
+export function createGatewayMetrics(agency: string) {
+  const registry = new Registry();
+  registry.setDefaultLabels({ agency });
+  collectDefaultMetrics({ register: registry, prefix: 'ahub_gateway_' });
+  const latencyBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+  return {
+    registry,
+    accepted: new Counter({
+      name: 'ahub_gateway_alerts_accepted_total',
+      help: 'Alerts accepted (acknowledged by JetStream), by type',
+      labelNames: ['type'],
+      registers: [registry],
+    }),
+    rejected: new Counter({
+      name: 'ahub_gateway_alerts_rejected_total',
+      help: 'Alerts refused at intake, by error code',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
+    published: new Counter({
+      name: 'ahub_gateway_alerts_published_total',
+      help: 'Alerts published to JetStream',
+      registers: [registry],
+    }),
+    feedReceived: new Counter({
+      name: 'ahub_gateway_feed_received_total',
+      help: 'Messages received on the feed',
+      registers: [registry],
+    }),
+    feedVerified: new Counter({
+      name: 'ahub_gateway_feed_verified_total',
+      help: 'Feed messages whose origin signature and router countersignature verified',
+      registers: [registry],
+    }),
+    feedDuplicates: new Counter({
+      name: 'ahub_gateway_feed_duplicates_total',
+      help: 'Verified feed messages already in the inbox (not stored again)',
+      registers: [registry],
+    }),
+    quarantined: new Counter({
+      name: 'ahub_gateway_feed_quarantined_total',
+      help: 'Feed messages that failed verification, by error code',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
+    intakeSeconds: new Histogram({
+      name: 'ahub_gateway_intake_seconds',
+      help: 'From request body to JetStream acknowledgement',
+      buckets: latencyBuckets,
+      registers: [registry],
+    }),
+    feedSeconds: new Histogram({
+      name: 'ahub_gateway_feed_store_seconds',
+      help: 'From feed message received to inbox row committed',
+      buckets: latencyBuckets,
+      registers: [registry],
+    }),
+    httpSeconds: new Histogram({
+      name: 'ahub_gateway_http_request_seconds',
+      help: 'HTTP request duration',
+      labelNames: ['route', 'status'],
+      buckets: latencyBuckets,
+      registers: [registry],
+    }),
+  };
+}
+
+export type GatewayMetrics = ReturnType<typeof createGatewayMetrics>;

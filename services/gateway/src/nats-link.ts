@@ -1,0 +1,53 @@
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { JetStreamClient, PubAck } from '@nats-io/jetstream';
+import { NatsUnavailableError } from './errors.js';
+
+/**
+ * The gateway's side of NATS for publishing. nats.js buffers publishes while it reconnects and
+ * sends them once back; a 503 to the client followed by the alert arriving later would be a
+ * half-sent alert. So while the connection is down, `publish` refuses at once and sends nothing.
+ */
+export class NatsLink {
+  readonly nc: NatsConnection;
+  readonly js: JetStreamClient;
+  readonly #timeoutMs: number;
+  #connected = true;
+
+  constructor(nc: NatsConnection, js: JetStreamClient, options: { publishTimeoutMs: number }) {
+    this.nc = nc;
+    this.js = js;
+    this.#timeoutMs = options.publishTimeoutMs;
+    void (async () => {
+      for await (const s of nc.status()) {
+        if (s.type === 'disconnect' || s.type === 'close') this.#connected = false;
+        else if (s.type === 'reconnect') this.#connected = true;
+      }
+    })();
+    void nc.closed().then(() => {
+      this.#connected = false;
+    });
+  }
+
+  /** True while the connection is up (not disconnected, reconnecting or closed). */
+  get connected(): boolean {
+    return this.#connected && !this.nc.isClosed();
+  }
+
+  /**
+   * Publishes to JetStream and resolves with the server's acknowledgement. Throws
+   * `NatsUnavailableError` if NATS is down, no stream answers, or no ack comes in time.
+   * After a timeout the alert may or may not be stored: the client retries with the same id and
+   * JetStream's de-duplication (and the router's) makes the retry safe.
+   */
+  async publish(subject: string, data: Uint8Array, msgID: string): Promise<PubAck> {
+    if (!this.connected) throw new NatsUnavailableError('NATS is not connected; nothing was sent');
+    try {
+      return await this.js.publish(subject, data, { msgID, timeout: this.#timeoutMs });
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      throw new NatsUnavailableError(`JetStream did not accept the alert: ${message}`, {
+        cause: err,
+      });
+    }
+  }
+}

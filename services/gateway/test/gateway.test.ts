@@ -1,0 +1,552 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { Streams, decodeEnvelope, verifyOrigin, type Alert } from '@alert-hub/core';
+import { loadConfig, startGateway, type FeedItem, type Gateway } from '@alert-hub/gateway';
+import { createToken } from '@alert-hub/runtime';
+import { useNatsServer } from '../../../test/harness/nats.js';
+import {
+  eventually,
+  loadTrustStore,
+  makeHubFixture,
+  memoryLogger,
+  provision,
+  publishToFeed,
+  registry,
+  seizureReport,
+  writeConfig,
+} from '../../../test/helpers/fixtures.js';
+
+const nats = useNatsServer();
+const fx = makeHubFixture(['SG-NPARKS', 'VN-CUSTOMS', 'NG-NCS']);
+const submitter = createToken();
+const reader = createToken();
+const { log, lines } = memoryLogger('gateway-test');
+let sg: Gateway;
+let vn: Gateway;
+
+function configFor(agency: string, extra: Record<string, unknown> = {}) {
+  const file = writeConfig(fx.dir, agency, {
+    agency,
+    signingKey: fx.keyFiles[agency],
+    trustDir: fx.trustDir,
+    dataDir: `${fx.dir}/data-${agency}`,
+    http: { port: 0, bodyLimitBytes: 64 * 1024 },
+    nats: { servers: [nats.url], publishTimeoutMs: 1500 },
+    clients: [
+      { name: 'risk-engine', tokenSha256: submitter.sha256, roles: ['submit'] },
+      { name: 'analysts', tokenSha256: reader.sha256, roles: ['read-feed'] },
+    ],
+    retryAfterSeconds: 3,
+    ...extra,
+  });
+  return loadConfig({}, file);
+}
+
+beforeAll(async () => {
+  await provision(await nats.connect(), ['SG-NPARKS', 'VN-CUSTOMS', 'NG-NCS']);
+  sg = await startGateway(configFor('SG-NPARKS'), { log });
+  vn = await startGateway(configFor('VN-CUSTOMS'), { log });
+});
+afterAll(async () => {
+  await sg?.close();
+  await vn?.close();
+  fx.cleanup();
+});
+
+function post(
+  gw: Gateway,
+  path: string,
+  body: unknown,
+  token: string | null = submitter.token,
+  contentType = 'application/json',
+) {
+  return fetch(gw.url + path, {
+    method: 'POST',
+    headers: {
+      'content-type': contentType,
+      ...(token === null ? {} : { authorization: `Bearer ${token}` }),
+    },
+    body: typeof body === 'string' || body instanceof Uint8Array ? body : JSON.stringify(body),
+  });
+}
+
+async function get(gw: Gateway, path: string, token = reader.token) {
+  const res = await fetch(gw.url + path, { headers: { authorization: `Bearer ${token}` } });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+describe('gateway - intake (POST /v1/alerts)', () => {
+  it('validates, signs and publishes; answers 202 only after JetStream acknowledged', async () => {
+    const alert = seizureReport('SG-NPARKS');
+    const res = await post(sg, '/v1/alerts', alert);
+    expect(res.status).toBe(202);
+    const receipt = (await res.json()) as { id: string; sequence: number; duplicate: boolean };
+    expect(receipt).toEqual({
+      id: alert.id,
+      sequence: expect.any(Number) as number,
+      duplicate: false,
+    });
+    const jsm = await jetstreamManager(await nats.connect());
+    const stored = (await jsm.streams.getMessage(Streams.Inbound, { seq: receipt.sequence }))!;
+    expect(stored.subject).toBe('ahub.in.SG-NPARKS.seizure-report');
+    expect(stored.header.get('Nats-Msg-Id')).toBe(alert.id);
+    const verified = await verifyOrigin(decodeEnvelope(stored.data), {
+      trust: loadTrustStore(fx.trustDir, registry),
+      registry,
+    });
+    expect(verified.alert).toEqual(alert);
+  });
+
+  it('fills in id, origin and issuedAt when the sender leaves them out', async () => {
+    const { id: _id, origin: _o, issuedAt: _i, ...rest } = seizureReport('SG-NPARKS');
+    const res = await post(sg, '/v1/alerts', rest);
+    expect(res.status).toBe(202);
+    const { id } = (await res.json()) as { id: string };
+    expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7/);
+  });
+
+  it('a re-post of the same alert returns the original receipt; the stream holds it once', async () => {
+    const alert = seizureReport('SG-NPARKS');
+    const first = (await (await post(sg, '/v1/alerts', alert)).json()) as { sequence: number };
+    const again = await Promise.all(
+      [1, 2, 3, 4].map(() =>
+        post(sg, '/v1/alerts', alert).then(async (r) => ({
+          status: r.status,
+          body: (await r.json()) as { sequence: number; duplicate: boolean },
+        })),
+      ),
+    );
+    for (const r of again)
+      expect(r).toEqual({
+        status: 202,
+        body: { id: alert.id, sequence: first.sequence, duplicate: true },
+      });
+    const jsm = await jetstreamManager(await nats.connect());
+    const msgs = [];
+    for (
+      let seq = first.sequence;
+      seq <= (await jsm.streams.info(Streams.Inbound)).state.last_seq;
+      seq++
+    ) {
+      const m = (await jsm.streams.getMessage(Streams.Inbound, { seq }))!;
+      if (m.header.get('Nats-Msg-Id') === alert.id) msgs.push(m.seq);
+    }
+    expect(msgs).toEqual([first.sequence]);
+  });
+
+  it('the same id with different content is a conflict (409), not a silent overwrite', async () => {
+    const alert = seizureReport('SG-NPARKS');
+    expect((await post(sg, '/v1/alerts', alert)).status).toBe(202);
+    await eventually(() => sg.store.sentById(alert.id), 5000, 'receipt');
+    const res = await post(sg, '/v1/alerts', { ...alert, handling: 'TLP:RED' });
+    expect(res.status).toBe(409);
+    expect(await res.json()).toMatchObject({
+      error: { code: 'ERR_ALERT_ID_CONFLICT', details: [{ pointer: '/id' }] },
+    });
+  });
+});
+
+describe('gateway - every refusal (4xx) with a specific code', () => {
+  const cases: [string, () => Promise<Response>, number, string][] = [
+    [
+      'no token',
+      () => post(sg, '/v1/alerts', seizureReport('SG-NPARKS'), null),
+      401,
+      'ERR_UNAUTHENTICATED',
+    ],
+    [
+      'wrong token',
+      () => post(sg, '/v1/alerts', seizureReport('SG-NPARKS'), 'ahub_wrong'),
+      401,
+      'ERR_UNAUTHENTICATED',
+    ],
+    [
+      'reader cannot submit',
+      () => post(sg, '/v1/alerts', seizureReport('SG-NPARKS'), reader.token),
+      403,
+      'ERR_FORBIDDEN',
+    ],
+    ['not JSON', () => post(sg, '/v1/alerts', '{"id": '), 400, 'ERR_BAD_JSON'],
+    ['empty body', () => post(sg, '/v1/alerts', ''), 400, 'ERR_BAD_JSON'],
+    [
+      'invalid UTF-8',
+      () => post(sg, '/v1/alerts', Uint8Array.from([0x7b, 0x22, 0xff, 0x22, 0x3a, 0x31, 0x7d])),
+      400,
+      'ERR_PAYLOAD_MALFORMED',
+    ],
+    [
+      '__proto__ key',
+      () => post(sg, '/v1/alerts', '{"__proto__":{"admin":true}}'),
+      400,
+      'ERR_PAYLOAD_MALFORMED',
+    ],
+    [
+      'deep nesting',
+      () => post(sg, '/v1/alerts', '['.repeat(2000) + ']'.repeat(2000)),
+      400,
+      'ERR_PAYLOAD_MALFORMED',
+    ],
+    [
+      'wrong media type',
+      () => post(sg, '/v1/alerts', 'id=1', submitter.token, 'application/x-www-form-urlencoded'),
+      415,
+      'ERR_UNSUPPORTED_MEDIA_TYPE',
+    ],
+    [
+      'too large',
+      () =>
+        post(sg, '/v1/alerts', { ...seizureReport('SG-NPARKS'), summary: 'x'.repeat(70 * 1024) }),
+      413,
+      'ERR_BODY_TOO_LARGE',
+    ],
+    [
+      'origin of another agency',
+      () => post(sg, '/v1/alerts', seizureReport('VN-CUSTOMS')),
+      422,
+      'ERR_ORIGIN_MISMATCH',
+    ],
+    [
+      'unknown type',
+      () => post(sg, '/v1/alerts', { ...seizureReport('SG-NPARKS'), type: 'rumour' }),
+      422,
+      'ERR_SCHEMA_UNKNOWN',
+    ],
+    ['unknown route', () => post(sg, '/v1/nothing', {}), 404, 'ERR_NOT_FOUND'],
+  ];
+  for (const [name, send, status, code] of cases) {
+    it(`${name}: ${status} ${code}`, async () => {
+      const res = await send();
+      expect(res.status).toBe(status);
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe(code);
+      if (status === 401) expect(res.headers.get('www-authenticate')).toMatch(/^Bearer/);
+    });
+  }
+
+  it('422 lists every schema error by JSON pointer', async () => {
+    const a = seizureReport('SG-NPARKS') as Alert & {
+      seizure: { shipment: { containers: string[] } };
+    };
+    a.seizure.shipment.containers = ['CSQU3054384'];
+    const res = await post(sg, '/v1/alerts', { ...a, handling: 'AMBER', handeling: 'x' });
+    expect(res.status).toBe(422);
+    expect(await res.json()).toEqual({
+      error: {
+        code: 'ERR_SCHEMA_INVALID',
+        message: 'the alert does not match its schema',
+        details: [
+          { pointer: '/handeling', message: 'is not a known member; did you mean "handling"?' },
+          {
+            pointer: '/handling',
+            message:
+              'must be one of: "TLP:CLEAR", "TLP:GREEN", "TLP:AMBER", "TLP:AMBER+STRICT", "TLP:RED"',
+          },
+          {
+            pointer: '/seizure/shipment/containers/0',
+            message: 'ISO 6346 check digit is 4, expected 3',
+          },
+        ],
+      },
+    });
+  });
+
+  it('400 for a bad feed query, with the parameter named', async () => {
+    const r = await get(vn, '/v1/feed?limit=5000&type=gossip');
+    expect(r.status).toBe(400);
+    expect(r.body).toMatchObject({
+      error: {
+        code: 'ERR_BAD_REQUEST',
+        details: [{ pointer: '/query/limit' }, { pointer: '/query/type' }],
+      },
+    });
+  });
+
+  it('a gateway keeps serving after all of that', async () => {
+    expect((await fetch(`${sg.url}/healthz`)).status).toBe(200);
+    expect((await post(sg, '/v1/alerts', seizureReport('SG-NPARKS'))).status).toBe(202);
+  });
+});
+
+describe('gateway - batch (POST /v1/alerts:batch)', () => {
+  it('JSON array: one result per item, valid ones accepted, invalid ones explained', async () => {
+    const good = seizureReport('SG-NPARKS');
+    const res = await post(sg, '/v1/alerts:batch', [
+      good,
+      { ...seizureReport('SG-NPARKS'), handling: 'TLP:PURPLE' },
+      good,
+    ]);
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as {
+      accepted: number;
+      rejected: number;
+      results: {
+        index: number;
+        status: number;
+        id?: string;
+        duplicate?: boolean;
+        error?: { code: string };
+      }[];
+    };
+    expect(body.accepted).toBe(2);
+    expect(body.rejected).toBe(1);
+    expect(body.results.map((r) => r.status)).toEqual([202, 422, 202]);
+    expect(body.results[1]!.error?.code).toBe('ERR_SCHEMA_INVALID');
+    expect(body.results.filter((r) => r.duplicate === true)).toHaveLength(1);
+  });
+  it('NDJSON, with a line that is not JSON', async () => {
+    const ndjson = `${JSON.stringify(seizureReport('SG-NPARKS'))}\n{oops\n${JSON.stringify(seizureReport('SG-NPARKS'))}\n`;
+    const res = await post(sg, '/v1/alerts:batch', ndjson, submitter.token, 'application/x-ndjson');
+    const body = (await res.json()) as {
+      results: { status: number; error?: { code: string; details: { message: string }[] } }[];
+    };
+    expect(body.results.map((r) => r.status)).toEqual([202, 400, 202]);
+    expect(body.results[1]!.error?.details[0]!.message).toMatch(/^line 2:/);
+  });
+});
+
+describe('gateway - feed', () => {
+  it('stores verified alerts, serves them by cursor, and by id', async () => {
+    const a = seizureReport('SG-NPARKS');
+    await publishToFeed(await nats.connect(), a, fx.keys['SG-NPARKS']!, fx.hubKey, 'VN-CUSTOMS');
+    const item = await eventually(() => vn.store.receivedById(a.id), 5000, 'feed item');
+    expect(item).toMatchObject({
+      id: a.id,
+      origin: 'SG-NPARKS',
+      status: 'active',
+      agreement: { id: 'TEST', version: 1 },
+      alert: a,
+    });
+    const byId = await get(vn, `/v1/alerts/${a.id}`);
+    expect(byId.body).toMatchObject({ direction: 'received', id: a.id });
+    expect((await get(vn, `/v1/alerts/${a.id}`, submitter.token)).status).toBe(404);
+  });
+
+  it('pagination never skips or repeats an item while new items arrive', async () => {
+    const nc = await nats.connect();
+    const start = (await get(vn, '/v1/feed?limit=1000')).body as { next: string };
+    const ids = Array.from({ length: 120 }, () => seizureReport('NG-NCS'));
+    const producing = (async () => {
+      for (const a of ids) await publishToFeed(nc, a, fx.keys['NG-NCS']!, fx.hubKey, 'VN-CUSTOMS');
+    })();
+    const seen: string[] = [];
+    let cursor = start.next;
+    const deadline = Date.now() + 20_000;
+    while (seen.length < ids.length && Date.now() < deadline) {
+      const page = (await get(vn, `/v1/feed?after=${cursor}&limit=7&type=seizure-report`)).body as {
+        items: FeedItem[];
+        next: string;
+      };
+      for (const i of page.items) if (i.origin === 'NG-NCS') seen.push(i.id);
+      cursor = page.next;
+      if (page.items.length === 0) await new Promise((r) => setTimeout(r, 10));
+    }
+    await producing;
+    expect(new Set(seen).size).toBe(seen.length);
+    expect(new Set(seen)).toEqual(new Set(ids.map((a) => a.id)));
+  });
+
+  it('SSE: live items, then resume after a disconnect with Last-Event-ID, nothing missed or repeated', async () => {
+    const nc = await nats.connect();
+    const before = (await get(vn, '/v1/feed?limit=1000')).body as { next: string };
+    const first = Array.from({ length: 5 }, () => seizureReport('SG-NPARKS'));
+    const second = Array.from({ length: 5 }, () => seizureReport('SG-NPARKS'));
+
+    const read = async (lastEventId: string, count: number) => {
+      const ctrl = new AbortController();
+      const res = await fetch(`${vn.url}/v1/feed/stream`, {
+        headers: { authorization: `Bearer ${reader.token}`, 'last-event-id': lastEventId },
+        signal: ctrl.signal,
+      });
+      expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
+      const events: { id: string; item: FeedItem }[] = [];
+      const decoder = new TextDecoder();
+      let buf = '';
+      const stream = res.body!.getReader();
+      while (events.length < count) {
+        const { value, done } = (await stream.read()) as { value?: Uint8Array; done: boolean };
+        if (done) break;
+        buf += decoder.decode(value, { stream: true });
+        let at;
+        while ((at = buf.indexOf('\n\n')) >= 0) {
+          const block = buf.slice(0, at);
+          buf = buf.slice(at + 2);
+          const id = /^id: (.*)$/m.exec(block)?.[1];
+          const data = /^data: (.*)$/m.exec(block)?.[1];
+          if (id && data) events.push({ id, item: JSON.parse(data) as FeedItem });
+        }
+      }
+      ctrl.abort();
+      return events;
+    };
+
+    const live = read(before.next, 5);
+    for (const a of first)
+      await publishToFeed(nc, a, fx.keys['SG-NPARKS']!, fx.hubKey, 'VN-CUSTOMS');
+    const got1 = await live;
+    expect(got1.map((e) => e.item.id)).toEqual(first.map((a) => a.id));
+    // Disconnected: more arrive meanwhile.
+    for (const a of second)
+      await publishToFeed(nc, a, fx.keys['SG-NPARKS']!, fx.hubKey, 'VN-CUSTOMS');
+    await eventually(() => vn.store.receivedById(second[4]!.id), 5000, 'second batch');
+    const got2 = await read(got1[got1.length - 1]!.id, 5);
+    expect(got2.map((e) => e.item.id)).toEqual(second.map((a) => a.id));
+  });
+
+  it('a tampered message is quarantined with its reason, counted, and never served', async () => {
+    const nc = await nats.connect();
+    const tampered = seizureReport('SG-NPARKS');
+    await publishToFeed(nc, tampered, fx.keys['SG-NPARKS']!, fx.hubKey, 'VN-CUSTOMS', (bytes) => {
+      const b = Buffer.from(bytes);
+      const at = b.indexOf('eyJ'); // start of the base64url payload
+      b[at + 40] = b[at + 40] === 0x41 ? 0x42 : 0x41;
+      return b;
+    });
+    const forOther = seizureReport('SG-NPARKS');
+    // Countersigned for NG-NCS but published onto VN-CUSTOMS's feed.
+    const { routedEnvelope } = await import('../../../test/helpers/fixtures.js');
+    const { encodeEnvelope, feedSubject } = await import('@alert-hub/core');
+    const { jetstream } = await import('@nats-io/jetstream');
+    await jetstream(nc).publish(
+      feedSubject('VN-CUSTOMS', 'SG-NPARKS', 'seizure-report'),
+      encodeEnvelope(await routedEnvelope(forOther, fx.keys['SG-NPARKS']!, fx.hubKey, 'NG-NCS')),
+    );
+
+    const q = await eventually(
+      () => {
+        const rows = vn.store.quarantined();
+        return rows.length >= 2 ? rows : undefined;
+      },
+      5000,
+      'quarantine rows',
+    );
+    expect(q.map((r) => r.code).sort()).toEqual([
+      'ERR_ENVELOPE_HEADER_MISMATCH',
+      'ERR_SIGNATURE_INVALID',
+    ]);
+    expect(vn.store.receivedById(tampered.id)).toBeUndefined();
+    expect(vn.store.receivedById(forOther.id)).toBeUndefined();
+    const metrics = await (await fetch(`${vn.url}/metrics`)).text();
+    expect(metrics).toMatch(
+      /ahub_gateway_feed_quarantined_total\{reason="ERR_SIGNATURE_INVALID",agency="VN-CUSTOMS"\} 1/,
+    );
+  });
+
+  it('a retraction marks the original withdrawn, even when it arrives first', async () => {
+    const nc = await nats.connect();
+    const original = seizureReport('SG-NPARKS');
+    const retraction = {
+      id: (await import('@alert-hub/core')).newAlertId(),
+      type: 'retraction',
+      version: 1,
+      origin: 'SG-NPARKS',
+      issuedAt: new Date().toISOString(),
+      handling: 'TLP:AMBER',
+      retracts: original.id,
+      action: 'withdraw',
+      reason: 'container number was wrong',
+    } as Alert;
+    await publishToFeed(nc, retraction, fx.keys['SG-NPARKS']!, fx.hubKey, 'VN-CUSTOMS');
+    await eventually(() => vn.store.receivedById(retraction.id), 5000, 'retraction');
+    await publishToFeed(nc, original, fx.keys['SG-NPARKS']!, fx.hubKey, 'VN-CUSTOMS');
+    const item = await eventually(() => vn.store.receivedById(original.id), 5000, 'original');
+    expect(item).toMatchObject({
+      status: 'withdrawn',
+      statusReason: 'container number was wrong',
+      retractedBy: retraction.id,
+    });
+  });
+});
+
+describe('gateway - operations', () => {
+  it('readyz reports each check', async () => {
+    const r = await get(vn, '/readyz');
+    expect(r).toEqual({
+      status: 200,
+      body: {
+        status: 'ready',
+        checks: { nats: 'connected', jetstream: 'ok', database: 'writable', feed: 'consuming' },
+      },
+    });
+  });
+  it('metrics count accepted and rejected alerts by reason', async () => {
+    const text = await (await fetch(`${sg.url}/metrics`)).text();
+    expect(text).toMatch(
+      /ahub_gateway_alerts_accepted_total\{type="seizure-report",agency="SG-NPARKS"\} \d+/,
+    );
+    expect(text).toMatch(
+      /ahub_gateway_alerts_rejected_total\{reason="ERR_SCHEMA_INVALID",agency="SG-NPARKS"\} \d+/,
+    );
+    expect(text).toMatch(/ahub_gateway_intake_seconds_bucket/);
+  });
+  it('logs one line per request with the alert id, and never a token or a named party', async () => {
+    const a = seizureReport('SG-NPARKS', { summary: 'consignee Example Trading Co, Hai Phong' });
+    await post(sg, '/v1/alerts', a);
+    await eventually(() => lines.some((l) => l.includes(a.id)), 2000, 'request log line');
+    const line = JSON.parse(
+      lines.find((l) => l.includes(a.id) && l.includes('"request"'))!,
+    ) as Record<string, unknown>;
+    expect(line).toMatchObject({
+      method: 'POST',
+      route: '/v1/alerts',
+      status: 202,
+      client: 'risk-engine',
+      alertId: a.id,
+    });
+    const all = lines.join('\n');
+    expect(all).not.toContain(submitter.token);
+    expect(all).not.toContain(reader.token);
+    expect(all).not.toContain('Example Trading Co');
+    expect(all).not.toContain('"d":');
+  });
+});
+
+describe('gateway - NATS outage', () => {
+  it('503 with Retry-After while NATS is down, nothing half-sent; after restart everything is accepted and nothing lost', async () => {
+    const before = seizureReport('SG-NPARKS');
+    const r1 = (await (await post(sg, '/v1/alerts', before)).json()) as { sequence: number };
+    await nats.server.kill();
+    const during = seizureReport('SG-NPARKS');
+    const res = await eventually(
+      async () => {
+        const r = await post(sg, '/v1/alerts', during);
+        return r.status === 503 ? r : undefined;
+      },
+      10_000,
+      '503',
+    );
+    expect(res.headers.get('retry-after')).toBe('3');
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe(
+      'ERR_NATS_UNAVAILABLE',
+    );
+    expect((await fetch(`${sg.url}/readyz`)).status).toBe(503);
+
+    await nats.server.restart();
+    const r2 = await eventually(
+      async () => {
+        const r = await post(sg, '/v1/alerts', during);
+        return r.status === 202
+          ? ((await r.json()) as { sequence: number; duplicate: boolean })
+          : undefined;
+      },
+      15_000,
+      'accepted after restart',
+    );
+    const jsm = await jetstreamManager(await nats.connect());
+    expect(
+      (await jsm.streams.getMessage(Streams.Inbound, { seq: r1.sequence }))!.header.get(
+        'Nats-Msg-Id',
+      ),
+    ).toBe(before.id);
+    const copies = [];
+    const last = (await jsm.streams.info(Streams.Inbound)).state.last_seq;
+    for (let seq = r1.sequence; seq <= last; seq++) {
+      const m = await jsm.streams.getMessage(Streams.Inbound, { seq }).catch(() => undefined);
+      if (m?.header.get('Nats-Msg-Id') === during.id) copies.push(seq);
+    }
+    expect(copies).toEqual([r2.sequence]);
+    await eventually(
+      async () => (await fetch(`${sg.url}/readyz`)).status === 200,
+      10_000,
+      'ready again',
+    );
+  });
+});

@@ -1,0 +1,152 @@
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createToken } from '@alert-hub/runtime';
+import { useNatsServer } from './harness/nats.js';
+import {
+  makeHubFixture,
+  provision,
+  publishToFeed,
+  seizureReport,
+  writeConfig,
+} from './helpers/fixtures.js';
+import { HUBCTL, hubctl } from './helpers/hubctl.js';
+import { startService, type ServiceProcess } from './helpers/processes.js';
+
+const nats = useNatsServer();
+const fx = makeHubFixture(['SG-NPARKS', 'VN-CUSTOMS']);
+const token = createToken();
+let sg: ServiceProcess;
+let vn: ServiceProcess;
+
+function config(agency: string) {
+  return writeConfig(fx.dir, agency, {
+    agency,
+    signingKey: fx.keyFiles[agency],
+    trustDir: fx.trustDir,
+    dataDir: join(fx.dir, `data-${agency}`),
+    http: { port: 0 },
+    nats: { servers: [nats.url] },
+    clients: [{ name: 'officers', tokenSha256: token.sha256, roles: ['submit', 'read-feed'] }],
+  });
+}
+
+beforeAll(async () => {
+  await provision(await nats.connect(), ['SG-NPARKS', 'VN-CUSTOMS']);
+  [sg, vn] = await Promise.all([
+    startService('gateway', config('SG-NPARKS')),
+    startService('gateway', config('VN-CUSTOMS')),
+  ]);
+});
+afterAll(async () => {
+  await Promise.all([sg?.stop(), vn?.stop()]);
+  fx.cleanup();
+});
+
+const env = () => ({ AHUB_TOKEN: token.token });
+
+describe('gateway process with hubctl', () => {
+  it('hubctl send: a valid alert is accepted (exit 0), an invalid one explained (exit 1)', async () => {
+    const good = join(fx.dir, 'good.json');
+    writeFileSync(good, JSON.stringify(seizureReport('SG-NPARKS')));
+    const ok = await hubctl(['send', good, '--gateway', sg.url], { env: env() });
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toMatch(/^accepted [0-9a-f-]{36} \(sequence \d+\)/);
+
+    const bad = { ...seizureReport('SG-NPARKS'), handling: 'TLP:PINK' };
+    const r = await hubctl(['send', '-', '--gateway', sg.url], {
+      env: env(),
+      input: JSON.stringify(bad),
+    });
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain('[ERR_SCHEMA_INVALID]');
+    expect(r.stdout).toContain('  /handling: must be one of:');
+  });
+
+  it('hubctl send: NDJSON goes through the batch endpoint, one line per result', async () => {
+    const nd = [seizureReport('SG-NPARKS'), { ...seizureReport('SG-NPARKS'), origin: 'VN-CUSTOMS' }]
+      .map((a) => JSON.stringify(a))
+      .join('\n');
+    const r = await hubctl(['send', '-', '--gateway', sg.url], { env: env(), input: nd });
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/#0 accepted/);
+    expect(r.stdout).toMatch(/#1 .*\[ERR_ORIGIN_MISMATCH\]/);
+    expect(r.stdout).toMatch(/1 accepted, 1 refused/);
+  });
+
+  it('hubctl send without a token says how to give one', async () => {
+    const r = await hubctl(['send', '-', '--gateway', sg.url], {
+      input: '{}',
+      env: { AHUB_TOKEN: '' },
+    });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/AHUB_TOKEN/);
+  });
+
+  it('hubctl feed lists the feed and the next cursor; --since continues; --follow streams', async () => {
+    const nc = await nats.connect();
+    const a = seizureReport('SG-NPARKS');
+    await publishToFeed(nc, a, fx.keys['SG-NPARKS']!, fx.hubKey, 'VN-CUSTOMS');
+    let r: Awaited<ReturnType<typeof hubctl>> | undefined;
+    for (let i = 0; i < 50; i++) {
+      r = await hubctl(['feed', '--gateway', vn.url, '--json'], { env: env() });
+      if (r.stdout.includes(a.id)) break;
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    const items = r!.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { id: string; cursor: string });
+    expect(items.map((i) => i.id)).toContain(a.id);
+    const cursor = /next cursor: (\d+)/.exec(r!.stderr)?.[1];
+    expect(cursor).toBe(items[items.length - 1]!.cursor);
+
+    const follow = spawn(HUBCTL, ['feed', '--follow', '--since', cursor!, '--gateway', vn.url], {
+      env: { ...process.env, ...env() },
+    });
+    let out = '';
+    follow.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    const b = seizureReport('SG-NPARKS');
+    await new Promise((res) => setTimeout(res, 300));
+    await publishToFeed(nc, b, fx.keys['SG-NPARKS']!, fx.hubKey, 'VN-CUSTOMS');
+    for (let i = 0; i < 100 && !out.includes(b.id); i++)
+      await new Promise((res) => setTimeout(res, 50));
+    follow.kill();
+    expect(out).toContain(b.id);
+    expect(out).not.toContain(a.id);
+    expect(out).toMatch(/SG-NPARKS\s+seizure-report\s+TLP:AMBER/);
+  });
+
+  it('stops cleanly on SIGTERM', async () => {
+    const extra = await startService('gateway', config('SG-NPARKS'), {
+      env: { AHUB_HTTP_PORT: '0', AHUB_DATA_DIR: join(fx.dir, 'data-extra') },
+    });
+    expect(await extra.stop()).toBe(0);
+    expect(extra.logs.some((l) => l['msg'] === 'shutting down')).toBe(true);
+  });
+
+  it('refuses to start with an invalid configuration and lists every problem', async () => {
+    const file = writeConfig(fx.dir, 'broken', {
+      agency: 'sg',
+      http: { port: 'eighty' },
+      clients: [{ name: 'x' }],
+    });
+    const proc = spawn(process.execPath, ['services/gateway/dist/main.js', '--config', file], {
+      cwd: process.cwd(),
+    });
+    let err = '';
+    proc.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+    const code = await new Promise((res) => proc.on('exit', res));
+    expect(code).toBe(2);
+    for (const p of [
+      '/agency',
+      '/signingKey',
+      '/dataDir',
+      '/http/port',
+      '/clients/0/tokenSha256',
+      '/clients/0/roles',
+    ])
+      expect(err).toContain(`${p}:`);
+  });
+});

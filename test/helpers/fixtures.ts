@@ -1,0 +1,196 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { stringify as toYaml } from 'yaml';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import {
+  countersign,
+  encodeEnvelope,
+  feedSubject,
+  forwardMsgId,
+  newAlertId,
+  signAlert,
+  type Alert,
+  type GeneralJws,
+  type SchemaRegistry,
+  type SigningKey,
+} from '@alert-hub/core';
+import {
+  DEFAULT_SCHEMAS_DIR,
+  createLogger,
+  generateKey,
+  loadSchemaRegistry,
+  loadTrustStore,
+  provisionHub,
+  readSigningKey,
+  type Logger,
+} from '@alert-hub/runtime';
+
+/** A hub's worth of keys in a temporary certs directory. */
+export interface HubFixture {
+  readonly dir: string;
+  readonly certsDir: string;
+  readonly trustDir: string;
+  readonly registry: SchemaRegistry;
+  readonly keys: Readonly<Record<string, SigningKey>>;
+  readonly keyFiles: Readonly<Record<string, string>>;
+  readonly hubKey: SigningKey;
+  readonly hubKeyFile: string;
+  cleanup(): void;
+}
+
+export const registry = loadSchemaRegistry(DEFAULT_SCHEMAS_DIR);
+
+export function makeHubFixture(agencies: readonly string[], router = 'HUB'): HubFixture {
+  const dir = mkdtempSync(join(tmpdir(), 'ahub-fixture-'));
+  const certsDir = join(dir, 'certs');
+  const keys: Record<string, SigningKey> = {};
+  const keyFiles: Record<string, string> = {};
+  for (const a of agencies) {
+    const g = generateKey({
+      certsDir,
+      principal: a,
+      now: new Date('2019-01-01T00:00:00Z'),
+      validDays: 3650,
+    });
+    keys[a] = readSigningKey(g.privateFile, a);
+    keyFiles[a] = g.privateFile;
+  }
+  const h = generateKey({
+    certsDir,
+    principal: router,
+    role: 'router',
+    now: new Date('2019-01-01T00:00:00Z'),
+    validDays: 3650,
+  });
+  return {
+    dir,
+    certsDir,
+    trustDir: join(certsDir, 'trust'),
+    registry,
+    keys,
+    keyFiles,
+    hubKey: readSigningKey(h.privateFile, router),
+    hubKeyFile: h.privateFile,
+    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+/** Creates the streams and consumers, as the router does at start. */
+export async function provision(
+  nc: NatsConnection,
+  agencies: readonly string[],
+  options: Parameters<typeof provisionHub>[2] = {},
+) {
+  await provisionHub(await jetstreamManager(nc), agencies, options);
+}
+
+/** Writes a YAML config file and returns its path. */
+export function writeConfig(dir: string, name: string, config: unknown): string {
+  const file = join(dir, `${name}.yaml`);
+  writeFileSync(file, toYaml(config));
+  return file;
+}
+
+/** A logger whose lines are kept in memory, to assert on what reaches the logs. */
+export function memoryLogger(name: string): { log: Logger; lines: string[] } {
+  const lines: string[] = [];
+  const dest = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      lines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+      cb();
+    },
+  });
+  return { log: createLogger({ name, level: 'debug', destination: dest }), lines };
+}
+
+/** A valid seizure report from `origin`. */
+export function seizureReport(origin: string, overrides: Record<string, unknown> = {}): Alert {
+  return {
+    id: newAlertId(),
+    type: 'seizure-report',
+    version: 1,
+    origin,
+    issuedAt: new Date().toISOString(),
+    handling: 'TLP:AMBER',
+    seizure: {
+      date: '2019-04-08',
+      location: { country: origin.slice(0, 2), locode: 'SGSIN' },
+      commodities: [
+        {
+          taxon: { scientificName: 'Manis gigantea', citesAppendix: 'I' },
+          product: 'scales',
+          quantity: { value: 12.9, unit: 't' },
+        },
+      ],
+      shipment: {
+        mode: 'sea',
+        containers: ['CSQU3054383'],
+        route: { origin: 'NGAPP', transit: ['SGSIN'], destination: 'VNHPH' },
+      },
+    },
+    ...overrides,
+  } as Alert;
+}
+
+/** Signs `alert` as its origin and countersigns it for `recipient`, as the router would. */
+export async function routedEnvelope(
+  alert: Alert,
+  originKey: SigningKey,
+  hubKey: SigningKey,
+  recipient: string,
+  agreement = { id: 'TEST', version: 1 },
+): Promise<GeneralJws> {
+  const jws = await signAlert(alert, originKey, registry.schemaIdFor(alert.type, alert.version)!);
+  return countersign(jws, hubKey, {
+    recipient,
+    agreement,
+    routed_at: new Date().toISOString(),
+    onward: false,
+    alert_id: alert.id,
+  });
+}
+
+/** Publishes a routed copy straight onto `recipient`'s feed, playing the router's part. */
+export async function publishToFeed(
+  nc: NatsConnection,
+  alert: Alert,
+  originKey: SigningKey,
+  hubKey: SigningKey,
+  recipient: string,
+  mutate?: (bytes: Uint8Array) => Uint8Array,
+) {
+  const bytes = encodeEnvelope(await routedEnvelope(alert, originKey, hubKey, recipient));
+  return jetstream(nc).publish(
+    feedSubject(recipient, alert.origin, alert.type),
+    mutate ? mutate(bytes) : bytes,
+    { msgID: forwardMsgId(alert.id, recipient) },
+  );
+}
+
+/** Polls `check` until it returns a truthy value or `timeoutMs` passes. */
+export async function eventually<T>(
+  check: () => T | Promise<T>,
+  timeoutMs = 10_000,
+  what = 'condition',
+): Promise<NonNullable<T>> {
+  const end = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > end)
+      throw new Error(
+        `timed out waiting for ${what}${last instanceof Error ? `: ${last.message}` : ''}`,
+      );
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+export { loadTrustStore };
