@@ -194,3 +194,46 @@ export async function eventually<T>(
 }
 
 export { loadTrustStore };
+
+/** Signs `alert` as `key` and publishes it on an inbound subject, as a gateway would. */
+export async function publishInbound(
+  nc: NatsConnection,
+  alert: Alert,
+  key: SigningKey,
+  options: { subjectOrigin?: string; msgID?: string; mutate?: (b: Uint8Array) => Uint8Array } = {},
+) {
+  const { inboundSubject } = await import('@alert-hub/core');
+  const bytes = encodeEnvelope(
+    await signAlert(alert, key, registry.schemaIdFor(alert.type, alert.version)!),
+  );
+  return jetstream(nc).publish(
+    inboundSubject(options.subjectOrigin ?? alert.origin, alert.type),
+    options.mutate ? options.mutate(bytes) : bytes,
+    { msgID: options.msgID ?? alert.id },
+  );
+}
+
+/** Every message on the feeds stream, as `{subject, msgId}`. */
+export async function feedMessages(
+  nc: NatsConnection,
+): Promise<{ subject: string; msgId: string; seq: number; data: Uint8Array }[]> {
+  const jsm = await jetstreamManager(nc);
+  const { Streams } = await import('@alert-hub/core');
+  const info = await jsm.streams.info(Streams.Feeds);
+  const out: { subject: string; msgId: string; seq: number; data: Uint8Array }[] = [];
+  for (
+    let seq = info.state.first_seq;
+    seq <= info.state.last_seq && info.state.messages > 0;
+    seq++
+  ) {
+    const m = await jsm.streams.getMessage(Streams.Feeds, { seq }).catch(() => null);
+    if (m)
+      out.push({
+        subject: m.subject,
+        msgId: m.header.get('Nats-Msg-Id'),
+        seq: m.seq,
+        data: m.data,
+      });
+  }
+  return out;
+}

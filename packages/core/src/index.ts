@@ -13,3 +13,4 @@ export * from './trust-store.js';
 export * from './jws.js';
 export * from './codec.js';
 export * from './subjects.js';
+export * from './agreements.js';

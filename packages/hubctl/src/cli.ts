@@ -5,6 +5,8 @@ import { registerValidate } from './commands/validate.js';
 import { registerSend } from './commands/send.js';
 import { registerFeed } from './commands/feed.js';
 import { registerTokens } from './commands/tokens.js';
+import { registerAudit } from './commands/audit.js';
+import { registerRoute } from './commands/route.js';
 
 /**
  * hubctl: one command-line tool for every alert-hub user. Customs officers send and validate
@@ -23,6 +25,8 @@ export function buildProgram(): Command {
   registerSend(program);
   registerFeed(program);
   registerTokens(program);
+  registerAudit(program);
+  registerRoute(program);
   return program;
 }
 

@@ -1,0 +1,221 @@
+import { countriesTouched, countryOf, handlingRank, type Alert } from './alert.js';
+import { AgreementsInvalidError, type Issue } from './errors.js';
+import type { SchemaRegistry } from './schema-registry.js';
+
+export const AGREEMENTS_SCHEMA_ID = 'https://schemas.alert-hub.example/agreements/v1.json';
+
+/** A sharing agreement, as in the agreements file (see `schemas/agreements.v1.schema.json`). */
+export interface Agreement {
+  readonly id: string;
+  readonly version: number;
+  readonly title: string;
+  /** Countries (`SG`) or agencies (`SG-NPARKS`). */
+  readonly parties: readonly string[];
+  /** Directed flows; absent means every party may send to every other. */
+  readonly flows?: readonly { readonly from: readonly string[]; readonly to: readonly string[] }[];
+  readonly alertTypes: readonly string[];
+  readonly maxHandling: string;
+  readonly validFrom: string;
+  readonly validUntil?: string;
+  readonly conditions?: { readonly routeTouchesRecipient?: boolean };
+  readonly onwardSharing?: boolean;
+}
+
+/** Why an agreement does not allow a flow. Stable codes, recorded in the audit log. */
+export const DenyReason = {
+  NotParty: 'DENY_NOT_PARTY',
+  NotYetValid: 'DENY_NOT_YET_VALID',
+  Expired: 'DENY_EXPIRED',
+  Direction: 'DENY_DIRECTION',
+  AlertType: 'DENY_ALERT_TYPE',
+  Handling: 'DENY_HANDLING',
+  Condition: 'DENY_CONDITION',
+} as const;
+export type DenyReason = (typeof DenyReason)[keyof typeof DenyReason];
+
+/** The agreement a copy is forwarded under. */
+export interface AgreementRef {
+  readonly id: string;
+  readonly version: number;
+}
+
+/** A recipient the alert may go to, and under which agreement. */
+export interface Allowed {
+  readonly recipient: string;
+  readonly agreement: AgreementRef;
+  readonly onward: boolean;
+}
+
+/** A recipient the alert may not go to, and why. */
+export interface Denied {
+  readonly recipient: string;
+  readonly reason: DenyReason;
+  /** Each agreement that includes both parties, with why it does not allow this flow. */
+  readonly detail: string;
+}
+
+/** The outcome for every candidate recipient. */
+export interface RoutingDecision {
+  readonly allowed: readonly Allowed[];
+  readonly denied: readonly Denied[];
+}
+
+/** A validated set of agreements, with the file's own order kept (the first that allows wins). */
+export interface AgreementSet {
+  readonly agreements: readonly Agreement[];
+}
+
+function matches(party: string, agency: string): boolean {
+  return party.length === 2 ? countryOf(agency) === party : party === agency;
+}
+
+function isParty(a: Agreement, agency: string): boolean {
+  return a.parties.some((p) => matches(p, agency));
+}
+
+/** Why `a` does not let `from` send `alert` to `to` at `now`; undefined when it does. */
+function refusal(
+  a: Agreement,
+  alert: Alert,
+  from: string,
+  to: string,
+  now: Date,
+  touched: () => Set<string>,
+): { reason: DenyReason; detail: string } | undefined {
+  const t = now.getTime();
+  if (t < Date.parse(a.validFrom))
+    return { reason: DenyReason.NotYetValid, detail: `not in force before ${a.validFrom}` };
+  if (a.validUntil !== undefined && t > Date.parse(a.validUntil))
+    return { reason: DenyReason.Expired, detail: `ended ${a.validUntil}` };
+  if (
+    a.flows &&
+    !a.flows.some((f) => f.from.some((p) => matches(p, from)) && f.to.some((p) => matches(p, to)))
+  ) {
+    return { reason: DenyReason.Direction, detail: `does not let ${from} send to ${to}` };
+  }
+  if (!a.alertTypes.includes(alert.type))
+    return { reason: DenyReason.AlertType, detail: `does not cover ${alert.type}` };
+  if (handlingRank(alert.handling) > handlingRank(a.maxHandling)) {
+    return {
+      reason: DenyReason.Handling,
+      detail: `${alert.handling} is above the allowed ${a.maxHandling}`,
+    };
+  }
+  if (a.conditions?.routeTouchesRecipient && !touched().has(countryOf(to))) {
+    return {
+      reason: DenyReason.Condition,
+      detail: `the alert does not concern ${countryOf(to)} (routeTouchesRecipient)`,
+    };
+  }
+  return undefined;
+}
+
+/**
+ * Decides, for each candidate recipient, whether an agreement in force lets `alert` go there.
+ * Deny unless allowed: a recipient with no agreement shared with the origin is denied
+ * `DENY_NOT_PARTY`. Among agreements that include both, the first (in file order) that allows
+ * wins; when none does, the reason is that of the first, and `detail` lists each one's.
+ */
+export function evaluateAgreements(
+  set: AgreementSet,
+  alert: Alert,
+  candidates: readonly string[],
+  now: Date,
+): RoutingDecision {
+  const from = alert.origin;
+  let touchedCache: Set<string> | undefined;
+  const touched = () => (touchedCache ??= countriesTouched(alert));
+  const shared = set.agreements.filter((a) => isParty(a, from));
+  const allowed: Allowed[] = [];
+  const denied: Denied[] = [];
+  for (const to of candidates) {
+    if (to === from) continue;
+    const both = shared.filter((a) => isParty(a, to));
+    if (both.length === 0) {
+      denied.push({
+        recipient: to,
+        reason: DenyReason.NotParty,
+        detail: `no agreement includes both ${from} and ${to}`,
+      });
+      continue;
+    }
+    const reasons: { a: Agreement; reason: DenyReason; detail: string }[] = [];
+    let ok: Agreement | undefined;
+    for (const a of both) {
+      const r = refusal(a, alert, from, to, now, touched);
+      if (!r) {
+        ok = a;
+        break;
+      }
+      reasons.push({ a, ...r });
+    }
+    if (ok)
+      allowed.push({
+        recipient: to,
+        agreement: { id: ok.id, version: ok.version },
+        onward: ok.onwardSharing === true,
+      });
+    else {
+      denied.push({
+        recipient: to,
+        reason: reasons[0]!.reason,
+        detail: reasons.map((r) => `${r.a.id}@${r.a.version}: ${r.detail}`).join('; '),
+      });
+    }
+  }
+  return { allowed, denied };
+}
+
+/**
+ * Validates an agreements document (already parsed from YAML or JSON): the schema, then what a
+ * schema cannot say (unique ids, flows between parties, validity windows, real countries).
+ * Throws `ERR_AGREEMENTS_INVALID` with every problem by JSON pointer.
+ */
+export function parseAgreements(
+  document: unknown,
+  registry: SchemaRegistry,
+  source = 'agreements',
+): AgreementSet {
+  const issues: Issue[] = [...registry.validateDocument(AGREEMENTS_SCHEMA_ID, document)];
+  if (issues.length > 0) throw new AgreementsInvalidError(source, issues);
+  const agreements = (document as { agreements: Agreement[] }).agreements;
+  const seen = new Map<string, number>();
+  agreements.forEach((a, i) => {
+    const at = `/agreements/${i}`;
+    if (seen.has(a.id))
+      issues.push({
+        pointer: `${at}/id`,
+        message: `"${a.id}" is already used by /agreements/${seen.get(a.id)}`,
+      });
+    else seen.set(a.id, i);
+    a.parties.forEach((p, j) => {
+      if (!registry.countries.has(p.slice(0, 2)))
+        issues.push({
+          pointer: `${at}/parties/${j}`,
+          message: `"${p.slice(0, 2)}" is not an ISO 3166-1 alpha-2 country code`,
+        });
+    });
+    if (a.validUntil !== undefined && Date.parse(a.validUntil) <= Date.parse(a.validFrom)) {
+      issues.push({
+        pointer: `${at}/validUntil`,
+        message: `must be after validFrom (${a.validFrom})`,
+      });
+    }
+    a.flows?.forEach((f, j) => {
+      for (const side of ['from', 'to'] as const) {
+        f[side].forEach((p, k) => {
+          const covered = a.parties.some(
+            (q) => q === p || (q.length === 2 && p.startsWith(`${q}-`)),
+          );
+          if (!covered)
+            issues.push({
+              pointer: `${at}/flows/${j}/${side}/${k}`,
+              message: `"${p}" is not a party of ${a.id}`,
+            });
+        });
+      }
+    });
+  });
+  if (issues.length > 0) throw new AgreementsInvalidError(source, issues);
+  return { agreements };
+}

@@ -1,0 +1,216 @@
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import {
+  DEFAULT_SCHEMAS_DIR,
+  DEFAULT_TRUST_DIR,
+  loadConfigDocument,
+  type EnvBinding,
+  type SqliteSync,
+} from '@alert-hub/runtime';
+
+/** The router's validated, frozen configuration. */
+export interface RouterConfig {
+  /** This instance's name in the audit log (several routers may share one consumer). */
+  readonly instance: string;
+  /** The hub's principal in the trust store (role `router`). */
+  readonly principal: string;
+  /** Private JWK file or directory of the hub's countersigning key. */
+  readonly signingKey: string;
+  readonly trustDir: string;
+  readonly schemasDir: string;
+  readonly agreementsFile: string;
+  readonly dataDir: string;
+  /** Audit database; defaults to `<dataDir>/audit.db`. Routers on one host may share it. */
+  readonly auditDb?: string;
+  readonly nats: {
+    readonly servers: readonly string[];
+    readonly user?: string;
+    readonly pass?: string;
+    readonly tls?: {
+      readonly caFile: string;
+      readonly certFile?: string;
+      readonly keyFile?: string;
+    };
+    readonly inboxPrefix?: string;
+    readonly publishTimeoutMs: number;
+  };
+  /** Create or update the streams and consumers at start. */
+  readonly provision: boolean;
+  readonly consumer: {
+    readonly maxMessages: number;
+    readonly maxAckPending: number;
+    readonly ackWaitMs: number;
+  };
+  readonly http: { readonly host: string; readonly port: number; readonly enabled: boolean };
+  /** Coordinators who may read the audit API: `{name, tokenSha256}`. */
+  readonly coordinators: readonly { readonly name: string; readonly tokenSha256: string }[];
+  /** Further audit databases (other hosts' routers, copied here) merged into the API's one view. */
+  readonly auditPeers: readonly string[];
+  readonly sqlite: { readonly synchronous: SqliteSync };
+  readonly log: { readonly level: string };
+  /** Sign an audit checkpoint at least this often (and at shutdown). */
+  readonly checkpointIntervalMs: number;
+}
+
+const schema = {
+  $schema: 'https://json-schema.org/draft/2020-12/schema',
+  type: 'object',
+  properties: {
+    instance: {
+      type: 'string',
+      pattern: '^[A-Za-z0-9_.-]{1,64}$',
+      default: `${hostname()
+        .replace(/[^A-Za-z0-9_.-]/g, '-')
+        .slice(0, 40)}-${process.pid}`,
+    },
+    principal: { type: 'string', pattern: '^[A-Z][A-Z0-9-]{1,31}$', default: 'HUB' },
+    signingKey: { type: 'string', minLength: 1 },
+    trustDir: { type: 'string', default: DEFAULT_TRUST_DIR },
+    schemasDir: { type: 'string', default: DEFAULT_SCHEMAS_DIR },
+    agreementsFile: { type: 'string', minLength: 1 },
+    dataDir: { type: 'string', minLength: 1 },
+    auditDb: { type: 'string', minLength: 1 },
+    nats: {
+      type: 'object',
+      default: {},
+      properties: {
+        servers: {
+          type: 'array',
+          items: { type: 'string', pattern: '^(nats|tls)://' },
+          minItems: 1,
+          default: ['nats://127.0.0.1:4222'],
+        },
+        user: { type: 'string', minLength: 1 },
+        pass: { type: 'string', minLength: 1 },
+        tls: {
+          type: 'object',
+          properties: {
+            caFile: { type: 'string' },
+            certFile: { type: 'string' },
+            keyFile: { type: 'string' },
+          },
+          required: ['caFile'],
+          additionalProperties: false,
+        },
+        inboxPrefix: { type: 'string', pattern: '^[A-Za-z0-9_.-]+$' },
+        publishTimeoutMs: { type: 'integer', minimum: 100, default: 5000 },
+      },
+      additionalProperties: false,
+    },
+    provision: { type: 'boolean', default: true },
+    consumer: {
+      type: 'object',
+      default: {},
+      properties: {
+        maxMessages: { type: 'integer', minimum: 1, maximum: 4096, default: 512 },
+        maxAckPending: { type: 'integer', minimum: 1, maximum: 100000, default: 4096 },
+        ackWaitMs: { type: 'integer', minimum: 1000, default: 30000 },
+      },
+      additionalProperties: false,
+    },
+    http: {
+      type: 'object',
+      default: {},
+      properties: {
+        enabled: { type: 'boolean', default: true },
+        host: { type: 'string', default: '127.0.0.1' },
+        port: { type: 'integer', minimum: 0, maximum: 65535, default: 8090 },
+      },
+      additionalProperties: false,
+    },
+    coordinators: {
+      type: 'array',
+      default: [],
+      items: {
+        type: 'object',
+        properties: {
+          name: { type: 'string', minLength: 1, maxLength: 100 },
+          tokenSha256: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+        },
+        required: ['name', 'tokenSha256'],
+        additionalProperties: false,
+      },
+    },
+    auditPeers: { type: 'array', items: { type: 'string', minLength: 1 }, default: [] },
+    sqlite: {
+      type: 'object',
+      default: {},
+      properties: { synchronous: { type: 'string', enum: ['FULL', 'NORMAL'], default: 'FULL' } },
+      additionalProperties: false,
+    },
+    log: {
+      type: 'object',
+      default: {},
+      properties: {
+        level: {
+          type: 'string',
+          enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
+          default: 'info',
+        },
+      },
+      additionalProperties: false,
+    },
+    checkpointIntervalMs: { type: 'integer', minimum: 100, default: 5000 },
+  },
+  required: ['signingKey', 'agreementsFile', 'dataDir'],
+  additionalProperties: false,
+} as const;
+
+const bindings: readonly EnvBinding[] = [
+  { env: 'AHUB_ROUTER_INSTANCE', path: 'instance', type: 'string' },
+  { env: 'AHUB_ROUTER_PRINCIPAL', path: 'principal', type: 'string' },
+  { env: 'AHUB_SIGNING_KEY', path: 'signingKey', type: 'string' },
+  { env: 'AHUB_TRUST_DIR', path: 'trustDir', type: 'string' },
+  { env: 'AHUB_SCHEMAS_DIR', path: 'schemasDir', type: 'string' },
+  { env: 'AHUB_AGREEMENTS_FILE', path: 'agreementsFile', type: 'string' },
+  { env: 'AHUB_DATA_DIR', path: 'dataDir', type: 'string' },
+  { env: 'AHUB_AUDIT_DB', path: 'auditDb', type: 'string' },
+  { env: 'AHUB_NATS_SERVERS', path: 'nats.servers', type: 'list' },
+  { env: 'AHUB_NATS_USER', path: 'nats.user', type: 'string' },
+  { env: 'AHUB_NATS_PASS', path: 'nats.pass', type: 'string' },
+  { env: 'AHUB_NATS_CA', path: 'nats.tls.caFile', type: 'string' },
+  { env: 'AHUB_NATS_CERT', path: 'nats.tls.certFile', type: 'string' },
+  { env: 'AHUB_NATS_KEY', path: 'nats.tls.keyFile', type: 'string' },
+  { env: 'AHUB_PROVISION', path: 'provision', type: 'boolean' },
+  { env: 'AHUB_HTTP_ENABLED', path: 'http.enabled', type: 'boolean' },
+  { env: 'AHUB_HTTP_HOST', path: 'http.host', type: 'string' },
+  { env: 'AHUB_HTTP_PORT', path: 'http.port', type: 'integer' },
+  { env: 'AHUB_SQLITE_SYNCHRONOUS', path: 'sqlite.synchronous', type: 'string' },
+  { env: 'AHUB_LOG_LEVEL', path: 'log.level', type: 'string' },
+];
+
+const paths = [
+  'signingKey',
+  'trustDir',
+  'schemasDir',
+  'agreementsFile',
+  'dataDir',
+  'auditDb',
+  'nats.tls.caFile',
+  'nats.tls.certFile',
+  'nats.tls.keyFile',
+];
+
+/**
+ * Loads the router configuration from `file` (YAML or JSON) and `AHUB_*` variables, which
+ * override it; every problem is reported at once with `ERR_CONFIG_INVALID`.
+ */
+export function loadConfig(
+  // eslint-disable-next-line no-restricted-properties -- loadConfig is the one reader of the environment
+  env: Readonly<Record<string, string | undefined>> = process.env,
+  file: string | undefined = env['AHUB_CONFIG'],
+): RouterConfig {
+  const config = loadConfigDocument<RouterConfig & { auditPeers: string[] }>({
+    schema,
+    env,
+    bindings,
+    paths,
+    ...(file ? { file } : {}),
+  });
+  return config;
+}
+
+/** The audit database of a configuration. */
+export function auditDbFile(config: RouterConfig): string {
+  return config.auditDb ?? join(config.dataDir, 'audit.db');
+}

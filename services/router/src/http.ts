@@ -1,0 +1,200 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyRequest,
+} from 'fastify';
+import { AlertHubError, type Issue } from '@alert-hub/core';
+import type { Logger, SqliteDatabase } from '@alert-hub/runtime';
+import {
+  flowStats,
+  mergeRecords,
+  queryAudit,
+  traceAlert,
+  type AuditQuery,
+  type FlowCount,
+} from './audit.js';
+import type { RouterConfig } from './config.js';
+import type { RouterMetrics } from './metrics.js';
+
+/** The router's HTTP error table: code to status. */
+const STATUS: Readonly<Record<string, number>> = {
+  ERR_BAD_REQUEST: 400,
+  ERR_UNAUTHENTICATED: 401,
+  ERR_NOT_FOUND: 404,
+  ERR_INTERNAL: 500,
+};
+
+class HttpError extends AlertHubError {
+  constructor(
+    code: string,
+    message: string,
+    readonly details?: readonly Issue[],
+  ) {
+    super(code, message);
+  }
+}
+
+export interface CoordinatorApiDeps {
+  readonly config: RouterConfig;
+  /** This router's audit database, then any peers' (read-only). */
+  readonly databases: readonly SqliteDatabase[];
+  readonly metrics: RouterMetrics;
+  readonly log: Logger;
+  readonly readiness: () => Promise<{ ready: boolean; checks: Record<string, string> }>;
+}
+
+const TIME = /^\d{4}-\d{2}-\d{2}(T[\d:.]+(Z|[+-]\d{2}:\d{2}))?$/;
+
+function parseQuery(q: Record<string, unknown>): AuditQuery {
+  const issues: Issue[] = [];
+  const out: Record<string, string | number> = {};
+  for (const k of [
+    'agency',
+    'partner',
+    'type',
+    'outcome',
+    'since',
+    'until',
+    'after',
+    'limit',
+  ] as const) {
+    const v = q[k];
+    if (v === undefined) continue;
+    if (typeof v !== 'string' || v === '') {
+      issues.push({ pointer: `/query/${k}`, message: 'must be given once, not empty' });
+      continue;
+    }
+    if ((k === 'since' || k === 'until') && !TIME.test(v))
+      issues.push({ pointer: `/query/${k}`, message: 'must be an RFC 3339 date or date-time' });
+    else if ((k === 'after' || k === 'limit') && !/^\d{1,9}$/.test(v))
+      issues.push({ pointer: `/query/${k}`, message: 'must be a non-negative integer' });
+    else if (
+      k === 'outcome' &&
+      ![
+        'received',
+        'forwarded',
+        'denied',
+        'rejected',
+        'dead-lettered',
+        'agreements-loaded',
+      ].includes(v)
+    ) {
+      issues.push({
+        pointer: '/query/outcome',
+        message:
+          'must be one of: received, forwarded, denied, rejected, dead-lettered, agreements-loaded',
+      });
+    } else out[k] = k === 'after' || k === 'limit' ? Number(v) : v;
+  }
+  if (issues.length) throw new HttpError('ERR_BAD_REQUEST', 'invalid query', issues);
+  const query: AuditQuery = { ...out, limit: Math.min(Number(out['limit'] ?? 500), 5000) };
+  return query;
+}
+
+/**
+ * The coordinators' read-only API over the audit log: `/v1/audit`, `/v1/audit/trace/:id`,
+ * `/v1/stats/flows`, behind a coordinator bearer token. With `auditPeers` configured, every answer
+ * merges this router's records with the other hosts' into one view.
+ */
+export function buildCoordinatorApi(deps: CoordinatorApiDeps): FastifyInstance {
+  const { config, databases, metrics } = deps;
+  const app = Fastify({
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- pino's Logger and Fastify's logger type differ by a member
+    loggerInstance: deps.log as FastifyBaseLogger,
+    disableRequestLogging: true,
+  });
+  const hashes = config.coordinators.map((c) => ({
+    name: c.name,
+    hash: Buffer.from(c.tokenSha256, 'hex'),
+  }));
+
+  const requireCoordinator = async (req: FastifyRequest) => {
+    const m = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '');
+    const presented = m ? createHash('sha256').update(m[1]!).digest() : undefined;
+    let who: string | undefined;
+    for (const c of hashes)
+      if (presented && timingSafeEqual(c.hash, presented) && !who) who = c.name;
+    if (!who) throw new HttpError('ERR_UNAUTHENTICATED', 'a coordinator bearer token is required');
+    req.log.info({ coordinator: who, url: req.url }, 'audit read');
+  };
+
+  app.setErrorHandler((err: Error & { details?: readonly Issue[]; code?: string }, _req, reply) => {
+    const code = err instanceof HttpError ? err.code : 'ERR_INTERNAL';
+    if (code === 'ERR_UNAUTHENTICATED')
+      void reply.header('www-authenticate', 'Bearer realm="alert-hub coordinators"');
+    void reply.code(STATUS[code] ?? 500).send({
+      error: {
+        code,
+        message: err instanceof HttpError ? err.message : 'internal error',
+        ...(err.details ? { details: err.details } : {}),
+      },
+    });
+  });
+  app.setNotFoundHandler(
+    (_req, reply) =>
+      void reply.code(404).send({ error: { code: 'ERR_NOT_FOUND', message: 'no such resource' } }),
+  );
+
+  app.get('/v1/audit', { preHandler: requireCoordinator }, async (req) => {
+    const q = parseQuery(req.query as Record<string, unknown>);
+    const records = mergeRecords(
+      databases.map((db) => queryAudit(db, q)),
+      q.limit ?? 500,
+    );
+    return { records, count: records.length };
+  });
+  app.get('/v1/audit/trace/:id', { preHandler: requireCoordinator }, async (req) => {
+    const { id } = req.params as { id: string };
+    const records = mergeRecords(
+      databases.map((db) => traceAlert(db, id)),
+      100_000,
+    );
+    if (records.length === 0)
+      throw new HttpError('ERR_NOT_FOUND', `no audit record mentions alert ${id}`);
+    return {
+      alertId: id,
+      records,
+      summary: {
+        forwardedTo: records
+          .filter((r) => r.event === 'forwarded')
+          .map((r) => ({
+            recipient: r.recipient,
+            agreement: `${r.agreementId}@${r.agreementVersion}`,
+            at: r.at,
+          })),
+        deniedTo: records
+          .filter((r) => r.event === 'denied')
+          .map((r) => ({ recipient: r.recipient, reason: r.reasonCode, detail: r.reason })),
+        rejected: records
+          .filter((r) => r.event === 'rejected')
+          .map((r) => ({ reason: r.reasonCode, detail: r.reason })),
+      },
+    };
+  });
+  app.get('/v1/stats/flows', { preHandler: requireCoordinator }, async (req) => {
+    const q = parseQuery(req.query as Record<string, unknown>);
+    const merged = new Map<string, FlowCount>();
+    for (const db of databases) {
+      for (const f of flowStats(db, {
+        ...(q.since ? { since: q.since } : {}),
+        ...(q.until ? { until: q.until } : {}),
+      })) {
+        const k = `${f.day}|${f.origin}|${f.recipient}|${f.type}`;
+        merged.set(k, { ...f, count: (merged.get(k)?.count ?? 0) + f.count });
+      }
+    }
+    return { flows: [...merged.values()] };
+  });
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_req, reply) => {
+    const r = await deps.readiness();
+    return reply
+      .code(r.ready ? 200 : 503)
+      .send({ status: r.ready ? 'ready' : 'not ready', checks: r.checks });
+  });
+  app.get('/metrics', async (_req, reply) =>
+    reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
+  );
+  return app;
+}

@@ -1,0 +1,58 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** The router's Prometheus metrics. */
+export function createRouterMetrics(instance: string) {
+  const registry = new Registry();
+  registry.setDefaultLabels({ instance });
+  collectDefaultMetrics({ register: registry, prefix: 'ahub_router_' });
+  return {
+    registry,
+    messages: new Counter({
+      name: 'ahub_router_messages_total',
+      help: 'Inbound messages handled, by outcome (routed, rejected, redelivered)',
+      labelNames: ['outcome'],
+      registers: [registry],
+    }),
+    forwards: new Counter({
+      name: 'ahub_router_forwards_total',
+      help: 'Countersigned copies forwarded to partners',
+      registers: [registry],
+    }),
+    denials: new Counter({
+      name: 'ahub_router_denials_total',
+      help: 'Recipients denied by the agreements, by reason',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
+    rejections: new Counter({
+      name: 'ahub_router_rejections_total',
+      help: 'Messages dead-lettered, by error code',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
+    retries: new Counter({
+      name: 'ahub_router_retries_total',
+      help: 'Messages handed back for a later retry (transient failures)',
+      registers: [registry],
+    }),
+    reloads: new Counter({
+      name: 'ahub_router_agreements_reloads_total',
+      help: 'Agreement file reloads, by result',
+      labelNames: ['result'],
+      registers: [registry],
+    }),
+    inFlight: new Gauge({
+      name: 'ahub_router_in_flight',
+      help: 'Messages being processed',
+      registers: [registry],
+    }),
+    processSeconds: new Histogram({
+      name: 'ahub_router_process_seconds',
+      help: 'From message received to acked (verify, policy, forwards, audit commit)',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [registry],
+    }),
+  };
+}
+
+export type RouterMetrics = ReturnType<typeof createRouterMetrics>;

@@ -1,0 +1,224 @@
+import type { FSWatcher } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { inboxPrefix, type AgreementSet, type SigningKey, type TrustStore } from '@alert-hub/core';
+import {
+  connectNats,
+  createBatchWriter,
+  createLogger,
+  loadSchemaRegistry,
+  loadSigningKey,
+  loadTrustStore,
+  openDatabase,
+  provisionHub,
+  type Logger,
+  type SqliteDatabase,
+} from '@alert-hub/runtime';
+import { loadAgreementsFile, watchAgreementsFile } from './agreements-file.js';
+import { auditDbFile, type RouterConfig } from './config.js';
+import { buildCoordinatorApi } from './http.js';
+import { createRouterMetrics } from './metrics.js';
+import { RoutingLoop } from './routing-loop.js';
+import { RouterStore, type Outcome } from './store.js';
+
+/** A running router. */
+export interface Router {
+  readonly config: RouterConfig;
+  readonly url: string;
+  readonly store: RouterStore;
+  readonly http: FastifyInstance;
+  /** Reloads the agreements file; an invalid file is refused and the old agreements stay. */
+  reloadAgreements(): boolean;
+  /** Reloads trust store, key and agreements (SIGHUP), and provisions new agencies' feeds. */
+  reload(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startRouter(
+  config: RouterConfig,
+  options: { log?: Logger; listen?: boolean } = {},
+): Promise<Router> {
+  const log =
+    options.log ?? createLogger({ name: `router-${config.instance}`, level: config.log.level });
+  const registry = loadSchemaRegistry(config.schemasDir);
+  let trust: TrustStore = loadTrustStore(config.trustDir, registry);
+  let hubKey: SigningKey = loadSigningKey(config.signingKey, config.principal);
+  const own = trust.get(hubKey.kid);
+  if (!own || own.role !== 'router' || own.principal !== config.principal) {
+    log.warn(
+      { kid: hubKey.kid },
+      `the router key is not in the trust store as ${config.principal} (role router): gateways will quarantine its forwards`,
+    );
+  }
+  const loaded = loadAgreementsFile(config.agreementsFile, registry);
+  let agreements: AgreementSet = loaded.set;
+  let agreementsHash = loaded.sha256;
+  const metrics = createRouterMetrics(config.instance);
+  const db: SqliteDatabase = openDatabase(auditDbFile(config), {
+    synchronous: config.sqlite.synchronous,
+  });
+  const store = new RouterStore(db, config.instance);
+  const peers = config.auditPeers.map((p) => openDatabase(p, { readonly: true }));
+
+  const checkpoint = () => {
+    if (store.audit.sinceCheckpoint === 0) return;
+    const head = db
+      .transaction(() => store.audit.checkpoint(hubKey, new Date().toISOString()))
+      .immediate();
+    if (head) log.info({ auditHead: `${head.seq}:${head.hash}` }, 'audit checkpoint signed');
+  };
+  const writer = createBatchWriter<Outcome>((outcomes) => store.write(outcomes));
+  const agreementsOutcome = (file: string, sha256: string, set: AgreementSet): Outcome => ({
+    kind: 'agreements',
+    file,
+    sha256,
+    agreements: set.agreements.map((a) => ({ id: a.id, version: a.version })),
+  });
+  await writer.enqueue(agreementsOutcome(config.agreementsFile, agreementsHash, agreements));
+
+  const nc = await connectNats(
+    {
+      servers: config.nats.servers,
+      name: `alert-hub router ${config.instance}`,
+      inboxPrefix: config.nats.inboxPrefix ?? inboxPrefix(config.principal),
+      ...(config.nats.user === undefined ? {} : { user: config.nats.user }),
+      ...(config.nats.pass === undefined ? {} : { pass: config.nats.pass }),
+      ...(config.nats.tls === undefined ? {} : { tls: config.nats.tls }),
+    },
+    { waitOnFirstConnect: true },
+  );
+  const jsm = await jetstreamManager(nc, { checkAPI: false });
+  if (config.provision)
+    await provisionHub(jsm, trust.agencies, {
+      routerMaxAckPending: config.consumer.maxAckPending,
+      ackWaitMs: config.consumer.ackWaitMs,
+    });
+  const js = jetstream(nc, { timeout: config.nats.publishTimeoutMs });
+
+  const loop = new RoutingLoop({
+    js,
+    store,
+    writer,
+    trust: () => trust,
+    agreements: () => agreements,
+    registry,
+    hubKey: () => hubKey,
+    metrics,
+    log,
+    maxMessages: config.consumer.maxMessages,
+    publishTimeoutMs: config.nats.publishTimeoutMs,
+  });
+  await loop.start();
+  const checkpointTimer = setInterval(checkpoint, config.checkpointIntervalMs);
+  checkpointTimer.unref();
+
+  const reloadAgreements = (): boolean => {
+    try {
+      const next = loadAgreementsFile(config.agreementsFile, registry);
+      if (next.sha256 === agreementsHash) return true;
+      agreements = next.set;
+      agreementsHash = next.sha256;
+      metrics.reloads.inc({ result: 'applied' });
+      log.info(
+        { agreements: next.set.agreements.map((a) => `${a.id}@${a.version}`) },
+        'agreements reloaded',
+      );
+      writer
+        .enqueue(agreementsOutcome(config.agreementsFile, next.sha256, next.set))
+        .catch((err: unknown) => log.error({ err }, 'audit of the agreements reload failed'));
+      return true;
+    } catch (err) {
+      metrics.reloads.inc({ result: 'refused' });
+      const issues = (err as { issues?: { pointer: string; message: string }[] }).issues;
+      log.error(
+        { reason: (err as Error).message, issues },
+        'agreements file refused; the previous agreements stay in force',
+      );
+      return false;
+    }
+  };
+  const watcher: FSWatcher = watchAgreementsFile(
+    config.agreementsFile,
+    () => void reloadAgreements(),
+  );
+
+  let ready = true;
+  const readiness = async () => {
+    const checks: Record<string, string> = {
+      nats: nc.isClosed() ? 'closed' : 'connected',
+      consumer: loop.stopped ? 'stopped' : 'consuming',
+    };
+    try {
+      db.prepare('SELECT 1').get();
+      checks['database'] = 'ok';
+    } catch (err) {
+      checks['database'] = (err as Error).message;
+    }
+    return {
+      ready:
+        ready &&
+        checks['nats'] === 'connected' &&
+        checks['consumer'] === 'consuming' &&
+        checks['database'] === 'ok',
+      checks,
+    };
+  };
+  const http = buildCoordinatorApi({ config, databases: [db, ...peers], metrics, log, readiness });
+  let url = '';
+  if (config.http.enabled && (options.listen ?? true)) {
+    await http.listen({ host: config.http.host, port: config.http.port });
+    const addr = http.server.address() as AddressInfo;
+    url = `http://${addr.address}:${addr.port}`;
+  } else await http.ready();
+  log.info(
+    {
+      url,
+      instance: config.instance,
+      agreements: agreements.agreements.length,
+      agencies: trust.agencies.length,
+    },
+    'router listening',
+  );
+
+  return {
+    config,
+    url,
+    store,
+    http,
+    reloadAgreements,
+    async reload() {
+      try {
+        trust = loadTrustStore(config.trustDir, registry);
+        hubKey = loadSigningKey(config.signingKey, config.principal);
+        if (config.provision)
+          await provisionHub(jsm, trust.agencies, {
+            routerMaxAckPending: config.consumer.maxAckPending,
+            ackWaitMs: config.consumer.ackWaitMs,
+          });
+        log.info(
+          { agencies: trust.agencies.length, kid: hubKey.kid },
+          'trust store and key reloaded',
+        );
+      } catch (err) {
+        log.error(
+          { reason: (err as Error).message },
+          'trust store or key reload refused; the previous ones stay in force',
+        );
+      }
+      reloadAgreements();
+    },
+    async close() {
+      ready = false;
+      watcher.close();
+      clearInterval(checkpointTimer);
+      await http.close();
+      await loop.stop();
+      writer.flush();
+      checkpoint();
+      await nc.drain().catch(() => nc.close());
+      for (const p of peers) p.close();
+      db.close();
+    },
+  };
+}

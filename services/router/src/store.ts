@@ -1,0 +1,200 @@
+import type { Alert, AgreementRef, Allowed, Denied } from '@alert-hub/core';
+import { DenyReason } from '@alert-hub/core';
+import type { SqliteDatabase } from '@alert-hub/runtime';
+import { AuditAppender, AuditEvent, type AuditEntry } from './audit.js';
+
+/** What the router decided about one message; written with its audit records in one transaction. */
+export type Outcome =
+  | {
+      readonly kind: 'routed';
+      readonly alert: Alert;
+      readonly streamSeq: number;
+      readonly forwards: readonly (Allowed & {
+        readonly feedSeq: number;
+        readonly viaOriginal: boolean;
+      })[];
+      readonly denied: readonly Denied[];
+    }
+  | {
+      readonly kind: 'rejected';
+      readonly streamSeq: number;
+      readonly subject: string;
+      readonly claimedOrigin?: string | undefined;
+      readonly alertId?: string | undefined;
+      readonly type?: string | undefined;
+      readonly code: string;
+      readonly reason: string;
+      readonly deadLetterSeq: number;
+    }
+  | {
+      readonly kind: 'agreements';
+      readonly file: string;
+      readonly sha256: string;
+      readonly agreements: readonly AgreementRef[];
+    };
+
+/** A routed alert the router remembers: its id is never routed twice. */
+export interface RoutedState {
+  readonly streamSeq: number;
+  readonly origin: string;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS routed (
+  alert_id   TEXT    PRIMARY KEY,
+  stream_seq INTEGER NOT NULL,
+  origin     TEXT    NOT NULL,
+  type       TEXT    NOT NULL,
+  at         TEXT    NOT NULL
+);
+CREATE TABLE IF NOT EXISTS deliveries (
+  alert_id          TEXT    NOT NULL,
+  recipient         TEXT    NOT NULL,
+  agreement_id      TEXT    NOT NULL,
+  agreement_version INTEGER NOT NULL,
+  onward            INTEGER NOT NULL,
+  feed_seq          INTEGER NOT NULL,
+  PRIMARY KEY (alert_id, recipient)
+);
+`;
+
+/** Near-miss denials are recorded one per recipient; "not a party" ones are summarised. */
+const MAX_LISTED_NON_PARTIES = 20;
+
+/**
+ * The router's database: the audit chain, plus the alerts it routed and who received each.
+ * An outcome's audit records and state change commit together, before the message is acked.
+ */
+export class RouterStore {
+  readonly audit: AuditAppender;
+  readonly #routed;
+  readonly #insertRouted;
+  readonly #deliveriesOf;
+  readonly #insertDelivery;
+  readonly #write;
+
+  constructor(db: SqliteDatabase, instance: string) {
+    db.exec(SCHEMA);
+    this.audit = new AuditAppender(db, instance);
+    this.#routed = db.prepare<[string], { stream_seq: number; origin: string }>(
+      'SELECT stream_seq, origin FROM routed WHERE alert_id = ?',
+    );
+    this.#insertRouted = db.prepare(
+      'INSERT INTO routed (alert_id, stream_seq, origin, type, at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (alert_id) DO NOTHING',
+    );
+    this.#deliveriesOf = db.prepare<
+      [string],
+      { recipient: string; agreement_id: string; agreement_version: number; onward: number }
+    >(
+      'SELECT recipient, agreement_id, agreement_version, onward FROM deliveries WHERE alert_id = ? ORDER BY recipient',
+    );
+    this.#insertDelivery = db.prepare(
+      'INSERT INTO deliveries (alert_id, recipient, agreement_id, agreement_version, onward, feed_seq) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
+    );
+    this.#write = db.transaction((outcomes: readonly Outcome[], at: string) => {
+      const entries: AuditEntry[] = [];
+      for (const o of outcomes) entries.push(...this.#apply(o, at));
+      this.audit.append(entries, at);
+    });
+  }
+
+  /** The routed state of an alert id, if it was routed before. */
+  routed(alertId: string): RoutedState | undefined {
+    const r = this.#routed.get(alertId);
+    return r && { streamSeq: r.stream_seq, origin: r.origin };
+  }
+
+  /** Who received an alert, under which agreement. */
+  deliveriesOf(alertId: string): Allowed[] {
+    return this.#deliveriesOf.all(alertId).map((d) => ({
+      recipient: d.recipient,
+      agreement: { id: d.agreement_id, version: d.agreement_version },
+      onward: d.onward === 1,
+    }));
+  }
+
+  /** Commits outcomes and their audit records in one immediate transaction. */
+  write(outcomes: readonly Outcome[], at = new Date().toISOString()): void {
+    this.#write.immediate(outcomes, at);
+  }
+
+  #apply(o: Outcome, at: string): AuditEntry[] {
+    if (o.kind === 'agreements') {
+      return [
+        {
+          event: AuditEvent.AgreementsLoaded,
+          reason: o.file,
+          detail: { sha256: o.sha256, agreements: o.agreements.map((a) => `${a.id}@${a.version}`) },
+        },
+      ];
+    }
+    if (o.kind === 'rejected') {
+      const who = {
+        alertId: o.alertId,
+        origin: o.claimedOrigin,
+        type: o.type,
+        streamSeq: o.streamSeq,
+      };
+      return [
+        { event: AuditEvent.Received, ...who, detail: { subject: o.subject } },
+        { event: AuditEvent.Rejected, ...who, reasonCode: o.code, reason: o.reason },
+        { event: AuditEvent.DeadLettered, ...who, reasonCode: o.code, feedSeq: o.deadLetterSeq },
+      ];
+    }
+    const a = o.alert;
+    this.#insertRouted.run(a.id, o.streamSeq, a.origin, a.type, at);
+    const who = {
+      alertId: a.id,
+      origin: a.origin,
+      type: a.type,
+      handling: a.handling,
+      streamSeq: o.streamSeq,
+    };
+    const entries: AuditEntry[] = [{ event: AuditEvent.Received, ...who }];
+    for (const f of o.forwards) {
+      this.#insertDelivery.run(
+        a.id,
+        f.recipient,
+        f.agreement.id,
+        f.agreement.version,
+        f.onward ? 1 : 0,
+        f.feedSeq,
+      );
+      entries.push({
+        event: AuditEvent.Forwarded,
+        ...who,
+        recipient: f.recipient,
+        agreementId: f.agreement.id,
+        agreementVersion: f.agreement.version,
+        feedSeq: f.feedSeq,
+        ...(f.viaOriginal ? { reason: 'retraction sent to every recipient of the original' } : {}),
+      });
+    }
+    const nonParties = o.denied
+      .filter((d) => d.reason === DenyReason.NotParty)
+      .map((d) => d.recipient);
+    for (const d of o.denied) {
+      if (d.reason !== DenyReason.NotParty)
+        entries.push({
+          event: AuditEvent.Denied,
+          ...who,
+          recipient: d.recipient,
+          reasonCode: d.reason,
+          reason: d.detail,
+        });
+    }
+    if (nonParties.length > 0) {
+      entries.push({
+        event: AuditEvent.Denied,
+        ...who,
+        reasonCode: DenyReason.NotParty,
+        reason: `no agreement includes ${a.origin} and ${nonParties.length === 1 ? nonParties[0] : `any of ${nonParties.length} other agencies`}`,
+        detail:
+          nonParties.length <= MAX_LISTED_NON_PARTIES
+            ? { recipients: nonParties }
+            : { count: nonParties.length },
+      });
+    }
+    return entries;
+  }
+}

@@ -1,0 +1,548 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stringify as toYaml } from 'yaml';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import {
+  Streams,
+  encodeEnvelope,
+  generateSigningJwk,
+  importSigningKey,
+  inboundSubject,
+  newAlertId,
+  signAlert,
+  type Alert,
+} from '@alert-hub/core';
+import {
+  loadConfig,
+  startRouter,
+  traceAlert,
+  verifyAuditChain,
+  type Router,
+} from '@alert-hub/router';
+import { loadTrustStore, openDatabase, revokeKey } from '@alert-hub/runtime';
+import { useNatsServer } from '../../../test/harness/nats.js';
+import {
+  eventually,
+  feedMessages,
+  makeHubFixture,
+  memoryLogger,
+  publishInbound,
+  registry,
+  seizureReport,
+  writeConfig,
+} from '../../../test/helpers/fixtures.js';
+
+const AGENCIES = ['SG-NPARKS', 'VN-CUSTOMS', 'CN-GACC', 'NG-NCS', 'KE-KWS', 'US-FWS', 'HK-CED'];
+const nats = useNatsServer();
+const fx = makeHubFixture(AGENCIES);
+const { log, lines } = memoryLogger('router-test');
+const agreementsFile = join(fx.dir, 'agreements.yaml');
+const ASIA = {
+  id: 'WEN-ASIA',
+  version: 1,
+  title: 'Wildlife enforcement network, Asia',
+  parties: ['SG', 'VN-CUSTOMS', 'CN'],
+  alertTypes: ['seizure-report', 'suspicious-shipment', 'retraction'],
+  maxHandling: 'TLP:AMBER',
+  validFrom: '2019-01-01T00:00:00Z',
+  validUntil: '2030-01-01T00:00:00Z',
+};
+const agreements = [
+  ASIA,
+  {
+    id: 'NG-TO-SG',
+    version: 2,
+    title: 'Nigeria to Singapore',
+    parties: ['NG', 'SG'],
+    flows: [{ from: ['NG'], to: ['SG'] }],
+    alertTypes: ['seizure-report', 'consignee-flag', 'suspicious-shipment', 'retraction'],
+    maxHandling: 'TLP:AMBER+STRICT',
+    validFrom: '2019-01-01T00:00:00Z',
+  },
+  {
+    id: 'SG-KE-2019',
+    version: 1,
+    title: 'ended',
+    parties: ['SG', 'KE'],
+    alertTypes: ['seizure-report'],
+    maxHandling: 'TLP:RED',
+    validFrom: '2019-01-01T00:00:00Z',
+    validUntil: '2020-01-01T00:00:00Z',
+  },
+  {
+    id: 'SG-US-FUTURE',
+    version: 1,
+    title: 'not yet',
+    parties: ['SG', 'US'],
+    alertTypes: ['seizure-report'],
+    maxHandling: 'TLP:RED',
+    validFrom: '2099-01-01T00:00:00Z',
+  },
+];
+let router: Router;
+
+beforeAll(async () => {
+  writeFileSync(agreementsFile, toYaml({ agreements }));
+  const file = writeConfig(fx.dir, 'router', {
+    instance: 'router-test',
+    signingKey: fx.hubKeyFile,
+    trustDir: fx.trustDir,
+    agreementsFile,
+    dataDir: join(fx.dir, 'router'),
+    nats: { servers: [nats.url] },
+    http: { port: 0 },
+    checkpointIntervalMs: 200,
+  });
+  router = await startRouter(loadConfig({}, file), { log });
+});
+afterAll(async () => {
+  await router?.close();
+  fx.cleanup();
+});
+
+const key = (a: string) => fx.keys[a]!;
+
+/** Publishes and waits until the router has written the alert's audit trail. */
+async function route(
+  alert: Alert,
+  options: Parameters<typeof publishInbound>[3] = {},
+  signer = key(alert.origin),
+) {
+  const nc = await nats.connect();
+  const ack = await publishInbound(nc, alert, signer, options);
+  await eventually(() => traceAudit(ack.seq).length > 0, 10_000, `audit of inbound ${ack.seq}`);
+  return ack.seq;
+}
+
+function traceAudit(streamSeq: number) {
+  const db = openDatabase(join(fx.dir, 'router', 'audit.db'), { readonly: true });
+  try {
+    return db.prepare('SELECT * FROM audit WHERE stream_seq = ? ORDER BY seq').all(streamSeq) as {
+      event: string;
+      recipient: string | null;
+      reason_code: string | null;
+      reason: string | null;
+      agreement_id: string | null;
+      alert_id: string | null;
+    }[];
+  } finally {
+    db.close();
+  }
+}
+
+function outcome(streamSeq: number) {
+  const records = traceAudit(streamSeq);
+  return {
+    forwarded: records
+      .filter((r) => r.event === 'forwarded')
+      .map((r) => `${r.recipient} ${r.agreement_id}`)
+      .sort(),
+    denied: Object.fromEntries(
+      records
+        .filter((r) => r.event === 'denied' && r.recipient)
+        .map((r): [string, string | null] => [r.recipient!, r.reason_code]),
+    ),
+    rejected: records.find((r) => r.event === 'rejected')?.reason_code,
+  };
+}
+
+describe('router - the agreement matrix', () => {
+  it('allowed: forwarded to each entitled partner under the agreement; others denied with a reason', async () => {
+    const a = seizureReport('SG-NPARKS');
+    const seq = await route(a);
+    const o = outcome(seq);
+    expect(o.forwarded).toEqual(['CN-GACC WEN-ASIA', 'VN-CUSTOMS WEN-ASIA']);
+    expect(o.denied).toEqual({
+      'KE-KWS': 'DENY_EXPIRED',
+      'US-FWS': 'DENY_NOT_YET_VALID',
+      'NG-NCS': 'DENY_DIRECTION',
+    });
+    const notParty = traceAudit(seq).find((r) => r.event === 'denied' && r.recipient === null);
+    expect(notParty).toMatchObject({
+      reason_code: 'DENY_NOT_PARTY',
+      reason: 'no agreement includes SG-NPARKS and HK-CED',
+    });
+    const feeds = (await feedMessages(await nats.connect())).filter((m) =>
+      m.msgId.startsWith(a.id),
+    );
+    expect(feeds.map((m) => m.subject).sort()).toEqual([
+      'ahub.feed.CN-GACC.SG-NPARKS.seizure-report',
+      'ahub.feed.VN-CUSTOMS.SG-NPARKS.seizure-report',
+    ]);
+  });
+  it('wrong type', async () => {
+    const flag = {
+      id: newAlertId(),
+      type: 'consignee-flag',
+      version: 1,
+      origin: 'SG-NPARKS',
+      issuedAt: new Date().toISOString(),
+      handling: 'TLP:GREEN',
+      consignee: { name: 'Example Trading Co', country: 'VN' },
+      reason: 'prior-seizure',
+    } as Alert;
+    const o = outcome(await route(flag));
+    expect(o.forwarded).toEqual([]);
+    expect(o.denied['VN-CUSTOMS']).toBe('DENY_ALERT_TYPE');
+  });
+  it('handling code too high', async () => {
+    const o = outcome(await route(seizureReport('SG-NPARKS', { handling: 'TLP:RED' })));
+    expect(o.denied['VN-CUSTOMS']).toBe('DENY_HANDLING');
+    expect(o.denied['CN-GACC']).toBe('DENY_HANDLING');
+    expect(o.forwarded).toEqual([]);
+  });
+  it('expired, and not yet valid', async () => {
+    const o = outcome(await route(seizureReport('SG-NPARKS')));
+    expect(o.denied['KE-KWS']).toBe('DENY_EXPIRED');
+    expect(o.denied['US-FWS']).toBe('DENY_NOT_YET_VALID');
+  });
+  it('not a party', async () => {
+    const seq = await route(seizureReport('HK-CED'));
+    expect(outcome(seq).forwarded).toEqual([]);
+    const denied = traceAudit(seq).filter((r) => r.event === 'denied');
+    expect(denied).toHaveLength(1);
+    expect(denied[0]).toMatchObject({ recipient: null, reason_code: 'DENY_NOT_PARTY' });
+  });
+  it('directed: NG may send to SG, SG may not send to NG', async () => {
+    expect(
+      outcome(await route(seizureReport('NG-NCS', { handling: 'TLP:AMBER+STRICT' }))).forwarded,
+    ).toEqual(['SG-NPARKS NG-TO-SG']);
+    expect(outcome(await route(seizureReport('SG-NPARKS'))).denied['NG-NCS']).toBe(
+      'DENY_DIRECTION',
+    );
+  });
+});
+
+describe('router - refusals are dead-lettered with their reason, nothing forwarded, the router alive', () => {
+  async function expectRejected(seq: number, code: string, alertId?: string) {
+    expect(outcome(seq).rejected).toBe(code);
+    const jsm = await jetstreamManager(await nats.connect());
+    const dlq = await eventually(
+      async () => {
+        const info = await jsm.streams.info(Streams.DeadLetter);
+        for (
+          let s = info.state.last_seq;
+          s >= info.state.first_seq && info.state.messages > 0;
+          s--
+        ) {
+          const m = await jsm.streams.getMessage(Streams.DeadLetter, { seq: s });
+          if (m?.header.get('Ahub-Original-Seq') === String(seq)) return m;
+        }
+        return undefined;
+      },
+      5000,
+      'dead letter',
+    );
+    expect(dlq.header.get('Ahub-Reason-Code')).toBe(code);
+    if (alertId)
+      expect(
+        (await feedMessages(await nats.connect())).some((m) => m.msgId.startsWith(alertId)),
+      ).toBe(false);
+    return dlq;
+  }
+
+  it("impersonation: agency A's signature on B's subject", async () => {
+    const a = seizureReport('SG-NPARKS');
+    const seq = await route(a, { subjectOrigin: 'VN-CUSTOMS' });
+    const dlq = await expectRejected(seq, 'ERR_SUBJECT_MISMATCH', a.id);
+    expect(dlq.subject).toBe('ahub.dlq.VN-CUSTOMS');
+    expect(dlq.header.get('Ahub-Reason')).toBe(
+      'signed by SG-NPARKS but published on the subject of VN-CUSTOMS',
+    );
+  });
+  it("impersonation: B's id claimed with A's key", async () => {
+    const a = seizureReport('VN-CUSTOMS');
+    await expectRejected(
+      await route(a, {}, { ...key('SG-NPARKS'), principal: 'VN-CUSTOMS' }),
+      'ERR_KEY_AGENCY_MISMATCH',
+      a.id,
+    );
+  });
+  it('bad signature', async () => {
+    const a = seizureReport('SG-NPARKS');
+    const seq = await route(a, {
+      mutate: (b) => {
+        const c = Buffer.from(b);
+        const at = c.indexOf('eyJ') + 30;
+        c[at] = c[at] === 0x41 ? 0x42 : 0x41;
+        return c;
+      },
+    });
+    await expectRejected(seq, 'ERR_SIGNATURE_INVALID', a.id);
+  });
+  it('unknown key', async () => {
+    const stranger = importSigningKey(generateSigningJwk().privateJwk, 'SG-NPARKS');
+    const a = seizureReport('SG-NPARKS');
+    await expectRejected(await route(a, {}, stranger), 'ERR_KEY_UNKNOWN', a.id);
+  });
+  it('malformed msgpack', async () => {
+    const nc = await nats.connect();
+    const ack = await jetstream(nc).publish(
+      inboundSubject('SG-NPARKS', 'seizure-report'),
+      Buffer.from([0x82, 0xa7, 0x70, 0x61, 0x79]),
+    );
+    await eventually(() => traceAudit(ack.seq).length > 0, 5000, 'audit');
+    await expectRejected(ack.seq, 'ERR_ENVELOPE_MALFORMED');
+  });
+  it('a subject that is not an inbound subject of the form ahub.in.<agency>.<type>', async () => {
+    const nc = await nats.connect();
+    const ack = await jetstream(nc).publish(
+      'ahub.in.SG-NPARKS',
+      encodeEnvelope(
+        await signAlert(
+          seizureReport('SG-NPARKS'),
+          key('SG-NPARKS'),
+          registry.schemaIdFor('seizure-report', 1)!,
+        ),
+      ),
+    );
+    await eventually(() => traceAudit(ack.seq).length > 0, 5000, 'audit');
+    await expectRejected(ack.seq, 'ERR_SUBJECT_INVALID');
+  });
+  it('schema-invalid even though validly signed', async () => {
+    const a = seizureReport('SG-NPARKS', { handling: 'TLP:WHITE' });
+    await expectRejected(await route(a), 'ERR_SCHEMA_INVALID', a.id);
+  });
+  it('a duplicate alert id, even after JetStream de-duplication is bypassed (a replay after the window)', async () => {
+    const a = seizureReport('SG-NPARKS');
+    const first = await route(a);
+    expect(outcome(first).forwarded).toHaveLength(2);
+    const replay = await route(a, { msgID: `replay-${a.id}` });
+    await expectRejected(replay, 'ERR_DUPLICATE_ALERT');
+    expect(
+      (await feedMessages(await nats.connect())).filter((m) => m.msgId.startsWith(a.id)),
+    ).toHaveLength(2);
+  });
+  it('a revoked key, after the trust store is reloaded', async () => {
+    const a = seizureReport('CN-GACC');
+    expect(outcome(await route(a)).forwarded).toEqual([
+      'SG-NPARKS WEN-ASIA',
+      'VN-CUSTOMS WEN-ASIA',
+    ]);
+    revokeKey({ certsDir: fx.certsDir, kid: key('CN-GACC').kid, reason: 'keyCompromise' });
+    await router.reload();
+    const b = seizureReport('CN-GACC');
+    await expectRejected(await route(b), 'ERR_KEY_REVOKED', b.id);
+  });
+  it('the router is still routing', async () => {
+    expect(outcome(await route(seizureReport('SG-NPARKS'))).forwarded).toHaveLength(2);
+    expect((await fetch(`${router.url}/readyz`)).status).toBe(200);
+  });
+});
+
+describe('router - retractions and hot reload', () => {
+  it('a retraction reaches every recipient of the original, even after the agreement ended', async () => {
+    const original = seizureReport('SG-NPARKS');
+    expect(outcome(await route(original)).forwarded).toEqual([
+      'CN-GACC WEN-ASIA',
+      'VN-CUSTOMS WEN-ASIA',
+    ]);
+    writeFileSync(
+      agreementsFile,
+      toYaml({
+        agreements: [
+          { ...ASIA, version: 2, validUntil: '2019-06-01T00:00:00Z' },
+          ...agreements.slice(1),
+        ],
+      }),
+    );
+    await eventually(
+      () => lines.some((l) => l.includes('"agreements reloaded"') && l.includes('WEN-ASIA@2')),
+      5000,
+      'reload',
+    );
+    expect(outcome(await route(seizureReport('SG-NPARKS'))).denied['VN-CUSTOMS']).toBe(
+      'DENY_EXPIRED',
+    );
+
+    const retraction = {
+      id: newAlertId(),
+      type: 'retraction',
+      version: 1,
+      origin: 'SG-NPARKS',
+      issuedAt: new Date().toISOString(),
+      handling: 'TLP:AMBER',
+      retracts: original.id,
+      action: 'withdraw',
+      reason: 'wrong container',
+    } as Alert;
+    const seq = await route(retraction);
+    expect(outcome(seq).forwarded).toEqual(['CN-GACC WEN-ASIA', 'VN-CUSTOMS WEN-ASIA']);
+    expect(
+      traceAudit(seq)
+        .filter((r) => r.event === 'forwarded')
+        .every((r) => r.reason === 'retraction sent to every recipient of the original'),
+    ).toBe(true);
+  });
+  it('only the origin may retract', async () => {
+    const original = seizureReport('NG-NCS');
+    await route(original);
+    const forged = {
+      id: newAlertId(),
+      type: 'retraction',
+      version: 1,
+      origin: 'SG-NPARKS',
+      issuedAt: new Date().toISOString(),
+      handling: 'TLP:GREEN',
+      retracts: original.id,
+      action: 'withdraw',
+      reason: 'not ours to withdraw',
+    } as Alert;
+    expect(outcome(await route(forged)).rejected).toBe('ERR_RETRACTION_NOT_ORIGIN');
+  });
+  it('an invalid agreements file is refused with the place named; the old agreements stay in force', async () => {
+    writeFileSync(
+      agreementsFile,
+      toYaml({ agreements: [{ ...ASIA, version: 3, maxHandling: 'AMBER' }] }),
+    );
+    const line = await eventually(
+      () => lines.find((l) => l.includes('agreements file refused')),
+      5000,
+      'refusal',
+    );
+    expect(line).toMatch(/agreements\.yaml:\d+:\d+ must be one of/);
+    expect(line).toContain('/agreements/0/maxHandling');
+    expect(outcome(await route(seizureReport('SG-NPARKS'))).denied['VN-CUSTOMS']).toBe(
+      'DENY_EXPIRED',
+    ); // version 2 still applies
+    writeFileSync(agreementsFile, 'agreements: [ {');
+    await eventually(
+      () => lines.filter((l) => l.includes('agreements file refused')).length >= 2,
+      5000,
+      'second refusal',
+    );
+    expect(router.reloadAgreements()).toBe(false);
+  });
+  it('a valid file takes effect', async () => {
+    writeFileSync(
+      agreementsFile,
+      toYaml({ agreements: [{ ...ASIA, version: 4, parties: [...ASIA.parties, 'KE-KWS'] }] }),
+    );
+    await eventually(
+      () => lines.some((l) => l.includes('"agreements reloaded"') && l.includes('WEN-ASIA@4')),
+      5000,
+      'reload',
+    );
+    expect(outcome(await route(seizureReport('SG-NPARKS'))).forwarded).toEqual([
+      'CN-GACC WEN-ASIA',
+      'KE-KWS WEN-ASIA',
+      'VN-CUSTOMS WEN-ASIA',
+    ]);
+  });
+});
+
+describe('router - audit log', () => {
+  it('the chain verifies, with signed checkpoints', async () => {
+    await eventually(
+      () => lines.some((l) => l.includes('audit checkpoint signed')),
+      5000,
+      'checkpoint',
+    );
+    const db = openDatabase(join(fx.dir, 'router', 'audit.db'), { readonly: true });
+    const v = verifyAuditChain(db, loadTrustStore(fx.trustDir, registry));
+    db.close();
+    expect(v.ok).toBe(true);
+    expect(v.records).toBeGreaterThan(50);
+    expect(v.checkpoints.verified).toBeGreaterThan(0);
+  });
+  it('the trace of an alert tells who received it under which agreement, and who was refused and why', async () => {
+    const a = seizureReport('SG-NPARKS');
+    await route(a);
+    const db = openDatabase(join(fx.dir, 'router', 'audit.db'), { readonly: true });
+    const t = traceAlert(db, a.id);
+    db.close();
+    expect(t.map((r) => r.event)).toEqual([
+      'received',
+      'forwarded',
+      'forwarded',
+      'forwarded',
+      'denied',
+    ]);
+    expect(
+      t
+        .filter((r) => r.event === 'forwarded')
+        .map((r) => `${r.recipient}:${r.agreementId}@${r.agreementVersion}`),
+    ).toEqual(['CN-GACC:WEN-ASIA@4', 'KE-KWS:WEN-ASIA@4', 'VN-CUSTOMS:WEN-ASIA@4']);
+  });
+  it('the coordinator API needs a coordinator token', async () => {
+    expect((await fetch(`${router.url}/v1/audit`)).status).toBe(401);
+  });
+});
+
+describe('router - tamper evidence', () => {
+  function copyDb() {
+    const src = join(fx.dir, 'router', 'audit.db');
+    const copy = join(fx.dir, `audit-copy-${Date.now()}.db`);
+    const db = openDatabase(src, { readonly: true });
+    db.exec(`VACUUM INTO '${copy}'`);
+    db.close();
+    return openDatabase(copy);
+  }
+  const trust = () => loadTrustStore(fx.trustDir, registry);
+
+  it('an edited record is named', () => {
+    const db = copyDb();
+    db.prepare("UPDATE audit SET recipient = 'US-FWS' WHERE seq = 10").run();
+    const v = verifyAuditChain(db, trust());
+    expect(v.ok).toBe(false);
+    expect(v.firstBad).toEqual({ seq: 10, problem: 'content does not match its hash: edited' });
+  });
+  it('a deleted record is named', () => {
+    const db = copyDb();
+    db.prepare('DELETE FROM audit WHERE seq = 12').run();
+    expect(verifyAuditChain(db, trust()).firstBad?.seq).toBe(12);
+  });
+  it('an inserted record is named', () => {
+    const db = copyDb();
+    const r = db.prepare('SELECT * FROM audit WHERE seq = 5').get() as Record<string, unknown>;
+    db.exec('UPDATE audit SET seq = seq + 1000000 WHERE seq >= 5');
+    db.exec('UPDATE audit SET seq = seq - 999999 WHERE seq >= 1000005');
+    db.prepare(
+      'INSERT INTO audit (seq, at, instance, event, prev_hash, hash) VALUES (5, ?, ?, ?, ?, ?)',
+    ).run(r['at'], r['instance'], 'forwarded', r['prev_hash'], r['hash']);
+    expect(verifyAuditChain(db, trust()).firstBad?.seq).toBe(5);
+  });
+  it('a chain rewritten with fresh hashes still fails against the signed checkpoints', async () => {
+    const { hashRecord } = await import('@alert-hub/router');
+    const db = copyDb();
+    db.prepare("UPDATE audit SET reason = 'nothing happened' WHERE seq = 3").run();
+    let prev = '0'.repeat(64);
+    for (const row of db.prepare('SELECT * FROM audit ORDER BY seq').all() as Record<
+      string,
+      unknown
+    >[]) {
+      const rec = {
+        seq: row['seq'],
+        at: row['at'],
+        instance: row['instance'],
+        event: row['event'],
+        alertId: row['alert_id'],
+        origin: row['origin'],
+        type: row['type'],
+        handling: row['handling'],
+        recipient: row['recipient'],
+        agreementId: row['agreement_id'],
+        agreementVersion: row['agreement_version'],
+        reasonCode: row['reason_code'],
+        reason: row['reason'],
+        streamSeq: row['stream_seq'],
+        feedSeq: row['feed_seq'],
+        detail: row['detail'],
+        prevHash: prev,
+      } as Parameters<typeof hashRecord>[0];
+      const h = hashRecord(rec);
+      db.prepare('UPDATE audit SET prev_hash = ?, hash = ? WHERE seq = ?').run(prev, h, row['seq']);
+      prev = h;
+    }
+    const v = verifyAuditChain(db, trust());
+    expect(v.ok).toBe(false);
+    expect(v.firstBad?.problem).toMatch(/differs from the checkpoint signed by router-test/);
+  });
+  it('the log never holds a key or a named party', () => {
+    const all = lines.join('\n');
+    expect(all).not.toContain('"d":');
+    expect(all).not.toContain('Example Trading Co');
+    expect(readFileSync(fx.hubKeyFile, 'utf8')).toContain('"d"');
+  });
+});

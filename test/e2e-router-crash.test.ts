@@ -1,0 +1,193 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stringify as toYaml } from 'yaml';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { ROUTER_CONSUMER, Streams } from '@alert-hub/core';
+import { createToken, openDatabase } from '@alert-hub/runtime';
+import { useNatsServer } from './harness/nats.js';
+import {
+  eventually,
+  feedMessages,
+  makeHubFixture,
+  provision,
+  publishInbound,
+  seizureReport,
+  writeConfig,
+} from './helpers/fixtures.js';
+import { hubctl } from './helpers/hubctl.js';
+import { startService, type ServiceProcess } from './helpers/processes.js';
+
+const AGENCIES = ['SG-NPARKS', 'VN-CUSTOMS', 'CN-GACC', 'KE-KWS'];
+const RECIPIENTS = ['CN-GACC', 'VN-CUSTOMS'];
+const N = 400;
+const nats = useNatsServer();
+const fx = makeHubFixture(AGENCIES);
+const reader = createToken();
+const coordinator = createToken();
+const gateways: ServiceProcess[] = [];
+let routerConfig: string;
+const auditDb = () => join(fx.dir, 'router', 'audit.db');
+
+beforeAll(async () => {
+  const agreementsFile = join(fx.dir, 'agreements.yaml');
+  writeFileSync(
+    agreementsFile,
+    toYaml({
+      agreements: [
+        {
+          id: 'WEN-ASIA',
+          version: 1,
+          title: 'Asia',
+          parties: ['SG', 'VN', 'CN'],
+          alertTypes: ['seizure-report'],
+          maxHandling: 'TLP:AMBER',
+          validFrom: '2019-01-01T00:00:00Z',
+        },
+      ],
+    }),
+  );
+  routerConfig = writeConfig(fx.dir, 'router', {
+    signingKey: fx.hubKeyFile,
+    trustDir: fx.trustDir,
+    agreementsFile,
+    dataDir: join(fx.dir, 'router'),
+    nats: { servers: [nats.url] },
+    http: { port: 0 },
+    consumer: { ackWaitMs: 3000, maxMessages: 64 },
+    coordinators: [{ name: 'wco-analyst', tokenSha256: coordinator.sha256 }],
+    checkpointIntervalMs: 500,
+  });
+  await provision(await nats.connect(), AGENCIES, { ackWaitMs: 3000 });
+  for (const agency of RECIPIENTS) {
+    const file = writeConfig(fx.dir, `gw-${agency}`, {
+      agency,
+      signingKey: fx.keyFiles[agency],
+      trustDir: fx.trustDir,
+      dataDir: join(fx.dir, `gw-${agency}`),
+      http: { port: 0 },
+      nats: { servers: [nats.url] },
+      clients: [{ name: 'analysts', tokenSha256: reader.sha256, roles: ['read-feed'] }],
+    });
+    gateways.push(await startService('gateway', file));
+  }
+});
+afterAll(async () => {
+  await Promise.all(gateways.map((g) => g.stop()));
+  fx.cleanup();
+});
+
+async function inboxIds(gw: ServiceProcess): Promise<string[]> {
+  const ids: string[] = [];
+  let after = '0';
+  for (;;) {
+    const res = await fetch(`${gw.url}/v1/feed?after=${after}&limit=1000`, {
+      headers: { authorization: `Bearer ${reader.token}` },
+    });
+    const page = (await res.json()) as { items: { id: string }[]; next: string; hasMore: boolean };
+    ids.push(...page.items.map((i) => i.id));
+    after = page.next;
+    if (!page.hasMore) return ids;
+  }
+}
+
+function routedCount(): number {
+  try {
+    const db = openDatabase(auditDb(), { readonly: true });
+    try {
+      return (
+        db.prepare("SELECT count(*) AS n FROM audit WHERE event = 'received'").get() as {
+          n: number;
+        }
+      ).n;
+    } finally {
+      db.close();
+    }
+  } catch {
+    return 0;
+  }
+}
+
+describe('router - kill -9 in mid-stream, then restart', () => {
+  it('every alert reaches every entitled partner exactly once, and the audit chain verifies', async () => {
+    let router = await startService('router', routerConfig);
+    const nc = await nats.connect();
+    const alerts = Array.from({ length: N }, () => seizureReport('SG-NPARKS'));
+    const publishing = (async () => {
+      for (const a of alerts) await publishInbound(nc, a, fx.keys['SG-NPARKS']!);
+    })();
+    await eventually(() => routedCount() >= 60, 20_000, 'some alerts routed');
+    await router.kill(); // SIGKILL, in mid-stream
+    const routedAtCrash = routedCount();
+    expect(routedAtCrash).toBeLessThan(N);
+    await publishing;
+
+    router = await startService('router', routerConfig);
+    const jsm = await jetstreamManager(nc);
+    await eventually(
+      async () => {
+        const c = await jsm.consumers.info(Streams.Inbound, ROUTER_CONSUMER);
+        return c.num_pending === 0 && c.num_ack_pending === 0;
+      },
+      60_000,
+      'the router to drain the inbound stream',
+    );
+
+    // The feeds stream: one copy per alert and entitled recipient, no more.
+    const feeds = (await feedMessages(nc)).map((m) => m.msgId);
+    expect(feeds.length).toBe(N * RECIPIENTS.length);
+    expect(new Set(feeds).size).toBe(feeds.length);
+    // Each partner's verified feed holds every alert exactly once.
+    for (const gw of gateways) {
+      const ids = await eventually(
+        async () => {
+          const got = await inboxIds(gw);
+          return got.length >= N ? got : undefined;
+        },
+        30_000,
+        'the partner feed',
+      );
+      expect(ids.length).toBe(N);
+      expect(new Set(ids)).toEqual(new Set(alerts.map((a) => a.id)));
+    }
+    // The audit: one "received" and one "forwarded" per recipient for every alert; the chain holds.
+    const db = openDatabase(auditDb(), { readonly: true });
+    const perAlert = db
+      .prepare(
+        "SELECT alert_id, sum(event = 'received') AS r, sum(event = 'forwarded') AS f FROM audit WHERE alert_id IS NOT NULL GROUP BY alert_id",
+      )
+      .all() as { alert_id: string; r: number; f: number }[];
+    db.close();
+    expect(perAlert.length).toBe(N);
+    expect(perAlert.every((x) => x.r === 1 && x.f === RECIPIENTS.length)).toBe(true);
+
+    const verify = await hubctl(['audit', 'verify', '--db', auditDb(), '--trust', fx.trustDir]);
+    expect(verify.stdout).toMatch(/OK, \d+ records/);
+    expect(verify.code).toBe(0);
+
+    // The coordinator's view over HTTP.
+    const id = alerts[7]!.id;
+    const trace = await fetch(`${router.url}/v1/audit/trace/${id}`, {
+      headers: { authorization: `Bearer ${coordinator.token}` },
+    });
+    expect(
+      (
+        (await trace.json()) as { summary: { forwardedTo: { recipient: string }[] } }
+      ).summary.forwardedTo
+        .map((f) => f.recipient)
+        .sort(),
+    ).toEqual(RECIPIENTS);
+    const flows = (await (
+      await fetch(`${router.url}/v1/stats/flows`, {
+        headers: { authorization: `Bearer ${coordinator.token}` },
+      })
+    ).json()) as { flows: { origin: string; recipient: string; count: number }[] };
+    expect(
+      flows.flows.filter((f) => f.origin === 'SG-NPARKS').map((f) => [f.recipient, f.count]),
+    ).toEqual([
+      ['CN-GACC', N],
+      ['VN-CUSTOMS', N],
+    ]);
+    expect(await router.stop()).toBe(0);
+  });
+});

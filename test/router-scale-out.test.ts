@@ -1,0 +1,239 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stringify as toYaml } from 'yaml';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { ROUTER_CONSUMER, Streams, newAlertId } from '@alert-hub/core';
+import { openDatabase } from '@alert-hub/runtime';
+import { useNatsServer } from './harness/nats.js';
+import {
+  eventually,
+  feedMessages,
+  makeHubFixture,
+  publishInbound,
+  seizureReport,
+  writeConfig,
+} from './helpers/fixtures.js';
+import { hubctl } from './helpers/hubctl.js';
+import { startService, type ServiceProcess } from './helpers/processes.js';
+
+const nats = useNatsServer();
+const fx = makeHubFixture(['SG-NPARKS', 'VN-CUSTOMS', 'CN-GACC', 'NG-NCS']);
+const agreementsFile = join(fx.dir, 'agreements.yaml');
+const auditDb = join(fx.dir, 'shared', 'audit.db');
+const routers: ServiceProcess[] = [];
+const N = 300;
+
+beforeAll(async () => {
+  writeFileSync(
+    agreementsFile,
+    toYaml({
+      agreements: [
+        {
+          id: 'WEN-ASIA',
+          version: 1,
+          title: 'Asia',
+          parties: ['SG', 'VN', 'CN'],
+          alertTypes: ['seizure-report', 'consignee-flag'],
+          maxHandling: 'TLP:AMBER',
+          validFrom: '2019-01-01T00:00:00Z',
+        },
+      ],
+    }),
+  );
+  for (const instance of ['router-a', 'router-b']) {
+    const file = writeConfig(fx.dir, instance, {
+      instance,
+      signingKey: fx.hubKeyFile,
+      trustDir: fx.trustDir,
+      agreementsFile,
+      dataDir: join(fx.dir, instance),
+      auditDb,
+      nats: { servers: [nats.url] },
+      http: { enabled: false },
+      consumer: { maxMessages: 16 },
+      checkpointIntervalMs: 300,
+    });
+    routers.push(await startService('router', file));
+  }
+});
+afterAll(async () => {
+  await Promise.all(routers.map((r) => r.stop()));
+  fx.cleanup();
+});
+
+describe('router - two instances on one durable consumer', () => {
+  it('share the work, never forward twice, and keep one verifiable chain', async () => {
+    const nc = await nats.connect();
+    const alerts = Array.from({ length: N }, () => seizureReport('SG-NPARKS'));
+    await Promise.all(alerts.map((a) => publishInbound(nc, a, fx.keys['SG-NPARKS']!)));
+    const jsm = await jetstreamManager(nc);
+    await eventually(
+      async () => {
+        const c = await jsm.consumers.info(Streams.Inbound, ROUTER_CONSUMER);
+        return c.num_pending === 0 && c.num_ack_pending === 0;
+      },
+      30_000,
+      'drained',
+    );
+    const feeds = (await feedMessages(nc)).map((m) => m.msgId);
+    expect(feeds.length).toBe(N * 2);
+    expect(new Set(feeds).size).toBe(N * 2);
+    const db = openDatabase(auditDb, { readonly: true });
+    const byInstance = db
+      .prepare(
+        "SELECT instance, count(*) AS n FROM audit WHERE event = 'received' GROUP BY instance",
+      )
+      .all() as { instance: string; n: number }[];
+    db.close();
+    expect(byInstance.map((r) => r.instance).sort()).toEqual(['router-a', 'router-b']);
+    expect(byInstance.reduce((s, r) => s + r.n, 0)).toBe(N);
+    await eventually(
+      async () =>
+        (await hubctl(['audit', 'verify', '--db', auditDb, '--trust', fx.trustDir])).code === 0,
+      10_000,
+      'chain verifies',
+    );
+  });
+});
+
+describe('hubctl - coordinator commands', () => {
+  it('audit trace tells the journey of one alert', async () => {
+    const nc = await nats.connect();
+    const a = seizureReport('SG-NPARKS');
+    await publishInbound(nc, a, fx.keys['SG-NPARKS']!);
+    const r = await eventually(
+      async () => {
+        const t = await hubctl(['audit', 'trace', a.id, '--db', auditDb]);
+        return t.code === 0 && t.stdout.split('\n').length >= 5 ? t : undefined;
+      },
+      10_000,
+      'trace',
+    );
+    expect(r.stdout).toMatch(/<- from SG-NPARKS seizure-report TLP:AMBER/);
+    expect(r.stdout).toMatch(/-> CN-GACC under WEN-ASIA@1/);
+    expect(r.stdout).toMatch(/-> VN-CUSTOMS under WEN-ASIA@1/);
+    expect(r.stdout).toMatch(
+      /x {2}\(others\): DENY_NOT_PARTY no agreement includes SG-NPARKS and NG-NCS/,
+    );
+    expect((await hubctl(['audit', 'trace', newAlertId(), '--db', auditDb])).code).toBe(1);
+  });
+  it('audit query filters by agency, partner, type, outcome and time; export as CSV and JSON lines', async () => {
+    const q = await hubctl([
+      'audit',
+      'query',
+      '--db',
+      auditDb,
+      '--partner',
+      'VN-CUSTOMS',
+      '--outcome',
+      'forwarded',
+      '--json',
+      '--limit',
+      '5000',
+    ]);
+    const rows = q.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { recipient: string; event: string });
+    expect(rows.length).toBe(N + 1);
+    expect(rows.every((r) => r.recipient === 'VN-CUSTOMS' && r.event === 'forwarded')).toBe(true);
+    const none = await hubctl([
+      'audit',
+      'query',
+      '--db',
+      auditDb,
+      '--since',
+      '2999-01-01T00:00:00Z',
+    ]);
+    expect(none.stdout.trim()).toBe('(none)');
+    const csv = await hubctl([
+      'audit',
+      'export',
+      '--db',
+      auditDb,
+      '--format',
+      'csv',
+      '--outcome',
+      'denied',
+    ]);
+    const lines = csv.stdout.trim().split('\n');
+    expect(lines[0]).toBe(
+      'seq,at,instance,event,alertId,origin,type,handling,recipient,agreementId,agreementVersion,reasonCode,reason,streamSeq,feedSeq,detail,prevHash,hash',
+    );
+    expect(lines.length).toBe(N + 2);
+    const jsonl = await hubctl(['audit', 'export', '--db', auditDb]);
+    expect(jsonl.stdout.trim().split('\n').length).toBeGreaterThan(4 * N);
+  });
+  it('audit verify names the first tampered record and exits 1', async () => {
+    const copy = join(fx.dir, 'tampered.db');
+    const src = openDatabase(auditDb, { readonly: true });
+    src.exec(`VACUUM INTO '${copy}'`);
+    src.close();
+    const db = openDatabase(copy);
+    db.prepare("UPDATE audit SET recipient = 'NG-NCS' WHERE seq = 42").run();
+    db.close();
+    const r = await hubctl(['audit', 'verify', '--db', copy, '--trust', fx.trustDir]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain(
+      'TAMPERED: first bad record 42: content does not match its hash: edited',
+    );
+  });
+  it('route --dry-run says who would receive and why not the others', async () => {
+    const alert = join(fx.dir, 'alert.json');
+    const { origin: _o, ...rest } = seizureReport('SG-NPARKS');
+    writeFileSync(alert, JSON.stringify(rest));
+    const r = await hubctl([
+      'route',
+      '--dry-run',
+      alert,
+      '--from',
+      'SG-NPARKS',
+      '--agreements',
+      agreementsFile,
+      '--trust',
+      fx.trustDir,
+      '--json',
+    ]);
+    expect(r.code).toBe(0);
+    const d = JSON.parse(r.stdout) as {
+      allowed: { recipient: string }[];
+      denied: { recipient: string; reason: string }[];
+    };
+    expect(d.allowed.map((x) => x.recipient)).toEqual(['CN-GACC', 'VN-CUSTOMS']);
+    expect(d.denied).toEqual([
+      {
+        recipient: 'NG-NCS',
+        reason: 'DENY_NOT_PARTY',
+        detail: 'no agreement includes both SG-NPARKS and NG-NCS',
+      },
+    ]);
+    const red = await hubctl([
+      'route',
+      '--dry-run',
+      alert,
+      '--from',
+      'SG-NPARKS',
+      '--agreements',
+      agreementsFile,
+      '--trust',
+      fx.trustDir,
+    ]);
+    expect(red.stdout).toMatch(/VN-CUSTOMS\s+receives\s+WEN-ASIA@1/);
+    writeFileSync(alert, JSON.stringify({ ...rest, handling: 'TLP:RED' }));
+    const denied = await hubctl([
+      'route',
+      '--dry-run',
+      alert,
+      '--from',
+      'SG-NPARKS',
+      '--agreements',
+      agreementsFile,
+      '--trust',
+      fx.trustDir,
+    ]);
+    expect(denied.stdout).toMatch(
+      /VN-CUSTOMS\s+DENY_HANDLING\s+WEN-ASIA@1: TLP:RED is above the allowed TLP:AMBER/,
+    );
+  });
+});
