@@ -126,6 +126,30 @@ describe('gateway process with hubctl', () => {
     expect(extra.logs.some((l) => l['msg'] === 'shutting down')).toBe(true);
   });
 
+  it('refuses a private key file that group or others can read', async () => {
+    const { copyFileSync, chmodSync } = await import('node:fs');
+    const loose = join(fx.dir, 'loose.jwk');
+    copyFileSync(fx.keyFiles['SG-NPARKS']!, loose);
+    chmodSync(loose, 0o644);
+    const file = writeConfig(fx.dir, 'loose', {
+      agency: 'SG-NPARKS',
+      signingKey: loose,
+      trustDir: fx.trustDir,
+      dataDir: join(fx.dir, 'loose'),
+      nats: { servers: [nats.url] },
+    });
+    const proc = spawn(process.execPath, ['services/gateway/dist/main.js', '--config', file], {
+      cwd: process.cwd(),
+    });
+    let err = '';
+    proc.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+    const code = await new Promise((res) => proc.on('exit', res));
+    expect(code).toBe(1);
+    expect(err).toContain('[ERR_KEY_FILE_PERMISSIONS]');
+    expect(err).toContain('chmod 600');
+    expect(err).not.toContain('"d"');
+  });
+
   it('refuses to start with an invalid configuration and lists every problem', async () => {
     const file = writeConfig(fx.dir, 'broken', {
       agency: 'sg',

@@ -12,11 +12,21 @@ import {
  * test file, and kills it and removes its directory afterwards. Connections made through
  * `connect()` are closed before the server stops.
  */
-export function useNatsServer(options: Omit<NatsServerOptions, 'env'> = {}) {
+export function useNatsServer(
+  options: Omit<NatsServerOptions, 'env' | 'config'> & {
+    config?: string | (() => string | Promise<string>);
+  } = {},
+) {
   let server: NatsServer | undefined;
   const connections: NatsConnection[] = [];
   beforeAll(async () => {
-    server = await startNatsServer({ ...options, env: process.env });
+    const config = typeof options.config === 'function' ? await options.config() : options.config;
+    const { config: _config, ...rest } = options;
+    server = await startNatsServer({
+      ...rest,
+      ...(config === undefined ? {} : { config }),
+      env: process.env,
+    });
   });
   afterAll(async () => {
     await Promise.allSettled(connections.map((c) => c.close()));

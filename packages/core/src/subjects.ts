@@ -74,3 +74,44 @@ export function inboxPrefix(principal: string): string {
 export function forwardMsgId(alertId: string, recipient: string): string {
   return `${alertId}:${recipient}`;
 }
+
+/** What a NATS user may publish and subscribe to. */
+export interface SubjectPermissions {
+  readonly publish: readonly string[];
+  readonly subscribe: readonly string[];
+}
+
+/**
+ * Least privilege for an agency's gateway: publish only its own inbound subjects; of the
+ * JetStream API, only its own feed consumer's info and next-message requests and its acks;
+ * subscribe only to its own reply prefix, so it can read neither another agency's replies nor
+ * its JetStream acknowledgements. No stream or consumer management at all.
+ */
+export function agencyPermissions(agency: string): SubjectPermissions {
+  const consumer = feedConsumerName(agency);
+  return {
+    publish: [
+      inboundSubjects(agency),
+      `$JS.API.CONSUMER.INFO.${Streams.Feeds}.${consumer}`,
+      `$JS.API.CONSUMER.MSG.NEXT.${Streams.Feeds}.${consumer}`,
+      `$JS.ACK.${Streams.Feeds}.${consumer}.>`,
+    ],
+    subscribe: [`${inboxPrefix(agency)}.>`],
+  };
+}
+
+/**
+ * The router: it manages the streams and consumers (the whole JetStream API), forwards to every
+ * feed, dead-letters, and acks what its own consumer delivered. It publishes no inbound alert.
+ */
+export function routerPermissions(principal: string): SubjectPermissions {
+  return {
+    publish: [
+      FEEDS_ALL,
+      DEAD_LETTER_ALL,
+      '$JS.API.>',
+      `$JS.ACK.${Streams.Inbound}.${ROUTER_CONSUMER}.>`,
+    ],
+    subscribe: [`${inboxPrefix(principal)}.>`],
+  };
+}

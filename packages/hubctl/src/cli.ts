@@ -7,6 +7,7 @@ import { registerFeed } from './commands/feed.js';
 import { registerTokens } from './commands/tokens.js';
 import { registerAudit } from './commands/audit.js';
 import { registerRoute } from './commands/route.js';
+import { registerNats } from './commands/nats.js';
 
 /**
  * hubctl: one command-line tool for every alert-hub user. Customs officers send and validate
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
   registerTokens(program);
   registerAudit(program);
   registerRoute(program);
+  registerNats(program);
   return program;
 }
 

@@ -15,3 +15,5 @@ export * from './keystore.js';
 export * from './batch-writer.js';
 export * from './sqlite.js';
 export * from './tokens.js';
+export * from './nats-config.js';
+export * from './dev-pki.js';

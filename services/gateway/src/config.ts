@@ -52,7 +52,8 @@ export interface GatewayConfig {
 }
 
 export const DEFAULT_HTTP_PORT = 8080;
-export const DEFAULT_BODY_LIMIT_BYTES = 256 * 1024;
+/** A single alert is a few kilobytes; 128 KiB leaves room while keeping its envelope under the stream limit. */
+export const DEFAULT_BODY_LIMIT_BYTES = 128 * 1024;
 export const DEFAULT_BATCH_BODY_LIMIT_BYTES = 16 * 1024 * 1024;
 
 const schema = {

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import {
+  DEFAULT_MAX_ENVELOPE_BYTES,
   assertSafeJson,
   canonicalJson,
   encodeEnvelope,
@@ -84,9 +85,24 @@ export class Intake {
         throw new GatewayError(checked.error.code, checked.error.message, checked.error.issues);
       const alert: Alert = checked.value;
       const jws = await signAlert(alert, this.#d.signingKey(), checked.schemaId);
+      const envelope = encodeEnvelope(jws);
+      // The v1 schemas bound every member, which keeps a valid alert far below this; the check
+      // guards future schema versions, so that an oversized alert is a 413, never a JetStream 503.
+      if (envelope.byteLength > DEFAULT_MAX_ENVELOPE_BYTES) {
+        throw new GatewayError(
+          'ERR_ALERT_TOO_LARGE',
+          `the signed alert would be ${envelope.byteLength} bytes; the hub carries at most ${DEFAULT_MAX_ENVELOPE_BYTES}`,
+          [
+            {
+              pointer: '',
+              message: 'is too large once signed; shorten free-text members or split it',
+            },
+          ],
+        );
+      }
       const ack = await this.#d.nats.publish(
         inboundSubject(agency, alert.type),
-        encodeEnvelope(jws),
+        envelope,
         alert.id,
       );
       this.#d.receipts

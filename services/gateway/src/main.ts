@@ -17,7 +17,15 @@ try {
   process.exit(2);
 }
 const log = createLogger({ name: `gateway-${config.agency}`, level: config.log.level });
-const gateway = await startGateway(config, { log });
+let gateway;
+try {
+  gateway = await startGateway(config, { log });
+} catch (err) {
+  const code = (err as { code?: string }).code;
+  log.fatal({ reason: (err as Error).message, code }, 'gateway could not start');
+  process.stderr.write(`${(err as Error).message}${code ? ` [${code}]` : ''}\n`);
+  process.exit(1);
+}
 let stopping = false;
 const stop = (signal: string) => {
   if (stopping) return;

@@ -1,0 +1,132 @@
+import { writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Command } from 'commander';
+import {
+  DEFAULT_SCHEMAS_DIR,
+  createDevPki,
+  devPkiPaths,
+  loadSchemaRegistry,
+  loadTrustStore,
+  renderNatsSecurityConfig,
+  renderNatsServerConfig,
+} from '@alert-hub/runtime';
+import { parse as parseYaml } from 'yaml';
+import { readFileSync } from 'node:fs';
+import { print } from '../output.js';
+
+function registry(certs: string) {
+  const trust = loadTrustStore(join(certs, 'trust'), loadSchemaRegistry(DEFAULT_SCHEMAS_DIR));
+  return {
+    agencies: trust.agencies,
+    routers: trust.principals.filter((p) => p.role === 'router').map((p) => p.id),
+  };
+}
+
+export function registerNats(program: Command): void {
+  program
+    .command('nats-config')
+    .description(
+      'generate the nats-server configuration from the agency registry (certs/trust): mutual TLS, one least-privilege user per agency, the router, a system account, nothing anonymous',
+    )
+    .option(
+      '--certs <dir>',
+      'certs directory (trust/ is the registry, dev/ the TLS files by default)',
+      'certs',
+    )
+    .option(
+      '--tls-dir <dir>',
+      'directory with ca.pem, server.pem, server-key.pem (default <certs>/dev)',
+    )
+    .option('--listen <host:port>', 'client listener', '0.0.0.0:4222')
+    .option('--monitor <host:port>', 'monitoring listener (keep it private)', '127.0.0.1:8222')
+    .option('--store-dir <dir>', 'JetStream store', '/var/lib/nats/jetstream')
+    .option(
+      '--identities <file>',
+      'YAML map principal -> certificate identity, for agencies that bring their own PKI',
+    )
+    .option('--fragment', 'print only the security part, to include in an existing configuration')
+    .option('--out <file>', 'write to this file instead of standard output')
+    .action(
+      (o: {
+        certs: string;
+        tlsDir?: string;
+        listen: string;
+        monitor: string;
+        storeDir: string;
+        identities?: string;
+        fragment?: boolean;
+        out?: string;
+      }) => {
+        const { agencies, routers } = registry(o.certs);
+        if (routers.length === 0)
+          throw new Error(
+            `no router key in ${o.certs}/trust: run "hubctl keys generate --agency HUB --role router" first`,
+          );
+        const tlsDir = resolve(o.tlsDir ?? join(o.certs, 'dev'));
+        const p = devPkiPaths(tlsDir);
+        const identities = o.identities
+          ? (parseYaml(readFileSync(o.identities, 'utf8')) as Record<string, string>)
+          : undefined;
+        const common = {
+          agencies,
+          routers,
+          tls: { caFile: p.caFile, certFile: p.serverCertFile, keyFile: p.serverKeyFile },
+          ...(identities ? { identities } : {}),
+        };
+        const text = o.fragment
+          ? renderNatsSecurityConfig(common)
+          : renderNatsServerConfig({
+              ...common,
+              listen: o.listen,
+              monitor: o.monitor,
+              storeDir: o.storeDir,
+            });
+        if (o.out) {
+          writeFileSync(o.out, text);
+          process.stderr.write(
+            `wrote ${o.out}: ${agencies.length} agencies, ${routers.length} router(s)\n`,
+          );
+        } else process.stdout.write(text);
+      },
+    );
+
+  const certs = program.command('certs').description('TLS certificates for NATS');
+  certs
+    .command('dev')
+    .description(
+      'create a development CA, a server certificate and a client certificate per agency, router and operators under <certs>/dev (never for production)',
+    )
+    .option('--certs <dir>', 'certs directory', 'certs')
+    .option(
+      '--host <name>',
+      'extra server host name or IP (repeatable)',
+      (v: string, prev: string[] = []) => [...prev, v],
+      [],
+    )
+    .option('--days <n>', 'validity of the certificates', (v) => Number.parseInt(v, 10), 365)
+    .option('--force', 'replace existing files')
+    .option('--json', 'print JSON')
+    .action(
+      async (o: {
+        certs: string;
+        host: string[];
+        days: number;
+        force?: boolean;
+        json?: boolean;
+      }) => {
+        const { agencies, routers } = registry(o.certs);
+        const r = await createDevPki({
+          dir: join(o.certs, 'dev'),
+          principals: [...routers, ...agencies],
+          hosts: o.host,
+          days: o.days,
+          force: o.force ?? false,
+        });
+        print(o.json, r, [
+          `development PKI in ${r.dir}: ${r.created.length} new file(s)`,
+          ...r.created.map((f) => `  ${f}`),
+          'each agency connects with <agency>.pem and <agency>-key.pem; nats-server uses server.pem, server-key.pem and ca.pem',
+        ]);
+      },
+    );
+}

@@ -1,0 +1,470 @@
+import { sign } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { encode as msgpack } from '@msgpack/msgpack';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stringify as toYaml } from 'yaml';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { headers as natsHeaders } from '@nats-io/transport-node';
+import {
+  ROUTER_CONSUMER,
+  Streams,
+  encodeEnvelope,
+  inboundSubject,
+  signAlert,
+  type Alert,
+  type SigningKey,
+} from '@alert-hub/core';
+import {
+  createToken,
+  generateKey,
+  openDatabase,
+  readSigningKey,
+  revokeKey,
+} from '@alert-hub/runtime';
+import { useNatsServer } from './harness/nats.js';
+import {
+  eventually,
+  feedMessages,
+  makeHubFixture,
+  provision,
+  registry,
+  seizureReport,
+  writeConfig,
+} from './helpers/fixtures.js';
+import { startService, type ServiceProcess } from './helpers/processes.js';
+
+const nats = useNatsServer();
+const fx = makeHubFixture(['SG-NPARKS', 'VN-CUSTOMS', 'KE-KWS']);
+const token = createToken();
+const SCHEMA = registry.schemaIdFor('seizure-report', 1)!;
+let router: ServiceProcess;
+let gateway: ServiceProcess;
+let expiredKey: SigningKey;
+const auditDb = join(fx.dir, 'router', 'audit.db');
+
+beforeAll(async () => {
+  // A second SG key that expired long ago, and a KE key revoked for compromise.
+  const old = generateKey({
+    certsDir: fx.certsDir,
+    principal: 'SG-NPARKS',
+    now: new Date('2018-01-01T00:00:00Z'),
+    validDays: 30,
+  });
+  expiredKey = readSigningKey(old.privateFile, 'SG-NPARKS');
+  revokeKey({ certsDir: fx.certsDir, kid: fx.keys['KE-KWS']!.kid, reason: 'keyCompromise' });
+  const agreementsFile = join(fx.dir, 'agreements.yaml');
+  writeFileSync(
+    agreementsFile,
+    toYaml({
+      agreements: [
+        {
+          id: 'ALL',
+          version: 1,
+          title: 't',
+          parties: ['SG', 'VN', 'KE'],
+          alertTypes: ['seizure-report', 'consignee-flag', 'suspicious-shipment', 'retraction'],
+          maxHandling: 'TLP:RED',
+          validFrom: '2019-01-01T00:00:00Z',
+        },
+      ],
+    }),
+  );
+  await provision(await nats.connect(), ['SG-NPARKS', 'VN-CUSTOMS', 'KE-KWS'], { ackWaitMs: 5000 });
+  router = await startService(
+    'router',
+    writeConfig(fx.dir, 'router', {
+      signingKey: fx.hubKeyFile,
+      trustDir: fx.trustDir,
+      agreementsFile,
+      dataDir: join(fx.dir, 'router'),
+      nats: { servers: [nats.url] },
+      http: { port: 0 },
+    }),
+  );
+  gateway = await startService(
+    'gateway',
+    writeConfig(fx.dir, 'gw', {
+      agency: 'SG-NPARKS',
+      signingKey: fx.keyFiles['SG-NPARKS'],
+      trustDir: fx.trustDir,
+      dataDir: join(fx.dir, 'gw'),
+      http: { port: 0 },
+      nats: { servers: [nats.url] },
+      clients: [{ name: 'c', tokenSha256: token.sha256, roles: ['submit', 'read-feed'] }],
+      feed: { enabled: false },
+    }),
+    { readyMsg: 'gateway listening' },
+  );
+});
+afterAll(async () => {
+  await gateway?.stop();
+  await router?.stop();
+  fx.cleanup();
+});
+
+const b64 = (v: unknown) =>
+  Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64url');
+
+/** A hand-made envelope: any header, any payload bytes, signed with `key` (or a given signature). */
+function craft(
+  header: Record<string, unknown>,
+  payload: Buffer | string,
+  key: SigningKey | null,
+  signature?: string,
+): Uint8Array {
+  const p = b64(header);
+  const body = Buffer.from(payload).toString('base64url');
+  const sig =
+    signature ??
+    (key ? sign(null, Buffer.from(`${p}.${body}`), key.privateKey).toString('base64url') : '');
+  return encodeEnvelope({ payload: body, signatures: [{ protected: p, signature: sig }] });
+}
+
+function headerFor(a: Alert, key: SigningKey, extra: Record<string, unknown> = {}) {
+  return {
+    alg: 'EdDSA',
+    kid: key.kid,
+    typ: 'ahub-alert+jws',
+    agency: a.origin,
+    alert_id: a.id,
+    alert_type: a.type,
+    schema: SCHEMA,
+    issued_at: a.issuedAt,
+    ...extra,
+  };
+}
+
+function auditOf(streamSeq: number) {
+  const db = openDatabase(auditDb, { readonly: true });
+  try {
+    return db
+      .prepare('SELECT event, reason_code FROM audit WHERE stream_seq = ? ORDER BY seq')
+      .all(streamSeq) as { event: string; reason_code: string | null }[];
+  } finally {
+    db.close();
+  }
+}
+
+/** Publishes raw bytes on an inbound subject; expects the router to refuse them with `code`. */
+async function expectRefused(
+  bytes: Uint8Array,
+  code: string,
+  origin = 'SG-NPARKS',
+  options: { msgID?: string; alertId?: string } = {},
+) {
+  const nc = await nats.connect();
+  const ack = await jetstream(nc).publish(
+    inboundSubject(origin, 'seizure-report'),
+    bytes,
+    options.msgID ? { msgID: options.msgID } : {},
+  );
+  const records = await eventually(
+    () => {
+      const r = auditOf(ack.seq);
+      return r.some((x) => x.event === 'dead-lettered') ? r : undefined;
+    },
+    10_000,
+    `refusal of inbound ${ack.seq}`,
+  );
+  expect(records.find((r) => r.event === 'rejected')?.reason_code).toBe(code);
+  expect(records.some((r) => r.event === 'forwarded')).toBe(false);
+  if (options.alertId)
+    expect((await feedMessages(nc)).some((m) => m.msgId.startsWith(options.alertId!))).toBe(false);
+  expect(router.proc.exitCode).toBeNull();
+}
+
+describe('hostile input - at the router (raw NATS messages)', () => {
+  const sg = () => fx.keys['SG-NPARKS']!;
+
+  it('alg none', async () => {
+    const a = seizureReport('SG-NPARKS');
+    await expectRefused(
+      craft(headerFor(a, sg(), { alg: 'none' }), JSON.stringify(a), null),
+      'ERR_JWS_ALG_NOT_ALLOWED',
+      'SG-NPARKS',
+      { alertId: a.id },
+    );
+  });
+  it('HS256 with the public key as the secret', async () => {
+    const a = seizureReport('SG-NPARKS');
+    const { createHmac } = await import('node:crypto');
+    const h = b64(headerFor(a, sg(), { alg: 'HS256' }));
+    const body = b64(a);
+    const secret = JSON.stringify(sg().publicJwk);
+    const mac = createHmac('sha256', secret).update(`${h}.${body}`).digest('base64url');
+    await expectRefused(
+      msgpack({ payload: body, signatures: [{ protected: h, signature: mac }] }),
+      'ERR_JWS_ALG_NOT_ALLOWED',
+      'SG-NPARKS',
+      { alertId: a.id },
+    );
+  });
+  it('an unknown crit header', async () => {
+    const a = seizureReport('SG-NPARKS');
+    await expectRefused(
+      craft(
+        headerFor(a, sg(), { crit: ['ahub-magic'], 'ahub-magic': true }),
+        JSON.stringify(a),
+        sg(),
+      ),
+      'ERR_JWS_CRIT_UNSUPPORTED',
+      'SG-NPARKS',
+      { alertId: a.id },
+    );
+  });
+  it("another agency's kid", async () => {
+    const a = seizureReport('SG-NPARKS');
+    await expectRefused(
+      craft(headerFor(a, fx.keys['VN-CUSTOMS']!), JSON.stringify(a), fx.keys['VN-CUSTOMS']!),
+      'ERR_KEY_AGENCY_MISMATCH',
+      'SG-NPARKS',
+      { alertId: a.id },
+    );
+  });
+  it('an expired key', async () => {
+    const a = seizureReport('SG-NPARKS');
+    await expectRefused(
+      encodeEnvelope(await signAlert(a, expiredKey, SCHEMA)),
+      'ERR_KEY_NOT_VALID_AT',
+      'SG-NPARKS',
+      { alertId: a.id },
+    );
+  });
+  it('a revoked key', async () => {
+    const a = seizureReport('KE-KWS');
+    await expectRefused(
+      encodeEnvelope(await signAlert(a, fx.keys['KE-KWS']!, SCHEMA)),
+      'ERR_KEY_REVOKED',
+      'KE-KWS',
+      { alertId: a.id },
+    );
+  });
+  it('issued-at far in the future', async () => {
+    const a = seizureReport('SG-NPARKS', {
+      issuedAt: new Date(Date.now() + 3 * 24 * 3600_000).toISOString(),
+    });
+    await expectRefused(
+      encodeEnvelope(await signAlert(a, sg(), SCHEMA)),
+      'ERR_ISSUED_AT_FUTURE',
+      'SG-NPARKS',
+      { alertId: a.id },
+    );
+  });
+  it('a replay of an old valid alert after the duplicate window', async () => {
+    const a = seizureReport('SG-NPARKS');
+    const bytes = encodeEnvelope(await signAlert(a, sg(), SCHEMA));
+    const nc = await nats.connect();
+    const first = await jetstream(nc).publish(
+      inboundSubject('SG-NPARKS', 'seizure-report'),
+      bytes,
+      { msgID: a.id },
+    );
+    await eventually(
+      () => auditOf(first.seq).some((r) => r.event === 'forwarded'),
+      10_000,
+      'first routing',
+    );
+    // A new message id: what JetStream sees once its duplicate window has passed.
+    await expectRefused(bytes, 'ERR_DUPLICATE_ALERT', 'SG-NPARKS', { msgID: `replayed-${a.id}` });
+    expect((await feedMessages(nc)).filter((m) => m.msgId.startsWith(a.id))).toHaveLength(2);
+  });
+  it('an envelope over the size limit is refused unread', async () => {
+    await expectRefused(
+      msgpack({
+        payload: 'A'.repeat(258 * 1024),
+        signatures: [{ protected: 'e30', signature: 'AA' }],
+      }),
+      'ERR_ENVELOPE_TOO_LARGE',
+    );
+  });
+  it('payloads and headers over the NATS and stream limits never reach the stream', async () => {
+    const nc = await nats.connect();
+    const js = jetstream(nc);
+    const jsm = await jetstreamManager(nc);
+    const before = (await jsm.streams.info(Streams.Inbound)).state.messages;
+    await expect(
+      js.publish(inboundSubject('SG-NPARKS', 'seizure-report'), new Uint8Array(300 * 1024)),
+    ).rejects.toThrow(/message size exceeds maximum allowed/);
+    await expect(
+      js.publish(inboundSubject('SG-NPARKS', 'seizure-report'), new Uint8Array(2 * 1024 * 1024)),
+    ).rejects.toThrow(/max_payload/);
+    const h = natsHeaders();
+    h.set('X-Junk', 'x'.repeat(100 * 1024));
+    await expect(
+      js.publish(inboundSubject('SG-NPARKS', 'seizure-report'), new Uint8Array(10), { headers: h }),
+    ).rejects.toThrow(/header size exceeds maximum/);
+    expect((await jsm.streams.info(Streams.Inbound)).state.messages).toBe(before);
+  });
+  it('deeply nested JSON, validly signed', async () => {
+    const a = seizureReport('SG-NPARKS');
+    const deep = `{"id":"${a.id}","x":${'['.repeat(5000)}${']'.repeat(5000)}}`;
+    await expectRefused(craft(headerFor(a, sg()), deep, sg()), 'ERR_PAYLOAD_MALFORMED');
+  });
+  it('huge JSON within the size limit, validly signed: the schema refuses it', async () => {
+    const a = seizureReport('SG-NPARKS', {
+      references: Array.from({ length: 1500 }, () => ({
+        id: seizureReport('SG-NPARKS').id,
+        relation: 'relates-to',
+      })),
+    });
+    await expectRefused(
+      encodeEnvelope(await signAlert(a, sg(), SCHEMA)),
+      'ERR_SCHEMA_INVALID',
+      'SG-NPARKS',
+      { alertId: a.id },
+    );
+  });
+  it('invalid UTF-8, validly signed', async () => {
+    const a = seizureReport('SG-NPARKS');
+    const bytes = Buffer.concat([
+      Buffer.from(JSON.stringify(a).slice(0, -1)),
+      Buffer.from(',"summary":"'),
+      Buffer.from([0xc3, 0x28]),
+      Buffer.from('"}'),
+    ]);
+    await expectRefused(
+      craft(headerFor(a, sg()), bytes, sg()),
+      'ERR_PAYLOAD_MALFORMED',
+      'SG-NPARKS',
+      { alertId: a.id },
+    );
+  });
+  it('__proto__ and constructor keys, in the payload and in the protected header', async () => {
+    const a = seizureReport('SG-NPARKS');
+    const poisoned = JSON.stringify(a).replace('{', '{"__proto__":{"isAdmin":true},');
+    await expectRefused(
+      craft(headerFor(a, sg()), poisoned, sg()),
+      'ERR_PAYLOAD_MALFORMED',
+      'SG-NPARKS',
+      { alertId: a.id },
+    );
+    const ctor = JSON.stringify(a).replace('{', '{"constructor":{"prototype":{"isAdmin":true}},');
+    await expectRefused(
+      craft(headerFor(a, sg()), ctor, sg()),
+      'ERR_PAYLOAD_MALFORMED',
+      'SG-NPARKS',
+      { alertId: a.id },
+    );
+    const h = b64(`{"alg":"EdDSA","kid":"${sg().kid}","__proto__":{"alg":"none"}}`);
+    await expectRefused(
+      msgpack({ payload: b64(a), signatures: [{ protected: h, signature: 'AA' }] }),
+      'ERR_PAYLOAD_MALFORMED',
+    );
+  });
+  it('fuzzing: random messages on inbound subjects are all dead-lettered, nothing forwarded, the router alive', async () => {
+    const nc = await nats.connect();
+    const js = jetstream(nc);
+    const feedsBefore = (await feedMessages(nc)).length;
+    const seqs: number[] = [];
+    await fc.assert(
+      fc.asyncProperty(
+        fc.oneof(
+          fc.uint8Array({ maxLength: 4096 }),
+          fc.anything({ maxDepth: 3 }).map((v) => {
+            try {
+              return msgpack(v);
+            } catch {
+              return new Uint8Array([0xc1]);
+            }
+          }),
+        ),
+        async (bytes) => {
+          seqs.push((await js.publish(inboundSubject('VN-CUSTOMS', 'seizure-report'), bytes)).seq);
+        },
+      ),
+      { numRuns: 60 },
+    );
+    const jsm = await jetstreamManager(nc);
+    await eventually(
+      async () => {
+        const c = await jsm.consumers.info(Streams.Inbound, ROUTER_CONSUMER);
+        return c.num_pending === 0 && c.num_ack_pending === 0;
+      },
+      20_000,
+      'the router to work through the fuzz',
+    );
+    for (const seq of seqs)
+      expect(auditOf(seq).map((r) => r.event)).toEqual(['received', 'rejected', 'dead-lettered']);
+    expect((await feedMessages(nc)).length).toBe(feedsBefore);
+    expect(router.proc.exitCode).toBeNull();
+    expect((await fetch(`${router.url}/readyz`)).status).toBe(200);
+  });
+});
+
+describe('hostile input - at the gateway (HTTP)', () => {
+  const post = (body: string | Uint8Array, headers: Record<string, string> = {}) =>
+    fetch(`${gateway.url}/v1/alerts`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        authorization: `Bearer ${token.token}`,
+        ...headers,
+      },
+      body,
+    });
+
+  it('deep, huge, invalid UTF-8, poisoned keys and oversized headers are refused with 4xx and a code', async () => {
+    const cases: [string | Uint8Array, number, string][] = [
+      ['['.repeat(100_000) + ']'.repeat(100_000), 413, 'ERR_BODY_TOO_LARGE'],
+      ['['.repeat(10_000) + ']'.repeat(10_000), 400, 'ERR_PAYLOAD_MALFORMED'],
+      ['{"a":'.repeat(40) + '1' + '}'.repeat(40), 400, 'ERR_PAYLOAD_MALFORMED'],
+      [
+        JSON.stringify({ ...seizureReport('SG-NPARKS'), summary: 'x'.repeat(300_000) }),
+        413,
+        'ERR_BODY_TOO_LARGE',
+      ],
+      [
+        Uint8Array.from([0x7b, 0x22, 0x61, 0x22, 0x3a, 0x22, 0xed, 0xa0, 0x80, 0x22, 0x7d]),
+        400,
+        'ERR_PAYLOAD_MALFORMED',
+      ],
+      ['{"__proto__":{"isAdmin":true},"type":"seizure-report"}', 400, 'ERR_PAYLOAD_MALFORMED'],
+      ['{"constructor":{"prototype":{"isAdmin":true}}}', 400, 'ERR_PAYLOAD_MALFORMED'],
+    ];
+    for (const [body, status, code] of cases) {
+      const res = await post(body);
+      expect(res.status, code).toBe(status);
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe(code);
+    }
+    const big = await post('{}', { 'x-junk': 'x'.repeat(64 * 1024) });
+    expect(big.status).toBe(431);
+  });
+  it('fuzzing the HTTP body: never a 5xx, nothing invalid published, the gateway alive', async () => {
+    const nc = await nats.connect();
+    const jsm = await jetstreamManager(nc);
+    const before = (
+      await jsm.streams.info(Streams.Inbound, { subjects_filter: 'ahub.in.SG-NPARKS.>' })
+    ).state.messages;
+    const bodies = fc.oneof(
+      fc.string({ maxLength: 2000 }),
+      fc.uint8Array({ maxLength: 2000 }),
+      fc.json({ maxDepth: 6 }),
+      fc
+        .record({
+          type: fc.constantFrom('seizure-report', 'retraction', 'x'),
+          version: fc.anything(),
+          handling: fc.string(),
+          seizure: fc.anything(),
+        })
+        .map((o) => JSON.stringify(o)),
+    );
+    await fc.assert(
+      fc.asyncProperty(bodies, async (body) => {
+        const res = await post(body);
+        expect(res.status).toBeGreaterThanOrEqual(400);
+        expect(res.status).toBeLessThan(500);
+        const json = (await res.json()) as { error?: { code?: string } };
+        expect(json.error?.code).toMatch(/^ERR_/);
+      }),
+      { numRuns: 300 },
+    );
+    expect(
+      (await jsm.streams.info(Streams.Inbound, { subjects_filter: 'ahub.in.SG-NPARKS.>' })).state
+        .messages,
+    ).toBe(before);
+    expect(gateway.proc.exitCode).toBeNull();
+    expect((await fetch(`${gateway.url}/healthz`)).status).toBe(200);
+  });
+});
