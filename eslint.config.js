@@ -101,7 +101,7 @@ export default tseslint.config(
   },
   {
     // Tests, benchmarks and the demo read the environment directly (NATS_SERVER_BIN, FC_SEED).
-    files: ['test/**', '**/test/**', 'bench/**', 'scripts/**'],
+    files: ['test/**', '**/test/**', 'bench/**', 'demo/**', 'scripts/**'],
     rules: { 'no-restricted-properties': 'off' },
   },
 );

@@ -17,3 +17,5 @@ export * from './sqlite.js';
 export * from './tokens.js';
 export * from './nats-config.js';
 export * from './dev-pki.js';
+export * from './service-process.js';
+export * from './local-hub.js';

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import {
   accessSync,
+  mkdirSync,
   constants,
   mkdtempSync,
   readFileSync,
@@ -92,6 +93,7 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   const bin = findNatsServer(options.env ?? {}, options.bin);
   const ownsDir = options.dir === undefined;
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'ahub-nats-'));
+  mkdirSync(dir, { recursive: true });
   const removeDir = options.removeDir ?? ownsDir;
   const timeout = options.startTimeoutMs ?? 15_000;
   let port = options.port ?? -1;

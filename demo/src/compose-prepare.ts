@@ -1,0 +1,118 @@
+#!/usr/bin/env node
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { stringify as toYaml, parse as parseYaml } from 'yaml';
+import {
+  ROOT_DIR,
+  createDevPki,
+  createToken,
+  devPkiPaths,
+  generateKey,
+  renderNatsServerConfig,
+} from '@alert-hub/runtime';
+
+/**
+ * npm run compose:prepare: everything docker-compose.yml mounts at /etc/alert-hub, generated into
+ * deploy/ (keys, development certificates, nats.conf, the services' configuration, API tokens).
+ * --root rewrites the in-container paths (tests point them at the generated files to check them).
+ */
+export const COMPOSE_AGENCIES = [
+  { id: 'SG-NPARKS', name: 'National Parks Board, Singapore', service: 'gateway-sg', port: 8081 },
+  {
+    id: 'VN-CUSTOMS',
+    name: 'General Department of Viet Nam Customs',
+    service: 'gateway-vn',
+    port: 8082,
+  },
+  { id: 'NG-NCS', name: 'Nigeria Customs Service', service: 'gateway-ng', port: 8083 },
+] as const;
+
+const { values } = parseArgs({
+  options: {
+    out: { type: 'string', default: join(ROOT_DIR, 'deploy') },
+    root: { type: 'string', default: '/etc/alert-hub' },
+  },
+  strict: true,
+});
+const out = resolve(values.out);
+const root = values.root;
+const inRoot = (...p: string[]) => [root, ...p].join('/');
+mkdirSync(out, { recursive: true });
+
+const certsDir = join(out, 'certs');
+const keyOf: Record<string, string> = {};
+for (const a of COMPOSE_AGENCIES)
+  keyOf[a.id] = generateKey({ certsDir, principal: a.id, name: a.name }).privateFile.slice(
+    out.length + 1,
+  );
+const hubKey = generateKey({
+  certsDir,
+  principal: 'HUB',
+  role: 'router',
+  name: 'alert-hub router',
+}).privateFile.slice(out.length + 1);
+await createDevPki({
+  dir: join(certsDir, 'dev'),
+  principals: ['HUB', ...COMPOSE_AGENCIES.map((a) => a.id)],
+  hosts: ['nats'],
+});
+const tls = (who: string) => ({
+  caFile: inRoot('certs/dev/ca.pem'),
+  certFile: inRoot(`certs/dev/${who}.pem`),
+  keyFile: inRoot(`certs/dev/${who}-key.pem`),
+});
+const p = devPkiPaths(inRoot('certs/dev'));
+
+writeFileSync(
+  join(out, 'nats.conf'),
+  renderNatsServerConfig({
+    agencies: COMPOSE_AGENCIES.map((a) => a.id),
+    routers: ['HUB'],
+    tls: { caFile: p.caFile, certFile: p.serverCertFile, keyFile: p.serverKeyFile },
+    listen: '0.0.0.0:4222',
+    monitor: '0.0.0.0:8222',
+    storeDir: root === '/etc/alert-hub' ? '/data' : join(out, 'nats-data'),
+    serverName: 'alert-hub-compose',
+  }),
+);
+
+const coordinator = createToken();
+const agreements = parseYaml(
+  readFileSync(join(ROOT_DIR, 'deploy', 'agreements.yaml'), 'utf8'),
+) as unknown;
+writeFileSync(join(out, 'agreements.yaml'), toYaml(agreements));
+writeFileSync(
+  join(out, 'router.yaml'),
+  toYaml({
+    instance: 'router-1',
+    signingKey: inRoot(hubKey),
+    trustDir: inRoot('certs/trust'),
+    agreementsFile: inRoot('agreements.yaml'),
+    dataDir: '/var/lib/alert-hub',
+    nats: { servers: ['tls://nats:4222'], tls: tls('HUB') },
+    http: { host: '0.0.0.0', port: 8090 },
+    coordinators: [{ name: 'coordinator', tokenSha256: coordinator.sha256 }],
+  }),
+);
+const tokens = [`coordinator (router API, port 8090): ${coordinator.token}`];
+for (const a of COMPOSE_AGENCIES) {
+  const t = createToken();
+  tokens.push(`${a.id} (${a.service}, port ${a.port}): ${t.token}`);
+  writeFileSync(
+    join(out, `gateway-${a.id}.yaml`),
+    toYaml({
+      agency: a.id,
+      signingKey: inRoot(keyOf[a.id]!),
+      trustDir: inRoot('certs/trust'),
+      dataDir: '/var/lib/alert-hub',
+      http: { host: '0.0.0.0', port: 8080 },
+      nats: { servers: ['tls://nats:4222'], tls: tls(a.id) },
+      clients: [{ name: `${a.id} systems`, tokenSha256: t.sha256, roles: ['submit', 'read-feed'] }],
+    }),
+  );
+}
+writeFileSync(join(out, 'tokens.txt'), `${tokens.join('\n')}\n`, { mode: 0o600 });
+process.stdout.write(
+  `prepared ${out}: keys, certificates, nats.conf, router.yaml, ${COMPOSE_AGENCIES.length} gateway configurations; API tokens in ${join(out, 'tokens.txt')}\n`,
+);

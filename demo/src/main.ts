@@ -1,0 +1,184 @@
+#!/usr/bin/env node
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import {
+  DEFAULT_SCHEMAS_DIR,
+  loadSchemaRegistry,
+  loadTrustStore,
+  openDatabase,
+  startLocalHub,
+  verifyAuditChain,
+  type LocalHub,
+} from './deps.js';
+import { Scenario, type StepOutcome } from './scenario.js';
+import { AGENCIES, AGREEMENTS } from './world.js';
+
+/**
+ * npm run demo [-- --keep] [-- --summary <file>]
+ *
+ * Starts a whole hub on this machine (nats-server with mutual TLS and least-privilege users, the
+ * router, a gateway per agency, each its own process), plays a scenario along real 2019 routes,
+ * prints the routing table and a coordinator's audit trace, and stops everything. With --keep
+ * the hub stays up until Ctrl-C.
+ */
+const { values } = parseArgs({
+  options: {
+    keep: { type: 'boolean', default: false },
+    summary: { type: 'string' },
+    dir: { type: 'string' },
+  },
+  strict: true,
+});
+const say = (line = '') => process.stdout.write(`${line}\n`);
+const started = Date.now();
+let hub: LocalHub | undefined;
+let stopping = false;
+
+async function shutdown(code: number): Promise<never> {
+  if (!stopping) {
+    stopping = true;
+    if (hub) {
+      say(`stopping ${2 + Object.keys(hub.gateways).length} processes...`);
+      await hub.stop({ keepDir: values.dir !== undefined });
+      say(
+        values.dir
+          ? `stopped; the hub's files stay in ${hub.dir}`
+          : 'stopped; temporary files removed',
+      );
+    }
+  }
+  process.exit(code);
+}
+process.on('SIGINT', () => void shutdown(0));
+process.on('SIGTERM', () => void shutdown(0));
+
+function table(outcomes: readonly StepOutcome[]): void {
+  say('Routing table');
+  const rows = outcomes.map((o) => ({
+    step: String(o.step),
+    from: o.from,
+    type: o.type,
+    receivedBy:
+      o.forwarded.map((f) => `${f.recipient} (${f.agreement})`).join(', ') ||
+      (o.rejected
+        ? `nobody: ${o.rejected.code}`
+        : o.refusedByNats
+          ? 'nobody: NATS permissions'
+          : 'nobody'),
+    refusedTo: o.denied
+      .map((d) => `${d.recipient} (${d.reason.replace('DENY_', '').toLowerCase()})`)
+      .join(', '),
+  }));
+  const cols = ['step', 'from', 'type', 'receivedBy', 'refusedTo'] as const;
+  const widths = cols.map((c) => Math.max(c.length, ...rows.map((r) => r[c].length)));
+  const line = (vals: readonly string[]) =>
+    `  ${vals
+      .map((v, i) => v.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd()}`;
+  say(line(cols));
+  for (const r of rows) say(line(cols.map((c) => r[c])));
+}
+
+async function trace(h: LocalHub, alertId: string): Promise<void> {
+  const res = await fetch(`${h.router.url}/v1/audit/trace/${alertId}`, {
+    headers: { authorization: `Bearer ${h.coordinatorToken}` },
+  });
+  const body = (await res.json()) as {
+    records: {
+      seq: number;
+      at: string;
+      event: string;
+      origin: string | null;
+      recipient: string | null;
+      agreementId: string | null;
+      agreementVersion: number | null;
+      reasonCode: string | null;
+      reason: string | null;
+      hash: string;
+    }[];
+  };
+  say(`A coordinator's audit trace of the Singapore seizure (GET /v1/audit/trace/${alertId})`);
+  for (const r of body.records) {
+    const what =
+      r.event === 'received'
+        ? `received from ${r.origin}`
+        : r.event === 'forwarded'
+          ? `forwarded to ${r.recipient} under ${r.agreementId}@${r.agreementVersion}`
+          : `${r.event} ${r.recipient ?? ''} ${r.reasonCode ?? ''} ${r.reason ?? ''}`.replace(
+              /\s+/g,
+              ' ',
+            );
+    say(
+      `  #${String(r.seq).padStart(3)}  ${r.at}  ${what.trim()}  (hash ${r.hash.slice(0, 12)}...)`,
+    );
+  }
+}
+
+try {
+  say(
+    'alert-hub demo: a hub on this machine with seven agencies along the 2019 pangolin and ivory routes',
+  );
+  hub = await startLocalHub({
+    agencies: AGENCIES,
+    agreements: AGREEMENTS,
+     
+    env: process.env,
+    ...(values.dir ? { dir: values.dir } : {}),
+    onProgress: (m) => say(`  ok  ${m}`),
+  });
+  say(`  ok  agreements: ${AGREEMENTS.agreements.map((a) => `${a.id}@${a.version}`).join(', ')}`);
+  const scenario = new Scenario(hub, say);
+  const outcomes = await scenario.run();
+  say('');
+  table(outcomes);
+  say('');
+  await trace(hub, scenario.ids['singaporeSeizure']!);
+  say('');
+  const db = openDatabase(hub.auditDb, { readonly: true });
+  const v = verifyAuditChain(
+    db,
+    loadTrustStore(join(hub.certsDir, 'trust'), loadSchemaRegistry(DEFAULT_SCHEMAS_DIR)),
+  );
+  db.close();
+  say(
+    `Audit chain: ${v.ok ? 'verified' : 'BROKEN'}, ${v.records} records, head ${v.head.seq}:${v.head.hash.slice(0, 16)}..., ${v.checkpoints.verified} signed checkpoint(s)`,
+  );
+  say(`Demo finished in ${((Date.now() - started) / 1000).toFixed(1)} s.`);
+  if (values.summary)
+    writeFileSync(
+      values.summary,
+      `${JSON.stringify({ outcomes, ids: scenario.ids, audit: { ok: v.ok, records: v.records } }, null, 2)}\n`,
+    );
+  if (!v.ok) await shutdown(1);
+  if (values.keep) {
+    const g = Object.entries(hub.gateways);
+    say('');
+    say('The hub keeps running; Ctrl-C stops every process.');
+    say(
+      `  NATS        ${hub.nats.url}  (mutual TLS; certificates in ${join(hub.certsDir, 'dev')})`,
+    );
+    say(`  router      ${hub.router.url}  coordinator token: ${hub.coordinatorToken}`);
+    for (const [id, s] of g) say(`  ${id.padEnd(11)} ${s.url}`);
+    say(`  gateway token (submit and read-feed on every gateway): ${hub.token}`);
+    say('');
+    say('Try:');
+    say(`  export AHUB_TOKEN=${hub.token}`);
+    say(`  npx hubctl feed --gateway ${hub.gateways['VN-CUSTOMS']!.url}`);
+    say(`  npx hubctl feed --follow --gateway ${hub.gateways['US-FWS']!.url}`);
+    say(
+      `  curl -s -H "Authorization: Bearer ${hub.coordinatorToken}" ${hub.router.url}/v1/stats/flows`,
+    );
+    say(`  npx hubctl audit trace ${scenario.ids['hongKongFlag']} --db ${hub.auditDb}`);
+    say(
+      `  npx hubctl route --dry-run <alert.json> --from SG-NPARKS --agreements ${hub.agreementsFile} --trust ${join(hub.certsDir, 'trust')}`,
+    );
+    say(`  logs: ${join(hub.dir, 'logs')}`);
+    await new Promise(() => undefined);
+  }
+  await shutdown(0);
+} catch (err) {
+  process.stderr.write(`demo failed: ${(err as Error).message}\n`);
+  await shutdown(1);
+}

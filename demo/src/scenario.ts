@@ -1,0 +1,447 @@
+import { jetstream } from '@nats-io/jetstream';
+import {
+  encodeEnvelope,
+  generateSigningJwk,
+  importSigningKey,
+  inboundSubject,
+  loadSchemaRegistry,
+  DEFAULT_SCHEMAS_DIR,
+  newAlertId,
+  signAlert,
+  type Alert,
+  type LocalHub,
+} from './deps.js';
+import { container, imo } from './world.js';
+
+/** What happened to one step's alert: the routing table row. */
+export interface StepOutcome {
+  readonly step: number;
+  readonly title: string;
+  readonly from: string;
+  readonly type: string;
+  readonly alertId?: string;
+  readonly forwarded: readonly { recipient: string; agreement: string }[];
+  readonly denied: readonly { recipient: string; reason: string; detail: string }[];
+  readonly rejected?: { code: string; reason: string };
+  /** NATS itself refused the publication (permissions). */
+  readonly refusedByNats?: string;
+}
+
+interface AuditRecord {
+  event: string;
+  recipient: string | null;
+  agreementId: string | null;
+  agreementVersion: number | null;
+  reasonCode: string | null;
+  reason: string | null;
+  streamSeq: number | null;
+  detail: string | null;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until<T>(
+  what: string,
+  f: () => Promise<T | undefined>,
+  timeoutMs = 20_000,
+): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await f().catch(() => undefined);
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+/** Plays the scenario through the agencies' gateways and the router, and reports each step. */
+export class Scenario {
+  readonly #hub: LocalHub;
+  readonly #say: (line: string) => void;
+  readonly outcomes: StepOutcome[] = [];
+  readonly ids: Record<string, string> = {};
+
+  constructor(hub: LocalHub, say: (line: string) => void) {
+    this.#hub = hub;
+    this.#say = say;
+  }
+
+  #auth() {
+    return { authorization: `Bearer ${this.#hub.token}` };
+  }
+
+  async #send(agency: string, alert: Record<string, unknown>): Promise<string> {
+    const res = await fetch(`${this.#hub.gateways[agency]!.url}/v1/alerts`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...this.#auth() },
+      body: JSON.stringify(alert),
+    });
+    const body = (await res.json()) as {
+      id?: string;
+      error?: { message: string; details?: unknown };
+    };
+    if (res.status !== 202 || !body.id)
+      throw new Error(`${agency}'s gateway refused the alert: ${JSON.stringify(body.error)}`);
+    return body.id;
+  }
+
+  async #audit(path: string): Promise<AuditRecord[] | undefined> {
+    const res = await fetch(`${this.#hub.router.url}${path}`, {
+      headers: { authorization: `Bearer ${this.#hub.coordinatorToken}` },
+    });
+    if (!res.ok) return undefined;
+    const body = (await res.json()) as { records: AuditRecord[] };
+    return body.records.length > 0 ? body.records : undefined;
+  }
+
+  /** Waits for the router's decision on an alert and for each entitled partner's gateway to hold it. */
+  async #outcome(
+    step: number,
+    title: string,
+    from: string,
+    type: string,
+    alertId: string,
+  ): Promise<StepOutcome> {
+    const records = await until(`the router's decision on ${alertId}`, () =>
+      this.#audit(`/v1/audit/trace/${alertId}`),
+    );
+    const forwarded = records
+      .filter((r) => r.event === 'forwarded')
+      .map((r) => ({
+        recipient: r.recipient!,
+        agreement: `${r.agreementId}@${r.agreementVersion}`,
+      }));
+    const denied = records
+      .filter((r) => r.event === 'denied')
+      .flatMap((r) =>
+        r.recipient
+          ? [{ recipient: r.recipient, reason: r.reasonCode ?? '', detail: r.reason ?? '' }]
+          : ((JSON.parse(r.detail ?? '{}') as { recipients?: string[] }).recipients ?? []).map(
+              (x) => ({
+                recipient: x,
+                reason: r.reasonCode ?? '',
+                detail: 'no agreement with the sender',
+              }),
+            ),
+      );
+    const rej = records.find((r) => r.event === 'rejected');
+    for (const f of forwarded) {
+      await until(`${alertId} in ${f.recipient}'s feed`, async () => {
+        const res = await fetch(`${this.#hub.gateways[f.recipient]!.url}/v1/alerts/${alertId}`, {
+          headers: this.#auth(),
+        });
+        return res.ok ? true : undefined;
+      });
+    }
+    const o: StepOutcome = {
+      step,
+      title,
+      from,
+      type,
+      alertId,
+      forwarded,
+      denied,
+      ...(rej ? { rejected: { code: rej.reasonCode ?? '', reason: rej.reason ?? '' } } : {}),
+    };
+    this.outcomes.push(o);
+    this.#report(o);
+    return o;
+  }
+
+  #report(o: StepOutcome): void {
+    this.#say(`   ${o.from} -> ${o.type}${o.alertId ? ` ${o.alertId}` : ''}`);
+    if (o.refusedByNats) this.#say(`   refused by NATS: ${o.refusedByNats}`);
+    if (o.rejected)
+      this.#say(
+        `   rejected by the router: ${o.rejected.code} (${o.rejected.reason}); dead-lettered, forwarded to nobody`,
+      );
+    if (o.forwarded.length)
+      this.#say(
+        `   received by: ${o.forwarded.map((f) => `${f.recipient} (${f.agreement})`).join(', ')}`,
+      );
+    if (!o.rejected && !o.refusedByNats && o.forwarded.length === 0)
+      this.#say('   received by: nobody');
+    for (const d of o.denied) this.#say(`   refused to ${d.recipient}: ${d.reason}, ${d.detail}`);
+  }
+
+  async #step(
+    n: number,
+    title: string,
+    from: string,
+    alert: Record<string, unknown>,
+    name: string,
+  ): Promise<StepOutcome> {
+    this.#say('');
+    this.#say(`${n}. ${title}`);
+    const id = await this.#send(from, alert);
+    this.ids[name] = id;
+    return this.#outcome(n, title, from, String(alert['type']), id);
+  }
+
+  async run(): Promise<StepOutcome[]> {
+    const now = () => new Date().toISOString();
+    const pangolinContainer = container('PCIU', '815021');
+    await this.#step(
+      1,
+      'Nigeria Customs flags a container at Apapa, Lagos, declared as frozen beef and bound for Hai Phong via Singapore',
+      'NG-NCS',
+      {
+        type: 'suspicious-shipment',
+        version: 1,
+        handling: 'TLP:AMBER',
+        summary:
+          'X-ray anomaly behind the first row of cartons; consignor unknown to the beef trade.',
+        shipment: {
+          mode: 'sea',
+          containers: [pangolinContainer],
+          vessel: { name: 'Demo Carrier', imo: imo('937812') },
+          billOfLading: 'APP190328001',
+          route: { origin: 'NGAPP', transit: ['SGSIN'], destination: 'VNHPH' },
+          declaredGoods: { description: 'Frozen beef', hsCode: '0202.30' },
+          consignor: { name: '(demo) Apapa Meat Exports Ltd', country: 'NG' },
+          consignee: { name: '(demo) Hai Phong Frozen Foods Co', country: 'VN' },
+        },
+        suspectedCommodities: [
+          {
+            taxon: {
+              scientificName: 'Manis gigantea',
+              commonName: 'giant pangolin',
+              citesAppendix: 'I',
+            },
+            product: 'scales',
+          },
+        ],
+        indicators: ['mis-declaration', 'high-risk-route', 'x-ray-anomaly'],
+        requestedAction: 'inspect',
+      },
+      'nigeriaFlag',
+    );
+
+    await this.#step(
+      2,
+      'Singapore intercepts it in transit: 12.9 tonnes of pangolin scales and 177 kg of ivory (as on 8 April 2019)',
+      'SG-NPARKS',
+      {
+        type: 'seizure-report',
+        version: 1,
+        handling: 'TLP:AMBER',
+        references: [{ id: this.ids['nigeriaFlag'], relation: 'follows-up' }],
+        seizure: {
+          date: now().slice(0, 10),
+          location: { country: 'SG', locode: 'SGSIN', place: 'Pasir Panjang Scanning Station' },
+          commodities: [
+            {
+              taxon: {
+                scientificName: 'Manis gigantea',
+                commonName: 'giant pangolin',
+                citesAppendix: 'I',
+              },
+              product: 'scales',
+              quantity: { value: 12.9, unit: 't' },
+              hsCode: '0507.90',
+            },
+            {
+              taxon: {
+                scientificName: 'Loxodonta africana',
+                commonName: 'African elephant',
+                citesAppendix: 'I',
+              },
+              product: 'ivory',
+              quantity: { value: 177, unit: 'kg' },
+              hsCode: '0507.10',
+            },
+          ],
+          detectionMethod: 'x-ray',
+          shipment: {
+            mode: 'sea',
+            containers: [pangolinContainer],
+            route: { origin: 'NGAPP', transit: ['SGSIN'], destination: 'VNHPH' },
+          },
+        },
+      },
+      'singaporeSeizure',
+    );
+
+    await this.#step(
+      3,
+      'Viet Nam seizes an ivory shipment at Da Nang, shipped from Matadi via Singapore (as in March 2019, 9.1 tonnes)',
+      'VN-CUSTOMS',
+      {
+        type: 'seizure-report',
+        version: 1,
+        handling: 'TLP:AMBER',
+        seizure: {
+          date: now().slice(0, 10),
+          location: { country: 'VN', locode: 'VNDAD', place: 'Tien Sa port' },
+          commodities: [
+            {
+              taxon: { scientificName: 'Loxodonta africana', citesAppendix: 'I' },
+              product: 'ivory',
+              quantity: { value: 9.1, unit: 't' },
+              hsCode: '0507.10',
+            },
+          ],
+          concealment: 'inside hollowed logs declared as timber',
+          detectionMethod: 'risk-profiling',
+          shipment: {
+            mode: 'sea',
+            containers: [container('MSKU', '907032')],
+            route: { origin: 'CDMAT', transit: ['SGSIN'], destination: 'VNDAD' },
+            declaredGoods: { description: 'Sawn timber', hsCode: '4407' },
+          },
+        },
+      },
+      'vietNamSeizure',
+    );
+
+    await this.#step(
+      4,
+      'Hong Kong Customs flags the consignee behind several shipments, under the regional agreement',
+      'HK-CED',
+      {
+        type: 'consignee-flag',
+        version: 1,
+        handling: 'TLP:AMBER',
+        consignee: {
+          name: '(demo) Kowloon Dried Seafood Trading',
+          country: 'HK',
+          identifiers: [{ scheme: 'company-register', value: 'DEMO-1234567' }],
+        },
+        reason: 'linked-network',
+        relatedAlerts: [this.ids['singaporeSeizure']],
+        watchCountries: ['HK', 'VN', 'CN', 'US'],
+      },
+      'hongKongFlag',
+    );
+
+    await this.#step(
+      5,
+      'Kenya Wildlife Service flags a consignee; no agreement covers consignee flags from Kenya, so nobody receives it',
+      'KE-KWS',
+      {
+        type: 'consignee-flag',
+        version: 1,
+        handling: 'TLP:GREEN',
+        consignee: { name: '(demo) Mombasa Curios Ltd', country: 'KE' },
+        reason: 'intelligence',
+      },
+      'kenyaFlag',
+    );
+
+    await this.#forgery(6);
+
+    this.#say('');
+    this.#say(
+      '7. Nigeria withdraws its first alert: the seizure report supersedes it. The retraction reaches everyone who received the original.',
+    );
+    const retractionId = await this.#send('NG-NCS', {
+      type: 'retraction',
+      version: 1,
+      handling: 'TLP:AMBER',
+      retracts: this.ids['nigeriaFlag'],
+      action: 'withdraw',
+      reason: 'superseded by the Singapore seizure report',
+      references: [{ id: this.ids['singaporeSeizure'], relation: 'relates-to' }],
+    });
+    this.ids['retraction'] = retractionId;
+    const r = await this.#outcome(
+      7,
+      'Nigeria withdraws its first alert',
+      'NG-NCS',
+      'retraction',
+      retractionId,
+    );
+    for (const f of r.forwarded) {
+      const item = await until(`the withdrawal in ${f.recipient}'s feed`, async () => {
+        const res = await fetch(
+          `${this.#hub.gateways[f.recipient]!.url}/v1/alerts/${this.ids['nigeriaFlag']}`,
+          { headers: this.#auth() },
+        );
+        const body = (await res.json()) as { status?: string };
+        return body.status === 'withdrawn' ? body : undefined;
+      });
+      this.#say(`   in ${f.recipient}'s feed the original is now: ${item.status}`);
+    }
+    return this.outcomes;
+  }
+
+  /** Two forgeries: one NATS refuses outright, one only the router's checks can catch. */
+  async #forgery(n: number): Promise<void> {
+    this.#say('');
+    this.#say(
+      `${n}. A compromised connection of Singapore's gateway tries to pass forged alerts off as Viet Nam Customs'`,
+    );
+    const registry = loadSchemaRegistry(DEFAULT_SCHEMAS_DIR);
+    const forged = {
+      id: newAlertId(),
+      type: 'seizure-report',
+      version: 1,
+      origin: 'VN-CUSTOMS',
+      issuedAt: new Date().toISOString(),
+      handling: 'TLP:CLEAR',
+      summary: 'Forged: "all clear, release the containers".',
+      seizure: {
+        date: new Date().toISOString().slice(0, 10),
+        location: { country: 'VN' },
+        commodities: [
+          {
+            taxon: { scientificName: 'Manis javanica' },
+            product: 'scales',
+            quantity: { value: 1, unit: 'kg' },
+          },
+        ],
+      },
+    } as Alert;
+    // A key Viet Nam never registered, used to sign in its name.
+    const rogue = importSigningKey(generateSigningJwk().privateJwk, 'VN-CUSTOMS');
+    const bytes = encodeEnvelope(
+      await signAlert(forged, rogue, registry.schemaIdFor('seizure-report', 1)!),
+    );
+    const nc = await this.#hub.connectAs('SG-NPARKS');
+    try {
+      const js = jetstream(nc);
+      let refusedByNats = '';
+      try {
+        await js.publish(inboundSubject('VN-CUSTOMS', 'seizure-report'), bytes, { timeout: 3000 });
+      } catch (err) {
+        refusedByNats = (err as Error).message;
+      }
+      const a: StepOutcome = {
+        step: n,
+        title: "publish on Viet Nam's subject",
+        from: 'SG-NPARKS (as VN-CUSTOMS)',
+        type: 'seizure-report',
+        forwarded: [],
+        denied: [],
+        refusedByNats,
+      };
+      this.outcomes.push(a);
+      this.#say('   a) on ahub.in.VN-CUSTOMS.seizure-report');
+      this.#report(a);
+      const ack = await js.publish(inboundSubject('SG-NPARKS', 'seizure-report'), bytes, {
+        msgID: `forged-${forged.id}`,
+      });
+      const records = await until('the router to reject the forgery', async () =>
+        (await this.#audit('/v1/audit?outcome=rejected&limit=5000'))?.filter(
+          (r) => r.streamSeq === ack.seq,
+        ),
+      );
+      const rej = records.find((r) => r.streamSeq === ack.seq);
+      const b: StepOutcome = {
+        step: n,
+        title: 'signed with a key Viet Nam never registered',
+        from: 'SG-NPARKS (as VN-CUSTOMS)',
+        type: 'seizure-report',
+        alertId: forged.id,
+        forwarded: [],
+        denied: [],
+        ...(rej ? { rejected: { code: rej.reasonCode ?? '', reason: rej.reason ?? '' } } : {}),
+      };
+      this.outcomes.push(b);
+      this.#say('   b) on its own subject, signed with a key Viet Nam never registered');
+      this.#report(b);
+    } finally {
+      await nc.close();
+    }
+  }
+}

@@ -1,0 +1,208 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify as toYaml } from 'yaml';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { inboxPrefix } from '@alert-hub/core';
+import { createDevPki, devPkiPaths } from './dev-pki.js';
+import { generateKey } from './keystore.js';
+import { renderNatsSecurityConfig } from './nats-config.js';
+import { findNatsServer, startNatsServer, type NatsServer } from './nats-server.js';
+import { connectNats } from './nats.js';
+import { spawnService, type ServiceProcess } from './service-process.js';
+import { createToken } from './tokens.js';
+
+/** An agency of a local hub. */
+export interface LocalAgency {
+  readonly id: string;
+  readonly name: string;
+}
+
+export interface LocalHubOptions {
+  readonly agencies: readonly LocalAgency[];
+  /** The agreements document (written to `agreements.yaml`). */
+  readonly agreements: unknown;
+  /** Working directory; a new temporary one when absent (removed by `stop()`). */
+  readonly dir?: string;
+  /** Environment for finding nats-server (`NATS_SERVER_BIN`, `PATH`). */
+  readonly env: Readonly<Record<string, string | undefined>>;
+  /** Progress messages. */
+  readonly onProgress?: (message: string) => void;
+  /** Extra configuration merged into every gateway's / the router's file. */
+  readonly gatewayConfig?: Record<string, unknown>;
+  readonly routerConfig?: Record<string, unknown>;
+  /** Extra node flags for the services (e.g. `--cpu-prof`). */
+  readonly nodeArgs?: readonly string[];
+}
+
+/** A running local hub: nats-server, router and one gateway per agency, each its own process. */
+export interface LocalHub {
+  readonly dir: string;
+  readonly nats: NatsServer;
+  readonly router: ServiceProcess;
+  readonly gateways: Readonly<Record<string, ServiceProcess>>;
+  /** Bearer token with `submit` and `read-feed` on every gateway (each agency's own systems). */
+  readonly token: string;
+  /** Coordinator token for the router's audit API. */
+  readonly coordinatorToken: string;
+  readonly certsDir: string;
+  readonly agreementsFile: string;
+  readonly auditDb: string;
+  /** A NATS connection with `principal`'s certificate and permissions. */
+  connectAs(principal: string): Promise<NatsConnection>;
+  /** Stops every process (gateways, router, nats-server) and removes a temporary directory. */
+  stop(options?: { keepDir?: boolean }): Promise<void>;
+}
+
+/** The hub's router principal in a local hub. */
+export const LOCAL_ROUTER = 'HUB';
+
+/**
+ * Starts a complete hub on this machine the way it runs in production, with nothing prepared:
+ * keys for every agency and the router, a development CA and certificates, nats-server with
+ * JetStream, mutual TLS and least-privilege users (never an open server), the router, and a
+ * gateway per agency. Used by `npm run demo`, `npm run bench` and the tests.
+ */
+export async function startLocalHub(o: LocalHubOptions): Promise<LocalHub> {
+  const progress = o.onProgress ?? (() => undefined);
+  // Fail before anything is generated when nats-server is missing (the error names the install command).
+  findNatsServer(o.env);
+  const ownsDir = o.dir === undefined;
+  const dir = o.dir ?? mkdtempSync(join(tmpdir(), 'ahub-local-'));
+  const certsDir = join(dir, 'certs');
+  const logsDir = join(dir, 'logs');
+  mkdirSync(logsDir, { recursive: true });
+  const started: { stop(): Promise<unknown> }[] = [];
+  const cleanup = async (keepDir = false) => {
+    for (const s of [...started].reverse()) await s.stop().catch(() => undefined);
+    if (ownsDir && !keepDir) rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    const keyFiles: Record<string, string> = {};
+    const validity = { now: new Date(Date.now() - 3600_000), validDays: 365 };
+    for (const a of o.agencies)
+      keyFiles[a.id] = generateKey({
+        certsDir,
+        principal: a.id,
+        name: a.name,
+        ...validity,
+      }).privateFile;
+    const hubKey = generateKey({
+      certsDir,
+      principal: LOCAL_ROUTER,
+      role: 'router',
+      name: 'alert-hub router',
+      ...validity,
+    }).privateFile;
+    const pkiDir = join(certsDir, 'dev');
+    await createDevPki({ dir: pkiDir, principals: [LOCAL_ROUTER, ...o.agencies.map((a) => a.id)] });
+    progress(
+      `keys for ${o.agencies.length} agencies and the hub; a development CA and a certificate for each`,
+    );
+
+    const p = devPkiPaths(pkiDir);
+    const nats = await startNatsServer({
+      dir: join(dir, 'nats'),
+      env: o.env,
+      config: renderNatsSecurityConfig({
+        agencies: o.agencies.map((a) => a.id),
+        routers: [LOCAL_ROUTER],
+        tls: { caFile: p.caFile, certFile: p.serverCertFile, keyFile: p.serverKeyFile },
+      }),
+    });
+    started.push(nats);
+    progress(
+      `nats-server with JetStream, mutual TLS and one least-privilege user per agency at ${nats.url}`,
+    );
+
+    const tlsOf = (who: string) => {
+      const f = devPkiPaths(pkiDir, who);
+      return { caFile: f.caFile, certFile: f.certFile, keyFile: f.keyFile };
+    };
+    const agreementsFile = join(dir, 'agreements.yaml');
+    writeFileSync(agreementsFile, toYaml(o.agreements));
+    const token = createToken();
+    const coordinator = createToken();
+    const auditDb = join(dir, 'router', 'audit.db');
+    const routerFile = join(dir, 'router.yaml');
+    writeFileSync(
+      routerFile,
+      toYaml({
+        instance: 'router-1',
+        signingKey: hubKey,
+        trustDir: join(certsDir, 'trust'),
+        agreementsFile,
+        dataDir: join(dir, 'router'),
+        nats: { servers: [nats.url], tls: tlsOf(LOCAL_ROUTER) },
+        http: { port: 0 },
+        coordinators: [{ name: 'coordinator', tokenSha256: coordinator.sha256 }],
+        checkpointIntervalMs: 1000,
+        ...o.routerConfig,
+      }),
+    );
+    const router = await spawnService('router', routerFile, {
+      env: o.env,
+      logFile: join(logsDir, 'router.log'),
+      ...(o.nodeArgs ? { nodeArgs: o.nodeArgs } : {}),
+    });
+    started.push(router);
+    progress(`router at ${router.url}`);
+
+    const gateways: Record<string, ServiceProcess> = {};
+    await Promise.all(
+      o.agencies.map(async (a) => {
+        const file = join(dir, `gateway-${a.id}.yaml`);
+        writeFileSync(
+          file,
+          toYaml({
+            agency: a.id,
+            signingKey: keyFiles[a.id],
+            trustDir: join(certsDir, 'trust'),
+            dataDir: join(dir, 'gateways', a.id),
+            http: { port: 0 },
+            nats: { servers: [nats.url], tls: tlsOf(a.id) },
+            clients: [
+              {
+                name: `${a.id} systems`,
+                tokenSha256: token.sha256,
+                roles: ['submit', 'read-feed'],
+              },
+            ],
+            ...o.gatewayConfig,
+          }),
+        );
+        const g = await spawnService('gateway', file, {
+          env: o.env,
+          logFile: join(logsDir, `gateway-${a.id}.log`),
+          ...(o.nodeArgs ? { nodeArgs: o.nodeArgs } : {}),
+        });
+        started.push(g);
+        gateways[a.id] = g;
+      }),
+    );
+    progress(`gateways: ${o.agencies.map((a) => `${a.id} ${gateways[a.id]!.url}`).join(', ')}`);
+
+    return {
+      dir,
+      nats,
+      router,
+      gateways,
+      token: token.token,
+      coordinatorToken: coordinator.token,
+      certsDir,
+      agreementsFile,
+      auditDb,
+      connectAs: (principal) =>
+        connectNats({
+          servers: nats.url,
+          name: `local ${principal}`,
+          inboxPrefix: inboxPrefix(principal),
+          tls: tlsOf(principal),
+        }),
+      stop: (options) => cleanup(options?.keepDir ?? false),
+    };
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+}

@@ -1,0 +1,100 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
+import { loadConfig as gatewayConfig } from '@alert-hub/gateway';
+import { loadConfig as routerConfig } from '@alert-hub/router';
+import { findNatsServer } from '@alert-hub/runtime';
+import { ROOT } from './helpers/hubctl.js';
+
+interface Service {
+  image?: string;
+  build?: { context: string; dockerfile: string };
+  command: string[];
+  volumes: string[];
+  ports?: string[];
+  depends_on?: string[];
+}
+const compose = parseYaml(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8'), {
+  merge: true,
+}) as { services: Record<string, Service>; volumes: Record<string, unknown> };
+const out = mkdtempSync(join(tmpdir(), 'ahub-compose-'));
+afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+beforeAll(() => {
+  // The same generator as `npm run compose:prepare`, with the in-container paths pointing here.
+  execFileSync(
+    process.execPath,
+    [join(ROOT, 'demo/dist/compose-prepare.js'), '--out', out, '--root', out],
+    { cwd: ROOT },
+  );
+});
+
+describe('docker-compose.yml', () => {
+  it('runs nats-server 2.9 with the generated configuration, and the router and gateways from their Dockerfiles', () => {
+    const { nats, router, ...rest } = compose.services;
+    expect(nats!.image).toMatch(/^nats:2\.9/);
+    expect(nats!.command).toEqual(['-c', '/etc/alert-hub/nats.conf']);
+    expect(nats!.volumes).toContain('./deploy:/etc/alert-hub:ro');
+    expect(router!.build?.dockerfile).toBe('services/router/Dockerfile');
+    expect(router!.depends_on).toEqual(['nats']);
+    const gateways = Object.entries(rest).filter(([name]) => name.startsWith('gateway-'));
+    expect(gateways.length).toBe(3);
+    for (const [name, g] of gateways) {
+      expect(g.build?.dockerfile, name).toBe('services/gateway/Dockerfile');
+      expect(g.command[0]).toBe('--config');
+      expect(g.volumes.some((v) => v.endsWith(':/var/lib/alert-hub'))).toBe(true);
+    }
+    for (const s of Object.values(compose.services))
+      for (const v of s.volumes)
+        if (!v.startsWith('./')) expect(compose.volumes).toHaveProperty(v.split(':')[0]!);
+  });
+
+  it('every Dockerfile builds from the repository root and starts its service', () => {
+    for (const svc of ['gateway', 'router']) {
+      const df = readFileSync(join(ROOT, `services/${svc}/Dockerfile`), 'utf8');
+      expect(df).toMatch(/^FROM node:20/m);
+      expect(df).toContain(`ENTRYPOINT ["node", "services/${svc}/dist/main.js"]`);
+      expect(df).toMatch(/^USER node$/m);
+      expect(existsSync(join(ROOT, `services/${svc}/dist/main.js`))).toBe(true);
+    }
+  });
+
+  it('every configuration file the services are started with is generated, and valid', () => {
+    for (const [name, s] of Object.entries(compose.services)) {
+      const file = s.command[s.command.indexOf(name === 'nats' ? '-c' : '--config') + 1]!.replace(
+        '/etc/alert-hub',
+        out,
+      );
+      expect(existsSync(file), `${name}: ${file}`).toBe(true);
+      if (name === 'router')
+        expect(routerConfig({}, file).nats.tls?.certFile).toBe(join(out, 'certs/dev/HUB.pem'));
+      if (name.startsWith('gateway-')) expect(gatewayConfig({}, file).clients).toHaveLength(1);
+    }
+    const natsServer = findNatsServer(process.env);
+    const test = spawnSync(natsServer, ['-t', '-c', join(out, 'nats.conf')], { encoding: 'utf8' });
+    expect(test.stdout + test.stderr).toContain('is valid');
+    expect(readFileSync(join(out, 'nats.conf'), 'utf8')).toContain('verify_and_map: true');
+  });
+
+  it('docker compose config accepts it, where a Docker CLI with compose is installed', () => {
+    const candidates: [string, string[]][] = [
+      ['docker', ['compose', 'config', '-q']],
+      ['docker-compose', ['config', '-q']],
+    ];
+    const usable = candidates.find(
+      ([bin, args]) =>
+        spawnSync(bin, [...args.slice(0, -2), 'version'], { encoding: 'utf8' }).status === 0,
+    );
+    if (!usable) {
+      console.log(
+        'docker-compose.yml: no `docker compose` or `docker-compose` here; checked by parsing only',
+      );
+      return;
+    }
+    const r = spawnSync(usable[0], usable[1], { cwd: ROOT, encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+  });
+});

@@ -1,0 +1,91 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ROOT } from './helpers/hubctl.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'ahub-demo-test-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function runDemo(args: string[]) {
+  const proc = spawn(process.execPath, [join(ROOT, 'demo/dist/main.js'), ...args], {
+    cwd: ROOT,
+    env: process.env,
+  });
+  let out = '';
+  let err = '';
+  proc.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+  proc.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
+  return { proc, exited, output: () => out, errors: () => err };
+}
+
+interface Outcome {
+  step: number;
+  forwarded: { recipient: string; agreement: string }[];
+  denied: { recipient: string; reason: string }[];
+  rejected?: { code: string };
+  refusedByNats?: string;
+}
+
+describe('demo - npm run demo, non-interactively', () => {
+  it('plays the scenario and every step ends as the agreements say', async () => {
+    const summary = join(dir, 'summary.json');
+    const run = runDemo(['--summary', summary]);
+    expect(await run.exited, run.errors()).toBe(0);
+    const out = run.output();
+    expect(out).toContain('Routing table');
+    expect(out).toMatch(/Audit chain: verified, \d+ records/);
+    expect(out).toContain('stopped; temporary files removed');
+    const s = JSON.parse(readFileSync(summary, 'utf8')) as {
+      outcomes: Outcome[];
+      audit: { ok: boolean };
+    };
+    const step = (n: number) => s.outcomes.filter((o) => o.step === n);
+    const to = (o: Outcome) => o.forwarded.map((f) => `${f.recipient} ${f.agreement}`).sort();
+    expect(to(step(1)[0]!)).toEqual(['SG-NPARKS NG-SG-MOU@1', 'VN-CUSTOMS AFRICA-ASIA-ROUTES@1']);
+    expect(step(1)[0]!.denied.find((d) => d.recipient === 'KE-KWS')?.reason).toBe('DENY_CONDITION');
+    expect(to(step(2)[0]!)).toEqual([
+      'CN-GACC WEN-ASIA@1',
+      'HK-CED WEN-ASIA@1',
+      'NG-NCS NG-SG-MOU@1',
+      'VN-CUSTOMS WEN-ASIA@1',
+    ]);
+    expect(to(step(4)[0]!)).toContain('US-FWS HK-US-CONSIGNEES@2');
+    expect(step(5)[0]!.forwarded).toEqual([]);
+    expect(step(6)[0]!.refusedByNats).toMatch(/Permissions Violation/);
+    expect(step(6)[1]!.rejected?.code).toBe('ERR_KEY_UNKNOWN');
+    expect(to(step(7)[0]!)).toEqual(['SG-NPARKS NG-SG-MOU@1', 'VN-CUSTOMS AFRICA-ASIA-ROUTES@1']);
+    expect(out).toContain("in VN-CUSTOMS's feed the original is now: withdrawn");
+    expect(s.audit.ok).toBe(true);
+  });
+
+  it('without nats-server it says how to install it, before generating anything', async () => {
+    const proc = spawn(process.execPath, [join(ROOT, 'demo/dist/main.js')], {
+      cwd: ROOT,
+      env: { ...process.env, NATS_SERVER_BIN: '/nonexistent/nats-server' },
+    });
+    let err = '';
+    proc.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+    expect(await new Promise((r) => proc.on('exit', r))).toBe(1);
+    expect(err).toContain('sudo apt-get install nats-server');
+  });
+
+  it('--keep leaves the hub running with its URLs printed; Ctrl-C stops every process', async () => {
+    const run = runDemo(['--keep']);
+    for (let i = 0; i < 600 && !run.output().includes('Ctrl-C stops every process'); i++)
+      await new Promise((r) => setTimeout(r, 100));
+    const url = /^ {2}VN-CUSTOMS {2}(http:\/\/\S+)$/m.exec(run.output())?.[1];
+    const token = /gateway token \(submit and read-feed on every gateway\): (\S+)/.exec(
+      run.output(),
+    )?.[1];
+    expect(url).toBeDefined();
+    const feed = await fetch(`${url}/v1/feed`, { headers: { authorization: `Bearer ${token}` } });
+    expect(((await feed.json()) as { items: unknown[] }).items.length).toBeGreaterThan(0);
+    run.proc.kill('SIGINT');
+    expect(await run.exited).toBe(0);
+    expect(run.output()).toContain('stopped; temporary files removed');
+    await expect(fetch(`${url}/healthz`)).rejects.toThrow();
+  });
+});
