@@ -123,7 +123,7 @@ try {
   hub = await startLocalHub({
     agencies: AGENCIES,
     agreements: AGREEMENTS,
-     
+
     env: process.env,
     ...(values.dir ? { dir: values.dir } : {}),
     onProgress: (m) => say(`  ok  ${m}`),
