@@ -16,7 +16,7 @@ import {
 } from '@alert-hub/core';
 
 /** Runs `op` with `inFlight` calls outstanding for `durationMs`; returns operations per second. */
-async function rate(
+export async function rate(
   durationMs: number,
   inFlight: number,
   op: (i: number) => Promise<unknown>,

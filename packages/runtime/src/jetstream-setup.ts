@@ -29,9 +29,10 @@ export interface StreamLimits {
   readonly feedsMaxBytes: number;
   readonly deadLetterMaxBytes: number;
   /**
-   * JetStream de-duplication window. It must cover the redelivery horizon (ack wait times
-   * redeliveries), or a late redelivery slips through as a new message; beyond it the router's
-   * own alert-id table and the gateways' inboxes still refuse duplicates.
+   * JetStream de-duplication window. Every message id in it costs nats-server memory, so it is
+   * kept at JetStream's default of 2 minutes. It covers a client's immediate retry; anything
+   * later (a redelivery after a long outage, a replay) is caught by the router's table of routed
+   * alert ids and by the gateways' inboxes, which refuse an alert id they already hold.
    */
   readonly duplicateWindowMs: number;
 }
@@ -41,7 +42,7 @@ export const DEFAULT_STREAM_LIMITS: StreamLimits = {
   inboundMaxBytes: 1024 ** 3,
   feedsMaxBytes: 2 * 1024 ** 3,
   deadLetterMaxBytes: 256 * 1024 ** 2,
-  duplicateWindowMs: 10 * 60_000,
+  duplicateWindowMs: 2 * 60_000,
 };
 
 /** How long the router or a gateway may hold a message before JetStream redelivers it. */
@@ -136,7 +137,7 @@ export async function provisionHub(
     deliver_policy: DeliverPolicy.All,
     ack_wait: ackWait,
     max_deliver: -1,
-    max_ack_pending: options.routerMaxAckPending ?? 4096,
+    max_ack_pending: options.routerMaxAckPending ?? 1024,
   });
   for (const agency of agencies) {
     await ensureConsumer(jsm, Streams.Feeds, {

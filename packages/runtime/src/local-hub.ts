@@ -143,6 +143,7 @@ export async function startLocalHub(o: LocalHubOptions): Promise<LocalHub> {
     const router = await spawnService('router', routerFile, {
       env: o.env,
       logFile: join(logsDir, 'router.log'),
+      captureLogs: false,
       ...(o.nodeArgs ? { nodeArgs: o.nodeArgs } : {}),
     });
     started.push(router);
@@ -174,6 +175,7 @@ export async function startLocalHub(o: LocalHubOptions): Promise<LocalHub> {
         const g = await spawnService('gateway', file, {
           env: o.env,
           logFile: join(logsDir, `gateway-${a.id}.log`),
+          captureLogs: false,
           ...(o.nodeArgs ? { nodeArgs: o.nodeArgs } : {}),
         });
         started.push(g);

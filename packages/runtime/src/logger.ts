@@ -44,7 +44,9 @@ export function createLogger(options: {
       base: { service: options.name },
       timestamp: pino.stdTimeFunctions.isoTime,
     },
-    options.destination,
+    // Asynchronous writes: under load, lines written while a write is in flight go out together
+    // instead of one system call each; when idle, every line goes out at once.
+    options.destination ?? pino.destination({ dest: 1, sync: false }),
   );
 }
 

@@ -40,5 +40,9 @@ export async function connectNats(
     pingInterval: 10_000,
     timeout: options.timeoutMs ?? 5_000,
     waitOnFirstConnect: options.waitOnFirstConnect ?? false,
+    // nats.js otherwise builds three Error objects (with stack traces) per request, for context
+    // in case it fails: a measurable share of the router's CPU per forward. Failures still carry
+    // their message; only the originating stack is lost.
+    noAsyncTraces: true,
   });
 }

@@ -1,5 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, type WriteStream } from 'node:fs';
+import {
+  closeSync,
+  createWriteStream,
+  openSync,
+  readFileSync,
+  statSync,
+  type WriteStream,
+} from 'node:fs';
 import { ROOT_DIR } from './paths.js';
 
 /** The services' entry points, relative to the repository root. */
@@ -32,6 +39,12 @@ export interface SpawnServiceOptions {
   readonly logFile?: string;
   /** Extra node flags (e.g. `--cpu-prof`). */
   readonly nodeArgs?: readonly string[];
+  /**
+   * Parse the service's log lines into `logs` (default true). With false (and a `logFile`), the
+   * service writes straight into the file and this process only reads it until the service is
+   * ready: a benchmark's load generator should not spend its CPU relaying every service's logs.
+   */
+  readonly captureLogs?: boolean;
 }
 
 /**
@@ -43,6 +56,8 @@ export async function spawnService(
   configFile: string,
   options: SpawnServiceOptions = {},
 ): Promise<ServiceProcess> {
+  if (options.captureLogs === false && options.logFile)
+    return spawnToFile(kind, configFile, options, options.logFile);
   const proc = spawn(
     process.execPath,
     [...(options.nodeArgs ?? []), `${ROOT_DIR}${SERVICE_MAINS[kind]}`, '--config', configFile],
@@ -59,6 +74,7 @@ export async function spawnService(
   let stderr = '';
   let buf = '';
   let url = '';
+  let isReady = false;
   const readyMsg = options.readyMsg ?? `${kind} listening`;
   const exited = new Promise<number | null>((resolve) =>
     proc.once('exit', (code) => resolve(code)),
@@ -70,6 +86,7 @@ export async function spawnService(
     );
     proc.stdout.setEncoding('utf8').on('data', (d: string) => {
       sink?.write(d);
+      if (isReady && options.captureLogs === false) return;
       buf += d;
       let nl;
       while ((nl = buf.indexOf('\n')) >= 0) {
@@ -85,6 +102,7 @@ export async function spawnService(
         if (logs.length > 5000) logs.splice(0, logs.length - 5000);
         if (entry['msg'] === readyMsg) {
           url = typeof entry['url'] === 'string' ? entry['url'] : '';
+          isReady = true;
           clearTimeout(timer);
           resolve();
         }
@@ -115,6 +133,79 @@ export async function spawnService(
     get url() {
       return url;
     },
+    async stop(graceMs = 10_000) {
+      if (alive()) {
+        proc.kill('SIGTERM');
+        const timer = setTimeout(() => alive() && proc.kill('SIGKILL'), graceMs);
+        const code = await exited;
+        clearTimeout(timer);
+        return code;
+      }
+      return exited;
+    },
+    async kill() {
+      if (alive()) proc.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+/** Like spawnService, with the service's output going straight to `logFile`. */
+async function spawnToFile(
+  kind: ServiceKind,
+  configFile: string,
+  options: SpawnServiceOptions,
+  logFile: string,
+): Promise<ServiceProcess> {
+  const fd = openSync(logFile, 'a');
+  const start = statSync(logFile).size;
+  const proc = spawn(
+    process.execPath,
+    [...(options.nodeArgs ?? []), `${ROOT_DIR}${SERVICE_MAINS[kind]}`, '--config', configFile],
+    {
+      cwd: ROOT_DIR,
+      env: { PATH: options.env?.['PATH'] ?? '', ...options.env },
+      stdio: ['ignore', fd, fd],
+    },
+  );
+  closeSync(fd);
+  const exited = new Promise<number | null>((resolve) =>
+    proc.once('exit', (code) => resolve(code)),
+  );
+  const readyMsg = options.readyMsg ?? `${kind} listening`;
+  const deadline = Date.now() + (options.timeoutMs ?? 30_000);
+  let url: string | undefined;
+  for (let offset = start; url === undefined;) {
+    if (proc.exitCode !== null || proc.signalCode !== null) {
+      throw new Error(
+        `${kind} exited with code ${proc.exitCode}: ${readFileSync(logFile, 'utf8').slice(start).slice(-4000)}`,
+      );
+    }
+    if (Date.now() > deadline) {
+      proc.kill('SIGKILL');
+      throw new Error(
+        `${kind} did not get ready in time: ${readFileSync(logFile, 'utf8').slice(start).slice(-4000)}`,
+      );
+    }
+    const text = readFileSync(logFile, 'utf8').slice(offset);
+    const lines = text.split('\n');
+    offset += text.length - (lines[lines.length - 1]?.length ?? 0);
+    for (const line of lines.slice(0, -1)) {
+      try {
+        const entry = JSON.parse(line) as Record<string, unknown>;
+        if (entry['msg'] === readyMsg) url = typeof entry['url'] === 'string' ? entry['url'] : '';
+      } catch {
+        // not a log line
+      }
+    }
+    if (url === undefined) await new Promise((r) => setTimeout(r, 25));
+  }
+  const alive = () => proc.exitCode === null && proc.signalCode === null;
+  return {
+    kind,
+    proc,
+    logs: [],
+    url,
     async stop(graceMs = 10_000) {
       if (alive()) {
         proc.kill('SIGTERM');

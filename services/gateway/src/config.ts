@@ -29,6 +29,8 @@ export interface GatewayConfig {
     readonly bodyLimitBytes: number;
     readonly batchBodyLimitBytes: number;
     readonly batchMaxItems: number;
+    /** Alerts being validated, signed and published at once; beyond, 503 ERR_OVERLOADED. */
+    readonly maxInFlight: number;
   };
   readonly nats: {
     readonly servers: readonly string[];
@@ -78,6 +80,7 @@ const schema = {
           default: DEFAULT_BATCH_BODY_LIMIT_BYTES,
         },
         batchMaxItems: { type: 'integer', minimum: 1, maximum: 10000, default: 1000 },
+        maxInFlight: { type: 'integer', minimum: 1, maximum: 100000, default: 512 },
       },
       additionalProperties: false,
     },

@@ -85,9 +85,7 @@ export async function startGateway(
   const jsm: JetStreamManager = await jetstreamManager(nc, { checkAPI: false, timeout: 2000 });
   const link = new NatsLink(nc, js, { publishTimeoutMs: config.nats.publishTimeoutMs });
 
-  const receipts = createBatchWriter<SentReceipt>((items) => {
-    for (const r of items) store.putSent(r);
-  });
+  const receipts = createBatchWriter<SentReceipt>((items) => store.putSent(items));
   const feedWriter = createBatchWriter<FeedWrite>((writes) => {
     const inserted = store.write(writes);
     const alerts = writes.filter((w) => w.kind === 'alert').length;
@@ -103,6 +101,7 @@ export async function startGateway(
     nats: link,
     metrics,
     log,
+    maxInFlight: config.http.maxInFlight,
   });
   const feed = new FeedConsumer({
     agency: config.agency,

@@ -35,6 +35,8 @@ export interface IntakeDeps {
   readonly nats: NatsLink;
   readonly metrics: GatewayMetrics;
   readonly log: Logger;
+  /** Most alerts processed at once; more are refused with ERR_OVERLOADED (memory stays bounded). */
+  readonly maxInFlight: number;
   readonly now?: () => Date;
 }
 
@@ -44,12 +46,34 @@ export interface IntakeDeps {
  */
 export class Intake {
   readonly #d: IntakeDeps;
+  #inFlight = 0;
   constructor(deps: IntakeDeps) {
     this.#d = deps;
   }
 
+  /** Alerts being processed now. */
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
   /** Submits one alert on behalf of API client `client`. Throws a `GatewayError` when refused. */
   async submit(body: unknown, client: string): Promise<Receipt> {
+    if (this.#inFlight >= this.#d.maxInFlight) {
+      this.#d.metrics.rejected.inc({ reason: 'ERR_OVERLOADED' });
+      throw new GatewayError(
+        'ERR_OVERLOADED',
+        `the gateway is processing ${this.#inFlight} alerts; retry shortly`,
+      );
+    }
+    this.#inFlight++;
+    try {
+      return await this.#submit(body, client);
+    } finally {
+      this.#inFlight--;
+    }
+  }
+
+  async #submit(body: unknown, client: string): Promise<Receipt> {
     const started = performance.now();
     const { agency, registry, store, metrics } = this.#d;
     try {

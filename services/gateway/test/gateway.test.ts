@@ -550,3 +550,32 @@ describe('gateway - NATS outage', () => {
     );
   });
 });
+
+describe('gateway - overload', () => {
+  it('beyond http.maxInFlight it answers 503 ERR_OVERLOADED at once, and accepts again after', async () => {
+    const small = await startGateway(
+      configFor('SG-NPARKS', {
+        dataDir: `${fx.dir}/data-overload`,
+        http: { port: 0, maxInFlight: 3 },
+      }),
+      { log },
+    );
+    try {
+      const res = await post(
+        small,
+        '/v1/alerts:batch',
+        Array.from({ length: 10 }, () => seizureReport('SG-NPARKS')),
+      );
+      const body = (await res.json()) as {
+        accepted: number;
+        results: { status: number; error?: { code: string } }[];
+      };
+      expect(body.accepted).toBe(3);
+      expect(body.results.filter((r) => r.error?.code === 'ERR_OVERLOADED')).toHaveLength(7);
+      const single = await post(small, '/v1/alerts', seizureReport('SG-NPARKS'));
+      expect(single.status).toBe(202);
+    } finally {
+      await small.close();
+    }
+  });
+});

@@ -102,8 +102,8 @@ const schema = {
       type: 'object',
       default: {},
       properties: {
-        maxMessages: { type: 'integer', minimum: 1, maximum: 4096, default: 512 },
-        maxAckPending: { type: 'integer', minimum: 1, maximum: 100000, default: 4096 },
+        maxMessages: { type: 'integer', minimum: 1, maximum: 4096, default: 256 },
+        maxAckPending: { type: 'integer', minimum: 1, maximum: 100000, default: 1024 },
         ackWaitMs: { type: 'integer', minimum: 1000, default: 30000 },
       },
       additionalProperties: false,

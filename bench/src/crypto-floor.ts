@@ -1,0 +1,40 @@
+import { generateKeyPairSync, sign, verify } from 'node:crypto';
+import { rate } from './core.js';
+
+/**
+ * The crypto floor: how many alerts per second the signatures alone would allow on this machine.
+ * End to end, an alert to P partners needs 1 + P signatures (the origin's, one countersignature
+ * per partner) and 1 + 2P verifications (the router checks the origin; each partner checks the
+ * origin and its countersignature). Rates are node:crypto Ed25519 through the callback API with
+ * many in flight, i.e. using every core, as the hub does; input the size of a real signing input.
+ */
+export async function cryptoFloor(options: {
+  durationMs: number;
+  inFlight: number;
+  partners: number;
+  inputBytes: number;
+}) {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  const input = Buffer.alloc(options.inputBytes, 0x61);
+  const sig = sign(null, input, privateKey);
+  const signPerSecond = await rate(
+    options.durationMs,
+    options.inFlight,
+    () =>
+      new Promise<Buffer>((res, rej) =>
+        sign(null, input, privateKey, (e, s) => (e ? rej(e) : res(s))),
+      ),
+  );
+  const verifyPerSecond = await rate(
+    options.durationMs,
+    options.inFlight,
+    () =>
+      new Promise<boolean>((res, rej) =>
+        verify(null, input, publicKey, sig, (e, ok) => (e ? rej(e) : res(ok))),
+      ),
+  );
+  const signsPerAlert = 1 + options.partners;
+  const verifiesPerAlert = 1 + 2 * options.partners;
+  const alertsPerSecond = 1 / (signsPerAlert / signPerSecond + verifiesPerAlert / verifyPerSecond);
+  return { signPerSecond, verifyPerSecond, signsPerAlert, verifiesPerAlert, alertsPerSecond };
+}

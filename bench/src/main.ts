@@ -1,0 +1,264 @@
+#!/usr/bin/env node
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { parseArgs } from 'node:util';
+import {
+  encodeEnvelope,
+  generateSigningJwk,
+  importSigningKey,
+  countersign,
+  signAlert,
+} from '@alert-hub/core';
+import { DEFAULT_SCHEMAS_DIR, ROOT_DIR, loadSchemaRegistry } from '@alert-hub/runtime';
+import { benchAlert } from './core.js';
+import { cryptoFloor } from './crypto-floor.js';
+import { HubBench, PARTNERS, type HubPhase } from './hub.js';
+import { describeMachine } from './machine.js';
+import { memoryOf, percentile } from './proc.js';
+import { runRaw, type RawPhase } from './raw.js';
+
+/**
+ * npm run bench: the hub end to end beside the raw JetStream pipeline and the crypto floor, in one
+ * run on this machine. Results go to bench/results/latest.json (or --out); --smoke runs a few
+ * seconds only (npm test does, so the benchmark keeps working; it asserts no timing).
+ */
+const { values } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '15' },
+    rates: { type: 'string', default: '500,1000,2000' },
+    saturation: { type: 'string', default: '5000' },
+    'offline-seconds': { type: 'string', default: '10' },
+    'offline-rate': { type: 'string', default: '250' },
+    batch: { type: 'string', default: '10' },
+    smoke: { type: 'boolean', default: false },
+    'skip-raw': { type: 'boolean', default: false },
+    'cpu-prof': { type: 'string' },
+    out: { type: 'string' },
+    keep: { type: 'boolean', default: false },
+    // For experiments only; published figures use the services' defaults (info, FULL).
+    'log-level': { type: 'string' },
+    'sqlite-sync': { type: 'string' },
+  },
+  strict: true,
+});
+const smoke = values.smoke;
+const seconds = smoke ? 2 : Number(values.seconds);
+const rates = smoke ? [50] : values.rates.split(',').map(Number);
+const saturation = smoke ? 300 : Number(values.saturation);
+const offlineSeconds = smoke ? 2 : Number(values['offline-seconds']);
+const offlineRate = smoke ? 50 : Number(values['offline-rate']);
+const out = values.out ?? join(ROOT_DIR, 'bench', 'results', smoke ? 'smoke.json' : 'latest.json');
+const say = (line = '') => process.stdout.write(`${line}\n`);
+const env = process.env;
+const dir = mkdtempSync(join(tmpdir(), 'ahub-bench-'));
+
+const ms = (n: number) => (Number.isFinite(n) ? `${n.toFixed(1)} ms` : 'n/a');
+const perSecond = (n: number) => `${Math.round(n).toLocaleString('en-US')}/s`;
+function latency(sorted: readonly number[]) {
+  return {
+    p50: percentile(sorted, 50),
+    p99: percentile(sorted, 99),
+    max: sorted[sorted.length - 1] ?? NaN,
+    count: sorted.length,
+  };
+}
+function phaseSummary(p: HubPhase) {
+  const perSec = p.offered / p.seconds;
+  const growth = p.backlog.last - p.backlog.first;
+  return {
+    label: p.label,
+    offeredPerSecond: perSec,
+    accepted: p.accepted,
+    refused: p.refused,
+    completedPerSecond: p.completedPerSecond,
+    latencyMs: latency(p.latencies),
+    backlog: p.backlog,
+    // Sustained: the hub kept up (completions match the offer, the backlog did not grow by more than half a second's worth).
+    sustained: p.refused === 0 && p.completedPerSecond >= 0.95 * perSec && growth < 0.5 * perSec,
+    drainSeconds: p.drainSeconds,
+    cpuMsPerAlert: p.cpuMsPerAlert,
+  };
+}
+
+say(`alert-hub benchmark${smoke ? ' (smoke run: a few seconds, numbers not meaningful)' : ''}`);
+const machine = describeMachine();
+say(
+  `machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, Node ${machine.node}, Linux ${machine.kernel}`,
+);
+
+// Sizes of the real messages, for the raw pipeline and the crypto floor.
+const registry = loadSchemaRegistry(DEFAULT_SCHEMAS_DIR);
+const sample = benchAlert('SG-NPARKS');
+const sgKey = importSigningKey(generateSigningJwk().privateJwk, 'SG-NPARKS');
+const hubKey = importSigningKey(generateSigningJwk().privateJwk, 'HUB');
+const inbound = await signAlert(sample, sgKey, registry.schemaIdFor(sample.type, sample.version)!);
+const routed = await countersign(inbound, hubKey, {
+  recipient: 'VN-CUSTOMS',
+  agreement: { id: 'BENCH', version: 1 },
+  routed_at: sample.issuedAt,
+  onward: false,
+  alert_id: sample.id,
+});
+const sizes = {
+  alertJson: Buffer.byteLength(JSON.stringify(sample)),
+  inboundEnvelope: encodeEnvelope(inbound).byteLength,
+  routedEnvelope: encodeEnvelope(routed).byteLength,
+  signingInput: inbound.signatures[0]!.protected.length + 1 + inbound.payload.length,
+};
+say(
+  `message sizes: alert ${sizes.alertJson} B JSON, inbound envelope ${sizes.inboundEnvelope} B, forwarded envelope ${sizes.routedEnvelope} B`,
+);
+
+say('');
+say('c. crypto floor (node:crypto Ed25519, callback API, 64 in flight, all cores)');
+const floor = await cryptoFloor({
+  durationMs: smoke ? 300 : 3000,
+  inFlight: 64,
+  partners: PARTNERS.length,
+  inputBytes: sizes.signingInput,
+});
+say(
+  `   sign ${perSecond(floor.signPerSecond)}, verify ${perSecond(floor.verifyPerSecond)}; an alert to ${PARTNERS.length} partners needs ${floor.signsPerAlert} signatures and ${floor.verifiesPerAlert} verifications`,
+);
+say(
+  `   => at most ${perSecond(floor.alertsPerSecond)} alerts if the machine did nothing but this crypto`,
+);
+
+say('');
+say(
+  'a. the hub end to end (gateway intake -> router -> 2 partner gateways; mutual TLS, durable, audit on)',
+);
+const overrides = {
+  ...(values['log-level'] ? { log: { level: values['log-level'] } } : {}),
+  ...(values['sqlite-sync'] ? { sqlite: { synchronous: values['sqlite-sync'] } } : {}),
+};
+const hub = await HubBench.start({
+  dir: join(dir, 'hub'),
+  env,
+  batchSize: Number(values.batch),
+  overrides,
+  ...(values['cpu-prof'] ? { nodeArgs: ['--cpu-prof', '--cpu-prof-dir', values['cpu-prof']] } : {}),
+});
+const hubPhases: ReturnType<typeof phaseSummary>[] = [];
+let offline: Awaited<ReturnType<HubBench['partnerOffline']>> | undefined;
+let hubMemory: Record<string, { peakMiB: number; rssMiB: number } | undefined>;
+try {
+  await hub.phase('warm-up', smoke ? 20 : 200, smoke ? 1 : 3);
+  for (const r of [
+    ...rates.map((x) => ({ label: `${x}/s`, rate: x })),
+    { label: `saturation (offered ${saturation}/s)`, rate: saturation },
+  ]) {
+    const p = phaseSummary(await hub.phase(r.label, r.rate, seconds));
+    hubPhases.push(p);
+    say(
+      `   ${p.label.padEnd(28)} completed ${perSecond(p.completedPerSecond).padStart(8)}  p50 ${ms(p.latencyMs.p50).padStart(9)}  p99 ${ms(p.latencyMs.p99).padStart(9)}  backlog ${p.backlog.first}->${p.backlog.last} (max ${p.backlog.max})  ${p.sustained ? 'sustained' : 'NOT sustained'}`,
+    );
+    say(
+      `      CPU ms per alert: ${Object.entries(p.cpuMsPerAlert)
+        .map(([k, v]) => `${k} ${v.toFixed(2)}`)
+        .join(', ')}`,
+    );
+  }
+  hubMemory = hub.memory();
+  say(
+    `   partner offline: ${PARTNERS[1]}'s gateway stopped for ${offlineSeconds} s at ${offlineRate}/s`,
+  );
+  offline = await hub.partnerOffline(offlineRate, offlineSeconds);
+  say(
+    `     its backlog in JetStream: ${offline.before.backlog} -> ${offline.after.backlog} messages; RSS router ${offline.before.memory.router} -> ${offline.after.memory.router} MiB, nats-server ${offline.before.memory.nats} -> ${offline.after.memory.nats} MiB`,
+  );
+  say(`     back online: caught up in ${offline.catchUpSeconds.toFixed(1)} s`);
+  const after = hub.memory();
+  for (const [k, v] of Object.entries(after))
+    if (v && (!hubMemory[k] || v.peakMiB > hubMemory[k].peakMiB)) hubMemory[k] = v;
+} finally {
+  if (!values.keep) await hub.stop();
+}
+
+let raw: Awaited<ReturnType<typeof runRaw>> | undefined;
+if (!values['skip-raw']) {
+  say('');
+  say(
+    'b. the raw pipeline (JetStream publish -> consume -> republish to 2 subjects -> consume; TLS; no validation, crypto or audit)',
+  );
+  raw = await runRaw({
+    dir: join(dir, 'raw'),
+    env,
+    inSize: sizes.inboundEnvelope,
+    outSize: sizes.routedEnvelope,
+    phases: [...rates, saturation * 4].map((rate) => ({ rate, seconds })),
+  });
+  raw.phases.forEach((p: RawPhase, i) => {
+    const l = latency(p.latencies);
+    say(
+      `   ${(i < rates.length ? `${rates[i]}/s` : `saturation (offered ${saturation * 4}/s)`).padEnd(28)} completed ${perSecond(p.completedPerSecond).padStart(8)}  p50 ${ms(l.p50).padStart(9)}  p99 ${ms(l.p99).padStart(9)}`,
+    );
+  });
+}
+
+const hubMax = Math.max(
+  ...hubPhases
+    .filter((p) => p.refused === 0 || p.label.startsWith('saturation'))
+    .map((p) => p.completedPerSecond),
+);
+const rawMax = raw ? Math.max(...raw.phases.map((p) => p.completedPerSecond)) : NaN;
+const at1000 = hubPhases.find((p) => p.label === '1000/s');
+const memory = { ...hubMemory, ...(raw?.memory ?? {}), 'benchmark process': memoryOf(process.pid) };
+const maxService = Math.max(...Object.entries(hubMemory).map(([, v]) => v?.peakMiB ?? 0));
+const result = {
+  machine,
+  smoke,
+  settings: {
+    secondsPerPhase: seconds,
+    rates,
+    saturation,
+    batchSize: Number(values.batch),
+    partners: PARTNERS.length,
+  },
+  sizes,
+  cryptoFloor: floor,
+  hub: { phases: hubPhases, maxCompletedPerSecond: hubMax, partnerOffline: offline },
+  raw: raw
+    ? {
+        phases: raw.phases.map((p, i) => ({
+          offeredPerSecond: p.offered / p.seconds,
+          label: i < rates.length ? `${rates[i]}/s` : 'saturation',
+          completedPerSecond: p.completedPerSecond,
+          latencyMs: latency(p.latencies),
+        })),
+        maxCompletedPerSecond: rawMax,
+      }
+    : undefined,
+  ratios: { hubOverRaw: hubMax / rawMax, hubOverCryptoFloor: hubMax / floor.alertsPerSecond },
+  memory,
+  targets: {
+    hubOverCryptoFloorAtLeast0_7: hubMax / floor.alertsPerSecond >= 0.7,
+    p99AtMost25msAt1000: at1000 ? at1000.latencyMs.p99 <= 25 : undefined,
+    noServiceAbove200MiB: maxService <= 200,
+    offlineBacklogInJetStream: offline
+      ? offline.after.backlog - offline.before.backlog >= 0.9 * offline.phase.accepted
+      : undefined,
+  },
+};
+
+say('');
+say('summary');
+say(`   hub, most alerts/s completed end to end: ${perSecond(hubMax)}`);
+if (raw)
+  say(
+    `   raw pipeline:                             ${perSecond(rawMax)}    hub/raw ${result.ratios.hubOverRaw.toFixed(3)}`,
+  );
+say(
+  `   crypto floor:                             ${perSecond(floor.alertsPerSecond)}    hub/crypto-floor ${result.ratios.hubOverCryptoFloor.toFixed(2)} (target >= 0.7)`,
+);
+if (at1000) say(`   p99 at 1000/s: ${ms(at1000.latencyMs.p99)} (target <= 25 ms)`);
+say('   peak RSS:');
+for (const [k, v] of Object.entries(memory))
+  say(`     ${k.padEnd(24)} ${v ? `${v.peakMiB} MiB` : 'n/a'}`);
+mkdirSync(dirname(out), { recursive: true });
+writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
+say(`results: ${out}`);
+if (!values.keep) rmSync(dir, { recursive: true, force: true });
+// Keep-alive HTTP sockets of fetch would hold the process open a while longer.
+process.exit(0);

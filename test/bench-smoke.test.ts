@@ -1,0 +1,63 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ROOT } from './helpers/hubctl.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'ahub-bench-smoke-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+// The benchmark's smoke run keeps `npm run bench` working. It asserts what the run must produce,
+// never how fast: timing belongs to `npm run bench` on a quiet machine, not to the test suite.
+describe('bench - smoke run', () => {
+  it('runs the hub, the raw pipeline and the crypto floor, and writes every figure', async () => {
+    const out = join(dir, 'smoke.json');
+    const proc = spawn(
+      process.execPath,
+      [join(ROOT, 'bench/dist/main.js'), '--smoke', '--out', out],
+      { cwd: ROOT, env: process.env },
+    );
+    let stdout = '';
+    let stderr = '';
+    proc.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    proc.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const code = await new Promise((r) => proc.on('exit', r));
+    expect(code, `${stdout}\n${stderr}`).toBe(0);
+    const r = JSON.parse(readFileSync(out, 'utf8')) as {
+      smoke: boolean;
+      cryptoFloor: { alertsPerSecond: number; signsPerAlert: number; verifiesPerAlert: number };
+      hub: {
+        phases: {
+          label: string;
+          accepted: number;
+          latencyMs: { count: number };
+          cpuMsPerAlert: Record<string, number>;
+        }[];
+        partnerOffline: {
+          after: { backlog: number };
+          before: { backlog: number };
+          caughtUp: boolean;
+        };
+      };
+      raw: { phases: { latencyMs: { count: number } }[] };
+      ratios: { hubOverRaw: number; hubOverCryptoFloor: number };
+      memory: Record<string, { peakMiB: number } | null>;
+    };
+    expect(r.smoke).toBe(true);
+    expect(r.cryptoFloor).toMatchObject({ signsPerAlert: 3, verifiesPerAlert: 5 });
+    const fixed = r.hub.phases.find((p) => p.label === '50/s')!;
+    // Every accepted alert reached both partners (each latency is one alert delivered twice).
+    expect(fixed.latencyMs.count).toBe(fixed.accepted);
+    expect(Object.keys(fixed.cpuMsPerAlert)).toEqual(
+      expect.arrayContaining(['nats-server', 'router', 'load generator']),
+    );
+    // The offline partner's backlog waited in JetStream and drained once it was back.
+    expect(r.hub.partnerOffline.after.backlog).toBeGreaterThan(r.hub.partnerOffline.before.backlog);
+    expect(r.hub.partnerOffline.caughtUp).toBe(true);
+    expect(r.raw.phases[0]!.latencyMs.count).toBeGreaterThan(0);
+    for (const k of ['nats-server', 'router', 'raw nats-server', 'raw forwarder'])
+      expect(r.memory[k]?.peakMiB).toBeGreaterThan(0);
+    expect(stdout).toContain('hub/crypto-floor');
+  });
+});
