@@ -20,7 +20,7 @@ import {
   startLocalHub,
 } from '@alert-hub/runtime';
 import { benchAlert } from '../dist/core.js';
-import { cpuMsOf } from '../dist/proc.js';
+import { cpuMsOf, memoryOf } from '../dist/proc.js';
 
 const N = Number(process.argv[2] ?? 20000);
 const prof = process.argv[3];
@@ -92,7 +92,7 @@ for (;;) {
 const secs = (performance.now() - t0) / 1000;
 const routerCpu = cpuMsOf(router.proc.pid);
 console.log(
-  `router alone: ${N} alerts in ${secs.toFixed(1)} s = ${(N / secs).toFixed(0)}/s; router CPU ${(((routerCpu - startCpu) / N) * 1000).toFixed(0)} us/alert (after start-up), nats-server ${(((cpuMsOf(hub.nats.pid) - natsBefore) / N) * 1000).toFixed(0)} us/alert`,
+  `router alone: ${N} alerts in ${secs.toFixed(1)} s = ${(N / secs).toFixed(0)}/s; router CPU ${(((routerCpu - startCpu) / N) * 1000).toFixed(0)} us/alert (after start-up), nats-server ${(((cpuMsOf(hub.nats.pid) - natsBefore) / N) * 1000).toFixed(0)} us/alert; router peak RSS ${memoryOf(router.proc.pid)?.peakMiB} MiB`,
 );
 await router.stop();
 await sg.close();

@@ -58,6 +58,13 @@ export interface LocalHub {
 export const LOCAL_ROUTER = 'HUB';
 
 /**
+ * Node flags every service runs with. V8 otherwise lets the heap grow well past what is live
+ * before collecting (measured: the router at 298 MiB peak RSS draining 20,000 alerts, 195 MiB
+ * with this cap and the same throughput). The Docker images set the same in NODE_OPTIONS.
+ */
+export const SERVICE_NODE_ARGS = ['--max-old-space-size=128'] as const;
+
+/**
  * Starts a complete hub on this machine the way it runs in production, with nothing prepared:
  * keys for every agency and the router, a development CA and certificates, nats-server with
  * JetStream, mutual TLS and least-privilege users (never an open server), the router, and a
@@ -144,7 +151,7 @@ export async function startLocalHub(o: LocalHubOptions): Promise<LocalHub> {
       env: o.env,
       logFile: join(logsDir, 'router.log'),
       captureLogs: false,
-      ...(o.nodeArgs ? { nodeArgs: o.nodeArgs } : {}),
+      nodeArgs: [...SERVICE_NODE_ARGS, ...(o.nodeArgs ?? [])],
     });
     started.push(router);
     progress(`router at ${router.url}`);
@@ -176,7 +183,7 @@ export async function startLocalHub(o: LocalHubOptions): Promise<LocalHub> {
           env: o.env,
           logFile: join(logsDir, `gateway-${a.id}.log`),
           captureLogs: false,
-          ...(o.nodeArgs ? { nodeArgs: o.nodeArgs } : {}),
+          nodeArgs: [...SERVICE_NODE_ARGS, ...(o.nodeArgs ?? [])],
         });
         started.push(g);
         gateways[a.id] = g;
