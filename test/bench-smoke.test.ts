@@ -59,5 +59,5 @@ describe('bench - smoke run', () => {
     for (const k of ['nats-server', 'router', 'raw nats-server', 'raw forwarder'])
       expect(r.memory[k]?.peakMiB).toBeGreaterThan(0);
     expect(stdout).toContain('hub/crypto-floor');
-  });
+  }, 180_000);
 });

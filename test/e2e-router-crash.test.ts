@@ -2,8 +2,6 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify as toYaml } from 'yaml';
-import { jetstreamManager } from '@nats-io/jetstream';
-import { ROUTER_CONSUMER, Streams } from '@alert-hub/core';
 import { createToken, openDatabase } from '@alert-hub/runtime';
 import { useNatsServer } from './harness/nats.js';
 import {
@@ -14,6 +12,7 @@ import {
   publishInbound,
   seizureReport,
   writeConfig,
+  routerDrained,
 } from './helpers/fixtures.js';
 import { hubctl } from './helpers/hubctl.js';
 import { startService, type ServiceProcess } from './helpers/processes.js';
@@ -123,15 +122,7 @@ describe('router - kill -9 in mid-stream, then restart', () => {
     await publishing;
 
     router = await startService('router', routerConfig);
-    const jsm = await jetstreamManager(nc);
-    await eventually(
-      async () => {
-        const c = await jsm.consumers.info(Streams.Inbound, ROUTER_CONSUMER);
-        return c.num_pending === 0 && c.num_ack_pending === 0;
-      },
-      60_000,
-      'the router to drain the inbound stream',
-    );
+    await routerDrained(nc, 60_000);
 
     // The feeds stream: one copy per alert and entitled recipient, no more.
     const feeds = (await feedMessages(nc)).map((m) => m.msgId);

@@ -8,7 +8,6 @@ import { stringify as toYaml } from 'yaml';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { headers as natsHeaders } from '@nats-io/transport-node';
 import {
-  ROUTER_CONSUMER,
   Streams,
   encodeEnvelope,
   inboundSubject,
@@ -32,6 +31,7 @@ import {
   registry,
   seizureReport,
   writeConfig,
+  routerDrained,
 } from './helpers/fixtures.js';
 import { startService, type ServiceProcess } from './helpers/processes.js';
 
@@ -376,15 +376,7 @@ describe('hostile input - at the router (raw NATS messages)', () => {
       ),
       { numRuns: 60 },
     );
-    const jsm = await jetstreamManager(nc);
-    await eventually(
-      async () => {
-        const c = await jsm.consumers.info(Streams.Inbound, ROUTER_CONSUMER);
-        return c.num_pending === 0 && c.num_ack_pending === 0;
-      },
-      20_000,
-      'the router to work through the fuzz',
-    );
+    await routerDrained(nc, 20_000);
     for (const seq of seqs)
       expect(auditOf(seq).map((r) => r.event)).toEqual(['received', 'rejected', 'dead-lettered']);
     expect((await feedMessages(nc)).length).toBe(feedsBefore);

@@ -2,8 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify as toYaml } from 'yaml';
-import { jetstreamManager } from '@nats-io/jetstream';
-import { ROUTER_CONSUMER, Streams, newAlertId } from '@alert-hub/core';
+import { newAlertId } from '@alert-hub/core';
 import { openDatabase } from '@alert-hub/runtime';
 import { useNatsServer } from './harness/nats.js';
 import {
@@ -13,6 +12,7 @@ import {
   publishInbound,
   seizureReport,
   writeConfig,
+  routerDrained,
 } from './helpers/fixtures.js';
 import { hubctl } from './helpers/hubctl.js';
 import { startService, type ServiceProcess } from './helpers/processes.js';
@@ -67,15 +67,7 @@ describe('router - two instances on one durable consumer', () => {
     const nc = await nats.connect();
     const alerts = Array.from({ length: N }, () => seizureReport('SG-NPARKS'));
     await Promise.all(alerts.map((a) => publishInbound(nc, a, fx.keys['SG-NPARKS']!)));
-    const jsm = await jetstreamManager(nc);
-    await eventually(
-      async () => {
-        const c = await jsm.consumers.info(Streams.Inbound, ROUTER_CONSUMER);
-        return c.num_pending === 0 && c.num_ack_pending === 0;
-      },
-      30_000,
-      'drained',
-    );
+    await routerDrained(nc, 30_000);
     const feeds = (await feedMessages(nc)).map((m) => m.msgId);
     expect(feeds.length).toBe(N * 2);
     expect(new Set(feeds).size).toBe(N * 2);

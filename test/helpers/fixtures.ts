@@ -237,3 +237,17 @@ export async function feedMessages(
   }
   return out;
 }
+
+/** Waits until the router's consumer has nothing pending and nothing unacknowledged. */
+export async function routerDrained(nc: NatsConnection, timeoutMs = 30_000): Promise<void> {
+  const { ROUTER_CONSUMER, Streams } = await import('@alert-hub/core');
+  const jsm = await jetstreamManager(nc);
+  await eventually(
+    async () => {
+      const c = await jsm.consumers.info(Streams.Inbound, ROUTER_CONSUMER);
+      return c.num_pending === 0 && c.num_ack_pending === 0;
+    },
+    timeoutMs,
+    'the router to drain the inbound stream',
+  );
+}

@@ -19,3 +19,6 @@ export * from './nats-config.js';
 export * from './dev-pki.js';
 export * from './service-process.js';
 export * from './local-hub.js';
+export * from './service-config.js';
+export * from './ops-routes.js';
+export * from './service-main.js';

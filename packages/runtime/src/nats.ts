@@ -1,4 +1,6 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { inboxPrefix } from '@alert-hub/core';
+import type { NatsSection } from './service-config.js';
 
 /** How a service reaches NATS. One of user/password or a TLS client certificate authenticates it. */
 export interface NatsConnectionConfig {
@@ -45,4 +47,26 @@ export async function connectNats(
     // their message; only the originating stack is lost.
     noAsyncTraces: true,
   });
+}
+
+/**
+ * Connects a service from its `nats` configuration section, with the principal's own reply
+ * prefix unless the section names another; keeps retrying until NATS is there.
+ */
+export function connectService(
+  nats: NatsSection,
+  name: string,
+  principal: string,
+): Promise<NatsConnection> {
+  return connectNats(
+    {
+      servers: nats.servers,
+      name,
+      inboxPrefix: nats.inboxPrefix ?? inboxPrefix(principal),
+      ...(nats.user === undefined ? {} : { user: nats.user }),
+      ...(nats.pass === undefined ? {} : { pass: nats.pass }),
+      ...(nats.tls === undefined ? {} : { tls: nats.tls }),
+    },
+    { waitOnFirstConnect: true },
+  );
 }

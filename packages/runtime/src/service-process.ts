@@ -125,29 +125,7 @@ export async function spawnService(
     throw err;
   }
   void exited.then(() => sink?.end());
-  const alive = () => proc.exitCode === null && proc.signalCode === null;
-  return {
-    kind,
-    proc,
-    logs,
-    get url() {
-      return url;
-    },
-    async stop(graceMs = 10_000) {
-      if (alive()) {
-        proc.kill('SIGTERM');
-        const timer = setTimeout(() => alive() && proc.kill('SIGKILL'), graceMs);
-        const code = await exited;
-        clearTimeout(timer);
-        return code;
-      }
-      return exited;
-    },
-    async kill() {
-      if (alive()) proc.kill('SIGKILL');
-      await exited;
-    },
-  };
+  return handleOf(kind, proc, exited, logs, () => url);
 }
 
 /** Like spawnService, with the service's output going straight to `logFile`. */
@@ -200,12 +178,25 @@ async function spawnToFile(
     }
     if (url === undefined) await new Promise((r) => setTimeout(r, 25));
   }
+  const readyUrl = url;
+  return handleOf(kind, proc, exited, [], () => readyUrl);
+}
+
+function handleOf(
+  kind: ServiceKind,
+  proc: ChildProcess,
+  exited: Promise<number | null>,
+  logs: Record<string, unknown>[],
+  url: () => string,
+): ServiceProcess {
   const alive = () => proc.exitCode === null && proc.signalCode === null;
   return {
     kind,
     proc,
-    logs: [],
-    url,
+    logs,
+    get url() {
+      return url();
+    },
     async stop(graceMs = 10_000) {
       if (alive()) {
         proc.kill('SIGTERM');

@@ -1,10 +1,17 @@
 import { join } from 'node:path';
 import {
+  COMMON_ENV_BINDINGS,
+  COMMON_PATH_MEMBERS,
   DEFAULT_SCHEMAS_DIR,
   DEFAULT_TRUST_DIR,
+  LOG_SECTION_SCHEMA,
+  NATS_SECTION_SCHEMA,
+  SQLITE_SECTION_SCHEMA,
   loadConfigDocument,
   type EnvBinding,
-  type SqliteSync,
+  type LogSection,
+  type NatsSection,
+  type SqliteSection,
 } from '@alert-hub/runtime';
 
 /** An API client of the gateway: a customs system that submits, or users that read the feed. */
@@ -32,23 +39,11 @@ export interface GatewayConfig {
     /** Alerts being validated, signed and published at once; beyond, 503 ERR_OVERLOADED. */
     readonly maxInFlight: number;
   };
-  readonly nats: {
-    readonly servers: readonly string[];
-    readonly user?: string;
-    readonly pass?: string;
-    readonly tls?: {
-      readonly caFile: string;
-      readonly certFile?: string;
-      readonly keyFile?: string;
-    };
-    /** Defaults to `_INBOX.<agency>`: the only reply subjects the agency's NATS user may read. */
-    readonly inboxPrefix?: string;
-    readonly publishTimeoutMs: number;
-  };
+  readonly nats: NatsSection;
   readonly feed: { readonly enabled: boolean; readonly maxMessages: number };
   readonly clients: readonly ApiClient[];
-  readonly sqlite: { readonly synchronous: SqliteSync };
-  readonly log: { readonly level: string };
+  readonly sqlite: SqliteSection;
+  readonly log: LogSection;
   /** Seconds a client should wait before retrying when NATS is unavailable (Retry-After). */
   readonly retryAfterSeconds: number;
 }
@@ -84,33 +79,7 @@ const schema = {
       },
       additionalProperties: false,
     },
-    nats: {
-      type: 'object',
-      default: {},
-      properties: {
-        servers: {
-          type: 'array',
-          items: { type: 'string', pattern: '^(nats|tls)://' },
-          minItems: 1,
-          default: ['nats://127.0.0.1:4222'],
-        },
-        user: { type: 'string', minLength: 1 },
-        pass: { type: 'string', minLength: 1 },
-        tls: {
-          type: 'object',
-          properties: {
-            caFile: { type: 'string' },
-            certFile: { type: 'string' },
-            keyFile: { type: 'string' },
-          },
-          required: ['caFile'],
-          additionalProperties: false,
-        },
-        inboxPrefix: { type: 'string', pattern: '^[A-Za-z0-9_.-]+$' },
-        publishTimeoutMs: { type: 'integer', minimum: 100, default: 5000 },
-      },
-      additionalProperties: false,
-    },
+    nats: NATS_SECTION_SCHEMA,
     feed: {
       type: 'object',
       default: {},
@@ -139,24 +108,8 @@ const schema = {
         additionalProperties: false,
       },
     },
-    sqlite: {
-      type: 'object',
-      default: {},
-      properties: { synchronous: { type: 'string', enum: ['FULL', 'NORMAL'], default: 'FULL' } },
-      additionalProperties: false,
-    },
-    log: {
-      type: 'object',
-      default: {},
-      properties: {
-        level: {
-          type: 'string',
-          enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
-          default: 'info',
-        },
-      },
-      additionalProperties: false,
-    },
+    sqlite: SQLITE_SECTION_SCHEMA,
+    log: LOG_SECTION_SCHEMA,
     retryAfterSeconds: { type: 'integer', minimum: 1, default: 2 },
   },
   required: ['agency', 'signingKey', 'dataDir'],
@@ -164,34 +117,13 @@ const schema = {
 } as const;
 
 const bindings: readonly EnvBinding[] = [
+  ...COMMON_ENV_BINDINGS,
   { env: 'AHUB_AGENCY', path: 'agency', type: 'string' },
-  { env: 'AHUB_SIGNING_KEY', path: 'signingKey', type: 'string' },
-  { env: 'AHUB_TRUST_DIR', path: 'trustDir', type: 'string' },
-  { env: 'AHUB_SCHEMAS_DIR', path: 'schemasDir', type: 'string' },
-  { env: 'AHUB_DATA_DIR', path: 'dataDir', type: 'string' },
-  { env: 'AHUB_HTTP_HOST', path: 'http.host', type: 'string' },
-  { env: 'AHUB_HTTP_PORT', path: 'http.port', type: 'integer' },
-  { env: 'AHUB_NATS_SERVERS', path: 'nats.servers', type: 'list' },
-  { env: 'AHUB_NATS_USER', path: 'nats.user', type: 'string' },
-  { env: 'AHUB_NATS_PASS', path: 'nats.pass', type: 'string' },
-  { env: 'AHUB_NATS_CA', path: 'nats.tls.caFile', type: 'string' },
-  { env: 'AHUB_NATS_CERT', path: 'nats.tls.certFile', type: 'string' },
-  { env: 'AHUB_NATS_KEY', path: 'nats.tls.keyFile', type: 'string' },
   { env: 'AHUB_FEED_ENABLED', path: 'feed.enabled', type: 'boolean' },
-  { env: 'AHUB_SQLITE_SYNCHRONOUS', path: 'sqlite.synchronous', type: 'string' },
-  { env: 'AHUB_LOG_LEVEL', path: 'log.level', type: 'string' },
 ];
 
 /** Member paths that are files or directories, resolved against the config file's directory. */
-const paths = [
-  'signingKey',
-  'trustDir',
-  'schemasDir',
-  'dataDir',
-  'nats.tls.caFile',
-  'nats.tls.certFile',
-  'nats.tls.keyFile',
-];
+const paths = [...COMMON_PATH_MEMBERS];
 
 /**
  * Loads the gateway configuration from `file` (YAML or JSON, optional) and the `AHUB_*`

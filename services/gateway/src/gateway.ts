@@ -6,13 +6,12 @@ import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jet
 import {
   Streams,
   feedConsumerName,
-  inboxPrefix,
   type SchemaRegistry,
   type SigningKey,
   type TrustStore,
 } from '@alert-hub/core';
 import {
-  connectNats,
+  connectService,
   createBatchWriter,
   createLogger,
   loadSchemaRegistry,
@@ -20,10 +19,11 @@ import {
   loadTrustStore,
   openDatabase,
   type Logger,
+  type Readiness,
 } from '@alert-hub/runtime';
 import { databaseFile, type GatewayConfig } from './config.js';
 import { FeedConsumer } from './feed.js';
-import { buildHttp, type Readiness } from './http.js';
+import { buildHttp } from './http.js';
 import { Intake } from './intake.js';
 import { createGatewayMetrics } from './metrics.js';
 import { NatsLink } from './nats-link.js';
@@ -69,16 +69,10 @@ export async function startGateway(
   const feedEvents = new EventEmitter();
   feedEvents.setMaxListeners(0);
 
-  const nc: NatsConnection = await connectNats(
-    {
-      servers: config.nats.servers,
-      name: `alert-hub gateway ${config.agency}`,
-      inboxPrefix: config.nats.inboxPrefix ?? inboxPrefix(config.agency),
-      ...(config.nats.user === undefined ? {} : { user: config.nats.user }),
-      ...(config.nats.pass === undefined ? {} : { pass: config.nats.pass }),
-      ...(config.nats.tls === undefined ? {} : { tls: config.nats.tls }),
-    },
-    { waitOnFirstConnect: true },
+  const nc: NatsConnection = await connectService(
+    config.nats,
+    `alert-hub gateway ${config.agency}`,
+    config.agency,
   );
   const js = jetstream(nc, { timeout: config.nats.publishTimeoutMs });
   // No account-info call: an agency's NATS user may not read account information.

@@ -13,19 +13,13 @@ import {
   type Issue,
   type SchemaRegistry,
 } from '@alert-hub/core';
-import type { Logger } from '@alert-hub/runtime';
+import { registerOperationsRoutes, type Logger, type Readiness } from '@alert-hub/runtime';
 import { authenticate, type Role } from './auth.js';
 import type { ApiClient, GatewayConfig } from './config.js';
 import { GatewayError, errorBody, statusOf } from './errors.js';
 import type { Intake, Receipt } from './intake.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { GatewayStore } from './store.js';
-
-/** What the readiness probe reports. */
-export interface Readiness {
-  readonly ready: boolean;
-  readonly checks: Readonly<Record<string, string>>;
-}
 
 export interface HttpDeps {
   readonly config: GatewayConfig;
@@ -251,16 +245,7 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
     throw new GatewayError('ERR_NOT_FOUND', `no alert ${id} in this gateway`);
   });
 
-  app.get('/healthz', async () => ({ status: 'ok' }));
-  app.get('/readyz', async (_req, reply) => {
-    const r = await deps.readiness();
-    return reply
-      .code(r.ready ? 200 : 503)
-      .send({ status: r.ready ? 'ready' : 'not ready', checks: r.checks });
-  });
-  app.get('/metrics', async (_req, reply) =>
-    reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
-  );
+  registerOperationsRoutes(app, deps.readiness, metrics.registry);
 
   async function streamFeed(
     req: FastifyRequest,

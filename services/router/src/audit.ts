@@ -522,27 +522,8 @@ export function mergeRecords(lists: readonly AuditRecord[][], limit: number): Au
     .slice(0, limit);
 }
 
-/** CSV columns of an export, in order. */
-export const AUDIT_COLUMNS = [
-  'seq',
-  'at',
-  'instance',
-  'event',
-  'alertId',
-  'origin',
-  'type',
-  'handling',
-  'recipient',
-  'agreementId',
-  'agreementVersion',
-  'reasonCode',
-  'reason',
-  'streamSeq',
-  'feedSeq',
-  'detail',
-  'prevHash',
-  'hash',
-] as const;
+/** CSV columns of an export, in order: the hashed members, then the hash. */
+export const AUDIT_COLUMNS = [...HASHED_MEMBERS, 'hash'] as const;
 
 /** One CSV line (RFC 4180 quoting). */
 export function toCsvLine(r: AuditRecord): string {

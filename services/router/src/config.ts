@@ -1,11 +1,18 @@
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import {
+  COMMON_ENV_BINDINGS,
+  COMMON_PATH_MEMBERS,
   DEFAULT_SCHEMAS_DIR,
   DEFAULT_TRUST_DIR,
+  LOG_SECTION_SCHEMA,
+  NATS_SECTION_SCHEMA,
+  SQLITE_SECTION_SCHEMA,
   loadConfigDocument,
   type EnvBinding,
-  type SqliteSync,
+  type LogSection,
+  type NatsSection,
+  type SqliteSection,
 } from '@alert-hub/runtime';
 
 /** The router's validated, frozen configuration. */
@@ -22,18 +29,7 @@ export interface RouterConfig {
   readonly dataDir: string;
   /** Audit database; defaults to `<dataDir>/audit.db`. Routers on one host may share it. */
   readonly auditDb?: string;
-  readonly nats: {
-    readonly servers: readonly string[];
-    readonly user?: string;
-    readonly pass?: string;
-    readonly tls?: {
-      readonly caFile: string;
-      readonly certFile?: string;
-      readonly keyFile?: string;
-    };
-    readonly inboxPrefix?: string;
-    readonly publishTimeoutMs: number;
-  };
+  readonly nats: NatsSection;
   /** Create or update the streams and consumers at start. */
   readonly provision: boolean;
   readonly consumer: {
@@ -46,8 +42,8 @@ export interface RouterConfig {
   readonly coordinators: readonly { readonly name: string; readonly tokenSha256: string }[];
   /** Further audit databases (other hosts' routers, copied here) merged into the API's one view. */
   readonly auditPeers: readonly string[];
-  readonly sqlite: { readonly synchronous: SqliteSync };
-  readonly log: { readonly level: string };
+  readonly sqlite: SqliteSection;
+  readonly log: LogSection;
   /** Sign an audit checkpoint at least this often (and at shutdown). */
   readonly checkpointIntervalMs: number;
 }
@@ -70,33 +66,7 @@ const schema = {
     agreementsFile: { type: 'string', minLength: 1 },
     dataDir: { type: 'string', minLength: 1 },
     auditDb: { type: 'string', minLength: 1 },
-    nats: {
-      type: 'object',
-      default: {},
-      properties: {
-        servers: {
-          type: 'array',
-          items: { type: 'string', pattern: '^(nats|tls)://' },
-          minItems: 1,
-          default: ['nats://127.0.0.1:4222'],
-        },
-        user: { type: 'string', minLength: 1 },
-        pass: { type: 'string', minLength: 1 },
-        tls: {
-          type: 'object',
-          properties: {
-            caFile: { type: 'string' },
-            certFile: { type: 'string' },
-            keyFile: { type: 'string' },
-          },
-          required: ['caFile'],
-          additionalProperties: false,
-        },
-        inboxPrefix: { type: 'string', pattern: '^[A-Za-z0-9_.-]+$' },
-        publishTimeoutMs: { type: 'integer', minimum: 100, default: 5000 },
-      },
-      additionalProperties: false,
-    },
+    nats: NATS_SECTION_SCHEMA,
     provision: { type: 'boolean', default: true },
     consumer: {
       type: 'object',
@@ -132,24 +102,8 @@ const schema = {
       },
     },
     auditPeers: { type: 'array', items: { type: 'string', minLength: 1 }, default: [] },
-    sqlite: {
-      type: 'object',
-      default: {},
-      properties: { synchronous: { type: 'string', enum: ['FULL', 'NORMAL'], default: 'FULL' } },
-      additionalProperties: false,
-    },
-    log: {
-      type: 'object',
-      default: {},
-      properties: {
-        level: {
-          type: 'string',
-          enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
-          default: 'info',
-        },
-      },
-      additionalProperties: false,
-    },
+    sqlite: SQLITE_SECTION_SCHEMA,
+    log: LOG_SECTION_SCHEMA,
     checkpointIntervalMs: { type: 'integer', minimum: 100, default: 5000 },
   },
   required: ['signingKey', 'agreementsFile', 'dataDir'],
@@ -157,39 +111,16 @@ const schema = {
 } as const;
 
 const bindings: readonly EnvBinding[] = [
+  ...COMMON_ENV_BINDINGS,
   { env: 'AHUB_ROUTER_INSTANCE', path: 'instance', type: 'string' },
   { env: 'AHUB_ROUTER_PRINCIPAL', path: 'principal', type: 'string' },
-  { env: 'AHUB_SIGNING_KEY', path: 'signingKey', type: 'string' },
-  { env: 'AHUB_TRUST_DIR', path: 'trustDir', type: 'string' },
-  { env: 'AHUB_SCHEMAS_DIR', path: 'schemasDir', type: 'string' },
   { env: 'AHUB_AGREEMENTS_FILE', path: 'agreementsFile', type: 'string' },
-  { env: 'AHUB_DATA_DIR', path: 'dataDir', type: 'string' },
   { env: 'AHUB_AUDIT_DB', path: 'auditDb', type: 'string' },
-  { env: 'AHUB_NATS_SERVERS', path: 'nats.servers', type: 'list' },
-  { env: 'AHUB_NATS_USER', path: 'nats.user', type: 'string' },
-  { env: 'AHUB_NATS_PASS', path: 'nats.pass', type: 'string' },
-  { env: 'AHUB_NATS_CA', path: 'nats.tls.caFile', type: 'string' },
-  { env: 'AHUB_NATS_CERT', path: 'nats.tls.certFile', type: 'string' },
-  { env: 'AHUB_NATS_KEY', path: 'nats.tls.keyFile', type: 'string' },
   { env: 'AHUB_PROVISION', path: 'provision', type: 'boolean' },
   { env: 'AHUB_HTTP_ENABLED', path: 'http.enabled', type: 'boolean' },
-  { env: 'AHUB_HTTP_HOST', path: 'http.host', type: 'string' },
-  { env: 'AHUB_HTTP_PORT', path: 'http.port', type: 'integer' },
-  { env: 'AHUB_SQLITE_SYNCHRONOUS', path: 'sqlite.synchronous', type: 'string' },
-  { env: 'AHUB_LOG_LEVEL', path: 'log.level', type: 'string' },
 ];
 
-const paths = [
-  'signingKey',
-  'trustDir',
-  'schemasDir',
-  'agreementsFile',
-  'dataDir',
-  'auditDb',
-  'nats.tls.caFile',
-  'nats.tls.certFile',
-  'nats.tls.keyFile',
-];
+const paths = [...COMMON_PATH_MEMBERS, 'agreementsFile', 'auditDb'];
 
 /**
  * Loads the router configuration from `file` (YAML or JSON) and `AHUB_*` variables, which

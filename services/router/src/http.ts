@@ -1,12 +1,18 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
   type FastifyRequest,
 } from 'fastify';
 import { AlertHubError, type Issue } from '@alert-hub/core';
-import type { Logger, SqliteDatabase } from '@alert-hub/runtime';
 import {
+  findTokenHolder,
+  registerOperationsRoutes,
+  type Logger,
+  type Readiness,
+  type SqliteDatabase,
+} from '@alert-hub/runtime';
+import {
+  AuditEvent,
   flowStats,
   mergeRecords,
   queryAudit,
@@ -41,9 +47,10 @@ export interface CoordinatorApiDeps {
   readonly databases: readonly SqliteDatabase[];
   readonly metrics: RouterMetrics;
   readonly log: Logger;
-  readonly readiness: () => Promise<{ ready: boolean; checks: Record<string, string> }>;
+  readonly readiness: () => Promise<Readiness>;
 }
 
+const OUTCOMES: readonly string[] = Object.values(AuditEvent);
 const TIME = /^\d{4}-\d{2}-\d{2}(T[\d:.]+(Z|[+-]\d{2}:\d{2}))?$/;
 
 function parseQuery(q: Record<string, unknown>): AuditQuery {
@@ -69,22 +76,8 @@ function parseQuery(q: Record<string, unknown>): AuditQuery {
       issues.push({ pointer: `/query/${k}`, message: 'must be an RFC 3339 date or date-time' });
     else if ((k === 'after' || k === 'limit') && !/^\d{1,9}$/.test(v))
       issues.push({ pointer: `/query/${k}`, message: 'must be a non-negative integer' });
-    else if (
-      k === 'outcome' &&
-      ![
-        'received',
-        'forwarded',
-        'denied',
-        'rejected',
-        'dead-lettered',
-        'agreements-loaded',
-      ].includes(v)
-    ) {
-      issues.push({
-        pointer: '/query/outcome',
-        message:
-          'must be one of: received, forwarded, denied, rejected, dead-lettered, agreements-loaded',
-      });
+    else if (k === 'outcome' && !OUTCOMES.includes(v)) {
+      issues.push({ pointer: '/query/outcome', message: `must be one of: ${OUTCOMES.join(', ')}` });
     } else out[k] = k === 'after' || k === 'limit' ? Number(v) : v;
   }
   if (issues.length) throw new HttpError('ERR_BAD_REQUEST', 'invalid query', issues);
@@ -104,19 +97,10 @@ export function buildCoordinatorApi(deps: CoordinatorApiDeps): FastifyInstance {
     loggerInstance: deps.log as FastifyBaseLogger,
     disableRequestLogging: true,
   });
-  const hashes = config.coordinators.map((c) => ({
-    name: c.name,
-    hash: Buffer.from(c.tokenSha256, 'hex'),
-  }));
-
   const requireCoordinator = async (req: FastifyRequest) => {
-    const m = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '');
-    const presented = m ? createHash('sha256').update(m[1]!).digest() : undefined;
-    let who: string | undefined;
-    for (const c of hashes)
-      if (presented && timingSafeEqual(c.hash, presented) && !who) who = c.name;
+    const who = findTokenHolder(config.coordinators, req.headers.authorization);
     if (!who) throw new HttpError('ERR_UNAUTHENTICATED', 'a coordinator bearer token is required');
-    req.log.info({ coordinator: who, url: req.url }, 'audit read');
+    req.log.info({ coordinator: who.name, url: req.url }, 'audit read');
   };
 
   app.setErrorHandler((err: Error & { details?: readonly Issue[]; code?: string }, _req, reply) => {
@@ -186,15 +170,6 @@ export function buildCoordinatorApi(deps: CoordinatorApiDeps): FastifyInstance {
     }
     return { flows: [...merged.values()] };
   });
-  app.get('/healthz', async () => ({ status: 'ok' }));
-  app.get('/readyz', async (_req, reply) => {
-    const r = await deps.readiness();
-    return reply
-      .code(r.ready ? 200 : 503)
-      .send({ status: r.ready ? 'ready' : 'not ready', checks: r.checks });
-  });
-  app.get('/metrics', async (_req, reply) =>
-    reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
-  );
+  registerOperationsRoutes(app, deps.readiness, metrics.registry);
   return app;
 }

@@ -2,9 +2,9 @@ import type { FSWatcher } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { inboxPrefix, type AgreementSet, type SigningKey, type TrustStore } from '@alert-hub/core';
+import { type AgreementSet, type SigningKey, type TrustStore } from '@alert-hub/core';
 import {
-  connectNats,
+  connectService,
   createBatchWriter,
   createLogger,
   loadSchemaRegistry,
@@ -77,16 +77,10 @@ export async function startRouter(
   });
   await writer.enqueue(agreementsOutcome(config.agreementsFile, agreementsHash, agreements));
 
-  const nc = await connectNats(
-    {
-      servers: config.nats.servers,
-      name: `alert-hub router ${config.instance}`,
-      inboxPrefix: config.nats.inboxPrefix ?? inboxPrefix(config.principal),
-      ...(config.nats.user === undefined ? {} : { user: config.nats.user }),
-      ...(config.nats.pass === undefined ? {} : { pass: config.nats.pass }),
-      ...(config.nats.tls === undefined ? {} : { tls: config.nats.tls }),
-    },
-    { waitOnFirstConnect: true },
+  const nc = await connectService(
+    config.nats,
+    `alert-hub router ${config.instance}`,
+    config.principal,
   );
   const jsm = await jetstreamManager(nc, { checkAPI: false });
   if (config.provision)

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { Option, type Command } from 'commander';
 import {
   AUDIT_COLUMNS,
+  AuditEvent,
   mergeRecords,
   queryAudit,
   toCsvLine,
@@ -108,16 +109,7 @@ export function registerAudit(program: Command): void {
       .option('--agency <id>', 'sending agency')
       .option('--partner <id>', 'receiving (or refused) partner')
       .option('--type <type>', 'alert type')
-      .addOption(
-        new Option('--outcome <event>', 'event').choices([
-          'received',
-          'forwarded',
-          'denied',
-          'rejected',
-          'dead-lettered',
-          'agreements-loaded',
-        ]),
-      )
+      .addOption(new Option('--outcome <event>', 'event').choices(Object.values(AuditEvent)))
       .option('--since <time>', 'from this RFC 3339 time (inclusive)')
       .option('--until <time>', 'to this RFC 3339 time (exclusive)')
       .option('--limit <n>', 'at most this many records', (v) => Number.parseInt(v, 10), 1000)

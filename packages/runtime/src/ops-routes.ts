@@ -1,0 +1,26 @@
+import type { FastifyInstance } from 'fastify';
+import type { Registry } from 'prom-client';
+
+/** What a readiness probe reports: overall, and each check in words. */
+export interface Readiness {
+  readonly ready: boolean;
+  readonly checks: Readonly<Record<string, string>>;
+}
+
+/** `/healthz` (alive), `/readyz` (200 or 503 with each check) and `/metrics` (Prometheus), unauthenticated. */
+export function registerOperationsRoutes(
+  app: FastifyInstance,
+  readiness: () => Promise<Readiness>,
+  metrics: Registry,
+): void {
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_req, reply) => {
+    const r = await readiness();
+    return reply
+      .code(r.ready ? 200 : 503)
+      .send({ status: r.ready ? 'ready' : 'not ready', checks: r.checks });
+  });
+  app.get('/metrics', async (_req, reply) =>
+    reply.type(metrics.contentType).send(await metrics.metrics()),
+  );
+}

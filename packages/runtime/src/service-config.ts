@@ -1,0 +1,95 @@
+import type { EnvBinding } from './config.js';
+import type { SqliteSync } from './sqlite.js';
+
+/** The `nats` section both services share. */
+export interface NatsSection {
+  readonly servers: readonly string[];
+  readonly user?: string;
+  readonly pass?: string;
+  readonly tls?: { readonly caFile: string; readonly certFile?: string; readonly keyFile?: string };
+  /** Reply subjects; defaults to `_INBOX.<principal>`. */
+  readonly inboxPrefix?: string;
+  readonly publishTimeoutMs: number;
+}
+
+/** JSON Schema of the `nats` section. */
+export const NATS_SECTION_SCHEMA = {
+  type: 'object',
+  default: {},
+  properties: {
+    servers: {
+      type: 'array',
+      items: { type: 'string', pattern: '^(nats|tls)://' },
+      minItems: 1,
+      default: ['nats://127.0.0.1:4222'],
+    },
+    user: { type: 'string', minLength: 1 },
+    pass: { type: 'string', minLength: 1 },
+    tls: {
+      type: 'object',
+      properties: {
+        caFile: { type: 'string' },
+        certFile: { type: 'string' },
+        keyFile: { type: 'string' },
+      },
+      required: ['caFile'],
+      additionalProperties: false,
+    },
+    inboxPrefix: { type: 'string', pattern: '^[A-Za-z0-9_.-]+$' },
+    publishTimeoutMs: { type: 'integer', minimum: 100, default: 5000 },
+  },
+  additionalProperties: false,
+} as const;
+
+/** JSON Schema of the `sqlite` section. */
+export const SQLITE_SECTION_SCHEMA = {
+  type: 'object',
+  default: {},
+  properties: { synchronous: { type: 'string', enum: ['FULL', 'NORMAL'], default: 'FULL' } },
+  additionalProperties: false,
+} as const;
+export type SqliteSection = { readonly synchronous: SqliteSync };
+
+/** JSON Schema of the `log` section. */
+export const LOG_SECTION_SCHEMA = {
+  type: 'object',
+  default: {},
+  properties: {
+    level: {
+      type: 'string',
+      enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
+      default: 'info',
+    },
+  },
+  additionalProperties: false,
+} as const;
+export type LogSection = { readonly level: string };
+
+/** Environment variables both services read, with the member each overrides. */
+export const COMMON_ENV_BINDINGS: readonly EnvBinding[] = [
+  { env: 'AHUB_SIGNING_KEY', path: 'signingKey', type: 'string' },
+  { env: 'AHUB_TRUST_DIR', path: 'trustDir', type: 'string' },
+  { env: 'AHUB_SCHEMAS_DIR', path: 'schemasDir', type: 'string' },
+  { env: 'AHUB_DATA_DIR', path: 'dataDir', type: 'string' },
+  { env: 'AHUB_HTTP_HOST', path: 'http.host', type: 'string' },
+  { env: 'AHUB_HTTP_PORT', path: 'http.port', type: 'integer' },
+  { env: 'AHUB_NATS_SERVERS', path: 'nats.servers', type: 'list' },
+  { env: 'AHUB_NATS_USER', path: 'nats.user', type: 'string' },
+  { env: 'AHUB_NATS_PASS', path: 'nats.pass', type: 'string' },
+  { env: 'AHUB_NATS_CA', path: 'nats.tls.caFile', type: 'string' },
+  { env: 'AHUB_NATS_CERT', path: 'nats.tls.certFile', type: 'string' },
+  { env: 'AHUB_NATS_KEY', path: 'nats.tls.keyFile', type: 'string' },
+  { env: 'AHUB_SQLITE_SYNCHRONOUS', path: 'sqlite.synchronous', type: 'string' },
+  { env: 'AHUB_LOG_LEVEL', path: 'log.level', type: 'string' },
+];
+
+/** Members both services resolve against the configuration file's directory. */
+export const COMMON_PATH_MEMBERS: readonly string[] = [
+  'signingKey',
+  'trustDir',
+  'schemasDir',
+  'dataDir',
+  'nats.tls.caFile',
+  'nats.tls.certFile',
+  'nats.tls.keyFile',
+];

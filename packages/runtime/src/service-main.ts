@@ -1,0 +1,63 @@
+import { parseArgs } from 'node:util';
+import { createLogger, type Logger } from './logger.js';
+
+/** A started service, as its `main` sees it. */
+export interface RunningService {
+  /** Reloads what can change without a restart (SIGHUP); a failed reload keeps the old state. */
+  reload(): void | Promise<void>;
+  /** Stops taking work, finishes what is in flight, closes connections and files. */
+  close(): Promise<void>;
+}
+
+/**
+ * The `main` every service shares: `--config <file>`; configuration errors listed on stderr
+ * with exit code 2 before anything connects; a start-up failure reported with its code and exit
+ * code 1; SIGTERM and SIGINT stop cleanly (exit 0); SIGHUP reloads.
+ */
+export async function runService<C extends { readonly log: { readonly level: string } }>(options: {
+  /** Logger name from the configuration (`gateway-SG-NPARKS`). */
+  readonly name: (config: C) => string;
+  readonly loadConfig: (file: string | undefined) => C;
+  readonly start: (config: C, log: Logger) => Promise<RunningService>;
+}): Promise<void> {
+  const { values } = parseArgs({
+    options: { config: { type: 'string', short: 'c' } },
+    strict: true,
+  });
+  let config: C;
+  try {
+    config = options.loadConfig(values.config);
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n`);
+    process.exit(2);
+  }
+  const log = createLogger({ name: options.name(config), level: config.log.level });
+  let service: RunningService;
+  try {
+    service = await options.start(config, log);
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    log.fatal(
+      { reason: (err as Error).message, code, issues: (err as { issues?: unknown }).issues },
+      'could not start',
+    );
+    process.stderr.write(`${(err as Error).message}${code ? ` [${code}]` : ''}\n`);
+    process.exit(1);
+  }
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    service.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGHUP', () => void service.reload());
+}
