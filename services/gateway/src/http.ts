@@ -1,5 +1,6 @@
 import type { EventEmitter } from 'node:events';
 import Fastify, {
+  LogController,
   type FastifyBaseLogger,
   type FastifyInstance,
   type FastifyReply,
@@ -53,7 +54,8 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
   const app = Fastify({
     // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- pino's Logger and Fastify's logger type differ by a member
     loggerInstance: log as FastifyBaseLogger,
-    disableRequestLogging: true,
+    // We log one line per request ourselves (onResponse), with the alert id and client.
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.http.bodyLimitBytes,
     // Behind no proxy by default; the client address in logs is the socket's.
     trustProxy: false,

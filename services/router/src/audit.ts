@@ -195,14 +195,18 @@ export function initAuditSchema(db: SqliteDatabase): void {
   db.exec(SCHEMA);
 }
 
-function checkpointPayload(c: {
-  instance: string;
-  seq: number;
-  hash: string;
-  at: string;
-  principal: string;
-  kid: string;
-}): Buffer {
+/** A signed statement by a router that the chain had `hash` at `seq` at time `at`. */
+interface Checkpoint {
+  readonly instance: string;
+  readonly seq: number;
+  readonly hash: string;
+  readonly at: string;
+  readonly principal: string;
+  readonly kid: string;
+  readonly signature: string;
+}
+
+function checkpointPayload(c: Omit<Checkpoint, 'signature'>): Buffer {
   return Buffer.from(
     canonicalJson({
       instance: c.instance,
@@ -377,15 +381,7 @@ export function verifyAuditChain(
   const head = { seq: expected - 1, hash: prev };
   let verified = 0;
   let lastSignedSeq = 0;
-  const cps = db.prepare('SELECT * FROM checkpoints ORDER BY seq, id').all() as {
-    instance: string;
-    seq: number;
-    hash: string;
-    at: string;
-    principal: string;
-    kid: string;
-    signature: string;
-  }[];
+  const cps = db.prepare('SELECT * FROM checkpoints ORDER BY seq, id').all() as Checkpoint[];
   for (const c of cps) {
     if (hashes.get(c.seq) !== c.hash) {
       bad(

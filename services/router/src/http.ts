@@ -1,4 +1,5 @@
 import Fastify, {
+  LogController,
   type FastifyBaseLogger,
   type FastifyInstance,
   type FastifyRequest,
@@ -95,7 +96,8 @@ export function buildCoordinatorApi(deps: CoordinatorApiDeps): FastifyInstance {
   const app = Fastify({
     // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- pino's Logger and Fastify's logger type differ by a member
     loggerInstance: deps.log as FastifyBaseLogger,
-    disableRequestLogging: true,
+    // We log one line per request ourselves (onResponse), with the alert id and client.
+    logController: new LogController({ disableRequestLogging: true }),
   });
   const requireCoordinator = async (req: FastifyRequest) => {
     const who = findTokenHolder(config.coordinators, req.headers.authorization);
