@@ -10,7 +10,12 @@ import {
   SignatureMissingError,
 } from './errors.js';
 import { parseJsonBytes } from './json.js';
-import { isAllowedAlgorithm, type SigningAlgorithm, type SigningKey } from './keys.js';
+import {
+  isAllowedAlgorithm,
+  nodeCryptoParams,
+  type SigningAlgorithm,
+  type SigningKey,
+} from './keys.js';
 import type { SchemaRegistry } from './schema-registry.js';
 import type { TrustStore, TrustedKey } from './trust-store.js';
 
@@ -102,9 +107,8 @@ function signingInput(protectedB64: string, payloadB64: string): Buffer {
 /** Signs with node:crypto's callback API, so many signatures run at once on the thread pool. */
 function signBytes(alg: SigningAlgorithm, data: Buffer, key: KeyObject): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    const cb = (err: Error | null, sig: Buffer) => (err ? reject(err) : resolve(sig));
-    if (alg === 'EdDSA') cryptoSign(null, data, key, cb);
-    else cryptoSign('sha256', data, { key, dsaEncoding: 'ieee-p1363' }, cb);
+    const p = nodeCryptoParams(alg, key);
+    cryptoSign(p.digest, data, p.key, (err, sig) => (err ? reject(err) : resolve(sig)));
   });
 }
 
@@ -115,9 +119,8 @@ function verifyBytes(
   sig: Buffer,
 ): Promise<boolean> {
   return new Promise((resolve, reject) => {
-    const cb = (err: Error | null, ok: boolean) => (err ? reject(err) : resolve(ok));
-    if (alg === 'EdDSA') cryptoVerify(null, data, key, sig, cb);
-    else cryptoVerify('sha256', data, { key, dsaEncoding: 'ieee-p1363' }, sig, cb);
+    const p = nodeCryptoParams(alg, key);
+    cryptoVerify(p.digest, data, p.key, sig, (err, ok) => (err ? reject(err) : resolve(ok)));
   });
 }
 

@@ -1,5 +1,7 @@
 import {
   createHash,
+  sign as cryptoSign,
+  verify as cryptoVerify,
   createPrivateKey,
   createPublicKey,
   generateKeyPairSync,
@@ -135,4 +137,34 @@ export function generateSigningJwk(
   const kid = jwkThumbprint(pub);
   const publicJwk: PublicJwk = { ...pub, kid, alg, use: 'sig', ...validity };
   return { privateJwk: { ...publicJwk, d }, publicJwk };
+}
+
+/**
+ * node:crypto's parameters for a JWS algorithm: Ed25519 takes no digest; ES256 is SHA-256 with
+ * the 64-byte IEEE P1363 signature form JWS uses (not DER).
+ */
+export function nodeCryptoParams(
+  alg: SigningAlgorithm,
+  key: KeyObject,
+): { digest: string | null; key: KeyObject | { key: KeyObject; dsaEncoding: 'ieee-p1363' } } {
+  return alg === 'EdDSA'
+    ? { digest: null, key }
+    : { digest: 'sha256', key: { key, dsaEncoding: 'ieee-p1363' } };
+}
+
+/** Signs `data` now, on this thread (for a single signature off the hot path). */
+export function signSync(alg: SigningAlgorithm, data: Buffer, privateKey: KeyObject): Buffer {
+  const p = nodeCryptoParams(alg, privateKey);
+  return cryptoSign(p.digest, data, p.key);
+}
+
+/** Verifies `signature` over `data` now, on this thread. */
+export function verifySync(
+  alg: SigningAlgorithm,
+  data: Buffer,
+  publicKey: KeyObject,
+  signature: Buffer,
+): boolean {
+  const p = nodeCryptoParams(alg, publicKey);
+  return cryptoVerify(p.digest, data, p.key, signature);
 }

@@ -1,5 +1,11 @@
-import { createHash, sign as cryptoSign, verify as cryptoVerify } from 'node:crypto';
-import { canonicalJson, type SigningKey, type TrustStore } from '@alert-hub/core';
+import { createHash } from 'node:crypto';
+import {
+  canonicalJson,
+  signSync,
+  verifySync,
+  type SigningKey,
+  type TrustStore,
+} from '@alert-hub/core';
 import type { SqliteDatabase } from '@alert-hub/runtime';
 
 /** What an audit record says happened. */
@@ -305,11 +311,7 @@ export class AuditAppender {
       principal: key.principal,
       kid: key.kid,
     };
-    const signature = cryptoSign(
-      key.alg === 'EdDSA' ? null : 'sha256',
-      checkpointPayload(c),
-      key.alg === 'EdDSA' ? key.privateKey : { key: key.privateKey, dsaEncoding: 'ieee-p1363' },
-    ).toString('base64url');
+    const signature = signSync(key.alg, checkpointPayload(c), key.privateKey).toString('base64url');
     this.#insertCheckpoint.run(c.instance, c.seq, c.hash, c.at, c.principal, c.kid, signature);
     this.#sinceCheckpoint = 0;
     return head;
@@ -393,10 +395,10 @@ export function verifyAuditChain(
     if (trust) {
       try {
         const key = trust.resolve(c.kid, c.principal, 'router', new Date(c.at));
-        const ok = cryptoVerify(
-          key.alg === 'EdDSA' ? null : 'sha256',
+        const ok = verifySync(
+          key.alg,
           checkpointPayload(c),
-          key.alg === 'EdDSA' ? key.publicKey : { key: key.publicKey, dsaEncoding: 'ieee-p1363' },
+          key.publicKey,
           Buffer.from(c.signature, 'base64url'),
         );
         if (!ok) {
