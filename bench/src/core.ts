@@ -15,6 +15,28 @@ import {
   type SchemaRegistry,
 } from '@alert-hub/core';
 
+/**
+ * Raw node:crypto Ed25519 over `input` with a fresh key: one signature made now, and sign and
+ * verify through the callback API (the thread pool), as the hub and its crypto floor use them.
+ */
+export function rawEd25519(input: Buffer) {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  const signature = sign(null, input, privateKey);
+  return {
+    privateKey,
+    publicKey,
+    signature,
+    signAsync: () =>
+      new Promise<Buffer>((res, rej) =>
+        sign(null, input, privateKey, (e, s) => (e ? rej(e) : res(s))),
+      ),
+    verifyAsync: () =>
+      new Promise<boolean>((res, rej) =>
+        verify(null, input, publicKey, signature, (e, ok) => (e ? rej(e) : res(ok))),
+      ),
+  };
+}
+
 /** Runs `op` with `inFlight` calls outstanding for `durationMs`; returns operations per second. */
 export async function rate(
   durationMs: number,
@@ -155,17 +177,14 @@ export async function benchCore(
   const bytes = encodeEnvelope(routed);
 
   // The raw floor: the same signing input, the same key type, nothing else.
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
   const input = Buffer.from(`${jws.signatures[0]!.protected}.${jws.payload}`);
-  const rawSig = sign(null, input, privateKey);
-  const rawSignAsync = () =>
-    new Promise<Buffer>((res, rej) =>
-      sign(null, input, privateKey, (e, s) => (e ? rej(e) : res(s))),
-    );
-  const rawVerifyAsync = () =>
-    new Promise<boolean>((res, rej) =>
-      verify(null, input, publicKey, rawSig, (e, ok) => (e ? rej(e) : res(ok))),
-    );
+  const {
+    privateKey,
+    publicKey,
+    signature: rawSig,
+    signAsync: rawSignAsync,
+    verifyAsync: rawVerifyAsync,
+  } = rawEd25519(input);
 
   // Raw and core alternate over several rounds and each figure is the median, so that a
   // burst of other load on the machine does not land on one side of a ratio only.

@@ -11,6 +11,7 @@ import {
 } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
 import {
+  DEFAULT_STREAM_LIMITS,
   connectNats,
   createDevPki,
   devPkiPaths,
@@ -62,8 +63,9 @@ export async function runRaw(options: {
   const common = {
     storage: StorageType.File,
     discard: DiscardPolicy.New,
-    duplicate_window: nanos(10 * 60_000),
-    max_bytes: 2 * 1024 ** 3,
+    // The hub's own stream settings, so the comparison is like for like.
+    duplicate_window: nanos(DEFAULT_STREAM_LIMITS.duplicateWindowMs),
+    max_bytes: DEFAULT_STREAM_LIMITS.feedsMaxBytes,
   };
   await jsm.streams.add({ ...common, name: RAW.inStream, subjects: [RAW.inSubject] });
   await jsm.streams.add({ ...common, name: RAW.outStream, subjects: ['raw.out.>'] });
