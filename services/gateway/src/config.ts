@@ -22,6 +22,9 @@ export interface ApiClient {
   readonly roles: readonly ('submit' | 'read-feed')[];
 }
 
+/** What an API client may do. */
+export type Role = ApiClient['roles'][number];
+
 /** The gateway's validated, frozen configuration. */
 export interface GatewayConfig {
   readonly agency: string;

@@ -14,9 +14,13 @@ import {
   type Issue,
   type SchemaRegistry,
 } from '@alert-hub/core';
-import { registerOperationsRoutes, type Logger, type Readiness } from '@alert-hub/runtime';
-import { authenticate, type Role } from './auth.js';
-import type { ApiClient, GatewayConfig } from './config.js';
+import {
+  findTokenHolder,
+  registerOperationsRoutes,
+  type Logger,
+  type Readiness,
+} from '@alert-hub/runtime';
+import type { ApiClient, GatewayConfig, Role } from './config.js';
 import { GatewayError, errorBody, statusOf } from './errors.js';
 import type { Intake, Receipt } from './intake.js';
 import type { GatewayMetrics } from './metrics.js';
@@ -131,7 +135,7 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
   const requireRole =
     (...roles: Role[]) =>
     async (req: FastifyRequest) => {
-      const client = authenticate(config.clients, req.headers.authorization);
+      const client = findTokenHolder(config.clients, req.headers.authorization);
       if (!client)
         throw new GatewayError(
           'ERR_UNAUTHENTICATED',
