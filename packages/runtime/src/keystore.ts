@@ -7,9 +7,17 @@ import {
   type PublicJwk,
   type Revocation,
   type SigningAlgorithm,
+  type SchemaRegistry,
   type SigningKey,
+  type TrustStore,
 } from '@alert-hub/core';
-import { REVOCATIONS_FILE, readSigningKey, writeJsonAtomic, writePrivateJwk } from './files.js';
+import {
+  REVOCATIONS_FILE,
+  loadTrustStore,
+  readSigningKey,
+  writeJsonAtomic,
+  writePrivateJwk,
+} from './files.js';
 
 /**
  * The on-disk key layout under a certs directory:
@@ -157,4 +165,30 @@ export function loadSigningKey(
   const key = candidates[candidates.length - 1];
   if (!key) throw new Error(`no private key in ${path} is valid at ${now.toISOString()}`);
   return key;
+}
+
+/**
+ * Loads the trust store and this service's signing key together, and says (in `warning`) when
+ * the key is not published in the trust store for `principal` in `role`: everything it signs
+ * would then be refused by the partners. Used at start and on every reload.
+ */
+export function loadTrustAndKey(o: {
+  trustDir: string;
+  registry: SchemaRegistry;
+  signingKey: string;
+  principal: string;
+  role: PrincipalRole;
+}): { trust: TrustStore; key: SigningKey; warning?: string } {
+  const trust = loadTrustStore(o.trustDir, o.registry);
+  const key = loadSigningKey(o.signingKey, o.principal);
+  const published = trust.get(key.kid);
+  const ok =
+    published !== undefined && published.principal === o.principal && published.role === o.role;
+  return ok
+    ? { trust, key }
+    : {
+        trust,
+        key,
+        warning: `signing key ${key.kid} is not in the trust store as ${o.principal} (${o.role}): partners will refuse what it signs`,
+      };
 }

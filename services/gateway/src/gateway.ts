@@ -15,8 +15,7 @@ import {
   createBatchWriter,
   createLogger,
   loadSchemaRegistry,
-  loadSigningKey,
-  loadTrustStore,
+  loadTrustAndKey,
   openDatabase,
   type Logger,
   type Readiness,
@@ -53,15 +52,17 @@ export async function startGateway(
   const log =
     options.log ?? createLogger({ name: `gateway-${config.agency}`, level: config.log.level });
   const registry: SchemaRegistry = loadSchemaRegistry(config.schemasDir);
-  let trust: TrustStore = loadTrustStore(config.trustDir, registry);
-  let signingKey: SigningKey = loadSigningKey(config.signingKey, config.agency);
-  const keyInTrust = trust.get(signingKey.kid);
-  if (!keyInTrust || keyInTrust.principal !== config.agency) {
-    log.warn(
-      { kid: signingKey.kid },
-      'the signing key is not in the trust store under this agency: partners will refuse its alerts',
-    );
-  }
+  const identity = {
+    trustDir: config.trustDir,
+    registry,
+    signingKey: config.signingKey,
+    principal: config.agency,
+    role: 'agency' as const,
+  };
+  const loaded = loadTrustAndKey(identity);
+  if (loaded.warning) log.warn({ kid: loaded.key.kid }, loaded.warning);
+  let trust: TrustStore = loaded.trust;
+  let signingKey: SigningKey = loaded.key;
   const metrics = createGatewayMetrics(config.agency);
   const store = new GatewayStore(
     openDatabase(databaseFile(config), { synchronous: config.sqlite.synchronous }),
@@ -154,8 +155,10 @@ export async function startGateway(
     store,
     reload() {
       try {
-        trust = loadTrustStore(config.trustDir, registry);
-        signingKey = loadSigningKey(config.signingKey, config.agency);
+        const next = loadTrustAndKey(identity);
+        if (next.warning) log.warn({ kid: next.key.kid }, next.warning);
+        trust = next.trust;
+        signingKey = next.key;
         log.info(
           { kid: signingKey.kid, principals: trust.principals.length },
           'trust store and signing key reloaded',

@@ -8,8 +8,7 @@ import {
   createBatchWriter,
   createLogger,
   loadSchemaRegistry,
-  loadSigningKey,
-  loadTrustStore,
+  loadTrustAndKey,
   openDatabase,
   provisionHub,
   type Logger,
@@ -42,15 +41,17 @@ export async function startRouter(
   const log =
     options.log ?? createLogger({ name: `router-${config.instance}`, level: config.log.level });
   const registry = loadSchemaRegistry(config.schemasDir);
-  let trust: TrustStore = loadTrustStore(config.trustDir, registry);
-  let hubKey: SigningKey = loadSigningKey(config.signingKey, config.principal);
-  const own = trust.get(hubKey.kid);
-  if (!own || own.role !== 'router' || own.principal !== config.principal) {
-    log.warn(
-      { kid: hubKey.kid },
-      `the router key is not in the trust store as ${config.principal} (role router): gateways will quarantine its forwards`,
-    );
-  }
+  const identity = {
+    trustDir: config.trustDir,
+    registry,
+    signingKey: config.signingKey,
+    principal: config.principal,
+    role: 'router' as const,
+  };
+  const keys = loadTrustAndKey(identity);
+  if (keys.warning) log.warn({ kid: keys.key.kid }, keys.warning);
+  let trust: TrustStore = keys.trust;
+  let hubKey: SigningKey = keys.key;
   const loaded = loadAgreementsFile(config.agreementsFile, registry);
   let agreements: AgreementSet = loaded.set;
   let agreementsHash = loaded.sha256;
@@ -83,11 +84,16 @@ export async function startRouter(
     config.principal,
   );
   const jsm = await jetstreamManager(nc, { checkAPI: false });
-  if (config.provision)
-    await provisionHub(jsm, trust.agencies, {
-      routerMaxAckPending: config.consumer.maxAckPending,
-      ackWaitMs: config.consumer.ackWaitMs,
-    });
+  // Streams, the router's consumer and one feed consumer per agency in the trust store.
+  const provision = async () => {
+    if (config.provision) {
+      await provisionHub(jsm, trust.agencies, {
+        routerMaxAckPending: config.consumer.maxAckPending,
+        ackWaitMs: config.consumer.ackWaitMs,
+      });
+    }
+  };
+  await provision();
   const js = jetstream(nc, { timeout: config.nats.publishTimeoutMs });
 
   const loop = new RoutingLoop({
@@ -183,13 +189,11 @@ export async function startRouter(
     reloadAgreements,
     async reload() {
       try {
-        trust = loadTrustStore(config.trustDir, registry);
-        hubKey = loadSigningKey(config.signingKey, config.principal);
-        if (config.provision)
-          await provisionHub(jsm, trust.agencies, {
-            routerMaxAckPending: config.consumer.maxAckPending,
-            ackWaitMs: config.consumer.ackWaitMs,
-          });
+        const next = loadTrustAndKey(identity);
+        if (next.warning) log.warn({ kid: next.key.kid }, next.warning);
+        trust = next.trust;
+        hubKey = next.key;
+        await provision();
         log.info(
           { agencies: trust.agencies.length, kid: hubKey.kid },
           'trust store and key reloaded',
