@@ -74,8 +74,11 @@ describe('demo - npm run demo, non-interactively', () => {
 
   it('--keep leaves the hub running with its URLs printed; Ctrl-C stops every process', async () => {
     const run = runDemo(['--keep']);
-    for (let i = 0; i < 600 && !run.output().includes('Ctrl-C stops every process'); i++)
+    // "  logs: <dir>" is the last line --keep prints; the URLs come before it (and may arrive in
+    // a later chunk than the "Ctrl-C" line, which is why waiting for that one was a race).
+    for (let i = 0; i < 600 && !/^ {2}logs: .*\n/m.test(run.output()); i++)
       await new Promise((r) => setTimeout(r, 100));
+    expect(run.output()).toContain('Ctrl-C stops every process');
     const url = /^ {2}VN-CUSTOMS {2}(http:\/\/\S+)$/m.exec(run.output())?.[1];
     const token = /gateway token \(submit and read-feed on every gateway\): (\S+)/.exec(
       run.output(),
