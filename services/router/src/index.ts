@@ -1,7 +1,6 @@
 /** @alert-hub/router: sharing agreements, verified forwarding, tamper-evident audit log. */
 export { loadConfig, auditDbFile, type RouterConfig } from './config.js';
 export { startRouter, type Router } from './router.js';
-export { loadAgreementsFile } from './agreements-file.js';
 export {
   AuditEvent,
   AUDIT_COLUMNS,

@@ -20,8 +20,9 @@ import {
   verifyAuditChain,
   type Router,
 } from '@alert-hub/router';
-import { loadTrustStore, openDatabase, revokeKey } from '@alert-hub/runtime';
-import { useNatsServer } from '../../../test/harness/nats.js';
+import { revokeKey } from '@alert-hub/operator';
+import { loadTrustStore, openDatabase } from '@alert-hub/runtime';
+import { useNatsServer } from '@alert-hub/testkit/harness';
 import {
   eventually,
   feedMessages,
@@ -31,7 +32,7 @@ import {
   registry,
   seizureReport,
   writeConfig,
-} from '../../../test/helpers/fixtures.js';
+} from '@alert-hub/testkit';
 
 const AGENCIES = ['SG-NPARKS', 'VN-CUSTOMS', 'CN-GACC', 'NG-NCS', 'KE-KWS', 'US-FWS', 'HK-CED'];
 const nats = useNatsServer();
