@@ -2,11 +2,15 @@ import { EventEmitter } from 'node:events';
 import type { ConsumerMessages, JetStreamClient, JsMsg } from '@nats-io/jetstream';
 import {
   AlertHubError,
+  NOTICE_TOKEN,
   Streams,
   decodeEnvelope,
   feedConsumerName,
   feedSubject,
+  parseFeedSubject,
+  sha256Hex,
   verifyCountersignature,
+  verifyNotice,
   verifyOrigin,
   type SchemaRegistry,
   type TrustStore,
@@ -101,6 +105,16 @@ export class FeedConsumer {
     try {
       const trust = this.#d.trust();
       const jws = decodeEnvelope(m.data);
+      const parsed = parseFeedSubject(m.subject);
+      if (parsed?.type === NOTICE_TOKEN) {
+        const { notice } = await verifyNotice(jws, { trust, registry, to: agency });
+        if (parsed.recipient !== agency || parsed.origin !== notice.hub)
+          throw new SubjectMismatchError(m.subject, `ahub.feed.${agency}.${notice.hub}.notice`);
+        metrics.notices.inc({ result: 'applied' });
+        await writer.enqueue({ kind: 'notice', events: notice.events });
+        m.ack();
+        return;
+      }
       const { alert } = await verifyOrigin(jws, { trust, registry });
       const route = await verifyCountersignature(jws, {
         trust,
@@ -120,6 +134,7 @@ export class FeedConsumer {
           onward: route.header.onward === true,
           streamSeq: m.seq,
           receivedAt,
+          envelopeSha256: sha256Hex(m.data),
         },
       };
     } catch (err) {

@@ -46,6 +46,8 @@ export interface RouterConfig {
   readonly log: LogSection;
   /** Sign an audit checkpoint at least this often (and at shutdown). */
   readonly checkpointIntervalMs: number;
+  /** A forwarded copy without a verified receipt after this long counts as undelivered. */
+  readonly undeliveredAfterMs: number;
 }
 
 const schema = {
@@ -105,6 +107,7 @@ const schema = {
     sqlite: SQLITE_SECTION_SCHEMA,
     log: LOG_SECTION_SCHEMA,
     checkpointIntervalMs: { type: 'integer', minimum: 100, default: 5000 },
+    undeliveredAfterMs: { type: 'integer', minimum: 1000, default: 900_000 },
   },
   required: ['signingKey', 'agreementsFile', 'dataDir'],
   additionalProperties: false,

@@ -19,6 +19,7 @@ import {
 import { auditDbFile, type RouterConfig } from './config.js';
 import { buildCoordinatorApi } from './http.js';
 import { createRouterMetrics } from './metrics.js';
+import { Notifier } from './notifier.js';
 import { RoutingLoop } from './routing-loop.js';
 import { RouterStore, type Outcome } from './store.js';
 
@@ -97,6 +98,17 @@ export async function startRouter(
   await provision();
   const js = jetstream(nc, { timeout: config.nats.publishTimeoutMs });
 
+  const notifier = new Notifier({
+    js,
+    store,
+    hubKey: () => hubKey,
+    metrics,
+    log,
+    publishTimeoutMs: config.nats.publishTimeoutMs,
+    instance: config.instance,
+  });
+  // Notices left in the outbox by a previous run go out first.
+  notifier.kick();
   const loop = new RoutingLoop({
     js,
     store,
@@ -109,6 +121,7 @@ export async function startRouter(
     log,
     maxMessages: config.consumer.maxMessages,
     publishTimeoutMs: config.nats.publishTimeoutMs,
+    onCommitted: () => notifier.kick(),
   });
   await loop.start();
   const checkpointTimer = setInterval(checkpoint, config.checkpointIntervalMs);
@@ -165,7 +178,17 @@ export async function startRouter(
       checks,
     };
   };
-  const http = buildCoordinatorApi({ config, databases: [db, ...peers], metrics, log, readiness });
+  metrics.undeliveredSource.count = () =>
+    store.countUndelivered(new Date(Date.now() - config.undeliveredAfterMs).toISOString());
+  const http = buildCoordinatorApi({
+    config,
+    databases: [db, ...peers],
+    metrics,
+    log,
+    readiness,
+    store,
+    agreements: () => agreements,
+  });
   let url = '';
   if (config.http.enabled && (options.listen ?? true)) {
     await http.listen({ host: config.http.host, port: config.http.port });
@@ -214,6 +237,7 @@ export async function startRouter(
       await http.close();
       await loop.stop();
       writer.flush();
+      await notifier.stop();
       checkpoint();
       await nc.drain().catch(() => nc.close());
       for (const p of peers) p.close();

@@ -4,18 +4,23 @@ import {
   AlertHubError,
   ROUTER_CONSUMER,
   Streams,
+  RECEIPT_TOKEN,
+  ReceiptError,
+  ReceiptErrorCode,
   countersign,
   deadLetterSubject,
+  decideRouting,
   decodeEnvelope,
   encodeEnvelope,
-  evaluateAgreements,
   feedSubject,
   forwardMsgId,
   parseInboundSubject,
+  referencedAlertId,
+  sha256Hex,
   verifyOrigin,
+  verifyReceipt,
   type Alert,
   type AgreementSet,
-  type Allowed,
   type GeneralJws,
   type SchemaRegistry,
   type SigningKey,
@@ -41,6 +46,8 @@ export interface RoutingDeps {
   readonly maxMessages: number;
   readonly publishTimeoutMs: number;
   readonly now?: () => Date;
+  /** Called after an outcome committed (the notifier sends the notices it queued). */
+  readonly onCommitted?: () => void;
 }
 
 /** Deliveries after which an unexpected (non-transient) failure is dead-lettered. */
@@ -122,6 +129,12 @@ export class RoutingLoop {
           'ERR_SUBJECT_INVALID',
           `${m.subject} is not an inbound subject (ahub.in.<agency>.<type>)`,
         );
+      if (claim.type === RECEIPT_TOKEN) {
+        alertType = RECEIPT_TOKEN;
+        await this.#receipt(m, claim.origin, (id) => (alertId = id));
+        metrics.processSeconds.observe((performance.now() - started) / 1000);
+        return;
+      }
       const jws = decodeEnvelope(m.data);
       const { alert } = await verifyOrigin(jws, {
         trust: this.#d.trust(),
@@ -206,32 +219,93 @@ export class RoutingLoop {
     }
   }
 
+  /**
+   * A partner's delivery receipt: verify it (signature by the subject's agency), refuse a replay,
+   * check every delivery it names against what the router forwarded to that agency (same alert,
+   * same origin, same envelope digest, not receipted before), then commit "delivered" for each.
+   */
+  async #receipt(m: JsMsg, agency: string, named: (id: string) => void): Promise<void> {
+    const { store, metrics } = this.#d;
+    const jws = decodeEnvelope(m.data);
+    const { receipt, key } = await verifyReceipt(jws, {
+      trust: this.#d.trust(),
+      registry: this.#d.registry,
+      now: this.#now(),
+    });
+    named(receipt.receipt);
+    if (receipt.agency !== agency)
+      throw new RejectError(
+        'ERR_SUBJECT_MISMATCH',
+        `receipt signed by ${receipt.agency} but published on the subject of ${agency}`,
+      );
+    const seenAt = store.receiptSeq(receipt.receipt);
+    if (seenAt !== undefined) {
+      if (seenAt === m.seq) {
+        m.ack();
+        metrics.receipts.inc({ outcome: 'redelivered' });
+        return;
+      }
+      throw new ReceiptError(
+        ReceiptErrorCode.Replayed,
+        `receipt ${receipt.receipt} was already accepted (inbound sequence ${seenAt})`,
+      );
+    }
+    const ids = new Set<string>();
+    for (const d of receipt.deliveries) {
+      if (ids.has(d.alertId))
+        throw new ReceiptError(ReceiptErrorCode.Invalid, `alert ${d.alertId} is listed twice`);
+      ids.add(d.alertId);
+      const known = store.delivery(d.alertId, agency);
+      if (!known || known.origin !== d.origin)
+        throw new ReceiptError(
+          ReceiptErrorCode.UnknownDelivery,
+          `the hub never forwarded alert ${d.alertId} of ${d.origin} to ${agency}`,
+        );
+      if (known.envelopeSha256 !== null && known.envelopeSha256 !== d.envelopeSha256)
+        throw new ReceiptError(
+          ReceiptErrorCode.DigestMismatch,
+          `alert ${d.alertId}: the digest is not that of the envelope forwarded to ${agency}`,
+        );
+      if (known.deliveredAt !== null)
+        throw new ReceiptError(
+          ReceiptErrorCode.Replayed,
+          `alert ${d.alertId} was already receipted by ${agency} (receipt ${known.receiptId})`,
+        );
+    }
+    await this.#d.writer.enqueue({
+      kind: 'receipt',
+      streamSeq: m.seq,
+      receipt: receipt.receipt,
+      agency,
+      kid: key.kid,
+      committedAt: receipt.committedAt,
+      receiptSha256: sha256Hex(m.data),
+      deliveries: receipt.deliveries,
+    });
+    m.ack();
+    this.#d.onCommitted?.();
+    metrics.receipts.inc({ outcome: 'accepted' });
+    metrics.delivered.inc(receipt.deliveries.length);
+  }
+
   async #route(m: JsMsg, jws: GeneralJws, alert: Alert): Promise<void> {
     const { store, js, metrics } = this.#d;
     const now = this.#now();
     const trust = this.#d.trust();
-    const decision = evaluateAgreements(this.#d.agreements(), alert, trust.agencies, now);
-    let allowed: (Allowed & { viaOriginal: boolean })[] = decision.allowed.map((a) => ({
-      ...a,
-      viaOriginal: false,
-    }));
-    let denied = decision.denied;
-    if (alert.type === 'retraction' && alert.retracts) {
-      const original = store.routed(alert.retracts);
-      if (original && original.origin !== alert.origin) {
-        throw new RejectError(
-          'ERR_RETRACTION_NOT_ORIGIN',
-          `only ${original.origin} may retract alert ${alert.retracts}`,
-        );
-      }
-      // A retraction reaches everyone who received the original, even if the agreement has ended.
-      for (const d of store.deliveriesOf(alert.retracts)) {
-        if (!allowed.some((a) => a.recipient === d.recipient))
-          allowed.push({ ...d, viaOriginal: true });
-      }
-      denied = denied.filter((d) => !allowed.some((a) => a.recipient === d.recipient));
-      allowed = allowed.sort((a, b) => a.recipient.localeCompare(b.recipient));
-    }
+    const ref = referencedAlertId(alert);
+    const originalState = ref === undefined ? undefined : store.routed(ref);
+    const plan = decideRouting({
+      agreements: this.#d.agreements(),
+      alert,
+      candidates: trust.agencies,
+      now,
+      original:
+        ref === undefined || !originalState
+          ? undefined
+          : { origin: originalState.origin, deliveries: store.deliveriesOf(ref) },
+    });
+    if (plan.kind === 'refuse') throw new RejectError(plan.code, plan.reason);
+    const { allowed, denied } = plan;
     const key = this.#d.hubKey();
     const routedAt = now.toISOString();
     const forwards = await Promise.all(
@@ -243,19 +317,25 @@ export class RoutingLoop {
           onward: a.onward,
           alert_id: alert.id,
         });
-        const ack = await js.publish(
-          feedSubject(a.recipient, alert.origin, alert.type),
-          encodeEnvelope(copy),
-          {
-            msgID: forwardMsgId(alert.id, a.recipient),
-            timeout: this.#d.publishTimeoutMs,
-          },
-        );
-        return { ...a, feedSeq: ack.seq };
+        const bytes = encodeEnvelope(copy);
+        const ack = await js.publish(feedSubject(a.recipient, alert.origin, alert.type), bytes, {
+          msgID: forwardMsgId(alert.id, a.recipient),
+          timeout: this.#d.publishTimeoutMs,
+        });
+        return { ...a, feedSeq: ack.seq, envelopeSha256: sha256Hex(bytes) };
       }),
     );
-    await this.#d.writer.enqueue({ kind: 'routed', alert, streamSeq: m.seq, forwards, denied });
+    await this.#d.writer.enqueue({
+      kind: 'routed',
+      alert,
+      streamSeq: m.seq,
+      forwards,
+      denied,
+      ...(plan.operation ? { operation: plan.operation } : {}),
+      ...(alert.type === 'outcome' && originalState ? { answersOrigin: originalState.origin } : {}),
+    });
     m.ack();
+    this.#d.onCommitted?.();
     metrics.forwards.inc(forwards.length);
     for (const d of denied) metrics.denials.inc({ reason: d.reason });
     this.#d.log.info(
@@ -301,7 +381,14 @@ export class RoutingLoop {
         code,
         reason,
         deadLetterSeq: ack.seq,
+        // The subject's agency learns its message's fate; an unknown agency has no feed.
+        notify:
+          claimedOrigin && this.#d.trust().agencies.includes(claimedOrigin)
+            ? claimedOrigin
+            : undefined,
+        receipt: type === RECEIPT_TOKEN ? alertId : undefined,
       });
+      this.#d.onCommitted?.();
     } catch (err) {
       log.warn(
         { err: (err as Error).message, streamSeq: m.seq },
