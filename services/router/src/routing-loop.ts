@@ -50,6 +50,12 @@ export interface RoutingDeps {
   readonly onCommitted?: () => void;
 }
 
+/** A receipt naming a delivery the router has not committed yet is retried this often before refused. */
+const MAX_RECEIPT_WAITS = 4;
+
+/** A receipt names a delivery the router has no record of (yet). */
+class NotYetRoutedError extends ReceiptError {}
+
 /** Deliveries after which an unexpected (non-transient) failure is dead-lettered. */
 const MAX_INTERNAL_FAILURES = 5;
 
@@ -123,6 +129,7 @@ export class RoutingLoop {
     const claim = parseInboundSubject(m.subject);
     let alertId: string | undefined;
     let alertType: string | undefined;
+    let receiptId: string | undefined;
     try {
       if (!claim)
         throw new RejectError(
@@ -131,7 +138,7 @@ export class RoutingLoop {
         );
       if (claim.type === RECEIPT_TOKEN) {
         alertType = RECEIPT_TOKEN;
-        await this.#receipt(m, claim.origin, (id) => (alertId = id));
+        await this.#receipt(m, claim.origin, (id) => (receiptId = id));
         metrics.processSeconds.observe((performance.now() - started) / 1000);
         return;
       }
@@ -186,6 +193,11 @@ export class RoutingLoop {
       metrics.messages.inc({ outcome: 'routed' });
       metrics.processSeconds.observe((performance.now() - started) / 1000);
     } catch (err) {
+      if (err instanceof NotYetRoutedError && m.info.deliveryCount < MAX_RECEIPT_WAITS) {
+        // The router may not have committed the forward a fast receipt names: look again later.
+        m.nak(1000);
+        return;
+      }
       if (err instanceof AlertHubError) {
         await this.#reject(
           m,
@@ -194,6 +206,7 @@ export class RoutingLoop {
           alertType ?? claim?.type,
           err.code,
           err.message,
+          receiptId,
         );
         return;
       }
@@ -257,7 +270,7 @@ export class RoutingLoop {
       ids.add(d.alertId);
       const known = store.delivery(d.alertId, agency);
       if (!known || known.origin !== d.origin)
-        throw new ReceiptError(
+        throw new NotYetRoutedError(
           ReceiptErrorCode.UnknownDelivery,
           `the hub never forwarded alert ${d.alertId} of ${d.origin} to ${agency}`,
         );
@@ -307,7 +320,10 @@ export class RoutingLoop {
     if (plan.kind === 'refuse') throw new RejectError(plan.code, plan.reason);
     const { allowed, denied } = plan;
     const key = this.#d.hubKey();
-    const routedAt = now.toISOString();
+    // The time the inbound stream stored the alert, not the clock now: a copy forwarded again
+    // after a crash is then byte-identical (Ed25519 is deterministic), so the recipient's
+    // receipt digest matches whichever forward it received.
+    const routedAt = new Date(Math.floor(Number(m.info.timestampNanos) / 1e6)).toISOString();
     const forwards = await Promise.all(
       allowed.map(async (a) => {
         const copy = await countersign(jws, key, {
@@ -358,6 +374,7 @@ export class RoutingLoop {
     type: string | undefined,
     code: string,
     reason: string,
+    receiptId?: string,
   ): Promise<void> {
     const { js, writer, metrics, log } = this.#d;
     try {
@@ -386,7 +403,7 @@ export class RoutingLoop {
           claimedOrigin && this.#d.trust().agencies.includes(claimedOrigin)
             ? claimedOrigin
             : undefined,
-        receipt: type === RECEIPT_TOKEN ? alertId : undefined,
+        receipt: receiptId,
       });
       this.#d.onCommitted?.();
     } catch (err) {
