@@ -1,8 +1,6 @@
 // The demo's imports from the workspace, in one place.
 export {
-  imoCheckDigit,
   iso6346CheckDigit,
-  newAlertId,
   encodeEnvelope,
   signAlert,
   generateSigningJwk,
@@ -10,7 +8,16 @@ export {
   inboundSubject,
   type Alert,
 } from '@alert-hub/core';
-export { startLocalHub, type LocalAgency, type LocalHub } from '@alert-hub/testkit';
+export {
+  asSubmission,
+  sampleConsigneeFlag,
+  sampleRetraction,
+  sampleSeizureReport,
+  sampleSuspiciousShipment,
+  startLocalHub,
+  type LocalAgency,
+  type LocalHub,
+} from '@alert-hub/testkit';
 export {
   DEFAULT_SCHEMAS_DIR,
   loadSchemaRegistry,

@@ -1,4 +1,4 @@
-import { imoCheckDigit, iso6346CheckDigit, type LocalAgency } from './deps.js';
+import { iso6346CheckDigit, type LocalAgency } from './deps.js';
 
 /** The agencies of the demo, along the routes of the large 2019 seizures of pangolin scales and ivory. */
 export const AGENCIES: readonly LocalAgency[] = [
@@ -59,9 +59,4 @@ export const AGREEMENTS = {
 /** A container number with its ISO 6346 check digit. */
 export function container(ownerAndCategory: string, serial: string): string {
   return `${ownerAndCategory}${serial}${iso6346CheckDigit(ownerAndCategory + serial)}`;
-}
-
-/** An IMO number with its check digit. */
-export function imo(first6: string): string {
-  return `${first6}${imoCheckDigit(first6)}`;
 }
