@@ -24,4 +24,4 @@ export {
   loadTrustStore,
   openDatabase,
 } from '@alert-hub/runtime/files';
-export { verifyAuditChain } from '@alert-hub/router';
+export { verifyAuditChain } from '@alert-hub/audit';

@@ -13,13 +13,8 @@ import {
   signAlert,
   type Alert,
 } from '@alert-hub/core';
-import {
-  loadConfig,
-  startRouter,
-  traceAlert,
-  verifyAuditChain,
-  type Router,
-} from '@alert-hub/router';
+import { traceAlert, verifyAuditChain } from '@alert-hub/audit';
+import { loadConfig, startRouter, type Router } from '@alert-hub/router';
 import { revokeKey } from '@alert-hub/operator';
 import { loadTrustStore, openDatabase } from '@alert-hub/runtime';
 import { useNatsServer } from '@alert-hub/testkit/harness';
@@ -505,7 +500,7 @@ describe('router - tamper evidence', () => {
     expect(verifyAuditChain(db, trust()).firstBad?.seq).toBe(5);
   });
   it('a chain rewritten with fresh hashes still fails against the signed checkpoints', async () => {
-    const { hashRecord } = await import('@alert-hub/router');
+    const { hashRecord } = await import('@alert-hub/audit');
     const db = copyDb();
     db.prepare("UPDATE audit SET reason = 'nothing happened' WHERE seq = 3").run();
     let prev = '0'.repeat(64);

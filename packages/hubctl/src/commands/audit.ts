@@ -10,7 +10,7 @@ import {
   verifyAuditChain,
   type AuditQuery,
   type AuditRecord,
-} from '@alert-hub/router';
+} from '@alert-hub/audit';
 import {
   DEFAULT_SCHEMAS_DIR,
   DEFAULT_TRUST_DIR,
