@@ -1,6 +1,5 @@
 // The demo's imports from the workspace, in one place.
 export {
-  iso6346CheckDigit,
   encodeEnvelope,
   signAlert,
   generateSigningJwk,
@@ -9,11 +8,10 @@ export {
   type Alert,
 } from '@alert-hub/core';
 export {
-  asSubmission,
-  sampleConsigneeFlag,
-  sampleRetraction,
+  AGENCIES,
+  AGREEMENTS,
+  DEMO_ALERTS,
   sampleSeizureReport,
-  sampleSuspiciousShipment,
   startLocalHub,
   type LocalAgency,
   type LocalHub,

@@ -7,15 +7,11 @@ import {
   loadSchemaRegistry,
   DEFAULT_SCHEMAS_DIR,
   signAlert,
-  asSubmission,
-  sampleConsigneeFlag,
-  sampleRetraction,
+  DEMO_ALERTS,
   sampleSeizureReport,
-  sampleSuspiciousShipment,
   type Alert,
   type LocalHub,
 } from './deps.js';
-import { container } from './world.js';
 
 /** What happened to one step's alert: the routing table row. */
 export interface StepOutcome {
@@ -183,82 +179,37 @@ export class Scenario {
   }
 
   async run(): Promise<StepOutcome[]> {
-    const now = () => new Date().toISOString();
-    await this.#step(
-      1,
-      'Nigeria Customs flags a container at Apapa, Lagos, declared as frozen beef and bound for Hai Phong via Singapore',
-      'NG-NCS',
-      asSubmission(sampleSuspiciousShipment('NG-NCS')),
-      'nigeriaFlag',
-    );
-
-    await this.#step(
-      2,
-      'Singapore intercepts it in transit: 12.9 tonnes of pangolin scales and 177 kg of ivory (as on 8 April 2019)',
-      'SG-NPARKS',
-      asSubmission(
-        sampleSeizureReport('SG-NPARKS', {
-          references: [{ id: this.ids['nigeriaFlag'], relation: 'follows-up' }],
-        }),
-      ),
-      'singaporeSeizure',
-    );
-
-    await this.#step(
-      3,
-      'Viet Nam seizes an ivory shipment at Da Nang, shipped from Matadi via Singapore (as in March 2019, 9.1 tonnes)',
-      'VN-CUSTOMS',
-      {
-        type: 'seizure-report',
-        version: 1,
-        handling: 'TLP:AMBER',
-        seizure: {
-          date: now().slice(0, 10),
-          location: { country: 'VN', locode: 'VNDAD', place: 'Tien Sa port' },
-          commodities: [
-            {
-              taxon: { scientificName: 'Loxodonta africana', citesAppendix: 'I' },
-              product: 'ivory',
-              quantity: { value: 9.1, unit: 't' },
-              hsCode: '0507.10',
-            },
-          ],
-          concealment: 'inside hollowed logs declared as timber',
-          detectionMethod: 'risk-profiling',
-          shipment: {
-            mode: 'sea',
-            containers: [container('MSKU', '907032')],
-            route: { origin: 'CDMAT', transit: ['SGSIN'], destination: 'VNDAD' },
-            declaredGoods: { description: 'Sawn timber', hsCode: '4407' },
-          },
-        },
-      },
-      'vietNamSeizure',
-    );
-
-    await this.#step(
-      4,
-      'Hong Kong Customs flags the consignee behind several shipments, under the regional agreement',
-      'HK-CED',
-      asSubmission(
-        sampleConsigneeFlag('HK-CED', { relatedAlerts: [this.ids['singaporeSeizure']] }),
-      ),
-      'hongKongFlag',
-    );
-
-    await this.#step(
-      5,
-      'Kenya Wildlife Service flags a consignee; no agreement covers consignee flags from Kenya, so nobody receives it',
-      'KE-KWS',
-      {
-        type: 'consignee-flag',
-        version: 1,
-        handling: 'TLP:GREEN',
-        consignee: { name: '(demo) Mombasa Curios Ltd', country: 'KE' },
-        reason: 'intelligence',
-      },
-      'kenyaFlag',
-    );
+    const steps: [number, string, keyof typeof DEMO_ALERTS][] = [
+      [
+        1,
+        'Nigeria Customs flags a container at Apapa, Lagos, declared as frozen beef and bound for Hai Phong via Singapore',
+        'nigeriaFlag',
+      ],
+      [
+        2,
+        'Singapore intercepts it in transit: 12.9 tonnes of pangolin scales and 177 kg of ivory (as on 8 April 2019)',
+        'singaporeSeizure',
+      ],
+      [
+        3,
+        'Viet Nam seizes an ivory shipment at Da Nang, shipped from Matadi via Singapore (as in March 2019, 9.1 tonnes)',
+        'vietNamSeizure',
+      ],
+      [
+        4,
+        'Hong Kong Customs flags the consignee behind several shipments, under the regional agreement',
+        'hongKongFlag',
+      ],
+      [
+        5,
+        'Kenya Wildlife Service flags a consignee; no agreement covers consignee flags from Kenya, so nobody receives it',
+        'kenyaFlag',
+      ],
+    ];
+    for (const [n, title, name] of steps) {
+      const { from, submission } = DEMO_ALERTS[name];
+      await this.#step(n, title, from, submission(this.ids), name);
+    }
 
     await this.#forgery(6);
 
@@ -266,15 +217,7 @@ export class Scenario {
     this.#say(
       '7. Nigeria withdraws its first alert: the seizure report supersedes it. The retraction reaches everyone who received the original.',
     );
-    const retractionId = await this.#send(
-      'NG-NCS',
-      asSubmission(
-        sampleRetraction('NG-NCS', this.ids['nigeriaFlag']!, {
-          reason: 'superseded by the Singapore seizure report',
-          references: [{ id: this.ids['singaporeSeizure'], relation: 'relates-to' }],
-        }),
-      ),
-    );
+    const retractionId = await this.#send('NG-NCS', DEMO_ALERTS.retraction.submission(this.ids));
     this.ids['retraction'] = retractionId;
     const r = await this.#outcome(
       7,

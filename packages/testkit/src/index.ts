@@ -13,3 +13,4 @@ export * from './processes.js';
 export * from './fixtures.js';
 export * from './hubctl.js';
 export * from './samples.js';
+export * from './demo-world.js';
