@@ -22,3 +22,4 @@ export * from './local-hub.js';
 export * from './service-config.js';
 export * from './ops-routes.js';
 export * from './service-main.js';
+export * from './web-app.js';
