@@ -130,8 +130,38 @@ export function Inbox(props: { state: InboxState; onOpen: (id: string) => void }
   );
 }
 
+/** One line about an alert: its summary if it has one, else the gist of its content. */
 function summaryOf(i: FeedItem): string {
-  const s = i.alert['summary'];
-  if (typeof s !== 'string') return '';
+  const a = i.alert;
+  const s = typeof a['summary'] === 'string' ? a['summary'] : gistOf(a);
   return s.length > 90 ? `${s.slice(0, 90)}…` : s;
+}
+
+function gistOf(a: Record<string, unknown>): string {
+  const commodities = (list: unknown) =>
+    (Array.isArray(list) ? (list as Record<string, Record<string, unknown> | undefined>[]) : [])
+      .map((c) =>
+        [
+          c['taxon']?.['scientificName'],
+          c['product'],
+          c['quantity'] ? `${String(c['quantity']['value'])} ${String(c['quantity']['unit'])}` : '',
+        ]
+          .filter((x) => typeof x === 'string' && x !== '')
+          .join(' '),
+      )
+      .join('; ');
+  switch (a['type']) {
+    case 'retraction':
+      return `${String(a['action'])} ${String(a['retracts'])}: ${String(a['reason'] ?? '')}`;
+    case 'consignee-flag': {
+      const c = a['consignee'] as Record<string, unknown> | undefined;
+      return `${String(c?.['name'] ?? '')} (${String(c?.['country'] ?? '')}): ${String(a['reason'] ?? '')}`;
+    }
+    case 'seizure-report':
+      return commodities((a['seizure'] as Record<string, unknown> | undefined)?.['commodities']);
+    case 'suspicious-shipment':
+      return commodities(a['suspectedCommodities']);
+    default:
+      return '';
+  }
 }

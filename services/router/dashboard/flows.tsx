@@ -70,7 +70,7 @@ export function FlowMatrix(props: {
     [...counts.entries()].filter(([k]) => pred(k)).reduce((a, [, n]) => a + n, 0);
 
   return (
-    <section class="panel" aria-labelledby="flows-title">
+    <section class="panel wide" aria-labelledby="flows-title">
       <h2 id="flows-title">{t('dash.flows')}</h2>
       {flows && shown.length === 0 && <p class="notice">{t('dash.flows.empty')}</p>}
       {shown.length > 0 && (
