@@ -3,8 +3,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { ROOT } from '@alert-hub/testkit';
 import { launchChromium, screenshot } from './browser/chromium.js';
-import { ROOT } from './helpers/hubctl.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ahub-demo-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

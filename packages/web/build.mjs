@@ -2,7 +2,7 @@
 // (services/gateway/console -> services/gateway/dist/console) and the coordinator dashboard
 // (services/router/dashboard -> services/router/dist/dashboard). Run by `npm run build:web`,
 // which `npm ci` (prepare) and `npm test` run.
-import { fileURLToPath } from 'node:url';
+import { URL, fileURLToPath } from 'node:url';
 import { build } from 'vite';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));

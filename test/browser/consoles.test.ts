@@ -1,8 +1,7 @@
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
-import { startLocalHub, type LocalHub } from '@alert-hub/runtime';
-import { seizureReport } from '../helpers/fixtures.js';
+import { seizureReport, startLocalHub, type LocalHub } from '@alert-hub/testkit';
 import { launchChromium, screenshot, type Browser } from './chromium.js';
 
 // One hub and one Chromium for the whole file: the machine is shared, the tests are few.
@@ -103,8 +102,8 @@ describe('agency console in Chromium', () => {
     expect(cookies).toHaveLength(1);
     expect(cookies[0]).toMatchObject({ httpOnly: true, sameSite: 'Strict' });
     expect(cookies[0]!.value).not.toContain(hub.token);
-    expect(await page.evaluate(() => document.cookie)).toBe('');
-    expect(await page.evaluate(() => localStorage.length + sessionStorage.length)).toBe(0);
+    expect(await page.evaluate('document.cookie')).toBe('');
+    expect(await page.evaluate('localStorage.length + sessionStorage.length')).toBe(0);
     expect(browser.requests.some((u) => u.includes(hub.token))).toBe(false);
     expectOnlyOrigin(vnUrl());
   });
@@ -138,7 +137,7 @@ describe('agency console in Chromium', () => {
     await expect(page.locator('[data-field="summary"]').textContent()).resolves.toBe(HOSTILE);
     expect(await page.locator('#detail img').count()).toBe(0);
     expect(await page.locator('#detail script').count()).toBe(0);
-    expect(await page.evaluate(() => (window as { __pwned?: number }).__pwned)).toBeUndefined();
+    expect(await page.evaluate('window.__pwned')).toBeUndefined();
     // Every part of the alert is there, readable.
     for (const field of ['containers', 'route', 'commodities', 'quantity', 'scientificName'])
       expect(await page.locator(`#detail [data-field="${field}"]`).count()).toBeGreaterThan(0);
@@ -273,11 +272,11 @@ describe('coordinator dashboard in Chromium', () => {
       await expect
         .poll(
           async () =>
-            page.evaluate(() =>
-              [...document.querySelectorAll<HTMLElement>('#flow-matrix td[data-from]')]
+            page.evaluate(
+              `[...document.querySelectorAll('#flow-matrix td[data-from]')]
                 .filter((c) => c.textContent !== '0')
-                .map((c) => `${c.dataset['from']}>${c.dataset['to']}=${c.textContent}`)
-                .sort(),
+                .map((c) => c.dataset.from + '>' + c.dataset.to + '=' + c.textContent)
+                .sort()`,
             ),
           { timeout: 20_000, interval: 500 },
         )

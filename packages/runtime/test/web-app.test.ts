@@ -84,7 +84,7 @@ describe('web app - pages, assets and sessions', () => {
   it('web app - a wrong token, or a sign-in without the console header, is ERR_UNAUTHENTICATED', async () => {
     for (const res of [await signIn('wrong'), await signIn('right-token', {})]) {
       expect(res.statusCode).toBe(401);
-      expect(res.json().error.code).toBe('ERR_UNAUTHENTICATED');
+      expect(res.json<{ error: { code: string } }>().error.code).toBe('ERR_UNAUTHENTICATED');
       expect(res.headers['set-cookie']).toBeUndefined();
     }
   });

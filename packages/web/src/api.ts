@@ -37,7 +37,7 @@ export async function callApi<T>(
     return { ok: false, status: 0, error: { code: 'ERR_NETWORK', message: 'network error' } };
   }
   const text = await res.text();
-  let body: unknown = undefined;
+  let body: unknown;
   try {
     body = text === '' ? undefined : JSON.parse(text);
   } catch {

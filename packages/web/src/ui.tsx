@@ -18,7 +18,7 @@ export function useSession(prefix: string) {
   }, [prefix]);
   return {
     who,
-    async signIn(token: string): Promise<boolean> {
+    signIn: async (token: string): Promise<boolean> => {
       const r = await callApi<Principal>(`${prefix}/api/session`, {
         method: 'POST',
         body: { token },
@@ -26,7 +26,7 @@ export function useSession(prefix: string) {
       if (r.ok) setWho(r.body);
       return r.ok;
     },
-    async signOut(): Promise<void> {
+    signOut: async (): Promise<void> => {
       await callApi(`${prefix}/api/session`, { method: 'DELETE' });
       setWho(null);
     },
@@ -47,7 +47,7 @@ export function LanguageSwitch(props: { lang: Language; onChange: (l: Language) 
       <select
         id="lang"
         value={props.lang}
-        onChange={(e) => props.onChange((e.currentTarget as HTMLSelectElement).value as Language)}
+        onChange={(e) => props.onChange(e.currentTarget.value as Language)}
       >
         {(Object.keys(LANGUAGES) as Language[]).map((l) => (
           <option key={l} value={l}>
@@ -90,7 +90,7 @@ export function SignIn(props: {
           value={token}
           aria-describedby="token-help"
           aria-invalid={failed}
-          onInput={(e) => setToken((e.currentTarget as HTMLInputElement).value)}
+          onInput={(e) => setToken(e.currentTarget.value)}
         />
         <p id="token-help" class="help">
           {t(props.help)}

@@ -139,11 +139,12 @@ export function Detail(props: { id: string; onClose: () => void }) {
 export function Fields(props: { value: unknown }) {
   const v = props.value;
   if (Array.isArray(v)) {
-    if (v.every((x) => typeof x !== 'object' || x === null))
-      return <span>{v.map(String).join(', ')}</span>;
+    const list = v as unknown[];
+    if (list.every((x) => typeof x !== 'object' || x === null))
+      return <span>{list.map(String).join(', ')}</span>;
     return (
       <ol class="items">
-        {v.map((x, i) => (
+        {list.map((x, i) => (
           <li key={i}>
             <Fields value={x} />
           </li>
@@ -152,7 +153,7 @@ export function Fields(props: { value: unknown }) {
     );
   }
   if (typeof v === 'object' && v !== null) {
-    const entries = Object.entries(v);
+    const entries: [string, unknown][] = Object.entries(v as Record<string, unknown>);
     if (isQuantity(v)) return <span>{`${String(v.value)} ${String(v.unit)}`}</span>;
     return (
       <dl class="fields">

@@ -50,9 +50,9 @@ export function useInbox(enabled: boolean): InboxState {
               ? {
                   ...p,
                   status: correct ? 'corrected' : 'withdrawn',
-                  statusReason: String(item.alert['reason'] ?? ''),
+                  statusReason: text(item.alert['reason']),
                   retractedBy: item.id,
-                  ...(correct ? { correctedBy: String(item.alert['correctedBy']) } : {}),
+                  ...(correct ? { correctedBy: text(item.alert['correctedBy']) } : {}),
                 }
               : p,
           );
@@ -152,10 +152,10 @@ function gistOf(a: Record<string, unknown>): string {
       .join('; ');
   switch (a['type']) {
     case 'retraction':
-      return `${String(a['action'])} ${String(a['retracts'])}: ${String(a['reason'] ?? '')}`;
+      return `${text(a['action'])} ${text(a['retracts'])}: ${text(a['reason'])}`;
     case 'consignee-flag': {
       const c = a['consignee'] as Record<string, unknown> | undefined;
-      return `${String(c?.['name'] ?? '')} (${String(c?.['country'] ?? '')}): ${String(a['reason'] ?? '')}`;
+      return `${text(c?.['name'])} (${text(c?.['country'])}): ${text(a['reason'])}`;
     }
     case 'seizure-report':
       return commodities((a['seizure'] as Record<string, unknown> | undefined)?.['commodities']);
@@ -164,4 +164,9 @@ function gistOf(a: Record<string, unknown>): string {
     default:
       return '';
   }
+}
+
+/** A string or number member as text; anything else (absent, an object) as nothing. */
+function text(v: unknown): string {
+  return typeof v === 'string' || typeof v === 'number' ? String(v) : '';
 }

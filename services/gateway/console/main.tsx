@@ -61,7 +61,7 @@ function App() {
           <Inbox state={inbox} onOpen={setOpen} />
         ) : view === 'send' ? (
           <SendForm
-            agency={String(session.who['agency'] ?? '')}
+            agency={typeof session.who['agency'] === 'string' ? session.who['agency'] : ''}
             onSent={(s) => setSent((prev) => [s, ...prev])}
           />
         ) : (

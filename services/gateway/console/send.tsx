@@ -125,11 +125,7 @@ export function SendForm(props: { agency: string; onSent: (s: SentAlert) => void
         <form id="send" onSubmit={(e) => void send(e)} noValidate>
           <div class="field">
             <label for="alert-type">{t('send.type')}</label>
-            <select
-              id="alert-type"
-              value={typeKey}
-              onChange={(e) => choose((e.currentTarget as HTMLSelectElement).value)}
-            >
+            <select id="alert-type" value={typeKey} onChange={(e) => choose(e.currentTarget.value)}>
               {schemas.alertTypes.map((a) => (
                 <option key={a.schemaId} value={`${a.type}@${a.version}`}>
                   {a.type} (v{a.version})
@@ -261,9 +257,9 @@ function Field(props: {
     input = (
       <select
         {...common}
-        value={current === undefined ? '' : String(current)}
+        value={typeof current === 'string' || typeof current === 'number' ? String(current) : ''}
         onChange={(e) => {
-          const v = (e.currentTarget as HTMLSelectElement).value;
+          const v = e.currentTarget.value;
           ctx.touch(pointer);
           ctx.update(path, v === '' ? undefined : v);
         }}
@@ -282,7 +278,7 @@ function Field(props: {
         {...common}
         type="checkbox"
         checked={current === true}
-        onChange={(e) => ctx.update(path, (e.currentTarget as HTMLInputElement).checked)}
+        onChange={(e) => ctx.update(path, e.currentTarget.checked)}
       />
     );
   } else if (view.type === 'integer' || view.type === 'number') {
@@ -291,9 +287,9 @@ function Field(props: {
         {...common}
         type="number"
         step={view.type === 'integer' ? 1 : 'any'}
-        value={current === undefined ? '' : String(current)}
+        value={typeof current === 'string' || typeof current === 'number' ? String(current) : ''}
         onInput={(e) => {
-          const raw = (e.currentTarget as HTMLInputElement).value;
+          const raw = e.currentTarget.value;
           ctx.update(path, raw === '' ? undefined : Number(raw));
         }}
       />
@@ -304,7 +300,7 @@ function Field(props: {
         {...common}
         rows={4}
         value={typeof current === 'string' ? current : ''}
-        onInput={(e) => ctx.update(path, (e.currentTarget as HTMLTextAreaElement).value)}
+        onInput={(e) => ctx.update(path, e.currentTarget.value)}
       />
     );
   } else {
@@ -314,7 +310,7 @@ function Field(props: {
         type="text"
         placeholder={placeholderOf(view.format)}
         value={typeof current === 'string' ? current : ''}
-        onInput={(e) => ctx.update(path, (e.currentTarget as HTMLInputElement).value)}
+        onInput={(e) => ctx.update(path, e.currentTarget.value)}
       />
     );
   }

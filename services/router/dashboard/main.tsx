@@ -33,7 +33,7 @@ function App() {
             <select
               id="period"
               value={period}
-              onChange={(e) => setPeriod((e.currentTarget as HTMLSelectElement).value as Period)}
+              onChange={(e) => setPeriod(e.currentTarget.value as Period)}
             >
               {PERIODS.map((p) => (
                 <option key={p} value={p}>
@@ -44,11 +44,7 @@ function App() {
           </label>
           <label class="field">
             {t('col.type')}
-            <select
-              id="type"
-              value={type}
-              onChange={(e) => setType((e.currentTarget as HTMLSelectElement).value)}
-            >
+            <select id="type" value={type} onChange={(e) => setType(e.currentTarget.value)}>
               <option value="">{t('dash.type.all')}</option>
               {types.map((x) => (
                 <option key={x} value={x}>

@@ -58,7 +58,7 @@ export function Trace() {
             size={38}
             value={id}
             required
-            onInput={(e) => setId((e.currentTarget as HTMLInputElement).value)}
+            onInput={(e) => setId(e.currentTarget.value)}
           />
         </label>
         <button type="submit">{t('dash.trace.submit')}</button>

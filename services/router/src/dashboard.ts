@@ -7,7 +7,7 @@ import {
   type SqliteDatabase,
   type WebSessions,
 } from '@alert-hub/runtime';
-import { verifyAuditChain } from './audit.js';
+import { verifyAuditChain } from '@alert-hub/audit';
 import type { RouterConfig } from './config.js';
 
 /** Where `npm run build:web` puts the dashboard (services/router/dashboard/ is its source). */
