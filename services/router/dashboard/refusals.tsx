@@ -115,7 +115,14 @@ export function Refusals(props: { period: Period; type: string }) {
           x: { time: true, range: () => [xs[0]! - HOUR_S, xs[xs.length - 1]! + HOUR_S] },
           y: { range: (_u, _min, max) => [0, Math.max(1, max)] },
         },
-        axes: [{}, { label: t('dash.refusals.caption') }],
+        axes: [
+          // Hours in UTC as `MM-DD hh:mm`, the same in every language.
+          {
+            values: (_u, splits) =>
+              splits.map((x) => new Date(x * 1000).toISOString().slice(5, 16).replace('T', ' ')),
+          },
+          { label: t('dash.refusals.caption') },
+        ],
         series: [
           {},
           ...order.map((i) => ({
