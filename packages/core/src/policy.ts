@@ -9,7 +9,24 @@ import {
   type Operation,
 } from './agreements.js';
 
-/** Why the router refuses a message outright (it is dead-lettered and its sender told). */
+/**
+ * What the hub already did with the alert a retraction retracts (or an outcome answers): who
+ * sent it, and who received it under which agreement. The router reads it from its own state; `hubctl route --dry-run`
+ * takes it as a file.
+ */
+export interface PriorRouting {
+  readonly origin: string;
+  readonly deliveries: readonly Allowed[];
+}
+
+/** A recipient the alert goes to; `viaOriginal` when only its receipt of the original sends it. */
+export interface RoutedTo extends Allowed {
+  readonly viaOriginal: boolean;
+  /** The operation it goes under, when the alert names one. */
+  readonly operation?: string;
+}
+
+/** Codes of the refusals the policy itself makes. */
 export const PolicyRefusal = {
   RetractionNotOrigin: 'ERR_RETRACTION_NOT_ORIGIN',
   OutcomeNotReceived: 'ERR_OUTCOME_NOT_RECEIVED',
@@ -17,38 +34,13 @@ export const PolicyRefusal = {
 } as const;
 export type PolicyRefusal = (typeof PolicyRefusal)[keyof typeof PolicyRefusal];
 
-/** The alert a retraction or an outcome refers to, as the router routed it. */
-export interface OriginalRouting {
-  readonly origin: string;
-  /** Who received it, under which agreement (or operation). */
-  readonly deliveries: readonly Allowed[];
-}
-
-export interface RoutingInput {
-  readonly agreements: AgreementSet;
-  readonly alert: Alert;
-  /** Every agency the alert could go to (the trust store's agencies). */
-  readonly candidates: readonly string[];
-  readonly now: Date;
-  /** For a retraction (`retracts`) or an outcome (`answers`): the alert referred to, if routed. */
-  readonly original?: OriginalRouting | undefined;
-}
-
-/** A recipient and why it receives the alert. */
-export type Recipient = Allowed & {
-  /** Sent because it received the original (a retraction or an outcome), not by an agreement now. */
-  readonly viaOriginal: boolean;
-  /** The operation it goes under, when the alert names one. */
-  readonly operation?: string;
-};
-
-/** What the router does with one verified, schema-valid alert. */
-export type RoutingPlan =
+/** The routing decision for one alert of any type: where it goes and why not elsewhere, or a refusal. */
+export type RouteDecision =
   | {
       readonly kind: 'route';
-      readonly allowed: readonly Recipient[];
+      readonly allowed: readonly RoutedTo[];
       readonly denied: readonly Denied[];
-      /** The operation the alert named (and its period), for the audit. */
+      /** The operation the alert named, and whether it was in its period (for the audit). */
       readonly operation?: {
         readonly id: string;
         readonly version: number;
@@ -56,6 +48,25 @@ export type RoutingPlan =
       };
     }
   | { readonly kind: 'refuse'; readonly code: PolicyRefusal; readonly reason: string };
+
+/** What the routing decision depends on, and nothing else. */
+export interface RouteInput {
+  readonly agreements: AgreementSet;
+  readonly alert: Alert;
+  /** Every agency that could receive it (the trust store's agencies). */
+  readonly candidates: readonly string[];
+  readonly now: Date;
+  /** For a retraction or an outcome: what happened to the alert it refers to, if the hub routed it. */
+  readonly original?: PriorRouting | undefined;
+}
+
+/** True when `retraction` may retract an alert from `original`: only the origin of an alert may. */
+export function mayRetract(
+  retraction: { readonly origin: string },
+  original: { readonly origin: string },
+): boolean {
+  return retraction.origin === original.origin;
+}
 
 /** The id the alert refers to: a retraction's `retracts`, an outcome's `answers`. */
 export function referencedAlertId(alert: Alert): string | undefined {
@@ -69,7 +80,7 @@ function planOperation(
   alert: Alert,
   candidates: readonly string[],
   now: Date,
-): RoutingPlan {
+): RouteDecision {
   const t = now.getTime();
   const inPeriod = t >= Date.parse(op.period.from) && t <= Date.parse(op.period.until);
   const isMember = (a: string) => op.members.some((m) => partyMatches(m, a));
@@ -125,20 +136,19 @@ function planOperation(
 }
 
 /**
- * The routing policy, in one pure function that the router and every preview of it call:
- *
- * - an **outcome** goes back to the origin of the alert it answers, under the agreement that
- *   delivered that alert to the outcome's sender; it is refused (`ERR_OUTCOME_NOT_RECEIVED`)
- *   when the sender never received it;
- * - a **retraction** may come only from the original's origin (`ERR_RETRACTION_NOT_ORIGIN`)
- *   and reaches everyone who received the original, plus whoever the agreements allow now;
- * - an alert naming an **operation** goes to the operation's members, under its terms, during
- *   its period only (outside it, to nobody); an unknown operation is refused
- *   (`ERR_OPERATION_UNKNOWN`);
- * - anything else goes where the agreements allow ({@link evaluateAgreements}).
+ * The hub's routing policy, the one place it is written. The agreements decide (deny unless
+ * allowed, see `evaluateAgreements`); a retraction is refused unless it comes from the origin of
+ * the alert it retracts, and reaches everyone who received that alert even where the agreements
+ * would no longer send it (so nobody keeps acting on a withdrawn alert). An outcome goes back
+ * to the origin of the alert it answers, under the agreement that delivered that alert to the
+ * outcome's sender, and is refused (`ERR_OUTCOME_NOT_RECEIVED`) when the sender never received
+ * it. An alert naming an operation goes to the operation's members, under its terms (types,
+ * handling ceiling), during its period only: outside it, to nobody; an unknown operation is
+ * refused (`ERR_OPERATION_UNKNOWN`). The router and `hubctl route --dry-run` both call it; it
+ * is pure.
  */
-export function decideRouting(input: RoutingInput): RoutingPlan {
-  const { alert, agreements, candidates, now, original } = input;
+export function decideRoute(input: RouteInput): RouteDecision {
+  const { alert, original } = input;
   if (alert.type === 'outcome') {
     const received = original?.deliveries.find((d) => d.recipient === alert.origin);
     if (!original || !received)
@@ -160,40 +170,34 @@ export function decideRouting(input: RoutingInput): RoutingPlan {
       denied: [],
     };
   }
-  if (alert.type === 'retraction' && alert.retracts) {
-    if (original && original.origin !== alert.origin)
-      return {
-        kind: 'refuse',
-        code: PolicyRefusal.RetractionNotOrigin,
-        reason: `only ${original.origin} may retract alert ${alert.retracts}`,
-      };
-    const decision = evaluateAgreements(agreements, alert, candidates, now);
-    const allowed: Recipient[] = decision.allowed.map((a) => ({ ...a, viaOriginal: false }));
-    // A retraction reaches everyone who received the original, even if the agreement has ended.
-    for (const d of original?.deliveries ?? [])
-      if (!allowed.some((a) => a.recipient === d.recipient))
-        allowed.push({ ...d, viaOriginal: true });
-    allowed.sort((a, b) => a.recipient.localeCompare(b.recipient));
-    return {
-      kind: 'route',
-      allowed,
-      denied: decision.denied.filter((d) => !allowed.some((a) => a.recipient === d.recipient)),
-    };
-  }
-  if (alert.operation !== undefined) {
-    const op = agreements.operations?.find((o) => o.id === alert.operation);
+  if (alert.type !== 'retraction' && alert.operation !== undefined) {
+    const op = input.agreements.operations?.find((o) => o.id === alert.operation);
     if (!op)
       return {
         kind: 'refuse',
         code: PolicyRefusal.OperationUnknown,
         reason: `no operation ${alert.operation} in the agreements file`,
       };
-    return planOperation(op, alert, candidates, now);
+    return planOperation(op, alert, input.candidates, input.now);
   }
-  const decision = evaluateAgreements(agreements, alert, candidates, now);
+  const decision = evaluateAgreements(input.agreements, alert, input.candidates, input.now);
+  const allowed: RoutedTo[] = decision.allowed.map((a) => ({ ...a, viaOriginal: false }));
+  if (alert.type !== 'retraction' || !alert.retracts)
+    return { kind: 'route', allowed, denied: decision.denied };
+  if (original && !mayRetract(alert, original)) {
+    return {
+      kind: 'refuse',
+      code: PolicyRefusal.RetractionNotOrigin,
+      reason: `only ${original.origin} may retract alert ${alert.retracts}`,
+    };
+  }
+  for (const d of original?.deliveries ?? []) {
+    if (!allowed.some((a) => a.recipient === d.recipient))
+      allowed.push({ ...d, viaOriginal: true });
+  }
   return {
     kind: 'route',
-    allowed: decision.allowed.map((a) => ({ ...a, viaOriginal: false })),
-    denied: decision.denied,
+    allowed: allowed.sort((a, b) => a.recipient.localeCompare(b.recipient)),
+    denied: decision.denied.filter((d) => !allowed.some((a) => a.recipient === d.recipient)),
   };
 }

@@ -4,7 +4,7 @@ import Fastify, {
   type FastifyInstance,
   type FastifyRequest,
 } from 'fastify';
-import { AlertHubError, type AgreementSet, type Issue } from '@alert-hub/core';
+import { AlertHubError, type AgreementSet, type Issue, type TrustStore } from '@alert-hub/core';
 import {
   findTokenHolder,
   registerOperationsRoutes,
@@ -22,6 +22,7 @@ import {
   type FlowCount,
 } from '@alert-hub/audit';
 import type { RouterConfig } from './config.js';
+import { registerDashboard } from './dashboard.js';
 import type { RouterMetrics } from './metrics.js';
 import { operationReport } from './reports.js';
 import type { RouterStore } from './store.js';
@@ -53,6 +54,8 @@ export interface CoordinatorApiDeps {
   readonly readiness: () => Promise<Readiness>;
   readonly store: RouterStore;
   readonly agreements: () => AgreementSet;
+  /** The trust store, for the dashboard's checkpoint signature check. */
+  readonly trust?: () => TrustStore;
 }
 
 const OUTCOMES: readonly string[] = Object.values(AuditEvent);
@@ -104,7 +107,9 @@ export function buildCoordinatorApi(deps: CoordinatorApiDeps): FastifyInstance {
     logController: new LogController({ disableRequestLogging: true }),
   });
   const requireCoordinator = async (req: FastifyRequest) => {
-    const who = findTokenHolder(config.coordinators, req.headers.authorization);
+    const who =
+      findTokenHolder(config.coordinators, req.headers.authorization) ??
+      dashboardSessions.lookup(req);
     if (!who) throw new HttpError('ERR_UNAUTHENTICATED', 'a coordinator bearer token is required');
     req.log.info({ coordinator: who.name, url: req.url }, 'audit read');
   };
@@ -205,5 +210,6 @@ export function buildCoordinatorApi(deps: CoordinatorApiDeps): FastifyInstance {
     return operationReport(deps.store.db, op);
   });
   registerOperationsRoutes(app, deps.readiness, metrics.registry);
+  const dashboardSessions = registerDashboard(app, { ...deps, requireCoordinator });
   return app;
 }

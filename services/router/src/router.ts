@@ -188,6 +188,7 @@ export async function startRouter(
     readiness,
     store,
     agreements: () => agreements,
+    trust: () => trust,
   });
   let url = '';
   if (config.http.enabled && (options.listen ?? true)) {

@@ -9,7 +9,7 @@ import {
   ReceiptErrorCode,
   countersign,
   deadLetterSubject,
-  decideRouting,
+  decideRoute,
   decodeEnvelope,
   encodeEnvelope,
   feedSubject,
@@ -307,7 +307,7 @@ export class RoutingLoop {
     const trust = this.#d.trust();
     const ref = referencedAlertId(alert);
     const originalState = ref === undefined ? undefined : store.routed(ref);
-    const plan = decideRouting({
+    const plan = decideRoute({
       agreements: this.#d.agreements(),
       alert,
       candidates: trust.agencies,

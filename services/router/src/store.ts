@@ -5,7 +5,7 @@ import type {
   Denied,
   NoticeEvent,
   ReceiptDelivery,
-  Recipient,
+  RoutedTo,
 } from '@alert-hub/core';
 import { DenyReason } from '@alert-hub/core';
 import type { SqliteDatabase } from '@alert-hub/runtime';
@@ -17,7 +17,7 @@ export type Outcome =
       readonly kind: 'routed';
       readonly alert: Alert;
       readonly streamSeq: number;
-      readonly forwards: readonly (Recipient & {
+      readonly forwards: readonly (RoutedTo & {
         readonly feedSeq: number;
         readonly envelopeSha256: string;
       })[];
