@@ -71,6 +71,8 @@ export class HubBench {
     env: Readonly<Record<string, string | undefined>>;
     batchSize: number;
     overrides?: Record<string, unknown>;
+    /** Gateway-only settings (e.g. `receipts: { enabled: false }`). */
+    gatewayOverrides?: Record<string, unknown>;
     nodeArgs?: readonly string[];
     onProgress?: (m: string) => void;
   }): Promise<HubBench> {
@@ -98,7 +100,7 @@ export class HubBench {
       ...(options.nodeArgs ? { nodeArgs: options.nodeArgs } : {}),
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
       routerConfig: { http: { port: 0 }, checkpointIntervalMs: 5000, ...options.overrides },
-      gatewayConfig: { ...options.overrides },
+      gatewayConfig: { ...options.overrides, ...options.gatewayOverrides },
     });
     const nc = await hub.connectAs('HUB');
     return new HubBench(
