@@ -159,7 +159,7 @@ describe('receipts - real processes', () => {
       'the pending recipient flagged overdue',
     );
     expect(flagged.recipient).toBe(SG);
-    const undelivered = (await eventually(
+    const undelivered = await eventually(
       async () => {
         const res = await fetch(`${hub.router.url}/v1/stats/undelivered`, {
           headers: coordinator(),
@@ -169,7 +169,7 @@ describe('receipts - real processes', () => {
       },
       30_000,
       'the undelivered copy listed',
-    )) as { items: { alertId: string; recipient: string }[] };
+    );
     expect(undelivered.items.filter((i) => i.alertId === shared).map((i) => i.recipient)).toEqual([
       SG,
     ]);

@@ -302,10 +302,7 @@ export class Scenario {
     this.#say(
       `${n}. Viet Nam reports the outcome of Nigeria's flag: 450 kg of pangolin scales seized at Hai Phong, 2 arrests`,
     );
-    const id = await this.#send(
-      'VN-CUSTOMS',
-      asSubmission(sampleOutcome('VN-CUSTOMS', flag)) as Record<string, unknown>,
-    );
+    const id = await this.#send('VN-CUSTOMS', asSubmission(sampleOutcome('VN-CUSTOMS', flag)));
     this.ids['vietNamOutcome'] = id;
     await this.#outcome(n, "Viet Nam's outcome on Nigeria's flag", 'VN-CUSTOMS', 'outcome', id);
     const seen = await until("the outcome beside Nigeria's alert", async () => {
