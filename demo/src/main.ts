@@ -164,6 +164,10 @@ try {
     for (const [id, s] of g) say(`  ${id.padEnd(11)} ${s.url}`);
     say(`  gateway token (submit and read-feed on every gateway): ${hub.token}`);
     say('');
+    say('Web consoles (sign in with the tokens above):');
+    say(`  coordinator dashboard  ${hub.router.url}/dashboard/`);
+    for (const [id, s] of g) say(`  ${id.padEnd(11)} console  ${s.url}/console/`);
+    say('');
     say('Try:');
     say(`  export AHUB_TOKEN=${hub.token}`);
     say(`  npx hubctl feed --gateway ${hub.gateways['VN-CUSTOMS']!.url}`);

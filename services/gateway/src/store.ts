@@ -259,6 +259,13 @@ export class GatewayStore {
     return row ? toFeedItem(row) : undefined;
   }
 
+  /** The stored envelope of a received alert, exactly as it came off the feed. */
+  envelopeOf(id: string): Uint8Array | undefined {
+    const row = this.#db.prepare('SELECT envelope FROM inbox WHERE alert_id = ?').get(id) as
+      { envelope: Uint8Array } | undefined;
+    return row?.envelope;
+  }
+
   sentById(id: string): SentReceipt | undefined {
     const r = this.#getSent.get(id);
     return (
