@@ -19,4 +19,4 @@ export {
   loadTrustStore,
   openDatabase,
 } from '@alert-hub/runtime';
-export { verifyAuditChain } from '@alert-hub/audit';
+export { verifyAuditLog, witnessName, type AuditVerification } from '@alert-hub/audit';

@@ -20,6 +20,9 @@ import { buildCoordinatorApi } from './http.js';
 import { createRouterMetrics } from './metrics.js';
 import { RoutingLoop } from './routing-loop.js';
 import { RouterStore, type Outcome } from './store.js';
+import { AuditCheckpointer, hubNoteSigner } from './audit-checkpoints.js';
+import { auditOrigin } from '@alert-hub/core';
+import { AuditIntegrityError } from '@alert-hub/audit';
 
 /** A running router. */
 export interface Router {
@@ -27,6 +30,8 @@ export interface Router {
   readonly url: string;
   readonly store: RouterStore;
   readonly http: FastifyInstance;
+  /** The transparency-log side of the audit: checkpoints, cosignatures, proofs. */
+  readonly audit: AuditCheckpointer;
   /** Reloads the agreements file; an invalid file is refused and the old agreements stay. */
   reloadAgreements(): boolean;
   /** Reloads trust store, key and agreements (SIGHUP), and provisions new agencies' feeds. */
@@ -52,6 +57,8 @@ export async function startRouter(
   if (keys.warning) log.warn({ kid: keys.key.kid }, keys.warning);
   let trust: TrustStore = keys.trust;
   let hubKey: SigningKey = keys.key;
+  // Refuse at once a hub key that cannot sign checkpoints.
+  hubNoteSigner(hubKey, auditOrigin(config.auditLog));
   const loaded = loadAgreementsFile(config.agreementsFile, registry);
   let agreements: AgreementSet = loaded.set;
   let agreementsHash = loaded.sha256;
@@ -59,25 +66,37 @@ export async function startRouter(
   const db: SqliteDatabase = openDatabase(auditDbFile(config), {
     synchronous: config.sqlite.synchronous,
   });
-  const store = new RouterStore(db, config.instance);
+  let store: RouterStore;
+  try {
+    store = new RouterStore(db, config.instance);
+  } catch (err) {
+    db.close();
+    if (err instanceof AuditIntegrityError)
+      log.error({ reason: err.message }, 'audit database refused at start: not routing');
+    throw err;
+  }
   const peers = config.auditPeers.map((p) => openDatabase(p, { readonly: true }));
 
-  const checkpoint = () => {
-    if (store.audit.sinceCheckpoint === 0) return;
-    const head = db
-      .transaction(() => store.audit.checkpoint(hubKey, new Date().toISOString()))
-      .immediate();
-    if (head) log.info({ auditHead: `${head.seq}:${head.hash}` }, 'audit checkpoint signed');
+  // Set once the audit database is found tampered with: the router stops routing.
+  let loop: RoutingLoop | undefined;
+  const failClosed = (reason: string) => {
+    log.error({ reason }, 'routing stopped: the audit log cannot be trusted');
+    void loop?.stop();
   };
-  const writer = createBatchWriter<Outcome>((outcomes) => store.write(outcomes));
+  const writer = createBatchWriter<Outcome>((outcomes) => {
+    try {
+      store.write(outcomes);
+    } catch (err) {
+      if (err instanceof AuditIntegrityError) failClosed(err.message);
+      throw err;
+    }
+  });
   const agreementsOutcome = (file: string, sha256: string, set: AgreementSet): Outcome => ({
     kind: 'agreements',
     file,
     sha256,
     agreements: set.agreements.map((a) => ({ id: a.id, version: a.version })),
   });
-  await writer.enqueue(agreementsOutcome(config.agreementsFile, agreementsHash, agreements));
-
   const nc = await connectService(
     config.nats,
     `alert-hub router ${config.instance}`,
@@ -95,8 +114,40 @@ export async function startRouter(
   };
   await provision();
   const js = jetstream(nc, { timeout: config.nats.publishTimeoutMs });
+  const audit = new AuditCheckpointer({
+    nc,
+    js,
+    jsm,
+    store,
+    log: config.auditLog,
+    principal: config.principal,
+    hubKey: () => hubKey,
+    trust: () => trust,
+    metrics,
+    logger: log,
+    publishTimeoutMs: config.nats.publishTimeoutMs,
+    onFailure: failClosed,
+  });
+  try {
+    // The database must still hold what the router last published, before anything is appended.
+    await audit.start();
+  } catch (err) {
+    if (err instanceof AuditIntegrityError)
+      log.error({ reason: err.message }, 'audit database refused at start: not routing');
+    await nc.close();
+    db.close();
+    throw err;
+  }
+  await writer.enqueue(agreementsOutcome(config.agreementsFile, agreementsHash, agreements));
+  const checkpoint = async () => {
+    try {
+      await audit.checkpoint();
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'audit checkpoint not published; will retry');
+    }
+  };
 
-  const loop = new RoutingLoop({
+  loop = new RoutingLoop({
     js,
     store,
     writer,
@@ -110,7 +161,7 @@ export async function startRouter(
     publishTimeoutMs: config.nats.publishTimeoutMs,
   });
   await loop.start();
-  const checkpointTimer = setInterval(checkpoint, config.checkpointIntervalMs);
+  const checkpointTimer = setInterval(() => void checkpoint(), config.checkpointIntervalMs);
   checkpointTimer.unref();
 
   const reloadAgreements = (): boolean => {
@@ -147,7 +198,8 @@ export async function startRouter(
   const readiness = async () => {
     const checks: Record<string, string> = {
       nats: nc.isClosed() ? 'closed' : 'connected',
-      consumer: loop.stopped ? 'stopped' : 'consuming',
+      consumer: loop?.stopped ? 'stopped' : 'consuming',
+      audit: audit.failure ? `tampered: ${audit.failure}` : 'ok',
     };
     try {
       db.prepare('SELECT 1').get();
@@ -160,11 +212,19 @@ export async function startRouter(
         ready &&
         checks['nats'] === 'connected' &&
         checks['consumer'] === 'consuming' &&
+        checks['audit'] === 'ok' &&
         checks['database'] === 'ok',
       checks,
     };
   };
-  const http = buildCoordinatorApi({ config, databases: [db, ...peers], metrics, log, readiness });
+  const http = buildCoordinatorApi({
+    config,
+    databases: [db, ...peers],
+    metrics,
+    log,
+    readiness,
+    latestCheckpoint: () => audit.latest,
+  });
   let url = '';
   if (config.http.enabled && (options.listen ?? true)) {
     await http.listen({ host: config.http.host, port: config.http.port });
@@ -186,6 +246,7 @@ export async function startRouter(
     url,
     store,
     http,
+    audit,
     reloadAgreements,
     async reload() {
       try {
@@ -211,9 +272,10 @@ export async function startRouter(
       watcher.close();
       clearInterval(checkpointTimer);
       await http.close();
-      await loop.stop();
+      await loop?.stop();
       writer.flush();
-      checkpoint();
+      await checkpoint();
+      audit.close();
       await nc.drain().catch(() => nc.close());
       for (const p of peers) p.close();
       db.close();

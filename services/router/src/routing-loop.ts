@@ -21,6 +21,7 @@ import {
   type SigningKey,
   type TrustStore,
 } from '@alert-hub/core';
+import { AuditIntegrityError } from '@alert-hub/audit';
 import type { BatchWriter, Logger } from '@alert-hub/runtime';
 import type { RouterMetrics } from './metrics.js';
 import type { Outcome, RouterStore } from './store.js';
@@ -182,6 +183,11 @@ export class RoutingLoop {
           err.code,
           err.message,
         );
+        return;
+      }
+      if (err instanceof AuditIntegrityError) {
+        // The router has stopped: the message goes back for a router whose log is sound.
+        m.nak();
         return;
       }
       const deliveries = m.info.deliveryCount;
