@@ -98,7 +98,8 @@ export class AuditCheckpointer {
     return this.#latest?.note;
   }
 
-  #fail(reason: string): void {
+  /** Marks the log as no longer trustworthy (the router stops routing, signs nothing more). */
+  fail(reason: string): void {
     if (this.#failed) return;
     this.#failed = reason;
     this.#d.metrics.auditFailed.set(1);
@@ -232,7 +233,7 @@ export class AuditCheckpointer {
         .transaction(() => store.audit.checkpoint(signer, this.origin))
         .immediate();
     } catch (err) {
-      if (err instanceof AuditIntegrityError) return this.#fail(err.message);
+      if (err instanceof AuditIntegrityError) return this.fail(err.message);
       throw err;
     }
     if (!signed) return;

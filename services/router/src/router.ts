@@ -79,6 +79,7 @@ export async function startRouter(
 
   // Set once the audit database is found tampered with: the router stops routing.
   let loop: RoutingLoop | undefined;
+  let audit: AuditCheckpointer | undefined;
   const failClosed = (reason: string) => {
     log.error({ reason }, 'routing stopped: the audit log cannot be trusted');
     void loop?.stop();
@@ -87,7 +88,10 @@ export async function startRouter(
     try {
       store.write(outcomes);
     } catch (err) {
-      if (err instanceof AuditIntegrityError) failClosed(err.message);
+      if (err instanceof AuditIntegrityError) {
+        if (audit) audit.fail(err.message);
+        else failClosed(err.message);
+      }
       throw err;
     }
   });
@@ -114,7 +118,7 @@ export async function startRouter(
   };
   await provision();
   const js = jetstream(nc, { timeout: config.nats.publishTimeoutMs });
-  const audit = new AuditCheckpointer({
+  const checkpointer = new AuditCheckpointer({
     nc,
     js,
     jsm,
@@ -128,9 +132,11 @@ export async function startRouter(
     publishTimeoutMs: config.nats.publishTimeoutMs,
     onFailure: failClosed,
   });
+  audit = checkpointer;
   try {
     // The database must still hold what the router last published, before anything is appended.
-    await audit.start();
+    await checkpointer.start();
+    await writer.enqueue(agreementsOutcome(config.agreementsFile, agreementsHash, agreements));
   } catch (err) {
     if (err instanceof AuditIntegrityError)
       log.error({ reason: err.message }, 'audit database refused at start: not routing');
@@ -138,10 +144,9 @@ export async function startRouter(
     db.close();
     throw err;
   }
-  await writer.enqueue(agreementsOutcome(config.agreementsFile, agreementsHash, agreements));
   const checkpoint = async () => {
     try {
-      await audit.checkpoint();
+      await checkpointer.checkpoint();
     } catch (err) {
       log.warn({ err: (err as Error).message }, 'audit checkpoint not published; will retry');
     }
@@ -199,7 +204,7 @@ export async function startRouter(
     const checks: Record<string, string> = {
       nats: nc.isClosed() ? 'closed' : 'connected',
       consumer: loop?.stopped ? 'stopped' : 'consuming',
-      audit: audit.failure ? `tampered: ${audit.failure}` : 'ok',
+      audit: checkpointer.failure ? `tampered: ${checkpointer.failure}` : 'ok',
     };
     try {
       db.prepare('SELECT 1').get();
@@ -223,7 +228,7 @@ export async function startRouter(
     metrics,
     log,
     readiness,
-    latestCheckpoint: () => audit.latest,
+    latestCheckpoint: () => checkpointer.latest,
   });
   let url = '';
   if (config.http.enabled && (options.listen ?? true)) {
@@ -246,7 +251,7 @@ export async function startRouter(
     url,
     store,
     http,
-    audit,
+    audit: checkpointer,
     reloadAgreements,
     async reload() {
       try {
@@ -275,7 +280,7 @@ export async function startRouter(
       await loop?.stop();
       writer.flush();
       await checkpoint();
-      audit.close();
+      checkpointer.close();
       await nc.drain().catch(() => nc.close());
       for (const p of peers) p.close();
       db.close();
