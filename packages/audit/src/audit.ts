@@ -338,7 +338,8 @@ export class AuditAppender {
 
   /**
    * Checks the database against a checkpoint published earlier (at start: the last one on
-   * NATS): the log must hold at least its size and have its root there.
+   * NATS, or the empty tree when none was ever published): the log must hold at least its size
+   * and have its root there.
    */
   checkAgainst(c: Checkpoint): void {
     if (this.size < c.size)
@@ -350,6 +351,10 @@ export class AuditAppender {
         `the first ${c.size} entries do not have the root of the published checkpoint: the log was rewritten`,
       );
     this.#lastCheckpoint = c;
+    // Entries after it (verified against their content at load) are checked again before the
+    // next checkpoint, like those appended from now on.
+    this.#pending = new Map();
+    for (const r of iterateRecords(this.#db, c.size)) this.#pending.set(r.seq, r.hash);
   }
 
   /** Takes in entries other routers sharing this database appended after ours. */

@@ -12,6 +12,7 @@ import {
 } from '@alert-hub/core';
 import {
   AuditIntegrityError,
+  EMPTY_ROOT,
   addSignatureLines,
   parseCheckpoint,
   parseNote,
@@ -137,7 +138,7 @@ export class AuditCheckpointer {
         );
       store.audit.checkAgainst(cp);
       this.#latest = { checkpoint: cp, note: msg.checkpoint };
-    }
+    } else store.audit.checkAgainst({ origin: this.origin, size: 0, root: EMPTY_ROOT });
     for (const agency of this.#d.trust().agencies) {
       const data = await lastMessage(jsm, auditCosignatures(log).replace('*', agency));
       if (data) this.#cosignature(agency, new TextDecoder().decode(data));

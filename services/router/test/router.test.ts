@@ -15,7 +15,7 @@ import {
 } from '@alert-hub/core';
 import { queryAudit, traceAlert, verifyAuditLog } from '@alert-hub/audit';
 import { loadConfig, startRouter, type Router } from '@alert-hub/router';
-import { openDatabase, revokeKey } from '@alert-hub/runtime';
+import { createToken, openDatabase, revokeKey } from '@alert-hub/runtime';
 import { useNatsServer } from '../../../test/harness/nats.js';
 import {
   eventually,
@@ -76,6 +76,7 @@ const agreements = [
   },
 ];
 let router: Router;
+const coordinator = createToken();
 
 beforeAll(async () => {
   writeFileSync(agreementsFile, toYaml({ agreements }));
@@ -88,6 +89,7 @@ beforeAll(async () => {
     nats: { servers: [nats.url] },
     http: { port: 0 },
     checkpointIntervalMs: 200,
+    coordinators: [{ name: 'analyst', tokenSha256: coordinator.sha256 }],
   });
   router = await startRouter(loadConfig({}, file), { log });
 });
@@ -474,6 +476,24 @@ describe('router - audit log', () => {
     const denied = queryAudit(db, { partner: 'US-FWS', outcome: 'denied', alertId: a.id });
     db.close();
     expect(denied.map((r) => r.reasonCode)).toEqual(['DENY_NOT_PARTY']);
+  });
+  it('since and until are RFC 3339 instants: an offset is honoured, anything else is a 400', async () => {
+    const get = (q: string) =>
+      fetch(`${router.url}/v1/audit?${q}`, {
+        headers: { authorization: `Bearer ${coordinator.token}` },
+      });
+    const bad = await get('since=yesterday');
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { error: { code: string } }).error.code).toBe('ERR_BAD_REQUEST');
+    expect((await get('until=2026-11-28T09:00:00')).status).toBe(400);
+    // An hour ago, written in UTC+14: as text it sorts after every record; as an instant it is
+    // an hour ago.
+    const farEast = new Date(Date.now() - 3600_000 + 14 * 3600_000)
+      .toISOString()
+      .replace(/\.\d+Z$/, '+14:00');
+    const res = await get(`since=${encodeURIComponent(farEast)}&limit=3`);
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as { count: number }).count).toBe(3);
   });
   it('the coordinator API needs a coordinator token', async () => {
     expect((await fetch(`${router.url}/v1/audit`)).status).toBe(401);
