@@ -155,6 +155,8 @@ try {
     agreements: AGREEMENTS,
 
     env: process.env,
+    // Checkpoints every second, so the witnesses vouch for the whole scenario soon after it ends.
+    routerConfig: { checkpointIntervalMs: 1000 },
     ...(values.dir ? { dir: values.dir } : {}),
     onProgress: (m) => say(`  ok  ${m}`),
   });

@@ -285,9 +285,13 @@ export class AuditAppender {
   /** Proof computation over the stored leaf hashes, which start-up verified against content. */
   readonly tree: MerkleTree;
 
-  constructor(db: SqliteDatabase, instance: string) {
+  /** False only to measure what the transparency log costs: no hashes, no checks, no checkpoints. */
+  readonly transparency: boolean;
+
+  constructor(db: SqliteDatabase, instance: string, options: { transparency?: boolean } = {}) {
     this.#db = db;
     this.#instance = instance;
+    this.transparency = options.transparency ?? true;
     initAuditSchema(db);
     this.#insert = db.prepare(
       `INSERT INTO audit (seq, at, instance, event, alert_id, claimed_id, origin, type, handling, recipient, agreement_id, agreement_version, reason_code, reason, stream_seq, feed_seq, detail, hash)
@@ -307,7 +311,7 @@ export class AuditAppender {
     this.tree = new MerkleTree((start, end) =>
       leaves.all(start, end).map((r) => Buffer.from(r.hash, 'hex')),
     );
-    this.#load();
+    if (this.transparency) this.#load();
   }
 
   /** Reads the whole log once, checking every entry against its hash and its place. */
@@ -373,6 +377,7 @@ export class AuditAppender {
 
   /** Appends entries after the current head; must run inside an immediate transaction. */
   append(entries: readonly AuditEntry[], at: string): void {
+    if (!this.transparency) return this.#appendPlain(entries, at);
     const head = this.#head.get()?.seq ?? 0;
     if (head < this.size)
       throw new AuditIntegrityError(
@@ -419,6 +424,33 @@ export class AuditAppender {
     for (const [s, h] of added) this.#pending.set(s, h);
   }
 
+  /** The benchmark's baseline: the same rows, without leaf hashes or checks. */
+  #appendPlain(entries: readonly AuditEntry[], at: string): void {
+    let seq = this.#head.get()?.seq ?? 0;
+    for (const e of entries) {
+      this.#insert.run({
+        seq: ++seq,
+        at,
+        instance: this.#instance,
+        event: e.event,
+        alertId: e.alertId ?? null,
+        claimedId: e.claimedId ?? null,
+        origin: e.origin ?? null,
+        type: e.type ?? null,
+        handling: e.handling ?? null,
+        recipient: e.recipient ?? null,
+        agreementId: e.agreementId ?? null,
+        agreementVersion: e.agreementVersion ?? null,
+        reasonCode: e.reasonCode ?? null,
+        reason: e.reason ?? null,
+        streamSeq: e.streamSeq ?? null,
+        feedSeq: e.feedSeq ?? null,
+        detail: e.detail === undefined ? null : canonicalJson(e.detail),
+        hash: '',
+      });
+    }
+  }
+
   /** Entries appended since the last checkpoint. */
   get sinceCheckpoint(): number {
     return this.#pending.size;
@@ -434,6 +466,7 @@ export class AuditAppender {
     signer: NoteSigner,
     origin: string,
   ): { checkpoint: Checkpoint; note: string } | undefined {
+    if (!this.transparency) return undefined;
     const head = this.#head.get()?.seq ?? 0;
     if (head > this.size) this.#catchUp();
     const since = this.#lastCheckpoint?.size ?? 0;

@@ -118,6 +118,7 @@ export class AuditCheckpointer {
    */
   async start(): Promise<void> {
     const { jsm, store, nc, log } = this.#d;
+    if (!store.audit.transparency) return;
     const hubKeys = noteKeysOf(this.#d.trust(), this.#d.principal, 'router');
     const last = await lastMessage(jsm, auditCheckpointSubject(log));
     if (last) {

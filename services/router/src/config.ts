@@ -52,6 +52,12 @@ export interface RouterConfig {
    * databases of their own each need a name of their own.
    */
   readonly auditLog: string;
+  /**
+   * Only to measure what the transparency log costs (`npm run bench -- --transparency compare`):
+   * false writes the same entries without leaf hashes, checks or checkpoints. The log then
+   * proves nothing; never set it in production.
+   */
+  readonly auditTransparency: boolean;
 }
 
 const schema = {
@@ -112,6 +118,7 @@ const schema = {
     log: LOG_SECTION_SCHEMA,
     checkpointIntervalMs: { type: 'integer', minimum: 100, default: 5000 },
     auditLog: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$', default: 'hub' },
+    auditTransparency: { type: 'boolean', default: true },
   },
   required: ['signingKey', 'agreementsFile', 'dataDir'],
   additionalProperties: false,

@@ -68,7 +68,7 @@ export async function startRouter(
   });
   let store: RouterStore;
   try {
-    store = new RouterStore(db, config.instance);
+    store = new RouterStore(db, config.instance, { transparency: config.auditTransparency });
   } catch (err) {
     db.close();
     if (err instanceof AuditIntegrityError)

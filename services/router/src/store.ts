@@ -77,9 +77,9 @@ export class RouterStore {
   readonly #decide;
   readonly #write;
 
-  constructor(db: SqliteDatabase, instance: string) {
+  constructor(db: SqliteDatabase, instance: string, options: { transparency?: boolean } = {}) {
     db.exec(SCHEMA);
-    this.audit = new AuditAppender(db, instance);
+    this.audit = new AuditAppender(db, instance, options);
     this.#routed = db.prepare<[string], { stream_seq: number; origin: string }>(
       'SELECT stream_seq, origin FROM routed WHERE alert_id = ?',
     );
