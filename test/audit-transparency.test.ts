@@ -18,7 +18,7 @@ import {
 import { loadConfig as gatewayConfig, startGateway, type Gateway } from '@alert-hub/gateway';
 import { loadConfig as routerConfig, startRouter, type Router } from '@alert-hub/router';
 import { createToken, openDatabase } from '@alert-hub/runtime';
-import { useNatsServer } from './harness/nats.js';
+import { useNatsServer } from '@alert-hub/testkit/harness';
 import {
   eventually,
   makeHubFixture,
@@ -26,8 +26,8 @@ import {
   publishInbound,
   seizureReport,
   writeConfig,
-} from './helpers/fixtures.js';
-import { hubctl } from './helpers/hubctl.js';
+  hubctl,
+} from '@alert-hub/testkit';
 
 const AGENCIES = ['SG-NPARKS', 'VN-CUSTOMS', 'CN-GACC'];
 const nats = useNatsServer();

@@ -13,7 +13,7 @@ import {
   witnessName,
 } from '@alert-hub/audit';
 import { openDatabase } from '@alert-hub/runtime';
-import { useNatsServer } from './harness/nats.js';
+import { useNatsServer } from '@alert-hub/testkit/harness';
 import {
   eventually,
   feedMessages,
@@ -22,9 +22,9 @@ import {
   seizureReport,
   writeConfig,
   routerDrained,
-} from './helpers/fixtures.js';
-import { hubctl } from './helpers/hubctl.js';
-import { startService, type ServiceProcess } from './helpers/processes.js';
+} from '@alert-hub/testkit';
+import { hubctl } from '@alert-hub/testkit';
+import { startService, type ServiceProcess } from '@alert-hub/testkit';
 
 const nats = useNatsServer();
 const fx = makeHubFixture(['SG-NPARKS', 'VN-CUSTOMS', 'CN-GACC', 'NG-NCS']);

@@ -1,8 +1,5 @@
 // The demo's imports from the workspace, in one place.
 export {
-  imoCheckDigit,
-  iso6346CheckDigit,
-  newAlertId,
   encodeEnvelope,
   signAlert,
   generateSigningJwk,
@@ -11,12 +8,18 @@ export {
   type Alert,
 } from '@alert-hub/core';
 export {
+  AGENCIES,
+  AGREEMENTS,
+  DEMO_ALERTS,
+  sampleSeizureReport,
   startLocalHub,
   type LocalAgency,
   type LocalHub,
+} from '@alert-hub/testkit';
+export {
   DEFAULT_SCHEMAS_DIR,
   loadSchemaRegistry,
   loadTrustStore,
   openDatabase,
-} from '@alert-hub/runtime';
+} from '@alert-hub/runtime/files';
 export { verifyAuditLog, witnessName, type AuditVerification } from '@alert-hub/audit';

@@ -7,14 +7,15 @@ import {
   connectService,
   createBatchWriter,
   createLogger,
+  loadAgreementsFile,
   loadSchemaRegistry,
   loadTrustAndKey,
   openDatabase,
   provisionHub,
+  watchAgreementsFile,
   type Logger,
   type SqliteDatabase,
 } from '@alert-hub/runtime';
-import { loadAgreementsFile, watchAgreementsFile } from './agreements-file.js';
 import { auditDbFile, type RouterConfig } from './config.js';
 import { buildCoordinatorApi } from './http.js';
 import { createRouterMetrics } from './metrics.js';
@@ -229,6 +230,7 @@ export async function startRouter(
     log,
     readiness,
     latestCheckpoint: () => checkpointer.latest,
+    trust: () => trust,
   });
   let url = '';
   if (config.http.enabled && (options.listen ?? true)) {

@@ -15,8 +15,9 @@ import {
 } from '@alert-hub/core';
 import { queryAudit, traceAlert, verifyAuditLog } from '@alert-hub/audit';
 import { loadConfig, startRouter, type Router } from '@alert-hub/router';
-import { createToken, openDatabase, revokeKey } from '@alert-hub/runtime';
-import { useNatsServer } from '../../../test/harness/nats.js';
+import { revokeKey } from '@alert-hub/operator';
+import { createToken, openDatabase } from '@alert-hub/runtime';
+import { useNatsServer } from '@alert-hub/testkit/harness';
 import {
   eventually,
   feedMessages,
@@ -26,7 +27,7 @@ import {
   registry,
   seizureReport,
   writeConfig,
-} from '../../../test/helpers/fixtures.js';
+} from '@alert-hub/testkit';
 
 const AGENCIES = ['SG-NPARKS', 'VN-CUSTOMS', 'CN-GACC', 'NG-NCS', 'KE-KWS', 'US-FWS', 'HK-CED'];
 const nats = useNatsServer();
@@ -497,6 +498,10 @@ describe('router - audit log', () => {
   });
   it('the coordinator API needs a coordinator token', async () => {
     expect((await fetch(`${router.url}/v1/audit`)).status).toBe(401);
+    expect((await fetch(`${router.url}/dashboard/api/health`)).status).toBe(401);
+    const page = await fetch(`${router.url}/dashboard/`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-security-policy')).toContain("script-src 'self'");
   });
 });
 

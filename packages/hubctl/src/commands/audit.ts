@@ -22,7 +22,7 @@ import {
   loadTrustStore,
   openDatabase,
   type SqliteDatabase,
-} from '@alert-hub/runtime';
+} from '@alert-hub/runtime/files';
 import { print, printTable } from '../output.js';
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];

@@ -1,0 +1,96 @@
+import { fileURLToPath } from 'node:url';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { TrustStore } from '@alert-hub/core';
+import {
+  findTokenHolder,
+  registerWebApp,
+  type SqliteDatabase,
+  type WebSessions,
+} from '@alert-hub/runtime';
+import { verifyAuditLog, witnessName, type AuditVerification } from '@alert-hub/audit';
+import type { RouterConfig } from './config.js';
+
+/** Where `npm run build:web` puts the dashboard (services/router/dashboard/ is its source). */
+export const DASHBOARD_ASSETS_DIR = fileURLToPath(new URL('../dist/dashboard/', import.meta.url));
+
+type Coordinator = RouterConfig['coordinators'][number];
+
+export interface DashboardDeps {
+  readonly config: RouterConfig;
+  readonly databases: readonly SqliteDatabase[];
+  /** The router's trust store, to check checkpoint signatures; without it they are counted only. */
+  readonly trust?: () => TrustStore;
+  readonly requireCoordinator: (req: FastifyRequest) => Promise<void>;
+  /** The latest checkpoint with the cosignatures gathered: the anchor the check uses. */
+  readonly latestCheckpoint: () => string | undefined;
+  readonly assetsDir?: string;
+}
+
+/**
+ * The coordinators' dashboard at `/dashboard`: the page, sign-in with a coordinator token, and
+ * the audit health check. Everything else the page shows comes from the coordinator API
+ * (`/v1/stats/flows`, `/v1/audit`, `/v1/audit/trace/:id`), which accepts its session cookie.
+ */
+export function registerDashboard(
+  app: FastifyInstance,
+  d: DashboardDeps,
+): WebSessions<Coordinator> {
+  const sessions = registerWebApp<Coordinator>(app, {
+    prefix: '/dashboard',
+    assetsDir: d.assetsDir ?? DASHBOARD_ASSETS_DIR,
+    cookieName: `ahub_dashboard_${d.config.instance.replace(/[^A-Za-z0-9_-]/g, '_')}`,
+    authenticate: (token) => findTokenHolder(d.config.coordinators, `Bearer ${token}`),
+    describe: (c) => ({ name: c.name, instance: d.config.instance }),
+  });
+
+  // A full walk of this router's log against its latest checkpoint and the cosignatures the
+  // witnesses sent: the page asks on load and when the coordinator presses "verify". Peers'
+  // databases have no anchor here (verify them with hubctl audit verify and their own anchor).
+  app.get('/dashboard/api/health', { preHandler: d.requireCoordinator }, async () => ({
+    checkedAt: new Date().toISOString(),
+    logs: d.databases.map((db, i) => {
+      const anchor = i === 0 ? (d.latestCheckpoint() ?? '') : '';
+      const trust = d.trust?.();
+      const hubKeys = trust
+        ? trust.keysOf(d.config.principal, 'router').filter((k) => k.alg === 'EdDSA')
+        : [];
+      const witnesses = trust
+        ? trust.agencies.flatMap((a) =>
+            trust
+              .keysOf(a, 'agency')
+              .filter((k) => k.alg === 'EdDSA')
+              .map((k) => ({ name: witnessName(a), publicKey: Buffer.from(k.jwk.x, 'base64url') })),
+          )
+        : [];
+      let v: AuditVerification | undefined;
+      let kid = '';
+      for (const k of hubKeys) {
+        v = verifyAuditLog(db, {
+          anchor,
+          hubKey: Buffer.from(k.jwk.x, 'base64url'),
+          witnesses,
+          minWitnesses: 0,
+        });
+        kid = k.kid;
+        if (!v.problems.some((p) => p.code === 'ERR_ANCHOR_INVALID')) break;
+      }
+      const a = v?.anchor;
+      return {
+        ok: v?.ok ?? false,
+        records: v?.entries ?? 0,
+        head: { seq: a?.size ?? 0, hash: a?.root ?? '' },
+        checkpoints: { verified: a ? 1 : 0, lastSignedSeq: a?.size ?? 0 },
+        signaturesChecked: d.trust !== undefined,
+        unsignedTail: v?.unwitnessed ?? 0,
+        lastCheckpoint: a
+          ? { instance: d.config.instance, seq: a.size, at: new Date().toISOString(), kid }
+          : null,
+        problems: (v?.problems ?? [{ code: 'ERR_ANCHOR_INVALID', message: 'no trust store' }])
+          .slice(0, 20)
+          .map((p) => `[${p.code}] ${p.message}`),
+        witnesses: a?.witnesses ?? [],
+      };
+    }),
+  }));
+  return sessions;
+}
