@@ -184,16 +184,19 @@ function parseMessage(data: Uint8Array): CheckpointMessage {
     typeof o.checkpoint !== 'string' ||
     !Array.isArray(o.proofs) ||
     o.proofs.length > 64 ||
-    !o.proofs.every(
-      (p) =>
+    !(o.proofs as unknown[]).every((item) => {
+      const p = item as { from?: unknown; proof?: unknown } | null;
+      return (
         typeof p === 'object' &&
         p !== null &&
+        typeof p.from === 'number' &&
         Number.isSafeInteger(p.from) &&
         p.from >= 0 &&
         Array.isArray(p.proof) &&
         p.proof.length <= 128 &&
-        p.proof.every((h: unknown) => typeof h === 'string' && h.length === 44),
-    )
+        (p.proof as unknown[]).every((h) => typeof h === 'string' && h.length === 44)
+      );
+    })
   )
     throw new NoteError('ERR_NOTE_MALFORMED', 'not a checkpoint message {checkpoint, proofs}');
   return { checkpoint: o.checkpoint, proofs: o.proofs };

@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import {
   EMPTY_ROOT,
   MerkleTree,
-  ProofError,
+  type ProofError,
   hashLeaf,
   rootFromInclusionProof,
   rootOf,

@@ -79,18 +79,17 @@ export async function startRouter(
   const peers = config.auditPeers.map((p) => openDatabase(p, { readonly: true }));
 
   // Set once the audit database is found tampered with: the router stops routing.
-  let loop: RoutingLoop | undefined;
-  let audit: AuditCheckpointer | undefined;
+  const running: { loop?: RoutingLoop; audit?: AuditCheckpointer } = {};
   const failClosed = (reason: string) => {
     log.error({ reason }, 'routing stopped: the audit log cannot be trusted');
-    void loop?.stop();
+    void running.loop?.stop();
   };
   const writer = createBatchWriter<Outcome>((outcomes) => {
     try {
       store.write(outcomes);
     } catch (err) {
       if (err instanceof AuditIntegrityError) {
-        if (audit) audit.fail(err.message);
+        if (running.audit) running.audit.fail(err.message);
         else failClosed(err.message);
       }
       throw err;
@@ -133,7 +132,7 @@ export async function startRouter(
     publishTimeoutMs: config.nats.publishTimeoutMs,
     onFailure: failClosed,
   });
-  audit = checkpointer;
+  running.audit = checkpointer;
   try {
     // The database must still hold what the router last published, before anything is appended.
     await checkpointer.start();
@@ -153,7 +152,7 @@ export async function startRouter(
     }
   };
 
-  loop = new RoutingLoop({
+  const loop = new RoutingLoop({
     js,
     store,
     writer,
@@ -166,6 +165,7 @@ export async function startRouter(
     maxMessages: config.consumer.maxMessages,
     publishTimeoutMs: config.nats.publishTimeoutMs,
   });
+  running.loop = loop;
   await loop.start();
   const checkpointTimer = setInterval(() => void checkpoint(), config.checkpointIntervalMs);
   checkpointTimer.unref();
@@ -204,7 +204,7 @@ export async function startRouter(
   const readiness = async () => {
     const checks: Record<string, string> = {
       nats: nc.isClosed() ? 'closed' : 'connected',
-      consumer: loop?.stopped ? 'stopped' : 'consuming',
+      consumer: loop.stopped ? 'stopped' : 'consuming',
       audit: checkpointer.failure ? `tampered: ${checkpointer.failure}` : 'ok',
     };
     try {
@@ -279,7 +279,7 @@ export async function startRouter(
       watcher.close();
       clearInterval(checkpointTimer);
       await http.close();
-      await loop?.stop();
+      await loop.stop();
       writer.flush();
       await checkpoint();
       checkpointer.close();
