@@ -19,6 +19,7 @@ import {
   type SigningKey,
   type TrustStore,
 } from '@alert-hub/core';
+import { AuditIntegrityError } from '@alert-hub/audit';
 import type { BatchWriter, Logger } from '@alert-hub/runtime';
 import type { RouterMetrics } from './metrics.js';
 import type { Outcome, RouterStore } from './store.js';
@@ -165,6 +166,11 @@ export class RoutingLoop {
             ? `${err.message}: ${issues.map((i) => `${i.pointer || '/'} ${i.message}`).join('; ')}`
             : err.message,
         );
+        return;
+      }
+      if (err instanceof AuditIntegrityError) {
+        // The router has stopped: the message goes back for a router whose log is sound.
+        m.nak();
         return;
       }
       const deliveries = m.info.deliveryCount;
