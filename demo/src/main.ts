@@ -3,6 +3,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
+  AGENCIES,
+  AGREEMENTS,
   DEFAULT_SCHEMAS_DIR,
   loadSchemaRegistry,
   loadTrustStore,
@@ -12,7 +14,6 @@ import {
   type LocalHub,
 } from './deps.js';
 import { Scenario, type StepOutcome } from './scenario.js';
-import { AGENCIES, AGREEMENTS } from './world.js';
 
 /**
  * npm run demo [-- --keep] [-- --summary <file>]
