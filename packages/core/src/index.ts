@@ -16,3 +16,4 @@ export * from './subjects.js';
 export * from './agreements.js';
 export * from './policy.js';
 export * from './statements.js';
+export * from './open.js';

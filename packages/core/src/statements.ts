@@ -1,9 +1,12 @@
 import { createHash } from 'node:crypto';
+import { decodeEnvelope } from './codec.js';
 import {
   AlertHubError,
   EnvelopeMalformedError,
   HeaderMismatchError,
   IssuedInFutureError,
+  SubjectInvalidError,
+  SubjectMismatchError,
 } from './errors.js';
 import { parseJsonBytes } from './json.js';
 import {
@@ -19,6 +22,7 @@ import {
 } from './jws.js';
 import type { SigningAlgorithm, SigningKey } from './keys.js';
 import type { SchemaRegistry } from './schema-registry.js';
+import { noticeSubject, parseInboundSubject, receiptSubject, RECEIPT_TOKEN } from './subjects.js';
 import type { PrincipalRole, TrustStore, TrustedKey } from './trust-store.js';
 
 /**
@@ -293,4 +297,63 @@ export async function verifyNotice(
   if (notice.issuedAt !== header['issued_at'])
     throw new HeaderMismatchError('issued_at', 'differs from issuedAt');
   return { notice, header: header as unknown as NoticeHeader, key };
+}
+
+/** A receipt or notice opened: its verified content, or the first check it failed (a value). */
+export type OpenedStatement<T> =
+  ({ readonly ok: true } & T) | { readonly ok: false; readonly error: AlertHubError };
+
+function refusedStatement(err: unknown): { ok: false; error: AlertHubError } {
+  if (!(err instanceof AlertHubError)) throw err;
+  return { ok: false, error: err };
+}
+
+/**
+ * Opens a delivery receipt published on `ahub.in.<agency>.receipt`, as the router does. The
+ * checks, in this fixed order: the subject; decode the envelope; verify the receipt
+ * ({@link verifyReceipt}); its signer is the subject's agency. Whether the deliveries it names
+ * are real is the router's check, against what it forwarded.
+ */
+export async function openReceipt(
+  bytes: Uint8Array,
+  subject: string,
+  options: StatementOptions,
+): Promise<OpenedStatement<VerifiedReceipt>> {
+  try {
+    const claim = parseInboundSubject(subject);
+    if (!claim || claim.type !== RECEIPT_TOKEN)
+      throw new SubjectInvalidError(subject, 'ahub.in.<agency>.receipt');
+    const verified = await verifyReceipt(decodeEnvelope(bytes), options);
+    if (subject !== receiptSubject(verified.receipt.agency))
+      throw new SubjectMismatchError(
+        `receipt signed by ${verified.receipt.agency} but published on the subject of ${claim.origin}`,
+      );
+    return { ok: true, ...verified };
+  } catch (err) {
+    return refusedStatement(err);
+  }
+}
+
+/**
+ * Opens a hub notice delivered on `recipient`'s feed, as its gateway does: decode the envelope;
+ * verify the notice for `recipient` ({@link verifyNotice}); the subject is
+ * `ahub.feed.<recipient>.<hub>.notice`.
+ */
+export async function openNotice(
+  bytes: Uint8Array,
+  subject: string,
+  options: StatementOptions & { readonly recipient: string },
+): Promise<OpenedStatement<VerifiedNotice>> {
+  try {
+    const verified = await verifyNotice(decodeEnvelope(bytes), {
+      ...options,
+      to: options.recipient,
+    });
+    const expected = noticeSubject(options.recipient, verified.notice.hub);
+    if (subject !== expected)
+      throw new SubjectMismatchError(`notice on ${subject} should be on ${expected}`);
+    return { ok: true, ...verified };
+  } catch (err) {
+    return refusedStatement(err);
+  }
 }

@@ -1,17 +1,13 @@
 import { EventEmitter } from 'node:events';
 import type { ConsumerMessages, JetStreamClient, JsMsg } from '@nats-io/jetstream';
 import {
-  AlertHubError,
   NOTICE_TOKEN,
   Streams,
-  decodeEnvelope,
   feedConsumerName,
-  feedSubject,
+  openDelivery,
+  openNotice,
   parseFeedSubject,
   sha256Hex,
-  verifyCountersignature,
-  verifyNotice,
-  verifyOrigin,
   type SchemaRegistry,
   type TrustStore,
 } from '@alert-hub/core';
@@ -30,16 +26,9 @@ export interface FeedDeps {
   readonly maxMessages: number;
 }
 
-/** Raised when a feed message's subject does not name the alert it carries. */
-class SubjectMismatchError extends AlertHubError {
-  constructor(subject: string, expected: string) {
-    super('ERR_SUBJECT_MISMATCH', `message on ${subject} should be on ${expected}`);
-  }
-}
-
 /**
- * Consumes the agency's durable feed consumer. Every message is verified (origin signature,
- * router countersignature for this agency, subject, schema) and then either stored in the
+ * Consumes the agency's durable feed consumer. Every message is opened by core's openDelivery
+ * (origin signature, router countersignature for this agency, subject, schema) and then either stored in the
  * inbox or quarantined with its reason; it is acked only after that row is committed. Many
  * messages are in flight at once; nothing awaits per message.
  */
@@ -102,50 +91,41 @@ export class FeedConsumer {
     const receivedAt = new Date().toISOString();
     metrics.feedReceived.inc();
     let write: FeedWrite;
-    try {
-      const trust = this.#d.trust();
-      const jws = decodeEnvelope(m.data);
-      const parsed = parseFeedSubject(m.subject);
-      if (parsed?.type === NOTICE_TOKEN) {
-        const { notice } = await verifyNotice(jws, { trust, registry, to: agency });
-        if (parsed.recipient !== agency || parsed.origin !== notice.hub)
-          throw new SubjectMismatchError(m.subject, `ahub.feed.${agency}.${notice.hub}.notice`);
-        metrics.notices.inc({ result: 'applied' });
-        await writer.enqueue({ kind: 'notice', events: notice.events });
-        m.ack();
-        return;
-      }
-      const { alert } = await verifyOrigin(jws, { trust, registry });
-      const route = await verifyCountersignature(jws, {
-        trust,
-        recipient: agency,
-        alertId: alert.id,
-      });
-      const expected = feedSubject(agency, alert.origin, alert.type);
-      if (m.subject !== expected) throw new SubjectMismatchError(m.subject, expected);
-      registry.validateAlert(alert);
+    if (parseFeedSubject(m.subject)?.type === NOTICE_TOKEN) {
+      await this.#notice(m);
+      return;
+    }
+    const opened = await openDelivery(m.data, m.subject, {
+      trust: this.#d.trust(),
+      registry,
+      recipient: agency,
+    }).catch((err: unknown) => {
+      log.error(
+        { err, streamSeq: m.seq },
+        'feed message could not be processed; will be redelivered',
+      );
+      return undefined;
+    });
+    if (!opened) {
+      m.nak(2000);
+      return;
+    }
+    if (opened.ok) {
       metrics.feedVerified.inc();
       write = {
         kind: 'alert',
         item: {
-          alert,
+          alert: opened.alert,
           envelope: m.data,
-          agreement: route.header.agreement,
-          onward: route.header.onward === true,
+          agreement: opened.route.agreement,
+          onward: opened.route.onward === true,
           streamSeq: m.seq,
           receivedAt,
           envelopeSha256: sha256Hex(m.data),
         },
       };
-    } catch (err) {
-      if (!(err instanceof AlertHubError)) {
-        log.error(
-          { err, streamSeq: m.seq },
-          'feed message could not be processed; will be redelivered',
-        );
-        m.nak(2000);
-        return;
-      }
+    } else {
+      const err = opened.error;
       metrics.quarantined.inc({ reason: err.code });
       log.warn(
         { streamSeq: m.seq, subject: m.subject, code: err.code },
@@ -182,5 +162,46 @@ export class FeedConsumer {
         },
         'feed alert stored',
       );
+  }
+
+  /** A hub notice: verified (hub key, addressed to this agency), then applied; else quarantined. */
+  async #notice(m: JsMsg): Promise<void> {
+    const { metrics, agency, registry, writer, log } = this.#d;
+    const opened = await openNotice(m.data, m.subject, {
+      trust: this.#d.trust(),
+      registry,
+      recipient: agency,
+    }).catch((err: unknown) => {
+      log.error({ err, streamSeq: m.seq }, 'notice could not be processed; will be redelivered');
+      return undefined;
+    });
+    if (!opened) {
+      m.nak(2000);
+      return;
+    }
+    const write: FeedWrite = opened.ok
+      ? { kind: 'notice', events: opened.notice.events }
+      : {
+          kind: 'quarantine',
+          item: {
+            subject: m.subject,
+            streamSeq: m.seq,
+            code: opened.error.code,
+            reason: opened.error.message,
+            envelope: m.data,
+            receivedAt: new Date().toISOString(),
+          },
+        };
+    metrics.notices.inc({ result: opened.ok ? 'applied' : 'quarantined' });
+    if (!opened.ok)
+      log.warn({ streamSeq: m.seq, code: opened.error.code }, 'hub notice quarantined');
+    try {
+      await writer.enqueue(write);
+    } catch (err) {
+      log.error({ err, streamSeq: m.seq }, 'notice write failed; it will be redelivered');
+      m.nak(2000);
+      return;
+    }
+    m.ack();
   }
 }

@@ -10,15 +10,14 @@ import {
   countersign,
   deadLetterSubject,
   decideRoute,
-  decodeEnvelope,
   encodeEnvelope,
   feedSubject,
   forwardMsgId,
+  openInbound,
   parseInboundSubject,
+  openReceipt,
   referencedAlertId,
   sha256Hex,
-  verifyOrigin,
-  verifyReceipt,
   type Alert,
   type AgreementSet,
   type GeneralJws,
@@ -26,6 +25,7 @@ import {
   type SigningKey,
   type TrustStore,
 } from '@alert-hub/core';
+import { AuditIntegrityError } from '@alert-hub/audit';
 import type { BatchWriter, Logger } from '@alert-hub/runtime';
 import type { RouterMetrics } from './metrics.js';
 import type { Outcome, RouterStore } from './store.js';
@@ -74,8 +74,8 @@ function isTransient(err: unknown): boolean {
 }
 
 /**
- * The router's consumer of the inbound stream. Per message: decode; verify the origin
- * signature; check that the signer is the agency its subject claims; validate the schema; refuse
+ * The router's consumer of the inbound stream. Per message: open it with core's openInbound
+ * (decode, verify the origin signature, the subject names the signer, the schema); refuse
  * an alert id routed before; evaluate the agreements; forward a countersigned copy to each
  * allowed partner (message id per recipient); commit the audit records; ack. A message failing a
  * check is dead-lettered with its reason and terminated; a transient failure is retried later.
@@ -131,39 +131,21 @@ export class RoutingLoop {
     let alertType: string | undefined;
     let receiptId: string | undefined;
     try {
-      if (!claim)
-        throw new RejectError(
-          'ERR_SUBJECT_INVALID',
-          `${m.subject} is not an inbound subject (ahub.in.<agency>.<type>)`,
-        );
-      if (claim.type === RECEIPT_TOKEN) {
+      if (claim?.type === RECEIPT_TOKEN) {
         alertType = RECEIPT_TOKEN;
         await this.#receipt(m, claim.origin, (id) => (receiptId = id));
         metrics.processSeconds.observe((performance.now() - started) / 1000);
         return;
       }
-      const jws = decodeEnvelope(m.data);
-      const { alert } = await verifyOrigin(jws, {
+      const opened = await openInbound(m.data, m.subject, {
         trust: this.#d.trust(),
         registry: this.#d.registry,
         now: this.#now(),
       });
-      alertId = alert.id;
-      alertType = alert.type;
-      if (alert.origin !== claim.origin) {
-        throw new RejectError(
-          'ERR_SUBJECT_MISMATCH',
-          `signed by ${alert.origin} but published on the subject of ${claim.origin}`,
-        );
-      }
-      if (alert.type !== claim.type)
-        throw new RejectError('ERR_SUBJECT_MISMATCH', `a ${alert.type} published as ${claim.type}`);
-      const checked = this.#d.registry.checkAlert(alert);
-      if (!checked.ok)
-        throw new RejectError(
-          checked.error.code,
-          `${checked.error.message}: ${checked.error.issues.map((i) => `${i.pointer || '/'} ${i.message}`).join('; ')}`,
-        );
+      alertId = opened.alert?.id;
+      alertType = opened.alert?.type;
+      if (!opened.ok) throw opened.error;
+      const { jws, alert } = opened;
 
       const prior = this.#d.store.routed(alert.id);
       if (prior) {
@@ -199,15 +181,23 @@ export class RoutingLoop {
         return;
       }
       if (err instanceof AlertHubError) {
+        const issues = (err as { issues?: readonly { pointer: string; message: string }[] }).issues;
         await this.#reject(
           m,
           claim?.origin,
           alertId,
           alertType ?? claim?.type,
           err.code,
-          err.message,
+          issues?.length
+            ? `${err.message}: ${issues.map((i) => `${i.pointer || '/'} ${i.message}`).join('; ')}`
+            : err.message,
           receiptId,
         );
+        return;
+      }
+      if (err instanceof AuditIntegrityError) {
+        // The router has stopped: the message goes back for a router whose log is sound.
+        m.nak();
         return;
       }
       const deliveries = m.info.deliveryCount;
@@ -239,18 +229,14 @@ export class RoutingLoop {
    */
   async #receipt(m: JsMsg, agency: string, named: (id: string) => void): Promise<void> {
     const { store, metrics } = this.#d;
-    const jws = decodeEnvelope(m.data);
-    const { receipt, key } = await verifyReceipt(jws, {
+    const opened = await openReceipt(m.data, m.subject, {
       trust: this.#d.trust(),
       registry: this.#d.registry,
       now: this.#now(),
     });
+    if (!opened.ok) throw opened.error;
+    const { receipt, key } = opened;
     named(receipt.receipt);
-    if (receipt.agency !== agency)
-      throw new RejectError(
-        'ERR_SUBJECT_MISMATCH',
-        `receipt signed by ${receipt.agency} but published on the subject of ${agency}`,
-      );
     const seenAt = store.receiptSeq(receipt.receipt);
     if (seenAt !== undefined) {
       if (seenAt === m.seq) {
