@@ -17,7 +17,10 @@ export interface OperationReport {
     readonly forwarded: number;
     readonly delivered: number;
     readonly pending: number;
-    /** From forwarded by the hub to committed in the recipient's inbox (its signed receipt). */
+    /**
+     * From the hub publishing the copy to the recipient's inbox commit (`committedAt` of its
+     * signed receipt): two hosts' clocks, so skew between them shows here.
+     */
     readonly latencyMs: { readonly p50: number; readonly p95: number; readonly max: number } | null;
   };
   readonly outcomes: Readonly<Record<string, number>>;

@@ -320,11 +320,12 @@ export class RoutingLoop {
           alert_id: alert.id,
         });
         const bytes = encodeEnvelope(copy);
+        const forwardedAt = new Date().toISOString();
         const ack = await js.publish(feedSubject(a.recipient, alert.origin, alert.type), bytes, {
           msgID: forwardMsgId(alert.id, a.recipient),
           timeout: this.#d.publishTimeoutMs,
         });
-        return { ...a, feedSeq: ack.seq, envelopeSha256: sha256Hex(bytes) };
+        return { ...a, feedSeq: ack.seq, envelopeSha256: sha256Hex(bytes), forwardedAt };
       }),
     );
     await this.#d.writer.enqueue({

@@ -20,6 +20,8 @@ export type Outcome =
       readonly forwards: readonly (RoutedTo & {
         readonly feedSeq: number;
         readonly envelopeSha256: string;
+        /** When the copy was published (receipt latency runs from here). */
+        readonly forwardedAt?: string;
       })[];
       readonly denied: readonly Denied[];
       /** The operation the alert named, and whether it was in its period. */
@@ -424,7 +426,7 @@ export class RouterStore {
         f.agreement.version,
         f.onward ? 1 : 0,
         f.feedSeq,
-        at,
+        f.forwardedAt ?? at,
         f.envelopeSha256,
       );
       entries.push({
