@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { Option, type Command } from 'commander';
+import { HubctlError, HubctlErrorCode } from '../errors.js';
 import {
   AUDIT_COLUMNS,
   AuditEvent,
@@ -32,9 +33,13 @@ function dbOption() {
 function openAll(files: string[] | string | undefined): SqliteDatabase[] {
   const list = Array.isArray(files) ? files : files ? [files] : [];
   if (list.length === 0)
-    throw new Error('no audit database: pass --db <file> or set AHUB_AUDIT_DB');
+    throw new HubctlError(
+      HubctlErrorCode.Prerequisite,
+      'no audit database: pass --db <file> or set AHUB_AUDIT_DB',
+    );
   return list.map((f) => {
-    if (!existsSync(f)) throw new Error(`no audit database at ${f}`);
+    if (!existsSync(f))
+      throw new HubctlError(HubctlErrorCode.Prerequisite, `no audit database at ${f}`);
     return openDatabase(f, { readonly: true });
   });
 }
