@@ -19,6 +19,7 @@ import {
   type SigningKey,
   type TrustStore,
 } from '@alert-hub/core';
+import { AuditIntegrityError } from '@alert-hub/audit';
 import { isTransientFailure, type BatchWriter, type Logger } from '@alert-hub/runtime';
 import type { RouterMetrics } from './metrics.js';
 import type { Outcome, RouterStore } from './store.js';
@@ -154,6 +155,11 @@ export class RoutingLoop {
       metrics.messages.inc({ outcome: 'routed' });
       metrics.processSeconds.observe((performance.now() - started) / 1000);
     } catch (err) {
+      if (err instanceof AuditIntegrityError) {
+        // The router has stopped: the message goes back for a router whose log is sound.
+        m.nak();
+        return;
+      }
       if (err instanceof AlertHubError) {
         const issues = (err as { issues?: readonly { pointer: string; message: string }[] }).issues;
         await this.#reject(
