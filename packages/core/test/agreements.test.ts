@@ -6,11 +6,13 @@ import {
   HANDLING_CODES,
   evaluateAgreements,
   parseAgreements,
+  versionsRead,
   type Agreement,
   type AgreementSet,
   type Alert,
 } from '@alert-hub/core';
 import { registry, seizureReport } from './helpers.js';
+import { seizureReportV2 } from './helpers-v2.js';
 
 const base: Agreement = {
   id: 'WEN-ASIA',
@@ -196,6 +198,60 @@ describe('agreements - properties', () => {
           if (agreements.length === 0) expect(d.allowed).toEqual([]);
         },
       ),
+    );
+  });
+});
+
+describe('agreements - schema versions a partner reads', () => {
+  const v2 = () => seizureReportV2('SG-NPARKS') as unknown as Alert;
+  const withReaders = (readers: unknown) =>
+    parseAgreements({ agreements: [base], readers }, registry);
+
+  it('a v1-only partner is refused a v2 alert with DENY_SCHEMA_VERSION, and still gets v1 alerts', () => {
+    const s = withReaders([{ party: 'VN-CUSTOMS', schemaVersions: [1] }]);
+    const d = decide(s, v2(), 'VN-CUSTOMS').denied!;
+    expect(d.reason).toBe(DenyReason.SchemaVersion);
+    expect(d.detail).toBe(
+      'VN-CUSTOMS reads schema versions 1; this seizure-report is version 2 (allowed by WEN-ASIA@3)',
+    );
+    expect(decide(s, alert(), 'VN-CUSTOMS').allowed?.recipient).toBe('VN-CUSTOMS');
+  });
+  it('a partner not listed reads every version; an agency entry overrides its country', () => {
+    const s = withReaders([
+      { party: 'CN', schemaVersions: [1] },
+      { party: 'CN-GACC', schemaVersions: [1, 2] },
+    ]);
+    expect(decide(s, v2(), 'VN-CUSTOMS').allowed).toBeDefined();
+    expect(decide(s, v2(), 'CN-GACC').allowed).toBeDefined();
+    expect(decide(s, v2(), 'CN-MPS').denied?.reason).toBe(DenyReason.SchemaVersion);
+    expect(versionsRead(s, 'CN-MPS')).toEqual([1]);
+    expect(versionsRead(s, 'VN-CUSTOMS')).toBeUndefined();
+  });
+  it('the agreement is checked first: a flow it does not allow keeps its own reason', () => {
+    const s = withReaders([{ party: 'VN-CUSTOMS', schemaVersions: [1] }]);
+    expect(decide(s, { ...v2(), handling: 'TLP:RED' }, 'VN-CUSTOMS').denied?.reason).toBe(
+      DenyReason.Handling,
+    );
+  });
+  it('refuses readers that are listed twice, in no country, or that do not read version 1', () => {
+    try {
+      withReaders([
+        { party: 'VN-CUSTOMS', schemaVersions: [1] },
+        { party: 'VN-CUSTOMS', schemaVersions: [1, 2] },
+        { party: 'XQ', schemaVersions: [1] },
+        { party: 'SG', schemaVersions: [2] },
+      ]);
+      throw new Error('expected ERR_AGREEMENTS_INVALID');
+    } catch (err) {
+      expect((err as { code: string }).code).toBe(ErrorCode.AgreementsInvalid);
+      expect((err as { issues: { pointer: string }[] }).issues.map((i) => i.pointer)).toEqual([
+        '/readers/1/party',
+        '/readers/2/party',
+        '/readers/3/schemaVersions',
+      ]);
+    }
+    expect(() => withReaders([{ party: 'VN-CUSTOMS', schemaVersions: [] }])).toThrow(
+      expect.objectContaining({ code: ErrorCode.AgreementsInvalid }),
     );
   });
 });
