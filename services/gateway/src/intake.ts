@@ -5,8 +5,10 @@ import {
   encodeEnvelope,
   inboundSubject,
   newAlertId,
+  normaliseAlert,
   signAlert,
   type Alert,
+  type Normalisation,
   type SchemaRegistry,
   type SigningKey,
 } from '@alert-hub/core';
@@ -23,6 +25,12 @@ export interface Receipt {
   readonly sequence: number;
   /** True when this id was already accepted: the original receipt is returned. */
   readonly duplicate: boolean;
+  /**
+   * Identifiers the gateway rewrote into machine form before validating and signing
+   * (`CSQU 305438 3` to `CSQU3054383`); present only when there were any. The signed alert
+   * carries the `to` values.
+   */
+  readonly normalised?: readonly Normalisation[];
 }
 
 export interface IntakeDeps {
@@ -85,7 +93,10 @@ export class Intake {
           { pointer: '', message: 'must be a JSON object' },
         ]);
       }
-      const submitted = body as Record<string, unknown>;
+      // Identifiers as officers type them become machine form first, so that a retry with the
+      // same alert spelt differently is the same content.
+      const { value: normalisedBody, changes } = normaliseAlert(body as Record<string, unknown>);
+      const submitted = normalisedBody;
       if (submitted['origin'] !== undefined && submitted['origin'] !== agency) {
         throw new GatewayError('ERR_ORIGIN_MISMATCH', `this gateway sends only as ${agency}`, [
           {
@@ -97,7 +108,7 @@ export class Intake {
       const contentSha256 = createHash('sha256').update(canonicalJson(submitted)).digest('hex');
       if (typeof submitted['id'] === 'string') {
         const earlier = store.sentById(submitted['id']);
-        if (earlier) return this.#repeat(earlier, contentSha256);
+        if (earlier) return withChanges(this.#repeat(earlier, contentSha256), changes);
       }
       const now = (this.#d.now ?? (() => new Date()))();
       const filled = {
@@ -108,7 +119,15 @@ export class Intake {
       };
       const checked = registry.checkAlert(filled);
       if (!checked.ok)
-        throw new GatewayError(checked.error.code, checked.error.message, checked.error.issues);
+        throw new GatewayError(
+          checked.error.code,
+          checked.error.message,
+          checked.error.issues.map((i) => {
+            // Say what the officer typed when the gateway had rewritten it.
+            const c = changes.find((n) => n.pointer === i.pointer);
+            return c ? { ...i, message: `${i.message} (typed as ${JSON.stringify(c.from)})` } : i;
+          }),
+        );
       const alert: Alert = checked.value;
       const jws = await signAlert(alert, this.#d.signingKey(), checked.schemaId);
       const envelope = encodeEnvelope(jws);
@@ -149,7 +168,7 @@ export class Intake {
       metrics.accepted.inc({ type: alert.type });
       metrics.published.inc();
       metrics.intakeSeconds.observe((performance.now() - started) / 1000);
-      return { id: alert.id, sequence: ack.seq, duplicate: ack.duplicate };
+      return withChanges({ id: alert.id, sequence: ack.seq, duplicate: ack.duplicate }, changes);
     } catch (err) {
       metrics.rejected.inc({
         reason:
@@ -177,4 +196,8 @@ export class Intake {
     }
     return { id: earlier.id, sequence: earlier.sequence, duplicate: true };
   }
+}
+
+function withChanges(receipt: Receipt, changes: readonly Normalisation[]): Receipt {
+  return changes.length > 0 ? { ...receipt, normalised: changes } : receipt;
 }
