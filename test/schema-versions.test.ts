@@ -15,6 +15,7 @@ import {
   seizureReport,
   writeConfig,
 } from './helpers/fixtures.js';
+import { hubctl } from './helpers/hubctl.js';
 import { startService, type ServiceProcess } from './helpers/processes.js';
 import { seizureReportV2 } from '../packages/core/test/helpers-v2.js';
 
@@ -195,5 +196,19 @@ describe('schema versions - v1 and v2 side by side, and a v1-only partner', () =
     await expect(
       verifyCountersignature(jws, { trust, recipient: 'VN-CUSTOMS', alertId: id }),
     ).resolves.toMatchObject({ header: { recipient: 'VN-CUSTOMS' } });
+  });
+
+  it('hubctl send prints what the gateway normalised', async () => {
+    const v2 = { ...seizureReportV2('SG-NPARKS'), issuedAt: new Date().toISOString() };
+    v2.seizure.date = v2.issuedAt.slice(0, 10);
+    v2.seizure.shipment.containers[0]!.number = 'CSQU 305438 3';
+    const r = await hubctl(['send', '-', '--gateway', gw['SG-NPARKS']!.url], {
+      env: { AHUB_TOKEN: officer.token },
+      input: JSON.stringify(v2),
+    });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(
+      'normalised /seizure/shipment/containers/0/number: "CSQU 305438 3" -> "CSQU3054383"',
+    );
   });
 });
