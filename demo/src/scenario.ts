@@ -181,28 +181,41 @@ export class Scenario {
   async run(): Promise<StepOutcome[]> {
     const now = () => new Date().toISOString();
     const pangolinContainer = container('PCIU', '815021');
+    const pangolinSeal = 'NG-CS-0412775';
     await this.#step(
       1,
       'Nigeria Customs flags a container at Apapa, Lagos, declared as frozen beef and bound for Hai Phong via Singapore',
       'NG-NCS',
       {
         type: 'suspicious-shipment',
-        version: 1,
+        version: 2,
         handling: 'TLP:AMBER',
         summary:
           'X-ray anomaly behind the first row of cartons; consignor unknown to the beef trade.',
+        pointOfContact: {
+          unit: '(demo) Apapa Command, Risk Management Unit',
+          email: 'apapa.risk@example.org',
+          languages: ['en'],
+        },
         shipment: {
           mode: 'sea',
-          containers: [pangolinContainer],
-          vessel: { name: 'Demo Carrier', imo: imo('937812') },
-          billOfLading: 'APP190328001',
-          route: { origin: 'NGAPP', transit: ['SGSIN'], destination: 'VNHPH' },
-          declaredGoods: { description: 'Frozen beef', hsCode: '0202.30' },
-          consignor: { name: '(demo) Apapa Meat Exports Ltd', country: 'NG' },
-          consignee: { name: '(demo) Hai Phong Frozen Foods Co', country: 'VN' },
+          containers: [{ number: pangolinContainer, seals: [pangolinSeal] }],
+          vessel: { name: 'Demo Carrier', imo: imo('937812'), flagState: 'LR' },
+          voyageNumber: '019E',
+          masterBillOfLading: 'APP190328001',
+          packageCount: 1,
+          route: { portOfLoading: 'NGAPP', transit: ['SGSIN'], portOfDischarge: 'VNHPH' },
+          declaredGoods: {
+            description: 'Frozen beef',
+            hsCode: '0202.30',
+            grossWeight: { value: 26.3, unit: 't' },
+          },
+          consignor: { kind: 'company', name: '(demo) Apapa Meat Exports Ltd', country: 'NG' },
+          consignee: { kind: 'company', name: '(demo) Hai Phong Frozen Foods Co', country: 'VN' },
         },
         suspectedCommodities: [
           {
+            family: 'wildlife',
             taxon: {
               scientificName: 'Manis gigantea',
               commonName: 'giant pangolin',
@@ -223,39 +236,58 @@ export class Scenario {
       'SG-NPARKS',
       {
         type: 'seizure-report',
-        version: 1,
+        version: 2,
         handling: 'TLP:AMBER',
         references: [{ id: this.ids['nigeriaFlag'], relation: 'follows-up' }],
+        pointOfContact: {
+          unit: '(demo) NParks Wildlife Enforcement',
+          phone: '+6500000000',
+          languages: ['en', 'zh'],
+        },
         seizure: {
           date: now().slice(0, 10),
-          location: { country: 'SG', locode: 'SGSIN', place: 'Pasir Panjang Scanning Station' },
+          location: {
+            country: 'SG',
+            locode: 'SGSIN',
+            type: 'seaport',
+            place: 'Pasir Panjang Scanning Station',
+          },
           commodities: [
             {
+              family: 'wildlife',
               taxon: {
                 scientificName: 'Manis gigantea',
                 commonName: 'giant pangolin',
                 citesAppendix: 'I',
               },
               product: 'scales',
-              quantity: { value: 12.9, unit: 't' },
+              description: 'scales in 230 sacks behind the beef cartons',
+              quantities: [{ value: 12.9, unit: 't' }],
               hsCode: '0507.90',
             },
             {
+              family: 'wildlife',
               taxon: {
                 scientificName: 'Loxodonta africana',
                 commonName: 'African elephant',
                 citesAppendix: 'I',
               },
               product: 'ivory',
-              quantity: { value: 177, unit: 'kg' },
+              description: 'cut tusks',
+              quantities: [
+                { value: 30, unit: 'piece' },
+                { value: 177, unit: 'kg' },
+              ],
               hsCode: '0507.10',
             },
           ],
+          estimatedValue: { amount: 52000000, currency: 'USD' },
           detectionMethod: 'x-ray',
           shipment: {
             mode: 'sea',
-            containers: [pangolinContainer],
-            route: { origin: 'NGAPP', transit: ['SGSIN'], destination: 'VNHPH' },
+            containers: [{ number: pangolinContainer, seals: [pangolinSeal] }],
+            masterBillOfLading: 'APP190328001',
+            route: { portOfLoading: 'NGAPP', transit: ['SGSIN'], portOfDischarge: 'VNHPH' },
           },
         },
       },
@@ -300,10 +332,14 @@ export class Scenario {
       'HK-CED',
       {
         type: 'consignee-flag',
-        version: 1,
+        version: 2,
         handling: 'TLP:AMBER',
+        // A flag names a party: partners' inboxes hide it after the review date.
+        reviewBy: new Date(Date.now() + 180 * 86_400_000).toISOString(),
         consignee: {
+          kind: 'company',
           name: '(demo) Kowloon Dried Seafood Trading',
+          aliases: ['(demo) KDST'],
           country: 'HK',
           identifiers: [{ scheme: 'company-register', value: 'DEMO-1234567' }],
         },
