@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify as toYaml } from 'yaml';
 import { decodeEnvelope, verifyCountersignature, verifyOrigin, type Alert } from '@alert-hub/core';
 import { createToken, openDatabase } from '@alert-hub/runtime';
-import { useNatsServer } from './harness/nats.js';
+import { useNatsServer } from '@alert-hub/testkit/harness';
 import {
   eventually,
   loadTrustStore,
@@ -14,10 +14,11 @@ import {
   routerDrained,
   seizureReport,
   writeConfig,
-} from './helpers/fixtures.js';
-import { hubctl } from './helpers/hubctl.js';
-import { startService, type ServiceProcess } from './helpers/processes.js';
-import { seizureReportV2 } from '../packages/core/test/helpers-v2.js';
+  hubctl,
+  seizureReportV2,
+  startService,
+  type ServiceProcess,
+} from '@alert-hub/testkit';
 
 /*
  * v1 and v2 side by side, with real processes: a router, the sender's gateway, a partner that

@@ -12,7 +12,7 @@ import {
   type Alert,
 } from '@alert-hub/core';
 import { registry, seizureReport } from './helpers.js';
-import { seizureReportV2 } from './helpers-v2.js';
+import { seizureReportV2 } from '@alert-hub/testkit';
 
 const base: Agreement = {
   id: 'WEN-ASIA',

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { normaliseAlert } from '@alert-hub/core';
 import { registry, seizureReport } from './helpers.js';
-import { seizureReportV2, suspiciousAirV2 } from './helpers-v2.js';
+import { seizureReportV2, suspiciousAirV2 } from '@alert-hub/testkit';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- the cases edit alerts as plain JSON */
 

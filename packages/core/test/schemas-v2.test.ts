@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ErrorCode } from '@alert-hub/core';
 import { registry, seizureReport } from './helpers.js';
-import { consigneeFlagV2, seizureReportV2, suspiciousAirV2 } from './helpers-v2.js';
+import { consigneeFlagV2, seizureReportV2, suspiciousAirV2 } from '@alert-hub/testkit';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- the cases edit alerts as plain JSON */
 type Json = any;

@@ -11,4 +11,5 @@ export * from './service-process.js';
 export * from './local-hub.js';
 export * from './processes.js';
 export * from './fixtures.js';
+export * from './samples-v2.js';
 export * from './hubctl.js';

@@ -3,7 +3,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { Streams, decodeEnvelope, newAlertId, verifyOrigin, type Alert } from '@alert-hub/core';
 import { loadConfig, startGateway, type Gateway } from '@alert-hub/gateway';
 import { createToken } from '@alert-hub/runtime';
-import { useNatsServer } from '../../../test/harness/nats.js';
+import { useNatsServer } from '@alert-hub/testkit/harness';
 import {
   eventually,
   loadTrustStore,
@@ -14,12 +14,10 @@ import {
   registry,
   seizureReport,
   writeConfig,
-} from '../../../test/helpers/fixtures.js';
-import {
   consigneeFlagV2,
   seizureReportV2,
   suspiciousAirV2,
-} from '../../../packages/core/test/helpers-v2.js';
+} from '@alert-hub/testkit';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- the cases edit alerts as plain JSON */
 

@@ -1,3 +1,7 @@
+/**
+ * One canonical sample of each version-2 alert type (retraction has only version 1), as plain
+ * JSON that tests edit freely. Each is valid as it stands.
+ */
 import { newAlertId } from '@alert-hub/core';
 
 /**
