@@ -31,9 +31,10 @@ const officer = createToken();
 const coordinator = createToken();
 const gw: Record<string, ServiceProcess> = {};
 let router: ServiceProcess;
+let agreementsFile: string;
 
 beforeAll(async () => {
-  const agreementsFile = join(fx.dir, 'agreements.yaml');
+  agreementsFile = join(fx.dir, 'agreements.yaml');
   writeFileSync(
     agreementsFile,
     toYaml({
@@ -211,5 +212,31 @@ describe('schema versions - v1 and v2 side by side, and a v1-only partner', () =
     expect(r.stdout).toContain(
       'normalised /seizure/shipment/containers/0/number: "CSQU 305438 3" -> "CSQU3054383"',
     );
+  });
+
+  it('hubctl route --dry-run shows the refusal for the v1-only partner before anything is sent', async () => {
+    const file = join(fx.dir, 'v2.json');
+    writeFileSync(file, JSON.stringify(seizureReportV2('SG-NPARKS')));
+    const r = await hubctl([
+      'route',
+      file,
+      '--dry-run',
+      '--from',
+      'SG-NPARKS',
+      '--agreements',
+      agreementsFile,
+      '--trust',
+      fx.trustDir,
+      '--json',
+    ]);
+    expect(r.code).toBe(0);
+    const d = JSON.parse(r.stdout) as {
+      allowed: { recipient: string }[];
+      denied: { recipient: string; reason: string }[];
+    };
+    expect(d.allowed.map((a) => a.recipient)).toEqual(['VN-CUSTOMS']);
+    expect(d.denied).toEqual([
+      expect.objectContaining({ recipient: 'KE-KWS', reason: 'DENY_SCHEMA_VERSION' }),
+    ]);
   });
 });
