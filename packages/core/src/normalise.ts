@@ -150,10 +150,11 @@ export function normaliseAlert<T>(value: T): Normalised<T> {
   };
   const walk = (v: unknown, pointer: string, parentKey: string | undefined): unknown => {
     if (Array.isArray(v)) {
+      const list = v as unknown[];
       let copy: unknown[] | undefined;
-      v.forEach((item, i) => {
+      list.forEach((item, i) => {
         const next = walk(item, `${pointer}/${i}`, parentKey);
-        if (next !== item) (copy ??= [...v])[i] = next;
+        if (next !== item) (copy ??= [...list])[i] = next;
       });
       return copy ?? v;
     }
@@ -164,13 +165,14 @@ export function normaliseAlert<T>(value: T): Normalised<T> {
       const rule = ruleFor(k, parentKey);
       let next: unknown;
       if (rule && Array.isArray(child)) {
+        const list = child as unknown[];
         let arr: unknown[] | undefined;
-        child.forEach((item, i) => {
+        list.forEach((item, i) => {
           const n =
             typeof item === 'string'
               ? apply(item, rule, `${at}/${i}`)
               : walk(item, `${at}/${i}`, k);
-          if (n !== item) (arr ??= [...child])[i] = n;
+          if (n !== item) (arr ??= [...list])[i] = n;
         });
         next = arr ?? child;
       } else if (rule) next = apply(child, rule, at);

@@ -4,7 +4,8 @@ import { normaliseAlert } from '@alert-hub/core';
 import { registry, seizureReport } from './helpers.js';
 import { seizureReportV2, suspiciousAirV2 } from '@alert-hub/testkit';
 
-/* eslint-disable @typescript-eslint/no-explicit-any -- the cases edit alerts as plain JSON */
+/* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-assignment --
+   the cases edit alerts as untyped JSON, as an officer's client would: that is what is under test */
 
 describe('normalise - common spellings become machine form, and every change is reported', () => {
   it('a v2 seizure report as an officer types it is valid once normalised', () => {

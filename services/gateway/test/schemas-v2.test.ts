@@ -19,7 +19,8 @@ import {
   suspiciousAirV2,
 } from '@alert-hub/testkit';
 
-/* eslint-disable @typescript-eslint/no-explicit-any -- the cases edit alerts as plain JSON */
+/* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-assignment --
+   the cases edit alerts as untyped JSON, as an officer's client would: that is what is under test */
 
 const AGENCIES = ['SG-NPARKS', 'VN-CUSTOMS'];
 const nats = useNatsServer();
