@@ -88,6 +88,34 @@ describe('agreements - the matrix', () => {
     expect(decide(set(cond), alert(), 'VN-CUSTOMS').allowed).toBeDefined();
     expect(decide(set(cond), alert(), 'CN-GACC').denied?.reason).toBe(DenyReason.Condition);
   });
+  it('condition on a v2 alert: every route place, the route countries and every party count', () => {
+    const cond: Agreement = {
+      ...base,
+      parties: [...base.parties, 'KE', 'NG'],
+      conditions: { routeTouchesRecipient: true },
+    };
+    const v2 = (edit: (a: ReturnType<typeof seizureReportV2>) => void) => {
+      const a = seizureReportV2('SG-NPARKS');
+      edit(a);
+      return a as unknown as Alert;
+    };
+    // portOfDischarge VNHPH touches Viet Nam; the freight forwarder's country touches Nigeria
+    expect(
+      decide(
+        set(cond),
+        v2(() => {}),
+        'VN-CUSTOMS',
+      ).allowed,
+    ).toBeDefined();
+    const noRoute = v2((a) => {
+      a.seizure.shipment.route = { destinationCountry: 'CN' } as never;
+      a.seizure.shipment.consignor = { kind: 'company', name: 'X' } as never;
+    });
+    expect(decide(set(cond), noRoute, 'CN-GACC').allowed).toBeDefined();
+    expect(decide(set(cond), noRoute, 'NG-NCS').allowed).toBeDefined(); // the freight forwarder
+    expect(decide(set(cond), noRoute, 'VN-CUSTOMS').denied?.reason).toBe(DenyReason.Condition);
+    expect(decide(set(cond), noRoute, 'KE-KWS').denied?.reason).toBe(DenyReason.Condition);
+  });
   it('the first agreement that allows wins; when none does, each one says why', () => {
     const strict = { ...base, id: 'A', maxHandling: 'TLP:GREEN' };
     const loose = { ...base, id: 'B', version: 1, maxHandling: 'TLP:RED' };
