@@ -15,7 +15,7 @@ import {
   seizureReport,
   writeConfig,
   hubctl,
-  seizureReportV2,
+  sampleSeizureReportV2,
   startService,
   type ServiceProcess,
 } from '@alert-hub/testkit';
@@ -133,8 +133,7 @@ function quarantined(agency: string): number {
 describe('schema versions - v1 and v2 side by side, and a v1-only partner', () => {
   it('v1 reaches both partners unchanged and verifies; v2 reaches the v2 reader and is refused for the v1-only partner with its reason', async () => {
     const v1 = seizureReport('SG-NPARKS');
-    const v2 = { ...seizureReportV2('SG-NPARKS'), issuedAt: new Date().toISOString() };
-    v2.seizure.date = v2.issuedAt.slice(0, 10);
+    const v2 = sampleSeizureReportV2('SG-NPARKS');
     const v1Id = await send(v1);
     const v2Id = await send(v2);
     await routerDrained(await nats.connect());
@@ -179,8 +178,7 @@ describe('schema versions - v1 and v2 side by side, and a v1-only partner', () =
   });
 
   it('a routed v2 copy verifies for its recipient with the v2 schema id in the signed header', async () => {
-    const v2 = { ...seizureReportV2('SG-NPARKS'), issuedAt: new Date().toISOString() };
-    v2.seizure.date = v2.issuedAt.slice(0, 10);
+    const v2 = sampleSeizureReportV2('SG-NPARKS');
     const id = await send(v2);
     await routerDrained(await nats.connect());
     await eventually(async () => (await inbox('VN-CUSTOMS')).has(id), 20_000, 'the copy');
@@ -201,8 +199,7 @@ describe('schema versions - v1 and v2 side by side, and a v1-only partner', () =
   });
 
   it('hubctl send prints what the gateway normalised', async () => {
-    const v2 = { ...seizureReportV2('SG-NPARKS'), issuedAt: new Date().toISOString() };
-    v2.seizure.date = v2.issuedAt.slice(0, 10);
+    const v2 = sampleSeizureReportV2('SG-NPARKS');
     v2.seizure.shipment.containers[0]!.number = 'CSQU 305438 3';
     const r = await hubctl(['send', '-', '--gateway', gw['SG-NPARKS']!.url], {
       env: { AHUB_TOKEN: officer.token },
@@ -216,7 +213,7 @@ describe('schema versions - v1 and v2 side by side, and a v1-only partner', () =
 
   it('hubctl route --dry-run shows the refusal for the v1-only partner before anything is sent', async () => {
     const file = join(fx.dir, 'v2.json');
-    writeFileSync(file, JSON.stringify(seizureReportV2('SG-NPARKS')));
+    writeFileSync(file, JSON.stringify(sampleSeizureReportV2('SG-NPARKS')));
     const r = await hubctl([
       'route',
       file,

@@ -11,8 +11,7 @@ import {
   type AgreementSet,
   type Alert,
 } from '@alert-hub/core';
-import { registry, seizureReport } from './helpers.js';
-import { seizureReportV2 } from '@alert-hub/testkit';
+import { registry, seizureReport, seizureReportV2 } from './helpers.js';
 
 const base: Agreement = {
   id: 'WEN-ASIA',
@@ -110,6 +109,7 @@ describe('agreements - the matrix', () => {
     const noRoute = v2((a) => {
       a.seizure.shipment.route = { destinationCountry: 'CN' } as never;
       a.seizure.shipment.consignor = { kind: 'company', name: 'X' } as never;
+      a.seizure.shipment.consignee = { kind: 'company', name: 'Y' } as never;
     });
     expect(decide(set(cond), noRoute, 'CN-GACC').allowed).toBeDefined();
     expect(decide(set(cond), noRoute, 'NG-NCS').allowed).toBeDefined(); // the freight forwarder

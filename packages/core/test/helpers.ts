@@ -5,12 +5,17 @@ import {
   createTrustStore,
   generateSigningJwk,
   importSigningKey,
-  newAlertId,
   type JwksDocument,
   type SchemaDocument,
   type SigningAlgorithm,
   type SigningKey,
 } from '@alert-hub/core';
+import { sampleSeizureReport } from '@alert-hub/testkit/samples';
+import {
+  sampleAirSuspiciousShipmentV2,
+  sampleConsigneeFlagV2,
+  sampleSeizureReportV2,
+} from '@alert-hub/testkit/samples-v2';
 
 const schemasDir = fileURLToPath(new URL('../../../schemas/', import.meta.url));
 
@@ -45,46 +50,24 @@ export function trustOf(docs: JwksDocument[], revoked: unknown[] = []) {
   });
 }
 
-/** A valid seizure report from `origin`, with overrides. */
+/** The canonical seizure report from `origin`, issued 2019-04-08T03:15:00Z, with overrides. */
 export function seizureReport(origin = 'SG-NPARKS', overrides: Record<string, unknown> = {}) {
-  return {
-    id: newAlertId(),
-    type: 'seizure-report',
-    version: 1,
-    origin,
-    issuedAt: '2019-04-08T03:15:00Z',
-    handling: 'TLP:AMBER',
-    summary:
-      '12.9 t of pangolin scales and 177 kg of cut ivory in a container declared as frozen beef.',
-    seizure: {
-      date: '2019-04-08',
-      location: { country: 'SG', locode: 'SGSIN', place: 'Pasir Panjang Scanning Station' },
-      commodities: [
-        {
-          taxon: {
-            scientificName: 'Manis gigantea',
-            commonName: 'giant pangolin',
-            citesAppendix: 'I',
-          },
-          product: 'scales',
-          quantity: { value: 12.9, unit: 't' },
-          hsCode: '0507.90',
-        },
-        {
-          taxon: { scientificName: 'Loxodonta africana', citesAppendix: 'I' },
-          product: 'ivory',
-          quantity: { value: 177, unit: 'kg' },
-        },
-      ],
-      detectionMethod: 'x-ray',
-      shipment: {
-        mode: 'sea',
-        containers: ['CSQU3054383'],
-        vessel: { name: 'MV Example', imo: '9074729' },
-        route: { origin: 'NGAPP', transit: ['SGSIN'], destination: 'VNHPH' },
-        declaredGoods: { description: 'Frozen beef', hsCode: '0202.30' },
-      },
-    },
-    ...overrides,
-  };
+  return sampleSeizureReport(origin, overrides, { now: new Date('2019-04-08T03:15:00Z') });
+}
+
+const T0 = new Date('2019-04-08T03:15:00Z');
+
+/** The canonical v2 seizure report from `origin`, issued 2019-04-08T03:15:00Z. */
+export function seizureReportV2(origin = 'SG-NPARKS') {
+  return sampleSeizureReportV2(origin, {}, { now: T0 });
+}
+
+/** The canonical v2 consignee flag (a person), issued 2019-04-08T03:15:00Z, review 2019-10-08. */
+export function consigneeFlagV2(origin = 'SG-NPARKS') {
+  return sampleConsigneeFlagV2(origin, {}, { now: T0 });
+}
+
+/** The air variant of the v2 suspicious shipment, issued 2019-04-08T03:15:00Z. */
+export function suspiciousAirV2(origin = 'KE-KWS') {
+  return sampleAirSuspiciousShipmentV2(origin, {}, { now: T0 });
 }

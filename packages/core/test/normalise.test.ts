@@ -1,8 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { normaliseAlert } from '@alert-hub/core';
-import { registry, seizureReport } from './helpers.js';
-import { seizureReportV2, suspiciousAirV2 } from '@alert-hub/testkit';
+import { registry, seizureReport, seizureReportV2, suspiciousAirV2 } from './helpers.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-assignment --
    the cases edit alerts as untyped JSON, as an officer's client would: that is what is under test */

@@ -14,10 +14,15 @@ import {
   registry,
   seizureReport,
   writeConfig,
-  consigneeFlagV2,
-  seizureReportV2,
-  suspiciousAirV2,
+  sampleAirSuspiciousShipmentV2,
+  sampleConsigneeFlagV2,
+  sampleSeizureReportV2,
 } from '@alert-hub/testkit';
+
+const T0 = new Date('2019-04-08T03:15:00Z');
+const seizureReportV2 = (origin: string) => sampleSeizureReportV2(origin, {}, { now: T0 });
+const suspiciousAirV2 = (origin: string) => sampleAirSuspiciousShipmentV2(origin, {}, { now: T0 });
+const consigneeFlagV2 = (origin: string) => sampleConsigneeFlagV2(origin, {}, { now: T0 });
 
 /* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-assignment --
    the cases edit alerts as untyped JSON, as an officer's client would: that is what is under test */
