@@ -1,4 +1,5 @@
 import { handlingRank, type Alert } from './alert.js';
+import { ErrorCode } from './errors.js';
 import {
   DenyReason,
   evaluateAgreements,
@@ -7,6 +8,7 @@ import {
   type Allowed,
   type Denied,
   type Operation,
+  versionsRead,
 } from './agreements.js';
 
 /**
@@ -28,9 +30,9 @@ export interface RoutedTo extends Allowed {
 
 /** Codes of the refusals the policy itself makes. */
 export const PolicyRefusal = {
-  RetractionNotOrigin: 'ERR_RETRACTION_NOT_ORIGIN',
-  OutcomeNotReceived: 'ERR_OUTCOME_NOT_RECEIVED',
-  OperationUnknown: 'ERR_OPERATION_UNKNOWN',
+  RetractionNotOrigin: ErrorCode.RetractionNotOrigin,
+  OutcomeNotReceived: ErrorCode.OutcomeNotReceived,
+  OperationUnknown: ErrorCode.OperationUnknown,
 } as const;
 export type PolicyRefusal = (typeof PolicyRefusal)[keyof typeof PolicyRefusal];
 
@@ -76,6 +78,7 @@ export function referencedAlertId(alert: Alert): string | undefined {
 }
 
 function planOperation(
+  set: AgreementSet,
   op: Operation,
   alert: Alert,
   candidates: readonly string[],
@@ -121,16 +124,30 @@ function planOperation(
       operation: ref,
     };
   }
+  // A member that reads only other schema versions is refused it, as under an agreement.
+  const unreadable = (m: string) => {
+    const reads = versionsRead(set, m);
+    return reads !== undefined && !reads.includes(alert.version);
+  };
   return {
     kind: 'route',
-    allowed: members.map((recipient) => ({
-      recipient,
-      agreement: { id: op.id, version: op.version },
-      onward: false,
-      viaOriginal: false,
-      operation: op.id,
-    })),
-    denied,
+    allowed: members
+      .filter((m) => !unreadable(m))
+      .map((recipient) => ({
+        recipient,
+        agreement: { id: op.id, version: op.version },
+        onward: false,
+        viaOriginal: false,
+        operation: op.id,
+      })),
+    denied: [
+      ...members.filter(unreadable).map((recipient) => ({
+        recipient,
+        reason: DenyReason.SchemaVersion,
+        detail: `${recipient} does not read version ${alert.version} of ${alert.type}`,
+      })),
+      ...denied,
+    ],
     operation: ref,
   };
 }
@@ -178,7 +195,7 @@ export function decideRoute(input: RouteInput): RouteDecision {
         code: PolicyRefusal.OperationUnknown,
         reason: `no operation ${alert.operation} in the agreements file`,
       };
-    return planOperation(op, alert, input.candidates, input.now);
+    return planOperation(input.agreements, op, alert, input.candidates, input.now);
   }
   const decision = evaluateAgreements(input.agreements, alert, input.candidates, input.now);
   const allowed: RoutedTo[] = decision.allowed.map((a) => ({ ...a, viaOriginal: false }));

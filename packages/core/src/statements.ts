@@ -3,6 +3,7 @@ import { decodeEnvelope } from './codec.js';
 import {
   AlertHubError,
   EnvelopeMalformedError,
+  ErrorCode,
   HeaderMismatchError,
   IssuedInFutureError,
   SubjectInvalidError,
@@ -45,10 +46,10 @@ export const NOTICE_SCHEMA_ID = 'https://schemas.alert-hub.example/notices/notic
 
 /** Error codes of receipts (checked by the router against what it forwarded). */
 export const ReceiptErrorCode = {
-  Replayed: 'ERR_RECEIPT_REPLAYED',
-  UnknownDelivery: 'ERR_RECEIPT_UNKNOWN_DELIVERY',
-  DigestMismatch: 'ERR_RECEIPT_DIGEST_MISMATCH',
-  Invalid: 'ERR_RECEIPT_INVALID',
+  Replayed: ErrorCode.ReceiptReplayed,
+  UnknownDelivery: ErrorCode.ReceiptUnknownDelivery,
+  DigestMismatch: ErrorCode.ReceiptDigestMismatch,
+  Invalid: ErrorCode.ReceiptInvalid,
 } as const;
 export type ReceiptErrorCode = (typeof ReceiptErrorCode)[keyof typeof ReceiptErrorCode];
 
