@@ -491,35 +491,19 @@ export class RouterStore {
   }
 
   #recordOutcome(a: Alert, answersOrigin: string | undefined, at: string): void {
-    const routedOp = (id: string) =>
-      (
-        this.#db.prepare('SELECT operation FROM routed WHERE alert_id = ?').get(id) as
-          { operation: string | null } | undefined
-      )?.operation ?? null;
-    type Seizure = {
-      location: { country: string };
-      commodities: {
-        taxon: { scientificName: string };
-        product: string;
-        quantity: { value: number; unit: string };
-      }[];
-    };
     let operation: string | null = a.operation ?? null;
-    let seizure: Seizure | undefined;
+    let seizure: unknown;
     if (a.type === 'outcome' && a.answers && answersOrigin) {
-      operation = routedOp(a.answers);
+      operation =
+        (
+          this.#db.prepare('SELECT operation FROM routed WHERE alert_id = ?').get(a.answers) as
+            { operation: string | null } | undefined
+        )?.operation ?? null;
       this.#insertOutcome.run(a.id, a.answers, a.origin, String(a.result), operation, at);
-      if (a.result === 'seizure') seizure = a['seizure'] as Seizure | undefined;
-    } else if (a.type === 'seizure-report') seizure = a['seizure'] as Seizure | undefined;
-    for (const c of seizure?.commodities ?? [])
-      this.#insertSeizure.run(
-        a.id,
-        operation,
-        seizure!.location.country,
-        `${c.taxon.scientificName} (${c.product})`,
-        c.quantity.value,
-        c.quantity.unit,
-      );
+      if (a.result === 'seizure') seizure = a['seizure'];
+    } else if (a.type === 'seizure-report') seizure = a['seizure'];
+    for (const s of seizedQuantities(seizure))
+      this.#insertSeizure.run(a.id, operation, s.country, s.commodity, s.value, s.unit);
   }
 
   #applyReceipt(o: Extract<Outcome, { kind: 'receipt' }>, at: string): AuditEntry[] {
@@ -564,4 +548,41 @@ export class RouterStore {
     }
     return entries;
   }
+}
+
+/**
+ * What a seizure (of a seizure report or a seizure outcome, any schema version) seized: one row
+ * per commodity and quantity. Reads defensively (the alert was validated, but versions differ):
+ * a member it does not know is skipped, never an error.
+ */
+function seizedQuantities(
+  seizure: unknown,
+): { country: string; commodity: string; value: number; unit: string }[] {
+  const obj = (v: unknown): Record<string, unknown> | undefined =>
+    typeof v === 'object' && v !== null && !Array.isArray(v)
+      ? (v as Record<string, unknown>)
+      : undefined;
+  const s = obj(seizure);
+  const country = obj(s?.['location'])?.['country'];
+  const commodities = s?.['commodities'];
+  if (typeof country !== 'string' || !Array.isArray(commodities)) return [];
+  const out: { country: string; commodity: string; value: number; unit: string }[] = [];
+  for (const item of commodities) {
+    const c = obj(item);
+    if (!c) continue;
+    const taxon = obj(c['taxon'])?.['scientificName'];
+    const what =
+      typeof taxon === 'string'
+        ? taxon
+        : typeof c['family'] === 'string'
+          ? c['family']
+          : 'unspecified';
+    const product = typeof c['product'] === 'string' ? ` (${c['product']})` : '';
+    const quantities = [c['quantity'], ...(Array.isArray(c['quantities']) ? c['quantities'] : [])];
+    for (const q of quantities.map(obj)) {
+      if (q && typeof q['value'] === 'number' && typeof q['unit'] === 'string')
+        out.push({ country, commodity: `${what}${product}`, value: q['value'], unit: q['unit'] });
+    }
+  }
+  return out;
 }
