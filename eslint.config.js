@@ -69,7 +69,7 @@ export default tseslint.config(
       ],
       // Nobody reaches into another package's src/ or dist/.
       'no-restricted-imports': restrictImports(),
-      // Configuration is read in one place per service (loadConfig); see STYLE.md.
+      // Configuration is read in one place per service (loadConfig); see README.md, Layout.
       'no-restricted-properties': [
         'error',
         { object: 'process', property: 'env', message: 'read configuration through loadConfig()' },

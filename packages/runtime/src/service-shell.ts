@@ -67,7 +67,7 @@ export function serverUrl(address: AddressInfo): string {
   return `http://${host}:${address.port}`;
 }
 
-/** Binds `app` (or only readies it, for tests that use `inject()`) and returns its base URL ('' when not bound). */
+/** Binds `app` (with `listen: false` only readies it) and returns its base URL ('' when not bound). */
 export async function listenHttp(
   app: FastifyInstance,
   options: { readonly host: string; readonly port: number; readonly listen: boolean },

@@ -41,7 +41,7 @@ export interface Gateway {
 
 /**
  * Wires a gateway together and starts it: database, keys, NATS, feed consumer, HTTP. With
- * `listen: false` the HTTP app is built but not bound (tests use `inject()`).
+ * `listen: false` the HTTP app is built but not bound.
  */
 export async function startGateway(
   config: GatewayConfig,
