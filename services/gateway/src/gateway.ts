@@ -83,7 +83,7 @@ export async function startGateway(
     agency: config.agency,
     js,
     store,
-    signingKey: () => signingKey,
+    signingKey: keys.key,
     metrics,
     log,
     publishTimeoutMs: config.nats.publishTimeoutMs,

@@ -153,7 +153,7 @@ export async function startRouter(
   const notifier = new Notifier({
     js,
     store,
-    hubKey: () => hubKey,
+    hubKey: keys.key,
     metrics,
     log,
     publishTimeoutMs: config.nats.publishTimeoutMs,
