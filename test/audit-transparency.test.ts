@@ -451,7 +451,7 @@ describe('transparency log - an insider with the database is caught by verify ag
     expect(ok.stdout).toMatch(
       /VERIFIED \d+ entries against checkpoint \d+ of alert-hub\/audit\/hub/,
     );
-  });
+  }, 120_000);
 });
 
 describe('transparency log - the operator with the hub key and the database', () => {
