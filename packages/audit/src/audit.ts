@@ -21,6 +21,8 @@ export const AuditEvent = {
   Rejected: 'rejected',
   DeadLettered: 'dead-lettered',
   AgreementsLoaded: 'agreements-loaded',
+  /** A recipient's signed delivery receipt for the alert was verified. */
+  Delivered: 'delivered',
 } as const;
 export type AuditEvent = (typeof AuditEvent)[keyof typeof AuditEvent];
 
