@@ -19,6 +19,7 @@ import {
 import { auditDbFile, type RouterConfig } from './config.js';
 import { buildCoordinatorApi } from './http.js';
 import { createRouterMetrics } from './metrics.js';
+import { Notifier } from './notifier.js';
 import { RoutingLoop } from './routing-loop.js';
 import { RouterStore, type Outcome } from './store.js';
 import { AuditCheckpointer, hubNoteSigner } from './audit-checkpoints.js';
@@ -149,6 +150,17 @@ export async function startRouter(
     }
   };
 
+  const notifier = new Notifier({
+    js,
+    store,
+    hubKey: keys.key,
+    metrics,
+    log,
+    publishTimeoutMs: config.nats.publishTimeoutMs,
+    instance: config.instance,
+  });
+  // Notices left in the outbox by a previous run go out first.
+  notifier.kick();
   const loop = new RoutingLoop({
     js,
     store,
@@ -161,6 +173,7 @@ export async function startRouter(
     log,
     maxMessages: config.consumer.maxMessages,
     publishTimeoutMs: config.nats.publishTimeoutMs,
+    onCommitted: () => notifier.kick(),
   });
   running.loop = loop;
   await loop.start();
@@ -220,12 +233,16 @@ export async function startRouter(
       checks,
     };
   };
+  metrics.undeliveredSource.count = () =>
+    store.countUndelivered(new Date(Date.now() - config.undeliveredAfterMs).toISOString());
   const http = buildCoordinatorApi({
     config,
     databases: [db, ...peers],
     metrics,
     log,
     readiness,
+    store,
+    agreements: () => agreements,
     latestCheckpoint: () => checkpointer.latest,
     trust: keys.trust,
   });
@@ -268,6 +285,7 @@ export async function startRouter(
       await http.close();
       await loop.stop();
       writer.flush();
+      await notifier.stop();
       await checkpoint();
       checkpointer.close();
       await nc.drain().catch(() => nc.close());
