@@ -3,14 +3,12 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
-import { Streams, feedConsumerName, type SchemaRegistry } from '@alert-hub/core';
+import { Streams, feedConsumerName } from '@alert-hub/core';
 import {
   connectService,
   createBatchWriter,
-  createLogger,
-  holdTrustAndKey,
+  openServiceBasics,
   listenHttp,
-  loadSchemaRegistry,
   openDatabase,
   type Logger,
   type Readiness,
@@ -48,17 +46,16 @@ export async function startGateway(
   config: GatewayConfig,
   options: { listen?: boolean; log?: Logger } = {},
 ): Promise<Gateway> {
-  const log =
-    options.log ?? createLogger({ name: `gateway-${config.agency}`, level: config.log.level });
-  const registry: SchemaRegistry = loadSchemaRegistry(config.schemasDir);
-  const identity = {
+  const { log, registry, keys } = openServiceBasics({
+    name: `gateway-${config.agency}`,
+    logLevel: config.log.level,
+    log: options.log,
+    schemasDir: config.schemasDir,
     trustDir: config.trustDir,
-    registry,
     signingKey: config.signingKey,
     principal: config.agency,
-    role: 'agency' as const,
-  };
-  const keys = holdTrustAndKey(identity, log);
+    role: 'agency',
+  });
   const metrics = createGatewayMetrics(config.agency);
   const store = new GatewayStore(
     openDatabase(databaseFile(config), { synchronous: config.sqlite.synchronous }),

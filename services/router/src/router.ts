@@ -5,11 +5,9 @@ import type { AgreementSet } from '@alert-hub/core';
 import {
   connectService,
   createBatchWriter,
-  createLogger,
   loadAgreementsFile,
-  holdTrustAndKey,
+  openServiceBasics,
   listenHttp,
-  loadSchemaRegistry,
   openDatabase,
   provisionHub,
   watchAgreementsFile,
@@ -45,17 +43,16 @@ export async function startRouter(
   config: RouterConfig,
   options: { log?: Logger; listen?: boolean } = {},
 ): Promise<Router> {
-  const log =
-    options.log ?? createLogger({ name: `router-${config.instance}`, level: config.log.level });
-  const registry = loadSchemaRegistry(config.schemasDir);
-  const identity = {
+  const { log, registry, keys } = openServiceBasics({
+    name: `router-${config.instance}`,
+    logLevel: config.log.level,
+    log: options.log,
+    schemasDir: config.schemasDir,
     trustDir: config.trustDir,
-    registry,
     signingKey: config.signingKey,
     principal: config.principal,
-    role: 'router' as const,
-  };
-  const keys = holdTrustAndKey(identity, log);
+    role: 'router',
+  });
   // Refuse at once a hub key that cannot sign checkpoints.
   hubNoteSigner(keys.key(), auditOrigin(config.auditLog));
   const loaded = loadAgreementsFile(config.agreementsFile, registry);
