@@ -578,7 +578,8 @@ function seizedQuantities(
           ? c['family']
           : 'unspecified';
     const product = typeof c['product'] === 'string' ? ` (${c['product']})` : '';
-    const quantities = [c['quantity'], ...(Array.isArray(c['quantities']) ? c['quantities'] : [])];
+    const listed: unknown = c['quantities'];
+    const quantities = [c['quantity'], ...(Array.isArray(listed) ? (listed as unknown[]) : [])];
     for (const q of quantities.map(obj)) {
       if (q && typeof q['value'] === 'number' && typeof q['unit'] === 'string')
         out.push({ country, commodity: `${what}${product}`, value: q['value'], unit: q['unit'] });
