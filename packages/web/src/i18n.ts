@@ -337,7 +337,9 @@ export function setLanguage(lang: Language): void {
 
 /** The message `key` in the current language, with `{name}` placeholders filled in. */
 export function t(key: MessageKey, vars: Record<string, string | number> = {}): string {
-  return CATALOGUES[current][key].replace(/\{(\w+)\}/g, (m, name: string) =>
+  // A key built at run time (an audit event this page does not know yet) shows as itself.
+  const message = (CATALOGUES[current][key] as string | undefined) ?? key;
+  return message.replace(/\{(\w+)\}/g, (m, name: string) =>
     vars[name] === undefined ? m : String(vars[name]),
   );
 }

@@ -578,8 +578,10 @@ function seizedQuantities(
           ? c['family']
           : 'unspecified';
     const product = typeof c['product'] === 'string' ? ` (${c['product']})` : '';
-    const listed: unknown[] = Array.isArray(c['quantities']) ? (c['quantities'] as unknown[]) : [];
-    const quantities = [c['quantity'], ...listed];
+    const quantities = [
+      c['quantity'],
+      ...(Array.isArray(c['quantities']) ? (c['quantities'] as unknown[]) : []),
+    ];
     for (const q of quantities.map(obj)) {
       if (q && typeof q['value'] === 'number' && typeof q['unit'] === 'string')
         out.push({ country, commodity: `${what}${product}`, value: q['value'], unit: q['unit'] });
