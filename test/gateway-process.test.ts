@@ -70,8 +70,8 @@ describe('gateway process with hubctl', () => {
       .join('\n');
     const r = await hubctl(['send', '-', '--gateway', sg.url], { env: env(), input: nd });
     expect(r.code).toBe(1);
-    expect(r.stdout).toMatch(/#0 accepted/);
-    expect(r.stdout).toMatch(/#1 .*\[ERR_ORIGIN_MISMATCH\]/);
+    expect(r.stdout).toMatch(/#1 accepted/);
+    expect(r.stdout).toMatch(/#2 .*\[ERR_ORIGIN_MISMATCH\]/);
     expect(r.stdout).toMatch(/1 accepted, 1 refused/);
   });
 

@@ -1,3 +1,4 @@
+import { createServer, type AddressInfo } from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -50,7 +51,9 @@ describe('hubctl - command line', () => {
     });
     expect(r.code).toBe(1);
     expect(JSON.parse(r.stdout)).toEqual({
+      item: 1,
       valid: false,
+      filled: [],
       code: 'ERR_SCHEMA_INVALID',
       errors: [
         {
@@ -59,6 +62,45 @@ describe('hubctl - command line', () => {
         },
       ],
     });
+  });
+  it('validate: id, origin and issuedAt may be left out, as the README tells senders', async () => {
+    const { id: _id, origin: _o, issuedAt: _i, ...bare } = flag;
+    const r = await hubctl(['validate', '-', '--json'], { input: JSON.stringify(bare) });
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      valid: true,
+      filled: ['id', 'origin', 'issuedAt'],
+    });
+  });
+  it('validate: NDJSON, each alert numbered from 1; a broken line is named by its number', async () => {
+    const lines = [JSON.stringify(flag), JSON.stringify({ ...flag, handling: 'TLP:PINK' })];
+    const r = await hubctl(['validate', '-'], { input: lines.join('\n') });
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/^#1 valid consignee-flag/m);
+    expect(r.stdout).toMatch(/^#2 invalid: .*\[ERR_SCHEMA_INVALID\]/m);
+    expect(r.stdout).toMatch(/1 valid, 1 invalid/);
+    const broken = await hubctl(['validate', '-'], {
+      input: [lines[0], lines[0], '{"type": '].join('\n'),
+    });
+    expect(broken.code).toBe(1);
+    expect(broken.stderr).toMatch(/line 3: .*\[ERR_BAD_JSON\]/);
+  });
+  it('send: a gateway that cannot be reached is named with the cause, not "fetch failed"', async () => {
+    // A port that was free a moment ago: nothing listens there.
+    const port = await new Promise<number>((resolve) => {
+      const srv = createServer().listen(0, '127.0.0.1', () => {
+        const p = (srv.address() as AddressInfo).port;
+        srv.close(() => resolve(p));
+      });
+    });
+    const r = await hubctl(['send', '-', '--gateway', `http://127.0.0.1:${port}`], {
+      input: JSON.stringify(flag),
+      env: { AHUB_TOKEN: 'ahub_x' },
+    });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`cannot reach http://127.0.0.1:${port}/v1/alerts`);
+    expect(r.stderr).toContain('ECONNREFUSED');
+    expect(r.stderr).toContain('[ERR_NETWORK]');
   });
   it('usage errors exit 2', async () => {
     expect((await hubctl(['keys', 'generate', '--agency', 'sg-x'])).code).toBe(2);

@@ -7,6 +7,8 @@ export const RuntimeErrorCode = {
   NatsServerStart: 'ERR_NATS_SERVER_START',
   KeyFilePermissions: 'ERR_KEY_FILE_PERMISSIONS',
   KeyFileUnreadable: 'ERR_KEY_FILE_UNREADABLE',
+  NatsUnreachable: 'ERR_NATS_UNREACHABLE',
+  ShutdownTimeout: 'ERR_SHUTDOWN_TIMEOUT',
 } as const;
 
 /** A configuration is invalid; every problem is listed, before any connection opens. */
@@ -55,5 +57,21 @@ export class KeyFilePermissionsError extends AlertHubError {
 export class KeyFileUnreadableError extends AlertHubError {
   constructor(file: string, options?: { cause?: unknown }) {
     super(RuntimeErrorCode.KeyFileUnreadable, `cannot read private key ${file}`, options);
+  }
+}
+
+/** A service could not reach NATS within its configured number of attempts. */
+export class NatsUnreachableError extends AlertHubError {
+  constructor(
+    servers: readonly string[],
+    attempts: number,
+    cause: string,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      RuntimeErrorCode.NatsUnreachable,
+      `NATS at ${servers.join(', ')} unreachable after ${attempts} attempt(s): ${cause}`,
+      options,
+    );
   }
 }

@@ -10,6 +10,10 @@ export interface NatsSection {
   /** Reply subjects; defaults to `_INBOX.<principal>`. */
   readonly inboxPrefix?: string;
   readonly publishTimeoutMs: number;
+  /** Connection attempts at start-up before the service gives up and exits 1 (0: forever). */
+  readonly connectAttempts: number;
+  /** Pause between two start-up connection attempts. */
+  readonly connectRetryMs: number;
 }
 
 /** JSON Schema of the `nats` section. */
@@ -33,10 +37,14 @@ export const NATS_SECTION_SCHEMA = {
         keyFile: { type: 'string' },
       },
       required: ['caFile'],
+      // A client certificate without its key (or the reverse) is a mistake, not a choice.
+      dependentRequired: { certFile: ['keyFile'], keyFile: ['certFile'] },
       additionalProperties: false,
     },
     inboxPrefix: { type: 'string', pattern: '^[A-Za-z0-9_.-]+$' },
     publishTimeoutMs: { type: 'integer', minimum: 100, default: 5000 },
+    connectAttempts: { type: 'integer', minimum: 0, default: 30 },
+    connectRetryMs: { type: 'integer', minimum: 100, default: 2000 },
   },
   additionalProperties: false,
 } as const;
@@ -79,6 +87,7 @@ export const COMMON_ENV_BINDINGS: readonly EnvBinding[] = [
   { env: 'AHUB_NATS_CA', path: 'nats.tls.caFile', type: 'string' },
   { env: 'AHUB_NATS_CERT', path: 'nats.tls.certFile', type: 'string' },
   { env: 'AHUB_NATS_KEY', path: 'nats.tls.keyFile', type: 'string' },
+  { env: 'AHUB_NATS_CONNECT_ATTEMPTS', path: 'nats.connectAttempts', type: 'integer' },
   { env: 'AHUB_SQLITE_SYNCHRONOUS', path: 'sqlite.synchronous', type: 'string' },
   { env: 'AHUB_LOG_LEVEL', path: 'log.level', type: 'string' },
 ];

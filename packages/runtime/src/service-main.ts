@@ -1,6 +1,9 @@
 import { parseArgs } from 'node:util';
 import { createLogger, type Logger } from './logger.js';
 
+/** How long a clean shutdown may take before the process exits 1 anyway. */
+export const SHUTDOWN_GRACE_MS = 20_000;
+
 /** A started service, as its `main` sees it. */
 export interface RunningService {
   /** Reloads what can change without a restart (SIGHUP); a failed reload keeps the old state. */
@@ -49,6 +52,12 @@ export async function runService<C extends { readonly log: { readonly level: str
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'shutting down');
+    // A close that hangs (a stuck connection, a library bug) must not keep the process alive:
+    // orchestrators wait, then kill it without a word.
+    setTimeout(() => {
+      log.error({ code: 'ERR_SHUTDOWN_TIMEOUT', ms: SHUTDOWN_GRACE_MS }, 'shutdown timed out');
+      process.exit(1);
+    }, SHUTDOWN_GRACE_MS).unref();
     service.close().then(
       () => process.exit(0),
       (err: unknown) => {

@@ -29,6 +29,8 @@ export const HTTP_STATUS: Readonly<Record<string, number>> = {
 /** A refusal the gateway reports to an HTTP client. */
 export class GatewayError extends AlertHubError {
   readonly details: readonly Issue[] | undefined;
+  /** The alert's id, once the gateway has given it one: every answer about an alert names it. */
+  alertId: string | undefined;
   constructor(
     code: keyof typeof HTTP_STATUS,
     message: string,
@@ -40,7 +42,11 @@ export class GatewayError extends AlertHubError {
   }
 }
 
-/** NATS or JetStream cannot take the alert now; nothing was published. Retry with the same id. */
+/**
+ * NATS or JetStream cannot take the alert now. Either nothing was sent (NATS was known to be
+ * down) or the publish got no answer in time, and the alert may still be stored: the client
+ * resends with the same id, which is never a second alert.
+ */
 export class NatsUnavailableError extends GatewayError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('ERR_NATS_UNAVAILABLE', message, undefined, options);
@@ -52,7 +58,13 @@ export function statusOf(code: string): number {
   return HTTP_STATUS[code] ?? 500;
 }
 
-/** The JSON body of an error response. */
-export function errorBody(code: string, message: string, details?: readonly Issue[]) {
-  return { error: { code, message, ...(details && details.length > 0 ? { details } : {}) } };
+/**
+ * The JSON body of an error response; `id` is the alert's id when the refusal concerns one
+ * alert (a 503 included: resend with that id, and a copy that did reach the hub is not doubled).
+ */
+export function errorBody(code: string, message: string, details?: readonly Issue[], id?: string) {
+  return {
+    ...(id === undefined ? {} : { id }),
+    error: { code, message, ...(details && details.length > 0 ? { details } : {}) },
+  };
 }

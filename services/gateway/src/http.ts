@@ -101,10 +101,11 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
   );
 
   app.setErrorHandler((err: Error & { code?: string; statusCode?: number }, req, reply) => {
-    const { code, message, details } = translate(err);
+    const { code, message, details, id } = translate(err);
     if (statusOf(code) >= 500 && code !== 'ERR_NATS_UNAVAILABLE')
       req.log.error({ err }, 'request failed');
-    void sendError(reply, code, message, details, config.retryAfterSeconds);
+    if (id !== undefined) req.alertId = id;
+    void sendError(reply, code, message, details, config.retryAfterSeconds, id);
   });
   app.setNotFoundHandler(
     (_req, reply) => void sendError(reply, 'ERR_NOT_FOUND', 'no such resource'),
@@ -192,7 +193,11 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
             return { index, status: 202, ...r };
           } catch (err) {
             const t = translate(err as Error);
-            return { index, status: statusOf(t.code), ...errorBody(t.code, t.message, t.details) };
+            return {
+              index,
+              status: statusOf(t.code),
+              ...errorBody(t.code, t.message, t.details, t.id),
+            };
           }
         }),
       );
@@ -215,6 +220,8 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
       items: page,
       next: last ? last.cursor : String(q.after),
       hasMore: items.length > limit,
+      // An empty page after a cursor beyond the end is a mistake worth saying (hubctl does).
+      ...(page.length === 0 ? { last: store.lastCursor() } : {}),
     };
   });
 
@@ -253,6 +260,15 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
 
   registerOperationsRoutes(app, deps.readiness, metrics.registry);
 
+  // Live streams never finish by themselves, and `close()` waits for every open request: at
+  // shutdown each one is ended (its client resumes elsewhere with Last-Event-ID), so that
+  // SIGTERM stops the process promptly.
+  const openStreams = new Set<() => void>();
+  app.addHook('preClose', (done) => {
+    for (const end of openStreams) end();
+    done();
+  });
+
   async function streamFeed(
     req: FastifyRequest,
     reply: FastifyReply,
@@ -278,6 +294,14 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
       closed = true;
       wake?.();
     });
+    let shuttingDown = false;
+    const endStream = () => {
+      shuttingDown = true;
+      closed = true;
+      wake?.();
+    };
+    openStreams.add(endStream);
+    metrics.feedStreams.inc();
     let after = from.after;
     try {
       while (!closed) {
@@ -292,16 +316,24 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
         for (const item of items) {
           if (closed) break;
           if (!res.write(`id: ${item.cursor}\nevent: alert\ndata: ${JSON.stringify(item)}\n\n`)) {
-            await new Promise<void>((resolve) => res.once('drain', resolve));
+            // A client that stops reading must not hold the loop (nor shutdown) forever.
+            await new Promise<void>((resolve) => {
+              wake = resolve;
+              res.once('drain', resolve);
+            });
           }
           after = Number(item.cursor);
         }
         if (items.length < 500) await woken;
       }
     } finally {
+      openStreams.delete(endStream);
+      metrics.feedStreams.dec();
       clearInterval(heartbeat);
       deps.feedEvents.off('committed', onCommit);
-      res.end();
+      // At shutdown the connection goes too: a kept-alive socket would hold close() open.
+      if (shuttingDown) res.end(() => res.destroy());
+      else res.end();
     }
   }
 
@@ -362,12 +394,14 @@ function translate(err: Error & { code?: string; statusCode?: number }): {
   code: string;
   message: string;
   details?: readonly Issue[];
+  id?: string;
 } {
   if (err instanceof GatewayError)
     return {
       code: err.code,
       message: err.message,
       ...(err.details ? { details: err.details } : {}),
+      ...(err.alertId === undefined ? {} : { id: err.alertId }),
     };
   if (err instanceof AlertHubError) {
     const withIssues = err as AlertHubError & { issues?: readonly Issue[] };
@@ -401,10 +435,11 @@ function sendError(
   message: string,
   details?: readonly Issue[],
   retryAfterSeconds = 2,
+  id?: string,
 ) {
   const status = statusOf(code);
   if (code === 'ERR_UNAUTHENTICATED')
     void reply.header('www-authenticate', 'Bearer realm="alert-hub"');
   if (status === 503) void reply.header('retry-after', String(retryAfterSeconds));
-  return reply.code(status).send(errorBody(code, message, details));
+  return reply.code(status).send(errorBody(code, message, details, id));
 }

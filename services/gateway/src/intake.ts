@@ -79,6 +79,7 @@ export class Intake {
   async #submit(body: unknown, client: string): Promise<Receipt> {
     const started = performance.now();
     const { agency, registry, store, metrics } = this.#d;
+    let assignedId: string | undefined;
     try {
       if (typeof body !== 'object' || body === null || Array.isArray(body)) {
         throw new GatewayError('ERR_SCHEMA_INVALID', 'the alert must be a JSON object', [
@@ -100,9 +101,13 @@ export class Intake {
         if (earlier) return this.#repeat(earlier, contentSha256);
       }
       const now = (this.#d.now ?? (() => new Date()))();
+      // The id is fixed before anything is sent, and every answer carries it: after a 503 the
+      // client resends under this id, so a copy that did reach JetStream is never doubled.
+      const id = submitted['id'] ?? newAlertId(now.getTime());
+      if (typeof id === 'string') assignedId = id;
       const filled = {
         ...submitted,
-        id: submitted['id'] ?? newAlertId(now.getTime()),
+        id,
         origin: agency,
         issuedAt: submitted['issuedAt'] ?? now.toISOString(),
       };
@@ -151,6 +156,7 @@ export class Intake {
       metrics.intakeSeconds.observe((performance.now() - started) / 1000);
       return { id: alert.id, sequence: ack.seq, duplicate: ack.duplicate };
     } catch (err) {
+      if (err instanceof GatewayError && assignedId !== undefined) err.alertId ??= assignedId;
       metrics.rejected.inc({
         reason:
           err instanceof GatewayError || (err as { code?: string }).code

@@ -1,4 +1,4 @@
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** The gateway's Prometheus metrics, on their own registry (several gateways can share a process in tests). */
 export function createGatewayMetrics(agency: string) {
@@ -56,6 +56,11 @@ export function createGatewayMetrics(agency: string) {
       name: 'ahub_gateway_feed_store_seconds',
       help: 'From feed message received to inbox row committed',
       buckets: latencyBuckets,
+      registers: [registry],
+    }),
+    feedStreams: new Gauge({
+      name: 'ahub_gateway_feed_streams',
+      help: 'Live feed streams (Server-Sent Events) open now',
       registers: [registry],
     }),
     httpSeconds: new Histogram({

@@ -250,6 +250,12 @@ export class GatewayStore {
     return rows.map(toFeedItem);
   }
 
+  /** The newest cursor in the inbox ('0' when it is empty). */
+  lastCursor(): string {
+    const r = this.#db.prepare('SELECT max(seq) AS n FROM inbox').get() as { n: number | null };
+    return String(r.n ?? 0);
+  }
+
   receivedById(id: string): FeedItem | undefined {
     const row = this.#byId.get(id);
     return row ? toFeedItem(row) : undefined;

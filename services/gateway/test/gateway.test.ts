@@ -230,6 +230,7 @@ describe('gateway - every refusal (4xx) with a specific code', () => {
     const res = await post(sg, '/v1/alerts', { ...a, handling: 'AMBER', handeling: 'x' });
     expect(res.status).toBe(422);
     expect(await res.json()).toEqual({
+      id: a.id,
       error: {
         code: 'ERR_SCHEMA_INVALID',
         message: 'the alert does not match its schema',

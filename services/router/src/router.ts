@@ -11,6 +11,8 @@ import {
   loadTrustAndKey,
   openDatabase,
   provisionHub,
+  registerNatsGauge,
+  watchConnection,
   type Logger,
   type SqliteDatabase,
 } from '@alert-hub/runtime';
@@ -82,7 +84,10 @@ export async function startRouter(
     config.nats,
     `alert-hub router ${config.instance}`,
     config.principal,
+    log,
   );
+  const natsWatch = watchConnection(nc, log);
+  registerNatsGauge(metrics.registry, 'ahub_router_', natsWatch);
   const jsm = await jetstreamManager(nc, { checkAPI: false });
   // Streams, the router's consumer and one feed consumer per agency in the trust store.
   const provision = async () => {
@@ -146,7 +151,7 @@ export async function startRouter(
   let ready = true;
   const readiness = async () => {
     const checks: Record<string, string> = {
-      nats: nc.isClosed() ? 'closed' : 'connected',
+      nats: natsWatch.state,
       consumer: loop.stopped ? 'stopped' : 'consuming',
     };
     try {
