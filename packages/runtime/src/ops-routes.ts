@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
 
@@ -23,4 +25,18 @@ export function registerOperationsRoutes(
   app.get('/metrics', async (_req, reply) =>
     reply.type(metrics.contentType).send(await metrics.metrics()),
   );
+}
+
+/** Fastify's `https` option from an `http.tls` section (undefined: plain HTTP). */
+export function httpsOptions(
+  tls: { readonly certFile: string; readonly keyFile: string } | undefined,
+): { https: { cert: Buffer; key: Buffer } } | Record<string, never> {
+  return tls ? { https: { cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile) } } : {};
+}
+
+/** The base URL a listening app serves (`https://` when it has a certificate). */
+export function listeningUrl(app: FastifyInstance, secure: boolean): string {
+  const addr = app.server.address() as AddressInfo;
+  const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+  return `${secure ? 'https' : 'http'}://${host}:${addr.port}`;
 }

@@ -81,6 +81,8 @@ export const COMMON_ENV_BINDINGS: readonly EnvBinding[] = [
   { env: 'AHUB_DATA_DIR', path: 'dataDir', type: 'string' },
   { env: 'AHUB_HTTP_HOST', path: 'http.host', type: 'string' },
   { env: 'AHUB_HTTP_PORT', path: 'http.port', type: 'integer' },
+  { env: 'AHUB_HTTP_TLS_CERT', path: 'http.tls.certFile', type: 'string' },
+  { env: 'AHUB_HTTP_TLS_KEY', path: 'http.tls.keyFile', type: 'string' },
   { env: 'AHUB_NATS_SERVERS', path: 'nats.servers', type: 'list' },
   { env: 'AHUB_NATS_USER', path: 'nats.user', type: 'string' },
   { env: 'AHUB_NATS_PASS', path: 'nats.pass', type: 'string' },
@@ -92,8 +94,22 @@ export const COMMON_ENV_BINDINGS: readonly EnvBinding[] = [
   { env: 'AHUB_LOG_LEVEL', path: 'log.level', type: 'string' },
 ];
 
+/** Members both services need to exist before they start (checked with the configuration). */
+export const COMMON_EXISTING_MEMBERS: readonly string[] = [
+  'http.tls.certFile',
+  'http.tls.keyFile',
+  'signingKey',
+  'trustDir',
+  'schemasDir',
+  'nats.tls.caFile',
+  'nats.tls.certFile',
+  'nats.tls.keyFile',
+];
+
 /** Members both services resolve against the configuration file's directory. */
 export const COMMON_PATH_MEMBERS: readonly string[] = [
+  'http.tls.certFile',
+  'http.tls.keyFile',
   'signingKey',
   'trustDir',
   'schemasDir',
@@ -102,3 +118,23 @@ export const COMMON_PATH_MEMBERS: readonly string[] = [
   'nats.tls.certFile',
   'nats.tls.keyFile',
 ];
+
+/** `http.tls`: serve HTTPS directly with this certificate (chain) and key, both PEM files. */
+export interface HttpTlsSection {
+  readonly certFile: string;
+  readonly keyFile: string;
+}
+
+/** JSON Schema of `http.tls` (both members, or no section: plain HTTP). */
+export const HTTP_TLS_SCHEMA = {
+  type: 'object',
+  properties: {
+    certFile: { type: 'string', minLength: 1 },
+    keyFile: { type: 'string', minLength: 1 },
+  },
+  required: ['certFile', 'keyFile'],
+  additionalProperties: false,
+} as const;
+
+/** The HTTPS members resolved against the configuration file and checked to exist. */
+export const HTTP_TLS_PATH_MEMBERS: readonly string[] = ['http.tls.certFile', 'http.tls.keyFile'];

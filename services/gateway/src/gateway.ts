@@ -1,5 +1,4 @@
 import { EventEmitter } from 'node:events';
-import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
@@ -15,6 +14,7 @@ import {
   createBatchWriter,
   createLogger,
   loadSchemaRegistry,
+  listeningUrl,
   loadTrustAndKey,
   openDatabase,
   type Logger,
@@ -148,8 +148,7 @@ export async function startGateway(
   let url = '';
   if (options.listen ?? true) {
     await http.listen({ host: config.http.host, port: config.http.port });
-    const addr = http.server.address() as AddressInfo;
-    url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
+    url = listeningUrl(http, config.http.tls !== undefined);
     log.info({ url, agency: config.agency, kid: signingKey.kid }, 'gateway listening');
   } else await http.ready();
 

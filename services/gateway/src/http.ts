@@ -16,6 +16,7 @@ import {
 } from '@alert-hub/core';
 import {
   findTokenHolder,
+  httpsOptions,
   registerOperationsRoutes,
   type Logger,
   type Readiness,
@@ -55,7 +56,9 @@ const SSE_HEARTBEAT_MS = 15_000;
 export function buildHttp(deps: HttpDeps): FastifyInstance {
   const { config, intake, store, metrics, log } = deps;
   const alertTypes = [...new Set(deps.registry.alertTypes.map((t) => t.type))];
+  // With a certificate Fastify serves HTTPS; its type then differs only in the server class.
   const app = Fastify({
+    ...httpsOptions(config.http.tls),
     // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- pino's Logger and Fastify's logger type differ by a member
     loggerInstance: log as FastifyBaseLogger,
     // We log one line per request ourselves (onResponse), with the alert id and client.
@@ -64,7 +67,7 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
     // Behind no proxy by default; the client address in logs is the socket's.
     trustProxy: false,
     return503OnClosing: true,
-  });
+  }) as unknown as FastifyInstance;
 
   // Our JSON parser, not Fastify's: strict UTF-8 (invalid bytes are an error, not U+FFFD),
   // bounded depth, and no __proto__/constructor/prototype keys anywhere.

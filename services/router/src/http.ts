@@ -7,6 +7,7 @@ import Fastify, {
 import { AlertHubError, type Issue } from '@alert-hub/core';
 import {
   findTokenHolder,
+  httpsOptions,
   registerOperationsRoutes,
   type Logger,
   type Readiness,
@@ -94,11 +95,12 @@ function parseQuery(q: Record<string, unknown>): AuditQuery {
 export function buildCoordinatorApi(deps: CoordinatorApiDeps): FastifyInstance {
   const { config, databases, metrics } = deps;
   const app = Fastify({
+    ...httpsOptions(config.http.tls),
     // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- pino's Logger and Fastify's logger type differ by a member
     loggerInstance: deps.log as FastifyBaseLogger,
     // We log one line per request ourselves (onResponse), with the alert id and client.
     logController: new LogController({ disableRequestLogging: true }),
-  });
+  }) as unknown as FastifyInstance;
   const requireCoordinator = async (req: FastifyRequest) => {
     const who = findTokenHolder(config.coordinators, req.headers.authorization);
     if (!who) throw new HttpError('ERR_UNAUTHENTICATED', 'a coordinator bearer token is required');

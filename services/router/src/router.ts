@@ -1,5 +1,4 @@
 import type { FSWatcher } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { type AgreementSet, type SigningKey, type TrustStore } from '@alert-hub/core';
@@ -8,6 +7,7 @@ import {
   createBatchWriter,
   createLogger,
   loadSchemaRegistry,
+  listeningUrl,
   loadTrustAndKey,
   openDatabase,
   provisionHub,
@@ -54,7 +54,7 @@ export async function startRouter(
   if (keys.warning) log.warn({ kid: keys.key.kid }, keys.warning);
   let trust: TrustStore = keys.trust;
   let hubKey: SigningKey = keys.key;
-  const loaded = loadAgreementsFile(config.agreementsFile, registry);
+  const loaded = loadAgreementsFile(config.agreementsFile, registry, trust.agencies);
   let agreements: AgreementSet = loaded.set;
   let agreementsHash = loaded.sha256;
   const metrics = createRouterMetrics(config.instance);
@@ -120,7 +120,7 @@ export async function startRouter(
 
   const reloadAgreements = (): boolean => {
     try {
-      const next = loadAgreementsFile(config.agreementsFile, registry);
+      const next = loadAgreementsFile(config.agreementsFile, registry, trust.agencies);
       if (next.sha256 === agreementsHash) return true;
       agreements = next.set;
       agreementsHash = next.sha256;
@@ -173,8 +173,7 @@ export async function startRouter(
   let url = '';
   if (config.http.enabled && (options.listen ?? true)) {
     await http.listen({ host: config.http.host, port: config.http.port });
-    const addr = http.server.address() as AddressInfo;
-    url = `http://${addr.address}:${addr.port}`;
+    url = listeningUrl(http, config.http.tls !== undefined);
   } else await http.ready();
   log.info(
     {

@@ -13,13 +13,12 @@ import {
 } from '@alert-hub/router';
 import {
   DEFAULT_SCHEMAS_DIR,
-  DEFAULT_TRUST_DIR,
   loadSchemaRegistry,
-  loadTrustStore,
   openDatabase,
   type SqliteDatabase,
 } from '@alert-hub/runtime';
 import { print, printTable } from '../output.js';
+import { openTrustStore, trustOption } from './trust-option.js';
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
@@ -66,18 +65,14 @@ export function registerAudit(program: Command): void {
       'check the hash chain and its signed checkpoints; names the first edited, inserted or deleted record (exit 1)',
     )
     .addOption(dbOption())
-    .option(
-      '--trust <dir>',
-      'trust store holding the router key that signs checkpoints',
-      DEFAULT_TRUST_DIR,
-    )
+    .addOption(trustOption('trust store holding the router key that signs checkpoints'))
     .option(
       '--head <seq:hash>',
       'a head recorded earlier (router log "audit checkpoint signed"): detects records removed from the end',
     )
     .option('--json', 'print JSON')
     .action((o: { db?: string[]; trust: string; head?: string; json?: boolean }) => {
-      const trust = loadTrustStore(o.trust, loadSchemaRegistry(DEFAULT_SCHEMAS_DIR));
+      const trust = openTrustStore(o.trust, loadSchemaRegistry(DEFAULT_SCHEMAS_DIR));
       const head = o.head
         ? { seq: Number(o.head.split(':')[0]), hash: o.head.split(':')[1] ?? '' }
         : undefined;

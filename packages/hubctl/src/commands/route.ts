@@ -1,14 +1,10 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { evaluateAgreements, parseJsonText } from '@alert-hub/core';
+import { evaluateAgreements, newAlertId, parseJsonText } from '@alert-hub/core';
 import { loadAgreementsFile } from '@alert-hub/router';
-import {
-  DEFAULT_SCHEMAS_DIR,
-  DEFAULT_TRUST_DIR,
-  loadSchemaRegistry,
-  loadTrustStore,
-} from '@alert-hub/runtime';
+import { DEFAULT_SCHEMAS_DIR, loadSchemaRegistry } from '@alert-hub/runtime';
 import { print, printTable } from '../output.js';
+import { openTrustStore, trustOption } from './trust-option.js';
 
 export function registerRoute(program: Command): void {
   program
@@ -20,7 +16,7 @@ export function registerRoute(program: Command): void {
     .requiredOption('--dry-run', 'required: nothing is sent (the router routes for real)')
     .requiredOption('--from <agency>', 'the sending agency')
     .requiredOption('--agreements <file>', 'agreements file (YAML or JSON)')
-    .option('--trust <dir>', 'trust store: the agencies that could receive', DEFAULT_TRUST_DIR)
+    .addOption(trustOption('trust store: the agencies that could receive'))
     .option('--at <time>', 'evaluate at this RFC 3339 time instead of now')
     .option('--json', 'print JSON')
     .action(
@@ -33,7 +29,13 @@ export function registerRoute(program: Command): void {
           string,
           unknown
         >;
-        const alert = { issuedAt: new Date().toISOString(), ...input, origin: o.from };
+        // Completed as the sender's gateway would: what the sender may leave out is filled in.
+        const alert = {
+          id: newAlertId(),
+          issuedAt: new Date().toISOString(),
+          ...input,
+          origin: o.from,
+        };
         const checked = registry.checkAlert(alert);
         if (!checked.ok) {
           print(o.json, { valid: false, errors: checked.error.issues }, [
@@ -43,8 +45,8 @@ export function registerRoute(program: Command): void {
           process.exitCode = 1;
           return;
         }
-        const trust = loadTrustStore(o.trust, registry);
-        const { set } = loadAgreementsFile(o.agreements, registry);
+        const trust = openTrustStore(o.trust, registry);
+        const { set } = loadAgreementsFile(o.agreements, registry, trust.agencies);
         const d = evaluateAgreements(
           set,
           checked.value,
