@@ -4,9 +4,9 @@ import { createServer, connect as tcpConnect, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { findNatsServer } from '@alert-hub/runtime';
-import { eventually, seizureReport } from './helpers/fixtures.js';
-import { HUBCTL, ROOT } from './helpers/hubctl.js';
+import { findNatsServer } from '@alert-hub/testkit';
+import { eventually, seizureReport } from '@alert-hub/testkit';
+import { HUBCTL, ROOT } from '@alert-hub/testkit';
 
 /**
  * Every command README.md shows, run as written from an empty working directory: the operator's

@@ -7,14 +7,9 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { Streams, agencyPermissions, inboxPrefix } from '@alert-hub/core';
 import { loadConfig as gatewayConfig, startGateway, type Gateway } from '@alert-hub/gateway';
 import { loadConfig as routerConfig, startRouter, type Router } from '@alert-hub/router';
-import {
-  connectNats,
-  createDevPki,
-  createToken,
-  devPkiPaths,
-  renderNatsSecurityConfig,
-} from '@alert-hub/runtime';
-import { useNatsServer } from './harness/nats.js';
+import { createDevPki, devPkiPaths, renderNatsSecurityConfig } from '@alert-hub/operator';
+import { connectNats, createToken } from '@alert-hub/runtime';
+import { useNatsServer } from '@alert-hub/testkit/harness';
 import {
   eventually,
   feedMessages,
@@ -23,7 +18,7 @@ import {
   publishInbound,
   seizureReport,
   writeConfig,
-} from './helpers/fixtures.js';
+} from '@alert-hub/testkit';
 
 const AGENCIES = ['SG-NPARKS', 'VN-CUSTOMS', 'KE-KWS'];
 const fx = makeHubFixture(AGENCIES);

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify as toYaml } from 'yaml';
 import { createToken } from '@alert-hub/runtime';
-import { useNatsServer } from './harness/nats.js';
+import { useNatsServer } from '@alert-hub/testkit/harness';
 import {
   eventually,
   makeHubFixture,
@@ -13,9 +13,9 @@ import {
   routerDrained,
   seizureReport,
   writeConfig,
-} from './helpers/fixtures.js';
-import { HUBCTL } from './helpers/hubctl.js';
-import { startService, type ServiceProcess } from './helpers/processes.js';
+} from '@alert-hub/testkit';
+import { HUBCTL } from '@alert-hub/testkit';
+import { startService, type ServiceProcess } from '@alert-hub/testkit';
 
 // Start, readiness, shutdown and the 503-then-resend contract, on real processes
 // (issue #15, bugs 1, 2, 3 and 5).

@@ -12,6 +12,7 @@ import {
   LOG_SECTION_SCHEMA,
   NATS_SECTION_SCHEMA,
   SQLITE_SECTION_SCHEMA,
+  loadAgreementsFile,
   loadConfigDocument,
   loadSchemaRegistry,
   type EnvBinding,
@@ -20,7 +21,6 @@ import {
   type NatsSection,
   type SqliteSection,
 } from '@alert-hub/runtime';
-import { loadAgreementsFile } from './agreements-file.js';
 
 /** The router's validated, frozen configuration. */
 export interface RouterConfig {

@@ -6,6 +6,7 @@ import {
   connectService,
   createBatchWriter,
   createLogger,
+  loadAgreementsFile,
   loadSchemaRegistry,
   listeningUrl,
   loadTrustAndKey,
@@ -13,10 +14,10 @@ import {
   provisionHub,
   registerNatsGauge,
   watchConnection,
+  watchAgreementsFile,
   type Logger,
   type SqliteDatabase,
 } from '@alert-hub/runtime';
-import { loadAgreementsFile, watchAgreementsFile } from './agreements-file.js';
 import { auditDbFile, type RouterConfig } from './config.js';
 import { buildCoordinatorApi } from './http.js';
 import { createRouterMetrics } from './metrics.js';

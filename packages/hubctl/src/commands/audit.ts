@@ -10,13 +10,13 @@ import {
   verifyAuditChain,
   type AuditQuery,
   type AuditRecord,
-} from '@alert-hub/router';
+} from '@alert-hub/audit';
 import {
   DEFAULT_SCHEMAS_DIR,
   loadSchemaRegistry,
   openDatabase,
   type SqliteDatabase,
-} from '@alert-hub/runtime';
+} from '@alert-hub/runtime/files';
 import { print, printTable } from '../output.js';
 import { openTrustStore, trustOption } from './trust-option.js';
 

@@ -1,8 +1,11 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { evaluateAgreements, newAlertId, parseJsonText } from '@alert-hub/core';
-import { loadAgreementsFile } from '@alert-hub/router';
-import { DEFAULT_SCHEMAS_DIR, loadSchemaRegistry } from '@alert-hub/runtime';
+import {
+  DEFAULT_SCHEMAS_DIR,
+  loadAgreementsFile,
+  loadSchemaRegistry,
+} from '@alert-hub/runtime/files';
 import { print, printTable } from '../output.js';
 import { openTrustStore, trustOption } from './trust-option.js';
 

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { Option } from 'commander';
 import { AlertHubError, type SchemaRegistry, type TrustStore } from '@alert-hub/core';
-import { loadTrustStore } from '@alert-hub/runtime';
+import { loadTrustStore } from '@alert-hub/runtime/files';
 
 /**
  * `--trust <dir>`: the trust store, `certs/trust` under the working directory by default (where
