@@ -115,7 +115,8 @@ describe('gateway process with hubctl', () => {
     follow.kill();
     expect(out).toContain(b.id);
     expect(out).not.toContain(a.id);
-    expect(out).toMatch(/SG-NPARKS\s+seizure-report\s+TLP:AMBER/);
+    // The text view names the agreement it came under and whether it may be shared onward.
+    expect(out).toMatch(/SG-NPARKS\s+seizure-report\s+TLP:AMBER\s+TEST@1\s+onward:no\s/);
   });
 
   it('stops cleanly on SIGTERM', async () => {

@@ -1,5 +1,5 @@
 import { createServer, type AddressInfo } from 'node:net';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -101,6 +101,69 @@ describe('hubctl - command line', () => {
     expect(r.stderr).toContain(`cannot reach http://127.0.0.1:${port}/v1/alerts`);
     expect(r.stderr).toContain('ECONNREFUSED');
     expect(r.stderr).toContain('[ERR_NETWORK]');
+  });
+  it('tokens create: a coordinator token comes with its entry for the router configuration', async () => {
+    const r = await hubctl([
+      'tokens',
+      'create',
+      '--name',
+      'wco',
+      '--roles',
+      'coordinator',
+      '--json',
+    ]);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      roles: ['coordinator'],
+      configuration: 'router: coordinators',
+      tokenSha256: expect.stringMatching(/^[0-9a-f]{64}$/) as string,
+    });
+    const text = await hubctl(['tokens', 'create', '--name', 'wco', '--roles', 'coordinator']);
+    expect(text.stdout).toContain('add to the router configuration under coordinators:');
+    expect(
+      (await hubctl(['tokens', 'create', '--name', 'x', '--roles', 'coordinator,submit'])).code,
+    ).toBe(1);
+  });
+  it('certs dev: the count it prints is the number of files it wrote', async () => {
+    const certs = join(dir, 'certs-dev');
+    expect((await hubctl(['keys', 'generate', '--agency', 'KE-KWS', '--certs', certs])).code).toBe(
+      0,
+    );
+    expect(
+      (await hubctl(['keys', 'generate', '--agency', 'HUB', '--role', 'router', '--certs', certs]))
+        .code,
+    ).toBe(0);
+    const r = await hubctl(['certs', 'dev', '--certs', certs]);
+    expect(r.code).toBe(0);
+    const said = Number(/(\d+) new file\(s\)/.exec(r.stdout)![1]);
+    expect(said).toBe(readdirSync(join(certs, 'dev')).length);
+    expect(said).toBe(10); // CA, server, HUB, KE-KWS and the operators: certificate and key each
+  });
+  it('route --dry-run: an agreement naming an agency that does not exist is refused', async () => {
+    const certs = join(dir, 'certs-route');
+    for (const a of ['SG-NPARKS', 'VN-CUSTOMS'])
+      expect((await hubctl(['keys', 'generate', '--agency', a, '--certs', certs])).code).toBe(0);
+    const agreements = join(dir, 'typo.yaml');
+    writeFileSync(
+      agreements,
+      [
+        'agreements:',
+        '  - id: SG-VN',
+        '    version: 1',
+        '    title: typo',
+        '    parties: [SG-NPARKS, VN-CUSTOM]',
+        '    alertTypes: [consignee-flag]',
+        '    maxHandling: TLP:AMBER',
+        '    validFrom: 2019-01-01T00:00:00Z',
+      ].join('\n'),
+    );
+    const r = await hubctl(
+      ['route', '--dry-run', '-', '--from', 'SG-NPARKS', '--agreements', agreements],
+      { input: JSON.stringify(flag), env: { AHUB_TRUST_DIR: join(certs, 'trust') } },
+    );
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('[ERR_AGREEMENTS_INVALID]');
+    expect(r.stderr).toMatch(/VN-CUSTOM.*not an agency of this hub/);
   });
   it('usage errors exit 2', async () => {
     expect((await hubctl(['keys', 'generate', '--agency', 'sg-x'])).code).toBe(2);

@@ -222,6 +222,42 @@ describe('services - shutdown, readiness, start-up and resending after a 503', (
     expect(r.stderr).toContain('[ERR_NATS_UNREACHABLE]');
   });
 
+  it('start-up - schema errors, missing files and the agreements file are reported at once, exit 2', async () => {
+    const agreementsFile = join(fx.dir, 'backwards.yaml');
+    writeFileSync(
+      agreementsFile,
+      toYaml({
+        agreements: [
+          {
+            id: 'BACKWARDS',
+            version: 1,
+            title: 'ends before it starts',
+            parties: ['SG', 'VN'],
+            alertTypes: ['seizure-report'],
+            maxHandling: 'TLP:AMBER',
+            validFrom: '2020-01-01T00:00:00Z',
+            validUntil: '2019-01-01T00:00:00Z',
+          },
+        ],
+      }),
+    );
+    const file = writeConfig(fx.dir, 'router-broken', {
+      signingKey: join(fx.dir, 'no-such-key.jwk'),
+      trustDir: fx.trustDir,
+      agreementsFile,
+      dataDir: join(fx.dir, 'router-broken'),
+      http: { port: 'eighty' },
+    });
+    const r = await runMain('router', file);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('[ERR_CONFIG_INVALID]');
+    expect(r.stderr).toMatch(/^\s+\/http\/port:/m);
+    expect(r.stderr).toMatch(/^\s+\/signingKey: no such file/m);
+    expect(r.stderr).toMatch(
+      /^\s+\/agreementsFile: .*\/agreements\/0\/validUntil: .*must be after validFrom/m,
+    );
+  });
+
   it('start-up - a TLS section with certFile but no keyFile is a configuration error (exit 2)', async () => {
     const file = gatewayConfig('SG-NPARKS', {
       nats: { servers: [nats.url], tls: { caFile: fx.hubKeyFile, certFile: fx.hubKeyFile } },

@@ -31,7 +31,8 @@ export async function runService<C extends { readonly log: { readonly level: str
   try {
     config = options.loadConfig(values.config);
   } catch (err) {
-    process.stderr.write(`${(err as Error).message}\n`);
+    const code = (err as { code?: string }).code;
+    process.stderr.write(`${(err as Error).message}\n${code ? `[${code}]\n` : ''}`);
     process.exit(2);
   }
   const log = createLogger({ name: options.name(config), level: config.log.level });
