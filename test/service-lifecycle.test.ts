@@ -196,12 +196,21 @@ describe('services - shutdown, readiness, start-up and resending after a 503', (
           return r.status === 503 && r.nats === 'reconnecting' ? r : undefined;
         }, 20_000),
       ).toBeTruthy();
-      expect(s.logs.some((l) => l['msg'] === 'NATS disconnected; reconnecting')).toBe(true);
+      // The log line travels through a pipe: it may arrive a moment after the state changed.
+      await eventually(
+        () => s.logs.some((l) => l['msg'] === 'NATS disconnected; reconnecting'),
+        10_000,
+        `${s.kind} logs the disconnect`,
+      );
     }
     await nats.server.restart();
     for (const s of [router, sender]) {
       await eventually(async () => (await ready(s)).status === 200, 30_000, 'ready again');
-      expect(s.logs.some((l) => l['msg'] === 'NATS reconnected')).toBe(true);
+      await eventually(
+        () => s.logs.some((l) => l['msg'] === 'NATS reconnected'),
+        10_000,
+        `${s.kind} logs the reconnect`,
+      );
     }
   });
 

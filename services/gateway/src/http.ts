@@ -22,6 +22,7 @@ import {
   type Readiness,
 } from '@alert-hub/runtime';
 import type { ApiClient, GatewayConfig, Role } from './config.js';
+import { registerConsole } from './console.js';
 import { GatewayError, errorBody, statusOf } from './errors.js';
 import type { Intake, Receipt } from './intake.js';
 import type { GatewayMetrics } from './metrics.js';
@@ -139,7 +140,8 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
   const requireRole =
     (...roles: Role[]) =>
     async (req: FastifyRequest) => {
-      const client = findTokenHolder(config.clients, req.headers.authorization);
+      const client =
+        findTokenHolder(config.clients, req.headers.authorization) ?? consoleSessions.lookup(req);
       if (!client)
         throw new GatewayError(
           'ERR_UNAUTHENTICATED',
@@ -262,6 +264,7 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
   });
 
   registerOperationsRoutes(app, deps.readiness, metrics.registry);
+  const consoleSessions = registerConsole(app, { ...deps, requireRole });
 
   // Live streams never finish by themselves, and `close()` waits for every open request: at
   // shutdown each one is ended (its client resumes elsewhere with Last-Event-ID), so that
