@@ -154,7 +154,7 @@ describe('README - every command works as written', () => {
   });
 
   it('operators, senders, partners and coordinators: each command exits 0 and does what it says', async () => {
-    for (const p of ['4222', '8222', '8090', '8080']) ports[p] = await freePort();
+    for (const p of ['4222', '8222', '8090', '8080', '8081']) ports[p] = await freePort();
     for (const b of blocks('yaml')) {
       const name = /^# (\S+\.yaml)\n/.exec(b.text)?.[1];
       if (name) writeFileSync(join(dir, name), b.text);
@@ -173,11 +173,12 @@ describe('README - every command works as written', () => {
         fill('router.yaml');
         await startBackground(line, (out) => out.includes('"router listening"'));
       } else if (/services\/gateway\/dist\/main\.js/.test(line)) {
-        fill('gateway.yaml');
+        fill(/--config (\S+)/.exec(line)![1]!);
         await startBackground(line, (out) => out.includes('"gateway listening"'));
       } else if (/tokens create/.test(line)) {
         const r = await expectOk(line);
         const name = /--name (\S+)/.exec(line)![1]!;
+        if (name === 'vn-analysts') env['T'] = /(ahub_[A-Za-z0-9_-]+)/.exec(r.stdout)![1]!;
         values[name === 'wco-analyst' ? '<coordinator tokenSha256>' : `<${name} tokenSha256>`] =
           /tokenSha256: ([0-9a-f]{64})/.exec(r.stdout)![1]!;
         if (name === 'risk-engine')
@@ -224,7 +225,18 @@ describe('README - every command works as written', () => {
       30_000,
       'the audit trace of the sent alert',
     );
-    for (const line of commands(/^For a coordinator/)) await expectOk(line);
+    // The anchor: Viet Nam's gateway (plain HTTP here) serves the checkpoint it witnessed; the
+    // hub key is the router's kid in the trust store.
+    values['<gateway>'] = `http://127.0.0.1:${ports['8081']}`;
+    const hubKeys = await expectOk('npx hubctl keys list --agency HUB --json');
+    values['<kid>'] = (JSON.parse(hubKeys.stdout) as { kid: string }[])[0]!.kid;
+    for (const line of commands(/^For a coordinator/)) {
+      if (/audit verify/.test(line)) {
+        // Witnesses cosign checkpoints as they come: wait until two have.
+        await eventually(async () => (await run(line)).code === 0, 60_000, line);
+      }
+      await expectOk(line);
+    }
     expect(readFileSync(join(dir, 'audit.csv'), 'utf8').split('\n').length).toBeGreaterThan(2);
 
     // Key rotation, then revoking the key it replaced.
@@ -232,7 +244,7 @@ describe('README - every command works as written', () => {
     void rotate;
     const list = await expectOk('npx hubctl keys list --agency SG-NPARKS --json');
     const keys = JSON.parse(list.stdout) as { kid: string; notBefore: string }[];
-    values['<kid>'] = [...keys].sort((a, b) => a.notBefore.localeCompare(b.notBefore))[0]!.kid;
+    values['<old kid>'] = [...keys].sort((a, b) => a.notBefore.localeCompare(b.notBefore))[0]!.kid;
     await expectOk(commands(/^A hub by hand/).find((l) => / keys revoke /.test(l))!);
   }, 300_000);
 });
@@ -245,6 +257,7 @@ function fill(file: string) {
   text = text
     .replace(/127\.0\.0\.1:4222/g, `127.0.0.1:${ports['4222']}`)
     .replace(/port: 8090/, `port: ${ports['8090']}`)
-    .replace(/port: 8080/, `port: ${ports['8080']}`);
+    .replace(/port: 8080/, `port: ${ports['8080']}`)
+    .replace(/port: 8081/, `port: ${ports['8081']}`);
   writeFileSync(path, text);
 }

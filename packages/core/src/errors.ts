@@ -22,6 +22,8 @@ export const ErrorCode = {
   IssuedInFuture: 'ERR_ISSUED_AT_FUTURE',
   TrustStoreInvalid: 'ERR_TRUST_STORE_INVALID',
   AgreementsInvalid: 'ERR_AGREEMENTS_INVALID',
+  SubjectInvalid: 'ERR_SUBJECT_INVALID',
+  SubjectMismatch: 'ERR_SUBJECT_MISMATCH',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -198,6 +200,20 @@ export class AgreementsInvalidError extends AlertHubError {
       `agreements ${source}: ${issues.map((i) => `${i.pointer || '/'} ${i.message}`).join('; ')}`,
     );
     this.issues = issues;
+  }
+}
+
+/** A message arrived on a subject that is not of the expected form. */
+export class SubjectInvalidError extends AlertHubError {
+  constructor(subject: string, form: string) {
+    super(ErrorCode.SubjectInvalid, `${subject} is not of the form ${form}`);
+  }
+}
+
+/** A message's subject does not name the alert it carries (its signer, recipient or type). */
+export class SubjectMismatchError extends AlertHubError {
+  constructor(message: string) {
+    super(ErrorCode.SubjectMismatch, message);
   }
 }
 

@@ -28,6 +28,7 @@ function user(identity: string, comment: string, p: SubjectPermissions): string 
     `      { user: ${q(identity)}, permissions: {`,
     `          publish: { allow: ${list(p.publish)} }`,
     `          subscribe: { allow: ${list(p.subscribe)} }`,
+    ...(p.allowResponses ? ['          allow_responses: true'] : []),
     `      } }`,
   ].join('\n');
 }

@@ -97,8 +97,7 @@ const EN = {
   'dash.health.noCheckpoint': 'No checkpoint yet',
   'dash.health.unsigned': '{n} records after the last checkpoint',
   'dash.health.witnesses': 'Witness cosignatures',
-  'dash.health.witnesses.pending':
-    'Witness cosignatures will appear here once the transparency log is in place.',
+  'dash.health.witnesses.pending': 'No witness has cosigned the latest checkpoint yet.',
   'dash.trace': 'Trace an alert',
   'dash.trace.id': 'Alert id',
   'dash.trace.submit': 'Trace',
@@ -257,8 +256,7 @@ const FR: Record<MessageKey, string> = {
   'dash.health.noCheckpoint': 'Aucun point de contrôle pour l’instant',
   'dash.health.unsigned': '{n} enregistrements après le dernier point de contrôle',
   'dash.health.witnesses': 'Cosignatures des témoins',
-  'dash.health.witnesses.pending':
-    'Les cosignatures des témoins s’afficheront ici quand le journal de transparence sera en place.',
+  'dash.health.witnesses.pending': 'Aucun témoin n’a encore cosigné le dernier point de contrôle.',
   'dash.trace': 'Suivre une alerte',
   'dash.trace.id': "Identifiant de l'alerte",
   'dash.trace.submit': 'Suivre',

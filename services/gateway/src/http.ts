@@ -27,6 +27,7 @@ import { GatewayError, errorBody, statusOf } from './errors.js';
 import type { Intake, Receipt } from './intake.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { GatewayStore } from './store.js';
+import type { GatewayWitness } from './witness.js';
 
 export interface HttpDeps {
   readonly config: GatewayConfig;
@@ -38,6 +39,7 @@ export interface HttpDeps {
   /** Emits `committed` after each inbox transaction, so live streams wake up. */
   readonly feedEvents: EventEmitter;
   readonly readiness: () => Promise<Readiness>;
+  readonly witness?: GatewayWitness | undefined;
 }
 
 declare module 'fastify' {
@@ -211,6 +213,33 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
     },
   );
 
+  // The audit log as this agency witnessed it: the latest checkpoint it cosigned with every
+  // cosignature gathered (an anchor for `hubctl audit verify`), and inclusion proofs of the
+  // entries recording deliveries to this agency.
+  app.get(
+    '/v1/audit/checkpoint',
+    { preHandler: requireRole('read-feed', 'submit') },
+    async (_req, reply) => {
+      const note = deps.witness?.latest(config.witness.auditLog);
+      if (!note)
+        throw new GatewayError(
+          'ERR_NOT_FOUND',
+          'this gateway has cosigned no audit checkpoint yet',
+        );
+      return reply.type('text/plain; charset=utf-8').send(note);
+    },
+  );
+  app.get('/v1/audit/inclusion/:id', { preHandler: requireRole('read-feed') }, async (req) => {
+    const { id } = req.params as { id: string };
+    if (!deps.witness) throw new GatewayError('ERR_NOT_FOUND', 'the witness is disabled');
+    const answer = await deps.witness.inclusionProof(config.witness.auditLog, id);
+    if (!answer.ok && 'error' in answer)
+      throw new GatewayError(
+        answer.error.code === 'ERR_NOT_FOUND' ? 'ERR_NOT_FOUND' : 'ERR_NATS_UNAVAILABLE',
+        answer.error.message,
+      );
+    return answer;
+  });
   app.get('/v1/feed', { preHandler: requireRole('read-feed') }, async (req) => {
     const q = parseFeedQuery(req.query as Record<string, unknown>, alertTypes);
     const limit = q.limit ?? 100;

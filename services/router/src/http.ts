@@ -15,8 +15,10 @@ import {
 } from '@alert-hub/runtime';
 import {
   AuditEvent,
+  TimeFormatError,
   flowStats,
   mergeRecords,
+  parseInstant,
   queryAudit,
   traceAlert,
   type AuditQuery,
@@ -51,12 +53,22 @@ export interface CoordinatorApiDeps {
   readonly metrics: RouterMetrics;
   readonly log: Logger;
   readonly readiness: () => Promise<Readiness>;
+  /** The latest signed checkpoint note with the witnesses' cosignatures gathered so far. */
+  readonly latestCheckpoint: () => string | undefined;
   /** The trust store, for the dashboard's checkpoint signature check. */
   readonly trust?: () => TrustStore;
 }
 
 const OUTCOMES: readonly string[] = Object.values(AuditEvent);
-const TIME = /^\d{4}-\d{2}-\d{2}(T[\d:.]+(Z|[+-]\d{2}:\d{2}))?$/;
+function isInstant(v: string): boolean {
+  try {
+    parseInstant(v);
+    return true;
+  } catch (err) {
+    if (err instanceof TimeFormatError) return false;
+    throw err;
+  }
+}
 
 function parseQuery(q: Record<string, unknown>): AuditQuery {
   const issues: Issue[] = [];
@@ -77,8 +89,11 @@ function parseQuery(q: Record<string, unknown>): AuditQuery {
       issues.push({ pointer: `/query/${k}`, message: 'must be given once, not empty' });
       continue;
     }
-    if ((k === 'since' || k === 'until') && !TIME.test(v))
-      issues.push({ pointer: `/query/${k}`, message: 'must be an RFC 3339 date or date-time' });
+    if ((k === 'since' || k === 'until') && !isInstant(v))
+      issues.push({
+        pointer: `/query/${k}`,
+        message: 'must be an RFC 3339 date-time with a time zone (2026-11-28T09:00:00Z)',
+      });
     else if ((k === 'after' || k === 'limit') && !/^\d{1,9}$/.test(v))
       issues.push({ pointer: `/query/${k}`, message: 'must be a non-negative integer' });
     else if (k === 'outcome' && !OUTCOMES.includes(v)) {
@@ -164,6 +179,11 @@ export function buildCoordinatorApi(deps: CoordinatorApiDeps): FastifyInstance {
           .map((r) => ({ reason: r.reasonCode, detail: r.reason })),
       },
     };
+  });
+  app.get('/v1/audit/checkpoint', { preHandler: requireCoordinator }, async (_req, reply) => {
+    const note = deps.latestCheckpoint();
+    if (!note) throw new HttpError('ERR_NOT_FOUND', 'no audit checkpoint signed yet');
+    return reply.type('text/plain; charset=utf-8').send(note);
   });
   app.get('/v1/stats/flows', { preHandler: requireCoordinator }, async (req) => {
     const q = parseQuery(req.query as Record<string, unknown>);

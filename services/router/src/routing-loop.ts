@@ -6,13 +6,12 @@ import {
   Streams,
   countersign,
   deadLetterSubject,
-  decodeEnvelope,
   encodeEnvelope,
   decideRoute,
   feedSubject,
   forwardMsgId,
+  openInbound,
   parseInboundSubject,
-  verifyOrigin,
   type Alert,
   type AgreementSet,
   type GeneralJws,
@@ -20,6 +19,7 @@ import {
   type SigningKey,
   type TrustStore,
 } from '@alert-hub/core';
+import { AuditIntegrityError } from '@alert-hub/audit';
 import type { BatchWriter, Logger } from '@alert-hub/runtime';
 import type { RouterMetrics } from './metrics.js';
 import type { Outcome, RouterStore } from './store.js';
@@ -60,8 +60,8 @@ function isTransient(err: unknown): boolean {
 }
 
 /**
- * The router's consumer of the inbound stream. Per message: decode; verify the origin
- * signature; check that the signer is the agency its subject claims; validate the schema; refuse
+ * The router's consumer of the inbound stream. Per message: open it with core's openInbound
+ * (decode, verify the origin signature, the subject names the signer, the schema); refuse
  * an alert id routed before; evaluate the agreements; forward a countersigned copy to each
  * allowed partner (message id per recipient); commit the audit records; ack. A message failing a
  * check is dead-lettered with its reason and terminated; a transient failure is retried later.
@@ -116,33 +116,15 @@ export class RoutingLoop {
     let alertId: string | undefined;
     let alertType: string | undefined;
     try {
-      if (!claim)
-        throw new RejectError(
-          'ERR_SUBJECT_INVALID',
-          `${m.subject} is not an inbound subject (ahub.in.<agency>.<type>)`,
-        );
-      const jws = decodeEnvelope(m.data);
-      const { alert } = await verifyOrigin(jws, {
+      const opened = await openInbound(m.data, m.subject, {
         trust: this.#d.trust(),
         registry: this.#d.registry,
         now: this.#now(),
       });
-      alertId = alert.id;
-      alertType = alert.type;
-      if (alert.origin !== claim.origin) {
-        throw new RejectError(
-          'ERR_SUBJECT_MISMATCH',
-          `signed by ${alert.origin} but published on the subject of ${claim.origin}`,
-        );
-      }
-      if (alert.type !== claim.type)
-        throw new RejectError('ERR_SUBJECT_MISMATCH', `a ${alert.type} published as ${claim.type}`);
-      const checked = this.#d.registry.checkAlert(alert);
-      if (!checked.ok)
-        throw new RejectError(
-          checked.error.code,
-          `${checked.error.message}: ${checked.error.issues.map((i) => `${i.pointer || '/'} ${i.message}`).join('; ')}`,
-        );
+      alertId = opened.alert?.id;
+      alertType = opened.alert?.type;
+      if (!opened.ok) throw opened.error;
+      const { jws, alert } = opened;
 
       const prior = this.#d.store.routed(alert.id);
       if (prior) {
@@ -173,14 +155,22 @@ export class RoutingLoop {
       metrics.processSeconds.observe((performance.now() - started) / 1000);
     } catch (err) {
       if (err instanceof AlertHubError) {
+        const issues = (err as { issues?: readonly { pointer: string; message: string }[] }).issues;
         await this.#reject(
           m,
           claim?.origin,
           alertId,
           alertType ?? claim?.type,
           err.code,
-          err.message,
+          issues?.length
+            ? `${err.message}: ${issues.map((i) => `${i.pointer || '/'} ${i.message}`).join('; ')}`
+            : err.message,
         );
+        return;
+      }
+      if (err instanceof AuditIntegrityError) {
+        // The router has stopped: the message goes back for a router whose log is sound.
+        m.nak();
         return;
       }
       const deliveries = m.info.deliveryCount;

@@ -21,6 +21,8 @@ export type Outcome =
       readonly subject: string;
       readonly claimedOrigin?: string | undefined;
       readonly alertId?: string | undefined;
+      /** The id the message claims when it could not be verified. */
+      readonly claimedId?: string | undefined;
       readonly type?: string | undefined;
       readonly code: string;
       readonly reason: string;
@@ -47,6 +49,10 @@ CREATE TABLE IF NOT EXISTS routed (
   type       TEXT    NOT NULL,
   at         TEXT    NOT NULL
 );
+CREATE TABLE IF NOT EXISTS decisions (
+  stream_seq INTEGER PRIMARY KEY,
+  at         TEXT    NOT NULL
+);
 CREATE TABLE IF NOT EXISTS deliveries (
   alert_id          TEXT    NOT NULL,
   recipient         TEXT    NOT NULL,
@@ -58,9 +64,6 @@ CREATE TABLE IF NOT EXISTS deliveries (
 );
 `;
 
-/** Near-miss denials are recorded one per recipient; "not a party" ones are summarised. */
-const MAX_LISTED_NON_PARTIES = 20;
-
 /**
  * The router's database: the audit chain, plus the alerts it routed and who received each.
  * An outcome's audit records and state change commit together, before the message is acked.
@@ -71,11 +74,12 @@ export class RouterStore {
   readonly #insertRouted;
   readonly #deliveriesOf;
   readonly #insertDelivery;
+  readonly #decide;
   readonly #write;
 
-  constructor(db: SqliteDatabase, instance: string) {
+  constructor(db: SqliteDatabase, instance: string, options: { transparency?: boolean } = {}) {
     db.exec(SCHEMA);
-    this.audit = new AuditAppender(db, instance);
+    this.audit = new AuditAppender(db, instance, options);
     this.#routed = db.prepare<[string], { stream_seq: number; origin: string }>(
       'SELECT stream_seq, origin FROM routed WHERE alert_id = ?',
     );
@@ -91,9 +95,17 @@ export class RouterStore {
     this.#insertDelivery = db.prepare(
       'INSERT INTO deliveries (alert_id, recipient, agreement_id, agreement_version, onward, feed_seq) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
     );
+    this.#decide = db.prepare(
+      'INSERT INTO decisions (stream_seq, at) VALUES (?, ?) ON CONFLICT (stream_seq) DO NOTHING',
+    );
     this.#write = db.transaction((outcomes: readonly Outcome[], at: string) => {
       const entries: AuditEntry[] = [];
-      for (const o of outcomes) entries.push(...this.#apply(o, at));
+      for (const o of outcomes) {
+        // One decision per inbound message, whatever JetStream redelivers and whichever router
+        // sharing this database handles it: a second outcome for a sequence writes nothing.
+        if (o.kind !== 'agreements' && this.#decide.run(o.streamSeq, at).changes === 0) continue;
+        entries.push(...this.#apply(o, at));
+      }
       this.audit.append(entries, at);
     });
   }
@@ -131,6 +143,7 @@ export class RouterStore {
     if (o.kind === 'rejected') {
       const who = {
         alertId: o.alertId,
+        claimedId: o.alertId === undefined ? o.claimedId : undefined,
         origin: o.claimedOrigin,
         type: o.type,
         streamSeq: o.streamSeq,
@@ -189,10 +202,8 @@ export class RouterStore {
         ...who,
         reasonCode: DenyReason.NotParty,
         reason: `no agreement includes ${a.origin} and ${nonParties.length === 1 ? nonParties[0] : `any of ${nonParties.length} other agencies`}`,
-        detail:
-          nonParties.length <= MAX_LISTED_NON_PARTIES
-            ? { recipients: nonParties }
-            : { count: nonParties.length },
+        // Every non-party is listed, so that a query for one partner finds its refusals.
+        detail: { recipients: nonParties },
       });
     }
     return entries;
