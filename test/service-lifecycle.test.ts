@@ -1,9 +1,9 @@
 import { spawn } from 'node:child_process';
 import { request as httpRequest } from 'node:http';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { stringify as toYaml } from 'yaml';
+import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import { createToken } from '@alert-hub/runtime';
 import { useNatsServer } from '@alert-hub/testkit/harness';
 import {
@@ -14,7 +14,7 @@ import {
   seizureReport,
   writeConfig,
 } from '@alert-hub/testkit';
-import { HUBCTL } from '@alert-hub/testkit';
+import { HUBCTL, ROOT } from '@alert-hub/testkit';
 import { startService, type ServiceProcess } from '@alert-hub/testkit';
 
 // Start, readiness, shutdown and the 503-then-resend contract, on real processes
@@ -131,7 +131,7 @@ describe('services - shutdown, readiness, start-up and resending after a 503', (
     await stream.ended;
     expect(Date.now() - started).toBeLessThan(15_000);
     follow.kill();
-  });
+  }, 90_000);
 
   it('gateway - a 503 names the alert id; hubctl send resends under it; every partner gets one copy', async () => {
     const alert: Record<string, unknown> = { ...seizureReport('SG-NPARKS') };
@@ -177,6 +177,32 @@ describe('services - shutdown, readiness, start-up and resending after a 503', (
       expect(ids.filter((id) => id === receipt.id)).toHaveLength(1);
       expect(ids).toHaveLength(1);
     }
+  }, 120_000);
+
+  it('monitoring - every metric the shipped Prometheus rules name is exported by a running router or gateway', async () => {
+    const rules = parseYaml(
+      readFileSync(join(ROOT, 'deploy/prometheus/alert-hub.rules.yml'), 'utf8'),
+    ) as { groups: { rules: { alert: string; expr: string }[] }[] };
+    const alerts = rules.groups.flatMap((g) => g.rules);
+    expect(alerts.map((r) => r.alert).sort()).toEqual([
+      'AlertHubAuditVerificationFailing',
+      'AlertHubDeadLetters',
+      'AlertHubNatsDown',
+      'AlertHubRouterBacklogGrowing',
+      'AlertHubUndeliveredAlerts',
+    ]);
+    const exported = new Set<string>();
+    for (const s of [router, sender]) {
+      const text = await (await fetch(`${s.url}/metrics`)).text();
+      for (const m of text.matchAll(/^# TYPE (\S+) /gm)) exported.add(m[1]!);
+      // The backlog gauges are read from JetStream at each scrape: present means it answered.
+      expect(text).toMatch(/^ahub_(router_consumer|gateway_feed)_pending\{[^}]*\} \d+$/m);
+    }
+    for (const r of alerts) {
+      const named = [...r.expr.matchAll(/\bahub_[a-z_]+/g)].map((m) => m[0]);
+      expect(named.length, r.alert).toBeGreaterThan(0);
+      for (const metric of named) expect(exported, `${r.alert}: ${metric}`).toContain(metric);
+    }
   });
 
   it('router and gateway - /readyz follows the NATS connection; disconnect and reconnect are logged', async () => {
@@ -212,7 +238,7 @@ describe('services - shutdown, readiness, start-up and resending after a 503', (
         `${s.kind} logs the reconnect`,
       );
     }
-  });
+  }, 120_000);
 
   it('start-up - an unreachable NATS is logged with its address, retried, then exit 1', async () => {
     const file = gatewayConfig('SG-NPARKS', {

@@ -168,3 +168,29 @@ export function registerNatsGauge(
     },
   });
 }
+
+/**
+ * Exports `name`: the messages a JetStream consumer has yet to deliver or to see acknowledged,
+ * read from the server at each scrape (the "backlog growing" and "undelivered alerts" rules).
+ * When the server does not answer, the gauge is absent from that scrape rather than wrong.
+ */
+export function registerConsumerBacklogGauge(
+  registry: Registry,
+  name: string,
+  help: string,
+  info: () => Promise<{ num_pending: number; num_ack_pending: number }>,
+): void {
+  new Gauge({
+    name,
+    help,
+    registers: [registry],
+    async collect() {
+      try {
+        const c = await info();
+        this.set(c.num_pending + c.num_ack_pending);
+      } catch {
+        this.reset();
+      }
+    },
+  });
+}

@@ -19,6 +19,7 @@ import {
   loadTrustAndKey,
   openDatabase,
   type Logger,
+  registerConsumerBacklogGauge,
   registerNatsGauge,
   watchConnection,
   type Readiness,
@@ -87,6 +88,12 @@ export async function startGateway(
   const js = jetstream(nc, { timeout: config.nats.publishTimeoutMs });
   // No account-info call: an agency's NATS user may not read account information.
   const jsm: JetStreamManager = await jetstreamManager(nc, { checkAPI: false, timeout: 2000 });
+  registerConsumerBacklogGauge(
+    metrics.registry,
+    'ahub_gateway_feed_pending',
+    "Alerts routed to this agency that its gateway has not yet stored (its feed consumer's backlog)",
+    () => jsm.consumers.info(Streams.Feeds, feedConsumerName(config.agency)),
+  );
   const link = new NatsLink(nc, js, natsWatch, { publishTimeoutMs: config.nats.publishTimeoutMs });
 
   const receipts = createBatchWriter<SentReceipt>((items) => store.putSent(items));

@@ -1,7 +1,13 @@
 import type { FSWatcher } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { type AgreementSet, type SigningKey, type TrustStore } from '@alert-hub/core';
+import {
+  ROUTER_CONSUMER,
+  Streams,
+  type AgreementSet,
+  type SigningKey,
+  type TrustStore,
+} from '@alert-hub/core';
 import {
   connectService,
   createBatchWriter,
@@ -12,6 +18,7 @@ import {
   loadTrustAndKey,
   openDatabase,
   provisionHub,
+  registerConsumerBacklogGauge,
   registerNatsGauge,
   watchConnection,
   watchAgreementsFile,
@@ -112,6 +119,12 @@ export async function startRouter(
   const natsWatch = watchConnection(nc, log);
   registerNatsGauge(metrics.registry, 'ahub_router_', natsWatch);
   const jsm = await jetstreamManager(nc, { checkAPI: false });
+  registerConsumerBacklogGauge(
+    metrics.registry,
+    'ahub_router_consumer_pending',
+    'Inbound messages the router has not yet handled (pending plus unacknowledged)',
+    () => jsm.consumers.info(Streams.Inbound, ROUTER_CONSUMER),
+  );
   // Streams, the router's consumer and one feed consumer per agency in the trust store.
   const provision = async () => {
     if (config.provision) {
