@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { request as httpRequest } from 'node:http';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
@@ -14,7 +14,7 @@ import {
   seizureReport,
   writeConfig,
 } from '@alert-hub/testkit';
-import { HUBCTL, ROOT } from '@alert-hub/testkit';
+import { HUBCTL, ROOT, hubctl } from '@alert-hub/testkit';
 import { startService, type ServiceProcess } from '@alert-hub/testkit';
 
 // Start, readiness, shutdown and the 503-then-resend contract, on real processes
@@ -29,6 +29,7 @@ const running: ServiceProcess[] = [];
 let sender: ServiceProcess;
 const partners: Record<string, ServiceProcess> = {};
 let router: ServiceProcess;
+let sentId = '';
 
 function gatewayConfig(agency: string, extra: Record<string, unknown> = {}) {
   return writeConfig(fx.dir, `gw-${agency}`, {
@@ -165,6 +166,7 @@ describe('services - shutdown, readiness, start-up and resending after a 503', (
     const code = await new Promise<number | null>((r) => send.on('close', r));
     expect(code).toBe(0);
     const receipt = JSON.parse(out) as { id: string; duplicate: boolean };
+    sentId = receipt.id;
     expect(receipt.duplicate).toBe(true);
 
     const nc = await nats.connect();
@@ -176,6 +178,47 @@ describe('services - shutdown, readiness, start-up and resending after a 503', (
       }, 20_000);
       expect(ids.filter((id) => id === receipt.id)).toHaveLength(1);
       expect(ids).toHaveLength(1);
+    }
+  }, 120_000);
+
+  it('backup - hubctl backup copies a live inbox and audit log; a gateway restored from the copy serves the alert', async () => {
+    expect(sentId).not.toBe('');
+    const backups = join(fx.dir, 'backups');
+    const inbox = join(fx.dir, 'data-VN-CUSTOMS', 'gateway-VN-CUSTOMS.db');
+    const restoredDir = join(backups, 'restored-VN');
+    const r1 = await hubctl(
+      ['backup', '--db', inbox, '--out', join(restoredDir, 'gateway-VN-CUSTOMS.db'), '--json'],
+      {},
+    );
+    expect(r1.code, r1.stderr).toBe(0);
+    expect(JSON.parse(r1.stdout)).toMatchObject({ integrity: 'ok' });
+    const auditDb = readdirSync(join(fx.dir, 'router')).find((f) => f.endsWith('.db'))!;
+    const auditCopy = join(backups, 'audit.db');
+    const r2 = await hubctl([
+      'backup',
+      '--db',
+      join(fx.dir, 'router', auditDb),
+      '--out',
+      auditCopy,
+    ]);
+    expect(r2.code, r2.stderr).toBe(0);
+    expect(statSync(auditCopy).mode & 0o777).toBe(0o600);
+    expect((await hubctl(['backup', '--db', inbox, '--out', auditCopy])).code).toBe(1);
+    // The alert's journey is in the copy of the audit log.
+    const trace = await hubctl(['audit', 'trace', sentId, '--db', auditCopy, '--json']);
+    expect(trace.code, trace.stderr).toBe(0);
+    expect(trace.stdout).toContain('VN-CUSTOMS');
+    // A gateway started on the restored inbox (feed off: nothing new comes in) serves the alert.
+    const restored = await startService(
+      'gateway',
+      gatewayConfig('VN-CUSTOMS', { dataDir: restoredDir, feed: { enabled: false } }),
+    );
+    try {
+      const res = await fetch(`${restored.url}/v1/alerts/${sentId}`, { headers: auth });
+      expect(res.status).toBe(200);
+      expect(await res.json()).toMatchObject({ direction: 'received', id: sentId });
+    } finally {
+      await restored.stop();
     }
   }, 120_000);
 
