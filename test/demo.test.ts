@@ -22,6 +22,15 @@ function runDemo(args: string[]) {
   return { proc, exited, output: () => out, errors: () => err };
 }
 
+interface DemoAlert {
+  type: string;
+  version: number;
+  seizure?: {
+    commodities: { quantities?: unknown[] }[];
+    shipment?: { containers: { seals?: string[] }[] };
+  };
+}
+
 interface Outcome {
   step: number;
   forwarded: { recipient: string; agreement: string }[];
@@ -90,7 +99,15 @@ describe('demo - npm run demo, non-interactively', () => {
     )?.[1];
     expect(url).toBeDefined();
     const feed = await fetch(`${url}/v1/feed`, { headers: { authorization: `Bearer ${token}` } });
-    expect(((await feed.json()) as { items: unknown[] }).items.length).toBeGreaterThan(0);
+    const items = ((await feed.json()) as { items: { alert: DemoAlert }[] }).items;
+    expect(items.length).toBeGreaterThan(0);
+    // The Singapore seizure is a v2 report: count and weight of the ivory, container and seal.
+    const seizure = items.find((i) => i.alert.type === 'seizure-report' && i.alert.version === 2);
+    expect(seizure?.alert.seizure?.commodities[1]?.quantities).toEqual([
+      { value: 30, unit: 'piece' },
+      { value: 177, unit: 'kg' },
+    ]);
+    expect(seizure?.alert.seizure?.shipment?.containers[0]?.seals).toEqual(['NG-CS-0412775']);
 
     // The consoles the README points at show the scenario's alerts and flows.
     const consoleUrl = /^ {2}VN-CUSTOMS {2}console {2}(http:\/\/\S+)$/m.exec(run.output())?.[1];

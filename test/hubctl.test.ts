@@ -83,7 +83,7 @@ describe('hubctl - command line', () => {
       input: [lines[0], lines[0], '{"type": '].join('\n'),
     });
     expect(broken.code).toBe(1);
-    expect(broken.stderr).toMatch(/line 3: .*\[ERR_BAD_JSON\]/);
+    expect(broken.stderr).toMatch(/line 3: .*\[ERR_INPUT_INVALID\]/);
   });
   it('send: a gateway that cannot be reached is named with the cause, not "fetch failed"', async () => {
     // A port that was free a moment ago: nothing listens there.

@@ -32,8 +32,6 @@ export const VerifyProblem = {
   Truncated: 'ERR_AUDIT_TRUNCATED',
   /** The entries hash to another root than the witnessed checkpoint. */
   Rewritten: 'ERR_AUDIT_REWRITTEN',
-  /** A checkpoint stored in the database is not signed by the hub key. */
-  StoredCheckpoint: 'ERR_AUDIT_STORED_CHECKPOINT',
 } as const;
 export type VerifyProblem = (typeof VerifyProblem)[keyof typeof VerifyProblem];
 
@@ -155,8 +153,9 @@ export function verifyAuditLog(db: SqliteDatabase, o: VerifyOptions): AuditVerif
   if (problems.some((p) => p.code === VerifyProblem.Schema && / audit |missing/.test(p.message)))
     return { ok: false, entries: 0, witnessed: 0, unwitnessed: 0, problems };
 
-  // Checkpoints the router stored beside the entries: not trusted, but they narrow down where a
-  // rewritten log departs from what was signed.
+  // Checkpoints the router stored beside the entries: not trusted, but those the named key signed
+  // narrow down where a rewritten log departs from what was signed. Others (signed by an earlier,
+  // superseded hub key, or by nobody) are ignored: they prove nothing either way.
   const hubName = 'checkpoint' in anchor ? anchor.checkpoint.origin : undefined;
   const stored = new Map<number, Buffer>();
   for (const c of db.prepare('SELECT size, note FROM checkpoints ORDER BY size').all() as {
@@ -171,11 +170,7 @@ export function verifyAuditLog(db: SqliteDatabase, o: VerifyOptions): AuditVerif
       verifyNote(note, { name: hubName, publicKey: o.hubKey });
       stored.set(cp.size, cp.root);
     } catch {
-      if (hubName !== undefined)
-        problems.push({
-          code: VerifyProblem.StoredCheckpoint,
-          message: `the checkpoint stored at size ${c.size} is not one signed by the hub key`,
-        });
+      continue;
     }
   }
 

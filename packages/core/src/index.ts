@@ -8,6 +8,8 @@ export * from './formats.js';
 export * from './ids.js';
 export * from './json.js';
 export * from './schema-registry.js';
+export * from './semantics.js';
+export * from './normalise.js';
 export * from './keys.js';
 export * from './trust-store.js';
 export * from './jws.js';

@@ -1,4 +1,5 @@
 import type { Alert } from './alert.js';
+import { ErrorCode } from './errors.js';
 import { evaluateAgreements, type AgreementSet, type Allowed, type Denied } from './agreements.js';
 
 /**
@@ -18,7 +19,7 @@ export interface RoutedTo extends Allowed {
 
 /** Code of the one refusal the policy itself makes. */
 export const PolicyRefusal = {
-  RetractionNotOrigin: 'ERR_RETRACTION_NOT_ORIGIN',
+  RetractionNotOrigin: ErrorCode.RetractionNotOrigin,
 } as const;
 export type PolicyRefusal = (typeof PolicyRefusal)[keyof typeof PolicyRefusal];
 

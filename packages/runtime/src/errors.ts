@@ -1,13 +1,20 @@
 import { AlertHubError, type Issue } from '@alert-hub/core';
 
-/** Codes of the runtime's own failures. */
+/** Codes of the runtime's own failures, merged into core's ErrorCodeTable. */
 export const RuntimeErrorCode = {
   ConfigInvalid: 'ERR_CONFIG_INVALID',
   KeyFilePermissions: 'ERR_KEY_FILE_PERMISSIONS',
   KeyFileUnreadable: 'ERR_KEY_FILE_UNREADABLE',
   NatsUnreachable: 'ERR_NATS_UNREACHABLE',
   ShutdownTimeout: 'ERR_SHUTDOWN_TIMEOUT',
+  KeyNoneValid: 'ERR_KEY_NONE_VALID',
 } as const;
+type RuntimeErrorCode = (typeof RuntimeErrorCode)[keyof typeof RuntimeErrorCode];
+
+declare module '@alert-hub/core' {
+  // eslint-disable-next-line @typescript-eslint/no-empty-object-type
+  interface ErrorCodeTable extends Record<RuntimeErrorCode, true> {}
+}
 
 /** A configuration is invalid; every problem is listed, before any connection opens. */
 export class ConfigInvalidError extends AlertHubError {
@@ -51,6 +58,16 @@ export class NatsUnreachableError extends AlertHubError {
       RuntimeErrorCode.NatsUnreachable,
       `NATS at ${servers.join(', ')} unreachable after ${attempts} attempt(s): ${cause}`,
       options,
+    );
+  }
+}
+
+/** No private key in a key directory is valid now. */
+export class KeyNoneValidError extends AlertHubError {
+  constructor(dir: string, now: Date) {
+    super(
+      RuntimeErrorCode.KeyNoneValid,
+      `no private key in ${dir} is valid at ${now.toISOString()}`,
     );
   }
 }

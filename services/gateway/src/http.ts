@@ -15,9 +15,12 @@ import {
   type SchemaRegistry,
 } from '@alert-hub/core';
 import {
+  errorEnvelopeOptions,
   findTokenHolder,
   httpsOptions,
+  installErrorEnvelope,
   registerOperationsRoutes,
+  translateError,
   type Logger,
   type Readiness,
 } from '@alert-hub/runtime';
@@ -59,9 +62,12 @@ const SSE_HEARTBEAT_MS = 15_000;
 export function buildHttp(deps: HttpDeps): FastifyInstance {
   const { config, intake, store, metrics, log } = deps;
   const alertTypes = [...new Set(deps.registry.alertTypes.map((t) => t.type))];
+  const errorResponses = { realm: 'alert-hub', retryAfterSeconds: config.retryAfterSeconds };
   // With a certificate Fastify serves HTTPS; its type then differs only in the server class.
   const app = Fastify({
     ...httpsOptions(config.http.tls),
+    // Fastify's and Node's own refusals (bad URL, 414, 431, ...) in the same envelope.
+    ...errorEnvelopeOptions(errorResponses),
     // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- pino's Logger and Fastify's logger type differ by a member
     loggerInstance: log as FastifyBaseLogger,
     // We log one line per request ourselves (onResponse), with the alert id and client.
@@ -106,16 +112,12 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
     },
   );
 
-  app.setErrorHandler((err: Error & { code?: string; statusCode?: number }, req, reply) => {
-    const { code, message, details, id } = translate(err);
-    if (statusOf(code) >= 500 && code !== 'ERR_NATS_UNAVAILABLE')
-      req.log.error({ err }, 'request failed');
-    if (id !== undefined) req.alertId = id;
-    void sendError(reply, code, message, details, config.retryAfterSeconds, id);
+  installErrorEnvelope(app, {
+    ...errorResponses,
+    onServerError: (err, e) => {
+      if (e.code !== 'ERR_NATS_UNAVAILABLE') log.error({ err }, 'request failed');
+    },
   });
-  app.setNotFoundHandler(
-    (_req, reply) => void sendError(reply, 'ERR_NOT_FOUND', 'no such resource'),
-  );
 
   app.addHook('onResponse', (req, reply, done) => {
     const route = req.routeOptions.url ?? 'unmatched';
@@ -199,7 +201,7 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
             const r: Receipt = await intake.submit(item, req.client!.name);
             return { index, status: 202, ...r };
           } catch (err) {
-            const t = translate(err as Error);
+            const t = translateError(err as Error);
             return {
               index,
               status: statusOf(t.code),
@@ -422,59 +424,4 @@ function parseFeedQuery(
       issues.sort((a, b) => a.pointer.localeCompare(b.pointer)),
     );
   return out;
-}
-
-/** Maps any error to the gateway's codes (Fastify's own included). */
-function translate(err: Error & { code?: string; statusCode?: number }): {
-  code: string;
-  message: string;
-  details?: readonly Issue[];
-  id?: string;
-} {
-  if (err instanceof GatewayError)
-    return {
-      code: err.code,
-      message: err.message,
-      ...(err.details ? { details: err.details } : {}),
-      ...(err.alertId === undefined ? {} : { id: err.alertId }),
-    };
-  if (err instanceof AlertHubError) {
-    const withIssues = err as AlertHubError & { issues?: readonly Issue[] };
-    return {
-      code: err.code,
-      message: err.message,
-      ...(withIssues.issues ? { details: withIssues.issues } : {}),
-    };
-  }
-  switch (err.code) {
-    case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return { code: 'ERR_BODY_TOO_LARGE', message: 'the request body is larger than the limit' };
-    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return {
-        code: 'ERR_UNSUPPORTED_MEDIA_TYPE',
-        message: 'send application/json (or application/x-ndjson for a batch)',
-      };
-    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-      return { code: 'ERR_BAD_JSON', message: 'the request body is empty' };
-    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
-      return { code: 'ERR_BAD_REQUEST', message: 'Content-Length does not match the body' };
-  }
-  if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500)
-    return { code: 'ERR_BAD_REQUEST', message: err.message };
-  return { code: 'ERR_INTERNAL', message: 'internal error' };
-}
-
-function sendError(
-  reply: FastifyReply,
-  code: string,
-  message: string,
-  details?: readonly Issue[],
-  retryAfterSeconds = 2,
-  id?: string,
-) {
-  const status = statusOf(code);
-  if (code === 'ERR_UNAUTHENTICATED')
-    void reply.header('www-authenticate', 'Bearer realm="alert-hub"');
-  if (status === 503) void reply.header('retry-after', String(retryAfterSeconds));
-  return reply.code(status).send(errorBody(code, message, details, id));
 }

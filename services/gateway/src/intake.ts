@@ -5,8 +5,10 @@ import {
   encodeEnvelope,
   inboundSubject,
   newAlertId,
+  normaliseAlert,
   signAlert,
   type Alert,
+  type Normalisation,
   type SchemaRegistry,
   type SigningKey,
 } from '@alert-hub/core';
@@ -23,6 +25,12 @@ export interface Receipt {
   readonly sequence: number;
   /** True when this id was already accepted: the original receipt is returned. */
   readonly duplicate: boolean;
+  /**
+   * Identifiers the gateway rewrote into machine form before validating and signing
+   * (`CSQU 305438 3` to `CSQU3054383`); present only when there were any. The signed alert
+   * carries the `to` values.
+   */
+  readonly normalised?: readonly Normalisation[];
 }
 
 export interface IntakeDeps {
@@ -81,18 +89,20 @@ export class Intake {
     const { agency, store, metrics } = this.#d;
     let assignedId: string | undefined;
     try {
-      const submitted = this.#object(body);
+      // Identifiers as officers type them become machine form first, so that a retry with the
+      // same alert spelt differently is the same content.
+      const { value: submitted, changes } = normaliseAlert(this.#object(body));
       const contentSha256 = createHash('sha256').update(canonicalJson(submitted)).digest('hex');
       if (typeof submitted['id'] === 'string') {
         const earlier = store.sentById(submitted['id']);
-        if (earlier) return this.#repeat(earlier, contentSha256);
+        if (earlier) return withChanges(this.#repeat(earlier, contentSha256), changes);
       }
       const now = (this.#d.now ?? (() => new Date()))();
       // The id is fixed before anything is sent, and every answer carries it: after a 503 the
       // client resends under this id, so a copy that did reach JetStream is never doubled.
       const id = submitted['id'] ?? newAlertId(now.getTime());
       if (typeof id === 'string') assignedId = id;
-      const { alert, schemaId } = this.#check({ ...submitted, id }, now);
+      const { alert, schemaId } = this.#check({ ...submitted, id }, now, changes);
       const jws = await signAlert(alert, this.#d.signingKey(), schemaId);
       const envelope = encodeEnvelope(jws);
       // The v1 schemas bound every member, which keeps a valid alert far below this; the check
@@ -132,7 +142,7 @@ export class Intake {
       metrics.accepted.inc({ type: alert.type });
       metrics.published.inc();
       metrics.intakeSeconds.observe((performance.now() - started) / 1000);
-      return { id: alert.id, sequence: ack.seq, duplicate: ack.duplicate };
+      return withChanges({ id: alert.id, sequence: ack.seq, duplicate: ack.duplicate }, changes);
     } catch (err) {
       if (err instanceof GatewayError && assignedId !== undefined) err.alertId ??= assignedId;
       metrics.rejected.inc({
@@ -151,7 +161,8 @@ export class Intake {
    * Throws a `GatewayError`.
    */
   validate(body: unknown): Alert {
-    return this.#check(this.#object(body), (this.#d.now ?? (() => new Date()))()).alert;
+    const { value, changes } = normaliseAlert(this.#object(body));
+    return this.#check(value, (this.#d.now ?? (() => new Date()))(), changes).alert;
   }
 
   #object(body: unknown): Record<string, unknown> {
@@ -173,7 +184,11 @@ export class Intake {
     return submitted;
   }
 
-  #check(submitted: Record<string, unknown>, now: Date): { alert: Alert; schemaId: string } {
+  #check(
+    submitted: Record<string, unknown>,
+    now: Date,
+    changes: readonly Normalisation[],
+  ): { alert: Alert; schemaId: string } {
     const filled = {
       ...submitted,
       id: submitted['id'] ?? newAlertId(now.getTime()),
@@ -182,7 +197,15 @@ export class Intake {
     };
     const checked = this.#d.registry.checkAlert(filled);
     if (!checked.ok)
-      throw new GatewayError(checked.error.code, checked.error.message, checked.error.issues);
+      throw new GatewayError(
+        checked.error.code,
+        checked.error.message,
+        checked.error.issues.map((i) => {
+          // Say what the officer typed when the gateway had rewritten it.
+          const c = changes.find((n) => n.pointer === i.pointer);
+          return c ? { ...i, message: `${i.message} (typed as ${JSON.stringify(c.from)})` } : i;
+        }),
+      );
     return { alert: checked.value, schemaId: checked.schemaId };
   }
 
@@ -202,4 +225,8 @@ export class Intake {
     }
     return { id: earlier.id, sequence: earlier.sequence, duplicate: true };
   }
+}
+
+function withChanges(receipt: Receipt, changes: readonly Normalisation[]): Receipt {
+  return changes.length > 0 ? { ...receipt, normalised: changes } : receipt;
 }

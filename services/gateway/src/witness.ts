@@ -4,6 +4,7 @@ import {
   AUDIT_CHECKPOINTS_ALL,
   AUDIT_COSIGNATURES_ALL,
   auditCosignatureSubject,
+  auditOrigin,
   auditProofSubject,
   parseAuditCheckpointSubject,
   parseAuditCosignatureSubject,
@@ -77,7 +78,8 @@ export class GatewayWitness {
 
   /** The latest checkpoint of `log` this witness cosigned, with every cosignature gathered. */
   latest(log: string): string | undefined {
-    return this.#latest.get(log);
+    // After a restart, until the next checkpoint: the one this witness cosigned last.
+    return this.#latest.get(log) ?? this.#store.load(auditOrigin(log))?.note;
   }
 
   start(): void {

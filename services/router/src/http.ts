@@ -4,10 +4,13 @@ import Fastify, {
   type FastifyInstance,
   type FastifyRequest,
 } from 'fastify';
-import { AlertHubError, type Issue, type TrustStore } from '@alert-hub/core';
+import type { Issue, TrustStore } from '@alert-hub/core';
 import {
+  HttpError,
+  errorEnvelopeOptions,
   findTokenHolder,
   httpsOptions,
+  installErrorEnvelope,
   registerOperationsRoutes,
   type Logger,
   type Readiness,
@@ -27,24 +30,6 @@ import {
 import type { RouterConfig } from './config.js';
 import { registerDashboard } from './dashboard.js';
 import type { RouterMetrics } from './metrics.js';
-
-/** The router's HTTP error table: code to status. */
-const STATUS: Readonly<Record<string, number>> = {
-  ERR_BAD_REQUEST: 400,
-  ERR_UNAUTHENTICATED: 401,
-  ERR_NOT_FOUND: 404,
-  ERR_INTERNAL: 500,
-};
-
-class HttpError extends AlertHubError {
-  constructor(
-    code: string,
-    message: string,
-    readonly details?: readonly Issue[],
-  ) {
-    super(code, message);
-  }
-}
 
 export interface CoordinatorApiDeps {
   readonly config: RouterConfig;
@@ -112,8 +97,11 @@ function parseQuery(q: Record<string, unknown>): AuditQuery {
  */
 export function buildCoordinatorApi(deps: CoordinatorApiDeps): FastifyInstance {
   const { config, databases, metrics } = deps;
+  const errorResponses = { realm: 'alert-hub coordinators' };
   const app = Fastify({
     ...httpsOptions(config.http.tls),
+    // Fastify's and Node's own refusals (bad URL, 414, 431, ...) in the same envelope.
+    ...errorEnvelopeOptions(errorResponses),
     // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- pino's Logger and Fastify's logger type differ by a member
     loggerInstance: deps.log as FastifyBaseLogger,
     // We log one line per request ourselves (onResponse), with the alert id and client.
@@ -127,22 +115,10 @@ export function buildCoordinatorApi(deps: CoordinatorApiDeps): FastifyInstance {
     req.log.info({ coordinator: who.name, url: req.url }, 'audit read');
   };
 
-  app.setErrorHandler((err: Error & { details?: readonly Issue[]; code?: string }, _req, reply) => {
-    const code = err instanceof HttpError ? err.code : 'ERR_INTERNAL';
-    if (code === 'ERR_UNAUTHENTICATED')
-      void reply.header('www-authenticate', 'Bearer realm="alert-hub coordinators"');
-    void reply.code(STATUS[code] ?? 500).send({
-      error: {
-        code,
-        message: err instanceof HttpError ? err.message : 'internal error',
-        ...(err.details ? { details: err.details } : {}),
-      },
-    });
+  installErrorEnvelope(app, {
+    ...errorResponses,
+    onServerError: (err) => deps.log.error({ err }, 'request failed'),
   });
-  app.setNotFoundHandler(
-    (_req, reply) =>
-      void reply.code(404).send({ error: { code: 'ERR_NOT_FOUND', message: 'no such resource' } }),
-  );
 
   app.get('/v1/audit', { preHandler: requireCoordinator }, async (req) => {
     const q = parseQuery(req.query as Record<string, unknown>);

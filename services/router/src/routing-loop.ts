@@ -20,9 +20,20 @@ import {
   type TrustStore,
 } from '@alert-hub/core';
 import { AuditIntegrityError } from '@alert-hub/audit';
-import type { BatchWriter, Logger } from '@alert-hub/runtime';
+import { isTransientFailure, type BatchWriter, type Logger } from '@alert-hub/runtime';
 import type { RouterMetrics } from './metrics.js';
 import type { Outcome, RouterStore } from './store.js';
+
+/** Codes only the router reports, merged into core's ErrorCodeTable. */
+export const RouterErrorCode = {
+  DuplicateAlert: 'ERR_DUPLICATE_ALERT',
+} as const;
+type RouterErrorCode = (typeof RouterErrorCode)[keyof typeof RouterErrorCode];
+
+declare module '@alert-hub/core' {
+  // eslint-disable-next-line @typescript-eslint/no-empty-object-type
+  interface ErrorCodeTable extends Record<RouterErrorCode, true> {}
+}
 
 /** A check a message failed: it is dead-lettered with this code and reason, then terminated. */
 export class RejectError extends AlertHubError {}
@@ -47,16 +58,6 @@ const MAX_INTERNAL_FAILURES = 5;
 
 function backoffMs(deliveries: number): number {
   return Math.min(30_000, 500 * 2 ** Math.max(0, deliveries - 1));
-}
-
-/** True for failures that will pass by themselves (NATS, JetStream, a full stream): retry, never dead-letter. */
-function isTransient(err: unknown): boolean {
-  const name = (err as { name?: string } | undefined)?.name ?? '';
-  return (
-    /Timeout|NoResponders|Connection|Closed|JetStream|Request|Nats|Drain|Permission|SqliteError/i.test(
-      name,
-    ) || (err as { code?: string }).code === 'SQLITE_BUSY'
-  );
 }
 
 /**
@@ -135,14 +136,14 @@ export class RoutingLoop {
           return;
         }
         throw new RejectError(
-          'ERR_DUPLICATE_ALERT',
+          RouterErrorCode.DuplicateAlert,
           `alert ${alert.id} was already routed (inbound sequence ${prior.streamSeq}); a replay or a duplicate is never forwarded again`,
         );
       }
       const active = this.#active.get(alert.id);
       if (active !== undefined && active !== m.seq)
         throw new RejectError(
-          'ERR_DUPLICATE_ALERT',
+          RouterErrorCode.DuplicateAlert,
           `alert ${alert.id} is being routed from inbound sequence ${active}`,
         );
       this.#active.set(alert.id, m.seq);
@@ -154,6 +155,11 @@ export class RoutingLoop {
       metrics.messages.inc({ outcome: 'routed' });
       metrics.processSeconds.observe((performance.now() - started) / 1000);
     } catch (err) {
+      if (err instanceof AuditIntegrityError) {
+        // The router has stopped: the message goes back for a router whose log is sound.
+        m.nak();
+        return;
+      }
       if (err instanceof AlertHubError) {
         const issues = (err as { issues?: readonly { pointer: string; message: string }[] }).issues;
         await this.#reject(
@@ -168,13 +174,8 @@ export class RoutingLoop {
         );
         return;
       }
-      if (err instanceof AuditIntegrityError) {
-        // The router has stopped: the message goes back for a router whose log is sound.
-        m.nak();
-        return;
-      }
       const deliveries = m.info.deliveryCount;
-      if (!isTransient(err) && deliveries >= MAX_INTERNAL_FAILURES) {
+      if (!isTransientFailure(err) && deliveries >= MAX_INTERNAL_FAILURES) {
         log.error({ err, streamSeq: m.seq }, 'message failed repeatedly; dead-lettering it');
         await this.#reject(
           m,

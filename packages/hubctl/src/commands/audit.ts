@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import type { TrustStore } from '@alert-hub/core';
+import { HubctlError, HubctlErrorCode } from '../errors.js';
 import {
   AUDIT_COLUMNS,
   AuditEvent,
@@ -35,9 +36,13 @@ function dbOption() {
 function openAll(files: string[] | string | undefined): SqliteDatabase[] {
   const list = Array.isArray(files) ? files : files ? [files] : [];
   if (list.length === 0)
-    throw new Error('no audit database: pass --db <file> or set AHUB_AUDIT_DB');
+    throw new HubctlError(
+      HubctlErrorCode.Prerequisite,
+      'no audit database: pass --db <file> or set AHUB_AUDIT_DB',
+    );
   return list.map((f) => {
-    if (!existsSync(f)) throw new Error(`no audit database at ${f}`);
+    if (!existsSync(f))
+      throw new HubctlError(HubctlErrorCode.Prerequisite, `no audit database at ${f}`);
     return openDatabase(f, { readonly: true });
   });
 }
@@ -45,10 +50,15 @@ function openAll(files: string[] | string | undefined): SqliteDatabase[] {
 async function readAnchor(source: string, token: string | undefined): Promise<string> {
   if (/^https?:\/\//.test(source)) {
     const res = await fetch(source, token ? { headers: { authorization: `Bearer ${token}` } } : {});
-    if (!res.ok) throw new Error(`the anchor at ${source}: HTTP ${res.status}`);
+    if (!res.ok)
+      throw new HubctlError(
+        HubctlErrorCode.InputInvalid,
+        `the anchor at ${source}: HTTP ${res.status}`,
+      );
     return res.text();
   }
-  if (!existsSync(source)) throw new Error(`no anchor file at ${source}`);
+  if (!existsSync(source))
+    throw new HubctlError(HubctlErrorCode.InputInvalid, `no anchor file at ${source}`);
   return readFileSync(source, 'utf8');
 }
 
@@ -56,18 +66,34 @@ async function readAnchor(source: string, token: string | undefined): Promise<st
 function readHubKey(spec: string, trust: TrustStore): Buffer {
   const fromTrust = trust.get(spec);
   if (fromTrust) {
-    if (fromTrust.role !== 'router') throw new Error(`key ${spec} is not a router key`);
-    if (fromTrust.alg !== 'EdDSA') throw new Error(`key ${spec} is not an Ed25519 key`);
+    if (fromTrust.role !== 'router')
+      throw new HubctlError(HubctlErrorCode.InputInvalid, `key ${spec} is not a router key`);
+    if (fromTrust.alg !== 'EdDSA')
+      throw new HubctlError(HubctlErrorCode.InputInvalid, `key ${spec} is not an Ed25519 key`);
     return Buffer.from(fromTrust.jwk.x, 'base64url');
   }
   if (!existsSync(spec))
-    throw new Error(`--hub-key ${spec}: neither a kid in the trust store nor a file`);
+    throw new HubctlError(
+      HubctlErrorCode.InputInvalid,
+      `--hub-key ${spec}: neither a kid in the trust store nor a file`,
+    );
   const jwk = JSON.parse(readFileSync(spec, 'utf8')) as { crv?: string; x?: string };
   if (jwk.crv !== 'Ed25519' || typeof jwk.x !== 'string')
-    throw new Error(`--hub-key ${spec}: not an Ed25519 public JWK`);
-  if ('d' in jwk) throw new Error(`--hub-key ${spec}: give the public key, not the private one`);
+    throw new HubctlError(
+      HubctlErrorCode.InputInvalid,
+      `--hub-key ${spec}: not an Ed25519 public JWK`,
+    );
+  if ('d' in jwk)
+    throw new HubctlError(
+      HubctlErrorCode.InputInvalid,
+      `--hub-key ${spec}: give the public key, not the private one`,
+    );
   const raw = Buffer.from(jwk.x, 'base64url');
-  if (raw.length !== 32) throw new Error(`--hub-key ${spec}: not an Ed25519 public JWK`);
+  if (raw.length !== 32)
+    throw new HubctlError(
+      HubctlErrorCode.InputInvalid,
+      `--hub-key ${spec}: not an Ed25519 public JWK`,
+    );
   return raw;
 }
 
@@ -150,7 +176,10 @@ export function registerAudit(program: Command): void {
         );
         const files = o.db ?? [];
         if (files.length !== 1)
-          throw new Error('verify one database at a time: an anchor belongs to one log');
+          throw new HubctlError(
+            HubctlErrorCode.InputInvalid,
+            'verify one database at a time: an anchor belongs to one log',
+          );
         const [db] = openAll(files);
         const r = {
           db: files[0],

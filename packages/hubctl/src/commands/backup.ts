@@ -1,7 +1,7 @@
 import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Command } from 'commander';
-import { AlertHubError } from '@alert-hub/core';
+import { HubctlError, HubctlErrorCode } from '../errors.js';
 import { openDatabase } from '@alert-hub/runtime/files';
 import { print } from '../output.js';
 
@@ -21,10 +21,10 @@ export function registerBackup(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (o: { db: string; out: string; json?: boolean }) => {
       if (!existsSync(o.db))
-        throw new AlertHubError('ERR_BACKUP_SOURCE_MISSING', `no database at ${o.db}`);
+        throw new HubctlError(HubctlErrorCode.Prerequisite, `no database at ${o.db}`);
       if (existsSync(o.out))
-        throw new AlertHubError(
-          'ERR_BACKUP_TARGET_EXISTS',
+        throw new HubctlError(
+          HubctlErrorCode.InputInvalid,
           `${o.out} exists: a backup never overwrites`,
         );
       mkdirSync(dirname(o.out), { recursive: true, mode: 0o700 });

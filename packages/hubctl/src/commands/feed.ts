@@ -1,4 +1,5 @@
 import { Option, type Command } from 'commander';
+import { HubctlError, HubctlErrorCode } from '../errors.js';
 import {
   authHeaders,
   describeError,
@@ -39,8 +40,9 @@ async function* sse(
     },
   });
   if (!res.ok || !res.body)
-    throw Object.assign(
-      new Error(describeError(await res.json().catch(() => undefined), res.status).join('\n')),
+    throw new HubctlError(
+      HubctlErrorCode.RequestRefused,
+      describeError(await res.json().catch(() => undefined), res.status).join('\n'),
       { status: res.status },
     );
   const decoder = new TextDecoder();
@@ -99,7 +101,12 @@ export function registerFeed(program: Command): void {
             hasMore: boolean;
             last?: string;
           };
-          if (!res.ok) throw new Error(describeError(body, res.status).join('\n'));
+          if (!res.ok)
+            throw new HubctlError(
+              HubctlErrorCode.RequestRefused,
+              describeError(body, res.status).join('\n'),
+              { status: res.status },
+            );
           body.items.forEach(out);
           printed += body.items.length;
           cursor = body.next;

@@ -1,11 +1,14 @@
 import { Option } from 'commander';
+import { HubctlError, HubctlErrorCode } from '../errors.js';
 import { AlertHubError } from '@alert-hub/core';
 
 /** hubctl could not reach a service: the message names the URL and the cause. */
 export class NetworkError extends AlertHubError {
   readonly url: string;
   constructor(url: string, cause: unknown) {
-    super('ERR_NETWORK', `cannot reach ${url}: ${describeNetworkCause(cause)}`, { cause });
+    super(HubctlErrorCode.Network, `cannot reach ${url}: ${describeNetworkCause(cause)}`, {
+      cause,
+    });
     this.url = url;
   }
 }
@@ -49,7 +52,11 @@ export interface GatewayTarget {
 }
 
 export function authHeaders(t: GatewayTarget): Record<string, string> {
-  if (!t.token) throw new Error('no API token: set AHUB_TOKEN or pass --token');
+  if (!t.token)
+    throw new HubctlError(
+      HubctlErrorCode.Prerequisite,
+      'no API token: set AHUB_TOKEN or pass --token',
+    );
   return { authorization: `Bearer ${t.token}` };
 }
 

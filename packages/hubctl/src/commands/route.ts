@@ -1,11 +1,12 @@
 import { readFileSync } from 'node:fs';
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
 import { decideRoute, newAlertId, parseJsonText, type PriorRouting } from '@alert-hub/core';
 import {
   DEFAULT_SCHEMAS_DIR,
   loadAgreementsFile,
   loadSchemaRegistry,
 } from '@alert-hub/runtime/files';
+import { HubctlError, HubctlErrorCode } from '../errors.js';
 import { print, printTable } from '../output.js';
 import { openTrustStore, trustOption } from './trust-option.js';
 
@@ -100,7 +101,8 @@ function readPrior(file: string): PriorRouting {
     }[];
   };
   if (typeof doc.origin !== 'string' || !Array.isArray(doc.allowed))
-    throw new InvalidArgumentError(
+    throw new HubctlError(
+      HubctlErrorCode.InputInvalid,
       `${file}: expected {origin, allowed}, as route --dry-run --json prints`,
     );
   return {
@@ -111,7 +113,8 @@ function readPrior(file: string): PriorRouting {
         typeof a.agreement?.id !== 'string' ||
         typeof a.agreement.version !== 'number'
       )
-        throw new InvalidArgumentError(
+        throw new HubctlError(
+          HubctlErrorCode.InputInvalid,
           `${file}: each of allowed needs recipient and agreement {id, version}`,
         );
       return {

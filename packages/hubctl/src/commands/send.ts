@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { AlertHubError, parseJsonText } from '@alert-hub/core';
+import { HubctlErrorCode } from '../errors.js';
 import { print } from '../output.js';
 import { readInput } from './validate.js';
 import {
@@ -14,7 +15,7 @@ import {
 export class NdjsonLineError extends AlertHubError {
   readonly line: number;
   constructor(line: number, message: string) {
-    super('ERR_BAD_JSON', `line ${line}: ${message}`);
+    super(HubctlErrorCode.InputInvalid, `line ${line}: ${message}`);
     this.line = line;
   }
 }
@@ -106,6 +107,7 @@ export function registerSend(program: Command): void {
         const r = body as { id: string; sequence: number; duplicate: boolean };
         print(o.json, body, [
           `accepted ${r.id} (sequence ${r.sequence}${r.duplicate ? ', already accepted before' : ''})`,
+          ...describeNormalised(body),
         ]);
       } else {
         const id = typeof body['id'] === 'string' ? [`  alert id: ${body['id']}`] : [];
@@ -153,6 +155,7 @@ export function registerSend(program: Command): void {
         r.status === 202
           ? [
               `#${r.index + 1} accepted ${r.id} (sequence ${r.sequence}${r.duplicate ? ', already accepted before' : ''})`,
+              ...describeNormalised(r),
             ]
           : describeError(r, r.status).map((l, i) =>
               i === 0 ? `#${r.index + 1} ${l}${r.id ? ` (alert id ${r.id})` : ''}` : l,
@@ -162,4 +165,13 @@ export function registerSend(program: Command): void {
     ]);
     if (summary.rejected > 0) process.exitCode = 1;
   });
+}
+
+/** One line per identifier the gateway rewrote into machine form. */
+function describeNormalised(receipt: Record<string, unknown>): string[] {
+  const changes = receipt['normalised'];
+  if (!Array.isArray(changes)) return [];
+  return (changes as { pointer: string; from: string; to: string }[]).map(
+    (c) => `  normalised ${c.pointer}: ${JSON.stringify(c.from)} -> ${JSON.stringify(c.to)}`,
+  );
 }

@@ -1,6 +1,7 @@
 import { Option, type Command } from 'commander';
 import { createToken } from '@alert-hub/runtime/files';
 import { print } from '../output.js';
+import { HubctlError, HubctlErrorCode } from '../errors.js';
 
 const GATEWAY_ROLES = ['submit', 'read-feed'] as const;
 
@@ -26,9 +27,13 @@ export function registerTokens(program: Command): void {
       const coordinator = roles.includes('coordinator');
       for (const r of roles)
         if (r !== 'coordinator' && !(GATEWAY_ROLES as readonly string[]).includes(r))
-          throw new Error(`unknown role ${r} (submit, read-feed, coordinator)`);
+          throw new HubctlError(
+            HubctlErrorCode.InputInvalid,
+            `unknown role ${r} (submit, read-feed, coordinator)`,
+          );
       if (coordinator && roles.length > 1)
-        throw new Error(
+        throw new HubctlError(
+          HubctlErrorCode.InputInvalid,
           'coordinator is a router token: create it on its own, not with gateway roles',
         );
       const { token, sha256 } = createToken();

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { Option } from 'commander';
-import { AlertHubError, type SchemaRegistry, type TrustStore } from '@alert-hub/core';
+import type { SchemaRegistry, TrustStore } from '@alert-hub/core';
+import { HubctlError, HubctlErrorCode } from '../errors.js';
 import { loadTrustStore } from '@alert-hub/runtime/files';
 
 /**
@@ -14,8 +15,8 @@ export function trustOption(what: string): Option {
 /** Loads the trust store, or says plainly where it looked and how to point elsewhere. */
 export function openTrustStore(dir: string, registry: SchemaRegistry): TrustStore {
   if (!existsSync(dir))
-    throw new AlertHubError(
-      'ERR_TRUST_STORE_MISSING',
+    throw new HubctlError(
+      HubctlErrorCode.Prerequisite,
       `no trust store at ${dir}: run this where hubctl keys generate made certs/, or pass --trust <dir>`,
     );
   return loadTrustStore(dir, registry);
