@@ -79,7 +79,8 @@ export const DEFAULT_MAX_CLOCK_SKEW_MS = 5 * 60_000;
 
 const B64URL = /^[A-Za-z0-9_-]*$/;
 
-function b64url(text: string): string {
+/** @internal base64url of UTF-8 text (shared with statements.ts). */
+export function b64url(text: string): string {
   return Buffer.from(text, 'utf8').toString('base64url');
 }
 
@@ -90,7 +91,8 @@ function b64url(text: string): string {
  * bit-flip property test). Only the signature needs it: the header and payload are part of the
  * signing input as spelled, so any respelling of them already fails the signature.
  */
-function fromB64url(value: unknown, what: string, canonical = false): Buffer {
+/** @internal */
+export function fromB64url(value: unknown, what: string, canonical = false): Buffer {
   if (typeof value !== 'string' || value.length % 4 === 1)
     throw new EnvelopeMalformedError(`${what} is not base64url`);
   const bytes = Buffer.from(value, 'base64url');
@@ -100,12 +102,13 @@ function fromB64url(value: unknown, what: string, canonical = false): Buffer {
   return bytes;
 }
 
-function signingInput(protectedB64: string, payloadB64: string): Buffer {
+/** @internal */
+export function signingInput(protectedB64: string, payloadB64: string): Buffer {
   return Buffer.from(`${protectedB64}.${payloadB64}`, 'latin1');
 }
 
 /** Signs with node:crypto's callback API, so many signatures run at once on the thread pool. */
-function signBytes(alg: SigningAlgorithm, data: Buffer, key: KeyObject): Promise<Buffer> {
+export function signBytes(alg: SigningAlgorithm, data: Buffer, key: KeyObject): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const p = nodeCryptoParams(alg, key);
     cryptoSign(p.digest, data, p.key, (err, sig) => (err ? reject(err) : resolve(sig)));
@@ -201,7 +204,8 @@ export interface VerifyOptions {
   readonly maxClockSkewMs?: number;
 }
 
-function parseHeader(sig: JwsSignature | undefined, index: number): Record<string, unknown> {
+/** @internal */
+export function parseHeader(sig: JwsSignature | undefined, index: number): Record<string, unknown> {
   if (!sig) throw new SignatureMissingError(`signature ${index} is missing`);
   const bytes = fromB64url(sig.protected, `signature ${index} protected header`);
   const header = parseJsonBytes(bytes, 4);
@@ -218,14 +222,16 @@ function parseHeader(sig: JwsSignature | undefined, index: number): Record<strin
   return h;
 }
 
-function requireString(h: Record<string, unknown>, member: string): string {
+/** @internal */
+export function requireString(h: Record<string, unknown>, member: string): string {
   const v = h[member];
   if (typeof v !== 'string')
     throw new EnvelopeMalformedError(`protected header "${member}" must be a string`);
   return v;
 }
 
-async function checkSignature(
+/** @internal */
+export async function checkSignature(
   key: TrustedKey,
   alg: unknown,
   sig: JwsSignature,

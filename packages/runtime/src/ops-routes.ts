@@ -1,5 +1,4 @@
 import { readFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
 
@@ -32,11 +31,4 @@ export function httpsOptions(
   tls: { readonly certFile: string; readonly keyFile: string } | undefined,
 ): { https: { cert: Buffer; key: Buffer } } | Record<string, never> {
   return tls ? { https: { cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile) } } : {};
-}
-
-/** The base URL a listening app serves (`https://` when it has a certificate). */
-export function listeningUrl(app: FastifyInstance, secure: boolean): string {
-  const addr = app.server.address() as AddressInfo;
-  const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
-  return `${secure ? 'https' : 'http'}://${host}:${addr.port}`;
 }

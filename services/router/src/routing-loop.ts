@@ -4,14 +4,20 @@ import {
   AlertHubError,
   ROUTER_CONSUMER,
   Streams,
+  RECEIPT_TOKEN,
+  ReceiptError,
+  ReceiptErrorCode,
   countersign,
   deadLetterSubject,
-  encodeEnvelope,
   decideRoute,
+  encodeEnvelope,
   feedSubject,
   forwardMsgId,
   openInbound,
   parseInboundSubject,
+  openReceipt,
+  referencedAlertId,
+  sha256Hex,
   type Alert,
   type AgreementSet,
   type GeneralJws,
@@ -51,7 +57,15 @@ export interface RoutingDeps {
   readonly maxMessages: number;
   readonly publishTimeoutMs: number;
   readonly now?: () => Date;
+  /** Called after an outcome committed (the notifier sends the notices it queued). */
+  readonly onCommitted?: () => void;
 }
+
+/** A receipt naming a delivery the router has not committed yet is retried this often before refused. */
+const MAX_RECEIPT_WAITS = 4;
+
+/** A receipt names a delivery the router has no record of (yet). */
+class NotYetRoutedError extends ReceiptError {}
 
 /** Deliveries after which an unexpected (non-transient) failure is dead-lettered. */
 const MAX_INTERNAL_FAILURES = 5;
@@ -116,7 +130,14 @@ export class RoutingLoop {
     const claim = parseInboundSubject(m.subject);
     let alertId: string | undefined;
     let alertType: string | undefined;
+    let receiptId: string | undefined;
     try {
+      if (claim?.type === RECEIPT_TOKEN) {
+        alertType = RECEIPT_TOKEN;
+        await this.#receipt(m, claim.origin, (id) => (receiptId = id));
+        metrics.processSeconds.observe((performance.now() - started) / 1000);
+        return;
+      }
       const opened = await openInbound(m.data, m.subject, {
         trust: this.#d.trust(),
         registry: this.#d.registry,
@@ -155,6 +176,11 @@ export class RoutingLoop {
       metrics.messages.inc({ outcome: 'routed' });
       metrics.processSeconds.observe((performance.now() - started) / 1000);
     } catch (err) {
+      if (err instanceof NotYetRoutedError && m.info.deliveryCount < MAX_RECEIPT_WAITS) {
+        // The router may not have committed the forward a fast receipt names: look again later.
+        m.nak(1000);
+        return;
+      }
       if (err instanceof AuditIntegrityError) {
         // The router has stopped: the message goes back for a router whose log is sound.
         m.nak();
@@ -171,6 +197,7 @@ export class RoutingLoop {
           issues?.length
             ? `${err.message}: ${issues.map((i) => `${i.pointer || '/'} ${i.message}`).join('; ')}`
             : err.message,
+          receiptId,
         );
         return;
       }
@@ -196,26 +223,94 @@ export class RoutingLoop {
     }
   }
 
+  /**
+   * A partner's delivery receipt: verify it (signature by the subject's agency), refuse a replay,
+   * check every delivery it names against what the router forwarded to that agency (same alert,
+   * same origin, same envelope digest, not receipted before), then commit "delivered" for each.
+   */
+  async #receipt(m: JsMsg, agency: string, named: (id: string) => void): Promise<void> {
+    const { store, metrics } = this.#d;
+    const opened = await openReceipt(m.data, m.subject, {
+      trust: this.#d.trust(),
+      registry: this.#d.registry,
+      now: this.#now(),
+    });
+    if (!opened.ok) throw opened.error;
+    const { receipt, key } = opened;
+    named(receipt.receipt);
+    const seenAt = store.receiptSeq(receipt.receipt);
+    if (seenAt !== undefined) {
+      if (seenAt === m.seq) {
+        m.ack();
+        metrics.receipts.inc({ outcome: 'redelivered' });
+        return;
+      }
+      throw new ReceiptError(
+        ReceiptErrorCode.Replayed,
+        `receipt ${receipt.receipt} was already accepted (inbound sequence ${seenAt})`,
+      );
+    }
+    const ids = new Set<string>();
+    for (const d of receipt.deliveries) {
+      if (ids.has(d.alertId))
+        throw new ReceiptError(ReceiptErrorCode.Invalid, `alert ${d.alertId} is listed twice`);
+      ids.add(d.alertId);
+      const known = store.delivery(d.alertId, agency);
+      if (!known || known.origin !== d.origin)
+        throw new NotYetRoutedError(
+          ReceiptErrorCode.UnknownDelivery,
+          `the hub never forwarded alert ${d.alertId} of ${d.origin} to ${agency}`,
+        );
+      if (known.envelopeSha256 !== null && known.envelopeSha256 !== d.envelopeSha256)
+        throw new ReceiptError(
+          ReceiptErrorCode.DigestMismatch,
+          `alert ${d.alertId}: the digest is not that of the envelope forwarded to ${agency}`,
+        );
+      if (known.deliveredAt !== null)
+        throw new ReceiptError(
+          ReceiptErrorCode.Replayed,
+          `alert ${d.alertId} was already receipted by ${agency} (receipt ${known.receiptId})`,
+        );
+    }
+    await this.#d.writer.enqueue({
+      kind: 'receipt',
+      streamSeq: m.seq,
+      receipt: receipt.receipt,
+      agency,
+      kid: key.kid,
+      committedAt: receipt.committedAt,
+      receiptSha256: sha256Hex(m.data),
+      deliveries: receipt.deliveries,
+    });
+    m.ack();
+    this.#d.onCommitted?.();
+    metrics.receipts.inc({ outcome: 'accepted' });
+    metrics.delivered.inc(receipt.deliveries.length);
+  }
+
   async #route(m: JsMsg, jws: GeneralJws, alert: Alert): Promise<void> {
     const { store, js, metrics } = this.#d;
     const now = this.#now();
     const trust = this.#d.trust();
-    const original =
-      alert.type === 'retraction' && alert.retracts ? store.routed(alert.retracts) : undefined;
-    const decision = decideRoute({
+    const ref = referencedAlertId(alert);
+    const originalState = ref === undefined ? undefined : store.routed(ref);
+    const plan = decideRoute({
       agreements: this.#d.agreements(),
       alert,
       candidates: trust.agencies,
       now,
-      original: original && {
-        origin: original.origin,
-        deliveries: store.deliveriesOf(alert.retracts!),
-      },
+      original:
+        ref === undefined || !originalState
+          ? undefined
+          : { origin: originalState.origin, deliveries: store.deliveriesOf(ref) },
     });
-    if (decision.kind === 'refuse') throw new RejectError(decision.code, decision.reason);
-    const { allowed, denied } = decision;
+    if (plan.kind === 'refuse') throw new RejectError(plan.code, plan.reason);
+    const { allowed, denied } = plan;
     const key = this.#d.hubKey();
-    const routedAt = now.toISOString();
+    // The time the inbound stream stored the alert, not the clock now: a copy forwarded again
+    // after a crash is then byte-identical (Ed25519 is deterministic), so the recipient's
+    // receipt digest matches whichever forward it received.
+    const routedAt = new Date(Math.floor(Number(m.info.timestampNanos) / 1e6)).toISOString();
     const forwards = await Promise.all(
       allowed.map(async (a) => {
         const copy = await countersign(jws, key, {
@@ -225,19 +320,26 @@ export class RoutingLoop {
           onward: a.onward,
           alert_id: alert.id,
         });
-        const ack = await js.publish(
-          feedSubject(a.recipient, alert.origin, alert.type),
-          encodeEnvelope(copy),
-          {
-            msgID: forwardMsgId(alert.id, a.recipient),
-            timeout: this.#d.publishTimeoutMs,
-          },
-        );
-        return { ...a, feedSeq: ack.seq };
+        const bytes = encodeEnvelope(copy);
+        const forwardedAt = new Date().toISOString();
+        const ack = await js.publish(feedSubject(a.recipient, alert.origin, alert.type), bytes, {
+          msgID: forwardMsgId(alert.id, a.recipient),
+          timeout: this.#d.publishTimeoutMs,
+        });
+        return { ...a, feedSeq: ack.seq, envelopeSha256: sha256Hex(bytes), forwardedAt };
       }),
     );
-    await this.#d.writer.enqueue({ kind: 'routed', alert, streamSeq: m.seq, forwards, denied });
+    await this.#d.writer.enqueue({
+      kind: 'routed',
+      alert,
+      streamSeq: m.seq,
+      forwards,
+      denied,
+      ...(plan.operation ? { operation: plan.operation } : {}),
+      ...(alert.type === 'outcome' && originalState ? { answersOrigin: originalState.origin } : {}),
+    });
     m.ack();
+    this.#d.onCommitted?.();
     metrics.forwards.inc(forwards.length);
     for (const d of denied) metrics.denials.inc({ reason: d.reason });
     this.#d.log.info(
@@ -260,6 +362,7 @@ export class RoutingLoop {
     type: string | undefined,
     code: string,
     reason: string,
+    receiptId?: string,
   ): Promise<void> {
     const { js, writer, metrics, log } = this.#d;
     try {
@@ -283,7 +386,14 @@ export class RoutingLoop {
         code,
         reason,
         deadLetterSeq: ack.seq,
+        // The subject's agency learns its message's fate; an unknown agency has no feed.
+        notify:
+          claimedOrigin && this.#d.trust().agencies.includes(claimedOrigin)
+            ? claimedOrigin
+            : undefined,
+        receipt: receiptId,
       });
+      this.#d.onCommitted?.();
     } catch (err) {
       log.warn(
         { err: (err as Error).message, streamSeq: m.seq },
