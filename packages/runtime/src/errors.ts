@@ -5,6 +5,8 @@ export const RuntimeErrorCode = {
   ConfigInvalid: 'ERR_CONFIG_INVALID',
   KeyFilePermissions: 'ERR_KEY_FILE_PERMISSIONS',
   KeyFileUnreadable: 'ERR_KEY_FILE_UNREADABLE',
+  NatsUnreachable: 'ERR_NATS_UNREACHABLE',
+  ShutdownTimeout: 'ERR_SHUTDOWN_TIMEOUT',
   KeyNoneValid: 'ERR_KEY_NONE_VALID',
 } as const;
 type RuntimeErrorCode = (typeof RuntimeErrorCode)[keyof typeof RuntimeErrorCode];
@@ -41,6 +43,22 @@ export class KeyFilePermissionsError extends AlertHubError {
 export class KeyFileUnreadableError extends AlertHubError {
   constructor(file: string, options?: { cause?: unknown }) {
     super(RuntimeErrorCode.KeyFileUnreadable, `cannot read private key ${file}`, options);
+  }
+}
+
+/** A service could not reach NATS within its configured number of attempts. */
+export class NatsUnreachableError extends AlertHubError {
+  constructor(
+    servers: readonly string[],
+    attempts: number,
+    cause: string,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      RuntimeErrorCode.NatsUnreachable,
+      `NATS at ${servers.join(', ')} unreachable after ${attempts} attempt(s): ${cause}`,
+      options,
+    );
   }
 }
 

@@ -1,7 +1,9 @@
 import { join } from 'node:path';
 import {
   COMMON_ENV_BINDINGS,
+  COMMON_EXISTING_MEMBERS,
   COMMON_PATH_MEMBERS,
+  HTTP_TLS_SCHEMA,
   DEFAULT_SCHEMAS_DIR,
   DEFAULT_TRUST_DIR,
   LOG_SECTION_SCHEMA,
@@ -9,6 +11,7 @@ import {
   SQLITE_SECTION_SCHEMA,
   loadConfigDocument,
   type EnvBinding,
+  type HttpTlsSection,
   type LogSection,
   type NatsSection,
   type SqliteSection,
@@ -41,6 +44,8 @@ export interface GatewayConfig {
     readonly batchMaxItems: number;
     /** Alerts being validated, signed and published at once; beyond, 503 ERR_OVERLOADED. */
     readonly maxInFlight: number;
+    /** Serve HTTPS with this certificate and key (absent: plain HTTP, e.g. behind a proxy). */
+    readonly tls?: HttpTlsSection;
   };
   readonly nats: NatsSection;
   readonly feed: { readonly enabled: boolean; readonly maxMessages: number };
@@ -91,6 +96,7 @@ const schema = {
         },
         batchMaxItems: { type: 'integer', minimum: 1, maximum: 10000, default: 1000 },
         maxInFlight: { type: 'integer', minimum: 1, maximum: 100000, default: 512 },
+        tls: HTTP_TLS_SCHEMA,
       },
       additionalProperties: false,
     },
@@ -178,6 +184,7 @@ export function loadConfig(
     env,
     bindings,
     paths,
+    existing: COMMON_EXISTING_MEMBERS,
     ...(file ? { file } : {}),
   });
 }

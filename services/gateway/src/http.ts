@@ -17,6 +17,7 @@ import {
 import {
   errorEnvelopeOptions,
   findTokenHolder,
+  httpsOptions,
   installErrorEnvelope,
   registerOperationsRoutes,
   translateError,
@@ -62,7 +63,9 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
   const { config, intake, store, metrics, log } = deps;
   const alertTypes = [...new Set(deps.registry.alertTypes.map((t) => t.type))];
   const errorResponses = { realm: 'alert-hub', retryAfterSeconds: config.retryAfterSeconds };
+  // With a certificate Fastify serves HTTPS; its type then differs only in the server class.
   const app = Fastify({
+    ...httpsOptions(config.http.tls),
     // Fastify's and Node's own refusals (bad URL, 414, 431, ...) in the same envelope.
     ...errorEnvelopeOptions(errorResponses),
     // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- pino's Logger and Fastify's logger type differ by a member
@@ -73,7 +76,7 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
     // Behind no proxy by default; the client address in logs is the socket's.
     trustProxy: false,
     return503OnClosing: true,
-  });
+  }) as unknown as FastifyInstance;
 
   // Our JSON parser, not Fastify's: strict UTF-8 (invalid bytes are an error, not U+FFFD),
   // bounded depth, and no __proto__/constructor/prototype keys anywhere.
@@ -199,7 +202,11 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
             return { index, status: 202, ...r };
           } catch (err) {
             const t = translateError(err as Error);
-            return { index, status: statusOf(t.code), ...errorBody(t.code, t.message, t.details) };
+            return {
+              index,
+              status: statusOf(t.code),
+              ...errorBody(t.code, t.message, t.details, t.id),
+            };
           }
         }),
       );
@@ -249,6 +256,8 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
       items: page,
       next: last ? last.cursor : String(q.after),
       hasMore: items.length > limit,
+      // An empty page after a cursor beyond the end is a mistake worth saying (hubctl does).
+      ...(page.length === 0 ? { last: store.lastCursor() } : {}),
     };
   });
 
@@ -302,6 +311,15 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
   registerOperationsRoutes(app, deps.readiness, metrics.registry);
   const consoleSessions = registerConsole(app, { ...deps, requireRole });
 
+  // Live streams never finish by themselves, and `close()` waits for every open request: at
+  // shutdown each one is ended (its client resumes elsewhere with Last-Event-ID), so that
+  // SIGTERM stops the process promptly.
+  const openStreams = new Set<() => void>();
+  app.addHook('preClose', (done) => {
+    for (const end of openStreams) end();
+    done();
+  });
+
   async function streamFeed(
     req: FastifyRequest,
     reply: FastifyReply,
@@ -327,6 +345,14 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
       closed = true;
       wake?.();
     });
+    let shuttingDown = false;
+    const endStream = () => {
+      shuttingDown = true;
+      closed = true;
+      wake?.();
+    };
+    openStreams.add(endStream);
+    metrics.feedStreams.inc();
     let after = from.after;
     try {
       while (!closed) {
@@ -341,16 +367,24 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
         for (const item of items) {
           if (closed) break;
           if (!res.write(`id: ${item.cursor}\nevent: alert\ndata: ${JSON.stringify(item)}\n\n`)) {
-            await new Promise<void>((resolve) => res.once('drain', resolve));
+            // A client that stops reading must not hold the loop (nor shutdown) forever.
+            await new Promise<void>((resolve) => {
+              wake = resolve;
+              res.once('drain', resolve);
+            });
           }
           after = Number(item.cursor);
         }
         if (items.length < 500) await woken;
       }
     } finally {
+      openStreams.delete(endStream);
+      metrics.feedStreams.dec();
       clearInterval(heartbeat);
       deps.feedEvents.off('committed', onCommit);
-      res.end();
+      // At shutdown the connection goes too: a kept-alive socket would hold close() open.
+      if (shuttingDown) res.end(() => res.destroy());
+      else res.end();
     }
   }
 
