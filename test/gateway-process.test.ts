@@ -10,6 +10,7 @@ import {
   publishToFeed,
   seizureReport,
   writeConfig,
+  OPEN_JS_API,
 } from './helpers/fixtures.js';
 import { HUBCTL, hubctl } from './helpers/hubctl.js';
 import { startService, type ServiceProcess } from './helpers/processes.js';
@@ -27,7 +28,7 @@ function config(agency: string) {
     trustDir: fx.trustDir,
     dataDir: join(fx.dir, `data-${agency}`),
     http: { port: 0 },
-    nats: { servers: [nats.url] },
+    nats: { servers: [nats.url], jsApiPrefix: OPEN_JS_API },
     clients: [{ name: 'officers', tokenSha256: token.sha256, roles: ['submit', 'read-feed'] }],
   });
 }
@@ -136,7 +137,7 @@ describe('gateway process with hubctl', () => {
       signingKey: loose,
       trustDir: fx.trustDir,
       dataDir: join(fx.dir, 'loose'),
-      nats: { servers: [nats.url] },
+      nats: { servers: [nats.url], jsApiPrefix: OPEN_JS_API },
     });
     const proc = spawn(process.execPath, ['services/gateway/dist/main.js', '--config', file], {
       cwd: process.cwd(),

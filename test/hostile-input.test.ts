@@ -32,6 +32,7 @@ import {
   seizureReport,
   writeConfig,
   routerDrained,
+  OPEN_JS_API,
 } from './helpers/fixtures.js';
 import { startService, type ServiceProcess } from './helpers/processes.js';
 
@@ -91,7 +92,7 @@ beforeAll(async () => {
       trustDir: fx.trustDir,
       dataDir: join(fx.dir, 'gw'),
       http: { port: 0 },
-      nats: { servers: [nats.url] },
+      nats: { servers: [nats.url], jsApiPrefix: OPEN_JS_API },
       clients: [{ name: 'c', tokenSha256: token.sha256, roles: ['submit', 'read-feed'] }],
       feed: { enabled: false },
     }),
