@@ -105,8 +105,8 @@ export default tseslint.config(
     },
   },
   {
-    // Tests, benchmarks and the demo read the environment directly (NATS_SERVER_BIN, FC_SEED).
-    files: ['test/**', '**/test/**', 'bench/**', 'demo/**', 'scripts/**'],
+    // Tests, the test kit, benchmarks and the demo read the environment directly (NATS_SERVER_BIN, FC_SEED).
+    files: ['test/**', '**/test/**', 'packages/testkit/**', 'bench/**', 'demo/**', 'scripts/**'],
     rules: { 'no-restricted-properties': 'off' },
   },
 );

@@ -6,8 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { loadConfig as gatewayConfig } from '@alert-hub/gateway';
 import { loadConfig as routerConfig } from '@alert-hub/router';
-import { findNatsServer } from '@alert-hub/runtime';
-import { ROOT } from './helpers/hubctl.js';
+import { ROOT, findNatsServer } from '@alert-hub/testkit';
 
 interface Service {
   image?: string;

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ROOT } from './helpers/hubctl.js';
+import { ROOT } from '@alert-hub/testkit';
 
 const dir = mkdtempSync(join(tmpdir(), 'ahub-demo-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify as toYaml } from 'yaml';
 import { createToken, openDatabase } from '@alert-hub/runtime';
-import { useNatsServer } from './harness/nats.js';
+import { useNatsServer } from '@alert-hub/testkit/harness';
 import {
   eventually,
   feedMessages,
@@ -14,9 +14,9 @@ import {
   writeConfig,
   routerDrained,
   OPEN_JS_API,
-} from './helpers/fixtures.js';
-import { hubctl } from './helpers/hubctl.js';
-import { startService, type ServiceProcess } from './helpers/processes.js';
+} from '@alert-hub/testkit';
+import { hubctl } from '@alert-hub/testkit';
+import { startService, type ServiceProcess } from '@alert-hub/testkit';
 
 const AGENCIES = ['SG-NPARKS', 'VN-CUSTOMS', 'CN-GACC', 'KE-KWS'];
 const RECIPIENTS = ['CN-GACC', 'VN-CUSTOMS'];

@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createToken } from '@alert-hub/runtime';
-import { useNatsServer } from './harness/nats.js';
+import { useNatsServer } from '@alert-hub/testkit/harness';
 import {
   makeHubFixture,
   provision,
@@ -11,9 +11,9 @@ import {
   seizureReport,
   writeConfig,
   OPEN_JS_API,
-} from './helpers/fixtures.js';
-import { HUBCTL, hubctl } from './helpers/hubctl.js';
-import { startService, type ServiceProcess } from './helpers/processes.js';
+} from '@alert-hub/testkit';
+import { HUBCTL, hubctl } from '@alert-hub/testkit';
+import { startService, type ServiceProcess } from '@alert-hub/testkit';
 
 const nats = useNatsServer();
 const fx = makeHubFixture(['SG-NPARKS', 'VN-CUSTOMS']);

@@ -15,14 +15,9 @@ import {
   type Alert,
   type SigningKey,
 } from '@alert-hub/core';
-import {
-  createToken,
-  generateKey,
-  openDatabase,
-  readSigningKey,
-  revokeKey,
-} from '@alert-hub/runtime';
-import { useNatsServer } from './harness/nats.js';
+import { generateKey, revokeKey } from '@alert-hub/operator';
+import { createToken, openDatabase, readSigningKey } from '@alert-hub/runtime';
+import { useNatsServer } from '@alert-hub/testkit/harness';
 import {
   eventually,
   feedMessages,
@@ -33,8 +28,8 @@ import {
   writeConfig,
   routerDrained,
   OPEN_JS_API,
-} from './helpers/fixtures.js';
-import { startService, type ServiceProcess } from './helpers/processes.js';
+} from '@alert-hub/testkit';
+import { startService, type ServiceProcess } from '@alert-hub/testkit';
 
 const nats = useNatsServer();
 const fx = makeHubFixture(['SG-NPARKS', 'VN-CUSTOMS', 'KE-KWS']);

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { hubctl } from './helpers/hubctl.js';
+import { hubctl } from '@alert-hub/testkit';
 
 const dir = mkdtempSync(join(tmpdir(), 'ahub-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify as toYaml } from 'yaml';
 import { newAlertId } from '@alert-hub/core';
 import { openDatabase } from '@alert-hub/runtime';
-import { useNatsServer } from './harness/nats.js';
+import { useNatsServer } from '@alert-hub/testkit/harness';
 import {
   eventually,
   feedMessages,
@@ -13,9 +13,9 @@ import {
   seizureReport,
   writeConfig,
   routerDrained,
-} from './helpers/fixtures.js';
-import { hubctl } from './helpers/hubctl.js';
-import { startService, type ServiceProcess } from './helpers/processes.js';
+} from '@alert-hub/testkit';
+import { hubctl } from '@alert-hub/testkit';
+import { startService, type ServiceProcess } from '@alert-hub/testkit';
 
 const nats = useNatsServer();
 const fx = makeHubFixture(['SG-NPARKS', 'VN-CUSTOMS', 'CN-GACC', 'NG-NCS']);

@@ -15,15 +15,13 @@ import {
 import { loadConfig as gatewayConfig, startGateway, type Gateway } from '@alert-hub/gateway';
 import { loadConfig as routerConfig, startRouter, type Router } from '@alert-hub/router';
 import {
-  connectNats,
   createDevPki,
-  createToken,
   DEFAULT_AGENCY_LIMITS,
   devPkiPaths,
-  provisionHub,
   renderNatsSecurityConfig,
-} from '@alert-hub/runtime';
-import { useNatsServer } from './harness/nats.js';
+} from '@alert-hub/operator';
+import { connectNats, createToken, provisionHub } from '@alert-hub/runtime';
+import { useNatsServer } from '@alert-hub/testkit/harness';
 import {
   eventually,
   feedMessages,
@@ -33,7 +31,7 @@ import {
   publishToFeed,
   seizureReport,
   writeConfig,
-} from './helpers/fixtures.js';
+} from '@alert-hub/testkit';
 
 const AGENCIES = ['SG-NPARKS', 'VN-CUSTOMS', 'KE-KWS'];
 const fx = makeHubFixture(AGENCIES);

@@ -12,13 +12,8 @@ import {
   newAlertId,
   signAlert,
 } from '@alert-hub/core';
-import {
-  DEFAULT_SCHEMAS_DIR,
-  loadSchemaRegistry,
-  readSigningKey,
-  spawnService,
-  startLocalHub,
-} from '@alert-hub/runtime';
+import { DEFAULT_SCHEMAS_DIR, loadSchemaRegistry, readSigningKey } from '@alert-hub/runtime';
+import { spawnService, startLocalHub } from '@alert-hub/testkit';
 import { benchAlert } from '../dist/core.js';
 import { cpuMsOf, memoryOf } from '../dist/proc.js';
 

@@ -2,13 +2,13 @@ import { join } from 'node:path';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { ROUTER_CONSUMER, Streams, feedConsumerName, newAlertId } from '@alert-hub/core';
+import { openDatabase } from '@alert-hub/runtime';
 import {
-  openDatabase,
   spawnService,
   startLocalHub,
   type LocalHub,
   type ServiceProcess,
-} from '@alert-hub/runtime';
+} from '@alert-hub/testkit';
 import { benchAlert } from './core.js';
 import { pace } from './load.js';
 import { cpuMsOf, memoryOf } from './proc.js';

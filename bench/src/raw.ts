@@ -10,14 +10,9 @@ import {
   StorageType,
 } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
-import {
-  DEFAULT_STREAM_LIMITS,
-  connectNats,
-  createDevPki,
-  devPkiPaths,
-  startNatsServer,
-  type NatsServer,
-} from '@alert-hub/runtime';
+import { createDevPki, devPkiPaths } from '@alert-hub/operator';
+import { DEFAULT_STREAM_LIMITS, connectNats } from '@alert-hub/runtime';
+import { startNatsServer, type NatsServer } from '@alert-hub/testkit';
 import { pace } from './load.js';
 import { memoryOf } from './proc.js';
 import { RAW, nowMs, rawMessage } from './raw-common.js';

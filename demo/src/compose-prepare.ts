@@ -4,13 +4,12 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { stringify as toYaml, parse as parseYaml } from 'yaml';
 import {
-  ROOT_DIR,
   createDevPki,
-  createToken,
   devPkiPaths,
   generateKey,
   renderNatsServerConfig,
-} from '@alert-hub/runtime';
+} from '@alert-hub/operator';
+import { ROOT_DIR, createToken } from '@alert-hub/runtime/files';
 
 /**
  * npm run compose:prepare: everything docker-compose.yml mounts at /etc/alert-hub, generated into

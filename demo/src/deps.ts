@@ -10,13 +10,11 @@ export {
   inboundSubject,
   type Alert,
 } from '@alert-hub/core';
+export { startLocalHub, type LocalAgency, type LocalHub } from '@alert-hub/testkit';
 export {
-  startLocalHub,
-  type LocalAgency,
-  type LocalHub,
   DEFAULT_SCHEMAS_DIR,
   loadSchemaRegistry,
   loadTrustStore,
   openDatabase,
-} from '@alert-hub/runtime';
-export { verifyAuditChain } from '@alert-hub/router';
+} from '@alert-hub/runtime/files';
+export { verifyAuditChain } from '@alert-hub/audit';

@@ -3,8 +3,6 @@ import { AlertHubError, type Issue } from '@alert-hub/core';
 /** Codes of the runtime's own failures. */
 export const RuntimeErrorCode = {
   ConfigInvalid: 'ERR_CONFIG_INVALID',
-  NatsServerNotFound: 'ERR_NATS_SERVER_NOT_FOUND',
-  NatsServerStart: 'ERR_NATS_SERVER_START',
   KeyFilePermissions: 'ERR_KEY_FILE_PERMISSIONS',
   KeyFileUnreadable: 'ERR_KEY_FILE_UNREADABLE',
 } as const;
@@ -18,25 +16,6 @@ export class ConfigInvalidError extends AlertHubError {
       `invalid configuration (${source}):\n${issues.map((i) => `  ${i.pointer || '/'}: ${i.message}`).join('\n')}`,
     );
     this.issues = issues;
-  }
-}
-
-/** No nats-server binary was found; the message names the install command. */
-export class NatsServerNotFoundError extends AlertHubError {
-  constructor(searched: readonly string[]) {
-    super(
-      RuntimeErrorCode.NatsServerNotFound,
-      `nats-server was not found (looked in: ${searched.join(', ')}).\n` +
-        `Install it with:  sudo apt-get install nats-server   (Debian/Ubuntu; 2.9 or later)\n` +
-        `or point NATS_SERVER_BIN at the binary.`,
-    );
-  }
-}
-
-/** nats-server did not start or become ready. */
-export class NatsServerStartError extends AlertHubError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(RuntimeErrorCode.NatsServerStart, message, options);
   }
 }
 

@@ -1,24 +1,16 @@
 /**
- * @alert-hub/runtime: the Node.js side the services and hubctl share. Loading schemas, the
- * trust store and key files; the nats-server launcher; NATS connections and JetStream setup;
+ * @alert-hub/runtime: what the services run on the Node.js side. Loading schemas, the trust
+ * store, key files and the agreements file; NATS connections and JetStream setup; SQLite;
  * logging and configuration. The protocol itself is in @alert-hub/core, which does no I/O.
+ *
+ * Tools that never connect anywhere (hubctl) import `@alert-hub/runtime/files`, the part of
+ * this package that loads neither NATS nor an HTTP server.
  */
-export * from './errors.js';
-export * from './paths.js';
-export * from './files.js';
-export * from './nats-server.js';
+export * from './files-entry.js';
 export * from './nats.js';
 export * from './jetstream-setup.js';
 export * from './logger.js';
-export * from './config.js';
-export * from './keystore.js';
 export * from './batch-writer.js';
-export * from './sqlite.js';
-export * from './tokens.js';
-export * from './nats-config.js';
-export * from './dev-pki.js';
-export * from './service-process.js';
-export * from './local-hub.js';
 export * from './service-config.js';
 export * from './ops-routes.js';
 export * from './service-main.js';

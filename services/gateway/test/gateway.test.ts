@@ -3,7 +3,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { Streams, decodeEnvelope, verifyOrigin, type Alert } from '@alert-hub/core';
 import { loadConfig, startGateway, type FeedItem, type Gateway } from '@alert-hub/gateway';
 import { createToken } from '@alert-hub/runtime';
-import { useNatsServer } from '../../../test/harness/nats.js';
+import { useNatsServer } from '@alert-hub/testkit/harness';
 import {
   eventually,
   loadTrustStore,
@@ -15,7 +15,7 @@ import {
   seizureReport,
   writeConfig,
   OPEN_JS_API,
-} from '../../../test/helpers/fixtures.js';
+} from '@alert-hub/testkit';
 
 const nats = useNatsServer();
 const fx = makeHubFixture(['SG-NPARKS', 'VN-CUSTOMS', 'NG-NCS']);
@@ -403,7 +403,7 @@ describe('gateway - feed', () => {
     });
     const forOther = seizureReport('SG-NPARKS');
     // Countersigned for NG-NCS but published onto VN-CUSTOMS's feed.
-    const { routedEnvelope } = await import('../../../test/helpers/fixtures.js');
+    const { routedEnvelope } = await import('@alert-hub/testkit');
     const { encodeEnvelope, feedSubject } = await import('@alert-hub/core');
     const { jetstream } = await import('@nats-io/jetstream');
     await jetstream(nc).publish(

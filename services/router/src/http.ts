@@ -20,7 +20,7 @@ import {
   traceAlert,
   type AuditQuery,
   type FlowCount,
-} from './audit.js';
+} from '@alert-hub/audit';
 import type { RouterConfig } from './config.js';
 import type { RouterMetrics } from './metrics.js';
 

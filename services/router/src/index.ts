@@ -1,22 +1,4 @@
-/** @alert-hub/router: sharing agreements, verified forwarding, tamper-evident audit log. */
+/** @alert-hub/router: sharing agreements, verified forwarding, writer of the audit log (@alert-hub/audit). */
 export { loadConfig, auditDbFile, type RouterConfig } from './config.js';
 export { startRouter, type Router } from './router.js';
-export { loadAgreementsFile } from './agreements-file.js';
-export {
-  AuditEvent,
-  AUDIT_COLUMNS,
-  GENESIS_HASH,
-  flowStats,
-  hashRecord,
-  initAuditSchema,
-  mergeRecords,
-  queryAudit,
-  toCsvLine,
-  traceAlert,
-  verifyAuditChain,
-  type AuditQuery,
-  type AuditRecord,
-  type ChainVerification,
-  type FlowCount,
-} from './audit.js';
 export { RouterStore } from './store.js';

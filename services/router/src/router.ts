@@ -7,14 +7,15 @@ import {
   connectService,
   createBatchWriter,
   createLogger,
+  loadAgreementsFile,
   loadSchemaRegistry,
   loadTrustAndKey,
   openDatabase,
   provisionHub,
+  watchAgreementsFile,
   type Logger,
   type SqliteDatabase,
 } from '@alert-hub/runtime';
-import { loadAgreementsFile, watchAgreementsFile } from './agreements-file.js';
 import { auditDbFile, type RouterConfig } from './config.js';
 import { buildCoordinatorApi } from './http.js';
 import { createRouterMetrics } from './metrics.js';

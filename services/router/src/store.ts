@@ -1,7 +1,7 @@
 import type { Alert, AgreementRef, Allowed, Denied } from '@alert-hub/core';
 import { DenyReason } from '@alert-hub/core';
 import type { SqliteDatabase } from '@alert-hub/runtime';
-import { AuditAppender, AuditEvent, type AuditEntry } from './audit.js';
+import { AuditAppender, AuditEvent, type AuditEntry } from '@alert-hub/audit';
 
 /** What the router decided about one message; written with its audit records in one transaction. */
 export type Outcome =

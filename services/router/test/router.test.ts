@@ -13,15 +13,11 @@ import {
   signAlert,
   type Alert,
 } from '@alert-hub/core';
-import {
-  loadConfig,
-  startRouter,
-  traceAlert,
-  verifyAuditChain,
-  type Router,
-} from '@alert-hub/router';
-import { loadTrustStore, openDatabase, revokeKey } from '@alert-hub/runtime';
-import { useNatsServer } from '../../../test/harness/nats.js';
+import { traceAlert, verifyAuditChain } from '@alert-hub/audit';
+import { loadConfig, startRouter, type Router } from '@alert-hub/router';
+import { revokeKey } from '@alert-hub/operator';
+import { loadTrustStore, openDatabase } from '@alert-hub/runtime';
+import { useNatsServer } from '@alert-hub/testkit/harness';
 import {
   eventually,
   feedMessages,
@@ -31,7 +27,7 @@ import {
   registry,
   seizureReport,
   writeConfig,
-} from '../../../test/helpers/fixtures.js';
+} from '@alert-hub/testkit';
 
 const AGENCIES = ['SG-NPARKS', 'VN-CUSTOMS', 'CN-GACC', 'NG-NCS', 'KE-KWS', 'US-FWS', 'HK-CED'];
 const nats = useNatsServer();
@@ -504,7 +500,7 @@ describe('router - tamper evidence', () => {
     expect(verifyAuditChain(db, trust()).firstBad?.seq).toBe(5);
   });
   it('a chain rewritten with fresh hashes still fails against the signed checkpoints', async () => {
-    const { hashRecord } = await import('@alert-hub/router');
+    const { hashRecord } = await import('@alert-hub/audit');
     const db = copyDb();
     db.prepare("UPDATE audit SET reason = 'nothing happened' WHERE seq = 3").run();
     let prev = '0'.repeat(64);

@@ -10,7 +10,7 @@ import {
   verifyAuditChain,
   type AuditQuery,
   type AuditRecord,
-} from '@alert-hub/router';
+} from '@alert-hub/audit';
 import {
   DEFAULT_SCHEMAS_DIR,
   DEFAULT_TRUST_DIR,
@@ -18,7 +18,7 @@ import {
   loadTrustStore,
   openDatabase,
   type SqliteDatabase,
-} from '@alert-hub/runtime';
+} from '@alert-hub/runtime/files';
 import { print, printTable } from '../output.js';
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];

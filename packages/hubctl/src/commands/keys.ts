@@ -7,7 +7,8 @@ import {
   type Revocation,
   type SigningAlgorithm,
 } from '@alert-hub/core';
-import { generateKey, keyPaths, revokeKey, rotateKey, REVOCATIONS_FILE } from '@alert-hub/runtime';
+import { generateKey, keyPaths, revokeKey, rotateKey } from '@alert-hub/operator';
+import { REVOCATIONS_FILE } from '@alert-hub/runtime/files';
 import { print, printTable } from '../output.js';
 
 const PRINCIPAL = /^(?:[A-Z]{2}-[A-Z0-9]{2,16}|[A-Z][A-Z0-9]{1,15})$/;

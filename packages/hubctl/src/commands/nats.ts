@@ -3,15 +3,13 @@ import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import {
   DEFAULT_AGENCY_LIMITS,
-  DEFAULT_SCHEMAS_DIR,
   createDevPki,
   devPkiPaths,
-  loadSchemaRegistry,
-  loadTrustStore,
   renderNatsSecurityConfig,
   renderNatsServerConfig,
   type AgencyLimits,
-} from '@alert-hub/runtime';
+} from '@alert-hub/operator';
+import { DEFAULT_SCHEMAS_DIR, loadSchemaRegistry, loadTrustStore } from '@alert-hub/runtime/files';
 import { parse as parseYaml } from 'yaml';
 import { readFileSync } from 'node:fs';
 import { print } from '../output.js';

@@ -1,13 +1,13 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { evaluateAgreements, parseJsonText } from '@alert-hub/core';
-import { loadAgreementsFile } from '@alert-hub/router';
 import {
   DEFAULT_SCHEMAS_DIR,
   DEFAULT_TRUST_DIR,
+  loadAgreementsFile,
   loadSchemaRegistry,
   loadTrustStore,
-} from '@alert-hub/runtime';
+} from '@alert-hub/runtime/files';
 import { print, printTable } from '../output.js';
 
 export function registerRoute(program: Command): void {

@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import { createToken } from '@alert-hub/runtime';
+import { createToken } from '@alert-hub/runtime/files';
 import { print } from '../output.js';
 
 export function registerTokens(program: Command): void {

@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { findNatsServer, startNatsServer } from '@alert-hub/runtime';
-import { useNatsServer } from './harness/nats.js';
+import { findNatsServer, startNatsServer } from '@alert-hub/testkit';
+import { useNatsServer } from '@alert-hub/testkit/harness';
 
 const nats = useNatsServer();
 

@@ -6,7 +6,10 @@ import {
   type SigningKey,
   type TrustStore,
 } from '@alert-hub/core';
-import type { SqliteDatabase } from '@alert-hub/runtime';
+import type Database from 'better-sqlite3';
+
+/** An open better-sqlite3 database (the router's audit database, or a copy of it). */
+export type SqliteDatabase = Database.Database;
 
 /** What an audit record says happened. */
 export const AuditEvent = {

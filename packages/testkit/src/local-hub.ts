@@ -4,13 +4,15 @@ import { join } from 'node:path';
 import { stringify as toYaml } from 'yaml';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { inboxPrefix } from '@alert-hub/core';
-import { createDevPki, devPkiPaths } from './dev-pki.js';
-import { generateKey } from './keystore.js';
-import { renderNatsSecurityConfig } from './nats-config.js';
+import {
+  createDevPki,
+  devPkiPaths,
+  generateKey,
+  renderNatsSecurityConfig,
+} from '@alert-hub/operator';
+import { connectNats, createToken } from '@alert-hub/runtime';
 import { findNatsServer, startNatsServer, type NatsServer } from './nats-server.js';
-import { connectNats } from './nats.js';
 import { spawnService, type ServiceProcess } from './service-process.js';
-import { createToken } from './tokens.js';
 
 /** An agency of a local hub. */
 export interface LocalAgency {

@@ -7,7 +7,7 @@ import {
   statSync,
   type WriteStream,
 } from 'node:fs';
-import { ROOT_DIR } from './paths.js';
+import { ROOT_DIR } from '@alert-hub/runtime/files';
 
 /** The services' entry points, relative to the repository root. */
 export const SERVICE_MAINS = {

@@ -3,9 +3,7 @@ import {
   type ServiceKind,
   type ServiceProcess,
   type SpawnServiceOptions,
-} from '@alert-hub/runtime';
-
-export type { ServiceProcess };
+} from './service-process.js';
 
 /** Starts a service process from its config file, as in production (see spawnService). */
 export function startService(

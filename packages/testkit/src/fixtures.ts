@@ -17,10 +17,10 @@ import {
   type SchemaRegistry,
   type SigningKey,
 } from '@alert-hub/core';
+import { generateKey } from '@alert-hub/operator';
 import {
   DEFAULT_SCHEMAS_DIR,
   createLogger,
-  generateKey,
   loadSchemaRegistry,
   loadTrustStore,
   provisionHub,

@@ -3,15 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ErrorCode, signAlert, verifyOrigin } from '@alert-hub/core';
+import { generateKey, revokeKey, rotateKey } from '@alert-hub/operator';
 import {
   DEFAULT_SCHEMAS_DIR,
-  generateKey,
   loadSchemaRegistry,
   loadSigningKey,
   loadTrustStore,
   readSigningKey,
-  revokeKey,
-  rotateKey,
 } from '@alert-hub/runtime';
 
 const registry = loadSchemaRegistry(DEFAULT_SCHEMAS_DIR);

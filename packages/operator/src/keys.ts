@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   generateSigningJwk,
@@ -7,17 +7,8 @@ import {
   type PublicJwk,
   type Revocation,
   type SigningAlgorithm,
-  type SchemaRegistry,
-  type SigningKey,
-  type TrustStore,
 } from '@alert-hub/core';
-import {
-  REVOCATIONS_FILE,
-  loadTrustStore,
-  readSigningKey,
-  writeJsonAtomic,
-  writePrivateJwk,
-} from './files.js';
+import { REVOCATIONS_FILE, writeJsonAtomic, writePrivateJwk } from '@alert-hub/runtime';
 
 /**
  * The on-disk key layout under a certs directory:
@@ -140,55 +131,4 @@ export function revokeKey(options: {
   };
   writeJsonAtomic(file, { revoked: [...list.revoked, entry] });
   return entry;
-}
-
-/**
- * Loads a signing key from a private JWK file, or from a directory of them (as `hubctl keys`
- * lays out): the key with the latest `notBefore` that is already valid, so that a rotation
- * takes effect at the next start or reload without touching the configuration.
- */
-export function loadSigningKey(
-  path: string,
-  principal: string,
-  now: Date = new Date(),
-): SigningKey {
-  if (!statSync(path).isDirectory()) return readSigningKey(path, principal);
-  const candidates = readdirSync(path)
-    .filter((f) => f.endsWith('.jwk'))
-    .map((f) => readSigningKey(join(path, f), principal))
-    .filter(
-      (k) =>
-        (k.publicJwk.notBefore ?? '') <= now.toISOString() &&
-        (k.publicJwk.notAfter === undefined || k.publicJwk.notAfter >= now.toISOString()),
-    )
-    .sort((a, b) => (a.publicJwk.notBefore ?? '').localeCompare(b.publicJwk.notBefore ?? ''));
-  const key = candidates[candidates.length - 1];
-  if (!key) throw new Error(`no private key in ${path} is valid at ${now.toISOString()}`);
-  return key;
-}
-
-/**
- * Loads the trust store and this service's signing key together, and says (in `warning`) when
- * the key is not published in the trust store for `principal` in `role`: everything it signs
- * would then be refused by the partners. Used at start and on every reload.
- */
-export function loadTrustAndKey(o: {
-  trustDir: string;
-  registry: SchemaRegistry;
-  signingKey: string;
-  principal: string;
-  role: PrincipalRole;
-}): { trust: TrustStore; key: SigningKey; warning?: string } {
-  const trust = loadTrustStore(o.trustDir, o.registry);
-  const key = loadSigningKey(o.signingKey, o.principal);
-  const published = trust.get(key.kid);
-  const ok =
-    published !== undefined && published.principal === o.principal && published.role === o.role;
-  return ok
-    ? { trust, key }
-    : {
-        trust,
-        key,
-        warning: `signing key ${key.kid} is not in the trust store as ${o.principal} (${o.role}): partners will refuse what it signs`,
-      };
 }

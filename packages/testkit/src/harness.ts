@@ -1,11 +1,7 @@
 import { afterAll, beforeAll } from 'vitest';
 import type { NatsConnection } from '@nats-io/transport-node';
-import {
-  connectNats,
-  startNatsServer,
-  type NatsServer,
-  type NatsServerOptions,
-} from '@alert-hub/runtime';
+import { connectNats } from '@alert-hub/runtime';
+import { startNatsServer, type NatsServer, type NatsServerOptions } from './nats-server.js';
 
 /**
  * Starts one real nats-server (JetStream, random loopback port, temporary directory) for the

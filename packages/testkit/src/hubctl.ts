@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const HUBCTL = `${ROOT}node_modules/.bin/hubctl`;
 
 /** Runs the built hubctl as a user would; resolves with exit code and output. */

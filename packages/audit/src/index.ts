@@ -1,0 +1,22 @@
+/** @alert-hub/audit: the router's audit log as a library (format, append, checkpoint, verify, query, export). */
+export {
+  AuditAppender,
+  AuditEvent,
+  AUDIT_COLUMNS,
+  GENESIS_HASH,
+  HASHED_MEMBERS,
+  flowStats,
+  hashRecord,
+  initAuditSchema,
+  mergeRecords,
+  queryAudit,
+  toCsvLine,
+  traceAlert,
+  verifyAuditChain,
+  type AuditEntry,
+  type AuditQuery,
+  type AuditRecord,
+  type ChainVerification,
+  type FlowCount,
+  type SqliteDatabase,
+} from './audit.js';

@@ -1,0 +1,14 @@
+/**
+ * @alert-hub/testkit: private, for tests, the benchmark and the demo only; never a dependency of
+ * a service or of hubctl. A real nats-server on a random loopback port, a whole local hub, the
+ * services as processes, fixtures, and one canonical sample of each alert type. The vitest hooks
+ * (`useNatsServer`) are in `@alert-hub/testkit/harness`, so that the demo and the benchmark can
+ * use the rest without loading vitest.
+ */
+export * from './errors.js';
+export * from './nats-server.js';
+export * from './service-process.js';
+export * from './local-hub.js';
+export * from './processes.js';
+export * from './fixtures.js';
+export * from './hubctl.js';
