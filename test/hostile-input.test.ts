@@ -171,6 +171,16 @@ async function expectRefused(
   expect(router.proc.exitCode).toBeNull();
 }
 
+describe('at rest - the audit log is private', () => {
+  it('audit.db (and its WAL) is 0600 in a 0700 directory', async () => {
+    const { statSync } = await import('node:fs');
+    const mode = (p: string) => statSync(p).mode & 0o777;
+    expect([mode(join(fx.dir, 'router')), mode(auditDb), mode(`${auditDb}-wal`)]).toEqual([
+      0o700, 0o600, 0o600,
+    ]);
+  });
+});
+
 describe('hostile input - at the router (raw NATS messages)', () => {
   const sg = () => fx.keys['SG-NPARKS']!;
 
