@@ -20,11 +20,14 @@ export type Outcome =
       readonly streamSeq: number;
       readonly subject: string;
       readonly claimedOrigin?: string | undefined;
+      /** The alert id, verified, or as the refused message claims it (see `alertIdVerified`). */
       readonly alertId?: string | undefined;
+      readonly alertIdVerified?: boolean;
       readonly type?: string | undefined;
       readonly code: string;
       readonly reason: string;
-      readonly deadLetterSeq: number;
+      /** Absent when dead-lettering failed repeatedly: the refusal is audited all the same. */
+      readonly deadLetterSeq?: number;
     }
   | {
       readonly kind: 'agreements';
@@ -135,10 +138,21 @@ export class RouterStore {
         type: o.type,
         streamSeq: o.streamSeq,
       };
+      // Unless verified, the alert id and origin are only what the message claims.
+      const claimed = o.alertIdVerified === true ? {} : { unverified: ['alertId', 'origin'] };
       return [
-        { event: AuditEvent.Received, ...who, detail: { subject: o.subject } },
+        { event: AuditEvent.Received, ...who, detail: { subject: o.subject, ...claimed } },
         { event: AuditEvent.Rejected, ...who, reasonCode: o.code, reason: o.reason },
-        { event: AuditEvent.DeadLettered, ...who, reasonCode: o.code, feedSeq: o.deadLetterSeq },
+        ...(o.deadLetterSeq === undefined
+          ? []
+          : [
+              {
+                event: AuditEvent.DeadLettered,
+                ...who,
+                reasonCode: o.code,
+                feedSeq: o.deadLetterSeq,
+              },
+            ]),
       ];
     }
     const a = o.alert;

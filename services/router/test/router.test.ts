@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify as toYaml } from 'yaml';
@@ -473,6 +473,7 @@ describe('router - tamper evidence', () => {
     const db = openDatabase(src, { readonly: true });
     db.exec(`VACUUM INTO '${copy}'`);
     db.close();
+    chmodSync(copy, 0o600); // SQLite creates it with the process umask; the hub opens only private files
     return openDatabase(copy);
   }
   const trust = () => loadTrustStore(fx.trustDir, registry);
