@@ -10,6 +10,7 @@ import { headers as natsHeaders } from '@nats-io/transport-node';
 import {
   Streams,
   encodeEnvelope,
+  inboundMsgId,
   inboundSubject,
   signAlert,
   type Alert,
@@ -265,15 +266,25 @@ describe('hostile input - at the router (raw NATS messages)', () => {
     const first = await jetstream(nc).publish(
       inboundSubject('SG-NPARKS', 'seizure-report'),
       bytes,
-      { msgID: a.id },
+      { msgID: inboundMsgId('SG-NPARKS', a.id, bytes) },
     );
     await eventually(
       () => auditOf(first.seq).some((r) => r.event === 'forwarded'),
       10_000,
       'first routing',
     );
-    // A new message id: what JetStream sees once its duplicate window has passed.
-    await expectRefused(bytes, 'ERR_DUPLICATE_ALERT', 'SG-NPARKS', { msgID: `replayed-${a.id}` });
+    // The same origin and id in a new envelope: JetStream stores it (its message id differs, as
+    // a replay's would once the duplicate window has passed); the router refuses it.
+    const again = encodeEnvelope(
+      await signAlert(
+        { ...a, issuedAt: new Date(Date.parse(a.issuedAt) + 1000).toISOString() },
+        sg(),
+        SCHEMA,
+      ),
+    );
+    await expectRefused(again, 'ERR_DUPLICATE_ALERT', 'SG-NPARKS', {
+      msgID: inboundMsgId('SG-NPARKS', a.id, again),
+    });
     expect((await feedMessages(nc)).filter((m) => m.msgId.startsWith(a.id))).toHaveLength(2);
   });
   it('an envelope over the size limit is refused unread', async () => {
@@ -318,11 +329,10 @@ describe('hostile input - at the router (raw NATS messages)', () => {
         pills.push({ seq: ack.seq, data });
       }
       const a = seizureReport('SG-NPARKS');
-      const ok = await js.publish(
-        inboundSubject('SG-NPARKS', 'seizure-report'),
-        encodeEnvelope(await signAlert(a, sg(), SCHEMA)),
-        { msgID: a.id },
-      );
+      const okBytes = encodeEnvelope(await signAlert(a, sg(), SCHEMA));
+      const ok = await js.publish(inboundSubject('SG-NPARKS', 'seizure-report'), okBytes, {
+        msgID: inboundMsgId('SG-NPARKS', a.id, okBytes),
+      });
       await eventually(
         () => auditOf(ok.seq).some((r) => r.event === 'forwarded'),
         20_000,

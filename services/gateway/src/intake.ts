@@ -3,6 +3,7 @@ import {
   DEFAULT_MAX_ENVELOPE_BYTES,
   canonicalJson,
   encodeEnvelope,
+  inboundMsgId,
   inboundSubject,
   newAlertId,
   signAlert,
@@ -129,7 +130,7 @@ export class Intake {
       const ack = await this.#d.nats.publish(
         inboundSubject(agency, alert.type),
         envelope,
-        alert.id,
+        inboundMsgId(agency, alert.id, envelope),
       );
       this.#d.receipts
         .enqueue({

@@ -13,6 +13,7 @@ import {
   evaluateAgreements,
   feedSubject,
   forwardMsgId,
+  inboundMsgId,
   parseInboundSubject,
   parseJsonBytes,
   verifyOrigin,
@@ -212,7 +213,16 @@ export class RoutingLoop {
           `${checked.error.message}: ${checked.error.issues.map((i) => `${i.pointer || '/'} ${i.message}`).join('; ')}`,
         );
 
-      const prior = this.#d.store.routed(alert.id);
+      // JetStream de-duplicates by Nats-Msg-Id across the whole stream: an id another agency
+      // could choose would let it shadow this alert. The id must be the one bound to this envelope.
+      const msgId = m.headers?.get('Nats-Msg-Id') ?? '';
+      if (msgId !== inboundMsgId(alert.origin, alert.id, m.data))
+        throw new RejectError(
+          'ERR_MSG_ID_MISMATCH',
+          'Nats-Msg-Id is not the one this envelope must carry (<origin>:<alert id>:<digest>)',
+        );
+
+      const prior = this.#d.store.routed(alert.origin, alert.id);
       if (prior) {
         if (prior.streamSeq === m.seq) {
           // Committed before a crash or a lost ack: the forwards and the audit are done.
@@ -226,17 +236,18 @@ export class RoutingLoop {
           `alert ${alert.id} was already routed (inbound sequence ${prior.streamSeq}); a replay or a duplicate is never forwarded again`,
         );
       }
-      const active = this.#active.get(alert.id);
+      const identity = `${alert.origin}:${alert.id}`;
+      const active = this.#active.get(identity);
       if (active !== undefined && active !== m.seq)
         throw new RejectError(
           'ERR_DUPLICATE_ALERT',
           `alert ${alert.id} is being routed from inbound sequence ${active}`,
         );
-      this.#active.set(alert.id, m.seq);
+      this.#active.set(identity, m.seq);
       try {
         await this.#route(m, jws, alert);
       } finally {
-        this.#active.delete(alert.id);
+        this.#active.delete(identity);
       }
       metrics.messages.inc({ outcome: 'routed' });
       metrics.processSeconds.observe((performance.now() - started) / 1000);
@@ -284,15 +295,17 @@ export class RoutingLoop {
     }));
     let denied = decision.denied;
     if (alert.type === 'retraction' && alert.retracts) {
-      const original = store.routed(alert.retracts);
-      if (original && original.origin !== alert.origin) {
+      // An agency retracts only its own alerts: (origin, id) is the alert's identity.
+      const original = store.routed(alert.origin, alert.retracts);
+      const others = store.routedByAnyOrigin(alert.retracts);
+      if (!original && others.length > 0) {
         throw new RejectError(
           'ERR_RETRACTION_NOT_ORIGIN',
-          `only ${original.origin} may retract alert ${alert.retracts}`,
+          `only ${others.map((o) => o.origin).join(', ')} may retract alert ${alert.retracts}`,
         );
       }
       // A retraction reaches everyone who received the original, even if the agreement has ended.
-      for (const d of store.deliveriesOf(alert.retracts)) {
+      for (const d of store.deliveriesOf(alert.origin, alert.retracts)) {
         if (!allowed.some((a) => a.recipient === d.recipient))
           allowed.push({ ...d, viaOriginal: true });
       }
