@@ -6,3 +6,4 @@
 export * from './nats-config.js';
 export * from './keys.js';
 export * from './dev-pki.js';
+export * from './security-doc.js';
