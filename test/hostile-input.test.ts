@@ -259,6 +259,17 @@ describe('hostile input - at the router (raw NATS messages)', () => {
       { alertId: a.id },
     );
   });
+  it('issued-at older than the freshness bound (a back-dated alert from a retired, unrevoked key)', async () => {
+    const a = seizureReport('SG-NPARKS', {
+      issuedAt: new Date(Date.now() - 25 * 3600_000).toISOString(),
+    });
+    await expectRefused(
+      encodeEnvelope(await signAlert(a, sg(), SCHEMA)),
+      'ERR_ISSUED_AT_TOO_OLD',
+      'SG-NPARKS',
+      { alertId: a.id },
+    );
+  });
   it('a replay of an old valid alert after the duplicate window', async () => {
     const a = seizureReport('SG-NPARKS');
     const bytes = encodeEnvelope(await signAlert(a, sg(), SCHEMA));

@@ -115,6 +115,7 @@ export async function startRouter(
     log,
     maxMessages: config.consumer.maxMessages,
     publishTimeoutMs: config.nats.publishTimeoutMs,
+    freshness: config.freshness,
   });
   await loop.start();
   const checkpointTimer = setInterval(checkpoint, config.checkpointIntervalMs);

@@ -16,6 +16,7 @@ import {
   inboundMsgId,
   parseInboundSubject,
   parseJsonBytes,
+  timeOf,
   verifyOrigin,
   type Alert,
   type AgreementSet,
@@ -44,6 +45,8 @@ export interface RoutingDeps {
   readonly log: Logger;
   readonly maxMessages: number;
   readonly publishTimeoutMs: number;
+  /** Bounds on `issuedAt` (see the router's `freshness` configuration). */
+  readonly freshness?: { readonly maxAgeMs: number; readonly maxFutureSkewMs: number };
   readonly now?: () => Date;
 }
 
@@ -195,7 +198,17 @@ export class RoutingLoop {
         trust: this.#d.trust(),
         registry: this.#d.registry,
         now: this.#now(),
+        ...(this.#d.freshness ? { maxClockSkewMs: this.#d.freshness.maxFutureSkewMs } : {}),
       });
+      // Age is measured against when JetStream stored the message, not the router's clock: a
+      // backlog after an outage is not refused for waiting.
+      const storedAt = Math.floor(m.info.timestampNanos / 1e6);
+      const maxAge = this.#d.freshness?.maxAgeMs;
+      if (maxAge !== undefined && storedAt - timeOf(alert.issuedAt) > maxAge)
+        throw new RejectError(
+          'ERR_ISSUED_AT_TOO_OLD',
+          `issued-at ${alert.issuedAt} is more than ${Math.round(maxAge / 1000)} s before the hub received it`,
+        );
       alertId = alert.id;
       alertType = alert.type;
       if (alert.origin !== claim.origin) {
