@@ -10,7 +10,7 @@ import {
   deadLetterSubject,
   decodeEnvelope,
   encodeEnvelope,
-  evaluateAgreements,
+  decideRoute,
   feedSubject,
   forwardMsgId,
   inboundMsgId,
@@ -20,7 +20,6 @@ import {
   verifyOrigin,
   type Alert,
   type AgreementSet,
-  type Allowed,
   type GeneralJws,
   type SchemaRegistry,
   type SigningKey,
@@ -301,30 +300,22 @@ export class RoutingLoop {
     const { store, js, metrics } = this.#d;
     const now = this.#now();
     const trust = this.#d.trust();
-    const decision = evaluateAgreements(this.#d.agreements(), alert, trust.agencies, now);
-    let allowed: (Allowed & { viaOriginal: boolean })[] = decision.allowed.map((a) => ({
-      ...a,
-      viaOriginal: false,
-    }));
-    let denied = decision.denied;
-    if (alert.type === 'retraction' && alert.retracts) {
-      // An agency retracts only its own alerts: (origin, id) is the alert's identity.
-      const original = store.routed(alert.origin, alert.retracts);
-      const others = store.routedByAnyOrigin(alert.retracts);
-      if (!original && others.length > 0) {
-        throw new RejectError(
-          'ERR_RETRACTION_NOT_ORIGIN',
-          `only ${others.map((o) => o.origin).join(', ')} may retract alert ${alert.retracts}`,
-        );
-      }
-      // A retraction reaches everyone who received the original, even if the agreement has ended.
-      for (const d of store.deliveriesOf(alert.origin, alert.retracts)) {
-        if (!allowed.some((a) => a.recipient === d.recipient))
-          allowed.push({ ...d, viaOriginal: true });
-      }
-      denied = denied.filter((d) => !allowed.some((a) => a.recipient === d.recipient));
-      allowed = allowed.sort((a, b) => a.recipient.localeCompare(b.recipient));
-    }
+    // An agency retracts only its own alerts: (origin, id) is the alert's identity. Another
+    // agency's alert with that id makes the retraction one of someone else's alert.
+    const retracts = alert.type === 'retraction' ? alert.retracts : undefined;
+    const own = retracts ? store.routed(alert.origin, retracts) : undefined;
+    const other = retracts && !own ? store.routedByAnyOrigin(retracts)[0] : undefined;
+    const decision = decideRoute({
+      agreements: this.#d.agreements(),
+      alert,
+      candidates: trust.agencies,
+      now,
+      original: own
+        ? { origin: own.origin, deliveries: store.deliveriesOf(own.origin, retracts!) }
+        : other && { origin: other.origin, deliveries: [] },
+    });
+    if (decision.kind === 'refuse') throw new RejectError(decision.code, decision.reason);
+    const { allowed, denied } = decision;
     const key = this.#d.hubKey();
     const routedAt = now.toISOString();
     const forwards = await Promise.all(
