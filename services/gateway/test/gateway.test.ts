@@ -214,6 +214,37 @@ describe('gateway - every refusal (4xx) with a specific code', () => {
       'ERR_SCHEMA_UNKNOWN',
     ],
     ['unknown route', () => post(sg, '/v1/nothing', {}), 404, 'ERR_NOT_FOUND'],
+    // What the router would refuse, said before a 202 (attacker's review, finding 7).
+    [
+      'issuedAt before the signing key is valid',
+      () =>
+        post(sg, '/v1/alerts', {
+          ...seizureReport('SG-NPARKS'),
+          issuedAt: '2018-06-01T00:00:00Z',
+        }),
+      422,
+      'ERR_KEY_NOT_VALID_AT',
+    ],
+    [
+      'issuedAt in the future',
+      () =>
+        post(sg, '/v1/alerts', {
+          ...seizureReport('SG-NPARKS'),
+          issuedAt: new Date(Date.now() + 24 * 3600_000).toISOString(),
+        }),
+      422,
+      'ERR_ISSUED_AT_FUTURE',
+    ],
+    [
+      'issuedAt with an ISO 8601 offset RFC 3339 forbids',
+      () =>
+        post(sg, '/v1/alerts', {
+          ...seizureReport('SG-NPARKS'),
+          issuedAt: '2026-01-01T08:00:00+08',
+        }),
+      422,
+      'ERR_SCHEMA_INVALID',
+    ],
   ];
   for (const [name, send, status, code] of cases) {
     it(`${name}: ${status} ${code}`, async () => {
