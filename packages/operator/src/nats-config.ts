@@ -73,6 +73,7 @@ function user(identity: string, comment: string, p: SubjectPermissions): string 
     `      { user: ${q(identity)}, permissions: {`,
     `          publish: { allow: ${list(p.publish)} }`,
     `          subscribe: { allow: ${list(p.subscribe)} }`,
+    ...(p.allowResponses ? ['          allow_responses: true'] : []),
     `      } }`,
   ].join('\n');
 }
@@ -120,6 +121,8 @@ export function renderNatsSecurityConfig(o: NatsSecurityOptions): string {
       exports.push(
         `      { service: ${q(hub)}, accounts: [${q(a)}]${stream ? ', response_type: stream' : ''} }`,
       );
+    for (const subject of g.streams)
+      exports.push(`      { stream: ${q(subject)}, accounts: [${q(a)}] }`);
     agencies.push(
       [
         `  ${q(a)} {`,
@@ -128,6 +131,9 @@ export function renderNatsSecurityConfig(o: NatsSecurityOptions): string {
         user(id(a), `${a}'s gateway`, o.permissionOverrides?.[a] ?? agencyPermissions(a, g)),
         '    ]',
         '    imports: [',
+        ...g.streams.map(
+          (subject) => `      { stream: { account: ${q(HUB_ACCOUNT)}, subject: ${q(subject)} } }`,
+        ),
         ...g.grants.map(
           ({ hub, local }) =>
             `      { service: { account: ${q(HUB_ACCOUNT)}, subject: ${q(hub)} }${hub === local ? '' : `, to: ${q(local)}`} }`,
