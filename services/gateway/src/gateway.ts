@@ -1,23 +1,14 @@
 import { EventEmitter } from 'node:events';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
-import {
-  AGENCY_JS_API_PREFIX,
-  Streams,
-  feedConsumerName,
-  type SchemaRegistry,
-  type SigningKey,
-  type TrustStore,
-} from '@alert-hub/core';
+import { AGENCY_JS_API_PREFIX, Streams, feedConsumerName } from '@alert-hub/core';
 import {
   connectService,
   createBatchWriter,
-  createLogger,
-  loadSchemaRegistry,
-  loadTrustAndKey,
+  openServiceBasics,
+  listenHttp,
   openDatabase,
   type Logger,
   type Readiness,
@@ -28,6 +19,7 @@ import { buildHttp } from './http.js';
 import { Intake } from './intake.js';
 import { createGatewayMetrics } from './metrics.js';
 import { NatsLink } from './nats-link.js';
+import { ReceiptSender } from './receipts.js';
 import { GatewayStore, type FeedWrite, type SentReceipt } from './store.js';
 import { GatewayWitness } from './witness.js';
 
@@ -48,30 +40,28 @@ export interface Gateway {
 
 /**
  * Wires a gateway together and starts it: database, keys, NATS, feed consumer, HTTP. With
- * `listen: false` the HTTP app is built but not bound (tests use `inject()`).
+ * `listen: false` the HTTP app is built but not bound.
  */
 export async function startGateway(
   config: GatewayConfig,
   options: { listen?: boolean; log?: Logger } = {},
 ): Promise<Gateway> {
-  const log =
-    options.log ?? createLogger({ name: `gateway-${config.agency}`, level: config.log.level });
-  const registry: SchemaRegistry = loadSchemaRegistry(config.schemasDir);
-  const identity = {
+  const { log, registry, keys } = openServiceBasics({
+    name: `gateway-${config.agency}`,
+    logLevel: config.log.level,
+    log: options.log,
+    schemasDir: config.schemasDir,
     trustDir: config.trustDir,
-    registry,
     signingKey: config.signingKey,
     principal: config.agency,
-    role: 'agency' as const,
-  };
-  const loaded = loadTrustAndKey(identity);
-  if (loaded.warning) log.warn({ kid: loaded.key.kid }, loaded.warning);
-  let trust: TrustStore = loaded.trust;
-  let signingKey: SigningKey = loaded.key;
+    role: 'agency',
+  });
   const metrics = createGatewayMetrics(config.agency);
   const store = new GatewayStore(
     openDatabase(databaseFile(config), { synchronous: config.sqlite.synchronous }),
+    { agency: config.agency, receipts: config.receipts.enabled },
   );
+  metrics.overdueSource.count = () => store.overdueCount(Date.now(), config.status.pendingAlertMs);
   const feedEvents = new EventEmitter();
   feedEvents.setMaxListeners(0);
 
@@ -91,17 +81,29 @@ export async function startGateway(
   const link = new NatsLink(nc, js, { publishTimeoutMs: config.nats.publishTimeoutMs });
 
   const receipts = createBatchWriter<SentReceipt>((items) => store.putSent(items));
+  const receiptSender = new ReceiptSender({
+    agency: config.agency,
+    js,
+    store,
+    signingKey: keys.key,
+    metrics,
+    log,
+    publishTimeoutMs: config.nats.publishTimeoutMs,
+  });
   const feedWriter = createBatchWriter<FeedWrite>((writes) => {
     const inserted = store.write(writes);
     const alerts = writes.filter((w) => w.kind === 'alert').length;
     if (alerts > inserted) metrics.feedDuplicates.inc(alerts - inserted);
     feedEvents.emit('committed');
+    if (inserted > 0 && config.receipts.enabled) receiptSender.kick();
   });
+  // Receipts owed from before a restart go out first.
+  if (config.receipts.enabled) receiptSender.kick();
   const intake = new Intake({
     agency: config.agency,
     registry,
-    signingKey: () => signingKey,
-    trust: () => trust,
+    signingKey: keys.key,
+    trust: keys.trust,
     store,
     receipts,
     nats: link,
@@ -112,7 +114,7 @@ export async function startGateway(
   const feed = new FeedConsumer({
     agency: config.agency,
     js,
-    trust: () => trust,
+    trust: keys.trust,
     registry,
     writer: feedWriter,
     metrics,
@@ -125,8 +127,8 @@ export async function startGateway(
         nc,
         agency: config.agency,
         hubPrincipal: config.witness.hubPrincipal,
-        signingKey: () => signingKey,
-        trust: () => trust,
+        signingKey: keys.key,
+        trust: keys.trust,
         dir: join(config.dataDir, `witness-${config.agency}`),
         metrics,
         log,
@@ -180,13 +182,8 @@ export async function startGateway(
     readiness,
     witness,
   });
-  let url = '';
-  if (options.listen ?? true) {
-    await http.listen({ host: config.http.host, port: config.http.port });
-    const addr = http.server.address() as AddressInfo;
-    url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
-    log.info({ url, agency: config.agency, kid: signingKey.kid }, 'gateway listening');
-  } else await http.ready();
+  const url = await listenHttp(http, { ...config.http, listen: options.listen ?? true });
+  if (url) log.info({ url, agency: config.agency, kid: keys.key().kid }, 'gateway listening');
 
   return {
     config,
@@ -195,27 +192,14 @@ export async function startGateway(
     store,
     witness,
     reload() {
-      try {
-        const next = loadTrustAndKey(identity);
-        if (next.warning) log.warn({ kid: next.key.kid }, next.warning);
-        trust = next.trust;
-        signingKey = next.key;
-        log.info(
-          { kid: signingKey.kid, principals: trust.principals.length },
-          'trust store and signing key reloaded',
-        );
-      } catch (err) {
-        log.error(
-          { err: (err as Error).message },
-          'reload refused; the previous trust store and key stay in force',
-        );
-      }
+      keys.reload();
     },
     async close() {
       await http.close();
       witness?.close();
       await feed.stop();
       feedWriter.flush();
+      await receiptSender.stop();
       receipts.flush();
       await nc.drain().catch(() => nc.close());
       store.close();

@@ -1,15 +1,13 @@
 import type { FSWatcher } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { type AgreementSet, type SigningKey, type TrustStore } from '@alert-hub/core';
+import type { AgreementSet } from '@alert-hub/core';
 import {
   connectService,
   createBatchWriter,
-  createLogger,
   loadAgreementsFile,
-  loadSchemaRegistry,
-  loadTrustAndKey,
+  openServiceBasics,
+  listenHttp,
   openDatabase,
   provisionHub,
   watchAgreementsFile,
@@ -19,6 +17,7 @@ import {
 import { auditDbFile, type RouterConfig } from './config.js';
 import { buildCoordinatorApi } from './http.js';
 import { createRouterMetrics } from './metrics.js';
+import { Notifier } from './notifier.js';
 import { RoutingLoop, STUCK_DELIVERIES } from './routing-loop.js';
 import { RouterStore, type Outcome } from './store.js';
 import { AuditCheckpointer, hubNoteSigner } from './audit-checkpoints.js';
@@ -44,22 +43,18 @@ export async function startRouter(
   config: RouterConfig,
   options: { log?: Logger; listen?: boolean } = {},
 ): Promise<Router> {
-  const log =
-    options.log ?? createLogger({ name: `router-${config.instance}`, level: config.log.level });
-  const registry = loadSchemaRegistry(config.schemasDir);
-  const identity = {
+  const { log, registry, keys } = openServiceBasics({
+    name: `router-${config.instance}`,
+    logLevel: config.log.level,
+    log: options.log,
+    schemasDir: config.schemasDir,
     trustDir: config.trustDir,
-    registry,
     signingKey: config.signingKey,
     principal: config.principal,
-    role: 'router' as const,
-  };
-  const keys = loadTrustAndKey(identity);
-  if (keys.warning) log.warn({ kid: keys.key.kid }, keys.warning);
-  let trust: TrustStore = keys.trust;
-  let hubKey: SigningKey = keys.key;
+    role: 'router',
+  });
   // Refuse at once a hub key that cannot sign checkpoints.
-  hubNoteSigner(hubKey, auditOrigin(config.auditLog));
+  hubNoteSigner(keys.key(), auditOrigin(config.auditLog));
   const loaded = loadAgreementsFile(config.agreementsFile, registry);
   let agreements: AgreementSet = loaded.set;
   let agreementsHash = loaded.sha256;
@@ -113,7 +108,7 @@ export async function startRouter(
   // Streams, the router's consumer and one feed consumer per agency in the trust store.
   const provision = async () => {
     if (config.provision) {
-      await provisionHub(jsm, trust.agencies, {
+      await provisionHub(jsm, keys.trust().agencies, {
         routerMaxAckPending: config.consumer.maxAckPending,
         ackWaitMs: config.consumer.ackWaitMs,
       });
@@ -131,8 +126,8 @@ export async function startRouter(
     store,
     log: config.auditLog,
     principal: config.principal,
-    hubKey: () => hubKey,
-    trust: () => trust,
+    hubKey: keys.key,
+    trust: keys.trust,
     metrics,
     logger: log,
     publishTimeoutMs: config.nats.publishTimeoutMs,
@@ -158,19 +153,31 @@ export async function startRouter(
     }
   };
 
+  const notifier = new Notifier({
+    js,
+    store,
+    hubKey: keys.key,
+    metrics,
+    log,
+    publishTimeoutMs: config.nats.publishTimeoutMs,
+    instance: config.instance,
+  });
+  // Notices left in the outbox by a previous run go out first.
+  notifier.kick();
   const loop = new RoutingLoop({
     js,
     store,
     writer,
-    trust: () => trust,
+    trust: keys.trust,
     agreements: () => agreements,
     registry,
-    hubKey: () => hubKey,
+    hubKey: keys.key,
     metrics,
     log,
     maxMessages: config.consumer.maxMessages,
     publishTimeoutMs: config.nats.publishTimeoutMs,
     freshness: config.freshness,
+    onCommitted: () => notifier.kick(),
   });
   running.loop = loop;
   await loop.start();
@@ -236,27 +243,29 @@ export async function startRouter(
       checks,
     };
   };
+  metrics.undeliveredSource.count = () =>
+    store.countUndelivered(new Date(Date.now() - config.undeliveredAfterMs).toISOString());
   const http = buildCoordinatorApi({
     config,
     databases: [db, ...peers],
     metrics,
     log,
     readiness,
+    store,
+    agreements: () => agreements,
     latestCheckpoint: () => checkpointer.latest,
-    trust: () => trust,
+    trust: keys.trust,
   });
-  let url = '';
-  if (config.http.enabled && (options.listen ?? true)) {
-    await http.listen({ host: config.http.host, port: config.http.port });
-    const addr = http.server.address() as AddressInfo;
-    url = `http://${addr.address}:${addr.port}`;
-  } else await http.ready();
+  const url = await listenHttp(http, {
+    ...config.http,
+    listen: config.http.enabled && (options.listen ?? true),
+  });
   log.info(
     {
       url,
       instance: config.instance,
       agreements: agreements.agreements.length,
-      agencies: trust.agencies.length,
+      agencies: keys.trust().agencies.length,
     },
     'router listening',
   );
@@ -269,21 +278,13 @@ export async function startRouter(
     audit: checkpointer,
     reloadAgreements,
     async reload() {
-      try {
-        const next = loadTrustAndKey(identity);
-        if (next.warning) log.warn({ kid: next.key.kid }, next.warning);
-        trust = next.trust;
-        hubKey = next.key;
-        await provision();
-        log.info(
-          { agencies: trust.agencies.length, kid: hubKey.kid },
-          'trust store and key reloaded',
-        );
-      } catch (err) {
-        log.error(
-          { reason: (err as Error).message },
-          'trust store or key reload refused; the previous ones stay in force',
-        );
+      // The agencies' feeds are provisioned again after a trust-store reload: new agencies get one.
+      if (keys.reload()) {
+        try {
+          await provision();
+        } catch (err) {
+          log.error({ reason: (err as Error).message }, 'provisioning after the reload failed');
+        }
       }
       reloadAgreements();
     },
@@ -294,6 +295,7 @@ export async function startRouter(
       await http.close();
       await loop.stop();
       writer.flush();
+      await notifier.stop();
       await checkpoint();
       checkpointer.close();
       await nc.drain().catch(() => nc.close());
