@@ -1,4 +1,4 @@
-import { sign } from 'node:crypto';
+import { createHash, sign } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -10,6 +10,7 @@ import { headers as natsHeaders } from '@nats-io/transport-node';
 import {
   Streams,
   encodeEnvelope,
+  inboundMsgId,
   inboundSubject,
   signAlert,
   type Alert,
@@ -27,6 +28,7 @@ import {
   seizureReport,
   writeConfig,
   routerDrained,
+  OPEN_JS_API,
 } from '@alert-hub/testkit';
 import { startService, type ServiceProcess } from '@alert-hub/testkit';
 
@@ -86,7 +88,7 @@ beforeAll(async () => {
       trustDir: fx.trustDir,
       dataDir: join(fx.dir, 'gw'),
       http: { port: 0 },
-      nats: { servers: [nats.url] },
+      nats: { servers: [nats.url], jsApiPrefix: OPEN_JS_API },
       clients: [{ name: 'c', tokenSha256: token.sha256, roles: ['submit', 'read-feed'] }],
       feed: { enabled: false },
     }),
@@ -170,6 +172,16 @@ async function expectRefused(
   expect(router.proc.exitCode).toBeNull();
 }
 
+describe('at rest - the audit log is private', () => {
+  it('audit.db (and its WAL) is 0600 in a 0700 directory', async () => {
+    const { statSync } = await import('node:fs');
+    const mode = (p: string) => statSync(p).mode & 0o777;
+    expect([mode(join(fx.dir, 'router')), mode(auditDb), mode(`${auditDb}-wal`)]).toEqual([
+      0o700, 0o600, 0o600,
+    ]);
+  });
+});
+
 describe('hostile input - at the router (raw NATS messages)', () => {
   const sg = () => fx.keys['SG-NPARKS']!;
 
@@ -247,6 +259,17 @@ describe('hostile input - at the router (raw NATS messages)', () => {
       { alertId: a.id },
     );
   });
+  it('issued-at older than the freshness bound (a back-dated alert from a retired, unrevoked key)', async () => {
+    const a = seizureReport('SG-NPARKS', {
+      issuedAt: new Date(Date.now() - 25 * 3600_000).toISOString(),
+    });
+    await expectRefused(
+      encodeEnvelope(await signAlert(a, sg(), SCHEMA)),
+      'ERR_ISSUED_AT_TOO_OLD',
+      'SG-NPARKS',
+      { alertId: a.id },
+    );
+  });
   it('a replay of an old valid alert after the duplicate window', async () => {
     const a = seizureReport('SG-NPARKS');
     const bytes = encodeEnvelope(await signAlert(a, sg(), SCHEMA));
@@ -254,15 +277,25 @@ describe('hostile input - at the router (raw NATS messages)', () => {
     const first = await jetstream(nc).publish(
       inboundSubject('SG-NPARKS', 'seizure-report'),
       bytes,
-      { msgID: a.id },
+      { msgID: inboundMsgId('SG-NPARKS', a.id, bytes) },
     );
     await eventually(
       () => auditOf(first.seq).some((r) => r.event === 'forwarded'),
       10_000,
       'first routing',
     );
-    // A new message id: what JetStream sees once its duplicate window has passed.
-    await expectRefused(bytes, 'ERR_DUPLICATE_ALERT', 'SG-NPARKS', { msgID: `replayed-${a.id}` });
+    // The same origin and id in a new envelope: JetStream stores it (its message id differs, as
+    // a replay's would once the duplicate window has passed); the router refuses it.
+    const again = encodeEnvelope(
+      await signAlert(
+        { ...a, issuedAt: new Date(Date.parse(a.issuedAt) + 1000).toISOString() },
+        sg(),
+        SCHEMA,
+      ),
+    );
+    await expectRefused(again, 'ERR_DUPLICATE_ALERT', 'SG-NPARKS', {
+      msgID: inboundMsgId('SG-NPARKS', a.id, again),
+    });
     expect((await feedMessages(nc)).filter((m) => m.msgId.startsWith(a.id))).toHaveLength(2);
   });
   it('an envelope over the size limit is refused unread', async () => {
@@ -291,6 +324,83 @@ describe('hostile input - at the router (raw NATS messages)', () => {
       js.publish(inboundSubject('SG-NPARKS', 'seizure-report'), new Uint8Array(10), { headers: h }),
     ).rejects.toThrow(/header size exceeds maximum/);
     expect((await jsm.streams.info(Streams.Inbound)).state.messages).toBe(before);
+  });
+  it('poison pill: messages of exactly the stream size limit end (dead letter of digest and prefix, audited, terminated) and routing goes on with maxAckPending 3', async () => {
+    const nc = await nats.connect();
+    const js = jetstream(nc);
+    const jsm = await jetstreamManager(nc);
+    const agencies = ['SG-NPARKS', 'VN-CUSTOMS', 'KE-KWS'];
+    await provision(nc, agencies, { ackWaitMs: 5000, routerMaxAckPending: 3 });
+    try {
+      const max = (await jsm.streams.info(Streams.Inbound)).config.max_msg_size;
+      const pills: { seq: number; data: Uint8Array }[] = [];
+      for (let i = 0; i < 4; i++) {
+        const data = new Uint8Array(max).fill(0x41 + i);
+        const ack = await js.publish(inboundSubject('SG-NPARKS', 'seizure-report'), data);
+        pills.push({ seq: ack.seq, data });
+      }
+      const a = seizureReport('SG-NPARKS');
+      const okBytes = encodeEnvelope(await signAlert(a, sg(), SCHEMA));
+      const ok = await js.publish(inboundSubject('SG-NPARKS', 'seizure-report'), okBytes, {
+        msgID: inboundMsgId('SG-NPARKS', a.id, okBytes),
+      });
+      await eventually(
+        () => auditOf(ok.seq).some((r) => r.event === 'forwarded'),
+        20_000,
+        'the valid alert behind the poison pills routed',
+      );
+      const db = openDatabase(auditDb, { readonly: true });
+      try {
+        for (const p of pills) {
+          await eventually(
+            () => auditOf(p.seq).some((r) => r.event === 'dead-lettered'),
+            20_000,
+            `the end of poison pill ${p.seq}`,
+          );
+          expect(auditOf(p.seq).find((r) => r.event === 'rejected')?.reason_code).toBe(
+            'ERR_ENVELOPE_TOO_LARGE',
+          );
+          const { feed_seq } = db
+            .prepare("SELECT feed_seq FROM audit WHERE stream_seq = ? AND event = 'dead-lettered'")
+            .get(p.seq) as { feed_seq: number };
+          const dl = await jsm.streams.getMessage(Streams.DeadLetter, { seq: feed_seq });
+          expect(dl?.data.byteLength).toBe(4096);
+          expect(dl?.header.get('Ahub-Truncated')).toBe('4096');
+          expect(dl?.header.get('Ahub-Original-Bytes')).toBe(String(max));
+          expect(dl?.header.get('Ahub-Original-Seq')).toBe(String(p.seq));
+          expect(dl?.header.get('Ahub-Original-Sha256')).toBe(
+            createHash('sha256').update(p.data).digest('hex'),
+          );
+        }
+      } finally {
+        db.close();
+      }
+      await routerDrained(nc, 20_000);
+      expect((await fetch(`${router.url}/readyz`)).status).toBe(200);
+    } finally {
+      await provision(nc, agencies, { ackWaitMs: 5000 });
+    }
+  });
+  it('a refused message is audited with the alert id it claims, marked unverified', async () => {
+    const a = seizureReport('SG-NPARKS');
+    // Signed with VN's key in SG's name: refused, but traceable by the id it claims.
+    await expectRefused(
+      craft(headerFor(a, fx.keys['VN-CUSTOMS']!), JSON.stringify(a), fx.keys['VN-CUSTOMS']!),
+      'ERR_KEY_AGENCY_MISMATCH',
+      'SG-NPARKS',
+      { alertId: a.id },
+    );
+    const db = openDatabase(auditDb, { readonly: true });
+    try {
+      const rows = db
+        .prepare('SELECT event, alert_id FROM audit WHERE claimed_id = ? ORDER BY seq')
+        .all(a.id) as { event: string; alert_id: string | null }[];
+      expect(rows.map((r) => r.event)).toEqual(['received', 'rejected', 'dead-lettered']);
+      // Claimed, never recorded as a verified alert id.
+      expect(rows.every((r) => r.alert_id === null)).toBe(true);
+    } finally {
+      db.close();
+    }
   });
   it('deeply nested JSON, validly signed', async () => {
     const a = seizureReport('SG-NPARKS');
@@ -347,6 +457,63 @@ describe('hostile input - at the router (raw NATS messages)', () => {
       msgpack({ payload: b64(a), signatures: [{ protected: h, signature: 'AA' }] }),
       'ERR_PAYLOAD_MALFORMED',
     );
+  });
+  it('parser differentials: a member named twice, a byte-order mark, non-canonical base64url, two signatures, a msgpack key twice', async () => {
+    const a = seizureReport('SG-NPARKS', { handling: 'TLP:AMBER' });
+    const twice = JSON.stringify(a).replace('{', '{"handling":"TLP:RED",');
+    await expectRefused(
+      craft(headerFor(a, sg()), twice, sg()),
+      'ERR_PAYLOAD_MALFORMED',
+      'SG-NPARKS',
+      {
+        alertId: a.id,
+      },
+    );
+    const b = seizureReport('SG-NPARKS');
+    const bom = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(JSON.stringify(b))]);
+    await expectRefused(
+      craft(headerFor(b, sg()), bom, sg()),
+      'ERR_PAYLOAD_MALFORMED',
+      'SG-NPARKS',
+      {
+        alertId: b.id,
+      },
+    );
+    // The payload spelt in standard base64 with padding, signed as spelt.
+    const c = seizureReport('SG-NPARKS');
+    const h = b64(headerFor(c, sg()));
+    const text = JSON.stringify(c);
+    const std = Buffer.from(text.length % 3 === 0 ? `${text} ` : text).toString('base64');
+    const sig = sign(null, Buffer.from(`${h}.${std}`), sg().privateKey).toString('base64url');
+    expect(std).toMatch(/[=+/]/);
+    await expectRefused(
+      msgpack({ payload: std, signatures: [{ protected: h, signature: sig }] }),
+      'ERR_ENVELOPE_MALFORMED',
+      'SG-NPARKS',
+      { alertId: c.id },
+    );
+    // Two signatures inbound: the second would be replaced unread.
+    const d = seizureReport('SG-NPARKS');
+    const jws = await signAlert(d, sg(), SCHEMA);
+    await expectRefused(
+      encodeEnvelope({ ...jws, signatures: [jws.signatures[0]!, jws.signatures[0]!] }),
+      'ERR_ENVELOPE_MALFORMED',
+      'SG-NPARKS',
+      { alertId: d.id },
+    );
+    // A msgpack map naming "payload" twice: an unsigned one first, then the signed one.
+    const e = seizureReport('SG-NPARKS');
+    const ejws = await signAlert(e, sg(), SCHEMA);
+    const dup = Buffer.concat([
+      Uint8Array.of(0x83),
+      msgpack('payload'),
+      msgpack(b64({ ...e, handling: 'TLP:CLEAR' })),
+      msgpack('payload'),
+      msgpack(ejws.payload),
+      msgpack('signatures'),
+      msgpack(ejws.signatures),
+    ]);
+    await expectRefused(dup, 'ERR_ENVELOPE_MALFORMED', 'SG-NPARKS', { alertId: e.id });
   });
   it('fuzzing: random messages on inbound subjects are all dead-lettered, nothing forwarded, the router alive', async () => {
     const nc = await nats.connect();
@@ -409,6 +576,16 @@ describe('hostile input - at the gateway (HTTP)', () => {
       ],
       ['{"__proto__":{"isAdmin":true},"type":"seizure-report"}', 400, 'ERR_PAYLOAD_MALFORMED'],
       ['{"constructor":{"prototype":{"isAdmin":true}}}', 400, 'ERR_PAYLOAD_MALFORMED'],
+      // Parser differentials: a member named twice, a byte-order mark.
+      [
+        JSON.stringify(seizureReport('SG-NPARKS', { handling: 'TLP:AMBER' })).replace(
+          '{',
+          '{"handling":"TLP:RED",',
+        ),
+        400,
+        'ERR_PAYLOAD_MALFORMED',
+      ],
+      [`\ufeff${JSON.stringify(seizureReport('SG-NPARKS'))}`, 400, 'ERR_PAYLOAD_MALFORMED'],
     ];
     for (const [body, status, code] of cases) {
       const res = await post(body);

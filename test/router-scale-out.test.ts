@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify as toYaml } from 'yaml';
@@ -22,6 +22,7 @@ import {
   seizureReport,
   writeConfig,
   routerDrained,
+  OPEN_JS_API,
 } from '@alert-hub/testkit';
 import { hubctl } from '@alert-hub/testkit';
 import { startService, type ServiceProcess } from '@alert-hub/testkit';
@@ -58,7 +59,7 @@ beforeAll(async () => {
       agreementsFile,
       dataDir: join(fx.dir, instance),
       auditDb,
-      nats: { servers: [nats.url] },
+      nats: { servers: [nats.url], jsApiPrefix: OPEN_JS_API },
       http: { enabled: false },
       consumer: { maxMessages: 16 },
       checkpointIntervalMs: 300,
@@ -251,6 +252,7 @@ describe('hubctl - coordinator commands', () => {
     const src = openDatabase(auditDb, { readonly: true });
     src.exec(`VACUUM INTO '${copy}'`);
     src.close();
+    chmodSync(copy, 0o600); // made with the umask; the hub opens only private databases
     const db = openDatabase(copy);
     db.prepare("UPDATE audit SET recipient = 'NG-NCS' WHERE seq = 42").run();
     db.close();

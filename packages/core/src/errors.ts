@@ -20,6 +20,8 @@ export const ErrorCode = {
   KeyAgencyMismatch: 'ERR_KEY_AGENCY_MISMATCH',
   KeyInvalid: 'ERR_KEY_INVALID',
   IssuedInFuture: 'ERR_ISSUED_AT_FUTURE',
+  IssuedTooOld: 'ERR_ISSUED_AT_TOO_OLD',
+  MsgIdMismatch: 'ERR_MSG_ID_MISMATCH',
   TrustStoreInvalid: 'ERR_TRUST_STORE_INVALID',
   AgreementsInvalid: 'ERR_AGREEMENTS_INVALID',
   SubjectInvalid: 'ERR_SUBJECT_INVALID',

@@ -25,6 +25,7 @@ import type { SigningAlgorithm, SigningKey } from './keys.js';
 import type { SchemaRegistry } from './schema-registry.js';
 import { noticeSubject, parseInboundSubject, receiptSubject, RECEIPT_TOKEN } from './subjects.js';
 import type { PrincipalRole, TrustStore, TrustedKey } from './trust-store.js';
+import { parseRfc3339 } from './rfc3339.js';
 
 /**
  * Signed statements about alerts, in the same envelope as alerts (a General JWS with ONE
@@ -213,9 +214,10 @@ async function verifyStatement(
   if (h['typ'] !== typ) throw new EnvelopeMalformedError(`signature 0 typ must be ${typ}`);
   const signer = requireString(h, signerMember);
   const issuedAtText = requireString(h, 'issued_at');
-  const issuedAt = new Date(issuedAtText);
-  if (Number.isNaN(issuedAt.getTime()))
-    throw new EnvelopeMalformedError('protected header "issued_at" is not a date');
+  const issuedAtMs = parseRfc3339(issuedAtText);
+  if (issuedAtMs === undefined)
+    throw new EnvelopeMalformedError('protected header "issued_at" is not an RFC 3339 date-time');
+  const issuedAt = new Date(issuedAtMs);
   const key = options.trust.resolve(h['kid'] as string, signer, role, issuedAt);
   await checkSignature(key, h['alg'], jws.signatures[0]!, jws.payload);
   const value = parseJsonBytes(fromB64url(jws.payload, 'payload'));

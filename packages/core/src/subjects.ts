@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 /**
  * Every NATS subject, stream and consumer name alert-hub uses is built here and nowhere else.
  * The NATS permissions that `hubctl nats-config` generates are derived from the same functions,
@@ -114,9 +115,25 @@ export function inboxPrefix(principal: string): string {
   return `_INBOX.${token(principal, 'principal')}`;
 }
 
-/** JetStream message id of the copy forwarded to `recipient`: a redelivery never duplicates it. */
-export function forwardMsgId(alertId: string, recipient: string): string {
-  return `${alertId}:${recipient}`;
+/**
+ * JetStream message id of an inbound alert: `<origin>:<alert id>:<digest>`, the digest being the
+ * first 22 characters (128 bits) of the base64url SHA-256 of the envelope bytes. JetStream
+ * de-duplicates by message id across the whole stream, whoever publishes; an id bound to the
+ * signed envelope cannot be taken by another agency ahead of the origin (the router refuses a
+ * message whose id is not this one, `ERR_MSG_ID_MISMATCH`). A retry of the same envelope is
+ * still a duplicate.
+ */
+export function inboundMsgId(origin: string, alertId: string, envelope: Uint8Array): string {
+  const digest = createHash('sha256').update(envelope).digest('base64url').slice(0, 22);
+  return `${origin}:${alertId}:${digest}`;
+}
+
+/**
+ * JetStream message id of the copy of `origin`'s alert forwarded to `recipient`: a redelivery
+ * never duplicates it, and another agency's alert with the same id is never taken for it.
+ */
+export function forwardMsgId(origin: string, alertId: string, recipient: string): string {
+  return `${alertId}:${recipient}:${origin}`;
 }
 
 /** Every checkpoint subject (what witnesses and the audit stream listen to). */
@@ -181,24 +198,71 @@ export interface SubjectPermissions {
 }
 
 /**
- * Least privilege for an agency's gateway: publish only its own inbound subjects; of the
- * JetStream API, only its own feed consumer's info and next-message requests and its acks;
- * subscribe only to its own reply prefix, so it can read neither another agency's replies nor
- * its JetStream acknowledgements. No stream or consumer management at all.
+ * The JetStream API prefix an agency's client uses (`jetstream(nc, { apiPrefix })`). An agency's
+ * NATS account has no JetStream: nats-server answers `$JS.API.>` there itself ("JetStream not
+ * enabled for account"), so the hub's API is imported under this prefix instead (the prefix a
+ * JetStream domain `AHUB` would give).
  */
-export function agencyPermissions(agency: string): SubjectPermissions {
-  const consumer = feedConsumerName(agency);
+export const AGENCY_JS_API_PREFIX = '$JS.AHUB.API';
+
+/** One service the hub's account exports to an agency's account: the hub's subject, the agency's name for it. */
+export interface Grant {
+  /** Subject in the hub's account. */
+  readonly hub: string;
+  /** Subject the agency publishes in its own account. */
+  readonly local: string;
+  /** Many replies to one request (a pull request): nats-server's `response_type: stream`. */
+  readonly stream?: boolean;
+}
+
+/**
+ * What the hub's account exports to one agency's account, and nothing else: its own inbound
+ * subjects, its own feed consumer's INFO and MSG.NEXT requests, and that consumer's acks.
+ */
+export interface AgencyGrants {
+  readonly inbound: readonly string[];
+  readonly grants: readonly Grant[];
+  /** Subjects of the hub's account the agency receives (stream exports): the audit checkpoints and cosignatures it witnesses. */
+  readonly streams: readonly string[];
+}
+
+/** The grants of `agency` (see {@link AgencyGrants}). */
+export function agencyGrants(agency: string, inbound = [inboundSubjects(agency)]): AgencyGrants {
+  const consumer = `${Streams.Feeds}.${feedConsumerName(agency)}`;
+  const api = (what: string, stream = false): Grant => ({
+    hub: `$JS.API.${what}.${consumer}`,
+    local: `${AGENCY_JS_API_PREFIX}.${what}.${consumer}`,
+    ...(stream ? { stream } : {}),
+  });
+  const acks = `$JS.ACK.${consumer}.>`;
   return {
-    publish: [
-      inboundSubjects(agency),
-      `$JS.API.CONSUMER.INFO.${Streams.Feeds}.${consumer}`,
-      `$JS.API.CONSUMER.MSG.NEXT.${Streams.Feeds}.${consumer}`,
-      `$JS.ACK.${Streams.Feeds}.${consumer}.>`,
+    inbound,
+    grants: [
+      ...inbound.map((s) => ({ hub: s, local: s })),
+      api('CONSUMER.INFO'),
+      api('CONSUMER.MSG.NEXT', true),
+      { hub: acks, local: acks },
       // as a witness: its own cosignatures, and requests for proofs of its own deliveries
-      `ahub.audit.cosig.*.${agency}`,
-      `ahub.audit.proof.*.${agency}`,
+      { hub: `ahub.audit.cosig.*.${agency}`, local: `ahub.audit.cosig.*.${agency}` },
+      { hub: `ahub.audit.proof.*.${agency}`, local: `ahub.audit.proof.*.${agency}` },
     ],
-    subscribe: [`${inboxPrefix(agency)}.>`, AUDIT_CHECKPOINTS_ALL, AUDIT_COSIGNATURES_ALL],
+    streams: [AUDIT_CHECKPOINTS_ALL, AUDIT_COSIGNATURES_ALL],
+  };
+}
+
+/**
+ * Least privilege for an agency's gateway inside its own account: publish only what the hub
+ * grants it (its own inbound subjects; of the JetStream API, only its own feed consumer's info
+ * and next-message requests and its acks); subscribe only to its own reply prefix. No stream or
+ * consumer management at all.
+ */
+export function agencyPermissions(
+  agency: string,
+  grants: AgencyGrants = agencyGrants(agency),
+): SubjectPermissions {
+  return {
+    publish: grants.grants.map((g) => g.local),
+    subscribe: [`${inboxPrefix(agency)}.>`, ...grants.streams],
   };
 }
 

@@ -7,3 +7,4 @@ export * from './errors.js';
 export * from './nats-config.js';
 export * from './keys.js';
 export * from './dev-pki.js';
+export * from './security-doc.js';

@@ -56,6 +56,12 @@ export const HTTP_STATUS: Readonly<Partial<Record<AnyErrorCode, number>>> = {
   [ErrorCode.SchemaInvalid]: 422,
   [ErrorCode.SchemaUnknown]: 422,
   [HttpErrorCode.OriginMismatch]: 422,
+  // What the router would refuse, said by the gateway before a 202.
+  [ErrorCode.KeyNotValidAt]: 422,
+  [ErrorCode.KeyRevoked]: 422,
+  [ErrorCode.KeyUnknown]: 422,
+  [ErrorCode.KeyAgencyMismatch]: 422,
+  [ErrorCode.IssuedInFuture]: 422,
   [HttpErrorCode.HeadersTooLarge]: 431,
   [HttpErrorCode.Internal]: 500,
   [HttpErrorCode.NatsUnavailable]: 503,

@@ -50,6 +50,9 @@ export const DEFAULT_STREAM_LIMITS: StreamLimits = {
   duplicateWindowMs: 2 * 60_000,
 };
 
+/** Room in a dead letter for the router's headers (reason at most 1000 characters, subject, digest). */
+export const DEAD_LETTER_HEADROOM_BYTES = 8192;
+
 /** How long the router or a gateway may hold a message before JetStream redelivers it. */
 export const DEFAULT_ACK_WAIT_MS = 30_000;
 
@@ -62,6 +65,12 @@ function streamConfigs(limits: StreamLimits): Partial<StreamConfig>[] {
     // headers are small; the envelope limit plus room for them
     max_msg_size: DEFAULT_MAX_ENVELOPE_BYTES + 4096,
     duplicate_window: nanos(limits.duplicateWindowMs),
+    // Every stream holds evidence the audit log points to: what an agency sent, what it was
+    // forwarded, what was refused. Nobody (not even the router's user) may delete or purge
+    // messages; they leave only by age or size limit. nats-server lets an update set these but
+    // never clear them.
+    deny_delete: true,
+    deny_purge: true,
   };
   return [
     {
@@ -80,6 +89,9 @@ function streamConfigs(limits: StreamLimits): Partial<StreamConfig>[] {
     },
     {
       ...common,
+      // A dead letter carries the refused message (whole up to the envelope limit, otherwise a
+      // bounded prefix) plus the router's headers: always within this.
+      max_msg_size: DEFAULT_MAX_ENVELOPE_BYTES + 4096 + DEAD_LETTER_HEADROOM_BYTES,
       name: Streams.DeadLetter,
       subjects: [DEAD_LETTER_ALL],
       max_age: nanos(3 * limits.maxAgeMs),

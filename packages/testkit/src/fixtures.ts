@@ -29,6 +29,12 @@ import {
 import { sampleSeizureReport } from './samples.js';
 
 /** A hub's worth of keys in a temporary certs directory. */
+/**
+ * The JetStream API prefix for a gateway on a test server without accounts, where the agency
+ * shares JetStream's own account (production gateways import the hub's API under another prefix).
+ */
+export const OPEN_JS_API = '$JS.API';
+
 export interface HubFixture {
   readonly dir: string;
   readonly certsDir: string;
@@ -142,7 +148,7 @@ export async function publishToFeed(
   return jetstream(nc).publish(
     feedSubject(recipient, alert.origin, alert.type),
     mutate ? mutate(bytes) : bytes,
-    { msgID: forwardMsgId(alert.id, recipient) },
+    { msgID: forwardMsgId(alert.origin, alert.id, recipient) },
   );
 }
 
@@ -178,14 +184,15 @@ export async function publishInbound(
   key: SigningKey,
   options: { subjectOrigin?: string; msgID?: string; mutate?: (b: Uint8Array) => Uint8Array } = {},
 ) {
-  const { inboundSubject } = await import('@alert-hub/core');
-  const bytes = encodeEnvelope(
+  const { inboundMsgId, inboundSubject } = await import('@alert-hub/core');
+  const signed = encodeEnvelope(
     await signAlert(alert, key, registry.schemaIdFor(alert.type, alert.version)!),
   );
+  const bytes = options.mutate ? options.mutate(signed) : signed;
   return jetstream(nc).publish(
     inboundSubject(options.subjectOrigin ?? alert.origin, alert.type),
-    options.mutate ? options.mutate(bytes) : bytes,
-    { msgID: options.msgID ?? alert.id },
+    bytes,
+    { msgID: options.msgID ?? inboundMsgId(alert.origin, alert.id, bytes) },
   );
 }
 

@@ -46,6 +46,8 @@ export interface GatewayConfig {
     readonly maxInFlight: number;
     /** Serve HTTPS with this certificate and key (absent: plain HTTP, e.g. behind a proxy). */
     readonly tls?: HttpTlsSection;
+    /** Longest a client may take to send a whole request, body included; then 408 and closed. */
+    readonly requestTimeoutMs: number;
   };
   readonly nats: NatsSection;
   readonly feed: { readonly enabled: boolean; readonly maxMessages: number };
@@ -97,6 +99,7 @@ const schema = {
         batchMaxItems: { type: 'integer', minimum: 1, maximum: 10000, default: 1000 },
         maxInFlight: { type: 'integer', minimum: 1, maximum: 100000, default: 512 },
         tls: HTTP_TLS_SCHEMA,
+        requestTimeoutMs: { type: 'integer', minimum: 500, maximum: 600000, default: 30000 },
       },
       additionalProperties: false,
     },

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
-import { Streams, feedConsumerName } from '@alert-hub/core';
+import { AGENCY_JS_API_PREFIX, Streams, feedConsumerName } from '@alert-hub/core';
 import {
   connectService,
   createBatchWriter,
@@ -76,9 +76,14 @@ export async function startGateway(
   );
   const natsWatch = watchConnection(nc, log);
   registerNatsGauge(metrics.registry, 'ahub_gateway_', natsWatch);
-  const js = jetstream(nc, { timeout: config.nats.publishTimeoutMs });
+  const apiPrefix = config.nats.jsApiPrefix ?? AGENCY_JS_API_PREFIX;
+  const js = jetstream(nc, { timeout: config.nats.publishTimeoutMs, apiPrefix });
   // No account-info call: an agency's NATS user may not read account information.
-  const jsm: JetStreamManager = await jetstreamManager(nc, { checkAPI: false, timeout: 2000 });
+  const jsm: JetStreamManager = await jetstreamManager(nc, {
+    checkAPI: false,
+    timeout: 2000,
+    apiPrefix,
+  });
   registerConsumerBacklogGauge(
     metrics.registry,
     'ahub_gateway_feed_pending',
@@ -110,6 +115,7 @@ export async function startGateway(
     agency: config.agency,
     registry,
     signingKey: keys.key,
+    trust: keys.trust,
     store,
     receipts,
     nats: link,

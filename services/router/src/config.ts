@@ -44,6 +44,12 @@ export interface RouterConfig {
     readonly maxAckPending: number;
     readonly ackWaitMs: number;
   };
+  /**
+   * Freshness of `issuedAt`: at most `maxAgeMs` before JetStream stored the alert (a retired but
+   * unrevoked key cannot sign back-dated alerts beyond it), at most `maxFutureSkewMs` after the
+   * router's clock.
+   */
+  readonly freshness: { readonly maxAgeMs: number; readonly maxFutureSkewMs: number };
   readonly http: {
     readonly host: string;
     readonly port: number;
@@ -95,6 +101,15 @@ const schema = {
     auditDb: { type: 'string', minLength: 1 },
     nats: NATS_SECTION_SCHEMA,
     provision: { type: 'boolean', default: true },
+    freshness: {
+      type: 'object',
+      default: {},
+      properties: {
+        maxAgeMs: { type: 'integer', minimum: 60000, default: 86400000 },
+        maxFutureSkewMs: { type: 'integer', minimum: 0, maximum: 86400000, default: 300000 },
+      },
+      additionalProperties: false,
+    },
     consumer: {
       type: 'object',
       default: {},

@@ -47,7 +47,7 @@ export function operationReport(db: SqliteDatabase, op: Operation): OperationRep
   const byType: Record<string, number> = {};
   const routed = db
     .prepare(
-      'SELECT origin, type, count(*) AS n FROM routed WHERE operation = ? GROUP BY origin, type',
+      'SELECT origin, type, count(*) AS n FROM routed_alerts WHERE operation = ? GROUP BY origin, type',
     )
     .all(op.id) as { origin: string; type: string; n: number }[];
   for (const r of routed) {
@@ -67,7 +67,8 @@ export function operationReport(db: SqliteDatabase, op: Operation): OperationRep
   if (outcomeRows.length > 0) byType['outcome'] = outcomeRows.reduce((n, o) => n + o.n, 0);
   const deliveries = db
     .prepare(
-      `SELECT d.recipient, d.forwarded_at, d.delivered_at FROM deliveries d JOIN routed r ON r.alert_id = d.alert_id
+      `SELECT d.recipient, d.forwarded_at, d.delivered_at FROM alert_deliveries d
+       JOIN routed_alerts r ON r.origin = d.origin AND r.alert_id = d.alert_id
        WHERE r.operation = ?`,
     )
     .all(op.id) as {

@@ -21,7 +21,7 @@ import { auditDbFile, type RouterConfig } from './config.js';
 import { buildCoordinatorApi } from './http.js';
 import { createRouterMetrics } from './metrics.js';
 import { Notifier } from './notifier.js';
-import { RoutingLoop } from './routing-loop.js';
+import { RoutingLoop, STUCK_DELIVERIES } from './routing-loop.js';
 import { RouterStore, type Outcome } from './store.js';
 import { AuditCheckpointer, hubNoteSigner } from './audit-checkpoints.js';
 import { auditOrigin } from '@alert-hub/core';
@@ -107,7 +107,10 @@ export async function startRouter(
   );
   const natsWatch = watchConnection(nc, log);
   registerNatsGauge(metrics.registry, 'ahub_router_', natsWatch);
-  const jsm = await jetstreamManager(nc, { checkAPI: false });
+  const jsm = await jetstreamManager(nc, {
+    checkAPI: false,
+    ...(config.nats.jsApiPrefix ? { apiPrefix: config.nats.jsApiPrefix } : {}),
+  });
   registerConsumerBacklogGauge(
     metrics.registry,
     'ahub_router_consumer_pending',
@@ -124,7 +127,10 @@ export async function startRouter(
     }
   };
   await provision();
-  const js = jetstream(nc, { timeout: config.nats.publishTimeoutMs });
+  const js = jetstream(nc, {
+    timeout: config.nats.publishTimeoutMs,
+    ...(config.nats.jsApiPrefix ? { apiPrefix: config.nats.jsApiPrefix } : {}),
+  });
   const checkpointer = new AuditCheckpointer({
     nc,
     js,
@@ -182,6 +188,7 @@ export async function startRouter(
     log,
     maxMessages: config.consumer.maxMessages,
     publishTimeoutMs: config.nats.publishTimeoutMs,
+    freshness: config.freshness,
     onCommitted: () => notifier.kick(),
   });
   running.loop = loop;
@@ -224,6 +231,11 @@ export async function startRouter(
     const checks: Record<string, string> = {
       nats: natsWatch.state,
       consumer: loop.stopped ? 'stopped' : 'consuming',
+      // Work that keeps failing (a full stream, an unreachable partner feed) is stuck work.
+      routing:
+        loop.stuck === 0
+          ? 'ok'
+          : `stuck: ${loop.stuck} message(s) retried ${STUCK_DELIVERIES}+ times`,
       audit: checkpointer.failure ? `tampered: ${checkpointer.failure}` : 'ok',
     };
     try {
@@ -237,6 +249,7 @@ export async function startRouter(
         ready &&
         checks['nats'] === 'connected' &&
         checks['consumer'] === 'consuming' &&
+        checks['routing'] === 'ok' &&
         checks['audit'] === 'ok' &&
         checks['database'] === 'ok',
       checks,

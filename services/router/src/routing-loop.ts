@@ -1,7 +1,9 @@
+import { createHash } from 'node:crypto';
 import type { ConsumerMessages, JetStreamClient, JsMsg } from '@nats-io/jetstream';
 import { headers as natsHeaders } from '@nats-io/transport-node';
 import {
   AlertHubError,
+  DEFAULT_MAX_ENVELOPE_BYTES,
   ROUTER_CONSUMER,
   Streams,
   RECEIPT_TOKEN,
@@ -13,13 +15,18 @@ import {
   encodeEnvelope,
   feedSubject,
   forwardMsgId,
+  decodeEnvelope,
+  inboundMsgId,
   openInbound,
   parseInboundSubject,
+  parseJsonBytes,
+  timeOf,
   openReceipt,
   referencedAlertId,
   sha256Hex,
   type Alert,
   type AgreementSet,
+  type Allowed,
   type GeneralJws,
   type SchemaRegistry,
   type SigningKey,
@@ -56,6 +63,8 @@ export interface RoutingDeps {
   readonly log: Logger;
   readonly maxMessages: number;
   readonly publishTimeoutMs: number;
+  /** Bounds on `issuedAt` (see the router's `freshness` configuration). */
+  readonly freshness?: { readonly maxAgeMs: number; readonly maxFutureSkewMs: number };
   readonly now?: () => Date;
   /** Called after an outcome committed (the notifier sends the notices it queued). */
   readonly onCommitted?: () => void;
@@ -69,6 +78,44 @@ class NotYetRoutedError extends ReceiptError {}
 
 /** Deliveries after which an unexpected (non-transient) failure is dead-lettered. */
 const MAX_INTERNAL_FAILURES = 5;
+
+/**
+ * Attempts at dead-lettering a refused message. After them the message ends anyway: audited as
+ * refused (with why the dead letter failed), terminated, counted in
+ * `ahub_router_dead_letter_failures_total`. A refused message never holds an ack slot for ever.
+ */
+const MAX_DEAD_LETTER_ATTEMPTS = 5;
+
+/** A message retried this many times is stuck: `/readyz` says so until it ends. */
+export const STUCK_DELIVERIES = 3;
+
+/**
+ * Largest original copied whole into a dead letter. Anything larger (it was refused as too
+ * large) is kept as its SHA-256 and its first {@link DEAD_LETTER_PREFIX_BYTES} bytes, so a dead
+ * letter always fits the dead-letter stream, whose messages may be this plus headers.
+ */
+export const DEAD_LETTER_MAX_COPY_BYTES = DEFAULT_MAX_ENVELOPE_BYTES;
+export const DEAD_LETTER_PREFIX_BYTES = 4096;
+
+/** An alert id as the id formats allow, or undefined: nothing else from a refused message is recorded. */
+const ALERT_ID =
+  /^(?:[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}|[0-7][0-9A-HJKMNP-TV-Z]{25})$/;
+
+/**
+ * The alert id a refused message claims in its (unverified) origin header, if it has one of the
+ * alert id formats; recorded in the audit log marked unverified, so `audit trace <id>` finds it.
+ */
+function claimedAlertId(data: Uint8Array): string | undefined {
+  try {
+    const jws = decodeEnvelope(data);
+    const h = parseJsonBytes(Buffer.from(jws.signatures[0]!.protected, 'base64url')) as {
+      alert_id?: unknown;
+    };
+    return typeof h.alert_id === 'string' && ALERT_ID.test(h.alert_id) ? h.alert_id : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 function backoffMs(deliveries: number): number {
   return Math.min(30_000, 500 * 2 ** Math.max(0, deliveries - 1));
@@ -87,6 +134,8 @@ export class RoutingLoop {
   readonly #inFlight = new Set<Promise<void>>();
   /** Alert ids being processed now, with their stream sequence. */
   readonly #active = new Map<string, number>();
+  /** Messages handed back for a retry, by stream sequence, with their delivery count. */
+  readonly #retrying = new Map<number, number>();
   #stopped = false;
 
   constructor(deps: RoutingDeps) {
@@ -95,6 +144,23 @@ export class RoutingLoop {
 
   get inFlight(): number {
     return this.#inFlight.size;
+  }
+
+  /** Messages retried at least {@link STUCK_DELIVERIES} times that have not ended yet. */
+  get stuck(): number {
+    let n = 0;
+    for (const d of this.#retrying.values()) if (d >= STUCK_DELIVERIES) n++;
+    return n;
+  }
+
+  #retry(m: JsMsg): void {
+    this.#retrying.set(m.seq, m.info.deliveryCount);
+    this.#d.metrics.retries.inc();
+    m.nak(backoffMs(m.info.deliveryCount));
+  }
+
+  #ended(m: JsMsg): void {
+    this.#retrying.delete(m.seq);
   }
 
   async start(): Promise<void> {
@@ -142,17 +208,44 @@ export class RoutingLoop {
         trust: this.#d.trust(),
         registry: this.#d.registry,
         now: this.#now(),
+        ...(this.#d.freshness ? { maxClockSkewMs: this.#d.freshness.maxFutureSkewMs } : {}),
       });
       alertId = opened.alert?.id;
       alertType = opened.alert?.type;
       if (!opened.ok) throw opened.error;
       const { jws, alert } = opened;
+      // The router adds the second signature; an inbound envelope that already has one is not
+      // what any gateway sends, and the one it carries would be replaced unread.
+      if (jws.signatures.length !== 1)
+        throw new RejectError(
+          'ERR_ENVELOPE_MALFORMED',
+          `an inbound envelope carries exactly one signature, not ${jws.signatures.length}`,
+        );
+      // Age is measured against when JetStream stored the message, not the router's clock: a
+      // backlog after an outage is not refused for waiting.
+      const storedAt = Math.floor(m.info.timestampNanos / 1e6);
+      const maxAge = this.#d.freshness?.maxAgeMs;
+      if (maxAge !== undefined && storedAt - timeOf(alert.issuedAt) > maxAge)
+        throw new RejectError(
+          'ERR_ISSUED_AT_TOO_OLD',
+          `issued-at ${alert.issuedAt} is more than ${Math.round(maxAge / 1000)} s before the hub received it`,
+        );
 
-      const prior = this.#d.store.routed(alert.id);
+      // JetStream de-duplicates by Nats-Msg-Id across the whole stream: an id another agency
+      // could choose would let it shadow this alert. The id must be the one bound to this envelope.
+      const msgId = m.headers?.get('Nats-Msg-Id') ?? '';
+      if (msgId !== inboundMsgId(alert.origin, alert.id, m.data))
+        throw new RejectError(
+          'ERR_MSG_ID_MISMATCH',
+          'Nats-Msg-Id is not the one this envelope must carry (<origin>:<alert id>:<digest>)',
+        );
+
+      const prior = this.#d.store.routed(alert.origin, alert.id);
       if (prior) {
         if (prior.streamSeq === m.seq) {
           // Committed before a crash or a lost ack: the forwards and the audit are done.
           m.ack();
+          this.#ended(m);
           metrics.messages.inc({ outcome: 'redelivered' });
           return;
         }
@@ -161,17 +254,18 @@ export class RoutingLoop {
           `alert ${alert.id} was already routed (inbound sequence ${prior.streamSeq}); a replay or a duplicate is never forwarded again`,
         );
       }
-      const active = this.#active.get(alert.id);
+      const identity = `${alert.origin}:${alert.id}`;
+      const active = this.#active.get(identity);
       if (active !== undefined && active !== m.seq)
         throw new RejectError(
           RouterErrorCode.DuplicateAlert,
           `alert ${alert.id} is being routed from inbound sequence ${active}`,
         );
-      this.#active.set(alert.id, m.seq);
+      this.#active.set(identity, m.seq);
       try {
         await this.#route(m, jws, alert);
       } finally {
-        this.#active.delete(alert.id);
+        this.#active.delete(identity);
       }
       metrics.messages.inc({ outcome: 'routed' });
       metrics.processSeconds.observe((performance.now() - started) / 1000);
@@ -214,12 +308,11 @@ export class RoutingLoop {
         );
         return;
       }
-      metrics.retries.inc();
       log.warn(
         { err: (err as Error).message, streamSeq: m.seq, alertId, deliveries },
         'routing failed; will retry',
       );
-      m.nak(backoffMs(deliveries));
+      this.#retry(m);
     }
   }
 
@@ -242,6 +335,7 @@ export class RoutingLoop {
     if (seenAt !== undefined) {
       if (seenAt === m.seq) {
         m.ack();
+        this.#ended(m);
         metrics.receipts.inc({ outcome: 'redelivered' });
         return;
       }
@@ -252,10 +346,11 @@ export class RoutingLoop {
     }
     const ids = new Set<string>();
     for (const d of receipt.deliveries) {
-      if (ids.has(d.alertId))
+      const identity = `${d.origin}:${d.alertId}`;
+      if (ids.has(identity))
         throw new ReceiptError(ReceiptErrorCode.Invalid, `alert ${d.alertId} is listed twice`);
-      ids.add(d.alertId);
-      const known = store.delivery(d.alertId, agency);
+      ids.add(identity);
+      const known = store.delivery(d.origin, d.alertId, agency);
       if (!known || known.origin !== d.origin)
         throw new NotYetRoutedError(
           ReceiptErrorCode.UnknownDelivery,
@@ -283,6 +378,7 @@ export class RoutingLoop {
       deliveries: receipt.deliveries,
     });
     m.ack();
+    this.#ended(m);
     this.#d.onCommitted?.();
     metrics.receipts.inc({ outcome: 'accepted' });
     metrics.delivered.inc(receipt.deliveries.length);
@@ -292,17 +388,33 @@ export class RoutingLoop {
     const { store, js, metrics } = this.#d;
     const now = this.#now();
     const trust = this.#d.trust();
+    // Alert identity is (origin, id). A retraction retracts its origin's own alert; another
+    // agency's alert with that id makes it a retraction of someone else's alert (refused). An
+    // outcome answers an alert its sender received: of the alerts with that id, the one
+    // delivered to the sender (the first by origin should several agencies have sent one).
     const ref = referencedAlertId(alert);
-    const originalState = ref === undefined ? undefined : store.routed(ref);
+    let originalState: { origin: string; deliveries: Allowed[] } | undefined;
+    if (ref !== undefined && alert.type === 'retraction') {
+      const own = store.routed(alert.origin, ref);
+      const other = own ? undefined : store.routedByAnyOrigin(ref)[0];
+      originalState = own
+        ? { origin: own.origin, deliveries: store.deliveriesOf(own.origin, ref) }
+        : other && { origin: other.origin, deliveries: [] };
+    } else if (ref !== undefined) {
+      for (const r of store.routedByAnyOrigin(ref)) {
+        const deliveries = store.deliveriesOf(r.origin, ref);
+        if (deliveries.some((d) => d.recipient === alert.origin)) {
+          originalState = { origin: r.origin, deliveries };
+          break;
+        }
+      }
+    }
     const plan = decideRoute({
       agreements: this.#d.agreements(),
       alert,
       candidates: trust.agencies,
       now,
-      original:
-        ref === undefined || !originalState
-          ? undefined
-          : { origin: originalState.origin, deliveries: store.deliveriesOf(ref) },
+      original: originalState,
     });
     if (plan.kind === 'refuse') throw new RejectError(plan.code, plan.reason);
     const { allowed, denied } = plan;
@@ -323,7 +435,7 @@ export class RoutingLoop {
         const bytes = encodeEnvelope(copy);
         const forwardedAt = new Date().toISOString();
         const ack = await js.publish(feedSubject(a.recipient, alert.origin, alert.type), bytes, {
-          msgID: forwardMsgId(alert.id, a.recipient),
+          msgID: forwardMsgId(alert.origin, alert.id, a.recipient),
           timeout: this.#d.publishTimeoutMs,
         });
         return { ...a, feedSeq: ack.seq, envelopeSha256: sha256Hex(bytes), forwardedAt };
@@ -339,6 +451,7 @@ export class RoutingLoop {
       ...(alert.type === 'outcome' && originalState ? { answersOrigin: originalState.origin } : {}),
     });
     m.ack();
+    this.#ended(m);
     this.#d.onCommitted?.();
     metrics.forwards.inc(forwards.length);
     for (const d of denied) metrics.denials.inc({ reason: d.reason });
@@ -358,34 +471,65 @@ export class RoutingLoop {
   async #reject(
     m: JsMsg,
     claimedOrigin: string | undefined,
-    alertId: string | undefined,
+    verifiedAlertId: string | undefined,
     type: string | undefined,
     code: string,
     reason: string,
     receiptId?: string,
   ): Promise<void> {
     const { js, writer, metrics, log } = this.#d;
+    const alertId = verifiedAlertId;
+    const sha256 = createHash('sha256').update(m.data).digest('hex');
+    let deadLetterSeq: number | undefined;
+    let deadLetterError: string | undefined;
     try {
       const h = natsHeaders();
       h.set('Ahub-Reason-Code', code);
       h.set('Ahub-Reason', reason.replace(/[\r\n]+/g, ' ').slice(0, 1000));
       h.set('Ahub-Original-Subject', m.subject);
       h.set('Ahub-Original-Seq', String(m.seq));
-      const ack = await js.publish(deadLetterSubject(claimedOrigin), m.data, {
-        msgID: `dlq:${m.seq}`,
-        headers: h,
-        timeout: this.#d.publishTimeoutMs,
-      });
+      h.set('Ahub-Original-Sha256', sha256);
+      h.set('Ahub-Original-Bytes', String(m.data.byteLength));
+      const whole = m.data.byteLength <= DEAD_LETTER_MAX_COPY_BYTES;
+      if (!whole) h.set('Ahub-Truncated', String(DEAD_LETTER_PREFIX_BYTES));
+      const ack = await js.publish(
+        deadLetterSubject(claimedOrigin),
+        whole ? m.data : m.data.slice(0, DEAD_LETTER_PREFIX_BYTES),
+        { msgID: `dlq:${m.seq}`, headers: h, timeout: this.#d.publishTimeoutMs },
+      );
+      deadLetterSeq = ack.seq;
+    } catch (err) {
+      deadLetterError = (err as Error).message;
+      if (m.info.deliveryCount < MAX_DEAD_LETTER_ATTEMPTS) {
+        log.warn(
+          { err: deadLetterError, streamSeq: m.seq, deliveries: m.info.deliveryCount },
+          'dead-lettering failed; will retry',
+        );
+        this.#retry(m);
+        return;
+      }
+      metrics.deadLetterFailures.inc();
+      log.error(
+        { err: deadLetterError, streamSeq: m.seq, code },
+        'dead-lettering failed repeatedly; the message is refused without a dead letter',
+      );
+    }
+    try {
       await writer.enqueue({
         kind: 'rejected',
         streamSeq: m.seq,
         subject: m.subject,
         claimedOrigin,
-        alertId,
+        alertId: verifiedAlertId,
+        // Unverified, the id is only what the message claims: recorded apart, as claimed.
+        claimedId: verifiedAlertId === undefined ? claimedAlertId(m.data) : undefined,
         type,
         code,
-        reason,
-        deadLetterSeq: ack.seq,
+        reason:
+          deadLetterError === undefined
+            ? reason
+            : `${reason} (not dead-lettered: ${deadLetterError}; original sha256 ${sha256})`,
+        ...(deadLetterSeq === undefined ? {} : { deadLetterSeq }),
         // The subject's agency learns its message's fate; an unknown agency has no feed.
         notify:
           claimedOrigin && this.#d.trust().agencies.includes(claimedOrigin)
@@ -395,15 +539,13 @@ export class RoutingLoop {
       });
       this.#d.onCommitted?.();
     } catch (err) {
-      log.warn(
-        { err: (err as Error).message, streamSeq: m.seq },
-        'dead-lettering failed; will retry',
-      );
-      m.nak(backoffMs(m.info.deliveryCount));
+      log.warn({ err: (err as Error).message, streamSeq: m.seq }, 'audit write failed; will retry');
+      this.#retry(m);
       return;
     }
     // term() without a reason: nats-server 2.9 redelivers on term("reason") (2.10.4+ only).
     m.term();
+    this.#ended(m);
     metrics.messages.inc({ outcome: 'rejected' });
     metrics.rejections.inc({ reason: code });
     log.warn(

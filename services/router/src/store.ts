@@ -54,7 +54,8 @@ export type Outcome =
       readonly type?: string | undefined;
       readonly code: string;
       readonly reason: string;
-      readonly deadLetterSeq: number;
+      /** Absent when dead-lettering failed repeatedly: the refusal is audited all the same. */
+      readonly deadLetterSeq?: number | undefined;
       /** Tell the publishing agency (the subject's), when it is a known agency. */
       readonly notify?: string | undefined;
       readonly receipt?: string | undefined;
@@ -72,26 +73,37 @@ export interface RoutedState {
   readonly origin: string;
 }
 
+// An alert is identified by (origin, id): one agency's id never shadows another's. Databases
+// made before that (tables "routed" and "deliveries", keyed by id alone) are carried over once.
+// No index of our own: `hubctl audit verify` refuses indexes it does not know (only retractions
+// look an id up across origins, a scan).
 const SCHEMA = `
-CREATE TABLE IF NOT EXISTS routed (
-  alert_id   TEXT    PRIMARY KEY,
-  stream_seq INTEGER NOT NULL,
+CREATE TABLE IF NOT EXISTS routed_alerts (
   origin     TEXT    NOT NULL,
+  alert_id   TEXT    NOT NULL,
+  stream_seq INTEGER NOT NULL,
   type       TEXT    NOT NULL,
-  at         TEXT    NOT NULL
+  at         TEXT    NOT NULL,
+  operation  TEXT,
+  PRIMARY KEY (origin, alert_id)
 );
 CREATE TABLE IF NOT EXISTS decisions (
   stream_seq INTEGER PRIMARY KEY,
   at         TEXT    NOT NULL
 );
-CREATE TABLE IF NOT EXISTS deliveries (
+CREATE TABLE IF NOT EXISTS alert_deliveries (
+  origin            TEXT    NOT NULL,
   alert_id          TEXT    NOT NULL,
   recipient         TEXT    NOT NULL,
   agreement_id      TEXT    NOT NULL,
   agreement_version INTEGER NOT NULL,
   onward            INTEGER NOT NULL,
   feed_seq          INTEGER NOT NULL,
-  PRIMARY KEY (alert_id, recipient)
+  forwarded_at      TEXT,
+  envelope_sha256   TEXT,
+  delivered_at      TEXT,
+  receipt_id        TEXT,
+  PRIMARY KEY (origin, alert_id, recipient)
 );
 CREATE TABLE IF NOT EXISTS receipts (
   receipt_id    TEXT    PRIMARY KEY,
@@ -108,12 +120,13 @@ CREATE TABLE IF NOT EXISTS outbox (
   event  TEXT    NOT NULL
 );
 CREATE TABLE IF NOT EXISTS outcomes (
-  alert_id  TEXT PRIMARY KEY,
-  answers   TEXT NOT NULL,
   reporter  TEXT NOT NULL,
+  alert_id  TEXT NOT NULL,
+  answers   TEXT NOT NULL,
   result    TEXT NOT NULL,
   operation TEXT,
-  at        TEXT NOT NULL
+  at        TEXT NOT NULL,
+  PRIMARY KEY (reporter, alert_id)
 );
 CREATE TABLE IF NOT EXISTS seizures (
   alert_id  TEXT    NOT NULL,
@@ -126,35 +139,52 @@ CREATE TABLE IF NOT EXISTS seizures (
 `;
 
 /** Columns added after the first release, created on an older database at start. */
-const MIGRATIONS: readonly { table: string; column: string; ddl: string }[] = [
-  { table: 'routed', column: 'operation', ddl: 'ALTER TABLE routed ADD COLUMN operation TEXT' },
-  {
-    table: 'deliveries',
-    column: 'forwarded_at',
-    ddl: 'ALTER TABLE deliveries ADD COLUMN forwarded_at TEXT',
-  },
-  {
-    table: 'deliveries',
-    column: 'envelope_sha256',
-    ddl: 'ALTER TABLE deliveries ADD COLUMN envelope_sha256 TEXT',
-  },
-  {
-    table: 'deliveries',
-    column: 'delivered_at',
-    ddl: 'ALTER TABLE deliveries ADD COLUMN delivered_at TEXT',
-  },
-  {
-    table: 'deliveries',
-    column: 'receipt_id',
-    ddl: 'ALTER TABLE deliveries ADD COLUMN receipt_id TEXT',
-  },
-];
+const COLUMNS: Readonly<Record<string, readonly { column: string; type: string }[]>> = {
+  routed: [{ column: 'operation', type: 'TEXT' }],
+  routed_alerts: [{ column: 'operation', type: 'TEXT' }],
+  deliveries: [
+    { column: 'forwarded_at', type: 'TEXT' },
+    { column: 'envelope_sha256', type: 'TEXT' },
+    { column: 'delivered_at', type: 'TEXT' },
+    { column: 'receipt_id', type: 'TEXT' },
+  ],
+  alert_deliveries: [
+    { column: 'forwarded_at', type: 'TEXT' },
+    { column: 'envelope_sha256', type: 'TEXT' },
+    { column: 'delivered_at', type: 'TEXT' },
+    { column: 'receipt_id', type: 'TEXT' },
+  ],
+};
 
+/**
+ * Brings an older database to the current tables: missing columns are added, and the id-only
+ * tables `routed` / `deliveries` are carried over once into the (origin, id) tables.
+ */
 function migrate(db: SqliteDatabase): void {
-  for (const m of MIGRATIONS) {
-    const cols = db.prepare(`PRAGMA table_info(${m.table})`).all() as { name: string }[];
-    if (!cols.some((c) => c.name === m.column)) db.exec(m.ddl);
-  }
+  const has = (t: string) =>
+    db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(t) !==
+    undefined;
+  const addColumns = (table: string) => {
+    if (!has(table)) return;
+    const cols = db.prepare(`PRAGMA table_info(${table})`).all() as { name: string }[];
+    for (const c of COLUMNS[table] ?? [])
+      if (!cols.some((x) => x.name === c.column))
+        db.exec(`ALTER TABLE ${table} ADD COLUMN ${c.column} ${c.type}`);
+  };
+  db.transaction(() => {
+    for (const table of Object.keys(COLUMNS)) addColumns(table);
+    if (has('routed')) {
+      db.exec(`INSERT OR IGNORE INTO routed_alerts (origin, alert_id, stream_seq, type, at, operation)
+               SELECT origin, alert_id, stream_seq, type, at, operation FROM routed; DROP TABLE routed;`);
+    }
+    if (has('deliveries')) {
+      db.exec(`INSERT OR IGNORE INTO alert_deliveries (origin, alert_id, recipient, agreement_id,
+                 agreement_version, onward, feed_seq, forwarded_at, envelope_sha256, delivered_at, receipt_id)
+               SELECT r.origin, d.alert_id, d.recipient, d.agreement_id, d.agreement_version, d.onward,
+                 d.feed_seq, d.forwarded_at, d.envelope_sha256, d.delivered_at, d.receipt_id
+               FROM deliveries d JOIN routed_alerts r ON r.alert_id = d.alert_id; DROP TABLE deliveries;`);
+    }
+  }).immediate();
 }
 
 /** A delivery as the router recorded it. */
@@ -182,6 +212,7 @@ export interface OutboxRow {
 export class RouterStore {
   readonly audit: AuditAppender;
   readonly #routed;
+  readonly #routedAnyOrigin;
   readonly #insertRouted;
   readonly #deliveriesOf;
   readonly #insertDelivery;
@@ -201,7 +232,7 @@ export class RouterStore {
     db.exec(SCHEMA);
     migrate(db);
     this.#delivery = db.prepare<
-      [string, string],
+      [string, string, string],
       {
         alert_id: string;
         origin: string;
@@ -212,11 +243,11 @@ export class RouterStore {
         receipt_id: string | null;
       }
     >(
-      `SELECT d.alert_id, r.origin, d.recipient, d.envelope_sha256, d.forwarded_at, d.delivered_at, d.receipt_id
-       FROM deliveries d JOIN routed r ON r.alert_id = d.alert_id WHERE d.alert_id = ? AND d.recipient = ?`,
+      `SELECT alert_id, origin, recipient, envelope_sha256, forwarded_at, delivered_at, receipt_id
+       FROM alert_deliveries WHERE origin = ? AND alert_id = ? AND recipient = ?`,
     );
     this.#markDelivered = db.prepare(
-      'UPDATE deliveries SET delivered_at = ?, receipt_id = ? WHERE alert_id = ? AND recipient = ? AND delivered_at IS NULL',
+      'UPDATE alert_deliveries SET delivered_at = ?, receipt_id = ? WHERE origin = ? AND alert_id = ? AND recipient = ? AND delivered_at IS NULL',
     );
     this.#receiptSeq = db.prepare<[string], { stream_seq: number }>(
       'SELECT stream_seq FROM receipts WHERE receipt_id = ?',
@@ -226,26 +257,29 @@ export class RouterStore {
     );
     this.#insertOutbox = db.prepare('INSERT INTO outbox (agency, event) VALUES (?, ?)');
     this.#insertOutcome = db.prepare(
-      'INSERT INTO outcomes (alert_id, answers, reporter, result, operation, at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
+      'INSERT INTO outcomes (reporter, alert_id, answers, result, operation, at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
     );
     this.#insertSeizure = db.prepare(
       'INSERT INTO seizures (alert_id, operation, country, commodity, value, unit) VALUES (?, ?, ?, ?, ?, ?)',
     );
     this.audit = new AuditAppender(db, instance, options);
-    this.#routed = db.prepare<[string], { stream_seq: number; origin: string }>(
-      'SELECT stream_seq, origin FROM routed WHERE alert_id = ?',
+    this.#routed = db.prepare<[string, string], { stream_seq: number; origin: string }>(
+      'SELECT stream_seq, origin FROM routed_alerts WHERE origin = ? AND alert_id = ?',
+    );
+    this.#routedAnyOrigin = db.prepare<[string], { stream_seq: number; origin: string }>(
+      'SELECT stream_seq, origin FROM routed_alerts WHERE alert_id = ? ORDER BY origin',
     );
     this.#insertRouted = db.prepare(
-      'INSERT INTO routed (alert_id, stream_seq, origin, type, at, operation) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (alert_id) DO NOTHING',
+      'INSERT INTO routed_alerts (origin, alert_id, stream_seq, type, at, operation) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
     );
     this.#deliveriesOf = db.prepare<
-      [string],
+      [string, string],
       { recipient: string; agreement_id: string; agreement_version: number; onward: number }
     >(
-      'SELECT recipient, agreement_id, agreement_version, onward FROM deliveries WHERE alert_id = ? ORDER BY recipient',
+      'SELECT recipient, agreement_id, agreement_version, onward FROM alert_deliveries WHERE origin = ? AND alert_id = ? ORDER BY recipient',
     );
     this.#insertDelivery = db.prepare(
-      'INSERT INTO deliveries (alert_id, recipient, agreement_id, agreement_version, onward, feed_seq, forwarded_at, envelope_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
+      'INSERT INTO alert_deliveries (origin, alert_id, recipient, agreement_id, agreement_version, onward, feed_seq, forwarded_at, envelope_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
     );
     this.#decide = db.prepare(
       'INSERT INTO decisions (stream_seq, at) VALUES (?, ?) ON CONFLICT (stream_seq) DO NOTHING',
@@ -262,24 +296,31 @@ export class RouterStore {
     });
   }
 
-  /** The routed state of an alert id, if it was routed before. */
-  routed(alertId: string): RoutedState | undefined {
-    const r = this.#routed.get(alertId);
+  /** The routed state of `origin`'s alert `alertId`, if it was routed before. */
+  routed(origin: string, alertId: string): RoutedState | undefined {
+    const r = this.#routed.get(origin, alertId);
     return r && { streamSeq: r.stream_seq, origin: r.origin };
   }
 
-  /** Who received an alert, under which agreement. */
-  deliveriesOf(alertId: string): Allowed[] {
-    return this.#deliveriesOf.all(alertId).map((d) => ({
+  /** Every agency whose alert `alertId` was routed (to tell a retraction of another's alert). */
+  routedByAnyOrigin(alertId: string): RoutedState[] {
+    return this.#routedAnyOrigin
+      .all(alertId)
+      .map((r) => ({ streamSeq: r.stream_seq, origin: r.origin }));
+  }
+
+  /** Who received `origin`'s alert `alertId`, under which agreement. */
+  deliveriesOf(origin: string, alertId: string): Allowed[] {
+    return this.#deliveriesOf.all(origin, alertId).map((d) => ({
       recipient: d.recipient,
       agreement: { id: d.agreement_id, version: d.agreement_version },
       onward: d.onward === 1,
     }));
   }
 
-  /** One delivery of an alert to a recipient, if the router forwarded it. */
-  delivery(alertId: string, recipient: string): DeliveryState | undefined {
-    const d = this.#delivery.get(alertId, recipient);
+  /** One delivery of `origin`'s alert to a recipient, if the router forwarded it. */
+  delivery(origin: string, alertId: string, recipient: string): DeliveryState | undefined {
+    const d = this.#delivery.get(origin, alertId, recipient);
     return (
       d && {
         alertId: d.alert_id,
@@ -323,7 +364,7 @@ export class RouterStore {
       this.#db
         .prepare(
           `SELECT d.alert_id, r.origin, r.type, d.recipient, d.envelope_sha256, d.forwarded_at
-           FROM deliveries d JOIN routed r ON r.alert_id = d.alert_id
+           FROM alert_deliveries d JOIN routed_alerts r ON r.origin = d.origin AND r.alert_id = d.alert_id
            WHERE d.delivered_at IS NULL AND d.forwarded_at IS NOT NULL AND d.forwarded_at < ?
            ORDER BY d.forwarded_at LIMIT ?`,
         )
@@ -352,7 +393,7 @@ export class RouterStore {
     return (
       this.#db
         .prepare(
-          'SELECT count(*) AS n FROM deliveries WHERE delivered_at IS NULL AND forwarded_at IS NOT NULL AND forwarded_at < ?',
+          'SELECT count(*) AS n FROM alert_deliveries WHERE delivered_at IS NULL AND forwarded_at IS NOT NULL AND forwarded_at < ?',
         )
         .get(before) as { n: number }
     ).n;
@@ -403,12 +444,21 @@ export class RouterStore {
       return [
         { event: AuditEvent.Received, ...who, detail: { subject: o.subject } },
         { event: AuditEvent.Rejected, ...who, reasonCode: o.code, reason: o.reason },
-        { event: AuditEvent.DeadLettered, ...who, reasonCode: o.code, feedSeq: o.deadLetterSeq },
+        ...(o.deadLetterSeq === undefined
+          ? []
+          : [
+              {
+                event: AuditEvent.DeadLettered,
+                ...who,
+                reasonCode: o.code,
+                feedSeq: o.deadLetterSeq,
+              },
+            ]),
       ];
     }
     if (o.kind === 'receipt') return this.#applyReceipt(o, at);
     const a = o.alert;
-    this.#insertRouted.run(a.id, o.streamSeq, a.origin, a.type, at, o.operation?.id ?? null);
+    this.#insertRouted.run(a.origin, a.id, o.streamSeq, a.type, at, o.operation?.id ?? null);
     this.#recordOutcome(a, o.answersOrigin, at);
     const who = {
       alertId: a.id,
@@ -420,6 +470,7 @@ export class RouterStore {
     const entries: AuditEntry[] = [{ event: AuditEvent.Received, ...who }];
     for (const f of o.forwards) {
       this.#insertDelivery.run(
+        a.origin,
         a.id,
         f.recipient,
         f.agreement.id,
@@ -496,10 +547,11 @@ export class RouterStore {
     if (a.type === 'outcome' && a.answers && answersOrigin) {
       operation =
         (
-          this.#db.prepare('SELECT operation FROM routed WHERE alert_id = ?').get(a.answers) as
-            { operation: string | null } | undefined
+          this.#db
+            .prepare('SELECT operation FROM routed_alerts WHERE origin = ? AND alert_id = ?')
+            .get(answersOrigin, a.answers) as { operation: string | null } | undefined
         )?.operation ?? null;
-      this.#insertOutcome.run(a.id, a.answers, a.origin, String(a.result), operation, at);
+      this.#insertOutcome.run(a.origin, a.id, a.answers, String(a.result), operation, at);
       if (a.result === 'seizure') seizure = a['seizure'];
     } else if (a.type === 'seizure-report') seizure = a['seizure'];
     for (const s of seizedQuantities(seizure))
@@ -518,7 +570,7 @@ export class RouterStore {
     );
     const entries: AuditEntry[] = [];
     for (const d of o.deliveries) {
-      this.#markDelivered.run(o.committedAt, o.receipt, d.alertId, o.agency);
+      this.#markDelivered.run(o.committedAt, o.receipt, d.origin, d.alertId, o.agency);
       entries.push({
         event: AuditEvent.Delivered,
         alertId: d.alertId,
