@@ -180,6 +180,7 @@ describe('README - every command works as written', () => {
         const r = await expectOk(line);
         const name = /--name (\S+)/.exec(line)![1]!;
         if (name === 'vn-analysts') env['T'] = /(ahub_[A-Za-z0-9_-]+)/.exec(r.stdout)![1]!;
+        if (name === 'wco-analyst') env['C'] = /(ahub_[A-Za-z0-9_-]+)/.exec(r.stdout)![1]!;
         values[name === 'wco-analyst' ? '<coordinator tokenSha256>' : `<${name} tokenSha256>`] =
           /tokenSha256: ([0-9a-f]{64})/.exec(r.stdout)![1]!;
         if (name === 'risk-engine')
@@ -226,15 +227,24 @@ describe('README - every command works as written', () => {
       30_000,
       'the audit trace of the sent alert',
     );
-    // The anchor: Viet Nam's gateway (plain HTTP here) serves the checkpoint it witnessed; the
-    // hub key is the router's kid in the trust store.
+    // The hub key is the router's kid in the trust store.
     values['<gateway>'] = `http://127.0.0.1:${ports['8081']}`;
+    // The router gathers every witness's cosignature (it cannot forge one): the coordinator's anchor.
+    values['<router>'] = `http://127.0.0.1:${ports['8090']}`;
     const hubKeys = await expectOk('npx hubctl keys list --agency HUB --json');
     values['<kid>'] = (JSON.parse(hubKeys.stdout) as { kid: string }[])[0]!.kid;
     for (const line of commands(/^For a coordinator/)) {
       if (/audit verify/.test(line)) {
         // Witnesses cosign checkpoints as they come: wait until two have.
-        await eventually(async () => (await run(line)).code === 0, 60_000, line);
+        await eventually(
+          async () => {
+            const r = await run(line);
+            if (r.code !== 0) throw new Error(`${r.stdout}${r.stderr}`);
+            return true;
+          },
+          60_000,
+          line,
+        );
       }
       await expectOk(line);
     }

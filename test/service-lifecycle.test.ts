@@ -9,6 +9,7 @@ import { useNatsServer } from '@alert-hub/testkit/harness';
 import {
   eventually,
   makeHubFixture,
+  OPEN_JS_API,
   provision,
   routerDrained,
   seizureReport,
@@ -38,7 +39,8 @@ function gatewayConfig(agency: string, extra: Record<string, unknown> = {}) {
     trustDir: fx.trustDir,
     dataDir: join(fx.dir, `data-${agency}`),
     http: { port: 0 },
-    nats: { servers: [nats.url], publishTimeoutMs: 1000 },
+    // A plain nats-server (no per-agency accounts): the JetStream API under its own name.
+    nats: { servers: [nats.url], publishTimeoutMs: 1000, jsApiPrefix: OPEN_JS_API },
     retryAfterSeconds: 1,
     clients: [{ name: 'officers', tokenSha256: token.sha256, roles: ['submit', 'read-feed'] }],
     ...extra,
@@ -167,7 +169,7 @@ describe('services - shutdown, readiness, start-up and resending after a 503', (
     expect(code).toBe(0);
     const receipt = JSON.parse(out) as { id: string; duplicate: boolean };
     sentId = receipt.id;
-    expect(receipt.duplicate).toBe(true);
+    expect(receipt.duplicate, err).toBe(true);
 
     const nc = await nats.connect();
     await routerDrained(nc);

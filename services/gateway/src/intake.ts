@@ -23,6 +23,9 @@ import type { GatewayMetrics } from './metrics.js';
 import type { NatsLink } from './nats-link.js';
 import type { GatewayStore, SentReceipt } from './store.js';
 
+/** How many unconfirmed publishes the gateway remembers for a resend after a 503. */
+const MAX_UNCONFIRMED = 10_000;
+
 /** What the gateway answers when it accepted an alert: JetStream has stored it. */
 export interface Receipt {
   readonly id: string;
@@ -95,6 +98,7 @@ export class Intake {
     const started = performance.now();
     const { agency, store, metrics } = this.#d;
     let assignedId: string | undefined;
+    let signedIssuedAt: string | undefined;
     try {
       // Identifiers as officers type them become machine form first, so that a retry with the
       // same alert spelt differently is the same content.
@@ -109,7 +113,21 @@ export class Intake {
       // client resends under this id, so a copy that did reach JetStream is never doubled.
       const id = submitted['id'] ?? newAlertId(now.getTime());
       if (typeof id === 'string') assignedId = id;
-      const { alert, schemaId } = this.#check({ ...submitted, id }, now, changes);
+      // A resend after a 503 that leaves issuedAt to the gateway gets the issuedAt of the
+      // first attempt: the same content then signs to the same bytes (Ed25519 is
+      // deterministic), so JetStream recognises the copy that did arrive as a duplicate.
+      const earlierIssuedAt =
+        typeof id === 'string' && submitted['issuedAt'] === undefined
+          ? this.#unconfirmed.get(id)
+          : undefined;
+      const { alert, schemaId } = this.#check(
+        earlierIssuedAt === undefined
+          ? { ...submitted, id }
+          : { ...submitted, id, issuedAt: earlierIssuedAt },
+        now,
+        changes,
+      );
+      signedIssuedAt = alert.issuedAt;
       const jws = await signAlert(alert, this.#d.signingKey(), schemaId);
       const envelope = encodeEnvelope(jws);
       // The v1 schemas bound every member, which keeps a valid alert far below this; the check
@@ -131,6 +149,7 @@ export class Intake {
         envelope,
         inboundMsgId(agency, alert.id, envelope),
       );
+      this.#unconfirmed.delete(alert.id);
       this.#d.receipts
         .enqueue({
           id: alert.id,
@@ -151,6 +170,9 @@ export class Intake {
       metrics.intakeSeconds.observe((performance.now() - started) / 1000);
       return withChanges({ id: alert.id, sequence: ack.seq, duplicate: ack.duplicate }, changes);
     } catch (err) {
+      // Signed, then the publish failed: JetStream may have the alert all the same.
+      if (assignedId !== undefined && signedIssuedAt !== undefined)
+        this.#rememberUnconfirmed(assignedId, signedIssuedAt);
       if (err instanceof GatewayError && assignedId !== undefined) err.alertId ??= assignedId;
       metrics.rejected.inc({
         reason:
@@ -167,6 +189,20 @@ export class Intake {
    * codes and the same issues (the console validates its form with this as the officer types).
    * Throws a `GatewayError`.
    */
+  /** Alerts whose publish failed (a 503 may still have reached JetStream): id → issuedAt. */
+  readonly #unconfirmed = new Map<string, string>();
+
+  #rememberUnconfirmed(id: string, issuedAt: string): void {
+    this.#unconfirmed.delete(id);
+    this.#unconfirmed.set(id, issuedAt);
+    // Bounded: the oldest go first (a resend comes within JetStream's duplicate window).
+    while (this.#unconfirmed.size > MAX_UNCONFIRMED) {
+      const oldest = this.#unconfirmed.keys().next().value;
+      if (oldest === undefined) break;
+      this.#unconfirmed.delete(oldest);
+    }
+  }
+
   validate(body: unknown): Alert {
     const { value, changes } = normaliseAlert(this.#object(body));
     return this.#check(value, (this.#d.now ?? (() => new Date()))(), changes).alert;
@@ -196,8 +232,11 @@ export class Intake {
     now: Date,
     changes: readonly Normalisation[],
   ): { alert: Alert; schemaId: string } {
+    // The members the gateway may fill go last, in a fixed order: a resend that now names its
+    // id (after a 503) then signs to the same bytes as the first attempt.
+    const { id: _id, origin: _origin, issuedAt: _issuedAt, ...rest } = submitted;
     const filled = {
-      ...submitted,
+      ...rest,
       id: submitted['id'] ?? newAlertId(now.getTime()),
       origin: this.#d.agency,
       issuedAt: submitted['issuedAt'] ?? now.toISOString(),
