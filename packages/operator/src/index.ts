@@ -4,5 +4,6 @@
  * revocation in a certs directory, and the development PKI (mutual-TLS certificates).
  */
 export * from './nats-config.js';
+export * from './nats-cluster.js';
 export * from './keys.js';
 export * from './dev-pki.js';

@@ -35,6 +35,12 @@ export interface StreamLimits {
    * alert ids and by the gateways' inboxes, which refuse an alert id they already hold.
    */
   readonly duplicateWindowMs: number;
+  /**
+   * Copies of every stream (1 on a single server, 3 on a three-node cluster). Provisioning
+   * creates the streams with this many and moves existing ones to it (nats-server 2.9 scales a
+   * stream's replicas up and down through a stream update).
+   */
+  readonly replicas: number;
 }
 
 export const DEFAULT_STREAM_LIMITS: StreamLimits = {
@@ -43,6 +49,7 @@ export const DEFAULT_STREAM_LIMITS: StreamLimits = {
   feedsMaxBytes: 2 * 1024 ** 3,
   deadLetterMaxBytes: 256 * 1024 ** 2,
   duplicateWindowMs: 2 * 60_000,
+  replicas: 1,
 };
 
 /** How long the router or a gateway may hold a message before JetStream redelivers it. */
@@ -53,7 +60,7 @@ function streamConfigs(limits: StreamLimits): Partial<StreamConfig>[] {
     retention: RetentionPolicy.Limits,
     storage: StorageType.File,
     discard: DiscardPolicy.New,
-    num_replicas: 1,
+    num_replicas: limits.replicas,
     // headers are small; the envelope limit plus room for them
     max_msg_size: DEFAULT_MAX_ENVELOPE_BYTES + 4096,
     duplicate_window: nanos(limits.duplicateWindowMs),
@@ -125,9 +132,13 @@ async function ensureConsumer(
 export async function provisionHub(
   jsm: JetStreamManager,
   agencies: readonly string[],
-  options: { limits?: StreamLimits; ackWaitMs?: number; routerMaxAckPending?: number } = {},
+  options: {
+    limits?: Partial<StreamLimits>;
+    ackWaitMs?: number;
+    routerMaxAckPending?: number;
+  } = {},
 ): Promise<void> {
-  const limits = options.limits ?? DEFAULT_STREAM_LIMITS;
+  const limits = { ...DEFAULT_STREAM_LIMITS, ...options.limits };
   const ackWait = nanos(options.ackWaitMs ?? DEFAULT_ACK_WAIT_MS);
   for (const cfg of streamConfigs(limits))
     await ensureStream(jsm, cfg as Partial<StreamConfig> & { name: string });

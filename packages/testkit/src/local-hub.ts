@@ -12,6 +12,7 @@ import {
 } from '@alert-hub/operator';
 import { connectNats, createToken } from '@alert-hub/runtime';
 import { findNatsServer, startNatsServer, type NatsServer } from './nats-server.js';
+import { startNatsCluster, type NatsCluster } from './nats-cluster.js';
 import { spawnService, type ServiceProcess } from './service-process.js';
 
 /** An agency of a local hub. */
@@ -35,12 +36,22 @@ export interface LocalHubOptions {
   readonly routerConfig?: Record<string, unknown>;
   /** Extra node flags for the services (e.g. `--cpu-prof`). */
   readonly nodeArgs?: readonly string[];
+  /**
+   * Run the hub's NATS as a cluster of this many nodes (routes with mutual TLS, streams at
+   * min(3, nodes) replicas) instead of one server. Every service is given every node's URL.
+   */
+  readonly clusterSize?: number;
 }
 
 /** A running local hub: nats-server, router and one gateway per agency, each its own process. */
 export interface LocalHub {
   readonly dir: string;
+  /** The NATS server, or the first node of the cluster. */
   readonly nats: NatsServer;
+  /** The cluster, when started with `clusterSize`. */
+  readonly cluster: NatsCluster | undefined;
+  /** Every NATS node's client URL. */
+  readonly natsUrls: readonly string[];
   readonly router: ServiceProcess;
   readonly gateways: Readonly<Record<string, ServiceProcess>>;
   /** Bearer token with `submit` and `read-feed` on every gateway (each agency's own systems). */
@@ -110,19 +121,35 @@ export async function startLocalHub(o: LocalHubOptions): Promise<LocalHub> {
     );
 
     const p = devPkiPaths(pkiDir);
-    const nats = await startNatsServer({
-      dir: join(dir, 'nats'),
-      env: o.env,
-      config: renderNatsSecurityConfig({
-        agencies: o.agencies.map((a) => a.id),
-        routers: [LOCAL_ROUTER],
-        tls: { caFile: p.caFile, certFile: p.serverCertFile, keyFile: p.serverKeyFile },
-      }),
+    const security = renderNatsSecurityConfig({
+      agencies: o.agencies.map((a) => a.id),
+      routers: [LOCAL_ROUTER],
+      tls: { caFile: p.caFile, certFile: p.serverCertFile, keyFile: p.serverKeyFile },
     });
-    started.push(nats);
-    progress(
-      `nats-server with JetStream, mutual TLS and one least-privilege user per agency at ${nats.url}`,
-    );
+    let nats: NatsServer;
+    let cluster: NatsCluster | undefined;
+    if (o.clusterSize && o.clusterSize > 1) {
+      cluster = await startNatsCluster({
+        size: o.clusterSize,
+        dir: join(dir, 'nats'),
+        env: o.env,
+        routeTls: { caFile: p.caFile, certFile: p.routeCertFile, keyFile: p.routeKeyFile },
+        config: security,
+      });
+      started.push(cluster);
+      nats = cluster.nodes[0]!;
+      progress(
+        `a ${o.clusterSize}-node NATS cluster (routes with mutual TLS, JetStream R${Math.min(3, o.clusterSize)}) at ${cluster.urls.join(', ')}`,
+      );
+    } else {
+      nats = await startNatsServer({ dir: join(dir, 'nats'), env: o.env, config: security });
+      started.push(nats);
+      progress(
+        `nats-server with JetStream, mutual TLS and one least-privilege user per agency at ${nats.url}`,
+      );
+    }
+    const natsUrls = cluster ? [...cluster.urls] : [nats.url];
+    const replicas = cluster ? Math.min(3, o.clusterSize ?? 1) : 1;
 
     const tlsOf = (who: string) => {
       const f = devPkiPaths(pkiDir, who);
@@ -142,7 +169,8 @@ export async function startLocalHub(o: LocalHubOptions): Promise<LocalHub> {
         trustDir: join(certsDir, 'trust'),
         agreementsFile,
         dataDir: join(dir, 'router'),
-        nats: { servers: [nats.url], tls: tlsOf(LOCAL_ROUTER) },
+        nats: { servers: natsUrls, tls: tlsOf(LOCAL_ROUTER) },
+        streams: { replicas },
         http: { port: 0 },
         coordinators: [{ name: 'coordinator', tokenSha256: coordinator.sha256 }],
         checkpointIntervalMs: 1000,
@@ -170,7 +198,7 @@ export async function startLocalHub(o: LocalHubOptions): Promise<LocalHub> {
             trustDir: join(certsDir, 'trust'),
             dataDir: join(dir, 'gateways', a.id),
             http: { port: 0 },
-            nats: { servers: [nats.url], tls: tlsOf(a.id) },
+            nats: { servers: natsUrls, tls: tlsOf(a.id) },
             clients: [
               {
                 name: `${a.id} systems`,
@@ -196,6 +224,8 @@ export async function startLocalHub(o: LocalHubOptions): Promise<LocalHub> {
     return {
       dir,
       nats,
+      cluster,
+      natsUrls,
       router,
       gateways,
       token: token.token,
@@ -205,7 +235,7 @@ export async function startLocalHub(o: LocalHubOptions): Promise<LocalHub> {
       auditDb,
       connectAs: (principal) =>
         connectNats({
-          servers: nats.url,
+          servers: natsUrls,
           name: `local ${principal}`,
           inboxPrefix: inboxPrefix(principal),
           tls: tlsOf(principal),

@@ -4,6 +4,7 @@ import {
   COMMON_ENV_BINDINGS,
   COMMON_PATH_MEMBERS,
   DEFAULT_SCHEMAS_DIR,
+  DEFAULT_STREAM_LIMITS,
   DEFAULT_TRUST_DIR,
   LOG_SECTION_SCHEMA,
   NATS_SECTION_SCHEMA,
@@ -32,6 +33,17 @@ export interface RouterConfig {
   readonly nats: NatsSection;
   /** Create or update the streams and consumers at start. */
   readonly provision: boolean;
+  /**
+   * The streams' replicas and retention, applied by provisioning (see the README, "Across
+   * countries"). A partner offline longer than `maxAgeMs` has lost the alerts that aged out; its
+   * gateway detects the gap from the feed's stream sequence and reports it.
+   */
+  readonly streams: {
+    readonly replicas: number;
+    readonly maxAgeMs: number;
+    readonly inboundMaxBytes: number;
+    readonly feedsMaxBytes: number;
+  };
   readonly consumer: {
     readonly maxMessages: number;
     readonly maxAckPending: number;
@@ -68,6 +80,30 @@ const schema = {
     auditDb: { type: 'string', minLength: 1 },
     nats: NATS_SECTION_SCHEMA,
     provision: { type: 'boolean', default: true },
+    streams: {
+      type: 'object',
+      default: {},
+      properties: {
+        replicas: {
+          type: 'integer',
+          minimum: 1,
+          maximum: 5,
+          default: DEFAULT_STREAM_LIMITS.replicas,
+        },
+        maxAgeMs: { type: 'integer', minimum: 60_000, default: DEFAULT_STREAM_LIMITS.maxAgeMs },
+        inboundMaxBytes: {
+          type: 'integer',
+          minimum: 1_048_576,
+          default: DEFAULT_STREAM_LIMITS.inboundMaxBytes,
+        },
+        feedsMaxBytes: {
+          type: 'integer',
+          minimum: 1_048_576,
+          default: DEFAULT_STREAM_LIMITS.feedsMaxBytes,
+        },
+      },
+      additionalProperties: false,
+    },
     consumer: {
       type: 'object',
       default: {},
@@ -117,6 +153,8 @@ const bindings: readonly EnvBinding[] = [
   { env: 'AHUB_AGREEMENTS_FILE', path: 'agreementsFile', type: 'string' },
   { env: 'AHUB_AUDIT_DB', path: 'auditDb', type: 'string' },
   { env: 'AHUB_PROVISION', path: 'provision', type: 'boolean' },
+  { env: 'AHUB_STREAM_REPLICAS', path: 'streams.replicas', type: 'integer' },
+  { env: 'AHUB_STREAM_MAX_AGE_MS', path: 'streams.maxAgeMs', type: 'integer' },
   { env: 'AHUB_HTTP_ENABLED', path: 'http.enabled', type: 'boolean' },
 ];
 

@@ -89,6 +89,7 @@ export async function startRouter(
   const provision = async () => {
     if (config.provision) {
       await provisionHub(jsm, trust.agencies, {
+        limits: config.streams,
         routerMaxAckPending: config.consumer.maxAckPending,
         ackWaitMs: config.consumer.ackWaitMs,
       });
