@@ -1,9 +1,11 @@
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import {
   createDevPki,
   devPkiPaths,
+  planCluster,
+  renderNatsClusterConfigs,
   renderNatsSecurityConfig,
   renderNatsServerConfig,
 } from '@alert-hub/operator';
@@ -44,8 +46,24 @@ export function registerNats(program: Command): void {
     )
     .option('--fragment', 'print only the security part, to include in an existing configuration')
     .option('--out <file>', 'write to this file instead of standard output')
+    .option(
+      '--cluster <n>',
+      'render one configuration per node of an n-node cluster (3 or 5) into --out-dir: routes with mutual TLS (route.pem), the same accounts on every node',
+      (v) => Number.parseInt(v, 10),
+    )
+    .option(
+      '--node-host <host>',
+      'host name the other nodes dial, one per node in order (default nats-1, nats-2, ...)',
+      (v: string, prev: string[] = []) => [...prev, v],
+    )
+    .option('--route-port <port>', 'route listener of every node', (v) => Number.parseInt(v, 10))
+    .option('--out-dir <dir>', 'with --cluster: where to write <node>.conf')
     .action(
       (o: {
+        cluster?: number;
+        nodeHost?: string[];
+        routePort?: number;
+        outDir?: string;
         certs: string;
         tlsDir?: string;
         listen: string;
@@ -71,6 +89,28 @@ export function registerNats(program: Command): void {
           tls: { caFile: p.caFile, certFile: p.serverCertFile, keyFile: p.serverKeyFile },
           ...(identities ? { identities } : {}),
         };
+        if (o.cluster !== undefined) {
+          if (!o.outDir) throw new Error('--cluster writes one file per node: give --out-dir');
+          const nodes = planCluster(o.cluster, {
+            ...(o.nodeHost ? { hosts: o.nodeHost } : {}),
+            ...(o.routePort ? { routePort: o.routePort } : {}),
+          });
+          const configs = renderNatsClusterConfigs({
+            ...common,
+            nodes,
+            routeTls: { caFile: p.caFile, certFile: p.routeCertFile, keyFile: p.routeKeyFile },
+            clientPort: Number(o.listen.replace(/^.*:/, '')) || 4222,
+            monitor: o.monitor,
+            storeDir: o.storeDir,
+          });
+          mkdirSync(o.outDir, { recursive: true, mode: 0o700 });
+          for (const c of configs)
+            writeFileSync(join(o.outDir, `${c.node.host}.conf`), c.text, { mode: 0o600 });
+          process.stderr.write(
+            `wrote ${configs.map((c) => join(o.outDir!, `${c.node.host}.conf`)).join(', ')}: ${agencies.length} agencies, ${routers.length} router(s); provision the streams with replicas: ${Math.min(3, o.cluster)} (router config streams.replicas)\n`,
+          );
+          return;
+        }
         const text = o.fragment
           ? renderNatsSecurityConfig(common)
           : renderNatsServerConfig({
