@@ -75,7 +75,10 @@ describe('docker-compose.yml', () => {
     const natsServer = findNatsServer(process.env);
     const test = spawnSync(natsServer, ['-t', '-c', join(out, 'nats.conf')], { encoding: 'utf8' });
     expect(test.stdout + test.stderr).toContain('is valid');
-    expect(readFileSync(join(out, 'nats.conf'), 'utf8')).toContain('verify_and_map: true');
+    const conf = readFileSync(join(out, 'nats.conf'), 'utf8');
+    expect(conf).toContain('verify_and_map: true');
+    // Monitoring answers without authentication: never on all interfaces.
+    expect(conf.match(/^http: .*$/m)?.[0]).toBe('http: "127.0.0.1:8222"');
   });
 
   it('docker compose config accepts it, where a Docker CLI with compose is installed', () => {

@@ -13,6 +13,7 @@ import {
   seizureReport,
   writeConfig,
   routerDrained,
+  OPEN_JS_API,
 } from '@alert-hub/testkit';
 import { hubctl } from '@alert-hub/testkit';
 import { startService, type ServiceProcess } from '@alert-hub/testkit';
@@ -65,7 +66,7 @@ beforeAll(async () => {
       trustDir: fx.trustDir,
       dataDir: join(fx.dir, `gw-${agency}`),
       http: { port: 0 },
-      nats: { servers: [nats.url] },
+      nats: { servers: [nats.url], jsApiPrefix: OPEN_JS_API },
       clients: [{ name: 'analysts', tokenSha256: reader.sha256, roles: ['read-feed'] }],
     });
     gateways.push(await startService('gateway', file));

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { databaseFile, loadConfig as gatewayConfig } from '@alert-hub/gateway';
 import { createToken } from '@alert-hub/runtime';
 import { useNatsServer } from '@alert-hub/testkit/harness';
 import {
@@ -10,6 +11,7 @@ import {
   publishToFeed,
   seizureReport,
   writeConfig,
+  OPEN_JS_API,
 } from '@alert-hub/testkit';
 import { HUBCTL, hubctl } from '@alert-hub/testkit';
 import { startService, type ServiceProcess } from '@alert-hub/testkit';
@@ -27,7 +29,7 @@ function config(agency: string) {
     trustDir: fx.trustDir,
     dataDir: join(fx.dir, `data-${agency}`),
     http: { port: 0 },
-    nats: { servers: [nats.url] },
+    nats: { servers: [nats.url], jsApiPrefix: OPEN_JS_API },
     clients: [{ name: 'officers', tokenSha256: token.sha256, roles: ['submit', 'read-feed'] }],
   });
 }
@@ -136,7 +138,7 @@ describe('gateway process with hubctl', () => {
       signingKey: loose,
       trustDir: fx.trustDir,
       dataDir: join(fx.dir, 'loose'),
-      nats: { servers: [nats.url] },
+      nats: { servers: [nats.url], jsApiPrefix: OPEN_JS_API },
     });
     const proc = spawn(process.execPath, ['services/gateway/dist/main.js', '--config', file], {
       cwd: process.cwd(),
@@ -148,6 +150,48 @@ describe('gateway process with hubctl', () => {
     expect(err).toContain('[ERR_KEY_FILE_PERMISSIONS]');
     expect(err).toContain('chmod 600');
     expect(err).not.toContain('"d"');
+  });
+
+  it('intelligence at rest is private: the inbox database is 0600 in a 0700 directory, and looser permissions are refused at start', async () => {
+    const { chmodSync, mkdirSync, statSync } = await import('node:fs');
+    const mode = (p: string) => statSync(p).mode & 0o777;
+    const dataDir = join(fx.dir, 'data-SG-NPARKS');
+    const db = databaseFile(gatewayConfig({}, config('SG-NPARKS')));
+    expect([mode(dataDir), mode(db), mode(`${db}-wal`)]).toEqual([0o700, 0o600, 0o600]);
+
+    const run = async (dir: string) => {
+      const file = writeConfig(fx.dir, `perm-${dir}`, {
+        agency: 'SG-NPARKS',
+        signingKey: fx.keyFiles['SG-NPARKS'],
+        trustDir: fx.trustDir,
+        dataDir: join(fx.dir, dir),
+        nats: { servers: [nats.url], jsApiPrefix: OPEN_JS_API },
+      });
+      const proc = spawn(process.execPath, ['services/gateway/dist/main.js', '--config', file], {
+        cwd: process.cwd(),
+      });
+      let err = '';
+      proc.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+      const code = await new Promise((res) => proc.on('exit', res));
+      return { code, err };
+    };
+    mkdirSync(join(fx.dir, 'open-dir'), { mode: 0o755 });
+    chmodSync(join(fx.dir, 'open-dir'), 0o755);
+    expect(await run('open-dir')).toMatchObject({
+      code: 1,
+      err: expect.stringContaining('[ERR_DATA_PERMISSIONS]') as string,
+    });
+    mkdirSync(join(fx.dir, 'open-file'), { mode: 0o700 });
+    const looseDb = databaseFile({
+      ...gatewayConfig({}, config('SG-NPARKS')),
+      dataDir: join(fx.dir, 'open-file'),
+    });
+    writeFileSync(looseDb, '', { mode: 0o644 });
+    chmodSync(looseDb, 0o644);
+    expect(await run('open-file')).toMatchObject({
+      code: 1,
+      err: expect.stringContaining('[ERR_DATA_PERMISSIONS]') as string,
+    });
   });
 
   it('refuses to start with an invalid configuration and lists every problem', async () => {

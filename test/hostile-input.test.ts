@@ -27,6 +27,7 @@ import {
   seizureReport,
   writeConfig,
   routerDrained,
+  OPEN_JS_API,
 } from '@alert-hub/testkit';
 import { startService, type ServiceProcess } from '@alert-hub/testkit';
 
@@ -86,7 +87,7 @@ beforeAll(async () => {
       trustDir: fx.trustDir,
       dataDir: join(fx.dir, 'gw'),
       http: { port: 0 },
-      nats: { servers: [nats.url] },
+      nats: { servers: [nats.url], jsApiPrefix: OPEN_JS_API },
       clients: [{ name: 'c', tokenSha256: token.sha256, roles: ['submit', 'read-feed'] }],
       feed: { enabled: false },
     }),
@@ -169,6 +170,16 @@ async function expectRefused(
     expect((await feedMessages(nc)).some((m) => m.msgId.startsWith(options.alertId!))).toBe(false);
   expect(router.proc.exitCode).toBeNull();
 }
+
+describe('at rest - the audit log is private', () => {
+  it('audit.db (and its WAL) is 0600 in a 0700 directory', async () => {
+    const { statSync } = await import('node:fs');
+    const mode = (p: string) => statSync(p).mode & 0o777;
+    expect([mode(join(fx.dir, 'router')), mode(auditDb), mode(`${auditDb}-wal`)]).toEqual([
+      0o700, 0o600, 0o600,
+    ]);
+  });
+});
 
 describe('hostile input - at the router (raw NATS messages)', () => {
   const sg = () => fx.keys['SG-NPARKS']!;
@@ -348,6 +359,63 @@ describe('hostile input - at the router (raw NATS messages)', () => {
       'ERR_PAYLOAD_MALFORMED',
     );
   });
+  it('parser differentials: a member named twice, a byte-order mark, non-canonical base64url, two signatures, a msgpack key twice', async () => {
+    const a = seizureReport('SG-NPARKS', { handling: 'TLP:AMBER' });
+    const twice = JSON.stringify(a).replace('{', '{"handling":"TLP:RED",');
+    await expectRefused(
+      craft(headerFor(a, sg()), twice, sg()),
+      'ERR_PAYLOAD_MALFORMED',
+      'SG-NPARKS',
+      {
+        alertId: a.id,
+      },
+    );
+    const b = seizureReport('SG-NPARKS');
+    const bom = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(JSON.stringify(b))]);
+    await expectRefused(
+      craft(headerFor(b, sg()), bom, sg()),
+      'ERR_PAYLOAD_MALFORMED',
+      'SG-NPARKS',
+      {
+        alertId: b.id,
+      },
+    );
+    // The payload spelt in standard base64 with padding, signed as spelt.
+    const c = seizureReport('SG-NPARKS');
+    const h = b64(headerFor(c, sg()));
+    const text = JSON.stringify(c);
+    const std = Buffer.from(text.length % 3 === 0 ? `${text} ` : text).toString('base64');
+    const sig = sign(null, Buffer.from(`${h}.${std}`), sg().privateKey).toString('base64url');
+    expect(std).toMatch(/[=+/]/);
+    await expectRefused(
+      msgpack({ payload: std, signatures: [{ protected: h, signature: sig }] }),
+      'ERR_ENVELOPE_MALFORMED',
+      'SG-NPARKS',
+      { alertId: c.id },
+    );
+    // Two signatures inbound: the second would be replaced unread.
+    const d = seizureReport('SG-NPARKS');
+    const jws = await signAlert(d, sg(), SCHEMA);
+    await expectRefused(
+      encodeEnvelope({ ...jws, signatures: [jws.signatures[0]!, jws.signatures[0]!] }),
+      'ERR_ENVELOPE_MALFORMED',
+      'SG-NPARKS',
+      { alertId: d.id },
+    );
+    // A msgpack map naming "payload" twice: an unsigned one first, then the signed one.
+    const e = seizureReport('SG-NPARKS');
+    const ejws = await signAlert(e, sg(), SCHEMA);
+    const dup = Buffer.concat([
+      Uint8Array.of(0x83),
+      msgpack('payload'),
+      msgpack(b64({ ...e, handling: 'TLP:CLEAR' })),
+      msgpack('payload'),
+      msgpack(ejws.payload),
+      msgpack('signatures'),
+      msgpack(ejws.signatures),
+    ]);
+    await expectRefused(dup, 'ERR_ENVELOPE_MALFORMED', 'SG-NPARKS', { alertId: e.id });
+  });
   it('fuzzing: random messages on inbound subjects are all dead-lettered, nothing forwarded, the router alive', async () => {
     const nc = await nats.connect();
     const js = jetstream(nc);
@@ -409,6 +477,16 @@ describe('hostile input - at the gateway (HTTP)', () => {
       ],
       ['{"__proto__":{"isAdmin":true},"type":"seizure-report"}', 400, 'ERR_PAYLOAD_MALFORMED'],
       ['{"constructor":{"prototype":{"isAdmin":true}}}', 400, 'ERR_PAYLOAD_MALFORMED'],
+      // Parser differentials: a member named twice, a byte-order mark.
+      [
+        JSON.stringify(seizureReport('SG-NPARKS', { handling: 'TLP:AMBER' })).replace(
+          '{',
+          '{"handling":"TLP:RED",',
+        ),
+        400,
+        'ERR_PAYLOAD_MALFORMED',
+      ],
+      [`\ufeff${JSON.stringify(seizureReport('SG-NPARKS'))}`, 400, 'ERR_PAYLOAD_MALFORMED'],
     ];
     for (const [body, status, code] of cases) {
       const res = await post(body);

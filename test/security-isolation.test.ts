@@ -4,11 +4,23 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { stringify as toYaml } from 'yaml';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { Streams, agencyPermissions, inboxPrefix } from '@alert-hub/core';
+import {
+  AGENCY_JS_API_PREFIX,
+  Streams,
+  agencyGrants,
+  agencyPermissions,
+  deadLetterSubject,
+  inboxPrefix,
+} from '@alert-hub/core';
 import { loadConfig as gatewayConfig, startGateway, type Gateway } from '@alert-hub/gateway';
 import { loadConfig as routerConfig, startRouter, type Router } from '@alert-hub/router';
-import { createDevPki, devPkiPaths, renderNatsSecurityConfig } from '@alert-hub/operator';
-import { connectNats, createToken } from '@alert-hub/runtime';
+import {
+  createDevPki,
+  DEFAULT_AGENCY_LIMITS,
+  devPkiPaths,
+  renderNatsSecurityConfig,
+} from '@alert-hub/operator';
+import { connectNats, createToken, provisionHub } from '@alert-hub/runtime';
 import { useNatsServer } from '@alert-hub/testkit/harness';
 import {
   eventually,
@@ -16,6 +28,7 @@ import {
   makeHubFixture,
   memoryLogger,
   publishInbound,
+  publishToFeed,
   seizureReport,
   writeConfig,
 } from '@alert-hub/testkit';
@@ -28,7 +41,10 @@ const tls = (who: string) => {
   return { caFile: p.caFile, certFile: p.certFile, keyFile: p.keyFile };
 };
 const securityConfig = async (
-  overrides?: Parameters<typeof renderNatsSecurityConfig>[0]['permissionOverrides'],
+  overrides: Pick<
+    Parameters<typeof renderNatsSecurityConfig>[0],
+    'permissionOverrides' | 'grantOverrides'
+  > = {},
 ) => {
   await createDevPki({ dir: pkiDir, principals: ['HUB', ...AGENCIES, 'XX-ROGUE'] });
   const p = devPkiPaths(pkiDir);
@@ -36,19 +52,36 @@ const securityConfig = async (
     agencies: AGENCIES,
     routers: ['HUB'],
     tls: { caFile: p.caFile, certFile: p.serverCertFile, keyFile: p.serverKeyFile },
-    ...(overrides ? { permissionOverrides: overrides } : {}),
+    ...overrides,
   });
 };
 const nats = useNatsServer({ config: () => securityConfig() });
-// A second server whose permissions were (deliberately) set wrong: SG-NPARKS may publish on every inbound subject.
+// A second server whose configuration was (deliberately) set wrong: SG-NPARKS's account imports,
+// and its user may publish, every agency's inbound subjects (and its user any subject at all).
+const laxGrants = agencyGrants('SG-NPARKS', ['ahub.in.>']);
 const lax = useNatsServer({
   config: () =>
     securityConfig({
-      'SG-NPARKS': {
-        ...agencyPermissions('SG-NPARKS'),
-        publish: ['ahub.in.>', ...agencyPermissions('SG-NPARKS').publish.slice(1)],
+      grantOverrides: { 'SG-NPARKS': laxGrants },
+      // Its user may publish anything: only the account's imports limit what it reaches.
+      permissionOverrides: {
+        'SG-NPARKS': { ...agencyPermissions('SG-NPARKS', laxGrants), publish: ['>'] },
       },
     }),
+});
+// A third server, with tight limits on one more agency's account.
+const LIMITED = { maxConnections: 3, maxSubscriptions: 10, maxPayload: 2048 };
+const limitsServer = useNatsServer({
+  config: async () => {
+    await createDevPki({ dir: pkiDir, principals: ['HUB', ...AGENCIES, 'XX-ROGUE', 'TZ-LIMITS'] });
+    const p = devPkiPaths(pkiDir);
+    return renderNatsSecurityConfig({
+      agencies: [...AGENCIES, 'TZ-LIMITS'],
+      routers: ['HUB'],
+      tls: { caFile: p.caFile, certFile: p.serverCertFile, keyFile: p.serverKeyFile },
+      limitsByAgency: { 'TZ-LIMITS': LIMITED },
+    });
+  },
 });
 const token = createToken();
 const { log } = memoryLogger('security');
@@ -245,6 +278,140 @@ describe('isolation - what agency X cannot do to agency Y', () => {
   });
 });
 
+describe('isolation - one NATS account per agency: reply subjects cannot reach the hub', () => {
+  // JetStream sends its publish acknowledgement to the reply subject the publisher names. In a
+  // shared account that reply could be any JetStream API subject of the hub; in the agency's
+  // own account the import remaps it, so the ack goes back to the agency and nowhere else.
+  async function state() {
+    const jsm = await jetstreamManager(await as('HUB'), { checkAPI: false });
+    const out: Record<string, unknown> = {};
+    for (const s of [Streams.Inbound, Streams.Feeds, Streams.DeadLetter]) {
+      const i = await jsm.streams.info(s, { subjects_filter: '>' });
+      out[s] = { messages: i.state.messages, subjects: i.state.subjects ?? {} };
+    }
+    return out;
+  }
+  async function seed(): Promise<number> {
+    const hub = await as('HUB');
+    await provisionHubAs(hub);
+    const a = seizureReport('SG-NPARKS');
+    const ack = await publishToFeed(hub, a, fx.keys['SG-NPARKS']!, fx.hubKey, 'VN-CUSTOMS');
+    await hub.publish(deadLetterSubject('SG-NPARKS'), 'evidence');
+    await hub.flush();
+    return ack.seq;
+  }
+
+  it('a publish whose reply names the JetStream API (purge, message delete) or another agency’s subjects changes nothing in the hub', async () => {
+    const seq = await seed();
+    const before = await state();
+    const x = await as('KE-KWS');
+    const replies = [
+      `$JS.API.STREAM.PURGE.${Streams.Feeds}`,
+      `$JS.API.STREAM.PURGE.${Streams.DeadLetter}`,
+      `$JS.API.STREAM.PURGE.${Streams.Inbound}`,
+      `$JS.API.STREAM.MSG.DELETE.${Streams.Feeds}`,
+      `$JS.API.STREAM.DELETE.${Streams.Feeds}`,
+      'ahub.feed.VN-CUSTOMS.SG-NPARKS.seizure-report',
+      'ahub.in.VN-CUSTOMS.seizure-report',
+      'ahub.dlq.VN-CUSTOMS',
+    ];
+    for (const reply of replies)
+      x.publish(
+        'ahub.in.KE-KWS.consignee-flag',
+        reply.includes('MSG.DELETE') ? JSON.stringify({ seq }) : '1',
+        { reply },
+      );
+    await x.flush();
+    // Each publish was stored (it is KE-KWS's own subject) and acked; nothing else happened.
+    await eventually(
+      async () =>
+        ((await state())[Streams.Inbound] as { messages: number }).messages ===
+        (before[Streams.Inbound] as { messages: number }).messages + replies.length,
+      10_000,
+      'the junk publishes stored on KE-KWS’s own inbound subject',
+    );
+    await new Promise((r) => setTimeout(r, 500));
+    const after = await state();
+    expect(after[Streams.Feeds]).toEqual(before[Streams.Feeds]);
+    // The router refuses the junk (dead-letters it under KE-KWS); nothing else changed.
+    const dlq = (x: unknown) => {
+      const { messages, subjects } = x as { messages: number; subjects: Record<string, number> };
+      const { ['ahub.dlq.KE-KWS']: _own, ...others } = subjects;
+      return { messages: messages - (_own ?? 0), others };
+    };
+    expect(dlq(after[Streams.DeadLetter])).toEqual(dlq(before[Streams.DeadLetter]));
+    const others = (x: unknown) => {
+      const { subjects } = x as { subjects: Record<string, number> };
+      return Object.entries(subjects).filter(([k]) => !k.startsWith('ahub.in.KE-KWS.'));
+    };
+    expect(others(after[Streams.Inbound])).toEqual(others(before[Streams.Inbound]));
+  });
+
+  it('the evidence streams refuse purge and message delete even to the router’s own user', async () => {
+    const seq = await seed();
+    const jsm = await jetstreamManager(await as('HUB'), { checkAPI: false });
+    for (const s of [Streams.Inbound, Streams.Feeds, Streams.DeadLetter]) {
+      const cfg = (await jsm.streams.info(s)).config;
+      expect([s, cfg.deny_delete, cfg.deny_purge]).toEqual([s, true, true]);
+      await expect(jsm.streams.purge(s)).rejects.toThrow();
+    }
+    await expect(jsm.streams.deleteMessage(Streams.Feeds, seq)).rejects.toThrow();
+    expect((await jsm.streams.getMessage(Streams.Feeds, { seq }))?.seq).toBe(seq);
+  });
+
+  it('an agency’s account reaches only the JetStream API subjects it imports', async () => {
+    const x = await as('KE-KWS');
+    // Its own consumer works through the imported prefix ...
+    const own = await jetstreamManager(x, {
+      checkAPI: false,
+      timeout: 2000,
+      apiPrefix: AGENCY_JS_API_PREFIX,
+    });
+    expect((await own.consumers.info(Streams.Feeds, 'feed-KE-KWS')).name).toBe('feed-KE-KWS');
+    // ... and nothing else answers, even to a user allowed to publish anything: the hub exports
+    // no other API subject to the account, and the account has no JetStream of its own.
+    await provisionHubAs(await as('HUB', lax.url));
+    const other = await as('SG-NPARKS', lax.url);
+    for (const apiPrefix of ['$JS.API', AGENCY_JS_API_PREFIX]) {
+      const spy = await jetstreamManager(other, { checkAPI: false, timeout: 1500, apiPrefix });
+      await expect(spy.streams.info(Streams.Feeds)).rejects.toThrow();
+      await expect(spy.streams.purge(Streams.Feeds)).rejects.toThrow();
+      await expect(spy.consumers.info(Streams.Feeds, 'feed-VN-CUSTOMS')).rejects.toThrow();
+    }
+    expect(other.violations).toEqual([]);
+  });
+});
+
+describe('isolation - per-agency limits', () => {
+  it('connections, subscriptions and payload over the agency’s limits are refused by nats-server', async () => {
+    const conns: NatsConnection[] = [];
+    for (let i = 0; i < LIMITED.maxConnections; i++)
+      conns.push(await as('TZ-LIMITS', limitsServer.url));
+    // nats-server answers "maximum account active connections exceeded" and closes it.
+    await expect(as('TZ-LIMITS', limitsServer.url)).rejects.toThrow();
+    const account = (await (
+      await fetch(`${limitsServer.server.monitorUrl}/accountz?acc=TZ-LIMITS`)
+    ).json()) as { account_detail: { client_connections: number } };
+    expect(account.account_detail.client_connections).toBe(LIMITED.maxConnections);
+    const c = conns[0]!;
+    expect(c.info?.max_payload).toBe(LIMITED.maxPayload);
+    const errors: string[] = [];
+    void (async () => {
+      for await (const s of c.status()) if (s.type === 'error') errors.push(String(s.error));
+    })();
+    // The client's own inbox subscription counts too.
+    for (let i = 0; i < LIMITED.maxSubscriptions + 2; i++) c.subscribe(`_INBOX.TZ-LIMITS.s${i}`);
+    await c.flush().catch(() => undefined);
+    await eventually(
+      () => errors.some((e) => /maximum subscriptions/i.test(e)),
+      5000,
+      'the subscription limit',
+    );
+    const big = await as('SG-NPARKS', limitsServer.url);
+    expect(big.info?.max_payload).toBe(DEFAULT_AGENCY_LIMITS.maxPayload);
+  });
+});
+
 describe('isolation - the router is the second line of defence', () => {
   it('with permissions set wrong, an X-signed alert on Y’s subject is still refused and never forwarded', async () => {
     const { router } = await startHub(lax.url, 'lax');
@@ -262,6 +429,10 @@ describe('isolation - the router is the second line of defence', () => {
     ).toBe(false);
   });
 });
+
+async function provisionHubAs(nc: NatsConnection): Promise<void> {
+  await provisionHub(await jetstreamManager(nc, { checkAPI: false }), AGENCIES);
+}
 
 function auditHas(router: Router, streamSeq: number): boolean {
   return (

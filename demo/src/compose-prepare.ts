@@ -70,7 +70,8 @@ writeFileSync(
     routers: ['HUB'],
     tls: { caFile: p.caFile, certFile: p.serverCertFile, keyFile: p.serverKeyFile },
     listen: '0.0.0.0:4222',
-    monitor: '0.0.0.0:8222',
+    // The monitoring endpoint answers without authentication: loopback of the nats container only.
+    monitor: '127.0.0.1:8222',
     storeDir: root === '/etc/alert-hub' ? '/data' : join(out, 'nats-data'),
     serverName: 'alert-hub-compose',
   }),

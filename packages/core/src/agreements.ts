@@ -1,6 +1,7 @@
 import { countriesTouched, countryOf, handlingRank, type Alert } from './alert.js';
 import { AgreementsInvalidError, type Issue } from './errors.js';
 import type { SchemaRegistry } from './schema-registry.js';
+import { timeOf } from './rfc3339.js';
 
 export const AGREEMENTS_SCHEMA_ID = 'https://schemas.alert-hub.example/agreements/v1.json';
 
@@ -83,9 +84,9 @@ function refusal(
   touched: () => Set<string>,
 ): { reason: DenyReason; detail: string } | undefined {
   const t = now.getTime();
-  if (t < Date.parse(a.validFrom))
+  if (t < timeOf(a.validFrom))
     return { reason: DenyReason.NotYetValid, detail: `not in force before ${a.validFrom}` };
-  if (a.validUntil !== undefined && t > Date.parse(a.validUntil))
+  if (a.validUntil !== undefined && t > timeOf(a.validUntil))
     return { reason: DenyReason.Expired, detail: `ended ${a.validUntil}` };
   if (
     a.flows &&
@@ -195,7 +196,7 @@ export function parseAgreements(
           message: `"${p.slice(0, 2)}" is not an ISO 3166-1 alpha-2 country code`,
         });
     });
-    if (a.validUntil !== undefined && Date.parse(a.validUntil) <= Date.parse(a.validFrom)) {
+    if (a.validUntil !== undefined && timeOf(a.validUntil) <= timeOf(a.validFrom)) {
       issues.push({
         pointer: `${at}/validUntil`,
         message: `must be after validFrom (${a.validFrom})`,

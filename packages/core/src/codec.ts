@@ -6,7 +6,16 @@ import type { GeneralJws, JwsSignature } from './jws.js';
 export const DEFAULT_MAX_ENVELOPE_BYTES = 256 * 1024;
 
 const encoder = new Encoder();
+// Map keys the decoder has read in the current decode (decoding is synchronous, so one counter
+// serves): the decoder keeps the last of two equal keys, so a duplicate shows as a key read but
+// missing from the result.
+let keysRead = 0;
 const decoder = new Decoder({
+  mapKeyConverter: (key: unknown) => {
+    keysRead++;
+    if (typeof key !== 'string') throw new TypeError('map keys must be strings');
+    return key;
+  },
   maxStrLength: DEFAULT_MAX_ENVELOPE_BYTES,
   maxBinLength: 0,
   maxArrayLength: 4,
@@ -37,6 +46,7 @@ export function decodeEnvelope(
 ): GeneralJws {
   if (bytes.byteLength > maxBytes) throw new EnvelopeTooLargeError(bytes.byteLength, maxBytes);
   let value: unknown;
+  keysRead = 0;
   try {
     value = decoder.decode(bytes);
   } catch (cause) {
@@ -66,6 +76,8 @@ export function decodeEnvelope(
     }
     return { protected: p, signature };
   });
+  if (keysRead !== 2 + 2 * sigs.length)
+    throw new EnvelopeMalformedError('envelope map names a key twice');
   return { payload, signatures: sigs };
 }
 

@@ -7,6 +7,7 @@ export * from './alert.js';
 export * from './formats.js';
 export * from './ids.js';
 export * from './json.js';
+export * from './rfc3339.js';
 export * from './schema-registry.js';
 export * from './keys.js';
 export * from './trust-store.js';

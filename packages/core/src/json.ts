@@ -15,12 +15,59 @@ export function parseJsonBytes(bytes: Uint8Array, maxDepth = DEFAULT_MAX_JSON_DE
   return parseJsonText(decodeUtf8Strict(bytes), maxDepth);
 }
 
-/** Decodes UTF-8, refusing invalid sequences with `ERR_PAYLOAD_MALFORMED` instead of replacing them. */
+/**
+ * Decodes UTF-8, refusing invalid sequences with `ERR_PAYLOAD_MALFORMED` instead of replacing
+ * them, and refusing a byte-order mark (RFC 8259 §8.1: JSON text must not begin with one; a
+ * decoder that strips it silently and one that keeps it read different documents).
+ */
 export function decodeUtf8Strict(bytes: Uint8Array): string {
+  if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf)
+    throw new PayloadMalformedError('payload begins with a UTF-8 byte-order mark');
   try {
     return utf8.decode(bytes);
   } catch (cause) {
     throw new PayloadMalformedError('payload is not valid UTF-8', { cause });
+  }
+}
+
+/**
+ * Throws `ERR_PAYLOAD_MALFORMED` when an object in `text` (valid JSON) names a member twice,
+ * compared after unescaping (`"a"` and `"\u0061"` are one name). RFC 7493 (I-JSON) §2.3:
+ * `JSON.parse` keeps the last value, other parsers the first, so a partner could read another
+ * alert than the hub routed.
+ */
+export function assertNoDuplicateNames(text: string): void {
+  // One entry per open object (its names so far, and whether a name comes next) or array (null).
+  const stack: ({ names: Set<string>; expectName: boolean } | null)[] = [];
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x7b) stack.push({ names: new Set(), expectName: true });
+    else if (c === 0x5b) stack.push(null);
+    else if (c === 0x7d || c === 0x5d) stack.pop();
+    else if (c === 0x2c) {
+      const top = stack[stack.length - 1];
+      if (top) top.expectName = true;
+    } else if (c === 0x22) {
+      const start = i;
+      let escaped = false;
+      for (i++; i < text.length; i++) {
+        const d = text.charCodeAt(i);
+        if (escaped) escaped = false;
+        else if (d === 0x5c) escaped = true;
+        else if (d === 0x22) break;
+      }
+      const top = stack[stack.length - 1];
+      if (top?.expectName) {
+        const raw = text.slice(start + 1, i);
+        const name = raw.includes('\\') ? (JSON.parse(text.slice(start, i + 1)) as string) : raw;
+        if (top.names.has(name))
+          throw new PayloadMalformedError(
+            `JSON names a member${/^[A-Za-z0-9_]{1,64}$/.test(name) ? ` "${name}"` : ''} twice`,
+          );
+        top.names.add(name);
+        top.expectName = false;
+      }
+    }
   }
 }
 
@@ -48,9 +95,17 @@ export function parseJsonText(text: string, maxDepth = DEFAULT_MAX_JSON_DEPTH): 
   try {
     value = JSON.parse(text);
   } catch (cause) {
-    throw new PayloadMalformedError(`payload is not JSON: ${(cause as Error).message}`, { cause });
+    // Not the parser's message: V8 quotes the text around the error, and alert text must reach
+    // no log and no audit reason. Where it says a position, keep that.
+    const at = /position (\d+)/.exec((cause as Error).message)?.[1];
+    throw new PayloadMalformedError(`payload is not JSON${at ? ` (at position ${at})` : ''}`, {
+      cause,
+    });
   }
+  if (text.charCodeAt(0) === 0xfeff)
+    throw new PayloadMalformedError('JSON text begins with a byte-order mark');
   assertSafeJson(value, maxDepth, text);
+  assertNoDuplicateNames(text);
   return value;
 }
 

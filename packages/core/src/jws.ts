@@ -10,6 +10,7 @@ import {
   SignatureMissingError,
 } from './errors.js';
 import { parseJsonBytes } from './json.js';
+import { parseRfc3339 } from './rfc3339.js';
 import {
   isAllowedAlgorithm,
   nodeCryptoParams,
@@ -84,19 +85,19 @@ function b64url(text: string): string {
 }
 
 /**
- * Decodes base64url. With `canonical`, the value must also be the one spelling of its bytes
- * (the unused low bits of the last character zero): Node's decoder ignores those bits, so
- * without the round trip several spellings of one signature would all verify (found by the
- * bit-flip property test). Only the signature needs it: the header and payload are part of the
- * signing input as spelled, so any respelling of them already fails the signature.
+ * Decodes base64url, refusing every spelling but the canonical one (RFC 7515 §2: no padding,
+ * only `A-Z a-z 0-9 - _`, the unused low bits of the last character zero). Node's decoder
+ * accepts `=`, `+`, `/` and ignores the unused bits; a partner's decoder may not. The header and
+ * payload are signed as spelled, so a respelling does not verify either, but an origin could
+ * sign a non-canonical spelling itself: refusing it at the hub means every partner decodes the
+ * bytes the hub decoded.
  */
-function fromB64url(value: unknown, what: string, canonical = false): Buffer {
-  if (typeof value !== 'string' || value.length % 4 === 1)
+function fromB64url(value: unknown, what: string): Buffer {
+  if (typeof value !== 'string' || value.length % 4 === 1 || !B64URL.test(value))
     throw new EnvelopeMalformedError(`${what} is not base64url`);
   const bytes = Buffer.from(value, 'base64url');
-  if (canonical && (!B64URL.test(value) || bytes.toString('base64url') !== value)) {
+  if (bytes.toString('base64url') !== value)
     throw new EnvelopeMalformedError(`${what} is not canonical base64url`);
-  }
   return bytes;
 }
 
@@ -232,7 +233,7 @@ async function checkSignature(
   payload: string,
 ): Promise<void> {
   if (alg !== key.alg) throw new AlgorithmNotAllowedError(alg);
-  const signature = fromB64url(sig.signature, 'signature', true);
+  const signature = fromB64url(sig.signature, 'signature');
   const expectedLength = 64; // Ed25519 and ES256 (IEEE P1363) signatures are both 64 bytes
   if (signature.length !== expectedLength)
     throw new SignatureInvalidError('signature has the wrong length');
@@ -261,9 +262,10 @@ export async function verifyOrigin(
     throw new EnvelopeMalformedError(`signature 0 typ must be ${ORIGIN_TYP}`);
   const agency = requireString(h, 'agency');
   const issuedAtText = requireString(h, 'issued_at');
-  const issuedAt = new Date(issuedAtText);
-  if (Number.isNaN(issuedAt.getTime()))
-    throw new EnvelopeMalformedError('protected header "issued_at" is not a date');
+  const issuedAtMs = parseRfc3339(issuedAtText);
+  if (issuedAtMs === undefined)
+    throw new EnvelopeMalformedError('protected header "issued_at" is not an RFC 3339 date-time');
+  const issuedAt = new Date(issuedAtMs);
   const key = options.trust.resolve(h['kid'] as string, agency, 'agency', issuedAt);
   await checkSignature(key, h['alg'], sig!, jws.payload);
 
@@ -322,9 +324,10 @@ export async function verifyCountersignature(
   if (h['typ'] !== ROUTE_TYP)
     throw new EnvelopeMalformedError(`signature 1 typ must be ${ROUTE_TYP}`);
   const router = requireString(h, 'router');
-  const routedAt = new Date(requireString(h, 'routed_at'));
-  if (Number.isNaN(routedAt.getTime()))
-    throw new EnvelopeMalformedError('protected header "routed_at" is not a date');
+  const routedAtMs = parseRfc3339(requireString(h, 'routed_at'));
+  if (routedAtMs === undefined)
+    throw new EnvelopeMalformedError('protected header "routed_at" is not an RFC 3339 date-time');
+  const routedAt = new Date(routedAtMs);
   const key = options.trust.resolve(h['kid'] as string, router, 'router', routedAt);
   await checkSignature(key, h['alg'], sig, jws.payload);
   const header = h as unknown as RouteHeader;

@@ -2,12 +2,19 @@ import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.
 import addFormatsModule from 'ajv-formats';
 import { SchemaInvalidError, SchemaUnknownError, type Issue } from './errors.js';
 import { createFormatChecks, type FormatCheck } from './formats.js';
+import { isRfc3339 } from './rfc3339.js';
 import type { Alert } from './alert.js';
 
 // ajv-formats is CommonJS; under NodeNext its default import is the module object.
 const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default;
 
 /** `$id` of the common definitions; the country list is read from it. */
+/** ajv-formats' date, uri and email; date-time is the hub's one RFC 3339 parser (rfc3339.ts). */
+function addStrictFormats(ajv: Ajv2020): void {
+  addFormats(ajv, ['date', 'uri', 'email']);
+  ajv.addFormat('date-time', { type: 'string', validate: isRfc3339 });
+}
+
 export const COMMON_SCHEMA_ID = 'https://schemas.alert-hub.example/common/v1.json';
 
 /** A JSON Schema document as loaded from `schemas/`. */
@@ -55,7 +62,7 @@ export function createSchemaRegistry(schemas: readonly SchemaDocument[]): Schema
   const formatChecks = createFormatChecks(countries);
 
   const ajv = new Ajv2020({ allErrors: true, strict: true, strictRequired: false, verbose: true });
-  addFormats(ajv, ['date-time', 'date', 'uri', 'email']);
+  addStrictFormats(ajv);
   for (const [name, check] of Object.entries(formatChecks)) {
     ajv.addFormat(name, { type: 'string', validate: (v: string) => check(v) === undefined });
   }
@@ -156,7 +163,7 @@ export function compileDocumentSchema(
     verbose: true,
     useDefaults: options.useDefaults ?? false,
   });
-  addFormats(ajv, ['date-time', 'date', 'uri', 'email']);
+  addStrictFormats(ajv);
   const validate = ajv.compile(schema);
   const rootMembers = Object.keys((schema['properties'] as object | undefined) ?? {});
   return (value) => (validate(value) ? [] : toIssues(validate.errors ?? [], {}, rootMembers));

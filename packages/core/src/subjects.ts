@@ -82,20 +82,64 @@ export interface SubjectPermissions {
 }
 
 /**
- * Least privilege for an agency's gateway: publish only its own inbound subjects; of the
- * JetStream API, only its own feed consumer's info and next-message requests and its acks;
- * subscribe only to its own reply prefix, so it can read neither another agency's replies nor
- * its JetStream acknowledgements. No stream or consumer management at all.
+ * The JetStream API prefix an agency's client uses (`jetstream(nc, { apiPrefix })`). An agency's
+ * NATS account has no JetStream: nats-server answers `$JS.API.>` there itself ("JetStream not
+ * enabled for account"), so the hub's API is imported under this prefix instead (the prefix a
+ * JetStream domain `AHUB` would give).
  */
-export function agencyPermissions(agency: string): SubjectPermissions {
-  const consumer = feedConsumerName(agency);
+export const AGENCY_JS_API_PREFIX = '$JS.AHUB.API';
+
+/** One service the hub's account exports to an agency's account: the hub's subject, the agency's name for it. */
+export interface Grant {
+  /** Subject in the hub's account. */
+  readonly hub: string;
+  /** Subject the agency publishes in its own account. */
+  readonly local: string;
+  /** Many replies to one request (a pull request): nats-server's `response_type: stream`. */
+  readonly stream?: boolean;
+}
+
+/**
+ * What the hub's account exports to one agency's account, and nothing else: its own inbound
+ * subjects, its own feed consumer's INFO and MSG.NEXT requests, and that consumer's acks.
+ */
+export interface AgencyGrants {
+  readonly inbound: readonly string[];
+  readonly grants: readonly Grant[];
+}
+
+/** The grants of `agency` (see {@link AgencyGrants}). */
+export function agencyGrants(agency: string, inbound = [inboundSubjects(agency)]): AgencyGrants {
+  const consumer = `${Streams.Feeds}.${feedConsumerName(agency)}`;
+  const api = (what: string, stream = false): Grant => ({
+    hub: `$JS.API.${what}.${consumer}`,
+    local: `${AGENCY_JS_API_PREFIX}.${what}.${consumer}`,
+    ...(stream ? { stream } : {}),
+  });
+  const acks = `$JS.ACK.${consumer}.>`;
   return {
-    publish: [
-      inboundSubjects(agency),
-      `$JS.API.CONSUMER.INFO.${Streams.Feeds}.${consumer}`,
-      `$JS.API.CONSUMER.MSG.NEXT.${Streams.Feeds}.${consumer}`,
-      `$JS.ACK.${Streams.Feeds}.${consumer}.>`,
+    inbound,
+    grants: [
+      ...inbound.map((s) => ({ hub: s, local: s })),
+      api('CONSUMER.INFO'),
+      api('CONSUMER.MSG.NEXT', true),
+      { hub: acks, local: acks },
     ],
+  };
+}
+
+/**
+ * Least privilege for an agency's gateway inside its own account: publish only what the hub
+ * grants it (its own inbound subjects; of the JetStream API, only its own feed consumer's info
+ * and next-message requests and its acks); subscribe only to its own reply prefix. No stream or
+ * consumer management at all.
+ */
+export function agencyPermissions(
+  agency: string,
+  grants: AgencyGrants = agencyGrants(agency),
+): SubjectPermissions {
+  return {
+    publish: grants.grants.map((g) => g.local),
     subscribe: [`${inboxPrefix(agency)}.>`],
   };
 }

@@ -8,6 +8,7 @@ import {
 } from './errors.js';
 import { importPublicJwk, type PublicJwk, type SigningAlgorithm } from './keys.js';
 import type { SchemaRegistry } from './schema-registry.js';
+import { timeOf } from './rfc3339.js';
 
 export const JWKS_SCHEMA_ID = 'https://schemas.alert-hub.example/trust/jwks/v1.json';
 export const REVOCATIONS_SCHEMA_ID = 'https://schemas.alert-hub.example/trust/revocations/v1.json';
@@ -111,8 +112,8 @@ export function createTrustStore(input: {
           role: doc.role,
           publicKey,
           jwk,
-          ...(jwk.notBefore === undefined ? {} : { notBefore: Date.parse(jwk.notBefore) }),
-          ...(jwk.notAfter === undefined ? {} : { notAfter: Date.parse(jwk.notAfter) }),
+          ...(jwk.notBefore === undefined ? {} : { notBefore: timeOf(jwk.notBefore) }),
+          ...(jwk.notAfter === undefined ? {} : { notAfter: timeOf(jwk.notAfter) }),
         });
       } catch (err) {
         problems.push(`trust store ${source}: /keys/${i} ${(err as Error).message}`);

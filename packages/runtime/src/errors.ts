@@ -5,6 +5,7 @@ export const RuntimeErrorCode = {
   ConfigInvalid: 'ERR_CONFIG_INVALID',
   KeyFilePermissions: 'ERR_KEY_FILE_PERMISSIONS',
   KeyFileUnreadable: 'ERR_KEY_FILE_UNREADABLE',
+  DataPermissions: 'ERR_DATA_PERMISSIONS',
 } as const;
 
 /** A configuration is invalid; every problem is listed, before any connection opens. */
@@ -34,5 +35,20 @@ export class KeyFilePermissionsError extends AlertHubError {
 export class KeyFileUnreadableError extends AlertHubError {
   constructor(file: string, options?: { cause?: unknown }) {
     super(RuntimeErrorCode.KeyFileUnreadable, `cannot read private key ${file}`, options);
+  }
+}
+
+/**
+ * A database (gateway inbox, audit log) or its directory is accessible by group or others. It
+ * holds intelligence: refused like a private key, before anything is read or written.
+ */
+export class DataPermissionsError extends AlertHubError {
+  constructor(path: string, mode: number, kind: 'file' | 'directory') {
+    const want = kind === 'file' ? '600' : '700';
+    super(
+      RuntimeErrorCode.DataPermissions,
+      `${kind} ${path} has mode ${(mode & 0o777).toString(8).padStart(4, '0')}; ` +
+        `it must not be accessible by group or others (chmod ${want} ${path})`,
+    );
   }
 }

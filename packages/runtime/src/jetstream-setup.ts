@@ -64,6 +64,12 @@ function streamConfigs(limits: StreamLimits): Partial<StreamConfig>[] {
     // headers are small; the envelope limit plus room for them
     max_msg_size: DEFAULT_MAX_ENVELOPE_BYTES + 4096,
     duplicate_window: nanos(limits.duplicateWindowMs),
+    // Every stream holds evidence the audit log points to: what an agency sent, what it was
+    // forwarded, what was refused. Nobody (not even the router's user) may delete or purge
+    // messages; they leave only by age or size limit. nats-server lets an update set these but
+    // never clear them.
+    deny_delete: true,
+    deny_purge: true,
   };
   return [
     {

@@ -9,6 +9,12 @@ export interface NatsSection {
   readonly tls?: { readonly caFile: string; readonly certFile?: string; readonly keyFile?: string };
   /** Reply subjects; defaults to `_INBOX.<principal>`. */
   readonly inboxPrefix?: string;
+  /**
+   * JetStream API prefix. A gateway defaults to `$JS.AHUB.API`, under which its agency's NATS
+   * account imports its feed consumer from the hub's account; `$JS.API` for a server where the
+   * agency shares the hub's account (tests without accounts). The router uses `$JS.API`.
+   */
+  readonly jsApiPrefix?: string;
   readonly publishTimeoutMs: number;
 }
 
@@ -36,6 +42,7 @@ export const NATS_SECTION_SCHEMA = {
       additionalProperties: false,
     },
     inboxPrefix: { type: 'string', pattern: '^[A-Za-z0-9_.-]+$' },
+    jsApiPrefix: { type: 'string', pattern: '^[A-Za-z0-9_.$-]+$' },
     publishTimeoutMs: { type: 'integer', minimum: 100, default: 5000 },
   },
   additionalProperties: false,

@@ -1,6 +1,7 @@
-import { mkdirSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import { DataPermissionsError } from './errors.js';
 
 export type SqliteDatabase = Database.Database;
 
@@ -8,15 +9,30 @@ export type SqliteDatabase = Database.Database;
 export type SqliteSync = 'FULL' | 'NORMAL';
 
 /**
+ * Makes `file`'s directory (0700) and the file (0600) private, creating them so, and refuses
+ * with `ERR_DATA_PERMISSIONS` a directory or file that group or others can access. SQLite gives
+ * its `-wal` and `-shm` files the database file's mode.
+ */
+export function ensurePrivateFile(file: string): void {
+  const dir = dirname(file);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const dirMode = statSync(dir).mode;
+  if ((dirMode & 0o077) !== 0) throw new DataPermissionsError(dir, dirMode, 'directory');
+  if (!existsSync(file)) closeSync(openSync(file, 'a', 0o600));
+  const mode = statSync(file).mode;
+  if ((mode & 0o077) !== 0) throw new DataPermissionsError(file, mode, 'file');
+}
+
+/**
  * Opens a SQLite database in WAL mode with the hub's pragmas. Every row a consumer acks to
  * JetStream is committed first, so with `FULL` (the default) an acknowledged alert survives
- * even a power cut.
+ * even a power cut. A writable database is private: see {@link ensurePrivateFile}.
  */
 export function openDatabase(
   file: string,
   options: { synchronous?: SqliteSync; readonly?: boolean } = {},
 ): SqliteDatabase {
-  if (!options.readonly && file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+  if (!options.readonly && file !== ':memory:') ensurePrivateFile(file);
   const db = new Database(file, {
     readonly: options.readonly ?? false,
     fileMustExist: options.readonly ?? false,

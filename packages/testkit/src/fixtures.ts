@@ -29,6 +29,12 @@ import {
 } from '@alert-hub/runtime';
 
 /** A hub's worth of keys in a temporary certs directory. */
+/**
+ * The JetStream API prefix for a gateway on a test server without accounts, where the agency
+ * shares JetStream's own account (production gateways import the hub's API under another prefix).
+ */
+export const OPEN_JS_API = '$JS.API';
+
 export interface HubFixture {
   readonly dir: string;
   readonly certsDir: string;

@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import {
+  AGENCY_JS_API_PREFIX,
   Streams,
   feedConsumerName,
   type SchemaRegistry,
@@ -75,9 +76,14 @@ export async function startGateway(
     `alert-hub gateway ${config.agency}`,
     config.agency,
   );
-  const js = jetstream(nc, { timeout: config.nats.publishTimeoutMs });
+  const apiPrefix = config.nats.jsApiPrefix ?? AGENCY_JS_API_PREFIX;
+  const js = jetstream(nc, { timeout: config.nats.publishTimeoutMs, apiPrefix });
   // No account-info call: an agency's NATS user may not read account information.
-  const jsm: JetStreamManager = await jetstreamManager(nc, { checkAPI: false, timeout: 2000 });
+  const jsm: JetStreamManager = await jetstreamManager(nc, {
+    checkAPI: false,
+    timeout: 2000,
+    apiPrefix,
+  });
   const link = new NatsLink(nc, js, { publishTimeoutMs: config.nats.publishTimeoutMs });
 
   const receipts = createBatchWriter<SentReceipt>((items) => store.putSent(items));

@@ -14,6 +14,7 @@ import {
   registry,
   seizureReport,
   writeConfig,
+  OPEN_JS_API,
 } from '@alert-hub/testkit';
 
 const nats = useNatsServer();
@@ -31,7 +32,7 @@ function configFor(agency: string, extra: Record<string, unknown> = {}) {
     trustDir: fx.trustDir,
     dataDir: `${fx.dir}/data-${agency}`,
     http: { port: 0, bodyLimitBytes: 64 * 1024 },
-    nats: { servers: [nats.url], publishTimeoutMs: 1500 },
+    nats: { servers: [nats.url], publishTimeoutMs: 1500, jsApiPrefix: OPEN_JS_API },
     clients: [
       { name: 'risk-engine', tokenSha256: submitter.sha256, roles: ['submit'] },
       { name: 'analysts', tokenSha256: reader.sha256, roles: ['read-feed'] },

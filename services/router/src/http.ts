@@ -4,7 +4,7 @@ import Fastify, {
   type FastifyInstance,
   type FastifyRequest,
 } from 'fastify';
-import { AlertHubError, type Issue } from '@alert-hub/core';
+import { AlertHubError, isRfc3339, parseRfc3339, type Issue } from '@alert-hub/core';
 import {
   findTokenHolder,
   registerOperationsRoutes,
@@ -52,7 +52,15 @@ export interface CoordinatorApiDeps {
 }
 
 const OUTCOMES: readonly string[] = Object.values(AuditEvent);
-const TIME = /^\d{4}-\d{2}-\d{2}(T[\d:.]+(Z|[+-]\d{2}:\d{2}))?$/;
+/**
+ * An RFC 3339 full-date, or a date-time read by the hub's one parser and normalised to the UTC
+ * form the audit log stores, so the string comparison in SQL compares instants.
+ */
+function queryTime(v: string): string | undefined {
+  if (/^\d{4}-\d{2}-\d{2}$/.test(v)) return isRfc3339(`${v}T00:00:00Z`) ? v : undefined;
+  const t = parseRfc3339(v);
+  return t === undefined ? undefined : new Date(t).toISOString();
+}
 
 function parseQuery(q: Record<string, unknown>): AuditQuery {
   const issues: Issue[] = [];
@@ -73,9 +81,12 @@ function parseQuery(q: Record<string, unknown>): AuditQuery {
       issues.push({ pointer: `/query/${k}`, message: 'must be given once, not empty' });
       continue;
     }
-    if ((k === 'since' || k === 'until') && !TIME.test(v))
-      issues.push({ pointer: `/query/${k}`, message: 'must be an RFC 3339 date or date-time' });
-    else if ((k === 'after' || k === 'limit') && !/^\d{1,9}$/.test(v))
+    if (k === 'since' || k === 'until') {
+      const t = queryTime(v);
+      if (t === undefined)
+        issues.push({ pointer: `/query/${k}`, message: 'must be an RFC 3339 date or date-time' });
+      else out[k] = t;
+    } else if ((k === 'after' || k === 'limit') && !/^\d{1,9}$/.test(v))
       issues.push({ pointer: `/query/${k}`, message: 'must be a non-negative integer' });
     else if (k === 'outcome' && !OUTCOMES.includes(v)) {
       issues.push({ pointer: '/query/outcome', message: `must be one of: ${OUTCOMES.join(', ')}` });

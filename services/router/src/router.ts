@@ -84,7 +84,10 @@ export async function startRouter(
     `alert-hub router ${config.instance}`,
     config.principal,
   );
-  const jsm = await jetstreamManager(nc, { checkAPI: false });
+  const jsm = await jetstreamManager(nc, {
+    checkAPI: false,
+    ...(config.nats.jsApiPrefix ? { apiPrefix: config.nats.jsApiPrefix } : {}),
+  });
   // Streams, the router's consumer and one feed consumer per agency in the trust store.
   const provision = async () => {
     if (config.provision) {
@@ -96,7 +99,10 @@ export async function startRouter(
     }
   };
   await provision();
-  const js = jetstream(nc, { timeout: config.nats.publishTimeoutMs });
+  const js = jetstream(nc, {
+    timeout: config.nats.publishTimeoutMs,
+    ...(config.nats.jsApiPrefix ? { apiPrefix: config.nats.jsApiPrefix } : {}),
+  });
 
   const loop = new RoutingLoop({
     js,

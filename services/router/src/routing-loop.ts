@@ -123,6 +123,13 @@ export class RoutingLoop {
           `${m.subject} is not an inbound subject (ahub.in.<agency>.<type>)`,
         );
       const jws = decodeEnvelope(m.data);
+      // The router adds the second signature; an inbound envelope that already has one is not
+      // what any gateway sends, and the one it carries would be replaced unread.
+      if (jws.signatures.length !== 1)
+        throw new RejectError(
+          'ERR_ENVELOPE_MALFORMED',
+          `an inbound envelope carries exactly one signature, not ${jws.signatures.length}`,
+        );
       const { alert } = await verifyOrigin(jws, {
         trust: this.#d.trust(),
         registry: this.#d.registry,

@@ -2,12 +2,14 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import {
+  DEFAULT_AGENCY_LIMITS,
   createDevPki,
   devPkiPaths,
   planCluster,
   renderNatsClusterConfigs,
   renderNatsSecurityConfig,
   renderNatsServerConfig,
+  type AgencyLimits,
 } from '@alert-hub/operator';
 import { DEFAULT_SCHEMAS_DIR, loadSchemaRegistry, loadTrustStore } from '@alert-hub/runtime/files';
 import { parse as parseYaml } from 'yaml';
@@ -22,11 +24,22 @@ function registry(certs: string) {
   };
 }
 
+function positive(v: string): number {
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`${v} is not a positive integer`);
+  return n;
+}
+
+function isLoopback(hostPort: string): boolean {
+  const host = hostPort.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
+}
+
 export function registerNats(program: Command): void {
   program
     .command('nats-config')
     .description(
-      'generate the nats-server configuration from the agency registry (certs/trust): mutual TLS, one least-privilege user per agency, the router, a system account, nothing anonymous',
+      'generate the nats-server configuration from the agency registry (certs/trust): mutual TLS, one NATS account per agency with a least-privilege user and limits, the hub account (JetStream, router), a system account, nothing anonymous',
     )
     .option(
       '--certs <dir>',
@@ -38,7 +51,32 @@ export function registerNats(program: Command): void {
       'directory with ca.pem, server.pem, server-key.pem (default <certs>/dev)',
     )
     .option('--listen <host:port>', 'client listener', '0.0.0.0:4222')
-    .option('--monitor <host:port>', 'monitoring listener (keep it private)', '127.0.0.1:8222')
+    .option(
+      '--monitor <host:port>',
+      'monitoring listener; it answers without authentication, so loopback only unless --monitor-any',
+      '127.0.0.1:8222',
+    )
+    .option('--no-monitor', 'no monitoring listener at all')
+    .option('--monitor-any', 'allow a monitoring listener on a non-loopback address')
+    .option(
+      '--max-connections <n>',
+      `connections per agency account (default ${DEFAULT_AGENCY_LIMITS.maxConnections})`,
+      positive,
+    )
+    .option(
+      '--max-subscriptions <n>',
+      `subscriptions per connection of an agency (default ${DEFAULT_AGENCY_LIMITS.maxSubscriptions})`,
+      positive,
+    )
+    .option(
+      '--max-payload <bytes>',
+      `largest message an agency may publish, headers included (default ${DEFAULT_AGENCY_LIMITS.maxPayload})`,
+      positive,
+    )
+    .option(
+      '--limits <file>',
+      'YAML map agency -> {maxConnections, maxSubscriptions, maxPayload}, over the defaults',
+    )
     .option('--store-dir <dir>', 'JetStream store', '/var/lib/nats/jetstream')
     .option(
       '--identities <file>',
@@ -67,7 +105,12 @@ export function registerNats(program: Command): void {
         certs: string;
         tlsDir?: string;
         listen: string;
-        monitor: string;
+        monitor: string | false;
+        monitorAny?: boolean;
+        maxConnections?: number;
+        maxSubscriptions?: number;
+        maxPayload?: number;
+        limits?: string;
         storeDir: string;
         identities?: string;
         fragment?: boolean;
@@ -83,11 +126,25 @@ export function registerNats(program: Command): void {
         const identities = o.identities
           ? (parseYaml(readFileSync(o.identities, 'utf8')) as Record<string, string>)
           : undefined;
+        if (o.monitor !== false && !o.monitorAny && !isLoopback(o.monitor))
+          throw new Error(
+            `--monitor ${o.monitor} is not a loopback address: the monitoring endpoint answers without authentication (use --monitor-any to insist)`,
+          );
+        const agencyLimits = {
+          ...(o.maxConnections === undefined ? {} : { maxConnections: o.maxConnections }),
+          ...(o.maxSubscriptions === undefined ? {} : { maxSubscriptions: o.maxSubscriptions }),
+          ...(o.maxPayload === undefined ? {} : { maxPayload: o.maxPayload }),
+        };
+        const limitsByAgency = o.limits
+          ? (parseYaml(readFileSync(o.limits, 'utf8')) as Record<string, Partial<AgencyLimits>>)
+          : undefined;
         const common = {
           agencies,
           routers,
           tls: { caFile: p.caFile, certFile: p.serverCertFile, keyFile: p.serverKeyFile },
           ...(identities ? { identities } : {}),
+          agencyLimits,
+          ...(limitsByAgency ? { limitsByAgency } : {}),
         };
         if (o.cluster !== undefined) {
           if (!o.outDir) throw new Error('--cluster writes one file per node: give --out-dir');
@@ -116,7 +173,7 @@ export function registerNats(program: Command): void {
           : renderNatsServerConfig({
               ...common,
               listen: o.listen,
-              monitor: o.monitor,
+              ...(o.monitor === false ? {} : { monitor: o.monitor }),
               storeDir: o.storeDir,
             });
         if (o.out) {

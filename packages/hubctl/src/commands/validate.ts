@@ -1,12 +1,15 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { parseJsonText } from '@alert-hub/core';
+import { decodeUtf8Strict, parseJsonText } from '@alert-hub/core';
 import { DEFAULT_SCHEMAS_DIR, loadSchemaRegistry } from '@alert-hub/runtime/files';
 import { print } from '../output.js';
 
-/** Reads a file, or standard input for "-". */
+/**
+ * Reads a file, or standard input for "-", exactly as the gateway reads a request body: strict
+ * UTF-8 (an invalid byte is an error, never U+FFFD) and no byte-order mark.
+ */
 export function readInput(file: string): string {
-  return readFileSync(file === '-' ? 0 : file, 'utf8');
+  return decodeUtf8Strict(readFileSync(file === '-' ? 0 : file));
 }
 
 export function registerValidate(program: Command): void {

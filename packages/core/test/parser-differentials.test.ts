@@ -1,0 +1,205 @@
+import { sign } from 'node:crypto';
+import { Encoder } from '@msgpack/msgpack';
+import { describe, expect, it } from 'vitest';
+import {
+  ErrorCode,
+  decodeEnvelope,
+  encodeEnvelope,
+  parseAgreements,
+  parseJsonBytes,
+  parseJsonText,
+  parseRfc3339,
+  signAlert,
+  verifyOrigin,
+  type GeneralJws,
+} from '@alert-hub/core';
+import { makeKey, registry, seizureReport, trustOf } from './helpers.js';
+
+// Attacker's review, finding 8: what the hub reads must be what every partner reads.
+const sg = makeKey('SG-NPARKS');
+const trust = trustOf([sg.jwks]);
+const schemaId = registry.schemaIdFor('seizure-report', 1)!;
+const now = new Date('2019-04-08T04:00:00Z');
+const malformed = expect.objectContaining({ code: ErrorCode.PayloadMalformed });
+
+/** An envelope whose payload and protected header are exactly these base64url strings, validly signed. */
+function signedAs(payload: string, protectedB64: string): GeneralJws {
+  const signature = sign(
+    null,
+    Buffer.from(`${protectedB64}.${payload}`),
+    sg.key.privateKey,
+  ).toString('base64url');
+  return { payload, signatures: [{ protected: protectedB64, signature }] };
+}
+
+describe('parser differentials - JSON (I-JSON, RFC 7493)', () => {
+  it('refuses a member named twice, at any depth, also when one spelling is escaped', () => {
+    expect(() => parseJsonText('{"handling":"TLP:RED","handling":"TLP:AMBER"}')).toThrow(malformed);
+    expect(() => parseJsonText('{"a":[{"origin":"VN","x":1,"origin":"SG"}]}')).toThrow(malformed);
+    expect(() => parseJsonText('{"origin":"VN","\\u006frigin":"SG"}')).toThrow(malformed);
+    // The same name in sibling objects, and names that only look alike, are fine.
+    expect(parseJsonText('[{"a":1},{"a":2},{"a":{"a":3}}]')).toEqual([
+      { a: 1 },
+      { a: 2 },
+      { a: { a: 3 } },
+    ]);
+    expect(parseJsonText('{"a":"\\"a\\":","b":"{\\"a\\":1}","A":1}')).toEqual({
+      a: '"a":',
+      b: '{"a":1}',
+      A: 1,
+    });
+  });
+  it('refuses a UTF-8 byte-order mark', () => {
+    expect(() => parseJsonBytes(Buffer.from('\ufeff{"a":1}'))).toThrow(malformed);
+    expect(() => parseJsonText('\ufeff{"a":1}')).toThrow(malformed);
+  });
+  it('never quotes the text it could not parse', () => {
+    try {
+      parseJsonText('{"note":"SECRET-CONTAINER-MSCU1234565",');
+      expect.unreachable();
+    } catch (err) {
+      expect((err as Error).message).not.toContain('SECRET');
+    }
+  });
+  it('a validly signed alert with a duplicate member is refused by the verifier', async () => {
+    const alert = seizureReport('SG-NPARKS');
+    const jws = await signAlert(alert as never, sg.key, schemaId);
+    const text = JSON.stringify(alert).replace('{', '{"handling":"TLP:RED",');
+    const forged = signedAs(Buffer.from(text).toString('base64url'), jws.signatures[0]!.protected);
+    await expect(verifyOrigin(forged, { trust, now })).rejects.toMatchObject({
+      code: ErrorCode.PayloadMalformed,
+    });
+  });
+});
+
+describe('parser differentials - the envelope', () => {
+  it('refuses a msgpack map that names a key twice (an unsigned payload, then a signed one)', async () => {
+    const jws = await signAlert(seizureReport('SG-NPARKS') as never, sg.key, schemaId);
+    // Hand-built: fixmap of 3 entries, "payload" twice.
+    const enc = new Encoder();
+    const parts = [
+      Uint8Array.of(0x83),
+      enc.encode('payload'),
+      enc.encode('unsigned'),
+      enc.encode('payload'),
+      enc.encode(jws.payload),
+      enc.encode('signatures'),
+      enc.encode(jws.signatures),
+    ];
+    const bytes = Buffer.concat(parts);
+    expect(() => decodeEnvelope(bytes)).toThrow(
+      expect.objectContaining({ code: ErrorCode.EnvelopeMalformed }),
+    );
+    const sigTwice = Buffer.concat([
+      Uint8Array.of(0x82),
+      enc.encode('payload'),
+      enc.encode(jws.payload),
+      enc.encode('signatures'),
+      Uint8Array.of(0x91, 0x83),
+      enc.encode('protected'),
+      enc.encode(jws.signatures[0]!.protected),
+      enc.encode('signature'),
+      enc.encode('AAAA'),
+      enc.encode('signature'),
+      enc.encode(jws.signatures[0]!.signature),
+    ]);
+    expect(() => decodeEnvelope(sigTwice)).toThrow(
+      expect.objectContaining({ code: ErrorCode.EnvelopeMalformed }),
+    );
+    expect(decodeEnvelope(encodeEnvelope(jws))).toEqual(jws);
+  });
+  it('refuses non-canonical base64url in the payload and the protected header, even when signed as spelt', async () => {
+    const jws = await signAlert(seizureReport('SG-NPARKS') as never, sg.key, schemaId);
+    const std = (b64u: string) => Buffer.from(b64u, 'base64url').toString('base64');
+    const variants: [string, string][] = [
+      [std(jws.payload), jws.signatures[0]!.protected], // padding, + and /
+      [jws.payload, std(jws.signatures[0]!.protected)],
+      [`${jws.payload}=`.slice(0, jws.payload.length), jws.signatures[0]!.protected],
+    ];
+    // Non-zero unused bits in the last character (when there are unused bits).
+    const bump = (s: string) => {
+      const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+      return s.slice(0, -1) + alphabet[alphabet.indexOf(s.at(-1)!) + 1]!;
+    };
+    if (jws.payload.length % 4 !== 0)
+      variants.push([bump(jws.payload), jws.signatures[0]!.protected]);
+    if (jws.signatures[0]!.protected.length % 4 !== 0)
+      variants.push([jws.payload, bump(jws.signatures[0]!.protected)]);
+    let refused = 0;
+    for (const [payload, protectedB64] of variants) {
+      if (payload === jws.payload && protectedB64 === jws.signatures[0]!.protected) continue;
+      await expect(
+        verifyOrigin(signedAs(payload, protectedB64), { trust, now }),
+      ).rejects.toMatchObject({
+        code: ErrorCode.EnvelopeMalformed,
+      });
+      refused++;
+    }
+    expect(refused).toBeGreaterThanOrEqual(2);
+    await expect(verifyOrigin(jws, { trust, now })).resolves.toBeDefined();
+  });
+});
+
+describe('parser differentials - one strict RFC 3339 parser', () => {
+  it('refuses what RFC 3339 forbids and reads what it allows, one way', () => {
+    for (const bad of [
+      '2020-01-01T00:00:00+00',
+      '2020-01-01T00:00:00+08',
+      '2020-01-01T00:00:00+0800',
+      '2020-01-01 00:00:00Z',
+      '2020-01-01t00:00:00z',
+      '2020-02-30T00:00:00Z',
+      '2021-02-29T00:00:00Z',
+      '2020-01-01T24:00:00Z',
+      '2020-01-01T00:00:00',
+      '2020-01-01',
+      '2020-01-01T12:00:60Z', // a leap second can only be 23:59:60 UTC
+      '2020-03-31T23:59:60Z', // ... at the end of June or December
+    ])
+      expect([bad, parseRfc3339(bad)]).toEqual([bad, undefined]);
+    expect(parseRfc3339('2020-01-01T08:00:00+08:00')).toBe(Date.parse('2020-01-01T00:00:00Z'));
+    expect(parseRfc3339('2020-01-01T00:00:00-00:00')).toBe(Date.parse('2020-01-01T00:00:00Z'));
+    expect(parseRfc3339('2020-02-29T00:00:00.123456789Z')).toBe(
+      Date.parse('2020-02-29T00:00:00.123Z'),
+    );
+    // A leap second reads as the last millisecond of its minute.
+    expect(parseRfc3339('2016-12-31T23:59:60Z')).toBe(Date.parse('2016-12-31T23:59:59.999Z'));
+    expect(parseRfc3339('2017-01-01T07:59:60+08:00')).toBe(Date.parse('2016-12-31T23:59:59.999Z'));
+  });
+  it('the schemas use it: an alert with an ISO 8601 offset is invalid, a leap second valid', () => {
+    const a = seizureReport('SG-NPARKS') as Record<string, unknown>;
+    expect(registry.checkAlert({ ...a, issuedAt: '2019-04-08T11:00:00+08' }).ok).toBe(false);
+    expect(registry.checkAlert({ ...a, issuedAt: '2019-04-08 03:00:00Z' }).ok).toBe(false);
+    expect(registry.checkAlert({ ...a, issuedAt: '2016-12-31T23:59:60Z' }).ok).toBe(true);
+  });
+});
+
+describe('parser differentials - unparseable times are refused at load', () => {
+  const agreement = (validUntil: string) => ({
+    agreements: [
+      {
+        id: 'SG-VN',
+        version: 1,
+        title: 't',
+        parties: ['SG', 'VN'],
+        alertTypes: ['seizure-report'],
+        maxHandling: 'TLP:AMBER',
+        validFrom: '2019-01-01T00:00:00Z',
+        validUntil,
+      },
+    ],
+  });
+  it('an agreement whose validUntil has an ISO 8601 offset (it would never expire) is refused', () => {
+    expect(() => parseAgreements(agreement('2020-01-01T00:00:00+00'), registry)).toThrow(
+      expect.objectContaining({ code: ErrorCode.AgreementsInvalid }),
+    );
+    expect(parseAgreements(agreement('2020-06-30T23:59:60Z'), registry).agreements).toHaveLength(1);
+  });
+  it('a key whose notAfter has an ISO 8601 offset is refused', () => {
+    const jwks = {
+      ...sg.jwks,
+      keys: sg.jwks.keys.map((k) => ({ ...k, notAfter: '2020-01-01T00:00:00+00' })),
+    };
+    expect(() => trustOf([jwks])).toThrow();
+  });
+});
