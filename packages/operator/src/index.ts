@@ -7,3 +7,4 @@ export * from './nats-config.js';
 export * from './nats-cluster.js';
 export * from './keys.js';
 export * from './dev-pki.js';
+export * from './leaf.js';

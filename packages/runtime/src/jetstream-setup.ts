@@ -19,6 +19,10 @@ import {
   Streams,
   feedConsumerName,
   feedFilter,
+  inboundSubjects,
+  leafJsApiPrefix,
+  leafSourceDeliverPrefix,
+  outboxStreamName,
 } from '@alert-hub/core';
 
 /** Limits of the hub's streams; every one refuses new messages when full rather than drop old ones. */
@@ -55,7 +59,28 @@ export const DEFAULT_STREAM_LIMITS: StreamLimits = {
 /** How long the router or a gateway may hold a message before JetStream redelivers it. */
 export const DEFAULT_ACK_WAIT_MS = 30_000;
 
-function streamConfigs(limits: StreamLimits): Partial<StreamConfig>[] {
+/**
+ * The inbound stream's sources: the outbox stream of every agency that runs a leaf node, in the
+ * leaf's JetStream domain, filtered to the agency's own inbound subjects. nats-server 2.9 creates
+ * the source's consumer with the filter in the request subject and resumes it after the leaf
+ * link returns; messages keep their subject and `Nats-Msg-Id`, so the stream's de-duplication
+ * window applies to them as to a direct publish.
+ */
+function leafSources(leaves: readonly string[]): Partial<StreamConfig> {
+  if (leaves.length === 0) return {};
+  return {
+    sources: leaves.map((a) => ({
+      name: outboxStreamName(a),
+      filter_subject: inboundSubjects(a),
+      external: { api: leafJsApiPrefix(a), deliver: leafSourceDeliverPrefix(a) },
+    })),
+  };
+}
+
+function streamConfigs(
+  limits: StreamLimits,
+  leaves: readonly string[] = [],
+): Partial<StreamConfig>[] {
   const common = {
     retention: RetentionPolicy.Limits,
     storage: StorageType.File,
@@ -76,6 +101,7 @@ function streamConfigs(limits: StreamLimits): Partial<StreamConfig>[] {
       ...common,
       name: Streams.Inbound,
       subjects: [INBOUND_ALL],
+      ...leafSources(leaves),
       max_age: nanos(limits.maxAgeMs),
       max_bytes: limits.inboundMaxBytes,
     },
@@ -142,11 +168,13 @@ export async function provisionHub(
     limits?: Partial<StreamLimits>;
     ackWaitMs?: number;
     routerMaxAckPending?: number;
+    /** Agencies whose alerts come from a leaf node's outbox (see `provisionLeaf`). */
+    leaves?: readonly string[];
   } = {},
 ): Promise<void> {
   const limits = { ...DEFAULT_STREAM_LIMITS, ...options.limits };
   const ackWait = nanos(options.ackWaitMs ?? DEFAULT_ACK_WAIT_MS);
-  for (const cfg of streamConfigs(limits))
+  for (const cfg of streamConfigs(limits, options.leaves))
     await ensureStream(jsm, cfg as Partial<StreamConfig> & { name: string });
   await ensureConsumer(jsm, Streams.Inbound, {
     durable_name: ROUTER_CONSUMER,
@@ -167,4 +195,33 @@ export async function provisionHub(
       max_ack_pending: 1024,
     });
   }
+}
+
+/**
+ * Creates (or brings up to date) the outbox stream on `agency`'s leaf node: the gateway's
+ * publishes are stored there first (the 202 means "stored at the agency") and the hub's inbound
+ * stream sources them whenever the link is up. Alerts stay for `maxAgeMs` whether or not the hub
+ * has them yet: a link down longer than that loses the oldest, so keep it longer than any outage
+ * you plan for. `jsm` is a manager on the leaf itself (its own domain).
+ */
+export async function provisionLeaf(
+  jsm: JetStreamManager,
+  agency: string,
+  options: { limits?: Partial<StreamLimits> } = {},
+): Promise<void> {
+  const limits = { ...DEFAULT_STREAM_LIMITS, ...options.limits };
+  await ensureStream(jsm, {
+    name: outboxStreamName(agency),
+    subjects: [inboundSubjects(agency)],
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    discard: DiscardPolicy.New,
+    num_replicas: 1,
+    max_msg_size: DEFAULT_MAX_ENVELOPE_BYTES + 4096,
+    duplicate_window: nanos(limits.duplicateWindowMs),
+    max_age: nanos(limits.maxAgeMs),
+    max_bytes: limits.inboundMaxBytes,
+    deny_delete: true,
+    deny_purge: true,
+  });
 }

@@ -41,6 +41,8 @@ export async function startNatsCluster(o: {
   readonly routeTls: RouteTls;
   /** The accounts, users and client TLS, the same on every node. */
   readonly config: string;
+  /** Configuration for one node only (its leaf-node listener), appended after `config`. */
+  readonly nodeConfig?: (index: number) => string;
   readonly env?: Readonly<Record<string, string | undefined>>;
   readonly dir?: string;
   readonly startTimeoutMs?: number;
@@ -67,6 +69,7 @@ export async function startNatsCluster(o: {
         config: [
           renderClusterBlock({ self: node, nodes, tls: o.routeTls, listenHost: '127.0.0.1' }),
           o.config,
+          o.nodeConfig?.(i) ?? '',
         ].join('\n'),
       }),
     ),

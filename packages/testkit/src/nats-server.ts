@@ -67,6 +67,8 @@ export interface NatsServerOptions {
   readonly startTimeoutMs?: number;
   /** `server_name` (JetStream needs it unique in a cluster); a generated one when absent. */
   readonly serverName?: string;
+  /** JetStream domain (a leaf node's). */
+  readonly jetstreamDomain?: string;
 }
 
 /** A running nats-server child process. */
@@ -121,6 +123,7 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
       `  store_dir: ${JSON.stringify(join(dir, 'jetstream'))}`,
       `  max_memory_store: 268435456`,
       `  max_file_store: 4294967296`,
+      ...(options.jetstreamDomain ? [`  domain: ${JSON.stringify(options.jetstreamDomain)}`] : []),
       `}`,
       options.config ?? '',
       '',

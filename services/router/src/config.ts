@@ -43,6 +43,8 @@ export interface RouterConfig {
     readonly maxAgeMs: number;
     readonly inboundMaxBytes: number;
     readonly feedsMaxBytes: number;
+    /** Agencies that run a leaf node: the inbound stream sources their outbox streams. */
+    readonly leaves: readonly string[];
   };
   readonly consumer: {
     readonly maxMessages: number;
@@ -100,6 +102,12 @@ const schema = {
           type: 'integer',
           minimum: 1_048_576,
           default: DEFAULT_STREAM_LIMITS.feedsMaxBytes,
+        },
+        leaves: {
+          type: 'array',
+          items: { type: 'string', pattern: '^[A-Z][A-Z0-9-]{1,31}$' },
+          uniqueItems: true,
+          default: [],
         },
       },
       additionalProperties: false,

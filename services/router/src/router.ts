@@ -93,6 +93,7 @@ export async function startRouter(
     if (config.provision) {
       await provisionHub(jsm, trust.agencies, {
         limits: config.streams,
+        leaves: config.streams.leaves,
         routerMaxAckPending: config.consumer.maxAckPending,
         ackWaitMs: config.consumer.ackWaitMs,
       });

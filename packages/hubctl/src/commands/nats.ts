@@ -157,7 +157,7 @@ export function registerNats(program: Command): void {
             nodes,
             routeTls: { caFile: p.caFile, certFile: p.routeCertFile, keyFile: p.routeKeyFile },
             clientPort: Number(o.listen.replace(/^.*:/, '')) || 4222,
-            monitor: o.monitor,
+            ...(o.monitor === false ? {} : { monitor: o.monitor }),
             storeDir: o.storeDir,
           });
           mkdirSync(o.outDir, { recursive: true, mode: 0o700 });
