@@ -105,6 +105,14 @@ export default tseslint.config(
     },
   },
   {
+    // The web consoles are browser code, type-checked with the DOM (tsconfig.web.json).
+    files: ['packages/web/src/**', 'services/gateway/console/**', 'services/router/dashboard/**'],
+    ignores: ['**/*.js', '**/*.mjs'],
+    languageOptions: {
+      parserOptions: { project: './tsconfig.web.json', tsconfigRootDir: import.meta.dirname },
+    },
+  },
+  {
     // Tests, the test kit, benchmarks and the demo read the environment directly (NATS_SERVER_BIN, FC_SEED).
     files: ['test/**', '**/test/**', 'packages/testkit/**', 'bench/**', 'demo/**', 'scripts/**'],
     rules: { 'no-restricted-properties': 'off' },

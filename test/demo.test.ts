@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ROOT } from '@alert-hub/testkit';
+import { launchChromium, screenshot } from './browser/chromium.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ahub-demo-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -86,9 +87,40 @@ describe('demo - npm run demo, non-interactively', () => {
     expect(url).toBeDefined();
     const feed = await fetch(`${url}/v1/feed`, { headers: { authorization: `Bearer ${token}` } });
     expect(((await feed.json()) as { items: unknown[] }).items.length).toBeGreaterThan(0);
+
+    // The consoles the README points at show the scenario's alerts and flows.
+    const consoleUrl = /^ {2}VN-CUSTOMS {2}console {2}(http:\/\/\S+)$/m.exec(run.output())?.[1];
+    const dashboardUrl = /^ {2}coordinator dashboard {2}(http:\/\/\S+)$/m.exec(run.output())?.[1];
+    const coordinator = /coordinator token: (\S+)/.exec(run.output())?.[1];
+    expect(consoleUrl).toBe(`${url}/console/`);
+    const browser = await launchChromium();
+    try {
+      const page = await browser.newPage();
+      for (const [at, secret] of [
+        [consoleUrl!, token!],
+        [dashboardUrl!, coordinator!],
+      ] as const) {
+        await page.goto(at);
+        await page.locator('#token').fill(secret);
+        await page.locator('#token').press('Enter');
+        await page.locator('header.top').waitFor();
+      }
+      await page.goto(consoleUrl!);
+      await page.locator('#inbox tr[data-alert-id]').first().waitFor({ timeout: 20_000 });
+      await screenshot(page, 'demo-console');
+      await page.goto(dashboardUrl!);
+      await page.locator('#flow-matrix td[data-from]').first().waitFor({ timeout: 20_000 });
+      await page.locator('#refusals tr[data-reason]').first().waitFor({ timeout: 20_000 });
+      await page.locator('#tail tr').first().waitFor({ timeout: 20_000 });
+      await screenshot(page, 'demo-dashboard');
+      const origins = new Set([new URL(consoleUrl!).origin, new URL(dashboardUrl!).origin]);
+      expect(browser.requests.filter((u) => !origins.has(new URL(u).origin))).toEqual([]);
+    } finally {
+      await browser.close();
+    }
     run.proc.kill('SIGINT');
     expect(await run.exited).toBe(0);
     expect(run.output()).toContain('stopped; temporary files removed');
     await expect(fetch(`${url}/healthz`)).rejects.toThrow();
-  });
+  }, 180_000);
 });

@@ -14,6 +14,7 @@ import {
   type GeneralJws,
   type SchemaRegistry,
 } from '@alert-hub/core';
+import { sampleSeizureReport } from '@alert-hub/testkit/samples';
 
 /**
  * Raw node:crypto Ed25519 over `input` with a fresh key: one signature made now, and sign and
@@ -66,63 +67,13 @@ function syncRate(durationMs: number, op: (i: number) => unknown): number {
   return done / ((performance.now() - start) / 1000);
 }
 
-/** A realistic seizure report, about 1.3 KB of JSON like the field notes measured. */
+/** The canonical seizure report, about 1.3 KB of JSON like the field notes measured. */
 export function benchAlert(origin: string, now = new Date()): Alert {
-  const alert: Record<string, unknown> = {
-    id: newAlertId(now.getTime()),
-    type: 'seizure-report',
-    version: 1,
+  return sampleSeizureReport(
     origin,
-    issuedAt: now.toISOString(),
-    handling: 'TLP:AMBER',
-    summary:
-      'Container declared as frozen beef; X-ray anomaly; 12.9 t of pangolin scales and 177 kg of cut ivory found behind the cartons.',
-    caseReference: 'NP/2019/04/0193',
-    seizure: {
-      date: now.toISOString().slice(0, 10),
-      location: { country: 'SG', locode: 'SGSIN', place: 'Pasir Panjang Scanning Station' },
-      commodities: [
-        {
-          taxon: {
-            scientificName: 'Manis gigantea',
-            commonName: 'giant pangolin',
-            citesAppendix: 'I',
-          },
-          product: 'scales',
-          quantity: { value: 12.9, unit: 't' },
-          hsCode: '0507.90',
-        },
-        {
-          taxon: {
-            scientificName: 'Loxodonta africana',
-            commonName: 'African elephant',
-            citesAppendix: 'I',
-          },
-          product: 'ivory',
-          quantity: { value: 177, unit: 'kg' },
-          hsCode: '0507.10',
-        },
-      ],
-      concealment: 'behind cartons of frozen beef',
-      detectionMethod: 'x-ray',
-      arrests: 0,
-      shipment: {
-        mode: 'sea',
-        containers: ['CSQU3054383'],
-        vessel: { name: 'MV Example', imo: '9074729' },
-        billOfLading: 'NGAPP190301234',
-        route: { origin: 'NGAPP', transit: ['SGSIN'], destination: 'VNHPH' },
-        declaredGoods: {
-          description: 'Frozen beef',
-          hsCode: '0202.30',
-          grossWeight: { value: 13.4, unit: 't' },
-        },
-        consignor: { name: 'Example Export Ltd', country: 'NG' },
-        consignee: { name: 'Example Trading Co', country: 'VN' },
-      },
-    },
-  };
-  return alert as Alert;
+    {},
+    { now, id: newAlertId(now.getTime()) },
+  ) as unknown as Alert;
 }
 
 export interface CoreBenchResult {

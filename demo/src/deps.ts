@@ -1,8 +1,5 @@
 // The demo's imports from the workspace, in one place.
 export {
-  imoCheckDigit,
-  iso6346CheckDigit,
-  newAlertId,
   encodeEnvelope,
   signAlert,
   generateSigningJwk,
@@ -10,7 +7,15 @@ export {
   inboundSubject,
   type Alert,
 } from '@alert-hub/core';
-export { startLocalHub, type LocalAgency, type LocalHub } from '@alert-hub/testkit';
+export {
+  AGENCIES,
+  AGREEMENTS,
+  DEMO_ALERTS,
+  sampleSeizureReport,
+  startLocalHub,
+  type LocalAgency,
+  type LocalHub,
+} from '@alert-hub/testkit';
 export {
   DEFAULT_SCHEMAS_DIR,
   loadSchemaRegistry,

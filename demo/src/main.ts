@@ -3,6 +3,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
+  AGENCIES,
+  AGREEMENTS,
   DEFAULT_SCHEMAS_DIR,
   loadSchemaRegistry,
   loadTrustStore,
@@ -12,7 +14,6 @@ import {
   type LocalHub,
 } from './deps.js';
 import { Scenario, type StepOutcome } from './scenario.js';
-import { AGENCIES, AGREEMENTS } from './world.js';
 
 /**
  * npm run demo [-- --keep] [-- --summary <file>]
@@ -162,6 +163,10 @@ try {
     say(`  router      ${hub.router.url}  coordinator token: ${hub.coordinatorToken}`);
     for (const [id, s] of g) say(`  ${id.padEnd(11)} ${s.url}`);
     say(`  gateway token (submit and read-feed on every gateway): ${hub.token}`);
+    say('');
+    say('Web consoles (sign in with the tokens above):');
+    say(`  coordinator dashboard  ${hub.router.url}/dashboard/`);
+    for (const [id, s] of g) say(`  ${id.padEnd(11)} console  ${s.url}/console/`);
     say('');
     say('Try:');
     say(`  export AHUB_TOKEN=${hub.token}`);

@@ -6,12 +6,12 @@ import {
   inboundSubject,
   loadSchemaRegistry,
   DEFAULT_SCHEMAS_DIR,
-  newAlertId,
   signAlert,
+  DEMO_ALERTS,
+  sampleSeizureReport,
   type Alert,
   type LocalHub,
 } from './deps.js';
-import { container, imo } from './world.js';
 
 /** What happened to one step's alert: the routing table row. */
 export interface StepOutcome {
@@ -179,154 +179,37 @@ export class Scenario {
   }
 
   async run(): Promise<StepOutcome[]> {
-    const now = () => new Date().toISOString();
-    const pangolinContainer = container('PCIU', '815021');
-    await this.#step(
-      1,
-      'Nigeria Customs flags a container at Apapa, Lagos, declared as frozen beef and bound for Hai Phong via Singapore',
-      'NG-NCS',
-      {
-        type: 'suspicious-shipment',
-        version: 1,
-        handling: 'TLP:AMBER',
-        summary:
-          'X-ray anomaly behind the first row of cartons; consignor unknown to the beef trade.',
-        shipment: {
-          mode: 'sea',
-          containers: [pangolinContainer],
-          vessel: { name: 'Demo Carrier', imo: imo('937812') },
-          billOfLading: 'APP190328001',
-          route: { origin: 'NGAPP', transit: ['SGSIN'], destination: 'VNHPH' },
-          declaredGoods: { description: 'Frozen beef', hsCode: '0202.30' },
-          consignor: { name: '(demo) Apapa Meat Exports Ltd', country: 'NG' },
-          consignee: { name: '(demo) Hai Phong Frozen Foods Co', country: 'VN' },
-        },
-        suspectedCommodities: [
-          {
-            taxon: {
-              scientificName: 'Manis gigantea',
-              commonName: 'giant pangolin',
-              citesAppendix: 'I',
-            },
-            product: 'scales',
-          },
-        ],
-        indicators: ['mis-declaration', 'high-risk-route', 'x-ray-anomaly'],
-        requestedAction: 'inspect',
-      },
-      'nigeriaFlag',
-    );
-
-    await this.#step(
-      2,
-      'Singapore intercepts it in transit: 12.9 tonnes of pangolin scales and 177 kg of ivory (as on 8 April 2019)',
-      'SG-NPARKS',
-      {
-        type: 'seizure-report',
-        version: 1,
-        handling: 'TLP:AMBER',
-        references: [{ id: this.ids['nigeriaFlag'], relation: 'follows-up' }],
-        seizure: {
-          date: now().slice(0, 10),
-          location: { country: 'SG', locode: 'SGSIN', place: 'Pasir Panjang Scanning Station' },
-          commodities: [
-            {
-              taxon: {
-                scientificName: 'Manis gigantea',
-                commonName: 'giant pangolin',
-                citesAppendix: 'I',
-              },
-              product: 'scales',
-              quantity: { value: 12.9, unit: 't' },
-              hsCode: '0507.90',
-            },
-            {
-              taxon: {
-                scientificName: 'Loxodonta africana',
-                commonName: 'African elephant',
-                citesAppendix: 'I',
-              },
-              product: 'ivory',
-              quantity: { value: 177, unit: 'kg' },
-              hsCode: '0507.10',
-            },
-          ],
-          detectionMethod: 'x-ray',
-          shipment: {
-            mode: 'sea',
-            containers: [pangolinContainer],
-            route: { origin: 'NGAPP', transit: ['SGSIN'], destination: 'VNHPH' },
-          },
-        },
-      },
-      'singaporeSeizure',
-    );
-
-    await this.#step(
-      3,
-      'Viet Nam seizes an ivory shipment at Da Nang, shipped from Matadi via Singapore (as in March 2019, 9.1 tonnes)',
-      'VN-CUSTOMS',
-      {
-        type: 'seizure-report',
-        version: 1,
-        handling: 'TLP:AMBER',
-        seizure: {
-          date: now().slice(0, 10),
-          location: { country: 'VN', locode: 'VNDAD', place: 'Tien Sa port' },
-          commodities: [
-            {
-              taxon: { scientificName: 'Loxodonta africana', citesAppendix: 'I' },
-              product: 'ivory',
-              quantity: { value: 9.1, unit: 't' },
-              hsCode: '0507.10',
-            },
-          ],
-          concealment: 'inside hollowed logs declared as timber',
-          detectionMethod: 'risk-profiling',
-          shipment: {
-            mode: 'sea',
-            containers: [container('MSKU', '907032')],
-            route: { origin: 'CDMAT', transit: ['SGSIN'], destination: 'VNDAD' },
-            declaredGoods: { description: 'Sawn timber', hsCode: '4407' },
-          },
-        },
-      },
-      'vietNamSeizure',
-    );
-
-    await this.#step(
-      4,
-      'Hong Kong Customs flags the consignee behind several shipments, under the regional agreement',
-      'HK-CED',
-      {
-        type: 'consignee-flag',
-        version: 1,
-        handling: 'TLP:AMBER',
-        consignee: {
-          name: '(demo) Kowloon Dried Seafood Trading',
-          country: 'HK',
-          identifiers: [{ scheme: 'company-register', value: 'DEMO-1234567' }],
-        },
-        reason: 'linked-network',
-        relatedAlerts: [this.ids['singaporeSeizure']],
-        watchCountries: ['HK', 'VN', 'CN', 'US'],
-      },
-      'hongKongFlag',
-    );
-
-    await this.#step(
-      5,
-      'Kenya Wildlife Service flags a consignee; no agreement covers consignee flags from Kenya, so nobody receives it',
-      'KE-KWS',
-      {
-        type: 'consignee-flag',
-        version: 1,
-        handling: 'TLP:GREEN',
-        consignee: { name: '(demo) Mombasa Curios Ltd', country: 'KE' },
-        reason: 'intelligence',
-      },
-      'kenyaFlag',
-    );
+    const steps: [number, string, keyof typeof DEMO_ALERTS][] = [
+      [
+        1,
+        'Nigeria Customs flags a container at Apapa, Lagos, declared as frozen beef and bound for Hai Phong via Singapore',
+        'nigeriaFlag',
+      ],
+      [
+        2,
+        'Singapore intercepts it in transit: 12.9 tonnes of pangolin scales and 177 kg of ivory (as on 8 April 2019)',
+        'singaporeSeizure',
+      ],
+      [
+        3,
+        'Viet Nam seizes an ivory shipment at Da Nang, shipped from Matadi via Singapore (as in March 2019, 9.1 tonnes)',
+        'vietNamSeizure',
+      ],
+      [
+        4,
+        'Hong Kong Customs flags the consignee behind several shipments, under the regional agreement',
+        'hongKongFlag',
+      ],
+      [
+        5,
+        'Kenya Wildlife Service flags a consignee; no agreement covers consignee flags from Kenya, so nobody receives it',
+        'kenyaFlag',
+      ],
+    ];
+    for (const [n, title, name] of steps) {
+      const { from, submission } = DEMO_ALERTS[name];
+      await this.#step(n, title, from, submission(this.ids), name);
+    }
 
     await this.#forgery(6);
 
@@ -334,15 +217,7 @@ export class Scenario {
     this.#say(
       '7. Nigeria withdraws its first alert: the seizure report supersedes it. The retraction reaches everyone who received the original.',
     );
-    const retractionId = await this.#send('NG-NCS', {
-      type: 'retraction',
-      version: 1,
-      handling: 'TLP:AMBER',
-      retracts: this.ids['nigeriaFlag'],
-      action: 'withdraw',
-      reason: 'superseded by the Singapore seizure report',
-      references: [{ id: this.ids['singaporeSeizure'], relation: 'relates-to' }],
-    });
+    const retractionId = await this.#send('NG-NCS', DEMO_ALERTS.retraction.submission(this.ids));
     this.ids['retraction'] = retractionId;
     const r = await this.#outcome(
       7,
@@ -372,26 +247,10 @@ export class Scenario {
       `${n}. A compromised connection of Singapore's gateway tries to pass forged alerts off as Viet Nam Customs'`,
     );
     const registry = loadSchemaRegistry(DEFAULT_SCHEMAS_DIR);
-    const forged = {
-      id: newAlertId(),
-      type: 'seizure-report',
-      version: 1,
-      origin: 'VN-CUSTOMS',
-      issuedAt: new Date().toISOString(),
+    const forged = sampleSeizureReport('VN-CUSTOMS', {
       handling: 'TLP:CLEAR',
       summary: 'Forged: "all clear, release the containers".',
-      seizure: {
-        date: new Date().toISOString().slice(0, 10),
-        location: { country: 'VN' },
-        commodities: [
-          {
-            taxon: { scientificName: 'Manis javanica' },
-            product: 'scales',
-            quantity: { value: 1, unit: 'kg' },
-          },
-        ],
-      },
-    } as Alert;
+    }) as unknown as Alert;
     // A key Viet Nam never registered, used to sign in its name.
     const rogue = importSigningKey(generateSigningJwk().privateJwk, 'VN-CUSTOMS');
     const bytes = encodeEnvelope(

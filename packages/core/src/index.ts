@@ -15,3 +15,4 @@ export * from './jws.js';
 export * from './codec.js';
 export * from './subjects.js';
 export * from './agreements.js';
+export * from './policy.js';

@@ -5,12 +5,12 @@ import {
   createTrustStore,
   generateSigningJwk,
   importSigningKey,
-  newAlertId,
   type JwksDocument,
   type SchemaDocument,
   type SigningAlgorithm,
   type SigningKey,
 } from '@alert-hub/core';
+import { sampleSeizureReport } from '@alert-hub/testkit/samples';
 
 const schemasDir = fileURLToPath(new URL('../../../schemas/', import.meta.url));
 
@@ -45,46 +45,7 @@ export function trustOf(docs: JwksDocument[], revoked: unknown[] = []) {
   });
 }
 
-/** A valid seizure report from `origin`, with overrides. */
+/** The canonical seizure report from `origin`, issued 2019-04-08T03:15:00Z, with overrides. */
 export function seizureReport(origin = 'SG-NPARKS', overrides: Record<string, unknown> = {}) {
-  return {
-    id: newAlertId(),
-    type: 'seizure-report',
-    version: 1,
-    origin,
-    issuedAt: '2019-04-08T03:15:00Z',
-    handling: 'TLP:AMBER',
-    summary:
-      '12.9 t of pangolin scales and 177 kg of cut ivory in a container declared as frozen beef.',
-    seizure: {
-      date: '2019-04-08',
-      location: { country: 'SG', locode: 'SGSIN', place: 'Pasir Panjang Scanning Station' },
-      commodities: [
-        {
-          taxon: {
-            scientificName: 'Manis gigantea',
-            commonName: 'giant pangolin',
-            citesAppendix: 'I',
-          },
-          product: 'scales',
-          quantity: { value: 12.9, unit: 't' },
-          hsCode: '0507.90',
-        },
-        {
-          taxon: { scientificName: 'Loxodonta africana', citesAppendix: 'I' },
-          product: 'ivory',
-          quantity: { value: 177, unit: 'kg' },
-        },
-      ],
-      detectionMethod: 'x-ray',
-      shipment: {
-        mode: 'sea',
-        containers: ['CSQU3054383'],
-        vessel: { name: 'MV Example', imo: '9074729' },
-        route: { origin: 'NGAPP', transit: ['SGSIN'], destination: 'VNHPH' },
-        declaredGoods: { description: 'Frozen beef', hsCode: '0202.30' },
-      },
-    },
-    ...overrides,
-  };
+  return sampleSeizureReport(origin, overrides, { now: new Date('2019-04-08T03:15:00Z') });
 }

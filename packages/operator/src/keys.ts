@@ -8,7 +8,7 @@ import {
   type Revocation,
   type SigningAlgorithm,
 } from '@alert-hub/core';
-import { REVOCATIONS_FILE, writeJsonAtomic, writePrivateJwk } from '@alert-hub/runtime';
+import { REVOCATIONS_FILE, writeJsonAtomic, writePrivateJwk } from '@alert-hub/runtime/files';
 
 /**
  * The on-disk key layout under a certs directory:

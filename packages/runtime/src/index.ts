@@ -14,3 +14,4 @@ export * from './batch-writer.js';
 export * from './service-config.js';
 export * from './ops-routes.js';
 export * from './service-main.js';
+export * from './web-app.js';

@@ -10,7 +10,6 @@ import {
   encodeEnvelope,
   feedSubject,
   forwardMsgId,
-  newAlertId,
   signAlert,
   type Alert,
   type GeneralJws,
@@ -27,6 +26,7 @@ import {
   readSigningKey,
   type Logger,
 } from '@alert-hub/runtime';
+import { sampleSeizureReport } from './samples.js';
 
 /** A hub's worth of keys in a temporary certs directory. */
 /**
@@ -112,33 +112,9 @@ export function memoryLogger(name: string): { log: Logger; lines: string[] } {
   return { log: createLogger({ name, level: 'debug', destination: dest }), lines };
 }
 
-/** A valid seizure report from `origin`. */
+/** The canonical seizure report from `origin`, issued now (see samples.ts). */
 export function seizureReport(origin: string, overrides: Record<string, unknown> = {}): Alert {
-  return {
-    id: newAlertId(),
-    type: 'seizure-report',
-    version: 1,
-    origin,
-    issuedAt: new Date().toISOString(),
-    handling: 'TLP:AMBER',
-    seizure: {
-      date: '2019-04-08',
-      location: { country: origin.slice(0, 2), locode: 'SGSIN' },
-      commodities: [
-        {
-          taxon: { scientificName: 'Manis gigantea', citesAppendix: 'I' },
-          product: 'scales',
-          quantity: { value: 12.9, unit: 't' },
-        },
-      ],
-      shipment: {
-        mode: 'sea',
-        containers: ['CSQU3054383'],
-        route: { origin: 'NGAPP', transit: ['SGSIN'], destination: 'VNHPH' },
-      },
-    },
-    ...overrides,
-  } as Alert;
+  return sampleSeizureReport(origin, overrides) as unknown as Alert;
 }
 
 /** Signs `alert` as its origin and countersigns it for `recipient`, as the router would. */

@@ -3,7 +3,7 @@
  * a service or of hubctl. A real nats-server on a random loopback port, a whole local hub, the
  * services as processes, fixtures, and one canonical sample of each alert type. The vitest hooks
  * (`useNatsServer`) are in `@alert-hub/testkit/harness`, so that the demo and the benchmark can
- * use the rest without loading vitest.
+ * use the rest without loading vitest; the samples alone are `@alert-hub/testkit/samples`.
  */
 export * from './errors.js';
 export * from './nats-server.js';
@@ -14,3 +14,5 @@ export * from './local-hub.js';
 export * from './processes.js';
 export * from './fixtures.js';
 export * from './hubctl.js';
+export * from './samples.js';
+export * from './demo-world.js';

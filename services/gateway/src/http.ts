@@ -21,6 +21,7 @@ import {
   type Readiness,
 } from '@alert-hub/runtime';
 import type { ApiClient, GatewayConfig, Role } from './config.js';
+import { registerConsole } from './console.js';
 import { GatewayError, errorBody, statusOf } from './errors.js';
 import type { Intake, Receipt } from './intake.js';
 import type { GatewayMetrics } from './metrics.js';
@@ -135,7 +136,8 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
   const requireRole =
     (...roles: Role[]) =>
     async (req: FastifyRequest) => {
-      const client = findTokenHolder(config.clients, req.headers.authorization);
+      const client =
+        findTokenHolder(config.clients, req.headers.authorization) ?? consoleSessions.lookup(req);
       if (!client)
         throw new GatewayError(
           'ERR_UNAUTHENTICATED',
@@ -252,6 +254,7 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
   });
 
   registerOperationsRoutes(app, deps.readiness, metrics.registry);
+  const consoleSessions = registerConsole(app, { ...deps, requireRole });
 
   async function streamFeed(
     req: FastifyRequest,

@@ -78,39 +78,17 @@ export class Intake {
 
   async #submit(body: unknown, client: string): Promise<Receipt> {
     const started = performance.now();
-    const { agency, registry, store, metrics } = this.#d;
+    const { agency, store, metrics } = this.#d;
     try {
-      if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-        throw new GatewayError('ERR_SCHEMA_INVALID', 'the alert must be a JSON object', [
-          { pointer: '', message: 'must be a JSON object' },
-        ]);
-      }
-      const submitted = body as Record<string, unknown>;
-      if (submitted['origin'] !== undefined && submitted['origin'] !== agency) {
-        throw new GatewayError('ERR_ORIGIN_MISMATCH', `this gateway sends only as ${agency}`, [
-          {
-            pointer: '/origin',
-            message: `must be ${agency}, the agency of this gateway (or left out)`,
-          },
-        ]);
-      }
+      const submitted = this.#object(body);
       const contentSha256 = createHash('sha256').update(canonicalJson(submitted)).digest('hex');
       if (typeof submitted['id'] === 'string') {
         const earlier = store.sentById(submitted['id']);
         if (earlier) return this.#repeat(earlier, contentSha256);
       }
       const now = (this.#d.now ?? (() => new Date()))();
-      const filled = {
-        ...submitted,
-        id: submitted['id'] ?? newAlertId(now.getTime()),
-        origin: agency,
-        issuedAt: submitted['issuedAt'] ?? now.toISOString(),
-      };
-      const checked = registry.checkAlert(filled);
-      if (!checked.ok)
-        throw new GatewayError(checked.error.code, checked.error.message, checked.error.issues);
-      const alert: Alert = checked.value;
-      const jws = await signAlert(alert, this.#d.signingKey(), checked.schemaId);
+      const { alert, schemaId } = this.#check(submitted, now);
+      const jws = await signAlert(alert, this.#d.signingKey(), schemaId);
       const envelope = encodeEnvelope(jws);
       // The v1 schemas bound every member, which keeps a valid alert far below this; the check
       // guards future schema versions, so that an oversized alert is a 413, never a JetStream 503.
@@ -159,6 +137,47 @@ export class Intake {
       });
       throw err;
     }
+  }
+
+  /**
+   * Runs the checks of {@link submit} on `body` without signing or sending anything: the same
+   * codes and the same issues (the console validates its form with this as the officer types).
+   * Throws a `GatewayError`.
+   */
+  validate(body: unknown): Alert {
+    return this.#check(this.#object(body), (this.#d.now ?? (() => new Date()))()).alert;
+  }
+
+  #object(body: unknown): Record<string, unknown> {
+    const { agency } = this.#d;
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+      throw new GatewayError('ERR_SCHEMA_INVALID', 'the alert must be a JSON object', [
+        { pointer: '', message: 'must be a JSON object' },
+      ]);
+    }
+    const submitted = body as Record<string, unknown>;
+    if (submitted['origin'] !== undefined && submitted['origin'] !== agency) {
+      throw new GatewayError('ERR_ORIGIN_MISMATCH', `this gateway sends only as ${agency}`, [
+        {
+          pointer: '/origin',
+          message: `must be ${agency}, the agency of this gateway (or left out)`,
+        },
+      ]);
+    }
+    return submitted;
+  }
+
+  #check(submitted: Record<string, unknown>, now: Date): { alert: Alert; schemaId: string } {
+    const filled = {
+      ...submitted,
+      id: submitted['id'] ?? newAlertId(now.getTime()),
+      origin: this.#d.agency,
+      issuedAt: submitted['issuedAt'] ?? now.toISOString(),
+    };
+    const checked = this.#d.registry.checkAlert(filled);
+    if (!checked.ok)
+      throw new GatewayError(checked.error.code, checked.error.message, checked.error.issues);
+    return { alert: checked.value, schemaId: checked.schemaId };
   }
 
   #repeat(earlier: SentReceipt, contentSha256: string): Receipt {

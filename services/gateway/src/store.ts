@@ -1,4 +1,4 @@
-import type { Alert } from '@alert-hub/core';
+import { mayRetract, type Alert } from '@alert-hub/core';
 import type { SqliteDatabase } from '@alert-hub/runtime';
 
 /** A verified alert received on the agency's feed. */
@@ -144,13 +144,13 @@ export class GatewayStore {
     this.#insertQuarantine = db.prepare(
       'INSERT INTO quarantine (received_at, subject, stream_seq, code, reason, envelope) VALUES (?, ?, ?, ?, ?, ?)',
     );
-    // Only the origin of an alert may retract it.
+    // Who may retract what is core's rule (mayRetract); these statements only read and write.
     this.#applyRetraction = db.prepare(
       `UPDATE inbox SET status = @status, status_reason = @reason, corrected_by = @corrected_by, retracted_by = @retracted_by
-       WHERE alert_id = @target AND origin = @origin`,
+       WHERE alert_id = @target`,
     );
-    this.#retractionFor = db.prepare<[string, string], { alert: string }>(
-      `SELECT alert FROM inbox WHERE retracts = ? AND origin = ? ORDER BY seq DESC LIMIT 1`,
+    this.#retractionFor = db.prepare<[string], { alert: string }>(
+      `SELECT alert FROM inbox WHERE retracts = ? ORDER BY seq DESC`,
     );
     this.#insertSent = db.prepare(
       'INSERT INTO sent (alert_id, sequence, content_sha256, accepted_at, type, client) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (alert_id) DO NOTHING',
@@ -220,20 +220,24 @@ export class GatewayStore {
     if (a.type === 'retraction' && a.retracts) this.#retract(a);
     else {
       // A retraction may have arrived before the alert it retracts.
-      const earlier = this.#retractionFor.get(a.id, a.origin);
-      if (earlier) this.#retract(JSON.parse(earlier.alert) as Alert);
+      const earlier = this.#retractionFor
+        .all(a.id)
+        .map((row) => JSON.parse(row.alert) as Alert)
+        .find((r) => mayRetract(r, a));
+      if (earlier) this.#retract(earlier);
     }
     return true;
   }
 
   #retract(r: Alert): void {
+    const target = r.retracts === undefined ? undefined : this.#byId.get(r.retracts);
+    if (!target || !mayRetract(r, target)) return;
     this.#applyRetraction.run({
       status: r.action === 'correct' ? 'corrected' : 'withdrawn',
       reason: r.reason ?? null,
       corrected_by: r.correctedBy ?? null,
       retracted_by: r.id,
       target: r.retracts,
-      origin: r.origin,
     });
   }
 
@@ -253,6 +257,13 @@ export class GatewayStore {
   receivedById(id: string): FeedItem | undefined {
     const row = this.#byId.get(id);
     return row ? toFeedItem(row) : undefined;
+  }
+
+  /** The stored envelope of a received alert, exactly as it came off the feed. */
+  envelopeOf(id: string): Uint8Array | undefined {
+    const row = this.#db.prepare('SELECT envelope FROM inbox WHERE alert_id = ?').get(id) as
+      { envelope: Uint8Array } | undefined;
+    return row?.envelope;
   }
 
   sentById(id: string): SentReceipt | undefined {

@@ -580,3 +580,54 @@ describe('gateway - overload', () => {
     }
   });
 });
+
+describe('gateway - console API', () => {
+  it('console validate gives the codes and issues of intake, without publishing', async () => {
+    const drafts: unknown[] = [
+      seizureReport('SG-NPARKS'),
+      { ...seizureReport('SG-NPARKS'), handling: 'TLP:PINK' },
+      { ...seizureReport('SG-NPARKS'), origin: 'VN-CUSTOMS' },
+      { type: 'no-such-type', version: 1 },
+      [],
+    ];
+    for (const draft of drafts) {
+      const v = await post(sg, '/console/api/validate', draft);
+      expect(v.status).toBe(200);
+      const verdict = (await v.json()) as { ok: boolean; error?: unknown };
+      // Intake on the same draft, with a fresh id so nothing is a duplicate.
+      const withId =
+        typeof draft === 'object' && draft !== null && !Array.isArray(draft)
+          ? { ...draft, id: undefined }
+          : draft;
+      const s = await post(sg, '/v1/alerts', withId);
+      if (verdict.ok) expect(s.status).toBe(202);
+      else expect({ error: verdict.error }).toEqual(await s.json());
+    }
+  });
+
+  it('console validate and schemas need a token with the right role', async () => {
+    expect((await post(sg, '/console/api/validate', {}, null)).status).toBe(401);
+    expect((await post(sg, '/console/api/validate', {}, reader.token)).status).toBe(403);
+    const schemas = await get(sg, '/console/api/schemas');
+    expect(schemas.status).toBe(200);
+    expect(schemas.body['agency']).toBe('SG-NPARKS');
+    expect((schemas.body['schemas'] as { $id: string }[]).map((s) => s.$id)).toContain(
+      'https://schemas.alert-hub.example/common/v1.json',
+    );
+  });
+
+  it('console signatures: the verified headers of a received alert; ERR_NOT_FOUND otherwise', async () => {
+    const a = seizureReport('SG-NPARKS');
+    await publishToFeed(await nats.connect(), a, fx.keys['SG-NPARKS']!, fx.hubKey, 'VN-CUSTOMS');
+    const sigs = await eventually(async () => {
+      const r = await get(vn, `/console/api/alerts/${a.id}/signatures`);
+      return r.status === 200 ? r.body : undefined;
+    });
+    expect(sigs['verified']).toBe(true);
+    expect(sigs['origin']).toMatchObject({ agency: 'SG-NPARKS', kid: fx.keys['SG-NPARKS']!.kid });
+    expect(sigs['hub']).toMatchObject({ recipient: 'VN-CUSTOMS', kid: fx.hubKey.kid });
+    const missing = await get(vn, '/console/api/alerts/nope/signatures');
+    expect(missing.status).toBe(404);
+    expect((missing.body['error'] as { code: string }).code).toBe('ERR_NOT_FOUND');
+  });
+});

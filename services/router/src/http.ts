@@ -4,7 +4,13 @@ import Fastify, {
   type FastifyInstance,
   type FastifyRequest,
 } from 'fastify';
-import { AlertHubError, isRfc3339, parseRfc3339, type Issue } from '@alert-hub/core';
+import {
+  AlertHubError,
+  isRfc3339,
+  parseRfc3339,
+  type Issue,
+  type TrustStore,
+} from '@alert-hub/core';
 import {
   findTokenHolder,
   registerOperationsRoutes,
@@ -22,6 +28,7 @@ import {
   type FlowCount,
 } from '@alert-hub/audit';
 import type { RouterConfig } from './config.js';
+import { registerDashboard } from './dashboard.js';
 import type { RouterMetrics } from './metrics.js';
 
 /** The router's HTTP error table: code to status. */
@@ -49,6 +56,8 @@ export interface CoordinatorApiDeps {
   readonly metrics: RouterMetrics;
   readonly log: Logger;
   readonly readiness: () => Promise<Readiness>;
+  /** The trust store, for the dashboard's checkpoint signature check. */
+  readonly trust?: () => TrustStore;
 }
 
 const OUTCOMES: readonly string[] = Object.values(AuditEvent);
@@ -111,7 +120,9 @@ export function buildCoordinatorApi(deps: CoordinatorApiDeps): FastifyInstance {
     logController: new LogController({ disableRequestLogging: true }),
   });
   const requireCoordinator = async (req: FastifyRequest) => {
-    const who = findTokenHolder(config.coordinators, req.headers.authorization);
+    const who =
+      findTokenHolder(config.coordinators, req.headers.authorization) ??
+      dashboardSessions.lookup(req);
     if (!who) throw new HttpError('ERR_UNAUTHENTICATED', 'a coordinator bearer token is required');
     req.log.info({ coordinator: who.name, url: req.url }, 'audit read');
   };
@@ -184,5 +195,6 @@ export function buildCoordinatorApi(deps: CoordinatorApiDeps): FastifyInstance {
     return { flows: [...merged.values()] };
   });
   registerOperationsRoutes(app, deps.readiness, metrics.registry);
+  const dashboardSessions = registerDashboard(app, { ...deps, requireCoordinator });
   return app;
 }

@@ -173,7 +173,14 @@ export async function startRouter(
       checks,
     };
   };
-  const http = buildCoordinatorApi({ config, databases: [db, ...peers], metrics, log, readiness });
+  const http = buildCoordinatorApi({
+    config,
+    databases: [db, ...peers],
+    metrics,
+    log,
+    readiness,
+    trust: () => trust,
+  });
   let url = '';
   if (config.http.enabled && (options.listen ?? true)) {
     await http.listen({ host: config.http.host, port: config.http.port });

@@ -8,14 +8,13 @@ import {
   deadLetterSubject,
   decodeEnvelope,
   encodeEnvelope,
-  evaluateAgreements,
+  decideRoute,
   feedSubject,
   forwardMsgId,
   parseInboundSubject,
   verifyOrigin,
   type Alert,
   type AgreementSet,
-  type Allowed,
   type GeneralJws,
   type SchemaRegistry,
   type SigningKey,
@@ -217,28 +216,20 @@ export class RoutingLoop {
     const { store, js, metrics } = this.#d;
     const now = this.#now();
     const trust = this.#d.trust();
-    const decision = evaluateAgreements(this.#d.agreements(), alert, trust.agencies, now);
-    let allowed: (Allowed & { viaOriginal: boolean })[] = decision.allowed.map((a) => ({
-      ...a,
-      viaOriginal: false,
-    }));
-    let denied = decision.denied;
-    if (alert.type === 'retraction' && alert.retracts) {
-      const original = store.routed(alert.retracts);
-      if (original && original.origin !== alert.origin) {
-        throw new RejectError(
-          'ERR_RETRACTION_NOT_ORIGIN',
-          `only ${original.origin} may retract alert ${alert.retracts}`,
-        );
-      }
-      // A retraction reaches everyone who received the original, even if the agreement has ended.
-      for (const d of store.deliveriesOf(alert.retracts)) {
-        if (!allowed.some((a) => a.recipient === d.recipient))
-          allowed.push({ ...d, viaOriginal: true });
-      }
-      denied = denied.filter((d) => !allowed.some((a) => a.recipient === d.recipient));
-      allowed = allowed.sort((a, b) => a.recipient.localeCompare(b.recipient));
-    }
+    const original =
+      alert.type === 'retraction' && alert.retracts ? store.routed(alert.retracts) : undefined;
+    const decision = decideRoute({
+      agreements: this.#d.agreements(),
+      alert,
+      candidates: trust.agencies,
+      now,
+      original: original && {
+        origin: original.origin,
+        deliveries: store.deliveriesOf(alert.retracts!),
+      },
+    });
+    if (decision.kind === 'refuse') throw new RejectError(decision.code, decision.reason);
+    const { allowed, denied } = decision;
     const key = this.#d.hubKey();
     const routedAt = now.toISOString();
     const forwards = await Promise.all(

@@ -463,6 +463,10 @@ describe('router - audit log', () => {
   });
   it('the coordinator API needs a coordinator token', async () => {
     expect((await fetch(`${router.url}/v1/audit`)).status).toBe(401);
+    expect((await fetch(`${router.url}/dashboard/api/health`)).status).toBe(401);
+    const page = await fetch(`${router.url}/dashboard/`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-security-policy')).toContain("script-src 'self'");
   });
 });
 

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
-import type { Command } from 'commander';
-import { evaluateAgreements, parseJsonText } from '@alert-hub/core';
+import { InvalidArgumentError, type Command } from 'commander';
+import { decideRoute, parseJsonText, type PriorRouting } from '@alert-hub/core';
 import {
   DEFAULT_SCHEMAS_DIR,
   DEFAULT_TRUST_DIR,
@@ -22,11 +22,22 @@ export function registerRoute(program: Command): void {
     .requiredOption('--agreements <file>', 'agreements file (YAML or JSON)')
     .option('--trust <dir>', 'trust store: the agencies that could receive', DEFAULT_TRUST_DIR)
     .option('--at <time>', 'evaluate at this RFC 3339 time instead of now')
+    .option(
+      '--prior <file>',
+      'for a retraction: the routing of the alert it retracts, as printed by its own `route --dry-run --json` ({origin, allowed})',
+    )
     .option('--json', 'print JSON')
     .action(
       (
         file: string,
-        o: { from: string; agreements: string; trust: string; at?: string; json?: boolean },
+        o: {
+          from: string;
+          agreements: string;
+          trust: string;
+          at?: string;
+          prior?: string;
+          json?: boolean;
+        },
       ) => {
         const registry = loadSchemaRegistry(DEFAULT_SCHEMAS_DIR);
         const input = parseJsonText(readFileSync(file === '-' ? 0 : file, 'utf8')) as Record<
@@ -45,22 +56,64 @@ export function registerRoute(program: Command): void {
         }
         const trust = loadTrustStore(o.trust, registry);
         const { set } = loadAgreementsFile(o.agreements, registry);
-        const d = evaluateAgreements(
-          set,
-          checked.value,
-          trust.agencies,
-          o.at ? new Date(o.at) : new Date(),
-        );
+        const d = decideRoute({
+          agreements: set,
+          alert: checked.value,
+          candidates: trust.agencies,
+          now: o.at ? new Date(o.at) : new Date(),
+          original: o.prior === undefined ? undefined : readPrior(o.prior),
+        });
+        if (d.kind === 'refuse') {
+          print(o.json, { ...d, origin: checked.value.origin }, [
+            `the router would dead-letter it: ${d.reason} [${d.code}]`,
+          ]);
+          process.exitCode = 1;
+          return;
+        }
         const rows = [
           ...d.allowed.map((a) => ({
             recipient: a.recipient,
             decision: 'receives',
-            why: `${a.agreement.id}@${a.agreement.version}${a.onward ? ' (onward sharing allowed)' : ''}`,
+            why: `${a.agreement.id}@${a.agreement.version}${a.onward ? ' (onward sharing allowed)' : ''}${a.viaOriginal ? ' (received the original)' : ''}`,
           })),
           ...d.denied.map((x) => ({ recipient: x.recipient, decision: x.reason, why: x.detail })),
         ];
-        if (o.json) print(true, d, []);
+        if (o.json) print(true, { ...d, origin: checked.value.origin }, []);
         else printTable(rows, ['recipient', 'decision', 'why']);
       },
     );
+}
+
+/** Reads `--prior`: the origin of the retracted alert and who received it under which agreement. */
+function readPrior(file: string): PriorRouting {
+  const doc = parseJsonText(readFileSync(file, 'utf8')) as {
+    origin?: unknown;
+    allowed?: {
+      recipient?: unknown;
+      agreement?: { id?: unknown; version?: unknown };
+      onward?: unknown;
+    }[];
+  };
+  if (typeof doc.origin !== 'string' || !Array.isArray(doc.allowed))
+    throw new InvalidArgumentError(
+      `${file}: expected {origin, allowed}, as route --dry-run --json prints`,
+    );
+  return {
+    origin: doc.origin,
+    deliveries: doc.allowed.map((a) => {
+      if (
+        typeof a.recipient !== 'string' ||
+        typeof a.agreement?.id !== 'string' ||
+        typeof a.agreement.version !== 'number'
+      )
+        throw new InvalidArgumentError(
+          `${file}: each of allowed needs recipient and agreement {id, version}`,
+        );
+      return {
+        recipient: a.recipient,
+        agreement: { id: a.agreement.id, version: a.agreement.version },
+        onward: a.onward === true,
+      };
+    }),
+  };
 }

@@ -1,0 +1,217 @@
+import { randomBytes } from 'node:crypto';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { extname, join, relative, sep } from 'node:path';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+
+/**
+ * The Content-Security-Policy of every page and asset of a web console: scripts, styles and
+ * connections only from the service itself, no inline script or style element, no framing,
+ * nothing else (no font, no image from elsewhere, no form posting anywhere).
+ */
+export const WEB_CSP = [
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self'",
+  "connect-src 'self'",
+  "base-uri 'none'",
+  "form-action 'self'",
+  "frame-ancestors 'none'",
+].join('; ');
+
+/** Header an unsafe (non-GET) request authenticated by the session cookie must carry. */
+export const WEB_CSRF_HEADER = 'x-alert-hub-console';
+
+const CONTENT_TYPES: Readonly<Record<string, string>> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.json': 'application/json; charset=utf-8',
+};
+
+/** Idle time after which a console session ends (an officer's shift). */
+export const DEFAULT_WEB_SESSION_IDLE_MS = 8 * 3600_000;
+const MAX_SESSIONS = 10_000;
+
+export interface WebAppOptions<P> {
+  /** Where the app lives: `/console`, `/dashboard`. */
+  readonly prefix: string;
+  /** The directory Vite built the app into (index.html and assets/). */
+  readonly assetsDir: string;
+  /** Name of the session cookie. */
+  readonly cookieName: string;
+  /** Who holds this token, or undefined. The token is checked like a bearer token. */
+  readonly authenticate: (token: string) => P | undefined;
+  /** What `GET <prefix>/api/session` tells the page about the signed-in principal. */
+  readonly describe: (principal: P) => Record<string, unknown>;
+  readonly idleMs?: number;
+  readonly now?: () => number;
+}
+
+/** The sessions of a web app: the service's API checks them beside bearer tokens. */
+export interface WebSessions<P> {
+  /**
+   * The principal of the request's session cookie, or undefined. A request that changes state
+   * (not GET or HEAD) must also carry {@link WEB_CSRF_HEADER}: a page of another origin cannot
+   * add it without the service's consent (CORS), on top of the cookie's SameSite=Strict.
+   */
+  lookup(req: FastifyRequest): P | undefined;
+}
+
+interface Session<P> {
+  readonly principal: P;
+  lastSeen: number;
+}
+
+/**
+ * Serves a single-page web app built by Vite under `prefix` with a strict CSP, and its sign-in:
+ * `POST <prefix>/api/session` with `{token}` sets an HttpOnly, SameSite=Strict session cookie
+ * (the token itself is never stored by the page, never in a URL); `DELETE` signs out. Sessions
+ * live in the service's memory: a restart signs everyone out.
+ */
+export function registerWebApp<P>(app: FastifyInstance, o: WebAppOptions<P>): WebSessions<P> {
+  const now = o.now ?? Date.now;
+  const idleMs = o.idleMs ?? DEFAULT_WEB_SESSION_IDLE_MS;
+  const sessions = new Map<string, Session<P>>();
+  const files = loadAssets(o.assetsDir);
+
+  const security = (reply: FastifyReply) =>
+    reply
+      .header('content-security-policy', WEB_CSP)
+      .header('x-content-type-options', 'nosniff')
+      .header('referrer-policy', 'no-referrer')
+      .header('cross-origin-opener-policy', 'same-origin')
+      .header('cross-origin-resource-policy', 'same-origin');
+
+  const sessionOf = (req: FastifyRequest): { id: string; session: Session<P> } | undefined => {
+    const id = readCookie(req.headers.cookie, o.cookieName);
+    if (!id) return undefined;
+    const session = sessions.get(id);
+    if (!session) return undefined;
+    if (now() - session.lastSeen > idleMs) {
+      sessions.delete(id);
+      return undefined;
+    }
+    session.lastSeen = now();
+    return { id, session };
+  };
+  const cookie = (req: FastifyRequest, value: string, expire = false) =>
+    `${o.cookieName}=${value}; Path=/; HttpOnly; SameSite=Strict${req.protocol === 'https' ? '; Secure' : ''}${expire ? '; Max-Age=0' : ''}`;
+  const unauthenticated = (reply: FastifyReply, message: string) =>
+    security(reply)
+      .code(401)
+      .send({ error: { code: 'ERR_UNAUTHENTICATED', message } });
+
+  const page = async (_req: FastifyRequest, reply: FastifyReply) => {
+    const index = files.get('index.html');
+    if (!index)
+      return security(reply)
+        .code(503)
+        .type('text/plain; charset=utf-8')
+        .send(`${o.prefix} is not built: run npm run build:web`);
+    return security(reply)
+      .header('cache-control', 'no-store')
+      .type(CONTENT_TYPES['.html']!)
+      .send(index);
+  };
+  app.get(o.prefix, async (_req, reply) => reply.redirect(`${o.prefix}/`, 302));
+  app.get(`${o.prefix}/`, page);
+  app.get(`${o.prefix}/assets/*`, async (req, reply) => {
+    const name = (req.params as { '*': string })['*'];
+    const body = files.get(`assets/${name}`);
+    if (!body)
+      return security(reply)
+        .code(404)
+        .send({ error: { code: 'ERR_NOT_FOUND', message: 'no such resource' } });
+    return security(reply)
+      .header('cache-control', 'public, max-age=31536000, immutable')
+      .type(CONTENT_TYPES[extname(name)] ?? 'application/octet-stream')
+      .send(body);
+  });
+
+  app.post(`${o.prefix}/api/session`, async (req, reply) => {
+    const token = (req.body as { token?: unknown } | undefined)?.token;
+    const principal =
+      typeof token === 'string' && req.headers[WEB_CSRF_HEADER] === '1'
+        ? o.authenticate(token)
+        : undefined;
+    if (!principal) return unauthenticated(reply, 'this token is not valid here');
+    if (sessions.size >= MAX_SESSIONS) {
+      // Drop the longest idle session rather than refuse a sign-in.
+      let oldest: string | undefined;
+      let at = Infinity;
+      for (const [k, s] of sessions)
+        if (s.lastSeen < at) {
+          at = s.lastSeen;
+          oldest = k;
+        }
+      if (oldest) sessions.delete(oldest);
+    }
+    const id = randomBytes(32).toString('base64url');
+    sessions.set(id, { principal, lastSeen: now() });
+    return security(reply)
+      .header('set-cookie', cookie(req, id))
+      .header('cache-control', 'no-store')
+      .send(o.describe(principal));
+  });
+  app.get(`${o.prefix}/api/session`, async (req, reply) => {
+    const s = sessionOf(req);
+    if (!s) return unauthenticated(reply, 'not signed in');
+    return security(reply)
+      .header('cache-control', 'no-store')
+      .send(o.describe(s.session.principal));
+  });
+  app.delete(`${o.prefix}/api/session`, async (req, reply) => {
+    const s = sessionOf(req);
+    if (s) sessions.delete(s.id);
+    return security(reply)
+      .header('set-cookie', cookie(req, '', true))
+      .code(204)
+      .send();
+  });
+
+  return {
+    lookup(req) {
+      const s = sessionOf(req);
+      if (!s) return undefined;
+      if (req.method !== 'GET' && req.method !== 'HEAD' && req.headers[WEB_CSRF_HEADER] !== '1')
+        return undefined;
+      return s.session.principal;
+    },
+  };
+}
+
+/** The value of cookie `name` in a Cookie header (the first one), or undefined. */
+export function readCookie(header: string | undefined, name: string): string | undefined {
+  if (!header) return undefined;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0 && part.slice(0, eq).trim() === name) {
+      const v = part.slice(eq + 1).trim();
+      return /^[A-Za-z0-9_-]{1,100}$/.test(v) ? v : undefined;
+    }
+  }
+  return undefined;
+}
+
+/** Every file of a built app, read once at start (a few hundred kilobytes). */
+function loadAssets(dir: string): Map<string, Buffer> {
+  const out = new Map<string, Buffer>();
+  const walk = (d: string) => {
+    let names: string[];
+    try {
+      names = readdirSync(d);
+    } catch {
+      return;
+    }
+    for (const n of names) {
+      const p = join(d, n);
+      if (statSync(p).isDirectory()) walk(p);
+      else out.set(relative(dir, p).split(sep).join('/'), readFileSync(p));
+    }
+  };
+  walk(dir);
+  return out;
+}

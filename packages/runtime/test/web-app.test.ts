@@ -1,0 +1,147 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WEB_CSP, WEB_CSRF_HEADER, readCookie, registerWebApp } from '@alert-hub/runtime';
+
+const dir = mkdtempSync(join(tmpdir(), 'ahub-web-'));
+let clock = 1_000_000;
+let app: FastifyInstance;
+const csrf = { [WEB_CSRF_HEADER]: '1' };
+
+beforeAll(async () => {
+  mkdirSync(join(dir, 'assets'));
+  writeFileSync(join(dir, 'index.html'), '<!doctype html><title>t</title>');
+  writeFileSync(join(dir, 'assets', 'app-1.js'), 'console.log(1)');
+  writeFileSync(join(dir, 'secret.txt'), 'not an asset route');
+  app = Fastify();
+  const sessions = registerWebApp(app, {
+    prefix: '/console',
+    assetsDir: dir,
+    cookieName: 'ahub_console_T',
+    authenticate: (token) => (token === 'right-token' ? { name: 'officers' } : undefined),
+    describe: (p) => ({ name: p.name }),
+    idleMs: 60_000,
+    now: () => clock,
+  });
+  app.all('/v1/thing', async (req, reply) => {
+    const who = sessions.lookup(req);
+    return who
+      ? { who: who.name }
+      : reply.code(401).send({ error: { code: 'ERR_UNAUTHENTICATED' } });
+  });
+  await app.ready();
+});
+afterAll(async () => {
+  await app.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function signIn(token = 'right-token', headers: Record<string, string> = csrf) {
+  return app.inject({
+    method: 'POST',
+    url: '/console/api/session',
+    headers: { 'content-type': 'application/json', ...headers },
+    payload: { token },
+  });
+}
+const sessionCookie = (setCookie: unknown) => String(setCookie).split(';')[0]!;
+
+describe('web app - pages, assets and sessions', () => {
+  it('web app - the page and its assets carry the strict CSP; only built files are served', async () => {
+    const page = await app.inject({ url: '/console/' });
+    expect(page.statusCode).toBe(200);
+    expect(page.headers['content-security-policy']).toBe(WEB_CSP);
+    expect(WEB_CSP).not.toMatch(/unsafe-inline|unsafe-eval|\*/);
+    expect(page.headers['x-content-type-options']).toBe('nosniff');
+    const js = await app.inject({ url: '/console/assets/app-1.js' });
+    expect(js.statusCode).toBe(200);
+    expect(js.headers['content-type']).toMatch(/^text\/javascript/);
+    for (const url of [
+      '/console/assets/../secret.txt',
+      '/console/assets/%2e%2e/secret.txt',
+      '/console/assets/nope.js',
+    ])
+      expect((await app.inject({ url })).statusCode).toBe(404);
+    expect((await app.inject({ url: '/console' })).headers.location).toBe('/console/');
+  });
+
+  it('web app - a sign-in sets an HttpOnly, SameSite=Strict cookie that is not the token', async () => {
+    const res = await signIn();
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toEqual({ name: 'officers' });
+    const set = String(res.headers['set-cookie']);
+    expect(set).toMatch(/^ahub_console_T=[A-Za-z0-9_-]{43}; Path=\/; HttpOnly; SameSite=Strict$/);
+    expect(set).not.toContain('right-token');
+    const me = await app.inject({
+      url: '/console/api/session',
+      headers: { cookie: sessionCookie(set) },
+    });
+    expect(me.json()).toEqual({ name: 'officers' });
+  });
+
+  it('web app - a wrong token, or a sign-in without the console header, is ERR_UNAUTHENTICATED', async () => {
+    for (const res of [await signIn('wrong'), await signIn('right-token', {})]) {
+      expect(res.statusCode).toBe(401);
+      expect(res.json<{ error: { code: string } }>().error.code).toBe('ERR_UNAUTHENTICATED');
+      expect(res.headers['set-cookie']).toBeUndefined();
+    }
+  });
+
+  it('web app - the API accepts the cookie; a state change needs the console header too', async () => {
+    const cookie = sessionCookie((await signIn()).headers['set-cookie']);
+    expect((await app.inject({ url: '/v1/thing', headers: { cookie } })).statusCode).toBe(200);
+    const post = (headers: Record<string, string>) =>
+      app.inject({ method: 'POST', url: '/v1/thing', headers: { cookie, ...headers } });
+    expect((await post({})).statusCode).toBe(401);
+    expect((await post(csrf)).statusCode).toBe(200);
+    // A made-up session id is nobody.
+    const forged = await app.inject({
+      url: '/v1/thing',
+      headers: { cookie: 'ahub_console_T=abc' },
+    });
+    expect(forged.statusCode).toBe(401);
+  });
+
+  it('web app - sign-out and idle time end a session', async () => {
+    const a = sessionCookie((await signIn()).headers['set-cookie']);
+    const out = await app.inject({
+      method: 'DELETE',
+      url: '/console/api/session',
+      headers: { cookie: a },
+    });
+    expect(out.statusCode).toBe(204);
+    expect(String(out.headers['set-cookie'])).toContain('Max-Age=0');
+    expect((await app.inject({ url: '/v1/thing', headers: { cookie: a } })).statusCode).toBe(401);
+
+    const b = sessionCookie((await signIn()).headers['set-cookie']);
+    clock += 59_000;
+    expect((await app.inject({ url: '/v1/thing', headers: { cookie: b } })).statusCode).toBe(200);
+    clock += 61_000;
+    expect((await app.inject({ url: '/v1/thing', headers: { cookie: b } })).statusCode).toBe(401);
+  });
+
+  it('web app - an app that was not built answers 503 with what to run', async () => {
+    const bare = Fastify();
+    registerWebApp(bare, {
+      prefix: '/dashboard',
+      assetsDir: join(dir, 'missing'),
+      cookieName: 'x',
+      authenticate: () => undefined,
+      describe: () => ({}),
+    });
+    const res = await bare.inject({ url: '/dashboard/' });
+    expect(res.statusCode).toBe(503);
+    expect(res.body).toContain('npm run build:web');
+    await bare.close();
+  });
+
+  it('web app - readCookie takes the named cookie only, and only a plausible session id', () => {
+    expect(readCookie('a=1; ahub=abc_DEF-9; b=2', 'ahub')).toBe('abc_DEF-9');
+    expect(readCookie('xahub=abc', 'ahub')).toBeUndefined();
+    expect(readCookie('ahub=a;b', 'ahub')).toBe('a');
+    expect(readCookie('ahub=<script>', 'ahub')).toBeUndefined();
+    expect(readCookie(undefined, 'ahub')).toBeUndefined();
+  });
+});

@@ -1,0 +1,172 @@
+import { useEffect, useState } from 'preact/hooks';
+import { Badge, TlpLabel, formatTime, t, type MessageKey } from '@alert-hub/web';
+
+/** One item of the gateway's feed (GET /v1/feed, the SSE stream), as the console reads it. */
+export interface FeedItem {
+  readonly cursor: string;
+  readonly id: string;
+  readonly type: string;
+  readonly origin: string;
+  readonly handling: string;
+  readonly issuedAt: string;
+  readonly receivedAt: string;
+  readonly status: 'active' | 'withdrawn' | 'corrected';
+  readonly statusReason?: string;
+  readonly correctedBy?: string;
+  readonly retractedBy?: string;
+  readonly agreement: { readonly id: string; readonly version: number };
+  readonly onwardSharing: boolean;
+  readonly alert: Record<string, unknown>;
+}
+
+export interface InboxState {
+  readonly items: readonly FeedItem[];
+  readonly live: boolean;
+}
+
+/**
+ * The inbox, kept live by the gateway's SSE stream (`/v1/feed/stream`, authenticated by the
+ * session cookie). The stream replays the feed from the start, then each new alert as it is
+ * committed; a withdrawal or correction comes as the retraction itself and updates the status
+ * of the alert it names.
+ */
+export function useInbox(enabled: boolean): InboxState {
+  const [items, setItems] = useState<FeedItem[]>([]);
+  const [live, setLive] = useState(false);
+  useEffect(() => {
+    if (!enabled) return undefined;
+    const source = new EventSource('/v1/feed/stream');
+    source.onopen = () => setLive(true);
+    source.onerror = () => setLive(false);
+    source.addEventListener('alert', (e) => {
+      const item = JSON.parse((e as MessageEvent<string>).data) as FeedItem;
+      setItems((prev) => {
+        let next = prev.filter((p) => p.id !== item.id);
+        const retracts = item.alert['retracts'];
+        if (item.type === 'retraction' && typeof retracts === 'string') {
+          const correct = item.alert['action'] === 'correct';
+          next = next.map((p) =>
+            p.id === retracts
+              ? {
+                  ...p,
+                  status: correct ? 'corrected' : 'withdrawn',
+                  statusReason: text(item.alert['reason']),
+                  retractedBy: item.id,
+                  ...(correct ? { correctedBy: text(item.alert['correctedBy']) } : {}),
+                }
+              : p,
+          );
+        }
+        return [item, ...next];
+      });
+    });
+    return () => source.close();
+  }, [enabled]);
+  return { items, live };
+}
+
+export function Inbox(props: { state: InboxState; onOpen: (id: string) => void }) {
+  const { items, live } = props.state;
+  return (
+    <section aria-labelledby="inbox-title">
+      <h2 id="inbox-title">
+        {t('inbox.title')}{' '}
+        <span class={live ? 'badge ok' : 'badge'} id="live" aria-live="polite">
+          {live ? t('inbox.live') : t('inbox.reconnecting')}
+        </span>{' '}
+        <span class="help">{t('inbox.count', { n: items.length })}</span>
+      </h2>
+      {items.length === 0 ? (
+        <p class="notice">{t('inbox.empty')}</p>
+      ) : (
+        <table id="inbox">
+          <thead>
+            <tr>
+              <th scope="col">{t('col.time')}</th>
+              <th scope="col">{t('col.sender')}</th>
+              <th scope="col">{t('col.type')}</th>
+              <th scope="col">{t('col.tlp')}</th>
+              <th scope="col">{t('col.summary')}</th>
+              <th scope="col">{t('col.agreement')}</th>
+              <th scope="col">{t('col.onward')}</th>
+              <th scope="col">{t('col.status')}</th>
+              <th scope="col">{t('col.verified')}</th>
+            </tr>
+          </thead>
+          <tbody aria-live="polite">
+            {items.map((i) => (
+              <tr class="row" key={i.id} data-alert-id={i.id} onClick={() => props.onOpen(i.id)}>
+                <td>
+                  <button type="button" class="link" onClick={() => props.onOpen(i.id)}>
+                    {formatTime(i.receivedAt)}
+                  </button>
+                </td>
+                <td>{i.origin}</td>
+                <td>{i.type}</td>
+                <td>
+                  <TlpLabel label={i.handling} />
+                </td>
+                <td class="summary">{summaryOf(i)}</td>
+                <td class="mono">
+                  {i.agreement.id}@{i.agreement.version}
+                </td>
+                <td>{i.onwardSharing ? t('onward.yes') : t('onward.no')}</td>
+                <td class={`status-${i.status}`}>{t(`status.${i.status}` as MessageKey)}</td>
+                <td>
+                  {/* Only verified alerts enter the inbox: both signatures were checked on arrival. */}
+                  <Badge ok title={t('badge.origin')}>
+                    {t('badge.origin.short')}
+                  </Badge>
+                  <Badge ok title={t('badge.hub')}>
+                    {t('badge.hub.short')}
+                  </Badge>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </section>
+  );
+}
+
+/** One line about an alert: its summary if it has one, else the gist of its content. */
+function summaryOf(i: FeedItem): string {
+  const a = i.alert;
+  const s = typeof a['summary'] === 'string' ? a['summary'] : gistOf(a);
+  return s.length > 90 ? `${s.slice(0, 90)}…` : s;
+}
+
+function gistOf(a: Record<string, unknown>): string {
+  const commodities = (list: unknown) =>
+    (Array.isArray(list) ? (list as Record<string, Record<string, unknown> | undefined>[]) : [])
+      .map((c) =>
+        [
+          c['taxon']?.['scientificName'],
+          c['product'],
+          c['quantity'] ? `${String(c['quantity']['value'])} ${String(c['quantity']['unit'])}` : '',
+        ]
+          .filter((x) => typeof x === 'string' && x !== '')
+          .join(' '),
+      )
+      .join('; ');
+  switch (a['type']) {
+    case 'retraction':
+      return `${text(a['action'])} ${text(a['retracts'])}: ${text(a['reason'])}`;
+    case 'consignee-flag': {
+      const c = a['consignee'] as Record<string, unknown> | undefined;
+      return `${text(c?.['name'])} (${text(c?.['country'])}): ${text(a['reason'])}`;
+    }
+    case 'seizure-report':
+      return commodities((a['seizure'] as Record<string, unknown> | undefined)?.['commodities']);
+    case 'suspicious-shipment':
+      return commodities(a['suspectedCommodities']);
+    default:
+      return '';
+  }
+}
+
+/** A string or number member as text; anything else (absent, an object) as nothing. */
+function text(v: unknown): string {
+  return typeof v === 'string' || typeof v === 'number' ? String(v) : '';
+}

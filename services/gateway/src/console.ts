@@ -1,0 +1,91 @@
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { ORIGIN_TYP, ROUTE_TYP, decodeEnvelope, type SchemaRegistry } from '@alert-hub/core';
+import { findTokenHolder, registerWebApp, type WebSessions } from '@alert-hub/runtime';
+import type { ApiClient, GatewayConfig, Role } from './config.js';
+import { GatewayError, errorBody } from './errors.js';
+import type { Intake } from './intake.js';
+import type { GatewayStore } from './store.js';
+
+/** Where `npm run build:web` puts the console (services/gateway/console/ is its source). */
+export const CONSOLE_ASSETS_DIR = fileURLToPath(new URL('../dist/console/', import.meta.url));
+
+export interface ConsoleDeps {
+  readonly config: GatewayConfig;
+  readonly intake: Intake;
+  readonly store: GatewayStore;
+  readonly registry: SchemaRegistry;
+  /** The API's own role check (bearer token or console session). */
+  readonly requireRole: (...roles: Role[]) => (req: FastifyRequest) => Promise<void>;
+  readonly assetsDir?: string;
+}
+
+/**
+ * The agency console at `/console`: the page and its assets, sign-in, and the three things the
+ * page needs beyond the `/v1` API (which accepts the console's session cookie too): the alert
+ * schemas to build the send form from, validation exactly as intake does it, and the signature
+ * headers of a received alert for its badges.
+ */
+export function registerConsole(app: FastifyInstance, d: ConsoleDeps): WebSessions<ApiClient> {
+  const { config } = d;
+  const sessions = registerWebApp<ApiClient>(app, {
+    prefix: '/console',
+    assetsDir: d.assetsDir ?? CONSOLE_ASSETS_DIR,
+    // One cookie per agency, so consoles of several gateways on one host (the demo) coexist.
+    cookieName: `ahub_console_${config.agency.replace(/[^A-Za-z0-9_-]/g, '_')}`,
+    authenticate: (token) => findTokenHolder(config.clients, `Bearer ${token}`),
+    describe: (c) => ({ name: c.name, roles: c.roles, agency: config.agency }),
+  });
+  const schemas = readSchemas(config.schemasDir);
+
+  app.get(
+    '/console/api/schemas',
+    { preHandler: d.requireRole('submit', 'read-feed') },
+    async () => ({ agency: config.agency, alertTypes: d.registry.alertTypes, schemas }),
+  );
+
+  app.post('/console/api/validate', { preHandler: d.requireRole('submit') }, async (req) => {
+    try {
+      d.intake.validate(req.body);
+      return { ok: true };
+    } catch (err) {
+      if (!(err instanceof GatewayError)) throw err;
+      return { ok: false, ...errorBody(err.code, err.message, err.details) };
+    }
+  });
+
+  app.get(
+    '/console/api/alerts/:id/signatures',
+    { preHandler: d.requireRole('read-feed') },
+    async (req) => {
+      const { id } = req.params as { id: string };
+      const envelope = d.store.envelopeOf(id);
+      if (!envelope) throw new GatewayError('ERR_NOT_FOUND', `no received alert ${id}`);
+      // Only verified alerts enter the inbox (the feed consumer quarantines the rest), so these
+      // headers are those of signatures this gateway verified when the alert arrived.
+      const jws = decodeEnvelope(envelope);
+      const headers = jws.signatures.map(
+        (s) =>
+          JSON.parse(Buffer.from(s.protected, 'base64url').toString('utf8')) as Record<
+            string,
+            unknown
+          >,
+      );
+      return {
+        verified: true,
+        origin: headers.find((h) => h['typ'] === ORIGIN_TYP) ?? null,
+        hub: headers.find((h) => h['typ'] === ROUTE_TYP) ?? null,
+      };
+    },
+  );
+  return sessions;
+}
+
+function readSchemas(dir: string): unknown[] {
+  return readdirSync(dir)
+    .filter((n) => n.endsWith('.schema.json'))
+    .sort()
+    .map((n) => JSON.parse(readFileSync(join(dir, n), 'utf8')) as unknown);
+}

@@ -1,0 +1,114 @@
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { callApi, formatTimeCompact, t, type MessageKey } from '@alert-hub/web';
+import type { AuditRecord } from './refusals';
+
+function Records(props: { records: readonly AuditRecord[]; id: string }) {
+  return (
+    <table id={props.id}>
+      <thead>
+        <tr>
+          <th scope="col">{t('col.seq')}</th>
+          <th scope="col">{t('col.time')}</th>
+          <th scope="col">{t('col.event')}</th>
+          <th scope="col">{t('col.origin')}</th>
+          <th scope="col">{t('col.recipient')}</th>
+          <th scope="col">{t('col.agreement')}</th>
+          <th scope="col">{t('col.reason')}</th>
+        </tr>
+      </thead>
+      <tbody>
+        {props.records.map((r) => (
+          <tr key={`${r.instance}-${r.seq}`} data-event={r.event}>
+            <td class="mono">{r.seq}</td>
+            <td class="time mono">{formatTimeCompact(r.at)}</td>
+            <td>{t(`event.${r.event}` as MessageKey)}</td>
+            <td>{r.origin}</td>
+            <td>{r.recipient}</td>
+            <td class="mono">{r.agreementId ? `${r.agreementId}@${r.agreementVersion}` : ''}</td>
+            <td>{r.reasonCode}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+/** Every audit record of one alert (GET /v1/audit/trace/:id). */
+export function Trace() {
+  const [id, setId] = useState('');
+  const [records, setRecords] = useState<readonly AuditRecord[] | null | undefined>(undefined);
+  return (
+    <section class="panel wide" aria-labelledby="trace-title">
+      <h2 id="trace-title">{t('dash.trace')}</h2>
+      <form
+        id="trace"
+        class="filters"
+        onSubmit={(e) => {
+          e.preventDefault();
+          void callApi<{ records: AuditRecord[] }>(
+            `/v1/audit/trace/${encodeURIComponent(id.trim())}`,
+          ).then((r) => setRecords(r.ok ? r.body.records : null));
+        }}
+      >
+        <label class="field">
+          {t('dash.trace.id')}
+          <input
+            id="trace-id"
+            class="mono"
+            size={38}
+            value={id}
+            required
+            onInput={(e) => setId(e.currentTarget.value)}
+          />
+        </label>
+        <button type="submit">{t('dash.trace.submit')}</button>
+      </form>
+      {records === null && <p class="notice">{t('dash.trace.notFound')}</p>}
+      {records && <Records records={records} id="trace-records" />}
+    </section>
+  );
+}
+
+const TAIL_MS = 2000;
+const TAIL_KEEP = 50;
+
+/** The newest routing decisions, polled from `/v1/audit?after=` every two seconds. */
+export function Tail() {
+  const [records, setRecords] = useState<readonly AuditRecord[]>([]);
+  const after = useRef<number | undefined>(undefined);
+  useEffect(() => {
+    let stopped = false;
+    const poll = async () => {
+      if (after.current === undefined) {
+        // Start a little before the head, so the panel is not empty on a quiet hub.
+        const h = await callApi<{ logs: { head: { seq: number } }[] }>('/dashboard/api/health');
+        after.current = h.ok ? Math.max(0, (h.body.logs[0]?.head.seq ?? 0) - TAIL_KEEP) : 0;
+      }
+      const r = await callApi<{ records: AuditRecord[] }>(
+        `/v1/audit?after=${after.current}&limit=500`,
+      );
+      if (stopped || !r.ok || r.body.records.length === 0) return;
+      after.current = Math.max(after.current, ...r.body.records.map((x) => x.seq));
+      const decisions = r.body.records.filter((x) => x.event !== 'agreements-loaded');
+      setRecords((prev) => [...decisions.reverse(), ...prev].slice(0, TAIL_KEEP));
+    };
+    void poll();
+    const timer = setInterval(() => void poll(), TAIL_MS);
+    return () => {
+      stopped = true;
+      clearInterval(timer);
+    };
+  }, []);
+  return (
+    <section class="panel wide" aria-labelledby="tail-title">
+      <h2 id="tail-title">{t('dash.tail')}</h2>
+      <div class="tail" aria-live="polite" tabIndex={0}>
+        {records.length === 0 ? (
+          <p class="notice">{t('dash.tail.empty')}</p>
+        ) : (
+          <Records records={records} id="tail" />
+        )}
+      </div>
+    </section>
+  );
+}
