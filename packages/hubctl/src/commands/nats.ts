@@ -5,7 +5,11 @@ import {
   DEFAULT_AGENCY_LIMITS,
   createDevPki,
   devPkiPaths,
+  DEFAULT_LEAF_PORT,
+  leafCertName,
   planCluster,
+  renderLeafListenerBlock,
+  renderLeafNodeConfig,
   renderNatsClusterConfigs,
   renderNatsSecurityConfig,
   renderNatsServerConfig,
@@ -96,8 +100,31 @@ export function registerNats(program: Command): void {
     )
     .option('--route-port <port>', 'route listener of every node', (v) => Number.parseInt(v, 10))
     .option('--out-dir <dir>', 'with --cluster: where to write <node>.conf')
+    .option(
+      '--leaf-agencies <ids>',
+      'comma-separated agencies that run a leaf node: their account admits the leaf certificate (<id>.leaf.pem) and the hub sources their outbox; adds a leaf-node listener',
+      (v: string) => v.split(',').filter(Boolean),
+    )
+    .option(
+      '--leaf-listen <host:port>',
+      'leaf-node listener of the hub',
+      `0.0.0.0:${DEFAULT_LEAF_PORT}`,
+    )
+    .option(
+      '--leaf <id>',
+      "render instead the configuration of agency <id>'s own leaf node (its own JetStream domain, linked to every --hub-url)",
+    )
+    .option(
+      '--hub-url <url>',
+      "with --leaf: a hub node's leaf listener, tls://host:7422 (repeatable)",
+      (v: string, prev: string[] = []) => [...prev, v],
+    )
     .action(
       (o: {
+        leafAgencies?: string[];
+        leafListen: string;
+        leaf?: string;
+        hubUrl?: string[];
         cluster?: number;
         nodeHost?: string[];
         routePort?: number;
@@ -138,7 +165,32 @@ export function registerNats(program: Command): void {
         const limitsByAgency = o.limits
           ? (parseYaml(readFileSync(o.limits, 'utf8')) as Record<string, Partial<AgencyLimits>>)
           : undefined;
+        if (o.leaf !== undefined) {
+          if (!agencies.includes(o.leaf)) throw new Error(`${o.leaf} is not in the registry`);
+          if (!o.hubUrl?.length) throw new Error('--leaf needs at least one --hub-url');
+          const leafCert = devPkiPaths(tlsDir, leafCertName(o.leaf));
+          const text = renderLeafNodeConfig({
+            agency: o.leaf,
+            listen: o.listen,
+            storeDir: o.storeDir,
+            ...(o.monitor === false ? {} : { monitor: o.monitor }),
+            hubUrls: o.hubUrl,
+            tls: { caFile: p.caFile, certFile: p.serverCertFile, keyFile: p.serverKeyFile },
+            leafTls: { caFile: p.caFile, certFile: leafCert.certFile, keyFile: leafCert.keyFile },
+          });
+          if (o.out) writeFileSync(o.out, text, { mode: 0o600 });
+          else process.stdout.write(text);
+          return;
+        }
+        const leaves = o.leafAgencies ?? [];
+        const leafBlock = leaves.length
+          ? `${renderLeafListenerBlock({
+              listen: o.leafListen,
+              tls: { caFile: p.caFile, certFile: p.serverCertFile, keyFile: p.serverKeyFile },
+            })}\n`
+          : '';
         const common = {
+          leaves,
           agencies,
           routers,
           tls: { caFile: p.caFile, certFile: p.serverCertFile, keyFile: p.serverKeyFile },
@@ -162,7 +214,9 @@ export function registerNats(program: Command): void {
           });
           mkdirSync(o.outDir, { recursive: true, mode: 0o700 });
           for (const c of configs)
-            writeFileSync(join(o.outDir, `${c.node.host}.conf`), c.text, { mode: 0o600 });
+            writeFileSync(join(o.outDir, `${c.node.host}.conf`), c.text + leafBlock, {
+              mode: 0o600,
+            });
           process.stderr.write(
             `wrote ${configs.map((c) => join(o.outDir!, `${c.node.host}.conf`)).join(', ')}: ${agencies.length} agencies, ${routers.length} router(s); provision the streams with replicas: ${Math.min(3, o.cluster)} (router config streams.replicas)\n`,
           );
@@ -175,7 +229,7 @@ export function registerNats(program: Command): void {
               listen: o.listen,
               ...(o.monitor === false ? {} : { monitor: o.monitor }),
               storeDir: o.storeDir,
-            });
+            }) + leafBlock;
         if (o.out) {
           writeFileSync(o.out, text);
           process.stderr.write(
@@ -199,6 +253,12 @@ export function registerNats(program: Command): void {
       [],
     )
     .option('--days <n>', 'validity of the certificates', (v) => Number.parseInt(v, 10), 365)
+    .option(
+      '--leaf <id>',
+      "also a certificate for agency <id>'s leaf node, <id>.leaf.pem (repeatable)",
+      (v: string, prev: string[] = []) => [...prev, v],
+      [],
+    )
     .option('--force', 'replace existing files')
     .option('--json', 'print JSON')
     .action(
@@ -206,13 +266,14 @@ export function registerNats(program: Command): void {
         certs: string;
         host: string[];
         days: number;
+        leaf: string[];
         force?: boolean;
         json?: boolean;
       }) => {
         const { agencies, routers } = registry(o.certs);
         const r = await createDevPki({
           dir: join(o.certs, 'dev'),
-          principals: [...routers, ...agencies],
+          principals: [...routers, ...agencies, ...o.leaf.map(leafCertName)],
           hosts: o.host,
           days: o.days,
           force: o.force ?? false,
