@@ -5,6 +5,8 @@ export {
   generateSigningJwk,
   importSigningKey,
   inboundSubject,
+  outboxStreamName,
+  Streams,
   type Alert,
 } from '@alert-hub/core';
 export {
