@@ -32,6 +32,8 @@ const AGREEMENTS = {
   ],
 };
 
+/** Retention from the router's configuration (`streams.maxAgeMs`), applied by provisioning. */
+const RETENTION_MS = 7 * 24 * 3600_000;
 let hub: LocalHub;
 let nc: NatsConnection;
 let jsm: JetStreamManager;
@@ -43,7 +45,10 @@ beforeAll(async () => {
     agreements: AGREEMENTS,
     env: process.env,
     clusterSize: 3,
-    routerConfig: { consumer: { ackWaitMs: 3000, maxMessages: 64 } },
+    routerConfig: {
+      consumer: { ackWaitMs: 3000, maxMessages: 64 },
+      streams: { replicas: 3, maxAgeMs: RETENTION_MS },
+    },
   });
   nc = await hub.connectAs('HUB');
   jsm = await jetstreamManager(nc, { timeout: 10_000 });
@@ -165,9 +170,11 @@ async function streamReplicasCurrent(name: string): Promise<boolean> {
 }
 
 describe('hub cluster - chaos', () => {
-  it('provisioning puts every stream at R3 across the three nodes', async () => {
+  it('provisioning puts every stream at R3 across the three nodes, with the configured retention', async () => {
     for (const s of [Streams.Inbound, Streams.Feeds, Streams.DeadLetter])
       await eventually(() => streamReplicasCurrent(s), 30_000, `${s} at R3`);
+    for (const s of [Streams.Inbound, Streams.Feeds])
+      expect((await jsm.streams.info(s)).config.max_age).toBe(RETENTION_MS * 1_000_000);
   });
 
   it('kill -9 of the inbound stream leader while alerts flow: 0 lost, 0 duplicated, audit complete, the node catches up', async () => {

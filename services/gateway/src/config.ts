@@ -3,6 +3,7 @@ import {
   COMMON_ENV_BINDINGS,
   COMMON_PATH_MEMBERS,
   DEFAULT_SCHEMAS_DIR,
+  DEFAULT_STREAM_LIMITS,
   DEFAULT_TRUST_DIR,
   LOG_SECTION_SCHEMA,
   NATS_SECTION_SCHEMA,
@@ -43,7 +44,15 @@ export interface GatewayConfig {
     readonly maxInFlight: number;
   };
   readonly nats: NatsSection;
-  readonly feed: { readonly enabled: boolean; readonly maxMessages: number };
+  readonly feed: {
+    readonly enabled: boolean;
+    readonly maxMessages: number;
+    /**
+     * How long the hub keeps a forwarded alert (its router's `streams.maxAgeMs`). A gateway that
+     * does not reach its feed for longer reports the gap (`ERR_FEED_RETENTION_EXCEEDED`).
+     */
+    readonly hubRetentionMs: number;
+  };
   readonly clients: readonly ApiClient[];
   readonly sqlite: SqliteSection;
   readonly log: LogSection;
@@ -89,6 +98,11 @@ const schema = {
       properties: {
         enabled: { type: 'boolean', default: true },
         maxMessages: { type: 'integer', minimum: 1, maximum: 4096, default: 256 },
+        hubRetentionMs: {
+          type: 'integer',
+          minimum: 60_000,
+          default: DEFAULT_STREAM_LIMITS.maxAgeMs,
+        },
       },
       additionalProperties: false,
     },

@@ -24,6 +24,8 @@ export interface FeedDeps {
   readonly metrics: GatewayMetrics;
   readonly log: Logger;
   readonly maxMessages: number;
+  /** Called for every message received: the feed is in reach. */
+  readonly onContact?: () => void;
 }
 
 /** Raised when a feed message's subject does not name the alert it carries. */
@@ -97,6 +99,7 @@ export class FeedConsumer {
     const started = performance.now();
     const receivedAt = new Date().toISOString();
     metrics.feedReceived.inc();
+    this.#d.onContact?.();
     let write: FeedWrite;
     try {
       const trust = this.#d.trust();

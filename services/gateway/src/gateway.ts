@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { EventEmitter } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
@@ -23,6 +24,7 @@ import {
 } from '@alert-hub/runtime';
 import { databaseFile, type GatewayConfig } from './config.js';
 import { FeedConsumer } from './feed.js';
+import { FeedContactWatch } from './feed-gap.js';
 import { buildHttp } from './http.js';
 import { Intake } from './intake.js';
 import { createGatewayMetrics } from './metrics.js';
@@ -104,7 +106,22 @@ export async function startGateway(
     log,
     maxInFlight: config.http.maxInFlight,
   });
+  const contactWatch = new FeedContactWatch({
+    file: join(config.dataDir, 'feed-contact.json'),
+    retentionMs: config.feed.hubRetentionMs,
+  });
+  const feedContact = () => {
+    const gap = contactWatch.contact();
+    if (gap) {
+      metrics.feedGaps.inc();
+      log.error(
+        { code: 'ERR_FEED_RETENTION_EXCEEDED', ...gap },
+        'the feed was out of reach longer than the hub keeps alerts: alerts forwarded in that window may have expired unread; ask the hub coordinator for the audit of alerts forwarded to this agency then',
+      );
+    }
+  };
   const feed = new FeedConsumer({
+    onContact: feedContact,
     agency: config.agency,
     js,
     trust: () => trust,
@@ -115,6 +132,16 @@ export async function startGateway(
     maxMessages: config.feed.maxMessages,
   });
   if (config.feed.enabled) void feed.start();
+  // Reach for the feed consumer once a minute even when nothing arrives, so that the time of the
+  // last contact stays accurate to the minute (see FeedContactWatch).
+  const contactTimer = config.feed.enabled
+    ? setInterval(() => {
+        jsm.consumers.info(Streams.Feeds, feedConsumerName(config.agency)).then(
+          () => feedContact(),
+          () => undefined,
+        );
+      }, 60_000).unref()
+    : undefined;
 
   let cachedReadiness: { at: number; value: Readiness } | undefined;
   const readiness = async (): Promise<Readiness> => {
@@ -125,6 +152,7 @@ export async function startGateway(
       // The one JetStream request an agency's user may always make: its own consumer's info.
       await jsm.consumers.info(Streams.Feeds, feedConsumerName(config.agency));
       checks['jetstream'] = 'ok';
+      if (config.feed.enabled) feedContact();
     } catch (err) {
       checks['jetstream'] = `unreachable: ${(err as Error).message}`;
     }
@@ -136,6 +164,10 @@ export async function startGateway(
     }
     if (config.feed.enabled)
       checks['feed'] = feed.consuming ? 'consuming' : 'waiting for the feed consumer';
+    const gap = contactWatch.gap;
+    if (gap)
+      checks['feedGap'] =
+        `ERR_FEED_RETENTION_EXCEEDED: out of reach from ${gap.since} to ${gap.until}, longer than the hub keeps alerts`;
     const ready =
       checks['nats'] === 'connected' &&
       checks['jetstream'] === 'ok' &&
@@ -177,6 +209,7 @@ export async function startGateway(
       }
     },
     async close() {
+      clearInterval(contactTimer);
       await http.close();
       await feed.stop();
       feedWriter.flush();
