@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { ROUTER_CONSUMER, Streams } from '@alert-hub/core';
-import { openDatabase } from '@alert-hub/runtime';
+import { openDatabase, provisionHub } from '@alert-hub/runtime';
 import {
   eventually,
   feedMessages,
@@ -214,4 +214,13 @@ describe('hub cluster - chaos', () => {
     await expectDeliveredOnce(sent);
     expectAuditComplete(sent);
   }, 240_000);
+
+  it('provisioning moves existing streams to the configured replicas, down and back up', async () => {
+    const agencies = [ORIGIN, ...RECIPIENTS];
+    await provisionHub(jsm, agencies, { limits: { replicas: 1, maxAgeMs: RETENTION_MS } });
+    expect((await jsm.streams.info(Streams.Feeds)).config.num_replicas).toBe(1);
+    await provisionHub(jsm, agencies, { limits: { replicas: 3, maxAgeMs: RETENTION_MS } });
+    await eventually(() => streamReplicasCurrent(Streams.Feeds), 60_000, 'feeds back at R3');
+    await eventually(() => streamReplicasCurrent(Streams.Inbound), 60_000, 'inbound back at R3');
+  }, 120_000);
 });
