@@ -219,7 +219,16 @@ describe('hub cluster - chaos', () => {
     const agencies = [ORIGIN, ...RECIPIENTS];
     await provisionHub(jsm, agencies, { limits: { replicas: 1, maxAgeMs: RETENTION_MS } });
     expect((await jsm.streams.info(Streams.Feeds)).config.num_replicas).toBe(1);
-    await provisionHub(jsm, agencies, { limits: { replicas: 3, maxAgeMs: RETENTION_MS } });
+    // The nodes release the storage reserved for the removed copies asynchronously: until then
+    // nats-server refuses the placement ("insufficient storage"), and provisioning is retried.
+    await eventually(
+      () =>
+        provisionHub(jsm, agencies, { limits: { replicas: 3, maxAgeMs: RETENTION_MS } }).then(
+          () => true,
+        ),
+      60_000,
+      'provisioning at R3 again',
+    );
     await eventually(() => streamReplicasCurrent(Streams.Feeds), 60_000, 'feeds back at R3');
     await eventually(() => streamReplicasCurrent(Streams.Inbound), 60_000, 'inbound back at R3');
   }, 120_000);

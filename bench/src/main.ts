@@ -33,6 +33,8 @@ const { values } = parseArgs({
     batch: { type: 'string', default: '10' },
     smoke: { type: 'boolean', default: false },
     'skip-raw': { type: 'boolean', default: false },
+    'skip-cluster': { type: 'boolean', default: false },
+    'cluster-rate': { type: 'string', default: '100' },
     'cpu-prof': { type: 'string' },
     out: { type: 'string' },
     keep: { type: 'boolean', default: false },
@@ -176,6 +178,56 @@ try {
   if (!values.keep) await hub.stop();
 }
 
+// d. The same load on a three-node cluster with every stream at R3, against the single node above.
+let cluster:
+  | {
+      phases: ReturnType<typeof phaseSummary>[];
+      single: ReturnType<typeof phaseSummary>[];
+      saturationRatio: number;
+    }
+  | undefined;
+if (!values['skip-cluster']) {
+  const clusterRate = smoke ? 20 : Number(values['cluster-rate']);
+  say('');
+  say(
+    `d. one node against a three-node cluster (routes with mutual TLS, every stream at R3), the same load on each`,
+  );
+  const single: ReturnType<typeof phaseSummary>[] = [];
+  const onCluster: ReturnType<typeof phaseSummary>[] = [];
+  for (const [name, size, into] of [
+    ['1 node', 1, single],
+    ['3 nodes R3', 3, onCluster],
+  ] as const) {
+    const b = await HubBench.start({
+      dir: join(dir, `cluster-${size}`),
+      env,
+      batchSize: Number(values.batch),
+      overrides,
+      ...(size > 1 ? { clusterSize: size } : {}),
+    });
+    try {
+      await b.phase('warm-up', smoke ? 20 : 200, smoke ? 1 : 3);
+      for (const r of [
+        { label: `${clusterRate}/s`, rate: clusterRate },
+        { label: `saturation (offered ${saturation}/s)`, rate: saturation },
+      ]) {
+        const p = phaseSummary(await b.phase(r.label, r.rate, seconds));
+        into.push(p);
+        say(
+          `   ${name.padEnd(11)} ${p.label.padEnd(28)} completed ${perSecond(p.completedPerSecond).padStart(8)}  p50 ${ms(p.latencyMs.p50).padStart(9)}  p99 ${ms(p.latencyMs.p99).padStart(9)}  ${p.sustained ? 'sustained' : 'NOT sustained'}`,
+        );
+      }
+    } finally {
+      if (!values.keep) await b.stop();
+    }
+  }
+  const saturationRatio = onCluster[1]!.completedPerSecond / single[1]!.completedPerSecond;
+  cluster = { phases: onCluster, single, saturationRatio };
+  say(
+    `   three-node R3 / one node at saturation: ${saturationRatio.toFixed(2)}; p99 at ${clusterRate}/s on the cluster: ${ms(onCluster[0]!.latencyMs.p99)}`,
+  );
+}
+
 let raw: Awaited<ReturnType<typeof runRaw>> | undefined;
 if (!values['skip-raw']) {
   say('');
@@ -237,7 +289,12 @@ const result = {
         maxCompletedPerSecond: rawMax,
       }
     : undefined,
-  ratios: { hubOverRaw: hubMax / rawMax, hubOverCryptoFloor: hubMax / floor.alertsPerSecond },
+  cluster,
+  ratios: {
+    hubOverRaw: hubMax / rawMax,
+    hubOverCryptoFloor: hubMax / floor.alertsPerSecond,
+    clusterOverSingleNode: cluster?.saturationRatio,
+  },
   memory,
   targets: {
     hubOverCryptoFloorAtLeast0_7: hubMax / floor.alertsPerSecond >= 0.7,
@@ -262,6 +319,10 @@ say(
   `   crypto floor:                             ${perSecond(floor.alertsPerSecond)}    hub/crypto-floor ${result.ratios.hubOverCryptoFloor.toFixed(2)} (target >= 0.7)`,
 );
 if (at1000) say(`   p99 at 1000/s: ${ms(at1000.latencyMs.p99)} (target <= 25 ms)`);
+if (cluster)
+  say(
+    `   three-node R3 cluster / one node: ${cluster.saturationRatio.toFixed(2)} at saturation; p99 at ${cluster.phases[0]!.label} on the cluster ${ms(cluster.phases[0]!.latencyMs.p99)}`,
+  );
 say('   peak RSS:');
 for (const [k, v] of Object.entries(memory))
   say(`     ${k.padEnd(24)} ${v ? `${v.peakMiB} MiB` : 'n/a'}`);
