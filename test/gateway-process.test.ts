@@ -28,7 +28,8 @@ function config(agency: string) {
     signingKey: fx.keyFiles[agency],
     trustDir: fx.trustDir,
     dataDir: join(fx.dir, `data-${agency}`),
-    http: { port: 0 },
+    // Short, so the slow-body test ends quickly.
+    http: { port: 0, requestTimeoutMs: 1500 },
     nats: { servers: [nats.url], jsApiPrefix: OPEN_JS_API },
     clients: [{ name: 'officers', tokenSha256: token.sha256, roles: ['submit', 'read-feed'] }],
   });
@@ -192,6 +193,41 @@ describe('gateway process with hubctl', () => {
       code: 1,
       err: expect.stringContaining('[ERR_DATA_PERMISSIONS]') as string,
     });
+  });
+
+  it('a body trickled byte by byte is timed out: the connection is closed, the gateway serves others', async () => {
+    const { connect } = await import('node:net');
+    const url = new URL(sg.url);
+    const started = Date.now();
+    const sockets = Array.from({ length: 5 }, () =>
+      connect({ host: url.hostname, port: Number(url.port) }),
+    );
+    const closed = sockets.map(
+      (sock) =>
+        new Promise<string>((resolve) => {
+          let got = '';
+          sock.setEncoding('utf8').on('data', (d: string) => (got += d));
+          sock.on('close', () => resolve(got));
+          sock.on('error', () => undefined);
+        }),
+    );
+    for (const sock of sockets)
+      sock.write(
+        `POST /v1/alerts HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAuthorization: Bearer ${token.token}\r\nContent-Length: 100000\r\n\r\n{`,
+      );
+    const timer = setInterval(() => {
+      for (const sock of sockets) if (!sock.destroyed) sock.write(' ');
+    }, 200);
+    try {
+      const answers = await Promise.all(closed);
+      for (const a of answers) expect(a).toMatch(/^HTTP\/1\.1 408|^$/);
+      // Well before the trickle would have ended (100,000 bytes at 5 per second).
+      expect(Date.now() - started).toBeLessThan(20_000);
+    } finally {
+      clearInterval(timer);
+      for (const sock of sockets) sock.destroy();
+    }
+    expect((await fetch(`${sg.url}/healthz`)).status).toBe(200);
   });
 
   it('refuses to start with an invalid configuration and lists every problem', async () => {

@@ -1,4 +1,4 @@
-import { sign } from 'node:crypto';
+import { createHash, sign } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -10,6 +10,7 @@ import { headers as natsHeaders } from '@nats-io/transport-node';
 import {
   Streams,
   encodeEnvelope,
+  inboundMsgId,
   inboundSubject,
   signAlert,
   type Alert,
@@ -258,6 +259,17 @@ describe('hostile input - at the router (raw NATS messages)', () => {
       { alertId: a.id },
     );
   });
+  it('issued-at older than the freshness bound (a back-dated alert from a retired, unrevoked key)', async () => {
+    const a = seizureReport('SG-NPARKS', {
+      issuedAt: new Date(Date.now() - 25 * 3600_000).toISOString(),
+    });
+    await expectRefused(
+      encodeEnvelope(await signAlert(a, sg(), SCHEMA)),
+      'ERR_ISSUED_AT_TOO_OLD',
+      'SG-NPARKS',
+      { alertId: a.id },
+    );
+  });
   it('a replay of an old valid alert after the duplicate window', async () => {
     const a = seizureReport('SG-NPARKS');
     const bytes = encodeEnvelope(await signAlert(a, sg(), SCHEMA));
@@ -265,15 +277,25 @@ describe('hostile input - at the router (raw NATS messages)', () => {
     const first = await jetstream(nc).publish(
       inboundSubject('SG-NPARKS', 'seizure-report'),
       bytes,
-      { msgID: a.id },
+      { msgID: inboundMsgId('SG-NPARKS', a.id, bytes) },
     );
     await eventually(
       () => auditOf(first.seq).some((r) => r.event === 'forwarded'),
       10_000,
       'first routing',
     );
-    // A new message id: what JetStream sees once its duplicate window has passed.
-    await expectRefused(bytes, 'ERR_DUPLICATE_ALERT', 'SG-NPARKS', { msgID: `replayed-${a.id}` });
+    // The same origin and id in a new envelope: JetStream stores it (its message id differs, as
+    // a replay's would once the duplicate window has passed); the router refuses it.
+    const again = encodeEnvelope(
+      await signAlert(
+        { ...a, issuedAt: new Date(Date.parse(a.issuedAt) + 1000).toISOString() },
+        sg(),
+        SCHEMA,
+      ),
+    );
+    await expectRefused(again, 'ERR_DUPLICATE_ALERT', 'SG-NPARKS', {
+      msgID: inboundMsgId('SG-NPARKS', a.id, again),
+    });
     expect((await feedMessages(nc)).filter((m) => m.msgId.startsWith(a.id))).toHaveLength(2);
   });
   it('an envelope over the size limit is refused unread', async () => {
@@ -302,6 +324,82 @@ describe('hostile input - at the router (raw NATS messages)', () => {
       js.publish(inboundSubject('SG-NPARKS', 'seizure-report'), new Uint8Array(10), { headers: h }),
     ).rejects.toThrow(/header size exceeds maximum/);
     expect((await jsm.streams.info(Streams.Inbound)).state.messages).toBe(before);
+  });
+  it('poison pill: messages of exactly the stream size limit end (dead letter of digest and prefix, audited, terminated) and routing goes on with maxAckPending 3', async () => {
+    const nc = await nats.connect();
+    const js = jetstream(nc);
+    const jsm = await jetstreamManager(nc);
+    const agencies = ['SG-NPARKS', 'VN-CUSTOMS', 'KE-KWS'];
+    await provision(nc, agencies, { ackWaitMs: 5000, routerMaxAckPending: 3 });
+    try {
+      const max = (await jsm.streams.info(Streams.Inbound)).config.max_msg_size;
+      const pills: { seq: number; data: Uint8Array }[] = [];
+      for (let i = 0; i < 4; i++) {
+        const data = new Uint8Array(max).fill(0x41 + i);
+        const ack = await js.publish(inboundSubject('SG-NPARKS', 'seizure-report'), data);
+        pills.push({ seq: ack.seq, data });
+      }
+      const a = seizureReport('SG-NPARKS');
+      const okBytes = encodeEnvelope(await signAlert(a, sg(), SCHEMA));
+      const ok = await js.publish(inboundSubject('SG-NPARKS', 'seizure-report'), okBytes, {
+        msgID: inboundMsgId('SG-NPARKS', a.id, okBytes),
+      });
+      await eventually(
+        () => auditOf(ok.seq).some((r) => r.event === 'forwarded'),
+        20_000,
+        'the valid alert behind the poison pills routed',
+      );
+      const db = openDatabase(auditDb, { readonly: true });
+      try {
+        for (const p of pills) {
+          await eventually(
+            () => auditOf(p.seq).some((r) => r.event === 'dead-lettered'),
+            20_000,
+            `the end of poison pill ${p.seq}`,
+          );
+          expect(auditOf(p.seq).find((r) => r.event === 'rejected')?.reason_code).toBe(
+            'ERR_ENVELOPE_TOO_LARGE',
+          );
+          const { feed_seq } = db
+            .prepare("SELECT feed_seq FROM audit WHERE stream_seq = ? AND event = 'dead-lettered'")
+            .get(p.seq) as { feed_seq: number };
+          const dl = await jsm.streams.getMessage(Streams.DeadLetter, { seq: feed_seq });
+          expect(dl?.data.byteLength).toBe(4096);
+          expect(dl?.header.get('Ahub-Truncated')).toBe('4096');
+          expect(dl?.header.get('Ahub-Original-Bytes')).toBe(String(max));
+          expect(dl?.header.get('Ahub-Original-Seq')).toBe(String(p.seq));
+          expect(dl?.header.get('Ahub-Original-Sha256')).toBe(
+            createHash('sha256').update(p.data).digest('hex'),
+          );
+        }
+      } finally {
+        db.close();
+      }
+      await routerDrained(nc, 20_000);
+      expect((await fetch(`${router.url}/readyz`)).status).toBe(200);
+    } finally {
+      await provision(nc, agencies, { ackWaitMs: 5000 });
+    }
+  });
+  it('a refused message is audited with the alert id it claims, marked unverified', async () => {
+    const a = seizureReport('SG-NPARKS');
+    // Signed with VN's key in SG's name: refused, but traceable by the id it claims.
+    await expectRefused(
+      craft(headerFor(a, fx.keys['VN-CUSTOMS']!), JSON.stringify(a), fx.keys['VN-CUSTOMS']!),
+      'ERR_KEY_AGENCY_MISMATCH',
+      'SG-NPARKS',
+      { alertId: a.id },
+    );
+    const db = openDatabase(auditDb, { readonly: true });
+    try {
+      const rows = db
+        .prepare('SELECT event, detail FROM audit WHERE alert_id = ? ORDER BY seq')
+        .all(a.id) as { event: string; detail: string | null }[];
+      expect(rows.map((r) => r.event)).toEqual(['received', 'rejected', 'dead-lettered']);
+      expect(JSON.parse(rows[0]!.detail!)).toMatchObject({ unverified: ['alertId', 'origin'] });
+    } finally {
+      db.close();
+    }
   });
   it('deeply nested JSON, validly signed', async () => {
     const a = seizureReport('SG-NPARKS');

@@ -420,7 +420,7 @@ describe('isolation - the router is the second line of defence', () => {
     const ack = await publishInbound(x, a, fx.keys['SG-NPARKS']!, { subjectOrigin: 'VN-CUSTOMS' }); // NATS let it through
     expect(ack.seq).toBeGreaterThan(0);
     await eventually(
-      () => router.store.routed(a.id) === undefined && auditHas(router, ack.seq),
+      () => router.store.routed(a.origin, a.id) === undefined && auditHas(router, ack.seq),
       10_000,
       'the refusal in the audit log',
     );

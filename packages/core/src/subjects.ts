@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 /**
  * Every NATS subject, stream and consumer name alert-hub uses is built here and nowhere else.
  * The NATS permissions that `hubctl nats-config` generates are derived from the same functions,
@@ -68,6 +69,19 @@ export function deadLetterSubject(origin: string | undefined): string {
 /** An agency's private reply prefix (the client's `inboxPrefix`). */
 export function inboxPrefix(principal: string): string {
   return `_INBOX.${token(principal, 'principal')}`;
+}
+
+/**
+ * JetStream message id of an inbound alert: `<origin>:<alert id>:<digest>`, the digest being the
+ * first 22 characters (128 bits) of the base64url SHA-256 of the envelope bytes. JetStream
+ * de-duplicates by message id across the whole stream, whoever publishes; an id bound to the
+ * signed envelope cannot be taken by another agency ahead of the origin (the router refuses a
+ * message whose id is not this one, `ERR_MSG_ID_MISMATCH`). A retry of the same envelope is
+ * still a duplicate.
+ */
+export function inboundMsgId(origin: string, alertId: string, envelope: Uint8Array): string {
+  const digest = createHash('sha256').update(envelope).digest('base64url').slice(0, 22);
+  return `${origin}:${alertId}:${digest}`;
 }
 
 /** JetStream message id of the copy forwarded to `recipient`: a redelivery never duplicates it. */

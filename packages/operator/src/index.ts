@@ -8,3 +8,4 @@ export * from './nats-cluster.js';
 export * from './keys.js';
 export * from './dev-pki.js';
 export * from './leaf.js';
+export * from './security-doc.js';

@@ -56,6 +56,9 @@ export const DEFAULT_STREAM_LIMITS: StreamLimits = {
   replicas: 1,
 };
 
+/** Room in a dead letter for the router's headers (reason at most 1000 characters, subject, digest). */
+export const DEAD_LETTER_HEADROOM_BYTES = 8192;
+
 /** How long the router or a gateway may hold a message before JetStream redelivers it. */
 export const DEFAULT_ACK_WAIT_MS = 30_000;
 
@@ -114,6 +117,9 @@ function streamConfigs(
     },
     {
       ...common,
+      // A dead letter carries the refused message (whole up to the envelope limit, otherwise a
+      // bounded prefix) plus the router's headers: always within this.
+      max_msg_size: DEFAULT_MAX_ENVELOPE_BYTES + 4096 + DEAD_LETTER_HEADROOM_BYTES,
       name: Streams.DeadLetter,
       subjects: [DEAD_LETTER_ALL],
       max_age: nanos(3 * limits.maxAgeMs),

@@ -184,14 +184,15 @@ export async function publishInbound(
   key: SigningKey,
   options: { subjectOrigin?: string; msgID?: string; mutate?: (b: Uint8Array) => Uint8Array } = {},
 ) {
-  const { inboundSubject } = await import('@alert-hub/core');
-  const bytes = encodeEnvelope(
+  const { inboundMsgId, inboundSubject } = await import('@alert-hub/core');
+  const signed = encodeEnvelope(
     await signAlert(alert, key, registry.schemaIdFor(alert.type, alert.version)!),
   );
+  const bytes = options.mutate ? options.mutate(signed) : signed;
   return jetstream(nc).publish(
     inboundSubject(options.subjectOrigin ?? alert.origin, alert.type),
-    options.mutate ? options.mutate(bytes) : bytes,
-    { msgID: options.msgID ?? alert.id },
+    bytes,
+    { msgID: options.msgID ?? inboundMsgId(alert.origin, alert.id, bytes) },
   );
 }
 

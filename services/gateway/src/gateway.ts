@@ -99,6 +99,7 @@ export async function startGateway(
     agency: config.agency,
     registry,
     signingKey: () => signingKey,
+    trust: () => trust,
     store,
     receipts,
     nats: link,

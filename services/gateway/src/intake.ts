@@ -1,17 +1,22 @@
 import { createHash } from 'node:crypto';
 import {
+  AlertHubError,
+  DEFAULT_MAX_CLOCK_SKEW_MS,
   DEFAULT_MAX_ENVELOPE_BYTES,
   canonicalJson,
   encodeEnvelope,
+  inboundMsgId,
   inboundSubject,
   newAlertId,
   signAlert,
+  timeOf,
   type Alert,
   type SchemaRegistry,
   type SigningKey,
+  type TrustStore,
 } from '@alert-hub/core';
 import type { BatchWriter, Logger } from '@alert-hub/runtime';
-import { GatewayError } from './errors.js';
+import { GatewayError, HTTP_STATUS } from './errors.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { NatsLink } from './nats-link.js';
 import type { GatewayStore, SentReceipt } from './store.js';
@@ -29,6 +34,8 @@ export interface IntakeDeps {
   readonly agency: string;
   readonly registry: SchemaRegistry;
   readonly signingKey: () => SigningKey;
+  /** The trust store as this gateway loaded it; the signing key is checked against it before 202. */
+  readonly trust?: () => TrustStore;
   readonly store: GatewayStore;
   readonly receipts: BatchWriter<SentReceipt>;
   readonly nats: NatsLink;
@@ -107,7 +114,7 @@ export class Intake {
       const ack = await this.#d.nats.publish(
         inboundSubject(agency, alert.type),
         envelope,
-        alert.id,
+        inboundMsgId(agency, alert.id, envelope),
       );
       this.#d.receipts
         .enqueue({
@@ -177,7 +184,33 @@ export class Intake {
     const checked = this.#d.registry.checkAlert(filled);
     if (!checked.ok)
       throw new GatewayError(checked.error.code, checked.error.message, checked.error.issues);
+    this.#precheck(checked.value, now);
     return { alert: checked.value, schemaId: checked.schemaId };
+  }
+
+  /**
+   * What the router will check and the gateway can know, checked before it answers 202: the
+   * signing key is in the trust store, not revoked, and valid at `issuedAt` (a client may supply
+   * an `issuedAt` before the key's validity), and `issuedAt` is not in the future.
+   */
+  #precheck(alert: Alert, now: Date): void {
+    const key = this.#d.signingKey();
+    const issuedAt = new Date(timeOf(alert.issuedAt));
+    try {
+      this.#d.trust?.().resolve(key.kid, this.#d.agency, 'agency', issuedAt);
+    } catch (err) {
+      if (err instanceof AlertHubError && err.code in HTTP_STATUS)
+        throw new GatewayError(err.code, err.message, [
+          { pointer: '/issuedAt', message: err.message },
+        ]);
+      throw err;
+    }
+    if (issuedAt.getTime() - now.getTime() > DEFAULT_MAX_CLOCK_SKEW_MS)
+      throw new GatewayError(
+        'ERR_ISSUED_AT_FUTURE',
+        `issuedAt ${alert.issuedAt} is in the future`,
+        [{ pointer: '/issuedAt', message: 'must not be in the future' }],
+      );
   }
 
   #repeat(earlier: SentReceipt, contentSha256: string): Receipt {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { Streams, decodeEnvelope, verifyOrigin, type Alert } from '@alert-hub/core';
+import { Streams, decodeEnvelope, inboundMsgId, verifyOrigin, type Alert } from '@alert-hub/core';
 import { loadConfig, startGateway, type FeedItem, type Gateway } from '@alert-hub/gateway';
 import { createToken } from '@alert-hub/runtime';
 import { useNatsServer } from '@alert-hub/testkit/harness';
@@ -90,7 +90,8 @@ describe('gateway - intake (POST /v1/alerts)', () => {
     const jsm = await jetstreamManager(await nats.connect());
     const stored = (await jsm.streams.getMessage(Streams.Inbound, { seq: receipt.sequence }))!;
     expect(stored.subject).toBe('ahub.in.SG-NPARKS.seizure-report');
-    expect(stored.header.get('Nats-Msg-Id')).toBe(alert.id);
+    // Bound to the origin, the id and the envelope, so no other agency can take it first.
+    expect(stored.header.get('Nats-Msg-Id')).toBe(inboundMsgId('SG-NPARKS', alert.id, stored.data));
     const verified = await verifyOrigin(decodeEnvelope(stored.data), {
       trust: loadTrustStore(fx.trustDir, registry),
       registry,
@@ -130,7 +131,7 @@ describe('gateway - intake (POST /v1/alerts)', () => {
       seq++
     ) {
       const m = (await jsm.streams.getMessage(Streams.Inbound, { seq }))!;
-      if (m.header.get('Nats-Msg-Id') === alert.id) msgs.push(m.seq);
+      if (m.header.get('Nats-Msg-Id').startsWith(`SG-NPARKS:${alert.id}:`)) msgs.push(m.seq);
     }
     expect(msgs).toEqual([first.sequence]);
   });
@@ -213,6 +214,37 @@ describe('gateway - every refusal (4xx) with a specific code', () => {
       'ERR_SCHEMA_UNKNOWN',
     ],
     ['unknown route', () => post(sg, '/v1/nothing', {}), 404, 'ERR_NOT_FOUND'],
+    // What the router would refuse, said before a 202 (attacker's review, finding 7).
+    [
+      'issuedAt before the signing key is valid',
+      () =>
+        post(sg, '/v1/alerts', {
+          ...seizureReport('SG-NPARKS'),
+          issuedAt: '2018-06-01T00:00:00Z',
+        }),
+      422,
+      'ERR_KEY_NOT_VALID_AT',
+    ],
+    [
+      'issuedAt in the future',
+      () =>
+        post(sg, '/v1/alerts', {
+          ...seizureReport('SG-NPARKS'),
+          issuedAt: new Date(Date.now() + 24 * 3600_000).toISOString(),
+        }),
+      422,
+      'ERR_ISSUED_AT_FUTURE',
+    ],
+    [
+      'issuedAt with an ISO 8601 offset RFC 3339 forbids',
+      () =>
+        post(sg, '/v1/alerts', {
+          ...seizureReport('SG-NPARKS'),
+          issuedAt: '2026-01-01T08:00:00+08',
+        }),
+      422,
+      'ERR_SCHEMA_INVALID',
+    ],
   ];
   for (const [name, send, status, code] of cases) {
     it(`${name}: ${status} ${code}`, async () => {
@@ -536,12 +568,12 @@ describe('gateway - NATS outage', () => {
       (await jsm.streams.getMessage(Streams.Inbound, { seq: r1.sequence }))!.header.get(
         'Nats-Msg-Id',
       ),
-    ).toBe(before.id);
+    ).toMatch(new RegExp(`^SG-NPARKS:${before.id}:`));
     const copies = [];
     const last = (await jsm.streams.info(Streams.Inbound)).state.last_seq;
     for (let seq = r1.sequence; seq <= last; seq++) {
       const m = await jsm.streams.getMessage(Streams.Inbound, { seq }).catch(() => undefined);
-      if (m?.header.get('Nats-Msg-Id') === during.id) copies.push(seq);
+      if (m?.header.get('Nats-Msg-Id').startsWith(`SG-NPARKS:${during.id}:`)) copies.push(seq);
     }
     expect(copies).toEqual([r2.sequence]);
     await eventually(

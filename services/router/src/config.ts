@@ -51,6 +51,12 @@ export interface RouterConfig {
     readonly maxAckPending: number;
     readonly ackWaitMs: number;
   };
+  /**
+   * Freshness of `issuedAt`: at most `maxAgeMs` before JetStream stored the alert (a retired but
+   * unrevoked key cannot sign back-dated alerts beyond it), at most `maxFutureSkewMs` after the
+   * router's clock.
+   */
+  readonly freshness: { readonly maxAgeMs: number; readonly maxFutureSkewMs: number };
   readonly http: { readonly host: string; readonly port: number; readonly enabled: boolean };
   /** Coordinators who may read the audit API: `{name, tokenSha256}`. */
   readonly coordinators: readonly { readonly name: string; readonly tokenSha256: string }[];
@@ -109,6 +115,15 @@ const schema = {
           uniqueItems: true,
           default: [],
         },
+      },
+      additionalProperties: false,
+    },
+    freshness: {
+      type: 'object',
+      default: {},
+      properties: {
+        maxAgeMs: { type: 'integer', minimum: 60000, default: 86400000 },
+        maxFutureSkewMs: { type: 'integer', minimum: 0, maximum: 86400000, default: 300000 },
       },
       additionalProperties: false,
     },

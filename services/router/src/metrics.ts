@@ -35,6 +35,11 @@ export function createRouterMetrics(instance: string) {
       help: 'Messages handed back for a later retry (transient failures)',
       registers: [registry],
     }),
+    deadLetterFailures: new Counter({
+      name: 'ahub_router_dead_letter_failures_total',
+      help: 'Refused messages that could not be dead-lettered after every attempt (audited and terminated all the same)',
+      registers: [registry],
+    }),
     reloads: new Counter({
       name: 'ahub_router_agreements_reloads_total',
       help: 'Agreement file reloads, by result',

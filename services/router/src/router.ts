@@ -19,7 +19,7 @@ import {
 import { auditDbFile, type RouterConfig } from './config.js';
 import { buildCoordinatorApi } from './http.js';
 import { createRouterMetrics } from './metrics.js';
-import { RoutingLoop } from './routing-loop.js';
+import { RoutingLoop, STUCK_DELIVERIES } from './routing-loop.js';
 import { RouterStore, type Outcome } from './store.js';
 
 /** A running router. */
@@ -117,6 +117,7 @@ export async function startRouter(
     log,
     maxMessages: config.consumer.maxMessages,
     publishTimeoutMs: config.nats.publishTimeoutMs,
+    freshness: config.freshness,
   });
   await loop.start();
   const checkpointTimer = setInterval(checkpoint, config.checkpointIntervalMs);
@@ -157,6 +158,11 @@ export async function startRouter(
     const checks: Record<string, string> = {
       nats: nc.isClosed() ? 'closed' : 'connected',
       consumer: loop.stopped ? 'stopped' : 'consuming',
+      // Work that keeps failing (a full stream, an unreachable partner feed) is stuck work.
+      routing:
+        loop.stuck === 0
+          ? 'ok'
+          : `stuck: ${loop.stuck} message(s) retried ${STUCK_DELIVERIES}+ times`,
     };
     try {
       db.prepare('SELECT 1').get();
@@ -169,6 +175,7 @@ export async function startRouter(
         ready &&
         checks['nats'] === 'connected' &&
         checks['consumer'] === 'consuming' &&
+        checks['routing'] === 'ok' &&
         checks['database'] === 'ok',
       checks,
     };

@@ -1,7 +1,9 @@
+import { createHash } from 'node:crypto';
 import type { ConsumerMessages, JetStreamClient, JsMsg } from '@nats-io/jetstream';
 import { headers as natsHeaders } from '@nats-io/transport-node';
 import {
   AlertHubError,
+  DEFAULT_MAX_ENVELOPE_BYTES,
   ROUTER_CONSUMER,
   Streams,
   countersign,
@@ -11,7 +13,10 @@ import {
   decideRoute,
   feedSubject,
   forwardMsgId,
+  inboundMsgId,
   parseInboundSubject,
+  parseJsonBytes,
+  timeOf,
   verifyOrigin,
   type Alert,
   type AgreementSet,
@@ -39,11 +44,51 @@ export interface RoutingDeps {
   readonly log: Logger;
   readonly maxMessages: number;
   readonly publishTimeoutMs: number;
+  /** Bounds on `issuedAt` (see the router's `freshness` configuration). */
+  readonly freshness?: { readonly maxAgeMs: number; readonly maxFutureSkewMs: number };
   readonly now?: () => Date;
 }
 
 /** Deliveries after which an unexpected (non-transient) failure is dead-lettered. */
 const MAX_INTERNAL_FAILURES = 5;
+
+/**
+ * Attempts at dead-lettering a refused message. After them the message ends anyway: audited as
+ * refused (with why the dead letter failed), terminated, counted in
+ * `ahub_router_dead_letter_failures_total`. A refused message never holds an ack slot for ever.
+ */
+const MAX_DEAD_LETTER_ATTEMPTS = 5;
+
+/** A message retried this many times is stuck: `/readyz` says so until it ends. */
+export const STUCK_DELIVERIES = 3;
+
+/**
+ * Largest original copied whole into a dead letter. Anything larger (it was refused as too
+ * large) is kept as its SHA-256 and its first {@link DEAD_LETTER_PREFIX_BYTES} bytes, so a dead
+ * letter always fits the dead-letter stream, whose messages may be this plus headers.
+ */
+export const DEAD_LETTER_MAX_COPY_BYTES = DEFAULT_MAX_ENVELOPE_BYTES;
+export const DEAD_LETTER_PREFIX_BYTES = 4096;
+
+/** An alert id as the id formats allow, or undefined: nothing else from a refused message is recorded. */
+const ALERT_ID =
+  /^(?:[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}|[0-7][0-9A-HJKMNP-TV-Z]{25})$/;
+
+/**
+ * The alert id a refused message claims in its (unverified) origin header, if it has one of the
+ * alert id formats; recorded in the audit log marked unverified, so `audit trace <id>` finds it.
+ */
+function claimedAlertId(data: Uint8Array): string | undefined {
+  try {
+    const jws = decodeEnvelope(data);
+    const h = parseJsonBytes(Buffer.from(jws.signatures[0]!.protected, 'base64url')) as {
+      alert_id?: unknown;
+    };
+    return typeof h.alert_id === 'string' && ALERT_ID.test(h.alert_id) ? h.alert_id : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 function backoffMs(deliveries: number): number {
   return Math.min(30_000, 500 * 2 ** Math.max(0, deliveries - 1));
@@ -72,6 +117,8 @@ export class RoutingLoop {
   readonly #inFlight = new Set<Promise<void>>();
   /** Alert ids being processed now, with their stream sequence. */
   readonly #active = new Map<string, number>();
+  /** Messages handed back for a retry, by stream sequence, with their delivery count. */
+  readonly #retrying = new Map<number, number>();
   #stopped = false;
 
   constructor(deps: RoutingDeps) {
@@ -80,6 +127,23 @@ export class RoutingLoop {
 
   get inFlight(): number {
     return this.#inFlight.size;
+  }
+
+  /** Messages retried at least {@link STUCK_DELIVERIES} times that have not ended yet. */
+  get stuck(): number {
+    let n = 0;
+    for (const d of this.#retrying.values()) if (d >= STUCK_DELIVERIES) n++;
+    return n;
+  }
+
+  #retry(m: JsMsg): void {
+    this.#retrying.set(m.seq, m.info.deliveryCount);
+    this.#d.metrics.retries.inc();
+    m.nak(backoffMs(m.info.deliveryCount));
+  }
+
+  #ended(m: JsMsg): void {
+    this.#retrying.delete(m.seq);
   }
 
   async start(): Promise<void> {
@@ -133,7 +197,17 @@ export class RoutingLoop {
         trust: this.#d.trust(),
         registry: this.#d.registry,
         now: this.#now(),
+        ...(this.#d.freshness ? { maxClockSkewMs: this.#d.freshness.maxFutureSkewMs } : {}),
       });
+      // Age is measured against when JetStream stored the message, not the router's clock: a
+      // backlog after an outage is not refused for waiting.
+      const storedAt = Math.floor(m.info.timestampNanos / 1e6);
+      const maxAge = this.#d.freshness?.maxAgeMs;
+      if (maxAge !== undefined && storedAt - timeOf(alert.issuedAt) > maxAge)
+        throw new RejectError(
+          'ERR_ISSUED_AT_TOO_OLD',
+          `issued-at ${alert.issuedAt} is more than ${Math.round(maxAge / 1000)} s before the hub received it`,
+        );
       alertId = alert.id;
       alertType = alert.type;
       if (alert.origin !== claim.origin) {
@@ -151,11 +225,21 @@ export class RoutingLoop {
           `${checked.error.message}: ${checked.error.issues.map((i) => `${i.pointer || '/'} ${i.message}`).join('; ')}`,
         );
 
-      const prior = this.#d.store.routed(alert.id);
+      // JetStream de-duplicates by Nats-Msg-Id across the whole stream: an id another agency
+      // could choose would let it shadow this alert. The id must be the one bound to this envelope.
+      const msgId = m.headers?.get('Nats-Msg-Id') ?? '';
+      if (msgId !== inboundMsgId(alert.origin, alert.id, m.data))
+        throw new RejectError(
+          'ERR_MSG_ID_MISMATCH',
+          'Nats-Msg-Id is not the one this envelope must carry (<origin>:<alert id>:<digest>)',
+        );
+
+      const prior = this.#d.store.routed(alert.origin, alert.id);
       if (prior) {
         if (prior.streamSeq === m.seq) {
           // Committed before a crash or a lost ack: the forwards and the audit are done.
           m.ack();
+          this.#ended(m);
           metrics.messages.inc({ outcome: 'redelivered' });
           return;
         }
@@ -164,17 +248,18 @@ export class RoutingLoop {
           `alert ${alert.id} was already routed (inbound sequence ${prior.streamSeq}); a replay or a duplicate is never forwarded again`,
         );
       }
-      const active = this.#active.get(alert.id);
+      const identity = `${alert.origin}:${alert.id}`;
+      const active = this.#active.get(identity);
       if (active !== undefined && active !== m.seq)
         throw new RejectError(
           'ERR_DUPLICATE_ALERT',
           `alert ${alert.id} is being routed from inbound sequence ${active}`,
         );
-      this.#active.set(alert.id, m.seq);
+      this.#active.set(identity, m.seq);
       try {
         await this.#route(m, jws, alert);
       } finally {
-        this.#active.delete(alert.id);
+        this.#active.delete(identity);
       }
       metrics.messages.inc({ outcome: 'routed' });
       metrics.processSeconds.observe((performance.now() - started) / 1000);
@@ -203,12 +288,11 @@ export class RoutingLoop {
         );
         return;
       }
-      metrics.retries.inc();
       log.warn(
         { err: (err as Error).message, streamSeq: m.seq, alertId, deliveries },
         'routing failed; will retry',
       );
-      m.nak(backoffMs(deliveries));
+      this.#retry(m);
     }
   }
 
@@ -216,17 +300,19 @@ export class RoutingLoop {
     const { store, js, metrics } = this.#d;
     const now = this.#now();
     const trust = this.#d.trust();
-    const original =
-      alert.type === 'retraction' && alert.retracts ? store.routed(alert.retracts) : undefined;
+    // An agency retracts only its own alerts: (origin, id) is the alert's identity. Another
+    // agency's alert with that id makes the retraction one of someone else's alert.
+    const retracts = alert.type === 'retraction' ? alert.retracts : undefined;
+    const own = retracts ? store.routed(alert.origin, retracts) : undefined;
+    const other = retracts && !own ? store.routedByAnyOrigin(retracts)[0] : undefined;
     const decision = decideRoute({
       agreements: this.#d.agreements(),
       alert,
       candidates: trust.agencies,
       now,
-      original: original && {
-        origin: original.origin,
-        deliveries: store.deliveriesOf(alert.retracts!),
-      },
+      original: own
+        ? { origin: own.origin, deliveries: store.deliveriesOf(own.origin, retracts!) }
+        : other && { origin: other.origin, deliveries: [] },
     });
     if (decision.kind === 'refuse') throw new RejectError(decision.code, decision.reason);
     const { allowed, denied } = decision;
@@ -254,6 +340,7 @@ export class RoutingLoop {
     );
     await this.#d.writer.enqueue({ kind: 'routed', alert, streamSeq: m.seq, forwards, denied });
     m.ack();
+    this.#ended(m);
     metrics.forwards.inc(forwards.length);
     for (const d of denied) metrics.denials.inc({ reason: d.reason });
     this.#d.log.info(
@@ -272,44 +359,72 @@ export class RoutingLoop {
   async #reject(
     m: JsMsg,
     claimedOrigin: string | undefined,
-    alertId: string | undefined,
+    verifiedAlertId: string | undefined,
     type: string | undefined,
     code: string,
     reason: string,
   ): Promise<void> {
     const { js, writer, metrics, log } = this.#d;
+    const alertId = verifiedAlertId ?? claimedAlertId(m.data);
+    const sha256 = createHash('sha256').update(m.data).digest('hex');
+    let deadLetterSeq: number | undefined;
+    let deadLetterError: string | undefined;
     try {
       const h = natsHeaders();
       h.set('Ahub-Reason-Code', code);
       h.set('Ahub-Reason', reason.replace(/[\r\n]+/g, ' ').slice(0, 1000));
       h.set('Ahub-Original-Subject', m.subject);
       h.set('Ahub-Original-Seq', String(m.seq));
-      const ack = await js.publish(deadLetterSubject(claimedOrigin), m.data, {
-        msgID: `dlq:${m.seq}`,
-        headers: h,
-        timeout: this.#d.publishTimeoutMs,
-      });
+      h.set('Ahub-Original-Sha256', sha256);
+      h.set('Ahub-Original-Bytes', String(m.data.byteLength));
+      const whole = m.data.byteLength <= DEAD_LETTER_MAX_COPY_BYTES;
+      if (!whole) h.set('Ahub-Truncated', String(DEAD_LETTER_PREFIX_BYTES));
+      const ack = await js.publish(
+        deadLetterSubject(claimedOrigin),
+        whole ? m.data : m.data.slice(0, DEAD_LETTER_PREFIX_BYTES),
+        { msgID: `dlq:${m.seq}`, headers: h, timeout: this.#d.publishTimeoutMs },
+      );
+      deadLetterSeq = ack.seq;
+    } catch (err) {
+      deadLetterError = (err as Error).message;
+      if (m.info.deliveryCount < MAX_DEAD_LETTER_ATTEMPTS) {
+        log.warn(
+          { err: deadLetterError, streamSeq: m.seq, deliveries: m.info.deliveryCount },
+          'dead-lettering failed; will retry',
+        );
+        this.#retry(m);
+        return;
+      }
+      metrics.deadLetterFailures.inc();
+      log.error(
+        { err: deadLetterError, streamSeq: m.seq, code },
+        'dead-lettering failed repeatedly; the message is refused without a dead letter',
+      );
+    }
+    try {
       await writer.enqueue({
         kind: 'rejected',
         streamSeq: m.seq,
         subject: m.subject,
         claimedOrigin,
         alertId,
+        alertIdVerified: verifiedAlertId !== undefined,
         type,
         code,
-        reason,
-        deadLetterSeq: ack.seq,
+        reason:
+          deadLetterError === undefined
+            ? reason
+            : `${reason} (not dead-lettered: ${deadLetterError}; original sha256 ${sha256})`,
+        ...(deadLetterSeq === undefined ? {} : { deadLetterSeq }),
       });
     } catch (err) {
-      log.warn(
-        { err: (err as Error).message, streamSeq: m.seq },
-        'dead-lettering failed; will retry',
-      );
-      m.nak(backoffMs(m.info.deliveryCount));
+      log.warn({ err: (err as Error).message, streamSeq: m.seq }, 'audit write failed; will retry');
+      this.#retry(m);
       return;
     }
     // term() without a reason: nats-server 2.9 redelivers on term("reason") (2.10.4+ only).
     m.term();
+    this.#ended(m);
     metrics.messages.inc({ outcome: 'rejected' });
     metrics.rejections.inc({ reason: code });
     log.warn(

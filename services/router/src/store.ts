@@ -20,11 +20,14 @@ export type Outcome =
       readonly streamSeq: number;
       readonly subject: string;
       readonly claimedOrigin?: string | undefined;
+      /** The alert id, verified, or as the refused message claims it (see `alertIdVerified`). */
       readonly alertId?: string | undefined;
+      readonly alertIdVerified?: boolean;
       readonly type?: string | undefined;
       readonly code: string;
       readonly reason: string;
-      readonly deadLetterSeq: number;
+      /** Absent when dead-lettering failed repeatedly: the refusal is audited all the same. */
+      readonly deadLetterSeq?: number;
     }
   | {
       readonly kind: 'agreements';
@@ -39,24 +42,46 @@ export interface RoutedState {
   readonly origin: string;
 }
 
+// An alert is identified by (origin, id): one agency's id never shadows another's. Databases
+// made before that (tables "routed" and "deliveries", keyed by id alone) are carried over once.
 const SCHEMA = `
-CREATE TABLE IF NOT EXISTS routed (
-  alert_id   TEXT    PRIMARY KEY,
-  stream_seq INTEGER NOT NULL,
+CREATE TABLE IF NOT EXISTS routed_alerts (
   origin     TEXT    NOT NULL,
+  alert_id   TEXT    NOT NULL,
+  stream_seq INTEGER NOT NULL,
   type       TEXT    NOT NULL,
-  at         TEXT    NOT NULL
+  at         TEXT    NOT NULL,
+  PRIMARY KEY (origin, alert_id)
 );
-CREATE TABLE IF NOT EXISTS deliveries (
+CREATE INDEX IF NOT EXISTS routed_alerts_id ON routed_alerts (alert_id);
+CREATE TABLE IF NOT EXISTS alert_deliveries (
+  origin            TEXT    NOT NULL,
   alert_id          TEXT    NOT NULL,
   recipient         TEXT    NOT NULL,
   agreement_id      TEXT    NOT NULL,
   agreement_version INTEGER NOT NULL,
   onward            INTEGER NOT NULL,
   feed_seq          INTEGER NOT NULL,
-  PRIMARY KEY (alert_id, recipient)
+  PRIMARY KEY (origin, alert_id, recipient)
 );
 `;
+
+function migrateIdOnlyTables(db: SqliteDatabase): void {
+  const has = (t: string) =>
+    db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(t) !==
+    undefined;
+  db.transaction(() => {
+    if (has('routed')) {
+      db.exec(`INSERT OR IGNORE INTO routed_alerts (origin, alert_id, stream_seq, type, at)
+               SELECT origin, alert_id, stream_seq, type, at FROM routed; DROP TABLE routed;`);
+    }
+    if (has('deliveries')) {
+      db.exec(`INSERT OR IGNORE INTO alert_deliveries
+               SELECT r.origin, d.alert_id, d.recipient, d.agreement_id, d.agreement_version, d.onward, d.feed_seq
+               FROM deliveries d JOIN routed_alerts r ON r.alert_id = d.alert_id; DROP TABLE deliveries;`);
+    }
+  }).immediate();
+}
 
 /** Near-miss denials are recorded one per recipient; "not a party" ones are summarised. */
 const MAX_LISTED_NON_PARTIES = 20;
@@ -68,6 +93,7 @@ const MAX_LISTED_NON_PARTIES = 20;
 export class RouterStore {
   readonly audit: AuditAppender;
   readonly #routed;
+  readonly #routedAnyOrigin;
   readonly #insertRouted;
   readonly #deliveriesOf;
   readonly #insertDelivery;
@@ -75,21 +101,25 @@ export class RouterStore {
 
   constructor(db: SqliteDatabase, instance: string) {
     db.exec(SCHEMA);
+    migrateIdOnlyTables(db);
     this.audit = new AuditAppender(db, instance);
-    this.#routed = db.prepare<[string], { stream_seq: number; origin: string }>(
-      'SELECT stream_seq, origin FROM routed WHERE alert_id = ?',
+    this.#routed = db.prepare<[string, string], { stream_seq: number; origin: string }>(
+      'SELECT stream_seq, origin FROM routed_alerts WHERE origin = ? AND alert_id = ?',
+    );
+    this.#routedAnyOrigin = db.prepare<[string], { stream_seq: number; origin: string }>(
+      'SELECT stream_seq, origin FROM routed_alerts WHERE alert_id = ? ORDER BY origin',
     );
     this.#insertRouted = db.prepare(
-      'INSERT INTO routed (alert_id, stream_seq, origin, type, at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (alert_id) DO NOTHING',
+      'INSERT INTO routed_alerts (origin, alert_id, stream_seq, type, at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
     );
     this.#deliveriesOf = db.prepare<
-      [string],
+      [string, string],
       { recipient: string; agreement_id: string; agreement_version: number; onward: number }
     >(
-      'SELECT recipient, agreement_id, agreement_version, onward FROM deliveries WHERE alert_id = ? ORDER BY recipient',
+      'SELECT recipient, agreement_id, agreement_version, onward FROM alert_deliveries WHERE origin = ? AND alert_id = ? ORDER BY recipient',
     );
     this.#insertDelivery = db.prepare(
-      'INSERT INTO deliveries (alert_id, recipient, agreement_id, agreement_version, onward, feed_seq) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
+      'INSERT INTO alert_deliveries (origin, alert_id, recipient, agreement_id, agreement_version, onward, feed_seq) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
     );
     this.#write = db.transaction((outcomes: readonly Outcome[], at: string) => {
       const entries: AuditEntry[] = [];
@@ -98,15 +128,22 @@ export class RouterStore {
     });
   }
 
-  /** The routed state of an alert id, if it was routed before. */
-  routed(alertId: string): RoutedState | undefined {
-    const r = this.#routed.get(alertId);
+  /** The routed state of `origin`'s alert `alertId`, if it was routed before. */
+  routed(origin: string, alertId: string): RoutedState | undefined {
+    const r = this.#routed.get(origin, alertId);
     return r && { streamSeq: r.stream_seq, origin: r.origin };
   }
 
-  /** Who received an alert, under which agreement. */
-  deliveriesOf(alertId: string): Allowed[] {
-    return this.#deliveriesOf.all(alertId).map((d) => ({
+  /** Every agency whose alert `alertId` was routed (to tell a retraction of another's alert). */
+  routedByAnyOrigin(alertId: string): RoutedState[] {
+    return this.#routedAnyOrigin
+      .all(alertId)
+      .map((r) => ({ streamSeq: r.stream_seq, origin: r.origin }));
+  }
+
+  /** Who received `origin`'s alert `alertId`, under which agreement. */
+  deliveriesOf(origin: string, alertId: string): Allowed[] {
+    return this.#deliveriesOf.all(origin, alertId).map((d) => ({
       recipient: d.recipient,
       agreement: { id: d.agreement_id, version: d.agreement_version },
       onward: d.onward === 1,
@@ -135,14 +172,25 @@ export class RouterStore {
         type: o.type,
         streamSeq: o.streamSeq,
       };
+      // Unless verified, the alert id and origin are only what the message claims.
+      const claimed = o.alertIdVerified === true ? {} : { unverified: ['alertId', 'origin'] };
       return [
-        { event: AuditEvent.Received, ...who, detail: { subject: o.subject } },
+        { event: AuditEvent.Received, ...who, detail: { subject: o.subject, ...claimed } },
         { event: AuditEvent.Rejected, ...who, reasonCode: o.code, reason: o.reason },
-        { event: AuditEvent.DeadLettered, ...who, reasonCode: o.code, feedSeq: o.deadLetterSeq },
+        ...(o.deadLetterSeq === undefined
+          ? []
+          : [
+              {
+                event: AuditEvent.DeadLettered,
+                ...who,
+                reasonCode: o.code,
+                feedSeq: o.deadLetterSeq,
+              },
+            ]),
       ];
     }
     const a = o.alert;
-    this.#insertRouted.run(a.id, o.streamSeq, a.origin, a.type, at);
+    this.#insertRouted.run(a.origin, a.id, o.streamSeq, a.type, at);
     const who = {
       alertId: a.id,
       origin: a.origin,
@@ -153,6 +201,7 @@ export class RouterStore {
     const entries: AuditEntry[] = [{ event: AuditEvent.Received, ...who }];
     for (const f of o.forwards) {
       this.#insertDelivery.run(
+        a.origin,
         a.id,
         f.recipient,
         f.agreement.id,

@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify as toYaml } from 'yaml';
@@ -304,11 +304,30 @@ describe('router - refusals are dead-lettered with their reason, nothing forward
     const a = seizureReport('SG-NPARKS');
     const first = await route(a);
     expect(outcome(first).forwarded).toHaveLength(2);
-    const replay = await route(a, { msgID: `replay-${a.id}` });
+    // The same origin and id again, as a new envelope (its message id differs, so JetStream
+    // stores it, as it would a replay after its window).
+    const again = { ...a, issuedAt: new Date(Date.parse(a.issuedAt) + 1000).toISOString() };
+    const replay = await route(again);
     await expectRejected(replay, 'ERR_DUPLICATE_ALERT');
     expect(
       (await feedMessages(await nats.connect())).filter((m) => m.msgId.startsWith(a.id)),
     ).toHaveLength(2);
+  });
+  it('alert identity is (origin, id): another agency can squat neither the message id nor the alert id', async () => {
+    const id = seizureReport('SG-NPARKS').id;
+    const nc = await nats.connect();
+    // SG publishes junk under the message ids VN's alert might be given ...
+    for (const msgID of [id, `VN-CUSTOMS:${id}`])
+      await jetstream(nc).publish(inboundSubject('SG-NPARKS', 'seizure-report'), 'junk', { msgID });
+    // ... and its own signed alert with the same id, routed first.
+    const sgSeq = await route(seizureReport('SG-NPARKS', { id }));
+    expect(outcome(sgSeq).forwarded.length).toBeGreaterThan(0);
+    // VN's alert with that id is stored by JetStream and routed all the same.
+    const vnSeq = await route(seizureReport('VN-CUSTOMS', { id }));
+    expect(outcome(vnSeq).forwarded.length).toBeGreaterThan(0);
+    // A message whose Nats-Msg-Id is not the one bound to its envelope is refused.
+    const c = seizureReport('SG-NPARKS');
+    await expectRejected(await route(c, { msgID: c.id }), 'ERR_MSG_ID_MISMATCH', c.id);
   });
   it('a revoked key, after the trust store is reloaded', async () => {
     const a = seizureReport('CN-GACC');
@@ -477,6 +496,7 @@ describe('router - tamper evidence', () => {
     const db = openDatabase(src, { readonly: true });
     db.exec(`VACUUM INTO '${copy}'`);
     db.close();
+    chmodSync(copy, 0o600); // SQLite creates it with the process umask; the hub opens only private files
     return openDatabase(copy);
   }
   const trust = () => loadTrustStore(fx.trustDir, registry);
