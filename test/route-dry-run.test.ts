@@ -147,9 +147,9 @@ describe('route --dry-run - agrees with the router', () => {
     });
   }
 
-  it('retraction: reaches everyone who received the original even where the agreements no longer would', async () => {
-    // TLP:AMBER+STRICT is above every demo agreement's maxHandling: only the original's
-    // recipients may have it, and they must.
+  it('retraction: above a recipient’s handling ceiling it is denied there, like any alert; router and dry run agree', async () => {
+    // TLP:AMBER+STRICT is above every demo agreement's maxHandling: the original's recipients
+    // received the original under those ceilings, and a retraction obeys them too.
     const alert = issued(
       'NG-NCS',
       sampleRetraction('NG-NCS', ids['nigeriaFlag']!, { handling: 'TLP:AMBER+STRICT' }),
@@ -157,7 +157,14 @@ describe('route --dry-run - agrees with the router', () => {
     const { result } = await dryRun(alert, priors['nigeriaFlag']);
     const real = await routeForReal(alert);
     expect(real.forwarded).toEqual(receivers(result));
-    expect(real.forwarded).toEqual(['SG-NPARKS NG-SG-MOU@1', 'VN-CUSTOMS AFRICA-ASIA-ROUTES@1']);
+    expect(real.forwarded).toEqual([]);
+    expect(result).toMatchObject({
+      kind: 'route',
+      denied: expect.arrayContaining([
+        expect.objectContaining({ recipient: 'SG-NPARKS', reason: 'DENY_HANDLING' }),
+        expect.objectContaining({ recipient: 'VN-CUSTOMS', reason: 'DENY_HANDLING' }),
+      ]) as unknown,
+    });
   });
 
   it('retraction: only the origin may retract; both refuse with the same code', async () => {

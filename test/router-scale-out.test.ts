@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify as toYaml } from 'yaml';
@@ -162,6 +162,7 @@ describe('hubctl - coordinator commands', () => {
     const src = openDatabase(auditDb, { readonly: true });
     src.exec(`VACUUM INTO '${copy}'`);
     src.close();
+    chmodSync(copy, 0o600); // made with the umask; the hub opens only private databases
     const db = openDatabase(copy);
     db.prepare("UPDATE audit SET recipient = 'NG-NCS' WHERE seq = 42").run();
     db.close();

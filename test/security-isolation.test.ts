@@ -296,7 +296,7 @@ describe('isolation - one NATS account per agency: reply subjects cannot reach t
     await provisionHubAs(hub);
     const a = seizureReport('SG-NPARKS');
     const ack = await publishToFeed(hub, a, fx.keys['SG-NPARKS']!, fx.hubKey, 'VN-CUSTOMS');
-    await hub.publish(deadLetterSubject('SG-NPARKS'), 'evidence');
+    hub.publish(deadLetterSubject('SG-NPARKS'), 'evidence');
     await hub.flush();
     return ack.seq;
   }

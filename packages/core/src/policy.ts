@@ -1,5 +1,12 @@
 import type { Alert } from './alert.js';
-import { evaluateAgreements, type AgreementSet, type Allowed, type Denied } from './agreements.js';
+import { handlingRank } from './alert.js';
+import {
+  DenyReason,
+  evaluateAgreements,
+  type AgreementSet,
+  type Allowed,
+  type Denied,
+} from './agreements.js';
 
 /**
  * What the hub already did with the alert a retraction retracts: who sent it, and who received
@@ -54,7 +61,9 @@ export function mayRetract(
  * The hub's routing policy, the one place it is written. The agreements decide (deny unless
  * allowed, see `evaluateAgreements`); a retraction is refused unless it comes from the origin of
  * the alert it retracts, and reaches everyone who received that alert even where the agreements
- * would no longer send it (so nobody keeps acting on a withdrawn alert). The router and
+ * would no longer send it (so nobody keeps acting on a withdrawn alert), but never above the
+ * handling ceiling of the agreement that recipient received the original under: there it is
+ * denied (`DENY_HANDLING`), and the origin sends a minimal withdrawal notice within the ceiling. The router and
  * `hubctl route --dry-run` both call it; it is pure.
  */
 export function decideRoute(input: RouteInput): RouteDecision {
@@ -70,13 +79,42 @@ export function decideRoute(input: RouteInput): RouteDecision {
       reason: `only ${original.origin} may retract alert ${alert.retracts}`,
     };
   }
+  const overCeiling: Denied[] = [];
   for (const d of original?.deliveries ?? []) {
-    if (!allowed.some((a) => a.recipient === d.recipient))
-      allowed.push({ ...d, viaOriginal: true });
+    if (allowed.some((a) => a.recipient === d.recipient)) continue;
+    // Every message obeys the recipient's ceiling, a retraction too: the ceiling of the
+    // agreement the original went under (its latest version, or the lowest label when it is gone).
+    const ceiling = ceilingOf(input.agreements, d.agreement.id);
+    if (handlingRank(alert.handling) > handlingRank(ceiling)) {
+      overCeiling.push({
+        recipient: d.recipient,
+        reason: DenyReason.Handling,
+        detail: `retraction ${alert.handling} is above ${ceiling} of ${d.agreement.id}, under which ${d.recipient} received the original: send a withdrawal notice labelled ${ceiling} or lower`,
+      });
+      continue;
+    }
+    allowed.push({ ...d, viaOriginal: true });
   }
   return {
     kind: 'route',
     allowed: allowed.sort((a, b) => a.recipient.localeCompare(b.recipient)),
-    denied: decision.denied.filter((d) => !allowed.some((a) => a.recipient === d.recipient)),
+    denied: [
+      ...decision.denied.filter(
+        (d) =>
+          !allowed.some((a) => a.recipient === d.recipient) &&
+          !overCeiling.some((o) => o.recipient === d.recipient),
+      ),
+      ...overCeiling,
+    ],
   };
+}
+
+/** The lowest handling label: the ceiling of a delivery whose agreement no longer exists. */
+const LOWEST_HANDLING = 'TLP:CLEAR';
+
+/** The handling ceiling of agreement `id` in its latest version in `set`. */
+function ceilingOf(set: AgreementSet, id: string): string {
+  let best: { version: number; maxHandling: string } | undefined;
+  for (const a of set.agreements) if (a.id === id && (!best || a.version > best.version)) best = a;
+  return best?.maxHandling ?? LOWEST_HANDLING;
 }

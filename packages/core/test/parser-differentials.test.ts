@@ -20,7 +20,7 @@ const sg = makeKey('SG-NPARKS');
 const trust = trustOf([sg.jwks]);
 const schemaId = registry.schemaIdFor('seizure-report', 1)!;
 const now = new Date('2019-04-08T04:00:00Z');
-const malformed = expect.objectContaining({ code: ErrorCode.PayloadMalformed });
+const malformed = expect.objectContaining({ code: ErrorCode.PayloadMalformed }) as Error;
 
 /** An envelope whose payload and protected header are exactly these base64url strings, validly signed. */
 function signedAs(payload: string, protectedB64: string): GeneralJws {

@@ -390,6 +390,30 @@ describe('router - retractions and hot reload', () => {
         .every((r) => r.reason === 'retraction sent to every recipient of the original'),
     ).toBe(true);
   });
+  it('a retraction obeys each partner’s handling ceiling: above it, it is denied; a withdrawal notice within it goes', async () => {
+    const original = seizureReport('NG-NCS');
+    expect(outcome(await route(original)).forwarded).toEqual(['SG-NPARKS NG-TO-SG']);
+    const retraction = (handling: string, reason: string) =>
+      ({
+        id: newAlertId(),
+        type: 'retraction',
+        version: 1,
+        origin: 'NG-NCS',
+        issuedAt: new Date().toISOString(),
+        handling,
+        retracts: original.id,
+        action: 'withdraw',
+        reason,
+      }) as Alert;
+    // NG-TO-SG allows at most TLP:AMBER+STRICT: a TLP:RED retraction with free text goes nowhere.
+    const red = outcome(await route(retraction('TLP:RED', 'the informant is at risk')));
+    expect(red.forwarded).toEqual([]);
+    expect(red.denied['SG-NPARKS']).toBe('DENY_HANDLING');
+    // The minimal withdrawal notice (docs/security.md), labelled within the ceiling, reaches SG.
+    expect(outcome(await route(retraction('TLP:GREEN', 'withdrawn'))).forwarded).toEqual([
+      'SG-NPARKS NG-TO-SG',
+    ]);
+  });
   it('only the origin may retract', async () => {
     const original = seizureReport('NG-NCS');
     await route(original);
