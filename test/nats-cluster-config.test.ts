@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createDevPki, generateKey, leafCertName } from '@alert-hub/operator';
 import { findNatsServer, hubctl } from '@alert-hub/testkit';
 
 /**
@@ -16,38 +17,19 @@ const natsServer = findNatsServer(process.env);
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 beforeAll(async () => {
-  for (const [agency, role] of [
+  // Keys and certificates as \`hubctl keys generate\` and \`hubctl certs dev --leaf\` make them
+  // (the same library functions; those commands have their own tests).
+  for (const [principal, role] of [
     ['HUB', 'router'],
     ['SG-NPARKS', 'agency'],
     ['NG-NCS', 'agency'],
-  ] as const) {
-    const r = await hubctl([
-      'keys',
-      'generate',
-      '--agency',
-      agency,
-      '--role',
-      role,
-      '--certs',
-      certs,
-    ]);
-    expect(r.code, r.stderr).toBe(0);
-  }
-  const r = await hubctl([
-    'certs',
-    'dev',
-    '--certs',
-    certs,
-    '--host',
-    'nats-1',
-    '--host',
-    'nats-2',
-    '--host',
-    'nats-3',
-    '--leaf',
-    'NG-NCS',
-  ]);
-  expect(r.code, r.stderr).toBe(0);
+  ] as const)
+    generateKey({ certsDir: certs, principal, role, name: principal });
+  await createDevPki({
+    dir: join(certs, 'dev'),
+    principals: ['HUB', 'SG-NPARKS', 'NG-NCS', leafCertName('NG-NCS')],
+    hosts: ['nats-1', 'nats-2', 'nats-3'],
+  });
 }, 60_000);
 
 function natsTest(file: string): string {

@@ -50,6 +50,7 @@ const rates = smoke ? [50] : values.rates.split(',').map(Number);
 const saturation = smoke ? 300 : Number(values.saturation);
 const offlineSeconds = smoke ? 2 : Number(values['offline-seconds']);
 const offlineRate = smoke ? 50 : Number(values['offline-rate']);
+const clusterRate = smoke ? 20 : Number(values['cluster-rate']);
 const out = values.out ?? join(ROOT_DIR, 'bench', 'results', smoke ? 'smoke.json' : 'latest.json');
 const say = (line = '') => process.stdout.write(`${line}\n`);
 const env = process.env;
@@ -148,6 +149,9 @@ let hubMemory: Record<string, { peakMiB: number; rssMiB: number } | undefined>;
 try {
   await hub.phase('warm-up', smoke ? 20 : 200, smoke ? 1 : 3);
   for (const r of [
+    ...(values['skip-cluster'] || rates.includes(clusterRate)
+      ? []
+      : [{ label: `${clusterRate}/s`, rate: clusterRate }]),
     ...rates.map((x) => ({ label: `${x}/s`, rate: x })),
     { label: `saturation (offered ${saturation}/s)`, rate: saturation },
   ]) {
@@ -187,40 +191,38 @@ let cluster:
     }
   | undefined;
 if (!values['skip-cluster']) {
-  const clusterRate = smoke ? 20 : Number(values['cluster-rate']);
   say('');
   say(
-    `d. one node against a three-node cluster (routes with mutual TLS, every stream at R3), the same load on each`,
+    `d. one node (section a) against a three-node cluster (routes with mutual TLS, every stream at R3), the same load`,
   );
-  const single: ReturnType<typeof phaseSummary>[] = [];
+  const satLabel = `saturation (offered ${saturation}/s)`;
+  const single = [`${clusterRate}/s`, satLabel].map((l) => hubPhases.find((p) => p.label === l)!);
   const onCluster: ReturnType<typeof phaseSummary>[] = [];
-  for (const [name, size, into] of [
-    ['1 node', 1, single],
-    ['3 nodes R3', 3, onCluster],
-  ] as const) {
-    const b = await HubBench.start({
-      dir: join(dir, `cluster-${size}`),
-      env,
-      batchSize: Number(values.batch),
-      overrides,
-      ...(size > 1 ? { clusterSize: size } : {}),
-    });
-    try {
-      await b.phase('warm-up', smoke ? 20 : 200, smoke ? 1 : 3);
-      for (const r of [
-        { label: `${clusterRate}/s`, rate: clusterRate },
-        { label: `saturation (offered ${saturation}/s)`, rate: saturation },
-      ]) {
-        const p = phaseSummary(await b.phase(r.label, r.rate, seconds));
-        into.push(p);
-        say(
-          `   ${name.padEnd(11)} ${p.label.padEnd(28)} completed ${perSecond(p.completedPerSecond).padStart(8)}  p50 ${ms(p.latencyMs.p50).padStart(9)}  p99 ${ms(p.latencyMs.p99).padStart(9)}  ${p.sustained ? 'sustained' : 'NOT sustained'}`,
-        );
-      }
-    } finally {
-      if (!values.keep) await b.stop();
-    }
+  const b = await HubBench.start({
+    dir: join(dir, 'cluster'),
+    env,
+    batchSize: Number(values.batch),
+    overrides,
+    clusterSize: 3,
+  });
+  try {
+    await b.phase('warm-up', smoke ? 20 : 200, smoke ? 1 : 3);
+    for (const r of [
+      { label: `${clusterRate}/s`, rate: clusterRate },
+      { label: satLabel, rate: saturation },
+    ])
+      onCluster.push(phaseSummary(await b.phase(r.label, r.rate, seconds)));
+  } finally {
+    if (!values.keep) await b.stop();
   }
+  for (const [name, list] of [
+    ['1 node', single],
+    ['3 nodes R3', onCluster],
+  ] as const)
+    for (const p of list)
+      say(
+        `   ${name.padEnd(11)} ${p.label.padEnd(28)} completed ${perSecond(p.completedPerSecond).padStart(8)}  p50 ${ms(p.latencyMs.p50).padStart(9)}  p99 ${ms(p.latencyMs.p99).padStart(9)}  ${p.sustained ? 'sustained' : 'NOT sustained'}`,
+      );
   const saturationRatio = onCluster[1]!.completedPerSecond / single[1]!.completedPerSecond;
   cluster = { phases: onCluster, single, saturationRatio };
   say(
