@@ -393,10 +393,11 @@ describe('hostile input - at the router (raw NATS messages)', () => {
     const db = openDatabase(auditDb, { readonly: true });
     try {
       const rows = db
-        .prepare('SELECT event, detail FROM audit WHERE alert_id = ? ORDER BY seq')
-        .all(a.id) as { event: string; detail: string | null }[];
+        .prepare('SELECT event, alert_id FROM audit WHERE claimed_id = ? ORDER BY seq')
+        .all(a.id) as { event: string; alert_id: string | null }[];
       expect(rows.map((r) => r.event)).toEqual(['received', 'rejected', 'dead-lettered']);
-      expect(JSON.parse(rows[0]!.detail!)).toMatchObject({ unverified: ['alertId', 'origin'] });
+      // Claimed, never recorded as a verified alert id.
+      expect(rows.every((r) => r.alert_id === null)).toBe(true);
     } finally {
       db.close();
     }

@@ -2,7 +2,16 @@ import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify as toYaml } from 'yaml';
-import { newAlertId } from '@alert-hub/core';
+import { jetstreamManager } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { Streams, auditCheckpointSubject, newAlertId } from '@alert-hub/core';
+import {
+  Witness,
+  addSignatureLines,
+  parseNote,
+  verifyAuditLog,
+  witnessName,
+} from '@alert-hub/audit';
 import { openDatabase } from '@alert-hub/runtime';
 import { useNatsServer } from '@alert-hub/testkit/harness';
 import {
@@ -62,6 +71,52 @@ afterAll(async () => {
   fx.cleanup();
 });
 
+const WITNESSES = ['SG-NPARKS', 'VN-CUSTOMS'];
+
+/**
+ * The last checkpoint the routers published, cosigned by two witnesses played here with the
+ * agencies' keys (this file runs no gateway).
+ */
+async function witnessedAnchor(nc: NatsConnection): Promise<string> {
+  const jsm = await jetstreamManager(nc);
+  const size = () => {
+    const db = openDatabase(auditDb, { readonly: true });
+    try {
+      return (db.prepare('SELECT count(*) AS n FROM audit').get() as { n: number }).n;
+    } finally {
+      db.close();
+    }
+  };
+  const data = await eventually(
+    async () => {
+      const m = await jsm.streams.getMessage(Streams.Audit, {
+        last_by_subj: auditCheckpointSubject('hub'),
+      });
+      const msg = m && (JSON.parse(m.string()) as { checkpoint: string });
+      return msg && Number(msg.checkpoint.split('\n')[1]) === size() ? m.data : undefined;
+    },
+    10_000,
+    'a checkpoint of every entry',
+  );
+  const notes = WITNESSES.map((w) => {
+    const out = new Witness({
+      signer: {
+        name: witnessName(w),
+        privateKey: fx.keys[w]!.privateKey,
+        publicKey: Buffer.from(fx.keys[w]!.publicJwk.x, 'base64url'),
+      },
+      hubKeys: () => [Buffer.from(fx.hubKey.publicJwk.x, 'base64url')],
+      store: { load: () => undefined, save: () => undefined, keepEvidence: () => undefined },
+    }).observe(data);
+    if (out.kind !== 'cosigned') throw new Error(`witness ${w}: ${out.kind}`);
+    return out.note;
+  });
+  return addSignatureLines(
+    notes[0]!,
+    parseNote(notes[1]!).signatures.map((s) => s.line),
+  );
+}
+
 describe('router - two instances on one durable consumer', () => {
   it('share the work, never forward twice, and keep one verifiable chain', async () => {
     const nc = await nats.connect();
@@ -80,12 +135,27 @@ describe('router - two instances on one durable consumer', () => {
     db.close();
     expect(byInstance.map((r) => r.instance).sort()).toEqual(['router-a', 'router-b']);
     expect(byInstance.reduce((s, r) => s + r.n, 0)).toBe(N);
-    await eventually(
-      async () =>
-        (await hubctl(['audit', 'verify', '--db', auditDb, '--trust', fx.trustDir])).code === 0,
-      10_000,
-      'chain verifies',
-    );
+    // One log, one entry per decision, consistent with what the routers signed.
+    const anchor = await witnessedAnchor(nc);
+    const check = openDatabase(auditDb, { readonly: true });
+    const perStreamSeq = check
+      .prepare(
+        "SELECT count(*) AS n FROM audit WHERE event = 'received' GROUP BY stream_seq HAVING n > 1",
+      )
+      .all();
+    const v = verifyAuditLog(check, {
+      anchor,
+      hubKey: Buffer.from(fx.hubKey.publicJwk.x, 'base64url'),
+      witnesses: WITNESSES.map((w) => ({
+        name: witnessName(w),
+        publicKey: Buffer.from(fx.keys[w]!.publicJwk.x, 'base64url'),
+      })),
+      minWitnesses: 2,
+    });
+    check.close();
+    expect(perStreamSeq).toEqual([]);
+    expect(v.problems).toEqual([]);
+    expect(v.witnessed).toBeGreaterThan(4 * N);
   });
 });
 
@@ -139,6 +209,25 @@ describe('hubctl - coordinator commands', () => {
       '2999-01-01T00:00:00Z',
     ]);
     expect(none.stdout.trim()).toBe('(none)');
+    // Times are instants: an offset is honoured, and a time that is not RFC 3339 is refused.
+    const hourAgoFarEast = new Date(Date.now() - 3600_000 + 14 * 3600_000)
+      .toISOString()
+      .replace(/\.\d+Z$/, '+14:00');
+    const recent = await hubctl([
+      'audit',
+      'query',
+      '--db',
+      auditDb,
+      '--since',
+      hourAgoFarEast,
+      '--json',
+      '--limit',
+      '5',
+    ]);
+    expect(recent.stdout.trim().split('\n').length).toBe(5);
+    expect((await hubctl(['audit', 'query', '--db', auditDb, '--since', 'yesterday'])).code).toBe(
+      2,
+    );
     const csv = await hubctl([
       'audit',
       'export',
@@ -151,7 +240,7 @@ describe('hubctl - coordinator commands', () => {
     ]);
     const lines = csv.stdout.trim().split('\n');
     expect(lines[0]).toBe(
-      'seq,at,instance,event,alertId,origin,type,handling,recipient,agreementId,agreementVersion,reasonCode,reason,streamSeq,feedSeq,detail,prevHash,hash',
+      'seq,at,instance,event,alertId,claimedId,origin,type,handling,recipient,agreementId,agreementVersion,reasonCode,reason,streamSeq,feedSeq,detail,hash',
     );
     expect(lines.length).toBe(N + 2);
     const jsonl = await hubctl(['audit', 'export', '--db', auditDb]);
@@ -166,10 +255,23 @@ describe('hubctl - coordinator commands', () => {
     const db = openDatabase(copy);
     db.prepare("UPDATE audit SET recipient = 'NG-NCS' WHERE seq = 42").run();
     db.close();
-    const r = await hubctl(['audit', 'verify', '--db', copy, '--trust', fx.trustDir]);
+    const anchorFile = join(fx.dir, 'anchor.txt');
+    writeFileSync(anchorFile, await witnessedAnchor(await nats.connect()));
+    const r = await hubctl([
+      'audit',
+      'verify',
+      '--db',
+      copy,
+      '--trust',
+      fx.trustDir,
+      '--anchor',
+      anchorFile,
+      '--hub-key',
+      fx.hubKey.kid,
+    ]);
     expect(r.code).toBe(1);
     expect(r.stdout).toContain(
-      'TAMPERED: first bad record 42: content does not match its hash: edited',
+      'TAMPERED: first bad entry 42: its content does not match its leaf hash: edited',
     );
   });
   it('route --dry-run says who would receive and why not the others', async () => {

@@ -44,12 +44,15 @@ describe('security doc - generated from the rendered configuration', () => {
       '$JS.API.CONSUMER.INFO.AHUB_FEEDS.feed-SG-NPARKS',
       '$JS.API.CONSUMER.MSG.NEXT.AHUB_FEEDS.feed-SG-NPARKS',
       '$JS.ACK.AHUB_FEEDS.feed-SG-NPARKS.>',
+      'ahub.audit.cosig.*.SG-NPARKS',
+      'ahub.audit.proof.*.SG-NPARKS',
     ]);
+    expect(sg.streams).toEqual(['ahub.audit.checkpoint.>', 'ahub.audit.cosig.>']);
     expect(sg.exports.find((e) => e.subject.includes('MSG.NEXT'))?.responseType).toBe('stream');
     expect(sg.publish.filter((p) => p.startsWith('$JS.') && !p.startsWith('$JS.ACK.'))).toEqual(
       sg.publish.filter((p) => p.startsWith(AGENCY_JS_API_PREFIX)),
     );
-    expect(sg.subscribe).toEqual(['_INBOX.SG-NPARKS.>']);
+    expect(sg.subscribe).toEqual(['_INBOX.SG-NPARKS.>', ...sg.streams]);
     expect(sg.limits).toEqual({
       max_connections: DEFAULT_AGENCY_LIMITS.maxConnections,
       max_subscriptions: DEFAULT_AGENCY_LIMITS.maxSubscriptions,

@@ -71,6 +71,8 @@ export class HubBench {
     env: Readonly<Record<string, string | undefined>>;
     batchSize: number;
     overrides?: Record<string, unknown>;
+    /** Router-only configuration (e.g. `auditTransparency`). */
+    routerOverrides?: Record<string, unknown>;
     nodeArgs?: readonly string[];
     onProgress?: (m: string) => void;
     /** A NATS cluster of this many nodes (streams at R3) instead of one server. */
@@ -100,7 +102,12 @@ export class HubBench {
       },
       ...(options.nodeArgs ? { nodeArgs: options.nodeArgs } : {}),
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-      routerConfig: { http: { port: 0 }, checkpointIntervalMs: 5000, ...options.overrides },
+      routerConfig: {
+        http: { port: 0 },
+        checkpointIntervalMs: 5000,
+        ...options.overrides,
+        ...options.routerOverrides,
+      },
       gatewayConfig: { ...options.overrides },
     });
     const nc = await hub.connectAs('HUB');

@@ -41,6 +41,10 @@ const { values } = parseArgs({
     // For experiments only; published figures use the services' defaults (info, FULL).
     'log-level': { type: 'string' },
     'sqlite-sync': { type: 'string' },
+    // on (default) | off | compare: compare alternates hubs with the audit transparency log on
+    // and off, same settings, and reports what it costs at saturation.
+    transparency: { type: 'string', default: 'on' },
+    rounds: { type: 'string', default: '3' },
   },
   strict: true,
 });
@@ -128,19 +132,95 @@ say(
   `   => at most ${perSecond(floor.alertsPerSecond)} alerts if the machine did nothing but this crypto`,
 );
 
-say('');
-say(
-  'a. the hub end to end (gateway intake -> router -> 2 partner gateways; mutual TLS, durable, audit on)',
-);
 const overrides = {
   ...(values['log-level'] ? { log: { level: values['log-level'] } } : {}),
   ...(values['sqlite-sync'] ? { sqlite: { synchronous: values['sqlite-sync'] } } : {}),
 };
+if (!['on', 'off', 'compare'].includes(values.transparency))
+  throw new Error('--transparency is on, off or compare');
+if (values.transparency === 'compare') {
+  await compareTransparency();
+  process.exit(0);
+}
+
+/**
+ * d. What the audit transparency log (Merkle tree, checkpoints, fail-closed checks) costs the
+ * routing path: hubs with it on and off, started alternately (on/off, then off/on, ...) so that
+ * a change in the machine's load hits both alike, each at the saturation rate for `seconds`.
+ */
+async function compareTransparency(): Promise<void> {
+  const rounds = smoke ? 1 : Number(values.rounds);
+  say('');
+  say(
+    `d. audit transparency log on vs off: ${rounds} alternating round(s), offered ${saturation}/s for ${seconds} s each`,
+  );
+  const runs: {
+    mode: 'on' | 'off';
+    round: number;
+    completedPerSecond: number;
+    routerCpuMs: number;
+  }[] = [];
+  for (let round = 0; round < rounds; round++) {
+    const order: ('on' | 'off')[] = round % 2 === 0 ? ['on', 'off'] : ['off', 'on'];
+    for (const mode of order) {
+      const h = await HubBench.start({
+        dir: join(dir, `hub-${mode}-${round}`),
+        env,
+        batchSize: Number(values.batch),
+        overrides,
+        routerOverrides: { auditTransparency: mode === 'on' },
+      });
+      try {
+        await h.phase('warm-up', smoke ? 20 : 200, smoke ? 1 : 3);
+        const p = phaseSummary(await h.phase(`saturation ${mode}`, saturation, seconds));
+        runs.push({
+          mode,
+          round,
+          completedPerSecond: p.completedPerSecond,
+          routerCpuMs: p.cpuMsPerAlert['router'] ?? NaN,
+        });
+        say(
+          `   round ${round + 1} ${mode.padEnd(3)} completed ${perSecond(p.completedPerSecond).padStart(8)}  router CPU ${(p.cpuMsPerAlert['router'] ?? NaN).toFixed(3)} ms/alert`,
+        );
+      } finally {
+        await h.stop();
+      }
+    }
+  }
+  const median = (xs: number[]) => {
+    const s = [...xs].sort((a, b) => a - b);
+    return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+  };
+  const of = (mode: 'on' | 'off', k: 'completedPerSecond' | 'routerCpuMs') =>
+    median(runs.filter((r) => r.mode === mode).map((r) => r[k]));
+  const on = of('on', 'completedPerSecond');
+  const off = of('off', 'completedPerSecond');
+  const cost = 1 - on / off;
+  say(
+    `   median: on ${perSecond(on)}, off ${perSecond(off)}: the log costs ${(cost * 100).toFixed(1)}% of throughput; router CPU ${of('on', 'routerCpuMs').toFixed(3)} vs ${of('off', 'routerCpuMs').toFixed(3)} ms/alert`,
+  );
+  const file =
+    values.out ??
+    join(ROOT_DIR, 'bench', 'results', smoke ? 'smoke-transparency.json' : 'transparency.json');
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(
+    file,
+    `${JSON.stringify({ machine, smoke, settings: { rounds, saturation, seconds, batchSize: Number(values.batch) }, runs, median: { on, off, costFraction: cost } }, null, 2)}\n`,
+  );
+  say(`   written to ${file}`);
+  if (!values.keep) rmSync(dir, { recursive: true, force: true });
+}
+
+say('');
+say(
+  `a. the hub end to end (gateway intake -> router -> 2 partner gateways; mutual TLS, durable, audit on, transparency log ${values.transparency})`,
+);
 const hub = await HubBench.start({
   dir: join(dir, 'hub'),
   env,
   batchSize: Number(values.batch),
   overrides,
+  routerOverrides: { auditTransparency: values.transparency === 'on' },
   ...(values['cpu-prof'] ? { nodeArgs: ['--cpu-prof', '--cpu-prof-dir', values['cpu-prof']] } : {}),
 });
 const hubPhases: ReturnType<typeof phaseSummary>[] = [];

@@ -1,17 +1,19 @@
-import { createHash } from 'node:crypto';
-import {
-  canonicalJson,
-  signSync,
-  verifySync,
-  type SigningKey,
-  type TrustStore,
-} from '@alert-hub/core';
+import { canonicalJson } from '@alert-hub/core';
 import type Database from 'better-sqlite3';
+import { CompactRange, MerkleTree, hashLeaf } from './merkle.js';
+import {
+  formatCheckpoint,
+  parseCheckpoint,
+  parseNote,
+  signNote,
+  type Checkpoint,
+  type NoteSigner,
+} from './note.js';
 
 /** An open better-sqlite3 database (the router's audit database, or a copy of it). */
 export type SqliteDatabase = Database.Database;
 
-/** What an audit record says happened. */
+/** What an audit entry says happened. */
 export const AuditEvent = {
   Received: 'received',
   Forwarded: 'forwarded',
@@ -22,10 +24,13 @@ export const AuditEvent = {
 } as const;
 export type AuditEvent = (typeof AuditEvent)[keyof typeof AuditEvent];
 
-/** An audit record before it is chained. */
+/** An audit entry before it is appended. */
 export interface AuditEntry {
   readonly event: AuditEvent;
+  /** The alert id, verified (the origin's signature checked). */
   readonly alertId?: string | undefined;
+  /** The id a refused message claims, never verified. */
+  readonly claimedId?: string | undefined;
   readonly origin?: string | undefined;
   readonly type?: string | undefined;
   readonly handling?: string | undefined;
@@ -39,13 +44,14 @@ export interface AuditEntry {
   readonly detail?: unknown;
 }
 
-/** A stored audit record: the entry, its place in the chain, and the hashes that link it. */
+/** A stored audit entry: its place in the log (`seq`, leaf index `seq - 1`) and its leaf hash. */
 export interface AuditRecord {
   readonly seq: number;
   readonly at: string;
   readonly instance: string;
   readonly event: AuditEvent;
   readonly alertId: string | null;
+  readonly claimedId: string | null;
   readonly origin: string | null;
   readonly type: string | null;
   readonly handling: string | null;
@@ -58,133 +64,21 @@ export interface AuditRecord {
   readonly feedSeq: number | null;
   /** Canonical JSON text, or null. */
   readonly detail: string | null;
-  readonly prevHash: string;
+  /** Hex SHA-256(0x00 || entry bytes): the RFC 9162 leaf hash. */
   readonly hash: string;
 }
 
-/** `prev_hash` of the first record. */
-export const GENESIS_HASH = '0'.repeat(64);
+/** The first element of every entry's JSON array: the format and its version. */
+export const ENTRY_FORMAT = 'alert-hub/audit-entry/v1';
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS audit (
-  seq               INTEGER PRIMARY KEY,
-  at                TEXT    NOT NULL,
-  instance          TEXT    NOT NULL,
-  event             TEXT    NOT NULL,
-  alert_id          TEXT,
-  origin            TEXT,
-  type              TEXT,
-  handling          TEXT,
-  recipient         TEXT,
-  agreement_id      TEXT,
-  agreement_version INTEGER,
-  reason_code       TEXT,
-  reason            TEXT,
-  stream_seq        INTEGER,
-  feed_seq          INTEGER,
-  detail            TEXT,
-  prev_hash         TEXT    NOT NULL,
-  hash              TEXT    NOT NULL
-);
-CREATE INDEX IF NOT EXISTS audit_alert ON audit (alert_id);
-CREATE INDEX IF NOT EXISTS audit_at ON audit (at);
-CREATE INDEX IF NOT EXISTS audit_origin ON audit (origin, at);
-CREATE INDEX IF NOT EXISTS audit_recipient ON audit (recipient, at);
-CREATE TABLE IF NOT EXISTS checkpoints (
-  id        INTEGER PRIMARY KEY AUTOINCREMENT,
-  instance  TEXT    NOT NULL,
-  seq       INTEGER NOT NULL,
-  hash      TEXT    NOT NULL,
-  at        TEXT    NOT NULL,
-  principal TEXT    NOT NULL,
-  kid       TEXT    NOT NULL,
-  signature TEXT    NOT NULL
-);
-`;
-
-interface Row {
-  seq: number;
-  at: string;
-  instance: string;
-  event: AuditEvent;
-  alert_id: string | null;
-  origin: string | null;
-  type: string | null;
-  handling: string | null;
-  recipient: string | null;
-  agreement_id: string | null;
-  agreement_version: number | null;
-  reason_code: string | null;
-  reason: string | null;
-  stream_seq: number | null;
-  feed_seq: number | null;
-  detail: string | null;
-  prev_hash: string;
-  hash: string;
-}
-
-function toRecord(r: Row): AuditRecord {
-  return {
-    seq: r.seq,
-    at: r.at,
-    instance: r.instance,
-    event: r.event,
-    alertId: r.alert_id,
-    origin: r.origin,
-    type: r.type,
-    handling: r.handling,
-    recipient: r.recipient,
-    agreementId: r.agreement_id,
-    agreementVersion: r.agreement_version,
-    reasonCode: r.reason_code,
-    reason: r.reason,
-    streamSeq: r.stream_seq,
-    feedSeq: r.feed_seq,
-    detail: r.detail,
-    prevHash: r.prev_hash,
-    hash: r.hash,
-  };
-}
-
-/**
- * The hash of a record: SHA-256 over the JSON array of every member but `hash` itself, in the
- * order of {@link HASHED_MEMBERS} (absent members as null), `seq` and `prevHash` included, so
- * that editing, inserting, deleting or reordering a record breaks the chain at that record.
- * A fixed-order array is as unambiguous as canonical JSON for a flat record, and cheaper.
- */
-export function hashRecord(r: Omit<AuditRecord, 'hash'>): string {
-  return createHash('sha256')
-    .update(
-      JSON.stringify([
-        r.seq,
-        r.at,
-        r.instance,
-        r.event,
-        r.alertId,
-        r.origin,
-        r.type,
-        r.handling,
-        r.recipient,
-        r.agreementId,
-        r.agreementVersion,
-        r.reasonCode,
-        r.reason,
-        r.streamSeq,
-        r.feedSeq,
-        r.detail,
-        r.prevHash,
-      ]),
-    )
-    .digest('hex');
-}
-
-/** The members a record's hash covers, in order (documentation for independent verifiers). */
+/** The members an entry's bytes hold, in order, after {@link ENTRY_FORMAT}. */
 export const HASHED_MEMBERS = [
   'seq',
   'at',
   'instance',
   'event',
   'alertId',
+  'claimedId',
   'origin',
   'type',
   'handling',
@@ -196,84 +90,311 @@ export const HASHED_MEMBERS = [
   'streamSeq',
   'feedSeq',
   'detail',
-  'prevHash',
 ] as const;
 
-/** Creates the audit tables if missing. */
-export function initAuditSchema(db: SqliteDatabase): void {
-  db.exec(SCHEMA);
-}
-
-/** A signed statement by a router that the chain had `hash` at `seq` at time `at`. */
-interface Checkpoint {
-  readonly instance: string;
-  readonly seq: number;
-  readonly hash: string;
-  readonly at: string;
-  readonly principal: string;
-  readonly kid: string;
-  readonly signature: string;
-}
-
-function checkpointPayload(c: Omit<Checkpoint, 'signature'>): Buffer {
+/**
+ * The bytes of an entry, the Merkle tree's leaf: the UTF-8 of the JSON array
+ * `[ENTRY_FORMAT, seq, at, instance, event, alertId, claimedId, origin, type, handling, recipient,
+ * agreementId, agreementVersion, reasonCode, reason, streamSeq, feedSeq, detail]`, absent members
+ * as `null`, serialised as RFC 8785 (JCS) does (no spaces; strings as JSON.stringify writes them).
+ */
+export function entryBytes(r: Omit<AuditRecord, 'hash'>): Buffer {
   return Buffer.from(
-    canonicalJson({
-      instance: c.instance,
-      seq: c.seq,
-      hash: c.hash,
-      at: c.at,
-      principal: c.principal,
-      kid: c.kid,
-    }),
+    JSON.stringify([
+      ENTRY_FORMAT,
+      r.seq,
+      r.at,
+      r.instance,
+      r.event,
+      r.alertId,
+      r.claimedId,
+      r.origin,
+      r.type,
+      r.handling,
+      r.recipient,
+      r.agreementId,
+      r.agreementVersion,
+      r.reasonCode,
+      r.reason,
+      r.streamSeq,
+      r.feedSeq,
+      r.detail,
+    ]),
     'utf8',
   );
 }
 
+/** The leaf hash of an entry (hex). */
+export function hashRecord(r: Omit<AuditRecord, 'hash'>): string {
+  return hashLeaf(entryBytes(r)).toString('hex');
+}
+
 /**
- * Appends to the chain. Call {@link AuditAppender.append} inside a transaction opened with
- * `BEGIN IMMEDIATE` (the caller's `db.transaction(...).immediate()`): it reads the head and
- * appends under the write lock, so routers on one host can share the database and still form
- * one chain.
+ * The schema the router creates, object by object, exactly as SQLite stores it in
+ * `sqlite_master`. `verifyAuditLog` refuses a database holding any trigger, view or index that is
+ * not here, or any of these with other SQL.
+ */
+export const AUDIT_SCHEMA: readonly { type: string; name: string; sql: string }[] = [
+  {
+    type: 'table',
+    name: 'audit',
+    sql: `CREATE TABLE audit (
+  seq               INTEGER PRIMARY KEY,
+  at                TEXT    NOT NULL,
+  instance          TEXT    NOT NULL,
+  event             TEXT    NOT NULL,
+  alert_id          TEXT,
+  claimed_id        TEXT,
+  origin            TEXT,
+  type              TEXT,
+  handling          TEXT,
+  recipient         TEXT,
+  agreement_id      TEXT,
+  agreement_version INTEGER,
+  reason_code       TEXT,
+  reason            TEXT,
+  stream_seq        INTEGER,
+  feed_seq          INTEGER,
+  detail            TEXT,
+  hash              TEXT    NOT NULL
+)`,
+  },
+  { type: 'index', name: 'audit_alert', sql: 'CREATE INDEX audit_alert ON audit (alert_id)' },
+  { type: 'index', name: 'audit_claimed', sql: 'CREATE INDEX audit_claimed ON audit (claimed_id)' },
+  { type: 'index', name: 'audit_at', sql: 'CREATE INDEX audit_at ON audit (at)' },
+  { type: 'index', name: 'audit_origin', sql: 'CREATE INDEX audit_origin ON audit (origin, at)' },
+  {
+    type: 'index',
+    name: 'audit_recipient',
+    sql: 'CREATE INDEX audit_recipient ON audit (recipient, at)',
+  },
+  {
+    type: 'table',
+    name: 'checkpoints',
+    sql: `CREATE TABLE checkpoints (
+  size INTEGER PRIMARY KEY,
+  note TEXT    NOT NULL
+)`,
+  },
+];
+
+/** Creates the audit tables if missing. */
+export function initAuditSchema(db: SqliteDatabase): void {
+  const have = new Set(
+    (
+      db.prepare("SELECT name FROM sqlite_master WHERE name IN ('audit','checkpoints')").all() as {
+        name: string;
+      }[]
+    ).map((r) => r.name),
+  );
+  if (have.has('audit') && have.has('checkpoints')) return;
+  db.transaction(() => {
+    for (const o of AUDIT_SCHEMA) {
+      const table = o.type === 'table' ? o.name : 'audit';
+      if (!have.has(table)) db.exec(o.sql);
+    }
+  })();
+}
+
+/** A row of the `audit` table as SQLite returns it. */
+export interface AuditRow {
+  seq: number;
+  at: string;
+  instance: string;
+  event: AuditEvent;
+  alert_id: string | null;
+  claimed_id: string | null;
+  origin: string | null;
+  type: string | null;
+  handling: string | null;
+  recipient: string | null;
+  agreement_id: string | null;
+  agreement_version: number | null;
+  reason_code: string | null;
+  reason: string | null;
+  stream_seq: number | null;
+  feed_seq: number | null;
+  detail: string | null;
+  hash: string;
+}
+
+export function toRecord(r: AuditRow): AuditRecord {
+  return {
+    seq: r.seq,
+    at: r.at,
+    instance: r.instance,
+    event: r.event,
+    alertId: r.alert_id,
+    claimedId: r.claimed_id,
+    origin: r.origin,
+    type: r.type,
+    handling: r.handling,
+    recipient: r.recipient,
+    agreementId: r.agreement_id,
+    agreementVersion: r.agreement_version,
+    reasonCode: r.reason_code,
+    reason: r.reason,
+    streamSeq: r.stream_seq,
+    feedSeq: r.feed_seq,
+    detail: r.detail,
+    hash: r.hash,
+  };
+}
+
+/** Reads every record in seq order without loading them all at once. */
+export function iterateRecords(db: SqliteDatabase, afterSeq = 0): IterableIterator<AuditRecord> {
+  const it = db
+    .prepare('SELECT * FROM audit WHERE seq > ? ORDER BY seq')
+    .iterate(afterSeq) as IterableIterator<AuditRow>;
+  return (function* () {
+    for (const r of it) yield toRecord(r);
+  })();
+}
+
+/**
+ * The database no longer holds what this router wrote or signed: an insert did not land, an
+ * entry changed, entries vanished or appeared. The router stops routing and signs nothing more.
+ */
+export class AuditIntegrityError extends Error {
+  readonly code = 'ERR_AUDIT_INTEGRITY';
+  constructor(message: string) {
+    super(message);
+    this.name = 'AuditIntegrityError';
+  }
+}
+
+/**
+ * Appends entries to the log and signs checkpoints. It keeps the tree's right edge in memory,
+ * built from the entries it verified at start and those it appended, so what it signs is what it
+ * wrote, never what the file says now. Call {@link AuditAppender.append} inside a transaction
+ * opened with `BEGIN IMMEDIATE`: routers on one host may share the database, and an appender
+ * takes in the other's entries (hashing them from their content) before appending its own.
  */
 export class AuditAppender {
   readonly #db: SqliteDatabase;
   readonly #instance: string;
   readonly #insert;
   readonly #head;
+  readonly #count;
   readonly #insertCheckpoint;
-  #sinceCheckpoint = 0;
+  readonly #storedCheckpoint;
+  #range = new CompactRange();
+  /** Leaf hashes appended (or taken in) since the last checkpoint, by seq. */
+  #pending = new Map<number, string>();
+  #lastCheckpoint: Checkpoint | undefined;
+  /** Proof computation over the stored leaf hashes, which start-up verified against content. */
+  readonly tree: MerkleTree;
 
-  constructor(db: SqliteDatabase, instance: string) {
+  /** False only to measure what the transparency log costs: no hashes, no checks, no checkpoints. */
+  readonly transparency: boolean;
+
+  constructor(db: SqliteDatabase, instance: string, options: { transparency?: boolean } = {}) {
     this.#db = db;
     this.#instance = instance;
+    this.transparency = options.transparency ?? true;
     initAuditSchema(db);
     this.#insert = db.prepare(
-      `INSERT INTO audit (seq, at, instance, event, alert_id, origin, type, handling, recipient, agreement_id, agreement_version, reason_code, reason, stream_seq, feed_seq, detail, prev_hash, hash)
-       VALUES (@seq, @at, @instance, @event, @alertId, @origin, @type, @handling, @recipient, @agreementId, @agreementVersion, @reasonCode, @reason, @streamSeq, @feedSeq, @detail, @prevHash, @hash)`,
+      `INSERT INTO audit (seq, at, instance, event, alert_id, claimed_id, origin, type, handling, recipient, agreement_id, agreement_version, reason_code, reason, stream_seq, feed_seq, detail, hash)
+       VALUES (@seq, @at, @instance, @event, @alertId, @claimedId, @origin, @type, @handling, @recipient, @agreementId, @agreementVersion, @reasonCode, @reason, @streamSeq, @feedSeq, @detail, @hash)`,
     );
-    this.#head = db.prepare<[], { seq: number; hash: string }>(
-      'SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1',
+    this.#head = db.prepare<[], { seq: number | null }>('SELECT max(seq) AS seq FROM audit');
+    this.#count = db.prepare<[number], { n: number; last: number | null }>(
+      'SELECT count(*) AS n, max(seq) AS last FROM audit WHERE seq > ?',
     );
-    this.#insertCheckpoint = db.prepare(
-      'INSERT INTO checkpoints (instance, seq, hash, at, principal, kid, signature) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    this.#insertCheckpoint = db.prepare('INSERT INTO checkpoints (size, note) VALUES (?, ?)');
+    this.#storedCheckpoint = db.prepare<[number], { note: string }>(
+      'SELECT note FROM checkpoints WHERE size = ?',
     );
+    const leaves = db.prepare<[number, number], { hash: string }>(
+      'SELECT hash FROM audit WHERE seq > ? AND seq <= ? ORDER BY seq',
+    );
+    this.tree = new MerkleTree((start, end) =>
+      leaves.all(start, end).map((r) => Buffer.from(r.hash, 'hex')),
+    );
+    if (this.transparency) this.#load();
   }
 
-  /** The last record's seq and hash (0 and the genesis hash when empty). */
-  head(): { seq: number; hash: string } {
-    return this.#head.get() ?? { seq: 0, hash: GENESIS_HASH };
+  /** Reads the whole log once, checking every entry against its hash and its place. */
+  #load(): void {
+    const range = new CompactRange();
+    for (const r of iterateRecords(this.#db)) {
+      const problem = checkRecord(r, range.size + 1);
+      if (problem) throw new AuditIntegrityError(`audit entry ${problem.seq}: ${problem.problem}`);
+      range.append(Buffer.from(r.hash, 'hex'));
+    }
+    this.#range = range;
   }
 
-  /** Appends entries, chained after the current head; must run inside an immediate transaction. */
+  /** The number of entries this appender vouches for. */
+  get size(): number {
+    return this.#range.size;
+  }
+
+  /** The root hash of the log as this appender knows it. */
+  root(): Buffer {
+    return this.#range.root();
+  }
+
+  /** The last checkpoint this appender signed or was told about. */
+  get lastCheckpoint(): Checkpoint | undefined {
+    return this.#lastCheckpoint;
+  }
+
+  /**
+   * Checks the database against a checkpoint published earlier (at start: the last one on
+   * NATS, or the empty tree when none was ever published): the log must hold at least its size
+   * and have its root there.
+   */
+  checkAgainst(c: Checkpoint): void {
+    if (this.size < c.size)
+      throw new AuditIntegrityError(
+        `the database holds ${this.size} entries but checkpoint ${c.size} was published: entries were removed`,
+      );
+    if (!this.tree.root(c.size).equals(c.root))
+      throw new AuditIntegrityError(
+        `the first ${c.size} entries do not have the root of the published checkpoint: the log was rewritten`,
+      );
+    this.#lastCheckpoint = c;
+    // Entries after it (verified against their content at load) are checked again before the
+    // next checkpoint, like those appended from now on.
+    this.#pending = new Map();
+    for (const r of iterateRecords(this.#db, c.size)) this.#pending.set(r.seq, r.hash);
+  }
+
+  /** Takes in entries other routers sharing this database appended after ours. */
+  #catchUp(): void {
+    for (const r of iterateRecords(this.#db, this.size)) {
+      if (r.instance === this.#instance)
+        throw new AuditIntegrityError(
+          `audit entry ${r.seq} claims to be this router's (${this.#instance}) but it never wrote it`,
+        );
+      const problem = checkRecord(r, this.size + 1);
+      if (problem) throw new AuditIntegrityError(`audit entry ${problem.seq}: ${problem.problem}`);
+      this.#range.append(Buffer.from(r.hash, 'hex'));
+      this.#pending.set(r.seq, r.hash);
+    }
+  }
+
+  /** Appends entries after the current head; must run inside an immediate transaction. */
   append(entries: readonly AuditEntry[], at: string): void {
-    let { seq, hash } = this.head();
+    if (!this.transparency) return this.#appendPlain(entries, at);
+    const head = this.#head.get()?.seq ?? 0;
+    if (head < this.size)
+      throw new AuditIntegrityError(
+        `the database ends at entry ${head} but this router holds ${this.size}: entries were removed`,
+      );
+    if (head > this.size) this.#catchUp();
+    const first = this.size + 1;
+    const range = this.#range.clone();
+    const added: [number, string][] = [];
     for (const e of entries) {
       const base = {
-        seq: seq + 1,
+        seq: range.size + 1,
         at,
         instance: this.#instance,
         event: e.event,
         alertId: e.alertId ?? null,
+        claimedId: e.claimedId ?? null,
         origin: e.origin ?? null,
         type: e.type ?? null,
         handling: e.handling ?? null,
@@ -285,39 +406,101 @@ export class AuditAppender {
         streamSeq: e.streamSeq ?? null,
         feedSeq: e.feedSeq ?? null,
         detail: e.detail === undefined ? null : canonicalJson(e.detail),
-        prevHash: hash,
       };
-      hash = hashRecord(base);
-      seq = base.seq;
-      this.#insert.run({ ...base, hash });
+      const leaf = hashLeaf(entryBytes(base));
+      const hash = leaf.toString('hex');
+      if (this.#insert.run({ ...base, hash }).changes !== 1)
+        throw new AuditIntegrityError(`audit entry ${base.seq} was not stored (a trigger?)`);
+      range.append(leaf);
+      added.push([base.seq, hash]);
     }
-    this.#sinceCheckpoint += entries.length;
+    // Every insert landed, and nothing else appeared or vanished behind them.
+    const c = this.#count.get(first - 1);
+    if (c?.n !== entries.length || (entries.length > 0 && c.last !== range.size))
+      throw new AuditIntegrityError(
+        `after appending entries ${first}..${range.size} the database holds ${c?.n ?? 0} entries from ${first}: an insert did not land as written`,
+      );
+    this.#range = range;
+    for (const [s, h] of added) this.#pending.set(s, h);
   }
 
-  /** Records appended since the last checkpoint. */
+  /** The benchmark's baseline: the same rows, without leaf hashes or checks. */
+  #appendPlain(entries: readonly AuditEntry[], at: string): void {
+    let seq = this.#head.get()?.seq ?? 0;
+    for (const e of entries) {
+      this.#insert.run({
+        seq: ++seq,
+        at,
+        instance: this.#instance,
+        event: e.event,
+        alertId: e.alertId ?? null,
+        claimedId: e.claimedId ?? null,
+        origin: e.origin ?? null,
+        type: e.type ?? null,
+        handling: e.handling ?? null,
+        recipient: e.recipient ?? null,
+        agreementId: e.agreementId ?? null,
+        agreementVersion: e.agreementVersion ?? null,
+        reasonCode: e.reasonCode ?? null,
+        reason: e.reason ?? null,
+        streamSeq: e.streamSeq ?? null,
+        feedSeq: e.feedSeq ?? null,
+        detail: e.detail === undefined ? null : canonicalJson(e.detail),
+        hash: '',
+      });
+    }
+  }
+
+  /** Entries appended since the last checkpoint. */
   get sinceCheckpoint(): number {
-    return this.#sinceCheckpoint;
+    return this.#pending.size;
   }
 
   /**
-   * Signs the current head with the router's key and stores the checkpoint. A hash chain alone
-   * can be recomputed by whoever can write the file; a signed checkpoint cannot.
+   * Checks that the entries since the last checkpoint are in the database as written and that
+   * none vanished or appeared, then signs a checkpoint of the log as this appender knows it and
+   * stores the note. Must run inside an immediate transaction. Returns the signed note, or
+   * undefined when there is nothing new.
    */
-  checkpoint(key: SigningKey, at: string): { seq: number; hash: string } | undefined {
-    const head = this.head();
-    if (head.seq === 0) return undefined;
-    const c = {
-      instance: this.#instance,
-      seq: head.seq,
-      hash: head.hash,
-      at,
-      principal: key.principal,
-      kid: key.kid,
-    };
-    const signature = signSync(key.alg, checkpointPayload(c), key.privateKey).toString('base64url');
-    this.#insertCheckpoint.run(c.instance, c.seq, c.hash, c.at, c.principal, c.kid, signature);
-    this.#sinceCheckpoint = 0;
-    return head;
+  checkpoint(
+    signer: NoteSigner,
+    origin: string,
+  ): { checkpoint: Checkpoint; note: string } | undefined {
+    if (!this.transparency) return undefined;
+    const head = this.#head.get()?.seq ?? 0;
+    if (head > this.size) this.#catchUp();
+    const since = this.#lastCheckpoint?.size ?? 0;
+    if (this.size === since || this.size === 0) return undefined;
+    const c = this.#count.get(0);
+    if (c?.n !== this.size || c.last !== this.size)
+      throw new AuditIntegrityError(
+        `the database holds ${c?.n ?? 0} entries (last ${c?.last ?? 0}) where ${this.size} were written: entries were removed or inserted`,
+      );
+    for (const r of iterateRecords(this.#db, since)) {
+      const expected = this.#pending.get(r.seq);
+      const problem = checkRecord(r, r.seq);
+      if (problem || expected === undefined || expected !== r.hash)
+        throw new AuditIntegrityError(
+          `audit entry ${r.seq} changed after it was written: ${problem?.problem ?? 'its hash differs'}`,
+        );
+    }
+    const checkpoint = { origin, size: this.size, root: this.root() };
+    const existing = this.#storedCheckpoint.get(checkpoint.size);
+    if (existing) {
+      // Another router sharing this database signed this very size: it must be this tree.
+      if (!parseCheckpoint(parseNote(existing.note).text).root.equals(checkpoint.root))
+        throw new AuditIntegrityError(
+          `a checkpoint of size ${checkpoint.size} with another root is stored: the log forked`,
+        );
+      this.#lastCheckpoint = checkpoint;
+      this.#pending = new Map();
+      return undefined;
+    }
+    const note = signNote(formatCheckpoint(checkpoint), signer);
+    this.#insertCheckpoint.run(checkpoint.size, note);
+    this.#lastCheckpoint = checkpoint;
+    this.#pending = new Map();
+    return { checkpoint, note };
   }
 
   get db(): SqliteDatabase {
@@ -325,213 +508,16 @@ export class AuditAppender {
   }
 }
 
-/** The outcome of {@link verifyAuditChain}. */
-export interface ChainVerification {
-  readonly ok: boolean;
-  readonly records: number;
-  readonly head: { readonly seq: number; readonly hash: string };
-  /** The first record that is not what the chain says it must be. */
-  readonly firstBad?: { readonly seq: number; readonly problem: string };
-  readonly checkpoints: { readonly verified: number; readonly lastSignedSeq: number };
-  /** Records after the last signed checkpoint: chained, but not yet vouched for by a signature. */
-  readonly unsignedTail: number;
-  readonly problems: readonly string[];
-}
-
-/**
- * Walks the chain from the first record: every seq present in order, every `prev_hash` the
- * hash of the record before, every hash recomputed; then every signed checkpoint checked
- * against the router's key in the trust store and against the chain at its seq.
- */
-export function verifyAuditChain(
-  db: SqliteDatabase,
-  trust?: TrustStore,
-  expectHead?: { seq: number; hash: string },
-): ChainVerification {
-  initAuditSchemaIfWritable(db);
-  const problems: string[] = [];
-  let firstBad: { seq: number; problem: string } | undefined;
-  const bad = (seq: number, problem: string) => {
-    firstBad ??= { seq, problem };
-    problems.push(`record ${seq}: ${problem}`);
-  };
-  const hashes = new Map<number, string>();
-  let expected = 1;
-  let prev = GENESIS_HASH;
-  let count = 0;
-  for (const row of db
-    .prepare('SELECT * FROM audit ORDER BY seq')
-    .iterate() as IterableIterator<Row>) {
-    const r = toRecord(row);
-    count++;
-    if (r.seq !== expected) {
-      bad(
-        expected,
-        r.seq > expected
-          ? `missing (the next record is ${r.seq}): deleted`
-          : `out of order (found ${r.seq})`,
-      );
-    }
-    if (r.prevHash !== prev)
-      bad(
-        r.seq,
-        `prev_hash does not match the hash of record ${r.seq - 1}: a record before it was deleted, inserted or changed`,
-      );
-    const h = hashRecord(r);
-    if (h !== r.hash) bad(r.seq, 'content does not match its hash: edited');
-    hashes.set(r.seq, r.hash);
-    prev = r.hash;
-    expected = r.seq + 1;
-  }
-  const head = { seq: expected - 1, hash: prev };
-  let verified = 0;
-  let lastSignedSeq = 0;
-  const cps = db.prepare('SELECT * FROM checkpoints ORDER BY seq, id').all() as Checkpoint[];
-  for (const c of cps) {
-    if (hashes.get(c.seq) !== c.hash) {
-      bad(
-        c.seq,
-        `differs from the checkpoint signed by ${c.instance} at ${c.at}: the chain was rewritten up to here`,
-      );
-      continue;
-    }
-    if (trust) {
-      try {
-        const key = trust.resolve(c.kid, c.principal, 'router', new Date(c.at));
-        const ok = verifySync(
-          key.alg,
-          checkpointPayload(c),
-          key.publicKey,
-          Buffer.from(c.signature, 'base64url'),
-        );
-        if (!ok) {
-          problems.push(`checkpoint at record ${c.seq}: signature does not verify`);
-          continue;
-        }
-      } catch (err) {
-        problems.push(`checkpoint at record ${c.seq}: ${(err as Error).message}`);
-        continue;
-      }
-    }
-    verified++;
-    lastSignedSeq = Math.max(lastSignedSeq, c.seq);
-  }
-  if (expectHead && hashes.get(expectHead.seq) !== expectHead.hash) {
-    problems.push(
-      `the expected head ${expectHead.seq}:${expectHead.hash.slice(0, 16)}… is not in the chain: records were removed from the end or rewritten`,
-    );
-    firstBad ??= { seq: expectHead.seq, problem: 'expected head not found' };
-  }
-  return {
-    ok: problems.length === 0,
-    records: count,
-    head,
-    ...(firstBad ? { firstBad } : {}),
-    checkpoints: { verified, lastSignedSeq },
-    unsignedTail: head.seq - lastSignedSeq,
-    problems,
-  };
-}
-
-function initAuditSchemaIfWritable(db: SqliteDatabase): void {
-  if (!db.readonly) initAuditSchema(db);
-}
-
-/** Filters of {@link queryAudit}. */
-export interface AuditQuery {
-  /** The sending agency. */
-  readonly agency?: string;
-  /** The partner: the recipient of a forward or of a denial. */
-  readonly partner?: string;
-  readonly type?: string;
-  /** The event: received, forwarded, denied, rejected, dead-lettered. */
-  readonly outcome?: string;
-  readonly alertId?: string;
-  /** RFC 3339 bounds on the record time (inclusive since, exclusive until). */
-  readonly since?: string;
-  readonly until?: string;
-  /** Only records after this seq (pagination). */
-  readonly after?: number;
-  readonly limit?: number;
-}
-
-/** Records matching the filters, oldest first. */
-export function queryAudit(db: SqliteDatabase, q: AuditQuery): AuditRecord[] {
-  const where: string[] = [];
-  const params: (string | number)[] = [];
-  const add = (sql: string, v: string | number | undefined) => {
-    if (v === undefined) return;
-    where.push(sql);
-    params.push(v);
-  };
-  add('origin = ?', q.agency);
-  add('recipient = ?', q.partner);
-  add('type = ?', q.type);
-  add('event = ?', q.outcome);
-  add('alert_id = ?', q.alertId);
-  add('at >= ?', q.since);
-  add('at < ?', q.until);
-  add('seq > ?', q.after);
-  const sql = `SELECT * FROM audit ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq LIMIT ?`;
-  return (db.prepare(sql).all(...params, q.limit ?? 1000) as Row[]).map(toRecord);
-}
-
-/** Every record about one alert, in order: its whole journey through the hub. */
-export function traceAlert(db: SqliteDatabase, alertId: string): AuditRecord[] {
-  return (
-    db.prepare('SELECT * FROM audit WHERE alert_id = ? ORDER BY seq').all(alertId) as Row[]
-  ).map(toRecord);
-}
-
-/** Forwards per sender, recipient, type and day. */
-export interface FlowCount {
-  readonly day: string;
-  readonly origin: string;
-  readonly recipient: string;
-  readonly type: string;
-  readonly count: number;
-}
-
-export function flowStats(
-  db: SqliteDatabase,
-  q: { since?: string; until?: string } = {},
-): FlowCount[] {
-  return db
-    .prepare(
-      `SELECT substr(at, 1, 10) AS day, origin, recipient, type, count(*) AS count FROM audit
-       WHERE event = 'forwarded' AND at >= ? AND at < ?
-       GROUP BY day, origin, recipient, type ORDER BY day, origin, recipient, type`,
-    )
-    .all(q.since ?? '', q.until ?? '9999') as FlowCount[];
-}
-
-/** Merges records of several databases (routers on several hosts) into one time-ordered view. */
-export function mergeRecords(lists: readonly AuditRecord[][], limit: number): AuditRecord[] {
-  return lists
-    .flat()
-    .sort((a, b) =>
-      a.at < b.at
-        ? -1
-        : a.at > b.at
-          ? 1
-          : a.instance < b.instance
-            ? -1
-            : a.instance > b.instance
-              ? 1
-              : a.seq - b.seq,
-    )
-    .slice(0, limit);
-}
-
-/** CSV columns of an export, in order: the hashed members, then the hash. */
-export const AUDIT_COLUMNS = [...HASHED_MEMBERS, 'hash'] as const;
-
-/** One CSV line (RFC 4180 quoting). */
-export function toCsvLine(r: AuditRecord): string {
-  return AUDIT_COLUMNS.map((c) => {
-    const v = r[c];
-    if (v === null) return '';
-    const s = String(v);
-    return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-  }).join(',');
+/** What is wrong with a record read at position `expectedSeq`, if anything. */
+export function checkRecord(
+  r: AuditRecord,
+  expectedSeq: number,
+): { seq: number; problem: string } | undefined {
+  if (r.seq !== expectedSeq)
+    return r.seq > expectedSeq
+      ? { seq: expectedSeq, problem: `missing (the next entry is ${r.seq}): deleted` }
+      : { seq: r.seq, problem: `out of order (expected ${expectedSeq})` };
+  if (hashRecord(r) !== r.hash)
+    return { seq: r.seq, problem: 'its content does not match its leaf hash: edited' };
+  return undefined;
 }

@@ -31,6 +31,7 @@ export const DenyReason = {
   AlertType: 'DENY_ALERT_TYPE',
   Handling: 'DENY_HANDLING',
   Condition: 'DENY_CONDITION',
+  SchemaVersion: 'DENY_SCHEMA_VERSION',
 } as const;
 export type DenyReason = (typeof DenyReason)[keyof typeof DenyReason];
 
@@ -61,9 +62,29 @@ export interface RoutingDecision {
   readonly denied: readonly Denied[];
 }
 
+/** The alert schema versions a partner (a country or one agency) reads. */
+export interface Reader {
+  readonly party: string;
+  readonly schemaVersions: readonly number[];
+}
+
 /** A validated set of agreements, with the file's own order kept (the first that allows wins). */
 export interface AgreementSet {
   readonly agreements: readonly Agreement[];
+  /** Partners that read only some schema versions; absent or unlisted: every version. */
+  readonly readers?: readonly Reader[];
+}
+
+/**
+ * The schema versions `agency` reads, or undefined when it reads every version: its own entry,
+ * else its country's.
+ */
+export function versionsRead(set: AgreementSet, agency: string): readonly number[] | undefined {
+  const readers = set.readers ?? [];
+  return (
+    readers.find((r) => r.party === agency)?.schemaVersions ??
+    readers.find((r) => r.party === countryOf(agency))?.schemaVersions
+  );
 }
 
 function matches(party: string, agency: string): boolean {
@@ -150,7 +171,16 @@ export function evaluateAgreements(
       }
       reasons.push({ a, ...r });
     }
-    if (ok)
+    const reads = ok ? versionsRead(set, to) : undefined;
+    if (ok && reads && !reads.includes(alert.version)) {
+      // Allowed by the agreement, but the partner could not read it: refused with the reason,
+      // never sent to end up in the partner's quarantine.
+      denied.push({
+        recipient: to,
+        reason: DenyReason.SchemaVersion,
+        detail: `${to} reads schema versions ${reads.join(', ')}; this ${alert.type} is version ${alert.version} (allowed by ${ok.id}@${ok.version})`,
+      });
+    } else if (ok)
       allowed.push({
         recipient: to,
         agreement: { id: ok.id, version: ok.version },
@@ -179,7 +209,7 @@ export function parseAgreements(
 ): AgreementSet {
   const issues: Issue[] = [...registry.validateDocument(AGREEMENTS_SCHEMA_ID, document)];
   if (issues.length > 0) throw new AgreementsInvalidError(source, issues);
-  const agreements = (document as { agreements: Agreement[] }).agreements;
+  const { agreements, readers } = document as { agreements: Agreement[]; readers?: Reader[] };
   const seen = new Map<string, number>();
   agreements.forEach((a, i) => {
     const at = `/agreements/${i}`;
@@ -217,6 +247,27 @@ export function parseAgreements(
       }
     });
   });
+  const readerSeen = new Map<string, number>();
+  readers?.forEach((r, i) => {
+    const at = `/readers/${i}/party`;
+    if (readerSeen.has(r.party))
+      issues.push({
+        pointer: at,
+        message: `"${r.party}" is already listed at /readers/${readerSeen.get(r.party)}`,
+      });
+    else readerSeen.set(r.party, i);
+    if (!r.schemaVersions.includes(1))
+      issues.push({
+        pointer: `/readers/${i}/schemaVersions`,
+        message:
+          'must include 1: retractions exist only in version 1, and every partner reads them',
+      });
+    if (!registry.countries.has(r.party.slice(0, 2)))
+      issues.push({
+        pointer: at,
+        message: `"${r.party.slice(0, 2)}" is not an ISO 3166-1 alpha-2 country code`,
+      });
+  });
   if (issues.length > 0) throw new AgreementsInvalidError(source, issues);
-  return { agreements };
+  return readers ? { agreements, readers } : { agreements };
 }

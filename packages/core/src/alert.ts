@@ -49,53 +49,94 @@ export interface AlertBase {
   readonly caseReference?: string;
 }
 
+/** A route: v1 requires `origin` and `destination`; in v2 every place is optional. */
 interface Route {
-  readonly origin: string;
+  readonly origin?: string;
   readonly transit?: readonly string[];
-  readonly destination: string;
+  readonly destination?: string;
+  readonly placeOfReceipt?: string;
+  readonly portOfLoading?: string;
+  readonly portOfDischarge?: string;
+  readonly placeOfDelivery?: string;
+  readonly originCountry?: string;
+  readonly destinationCountry?: string;
+}
+
+interface Party {
+  readonly country?: string;
 }
 
 interface Shipment {
-  readonly route: Route;
-  readonly consignor?: { country: string };
-  readonly consignee?: { country: string };
+  readonly route?: Route;
+  readonly consignor?: Party;
+  readonly consignee?: Party;
+  readonly notifyParty?: Party;
+  readonly freightForwarder?: Party;
+  readonly customsBroker?: Party;
+  readonly carrier?: Party;
 }
 
 /** A validated alert: the base members plus the type's own (see the schemas). */
 export type Alert = AlertBase & {
   readonly shipment?: Shipment;
   readonly seizure?: { location: { country: string; locode?: string }; shipment?: Shipment };
-  readonly consignee?: { country: string };
+  readonly consignee?: Party;
   readonly watchCountries?: readonly string[];
   readonly retracts?: string;
   readonly action?: 'withdraw' | 'correct';
   readonly correctedBy?: string;
   readonly reason?: string;
+  readonly reviewBy?: string;
   readonly [member: string]: unknown;
 };
 
 /**
- * Countries an alert concerns: every country on its route (UN/LOCODEs' country part), of
- * the parties named and of the place of seizure, plus any watch list. Agreements with the
- * condition `routeTouchesParty` use it.
+ * Countries an alert concerns: every country on its route (UN/LOCODEs' country part, and in v2
+ * the route's countries), of the parties named and of the place of seizure, plus any watch list.
+ * Agreements with the condition `routeTouchesRecipient` use it.
  */
 export function countriesTouched(alert: Alert): Set<string> {
   const out = new Set<string>();
+  const addPlace = (locode: string | undefined) => {
+    if (locode) out.add(locode.slice(0, 2));
+  };
+  const addParty = (p: Party | undefined) => {
+    if (p?.country) out.add(p.country);
+  };
   const addShipment = (s: Shipment | undefined) => {
     if (!s) return;
-    out.add(s.route.origin.slice(0, 2));
-    out.add(s.route.destination.slice(0, 2));
-    for (const t of s.route.transit ?? []) out.add(t.slice(0, 2));
-    if (s.consignor) out.add(s.consignor.country);
-    if (s.consignee) out.add(s.consignee.country);
+    const r = s.route;
+    if (r) {
+      for (const place of [
+        r.origin,
+        r.destination,
+        r.placeOfReceipt,
+        r.portOfLoading,
+        r.portOfDischarge,
+        r.placeOfDelivery,
+        ...(r.transit ?? []),
+      ])
+        addPlace(place);
+      if (r.originCountry) out.add(r.originCountry);
+      if (r.destinationCountry) out.add(r.destinationCountry);
+    }
+    for (const p of [
+      s.consignor,
+      s.consignee,
+      s.notifyParty,
+      s.freightForwarder,
+      s.customsBroker,
+      s.carrier,
+    ])
+      addParty(p);
   };
   addShipment(alert.shipment);
   if (alert.seizure) {
     out.add(alert.seizure.location.country);
-    if (alert.seizure.location.locode) out.add(alert.seizure.location.locode.slice(0, 2));
+    addPlace(alert.seizure.location.locode);
     addShipment(alert.seizure.shipment);
   }
-  if (alert.consignee) out.add(alert.consignee.country);
+  addParty(alert.consignee);
   for (const c of alert.watchCountries ?? []) out.add(c);
   return out;
 }

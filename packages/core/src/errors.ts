@@ -20,10 +20,35 @@ export const ErrorCode = {
   KeyAgencyMismatch: 'ERR_KEY_AGENCY_MISMATCH',
   KeyInvalid: 'ERR_KEY_INVALID',
   IssuedInFuture: 'ERR_ISSUED_AT_FUTURE',
+  IssuedTooOld: 'ERR_ISSUED_AT_TOO_OLD',
+  MsgIdMismatch: 'ERR_MSG_ID_MISMATCH',
   TrustStoreInvalid: 'ERR_TRUST_STORE_INVALID',
   AgreementsInvalid: 'ERR_AGREEMENTS_INVALID',
+  SubjectInvalid: 'ERR_SUBJECT_INVALID',
+  SubjectMismatch: 'ERR_SUBJECT_MISMATCH',
+  RetractionNotOrigin: 'ERR_RETRACTION_NOT_ORIGIN',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/**
+ * The one table of alert-hub error codes, as the keys of an interface. Core's own codes are
+ * {@link ErrorCode}; each package that adds codes declares them next to its errors and merges
+ * them in, so that every code of the hub is in this one table:
+ *
+ * ```ts
+ * export const RuntimeErrorCode = { ConfigInvalid: 'ERR_CONFIG_INVALID' } as const;
+ * declare module '@alert-hub/core' {
+ *   interface ErrorCodeTable extends Record<(typeof RuntimeErrorCode)[keyof typeof RuntimeErrorCode], true> {}
+ * }
+ * ```
+ *
+ * An error can only be made with a code of the table: a code that is not in it does not compile.
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type -- the table is its keys; packages merge theirs in
+export interface ErrorCodeTable extends Record<ErrorCode, true> {}
+
+/** Any code in {@link ErrorCodeTable}. */
+export type AnyErrorCode = keyof ErrorCodeTable;
 
 /** One thing wrong with a document, located by RFC 6901 JSON pointer. */
 export interface Issue {
@@ -34,12 +59,12 @@ export interface Issue {
 }
 
 /**
- * Base class of every alert-hub error. The core's codes are {@link ErrorCode}; the services
- * add their own (`ERR_CONFIG_INVALID`, `ERR_NATS_UNAVAILABLE`, ...) on the same base.
+ * Base class of every alert-hub error. The code is one of {@link ErrorCodeTable}: core's own
+ * ({@link ErrorCode}) or one a package merged in (`ERR_CONFIG_INVALID`, `ERR_NATS_UNAVAILABLE`, ...).
  */
 export class AlertHubError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
+  readonly code: AnyErrorCode;
+  constructor(code: AnyErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.code = code;
     this.name = new.target.name;
@@ -198,6 +223,20 @@ export class AgreementsInvalidError extends AlertHubError {
       `agreements ${source}: ${issues.map((i) => `${i.pointer || '/'} ${i.message}`).join('; ')}`,
     );
     this.issues = issues;
+  }
+}
+
+/** A message arrived on a subject that is not of the expected form. */
+export class SubjectInvalidError extends AlertHubError {
+  constructor(subject: string, form: string) {
+    super(ErrorCode.SubjectInvalid, `${subject} is not of the form ${form}`);
+  }
+}
+
+/** A message's subject does not name the alert it carries (its signer, recipient or type). */
+export class SubjectMismatchError extends AlertHubError {
+  constructor(message: string) {
+    super(ErrorCode.SubjectMismatch, message);
   }
 }
 

@@ -40,6 +40,23 @@ export function awbCheckDigit(serial7: string): number {
   return Number(serial7) % 7;
 }
 
+/** UPU S10 weights of the eight serial digits. */
+const S10_WEIGHTS = [8, 6, 4, 2, 3, 5, 9, 7] as const;
+
+/**
+ * UPU S10 check digit of an eight-digit serial: 11 minus (the weighted sum modulo 11), where
+ * 10 becomes 0 and 11 becomes 5 (UPU S10, section 6).
+ */
+export function s10CheckDigit(serial8: string): number {
+  let sum = 0;
+  for (let i = 0; i < 8; i++) sum += Number(serial8.charAt(i)) * S10_WEIGHTS[i]!;
+  const c = 11 - (sum % 11);
+  return c === 10 ? 0 : c === 11 ? 5 : c;
+}
+
+/** Lowest and highest Maritime Identification Digits a ship station MMSI can start with. */
+export const MID_RANGE = { min: 201, max: 775 } as const;
+
 const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 const ULID = /^[0-7][0-9A-HJKMNP-TV-Z]{25}$/;
 
@@ -87,6 +104,21 @@ export function createFormatChecks(countries: ReadonlySet<string>): Record<strin
       return chapter === 0 || chapter === 77
         ? `HS chapter ${v.slice(0, 2)} does not exist`
         : undefined;
+    },
+    'upu-s10': (v) => {
+      if (!/^[A-Z]{2}[0-9]{9}[A-Z]{2}$/.test(v))
+        return 'must be a UPU S10 item id: 2 letters, 8 digits, check digit, country code (RR473124829GB)';
+      const expected = s10CheckDigit(v.slice(2, 10));
+      const actual = Number(v.charAt(10));
+      if (actual !== expected) return `UPU S10 check digit is ${actual}, expected ${expected}`;
+      return country(v.slice(11, 13));
+    },
+    mmsi: (v) => {
+      if (!/^[0-9]{9}$/.test(v)) return 'must be a 9-digit MMSI';
+      const mid = Number(v.slice(0, 3));
+      return mid >= MID_RANGE.min && mid <= MID_RANGE.max
+        ? undefined
+        : `is not a ship station MMSI: it must start with Maritime Identification Digits ${MID_RANGE.min}-${MID_RANGE.max} (ITU-R M.585)`;
     },
     'un-locode': (v) =>
       /^[A-Z]{2}[A-Z2-9]{3}$/.test(v)

@@ -1,5 +1,6 @@
 import type { Alert } from './alert.js';
 import { handlingRank } from './alert.js';
+import { ErrorCode } from './errors.js';
 import {
   DenyReason,
   evaluateAgreements,
@@ -25,7 +26,7 @@ export interface RoutedTo extends Allowed {
 
 /** Code of the one refusal the policy itself makes. */
 export const PolicyRefusal = {
-  RetractionNotOrigin: 'ERR_RETRACTION_NOT_ORIGIN',
+  RetractionNotOrigin: ErrorCode.RetractionNotOrigin,
 } as const;
 export type PolicyRefusal = (typeof PolicyRefusal)[keyof typeof PolicyRefusal];
 

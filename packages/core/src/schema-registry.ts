@@ -4,6 +4,7 @@ import { SchemaInvalidError, SchemaUnknownError, type Issue } from './errors.js'
 import { createFormatChecks, type FormatCheck } from './formats.js';
 import { isRfc3339 } from './rfc3339.js';
 import type { Alert } from './alert.js';
+import { ALERT_RULES, type AlertRules } from './semantics.js';
 
 // ajv-formats is CommonJS; under NodeNext its default import is the module object.
 const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default;
@@ -37,6 +38,8 @@ export interface SchemaRegistry {
   checkAlert(value: unknown): Validation<Alert>;
   /** Like {@link checkAlert} but throws `SchemaInvalidError` or `SchemaUnknownError`. */
   validateAlert(value: unknown): Alert;
+  /** The schema document registered under `$id`, as loaded (for tools that render forms from it). */
+  schemaDocument(schemaId: string): SchemaDocument | undefined;
   /** Validates any registered document by schema `$id`; returns its issues (empty when valid). */
   validateDocument(schemaId: string, value: unknown): Issue[];
 }
@@ -45,6 +48,7 @@ interface AlertEntry {
   readonly schemaId: string;
   readonly validate: ValidateFunction;
   readonly knownMembers: readonly string[];
+  readonly rules: AlertRules | undefined;
 }
 
 /**
@@ -81,6 +85,7 @@ export function createSchemaRegistry(schemas: readonly SchemaDocument[]): Schema
       schemaId: s.$id,
       validate,
       knownMembers: collectMembers(ajv, s),
+      rules: ALERT_RULES[s.$id],
     });
     alertTypes.push({ type, version, schemaId: s.$id });
   }
@@ -121,7 +126,11 @@ export function createSchemaRegistry(schemas: readonly SchemaDocument[]): Schema
         ),
       );
     }
-    if (entry.validate(value)) return { ok: true, value: value as Alert, schemaId: entry.schemaId };
+    if (entry.validate(value)) {
+      const broken = entry.rules?.(value as Record<string, unknown>) ?? [];
+      if (broken.length === 0) return { ok: true, value: value as Alert, schemaId: entry.schemaId };
+      return fail(new SchemaInvalidError(broken, 'the alert breaks a rule of its schema version'));
+    }
     return fail(
       new SchemaInvalidError(
         toIssues(entry.validate.errors ?? [], formatChecks, entry.knownMembers),
@@ -139,6 +148,7 @@ export function createSchemaRegistry(schemas: readonly SchemaDocument[]): Schema
       if (!r.ok) throw r.error;
       return r.value;
     },
+    schemaDocument: (schemaId) => schemas.find((s) => s.$id === schemaId),
     validateDocument(schemaId, value) {
       const validate = ajv.getSchema(schemaId);
       if (!validate) throw new Error(`no schema ${schemaId} is registered`);
@@ -218,10 +228,31 @@ function toIssues(
       prev.message = `${prev.message}; ${message}`;
     }
   };
+  // `anyOf` of `required` branches means "at least one of these members": said once, not per branch.
+  const oneOf = new Map<string, { at: string; names: string[] }>();
   for (const e of errors) {
     const at = e.instancePath;
     const params = e.params as Record<string, unknown>;
+    const anyOfBranch = /^(.*\/anyOf)\/\d+\/required$/.exec(e.schemaPath);
+    if (e.keyword === 'required' && anyOfBranch) {
+      const k = `${at} ${anyOfBranch[1]!}`;
+      const group = oneOf.get(k) ?? { at, names: [] };
+      group.names.push(String(params['missingProperty']));
+      oneOf.set(k, group);
+      continue;
+    }
     switch (e.keyword) {
+      case 'false schema':
+        // The only false schemas are a shipment's identifiers of another transport mode and a
+        // company's personal members.
+        put(
+          at,
+          /\/(?:nationality|dateOfBirth)$/.test(at)
+            ? 'is not allowed for a company (persons only)'
+            : 'does not agree with the transport mode (see "mode")',
+          3,
+        );
+        break;
       case 'required':
         put(`${at}/${escapePointerToken(String(params['missingProperty']))}`, 'is required', 3);
         break;
@@ -254,9 +285,11 @@ function toIssues(
           at,
           e.schemaPath.endsWith('/$defs/country/enum')
             ? `${JSON.stringify(e.data)} is not an ISO 3166-1 alpha-2 country code`
-            : allowed.length > 12
-              ? `${JSON.stringify(e.data)} is not one of the ${allowed.length} allowed codes`
-              : `must be one of: ${allowed.map((v) => JSON.stringify(v)).join(', ')}`,
+            : e.schemaPath.endsWith('/$defs/currency/enum')
+              ? `${JSON.stringify(e.data)} is not an ISO 4217 currency code`
+              : allowed.length > 12
+                ? `${JSON.stringify(e.data)} is not one of the ${allowed.length} allowed codes`
+                : `must be one of: ${allowed.map((v) => JSON.stringify(v)).join(', ')}`,
           2,
         );
         break;
@@ -276,11 +309,14 @@ function toIssues(
         break;
       case 'if':
       case 'allOf':
+      case 'anyOf':
         break; // the failing branch reports its own, more specific error
       default:
         put(at, e.message ?? `fails ${e.keyword}`, 1);
     }
   }
+  for (const { at, names } of oneOf.values())
+    put(at, `needs at least one of: ${names.map((n) => JSON.stringify(n)).join(', ')}`, 2);
   return [...byPointer.entries()]
     .map(([pointer, { message }]) => ({ pointer, message }))
     .sort((a, b) => (a.pointer < b.pointer ? -1 : a.pointer > b.pointer ? 1 : 0));

@@ -8,11 +8,15 @@ import { createHash } from 'node:crypto';
  *   ahub.feed.<recipient>.<origin>.<type>   the router forwards a copy (stream AHUB_FEEDS)
  *   ahub.dlq.<claimed-origin>               refused messages with their reason (AHUB_DEADLETTER)
  *   _INBOX.<agency>.>                       an agency's replies, private to it
+ *   ahub.audit.checkpoint.<log>             the router's signed audit checkpoints (AHUB_AUDIT)
+ *   ahub.audit.cosig.<log>.<agency>         a witness's cosigned checkpoint (AHUB_AUDIT)
+ *   ahub.audit.proof.<log>.<agency>         an agency asks for inclusion proofs of its deliveries
  */
 export const Streams = {
   Inbound: 'AHUB_INBOUND',
   Feeds: 'AHUB_FEEDS',
   DeadLetter: 'AHUB_DEADLETTER',
+  Audit: 'AHUB_AUDIT',
 } as const;
 
 export const ROUTER_CONSUMER = 'router';
@@ -89,10 +93,65 @@ export function forwardMsgId(alertId: string, recipient: string): string {
   return `${alertId}:${recipient}`;
 }
 
+/** Every checkpoint subject (what witnesses and the audit stream listen to). */
+export const AUDIT_CHECKPOINTS_ALL = 'ahub.audit.checkpoint.>';
+/** Every cosignature subject. */
+export const AUDIT_COSIGNATURES_ALL = 'ahub.audit.cosig.>';
+
+/** Where the router publishes the signed checkpoints of audit log `log`. */
+export function auditCheckpointSubject(log: string): string {
+  return `ahub.audit.checkpoint.${token(log, 'audit log')}`;
+}
+
+/** The audit log a checkpoint subject names, or undefined. */
+export function parseAuditCheckpointSubject(subject: string): string | undefined {
+  const parts = subject.split('.');
+  return parts.length === 4 && subject.startsWith('ahub.audit.checkpoint.') && TOKEN.test(parts[3]!)
+    ? parts[3]
+    : undefined;
+}
+
+/** Where `agency`, as a witness, publishes its cosignature of a checkpoint of `log`. */
+export function auditCosignatureSubject(log: string, agency: string): string {
+  return `ahub.audit.cosig.${token(log, 'audit log')}.${token(agency, 'agency')}`;
+}
+
+/** Every cosignature subject of one log. */
+export function auditCosignatures(log: string): string {
+  return `ahub.audit.cosig.${token(log, 'audit log')}.*`;
+}
+
+/** The log and agency a cosignature subject names, or undefined. */
+export function parseAuditCosignatureSubject(
+  subject: string,
+): { log: string; agency: string } | undefined {
+  const parts = subject.split('.');
+  if (parts.length !== 5 || !subject.startsWith('ahub.audit.cosig.')) return undefined;
+  const [, , , log, agency] = parts as [string, string, string, string, string];
+  return TOKEN.test(log) && TOKEN.test(agency) ? { log, agency } : undefined;
+}
+
+/** Where `agency` asks for inclusion proofs of the entries recording deliveries to it. */
+export function auditProofSubject(log: string, agency: string): string {
+  return `ahub.audit.proof.${token(log, 'audit log')}.${token(agency, 'agency')}`;
+}
+
+/** The router's subscription for proof requests of one log. */
+export function auditProofRequests(log: string): string {
+  return `ahub.audit.proof.${token(log, 'audit log')}.*`;
+}
+
+/** The checkpoint origin (c2sp.org/tlog-checkpoint) of audit log `log`. */
+export function auditOrigin(log: string): string {
+  return `alert-hub/audit/${token(log, 'audit log')}`;
+}
+
 /** What a NATS user may publish and subscribe to. */
 export interface SubjectPermissions {
   readonly publish: readonly string[];
   readonly subscribe: readonly string[];
+  /** May publish a reply to a request it received (NATS `allow_responses`), and nothing more. */
+  readonly allowResponses?: boolean;
 }
 
 /**
@@ -120,6 +179,8 @@ export interface Grant {
 export interface AgencyGrants {
   readonly inbound: readonly string[];
   readonly grants: readonly Grant[];
+  /** Subjects of the hub's account the agency receives (stream exports): the audit checkpoints and cosignatures it witnesses. */
+  readonly streams: readonly string[];
 }
 
 /** The grants of `agency` (see {@link AgencyGrants}). */
@@ -138,7 +199,11 @@ export function agencyGrants(agency: string, inbound = [inboundSubjects(agency)]
       api('CONSUMER.INFO'),
       api('CONSUMER.MSG.NEXT', true),
       { hub: acks, local: acks },
+      // as a witness: its own cosignatures, and requests for proofs of its own deliveries
+      { hub: `ahub.audit.cosig.*.${agency}`, local: `ahub.audit.cosig.*.${agency}` },
+      { hub: `ahub.audit.proof.*.${agency}`, local: `ahub.audit.proof.*.${agency}` },
     ],
+    streams: [AUDIT_CHECKPOINTS_ALL, AUDIT_COSIGNATURES_ALL],
   };
 }
 
@@ -154,7 +219,7 @@ export function agencyPermissions(
 ): SubjectPermissions {
   return {
     publish: grants.grants.map((g) => g.local),
-    subscribe: [`${inboxPrefix(agency)}.>`],
+    subscribe: [`${inboxPrefix(agency)}.>`, ...grants.streams],
   };
 }
 
@@ -169,8 +234,11 @@ export function routerPermissions(principal: string): SubjectPermissions {
       DEAD_LETTER_ALL,
       '$JS.API.>',
       `$JS.ACK.${Streams.Inbound}.${ROUTER_CONSUMER}.>`,
+      AUDIT_CHECKPOINTS_ALL,
     ],
-    subscribe: [`${inboxPrefix(principal)}.>`],
+    subscribe: [`${inboxPrefix(principal)}.>`, AUDIT_COSIGNATURES_ALL, 'ahub.audit.proof.>'],
+    // answers agencies' proof requests on their own reply subjects
+    allowResponses: true,
   };
 }
 

@@ -54,6 +54,8 @@ export interface TrustStore {
   get(kid: string): TrustedKey | undefined;
   /** The revocation entry for a kid, if revoked. */
   revocation(kid: string): Revocation | undefined;
+  /** Every key of `principal` in `role` that is not revoked for compromise, in document order. */
+  keysOf(principal: string, role: PrincipalRole): readonly TrustedKey[];
   /**
    * The key `kid` if it may sign for `principal` in `role` at `at`; otherwise throws
    * `ERR_KEY_UNKNOWN`, `ERR_KEY_AGENCY_MISMATCH`, `ERR_KEY_REVOKED` or `ERR_KEY_NOT_VALID_AT`.
@@ -142,6 +144,13 @@ export function createTrustStore(input: {
     agencies: sortedPrincipals.filter((p) => p.role === 'agency').map((p) => p.id),
     get: (kid) => keys.get(kid),
     revocation: (kid) => revoked.get(kid),
+    keysOf: (principal, role) =>
+      [...keys.values()].filter(
+        (k) =>
+          k.principal === principal &&
+          k.role === role &&
+          revoked.get(k.kid)?.reason !== 'keyCompromise',
+      ),
     resolve(kid, principal, role, at) {
       const key = keys.get(kid);
       if (!key) throw new KeyUnknownError(kid);

@@ -6,11 +6,12 @@ import {
   HANDLING_CODES,
   evaluateAgreements,
   parseAgreements,
+  versionsRead,
   type Agreement,
   type AgreementSet,
   type Alert,
 } from '@alert-hub/core';
-import { registry, seizureReport } from './helpers.js';
+import { registry, seizureReport, seizureReportV2 } from './helpers.js';
 
 const base: Agreement = {
   id: 'WEN-ASIA',
@@ -85,6 +86,35 @@ describe('agreements - the matrix', () => {
     // The seizure's route is NGAPP -> SGSIN -> VNHPH: Viet Nam yes, China no.
     expect(decide(set(cond), alert(), 'VN-CUSTOMS').allowed).toBeDefined();
     expect(decide(set(cond), alert(), 'CN-GACC').denied?.reason).toBe(DenyReason.Condition);
+  });
+  it('condition on a v2 alert: every route place, the route countries and every party count', () => {
+    const cond: Agreement = {
+      ...base,
+      parties: [...base.parties, 'KE', 'NG'],
+      conditions: { routeTouchesRecipient: true },
+    };
+    const v2 = (edit: (a: ReturnType<typeof seizureReportV2>) => void) => {
+      const a = seizureReportV2('SG-NPARKS');
+      edit(a);
+      return a as unknown as Alert;
+    };
+    // portOfDischarge VNHPH touches Viet Nam; the freight forwarder's country touches Nigeria
+    expect(
+      decide(
+        set(cond),
+        v2(() => {}),
+        'VN-CUSTOMS',
+      ).allowed,
+    ).toBeDefined();
+    const noRoute = v2((a) => {
+      a.seizure.shipment.route = { destinationCountry: 'CN' } as never;
+      a.seizure.shipment.consignor = { kind: 'company', name: 'X' } as never;
+      a.seizure.shipment.consignee = { kind: 'company', name: 'Y' } as never;
+    });
+    expect(decide(set(cond), noRoute, 'CN-GACC').allowed).toBeDefined();
+    expect(decide(set(cond), noRoute, 'NG-NCS').allowed).toBeDefined(); // the freight forwarder
+    expect(decide(set(cond), noRoute, 'VN-CUSTOMS').denied?.reason).toBe(DenyReason.Condition);
+    expect(decide(set(cond), noRoute, 'KE-KWS').denied?.reason).toBe(DenyReason.Condition);
   });
   it('the first agreement that allows wins; when none does, each one says why', () => {
     const strict = { ...base, id: 'A', maxHandling: 'TLP:GREEN' };
@@ -196,6 +226,60 @@ describe('agreements - properties', () => {
           if (agreements.length === 0) expect(d.allowed).toEqual([]);
         },
       ),
+    );
+  });
+});
+
+describe('agreements - schema versions a partner reads', () => {
+  const v2 = () => seizureReportV2('SG-NPARKS') as unknown as Alert;
+  const withReaders = (readers: unknown) =>
+    parseAgreements({ agreements: [base], readers }, registry);
+
+  it('a v1-only partner is refused a v2 alert with DENY_SCHEMA_VERSION, and still gets v1 alerts', () => {
+    const s = withReaders([{ party: 'VN-CUSTOMS', schemaVersions: [1] }]);
+    const d = decide(s, v2(), 'VN-CUSTOMS').denied!;
+    expect(d.reason).toBe(DenyReason.SchemaVersion);
+    expect(d.detail).toBe(
+      'VN-CUSTOMS reads schema versions 1; this seizure-report is version 2 (allowed by WEN-ASIA@3)',
+    );
+    expect(decide(s, alert(), 'VN-CUSTOMS').allowed?.recipient).toBe('VN-CUSTOMS');
+  });
+  it('a partner not listed reads every version; an agency entry overrides its country', () => {
+    const s = withReaders([
+      { party: 'CN', schemaVersions: [1] },
+      { party: 'CN-GACC', schemaVersions: [1, 2] },
+    ]);
+    expect(decide(s, v2(), 'VN-CUSTOMS').allowed).toBeDefined();
+    expect(decide(s, v2(), 'CN-GACC').allowed).toBeDefined();
+    expect(decide(s, v2(), 'CN-MPS').denied?.reason).toBe(DenyReason.SchemaVersion);
+    expect(versionsRead(s, 'CN-MPS')).toEqual([1]);
+    expect(versionsRead(s, 'VN-CUSTOMS')).toBeUndefined();
+  });
+  it('the agreement is checked first: a flow it does not allow keeps its own reason', () => {
+    const s = withReaders([{ party: 'VN-CUSTOMS', schemaVersions: [1] }]);
+    expect(decide(s, { ...v2(), handling: 'TLP:RED' }, 'VN-CUSTOMS').denied?.reason).toBe(
+      DenyReason.Handling,
+    );
+  });
+  it('refuses readers that are listed twice, in no country, or that do not read version 1', () => {
+    try {
+      withReaders([
+        { party: 'VN-CUSTOMS', schemaVersions: [1] },
+        { party: 'VN-CUSTOMS', schemaVersions: [1, 2] },
+        { party: 'XQ', schemaVersions: [1] },
+        { party: 'SG', schemaVersions: [2] },
+      ]);
+      throw new Error('expected ERR_AGREEMENTS_INVALID');
+    } catch (err) {
+      expect((err as { code: string }).code).toBe(ErrorCode.AgreementsInvalid);
+      expect((err as { issues: { pointer: string }[] }).issues.map((i) => i.pointer)).toEqual([
+        '/readers/1/party',
+        '/readers/2/party',
+        '/readers/3/schemaVersions',
+      ]);
+    }
+    expect(() => withReaders([{ party: 'VN-CUSTOMS', schemaVersions: [] }])).toThrow(
+      expect.objectContaining({ code: ErrorCode.AgreementsInvalid }),
     );
   });
 });

@@ -4,6 +4,7 @@ import {
   createFormatChecks,
   imoCheckDigit,
   iso6346CheckDigit,
+  s10CheckDigit,
 } from '@alert-hub/core';
 import { registry } from './helpers.js';
 
@@ -57,5 +58,30 @@ describe('formats - check digits', () => {
     for (const c of ['SG', 'VN', 'CN', 'HK', 'NG', 'KE', 'US', 'GB', 'SS', 'BQ'])
       expect(registry.countries.has(c)).toBe(true);
     for (const c of ['UK', 'EU', 'XK', 'AN']) expect(registry.countries.has(c)).toBe(false);
+  });
+});
+
+describe('formats - UPU S10 and MMSI', () => {
+  it('UPU S10: RR473124829GB has check digit 9; 10 becomes 0 and 11 becomes 5', () => {
+    expect(s10CheckDigit('47312482')).toBe(9);
+    expect(checks['upu-s10']!('RR473124829GB')).toBeUndefined();
+    expect(checks['upu-s10']!('RR473124828GB')).toBe('UPU S10 check digit is 8, expected 9');
+    expect(checks['upu-s10']!('RR473124829XX')).toMatch(/"XX" is not an ISO 3166-1/);
+    expect(checks['upu-s10']!('RR 473 124 829 GB')).toBeDefined();
+    // weighted sums with remainder 1 (check 10 -> 0) and remainder 0 (check 11 -> 5)
+    expect(s10CheckDigit('00000008')).toBe(0); // 8*7 = 56, 56 mod 11 = 1, 11 - 1 = 10 -> 0
+    expect(s10CheckDigit('00000015')).toBe(5); // 1*9 + 5*7 = 44, 44 mod 11 = 0, 11 - 0 = 11 -> 5
+    expect(checks['upu-s10']!('EE000000080CN')).toBeUndefined();
+    expect(checks['upu-s10']!('CP000000155DE')).toBeUndefined();
+  });
+  it('MMSI: a ship station starts with Maritime Identification Digits 201-775', () => {
+    expect(checks['mmsi']!('563012345')).toBeUndefined(); // Singapore
+    expect(checks['mmsi']!('201000000')).toBeUndefined();
+    expect(checks['mmsi']!('775999999')).toBeUndefined();
+    expect(checks['mmsi']!('111563123')).toMatch(/Maritime Identification Digits/); // SAR aircraft
+    expect(checks['mmsi']!('970123456')).toBeDefined(); // AIS-SART
+    expect(checks['mmsi']!('056301234')).toBeDefined(); // group call
+    expect(checks['mmsi']!('776000000')).toBeDefined();
+    expect(checks['mmsi']!('56301234')).toBeDefined();
   });
 });

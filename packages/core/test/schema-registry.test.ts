@@ -10,7 +10,7 @@ function issuesOf(value: unknown) {
 
 describe('schema registry - alerts', () => {
   it('knows the four alert types, version 1', () => {
-    expect(registry.alertTypes.map((t) => t.type).sort()).toEqual([
+    expect([...new Set(registry.alertTypes.map((t) => t.type))].sort()).toEqual([
       'consignee-flag',
       'retraction',
       'seizure-report',
@@ -72,9 +72,9 @@ describe('schema registry - alerts', () => {
       code: ErrorCode.SchemaUnknown,
       issues: [{ pointer: '/type' }],
     });
-    expect(issuesOf({ ...seizureReport(), version: 2 })).toMatchObject({
+    expect(issuesOf({ ...seizureReport(), version: 3 })).toMatchObject({
       code: ErrorCode.SchemaUnknown,
-      issues: [{ pointer: '/version', message: 'seizure-report has no version 2 (known: 1)' }],
+      issues: [{ pointer: '/version', message: 'seizure-report has no version 3 (known: 1, 2)' }],
     });
     expect(issuesOf([1, 2])).toMatchObject({
       code: ErrorCode.SchemaInvalid,

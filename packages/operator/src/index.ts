@@ -3,6 +3,7 @@
  * nats-server configuration rendered from the agency registry, key generation, rotation and
  * revocation in a certs directory, and the development PKI (mutual-TLS certificates).
  */
+export * from './errors.js';
 export * from './nats-config.js';
 export * from './nats-cluster.js';
 export * from './keys.js';

@@ -9,6 +9,7 @@ import {
   type SigningAlgorithm,
 } from '@alert-hub/core';
 import { REVOCATIONS_FILE, writeJsonAtomic, writePrivateJwk } from '@alert-hub/runtime/files';
+import { KeyAdminError, OperatorErrorCode } from './errors.js';
 
 /**
  * The on-disk key layout under a certs directory:
@@ -47,7 +48,8 @@ export function generateKey(options: {
   const existing = readJwks(paths.jwksFile!);
   const role = options.role ?? existing?.role ?? 'agency';
   if (existing && existing.role !== role) {
-    throw new Error(
+    throw new KeyAdminError(
+      OperatorErrorCode.KeyRoleConflict,
       `${options.principal} is already a ${existing.role} in the trust store, not a ${role}`,
     );
   }
@@ -84,7 +86,10 @@ export function rotateKey(options: {
   const paths = keyPaths(options.certsDir, options.principal);
   const existing = readJwks(paths.jwksFile!);
   if (!existing)
-    throw new Error(`${options.principal} has no keys to rotate; use "hubctl keys generate" first`);
+    throw new KeyAdminError(
+      OperatorErrorCode.KeyNoneToRotate,
+      `${options.principal} has no keys to rotate; use "hubctl keys generate" first`,
+    );
   const cutoff = new Date(now.getTime() + (options.overlapDays ?? 7) * DAY_MS).toISOString();
   const retired: { kid: string; notAfter: string }[] = [];
   const keys = existing.keys.map((k) => {
@@ -116,7 +121,11 @@ export function revokeKey(options: {
     .filter((f) => f.endsWith('.jwks.json'))
     .map((f) => JSON.parse(readFileSync(join(trustDir, f), 'utf8')) as JwksDocument)
     .find((d) => d.keys.some((k) => k.kid === options.kid));
-  if (!owner) throw new Error(`no key in ${trustDir} has kid ${options.kid}`);
+  if (!owner)
+    throw new KeyAdminError(
+      OperatorErrorCode.KeyKidUnknown,
+      `no key in ${trustDir} has kid ${options.kid}`,
+    );
   const file = join(trustDir, REVOCATIONS_FILE);
   const list = existsSync(file)
     ? (JSON.parse(readFileSync(file, 'utf8')) as { revoked: Revocation[] })

@@ -80,6 +80,7 @@ function user(identity: string, comment: string, p: SubjectPermissions): string 
     `      { user: ${q(identity)}, permissions: {`,
     `          publish: { allow: ${list(p.publish)} }`,
     `          subscribe: { allow: ${list(p.subscribe)} }`,
+    ...(p.allowResponses ? ['          allow_responses: true'] : []),
     `      } }`,
   ].join('\n');
 }
@@ -132,6 +133,8 @@ export function renderNatsSecurityConfig(o: NatsSecurityOptions): string {
       exports.push(
         `      { service: ${q(hub)}, accounts: [${q(a)}]${stream ? ', response_type: stream' : ''} }`,
       );
+    for (const subject of g.streams)
+      exports.push(`      { stream: ${q(subject)}, accounts: [${q(a)}] }`);
     agencies.push(
       [
         `  ${q(a)} {`,
@@ -142,6 +145,9 @@ export function renderNatsSecurityConfig(o: NatsSecurityOptions): string {
         '    ]',
         ...(leaf ? ['    exports: [', ...leaf.exports, '    ]'] : []),
         '    imports: [',
+        ...g.streams.map(
+          (subject) => `      { stream: { account: ${q(HUB_ACCOUNT)}, subject: ${q(subject)} } }`,
+        ),
         ...g.grants.map(
           ({ hub, local }) =>
             `      { service: { account: ${q(HUB_ACCOUNT)}, subject: ${q(hub)} }${hub === local ? '' : `, to: ${q(local)}`} }`,

@@ -13,6 +13,8 @@ export interface AgencyAccess {
   readonly imports: readonly { readonly hub: string; readonly local: string }[];
   /** Services the hub's account exports to this account (and to no other). */
   readonly exports: readonly { readonly subject: string; readonly responseType: string }[];
+  /** Subjects of the hub's account delivered into this account (stream imports). */
+  readonly streams: readonly string[];
   readonly limits: Readonly<Record<string, number>>;
   readonly jetstream: boolean;
 }
@@ -47,11 +49,14 @@ export function readAgencyAccess(text: string, agency: string): AgencyAccess {
   const hubBlock = text.slice(text.indexOf(`\n  ${HUB_ACCOUNT} {\n`));
   const exports = hubBlock
     .split('\n')
-    .filter((l) => l.includes(`accounts: [${JSON.stringify(agency)}]`))
+    .filter((l) => l.includes(`accounts: [${JSON.stringify(agency)}]`) && l.includes('service:'))
     .map((l) => ({
       subject: JSON.parse(/service: ("[^"]*")/.exec(l)![1]!) as string,
       responseType: /response_type: (\w+)/.exec(l)?.[1] ?? 'singleton',
     }));
+  const streams = lines
+    .filter((l) => l.includes('stream: { account:'))
+    .map((l) => JSON.parse(/subject: ("[^"]*")/.exec(l)![1]!) as string);
   const limitsLine = lines.find((l) => l.trim().startsWith('limits:')) ?? '';
   const limits: Record<string, number> = {};
   for (const m of limitsLine.matchAll(/(\w+): (\d+)/g)) limits[m[1]!] = Number(m[2]);
@@ -60,6 +65,7 @@ export function readAgencyAccess(text: string, agency: string): AgencyAccess {
     subscribe: list(lines.find((l) => l.includes('subscribe: { allow:'))),
     imports,
     exports,
+    streams,
     limits,
     jetstream: lines.some((l) => /^\s*jetstream:/.test(l)),
   };
@@ -93,7 +99,11 @@ export function renderAgencyAccessDoc(
     return `| publish | ${code(p)} | ${reach} |`;
   });
   for (const s of a.subscribe)
-    rows.push(`| subscribe | ${code(s)} | replies to its own requests, nothing else |`);
+    rows.push(
+      a.streams.includes(s)
+        ? `| subscribe | ${code(s)} | ${code(s)} (stream export to this account: the hub's audit checkpoints and cosignatures it witnesses) |`
+        : `| subscribe | ${code(s)} | replies to its own requests, nothing else |`,
+    );
   const limitRows = Object.entries(a.limits).map(([k, v]) => `| \`${k}\` | ${v} |`);
   return [
     AGENCY_ACCESS_BEGIN,

@@ -1,12 +1,19 @@
 import { AlertHubError, type Issue } from '@alert-hub/core';
 
-/** Codes of the runtime's own failures. */
+/** Codes of the runtime's own failures, merged into core's ErrorCodeTable. */
 export const RuntimeErrorCode = {
   ConfigInvalid: 'ERR_CONFIG_INVALID',
   KeyFilePermissions: 'ERR_KEY_FILE_PERMISSIONS',
   KeyFileUnreadable: 'ERR_KEY_FILE_UNREADABLE',
   DataPermissions: 'ERR_DATA_PERMISSIONS',
+  KeyNoneValid: 'ERR_KEY_NONE_VALID',
 } as const;
+type RuntimeErrorCode = (typeof RuntimeErrorCode)[keyof typeof RuntimeErrorCode];
+
+declare module '@alert-hub/core' {
+  // eslint-disable-next-line @typescript-eslint/no-empty-object-type
+  interface ErrorCodeTable extends Record<RuntimeErrorCode, true> {}
+}
 
 /** A configuration is invalid; every problem is listed, before any connection opens. */
 export class ConfigInvalidError extends AlertHubError {
@@ -49,6 +56,16 @@ export class DataPermissionsError extends AlertHubError {
       RuntimeErrorCode.DataPermissions,
       `${kind} ${path} has mode ${(mode & 0o777).toString(8).padStart(4, '0')}; ` +
         `it must not be accessible by group or others (chmod ${want} ${path})`,
+    );
+  }
+}
+
+/** No private key in a key directory is valid now. */
+export class KeyNoneValidError extends AlertHubError {
+  constructor(dir: string, now: Date) {
+    super(
+      RuntimeErrorCode.KeyNoneValid,
+      `no private key in ${dir} is valid at ${now.toISOString()}`,
     );
   }
 }

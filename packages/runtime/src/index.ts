@@ -13,5 +13,7 @@ export * from './logger.js';
 export * from './batch-writer.js';
 export * from './service-config.js';
 export * from './ops-routes.js';
+export * from './http-errors.js';
+export * from './transient.js';
 export * from './service-main.js';
 export * from './web-app.js';

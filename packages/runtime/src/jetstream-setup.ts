@@ -11,6 +11,8 @@ import {
 } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
 import {
+  AUDIT_CHECKPOINTS_ALL,
+  AUDIT_COSIGNATURES_ALL,
   DEAD_LETTER_ALL,
   DEFAULT_MAX_ENVELOPE_BYTES,
   FEEDS_ALL,
@@ -32,6 +34,8 @@ export interface StreamLimits {
   readonly inboundMaxBytes: number;
   readonly feedsMaxBytes: number;
   readonly deadLetterMaxBytes: number;
+  /** The audit checkpoint and cosignature stream. */
+  readonly auditMaxBytes: number;
   /**
    * JetStream de-duplication window. Every message id in it costs nats-server memory, so it is
    * kept at JetStream's default of 2 minutes. It covers a client's immediate retry; anything
@@ -52,6 +56,7 @@ export const DEFAULT_STREAM_LIMITS: StreamLimits = {
   inboundMaxBytes: 1024 ** 3,
   feedsMaxBytes: 2 * 1024 ** 3,
   deadLetterMaxBytes: 256 * 1024 ** 2,
+  auditMaxBytes: 256 * 1024 ** 2,
   duplicateWindowMs: 2 * 60_000,
   replicas: 1,
 };
@@ -124,6 +129,16 @@ function streamConfigs(
       subjects: [DEAD_LETTER_ALL],
       max_age: nanos(3 * limits.maxAgeMs),
       max_bytes: limits.deadLetterMaxBytes,
+    },
+    {
+      // Signed audit checkpoints and witnesses' cosignatures: small, kept for a year; when full
+      // the oldest go first (each witness keeps the last one it cosigned itself).
+      ...common,
+      discard: DiscardPolicy.Old,
+      name: Streams.Audit,
+      subjects: [AUDIT_CHECKPOINTS_ALL, AUDIT_COSIGNATURES_ALL],
+      max_age: nanos(365 * 24 * 3600_000),
+      max_bytes: limits.auditMaxBytes,
     },
   ];
 }

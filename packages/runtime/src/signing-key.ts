@@ -1,6 +1,7 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PrincipalRole, SchemaRegistry, SigningKey, TrustStore } from '@alert-hub/core';
+import { KeyNoneValidError } from './errors.js';
 import { loadTrustStore, readSigningKey } from './files.js';
 
 /**
@@ -24,7 +25,7 @@ export function loadSigningKey(
     )
     .sort((a, b) => (a.publicJwk.notBefore ?? '').localeCompare(b.publicJwk.notBefore ?? ''));
   const key = candidates[candidates.length - 1];
-  if (!key) throw new Error(`no private key in ${path} is valid at ${now.toISOString()}`);
+  if (!key) throw new KeyNoneValidError(path, now);
   return key;
 }
 

@@ -5,6 +5,9 @@ import { DataPermissionsError } from './errors.js';
 
 export type SqliteDatabase = Database.Database;
 
+/** better-sqlite3's error class (`SQLITE_BUSY` and the rest). */
+export const SqliteError = Database.SqliteError;
+
 /** How hard SQLite syncs: FULL survives power loss in WAL mode; NORMAL survives only a crash. */
 export type SqliteSync = 'FULL' | 'NORMAL';
 

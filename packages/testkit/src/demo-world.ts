@@ -1,12 +1,11 @@
 import { iso6346CheckDigit } from '@alert-hub/core';
 import type { LocalAgency } from './local-hub.js';
+import { asSubmission, sampleRetraction } from './samples.js';
 import {
-  asSubmission,
-  sampleConsigneeFlag,
-  sampleRetraction,
-  sampleSeizureReport,
-  sampleSuspiciousShipment,
-} from './samples.js';
+  sampleConsigneeFlagV2,
+  sampleSeizureReportV2,
+  sampleSuspiciousShipmentV2,
+} from './samples-v2.js';
 
 /** The agencies of the demo, along the routes of the large 2019 seizures of pangolin scales and ivory. */
 export const AGENCIES: readonly LocalAgency[] = [
@@ -72,18 +71,21 @@ export function container(ownerAndCategory: string, serial: string): string {
 /**
  * The alerts of the demo's steps, as the senders post them to their gateways (`npm run demo`
  * plays them; the policy test checks the router and `hubctl route --dry-run` agree on each).
+ * Nigeria's flag, Singapore's seizure and Hong Kong's consignee flag are version 2, where they
+ * say more (the ivory's count and weight, the container's seal, the flag's review date); Viet
+ * Nam's seizure, Kenya's flag and the retraction stay version 1: both travel side by side.
  * `ids` holds the ids the gateways gave the earlier steps' alerts, by name.
  */
 export const DEMO_ALERTS = {
   nigeriaFlag: {
     from: 'NG-NCS',
-    submission: () => asSubmission(sampleSuspiciousShipment('NG-NCS')),
+    submission: () => asSubmission(sampleSuspiciousShipmentV2('NG-NCS')),
   },
   singaporeSeizure: {
     from: 'SG-NPARKS',
     submission: (ids: Readonly<Record<string, string | undefined>>) =>
       asSubmission(
-        sampleSeizureReport('SG-NPARKS', {
+        sampleSeizureReportV2('SG-NPARKS', {
           references: [{ id: ids['nigeriaFlag'], relation: 'follows-up' }],
         }),
       ),
@@ -119,7 +121,17 @@ export const DEMO_ALERTS = {
   hongKongFlag: {
     from: 'HK-CED',
     submission: (ids: Readonly<Record<string, string | undefined>>) =>
-      asSubmission(sampleConsigneeFlag('HK-CED', { relatedAlerts: [ids['singaporeSeizure']] })),
+      asSubmission(
+        sampleConsigneeFlagV2('HK-CED', {
+          consignee: {
+            kind: 'company',
+            name: 'Example Dried Seafood Trading',
+            country: 'HK',
+            identifiers: [{ scheme: 'company-register', value: 'EXAMPLE-1234567' }],
+          },
+          relatedAlerts: [ids['singaporeSeizure']],
+        }),
+      ),
   },
   kenyaFlag: {
     from: 'KE-KWS',

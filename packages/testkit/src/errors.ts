@@ -5,6 +5,12 @@ export const TestkitErrorCode = {
   NatsServerNotFound: 'ERR_NATS_SERVER_NOT_FOUND',
   NatsServerStart: 'ERR_NATS_SERVER_START',
 } as const;
+type TestkitErrorCode = (typeof TestkitErrorCode)[keyof typeof TestkitErrorCode];
+
+declare module '@alert-hub/core' {
+  // eslint-disable-next-line @typescript-eslint/no-empty-object-type
+  interface ErrorCodeTable extends Record<TestkitErrorCode, true> {}
+}
 
 /** No nats-server binary was found; the message names the install command. */
 export class NatsServerNotFoundError extends AlertHubError {

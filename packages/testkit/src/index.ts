@@ -15,4 +15,5 @@ export * from './processes.js';
 export * from './fixtures.js';
 export * from './hubctl.js';
 export * from './samples.js';
+export * from './samples-v2.js';
 export * from './demo-world.js';

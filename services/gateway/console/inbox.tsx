@@ -74,7 +74,9 @@ export function Inbox(props: { state: InboxState; onOpen: (id: string) => void }
         <span class={live ? 'badge ok' : 'badge'} id="live" aria-live="polite">
           {live ? t('inbox.live') : t('inbox.reconnecting')}
         </span>{' '}
-        <span class="help">{t('inbox.count', { n: items.length })}</span>
+        <span class="help">
+          {items.length === 1 ? t('inbox.count.one') : t('inbox.count', { n: items.length })}
+        </span>
       </h2>
       {items.length === 0 ? (
         <p class="notice">{t('inbox.empty')}</p>

@@ -197,6 +197,15 @@ function Field(props: {
       <Field key={k} ctx={ctx} path={[...path, k]} at={sub} required={view.required.includes(k)} />
     ));
     if (path.length === 0) return <>{body}</>;
+    // An optional part stays folded until the officer opens it (or it holds something).
+    if (!props.required)
+      return (
+        <details class="optional" data-pointer={pointer} open={current !== undefined || shown}>
+          <summary>{label}</summary>
+          {errorLine}
+          {body}
+        </details>
+      );
     return (
       <fieldset data-pointer={pointer} aria-describedby={shown ? errorId : undefined}>
         <legend>

@@ -60,6 +60,14 @@ export interface GatewayConfig {
   readonly log: LogSection;
   /** Seconds a client should wait before retrying when NATS is unavailable (Retry-After). */
   readonly retryAfterSeconds: number;
+  /** This gateway witnesses the hub's audit log (verifies, cosigns, keeps evidence). */
+  readonly witness: {
+    readonly enabled: boolean;
+    /** The principal (role router) whose keys sign the audit checkpoints. */
+    readonly hubPrincipal: string;
+    /** The audit log whose inclusion proofs `/v1/audit/inclusion` asks for. */
+    readonly auditLog: string;
+  };
 }
 
 export const DEFAULT_HTTP_PORT = 8080;
@@ -131,6 +139,16 @@ const schema = {
     sqlite: SQLITE_SECTION_SCHEMA,
     log: LOG_SECTION_SCHEMA,
     retryAfterSeconds: { type: 'integer', minimum: 1, default: 2 },
+    witness: {
+      type: 'object',
+      default: {},
+      properties: {
+        enabled: { type: 'boolean', default: true },
+        hubPrincipal: { type: 'string', pattern: '^[A-Z][A-Z0-9-]{1,31}$', default: 'HUB' },
+        auditLog: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$', default: 'hub' },
+      },
+      additionalProperties: false,
+    },
   },
   required: ['agency', 'signingKey', 'dataDir'],
   additionalProperties: false,

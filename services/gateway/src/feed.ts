@@ -1,13 +1,9 @@
 import { EventEmitter } from 'node:events';
 import type { ConsumerMessages, JetStreamClient, JsMsg } from '@nats-io/jetstream';
 import {
-  AlertHubError,
   Streams,
-  decodeEnvelope,
   feedConsumerName,
-  feedSubject,
-  verifyCountersignature,
-  verifyOrigin,
+  openDelivery,
   type SchemaRegistry,
   type TrustStore,
 } from '@alert-hub/core';
@@ -28,16 +24,9 @@ export interface FeedDeps {
   readonly onContact?: () => void;
 }
 
-/** Raised when a feed message's subject does not name the alert it carries. */
-class SubjectMismatchError extends AlertHubError {
-  constructor(subject: string, expected: string) {
-    super('ERR_SUBJECT_MISMATCH', `message on ${subject} should be on ${expected}`);
-  }
-}
-
 /**
- * Consumes the agency's durable feed consumer. Every message is verified (origin signature,
- * router countersignature for this agency, subject, schema) and then either stored in the
+ * Consumes the agency's durable feed consumer. Every message is opened by core's openDelivery
+ * (origin signature, router countersignature for this agency, subject, schema) and then either stored in the
  * inbox or quarantined with its reason; it is acked only after that row is committed. Many
  * messages are in flight at once; nothing awaits per message.
  */
@@ -101,39 +90,36 @@ export class FeedConsumer {
     metrics.feedReceived.inc();
     this.#d.onContact?.();
     let write: FeedWrite;
-    try {
-      const trust = this.#d.trust();
-      const jws = decodeEnvelope(m.data);
-      const { alert } = await verifyOrigin(jws, { trust, registry });
-      const route = await verifyCountersignature(jws, {
-        trust,
-        recipient: agency,
-        alertId: alert.id,
-      });
-      const expected = feedSubject(agency, alert.origin, alert.type);
-      if (m.subject !== expected) throw new SubjectMismatchError(m.subject, expected);
-      registry.validateAlert(alert);
+    const opened = await openDelivery(m.data, m.subject, {
+      trust: this.#d.trust(),
+      registry,
+      recipient: agency,
+    }).catch((err: unknown) => {
+      log.error(
+        { err, streamSeq: m.seq },
+        'feed message could not be processed; will be redelivered',
+      );
+      return undefined;
+    });
+    if (!opened) {
+      m.nak(2000);
+      return;
+    }
+    if (opened.ok) {
       metrics.feedVerified.inc();
       write = {
         kind: 'alert',
         item: {
-          alert,
+          alert: opened.alert,
           envelope: m.data,
-          agreement: route.header.agreement,
-          onward: route.header.onward === true,
+          agreement: opened.route.agreement,
+          onward: opened.route.onward === true,
           streamSeq: m.seq,
           receivedAt,
         },
       };
-    } catch (err) {
-      if (!(err instanceof AlertHubError)) {
-        log.error(
-          { err, streamSeq: m.seq },
-          'feed message could not be processed; will be redelivered',
-        );
-        m.nak(2000);
-        return;
-      }
+    } else {
+      const err = opened.error;
       metrics.quarantined.inc({ reason: err.code });
       log.warn(
         { streamSeq: m.seq, subject: m.subject, code: err.code },

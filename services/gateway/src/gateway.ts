@@ -1,6 +1,6 @@
-import { join } from 'node:path';
 import { EventEmitter } from 'node:events';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
@@ -30,6 +30,7 @@ import { Intake } from './intake.js';
 import { createGatewayMetrics } from './metrics.js';
 import { NatsLink } from './nats-link.js';
 import { GatewayStore, type FeedWrite, type SentReceipt } from './store.js';
+import { GatewayWitness } from './witness.js';
 
 /** A running gateway. */
 export interface Gateway {
@@ -38,6 +39,8 @@ export interface Gateway {
   /** Base URL once listening (`http://127.0.0.1:8080`). */
   readonly url: string;
   readonly store: GatewayStore;
+  /** The audit-log witness (undefined when disabled). */
+  readonly witness: GatewayWitness | undefined;
   /** Reloads the trust store and the signing key (SIGHUP); a failed reload keeps the old ones. */
   reload(): void;
   /** Stops taking requests, drains the feed, closes NATS and the database. */
@@ -143,6 +146,20 @@ export async function startGateway(
         );
       }, 60_000).unref()
     : undefined;
+  const witness = config.witness.enabled
+    ? new GatewayWitness({
+        nc,
+        agency: config.agency,
+        hubPrincipal: config.witness.hubPrincipal,
+        signingKey: () => signingKey,
+        trust: () => trust,
+        dir: join(config.dataDir, `witness-${config.agency}`),
+        metrics,
+        log,
+        requestTimeoutMs: config.nats.publishTimeoutMs,
+      })
+    : undefined;
+  witness?.start();
 
   let cachedReadiness: { at: number; value: Readiness } | undefined;
   const readiness = async (): Promise<Readiness> => {
@@ -169,6 +186,11 @@ export async function startGateway(
     if (gap)
       checks['feedGap'] =
         `ERR_FEED_RETENTION_EXCEEDED: out of reach from ${gap.since} to ${gap.until}, longer than the hub keeps alerts`;
+    // Reported, not a reason to stop serving this agency: the problem is the hub's.
+    if (witness)
+      checks['witness'] = witness.inconsistency
+        ? `audit log inconsistent: ${witness.inconsistency}`
+        : 'ok';
     const ready =
       checks['nats'] === 'connected' &&
       checks['jetstream'] === 'ok' &&
@@ -178,7 +200,17 @@ export async function startGateway(
     return cachedReadiness.value;
   };
 
-  const http = buildHttp({ config, intake, store, registry, metrics, log, feedEvents, readiness });
+  const http = buildHttp({
+    config,
+    intake,
+    store,
+    registry,
+    metrics,
+    log,
+    feedEvents,
+    readiness,
+    witness,
+  });
   let url = '';
   if (options.listen ?? true) {
     await http.listen({ host: config.http.host, port: config.http.port });
@@ -192,6 +224,7 @@ export async function startGateway(
     http,
     url,
     store,
+    witness,
     reload() {
       try {
         const next = loadTrustAndKey(identity);
@@ -212,6 +245,7 @@ export async function startGateway(
     async close() {
       clearInterval(contactTimer);
       await http.close();
+      witness?.close();
       await feed.stop();
       feedWriter.flush();
       receipts.flush();

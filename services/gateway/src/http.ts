@@ -15,8 +15,11 @@ import {
   type SchemaRegistry,
 } from '@alert-hub/core';
 import {
+  errorEnvelopeOptions,
   findTokenHolder,
+  installErrorEnvelope,
   registerOperationsRoutes,
+  translateError,
   type Logger,
   type Readiness,
 } from '@alert-hub/runtime';
@@ -26,6 +29,7 @@ import { GatewayError, errorBody, statusOf } from './errors.js';
 import type { Intake, Receipt } from './intake.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { GatewayStore } from './store.js';
+import type { GatewayWitness } from './witness.js';
 
 export interface HttpDeps {
   readonly config: GatewayConfig;
@@ -37,6 +41,7 @@ export interface HttpDeps {
   /** Emits `committed` after each inbox transaction, so live streams wake up. */
   readonly feedEvents: EventEmitter;
   readonly readiness: () => Promise<Readiness>;
+  readonly witness?: GatewayWitness | undefined;
 }
 
 declare module 'fastify' {
@@ -56,7 +61,10 @@ const SSE_HEARTBEAT_MS = 15_000;
 export function buildHttp(deps: HttpDeps): FastifyInstance {
   const { config, intake, store, metrics, log } = deps;
   const alertTypes = [...new Set(deps.registry.alertTypes.map((t) => t.type))];
+  const errorResponses = { realm: 'alert-hub', retryAfterSeconds: config.retryAfterSeconds };
   const app = Fastify({
+    // Fastify's and Node's own refusals (bad URL, 414, 431, ...) in the same envelope.
+    ...errorEnvelopeOptions(errorResponses),
     // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- pino's Logger and Fastify's logger type differ by a member
     loggerInstance: log as FastifyBaseLogger,
     // We log one line per request ourselves (onResponse), with the alert id and client.
@@ -120,15 +128,12 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
     },
   );
 
-  app.setErrorHandler((err: Error & { code?: string; statusCode?: number }, req, reply) => {
-    const { code, message, details } = translate(err);
-    if (statusOf(code) >= 500 && code !== 'ERR_NATS_UNAVAILABLE')
-      req.log.error({ err }, 'request failed');
-    void sendError(reply, code, message, details, config.retryAfterSeconds);
+  installErrorEnvelope(app, {
+    ...errorResponses,
+    onServerError: (err, e) => {
+      if (e.code !== 'ERR_NATS_UNAVAILABLE') log.error({ err }, 'request failed');
+    },
   });
-  app.setNotFoundHandler(
-    (_req, reply) => void sendError(reply, 'ERR_NOT_FOUND', 'no such resource'),
-  );
 
   app.addHook('onResponse', (req, reply, done) => {
     const route = req.routeOptions.url ?? 'unmatched';
@@ -212,7 +217,7 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
             const r: Receipt = await intake.submit(item, req.client!.name);
             return { index, status: 202, ...r };
           } catch (err) {
-            const t = translate(err as Error);
+            const t = translateError(err as Error);
             return { index, status: statusOf(t.code), ...errorBody(t.code, t.message, t.details) };
           }
         }),
@@ -222,6 +227,33 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
     },
   );
 
+  // The audit log as this agency witnessed it: the latest checkpoint it cosigned with every
+  // cosignature gathered (an anchor for `hubctl audit verify`), and inclusion proofs of the
+  // entries recording deliveries to this agency.
+  app.get(
+    '/v1/audit/checkpoint',
+    { preHandler: requireRole('read-feed', 'submit') },
+    async (_req, reply) => {
+      const note = deps.witness?.latest(config.witness.auditLog);
+      if (!note)
+        throw new GatewayError(
+          'ERR_NOT_FOUND',
+          'this gateway has cosigned no audit checkpoint yet',
+        );
+      return reply.type('text/plain; charset=utf-8').send(note);
+    },
+  );
+  app.get('/v1/audit/inclusion/:id', { preHandler: requireRole('read-feed') }, async (req) => {
+    const { id } = req.params as { id: string };
+    if (!deps.witness) throw new GatewayError('ERR_NOT_FOUND', 'the witness is disabled');
+    const answer = await deps.witness.inclusionProof(config.witness.auditLog, id);
+    if (!answer.ok && 'error' in answer)
+      throw new GatewayError(
+        answer.error.code === 'ERR_NOT_FOUND' ? 'ERR_NOT_FOUND' : 'ERR_NATS_UNAVAILABLE',
+        answer.error.message,
+      );
+    return answer;
+  });
   app.get('/v1/feed', { preHandler: requireRole('read-feed') }, async (req) => {
     const q = parseFeedQuery(req.query as Record<string, unknown>, alertTypes);
     const limit = q.limit ?? 100;
@@ -377,56 +409,4 @@ function parseFeedQuery(
       issues.sort((a, b) => a.pointer.localeCompare(b.pointer)),
     );
   return out;
-}
-
-/** Maps any error to the gateway's codes (Fastify's own included). */
-function translate(err: Error & { code?: string; statusCode?: number }): {
-  code: string;
-  message: string;
-  details?: readonly Issue[];
-} {
-  if (err instanceof GatewayError)
-    return {
-      code: err.code,
-      message: err.message,
-      ...(err.details ? { details: err.details } : {}),
-    };
-  if (err instanceof AlertHubError) {
-    const withIssues = err as AlertHubError & { issues?: readonly Issue[] };
-    return {
-      code: err.code,
-      message: err.message,
-      ...(withIssues.issues ? { details: withIssues.issues } : {}),
-    };
-  }
-  switch (err.code) {
-    case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return { code: 'ERR_BODY_TOO_LARGE', message: 'the request body is larger than the limit' };
-    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return {
-        code: 'ERR_UNSUPPORTED_MEDIA_TYPE',
-        message: 'send application/json (or application/x-ndjson for a batch)',
-      };
-    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-      return { code: 'ERR_BAD_JSON', message: 'the request body is empty' };
-    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
-      return { code: 'ERR_BAD_REQUEST', message: 'Content-Length does not match the body' };
-  }
-  if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500)
-    return { code: 'ERR_BAD_REQUEST', message: err.message };
-  return { code: 'ERR_INTERNAL', message: 'internal error' };
-}
-
-function sendError(
-  reply: FastifyReply,
-  code: string,
-  message: string,
-  details?: readonly Issue[],
-  retryAfterSeconds = 2,
-) {
-  const status = statusOf(code);
-  if (code === 'ERR_UNAUTHENTICATED')
-    void reply.header('www-authenticate', 'Bearer realm="alert-hub"');
-  if (status === 503) void reply.header('retry-after', String(retryAfterSeconds));
-  return reply.code(status).send(errorBody(code, message, details));
 }

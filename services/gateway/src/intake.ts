@@ -8,9 +8,11 @@ import {
   inboundMsgId,
   inboundSubject,
   newAlertId,
+  normaliseAlert,
   signAlert,
   timeOf,
   type Alert,
+  type Normalisation,
   type SchemaRegistry,
   type SigningKey,
   type TrustStore,
@@ -28,6 +30,12 @@ export interface Receipt {
   readonly sequence: number;
   /** True when this id was already accepted: the original receipt is returned. */
   readonly duplicate: boolean;
+  /**
+   * Identifiers the gateway rewrote into machine form before validating and signing
+   * (`CSQU 305438 3` to `CSQU3054383`); present only when there were any. The signed alert
+   * carries the `to` values.
+   */
+  readonly normalised?: readonly Normalisation[];
 }
 
 export interface IntakeDeps {
@@ -87,14 +95,16 @@ export class Intake {
     const started = performance.now();
     const { agency, store, metrics } = this.#d;
     try {
-      const submitted = this.#object(body);
+      // Identifiers as officers type them become machine form first, so that a retry with the
+      // same alert spelt differently is the same content.
+      const { value: submitted, changes } = normaliseAlert(this.#object(body));
       const contentSha256 = createHash('sha256').update(canonicalJson(submitted)).digest('hex');
       if (typeof submitted['id'] === 'string') {
         const earlier = store.sentById(submitted['id']);
-        if (earlier) return this.#repeat(earlier, contentSha256);
+        if (earlier) return withChanges(this.#repeat(earlier, contentSha256), changes);
       }
       const now = (this.#d.now ?? (() => new Date()))();
-      const { alert, schemaId } = this.#check(submitted, now);
+      const { alert, schemaId } = this.#check(submitted, now, changes);
       const jws = await signAlert(alert, this.#d.signingKey(), schemaId);
       const envelope = encodeEnvelope(jws);
       // The v1 schemas bound every member, which keeps a valid alert far below this; the check
@@ -134,7 +144,7 @@ export class Intake {
       metrics.accepted.inc({ type: alert.type });
       metrics.published.inc();
       metrics.intakeSeconds.observe((performance.now() - started) / 1000);
-      return { id: alert.id, sequence: ack.seq, duplicate: ack.duplicate };
+      return withChanges({ id: alert.id, sequence: ack.seq, duplicate: ack.duplicate }, changes);
     } catch (err) {
       metrics.rejected.inc({
         reason:
@@ -152,7 +162,8 @@ export class Intake {
    * Throws a `GatewayError`.
    */
   validate(body: unknown): Alert {
-    return this.#check(this.#object(body), (this.#d.now ?? (() => new Date()))()).alert;
+    const { value, changes } = normaliseAlert(this.#object(body));
+    return this.#check(value, (this.#d.now ?? (() => new Date()))(), changes).alert;
   }
 
   #object(body: unknown): Record<string, unknown> {
@@ -174,7 +185,11 @@ export class Intake {
     return submitted;
   }
 
-  #check(submitted: Record<string, unknown>, now: Date): { alert: Alert; schemaId: string } {
+  #check(
+    submitted: Record<string, unknown>,
+    now: Date,
+    changes: readonly Normalisation[],
+  ): { alert: Alert; schemaId: string } {
     const filled = {
       ...submitted,
       id: submitted['id'] ?? newAlertId(now.getTime()),
@@ -183,7 +198,15 @@ export class Intake {
     };
     const checked = this.#d.registry.checkAlert(filled);
     if (!checked.ok)
-      throw new GatewayError(checked.error.code, checked.error.message, checked.error.issues);
+      throw new GatewayError(
+        checked.error.code,
+        checked.error.message,
+        checked.error.issues.map((i) => {
+          // Say what the officer typed when the gateway had rewritten it.
+          const c = changes.find((n) => n.pointer === i.pointer);
+          return c ? { ...i, message: `${i.message} (typed as ${JSON.stringify(c.from)})` } : i;
+        }),
+      );
     this.#precheck(checked.value, now);
     return { alert: checked.value, schemaId: checked.schemaId };
   }
@@ -229,4 +252,8 @@ export class Intake {
     }
     return { id: earlier.id, sequence: earlier.sequence, duplicate: true };
   }
+}
+
+function withChanges(receipt: Receipt, changes: readonly Normalisation[]): Receipt {
+  return changes.length > 0 ? { ...receipt, normalised: changes } : receipt;
 }

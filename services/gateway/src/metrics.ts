@@ -1,4 +1,4 @@
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** The gateway's Prometheus metrics, on their own registry (several gateways can share a process in tests). */
 export function createGatewayMetrics(agency: string) {
@@ -8,6 +8,17 @@ export function createGatewayMetrics(agency: string) {
   const latencyBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
   return {
     registry,
+    witnessed: new Counter({
+      name: 'ahub_gateway_witness_checkpoints_total',
+      help: 'Audit checkpoints seen as a witness, by outcome (cosigned, stale, unverifiable, refused, inconsistent)',
+      labelNames: ['outcome'],
+      registers: [registry],
+    }),
+    witnessInconsistent: new Gauge({
+      name: 'ahub_gateway_witness_inconsistent',
+      help: '1 once the hub showed this witness an audit checkpoint inconsistent with one it cosigned (evidence kept)',
+      registers: [registry],
+    }),
     accepted: new Counter({
       name: 'ahub_gateway_alerts_accepted_total',
       help: 'Alerts accepted (acknowledged by JetStream), by type',

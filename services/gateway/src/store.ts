@@ -1,4 +1,4 @@
-import { mayRetract, type Alert } from '@alert-hub/core';
+import { instantOf, mayRetract, type Alert } from '@alert-hub/core';
 import type { SqliteDatabase } from '@alert-hub/runtime';
 
 /** A verified alert received on the agency's feed. */
@@ -90,7 +90,8 @@ CREATE TABLE IF NOT EXISTS inbox (
   corrected_by      TEXT,
   retracted_by      TEXT,
   alert             TEXT    NOT NULL,
-  envelope          BLOB    NOT NULL
+  envelope          BLOB    NOT NULL,
+  hide_after        TEXT
 );
 CREATE INDEX IF NOT EXISTS inbox_type_seq ON inbox (type, seq);
 CREATE INDEX IF NOT EXISTS inbox_retracts ON inbox (retracts) WHERE retracts IS NOT NULL;
@@ -130,15 +131,20 @@ export class GatewayStore {
   readonly #page;
   readonly #pageByType;
   readonly #byId;
+  readonly #anyById;
   readonly #writeBatch;
   readonly #putSentBatch;
 
   constructor(db: SqliteDatabase) {
     this.#db = db;
     db.exec(SCHEMA);
+    // Databases made before consignee flags could be hidden get the column (NULL: never hidden).
+    const columns = db.prepare('PRAGMA table_info(inbox)').all() as { name: string }[];
+    if (!columns.some((c) => c.name === 'hide_after'))
+      db.exec('ALTER TABLE inbox ADD COLUMN hide_after TEXT');
     this.#insertInbox = db.prepare(
-      `INSERT INTO inbox (alert_id, type, origin, handling, issued_at, received_at, stored_at, agreement_id, agreement_version, onward, stream_seq, retracts, alert, envelope)
-       VALUES (@alert_id, @type, @origin, @handling, @issued_at, @received_at, @stored_at, @agreement_id, @agreement_version, @onward, @stream_seq, @retracts, @alert, @envelope)
+      `INSERT INTO inbox (alert_id, type, origin, handling, issued_at, received_at, stored_at, agreement_id, agreement_version, onward, stream_seq, retracts, alert, envelope, hide_after)
+       VALUES (@alert_id, @type, @origin, @handling, @issued_at, @received_at, @stored_at, @agreement_id, @agreement_version, @onward, @stream_seq, @retracts, @alert, @envelope, @hide_after)
        ON CONFLICT (alert_id) DO NOTHING`,
     );
     this.#insertQuarantine = db.prepare(
@@ -166,13 +172,17 @@ export class GatewayStore {
         client: string;
       }
     >('SELECT * FROM sent WHERE alert_id = ?');
-    this.#page = db.prepare<[number, number], InboxRow>(
-      'SELECT * FROM inbox WHERE seq > ? ORDER BY seq LIMIT ?',
+    this.#page = db.prepare<[number, string, number], InboxRow>(
+      `SELECT * FROM inbox WHERE seq > ? AND ${VISIBLE} ORDER BY seq LIMIT ?`,
     );
-    this.#pageByType = db.prepare<[number, string, number], InboxRow>(
-      'SELECT * FROM inbox WHERE seq > ? AND type = ? ORDER BY seq LIMIT ?',
+    this.#pageByType = db.prepare<[number, string, string, number], InboxRow>(
+      `SELECT * FROM inbox WHERE seq > ? AND type = ? AND ${VISIBLE} ORDER BY seq LIMIT ?`,
     );
-    this.#byId = db.prepare<[string], InboxRow>('SELECT * FROM inbox WHERE alert_id = ?');
+    // Hidden or not: a retraction still applies to a consignee flag past its review date.
+    this.#anyById = db.prepare<[string], InboxRow>('SELECT * FROM inbox WHERE alert_id = ?');
+    this.#byId = db.prepare<[string, string], InboxRow>(
+      `SELECT * FROM inbox WHERE alert_id = ? AND ${VISIBLE}`,
+    );
     this.#putSentBatch = db.transaction((receipts: readonly SentReceipt[]) => {
       for (const r of receipts)
         this.#insertSent.run(r.id, r.sequence, r.contentSha256, r.acceptedAt, r.type, r.client);
@@ -215,6 +225,7 @@ export class GatewayStore {
       retracts: a.type === 'retraction' ? (a.retracts ?? null) : null,
       alert: JSON.stringify(a),
       envelope: r.envelope,
+      hide_after: hideAfter(a),
     });
     if (info.changes === 0) return false;
     if (a.type === 'retraction' && a.retracts) this.#retract(a);
@@ -230,7 +241,7 @@ export class GatewayStore {
   }
 
   #retract(r: Alert): void {
-    const target = r.retracts === undefined ? undefined : this.#byId.get(r.retracts);
+    const target = r.retracts === undefined ? undefined : this.#anyById.get(r.retracts);
     if (!target || !mayRetract(r, target)) return;
     this.#applyRetraction.run({
       status: r.action === 'correct' ? 'corrected' : 'withdrawn',
@@ -246,16 +257,21 @@ export class GatewayStore {
     return this.#writeBatch(writes);
   }
 
-  /** Feed items after `after` (exclusive), oldest first. */
-  listFeed(options: { after: number; type?: string; limit: number }): FeedItem[] {
+  /**
+   * Feed items after `after` (exclusive), oldest first. A consignee flag past its review date or
+   * expiry is hidden: it names personal data the sender no longer vouches for.
+   */
+  listFeed(options: { after: number; type?: string; limit: number; now?: Date }): FeedItem[] {
+    const now = (options.now ?? new Date()).toISOString();
     const rows = options.type
-      ? this.#pageByType.all(options.after, options.type, options.limit)
-      : this.#page.all(options.after, options.limit);
+      ? this.#pageByType.all(options.after, options.type, now, options.limit)
+      : this.#page.all(options.after, now, options.limit);
     return rows.map(toFeedItem);
   }
 
-  receivedById(id: string): FeedItem | undefined {
-    const row = this.#byId.get(id);
+  /** A received alert by id; a hidden consignee flag (see {@link listFeed}) is not found. */
+  receivedById(id: string, now = new Date()): FeedItem | undefined {
+    const row = this.#byId.get(id, now.toISOString());
     return row ? toFeedItem(row) : undefined;
   }
 
@@ -327,6 +343,22 @@ export class GatewayStore {
   close(): void {
     this.#db.close();
   }
+}
+
+/** Rows shown to readers: never hidden, or hidden only after `?` (now, ISO 8601 UTC). */
+const VISIBLE = '(hide_after IS NULL OR hide_after > ?)';
+
+/**
+ * When a received alert leaves partners' inboxes: a consignee flag (any version) at the earlier
+ * of its `reviewBy` and `expiresAt`, as ISO 8601 UTC so that SQLite compares it as text.
+ */
+function hideAfter(a: Alert): string | null {
+  if (a.type !== 'consignee-flag') return null;
+  const instants = [a.reviewBy, a.expiresAt]
+    .filter((t): t is string => typeof t === 'string')
+    .map(instantOf)
+    .filter((t) => !Number.isNaN(t));
+  return instants.length > 0 ? new Date(Math.min(...instants)).toISOString() : null;
 }
 
 function toFeedItem(r: InboxRow): FeedItem {

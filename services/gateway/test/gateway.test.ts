@@ -496,7 +496,13 @@ describe('gateway - operations', () => {
       status: 200,
       body: {
         status: 'ready',
-        checks: { nats: 'connected', jetstream: 'ok', database: 'writable', feed: 'consuming' },
+        checks: {
+          nats: 'connected',
+          jetstream: 'ok',
+          database: 'writable',
+          feed: 'consuming',
+          witness: 'ok',
+        },
       },
     });
   });

@@ -60,7 +60,11 @@ export function Health() {
             </ul>
           )}
           <h3>{t('dash.health.witnesses')}</h3>
-          <p class="notice">{t('dash.health.witnesses.pending')}</p>
+          {Array.isArray(l.witnesses) && l.witnesses.length > 0 ? (
+            <p id={i === 0 ? 'witnesses' : undefined}>{(l.witnesses as string[]).join(', ')}</p>
+          ) : (
+            <p class="notice">{t('dash.health.witnesses.pending')}</p>
+          )}
         </div>
       ))}
       <p>

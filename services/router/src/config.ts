@@ -66,6 +66,18 @@ export interface RouterConfig {
   readonly log: LogSection;
   /** Sign an audit checkpoint at least this often (and at shutdown). */
   readonly checkpointIntervalMs: number;
+  /**
+   * The audit log's name: checkpoints carry the origin `alert-hub/audit/<auditLog>` and go to
+   * `ahub.audit.checkpoint.<auditLog>`. Routers sharing one database share one log; routers with
+   * databases of their own each need a name of their own.
+   */
+  readonly auditLog: string;
+  /**
+   * Only to measure what the transparency log costs (`npm run bench -- --transparency compare`):
+   * false writes the same entries without leaf hashes, checks or checkpoints. The log then
+   * proves nothing; never set it in production.
+   */
+  readonly auditTransparency: boolean;
 }
 
 const schema = {
@@ -164,6 +176,8 @@ const schema = {
     sqlite: SQLITE_SECTION_SCHEMA,
     log: LOG_SECTION_SCHEMA,
     checkpointIntervalMs: { type: 'integer', minimum: 100, default: 5000 },
+    auditLog: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$', default: 'hub' },
+    auditTransparency: { type: 'boolean', default: true },
   },
   required: ['signingKey', 'agreementsFile', 'dataDir'],
   additionalProperties: false,
@@ -175,6 +189,7 @@ const bindings: readonly EnvBinding[] = [
   { env: 'AHUB_ROUTER_PRINCIPAL', path: 'principal', type: 'string' },
   { env: 'AHUB_AGREEMENTS_FILE', path: 'agreementsFile', type: 'string' },
   { env: 'AHUB_AUDIT_DB', path: 'auditDb', type: 'string' },
+  { env: 'AHUB_AUDIT_LOG', path: 'auditLog', type: 'string' },
   { env: 'AHUB_PROVISION', path: 'provision', type: 'boolean' },
   { env: 'AHUB_STREAM_REPLICAS', path: 'streams.replicas', type: 'integer' },
   { env: 'AHUB_STREAM_MAX_AGE_MS', path: 'streams.maxAgeMs', type: 'integer' },

@@ -4,15 +4,12 @@ import Fastify, {
   type FastifyInstance,
   type FastifyRequest,
 } from 'fastify';
+import type { Issue, TrustStore } from '@alert-hub/core';
 import {
-  AlertHubError,
-  isRfc3339,
-  parseRfc3339,
-  type Issue,
-  type TrustStore,
-} from '@alert-hub/core';
-import {
+  HttpError,
+  errorEnvelopeOptions,
   findTokenHolder,
+  installErrorEnvelope,
   registerOperationsRoutes,
   type Logger,
   type Readiness,
@@ -20,8 +17,10 @@ import {
 } from '@alert-hub/runtime';
 import {
   AuditEvent,
+  TimeFormatError,
   flowStats,
   mergeRecords,
+  parseInstant,
   queryAudit,
   traceAlert,
   type AuditQuery,
@@ -31,24 +30,6 @@ import type { RouterConfig } from './config.js';
 import { registerDashboard } from './dashboard.js';
 import type { RouterMetrics } from './metrics.js';
 
-/** The router's HTTP error table: code to status. */
-const STATUS: Readonly<Record<string, number>> = {
-  ERR_BAD_REQUEST: 400,
-  ERR_UNAUTHENTICATED: 401,
-  ERR_NOT_FOUND: 404,
-  ERR_INTERNAL: 500,
-};
-
-class HttpError extends AlertHubError {
-  constructor(
-    code: string,
-    message: string,
-    readonly details?: readonly Issue[],
-  ) {
-    super(code, message);
-  }
-}
-
 export interface CoordinatorApiDeps {
   readonly config: RouterConfig;
   /** This router's audit database, then any peers' (read-only). */
@@ -56,19 +37,21 @@ export interface CoordinatorApiDeps {
   readonly metrics: RouterMetrics;
   readonly log: Logger;
   readonly readiness: () => Promise<Readiness>;
+  /** The latest signed checkpoint note with the witnesses' cosignatures gathered so far. */
+  readonly latestCheckpoint: () => string | undefined;
   /** The trust store, for the dashboard's checkpoint signature check. */
   readonly trust?: () => TrustStore;
 }
 
 const OUTCOMES: readonly string[] = Object.values(AuditEvent);
-/**
- * An RFC 3339 full-date, or a date-time read by the hub's one parser and normalised to the UTC
- * form the audit log stores, so the string comparison in SQL compares instants.
- */
-function queryTime(v: string): string | undefined {
-  if (/^\d{4}-\d{2}-\d{2}$/.test(v)) return isRfc3339(`${v}T00:00:00Z`) ? v : undefined;
-  const t = parseRfc3339(v);
-  return t === undefined ? undefined : new Date(t).toISOString();
+function isInstant(v: string): boolean {
+  try {
+    parseInstant(v);
+    return true;
+  } catch (err) {
+    if (err instanceof TimeFormatError) return false;
+    throw err;
+  }
 }
 
 function parseQuery(q: Record<string, unknown>): AuditQuery {
@@ -90,12 +73,12 @@ function parseQuery(q: Record<string, unknown>): AuditQuery {
       issues.push({ pointer: `/query/${k}`, message: 'must be given once, not empty' });
       continue;
     }
-    if (k === 'since' || k === 'until') {
-      const t = queryTime(v);
-      if (t === undefined)
-        issues.push({ pointer: `/query/${k}`, message: 'must be an RFC 3339 date or date-time' });
-      else out[k] = t;
-    } else if ((k === 'after' || k === 'limit') && !/^\d{1,9}$/.test(v))
+    if ((k === 'since' || k === 'until') && !isInstant(v))
+      issues.push({
+        pointer: `/query/${k}`,
+        message: 'must be an RFC 3339 date-time with a time zone (2026-11-28T09:00:00Z)',
+      });
+    else if ((k === 'after' || k === 'limit') && !/^\d{1,9}$/.test(v))
       issues.push({ pointer: `/query/${k}`, message: 'must be a non-negative integer' });
     else if (k === 'outcome' && !OUTCOMES.includes(v)) {
       issues.push({ pointer: '/query/outcome', message: `must be one of: ${OUTCOMES.join(', ')}` });
@@ -113,7 +96,10 @@ function parseQuery(q: Record<string, unknown>): AuditQuery {
  */
 export function buildCoordinatorApi(deps: CoordinatorApiDeps): FastifyInstance {
   const { config, databases, metrics } = deps;
+  const errorResponses = { realm: 'alert-hub coordinators' };
   const app = Fastify({
+    // Fastify's and Node's own refusals (bad URL, 414, 431, ...) in the same envelope.
+    ...errorEnvelopeOptions(errorResponses),
     // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- pino's Logger and Fastify's logger type differ by a member
     loggerInstance: deps.log as FastifyBaseLogger,
     // We log one line per request ourselves (onResponse), with the alert id and client.
@@ -127,22 +113,10 @@ export function buildCoordinatorApi(deps: CoordinatorApiDeps): FastifyInstance {
     req.log.info({ coordinator: who.name, url: req.url }, 'audit read');
   };
 
-  app.setErrorHandler((err: Error & { details?: readonly Issue[]; code?: string }, _req, reply) => {
-    const code = err instanceof HttpError ? err.code : 'ERR_INTERNAL';
-    if (code === 'ERR_UNAUTHENTICATED')
-      void reply.header('www-authenticate', 'Bearer realm="alert-hub coordinators"');
-    void reply.code(STATUS[code] ?? 500).send({
-      error: {
-        code,
-        message: err instanceof HttpError ? err.message : 'internal error',
-        ...(err.details ? { details: err.details } : {}),
-      },
-    });
+  installErrorEnvelope(app, {
+    ...errorResponses,
+    onServerError: (err) => deps.log.error({ err }, 'request failed'),
   });
-  app.setNotFoundHandler(
-    (_req, reply) =>
-      void reply.code(404).send({ error: { code: 'ERR_NOT_FOUND', message: 'no such resource' } }),
-  );
 
   app.get('/v1/audit', { preHandler: requireCoordinator }, async (req) => {
     const q = parseQuery(req.query as Record<string, unknown>);
@@ -179,6 +153,11 @@ export function buildCoordinatorApi(deps: CoordinatorApiDeps): FastifyInstance {
           .map((r) => ({ reason: r.reasonCode, detail: r.reason })),
       },
     };
+  });
+  app.get('/v1/audit/checkpoint', { preHandler: requireCoordinator }, async (_req, reply) => {
+    const note = deps.latestCheckpoint();
+    if (!note) throw new HttpError('ERR_NOT_FOUND', 'no audit checkpoint signed yet');
+    return reply.type('text/plain; charset=utf-8').send(note);
   });
   app.get('/v1/stats/flows', { preHandler: requireCoordinator }, async (req) => {
     const q = parseQuery(req.query as Record<string, unknown>);

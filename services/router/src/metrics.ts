@@ -46,6 +46,16 @@ export function createRouterMetrics(instance: string) {
       labelNames: ['result'],
       registers: [registry],
     }),
+    checkpoints: new Counter({
+      name: 'ahub_router_audit_checkpoints_total',
+      help: 'Audit checkpoints signed and published',
+      registers: [registry],
+    }),
+    auditFailed: new Gauge({
+      name: 'ahub_router_audit_failed',
+      help: '1 when the audit database no longer matches what the router wrote or published (routing stopped)',
+      registers: [registry],
+    }),
     inFlight: new Gauge({
       name: 'ahub_router_in_flight',
       help: 'Messages being processed',

@@ -21,6 +21,9 @@ import { buildCoordinatorApi } from './http.js';
 import { createRouterMetrics } from './metrics.js';
 import { RoutingLoop, STUCK_DELIVERIES } from './routing-loop.js';
 import { RouterStore, type Outcome } from './store.js';
+import { AuditCheckpointer, hubNoteSigner } from './audit-checkpoints.js';
+import { auditOrigin } from '@alert-hub/core';
+import { AuditIntegrityError } from '@alert-hub/audit';
 
 /** A running router. */
 export interface Router {
@@ -28,6 +31,8 @@ export interface Router {
   readonly url: string;
   readonly store: RouterStore;
   readonly http: FastifyInstance;
+  /** The transparency-log side of the audit: checkpoints, cosignatures, proofs. */
+  readonly audit: AuditCheckpointer;
   /** Reloads the agreements file; an invalid file is refused and the old agreements stay. */
   reloadAgreements(): boolean;
   /** Reloads trust store, key and agreements (SIGHUP), and provisions new agencies' feeds. */
@@ -53,6 +58,8 @@ export async function startRouter(
   if (keys.warning) log.warn({ kid: keys.key.kid }, keys.warning);
   let trust: TrustStore = keys.trust;
   let hubKey: SigningKey = keys.key;
+  // Refuse at once a hub key that cannot sign checkpoints.
+  hubNoteSigner(hubKey, auditOrigin(config.auditLog));
   const loaded = loadAgreementsFile(config.agreementsFile, registry);
   let agreements: AgreementSet = loaded.set;
   let agreementsHash = loaded.sha256;
@@ -60,25 +67,40 @@ export async function startRouter(
   const db: SqliteDatabase = openDatabase(auditDbFile(config), {
     synchronous: config.sqlite.synchronous,
   });
-  const store = new RouterStore(db, config.instance);
+  let store: RouterStore;
+  try {
+    store = new RouterStore(db, config.instance, { transparency: config.auditTransparency });
+  } catch (err) {
+    db.close();
+    if (err instanceof AuditIntegrityError)
+      log.error({ reason: err.message }, 'audit database refused at start: not routing');
+    throw err;
+  }
   const peers = config.auditPeers.map((p) => openDatabase(p, { readonly: true }));
 
-  const checkpoint = () => {
-    if (store.audit.sinceCheckpoint === 0) return;
-    const head = db
-      .transaction(() => store.audit.checkpoint(hubKey, new Date().toISOString()))
-      .immediate();
-    if (head) log.info({ auditHead: `${head.seq}:${head.hash}` }, 'audit checkpoint signed');
+  // Set once the audit database is found tampered with: the router stops routing.
+  const running: { loop?: RoutingLoop; audit?: AuditCheckpointer } = {};
+  const failClosed = (reason: string) => {
+    log.error({ reason }, 'routing stopped: the audit log cannot be trusted');
+    void running.loop?.stop();
   };
-  const writer = createBatchWriter<Outcome>((outcomes) => store.write(outcomes));
+  const writer = createBatchWriter<Outcome>((outcomes) => {
+    try {
+      store.write(outcomes);
+    } catch (err) {
+      if (err instanceof AuditIntegrityError) {
+        if (running.audit) running.audit.fail(err.message);
+        else failClosed(err.message);
+      }
+      throw err;
+    }
+  });
   const agreementsOutcome = (file: string, sha256: string, set: AgreementSet): Outcome => ({
     kind: 'agreements',
     file,
     sha256,
     agreements: set.agreements.map((a) => ({ id: a.id, version: a.version })),
   });
-  await writer.enqueue(agreementsOutcome(config.agreementsFile, agreementsHash, agreements));
-
   const nc = await connectService(
     config.nats,
     `alert-hub router ${config.instance}`,
@@ -104,6 +126,39 @@ export async function startRouter(
     timeout: config.nats.publishTimeoutMs,
     ...(config.nats.jsApiPrefix ? { apiPrefix: config.nats.jsApiPrefix } : {}),
   });
+  const checkpointer = new AuditCheckpointer({
+    nc,
+    js,
+    jsm,
+    store,
+    log: config.auditLog,
+    principal: config.principal,
+    hubKey: () => hubKey,
+    trust: () => trust,
+    metrics,
+    logger: log,
+    publishTimeoutMs: config.nats.publishTimeoutMs,
+    onFailure: failClosed,
+  });
+  running.audit = checkpointer;
+  try {
+    // The database must still hold what the router last published, before anything is appended.
+    await checkpointer.start();
+    await writer.enqueue(agreementsOutcome(config.agreementsFile, agreementsHash, agreements));
+  } catch (err) {
+    if (err instanceof AuditIntegrityError)
+      log.error({ reason: err.message }, 'audit database refused at start: not routing');
+    await nc.close();
+    db.close();
+    throw err;
+  }
+  const checkpoint = async () => {
+    try {
+      await checkpointer.checkpoint();
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'audit checkpoint not published; will retry');
+    }
+  };
 
   const loop = new RoutingLoop({
     js,
@@ -119,8 +174,9 @@ export async function startRouter(
     publishTimeoutMs: config.nats.publishTimeoutMs,
     freshness: config.freshness,
   });
+  running.loop = loop;
   await loop.start();
-  const checkpointTimer = setInterval(checkpoint, config.checkpointIntervalMs);
+  const checkpointTimer = setInterval(() => void checkpoint(), config.checkpointIntervalMs);
   checkpointTimer.unref();
 
   const reloadAgreements = (): boolean => {
@@ -163,6 +219,7 @@ export async function startRouter(
         loop.stuck === 0
           ? 'ok'
           : `stuck: ${loop.stuck} message(s) retried ${STUCK_DELIVERIES}+ times`,
+      audit: checkpointer.failure ? `tampered: ${checkpointer.failure}` : 'ok',
     };
     try {
       db.prepare('SELECT 1').get();
@@ -176,6 +233,7 @@ export async function startRouter(
         checks['nats'] === 'connected' &&
         checks['consumer'] === 'consuming' &&
         checks['routing'] === 'ok' &&
+        checks['audit'] === 'ok' &&
         checks['database'] === 'ok',
       checks,
     };
@@ -186,6 +244,7 @@ export async function startRouter(
     metrics,
     log,
     readiness,
+    latestCheckpoint: () => checkpointer.latest,
     trust: () => trust,
   });
   let url = '';
@@ -209,6 +268,7 @@ export async function startRouter(
     url,
     store,
     http,
+    audit: checkpointer,
     reloadAgreements,
     async reload() {
       try {
@@ -236,7 +296,8 @@ export async function startRouter(
       await http.close();
       await loop.stop();
       writer.flush();
-      checkpoint();
+      await checkpoint();
+      checkpointer.close();
       await nc.drain().catch(() => nc.close());
       for (const p of peers) p.close();
       db.close();

@@ -8,16 +8,16 @@ import {
   Streams,
   countersign,
   deadLetterSubject,
-  decodeEnvelope,
   encodeEnvelope,
   decideRoute,
   feedSubject,
   forwardMsgId,
+  decodeEnvelope,
   inboundMsgId,
+  openInbound,
   parseInboundSubject,
   parseJsonBytes,
   timeOf,
-  verifyOrigin,
   type Alert,
   type AgreementSet,
   type GeneralJws,
@@ -25,9 +25,21 @@ import {
   type SigningKey,
   type TrustStore,
 } from '@alert-hub/core';
-import type { BatchWriter, Logger } from '@alert-hub/runtime';
+import { AuditIntegrityError } from '@alert-hub/audit';
+import { isTransientFailure, type BatchWriter, type Logger } from '@alert-hub/runtime';
 import type { RouterMetrics } from './metrics.js';
 import type { Outcome, RouterStore } from './store.js';
+
+/** Codes only the router reports, merged into core's ErrorCodeTable. */
+export const RouterErrorCode = {
+  DuplicateAlert: 'ERR_DUPLICATE_ALERT',
+} as const;
+type RouterErrorCode = (typeof RouterErrorCode)[keyof typeof RouterErrorCode];
+
+declare module '@alert-hub/core' {
+  // eslint-disable-next-line @typescript-eslint/no-empty-object-type
+  interface ErrorCodeTable extends Record<RouterErrorCode, true> {}
+}
 
 /** A check a message failed: it is dead-lettered with this code and reason, then terminated. */
 export class RejectError extends AlertHubError {}
@@ -94,19 +106,9 @@ function backoffMs(deliveries: number): number {
   return Math.min(30_000, 500 * 2 ** Math.max(0, deliveries - 1));
 }
 
-/** True for failures that will pass by themselves (NATS, JetStream, a full stream): retry, never dead-letter. */
-function isTransient(err: unknown): boolean {
-  const name = (err as { name?: string } | undefined)?.name ?? '';
-  return (
-    /Timeout|NoResponders|Connection|Closed|JetStream|Request|Nats|Drain|Permission|SqliteError/i.test(
-      name,
-    ) || (err as { code?: string }).code === 'SQLITE_BUSY'
-  );
-}
-
 /**
- * The router's consumer of the inbound stream. Per message: decode; verify the origin
- * signature; check that the signer is the agency its subject claims; validate the schema; refuse
+ * The router's consumer of the inbound stream. Per message: open it with core's openInbound
+ * (decode, verify the origin signature, the subject names the signer, the schema); refuse
  * an alert id routed before; evaluate the agreements; forward a countersigned copy to each
  * allowed partner (message id per recipient); commit the audit records; ack. A message failing a
  * check is dead-lettered with its reason and terminated; a transient failure is retried later.
@@ -180,12 +182,16 @@ export class RoutingLoop {
     let alertId: string | undefined;
     let alertType: string | undefined;
     try {
-      if (!claim)
-        throw new RejectError(
-          'ERR_SUBJECT_INVALID',
-          `${m.subject} is not an inbound subject (ahub.in.<agency>.<type>)`,
-        );
-      const jws = decodeEnvelope(m.data);
+      const opened = await openInbound(m.data, m.subject, {
+        trust: this.#d.trust(),
+        registry: this.#d.registry,
+        now: this.#now(),
+        ...(this.#d.freshness ? { maxClockSkewMs: this.#d.freshness.maxFutureSkewMs } : {}),
+      });
+      alertId = opened.alert?.id;
+      alertType = opened.alert?.type;
+      if (!opened.ok) throw opened.error;
+      const { jws, alert } = opened;
       // The router adds the second signature; an inbound envelope that already has one is not
       // what any gateway sends, and the one it carries would be replaced unread.
       if (jws.signatures.length !== 1)
@@ -193,12 +199,6 @@ export class RoutingLoop {
           'ERR_ENVELOPE_MALFORMED',
           `an inbound envelope carries exactly one signature, not ${jws.signatures.length}`,
         );
-      const { alert } = await verifyOrigin(jws, {
-        trust: this.#d.trust(),
-        registry: this.#d.registry,
-        now: this.#now(),
-        ...(this.#d.freshness ? { maxClockSkewMs: this.#d.freshness.maxFutureSkewMs } : {}),
-      });
       // Age is measured against when JetStream stored the message, not the router's clock: a
       // backlog after an outage is not refused for waiting.
       const storedAt = Math.floor(m.info.timestampNanos / 1e6);
@@ -207,22 +207,6 @@ export class RoutingLoop {
         throw new RejectError(
           'ERR_ISSUED_AT_TOO_OLD',
           `issued-at ${alert.issuedAt} is more than ${Math.round(maxAge / 1000)} s before the hub received it`,
-        );
-      alertId = alert.id;
-      alertType = alert.type;
-      if (alert.origin !== claim.origin) {
-        throw new RejectError(
-          'ERR_SUBJECT_MISMATCH',
-          `signed by ${alert.origin} but published on the subject of ${claim.origin}`,
-        );
-      }
-      if (alert.type !== claim.type)
-        throw new RejectError('ERR_SUBJECT_MISMATCH', `a ${alert.type} published as ${claim.type}`);
-      const checked = this.#d.registry.checkAlert(alert);
-      if (!checked.ok)
-        throw new RejectError(
-          checked.error.code,
-          `${checked.error.message}: ${checked.error.issues.map((i) => `${i.pointer || '/'} ${i.message}`).join('; ')}`,
         );
 
       // JetStream de-duplicates by Nats-Msg-Id across the whole stream: an id another agency
@@ -244,7 +228,7 @@ export class RoutingLoop {
           return;
         }
         throw new RejectError(
-          'ERR_DUPLICATE_ALERT',
+          RouterErrorCode.DuplicateAlert,
           `alert ${alert.id} was already routed (inbound sequence ${prior.streamSeq}); a replay or a duplicate is never forwarded again`,
         );
       }
@@ -252,7 +236,7 @@ export class RoutingLoop {
       const active = this.#active.get(identity);
       if (active !== undefined && active !== m.seq)
         throw new RejectError(
-          'ERR_DUPLICATE_ALERT',
+          RouterErrorCode.DuplicateAlert,
           `alert ${alert.id} is being routed from inbound sequence ${active}`,
         );
       this.#active.set(identity, m.seq);
@@ -264,19 +248,27 @@ export class RoutingLoop {
       metrics.messages.inc({ outcome: 'routed' });
       metrics.processSeconds.observe((performance.now() - started) / 1000);
     } catch (err) {
+      if (err instanceof AuditIntegrityError) {
+        // The router has stopped: the message goes back for a router whose log is sound.
+        m.nak();
+        return;
+      }
       if (err instanceof AlertHubError) {
+        const issues = (err as { issues?: readonly { pointer: string; message: string }[] }).issues;
         await this.#reject(
           m,
           claim?.origin,
           alertId,
           alertType ?? claim?.type,
           err.code,
-          err.message,
+          issues?.length
+            ? `${err.message}: ${issues.map((i) => `${i.pointer || '/'} ${i.message}`).join('; ')}`
+            : err.message,
         );
         return;
       }
       const deliveries = m.info.deliveryCount;
-      if (!isTransient(err) && deliveries >= MAX_INTERNAL_FAILURES) {
+      if (!isTransientFailure(err) && deliveries >= MAX_INTERNAL_FAILURES) {
         log.error({ err, streamSeq: m.seq }, 'message failed repeatedly; dead-lettering it');
         await this.#reject(
           m,
@@ -365,7 +357,7 @@ export class RoutingLoop {
     reason: string,
   ): Promise<void> {
     const { js, writer, metrics, log } = this.#d;
-    const alertId = verifiedAlertId ?? claimedAlertId(m.data);
+    const alertId = verifiedAlertId;
     const sha256 = createHash('sha256').update(m.data).digest('hex');
     let deadLetterSeq: number | undefined;
     let deadLetterError: string | undefined;
@@ -407,8 +399,9 @@ export class RoutingLoop {
         streamSeq: m.seq,
         subject: m.subject,
         claimedOrigin,
-        alertId,
-        alertIdVerified: verifiedAlertId !== undefined,
+        alertId: verifiedAlertId,
+        // Unverified, the id is only what the message claims: recorded apart, as claimed.
+        claimedId: verifiedAlertId === undefined ? claimedAlertId(m.data) : undefined,
         type,
         code,
         reason:

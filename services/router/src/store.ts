@@ -20,9 +20,9 @@ export type Outcome =
       readonly streamSeq: number;
       readonly subject: string;
       readonly claimedOrigin?: string | undefined;
-      /** The alert id, verified, or as the refused message claims it (see `alertIdVerified`). */
       readonly alertId?: string | undefined;
-      readonly alertIdVerified?: boolean;
+      /** The id the message claims when it could not be verified. */
+      readonly claimedId?: string | undefined;
       readonly type?: string | undefined;
       readonly code: string;
       readonly reason: string;
@@ -54,6 +54,10 @@ CREATE TABLE IF NOT EXISTS routed_alerts (
   PRIMARY KEY (origin, alert_id)
 );
 CREATE INDEX IF NOT EXISTS routed_alerts_id ON routed_alerts (alert_id);
+CREATE TABLE IF NOT EXISTS decisions (
+  stream_seq INTEGER PRIMARY KEY,
+  at         TEXT    NOT NULL
+);
 CREATE TABLE IF NOT EXISTS alert_deliveries (
   origin            TEXT    NOT NULL,
   alert_id          TEXT    NOT NULL,
@@ -83,9 +87,6 @@ function migrateIdOnlyTables(db: SqliteDatabase): void {
   }).immediate();
 }
 
-/** Near-miss denials are recorded one per recipient; "not a party" ones are summarised. */
-const MAX_LISTED_NON_PARTIES = 20;
-
 /**
  * The router's database: the audit chain, plus the alerts it routed and who received each.
  * An outcome's audit records and state change commit together, before the message is acked.
@@ -97,12 +98,13 @@ export class RouterStore {
   readonly #insertRouted;
   readonly #deliveriesOf;
   readonly #insertDelivery;
+  readonly #decide;
   readonly #write;
 
-  constructor(db: SqliteDatabase, instance: string) {
+  constructor(db: SqliteDatabase, instance: string, options: { transparency?: boolean } = {}) {
     db.exec(SCHEMA);
     migrateIdOnlyTables(db);
-    this.audit = new AuditAppender(db, instance);
+    this.audit = new AuditAppender(db, instance, options);
     this.#routed = db.prepare<[string, string], { stream_seq: number; origin: string }>(
       'SELECT stream_seq, origin FROM routed_alerts WHERE origin = ? AND alert_id = ?',
     );
@@ -121,9 +123,17 @@ export class RouterStore {
     this.#insertDelivery = db.prepare(
       'INSERT INTO alert_deliveries (origin, alert_id, recipient, agreement_id, agreement_version, onward, feed_seq) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
     );
+    this.#decide = db.prepare(
+      'INSERT INTO decisions (stream_seq, at) VALUES (?, ?) ON CONFLICT (stream_seq) DO NOTHING',
+    );
     this.#write = db.transaction((outcomes: readonly Outcome[], at: string) => {
       const entries: AuditEntry[] = [];
-      for (const o of outcomes) entries.push(...this.#apply(o, at));
+      for (const o of outcomes) {
+        // One decision per inbound message, whatever JetStream redelivers and whichever router
+        // sharing this database handles it: a second outcome for a sequence writes nothing.
+        if (o.kind !== 'agreements' && this.#decide.run(o.streamSeq, at).changes === 0) continue;
+        entries.push(...this.#apply(o, at));
+      }
       this.audit.append(entries, at);
     });
   }
@@ -168,14 +178,13 @@ export class RouterStore {
     if (o.kind === 'rejected') {
       const who = {
         alertId: o.alertId,
+        claimedId: o.alertId === undefined ? o.claimedId : undefined,
         origin: o.claimedOrigin,
         type: o.type,
         streamSeq: o.streamSeq,
       };
-      // Unless verified, the alert id and origin are only what the message claims.
-      const claimed = o.alertIdVerified === true ? {} : { unverified: ['alertId', 'origin'] };
       return [
-        { event: AuditEvent.Received, ...who, detail: { subject: o.subject, ...claimed } },
+        { event: AuditEvent.Received, ...who, detail: { subject: o.subject } },
         { event: AuditEvent.Rejected, ...who, reasonCode: o.code, reason: o.reason },
         ...(o.deadLetterSeq === undefined
           ? []
@@ -238,10 +247,8 @@ export class RouterStore {
         ...who,
         reasonCode: DenyReason.NotParty,
         reason: `no agreement includes ${a.origin} and ${nonParties.length === 1 ? nonParties[0] : `any of ${nonParties.length} other agencies`}`,
-        detail:
-          nonParties.length <= MAX_LISTED_NON_PARTIES
-            ? { recipients: nonParties }
-            : { count: nonParties.length },
+        // Every non-party is listed, so that a query for one partner finds its refusals.
+        detail: { recipients: nonParties },
       });
     }
     return entries;

@@ -1,13 +1,18 @@
 import { existsSync } from 'node:fs';
-import { Option, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { readFileSync } from 'node:fs';
+import type { TrustStore } from '@alert-hub/core';
+import { HubctlError, HubctlErrorCode } from '../errors.js';
 import {
   AUDIT_COLUMNS,
   AuditEvent,
   mergeRecords,
   queryAudit,
   toCsvLine,
+  parseInstant,
   traceAlert,
-  verifyAuditChain,
+  verifyAuditLog,
+  witnessName,
   type AuditQuery,
   type AuditRecord,
 } from '@alert-hub/audit';
@@ -32,11 +37,76 @@ function dbOption() {
 function openAll(files: string[] | string | undefined): SqliteDatabase[] {
   const list = Array.isArray(files) ? files : files ? [files] : [];
   if (list.length === 0)
-    throw new Error('no audit database: pass --db <file> or set AHUB_AUDIT_DB');
+    throw new HubctlError(
+      HubctlErrorCode.Prerequisite,
+      'no audit database: pass --db <file> or set AHUB_AUDIT_DB',
+    );
   return list.map((f) => {
-    if (!existsSync(f)) throw new Error(`no audit database at ${f}`);
+    if (!existsSync(f))
+      throw new HubctlError(HubctlErrorCode.Prerequisite, `no audit database at ${f}`);
     return openDatabase(f, { readonly: true });
   });
+}
+
+async function readAnchor(source: string, token: string | undefined): Promise<string> {
+  if (/^https?:\/\//.test(source)) {
+    const res = await fetch(source, token ? { headers: { authorization: `Bearer ${token}` } } : {});
+    if (!res.ok)
+      throw new HubctlError(
+        HubctlErrorCode.InputInvalid,
+        `the anchor at ${source}: HTTP ${res.status}`,
+      );
+    return res.text();
+  }
+  if (!existsSync(source))
+    throw new HubctlError(HubctlErrorCode.InputInvalid, `no anchor file at ${source}`);
+  return readFileSync(source, 'utf8');
+}
+
+/** The raw Ed25519 key named by a kid (role router in the trust store) or a public JWK file. */
+function readHubKey(spec: string, trust: TrustStore): Buffer {
+  const fromTrust = trust.get(spec);
+  if (fromTrust) {
+    if (fromTrust.role !== 'router')
+      throw new HubctlError(HubctlErrorCode.InputInvalid, `key ${spec} is not a router key`);
+    if (fromTrust.alg !== 'EdDSA')
+      throw new HubctlError(HubctlErrorCode.InputInvalid, `key ${spec} is not an Ed25519 key`);
+    return Buffer.from(fromTrust.jwk.x, 'base64url');
+  }
+  if (!existsSync(spec))
+    throw new HubctlError(
+      HubctlErrorCode.InputInvalid,
+      `--hub-key ${spec}: neither a kid in the trust store nor a file`,
+    );
+  const jwk = JSON.parse(readFileSync(spec, 'utf8')) as { crv?: string; x?: string };
+  if (jwk.crv !== 'Ed25519' || typeof jwk.x !== 'string')
+    throw new HubctlError(
+      HubctlErrorCode.InputInvalid,
+      `--hub-key ${spec}: not an Ed25519 public JWK`,
+    );
+  if ('d' in jwk)
+    throw new HubctlError(
+      HubctlErrorCode.InputInvalid,
+      `--hub-key ${spec}: give the public key, not the private one`,
+    );
+  const raw = Buffer.from(jwk.x, 'base64url');
+  if (raw.length !== 32)
+    throw new HubctlError(
+      HubctlErrorCode.InputInvalid,
+      `--hub-key ${spec}: not an Ed25519 public JWK`,
+    );
+  return raw;
+}
+
+function instant(v: string): string {
+  try {
+    parseInstant(v);
+    return v;
+  } catch {
+    throw new InvalidArgumentError(
+      'an RFC 3339 date-time with a time zone, e.g. 2026-11-28T09:00:00Z',
+    );
+  }
 }
 
 function describe(r: AuditRecord): string {
@@ -63,46 +133,81 @@ export function registerAudit(program: Command): void {
   audit
     .command('verify')
     .description(
-      'check the hash chain and its signed checkpoints; names the first edited, inserted or deleted record (exit 1)',
+      'prove the log consistent with a checkpoint cosigned by k witnesses; names the first bad entry (exit 1)',
     )
     .addOption(dbOption())
-    .option(
-      '--trust <dir>',
-      'trust store holding the router key that signs checkpoints',
-      DEFAULT_TRUST_DIR,
+    .requiredOption(
+      '--anchor <file|url>',
+      "a cosigned checkpoint: a file, or a gateway's GET /v1/audit/checkpoint URL",
     )
-    .option(
-      '--head <seq:hash>',
-      'a head recorded earlier (router log "audit checkpoint signed"): detects records removed from the end',
+    .requiredOption(
+      '--hub-key <kid|file>',
+      "the hub's checkpoint key: a kid in the trust store (role router) or a public JWK file",
     )
+    .option('--trust <dir>', 'trust store with the witnesses (agencies) keys', DEFAULT_TRUST_DIR)
+    .option(
+      '--witnesses <k>',
+      'distinct witnesses that must have cosigned the anchor',
+      (v) => {
+        if (!/^[1-9][0-9]{0,3}$/.test(v)) throw new InvalidArgumentError('a positive integer');
+        return Number(v);
+      },
+      2,
+    )
+    .option('--token <token>', 'bearer token for an anchor URL')
     .option('--json', 'print JSON')
-    .action((o: { db?: string[]; trust: string; head?: string; json?: boolean }) => {
-      const trust = loadTrustStore(o.trust, loadSchemaRegistry(DEFAULT_SCHEMAS_DIR));
-      const head = o.head
-        ? { seq: Number(o.head.split(':')[0]), hash: o.head.split(':')[1] ?? '' }
-        : undefined;
-      const files = o.db ?? [];
-      const results = openAll(files).map((db, i) => ({
-        db: files[i],
-        ...verifyAuditChain(db, trust, head),
-      }));
-      print(
-        o.json,
-        results,
-        results.flatMap((r) =>
+    .action(
+      async (o: {
+        db?: string[];
+        anchor: string;
+        hubKey: string;
+        trust: string;
+        witnesses: number;
+        token?: string;
+        json?: boolean;
+      }) => {
+        const trust = loadTrustStore(o.trust, loadSchemaRegistry(DEFAULT_SCHEMAS_DIR));
+        const anchor = await readAnchor(o.anchor, o.token);
+        const hubKey = readHubKey(o.hubKey, trust);
+        const witnesses = trust.agencies.flatMap((a) =>
+          trust
+            .keysOf(a, 'agency')
+            .filter((k) => k.alg === 'EdDSA')
+            .map((k) => ({ name: witnessName(a), publicKey: Buffer.from(k.jwk.x, 'base64url') })),
+        );
+        const files = o.db ?? [];
+        if (files.length !== 1)
+          throw new HubctlError(
+            HubctlErrorCode.InputInvalid,
+            'verify one database at a time: an anchor belongs to one log',
+          );
+        const [db] = openAll(files);
+        const r = {
+          db: files[0],
+          ...verifyAuditLog(db!, { anchor, hubKey, witnesses, minWitnesses: o.witnesses }),
+        };
+        const a = r.anchor;
+        print(
+          o.json,
+          r,
           r.ok
             ? [
-                `${r.db}: OK, ${r.records} records, head ${r.head.seq}:${r.head.hash}`,
-                `  ${r.checkpoints.verified} signed checkpoints; ${r.unsignedTail} records after the last one`,
+                `${r.db}: VERIFIED ${r.witnessed} entries against checkpoint ${a?.size} of ${a?.origin}, cosigned by ${a?.witnesses.join(', ')}`,
+                `  PRAGMA integrity_check ok; schema exactly the router's`,
+                ...(r.unwitnessed > 0
+                  ? [
+                      `  UNWITNESSED: ${r.unwitnessed} entries after the anchor (${(a?.size ?? 0) + 1}..${r.entries}); not yet vouched for by any witness`,
+                    ]
+                  : []),
               ]
             : [
-                `${r.db}: TAMPERED: first bad record ${r.firstBad?.seq}: ${r.firstBad?.problem}`,
-                ...r.problems.slice(0, 20).map((p) => `  ${p}`),
+                `${r.db}: TAMPERED${r.firstBad ? `: first bad entry ${r.firstBad.seq}: ${r.firstBad.problem}` : ''}`,
+                ...r.problems.slice(0, 20).map((p) => `  [${p.code}] ${p.message}`),
               ],
-        ),
-      );
-      if (results.some((r) => !r.ok)) process.exitCode = 1;
-    });
+        );
+        if (!r.ok) process.exitCode = 1;
+      },
+    );
 
   const filters = (c: Command) =>
     c
@@ -110,8 +215,8 @@ export function registerAudit(program: Command): void {
       .option('--partner <id>', 'receiving (or refused) partner')
       .option('--type <type>', 'alert type')
       .addOption(new Option('--outcome <event>', 'event').choices(Object.values(AuditEvent)))
-      .option('--since <time>', 'from this RFC 3339 time (inclusive)')
-      .option('--until <time>', 'to this RFC 3339 time (exclusive)')
+      .option('--since <time>', 'from this RFC 3339 date-time (inclusive)', instant)
+      .option('--until <time>', 'to this RFC 3339 date-time (exclusive)', instant)
       .option('--limit <n>', 'at most this many records', (v) => Number.parseInt(v, 10), 1000)
       .addOption(dbOption());
   const toQuery = (o: Record<string, unknown>): AuditQuery => ({

@@ -1,4 +1,5 @@
 import { Option, type Command } from 'commander';
+import { HubctlError, HubctlErrorCode } from '../errors.js';
 import { authHeaders, describeError, gatewayOptions, type GatewayTarget } from './http-client.js';
 
 interface Item {
@@ -28,8 +29,9 @@ async function* sse(
     },
   });
   if (!res.ok || !res.body)
-    throw Object.assign(
-      new Error(describeError(await res.json().catch(() => undefined), res.status).join('\n')),
+    throw new HubctlError(
+      HubctlErrorCode.RequestRefused,
+      describeError(await res.json().catch(() => undefined), res.status).join('\n'),
       { status: res.status },
     );
   const decoder = new TextDecoder();
@@ -81,7 +83,12 @@ export function registerFeed(program: Command): void {
             headers,
           });
           const body = (await res.json()) as { items: Item[]; next: string; hasMore: boolean };
-          if (!res.ok) throw new Error(describeError(body, res.status).join('\n'));
+          if (!res.ok)
+            throw new HubctlError(
+              HubctlErrorCode.RequestRefused,
+              describeError(body, res.status).join('\n'),
+              { status: res.status },
+            );
           body.items.forEach(out);
           cursor = body.next;
           if (!body.hasMore) break;

@@ -1,4 +1,5 @@
 import { Option } from 'commander';
+import { HubctlError, HubctlErrorCode } from '../errors.js';
 
 /** Options every command that talks to a gateway takes (flags, or AHUB_GATEWAY_URL / AHUB_TOKEN). */
 export function gatewayOptions(): Option[] {
@@ -19,7 +20,11 @@ export interface GatewayTarget {
 }
 
 export function authHeaders(t: GatewayTarget): Record<string, string> {
-  if (!t.token) throw new Error('no API token: set AHUB_TOKEN or pass --token');
+  if (!t.token)
+    throw new HubctlError(
+      HubctlErrorCode.Prerequisite,
+      'no API token: set AHUB_TOKEN or pass --token',
+    );
   return { authorization: `Bearer ${t.token}` };
 }
 

@@ -19,6 +19,7 @@ import { DEFAULT_SCHEMAS_DIR, loadSchemaRegistry, loadTrustStore } from '@alert-
 import { parse as parseYaml } from 'yaml';
 import { readFileSync } from 'node:fs';
 import { print } from '../output.js';
+import { HubctlError, HubctlErrorCode } from '../errors.js';
 
 function registry(certs: string) {
   const trust = loadTrustStore(join(certs, 'trust'), loadSchemaRegistry(DEFAULT_SCHEMAS_DIR));
@@ -145,7 +146,8 @@ export function registerNats(program: Command): void {
       }) => {
         const { agencies, routers } = registry(o.certs);
         if (routers.length === 0)
-          throw new Error(
+          throw new HubctlError(
+            HubctlErrorCode.Prerequisite,
             `no router key in ${o.certs}/trust: run "hubctl keys generate --agency HUB --role router" first`,
           );
         const tlsDir = resolve(o.tlsDir ?? join(o.certs, 'dev'));

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
 import { decideRoute, parseJsonText, type PriorRouting } from '@alert-hub/core';
 import {
   DEFAULT_SCHEMAS_DIR,
@@ -8,6 +8,7 @@ import {
   loadSchemaRegistry,
   loadTrustStore,
 } from '@alert-hub/runtime/files';
+import { HubctlError, HubctlErrorCode } from '../errors.js';
 import { print, printTable } from '../output.js';
 
 export function registerRoute(program: Command): void {
@@ -95,7 +96,8 @@ function readPrior(file: string): PriorRouting {
     }[];
   };
   if (typeof doc.origin !== 'string' || !Array.isArray(doc.allowed))
-    throw new InvalidArgumentError(
+    throw new HubctlError(
+      HubctlErrorCode.InputInvalid,
       `${file}: expected {origin, allowed}, as route --dry-run --json prints`,
     );
   return {
@@ -106,7 +108,8 @@ function readPrior(file: string): PriorRouting {
         typeof a.agreement?.id !== 'string' ||
         typeof a.agreement.version !== 'number'
       )
-        throw new InvalidArgumentError(
+        throw new HubctlError(
+          HubctlErrorCode.InputInvalid,
           `${file}: each of allowed needs recipient and agreement {id, version}`,
         );
       return {

@@ -57,6 +57,7 @@ export function registerSend(program: Command): void {
         const r = body as { id: string; sequence: number; duplicate: boolean };
         print(o.json, body, [
           `accepted ${r.id} (sequence ${r.sequence}${r.duplicate ? ', already accepted before' : ''})`,
+          ...describeNormalised(body),
         ]);
       } else {
         print(o.json, body, describeError(body, res.status));
@@ -85,6 +86,7 @@ export function registerSend(program: Command): void {
         r.status === 202
           ? [
               `#${r.index} accepted ${r.id} (sequence ${r.sequence}${r.duplicate ? ', already accepted before' : ''})`,
+              ...describeNormalised(r),
             ]
           : describeError(r, r.status).map((l, i) => (i === 0 ? `#${r.index} ${l}` : l)),
       ),
@@ -92,4 +94,13 @@ export function registerSend(program: Command): void {
     ]);
     if (b.rejected > 0) process.exitCode = 1;
   });
+}
+
+/** One line per identifier the gateway rewrote into machine form. */
+function describeNormalised(receipt: Record<string, unknown>): string[] {
+  const changes = receipt['normalised'];
+  if (!Array.isArray(changes)) return [];
+  return (changes as { pointer: string; from: string; to: string }[]).map(
+    (c) => `  normalised ${c.pointer}: ${JSON.stringify(c.from)} -> ${JSON.stringify(c.to)}`,
+  );
 }

@@ -1,6 +1,7 @@
 import { Option, type Command } from 'commander';
 import { createToken } from '@alert-hub/runtime/files';
 import { print } from '../output.js';
+import { HubctlError, HubctlErrorCode } from '../errors.js';
 
 export function registerTokens(program: Command): void {
   const tokens = program.command('tokens').description('API tokens for a gateway');
@@ -18,7 +19,10 @@ export function registerTokens(program: Command): void {
       const roles = o.roles.split(',').map((r) => r.trim());
       for (const r of roles)
         if (r !== 'submit' && r !== 'read-feed')
-          throw new Error(`unknown role ${r} (submit, read-feed)`);
+          throw new HubctlError(
+            HubctlErrorCode.InputInvalid,
+            `unknown role ${r} (submit, read-feed)`,
+          );
       const { token, sha256 } = createToken();
       print(o.json, { name: o.name, roles, token, tokenSha256: sha256 }, [
         `token (give it to ${o.name}; it is not stored anywhere): ${token}`,

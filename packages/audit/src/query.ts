@@ -1,0 +1,167 @@
+import {
+  HASHED_MEMBERS,
+  toRecord,
+  type AuditRecord,
+  type AuditRow,
+  type SqliteDatabase,
+} from './audit.js';
+
+/** A `since` or `until` that is not an RFC 3339 date-time. */
+export class TimeFormatError extends Error {
+  readonly code = 'ERR_TIME_INVALID';
+  constructor(readonly value: string) {
+    super(`${JSON.stringify(value)} is not an RFC 3339 date-time (e.g. 2026-11-28T09:00:00+01:00)`);
+    this.name = 'TimeFormatError';
+  }
+}
+
+const RFC3339 =
+  /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(?:([Zz])|([+-])(\d{2}):(\d{2}))$/;
+
+/**
+ * Parses an RFC 3339 date-time (section 5.6: a time zone is required, `Z` or `+hh:mm`) to the
+ * instant it names, as the ISO string of that instant in UTC with milliseconds, which is how the
+ * audit log writes `at`; so text comparison of the two is comparison of instants. Throws
+ * {@link TimeFormatError} for anything else (a date alone, `yesterday`, 2026-02-30, 24:00:00).
+ */
+export function parseInstant(value: string): string {
+  const m = RFC3339.exec(value);
+  if (!m) throw new TimeFormatError(value);
+  const [y, mo, d, h, mi, s] = m.slice(1, 7).map(Number) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  const frac = m[7] ? Number(`0${m[7]}`) : 0;
+  if (mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || s > 59) throw new TimeFormatError(value);
+  const local = Date.UTC(y, mo - 1, d, h, mi, s);
+  if (new Date(local).getUTCDate() !== d || y < 1 || y > 9999) throw new TimeFormatError(value);
+  let offset = 0;
+  if (!m[8]) {
+    const oh = Number(m[10]);
+    const om = Number(m[11]);
+    if (oh > 23 || om > 59) throw new TimeFormatError(value);
+    offset = (m[9] === '-' ? -1 : 1) * (oh * 60 + om) * 60_000;
+  }
+  const instant = new Date(local - offset + Math.floor(frac * 1000));
+  return instant.toISOString();
+}
+
+/** Filters of {@link queryAudit}. */
+export interface AuditQuery {
+  /** The sending agency. */
+  readonly agency?: string;
+  /** The partner: the recipient of a forward or of a denial. */
+  readonly partner?: string;
+  readonly type?: string;
+  /** The event: received, forwarded, denied, rejected, dead-lettered. */
+  readonly outcome?: string;
+  readonly alertId?: string;
+  /** RFC 3339 bounds on the record time (inclusive since, exclusive until), parsed as instants. */
+  readonly since?: string;
+  readonly until?: string;
+  /** Only records after this seq (pagination). */
+  readonly after?: number;
+  readonly limit?: number;
+}
+
+/** Records matching the filters, oldest first. */
+export function queryAudit(db: SqliteDatabase, q: AuditQuery): AuditRecord[] {
+  const where: string[] = [];
+  const params: (string | number)[] = [];
+  const add = (sql: string, v: string | number | undefined) => {
+    if (v === undefined) return;
+    where.push(sql);
+    params.push(v);
+  };
+  add('origin = ?', q.agency);
+  // A partner is named as the recipient, or among the non-parties of a "not a party" denial.
+  if (q.partner !== undefined) {
+    where.push(
+      "(recipient = ? OR (event = 'denied' AND recipient IS NULL AND EXISTS (SELECT 1 FROM json_each(audit.detail, '$.recipients') WHERE value = ?)))",
+    );
+    params.push(q.partner, q.partner);
+  }
+  add('type = ?', q.type);
+  add('event = ?', q.outcome);
+  if (q.alertId !== undefined) {
+    where.push('(alert_id = ? OR claimed_id = ?)');
+    params.push(q.alertId, q.alertId);
+  }
+  add('at >= ?', q.since === undefined ? undefined : parseInstant(q.since));
+  add('at < ?', q.until === undefined ? undefined : parseInstant(q.until));
+  add('seq > ?', q.after);
+  const sql = `SELECT * FROM audit ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq LIMIT ?`;
+  return (db.prepare(sql).all(...params, q.limit ?? 1000) as AuditRow[]).map(toRecord);
+}
+
+/**
+ * Every record about one alert, in order: its whole journey through the hub. Records of refused
+ * messages that only claimed this id carry it in `claimedId` (never verified), not in `alertId`.
+ */
+export function traceAlert(db: SqliteDatabase, alertId: string): AuditRecord[] {
+  return (
+    db
+      .prepare('SELECT * FROM audit WHERE alert_id = ? OR claimed_id = ? ORDER BY seq')
+      .all(alertId, alertId) as AuditRow[]
+  ).map(toRecord);
+}
+
+/** Forwards per sender, recipient, type and day. */
+export interface FlowCount {
+  readonly day: string;
+  readonly origin: string;
+  readonly recipient: string;
+  readonly type: string;
+  readonly count: number;
+}
+
+export function flowStats(
+  db: SqliteDatabase,
+  q: { since?: string; until?: string } = {},
+): FlowCount[] {
+  return db
+    .prepare(
+      `SELECT substr(at, 1, 10) AS day, origin, recipient, type, count(*) AS count FROM audit
+       WHERE event = 'forwarded' AND at >= ? AND at < ?
+       GROUP BY day, origin, recipient, type ORDER BY day, origin, recipient, type`,
+    )
+    .all(
+      q.since === undefined ? '' : parseInstant(q.since),
+      q.until === undefined ? '9999' : parseInstant(q.until),
+    ) as FlowCount[];
+}
+
+/** Merges records of several databases (routers on several hosts) into one time-ordered view. */
+export function mergeRecords(lists: readonly AuditRecord[][], limit: number): AuditRecord[] {
+  return lists
+    .flat()
+    .sort((a, b) =>
+      a.at < b.at
+        ? -1
+        : a.at > b.at
+          ? 1
+          : a.instance < b.instance
+            ? -1
+            : a.instance > b.instance
+              ? 1
+              : a.seq - b.seq,
+    )
+    .slice(0, limit);
+}
+
+/** CSV columns of an export, in order: the hashed members, then the hash. */
+export const AUDIT_COLUMNS = [...HASHED_MEMBERS, 'hash'] as const;
+
+/** One CSV line (RFC 4180 quoting). */
+export function toCsvLine(r: AuditRecord): string {
+  return AUDIT_COLUMNS.map((c) => {
+    const v = r[c];
+    if (v === null) return '';
+    const s = String(v);
+    return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+  }).join(',');
+}

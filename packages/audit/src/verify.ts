@@ -1,0 +1,241 @@
+import {
+  AUDIT_SCHEMA,
+  checkRecord,
+  entryBytes,
+  iterateRecords,
+  type SqliteDatabase,
+} from './audit.js';
+import { CompactRange, EMPTY_ROOT, hashLeaf } from './merkle.js';
+import {
+  NoteError,
+  parseCheckpoint,
+  parseNote,
+  verifyCosignature,
+  verifyNote,
+  type Checkpoint,
+  type NoteVerifier,
+} from './note.js';
+
+/** Why {@link verifyAuditLog} found a log wanting. */
+export const VerifyProblem = {
+  /** The anchor does not parse, or is not signed by the named hub key. */
+  AnchorInvalid: 'ERR_ANCHOR_INVALID',
+  /** Fewer than k witnesses cosigned the anchor. */
+  AnchorNotWitnessed: 'ERR_ANCHOR_NOT_WITNESSED',
+  /** A trigger, view, index or table definition the router does not create. */
+  Schema: 'ERR_AUDIT_SCHEMA',
+  /** `PRAGMA integrity_check` found the file or an index inconsistent. */
+  IntegrityCheck: 'ERR_AUDIT_INTEGRITY_CHECK',
+  /** An entry edited, deleted, inserted or out of place. */
+  Entry: 'ERR_AUDIT_ENTRY',
+  /** The log is shorter than the witnessed checkpoint: truncated or rolled back. */
+  Truncated: 'ERR_AUDIT_TRUNCATED',
+  /** The entries hash to another root than the witnessed checkpoint. */
+  Rewritten: 'ERR_AUDIT_REWRITTEN',
+} as const;
+export type VerifyProblem = (typeof VerifyProblem)[keyof typeof VerifyProblem];
+
+/** What {@link verifyAuditLog} needs: a witnessed anchor, and whom to believe. */
+export interface VerifyOptions {
+  /** A signed checkpoint note (c2sp.org/tlog-checkpoint) with witnesses' cosignatures. */
+  readonly anchor: string;
+  /** The hub's checkpoint key, named explicitly (its note name is the log's origin). */
+  readonly hubKey: Buffer;
+  /** The witnesses whose cosignatures count. */
+  readonly witnesses: readonly NoteVerifier[];
+  /** How many distinct witnesses must have cosigned the anchor. */
+  readonly minWitnesses: number;
+}
+
+/** The outcome of {@link verifyAuditLog}. */
+export interface AuditVerification {
+  /** True when no problem was found in the schema, the file, or the witnessed entries. */
+  readonly ok: boolean;
+  readonly entries: number;
+  readonly anchor?: {
+    readonly origin: string;
+    readonly size: number;
+    readonly root: string;
+    readonly witnesses: readonly string[];
+  };
+  /** Entries covered by the witnessed anchor and proven to match it. */
+  readonly witnessed: number;
+  /** Entries after the anchor: present, well-formed, but vouched for by no witness yet. */
+  readonly unwitnessed: number;
+  /** The first entry that is not what the log must hold, and what is wrong with it. */
+  readonly firstBad?: { readonly seq: number; readonly problem: string };
+  readonly problems: readonly { readonly code: VerifyProblem; readonly message: string }[];
+}
+
+/** Checks the database's schema against the router's, object by object. */
+export function checkSchema(db: SqliteDatabase): string[] {
+  const problems: string[] = [];
+  const rows = db
+    .prepare('SELECT type, name, tbl_name AS tbl, sql FROM sqlite_master ORDER BY type, name')
+    .all() as { type: string; name: string; tbl: string; sql: string | null }[];
+  const expected = new Map(AUDIT_SCHEMA.map((o) => [o.name, o]));
+  for (const r of rows) {
+    const want = expected.get(r.name);
+    if (want) {
+      if (want.type !== r.type || want.sql !== r.sql)
+        problems.push(`${r.type} ${r.name} is not defined as the router defines it`);
+      expected.delete(r.name);
+      continue;
+    }
+    if (r.type === 'trigger')
+      problems.push(`trigger ${r.name} on ${r.tbl}: the router creates no trigger`);
+    else if (r.type === 'view') problems.push(`view ${r.name}: the router creates no view`);
+    else if (r.type === 'index') {
+      if (!(r.sql === null && r.name.startsWith('sqlite_autoindex_') && r.tbl !== 'audit'))
+        problems.push(`index ${r.name} on ${r.tbl}: not an index the router creates`);
+    } else if (r.type === 'table' && (r.name.startsWith('audit') || r.name === 'checkpoints'))
+      problems.push(`table ${r.name}: not a table the router creates`);
+  }
+  for (const o of expected.values()) problems.push(`${o.type} ${o.name} is missing`);
+  return problems;
+}
+
+function checkAnchor(
+  o: VerifyOptions,
+): { checkpoint: Checkpoint; witnesses: string[] } | { code: VerifyProblem; message: string } {
+  try {
+    const note = parseNote(o.anchor);
+    const checkpoint = parseCheckpoint(note.text);
+    verifyNote(note, { name: checkpoint.origin, publicKey: o.hubKey });
+    const witnesses: string[] = [];
+    for (const w of o.witnesses) {
+      try {
+        if (verifyCosignature(note, w) !== undefined && !witnesses.includes(w.name))
+          witnesses.push(w.name);
+      } catch {
+        // A cosignature that does not verify does not count.
+      }
+    }
+    if (witnesses.length < o.minWitnesses)
+      return {
+        code: VerifyProblem.AnchorNotWitnessed,
+        message: `the anchor is cosigned by ${witnesses.length} known witness(es) (${witnesses.join(', ') || 'none'}); ${o.minWitnesses} required`,
+      };
+    return { checkpoint, witnesses };
+  } catch (err) {
+    return {
+      code: VerifyProblem.AnchorInvalid,
+      message: `the anchor: ${(err as Error).message}${err instanceof NoteError ? ` (${err.code})` : ''}`,
+    };
+  }
+}
+
+/**
+ * Verifies an audit database against a witnessed anchor: the schema is exactly the router's,
+ * `PRAGMA integrity_check` passes, every entry is in its place and matches its leaf hash (which
+ * is recomputed from the content, never read), the first `anchor.size` entries have the
+ * anchor's root, and checkpoints stored in the file verify and agree. Entries after the anchor
+ * are counted as unwitnessed. The first bad entry is named, with what is wrong with it.
+ */
+export function verifyAuditLog(db: SqliteDatabase, o: VerifyOptions): AuditVerification {
+  const problems: { code: VerifyProblem; message: string }[] = [];
+  let firstBad: { seq: number; problem: string } | undefined;
+  const bad = (code: VerifyProblem, seq: number, problem: string) => {
+    firstBad ??= { seq, problem };
+    problems.push({ code, message: `entry ${seq}: ${problem}` });
+  };
+  const anchor = checkAnchor(o);
+  if ('code' in anchor) problems.push(anchor);
+  for (const p of checkSchema(db)) problems.push({ code: VerifyProblem.Schema, message: p });
+  const integrity = (db.pragma('integrity_check') as { integrity_check: string }[]).map(
+    (r) => r.integrity_check,
+  );
+  if (integrity.length !== 1 || integrity[0] !== 'ok')
+    problems.push({
+      code: VerifyProblem.IntegrityCheck,
+      message: `PRAGMA integrity_check: ${integrity.slice(0, 5).join('; ')}`,
+    });
+  if (problems.some((p) => p.code === VerifyProblem.Schema && / audit |missing/.test(p.message)))
+    return { ok: false, entries: 0, witnessed: 0, unwitnessed: 0, problems };
+
+  // Checkpoints the router stored beside the entries: not trusted, but those the named key signed
+  // narrow down where a rewritten log departs from what was signed. Others (signed by an earlier,
+  // superseded hub key, or by nobody) are ignored: they prove nothing either way.
+  const hubName = 'checkpoint' in anchor ? anchor.checkpoint.origin : undefined;
+  const stored = new Map<number, Buffer>();
+  for (const c of db.prepare('SELECT size, note FROM checkpoints ORDER BY size').all() as {
+    size: number;
+    note: string;
+  }[]) {
+    try {
+      const note = parseNote(c.note);
+      const cp = parseCheckpoint(note.text);
+      if (hubName === undefined || cp.origin !== hubName || cp.size !== c.size)
+        throw new Error('origin or size');
+      verifyNote(note, { name: hubName, publicKey: o.hubKey });
+      stored.set(cp.size, cp.root);
+    } catch {
+      continue;
+    }
+  }
+
+  const range = new CompactRange();
+  const target = 'checkpoint' in anchor ? anchor.checkpoint : undefined;
+  let anchorRoot: Buffer | undefined;
+  let lastGood = 0;
+  let departed: number | undefined;
+  let expected = 1;
+  let entries = 0;
+  let structural = false;
+  for (const r of iterateRecords(db)) {
+    entries++;
+    const p = checkRecord(r, expected);
+    if (p) {
+      bad(VerifyProblem.Entry, p.seq, p.problem);
+      structural = true;
+    }
+    expected = r.seq + 1;
+    range.append(hashLeaf(entryBytes(r)));
+    const s = stored.get(range.size);
+    if (s && departed === undefined) {
+      if (range.root().equals(s)) lastGood = range.size;
+      else departed = range.size;
+    }
+    if (target && range.size === target.size) anchorRoot = range.root();
+  }
+  if (target) {
+    if (range.size < target.size)
+      problems.push({
+        code: VerifyProblem.Truncated,
+        message: `the log holds ${range.size} entries but ${target.size} were witnessed: entries were removed from the end or the log was rolled back`,
+      });
+    if (target.size === 0) anchorRoot = EMPTY_ROOT;
+    if (anchorRoot && !anchorRoot.equals(target.root) && !structural) {
+      const end = departed !== undefined && departed <= target.size ? departed : target.size;
+      bad(
+        VerifyProblem.Rewritten,
+        lastGood + 1,
+        `entries ${lastGood + 1}..${end} do not hash to the witnessed checkpoint ${target.size}: an entry among them was edited, inserted, deleted or reordered and the hashes recomputed`,
+      );
+    }
+    if (range.size < target.size && firstBad === undefined)
+      firstBad = {
+        seq: range.size + 1,
+        problem: 'missing: the log ends before the witnessed checkpoint',
+      };
+  }
+  const witnessed = target && problems.length === 0 ? target.size : 0;
+  return {
+    ok: problems.length === 0,
+    entries,
+    ...(target && 'witnesses' in anchor
+      ? {
+          anchor: {
+            origin: target.origin,
+            size: target.size,
+            root: target.root.toString('base64'),
+            witnesses: anchor.witnesses,
+          },
+        }
+      : {}),
+    witnessed,
+    unwitnessed: Math.max(0, entries - (target?.size ?? 0)),
+    ...(firstBad ? { firstBad } : {}),
+    problems,
+  };
+}

@@ -1,0 +1,235 @@
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ProofError, verifyConsistency } from './merkle.js';
+import {
+  NoteError,
+  cosignCheckpoint,
+  parseCheckpoint,
+  parseNote,
+  verifyNote,
+  type Checkpoint,
+  type NoteSigner,
+} from './note.js';
+
+/**
+ * What the router publishes on `ahub.audit.checkpoint.<log>`: the signed checkpoint note and
+ * consistency proofs to it from the tree sizes the witnesses last cosigned (standard base64).
+ */
+export interface CheckpointMessage {
+  readonly checkpoint: string;
+  readonly proofs: readonly { readonly from: number; readonly proof: readonly string[] }[];
+}
+
+/** The largest checkpoint message a witness reads. */
+export const MAX_CHECKPOINT_MESSAGE = 256 * 1024;
+
+/** What a witness remembers of one log: the last checkpoint it cosigned. */
+export interface WitnessState {
+  readonly origin: string;
+  readonly size: number;
+  /** Standard base64 of the root. */
+  readonly root: string;
+  /** The signed checkpoint note it cosigned, with its cosignature. */
+  readonly note: string;
+}
+
+/** Both checkpoints and the proof that did not connect them: kept as evidence. */
+export interface WitnessEvidence {
+  readonly at: string;
+  readonly origin: string;
+  readonly reason: string;
+  readonly cosigned: WitnessState;
+  readonly received: CheckpointMessage | string;
+}
+
+/** The outcome of {@link Witness.observe}. */
+export type WitnessOutcome =
+  | { readonly kind: 'cosigned'; readonly checkpoint: Checkpoint; readonly note: string }
+  /** Not newer than what the witness cosigned, and consistent with it. */
+  | { readonly kind: 'stale'; readonly checkpoint: Checkpoint }
+  /** Not verifiable yet (no proof from the witness's size): not cosigned, nothing concluded. */
+  | { readonly kind: 'unverifiable'; readonly reason: string }
+  /** Not a checkpoint of a log the witness follows (malformed, or not signed by the hub). */
+  | { readonly kind: 'refused'; readonly code: string; readonly reason: string }
+  /** The log contradicts what the witness cosigned: evidence kept, never cosigned. */
+  | { readonly kind: 'inconsistent'; readonly evidence: WitnessEvidence };
+
+/** Where a witness keeps its state and its evidence. */
+export interface WitnessStore {
+  load(origin: string): WitnessState | undefined;
+  save(state: WitnessState): void;
+  keepEvidence(e: WitnessEvidence): void;
+}
+
+/**
+ * A witness (c2sp.org/tlog-witness semantics over NATS): it cosigns a checkpoint only after
+ * verifying the hub's signature and a consistency proof from the last checkpoint it cosigned,
+ * so that the hub cannot show different histories to different parties, nor rewrite, truncate
+ * or roll back a history it has shown, without a witness refusing and keeping the evidence.
+ */
+export class Witness {
+  readonly #signer: NoteSigner;
+  readonly #hubKeys: () => readonly Buffer[];
+  readonly #store: WitnessStore;
+  readonly #now: () => Date;
+
+  constructor(o: {
+    signer: NoteSigner;
+    /** The raw Ed25519 public keys that may sign the hub's checkpoints. */
+    hubKeys: () => readonly Buffer[];
+    store: WitnessStore;
+    now?: () => Date;
+  }) {
+    this.#signer = o.signer;
+    this.#hubKeys = o.hubKeys;
+    this.#store = o.store;
+    this.#now = o.now ?? (() => new Date());
+  }
+
+  get name(): string {
+    return this.#signer.name;
+  }
+
+  /** Handles one checkpoint message (the bytes published on NATS). */
+  observe(data: Uint8Array): WitnessOutcome {
+    let msg: CheckpointMessage;
+    let checkpoint: Checkpoint;
+    let note;
+    try {
+      if (data.length > MAX_CHECKPOINT_MESSAGE) throw new Error('the message is too large');
+      msg = parseMessage(data);
+      note = parseNote(msg.checkpoint);
+      checkpoint = parseCheckpoint(note.text);
+    } catch (err) {
+      return { kind: 'refused', code: 'ERR_CHECKPOINT_MALFORMED', reason: (err as Error).message };
+    }
+    const signedByHub = this.#hubKeys().some((publicKey) => {
+      try {
+        verifyNote(note, { name: checkpoint.origin, publicKey });
+        return true;
+      } catch {
+        return false;
+      }
+    });
+    if (!signedByHub)
+      return {
+        kind: 'refused',
+        code: 'ERR_NOTE_SIGNATURE',
+        reason: `checkpoint ${checkpoint.size} of ${checkpoint.origin} is not signed by the hub's key`,
+      };
+    const last = this.#store.load(checkpoint.origin);
+    const evidence = (reason: string): WitnessOutcome => {
+      const e: WitnessEvidence = {
+        at: this.#now().toISOString(),
+        origin: checkpoint.origin,
+        reason,
+        cosigned: last!,
+        received: msg,
+      };
+      this.#store.keepEvidence(e);
+      return { kind: 'inconsistent', evidence: e };
+    };
+    if (last) {
+      const lastRoot = Buffer.from(last.root, 'base64');
+      if (checkpoint.size === last.size) {
+        if (!checkpoint.root.equals(lastRoot))
+          return evidence(`two different roots signed for tree size ${checkpoint.size}`);
+        return { kind: 'stale', checkpoint };
+      }
+      if (checkpoint.size < last.size) {
+        // An older checkpoint arriving late (two routers sharing a log) or a rollback: without a
+        // proof it is not cosigned; the next newer checkpoint must still extend what we cosigned.
+        return { kind: 'stale', checkpoint };
+      }
+      const p = msg.proofs.find((x) => x.from === last.size);
+      if (!p)
+        return {
+          kind: 'unverifiable',
+          reason: `checkpoint ${checkpoint.size} carries no consistency proof from ${last.size}, the size this witness cosigned`,
+        };
+      try {
+        verifyConsistency(
+          last.size,
+          checkpoint.size,
+          lastRoot,
+          checkpoint.root,
+          p.proof.map((h) => Buffer.from(h, 'base64')),
+        );
+      } catch (err) {
+        return evidence(
+          `checkpoint ${checkpoint.size} is not an extension of checkpoint ${last.size}: ${(err as Error).message}${err instanceof ProofError ? ` (${err.code})` : ''}`,
+        );
+      }
+    }
+    const timestamp = Math.floor(this.#now().getTime() / 1000);
+    const line = cosignCheckpoint(note.text, this.#signer, timestamp);
+    const cosigned = `${msg.checkpoint}${line}\n`;
+    this.#store.save({
+      origin: checkpoint.origin,
+      size: checkpoint.size,
+      root: checkpoint.root.toString('base64'),
+      note: cosigned,
+    });
+    return { kind: 'cosigned', checkpoint, note: cosigned };
+  }
+}
+
+function parseMessage(data: Uint8Array): CheckpointMessage {
+  const v = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(data)) as unknown;
+  const o = v as Partial<CheckpointMessage>;
+  if (
+    typeof v !== 'object' ||
+    v === null ||
+    typeof o.checkpoint !== 'string' ||
+    !Array.isArray(o.proofs) ||
+    o.proofs.length > 64 ||
+    !(o.proofs as unknown[]).every((item) => {
+      const p = item as { from?: unknown; proof?: unknown } | null;
+      return (
+        typeof p === 'object' &&
+        p !== null &&
+        typeof p.from === 'number' &&
+        Number.isSafeInteger(p.from) &&
+        p.from >= 0 &&
+        Array.isArray(p.proof) &&
+        p.proof.length <= 128 &&
+        (p.proof as unknown[]).every((h) => typeof h === 'string' && h.length === 44)
+      );
+    })
+  )
+    throw new NoteError('ERR_NOTE_MALFORMED', 'not a checkpoint message {checkpoint, proofs}');
+  return { checkpoint: o.checkpoint, proofs: o.proofs };
+}
+
+/** A {@link WitnessStore} in a private directory: one state file per log, evidence beside. */
+export function fileWitnessStore(dir: string): WitnessStore {
+  mkdirSync(join(dir, 'evidence'), { recursive: true, mode: 0o700 });
+  const file = (origin: string) =>
+    join(dir, `log-${createHash('sha256').update(origin).digest('hex').slice(0, 16)}.json`);
+  return {
+    load(origin) {
+      try {
+        const s = JSON.parse(readFileSync(file(origin), 'utf8')) as WitnessState;
+        return s.origin === origin ? s : undefined;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+        throw err;
+      }
+    },
+    save(state) {
+      const f = file(state.origin);
+      writeFileSync(`${f}.tmp`, JSON.stringify(state), { mode: 0o600 });
+      renameSync(`${f}.tmp`, f);
+    },
+    keepEvidence(e) {
+      const name = `${e.at.replace(/[:.]/g, '-')}-${createHash('sha256').update(JSON.stringify(e)).digest('hex').slice(0, 8)}.json`;
+      writeFileSync(join(dir, 'evidence', name), JSON.stringify(e, null, 2), { mode: 0o600 });
+    },
+  };
+}
+
+/** A witness's note key name: `alert-hub/witness/<agency>`. */
+export function witnessName(agency: string): string {
+  return `alert-hub/witness/${agency}`;
+}

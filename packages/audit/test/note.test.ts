@@ -1,0 +1,117 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import {
+  type NoteError,
+  cosignCheckpoint,
+  formatCheckpoint,
+  parseCheckpoint,
+  parseNote,
+  signNote,
+  verifyConsistency,
+  verifyCosignature,
+  verifyInclusion,
+  verifyNote,
+} from '@alert-hub/audit';
+import {
+  COSIGNED_AT,
+  HUB_SEED,
+  ORIGIN,
+  WITNESS,
+  WITNESS_SEED,
+  buildAuditVectors,
+  keyFromSeed,
+} from './vectors.js';
+
+const published = JSON.parse(
+  readFileSync(new URL('./audit-vectors.json', import.meta.url), 'utf8'),
+) as ReturnType<typeof buildAuditVectors>;
+const hub = { name: ORIGIN, ...keyFromSeed(HUB_SEED) };
+const witness = { name: WITNESS, ...keyFromSeed(WITNESS_SEED) };
+
+function code(f: () => unknown): string {
+  try {
+    f();
+    return 'accepted';
+  } catch (err) {
+    return (err as NoteError).code;
+  }
+}
+
+describe('audit vectors - the published test vectors are what the code computes', () => {
+  it('entry bytes, leaf hashes, roots, proofs, checkpoint and cosignature', () => {
+    expect(buildAuditVectors()).toEqual(published);
+  });
+  it('they verify the way a partner in another language would', () => {
+    const note = parseNote(`${published.checkpoint}${published.cosignature}\n`);
+    const cp = parseCheckpoint(note.text);
+    verifyNote(note, { name: ORIGIN, publicKey: Buffer.from(published.hubPublicKey, 'hex') });
+    expect(
+      verifyCosignature(note, {
+        name: WITNESS,
+        publicKey: Buffer.from(published.witnessPublicKey, 'hex'),
+      }),
+    ).toBe(published.cosignedAt);
+    expect(cp.root.toString('hex')).toBe(published.rootsBySize.at(-1));
+    const { index, size, proof } = published.inclusion;
+    verifyInclusion(
+      index,
+      size,
+      Buffer.from(published.entries[index]!.leafHash, 'hex'),
+      proof.map((h) => Buffer.from(h, 'hex')),
+      cp.root,
+    );
+    const c = published.consistency;
+    verifyConsistency(
+      c.from,
+      c.to,
+      Buffer.from(published.rootsBySize[c.from - 1]!, 'hex'),
+      cp.root,
+      c.proof.map((h) => Buffer.from(h, 'hex')),
+    );
+  });
+});
+
+describe('signed notes - strict parsing and verification', () => {
+  const body = formatCheckpoint({ origin: ORIGIN, size: 5, root: Buffer.alloc(32, 7) });
+  const note = signNote(body, hub);
+  it('a checkpoint signed by the hub verifies; by another key, or altered, it does not', () => {
+    expect(code(() => verifyNote(parseNote(note), hub))).toBe('accepted');
+    expect(code(() => verifyNote(parseNote(note), { ...witness, name: ORIGIN }))).toBe(
+      'ERR_NOTE_SIGNATURE',
+    );
+    const altered = note.replace('\n5\n', '\n6\n');
+    expect(code(() => verifyNote(parseNote(altered), hub))).toBe('ERR_NOTE_SIGNATURE');
+  });
+  it('a cosignature covers the checkpoint and its time', () => {
+    const line = cosignCheckpoint(body, witness, COSIGNED_AT);
+    const n = parseNote(`${note}${line}\n`);
+    expect(verifyCosignature(n, witness)).toBe(COSIGNED_AT);
+    const otherTime = line.replace(/ (\S+)$/, (_m, b64: string) => {
+      const raw = Buffer.from(b64, 'base64');
+      raw.writeBigUInt64BE(BigInt(COSIGNED_AT + 1), 4);
+      return ` ${raw.toString('base64')}`;
+    });
+    expect(code(() => verifyCosignature(parseNote(`${note}${otherTime}\n`), witness))).toBe(
+      'ERR_NOTE_SIGNATURE',
+    );
+  });
+  it('refuses what two parsers could read differently', () => {
+    expect(code(() => parseNote(note.replace('\n', '\r\n')))).toBe('ERR_NOTE_MALFORMED');
+    expect(code(() => parseNote(note.slice(0, -1)))).toBe('ERR_NOTE_MALFORMED');
+    expect(code(() => parseNote(note.replace('\u2014', '-')))).toBe('ERR_NOTE_MALFORMED');
+    expect(code(() => parseCheckpoint(`${body}extension\n`))).toBe('ERR_CHECKPOINT_MALFORMED');
+    expect(code(() => parseCheckpoint(body.replace('\n5\n', '\n05\n')))).toBe(
+      'ERR_CHECKPOINT_MALFORMED',
+    );
+    expect(code(() => parseCheckpoint(body.replace('\n5\n', '\n+5\n')))).toBe(
+      'ERR_CHECKPOINT_MALFORMED',
+    );
+    const root = Buffer.alloc(32, 7).toString('base64');
+    expect(code(() => parseCheckpoint(body.replace(root, root.replace(/=$/, ''))))).toBe(
+      'ERR_CHECKPOINT_MALFORMED',
+    );
+    expect(
+      code(() => parseCheckpoint(body.replace(root, Buffer.alloc(31).toString('base64')))),
+    ).toBe('ERR_CHECKPOINT_MALFORMED');
+  });
+});

@@ -1,0 +1,151 @@
+import { createPrivateKey, createPublicKey } from 'node:crypto';
+import {
+  CompactRange,
+  MerkleTree,
+  cosignCheckpoint,
+  entryBytes,
+  formatCheckpoint,
+  hashLeaf,
+  noteKeyId,
+  rawEd25519PublicKey,
+  signNote,
+  type AuditRecord,
+} from '@alert-hub/audit';
+
+/** An Ed25519 private key from its 32-byte seed (RFC 8032 test vectors use such seeds). */
+export function keyFromSeed(seedHex: string) {
+  const privateKey = createPrivateKey({
+    key: Buffer.concat([
+      Buffer.from('302e020100300506032b657004220420', 'hex'),
+      Buffer.from(seedHex, 'hex'),
+    ]),
+    format: 'der',
+    type: 'pkcs8',
+  });
+  return { privateKey, publicKey: rawEd25519PublicKey(createPublicKey(privateKey)) };
+}
+
+/** RFC 8032 section 7.1, TEST 1 and TEST 2 secret keys: the hub and one witness. */
+export const HUB_SEED = '9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60';
+export const WITNESS_SEED = '4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb';
+export const ORIGIN = 'alert-hub/audit/hub';
+export const WITNESS = 'alert-hub/witness/SG-NPARKS';
+export const COSIGNED_AT = 1764374400;
+
+const base = {
+  at: '2026-11-29T00:00:00.000Z',
+  instance: 'router-a',
+  claimedId: null,
+  handling: null,
+  agreementId: null,
+  agreementVersion: null,
+  reasonCode: null,
+  reason: null,
+  feedSeq: null,
+  detail: null,
+  alertId: null,
+  origin: null,
+  type: null,
+  recipient: null,
+  streamSeq: null,
+} as const;
+
+export const ENTRIES: Omit<AuditRecord, 'hash'>[] = [
+  {
+    ...base,
+    seq: 1,
+    event: 'agreements-loaded',
+    reason: 'agreements.yaml',
+    detail: '{"agreements":["WEN-ASIA@1"],"sha256":"00"}',
+  },
+  {
+    ...base,
+    seq: 2,
+    event: 'received',
+    alertId: '01JDZ7Q5X3M8W2E4R6T8Y0U2I4',
+    origin: 'SG-NPARKS',
+    type: 'seizure-report',
+    handling: 'TLP:AMBER',
+    streamSeq: 1,
+  },
+  {
+    ...base,
+    seq: 3,
+    event: 'forwarded',
+    alertId: '01JDZ7Q5X3M8W2E4R6T8Y0U2I4',
+    origin: 'SG-NPARKS',
+    type: 'seizure-report',
+    handling: 'TLP:AMBER',
+    recipient: 'VN-CUSTOMS',
+    agreementId: 'WEN-ASIA',
+    agreementVersion: 1,
+    streamSeq: 1,
+    feedSeq: 1,
+  },
+  {
+    ...base,
+    seq: 4,
+    event: 'denied',
+    alertId: '01JDZ7Q5X3M8W2E4R6T8Y0U2I4',
+    origin: 'SG-NPARKS',
+    type: 'seizure-report',
+    handling: 'TLP:AMBER',
+    reasonCode: 'DENY_NOT_PARTY',
+    reason: 'no agreement includes SG-NPARKS and NG-NCS',
+    streamSeq: 1,
+    detail: '{"recipients":["NG-NCS"]}',
+  },
+  {
+    ...base,
+    seq: 5,
+    event: 'rejected',
+    claimedId: 'forged-id-ü',
+    origin: 'VN-CUSTOMS',
+    reasonCode: 'ERR_SIGNATURE_INVALID',
+    reason: 'bad "signature"',
+    streamSeq: 2,
+  },
+];
+
+/** Everything a verifier in another language must reproduce, computed from the inputs above. */
+export function buildAuditVectors() {
+  const hub = keyFromSeed(HUB_SEED);
+  const witness = keyFromSeed(WITNESS_SEED);
+  const leaves = ENTRIES.map((e) => hashLeaf(entryBytes(e)));
+  const tree = new MerkleTree((s, e) => leaves.slice(s, e), 1);
+  const range = new CompactRange();
+  const roots: string[] = [];
+  for (const l of leaves) {
+    range.append(l);
+    roots.push(range.root().toString('hex'));
+  }
+  const size = leaves.length;
+  const body = formatCheckpoint({ origin: ORIGIN, size, root: tree.root(size) });
+  const note = signNote(body, { name: ORIGIN, ...hub });
+  const cosignature = cosignCheckpoint(body, { name: WITNESS, ...witness }, COSIGNED_AT);
+  return {
+    hubPublicKey: hub.publicKey.toString('hex'),
+    hubKeyId: noteKeyId(ORIGIN, 0x01, hub.publicKey).toString('hex'),
+    witnessPublicKey: witness.publicKey.toString('hex'),
+    witnessKeyId: noteKeyId(WITNESS, 0x04, witness.publicKey).toString('hex'),
+    entries: ENTRIES.map((e, i) => ({
+      record: e,
+      bytes: entryBytes(e).toString('utf8'),
+      leafHash: leaves[i]!.toString('hex'),
+    })),
+    rootsBySize: roots,
+    inclusion: {
+      index: 2,
+      size,
+      proof: tree.inclusionProof(2, size).map((h) => h.toString('hex')),
+    },
+    consistency: {
+      from: 2,
+      to: size,
+      proof: tree.consistencyProof(2, size).map((h) => h.toString('hex')),
+    },
+    checkpoint: note,
+    cosignedAt: COSIGNED_AT,
+    cosignature,
+  };
+}

@@ -1,0 +1,26 @@
+import { AlertHubError } from '@alert-hub/core';
+
+/** hubctl's own failures, merged into core's ErrorCodeTable. */
+export const HubctlErrorCode = {
+  /** A command's input (an option, a file) is not what it needs. */
+  InputInvalid: 'ERR_INPUT_INVALID',
+  /** Something a command needs first is missing (a token, a database, a router key). */
+  Prerequisite: 'ERR_PREREQUISITE_MISSING',
+  /** A gateway or router answered with an error. */
+  RequestRefused: 'ERR_REQUEST_REFUSED',
+} as const;
+export type HubctlErrorCode = (typeof HubctlErrorCode)[keyof typeof HubctlErrorCode];
+
+declare module '@alert-hub/core' {
+  // eslint-disable-next-line @typescript-eslint/no-empty-object-type
+  interface ErrorCodeTable extends Record<HubctlErrorCode, true> {}
+}
+
+/** A hubctl failure: printed as `hubctl: <message> [<code>]`, exit code 1. */
+export class HubctlError extends AlertHubError {
+  readonly status: number | undefined;
+  constructor(code: HubctlErrorCode, message: string, options?: { status?: number }) {
+    super(code, message);
+    this.status = options?.status;
+  }
+}

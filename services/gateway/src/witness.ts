@@ -1,0 +1,241 @@
+import { join } from 'node:path';
+import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import {
+  AUDIT_CHECKPOINTS_ALL,
+  AUDIT_COSIGNATURES_ALL,
+  auditCosignatureSubject,
+  auditOrigin,
+  auditProofSubject,
+  parseAuditCheckpointSubject,
+  parseAuditCosignatureSubject,
+  type SigningKey,
+  type TrustStore,
+} from '@alert-hub/core';
+import {
+  Witness,
+  addSignatureLines,
+  entryBytes,
+  fileWitnessStore,
+  hashLeaf,
+  parseCheckpoint,
+  parseNote,
+  verifyCosignature,
+  verifyInclusion,
+  verifyNote,
+  witnessName,
+  type AuditRecord,
+  type WitnessStore,
+} from '@alert-hub/audit';
+import type { Logger } from '@alert-hub/runtime';
+import type { GatewayMetrics } from './metrics.js';
+
+function ed25519Keys(trust: TrustStore, principal: string, role: 'agency' | 'router'): Buffer[] {
+  return trust
+    .keysOf(principal, role)
+    .filter((k) => k.alg === 'EdDSA')
+    .map((k) => Buffer.from(k.jwk.x, 'base64url'));
+}
+
+export interface GatewayWitnessDeps {
+  readonly nc: NatsConnection;
+  readonly agency: string;
+  readonly hubPrincipal: string;
+  readonly signingKey: () => SigningKey;
+  readonly trust: () => TrustStore;
+  /** Private directory for the witness state and evidence. */
+  readonly dir: string;
+  readonly metrics: GatewayMetrics;
+  readonly log: Logger;
+  readonly requestTimeoutMs: number;
+}
+
+/**
+ * The agency gateway as a witness of the hub's audit log: it verifies each checkpoint the router
+ * publishes (hub signature, consistency proof from the last checkpoint it cosigned), cosigns it
+ * with the agency's key and publishes the cosignature; on an inconsistency it refuses, keeps the
+ * evidence, logs an error and reports it in its metrics and health. It also gathers the other
+ * witnesses' cosignatures of the checkpoint it cosigned, so its API serves an anchor for
+ * `hubctl audit verify`.
+ */
+export class GatewayWitness {
+  readonly #d: GatewayWitnessDeps;
+  readonly #store: WitnessStore;
+  #witness: Witness | undefined;
+  readonly #subs: Subscription[] = [];
+  /** Latest cosigned note per log id, with the cosignatures gathered for it. */
+  readonly #latest = new Map<string, string>();
+  #inconsistency: string | undefined;
+
+  constructor(d: GatewayWitnessDeps) {
+    this.#d = d;
+    this.#store = fileWitnessStore(join(d.dir));
+  }
+
+  /** The last inconsistency seen, if any (kept until the operator investigates and restarts). */
+  get inconsistency(): string | undefined {
+    return this.#inconsistency;
+  }
+
+  /** The latest checkpoint of `log` this witness cosigned, with every cosignature gathered. */
+  latest(log: string): string | undefined {
+    // After a restart, until the next checkpoint: the one this witness cosigned last.
+    return this.#latest.get(log) ?? this.#store.load(auditOrigin(log))?.note;
+  }
+
+  start(): void {
+    const key = this.#d.signingKey();
+    if (key.alg !== 'EdDSA') {
+      this.#d.log.warn(
+        { kid: key.kid },
+        'the agency key is not Ed25519: this gateway cannot witness the audit log',
+      );
+      return;
+    }
+    this.#witness = new Witness({
+      signer: {
+        name: witnessName(this.#d.agency),
+        privateKey: key.privateKey,
+        publicKey: Buffer.from(key.publicJwk.x, 'base64url'),
+      },
+      hubKeys: () => ed25519Keys(this.#d.trust(), this.#d.hubPrincipal, 'router'),
+      store: this.#store,
+    });
+    this.#subs.push(
+      this.#d.nc.subscribe(AUDIT_CHECKPOINTS_ALL, {
+        callback: (err, m) => {
+          if (!err) this.#checkpoint(m.subject, m.data);
+        },
+      }),
+      this.#d.nc.subscribe(AUDIT_COSIGNATURES_ALL, {
+        callback: (err, m) => {
+          if (!err) this.#cosignature(m.subject, m.string());
+        },
+      }),
+    );
+  }
+
+  #checkpoint(subject: string, data: Uint8Array): void {
+    const log = parseAuditCheckpointSubject(subject);
+    if (!log || !this.#witness) return;
+    const { metrics } = this.#d;
+    const out = this.#witness.observe(data);
+    metrics.witnessed.inc({ outcome: out.kind });
+    switch (out.kind) {
+      case 'cosigned':
+        this.#latest.set(log, out.note);
+        this.#d.nc.publish(auditCosignatureSubject(log, this.#d.agency), out.note);
+        this.#d.log.info(
+          { log, auditSize: out.checkpoint.size },
+          'audit checkpoint verified and cosigned',
+        );
+        return;
+      case 'inconsistent':
+        this.#inconsistency = out.evidence.reason;
+        metrics.witnessInconsistent.set(1);
+        this.#d.log.error(
+          { log, reason: out.evidence.reason },
+          'AUDIT LOG INCONSISTENT: checkpoint refused, evidence kept',
+        );
+        return;
+      case 'refused':
+        this.#d.log.warn({ log, code: out.code, reason: out.reason }, 'audit checkpoint refused');
+        return;
+      case 'unverifiable':
+        this.#d.log.warn({ log, reason: out.reason }, 'audit checkpoint not yet verifiable');
+        return;
+      case 'stale':
+        return;
+    }
+  }
+
+  #cosignature(subject: string, text: string): void {
+    const who = parseAuditCosignatureSubject(subject);
+    const mine = who && this.#latest.get(who.log);
+    if (!who || !mine || who.agency === this.#d.agency) return;
+    try {
+      const note = parseNote(text);
+      const ours = parseNote(mine);
+      if (note.text !== ours.text) return;
+      const name = witnessName(who.agency);
+      const valid = ed25519Keys(this.#d.trust(), who.agency, 'agency').some((publicKey) => {
+        try {
+          return verifyCosignature(note, { name, publicKey }) !== undefined;
+        } catch {
+          return false;
+        }
+      });
+      if (!valid) return;
+      const lines = note.signatures.filter((s) => s.name === name).map((s) => s.line);
+      this.#latest.set(who.log, addSignatureLines(mine, lines));
+    } catch {
+      // A malformed cosignature is somebody else's problem; it is simply not gathered.
+    }
+  }
+
+  /**
+   * Asks the router for the inclusion proofs of the entries recording deliveries of `alertId` to
+   * this agency, and verifies them against a checkpoint signed by the hub and, when it is the one
+   * this witness cosigned, against that.
+   */
+  async inclusionProof(log: string, alertId: string): Promise<InclusionAnswer> {
+    const reply = await this.#d.nc.request(
+      auditProofSubject(log, this.#d.agency),
+      JSON.stringify({ alertId }),
+      { timeout: this.#d.requestTimeoutMs },
+    );
+    const body = JSON.parse(reply.string()) as
+      | { error: { code: string; message: string } }
+      | {
+          checkpoint: string;
+          entries: { record: AuditRecord; index: number; proof: string[] }[];
+        };
+    if ('error' in body) return { ok: false, error: body.error };
+    const note = parseNote(body.checkpoint);
+    const cp = parseCheckpoint(note.text);
+    const hubSigned = ed25519Keys(this.#d.trust(), this.#d.hubPrincipal, 'router').some(
+      (publicKey) => {
+        try {
+          verifyNote(note, { name: cp.origin, publicKey });
+          return true;
+        } catch {
+          return false;
+        }
+      },
+    );
+    if (!hubSigned)
+      return {
+        ok: false,
+        error: { code: 'ERR_NOTE_SIGNATURE', message: 'the checkpoint is not signed by the hub' },
+      };
+    const entries = body.entries.map((e) => {
+      const r = e.record;
+      let verified = r.recipient === this.#d.agency && e.index === r.seq - 1;
+      try {
+        verifyInclusion(
+          e.index,
+          cp.size,
+          hashLeaf(entryBytes(r)),
+          e.proof.map((h) => Buffer.from(h, 'base64')),
+          cp.root,
+        );
+      } catch {
+        verified = false;
+      }
+      return { ...e, verified };
+    });
+    return { ok: entries.every((e) => e.verified), checkpoint: body.checkpoint, entries };
+  }
+
+  close(): void {
+    for (const s of this.#subs) s.unsubscribe();
+  }
+}
+
+/** What `GET /v1/audit/inclusion/:alertId` answers. */
+export type InclusionAnswer =
+  | { ok: false; error: { code: string; message: string } }
+  | {
+      ok: boolean;
+      checkpoint: string;
+      entries: { record: AuditRecord; index: number; proof: string[]; verified: boolean }[];
+    };

@@ -1,0 +1,287 @@
+import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
+import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import {
+  Streams,
+  auditCheckpointSubject,
+  auditCosignatures,
+  auditOrigin,
+  auditProofRequests,
+  parseAuditCosignatureSubject,
+  type SigningKey,
+  type TrustStore,
+} from '@alert-hub/core';
+import {
+  AuditIntegrityError,
+  EMPTY_ROOT,
+  addSignatureLines,
+  parseCheckpoint,
+  parseNote,
+  traceAlert,
+  verifyCosignature,
+  verifyNote,
+  witnessName,
+  type Checkpoint,
+  type CheckpointMessage,
+  type NoteSigner,
+} from '@alert-hub/audit';
+import type { Logger } from '@alert-hub/runtime';
+import type { RouterMetrics } from './metrics.js';
+import type { RouterStore } from './store.js';
+
+/** The note signer of the hub key for log `origin`; checkpoints are Ed25519 notes. */
+export function hubNoteSigner(key: SigningKey, origin: string): NoteSigner {
+  if (key.alg !== 'EdDSA')
+    throw new AuditIntegrityError(
+      `the hub key ${key.kid} is ${key.alg}; audit checkpoints are signed with an Ed25519 (EdDSA) key`,
+    );
+  return { name: origin, privateKey: key.privateKey, publicKey: rawKey(key.publicJwk.x) };
+}
+
+function rawKey(x: string): Buffer {
+  return Buffer.from(x, 'base64url');
+}
+
+/** Raw Ed25519 keys of `principal` in `role` in the trust store. */
+export function noteKeysOf(
+  trust: TrustStore,
+  principal: string,
+  role: 'agency' | 'router',
+): Buffer[] {
+  return trust
+    .keysOf(principal, role)
+    .filter((k) => k.alg === 'EdDSA')
+    .map((k) => rawKey(k.jwk.x));
+}
+
+export interface CheckpointerDeps {
+  readonly nc: NatsConnection;
+  readonly js: JetStreamClient;
+  readonly jsm: JetStreamManager;
+  readonly store: RouterStore;
+  readonly log: string;
+  readonly principal: string;
+  readonly hubKey: () => SigningKey;
+  readonly trust: () => TrustStore;
+  readonly metrics: RouterMetrics;
+  readonly logger: Logger;
+  readonly publishTimeoutMs: number;
+  /** Called once when the database no longer matches what the router wrote or published. */
+  readonly onFailure: (reason: string) => void;
+}
+
+/**
+ * The router's side of the transparency log: it checks the database against the last checkpoint
+ * published on NATS before anything else, signs and publishes checkpoints (with consistency
+ * proofs from each witness's last cosigned size), gathers the witnesses' cosignatures, and
+ * answers agencies' requests for inclusion proofs of the entries recording deliveries to them.
+ */
+export class AuditCheckpointer {
+  readonly #d: CheckpointerDeps;
+  readonly origin: string;
+  /** The tree size each witness last cosigned. */
+  readonly #witnessSizes = new Map<string, number>();
+  #latest: { checkpoint: Checkpoint; note: string } | undefined;
+  #failed: string | undefined;
+  readonly #subs: Subscription[] = [];
+
+  constructor(d: CheckpointerDeps) {
+    this.#d = d;
+    this.origin = auditOrigin(d.log);
+  }
+
+  /** Why the log was found tampered with, if it was. */
+  get failure(): string | undefined {
+    return this.#failed;
+  }
+
+  /** The latest checkpoint note, with the cosignatures gathered for it. */
+  get latest(): string | undefined {
+    return this.#latest?.note;
+  }
+
+  /** Marks the log as no longer trustworthy (the router stops routing, signs nothing more). */
+  fail(reason: string): void {
+    if (this.#failed) return;
+    this.#failed = reason;
+    this.#d.metrics.auditFailed.set(1);
+    this.#d.logger.error(
+      { reason },
+      'audit log integrity lost: routing stopped, nothing more is signed',
+    );
+    this.#d.onFailure(reason);
+  }
+
+  /**
+   * Checks the database against the last checkpoint on NATS (throws {@link AuditIntegrityError}
+   * on a mismatch, before the router routes anything), then listens for cosignatures and proof
+   * requests.
+   */
+  async start(): Promise<void> {
+    const { jsm, store, nc, log } = this.#d;
+    if (!store.audit.transparency) return;
+    const hubKeys = noteKeysOf(this.#d.trust(), this.#d.principal, 'router');
+    const last = await lastMessage(jsm, auditCheckpointSubject(log));
+    if (last) {
+      const msg = JSON.parse(new TextDecoder().decode(last)) as CheckpointMessage;
+      const note = parseNote(msg.checkpoint);
+      const cp = parseCheckpoint(note.text);
+      const signed = hubKeys.some((publicKey) => {
+        try {
+          verifyNote(note, { name: this.origin, publicKey });
+          return true;
+        } catch {
+          return false;
+        }
+      });
+      if (!signed || cp.origin !== this.origin)
+        throw new AuditIntegrityError(
+          `the last checkpoint published for ${this.origin} is not signed by a hub key`,
+        );
+      store.audit.checkAgainst(cp);
+      this.#latest = { checkpoint: cp, note: msg.checkpoint };
+    } else store.audit.checkAgainst({ origin: this.origin, size: 0, root: EMPTY_ROOT });
+    for (const agency of this.#d.trust().agencies) {
+      const data = await lastMessage(jsm, auditCosignatures(log).replace('*', agency));
+      if (data) this.#cosignature(agency, new TextDecoder().decode(data));
+    }
+    const cosigs = nc.subscribe(auditCosignatures(log), {
+      callback: (err, m) => {
+        if (err) return;
+        const who = parseAuditCosignatureSubject(m.subject);
+        if (who) this.#cosignature(who.agency, m.string());
+      },
+    });
+    const proofs = nc.subscribe(auditProofRequests(log), {
+      callback: (err, m) => {
+        if (err || !m.reply) return;
+        const agency = m.subject.split('.')[4]!;
+        m.respond(JSON.stringify(this.#proofsFor(agency, m.data)));
+      },
+    });
+    this.#subs.push(cosigs, proofs);
+  }
+
+  #cosignature(agency: string, text: string): void {
+    try {
+      const note = parseNote(text);
+      const cp = parseCheckpoint(note.text);
+      if (cp.origin !== this.origin) return;
+      const name = witnessName(agency);
+      const ok = noteKeysOf(this.#d.trust(), agency, 'agency').some((publicKey) => {
+        try {
+          return verifyCosignature(note, { name, publicKey }) !== undefined;
+        } catch {
+          return false;
+        }
+      });
+      if (!ok) return;
+      this.#witnessSizes.set(agency, Math.max(this.#witnessSizes.get(agency) ?? 0, cp.size));
+      const latest = this.#latest;
+      if (latest && latest.checkpoint.size === cp.size && latest.checkpoint.root.equals(cp.root)) {
+        const lines = note.signatures.filter((s) => s.name === name).map((s) => s.line);
+        this.#latest = { ...latest, note: addSignatureLines(latest.note, lines) };
+      }
+    } catch (err) {
+      this.#d.logger.warn({ agency, reason: (err as Error).message }, 'cosignature ignored');
+    }
+  }
+
+  /** Inclusion proofs of the entries recording deliveries of one alert to `agency`. */
+  #proofsFor(agency: string, data: Uint8Array): unknown {
+    try {
+      const { alertId } = JSON.parse(new TextDecoder().decode(data)) as { alertId?: unknown };
+      if (typeof alertId !== 'string' || alertId.length > 200)
+        return { error: { code: 'ERR_BAD_REQUEST', message: 'alertId is required' } };
+      const latest = this.#latest;
+      if (!latest) return { error: { code: 'ERR_NOT_FOUND', message: 'no checkpoint yet' } };
+      const size = latest.checkpoint.size;
+      const entries = traceAlert(this.#d.store.audit.db, alertId).filter(
+        (r) => r.recipient === agency && r.event === 'forwarded' && r.seq <= size,
+      );
+      if (entries.length === 0)
+        return {
+          error: {
+            code: 'ERR_NOT_FOUND',
+            message: `no checkpointed entry records a delivery of ${alertId} to ${agency}`,
+          },
+        };
+      return {
+        checkpoint: latest.note,
+        entries: entries.map((r) => ({
+          record: r,
+          index: r.seq - 1,
+          proof: this.#d.store.audit.tree
+            .inclusionProof(r.seq - 1, size)
+            .map((h) => h.toString('base64')),
+        })),
+      };
+    } catch (err) {
+      return { error: { code: 'ERR_BAD_REQUEST', message: (err as Error).message } };
+    }
+  }
+
+  /**
+   * Signs and publishes a checkpoint if entries were appended since the last one. Before it
+   * signs, the appender checks the database against what the router wrote; on a mismatch the
+   * router fails closed.
+   */
+  async checkpoint(): Promise<void> {
+    if (this.#failed) return;
+    const { store } = this.#d;
+    let signed: { checkpoint: Checkpoint; note: string } | undefined;
+    try {
+      const signer = hubNoteSigner(this.#d.hubKey(), this.origin);
+      signed = store.audit.db
+        .transaction(() => store.audit.checkpoint(signer, this.origin))
+        .immediate();
+    } catch (err) {
+      if (err instanceof AuditIntegrityError) return this.fail(err.message);
+      throw err;
+    }
+    if (!signed) return;
+    const { checkpoint, note } = signed;
+    this.#latest = signed;
+    const froms = [...new Set(this.#witnessSizes.values())].filter(
+      (s) => s > 0 && s < checkpoint.size,
+    );
+    const msg: CheckpointMessage = {
+      checkpoint: note,
+      proofs: froms.map((from) => ({
+        from,
+        proof: store.audit.tree
+          .consistencyProof(from, checkpoint.size)
+          .map((h) => h.toString('base64')),
+      })),
+    };
+    await this.#d.js.publish(auditCheckpointSubject(this.#d.log), JSON.stringify(msg), {
+      msgID: `${this.origin}:${checkpoint.size}`,
+      timeout: this.#d.publishTimeoutMs,
+    });
+    this.#d.metrics.checkpoints.inc();
+    this.#d.logger.info(
+      { auditSize: checkpoint.size, auditRoot: checkpoint.root.toString('base64') },
+      'audit checkpoint signed',
+    );
+  }
+
+  close(): void {
+    for (const s of this.#subs) s.unsubscribe();
+  }
+}
+
+async function lastMessage(
+  jsm: JetStreamManager,
+  subject: string,
+): Promise<Uint8Array | undefined> {
+  try {
+    const m = await jsm.streams.getMessage(Streams.Audit, { last_by_subj: subject });
+    return m?.data;
+  } catch (err) {
+    if (
+      (err as { status?: number }).status === 404 ||
+      /no message found/i.test((err as Error).message)
+    )
+      return undefined;
+    throw err;
+  }
+}

@@ -1,0 +1,592 @@
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stringify as toYaml } from 'yaml';
+import { auditCheckpointSubject, generateSigningJwk, importSigningKey } from '@alert-hub/core';
+import {
+  MerkleTree,
+  formatCheckpoint,
+  hashRecord,
+  parseCheckpoint,
+  parseNote,
+  signNote,
+  verifyAuditLog,
+  witnessName,
+  type AuditVerification,
+  type SqliteDatabase,
+} from '@alert-hub/audit';
+import { loadConfig as gatewayConfig, startGateway, type Gateway } from '@alert-hub/gateway';
+import { loadConfig as routerConfig, startRouter, type Router } from '@alert-hub/router';
+import { createToken, openDatabase } from '@alert-hub/runtime';
+import { useNatsServer } from '@alert-hub/testkit/harness';
+import {
+  eventually,
+  makeHubFixture,
+  memoryLogger,
+  publishInbound,
+  seizureReport,
+  writeConfig,
+  hubctl,
+} from '@alert-hub/testkit';
+
+const AGENCIES = ['SG-NPARKS', 'VN-CUSTOMS', 'CN-GACC'];
+const nats = useNatsServer();
+const fx = makeHubFixture(AGENCIES);
+const { log, lines } = memoryLogger('tlog-test');
+const agreementsFile = join(fx.dir, 'agreements.yaml');
+const token = createToken();
+const routerDir = join(fx.dir, 'router');
+const auditDb = join(routerDir, 'audit.db');
+let router: Router;
+const gateways: Record<string, Gateway> = {};
+let anchor = '';
+let rollbackCopy = '';
+
+const hubKey = Buffer.from(fx.hubKey.publicJwk.x, 'base64url');
+const witnesses = AGENCIES.map((a) => ({
+  name: witnessName(a),
+  publicKey: Buffer.from(fx.keys[a]!.publicJwk.x, 'base64url'),
+}));
+
+function startHubRouter(dataDir = routerDir, auditLog = 'hub'): Promise<Router> {
+  return startRouter(
+    routerConfig(
+      {},
+      writeConfig(fx.dir, `router-${Date.now()}`, {
+        instance: 'router-a',
+        signingKey: fx.hubKeyFile,
+        trustDir: fx.trustDir,
+        agreementsFile,
+        dataDir,
+        nats: { servers: [nats.url] },
+        http: { port: 0 },
+        checkpointIntervalMs: 200,
+        auditLog,
+      }),
+    ),
+    { log },
+  );
+}
+
+async function routeSome(n: number): Promise<void> {
+  const nc = await nats.connect();
+  for (let i = 0; i < n; i++)
+    await publishInbound(nc, seizureReport('SG-NPARKS'), fx.keys['SG-NPARKS']!);
+}
+
+function entries(file = auditDb): number {
+  const db = openDatabase(file, { readonly: true });
+  try {
+    return (db.prepare('SELECT count(*) AS n FROM audit').get() as { n: number }).n;
+  } finally {
+    db.close();
+  }
+}
+
+/** The anchor a coordinator fetches from a gateway: the checkpoint it cosigned, with the others'. */
+async function fetchAnchor(agency: string): Promise<string> {
+  const res = await fetch(`${gateways[agency]!.url}/v1/audit/checkpoint`, {
+    headers: { authorization: `Bearer ${token.token}` },
+  });
+  return res.ok ? res.text() : '';
+}
+
+/** Waits until every entry is in a checkpoint cosigned by all three witnesses. */
+async function witnessedAnchor(): Promise<string> {
+  return eventually(
+    async () => {
+      const a = await fetchAnchor('SG-NPARKS');
+      if (!a) return undefined;
+      const cp = parseCheckpoint(parseNote(a).text);
+      const cosigs = parseNote(a).signatures.length - 1;
+      return cp.size === entries() && cosigs === AGENCIES.length ? a : undefined;
+    },
+    20_000,
+    'a checkpoint of every entry cosigned by every witness',
+  );
+}
+
+function copyDb(from = auditDb): { db: SqliteDatabase; file: string } {
+  const file = join(fx.dir, `copy-${Date.now()}-${Math.random().toString(36).slice(2)}.db`);
+  const src = openDatabase(from, { readonly: true });
+  src.exec(`VACUUM INTO '${file}'`);
+  src.close();
+  return { db: openDatabase(file), file };
+}
+
+function verify(db: SqliteDatabase, a = anchor, minWitnesses = 2): AuditVerification {
+  return verifyAuditLog(db, { anchor: a, hubKey, witnesses, minWitnesses });
+}
+
+function codes(v: AuditVerification): string[] {
+  return [...new Set(v.problems.map((p) => p.code))];
+}
+
+/** Recomputes every leaf hash from the (edited) content: what an insider without keys can do. */
+function rehash(db: SqliteDatabase): void {
+  const rows = db.prepare('SELECT * FROM audit ORDER BY seq').all() as Record<string, unknown>[];
+  const upd = db.prepare('UPDATE audit SET hash = ? WHERE seq = ?');
+  for (const r of rows) {
+    const h = hashRecord({
+      seq: r['seq'] as number,
+      at: r['at'] as string,
+      instance: r['instance'] as string,
+      event: r['event'] as 'received',
+      alertId: r['alert_id'] as string | null,
+      claimedId: r['claimed_id'] as string | null,
+      origin: r['origin'] as string | null,
+      type: r['type'] as string | null,
+      handling: r['handling'] as string | null,
+      recipient: r['recipient'] as string | null,
+      agreementId: r['agreement_id'] as string | null,
+      agreementVersion: r['agreement_version'] as number | null,
+      reasonCode: r['reason_code'] as string | null,
+      reason: r['reason'] as string | null,
+      streamSeq: r['stream_seq'] as number | null,
+      feedSeq: r['feed_seq'] as number | null,
+      detail: r['detail'] as string | null,
+    });
+    upd.run(h, r['seq']);
+  }
+}
+
+function hubSigner(key = fx.hubKey) {
+  return {
+    name: 'alert-hub/audit/hub',
+    privateKey: key.privateKey,
+    publicKey: Buffer.from(key.publicJwk.x, 'base64url'),
+  };
+}
+
+beforeAll(async () => {
+  writeFileSync(
+    agreementsFile,
+    toYaml({
+      agreements: [
+        {
+          id: 'WEN-ASIA',
+          version: 1,
+          title: 'Asia',
+          parties: ['SG', 'VN', 'CN'],
+          alertTypes: ['seizure-report'],
+          maxHandling: 'TLP:AMBER',
+          validFrom: '2019-01-01T00:00:00Z',
+        },
+      ],
+    }),
+  );
+  router = await startHubRouter();
+  for (const agency of AGENCIES) {
+    gateways[agency] = await startGateway(
+      gatewayConfig(
+        {},
+        writeConfig(fx.dir, `gw-${agency}`, {
+          agency,
+          signingKey: fx.keyFiles[agency],
+          trustDir: fx.trustDir,
+          dataDir: join(fx.dir, `gw-${agency}`),
+          http: { port: 0 },
+          nats: { servers: [nats.url] },
+          clients: [{ name: 'c', tokenSha256: token.sha256, roles: ['submit', 'read-feed'] }],
+        }),
+      ),
+      { log },
+    );
+  }
+  await routeSome(5);
+  await witnessedAnchor();
+  const early = copyDb();
+  early.db.close();
+  rollbackCopy = early.file;
+  await routeSome(10);
+  anchor = await witnessedAnchor();
+}, 90_000);
+afterAll(async () => {
+  await Promise.allSettled(Object.values(gateways).map((g) => g.close()));
+  await router?.close().catch(() => undefined);
+  fx.cleanup();
+});
+
+describe('transparency log - an honest log verifies against the witnessed anchor', () => {
+  it('every gateway witnessed it, and the untouched database verifies', () => {
+    const { db } = copyDb();
+    const v = verify(db, anchor, 3);
+    expect(v.problems).toEqual([]);
+    expect(v.ok).toBe(true);
+    expect(v.witnessed).toBe(entries());
+    expect(v.anchor?.witnesses).toEqual(AGENCIES.map(witnessName));
+  });
+  it('entries past the witnessed checkpoint are reported as unwitnessed, never as verified', () => {
+    const { db } = copyDb();
+    const last = db.prepare('SELECT * FROM audit ORDER BY seq DESC LIMIT 1').get() as Record<
+      string,
+      unknown
+    >;
+    const ins = db.prepare(
+      'INSERT INTO audit (seq, at, instance, event, origin, hash) VALUES (?, ?, ?, ?, ?, ?)',
+    );
+    for (let i = 1; i <= 3; i++) {
+      const seq = (last['seq'] as number) + i;
+      const r = {
+        seq,
+        at: last['at'] as string,
+        instance: 'router-a',
+        event: 'received' as const,
+        alertId: null,
+        claimedId: null,
+        origin: 'HK-CED',
+        type: null,
+        handling: null,
+        recipient: null,
+        agreementId: null,
+        agreementVersion: null,
+        reasonCode: null,
+        reason: null,
+        streamSeq: null,
+        feedSeq: null,
+        detail: null,
+      };
+      ins.run(seq, r.at, r.instance, r.event, r.origin, hashRecord(r));
+    }
+    const v = verify(db);
+    expect(v.witnessed).toBe(entries());
+    expect(v.unwitnessed).toBe(3);
+  });
+  it('a partner gets a verified inclusion proof of the entry recording a delivery to it', async () => {
+    const db = openDatabase(auditDb, { readonly: true });
+    const fwd = db
+      .prepare("SELECT alert_id FROM audit WHERE event = 'forwarded' AND recipient = 'VN-CUSTOMS'")
+      .get() as { alert_id: string };
+    db.close();
+    const res = await fetch(`${gateways['VN-CUSTOMS']!.url}/v1/audit/inclusion/${fwd.alert_id}`, {
+      headers: { authorization: `Bearer ${token.token}` },
+    });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as {
+      ok: boolean;
+      entries: { verified: boolean; record: { recipient: string } }[];
+    };
+    expect(body.ok).toBe(true);
+    expect(body.entries.map((e) => [e.record.recipient, e.verified])).toEqual([
+      ['VN-CUSTOMS', true],
+    ]);
+  });
+});
+
+describe('transparency log - an insider with the database is caught by verify against the anchor', () => {
+  it('edit', () => {
+    const { db } = copyDb();
+    db.prepare("UPDATE audit SET recipient = 'US-FWS' WHERE seq = 10").run();
+    const v = verify(db);
+    expect(v.ok).toBe(false);
+    expect(v.firstBad).toEqual({
+      seq: 10,
+      problem: 'its content does not match its leaf hash: edited',
+    });
+  });
+  it('delete', () => {
+    const { db } = copyDb();
+    db.prepare('DELETE FROM audit WHERE seq = 12').run();
+    const v = verify(db);
+    expect(v.firstBad?.seq).toBe(12);
+    expect(codes(v)).toContain('ERR_AUDIT_ENTRY');
+  });
+  it('insert', () => {
+    const { db } = copyDb();
+    const r = db.prepare('SELECT * FROM audit WHERE seq = 5').get() as Record<string, unknown>;
+    db.exec('UPDATE audit SET seq = seq + 1000000 WHERE seq >= 5');
+    db.exec('UPDATE audit SET seq = seq - 999999 WHERE seq >= 1000005');
+    db.prepare('INSERT INTO audit (seq, at, instance, event, hash) VALUES (5, ?, ?, ?, ?)').run(
+      r['at'],
+      r['instance'],
+      'forwarded',
+      r['hash'],
+    );
+    const v = verify(db);
+    expect(v.ok).toBe(false);
+    expect(v.firstBad?.seq).toBe(5);
+  });
+  it('reorder', () => {
+    const { db } = copyDb();
+    db.exec('UPDATE audit SET seq = -7 WHERE seq = 7');
+    db.exec('UPDATE audit SET seq = 7 WHERE seq = 8');
+    db.exec('UPDATE audit SET seq = 8 WHERE seq = -7');
+    const v = verify(db);
+    expect(v.ok).toBe(false);
+    expect(v.firstBad?.seq).toBe(7);
+  });
+  it('rehash: an edit with every leaf hash recomputed departs from the witnessed root', () => {
+    const { db } = copyDb();
+    db.prepare("UPDATE audit SET reason = 'nothing happened' WHERE seq = 20").run();
+    rehash(db);
+    const v = verify(db);
+    expect(v.ok).toBe(false);
+    expect(codes(v)).toContain('ERR_AUDIT_REWRITTEN');
+    // The checkpoints stored in the file narrow it down to the interval holding entry 20.
+    expect(v.firstBad!.seq).toBeLessThanOrEqual(20);
+    expect(v.firstBad!.problem).toMatch(/^entries \d+\.\.\d+ do not hash to the witnessed/);
+  });
+  it('delete checkpoints: removing the stored checkpoints hides nothing', () => {
+    const { db } = copyDb();
+    db.prepare("UPDATE audit SET reason = 'nothing happened' WHERE seq = 20").run();
+    rehash(db);
+    db.exec('DELETE FROM checkpoints');
+    const v = verify(db);
+    expect(v.ok).toBe(false);
+    expect(codes(v)).toContain('ERR_AUDIT_REWRITTEN');
+  });
+  it('truncate', () => {
+    const size = parseCheckpoint(parseNote(anchor).text).size;
+    const { db } = copyDb();
+    db.prepare('DELETE FROM audit WHERE seq > ?').run(size - 4);
+    const v = verify(db);
+    expect(codes(v)).toEqual(['ERR_AUDIT_TRUNCATED']);
+    expect(v.firstBad?.seq).toBe(size - 3);
+  });
+  it('roll back to an earlier state', () => {
+    const db = openDatabase(rollbackCopy, { readonly: true });
+    const v = verify(db);
+    db.close();
+    expect(v.ok).toBe(false);
+    expect(codes(v)).toContain('ERR_AUDIT_TRUNCATED');
+  });
+  it('trigger', () => {
+    const { db } = copyDb();
+    db.exec(
+      "CREATE TRIGGER hide BEFORE INSERT ON audit WHEN NEW.origin = 'HK-CED' BEGIN SELECT RAISE(IGNORE); END",
+    );
+    const v = verify(db);
+    expect(v.ok).toBe(false);
+    expect(codes(v)).toEqual(['ERR_AUDIT_SCHEMA']);
+    expect(v.problems[0]!.message).toMatch(/^trigger hide on audit/);
+  });
+  it('index tampering: a partial index, or one whose definition was swapped back, is found', () => {
+    const { db, file } = copyDb();
+    db.exec('DROP INDEX audit_recipient');
+    db.exec(
+      "CREATE INDEX audit_recipient ON audit (recipient, at) WHERE recipient != 'VN-CUSTOMS'",
+    );
+    expect(codes(verify(db))).toEqual(['ERR_AUDIT_SCHEMA']);
+    // Now make the schema text look right again: the index still lacks VN-CUSTOMS' rows.
+    db.unsafeMode(true);
+    db.pragma('writable_schema = ON');
+    db.prepare("UPDATE sqlite_master SET sql = ? WHERE name = 'audit_recipient'").run(
+      'CREATE INDEX audit_recipient ON audit (recipient, at)',
+    );
+    db.close();
+    const again = openDatabase(file);
+    const v = verify(again);
+    again.close();
+    expect(codes(v)).toEqual(['ERR_AUDIT_INTEGRITY_CHECK']);
+  });
+  it('a checkpoint signed by another key with the router role is not an anchor', async () => {
+    const other = importSigningKey(generateSigningJwk('EdDSA').privateJwk, 'HUB-2');
+    const { db } = copyDb();
+    db.prepare("UPDATE audit SET reason = 'nothing happened' WHERE seq = 20").run();
+    rehash(db);
+    const tree = new MerkleTree((s, e) =>
+      (
+        db.prepare('SELECT hash FROM audit WHERE seq > ? AND seq <= ? ORDER BY seq').all(s, e) as {
+          hash: string;
+        }[]
+      ).map((r) => Buffer.from(r.hash, 'hex')),
+    );
+    const size = entries();
+    const forged = signNote(
+      formatCheckpoint({ origin: 'alert-hub/audit/hub', size, root: tree.root(size) }),
+      hubSigner(other),
+    );
+    expect(codes(verify(db, forged, 0))).toContain('ERR_ANCHOR_INVALID');
+  });
+  it('a peer database without checkpoints does not pass for the witnessed log', () => {
+    const { db } = copyDb();
+    db.exec('DELETE FROM checkpoints');
+    db.exec("UPDATE audit SET instance = 'router-b'");
+    rehash(db);
+    const v = verify(db);
+    expect(v.ok).toBe(false);
+    expect(codes(v)).toContain('ERR_AUDIT_REWRITTEN');
+  });
+  it('hubctl audit verify: needs an anchor and a named hub key, names the first bad entry, exit 1', async () => {
+    const { db, file } = copyDb();
+    db.prepare("UPDATE audit SET recipient = 'US-FWS' WHERE seq = 10").run();
+    db.close();
+    const anchorFile = join(fx.dir, 'anchor.txt');
+    writeFileSync(anchorFile, anchor);
+    const noAnchor = await hubctl(['audit', 'verify', '--db', file, '--trust', fx.trustDir]);
+    expect(noAnchor.code).toBe(2);
+    const r = await hubctl([
+      'audit',
+      'verify',
+      '--db',
+      file,
+      '--trust',
+      fx.trustDir,
+      '--anchor',
+      anchorFile,
+      '--hub-key',
+      fx.hubKey.kid,
+    ]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain(
+      'TAMPERED: first bad entry 10: its content does not match its leaf hash: edited',
+    );
+    const ok = await hubctl([
+      'audit',
+      'verify',
+      '--db',
+      auditDb,
+      '--trust',
+      fx.trustDir,
+      '--anchor',
+      `${gateways['CN-GACC']!.url}/v1/audit/checkpoint`,
+      '--token',
+      token.token,
+      '--hub-key',
+      fx.hubKey.kid,
+      '--witnesses',
+      '3',
+    ]);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toMatch(
+      /VERIFIED \d+ entries against checkpoint \d+ of alert-hub\/audit\/hub/,
+    );
+  });
+});
+
+describe('transparency log - the operator with the hub key and the database', () => {
+  it('cannot rewrite witnessed history: verify fails, and every witness refuses the forged checkpoint and keeps the evidence', async () => {
+    const { db } = copyDb();
+    // Rewrite: change an old entry, recompute the leaves, sign the new head with the real hub key.
+    db.prepare("UPDATE audit SET recipient = 'US-FWS' WHERE seq = 3").run();
+    rehash(db);
+    const cosigned = parseCheckpoint(parseNote(anchor).text);
+    const tree = new MerkleTree((s, e) =>
+      (
+        db.prepare('SELECT hash FROM audit WHERE seq > ? AND seq <= ? ORDER BY seq').all(s, e) as {
+          hash: string;
+        }[]
+      ).map((r) => Buffer.from(r.hash, 'hex')),
+    );
+    const size = entries() + 1000;
+    // Append too, past anything the router will reach during this test.
+    const last = db.prepare('SELECT max(seq) AS m FROM audit').get() as { m: number };
+    const ins = db.prepare(
+      "INSERT INTO audit (seq, at, instance, event, hash) VALUES (?, '2026-01-01T00:00:00.000Z', 'router-a', 'received', ?)",
+    );
+    for (let s = last.m + 1; s <= size; s++) {
+      ins.run(
+        s,
+        hashRecord({
+          seq: s,
+          at: '2026-01-01T00:00:00.000Z',
+          instance: 'router-a',
+          event: 'received',
+          alertId: null,
+          claimedId: null,
+          origin: null,
+          type: null,
+          handling: null,
+          recipient: null,
+          agreementId: null,
+          agreementVersion: null,
+          reasonCode: null,
+          reason: null,
+          streamSeq: null,
+          feedSeq: null,
+          detail: null,
+        }),
+      );
+    }
+    const forged = signNote(
+      formatCheckpoint({ origin: 'alert-hub/audit/hub', size, root: tree.root(size) }),
+      hubSigner(),
+    );
+    // The forged log verifies against nothing the witnesses signed.
+    expect(codes(verify(db))).toContain('ERR_AUDIT_REWRITTEN');
+    expect(codes(verify(db, forged))).toContain('ERR_ANCHOR_NOT_WITNESSED');
+    // Published to the witnesses with the best proof the operator can compute.
+    const nc = await nats.connect();
+    nc.publish(
+      auditCheckpointSubject('hub'),
+      JSON.stringify({
+        checkpoint: forged,
+        proofs: [
+          {
+            from: cosigned.size,
+            proof: tree.consistencyProof(cosigned.size, size).map((h) => h.toString('base64')),
+          },
+        ],
+      }),
+    );
+    for (const agency of AGENCIES) {
+      const g = gateways[agency]!;
+      await eventually(() => g.witness?.inconsistency, 10_000, `${agency} to notice`);
+      const ready = (await (await fetch(`${g.url}/readyz`)).json()) as {
+        checks: Record<string, string>;
+      };
+      expect(ready.checks['witness']).toMatch(
+        /^audit log inconsistent: checkpoint \d+ is not an extension/,
+      );
+      const metrics = await (await fetch(`${g.url}/metrics`)).text();
+      expect(metrics).toMatch(/ahub_gateway_witness_inconsistent\{[^}]*\} 1/);
+      expect(
+        readdirSync(join(fx.dir, `gw-${agency}`, `witness-${agency}`, 'evidence')).length,
+      ).toBe(1);
+    }
+    // And no witness cosigned it: the anchor the gateways serve is still the honest one.
+    expect(parseCheckpoint(parseNote(await fetchAnchor('SG-NPARKS')).text).size).toBeLessThan(size);
+    expect(lines.some((l) => l.includes('AUDIT LOG INCONSISTENT'))).toBe(true);
+  });
+});
+
+describe('transparency log - the router fails closed', () => {
+  it('a row appended behind its back on the running hub: the router stops routing and signs nothing', async () => {
+    const before = parseCheckpoint(parseNote(router.audit.latest!).text).size;
+    const db = openDatabase(auditDb);
+    const last = db.prepare('SELECT * FROM audit ORDER BY seq DESC LIMIT 1').get() as Record<
+      string,
+      unknown
+    >;
+    db.prepare('INSERT INTO audit (seq, at, instance, event, hash) VALUES (?, ?, ?, ?, ?)').run(
+      (last['seq'] as number) + 1,
+      last['at'],
+      'router-a',
+      'received',
+      'ff'.repeat(32),
+    );
+    db.close();
+    await routeSome(1);
+    await eventually(() => router.audit.failure, 10_000, 'the router to notice');
+    const res = await fetch(`${router.url}/readyz`);
+    const ready = (await res.json()) as { status: string; checks: Record<string, string> };
+    expect(res.status).toBe(503);
+    expect(ready.status).toBe('not ready');
+    expect(ready.checks['audit']).toMatch(/^tampered: /);
+    expect(parseCheckpoint(parseNote(router.audit.latest!).text).size).toBe(before);
+    expect(lines.some((l) => l.includes('routing stopped'))).toBe(true);
+    await router.close();
+  });
+  it('a rewritten database is refused at start, before anything is routed or signed', async () => {
+    const db = openDatabase(auditDb);
+    db.exec(`DELETE FROM audit WHERE seq = (SELECT max(seq) FROM audit)`);
+    db.prepare("UPDATE audit SET reason = 'nothing happened' WHERE seq = 2").run();
+    rehash(db);
+    db.close();
+    await expect(startHubRouter()).rejects.toMatchObject({ code: 'ERR_AUDIT_INTEGRITY' });
+    expect(lines.some((l) => l.includes('audit database refused at start'))).toBe(true);
+  });
+  it('a trigger that silently drops inserts stops a fresh router at its first write', async () => {
+    const dir = join(fx.dir, 'router-trigger');
+    const db = openDatabase(join(dir, 'audit.db'));
+    db.exec(
+      `CREATE TABLE audit (seq INTEGER PRIMARY KEY, at TEXT NOT NULL, instance TEXT NOT NULL, event TEXT NOT NULL, alert_id TEXT, claimed_id TEXT, origin TEXT, type TEXT, handling TEXT, recipient TEXT, agreement_id TEXT, agreement_version INTEGER, reason_code TEXT, reason TEXT, stream_seq INTEGER, feed_seq INTEGER, detail TEXT, hash TEXT NOT NULL);
+       CREATE TRIGGER hide BEFORE INSERT ON audit BEGIN SELECT RAISE(IGNORE); END;`,
+    );
+    db.close();
+    await expect(startHubRouter(dir, 'trigger')).rejects.toMatchObject({
+      code: 'ERR_AUDIT_INTEGRITY',
+    });
+    expect(existsSync(join(dir, 'audit.db'))).toBe(true);
+  });
+});

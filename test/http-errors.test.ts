@@ -1,0 +1,130 @@
+import { writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stringify as toYaml } from 'yaml';
+import { loadConfig as gatewayConfig, startGateway, type Gateway } from '@alert-hub/gateway';
+import { loadConfig as routerConfig, startRouter, type Router } from '@alert-hub/router';
+import { useNatsServer } from '@alert-hub/testkit/harness';
+import { makeHubFixture, memoryLogger, writeConfig } from '@alert-hub/testkit';
+
+// Both services answer every refusal in one envelope, {error: {code, message, ...}}, with the
+// status of one table: their own refusals and those Fastify and Node's HTTP parser make before a
+// route runs (a bad URL, a too long path parameter, headers over the limit).
+
+const nats = useNatsServer();
+const fx = makeHubFixture(['SG-NPARKS', 'VN-CUSTOMS']);
+let gateway: Gateway;
+let router: Router;
+
+beforeAll(async () => {
+  const agreementsFile = join(fx.dir, 'agreements.yaml');
+  writeFileSync(agreementsFile, toYaml({ agreements: [] }));
+  router = await startRouter(
+    routerConfig(
+      {},
+      writeConfig(fx.dir, 'router', {
+        signingKey: fx.hubKeyFile,
+        trustDir: fx.trustDir,
+        agreementsFile,
+        dataDir: join(fx.dir, 'router'),
+        nats: { servers: [nats.url] },
+        http: { port: 0 },
+      }),
+    ),
+    { log: memoryLogger('router').log },
+  );
+  gateway = await startGateway(
+    gatewayConfig(
+      {},
+      writeConfig(fx.dir, 'gateway', {
+        agency: 'SG-NPARKS',
+        signingKey: fx.keyFiles['SG-NPARKS'],
+        trustDir: fx.trustDir,
+        dataDir: join(fx.dir, 'gateway'),
+        nats: { servers: [nats.url] },
+        http: { port: 0 },
+      }),
+    ),
+    { log: memoryLogger('gateway').log },
+  );
+});
+afterAll(async () => {
+  await gateway?.close();
+  await router?.close();
+  fx.cleanup();
+});
+
+/** Sends raw bytes and returns the status and the parsed body of the response. */
+function raw(url: string, request: string): Promise<{ status: number; body: unknown }> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: hostname.replace(/^\[|\]$/g, ''), port: Number(port) });
+    let data = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (d: string) => (data += d));
+    socket.on('error', reject);
+    socket.on('close', () => {
+      const [head = '', body = ''] = data.split('\r\n\r\n');
+      resolve({ status: Number(head.split(' ')[1]), body: JSON.parse(body) as unknown });
+    });
+    socket.write(request);
+  });
+}
+
+const services = () => [
+  { name: 'gateway', url: gateway.url, param: '/v1/alerts/' },
+  { name: 'router', url: router.url, param: '/v1/audit/trace/' },
+];
+
+describe('HTTP errors - one envelope and one status table for both services', () => {
+  it('an unknown route: 404 ERR_NOT_FOUND', async () => {
+    for (const s of services()) {
+      const res = await fetch(`${s.url}/no/such/thing`);
+      expect(res.status, s.name).toBe(404);
+      expect(await res.json()).toMatchObject({ error: { code: 'ERR_NOT_FOUND' } });
+    }
+  });
+  it('a URL that does not decode: 400 ERR_BAD_REQUEST', async () => {
+    for (const s of services()) {
+      const r = await raw(
+        s.url,
+        `GET ${s.param}%E0%A4%A HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`,
+      );
+      expect(r.status, s.name).toBe(400);
+      expect(r.body).toMatchObject({ error: { code: 'ERR_BAD_REQUEST' } });
+    }
+  });
+  it('a path parameter over the limit: 414 ERR_URI_TOO_LONG', async () => {
+    for (const s of services()) {
+      const res = await fetch(`${s.url}${s.param}${'a'.repeat(500)}`);
+      expect(res.status, s.name).toBe(414);
+      expect(await res.json()).toMatchObject({ error: { code: 'ERR_URI_TOO_LONG' } });
+    }
+  });
+  it('headers over the limit, refused by the HTTP parser: 431 ERR_HEADERS_TOO_LARGE', async () => {
+    for (const s of services()) {
+      const r = await raw(
+        s.url,
+        `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(64 * 1024)}\r\n\r\n`,
+      );
+      expect(r.status, s.name).toBe(431);
+      expect(r.body).toMatchObject({ error: { code: 'ERR_HEADERS_TOO_LARGE' } });
+    }
+  });
+  it('not HTTP at all: 400 ERR_BAD_REQUEST', async () => {
+    for (const s of services()) {
+      const r = await raw(s.url, 'HELLO\r\n\r\n');
+      expect(r.status, s.name).toBe(400);
+      expect(r.body).toMatchObject({ error: { code: 'ERR_BAD_REQUEST' } });
+    }
+  });
+  it('no bearer token: 401 ERR_UNAUTHENTICATED with WWW-Authenticate', async () => {
+    for (const s of services()) {
+      const res = await fetch(`${s.url}${s.param}x`);
+      expect(res.status, s.name).toBe(401);
+      expect(res.headers.get('www-authenticate')).toMatch(/^Bearer realm=/);
+      expect(await res.json()).toMatchObject({ error: { code: 'ERR_UNAUTHENTICATED' } });
+    }
+  });
+});
