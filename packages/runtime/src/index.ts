@@ -16,4 +16,5 @@ export * from './ops-routes.js';
 export * from './http-errors.js';
 export * from './transient.js';
 export * from './service-main.js';
+export * from './service-shell.js';
 export * from './web-app.js';

@@ -180,7 +180,7 @@ async function ensureConsumer(
 /**
  * Creates (or brings up to date) the hub's streams, the router's durable consumer and one
  * feed consumer per agency. Agencies cannot do this themselves: their NATS users may only
- * read their own consumer, so the router (or `hubctl nats provision`) does it for them.
+ * read their own consumer, so the router does it for them (at start and on every reload).
  */
 export async function provisionHub(
   jsm: JetStreamManager,

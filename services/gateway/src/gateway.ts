@@ -1,5 +1,4 @@
 import { EventEmitter } from 'node:events';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -9,15 +8,14 @@ import {
   Streams,
   feedConsumerName,
   type SchemaRegistry,
-  type SigningKey,
-  type TrustStore,
 } from '@alert-hub/core';
 import {
   connectService,
   createBatchWriter,
   createLogger,
+  holdTrustAndKey,
+  listenHttp,
   loadSchemaRegistry,
-  loadTrustAndKey,
   openDatabase,
   type Logger,
   type Readiness,
@@ -49,7 +47,7 @@ export interface Gateway {
 
 /**
  * Wires a gateway together and starts it: database, keys, NATS, feed consumer, HTTP. With
- * `listen: false` the HTTP app is built but not bound (tests use `inject()`).
+ * `listen: false` the HTTP app is built but not bound.
  */
 export async function startGateway(
   config: GatewayConfig,
@@ -65,10 +63,7 @@ export async function startGateway(
     principal: config.agency,
     role: 'agency' as const,
   };
-  const loaded = loadTrustAndKey(identity);
-  if (loaded.warning) log.warn({ kid: loaded.key.kid }, loaded.warning);
-  let trust: TrustStore = loaded.trust;
-  let signingKey: SigningKey = loaded.key;
+  const keys = holdTrustAndKey(identity, log);
   const metrics = createGatewayMetrics(config.agency);
   const store = new GatewayStore(
     openDatabase(databaseFile(config), { synchronous: config.sqlite.synchronous }),
@@ -101,8 +96,7 @@ export async function startGateway(
   const intake = new Intake({
     agency: config.agency,
     registry,
-    signingKey: () => signingKey,
-    trust: () => trust,
+    signingKey: keys.key,
     store,
     receipts,
     nats: link,
@@ -128,7 +122,7 @@ export async function startGateway(
     onContact: feedContact,
     agency: config.agency,
     js,
-    trust: () => trust,
+    trust: keys.trust,
     registry,
     writer: feedWriter,
     metrics,
@@ -151,8 +145,8 @@ export async function startGateway(
         nc,
         agency: config.agency,
         hubPrincipal: config.witness.hubPrincipal,
-        signingKey: () => signingKey,
-        trust: () => trust,
+        signingKey: keys.key,
+        trust: keys.trust,
         dir: join(config.dataDir, `witness-${config.agency}`),
         metrics,
         log,
@@ -211,13 +205,8 @@ export async function startGateway(
     readiness,
     witness,
   });
-  let url = '';
-  if (options.listen ?? true) {
-    await http.listen({ host: config.http.host, port: config.http.port });
-    const addr = http.server.address() as AddressInfo;
-    url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
-    log.info({ url, agency: config.agency, kid: signingKey.kid }, 'gateway listening');
-  } else await http.ready();
+  const url = await listenHttp(http, { ...config.http, listen: options.listen ?? true });
+  if (url) log.info({ url, agency: config.agency, kid: keys.key().kid }, 'gateway listening');
 
   return {
     config,
@@ -226,21 +215,7 @@ export async function startGateway(
     store,
     witness,
     reload() {
-      try {
-        const next = loadTrustAndKey(identity);
-        if (next.warning) log.warn({ kid: next.key.kid }, next.warning);
-        trust = next.trust;
-        signingKey = next.key;
-        log.info(
-          { kid: signingKey.kid, principals: trust.principals.length },
-          'trust store and signing key reloaded',
-        );
-      } catch (err) {
-        log.error(
-          { err: (err as Error).message },
-          'reload refused; the previous trust store and key stay in force',
-        );
-      }
+      keys.reload();
     },
     async close() {
       clearInterval(contactTimer);

@@ -55,7 +55,7 @@ const FEED_PAGE_MAX = 1000;
 const SSE_HEARTBEAT_MS = 15_000;
 
 /**
- * The gateway's HTTP API. Built without listening, so tests drive it with `inject()`; main.ts
+ * The gateway's HTTP API, built without listening; main.ts
  * calls `listen()`.
  */
 export function buildHttp(deps: HttpDeps): FastifyInstance {

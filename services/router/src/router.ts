@@ -1,15 +1,15 @@
 import type { FSWatcher } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { type AgreementSet, type SigningKey, type TrustStore } from '@alert-hub/core';
+import type { AgreementSet } from '@alert-hub/core';
 import {
   connectService,
   createBatchWriter,
   createLogger,
   loadAgreementsFile,
+  holdTrustAndKey,
+  listenHttp,
   loadSchemaRegistry,
-  loadTrustAndKey,
   openDatabase,
   provisionHub,
   watchAgreementsFile,
@@ -54,12 +54,9 @@ export async function startRouter(
     principal: config.principal,
     role: 'router' as const,
   };
-  const keys = loadTrustAndKey(identity);
-  if (keys.warning) log.warn({ kid: keys.key.kid }, keys.warning);
-  let trust: TrustStore = keys.trust;
-  let hubKey: SigningKey = keys.key;
+  const keys = holdTrustAndKey(identity, log);
   // Refuse at once a hub key that cannot sign checkpoints.
-  hubNoteSigner(hubKey, auditOrigin(config.auditLog));
+  hubNoteSigner(keys.key(), auditOrigin(config.auditLog));
   const loaded = loadAgreementsFile(config.agreementsFile, registry);
   let agreements: AgreementSet = loaded.set;
   let agreementsHash = loaded.sha256;
@@ -113,7 +110,7 @@ export async function startRouter(
   // Streams, the router's consumer and one feed consumer per agency in the trust store.
   const provision = async () => {
     if (config.provision) {
-      await provisionHub(jsm, trust.agencies, {
+      await provisionHub(jsm, keys.trust().agencies, {
         limits: config.streams,
         leaves: config.streams.leaves,
         routerMaxAckPending: config.consumer.maxAckPending,
@@ -133,8 +130,8 @@ export async function startRouter(
     store,
     log: config.auditLog,
     principal: config.principal,
-    hubKey: () => hubKey,
-    trust: () => trust,
+    hubKey: keys.key,
+    trust: keys.trust,
     metrics,
     logger: log,
     publishTimeoutMs: config.nats.publishTimeoutMs,
@@ -164,10 +161,10 @@ export async function startRouter(
     js,
     store,
     writer,
-    trust: () => trust,
+    trust: keys.trust,
     agreements: () => agreements,
     registry,
-    hubKey: () => hubKey,
+    hubKey: keys.key,
     metrics,
     log,
     maxMessages: config.consumer.maxMessages,
@@ -245,20 +242,18 @@ export async function startRouter(
     log,
     readiness,
     latestCheckpoint: () => checkpointer.latest,
-    trust: () => trust,
+    trust: keys.trust,
   });
-  let url = '';
-  if (config.http.enabled && (options.listen ?? true)) {
-    await http.listen({ host: config.http.host, port: config.http.port });
-    const addr = http.server.address() as AddressInfo;
-    url = `http://${addr.address}:${addr.port}`;
-  } else await http.ready();
+  const url = await listenHttp(http, {
+    ...config.http,
+    listen: config.http.enabled && (options.listen ?? true),
+  });
   log.info(
     {
       url,
       instance: config.instance,
       agreements: agreements.agreements.length,
-      agencies: trust.agencies.length,
+      agencies: keys.trust().agencies.length,
     },
     'router listening',
   );
@@ -271,21 +266,13 @@ export async function startRouter(
     audit: checkpointer,
     reloadAgreements,
     async reload() {
-      try {
-        const next = loadTrustAndKey(identity);
-        if (next.warning) log.warn({ kid: next.key.kid }, next.warning);
-        trust = next.trust;
-        hubKey = next.key;
-        await provision();
-        log.info(
-          { agencies: trust.agencies.length, kid: hubKey.kid },
-          'trust store and key reloaded',
-        );
-      } catch (err) {
-        log.error(
-          { reason: (err as Error).message },
-          'trust store or key reload refused; the previous ones stay in force',
-        );
+      // The agencies' feeds are provisioned again after a trust-store reload: new agencies get one.
+      if (keys.reload()) {
+        try {
+          await provision();
+        } catch (err) {
+          log.error({ reason: (err as Error).message }, 'provisioning after the reload failed');
+        }
       }
       reloadAgreements();
     },

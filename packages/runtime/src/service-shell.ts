@@ -1,0 +1,81 @@
+import type { AddressInfo } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import type { PrincipalRole, SchemaRegistry, SigningKey, TrustStore } from '@alert-hub/core';
+import type { Logger } from './logger.js';
+import { loadTrustAndKey } from './signing-key.js';
+
+/**
+ * What the gateway and the router share at start, reload and stop, beside `runService` (their
+ * main): the trust store and signing key they hold and reload, and the HTTP listener.
+ */
+
+/** Who a service is: the principal and role its signing key must be published under. */
+export interface ServiceIdentity {
+  readonly trustDir: string;
+  readonly registry: SchemaRegistry;
+  readonly signingKey: string;
+  readonly principal: string;
+  readonly role: PrincipalRole;
+}
+
+/** The trust store and signing key a service holds; `reload()` swaps both or neither. */
+export interface HeldKeys {
+  readonly trust: () => TrustStore;
+  readonly key: () => SigningKey;
+  /** Reloads both (SIGHUP); on failure logs it, keeps the old ones and returns false. */
+  readonly reload: () => boolean;
+}
+
+/**
+ * Loads the trust store and signing key at start (a failure is thrown: the service does not
+ * start), warns when the key is not published for the service's principal, and reloads both on
+ * demand, keeping the old ones when the new ones cannot be loaded.
+ */
+export function holdTrustAndKey(identity: ServiceIdentity, log: Logger): HeldKeys {
+  const first = loadTrustAndKey(identity);
+  if (first.warning) log.warn({ kid: first.key.kid }, first.warning);
+  let trust = first.trust;
+  let key = first.key;
+  return {
+    trust: () => trust,
+    key: () => key,
+    reload: () => {
+      try {
+        const next = loadTrustAndKey(identity);
+        if (next.warning) log.warn({ kid: next.key.kid }, next.warning);
+        trust = next.trust;
+        key = next.key;
+        log.info(
+          { kid: key.kid, principals: trust.principals.length },
+          'trust store and signing key reloaded',
+        );
+        return true;
+      } catch (err) {
+        log.error(
+          { reason: (err as Error).message },
+          'reload refused; the previous trust store and key stay in force',
+        );
+        return false;
+      }
+    },
+  };
+}
+
+/** The base URL of a listening server, with an IPv6 address in brackets (`http://[::1]:8080`). */
+export function serverUrl(address: AddressInfo): string {
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return `http://${host}:${address.port}`;
+}
+
+/** Binds `app` (with `listen: false` only readies it) and returns its base URL ('' when not bound). */
+export async function listenHttp(
+  app: FastifyInstance,
+  options: { readonly host: string; readonly port: number; readonly listen: boolean },
+): Promise<string> {
+  if (!options.listen) {
+    await app.ready();
+    return '';
+  }
+  await app.listen({ host: options.host, port: options.port });
+  return serverUrl(app.server.address() as AddressInfo);
+}
