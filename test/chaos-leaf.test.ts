@@ -5,6 +5,7 @@ import { ROUTER_CONSUMER, Streams, outboxStreamName } from '@alert-hub/core';
 import { openDatabase } from '@alert-hub/runtime';
 import {
   eventually,
+  hubctl,
   feedMessages,
   seizureReport,
   startLocalHub,
@@ -172,4 +173,28 @@ describe('leaf node - store and forward', () => {
     expect((await jsm.streams.info(Streams.Inbound)).state.messages).toBe(sent.length);
     expectAuditComplete(sent);
   }, 240_000);
+
+  it("hubctl leaf provision sets the outbox's retention on the agency's leaf, as its operators", async () => {
+    const r = await hubctl([
+      'leaf',
+      'provision',
+      '--agency',
+      ORIGIN,
+      '--server',
+      hub.leaves[ORIGIN]!.nats.url,
+      '--certs',
+      hub.certsDir,
+      '--max-age-ms',
+      String(14 * 24 * 3600_000),
+      '--json',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({
+      stream: outboxStreamName(ORIGIN),
+      subjects: [`ahub.in.${ORIGIN}.>`],
+      maxAgeMs: 14 * 24 * 3600_000,
+    });
+    // The alerts it held are still there.
+    expect(await outboxCount()).toBe(sent.length);
+  }, 60_000);
 });

@@ -5,6 +5,7 @@ export {
   generateSigningJwk,
   importSigningKey,
   inboundSubject,
+  newAlertId,
   outboxStreamName,
   Streams,
   type Alert,

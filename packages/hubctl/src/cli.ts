@@ -8,6 +8,7 @@ import { registerTokens } from './commands/tokens.js';
 import { registerAudit } from './commands/audit.js';
 import { registerRoute } from './commands/route.js';
 import { registerNats } from './commands/nats.js';
+import { registerLeaf } from './commands/leaf.js';
 
 /**
  * hubctl: one command-line tool for every alert-hub user. Customs officers send and validate
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
   registerAudit(program);
   registerRoute(program);
   registerNats(program);
+  registerLeaf(program);
   return program;
 }
 

@@ -1,4 +1,5 @@
 import {
+  jetstreamManager,
   AckPolicy,
   DeliverPolicy,
   DiscardPolicy,
@@ -9,7 +10,7 @@ import {
   type JetStreamManager,
   type StreamConfig,
 } from '@nats-io/jetstream';
-import { nanos } from '@nats-io/transport-node';
+import { nanos, type NatsConnection } from '@nats-io/transport-node';
 import {
   AUDIT_CHECKPOINTS_ALL,
   AUDIT_COSIGNATURES_ALL,
@@ -245,4 +246,15 @@ export async function provisionLeaf(
     deny_delete: true,
     deny_purge: true,
   });
+}
+
+/** {@link provisionLeaf} over a connection to the leaf node (as the agency's operators). */
+export async function provisionLeafNode(
+  nc: NatsConnection,
+  agency: string,
+  options: { limits?: Partial<StreamLimits> } = {},
+): Promise<StreamConfig> {
+  const jsm = await jetstreamManager(nc);
+  await provisionLeaf(jsm, agency, options);
+  return (await jsm.streams.info(outboxStreamName(agency))).config;
 }
