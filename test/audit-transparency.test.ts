@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify as toYaml } from 'yaml';
@@ -27,6 +27,7 @@ import {
   seizureReport,
   writeConfig,
   hubctl,
+  OPEN_JS_API,
 } from '@alert-hub/testkit';
 
 const AGENCIES = ['SG-NPARKS', 'VN-CUSTOMS', 'CN-GACC'];
@@ -58,7 +59,7 @@ function startHubRouter(dataDir = routerDir, auditLog = 'hub'): Promise<Router> 
         trustDir: fx.trustDir,
         agreementsFile,
         dataDir,
-        nats: { servers: [nats.url] },
+        nats: { servers: [nats.url], jsApiPrefix: OPEN_JS_API },
         http: { port: 0 },
         checkpointIntervalMs: 200,
         auditLog,
@@ -111,6 +112,7 @@ function copyDb(from = auditDb): { db: SqliteDatabase; file: string } {
   const src = openDatabase(from, { readonly: true });
   src.exec(`VACUUM INTO '${file}'`);
   src.close();
+  chmodSync(file, 0o600); // made with the umask; the hub opens only private databases
   return { db: openDatabase(file), file };
 }
 
@@ -186,7 +188,7 @@ beforeAll(async () => {
           trustDir: fx.trustDir,
           dataDir: join(fx.dir, `gw-${agency}`),
           http: { port: 0 },
-          nats: { servers: [nats.url] },
+          nats: { servers: [nats.url], jsApiPrefix: OPEN_JS_API },
           clients: [{ name: 'c', tokenSha256: token.sha256, roles: ['submit', 'read-feed'] }],
         }),
       ),

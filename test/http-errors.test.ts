@@ -6,7 +6,7 @@ import { stringify as toYaml } from 'yaml';
 import { loadConfig as gatewayConfig, startGateway, type Gateway } from '@alert-hub/gateway';
 import { loadConfig as routerConfig, startRouter, type Router } from '@alert-hub/router';
 import { useNatsServer } from '@alert-hub/testkit/harness';
-import { makeHubFixture, memoryLogger, writeConfig } from '@alert-hub/testkit';
+import { makeHubFixture, memoryLogger, writeConfig, OPEN_JS_API } from '@alert-hub/testkit';
 
 // Both services answer every refusal in one envelope, {error: {code, message, ...}}, with the
 // status of one table: their own refusals and those Fastify and Node's HTTP parser make before a
@@ -28,7 +28,7 @@ beforeAll(async () => {
         trustDir: fx.trustDir,
         agreementsFile,
         dataDir: join(fx.dir, 'router'),
-        nats: { servers: [nats.url] },
+        nats: { servers: [nats.url], jsApiPrefix: OPEN_JS_API },
         http: { port: 0 },
       }),
     ),
@@ -42,7 +42,7 @@ beforeAll(async () => {
         signingKey: fx.keyFiles['SG-NPARKS'],
         trustDir: fx.trustDir,
         dataDir: join(fx.dir, 'gateway'),
-        nats: { servers: [nats.url] },
+        nats: { servers: [nats.url], jsApiPrefix: OPEN_JS_API },
         http: { port: 0 },
       }),
     ),

@@ -22,6 +22,7 @@ import {
   seizureReport,
   writeConfig,
   routerDrained,
+  OPEN_JS_API,
 } from '@alert-hub/testkit';
 import { hubctl } from '@alert-hub/testkit';
 import { startService, type ServiceProcess } from '@alert-hub/testkit';
@@ -58,7 +59,7 @@ beforeAll(async () => {
       agreementsFile,
       dataDir: join(fx.dir, instance),
       auditDb,
-      nats: { servers: [nats.url] },
+      nats: { servers: [nats.url], jsApiPrefix: OPEN_JS_API },
       http: { enabled: false },
       consumer: { maxMessages: 16 },
       checkpointIntervalMs: 300,

@@ -18,6 +18,7 @@ import {
   sampleSeizureReportV2,
   startService,
   type ServiceProcess,
+  OPEN_JS_API,
 } from '@alert-hub/testkit';
 
 /*
@@ -60,7 +61,7 @@ beforeAll(async () => {
       trustDir: fx.trustDir,
       agreementsFile,
       dataDir: join(fx.dir, 'router'),
-      nats: { servers: [nats.url] },
+      nats: { servers: [nats.url], jsApiPrefix: OPEN_JS_API },
       http: { port: 0 },
       coordinators: [{ name: 'wco-analyst', tokenSha256: coordinator.sha256 }],
     }),
@@ -74,7 +75,7 @@ beforeAll(async () => {
         trustDir: fx.trustDir,
         dataDir: join(fx.dir, `gw-${agency}`),
         http: { port: 0 },
-        nats: { servers: [nats.url] },
+        nats: { servers: [nats.url], jsApiPrefix: OPEN_JS_API },
         clients: [
           { name: 'officers', tokenSha256: officer.sha256, roles: ['submit', 'read-feed'] },
         ],

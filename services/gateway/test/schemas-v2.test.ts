@@ -17,6 +17,7 @@ import {
   sampleAirSuspiciousShipmentV2,
   sampleConsigneeFlagV2,
   sampleSeizureReportV2,
+  OPEN_JS_API,
 } from '@alert-hub/testkit';
 
 const T0 = new Date('2019-04-08T03:15:00Z');
@@ -44,7 +45,7 @@ function configFor(agency: string) {
       trustDir: fx.trustDir,
       dataDir: `${fx.dir}/data-${agency}`,
       http: { port: 0 },
-      nats: { servers: [nats.url] },
+      nats: { servers: [nats.url], jsApiPrefix: OPEN_JS_API },
       clients: [{ name: 'officers', tokenSha256: token.sha256, roles: ['submit', 'read-feed'] }],
     }),
   );

@@ -44,6 +44,8 @@ export interface RoutedState {
 
 // An alert is identified by (origin, id): one agency's id never shadows another's. Databases
 // made before that (tables "routed" and "deliveries", keyed by id alone) are carried over once.
+// No index of our own: `hubctl audit verify` refuses indexes it does not know (only retractions
+// look an id up across origins, a scan).
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS routed_alerts (
   origin     TEXT    NOT NULL,
@@ -53,7 +55,6 @@ CREATE TABLE IF NOT EXISTS routed_alerts (
   at         TEXT    NOT NULL,
   PRIMARY KEY (origin, alert_id)
 );
-CREATE INDEX IF NOT EXISTS routed_alerts_id ON routed_alerts (alert_id);
 CREATE TABLE IF NOT EXISTS decisions (
   stream_seq INTEGER PRIMARY KEY,
   at         TEXT    NOT NULL
