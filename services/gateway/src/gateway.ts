@@ -97,6 +97,7 @@ export async function startGateway(
     agency: config.agency,
     registry,
     signingKey: keys.key,
+    trust: keys.trust,
     store,
     receipts,
     nats: link,
