@@ -45,6 +45,11 @@ describe('bench - smoke run', () => {
         phases: { label: string; accepted: number; latencyMs: { count: number } }[];
         single: { label: string; accepted: number; latencyMs: { count: number } }[];
       };
+      receipts: {
+        on: { completedPerSecond: number; accepted: number; latencyMs: { count: number } }[];
+        off: { completedPerSecond: number; accepted: number; latencyMs: { count: number } }[];
+        peakOnOverOff: number;
+      };
       ratios: { hubOverRaw: number; hubOverCryptoFloor: number; clusterOverSingleNode: number };
       memory: Record<string, { peakMiB: number } | null>;
     };
@@ -60,6 +65,13 @@ describe('bench - smoke run', () => {
     expect(r.hub.partnerOffline.after.backlog).toBeGreaterThan(r.hub.partnerOffline.before.backlog);
     expect(r.hub.partnerOffline.caughtUp).toBe(true);
     expect(r.raw.phases[0]!.latencyMs.count).toBeGreaterThan(0);
+    // Receipts on and off, the same phases, every accepted alert delivered in both.
+    for (const mode of ['on', 'off'] as const) {
+      expect(r.receipts[mode].length).toBeGreaterThanOrEqual(1);
+      expect(r.receipts[mode][0]!.latencyMs.count).toBe(r.receipts[mode][0]!.accepted);
+    }
+    expect(r.receipts.peakOnOverOff).toBeGreaterThan(0);
+    expect(stdout).toContain('peak with receipts / without');
     for (const k of ['nats-server', 'router', 'raw nats-server', 'raw forwarder'])
       expect(r.memory[k]?.peakMiB).toBeGreaterThan(0);
     expect(stdout).toContain('hub/crypto-floor');

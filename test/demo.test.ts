@@ -37,6 +37,8 @@ interface Outcome {
   denied: { recipient: string; reason: string }[];
   rejected?: { code: string };
   refusedByNats?: string;
+  delivered?: string[];
+  refusalNotice?: { agency: string; code: string };
 }
 
 describe('demo - npm run demo, non-interactively', () => {
@@ -71,8 +73,25 @@ describe('demo - npm run demo, non-interactively', () => {
     expect(step(6)[1]!.rejected?.code).toBe('ERR_KEY_UNKNOWN');
     expect(to(step(7)[0]!)).toEqual(['SG-NPARKS NG-SG-MOU@1', 'VN-CUSTOMS AFRICA-ASIA-ROUTES@1']);
     expect(out).toContain("in VN-CUSTOMS's feed the original is now: withdrawn");
+    // Each sender sees its alerts delivered, with the partners' receipts verified by the hub.
+    for (const o of s.outcomes.filter((x) => x.forwarded.length > 0))
+      expect(o.delivered, `step ${o.step}`).toEqual(o.forwarded.map((f) => f.recipient).sort());
+    // The forgery's refusal notice goes to the agency whose connection published it.
+    expect(step(6)[1]!.refusalNotice).toEqual({ agency: 'SG-NPARKS', code: 'ERR_KEY_UNKNOWN' });
+    // Operation Thunderball: to the members only; Viet Nam's outcome goes back to Nigeria.
+    expect(to(step(8)[0]!)).toEqual(
+      ['CN-GACC', 'HK-CED', 'KE-KWS', 'SG-NPARKS', 'VN-CUSTOMS'].map(
+        (a) => `${a} THUNDERBALL-DEMO@1`,
+      ),
+    );
+    expect(step(9)[0]!.forwarded.map((f) => f.recipient)).toEqual(['NG-NCS']);
+    expect(out).toMatch(/Nigeria's status of \S+ shows: outcome from VN-CUSTOMS: seizure/);
+    // The demo ends with the operation report.
+    expect(out).toContain('Operation report');
+    expect(out).toContain('countries taking part: CN, HK, KE, NG, SG, VN');
+    expect(out).toMatch(/seized: VN {2}Manis javanica \(scales\) {2}450 kg/);
     expect(s.audit.ok).toBe(true);
-  }, 120_000);
+  }, 180_000);
 
   it('without nats-server it says how to install it, before generating anything', async () => {
     const proc = spawn(process.execPath, [join(ROOT, 'demo/dist/main.js')], {

@@ -73,6 +73,8 @@ export class HubBench {
     overrides?: Record<string, unknown>;
     /** Router-only configuration (e.g. `auditTransparency`). */
     routerOverrides?: Record<string, unknown>;
+    /** Gateway-only settings (e.g. `receipts: { enabled: false }`). */
+    gatewayOverrides?: Record<string, unknown>;
     nodeArgs?: readonly string[];
     onProgress?: (m: string) => void;
     /** A NATS cluster of this many nodes (streams at R3) instead of one server. */
@@ -108,7 +110,7 @@ export class HubBench {
         ...options.overrides,
         ...options.routerOverrides,
       },
-      gatewayConfig: { ...options.overrides },
+      gatewayConfig: { ...options.overrides, ...options.gatewayOverrides },
     });
     const nc = await hub.connectAs('HUB');
     return new HubBench(

@@ -35,6 +35,8 @@ const { values } = parseArgs({
     'skip-raw': { type: 'boolean', default: false },
     'skip-cluster': { type: 'boolean', default: false },
     'cluster-rate': { type: 'string', default: '100' },
+    // d. the same load with delivery receipts on and off, one fresh hub each.
+    'skip-receipts': { type: 'boolean', default: false },
     'cpu-prof': { type: 'string' },
     out: { type: 'string' },
     keep: { type: 'boolean', default: false },
@@ -310,6 +312,52 @@ if (!values['skip-cluster']) {
   );
 }
 
+let receipts:
+  | {
+      on: ReturnType<typeof phaseSummary>[];
+      off: ReturnType<typeof phaseSummary>[];
+      peakOnOverOff: number;
+    }
+  | undefined;
+if (!values['skip-receipts']) {
+  say('');
+  say(
+    'd. delivery receipts on and off (the same phases on a fresh hub each; on is the default and what (a) measured)',
+  );
+  const runs: Record<'on' | 'off', ReturnType<typeof phaseSummary>[]> = { on: [], off: [] };
+  for (const mode of ['off', 'on'] as const) {
+    const h = await HubBench.start({
+      dir: join(dir, `receipts-${mode}`),
+      env,
+      batchSize: Number(values.batch),
+      overrides,
+      gatewayOverrides: { receipts: { enabled: mode === 'on' } },
+    });
+    try {
+      await h.phase('warm-up', smoke ? 20 : 200, smoke ? 1 : 3);
+      // The smoke run checks that both modes deliver; the full run also compares their peaks.
+      for (const r of [
+        { label: `${rates[0]}/s`, rate: rates[0]! },
+        ...(smoke ? [] : [{ label: `saturation (offered ${saturation}/s)`, rate: saturation }]),
+      ]) {
+        const p = phaseSummary(await h.phase(r.label, r.rate, seconds));
+        runs[mode].push(p);
+        say(
+          `   receipts ${mode.padEnd(3)} ${p.label.padEnd(28)} completed ${perSecond(p.completedPerSecond).padStart(8)}  p50 ${ms(p.latencyMs.p50).padStart(9)}  p99 ${ms(p.latencyMs.p99).padStart(9)}`,
+        );
+      }
+    } finally {
+      await h.stop();
+    }
+  }
+  const peak = (ps: ReturnType<typeof phaseSummary>[]) =>
+    Math.max(...ps.map((p) => p.completedPerSecond));
+  receipts = { ...runs, peakOnOverOff: peak(runs.on) / peak(runs.off) };
+  say(
+    `   peak with receipts / without: ${receipts.peakOnOverOff.toFixed(3)} (target >= 0.9; one signature per inbox commit, one verification per receipt at the router)`,
+  );
+}
+
 let raw: Awaited<ReturnType<typeof runRaw>> | undefined;
 if (!values['skip-raw']) {
   say('');
@@ -372,16 +420,19 @@ const result = {
       }
     : undefined,
   cluster,
+  receipts,
   ratios: {
     hubOverRaw: hubMax / rawMax,
     hubOverCryptoFloor: hubMax / floor.alertsPerSecond,
     clusterOverSingleNode: cluster?.saturationRatio,
+    ...(receipts ? { receiptsOnOverOff: receipts.peakOnOverOff } : {}),
   },
   memory,
   targets: {
     hubOverCryptoFloorAtLeast0_7: hubMax / floor.alertsPerSecond >= 0.7,
     p99AtMost25msAt1000: at1000 ? at1000.latencyMs.p99 <= 25 : undefined,
     noServiceAbove200MiB: maxService <= 200,
+    receiptsCostAtMost10Percent: receipts ? receipts.peakOnOverOff >= 0.9 : undefined,
     offlineBacklogInJetStream: offline
       ? offline.after.backlog - offline.before.backlog >= 0.9 * offline.phase.accepted
       : undefined,

@@ -166,6 +166,41 @@ if (values.federated) {
   }
 }
 
+/** The coordinator's report at the end of the operation (as `hubctl operation report` prints it). */
+async function operationReport(h: LocalHub, id: string): Promise<void> {
+  const res = await fetch(`${h.router.url}/v1/operations/${id}/report`, {
+    headers: { authorization: `Bearer ${h.coordinatorToken}` },
+  });
+  const r = (await res.json()) as {
+    operation: { name: string };
+    countries: string[];
+    alertsByType: Record<string, number>;
+    deliveries: {
+      forwarded: number;
+      delivered: number;
+      pending: number;
+      latencyMs: { p50: number; p95: number; max: number } | null;
+    };
+    outcomes: Record<string, number>;
+    seizures: { country: string; commodity: string; unit: string; quantity: number }[];
+  };
+  const list = (o: Record<string, number>) =>
+    Object.entries(o)
+      .map(([k, n]) => `${k} ${n}`)
+      .join(', ') || '(none)';
+  say(`Operation report (GET /v1/operations/${id}/report; npx hubctl operation report ${id})`);
+  say(`  ${r.operation.name}`);
+  say(`  countries taking part: ${r.countries.join(', ')}`);
+  say(`  alerts by type: ${list(r.alertsByType)}`);
+  const d = r.deliveries;
+  say(
+    `  deliveries: ${d.forwarded} forwarded, ${d.delivered} delivered with a verified receipt, ${d.pending} pending${d.latencyMs ? `; latency p50 ${d.latencyMs.p50} ms, max ${d.latencyMs.max} ms` : ''}`,
+  );
+  say(`  outcomes: ${list(r.outcomes)}`);
+  for (const x of r.seizures)
+    say(`  seized: ${x.country}  ${x.commodity}  ${x.quantity} ${x.unit}`);
+}
+
 try {
   say(
     'alert-hub demo: a hub on this machine with seven agencies along the 2019 pangolin and ivory routes',
@@ -192,6 +227,8 @@ try {
   say(
     `Audit log: ${v.ok ? 'verified' : 'BROKEN'}, ${v.entries} entries, ${v.witnessed} witnessed by ${v.anchor?.witnesses.length ?? 0} agencies, ${v.unwitnessed} not yet witnessed`,
   );
+  say('');
+  await operationReport(hub, 'THUNDERBALL-DEMO');
   say(`Demo finished in ${((Date.now() - started) / 1000).toFixed(1)} s.`);
   if (values.summary)
     writeFileSync(

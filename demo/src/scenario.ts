@@ -8,7 +8,10 @@ import {
   DEFAULT_SCHEMAS_DIR,
   signAlert,
   DEMO_ALERTS,
+  asSubmission,
+  sampleOutcome,
   sampleSeizureReport,
+  sampleSuspiciousShipment,
   type Alert,
   type LocalHub,
 } from './deps.js';
@@ -25,6 +28,17 @@ export interface StepOutcome {
   readonly rejected?: { code: string; reason: string };
   /** NATS itself refused the publication (permissions). */
   readonly refusedByNats?: string;
+  /** Recipients whose signed delivery receipt the hub verified, as the sender's status shows. */
+  readonly delivered?: readonly string[];
+  /** The hub's signed refusal notice that reached the publishing connection's agency. */
+  readonly refusalNotice?: { readonly agency: string; readonly code: string };
+}
+
+interface AlertStatus {
+  state: string;
+  refused?: { code: string };
+  recipients: { recipient: string; state: string; receiptVerified?: boolean }[];
+  outcomes: { from: string; result: string; outcome: Record<string, unknown> }[];
 }
 
 interface AuditRecord {
@@ -85,6 +99,23 @@ export class Scenario {
     return body.id;
   }
 
+  async #status(agency: string, id: string): Promise<AlertStatus | undefined> {
+    const res = await fetch(`${this.#hub.gateways[agency]!.url}/v1/alerts/${id}/status`, {
+      headers: this.#auth(),
+    });
+    return res.ok ? ((await res.json()) as AlertStatus) : undefined;
+  }
+
+  /** Waits until the sender's status shows every forwarded copy delivered with a verified receipt. */
+  async #delivered(from: string, alertId: string, count: number): Promise<string[]> {
+    const s = await until(`the receipts for ${alertId}`, async () => {
+      const v = await this.#status(from, alertId);
+      const done = v?.recipients.filter((r) => r.state === 'delivered' && r.receiptVerified);
+      return done && done.length === count ? done : undefined;
+    });
+    return s.map((r) => r.recipient).sort();
+  }
+
   async #audit(path: string): Promise<AuditRecord[] | undefined> {
     const res = await fetch(`${this.#hub.router.url}${path}`, {
       headers: { authorization: `Bearer ${this.#hub.coordinatorToken}` },
@@ -133,6 +164,9 @@ export class Scenario {
         return res.ok ? true : undefined;
       });
     }
+    const delivered = forwarded.length
+      ? await this.#delivered(from, alertId, forwarded.length)
+      : undefined;
     const o: StepOutcome = {
       step,
       title,
@@ -142,6 +176,7 @@ export class Scenario {
       forwarded,
       denied,
       ...(rej ? { rejected: { code: rej.reasonCode ?? '', reason: rej.reason ?? '' } } : {}),
+      ...(delivered ? { delivered } : {}),
     };
     this.outcomes.push(o);
     this.#report(o);
@@ -162,6 +197,12 @@ export class Scenario {
     if (!o.rejected && !o.refusedByNats && o.forwarded.length === 0)
       this.#say('   received by: nobody');
     for (const d of o.denied) this.#say(`   refused to ${d.recipient}: ${d.reason}, ${d.detail}`);
+    if (o.delivered)
+      this.#say(`   ${o.from}'s status: delivered, receipt verified, to ${o.delivered.join(', ')}`);
+    if (o.refusalNotice)
+      this.#say(
+        `   the hub's signed refusal notice reached ${o.refusalNotice.agency}, the connection's agency: ${o.refusalNotice.code}`,
+      );
   }
 
   async #step(
@@ -237,7 +278,39 @@ export class Scenario {
       });
       this.#say(`   in ${f.recipient}'s feed the original is now: ${item.status}`);
     }
+
+    await this.#step(
+      8,
+      "Operation Thunderball: Nigeria flags another container to the operation's members (and only to them, during its period)",
+      'NG-NCS',
+      asSubmission(
+        sampleSuspiciousShipment('NG-NCS', {
+          operation: 'THUNDERBALL-DEMO',
+          summary: 'Second container of the same consignor, declared as frozen fish.',
+        }),
+      ),
+      'thunderballFlag',
+    );
+    await this.#outcomeStep(9);
     return this.outcomes;
+  }
+
+  /** Viet Nam reports what it did with Nigeria's flag; Nigeria sees it beside its alert. */
+  async #outcomeStep(n: number): Promise<void> {
+    const flag = this.ids['thunderballFlag']!;
+    this.#say('');
+    this.#say(
+      `${n}. Viet Nam reports the outcome of Nigeria's flag: 450 kg of pangolin scales seized at Hai Phong, 2 arrests`,
+    );
+    const id = await this.#send('VN-CUSTOMS', asSubmission(sampleOutcome('VN-CUSTOMS', flag)));
+    this.ids['vietNamOutcome'] = id;
+    await this.#outcome(n, "Viet Nam's outcome on Nigeria's flag", 'VN-CUSTOMS', 'outcome', id);
+    const seen = await until("the outcome beside Nigeria's alert", async () => {
+      const v = await this.#status('NG-NCS', flag);
+      return v && v.outcomes.length > 0 ? v : undefined;
+    });
+    for (const o of seen.outcomes)
+      this.#say(`   Nigeria's status of ${flag} shows: outcome from ${o.from}: ${o.result}`);
   }
 
   /** Two forgeries: one NATS refuses outright, one only the router's checks can catch. */
@@ -295,6 +368,13 @@ export class Scenario {
         forwarded: [],
         denied: [],
         ...(rej ? { rejected: { code: rej.reasonCode ?? '', reason: rej.reason ?? '' } } : {}),
+        refusalNotice: await until("the refusal notice at Singapore's gateway", async () => {
+          const res = await fetch(`${this.#hub.gateways['SG-NPARKS']!.url}/v1/refusals`, {
+            headers: this.#auth(),
+          });
+          const items = ((await res.json()) as { items: { code: string }[] }).items;
+          return items[0] ? { agency: 'SG-NPARKS', code: items[0].code } : undefined;
+        }),
       };
       this.outcomes.push(b);
       this.#say('   b) on its own subject, signed with a key Viet Nam never registered');

@@ -198,7 +198,11 @@ describe('agency console in Chromium', () => {
     expect(body.error.code).toBe('ERR_SCHEMA_INVALID');
     const expected = body.error.details.find((d) => d.pointer === '/shipment/containers/0');
     expect(expected).toBeDefined();
-    await expect(error.textContent()).resolves.toBe(expected!.message);
+    // Validation runs a moment after the last keystroke: the message of the blank item the
+    // field held before is replaced by the one for what was typed.
+    await expect
+      .poll(() => error.textContent(), { timeout: 20_000, interval: 250 })
+      .toBe(expected!.message);
     await screenshot(page, 'console-send');
     expectOnlyOrigin(vnUrl());
   }, 60_000);

@@ -21,6 +21,8 @@ export const AuditEvent = {
   Rejected: 'rejected',
   DeadLettered: 'dead-lettered',
   AgreementsLoaded: 'agreements-loaded',
+  /** A recipient's signed delivery receipt for the alert was verified. */
+  Delivered: 'delivered',
 } as const;
 export type AuditEvent = (typeof AuditEvent)[keyof typeof AuditEvent];
 
@@ -178,6 +180,40 @@ export const AUDIT_SCHEMA: readonly { type: string; name: string; sql: string }[
   },
 ];
 
+/**
+ * Checks the database's schema against the router's, object by object: the log's tables and
+ * indexes exactly as {@link AUDIT_SCHEMA}, no trigger, no view, no other index on the log's
+ * tables. Returns what is wrong (empty when nothing is).
+ */
+export function checkSchema(db: SqliteDatabase): string[] {
+  const problems: string[] = [];
+  const rows = db
+    .prepare('SELECT type, name, tbl_name AS tbl, sql FROM sqlite_master ORDER BY type, name')
+    .all() as { type: string; name: string; tbl: string; sql: string | null }[];
+  const expected = new Map(AUDIT_SCHEMA.map((o) => [o.name, o]));
+  for (const r of rows) {
+    const want = expected.get(r.name);
+    if (want) {
+      if (want.type !== r.type || want.sql !== r.sql)
+        problems.push(`${r.type} ${r.name} is not defined as the router defines it`);
+      expected.delete(r.name);
+      continue;
+    }
+    if (r.type === 'trigger')
+      problems.push(`trigger ${r.name} on ${r.tbl}: the router creates no trigger`);
+    else if (r.type === 'view') problems.push(`view ${r.name}: the router creates no view`);
+    else if (r.type === 'index') {
+      // The router's own state tables (routed alerts, deliveries, decisions) may have indexes of
+      // their own; on the log's tables only the router's are allowed.
+      if (r.tbl === 'audit' || r.tbl === 'checkpoints')
+        problems.push(`index ${r.name} on ${r.tbl}: not an index the router creates`);
+    } else if (r.type === 'table' && (r.name.startsWith('audit') || r.name === 'checkpoints'))
+      problems.push(`table ${r.name}: not a table the router creates`);
+  }
+  for (const o of expected.values()) problems.push(`${o.type} ${o.name} is missing`);
+  return problems;
+}
+
 /** Creates the audit tables if missing. */
 export function initAuditSchema(db: SqliteDatabase): void {
   const have = new Set(
@@ -311,7 +347,15 @@ export class AuditAppender {
     this.tree = new MerkleTree((start, end) =>
       leaves.all(start, end).map((r) => Buffer.from(r.hash, 'hex')),
     );
-    if (this.transparency) this.#load();
+    if (this.transparency) {
+      // A trigger, view or index of someone else's making, or an older format: refuse at once.
+      const problems = checkSchema(db);
+      if (problems.length > 0)
+        throw new AuditIntegrityError(
+          `the audit database's schema is not the one the router creates: ${problems.join('; ')}`,
+        );
+      this.#load();
+    }
   }
 
   /** Reads the whole log once, checking every entry against its hash and its place. */

@@ -10,6 +10,7 @@ export {
   ENTRY_FORMAT,
   HASHED_MEMBERS,
   checkRecord,
+  checkSchema,
   entryBytes,
   hashRecord,
   initAuditSchema,
@@ -66,7 +67,6 @@ export {
 } from './note.js';
 export {
   VerifyProblem,
-  checkSchema,
   verifyAuditLog,
   type AuditVerification,
   type VerifyOptions,

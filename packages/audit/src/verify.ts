@@ -1,6 +1,6 @@
 import {
-  AUDIT_SCHEMA,
   checkRecord,
+  checkSchema,
   entryBytes,
   iterateRecords,
   type SqliteDatabase,
@@ -65,34 +65,6 @@ export interface AuditVerification {
   /** The first entry that is not what the log must hold, and what is wrong with it. */
   readonly firstBad?: { readonly seq: number; readonly problem: string };
   readonly problems: readonly { readonly code: VerifyProblem; readonly message: string }[];
-}
-
-/** Checks the database's schema against the router's, object by object. */
-export function checkSchema(db: SqliteDatabase): string[] {
-  const problems: string[] = [];
-  const rows = db
-    .prepare('SELECT type, name, tbl_name AS tbl, sql FROM sqlite_master ORDER BY type, name')
-    .all() as { type: string; name: string; tbl: string; sql: string | null }[];
-  const expected = new Map(AUDIT_SCHEMA.map((o) => [o.name, o]));
-  for (const r of rows) {
-    const want = expected.get(r.name);
-    if (want) {
-      if (want.type !== r.type || want.sql !== r.sql)
-        problems.push(`${r.type} ${r.name} is not defined as the router defines it`);
-      expected.delete(r.name);
-      continue;
-    }
-    if (r.type === 'trigger')
-      problems.push(`trigger ${r.name} on ${r.tbl}: the router creates no trigger`);
-    else if (r.type === 'view') problems.push(`view ${r.name}: the router creates no view`);
-    else if (r.type === 'index') {
-      if (!(r.sql === null && r.name.startsWith('sqlite_autoindex_') && r.tbl !== 'audit'))
-        problems.push(`index ${r.name} on ${r.tbl}: not an index the router creates`);
-    } else if (r.type === 'table' && (r.name.startsWith('audit') || r.name === 'checkpoints'))
-      problems.push(`table ${r.name}: not a table the router creates`);
-  }
-  for (const o of expected.values()) problems.push(`${o.type} ${o.name} is missing`);
-  return problems;
 }
 
 function checkAnchor(

@@ -22,6 +22,22 @@ export interface Agreement {
   readonly onwardSharing?: boolean;
 }
 
+/**
+ * A time-boxed multi-country operation (Thunderball): an alert naming it goes to its members,
+ * under its terms (types, handling ceiling), during its period only, and to nobody else.
+ */
+export interface Operation {
+  readonly id: string;
+  readonly version: number;
+  readonly name: string;
+  readonly period: { readonly from: string; readonly until: string };
+  /** Countries (`NG`) or agencies (`NG-CUSTOMS`). */
+  readonly members: readonly string[];
+  readonly alertTypes: readonly string[];
+  /** The handling ceiling. */
+  readonly maxHandling: string;
+}
+
 /** Why an agreement does not allow a flow. Stable codes, recorded in the audit log. */
 export const DenyReason = {
   NotParty: 'DENY_NOT_PARTY',
@@ -31,6 +47,10 @@ export const DenyReason = {
   AlertType: 'DENY_ALERT_TYPE',
   Handling: 'DENY_HANDLING',
   Condition: 'DENY_CONDITION',
+  OperationPeriod: 'DENY_OPERATION_PERIOD',
+  OperationMember: 'DENY_OPERATION_MEMBER',
+  OperationType: 'DENY_OPERATION_TYPE',
+  OperationHandling: 'DENY_OPERATION_HANDLING',
   SchemaVersion: 'DENY_SCHEMA_VERSION',
 } as const;
 export type DenyReason = (typeof DenyReason)[keyof typeof DenyReason];
@@ -71,8 +91,14 @@ export interface Reader {
 /** A validated set of agreements, with the file's own order kept (the first that allows wins). */
 export interface AgreementSet {
   readonly agreements: readonly Agreement[];
+  readonly operations?: readonly Operation[];
   /** Partners that read only some schema versions; absent or unlisted: every version. */
   readonly readers?: readonly Reader[];
+}
+
+/** Whether `party` (a country or an agency) names `agency`. */
+export function partyMatches(party: string, agency: string): boolean {
+  return matches(party, agency);
 }
 
 /**
@@ -247,6 +273,29 @@ export function parseAgreements(
       }
     });
   });
+  const operations = (document as { operations?: Operation[] }).operations ?? [];
+  operations.forEach((o, i) => {
+    const at = `/operations/${i}`;
+    if (seen.has(o.id))
+      issues.push({
+        pointer: `${at}/id`,
+        message: `"${o.id}" is already used by /agreements/${seen.get(o.id)}`,
+      });
+    else if (operations.findIndex((p) => p.id === o.id) !== i)
+      issues.push({ pointer: `${at}/id`, message: `"${o.id}" is already used by an operation` });
+    o.members.forEach((p, j) => {
+      if (!registry.countries.has(p.slice(0, 2)))
+        issues.push({
+          pointer: `${at}/members/${j}`,
+          message: `"${p.slice(0, 2)}" is not an ISO 3166-1 alpha-2 country code`,
+        });
+    });
+    if (Date.parse(o.period.until) <= Date.parse(o.period.from))
+      issues.push({
+        pointer: `${at}/period/until`,
+        message: `must be after period.from (${o.period.from})`,
+      });
+  });
   const readerSeen = new Map<string, number>();
   readers?.forEach((r, i) => {
     const at = `/readers/${i}/party`;
@@ -269,5 +318,9 @@ export function parseAgreements(
       });
   });
   if (issues.length > 0) throw new AgreementsInvalidError(source, issues);
-  return readers ? { agreements, readers } : { agreements };
+  return {
+    agreements,
+    ...(operations.length ? { operations } : {}),
+    ...(readers ? { readers } : {}),
+  };
 }

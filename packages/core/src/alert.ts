@@ -9,8 +9,19 @@ export const AlertType = {
   ConsigneeFlag: 'consignee-flag',
   SeizureReport: 'seizure-report',
   Retraction: 'retraction',
+  Outcome: 'outcome',
 } as const;
 export type AlertType = (typeof AlertType)[keyof typeof AlertType];
+
+/** What a partner did with an alert (an `outcome`'s `result`). */
+export const OUTCOME_RESULTS = [
+  'seizure',
+  'arrest',
+  'no-action',
+  'false-positive',
+  'under-investigation',
+] as const;
+export type OutcomeResult = (typeof OUTCOME_RESULTS)[number];
 
 /** Traffic Light Protocol 2.0 labels, from least to most restricted. */
 export const HANDLING_CODES = [
@@ -47,6 +58,8 @@ export interface AlertBase {
   readonly references?: readonly { id: string; relation: string }[];
   readonly summary?: string;
   readonly caseReference?: string;
+  /** The operation (agreements file, `operations`) the alert belongs to. */
+  readonly operation?: string;
 }
 
 /** A route: v1 requires `origin` and `destination`; in v2 every place is optional. */
@@ -86,6 +99,9 @@ export type Alert = AlertBase & {
   readonly action?: 'withdraw' | 'correct';
   readonly correctedBy?: string;
   readonly reason?: string;
+  /** An outcome: the alert it answers, and what was done. */
+  readonly answers?: string;
+  readonly result?: OutcomeResult;
   readonly reviewBy?: string;
   readonly [member: string]: unknown;
 };

@@ -27,6 +27,12 @@ export const ErrorCode = {
   SubjectInvalid: 'ERR_SUBJECT_INVALID',
   SubjectMismatch: 'ERR_SUBJECT_MISMATCH',
   RetractionNotOrigin: 'ERR_RETRACTION_NOT_ORIGIN',
+  OutcomeNotReceived: 'ERR_OUTCOME_NOT_RECEIVED',
+  OperationUnknown: 'ERR_OPERATION_UNKNOWN',
+  ReceiptReplayed: 'ERR_RECEIPT_REPLAYED',
+  ReceiptUnknownDelivery: 'ERR_RECEIPT_UNKNOWN_DELIVERY',
+  ReceiptDigestMismatch: 'ERR_RECEIPT_DIGEST_MISMATCH',
+  ReceiptInvalid: 'ERR_RECEIPT_INVALID',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -18,4 +18,5 @@ export * from './codec.js';
 export * from './subjects.js';
 export * from './agreements.js';
 export * from './policy.js';
+export * from './statements.js';
 export * from './open.js';

@@ -80,7 +80,8 @@ export const DEFAULT_MAX_CLOCK_SKEW_MS = 5 * 60_000;
 
 const B64URL = /^[A-Za-z0-9_-]*$/;
 
-function b64url(text: string): string {
+/** @internal base64url of UTF-8 text (shared with statements.ts). */
+export function b64url(text: string): string {
   return Buffer.from(text, 'utf8').toString('base64url');
 }
 
@@ -92,7 +93,8 @@ function b64url(text: string): string {
  * sign a non-canonical spelling itself: refusing it at the hub means every partner decodes the
  * bytes the hub decoded.
  */
-function fromB64url(value: unknown, what: string): Buffer {
+/** @internal */
+export function fromB64url(value: unknown, what: string): Buffer {
   if (typeof value !== 'string' || value.length % 4 === 1 || !B64URL.test(value))
     throw new EnvelopeMalformedError(`${what} is not base64url`);
   const bytes = Buffer.from(value, 'base64url');
@@ -101,12 +103,13 @@ function fromB64url(value: unknown, what: string): Buffer {
   return bytes;
 }
 
-function signingInput(protectedB64: string, payloadB64: string): Buffer {
+/** @internal */
+export function signingInput(protectedB64: string, payloadB64: string): Buffer {
   return Buffer.from(`${protectedB64}.${payloadB64}`, 'latin1');
 }
 
 /** Signs with node:crypto's callback API, so many signatures run at once on the thread pool. */
-function signBytes(alg: SigningAlgorithm, data: Buffer, key: KeyObject): Promise<Buffer> {
+export function signBytes(alg: SigningAlgorithm, data: Buffer, key: KeyObject): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const p = nodeCryptoParams(alg, key);
     cryptoSign(p.digest, data, p.key, (err, sig) => (err ? reject(err) : resolve(sig)));
@@ -202,7 +205,8 @@ export interface VerifyOptions {
   readonly maxClockSkewMs?: number;
 }
 
-function parseHeader(sig: JwsSignature | undefined, index: number): Record<string, unknown> {
+/** @internal */
+export function parseHeader(sig: JwsSignature | undefined, index: number): Record<string, unknown> {
   if (!sig) throw new SignatureMissingError(`signature ${index} is missing`);
   const bytes = fromB64url(sig.protected, `signature ${index} protected header`);
   const header = parseJsonBytes(bytes, 4);
@@ -219,14 +223,16 @@ function parseHeader(sig: JwsSignature | undefined, index: number): Record<strin
   return h;
 }
 
-function requireString(h: Record<string, unknown>, member: string): string {
+/** @internal */
+export function requireString(h: Record<string, unknown>, member: string): string {
   const v = h[member];
   if (typeof v !== 'string')
     throw new EnvelopeMalformedError(`protected header "${member}" must be a string`);
   return v;
 }
 
-async function checkSignature(
+/** @internal */
+export async function checkSignature(
   key: TrustedKey,
   alg: unknown,
   sig: JwsSignature,

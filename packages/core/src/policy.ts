@@ -1,17 +1,19 @@
-import type { Alert } from './alert.js';
-import { handlingRank } from './alert.js';
+import { handlingRank, type Alert } from './alert.js';
 import { ErrorCode } from './errors.js';
 import {
   DenyReason,
   evaluateAgreements,
+  partyMatches,
   type AgreementSet,
   type Allowed,
   type Denied,
+  type Operation,
+  versionsRead,
 } from './agreements.js';
 
 /**
- * What the hub already did with the alert a retraction retracts: who sent it, and who received
- * it under which agreement. The router reads it from its own state; `hubctl route --dry-run`
+ * What the hub already did with the alert a retraction retracts (or an outcome answers): who
+ * sent it, and who received it under which agreement. The router reads it from its own state; `hubctl route --dry-run`
  * takes it as a file.
  */
 export interface PriorRouting {
@@ -22,11 +24,15 @@ export interface PriorRouting {
 /** A recipient the alert goes to; `viaOriginal` when only its receipt of the original sends it. */
 export interface RoutedTo extends Allowed {
   readonly viaOriginal: boolean;
+  /** The operation it goes under, when the alert names one. */
+  readonly operation?: string;
 }
 
-/** Code of the one refusal the policy itself makes. */
+/** Codes of the refusals the policy itself makes. */
 export const PolicyRefusal = {
   RetractionNotOrigin: ErrorCode.RetractionNotOrigin,
+  OutcomeNotReceived: ErrorCode.OutcomeNotReceived,
+  OperationUnknown: ErrorCode.OperationUnknown,
 } as const;
 export type PolicyRefusal = (typeof PolicyRefusal)[keyof typeof PolicyRefusal];
 
@@ -36,6 +42,12 @@ export type RouteDecision =
       readonly kind: 'route';
       readonly allowed: readonly RoutedTo[];
       readonly denied: readonly Denied[];
+      /** The operation the alert named, and whether it was in its period (for the audit). */
+      readonly operation?: {
+        readonly id: string;
+        readonly version: number;
+        readonly inPeriod: boolean;
+      };
     }
   | { readonly kind: 'refuse'; readonly code: PolicyRefusal; readonly reason: string };
 
@@ -46,7 +58,7 @@ export interface RouteInput {
   /** Every agency that could receive it (the trust store's agencies). */
   readonly candidates: readonly string[];
   readonly now: Date;
-  /** For a retraction: what happened to the alert it retracts, when the hub routed that one. */
+  /** For a retraction or an outcome: what happened to the alert it refers to, if the hub routed it. */
   readonly original?: PriorRouting | undefined;
 }
 
@@ -58,17 +70,135 @@ export function mayRetract(
   return retraction.origin === original.origin;
 }
 
+/** The id the alert refers to: a retraction's `retracts`, an outcome's `answers`. */
+export function referencedAlertId(alert: Alert): string | undefined {
+  if (alert.type === 'retraction') return alert.retracts;
+  if (alert.type === 'outcome') return alert.answers;
+  return undefined;
+}
+
+function planOperation(
+  set: AgreementSet,
+  op: Operation,
+  alert: Alert,
+  candidates: readonly string[],
+  now: Date,
+): RouteDecision {
+  const t = now.getTime();
+  const inPeriod = t >= Date.parse(op.period.from) && t <= Date.parse(op.period.until);
+  const isMember = (a: string) => op.members.some((m) => partyMatches(m, a));
+  const members = candidates.filter((c) => c !== alert.origin && isMember(c));
+  const others = candidates.filter((c) => c !== alert.origin && !isMember(c));
+  const ref = { id: op.id, version: op.version, inPeriod };
+  const denied: Denied[] = others.map((recipient) => ({
+    recipient,
+    reason: DenyReason.NotParty,
+    detail: `not a member of operation ${op.id}`,
+  }));
+  let refusal: { reason: DenyReason; detail: string } | undefined;
+  if (!inPeriod)
+    refusal = {
+      reason: DenyReason.OperationPeriod,
+      detail: `operation ${op.id} runs from ${op.period.from} to ${op.period.until}`,
+    };
+  else if (!isMember(alert.origin))
+    refusal = {
+      reason: DenyReason.OperationMember,
+      detail: `${alert.origin} is not a member of operation ${op.id}`,
+    };
+  else if (!op.alertTypes.includes(alert.type))
+    refusal = {
+      reason: DenyReason.OperationType,
+      detail: `operation ${op.id} does not cover ${alert.type}`,
+    };
+  else if (handlingRank(alert.handling) > handlingRank(op.maxHandling))
+    refusal = {
+      reason: DenyReason.OperationHandling,
+      detail: `${alert.handling} is above operation ${op.id}'s ceiling ${op.maxHandling}`,
+    };
+  if (refusal) {
+    return {
+      kind: 'route',
+      allowed: [],
+      denied: [...members.map((recipient) => ({ recipient, ...refusal })), ...denied],
+      operation: ref,
+    };
+  }
+  // A member that reads only other schema versions is refused it, as under an agreement.
+  const unreadable = (m: string) => {
+    const reads = versionsRead(set, m);
+    return reads !== undefined && !reads.includes(alert.version);
+  };
+  return {
+    kind: 'route',
+    allowed: members
+      .filter((m) => !unreadable(m))
+      .map((recipient) => ({
+        recipient,
+        agreement: { id: op.id, version: op.version },
+        onward: false,
+        viaOriginal: false,
+        operation: op.id,
+      })),
+    denied: [
+      ...members.filter(unreadable).map((recipient) => ({
+        recipient,
+        reason: DenyReason.SchemaVersion,
+        detail: `${recipient} does not read version ${alert.version} of ${alert.type}`,
+      })),
+      ...denied,
+    ],
+    operation: ref,
+  };
+}
+
 /**
  * The hub's routing policy, the one place it is written. The agreements decide (deny unless
  * allowed, see `evaluateAgreements`); a retraction is refused unless it comes from the origin of
  * the alert it retracts, and reaches everyone who received that alert even where the agreements
  * would no longer send it (so nobody keeps acting on a withdrawn alert), but never above the
  * handling ceiling of the agreement that recipient received the original under: there it is
- * denied (`DENY_HANDLING`), and the origin sends a minimal withdrawal notice within the ceiling. The router and
- * `hubctl route --dry-run` both call it; it is pure.
+ * denied (`DENY_HANDLING`), and the origin sends a minimal withdrawal notice within the ceiling.
+ * An outcome goes back to the origin of the alert it answers, under the agreement that delivered
+ * that alert to the outcome's sender, and is refused (`ERR_OUTCOME_NOT_RECEIVED`) when the sender
+ * never received it. An alert naming an operation goes to the operation's members, under its
+ * terms (types, handling ceiling), during its period only: outside it, to nobody; an unknown
+ * operation is refused (`ERR_OPERATION_UNKNOWN`). The router and `hubctl route --dry-run` both
+ * call it; it is pure.
  */
 export function decideRoute(input: RouteInput): RouteDecision {
   const { alert, original } = input;
+  if (alert.type === 'outcome') {
+    const received = original?.deliveries.find((d) => d.recipient === alert.origin);
+    if (!original || !received)
+      return {
+        kind: 'refuse',
+        code: PolicyRefusal.OutcomeNotReceived,
+        reason: `${alert.origin} never received alert ${String(alert.answers)}`,
+      };
+    return {
+      kind: 'route',
+      allowed: [
+        {
+          recipient: original.origin,
+          agreement: received.agreement,
+          onward: false,
+          viaOriginal: true,
+        },
+      ],
+      denied: [],
+    };
+  }
+  if (alert.type !== 'retraction' && alert.operation !== undefined) {
+    const op = input.agreements.operations?.find((o) => o.id === alert.operation);
+    if (!op)
+      return {
+        kind: 'refuse',
+        code: PolicyRefusal.OperationUnknown,
+        reason: `no operation ${alert.operation} in the agreements file`,
+      };
+    return planOperation(input.agreements, op, alert, input.candidates, input.now);
+  }
   const decision = evaluateAgreements(input.agreements, alert, input.candidates, input.now);
   const allowed: RoutedTo[] = decision.allowed.map((a) => ({ ...a, viaOriginal: false }));
   if (alert.type !== 'retraction' || !alert.retracts)

@@ -46,8 +46,10 @@ export interface SchemaRegistry {
 
 interface AlertEntry {
   readonly schemaId: string;
-  readonly validate: ValidateFunction;
-  readonly knownMembers: readonly string[];
+  /** Compiled on first use, then kept. */
+  validate(): ValidateFunction;
+  /** Top-level member names, worked out the first time an alert of this schema is refused. */
+  knownMembers(): readonly string[];
   readonly rules: AlertRules | undefined;
 }
 
@@ -79,12 +81,19 @@ export function createSchemaRegistry(schemas: readonly SchemaDocument[]): Schema
     const type = props?.['type']?.const;
     const version = props?.['version']?.const;
     if (typeof type !== 'string' || typeof version !== 'number') continue;
-    const validate = ajv.getSchema(s.$id);
-    if (!validate) throw new Error(`schema ${s.$id} did not compile`);
+    // Each schema is compiled when an alert first needs it, not here: a service starts without
+    // compiling every type and version it may never see (Ajv already checked each document
+    // against the 2020-12 meta-schema in addSchema; the tests compile every one).
+    let compiled: ValidateFunction | undefined;
+    let members: string[] | undefined;
     byTypeVersion.set(`${type}@${version}`, {
       schemaId: s.$id,
-      validate,
-      knownMembers: collectMembers(ajv, s),
+      validate: () => {
+        compiled ??= ajv.getSchema(s.$id);
+        if (!compiled) throw new Error(`schema ${s.$id} did not compile`);
+        return compiled;
+      },
+      knownMembers: () => (members ??= collectMembers(ajv, s)),
       rules: ALERT_RULES[s.$id],
     });
     alertTypes.push({ type, version, schemaId: s.$id });
@@ -126,15 +135,14 @@ export function createSchemaRegistry(schemas: readonly SchemaDocument[]): Schema
         ),
       );
     }
-    if (entry.validate(value)) {
+    const validate = entry.validate();
+    if (validate(value)) {
       const broken = entry.rules?.(value as Record<string, unknown>) ?? [];
       if (broken.length === 0) return { ok: true, value: value as Alert, schemaId: entry.schemaId };
       return fail(new SchemaInvalidError(broken, 'the alert breaks a rule of its schema version'));
     }
     return fail(
-      new SchemaInvalidError(
-        toIssues(entry.validate.errors ?? [], formatChecks, entry.knownMembers),
-      ),
+      new SchemaInvalidError(toIssues(validate.errors ?? [], formatChecks, entry.knownMembers())),
     );
   };
 

@@ -11,6 +11,14 @@ import { createHash } from 'node:crypto';
  *   ahub.audit.checkpoint.<log>             the router's signed audit checkpoints (AHUB_AUDIT)
  *   ahub.audit.cosig.<log>.<agency>         a witness's cosigned checkpoint (AHUB_AUDIT)
  *   ahub.audit.proof.<log>.<agency>         an agency asks for inclusion proofs of its deliveries
+ *   ahub.in.<agency>.receipt                a partner's signed delivery receipt (AHUB_INBOUND)
+ *   ahub.feed.<agency>.<hub>.notice         the hub's signed notices to an agency (AHUB_FEEDS)
+ *
+ * Receipts and notices reuse the inbound and feed subjects on purpose: an agency may already
+ * publish only `ahub.in.<itself>.>` and read only its own feed consumer, so they need no new
+ * NATS permission, and an agency can neither receipt in another's name nor read another's
+ * notices. The tokens `receipt` and `notice` are not alert types (the alert type enum of the
+ * common schema never holds them).
  */
 export const Streams = {
   Inbound: 'AHUB_INBOUND',
@@ -35,6 +43,38 @@ function token(value: string, what: string): string {
 /** Where agency `origin` publishes an alert of `type`. */
 export function inboundSubject(origin: string, type: string): string {
   return `ahub.in.${token(origin, 'agency')}.${token(type, 'alert type')}`;
+}
+
+/** The type token of a delivery receipt on the inbound subjects. */
+export const RECEIPT_TOKEN = 'receipt';
+/** The type token of a hub notice on the feed subjects. */
+export const NOTICE_TOKEN = 'notice';
+
+/** Where agency `agency` publishes its signed delivery receipts. */
+export function receiptSubject(agency: string): string {
+  return inboundSubject(agency, RECEIPT_TOKEN);
+}
+
+/** Where the hub `hub` delivers its signed notices to `agency`. */
+export function noticeSubject(agency: string, hub: string): string {
+  return feedSubject(agency, hub, NOTICE_TOKEN);
+}
+
+/** The recipient, sender and type token of a feed subject, or undefined if it is not one. */
+export function parseFeedSubject(
+  subject: string,
+): { recipient: string; origin: string; type: string } | undefined {
+  const parts = subject.split('.');
+  if (parts.length !== 5 || parts[0] !== 'ahub' || parts[1] !== 'feed') return undefined;
+  const [, , recipient, origin, type] = parts as [string, string, string, string, string];
+  return TOKEN.test(recipient) && TOKEN.test(origin) && TOKEN.test(type)
+    ? { recipient, origin, type }
+    : undefined;
+}
+
+/** JetStream message id of a receipt or a notice (a resend inside the window is dropped). */
+export function statementMsgId(kind: 'receipt' | 'notice', id: string): string {
+  return `${kind}:${id}`;
 }
 
 /** Every inbound subject of one agency (its publish permission). */
@@ -88,9 +128,12 @@ export function inboundMsgId(origin: string, alertId: string, envelope: Uint8Arr
   return `${origin}:${alertId}:${digest}`;
 }
 
-/** JetStream message id of the copy forwarded to `recipient`: a redelivery never duplicates it. */
-export function forwardMsgId(alertId: string, recipient: string): string {
-  return `${alertId}:${recipient}`;
+/**
+ * JetStream message id of the copy of `origin`'s alert forwarded to `recipient`: a redelivery
+ * never duplicates it, and another agency's alert with the same id is never taken for it.
+ */
+export function forwardMsgId(origin: string, alertId: string, recipient: string): string {
+  return `${origin}:${alertId}:${recipient}`;
 }
 
 /** Every checkpoint subject (what witnesses and the audit stream listen to). */

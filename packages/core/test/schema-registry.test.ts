@@ -9,9 +9,10 @@ function issuesOf(value: unknown) {
 }
 
 describe('schema registry - alerts', () => {
-  it('knows the four alert types, version 1', () => {
+  it('knows the five alert types, version 1', () => {
     expect([...new Set(registry.alertTypes.map((t) => t.type))].sort()).toEqual([
       'consignee-flag',
+      'outcome',
       'retraction',
       'seizure-report',
       'suspicious-shipment',

@@ -9,6 +9,7 @@ import { registerAudit } from './commands/audit.js';
 import { registerRoute } from './commands/route.js';
 import { registerNats } from './commands/nats.js';
 import { registerLeaf } from './commands/leaf.js';
+import { registerStatus } from './commands/status.js';
 
 /**
  * hubctl: one command-line tool for every alert-hub user. Customs officers send and validate
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
   registerRoute(program);
   registerNats(program);
   registerLeaf(program);
+  registerStatus(program);
   return program;
 }
 

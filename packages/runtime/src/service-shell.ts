@@ -1,7 +1,8 @@
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { PrincipalRole, SchemaRegistry, SigningKey, TrustStore } from '@alert-hub/core';
-import type { Logger } from './logger.js';
+import { loadSchemaRegistry } from './files.js';
+import { createLogger, type Logger } from './logger.js';
 import { loadTrustAndKey } from './signing-key.js';
 
 /**
@@ -59,6 +60,42 @@ export function holdTrustAndKey(identity: ServiceIdentity, log: Logger): HeldKey
       }
     },
   };
+}
+
+/** What a service opens first, before any connection: its logger, the schemas, its keys. */
+export interface ServiceBasics {
+  readonly log: Logger;
+  readonly registry: SchemaRegistry;
+  readonly keys: HeldKeys;
+}
+
+/**
+ * The start both services share: the logger (unless one is given), the schema registry, and the
+ * trust store and signing key for `principal` in `role`. Throws when the keys cannot be loaded.
+ */
+export function openServiceBasics(o: {
+  readonly name: string;
+  readonly logLevel: string;
+  readonly log?: Logger | undefined;
+  readonly schemasDir: string;
+  readonly trustDir: string;
+  readonly signingKey: string;
+  readonly principal: string;
+  readonly role: PrincipalRole;
+}): ServiceBasics {
+  const log = o.log ?? createLogger({ name: o.name, level: o.logLevel });
+  const registry = loadSchemaRegistry(o.schemasDir);
+  const keys = holdTrustAndKey(
+    {
+      trustDir: o.trustDir,
+      registry,
+      signingKey: o.signingKey,
+      principal: o.principal,
+      role: o.role,
+    },
+    log,
+  );
+  return { log, registry, keys };
 }
 
 /** The base URL of a listening server, with an IPv6 address in brackets (`http://[::1]:8080`). */

@@ -61,6 +61,21 @@ export const AGREEMENTS = {
       validFrom: '2019-01-01T00:00:00Z',
     },
   ],
+  operations: [
+    {
+      id: 'THUNDERBALL-DEMO',
+      version: 1,
+      name: 'Operation Thunderball (demo): one month, the source, transit and destination countries',
+      // Running now: from yesterday for 30 days, whenever the demo is played.
+      period: {
+        from: new Date(Date.now() - 86_400_000).toISOString(),
+        until: new Date(Date.now() + 30 * 86_400_000).toISOString(),
+      },
+      members: ['NG', 'VN', 'SG', 'CN', 'HK', 'KE'],
+      alertTypes: ['suspicious-shipment', 'seizure-report'],
+      maxHandling: 'TLP:AMBER',
+    },
+  ],
 };
 
 /** A container number with its ISO 6346 check digit. */

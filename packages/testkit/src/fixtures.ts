@@ -148,7 +148,7 @@ export async function publishToFeed(
   return jetstream(nc).publish(
     feedSubject(recipient, alert.origin, alert.type),
     mutate ? mutate(bytes) : bytes,
-    { msgID: forwardMsgId(alert.id, recipient) },
+    { msgID: forwardMsgId(alert.origin, alert.id, recipient) },
   );
 }
 
@@ -196,12 +196,16 @@ export async function publishInbound(
   );
 }
 
-/** Every message on the feeds stream, as `{subject, msgId}`. */
+/**
+ * Every forwarded copy on the feeds stream, as `{subject, msgId}`; the hub's notices
+ * (`ahub.feed.<agency>.<hub>.notice`), which forward no alert, only with `{ notices: true }`.
+ */
 export async function feedMessages(
   nc: NatsConnection,
+  options: { notices?: boolean } = {},
 ): Promise<{ subject: string; msgId: string; seq: number; data: Uint8Array }[]> {
   const jsm = await jetstreamManager(nc);
-  const { Streams } = await import('@alert-hub/core');
+  const { NOTICE_TOKEN, Streams, parseFeedSubject } = await import('@alert-hub/core');
   const info = await jsm.streams.info(Streams.Feeds);
   const out: { subject: string; msgId: string; seq: number; data: Uint8Array }[] = [];
   for (
@@ -210,7 +214,7 @@ export async function feedMessages(
     seq++
   ) {
     const m = await jsm.streams.getMessage(Streams.Feeds, { seq }).catch(() => null);
-    if (m)
+    if (m && (options.notices || parseFeedSubject(m.subject)?.type !== NOTICE_TOKEN))
       out.push({
         subject: m.subject,
         msgId: m.header.get('Nats-Msg-Id'),

@@ -314,6 +314,9 @@ export async function startLocalHub(o: LocalHubOptions): Promise<LocalHub> {
           logFile: join(logsDir, `gateway-${a.id}.log`),
           captureLogs: false,
           nodeArgs: [...SERVICE_NODE_ARGS, ...(o.nodeArgs ?? [])],
+          // Every gateway boots at once (schemas compiled, keys loaded): on a loaded 2-core
+          // machine seven of them take longer than a single service's default 30 s.
+          timeoutMs: 90_000,
         });
         started.push(g);
         gateways[a.id] = g;

@@ -154,6 +154,40 @@ export function sampleRetraction(
 }
 
 /**
+ * The outcome: what `origin` did with alert `answers` it received, here the seizure it made on
+ * it (450 kg of pangolin scales at Hai Phong); pass `{ result: 'arrest', seizure: undefined }`
+ * and the like for the other results.
+ */
+export function sampleOutcome(
+  origin: string,
+  answers: string,
+  overrides: Record<string, unknown> = {},
+  options: SampleOptions = {},
+): Alert {
+  const now = options.now ?? new Date();
+  const alert: Record<string, unknown> = {
+    ...envelopeFields('outcome', origin, 'TLP:AMBER', options),
+    answers,
+    result: 'seizure',
+    seizure: {
+      date: now.toISOString().slice(0, 10),
+      location: { country: countryOf(origin), locode: 'VNHPH', place: 'Hai Phong port' },
+      commodities: [
+        {
+          taxon: { scientificName: 'Manis javanica', commonName: 'Sunda pangolin' },
+          product: 'scales',
+          quantity: { value: 450, unit: 'kg' },
+        },
+      ],
+    },
+    arrests: 2,
+    ...overrides,
+  };
+  for (const k of Object.keys(alert)) if (alert[k] === undefined) delete alert[k];
+  return alert as unknown as Alert;
+}
+
+/**
  * What a sender posts to its gateway: the sample without `id`, `origin` and `issuedAt`, which
  * the gateway fills in.
  */

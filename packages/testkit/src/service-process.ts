@@ -30,6 +30,12 @@ export interface ServiceProcess {
   kill(): Promise<void>;
 }
 
+/**
+ * How long a service may take to log that it listens. Generous: on a shared 2-core machine at
+ * load average 40, seven gateways starting at once took longer than 30 s (measured).
+ */
+export const DEFAULT_READY_TIMEOUT_MS = 120_000;
+
 export interface SpawnServiceOptions {
   readonly env?: Readonly<Record<string, string | undefined>>;
   /** Log message that means "ready"; defaults to `<kind> listening`. */
@@ -82,7 +88,7 @@ export async function spawnService(
   const ready = new Promise<void>((resolve, reject) => {
     const timer = setTimeout(
       () => reject(new Error(`${kind} did not get ready in time: ${stderr}`)),
-      options.timeoutMs ?? 30_000,
+      options.timeoutMs ?? DEFAULT_READY_TIMEOUT_MS,
     );
     proc.stdout.setEncoding('utf8').on('data', (d: string) => {
       sink?.write(d);
@@ -151,7 +157,7 @@ async function spawnToFile(
     proc.once('exit', (code) => resolve(code)),
   );
   const readyMsg = options.readyMsg ?? `${kind} listening`;
-  const deadline = Date.now() + (options.timeoutMs ?? 30_000);
+  const deadline = Date.now() + (options.timeoutMs ?? DEFAULT_READY_TIMEOUT_MS);
   let url: string | undefined;
   for (let offset = start; url === undefined;) {
     if (proc.exitCode !== null || proc.signalCode !== null) {

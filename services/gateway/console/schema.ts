@@ -1,7 +1,9 @@
 /**
  * Just enough JSON Schema 2020-12 to build a form from the alert schemas: `$ref` (absolute or
- * local), `allOf` and a `$ref` beside other keywords, merged into one view per member. The
- * gateway stays the judge of validity: the form asks it (POST /console/api/validate).
+ * local), `allOf`, a `$ref` beside other keywords, and `if`/`then` chosen by a `const` member
+ * (v2 commodity families), merged into one view per member. Constraints such as `anyOf` of
+ * `required` are not drawn: the gateway stays the judge of validity, and the form asks it
+ * (POST /console/api/validate) and lists every problem it reports.
  */
 export type Schema = Readonly<Record<string, unknown>>;
 
@@ -49,13 +51,21 @@ export class SchemaSet {
     return { s: node as Schema, base: docId };
   }
 
-  /** The merged view of a schema. */
-  view(at: Located): SchemaView {
+  /**
+   * The merged view of a schema, for the value the form holds there: an `if` whose `const`
+   * members and `required` the value meets adds its `then` (how a v2 commodity's `family`
+   * selects its members).
+   */
+  view(at: Located, value?: unknown): SchemaView {
     const { s, base } = at;
     let out: SchemaView = { properties: {}, required: [] };
-    if (typeof s['$ref'] === 'string') out = merge(out, this.view(this.#lookup(s['$ref'], base)));
+    if (typeof s['$ref'] === 'string')
+      out = merge(out, this.view(this.#lookup(s['$ref'], base), value));
     for (const part of (s['allOf'] as Schema[] | undefined) ?? [])
-      out = merge(out, this.view({ s: part, base }));
+      out = merge(out, this.view({ s: part, base }, value));
+    const cond = s['if'] as Schema | undefined;
+    const then = s['then'] as Schema | undefined;
+    if (cond && then && meets(cond, value)) out = merge(out, this.view({ s: then, base }, value));
     const own: Record<string, Located> = {};
     for (const [k, v] of Object.entries((s['properties'] as Record<string, Schema>) ?? {}))
       own[k] = { s: v, base };
@@ -73,6 +83,16 @@ export class SchemaSet {
       ...(typeof s['format'] === 'string' ? { format: s['format'] } : {}),
     });
   }
+}
+
+/** Whether `value` meets an `if` made of `properties` with `const` and `required`. */
+function meets(cond: Schema, value: unknown): boolean {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const v = value as Record<string, unknown>;
+  for (const k of (cond['required'] as string[] | undefined) ?? []) if (!(k in v)) return false;
+  for (const [k, sub] of Object.entries((cond['properties'] as Record<string, Schema>) ?? {}))
+    if ('const' in sub && k in v && v[k] !== sub['const']) return false;
+  return true;
 }
 
 function merge(a: SchemaView, b: SchemaView): SchemaView {

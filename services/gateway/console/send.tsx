@@ -142,6 +142,16 @@ export function SendForm(props: { agency: string; onSent: (s: SentAlert) => void
                 ? t('send.valid')
                 : t('send.invalid', { n: problems })}
           </p>
+          {showAll && problems > 0 && (
+            // Every problem once more, by place: also those of members the form has no field for.
+            <ul id="problems" class="error">
+              {[...issues].map(([pointer, message]) => (
+                <li key={pointer}>
+                  <span class="mono">{pointer || '/'}</span>: {message}
+                </li>
+              ))}
+            </ul>
+          )}
           <button type="submit" class="primary" id="send-submit">
             {t('send.submit')}
           </button>
@@ -172,7 +182,6 @@ function Field(props: {
   required: boolean;
 }) {
   const { ctx, path } = props;
-  const view = ctx.set.view(props.at);
   const pointer = pointerOf(path);
   const id = `f${pointer.replace(/\//g, '.') || '.root'}`;
   const last = path[path.length - 1];
@@ -182,6 +191,7 @@ function Field(props: {
   const shown = error !== undefined && ctx.visible(pointer);
   const errorId = `${id}-error`;
   const current = getIn(ctx.value, path);
+  const view = ctx.set.view(props.at, current);
   const errorLine = shown && (
     <p class="field-error" id={errorId} data-error-for={pointer}>
       {error}
@@ -220,7 +230,7 @@ function Field(props: {
 
   if (view.type === 'array' && view.items) {
     const items = Array.isArray(current) ? (current as unknown[]) : [];
-    const itemView = ctx.set.view(view.items);
+    const itemView = ctx.set.view(view.items, undefined);
     const blank = itemView.type === 'object' ? {} : '';
     return (
       <fieldset data-pointer={pointer} aria-describedby={shown ? errorId : undefined}>

@@ -55,6 +55,10 @@ export interface GatewayConfig {
      */
     readonly hubRetentionMs: number;
   };
+  /** Signed delivery receipts, one per inbox commit (off only to measure their cost). */
+  readonly receipts: { readonly enabled: boolean };
+  /** A recipient still pending after this long is flagged `overdue` in the alert's status. */
+  readonly status: { readonly pendingAlertMs: number };
   readonly clients: readonly ApiClient[];
   readonly sqlite: SqliteSection;
   readonly log: LogSection;
@@ -117,6 +121,18 @@ const schema = {
       },
       additionalProperties: false,
     },
+    receipts: {
+      type: 'object',
+      default: {},
+      properties: { enabled: { type: 'boolean', default: true } },
+      additionalProperties: false,
+    },
+    status: {
+      type: 'object',
+      default: {},
+      properties: { pendingAlertMs: { type: 'integer', minimum: 1000, default: 900_000 } },
+      additionalProperties: false,
+    },
     clients: {
       type: 'array',
       default: [],
@@ -158,6 +174,7 @@ const bindings: readonly EnvBinding[] = [
   ...COMMON_ENV_BINDINGS,
   { env: 'AHUB_AGENCY', path: 'agency', type: 'string' },
   { env: 'AHUB_FEED_ENABLED', path: 'feed.enabled', type: 'boolean' },
+  { env: 'AHUB_RECEIPTS_ENABLED', path: 'receipts.enabled', type: 'boolean' },
 ];
 
 /** Member paths that are files or directories, resolved against the config file's directory. */

@@ -1,9 +1,13 @@
 import { EventEmitter } from 'node:events';
 import type { ConsumerMessages, JetStreamClient, JsMsg } from '@nats-io/jetstream';
 import {
+  NOTICE_TOKEN,
   Streams,
   feedConsumerName,
   openDelivery,
+  openNotice,
+  parseFeedSubject,
+  sha256Hex,
   type SchemaRegistry,
   type TrustStore,
 } from '@alert-hub/core';
@@ -90,6 +94,10 @@ export class FeedConsumer {
     metrics.feedReceived.inc();
     this.#d.onContact?.();
     let write: FeedWrite;
+    if (parseFeedSubject(m.subject)?.type === NOTICE_TOKEN) {
+      await this.#notice(m);
+      return;
+    }
     const opened = await openDelivery(m.data, m.subject, {
       trust: this.#d.trust(),
       registry,
@@ -116,6 +124,7 @@ export class FeedConsumer {
           onward: opened.route.onward === true,
           streamSeq: m.seq,
           receivedAt,
+          envelopeSha256: sha256Hex(m.data),
         },
       };
     } else {
@@ -156,5 +165,46 @@ export class FeedConsumer {
         },
         'feed alert stored',
       );
+  }
+
+  /** A hub notice: verified (hub key, addressed to this agency), then applied; else quarantined. */
+  async #notice(m: JsMsg): Promise<void> {
+    const { metrics, agency, registry, writer, log } = this.#d;
+    const opened = await openNotice(m.data, m.subject, {
+      trust: this.#d.trust(),
+      registry,
+      recipient: agency,
+    }).catch((err: unknown) => {
+      log.error({ err, streamSeq: m.seq }, 'notice could not be processed; will be redelivered');
+      return undefined;
+    });
+    if (!opened) {
+      m.nak(2000);
+      return;
+    }
+    const write: FeedWrite = opened.ok
+      ? { kind: 'notice', events: opened.notice.events }
+      : {
+          kind: 'quarantine',
+          item: {
+            subject: m.subject,
+            streamSeq: m.seq,
+            code: opened.error.code,
+            reason: opened.error.message,
+            envelope: m.data,
+            receivedAt: new Date().toISOString(),
+          },
+        };
+    metrics.notices.inc({ result: opened.ok ? 'applied' : 'quarantined' });
+    if (!opened.ok)
+      log.warn({ streamSeq: m.seq, code: opened.error.code }, 'hub notice quarantined');
+    try {
+      await writer.enqueue(write);
+    } catch (err) {
+      log.error({ err, streamSeq: m.seq }, 'notice write failed; it will be redelivered');
+      m.nak(2000);
+      return;
+    }
+    m.ack();
   }
 }

@@ -3,19 +3,12 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
-import {
-  AGENCY_JS_API_PREFIX,
-  Streams,
-  feedConsumerName,
-  type SchemaRegistry,
-} from '@alert-hub/core';
+import { AGENCY_JS_API_PREFIX, Streams, feedConsumerName } from '@alert-hub/core';
 import {
   connectService,
   createBatchWriter,
-  createLogger,
-  holdTrustAndKey,
+  openServiceBasics,
   listenHttp,
-  loadSchemaRegistry,
   openDatabase,
   type Logger,
   type Readiness,
@@ -27,6 +20,7 @@ import { buildHttp } from './http.js';
 import { Intake } from './intake.js';
 import { createGatewayMetrics } from './metrics.js';
 import { NatsLink } from './nats-link.js';
+import { ReceiptSender } from './receipts.js';
 import { GatewayStore, type FeedWrite, type SentReceipt } from './store.js';
 import { GatewayWitness } from './witness.js';
 
@@ -53,21 +47,22 @@ export async function startGateway(
   config: GatewayConfig,
   options: { listen?: boolean; log?: Logger } = {},
 ): Promise<Gateway> {
-  const log =
-    options.log ?? createLogger({ name: `gateway-${config.agency}`, level: config.log.level });
-  const registry: SchemaRegistry = loadSchemaRegistry(config.schemasDir);
-  const identity = {
+  const { log, registry, keys } = openServiceBasics({
+    name: `gateway-${config.agency}`,
+    logLevel: config.log.level,
+    log: options.log,
+    schemasDir: config.schemasDir,
     trustDir: config.trustDir,
-    registry,
     signingKey: config.signingKey,
     principal: config.agency,
-    role: 'agency' as const,
-  };
-  const keys = holdTrustAndKey(identity, log);
+    role: 'agency',
+  });
   const metrics = createGatewayMetrics(config.agency);
   const store = new GatewayStore(
     openDatabase(databaseFile(config), { synchronous: config.sqlite.synchronous }),
+    { agency: config.agency, receipts: config.receipts.enabled },
   );
+  metrics.overdueSource.count = () => store.overdueCount(Date.now(), config.status.pendingAlertMs);
   const feedEvents = new EventEmitter();
   feedEvents.setMaxListeners(0);
 
@@ -87,12 +82,24 @@ export async function startGateway(
   const link = new NatsLink(nc, js, { publishTimeoutMs: config.nats.publishTimeoutMs });
 
   const receipts = createBatchWriter<SentReceipt>((items) => store.putSent(items));
+  const receiptSender = new ReceiptSender({
+    agency: config.agency,
+    js,
+    store,
+    signingKey: keys.key,
+    metrics,
+    log,
+    publishTimeoutMs: config.nats.publishTimeoutMs,
+  });
   const feedWriter = createBatchWriter<FeedWrite>((writes) => {
     const inserted = store.write(writes);
     const alerts = writes.filter((w) => w.kind === 'alert').length;
     if (alerts > inserted) metrics.feedDuplicates.inc(alerts - inserted);
     feedEvents.emit('committed');
+    if (inserted > 0 && config.receipts.enabled) receiptSender.kick();
   });
+  // Receipts owed from before a restart go out first.
+  if (config.receipts.enabled) receiptSender.kick();
   const intake = new Intake({
     agency: config.agency,
     registry,
@@ -224,6 +231,7 @@ export async function startGateway(
       witness?.close();
       await feed.stop();
       feedWriter.flush();
+      await receiptSender.stop();
       receipts.flush();
       await nc.drain().catch(() => nc.close());
       store.close();

@@ -300,9 +300,23 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
         sequence: sent.sequence,
         acceptedAt: sent.acceptedAt,
         client: sent.client,
+        // Outcomes partners reported, beside the alert they answer.
+        outcomes: store.statusOf(id, Date.now(), config.status.pendingAlertMs)?.outcomes ?? [],
       };
     throw new GatewayError('ERR_NOT_FOUND', `no alert ${id} in this gateway`);
   });
+
+  app.get('/v1/alerts/:id/status', { preHandler: requireRole('submit') }, async (req) => {
+    const { id } = req.params as { id: string };
+    req.alertId = id;
+    const status = store.statusOf(id, Date.now(), config.status.pendingAlertMs);
+    if (!status) throw new GatewayError('ERR_NOT_FOUND', `this agency sent no alert ${id}`);
+    return status;
+  });
+
+  app.get('/v1/refusals', { preHandler: requireRole('submit', 'read-feed') }, async () => ({
+    items: store.refusals(),
+  }));
 
   registerOperationsRoutes(app, deps.readiness, metrics.registry);
   const consoleSessions = registerConsole(app, { ...deps, requireRole });

@@ -6,8 +6,30 @@ export function createGatewayMetrics(agency: string) {
   registry.setDefaultLabels({ agency });
   collectDefaultMetrics({ register: registry, prefix: 'ahub_gateway_' });
   const latencyBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+  /** Set once the store is open: recipients of this agency's alerts pending past the limit. */
+  const overdueSource = { count: (): number => 0 };
   return {
     registry,
+    overdueSource,
+    overdue: new Gauge({
+      name: 'ahub_gateway_deliveries_overdue',
+      help: 'Recipients of alerts this agency sent that are still pending after status.pendingAlertMs',
+      registers: [registry],
+      collect() {
+        this.set(overdueSource.count());
+      },
+    }),
+    receiptsSent: new Counter({
+      name: 'ahub_gateway_receipts_sent_total',
+      help: 'Signed delivery receipts published (one per inbox commit with new alerts)',
+      registers: [registry],
+    }),
+    notices: new Counter({
+      name: 'ahub_gateway_notices_total',
+      help: 'Hub notices received and applied, by result (applied, quarantined)',
+      labelNames: ['result'],
+      registers: [registry],
+    }),
     witnessed: new Counter({
       name: 'ahub_gateway_witness_checkpoints_total',
       help: 'Audit checkpoints seen as a witness, by outcome (cosigned, stale, unverifiable, refused, inconsistent)',

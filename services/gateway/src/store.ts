@@ -1,4 +1,11 @@
-import { instantOf, mayRetract, type Alert } from '@alert-hub/core';
+import {
+  instantOf,
+  mayRetract,
+  newAlertId,
+  type Alert,
+  type DeliveryReceipt,
+  type NoticeEvent,
+} from '@alert-hub/core';
 import type { SqliteDatabase } from '@alert-hub/runtime';
 
 /** A verified alert received on the agency's feed. */
@@ -9,6 +16,44 @@ export interface ReceivedAlert {
   readonly onward: boolean;
   readonly streamSeq: number;
   readonly receivedAt: string;
+  /** Hex SHA-256 of `envelope`: what the delivery receipt names it by. */
+  readonly envelopeSha256: string;
+}
+
+/** The fate of one recipient of an alert this agency sent. */
+export interface RecipientStatus {
+  readonly recipient: string;
+  readonly state: 'pending' | 'delivered' | 'refused';
+  /** Pending: since when (routed at). */
+  readonly since?: string;
+  /** Pending longer than the configured time. */
+  readonly overdue?: boolean;
+  readonly deliveredAt?: string;
+  /** Delivered: the recipient's signed receipt was verified by the hub. */
+  readonly receiptVerified?: boolean;
+  readonly receipt?: string;
+  readonly code?: string;
+  readonly reason?: string;
+}
+
+/** What became of an alert this agency sent. */
+export interface AlertStatus {
+  readonly id: string;
+  readonly type: string;
+  readonly state: 'accepted' | 'routed' | 'refused';
+  readonly acceptedAt: string;
+  readonly routedAt?: string;
+  readonly operation?: string;
+  readonly refused?: { readonly code: string; readonly reason: string; readonly at: string };
+  readonly recipients: readonly RecipientStatus[];
+  /** Outcomes partners reported on this alert, oldest first. */
+  readonly outcomes: readonly {
+    readonly id: string;
+    readonly from: string;
+    readonly result: string;
+    readonly issuedAt: string;
+    readonly outcome: Alert;
+  }[];
 }
 
 /** A feed message that failed verification: kept with its reason, never served. */
@@ -50,7 +95,21 @@ export interface FeedItem {
 }
 
 export type FeedWrite =
-  { kind: 'alert'; item: ReceivedAlert } | { kind: 'quarantine'; item: QuarantinedMessage };
+  | { kind: 'alert'; item: ReceivedAlert }
+  | { kind: 'quarantine'; item: QuarantinedMessage }
+  | { kind: 'notice'; events: readonly NoticeEvent[] };
+
+/** A delivery receipt waiting to be signed and published. */
+export interface PendingReceipt {
+  readonly receipt: DeliveryReceipt;
+}
+
+export interface GatewayStoreOptions {
+  /** The agency whose inbox this is (it signs the receipts). */
+  readonly agency?: string;
+  /** Queue one delivery receipt per commit that stored new alerts. */
+  readonly receipts?: boolean;
+}
 
 interface InboxRow {
   seq: number;
@@ -85,6 +144,7 @@ CREATE TABLE IF NOT EXISTS inbox (
   onward            INTEGER NOT NULL,
   stream_seq        INTEGER NOT NULL,
   retracts          TEXT,
+  answers           TEXT,
   status            TEXT    NOT NULL DEFAULT 'active',
   status_reason     TEXT,
   corrected_by      TEXT,
@@ -112,6 +172,40 @@ CREATE TABLE IF NOT EXISTS sent (
   type           TEXT    NOT NULL,
   client         TEXT    NOT NULL
 );
+CREATE TABLE IF NOT EXISTS receipt_out (
+  receipt_id TEXT PRIMARY KEY,
+  receipt    TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sent_status (
+  alert_id  TEXT PRIMARY KEY,
+  state     TEXT NOT NULL,
+  at        TEXT NOT NULL,
+  operation TEXT,
+  code      TEXT,
+  reason    TEXT
+);
+CREATE TABLE IF NOT EXISTS sent_recipients (
+  alert_id     TEXT NOT NULL,
+  recipient    TEXT NOT NULL,
+  state        TEXT NOT NULL,
+  since        TEXT NOT NULL,
+  delivered_at TEXT,
+  receipt_id   TEXT,
+  code         TEXT,
+  reason       TEXT,
+  PRIMARY KEY (alert_id, recipient)
+);
+CREATE INDEX IF NOT EXISTS sent_recipients_pending ON sent_recipients (since) WHERE state = 'pending';
+CREATE TABLE IF NOT EXISTS refusals (
+  id         INTEGER PRIMARY KEY AUTOINCREMENT,
+  at         TEXT    NOT NULL,
+  alert_id   TEXT,
+  receipt_id TEXT,
+  subject    TEXT    NOT NULL,
+  stream_seq INTEGER NOT NULL,
+  code       TEXT    NOT NULL,
+  reason     TEXT    NOT NULL
+);
 CREATE TABLE IF NOT EXISTS health (id INTEGER PRIMARY KEY CHECK (id = 1), checked_at TEXT NOT NULL);
 `;
 
@@ -134,17 +228,32 @@ export class GatewayStore {
   readonly #anyById;
   readonly #writeBatch;
   readonly #putSentBatch;
+  readonly #options: GatewayStoreOptions;
+  readonly #insertReceiptOut;
+  readonly #applyEventsTx;
 
-  constructor(db: SqliteDatabase) {
+  constructor(db: SqliteDatabase, options: GatewayStoreOptions = {}) {
     this.#db = db;
+    this.#options = options;
     db.exec(SCHEMA);
     // Databases made before consignee flags could be hidden get the column (NULL: never hidden).
     const columns = db.prepare('PRAGMA table_info(inbox)').all() as { name: string }[];
     if (!columns.some((c) => c.name === 'hide_after'))
       db.exec('ALTER TABLE inbox ADD COLUMN hide_after TEXT');
+    if (!columns.some((c) => c.name === 'answers'))
+      db.exec('ALTER TABLE inbox ADD COLUMN answers TEXT');
+    db.exec(
+      'CREATE INDEX IF NOT EXISTS inbox_answers ON inbox (answers) WHERE answers IS NOT NULL',
+    );
+    this.#insertReceiptOut = db.prepare(
+      'INSERT INTO receipt_out (receipt_id, receipt) VALUES (?, ?)',
+    );
+    this.#applyEventsTx = db.transaction((events: readonly NoticeEvent[]) =>
+      this.#applyEvents(events),
+    );
     this.#insertInbox = db.prepare(
-      `INSERT INTO inbox (alert_id, type, origin, handling, issued_at, received_at, stored_at, agreement_id, agreement_version, onward, stream_seq, retracts, alert, envelope, hide_after)
-       VALUES (@alert_id, @type, @origin, @handling, @issued_at, @received_at, @stored_at, @agreement_id, @agreement_version, @onward, @stream_seq, @retracts, @alert, @envelope, @hide_after)
+      `INSERT INTO inbox (alert_id, type, origin, handling, issued_at, received_at, stored_at, agreement_id, agreement_version, onward, stream_seq, retracts, answers, alert, envelope, hide_after)
+       VALUES (@alert_id, @type, @origin, @handling, @issued_at, @received_at, @stored_at, @agreement_id, @agreement_version, @onward, @stream_seq, @retracts, @answers, @alert, @envelope, @hide_after)
        ON CONFLICT (alert_id) DO NOTHING`,
     );
     this.#insertQuarantine = db.prepare(
@@ -191,8 +300,11 @@ export class GatewayStore {
       // One commit time per transaction: when the rows became durable (benchmarks measure to here).
       const storedAt = new Date().toISOString();
       let inserted = 0;
+      const delivered: ReceivedAlert[] = [];
       for (const w of writes) {
-        if (w.kind === 'quarantine') {
+        if (w.kind === 'notice') {
+          this.#applyEvents(w.events);
+        } else if (w.kind === 'quarantine') {
           const q = w.item;
           this.#insertQuarantine.run(
             q.receivedAt,
@@ -202,7 +314,24 @@ export class GatewayStore {
             q.reason,
             q.envelope,
           );
-        } else if (this.#insertOne(w.item, storedAt)) inserted++;
+        } else if (this.#insertOne(w.item, storedAt)) {
+          inserted++;
+          delivered.push(w.item);
+        }
+      }
+      // One receipt per commit, in the same transaction: a crash never loses a receipt owed.
+      if (this.#options.receipts && this.#options.agency && delivered.length > 0) {
+        const receipt: DeliveryReceipt = {
+          receipt: newAlertId(),
+          agency: this.#options.agency,
+          committedAt: storedAt,
+          deliveries: delivered.map((d) => ({
+            alertId: d.alert.id,
+            origin: d.alert.origin,
+            envelopeSha256: d.envelopeSha256,
+          })),
+        };
+        this.#insertReceiptOut.run(receipt.receipt, JSON.stringify(receipt));
       }
       return inserted;
     });
@@ -223,6 +352,7 @@ export class GatewayStore {
       onward: r.onward ? 1 : 0,
       stream_seq: r.streamSeq,
       retracts: a.type === 'retraction' ? (a.retracts ?? null) : null,
+      answers: a.type === 'outcome' ? (a.answers ?? null) : null,
       alert: JSON.stringify(a),
       envelope: r.envelope,
       hide_after: hideAfter(a),
@@ -250,6 +380,178 @@ export class GatewayStore {
       retracted_by: r.id,
       target: r.retracts,
     });
+  }
+
+  #applyEvents(events: readonly NoticeEvent[]): void {
+    const db = this.#db;
+    for (const e of events) {
+      if (e.event === 'routed') {
+        db.prepare(
+          `INSERT INTO sent_status (alert_id, state, at, operation) VALUES (?, 'routed', ?, ?)
+           ON CONFLICT (alert_id) DO UPDATE SET state = 'routed', at = excluded.at, operation = excluded.operation WHERE state <> 'refused'`,
+        ).run(e.alertId, e.at, e.operation ?? null);
+        const pending = db.prepare(
+          `INSERT INTO sent_recipients (alert_id, recipient, state, since) VALUES (?, ?, 'pending', ?) ON CONFLICT DO NOTHING`,
+        );
+        for (const r of e.recipients) pending.run(e.alertId, r, e.at);
+        const denied = db.prepare(
+          `INSERT INTO sent_recipients (alert_id, recipient, state, since, code, reason) VALUES (?, ?, 'refused', ?, ?, ?) ON CONFLICT DO NOTHING`,
+        );
+        for (const d of e.denied) denied.run(e.alertId, d.recipient, e.at, d.code, d.reason);
+      } else if (e.event === 'delivered') {
+        db.prepare(
+          `INSERT INTO sent_recipients (alert_id, recipient, state, since, delivered_at, receipt_id) VALUES (?, ?, 'delivered', ?, ?, ?)
+           ON CONFLICT DO UPDATE SET state = 'delivered', delivered_at = excluded.delivered_at, receipt_id = excluded.receipt_id`,
+        ).run(e.alertId, e.recipient, e.committedAt, e.committedAt, e.receipt);
+      } else {
+        db.prepare(
+          'INSERT INTO refusals (at, alert_id, receipt_id, subject, stream_seq, code, reason) VALUES (?, ?, ?, ?, ?, ?, ?)',
+        ).run(e.at, e.alertId ?? null, e.receipt ?? null, e.subject, e.streamSeq, e.code, e.reason);
+        if (e.alertId)
+          db.prepare(
+            `INSERT INTO sent_status (alert_id, state, at, code, reason) VALUES (?, 'refused', ?, ?, ?)
+             ON CONFLICT (alert_id) DO UPDATE SET state = 'refused', at = excluded.at, code = excluded.code, reason = excluded.reason`,
+          ).run(e.alertId, e.at, e.code, e.reason);
+      }
+    }
+  }
+
+  /** Applies hub notice events in one transaction (idempotent: a repeated notice changes nothing). */
+  applyNotice(events: readonly NoticeEvent[]): void {
+    this.#applyEventsTx(events);
+  }
+
+  /** Receipts waiting to be signed and published, oldest first. */
+  pendingReceipts(limit = 100): DeliveryReceipt[] {
+    return (
+      this.#db.prepare('SELECT receipt FROM receipt_out ORDER BY rowid LIMIT ?').all(limit) as {
+        receipt: string;
+      }[]
+    ).map((r) => JSON.parse(r.receipt) as DeliveryReceipt);
+  }
+
+  /** Removes a receipt once JetStream acknowledged it. */
+  receiptSent(receiptId: string): void {
+    this.#db.prepare('DELETE FROM receipt_out WHERE receipt_id = ?').run(receiptId);
+  }
+
+  /** What became of an alert this agency sent; undefined if it did not send it. */
+  statusOf(id: string, now: number, pendingAlertMs: number): AlertStatus | undefined {
+    const sent = this.sentById(id);
+    if (!sent) return undefined;
+    const st = this.#db.prepare('SELECT * FROM sent_status WHERE alert_id = ?').get(id) as
+      | {
+          state: 'routed' | 'refused';
+          at: string;
+          operation: string | null;
+          code: string | null;
+          reason: string | null;
+        }
+      | undefined;
+    const rows = this.#db
+      .prepare('SELECT * FROM sent_recipients WHERE alert_id = ? ORDER BY recipient')
+      .all(id) as {
+      recipient: string;
+      state: RecipientStatus['state'];
+      since: string;
+      delivered_at: string | null;
+      receipt_id: string | null;
+      code: string | null;
+      reason: string | null;
+    }[];
+    const recipients: RecipientStatus[] = rows.map((r) => {
+      if (r.state === 'delivered')
+        return {
+          recipient: r.recipient,
+          state: r.state,
+          deliveredAt: r.delivered_at ?? r.since,
+          receiptVerified: true,
+          ...(r.receipt_id ? { receipt: r.receipt_id } : {}),
+        };
+      if (r.state === 'refused')
+        return {
+          recipient: r.recipient,
+          state: r.state,
+          code: r.code ?? 'ERR_INTERNAL',
+          reason: r.reason ?? '',
+        };
+      return {
+        recipient: r.recipient,
+        state: r.state,
+        since: r.since,
+        overdue: now - Date.parse(r.since) > pendingAlertMs,
+      };
+    });
+    const outcomes = (
+      this.#db
+        .prepare(
+          'SELECT alert_id, origin, issued_at, alert FROM inbox WHERE answers = ? ORDER BY seq',
+        )
+        .all(id) as { alert_id: string; origin: string; issued_at: string; alert: string }[]
+    ).map((o) => {
+      const outcome = JSON.parse(o.alert) as Alert;
+      return {
+        id: o.alert_id,
+        from: o.origin,
+        result: String(outcome.result),
+        issuedAt: o.issued_at,
+        outcome,
+      };
+    });
+    return {
+      id,
+      type: sent.type,
+      state: st?.state ?? 'accepted',
+      acceptedAt: sent.acceptedAt,
+      ...(st?.state === 'routed' ? { routedAt: st.at } : {}),
+      ...(st?.operation ? { operation: st.operation } : {}),
+      ...(st?.state === 'refused'
+        ? { refused: { code: st.code ?? 'ERR_INTERNAL', reason: st.reason ?? '', at: st.at } }
+        : {}),
+      recipients,
+      outcomes,
+    };
+  }
+
+  /** Recipients pending longer than `pendingAlertMs`. */
+  overdueCount(now: number, pendingAlertMs: number): number {
+    return (
+      this.#db
+        .prepare("SELECT count(*) AS n FROM sent_recipients WHERE state = 'pending' AND since < ?")
+        .get(new Date(now - pendingAlertMs).toISOString()) as { n: number }
+    ).n;
+  }
+
+  /** Refusal notices received, newest first (forged receipts, refused alerts, ...). */
+  refusals(limit = 100): {
+    at: string;
+    alertId: string | null;
+    receipt: string | null;
+    subject: string;
+    code: string;
+    reason: string;
+  }[] {
+    return (
+      this.#db
+        .prepare(
+          'SELECT at, alert_id, receipt_id, subject, code, reason FROM refusals ORDER BY id DESC LIMIT ?',
+        )
+        .all(limit) as {
+        at: string;
+        alert_id: string | null;
+        receipt_id: string | null;
+        subject: string;
+        code: string;
+        reason: string;
+      }[]
+    ).map((r) => ({
+      at: r.at,
+      alertId: r.alert_id,
+      receipt: r.receipt_id,
+      subject: r.subject,
+      code: r.code,
+      reason: r.reason,
+    }));
   }
 
   /** Writes verified alerts and quarantined messages in one transaction; returns how many alerts were new. */

@@ -66,6 +66,8 @@ export interface RouterConfig {
   readonly log: LogSection;
   /** Sign an audit checkpoint at least this often (and at shutdown). */
   readonly checkpointIntervalMs: number;
+  /** A forwarded copy without a verified receipt after this long counts as undelivered. */
+  readonly undeliveredAfterMs: number;
   /**
    * The audit log's name: checkpoints carry the origin `alert-hub/audit/<auditLog>` and go to
    * `ahub.audit.checkpoint.<auditLog>`. Routers sharing one database share one log; routers with
@@ -176,6 +178,7 @@ const schema = {
     sqlite: SQLITE_SECTION_SCHEMA,
     log: LOG_SECTION_SCHEMA,
     checkpointIntervalMs: { type: 'integer', minimum: 100, default: 5000 },
+    undeliveredAfterMs: { type: 'integer', minimum: 1000, default: 900_000 },
     auditLog: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$', default: 'hub' },
     auditTransparency: { type: 'boolean', default: true },
   },

@@ -4,7 +4,7 @@ import Fastify, {
   type FastifyInstance,
   type FastifyRequest,
 } from 'fastify';
-import type { Issue, TrustStore } from '@alert-hub/core';
+import type { AgreementSet, Issue, TrustStore } from '@alert-hub/core';
 import {
   HttpError,
   errorEnvelopeOptions,
@@ -29,6 +29,8 @@ import {
 import type { RouterConfig } from './config.js';
 import { registerDashboard } from './dashboard.js';
 import type { RouterMetrics } from './metrics.js';
+import { operationReport } from './reports.js';
+import type { RouterStore } from './store.js';
 
 export interface CoordinatorApiDeps {
   readonly config: RouterConfig;
@@ -37,6 +39,8 @@ export interface CoordinatorApiDeps {
   readonly metrics: RouterMetrics;
   readonly log: Logger;
   readonly readiness: () => Promise<Readiness>;
+  readonly store: RouterStore;
+  readonly agreements: () => AgreementSet;
   /** The latest signed checkpoint note with the witnesses' cosignatures gathered so far. */
   readonly latestCheckpoint: () => string | undefined;
   /** The trust store, for the dashboard's checkpoint signature check. */
@@ -172,6 +176,34 @@ export function buildCoordinatorApi(deps: CoordinatorApiDeps): FastifyInstance {
       }
     }
     return { flows: [...merged.values()] };
+  });
+  app.get('/v1/stats/undelivered', { preHandler: requireCoordinator }, async (req) => {
+    const q = req.query as Record<string, unknown>;
+    let afterMs = config.undeliveredAfterMs;
+    if (q['olderThanSeconds'] !== undefined) {
+      const v = q['olderThanSeconds'];
+      if (typeof v !== 'string' || !/^\d{1,7}$/.test(v))
+        throw new HttpError('ERR_BAD_REQUEST', 'invalid query', [
+          { pointer: '/query/olderThanSeconds', message: 'must be a non-negative integer' },
+        ]);
+      afterMs = Number(v) * 1000;
+    }
+    const before = new Date(Date.now() - afterMs).toISOString();
+    const items = deps.store.undelivered(before).map((d) => ({
+      alertId: d.alertId,
+      origin: d.origin,
+      type: d.type,
+      recipient: d.recipient,
+      forwardedAt: d.forwardedAt,
+      pendingMs: Date.now() - Date.parse(d.forwardedAt ?? before),
+    }));
+    return { olderThanMs: afterMs, count: deps.store.countUndelivered(before), items };
+  });
+  app.get('/v1/operations/:id/report', { preHandler: requireCoordinator }, async (req) => {
+    const { id } = req.params as { id: string };
+    const op = deps.agreements().operations?.find((o) => o.id === id);
+    if (!op) throw new HttpError('ERR_NOT_FOUND', `no operation ${id} in the agreements file`);
+    return operationReport(deps.store.db, op);
   });
   registerOperationsRoutes(app, deps.readiness, metrics.registry);
   const dashboardSessions = registerDashboard(app, { ...deps, requireCoordinator });

@@ -5,8 +5,11 @@ export function createRouterMetrics(instance: string) {
   const registry = new Registry();
   registry.setDefaultLabels({ instance });
   collectDefaultMetrics({ register: registry, prefix: 'ahub_router_' });
+  /** Set by the router once its store is open: how many copies are undelivered now. */
+  const undeliveredSource = { count: (): number => 0 };
   return {
     registry,
+    undeliveredSource,
     messages: new Counter({
       name: 'ahub_router_messages_total',
       help: 'Inbound messages handled, by outcome (routed, rejected, redelivered)',
@@ -45,6 +48,30 @@ export function createRouterMetrics(instance: string) {
       help: 'Agreement file reloads, by result',
       labelNames: ['result'],
       registers: [registry],
+    }),
+    receipts: new Counter({
+      name: 'ahub_router_receipts_total',
+      help: 'Delivery receipts handled, by outcome (accepted, redelivered); refused ones count in rejections',
+      labelNames: ['outcome'],
+      registers: [registry],
+    }),
+    delivered: new Counter({
+      name: 'ahub_router_delivered_total',
+      help: 'Forwarded copies confirmed by a verified delivery receipt',
+      registers: [registry],
+    }),
+    notices: new Counter({
+      name: 'ahub_router_notices_total',
+      help: 'Signed notices sent to agencies (each carries one or more events)',
+      registers: [registry],
+    }),
+    undelivered: new Gauge({
+      name: 'ahub_router_undelivered',
+      help: 'Forwarded copies without a verified receipt after the configured time (undeliveredAfterMs)',
+      registers: [registry],
+      collect() {
+        this.set(undeliveredSource.count());
+      },
     }),
     checkpoints: new Counter({
       name: 'ahub_router_audit_checkpoints_total',

@@ -5,11 +5,9 @@ import type { AgreementSet } from '@alert-hub/core';
 import {
   connectService,
   createBatchWriter,
-  createLogger,
   loadAgreementsFile,
-  holdTrustAndKey,
+  openServiceBasics,
   listenHttp,
-  loadSchemaRegistry,
   openDatabase,
   provisionHub,
   watchAgreementsFile,
@@ -19,6 +17,7 @@ import {
 import { auditDbFile, type RouterConfig } from './config.js';
 import { buildCoordinatorApi } from './http.js';
 import { createRouterMetrics } from './metrics.js';
+import { Notifier } from './notifier.js';
 import { RoutingLoop, STUCK_DELIVERIES } from './routing-loop.js';
 import { RouterStore, type Outcome } from './store.js';
 import { AuditCheckpointer, hubNoteSigner } from './audit-checkpoints.js';
@@ -44,17 +43,16 @@ export async function startRouter(
   config: RouterConfig,
   options: { log?: Logger; listen?: boolean } = {},
 ): Promise<Router> {
-  const log =
-    options.log ?? createLogger({ name: `router-${config.instance}`, level: config.log.level });
-  const registry = loadSchemaRegistry(config.schemasDir);
-  const identity = {
+  const { log, registry, keys } = openServiceBasics({
+    name: `router-${config.instance}`,
+    logLevel: config.log.level,
+    log: options.log,
+    schemasDir: config.schemasDir,
     trustDir: config.trustDir,
-    registry,
     signingKey: config.signingKey,
     principal: config.principal,
-    role: 'router' as const,
-  };
-  const keys = holdTrustAndKey(identity, log);
+    role: 'router',
+  });
   // Refuse at once a hub key that cannot sign checkpoints.
   hubNoteSigner(keys.key(), auditOrigin(config.auditLog));
   const loaded = loadAgreementsFile(config.agreementsFile, registry);
@@ -157,6 +155,17 @@ export async function startRouter(
     }
   };
 
+  const notifier = new Notifier({
+    js,
+    store,
+    hubKey: keys.key,
+    metrics,
+    log,
+    publishTimeoutMs: config.nats.publishTimeoutMs,
+    instance: config.instance,
+  });
+  // Notices left in the outbox by a previous run go out first.
+  notifier.kick();
   const loop = new RoutingLoop({
     js,
     store,
@@ -170,6 +179,7 @@ export async function startRouter(
     maxMessages: config.consumer.maxMessages,
     publishTimeoutMs: config.nats.publishTimeoutMs,
     freshness: config.freshness,
+    onCommitted: () => notifier.kick(),
   });
   running.loop = loop;
   await loop.start();
@@ -235,12 +245,16 @@ export async function startRouter(
       checks,
     };
   };
+  metrics.undeliveredSource.count = () =>
+    store.countUndelivered(new Date(Date.now() - config.undeliveredAfterMs).toISOString());
   const http = buildCoordinatorApi({
     config,
     databases: [db, ...peers],
     metrics,
     log,
     readiness,
+    store,
+    agreements: () => agreements,
     latestCheckpoint: () => checkpointer.latest,
     trust: keys.trust,
   });
@@ -283,6 +297,7 @@ export async function startRouter(
       await http.close();
       await loop.stop();
       writer.flush();
+      await notifier.stop();
       await checkpoint();
       checkpointer.close();
       await nc.drain().catch(() => nc.close());

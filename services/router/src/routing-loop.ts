@@ -6,10 +6,13 @@ import {
   DEFAULT_MAX_ENVELOPE_BYTES,
   ROUTER_CONSUMER,
   Streams,
+  RECEIPT_TOKEN,
+  ReceiptError,
+  ReceiptErrorCode,
   countersign,
   deadLetterSubject,
-  encodeEnvelope,
   decideRoute,
+  encodeEnvelope,
   feedSubject,
   forwardMsgId,
   decodeEnvelope,
@@ -18,8 +21,12 @@ import {
   parseInboundSubject,
   parseJsonBytes,
   timeOf,
+  openReceipt,
+  referencedAlertId,
+  sha256Hex,
   type Alert,
   type AgreementSet,
+  type Allowed,
   type GeneralJws,
   type SchemaRegistry,
   type SigningKey,
@@ -59,7 +66,15 @@ export interface RoutingDeps {
   /** Bounds on `issuedAt` (see the router's `freshness` configuration). */
   readonly freshness?: { readonly maxAgeMs: number; readonly maxFutureSkewMs: number };
   readonly now?: () => Date;
+  /** Called after an outcome committed (the notifier sends the notices it queued). */
+  readonly onCommitted?: () => void;
 }
+
+/** A receipt naming a delivery the router has not committed yet is retried this often before refused. */
+const MAX_RECEIPT_WAITS = 4;
+
+/** A receipt names a delivery the router has no record of (yet). */
+class NotYetRoutedError extends ReceiptError {}
 
 /** Deliveries after which an unexpected (non-transient) failure is dead-lettered. */
 const MAX_INTERNAL_FAILURES = 5;
@@ -181,7 +196,14 @@ export class RoutingLoop {
     const claim = parseInboundSubject(m.subject);
     let alertId: string | undefined;
     let alertType: string | undefined;
+    let receiptId: string | undefined;
     try {
+      if (claim?.type === RECEIPT_TOKEN) {
+        alertType = RECEIPT_TOKEN;
+        await this.#receipt(m, claim.origin, (id) => (receiptId = id));
+        metrics.processSeconds.observe((performance.now() - started) / 1000);
+        return;
+      }
       const opened = await openInbound(m.data, m.subject, {
         trust: this.#d.trust(),
         registry: this.#d.registry,
@@ -248,6 +270,11 @@ export class RoutingLoop {
       metrics.messages.inc({ outcome: 'routed' });
       metrics.processSeconds.observe((performance.now() - started) / 1000);
     } catch (err) {
+      if (err instanceof NotYetRoutedError && m.info.deliveryCount < MAX_RECEIPT_WAITS) {
+        // The router may not have committed the forward a fast receipt names: look again later.
+        m.nak(1000);
+        return;
+      }
       if (err instanceof AuditIntegrityError) {
         // The router has stopped: the message goes back for a router whose log is sound.
         m.nak();
@@ -264,6 +291,7 @@ export class RoutingLoop {
           issues?.length
             ? `${err.message}: ${issues.map((i) => `${i.pointer || '/'} ${i.message}`).join('; ')}`
             : err.message,
+          receiptId,
         );
         return;
       }
@@ -288,28 +316,113 @@ export class RoutingLoop {
     }
   }
 
+  /**
+   * A partner's delivery receipt: verify it (signature by the subject's agency), refuse a replay,
+   * check every delivery it names against what the router forwarded to that agency (same alert,
+   * same origin, same envelope digest, not receipted before), then commit "delivered" for each.
+   */
+  async #receipt(m: JsMsg, agency: string, named: (id: string) => void): Promise<void> {
+    const { store, metrics } = this.#d;
+    const opened = await openReceipt(m.data, m.subject, {
+      trust: this.#d.trust(),
+      registry: this.#d.registry,
+      now: this.#now(),
+    });
+    if (!opened.ok) throw opened.error;
+    const { receipt, key } = opened;
+    named(receipt.receipt);
+    const seenAt = store.receiptSeq(receipt.receipt);
+    if (seenAt !== undefined) {
+      if (seenAt === m.seq) {
+        m.ack();
+        this.#ended(m);
+        metrics.receipts.inc({ outcome: 'redelivered' });
+        return;
+      }
+      throw new ReceiptError(
+        ReceiptErrorCode.Replayed,
+        `receipt ${receipt.receipt} was already accepted (inbound sequence ${seenAt})`,
+      );
+    }
+    const ids = new Set<string>();
+    for (const d of receipt.deliveries) {
+      const identity = `${d.origin}:${d.alertId}`;
+      if (ids.has(identity))
+        throw new ReceiptError(ReceiptErrorCode.Invalid, `alert ${d.alertId} is listed twice`);
+      ids.add(identity);
+      const known = store.delivery(d.origin, d.alertId, agency);
+      if (!known || known.origin !== d.origin)
+        throw new NotYetRoutedError(
+          ReceiptErrorCode.UnknownDelivery,
+          `the hub never forwarded alert ${d.alertId} of ${d.origin} to ${agency}`,
+        );
+      if (known.envelopeSha256 !== null && known.envelopeSha256 !== d.envelopeSha256)
+        throw new ReceiptError(
+          ReceiptErrorCode.DigestMismatch,
+          `alert ${d.alertId}: the digest is not that of the envelope forwarded to ${agency}`,
+        );
+      if (known.deliveredAt !== null)
+        throw new ReceiptError(
+          ReceiptErrorCode.Replayed,
+          `alert ${d.alertId} was already receipted by ${agency} (receipt ${known.receiptId})`,
+        );
+    }
+    await this.#d.writer.enqueue({
+      kind: 'receipt',
+      streamSeq: m.seq,
+      receipt: receipt.receipt,
+      agency,
+      kid: key.kid,
+      committedAt: receipt.committedAt,
+      receiptSha256: sha256Hex(m.data),
+      deliveries: receipt.deliveries,
+    });
+    m.ack();
+    this.#ended(m);
+    this.#d.onCommitted?.();
+    metrics.receipts.inc({ outcome: 'accepted' });
+    metrics.delivered.inc(receipt.deliveries.length);
+  }
+
   async #route(m: JsMsg, jws: GeneralJws, alert: Alert): Promise<void> {
     const { store, js, metrics } = this.#d;
     const now = this.#now();
     const trust = this.#d.trust();
-    // An agency retracts only its own alerts: (origin, id) is the alert's identity. Another
-    // agency's alert with that id makes the retraction one of someone else's alert.
-    const retracts = alert.type === 'retraction' ? alert.retracts : undefined;
-    const own = retracts ? store.routed(alert.origin, retracts) : undefined;
-    const other = retracts && !own ? store.routedByAnyOrigin(retracts)[0] : undefined;
-    const decision = decideRoute({
+    // Alert identity is (origin, id). A retraction retracts its origin's own alert; another
+    // agency's alert with that id makes it a retraction of someone else's alert (refused). An
+    // outcome answers an alert its sender received: of the alerts with that id, the one
+    // delivered to the sender (the first by origin should several agencies have sent one).
+    const ref = referencedAlertId(alert);
+    let originalState: { origin: string; deliveries: Allowed[] } | undefined;
+    if (ref !== undefined && alert.type === 'retraction') {
+      const own = store.routed(alert.origin, ref);
+      const other = own ? undefined : store.routedByAnyOrigin(ref)[0];
+      originalState = own
+        ? { origin: own.origin, deliveries: store.deliveriesOf(own.origin, ref) }
+        : other && { origin: other.origin, deliveries: [] };
+    } else if (ref !== undefined) {
+      for (const r of store.routedByAnyOrigin(ref)) {
+        const deliveries = store.deliveriesOf(r.origin, ref);
+        if (deliveries.some((d) => d.recipient === alert.origin)) {
+          originalState = { origin: r.origin, deliveries };
+          break;
+        }
+      }
+    }
+    const plan = decideRoute({
       agreements: this.#d.agreements(),
       alert,
       candidates: trust.agencies,
       now,
-      original: own
-        ? { origin: own.origin, deliveries: store.deliveriesOf(own.origin, retracts!) }
-        : other && { origin: other.origin, deliveries: [] },
+      original: originalState,
     });
-    if (decision.kind === 'refuse') throw new RejectError(decision.code, decision.reason);
-    const { allowed, denied } = decision;
+    if (plan.kind === 'refuse') throw new RejectError(plan.code, plan.reason);
+    const { allowed, denied } = plan;
     const key = this.#d.hubKey();
-    const routedAt = now.toISOString();
+    // The time the inbound stream stored the alert, not the clock now: a copy forwarded again
+    // after a crash is then byte-identical (Ed25519 is deterministic), so the recipient's
+    // receipt digest matches whichever forward it received.
+    const routedAt = new Date(Math.floor(Number(m.info.timestampNanos) / 1e6)).toISOString();
     const forwards = await Promise.all(
       allowed.map(async (a) => {
         const copy = await countersign(jws, key, {
@@ -319,20 +432,27 @@ export class RoutingLoop {
           onward: a.onward,
           alert_id: alert.id,
         });
-        const ack = await js.publish(
-          feedSubject(a.recipient, alert.origin, alert.type),
-          encodeEnvelope(copy),
-          {
-            msgID: forwardMsgId(alert.id, a.recipient),
-            timeout: this.#d.publishTimeoutMs,
-          },
-        );
-        return { ...a, feedSeq: ack.seq };
+        const bytes = encodeEnvelope(copy);
+        const forwardedAt = new Date().toISOString();
+        const ack = await js.publish(feedSubject(a.recipient, alert.origin, alert.type), bytes, {
+          msgID: forwardMsgId(alert.origin, alert.id, a.recipient),
+          timeout: this.#d.publishTimeoutMs,
+        });
+        return { ...a, feedSeq: ack.seq, envelopeSha256: sha256Hex(bytes), forwardedAt };
       }),
     );
-    await this.#d.writer.enqueue({ kind: 'routed', alert, streamSeq: m.seq, forwards, denied });
+    await this.#d.writer.enqueue({
+      kind: 'routed',
+      alert,
+      streamSeq: m.seq,
+      forwards,
+      denied,
+      ...(plan.operation ? { operation: plan.operation } : {}),
+      ...(alert.type === 'outcome' && originalState ? { answersOrigin: originalState.origin } : {}),
+    });
     m.ack();
     this.#ended(m);
+    this.#d.onCommitted?.();
     metrics.forwards.inc(forwards.length);
     for (const d of denied) metrics.denials.inc({ reason: d.reason });
     this.#d.log.info(
@@ -355,6 +475,7 @@ export class RoutingLoop {
     type: string | undefined,
     code: string,
     reason: string,
+    receiptId?: string,
   ): Promise<void> {
     const { js, writer, metrics, log } = this.#d;
     const alertId = verifiedAlertId;
@@ -409,7 +530,14 @@ export class RoutingLoop {
             ? reason
             : `${reason} (not dead-lettered: ${deadLetterError}; original sha256 ${sha256})`,
         ...(deadLetterSeq === undefined ? {} : { deadLetterSeq }),
+        // The subject's agency learns its message's fate; an unknown agency has no feed.
+        notify:
+          claimedOrigin && this.#d.trust().agencies.includes(claimedOrigin)
+            ? claimedOrigin
+            : undefined,
+        receipt: receiptId,
       });
+      this.#d.onCommitted?.();
     } catch (err) {
       log.warn({ err: (err as Error).message, streamSeq: m.seq }, 'audit write failed; will retry');
       this.#retry(m);

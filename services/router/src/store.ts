@@ -1,4 +1,12 @@
-import type { Alert, AgreementRef, Allowed, Denied } from '@alert-hub/core';
+import type {
+  Alert,
+  AgreementRef,
+  Allowed,
+  Denied,
+  NoticeEvent,
+  ReceiptDelivery,
+  RoutedTo,
+} from '@alert-hub/core';
 import { DenyReason } from '@alert-hub/core';
 import type { SqliteDatabase } from '@alert-hub/runtime';
 import { AuditAppender, AuditEvent, type AuditEntry } from '@alert-hub/audit';
@@ -9,11 +17,31 @@ export type Outcome =
       readonly kind: 'routed';
       readonly alert: Alert;
       readonly streamSeq: number;
-      readonly forwards: readonly (Allowed & {
+      readonly forwards: readonly (RoutedTo & {
         readonly feedSeq: number;
-        readonly viaOriginal: boolean;
+        readonly envelopeSha256: string;
+        /** When the copy was published (receipt latency runs from here). */
+        readonly forwardedAt?: string;
       })[];
       readonly denied: readonly Denied[];
+      /** The operation the alert named, and whether it was in its period. */
+      readonly operation?: {
+        readonly id: string;
+        readonly version: number;
+        readonly inPeriod: boolean;
+      };
+      /** For an outcome: the origin of the alert it answers (who receives it). */
+      readonly answersOrigin?: string;
+    }
+  | {
+      readonly kind: 'receipt';
+      readonly streamSeq: number;
+      readonly receipt: string;
+      readonly agency: string;
+      readonly kid: string;
+      readonly committedAt: string;
+      readonly receiptSha256: string;
+      readonly deliveries: readonly ReceiptDelivery[];
     }
   | {
       readonly kind: 'rejected';
@@ -27,7 +55,10 @@ export type Outcome =
       readonly code: string;
       readonly reason: string;
       /** Absent when dead-lettering failed repeatedly: the refusal is audited all the same. */
-      readonly deadLetterSeq?: number;
+      readonly deadLetterSeq?: number | undefined;
+      /** Tell the publishing agency (the subject's), when it is a known agency. */
+      readonly notify?: string | undefined;
+      readonly receipt?: string | undefined;
     }
   | {
       readonly kind: 'agreements';
@@ -53,6 +84,7 @@ CREATE TABLE IF NOT EXISTS routed_alerts (
   stream_seq INTEGER NOT NULL,
   type       TEXT    NOT NULL,
   at         TEXT    NOT NULL,
+  operation  TEXT,
   PRIMARY KEY (origin, alert_id)
 );
 CREATE TABLE IF NOT EXISTS decisions (
@@ -67,25 +99,110 @@ CREATE TABLE IF NOT EXISTS alert_deliveries (
   agreement_version INTEGER NOT NULL,
   onward            INTEGER NOT NULL,
   feed_seq          INTEGER NOT NULL,
+  forwarded_at      TEXT,
+  envelope_sha256   TEXT,
+  delivered_at      TEXT,
+  receipt_id        TEXT,
   PRIMARY KEY (origin, alert_id, recipient)
+);
+CREATE TABLE IF NOT EXISTS receipts (
+  receipt_id    TEXT    PRIMARY KEY,
+  agency        TEXT    NOT NULL,
+  stream_seq    INTEGER NOT NULL,
+  kid           TEXT    NOT NULL,
+  committed_at  TEXT    NOT NULL,
+  receipt_sha256 TEXT   NOT NULL,
+  verified_at   TEXT    NOT NULL
+);
+CREATE TABLE IF NOT EXISTS outbox (
+  id     INTEGER PRIMARY KEY AUTOINCREMENT,
+  agency TEXT    NOT NULL,
+  event  TEXT    NOT NULL
+);
+CREATE TABLE IF NOT EXISTS outcomes (
+  reporter  TEXT NOT NULL,
+  alert_id  TEXT NOT NULL,
+  answers   TEXT NOT NULL,
+  result    TEXT NOT NULL,
+  operation TEXT,
+  at        TEXT NOT NULL,
+  PRIMARY KEY (reporter, alert_id)
+);
+CREATE TABLE IF NOT EXISTS seizures (
+  alert_id  TEXT    NOT NULL,
+  operation TEXT,
+  country   TEXT    NOT NULL,
+  commodity TEXT    NOT NULL,
+  value     REAL    NOT NULL,
+  unit      TEXT    NOT NULL
 );
 `;
 
-function migrateIdOnlyTables(db: SqliteDatabase): void {
+/** Columns added after the first release, created on an older database at start. */
+const COLUMNS: Readonly<Record<string, readonly { column: string; type: string }[]>> = {
+  routed: [{ column: 'operation', type: 'TEXT' }],
+  routed_alerts: [{ column: 'operation', type: 'TEXT' }],
+  deliveries: [
+    { column: 'forwarded_at', type: 'TEXT' },
+    { column: 'envelope_sha256', type: 'TEXT' },
+    { column: 'delivered_at', type: 'TEXT' },
+    { column: 'receipt_id', type: 'TEXT' },
+  ],
+  alert_deliveries: [
+    { column: 'forwarded_at', type: 'TEXT' },
+    { column: 'envelope_sha256', type: 'TEXT' },
+    { column: 'delivered_at', type: 'TEXT' },
+    { column: 'receipt_id', type: 'TEXT' },
+  ],
+};
+
+/**
+ * Brings an older database to the current tables: missing columns are added, and the id-only
+ * tables `routed` / `deliveries` are carried over once into the (origin, id) tables.
+ */
+function migrate(db: SqliteDatabase): void {
   const has = (t: string) =>
     db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(t) !==
     undefined;
+  const addColumns = (table: string) => {
+    if (!has(table)) return;
+    const cols = db.prepare(`PRAGMA table_info(${table})`).all() as { name: string }[];
+    for (const c of COLUMNS[table] ?? [])
+      if (!cols.some((x) => x.name === c.column))
+        db.exec(`ALTER TABLE ${table} ADD COLUMN ${c.column} ${c.type}`);
+  };
   db.transaction(() => {
+    for (const table of Object.keys(COLUMNS)) addColumns(table);
     if (has('routed')) {
-      db.exec(`INSERT OR IGNORE INTO routed_alerts (origin, alert_id, stream_seq, type, at)
-               SELECT origin, alert_id, stream_seq, type, at FROM routed; DROP TABLE routed;`);
+      db.exec(`INSERT OR IGNORE INTO routed_alerts (origin, alert_id, stream_seq, type, at, operation)
+               SELECT origin, alert_id, stream_seq, type, at, operation FROM routed; DROP TABLE routed;`);
     }
     if (has('deliveries')) {
-      db.exec(`INSERT OR IGNORE INTO alert_deliveries
-               SELECT r.origin, d.alert_id, d.recipient, d.agreement_id, d.agreement_version, d.onward, d.feed_seq
+      db.exec(`INSERT OR IGNORE INTO alert_deliveries (origin, alert_id, recipient, agreement_id,
+                 agreement_version, onward, feed_seq, forwarded_at, envelope_sha256, delivered_at, receipt_id)
+               SELECT r.origin, d.alert_id, d.recipient, d.agreement_id, d.agreement_version, d.onward,
+                 d.feed_seq, d.forwarded_at, d.envelope_sha256, d.delivered_at, d.receipt_id
                FROM deliveries d JOIN routed_alerts r ON r.alert_id = d.alert_id; DROP TABLE deliveries;`);
     }
   }).immediate();
+}
+
+/** A delivery as the router recorded it. */
+export interface DeliveryState {
+  readonly alertId: string;
+  readonly origin: string;
+  readonly recipient: string;
+  readonly envelopeSha256: string | null;
+  readonly forwardedAt: string | null;
+  readonly deliveredAt: string | null;
+  readonly receiptId: string | null;
+}
+
+/** An outbox row: a notice event waiting to be signed and sent to `agency`. */
+export interface OutboxRow {
+  readonly id: number;
+  readonly agency: string;
+  readonly event: NoticeEvent;
 }
 
 /**
@@ -101,10 +218,50 @@ export class RouterStore {
   readonly #insertDelivery;
   readonly #decide;
   readonly #write;
+  readonly #db: SqliteDatabase;
+  readonly #delivery;
+  readonly #markDelivered;
+  readonly #receiptSeq;
+  readonly #insertReceipt;
+  readonly #insertOutbox;
+  readonly #insertOutcome;
+  readonly #insertSeizure;
 
   constructor(db: SqliteDatabase, instance: string, options: { transparency?: boolean } = {}) {
+    this.#db = db;
     db.exec(SCHEMA);
-    migrateIdOnlyTables(db);
+    migrate(db);
+    this.#delivery = db.prepare<
+      [string, string, string],
+      {
+        alert_id: string;
+        origin: string;
+        recipient: string;
+        envelope_sha256: string | null;
+        forwarded_at: string | null;
+        delivered_at: string | null;
+        receipt_id: string | null;
+      }
+    >(
+      `SELECT alert_id, origin, recipient, envelope_sha256, forwarded_at, delivered_at, receipt_id
+       FROM alert_deliveries WHERE origin = ? AND alert_id = ? AND recipient = ?`,
+    );
+    this.#markDelivered = db.prepare(
+      'UPDATE alert_deliveries SET delivered_at = ?, receipt_id = ? WHERE origin = ? AND alert_id = ? AND recipient = ? AND delivered_at IS NULL',
+    );
+    this.#receiptSeq = db.prepare<[string], { stream_seq: number }>(
+      'SELECT stream_seq FROM receipts WHERE receipt_id = ?',
+    );
+    this.#insertReceipt = db.prepare(
+      'INSERT INTO receipts (receipt_id, agency, stream_seq, kid, committed_at, receipt_sha256, verified_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
+    );
+    this.#insertOutbox = db.prepare('INSERT INTO outbox (agency, event) VALUES (?, ?)');
+    this.#insertOutcome = db.prepare(
+      'INSERT INTO outcomes (reporter, alert_id, answers, result, operation, at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
+    );
+    this.#insertSeizure = db.prepare(
+      'INSERT INTO seizures (alert_id, operation, country, commodity, value, unit) VALUES (?, ?, ?, ?, ?, ?)',
+    );
     this.audit = new AuditAppender(db, instance, options);
     this.#routed = db.prepare<[string, string], { stream_seq: number; origin: string }>(
       'SELECT stream_seq, origin FROM routed_alerts WHERE origin = ? AND alert_id = ?',
@@ -113,7 +270,7 @@ export class RouterStore {
       'SELECT stream_seq, origin FROM routed_alerts WHERE alert_id = ? ORDER BY origin',
     );
     this.#insertRouted = db.prepare(
-      'INSERT INTO routed_alerts (origin, alert_id, stream_seq, type, at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
+      'INSERT INTO routed_alerts (origin, alert_id, stream_seq, type, at, operation) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
     );
     this.#deliveriesOf = db.prepare<
       [string, string],
@@ -122,7 +279,7 @@ export class RouterStore {
       'SELECT recipient, agreement_id, agreement_version, onward FROM alert_deliveries WHERE origin = ? AND alert_id = ? ORDER BY recipient',
     );
     this.#insertDelivery = db.prepare(
-      'INSERT INTO alert_deliveries (origin, alert_id, recipient, agreement_id, agreement_version, onward, feed_seq) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
+      'INSERT INTO alert_deliveries (origin, alert_id, recipient, agreement_id, agreement_version, onward, feed_seq, forwarded_at, envelope_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
     );
     this.#decide = db.prepare(
       'INSERT INTO decisions (stream_seq, at) VALUES (?, ?) ON CONFLICT (stream_seq) DO NOTHING',
@@ -161,6 +318,96 @@ export class RouterStore {
     }));
   }
 
+  /** One delivery of `origin`'s alert to a recipient, if the router forwarded it. */
+  delivery(origin: string, alertId: string, recipient: string): DeliveryState | undefined {
+    const d = this.#delivery.get(origin, alertId, recipient);
+    return (
+      d && {
+        alertId: d.alert_id,
+        origin: d.origin,
+        recipient: d.recipient,
+        envelopeSha256: d.envelope_sha256,
+        forwardedAt: d.forwarded_at,
+        deliveredAt: d.delivered_at,
+        receiptId: d.receipt_id,
+      }
+    );
+  }
+
+  /** The inbound sequence a receipt id was accepted from, if it was. */
+  receiptSeq(receiptId: string): number | undefined {
+    return this.#receiptSeq.get(receiptId)?.stream_seq;
+  }
+
+  /** The oldest notice events waiting to be sent. */
+  outbox(limit = 2000): OutboxRow[] {
+    return (
+      this.#db.prepare('SELECT id, agency, event FROM outbox ORDER BY id LIMIT ?').all(limit) as {
+        id: number;
+        agency: string;
+        event: string;
+      }[]
+    ).map((r) => ({ id: r.id, agency: r.agency, event: JSON.parse(r.event) as NoticeEvent }));
+  }
+
+  /** Removes sent outbox rows. */
+  removeOutbox(ids: readonly number[]): void {
+    const del = this.#db.prepare('DELETE FROM outbox WHERE id = ?');
+    this.#db.transaction(() => {
+      for (const id of ids) del.run(id);
+    })();
+  }
+
+  /** Forwarded copies without a verified receipt, forwarded before `before`. */
+  undelivered(before: string, limit = 1000): (DeliveryState & { type: string })[] {
+    return (
+      this.#db
+        .prepare(
+          `SELECT d.alert_id, r.origin, r.type, d.recipient, d.envelope_sha256, d.forwarded_at
+           FROM alert_deliveries d JOIN routed_alerts r ON r.origin = d.origin AND r.alert_id = d.alert_id
+           WHERE d.delivered_at IS NULL AND d.forwarded_at IS NOT NULL AND d.forwarded_at < ?
+           ORDER BY d.forwarded_at LIMIT ?`,
+        )
+        .all(before, limit) as {
+        alert_id: string;
+        origin: string;
+        type: string;
+        recipient: string;
+        envelope_sha256: string | null;
+        forwarded_at: string;
+      }[]
+    ).map((r) => ({
+      alertId: r.alert_id,
+      origin: r.origin,
+      type: r.type,
+      recipient: r.recipient,
+      envelopeSha256: r.envelope_sha256,
+      forwardedAt: r.forwarded_at,
+      deliveredAt: null,
+      receiptId: null,
+    }));
+  }
+
+  /** How many forwarded copies have no verified receipt and were forwarded before `before`. */
+  countUndelivered(before: string): number {
+    return (
+      this.#db
+        .prepare(
+          'SELECT count(*) AS n FROM alert_deliveries WHERE delivered_at IS NULL AND forwarded_at IS NOT NULL AND forwarded_at < ?',
+        )
+        .get(before) as { n: number }
+    ).n;
+  }
+
+  /** The database, for read-only reports. */
+  get db(): SqliteDatabase {
+    return this.#db;
+  }
+
+  #notify(agency: string | undefined, event: NoticeEvent): void {
+    if (agency) this.#insertOutbox.run(agency, JSON.stringify(event));
+  }
+
   /** Commits outcomes and their audit records in one immediate transaction. */
   write(outcomes: readonly Outcome[], at = new Date().toISOString()): void {
     this.#write.immediate(outcomes, at);
@@ -184,6 +431,16 @@ export class RouterStore {
         type: o.type,
         streamSeq: o.streamSeq,
       };
+      this.#notify(o.notify, {
+        event: 'refused',
+        ...(o.alertId && o.type !== 'receipt' ? { alertId: o.alertId } : {}),
+        ...(o.receipt ? { receipt: o.receipt } : {}),
+        subject: o.subject,
+        streamSeq: o.streamSeq,
+        at,
+        code: o.code,
+        reason: o.reason.slice(0, 1000),
+      });
       return [
         { event: AuditEvent.Received, ...who, detail: { subject: o.subject } },
         { event: AuditEvent.Rejected, ...who, reasonCode: o.code, reason: o.reason },
@@ -199,8 +456,10 @@ export class RouterStore {
             ]),
       ];
     }
+    if (o.kind === 'receipt') return this.#applyReceipt(o, at);
     const a = o.alert;
-    this.#insertRouted.run(a.origin, a.id, o.streamSeq, a.type, at);
+    this.#insertRouted.run(a.origin, a.id, o.streamSeq, a.type, at, o.operation?.id ?? null);
+    this.#recordOutcome(a, o.answersOrigin, at);
     const who = {
       alertId: a.id,
       origin: a.origin,
@@ -218,6 +477,8 @@ export class RouterStore {
         f.agreement.version,
         f.onward ? 1 : 0,
         f.feedSeq,
+        f.forwardedAt ?? at,
+        f.envelopeSha256,
       );
       entries.push({
         event: AuditEvent.Forwarded,
@@ -226,9 +487,34 @@ export class RouterStore {
         agreementId: f.agreement.id,
         agreementVersion: f.agreement.version,
         feedSeq: f.feedSeq,
-        ...(f.viaOriginal ? { reason: 'retraction sent to every recipient of the original' } : {}),
+        ...(f.viaOriginal
+          ? {
+              reason:
+                a.type === 'outcome'
+                  ? 'outcome sent to the origin of the alert it answers'
+                  : 'retraction sent to every recipient of the original',
+            }
+          : {}),
+        ...(f.operation ? { reason: `operation ${f.operation}` } : {}),
       });
     }
+    if (o.operation && !o.operation.inPeriod)
+      entries.push({
+        event: AuditEvent.Denied,
+        ...who,
+        reasonCode: DenyReason.OperationPeriod,
+        reason: `operation ${o.operation.id}@${o.operation.version} is not in its period: the alert goes to nobody`,
+      });
+    this.#notify(a.origin, {
+      event: 'routed',
+      alertId: a.id,
+      at,
+      ...(o.operation ? { operation: o.operation.id } : {}),
+      recipients: o.forwards.map((f) => f.recipient),
+      denied: o.denied
+        .filter((d) => d.reason !== DenyReason.NotParty)
+        .map((d) => ({ recipient: d.recipient, code: d.reason, reason: d.detail.slice(0, 1000) })),
+    });
     const nonParties = o.denied
       .filter((d) => d.reason === DenyReason.NotParty)
       .map((d) => d.recipient);
@@ -254,4 +540,104 @@ export class RouterStore {
     }
     return entries;
   }
+
+  #recordOutcome(a: Alert, answersOrigin: string | undefined, at: string): void {
+    let operation: string | null = a.operation ?? null;
+    let seizure: unknown;
+    if (a.type === 'outcome' && a.answers && answersOrigin) {
+      operation =
+        (
+          this.#db
+            .prepare('SELECT operation FROM routed_alerts WHERE origin = ? AND alert_id = ?')
+            .get(answersOrigin, a.answers) as { operation: string | null } | undefined
+        )?.operation ?? null;
+      this.#insertOutcome.run(a.origin, a.id, a.answers, String(a.result), operation, at);
+      if (a.result === 'seizure') seizure = a['seizure'];
+    } else if (a.type === 'seizure-report') seizure = a['seizure'];
+    for (const s of seizedQuantities(seizure))
+      this.#insertSeizure.run(a.id, operation, s.country, s.commodity, s.value, s.unit);
+  }
+
+  #applyReceipt(o: Extract<Outcome, { kind: 'receipt' }>, at: string): AuditEntry[] {
+    this.#insertReceipt.run(
+      o.receipt,
+      o.agency,
+      o.streamSeq,
+      o.kid,
+      o.committedAt,
+      o.receiptSha256,
+      at,
+    );
+    const entries: AuditEntry[] = [];
+    for (const d of o.deliveries) {
+      this.#markDelivered.run(o.committedAt, o.receipt, d.origin, d.alertId, o.agency);
+      entries.push({
+        event: AuditEvent.Delivered,
+        alertId: d.alertId,
+        origin: d.origin,
+        recipient: o.agency,
+        streamSeq: o.streamSeq,
+        reason: `receipt ${o.receipt}`,
+        detail: {
+          receipt: o.receipt,
+          receiptSha256: o.receiptSha256,
+          kid: o.kid,
+          envelopeSha256: d.envelopeSha256,
+          committedAt: o.committedAt,
+        },
+      });
+      this.#notify(d.origin, {
+        event: 'delivered',
+        alertId: d.alertId,
+        recipient: o.agency,
+        committedAt: o.committedAt,
+        verifiedAt: at,
+        envelopeSha256: d.envelopeSha256,
+        receipt: o.receipt,
+        receiptSha256: o.receiptSha256,
+        kid: o.kid,
+      });
+    }
+    return entries;
+  }
+}
+
+/**
+ * What a seizure (of a seizure report or a seizure outcome, any schema version) seized: one row
+ * per commodity and quantity. Reads defensively (the alert was validated, but versions differ):
+ * a member it does not know is skipped, never an error.
+ */
+function seizedQuantities(
+  seizure: unknown,
+): { country: string; commodity: string; value: number; unit: string }[] {
+  const obj = (v: unknown): Record<string, unknown> | undefined =>
+    typeof v === 'object' && v !== null && !Array.isArray(v)
+      ? (v as Record<string, unknown>)
+      : undefined;
+  const s = obj(seizure);
+  const country = obj(s?.['location'])?.['country'];
+  const commodities = s?.['commodities'];
+  if (typeof country !== 'string' || !Array.isArray(commodities)) return [];
+  const out: { country: string; commodity: string; value: number; unit: string }[] = [];
+  for (const item of commodities) {
+    const c = obj(item);
+    if (!c) continue;
+    const taxon = obj(c['taxon'])?.['scientificName'];
+    const what =
+      typeof taxon === 'string'
+        ? taxon
+        : typeof c['family'] === 'string'
+          ? c['family']
+          : 'unspecified';
+    const product = typeof c['product'] === 'string' ? ` (${c['product']})` : '';
+    const quantities = [
+      c['quantity'],
+      ...(Array.isArray(c['quantities']) ? (c['quantities'] as unknown[]) : []),
+    ];
+    for (const q of quantities.map(obj)) {
+      if (q && typeof q['value'] === 'number' && typeof q['unit'] === 'string')
+        out.push({ country, commodity: `${what}${product}`, value: q['value'], unit: q['unit'] });
+    }
+  }
+  return out;
 }

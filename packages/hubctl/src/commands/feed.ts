@@ -60,6 +60,7 @@ export function registerFeed(program: Command): void {
         'consignee-flag',
         'seizure-report',
         'retraction',
+        'outcome',
       ]),
     )
     .option(

@@ -1,0 +1,186 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  DenyReason,
+  ErrorCode,
+  PolicyRefusal,
+  decideRoute,
+  parseAgreements,
+  type Alert,
+  type AgreementSet,
+} from '@alert-hub/core';
+import { sampleOutcome } from '@alert-hub/testkit/samples';
+import { registry, seizureReport } from './helpers.js';
+
+const AGENCIES = ['NG-CUSTOMS', 'VN-CUSTOMS', 'KE-KWS', 'SG-NPARKS', 'CN-GACC'];
+const document = {
+  agreements: [
+    {
+      id: 'WIDE',
+      version: 1,
+      title: 'Everyone but China',
+      parties: ['NG', 'VN', 'KE', 'SG'],
+      alertTypes: ['seizure-report', 'retraction'],
+      maxHandling: 'TLP:AMBER',
+      validFrom: '2019-01-01T00:00:00Z',
+    },
+  ],
+  operations: [
+    {
+      id: 'THUNDERBALL',
+      version: 2,
+      name: 'Operation Thunderball',
+      period: { from: '2019-06-04T00:00:00Z', until: '2019-06-30T23:59:59Z' },
+      members: ['NG', 'VN', 'KE-KWS', 'CN'],
+      alertTypes: ['seizure-report'],
+      maxHandling: 'TLP:AMBER',
+    },
+  ],
+};
+const set: AgreementSet = parseAgreements(document, registry);
+const inside = new Date('2019-06-10T00:00:00Z');
+const alert = (overrides: Record<string, unknown> = {}, origin = 'NG-CUSTOMS') =>
+  seizureReport(origin, { operation: 'THUNDERBALL', ...overrides }) as unknown as Alert;
+
+function route(a: Alert, now = inside, original?: Parameters<typeof decideRoute>[0]['original']) {
+  return decideRoute({ agreements: set, alert: a, candidates: AGENCIES, now, original });
+}
+
+describe('policy - operations', () => {
+  it('during its period an operation alert goes to the members only, under the operation', () => {
+    const d = route(alert());
+    expect(d.kind).toBe('route');
+    if (d.kind !== 'route') return;
+    // China is a member without any agreement with Nigeria; Singapore has one but is no member.
+    expect(d.allowed.map((a) => [a.recipient, a.agreement.id, a.agreement.version])).toEqual([
+      ['VN-CUSTOMS', 'THUNDERBALL', 2],
+      ['KE-KWS', 'THUNDERBALL', 2],
+      ['CN-GACC', 'THUNDERBALL', 2],
+    ]);
+    expect(d.operation).toEqual({ id: 'THUNDERBALL', version: 2, inPeriod: true });
+    expect(d.denied.map((x) => [x.recipient, x.reason])).toEqual([
+      ['SG-NPARKS', DenyReason.NotParty],
+    ]);
+  });
+
+  it('outside its period an operation alert goes to nobody, and says why for each member', () => {
+    for (const at of ['2019-06-03T23:59:59Z', '2019-07-01T00:00:00Z', '2026-01-01T00:00:00Z']) {
+      const d = route(alert(), new Date(at));
+      expect(d.kind).toBe('route');
+      if (d.kind !== 'route') return;
+      expect(d.allowed).toEqual([]);
+      expect(d.operation?.inPeriod).toBe(false);
+      expect(
+        d.denied.filter((x) => x.reason === DenyReason.OperationPeriod).map((x) => x.recipient),
+      ).toEqual(['VN-CUSTOMS', 'KE-KWS', 'CN-GACC']);
+    }
+  });
+
+  it("the operation's terms hold: members only send, its types, its handling ceiling", () => {
+    const reasons = (a: Alert) => {
+      const d = route(a);
+      return d.kind === 'route' && d.allowed.length === 0 ? d.denied[0]?.reason : undefined;
+    };
+    expect(reasons(alert({}, 'SG-NPARKS'))).toBe(DenyReason.OperationMember);
+    expect(reasons(alert({ handling: 'TLP:RED' }))).toBe(DenyReason.OperationHandling);
+  });
+
+  it('an unknown operation is refused', () => {
+    const d = route(alert({ operation: 'NOPE' }));
+    expect(d).toMatchObject({ kind: 'refuse', code: PolicyRefusal.OperationUnknown });
+  });
+
+  it('never sends an operation alert to a non-member or outside the period (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.date({ min: new Date('2019-01-01'), max: new Date('2020-01-01'), noInvalidDate: true }),
+        fc.constantFrom(...AGENCIES),
+        fc.constantFrom('TLP:CLEAR', 'TLP:GREEN', 'TLP:AMBER', 'TLP:AMBER+STRICT', 'TLP:RED'),
+        (now, origin, handling) => {
+          const d = route(alert({ handling }, origin), now);
+          if (d.kind !== 'route') return false;
+          const t = now.getTime();
+          const inPeriod =
+            t >= Date.parse('2019-06-04T00:00:00Z') && t <= Date.parse('2019-06-30T23:59:59Z');
+          const members = ['NG-CUSTOMS', 'VN-CUSTOMS', 'KE-KWS', 'CN-GACC'];
+          return d.allowed.every(
+            (a) => inPeriod && members.includes(a.recipient) && members.includes(origin),
+          );
+        },
+      ),
+    );
+  });
+
+  it('the agreements file refuses an operation whose id an agreement has, or an empty period', () => {
+    const bad = {
+      ...document,
+      operations: [
+        { ...document.operations[0], id: 'WIDE' },
+        {
+          ...document.operations[0],
+          id: 'BACKWARDS',
+          period: { from: '2019-06-30T00:00:00Z', until: '2019-06-01T00:00:00Z' },
+        },
+      ],
+    };
+    try {
+      parseAgreements(bad, registry);
+      expect.unreachable('parseAgreements accepted it');
+    } catch (err) {
+      expect((err as { code: string }).code).toBe(ErrorCode.AgreementsInvalid);
+      expect((err as { issues: { pointer: string }[] }).issues.map((i) => i.pointer)).toEqual([
+        '/operations/0/id',
+        '/operations/1/period/until',
+      ]);
+    }
+  });
+});
+
+describe('policy - outcomes', () => {
+  const original = {
+    origin: 'NG-CUSTOMS',
+    deliveries: [
+      { recipient: 'VN-CUSTOMS', agreement: { id: 'WIDE', version: 1 }, onward: false },
+      { recipient: 'CN-GACC', agreement: { id: 'THUNDERBALL', version: 2 }, onward: false },
+    ],
+  };
+  it('an outcome goes back to the origin under the agreement that delivered the original', () => {
+    const out = sampleOutcome('CN-GACC', '0169fb6c-1a80-7000-8000-000000000001');
+    expect(registry.checkAlert(out).ok).toBe(true);
+    const d = route(out, new Date('2026-01-01T00:00:00Z'), original);
+    expect(d).toEqual({
+      kind: 'route',
+      allowed: [
+        {
+          recipient: 'NG-CUSTOMS',
+          agreement: { id: 'THUNDERBALL', version: 2 },
+          onward: false,
+          viaOriginal: true,
+        },
+      ],
+      denied: [],
+    });
+  });
+  it('an outcome from an agency that never received the alert is refused', () => {
+    const out = sampleOutcome('KE-KWS', '0169fb6c-1a80-7000-8000-000000000001');
+    expect(route(out, inside, original)).toMatchObject({
+      kind: 'refuse',
+      code: PolicyRefusal.OutcomeNotReceived,
+    });
+    expect(route(out, inside, undefined)).toMatchObject({
+      kind: 'refuse',
+      code: PolicyRefusal.OutcomeNotReceived,
+    });
+  });
+  it('the outcome schema asks for the seizure when the result is a seizure', () => {
+    const noSeizure = sampleOutcome('VN-CUSTOMS', '0169fb6c-1a80-7000-8000-000000000001', {
+      seizure: undefined,
+    });
+    expect(registry.checkAlert(noSeizure).ok).toBe(false);
+    const arrest = sampleOutcome('VN-CUSTOMS', '0169fb6c-1a80-7000-8000-000000000001', {
+      result: 'arrest',
+      seizure: undefined,
+    });
+    expect(registry.checkAlert(arrest).ok).toBe(true);
+  });
+});

@@ -1,0 +1,146 @@
+import { Option, type Command } from 'commander';
+import { print } from '../output.js';
+import { authHeaders, describeError, gatewayOptions, type GatewayTarget } from './http-client.js';
+
+interface RecipientStatus {
+  recipient: string;
+  state: 'pending' | 'delivered' | 'refused';
+  since?: string;
+  overdue?: boolean;
+  deliveredAt?: string;
+  receiptVerified?: boolean;
+  code?: string;
+  reason?: string;
+}
+
+interface AlertStatus {
+  id: string;
+  type: string;
+  state: string;
+  acceptedAt: string;
+  routedAt?: string;
+  operation?: string;
+  refused?: { code: string; reason: string; at: string };
+  recipients: RecipientStatus[];
+  outcomes: { id: string; from: string; result: string; issuedAt: string }[];
+}
+
+interface OperationReport {
+  operation: {
+    id: string;
+    name: string;
+    period: { from: string; until: string };
+    members: string[];
+  };
+  countries: string[];
+  alertsByType: Record<string, number>;
+  deliveries: {
+    forwarded: number;
+    delivered: number;
+    pending: number;
+    latencyMs: { p50: number; p95: number; max: number } | null;
+  };
+  outcomes: Record<string, number>;
+  seizures: {
+    country: string;
+    commodity: string;
+    unit: string;
+    quantity: number;
+    reports: number;
+  }[];
+}
+
+async function getJson(url: string, headers: Record<string, string>): Promise<unknown> {
+  const res = await fetch(url, { headers });
+  const body: unknown = await res.json().catch(() => undefined);
+  if (!res.ok) throw new Error(describeError(body, res.status).join('\n'));
+  return body;
+}
+
+function recipientLine(r: RecipientStatus): string {
+  const who = r.recipient.padEnd(14);
+  if (r.state === 'delivered')
+    return `  ${who} delivered  ${r.deliveredAt ?? ''}${r.receiptVerified ? '  receipt verified' : ''}`;
+  if (r.state === 'refused') return `  ${who} refused    ${r.code ?? ''}  ${r.reason ?? ''}`;
+  return `  ${who} pending    since ${r.since ?? ''}${r.overdue ? '  OVERDUE' : ''}`;
+}
+
+/** `hubctl status <id>` (sender's gateway) and `hubctl operation report <id>` (router). */
+export function registerStatus(program: Command): void {
+  const status = program
+    .command('status <id>')
+    .description(
+      'what became of an alert you sent: accepted, routed or refused, and per recipient delivered (receipt verified), refused or pending',
+    )
+    .option('--json', 'print JSON');
+  for (const o of gatewayOptions()) status.addOption(o);
+  status.action(async (id: string, opts: GatewayTarget & { json?: boolean }) => {
+    const s = (await getJson(
+      `${opts.gateway}/v1/alerts/${encodeURIComponent(id)}/status`,
+      authHeaders(opts),
+    )) as AlertStatus;
+    const lines = [
+      `${s.id}  ${s.type}  ${s.state}${s.operation ? `  operation ${s.operation}` : ''}`,
+      `  accepted ${s.acceptedAt}${s.routedAt ? `, routed ${s.routedAt}` : ''}`,
+      ...(s.refused ? [`  refused by the hub: ${s.refused.code}  ${s.refused.reason}`] : []),
+      ...s.recipients.map(recipientLine),
+      ...s.outcomes.map((o) => `  outcome from ${o.from}: ${o.result} (${o.issuedAt}) ${o.id}`),
+    ];
+    print(opts.json, s, lines);
+    if (s.state === 'refused') process.exitCode = 1;
+  });
+
+  const operation = program
+    .command('operation')
+    .description('coordinators: time-boxed multi-country operations');
+  operation
+    .command('report <id>')
+    .description(
+      "an operation's report from the router: countries, alerts by type, deliveries and latency, outcomes, seizures by country and commodity",
+    )
+    .addOption(
+      new Option('--router <url>', 'router base URL')
+        .env('AHUB_ROUTER_URL')
+        .default('http://127.0.0.1:8090'),
+    )
+    .addOption(
+      new Option('--token <token>', 'coordinator token (prefer AHUB_COORDINATOR_TOKEN)').env(
+        'AHUB_COORDINATOR_TOKEN',
+      ),
+    )
+    .option('--json', 'print JSON')
+    .action(async (id: string, opts: { router: string; token?: string; json?: boolean }) => {
+      if (!opts.token) throw new Error('no coordinator token: set AHUB_COORDINATOR_TOKEN');
+      const r = (await getJson(`${opts.router}/v1/operations/${encodeURIComponent(id)}/report`, {
+        authorization: `Bearer ${opts.token}`,
+      })) as OperationReport;
+      const d = r.deliveries;
+      const lines = [
+        `Operation ${r.operation.id}: ${r.operation.name}`,
+        `  period ${r.operation.period.from} to ${r.operation.period.until}`,
+        `  countries taking part: ${r.countries.join(', ') || '(none)'}`,
+        `  alerts by type: ${
+          Object.entries(r.alertsByType)
+            .map(([t, n]) => `${t} ${n}`)
+            .join(', ') || '(none)'
+        }`,
+        `  deliveries: ${d.forwarded} forwarded, ${d.delivered} delivered (receipt verified), ${d.pending} pending` +
+          (d.latencyMs
+            ? `; latency p50 ${d.latencyMs.p50} ms, p95 ${d.latencyMs.p95} ms, max ${d.latencyMs.max} ms`
+            : ''),
+        `  outcomes: ${
+          Object.entries(r.outcomes)
+            .map(([t, n]) => `${t} ${n}`)
+            .join(', ') || '(none)'
+        }`,
+        '  seizures:',
+        ...(r.seizures.length === 0
+          ? ['    (none)']
+          : r.seizures.map(
+              (s) =>
+                `    ${s.country}  ${s.commodity}  ${s.quantity} ${s.unit}  (${s.reports} report${s.reports === 1 ? '' : 's'})`,
+            )),
+      ];
+      print(opts.json, r, lines);
+    });
+}

@@ -1,0 +1,89 @@
+import type { JetStreamClient } from '@nats-io/jetstream';
+import {
+  encodeEnvelope,
+  receiptSubject,
+  signReceipt,
+  statementMsgId,
+  type SigningKey,
+} from '@alert-hub/core';
+import type { Logger } from '@alert-hub/runtime';
+import type { GatewayMetrics } from './metrics.js';
+import type { GatewayStore } from './store.js';
+
+export interface ReceiptSenderDeps {
+  readonly agency: string;
+  readonly js: JetStreamClient;
+  readonly store: GatewayStore;
+  readonly signingKey: () => SigningKey;
+  readonly metrics: GatewayMetrics;
+  readonly log: Logger;
+  readonly publishTimeoutMs: number;
+}
+
+/**
+ * Sends the delivery receipts the inbox queued (one per commit, written in the same
+ * transaction as the alerts it covers): signs each with the agency key, publishes it on
+ * `ahub.in.<agency>.receipt` with its id as the JetStream message id, and deletes it once
+ * acknowledged. A failed publish is retried; a receipt is never lost, and a resend inside the
+ * stream's duplicate window is dropped by JetStream.
+ */
+export class ReceiptSender {
+  readonly #d: ReceiptSenderDeps;
+  #running: Promise<void> | undefined;
+  #again = false;
+  #retry: NodeJS.Timeout | undefined;
+  #stopped = false;
+
+  constructor(deps: ReceiptSenderDeps) {
+    this.#d = deps;
+  }
+
+  kick(): void {
+    if (this.#stopped) return;
+    if (this.#running) {
+      this.#again = true;
+      return;
+    }
+    this.#running = this.#drain()
+      .catch((err: unknown) => {
+        this.#d.log.warn({ err: (err as Error).message }, 'sending receipts failed; will retry');
+        this.#retry ??= setTimeout(() => {
+          this.#retry = undefined;
+          this.kick();
+        }, 2000);
+      })
+      .finally(() => {
+        this.#running = undefined;
+        if (this.#again) {
+          this.#again = false;
+          setImmediate(() => this.kick());
+        }
+      });
+  }
+
+  async #drain(): Promise<void> {
+    const { store, js } = this.#d;
+    for (;;) {
+      const pending = store.pendingReceipts(64);
+      if (pending.length === 0) return;
+      const key = this.#d.signingKey();
+      await Promise.all(
+        pending.map(async (receipt) => {
+          const jws = await signReceipt(receipt, key);
+          await js.publish(receiptSubject(this.#d.agency), encodeEnvelope(jws), {
+            msgID: statementMsgId('receipt', receipt.receipt),
+            timeout: this.#d.publishTimeoutMs,
+          });
+          store.receiptSent(receipt.receipt);
+          this.#d.metrics.receiptsSent.inc();
+        }),
+      );
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#retry) clearTimeout(this.#retry);
+    await this.#running?.catch(() => undefined);
+  }
+}

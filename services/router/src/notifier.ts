@@ -1,0 +1,119 @@
+import type { JetStreamClient } from '@nats-io/jetstream';
+import {
+  newAlertId,
+  noticeSubject,
+  encodeEnvelope,
+  signNotice,
+  statementMsgId,
+  type NoticeEvent,
+  type SigningKey,
+} from '@alert-hub/core';
+import type { Logger } from '@alert-hub/runtime';
+import type { RouterMetrics } from './metrics.js';
+import type { RouterStore } from './store.js';
+
+export interface NotifierDeps {
+  readonly js: JetStreamClient;
+  readonly store: RouterStore;
+  readonly hubKey: () => SigningKey;
+  readonly metrics: RouterMetrics;
+  readonly log: Logger;
+  readonly publishTimeoutMs: number;
+  /** The router instance: part of each notice's message id, so two hosts' outboxes never collide. */
+  readonly instance: string;
+  /** Events per notice at most. */
+  readonly maxEvents?: number;
+}
+
+/**
+ * Sends the hub's notices. Notice events are written to the outbox in the same transaction as
+ * the decision they report (so none is lost in a crash); after each commit the notifier groups
+ * the waiting events by agency, signs ONE notice per agency with the hub key, publishes it on
+ * that agency's feed, and deletes the rows once JetStream acknowledged. A failed publish is
+ * retried later; delivery is at least once (the gateway applies events idempotently).
+ */
+export class Notifier {
+  readonly #d: NotifierDeps;
+  #running: Promise<void> | undefined;
+  #again = false;
+  #retry: NodeJS.Timeout | undefined;
+  #stopped = false;
+
+  constructor(deps: NotifierDeps) {
+    this.#d = deps;
+  }
+
+  /** Sends whatever is in the outbox now (coalesces calls made while a send is running). */
+  kick(): void {
+    if (this.#stopped) return;
+    if (this.#running) {
+      this.#again = true;
+      return;
+    }
+    this.#running = this.#drain()
+      .catch((err: unknown) => {
+        this.#d.log.warn({ err: (err as Error).message }, 'sending notices failed; will retry');
+        this.#retry ??= setTimeout(() => {
+          this.#retry = undefined;
+          this.kick();
+        }, 2000);
+      })
+      .finally(() => {
+        this.#running = undefined;
+        if (this.#again) {
+          this.#again = false;
+          setImmediate(() => this.kick());
+        }
+      });
+  }
+
+  async #drain(): Promise<void> {
+    const { store, js, metrics } = this.#d;
+    const max = this.#d.maxEvents ?? 1000;
+    for (;;) {
+      const rows = store.outbox(max * 4);
+      if (rows.length === 0) return;
+      const byAgency = new Map<string, { ids: number[]; events: NoticeEvent[] }[]>();
+      for (const r of rows) {
+        const chunks = byAgency.get(r.agency) ?? [];
+        let last = chunks[chunks.length - 1];
+        if (!last || last.events.length >= max) chunks.push((last = { ids: [], events: [] }));
+        last.ids.push(r.id);
+        last.events.push(r.event);
+        byAgency.set(r.agency, chunks);
+      }
+      const key = this.#d.hubKey();
+      await Promise.all(
+        [...byAgency].flatMap(([agency, chunks]) =>
+          chunks.map(async (chunk) => {
+            const notice = {
+              notice: newAlertId(),
+              hub: key.principal,
+              to: agency,
+              issuedAt: new Date().toISOString(),
+              events: chunk.events,
+            };
+            const jws = await signNotice(notice, key);
+            await js.publish(noticeSubject(agency, key.principal), encodeEnvelope(jws), {
+              msgID: statementMsgId(
+                'notice',
+                `${this.#d.instance}-${chunk.ids[0]}-${chunk.ids[chunk.ids.length - 1]}`,
+              ),
+              timeout: this.#d.publishTimeoutMs,
+            });
+            store.removeOutbox(chunk.ids);
+            metrics.notices.inc();
+          }),
+        ),
+      );
+      if (rows.length < max * 4) return;
+    }
+  }
+
+  /** Waits for a running send; sends nothing more. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#retry) clearTimeout(this.#retry);
+    await this.#running;
+  }
+}

@@ -1,0 +1,427 @@
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import {
+  Streams,
+  decodeEnvelope,
+  encodeEnvelope,
+  newAlertId,
+  receiptSubject,
+  signReceipt,
+  type DeliveryReceipt,
+} from '@alert-hub/core';
+import { loadSigningKey } from '@alert-hub/runtime';
+import {
+  LOCAL_ROUTER,
+  eventually,
+  hubctl,
+  seizureReport,
+  spawnService,
+  startLocalHub,
+  type LocalHub,
+  type ServiceProcess,
+} from '@alert-hub/testkit';
+
+/**
+ * Receipts, notices, status, outcomes and operations with real processes: nats-server with
+ * mutual TLS and per-agency permissions, the router and one gateway per agency, as in production.
+ */
+const NG = 'NG-CUSTOMS';
+const VN = 'VN-CUSTOMS';
+const KE = 'KE-KWS';
+const SG = 'SG-NPARKS';
+const CN = 'CN-GACC';
+const day = 86_400_000;
+
+let hub: LocalHub;
+let sgRestarted: ServiceProcess | undefined;
+
+beforeAll(async () => {
+  hub = await startLocalHub({
+    env: process.env,
+    agencies: [NG, VN, KE, SG, CN].map((id) => ({ id, name: id })),
+    agreements: {
+      agreements: [
+        {
+          id: 'WEST-AFRICA-ASIA',
+          version: 1,
+          title: 'Nigeria, Viet Nam, Kenya, Singapore',
+          parties: ['NG', 'VN', 'KE', 'SG'],
+          alertTypes: ['seizure-report', 'consignee-flag', 'suspicious-shipment', 'retraction'],
+          maxHandling: 'TLP:AMBER',
+          validFrom: '2019-01-01T00:00:00Z',
+        },
+      ],
+      operations: [
+        {
+          id: 'THUNDERBALL',
+          version: 1,
+          name: 'Operation Thunderball',
+          period: {
+            from: new Date(Date.now() - day).toISOString(),
+            until: new Date(Date.now() + 30 * day).toISOString(),
+          },
+          members: ['NG', 'VN', 'KE'],
+          alertTypes: ['seizure-report'],
+          maxHandling: 'TLP:AMBER',
+        },
+        {
+          id: 'OLD-OP',
+          version: 1,
+          name: 'An operation that ended',
+          period: { from: '2019-01-01T00:00:00Z', until: '2019-02-01T00:00:00Z' },
+          members: ['NG', 'VN'],
+          alertTypes: ['seizure-report'],
+          maxHandling: 'TLP:AMBER',
+        },
+      ],
+    },
+    routerConfig: { undeliveredAfterMs: 1000 },
+    gatewayConfig: { status: { pendingAlertMs: 1000 } },
+  });
+}, 120_000);
+
+afterAll(async () => {
+  await sgRestarted?.stop();
+  await hub?.stop();
+});
+
+const auth = () => ({ authorization: `Bearer ${hub.token}` });
+const coordinator = () => ({ authorization: `Bearer ${hub.coordinatorToken}` });
+const gw = (agency: string) => (agency === SG && sgRestarted ? sgRestarted : hub.gateways[agency]!);
+
+async function send(agency: string, alert: unknown): Promise<string> {
+  const res = await fetch(`${gw(agency).url}/v1/alerts`, {
+    method: 'POST',
+    headers: { ...auth(), 'content-type': 'application/json' },
+    body: JSON.stringify(alert),
+  });
+  expect(res.status).toBe(202);
+  return ((await res.json()) as { id: string }).id;
+}
+
+interface Status {
+  state: string;
+  operation?: string;
+  refused?: { code: string };
+  recipients: {
+    recipient: string;
+    state: string;
+    receiptVerified?: boolean;
+    deliveredAt?: string;
+    since?: string;
+    overdue?: boolean;
+    code?: string;
+  }[];
+  outcomes: { from: string; result: string }[];
+}
+
+async function status(agency: string, id: string): Promise<Status> {
+  const res = await fetch(`${gw(agency).url}/v1/alerts/${id}/status`, { headers: auth() });
+  expect(res.status).toBe(200);
+  return (await res.json()) as Status;
+}
+
+const states = (s: Status) =>
+  Object.fromEntries(s.recipients.map((r) => [r.recipient, r.state])) as Record<string, string>;
+
+async function audit(query: string) {
+  const res = await fetch(`${hub.router.url}/v1/audit?${query}`, { headers: coordinator() });
+  expect(res.status).toBe(200);
+  return ((await res.json()) as { records: Record<string, unknown>[] }).records;
+}
+
+let shared: string;
+
+describe('receipts - real processes', () => {
+  it('an alert to three partners, one gateway stopped: delivered x2 and pending x1, then delivered x3 after the restart', async () => {
+    await hub.gateways[SG]!.stop();
+    shared = await send(NG, seizureReport(NG));
+    const two = await eventually(
+      async () => {
+        const s = await status(NG, shared);
+        return s.recipients.filter((r) => r.state === 'delivered').length === 2 ? s : undefined;
+      },
+      60_000,
+      'two receipts',
+    );
+    expect(two.state).toBe('routed');
+    expect(states(two)).toEqual({ [KE]: 'delivered', [SG]: 'pending', [VN]: 'delivered' });
+    for (const r of two.recipients.filter((x) => x.state === 'delivered')) {
+      expect(r.receiptVerified).toBe(true);
+      expect(Number.isNaN(Date.parse(r.deliveredAt!))).toBe(false);
+    }
+    expect(two.recipients.find((r) => r.recipient === SG)!.since).toBeTruthy();
+    // Pending beyond the configured time (1 s here): flagged, and listed for coordinators.
+    const flagged = await eventually(
+      async () => (await status(NG, shared)).recipients.find((r) => r.overdue === true),
+      30_000,
+      'the pending recipient flagged overdue',
+    );
+    expect(flagged.recipient).toBe(SG);
+    const undelivered = await eventually(
+      async () => {
+        const res = await fetch(`${hub.router.url}/v1/stats/undelivered`, {
+          headers: coordinator(),
+        });
+        const body = (await res.json()) as { items: { alertId: string; recipient: string }[] };
+        return body.items.some((i) => i.alertId === shared) ? body : undefined;
+      },
+      30_000,
+      'the undelivered copy listed',
+    );
+    expect(undelivered.items.filter((i) => i.alertId === shared).map((i) => i.recipient)).toEqual([
+      SG,
+    ]);
+    const metrics = await (await fetch(`${gw(NG).url}/metrics`)).text();
+    expect(metrics).toMatch(/^ahub_gateway_deliveries_overdue\{[^}]*\} [1-9]/m);
+
+    sgRestarted = await spawnService('gateway', join(hub.dir, `gateway-${SG}.yaml`), {
+      env: process.env,
+    });
+    const three = await eventually(
+      async () => {
+        const s = await status(NG, shared);
+        return s.recipients.every((r) => r.state === 'delivered') ? s : undefined;
+      },
+      60_000,
+      'three receipts',
+    );
+    expect(states(three)).toEqual({ [KE]: 'delivered', [SG]: 'delivered', [VN]: 'delivered' });
+    expect(three.recipients.every((r) => r.receiptVerified === true)).toBe(true);
+
+    const delivered = await audit(`outcome=delivered&agency=${NG}`);
+    expect(
+      delivered
+        .filter((r) => r['alertId'] === shared)
+        .map((r) => r['recipient'])
+        .sort(),
+    ).toEqual([KE, SG, VN]);
+
+    const cli = await hubctl(['status', shared, '--gateway', gw(NG).url], {
+      env: { AHUB_TOKEN: hub.token },
+    });
+    expect(cli.code).toBe(0);
+    expect(cli.stdout.match(/ delivered .* receipt verified/g)).toHaveLength(3);
+  });
+
+  it('a rejected alert shows refused with the router code at the sender', async () => {
+    const id = await send(NG, seizureReport(NG, { operation: 'NO-SUCH-OPERATION' }));
+    const s = await eventually(
+      async () => {
+        const v = await status(NG, id);
+        return v.state === 'refused' ? v : undefined;
+      },
+      60_000,
+      'the refusal notice',
+    );
+    expect(s.refused!.code).toBe('ERR_OPERATION_UNKNOWN');
+    expect(s.recipients).toEqual([]);
+    const cli = await hubctl(['status', id, '--gateway', gw(NG).url], {
+      env: { AHUB_TOKEN: hub.token },
+    });
+    expect(cli.code).toBe(1);
+    expect(cli.stdout).toContain('ERR_OPERATION_UNKNOWN');
+  });
+
+  it('forged receipts (wrong key, wrong digest, replayed) are refused, audited, and the publishing agency is told', async () => {
+    const hubNc = await hub.connectAs(LOCAL_ROUTER);
+    const vnNc = await hub.connectAs(VN);
+    try {
+      // A genuine receipt VN's gateway sent, read back from the hub's stream.
+      const jsm = await jetstreamManager(hubNc);
+      const genuine = await jsm.streams.getMessage(Streams.Inbound, {
+        last_by_subj: receiptSubject(VN),
+      });
+      expect(genuine).toBeTruthy();
+      const original = JSON.parse(
+        Buffer.from(decodeEnvelope(genuine!.data).payload, 'base64url').toString('utf8'),
+      ) as DeliveryReceipt;
+      const vnKey = loadSigningKey(join(hub.certsDir, 'private', VN), VN);
+      const keKey = loadSigningKey(join(hub.certsDir, 'private', KE), KE);
+      const js = jetstream(vnNc);
+
+      // 1. Replayed: the same bytes again.
+      await js.publish(receiptSubject(VN), genuine!.data);
+      // 2. Wrong key: Kenya's key, claiming to be Viet Nam.
+      const wrongKey: DeliveryReceipt = { ...original, receipt: newAlertId() };
+      await js.publish(
+        receiptSubject(VN),
+        encodeEnvelope(await signReceipt(wrongKey, { ...keKey, principal: VN })),
+      );
+      // 3. Wrong digest: Viet Nam's own key, a digest that is not the forwarded envelope's.
+      const wrongDigest: DeliveryReceipt = {
+        ...original,
+        receipt: newAlertId(),
+        deliveries: original.deliveries.map((d) => ({
+          ...d,
+          envelopeSha256: d.envelopeSha256.replace(/^./, (c) => (c === '0' ? '1' : '0')),
+        })),
+      };
+      await js.publish(receiptSubject(VN), encodeEnvelope(await signReceipt(wrongDigest, vnKey)));
+
+      const expected = [
+        'ERR_KEY_AGENCY_MISMATCH',
+        'ERR_RECEIPT_DIGEST_MISMATCH',
+        'ERR_RECEIPT_REPLAYED',
+      ];
+      const rejected = await eventually(
+        async () => {
+          const r = (await audit(`outcome=rejected&agency=${VN}`)).filter(
+            (x) => x['type'] === 'receipt',
+          );
+          return r.length >= 3 ? r : undefined;
+        },
+        60_000,
+        'three refused receipts in the audit',
+      );
+      expect(rejected.map((r) => r['reasonCode']).sort()).toEqual(expected);
+      // Refusal notices go back to the agency whose subject carried them.
+      const told = await eventually(
+        async () => {
+          const res = await fetch(`${gw(VN).url}/v1/refusals`, { headers: auth() });
+          const body = (await res.json()) as { items: { code: string; receipt: string | null }[] };
+          return body.items.length >= 3 ? body.items : undefined;
+        },
+        60_000,
+        'three refusal notices at VN',
+      );
+      expect(told.map((t) => t.code).sort()).toEqual(expected);
+      expect(told.find((t) => t.code === 'ERR_RECEIPT_DIGEST_MISMATCH')!.receipt).toBe(
+        wrongDigest.receipt,
+      );
+      // Nothing a forged receipt named was marked delivered twice.
+      const delivered = (await audit(`outcome=delivered&partner=${VN}`)).filter(
+        (r) => r['alertId'] === shared,
+      );
+      expect(delivered).toHaveLength(1);
+    } finally {
+      await vnNc.close();
+      await hubNc.close();
+    }
+  });
+
+  it('an operation alert goes to its members during the period only, and to nobody outside it', async () => {
+    const during = await send(NG, seizureReport(NG, { operation: 'THUNDERBALL' }));
+    const s = await eventually(
+      async () => {
+        const v = await status(NG, during);
+        return v.recipients.length === 2 && v.recipients.every((r) => r.state === 'delivered')
+          ? v
+          : undefined;
+      },
+      60_000,
+      'the operation alert delivered to its members',
+    );
+    expect(s.operation).toBe('THUNDERBALL');
+    // Singapore shares an agreement with Nigeria but is not a member: it receives nothing.
+    expect(states(s)).toEqual({ [KE]: 'delivered', [VN]: 'delivered' });
+
+    const after = await send(NG, seizureReport(NG, { operation: 'OLD-OP' }));
+    const o = await eventually(
+      async () => {
+        const v = await status(NG, after);
+        return v.state === 'routed' ? v : undefined;
+      },
+      60_000,
+      'the out-of-period alert routed',
+    );
+    expect(o.recipients.every((r) => r.state === 'refused')).toBe(true);
+    expect(o.recipients.map((r) => [r.recipient, r.code])).toEqual([[VN, 'DENY_OPERATION_PERIOD']]);
+    const forwarded = await audit(`outcome=forwarded&agency=${NG}`);
+    expect(forwarded.filter((r) => r['alertId'] === after)).toEqual([]);
+    const denied = (await audit(`outcome=denied&agency=${NG}`)).filter(
+      (r) => r['alertId'] === after,
+    );
+    expect(denied.map((r) => r['reasonCode'])).toContain('DENY_OPERATION_PERIOD');
+
+    // An outcome for an alert the partner never received is refused.
+    const orphan = await send(VN, {
+      type: 'outcome',
+      version: 1,
+      origin: VN,
+      handling: 'TLP:AMBER',
+      answers: after,
+      result: 'false-positive',
+    });
+    const refused = await eventually(
+      async () => {
+        const v = await status(VN, orphan);
+        return v.state === 'refused' ? v : undefined;
+      },
+      60_000,
+      'the orphan outcome refused',
+    );
+    expect(refused.refused!.code).toBe('ERR_OUTCOME_NOT_RECEIVED');
+
+    // Viet Nam reports a seizure on Nigeria's operation alert; Nigeria sees it beside the alert.
+    const outcome = await send(VN, {
+      type: 'outcome',
+      version: 1,
+      origin: VN,
+      handling: 'TLP:AMBER',
+      answers: during,
+      result: 'seizure',
+      seizure: {
+        date: new Date().toISOString().slice(0, 10),
+        location: { country: 'VN', locode: 'VNHPH' },
+        commodities: [
+          {
+            taxon: { scientificName: 'Manis javanica' },
+            product: 'scales',
+            quantity: { value: 450, unit: 'kg' },
+          },
+        ],
+      },
+    });
+    const seen = await eventually(
+      async () => {
+        const v = await status(NG, during);
+        return v.outcomes.length > 0 ? v : undefined;
+      },
+      60_000,
+      'the outcome at Nigeria',
+    );
+    expect(seen.outcomes.map((x) => [x.from, x.result])).toEqual([[VN, 'seizure']]);
+    const back = await eventually(
+      async () => {
+        const v = await status(VN, outcome);
+        return v.recipients.length === 1 && v.recipients[0]!.state === 'delivered' ? v : undefined;
+      },
+      60_000,
+      "Nigeria's receipt for the outcome",
+    );
+    expect(back.recipients[0]!.recipient).toBe(NG);
+
+    const res = await fetch(`${hub.router.url}/v1/operations/THUNDERBALL/report`, {
+      headers: coordinator(),
+    });
+    expect(res.status).toBe(200);
+    const report = (await res.json()) as {
+      countries: string[];
+      alertsByType: Record<string, number>;
+      deliveries: { forwarded: number; delivered: number; latencyMs: { p50: number } | null };
+      outcomes: Record<string, number>;
+      seizures: { country: string; commodity: string; unit: string; quantity: number }[];
+    };
+    expect(report.countries).toEqual(['KE', 'NG', 'VN']);
+    expect(report.alertsByType).toEqual({ 'seizure-report': 1, outcome: 1 });
+    expect(report.deliveries.forwarded).toBe(2);
+    expect(report.deliveries.delivered).toBe(2);
+    expect(report.deliveries.latencyMs).not.toBeNull();
+    expect(report.outcomes).toEqual({ seizure: 1 });
+    expect(report.seizures).toContainEqual({
+      country: 'VN',
+      commodity: 'Manis javanica (scales)',
+      unit: 'kg',
+      quantity: 450,
+      reports: 1,
+    });
+    const cli = await hubctl(['operation', 'report', 'THUNDERBALL', '--router', hub.router.url], {
+      env: { AHUB_COORDINATOR_TOKEN: hub.coordinatorToken },
+    });
+    expect(cli.code).toBe(0);
+    expect(cli.stdout).toContain('countries taking part: KE, NG, VN');
+    expect(cli.stdout).toMatch(/VN {2}Manis javanica \(scales\) {2}450 kg/);
+  });
+});

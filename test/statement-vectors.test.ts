@@ -1,0 +1,93 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import * as jose from 'jose';
+import { describe, expect, it } from 'vitest';
+import { AlertHubError, decodeEnvelope, verifyNotice, verifyReceipt } from '@alert-hub/core';
+import { DEFAULT_SCHEMAS_DIR, loadSchemaRegistry, loadTrustStore } from '@alert-hub/runtime';
+import { buildStatementVectors } from './vectors/generate-statements.mjs';
+
+interface Vector {
+  name: string;
+  kind: 'receipt' | 'notice';
+  envelope: string;
+  to?: string;
+  expected:
+    { ok: true; kid: string; receipt?: unknown; notice?: unknown } | { ok: false; code: string };
+}
+
+const dir = fileURLToPath(new URL('./vectors/', import.meta.url));
+const file = JSON.parse(readFileSync(`${dir}statements.json`, 'utf8')) as {
+  verifyAt: string;
+  forwarded: { envelope: string; sha256: string };
+  vectors: Vector[];
+};
+const registry = loadSchemaRegistry(DEFAULT_SCHEMAS_DIR);
+const trust = loadTrustStore(`${dir}trust`, registry);
+const now = new Date(file.verifyAt);
+
+function verify(v: Vector) {
+  const jws = decodeEnvelope(Buffer.from(v.envelope, 'hex'));
+  return v.kind === 'receipt'
+    ? verifyReceipt(jws, { trust, registry, now })
+    : verifyNotice(jws, { trust, registry, now, to: v.to! });
+}
+
+describe('receipt and notice test vectors (test/vectors/statements.json)', () => {
+  it('the receipt names the forwarded envelope by the SHA-256 of its bytes', () => {
+    const digest = createHash('sha256')
+      .update(Buffer.from(file.forwarded.envelope, 'hex'))
+      .digest('hex');
+    expect(digest).toBe(file.forwarded.sha256);
+    const valid = file.vectors.find((v) => v.name === 'valid-receipt')!;
+    const receipt = (valid.expected as { receipt: { deliveries: { envelopeSha256: string }[] } })
+      .receipt;
+    expect(receipt.deliveries[0]!.envelopeSha256).toBe(digest);
+  });
+
+  for (const v of file.vectors) {
+    it(`${v.name}: ${v.expected.ok ? 'verifies' : `fails with ${v.expected.code}`}`, async () => {
+      if (v.expected.ok) {
+        const r = await verify(v);
+        expect(r.key.kid).toBe(v.expected.kid);
+        if ('receipt' in r) expect(r.receipt).toEqual(v.expected.receipt);
+        else expect(r.notice).toEqual(v.expected.notice);
+      } else {
+        const err = await verify(v).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        expect(err).toBeInstanceOf(AlertHubError);
+        expect((err as AlertHubError).code).toBe(v.expected.code);
+      }
+    });
+  }
+
+  it('the valid vectors also verify with jose, a second JOSE implementation', async () => {
+    for (const v of file.vectors.filter((x) => x.expected.ok)) {
+      const jws = decodeEnvelope(Buffer.from(v.envelope, 'hex'));
+      const sig = jws.signatures[0]!;
+      const { kid } = JSON.parse(Buffer.from(sig.protected, 'base64url').toString()) as {
+        kid: string;
+      };
+      const key = await jose.importJWK(trust.get(kid)!.jwk, 'EdDSA');
+      const r = await jose.flattenedVerify({ payload: jws.payload, ...sig }, key, {
+        algorithms: ['EdDSA'],
+      });
+      const expected = v.expected as { receipt?: unknown; notice?: unknown };
+      expect(JSON.parse(new TextDecoder().decode(r.payload))).toEqual(
+        expected.receipt ?? expected.notice,
+      );
+    }
+  });
+
+  it('every vector and the NG-CUSTOMS trust file regenerate byte for byte', async () => {
+    const rebuilt = await buildStatementVectors();
+    expect(rebuilt.forwarded.envelope).toBe(file.forwarded.envelope);
+    for (const r of rebuilt.vectors)
+      expect(r.envelope, r.name).toBe(file.vectors.find((v) => v.name === r.name)?.envelope);
+    expect(JSON.parse(readFileSync(`${dir}trust/NG-CUSTOMS.jwks.json`, 'utf8'))).toEqual(
+      rebuilt.ngJwks,
+    );
+  });
+});

@@ -1,0 +1,113 @@
+#!/usr/bin/env node
+// Builds the delivery-receipt and notice test vectors (statements.json). Run from the
+// repository root after `npm run build`:  node test/vectors/generate-statements.mjs
+//
+// Same keys as generate.mjs, plus NG-CUSTOMS's receipt key derived from a published seed; every
+// vector is Ed25519 and regenerates byte for byte.
+import { createHash, createPrivateKey, sign } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import {
+  countersign,
+  encodeEnvelope,
+  importSigningKey,
+  jwkThumbprint,
+  sha256Hex,
+  signAlert,
+  signNotice,
+  signReceipt,
+} from '@alert-hub/core';
+import { VECTOR_TIME, vectorAlert, vectorKeys } from './generate.mjs';
+
+const SCHEMA = 'https://schemas.alert-hub.example/alerts/seizure-report/v1.json';
+const hex = (bytes) => Buffer.from(bytes).toString('hex');
+const b64 = (v) => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64url');
+const text = (b) => Buffer.from(b, 'base64url').toString('utf8');
+
+/** NG-CUSTOMS's key: Ed25519 from the SHA-256 of a published label. */
+export function receiptKey() {
+  const seed = createHash('sha256').update('alert-hub test vector receipt key').digest();
+  const der = Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), seed]);
+  const jwk = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' }).export({ format: 'jwk' });
+  const pub = { kty: 'OKP', crv: 'Ed25519', x: jwk.x };
+  const publicJwk = { ...pub, kid: jwkThumbprint(pub), alg: 'EdDSA', use: 'sig', notBefore: '2019-01-01T00:00:00Z', notAfter: '2029-01-01T00:00:00Z' };
+  return { publicJwk, privateJwk: { ...publicJwk, d: jwk.d } };
+}
+
+function resign(privateJwk, header, payloadB64) {
+  const p = b64(header);
+  const key = createPrivateKey({ key: privateJwk, format: 'jwk' });
+  return { protected: p, signature: sign(null, Buffer.from(`${p}.${payloadB64}`), key).toString('base64url') };
+}
+
+/** Every statement vector. */
+export async function buildStatementVectors() {
+  const k = vectorKeys();
+  const ng = receiptKey();
+  const sgKey = importSigningKey(k.sg.privateJwk, 'SG-NPARKS');
+  const hubKey = importSigningKey(k.hub.privateJwk, 'HUB');
+  const ngKey = importSigningKey(ng.privateJwk, 'NG-CUSTOMS');
+  const alert = vectorAlert();
+  const forwarded = encodeEnvelope(
+    await countersign(await signAlert(alert, sgKey, SCHEMA), hubKey, {
+      recipient: 'NG-CUSTOMS',
+      agreement: { id: 'WEN-ASIA-AFRICA', version: 3 },
+      routed_at: '2019-04-08T03:15:02Z',
+      onward: false,
+      alert_id: alert.id,
+    }),
+  );
+  const receipt = {
+    receipt: '0169fb6c-1a80-7000-8000-000000000101',
+    agency: 'NG-CUSTOMS',
+    committedAt: '2019-04-08T03:15:03.250Z',
+    deliveries: [{ alertId: alert.id, origin: 'SG-NPARKS', envelopeSha256: sha256Hex(forwarded) }],
+  };
+  const signedReceipt = await signReceipt(receipt, ngKey);
+  const receiptBytes = encodeEnvelope(signedReceipt);
+  const notice = {
+    notice: '0169fb6c-1a80-7000-8000-000000000201',
+    hub: 'HUB',
+    to: 'SG-NPARKS',
+    issuedAt: '2019-04-08T03:15:04Z',
+    events: [
+      { event: 'routed', alertId: alert.id, at: '2019-04-08T03:15:02Z', recipients: ['NG-CUSTOMS'], denied: [{ recipient: 'KE-KWS', code: 'DENY_HANDLING', reason: 'WEN-ASIA-AFRICA@3: TLP:AMBER is above the allowed TLP:GREEN' }] },
+      { event: 'delivered', alertId: alert.id, recipient: 'NG-CUSTOMS', committedAt: receipt.committedAt, verifiedAt: '2019-04-08T03:15:03.900Z', envelopeSha256: receipt.deliveries[0].envelopeSha256, receipt: receipt.receipt, receiptSha256: sha256Hex(receiptBytes), kid: ng.publicJwk.kid },
+      { event: 'refused', alertId: '0169fb6c-1a80-7000-8000-000000000009', subject: 'ahub.in.SG-NPARKS.retraction', streamSeq: 42, at: '2019-04-08T03:15:04Z', code: 'ERR_RETRACTION_NOT_ORIGIN', reason: 'only VN-CUSTOMS may retract alert 0169fb6c-1a80-7000-8000-000000000003' },
+    ],
+  };
+  const signedNotice = await signNotice(notice, hubKey);
+  const rHeader = JSON.parse(text(signedReceipt.signatures[0].protected));
+  const nHeader = JSON.parse(text(signedNotice.signatures[0].protected));
+
+  const v = [];
+  const add = (name, kind, description, bytes, expected, extra = {}) => v.push({ name, kind, description, envelope: hex(bytes), expected, ...extra });
+  add('valid-receipt', 'receipt', "NG-CUSTOMS's receipt for one inbox commit holding the routed copy `forwarded` (published on ahub.in.NG-CUSTOMS.receipt).", receiptBytes, { ok: true, receipt, kid: ng.publicJwk.kid }, {
+    protectedHeader: text(signedReceipt.signatures[0].protected),
+    payloadJson: text(signedReceipt.payload),
+    signingInput: `${signedReceipt.signatures[0].protected}.${signedReceipt.payload}`,
+  });
+  add('valid-notice', 'notice', 'The hub tells SG-NPARKS that its alert was routed, delivered (receipt verified) and that another message was refused (delivered on ahub.feed.SG-NPARKS.HUB.notice).', encodeEnvelope(signedNotice), { ok: true, notice, kid: k.hub.publicJwk.kid }, { to: 'SG-NPARKS' });
+
+  const tampered = b64({ ...receipt, deliveries: [{ ...receipt.deliveries[0], origin: 'KE-KWS' }] });
+  add('receipt-bad-signature', 'receipt', 'The payload was changed after signing.', encodeEnvelope({ payload: tampered, signatures: signedReceipt.signatures }), { ok: false, code: 'ERR_SIGNATURE_INVALID' });
+  add('receipt-key-of-another-agency', 'receipt', "Signed with SG-NPARKS's key but claiming agency NG-CUSTOMS.", encodeEnvelope({ payload: signedReceipt.payload, signatures: [resign(k.sg.privateJwk, { ...rHeader, kid: k.sg.publicJwk.kid }, signedReceipt.payload)] }), { ok: false, code: 'ERR_KEY_AGENCY_MISMATCH' });
+  add('receipt-header-mismatch', 'receipt', 'A validly signed header whose receipt_id differs from the payload.', encodeEnvelope({ payload: signedReceipt.payload, signatures: [resign(ng.privateJwk, { ...rHeader, receipt_id: '0169fb6c-1a80-7000-8000-0000000001ff' }, signedReceipt.payload)] }), { ok: false, code: 'ERR_ENVELOPE_HEADER_MISMATCH' });
+  const extra = b64({ ...receipt, note: 'x' });
+  add('receipt-schema-invalid', 'receipt', 'A validly signed receipt with a member the schema does not allow.', encodeEnvelope({ payload: extra, signatures: [resign(ng.privateJwk, rHeader, extra)] }), { ok: false, code: 'ERR_RECEIPT_INVALID' });
+  add('receipt-wrong-typ', 'receipt', 'A receipt whose header says it is an alert.', encodeEnvelope({ payload: signedReceipt.payload, signatures: [resign(ng.privateJwk, { ...rHeader, typ: 'ahub-alert+jws' }, signedReceipt.payload)] }), { ok: false, code: 'ERR_ENVELOPE_MALFORMED' });
+  add('receipt-two-signatures', 'receipt', 'A receipt carries exactly one signature.', encodeEnvelope({ payload: signedReceipt.payload, signatures: [signedReceipt.signatures[0], signedReceipt.signatures[0]] }), { ok: false, code: 'ERR_ENVELOPE_MALFORMED' });
+  add('notice-signed-by-an-agency', 'notice', 'A "notice" signed by an agency key: notices come only from a key of role router.', encodeEnvelope({ payload: signedNotice.payload, signatures: [resign(k.sg.privateJwk, { ...nHeader, kid: k.sg.publicJwk.kid }, signedNotice.payload)] }), { ok: false, code: 'ERR_KEY_AGENCY_MISMATCH' }, { to: 'SG-NPARKS' });
+  add('notice-for-another-agency', 'notice', 'A genuine notice read as if it were addressed to VN-CUSTOMS.', encodeEnvelope(signedNotice), { ok: false, code: 'ERR_ENVELOPE_HEADER_MISMATCH' }, { to: 'VN-CUSTOMS' });
+  return { forwarded: { envelope: hex(forwarded), sha256: sha256Hex(forwarded), recipient: 'NG-CUSTOMS' }, vectors: v, ngJwks: { principal: 'NG-CUSTOMS', role: 'agency', name: 'Nigeria Customs Service (test vectors)', keys: [ng.publicJwk] } };
+}
+
+async function main() {
+  const dir = fileURLToPath(new URL('./', import.meta.url));
+  const { forwarded, vectors, ngJwks } = await buildStatementVectors();
+  writeFileSync(`${dir}trust/NG-CUSTOMS.jwks.json`, `${JSON.stringify(ngJwks, null, 2)}\n`);
+  writeFileSync(`${dir}statements.json`, `${JSON.stringify({ verifyAt: VECTOR_TIME, forwarded, vectors }, null, 2)}\n`);
+  console.log(`wrote ${vectors.length} statement vectors to ${dir}`);
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) await main();
