@@ -120,6 +120,7 @@ const EN = {
   'event.rejected': 'rejected',
   'event.dead-lettered': 'dead-lettered',
   'event.agreements-loaded': 'agreements loaded',
+  'event.delivered': 'delivered (receipt verified)',
   'error.network': 'The service cannot be reached.',
   'field.summary': 'Summary',
   'field.handling': 'TLP label',
@@ -280,6 +281,7 @@ const FR: Record<MessageKey, string> = {
   'event.rejected': 'rejetée',
   'event.dead-lettered': 'mise au rebut',
   'event.agreements-loaded': 'accords chargés',
+  'event.delivered': 'remise (accusé vérifié)',
   'error.network': 'Le service est injoignable.',
   'field.summary': 'Résumé',
   'field.handling': 'Marquage TLP',
@@ -335,7 +337,9 @@ export function setLanguage(lang: Language): void {
 
 /** The message `key` in the current language, with `{name}` placeholders filled in. */
 export function t(key: MessageKey, vars: Record<string, string | number> = {}): string {
-  return CATALOGUES[current][key].replace(/\{(\w+)\}/g, (m, name: string) =>
+  // A key built at run time (an audit event this page does not know yet) shows as itself.
+  const message = (CATALOGUES[current][key] as string | undefined) ?? key;
+  return message.replace(/\{(\w+)\}/g, (m, name: string) =>
     vars[name] === undefined ? m : String(vars[name]),
   );
 }

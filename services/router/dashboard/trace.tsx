@@ -79,11 +79,9 @@ export function Tail() {
   useEffect(() => {
     let stopped = false;
     const poll = async () => {
-      if (after.current === undefined) {
-        // Start a little before the head, so the panel is not empty on a quiet hub.
-        const h = await callApi<{ logs: { head: { seq: number } }[] }>('/dashboard/api/health');
-        after.current = h.ok ? Math.max(0, (h.body.logs[0]?.head.seq ?? 0) - TAIL_KEEP) : 0;
-      }
+      // Not the health check (a full walk of the log) to find the head: the tail starts from
+      // the first page and catches up 500 records per poll.
+      after.current ??= 0;
       const r = await callApi<{ records: AuditRecord[] }>(
         `/v1/audit?after=${after.current}&limit=500`,
       );
