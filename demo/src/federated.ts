@@ -95,8 +95,13 @@ export async function runFederated(
   try {
     const outbox = async () =>
       (await (await jetstreamManager(leafOps)).streams.info(outboxStreamName(CUT))).state.messages;
-    const atHub = async () =>
-      (await (await jetstreamManager(hubNc)).streams.info(Streams.Inbound)).state.messages;
+    // Only the cut agency's alerts: partners publish their delivery receipts there too.
+    const atHub = async () => {
+      const info = await (
+        await jetstreamManager(hubNc)
+      ).streams.info(Streams.Inbound, { subjects_filter: `ahub.in.${CUT}.>` });
+      return Object.values(info.state.subjects ?? {}).reduce((n, c) => n + c, 0);
+    };
     const sent: string[] = [];
     const delivered = async (n: number) => {
       for (const p of PARTNERS) if (new Set(await inbox(hub, p)).size < n) return false;
