@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,19 +18,38 @@ interface Service {
 }
 const compose = parseYaml(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8'), {
   merge: true,
-}) as { services: Record<string, Service>; volumes: Record<string, unknown> };
+}) as { services: Record<string, Service>; volumes: Record<string, unknown> } & Record<
+  string,
+  unknown
+>;
 const NATS_NODES = ['nats-1', 'nats-2', 'nats-3'];
 const out = mkdtempSync(join(tmpdir(), 'ahub-compose-'));
 afterAll(() => rmSync(out, { recursive: true, force: true }));
 
-beforeAll(() => {
-  // The same generator as `npm run compose:prepare`, with the in-container paths pointing here.
+// The same generator as `npm run compose:prepare`, with the in-container paths pointing here.
+const prepare = () =>
   execFileSync(
     process.execPath,
     [join(ROOT, 'demo/dist/compose-prepare.js'), '--out', out, '--root', out],
-    { cwd: ROOT },
+    { cwd: ROOT, encoding: 'utf8' },
   );
+beforeAll(() => {
+  prepare();
 });
+
+/** Every generated file under `out` with its content (the JetStream store aside). */
+function snapshot(): Record<string, string> {
+  const files: Record<string, string> = {};
+  const walk = (d: string) => {
+    for (const f of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, f.name);
+      if (f.isDirectory()) walk(p);
+      else files[p.slice(out.length + 1)] = readFileSync(p, 'utf8');
+    }
+  };
+  walk(out);
+  return files;
+}
 
 describe('docker-compose.yml', () => {
   it('runs a three-node nats-server 2.9 hub and an agency leaf node with the generated configuration, and the router and gateways from their Dockerfiles', () => {
@@ -60,7 +79,7 @@ describe('docker-compose.yml', () => {
   it('every Dockerfile builds from the repository root and starts its service', () => {
     for (const svc of ['gateway', 'router']) {
       const df = readFileSync(join(ROOT, `services/${svc}/Dockerfile`), 'utf8');
-      expect(df).toMatch(/^FROM node:20/m);
+      expect(df).toMatch(/^FROM node:24/m);
       expect(df).toContain(`ENTRYPOINT ["node", "services/${svc}/dist/main.js"]`);
       expect(df).toMatch(/^USER node$/m);
       expect(existsSync(join(ROOT, `services/${svc}/dist/main.js`))).toBe(true);
@@ -96,6 +115,38 @@ describe('docker-compose.yml', () => {
     expect(conf).toContain('verify_and_map: true');
     // Monitoring answers without authentication: never on all interfaces.
     expect(conf.match(/^http: .*$/m)?.[0]).toBe('http: "127.0.0.1:8222"');
+  });
+
+  it('has only top-level members that docker-compose 1.29 (Debian) accepts: no `name:`', () => {
+    for (const key of Object.keys(compose))
+      expect(['version', 'services', 'volumes', 'networks', 'configs', 'secrets']).toContain(
+        key.startsWith('x-') ? 'services' : key,
+      );
+  });
+
+  it('compose:prepare is idempotent: a second run keeps every key, certificate, token and configuration', () => {
+    const before = snapshot();
+    expect(prepare()).toMatch(/kept the keys and API tokens/);
+    expect(snapshot()).toEqual(before);
+    expect(readdirSync(join(out, 'certs/private/SG-NPARKS'))).toHaveLength(1);
+  });
+
+  it('compose:prepare run as root hands the files to the containers user (uid 1000), keys still 0600', () => {
+    if (process.getuid?.() !== 0) {
+      console.log("compose:prepare ownership: not root here, the files are already the caller's");
+      return;
+    }
+    for (const f of [
+      'certs/trust/SG-NPARKS.jwks.json',
+      'certs/dev/SG-NPARKS-key.pem',
+      'router.yaml',
+    ])
+      expect(statSync(join(out, f)).uid, f).toBe(1000);
+    const key = readdirSync(join(out, 'certs/private/SG-NPARKS'))[0]!;
+    const st = statSync(join(out, 'certs/private/SG-NPARKS', key));
+    expect(st.uid).toBe(1000);
+    expect(st.mode & 0o777).toBe(0o600);
+    expect(statSync(join(out, 'certs/trust')).mode & 0o005).toBe(0o005);
   });
 
   it('docker compose config accepts it, where a Docker CLI with compose is installed', () => {

@@ -73,8 +73,8 @@ describe('gateway process with hubctl', () => {
       .join('\n');
     const r = await hubctl(['send', '-', '--gateway', sg.url], { env: env(), input: nd });
     expect(r.code).toBe(1);
-    expect(r.stdout).toMatch(/#0 accepted/);
-    expect(r.stdout).toMatch(/#1 .*\[ERR_ORIGIN_MISMATCH\]/);
+    expect(r.stdout).toMatch(/#1 accepted/);
+    expect(r.stdout).toMatch(/#2 .*\[ERR_ORIGIN_MISMATCH\]/);
     expect(r.stdout).toMatch(/1 accepted, 1 refused/);
   });
 
@@ -118,7 +118,8 @@ describe('gateway process with hubctl', () => {
     follow.kill();
     expect(out).toContain(b.id);
     expect(out).not.toContain(a.id);
-    expect(out).toMatch(/SG-NPARKS\s+seizure-report\s+TLP:AMBER/);
+    // The text view names the agreement it came under and whether it may be shared onward.
+    expect(out).toMatch(/SG-NPARKS\s+seizure-report\s+TLP:AMBER\s+TEST@1\s+onward:no\s/);
   });
 
   it('stops cleanly on SIGTERM', async () => {

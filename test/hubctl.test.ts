@@ -1,4 +1,5 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -50,7 +51,9 @@ describe('hubctl - command line', () => {
     });
     expect(r.code).toBe(1);
     expect(JSON.parse(r.stdout)).toEqual({
+      item: 1,
       valid: false,
+      filled: [],
       code: 'ERR_SCHEMA_INVALID',
       errors: [
         {
@@ -86,6 +89,108 @@ describe('hubctl - command line', () => {
       }
     }
   }, 90_000);
+  it('validate: id, origin and issuedAt may be left out, as the README tells senders', async () => {
+    const { id: _id, origin: _o, issuedAt: _i, ...bare } = flag;
+    const r = await hubctl(['validate', '-', '--json'], { input: JSON.stringify(bare) });
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      valid: true,
+      filled: ['id', 'origin', 'issuedAt'],
+    });
+  });
+  it('validate: NDJSON, each alert numbered from 1; a broken line is named by its number', async () => {
+    const lines = [JSON.stringify(flag), JSON.stringify({ ...flag, handling: 'TLP:PINK' })];
+    const r = await hubctl(['validate', '-'], { input: lines.join('\n') });
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/^#1 valid consignee-flag/m);
+    expect(r.stdout).toMatch(/^#2 invalid: .*\[ERR_SCHEMA_INVALID\]/m);
+    expect(r.stdout).toMatch(/1 valid, 1 invalid/);
+    const broken = await hubctl(['validate', '-'], {
+      input: [lines[0], lines[0], '{"type": '].join('\n'),
+    });
+    expect(broken.code).toBe(1);
+    expect(broken.stderr).toMatch(/line 3: .*\[ERR_INPUT_INVALID\]/);
+  });
+  it('send: a gateway that cannot be reached is named with the cause, not "fetch failed"', async () => {
+    // A port that was free a moment ago: nothing listens there.
+    const port = await new Promise<number>((resolve) => {
+      const srv = createServer().listen(0, '127.0.0.1', () => {
+        const p = (srv.address() as AddressInfo).port;
+        srv.close(() => resolve(p));
+      });
+    });
+    const r = await hubctl(['send', '-', '--gateway', `http://127.0.0.1:${port}`], {
+      input: JSON.stringify(flag),
+      env: { AHUB_TOKEN: 'ahub_x' },
+    });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`cannot reach http://127.0.0.1:${port}/v1/alerts`);
+    expect(r.stderr).toContain('ECONNREFUSED');
+    expect(r.stderr).toContain('[ERR_NETWORK]');
+  });
+  it('tokens create: a coordinator token comes with its entry for the router configuration', async () => {
+    const r = await hubctl([
+      'tokens',
+      'create',
+      '--name',
+      'wco',
+      '--roles',
+      'coordinator',
+      '--json',
+    ]);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      roles: ['coordinator'],
+      configuration: 'router: coordinators',
+      tokenSha256: expect.stringMatching(/^[0-9a-f]{64}$/) as string,
+    });
+    const text = await hubctl(['tokens', 'create', '--name', 'wco', '--roles', 'coordinator']);
+    expect(text.stdout).toContain('add to the router configuration under coordinators:');
+    expect(
+      (await hubctl(['tokens', 'create', '--name', 'x', '--roles', 'coordinator,submit'])).code,
+    ).toBe(1);
+  });
+  it('certs dev: the count it prints is the number of files it wrote', async () => {
+    const certs = join(dir, 'certs-dev');
+    expect((await hubctl(['keys', 'generate', '--agency', 'KE-KWS', '--certs', certs])).code).toBe(
+      0,
+    );
+    expect(
+      (await hubctl(['keys', 'generate', '--agency', 'HUB', '--role', 'router', '--certs', certs]))
+        .code,
+    ).toBe(0);
+    const r = await hubctl(['certs', 'dev', '--certs', certs]);
+    expect(r.code).toBe(0);
+    const said = Number(/(\d+) new file\(s\)/.exec(r.stdout)![1]);
+    expect(said).toBe(readdirSync(join(certs, 'dev')).length);
+    expect(said).toBe(10); // CA, server, HUB, KE-KWS and the operators: certificate and key each
+  });
+  it('route --dry-run: an agreement naming an agency that does not exist is refused', async () => {
+    const certs = join(dir, 'certs-route');
+    for (const a of ['SG-NPARKS', 'VN-CUSTOMS'])
+      expect((await hubctl(['keys', 'generate', '--agency', a, '--certs', certs])).code).toBe(0);
+    const agreements = join(dir, 'typo.yaml');
+    writeFileSync(
+      agreements,
+      [
+        'agreements:',
+        '  - id: SG-VN',
+        '    version: 1',
+        '    title: typo',
+        '    parties: [SG-NPARKS, VN-CUSTOM]',
+        '    alertTypes: [consignee-flag]',
+        '    maxHandling: TLP:AMBER',
+        '    validFrom: 2019-01-01T00:00:00Z',
+      ].join('\n'),
+    );
+    const r = await hubctl(
+      ['route', '--dry-run', '-', '--from', 'SG-NPARKS', '--agreements', agreements],
+      { input: JSON.stringify(flag), env: { AHUB_TRUST_DIR: join(certs, 'trust') } },
+    );
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('[ERR_AGREEMENTS_INVALID]');
+    expect(r.stderr).toMatch(/VN-CUSTOM.*not an agency of this hub/);
+  });
   it('usage errors exit 2', async () => {
     expect((await hubctl(['keys', 'generate', '--agency', 'sg-x'])).code).toBe(2);
     expect((await hubctl(['no-such-command'])).code).toBe(2);

@@ -1,5 +1,14 @@
 #!/usr/bin/env node
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  writeFileSync,
+} from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { stringify as toYaml, parse as parseYaml } from 'yaml';
@@ -19,6 +28,11 @@ import { ROOT_DIR, createToken } from '@alert-hub/runtime/files';
  * npm run compose:prepare: everything docker-compose.yml mounts at /etc/alert-hub, generated into
  * deploy/ (keys, development certificates, the hub nodes' and the leaf node's nats-server configurations, the services' configuration, API tokens).
  * --root rewrites the in-container paths (tests point them at the generated files to check them).
+ *
+ * Idempotent: a second run keeps the keys, certificates, configurations and tokens it made the
+ * first time (--force makes everything anew), and never rewrites the committed agreements file.
+ * Run as root, it hands the generated files to the containers' user (uid 1000, --uid), whose
+ * services must read them; private keys stay 0600, directories 0700.
  */
 export const COMPOSE_AGENCIES = [
   { id: 'SG-NPARKS', name: 'National Parks Board, Singapore', service: 'gateway-sg', port: 8081 },
@@ -41,6 +55,8 @@ const { values } = parseArgs({
   options: {
     out: { type: 'string', default: join(ROOT_DIR, 'deploy') },
     root: { type: 'string', default: '/etc/alert-hub' },
+    force: { type: 'boolean', default: false },
+    uid: { type: 'string', default: '1000' },
   },
   strict: true,
 });
@@ -50,21 +66,40 @@ const inRoot = (...p: string[]) => [root, ...p].join('/');
 mkdirSync(out, { recursive: true });
 
 const certsDir = join(out, 'certs');
+const force = values.force;
+const kept: string[] = [];
+/** The newest private key file of `principal` made here before, relative to `out`. */
+function existingKey(principal: string): string | undefined {
+  const dir = join(certsDir, 'private', principal);
+  if (force || !existsSync(join(certsDir, 'trust', `${principal}.jwks.json`)) || !existsSync(dir))
+    return undefined;
+  const files = readdirSync(dir)
+    .filter((f) => f.endsWith('.jwk'))
+    .sort();
+  const last = files[files.length - 1];
+  return last === undefined ? undefined : join('certs', 'private', principal, last);
+}
 const keyOf: Record<string, string> = {};
-for (const a of COMPOSE_AGENCIES)
-  keyOf[a.id] = generateKey({ certsDir, principal: a.id, name: a.name }).privateFile.slice(
-    out.length + 1,
-  );
-const hubKey = generateKey({
-  certsDir,
-  principal: 'HUB',
-  role: 'router',
-  name: 'alert-hub router',
-}).privateFile.slice(out.length + 1);
+for (const a of COMPOSE_AGENCIES) {
+  const existing = existingKey(a.id);
+  if (existing) kept.push(existing);
+  keyOf[a.id] =
+    existing ??
+    generateKey({ certsDir, principal: a.id, name: a.name }).privateFile.slice(out.length + 1);
+}
+const hubKey =
+  existingKey('HUB') ??
+  generateKey({
+    certsDir,
+    principal: 'HUB',
+    role: 'router',
+    name: 'alert-hub router',
+  }).privateFile.slice(out.length + 1);
 await createDevPki({
   dir: join(certsDir, 'dev'),
   principals: ['HUB', ...COMPOSE_AGENCIES.map((a) => a.id), ...COMPOSE_LEAVES.map(leafCertName)],
   hosts: [...HUB_NODES, ...COMPOSE_LEAVES.map(leafHost)],
+  force,
 });
 const tls = (who: string) => ({
   caFile: inRoot('certs/dev/ca.pem'),
@@ -108,11 +143,28 @@ for (const agency of COMPOSE_LEAVES) {
 }
 const hubServers = HUB_NODES.map((h) => `tls://${h}:4222`);
 
+// The committed agreements file is the source: copied only when preparing somewhere else.
+const committedAgreements = join(ROOT_DIR, 'deploy', 'agreements.yaml');
+if (resolve(join(out, 'agreements.yaml')) !== resolve(committedAgreements)) {
+  const agreements = parseYaml(readFileSync(committedAgreements, 'utf8')) as unknown;
+  writeFileSync(join(out, 'agreements.yaml'), toYaml(agreements));
+}
+
+// Tokens are made once: their hashes are in the configurations, the tokens in tokens.txt.
+const tokensFile = join(out, 'tokens.txt');
+const configFiles = ['router.yaml', ...COMPOSE_AGENCIES.map((a) => `gateway-${a.id}.yaml`)];
+const keepTokens =
+  !force && [tokensFile, ...configFiles.map((f) => join(out, f))].every(existsSync);
+const tokenHash = (file: string, member: 'coordinators' | 'clients'): string | undefined => {
+  if (!keepTokens) return undefined;
+  const doc = parseYaml(readFileSync(join(out, file), 'utf8')) as Record<
+    string,
+    { tokenSha256: string }[] | undefined
+  >;
+  return doc[member]?.[0]?.tokenSha256;
+};
 const coordinator = createToken();
-const agreements = parseYaml(
-  readFileSync(join(ROOT_DIR, 'deploy', 'agreements.yaml'), 'utf8'),
-) as unknown;
-writeFileSync(join(out, 'agreements.yaml'), toYaml(agreements));
+const coordinatorSha = tokenHash('router.yaml', 'coordinators') ?? coordinator.sha256;
 writeFileSync(
   join(out, 'router.yaml'),
   toYaml({
@@ -124,7 +176,7 @@ writeFileSync(
     nats: { servers: hubServers, tls: tls('HUB') },
     streams: { replicas: 3, leaves: COMPOSE_LEAVES },
     http: { host: '0.0.0.0', port: 8090 },
-    coordinators: [{ name: 'coordinator', tokenSha256: coordinator.sha256 }],
+    coordinators: [{ name: 'coordinator', tokenSha256: coordinatorSha }],
   }),
 );
 const tokens = [`coordinator (router API, port 8090): ${coordinator.token}`];
@@ -145,11 +197,42 @@ for (const a of COMPOSE_AGENCIES) {
           : hubServers,
         tls: tls(a.id),
       },
-      clients: [{ name: `${a.id} systems`, tokenSha256: t.sha256, roles: ['submit', 'read-feed'] }],
+      clients: [
+        {
+          name: `${a.id} systems`,
+          tokenSha256: tokenHash(`gateway-${a.id}.yaml`, 'clients') ?? t.sha256,
+          roles: ['submit', 'read-feed'],
+        },
+      ],
     }),
   );
 }
-writeFileSync(join(out, 'tokens.txt'), `${tokens.join('\n')}\n`, { mode: 0o600 });
+if (!keepTokens) writeFileSync(tokensFile, `${tokens.join('\n')}\n`, { mode: 0o600 });
+
+// The containers run as uid 1000 and mount this directory read-only: they must be able to read
+// the trust store, their keys and certificates. Run as root, hand them over; otherwise the
+// files are already the caller's.
+const uid = Number(values.uid);
+if (process.getuid?.() === 0 && uid !== 0) {
+  const walk = (path: string) => {
+    const st = lstatSync(path);
+    if (st.isSymbolicLink()) return;
+    chownSync(path, uid, uid);
+    if (st.isDirectory()) for (const f of readdirSync(path)) walk(join(path, f));
+  };
+  walk(certsDir);
+  const natsConfs = [...HUB_NODES, ...COMPOSE_LEAVES.map(leafHost)].map((h) => `${h}.conf`);
+  for (const f of [...configFiles, ...natsConfs, 'tokens.txt']) chownSync(join(out, f), uid, uid);
+}
+// Directories 0700 would be fine for their owner; the trust store is public and must be
+// readable by the services whoever owns it.
+chmodSync(certsDir, 0o755);
+chmodSync(join(certsDir, 'trust'), 0o755);
+
 process.stdout.write(
-  `prepared ${out}: keys, certificates, nats-1..3.conf, nats-leaf-ng.conf, router.yaml, ${COMPOSE_AGENCIES.length} gateway configurations; API tokens in ${join(out, 'tokens.txt')}\n`,
+  `prepared ${out}: keys, certificates, nats-1..3.conf, nats-leaf-ng.conf, router.yaml, ${COMPOSE_AGENCIES.length} gateway configurations; ` +
+    (keepTokens
+      ? `kept the keys and API tokens of an earlier run (--force makes new ones); tokens in ${tokensFile}\n`
+      : `API tokens in ${tokensFile}\n`),
 );
+void kept;

@@ -232,6 +232,11 @@ export function parseAgreements(
   document: unknown,
   registry: SchemaRegistry,
   source = 'agreements',
+  /**
+   * The agencies that exist (the trust store's). When given, an agreement naming any other
+   * agency is refused: a typo (`VN-CUSTOM`) would otherwise silently share with nobody.
+   */
+  knownAgencies?: readonly string[],
 ): AgreementSet {
   const issues: Issue[] = [...registry.validateDocument(AGREEMENTS_SCHEMA_ID, document)];
   if (issues.length > 0) throw new AgreementsInvalidError(source, issues);
@@ -245,11 +250,18 @@ export function parseAgreements(
         message: `"${a.id}" is already used by /agreements/${seen.get(a.id)}`,
       });
     else seen.set(a.id, i);
+    const unknown = (p: string) =>
+      knownAgencies !== undefined && p.length > 2 && !knownAgencies.includes(p);
     a.parties.forEach((p, j) => {
       if (!registry.countries.has(p.slice(0, 2)))
         issues.push({
           pointer: `${at}/parties/${j}`,
           message: `"${p.slice(0, 2)}" is not an ISO 3166-1 alpha-2 country code`,
+        });
+      else if (unknown(p))
+        issues.push({
+          pointer: `${at}/parties/${j}`,
+          message: `"${p}" is not an agency of this hub (none in the trust store)`,
         });
     });
     if (a.validUntil !== undefined && timeOf(a.validUntil) <= timeOf(a.validFrom)) {
@@ -268,6 +280,11 @@ export function parseAgreements(
             issues.push({
               pointer: `${at}/flows/${j}/${side}/${k}`,
               message: `"${p}" is not a party of ${a.id}`,
+            });
+          else if (unknown(p))
+            issues.push({
+              pointer: `${at}/flows/${j}/${side}/${k}`,
+              message: `"${p}" is not an agency of this hub (none in the trust store)`,
             });
         });
       }

@@ -8,6 +8,7 @@ import { registerTokens } from './commands/tokens.js';
 import { registerAudit } from './commands/audit.js';
 import { registerRoute } from './commands/route.js';
 import { registerNats } from './commands/nats.js';
+import { registerBackup } from './commands/backup.js';
 import { registerLeaf } from './commands/leaf.js';
 import { registerStatus } from './commands/status.js';
 
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
   registerAudit(program);
   registerRoute(program);
   registerNats(program);
+  registerBackup(program);
   registerLeaf(program);
   registerStatus(program);
   return program;

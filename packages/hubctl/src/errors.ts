@@ -8,6 +8,8 @@ export const HubctlErrorCode = {
   Prerequisite: 'ERR_PREREQUISITE_MISSING',
   /** A gateway or router answered with an error. */
   RequestRefused: 'ERR_REQUEST_REFUSED',
+  /** A gateway or router could not be reached at all (the message names the URL and cause). */
+  Network: 'ERR_NETWORK',
 } as const;
 export type HubctlErrorCode = (typeof HubctlErrorCode)[keyof typeof HubctlErrorCode];
 

@@ -100,7 +100,7 @@ export async function createDevPki(options: {
     writeFileSync(p.caFile, caCert.toString('pem'));
     await writeKey(p.caKeyFile, keys.privateKey);
     caKey = keys.privateKey;
-    created.push(p.caFile);
+    created.push(p.caFile, p.caKeyFile);
   }
 
   const issue = async (
@@ -144,7 +144,7 @@ export async function createDevPki(options: {
     });
     writeFileSync(certFile, cert.toString('pem'));
     await writeKey(keyFile, keys.privateKey);
-    created.push(certFile);
+    created.push(certFile, keyFile);
   };
 
   const hosts = ['localhost', '127.0.0.1', '::1', ...(options.hosts ?? [])];

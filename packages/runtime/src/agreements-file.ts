@@ -20,7 +20,12 @@ export interface LoadedAgreements {
  * Reads and validates an agreements file (YAML or JSON). Errors name the place twice over:
  * the JSON pointer and the file's line and column (`agreements.yaml:14:5 /agreements/1/maxHandling`).
  */
-export function loadAgreementsFile(file: string, registry: SchemaRegistry): LoadedAgreements {
+export function loadAgreementsFile(
+  file: string,
+  registry: SchemaRegistry,
+  /** The trust store's agencies: an agreement naming another is refused. */
+  knownAgencies?: readonly string[],
+): LoadedAgreements {
   const text = readFileSync(file, 'utf8');
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: true });
@@ -35,7 +40,7 @@ export function loadAgreementsFile(file: string, registry: SchemaRegistry): Load
   }
   try {
     return {
-      set: parseAgreements(doc.toJS(), registry, file),
+      set: parseAgreements(doc.toJS(), registry, file, knownAgencies),
       sha256: createHash('sha256').update(text).digest('hex'),
     };
   } catch (err) {

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { compileDocumentSchema, type Issue } from '@alert-hub/core';
@@ -21,6 +21,13 @@ export interface LoadConfigOptions {
   readonly bindings: readonly EnvBinding[];
   /** Dot paths of members that are file paths: resolved against the config file's directory. */
   readonly paths?: readonly string[];
+  /** Dot paths of files or directories that must exist when set (reported with the rest). */
+  readonly existing?: readonly string[];
+  /**
+   * Further checks (the router reads its agreements file), whose issues are reported with the
+   * others; it must cope with a document the schema refused.
+   */
+  readonly check?: (doc: Record<string, unknown>) => readonly Issue[];
 }
 
 /**
@@ -68,6 +75,13 @@ export function loadConfigDocument<T>(options: LoadConfigOptions): T {
     );
   }
   issues.push(...compileDocumentSchema(options.schema, { useDefaults: true })(doc));
+  // Missing files are configuration errors too, listed with the rest (not a raw ENOENT later).
+  for (const p of options.existing ?? []) {
+    const v = getPath(doc, p);
+    if (typeof v === 'string' && v !== '' && !existsSync(v))
+      issues.push({ pointer: `/${p.split('.').join('/')}`, message: `no such file: ${v}` });
+  }
+  if (options.check) issues.push(...options.check(doc));
   if (issues.length > 0)
     throw new ConfigInvalidError(options.file ?? 'environment', mergeIssues(issues));
   return deepFreeze(doc) as T;

@@ -6,6 +6,8 @@ export const RuntimeErrorCode = {
   KeyFilePermissions: 'ERR_KEY_FILE_PERMISSIONS',
   KeyFileUnreadable: 'ERR_KEY_FILE_UNREADABLE',
   DataPermissions: 'ERR_DATA_PERMISSIONS',
+  NatsUnreachable: 'ERR_NATS_UNREACHABLE',
+  ShutdownTimeout: 'ERR_SHUTDOWN_TIMEOUT',
   KeyNoneValid: 'ERR_KEY_NONE_VALID',
 } as const;
 type RuntimeErrorCode = (typeof RuntimeErrorCode)[keyof typeof RuntimeErrorCode];
@@ -56,6 +58,22 @@ export class DataPermissionsError extends AlertHubError {
       RuntimeErrorCode.DataPermissions,
       `${kind} ${path} has mode ${(mode & 0o777).toString(8).padStart(4, '0')}; ` +
         `it must not be accessible by group or others (chmod ${want} ${path})`,
+    );
+  }
+}
+
+/** A service could not reach NATS within its configured number of attempts. */
+export class NatsUnreachableError extends AlertHubError {
+  constructor(
+    servers: readonly string[],
+    attempts: number,
+    cause: string,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      RuntimeErrorCode.NatsUnreachable,
+      `NATS at ${servers.join(', ')} unreachable after ${attempts} attempt(s): ${cause}`,
+      options,
     );
   }
 }

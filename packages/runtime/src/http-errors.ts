@@ -74,9 +74,16 @@ export function statusOf(code: string): number {
   return (HTTP_STATUS as Readonly<Record<string, number>>)[code] ?? 500;
 }
 
-/** The one error envelope of both services: `{error: {code, message, details?}}`. */
-export function errorBody(code: string, message: string, details?: readonly Issue[]) {
-  return { error: { code, message, ...(details && details.length > 0 ? { details } : {}) } };
+/**
+ * The one error envelope of both services: `{error: {code, message, details?}}`, with the
+ * alert's `id` beside it when the refusal concerns one alert the gateway had given an id (a 503
+ * included: the client resends under that id, and a copy that did get through is not doubled).
+ */
+export function errorBody(code: string, message: string, details?: readonly Issue[], id?: string) {
+  return {
+    ...(id === undefined ? {} : { id }),
+    error: { code, message, ...(details && details.length > 0 ? { details } : {}) },
+  };
 }
 
 /** A refusal a service reports to an HTTP client; `details` lists each problem by JSON pointer. */
@@ -98,6 +105,8 @@ export interface TranslatedError {
   readonly code: AnyErrorCode;
   readonly message: string;
   readonly details?: readonly Issue[];
+  /** The alert's id, when the error carries one (`alertId`). */
+  readonly id?: string;
 }
 
 /** Maps any error to the envelope's code, message and details (Fastify's own errors included). */
@@ -108,7 +117,13 @@ export function translateError(
     const details =
       (err as { details?: readonly Issue[] }).details ??
       (err as { issues?: readonly Issue[] }).issues;
-    return { code: err.code, message: err.message, ...(details ? { details } : {}) };
+    const id = (err as { alertId?: unknown }).alertId;
+    return {
+      code: err.code,
+      message: err.message,
+      ...(details ? { details } : {}),
+      ...(typeof id === 'string' ? { id } : {}),
+    };
   }
   switch (err.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
@@ -151,7 +166,7 @@ export function sendError(
   if (e.code === HttpErrorCode.Unauthenticated)
     void reply.header('www-authenticate', `Bearer realm="${options.realm}"`);
   if (status === 503) void reply.header('retry-after', String(options.retryAfterSeconds ?? 2));
-  return reply.code(status).send(errorBody(e.code, e.message, e.details));
+  return reply.code(status).send(errorBody(e.code, e.message, e.details, e.id));
 }
 
 /**

@@ -1,5 +1,8 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { Gauge, type Registry } from 'prom-client';
 import { inboxPrefix } from '@alert-hub/core';
+import { NatsUnreachableError } from './errors.js';
+import type { Logger } from './logger.js';
 import type { NatsSection } from './service-config.js';
 
 /** How a service reaches NATS. One of user/password or a TLS client certificate authenticates it. */
@@ -51,22 +54,143 @@ export async function connectNats(
 
 /**
  * Connects a service from its `nats` configuration section, with the principal's own reply
- * prefix unless the section names another; keeps retrying until NATS is there.
+ * prefix unless the section names another. Each failed attempt is logged (warn) with the
+ * servers and the cause; after `connectAttempts` failures (0: never give up) it throws
+ * `NatsUnreachableError`, which the service shell turns into exit code 1.
  */
-export function connectService(
+export async function connectService(
   nats: NatsSection,
   name: string,
   principal: string,
+  log?: Logger,
+  sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms)),
 ): Promise<NatsConnection> {
-  return connectNats(
-    {
-      servers: nats.servers,
-      name,
-      inboxPrefix: nats.inboxPrefix ?? inboxPrefix(principal),
-      ...(nats.user === undefined ? {} : { user: nats.user }),
-      ...(nats.pass === undefined ? {} : { pass: nats.pass }),
-      ...(nats.tls === undefined ? {} : { tls: nats.tls }),
+  const cfg: NatsConnectionConfig = {
+    servers: nats.servers,
+    name,
+    inboxPrefix: nats.inboxPrefix ?? inboxPrefix(principal),
+    ...(nats.user === undefined ? {} : { user: nats.user }),
+    ...(nats.pass === undefined ? {} : { pass: nats.pass }),
+    ...(nats.tls === undefined ? {} : { tls: nats.tls }),
+  };
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const nc = await connectNats(cfg);
+      log?.info({ servers: nats.servers, server: nc.getServer(), attempt }, 'NATS connected');
+      return nc;
+    } catch (err) {
+      const cause = describeCause(err);
+      const last = nats.connectAttempts > 0 && attempt >= nats.connectAttempts;
+      log?.warn(
+        {
+          servers: nats.servers,
+          attempt,
+          ...(nats.connectAttempts > 0 ? { of: nats.connectAttempts } : {}),
+          cause,
+          ...(last ? {} : { retryInMs: nats.connectRetryMs }),
+        },
+        last ? 'NATS unreachable; giving up' : 'NATS unreachable; retrying',
+      );
+      if (last) throw new NatsUnreachableError(nats.servers, attempt, cause, { cause: err });
+      await sleep(nats.connectRetryMs);
+    }
+  }
+}
+
+/** The cause of a failed connection in words, with the system error code when there is one. */
+function describeCause(err: unknown): string {
+  const e = err as { message?: string; code?: string; cause?: unknown };
+  const inner = e.cause as { message?: string; code?: string } | undefined;
+  const parts = [e.message ?? String(err)];
+  if (inner?.message && !parts[0]!.includes(inner.message)) parts.push(inner.message);
+  return parts.join(': ');
+}
+
+/** Where a service's NATS connection stands, as readiness reports it. */
+export type NatsState = 'connected' | 'reconnecting' | 'closed';
+
+/** A live view of a connection's state, kept from its status events. */
+export interface ConnectionWatch {
+  readonly state: NatsState;
+}
+
+/**
+ * Follows a connection's status: logs each disconnect (warn) and reconnect (info) with the
+ * server, and keeps `state` current. `isClosed()` alone stays false while nats.js reconnects,
+ * so readiness must use this instead.
+ */
+export function watchConnection(nc: NatsConnection, log: Logger): ConnectionWatch {
+  const watch = { state: (nc.isClosed() ? 'closed' : 'connected') as NatsState };
+  void (async () => {
+    for await (const s of nc.status()) {
+      switch (s.type) {
+        case 'disconnect':
+          if (watch.state !== 'closed') watch.state = 'reconnecting';
+          log.warn({ server: s.server }, 'NATS disconnected; reconnecting');
+          break;
+        case 'reconnect':
+          if (watch.state !== 'closed') watch.state = 'connected';
+          log.info({ server: s.server }, 'NATS reconnected');
+          break;
+        case 'close':
+          watch.state = 'closed';
+          break;
+        case 'error':
+          log.warn({ cause: s.error.message }, 'NATS error');
+          break;
+        default:
+          break;
+      }
+    }
+  })();
+  void nc.closed().then((err) => {
+    watch.state = 'closed';
+    if (err) log.error({ cause: err.message }, 'NATS connection closed');
+  });
+  return watch;
+}
+
+/**
+ * Exports `<prefix>nats_connected` (1 connected, 0 reconnecting or closed) on `registry`: what
+ * the "NATS down" alert rule watches.
+ */
+export function registerNatsGauge(
+  registry: Registry,
+  prefix: string,
+  watch: ConnectionWatch,
+): void {
+  new Gauge({
+    name: `${prefix}nats_connected`,
+    help: '1 while the NATS connection is up, 0 while it is reconnecting or closed',
+    registers: [registry],
+    collect() {
+      this.set(watch.state === 'connected' ? 1 : 0);
     },
-    { waitOnFirstConnect: true },
-  );
+  });
+}
+
+/**
+ * Exports `name`: the messages a JetStream consumer has yet to deliver or to see acknowledged,
+ * read from the server at each scrape (the "backlog growing" and "undelivered alerts" rules).
+ * When the server does not answer, the gauge is absent from that scrape rather than wrong.
+ */
+export function registerConsumerBacklogGauge(
+  registry: Registry,
+  name: string,
+  help: string,
+  info: () => Promise<{ num_pending: number; num_ack_pending: number }>,
+): void {
+  new Gauge({
+    name,
+    help,
+    registers: [registry],
+    async collect() {
+      try {
+        const c = await info();
+        this.set(c.num_pending + c.num_ack_pending);
+      } catch {
+        this.reset();
+      }
+    },
+  });
 }

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
 
@@ -23,4 +24,11 @@ export function registerOperationsRoutes(
   app.get('/metrics', async (_req, reply) =>
     reply.type(metrics.contentType).send(await metrics.metrics()),
   );
+}
+
+/** Fastify's `https` option from an `http.tls` section (undefined: plain HTTP). */
+export function httpsOptions(
+  tls: { readonly certFile: string; readonly keyFile: string } | undefined,
+): { https: { cert: Buffer; key: Buffer } } | Record<string, never> {
+  return tls ? { https: { cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile) } } : {};
 }

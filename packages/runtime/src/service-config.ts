@@ -16,6 +16,10 @@ export interface NatsSection {
    */
   readonly jsApiPrefix?: string;
   readonly publishTimeoutMs: number;
+  /** Connection attempts at start-up before the service gives up and exits 1 (0: forever). */
+  readonly connectAttempts: number;
+  /** Pause between two start-up connection attempts. */
+  readonly connectRetryMs: number;
 }
 
 /** JSON Schema of the `nats` section. */
@@ -39,11 +43,15 @@ export const NATS_SECTION_SCHEMA = {
         keyFile: { type: 'string' },
       },
       required: ['caFile'],
+      // A client certificate without its key (or the reverse) is a mistake, not a choice.
+      dependentRequired: { certFile: ['keyFile'], keyFile: ['certFile'] },
       additionalProperties: false,
     },
     inboxPrefix: { type: 'string', pattern: '^[A-Za-z0-9_.-]+$' },
     jsApiPrefix: { type: 'string', pattern: '^[A-Za-z0-9_.$-]+$' },
     publishTimeoutMs: { type: 'integer', minimum: 100, default: 5000 },
+    connectAttempts: { type: 'integer', minimum: 0, default: 30 },
+    connectRetryMs: { type: 'integer', minimum: 100, default: 2000 },
   },
   additionalProperties: false,
 } as const;
@@ -80,18 +88,35 @@ export const COMMON_ENV_BINDINGS: readonly EnvBinding[] = [
   { env: 'AHUB_DATA_DIR', path: 'dataDir', type: 'string' },
   { env: 'AHUB_HTTP_HOST', path: 'http.host', type: 'string' },
   { env: 'AHUB_HTTP_PORT', path: 'http.port', type: 'integer' },
+  { env: 'AHUB_HTTP_TLS_CERT', path: 'http.tls.certFile', type: 'string' },
+  { env: 'AHUB_HTTP_TLS_KEY', path: 'http.tls.keyFile', type: 'string' },
   { env: 'AHUB_NATS_SERVERS', path: 'nats.servers', type: 'list' },
   { env: 'AHUB_NATS_USER', path: 'nats.user', type: 'string' },
   { env: 'AHUB_NATS_PASS', path: 'nats.pass', type: 'string' },
   { env: 'AHUB_NATS_CA', path: 'nats.tls.caFile', type: 'string' },
   { env: 'AHUB_NATS_CERT', path: 'nats.tls.certFile', type: 'string' },
   { env: 'AHUB_NATS_KEY', path: 'nats.tls.keyFile', type: 'string' },
+  { env: 'AHUB_NATS_CONNECT_ATTEMPTS', path: 'nats.connectAttempts', type: 'integer' },
   { env: 'AHUB_SQLITE_SYNCHRONOUS', path: 'sqlite.synchronous', type: 'string' },
   { env: 'AHUB_LOG_LEVEL', path: 'log.level', type: 'string' },
 ];
 
+/** Members both services need to exist before they start (checked with the configuration). */
+export const COMMON_EXISTING_MEMBERS: readonly string[] = [
+  'http.tls.certFile',
+  'http.tls.keyFile',
+  'signingKey',
+  'trustDir',
+  'schemasDir',
+  'nats.tls.caFile',
+  'nats.tls.certFile',
+  'nats.tls.keyFile',
+];
+
 /** Members both services resolve against the configuration file's directory. */
 export const COMMON_PATH_MEMBERS: readonly string[] = [
+  'http.tls.certFile',
+  'http.tls.keyFile',
   'signingKey',
   'trustDir',
   'schemasDir',
@@ -100,3 +125,23 @@ export const COMMON_PATH_MEMBERS: readonly string[] = [
   'nats.tls.certFile',
   'nats.tls.keyFile',
 ];
+
+/** `http.tls`: serve HTTPS directly with this certificate (chain) and key, both PEM files. */
+export interface HttpTlsSection {
+  readonly certFile: string;
+  readonly keyFile: string;
+}
+
+/** JSON Schema of `http.tls` (both members, or no section: plain HTTP). */
+export const HTTP_TLS_SCHEMA = {
+  type: 'object',
+  properties: {
+    certFile: { type: 'string', minLength: 1 },
+    keyFile: { type: 'string', minLength: 1 },
+  },
+  required: ['certFile', 'keyFile'],
+  additionalProperties: false,
+} as const;
+
+/** The HTTPS members resolved against the configuration file and checked to exist. */
+export const HTTP_TLS_PATH_MEMBERS: readonly string[] = ['http.tls.certFile', 'http.tls.keyFile'];

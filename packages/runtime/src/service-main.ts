@@ -1,6 +1,9 @@
 import { parseArgs } from 'node:util';
 import { createLogger, type Logger } from './logger.js';
 
+/** How long a clean shutdown may take before the process exits 1 anyway. */
+export const SHUTDOWN_GRACE_MS = 20_000;
+
 /** A started service, as its `main` sees it. */
 export interface RunningService {
   /** Reloads what can change without a restart (SIGHUP); a failed reload keeps the old state. */
@@ -28,7 +31,8 @@ export async function runService<C extends { readonly log: { readonly level: str
   try {
     config = options.loadConfig(values.config);
   } catch (err) {
-    process.stderr.write(`${(err as Error).message}\n`);
+    const code = (err as { code?: string }).code;
+    process.stderr.write(`${(err as Error).message}\n${code ? `[${code}]\n` : ''}`);
     process.exit(2);
   }
   const log = createLogger({ name: options.name(config), level: config.log.level });
@@ -49,6 +53,12 @@ export async function runService<C extends { readonly log: { readonly level: str
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'shutting down');
+    // A close that hangs (a stuck connection, a library bug) must not keep the process alive:
+    // orchestrators wait, then kill it without a word.
+    setTimeout(() => {
+      log.error({ code: 'ERR_SHUTDOWN_TIMEOUT', ms: SHUTDOWN_GRACE_MS }, 'shutdown timed out');
+      process.exit(1);
+    }, SHUTDOWN_GRACE_MS).unref();
     service.close().then(
       () => process.exit(0),
       (err: unknown) => {

@@ -98,21 +98,32 @@ export function openServiceBasics(o: {
   return { log, registry, keys };
 }
 
-/** The base URL of a listening server, with an IPv6 address in brackets (`http://[::1]:8080`). */
-export function serverUrl(address: AddressInfo): string {
+/**
+ * The base URL of a listening server, with an IPv6 address in brackets (`http://[::1]:8080`);
+ * `https://` when it serves TLS.
+ */
+export function serverUrl(address: AddressInfo, secure = false): string {
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  return `http://${host}:${address.port}`;
+  return `${secure ? 'https' : 'http'}://${host}:${address.port}`;
 }
 
-/** Binds `app` (with `listen: false` only readies it) and returns its base URL ('' when not bound). */
+/**
+ * Binds `app` (with `listen: false` only readies it) and returns its base URL ('' when not bound):
+ * `https://` when `tls` is set (the app was built with `httpsOptions(tls)`).
+ */
 export async function listenHttp(
   app: FastifyInstance,
-  options: { readonly host: string; readonly port: number; readonly listen: boolean },
+  options: {
+    readonly host: string;
+    readonly port: number;
+    readonly listen: boolean;
+    readonly tls?: unknown;
+  },
 ): Promise<string> {
   if (!options.listen) {
     await app.ready();
     return '';
   }
   await app.listen({ host: options.host, port: options.port });
-  return serverUrl(app.server.address() as AddressInfo);
+  return serverUrl(app.server.address() as AddressInfo, options.tls !== undefined);
 }

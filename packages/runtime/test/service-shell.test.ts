@@ -8,4 +8,13 @@ describe('service shell - listen URL', () => {
       'http://127.0.0.1:80',
     );
   });
+
+  it('says https:// for a server with http.tls', () => {
+    expect(serverUrl({ family: 'IPv4', address: '127.0.0.1', port: 8443 }, true)).toBe(
+      'https://127.0.0.1:8443',
+    );
+    expect(serverUrl({ family: 'IPv6', address: '::1', port: 8443 }, true)).toBe(
+      'https://[::1]:8443',
+    );
+  });
 });

@@ -1,7 +1,9 @@
 import { join } from 'node:path';
 import {
   COMMON_ENV_BINDINGS,
+  COMMON_EXISTING_MEMBERS,
   COMMON_PATH_MEMBERS,
+  HTTP_TLS_SCHEMA,
   DEFAULT_SCHEMAS_DIR,
   DEFAULT_STREAM_LIMITS,
   DEFAULT_TRUST_DIR,
@@ -10,6 +12,7 @@ import {
   SQLITE_SECTION_SCHEMA,
   loadConfigDocument,
   type EnvBinding,
+  type HttpTlsSection,
   type LogSection,
   type NatsSection,
   type SqliteSection,
@@ -44,6 +47,8 @@ export interface GatewayConfig {
     readonly maxInFlight: number;
     /** Longest a client may take to send a whole request, body included; then 408 and closed. */
     readonly requestTimeoutMs: number;
+    /** Serve HTTPS with this certificate and key (absent: plain HTTP, e.g. behind a proxy). */
+    readonly tls?: HttpTlsSection;
   };
   readonly nats: NatsSection;
   readonly feed: {
@@ -103,6 +108,7 @@ const schema = {
         batchMaxItems: { type: 'integer', minimum: 1, maximum: 10000, default: 1000 },
         maxInFlight: { type: 'integer', minimum: 1, maximum: 100000, default: 512 },
         requestTimeoutMs: { type: 'integer', minimum: 500, maximum: 600000, default: 30000 },
+        tls: HTTP_TLS_SCHEMA,
       },
       additionalProperties: false,
     },
@@ -195,6 +201,7 @@ export function loadConfig(
     env,
     bindings,
     paths,
+    existing: COMMON_EXISTING_MEMBERS,
     ...(file ? { file } : {}),
   });
 }

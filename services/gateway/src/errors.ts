@@ -7,6 +7,8 @@ export { HTTP_STATUS, errorBody, statusOf } from '@alert-hub/runtime';
 
 /** A refusal the gateway reports to an HTTP client. */
 export class GatewayError extends HttpError {
+  /** The alert's id, once the gateway has given it one: every answer about an alert names it. */
+  alertId: string | undefined;
   constructor(
     code: AnyErrorCode,
     message: string,
@@ -17,7 +19,11 @@ export class GatewayError extends HttpError {
   }
 }
 
-/** NATS or JetStream cannot take the alert now; nothing was published. Retry with the same id. */
+/**
+ * NATS or JetStream cannot take the alert now. Either nothing was sent (NATS was known to be
+ * down) or the publish got no answer in time, and the alert may still be stored: the client
+ * resends with the same id, which is never a second alert.
+ */
 export class NatsUnavailableError extends GatewayError {
   constructor(message: string, options?: { cause?: unknown }) {
     super(HttpErrorCode.NatsUnavailable, message, undefined, options);

@@ -11,6 +11,9 @@ import {
   listenHttp,
   openDatabase,
   type Logger,
+  registerConsumerBacklogGauge,
+  registerNatsGauge,
+  watchConnection,
   type Readiness,
 } from '@alert-hub/runtime';
 import { databaseFile, type GatewayConfig } from './config.js';
@@ -70,7 +73,10 @@ export async function startGateway(
     config.nats,
     `alert-hub gateway ${config.agency}`,
     config.agency,
+    log,
   );
+  const natsWatch = watchConnection(nc, log);
+  registerNatsGauge(metrics.registry, 'ahub_gateway_', natsWatch);
   const apiPrefix = config.nats.jsApiPrefix ?? AGENCY_JS_API_PREFIX;
   const js = jetstream(nc, { timeout: config.nats.publishTimeoutMs, apiPrefix });
   // No account-info call: an agency's NATS user may not read account information.
@@ -79,7 +85,13 @@ export async function startGateway(
     timeout: 2000,
     apiPrefix,
   });
-  const link = new NatsLink(nc, js, { publishTimeoutMs: config.nats.publishTimeoutMs });
+  registerConsumerBacklogGauge(
+    metrics.registry,
+    'ahub_gateway_feed_pending',
+    "Alerts routed to this agency that its gateway has not yet stored (its feed consumer's backlog)",
+    () => jsm.consumers.info(Streams.Feeds, feedConsumerName(config.agency)),
+  );
+  const link = new NatsLink(nc, js, natsWatch, { publishTimeoutMs: config.nats.publishTimeoutMs });
 
   const receipts = createBatchWriter<SentReceipt>((items) => store.putSent(items));
   const receiptSender = new ReceiptSender({
@@ -167,7 +179,7 @@ export async function startGateway(
   const readiness = async (): Promise<Readiness> => {
     if (cachedReadiness && Date.now() - cachedReadiness.at < 1000) return cachedReadiness.value;
     const checks: Record<string, string> = {};
-    checks['nats'] = link.connected ? 'connected' : 'disconnected';
+    checks['nats'] = natsWatch.state;
     try {
       // The one JetStream request an agency's user may always make: its own consumer's info.
       await jsm.consumers.info(Streams.Feeds, feedConsumerName(config.agency));

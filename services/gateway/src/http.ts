@@ -17,6 +17,7 @@ import {
 import {
   errorEnvelopeOptions,
   findTokenHolder,
+  httpsOptions,
   installErrorEnvelope,
   registerOperationsRoutes,
   translateError,
@@ -62,7 +63,9 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
   const { config, intake, store, metrics, log } = deps;
   const alertTypes = [...new Set(deps.registry.alertTypes.map((t) => t.type))];
   const errorResponses = { realm: 'alert-hub', retryAfterSeconds: config.retryAfterSeconds };
+  // With a certificate Fastify serves HTTPS; its type then differs only in the server class.
   const app = Fastify({
+    ...httpsOptions(config.http.tls),
     // Fastify's and Node's own refusals (bad URL, 414, 431, ...) in the same envelope.
     ...errorEnvelopeOptions(errorResponses),
     // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- pino's Logger and Fastify's logger type differ by a member
@@ -76,7 +79,7 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
     // Behind no proxy by default; the client address in logs is the socket's.
     trustProxy: false,
     return503OnClosing: true,
-  });
+  }) as unknown as FastifyInstance;
 
   // A request whose body has not fully arrived by the deadline is cut off: a body trickled in
   // byte by byte must not hold a connection (and an in-flight slot) for ever.
@@ -218,7 +221,11 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
             return { index, status: 202, ...r };
           } catch (err) {
             const t = translateError(err as Error);
-            return { index, status: statusOf(t.code), ...errorBody(t.code, t.message, t.details) };
+            return {
+              index,
+              status: statusOf(t.code),
+              ...errorBody(t.code, t.message, t.details, t.id),
+            };
           }
         }),
       );
@@ -268,6 +275,8 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
       items: page,
       next: last ? last.cursor : String(q.after),
       hasMore: items.length > limit,
+      // An empty page after a cursor beyond the end is a mistake worth saying (hubctl does).
+      ...(page.length === 0 ? { last: store.lastCursor() } : {}),
     };
   });
 
@@ -321,6 +330,15 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
   registerOperationsRoutes(app, deps.readiness, metrics.registry);
   const consoleSessions = registerConsole(app, { ...deps, requireRole });
 
+  // Live streams never finish by themselves, and `close()` waits for every open request: at
+  // shutdown each one is ended (its client resumes elsewhere with Last-Event-ID), so that
+  // SIGTERM stops the process promptly.
+  const openStreams = new Set<() => void>();
+  app.addHook('preClose', (done) => {
+    for (const end of openStreams) end();
+    done();
+  });
+
   async function streamFeed(
     req: FastifyRequest,
     reply: FastifyReply,
@@ -346,6 +364,14 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
       closed = true;
       wake?.();
     });
+    let shuttingDown = false;
+    const endStream = () => {
+      shuttingDown = true;
+      closed = true;
+      wake?.();
+    };
+    openStreams.add(endStream);
+    metrics.feedStreams.inc();
     let after = from.after;
     try {
       while (!closed) {
@@ -360,16 +386,24 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
         for (const item of items) {
           if (closed) break;
           if (!res.write(`id: ${item.cursor}\nevent: alert\ndata: ${JSON.stringify(item)}\n\n`)) {
-            await new Promise<void>((resolve) => res.once('drain', resolve));
+            // A client that stops reading must not hold the loop (nor shutdown) forever.
+            await new Promise<void>((resolve) => {
+              wake = resolve;
+              res.once('drain', resolve);
+            });
           }
           after = Number(item.cursor);
         }
         if (items.length < 500) await woken;
       }
     } finally {
+      openStreams.delete(endStream);
+      metrics.feedStreams.dec();
       clearInterval(heartbeat);
       deps.feedEvents.off('committed', onCommit);
-      res.end();
+      // At shutdown the connection goes too: a kept-alive socket would hold close() open.
+      if (shuttingDown) res.end(() => res.destroy());
+      else res.end();
     }
   }
 

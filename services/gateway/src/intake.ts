@@ -94,6 +94,7 @@ export class Intake {
   async #submit(body: unknown, client: string): Promise<Receipt> {
     const started = performance.now();
     const { agency, store, metrics } = this.#d;
+    let assignedId: string | undefined;
     try {
       // Identifiers as officers type them become machine form first, so that a retry with the
       // same alert spelt differently is the same content.
@@ -104,7 +105,11 @@ export class Intake {
         if (earlier) return withChanges(this.#repeat(earlier, contentSha256), changes);
       }
       const now = (this.#d.now ?? (() => new Date()))();
-      const { alert, schemaId } = this.#check(submitted, now, changes);
+      // The id is fixed before anything is sent, and every answer carries it: after a 503 the
+      // client resends under this id, so a copy that did reach JetStream is never doubled.
+      const id = submitted['id'] ?? newAlertId(now.getTime());
+      if (typeof id === 'string') assignedId = id;
+      const { alert, schemaId } = this.#check({ ...submitted, id }, now, changes);
       const jws = await signAlert(alert, this.#d.signingKey(), schemaId);
       const envelope = encodeEnvelope(jws);
       // The v1 schemas bound every member, which keeps a valid alert far below this; the check
@@ -146,6 +151,7 @@ export class Intake {
       metrics.intakeSeconds.observe((performance.now() - started) / 1000);
       return withChanges({ id: alert.id, sequence: ack.seq, duplicate: ack.duplicate }, changes);
     } catch (err) {
+      if (err instanceof GatewayError && assignedId !== undefined) err.alertId ??= assignedId;
       metrics.rejected.inc({
         reason:
           err instanceof GatewayError || (err as { code?: string }).code

@@ -96,6 +96,11 @@ export function createGatewayMetrics(agency: string) {
       buckets: latencyBuckets,
       registers: [registry],
     }),
+    feedStreams: new Gauge({
+      name: 'ahub_gateway_feed_streams',
+      help: 'Live feed streams (Server-Sent Events) open now',
+      registers: [registry],
+    }),
     httpSeconds: new Histogram({
       name: 'ahub_gateway_http_request_seconds',
       help: 'HTTP request duration',

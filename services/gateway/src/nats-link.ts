@@ -1,5 +1,6 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { JetStreamClient, PubAck } from '@nats-io/jetstream';
+import type { ConnectionWatch } from '@alert-hub/runtime';
 import { NatsUnavailableError } from './errors.js';
 
 /**
@@ -11,26 +12,23 @@ export class NatsLink {
   readonly nc: NatsConnection;
   readonly js: JetStreamClient;
   readonly #timeoutMs: number;
-  #connected = true;
+  readonly #watch: ConnectionWatch;
 
-  constructor(nc: NatsConnection, js: JetStreamClient, options: { publishTimeoutMs: number }) {
+  constructor(
+    nc: NatsConnection,
+    js: JetStreamClient,
+    watch: ConnectionWatch,
+    options: { publishTimeoutMs: number },
+  ) {
     this.nc = nc;
     this.js = js;
+    this.#watch = watch;
     this.#timeoutMs = options.publishTimeoutMs;
-    void (async () => {
-      for await (const s of nc.status()) {
-        if (s.type === 'disconnect' || s.type === 'close') this.#connected = false;
-        else if (s.type === 'reconnect') this.#connected = true;
-      }
-    })();
-    void nc.closed().then(() => {
-      this.#connected = false;
-    });
   }
 
   /** True while the connection is up (not disconnected, reconnecting or closed). */
   get connected(): boolean {
-    return this.#connected && !this.nc.isClosed();
+    return this.#watch.state === 'connected' && !this.nc.isClosed();
   }
 
   /**

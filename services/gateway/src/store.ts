@@ -571,6 +571,12 @@ export class GatewayStore {
     return rows.map(toFeedItem);
   }
 
+  /** The newest cursor in the inbox ('0' when it is empty). */
+  lastCursor(): string {
+    const r = this.#db.prepare('SELECT max(seq) AS n FROM inbox').get() as { n: number | null };
+    return String(r.n ?? 0);
+  }
+
   /** A received alert by id; a hidden consignee flag (see {@link listFeed}) is not found. */
   receivedById(id: string, now = new Date()): FeedItem | undefined {
     const row = this.#byId.get(id, now.toISOString());

@@ -1,16 +1,23 @@
+import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
+import type { Issue } from '@alert-hub/core';
 import { join } from 'node:path';
 import {
   COMMON_ENV_BINDINGS,
+  COMMON_EXISTING_MEMBERS,
   COMMON_PATH_MEMBERS,
+  HTTP_TLS_SCHEMA,
   DEFAULT_SCHEMAS_DIR,
   DEFAULT_STREAM_LIMITS,
   DEFAULT_TRUST_DIR,
   LOG_SECTION_SCHEMA,
   NATS_SECTION_SCHEMA,
   SQLITE_SECTION_SCHEMA,
+  loadAgreementsFile,
   loadConfigDocument,
+  loadSchemaRegistry,
   type EnvBinding,
+  type HttpTlsSection,
   type LogSection,
   type NatsSection,
   type SqliteSection,
@@ -57,7 +64,13 @@ export interface RouterConfig {
    * router's clock.
    */
   readonly freshness: { readonly maxAgeMs: number; readonly maxFutureSkewMs: number };
-  readonly http: { readonly host: string; readonly port: number; readonly enabled: boolean };
+  readonly http: {
+    readonly host: string;
+    readonly port: number;
+    readonly enabled: boolean;
+    /** Serve HTTPS with this certificate and key (absent: plain HTTP). */
+    readonly tls?: HttpTlsSection;
+  };
   /** Coordinators who may read the audit API: `{name, tokenSha256}`. */
   readonly coordinators: readonly { readonly name: string; readonly tokenSha256: string }[];
   /** Further audit databases (other hosts' routers, copied here) merged into the API's one view. */
@@ -158,6 +171,7 @@ const schema = {
         enabled: { type: 'boolean', default: true },
         host: { type: 'string', default: '127.0.0.1' },
         port: { type: 'integer', minimum: 0, maximum: 65535, default: 8090 },
+        tls: HTTP_TLS_SCHEMA,
       },
       additionalProperties: false,
     },
@@ -215,6 +229,25 @@ export function loadConfig(
     env,
     bindings,
     paths,
+    existing: [...COMMON_EXISTING_MEMBERS, 'agreementsFile'],
+    // The agreements file is part of the configuration: its problems come with the others.
+    check: (doc) => {
+      const file = doc['agreementsFile'];
+      const schemasDir = doc['schemasDir'];
+      if (typeof file !== 'string' || typeof schemasDir !== 'string') return [];
+      if (!existsSync(file) || !existsSync(schemasDir)) return [];
+      try {
+        loadAgreementsFile(file, loadSchemaRegistry(schemasDir));
+        return [];
+      } catch (err) {
+        const issues = (err as { issues?: readonly Issue[] }).issues;
+        if (!issues) return [{ pointer: '/agreementsFile', message: (err as Error).message }];
+        return issues.map((i) => ({
+          pointer: '/agreementsFile',
+          message: `${i.pointer ? `${i.pointer}: ` : ''}${i.message}`,
+        }));
+      }
+    },
     ...(file ? { file } : {}),
   });
   return config;

@@ -9,6 +9,7 @@ import {
   HttpError,
   errorEnvelopeOptions,
   findTokenHolder,
+  httpsOptions,
   installErrorEnvelope,
   registerOperationsRoutes,
   type Logger,
@@ -102,13 +103,14 @@ export function buildCoordinatorApi(deps: CoordinatorApiDeps): FastifyInstance {
   const { config, databases, metrics } = deps;
   const errorResponses = { realm: 'alert-hub coordinators' };
   const app = Fastify({
+    ...httpsOptions(config.http.tls),
     // Fastify's and Node's own refusals (bad URL, 414, 431, ...) in the same envelope.
     ...errorEnvelopeOptions(errorResponses),
     // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- pino's Logger and Fastify's logger type differ by a member
     loggerInstance: deps.log as FastifyBaseLogger,
     // We log one line per request ourselves (onResponse), with the alert id and client.
     logController: new LogController({ disableRequestLogging: true }),
-  });
+  }) as unknown as FastifyInstance;
   const requireCoordinator = async (req: FastifyRequest) => {
     const who =
       findTokenHolder(config.coordinators, req.headers.authorization) ??

@@ -1,7 +1,7 @@
 import type { FSWatcher } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import type { AgreementSet } from '@alert-hub/core';
+import { ROUTER_CONSUMER, Streams, type AgreementSet } from '@alert-hub/core';
 import {
   connectService,
   createBatchWriter,
@@ -10,6 +10,9 @@ import {
   listenHttp,
   openDatabase,
   provisionHub,
+  registerConsumerBacklogGauge,
+  registerNatsGauge,
+  watchConnection,
   watchAgreementsFile,
   type Logger,
   type SqliteDatabase,
@@ -55,7 +58,7 @@ export async function startRouter(
   });
   // Refuse at once a hub key that cannot sign checkpoints.
   hubNoteSigner(keys.key(), auditOrigin(config.auditLog));
-  const loaded = loadAgreementsFile(config.agreementsFile, registry);
+  const loaded = loadAgreementsFile(config.agreementsFile, registry, keys.trust().agencies);
   let agreements: AgreementSet = loaded.set;
   let agreementsHash = loaded.sha256;
   const metrics = createRouterMetrics(config.instance);
@@ -100,11 +103,20 @@ export async function startRouter(
     config.nats,
     `alert-hub router ${config.instance}`,
     config.principal,
+    log,
   );
+  const natsWatch = watchConnection(nc, log);
+  registerNatsGauge(metrics.registry, 'ahub_router_', natsWatch);
   const jsm = await jetstreamManager(nc, {
     checkAPI: false,
     ...(config.nats.jsApiPrefix ? { apiPrefix: config.nats.jsApiPrefix } : {}),
   });
+  registerConsumerBacklogGauge(
+    metrics.registry,
+    'ahub_router_consumer_pending',
+    'Inbound messages the router has not yet handled (pending plus unacknowledged)',
+    () => jsm.consumers.info(Streams.Inbound, ROUTER_CONSUMER),
+  );
   // Streams, the router's consumer and one feed consumer per agency in the trust store.
   const provision = async () => {
     if (config.provision) {
@@ -188,7 +200,7 @@ export async function startRouter(
 
   const reloadAgreements = (): boolean => {
     try {
-      const next = loadAgreementsFile(config.agreementsFile, registry);
+      const next = loadAgreementsFile(config.agreementsFile, registry, keys.trust().agencies);
       if (next.sha256 === agreementsHash) return true;
       agreements = next.set;
       agreementsHash = next.sha256;
@@ -219,7 +231,7 @@ export async function startRouter(
   let ready = true;
   const readiness = async () => {
     const checks: Record<string, string> = {
-      nats: nc.isClosed() ? 'closed' : 'connected',
+      nats: natsWatch.state,
       consumer: loop.stopped ? 'stopped' : 'consuming',
       // Work that keeps failing (a full stream, an unreachable partner feed) is stuck work.
       routing:

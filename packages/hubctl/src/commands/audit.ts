@@ -18,13 +18,12 @@ import {
 } from '@alert-hub/audit';
 import {
   DEFAULT_SCHEMAS_DIR,
-  DEFAULT_TRUST_DIR,
   loadSchemaRegistry,
-  loadTrustStore,
   openDatabase,
   type SqliteDatabase,
 } from '@alert-hub/runtime/files';
 import { print, printTable } from '../output.js';
+import { openTrustStore, trustOption } from './trust-option.js';
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
@@ -144,7 +143,7 @@ export function registerAudit(program: Command): void {
       '--hub-key <kid|file>',
       "the hub's checkpoint key: a kid in the trust store (role router) or a public JWK file",
     )
-    .option('--trust <dir>', 'trust store with the witnesses (agencies) keys', DEFAULT_TRUST_DIR)
+    .addOption(trustOption('trust store with the witnesses (agencies) keys'))
     .option(
       '--witnesses <k>',
       'distinct witnesses that must have cosigned the anchor',
@@ -166,7 +165,7 @@ export function registerAudit(program: Command): void {
         token?: string;
         json?: boolean;
       }) => {
-        const trust = loadTrustStore(o.trust, loadSchemaRegistry(DEFAULT_SCHEMAS_DIR));
+        const trust = openTrustStore(o.trust, loadSchemaRegistry(DEFAULT_SCHEMAS_DIR));
         const anchor = await readAnchor(o.anchor, o.token);
         const hubKey = readHubKey(o.hubKey, trust);
         const witnesses = trust.agencies.flatMap((a) =>

@@ -1,6 +1,12 @@
 import { Option, type Command } from 'commander';
 import { HubctlError, HubctlErrorCode } from '../errors.js';
-import { authHeaders, describeError, gatewayOptions, type GatewayTarget } from './http-client.js';
+import {
+  authHeaders,
+  describeError,
+  gatewayOptions,
+  request,
+  type GatewayTarget,
+} from './http-client.js';
 
 interface Item {
   cursor: string;
@@ -10,10 +16,15 @@ interface Item {
   handling: string;
   issuedAt: string;
   status: string;
+  agreement?: { id: string; version: number };
+  onwardSharing?: boolean;
 }
 
+/** One item in the text view: who sent what, under which agreement, and may it go further. */
 function line(i: Item): string {
-  return `${i.cursor.padStart(6)}  ${i.issuedAt}  ${i.origin.padEnd(12)} ${i.type.padEnd(20)} ${i.handling.padEnd(16)} ${i.id}${i.status === 'active' ? '' : `  [${i.status}]`}`;
+  const agreement = i.agreement ? `${i.agreement.id}@${i.agreement.version}` : '-';
+  const onward = i.onwardSharing ? 'onward:yes' : 'onward:no';
+  return `${i.cursor.padStart(6)}  ${i.issuedAt}  ${i.origin.padEnd(12)} ${i.type.padEnd(20)} ${i.handling.padEnd(16)} ${agreement.padEnd(16)} ${onward.padEnd(10)} ${i.id}${i.status === 'active' ? '' : `  [${i.status}]`}`;
 }
 
 async function* sse(
@@ -21,7 +32,7 @@ async function* sse(
   headers: Record<string, string>,
   lastEventId: string | undefined,
 ): AsyncGenerator<{ id: string; data: string }> {
-  const res = await fetch(url, {
+  const res = await request(url, {
     headers: {
       ...headers,
       accept: 'text/event-stream',
@@ -79,11 +90,18 @@ export function registerFeed(program: Command): void {
       const typeParam = o.type ? `&type=${o.type}` : '';
       if (!o.follow) {
         let cursor = o.since;
+        let last: string | undefined;
+        let printed = 0;
         for (;;) {
-          const res = await fetch(`${base}/v1/feed?after=${cursor}&limit=500${typeParam}`, {
+          const res = await request(`${base}/v1/feed?after=${cursor}&limit=500${typeParam}`, {
             headers,
           });
-          const body = (await res.json()) as { items: Item[]; next: string; hasMore: boolean };
+          const body = (await res.json()) as {
+            items: Item[];
+            next: string;
+            hasMore: boolean;
+            last?: string;
+          };
           if (!res.ok)
             throw new HubctlError(
               HubctlErrorCode.RequestRefused,
@@ -91,8 +109,15 @@ export function registerFeed(program: Command): void {
               { status: res.status },
             );
           body.items.forEach(out);
+          printed += body.items.length;
           cursor = body.next;
+          last = body.last;
           if (!body.hasMore) break;
+        }
+        if (printed === 0 && last !== undefined && Number(o.since) > Number(last)) {
+          process.stderr.write(
+            `cursor ${o.since} is past the end of this feed: the last cursor is ${last}\n`,
+          );
         }
         process.stderr.write(`next cursor: ${cursor}\n`);
         return;

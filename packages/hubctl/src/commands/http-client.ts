@@ -1,5 +1,37 @@
 import { Option } from 'commander';
 import { HubctlError, HubctlErrorCode } from '../errors.js';
+import { AlertHubError } from '@alert-hub/core';
+
+/** hubctl could not reach a service: the message names the URL and the cause. */
+export class NetworkError extends AlertHubError {
+  readonly url: string;
+  constructor(url: string, cause: unknown) {
+    super(HubctlErrorCode.Network, `cannot reach ${url}: ${describeNetworkCause(cause)}`, {
+      cause,
+    });
+    this.url = url;
+  }
+}
+
+/** `fetch failed` says nothing; its cause (ECONNREFUSED 127.0.0.1:8080, a TLS error) does. */
+function describeNetworkCause(err: unknown): string {
+  const parts: string[] = [];
+  for (let e = err as { message?: string; code?: string; cause?: unknown } | undefined; e;) {
+    const text = [e.code, e.message].filter(Boolean).join(' ');
+    if (text && text !== 'fetch failed' && !parts.some((p) => p.includes(text))) parts.push(text);
+    e = e.cause as typeof e;
+  }
+  return parts.join(': ') || 'fetch failed';
+}
+
+/** `fetch`, with network failures turned into a `NetworkError` that names the URL and cause. */
+export async function request(url: string, init?: RequestInit): Promise<Response> {
+  try {
+    return await fetch(url, init);
+  } catch (err) {
+    throw new NetworkError(url, err);
+  }
+}
 
 /** Options every command that talks to a gateway takes (flags, or AHUB_GATEWAY_URL / AHUB_TOKEN). */
 export function gatewayOptions(): Option[] {

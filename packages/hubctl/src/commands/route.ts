@@ -1,15 +1,14 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { decideRoute, parseJsonText, type PriorRouting } from '@alert-hub/core';
+import { decideRoute, newAlertId, parseJsonText, type PriorRouting } from '@alert-hub/core';
 import {
   DEFAULT_SCHEMAS_DIR,
-  DEFAULT_TRUST_DIR,
   loadAgreementsFile,
   loadSchemaRegistry,
-  loadTrustStore,
 } from '@alert-hub/runtime/files';
 import { HubctlError, HubctlErrorCode } from '../errors.js';
 import { print, printTable } from '../output.js';
+import { openTrustStore, trustOption } from './trust-option.js';
 
 export function registerRoute(program: Command): void {
   program
@@ -21,7 +20,7 @@ export function registerRoute(program: Command): void {
     .requiredOption('--dry-run', 'required: nothing is sent (the router routes for real)')
     .requiredOption('--from <agency>', 'the sending agency')
     .requiredOption('--agreements <file>', 'agreements file (YAML or JSON)')
-    .option('--trust <dir>', 'trust store: the agencies that could receive', DEFAULT_TRUST_DIR)
+    .addOption(trustOption('trust store: the agencies that could receive'))
     .option('--at <time>', 'evaluate at this RFC 3339 time instead of now')
     .option(
       '--prior <file>',
@@ -45,7 +44,13 @@ export function registerRoute(program: Command): void {
           string,
           unknown
         >;
-        const alert = { issuedAt: new Date().toISOString(), ...input, origin: o.from };
+        // Completed as the sender's gateway would: what the sender may leave out is filled in.
+        const alert = {
+          id: newAlertId(),
+          issuedAt: new Date().toISOString(),
+          ...input,
+          origin: o.from,
+        };
         const checked = registry.checkAlert(alert);
         if (!checked.ok) {
           print(o.json, { valid: false, errors: checked.error.issues }, [
@@ -55,8 +60,8 @@ export function registerRoute(program: Command): void {
           process.exitCode = 1;
           return;
         }
-        const trust = loadTrustStore(o.trust, registry);
-        const { set } = loadAgreementsFile(o.agreements, registry);
+        const trust = openTrustStore(o.trust, registry);
+        const { set } = loadAgreementsFile(o.agreements, registry, trust.agencies);
         const d = decideRoute({
           agreements: set,
           alert: checked.value,

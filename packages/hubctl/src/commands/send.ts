@@ -1,23 +1,66 @@
 import type { Command } from 'commander';
-import { parseJsonText } from '@alert-hub/core';
+import { AlertHubError, parseJsonText } from '@alert-hub/core';
+import { HubctlErrorCode } from '../errors.js';
 import { print } from '../output.js';
 import { readInput } from './validate.js';
-import { authHeaders, describeError, gatewayOptions, type GatewayTarget } from './http-client.js';
+import {
+  authHeaders,
+  describeError,
+  gatewayOptions,
+  request,
+  type GatewayTarget,
+} from './http-client.js';
 
-/** Alerts in a file: one JSON object, a JSON array, or NDJSON (one alert per line). */
-function parseAlerts(text: string): { items: unknown[]; single: boolean } {
+/** A line of an NDJSON file is not JSON; the message names the line (from 1). */
+export class NdjsonLineError extends AlertHubError {
+  readonly line: number;
+  constructor(line: number, message: string) {
+    super(HubctlErrorCode.InputInvalid, `line ${line}: ${message}`);
+    this.line = line;
+  }
+}
+
+/**
+ * Alerts in a file: one JSON object, a JSON array, or NDJSON (one alert per line). A broken
+ * NDJSON line is reported by its line number, counted from 1.
+ */
+export function parseAlerts(text: string): { items: unknown[]; single: boolean } {
   const trimmed = text.trim();
   try {
     const v = parseJsonText(trimmed);
     return Array.isArray(v) ? { items: v, single: false } : { items: [v], single: true };
   } catch (err) {
-    const lines = trimmed.split('\n').filter((l) => l.trim() !== '');
-    if (lines.length < 2) throw err;
-    return { items: lines.map((l) => parseJsonText(l)), single: false };
+    const lines = text.split('\n');
+    if (lines.filter((l) => l.trim() !== '').length < 2) throw err;
+    const items: unknown[] = [];
+    lines.forEach((l, i) => {
+      if (l.trim() === '') return;
+      try {
+        items.push(parseJsonText(l));
+      } catch (e) {
+        throw new NdjsonLineError(i + 1, (e as Error).message);
+      }
+    });
+    return { items, single: false };
   }
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+type Result = {
+  index: number;
+  status: number;
+  id?: string;
+  sequence?: number;
+  duplicate?: boolean;
+} & Record<string, unknown>;
+
+/** Gives an alert the id the gateway chose for it, so that a resend is never a second alert. */
+function withId(item: unknown, id: unknown): unknown {
+  if (typeof id !== 'string' || typeof item !== 'object' || item === null || Array.isArray(item))
+    return item;
+  return { ...(item as Record<string, unknown>), id };
+}
 
 export function registerSend(program: Command): void {
   const cmd = program
@@ -28,7 +71,7 @@ export function registerSend(program: Command): void {
     .argument('<file>', 'alert file, or - for standard input')
     .option(
       '--retries <n>',
-      'retries while the hub answers 503 (Retry-After is honoured)',
+      'resends while the hub answers 503, with the id the gateway gave (Retry-After is honoured)',
       (v) => Number.parseInt(v, 10),
       3,
     )
@@ -36,23 +79,30 @@ export function registerSend(program: Command): void {
   for (const o of gatewayOptions()) cmd.addOption(o);
   cmd.action(async (file: string, o: GatewayTarget & { retries: number; json?: boolean }) => {
     const { items, single } = parseAlerts(readInput(file));
-    const url = `${o.gateway.replace(/\/$/, '')}${single ? '/v1/alerts' : '/v1/alerts:batch'}`;
-    let res: Response;
-    let attempt = 0;
-    for (;;) {
-      res = await fetch(url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', ...authHeaders(o) },
-        body: JSON.stringify(single ? items[0] : items),
-      });
-      if (res.status !== 503 || attempt >= o.retries) break;
-      attempt++;
+    const base = o.gateway.replace(/\/$/, '');
+    const headers = { 'content-type': 'application/json', ...authHeaders(o) };
+    const waitBeforeRetry = async (res: Response, attempt: number) => {
       const wait = Number(res.headers.get('retry-after') ?? '2');
-      process.stderr.write(`hub unavailable; retrying in ${wait}s (${attempt}/${o.retries})\n`);
+      process.stderr.write(`hub unavailable; resending in ${wait}s (${attempt}/${o.retries})\n`);
       await sleep(wait * 1000);
-    }
-    const body = (await res.json()) as Record<string, unknown>;
+    };
+
     if (single) {
+      let alert = items[0];
+      let res: Response;
+      let body: Record<string, unknown>;
+      for (let attempt = 0; ; attempt++) {
+        res = await request(`${base}/v1/alerts`, {
+          method: 'POST',
+          headers,
+          body: JSON.stringify(alert),
+        });
+        body = (await res.json()) as Record<string, unknown>;
+        if (res.status !== 503 || attempt >= o.retries) break;
+        // The 503 names the id the alert was given; a copy may already be on its way.
+        alert = withId(alert, body['id']);
+        await waitBeforeRetry(res, attempt + 1);
+      }
       if (res.status === 202) {
         const r = body as { id: string; sequence: number; duplicate: boolean };
         print(o.json, body, [
@@ -60,39 +110,60 @@ export function registerSend(program: Command): void {
           ...describeNormalised(body),
         ]);
       } else {
-        print(o.json, body, describeError(body, res.status));
+        const id = typeof body['id'] === 'string' ? [`  alert id: ${body['id']}`] : [];
+        print(o.json, body, [...describeError(body, res.status), ...id]);
         process.exitCode = 1;
       }
       return;
     }
-    if (res.status !== 200) {
-      print(o.json, body, describeError(body, res.status));
-      process.exitCode = 1;
-      return;
+
+    // A batch: resend only the alerts that got a 503, each with the id it was given.
+    const results: Result[] = [];
+    let pending = items.map((item, index) => ({ item, index }));
+    for (let attempt = 0; pending.length > 0; attempt++) {
+      const res = await request(`${base}/v1/alerts:batch`, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify(pending.map((p) => p.item)),
+      });
+      const body = (await res.json()) as Record<string, unknown>;
+      if (res.status !== 200) {
+        if (res.status === 503 && attempt < o.retries) {
+          await waitBeforeRetry(res, attempt + 1);
+          continue;
+        }
+        print(o.json, body, describeError(body, res.status));
+        process.exitCode = 1;
+        return;
+      }
+      const batch = (body as { results: Result[] }).results;
+      const again: typeof pending = [];
+      batch.forEach((r, i) => {
+        const p = pending[i]!;
+        if (r.status === 503 && attempt < o.retries)
+          again.push({ item: withId(p.item, r.id), index: p.index });
+        else results[p.index] = { ...r, index: p.index };
+      });
+      pending = again;
+      if (pending.length > 0) await waitBeforeRetry(res, attempt + 1);
     }
-    const b = body as {
-      accepted: number;
-      rejected: number;
-      results: ({
-        index: number;
-        status: number;
-        id?: string;
-        sequence?: number;
-        duplicate?: boolean;
-      } & Record<string, unknown>)[];
-    };
-    print(o.json, body, [
-      ...b.results.flatMap((r) =>
+    const accepted = results.filter((r) => r.status < 300).length;
+    const summary = { accepted, rejected: results.length - accepted, results };
+    print(o.json, summary, [
+      // Numbered from 1, like the lines of the file.
+      ...results.flatMap((r) =>
         r.status === 202
           ? [
-              `#${r.index} accepted ${r.id} (sequence ${r.sequence}${r.duplicate ? ', already accepted before' : ''})`,
+              `#${r.index + 1} accepted ${r.id} (sequence ${r.sequence}${r.duplicate ? ', already accepted before' : ''})`,
               ...describeNormalised(r),
             ]
-          : describeError(r, r.status).map((l, i) => (i === 0 ? `#${r.index} ${l}` : l)),
+          : describeError(r, r.status).map((l, i) =>
+              i === 0 ? `#${r.index + 1} ${l}${r.id ? ` (alert id ${r.id})` : ''}` : l,
+            ),
       ),
-      `${b.accepted} accepted, ${b.rejected} refused`,
+      `${summary.accepted} accepted, ${summary.rejected} refused`,
     ]);
-    if (b.rejected > 0) process.exitCode = 1;
+    if (summary.rejected > 0) process.exitCode = 1;
   });
 }
 

@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { decodeUtf8Strict, parseJsonText } from '@alert-hub/core';
+import { decodeUtf8Strict, newAlertId } from '@alert-hub/core';
 import { DEFAULT_SCHEMAS_DIR, loadSchemaRegistry } from '@alert-hub/runtime/files';
 import { print } from '../output.js';
+import { parseAlerts } from './send.js';
 
 /**
  * Reads a file, or standard input for "-", exactly as the gateway reads a request body: strict
@@ -12,26 +13,80 @@ export function readInput(file: string): string {
   return decodeUtf8Strict(readFileSync(file === '-' ? 0 : file));
 }
 
+/**
+ * What the gateway fills in when a sender leaves it out. `origin` is the gateway's own agency;
+ * offline we take `--origin`, or a stand-in that passes the schema, and say so.
+ */
+const STAND_IN_ORIGIN = 'AQ-GATEWAY';
+
+function completeAsGateway(
+  item: unknown,
+  origin: string | undefined,
+): { alert: unknown; filled: string[] } {
+  if (typeof item !== 'object' || item === null || Array.isArray(item))
+    return { alert: item, filled: [] };
+  const a = { ...(item as Record<string, unknown>) };
+  const filled: string[] = [];
+  const now = new Date();
+  if (a['id'] === undefined) {
+    a['id'] = newAlertId(now.getTime());
+    filled.push('id');
+  }
+  if (a['origin'] === undefined) {
+    a['origin'] = origin ?? STAND_IN_ORIGIN;
+    filled.push('origin');
+  }
+  if (a['issuedAt'] === undefined) {
+    a['issuedAt'] = now.toISOString();
+    filled.push('issuedAt');
+  }
+  return { alert: a, filled };
+}
+
 export function registerValidate(program: Command): void {
   program
     .command('validate')
-    .description('check an alert (JSON) against its schema, offline; exit 1 when invalid')
-    .argument('<file>', 'alert JSON file, or - for standard input')
+    .description(
+      'check alerts (one JSON object, a JSON array or NDJSON) against their schema, offline, as your gateway will: ' +
+        'id, origin and issuedAt may be left out; exit 1 when any is invalid',
+    )
+    .argument('<file>', 'alert file, or - for standard input')
     .option('--schemas <dir>', 'schema directory', DEFAULT_SCHEMAS_DIR)
+    .option('--origin <agency>', 'your agency, used where origin is left out')
     .option('--json', 'print JSON')
-    .action((file: string, o: { schemas: string; json?: boolean }) => {
+    .action((file: string, o: { schemas: string; origin?: string; json?: boolean }) => {
       const registry = loadSchemaRegistry(o.schemas);
-      const r = registry.checkAlert(parseJsonText(readInput(file)));
-      if (r.ok) {
-        print(o.json, { valid: true, id: r.value.id, type: r.value.type, schema: r.schemaId }, [
-          `valid ${r.value.type} v${r.value.version} ${r.value.id}`,
-        ]);
-        return;
-      }
-      print(o.json, { valid: false, code: r.error.code, errors: r.error.issues }, [
-        `invalid: ${r.error.message} [${r.error.code}]`,
-        ...r.error.issues.map((i) => `  ${i.pointer || '/'}: ${i.message}`),
+      const { items, single } = parseAlerts(readInput(file));
+      const results = items.map((item, index) => {
+        const { alert, filled } = completeAsGateway(item, o.origin);
+        const r = registry.checkAlert(alert);
+        return r.ok
+          ? {
+              item: index + 1,
+              valid: true as const,
+              id: r.value.id,
+              type: r.value.type,
+              schema: r.schemaId,
+              filled,
+              line: `valid ${r.value.type} v${r.value.version}${filled.length > 0 ? ` (${filled.join(', ')} left to the gateway)` : ` ${r.value.id}`}`,
+              issues: [] as string[],
+            }
+          : {
+              item: index + 1,
+              valid: false as const,
+              code: r.error.code,
+              errors: r.error.issues,
+              filled,
+              line: `invalid: ${r.error.message} [${r.error.code}]`,
+              issues: r.error.issues.map((i) => `  ${i.pointer || '/'}: ${i.message}`),
+            };
+      });
+      const invalid = results.filter((r) => !r.valid).length;
+      const json = results.map(({ line: _l, issues: _i, ...rest }) => rest);
+      print(o.json, single ? json[0] : json, [
+        ...results.flatMap((r) => [single ? r.line : `#${r.item} ${r.line}`, ...r.issues]),
+        ...(single ? [] : [`${results.length - invalid} valid, ${invalid} invalid`]),
       ]);
-      process.exitCode = 1;
+      if (invalid > 0) process.exitCode = 1;
     });
 }
