@@ -133,7 +133,7 @@ export function inboundMsgId(origin: string, alertId: string, envelope: Uint8Arr
  * never duplicates it, and another agency's alert with the same id is never taken for it.
  */
 export function forwardMsgId(origin: string, alertId: string, recipient: string): string {
-  return `${origin}:${alertId}:${recipient}`;
+  return `${alertId}:${recipient}:${origin}`;
 }
 
 /** Every checkpoint subject (what witnesses and the audit stream listen to). */
