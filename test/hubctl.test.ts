@@ -63,32 +63,6 @@ describe('hubctl - command line', () => {
       ],
     });
   });
-  it('validate and send read a file exactly as the gateway reads a body: invalid UTF-8, a byte-order mark and a member named twice are refused', async () => {
-    const text = JSON.stringify(flag);
-    const files: [string, Buffer][] = [
-      [
-        'bad-utf8.json',
-        Buffer.from(text.replace('Example', 'Ex\u0000ample')).map((b) =>
-          b === 0x00 ? 0xff : b,
-        ) as Buffer,
-      ],
-      ['bom.json', Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(text)])],
-      ['twice.json', Buffer.from(text.replace('{', '{"handling":"TLP:RED",'))],
-    ];
-    for (const [name, bytes] of files) {
-      const f = join(dir, name);
-      writeFileSync(f, bytes);
-      // send reads files with the same function; one file is enough to show it.
-      const cmds = [['validate', f]];
-      if (name === 'bom.json')
-        cmds.push(['send', f, '--gateway', 'http://127.0.0.1:9', '--token', 'x']);
-      for (const cmd of cmds) {
-        const r = await hubctl(cmd);
-        expect([name, cmd[0], r.code]).toEqual([name, cmd[0], 1]);
-        expect(r.stderr).toContain('[ERR_PAYLOAD_MALFORMED]');
-      }
-    }
-  }, 90_000);
   it('validate: id, origin and issuedAt may be left out, as the README tells senders', async () => {
     const { id: _id, origin: _o, issuedAt: _i, ...bare } = flag;
     const r = await hubctl(['validate', '-', '--json'], { input: JSON.stringify(bare) });
@@ -195,6 +169,32 @@ describe('hubctl - command line', () => {
     expect(r.stderr).toContain('[ERR_AGREEMENTS_INVALID]');
     expect(r.stderr).toMatch(/VN-CUSTOM.*not an agency of this hub/);
   });
+  it('validate and send read a file exactly as the gateway reads a body: invalid UTF-8, a byte-order mark and a member named twice are refused', async () => {
+    const text = JSON.stringify(flag);
+    const files: [string, Buffer][] = [
+      [
+        'bad-utf8.json',
+        Buffer.from(text.replace('Example', 'Ex\u0000ample')).map((b) =>
+          b === 0x00 ? 0xff : b,
+        ) as Buffer,
+      ],
+      ['bom.json', Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(text)])],
+      ['twice.json', Buffer.from(text.replace('{', '{"handling":"TLP:RED",'))],
+    ];
+    for (const [name, bytes] of files) {
+      const f = join(dir, name);
+      writeFileSync(f, bytes);
+      // send reads files with the same function; one file is enough to show it.
+      const cmds = [['validate', f]];
+      if (name === 'bom.json')
+        cmds.push(['send', f, '--gateway', 'http://127.0.0.1:9', '--token', 'x']);
+      for (const cmd of cmds) {
+        const r = await hubctl(cmd);
+        expect([name, cmd[0], r.code]).toEqual([name, cmd[0], 1]);
+        expect(r.stderr).toContain('[ERR_PAYLOAD_MALFORMED]');
+      }
+    }
+  }, 90_000);
   it('usage errors exit 2', async () => {
     expect((await hubctl(['keys', 'generate', '--agency', 'sg-x'])).code).toBe(2);
     expect((await hubctl(['no-such-command'])).code).toBe(2);

@@ -5,9 +5,9 @@ export const RuntimeErrorCode = {
   ConfigInvalid: 'ERR_CONFIG_INVALID',
   KeyFilePermissions: 'ERR_KEY_FILE_PERMISSIONS',
   KeyFileUnreadable: 'ERR_KEY_FILE_UNREADABLE',
-  DataPermissions: 'ERR_DATA_PERMISSIONS',
   NatsUnreachable: 'ERR_NATS_UNREACHABLE',
   ShutdownTimeout: 'ERR_SHUTDOWN_TIMEOUT',
+  DataPermissions: 'ERR_DATA_PERMISSIONS',
   KeyNoneValid: 'ERR_KEY_NONE_VALID',
 } as const;
 type RuntimeErrorCode = (typeof RuntimeErrorCode)[keyof typeof RuntimeErrorCode];
@@ -47,21 +47,6 @@ export class KeyFileUnreadableError extends AlertHubError {
   }
 }
 
-/**
- * A database (gateway inbox, audit log) or its directory is accessible by group or others. It
- * holds intelligence: refused like a private key, before anything is read or written.
- */
-export class DataPermissionsError extends AlertHubError {
-  constructor(path: string, mode: number, kind: 'file' | 'directory') {
-    const want = kind === 'file' ? '600' : '700';
-    super(
-      RuntimeErrorCode.DataPermissions,
-      `${kind} ${path} has mode ${(mode & 0o777).toString(8).padStart(4, '0')}; ` +
-        `it must not be accessible by group or others (chmod ${want} ${path})`,
-    );
-  }
-}
-
 /** A service could not reach NATS within its configured number of attempts. */
 export class NatsUnreachableError extends AlertHubError {
   constructor(
@@ -74,6 +59,21 @@ export class NatsUnreachableError extends AlertHubError {
       RuntimeErrorCode.NatsUnreachable,
       `NATS at ${servers.join(', ')} unreachable after ${attempts} attempt(s): ${cause}`,
       options,
+    );
+  }
+}
+
+/**
+ * A database (gateway inbox, audit log) or its directory is accessible by group or others. It
+ * holds intelligence: refused like a private key, before anything is read or written.
+ */
+export class DataPermissionsError extends AlertHubError {
+  constructor(path: string, mode: number, kind: 'file' | 'directory') {
+    const want = kind === 'file' ? '600' : '700';
+    super(
+      RuntimeErrorCode.DataPermissions,
+      `${kind} ${path} has mode ${(mode & 0o777).toString(8).padStart(4, '0')}; ` +
+        `it must not be accessible by group or others (chmod ${want} ${path})`,
     );
   }
 }

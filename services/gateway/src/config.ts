@@ -45,10 +45,10 @@ export interface GatewayConfig {
     readonly batchMaxItems: number;
     /** Alerts being validated, signed and published at once; beyond, 503 ERR_OVERLOADED. */
     readonly maxInFlight: number;
-    /** Longest a client may take to send a whole request, body included; then 408 and closed. */
-    readonly requestTimeoutMs: number;
     /** Serve HTTPS with this certificate and key (absent: plain HTTP, e.g. behind a proxy). */
     readonly tls?: HttpTlsSection;
+    /** Longest a client may take to send a whole request, body included; then 408 and closed. */
+    readonly requestTimeoutMs: number;
   };
   readonly nats: NatsSection;
   readonly feed: {
@@ -107,8 +107,8 @@ const schema = {
         },
         batchMaxItems: { type: 'integer', minimum: 1, maximum: 10000, default: 1000 },
         maxInFlight: { type: 'integer', minimum: 1, maximum: 100000, default: 512 },
-        requestTimeoutMs: { type: 'integer', minimum: 500, maximum: 600000, default: 30000 },
         tls: HTTP_TLS_SCHEMA,
+        requestTimeoutMs: { type: 'integer', minimum: 500, maximum: 600000, default: 30000 },
       },
       additionalProperties: false,
     },
