@@ -41,12 +41,16 @@ describe('bench - smoke run', () => {
         };
       };
       raw: { phases: { latencyMs: { count: number } }[] };
+      cluster: {
+        phases: { label: string; accepted: number; latencyMs: { count: number } }[];
+        single: { label: string; accepted: number; latencyMs: { count: number } }[];
+      };
       receipts: {
         on: { completedPerSecond: number; accepted: number; latencyMs: { count: number } }[];
         off: { completedPerSecond: number; accepted: number; latencyMs: { count: number } }[];
         peakOnOverOff: number;
       };
-      ratios: { hubOverRaw: number; hubOverCryptoFloor: number };
+      ratios: { hubOverRaw: number; hubOverCryptoFloor: number; clusterOverSingleNode: number };
       memory: Record<string, { peakMiB: number } | null>;
     };
     expect(r.smoke).toBe(true);
@@ -71,5 +75,11 @@ describe('bench - smoke run', () => {
     for (const k of ['nats-server', 'router', 'raw nats-server', 'raw forwarder'])
       expect(r.memory[k]?.peakMiB).toBeGreaterThan(0);
     expect(stdout).toContain('hub/crypto-floor');
+    // One node and the three-node R3 cluster under the same load; every alert delivered on each.
+    expect(r.cluster.phases.map((p) => p.label)).toEqual(r.cluster.single.map((p) => p.label));
+    for (const p of [...r.cluster.phases, ...r.cluster.single])
+      expect(p.latencyMs.count).toBe(p.accepted);
+    expect(r.ratios.clusterOverSingleNode).toBeGreaterThan(0);
+    expect(stdout).toContain('three-node R3 cluster / one node');
   }, 300_000);
 });

@@ -22,6 +22,7 @@ const compose = parseYaml(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8')
   string,
   unknown
 >;
+const NATS_NODES = ['nats-1', 'nats-2', 'nats-3'];
 const out = mkdtempSync(join(tmpdir(), 'ahub-compose-'));
 afterAll(() => rmSync(out, { recursive: true, force: true }));
 
@@ -51,13 +52,18 @@ function snapshot(): Record<string, string> {
 }
 
 describe('docker-compose.yml', () => {
-  it('runs nats-server 2.9 with the generated configuration, and the router and gateways from their Dockerfiles', () => {
-    const { nats, router, ...rest } = compose.services;
-    expect(nats!.image).toMatch(/^nats:2\.9/);
-    expect(nats!.command).toEqual(['-c', '/etc/alert-hub/nats.conf']);
-    expect(nats!.volumes).toContain('./deploy:/etc/alert-hub:ro');
+  it('runs a three-node nats-server 2.9 hub and an agency leaf node with the generated configuration, and the router and gateways from their Dockerfiles', () => {
+    const { router, ...rest } = compose.services;
+    for (const name of [...NATS_NODES, 'nats-leaf-ng']) {
+      const nats = compose.services[name]!;
+      expect(nats.image, name).toMatch(/^nats:2\.9/);
+      expect(nats.command).toEqual(['-c', `/etc/alert-hub/${name}.conf`]);
+      expect(nats.volumes).toContain('./deploy:/etc/alert-hub:ro');
+      expect(nats.volumes).toContain(`${name}-data:/data`);
+    }
     expect(router!.build?.dockerfile).toBe('services/router/Dockerfile');
-    expect(router!.depends_on).toEqual(['nats']);
+    expect(router!.depends_on).toEqual(NATS_NODES);
+    expect(rest['gateway-ng']!.depends_on).toContain('nats-leaf-ng');
     const gateways = Object.entries(rest).filter(([name]) => name.startsWith('gateway-'));
     expect(gateways.length).toBe(3);
     for (const [name, g] of gateways) {
@@ -82,19 +88,30 @@ describe('docker-compose.yml', () => {
 
   it('every configuration file the services are started with is generated, and valid', () => {
     for (const [name, s] of Object.entries(compose.services)) {
-      const file = s.command[s.command.indexOf(name === 'nats' ? '-c' : '--config') + 1]!.replace(
-        '/etc/alert-hub',
-        out,
-      );
+      const file = s.command[
+        s.command.indexOf(name.startsWith('nats') ? '-c' : '--config') + 1
+      ]!.replace('/etc/alert-hub', out);
       expect(existsSync(file), `${name}: ${file}`).toBe(true);
-      if (name === 'router')
-        expect(routerConfig({}, file).nats.tls?.certFile).toBe(join(out, 'certs/dev/HUB.pem'));
+      if (name === 'router') {
+        const c = routerConfig({}, file);
+        expect(c.nats.tls?.certFile).toBe(join(out, 'certs/dev/HUB.pem'));
+        expect(c.nats.servers).toEqual(NATS_NODES.map((n) => `tls://${n}:4222`));
+        expect(c.streams).toMatchObject({ replicas: 3, leaves: ['NG-NCS'] });
+      }
       if (name.startsWith('gateway-')) expect(gatewayConfig({}, file).clients).toHaveLength(1);
+      if (name === 'gateway-ng')
+        expect(gatewayConfig({}, file).nats.servers).toEqual(['tls://nats-leaf-ng:4222']);
     }
     const natsServer = findNatsServer(process.env);
-    const test = spawnSync(natsServer, ['-t', '-c', join(out, 'nats.conf')], { encoding: 'utf8' });
-    expect(test.stdout + test.stderr).toContain('is valid');
-    const conf = readFileSync(join(out, 'nats.conf'), 'utf8');
+    for (const name of [...NATS_NODES, 'nats-leaf-ng']) {
+      const test = spawnSync(natsServer, ['-t', '-c', join(out, `${name}.conf`)], {
+        encoding: 'utf8',
+      });
+      expect(test.stdout + test.stderr, name).toContain('is valid');
+    }
+    expect(readFileSync(join(out, 'nats-leaf-ng.conf'), 'utf8')).toContain('domain: "NG-NCS"');
+    const conf = readFileSync(join(out, 'nats-1.conf'), 'utf8');
+    expect(conf).toMatch(/cluster \{[^]*verify_and_map: true/);
     expect(conf).toContain('verify_and_map: true');
     // Monitoring answers without authentication: never on all interfaces.
     expect(conf.match(/^http: .*$/m)?.[0]).toBe('http: "127.0.0.1:8222"');

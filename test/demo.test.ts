@@ -164,3 +164,19 @@ describe('demo - npm run demo, non-interactively', () => {
     await expect(fetch(`${url}/healthz`)).rejects.toThrow();
   }, 240_000);
 });
+
+describe('demo - npm run demo -- --federated', () => {
+  it("shows the cut agency's alerts queued at the agency, then delivered: lost 0, duplicated 0 from the partners' inboxes", async () => {
+    const run = runDemo(['--federated']);
+    expect(await run.exited, run.errors()).toBe(0);
+    const out = run.output();
+    expect(out).toContain('a 3-node NATS cluster');
+    expect(out).toMatch(/NG-NCS officer files flag 5: HTTP 202/);
+    expect(out).toMatch(
+      /queued on NG-NCS's leaf node: 5 alert\(s\) not yet at the hub; the hub's inbound stream gained 0/,
+    );
+    expect(out).toMatch(/SG-NPARKS\s+10 of 10 received, 0 lost, 0 duplicated/);
+    expect(out).toMatch(/VN-CUSTOMS\s+10 of 10 received, 0 lost, 0 duplicated/);
+    expect(out).toContain('lost 0, duplicated 0');
+  }, 300_000);
+});

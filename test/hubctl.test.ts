@@ -137,7 +137,11 @@ describe('hubctl - command line', () => {
     expect(r.code).toBe(0);
     const said = Number(/(\d+) new file\(s\)/.exec(r.stdout)![1]);
     expect(said).toBe(readdirSync(join(certs, 'dev')).length);
-    expect(said).toBe(10); // CA, server, HUB, KE-KWS and the operators: certificate and key each
+    // CA, server, cluster route, HUB, KE-KWS and the operators: certificate and key each.
+    expect(said).toBe(12);
+    expect(readdirSync(join(certs, 'dev'))).toEqual(
+      expect.arrayContaining(['route.pem', 'route-key.pem']),
+    );
   });
   it('route --dry-run: an agreement naming an agency that does not exist is refused', async () => {
     const certs = join(dir, 'certs-route');

@@ -77,8 +77,11 @@ export class HubBench {
     gatewayOverrides?: Record<string, unknown>;
     nodeArgs?: readonly string[];
     onProgress?: (m: string) => void;
+    /** A NATS cluster of this many nodes (streams at R3) instead of one server. */
+    clusterSize?: number;
   }): Promise<HubBench> {
     const hub = await startLocalHub({
+      ...(options.clusterSize ? { clusterSize: options.clusterSize } : {}),
       dir: options.dir,
       env: options.env,
       agencies: [
@@ -252,7 +255,10 @@ export class HubBench {
     const add = (k: string, v: number | undefined) => {
       if (v !== undefined) out[k] = v;
     };
-    add('nats-server', cpuMsOf(this.hub.nats.pid));
+    const nodes = this.hub.cluster?.nodes ?? [this.hub.nats];
+    nodes.forEach((n, i) =>
+      add(nodes.length > 1 ? `nats-server ${i + 1}` : 'nats-server', cpuMsOf(n.pid)),
+    );
     add('router', cpuMsOf(this.hub.router.proc.pid));
     for (const [id, g] of Object.entries(this.hub.gateways))
       add(`gateway ${id}`, cpuMsOf(g.proc.pid));

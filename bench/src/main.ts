@@ -33,6 +33,8 @@ const { values } = parseArgs({
     batch: { type: 'string', default: '10' },
     smoke: { type: 'boolean', default: false },
     'skip-raw': { type: 'boolean', default: false },
+    'skip-cluster': { type: 'boolean', default: false },
+    'cluster-rate': { type: 'string', default: '100' },
     // d. the same load with delivery receipts on and off, one fresh hub each.
     'skip-receipts': { type: 'boolean', default: false },
     'cpu-prof': { type: 'string' },
@@ -54,6 +56,7 @@ const rates = smoke ? [50] : values.rates.split(',').map(Number);
 const saturation = smoke ? 300 : Number(values.saturation);
 const offlineSeconds = smoke ? 2 : Number(values['offline-seconds']);
 const offlineRate = smoke ? 50 : Number(values['offline-rate']);
+const clusterRate = smoke ? 20 : Number(values['cluster-rate']);
 const out = values.out ?? join(ROOT_DIR, 'bench', 'results', smoke ? 'smoke.json' : 'latest.json');
 const say = (line = '') => process.stdout.write(`${line}\n`);
 const env = process.env;
@@ -228,6 +231,9 @@ let hubMemory: Record<string, { peakMiB: number; rssMiB: number } | undefined>;
 try {
   await hub.phase('warm-up', smoke ? 20 : 200, smoke ? 1 : 3);
   for (const r of [
+    ...(values['skip-cluster'] || rates.includes(clusterRate)
+      ? []
+      : [{ label: `${clusterRate}/s`, rate: clusterRate }]),
     ...rates.map((x) => ({ label: `${x}/s`, rate: x })),
     { label: `saturation (offered ${saturation}/s)`, rate: saturation },
   ]) {
@@ -256,6 +262,54 @@ try {
     if (v && (!hubMemory[k] || v.peakMiB > hubMemory[k].peakMiB)) hubMemory[k] = v;
 } finally {
   if (!values.keep) await hub.stop();
+}
+
+// d. The same load on a three-node cluster with every stream at R3, against the single node above.
+let cluster:
+  | {
+      phases: ReturnType<typeof phaseSummary>[];
+      single: ReturnType<typeof phaseSummary>[];
+      saturationRatio: number;
+    }
+  | undefined;
+if (!values['skip-cluster']) {
+  say('');
+  say(
+    `d. one node (section a) against a three-node cluster (routes with mutual TLS, every stream at R3), the same load`,
+  );
+  const satLabel = `saturation (offered ${saturation}/s)`;
+  const single = [`${clusterRate}/s`, satLabel].map((l) => hubPhases.find((p) => p.label === l)!);
+  const onCluster: ReturnType<typeof phaseSummary>[] = [];
+  const b = await HubBench.start({
+    dir: join(dir, 'cluster'),
+    env,
+    batchSize: Number(values.batch),
+    overrides,
+    clusterSize: 3,
+  });
+  try {
+    await b.phase('warm-up', smoke ? 20 : 200, smoke ? 1 : 3);
+    for (const r of [
+      { label: `${clusterRate}/s`, rate: clusterRate },
+      { label: satLabel, rate: saturation },
+    ])
+      onCluster.push(phaseSummary(await b.phase(r.label, r.rate, seconds)));
+  } finally {
+    if (!values.keep) await b.stop();
+  }
+  for (const [name, list] of [
+    ['1 node', single],
+    ['3 nodes R3', onCluster],
+  ] as const)
+    for (const p of list)
+      say(
+        `   ${name.padEnd(11)} ${p.label.padEnd(28)} completed ${perSecond(p.completedPerSecond).padStart(8)}  p50 ${ms(p.latencyMs.p50).padStart(9)}  p99 ${ms(p.latencyMs.p99).padStart(9)}  ${p.sustained ? 'sustained' : 'NOT sustained'}`,
+      );
+  const saturationRatio = onCluster[1]!.completedPerSecond / single[1]!.completedPerSecond;
+  cluster = { phases: onCluster, single, saturationRatio };
+  say(
+    `   three-node R3 / one node at saturation: ${saturationRatio.toFixed(2)}; p99 at ${clusterRate}/s on the cluster: ${ms(onCluster[0]!.latencyMs.p99)}`,
+  );
 }
 
 let receipts:
@@ -365,10 +419,12 @@ const result = {
         maxCompletedPerSecond: rawMax,
       }
     : undefined,
+  cluster,
   receipts,
   ratios: {
     hubOverRaw: hubMax / rawMax,
     hubOverCryptoFloor: hubMax / floor.alertsPerSecond,
+    clusterOverSingleNode: cluster?.saturationRatio,
     ...(receipts ? { receiptsOnOverOff: receipts.peakOnOverOff } : {}),
   },
   memory,
@@ -396,6 +452,10 @@ say(
   `   crypto floor:                             ${perSecond(floor.alertsPerSecond)}    hub/crypto-floor ${result.ratios.hubOverCryptoFloor.toFixed(2)} (target >= 0.7)`,
 );
 if (at1000) say(`   p99 at 1000/s: ${ms(at1000.latencyMs.p99)} (target <= 25 ms)`);
+if (cluster)
+  say(
+    `   three-node R3 cluster / one node: ${cluster.saturationRatio.toFixed(2)} at saturation; p99 at ${cluster.phases[0]!.label} on the cluster ${ms(cluster.phases[0]!.latencyMs.p99)}`,
+  );
 say('   peak RSS:');
 for (const [k, v] of Object.entries(memory))
   say(`     ${k.padEnd(24)} ${v ? `${v.peakMiB} MiB` : 'n/a'}`);

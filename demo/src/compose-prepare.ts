@@ -16,13 +16,17 @@ import {
   createDevPki,
   devPkiPaths,
   generateKey,
-  renderNatsServerConfig,
+  leafCertName,
+  planCluster,
+  renderLeafListenerBlock,
+  renderLeafNodeConfig,
+  renderNatsClusterConfigs,
 } from '@alert-hub/operator';
 import { ROOT_DIR, createToken } from '@alert-hub/runtime/files';
 
 /**
  * npm run compose:prepare: everything docker-compose.yml mounts at /etc/alert-hub, generated into
- * deploy/ (keys, development certificates, nats.conf, the services' configuration, API tokens).
+ * deploy/ (keys, development certificates, the hub nodes' and the leaf node's nats-server configurations, the services' configuration, API tokens).
  * --root rewrites the in-container paths (tests point them at the generated files to check them).
  *
  * Idempotent: a second run keeps the keys, certificates, configurations and tokens it made the
@@ -40,6 +44,12 @@ export const COMPOSE_AGENCIES = [
   },
   { id: 'NG-NCS', name: 'Nigeria Customs Service', service: 'gateway-ng', port: 8083 },
 ] as const;
+
+/** The hub's three nodes (their compose service names, also their route host names). */
+export const HUB_NODES = ['nats-1', 'nats-2', 'nats-3'] as const;
+/** Agencies that run a leaf node in the compose file. */
+export const COMPOSE_LEAVES = ['NG-NCS'] as const;
+const leafHost = (agency: string) => `nats-leaf-${agency.slice(0, 2).toLowerCase()}`;
 
 const { values } = parseArgs({
   options: {
@@ -87,8 +97,8 @@ const hubKey =
   }).privateFile.slice(out.length + 1);
 await createDevPki({
   dir: join(certsDir, 'dev'),
-  principals: ['HUB', ...COMPOSE_AGENCIES.map((a) => a.id)],
-  hosts: ['nats'],
+  principals: ['HUB', ...COMPOSE_AGENCIES.map((a) => a.id), ...COMPOSE_LEAVES.map(leafCertName)],
+  hosts: [...HUB_NODES, ...COMPOSE_LEAVES.map(leafHost)],
   force,
 });
 const tls = (who: string) => ({
@@ -98,19 +108,40 @@ const tls = (who: string) => ({
 });
 const p = devPkiPaths(inRoot('certs/dev'));
 
-writeFileSync(
-  join(out, 'nats.conf'),
-  renderNatsServerConfig({
-    agencies: COMPOSE_AGENCIES.map((a) => a.id),
-    routers: ['HUB'],
-    tls: { caFile: p.caFile, certFile: p.serverCertFile, keyFile: p.serverKeyFile },
-    listen: '0.0.0.0:4222',
-    // The monitoring endpoint answers without authentication: loopback of the nats container only.
-    monitor: '127.0.0.1:8222',
-    storeDir: root === '/etc/alert-hub' ? '/data' : join(out, 'nats-data'),
-    serverName: 'alert-hub-compose',
-  }),
-);
+// The hub: three nodes, routes with mutual TLS, a leaf-node listener on each.
+const storeDir = (name: string) =>
+  root === '/etc/alert-hub' ? '/data' : join(out, `${name}-data`);
+const serverTls = { caFile: p.caFile, certFile: p.serverCertFile, keyFile: p.serverKeyFile };
+const leafListener = renderLeafListenerBlock({ listen: '0.0.0.0:7422', tls: serverTls });
+for (const node of renderNatsClusterConfigs({
+  agencies: COMPOSE_AGENCIES.map((a) => a.id),
+  routers: ['HUB'],
+  leaves: COMPOSE_LEAVES,
+  tls: serverTls,
+  nodes: planCluster(HUB_NODES.length, { hosts: HUB_NODES }),
+  routeTls: { caFile: p.caFile, certFile: p.routeCertFile, keyFile: p.routeKeyFile },
+  // The monitoring endpoint answers without authentication: loopback of the nats container only.
+  monitor: '127.0.0.1:8222',
+  storeDir: storeDir('nats'),
+}))
+  writeFileSync(join(out, `${node.node.host}.conf`), `${node.text}\n${leafListener}\n`);
+// Nigeria's own nats-server, a leaf node of the hub in its own JetStream domain.
+for (const agency of COMPOSE_LEAVES) {
+  const leafCert = devPkiPaths(inRoot('certs/dev'), leafCertName(agency));
+  writeFileSync(
+    join(out, `${leafHost(agency)}.conf`),
+    renderLeafNodeConfig({
+      agency,
+      listen: '0.0.0.0:4222',
+      monitor: '127.0.0.1:8222',
+      storeDir: storeDir(leafHost(agency)),
+      hubUrls: HUB_NODES.map((h) => `tls://${h}:7422`),
+      tls: serverTls,
+      leafTls: { caFile: p.caFile, certFile: leafCert.certFile, keyFile: leafCert.keyFile },
+    }),
+  );
+}
+const hubServers = HUB_NODES.map((h) => `tls://${h}:4222`);
 
 // The committed agreements file is the source: copied only when preparing somewhere else.
 const committedAgreements = join(ROOT_DIR, 'deploy', 'agreements.yaml');
@@ -142,7 +173,8 @@ writeFileSync(
     trustDir: inRoot('certs/trust'),
     agreementsFile: inRoot('agreements.yaml'),
     dataDir: '/var/lib/alert-hub',
-    nats: { servers: ['tls://nats:4222'], tls: tls('HUB') },
+    nats: { servers: hubServers, tls: tls('HUB') },
+    streams: { replicas: 3, leaves: COMPOSE_LEAVES },
     http: { host: '0.0.0.0', port: 8090 },
     coordinators: [{ name: 'coordinator', tokenSha256: coordinatorSha }],
   }),
@@ -159,7 +191,12 @@ for (const a of COMPOSE_AGENCIES) {
       trustDir: inRoot('certs/trust'),
       dataDir: '/var/lib/alert-hub',
       http: { host: '0.0.0.0', port: 8080 },
-      nats: { servers: ['tls://nats:4222'], tls: tls(a.id) },
+      nats: {
+        servers: (COMPOSE_LEAVES as readonly string[]).includes(a.id)
+          ? [`tls://${leafHost(a.id)}:4222`]
+          : hubServers,
+        tls: tls(a.id),
+      },
       clients: [
         {
           name: `${a.id} systems`,
@@ -184,7 +221,8 @@ if (process.getuid?.() === 0 && uid !== 0) {
     if (st.isDirectory()) for (const f of readdirSync(path)) walk(join(path, f));
   };
   walk(certsDir);
-  for (const f of [...configFiles, 'nats.conf', 'tokens.txt']) chownSync(join(out, f), uid, uid);
+  const natsConfs = [...HUB_NODES, ...COMPOSE_LEAVES.map(leafHost)].map((h) => `${h}.conf`);
+  for (const f of [...configFiles, ...natsConfs, 'tokens.txt']) chownSync(join(out, f), uid, uid);
 }
 // Directories 0700 would be fine for their owner; the trust store is public and must be
 // readable by the services whoever owns it.
@@ -192,7 +230,7 @@ chmodSync(certsDir, 0o755);
 chmodSync(join(certsDir, 'trust'), 0o755);
 
 process.stdout.write(
-  `prepared ${out}: keys, certificates, nats.conf, router.yaml, ${COMPOSE_AGENCIES.length} gateway configurations; ` +
+  `prepared ${out}: keys, certificates, nats-1..3.conf, nats-leaf-ng.conf, router.yaml, ${COMPOSE_AGENCIES.length} gateway configurations; ` +
     (keepTokens
       ? `kept the keys and API tokens of an earlier run (--force makes new ones); tokens in ${tokensFile}\n`
       : `API tokens in ${tokensFile}\n`),

@@ -5,6 +5,9 @@ export {
   generateSigningJwk,
   importSigningKey,
   inboundSubject,
+  newAlertId,
+  outboxStreamName,
+  Streams,
   type Alert,
 } from '@alert-hub/core';
 export {

@@ -16,20 +16,25 @@ import {
   type LocalHub,
 } from './deps.js';
 import { Scenario, type StepOutcome } from './scenario.js';
+import { runFederated } from './federated.js';
 
 /**
  * npm run demo [-- --keep] [-- --summary <file>]
+ * npm run demo -- --federated
  *
  * Starts a whole hub on this machine (nats-server with mutual TLS and least-privilege users, the
  * router, a gateway per agency, each its own process), plays a scenario along real 2019 routes,
  * prints the routing table and a coordinator's audit trace, and stops everything. With --keep
- * the hub stays up until Ctrl-C.
+ * the hub stays up until Ctrl-C. With --federated: a three-node hub and two agencies' leaf nodes,
+ * one agency's line cut and restored mid-scenario, lost and duplicated alerts counted from the
+ * partners' inboxes (see federated.ts).
  */
 const { values } = parseArgs({
   options: {
     keep: { type: 'boolean', default: false },
     summary: { type: 'string' },
     dir: { type: 'string' },
+    federated: { type: 'boolean', default: false },
   },
   strict: true,
 });
@@ -144,6 +149,20 @@ async function trace(h: LocalHub, alertId: string): Promise<void> {
     say(
       `  #${String(r.seq).padStart(3)}  ${r.at}  ${what.trim()}  (hash ${r.hash.slice(0, 12)}...)`,
     );
+  }
+}
+
+if (values.federated) {
+  try {
+    const code = await runFederated(say, {
+      ...(values.dir ? { dir: values.dir } : {}),
+      onHub: (h) => (hub = h),
+    });
+    say(`Demo finished in ${((Date.now() - started) / 1000).toFixed(1)} s.`);
+    await shutdown(code);
+  } catch (err) {
+    process.stderr.write(`demo failed: ${(err as Error).message}\n`);
+    await shutdown(1);
   }
 }
 

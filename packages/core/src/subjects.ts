@@ -284,3 +284,38 @@ export function routerPermissions(principal: string): SubjectPermissions {
     allowResponses: true,
   };
 }
+
+/**
+ * An agency's leaf node (its own nats-server at the agency, bound to the agency's account on the
+ * hub) runs its own JetStream domain, named after the agency. Its API, seen from the hub across
+ * the leaf link, is `$JS.<domain>.API`.
+ */
+export function leafDomain(agency: string): string {
+  return token(agency, 'agency');
+}
+
+/** The JetStream API prefix of `agency`'s leaf node, as the hub reaches it. */
+export function leafJsApiPrefix(agency: string): string {
+  return `$JS.${leafDomain(agency)}.API`;
+}
+
+/**
+ * The stream on `agency`'s leaf node that stores its outgoing alerts (subjects
+ * {@link inboundSubjects}) until the hub's inbound stream has sourced them.
+ */
+export function outboxStreamName(agency: string): string {
+  return `AHUB_OUTBOX_${token(agency, 'agency')}`;
+}
+
+/**
+ * Deliver prefix of the consumer the hub's inbound stream creates on `agency`'s leaf to source
+ * its outbox; the agency's account exports it to the hub's account as a stream.
+ */
+export function leafSourceDeliverPrefix(agency: string): string {
+  return `ahub.leafsrc.${token(agency, 'agency')}`;
+}
+
+/** Flow-control replies of that source consumer, which the hub's account sends back to the leaf. */
+export function leafSourceFlowControl(agency: string): string {
+  return `$JS.FC.${outboxStreamName(agency)}.>`;
+}

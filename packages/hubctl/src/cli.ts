@@ -9,6 +9,7 @@ import { registerAudit } from './commands/audit.js';
 import { registerRoute } from './commands/route.js';
 import { registerNats } from './commands/nats.js';
 import { registerBackup } from './commands/backup.js';
+import { registerLeaf } from './commands/leaf.js';
 import { registerStatus } from './commands/status.js';
 
 /**
@@ -32,6 +33,7 @@ export function buildProgram(): Command {
   registerRoute(program);
   registerNats(program);
   registerBackup(program);
+  registerLeaf(program);
   registerStatus(program);
   return program;
 }

@@ -6,6 +6,7 @@ import { isIP } from 'node:net';
 import { join } from 'node:path';
 import * as x509 from '@peculiar/x509';
 import { OPS_IDENTITY, natsIdentity } from './nats-config.js';
+import { ROUTE_IDENTITY } from './nats-cluster.js';
 
 type CryptoKey = WebCrypto.CryptoKey;
 
@@ -21,6 +22,9 @@ export function devPkiPaths(dir: string, name?: string) {
     caKeyFile: join(dir, 'ca-key.pem'),
     serverCertFile: join(dir, 'server.pem'),
     serverKeyFile: join(dir, 'server-key.pem'),
+    /** The cluster's route certificate: server and client use, for mutual TLS between nodes. */
+    routeCertFile: join(dir, 'route.pem'),
+    routeKeyFile: join(dir, 'route-key.pem'),
     certFile: name ? join(dir, `${name}.pem`) : '',
     keyFile: name ? join(dir, `${name}-key.pem`) : '',
   };
@@ -103,7 +107,7 @@ export async function createDevPki(options: {
     name: string,
     subject: string,
     san: x509.JsonGeneralName[],
-    usage: string,
+    usage: string | string[],
   ) => {
     const f = devPkiPaths(dir, name);
     const certFile = name === 'server' ? p.serverCertFile : f.certFile;
@@ -133,7 +137,7 @@ export async function createDevPki(options: {
           x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment,
           true,
         ),
-        new x509.ExtendedKeyUsageExtension([usage]),
+        new x509.ExtendedKeyUsageExtension(Array.isArray(usage) ? usage : [usage]),
         new x509.SubjectAlternativeNameExtension(san),
         await x509.AuthorityKeyIdentifierExtension.create(caCert),
       ],
@@ -144,11 +148,23 @@ export async function createDevPki(options: {
   };
 
   const hosts = ['localhost', '127.0.0.1', '::1', ...(options.hosts ?? [])];
+  const hostNames = hosts.map((h): x509.JsonGeneralName =>
+    isIP(h) ? { type: 'ip', value: h } : { type: 'dns', value: h },
+  );
   await issue(
     'server',
     'CN=alert-hub NATS server, O=alert-hub (development only)',
-    hosts.map((h) => (isIP(h) ? { type: 'ip', value: h } : { type: 'dns', value: h })),
+    hostNames,
     x509.ExtendedKeyUsage.serverAuth,
+  );
+  // Each node of a cluster dials the others with this certificate and accepts them with it:
+  // `verify_and_map` on the route listener admits only its SAN e-mail, so no agency's client
+  // certificate (signed by the same CA) can join the cluster.
+  await issue(
+    'route',
+    'CN=alert-hub NATS cluster route, O=alert-hub (development only)',
+    [{ type: 'email', value: ROUTE_IDENTITY }, ...hostNames],
+    [x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth],
   );
   for (const principal of options.principals) {
     await issue(

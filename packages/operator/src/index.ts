@@ -5,6 +5,8 @@
  */
 export * from './errors.js';
 export * from './nats-config.js';
+export * from './nats-cluster.js';
 export * from './keys.js';
 export * from './dev-pki.js';
+export * from './leaf.js';
 export * from './security-doc.js';

@@ -6,6 +6,7 @@ import {
   type AgencyGrants,
   type SubjectPermissions,
 } from '@alert-hub/core';
+import { leafAccountParts } from './leaf.js';
 
 /** The identity a client certificate carries (SAN e-mail), which `verify_and_map` maps to a user. */
 export function natsIdentity(principal: string): string {
@@ -62,6 +63,12 @@ export interface NatsSecurityOptions {
    */
   readonly permissionOverrides?: Readonly<Record<string, SubjectPermissions>>;
   readonly grantOverrides?: Readonly<Record<string, AgencyGrants>>;
+  /**
+   * Agencies that run a leaf node: their account also admits the leaf's certificate and exports
+   * the leaf's JetStream API to the hub's account, which sources the leaf's outbox (see
+   * `leafAccountParts`).
+   */
+  readonly leaves?: readonly string[];
 }
 
 const q = (s: string) => JSON.stringify(s);
@@ -114,7 +121,12 @@ export function renderNatsSecurityConfig(o: NatsSecurityOptions): string {
   );
   const exports: string[] = [];
   const agencies: string[] = [];
+  const hubImports: string[] = [];
+  for (const a of o.leaves ?? [])
+    if (!o.agencies.includes(a)) throw new Error(`leaf node for ${a}, which is not an agency`);
   for (const a of o.agencies) {
+    const leaf = o.leaves?.includes(a) ? leafAccountParts(a) : undefined;
+    if (leaf) hubImports.push(...leaf.hubImports);
     const g = o.grantOverrides?.[a] ?? agencyGrants(a);
     const l = limitsOf(o, a);
     for (const { hub, stream } of g.grants)
@@ -129,7 +141,9 @@ export function renderNatsSecurityConfig(o: NatsSecurityOptions): string {
         `    # ${a}: publishes its own alerts, reads only its own feed; no JetStream of its own`,
         '    users: [',
         user(id(a), `${a}'s gateway`, o.permissionOverrides?.[a] ?? agencyPermissions(a, g)),
+        ...(leaf?.users ?? []),
         '    ]',
+        ...(leaf ? ['    exports: [', ...leaf.exports, '    ]'] : []),
         '    imports: [',
         ...g.streams.map(
           (subject) => `      { stream: { account: ${q(HUB_ACCOUNT)}, subject: ${q(subject)} } }`,
@@ -162,6 +176,7 @@ export function renderNatsSecurityConfig(o: NatsSecurityOptions): string {
     '    exports: [',
     exports.join('\n'),
     '    ]',
+    ...(hubImports.length ? ['    imports: [', ...hubImports, '    ]'] : []),
     '  }',
     ...agencies,
     `  ${SYSTEM_ACCOUNT} {`,

@@ -1,4 +1,5 @@
 import {
+  jetstreamManager,
   AckPolicy,
   DeliverPolicy,
   DiscardPolicy,
@@ -9,7 +10,7 @@ import {
   type JetStreamManager,
   type StreamConfig,
 } from '@nats-io/jetstream';
-import { nanos } from '@nats-io/transport-node';
+import { nanos, type NatsConnection } from '@nats-io/transport-node';
 import {
   AUDIT_CHECKPOINTS_ALL,
   AUDIT_COSIGNATURES_ALL,
@@ -21,6 +22,10 @@ import {
   Streams,
   feedConsumerName,
   feedFilter,
+  inboundSubjects,
+  leafJsApiPrefix,
+  leafSourceDeliverPrefix,
+  outboxStreamName,
 } from '@alert-hub/core';
 
 /** Limits of the hub's streams; every one refuses new messages when full rather than drop old ones. */
@@ -39,6 +44,12 @@ export interface StreamLimits {
    * alert ids and by the gateways' inboxes, which refuse an alert id they already hold.
    */
   readonly duplicateWindowMs: number;
+  /**
+   * Copies of every stream (1 on a single server, 3 on a three-node cluster). Provisioning
+   * creates the streams with this many and moves existing ones to it (nats-server 2.9 scales a
+   * stream's replicas up and down through a stream update).
+   */
+  readonly replicas: number;
 }
 
 export const DEFAULT_STREAM_LIMITS: StreamLimits = {
@@ -48,6 +59,7 @@ export const DEFAULT_STREAM_LIMITS: StreamLimits = {
   deadLetterMaxBytes: 256 * 1024 ** 2,
   auditMaxBytes: 256 * 1024 ** 2,
   duplicateWindowMs: 2 * 60_000,
+  replicas: 1,
 };
 
 /** Room in a dead letter for the router's headers (reason at most 1000 characters, subject, digest). */
@@ -56,12 +68,33 @@ export const DEAD_LETTER_HEADROOM_BYTES = 8192;
 /** How long the router or a gateway may hold a message before JetStream redelivers it. */
 export const DEFAULT_ACK_WAIT_MS = 30_000;
 
-function streamConfigs(limits: StreamLimits): Partial<StreamConfig>[] {
+/**
+ * The inbound stream's sources: the outbox stream of every agency that runs a leaf node, in the
+ * leaf's JetStream domain, filtered to the agency's own inbound subjects. nats-server 2.9 creates
+ * the source's consumer with the filter in the request subject and resumes it after the leaf
+ * link returns; messages keep their subject and `Nats-Msg-Id`, so the stream's de-duplication
+ * window applies to them as to a direct publish.
+ */
+function leafSources(leaves: readonly string[]): Partial<StreamConfig> {
+  if (leaves.length === 0) return {};
+  return {
+    sources: leaves.map((a) => ({
+      name: outboxStreamName(a),
+      filter_subject: inboundSubjects(a),
+      external: { api: leafJsApiPrefix(a), deliver: leafSourceDeliverPrefix(a) },
+    })),
+  };
+}
+
+function streamConfigs(
+  limits: StreamLimits,
+  leaves: readonly string[] = [],
+): Partial<StreamConfig>[] {
   const common = {
     retention: RetentionPolicy.Limits,
     storage: StorageType.File,
     discard: DiscardPolicy.New,
-    num_replicas: 1,
+    num_replicas: limits.replicas,
     // headers are small; the envelope limit plus room for them
     max_msg_size: DEFAULT_MAX_ENVELOPE_BYTES + 4096,
     duplicate_window: nanos(limits.duplicateWindowMs),
@@ -77,6 +110,7 @@ function streamConfigs(limits: StreamLimits): Partial<StreamConfig>[] {
       ...common,
       name: Streams.Inbound,
       subjects: [INBOUND_ALL],
+      ...leafSources(leaves),
       max_age: nanos(limits.maxAgeMs),
       max_bytes: limits.inboundMaxBytes,
     },
@@ -152,11 +186,17 @@ async function ensureConsumer(
 export async function provisionHub(
   jsm: JetStreamManager,
   agencies: readonly string[],
-  options: { limits?: StreamLimits; ackWaitMs?: number; routerMaxAckPending?: number } = {},
+  options: {
+    limits?: Partial<StreamLimits>;
+    ackWaitMs?: number;
+    routerMaxAckPending?: number;
+    /** Agencies whose alerts come from a leaf node's outbox (see `provisionLeaf`). */
+    leaves?: readonly string[];
+  } = {},
 ): Promise<void> {
-  const limits = options.limits ?? DEFAULT_STREAM_LIMITS;
+  const limits = { ...DEFAULT_STREAM_LIMITS, ...options.limits };
   const ackWait = nanos(options.ackWaitMs ?? DEFAULT_ACK_WAIT_MS);
-  for (const cfg of streamConfigs(limits))
+  for (const cfg of streamConfigs(limits, options.leaves))
     await ensureStream(jsm, cfg as Partial<StreamConfig> & { name: string });
   await ensureConsumer(jsm, Streams.Inbound, {
     durable_name: ROUTER_CONSUMER,
@@ -177,4 +217,44 @@ export async function provisionHub(
       max_ack_pending: 1024,
     });
   }
+}
+
+/**
+ * Creates (or brings up to date) the outbox stream on `agency`'s leaf node: the gateway's
+ * publishes are stored there first (the 202 means "stored at the agency") and the hub's inbound
+ * stream sources them whenever the link is up. Alerts stay for `maxAgeMs` whether or not the hub
+ * has them yet: a link down longer than that loses the oldest, so keep it longer than any outage
+ * you plan for. `jsm` is a manager on the leaf itself (its own domain).
+ */
+export async function provisionLeaf(
+  jsm: JetStreamManager,
+  agency: string,
+  options: { limits?: Partial<StreamLimits> } = {},
+): Promise<void> {
+  const limits = { ...DEFAULT_STREAM_LIMITS, ...options.limits };
+  await ensureStream(jsm, {
+    name: outboxStreamName(agency),
+    subjects: [inboundSubjects(agency)],
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    discard: DiscardPolicy.New,
+    num_replicas: 1,
+    max_msg_size: DEFAULT_MAX_ENVELOPE_BYTES + 4096,
+    duplicate_window: nanos(limits.duplicateWindowMs),
+    max_age: nanos(limits.maxAgeMs),
+    max_bytes: limits.inboundMaxBytes,
+    deny_delete: true,
+    deny_purge: true,
+  });
+}
+
+/** {@link provisionLeaf} over a connection to the leaf node (as the agency's operators). */
+export async function provisionLeafNode(
+  nc: NatsConnection,
+  agency: string,
+  options: { limits?: Partial<StreamLimits> } = {},
+): Promise<StreamConfig> {
+  const jsm = await jetstreamManager(nc);
+  await provisionLeaf(jsm, agency, options);
+  return (await jsm.streams.info(outboxStreamName(agency))).config;
 }

@@ -7,6 +7,8 @@
  */
 export * from './errors.js';
 export * from './nats-server.js';
+export * from './nats-cluster.js';
+export * from './tcp-proxy.js';
 export * from './service-process.js';
 export * from './local-hub.js';
 export * from './processes.js';

@@ -3,15 +3,21 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify as toYaml } from 'yaml';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { inboxPrefix } from '@alert-hub/core';
+import { inboxPrefix, leafDomain } from '@alert-hub/core';
 import {
   createDevPki,
   devPkiPaths,
   generateKey,
+  leafCertName,
+  renderLeafListenerBlock,
+  renderLeafNodeParts,
   renderNatsSecurityConfig,
 } from '@alert-hub/operator';
-import { connectNats, createToken } from '@alert-hub/runtime';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connectNats, createToken, provisionLeaf } from '@alert-hub/runtime';
 import { findNatsServer, startNatsServer, type NatsServer } from './nats-server.js';
+import { freePort, startNatsCluster, type NatsCluster } from './nats-cluster.js';
+import { startTcpProxy, type TcpProxy } from './tcp-proxy.js';
 import { spawnService, type ServiceProcess } from './service-process.js';
 
 /** An agency of a local hub. */
@@ -35,12 +41,43 @@ export interface LocalHubOptions {
   readonly routerConfig?: Record<string, unknown>;
   /** Extra node flags for the services (e.g. `--cpu-prof`). */
   readonly nodeArgs?: readonly string[];
+  /**
+   * Run the hub's NATS as a cluster of this many nodes (routes with mutual TLS, streams at
+   * min(3, nodes) replicas) instead of one server. Every service is given every node's URL.
+   */
+  readonly clusterSize?: number;
+  /**
+   * Agencies that run a leaf node: their own nats-server (JetStream domain = the agency's id)
+   * linked to every hub node through a {@link TcpProxy} the caller can cut; their gateway
+   * connects to it, their alerts are stored in its outbox and sourced by the hub.
+   */
+  readonly leaves?: readonly string[];
+}
+
+/** An agency's leaf node in a local hub, and the link to the hub that a test can cut. */
+export interface LocalLeaf {
+  readonly agency: string;
+  readonly nats: NatsServer;
+  /** One proxy per hub node. */
+  readonly links: readonly TcpProxy[];
+  /** Cuts the link to every hub node. */
+  cut(): void;
+  restore(): void;
+  /** A connection to the leaf as the agency's operators (full JetStream in its own domain). */
+  connectAsOperator(): Promise<NatsConnection>;
 }
 
 /** A running local hub: nats-server, router and one gateway per agency, each its own process. */
 export interface LocalHub {
   readonly dir: string;
+  /** The NATS server, or the first node of the cluster. */
   readonly nats: NatsServer;
+  /** The cluster, when started with `clusterSize`. */
+  readonly cluster: NatsCluster | undefined;
+  /** Every NATS node's client URL. */
+  readonly natsUrls: readonly string[];
+  /** Leaf nodes by agency. */
+  readonly leaves: Readonly<Record<string, LocalLeaf>>;
   readonly router: ServiceProcess;
   readonly gateways: Readonly<Record<string, ServiceProcess>>;
   /** Bearer token with `submit` and `read-feed` on every gateway (each agency's own systems). */
@@ -104,25 +141,115 @@ export async function startLocalHub(o: LocalHubOptions): Promise<LocalHub> {
       ...validity,
     }).privateFile;
     const pkiDir = join(certsDir, 'dev');
-    await createDevPki({ dir: pkiDir, principals: [LOCAL_ROUTER, ...o.agencies.map((a) => a.id)] });
+    const leafIds = o.leaves ?? [];
+    await createDevPki({
+      dir: pkiDir,
+      principals: [LOCAL_ROUTER, ...o.agencies.map((a) => a.id), ...leafIds.map(leafCertName)],
+    });
     progress(
       `keys for ${o.agencies.length} agencies and the hub; a development CA and a certificate for each`,
     );
 
     const p = devPkiPaths(pkiDir);
-    const nats = await startNatsServer({
-      dir: join(dir, 'nats'),
-      env: o.env,
-      config: renderNatsSecurityConfig({
-        agencies: o.agencies.map((a) => a.id),
-        routers: [LOCAL_ROUTER],
-        tls: { caFile: p.caFile, certFile: p.serverCertFile, keyFile: p.serverKeyFile },
-      }),
+    const security = renderNatsSecurityConfig({
+      agencies: o.agencies.map((a) => a.id),
+      routers: [LOCAL_ROUTER],
+      tls: { caFile: p.caFile, certFile: p.serverCertFile, keyFile: p.serverKeyFile },
+      leaves: leafIds,
     });
-    started.push(nats);
-    progress(
-      `nats-server with JetStream, mutual TLS and one least-privilege user per agency at ${nats.url}`,
-    );
+    const serverTls = { caFile: p.caFile, certFile: p.serverCertFile, keyFile: p.serverKeyFile };
+    const nodeCount = o.clusterSize && o.clusterSize > 1 ? o.clusterSize : 1;
+    const leafPorts: number[] = [];
+    if (leafIds.length) for (let i = 0; i < nodeCount; i++) leafPorts.push(await freePort());
+    // Every hub node tells its leaves an address where nothing listens: a leaf then reaches the
+    // hub only through the links (proxies) of this hub, which a test cuts and restores.
+    const nowhere = leafIds.length ? await freePort() : 0;
+    const leafListener = (i: number) =>
+      leafIds.length
+        ? renderLeafListenerBlock({
+            listen: `127.0.0.1:${leafPorts[i]}`,
+            advertise: `127.0.0.1:${nowhere}`,
+            tls: serverTls,
+          })
+        : '';
+    let nats: NatsServer;
+    let cluster: NatsCluster | undefined;
+    if (o.clusterSize && o.clusterSize > 1) {
+      cluster = await startNatsCluster({
+        size: o.clusterSize,
+        dir: join(dir, 'nats'),
+        env: o.env,
+        routeTls: { caFile: p.caFile, certFile: p.routeCertFile, keyFile: p.routeKeyFile },
+        config: security,
+        nodeConfig: leafListener,
+      });
+      started.push(cluster);
+      nats = cluster.nodes[0]!;
+      progress(
+        `a ${o.clusterSize}-node NATS cluster (routes with mutual TLS, JetStream R${Math.min(3, o.clusterSize)}) at ${cluster.urls.join(', ')}`,
+      );
+    } else {
+      nats = await startNatsServer({
+        dir: join(dir, 'nats'),
+        env: o.env,
+        config: [security, leafListener(0)].join('\n'),
+      });
+      started.push(nats);
+      progress(
+        `nats-server with JetStream, mutual TLS and one least-privilege user per agency at ${nats.url}`,
+      );
+    }
+    const natsUrls = cluster ? [...cluster.urls] : [nats.url];
+    const replicas = cluster ? Math.min(3, o.clusterSize ?? 1) : 1;
+
+    const leaves: Record<string, LocalLeaf> = {};
+    for (const agency of leafIds) {
+      const links: TcpProxy[] = [];
+      for (const port of leafPorts) {
+        const link = await startTcpProxy(port);
+        started.push({ stop: () => link.close() });
+        links.push(link);
+      }
+      const leafCert = devPkiPaths(pkiDir, leafCertName(agency));
+      const leafNats = await startNatsServer({
+        dir: join(dir, `leaf-${agency}`),
+        env: o.env,
+        serverName: `leaf-${agency}`,
+        jetstreamDomain: leafDomain(agency),
+        config: renderLeafNodeParts({
+          agency,
+          hubUrls: links.map((l) => `tls://127.0.0.1:${l.port}`),
+          tls: serverTls,
+          leafTls: { caFile: p.caFile, certFile: leafCert.certFile, keyFile: leafCert.keyFile },
+        }),
+      });
+      started.push(leafNats);
+      const ops = devPkiPaths(pkiDir, 'ops');
+      const connectAsOperator = () =>
+        connectNats({
+          servers: leafNats.url,
+          name: `${agency} leaf operator`,
+          tls: { caFile: p.caFile, certFile: ops.certFile, keyFile: ops.keyFile },
+        });
+      const nc = await connectAsOperator();
+      try {
+        await provisionLeaf(await jetstreamManager(nc), agency);
+      } finally {
+        await nc.close();
+      }
+      leaves[agency] = {
+        agency,
+        nats: leafNats,
+        links,
+        cut: () => links.forEach((l) => l.cut()),
+        restore: () => links.forEach((l) => l.restore()),
+        connectAsOperator,
+      };
+    }
+    if (leafIds.length)
+      progress(
+        `leaf nodes (own JetStream domain, outbox sourced by the hub): ${leafIds.map((a) => `${a} ${leaves[a]!.nats.url}`).join(', ')}`,
+      );
 
     const tlsOf = (who: string) => {
       const f = devPkiPaths(pkiDir, who);
@@ -142,7 +269,8 @@ export async function startLocalHub(o: LocalHubOptions): Promise<LocalHub> {
         trustDir: join(certsDir, 'trust'),
         agreementsFile,
         dataDir: join(dir, 'router'),
-        nats: { servers: [nats.url], tls: tlsOf(LOCAL_ROUTER) },
+        nats: { servers: natsUrls, tls: tlsOf(LOCAL_ROUTER) },
+        streams: { replicas, leaves: leafIds },
         http: { port: 0 },
         coordinators: [{ name: 'coordinator', tokenSha256: coordinator.sha256 }],
         checkpointIntervalMs: 1000,
@@ -170,7 +298,7 @@ export async function startLocalHub(o: LocalHubOptions): Promise<LocalHub> {
             trustDir: join(certsDir, 'trust'),
             dataDir: join(dir, 'gateways', a.id),
             http: { port: 0 },
-            nats: { servers: [nats.url], tls: tlsOf(a.id) },
+            nats: { servers: leaves[a.id] ? [leaves[a.id]!.nats.url] : natsUrls, tls: tlsOf(a.id) },
             clients: [
               {
                 name: `${a.id} systems`,
@@ -199,6 +327,9 @@ export async function startLocalHub(o: LocalHubOptions): Promise<LocalHub> {
     return {
       dir,
       nats,
+      cluster,
+      natsUrls,
+      leaves,
       router,
       gateways,
       token: token.token,
@@ -208,7 +339,7 @@ export async function startLocalHub(o: LocalHubOptions): Promise<LocalHub> {
       auditDb,
       connectAs: (principal) =>
         connectNats({
-          servers: nats.url,
+          servers: natsUrls,
           name: `local ${principal}`,
           inboxPrefix: inboxPrefix(principal),
           tls: tlsOf(principal),

@@ -65,6 +65,10 @@ export interface NatsServerOptions {
   /** Remove `dir` on stop (default: true when the directory was created here). */
   readonly removeDir?: boolean;
   readonly startTimeoutMs?: number;
+  /** `server_name` (JetStream needs it unique in a cluster); a generated one when absent. */
+  readonly serverName?: string;
+  /** JetStream domain (a leaf node's). */
+  readonly jetstreamDomain?: string;
 }
 
 /** A running nats-server child process. */
@@ -103,7 +107,7 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   let url = '';
   let monitorUrl = '';
   // Stable across restarts, so the JetStream store is the same server's.
-  const serverName = `ahub-${process.pid}-${Date.now().toString(36)}`;
+  const serverName = options.serverName ?? `ahub-${process.pid}-${Date.now().toString(36)}`;
 
   const writeConfig = (): string => {
     const file = join(dir, 'nats-server.conf');
@@ -119,6 +123,7 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
       `  store_dir: ${JSON.stringify(join(dir, 'jetstream'))}`,
       `  max_memory_store: 268435456`,
       `  max_file_store: 4294967296`,
+      ...(options.jetstreamDomain ? [`  domain: ${JSON.stringify(options.jetstreamDomain)}`] : []),
       `}`,
       options.config ?? '',
       '',

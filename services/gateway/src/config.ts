@@ -5,6 +5,7 @@ import {
   COMMON_PATH_MEMBERS,
   HTTP_TLS_SCHEMA,
   DEFAULT_SCHEMAS_DIR,
+  DEFAULT_STREAM_LIMITS,
   DEFAULT_TRUST_DIR,
   LOG_SECTION_SCHEMA,
   NATS_SECTION_SCHEMA,
@@ -50,7 +51,15 @@ export interface GatewayConfig {
     readonly requestTimeoutMs: number;
   };
   readonly nats: NatsSection;
-  readonly feed: { readonly enabled: boolean; readonly maxMessages: number };
+  readonly feed: {
+    readonly enabled: boolean;
+    readonly maxMessages: number;
+    /**
+     * How long the hub keeps a forwarded alert (its router's `streams.maxAgeMs`). A gateway that
+     * does not reach its feed for longer reports the gap (`ERR_FEED_RETENTION_EXCEEDED`).
+     */
+    readonly hubRetentionMs: number;
+  };
   /** Signed delivery receipts, one per inbox commit (off only to measure their cost). */
   readonly receipts: { readonly enabled: boolean };
   /** A recipient still pending after this long is flagged `overdue` in the alert's status. */
@@ -110,6 +119,11 @@ const schema = {
       properties: {
         enabled: { type: 'boolean', default: true },
         maxMessages: { type: 'integer', minimum: 1, maximum: 4096, default: 256 },
+        hubRetentionMs: {
+          type: 'integer',
+          minimum: 60_000,
+          default: DEFAULT_STREAM_LIMITS.maxAgeMs,
+        },
       },
       additionalProperties: false,
     },

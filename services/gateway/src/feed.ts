@@ -24,6 +24,8 @@ export interface FeedDeps {
   readonly metrics: GatewayMetrics;
   readonly log: Logger;
   readonly maxMessages: number;
+  /** Called for every message received: the feed is in reach. */
+  readonly onContact?: () => void;
 }
 
 /**
@@ -90,6 +92,7 @@ export class FeedConsumer {
     const started = performance.now();
     const receivedAt = new Date().toISOString();
     metrics.feedReceived.inc();
+    this.#d.onContact?.();
     let write: FeedWrite;
     if (parseFeedSubject(m.subject)?.type === NOTICE_TOKEN) {
       await this.#notice(m);

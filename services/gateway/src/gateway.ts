@@ -18,6 +18,7 @@ import {
 } from '@alert-hub/runtime';
 import { databaseFile, type GatewayConfig } from './config.js';
 import { FeedConsumer } from './feed.js';
+import { FeedContactWatch } from './feed-gap.js';
 import { buildHttp } from './http.js';
 import { Intake } from './intake.js';
 import { createGatewayMetrics } from './metrics.js';
@@ -123,7 +124,22 @@ export async function startGateway(
     log,
     maxInFlight: config.http.maxInFlight,
   });
+  const contactWatch = new FeedContactWatch({
+    file: join(config.dataDir, 'feed-contact.json'),
+    retentionMs: config.feed.hubRetentionMs,
+  });
+  const feedContact = () => {
+    const gap = contactWatch.contact();
+    if (gap) {
+      metrics.feedGaps.inc();
+      log.error(
+        { code: 'ERR_FEED_RETENTION_EXCEEDED', ...gap },
+        'the feed was out of reach longer than the hub keeps alerts: alerts forwarded in that window may have expired unread; ask the hub coordinator for the audit of alerts forwarded to this agency then',
+      );
+    }
+  };
   const feed = new FeedConsumer({
+    onContact: feedContact,
     agency: config.agency,
     js,
     trust: keys.trust,
@@ -134,6 +150,16 @@ export async function startGateway(
     maxMessages: config.feed.maxMessages,
   });
   if (config.feed.enabled) void feed.start();
+  // Reach for the feed consumer once a minute even when nothing arrives, so that the time of the
+  // last contact stays accurate to the minute (see FeedContactWatch).
+  const contactTimer = config.feed.enabled
+    ? setInterval(() => {
+        jsm.consumers.info(Streams.Feeds, feedConsumerName(config.agency)).then(
+          () => feedContact(),
+          () => undefined,
+        );
+      }, 60_000).unref()
+    : undefined;
   const witness = config.witness.enabled
     ? new GatewayWitness({
         nc,
@@ -158,6 +184,7 @@ export async function startGateway(
       // The one JetStream request an agency's user may always make: its own consumer's info.
       await jsm.consumers.info(Streams.Feeds, feedConsumerName(config.agency));
       checks['jetstream'] = 'ok';
+      if (config.feed.enabled) feedContact();
     } catch (err) {
       checks['jetstream'] = `unreachable: ${(err as Error).message}`;
     }
@@ -169,6 +196,10 @@ export async function startGateway(
     }
     if (config.feed.enabled)
       checks['feed'] = feed.consuming ? 'consuming' : 'waiting for the feed consumer';
+    const gap = contactWatch.gap;
+    if (gap)
+      checks['feedGap'] =
+        `ERR_FEED_RETENTION_EXCEEDED: out of reach from ${gap.since} to ${gap.until}, longer than the hub keeps alerts`;
     // Reported, not a reason to stop serving this agency: the problem is the hub's.
     if (witness)
       checks['witness'] = witness.inconsistency
@@ -207,6 +238,7 @@ export async function startGateway(
       keys.reload();
     },
     async close() {
+      clearInterval(contactTimer);
       await http.close();
       witness?.close();
       await feed.stop();

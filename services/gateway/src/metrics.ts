@@ -68,6 +68,11 @@ export function createGatewayMetrics(agency: string) {
       help: 'Feed messages whose origin signature and router countersignature verified',
       registers: [registry],
     }),
+    feedGaps: new Counter({
+      name: 'ahub_gateway_feed_gaps_total',
+      help: 'Times the feed was out of reach longer than the hub keeps alerts (alerts may have expired unread)',
+      registers: [registry],
+    }),
     feedDuplicates: new Counter({
       name: 'ahub_gateway_feed_duplicates_total',
       help: 'Verified feed messages already in the inbox (not stored again)',

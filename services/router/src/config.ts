@@ -8,6 +8,7 @@ import {
   COMMON_PATH_MEMBERS,
   HTTP_TLS_SCHEMA,
   DEFAULT_SCHEMAS_DIR,
+  DEFAULT_STREAM_LIMITS,
   DEFAULT_TRUST_DIR,
   LOG_SECTION_SCHEMA,
   NATS_SECTION_SCHEMA,
@@ -39,6 +40,19 @@ export interface RouterConfig {
   readonly nats: NatsSection;
   /** Create or update the streams and consumers at start. */
   readonly provision: boolean;
+  /**
+   * The streams' replicas and retention, applied by provisioning (see the README, "Across
+   * countries"). A partner offline longer than `maxAgeMs` has lost the alerts that aged out; its
+   * gateway detects the gap from the feed's stream sequence and reports it.
+   */
+  readonly streams: {
+    readonly replicas: number;
+    readonly maxAgeMs: number;
+    readonly inboundMaxBytes: number;
+    readonly feedsMaxBytes: number;
+    /** Agencies that run a leaf node: the inbound stream sources their outbox streams. */
+    readonly leaves: readonly string[];
+  };
   readonly consumer: {
     readonly maxMessages: number;
     readonly maxAckPending: number;
@@ -101,6 +115,36 @@ const schema = {
     auditDb: { type: 'string', minLength: 1 },
     nats: NATS_SECTION_SCHEMA,
     provision: { type: 'boolean', default: true },
+    streams: {
+      type: 'object',
+      default: {},
+      properties: {
+        replicas: {
+          type: 'integer',
+          minimum: 1,
+          maximum: 5,
+          default: DEFAULT_STREAM_LIMITS.replicas,
+        },
+        maxAgeMs: { type: 'integer', minimum: 60_000, default: DEFAULT_STREAM_LIMITS.maxAgeMs },
+        inboundMaxBytes: {
+          type: 'integer',
+          minimum: 1_048_576,
+          default: DEFAULT_STREAM_LIMITS.inboundMaxBytes,
+        },
+        feedsMaxBytes: {
+          type: 'integer',
+          minimum: 1_048_576,
+          default: DEFAULT_STREAM_LIMITS.feedsMaxBytes,
+        },
+        leaves: {
+          type: 'array',
+          items: { type: 'string', pattern: '^[A-Z][A-Z0-9-]{1,31}$' },
+          uniqueItems: true,
+          default: [],
+        },
+      },
+      additionalProperties: false,
+    },
     freshness: {
       type: 'object',
       default: {},
@@ -164,6 +208,8 @@ const bindings: readonly EnvBinding[] = [
   { env: 'AHUB_AUDIT_DB', path: 'auditDb', type: 'string' },
   { env: 'AHUB_AUDIT_LOG', path: 'auditLog', type: 'string' },
   { env: 'AHUB_PROVISION', path: 'provision', type: 'boolean' },
+  { env: 'AHUB_STREAM_REPLICAS', path: 'streams.replicas', type: 'integer' },
+  { env: 'AHUB_STREAM_MAX_AGE_MS', path: 'streams.maxAgeMs', type: 'integer' },
   { env: 'AHUB_HTTP_ENABLED', path: 'http.enabled', type: 'boolean' },
 ];
 

@@ -121,6 +121,8 @@ export async function startRouter(
   const provision = async () => {
     if (config.provision) {
       await provisionHub(jsm, keys.trust().agencies, {
+        limits: config.streams,
+        leaves: config.streams.leaves,
         routerMaxAckPending: config.consumer.maxAckPending,
         ackWaitMs: config.consumer.ackWaitMs,
       });

@@ -1,10 +1,16 @@
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import {
   DEFAULT_AGENCY_LIMITS,
   createDevPki,
   devPkiPaths,
+  DEFAULT_LEAF_PORT,
+  leafCertName,
+  planCluster,
+  renderLeafListenerBlock,
+  renderLeafNodeConfig,
+  renderNatsClusterConfigs,
   renderNatsSecurityConfig,
   renderNatsServerConfig,
   type AgencyLimits,
@@ -83,8 +89,47 @@ export function registerNats(program: Command): void {
     )
     .option('--fragment', 'print only the security part, to include in an existing configuration')
     .option('--out <file>', 'write to this file instead of standard output')
+    .option(
+      '--cluster <n>',
+      'render one configuration per node of an n-node cluster (3 or 5) into --out-dir: routes with mutual TLS (route.pem), the same accounts on every node',
+      (v) => Number.parseInt(v, 10),
+    )
+    .option(
+      '--node-host <host>',
+      'host name the other nodes dial, one per node in order (default nats-1, nats-2, ...)',
+      (v: string, prev: string[] = []) => [...prev, v],
+    )
+    .option('--route-port <port>', 'route listener of every node', (v) => Number.parseInt(v, 10))
+    .option('--out-dir <dir>', 'with --cluster: where to write <node>.conf')
+    .option(
+      '--leaf-agencies <ids>',
+      'comma-separated agencies that run a leaf node: their account admits the leaf certificate (<id>.leaf.pem) and the hub sources their outbox; adds a leaf-node listener',
+      (v: string) => v.split(',').filter(Boolean),
+    )
+    .option(
+      '--leaf-listen <host:port>',
+      'leaf-node listener of the hub',
+      `0.0.0.0:${DEFAULT_LEAF_PORT}`,
+    )
+    .option(
+      '--leaf <id>',
+      "render instead the configuration of agency <id>'s own leaf node (its own JetStream domain, linked to every --hub-url)",
+    )
+    .option(
+      '--hub-url <url>',
+      "with --leaf: a hub node's leaf listener, tls://host:7422 (repeatable)",
+      (v: string, prev: string[] = []) => [...prev, v],
+    )
     .action(
       (o: {
+        leafAgencies?: string[];
+        leafListen: string;
+        leaf?: string;
+        hubUrl?: string[];
+        cluster?: number;
+        nodeHost?: string[];
+        routePort?: number;
+        outDir?: string;
         certs: string;
         tlsDir?: string;
         listen: string;
@@ -122,7 +167,32 @@ export function registerNats(program: Command): void {
         const limitsByAgency = o.limits
           ? (parseYaml(readFileSync(o.limits, 'utf8')) as Record<string, Partial<AgencyLimits>>)
           : undefined;
+        if (o.leaf !== undefined) {
+          if (!agencies.includes(o.leaf)) throw new Error(`${o.leaf} is not in the registry`);
+          if (!o.hubUrl?.length) throw new Error('--leaf needs at least one --hub-url');
+          const leafCert = devPkiPaths(tlsDir, leafCertName(o.leaf));
+          const text = renderLeafNodeConfig({
+            agency: o.leaf,
+            listen: o.listen,
+            storeDir: o.storeDir,
+            ...(o.monitor === false ? {} : { monitor: o.monitor }),
+            hubUrls: o.hubUrl,
+            tls: { caFile: p.caFile, certFile: p.serverCertFile, keyFile: p.serverKeyFile },
+            leafTls: { caFile: p.caFile, certFile: leafCert.certFile, keyFile: leafCert.keyFile },
+          });
+          if (o.out) writeFileSync(o.out, text, { mode: 0o600 });
+          else process.stdout.write(text);
+          return;
+        }
+        const leaves = o.leafAgencies ?? [];
+        const leafBlock = leaves.length
+          ? `${renderLeafListenerBlock({
+              listen: o.leafListen,
+              tls: { caFile: p.caFile, certFile: p.serverCertFile, keyFile: p.serverKeyFile },
+            })}\n`
+          : '';
         const common = {
+          leaves,
           agencies,
           routers,
           tls: { caFile: p.caFile, certFile: p.serverCertFile, keyFile: p.serverKeyFile },
@@ -130,6 +200,30 @@ export function registerNats(program: Command): void {
           agencyLimits,
           ...(limitsByAgency ? { limitsByAgency } : {}),
         };
+        if (o.cluster !== undefined) {
+          if (!o.outDir) throw new Error('--cluster writes one file per node: give --out-dir');
+          const nodes = planCluster(o.cluster, {
+            ...(o.nodeHost ? { hosts: o.nodeHost } : {}),
+            ...(o.routePort ? { routePort: o.routePort } : {}),
+          });
+          const configs = renderNatsClusterConfigs({
+            ...common,
+            nodes,
+            routeTls: { caFile: p.caFile, certFile: p.routeCertFile, keyFile: p.routeKeyFile },
+            clientPort: Number(o.listen.replace(/^.*:/, '')) || 4222,
+            ...(o.monitor === false ? {} : { monitor: o.monitor }),
+            storeDir: o.storeDir,
+          });
+          mkdirSync(o.outDir, { recursive: true, mode: 0o700 });
+          for (const c of configs)
+            writeFileSync(join(o.outDir, `${c.node.host}.conf`), c.text + leafBlock, {
+              mode: 0o600,
+            });
+          process.stderr.write(
+            `wrote ${configs.map((c) => join(o.outDir!, `${c.node.host}.conf`)).join(', ')}: ${agencies.length} agencies, ${routers.length} router(s); provision the streams with replicas: ${Math.min(3, o.cluster)} (router config streams.replicas)\n`,
+          );
+          return;
+        }
         const text = o.fragment
           ? renderNatsSecurityConfig(common)
           : renderNatsServerConfig({
@@ -137,7 +231,7 @@ export function registerNats(program: Command): void {
               listen: o.listen,
               ...(o.monitor === false ? {} : { monitor: o.monitor }),
               storeDir: o.storeDir,
-            });
+            }) + leafBlock;
         if (o.out) {
           writeFileSync(o.out, text);
           process.stderr.write(
@@ -161,6 +255,12 @@ export function registerNats(program: Command): void {
       [],
     )
     .option('--days <n>', 'validity of the certificates', (v) => Number.parseInt(v, 10), 365)
+    .option(
+      '--leaf <id>',
+      "also a certificate for agency <id>'s leaf node, <id>.leaf.pem (repeatable)",
+      (v: string, prev: string[] = []) => [...prev, v],
+      [],
+    )
     .option('--force', 'replace existing files')
     .option('--json', 'print JSON')
     .action(
@@ -168,13 +268,14 @@ export function registerNats(program: Command): void {
         certs: string;
         host: string[];
         days: number;
+        leaf: string[];
         force?: boolean;
         json?: boolean;
       }) => {
         const { agencies, routers } = registry(o.certs);
         const r = await createDevPki({
           dir: join(o.certs, 'dev'),
-          principals: [...routers, ...agencies],
+          principals: [...routers, ...agencies, ...o.leaf.map(leafCertName)],
           hosts: o.host,
           days: o.days,
           force: o.force ?? false,

@@ -1,0 +1,99 @@
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { renderClusterBlock, type ClusterNode, type RouteTls } from '@alert-hub/operator';
+import { startNatsServer, type NatsServer } from './nats-server.js';
+
+/** A hub cluster of nats-server processes on loopback. */
+export interface NatsCluster {
+  readonly nodes: readonly NatsServer[];
+  /** Every node's client URL, for a service's `nats.servers`. */
+  readonly urls: readonly string[];
+  readonly dir: string;
+  /** Kills every node at once (SIGKILL, as a power cut) and starts them all again, on the same ports and stores. */
+  restartAll(): Promise<void>;
+  /** Stops every node and removes a temporary directory. */
+  stop(): Promise<void>;
+}
+
+/** A free loopback TCP port (bound, then released: routes must be known before any node starts). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const address = srv.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Starts `size` nats-server nodes as one JetStream cluster on loopback: routes with mutual TLS
+ * rendered by `@alert-hub/operator` (the same block `hubctl nats-config --cluster` writes), each
+ * node with its own store and `config` (the accounts and users) appended. Resolves when every
+ * node's health endpoint says ready, which on a cluster means JetStream has a meta leader.
+ */
+export async function startNatsCluster(o: {
+  readonly size: number;
+  readonly routeTls: RouteTls;
+  /** The accounts, users and client TLS, the same on every node. */
+  readonly config: string;
+  /** Configuration for one node only (its leaf-node listener), appended after `config`. */
+  readonly nodeConfig?: (index: number) => string;
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  readonly dir?: string;
+  readonly startTimeoutMs?: number;
+}): Promise<NatsCluster> {
+  const ownsDir = o.dir === undefined;
+  const dir = o.dir ?? mkdtempSync(join(tmpdir(), 'ahub-cluster-'));
+  mkdirSync(dir, { recursive: true });
+  const nodes: ClusterNode[] = [];
+  const clientPorts: number[] = [];
+  for (let i = 0; i < o.size; i++) {
+    nodes.push({ name: `ahub-${i + 1}`, host: '127.0.0.1', routePort: await freePort() });
+    clientPorts.push(await freePort());
+  }
+  const servers: NatsServer[] = [];
+  const started = await Promise.allSettled(
+    nodes.map((node, i) =>
+      startNatsServer({
+        dir: join(dir, node.name),
+        serverName: node.name,
+        port: clientPorts[i]!,
+        removeDir: false,
+        startTimeoutMs: o.startTimeoutMs ?? 30_000,
+        ...(o.env ? { env: o.env } : {}),
+        config: [
+          renderClusterBlock({ self: node, nodes, tls: o.routeTls, listenHost: '127.0.0.1' }),
+          o.config,
+          o.nodeConfig?.(i) ?? '',
+        ].join('\n'),
+      }),
+    ),
+  );
+  for (const r of started) if (r.status === 'fulfilled') servers.push(r.value);
+  const failed = started.find((r) => r.status === 'rejected');
+  const stopAll = async () => {
+    await Promise.allSettled(servers.map((s) => s.stop()));
+    if (ownsDir) rmSync(dir, { recursive: true, force: true });
+  };
+  if (failed) {
+    await stopAll();
+    throw failed.reason;
+  }
+  return {
+    nodes: servers,
+    get urls() {
+      return servers.map((s) => s.url);
+    },
+    dir,
+    async restartAll() {
+      await Promise.all(servers.map((s) => s.kill()));
+      await Promise.all(servers.map((s) => s.restart()));
+    },
+    stop: stopAll,
+  };
+}

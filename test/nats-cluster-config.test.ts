@@ -1,0 +1,130 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createDevPki, generateKey, leafCertName } from '@alert-hub/operator';
+import { findNatsServer, hubctl } from '@alert-hub/testkit';
+
+/**
+ * `hubctl nats-config --cluster` and `--leaf`: what an operator generates for a three-node hub
+ * and an agency's leaf node, checked by nats-server itself (`-t`). The chaos tests run the same
+ * route and leaf blocks (rendered by the same functions) as real processes.
+ */
+const dir = mkdtempSync(join(tmpdir(), 'ahub-cluster-cfg-'));
+const certs = join(dir, 'certs');
+const natsServer = findNatsServer(process.env);
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+beforeAll(async () => {
+  // Keys and certificates as \`hubctl keys generate\` and \`hubctl certs dev --leaf\` make them
+  // (the same library functions; those commands have their own tests).
+  for (const [principal, role] of [
+    ['HUB', 'router'],
+    ['SG-NPARKS', 'agency'],
+    ['NG-NCS', 'agency'],
+  ] as const)
+    generateKey({ certsDir: certs, principal, role, name: principal });
+  await createDevPki({
+    dir: join(certs, 'dev'),
+    principals: ['HUB', 'SG-NPARKS', 'NG-NCS', leafCertName('NG-NCS')],
+    hosts: ['nats-1', 'nats-2', 'nats-3'],
+  });
+}, 60_000);
+
+function natsTest(file: string): string {
+  const t = spawnSync(natsServer, ['-t', '-c', file], { encoding: 'utf8' });
+  return t.stdout + t.stderr;
+}
+
+describe('hubctl nats-config - cluster and leaf nodes', () => {
+  it('--cluster 3 writes one valid configuration per node: routes with mutual TLS to the two others, the accounts on each', async () => {
+    const out = join(dir, 'cluster');
+    const r = await hubctl([
+      'nats-config',
+      '--certs',
+      certs,
+      '--cluster',
+      '3',
+      '--out-dir',
+      out,
+      '--leaf-agencies',
+      'NG-NCS',
+      '--store-dir',
+      join(dir, 'js'),
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(readdirSync(out).sort()).toEqual(['nats-1.conf', 'nats-2.conf', 'nats-3.conf']);
+    for (const n of [1, 2, 3]) {
+      const file = join(out, `nats-${n}.conf`);
+      expect(statSync(file).mode & 0o077).toBe(0);
+      const text = readFileSync(file, 'utf8');
+      expect(text).toContain(`server_name: "ahub-${n}"`);
+      const routes = [...text.matchAll(/"nats-route:\/\/(nats-\d):6222"/g)].map((m) => m[1]);
+      expect(routes.sort()).toEqual([1, 2, 3].filter((i) => i !== n).map((i) => `nats-${i}`));
+      expect(text).toContain('authorization { user: "route@principals.alert-hub.example" }');
+      expect(text).toMatch(/cluster \{[^]*verify_and_map: true[^]*\}/);
+      // The leaf's certificate lands in its agency's account, which exports the leaf's API to the hub.
+      expect(text).toContain('{ user: "ng-ncs.leaf@principals.alert-hub.example" }');
+      expect(text).toContain('{ service: { account: "NG-NCS", subject: "$JS.NG-NCS.API.>" } }');
+      expect(text).toContain('leafnodes {');
+      expect(natsTest(file)).toContain('is valid');
+    }
+  });
+
+  it('a cluster of 2 is refused: JetStream would stop when either node fails', async () => {
+    const r = await hubctl([
+      'nats-config',
+      '--certs',
+      certs,
+      '--cluster',
+      '2',
+      '--out-dir',
+      join(dir, 'two'),
+    ]);
+    expect(r.code).not.toBe(0);
+  });
+
+  it("--leaf renders the agency's leaf node: its own JetStream domain, its account, a remote to every hub node", async () => {
+    const file = join(dir, 'leaf-ng.conf');
+    const r = await hubctl([
+      'nats-config',
+      '--certs',
+      certs,
+      '--leaf',
+      'NG-NCS',
+      '--out',
+      file,
+      '--hub-url',
+      'tls://nats-1:7422',
+      '--hub-url',
+      'tls://nats-2:7422',
+      '--hub-url',
+      'tls://nats-3:7422',
+      '--listen',
+      '127.0.0.1:4222',
+      '--store-dir',
+      join(dir, 'leaf-js'),
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const text = readFileSync(file, 'utf8');
+    expect(text).toContain('domain: "NG-NCS"');
+    expect(text).toContain('account: "NG-NCS"');
+    expect(text).toContain('deny_exports: ["ahub.in.NG-NCS.>"]');
+    expect(text).toContain('NG-NCS.leaf.pem');
+    expect(natsTest(file)).toContain('is valid');
+  });
+
+  it('--leaf for an agency not in the registry is refused', async () => {
+    const r = await hubctl([
+      'nats-config',
+      '--certs',
+      certs,
+      '--leaf',
+      'XX-NONE',
+      '--hub-url',
+      'tls://nats-1:7422',
+    ]);
+    expect(r.code).not.toBe(0);
+  });
+});
