@@ -5,8 +5,11 @@ import {
   Streams,
   decodeEnvelope,
   encodeEnvelope,
+  feedSubject,
   newAlertId,
+  receiptMsgId,
   receiptSubject,
+  sha256Hex,
   signReceipt,
   type DeliveryReceipt,
 } from '@alert-hub/core';
@@ -15,6 +18,7 @@ import {
   LOCAL_ROUTER,
   eventually,
   hubctl,
+  sampleRetraction,
   seizureReport,
   spawnService,
   startLocalHub,
@@ -23,8 +27,9 @@ import {
 } from '@alert-hub/testkit';
 
 /**
- * Receipts, notices, status, outcomes and operations with real processes: nats-server with
- * mutual TLS and per-agency permissions, the router and one gateway per agency, as in production.
+ * Receipts, notices, status, outcomes, operations and alert identity (origin, id) with real
+ * processes: nats-server with mutual TLS and per-agency permissions, the router and one gateway
+ * per agency, as in production.
  */
 const NG = 'NG-CUSTOMS';
 const VN = 'VN-CUSTOMS';
@@ -258,7 +263,10 @@ describe('receipts - real processes', () => {
           envelopeSha256: d.envelopeSha256.replace(/^./, (c) => (c === '0' ? '1' : '0')),
         })),
       };
-      await js.publish(receiptSubject(VN), encodeEnvelope(await signReceipt(wrongDigest, vnKey)));
+      const wrongDigestBytes = encodeEnvelope(await signReceipt(wrongDigest, vnKey));
+      await js.publish(receiptSubject(VN), wrongDigestBytes, {
+        msgID: receiptMsgId(VN, wrongDigest.receipt, wrongDigestBytes),
+      });
 
       const expected = [
         'ERR_KEY_AGENCY_MISMATCH',
@@ -423,5 +431,190 @@ describe('receipts - real processes', () => {
     expect(cli.code).toBe(0);
     expect(cli.stdout).toContain('countries taking part: KE, NG, VN');
     expect(cli.stdout).toMatch(/VN {2}Manis javanica \(scales\) {2}450 kg/);
+  });
+});
+
+/** The origins of the items with id `id` the feed's live stream (SSE) sends, until `n` came. */
+async function streamedOrigins(agency: string, id: string, n: number): Promise<string[]> {
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), 30_000);
+  const origins: string[] = [];
+  try {
+    const res = await fetch(`${gw(agency).url}/v1/feed/stream`, {
+      headers: auth(),
+      signal: abort.signal,
+    });
+    const reader = res.body!.getReader();
+    const decoder = new TextDecoder();
+    let buffer = '';
+    while (origins.length < n) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer += decoder.decode(value, { stream: true });
+      for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
+        const data = buffer
+          .slice(0, end)
+          .split('\n')
+          .find((l) => l.startsWith('data: '));
+        buffer = buffer.slice(end + 2);
+        const item = data ? (JSON.parse(data.slice(6)) as { id: string; origin: string }) : null;
+        if (item?.id === id) origins.push(item.origin);
+      }
+    }
+  } catch (err) {
+    if (!abort.signal.aborted) throw err;
+  } finally {
+    clearTimeout(timer);
+    abort.abort();
+  }
+  return origins.sort();
+}
+
+describe('alert identity is (origin, id) - real processes', () => {
+  it('two agencies’ alerts with the same id both reach each partner’s inbox, feed and live stream, are receipted each, and a retraction withdraws only its own', async () => {
+    const id = newAlertId();
+    await send(NG, seizureReport(NG, { id }));
+    await send(KE, seizureReport(KE, { id }));
+    for (const partner of [VN, SG]) {
+      const items = await eventually(
+        async () => {
+          const res = await fetch(`${gw(partner).url}/v1/feed?limit=1000`, { headers: auth() });
+          const body = (await res.json()) as { items: { id: string; origin: string }[] };
+          const same = body.items.filter((i) => i.id === id);
+          return same.length === 2 ? same : undefined;
+        },
+        60_000,
+        `both alerts in ${partner}'s inbox`,
+      );
+      expect(items.map((i) => i.origin).sort()).toEqual([KE, NG]);
+      expect(await streamedOrigins(partner, id, 2)).toEqual([KE, NG]);
+      const ambiguous = await fetch(`${gw(partner).url}/v1/alerts/${id}`, { headers: auth() });
+      expect(ambiguous.status).toBe(409);
+      expect(((await ambiguous.json()) as { error: { code: string } }).error.code).toBe(
+        'ERR_ALERT_ID_AMBIGUOUS',
+      );
+      const fromKe = await fetch(`${gw(partner).url}/v1/alerts/${id}?origin=${KE}`, {
+        headers: auth(),
+      });
+      expect(fromKe.status).toBe(200);
+      expect(await fromKe.json()).toMatchObject({ direction: 'received', id, origin: KE });
+    }
+    // Each sender sees its own alert receipted by every partner (receipts name (origin, id)).
+    for (const [origin, partners] of [
+      [NG, [KE, SG, VN]],
+      [KE, [NG, SG, VN]],
+    ] as const) {
+      const s = await eventually(
+        async () => {
+          const v = await status(origin, id);
+          return v.recipients.length === 3 && v.recipients.every((r) => r.state === 'delivered')
+            ? v
+            : undefined;
+        },
+        60_000,
+        `${origin}'s alert receipted by its partners`,
+      );
+      expect(s.recipients.map((r) => r.recipient).sort()).toEqual([...partners]);
+    }
+
+    // Nigeria withdraws its alert: Kenya's alert with the same id stays active everywhere.
+    const retraction = await send(NG, sampleRetraction(NG, id, { reason: 'withdrawn' }));
+    for (const partner of [VN, SG]) {
+      const statuses = await eventually(
+        async () => {
+          const res = await fetch(`${gw(partner).url}/v1/feed?limit=1000`, { headers: auth() });
+          const body = (await res.json()) as {
+            items: { id: string; origin: string; status: string; retractedBy?: string }[];
+          };
+          const same = body.items.filter((i) => i.id === id);
+          return same.some((i) => i.retractedBy === retraction) ? same : undefined;
+        },
+        60_000,
+        `the retraction applied at ${partner}`,
+      );
+      expect(Object.fromEntries(statuses.map((i) => [i.origin, i.status]))).toEqual({
+        [NG]: 'withdrawn',
+        [KE]: 'active',
+      });
+    }
+  });
+
+  it('receipt ids are bound to the agency: a receipt id another agency used is no squat, and a receipt under a message id of another form is refused', async () => {
+    const hubNc = await hub.connectAs(LOCAL_ROUTER);
+    const sgNc = await hub.connectAs(SG);
+    const jsm = await jetstreamManager(hubNc);
+    try {
+      // Viet Nam's latest genuine receipt: Singapore reuses its id for a receipt of its own.
+      const vnMsg = await jsm.streams.getMessage(Streams.Inbound, {
+        last_by_subj: receiptSubject(VN),
+      });
+      const vnReceipt = JSON.parse(
+        Buffer.from(decodeEnvelope(vnMsg!.data).payload, 'base64url').toString('utf8'),
+      ) as DeliveryReceipt;
+
+      // Singapore's gateway is down: the receipt of this delivery is sent by hand.
+      await gw(SG).stop();
+      const id = await send(NG, seizureReport(NG));
+      const copy = await eventually(
+        async () => {
+          const m = await jsm.streams
+            .getMessage(Streams.Feeds, { last_by_subj: feedSubject(SG, NG, 'seizure-report') })
+            .catch(() => null);
+          const alert = m
+            ? (JSON.parse(
+                Buffer.from(decodeEnvelope(m.data).payload, 'base64url').toString('utf8'),
+              ) as { id: string })
+            : undefined;
+          return alert?.id === id ? m : undefined;
+        },
+        60_000,
+        'the copy forwarded to SG',
+      );
+      const sgKey = loadSigningKey(join(hub.certsDir, 'private', SG), SG);
+      const js = jetstream(sgNc);
+      const receipt: DeliveryReceipt = {
+        receipt: vnReceipt.receipt,
+        agency: SG,
+        committedAt: new Date().toISOString(),
+        deliveries: [{ alertId: id, origin: NG, envelopeSha256: sha256Hex(copy.data) }],
+      };
+
+      // A message id of the agency's choosing (the old `receipt:<id>` form): refused.
+      const chosen = { ...receipt, receipt: newAlertId() };
+      await js.publish(receiptSubject(SG), encodeEnvelope(await signReceipt(chosen, sgKey)), {
+        msgID: `receipt:${chosen.receipt}`,
+      });
+      const refused = await eventually(
+        async () =>
+          (await audit(`outcome=rejected&agency=${SG}`)).find(
+            (r) => r['type'] === 'receipt' && r['reasonCode'] === 'ERR_MSG_ID_MISMATCH',
+          ),
+        60_000,
+        'the receipt under a chosen message id refused',
+      );
+      expect(refused).toBeTruthy();
+
+      // Viet Nam's receipt id, in Singapore's own receipt under its own message id: accepted.
+      const bytes = encodeEnvelope(await signReceipt(receipt, sgKey));
+      const ack = await js.publish(receiptSubject(SG), bytes, {
+        msgID: receiptMsgId(SG, receipt.receipt, bytes),
+      });
+      expect(ack.duplicate).toBe(false);
+      const s = await eventually(
+        async () => {
+          const v = await status(NG, id);
+          return v.recipients.find((r) => r.recipient === SG && r.state === 'delivered');
+        },
+        60_000,
+        "SG's receipt accepted",
+      );
+      expect(s).toMatchObject({ receiptVerified: true, receipt: vnReceipt.receipt });
+    } finally {
+      sgRestarted = await spawnService('gateway', join(hub.dir, `gateway-${SG}.yaml`), {
+        env: process.env,
+      });
+      await sgNc.close();
+      await hubNc.close();
+    }
   });
 });

@@ -1,3 +1,4 @@
+import { parseRfc3339 } from '@alert-hub/core';
 import {
   HASHED_MEMBERS,
   toRecord,
@@ -15,39 +16,18 @@ export class TimeFormatError extends Error {
   }
 }
 
-const RFC3339 =
-  /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(?:([Zz])|([+-])(\d{2}):(\d{2}))$/;
-
 /**
- * Parses an RFC 3339 date-time (section 5.6: a time zone is required, `Z` or `+hh:mm`) to the
- * instant it names, as the ISO string of that instant in UTC with milliseconds, which is how the
- * audit log writes `at`; so text comparison of the two is comparison of instants. Throws
- * {@link TimeFormatError} for anything else (a date alone, `yesterday`, 2026-02-30, 24:00:00).
+ * Parses an RFC 3339 date-time to the instant it names, as the ISO string of that instant in UTC
+ * with milliseconds, which is how the audit log writes `at`; so text comparison of the two is
+ * comparison of instants. The parsing is core's one RFC 3339 parser (`parseRfc3339`), the same
+ * that reads alerts, agreements and keys: a time is read one way everywhere, a leap second
+ * included. Throws {@link TimeFormatError} for anything else (a date alone, `yesterday`,
+ * 2026-02-30, 24:00:00, `+08`, a lower-case `t` or `z`).
  */
 export function parseInstant(value: string): string {
-  const m = RFC3339.exec(value);
-  if (!m) throw new TimeFormatError(value);
-  const [y, mo, d, h, mi, s] = m.slice(1, 7).map(Number) as [
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-  ];
-  const frac = m[7] ? Number(`0${m[7]}`) : 0;
-  if (mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || s > 59) throw new TimeFormatError(value);
-  const local = Date.UTC(y, mo - 1, d, h, mi, s);
-  if (new Date(local).getUTCDate() !== d || y < 1 || y > 9999) throw new TimeFormatError(value);
-  let offset = 0;
-  if (!m[8]) {
-    const oh = Number(m[10]);
-    const om = Number(m[11]);
-    if (oh > 23 || om > 59) throw new TimeFormatError(value);
-    offset = (m[9] === '-' ? -1 : 1) * (oh * 60 + om) * 60_000;
-  }
-  const instant = new Date(local - offset + Math.floor(frac * 1000));
-  return instant.toISOString();
+  const t = parseRfc3339(value);
+  if (t === undefined) throw new TimeFormatError(value);
+  return new Date(t).toISOString();
 }
 
 /** Filters of {@link queryAudit}. */

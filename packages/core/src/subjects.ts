@@ -72,9 +72,30 @@ export function parseFeedSubject(
     : undefined;
 }
 
-/** JetStream message id of a receipt or a notice (a resend inside the window is dropped). */
-export function statementMsgId(kind: 'receipt' | 'notice', id: string): string {
+/**
+ * JetStream message id of a hub notice (a resend inside the window is dropped). Only the hub
+ * publishes notices, into the feeds stream, where no agency can publish. A delivery receipt,
+ * which agencies publish into the shared inbound stream, has {@link receiptMsgId}.
+ */
+export function statementMsgId(kind: 'notice', id: string): string {
   return `${kind}:${id}`;
+}
+
+/**
+ * JetStream message id of `agency`'s delivery receipt `receiptId`:
+ * `receipt:<agency>:<receipt id>:<digest>`, the digest as in {@link inboundMsgId}. JetStream
+ * de-duplicates by message id across the whole inbound stream, whoever publishes: an id bound to
+ * the agency and to the signed envelope cannot be taken by another agency ahead of it (the router
+ * refuses a receipt whose id is not this one, `ERR_MSG_ID_MISMATCH`). A resend of the same signed
+ * receipt is still a duplicate.
+ */
+export function receiptMsgId(agency: string, receiptId: string, envelope: Uint8Array): string {
+  return `receipt:${agency}:${receiptId}:${envelopeDigest(envelope)}`;
+}
+
+/** The first 22 characters (128 bits) of the base64url SHA-256 of an envelope. */
+function envelopeDigest(envelope: Uint8Array): string {
+  return createHash('sha256').update(envelope).digest('base64url').slice(0, 22);
 }
 
 /** Every inbound subject of one agency (its publish permission). */
@@ -124,8 +145,7 @@ export function inboxPrefix(principal: string): string {
  * still a duplicate.
  */
 export function inboundMsgId(origin: string, alertId: string, envelope: Uint8Array): string {
-  const digest = createHash('sha256').update(envelope).digest('base64url').slice(0, 22);
-  return `${origin}:${alertId}:${digest}`;
+  return `${origin}:${alertId}:${envelopeDigest(envelope)}`;
 }
 
 /**

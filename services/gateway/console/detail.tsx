@@ -22,19 +22,21 @@ interface Signatures {
 const HEADER_MEMBERS = new Set(['id', 'type', 'version', 'origin', 'issuedAt', 'handling']);
 
 /** Every member of a received alert, readable; signature badges; outcomes once receipts exist. */
-export function Detail(props: { id: string; onClose: () => void }) {
+export function Detail(props: { id: string; origin?: string; onClose: () => void }) {
   const [item, setItem] = useState<FeedItem | undefined>(undefined);
   const [sigs, setSigs] = useState<Signatures | undefined>(undefined);
   const [error, setError] = useState<ApiError | undefined>(undefined);
   useEffect(() => {
     const id = encodeURIComponent(props.id);
-    void callApi<FeedItem>(`/v1/alerts/${id}`).then((r) =>
+    // An alert is identified by (origin, id): two agencies may have used the same id.
+    const q = props.origin ? `?origin=${encodeURIComponent(props.origin)}` : '';
+    void callApi<FeedItem>(`/v1/alerts/${id}${q}`).then((r) =>
       r.ok ? setItem(r.body) : setError(r.error),
     );
-    void callApi<Signatures>(`/console/api/alerts/${id}/signatures`).then(
+    void callApi<Signatures>(`/console/api/alerts/${id}/signatures${q}`).then(
       (r) => r.ok && setSigs(r.body),
     );
-  }, [props.id]);
+  }, [props.id, props.origin]);
 
   return (
     <article id="detail" aria-labelledby="detail-title">

@@ -21,6 +21,7 @@ function App() {
   const session = useSession('/console');
   const [view, setView] = useState<View>('inbox');
   const [open, setOpen] = useState<string | undefined>(undefined);
+  const [openOrigin, setOpenOrigin] = useState<string | undefined>(undefined);
   const [sent, setSent] = useState<SentAlert[]>([]);
   const roles = (session.who?.['roles'] as string[] | undefined) ?? [];
   const inbox = useInbox(session.who != null && roles.includes('read-feed'));
@@ -56,9 +57,15 @@ function App() {
       </Header>
       <main>
         {open ? (
-          <Detail id={open} onClose={() => setOpen(undefined)} />
+          <Detail id={open} origin={openOrigin} onClose={() => setOpen(undefined)} />
         ) : view === 'inbox' ? (
-          <Inbox state={inbox} onOpen={setOpen} />
+          <Inbox
+            state={inbox}
+            onOpen={(id, origin) => {
+              setOpen(id);
+              setOpenOrigin(origin);
+            }}
+          />
         ) : view === 'send' ? (
           <SendForm
             agency={typeof session.who['agency'] === 'string' ? session.who['agency'] : ''}

@@ -7,6 +7,7 @@ import { findTokenHolder, registerWebApp, type WebSessions } from '@alert-hub/ru
 import type { ApiClient, GatewayConfig, Role } from './config.js';
 import { GatewayError, errorBody } from './errors.js';
 import type { Intake } from './intake.js';
+import { findAlert, parseOriginQuery } from './lookup.js';
 import type { GatewayStore } from './store.js';
 
 /** Where `npm run build:web` puts the console (services/gateway/console/ is its source). */
@@ -61,7 +62,13 @@ export function registerConsole(app: FastifyInstance, d: ConsoleDeps): WebSessio
     { preHandler: d.requireRole('read-feed') },
     async (req) => {
       const { id } = req.params as { id: string };
-      const envelope = d.store.envelopeOf(id);
+      const origin = parseOriginQuery(req.query);
+      const { received } = findAlert(d.store, config.agency, id, {
+        received: true,
+        sent: false,
+        ...(origin === undefined ? {} : { origin }),
+      });
+      const envelope = received && d.store.envelopeOf(received.origin, id);
       if (!envelope) throw new GatewayError('ERR_NOT_FOUND', `no received alert ${id}`);
       // Only verified alerts enter the inbox (the feed consumer quarantines the rest), so these
       // headers are those of signatures this gateway verified when the alert arrived.

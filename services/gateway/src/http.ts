@@ -28,6 +28,7 @@ import type { ApiClient, GatewayConfig, Role } from './config.js';
 import { registerConsole } from './console.js';
 import { GatewayError, errorBody, statusOf } from './errors.js';
 import type { Intake, Receipt } from './intake.js';
+import { findAlert, parseOriginQuery } from './lookup.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { GatewayStore } from './store.js';
 import type { GatewayWitness } from './witness.js';
@@ -294,13 +295,19 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
     await streamFeed(req, reply, { after, ...(q.type ? { type: q.type } : {}) });
   });
 
+  // An alert is identified by (origin, id): `?origin=` names the sender when several agencies
+  // used the same id (without it such an id is ERR_ALERT_ID_AMBIGUOUS, never one of them).
   app.get('/v1/alerts/:id', { preHandler: requireRole('read-feed', 'submit') }, async (req) => {
     const { id } = req.params as { id: string };
     req.alertId = id;
+    const origin = parseOriginQuery(req.query);
     const roles = req.client!.roles;
-    const received = roles.includes('read-feed') ? store.receivedById(id) : undefined;
+    const { received, sent } = findAlert(store, config.agency, id, {
+      received: roles.includes('read-feed'),
+      sent: roles.includes('submit'),
+      ...(origin === undefined ? {} : { origin }),
+    });
     if (received) return { direction: 'received', ...received };
-    const sent = roles.includes('submit') ? store.sentById(id) : undefined;
     if (sent)
       return {
         direction: 'sent',

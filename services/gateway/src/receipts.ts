@@ -3,7 +3,7 @@ import {
   encodeEnvelope,
   receiptSubject,
   signReceipt,
-  statementMsgId,
+  receiptMsgId,
   type SigningKey,
 } from '@alert-hub/core';
 import type { Logger } from '@alert-hub/runtime';
@@ -23,7 +23,8 @@ export interface ReceiptSenderDeps {
 /**
  * Sends the delivery receipts the inbox queued (one per commit, written in the same
  * transaction as the alerts it covers): signs each with the agency key, publishes it on
- * `ahub.in.<agency>.receipt` with its id as the JetStream message id, and deletes it once
+ * `ahub.in.<agency>.receipt` with a message id bound to the agency and the signed bytes
+ * (core's receiptMsgId), and deletes it once
  * acknowledged. A failed publish is retried; a receipt is never lost, and a resend inside the
  * stream's duplicate window is dropped by JetStream.
  */
@@ -69,9 +70,9 @@ export class ReceiptSender {
       const key = this.#d.signingKey();
       await Promise.all(
         pending.map(async (receipt) => {
-          const jws = await signReceipt(receipt, key);
-          await js.publish(receiptSubject(this.#d.agency), encodeEnvelope(jws), {
-            msgID: statementMsgId('receipt', receipt.receipt),
+          const envelope = encodeEnvelope(await signReceipt(receipt, key));
+          await js.publish(receiptSubject(this.#d.agency), envelope, {
+            msgID: receiptMsgId(this.#d.agency, receipt.receipt, envelope),
             timeout: this.#d.publishTimeoutMs,
           });
           store.receiptSent(receipt.receipt);

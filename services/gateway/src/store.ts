@@ -129,10 +129,15 @@ interface InboxRow {
   alert: string;
 }
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS inbox (
+/**
+ * The inbox table. A received alert is identified by (origin, id): two agencies' alerts with the
+ * same id are two rows, and neither hides the other. `seq` is the feed cursor.
+ */
+function inboxTable(name: string): string {
+  return `
+CREATE TABLE IF NOT EXISTS ${name} (
   seq               INTEGER PRIMARY KEY AUTOINCREMENT,
-  alert_id          TEXT    NOT NULL UNIQUE,
+  alert_id          TEXT    NOT NULL,
   type              TEXT    NOT NULL,
   origin            TEXT    NOT NULL,
   handling          TEXT    NOT NULL,
@@ -151,8 +156,12 @@ CREATE TABLE IF NOT EXISTS inbox (
   retracted_by      TEXT,
   alert             TEXT    NOT NULL,
   envelope          BLOB    NOT NULL,
-  hide_after        TEXT
-);
+  hide_after        TEXT,
+  UNIQUE (alert_id, origin)
+);`;
+}
+
+const SCHEMA = `${inboxTable('inbox')}
 CREATE INDEX IF NOT EXISTS inbox_type_seq ON inbox (type, seq);
 CREATE INDEX IF NOT EXISTS inbox_retracts ON inbox (retracts) WHERE retracts IS NOT NULL;
 CREATE TABLE IF NOT EXISTS quarantine (
@@ -210,7 +219,7 @@ CREATE TABLE IF NOT EXISTS health (id INTEGER PRIMARY KEY CHECK (id = 1), checke
 `;
 
 /**
- * The gateway's SQLite database: the inbox (verified feed, de-duplicated by alert id, in the
+ * The gateway's SQLite database: the inbox (verified feed, de-duplicated by (origin, alert id), in the
  * order rows were committed), the quarantine of messages that failed verification, and the
  * receipts of alerts this agency sent.
  */
@@ -225,7 +234,7 @@ export class GatewayStore {
   readonly #page;
   readonly #pageByType;
   readonly #byId;
-  readonly #anyById;
+  readonly #anyByKey;
   readonly #writeBatch;
   readonly #putSentBatch;
   readonly #options: GatewayStoreOptions;
@@ -235,13 +244,8 @@ export class GatewayStore {
   constructor(db: SqliteDatabase, options: GatewayStoreOptions = {}) {
     this.#db = db;
     this.#options = options;
+    migrateInbox(db);
     db.exec(SCHEMA);
-    // Databases made before consignee flags could be hidden get the column (NULL: never hidden).
-    const columns = db.prepare('PRAGMA table_info(inbox)').all() as { name: string }[];
-    if (!columns.some((c) => c.name === 'hide_after'))
-      db.exec('ALTER TABLE inbox ADD COLUMN hide_after TEXT');
-    if (!columns.some((c) => c.name === 'answers'))
-      db.exec('ALTER TABLE inbox ADD COLUMN answers TEXT');
     db.exec(
       'CREATE INDEX IF NOT EXISTS inbox_answers ON inbox (answers) WHERE answers IS NOT NULL',
     );
@@ -254,18 +258,19 @@ export class GatewayStore {
     this.#insertInbox = db.prepare(
       `INSERT INTO inbox (alert_id, type, origin, handling, issued_at, received_at, stored_at, agreement_id, agreement_version, onward, stream_seq, retracts, answers, alert, envelope, hide_after)
        VALUES (@alert_id, @type, @origin, @handling, @issued_at, @received_at, @stored_at, @agreement_id, @agreement_version, @onward, @stream_seq, @retracts, @answers, @alert, @envelope, @hide_after)
-       ON CONFLICT (alert_id) DO NOTHING`,
+       ON CONFLICT (alert_id, origin) DO NOTHING`,
     );
     this.#insertQuarantine = db.prepare(
       'INSERT INTO quarantine (received_at, subject, stream_seq, code, reason, envelope) VALUES (?, ?, ?, ?, ?, ?)',
     );
     // Who may retract what is core's rule (mayRetract); these statements only read and write.
+    // A retraction names an id of its own origin's: the target is (the retraction's origin, id).
     this.#applyRetraction = db.prepare(
       `UPDATE inbox SET status = @status, status_reason = @reason, corrected_by = @corrected_by, retracted_by = @retracted_by
-       WHERE alert_id = @target`,
+       WHERE alert_id = @target AND origin = @origin`,
     );
-    this.#retractionFor = db.prepare<[string], { alert: string }>(
-      `SELECT alert FROM inbox WHERE retracts = ? ORDER BY seq DESC`,
+    this.#retractionFor = db.prepare<[string, string], { alert: string }>(
+      `SELECT alert FROM inbox WHERE retracts = ? AND origin = ? ORDER BY seq DESC`,
     );
     this.#insertSent = db.prepare(
       'INSERT INTO sent (alert_id, sequence, content_sha256, accepted_at, type, client) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (alert_id) DO NOTHING',
@@ -288,9 +293,11 @@ export class GatewayStore {
       `SELECT * FROM inbox WHERE seq > ? AND type = ? AND ${VISIBLE} ORDER BY seq LIMIT ?`,
     );
     // Hidden or not: a retraction still applies to a consignee flag past its review date.
-    this.#anyById = db.prepare<[string], InboxRow>('SELECT * FROM inbox WHERE alert_id = ?');
+    this.#anyByKey = db.prepare<[string, string], InboxRow>(
+      'SELECT * FROM inbox WHERE alert_id = ? AND origin = ?',
+    );
     this.#byId = db.prepare<[string, string], InboxRow>(
-      `SELECT * FROM inbox WHERE alert_id = ? AND ${VISIBLE}`,
+      `SELECT * FROM inbox WHERE alert_id = ? AND ${VISIBLE} ORDER BY seq`,
     );
     this.#putSentBatch = db.transaction((receipts: readonly SentReceipt[]) => {
       for (const r of receipts)
@@ -362,7 +369,7 @@ export class GatewayStore {
     else {
       // A retraction may have arrived before the alert it retracts.
       const earlier = this.#retractionFor
-        .all(a.id)
+        .all(a.id, a.origin)
         .map((row) => JSON.parse(row.alert) as Alert)
         .find((r) => mayRetract(r, a));
       if (earlier) this.#retract(earlier);
@@ -371,7 +378,7 @@ export class GatewayStore {
   }
 
   #retract(r: Alert): void {
-    const target = r.retracts === undefined ? undefined : this.#anyById.get(r.retracts);
+    const target = r.retracts === undefined ? undefined : this.#anyByKey.get(r.retracts, r.origin);
     if (!target || !mayRetract(r, target)) return;
     this.#applyRetraction.run({
       status: r.action === 'correct' ? 'corrected' : 'withdrawn',
@@ -379,6 +386,7 @@ export class GatewayStore {
       corrected_by: r.correctedBy ?? null,
       retracted_by: r.id,
       target: r.retracts,
+      origin: target.origin,
     });
   }
 
@@ -577,16 +585,28 @@ export class GatewayStore {
     return String(r.n ?? 0);
   }
 
-  /** A received alert by id; a hidden consignee flag (see {@link listFeed}) is not found. */
-  receivedById(id: string, now = new Date()): FeedItem | undefined {
-    const row = this.#byId.get(id, now.toISOString());
-    return row ? toFeedItem(row) : undefined;
+  /**
+   * Every received alert with this id, one per origin, oldest first (an alert is identified by
+   * (origin, id)); a hidden consignee flag (see {@link listFeed}) is not found.
+   */
+  receivedWithId(id: string, now = new Date()): FeedItem[] {
+    return this.#byId.all(id, now.toISOString()).map(toFeedItem);
   }
 
-  /** The stored envelope of a received alert, exactly as it came off the feed. */
-  envelopeOf(id: string): Uint8Array | undefined {
-    const row = this.#db.prepare('SELECT envelope FROM inbox WHERE alert_id = ?').get(id) as
-      { envelope: Uint8Array } | undefined;
+  /**
+   * The received alert with this id when exactly one origin sent one (undefined when none or
+   * several did: use {@link receivedWithId} or filter by origin then).
+   */
+  receivedById(id: string, now = new Date()): FeedItem | undefined {
+    const rows = this.receivedWithId(id, now);
+    return rows.length === 1 ? rows[0] : undefined;
+  }
+
+  /** The stored envelope of `origin`'s alert `id`, exactly as it came off the feed. */
+  envelopeOf(origin: string, id: string): Uint8Array | undefined {
+    const row = this.#db
+      .prepare('SELECT envelope FROM inbox WHERE alert_id = ? AND origin = ?')
+      .get(id, origin) as { envelope: Uint8Array } | undefined;
     return row?.envelope;
   }
 
@@ -651,6 +671,77 @@ export class GatewayStore {
   close(): void {
     this.#db.close();
   }
+}
+
+/** The inbox's columns, in the order of {@link inboxTable}. */
+const INBOX_COLUMNS = [
+  'seq',
+  'alert_id',
+  'type',
+  'origin',
+  'handling',
+  'issued_at',
+  'received_at',
+  'stored_at',
+  'agreement_id',
+  'agreement_version',
+  'onward',
+  'stream_seq',
+  'retracts',
+  'answers',
+  'status',
+  'status_reason',
+  'corrected_by',
+  'retracted_by',
+  'alert',
+  'envelope',
+  'hide_after',
+] as const;
+
+/**
+ * Brings an inbox made by an earlier release to the current table, in one transaction, keeping
+ * every row and its `seq` (feed cursors stay valid): an inbox keyed by the alert id alone
+ * (`alert_id UNIQUE`, where a second agency's alert with the same id was never stored) is
+ * rebuilt keyed by (alert id, origin); columns added since (`stored_at`, `answers`,
+ * `hide_after`) are NULL in old rows. A current inbox is left as it is.
+ */
+export function migrateInbox(db: SqliteDatabase): void {
+  const columns = (db.prepare('PRAGMA table_info(inbox)').all() as { name: string }[]).map(
+    (c) => c.name,
+  );
+  if (columns.length === 0) return;
+  const keyedByIdAlone = (
+    db.prepare('PRAGMA index_list(inbox)').all() as { name: string; unique: number }[]
+  ).some(
+    (i) =>
+      i.unique === 1 &&
+      (db.prepare(`PRAGMA index_info("${i.name.replace(/"/g, '""')}")`).all() as { name: string }[])
+        .map((c) => c.name)
+        .join(',') === 'alert_id',
+  );
+  const missing = INBOX_COLUMNS.filter((c) => !columns.includes(c));
+  if (!keyedByIdAlone && missing.length === 0) return;
+  db.transaction(() => {
+    if (!keyedByIdAlone) {
+      for (const c of missing) db.exec(`ALTER TABLE inbox ADD COLUMN ${c} TEXT`);
+      return;
+    }
+    const kept = INBOX_COLUMNS.filter((c) => columns.includes(c)).join(', ');
+    const last = db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'inbox'").get() as
+      { seq: number } | undefined;
+    db.exec(`DROP TABLE IF EXISTS inbox_by_origin;
+      ${inboxTable('inbox_by_origin')}
+      INSERT INTO inbox_by_origin (${kept}) SELECT ${kept} FROM inbox ORDER BY seq;
+      DROP TABLE inbox;
+      ALTER TABLE inbox_by_origin RENAME TO inbox;`);
+    // AUTOINCREMENT: a cursor once handed out is never reused, rows deleted or not.
+    if (last) {
+      db.prepare("DELETE FROM sqlite_sequence WHERE name = 'inbox'").run();
+      db.prepare(
+        "INSERT INTO sqlite_sequence (name, seq) SELECT 'inbox', max(?, coalesce(max(seq), 0)) FROM inbox",
+      ).run(last.seq);
+    }
+  }).immediate();
 }
 
 /** Rows shown to readers: never hidden, or hidden only after `?` (now, ISO 8601 UTC). */

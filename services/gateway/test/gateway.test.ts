@@ -1,8 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { Streams, decodeEnvelope, inboundMsgId, verifyOrigin, type Alert } from '@alert-hub/core';
+import {
+  Streams,
+  decodeEnvelope,
+  encodeEnvelope,
+  inboundMsgId,
+  newAlertId,
+  verifyOrigin,
+  type Alert,
+} from '@alert-hub/core';
 import { loadConfig, startGateway, type FeedItem, type Gateway } from '@alert-hub/gateway';
-import { createToken } from '@alert-hub/runtime';
+import { mkdirSync } from 'node:fs';
+import { createToken, openDatabase } from '@alert-hub/runtime';
 import { useNatsServer } from '@alert-hub/testkit/harness';
 import {
   eventually,
@@ -12,6 +21,7 @@ import {
   provision,
   publishToFeed,
   registry,
+  routedEnvelope,
   seizureReport,
   writeConfig,
   OPEN_JS_API,
@@ -468,7 +478,7 @@ describe('gateway - feed', () => {
     const nc = await nats.connect();
     const original = seizureReport('SG-NPARKS');
     const retraction = {
-      id: (await import('@alert-hub/core')).newAlertId(),
+      id: newAlertId(),
       type: 'retraction',
       version: 1,
       origin: 'SG-NPARKS',
@@ -487,6 +497,158 @@ describe('gateway - feed', () => {
       statusReason: 'container number was wrong',
       retractedBy: retraction.id,
     });
+  });
+});
+
+describe('gateway - an alert is identified by (origin, id)', () => {
+  it('two agencies’ alerts with the same id both land; ?origin names one; a retraction touches only its own origin’s', async () => {
+    const nc = await nats.connect();
+    const id = newAlertId();
+    const fromSg = seizureReport('SG-NPARKS', { id });
+    const fromNg = seizureReport('NG-NCS', { id });
+    await publishToFeed(nc, fromSg, fx.keys['SG-NPARKS']!, fx.hubKey, 'VN-CUSTOMS');
+    await publishToFeed(nc, fromNg, fx.keys['NG-NCS']!, fx.hubKey, 'VN-CUSTOMS');
+    const both = await eventually(
+      () => (vn.store.receivedWithId(id).length === 2 ? vn.store.receivedWithId(id) : undefined),
+      5000,
+      'both alerts',
+    );
+    expect(both.map((i) => i.origin).sort()).toEqual(['NG-NCS', 'SG-NPARKS']);
+
+    // Neither hides the other: the id alone is ambiguous, the origin picks one.
+    const ambiguous = await get(vn, `/v1/alerts/${id}`);
+    expect(ambiguous.status).toBe(409);
+    expect((ambiguous.body['error'] as { code: string }).code).toBe('ERR_ALERT_ID_AMBIGUOUS');
+    const ng = await get(vn, `/v1/alerts/${id}?origin=NG-NCS`);
+    expect(ng.status).toBe(200);
+    expect(ng.body).toMatchObject({ direction: 'received', id, origin: 'NG-NCS', alert: fromNg });
+    const sigs = await get(vn, `/console/api/alerts/${id}/signatures?origin=SG-NPARKS`);
+    expect(sigs.body).toMatchObject({ origin: { agency: 'SG-NPARKS' } });
+    expect((await get(vn, `/v1/alerts/${id}?origin=KE-KWS`)).status).toBe(404);
+    const bad = await get(vn, `/v1/alerts/${id}?origin=a.b`);
+    expect(bad.status).toBe(400);
+    expect((bad.body['error'] as { code: string }).code).toBe('ERR_BAD_REQUEST');
+    const feed = (await get(vn, '/v1/feed?limit=1000')).body as { items: FeedItem[] };
+    expect(
+      feed.items
+        .filter((i) => i.id === id)
+        .map((i) => i.origin)
+        .sort(),
+    ).toEqual(['NG-NCS', 'SG-NPARKS']);
+
+    // SG withdraws its alert: NG's alert with the same id stays active.
+    const retraction = {
+      id: newAlertId(),
+      type: 'retraction',
+      version: 1,
+      origin: 'SG-NPARKS',
+      issuedAt: new Date().toISOString(),
+      handling: 'TLP:AMBER',
+      retracts: id,
+      action: 'withdraw',
+      reason: 'withdrawn',
+    } as Alert;
+    await publishToFeed(nc, retraction, fx.keys['SG-NPARKS']!, fx.hubKey, 'VN-CUSTOMS');
+    await eventually(() => vn.store.receivedById(retraction.id), 5000, 'retraction');
+    const after = Object.fromEntries(vn.store.receivedWithId(id).map((i) => [i.origin, i.status]));
+    expect(after).toEqual({ 'SG-NPARKS': 'withdrawn', 'NG-NCS': 'active' });
+  });
+});
+
+/** The inbox as the first release made it: one row per alert id, whatever its origin. */
+const INBOX_KEYED_BY_ID = `
+CREATE TABLE inbox (
+  seq               INTEGER PRIMARY KEY AUTOINCREMENT,
+  alert_id          TEXT    NOT NULL UNIQUE,
+  type              TEXT    NOT NULL,
+  origin            TEXT    NOT NULL,
+  handling          TEXT    NOT NULL,
+  issued_at         TEXT    NOT NULL,
+  received_at       TEXT    NOT NULL,
+  agreement_id      TEXT    NOT NULL,
+  agreement_version INTEGER NOT NULL,
+  onward            INTEGER NOT NULL,
+  stream_seq        INTEGER NOT NULL,
+  retracts          TEXT,
+  status            TEXT    NOT NULL DEFAULT 'active',
+  status_reason     TEXT,
+  corrected_by      TEXT,
+  retracted_by      TEXT,
+  alert             TEXT    NOT NULL,
+  envelope          BLOB    NOT NULL
+);
+CREATE INDEX inbox_type_seq ON inbox (type, seq);
+CREATE INDEX inbox_retracts ON inbox (retracts) WHERE retracts IS NOT NULL;
+`;
+
+describe('gateway - inbox migration', () => {
+  it('an inbox keyed by alert id alone is rebuilt keyed by (origin, id): rows, cursors and statuses kept, a cursor never reused; then the same id from another origin lands', async () => {
+    const agency = 'NG-NCS';
+    const dir = `${fx.dir}/data-${agency}`;
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const db = openDatabase(`${dir}/gateway-${agency}.db`);
+    db.exec(INBOX_KEYED_BY_ID);
+    const old = [
+      seizureReport('SG-NPARKS'),
+      seizureReport('SG-NPARKS'),
+      seizureReport('VN-CUSTOMS'),
+    ];
+    const insert = db.prepare(
+      `INSERT INTO inbox (alert_id, type, origin, handling, issued_at, received_at, agreement_id, agreement_version, onward, stream_seq, status, status_reason, alert, envelope)
+       VALUES (?, ?, ?, ?, ?, ?, 'TEST', 1, 0, ?, ?, ?, ?, ?)`,
+    );
+    for (const [i, a] of [...old, seizureReport('SG-NPARKS')].entries()) {
+      const envelope = encodeEnvelope(
+        await routedEnvelope(a, fx.keys[a.origin]!, fx.hubKey, agency),
+      );
+      insert.run(
+        a.id,
+        a.type,
+        a.origin,
+        a.handling,
+        a.issuedAt,
+        a.issuedAt,
+        i + 1,
+        i === 1 ? 'withdrawn' : 'active',
+        i === 1 ? 'wrong container' : null,
+        JSON.stringify(a),
+        envelope,
+      );
+    }
+    // The newest row is gone (cursor 4 was handed out once): the next alert must not get it again.
+    db.prepare('DELETE FROM inbox WHERE seq = 4').run();
+    db.close();
+
+    const ng = await startGateway(configFor(agency), { log });
+    try {
+      const before = (await get(ng, '/v1/feed?limit=1000')).body as { items: FeedItem[] };
+      expect(before.items.map((i) => [i.cursor, i.id, i.origin, i.status])).toEqual([
+        ['1', old[0]!.id, 'SG-NPARKS', 'active'],
+        ['2', old[1]!.id, 'SG-NPARKS', 'withdrawn'],
+        ['3', old[2]!.id, 'VN-CUSTOMS', 'active'],
+      ]);
+      expect(before.items[1]!.statusReason).toBe('wrong container');
+      const sigs = await get(ng, `/console/api/alerts/${old[2]!.id}/signatures`);
+      expect(sigs.body).toMatchObject({ verified: true, origin: { agency: 'VN-CUSTOMS' } });
+
+      // Singapore's alert with the id Viet Nam used is stored beside it, at a new cursor.
+      const same = seizureReport('SG-NPARKS', { id: old[2]!.id });
+      await publishToFeed(await nats.connect(), same, fx.keys['SG-NPARKS']!, fx.hubKey, agency);
+      const both = await eventually(
+        () =>
+          ng.store.receivedWithId(same.id).length === 2
+            ? ng.store.receivedWithId(same.id)
+            : undefined,
+        5000,
+        'both alerts with the same id',
+      );
+      expect(both.map((i) => [i.cursor, i.origin])).toEqual([
+        ['3', 'VN-CUSTOMS'],
+        ['5', 'SG-NPARKS'],
+      ]);
+    } finally {
+      await ng.close();
+    }
   });
 });
 

@@ -35,6 +35,7 @@ import {
 import { AuditIntegrityError } from '@alert-hub/audit';
 import { isTransientFailure, type BatchWriter, type Logger } from '@alert-hub/runtime';
 import type { RouterMetrics } from './metrics.js';
+import { checkReceiptMsgId } from './receipt-msg-id.js';
 import type { Outcome, RouterStore } from './store.js';
 
 /** Codes only the router reports, merged into core's ErrorCodeTable. */
@@ -331,7 +332,7 @@ export class RoutingLoop {
     if (!opened.ok) throw opened.error;
     const { receipt, key } = opened;
     named(receipt.receipt);
-    const seenAt = store.receiptSeq(receipt.receipt);
+    const seenAt = store.receiptSeq(agency, receipt.receipt);
     if (seenAt !== undefined) {
       if (seenAt === m.seq) {
         m.ack();
@@ -344,6 +345,7 @@ export class RoutingLoop {
         `receipt ${receipt.receipt} was already accepted (inbound sequence ${seenAt})`,
       );
     }
+    checkReceiptMsgId(m, agency, receipt.receipt);
     const ids = new Set<string>();
     for (const d of receipt.deliveries) {
       const identity = `${d.origin}:${d.alertId}`;

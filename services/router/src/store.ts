@@ -10,6 +10,7 @@ import type {
 import { DenyReason } from '@alert-hub/core';
 import type { SqliteDatabase } from '@alert-hub/runtime';
 import { AuditAppender, AuditEvent, type AuditEntry } from '@alert-hub/audit';
+import { rekeyTables } from './store-rekey.js';
 
 /** What the router decided about one message; written with its audit records in one transaction. */
 export type Outcome =
@@ -106,13 +107,14 @@ CREATE TABLE IF NOT EXISTS alert_deliveries (
   PRIMARY KEY (origin, alert_id, recipient)
 );
 CREATE TABLE IF NOT EXISTS receipts (
-  receipt_id    TEXT    PRIMARY KEY,
+  receipt_id    TEXT    NOT NULL,
   agency        TEXT    NOT NULL,
   stream_seq    INTEGER NOT NULL,
   kid           TEXT    NOT NULL,
   committed_at  TEXT    NOT NULL,
   receipt_sha256 TEXT   NOT NULL,
-  verified_at   TEXT    NOT NULL
+  verified_at   TEXT    NOT NULL,
+  PRIMARY KEY (agency, receipt_id)
 );
 CREATE TABLE IF NOT EXISTS outbox (
   id     INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -157,8 +159,9 @@ const COLUMNS: Readonly<Record<string, readonly { column: string; type: string }
 };
 
 /**
- * Brings an older database to the current tables: missing columns are added, and the id-only
- * tables `routed` / `deliveries` are carried over once into the (origin, id) tables.
+ * Brings an older database to the current tables: receipts and outcomes get their current keys
+ * (store-rekey.ts), missing columns are added, and the id-only tables `routed` / `deliveries`
+ * are carried over once into the (origin, id) tables.
  */
 function migrate(db: SqliteDatabase): void {
   const has = (t: string) =>
@@ -172,6 +175,7 @@ function migrate(db: SqliteDatabase): void {
         db.exec(`ALTER TABLE ${table} ADD COLUMN ${c.column} ${c.type}`);
   };
   db.transaction(() => {
+    rekeyTables(db, SCHEMA);
     for (const table of Object.keys(COLUMNS)) addColumns(table);
     if (has('routed')) {
       db.exec(`INSERT OR IGNORE INTO routed_alerts (origin, alert_id, stream_seq, type, at, operation)
@@ -249,8 +253,8 @@ export class RouterStore {
     this.#markDelivered = db.prepare(
       'UPDATE alert_deliveries SET delivered_at = ?, receipt_id = ? WHERE origin = ? AND alert_id = ? AND recipient = ? AND delivered_at IS NULL',
     );
-    this.#receiptSeq = db.prepare<[string], { stream_seq: number }>(
-      'SELECT stream_seq FROM receipts WHERE receipt_id = ?',
+    this.#receiptSeq = db.prepare<[string, string], { stream_seq: number }>(
+      'SELECT stream_seq FROM receipts WHERE agency = ? AND receipt_id = ?',
     );
     this.#insertReceipt = db.prepare(
       'INSERT INTO receipts (receipt_id, agency, stream_seq, kid, committed_at, receipt_sha256, verified_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
@@ -334,9 +338,9 @@ export class RouterStore {
     );
   }
 
-  /** The inbound sequence a receipt id was accepted from, if it was. */
-  receiptSeq(receiptId: string): number | undefined {
-    return this.#receiptSeq.get(receiptId)?.stream_seq;
+  /** The inbound sequence `agency`'s receipt `receiptId` was accepted from, if it was. */
+  receiptSeq(agency: string, receiptId: string): number | undefined {
+    return this.#receiptSeq.get(agency, receiptId)?.stream_seq;
   }
 
   /** The oldest notice events waiting to be sent. */
