@@ -444,12 +444,9 @@ async function streamedOrigins(agency: string, id: string, n: number): Promise<s
       headers: auth(),
       signal: abort.signal,
     });
-    const reader = res.body!.getReader();
     const decoder = new TextDecoder();
     let buffer = '';
-    while (origins.length < n) {
-      const { value, done } = await reader.read();
-      if (done) break;
+    for await (const value of res.body as unknown as AsyncIterable<Uint8Array>) {
       buffer += decoder.decode(value, { stream: true });
       for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
         const data = buffer
@@ -460,6 +457,7 @@ async function streamedOrigins(agency: string, id: string, n: number): Promise<s
         const item = data ? (JSON.parse(data.slice(6)) as { id: string; origin: string }) : null;
         if (item?.id === id) origins.push(item.origin);
       }
+      if (origins.length >= n) break;
     }
   } catch (err) {
     if (!abort.signal.aborted) throw err;
