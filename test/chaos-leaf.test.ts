@@ -1,14 +1,14 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
-import type { NatsConnection } from '@nats-io/transport-node';
-import { ROUTER_CONSUMER, Streams, outboxStreamName } from '@alert-hub/core';
-import { openDatabase } from '@alert-hub/runtime';
+import { Streams, outboxStreamName } from '@alert-hub/core';
+import { provisionLeaf } from '@alert-hub/runtime';
 import {
   eventually,
   hubctl,
-  feedMessages,
-  seizureReport,
-  startLocalHub,
+  startChaosHub,
+  type ChaosHub,
   type LocalHub,
 } from '@alert-hub/testkit';
 
@@ -22,117 +22,26 @@ const ORIGIN = 'SG-NPARKS';
 const LEAF_PARTNER = 'VN-CUSTOMS';
 const RECIPIENTS = [LEAF_PARTNER, 'CN-GACC'] as const;
 const CUT_MS = 20_000;
-const AGREEMENTS = {
-  agreements: [
-    {
-      id: 'WEN-ASIA',
-      version: 1,
-      title: 'Asia',
-      parties: ['SG', 'VN', 'CN'],
-      alertTypes: ['seizure-report'],
-      maxHandling: 'TLP:AMBER',
-      validFrom: '2019-01-01T00:00:00Z',
-    },
-  ],
-};
 
+let chaos: ChaosHub;
 let hub: LocalHub;
-let nc: NatsConnection;
 let jsm: JetStreamManager;
 
 beforeAll(async () => {
-  hub = await startLocalHub({
-    agencies: [ORIGIN, ...RECIPIENTS].map((id) => ({ id, name: id })),
-    agreements: AGREEMENTS,
+  chaos = await startChaosHub({
+    origin: ORIGIN,
+    recipients: RECIPIENTS,
     env: process.env,
     leaves: [ORIGIN, LEAF_PARTNER],
     routerConfig: { consumer: { ackWaitMs: 3000, maxMessages: 64 } },
+    gatewayConfig: { outbox: { checkIntervalMs: 1000 } },
   });
-  nc = await hub.connectAs('HUB');
-  jsm = await jetstreamManager(nc, { timeout: 10_000 });
+  hub = chaos.hub;
+  jsm = chaos.jsm;
 }, 120_000);
 afterAll(async () => {
-  await nc?.close();
-  await hub?.stop();
+  await chaos?.stop();
 });
-
-/** Submits `n` alerts through the origin's gateway, 4 at a time; every one must get its 202 at once. */
-async function submit(n: number): Promise<string[]> {
-  const alerts = Array.from({ length: n }, () => seizureReport(ORIGIN));
-  let next = 0;
-  const worker = async () => {
-    for (let a = alerts[next++]; a; a = alerts[next++]) {
-      const res = await fetch(`${hub.gateways[ORIGIN]!.url}/v1/alerts`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${hub.token}` },
-        body: JSON.stringify(a),
-      });
-      expect(res.status).toBe(202);
-    }
-  };
-  await Promise.all([worker(), worker(), worker(), worker()]);
-  return alerts.map((a) => a.id);
-}
-async function inboxIds(agency: string): Promise<string[]> {
-  const ids: string[] = [];
-  let after = '0';
-  for (;;) {
-    const res = await fetch(`${hub.gateways[agency]!.url}/v1/feed?after=${after}&limit=1000`, {
-      headers: { authorization: `Bearer ${hub.token}` },
-    });
-    const page = (await res.json()) as { items: { id: string }[]; next: string; hasMore: boolean };
-    ids.push(...page.items.map((i) => i.id));
-    after = page.next;
-    if (!page.hasMore) return ids;
-  }
-}
-
-/** Every partner's inbox holds exactly the alerts sent, each once; so does the feeds stream. */
-async function expectDeliveredOnce(ids: readonly string[]): Promise<void> {
-  for (const agency of RECIPIENTS) {
-    const got = await eventually(
-      async () => {
-        const inbox = await inboxIds(agency);
-        return inbox.length >= ids.length ? inbox : undefined;
-      },
-      90_000,
-      `${agency}'s inbox to hold ${ids.length} alerts`,
-    );
-    expect(got.length).toBe(ids.length);
-    expect(new Set(got)).toEqual(new Set(ids));
-  }
-  await eventually(
-    async () => {
-      const c = await jsm.consumers.info(Streams.Inbound, ROUTER_CONSUMER);
-      return c.num_pending === 0 && c.num_ack_pending === 0;
-    },
-    60_000,
-    'the router to drain the inbound stream',
-  );
-  const feeds = (await feedMessages(nc)).map((m) => m.msgId);
-  expect(feeds.length).toBe(ids.length * RECIPIENTS.length);
-  expect(new Set(feeds).size).toBe(feeds.length);
-}
-
-/** The audit log: one "received" and one "forwarded" per recipient for every alert, no more. */
-function expectAuditComplete(ids: readonly string[]): void {
-  const db = openDatabase(hub.auditDb, { readonly: true });
-  try {
-    const rows = db
-      .prepare(
-        "SELECT alert_id, sum(event = 'received') AS r, sum(event = 'forwarded') AS f FROM audit WHERE alert_id IS NOT NULL GROUP BY alert_id",
-      )
-      .all() as { alert_id: string; r: number; f: number }[];
-    const byId = new Map(rows.map((r) => [r.alert_id, r]));
-    for (const id of ids) {
-      expect(byId.get(id)?.r, `received ${id}`).toBe(1);
-      expect(byId.get(id)?.f, `forwarded ${id}`).toBe(RECIPIENTS.length);
-    }
-    expect(rows.length).toBe(ids.length);
-  } finally {
-    db.close();
-  }
-}
 
 /** The origin's messages in the hub's inbound stream (partners publish there too: receipts). */
 async function originAtHub(): Promise<number> {
@@ -154,17 +63,17 @@ describe('leaf node - store and forward', () => {
   const sent: string[] = [];
 
   it('alerts go through the leaf: stored in its outbox, sourced by the hub, delivered once', async () => {
-    sent.push(...(await submit(20)));
-    await expectDeliveredOnce(sent);
+    sent.push(...(await chaos.submit(20)));
+    await chaos.checkDeliveredOnce(sent);
     expect(await outboxCount()).toBe(20);
-    expectAuditComplete(sent);
+    chaos.checkAuditComplete(sent);
   }, 120_000);
 
   it('link cut for 20 s: the gateway keeps answering 202, alerts queue on the leaf, then each is delivered once', async () => {
     const cutAt = Date.now();
     hub.leaves[ORIGIN]!.cut();
     hub.leaves[LEAF_PARTNER]!.cut();
-    const during = await submit(40);
+    const during = await chaos.submit(40);
     sent.push(...during);
     // Stored at the agency, not at the hub.
     expect(await outboxCount()).toBe(sent.length);
@@ -173,9 +82,9 @@ describe('leaf node - store and forward', () => {
     await new Promise((r) => setTimeout(r, Math.max(0, CUT_MS - (Date.now() - cutAt))));
     hub.leaves[ORIGIN]!.restore();
     hub.leaves[LEAF_PARTNER]!.restore();
-    await expectDeliveredOnce(sent);
+    await chaos.checkDeliveredOnce(sent);
     expect(await originAtHub()).toBe(sent.length);
-    expectAuditComplete(sent);
+    chaos.checkAuditComplete(sent);
   }, 240_000);
 
   it("hubctl leaf provision sets the outbox's retention on the agency's leaf, as its operators", async () => {
@@ -201,4 +110,71 @@ describe('leaf node - store and forward', () => {
     // The alerts it held are still there.
     expect(await outboxCount()).toBe(sent.length);
   }, 60_000);
+
+  it("alerts that expire in the leaf's outbox before the hub has them are signalled: metric, readiness, log", async () => {
+    const gateway = hub.gateways[ORIGIN]!;
+    const expired = async () =>
+      Number(
+        /^ahub_gateway_outbox_expired\{[^}]*\} (\d+)/m.exec(
+          await (await fetch(`${gateway.url}/metrics`)).text(),
+        )?.[1],
+      );
+    const auth = { authorization: `Bearer ${hub.token}` };
+    // Everything sent so far reached the hub, and the hub said so (routed): none of it counts.
+    await eventually(
+      async () => {
+        for (const id of sent) {
+          const res = await fetch(`${gateway.url}/v1/alerts/${id}/status`, { headers: auth });
+          if (((await res.json()) as { state: string }).state !== 'routed') return false;
+        }
+        return true;
+      },
+      60_000,
+      'every alert sent so far routed',
+    );
+    expect(await expired()).toBe(0);
+
+    // An outbox that keeps alerts 4 s, and a link down for longer than that.
+    const leafNc = await hub.leaves[ORIGIN]!.connectAsOperator();
+    const leafJsm = await jetstreamManager(leafNc);
+    try {
+      await provisionLeaf(leafJsm, ORIGIN, {
+        limits: { maxAgeMs: 4000, duplicateWindowMs: 4000 },
+      });
+      hub.leaves[ORIGIN]!.cut();
+      const atHub = await originAtHub();
+      const lost = await chaos.submit(3);
+      await eventually(
+        async () => (await outboxCount()) === 0,
+        20_000,
+        'the outbox to expire them',
+      );
+      hub.leaves[ORIGIN]!.restore();
+
+      const ready = await eventually(
+        async () => {
+          const body = (await (await fetch(`${gateway.url}/readyz`)).json()) as {
+            checks: Record<string, string>;
+          };
+          return body.checks['outbox']?.startsWith('ERR_OUTBOX_EXPIRED') ? body : undefined;
+        },
+        30_000,
+        'the gateway to report the expired alerts',
+      );
+      for (const id of lost) expect(ready.checks['outbox']).toContain(id);
+      expect(await expired()).toBe(3);
+      const logged = readFileSync(join(hub.dir, 'logs', `gateway-${ORIGIN}.log`), 'utf8')
+        .split('\n')
+        .filter((l) => l.includes('"ERR_OUTBOX_EXPIRED"'));
+      expect(logged.length).toBeGreaterThan(0);
+      for (const id of lost) expect(logged.join('\n')).toContain(id);
+      // They never reached the hub: nothing else would have said so.
+      await new Promise((r) => setTimeout(r, 3000));
+      expect(await originAtHub()).toBe(atHub);
+    } finally {
+      hub.leaves[ORIGIN]!.restore();
+      await provisionLeaf(leafJsm, ORIGIN);
+      await leafNc.close();
+    }
+  }, 120_000);
 });

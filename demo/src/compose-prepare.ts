@@ -197,6 +197,7 @@ for (const a of COMPOSE_AGENCIES) {
           : hubServers,
         tls: tls(a.id),
       },
+      ...((COMPOSE_LEAVES as readonly string[]).includes(a.id) ? { outbox: { leaf: true } } : {}),
       clients: [
         {
           name: `${a.id} systems`,

@@ -6,6 +6,7 @@ import {
   leafJsApiPrefix,
   leafSourceDeliverPrefix,
   leafSourceFlowControl,
+  outboxStreamName,
 } from '@alert-hub/core';
 
 const q = (s: string) => JSON.stringify(s);
@@ -129,7 +130,9 @@ export function renderLeafNodeParts(o: LeafNodeOptions): string {
     '    jetstream: enabled',
     '    users: [',
     `      { user: ${q(o.gatewayIdentity ?? natsIdentity(o.agency))}, permissions: {`,
-    `          publish: { allow: ${JSON.stringify(p.publish)} }`,
+    // The gateway also reads its outbox's state (stream info, nothing else) to tell when an
+    // alert expired there before the hub had it.
+    `          publish: { allow: ${JSON.stringify([...p.publish, `$JS.API.STREAM.INFO.${outboxStreamName(o.agency)}`])} }`,
     `          subscribe: { allow: ${JSON.stringify(p.subscribe)} }`,
     '      } }',
     `      { user: ${q(o.operatorIdentity ?? OPS_IDENTITY)} }`,

@@ -307,6 +307,15 @@ export async function startLocalHub(o: LocalHubOptions): Promise<LocalHub> {
               },
             ],
             ...o.gatewayConfig,
+            // Behind a leaf, the gateway watches its outbox for alerts expired before the hub had them.
+            ...(leaves[a.id]
+              ? {
+                  outbox: {
+                    leaf: true,
+                    ...(o.gatewayConfig?.['outbox'] as Record<string, unknown> | undefined),
+                  },
+                }
+              : {}),
           }),
         );
         const g = await spawnService('gateway', file, {

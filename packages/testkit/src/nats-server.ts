@@ -83,8 +83,13 @@ export interface NatsServer {
   stop(): Promise<void>;
   /** Kills it with SIGKILL, keeping the store, as a crash would. */
   kill(): Promise<void>;
-  /** Starts it again, on the same port and store. */
-  restart(): Promise<void>;
+  /**
+   * Starts it again, on the same port and store, and waits until its health endpoint says ready
+   * (in a cluster: every stream and consumer it holds is current), `timeoutMs` at most (the
+   * start timeout when absent). With `healthy: false` it waits only until the server listens:
+   * a cluster node that cannot catch up alone is not healthy until its peers are back.
+   */
+  restart(options?: { timeoutMs?: number; healthy?: boolean }): Promise<void>;
   /** The server's log so far (for failure diagnostics). */
   log(): string;
 }
@@ -99,7 +104,7 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'ahub-nats-'));
   mkdirSync(dir, { recursive: true });
   const removeDir = options.removeDir ?? ownsDir;
-  const timeout = options.startTimeoutMs ?? 15_000;
+  const startTimeout = options.startTimeoutMs ?? 15_000;
   let port = options.port ?? -1;
   let monitorPort = -1;
   let child: ChildProcess | undefined;
@@ -134,7 +139,7 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
 
   const onExit = () => child?.kill('SIGKILL');
 
-  const launch = async (): Promise<void> => {
+  const launch = async (timeout = startTimeout, healthy = true): Promise<void> => {
     for (const f of readdirSync(dir)) if (f.endsWith('.ports')) rmSync(join(dir, f));
     const configFile = writeConfig();
     stderr = '';
@@ -176,6 +181,7 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
             monitorUrl = monitor;
             port = Number(new URL(client).port);
             monitorPort = Number(new URL(monitor).port);
+            if (!healthy) return;
             const res = await fetch(`${monitorUrl}/healthz`).catch(() => undefined);
             if (res?.ok) return;
           }
@@ -229,9 +235,9 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
     async kill() {
       await terminate('SIGKILL');
     },
-    async restart() {
+    async restart(o) {
       await terminate('SIGTERM');
-      await launch();
+      await launch(o?.timeoutMs, o?.healthy ?? true);
     },
     log: readLog,
   };

@@ -62,6 +62,12 @@ export interface GatewayConfig {
   };
   /** Signed delivery receipts, one per inbox commit (off only to measure their cost). */
   readonly receipts: { readonly enabled: boolean };
+  /**
+   * The agency's leaf node: with `leaf`, `nats.servers` is the agency's own leaf, whose outbox
+   * stream acknowledges the alerts; the gateway then checks every `checkIntervalMs` (and on
+   * /readyz) for accepted alerts that expired there before the hub had them.
+   */
+  readonly outbox: { readonly leaf: boolean; readonly checkIntervalMs: number };
   /** A recipient still pending after this long is flagged `overdue` in the alert's status. */
   readonly status: { readonly pendingAlertMs: number };
   readonly clients: readonly ApiClient[];
@@ -133,6 +139,15 @@ const schema = {
       properties: { enabled: { type: 'boolean', default: true } },
       additionalProperties: false,
     },
+    outbox: {
+      type: 'object',
+      default: {},
+      properties: {
+        leaf: { type: 'boolean', default: false },
+        checkIntervalMs: { type: 'integer', minimum: 1000, default: 60_000 },
+      },
+      additionalProperties: false,
+    },
     status: {
       type: 'object',
       default: {},
@@ -181,6 +196,7 @@ const bindings: readonly EnvBinding[] = [
   { env: 'AHUB_AGENCY', path: 'agency', type: 'string' },
   { env: 'AHUB_FEED_ENABLED', path: 'feed.enabled', type: 'boolean' },
   { env: 'AHUB_RECEIPTS_ENABLED', path: 'receipts.enabled', type: 'boolean' },
+  { env: 'AHUB_OUTBOX_LEAF', path: 'outbox.leaf', type: 'boolean' },
 ];
 
 /** Member paths that are files or directories, resolved against the config file's directory. */

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
-import { AGENCY_JS_API_PREFIX, Streams, feedConsumerName } from '@alert-hub/core';
+import { AGENCY_JS_API_PREFIX, Streams, feedConsumerName, outboxStreamName } from '@alert-hub/core';
 import {
   connectService,
   createBatchWriter,
@@ -23,6 +23,7 @@ import { buildHttp } from './http.js';
 import { Intake } from './intake.js';
 import { createGatewayMetrics } from './metrics.js';
 import { NatsLink } from './nats-link.js';
+import { OutboxWatch } from './outbox-watch.js';
 import { ReceiptSender } from './receipts.js';
 import { GatewayStore, type FeedWrite, type SentReceipt } from './store.js';
 import { GatewayWitness } from './witness.js';
@@ -174,6 +175,20 @@ export async function startGateway(
       })
     : undefined;
   witness?.start();
+  // Behind a leaf node: alerts that expire in its outbox before the hub has them are reported.
+  const outboxWatch = config.outbox.leaf
+    ? new OutboxWatch({
+        // The leaf's own JetStream (its local API), not the hub's through the link.
+        jsm: await jetstreamManager(nc, { checkAPI: false, timeout: 2000 }),
+        stream: outboxStreamName(config.agency),
+        store,
+        metrics,
+        log,
+      })
+    : undefined;
+  const outboxTimer = outboxWatch
+    ? setInterval(() => void outboxWatch.check(), config.outbox.checkIntervalMs).unref()
+    : undefined;
 
   let cachedReadiness: { at: number; value: Readiness } | undefined;
   const readiness = async (): Promise<Readiness> => {
@@ -200,6 +215,14 @@ export async function startGateway(
     if (gap)
       checks['feedGap'] =
         `ERR_FEED_RETENTION_EXCEEDED: out of reach from ${gap.since} to ${gap.until}, longer than the hub keeps alerts`;
+    if (outboxWatch) {
+      const loss = await outboxWatch.check();
+      checks['outbox'] = loss
+        ? `ERR_OUTBOX_EXPIRED: ${loss.count} accepted alerts expired in the leaf's outbox before the hub had them (resend them): ${loss.ids.join(', ')}`
+        : outboxWatch.error
+          ? `unreadable: ${outboxWatch.error}`
+          : 'ok';
+    }
     // Reported, not a reason to stop serving this agency: the problem is the hub's.
     if (witness)
       checks['witness'] = witness.inconsistency
@@ -239,6 +262,7 @@ export async function startGateway(
     },
     async close() {
       clearInterval(contactTimer);
+      clearInterval(outboxTimer);
       await http.close();
       witness?.close();
       await feed.stop();

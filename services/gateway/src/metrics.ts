@@ -36,6 +36,11 @@ export function createGatewayMetrics(agency: string) {
       labelNames: ['outcome'],
       registers: [registry],
     }),
+    outboxExpired: new Gauge({
+      name: 'ahub_gateway_outbox_expired',
+      help: "Alerts accepted (202) that expired in the agency's leaf outbox before the hub had them: never routed, to be resent (0 when not behind a leaf)",
+      registers: [registry],
+    }),
     witnessInconsistent: new Gauge({
       name: 'ahub_gateway_witness_inconsistent',
       help: '1 once the hub showed this witness an audit checkpoint inconsistent with one it cosigned (evidence kept)',

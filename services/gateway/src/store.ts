@@ -521,6 +521,24 @@ export class GatewayStore {
     };
   }
 
+  /**
+   * Alerts this agency sent, stored at a sequence below `firstSeq` of the stream that acknowledged
+   * them (the leaf's outbox), of which the hub has said nothing (neither routed nor refused): they
+   * left the outbox before the hub had them. Oldest first, at most `limit`, with the total.
+   */
+  sentGoneUnrouted(firstSeq: number, limit = 20): { ids: string[]; count: number } {
+    const where =
+      'FROM sent s WHERE s.sequence < ? AND NOT EXISTS (SELECT 1 FROM sent_status st WHERE st.alert_id = s.alert_id)';
+    const ids = (
+      this.#db
+        .prepare(`SELECT s.alert_id ${where} ORDER BY s.sequence LIMIT ?`)
+        .all(firstSeq, limit) as { alert_id: string }[]
+    ).map((r) => r.alert_id);
+    const count = (this.#db.prepare(`SELECT count(*) AS n ${where}`).get(firstSeq) as { n: number })
+      .n;
+    return { ids, count };
+  }
+
   /** Recipients pending longer than `pendingAlertMs`. */
   overdueCount(now: number, pendingAlertMs: number): number {
     return (
