@@ -2,7 +2,13 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { ORIGIN_TYP, ROUTE_TYP, decodeEnvelope, type SchemaRegistry } from '@alert-hub/core';
+import {
+  ORIGIN_TYP,
+  ROUTE_TREE_TYP,
+  ROUTE_TYP,
+  decodeEnvelope,
+  type SchemaRegistry,
+} from '@alert-hub/core';
 import { findTokenHolder, registerWebApp, type WebSessions } from '@alert-hub/runtime';
 import type { ApiClient, GatewayConfig, Role } from './config.js';
 import { GatewayError, errorBody } from './errors.js';
@@ -66,17 +72,24 @@ export function registerConsole(app: FastifyInstance, d: ConsoleDeps): WebSessio
       // Only verified alerts enter the inbox (the feed consumer quarantines the rest), so these
       // headers are those of signatures this gateway verified when the alert arrived.
       const jws = decodeEnvelope(envelope);
-      const headers = jws.signatures.map(
-        (s) =>
-          JSON.parse(Buffer.from(s.protected, 'base64url').toString('utf8')) as Record<
-            string,
-            unknown
-          >,
-      );
+      // The router's one signature over its routing decision: its header with this copy's leaf
+      // (recipient, agreement, onward, copy id) beside it, as one object.
+      const headers = jws.signatures.map((s) => ({
+        ...(JSON.parse(Buffer.from(s.protected, 'base64url').toString('utf8')) as Record<
+          string,
+          unknown
+        >),
+        ...(s.header
+          ? (JSON.parse(Buffer.from(s.header.leaf, 'base64url').toString('utf8')) as Record<
+              string,
+              unknown
+            >)
+          : {}),
+      }));
       return {
         verified: true,
         origin: headers.find((h) => h['typ'] === ORIGIN_TYP) ?? null,
-        hub: headers.find((h) => h['typ'] === ROUTE_TYP) ?? null,
+        hub: headers.find((h) => h['typ'] === ROUTE_TREE_TYP || h['typ'] === ROUTE_TYP) ?? null,
       };
     },
   );

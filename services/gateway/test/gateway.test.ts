@@ -464,6 +464,59 @@ describe('gateway - feed', () => {
     );
   });
 
+  it('a per-copy countersignature (the retired form) is stored by default, and quarantined with ERR_ROUTE_FORM_RETIRED where the gateway refuses it', async () => {
+    const nc = await nats.connect();
+    const { countersign, encodeEnvelope, feedSubject } = await import('@alert-hub/core');
+    const { routedEnvelope } = await import('@alert-hub/testkit');
+    const { jetstream } = await import('@nats-io/jetstream');
+    const js = jetstream(nc);
+    // Signed by the origin, then countersigned per copy as the previous router release did.
+    const perCopy = async (a: Alert, recipient: string) => {
+      const routed = await routedEnvelope(a, fx.keys['SG-NPARKS']!, fx.hubKey, recipient);
+      const origin = { payload: routed.payload, signatures: [routed.signatures[0]!] };
+      return encodeEnvelope(
+        await countersign(origin, fx.hubKey, {
+          recipient,
+          agreement: { id: 'TEST', version: 1 },
+          routed_at: new Date().toISOString(),
+          onward: false,
+          alert_id: a.id,
+        }),
+      );
+    };
+    const ng = await startGateway(
+      configFor('NG-NCS', { feed: { perCopyCountersignature: 'refuse' } }),
+      { log },
+    );
+    try {
+      const forVn = seizureReport('SG-NPARKS');
+      const forNg = seizureReport('SG-NPARKS');
+      const current = seizureReport('SG-NPARKS');
+      await js.publish(
+        feedSubject('VN-CUSTOMS', 'SG-NPARKS', 'seizure-report'),
+        await perCopy(forVn, 'VN-CUSTOMS'),
+      );
+      await js.publish(
+        feedSubject('NG-NCS', 'SG-NPARKS', 'seizure-report'),
+        await perCopy(forNg, 'NG-NCS'),
+      );
+      await publishToFeed(nc, current, fx.keys['SG-NPARKS']!, fx.hubKey, 'NG-NCS');
+      // VN-CUSTOMS (default: accept) stores the per-copy form.
+      await eventually(() => vn.store.receivedById(forVn.id), 5000, 'per-copy copy stored');
+      // NG-NCS (refuse) stores the current form and quarantines the retired one.
+      await eventually(() => ng.store.receivedById(current.id), 5000, 'tree-form copy stored');
+      const q = await eventually(
+        () => ng.store.quarantined().find((r) => r.code === 'ERR_ROUTE_FORM_RETIRED'),
+        5000,
+        'retired form quarantined',
+      );
+      expect(q.code).toBe('ERR_ROUTE_FORM_RETIRED');
+      expect(ng.store.receivedById(forNg.id)).toBeUndefined();
+    } finally {
+      await ng.close();
+    }
+  });
+
   it('a retraction marks the original withdrawn, even when it arrives first', async () => {
     const nc = await nats.connect();
     const original = seizureReport('SG-NPARKS');

@@ -9,7 +9,7 @@ import {
   RECEIPT_TOKEN,
   ReceiptError,
   ReceiptErrorCode,
-  countersign,
+  countersignRoutes,
   deadLetterSubject,
   decideRoute,
   encodeEnvelope,
@@ -423,16 +423,16 @@ export class RoutingLoop {
     // after a crash is then byte-identical (Ed25519 is deterministic), so the recipient's
     // receipt digest matches whichever forward it received.
     const routedAt = new Date(Math.floor(Number(m.info.timestampNanos) / 1e6)).toISOString();
+    // One countersignature for the whole decision; each copy carries its leaf and path.
+    const copies = await countersignRoutes(jws, key, {
+      origin: alert.origin,
+      alertId: alert.id,
+      routedAt,
+      grants: allowed,
+    });
     const forwards = await Promise.all(
-      allowed.map(async (a) => {
-        const copy = await countersign(jws, key, {
-          recipient: a.recipient,
-          agreement: a.agreement,
-          routed_at: routedAt,
-          onward: a.onward,
-          alert_id: alert.id,
-        });
-        const bytes = encodeEnvelope(copy);
+      allowed.map(async (a, i) => {
+        const bytes = encodeEnvelope(copies[i]!);
         const forwardedAt = new Date().toISOString();
         const ack = await js.publish(feedSubject(a.recipient, alert.origin, alert.type), bytes, {
           msgID: forwardMsgId(alert.origin, alert.id, a.recipient),
