@@ -2,6 +2,8 @@ import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import {
+  FEEDS_ALL,
+  NOTICE_TOKEN,
   ROUTER_CONSUMER,
   Streams,
   countersignRoutes,
@@ -10,6 +12,7 @@ import {
   importSigningKey,
   inboundMsgId,
   inboundSubject,
+  parseFeedSubject,
   signAlert,
   type RouteGrant,
   type SchemaRegistry,
@@ -166,8 +169,13 @@ async function pendingOf(jsm: JetStreamManager): Promise<number> {
   return c.num_pending + c.num_ack_pending;
 }
 
+/** Copies of alerts on the feeds stream (the router's notices to the sender not counted). */
 async function feedMessages(jsm: JetStreamManager): Promise<number> {
-  return (await jsm.streams.info(Streams.Feeds)).state.messages;
+  const info = await jsm.streams.info(Streams.Feeds, { subjects_filter: FEEDS_ALL });
+  let n = 0;
+  for (const [subject, count] of Object.entries(info.state.subjects ?? {}))
+    if (parseFeedSubject(subject)?.type !== NOTICE_TOKEN) n += count;
+  return n;
 }
 
 /** Runs every phase on one hub; returns them in order. */

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 import { AlertHubError, ErrorCode } from './errors.js';
 
 /**
@@ -16,14 +16,17 @@ const NODE_PREFIX = Buffer.from([0x01]);
 /** MTH({}) = SHA-256 of the empty string. */
 export const EMPTY_ROOT: Buffer = createHash('sha256').digest();
 
+// One-shot `hash` over one buffer: several times cheaper than a Hash object per call (measured),
+// which counts when a routing decision hashes a leaf and a node per recipient.
+
 /** The hash of a leaf: SHA-256(0x00 || data). */
 export function hashLeaf(data: Uint8Array): Buffer {
-  return createHash('sha256').update(LEAF_PREFIX).update(data).digest();
+  return hash('sha256', Buffer.concat([LEAF_PREFIX, data]), 'buffer');
 }
 
 /** The hash of an interior node: SHA-256(0x01 || left || right). */
 export function hashChildren(left: Uint8Array, right: Uint8Array): Buffer {
-  return createHash('sha256').update(NODE_PREFIX).update(left).update(right).digest();
+  return hash('sha256', Buffer.concat([NODE_PREFIX, left, right]), 'buffer');
 }
 
 /** The largest power of two strictly smaller than n (n > 1). */

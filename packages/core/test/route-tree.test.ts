@@ -1,3 +1,4 @@
+import { createHmac, hkdfSync } from 'node:crypto';
 import { encode } from '@msgpack/msgpack';
 import fc from 'fast-check';
 import * as jose from 'jose';
@@ -13,10 +14,12 @@ import {
   countersign,
   countersignRoutes,
   decodeEnvelope,
+  deriveCopyId,
   encodeEnvelope,
   feedSubject,
   hashLeaf,
   openDelivery,
+  routeLeafBytes,
   signAlert,
   signBytes,
   signingInput,
@@ -157,6 +160,40 @@ describe('route tree - one countersignature per routing decision', () => {
     for (const id of ids) expect(Buffer.from(id, 'base64url')).toHaveLength(COPY_ID_BYTES);
     const other = await route(10, otherHub.key);
     expect(other.copies.map((c) => leafOf(c)['copy'])).not.toEqual(ids);
+  });
+
+  it('the copy id is HMAC-SHA256 under HKDF-SHA256 of the router key, as protocol.md §3.2 says', () => {
+    const d = Buffer.from(hub.key.privateKey.export({ format: 'jwk' }).d!, 'base64url');
+    const key = Buffer.from(hkdfSync('sha256', d, Buffer.alloc(0), 'alert-hub copy id v1', 32));
+    const expected = createHmac('sha256', key)
+      .update(JSON.stringify(['alert-hub/copy-id/v1', 'SG-NPARKS', alert.id, 'VN-CUSTOMS']))
+      .digest()
+      .subarray(0, 16)
+      .toString('base64url');
+    expect(deriveCopyId(hub.key, 'SG-NPARKS', alert.id, 'VN-CUSTOMS')).toBe(expected);
+  });
+
+  it('leaf bytes are the canonical JSON of the leaf, whatever its strings', () => {
+    fc.assert(
+      fc.property(
+        fc.string({ unit: 'grapheme' }),
+        fc.string(),
+        fc.nat(),
+        fc.nat(),
+        fc.boolean(),
+        (id, recipient, version, index, onward) => {
+          const leaf = {
+            agreement: { id, version },
+            copy: 'AAAAAAAAAAAAAAAAAAAAAA',
+            index,
+            onward,
+            recipient,
+          };
+          expect(routeLeafBytes(leaf).toString('utf8')).toBe(canonicalJson(leaf));
+        },
+      ),
+      { numRuns: 500 },
+    );
   });
 
   it("a sibling's hash is not the hash of the fields a recipient could guess (the copy id is secret)", async () => {
