@@ -235,9 +235,9 @@ describe('route tree - one countersignature per routing decision', () => {
   it('is an RFC 7515 General JWS: jose verifies the one signature of a decoded copy', async () => {
     const { copies } = await route(3);
     const decoded = decodeEnvelope(encodeEnvelope(copies[1]!));
-    const key = await jose.importJWK(hub.jwks.keys[0]! as jose.JWK, 'EdDSA');
+    const key = await jose.importJWK(hub.jwks.keys[0]!, 'EdDSA');
     const r = await jose.flattenedVerify(
-      { payload: decoded.payload, ...decoded.signatures[1]! } as jose.FlattenedJWSInput,
+      { payload: decoded.payload, ...decoded.signatures[1]! },
       key,
       { algorithms: ['EdDSA'] },
     );
