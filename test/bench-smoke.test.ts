@@ -120,5 +120,6 @@ describe('bench - smoke run', () => {
       expect(p.routerPeakRssMiB).toBeGreaterThan(0);
     }
     expect(stdout).toContain('e. the router alone');
-  }, 300_000);
+    // A guard, not a timing assertion: section e starts a hub of 109 agencies besides the others.
+  }, 480_000);
 });
