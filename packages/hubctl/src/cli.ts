@@ -11,6 +11,7 @@ import { registerNats } from './commands/nats.js';
 import { registerBackup } from './commands/backup.js';
 import { registerLeaf } from './commands/leaf.js';
 import { registerStatus } from './commands/status.js';
+import { registerDeadLetters } from './commands/deadletters.js';
 
 /**
  * hubctl: one command-line tool for every alert-hub user. Customs officers send and validate
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
   registerBackup(program);
   registerLeaf(program);
   registerStatus(program);
+  registerDeadLetters(program);
   return program;
 }
 

@@ -24,6 +24,7 @@ import { Notifier } from './notifier.js';
 import { RoutingLoop, STUCK_DELIVERIES } from './routing-loop.js';
 import { RouterStore, type Outcome } from './store.js';
 import { AuditCheckpointer, hubNoteSigner } from './audit-checkpoints.js';
+import { DeadLetters } from './dead-letters.js';
 import { auditOrigin } from '@alert-hub/core';
 import { AuditIntegrityError } from '@alert-hub/audit';
 
@@ -178,6 +179,13 @@ export async function startRouter(
   });
   // Notices left in the outbox by a previous run go out first.
   notifier.kick();
+  const deadLetters = new DeadLetters({
+    js,
+    jsm,
+    store,
+    log,
+    publishTimeoutMs: config.nats.publishTimeoutMs,
+  });
   const loop = new RoutingLoop({
     js,
     store,
@@ -192,6 +200,7 @@ export async function startRouter(
     publishTimeoutMs: config.nats.publishTimeoutMs,
     freshness: config.freshness,
     onCommitted: () => notifier.kick(),
+    requeues: deadLetters,
   });
   running.loop = loop;
   await loop.start();
@@ -269,6 +278,7 @@ export async function startRouter(
     agreements: () => agreements,
     latestCheckpoint: () => checkpointer.latest,
     trust: keys.trust,
+    deadLetters,
   });
   const url = await listenHttp(http, {
     ...config.http,
