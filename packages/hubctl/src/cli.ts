@@ -12,6 +12,7 @@ import { registerBackup } from './commands/backup.js';
 import { registerLeaf } from './commands/leaf.js';
 import { registerStatus } from './commands/status.js';
 import { registerDeadLetters } from './commands/deadletters.js';
+import { registerAgency } from './commands/agency.js';
 
 /**
  * hubctl: one command-line tool for every alert-hub user. Customs officers send and validate
@@ -37,6 +38,7 @@ export function buildProgram(): Command {
   registerLeaf(program);
   registerStatus(program);
   registerDeadLetters(program);
+  registerAgency(program);
   return program;
 }
 
