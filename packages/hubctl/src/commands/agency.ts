@@ -104,6 +104,8 @@ async function reloadNats(pid: number | undefined): Promise<string[]> {
   signal([pid]);
   await new Promise((r) => setTimeout(r, 1000));
   signal([pid]);
+  // Let the second reload settle before the router provisions the new agency's feed consumer.
+  await new Promise((r) => setTimeout(r, 1000));
   return [`  nats-server ${pid}: configuration reloaded (SIGHUP twice)`];
 }
 
