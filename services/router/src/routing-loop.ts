@@ -76,6 +76,10 @@ export interface RoutingDeps {
   readonly now?: () => Date;
   /** Called after an outcome committed (the notifier sends the notices it queued). */
   readonly onCommitted?: () => void;
+  /** Dead letters an operator requeued: their message id stands in for the inbound one. */
+  readonly requeues?: {
+    accepts(msgId: string, subject: string, data: Uint8Array): boolean;
+  };
 }
 
 /** A receipt naming a delivery the router has not committed yet is retried this often before refused. */
@@ -113,7 +117,7 @@ const ALERT_ID =
  * The alert id a refused message claims in its (unverified) origin header, if it has one of the
  * alert id formats; recorded in the audit log marked unverified, so `audit trace <id>` finds it.
  */
-function claimedAlertId(data: Uint8Array): string | undefined {
+export function claimedAlertId(data: Uint8Array): string | undefined {
   try {
     const jws = decodeEnvelope(data);
     const h = parseJsonBytes(Buffer.from(jws.signatures[0]!.protected, 'base64url')) as {
@@ -278,9 +282,13 @@ export class RoutingLoop {
         );
 
       // JetStream de-duplicates by Nats-Msg-Id across the whole stream: an id another agency
-      // could choose would let it shadow this alert. The id must be the one bound to this envelope.
+      // could choose would let it shadow this alert. The id must be the one bound to this envelope,
+      // or the requeue id of a dead letter an operator requeued (bound to the same bytes).
       const msgId = m.headers?.get('Nats-Msg-Id') ?? '';
-      if (msgId !== inboundMsgId(alert.origin, alert.id, m.data))
+      if (
+        msgId !== inboundMsgId(alert.origin, alert.id, m.data) &&
+        !this.#d.requeues?.accepts(msgId, m.subject, m.data)
+      )
         throw new RejectError(
           'ERR_MSG_ID_MISMATCH',
           'Nats-Msg-Id is not the one this envelope must carry (<origin>:<alert id>:<digest>)',
