@@ -1,5 +1,6 @@
 import type { JetStreamClient } from '@nats-io/jetstream';
 import {
+  DEFAULT_MAX_ENVELOPE_BYTES,
   newAlertId,
   noticeSubject,
   encodeEnvelope,
@@ -23,7 +24,16 @@ export interface NotifierDeps {
   readonly instance: string;
   /** Events per notice at most. */
   readonly maxEvents?: number;
+  /**
+   * Bytes of events (their JSON) per notice at most. The default keeps a notice's envelope (the
+   * JSON base64url-encoded in a JWS, then msgpack) well under the feed stream's largest message
+   * and the gateways' envelope limit, whatever the events hold.
+   */
+  readonly maxEventBytes?: number;
 }
+
+/** Base64url makes 4 bytes of 3; 8 KiB is left for the protected header, signature and framing. */
+export const DEFAULT_NOTICE_EVENT_BYTES = Math.floor((DEFAULT_MAX_ENVELOPE_BYTES * 3) / 4) - 8192;
 
 /**
  * Sends the hub's notices. Notice events are written to the outbox in the same transaction as
@@ -70,16 +80,21 @@ export class Notifier {
   async #drain(): Promise<void> {
     const { store, js, metrics } = this.#d;
     const max = this.#d.maxEvents ?? 1000;
+    const maxBytes = this.#d.maxEventBytes ?? DEFAULT_NOTICE_EVENT_BYTES;
     for (;;) {
       const rows = store.outbox(max * 4);
       if (rows.length === 0) return;
-      const byAgency = new Map<string, { ids: number[]; events: NoticeEvent[] }[]>();
+      const byAgency = new Map<string, { ids: number[]; events: NoticeEvent[]; bytes: number }[]>();
       for (const r of rows) {
+        // Each event counts with its separator; a notice holds at least one event.
+        const size = Buffer.byteLength(JSON.stringify(r.event)) + 1;
         const chunks = byAgency.get(r.agency) ?? [];
         let last = chunks[chunks.length - 1];
-        if (!last || last.events.length >= max) chunks.push((last = { ids: [], events: [] }));
+        if (!last || last.events.length >= max || last.bytes + size > maxBytes)
+          chunks.push((last = { ids: [], events: [], bytes: 0 }));
         last.ids.push(r.id);
         last.events.push(r.event);
+        last.bytes += size;
         byAgency.set(r.agency, chunks);
       }
       const key = this.#d.hubKey();
