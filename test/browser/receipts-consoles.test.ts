@@ -239,10 +239,12 @@ describe('receipts and outcomes in the consoles, in Chromium', () => {
     await field('/note').fill(NOTE);
     await form.locator('#validity.ok-text').waitFor({ timeout: 20_000 });
     await form.locator('#send-submit').press('Enter');
-    await form.locator('#send-outcome.ok-text').waitFor({ timeout: 20_000 });
-    const outcomeId = /([0-9a-f-]{36})/.exec(
-      await textOf(vnPage, '#outcome-form #send-outcome'),
-    )![1]!;
+    // The form closes and says where the outcome goes.
+    await vnPage.locator('#outcome-recorded').waitFor({ timeout: 20_000 });
+    const recorded = await textOf(vnPage, '#outcome-recorded');
+    expect(recorded).toContain(`It goes to ${NG}.`);
+    const outcomeId = /([0-9a-f-]{36})/.exec(recorded)![1]!;
+    expect(await form.count()).toBe(0);
 
     // Listed under the alert, and delivered to Nigeria: its receipt comes back.
     const reported = vnPage.locator(`#reported li[data-outcome-id="${outcomeId}"]`);
@@ -251,6 +253,7 @@ describe('receipts and outcomes in the consoles, in Chromium', () => {
     await vnPage
       .locator(`#delivery-${outcomeId} tr[data-recipient="${NG}"][data-state="delivered"]`)
       .waitFor({ timeout: 30_000 });
+    await reported.scrollIntoViewIfNeeded();
     await screenshot(vnPage, 'console-outcome');
     expectCleanRequests(vnPage, gw(VN));
 

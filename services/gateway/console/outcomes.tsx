@@ -21,6 +21,7 @@ export function ReportedOutcomes(props: { item: FeedItem; agency: string; canRep
   const { item } = props;
   const [reported, setReported] = useState<readonly Reported[] | undefined>(undefined);
   const [recording, setRecording] = useState(false);
+  const [recorded, setRecorded] = useState<string | undefined>(undefined);
   const [tick, setTick] = useState(0);
   usePolling(() => {
     void callApi<{ items: Reported[] }>(
@@ -32,62 +33,72 @@ export function ReportedOutcomes(props: { item: FeedItem; agency: string; canRep
   return (
     <div class="panel" id="outcomes" aria-live="polite">
       <h3>{t('detail.outcomes')}</h3>
-      <>
-        <p class="help">{t('detail.outcomes.reported', { origin: item.origin })}</p>
-        {reported !== undefined && reported.length === 0 && (
-          <p class="notice">{t('detail.outcomes.none')}</p>
-        )}
-        {reported !== undefined && reported.length > 0 && (
-          <ol class="outcomes" id="reported">
-            {reported.map((o) => (
-              <li key={o.id} class="outcome" data-outcome-id={o.id} data-result={o.result ?? ''}>
-                <p>
-                  <strong class={`result result-${o.result ?? ''}`}>
-                    {o.result ? resultLabel(o.result) : ''}
-                  </strong>{' '}
-                  · {formatTime(o.acceptedAt)} · <span class="mono">{o.id}</span> ·{' '}
-                  {t(`sent.state.${o.status?.state ?? 'accepted'}`)}
+      <p class="help">{t('detail.outcomes.reported', { origin: item.origin })}</p>
+      {reported !== undefined && reported.length === 0 && (
+        <p class="notice">{t('detail.outcomes.none')}</p>
+      )}
+      {reported !== undefined && reported.length > 0 && (
+        <ol class="outcomes" id="reported">
+          {reported.map((o) => (
+            <li key={o.id} class="outcome" data-outcome-id={o.id} data-result={o.result ?? ''}>
+              <p>
+                <strong class={`result result-${o.result ?? ''}`}>
+                  {o.result ? resultLabel(o.result) : ''}
+                </strong>{' '}
+                · {formatTime(o.acceptedAt)} · <span class="mono">{o.id}</span> ·{' '}
+                {t(`sent.state.${o.status?.state ?? 'accepted'}`)}
+              </p>
+              {o.status && o.status.recipients.length > 0 && (
+                <RecipientTable recipients={o.status.recipients} id={`delivery-${o.id}`} />
+              )}
+              {o.status?.refused && (
+                <p class="error">
+                  {t('sent.detail.refused', {
+                    code: o.status.refused.code,
+                    reason: o.status.refused.reason,
+                  })}
                 </p>
-                {o.status && o.status.recipients.length > 0 && (
-                  <RecipientTable recipients={o.status.recipients} id={`delivery-${o.id}`} />
-                )}
-                {o.status?.refused && (
-                  <p class="error">
-                    {t('sent.detail.refused', {
-                      code: o.status.refused.code,
-                      reason: o.status.refused.reason,
-                    })}
-                  </p>
-                )}
-              </li>
-            ))}
-          </ol>
-        )}
-        <p>
-          <button
-            type="button"
-            id="record-outcome"
-            aria-expanded={recording}
-            aria-controls="outcome-form"
-            onClick={() => setRecording(!recording)}
-          >
-            {recording ? t('detail.outcomes.cancel') : t('detail.outcomes.record')}
-          </button>
+              )}
+            </li>
+          ))}
+        </ol>
+      )}
+      {recorded && (
+        <p id="outcome-recorded" role="status" class="ok-text">
+          {t('detail.outcomes.recorded', { id: recorded, origin: item.origin })}
         </p>
-        {recording && (
-          <SendForm
-            agency={props.agency}
-            formId="outcome-form"
-            title="detail.outcomes.record"
-            preset={{
-              type: 'outcome',
-              fixed: { answers: item.id },
-              initial: { handling: item.alert['handling'] ?? item.handling },
-            }}
-            onSent={() => setTick((n) => n + 1)}
-          />
-        )}
-      </>
+      )}
+      <p>
+        <button
+          type="button"
+          id="record-outcome"
+          aria-expanded={recording}
+          aria-controls="outcome-form"
+          onClick={() => {
+            setRecorded(undefined);
+            setRecording(!recording);
+          }}
+        >
+          {recording ? t('detail.outcomes.cancel') : t('detail.outcomes.record')}
+        </button>
+      </p>
+      {recording && (
+        <SendForm
+          agency={props.agency}
+          formId="outcome-form"
+          title="detail.outcomes.record"
+          preset={{
+            type: 'outcome',
+            fixed: { answers: item.id },
+            initial: { handling: item.alert['handling'] ?? item.handling },
+          }}
+          onSent={(s) => {
+            setRecording(false);
+            setRecorded(s.id);
+            setTick((n) => n + 1);
+          }}
+        />
+      )}
     </div>
   );
 }
