@@ -393,6 +393,15 @@ describe('receipts and outcomes in the consoles, in Chromium', () => {
       await page.locator('#report').scrollIntoViewIfNeeded();
       await screenshot(page, 'dashboard-report');
 
+      // The trace of the first alert names Kenya in its refusal (a summary of near-misses).
+      await page.locator('#trace-id').fill(sentId);
+      await page.locator('#trace-id').press('Enter');
+      const denied = page.locator('#trace-records tr[data-event="denied"]');
+      await denied.first().waitFor();
+      await expect(denied.allTextContents()).resolves.toContainEqual(
+        expect.stringMatching(new RegExp(`${KE}.*DENY_HANDLING`)),
+      );
+
       // Another operation, chosen with the keyboard: nothing happened in it.
       await page.locator('#operation').focus();
       await page.locator('#operation').selectOption('OLD-OP');
