@@ -96,6 +96,12 @@ async function send(agency: string, alert: unknown): Promise<string> {
 async function signIn(page: Page, url: string, token: string): Promise<void> {
   const res = await page.goto(url);
   expect(res?.status()).toBe(200);
+  // The pages keep the strict policy: scripts and connections to the service only, nothing inline.
+  const csp = res?.headers()['content-security-policy'] ?? '';
+  expect(csp).toContain("default-src 'none'");
+  expect(csp).toContain("script-src 'self'");
+  expect(csp).toContain("connect-src 'self'");
+  expect(csp).not.toContain('unsafe-');
   await page.locator('#token').fill(token);
   await page.locator('#token').press('Enter');
   await page.locator('header.top').waitFor();
