@@ -30,6 +30,8 @@ const NO_OUTCOME = new Set(['outcome', 'retraction', 'notice']);
  */
 export function Detail(props: {
   id: string;
+  /** The sender: an alert is identified by (origin, id). */
+  origin?: string;
   onClose: () => void;
   agency: string;
   canReport: boolean;
@@ -41,13 +43,15 @@ export function Detail(props: {
   const [error, setError] = useState<ApiError | undefined>(undefined);
   useEffect(() => {
     const id = encodeURIComponent(props.id);
-    void callApi<FeedItem>(`/v1/alerts/${id}`).then((r) =>
+    // An alert is identified by (origin, id): two agencies may have used the same id.
+    const q = props.origin ? `?origin=${encodeURIComponent(props.origin)}` : '';
+    void callApi<FeedItem>(`/v1/alerts/${id}${q}`).then((r) =>
       r.ok ? setItem(r.body) : setError(r.error),
     );
-    void callApi<Signatures>(`/console/api/alerts/${id}/signatures`).then(
+    void callApi<Signatures>(`/console/api/alerts/${id}/signatures${q}`).then(
       (r) => r.ok && setSigs(r.body),
     );
-  }, [props.id]);
+  }, [props.id, props.origin]);
 
   return (
     <article id="detail" aria-labelledby="detail-title">

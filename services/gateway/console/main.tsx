@@ -21,9 +21,10 @@ function App() {
   const [lang, setLang] = useLanguage(preferredLanguage());
   const session = useSession('/console');
   const [view, setView] = useState<View>('inbox');
-  const [open, setOpen] = useState<{ kind: 'received' | 'sent'; id: string } | undefined>(
-    undefined,
-  );
+  // A received alert is identified by (origin, id); a sent one by its id.
+  const [open, setOpen] = useState<
+    { kind: 'received' | 'sent'; id: string; origin?: string } | undefined
+  >(undefined);
   const roles = (session.who?.['roles'] as string[] | undefined) ?? [];
   const agency = typeof session.who?.['agency'] === 'string' ? session.who['agency'] : '';
   const inbox = useInbox(session.who != null && roles.includes('read-feed'));
@@ -60,8 +61,9 @@ function App() {
       <main>
         {open?.kind === 'received' ? (
           <Detail
-            key={open.id}
+            key={`${open.origin ?? ''}/${open.id}`}
             id={open.id}
+            {...(open.origin ? { origin: open.origin } : {})}
             agency={agency}
             canReport={roles.includes('submit')}
             onClose={() => setOpen(undefined)}
@@ -70,7 +72,7 @@ function App() {
         ) : open?.kind === 'sent' ? (
           <SentDetail key={open.id} id={open.id} onClose={() => setOpen(undefined)} />
         ) : view === 'inbox' ? (
-          <Inbox state={inbox} onOpen={(id) => setOpen({ kind: 'received', id })} />
+          <Inbox state={inbox} onOpen={(id, origin) => setOpen({ kind: 'received', id, origin })} />
         ) : view === 'send' ? (
           <SendForm agency={agency} onSent={() => undefined} />
         ) : (
