@@ -726,4 +726,51 @@ describe('gateway - console API', () => {
     expect(missing.status).toBe(404);
     expect((missing.body['error'] as { code: string }).code).toBe('ERR_NOT_FOUND');
   });
+  it('console sent list: newest first; the outcomes an agency reported are listed under the alert they answer', async () => {
+    const answered = seizureReport('SG-NPARKS').id;
+    const first = seizureReport('VN-CUSTOMS');
+    expect((await post(vn, '/v1/alerts', first)).status).toBe(202);
+    const outcome = {
+      type: 'outcome',
+      version: 1,
+      handling: 'TLP:AMBER',
+      answers: answered,
+      result: 'arrest',
+      arrests: 3,
+    };
+    const res = await post(vn, '/v1/alerts', outcome);
+    expect(res.status).toBe(202);
+    const { id } = (await res.json()) as { id: string };
+    const list = await eventually(async () => {
+      const r = await get(vn, '/console/api/sent', submitter.token);
+      const items = r.body['items'] as { id: string }[];
+      return items.some((i) => i.id === id) ? items : undefined;
+    });
+    expect(list.map((i) => i.id).indexOf(id)).toBeLessThan(list.map((i) => i.id).indexOf(first.id));
+    expect(list.find((i) => i.id === id)).toMatchObject({
+      type: 'outcome',
+      state: 'accepted',
+      answers: answered,
+      result: 'arrest',
+      recipients: { pending: 0, delivered: 0, refused: 0 },
+      outcomes: 0,
+    });
+    const reported = await get(vn, `/console/api/alerts/${answered}/reported`, submitter.token);
+    expect(reported.status).toBe(200);
+    expect(reported.body['items']).toEqual([
+      {
+        id,
+        acceptedAt: expect.any(String) as string,
+        result: 'arrest',
+        status: expect.objectContaining({ id, type: 'outcome', state: 'accepted' }) as unknown,
+      },
+    ]);
+    const none = await get(vn, `/console/api/alerts/${first.id}/reported`, submitter.token);
+    expect(none.body['items']).toEqual([]);
+    // Sent alerts are for those who may send.
+    expect((await get(vn, '/console/api/sent', reader.token)).status).toBe(403);
+    expect((await get(vn, `/console/api/alerts/${answered}/reported`, reader.token)).status).toBe(
+      403,
+    );
+  });
 });
