@@ -161,6 +161,8 @@ function gistOf(a: Record<string, unknown>): string {
   switch (a['type']) {
     case 'retraction':
       return `${text(a['action'])} ${text(a['retracts'])}: ${text(a['reason'])}`;
+    case 'outcome':
+      return `${t(`outcome.${text(a['result'])}` as MessageKey)} → ${text(a['answers'])}`;
     case 'consignee-flag': {
       const c = a['consignee'] as Record<string, unknown> | undefined;
       return `${text(c?.['name'])} (${text(c?.['country'])}): ${text(a['reason'])}`;

@@ -54,9 +54,15 @@ export interface RouterConfig {
     readonly leaves: readonly string[];
   };
   readonly consumer: {
+    /** Inbound messages the router holds at most (fetched and not yet ended). */
     readonly maxMessages: number;
     readonly maxAckPending: number;
     readonly ackWaitMs: number;
+    /**
+     * Memory for countersigned copies in flight, in bytes: the router's bound by copies, whatever
+     * the fan-out. No inbound message is fetched while copies wait for it.
+     */
+    readonly copyBudgetBytes: number;
   };
   /**
    * Freshness of `issuedAt`: at most `maxAgeMs` before JetStream stored the alert (a retired but
@@ -73,6 +79,11 @@ export interface RouterConfig {
   };
   /** Coordinators who may read the audit API: `{name, tokenSha256}`. */
   readonly coordinators: readonly { readonly name: string; readonly tokenSha256: string }[];
+  /**
+   * The hub's operators: `{name, tokenSha256}`. Besides what coordinators see, they may read a
+   * dead letter's content and requeue it (`/v1/deadletters`).
+   */
+  readonly operators: readonly { readonly name: string; readonly tokenSha256: string }[];
   /** Further audit databases (other hosts' routers, copied here) merged into the API's one view. */
   readonly auditPeers: readonly string[];
   readonly sqlite: SqliteSection;
@@ -94,6 +105,9 @@ export interface RouterConfig {
    */
   readonly auditTransparency: boolean;
 }
+
+/** Default memory for copies in flight: about 2,500 copies of a 1.5 KB alert. */
+export const DEFAULT_COPY_BUDGET_BYTES = 16 * 1024 * 1024;
 
 const schema = {
   $schema: 'https://json-schema.org/draft/2020-12/schema',
@@ -161,6 +175,12 @@ const schema = {
         maxMessages: { type: 'integer', minimum: 1, maximum: 4096, default: 256 },
         maxAckPending: { type: 'integer', minimum: 1, maximum: 100000, default: 1024 },
         ackWaitMs: { type: 'integer', minimum: 1000, default: 30000 },
+        copyBudgetBytes: {
+          type: 'integer',
+          minimum: 1_048_576,
+          maximum: 1_073_741_824,
+          default: DEFAULT_COPY_BUDGET_BYTES,
+        },
       },
       additionalProperties: false,
     },
@@ -176,6 +196,19 @@ const schema = {
       additionalProperties: false,
     },
     coordinators: {
+      type: 'array',
+      default: [],
+      items: {
+        type: 'object',
+        properties: {
+          name: { type: 'string', minLength: 1, maxLength: 100 },
+          tokenSha256: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+        },
+        required: ['name', 'tokenSha256'],
+        additionalProperties: false,
+      },
+    },
+    operators: {
       type: 'array',
       default: [],
       items: {

@@ -19,6 +19,7 @@ import {
 import {
   AuditEvent,
   TimeFormatError,
+  deniedRecipients,
   flowStats,
   mergeRecords,
   parseInstant,
@@ -32,6 +33,8 @@ import { registerDashboard } from './dashboard.js';
 import type { RouterMetrics } from './metrics.js';
 import { operationReport } from './reports.js';
 import type { RouterStore } from './store.js';
+import { registerDeadLetterRoutes } from './dead-letter-api.js';
+import type { DeadLetters } from './dead-letters.js';
 
 export interface CoordinatorApiDeps {
   readonly config: RouterConfig;
@@ -46,6 +49,8 @@ export interface CoordinatorApiDeps {
   readonly latestCheckpoint: () => string | undefined;
   /** The trust store, for the dashboard's checkpoint signature check. */
   readonly trust?: () => TrustStore;
+  /** Dead letters for operators (`/v1/deadletters`); absent, the routes are not served. */
+  readonly deadLetters?: DeadLetters;
 }
 
 const OUTCOMES: readonly string[] = Object.values(AuditEvent);
@@ -151,9 +156,11 @@ export function buildCoordinatorApi(deps: CoordinatorApiDeps): FastifyInstance {
             agreement: `${r.agreementId}@${r.agreementVersion}`,
             at: r.at,
           })),
+        // A summary of refusals (one per reason) is listed recipient by recipient.
         deniedTo: records
           .filter((r) => r.event === 'denied')
-          .map((r) => ({ recipient: r.recipient, reason: r.reasonCode, detail: r.reason })),
+          .flatMap(deniedRecipients)
+          .map((d) => ({ recipient: d.recipient, reason: d.reasonCode, detail: d.reason })),
         rejected: records
           .filter((r) => r.event === 'rejected')
           .map((r) => ({ reason: r.reasonCode, detail: r.reason })),
@@ -207,6 +214,18 @@ export function buildCoordinatorApi(deps: CoordinatorApiDeps): FastifyInstance {
     if (!op) throw new HttpError('ERR_NOT_FOUND', `no operation ${id} in the agreements file`);
     return operationReport(deps.store.db, op);
   });
+  if (deps.deadLetters)
+    registerDeadLetterRoutes(app, {
+      deadLetters: deps.deadLetters,
+      caller: (req) => {
+        const op = findTokenHolder(config.operators, req.headers.authorization);
+        if (op) return { name: op.name, operator: true };
+        const c =
+          findTokenHolder(config.coordinators, req.headers.authorization) ??
+          dashboardSessions.lookup(req);
+        return c && { name: c.name, operator: false };
+      },
+    });
   registerOperationsRoutes(app, deps.readiness, metrics.registry);
   const dashboardSessions = registerDashboard(app, { ...deps, requireCoordinator });
   return app;
