@@ -637,7 +637,8 @@ CREATE INDEX inbox_retracts ON inbox (retracts) WHERE retracts IS NOT NULL;
 describe('gateway - inbox migration', () => {
   it('an inbox keyed by alert id alone is rebuilt keyed by (origin, id): rows, cursors and statuses kept, a cursor never reused; then the same id from another origin lands', async () => {
     const agency = 'NG-NCS';
-    const dir = `${fx.dir}/data-${agency}`;
+    // A data directory of its own: other tests run a gateway of this agency too.
+    const dir = `${fx.dir}/data-migration-${agency}`;
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const db = openDatabase(`${dir}/gateway-${agency}.db`);
     db.exec(INBOX_KEYED_BY_ID);
@@ -672,7 +673,7 @@ describe('gateway - inbox migration', () => {
     db.prepare('DELETE FROM inbox WHERE seq = 4').run();
     db.close();
 
-    const ng = await startGateway(configFor(agency), { log });
+    const ng = await startGateway(configFor(agency, { dataDir: dir }), { log });
     try {
       const before = (await get(ng, '/v1/feed?limit=1000')).body as { items: FeedItem[] };
       expect(before.items.map((i) => [i.cursor, i.id, i.origin, i.status])).toEqual([
