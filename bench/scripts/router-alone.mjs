@@ -8,6 +8,7 @@ import {
   ROUTER_CONSUMER,
   Streams,
   encodeEnvelope,
+  inboundMsgId,
   inboundSubject,
   newAlertId,
   signAlert,
@@ -60,7 +61,9 @@ for (let i = 0; i < N; i += 500) {
     Array.from({ length: Math.min(500, N - i) }, async () => {
       const a = { ...benchAlert('SG-NPARKS'), id: newAlertId() };
       const env = encodeEnvelope(await signAlert(a, key, schema));
-      await js.publish(inboundSubject('SG-NPARKS', 'seizure-report'), env, { msgID: a.id });
+      await js.publish(inboundSubject('SG-NPARKS', 'seizure-report'), env, {
+        msgID: inboundMsgId('SG-NPARKS', a.id, env),
+      });
     }),
   );
 }
