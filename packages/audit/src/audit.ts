@@ -23,6 +23,8 @@ export const AuditEvent = {
   AgreementsLoaded: 'agreements-loaded',
   /** A recipient's signed delivery receipt for the alert was verified. */
   Delivered: 'delivered',
+  /** An operator requeued a dead letter: the router published its bytes again for routing. */
+  Requeued: 'requeued',
 } as const;
 export type AuditEvent = (typeof AuditEvent)[keyof typeof AuditEvent];
 

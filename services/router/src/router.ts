@@ -25,8 +25,13 @@ import { Notifier } from './notifier.js';
 import { RoutingLoop, STUCK_DELIVERIES } from './routing-loop.js';
 import { RouterStore, type Outcome } from './store.js';
 import { AuditCheckpointer, hubNoteSigner } from './audit-checkpoints.js';
+import { DeadLetters } from './dead-letters.js';
 import { auditOrigin, inboxPrefix } from '@alert-hub/core';
 import { AuditIntegrityError } from '@alert-hub/audit';
+
+/** Attempts at provisioning after a reload, and the pause between two. */
+const PROVISION_ATTEMPTS = 5;
+const PROVISION_RETRY_MS = 2000;
 
 /** A running router. */
 export interface Router {
@@ -183,6 +188,13 @@ export async function startRouter(
     inboxPrefix: config.nats.inboxPrefix ?? inboxPrefix(config.principal),
     timeoutMs: config.nats.publishTimeoutMs,
   });
+  const deadLetters = new DeadLetters({
+    js,
+    jsm,
+    store,
+    log,
+    publishTimeoutMs: config.nats.publishTimeoutMs,
+  });
   const loop = new RoutingLoop({
     feeds,
     js,
@@ -200,6 +212,7 @@ export async function startRouter(
     publishTimeoutMs: config.nats.publishTimeoutMs,
     freshness: config.freshness,
     onCommitted: () => notifier.kick(),
+    requeues: deadLetters,
   });
   running.loop = loop;
   await loop.start();
@@ -277,6 +290,7 @@ export async function startRouter(
     agreements: () => agreements,
     latestCheckpoint: () => checkpointer.latest,
     trust: keys.trust,
+    deadLetters,
   });
   const url = await listenHttp(http, {
     ...config.http,
@@ -301,11 +315,22 @@ export async function startRouter(
     reloadAgreements,
     async reload() {
       // The agencies' feeds are provisioned again after a trust-store reload: new agencies get one.
+      // A failure is retried: a nats-server reloading its accounts at the same moment (a new
+      // agency) can time the JetStream API out, and a new agency without its feed consumer
+      // would receive nothing until the next SIGHUP.
       if (keys.reload()) {
-        try {
-          await provision();
-        } catch (err) {
-          log.error({ reason: (err as Error).message }, 'provisioning after the reload failed');
+        for (let attempt = 1; attempt <= PROVISION_ATTEMPTS; attempt++) {
+          try {
+            await provision();
+            break;
+          } catch (err) {
+            log.error(
+              { reason: (err as Error).message, attempt, of: PROVISION_ATTEMPTS },
+              'provisioning after the reload failed',
+            );
+            if (attempt < PROVISION_ATTEMPTS)
+              await new Promise((r) => setTimeout(r, PROVISION_RETRY_MS));
+          }
         }
       }
       reloadAgreements();
