@@ -137,9 +137,16 @@ describe('router - fan-out to 108 partners with a backlog of 500 alerts', () => 
 
     const router = await startService('router', routerFile, { nodeArgs: SERVICE_NODE_ARGS });
     const exits: (number | string | null)[] = [];
-    router.proc.once('exit', (code, signal) => exits.push(signal ?? code));
+    // A router that dies (out of memory) fails the test at once, rather than after the drain wait.
+    const died = new Promise<never>((_, reject) =>
+      router.proc.once('exit', (code, signal) => {
+        exits.push(signal ?? code);
+        reject(new Error(`the router exited (${signal ?? code}) while draining the backlog`));
+      }),
+    );
+    died.catch(() => undefined);
     const pid = router.proc.pid!;
-    await routerDrained(hub, 600_000);
+    await Promise.race([routerDrained(hub, 600_000), died]);
     const peak = peakRssMiB(pid);
     // A figure for the reader, not an assertion: timing and memory depend on the machine.
     console.log(

@@ -19,13 +19,14 @@ import {
 } from '@alert-hub/runtime';
 import { auditDbFile, type RouterConfig } from './config.js';
 import { buildCoordinatorApi } from './http.js';
+import { FeedPublisher } from './feed-publisher.js';
 import { createRouterMetrics } from './metrics.js';
 import { Notifier } from './notifier.js';
 import { RoutingLoop, STUCK_DELIVERIES } from './routing-loop.js';
 import { RouterStore, type Outcome } from './store.js';
 import { AuditCheckpointer, hubNoteSigner } from './audit-checkpoints.js';
 import { DeadLetters } from './dead-letters.js';
-import { auditOrigin } from '@alert-hub/core';
+import { auditOrigin, inboxPrefix } from '@alert-hub/core';
 import { AuditIntegrityError } from '@alert-hub/audit';
 
 /** Attempts at provisioning after a reload, and the pause between two. */
@@ -183,6 +184,10 @@ export async function startRouter(
   });
   // Notices left in the outbox by a previous run go out first.
   notifier.kick();
+  const feeds = new FeedPublisher(nc, {
+    inboxPrefix: config.nats.inboxPrefix ?? inboxPrefix(config.principal),
+    timeoutMs: config.nats.publishTimeoutMs,
+  });
   const deadLetters = new DeadLetters({
     js,
     jsm,
@@ -191,6 +196,7 @@ export async function startRouter(
     publishTimeoutMs: config.nats.publishTimeoutMs,
   });
   const loop = new RoutingLoop({
+    feeds,
     js,
     store,
     writer,
@@ -335,6 +341,7 @@ export async function startRouter(
       clearInterval(checkpointTimer);
       await http.close();
       await loop.stop();
+      feeds.close();
       writer.flush();
       await notifier.stop();
       await checkpoint();

@@ -36,6 +36,7 @@ import {
 import { AuditIntegrityError } from '@alert-hub/audit';
 import { isTransientFailure, type BatchWriter, type Logger } from '@alert-hub/runtime';
 import { CopyBudget, copyCost, sendWithin } from './copy-budget.js';
+import type { FeedPublisher } from './feed-publisher.js';
 import { InboundPuller } from './inbound-puller.js';
 import type { RouterMetrics } from './metrics.js';
 import { checkReceiptMsgId } from './receipt-msg-id.js';
@@ -72,6 +73,8 @@ export interface RoutingDeps {
   /** Memory for copies in flight, in bytes (see {@link copyCost}): bounds the router by copies. */
   readonly copyBudgetBytes: number;
   readonly publishTimeoutMs: number;
+  /** Publishes the countersigned copies and collects JetStream's acknowledgements. */
+  readonly feeds: Pick<FeedPublisher, 'publish'>;
   /** Bounds on `issuedAt` (see the router's `freshness` configuration). */
   readonly freshness?: { readonly maxAgeMs: number; readonly maxFutureSkewMs: number };
   readonly now?: () => Date;
@@ -442,7 +445,7 @@ export class RoutingLoop {
   }
 
   async #route(m: JsMsg, jws: GeneralJws, alert: Alert): Promise<void> {
-    const { store, js, metrics } = this.#d;
+    const { store, metrics } = this.#d;
     const now = this.#now();
     const trust = this.#d.trust();
     // Alert identity is (origin, id). A retraction retracts its origin's own alert; another
@@ -493,10 +496,11 @@ export class RoutingLoop {
     const forwardCopy = async (a: RoutedTo) => {
       const bytes = encodeEnvelope(copyFor.get(a.recipient)!);
       const forwardedAt = new Date().toISOString();
-      const ack = await js.publish(feedSubject(a.recipient, alert.origin, alert.type), bytes, {
-        msgID: forwardMsgId(alert.origin, alert.id, a.recipient),
-        timeout: this.#d.publishTimeoutMs,
-      });
+      const ack = await this.#d.feeds.publish(
+        feedSubject(a.recipient, alert.origin, alert.type),
+        bytes,
+        forwardMsgId(alert.origin, alert.id, a.recipient),
+      );
       return { ...a, feedSeq: ack.seq, envelopeSha256: sha256Hex(bytes), forwardedAt };
     };
     const forwards = await this.#forwardAll(m, allowed, forwardCopy);
