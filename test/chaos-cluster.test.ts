@@ -47,7 +47,8 @@ beforeAll(async () => {
     clusterSize: 3,
     routerConfig: {
       consumer: { ackWaitMs: 3000, maxMessages: 64 },
-      streams: { replicas: 3, maxAgeMs: RETENTION_MS },
+      // The feed stream keeps read copies (limits), so the test can count them in it too.
+      streams: { replicas: 3, maxAgeMs: RETENTION_MS, feedsRetention: 'limits' },
     },
   });
   nc = await hub.connectAs('HUB');

@@ -34,6 +34,7 @@ import {
 } from '@alert-hub/core';
 import { AuditIntegrityError } from '@alert-hub/audit';
 import { isTransientFailure, type BatchWriter, type Logger } from '@alert-hub/runtime';
+import type { HeldCopies } from './held-copies.js';
 import type { RouterMetrics } from './metrics.js';
 import type { Outcome, RouterStore } from './store.js';
 
@@ -66,6 +67,8 @@ export interface RoutingDeps {
   /** Bounds on `issuedAt` (see the router's `freshness` configuration). */
   readonly freshness?: { readonly maxAgeMs: number; readonly maxFutureSkewMs: number };
   readonly now?: () => Date;
+  /** Holds the copies of recipients whose feed has no room (absent: a full feed is retried). */
+  readonly held?: HeldCopies;
   /** Called after an outcome committed (the notifier sends the notices it queued). */
   readonly onCommitted?: () => void;
 }
@@ -423,7 +426,7 @@ export class RoutingLoop {
     // after a crash is then byte-identical (Ed25519 is deterministic), so the recipient's
     // receipt digest matches whichever forward it received.
     const routedAt = new Date(Math.floor(Number(m.info.timestampNanos) / 1e6)).toISOString();
-    const forwards = await Promise.all(
+    const sent = await Promise.all(
       allowed.map(async (a) => {
         const copy = await countersign(jws, key, {
           recipient: a.recipient,
@@ -434,19 +437,39 @@ export class RoutingLoop {
         });
         const bytes = encodeEnvelope(copy);
         const forwardedAt = new Date().toISOString();
-        const ack = await js.publish(feedSubject(a.recipient, alert.origin, alert.type), bytes, {
-          msgID: forwardMsgId(alert.origin, alert.id, a.recipient),
-          timeout: this.#d.publishTimeoutMs,
-        });
-        return { ...a, feedSeq: ack.seq, envelopeSha256: sha256Hex(bytes), forwardedAt };
+        const subject = feedSubject(a.recipient, alert.origin, alert.type);
+        const msgID = forwardMsgId(alert.origin, alert.id, a.recipient);
+        const publish = () =>
+          js.publish(subject, bytes, { msgID, timeout: this.#d.publishTimeoutMs });
+        // A recipient whose feed has no room gets its copy held, never everybody's routing stopped.
+        const r = this.#d.held
+          ? await this.#d.held.send(a.recipient, publish)
+          : { ack: await publish() };
+        if ('held' in r)
+          return {
+            held: {
+              ...a,
+              subject,
+              msgId: msgID,
+              envelope: bytes,
+              envelopeSha256: sha256Hex(bytes),
+              reason: r.held,
+            },
+          };
+        return {
+          forward: { ...a, feedSeq: r.ack.seq, envelopeSha256: sha256Hex(bytes), forwardedAt },
+        };
       }),
     );
+    const forwards = sent.flatMap((s) => (s.forward ? [s.forward] : []));
+    const held = sent.flatMap((s) => (s.held ? [s.held] : []));
     await this.#d.writer.enqueue({
       kind: 'routed',
       alert,
       streamSeq: m.seq,
       forwards,
       denied,
+      ...(held.length ? { held } : {}),
       ...(plan.operation ? { operation: plan.operation } : {}),
       ...(alert.type === 'outcome' && originalState ? { answersOrigin: originalState.origin } : {}),
     });
@@ -462,6 +485,7 @@ export class RoutingLoop {
         type: alert.type,
         streamSeq: m.seq,
         forwarded: forwards.map((f) => f.recipient),
+        ...(held.length ? { held: held.map((h) => h.recipient) } : {}),
         denied: denied.length,
       },
       'alert routed',
