@@ -49,6 +49,7 @@ describe('bench - smoke run', () => {
         on: { completedPerSecond: number; accepted: number; latencyMs: { count: number } }[];
         off: { completedPerSecond: number; accepted: number; latencyMs: { count: number } }[];
         peakOnOverOff: number;
+        cpuCostFraction: number;
       };
       ratios: { hubOverRaw: number; hubOverCryptoFloor: number; clusterOverSingleNode: number };
       memory: Record<string, { peakMiB: number } | null>;
@@ -71,6 +72,8 @@ describe('bench - smoke run', () => {
       expect(r.receipts[mode][0]!.latencyMs.count).toBe(r.receipts[mode][0]!.accepted);
     }
     expect(r.receipts.peakOnOverOff).toBeGreaterThan(0);
+    // The capacity comparison: the hub's CPU per alert with and without receipts, both measured.
+    expect(Number.isFinite(r.receipts.cpuCostFraction)).toBe(true);
     expect(stdout).toContain('peak with receipts / without');
     for (const k of ['nats-server', 'router', 'raw nats-server', 'raw forwarder'])
       expect(r.memory[k]?.peakMiB).toBeGreaterThan(0);
