@@ -147,13 +147,11 @@ export class Scenario {
       .flatMap((r) =>
         r.recipient
           ? [{ recipient: r.recipient, reason: r.reasonCode ?? '', detail: r.reason ?? '' }]
-          : ((JSON.parse(r.detail ?? '{}') as { recipients?: string[] }).recipients ?? []).map(
-              (x) => ({
-                recipient: x,
-                reason: r.reasonCode ?? '',
-                detail: 'no agreement with the sender',
-              }),
-            ),
+          : summaryRecipients(r.detail).map(({ recipient, own }) => ({
+              recipient,
+              reason: r.reasonCode ?? '',
+              detail: own ?? r.reason ?? '',
+            })),
       );
     const rej = records.find((r) => r.event === 'rejected');
     for (const f of forwarded) {
@@ -383,4 +381,19 @@ export class Scenario {
       await nc.close();
     }
   }
+}
+
+/**
+ * The recipients a summary of refusals lists (one audit entry per deny reason), each with its own
+ * reason when the summary has one.
+ */
+function summaryRecipients(detail: string | null): { recipient: string; own?: string }[] {
+  const d = JSON.parse(detail ?? '{}') as {
+    recipients?: string[];
+    reasons?: Record<string, string>;
+  };
+  return (d.recipients ?? []).map((recipient) => {
+    const own = d.reasons?.[recipient];
+    return own === undefined ? { recipient } : { recipient, own };
+  });
 }

@@ -23,6 +23,7 @@ export {
 export {
   AUDIT_COLUMNS,
   TimeFormatError,
+  deniedRecipients,
   flowStats,
   mergeRecords,
   parseInstant,
@@ -30,6 +31,7 @@ export {
   toCsvLine,
   traceAlert,
   type AuditQuery,
+  type DeniedRecipient,
   type FlowCount,
 } from './query.js';
 export {

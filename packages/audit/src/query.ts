@@ -110,6 +110,45 @@ export function traceAlert(db: SqliteDatabase, alertId: string): AuditRecord[] {
   ).map(toRecord);
 }
 
+/** One recipient a `denied` record refuses, with the reason for that recipient. */
+export interface DeniedRecipient {
+  /** Null only for an older summary that did not list its recipients. */
+  readonly recipient: string | null;
+  readonly reasonCode: string | null;
+  readonly reason: string | null;
+}
+
+/**
+ * The recipients a `denied` record refuses: the one it names, or every one a summary lists in
+ * `detail.recipients` (each with its own reason from `detail.reasons` where the summary has them).
+ */
+export function deniedRecipients(r: AuditRecord): DeniedRecipient[] {
+  if (r.recipient !== null || r.detail === null)
+    return [{ recipient: r.recipient, reasonCode: r.reasonCode, reason: r.reason }];
+  let detail: { recipients?: unknown; reasons?: unknown };
+  try {
+    detail = JSON.parse(r.detail) as { recipients?: unknown; reasons?: unknown };
+  } catch {
+    return [{ recipient: null, reasonCode: r.reasonCode, reason: r.reason }];
+  }
+  const reasons =
+    typeof detail.reasons === 'object' && detail.reasons !== null
+      ? (detail.reasons as Record<string, unknown>)
+      : {};
+  if (!Array.isArray(detail.recipients))
+    return [{ recipient: null, reasonCode: r.reasonCode, reason: r.reason }];
+  return detail.recipients
+    .filter((x): x is string => typeof x === 'string')
+    .map((recipient) => {
+      const own = reasons[recipient];
+      return {
+        recipient,
+        reasonCode: r.reasonCode,
+        reason: typeof own === 'string' ? own : r.reason,
+      };
+    });
+}
+
 /** Forwards per sender, recipient, type and day. */
 export interface FlowCount {
   readonly day: string;

@@ -2,6 +2,7 @@ import { countriesTouched, countryOf, handlingRank, type Alert } from './alert.j
 import { AgreementsInvalidError, type Issue } from './errors.js';
 import type { SchemaRegistry } from './schema-registry.js';
 import { timeOf } from './rfc3339.js';
+import { agreementIndex, type AgreementIndex } from './agreement-index.js';
 
 export const AGREEMENTS_SCHEMA_ID = 'https://schemas.alert-hub.example/agreements/v1.json';
 
@@ -117,10 +118,6 @@ function matches(party: string, agency: string): boolean {
   return party.length === 2 ? countryOf(agency) === party : party === agency;
 }
 
-function isParty(a: Agreement, agency: string): boolean {
-  return a.parties.some((p) => matches(p, agency));
-}
-
 /** Why `a` does not let `from` send `alert` to `to` at `now`; undefined when it does. */
 function refusal(
   a: Agreement,
@@ -163,6 +160,7 @@ function refusal(
  * Deny unless allowed: a recipient with no agreement shared with the origin is denied
  * `DENY_NOT_PARTY`. Among agreements that include both, the first (in file order) that allows
  * wins; when none does, the reason is that of the first, and `detail` lists each one's.
+ * Only the agreements of the origin and of each candidate are looked at (see `agreementIndex`).
  */
 export function evaluateAgreements(
   set: AgreementSet,
@@ -173,12 +171,14 @@ export function evaluateAgreements(
   const from = alert.origin;
   let touchedCache: Set<string> | undefined;
   const touched = () => (touchedCache ??= countriesTouched(alert));
-  const shared = set.agreements.filter((a) => isParty(a, from));
+  const index = agreementIndex(set);
+  const ofOrigin = index.including(from);
+  const covering = index.covering(alert.type);
   const allowed: Allowed[] = [];
   const denied: Denied[] = [];
   for (const to of candidates) {
     if (to === from) continue;
-    const both = shared.filter((a) => isParty(a, to));
+    const both = ofOrigin.length === 0 ? [] : sharedBy(index, ofOrigin, from, to);
     if (both.length === 0) {
       denied.push({
         recipient: to,
@@ -187,15 +187,15 @@ export function evaluateAgreements(
       });
       continue;
     }
-    const reasons: { a: Agreement; reason: DenyReason; detail: string }[] = [];
+    // Only an agreement that covers the alert's type can allow it: the first of those that does wins.
     let ok: Agreement | undefined;
-    for (const a of both) {
-      const r = refusal(a, alert, from, to, now, touched);
-      if (!r) {
+    for (const i of both) {
+      if (!covering.has(i)) continue;
+      const a = set.agreements[i]!;
+      if (!refusal(a, alert, from, to, now, touched)) {
         ok = a;
         break;
       }
-      reasons.push({ a, ...r });
     }
     const reads = ok ? versionsRead(set, to) : undefined;
     if (ok && reads && !reads.includes(alert.version)) {
@@ -213,6 +213,11 @@ export function evaluateAgreements(
         onward: ok.onwardSharing === true,
       });
     else {
+      // A near miss: every agreement of both parties, each with why it does not allow this flow.
+      const reasons = both.map((i) => {
+        const a = set.agreements[i]!;
+        return { a, ...refusal(a, alert, from, to, now, touched)! };
+      });
       denied.push({
         recipient: to,
         reason: reasons[0]!.reason,
@@ -221,6 +226,24 @@ export function evaluateAgreements(
     }
   }
   return { allowed, denied };
+}
+
+/** Positions (file order) of the agreements that include both `from` and `to`. */
+function sharedBy(
+  index: AgreementIndex,
+  ofOrigin: readonly number[],
+  from: string,
+  to: string,
+): readonly number[] {
+  const ofRecipient = index.including(to);
+  if (ofRecipient.length === 0) return ofRecipient;
+  // Walk the shorter list, look positions up in the other's set.
+  if (ofRecipient.length <= ofOrigin.length) {
+    const fromSet = index.includingSet(from);
+    return ofRecipient.filter((i) => fromSet.has(i));
+  }
+  const toSet = index.includingSet(to);
+  return ofOrigin.filter((i) => toSet.has(i));
 }
 
 /**

@@ -1,4 +1,5 @@
 import { handlingRank, type Alert } from './alert.js';
+import { agreementIndex } from './agreement-index.js';
 import { ErrorCode } from './errors.js';
 import {
   DenyReason,
@@ -245,7 +246,5 @@ const LOWEST_HANDLING = 'TLP:CLEAR';
 
 /** The handling ceiling of agreement `id` in its latest version in `set`. */
 function ceilingOf(set: AgreementSet, id: string): string {
-  let best: { version: number; maxHandling: string } | undefined;
-  for (const a of set.agreements) if (a.id === id && (!best || a.version > best.version)) best = a;
-  return best?.maxHandling ?? LOWEST_HANDLING;
+  return agreementIndex(set).latest(id)?.maxHandling ?? LOWEST_HANDLING;
 }

@@ -73,9 +73,15 @@ export interface RouterConfig {
     readonly migrateFeeds: boolean;
   };
   readonly consumer: {
+    /** Inbound messages the router holds at most (fetched and not yet ended). */
     readonly maxMessages: number;
     readonly maxAckPending: number;
     readonly ackWaitMs: number;
+    /**
+     * Memory for countersigned copies in flight, in bytes: the router's bound by copies, whatever
+     * the fan-out. No inbound message is fetched while copies wait for it.
+     */
+    readonly copyBudgetBytes: number;
   };
   /**
    * Freshness of `issuedAt`: at most `maxAgeMs` before JetStream stored the alert (a retired but
@@ -116,6 +122,8 @@ export interface RouterConfig {
 
 /** Copies a recipient may have waiting in the feed stream (80 MiB at 4 KiB a copy). */
 export const DEFAULT_RECIPIENT_MAX_COPIES = 20_000;
+/** Default memory for copies in flight: about 2,500 copies of a 1.5 KB alert. */
+export const DEFAULT_COPY_BUDGET_BYTES = 16 * 1024 * 1024;
 
 const schema = {
   $schema: 'https://json-schema.org/draft/2020-12/schema',
@@ -201,6 +209,12 @@ const schema = {
         maxMessages: { type: 'integer', minimum: 1, maximum: 4096, default: 256 },
         maxAckPending: { type: 'integer', minimum: 1, maximum: 100000, default: 1024 },
         ackWaitMs: { type: 'integer', minimum: 1000, default: 30000 },
+        copyBudgetBytes: {
+          type: 'integer',
+          minimum: 1_048_576,
+          maximum: 1_073_741_824,
+          default: DEFAULT_COPY_BUDGET_BYTES,
+        },
       },
       additionalProperties: false,
     },

@@ -19,6 +19,7 @@ import {
 import {
   AuditEvent,
   TimeFormatError,
+  deniedRecipients,
   flowStats,
   mergeRecords,
   parseInstant,
@@ -162,9 +163,11 @@ export function buildCoordinatorApi(deps: CoordinatorApiDeps): FastifyInstance {
               ),
           )
           .map((r) => ({ recipient: r.recipient, since: r.at, reason: r.reason })),
+        // A summary of refusals (one per reason) is listed recipient by recipient.
         deniedTo: records
           .filter((r) => r.event === 'denied')
-          .map((r) => ({ recipient: r.recipient, reason: r.reasonCode, detail: r.reason })),
+          .flatMap(deniedRecipients)
+          .map((d) => ({ recipient: d.recipient, reason: d.reasonCode, detail: d.reason })),
         rejected: records
           .filter((r) => r.event === 'rejected')
           .map((r) => ({ reason: r.reasonCode, detail: r.reason })),

@@ -108,6 +108,11 @@ export function createRouterMetrics(instance: string) {
       help: 'Messages being processed',
       registers: [registry],
     }),
+    copyBytesInFlight: new Gauge({
+      name: 'ahub_router_copy_bytes_in_flight',
+      help: 'Memory reckoned for countersigned copies being published (bounded by consumer.copyBudgetBytes)',
+      registers: [registry],
+    }),
     processSeconds: new Histogram({
       name: 'ahub_router_process_seconds',
       help: 'From message received to acked (verify, policy, forwards, audit commit)',

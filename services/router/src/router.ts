@@ -221,6 +221,8 @@ export async function startRouter(
     metrics,
     log,
     maxMessages: config.consumer.maxMessages,
+    ackWaitMs: config.consumer.ackWaitMs,
+    copyBudgetBytes: config.consumer.copyBudgetBytes,
     publishTimeoutMs: config.nats.publishTimeoutMs,
     freshness: config.freshness,
     held,

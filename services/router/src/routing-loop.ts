@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { ConsumerMessages, JetStreamClient, JsMsg } from '@nats-io/jetstream';
+import type { JetStreamClient, JsMsg } from '@nats-io/jetstream';
 import { headers as natsHeaders } from '@nats-io/transport-node';
 import {
   AlertHubError,
@@ -27,6 +27,7 @@ import {
   type Alert,
   type AgreementSet,
   type Allowed,
+  type RoutedTo,
   type GeneralJws,
   type SchemaRegistry,
   type SigningKey,
@@ -34,7 +35,9 @@ import {
 } from '@alert-hub/core';
 import { AuditIntegrityError } from '@alert-hub/audit';
 import { isTransientFailure, type BatchWriter, type Logger } from '@alert-hub/runtime';
+import { CopyBudget, copyCost, sendWithin } from './copy-budget.js';
 import type { HeldCopies } from './held-copies.js';
+import { InboundPuller } from './inbound-puller.js';
 import type { RouterMetrics } from './metrics.js';
 import type { Outcome, RouterStore } from './store.js';
 
@@ -62,7 +65,12 @@ export interface RoutingDeps {
   readonly hubKey: () => SigningKey;
   readonly metrics: RouterMetrics;
   readonly log: Logger;
+  /** Inbound messages held at most (fetched, not yet ended). */
   readonly maxMessages: number;
+  /** The router consumer's ack wait: held messages are kept alive well within it. */
+  readonly ackWaitMs: number;
+  /** Memory for copies in flight, in bytes (see {@link copyCost}): bounds the router by copies. */
+  readonly copyBudgetBytes: number;
   readonly publishTimeoutMs: number;
   /** Bounds on `issuedAt` (see the router's `freshness` configuration). */
   readonly freshness?: { readonly maxAgeMs: number; readonly maxFutureSkewMs: number };
@@ -133,8 +141,12 @@ function backoffMs(deliveries: number): number {
  */
 export class RoutingLoop {
   readonly #d: RoutingDeps;
-  #messages: ConsumerMessages | undefined;
-  readonly #inFlight = new Set<Promise<void>>();
+  #puller: InboundPuller | undefined;
+  readonly #budget: CopyBudget;
+  /** Held messages past opening: forwarding (what they take from the budget is known) or not forwarding at all. */
+  readonly #placed = new Set<JsMsg>();
+  /** What an alert's copies cost, on average lately (0 until the first alert is routed). */
+  #alertCost = 0;
   /** Alert ids being processed now, with their stream sequence. */
   readonly #active = new Map<string, number>();
   /** Messages handed back for a retry, by stream sequence, with their delivery count. */
@@ -143,10 +155,15 @@ export class RoutingLoop {
 
   constructor(deps: RoutingDeps) {
     this.#d = deps;
+    this.#budget = new CopyBudget(deps.copyBudgetBytes, () => {
+      deps.metrics.copyBytesInFlight.set(this.#budget.used);
+      this.#puller?.wake();
+    });
   }
 
+  /** Inbound messages being processed. */
   get inFlight(): number {
-    return this.#inFlight.size;
+    return this.#puller?.held ?? 0;
   }
 
   /** Messages retried at least {@link STUCK_DELIVERIES} times that have not ended yet. */
@@ -168,25 +185,54 @@ export class RoutingLoop {
 
   async start(): Promise<void> {
     const consumer = await this.#d.js.consumers.get(Streams.Inbound, ROUTER_CONSUMER);
-    this.#messages = await consumer.consume({
-      max_messages: this.#d.maxMessages,
-      callback: (m) => {
-        const p = this.#handle(m);
-        this.#inFlight.add(p);
-        this.#d.metrics.inFlight.set(this.#inFlight.size);
-        void p.finally(() => {
-          this.#inFlight.delete(p);
-          this.#d.metrics.inFlight.set(this.#inFlight.size);
-        });
-      },
+    this.#puller = new InboundPuller({
+      consumer,
+      maxMessages: this.#d.maxMessages,
+      ackWaitMs: this.#d.ackWaitMs,
+      room: (held) => this.#room(held),
+      handle: (m) => this.#handle(m).finally(() => this.#placed.delete(m)),
+      log: this.#d.log,
+      onHeld: (held) => this.#d.metrics.inFlight.set(held),
     });
+    this.#puller.start();
+  }
+
+  /**
+   * How many inbound messages to fetch now. None while copies wait for the budget (the router
+   * is busy to its bound); otherwise as many as the free budget holds at the recent cost per
+   * alert, less what the held messages not yet forwarding will take.
+   */
+  #room(held: number): number {
+    if (this.#budget.waiting > 0) return 0;
+    const unplaced = held - this.#placed.size;
+    if (this.#alertCost === 0) return unplaced === 0 ? 1 : 0;
+    const free = this.#budget.capacity - this.#budget.used - unplaced * this.#alertCost;
+    const n = Math.floor(free / this.#alertCost);
+    return n > 0 ? n : unplaced === 0 ? 1 : 0;
+  }
+
+  /**
+   * Forwards the copies of one alert within the copy budget, one share per copy in flight.
+   * `forwardCopy` signs and publishes one copy; the results come back in recipient order.
+   */
+  async #forwardAll<R>(
+    m: JsMsg,
+    allowed: readonly RoutedTo[],
+    forwardCopy: (a: RoutedTo) => Promise<R>,
+  ): Promise<R[]> {
+    const cost = copyCost(m.data.byteLength);
+    const alertCost = Math.max(1, allowed.length) * cost;
+    this.#alertCost =
+      this.#alertCost === 0 ? alertCost : Math.round(0.8 * this.#alertCost + 0.2 * alertCost);
+    this.#placed.add(m);
+    this.#puller?.wake(); // its cost is known now: room for others may have appeared
+    return sendWithin(this.#budget, allowed, cost, forwardCopy);
   }
 
   /** Stops pulling, lets in-flight messages finish (their audit records commit), then returns. */
   async stop(): Promise<void> {
     this.#stopped = true;
-    await this.#messages?.close();
-    await Promise.allSettled([...this.#inFlight]);
+    await this.#puller?.stop();
   }
 
   get stopped(): boolean {
@@ -326,6 +372,7 @@ export class RoutingLoop {
    */
   async #receipt(m: JsMsg, agency: string, named: (id: string) => void): Promise<void> {
     const { store, metrics } = this.#d;
+    this.#placed.add(m); // a receipt forwards nothing
     const opened = await openReceipt(m.data, m.subject, {
       trust: this.#d.trust(),
       registry: this.#d.registry,
@@ -426,41 +473,42 @@ export class RoutingLoop {
     // after a crash is then byte-identical (Ed25519 is deterministic), so the recipient's
     // receipt digest matches whichever forward it received.
     const routedAt = new Date(Math.floor(Number(m.info.timestampNanos) / 1e6)).toISOString();
-    const sent = await Promise.all(
-      allowed.map(async (a) => {
-        const copy = await countersign(jws, key, {
-          recipient: a.recipient,
-          agreement: a.agreement,
-          routed_at: routedAt,
-          onward: a.onward,
-          alert_id: alert.id,
-        });
-        const bytes = encodeEnvelope(copy);
-        const forwardedAt = new Date().toISOString();
-        const subject = feedSubject(a.recipient, alert.origin, alert.type);
-        const msgID = forwardMsgId(alert.origin, alert.id, a.recipient);
-        const publish = () =>
-          js.publish(subject, bytes, { msgID, timeout: this.#d.publishTimeoutMs });
-        // A recipient whose feed has no room gets its copy held, never everybody's routing stopped.
-        const r = this.#d.held
-          ? await this.#d.held.send(a.recipient, publish)
-          : { ack: await publish() };
-        if ('held' in r)
-          return {
-            held: {
-              ...a,
-              subject,
-              msgId: msgID,
-              envelope: bytes,
-              envelopeSha256: sha256Hex(bytes),
-              reason: r.held,
-            },
-          };
+    // One copy per recipient, each signed and published only once the copy budget has room for
+    // it: an alert to 108 partners never materialises 108 copies at once.
+    const forwardCopy = async (a: RoutedTo) => {
+      const copy = await countersign(jws, key, {
+        recipient: a.recipient,
+        agreement: a.agreement,
+        routed_at: routedAt,
+        onward: a.onward,
+        alert_id: alert.id,
+      });
+      const bytes = encodeEnvelope(copy);
+      const forwardedAt = new Date().toISOString();
+      const subject = feedSubject(a.recipient, alert.origin, alert.type);
+      const msgID = forwardMsgId(alert.origin, alert.id, a.recipient);
+      const publish = () =>
+        js.publish(subject, bytes, { msgID, timeout: this.#d.publishTimeoutMs });
+      // A recipient whose feed has no room gets its copy held, never everybody's routing stopped.
+      const r = this.#d.held
+        ? await this.#d.held.send(a.recipient, publish)
+        : { ack: await publish() };
+      if ('held' in r)
         return {
-          forward: { ...a, feedSeq: r.ack.seq, envelopeSha256: sha256Hex(bytes), forwardedAt },
+          held: {
+            ...a,
+            subject,
+            msgId: msgID,
+            envelope: bytes,
+            envelopeSha256: sha256Hex(bytes),
+            reason: r.held,
+          },
         };
-      }),
-    );
+      return {
+        forward: { ...a, feedSeq: r.ack.seq, envelopeSha256: sha256Hex(bytes), forwardedAt },
+      };
+    };
+    const sent = await this.#forwardAll(m, allowed, forwardCopy);
     const forwards = sent.flatMap((s) => (s.forward ? [s.forward] : []));
     const held = sent.flatMap((s) => (s.held ? [s.held] : []));
     await this.#d.writer.enqueue({
@@ -502,6 +550,7 @@ export class RoutingLoop {
     receiptId?: string,
   ): Promise<void> {
     const { js, writer, metrics, log } = this.#d;
+    this.#placed.add(m); // a refusal forwards nothing
     const alertId = verifiedAlertId;
     const sha256 = createHash('sha256').update(m.data).digest('hex');
     let deadLetterSeq: number | undefined;

@@ -681,29 +681,8 @@ export class RouterStore {
         .filter((d) => d.reason !== DenyReason.NotParty)
         .map((d) => ({ recipient: d.recipient, code: d.reason, reason: d.detail.slice(0, 1000) })),
     });
-    const nonParties = o.denied
-      .filter((d) => d.reason === DenyReason.NotParty)
-      .map((d) => d.recipient);
-    for (const d of o.denied) {
-      if (d.reason !== DenyReason.NotParty)
-        entries.push({
-          event: AuditEvent.Denied,
-          ...who,
-          recipient: d.recipient,
-          reasonCode: d.reason,
-          reason: d.detail,
-        });
-    }
-    if (nonParties.length > 0) {
-      entries.push({
-        event: AuditEvent.Denied,
-        ...who,
-        reasonCode: DenyReason.NotParty,
-        reason: `no agreement includes ${a.origin} and ${nonParties.length === 1 ? nonParties[0] : `any of ${nonParties.length} other agencies`}`,
-        // Every non-party is listed, so that a query for one partner finds its refusals.
-        detail: { recipients: nonParties },
-      });
-    }
+    for (const d of summariseRefusals(a.origin, o.denied))
+      entries.push({ event: AuditEvent.Denied, ...who, ...d });
     return entries;
   }
 
@@ -799,6 +778,55 @@ export class RouterStore {
     }
     return entries;
   }
+}
+
+/**
+ * The `denied` entries of one routing decision: one per deny reason, not one per recipient, so
+ * that a sender with 1,000 agreements (near misses: parties to an agreement that does not allow
+ * this alert) writes a few entries per alert, not hundreds. A reason with one recipient names it
+ * in `recipient`; otherwise `recipient` is empty and `detail.recipients` lists every one (so a
+ * query for one partner finds its refusals), with each one's reason in `detail.reasons` where
+ * they differ. Non-parties (`DENY_NOT_PARTY`) come last, as one entry.
+ */
+export function summariseRefusals(
+  origin: string,
+  denied: readonly Denied[],
+): { recipient?: string; reasonCode: string; reason: string; detail?: unknown }[] {
+  const byReason = new Map<string, Denied[]>();
+  for (const d of denied) {
+    const group = byReason.get(d.reason);
+    if (group) group.push(d);
+    else byReason.set(d.reason, [d]);
+  }
+  const out: { recipient?: string; reasonCode: string; reason: string; detail?: unknown }[] = [];
+  for (const [code, group] of byReason) {
+    if (code === DenyReason.NotParty) continue;
+    const first = group[0]!;
+    if (group.length === 1) {
+      out.push({ recipient: first.recipient, reasonCode: code, reason: first.detail });
+      continue;
+    }
+    const recipients = group.map((d) => d.recipient);
+    const alike = group.every((d) => d.detail === first.detail);
+    out.push({
+      reasonCode: code,
+      reason: alike
+        ? first.detail
+        : `${code} for ${group.length} agencies, each with its own agreements (detail.reasons)`,
+      detail: alike
+        ? { recipients }
+        : { recipients, reasons: Object.fromEntries(group.map((d) => [d.recipient, d.detail])) },
+    });
+  }
+  const nonParties = (byReason.get(DenyReason.NotParty) ?? []).map((d) => d.recipient);
+  if (nonParties.length > 0)
+    out.push({
+      reasonCode: DenyReason.NotParty,
+      reason: `no agreement includes ${origin} and ${nonParties.length === 1 ? nonParties[0] : `any of ${nonParties.length} other agencies`}`,
+      // Every non-party is listed, so that a query for one partner finds its refusals.
+      detail: { recipients: nonParties },
+    });
+  return out;
 }
 
 /**

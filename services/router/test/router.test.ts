@@ -123,6 +123,7 @@ function traceAudit(streamSeq: number) {
       reason: string | null;
       agreement_id: string | null;
       alert_id: string | null;
+      detail: string | null;
     }[];
   } finally {
     db.close();
@@ -136,10 +137,16 @@ function outcome(streamSeq: number) {
       .filter((r) => r.event === 'forwarded')
       .map((r) => `${r.recipient} ${r.agreement_id}`)
       .sort(),
+    // Near misses, recipient by recipient: named in the entry, or listed by a summary of one reason.
     denied: Object.fromEntries(
       records
-        .filter((r) => r.event === 'denied' && r.recipient)
-        .map((r): [string, string | null] => [r.recipient!, r.reason_code]),
+        .filter((r) => r.event === 'denied' && r.reason_code !== 'DENY_NOT_PARTY')
+        .flatMap((r) =>
+          (r.recipient
+            ? [r.recipient]
+            : (JSON.parse(r.detail ?? '{}') as { recipients: string[] }).recipients
+          ).map((x): [string, string | null] => [x, r.reason_code]),
+        ),
     ),
     rejected: records.find((r) => r.event === 'rejected')?.reason_code,
   };
@@ -189,6 +196,38 @@ describe('router - the agreement matrix', () => {
     expect(o.denied['VN-CUSTOMS']).toBe('DENY_HANDLING');
     expect(o.denied['CN-GACC']).toBe('DENY_HANDLING');
     expect(o.forwarded).toEqual([]);
+  });
+  it('near misses are summarised by reason, and a query for one partner still says why not', async () => {
+    const a = seizureReport('SG-NPARKS', { handling: 'TLP:RED' });
+    const seq = await route(a);
+    // Two partners refused for the same reason: one entry lists both.
+    const handling = traceAudit(seq).filter((r) => r.reason_code === 'DENY_HANDLING');
+    expect(handling).toHaveLength(1);
+    expect(handling[0]).toMatchObject({
+      recipient: null,
+      reason: 'WEN-ASIA@1: TLP:RED is above the allowed TLP:AMBER',
+    });
+    const listed = (JSON.parse(handling[0]!.detail!) as { recipients: string[] }).recipients;
+    expect(listed.sort()).toEqual(['CN-GACC', 'VN-CUSTOMS']);
+    const db = openDatabase(join(fx.dir, 'router', 'audit.db'), { readonly: true });
+    try {
+      const found = queryAudit(db, { partner: 'CN-GACC', outcome: 'denied', alertId: a.id });
+      expect(found.map((r) => r.reasonCode)).toEqual(['DENY_HANDLING']);
+    } finally {
+      db.close();
+    }
+    const res = await fetch(`${router.url}/v1/audit/trace/${a.id}`, {
+      headers: { authorization: `Bearer ${coordinator.token}` },
+    });
+    const { summary } = (await res.json()) as {
+      summary: { deniedTo: { recipient: string; reason: string; detail: string }[] };
+    };
+    expect(summary.deniedTo.find((d) => d.recipient === 'CN-GACC')).toEqual({
+      recipient: 'CN-GACC',
+      reason: 'DENY_HANDLING',
+      detail: 'WEN-ASIA@1: TLP:RED is above the allowed TLP:AMBER',
+    });
+    expect(summary.deniedTo.find((d) => d.recipient === 'HK-CED')?.reason).toBe('DENY_NOT_PARTY');
   });
   it('expired, and not yet valid', async () => {
     const o = outcome(await route(seizureReport('SG-NPARKS')));

@@ -6,6 +6,7 @@ import { HubctlError, HubctlErrorCode } from '../errors.js';
 import {
   AUDIT_COLUMNS,
   AuditEvent,
+  deniedRecipients,
   mergeRecords,
   queryAudit,
   toCsvLine,
@@ -108,12 +109,19 @@ function instant(v: string): string {
   }
 }
 
+/** Who a summary of refusals (one entry for several recipients) names. */
+function summaryOf(r: AuditRecord): string {
+  const listed = deniedRecipients(r).flatMap((d) => (d.recipient === null ? [] : [d.recipient]));
+  if (listed.length === 0) return '(others)';
+  return listed.length <= 3 ? listed.join(', ') : `${listed.length} agencies`;
+}
+
 function describe(r: AuditRecord): string {
   const what =
     r.event === 'forwarded'
       ? `-> ${r.recipient} under ${r.agreementId}@${r.agreementVersion} (feed #${r.feedSeq})${r.reason ? `, ${r.reason}` : ''}`
       : r.event === 'denied'
-        ? `x  ${r.recipient ?? '(others)'}: ${r.reasonCode} ${r.reason ?? ''}`
+        ? `x  ${r.recipient ?? summaryOf(r)}: ${r.reasonCode} ${r.reason ?? ''}`
         : r.event === 'rejected'
           ? `!  ${r.reasonCode}: ${r.reason ?? ''}`
           : r.event === 'dead-lettered'
@@ -243,6 +251,8 @@ export function registerAudit(program: Command): void {
         printTable(
           records.map((r) => ({
             ...r,
+            // A summary of refusals found for --partner X refuses X: show it as X's.
+            recipient: r.recipient ?? (q.partner && r.event === 'denied' ? q.partner : null),
             agreement: r.agreementId ? `${r.agreementId}@${r.agreementVersion}` : '',
           })),
           [
