@@ -72,7 +72,9 @@ beforeAll(async () => {
       ],
     }),
   );
-  // The router's production configuration: defaults everywhere but the addresses.
+  // The router's production configuration: defaults everywhere but the addresses, and a feed
+  // stream that keeps read copies (limits retention) so that the test reads them all back with
+  // an ordered consumer (a work queue admits no consumer overlapping the partners' own).
   routerFile = writeConfig(fx.dir, 'router', {
     signingKey: fx.hubKeyFile,
     trustDir: fx.trustDir,
@@ -80,6 +82,7 @@ beforeAll(async () => {
     dataDir: join(fx.dir, 'router'),
     nats: { servers: [nats.url], tls: tls('HUB') },
     http: { port: 0 },
+    streams: { feedsRetention: 'limits' },
   });
   hub = await connectNats({
     servers: nats.url,
@@ -87,7 +90,7 @@ beforeAll(async () => {
     inboxPrefix: inboxPrefix('HUB'),
     tls: tls('HUB'),
   });
-  await provision(hub, AGENCIES);
+  await provision(hub, AGENCIES, { limits: { feedsRetention: 'limits' } });
 }, 120_000);
 afterAll(async () => {
   await hub?.close();
