@@ -11,7 +11,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 // The benchmark's smoke run keeps `npm run bench` working. It asserts what the run must produce,
 // never how fast: timing belongs to `npm run bench` on a quiet machine, not to the test suite.
 describe('bench - smoke run', () => {
-  it('runs the hub, the raw pipeline and the crypto floor, and writes every figure', async () => {
+  it('runs the hub, the raw pipeline, the crypto floor and the router alone, and writes every figure', async () => {
     const out = join(dir, 'smoke.json');
     const proc = spawn(
       process.execPath,
@@ -51,11 +51,28 @@ describe('bench - smoke run', () => {
         peakOnOverOff: number;
         cpuCostFraction: number;
       };
+      routerAlone: {
+        floors: { k: number; alertsPerSecond: number; perCopyAlertsPerSecond: number }[];
+        phases: {
+          k: number;
+          agreements: number;
+          queued: number;
+          alertsPerSecond: number;
+          routerUsPerAlert: number;
+          routerPeakRssMiB: number;
+          forwarded: number;
+          expectedForwards: number;
+          restarts: number;
+          drained: boolean;
+          ofCryptoFloor: number;
+        }[];
+      };
       ratios: { hubOverRaw: number; hubOverCryptoFloor: number; clusterOverSingleNode: number };
       memory: Record<string, { peakMiB: number } | null>;
     };
     expect(r.smoke).toBe(true);
-    expect(r.cryptoFloor).toMatchObject({ signsPerAlert: 3, verifiesPerAlert: 5 });
+    // One countersignature per alert, whatever the number of partners; each partner verifies two.
+    expect(r.cryptoFloor).toMatchObject({ signsPerAlert: 2, verifiesPerAlert: 5 });
     const fixed = r.hub.phases.find((p) => p.label === '50/s')!;
     // Every accepted alert reached both partners (each latency is one alert delivered twice).
     expect(fixed.latencyMs.count).toBe(fixed.accepted);
@@ -84,5 +101,25 @@ describe('bench - smoke run', () => {
       expect(p.latencyMs.count).toBe(p.accepted);
     expect(r.ratios.clusterOverSingleNode).toBeGreaterThan(0);
     expect(stdout).toContain('three-node R3 cluster / one node');
-  }, 300_000);
+    // The router alone at k = 1, 2, 10, 108 (and 1,000 agreements at k = 2), each with its crypto
+    // floor: every queued alert drained and forwarded to its k partners, the router never restarted.
+    expect(r.routerAlone.floors.map((f) => f.k)).toEqual([1, 2, 10, 108]);
+    for (const f of r.routerAlone.floors) expect(f.alertsPerSecond).toBeGreaterThan(0);
+    expect(r.routerAlone.phases.map((p) => `${p.k}/${p.agreements}`)).toEqual([
+      '1/1',
+      '2/1',
+      '2/1000',
+      '10/1',
+      '108/1',
+    ]);
+    for (const p of r.routerAlone.phases) {
+      expect(p.drained).toBe(true);
+      expect(p.restarts).toBe(0);
+      expect(p.forwarded).toBe(p.queued * p.k);
+      expect(p.expectedForwards).toBe(p.queued * p.k);
+      expect(p.routerPeakRssMiB).toBeGreaterThan(0);
+    }
+    expect(stdout).toContain('e. the router alone');
+    // A guard, not a timing assertion: section e starts a hub of 109 agencies besides the others.
+  }, 480_000);
 });

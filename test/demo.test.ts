@@ -152,6 +152,11 @@ describe('demo - npm run demo, non-interactively', () => {
       await page.locator('#flow-matrix td[data-from]').first().waitFor({ timeout: 20_000 });
       await page.locator('#refusals tr[data-reason]').first().waitFor({ timeout: 20_000 });
       await page.locator('#tail tr').first().waitFor({ timeout: 20_000 });
+      // The demo's operation, with the scenario's alerts in it.
+      await page
+        .locator('#report-body[data-operation="THUNDERBALL-DEMO"] #report-types tr[data-key]')
+        .first()
+        .waitFor({ timeout: 20_000 });
       await screenshot(page, 'demo-dashboard');
       const origins = new Set([new URL(consoleUrl!).origin, new URL(dashboardUrl!).origin]);
       expect(browser.requests.filter((u) => !origins.has(new URL(u).origin))).toEqual([]);

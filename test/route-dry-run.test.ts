@@ -88,8 +88,11 @@ async function routeForReal(alert: Alert): Promise<{ forwarded: string[]; refuse
   const forwarded = (await feedMessages(nc))
     .filter((m) => m.msgId.startsWith(`${alert.id}:`))
     .map((m) => {
+      // The router's one countersignature per decision: recipient and agreement are in the leaf.
       const counter = decodeEnvelope(m.data).signatures[1]!;
-      const header = JSON.parse(Buffer.from(counter.protected, 'base64url').toString('utf8')) as {
+      const header = JSON.parse(
+        Buffer.from(counter.header!.leaf, 'base64url').toString('utf8'),
+      ) as {
         recipient: string;
         agreement: { id: string; version: number };
       };

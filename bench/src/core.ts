@@ -1,6 +1,6 @@
 import { generateKeyPairSync, sign, verify } from 'node:crypto';
 import {
-  countersign,
+  countersignRoutes,
   createTrustStore,
   decodeEnvelope,
   encodeEnvelope,
@@ -118,13 +118,15 @@ export async function benchCore(
   const alert = benchAlert('SG-NPARKS');
   const schemaId = registry.schemaIdFor(alert.type, alert.version)!;
   const jws = await signAlert(alert, key, schemaId);
-  const routed: GeneralJws = await countersign(jws, hubKey, {
-    recipient: 'VN-CUSTOMS',
-    agreement: { id: 'A', version: 1 },
-    routed_at: alert.issuedAt,
-    onward: false,
-    alert_id: alert.id,
-  });
+  const [routed] = (await countersignRoutes(jws, hubKey, {
+    origin: alert.origin,
+    alertId: alert.id,
+    routedAt: alert.issuedAt,
+    grants: [
+      { recipient: 'VN-CUSTOMS', agreement: { id: 'A', version: 1 }, onward: false },
+      { recipient: 'CN-GACC', agreement: { id: 'A', version: 1 }, onward: false },
+    ],
+  })) as [GeneralJws, GeneralJws];
   const bytes = encodeEnvelope(routed);
 
   // The raw floor: the same signing input, the same key type, nothing else.

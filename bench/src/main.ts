@@ -7,13 +7,21 @@ import {
   encodeEnvelope,
   generateSigningJwk,
   importSigningKey,
-  countersign,
+  countersignRoutes,
   signAlert,
+  type GeneralJws,
 } from '@alert-hub/core';
 import { DEFAULT_SCHEMAS_DIR, ROOT_DIR, loadSchemaRegistry } from '@alert-hub/runtime';
 import { benchAlert } from './core.js';
 import { cryptoFloor } from './crypto-floor.js';
 import { HubBench, PARTNERS, type HubPhase } from './hub.js';
+import {
+  ROUTER_ALONE_KS,
+  routerCryptoFloors,
+  runRouterAlone,
+  type RouterAlonePhase,
+  type RouterCryptoFloor,
+} from './router-alone.js';
 import { describeMachine } from './machine.js';
 import { memoryOf, percentile } from './proc.js';
 import { runRaw, type RawPhase } from './raw.js';
@@ -37,6 +45,12 @@ const { values } = parseArgs({
     'cluster-rate': { type: 'string', default: '100' },
     // d. the same load with delivery receipts on and off, one fresh hub each.
     'skip-receipts': { type: 'boolean', default: false },
+    // e. the router alone draining queued alerts at k = 1, 2, 10, 108 recipients per alert.
+    'skip-router-alone': { type: 'boolean', default: false },
+    // Alerts queued per phase, for k = 1, 2, 10, 108 in this order.
+    'router-alone-alerts': { type: 'string', default: '4000,3000,1500,500' },
+    // The k at which 1,000 agreements of the sender (999 near misses) are measured too.
+    'router-alone-near-miss-k': { type: 'string', default: '2' },
     'cpu-prof': { type: 'string' },
     out: { type: 'string' },
     keep: { type: 'boolean', default: false },
@@ -118,13 +132,16 @@ const sample = benchAlert('SG-NPARKS');
 const sgKey = importSigningKey(generateSigningJwk().privateJwk, 'SG-NPARKS');
 const hubKey = importSigningKey(generateSigningJwk().privateJwk, 'HUB');
 const inbound = await signAlert(sample, sgKey, registry.schemaIdFor(sample.type, sample.version)!);
-const routed = await countersign(inbound, hubKey, {
-  recipient: 'VN-CUSTOMS',
-  agreement: { id: 'BENCH', version: 1 },
-  routed_at: sample.issuedAt,
-  onward: false,
-  alert_id: sample.id,
-});
+const [routed] = (await countersignRoutes(inbound, hubKey, {
+  origin: sample.origin,
+  alertId: sample.id,
+  routedAt: sample.issuedAt,
+  grants: PARTNERS.map((recipient) => ({
+    recipient,
+    agreement: { id: 'BENCH', version: 1 },
+    onward: false,
+  })),
+})) as [GeneralJws];
 const sizes = {
   alertJson: Buffer.byteLength(JSON.stringify(sample)),
   inboundEnvelope: encodeEnvelope(inbound).byteLength,
@@ -390,6 +407,54 @@ if (!values['skip-receipts']) {
   say(`   peak with receipts / without: ${receipts.peakOnOverOff.toFixed(3)}`);
 }
 
+let routerAlone: { floors: RouterCryptoFloor[]; phases: RouterAlonePhase[] } | undefined;
+if (!values['skip-router-alone']) {
+  say('');
+  say(
+    'e. the router alone: its own process draining alerts queued while it was stopped (109 agencies, one NATS account each, mutual TLS, audit and Merkle log on, no gateway)',
+  );
+  const counts = smoke ? [20, 20, 10, 5] : values['router-alone-alerts'].split(',').map(Number);
+  const nearMissKs = values['router-alone-near-miss-k'].split(',').filter(Boolean).map(Number);
+  const floors = await routerCryptoFloors({
+    registry,
+    ks: ROUTER_ALONE_KS,
+    durationMs: smoke ? 100 : 2000,
+    inFlight: 64,
+  });
+  for (const f of floors)
+    say(
+      `   crypto floor k=${String(f.k).padEnd(3)} verify ${perSecond(f.verifyPerSecond)}, one countersignature over ${f.k} leaves ${perSecond(f.countersignPerSecond)} => ${perSecond(f.alertsPerSecond)} alerts (per-copy form: ${perSecond(f.perCopyAlertsPerSecond)})`,
+    );
+  const phases = ROUTER_ALONE_KS.flatMap((k, i) => [
+    { k, agreements: 1, alerts: counts[i] ?? counts[counts.length - 1]! },
+    ...(nearMissKs.includes(k)
+      ? [{ k, agreements: 1000, alerts: counts[i] ?? counts[counts.length - 1]! }]
+      : []),
+  ]);
+  const done = await runRouterAlone({
+    dir: join(dir, 'router-alone'),
+    env,
+    phases,
+    floors,
+    timeoutMs: smoke ? 60_000 : 300_000,
+    onPhase: (p) =>
+      say(
+        `   k=${String(p.k).padEnd(3)} agreements ${String(p.agreements).padStart(4)}  ${perSecond(p.alertsPerSecond).padStart(8)}  router ${Math.round(p.routerUsPerAlert).toLocaleString('en-US')} us/alert (${Math.round(p.routerUsPerCopy)} us/copy)  nats-server ${Math.round(p.natsUsPerAlert)} us/alert  peak RSS ${p.routerPeakRssMiB} MiB  ${p.ofCryptoFloor.toFixed(2)} of its crypto floor  forwarded ${p.forwarded}/${p.expectedForwards}${p.restarts ? `  RESTARTED ${p.restarts}x` : ''}${p.drained ? '' : '  NOT DRAINED'}`,
+      ),
+  });
+  routerAlone = { floors, phases: done };
+  const at = (k: number, agreements: number) =>
+    done.find((p) => p.k === k && p.agreements === agreements);
+  for (const k of nearMissKs) {
+    const one = at(k, 1);
+    const many = at(k, 1000);
+    if (one && many)
+      say(
+        `   1,000 agreements / 1 at k=${k}: ${(many.alertsPerSecond / one.alertsPerSecond).toFixed(2)} of the throughput`,
+      );
+  }
+}
+
 let raw: Awaited<ReturnType<typeof runRaw>> | undefined;
 if (!values['skip-raw']) {
   say('');
@@ -453,6 +518,7 @@ const result = {
     : undefined,
   cluster,
   receipts,
+  routerAlone,
   ratios: {
     hubOverRaw: hubMax / rawMax,
     hubOverCryptoFloor: hubMax / floor.alertsPerSecond,
@@ -465,6 +531,17 @@ const result = {
     p99AtMost25msAt1000: at1000 ? at1000.latencyMs.p99 <= 25 : undefined,
     noServiceAbove200MiB: maxService <= 200,
     receiptsCostAtMost10Percent: receipts ? receipts.cpuCostFraction <= 0.1 : undefined,
+    // Issue 14's targets for the router alone (measured only when the section ran).
+    routerAloneK108AtLeast300PerSecond: routerAlone?.phases.find(
+      (p) => p.k === 108 && p.agreements === 1,
+    )
+      ? routerAlone.phases.find((p) => p.k === 108 && p.agreements === 1)!.alertsPerSecond >= 300
+      : undefined,
+    routerAloneK2AtLeast0_45OfCryptoFloor: routerAlone?.phases.find(
+      (p) => p.k === 2 && p.agreements === 1,
+    )
+      ? routerAlone.phases.find((p) => p.k === 2 && p.agreements === 1)!.ofCryptoFloor >= 0.45
+      : undefined,
     offlineBacklogInJetStream: offline
       ? offline.after.backlog - offline.before.backlog >= 0.9 * offline.phase.accepted
       : undefined,
@@ -484,6 +561,11 @@ say(
   `   crypto floor:                             ${perSecond(floor.alertsPerSecond)}    hub/crypto-floor ${result.ratios.hubOverCryptoFloor.toFixed(2)} (target >= 0.7)`,
 );
 if (at1000) say(`   p99 at 1000/s: ${ms(at1000.latencyMs.p99)} (target <= 25 ms)`);
+if (routerAlone)
+  for (const p of routerAlone.phases)
+    say(
+      `   router alone k=${p.k}, ${p.agreements} agreement(s): ${perSecond(p.alertsPerSecond)}, ${p.ofCryptoFloor.toFixed(2)} of its crypto floor, peak RSS ${p.routerPeakRssMiB} MiB`,
+    );
 if (cluster)
   say(
     `   three-node R3 cluster / one node: ${cluster.saturationRatio.toFixed(2)} at saturation; p99 at ${cluster.phases[0]!.label} on the cluster ${ms(cluster.phases[0]!.latencyMs.p99)}`,

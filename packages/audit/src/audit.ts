@@ -28,6 +28,8 @@ export const AuditEvent = {
    * forwards it (a `forwarded` entry) once there is.
    */
   Held: 'held',
+  /** An operator requeued a dead letter: the router published its bytes again for routing. */
+  Requeued: 'requeued',
 } as const;
 export type AuditEvent = (typeof AuditEvent)[keyof typeof AuditEvent];
 

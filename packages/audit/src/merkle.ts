@@ -1,34 +1,22 @@
-import { createHash } from 'node:crypto';
+import {
+  CompactRange,
+  EMPTY_ROOT,
+  MerkleProofError,
+  hashChildren,
+  hashLeaf,
+  rootFromInclusionProof as coreRootFromInclusionProof,
+  rootOf,
+  splitPoint,
+} from '@alert-hub/core';
 
 /**
- * RFC 9162 §2.1 Merkle tree hashing with SHA-256: leaf hashes `SHA-256(0x00 || leaf)`, interior
- * nodes `SHA-256(0x01 || left || right)`, the tree over n leaves split at the largest power of two
- * smaller than n, inclusion proofs (§2.1.3) and consistency proofs (§2.1.4), their generation and
- * their verification. Hashes are 32-byte Buffers.
+ * RFC 9162 §2.1 Merkle trees with SHA-256 over the audit log: the tree over stored leaves read on
+ * demand, inclusion proofs (§2.1.3) and consistency proofs (§2.1.4), their generation and their
+ * verification. The pure hashing (leaf and node hashes, the compact range, the root an inclusion
+ * proof leads to) lives in `@alert-hub/core`, which the router's countersignature over a routing
+ * decision shares; it is re-exported here. Hashes are 32-byte Buffers.
  */
-
-const LEAF_PREFIX = Buffer.from([0x00]);
-const NODE_PREFIX = Buffer.from([0x01]);
-
-/** MTH({}) = SHA-256 of the empty string. */
-export const EMPTY_ROOT: Buffer = createHash('sha256').digest();
-
-/** The hash of a leaf: SHA-256(0x00 || data). */
-export function hashLeaf(data: Uint8Array): Buffer {
-  return createHash('sha256').update(LEAF_PREFIX).update(data).digest();
-}
-
-/** The hash of an interior node: SHA-256(0x01 || left || right). */
-export function hashChildren(left: Uint8Array, right: Uint8Array): Buffer {
-  return createHash('sha256').update(NODE_PREFIX).update(left).update(right).digest();
-}
-
-/** The largest power of two strictly smaller than n (n > 1). */
-function splitPoint(n: number): number {
-  let k = 1;
-  while (k * 2 < n) k *= 2;
-  return k;
-}
+export { CompactRange, EMPTY_ROOT, hashChildren, hashLeaf, rootOf };
 
 function isPowerOfTwo(n: number): boolean {
   return n > 0 && (n & (n - 1)) === 0;
@@ -146,52 +134,6 @@ export class MerkleTree {
   }
 }
 
-/** MTH of a list of leaf hashes held in memory. */
-export function rootOf(leafHashes: readonly Buffer[]): Buffer {
-  const c = new CompactRange();
-  for (const h of leafHashes) c.append(h);
-  return c.root();
-}
-
-/**
- * The right edge of a growing tree: the roots of its complete subtrees, largest first. Appending
- * is O(1) amortised and the root O(log n), with O(log n) memory, whatever the size of the log.
- */
-export class CompactRange {
-  #size = 0;
-  /** `#nodes[i]` is the root of a complete subtree; sizes are the set bits of `#size`. */
-  readonly #nodes: Buffer[] = [];
-
-  get size(): number {
-    return this.#size;
-  }
-
-  append(leafHash: Buffer): void {
-    let h = leafHash;
-    let s = this.#size;
-    while (s & 1) {
-      h = hashChildren(this.#nodes.pop()!, h);
-      s >>>= 1;
-    }
-    this.#nodes.push(h);
-    this.#size++;
-  }
-
-  root(): Buffer {
-    if (this.#nodes.length === 0) return EMPTY_ROOT;
-    let h = this.#nodes[this.#nodes.length - 1]!;
-    for (let i = this.#nodes.length - 2; i >= 0; i--) h = hashChildren(this.#nodes[i]!, h);
-    return h;
-  }
-
-  clone(): CompactRange {
-    const c = new CompactRange();
-    c.#size = this.#size;
-    c.#nodes.push(...this.#nodes);
-    return c;
-  }
-}
-
 function checkHash(h: Uint8Array, what: string): void {
   if (h.length !== 32) throw new ProofError('ERR_PROOF_HASH_SIZE', `${what} is not 32 bytes`);
 }
@@ -206,31 +148,12 @@ export function rootFromInclusionProof(
   leafHash: Uint8Array,
   proof: readonly Uint8Array[],
 ): Buffer {
-  if (!(Number.isSafeInteger(index) && Number.isSafeInteger(size) && index >= 0 && index < size))
-    throw new ProofError('ERR_PROOF_RANGE', `leaf ${index} is not in a tree of ${size}`);
-  checkHash(leafHash, 'the leaf hash');
-  let fn = index;
-  let sn = size - 1;
-  let r: Buffer = Buffer.from(leafHash);
-  for (const p of proof) {
-    checkHash(p, 'a proof hash');
-    if (sn === 0) throw new ProofError('ERR_PROOF_LENGTH', 'the proof is too long');
-    if (fn % 2 === 1 || fn === sn) {
-      r = hashChildren(p, r);
-      if (fn % 2 === 0) {
-        while (fn % 2 === 0 && fn !== 0) {
-          fn = Math.floor(fn / 2);
-          sn = Math.floor(sn / 2);
-        }
-      }
-    } else {
-      r = hashChildren(r, p);
-    }
-    fn = Math.floor(fn / 2);
-    sn = Math.floor(sn / 2);
+  try {
+    return coreRootFromInclusionProof(index, size, leafHash, proof);
+  } catch (err) {
+    if (err instanceof MerkleProofError) throw new ProofError(err.code, err.message);
+    throw err;
   }
-  if (sn !== 0) throw new ProofError('ERR_PROOF_LENGTH', 'the proof is too short');
-  return r;
 }
 
 /** Verifies an inclusion proof against a root; throws {@link ProofError} if it does not hold. */

@@ -31,13 +31,22 @@ const decoder = new Decoder({
 export function encodeEnvelope(jws: GeneralJws): Uint8Array {
   return encoder.encode({
     payload: jws.payload,
-    signatures: jws.signatures.map((s) => ({ protected: s.protected, signature: s.signature })),
+    signatures: jws.signatures.map((s) =>
+      s.header
+        ? {
+            protected: s.protected,
+            header: { leaf: s.header.leaf, path: s.header.path },
+            signature: s.signature,
+          }
+        : { protected: s.protected, signature: s.signature },
+    ),
   });
 }
 
 /**
  * Decodes and shape-checks an envelope. Anything but exactly the documented map (one or two
- * signatures, string members, nothing extra) is `ERR_ENVELOPE_MALFORMED`; more than `maxBytes`
+ * signatures, string members, nothing extra; only signature 1 may carry an unprotected `header`,
+ * and then exactly `{leaf: str, path: str}`) is `ERR_ENVELOPE_MALFORMED`; more than `maxBytes`
  * is `ERR_ENVELOPE_TOO_LARGE`, refused before parsing.
  */
 export function decodeEnvelope(
@@ -64,20 +73,44 @@ export function decodeEnvelope(
   if (!Array.isArray(signatures) || signatures.length < 1 || signatures.length > 2) {
     throw new EnvelopeMalformedError('"signatures" must be an array of one or two signatures');
   }
+  let expectedKeys = 2;
   const sigs: JwsSignature[] = signatures.map((s: unknown, i) => {
-    if (!isPlainObject(s) || !hasExactly(s, ['protected', 'signature'])) {
+    if (!isPlainObject(s)) throw new EnvelopeMalformedError(`signature ${i} must be a map`);
+    const routed = i === 1 && Object.hasOwn(s, 'header');
+    if (
+      !hasExactly(s, routed ? ['protected', 'header', 'signature'] : ['protected', 'signature'])
+    ) {
       throw new EnvelopeMalformedError(
-        `signature ${i} must be a map of exactly "protected" and "signature"`,
+        i === 1
+          ? 'signature 1 must be a map of exactly "protected" and "signature", and optionally "header"'
+          : `signature ${i} must be a map of exactly "protected" and "signature"`,
       );
     }
-    const { protected: p, signature } = s as { protected: unknown; signature: unknown };
+    const {
+      protected: p,
+      signature,
+      header,
+    } = s as {
+      protected: unknown;
+      signature: unknown;
+      header?: unknown;
+    };
     if (typeof p !== 'string' || typeof signature !== 'string') {
       throw new EnvelopeMalformedError(`signature ${i} members must be strings`);
     }
-    return { protected: p, signature };
+    expectedKeys += 2;
+    if (!routed) return { protected: p, signature };
+    if (!isPlainObject(header) || !hasExactly(header, ['leaf', 'path']))
+      throw new EnvelopeMalformedError(
+        'signature 1 "header" must be a map of exactly "leaf" and "path"',
+      );
+    const { leaf, path } = header as { leaf: unknown; path: unknown };
+    if (typeof leaf !== 'string' || typeof path !== 'string')
+      throw new EnvelopeMalformedError('signature 1 "header" members must be strings');
+    expectedKeys += 3;
+    return { protected: p, header: { leaf, path }, signature };
   });
-  if (keysRead !== 2 + 2 * sigs.length)
-    throw new EnvelopeMalformedError('envelope map names a key twice');
+  if (keysRead !== expectedKeys) throw new EnvelopeMalformedError('envelope map names a key twice');
   return { payload, signatures: sigs };
 }
 

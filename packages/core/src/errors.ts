@@ -33,6 +33,12 @@ export const ErrorCode = {
   ReceiptUnknownDelivery: 'ERR_RECEIPT_UNKNOWN_DELIVERY',
   ReceiptDigestMismatch: 'ERR_RECEIPT_DIGEST_MISMATCH',
   ReceiptInvalid: 'ERR_RECEIPT_INVALID',
+  ProofRange: 'ERR_PROOF_RANGE',
+  ProofLength: 'ERR_PROOF_LENGTH',
+  ProofHashSize: 'ERR_PROOF_HASH_SIZE',
+  ProofRootMismatch: 'ERR_PROOF_ROOT_MISMATCH',
+  RouteLeafMalformed: 'ERR_ROUTE_LEAF_MALFORMED',
+  RouteFormRetired: 'ERR_ROUTE_FORM_RETIRED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -14,6 +14,8 @@ export * from './normalise.js';
 export * from './keys.js';
 export * from './trust-store.js';
 export * from './jws.js';
+export * from './merkle.js';
+export * from './route-tree.js';
 export * from './codec.js';
 export * from './subjects.js';
 export * from './agreements.js';

@@ -22,7 +22,8 @@ import type { TrustStore, TrustedKey } from './trust-store.js';
 
 /**
  * The envelope: an RFC 7515 §7.2.1 General JWS JSON Serialization. Signature 0 is the origin
- * agency's; signature 1, once routed, is the router's countersignature over the same payload.
+ * agency's; signature 1, once routed, is the router's countersignature over the same payload
+ * (with, in the unprotected header, this copy's leaf and inclusion path: route-tree.ts).
  * On NATS the object is msgpack-encoded as is (see codec.ts), so any JOSE library can verify
  * the decoded value directly.
  */
@@ -35,13 +36,33 @@ export interface GeneralJws {
 export interface JwsSignature {
   /** base64url of the protected header's UTF-8 JSON. */
   readonly protected: string;
+  /**
+   * The JWS Unprotected Header (RFC 7515 §7.2.1 `header`). Only the router's one signature over a
+   * routing decision carries one: this copy's leaf and inclusion path (see route-tree.ts).
+   */
+  readonly header?: RouteCopyHeader;
   /** base64url of the signature over `protected + "." + payload` (ASCII). */
   readonly signature: string;
 }
 
+/**
+ * The unprotected header of a copy countersigned under a routing decision's tree: base64url of
+ * this copy's leaf (canonical JSON) and of its inclusion path (the 32-byte hashes concatenated).
+ * Neither is signed directly: they lead to the signed root.
+ */
+// A type, not an interface: JOSE libraries take it as their header-parameters record.
+export type RouteCopyHeader = {
+  readonly leaf: string;
+  readonly path: string;
+};
+
 /** `typ` of the origin agency's signature. */
 export const ORIGIN_TYP = 'ahub-alert+jws';
-/** `typ` of the router's countersignature. */
+/**
+ * `typ` of the retired per-copy countersignature (one router signature per copy). The router
+ * now signs once per routing decision (`ahub-route-tree+jws`, route-tree.ts); verifiers accept
+ * this form during the transition of protocol.md §3.4.
+ */
 export const ROUTE_TYP = 'ahub-route+jws';
 
 /** The origin agency's protected header. */
@@ -59,7 +80,7 @@ export interface OriginHeader {
   readonly issued_at: string;
 }
 
-/** The router's countersignature header: who the copy is for, and under which agreement. */
+/** The retired per-copy countersignature header: who the copy is for, and under which agreement. */
 export interface RouteHeader {
   readonly alg: SigningAlgorithm;
   readonly kid: string;
@@ -160,8 +181,9 @@ export async function signAlert(
 }
 
 /**
- * Adds the router's countersignature for one recipient. The origin's signature is left as it
- * was: the router signs the same payload under its own protected header.
+ * Adds a per-copy countersignature for one recipient: the retired form, kept so that the
+ * transition (protocol.md §3.4) can be tested and its vectors regenerated. The router signs with
+ * `countersignRoutes` (route-tree.ts), once per routing decision.
  */
 export async function countersign(
   jws: GeneralJws,
@@ -307,20 +329,15 @@ export async function verifyOrigin(
   return { alert, header, key };
 }
 
-/** A verified countersignature. */
-export interface VerifiedRoute {
-  readonly header: RouteHeader;
-  readonly key: TrustedKey;
-}
-
 /**
- * Verifies the router's countersignature (signature 1) and that it was made for `recipient`
- * and this alert. The origin signature is verified separately with {@link verifyOrigin}.
+ * Verifies the retired per-copy countersignature (signature 1, `typ` `ahub-route+jws`) and that
+ * it was made for `recipient` and this alert. Callers use `verifyCountersignature`
+ * (route-tree.ts), which also applies the transition policy for this form.
  */
-export async function verifyCountersignature(
+export async function verifyPerCopyCountersignature(
   jws: GeneralJws,
   options: VerifyOptions & { readonly recipient: string; readonly alertId: string },
-): Promise<VerifiedRoute> {
+): Promise<{ readonly header: RouteHeader; readonly key: TrustedKey }> {
   if (jws.signatures.length < 2)
     throw new SignatureMissingError('the router countersignature is missing');
   if (jws.signatures.length > 2)
@@ -329,6 +346,8 @@ export async function verifyCountersignature(
   const h = parseHeader(sig, 1);
   if (h['typ'] !== ROUTE_TYP)
     throw new EnvelopeMalformedError(`signature 1 typ must be ${ROUTE_TYP}`);
+  if (sig.header)
+    throw new EnvelopeMalformedError(`a ${ROUTE_TYP} countersignature has no unprotected header`);
   const router = requireString(h, 'router');
   const routedAtMs = parseRfc3339(requireString(h, 'routed_at'));
   if (routedAtMs === undefined)

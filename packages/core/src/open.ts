@@ -1,13 +1,12 @@
 import type { Alert } from './alert.js';
 import { decodeEnvelope } from './codec.js';
 import { AlertHubError, SubjectInvalidError, SubjectMismatchError } from './errors.js';
+import { verifyOrigin, type GeneralJws, type VerifyOptions } from './jws.js';
 import {
   verifyCountersignature,
-  verifyOrigin,
-  type GeneralJws,
-  type RouteHeader,
-  type VerifyOptions,
-} from './jws.js';
+  type PerCopyCountersignaturePolicy,
+  type RouteClaims,
+} from './route-tree.js';
 import type { SchemaRegistry } from './schema-registry.js';
 import { feedSubject, parseInboundSubject } from './subjects.js';
 
@@ -62,14 +61,19 @@ export async function openInbound(
 /**
  * Opens a copy the router forwarded to `recipient`'s feed, as the recipient's gateway does before
  * it stores anything. The checks, in this fixed order: decode the envelope; verify the origin's
- * signature; verify the router's countersignature for this recipient and alert; the subject is
+ * signature; verify the router's countersignature for this recipient and alert (the one signature
+ * over the routing decision's tree, with this copy's leaf and path); the subject is
  * the feed subject of this recipient, origin and type; the alert matches its schema.
  */
 export async function openDelivery(
   bytes: Uint8Array,
   subject: string,
-  options: OpenOptions & { readonly recipient: string },
-): Promise<Opened<{ readonly route: RouteHeader }>> {
+  options: OpenOptions & {
+    readonly recipient: string;
+    /** The retired per-copy countersignature: accepted (the default) or refused. */
+    readonly perCopy?: PerCopyCountersignaturePolicy;
+  },
+): Promise<Opened<{ readonly route: RouteClaims }>> {
   let alert: Alert | undefined;
   try {
     const jws = decodeEnvelope(bytes);

@@ -268,12 +268,15 @@ export function agencyPermissions(
 
 /**
  * The router: it manages the streams and consumers (the whole JetStream API), forwards to every
- * feed, dead-letters, and acks what its own consumer delivered. It publishes no inbound alert.
+ * feed, dead-letters, and acks what its own consumer delivered. On the inbound subjects it
+ * publishes only a dead letter an operator requeued, the original bytes unchanged: they must
+ * still verify under the origin's own key.
  */
 export function routerPermissions(principal: string): SubjectPermissions {
   return {
     publish: [
       FEEDS_ALL,
+      INBOUND_ALL,
       DEAD_LETTER_ALL,
       '$JS.API.>',
       `$JS.ACK.${Streams.Inbound}.${ROUTER_CONSUMER}.>`,

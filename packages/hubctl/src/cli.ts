@@ -11,6 +11,8 @@ import { registerNats } from './commands/nats.js';
 import { registerBackup } from './commands/backup.js';
 import { registerLeaf } from './commands/leaf.js';
 import { registerStatus } from './commands/status.js';
+import { registerDeadLetters } from './commands/deadletters.js';
+import { registerAgency } from './commands/agency.js';
 
 /**
  * hubctl: one command-line tool for every alert-hub user. Customs officers send and validate
@@ -35,6 +37,8 @@ export function buildProgram(): Command {
   registerBackup(program);
   registerLeaf(program);
   registerStatus(program);
+  registerDeadLetters(program);
+  registerAgency(program);
   return program;
 }
 

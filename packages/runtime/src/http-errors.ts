@@ -27,6 +27,12 @@ export const HttpErrorCode = {
   NatsUnavailable: 'ERR_NATS_UNAVAILABLE',
   Overloaded: 'ERR_OVERLOADED',
   NotReady: 'ERR_NOT_READY',
+  /** The dead letter was requeued before: a dead letter is requeued once. */
+  DeadLetterRequeued: 'ERR_DEADLETTER_REQUEUED',
+  /** The dead letter cannot be requeued (truncated, not an inbound message, digest differs). */
+  DeadLetterNotRequeueable: 'ERR_DEADLETTER_NOT_REQUEUEABLE',
+  /** The alert was routed since: requeueing it would forward it twice. */
+  AlertAlreadyRouted: 'ERR_ALERT_ALREADY_ROUTED',
 } as const;
 export type HttpErrorCode = (typeof HttpErrorCode)[keyof typeof HttpErrorCode];
 
@@ -48,6 +54,9 @@ export const HTTP_STATUS: Readonly<Partial<Record<AnyErrorCode, number>>> = {
   [HttpErrorCode.NotFound]: 404,
   [HttpErrorCode.RequestTimeout]: 408,
   [HttpErrorCode.AlertIdConflict]: 409,
+  [HttpErrorCode.DeadLetterRequeued]: 409,
+  [HttpErrorCode.DeadLetterNotRequeueable]: 409,
+  [HttpErrorCode.AlertAlreadyRouted]: 409,
   [HttpErrorCode.BodyTooLarge]: 413,
   [HttpErrorCode.AlertTooLarge]: 413,
   [HttpErrorCode.BatchTooLarge]: 413,

@@ -6,7 +6,7 @@ import { stringify as toYaml } from 'yaml';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import {
-  countersign,
+  countersignRoutes,
   encodeEnvelope,
   feedSubject,
   forwardMsgId,
@@ -117,7 +117,10 @@ export function seizureReport(origin: string, overrides: Record<string, unknown>
   return sampleSeizureReport(origin, overrides) as unknown as Alert;
 }
 
-/** Signs `alert` as its origin and countersigns it for `recipient`, as the router would. */
+/**
+ * Signs `alert` as its origin and countersigns it for `recipient`, as the router would: one
+ * countersignature over a routing decision's tree, here of this one recipient.
+ */
 export async function routedEnvelope(
   alert: Alert,
   originKey: SigningKey,
@@ -126,13 +129,13 @@ export async function routedEnvelope(
   agreement = { id: 'TEST', version: 1 },
 ): Promise<GeneralJws> {
   const jws = await signAlert(alert, originKey, registry.schemaIdFor(alert.type, alert.version)!);
-  return countersign(jws, hubKey, {
-    recipient,
-    agreement,
-    routed_at: new Date().toISOString(),
-    onward: false,
-    alert_id: alert.id,
+  const [copy] = await countersignRoutes(jws, hubKey, {
+    origin: alert.origin,
+    alertId: alert.id,
+    routedAt: new Date().toISOString(),
+    grants: [{ recipient, agreement, onward: false }],
   });
+  return copy!;
 }
 
 /** Publishes a routed copy straight onto `recipient`'s feed, playing the router's part. */

@@ -41,6 +41,8 @@ export interface LocalHubOptions {
   readonly routerConfig?: Record<string, unknown>;
   /** Extra node flags for the services (e.g. `--cpu-prof`). */
   readonly nodeArgs?: readonly string[];
+  /** Agencies whose gateway is started (default: every agency's). */
+  readonly gateways?: readonly string[];
   /**
    * Run the hub's NATS as a cluster of this many nodes (routes with mutual TLS, streams at
    * min(3, nodes) replicas) instead of one server. Every service is given every node's URL.
@@ -292,8 +294,9 @@ export async function startLocalHub(o: LocalHubOptions): Promise<LocalHub> {
     progress(`router at ${router.url}`);
 
     const gateways: Record<string, ServiceProcess> = {};
+    const withGateway = o.agencies.filter((a) => !o.gateways || o.gateways.includes(a.id));
     await Promise.all(
-      o.agencies.map(async (a) => {
+      withGateway.map(async (a) => {
         const file = join(dir, `gateway-${a.id}.yaml`);
         writeFileSync(
           file,
@@ -327,7 +330,7 @@ export async function startLocalHub(o: LocalHubOptions): Promise<LocalHub> {
         gateways[a.id] = g;
       }),
     );
-    progress(`gateways: ${o.agencies.map((a) => `${a.id} ${gateways[a.id]!.url}`).join(', ')}`);
+    progress(`gateways: ${withGateway.map((a) => `${a.id} ${gateways[a.id]!.url}`).join(', ')}`);
 
     return {
       dir,

@@ -1,16 +1,16 @@
-import { Fragment } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import {
   Badge,
   TlpLabel,
   callApi,
-  fieldLabel,
   formatTime,
   t,
   type ApiError,
   type MessageKey,
 } from '@alert-hub/web';
+import { Fields } from './fields';
 import type { FeedItem } from './inbox';
+import { ReportedOutcomes } from './outcomes';
 
 interface Signatures {
   readonly verified: boolean;
@@ -21,20 +21,37 @@ interface Signatures {
 /** Members shown in the header of the detail rather than in its content. */
 const HEADER_MEMBERS = new Set(['id', 'type', 'version', 'origin', 'issuedAt', 'handling']);
 
-/** Every member of a received alert, readable; signature badges; outcomes once receipts exist. */
-export function Detail(props: { id: string; onClose: () => void }) {
+/** Alert types that are answers or notices themselves: nobody reports an outcome on them. */
+const NO_OUTCOME = new Set(['outcome', 'retraction', 'notice']);
+
+/**
+ * Every member of a received alert, readable; signature badges; the outcomes this agency
+ * reported on it and a form to record one (for officers who may send).
+ */
+export function Detail(props: {
+  id: string;
+  /** The sender: an alert is identified by (origin, id). */
+  origin?: string;
+  onClose: () => void;
+  agency: string;
+  canReport: boolean;
+  /** Opens an alert this agency sent (what a received outcome answers). */
+  onOpenSent: (id: string) => void;
+}) {
   const [item, setItem] = useState<FeedItem | undefined>(undefined);
   const [sigs, setSigs] = useState<Signatures | undefined>(undefined);
   const [error, setError] = useState<ApiError | undefined>(undefined);
   useEffect(() => {
     const id = encodeURIComponent(props.id);
-    void callApi<FeedItem>(`/v1/alerts/${id}`).then((r) =>
+    // An alert is identified by (origin, id): two agencies may have used the same id.
+    const q = props.origin ? `?origin=${encodeURIComponent(props.origin)}` : '';
+    void callApi<FeedItem>(`/v1/alerts/${id}${q}`).then((r) =>
       r.ok ? setItem(r.body) : setError(r.error),
     );
-    void callApi<Signatures>(`/console/api/alerts/${id}/signatures`).then(
+    void callApi<Signatures>(`/console/api/alerts/${id}/signatures${q}`).then(
       (r) => r.ok && setSigs(r.body),
     );
-  }, [props.id]);
+  }, [props.id, props.origin]);
 
   return (
     <article id="detail" aria-labelledby="detail-title">
@@ -122,61 +139,27 @@ export function Detail(props: { id: string; onClose: () => void }) {
               )}
             />
           </div>
-          <div class="panel" id="outcomes">
-            <h3>{t('detail.outcomes')}</h3>
-            <p class="notice">{t('detail.outcomes.pending')}</p>
-          </div>
+          {item.type === 'outcome' && typeof item.alert['answers'] === 'string' && (
+            <p>
+              <button
+                type="button"
+                id="open-answered"
+                onClick={() => props.onOpenSent(String(item.alert['answers']))}
+              >
+                {t('detail.answers.open')}
+              </button>
+            </p>
+          )}
+          {!NO_OUTCOME.has(item.type) && (
+            <ReportedOutcomes item={item} agency={props.agency} canReport={props.canReport} />
+          )}
         </>
       )}
     </article>
   );
 }
 
-/**
- * Any JSON value as nested definition lists. Text is rendered as text nodes (Preact escapes it):
- * an alert's free text can never become markup or script.
- */
-export function Fields(props: { value: unknown }) {
-  const v = props.value;
-  if (Array.isArray(v)) {
-    const list = v as unknown[];
-    if (list.every((x) => typeof x !== 'object' || x === null))
-      return <span>{list.map(String).join(', ')}</span>;
-    return (
-      <ol class="items">
-        {list.map((x, i) => (
-          <li key={i}>
-            <Fields value={x} />
-          </li>
-        ))}
-      </ol>
-    );
-  }
-  if (typeof v === 'object' && v !== null) {
-    const entries: [string, unknown][] = Object.entries(v as Record<string, unknown>);
-    if (isQuantity(v)) return <span>{`${String(v.value)} ${String(v.unit)}`}</span>;
-    return (
-      <dl class="fields">
-        {entries.map(([k, x]) => (
-          <Fragment key={k}>
-            <dt>{fieldLabel(k)}</dt>
-            <dd data-field={k}>
-              <Fields value={x} />
-            </dd>
-          </Fragment>
-        ))}
-      </dl>
-    );
-  }
-  return <span>{String(v)}</span>;
-}
-
 /** The start of a key id (an RFC 7638 thumbprint), enough to tell keys apart on screen. */
 function short(kid: string | undefined): string {
   return kid ? `${kid.slice(0, 12)}…` : '?';
-}
-
-function isQuantity(v: object): v is { value: number; unit: string } {
-  const k = Object.keys(v);
-  return k.length === 2 && k.includes('value') && k.includes('unit');
 }

@@ -41,12 +41,13 @@ export function useInbox(enabled: boolean): InboxState {
     source.addEventListener('alert', (e) => {
       const item = JSON.parse((e as MessageEvent<string>).data) as FeedItem;
       setItems((prev) => {
-        let next = prev.filter((p) => p.id !== item.id);
+        // An alert is identified by (origin, id): another agency's alert with the same id stays.
+        let next = prev.filter((p) => !(p.id === item.id && p.origin === item.origin));
         const retracts = item.alert['retracts'];
         if (item.type === 'retraction' && typeof retracts === 'string') {
           const correct = item.alert['action'] === 'correct';
           next = next.map((p) =>
-            p.id === retracts
+            p.id === retracts && p.origin === item.origin
               ? {
                   ...p,
                   status: correct ? 'corrected' : 'withdrawn',
@@ -65,7 +66,7 @@ export function useInbox(enabled: boolean): InboxState {
   return { items, live };
 }
 
-export function Inbox(props: { state: InboxState; onOpen: (id: string) => void }) {
+export function Inbox(props: { state: InboxState; onOpen: (id: string, origin: string) => void }) {
   const { items, live } = props.state;
   return (
     <section aria-labelledby="inbox-title">
@@ -97,9 +98,14 @@ export function Inbox(props: { state: InboxState; onOpen: (id: string) => void }
           </thead>
           <tbody aria-live="polite">
             {items.map((i) => (
-              <tr class="row" key={i.id} data-alert-id={i.id} onClick={() => props.onOpen(i.id)}>
+              <tr
+                class="row"
+                key={`${i.origin}/${i.id}`}
+                data-alert-id={i.id}
+                onClick={() => props.onOpen(i.id, i.origin)}
+              >
                 <td>
-                  <button type="button" class="link" onClick={() => props.onOpen(i.id)}>
+                  <button type="button" class="link" onClick={() => props.onOpen(i.id, i.origin)}>
                     {formatTime(i.receivedAt)}
                   </button>
                 </td>
@@ -155,6 +161,8 @@ function gistOf(a: Record<string, unknown>): string {
   switch (a['type']) {
     case 'retraction':
       return `${text(a['action'])} ${text(a['retracts'])}: ${text(a['reason'])}`;
+    case 'outcome':
+      return `${t(`outcome.${text(a['result'])}` as MessageKey)} → ${text(a['answers'])}`;
     case 'consignee-flag': {
       const c = a['consignee'] as Record<string, unknown> | undefined;
       return `${text(c?.['name'])} (${text(c?.['country'])}): ${text(a['reason'])}`;

@@ -12,7 +12,8 @@ import {
 import '@alert-hub/web/style.css';
 import { Detail } from './detail';
 import { Inbox, useInbox } from './inbox';
-import { SendForm, SentList, type SentAlert } from './send';
+import { SendForm } from './send';
+import { SentDetail, SentList } from './sent';
 
 type View = 'inbox' | 'send' | 'sent';
 
@@ -20,9 +21,12 @@ function App() {
   const [lang, setLang] = useLanguage(preferredLanguage());
   const session = useSession('/console');
   const [view, setView] = useState<View>('inbox');
-  const [open, setOpen] = useState<string | undefined>(undefined);
-  const [sent, setSent] = useState<SentAlert[]>([]);
+  // A received alert is identified by (origin, id); a sent one by its id.
+  const [open, setOpen] = useState<
+    { kind: 'received' | 'sent'; id: string; origin?: string } | undefined
+  >(undefined);
   const roles = (session.who?.['roles'] as string[] | undefined) ?? [];
+  const agency = typeof session.who?.['agency'] === 'string' ? session.who['agency'] : '';
   const inbox = useInbox(session.who != null && roles.includes('read-feed'));
 
   if (session.who === undefined) return <p class="notice">{t('detail.loading')}</p>;
@@ -55,17 +59,24 @@ function App() {
         {roles.includes('submit') && tab('sent', 'nav.sent')}
       </Header>
       <main>
-        {open ? (
-          <Detail id={open} onClose={() => setOpen(undefined)} />
-        ) : view === 'inbox' ? (
-          <Inbox state={inbox} onOpen={setOpen} />
-        ) : view === 'send' ? (
-          <SendForm
-            agency={typeof session.who['agency'] === 'string' ? session.who['agency'] : ''}
-            onSent={(s) => setSent((prev) => [s, ...prev])}
+        {open?.kind === 'received' ? (
+          <Detail
+            key={`${open.origin ?? ''}/${open.id}`}
+            id={open.id}
+            {...(open.origin ? { origin: open.origin } : {})}
+            agency={agency}
+            canReport={roles.includes('submit')}
+            onClose={() => setOpen(undefined)}
+            onOpenSent={(id) => setOpen({ kind: 'sent', id })}
           />
+        ) : open?.kind === 'sent' ? (
+          <SentDetail key={open.id} id={open.id} onClose={() => setOpen(undefined)} />
+        ) : view === 'inbox' ? (
+          <Inbox state={inbox} onOpen={(id, origin) => setOpen({ kind: 'received', id, origin })} />
+        ) : view === 'send' ? (
+          <SendForm agency={agency} onSent={() => undefined} />
         ) : (
-          <SentList sent={sent} />
+          <SentList onOpen={(id) => setOpen({ kind: 'sent', id })} />
         )}
       </main>
     </>

@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { callApi, fieldLabel, formatTime, t, type ApiError } from '@alert-hub/web';
+import { callApi, fieldLabel, t, type ApiError, type MessageKey } from '@alert-hub/web';
 import { SchemaSet, getIn, pointerOf, prune, setIn, type Located, type Schema } from './schema';
 
 interface SchemasResponse {
@@ -17,6 +17,16 @@ export interface SentAlert {
   readonly at: string;
 }
 
+/**
+ * A form for one alert type with some members decided by the page (an outcome's `answers`):
+ * `fixed` members are sent as given and not shown; `initial` ones are filled in and editable.
+ */
+export interface FormPreset {
+  readonly type: string;
+  readonly fixed: Readonly<Record<string, unknown>>;
+  readonly initial?: Readonly<Record<string, unknown>>;
+}
+
 /** Members of every alert the gateway fills in itself; the form does not ask for them. */
 const FILLED = new Set(['id', 'origin', 'issuedAt', 'type', 'version']);
 const VALIDATE_DELAY_MS = 250;
@@ -26,7 +36,16 @@ const VALIDATE_DELAY_MS = 250;
  * goes to the gateway's own checks (POST /console/api/validate), so the rules and the messages
  * are exactly those of POST /v1/alerts; each message is shown at its field.
  */
-export function SendForm(props: { agency: string; onSent: (s: SentAlert) => void }) {
+export function SendForm(props: {
+  agency: string;
+  onSent: (s: SentAlert) => void;
+  /** Without a preset the officer picks any alert type; with one, the form is for that type. */
+  preset?: FormPreset;
+  formId?: string;
+  title?: MessageKey;
+}) {
+  const { preset } = props;
+  const formId = props.formId ?? 'send';
   const [schemas, setSchemas] = useState<SchemasResponse | undefined>(undefined);
   const [typeKey, setTypeKey] = useState('');
   const [value, setValue] = useState<Record<string, unknown>>({});
@@ -40,7 +59,11 @@ export function SendForm(props: { agency: string; onSent: (s: SentAlert) => void
     void callApi<SchemasResponse>('/console/api/schemas').then((r) => {
       if (!r.ok) return;
       setSchemas(r.body);
-      const first = r.body.alertTypes[0];
+      const first = preset
+        ? r.body.alertTypes
+            .filter((a) => a.type === preset.type)
+            .sort((a, b) => b.version - a.version)[0]
+        : r.body.alertTypes[0];
       if (first) choose(`${first.type}@${first.version}`);
     });
   }, []);
@@ -52,7 +75,11 @@ export function SendForm(props: { agency: string; onSent: (s: SentAlert) => void
   function choose(key: string) {
     const [type, version] = key.split('@');
     setTypeKey(key);
-    setValue({ type, version: Number(version) });
+    setValue({
+      ...(preset ? { ...preset.initial, ...preset.fixed } : {}),
+      type,
+      version: Number(version),
+    });
     setTouched(new Set());
     setShowAll(false);
     setResult(undefined);
@@ -111,6 +138,7 @@ export function SendForm(props: { agency: string; onSent: (s: SentAlert) => void
 
   const ctx: FieldContext | undefined = set && {
     set,
+    hidden: new Set([...FILLED, ...Object.keys(preset?.fixed ?? {})]),
     value,
     issues,
     visible: (p) => showAll || touched.has(p),
@@ -119,11 +147,11 @@ export function SendForm(props: { agency: string; onSent: (s: SentAlert) => void
   };
   const problems = issues.size;
   return (
-    <section aria-labelledby="send-title">
-      <h2 id="send-title">{t('send.title')}</h2>
+    <section aria-labelledby={`${formId}-title`}>
+      <h2 id={`${formId}-title`}>{t(props.title ?? 'send.title')}</h2>
       {schemas && (
-        <form id="send" onSubmit={(e) => void send(e)} noValidate>
-          <div class="field">
+        <form id={formId} onSubmit={(e) => void send(e)} noValidate>
+          <div class="field" hidden={preset !== undefined}>
             <label for="alert-type">{t('send.type')}</label>
             <select id="alert-type" value={typeKey} onChange={(e) => choose(e.currentTarget.value)}>
               {schemas.alertTypes.map((a) => (
@@ -168,6 +196,8 @@ export function SendForm(props: { agency: string; onSent: (s: SentAlert) => void
 
 interface FieldContext {
   readonly set: SchemaSet;
+  /** Top-level members the form does not show (filled by the gateway or the page). */
+  readonly hidden: ReadonlySet<string>;
   readonly value: unknown;
   readonly issues: ReadonlyMap<string, string>;
   readonly visible: (pointer: string) => boolean;
@@ -201,7 +231,7 @@ function Field(props: {
 
   if (view.type === 'object' || Object.keys(view.properties).length > 0) {
     const members = Object.entries(view.properties).filter(
-      ([k]) => !(path.length === 0 && FILLED.has(k)),
+      ([k]) => !(path.length === 0 && ctx.hidden.has(k)),
     );
     const body = members.map(([k, sub]) => (
       <Field key={k} ctx={ctx} path={[...path, k]} at={sub} required={view.required.includes(k)} />
@@ -350,37 +380,4 @@ function placeholderOf(format: string | undefined): string | undefined {
   if (format === 'date') return 'YYYY-MM-DD';
   if (format === 'date-time') return 'YYYY-MM-DDThh:mm:ssZ';
   return undefined;
-}
-
-/** Alerts sent in this browser session, with the per-recipient status once receipts exist. */
-export function SentList(props: { sent: readonly SentAlert[] }) {
-  return (
-    <section aria-labelledby="sent-title">
-      <h2 id="sent-title">{t('sent.title')}</h2>
-      {props.sent.length === 0 ? (
-        <p class="notice">{t('sent.empty')}</p>
-      ) : (
-        <table id="sent">
-          <thead>
-            <tr>
-              <th scope="col">{t('col.time')}</th>
-              <th scope="col">{t('col.alert')}</th>
-              <th scope="col">{t('col.type')}</th>
-              <th scope="col">{t('sent.recipients')}</th>
-            </tr>
-          </thead>
-          <tbody>
-            {props.sent.map((s) => (
-              <tr key={s.id}>
-                <td>{formatTime(s.at)}</td>
-                <td class="mono">{s.id}</td>
-                <td>{s.type}</td>
-                <td class="notice">{t('sent.recipients.pending')}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      )}
-    </section>
-  );
 }

@@ -1,5 +1,9 @@
 import { join } from 'node:path';
 import {
+  DEFAULT_PER_COPY_COUNTERSIGNATURE,
+  type PerCopyCountersignaturePolicy,
+} from '@alert-hub/core';
+import {
   COMMON_ENV_BINDINGS,
   COMMON_EXISTING_MEMBERS,
   COMMON_PATH_MEMBERS,
@@ -59,6 +63,12 @@ export interface GatewayConfig {
      * does not reach its feed for longer reports the gap (`ERR_FEED_RETENTION_EXCEEDED`).
      */
     readonly hubRetentionMs: number;
+    /**
+     * The retired per-copy countersignature (`ahub-route+jws`): `accept` during the transition
+     * (copies an earlier router left on the feed, a router not yet upgraded), `refuse` after it
+     * (quarantined, `ERR_ROUTE_FORM_RETIRED`). protocol.md §3.4.
+     */
+    readonly perCopyCountersignature: PerCopyCountersignaturePolicy;
   };
   /** Signed delivery receipts, one per inbox commit (off only to measure their cost). */
   readonly receipts: { readonly enabled: boolean };
@@ -124,6 +134,11 @@ const schema = {
           minimum: 60_000,
           default: DEFAULT_STREAM_LIMITS.maxAgeMs,
         },
+        perCopyCountersignature: {
+          type: 'string',
+          enum: ['accept', 'refuse'],
+          default: DEFAULT_PER_COPY_COUNTERSIGNATURE,
+        },
       },
       additionalProperties: false,
     },
@@ -180,6 +195,11 @@ const bindings: readonly EnvBinding[] = [
   ...COMMON_ENV_BINDINGS,
   { env: 'AHUB_AGENCY', path: 'agency', type: 'string' },
   { env: 'AHUB_FEED_ENABLED', path: 'feed.enabled', type: 'boolean' },
+  {
+    env: 'AHUB_FEED_PER_COPY_COUNTERSIGNATURE',
+    path: 'feed.perCopyCountersignature',
+    type: 'string',
+  },
   { env: 'AHUB_RECEIPTS_ENABLED', path: 'receipts.enabled', type: 'boolean' },
 ];
 

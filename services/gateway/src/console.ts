@@ -2,7 +2,13 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { ORIGIN_TYP, ROUTE_TYP, decodeEnvelope, type SchemaRegistry } from '@alert-hub/core';
+import {
+  ORIGIN_TYP,
+  ROUTE_TREE_TYP,
+  ROUTE_TYP,
+  decodeEnvelope,
+  type SchemaRegistry,
+} from '@alert-hub/core';
 import { findTokenHolder, registerWebApp, type WebSessions } from '@alert-hub/runtime';
 import type { ApiClient, GatewayConfig, Role } from './config.js';
 import { GatewayError, errorBody } from './errors.js';
@@ -22,11 +28,15 @@ export interface ConsoleDeps {
   readonly assetsDir?: string;
 }
 
+/** How many sent alerts the console's "Sent" list shows, newest first. */
+const SENT_LIST_MAX = 100;
+
 /**
- * The agency console at `/console`: the page and its assets, sign-in, and the three things the
- * page needs beyond the `/v1` API (which accepts the console's session cookie too): the alert
- * schemas to build the send form from, validation exactly as intake does it, and the signature
- * headers of a received alert for its badges.
+ * The agency console at `/console`: the page and its assets, sign-in, and what the page needs
+ * beyond the `/v1` API (which accepts the console's session cookie too): the alert schemas to
+ * build the send form from, validation exactly as intake does it, the signature headers of a
+ * received alert for its badges, the list of alerts this agency sent (each one's status is
+ * `GET /v1/alerts/:id/status`), and the outcomes this agency reported on a received alert.
  */
 export function registerConsole(app: FastifyInstance, d: ConsoleDeps): WebSessions<ApiClient> {
   const { config } = d;
@@ -66,17 +76,68 @@ export function registerConsole(app: FastifyInstance, d: ConsoleDeps): WebSessio
       // Only verified alerts enter the inbox (the feed consumer quarantines the rest), so these
       // headers are those of signatures this gateway verified when the alert arrived.
       const jws = decodeEnvelope(envelope);
-      const headers = jws.signatures.map(
-        (s) =>
-          JSON.parse(Buffer.from(s.protected, 'base64url').toString('utf8')) as Record<
-            string,
-            unknown
-          >,
-      );
+      // The router's one signature over its routing decision: its header with this copy's leaf
+      // (recipient, agreement, onward, copy id) beside it, as one object.
+      const headers = jws.signatures.map((s) => ({
+        ...(JSON.parse(Buffer.from(s.protected, 'base64url').toString('utf8')) as Record<
+          string,
+          unknown
+        >),
+        ...(s.header
+          ? (JSON.parse(Buffer.from(s.header.leaf, 'base64url').toString('utf8')) as Record<
+              string,
+              unknown
+            >)
+          : {}),
+      }));
       return {
         verified: true,
         origin: headers.find((h) => h['typ'] === ORIGIN_TYP) ?? null,
-        hub: headers.find((h) => h['typ'] === ROUTE_TYP) ?? null,
+        hub: headers.find((h) => h['typ'] === ROUTE_TREE_TYP || h['typ'] === ROUTE_TYP) ?? null,
+      };
+    },
+  );
+  app.get('/console/api/sent', { preHandler: d.requireRole('submit') }, async () => {
+    const now = Date.now();
+    return {
+      items: d.store.listSent(SENT_LIST_MAX).map((s) => {
+        const st = d.store.statusOf(s.id, now, config.status.pendingAlertMs);
+        const count = (state: string) =>
+          st?.recipients.filter((r) => r.state === state).length ?? 0;
+        return {
+          id: s.id,
+          type: s.type,
+          acceptedAt: s.acceptedAt,
+          client: s.client,
+          state: st?.state ?? 'accepted',
+          ...(s.answers ? { answers: s.answers, result: s.result } : {}),
+          recipients: {
+            pending: count('pending'),
+            delivered: count('delivered'),
+            refused: count('refused'),
+          },
+          outcomes: st?.outcomes.length ?? 0,
+        };
+      }),
+    };
+  });
+
+  // The outcomes this agency reported on an alert it received, each with its own delivery to
+  // the alert's origin (an outcome is itself an alert this agency sent).
+  app.get(
+    '/console/api/alerts/:id/reported',
+    { preHandler: d.requireRole('submit') },
+    async (req) => {
+      const { id } = req.params as { id: string };
+      req.alertId = id;
+      const now = Date.now();
+      return {
+        items: d.store.sentAnswering(id).map((s) => ({
+          id: s.id,
+          acceptedAt: s.acceptedAt,
+          result: s.result ?? null,
+          status: d.store.statusOf(s.id, now, config.status.pendingAlertMs) ?? null,
+        })),
       };
     },
   );

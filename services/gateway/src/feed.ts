@@ -8,6 +8,7 @@ import {
   openNotice,
   parseFeedSubject,
   sha256Hex,
+  type PerCopyCountersignaturePolicy,
   type SchemaRegistry,
   type TrustStore,
 } from '@alert-hub/core';
@@ -24,6 +25,8 @@ export interface FeedDeps {
   readonly metrics: GatewayMetrics;
   readonly log: Logger;
   readonly maxMessages: number;
+  /** The retired per-copy countersignature: accepted during the transition, or refused. */
+  readonly perCopy?: PerCopyCountersignaturePolicy;
   /** Called for every message received: the feed is in reach. */
   readonly onContact?: () => void;
 }
@@ -102,6 +105,7 @@ export class FeedConsumer {
       trust: this.#d.trust(),
       registry,
       recipient: agency,
+      ...(this.#d.perCopy ? { perCopy: this.#d.perCopy } : {}),
     }).catch((err: unknown) => {
       log.error(
         { err, streamSeq: m.seq },

@@ -148,6 +148,7 @@ export async function startGateway(
     metrics,
     log,
     maxMessages: config.feed.maxMessages,
+    perCopy: config.feed.perCopyCountersignature,
   });
   if (config.feed.enabled) void feed.start();
   // Reach for the feed consumer once a minute even when nothing arrives, so that the time of the

@@ -158,6 +158,9 @@ export class Intake {
           acceptedAt: now.toISOString(),
           type: alert.type,
           client,
+          ...(alert.type === 'outcome' && typeof alert.answers === 'string'
+            ? { answers: alert.answers, result: String(alert.result) }
+            : {}),
         })
         .catch((err: unknown) =>
           this.#d.log.error(

@@ -74,6 +74,9 @@ export interface SentReceipt {
   readonly acceptedAt: string;
   readonly type: string;
   readonly client: string;
+  /** For an outcome: the id of the received alert it answers, and its result. */
+  readonly answers?: string;
+  readonly result?: string;
 }
 
 /** One item of the feed as the HTTP API serves it. */
@@ -170,7 +173,9 @@ CREATE TABLE IF NOT EXISTS sent (
   content_sha256 TEXT    NOT NULL,
   accepted_at    TEXT    NOT NULL,
   type           TEXT    NOT NULL,
-  client         TEXT    NOT NULL
+  client         TEXT    NOT NULL,
+  answers        TEXT,
+  result         TEXT
 );
 CREATE TABLE IF NOT EXISTS receipt_out (
   receipt_id TEXT PRIMARY KEY,
@@ -245,6 +250,11 @@ export class GatewayStore {
     db.exec(
       'CREATE INDEX IF NOT EXISTS inbox_answers ON inbox (answers) WHERE answers IS NOT NULL',
     );
+    // Databases made before the console listed the outcomes an agency reported get the column.
+    const sentColumns = db.prepare('PRAGMA table_info(sent)').all() as { name: string }[];
+    if (!sentColumns.some((c) => c.name === 'answers'))
+      db.exec('ALTER TABLE sent ADD COLUMN answers TEXT; ALTER TABLE sent ADD COLUMN result TEXT');
+    db.exec('CREATE INDEX IF NOT EXISTS sent_answers ON sent (answers) WHERE answers IS NOT NULL');
     this.#insertReceiptOut = db.prepare(
       'INSERT INTO receipt_out (receipt_id, receipt) VALUES (?, ?)',
     );
@@ -268,19 +278,9 @@ export class GatewayStore {
       `SELECT alert FROM inbox WHERE retracts = ? ORDER BY seq DESC`,
     );
     this.#insertSent = db.prepare(
-      'INSERT INTO sent (alert_id, sequence, content_sha256, accepted_at, type, client) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (alert_id) DO NOTHING',
+      'INSERT INTO sent (alert_id, sequence, content_sha256, accepted_at, type, client, answers, result) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (alert_id) DO NOTHING',
     );
-    this.#getSent = db.prepare<
-      [string],
-      {
-        alert_id: string;
-        sequence: number;
-        content_sha256: string;
-        accepted_at: string;
-        type: string;
-        client: string;
-      }
-    >('SELECT * FROM sent WHERE alert_id = ?');
+    this.#getSent = db.prepare<[string], SentRow>('SELECT * FROM sent WHERE alert_id = ?');
     this.#page = db.prepare<[number, string, number], InboxRow>(
       `SELECT * FROM inbox WHERE seq > ? AND ${VISIBLE} ORDER BY seq LIMIT ?`,
     );
@@ -294,7 +294,16 @@ export class GatewayStore {
     );
     this.#putSentBatch = db.transaction((receipts: readonly SentReceipt[]) => {
       for (const r of receipts)
-        this.#insertSent.run(r.id, r.sequence, r.contentSha256, r.acceptedAt, r.type, r.client);
+        this.#insertSent.run(
+          r.id,
+          r.sequence,
+          r.contentSha256,
+          r.acceptedAt,
+          r.type,
+          r.client,
+          r.answers ?? null,
+          r.result ?? null,
+        );
     });
     this.#writeBatch = db.transaction((writes: readonly FeedWrite[]) => {
       // One commit time per transaction: when the rows became durable (benchmarks measure to here).
@@ -592,16 +601,25 @@ export class GatewayStore {
 
   sentById(id: string): SentReceipt | undefined {
     const r = this.#getSent.get(id);
+    return r && toSentReceipt(r);
+  }
+
+  /** Alerts this agency sent, newest first. */
+  listSent(limit: number): SentReceipt[] {
     return (
-      r && {
-        id: r.alert_id,
-        sequence: r.sequence,
-        contentSha256: r.content_sha256,
-        acceptedAt: r.accepted_at,
-        type: r.type,
-        client: r.client,
-      }
-    );
+      this.#db
+        .prepare('SELECT * FROM sent ORDER BY accepted_at DESC, rowid DESC LIMIT ?')
+        .all(limit) as SentRow[]
+    ).map(toSentReceipt);
+  }
+
+  /** Outcomes this agency sent that answer the received alert `id`, oldest first. */
+  sentAnswering(id: string): SentReceipt[] {
+    return (
+      this.#db
+        .prepare('SELECT * FROM sent WHERE answers = ? ORDER BY accepted_at, rowid')
+        .all(id) as SentRow[]
+    ).map(toSentReceipt);
   }
 
   /** Records receipts in one transaction; the first receipt for an id wins. */
@@ -667,6 +685,30 @@ function hideAfter(a: Alert): string | null {
     .map(instantOf)
     .filter((t) => !Number.isNaN(t));
   return instants.length > 0 ? new Date(Math.min(...instants)).toISOString() : null;
+}
+
+interface SentRow {
+  alert_id: string;
+  sequence: number;
+  content_sha256: string;
+  accepted_at: string;
+  type: string;
+  client: string;
+  answers: string | null;
+  result: string | null;
+}
+
+function toSentReceipt(r: SentRow): SentReceipt {
+  return {
+    id: r.alert_id,
+    sequence: r.sequence,
+    contentSha256: r.content_sha256,
+    acceptedAt: r.accepted_at,
+    type: r.type,
+    client: r.client,
+    ...(r.answers === null ? {} : { answers: r.answers }),
+    ...(r.result === null ? {} : { result: r.result }),
+  };
 }
 
 function toFeedItem(r: InboxRow): FeedItem {

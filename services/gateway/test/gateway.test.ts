@@ -464,6 +464,59 @@ describe('gateway - feed', () => {
     );
   });
 
+  it('a per-copy countersignature (the retired form) is stored by default, and quarantined with ERR_ROUTE_FORM_RETIRED where the gateway refuses it', async () => {
+    const nc = await nats.connect();
+    const { countersign, encodeEnvelope, feedSubject } = await import('@alert-hub/core');
+    const { routedEnvelope } = await import('@alert-hub/testkit');
+    const { jetstream } = await import('@nats-io/jetstream');
+    const js = jetstream(nc);
+    // Signed by the origin, then countersigned per copy as the previous router release did.
+    const perCopy = async (a: Alert, recipient: string) => {
+      const routed = await routedEnvelope(a, fx.keys['SG-NPARKS']!, fx.hubKey, recipient);
+      const origin = { payload: routed.payload, signatures: [routed.signatures[0]!] };
+      return encodeEnvelope(
+        await countersign(origin, fx.hubKey, {
+          recipient,
+          agreement: { id: 'TEST', version: 1 },
+          routed_at: new Date().toISOString(),
+          onward: false,
+          alert_id: a.id,
+        }),
+      );
+    };
+    const ng = await startGateway(
+      configFor('NG-NCS', { feed: { perCopyCountersignature: 'refuse' } }),
+      { log },
+    );
+    try {
+      const forVn = seizureReport('SG-NPARKS');
+      const forNg = seizureReport('SG-NPARKS');
+      const current = seizureReport('SG-NPARKS');
+      await js.publish(
+        feedSubject('VN-CUSTOMS', 'SG-NPARKS', 'seizure-report'),
+        await perCopy(forVn, 'VN-CUSTOMS'),
+      );
+      await js.publish(
+        feedSubject('NG-NCS', 'SG-NPARKS', 'seizure-report'),
+        await perCopy(forNg, 'NG-NCS'),
+      );
+      await publishToFeed(nc, current, fx.keys['SG-NPARKS']!, fx.hubKey, 'NG-NCS');
+      // VN-CUSTOMS (default: accept) stores the per-copy form.
+      await eventually(() => vn.store.receivedById(forVn.id), 5000, 'per-copy copy stored');
+      // NG-NCS (refuse) stores the current form and quarantines the retired one.
+      await eventually(() => ng.store.receivedById(current.id), 5000, 'tree-form copy stored');
+      const q = await eventually(
+        () => ng.store.quarantined().find((r) => r.code === 'ERR_ROUTE_FORM_RETIRED'),
+        5000,
+        'retired form quarantined',
+      );
+      expect(q.code).toBe('ERR_ROUTE_FORM_RETIRED');
+      expect(ng.store.receivedById(forNg.id)).toBeUndefined();
+    } finally {
+      await ng.close();
+    }
+  });
+
   it('a retraction marks the original withdrawn, even when it arrives first', async () => {
     const nc = await nats.connect();
     const original = seizureReport('SG-NPARKS');
@@ -672,5 +725,52 @@ describe('gateway - console API', () => {
     const missing = await get(vn, '/console/api/alerts/nope/signatures');
     expect(missing.status).toBe(404);
     expect((missing.body['error'] as { code: string }).code).toBe('ERR_NOT_FOUND');
+  });
+  it('console sent list: newest first; the outcomes an agency reported are listed under the alert they answer', async () => {
+    const answered = seizureReport('SG-NPARKS').id;
+    const first = seizureReport('VN-CUSTOMS');
+    expect((await post(vn, '/v1/alerts', first)).status).toBe(202);
+    const outcome = {
+      type: 'outcome',
+      version: 1,
+      handling: 'TLP:AMBER',
+      answers: answered,
+      result: 'arrest',
+      arrests: 3,
+    };
+    const res = await post(vn, '/v1/alerts', outcome);
+    expect(res.status).toBe(202);
+    const { id } = (await res.json()) as { id: string };
+    const list = await eventually(async () => {
+      const r = await get(vn, '/console/api/sent', submitter.token);
+      const items = r.body['items'] as { id: string }[];
+      return items.some((i) => i.id === id) ? items : undefined;
+    });
+    expect(list.map((i) => i.id).indexOf(id)).toBeLessThan(list.map((i) => i.id).indexOf(first.id));
+    expect(list.find((i) => i.id === id)).toMatchObject({
+      type: 'outcome',
+      state: 'accepted',
+      answers: answered,
+      result: 'arrest',
+      recipients: { pending: 0, delivered: 0, refused: 0 },
+      outcomes: 0,
+    });
+    const reported = await get(vn, `/console/api/alerts/${answered}/reported`, submitter.token);
+    expect(reported.status).toBe(200);
+    expect(reported.body['items']).toEqual([
+      {
+        id,
+        acceptedAt: expect.any(String) as string,
+        result: 'arrest',
+        status: expect.objectContaining({ id, type: 'outcome', state: 'accepted' }) as unknown,
+      },
+    ]);
+    const none = await get(vn, `/console/api/alerts/${first.id}/reported`, submitter.token);
+    expect(none.body['items']).toEqual([]);
+    // Sent alerts are for those who may send.
+    expect((await get(vn, '/console/api/sent', reader.token)).status).toBe(403);
+    expect((await get(vn, `/console/api/alerts/${answered}/reported`, reader.token)).status).toBe(
+      403,
+    );
   });
 });

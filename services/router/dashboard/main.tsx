@@ -5,6 +5,7 @@ import '@alert-hub/web/style.css';
 import { FlowMatrix, PERIODS, type Period } from './flows';
 import { Health } from './health';
 import { Refusals } from './refusals';
+import { OperationReportPanel } from './report';
 import { Tail, Trace } from './trace';
 
 function App() {
@@ -60,12 +61,7 @@ function App() {
           <Health />
           <Trace />
           <Tail />
-          <section class="panel wide" aria-labelledby="report-title">
-            <h2 id="report-title">{t('dash.report')}</h2>
-            <p class="notice" id="report">
-              {t('dash.report.pending')}
-            </p>
-          </section>
+          <OperationReportPanel />
         </div>
       </main>
     </>

@@ -18,6 +18,8 @@ export interface AuditRecord {
   readonly agreementVersion: number | null;
   readonly reasonCode: string | null;
   readonly reason: string | null;
+  /** JSON; a denial that sums up several recipients lists them in `recipients`. */
+  readonly detail?: string | null;
 }
 
 const PAGE = 5000;

@@ -2,6 +2,25 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { callApi, formatTimeCompact, t, type MessageKey } from '@alert-hub/web';
 import type { AuditRecord } from './refusals';
 
+/** How many recipients of a denial summary a row names before it says how many more. */
+const RECIPIENTS_SHOWN = 5;
+
+/** Whom a record concerns: its recipient, or the recipients a denial summary lists. */
+function recipientsOf(r: AuditRecord): string {
+  if (r.recipient !== null) return r.recipient;
+  if (r.event !== 'denied' || !r.detail) return '';
+  let listed: unknown;
+  try {
+    listed = (JSON.parse(r.detail) as { recipients?: unknown }).recipients;
+  } catch {
+    return '';
+  }
+  if (!Array.isArray(listed)) return '';
+  const names = listed.filter((x): x is string => typeof x === 'string');
+  const more = names.length - RECIPIENTS_SHOWN;
+  return names.slice(0, RECIPIENTS_SHOWN).join(', ') + (more > 0 ? ` +${more}` : '');
+}
+
 function Records(props: { records: readonly AuditRecord[]; id: string }) {
   return (
     <table id={props.id}>
@@ -23,7 +42,7 @@ function Records(props: { records: readonly AuditRecord[]; id: string }) {
             <td class="time mono">{formatTimeCompact(r.at)}</td>
             <td>{t(`event.${r.event}` as MessageKey)}</td>
             <td>{r.origin}</td>
-            <td>{r.recipient}</td>
+            <td>{recipientsOf(r)}</td>
             <td class="mono">{r.agreementId ? `${r.agreementId}@${r.agreementVersion}` : ''}</td>
             <td>{r.reasonCode}</td>
           </tr>

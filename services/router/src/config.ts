@@ -98,6 +98,11 @@ export interface RouterConfig {
   };
   /** Coordinators who may read the audit API: `{name, tokenSha256}`. */
   readonly coordinators: readonly { readonly name: string; readonly tokenSha256: string }[];
+  /**
+   * The hub's operators: `{name, tokenSha256}`. Besides what coordinators see, they may read a
+   * dead letter's content and requeue it (`/v1/deadletters`).
+   */
+  readonly operators: readonly { readonly name: string; readonly tokenSha256: string }[];
   /** Further audit databases (other hosts' routers, copied here) merged into the API's one view. */
   readonly auditPeers: readonly string[];
   readonly sqlite: SqliteSection;
@@ -230,6 +235,19 @@ const schema = {
       additionalProperties: false,
     },
     coordinators: {
+      type: 'array',
+      default: [],
+      items: {
+        type: 'object',
+        properties: {
+          name: { type: 'string', minLength: 1, maxLength: 100 },
+          tokenSha256: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+        },
+        required: ['name', 'tokenSha256'],
+        additionalProperties: false,
+      },
+    },
+    operators: {
       type: 'array',
       default: [],
       items: {

@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { TrustStore } from '@alert-hub/core';
+import type { AgreementSet, TrustStore } from '@alert-hub/core';
 import {
   findTokenHolder,
   registerWebApp,
@@ -23,13 +23,16 @@ export interface DashboardDeps {
   readonly requireCoordinator: (req: FastifyRequest) => Promise<void>;
   /** The latest checkpoint with the cosignatures gathered: the anchor the check uses. */
   readonly latestCheckpoint: () => string | undefined;
+  /** The agreements in force, for the operations the report panel offers. */
+  readonly agreements?: () => AgreementSet;
   readonly assetsDir?: string;
 }
 
 /**
- * The coordinators' dashboard at `/dashboard`: the page, sign-in with a coordinator token, and
- * the audit health check. Everything else the page shows comes from the coordinator API
- * (`/v1/stats/flows`, `/v1/audit`, `/v1/audit/trace/:id`), which accepts its session cookie.
+ * The coordinators' dashboard at `/dashboard`: the page, sign-in with a coordinator token, the
+ * audit health check and the list of operations. Everything else the page shows comes from the
+ * coordinator API (`/v1/stats/flows`, `/v1/audit`, `/v1/audit/trace/:id`,
+ * `/v1/operations/:id/report`), which accepts its session cookie.
  */
 export function registerDashboard(
   app: FastifyInstance,
@@ -91,6 +94,18 @@ export function registerDashboard(
         witnesses: a?.witnesses ?? [],
       };
     }),
+  }));
+  // The operations of the agreements file, newest period first: what the report panel offers.
+  app.get('/dashboard/api/operations', { preHandler: d.requireCoordinator }, async () => ({
+    operations: [...(d.agreements?.().operations ?? [])]
+      .sort((a, b) => b.period.from.localeCompare(a.period.from) || a.id.localeCompare(b.id))
+      .map((o) => ({
+        id: o.id,
+        version: o.version,
+        name: o.name,
+        period: o.period,
+        members: o.members,
+      })),
   }));
   return sessions;
 }

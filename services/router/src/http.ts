@@ -33,6 +33,8 @@ import { registerDashboard } from './dashboard.js';
 import type { RouterMetrics } from './metrics.js';
 import { operationReport } from './reports.js';
 import type { RouterStore } from './store.js';
+import { registerDeadLetterRoutes } from './dead-letter-api.js';
+import type { DeadLetters } from './dead-letters.js';
 
 export interface CoordinatorApiDeps {
   readonly config: RouterConfig;
@@ -47,6 +49,8 @@ export interface CoordinatorApiDeps {
   readonly latestCheckpoint: () => string | undefined;
   /** The trust store, for the dashboard's checkpoint signature check. */
   readonly trust?: () => TrustStore;
+  /** Dead letters for operators (`/v1/deadletters`); absent, the routes are not served. */
+  readonly deadLetters?: DeadLetters;
 }
 
 const OUTCOMES: readonly string[] = Object.values(AuditEvent);
@@ -221,6 +225,18 @@ export function buildCoordinatorApi(deps: CoordinatorApiDeps): FastifyInstance {
     if (!op) throw new HttpError('ERR_NOT_FOUND', `no operation ${id} in the agreements file`);
     return operationReport(deps.store.db, op);
   });
+  if (deps.deadLetters)
+    registerDeadLetterRoutes(app, {
+      deadLetters: deps.deadLetters,
+      caller: (req) => {
+        const op = findTokenHolder(config.operators, req.headers.authorization);
+        if (op) return { name: op.name, operator: true };
+        const c =
+          findTokenHolder(config.coordinators, req.headers.authorization) ??
+          dashboardSessions.lookup(req);
+        return c && { name: c.name, operator: false };
+      },
+    });
   registerOperationsRoutes(app, deps.readiness, metrics.registry);
   const dashboardSessions = registerDashboard(app, { ...deps, requireCoordinator });
   return app;

@@ -24,6 +24,17 @@ export interface OperationReport {
     readonly latencyMs: { readonly p50: number; readonly p95: number; readonly max: number } | null;
   };
   readonly outcomes: Readonly<Record<string, number>>;
+  /**
+   * Per agency, sorted: operation alerts it sent, copies of them forwarded to it and delivered
+   * (its signed receipt verified), and outcomes it reported on them.
+   */
+  readonly agencies: readonly {
+    readonly agency: string;
+    readonly sent: number;
+    readonly received: number;
+    readonly delivered: number;
+    readonly outcomes: number;
+  }[];
   readonly seizures: readonly {
     readonly country: string;
     readonly commodity: string;
@@ -32,6 +43,8 @@ export interface OperationReport {
     readonly reports: number;
   }[];
 }
+
+type AgencyCounts = { sent: number; received: number; delivered: number; outcomes: number };
 
 function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? 0;
@@ -45,6 +58,12 @@ function percentile(sorted: readonly number[], p: number): number {
 export function operationReport(db: SqliteDatabase, op: Operation): OperationReport {
   const countries = new Set<string>();
   const byType: Record<string, number> = {};
+  const agencies = new Map<string, AgencyCounts>();
+  const agency = (id: string): AgencyCounts => {
+    let a = agencies.get(id);
+    if (!a) agencies.set(id, (a = { sent: 0, received: 0, delivered: 0, outcomes: 0 }));
+    return a;
+  };
   const routed = db
     .prepare(
       'SELECT origin, type, count(*) AS n FROM routed_alerts WHERE operation = ? GROUP BY origin, type',
@@ -53,6 +72,7 @@ export function operationReport(db: SqliteDatabase, op: Operation): OperationRep
   for (const r of routed) {
     byType[r.type] = (byType[r.type] ?? 0) + r.n;
     countries.add(countryOf(r.origin));
+    agency(r.origin).sent += r.n;
   }
   const outcomeRows = db
     .prepare(
@@ -63,6 +83,7 @@ export function operationReport(db: SqliteDatabase, op: Operation): OperationRep
   for (const o of outcomeRows) {
     outcomes[o.result] = (outcomes[o.result] ?? 0) + o.n;
     countries.add(countryOf(o.reporter));
+    agency(o.reporter).outcomes += o.n;
   }
   if (outcomeRows.length > 0) byType['outcome'] = outcomeRows.reduce((n, o) => n + o.n, 0);
   const deliveries = db
@@ -80,8 +101,10 @@ export function operationReport(db: SqliteDatabase, op: Operation): OperationRep
   let delivered = 0;
   for (const d of deliveries) {
     countries.add(countryOf(d.recipient));
+    agency(d.recipient).received++;
     if (d.delivered_at === null) continue;
     delivered++;
+    agency(d.recipient).delivered++;
     if (d.forwarded_at !== null)
       latencies.push(Math.max(0, Date.parse(d.delivered_at) - Date.parse(d.forwarded_at)));
   }
@@ -124,6 +147,9 @@ export function operationReport(db: SqliteDatabase, op: Operation): OperationRep
             },
     },
     outcomes,
+    agencies: [...agencies]
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([id, c]) => ({ agency: id, ...c })),
     seizures,
   };
 }

@@ -26,8 +26,13 @@ import { Notifier } from './notifier.js';
 import { RoutingLoop, STUCK_DELIVERIES } from './routing-loop.js';
 import { RouterStore, type Outcome } from './store.js';
 import { AuditCheckpointer, hubNoteSigner } from './audit-checkpoints.js';
+import { DeadLetters } from './dead-letters.js';
 import { auditOrigin } from '@alert-hub/core';
 import { AuditIntegrityError } from '@alert-hub/audit';
+
+/** Attempts at provisioning after a reload, and the pause between two. */
+const PROVISION_ATTEMPTS = 5;
+const PROVISION_RETRY_MS = 2000;
 
 /** A running router. */
 export interface Router {
@@ -210,6 +215,13 @@ export async function startRouter(
     retryMs: config.streams.heldRetryMs,
   });
   held.start();
+  const deadLetters = new DeadLetters({
+    js,
+    jsm,
+    store,
+    log,
+    publishTimeoutMs: config.nats.publishTimeoutMs,
+  });
   const loop = new RoutingLoop({
     js,
     store,
@@ -227,6 +239,7 @@ export async function startRouter(
     freshness: config.freshness,
     held,
     onCommitted: () => notifier.kick(),
+    requeues: deadLetters,
   });
   running.loop = loop;
   await loop.start();
@@ -307,6 +320,7 @@ export async function startRouter(
     agreements: () => agreements,
     latestCheckpoint: () => checkpointer.latest,
     trust: keys.trust,
+    deadLetters,
   });
   const url = await listenHttp(http, {
     ...config.http,
@@ -331,11 +345,22 @@ export async function startRouter(
     reloadAgreements,
     async reload() {
       // The agencies' feeds are provisioned again after a trust-store reload: new agencies get one.
+      // A failure is retried: a nats-server reloading its accounts at the same moment (a new
+      // agency) can time the JetStream API out, and a new agency without its feed consumer
+      // would receive nothing until the next SIGHUP.
       if (keys.reload()) {
-        try {
-          await provision();
-        } catch (err) {
-          log.error({ reason: (err as Error).message }, 'provisioning after the reload failed');
+        for (let attempt = 1; attempt <= PROVISION_ATTEMPTS; attempt++) {
+          try {
+            await provision();
+            break;
+          } catch (err) {
+            log.error(
+              { reason: (err as Error).message, attempt, of: PROVISION_ATTEMPTS },
+              'provisioning after the reload failed',
+            );
+            if (attempt < PROVISION_ATTEMPTS)
+              await new Promise((r) => setTimeout(r, PROVISION_RETRY_MS));
+          }
         }
       }
       reloadAgreements();

@@ -9,7 +9,7 @@ import {
   RECEIPT_TOKEN,
   ReceiptError,
   ReceiptErrorCode,
-  countersign,
+  countersignRoutes,
   deadLetterSubject,
   decideRoute,
   encodeEnvelope,
@@ -79,6 +79,10 @@ export interface RoutingDeps {
   readonly held?: HeldCopies;
   /** Called after an outcome committed (the notifier sends the notices it queued). */
   readonly onCommitted?: () => void;
+  /** Dead letters an operator requeued: their message id stands in for the inbound one. */
+  readonly requeues?: {
+    accepts(msgId: string, subject: string, data: Uint8Array): boolean;
+  };
 }
 
 /** A receipt naming a delivery the router has not committed yet is retried this often before refused. */
@@ -116,7 +120,7 @@ const ALERT_ID =
  * The alert id a refused message claims in its (unverified) origin header, if it has one of the
  * alert id formats; recorded in the audit log marked unverified, so `audit trace <id>` finds it.
  */
-function claimedAlertId(data: Uint8Array): string | undefined {
+export function claimedAlertId(data: Uint8Array): string | undefined {
   try {
     const jws = decodeEnvelope(data);
     const h = parseJsonBytes(Buffer.from(jws.signatures[0]!.protected, 'base64url')) as {
@@ -281,9 +285,13 @@ export class RoutingLoop {
         );
 
       // JetStream de-duplicates by Nats-Msg-Id across the whole stream: an id another agency
-      // could choose would let it shadow this alert. The id must be the one bound to this envelope.
+      // could choose would let it shadow this alert. The id must be the one bound to this envelope,
+      // or the requeue id of a dead letter an operator requeued (bound to the same bytes).
       const msgId = m.headers?.get('Nats-Msg-Id') ?? '';
-      if (msgId !== inboundMsgId(alert.origin, alert.id, m.data))
+      if (
+        msgId !== inboundMsgId(alert.origin, alert.id, m.data) &&
+        !this.#d.requeues?.accepts(msgId, m.subject, m.data)
+      )
         throw new RejectError(
           'ERR_MSG_ID_MISMATCH',
           'Nats-Msg-Id is not the one this envelope must carry (<origin>:<alert id>:<digest>)',
@@ -473,17 +481,18 @@ export class RoutingLoop {
     // after a crash is then byte-identical (Ed25519 is deterministic), so the recipient's
     // receipt digest matches whichever forward it received.
     const routedAt = new Date(Math.floor(Number(m.info.timestampNanos) / 1e6)).toISOString();
-    // One copy per recipient, each signed and published only once the copy budget has room for
-    // it: an alert to 108 partners never materialises 108 copies at once.
+    // One countersignature for the whole decision (docs/protocol.md §3.2): each copy carries it
+    // with its own leaf and path. A copy is encoded and published only once the copy budget has
+    // room for it: an alert to 108 partners never materialises 108 encoded copies at once.
+    const copies = await countersignRoutes(jws, key, {
+      origin: alert.origin,
+      alertId: alert.id,
+      routedAt,
+      grants: allowed,
+    });
+    const copyFor = new Map(allowed.map((a, i) => [a.recipient, copies[i]!]));
     const forwardCopy = async (a: RoutedTo) => {
-      const copy = await countersign(jws, key, {
-        recipient: a.recipient,
-        agreement: a.agreement,
-        routed_at: routedAt,
-        onward: a.onward,
-        alert_id: alert.id,
-      });
-      const bytes = encodeEnvelope(copy);
+      const bytes = encodeEnvelope(copyFor.get(a.recipient)!);
       const forwardedAt = new Date().toISOString();
       const subject = feedSubject(a.recipient, alert.origin, alert.type);
       const msgID = forwardMsgId(alert.origin, alert.id, a.recipient);

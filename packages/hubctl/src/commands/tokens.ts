@@ -4,38 +4,41 @@ import { print } from '../output.js';
 import { HubctlError, HubctlErrorCode } from '../errors.js';
 
 const GATEWAY_ROLES = ['submit', 'read-feed'] as const;
+/** Router tokens: coordinators read the audit API; operators also read and requeue dead letters. */
+const ROUTER_ROLES = ['coordinator', 'operator'] as const;
 
 export function registerTokens(program: Command): void {
   const tokens = program
     .command('tokens')
-    .description('API tokens for a gateway, or for the router coordinator API');
+    .description('API tokens for a gateway, or for the router (coordinators, operators)');
   tokens
     .command('create')
     .description(
-      'create an API token; prints it once, and the entry for the gateway (submit, read-feed) or router (coordinator) configuration, which stores only its SHA-256',
+      'create an API token; prints it once, and the entry for the gateway (submit, read-feed) or router (coordinator, operator) configuration, which stores only its SHA-256',
     )
     .requiredOption('--name <name>', 'who uses it (a system or a team)')
     .addOption(
       new Option(
         '--roles <roles>',
-        'comma-separated: submit, read-feed (a gateway), or coordinator (the router audit API)',
+        'comma-separated: submit, read-feed (a gateway), or coordinator (the router audit API), or operator (the router dead letters)',
       ).default('submit'),
     )
     .option('--json', 'print JSON')
     .action((o: { name: string; roles: string; json?: boolean }) => {
       const roles = o.roles.split(',').map((r) => r.trim());
-      const coordinator = roles.includes('coordinator');
+      const routerRole = roles.find((r) => (ROUTER_ROLES as readonly string[]).includes(r));
       for (const r of roles)
-        if (r !== 'coordinator' && !(GATEWAY_ROLES as readonly string[]).includes(r))
+        if (r !== routerRole && !(GATEWAY_ROLES as readonly string[]).includes(r))
           throw new HubctlError(
             HubctlErrorCode.InputInvalid,
-            `unknown role ${r} (submit, read-feed, coordinator)`,
+            `unknown role ${r} (submit, read-feed, coordinator, operator)`,
           );
-      if (coordinator && roles.length > 1)
+      if (routerRole && roles.length > 1)
         throw new HubctlError(
           HubctlErrorCode.InputInvalid,
-          'coordinator is a router token: create it on its own, not with gateway roles',
+          `${routerRole} is a router token: create it on its own, not with other roles`,
         );
+      const section = routerRole === 'operator' ? 'operators' : 'coordinators';
       const { token, sha256 } = createToken();
       print(
         o.json,
@@ -44,14 +47,14 @@ export function registerTokens(program: Command): void {
           roles,
           token,
           tokenSha256: sha256,
-          configuration: coordinator ? 'router: coordinators' : 'gateway: clients',
+          configuration: routerRole ? `router: ${section}` : 'gateway: clients',
         },
         [
           `token (give it to ${o.name}; it is not stored anywhere): ${token}`,
           '',
-          ...(coordinator
+          ...(routerRole
             ? [
-                'add to the router configuration under coordinators:',
+                `add to the router configuration under ${section}:`,
                 `  - name: ${o.name}`,
                 `    tokenSha256: ${sha256}`,
               ]

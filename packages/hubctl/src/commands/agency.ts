@@ -1,0 +1,320 @@
+import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Command, InvalidArgumentError } from 'commander';
+import {
+  createTrustStore,
+  partyMatches,
+  type JwksDocument,
+  type SchemaRegistry,
+  type TrustStore,
+} from '@alert-hub/core';
+import { createDevPki, natsIdentity } from '@alert-hub/operator';
+import {
+  DEFAULT_SCHEMAS_DIR,
+  REVOCATIONS_FILE,
+  loadAgreementsFile,
+  loadSchemaRegistry,
+} from '@alert-hub/runtime/files';
+import { HubctlError, HubctlErrorCode } from '../errors.js';
+import { print } from '../output.js';
+import { registerNats } from './nats.js';
+
+const AGENCY_ID = /^[A-Z][A-Z0-9-]{1,31}$/;
+
+function agencyId(v: string): string {
+  if (!AGENCY_ID.test(v)) throw new InvalidArgumentError('an agency id such as KE-KWS');
+  return v;
+}
+
+function pid(v: string, prev: number[] = []): number[] {
+  if (!/^[1-9]\d{0,9}$/.test(v)) throw new InvalidArgumentError('a process id');
+  return [...prev, Number(v)];
+}
+
+/**
+ * The trust store of `trustDir` with `id`'s file replaced by `doc` (or left out when undefined):
+ * what the directory will hold, checked (schemas, thumbprints, ids) before anything is written.
+ */
+function trustWith(
+  trustDir: string,
+  registry: SchemaRegistry,
+  id: string,
+  doc: JwksDocument | undefined,
+): TrustStore {
+  const mine = `${id}.jwks.json`;
+  const jwks = readdirSync(trustDir)
+    .filter((f) => f.endsWith('.jwks.json') && f !== mine)
+    .sort()
+    .map((f) => ({
+      source: f,
+      document: JSON.parse(readFileSync(join(trustDir, f), 'utf8')) as unknown,
+    }));
+  if (doc) jwks.push({ source: mine, document: doc });
+  const rev = join(trustDir, REVOCATIONS_FILE);
+  return createTrustStore({
+    jwks,
+    registry,
+    ...(existsSync(rev)
+      ? {
+          revocations: {
+            source: REVOCATIONS_FILE,
+            document: JSON.parse(readFileSync(rev, 'utf8')) as unknown,
+          },
+        }
+      : {}),
+  });
+}
+
+/** Renders the nats-server configuration again with `args`, as `hubctl nats-config` would. */
+async function renderNatsConfig(certs: string, args: readonly string[]): Promise<void> {
+  if (!args.some((a) => a === '--out' || a.startsWith('--out=') || a === '--out-dir'))
+    throw new HubctlError(
+      HubctlErrorCode.InputInvalid,
+      'the nats-config options after -- must write a file (--out, or --out-dir with --cluster)',
+    );
+  const sub = new Command('hubctl').exitOverride();
+  registerNats(sub);
+  await sub.parseAsync(['nats-config', '--certs', certs, ...args], { from: 'user' });
+}
+
+/** Removes `file` and renders the NATS configuration without it; the file comes back on failure. */
+async function renderNatsConfigWithout(
+  certs: string,
+  file: string,
+  args: readonly string[],
+): Promise<void> {
+  const text = readFileSync(file, 'utf8');
+  rmSync(file);
+  try {
+    await renderNatsConfig(certs, args);
+  } catch (err) {
+    writeFileSync(file, text, { mode: 0o644 });
+    throw err;
+  }
+}
+
+/**
+ * Reloads nats-server's configuration: SIGHUP twice, a second apart. Measured on nats-server
+ * 2.9.10: after one reload a new account's user can connect, but its service imports from the
+ * hub's account do not reach JetStream ("jetstream is not enabled") until a second reload (or a
+ * restart); waiting longer does not help.
+ */
+async function reloadNats(pid: number | undefined): Promise<string[]> {
+  if (pid === undefined) return [];
+  signal([pid]);
+  await new Promise((r) => setTimeout(r, 1000));
+  signal([pid]);
+  // Let the second reload settle before the router provisions the new agency's feed consumer.
+  await new Promise((r) => setTimeout(r, 1000));
+  return [`  nats-server ${pid}: configuration reloaded (SIGHUP twice)`];
+}
+
+/** SIGHUP each process in order: the router, gateways. */
+function signal(pids: readonly number[]): string[] {
+  return pids.map((p) => {
+    try {
+      process.kill(p, 'SIGHUP');
+      return `  SIGHUP sent to ${p}`;
+    } catch (err) {
+      throw new HubctlError(
+        HubctlErrorCode.Prerequisite,
+        `cannot signal process ${p}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      );
+    }
+  });
+}
+
+/**
+ * `hubctl agency add|remove`: the hub operator's part of adding or removing an agency in one
+ * step (docs/operations.md): the trust store, the NATS configuration rendered again from it, a
+ * development certificate if asked, the agreements checked, and the processes reloaded.
+ */
+export function registerAgency(program: Command): void {
+  const agency = program
+    .command('agency')
+    .description("operators: add or remove an agency, the hub's part in one step");
+
+  agency
+    .command('add')
+    .description(
+      'add an agency: its public keys into the trust store, its NATS account and user in the configuration rendered again (the nats-config options after --), optionally a development certificate; then reload nats-server (--nats-pid) and SIGHUP the router and gateways given with --reload, in that order',
+    )
+    .argument('<id>', 'the agency id, e.g. KE-KWS', agencyId)
+    .argument('[nats-config-options...]', 'after --: the options `hubctl nats-config` was run with')
+    .requiredOption('--jwks <file>', "the agency's public keys (<id>.jwks.json, from the agency)")
+    .option('--certs <dir>', 'certs directory (trust/, dev/)', 'certs')
+    .option('--dev-cert', 'issue its NATS client certificate from the development CA (<certs>/dev)')
+    .option('--agreements <file>', 'check the agreements file and say whether one names it')
+    .option('--nats-pid <pid>', 'nats-server to reload afterwards', (v: string) => pid(v)[0]!)
+    .option(
+      '--reload <pid>',
+      'a process to SIGHUP after nats-server (repeatable, in order: the router, then gateways)',
+      pid,
+      [],
+    )
+    .option('--json', 'print JSON')
+    .action(
+      async (
+        id: string,
+        natsArgs: string[],
+        o: {
+          jwks: string;
+          certs: string;
+          devCert?: boolean;
+          agreements?: string;
+          natsPid?: number;
+          reload: number[];
+          json?: boolean;
+        },
+      ) => {
+        const registry = loadSchemaRegistry(DEFAULT_SCHEMAS_DIR);
+        const trustDir = join(o.certs, 'trust');
+        let doc: JwksDocument;
+        try {
+          doc = JSON.parse(readFileSync(o.jwks, 'utf8')) as JwksDocument;
+        } catch (err) {
+          throw new HubctlError(
+            HubctlErrorCode.InputInvalid,
+            `${o.jwks}: not a JWKS file (${(err as Error).message})`,
+          );
+        }
+        if (doc.principal !== id || doc.role !== 'agency')
+          throw new HubctlError(
+            HubctlErrorCode.InputInvalid,
+            `${o.jwks} holds the keys of ${String(doc.principal)} (${String(doc.role)}), not of agency ${id}`,
+          );
+        const target = join(trustDir, `${id}.jwks.json`);
+        const text = `${JSON.stringify(doc, null, 2)}\n`;
+        const existing = existsSync(target) ? readFileSync(target, 'utf8') : undefined;
+        if (existing !== undefined && JSON.stringify(JSON.parse(existing)) !== JSON.stringify(doc))
+          throw new HubctlError(
+            HubctlErrorCode.InputInvalid,
+            `${id} is already in ${trustDir} with other keys: a new key is a rotation (docs/operations.md), not an addition`,
+          );
+        // The trust store with the new file must load (schema, thumbprints) before it is written.
+        const trust = trustWith(trustDir, registry, id, doc);
+        if (!trust.agencies.includes(id))
+          throw new HubctlError(
+            HubctlErrorCode.InputInvalid,
+            `${id} is not an agency in ${o.jwks}`,
+          );
+        if (existing === undefined) writeFileSync(target, text, { mode: 0o644 });
+        const lines = [
+          existing === undefined
+            ? `${target}: ${doc.keys.length} key(s) of ${id} added to the trust store`
+            : `${target}: ${id} was already there with these keys`,
+        ];
+        let certificate: string | undefined;
+        if (o.devCert) {
+          const r = await createDevPki({
+            dir: join(o.certs, 'dev'),
+            principals: [id],
+          });
+          certificate = join(r.dir, `${id}.pem`);
+          lines.push(`development certificate: ${certificate} (and ${id}-key.pem)`);
+        } else
+          lines.push(
+            `its NATS client certificate, from the hub's CA, must carry the SAN e-mail ${natsIdentity(id)}`,
+          );
+        if (natsArgs.length > 0) {
+          try {
+            await renderNatsConfig(o.certs, natsArgs);
+          } catch (err) {
+            if (existing === undefined) rmSync(target);
+            throw err;
+          }
+          lines.push(`nats-server configuration rendered again: account and user for ${id}`);
+        } else
+          lines.push(
+            'nats-server configuration not rendered: give the nats-config options after --, or run hubctl nats-config yourself',
+          );
+        let agreementNamesIt: boolean | undefined;
+        if (o.agreements) {
+          const set = loadAgreementsFile(o.agreements, registry, trust.agencies).set;
+          agreementNamesIt =
+            set.agreements.some((a) => a.parties.some((p) => partyMatches(p, id))) ||
+            (set.operations ?? []).some((op) => op.members.some((p) => partyMatches(p, id)));
+          lines.push(
+            agreementNamesIt
+              ? `${o.agreements}: an agreement names ${id}`
+              : `${o.agreements}: no agreement names ${id} yet: nothing is routed to or from it until one does (add it to an agreement's parties; the router reloads the file when it changes)`,
+          );
+        }
+        lines.push(...(await reloadNats(o.natsPid)), ...signal(o.reload));
+        print(
+          o.json,
+          {
+            agency: id,
+            trustFile: target,
+            added: existing === undefined,
+            ...(certificate ? { certificate } : {}),
+            natsIdentity: natsIdentity(id),
+            natsConfigRendered: natsArgs.length > 0,
+            ...(agreementNamesIt === undefined ? {} : { agreementNamesIt }),
+            reloaded: [...(o.natsPid ? [o.natsPid] : []), ...o.reload],
+          },
+          lines,
+        );
+      },
+    );
+
+  agency
+    .command('remove')
+    .description(
+      'remove an agency: refused while an agreement still names it; its file leaves the trust store (revocations stay), the NATS configuration is rendered again without its account (the nats-config options after --), then reload nats-server (--nats-pid) and SIGHUP the processes given with --reload, in order',
+    )
+    .argument('<id>', 'the agency id', agencyId)
+    .argument('[nats-config-options...]', 'after --: the options `hubctl nats-config` was run with')
+    .option('--certs <dir>', 'certs directory (trust/, dev/)', 'certs')
+    .requiredOption('--agreements <file>', 'the agreements file: none may name the agency any more')
+    .option('--nats-pid <pid>', 'nats-server to reload afterwards', (v: string) => pid(v)[0]!)
+    .option(
+      '--reload <pid>',
+      'a process to SIGHUP after nats-server (repeatable, in order: the router, then gateways)',
+      pid,
+      [],
+    )
+    .option('--json', 'print JSON')
+    .action(
+      async (
+        id: string,
+        natsArgs: string[],
+        o: {
+          certs: string;
+          agreements: string;
+          natsPid?: number;
+          reload: number[];
+          json?: boolean;
+        },
+      ) => {
+        const registry = loadSchemaRegistry(DEFAULT_SCHEMAS_DIR);
+        const trustDir = join(o.certs, 'trust');
+        const target = join(trustDir, `${id}.jwks.json`);
+        if (!existsSync(target))
+          throw new HubctlError(HubctlErrorCode.InputInvalid, `${id} is not in ${trustDir}`);
+        const trust = trustWith(trustDir, registry, id, undefined);
+        // Refused (ERR_AGREEMENTS_INVALID, every place listed) while an agreement names it.
+        loadAgreementsFile(o.agreements, registry, trust.agencies);
+        if (natsArgs.length > 0) await renderNatsConfigWithout(o.certs, target, natsArgs);
+        else rmSync(target);
+        const lines = [
+          `${target} removed: ${id} is no longer a candidate recipient nor a trusted signer once reloaded`,
+          natsArgs.length > 0
+            ? `nats-server configuration rendered again without ${id}'s account`
+            : 'nats-server configuration not rendered: give the nats-config options after --, or run hubctl nats-config yourself',
+          ...(await reloadNats(o.natsPid)),
+          ...signal(o.reload),
+        ];
+        print(
+          o.json,
+          {
+            agency: id,
+            removed: target,
+            natsConfigRendered: natsArgs.length > 0,
+            reloaded: [...(o.natsPid ? [o.natsPid] : []), ...o.reload],
+          },
+          lines,
+        );
+      },
+    );
+}

@@ -1,0 +1,299 @@
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { jetstream } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { inboundSubject, type JwksDocument, type SigningKey } from '@alert-hub/core';
+import { generateKey } from '@alert-hub/operator';
+import { createToken, readSigningKey } from '@alert-hub/runtime';
+import {
+  LOCAL_ROUTER,
+  eventually,
+  feedMessages,
+  hubctl,
+  publishInbound,
+  routerDrained,
+  seizureReport,
+  startLocalHub,
+  type LocalHub,
+  type ServiceProcess,
+} from '@alert-hub/testkit';
+
+/**
+ * Dead letters for operators, with real processes: nats-server with mutual TLS and one account
+ * per agency, the router and a gateway per agency. An alert signed with a key the hub does not
+ * know yet (an agency rotated and the trust store was not updated) is dead-lettered; once the key
+ * is in the trust store, an operator requeues it and it is routed and delivered once.
+ */
+const NG = 'NG-CUSTOMS';
+const VN = 'VN-CUSTOMS';
+
+let hub: LocalHub;
+let ngNc: NatsConnection;
+let hubNc: NatsConnection;
+let keyDir: string;
+let newKey: SigningKey;
+let newPublic: JwksDocument['keys'][number];
+const operator = createToken();
+
+beforeAll(async () => {
+  hub = await startLocalHub({
+    env: process.env,
+    agencies: [NG, VN].map((id) => ({ id, name: id })),
+    agreements: {
+      agreements: [
+        {
+          id: 'NG-VN',
+          version: 1,
+          title: 'Nigeria and Viet Nam',
+          parties: ['NG', 'VN'],
+          alertTypes: ['seizure-report'],
+          maxHandling: 'TLP:AMBER',
+          validFrom: '2019-01-01T00:00:00Z',
+        },
+      ],
+    },
+    routerConfig: { operators: [{ name: 'hub-ops', tokenSha256: operator.sha256 }] },
+  });
+  ngNc = await hub.connectAs(NG);
+  hubNc = await hub.connectAs(LOCAL_ROUTER);
+  // NG's next key, made on NG's side and not yet in the hub's trust store.
+  keyDir = mkdtempSync(join(tmpdir(), 'ahub-ng-next-'));
+  const g = generateKey({ certsDir: keyDir, principal: NG, now: new Date(Date.now() - 60_000) });
+  newKey = readSigningKey(g.privateFile, NG);
+  newPublic = g.publicJwk;
+}, 180_000);
+
+afterAll(async () => {
+  await ngNc?.close();
+  await hubNc?.close();
+  await hub?.stop();
+  rmSync(keyDir, { recursive: true, force: true });
+});
+
+const ops = () => ({ authorization: `Bearer ${operator.token}` });
+const coordinator = () => ({ authorization: `Bearer ${hub.coordinatorToken}` });
+
+interface Summary {
+  seq: number;
+  origin: string;
+  claimedAlertId?: string;
+  code: string;
+  originalSubject: string;
+  requeued?: { by: string; inboundSeq: number | null };
+}
+
+async function get(path: string, headers: Record<string, string> = ops()) {
+  const res = await fetch(`${hub.router.url}${path}`, { headers });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+async function deadLetterOf(alertId: string): Promise<Summary> {
+  return eventually(
+    async () => {
+      const { body } = await get('/v1/deadletters');
+      return (body['items'] as Summary[]).find((s) => s.claimedAlertId === alertId);
+    },
+    60_000,
+    `a dead letter for ${alertId}`,
+  );
+}
+
+function countLines(file: string, msg: string): number {
+  try {
+    return readFileSync(file, 'utf8')
+      .split('\n')
+      .filter((l) => l.includes(`"msg":"${msg}"`)).length;
+  } catch {
+    return 0;
+  }
+}
+
+/** Sends SIGHUP and waits until the service logged that it reloaded its trust store. */
+async function reload(proc: ServiceProcess, log: string) {
+  const file = join(hub.dir, 'logs', log);
+  const before = countLines(file, 'trust store and signing key reloaded');
+  proc.proc.kill('SIGHUP');
+  await eventually(
+    () => countLines(file, 'trust store and signing key reloaded') > before,
+    60_000,
+    `${log} to reload`,
+  );
+}
+
+async function vnFeedIds(): Promise<string[]> {
+  const res = await fetch(`${hub.gateways[VN]!.url}/v1/feed?limit=1000`, {
+    headers: { authorization: `Bearer ${hub.token}` },
+  });
+  return ((await res.json()) as { items: { id: string }[] }).items.map((i) => i.id);
+}
+
+const run = (args: string[], token = operator.token) =>
+  hubctl(['deadletters', ...args, '--router', hub.router.url], {
+    env: { AHUB_OPERATOR_TOKEN: token },
+  });
+
+describe('deadletters - operator tokens', () => {
+  it('hubctl tokens create --roles operator prints the router operators entry; operator mixes with no other role', async () => {
+    const r = await hubctl(['tokens', 'create', '--name', 'hub-ops', '--roles', 'operator']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('add to the router configuration under operators:');
+    const mixed = await hubctl(['tokens', 'create', '--name', 'x', '--roles', 'operator,submit']);
+    expect(mixed.code).toBe(1);
+    expect(mixed.stderr).toContain('ERR_INPUT_INVALID');
+  });
+});
+
+describe('deadletters - list, show, requeue with real processes', () => {
+  const lost = seizureReport(NG);
+  const routedMeanwhile = seizureReport(NG);
+  let dl: Summary;
+  let dlRouted: Summary;
+
+  it('an alert signed with a key the hub does not know is dead-lettered and listed with its code, never its content', async () => {
+    await publishInbound(ngNc, lost, newKey);
+    dl = await deadLetterOf(lost.id);
+    expect(dl).toMatchObject({
+      origin: NG,
+      code: 'ERR_KEY_UNKNOWN',
+      originalSubject: inboundSubject(NG, 'seizure-report'),
+    });
+    expect(dl.requeued).toBeUndefined();
+
+    // hubctl lists it (sequence, origin, claimed id, code).
+    const list = await run(['list', '--origin', NG]);
+    expect(list.code, list.stderr).toBe(0);
+    const line = list.stdout.split('\n').find((l) => l.includes(lost.id));
+    expect(line).toMatch(new RegExp(`^${dl.seq}\\s.*${NG}\\s+${lost.id}\\s+ERR_KEY_UNKNOWN`));
+    // Nothing of the alert's content is in the list, nor in the router's log.
+    expect(list.stdout).not.toContain('Example Trading Co');
+    expect(readFileSync(join(hub.dir, 'logs', 'router.log'), 'utf8')).not.toContain(
+      'Example Trading Co',
+    );
+    // Nothing was forwarded.
+    expect((await feedMessages(hubNc)).filter((m) => m.msgId.startsWith(`${lost.id}:`))).toEqual(
+      [],
+    );
+  });
+
+  it('show: headers and protected headers for coordinators; the alert only for operators', async () => {
+    const meta = await get(`/v1/deadletters/${dl.seq}`, coordinator());
+    expect(meta.status).toBe(200);
+    expect(meta.body['headers']).toMatchObject({
+      'Ahub-Reason-Code': 'ERR_KEY_UNKNOWN',
+      'Ahub-Original-Subject': inboundSubject(NG, 'seizure-report'),
+    });
+    expect(meta.body['envelope']).toMatchObject({
+      signatures: [{ kid: newKey.kid, agency: NG, alert_id: lost.id }],
+    });
+    expect(meta.body['alert']).toBeUndefined();
+    expect(JSON.stringify(meta.body)).not.toContain('Example Trading Co');
+
+    const forbidden = await get(`/v1/deadletters/${dl.seq}?body=true`, coordinator());
+    expect(forbidden.status).toBe(403);
+    expect(forbidden.body).toMatchObject({ error: { code: 'ERR_FORBIDDEN' } });
+    const requeueByCoordinator = await fetch(`${hub.router.url}/v1/deadletters/${dl.seq}/requeue`, {
+      method: 'POST',
+      headers: coordinator(),
+    });
+    expect(requeueByCoordinator.status).toBe(403);
+    expect((await get('/v1/deadletters', {})).status).toBe(401);
+    expect((await get('/v1/deadletters/999999')).body).toMatchObject({
+      error: { code: 'ERR_NOT_FOUND' },
+    });
+
+    const full = await run(['show', String(dl.seq), '--body', '--json']);
+    expect(full.code, full.stderr).toBe(0);
+    expect(JSON.parse(full.stdout)).toMatchObject({
+      seq: dl.seq,
+      code: 'ERR_KEY_UNKNOWN',
+      alert: { id: lost.id, origin: NG, type: 'seizure-report' },
+    });
+  });
+
+  it('a poison message is dead-lettered, shown as undecodable, and the router lives on', async () => {
+    const ack = await jetstream(ngNc).publish(
+      inboundSubject(NG, 'seizure-report'),
+      new Uint8Array([0xc1, 0x00, 0xff]),
+    );
+    expect(ack.seq).toBeGreaterThan(0);
+    const poison = await eventually(
+      async () => {
+        const { body } = await get(`/v1/deadletters?after=${dl.seq}`);
+        return (body['items'] as (Summary & { seq: number })[]).find(
+          (s) => s.claimedAlertId === undefined && s.origin === NG,
+        );
+      },
+      60_000,
+      'the poison dead letter',
+    );
+    const shown = await get(`/v1/deadletters/${poison.seq}`);
+    expect(shown.status).toBe(200);
+    expect(typeof shown.body['undecodable']).toBe('string');
+    expect(shown.body['envelope']).toBeUndefined();
+  });
+
+  it('requeue after the key is in the trust store: routed and delivered once; the audit says dead-lettered, requeued, forwarded', async () => {
+    // A second alert dead-lettered the same way, then sent again with NG's registered key: it
+    // is routed, so its dead letter must never be requeued.
+    await publishInbound(ngNc, routedMeanwhile, newKey);
+    dlRouted = await deadLetterOf(routedMeanwhile.id);
+    const privateDir = join(hub.certsDir, 'private', NG);
+    const oldKey = readSigningKey(join(privateDir, readdirSync(privateDir)[0]!), NG);
+    await publishInbound(ngNc, routedMeanwhile, oldKey);
+    await eventually(async () => (await vnFeedIds()).includes(routedMeanwhile.id), 60_000);
+
+    // The cause fixed: NG's new public key into the hub's trust store, router and partner reloaded.
+    const trustFile = join(hub.certsDir, 'trust', `${NG}.jwks.json`);
+    const jwks = JSON.parse(readFileSync(trustFile, 'utf8')) as JwksDocument;
+    writeFileSync(trustFile, JSON.stringify({ ...jwks, keys: [...jwks.keys, newPublic] }));
+    await reload(hub.router, 'router.log');
+    await reload(hub.gateways[VN]!, `gateway-${VN}.log`);
+
+    const r = await run(['requeue', String(dl.seq)]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`dead letter #${dl.seq} requeued on ${dl.originalSubject}`);
+
+    await eventually(async () => (await vnFeedIds()).includes(lost.id), 60_000, 'delivery');
+    await routerDrained(hubNc);
+    expect((await vnFeedIds()).filter((id) => id === lost.id)).toHaveLength(1);
+    const copies = (await feedMessages(hubNc)).filter((m) => m.msgId.startsWith(`${lost.id}:`));
+    expect(copies.map((c) => c.subject)).toEqual([`ahub.feed.${VN}.${NG}.seizure-report`]);
+
+    const trace = await get(`/v1/audit/trace/${lost.id}`, coordinator());
+    const events = (trace.body['records'] as { event: string }[]).map((x) => x.event);
+    const at = (e: string) => events.indexOf(e);
+    expect(at('dead-lettered')).toBeGreaterThanOrEqual(0);
+    expect(at('requeued')).toBeGreaterThan(at('dead-lettered'));
+    expect(events.lastIndexOf('received')).toBeGreaterThan(at('requeued'));
+    expect(at('forwarded')).toBeGreaterThan(at('requeued'));
+    expect(events.filter((e) => e === 'forwarded')).toHaveLength(1);
+
+    const listed = (await get('/v1/deadletters')).body['items'] as Summary[];
+    expect(listed.find((s) => s.seq === dl.seq)?.requeued).toMatchObject({ by: 'hub-ops' });
+    expect(listed.find((s) => s.seq === dl.seq)?.requeued?.inboundSeq).toBeGreaterThan(0);
+  });
+
+  it('a second requeue is refused (ERR_DEADLETTER_REQUEUED); a dead letter whose alert was routed since is refused (ERR_ALERT_ALREADY_ROUTED)', async () => {
+    const again = await run(['requeue', String(dl.seq)]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain('[ERR_DEADLETTER_REQUEUED]');
+    const res = await fetch(`${hub.router.url}/v1/deadletters/${dl.seq}/requeue`, {
+      method: 'POST',
+      headers: ops(),
+    });
+    expect(res.status).toBe(409);
+    expect(await res.json()).toMatchObject({ error: { code: 'ERR_DEADLETTER_REQUEUED' } });
+
+    const twice = await fetch(`${hub.router.url}/v1/deadletters/${dlRouted.seq}/requeue`, {
+      method: 'POST',
+      headers: ops(),
+    });
+    expect(twice.status).toBe(409);
+    expect(await twice.json()).toMatchObject({ error: { code: 'ERR_ALERT_ALREADY_ROUTED' } });
+    await routerDrained(hubNc);
+    expect((await vnFeedIds()).filter((id) => id === lost.id)).toHaveLength(1);
+    expect((await vnFeedIds()).filter((id) => id === routedMeanwhile.id)).toHaveLength(1);
+  });
+});

@@ -1,0 +1,28 @@
+/** Types of generate-route-tree.mjs, the router's one-countersignature-per-decision vectors. */
+export declare function vectorDecision(): {
+  origin: string;
+  alertId: string;
+  routedAt: string;
+  grants: { recipient: string; agreement: { id: string; version: number }; onward: boolean }[];
+};
+export declare function buildRouteTreeVectors(): Promise<RouteTreeVectors>;
+export interface RouteTreeVectors {
+  verifyAt: string;
+  decision: ReturnType<typeof vectorDecision>;
+  routerKid: string;
+  leaves: { recipient: string; index: number; copy: string; json: string; leafHash: string }[];
+  nodes: Record<string, string>;
+  root: string;
+  protectedHeader: string;
+  signature: string;
+  copies: {
+    recipient: string;
+    index: number;
+    leaf: string;
+    path: string[];
+    envelope: string;
+    sha256: string;
+  }[];
+  invalid: { name: string; description: string; recipient: string; envelope: string; code: string }[];
+  perCopy: { recipient: string; envelope: string; refusedWith: string };
+}

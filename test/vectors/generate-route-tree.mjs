@@ -1,0 +1,145 @@
+#!/usr/bin/env node
+// Builds the test vectors of the router's one countersignature per routing decision
+// (route-tree.json, docs/protocol.md §3.2). Run from the repository root after `npm run build`:
+//   node test/vectors/generate-route-tree.mjs
+//
+// Same keys as generate.mjs (the router key derives from a published seed; the origin is the
+// RFC 8037 §A.1 key). Ed25519 and the copy ids (HMAC under a key derived from the router key) are
+// deterministic, so every byte regenerates; test/route-tree-vectors.test.ts checks that it does.
+import { createHash } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { encode } from '@msgpack/msgpack';
+import {
+  b64url,
+  canonicalJson,
+  countersign,
+  countersignRoutes,
+  encodeEnvelope,
+  importSigningKey,
+  routeLeafBytes,
+  routeLeaves,
+  signAlert,
+  signBytes,
+  signingInput,
+} from '@alert-hub/core';
+import { VECTOR_TIME, vectorAlert, vectorKeys } from './generate.mjs';
+
+const SCHEMA = 'https://schemas.alert-hub.example/alerts/seizure-report/v1.json';
+const hex = (bytes) => Buffer.from(bytes).toString('hex');
+const sha256 = (bytes) => createHash('sha256').update(bytes).digest('hex');
+
+/** The routing decision of the vectors: one alert of SG-NPARKS to three partners. */
+export function vectorDecision() {
+  const alert = vectorAlert();
+  return {
+    origin: alert.origin,
+    alertId: alert.id,
+    routedAt: '2019-04-08T03:15:02Z',
+    // In the order the policy listed them; the leaves are ordered by recipient id.
+    grants: [
+      { recipient: 'VN-CUSTOMS', agreement: { id: 'WEN-ASIA-AFRICA', version: 3 }, onward: false },
+      { recipient: 'NG-CUSTOMS', agreement: { id: 'WEN-ASIA-AFRICA', version: 3 }, onward: false },
+      { recipient: 'KE-KWS', agreement: { id: 'AFRICA-PANGOLIN', version: 1 }, onward: true },
+    ],
+  };
+}
+
+/** Every route-tree vector. */
+export async function buildRouteTreeVectors() {
+  const k = vectorKeys();
+  const sgKey = importSigningKey(k.sg.privateJwk, 'SG-NPARKS');
+  const hubKey = importSigningKey(k.hub.privateJwk, 'HUB');
+  const alert = vectorAlert();
+  const decision = vectorDecision();
+  const origin = await signAlert(alert, sgKey, SCHEMA);
+  const copies = await countersignRoutes(origin, hubKey, decision);
+  const leaves = routeLeaves(hubKey, decision).map((leaf) => {
+    const bytes = routeLeafBytes(leaf);
+    return {
+      recipient: leaf.recipient,
+      index: leaf.index,
+      copy: leaf.copy,
+      json: bytes.toString('utf8'),
+      leafHash: sha256(Buffer.concat([Buffer.from([0]), bytes])),
+    };
+  });
+  const routed = copies[0].signatures[1];
+  const protectedHeader = Buffer.from(routed.protected, 'base64url').toString('utf8');
+  const root = Buffer.from(JSON.parse(protectedHeader).tree_root, 'base64url');
+  const node = (l, r) =>
+    sha256(Buffer.concat([Buffer.from([1]), Buffer.from(l, 'hex'), Buffer.from(r, 'hex')]));
+  const [h0, h1, h2] = leaves.map((l) => l.leafHash);
+  const copyVectors = decision.grants.map((g, i) => {
+    const c = copies[i];
+    const bytes = encodeEnvelope(c);
+    const path = Buffer.from(c.signatures[1].header.path, 'base64url');
+    return {
+      recipient: g.recipient,
+      index: leaves.find((l) => l.recipient === g.recipient).index,
+      leaf: c.signatures[1].header.leaf,
+      path: Array.from({ length: path.length / 32 }, (_, j) => hex(path.subarray(j * 32, j * 32 + 32))),
+      envelope: hex(bytes),
+      sha256: sha256(bytes),
+    };
+  });
+
+  // Refusals a verifier must make, each on a copy for `recipient`, with the code it must give.
+  const invalid = [];
+  const first = copies[decision.grants.findIndex((g) => g.recipient === 'KE-KWS')];
+  // NG-CUSTOMS's leaf is at index 1, whose path has as many hashes as KE-KWS's (index 0).
+  const other = copies[decision.grants.findIndex((g) => g.recipient === 'NG-CUSTOMS')];
+  const vn = copies[decision.grants.findIndex((g) => g.recipient === 'VN-CUSTOMS')];
+  const s = first.signatures[1];
+  const withSig = (sig) => encodeEnvelope({ payload: first.payload, signatures: [first.signatures[0], sig] });
+  const resigned = async (text) => {
+    const p = b64url(text);
+    const signature = (await signBytes('EdDSA', signingInput(p, first.payload), hubKey.privateKey)).toString('base64url');
+    return { ...s, protected: p, signature };
+  };
+  const add = (name, description, bytes, code) => invalid.push({ name, description, recipient: 'KE-KWS', envelope: hex(bytes), code });
+  const leafJson = JSON.parse(Buffer.from(s.header.leaf, 'base64url').toString('utf8'));
+  const header = JSON.parse(protectedHeader);
+  add('tree-other-recipients-leaf', "NG-CUSTOMS's leaf with KE-KWS's path.", withSig({ ...s, header: { ...s.header, leaf: other.signatures[1].header.leaf } }), 'ERR_PROOF_ROOT_MISMATCH');
+  add('tree-other-path', "KE-KWS's leaf with NG-CUSTOMS's path.", withSig({ ...s, header: { ...s.header, path: other.signatures[1].header.path } }), 'ERR_PROOF_ROOT_MISMATCH');
+  add('tree-not-for-me', "VN-CUSTOMS's whole copy, verified by KE-KWS.", encodeEnvelope(vn), 'ERR_ENVELOPE_HEADER_MISMATCH');
+  add('tree-index-out-of-range', 'The leaf rewritten with index 3 in a tree of 3.', withSig({ ...s, header: { ...s.header, leaf: b64url(canonicalJson({ ...leafJson, index: 3 })) } }), 'ERR_PROOF_RANGE');
+  add('tree-path-too-short', 'The last hash of the path removed.', withSig({ ...s, header: { ...s.header, path: Buffer.from(s.header.path, 'base64url').subarray(0, 32).toString('base64url') } }), 'ERR_PROOF_LENGTH');
+  add('tree-wrong-size', 'Re-signed by the router with tree_size 5: the path no longer fits.', withSig(await resigned(canonicalJson({ ...header, tree_size: 5 }))), 'ERR_PROOF_LENGTH');
+  add('tree-modified-root', 'tree_root changed without re-signing.', withSig({ ...s, protected: b64url(canonicalJson({ ...header, tree_root: Buffer.alloc(32).toString('base64url') })) }), 'ERR_SIGNATURE_INVALID');
+  add('tree-leaf-not-canonical', 'The same leaf with a space after a colon.', withSig({ ...s, header: { ...s.header, leaf: b64url(canonicalJson(leafJson).replace('"onward":', '"onward": ')) } }), 'ERR_ROUTE_LEAF_MALFORMED');
+  add('tree-header-not-canonical', 'Re-signed by the router with the header members in another order.', withSig(await resigned(JSON.stringify({ typ: header.typ, ...header }))), 'ERR_ENVELOPE_MALFORMED');
+  add('tree-no-leaf', 'The tree countersignature without its unprotected header.', withSig({ protected: s.protected, signature: s.signature }), 'ERR_ENVELOPE_MALFORMED');
+  add('tree-header-extra-member', 'An unprotected header with a member beyond leaf and path.', encode({ payload: first.payload, signatures: [first.signatures[0], { ...s, header: { ...s.header, index: 0 } }] }), 'ERR_ENVELOPE_MALFORMED');
+
+  // The retired per-copy form, for a verifier's transition setting (§3.4).
+  const perCopy = await countersign(origin, hubKey, {
+    recipient: 'KE-KWS',
+    agreement: { id: 'AFRICA-PANGOLIN', version: 1 },
+    routed_at: decision.routedAt,
+    onward: true,
+    alert_id: alert.id,
+  });
+  return {
+    verifyAt: VECTOR_TIME,
+    decision,
+    routerKid: k.hub.publicJwk.kid,
+    leaves,
+    nodes: { 'MTH(D[0:2])': node(h0, h1), root: node(node(h0, h1), h2) },
+    root: hex(root),
+    protectedHeader,
+    signature: routed.signature,
+    copies: copyVectors,
+    invalid,
+    perCopy: { recipient: 'KE-KWS', envelope: hex(encodeEnvelope(perCopy)), refusedWith: 'ERR_ROUTE_FORM_RETIRED' },
+  };
+}
+
+async function main() {
+  const dir = fileURLToPath(new URL('./', import.meta.url));
+  const v = await buildRouteTreeVectors();
+  writeFileSync(`${dir}route-tree.json`, `${JSON.stringify(v, null, 2)}\n`);
+  console.log(`wrote ${v.copies.length} copies and ${v.invalid.length} refusals to ${dir}route-tree.json`);
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) await main();
