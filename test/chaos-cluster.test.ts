@@ -47,8 +47,7 @@ beforeAll(async () => {
     clusterSize: 3,
     routerConfig: {
       consumer: { ackWaitMs: 3000, maxMessages: 64 },
-      // The feed stream keeps read copies (limits), so the test can count them in it too.
-      streams: { replicas: 3, maxAgeMs: RETENTION_MS, feedsRetention: 'limits' },
+      streams: { replicas: 3, maxAgeMs: RETENTION_MS },
     },
   });
   nc = await hub.connectAs('HUB');

@@ -46,11 +46,7 @@ beforeAll(async () => {
     agreements: AGREEMENTS,
     env: process.env,
     leaves: [ORIGIN, LEAF_PARTNER],
-    routerConfig: {
-      consumer: { ackWaitMs: 3000, maxMessages: 64 },
-      // The feed stream keeps read copies (limits), so the test can count them in it too.
-      streams: { feedsRetention: 'limits' },
-    },
+    routerConfig: { consumer: { ackWaitMs: 3000, maxMessages: 64 } },
   });
   nc = await hub.connectAs('HUB');
   jsm = await jetstreamManager(nc, { timeout: 10_000 });

@@ -10,22 +10,23 @@ import { useNatsServer } from '@alert-hub/testkit/harness';
  */
 const nats = useNatsServer();
 const AGENCIES = ['SG-NPARKS', 'VN-CUSTOMS'];
+const WQ = { limits: { feedsRetention: 'workqueue' as const } };
 
 describe('feeds migration - limits to work queue', () => {
   it('an existing limits stream keeps its retention (reported); with migrateFeeds it is replaced only once every copy was read', async () => {
     const nc = await nats.connect();
     const jsm = await jetstreamManager(nc);
-    const old = await provisionHub(jsm, AGENCIES, { limits: { feedsRetention: 'limits' } });
+    const old = await provisionHub(jsm, AGENCIES);
     expect(old).toMatchObject({ feedsRetention: 'limits', feedsRetentionMismatch: false });
     await jetstream(nc).publish(feedSubject('VN-CUSTOMS', 'SG-NPARKS', 'seizure-report'), 'copy', {
       msgID: 'a:VN-CUSTOMS:SG-NPARKS',
     });
 
     // Configured work queue, without migrateFeeds: kept and reported.
-    const kept = await provisionHub(jsm, AGENCIES);
+    const kept = await provisionHub(jsm, AGENCIES, WQ);
     expect(kept).toMatchObject({ feedsRetention: 'limits', feedsRetentionMismatch: true });
     // With migrateFeeds but a copy unread: kept, and the reason names the consumer.
-    const unread = await provisionHub(jsm, AGENCIES, { migrateFeeds: true });
+    const unread = await provisionHub(jsm, AGENCIES, { ...WQ, migrateFeeds: true });
     expect(unread.feedsRetentionMismatch).toBe(true);
     expect(unread.feedsNotMigrated).toContain(`${feedConsumerName('VN-CUSTOMS')}: 1`);
     expect((await jsm.streams.info(Streams.Feeds)).state.messages).toBe(1);
@@ -38,7 +39,7 @@ describe('feeds migration - limits to work queue', () => {
     const m = await consumer.next({ expires: 5000 });
     expect(m?.string()).toBe('copy');
     await m!.ackAck();
-    const migrated = await provisionHub(jsm, AGENCIES, { migrateFeeds: true });
+    const migrated = await provisionHub(jsm, AGENCIES, { ...WQ, migrateFeeds: true });
     expect(migrated).toMatchObject({
       feedsRetention: 'workqueue',
       feedsRetentionMismatch: false,
@@ -55,7 +56,7 @@ describe('feeds migration - limits to work queue', () => {
         feedConsumerName(a),
       );
     // Once migrated, a further start changes nothing.
-    expect(await provisionHub(jsm, AGENCIES, { migrateFeeds: true })).toMatchObject({
+    expect(await provisionHub(jsm, AGENCIES, { ...WQ, migrateFeeds: true })).toMatchObject({
       feedsRetention: 'workqueue',
       feedsRetentionMismatch: false,
     });
@@ -64,7 +65,7 @@ describe('feeds migration - limits to work queue', () => {
   it('in the work queue, an acknowledged copy leaves the stream; deny_delete still refuses a delete', async () => {
     const nc = await nats.connect();
     const jsm = await jetstreamManager(nc);
-    await provisionHub(jsm, AGENCIES);
+    await provisionHub(jsm, AGENCIES, WQ);
     const js = jetstream(nc);
     const ack = await js.publish(feedSubject('SG-NPARKS', 'VN-CUSTOMS', 'seizure-report'), 'x', {
       msgID: 'b:SG-NPARKS:VN-CUSTOMS',

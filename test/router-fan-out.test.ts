@@ -72,9 +72,7 @@ beforeAll(async () => {
       ],
     }),
   );
-  // The router's production configuration: defaults everywhere but the addresses, and a feed
-  // stream that keeps read copies (limits retention) so that the test reads them all back with
-  // an ordered consumer (a work queue admits no consumer overlapping the partners' own).
+  // The router's production configuration: defaults everywhere but the addresses.
   routerFile = writeConfig(fx.dir, 'router', {
     signingKey: fx.hubKeyFile,
     trustDir: fx.trustDir,
@@ -82,7 +80,6 @@ beforeAll(async () => {
     dataDir: join(fx.dir, 'router'),
     nats: { servers: [nats.url], tls: tls('HUB') },
     http: { port: 0 },
-    streams: { feedsRetention: 'limits' },
   });
   hub = await connectNats({
     servers: nats.url,
@@ -90,7 +87,7 @@ beforeAll(async () => {
     inboxPrefix: inboxPrefix('HUB'),
     tls: tls('HUB'),
   });
-  await provision(hub, AGENCIES, { limits: { feedsRetention: 'limits' } });
+  await provision(hub, AGENCIES);
 }, 120_000);
 afterAll(async () => {
   await hub?.close();
@@ -140,9 +137,16 @@ describe('router - fan-out to 108 partners with a backlog of 500 alerts', () => 
 
     const router = await startService('router', routerFile, { nodeArgs: SERVICE_NODE_ARGS });
     const exits: (number | string | null)[] = [];
-    router.proc.once('exit', (code, signal) => exits.push(signal ?? code));
+    // A router that dies (out of memory) fails the test at once, rather than after the drain wait.
+    const died = new Promise<never>((_, reject) =>
+      router.proc.once('exit', (code, signal) => {
+        exits.push(signal ?? code);
+        reject(new Error(`the router exited (${signal ?? code}) while draining the backlog`));
+      }),
+    );
+    died.catch(() => undefined);
     const pid = router.proc.pid!;
-    await routerDrained(hub, 600_000);
+    await Promise.race([routerDrained(hub, 600_000), died]);
     const peak = peakRssMiB(pid);
     // A figure for the reader, not an assertion: timing and memory depend on the machine.
     console.log(

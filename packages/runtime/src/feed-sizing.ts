@@ -20,6 +20,8 @@ export interface FeedSizingInput {
   readonly load: FeedLoad;
   /** Agencies with a feed (the trust store's), when known. */
   readonly agencies?: number;
+  /** The feed stream's retention: with `limits` it keeps read copies too, for `maxAgeMs`. */
+  readonly retention?: 'workqueue' | 'limits';
 }
 
 /** The figures of a sizing check, for the start-up log and the operations guide. */
@@ -78,6 +80,15 @@ export function checkFeedSizing(i: FeedSizingInput): FeedSizing {
     warnings.push(
       `the feed stream (${fmtBytes(i.feedsMaxBytes)}) holds ${fullRecipientsHeld} full recipient quota(s) of ${agencies} (${fmtBytes(needed)} for all): with more partners away at once, the stream fills and every new copy is held as pending`,
     );
+  }
+  if (i.agencies !== undefined && i.retention === 'limits') {
+    const bytesPerSecond =
+      i.load.alertsPerSecond * Math.min(i.load.fanOut, agencies) * i.load.copyBytes;
+    const fullAfterMs = bytesPerSecond > 0 ? (i.feedsMaxBytes / bytesPerSecond) * 1000 : Infinity;
+    if (fullAfterMs < i.maxAgeMs)
+      warnings.push(
+        `with limits retention the feed stream keeps every copy, read or not, for ${fmtHours(i.maxAgeMs)}: the stated load (${fmtBytes(bytesPerSecond * 3600)} an hour) fills it (${fmtBytes(i.feedsMaxBytes)}) after ${fmtHours(fullAfterMs)}, and from then on every new copy is held as pending; use feedsRetention workqueue or a larger feedsMaxBytes`,
+      );
   }
   return {
     recipientBytes,

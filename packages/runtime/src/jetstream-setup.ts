@@ -51,10 +51,9 @@ export interface StreamLimits {
    */
   readonly replicas: number;
   /**
-   * Retention of the feed stream. `workqueue` (the default): a copy is removed once the
-   * recipient's gateway acknowledged it, which it does only after storing it in its inbox (the
-   * inbox is then the replay window); `limits`: every copy stays for `maxAgeMs`, read or not, as
-   * before. nats-server cannot change the retention of an existing stream: an existing stream
+   * Retention of the feed stream. `workqueue`: a copy is removed once the recipient's gateway
+   * acknowledged it, which it does only after storing it in its inbox (the inbox is then the
+   * replay window); `limits` (the default for now): every copy stays for `maxAgeMs`, read or not. nats-server cannot change the retention of an existing stream: an existing stream
    * keeps its own, and provisioning reports it (see the operations guide, "Feed streams").
    */
   readonly feedsRetention: FeedsRetention;
@@ -71,7 +70,7 @@ export const DEFAULT_STREAM_LIMITS: StreamLimits = {
   auditMaxBytes: 256 * 1024 ** 2,
   duplicateWindowMs: 2 * 60_000,
   replicas: 1,
-  feedsRetention: 'workqueue',
+  feedsRetention: 'limits',
 };
 
 /** Room in a dead letter for the router's headers (reason at most 1000 characters, subject, digest). */

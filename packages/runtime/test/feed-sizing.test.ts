@@ -49,4 +49,19 @@ describe('feed sizing - checked at start', () => {
     expect(s.fullRecipientsHeld).toBe(26);
     expect(s.warnings[1]).toContain('26 full recipient quota(s) of 109');
   });
+
+  it('warns when a limits feed stream, keeping read copies for the whole window, fills before it ends', () => {
+    const s = checkFeedSizing({
+      feedsMaxBytes: 2048 * MiB,
+      maxAgeMs: 30 * day,
+      recipientMaxCopies: 20_000,
+      // 10 alerts/s to 2 partners, 4 KiB each: 288 MiB an hour, 2 GiB in about 7 hours
+      load: { alertsPerSecond: 10, fanOut: 2, copyBytes: 4096 },
+      agencies: 4,
+      retention: 'limits',
+    });
+    expect(s.errors).toEqual([]);
+    expect(s.warnings.filter((w) => w.startsWith('with limits retention'))).toHaveLength(1);
+    expect(s.warnings.find((w) => w.startsWith('with limits retention'))).toContain('7.28 h');
+  });
 });

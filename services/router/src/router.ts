@@ -398,6 +398,7 @@ function warnFeedSizing(config: RouterConfig, agencies: number, log: Logger): vo
     recipientMaxCopies: s.recipientMaxCopies,
     load: s.load,
     agencies,
+    retention: s.feedsRetention,
   });
   const figures = {
     feedsMaxBytes: s.feedsMaxBytes,

@@ -21,10 +21,10 @@ function configWith(streams: Record<string, unknown>): string {
 }
 
 describe('router config - feed streams', () => {
-  it('defaults: a work-queue feed, 20,000 copies per recipient, the load it is checked against', () => {
+  it('defaults: a limits feed (copies kept for maxAgeMs), 20,000 copies per recipient, the load it is checked against', () => {
     const c = loadConfig({}, configWith({}));
     expect(c.streams).toMatchObject({
-      feedsRetention: 'workqueue',
+      feedsRetention: 'limits',
       recipientMaxCopies: 20_000,
       load: { alertsPerSecond: 10, fanOut: 2, copyBytes: 4096 },
       migrateFeeds: false,
@@ -46,8 +46,8 @@ describe('router config - feed streams', () => {
 
   it('AHUB_FEEDS_RETENTION selects the retention; anything but workqueue or limits is refused', () => {
     const file = configWith({});
-    expect(loadConfig({ AHUB_FEEDS_RETENTION: 'limits' }, file).streams.feedsRetention).toBe(
-      'limits',
+    expect(loadConfig({ AHUB_FEEDS_RETENTION: 'workqueue' }, file).streams.feedsRetention).toBe(
+      'workqueue',
     );
     expect(() => loadConfig({ AHUB_FEEDS_RETENTION: 'interest' }, file)).toThrow(
       expect.objectContaining({ code: 'ERR_CONFIG_INVALID' }),
