@@ -20,6 +20,7 @@ import {
 } from '@alert-hub/runtime';
 import { auditDbFile, type RouterConfig } from './config.js';
 import { buildCoordinatorApi } from './http.js';
+import { FeedPublisher } from './feed-publisher.js';
 import { createRouterMetrics } from './metrics.js';
 import { HeldCopies } from './held-copies.js';
 import { Notifier } from './notifier.js';
@@ -27,7 +28,7 @@ import { RoutingLoop, STUCK_DELIVERIES } from './routing-loop.js';
 import { RouterStore, type Outcome } from './store.js';
 import { AuditCheckpointer, hubNoteSigner } from './audit-checkpoints.js';
 import { DeadLetters } from './dead-letters.js';
-import { auditOrigin } from '@alert-hub/core';
+import { auditOrigin, inboxPrefix } from '@alert-hub/core';
 import { AuditIntegrityError } from '@alert-hub/audit';
 
 /** Attempts at provisioning after a reload, and the pause between two. */
@@ -215,6 +216,10 @@ export async function startRouter(
     retryMs: config.streams.heldRetryMs,
   });
   held.start();
+  const feeds = new FeedPublisher(nc, {
+    inboxPrefix: config.nats.inboxPrefix ?? inboxPrefix(config.principal),
+    timeoutMs: config.nats.publishTimeoutMs,
+  });
   const deadLetters = new DeadLetters({
     js,
     jsm,
@@ -223,6 +228,7 @@ export async function startRouter(
     publishTimeoutMs: config.nats.publishTimeoutMs,
   });
   const loop = new RoutingLoop({
+    feeds,
     js,
     store,
     writer,
@@ -372,6 +378,7 @@ export async function startRouter(
       await http.close();
       await loop.stop();
       await held.stop();
+      feeds.close();
       writer.flush();
       await notifier.stop();
       await checkpoint();

@@ -36,6 +36,7 @@ import {
 import { AuditIntegrityError } from '@alert-hub/audit';
 import { isTransientFailure, type BatchWriter, type Logger } from '@alert-hub/runtime';
 import { CopyBudget, copyCost, sendWithin } from './copy-budget.js';
+import type { FeedPublisher } from './feed-publisher.js';
 import type { HeldCopies } from './held-copies.js';
 import { InboundPuller } from './inbound-puller.js';
 import type { RouterMetrics } from './metrics.js';
@@ -72,6 +73,8 @@ export interface RoutingDeps {
   /** Memory for copies in flight, in bytes (see {@link copyCost}): bounds the router by copies. */
   readonly copyBudgetBytes: number;
   readonly publishTimeoutMs: number;
+  /** Publishes the countersigned copies and collects JetStream's acknowledgements. */
+  readonly feeds: Pick<FeedPublisher, 'publish'>;
   /** Bounds on `issuedAt` (see the router's `freshness` configuration). */
   readonly freshness?: { readonly maxAgeMs: number; readonly maxFutureSkewMs: number };
   readonly now?: () => Date;
@@ -443,7 +446,7 @@ export class RoutingLoop {
   }
 
   async #route(m: JsMsg, jws: GeneralJws, alert: Alert): Promise<void> {
-    const { store, js, metrics } = this.#d;
+    const { store, metrics } = this.#d;
     const now = this.#now();
     const trust = this.#d.trust();
     // Alert identity is (origin, id). A retraction retracts its origin's own alert; another
@@ -496,8 +499,7 @@ export class RoutingLoop {
       const forwardedAt = new Date().toISOString();
       const subject = feedSubject(a.recipient, alert.origin, alert.type);
       const msgID = forwardMsgId(alert.origin, alert.id, a.recipient);
-      const publish = () =>
-        js.publish(subject, bytes, { msgID, timeout: this.#d.publishTimeoutMs });
+      const publish = () => this.#d.feeds.publish(subject, bytes, msgID);
       // A recipient whose feed has no room gets its copy held, never everybody's routing stopped.
       const r = this.#d.held
         ? await this.#d.held.send(a.recipient, publish)
