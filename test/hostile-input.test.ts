@@ -8,6 +8,8 @@ import { stringify as toYaml } from 'yaml';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { headers as natsHeaders } from '@nats-io/transport-node';
 import {
+  DEFAULT_MAX_ENVELOPE_BYTES,
+  MAX_INBOUND_ENVELOPE_BYTES,
   Streams,
   encodeEnvelope,
   inboundMsgId,
@@ -306,6 +308,14 @@ describe('hostile input - at the router (raw NATS messages)', () => {
       }),
       'ERR_ENVELOPE_TOO_LARGE',
     );
+    // Under the envelope limit, but without room for the router's countersignature: its copies
+    // would be too large for their recipients, so the router refuses it at the door.
+    const tight = msgpack({
+      payload: 'A'.repeat(MAX_INBOUND_ENVELOPE_BYTES),
+      signatures: [{ protected: 'e30', signature: 'AA' }],
+    });
+    expect(tight.byteLength).toBeLessThan(DEFAULT_MAX_ENVELOPE_BYTES);
+    await expectRefused(tight, 'ERR_ENVELOPE_TOO_LARGE');
   });
   it('payloads and headers over the NATS and stream limits never reach the stream', async () => {
     const nc = await nats.connect();

@@ -5,6 +5,20 @@ import type { GeneralJws, JwsSignature } from './jws.js';
 /** Largest envelope the hub accepts (bytes of msgpack); JetStream streams use the same limit. */
 export const DEFAULT_MAX_ENVELOPE_BYTES = 256 * 1024;
 
+/**
+ * Room an inbound envelope leaves for the router's countersignature: its protected header, this
+ * copy's leaf (at most 1,024 bytes) and inclusion path (at most 16 hashes), the signature and
+ * their msgpack framing come to under 3 KiB; 8 KiB leaves a margin.
+ */
+export const COUNTERSIGNATURE_HEADROOM_BYTES = 8 * 1024;
+
+/**
+ * Largest inbound envelope (the origin's signature only) the hub accepts, so that every routed
+ * copy of it fits {@link DEFAULT_MAX_ENVELOPE_BYTES} at its recipient.
+ */
+export const MAX_INBOUND_ENVELOPE_BYTES =
+  DEFAULT_MAX_ENVELOPE_BYTES - COUNTERSIGNATURE_HEADROOM_BYTES;
+
 const encoder = new Encoder();
 // Map keys the decoder has read in the current decode (decoding is synchronous, so one counter
 // serves): the decoder keeps the last of two equal keys, so a duplicate shows as a key read but

@@ -1,5 +1,5 @@
 import type { Alert } from './alert.js';
-import { decodeEnvelope } from './codec.js';
+import { MAX_INBOUND_ENVELOPE_BYTES, decodeEnvelope } from './codec.js';
 import { AlertHubError, SubjectInvalidError, SubjectMismatchError } from './errors.js';
 import { verifyOrigin, type GeneralJws, type VerifyOptions } from './jws.js';
 import {
@@ -31,7 +31,8 @@ function refused<T>(err: unknown, alert?: Alert): Opened<T> {
 
 /**
  * Opens a message a gateway published on an inbound subject (`ahub.in.<origin>.<type>`), as the
- * router does before it routes anything. The checks, in this fixed order: decode the envelope;
+ * router does before it routes anything. The checks, in this fixed order: decode the envelope (at
+ * most {@link MAX_INBOUND_ENVELOPE_BYTES}, so that its countersigned copies fit the envelope limit);
  * verify the origin's signature; (no countersignature on an inbound message); the subject names
  * the signer and the alert type; the alert matches its schema.
  */
@@ -42,7 +43,7 @@ export async function openInbound(
 ): Promise<Opened<object>> {
   let alert: Alert | undefined;
   try {
-    const jws = decodeEnvelope(bytes);
+    const jws = decodeEnvelope(bytes, MAX_INBOUND_ENVELOPE_BYTES);
     alert = (await verifyOrigin(jws, options)).alert;
     const claim = parseInboundSubject(subject);
     if (!claim) throw new SubjectInvalidError(subject, 'ahub.in.<agency>.<type>');

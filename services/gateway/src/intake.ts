@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import {
   AlertHubError,
   DEFAULT_MAX_CLOCK_SKEW_MS,
-  DEFAULT_MAX_ENVELOPE_BYTES,
+  MAX_INBOUND_ENVELOPE_BYTES,
   canonicalJson,
   encodeEnvelope,
   inboundMsgId,
@@ -131,11 +131,12 @@ export class Intake {
       const jws = await signAlert(alert, this.#d.signingKey(), schemaId);
       const envelope = encodeEnvelope(jws);
       // The v1 schemas bound every member, which keeps a valid alert far below this; the check
-      // guards future schema versions, so that an oversized alert is a 413, never a JetStream 503.
-      if (envelope.byteLength > DEFAULT_MAX_ENVELOPE_BYTES) {
+      // guards future schema versions, so that an oversized alert is a 413, never a JetStream 503
+      // nor a copy too large for its recipients once the router has countersigned it.
+      if (envelope.byteLength > MAX_INBOUND_ENVELOPE_BYTES) {
         throw new GatewayError(
           'ERR_ALERT_TOO_LARGE',
-          `the signed alert would be ${envelope.byteLength} bytes; the hub carries at most ${DEFAULT_MAX_ENVELOPE_BYTES}`,
+          `the signed alert would be ${envelope.byteLength} bytes; the hub carries at most ${MAX_INBOUND_ENVELOPE_BYTES}`,
           [
             {
               pointer: '',
