@@ -232,6 +232,7 @@ describe('services - shutdown, readiness, start-up and resending after a 503', (
     expect(alerts.map((r) => r.alert).sort()).toEqual([
       'AlertHubAuditVerificationFailing',
       'AlertHubDeadLetters',
+      'AlertHubFeedFull',
       'AlertHubLeafOutboxExpired',
       'AlertHubNatsDown',
       'AlertHubRouterBacklogGrowing',

@@ -23,6 +23,11 @@ export const AuditEvent = {
   AgreementsLoaded: 'agreements-loaded',
   /** A recipient's signed delivery receipt for the alert was verified. */
   Delivered: 'delivered',
+  /**
+   * The copy for a recipient was decided but its feed had no room: the router holds it and
+   * forwards it (a `forwarded` entry) once there is.
+   */
+  Held: 'held',
   /** An operator requeued a dead letter: the router published its bytes again for routing. */
   Requeued: 'requeued',
 } as const;

@@ -50,7 +50,17 @@ export interface StreamLimits {
    * stream's replicas up and down through a stream update).
    */
   readonly replicas: number;
+  /**
+   * Retention of the feed stream. `workqueue`: a copy is removed once the recipient's gateway
+   * acknowledged it, which it does only after storing it in its inbox (the inbox is then the
+   * replay window); `limits` (the default for now): every copy stays for `maxAgeMs`, read or not. nats-server cannot change the retention of an existing stream: an existing stream
+   * keeps its own, and provisioning reports it (see the operations guide, "Feed streams").
+   */
+  readonly feedsRetention: FeedsRetention;
 }
+
+/** Retention of the feed stream (see {@link StreamLimits.feedsRetention}). */
+export type FeedsRetention = 'workqueue' | 'limits';
 
 export const DEFAULT_STREAM_LIMITS: StreamLimits = {
   maxAgeMs: 30 * 24 * 3600_000,
@@ -60,6 +70,7 @@ export const DEFAULT_STREAM_LIMITS: StreamLimits = {
   auditMaxBytes: 256 * 1024 ** 2,
   duplicateWindowMs: 2 * 60_000,
   replicas: 1,
+  feedsRetention: 'limits',
 };
 
 /** Room in a dead letter for the router's headers (reason at most 1000 characters, subject, digest). */
@@ -116,6 +127,10 @@ function streamConfigs(
     },
     {
       ...common,
+      // Work queue: the one consumer per recipient (filters never overlap) removes each copy
+      // with its acknowledgement. Acks of a work queue are not deletes: deny_delete still holds.
+      retention:
+        limits.feedsRetention === 'workqueue' ? RetentionPolicy.Workqueue : RetentionPolicy.Limits,
       name: Streams.Feeds,
       subjects: [FEEDS_ALL],
       max_age: nanos(limits.maxAgeMs),
@@ -144,20 +159,63 @@ function streamConfigs(
   ];
 }
 
+/** Creates or updates a stream; returns the retention it has (an existing stream keeps its own). */
 async function ensureStream(
   jsm: JetStreamManager,
   cfg: Partial<StreamConfig> & { name: string },
-): Promise<void> {
+): Promise<RetentionPolicy> {
+  let existing: RetentionPolicy;
   try {
-    await jsm.streams.info(cfg.name);
+    existing = (await jsm.streams.info(cfg.name)).config.retention;
   } catch (err) {
     if (err instanceof JetStreamApiError && err.status === 404) {
       await jsm.streams.add(cfg);
-      return;
+      return cfg.retention ?? RetentionPolicy.Limits;
     }
     throw err;
   }
-  await jsm.streams.update(cfg.name, cfg);
+  // nats-server 2.9 refuses to change a stream's retention: everything else is brought up to date.
+  const update = { ...cfg, retention: existing };
+  await jsm.streams.update(cfg.name, update);
+  return existing;
+}
+
+/** What provisioning found: the feed stream's actual retention. */
+export interface ProvisionReport {
+  readonly feedsRetention: RetentionPolicy;
+  /** True when the feed stream has another retention than the configured one (created before). */
+  readonly feedsRetentionMismatch: boolean;
+  /** With `migrateFeeds`: why the feed stream was not migrated (copies not read yet). */
+  readonly feedsNotMigrated?: string;
+  /** With `migrateFeeds`: true when the feed stream was deleted and created anew. */
+  readonly feedsMigrated?: boolean;
+}
+
+/**
+ * Deletes a feed stream whose retention is not `wanted` when every feed consumer has read and
+ * acknowledged everything, so that provisioning creates it anew; otherwise says why not. Only
+ * read copies are lost: what nobody has taken yet is never deleted.
+ */
+async function migrateFeeds(
+  jsm: JetStreamManager,
+  wanted: RetentionPolicy,
+): Promise<{ migrated: boolean; why?: string }> {
+  let retention: RetentionPolicy;
+  try {
+    retention = (await jsm.streams.info(Streams.Feeds)).config.retention;
+  } catch (err) {
+    if (err instanceof JetStreamApiError && err.status === 404) return { migrated: false };
+    throw err;
+  }
+  if (retention === wanted) return { migrated: false };
+  const unread: string[] = [];
+  for await (const c of jsm.consumers.list(Streams.Feeds))
+    if (c.num_pending + c.num_ack_pending > 0)
+      unread.push(`${c.name}: ${c.num_pending + c.num_ack_pending}`);
+  if (unread.length > 0)
+    return { migrated: false, why: `copies not read yet (${unread.join(', ')})` };
+  await jsm.streams.delete(Streams.Feeds);
+  return { migrated: true };
 }
 
 async function ensureConsumer(
@@ -192,12 +250,35 @@ export async function provisionHub(
     routerMaxAckPending?: number;
     /** Agencies whose alerts come from a leaf node's outbox (see `provisionLeaf`). */
     leaves?: readonly string[];
+    /**
+     * Move a feed stream of another retention to the configured one: deleted and created anew
+     * once every feed consumer has read everything (nats-server cannot change a retention).
+     */
+    migrateFeeds?: boolean;
   } = {},
-): Promise<void> {
+): Promise<ProvisionReport> {
   const limits = { ...DEFAULT_STREAM_LIMITS, ...options.limits };
   const ackWait = nanos(options.ackWaitMs ?? DEFAULT_ACK_WAIT_MS);
-  for (const cfg of streamConfigs(limits, options.leaves))
-    await ensureStream(jsm, cfg as Partial<StreamConfig> & { name: string });
+  const migration = options.migrateFeeds
+    ? await migrateFeeds(
+        jsm,
+        limits.feedsRetention === 'workqueue' ? RetentionPolicy.Workqueue : RetentionPolicy.Limits,
+      )
+    : undefined;
+  let report: ProvisionReport = {
+    feedsRetention: RetentionPolicy.Limits,
+    feedsRetentionMismatch: false,
+  };
+  for (const cfg of streamConfigs(limits, options.leaves)) {
+    const retention = await ensureStream(jsm, cfg as Partial<StreamConfig> & { name: string });
+    if (cfg.name === Streams.Feeds)
+      report = {
+        feedsRetention: retention,
+        feedsRetentionMismatch: retention !== cfg.retention,
+        ...(migration?.migrated ? { feedsMigrated: true } : {}),
+        ...(migration?.why ? { feedsNotMigrated: migration.why } : {}),
+      };
+  }
   await ensureConsumer(jsm, Streams.Inbound, {
     durable_name: ROUTER_CONSUMER,
     ack_policy: AckPolicy.Explicit,
@@ -217,6 +298,19 @@ export async function provisionHub(
       max_ack_pending: 1024,
     });
   }
+  return report;
+}
+
+/**
+ * JetStream error codes of a publish the stream could not store: `10077` (stream store failed:
+ * maximum bytes or messages exceeded with `discard: new`) and `10023` (insufficient resources:
+ * the server's JetStream storage is full). Either means "no room", never "bad message".
+ */
+const NO_ROOM_CODES: ReadonlySet<number> = new Set([10077, 10023]);
+
+/** True when a JetStream publish failed because the stream (or the server's storage) is full. */
+export function isStreamFull(err: unknown): boolean {
+  return err instanceof JetStreamApiError && NO_ROOM_CODES.has(err.code);
 }
 
 /**

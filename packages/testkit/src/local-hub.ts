@@ -272,11 +272,16 @@ export async function startLocalHub(o: LocalHubOptions): Promise<LocalHub> {
         agreementsFile,
         dataDir: join(dir, 'router'),
         nats: { servers: natsUrls, tls: tlsOf(LOCAL_ROUTER) },
-        streams: { replicas, leaves: leafIds },
         http: { port: 0 },
         coordinators: [{ name: 'coordinator', tokenSha256: coordinator.sha256 }],
         checkpointIntervalMs: 1000,
         ...o.routerConfig,
+        // A test's `streams` adds to the hub's own (replicas, leaves) rather than replacing them.
+        streams: {
+          replicas,
+          leaves: leafIds,
+          ...(o.routerConfig?.['streams'] as Record<string, unknown> | undefined),
+        },
       }),
     );
     const router = await spawnService('router', routerFile, {

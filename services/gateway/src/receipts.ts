@@ -6,7 +6,7 @@ import {
   receiptMsgId,
   type SigningKey,
 } from '@alert-hub/core';
-import type { Logger } from '@alert-hub/runtime';
+import { createDrainer, type Drainer, type Logger } from '@alert-hub/runtime';
 import type { GatewayMetrics } from './metrics.js';
 import type { GatewayStore } from './store.js';
 
@@ -30,36 +30,15 @@ export interface ReceiptSenderDeps {
  */
 export class ReceiptSender {
   readonly #d: ReceiptSenderDeps;
-  #running: Promise<void> | undefined;
-  #again = false;
-  #retry: NodeJS.Timeout | undefined;
-  #stopped = false;
+  readonly #drainer: Drainer;
 
   constructor(deps: ReceiptSenderDeps) {
     this.#d = deps;
+    this.#drainer = createDrainer(() => this.#drain(), { log: deps.log, what: 'sending receipts' });
   }
 
   kick(): void {
-    if (this.#stopped) return;
-    if (this.#running) {
-      this.#again = true;
-      return;
-    }
-    this.#running = this.#drain()
-      .catch((err: unknown) => {
-        this.#d.log.warn({ err: (err as Error).message }, 'sending receipts failed; will retry');
-        this.#retry ??= setTimeout(() => {
-          this.#retry = undefined;
-          this.kick();
-        }, 2000);
-      })
-      .finally(() => {
-        this.#running = undefined;
-        if (this.#again) {
-          this.#again = false;
-          setImmediate(() => this.kick());
-        }
-      });
+    this.#drainer.kick();
   }
 
   async #drain(): Promise<void> {
@@ -83,8 +62,6 @@ export class ReceiptSender {
   }
 
   async stop(): Promise<void> {
-    this.#stopped = true;
-    if (this.#retry) clearTimeout(this.#retry);
-    await this.#running?.catch(() => undefined);
+    await this.#drainer.stop();
   }
 }

@@ -16,7 +16,10 @@ import {
   loadAgreementsFile,
   loadConfigDocument,
   loadSchemaRegistry,
+  checkFeedSizing,
   type EnvBinding,
+  type FeedLoad,
+  type FeedsRetention,
   type HttpTlsSection,
   type LogSection,
   type NatsSection,
@@ -52,6 +55,22 @@ export interface RouterConfig {
     readonly feedsMaxBytes: number;
     /** Agencies that run a leaf node: the inbound stream sources their outbox streams. */
     readonly leaves: readonly string[];
+    /** `workqueue`: a copy leaves the feed stream once its recipient's gateway stored it. */
+    readonly feedsRetention: FeedsRetention;
+    /**
+     * Copies one recipient may have waiting in the feed stream; beyond them the router holds its
+     * new copies (`pending`, in its database) until the recipient's gateway has taken some.
+     */
+    readonly recipientMaxCopies: number;
+    /** The load the feeds are sized for, checked at start (see the operations guide). */
+    readonly load: FeedLoad;
+    /** How often held copies are retried when nothing else prompts it. */
+    readonly heldRetryMs: number;
+    /**
+     * Move a feed stream created with another retention to `feedsRetention` at start, once every
+     * partner has read it (the stream is deleted and created anew; unread copies never are).
+     */
+    readonly migrateFeeds: boolean;
   };
   readonly consumer: {
     /** Inbound messages the router holds at most (fetched and not yet ended). */
@@ -106,6 +125,8 @@ export interface RouterConfig {
   readonly auditTransparency: boolean;
 }
 
+/** Copies a recipient may have waiting in the feed stream (80 MiB at 4 KiB a copy). */
+export const DEFAULT_RECIPIENT_MAX_COPIES = 20_000;
 /** Default memory for copies in flight: about 2,500 copies of a 1.5 KB alert. */
 export const DEFAULT_COPY_BUDGET_BYTES = 16 * 1024 * 1024;
 
@@ -156,6 +177,24 @@ const schema = {
           uniqueItems: true,
           default: [],
         },
+        feedsRetention: {
+          type: 'string',
+          enum: ['workqueue', 'limits'],
+          default: DEFAULT_STREAM_LIMITS.feedsRetention,
+        },
+        recipientMaxCopies: { type: 'integer', minimum: 1, default: DEFAULT_RECIPIENT_MAX_COPIES },
+        load: {
+          type: 'object',
+          default: {},
+          properties: {
+            alertsPerSecond: { type: 'number', exclusiveMinimum: 0, default: 10 },
+            fanOut: { type: 'number', minimum: 1, default: 2 },
+            copyBytes: { type: 'integer', minimum: 256, default: 4096 },
+          },
+          additionalProperties: false,
+        },
+        heldRetryMs: { type: 'integer', minimum: 100, default: 5000 },
+        migrateFeeds: { type: 'boolean', default: false },
       },
       additionalProperties: false,
     },
@@ -243,6 +282,7 @@ const bindings: readonly EnvBinding[] = [
   { env: 'AHUB_PROVISION', path: 'provision', type: 'boolean' },
   { env: 'AHUB_STREAM_REPLICAS', path: 'streams.replicas', type: 'integer' },
   { env: 'AHUB_STREAM_MAX_AGE_MS', path: 'streams.maxAgeMs', type: 'integer' },
+  { env: 'AHUB_FEEDS_RETENTION', path: 'streams.feedsRetention', type: 'string' },
   { env: 'AHUB_HTTP_ENABLED', path: 'http.enabled', type: 'boolean' },
 ];
 
@@ -264,26 +304,49 @@ export function loadConfig(
     paths,
     existing: [...COMMON_EXISTING_MEMBERS, 'agreementsFile'],
     // The agreements file is part of the configuration: its problems come with the others.
-    check: (doc) => {
-      const file = doc['agreementsFile'];
-      const schemasDir = doc['schemasDir'];
-      if (typeof file !== 'string' || typeof schemasDir !== 'string') return [];
-      if (!existsSync(file) || !existsSync(schemasDir)) return [];
-      try {
-        loadAgreementsFile(file, loadSchemaRegistry(schemasDir));
-        return [];
-      } catch (err) {
-        const issues = (err as { issues?: readonly Issue[] }).issues;
-        if (!issues) return [{ pointer: '/agreementsFile', message: (err as Error).message }];
-        return issues.map((i) => ({
-          pointer: '/agreementsFile',
-          message: `${i.pointer ? `${i.pointer}: ` : ''}${i.message}`,
-        }));
-      }
-    },
+    check: (doc) => [...checkAgreements(doc), ...checkStreams(doc)],
     ...(file ? { file } : {}),
   });
   return config;
+}
+
+/** The feed stream's sizing problems that make isolation impossible (the rest is logged at start). */
+function checkStreams(doc: Record<string, unknown>): readonly Issue[] {
+  const s = doc['streams'] as Partial<RouterConfig['streams']> | undefined;
+  if (
+    typeof s?.feedsMaxBytes !== 'number' ||
+    typeof s.maxAgeMs !== 'number' ||
+    typeof s.recipientMaxCopies !== 'number' ||
+    typeof s.load?.copyBytes !== 'number' ||
+    typeof s.load.alertsPerSecond !== 'number' ||
+    typeof s.load.fanOut !== 'number'
+  )
+    return [];
+  return checkFeedSizing({
+    feedsMaxBytes: s.feedsMaxBytes,
+    maxAgeMs: s.maxAgeMs,
+    recipientMaxCopies: s.recipientMaxCopies,
+    load: s.load,
+  }).errors;
+}
+
+/** The agreements file's problems, reported with the configuration's. */
+function checkAgreements(doc: Record<string, unknown>): readonly Issue[] {
+  const file = doc['agreementsFile'];
+  const schemasDir = doc['schemasDir'];
+  if (typeof file !== 'string' || typeof schemasDir !== 'string') return [];
+  if (!existsSync(file) || !existsSync(schemasDir)) return [];
+  try {
+    loadAgreementsFile(file, loadSchemaRegistry(schemasDir));
+    return [];
+  } catch (err) {
+    const issues = (err as { issues?: readonly Issue[] }).issues;
+    if (!issues) return [{ pointer: '/agreementsFile', message: (err as Error).message }];
+    return issues.map((i) => ({
+      pointer: '/agreementsFile',
+      message: `${i.pointer ? `${i.pointer}: ` : ''}${i.message}`,
+    }));
+  }
 }
 
 /** The audit database of a configuration. */

@@ -156,6 +156,17 @@ export function buildCoordinatorApi(deps: CoordinatorApiDeps): FastifyInstance {
             agreement: `${r.agreementId}@${r.agreementVersion}`,
             at: r.at,
           })),
+        // Held copies not forwarded yet: the recipient's feed had no room (status `pending`).
+        pendingFor: records
+          .filter(
+            (r) =>
+              r.event === 'held' &&
+              !records.some(
+                (f) =>
+                  f.event === 'forwarded' && f.recipient === r.recipient && f.origin === r.origin,
+              ),
+          )
+          .map((r) => ({ recipient: r.recipient, since: r.at, reason: r.reason })),
         // A summary of refusals (one per reason) is listed recipient by recipient.
         deniedTo: records
           .filter((r) => r.event === 'denied')

@@ -7,9 +7,29 @@ export function createRouterMetrics(instance: string) {
   collectDefaultMetrics({ register: registry, prefix: 'ahub_router_' });
   /** Set by the router once its store is open: how many copies are undelivered now. */
   const undeliveredSource = { count: (): number => 0 };
+  /** Set by the router's held copies: how many are held now, per recipient. */
+  const heldSource = {
+    held: (): ReadonlyMap<string, { readonly count: number }> => new Map(),
+  };
   return {
     registry,
     undeliveredSource,
+    heldSource,
+    heldCopies: new Gauge({
+      name: 'ahub_router_held_copies',
+      help: "Copies held by the router because their recipient's feed had no room, per recipient (forwarded once it has)",
+      labelNames: ['recipient'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [recipient, h] of heldSource.held()) this.set({ recipient }, h.count);
+      },
+    }),
+    held: new Counter({
+      name: 'ahub_router_held_total',
+      help: "Copies held because their recipient's feed had no room (each is forwarded later)",
+      registers: [registry],
+    }),
     messages: new Counter({
       name: 'ahub_router_messages_total',
       help: 'Inbound messages handled, by outcome (routed, rejected, redelivered)',

@@ -9,7 +9,7 @@ import {
   type NoticeEvent,
   type SigningKey,
 } from '@alert-hub/core';
-import type { Logger } from '@alert-hub/runtime';
+import { createDrainer, type Drainer, type Logger } from '@alert-hub/runtime';
 import type { RouterMetrics } from './metrics.js';
 import type { RouterStore } from './store.js';
 
@@ -44,37 +44,16 @@ export const DEFAULT_NOTICE_EVENT_BYTES = Math.floor((DEFAULT_MAX_ENVELOPE_BYTES
  */
 export class Notifier {
   readonly #d: NotifierDeps;
-  #running: Promise<void> | undefined;
-  #again = false;
-  #retry: NodeJS.Timeout | undefined;
-  #stopped = false;
+  readonly #drainer: Drainer;
 
   constructor(deps: NotifierDeps) {
     this.#d = deps;
+    this.#drainer = createDrainer(() => this.#drain(), { log: deps.log, what: 'sending notices' });
   }
 
   /** Sends whatever is in the outbox now (coalesces calls made while a send is running). */
   kick(): void {
-    if (this.#stopped) return;
-    if (this.#running) {
-      this.#again = true;
-      return;
-    }
-    this.#running = this.#drain()
-      .catch((err: unknown) => {
-        this.#d.log.warn({ err: (err as Error).message }, 'sending notices failed; will retry');
-        this.#retry ??= setTimeout(() => {
-          this.#retry = undefined;
-          this.kick();
-        }, 2000);
-      })
-      .finally(() => {
-        this.#running = undefined;
-        if (this.#again) {
-          this.#again = false;
-          setImmediate(() => this.kick());
-        }
-      });
+    this.#drainer.kick();
   }
 
   async #drain(): Promise<void> {
@@ -127,8 +106,6 @@ export class Notifier {
 
   /** Waits for a running send; sends nothing more. */
   async stop(): Promise<void> {
-    this.#stopped = true;
-    if (this.#retry) clearTimeout(this.#retry);
-    await this.#running;
+    await this.#drainer.stop();
   }
 }

@@ -9,6 +9,7 @@ import {
   openServiceBasics,
   listenHttp,
   openDatabase,
+  checkFeedSizing,
   provisionHub,
   registerConsumerBacklogGauge,
   registerNatsGauge,
@@ -21,6 +22,7 @@ import { auditDbFile, type RouterConfig } from './config.js';
 import { buildCoordinatorApi } from './http.js';
 import { FeedPublisher } from './feed-publisher.js';
 import { createRouterMetrics } from './metrics.js';
+import { HeldCopies } from './held-copies.js';
 import { Notifier } from './notifier.js';
 import { RoutingLoop, STUCK_DELIVERIES } from './routing-loop.js';
 import { RouterStore, type Outcome } from './store.js';
@@ -124,15 +126,33 @@ export async function startRouter(
     () => jsm.consumers.info(Streams.Inbound, ROUTER_CONSUMER),
   );
   // Streams, the router's consumer and one feed consumer per agency in the trust store.
+  let feedsRetention: string = config.streams.feedsRetention;
   const provision = async () => {
     if (config.provision) {
-      await provisionHub(jsm, keys.trust().agencies, {
+      const report = await provisionHub(jsm, keys.trust().agencies, {
         limits: config.streams,
         leaves: config.streams.leaves,
         routerMaxAckPending: config.consumer.maxAckPending,
         ackWaitMs: config.consumer.ackWaitMs,
+        migrateFeeds: config.streams.migrateFeeds,
       });
+      feedsRetention = report.feedsRetention;
+      if (report.feedsMigrated)
+        log.warn(
+          { retention: report.feedsRetention },
+          'the feed stream, read by every partner, was created anew with the configured retention',
+        );
+      if (report.feedsRetentionMismatch)
+        log.warn(
+          {
+            configured: config.streams.feedsRetention,
+            actual: report.feedsRetention,
+            ...(report.feedsNotMigrated ? { notMigrated: report.feedsNotMigrated } : {}),
+          },
+          'the feed stream was created with another retention, which nats-server cannot change: it keeps its own until migrated (operations guide, "Feed streams")',
+        );
     }
+    warnFeedSizing(config, keys.trust().agencies.length, log);
   };
   await provision();
   const js = jetstream(nc, {
@@ -184,6 +204,18 @@ export async function startRouter(
   });
   // Notices left in the outbox by a previous run go out first.
   notifier.kick();
+  const held = new HeldCopies({
+    js,
+    jsm,
+    store,
+    writer,
+    metrics,
+    log,
+    publishTimeoutMs: config.nats.publishTimeoutMs,
+    recipientMaxCopies: config.streams.recipientMaxCopies,
+    retryMs: config.streams.heldRetryMs,
+  });
+  held.start();
   const feeds = new FeedPublisher(nc, {
     inboxPrefix: config.nats.inboxPrefix ?? inboxPrefix(config.principal),
     timeoutMs: config.nats.publishTimeoutMs,
@@ -211,6 +243,7 @@ export async function startRouter(
     copyBudgetBytes: config.consumer.copyBudgetBytes,
     publishTimeoutMs: config.nats.publishTimeoutMs,
     freshness: config.freshness,
+    held,
     onCommitted: () => notifier.kick(),
     requeues: deadLetters,
   });
@@ -260,6 +293,9 @@ export async function startRouter(
           ? 'ok'
           : `stuck: ${loop.stuck} message(s) retried ${STUCK_DELIVERIES}+ times`,
       audit: checkpointer.failure ? `tampered: ${checkpointer.failure}` : 'ok',
+      // A full feed is one recipient's alarm, not the router's: it stays ready.
+      feeds: describeHeld(held.held),
+      feedsRetention,
     };
     try {
       db.prepare('SELECT 1').get();
@@ -341,6 +377,7 @@ export async function startRouter(
       clearInterval(checkpointTimer);
       await http.close();
       await loop.stop();
+      await held.stop();
       feeds.close();
       writer.flush();
       await notifier.stop();
@@ -351,4 +388,34 @@ export async function startRouter(
       db.close();
     },
   };
+}
+
+/** `/readyz`'s `feeds` check: `ok`, or which recipients have copies held and since when. */
+function describeHeld(held: ReadonlyMap<string, { count: number; since: string }>): string {
+  if (held.size === 0) return 'ok';
+  return `held: ${[...held].map(([r, h]) => `${r} ${h.count} cop${h.count === 1 ? 'y' : 'ies'} since ${h.since}`).join(', ')}`;
+}
+
+/** Logs what the feed stream's limits cannot hold of the configured load, with the numbers. */
+function warnFeedSizing(config: RouterConfig, agencies: number, log: Logger): void {
+  const s = config.streams;
+  const sizing = checkFeedSizing({
+    feedsMaxBytes: s.feedsMaxBytes,
+    maxAgeMs: s.maxAgeMs,
+    recipientMaxCopies: s.recipientMaxCopies,
+    load: s.load,
+    agencies,
+    retention: s.feedsRetention,
+  });
+  const figures = {
+    feedsMaxBytes: s.feedsMaxBytes,
+    recipientMaxCopies: s.recipientMaxCopies,
+    recipientBytes: sizing.recipientBytes,
+    recipientCopiesPerSecond: sizing.recipientCopiesPerSecond,
+    recipientAbsenceMs: sizing.recipientAbsenceMs,
+    agencies,
+    load: s.load,
+  };
+  for (const w of sizing.warnings) log.warn(figures, `feed sizing: ${w}`);
+  if (sizing.warnings.length === 0) log.info(figures, 'feed sizing holds the configured load');
 }

@@ -37,6 +37,7 @@ import { AuditIntegrityError } from '@alert-hub/audit';
 import { isTransientFailure, type BatchWriter, type Logger } from '@alert-hub/runtime';
 import { CopyBudget, copyCost, sendWithin } from './copy-budget.js';
 import type { FeedPublisher } from './feed-publisher.js';
+import type { HeldCopies } from './held-copies.js';
 import { InboundPuller } from './inbound-puller.js';
 import type { RouterMetrics } from './metrics.js';
 import { checkReceiptMsgId } from './receipt-msg-id.js';
@@ -78,6 +79,8 @@ export interface RoutingDeps {
   /** Bounds on `issuedAt` (see the router's `freshness` configuration). */
   readonly freshness?: { readonly maxAgeMs: number; readonly maxFutureSkewMs: number };
   readonly now?: () => Date;
+  /** Holds the copies of recipients whose feed has no room (absent: a full feed is retried). */
+  readonly held?: HeldCopies;
   /** Called after an outcome committed (the notifier sends the notices it queued). */
   readonly onCommitted?: () => void;
   /** Dead letters an operator requeued: their message id stands in for the inbound one. */
@@ -496,20 +499,38 @@ export class RoutingLoop {
     const forwardCopy = async (a: RoutedTo) => {
       const bytes = encodeEnvelope(copyFor.get(a.recipient)!);
       const forwardedAt = new Date().toISOString();
-      const ack = await this.#d.feeds.publish(
-        feedSubject(a.recipient, alert.origin, alert.type),
-        bytes,
-        forwardMsgId(alert.origin, alert.id, a.recipient),
-      );
-      return { ...a, feedSeq: ack.seq, envelopeSha256: sha256Hex(bytes), forwardedAt };
+      const subject = feedSubject(a.recipient, alert.origin, alert.type);
+      const msgID = forwardMsgId(alert.origin, alert.id, a.recipient);
+      const publish = () => this.#d.feeds.publish(subject, bytes, msgID);
+      // A recipient whose feed has no room gets its copy held, never everybody's routing stopped.
+      const r = this.#d.held
+        ? await this.#d.held.send(a.recipient, publish)
+        : { ack: await publish() };
+      if ('held' in r)
+        return {
+          held: {
+            ...a,
+            subject,
+            msgId: msgID,
+            envelope: bytes,
+            envelopeSha256: sha256Hex(bytes),
+            reason: r.held,
+          },
+        };
+      return {
+        forward: { ...a, feedSeq: r.ack.seq, envelopeSha256: sha256Hex(bytes), forwardedAt },
+      };
     };
-    const forwards = await this.#forwardAll(m, allowed, forwardCopy);
+    const sent = await this.#forwardAll(m, allowed, forwardCopy);
+    const forwards = sent.flatMap((s) => (s.forward ? [s.forward] : []));
+    const held = sent.flatMap((s) => (s.held ? [s.held] : []));
     await this.#d.writer.enqueue({
       kind: 'routed',
       alert,
       streamSeq: m.seq,
       forwards,
       denied,
+      ...(held.length ? { held } : {}),
       ...(plan.operation ? { operation: plan.operation } : {}),
       ...(alert.type === 'outcome' && originalState ? { answersOrigin: originalState.origin } : {}),
     });
@@ -525,6 +546,7 @@ export class RoutingLoop {
         type: alert.type,
         streamSeq: m.seq,
         forwarded: forwards.map((f) => f.recipient),
+        ...(held.length ? { held: held.map((h) => h.recipient) } : {}),
         denied: denied.length,
       },
       'alert routed',

@@ -33,6 +33,15 @@ export type Outcome =
       };
       /** For an outcome: the origin of the alert it answers (who receives it). */
       readonly answersOrigin?: string;
+      /** Copies the recipient's feed had no room for: held in the database, sent later. */
+      readonly held?: readonly HeldCopy[];
+    }
+  | {
+      /** A held copy was published at last (`id` of its row). */
+      readonly kind: 'released';
+      readonly id: number;
+      readonly feedSeq: number;
+      readonly forwardedAt: string;
     }
   | {
       readonly kind: 'receipt';
@@ -67,6 +76,29 @@ export type Outcome =
       readonly sha256: string;
       readonly agreements: readonly AgreementRef[];
     };
+
+/** A copy the router decided to forward but its recipient's feed had no room for. */
+export interface HeldCopy extends RoutedTo {
+  readonly subject: string;
+  readonly msgId: string;
+  /** The countersigned envelope, published later exactly as it is. */
+  readonly envelope: Uint8Array;
+  readonly envelopeSha256: string;
+  /** Why it was held (the recipient's quota, or the stream's own refusal). */
+  readonly reason: string;
+}
+
+/** A held copy as stored, in the order it is to be sent. */
+export interface HeldRow {
+  readonly id: number;
+  readonly origin: string;
+  readonly alertId: string;
+  readonly recipient: string;
+  readonly subject: string;
+  readonly msgId: string;
+  readonly envelope: Uint8Array;
+  readonly heldAt: string;
+}
 
 /** A routed alert the router remembers: its id is never routed twice. */
 export interface RoutedState {
@@ -105,6 +137,25 @@ CREATE TABLE IF NOT EXISTS alert_deliveries (
   delivered_at      TEXT,
   receipt_id        TEXT,
   PRIMARY KEY (origin, alert_id, recipient)
+);
+CREATE TABLE IF NOT EXISTS held_copies (
+  id                INTEGER PRIMARY KEY AUTOINCREMENT,
+  origin            TEXT    NOT NULL,
+  alert_id          TEXT    NOT NULL,
+  type              TEXT    NOT NULL,
+  handling          TEXT,
+  stream_seq        INTEGER NOT NULL,
+  recipient         TEXT    NOT NULL,
+  agreement_id      TEXT    NOT NULL,
+  agreement_version INTEGER NOT NULL,
+  onward            INTEGER NOT NULL,
+  subject           TEXT    NOT NULL,
+  msg_id            TEXT    NOT NULL,
+  envelope          BLOB    NOT NULL,
+  envelope_sha256   TEXT    NOT NULL,
+  reason            TEXT    NOT NULL,
+  held_at           TEXT    NOT NULL,
+  UNIQUE (origin, alert_id, recipient)
 );
 CREATE TABLE IF NOT EXISTS receipts (
   receipt_id    TEXT    NOT NULL,
@@ -230,6 +281,9 @@ export class RouterStore {
   readonly #insertOutbox;
   readonly #insertOutcome;
   readonly #insertSeizure;
+  readonly #insertHeld;
+  readonly #heldRow;
+  readonly #deleteHeld;
 
   constructor(db: SqliteDatabase, instance: string, options: { transparency?: boolean } = {}) {
     this.#db = db;
@@ -266,6 +320,32 @@ export class RouterStore {
     this.#insertSeizure = db.prepare(
       'INSERT INTO seizures (alert_id, operation, country, commodity, value, unit) VALUES (?, ?, ?, ?, ?, ?)',
     );
+    this.#insertHeld = db.prepare(
+      `INSERT INTO held_copies (origin, alert_id, type, handling, stream_seq, recipient, agreement_id,
+         agreement_version, onward, subject, msg_id, envelope, envelope_sha256, reason, held_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+    );
+    this.#heldRow = db.prepare<
+      [number],
+      {
+        origin: string;
+        alert_id: string;
+        type: string;
+        handling: string | null;
+        stream_seq: number;
+        recipient: string;
+        agreement_id: string;
+        agreement_version: number;
+        onward: number;
+        envelope_sha256: string;
+        reason: string;
+        held_at: string;
+      }
+    >(
+      `SELECT origin, alert_id, type, handling, stream_seq, recipient, agreement_id, agreement_version,
+         onward, envelope_sha256, reason, held_at FROM held_copies WHERE id = ?`,
+    );
+    this.#deleteHeld = db.prepare('DELETE FROM held_copies WHERE id = ?');
     this.audit = new AuditAppender(db, instance, options);
     this.#routed = db.prepare<[string, string], { stream_seq: number; origin: string }>(
       'SELECT stream_seq, origin FROM routed_alerts WHERE origin = ? AND alert_id = ?',
@@ -277,10 +357,13 @@ export class RouterStore {
       'INSERT INTO routed_alerts (origin, alert_id, stream_seq, type, at, operation) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
     );
     this.#deliveriesOf = db.prepare<
-      [string, string],
+      [string, string, string, string],
       { recipient: string; agreement_id: string; agreement_version: number; onward: number }
     >(
-      'SELECT recipient, agreement_id, agreement_version, onward FROM alert_deliveries WHERE origin = ? AND alert_id = ? ORDER BY recipient',
+      // Held copies count: the decision was to send them, they are only waiting for room.
+      `SELECT recipient, agreement_id, agreement_version, onward FROM alert_deliveries WHERE origin = ? AND alert_id = ?
+       UNION SELECT recipient, agreement_id, agreement_version, onward FROM held_copies WHERE origin = ? AND alert_id = ?
+       ORDER BY recipient`,
     );
     this.#insertDelivery = db.prepare(
       'INSERT INTO alert_deliveries (origin, alert_id, recipient, agreement_id, agreement_version, onward, feed_seq, forwarded_at, envelope_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
@@ -293,7 +376,13 @@ export class RouterStore {
       for (const o of outcomes) {
         // One decision per inbound message, whatever JetStream redelivers and whichever router
         // sharing this database handles it: a second outcome for a sequence writes nothing.
-        if (o.kind !== 'agreements' && this.#decide.run(o.streamSeq, at).changes === 0) continue;
+        // (A released copy belongs to a decision recorded before.)
+        if (
+          o.kind !== 'agreements' &&
+          o.kind !== 'released' &&
+          this.#decide.run(o.streamSeq, at).changes === 0
+        )
+          continue;
         entries.push(...this.#apply(o, at));
       }
       this.audit.append(entries, at);
@@ -315,7 +404,7 @@ export class RouterStore {
 
   /** Who received `origin`'s alert `alertId`, under which agreement. */
   deliveriesOf(origin: string, alertId: string): Allowed[] {
-    return this.#deliveriesOf.all(origin, alertId).map((d) => ({
+    return this.#deliveriesOf.all(origin, alertId, origin, alertId).map((d) => ({
       recipient: d.recipient,
       agreement: { id: d.agreement_id, version: d.agreement_version },
       onward: d.onward === 1,
@@ -403,6 +492,54 @@ export class RouterStore {
     ).n;
   }
 
+  /** Held copies for `recipient`, oldest first. */
+  heldFor(recipient: string, limit = 256): HeldRow[] {
+    return (
+      this.#db
+        .prepare(
+          'SELECT id, origin, alert_id, recipient, subject, msg_id, envelope, held_at FROM held_copies WHERE recipient = ? ORDER BY id LIMIT ?',
+        )
+        .all(recipient, limit) as {
+        id: number;
+        origin: string;
+        alert_id: string;
+        recipient: string;
+        subject: string;
+        msg_id: string;
+        envelope: Buffer;
+        held_at: string;
+      }[]
+    ).map((r) => ({
+      id: r.id,
+      origin: r.origin,
+      alertId: r.alert_id,
+      recipient: r.recipient,
+      subject: r.subject,
+      msgId: r.msg_id,
+      envelope: new Uint8Array(r.envelope),
+      heldAt: r.held_at,
+    }));
+  }
+
+  /** Held copies per recipient, with the oldest's time. */
+  heldCounts(): Map<string, { count: number; since: string }> {
+    const rows = this.#db
+      .prepare(
+        'SELECT recipient, count(*) AS n, min(held_at) AS since FROM held_copies GROUP BY recipient ORDER BY recipient',
+      )
+      .all() as { recipient: string; n: number; since: string }[];
+    return new Map(rows.map((r) => [r.recipient, { count: r.n, since: r.since }]));
+  }
+
+  /** The recipients of `origin`'s alert whose copies are held, with since when. */
+  heldOf(origin: string, alertId: string): { recipient: string; since: string; reason: string }[] {
+    return this.#db
+      .prepare(
+        'SELECT recipient, held_at AS since, reason FROM held_copies WHERE origin = ? AND alert_id = ? ORDER BY recipient',
+      )
+      .all(origin, alertId) as { recipient: string; since: string; reason: string }[];
+  }
+
   /** The database, for read-only reports. */
   get db(): SqliteDatabase {
     return this.#db;
@@ -461,6 +598,7 @@ export class RouterStore {
       ];
     }
     if (o.kind === 'receipt') return this.#applyReceipt(o, at);
+    if (o.kind === 'released') return this.#applyReleased(o);
     const a = o.alert;
     this.#insertRouted.run(a.origin, a.id, o.streamSeq, a.type, at, o.operation?.id ?? null);
     this.#recordOutcome(a, o.answersOrigin, at);
@@ -502,6 +640,33 @@ export class RouterStore {
         ...(f.operation ? { reason: `operation ${f.operation}` } : {}),
       });
     }
+    for (const h of o.held ?? []) {
+      this.#insertHeld.run(
+        a.origin,
+        a.id,
+        a.type,
+        a.handling ?? null,
+        o.streamSeq,
+        h.recipient,
+        h.agreement.id,
+        h.agreement.version,
+        h.onward ? 1 : 0,
+        h.subject,
+        h.msgId,
+        Buffer.from(h.envelope.buffer, h.envelope.byteOffset, h.envelope.byteLength),
+        h.envelopeSha256,
+        h.reason,
+        at,
+      );
+      entries.push({
+        event: AuditEvent.Held,
+        ...who,
+        recipient: h.recipient,
+        agreementId: h.agreement.id,
+        agreementVersion: h.agreement.version,
+        reason: h.reason,
+      });
+    }
     if (o.operation && !o.operation.inPeriod)
       entries.push({
         event: AuditEvent.Denied,
@@ -514,7 +679,8 @@ export class RouterStore {
       alertId: a.id,
       at,
       ...(o.operation ? { operation: o.operation.id } : {}),
-      recipients: o.forwards.map((f) => f.recipient),
+      // A held copy's recipient is listed too: for the sender it is pending until its receipt.
+      recipients: [...o.forwards, ...(o.held ?? [])].map((f) => f.recipient),
       denied: o.denied
         .filter((d) => d.reason !== DenyReason.NotParty)
         .map((d) => ({ recipient: d.recipient, code: d.reason, reason: d.detail.slice(0, 1000) })),
@@ -522,6 +688,39 @@ export class RouterStore {
     for (const d of summariseRefusals(a.origin, o.denied))
       entries.push({ event: AuditEvent.Denied, ...who, ...d });
     return entries;
+  }
+
+  /** A held copy went out: it becomes a delivery like any other, and leaves the held table. */
+  #applyReleased(o: Extract<Outcome, { kind: 'released' }>): AuditEntry[] {
+    const h = this.#heldRow.get(o.id);
+    if (!h) return [];
+    this.#deleteHeld.run(o.id);
+    this.#insertDelivery.run(
+      h.origin,
+      h.alert_id,
+      h.recipient,
+      h.agreement_id,
+      h.agreement_version,
+      h.onward,
+      o.feedSeq,
+      o.forwardedAt,
+      h.envelope_sha256,
+    );
+    return [
+      {
+        event: AuditEvent.Forwarded,
+        alertId: h.alert_id,
+        origin: h.origin,
+        type: h.type,
+        handling: h.handling ?? undefined,
+        streamSeq: h.stream_seq,
+        recipient: h.recipient,
+        agreementId: h.agreement_id,
+        agreementVersion: h.agreement_version,
+        feedSeq: o.feedSeq,
+        reason: `held since ${h.held_at}: ${h.reason}`,
+      },
+    ];
   }
 
   #recordOutcome(a: Alert, answersOrigin: string | undefined, at: string): void {

@@ -1,0 +1,55 @@
+import type { Logger } from './logger.js';
+
+/** Runs a drain function on demand, one at a time; see {@link createDrainer}. */
+export interface Drainer {
+  /** Runs the drain now, or once more after the running one (calls in between coalesce). */
+  kick(): void;
+  /** Waits for a running drain; runs nothing more. */
+  stop(): Promise<void>;
+}
+
+/**
+ * The outbox pattern the services share (notices, receipts, held copies): rows are written in the
+ * transaction of the decision they belong to, and `drain` sends them and removes each once sent.
+ * `kick()` after every commit; a failed drain is logged and run again after `retryMs`, so
+ * nothing written is ever left behind while the process runs.
+ */
+export function createDrainer(
+  drain: () => Promise<void>,
+  o: { log: Logger; what: string; retryMs?: number },
+): Drainer {
+  let running: Promise<void> | undefined;
+  let again = false;
+  let retry: NodeJS.Timeout | undefined;
+  let stopped = false;
+  const kick = (): void => {
+    if (stopped) return;
+    if (running) {
+      again = true;
+      return;
+    }
+    running = drain()
+      .catch((err: unknown) => {
+        o.log.warn({ err: (err as Error).message }, `${o.what} failed; will retry`);
+        retry ??= setTimeout(() => {
+          retry = undefined;
+          kick();
+        }, o.retryMs ?? 2000);
+      })
+      .finally(() => {
+        running = undefined;
+        if (again) {
+          again = false;
+          setImmediate(kick);
+        }
+      });
+  };
+  return {
+    kick,
+    async stop() {
+      stopped = true;
+      if (retry) clearTimeout(retry);
+      await running?.catch(() => undefined);
+    },
+  };
+}

@@ -1,0 +1,101 @@
+import type { Issue } from '@alert-hub/core';
+
+/** The load the hub is configured for (`streams.load`). */
+export interface FeedLoad {
+  /** Alerts per second the hub is expected to route, sustained. */
+  readonly alertsPerSecond: number;
+  /** Recipients per alert, on average. */
+  readonly fanOut: number;
+  /** Bytes of one forwarded copy (countersigned envelope and headers), on average. */
+  readonly copyBytes: number;
+}
+
+/** What the feed stream's configuration is checked against. */
+export interface FeedSizingInput {
+  readonly feedsMaxBytes: number;
+  /** The replay window: how long a partner may stay away and lose nothing. */
+  readonly maxAgeMs: number;
+  /** Copies one recipient may have waiting in the feed stream before the router holds new ones. */
+  readonly recipientMaxCopies: number;
+  readonly load: FeedLoad;
+  /** Agencies with a feed (the trust store's), when known. */
+  readonly agencies?: number;
+  /** The feed stream's retention: with `limits` it keeps read copies too, for `maxAgeMs`. */
+  readonly retention?: 'workqueue' | 'limits';
+}
+
+/** The figures of a sizing check, for the start-up log and the operations guide. */
+export interface FeedSizing {
+  /** Bytes one recipient's quota may hold (`recipientMaxCopies x copyBytes`). */
+  readonly recipientBytes: number;
+  /** Copies per second one recipient receives under the stated load (`rate x fanOut / agencies`). */
+  readonly recipientCopiesPerSecond: number;
+  /** How long a partner may stay away before the router holds its copies (its quota fills). */
+  readonly recipientAbsenceMs: number;
+  /** Recipients whose quotas fit the stream at once (full quotas). */
+  readonly fullRecipientsHeld: number;
+  /** Problems that make isolation impossible: the router refuses to start. */
+  readonly errors: readonly Issue[];
+  /** Limits that cannot hold the stated load: the router starts and says so, with the numbers. */
+  readonly warnings: readonly string[];
+}
+
+const MiB = 1024 * 1024;
+const fmtBytes = (n: number) => `${(n / MiB).toFixed(n < 10 * MiB ? 2 : 0)} MiB`;
+const fmtHours = (ms: number) =>
+  ms === Infinity ? 'for ever' : `${(ms / 3600_000).toFixed(ms < 36_000_000 ? 2 : 0)} h`;
+
+/**
+ * Checks the feed stream's limits against the stated load. The feeds hold a copy only until the
+ * recipient's gateway has stored it (work-queue retention), so the stream needs room for the
+ * copies of partners that are away: one partner away for the whole replay window needs
+ * `rate x fanOut / agencies x window` copies. Each recipient may fill at most
+ * `recipientMaxCopies` of the stream; then the router holds its new copies (`pending`) and
+ * routing to everybody else goes on. That is only true if one recipient's quota is smaller than
+ * the stream: otherwise one partner away could fill it for all, and the router refuses to start.
+ */
+export function checkFeedSizing(i: FeedSizingInput): FeedSizing {
+  const errors: Issue[] = [];
+  const warnings: string[] = [];
+  const recipientBytes = i.recipientMaxCopies * i.load.copyBytes;
+  if (recipientBytes >= i.feedsMaxBytes)
+    errors.push({
+      pointer: '/streams/recipientMaxCopies',
+      message: `one recipient's quota (${i.recipientMaxCopies} copies x ${i.load.copyBytes} bytes = ${fmtBytes(recipientBytes)}) must be smaller than the feed stream (feedsMaxBytes ${fmtBytes(i.feedsMaxBytes)}): one partner away could fill it for every agency`,
+    });
+  const agencies = Math.max(1, i.agencies ?? 1);
+  const recipientCopiesPerSecond =
+    (i.load.alertsPerSecond * Math.min(i.load.fanOut, agencies)) / agencies;
+  const recipientAbsenceMs =
+    recipientCopiesPerSecond > 0
+      ? (i.recipientMaxCopies / recipientCopiesPerSecond) * 1000
+      : Infinity;
+  const fullRecipientsHeld = Math.floor(i.feedsMaxBytes / Math.max(1, recipientBytes));
+  if (i.agencies !== undefined && recipientAbsenceMs < i.maxAgeMs)
+    warnings.push(
+      `a partner away longer than ${fmtHours(recipientAbsenceMs)} fills its quota (${i.recipientMaxCopies} copies at ${recipientCopiesPerSecond.toFixed(3)} copies/s = ${i.load.alertsPerSecond} alerts/s x fan-out ${i.load.fanOut} / ${agencies} agencies), less than the replay window (${fmtHours(i.maxAgeMs)}): its further copies are held by the router as pending until it returns`,
+    );
+  if (i.agencies !== undefined && fullRecipientsHeld < agencies) {
+    const needed = recipientBytes * agencies;
+    warnings.push(
+      `the feed stream (${fmtBytes(i.feedsMaxBytes)}) holds ${fullRecipientsHeld} full recipient quota(s) of ${agencies} (${fmtBytes(needed)} for all): with more partners away at once, the stream fills and every new copy is held as pending`,
+    );
+  }
+  if (i.agencies !== undefined && i.retention === 'limits') {
+    const bytesPerSecond =
+      i.load.alertsPerSecond * Math.min(i.load.fanOut, agencies) * i.load.copyBytes;
+    const fullAfterMs = bytesPerSecond > 0 ? (i.feedsMaxBytes / bytesPerSecond) * 1000 : Infinity;
+    if (fullAfterMs < i.maxAgeMs)
+      warnings.push(
+        `with limits retention the feed stream keeps every copy, read or not, for ${fmtHours(i.maxAgeMs)}: the stated load (${fmtBytes(bytesPerSecond * 3600)} an hour) fills it (${fmtBytes(i.feedsMaxBytes)}) after ${fmtHours(fullAfterMs)}, and from then on every new copy is held as pending; use feedsRetention workqueue or a larger feedsMaxBytes`,
+      );
+  }
+  return {
+    recipientBytes,
+    recipientCopiesPerSecond,
+    recipientAbsenceMs,
+    fullRecipientsHeld,
+    errors,
+    warnings,
+  };
+}

@@ -1,0 +1,56 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { stringify as toYaml } from 'yaml';
+import { loadConfig } from '@alert-hub/router';
+import { makeHubFixture, writeConfig } from '@alert-hub/testkit';
+
+const fx = makeHubFixture(['SG-NPARKS', 'VN-CUSTOMS']);
+afterAll(() => fx.cleanup());
+
+function configWith(streams: Record<string, unknown>): string {
+  const agreementsFile = join(fx.dir, 'agreements.yaml');
+  writeFileSync(agreementsFile, toYaml({ agreements: [] }));
+  return writeConfig(fx.dir, 'router-streams', {
+    signingKey: fx.hubKeyFile,
+    trustDir: fx.trustDir,
+    agreementsFile,
+    dataDir: join(fx.dir, 'router'),
+    streams,
+  });
+}
+
+describe('router config - feed streams', () => {
+  it('defaults: a limits feed (copies kept for maxAgeMs), 20,000 copies per recipient, the load it is checked against', () => {
+    const c = loadConfig({}, configWith({}));
+    expect(c.streams).toMatchObject({
+      feedsRetention: 'limits',
+      recipientMaxCopies: 20_000,
+      load: { alertsPerSecond: 10, fanOut: 2, copyBytes: 4096 },
+      migrateFeeds: false,
+    });
+  });
+
+  it('refuses a recipient quota that could fill the whole feed stream (ERR_CONFIG_INVALID, with the place)', () => {
+    let err: unknown;
+    try {
+      loadConfig({}, configWith({ feedsMaxBytes: 1_048_576, recipientMaxCopies: 256 }));
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toMatchObject({ code: 'ERR_CONFIG_INVALID' });
+    expect((err as { issues: { pointer: string }[] }).issues.map((i) => i.pointer)).toEqual([
+      '/streams/recipientMaxCopies',
+    ]);
+  });
+
+  it('AHUB_FEEDS_RETENTION selects the retention; anything but workqueue or limits is refused', () => {
+    const file = configWith({});
+    expect(loadConfig({ AHUB_FEEDS_RETENTION: 'workqueue' }, file).streams.feedsRetention).toBe(
+      'workqueue',
+    );
+    expect(() => loadConfig({ AHUB_FEEDS_RETENTION: 'interest' }, file)).toThrow(
+      expect.objectContaining({ code: 'ERR_CONFIG_INVALID' }),
+    );
+  });
+});
