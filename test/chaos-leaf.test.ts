@@ -69,7 +69,7 @@ describe('leaf node - store and forward', () => {
     chaos.checkAuditComplete(sent);
   }, 120_000);
 
-  it('link cut for 20 s: the gateway keeps answering 202, alerts queue on the leaf, then each is delivered once', async () => {
+  it('link cut for 20 s: the gateway keeps answering 202, alerts queue on the leaf, the partner behind its cut link serves what it had received, then each is delivered once', async () => {
     const cutAt = Date.now();
     hub.leaves[ORIGIN]!.cut();
     hub.leaves[LEAF_PARTNER]!.cut();
@@ -79,6 +79,10 @@ describe('leaf node - store and forward', () => {
     expect(await outboxCount()).toBe(sent.length);
     await new Promise((r) => setTimeout(r, 2_000));
     expect(await originAtHub()).toBe(sent.length - during.length);
+    // Officers behind the cut link still read what their agency had received: the partner's
+    // inbox is at the agency, served by its gateway while the link is down.
+    const before = sent.slice(0, sent.length - during.length);
+    expect([...(await chaos.inboxIds(LEAF_PARTNER))].sort()).toEqual([...before].sort());
     await new Promise((r) => setTimeout(r, Math.max(0, CUT_MS - (Date.now() - cutAt))));
     hub.leaves[ORIGIN]!.restore();
     hub.leaves[LEAF_PARTNER]!.restore();
