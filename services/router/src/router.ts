@@ -219,6 +219,7 @@ export async function startRouter(
   const feeds = new FeedPublisher(nc, {
     inboxPrefix: config.nats.inboxPrefix ?? inboxPrefix(config.principal),
     timeoutMs: config.nats.publishTimeoutMs,
+    log,
   });
   const deadLetters = new DeadLetters({
     js,
