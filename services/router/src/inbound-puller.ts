@@ -10,6 +10,16 @@ export const FETCH_EXPIRES_MS = 5_000;
 /** After a failed pull (connection lost, consumer missing) the next one waits this long. */
 const FETCH_RETRY_MS = 1_000;
 
+/**
+ * How long a message is kept alive ("in progress") at most, from when it was fetched. A message
+ * held longer has a handler that is stuck, not queued: the copy budget lets a fetched alert start
+ * within seconds, and a failed step hands the message back (nak) rather than waiting. Past this,
+ * the router logs it (`ERR_MESSAGE_STUCK`) and stops telling JetStream it is working, so the message is redelivered
+ * after its ack wait, to this router or another one sharing the consumer. Five minutes is ten
+ * times the default ack wait (30 s).
+ */
+export const MAX_KEEP_ALIVE_MS = 5 * 60_000;
+
 export interface InboundPullerOptions {
   readonly consumer: Consumer;
   /** Messages held at most: fetched and not yet ended (acked, nacked or terminated). */
@@ -30,6 +40,8 @@ export interface InboundPullerOptions {
   readonly log: Logger;
   /** Called whenever the number of held messages changes. */
   readonly onHeld?: (held: number) => void;
+  /** How long a held message is kept alive at most (default {@link MAX_KEEP_ALIVE_MS}). */
+  readonly maxKeepAliveMs?: number;
 }
 
 /**
@@ -40,8 +52,14 @@ export interface InboundPullerOptions {
  */
 export class InboundPuller {
   readonly #o: InboundPullerOptions;
-  /** Held messages, with when each was last known to be alive (fetched or told "working"). */
-  readonly #held = new Map<JsMsg, { since: number; done: Promise<void> }>();
+  /**
+   * Held messages: when each was fetched, when it was last known to be alive (fetched or told
+   * "working"), and whether it was held past the keep-alive cap.
+   */
+  readonly #held = new Map<
+    JsMsg,
+    { fetched: number; since: number; capped: boolean; done: Promise<void> }
+  >();
   #wake: (() => void) | undefined;
   #batch: ConsumerMessages | undefined;
   #loop: Promise<void> | undefined;
@@ -110,7 +128,8 @@ export class InboundPuller {
       m.nak();
       return;
     }
-    const entry = { since: Date.now(), done: Promise.resolve() };
+    const now = Date.now();
+    const entry = { fetched: now, since: now, capped: false, done: Promise.resolve() };
     entry.done = this.#o
       .handle(m)
       .catch((err: unknown) =>
@@ -130,7 +149,19 @@ export class InboundPuller {
 
   #keepAlive(every: number): void {
     const now = Date.now();
+    const cap = this.#o.maxKeepAliveMs ?? MAX_KEEP_ALIVE_MS;
     for (const [m, h] of this.#held) {
+      if (h.capped) continue;
+      if (now - h.fetched >= cap) {
+        // Stuck: JetStream redelivers it after its ack wait. It keeps its place here until its
+        // handler ends, so a stuck router does not fetch more than it can hold.
+        h.capped = true;
+        this.#o.log.error(
+          { code: 'ERR_MESSAGE_STUCK', streamSeq: m.seq, heldMs: now - h.fetched },
+          'message held past the keep-alive cap; JetStream will redeliver it',
+        );
+        continue;
+      }
       if (now - h.since < every) continue;
       // A no-op once the message was acked, nacked or terminated.
       m.working();

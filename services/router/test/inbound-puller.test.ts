@@ -1,0 +1,110 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  AckPolicy,
+  DeliverPolicy,
+  jetstream,
+  jetstreamManager,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JsMsg,
+} from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { createLogger } from '@alert-hub/runtime';
+import { useNatsServer } from '@alert-hub/testkit/harness';
+import { InboundPuller } from '../src/inbound-puller.js';
+
+const ACK_WAIT_MS = 2_000;
+const nats = useNatsServer();
+let nc: NatsConnection;
+let js: JetStreamClient;
+let jsm: JetStreamManager;
+const lines: { code?: string; streamSeq?: number }[] = [];
+const log = createLogger({
+  name: 'puller-test',
+  destination: { write: (line: string) => void lines.push(JSON.parse(line) as never) },
+});
+
+beforeAll(async () => {
+  nc = await nats.connect();
+  js = jetstream(nc);
+  jsm = await jetstreamManager(nc);
+});
+
+/** A stream and consumer of their own per test, with a 2 s ack wait. */
+async function consumerFor(name: string) {
+  await jsm.streams.add({ name, subjects: [`${name}.>`] });
+  await jsm.consumers.add(name, {
+    durable_name: 'puller',
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+    ack_wait: ACK_WAIT_MS * 1_000_000,
+    max_deliver: -1,
+  });
+  return js.consumers.get(name, 'puller');
+}
+
+const pullers: InboundPuller[] = [];
+afterAll(async () => {
+  await Promise.all(pullers.map((p) => p.stop()));
+});
+
+describe('inbound puller - keep-alive within a cap', () => {
+  it('a message whose handler takes longer than the ack wait is kept alive: delivered once', async () => {
+    const consumer = await consumerFor('SLOW');
+    const deliveries: number[] = [];
+    const puller = new InboundPuller({
+      consumer,
+      maxMessages: 4,
+      ackWaitMs: ACK_WAIT_MS,
+      room: (held) => 4 - held,
+      log,
+      maxKeepAliveMs: 30_000,
+      handle: async (m: JsMsg) => {
+        deliveries.push(m.info.deliveryCount);
+        await sleep(2.5 * ACK_WAIT_MS);
+        m.ack();
+      },
+    });
+    pullers.push(puller);
+    puller.start();
+    await js.publish('SLOW.a', new Uint8Array([1]));
+    const deadline = Date.now() + 20_000;
+    while (
+      (await jsm.consumers.info('SLOW', 'puller')).num_ack_pending > 0 ||
+      deliveries.length === 0
+    ) {
+      if (Date.now() > deadline) throw new Error('the message was never acked');
+      await sleep(100);
+    }
+    expect(deliveries).toEqual([1]);
+  });
+
+  it('a handler stuck past the cap is no longer kept alive: JetStream redelivers its message, and the router logs it', async () => {
+    const consumer = await consumerFor('STUCK');
+    const deliveries: number[] = [];
+    const puller = new InboundPuller({
+      consumer,
+      maxMessages: 4,
+      ackWaitMs: ACK_WAIT_MS,
+      room: (held) => 4 - held,
+      log,
+      maxKeepAliveMs: 2 * ACK_WAIT_MS,
+      handle: async (m: JsMsg) => {
+        deliveries.push(m.info.deliveryCount);
+        // The first delivery's handler never ends (until the puller is stopped below).
+        if (m.info.deliveryCount === 1) await new Promise<void>((r) => stuck.push(r));
+        m.ack();
+      },
+    });
+    const stuck: (() => void)[] = [];
+    puller.start();
+    const { seq } = await js.publish('STUCK.a', new Uint8Array([1]));
+    const deadline = Date.now() + 20_000;
+    while (deliveries.length < 2 && Date.now() < deadline) await sleep(100);
+    expect(deliveries).toEqual([1, 2]);
+    expect(lines.some((l) => l.streamSeq === seq && l.code === 'ERR_MESSAGE_STUCK')).toBe(true);
+    for (const r of stuck) r();
+    await puller.stop();
+  });
+});
