@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { JetStreamClient, JetStreamManager, StoredMsg } from '@nats-io/jetstream';
 import { headers as natsHeaders } from '@nats-io/transport-node';
 import {
+  DEAD_LETTER_ALL,
   Streams,
   decodeEnvelope,
   parseInboundSubject,
@@ -38,8 +39,13 @@ CREATE TABLE IF NOT EXISTS dead_letter_requeues (
 );
 `;
 
-/** How many dead letters one list request reads at most from the stream. */
-const MAX_SCAN = 10_000;
+/**
+ * How many dead letters one list request returns at most. Each is one JetStream get (the next
+ * message on the filter's subjects at or after a sequence, so messages of other origins are never
+ * read), and one more tells whether there is a next page: a request reads at most
+ * `MAX_LIST_LIMIT + 1` messages, whatever the stream holds.
+ */
+export const MAX_LIST_LIMIT = 1000;
 
 /**
  * JetStream message id of a requeued dead letter: `requeue:<dead-letter seq>:<digest>`, the
@@ -208,24 +214,35 @@ export class DeadLetters {
     };
   }
 
-  /** Dead letters after stream sequence `after`, oldest first, optionally of one claimed origin. */
+  /**
+   * Dead letters after stream sequence `after`, oldest first, optionally of one claimed origin:
+   * at most `limit` ({@link MAX_LIST_LIMIT} at most), and `next` (the `after` of the next page)
+   * when more follow. Reads `limit + 1` messages at most, never the ones in between.
+   */
   async list(q: { after?: number; limit?: number; origin?: string }): Promise<{
     items: DeadLetterSummary[];
     next?: number;
   }> {
-    const limit = Math.min(Math.max(q.limit ?? 100, 1), 1000);
-    const info = await this.#d.jsm.streams.info(Streams.DeadLetter);
+    const limit = Math.min(Math.max(q.limit ?? 100, 1), MAX_LIST_LIMIT);
+    // The origin was checked to be one subject token (letters, digits, '-', '_').
+    const filter = q.origin === undefined ? DEAD_LETTER_ALL : `ahub.dlq.${q.origin}`;
     const items: DeadLetterSummary[] = [];
-    if (info.state.messages === 0) return { items };
-    let seq = Math.max(info.state.first_seq, (q.after ?? 0) + 1);
-    const end = Math.min(info.state.last_seq, seq + MAX_SCAN - 1);
-    for (; seq <= end && items.length < limit; seq++) {
-      const m = await this.#d.jsm.streams.getMessage(Streams.DeadLetter, { seq });
-      if (!m) continue;
-      if (q.origin !== undefined && m.subject !== `ahub.dlq.${q.origin}`) continue;
+    let seq = (q.after ?? 0) + 1;
+    for (;;) {
+      const m = await this.#next(seq, filter);
+      if (!m) return { items };
+      if (items.length === limit) return { items, next: seq - 1 };
       items.push(this.#summary(m));
+      seq = m.seq + 1;
     }
-    return seq <= info.state.last_seq ? { items, next: seq - 1 } : { items };
+  }
+
+  /** The first dead letter at or after `seq` on a subject `filter` matches, or null. */
+  async #next(seq: number, filter: string): Promise<StoredMsg | null> {
+    // nats.js types a stream get by sequence or last subject only; nats-server (2.9 too) also
+    // answers `next_by_subj`, which skips the messages on other subjects server-side.
+    const query = { seq, next_by_subj: filter } as unknown as { seq: number };
+    return this.#d.jsm.streams.getMessage(Streams.DeadLetter, query);
   }
 
   /** One dead letter; the alert (or raw bytes) only with `withBody`, for operators. */

@@ -89,8 +89,17 @@ export function registerDeadLetters(program: Command): void {
       'dead letters, oldest first: sequence, time, claimed origin and alert id, reason code',
     )
     .addOption(new Option('--origin <agency>', 'only those on the subject of this agency'))
-    .addOption(new Option('--after <seq>', 'only those after this sequence').argParser(positive))
-    .addOption(new Option('--limit <n>', 'at most this many (1000 at most)').argParser(positive));
+    .addOption(
+      new Option(
+        '--after <seq>',
+        'only those after this sequence (the next page: what the last page printed)',
+      ).argParser(positive),
+    )
+    .addOption(
+      new Option('--limit <n>', 'at most this many (100 by default, 1000 at most)').argParser(
+        positive,
+      ),
+    );
   for (const o of routerOptions()) list.addOption(o);
   list.action(async (o: RouterTarget & { origin?: string; after?: number; limit?: number }) => {
     const q = new URLSearchParams();
