@@ -12,6 +12,7 @@ import {
   sha256Hex,
   signReceipt,
   type DeliveryReceipt,
+  type OperationReport,
 } from '@alert-hub/core';
 import { loadSigningKey } from '@alert-hub/runtime';
 import {
@@ -405,13 +406,7 @@ describe('receipts - real processes', () => {
       headers: coordinator(),
     });
     expect(res.status).toBe(200);
-    const report = (await res.json()) as {
-      countries: string[];
-      alertsByType: Record<string, number>;
-      deliveries: { forwarded: number; delivered: number; latencyMs: { p50: number } | null };
-      outcomes: Record<string, number>;
-      seizures: { country: string; commodity: string; unit: string; quantity: number }[];
-    };
+    const report = (await res.json()) as OperationReport;
     expect(report.countries).toEqual(['KE', 'NG', 'VN']);
     expect(report.alertsByType).toEqual({ 'seizure-report': 1, outcome: 1 });
     expect(report.deliveries.forwarded).toBe(2);
@@ -431,6 +426,14 @@ describe('receipts - real processes', () => {
     expect(cli.code).toBe(0);
     expect(cli.stdout).toContain('countries taking part: KE, NG, VN');
     expect(cli.stdout).toMatch(/VN {2}Manis javanica \(scales\) {2}450 kg/);
+    // Each agency's part, as the report gives it: Nigeria sent the alert, Viet Nam the outcome.
+    expect(report.agencies.map((a) => a.agency)).toEqual(expect.arrayContaining([NG, VN]));
+    for (const a of report.agencies)
+      expect(cli.stdout).toContain(
+        `${a.agency}  sent ${a.sent}  received ${a.received}  delivered ${a.delivered}  outcomes ${a.outcomes}`,
+      );
+    expect(report.agencies.find((a) => a.agency === NG)).toMatchObject({ sent: 1, outcomes: 0 });
+    expect(report.agencies.find((a) => a.agency === VN)).toMatchObject({ outcomes: 1 });
   });
 });
 

@@ -22,3 +22,4 @@ export * from './agreements.js';
 export * from './policy.js';
 export * from './statements.js';
 export * from './open.js';
+export type * from './api-types.js';

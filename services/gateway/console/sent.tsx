@@ -1,52 +1,14 @@
 import { useEffect, useState } from 'preact/hooks';
 import { callApi, formatTime, t, type ApiError, type MessageKey } from '@alert-hub/web';
+import type {
+  AlertStatus,
+  RecipientStatus,
+  ReportedOutcome,
+  SentItem,
+} from '@alert-hub/core/api-types';
 import { Fields } from './fields';
 
-/** One alert this agency sent, as `GET /console/api/sent` lists it. */
-interface SentItem {
-  readonly id: string;
-  readonly type: string;
-  readonly acceptedAt: string;
-  readonly client: string;
-  readonly state: AlertStatus['state'];
-  readonly recipients: { pending: number; delivered: number; refused: number };
-  readonly outcomes: number;
-}
-
-/** The fate of one recipient of a sent alert (`GET /v1/alerts/:id/status`). */
-export interface RecipientStatus {
-  readonly recipient: string;
-  readonly state: 'pending' | 'delivered' | 'refused';
-  readonly since?: string;
-  readonly overdue?: boolean;
-  readonly deliveredAt?: string;
-  readonly receiptVerified?: boolean;
-  readonly receipt?: string;
-  readonly code?: string;
-  readonly reason?: string;
-}
-
-/** An outcome a partner reported on an alert this agency sent. */
-export interface ReportedOutcome {
-  readonly id: string;
-  readonly from: string;
-  readonly result: string;
-  readonly issuedAt: string;
-  readonly outcome: Record<string, unknown>;
-}
-
-/** What became of an alert this agency sent (`GET /v1/alerts/:id/status`). */
-export interface AlertStatus {
-  readonly id: string;
-  readonly type: string;
-  readonly state: 'accepted' | 'routed' | 'refused';
-  readonly acceptedAt: string;
-  readonly routedAt?: string;
-  readonly operation?: string;
-  readonly refused?: { readonly code: string; readonly reason: string; readonly at: string };
-  readonly recipients: readonly RecipientStatus[];
-  readonly outcomes: readonly ReportedOutcome[];
-}
+export type { AlertStatus, RecipientStatus, ReportedOutcome };
 
 /** How often an open list or status asks again: receipts and outcomes arrive on their own. */
 export const REFRESH_MS = 3000;

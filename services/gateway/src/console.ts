@@ -8,6 +8,7 @@ import {
   ROUTE_TYP,
   decodeEnvelope,
   type SchemaRegistry,
+  type SentItem,
 } from '@alert-hub/core';
 import { findTokenHolder, registerWebApp, type WebSessions } from '@alert-hub/runtime';
 import type { ApiClient, GatewayConfig, Role } from './config.js';
@@ -107,7 +108,7 @@ export function registerConsole(app: FastifyInstance, d: ConsoleDeps): WebSessio
   app.get('/console/api/sent', { preHandler: d.requireRole('submit') }, async () => {
     const now = Date.now();
     return {
-      items: d.store.listSent(SENT_LIST_MAX).map((s) => {
+      items: d.store.listSent(SENT_LIST_MAX).map((s): SentItem => {
         const st = d.store.statusOf(s.id, now, config.status.pendingAlertMs);
         const count = (state: string) =>
           st?.recipients.filter((r) => r.state === state).length ?? 0;

@@ -5,6 +5,8 @@ import {
   type Alert,
   type DeliveryReceipt,
   type NoticeEvent,
+  type AlertStatus as WireAlertStatus,
+  type RecipientStatus,
 } from '@alert-hub/core';
 import type { SqliteDatabase } from '@alert-hub/runtime';
 
@@ -20,41 +22,10 @@ export interface ReceivedAlert {
   readonly envelopeSha256: string;
 }
 
-/** The fate of one recipient of an alert this agency sent. */
-export interface RecipientStatus {
-  readonly recipient: string;
-  readonly state: 'pending' | 'delivered' | 'refused';
-  /** Pending: since when (routed at). */
-  readonly since?: string;
-  /** Pending longer than the configured time. */
-  readonly overdue?: boolean;
-  readonly deliveredAt?: string;
-  /** Delivered: the recipient's signed receipt was verified by the hub. */
-  readonly receiptVerified?: boolean;
-  readonly receipt?: string;
-  readonly code?: string;
-  readonly reason?: string;
-}
+export type { RecipientStatus };
 
-/** What became of an alert this agency sent. */
-export interface AlertStatus {
-  readonly id: string;
-  readonly type: string;
-  readonly state: 'accepted' | 'routed' | 'refused';
-  readonly acceptedAt: string;
-  readonly routedAt?: string;
-  readonly operation?: string;
-  readonly refused?: { readonly code: string; readonly reason: string; readonly at: string };
-  readonly recipients: readonly RecipientStatus[];
-  /** Outcomes partners reported on this alert, oldest first. */
-  readonly outcomes: readonly {
-    readonly id: string;
-    readonly from: string;
-    readonly result: string;
-    readonly issuedAt: string;
-    readonly outcome: Alert;
-  }[];
-}
+/** What became of an alert this agency sent (the outcomes partners reported in full). */
+export type AlertStatus = WireAlertStatus<Alert>;
 
 /** A feed message that failed verification: kept with its reason, never served. */
 export interface QuarantinedMessage {

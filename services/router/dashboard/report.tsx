@@ -1,41 +1,6 @@
 import { useEffect, useState } from 'preact/hooks';
 import { callApi, formatTime, t, type ApiError, type MessageKey } from '@alert-hub/web';
-
-interface OperationSummary {
-  readonly id: string;
-  readonly version: number;
-  readonly name: string;
-  readonly period: { readonly from: string; readonly until: string };
-  readonly members: readonly string[];
-}
-
-/** `GET /v1/operations/:id/report`, as the router's reports.ts builds it. */
-interface OperationReport {
-  readonly operation: OperationSummary;
-  readonly countries: readonly string[];
-  readonly alertsByType: Readonly<Record<string, number>>;
-  readonly deliveries: {
-    readonly forwarded: number;
-    readonly delivered: number;
-    readonly pending: number;
-    readonly latencyMs: { readonly p50: number; readonly p95: number; readonly max: number } | null;
-  };
-  readonly outcomes: Readonly<Record<string, number>>;
-  readonly agencies: readonly {
-    readonly agency: string;
-    readonly sent: number;
-    readonly received: number;
-    readonly delivered: number;
-    readonly outcomes: number;
-  }[];
-  readonly seizures: readonly {
-    readonly country: string;
-    readonly commodity: string;
-    readonly unit: string;
-    readonly quantity: number;
-    readonly reports: number;
-  }[];
-}
+import type { OperationReport, OperationSummary } from '@alert-hub/core/api-types';
 
 const REPORT_REFRESH_MS = 10_000;
 

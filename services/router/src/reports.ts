@@ -1,48 +1,7 @@
-import { countryOf, type Operation } from '@alert-hub/core';
+import { countryOf, type Operation, type OperationReport } from '@alert-hub/core';
 import type { SqliteDatabase } from '@alert-hub/runtime';
 
-/** What a coordinator publishes at the end of an operation. */
-export interface OperationReport {
-  readonly operation: {
-    readonly id: string;
-    readonly version: number;
-    readonly name: string;
-    readonly period: { readonly from: string; readonly until: string };
-    readonly members: readonly string[];
-  };
-  /** Countries that sent or received an operation alert (or an outcome of one), sorted. */
-  readonly countries: readonly string[];
-  readonly alertsByType: Readonly<Record<string, number>>;
-  readonly deliveries: {
-    readonly forwarded: number;
-    readonly delivered: number;
-    readonly pending: number;
-    /**
-     * From the hub publishing the copy to the recipient's inbox commit (`committedAt` of its
-     * signed receipt): two hosts' clocks, so skew between them shows here.
-     */
-    readonly latencyMs: { readonly p50: number; readonly p95: number; readonly max: number } | null;
-  };
-  readonly outcomes: Readonly<Record<string, number>>;
-  /**
-   * Per agency, sorted: operation alerts it sent, copies of them forwarded to it and delivered
-   * (its signed receipt verified), and outcomes it reported on them.
-   */
-  readonly agencies: readonly {
-    readonly agency: string;
-    readonly sent: number;
-    readonly received: number;
-    readonly delivered: number;
-    readonly outcomes: number;
-  }[];
-  readonly seizures: readonly {
-    readonly country: string;
-    readonly commodity: string;
-    readonly unit: string;
-    readonly quantity: number;
-    readonly reports: number;
-  }[];
-}
+export type { OperationReport };
 
 type AgencyCounts = { sent: number; received: number; delivered: number; outcomes: number };
 

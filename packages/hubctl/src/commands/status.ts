@@ -1,54 +1,7 @@
 import { Option, type Command } from 'commander';
+import type { AlertStatus, OperationReport, RecipientStatus } from '@alert-hub/core';
 import { print } from '../output.js';
 import { authHeaders, describeError, gatewayOptions, type GatewayTarget } from './http-client.js';
-
-interface RecipientStatus {
-  recipient: string;
-  state: 'pending' | 'delivered' | 'refused';
-  since?: string;
-  overdue?: boolean;
-  deliveredAt?: string;
-  receiptVerified?: boolean;
-  code?: string;
-  reason?: string;
-}
-
-interface AlertStatus {
-  id: string;
-  type: string;
-  state: string;
-  acceptedAt: string;
-  routedAt?: string;
-  operation?: string;
-  refused?: { code: string; reason: string; at: string };
-  recipients: RecipientStatus[];
-  outcomes: { id: string; from: string; result: string; issuedAt: string }[];
-}
-
-interface OperationReport {
-  operation: {
-    id: string;
-    name: string;
-    period: { from: string; until: string };
-    members: string[];
-  };
-  countries: string[];
-  alertsByType: Record<string, number>;
-  deliveries: {
-    forwarded: number;
-    delivered: number;
-    pending: number;
-    latencyMs: { p50: number; p95: number; max: number } | null;
-  };
-  outcomes: Record<string, number>;
-  seizures: {
-    country: string;
-    commodity: string;
-    unit: string;
-    quantity: number;
-    reports: number;
-  }[];
-}
 
 async function getJson(url: string, headers: Record<string, string>): Promise<unknown> {
   const res = await fetch(url, { headers });
@@ -96,7 +49,7 @@ export function registerStatus(program: Command): void {
   operation
     .command('report <id>')
     .description(
-      "an operation's report from the router: countries, alerts by type, deliveries and latency, outcomes, seizures by country and commodity",
+      "an operation's report from the router: countries, alerts by type, deliveries and latency, outcomes, each agency's counts, seizures by country and commodity",
     )
     .addOption(
       new Option('--router <url>', 'router base URL')
@@ -133,6 +86,13 @@ export function registerStatus(program: Command): void {
             .map(([t, n]) => `${t} ${n}`)
             .join(', ') || '(none)'
         }`,
+        '  agencies (operation alerts sent; copies received, delivered; outcomes reported):',
+        ...(r.agencies.length === 0
+          ? ['    (none)']
+          : r.agencies.map(
+              (a) =>
+                `    ${a.agency}  sent ${a.sent}  received ${a.received}  delivered ${a.delivered}  outcomes ${a.outcomes}`,
+            )),
         '  seizures:',
         ...(r.seizures.length === 0
           ? ['    (none)']
