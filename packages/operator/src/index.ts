@@ -10,3 +10,4 @@ export * from './keys.js';
 export * from './dev-pki.js';
 export * from './leaf.js';
 export * from './security-doc.js';
+export * from './conf-blocks.js';

@@ -1,4 +1,5 @@
 import { HUB_ACCOUNT, OPS_IDENTITY, natsIdentity } from './nats-config.js';
+import { renderTlsBlock, renderUser, type TlsFiles } from './conf-blocks.js';
 import {
   agencyPermissions,
   inboundSubjects,
@@ -71,7 +72,7 @@ export function renderLeafListenerBlock(o: {
    * `no_advertise` only stops telling the other nodes), and a leaf adds it to the URLs it dials.
    */
   readonly advertise?: string;
-  readonly tls: { readonly caFile: string; readonly certFile: string; readonly keyFile: string };
+  readonly tls: TlsFiles;
 }): string {
   return [
     'leafnodes {',
@@ -80,13 +81,7 @@ export function renderLeafListenerBlock(o: {
     // is configured with.
     '  no_advertise: true',
     ...(o.advertise ? [`  advertise: ${q(o.advertise)}`] : []),
-    '  tls {',
-    `    cert_file: ${q(o.tls.certFile)}`,
-    `    key_file: ${q(o.tls.keyFile)}`,
-    `    ca_file: ${q(o.tls.caFile)}`,
-    '    verify_and_map: true',
-    '    timeout: 5',
-    '  }',
+    ...renderTlsBlock(o.tls, { indent: 2, verifyAndMap: true, timeoutS: 5 }),
     '}',
   ].join('\n');
 }
@@ -96,13 +91,9 @@ export interface LeafNodeOptions {
   /** Every hub node's leaf listener, `tls://host:7422`. */
   readonly hubUrls: readonly string[];
   /** The leaf's client listener: its server certificate and the CA of the gateway's certificate. */
-  readonly tls: { readonly caFile: string; readonly certFile: string; readonly keyFile: string };
+  readonly tls: TlsFiles;
   /** The leaf's certificate towards the hub (identity {@link leafIdentity}). */
-  readonly leafTls: {
-    readonly caFile: string;
-    readonly certFile: string;
-    readonly keyFile: string;
-  };
+  readonly leafTls: TlsFiles;
   /** Identities of the gateway and of the agency's operators. */
   readonly gatewayIdentity?: string;
   readonly operatorIdentity?: string;
@@ -118,23 +109,17 @@ export interface LeafNodeOptions {
 export function renderLeafNodeParts(o: LeafNodeOptions): string {
   const p = agencyPermissions(o.agency);
   return [
-    'tls {',
-    `  cert_file: ${q(o.tls.certFile)}`,
-    `  key_file: ${q(o.tls.keyFile)}`,
-    `  ca_file: ${q(o.tls.caFile)}`,
-    '  verify_and_map: true',
-    '  timeout: 2',
-    '}',
+    ...renderTlsBlock(o.tls, { indent: 0, verifyAndMap: true, timeoutS: 2 }),
     'accounts {',
     `  ${q(o.agency)} {`,
     '    jetstream: enabled',
     '    users: [',
-    `      { user: ${q(o.gatewayIdentity ?? natsIdentity(o.agency))}, permissions: {`,
     // The gateway also reads its outbox's state (stream info, nothing else) to tell when an
     // alert expired there before the hub had it.
-    `          publish: { allow: ${JSON.stringify([...p.publish, `$JS.API.STREAM.INFO.${outboxStreamName(o.agency)}`])} }`,
-    `          subscribe: { allow: ${JSON.stringify(p.subscribe)} }`,
-    '      } }',
+    renderUser(o.gatewayIdentity ?? natsIdentity(o.agency), `${o.agency}'s gateway`, {
+      ...p,
+      publish: [...p.publish, `$JS.API.STREAM.INFO.${outboxStreamName(o.agency)}`],
+    }),
     `      { user: ${q(o.operatorIdentity ?? OPS_IDENTITY)} }`,
     '    ]',
     '  }',
@@ -145,12 +130,7 @@ export function renderLeafNodeParts(o: LeafNodeOptions): string {
     `      urls: ${JSON.stringify(o.hubUrls)}`,
     `      account: ${q(o.agency)}`,
     `      deny_exports: [${q(inboundSubjects(o.agency))}]`,
-    '      tls {',
-    `        cert_file: ${q(o.leafTls.certFile)}`,
-    `        key_file: ${q(o.leafTls.keyFile)}`,
-    `        ca_file: ${q(o.leafTls.caFile)}`,
-    '        timeout: 5',
-    '      }',
+    ...renderTlsBlock(o.leafTls, { indent: 6, verifyAndMap: false, timeoutS: 5 }),
     '    }',
     '  ]',
     '}',

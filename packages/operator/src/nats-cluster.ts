@@ -1,4 +1,5 @@
 import { renderNatsSecurityConfig, type NatsSecurityOptions } from './nats-config.js';
+import { renderTlsBlock, type TlsFiles } from './conf-blocks.js';
 
 /**
  * The identity (SAN e-mail) of the cluster's route certificate. The route listener maps a
@@ -23,11 +24,7 @@ export interface ClusterNode {
 }
 
 /** The route certificate every node presents and accepts. */
-export interface RouteTls {
-  readonly caFile: string;
-  readonly certFile: string;
-  readonly keyFile: string;
-}
+export type RouteTls = TlsFiles;
 
 /**
  * The `cluster {}` block of one node: a route listener with mutual TLS (the peer must present a
@@ -49,13 +46,7 @@ export function renderClusterBlock(o: {
     'cluster {',
     `  name: ${q(o.clusterName ?? DEFAULT_CLUSTER_NAME)}`,
     `  listen: ${q(`${o.listenHost ?? '0.0.0.0'}:${o.self.routePort}`)}`,
-    '  tls {',
-    `    cert_file: ${q(o.tls.certFile)}`,
-    `    key_file: ${q(o.tls.keyFile)}`,
-    `    ca_file: ${q(o.tls.caFile)}`,
-    '    verify_and_map: true',
-    '    timeout: 5',
-    '  }',
+    ...renderTlsBlock(o.tls, { indent: 2, verifyAndMap: true, timeoutS: 5 }),
     `  authorization { user: ${q(ROUTE_IDENTITY)} }`,
     '  routes: [',
     ...peers.map((n) => `    ${q(`nats-route://${n.host}:${n.routePort}`)}`),
