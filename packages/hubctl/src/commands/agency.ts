@@ -124,6 +124,44 @@ function signal(pids: readonly number[]): string[] {
   });
 }
 
+/** What `agency add` and `agency remove` both take: where the hub's files are, what to reload. */
+interface HubStepOptions {
+  certs: string;
+  natsPid?: number;
+  reload: number[];
+  json?: boolean;
+}
+
+/**
+ * The agency id, the nats-config options after `--`, and the options both subcommands take:
+ * declared once, so `add` and `remove` cannot drift apart.
+ */
+function hubStep(cmd: Command, idHelp: string): Command {
+  return cmd
+    .argument('<id>', idHelp, agencyId)
+    .argument('[nats-config-options...]', 'after --: the options `hubctl nats-config` was run with')
+    .option('--certs <dir>', 'certs directory (trust/, dev/)', 'certs')
+    .option('--nats-pid <pid>', 'nats-server to reload afterwards', (v: string) => pid(v)[0]!)
+    .option(
+      '--reload <pid>',
+      'a process to SIGHUP after nats-server (repeatable, in order: the router, then gateways)',
+      pid,
+      [],
+    )
+    .option('--json', 'print JSON');
+}
+
+/** nats-server reloaded, then each process given with --reload signalled, in order. */
+async function reloadAll(o: HubStepOptions): Promise<{ lines: string[]; reloaded: number[] }> {
+  return {
+    lines: [...(await reloadNats(o.natsPid)), ...signal(o.reload)],
+    reloaded: [...(o.natsPid ? [o.natsPid] : []), ...o.reload],
+  };
+}
+
+const NOT_RENDERED =
+  'nats-server configuration not rendered: give the nats-config options after --, or run hubctl nats-config yourself';
+
 /**
  * `hubctl agency add|remove`: the hub operator's part of adding or removing an agency in one
  * step (docs/operations.md): the trust store, the NATS configuration rendered again from it, a
@@ -134,38 +172,22 @@ export function registerAgency(program: Command): void {
     .command('agency')
     .description("operators: add or remove an agency, the hub's part in one step");
 
-  agency
-    .command('add')
-    .description(
-      'add an agency: its public keys into the trust store, its NATS account and user in the configuration rendered again (the nats-config options after --), optionally a development certificate; then reload nats-server (--nats-pid) and SIGHUP the router and gateways given with --reload, in that order',
-    )
-    .argument('<id>', 'the agency id, e.g. KE-KWS', agencyId)
-    .argument('[nats-config-options...]', 'after --: the options `hubctl nats-config` was run with')
+  hubStep(
+    agency
+      .command('add')
+      .description(
+        'add an agency: its public keys into the trust store, its NATS account and user in the configuration rendered again (the nats-config options after --), optionally a development certificate; then reload nats-server (--nats-pid) and SIGHUP the router and gateways given with --reload, in that order',
+      ),
+    'the agency id, e.g. KE-KWS',
+  )
     .requiredOption('--jwks <file>', "the agency's public keys (<id>.jwks.json, from the agency)")
-    .option('--certs <dir>', 'certs directory (trust/, dev/)', 'certs')
     .option('--dev-cert', 'issue its NATS client certificate from the development CA (<certs>/dev)')
     .option('--agreements <file>', 'check the agreements file and say whether one names it')
-    .option('--nats-pid <pid>', 'nats-server to reload afterwards', (v: string) => pid(v)[0]!)
-    .option(
-      '--reload <pid>',
-      'a process to SIGHUP after nats-server (repeatable, in order: the router, then gateways)',
-      pid,
-      [],
-    )
-    .option('--json', 'print JSON')
     .action(
       async (
         id: string,
         natsArgs: string[],
-        o: {
-          jwks: string;
-          certs: string;
-          devCert?: boolean;
-          agreements?: string;
-          natsPid?: number;
-          reload: number[];
-          json?: boolean;
-        },
+        o: HubStepOptions & { jwks: string; devCert?: boolean; agreements?: string },
       ) => {
         const registry = loadSchemaRegistry(DEFAULT_SCHEMAS_DIR);
         const trustDir = join(o.certs, 'trust');
@@ -224,10 +246,7 @@ export function registerAgency(program: Command): void {
             throw err;
           }
           lines.push(`nats-server configuration rendered again: account and user for ${id}`);
-        } else
-          lines.push(
-            'nats-server configuration not rendered: give the nats-config options after --, or run hubctl nats-config yourself',
-          );
+        } else lines.push(NOT_RENDERED);
         let agreementNamesIt: boolean | undefined;
         if (o.agreements) {
           const set = loadAgreementsFile(o.agreements, registry, trust.agencies).set;
@@ -240,7 +259,8 @@ export function registerAgency(program: Command): void {
               : `${o.agreements}: no agreement names ${id} yet: nothing is routed to or from it until one does (add it to an agreement's parties; the router reloads the file when it changes)`,
           );
         }
-        lines.push(...(await reloadNats(o.natsPid)), ...signal(o.reload));
+        const { lines: reloadLines, reloaded } = await reloadAll(o);
+        lines.push(...reloadLines);
         print(
           o.json,
           {
@@ -251,70 +271,45 @@ export function registerAgency(program: Command): void {
             natsIdentity: natsIdentity(id),
             natsConfigRendered: natsArgs.length > 0,
             ...(agreementNamesIt === undefined ? {} : { agreementNamesIt }),
-            reloaded: [...(o.natsPid ? [o.natsPid] : []), ...o.reload],
+            reloaded,
           },
           lines,
         );
       },
     );
 
-  agency
-    .command('remove')
-    .description(
-      'remove an agency: refused while an agreement still names it; its file leaves the trust store (revocations stay), the NATS configuration is rendered again without its account (the nats-config options after --), then reload nats-server (--nats-pid) and SIGHUP the processes given with --reload, in order',
-    )
-    .argument('<id>', 'the agency id', agencyId)
-    .argument('[nats-config-options...]', 'after --: the options `hubctl nats-config` was run with')
-    .option('--certs <dir>', 'certs directory (trust/, dev/)', 'certs')
+  hubStep(
+    agency
+      .command('remove')
+      .description(
+        'remove an agency: refused while an agreement still names it; its file leaves the trust store (revocations stay), the NATS configuration is rendered again without its account (the nats-config options after --), then reload nats-server (--nats-pid) and SIGHUP the processes given with --reload, in order',
+      ),
+    'the agency id',
+  )
     .requiredOption('--agreements <file>', 'the agreements file: none may name the agency any more')
-    .option('--nats-pid <pid>', 'nats-server to reload afterwards', (v: string) => pid(v)[0]!)
-    .option(
-      '--reload <pid>',
-      'a process to SIGHUP after nats-server (repeatable, in order: the router, then gateways)',
-      pid,
-      [],
-    )
-    .option('--json', 'print JSON')
-    .action(
-      async (
-        id: string,
-        natsArgs: string[],
-        o: {
-          certs: string;
-          agreements: string;
-          natsPid?: number;
-          reload: number[];
-          json?: boolean;
-        },
-      ) => {
-        const registry = loadSchemaRegistry(DEFAULT_SCHEMAS_DIR);
-        const trustDir = join(o.certs, 'trust');
-        const target = join(trustDir, `${id}.jwks.json`);
-        if (!existsSync(target))
-          throw new HubctlError(HubctlErrorCode.InputInvalid, `${id} is not in ${trustDir}`);
-        const trust = trustWith(trustDir, registry, id, undefined);
-        // Refused (ERR_AGREEMENTS_INVALID, every place listed) while an agreement names it.
-        loadAgreementsFile(o.agreements, registry, trust.agencies);
-        if (natsArgs.length > 0) await renderNatsConfigWithout(o.certs, target, natsArgs);
-        else rmSync(target);
-        const lines = [
-          `${target} removed: ${id} is no longer a candidate recipient nor a trusted signer once reloaded`,
-          natsArgs.length > 0
-            ? `nats-server configuration rendered again without ${id}'s account`
-            : 'nats-server configuration not rendered: give the nats-config options after --, or run hubctl nats-config yourself',
-          ...(await reloadNats(o.natsPid)),
-          ...signal(o.reload),
-        ];
-        print(
-          o.json,
-          {
-            agency: id,
-            removed: target,
-            natsConfigRendered: natsArgs.length > 0,
-            reloaded: [...(o.natsPid ? [o.natsPid] : []), ...o.reload],
-          },
-          lines,
-        );
-      },
-    );
+    .action(async (id: string, natsArgs: string[], o: HubStepOptions & { agreements: string }) => {
+      const registry = loadSchemaRegistry(DEFAULT_SCHEMAS_DIR);
+      const trustDir = join(o.certs, 'trust');
+      const target = join(trustDir, `${id}.jwks.json`);
+      if (!existsSync(target))
+        throw new HubctlError(HubctlErrorCode.InputInvalid, `${id} is not in ${trustDir}`);
+      const trust = trustWith(trustDir, registry, id, undefined);
+      // Refused (ERR_AGREEMENTS_INVALID, every place listed) while an agreement names it.
+      loadAgreementsFile(o.agreements, registry, trust.agencies);
+      if (natsArgs.length > 0) await renderNatsConfigWithout(o.certs, target, natsArgs);
+      else rmSync(target);
+      const { lines: reloadLines, reloaded } = await reloadAll(o);
+      const lines = [
+        `${target} removed: ${id} is no longer a candidate recipient nor a trusted signer once reloaded`,
+        natsArgs.length > 0
+          ? `nats-server configuration rendered again without ${id}'s account`
+          : NOT_RENDERED,
+        ...reloadLines,
+      ];
+      print(
+        o.json,
+        { agency: id, removed: target, natsConfigRendered: natsArgs.length > 0, reloaded },
+        lines,
+      );
+    });
 }
