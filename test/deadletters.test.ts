@@ -15,7 +15,7 @@ import {
   publishInbound,
   routerDrained,
   seizureReport,
-  startLocalHub,
+  startSeizureHub,
   type LocalHub,
   type ServiceProcess,
 } from '@alert-hub/testkit';
@@ -38,22 +38,9 @@ let newPublic: JwksDocument['keys'][number];
 const operator = createToken();
 
 beforeAll(async () => {
-  hub = await startLocalHub({
-    env: process.env,
-    agencies: [NG, VN].map((id) => ({ id, name: id })),
-    agreements: {
-      agreements: [
-        {
-          id: 'NG-VN',
-          version: 1,
-          title: 'Nigeria and Viet Nam',
-          parties: ['NG', 'VN'],
-          alertTypes: ['seizure-report'],
-          maxHandling: 'TLP:AMBER',
-          validFrom: '2019-01-01T00:00:00Z',
-        },
-      ],
-    },
+  hub = await startSeizureHub({
+    agencies: [NG, VN],
+    agreement: { id: 'NG-VN', title: 'Nigeria and Viet Nam' },
     routerConfig: { operators: [{ name: 'hub-ops', tokenSha256: operator.sha256 }] },
   });
   ngNc = await hub.connectAs(NG);

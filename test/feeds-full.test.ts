@@ -10,7 +10,7 @@ import {
   routerDrained,
   seizureReport,
   spawnService,
-  startLocalHub,
+  startSeizureHub,
   type LocalHub,
   type ServiceProcess,
 } from '@alert-hub/testkit';
@@ -31,22 +31,9 @@ let jsm: JetStreamManager;
 const restarted: Record<string, ServiceProcess> = {};
 
 beforeAll(async () => {
-  hub = await startLocalHub({
-    env: process.env,
-    agencies: [NG, VN, KE].map((id) => ({ id, name: id })),
-    agreements: {
-      agreements: [
-        {
-          id: 'NG-VN-KE',
-          version: 1,
-          title: 'Nigeria, Viet Nam, Kenya',
-          parties: ['NG', 'VN', 'KE'],
-          alertTypes: ['seizure-report'],
-          maxHandling: 'TLP:AMBER',
-          validFrom: '2019-01-01T00:00:00Z',
-        },
-      ],
-    },
+  hub = await startSeizureHub({
+    agencies: [NG, VN, KE],
+    agreement: { id: 'NG-VN-KE', title: 'Nigeria, Viet Nam, Kenya' },
     routerConfig: {
       streams: {
         feedsMaxBytes: 1_048_576,

@@ -10,7 +10,7 @@ import {
   routerDrained,
   seizureReport,
   spawnService,
-  startLocalHub,
+  startSeizureHub,
   type LocalHub,
   type ServiceProcess,
 } from '@alert-hub/testkit';
@@ -37,22 +37,9 @@ const gatewayDb = (a: string) => join(hub.dir, 'gateways', a, `gateway-${a}.db`)
 const databases = () => [hub.auditDb, ...AGENCIES.map(gatewayDb)];
 
 beforeAll(async () => {
-  hub = await startLocalHub({
-    env: process.env,
-    agencies: AGENCIES.map((id) => ({ id, name: id })),
-    agreements: {
-      agreements: [
-        {
-          id: 'NG-VN',
-          version: 1,
-          title: 'Nigeria and Viet Nam',
-          parties: ['NG', 'VN'],
-          alertTypes: ['seizure-report'],
-          maxHandling: 'TLP:AMBER',
-          validFrom: '2019-01-01T00:00:00Z',
-        },
-      ],
-    },
+  hub = await startSeizureHub({
+    agencies: AGENCIES,
+    agreement: { id: 'NG-VN', title: 'Nigeria and Viet Nam' },
   });
   router = hub.router;
   for (const a of AGENCIES) gateways[a] = hub.gateways[a]!;

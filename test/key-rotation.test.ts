@@ -13,7 +13,7 @@ import {
   routerDrained,
   seizureReport,
   spawnService,
-  startLocalHub,
+  startSeizureHub,
   type LocalHub,
   type ServiceProcess,
 } from '@alert-hub/testkit';
@@ -35,22 +35,9 @@ let sg: ServiceProcess;
 let hubNc: NatsConnection;
 
 beforeAll(async () => {
-  hub = await startLocalHub({
-    env: process.env,
-    agencies: [SG, VN, KE].map((id) => ({ id, name: id })),
-    agreements: {
-      agreements: [
-        {
-          id: 'ROTATION',
-          version: 1,
-          title: 'Singapore, Viet Nam, Kenya',
-          parties: ['SG', 'VN', 'KE'],
-          alertTypes: ['seizure-report'],
-          maxHandling: 'TLP:AMBER',
-          validFrom: '2019-01-01T00:00:00Z',
-        },
-      ],
-    },
+  hub = await startSeizureHub({
+    agencies: [SG, VN, KE],
+    agreement: { id: 'ROTATION', title: 'Singapore, Viet Nam, Kenya' },
   });
   // As docs/operations.md asks: SG's gateway names its key directory, so that a reload picks
   // the newest valid key up without a configuration change.

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify as toYaml } from 'yaml';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { inboxPrefix, leafDomain } from '@alert-hub/core';
+import { countryOf, inboxPrefix, leafDomain } from '@alert-hub/core';
 import {
   createDevPki,
   devPkiPaths,
@@ -104,6 +104,41 @@ export const LOCAL_ROUTER = 'HUB';
  * with this cap and the same throughput). The Docker images set the same in NODE_OPTIONS.
  */
 export const SERVICE_NODE_ARGS = ['--max-old-space-size=128'] as const;
+
+/**
+ * One sharing agreement among the countries of `agencies`, for seizure reports up to TLP:AMBER,
+ * valid since 2019: the agreement most end-to-end tests route under.
+ */
+export function seizureAgreement(id: string, title: string, agencies: readonly string[]) {
+  return {
+    id,
+    version: 1,
+    title,
+    parties: [...new Set(agencies.map(countryOf))],
+    alertTypes: ['seizure-report'],
+    maxHandling: 'TLP:AMBER',
+    validFrom: '2019-01-01T00:00:00Z',
+  };
+}
+
+/**
+ * {@link startLocalHub} for the usual end-to-end test: `agencies` (each named by its id) under
+ * one {@link seizureAgreement} among them, nats-server found through this process's environment.
+ */
+export function startSeizureHub(
+  o: Omit<LocalHubOptions, 'agencies' | 'agreements' | 'env'> & {
+    readonly agencies: readonly string[];
+    readonly agreement: { readonly id: string; readonly title: string };
+  },
+): Promise<LocalHub> {
+  const { agencies, agreement, ...rest } = o;
+  return startLocalHub({
+    ...rest,
+    env: process.env,
+    agencies: agencies.map((id) => ({ id, name: id })),
+    agreements: { agreements: [seizureAgreement(agreement.id, agreement.title, agencies)] },
+  });
+}
 
 /**
  * Starts a complete hub on this machine the way it runs in production, with nothing prepared:
