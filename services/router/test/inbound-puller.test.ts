@@ -45,29 +45,41 @@ async function consumerFor(name: string) {
 }
 
 const pullers: InboundPuller[] = [];
+/** Handlers held on purpose, let go before the pullers stop (which waits for every handler). */
+const stuck: (() => void)[] = [];
 afterAll(async () => {
+  for (const release of stuck) release();
   await Promise.all(pullers.map((p) => p.stop()));
 });
 
+/** A puller of 4 messages on a consumer of its own, the ack wait above, started. */
+async function startPuller(
+  name: string,
+  maxKeepAliveMs: number,
+  handle: (m: JsMsg) => Promise<void>,
+): Promise<InboundPuller> {
+  const puller = new InboundPuller({
+    consumer: await consumerFor(name),
+    maxMessages: 4,
+    ackWaitMs: ACK_WAIT_MS,
+    room: (held) => 4 - held,
+    log,
+    maxKeepAliveMs,
+    handle,
+  });
+  pullers.push(puller);
+  puller.start();
+  return puller;
+}
+
 describe('inbound puller - keep-alive within a cap', () => {
   it('a message whose handler takes longer than the ack wait is kept alive: delivered once', async () => {
-    const consumer = await consumerFor('SLOW');
     const deliveries: number[] = [];
-    const puller = new InboundPuller({
-      consumer,
-      maxMessages: 4,
-      ackWaitMs: ACK_WAIT_MS,
-      room: (held) => 4 - held,
-      log,
-      maxKeepAliveMs: 30_000,
-      handle: async (m: JsMsg) => {
-        deliveries.push(m.info.deliveryCount);
-        await sleep(2.5 * ACK_WAIT_MS);
-        m.ack();
-      },
+    await startPuller('SLOW', 30_000, async (m) => {
+      deliveries.push(m.info.deliveryCount);
+      await sleep(2.5 * ACK_WAIT_MS);
+      m.ack();
     });
-    pullers.push(puller);
-    puller.start();
     await js.publish('SLOW.a', new Uint8Array([1]));
     const deadline = Date.now() + 20_000;
     while (
@@ -81,30 +93,17 @@ describe('inbound puller - keep-alive within a cap', () => {
   });
 
   it('a handler stuck past the cap is no longer kept alive: JetStream redelivers its message, and the router logs it', async () => {
-    const consumer = await consumerFor('STUCK');
     const deliveries: number[] = [];
-    const puller = new InboundPuller({
-      consumer,
-      maxMessages: 4,
-      ackWaitMs: ACK_WAIT_MS,
-      room: (held) => 4 - held,
-      log,
-      maxKeepAliveMs: 2 * ACK_WAIT_MS,
-      handle: async (m: JsMsg) => {
-        deliveries.push(m.info.deliveryCount);
-        // The first delivery's handler never ends (until the puller is stopped below).
-        if (m.info.deliveryCount === 1) await new Promise<void>((r) => stuck.push(r));
-        m.ack();
-      },
+    await startPuller('STUCK', 2 * ACK_WAIT_MS, async (m) => {
+      deliveries.push(m.info.deliveryCount);
+      // The first delivery's handler does not end until the file is done.
+      if (m.info.deliveryCount === 1) await new Promise<void>((r) => stuck.push(r));
+      m.ack();
     });
-    const stuck: (() => void)[] = [];
-    puller.start();
     const { seq } = await js.publish('STUCK.a', new Uint8Array([1]));
     const deadline = Date.now() + 20_000;
     while (deliveries.length < 2 && Date.now() < deadline) await sleep(100);
     expect(deliveries).toEqual([1, 2]);
     expect(lines.some((l) => l.streamSeq === seq && l.code === 'ERR_MESSAGE_STUCK')).toBe(true);
-    for (const r of stuck) r();
-    await puller.stop();
   });
 });
