@@ -2,7 +2,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JetStreamManager } from '@nats-io/jetstream';
 import { NOTICE_TOKEN, Streams } from '@alert-hub/core';
 import { provisionHub } from '@alert-hub/runtime';
-import { eventually, startChaosHub, type ChaosHub } from '@alert-hub/testkit';
+import {
+  eventually,
+  streamReplicasCurrent,
+  startChaosHub,
+  type ChaosHub,
+} from '@alert-hub/testkit';
 
 /**
  * Chaos on the hub's NATS cluster: three real nats-server processes with routes over mutual
@@ -46,21 +51,10 @@ async function localLastSeq(monitorUrl: string, stream: string): Promise<number 
   return undefined;
 }
 
-async function streamReplicasCurrent(name: string): Promise<boolean> {
-  const info = await jsm.streams.info(name);
-  const replicas = info.cluster?.replicas ?? [];
-  return (
-    info.config.num_replicas === 3 &&
-    info.cluster?.leader !== undefined &&
-    replicas.length === 2 &&
-    replicas.every((r) => r.current && !r.offline)
-  );
-}
-
 describe('hub cluster - chaos', () => {
   it('provisioning puts every stream at R3 across the three nodes, with the configured retention', async () => {
     for (const s of [Streams.Inbound, Streams.Feeds, Streams.DeadLetter])
-      await eventually(() => streamReplicasCurrent(s), 30_000, `${s} at R3`);
+      await eventually(() => streamReplicasCurrent(jsm, s), 30_000, `${s} at R3`);
     for (const s of [Streams.Inbound, Streams.Feeds])
       expect((await jsm.streams.info(s)).config.max_age).toBe(RETENTION_MS * 1_000_000);
   });
@@ -83,7 +77,7 @@ describe('hub cluster - chaos', () => {
 
     await victim.restart();
     for (const s of [Streams.Inbound, Streams.Feeds])
-      await eventually(() => streamReplicasCurrent(s), 60_000, `${s} caught up on ${leader}`);
+      await eventually(() => streamReplicasCurrent(jsm, s), 60_000, `${s} caught up on ${leader}`);
     // The restarted node's own copy holds every message (its monitoring endpoint, asked alone).
     const inbound = await jsm.streams.info(Streams.Inbound);
     await eventually(
@@ -106,7 +100,7 @@ describe('hub cluster - chaos', () => {
     };
     const before = await copies();
     await chaos.hub.cluster!.restartAll();
-    await eventually(() => streamReplicasCurrent(Streams.Feeds), 60_000, 'feeds back at R3');
+    await eventually(() => streamReplicasCurrent(jsm, Streams.Feeds), 60_000, 'feeds back at R3');
     expect(await copies()).toBe(before);
     sent.push(...(await chaos.submit(50, { retry503: true })));
     await chaos.checkDeliveredOnce(sent);
@@ -127,7 +121,11 @@ describe('hub cluster - chaos', () => {
       60_000,
       'provisioning at R3 again',
     );
-    await eventually(() => streamReplicasCurrent(Streams.Feeds), 60_000, 'feeds back at R3');
-    await eventually(() => streamReplicasCurrent(Streams.Inbound), 60_000, 'inbound back at R3');
+    await eventually(() => streamReplicasCurrent(jsm, Streams.Feeds), 60_000, 'feeds back at R3');
+    await eventually(
+      () => streamReplicasCurrent(jsm, Streams.Inbound),
+      60_000,
+      'inbound back at R3',
+    );
   }, 120_000);
 });

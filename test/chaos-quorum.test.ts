@@ -1,7 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JetStreamManager } from '@nats-io/jetstream';
 import { Streams } from '@alert-hub/core';
-import { eventually, seizureReport, startChaosHub, type ChaosHub } from '@alert-hub/testkit';
+import {
+  eventually,
+  streamReplicasCurrent,
+  seizureReport,
+  startChaosHub,
+  type ChaosHub,
+} from '@alert-hub/testkit';
 
 /**
  * The hub's three-node cluster losing two nodes: JetStream has no majority. Real nats-server
@@ -33,21 +39,10 @@ afterAll(async () => {
   await chaos?.stop();
 });
 
-async function streamReplicasCurrent(name: string): Promise<boolean> {
-  const info = await jsm.streams.info(name);
-  const replicas = info.cluster?.replicas ?? [];
-  return (
-    info.config.num_replicas === 3 &&
-    info.cluster?.leader !== undefined &&
-    replicas.length === 2 &&
-    replicas.every((r) => r.current && !r.offline)
-  );
-}
-
 describe('hub cluster - no quorum', () => {
   it('two of three nodes down: no quorum, intake answers 503 ERR_NATS_UNAVAILABLE naming the alert and accepts nothing; one node back: intake accepts again; all back: everything accepted is delivered once', async () => {
     for (const s of [Streams.Inbound, Streams.Feeds])
-      await eventually(() => streamReplicasCurrent(s), 60_000, `${s} at R3`);
+      await eventually(() => streamReplicasCurrent(jsm, s), 60_000, `${s} at R3`);
     // Accepted just before the outage: some are still being routed when the nodes go.
     sent.push(...(await chaos.submit(40)));
     const [survivor, ...down] = chaos.hub.cluster!.nodes;
@@ -100,6 +95,6 @@ describe('hub cluster - no quorum', () => {
     await chaos.checkDeliveredOnce(sent);
     chaos.checkAuditComplete(sent);
     for (const s of [Streams.Inbound, Streams.Feeds])
-      await eventually(() => streamReplicasCurrent(s), 90_000, `${s} back at R3`);
+      await eventually(() => streamReplicasCurrent(jsm, s), 90_000, `${s} back at R3`);
   }, 300_000);
 });

@@ -212,3 +212,18 @@ function chaosHub(
     },
   };
 }
+
+/**
+ * Whether stream `name` of a three-node cluster is at R3 with a leader and both other replicas
+ * current and online.
+ */
+export async function streamReplicasCurrent(jsm: JetStreamManager, name: string): Promise<boolean> {
+  const info = await jsm.streams.info(name);
+  const replicas = info.cluster?.replicas ?? [];
+  return (
+    info.config.num_replicas === 3 &&
+    info.cluster?.leader !== undefined &&
+    replicas.length === 2 &&
+    replicas.every((r) => r.current && !r.offline)
+  );
+}
