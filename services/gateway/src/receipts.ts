@@ -33,20 +33,19 @@ export interface ReceiptSenderDeps {
 export class ReceiptSender {
   readonly #d: ReceiptSenderDeps;
   readonly #drainer: Drainer;
-  #timer: NodeJS.Timeout | undefined;
 
   constructor(deps: ReceiptSenderDeps) {
     this.#d = deps;
-    this.#drainer = createDrainer(() => this.#drain(), { log: deps.log, what: 'sending receipts' });
+    this.#drainer = createDrainer(() => this.#drain(), {
+      log: deps.log,
+      what: 'sending receipts',
+      delayMs: deps.coalesceMs,
+    });
   }
 
   /** After a commit: sends what is owed once the coalescing window has passed. */
   kick(): void {
-    if (this.#d.coalesceMs <= 0) return this.#drainer.kick();
-    this.#timer ??= setTimeout(() => {
-      this.#timer = undefined;
-      this.#drainer.kick();
-    }, this.#d.coalesceMs);
+    this.#drainer.kick();
   }
 
   async #drain(): Promise<void> {
@@ -79,8 +78,6 @@ export class ReceiptSender {
   }
 
   async stop(): Promise<void> {
-    if (this.#timer) clearTimeout(this.#timer);
-    this.#timer = undefined;
     await this.#drainer.stop();
   }
 }
