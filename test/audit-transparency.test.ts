@@ -24,6 +24,7 @@ import {
   makeHubFixture,
   memoryLogger,
   publishInbound,
+  seizureAgreement,
   seizureReport,
   writeConfig,
   hubctl,
@@ -164,17 +165,7 @@ beforeAll(async () => {
   writeFileSync(
     agreementsFile,
     toYaml({
-      agreements: [
-        {
-          id: 'WEN-ASIA',
-          version: 1,
-          title: 'Asia',
-          parties: ['SG', 'VN', 'CN'],
-          alertTypes: ['seizure-report'],
-          maxHandling: 'TLP:AMBER',
-          validFrom: '2019-01-01T00:00:00Z',
-        },
-      ],
+      agreements: [seizureAgreement('WEN-ASIA', 'Asia', AGENCIES)],
     }),
   );
   router = await startHubRouter();

@@ -12,6 +12,7 @@ import {
   OPEN_JS_API,
   provision,
   routerDrained,
+  seizureAgreement,
   seizureReport,
   writeConfig,
 } from '@alert-hub/testkit';
@@ -52,17 +53,7 @@ beforeAll(async () => {
   writeFileSync(
     agreementsFile,
     toYaml({
-      agreements: [
-        {
-          id: 'WEN-ASIA',
-          version: 1,
-          title: 'Asia',
-          parties: ['SG', 'VN', 'CN'],
-          alertTypes: ['seizure-report'],
-          maxHandling: 'TLP:AMBER',
-          validFrom: '2019-01-01T00:00:00Z',
-        },
-      ],
+      agreements: [seizureAgreement('WEN-ASIA', 'Asia', AGENCIES)],
     }),
   );
   await provision(await nats.connect(), AGENCIES);
