@@ -444,8 +444,8 @@ export class AuditAppender {
       );
     this.#lastCheckpoint = c;
     // Entries after it (verified against their content at load) are checked again before the
-    // next checkpoint, like those appended from now on.
-    this.#quietVersion = this.#dataVersion();
+    // next checkpoint, like those appended from now on. The quiet version stays the one read at
+    // load: a write by another connection since then makes the next checkpoint check everything.
     this.#checkedThrough = c.size;
     this.#pending = new Map();
     for (const r of iterateRecords(this.#db, c.size)) this.#pending.set(r.seq, r.hash);
