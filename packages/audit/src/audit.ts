@@ -347,7 +347,7 @@ export class AuditAppender {
   #lastCheckpoint: Checkpoint | undefined;
   /**
    * SQLite's `data_version` as it was before the last full check of the database (at load, at
-   * `checkAgainst`, at a checkpoint). It changes only when ANOTHER connection commits: while it
+   * a checkpoint). It changes only when ANOTHER connection commits: while it
    * is unchanged, every change to the file came through this connection, i.e. through this
    * appender's checked inserts, so the row count is still right and a re-read entry still reads
    * as it did.
