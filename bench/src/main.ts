@@ -60,6 +60,9 @@ const { values } = parseArgs({
     // on (default) | off | compare: compare alternates hubs with the audit transparency log on
     // and off, same settings, and reports what it costs at saturation.
     transparency: { type: 'string', default: 'on' },
+    // compare: only the alternating comparison of delivery receipts on and off (like
+    // --transparency compare); the full run's section d runs one hub of each.
+    receipts: { type: 'string', default: 'on' },
     rounds: { type: 'string', default: '3' },
     // The comparisons (d, e) also run each hub at this rate, which it sustains, and compare the
     // CPU the hub spends per alert there: on a CPU-bound machine that decides its throughput,
@@ -173,27 +176,35 @@ const overrides = {
 };
 if (!['on', 'off', 'compare'].includes(values.transparency))
   throw new Error('--transparency is on, off or compare');
-if (values.transparency === 'compare') {
-  await compareTransparency();
+if (!['on', 'compare'].includes(values.receipts)) throw new Error('--receipts is on or compare');
+if (values.transparency === 'compare' || values.receipts === 'compare') {
+  if (values.transparency === 'compare') await compareFeature('transparency');
+  if (values.receipts === 'compare') await compareFeature('receipts');
+  if (!values.keep) rmSync(dir, { recursive: true, force: true });
   process.exit(0);
 }
 
 /**
- * d. What the audit transparency log (Merkle tree, checkpoints, fail-closed checks) costs the
- * routing path: hubs with it on and off, started alternately (on/off, then off/on, ...) so that
- * a change in the machine's load hits both alike, each at the saturation rate for `seconds`.
+ * d. What a feature costs the routing path: the audit transparency log (Merkle tree,
+ * checkpoints, witnesses, fail-closed checks) or delivery receipts (a signature per inbox commit
+ * at each partner, a verification and audit entries per receipt at the router, the sender's
+ * status). Hubs with it on and off, started alternately (on/off, then off/on, ...) so that a
+ * change in the machine's load hits both alike; each runs `compareRate` (which it sustains) and
+ * the saturation rate for `seconds`.
  */
-async function compareTransparency(): Promise<void> {
+async function compareFeature(feature: 'transparency' | 'receipts'): Promise<void> {
   const rounds = smoke ? 1 : Number(values.rounds);
+  const title = feature === 'transparency' ? 'audit transparency log' : 'delivery receipts';
   say('');
   say(
-    `d. audit transparency log on vs off: ${rounds} alternating round(s), offered ${saturation}/s for ${seconds} s each`,
+    `d. ${title} on vs off: ${rounds} alternating round(s), ${compareRate}/s then offered ${saturation}/s, ${seconds} s each`,
   );
   const runs: {
     mode: 'on' | 'off';
     round: number;
     completedPerSecond: number;
     routerCpuMs: number;
+    hubCpuMsAtSaturation: number;
     hubCpuMsAtCompareRate: number;
     compareRateSustained: boolean;
   }[] = [];
@@ -201,11 +212,13 @@ async function compareTransparency(): Promise<void> {
     const order: ('on' | 'off')[] = round % 2 === 0 ? ['on', 'off'] : ['off', 'on'];
     for (const mode of order) {
       const h = await HubBench.start({
-        dir: join(dir, `hub-${mode}-${round}`),
+        dir: join(dir, `${feature}-${mode}-${round}`),
         env,
         batchSize: Number(values.batch),
         overrides,
-        routerOverrides: { auditTransparency: mode === 'on' },
+        ...(feature === 'transparency'
+          ? { routerOverrides: { auditTransparency: mode === 'on' } }
+          : { gatewayOverrides: { receipts: { enabled: mode === 'on' } } }),
       });
       try {
         await h.phase('warm-up', smoke ? 20 : 200, smoke ? 1 : 3);
@@ -218,11 +231,12 @@ async function compareTransparency(): Promise<void> {
           round,
           completedPerSecond: p.completedPerSecond,
           routerCpuMs: p.cpuMsPerAlert['router'] ?? NaN,
+          hubCpuMsAtSaturation: p.hubCpuMsPerAlert,
           hubCpuMsAtCompareRate: steady.hubCpuMsPerAlert,
           compareRateSustained: steady.sustained,
         });
         say(
-          `   round ${round + 1} ${mode.padEnd(3)} at ${compareRate}/s: hub CPU ${steady.hubCpuMsPerAlert.toFixed(3)} ms/alert${steady.sustained ? '' : ' (NOT sustained)'}; saturation: completed ${perSecond(p.completedPerSecond).padStart(8)}, router CPU ${(p.cpuMsPerAlert['router'] ?? NaN).toFixed(3)} ms/alert`,
+          `   round ${round + 1} ${mode.padEnd(3)} at ${compareRate}/s: hub CPU ${steady.hubCpuMsPerAlert.toFixed(3)} ms/alert${steady.sustained ? '' : ' (NOT sustained)'}; saturation: completed ${perSecond(p.completedPerSecond).padStart(8)}, hub CPU ${p.hubCpuMsPerAlert.toFixed(3)} ms/alert (router ${(p.cpuMsPerAlert['router'] ?? NaN).toFixed(3)})`,
         );
       } finally {
         await h.stop();
@@ -231,31 +245,70 @@ async function compareTransparency(): Promise<void> {
   }
   const of = (
     mode: 'on' | 'off',
-    k: 'completedPerSecond' | 'routerCpuMs' | 'hubCpuMsAtCompareRate',
+    k: 'completedPerSecond' | 'routerCpuMs' | 'hubCpuMsAtSaturation' | 'hubCpuMsAtCompareRate',
   ) => median(runs.filter((r) => r.mode === mode).map((r) => r[k]));
   const on = of('on', 'completedPerSecond');
   const off = of('off', 'completedPerSecond');
   const cost = 1 - on / off;
+  // Capacity on a CPU-bound machine is inversely proportional to CPU per alert.
   const cpuOn = of('on', 'hubCpuMsAtCompareRate');
   const cpuOff = of('off', 'hubCpuMsAtCompareRate');
-  // Capacity on a CPU-bound machine is inversely proportional to CPU per alert.
   const cpuCost = 1 - cpuOff / cpuOn;
+  const satCpuOn = of('on', 'hubCpuMsAtSaturation');
+  const satCpuOff = of('off', 'hubCpuMsAtSaturation');
+  const satCpuCost = 1 - satCpuOff / satCpuOn;
   say(
-    `   median hub CPU at ${compareRate}/s: on ${cpuOn.toFixed(3)}, off ${cpuOff.toFixed(3)} ms/alert: the log costs ${(cpuCost * 100).toFixed(1)}% of capacity`,
+    `   median hub CPU at ${compareRate}/s: on ${cpuOn.toFixed(3)}, off ${cpuOff.toFixed(3)} ms/alert: costs ${(cpuCost * 100).toFixed(1)}% of capacity`,
   );
   say(
-    `   median at saturation: on ${perSecond(on)}, off ${perSecond(off)} (${(cost * 100).toFixed(1)}%); router CPU ${of('on', 'routerCpuMs').toFixed(3)} vs ${of('off', 'routerCpuMs').toFixed(3)} ms/alert`,
+    `   median at saturation: completed on ${perSecond(on)}, off ${perSecond(off)} (${(cost * 100).toFixed(1)}% lower); hub CPU on ${satCpuOn.toFixed(3)}, off ${satCpuOff.toFixed(3)} ms/alert (${(satCpuCost * 100).toFixed(1)}% of capacity)`,
   );
+  // The routing path alone: the router draining queued alerts (section e, k = 2), log on and off
+  // alternately on fresh hubs. One process and no load generator: far steadier than saturation.
+  const routerAlone: {
+    mode: 'on' | 'off';
+    round: number;
+    alertsPerSecond: number;
+    routerUsPerAlert: number;
+  }[] = [];
+  if (feature === 'transparency') {
+    const alerts = smoke ? 20 : Number(values['router-alone-alerts'].split(',')[1] ?? 3000);
+    for (let round = 0; round < rounds; round++) {
+      for (const mode of round % 2 === 0 ? (['on', 'off'] as const) : (['off', 'on'] as const)) {
+        const [p] = await runRouterAlone({
+          dir: join(dir, `router-alone-${mode}-${round}`),
+          env,
+          phases: [{ k: 2, agreements: 1, alerts }],
+          floors: [],
+          timeoutMs: smoke ? 60_000 : 300_000,
+          routerConfig: { auditTransparency: mode === 'on' },
+        });
+        routerAlone.push({
+          mode,
+          round,
+          alertsPerSecond: p!.alertsPerSecond,
+          routerUsPerAlert: p!.routerUsPerAlert,
+        });
+        say(
+          `   round ${round + 1} ${mode.padEnd(3)} router alone, k=2: ${perSecond(p!.alertsPerSecond).padStart(8)}, router ${Math.round(p!.routerUsPerAlert).toLocaleString('en-US')} us/alert`,
+        );
+      }
+    }
+    const ra = (mode: 'on' | 'off', k: 'alertsPerSecond' | 'routerUsPerAlert') =>
+      median(routerAlone.filter((r) => r.mode === mode).map((r) => r[k]));
+    say(
+      `   median router alone, k=2: on ${perSecond(ra('on', 'alertsPerSecond'))}, off ${perSecond(ra('off', 'alertsPerSecond'))} (${((1 - ra('on', 'alertsPerSecond') / ra('off', 'alertsPerSecond')) * 100).toFixed(1)}% lower); router ${Math.round(ra('on', 'routerUsPerAlert'))} vs ${Math.round(ra('off', 'routerUsPerAlert'))} us/alert`,
+    );
+  }
+  const name = feature === 'transparency' ? 'transparency' : 'receipts-compare';
   const file =
-    values.out ??
-    join(ROOT_DIR, 'bench', 'results', smoke ? 'smoke-transparency.json' : 'transparency.json');
+    values.out ?? join(ROOT_DIR, 'bench', 'results', smoke ? `smoke-${name}.json` : `${name}.json`);
   mkdirSync(dirname(file), { recursive: true });
   writeFileSync(
     file,
-    `${JSON.stringify({ machine, smoke, settings: { rounds, saturation, compareRate, seconds, batchSize: Number(values.batch) }, runs, median: { on, off, costFraction: cost, hubCpuMsOn: cpuOn, hubCpuMsOff: cpuOff, cpuCostFraction: cpuCost } }, null, 2)}\n`,
+    `${JSON.stringify({ machine, smoke, feature, settings: { rounds, saturation, compareRate, seconds, batchSize: Number(values.batch) }, runs, routerAlone, median: { on, off, costFraction: cost, hubCpuMsOn: cpuOn, hubCpuMsOff: cpuOff, cpuCostFraction: cpuCost, saturationHubCpuMsOn: satCpuOn, saturationHubCpuMsOff: satCpuOff, saturationCpuCostFraction: satCpuCost } }, null, 2)}\n`,
   );
   say(`   written to ${file}`);
-  if (!values.keep) rmSync(dir, { recursive: true, force: true });
 }
 
 say('');

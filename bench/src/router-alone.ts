@@ -187,6 +187,8 @@ export async function runRouterAlone(options: {
   timeoutMs: number;
   /** Extra node flags for the router (e.g. `--cpu-prof`). */
   nodeArgs?: readonly string[];
+  /** Router settings over the local hub's (e.g. `{ auditTransparency: false }`). */
+  routerConfig?: Record<string, unknown>;
   onPhase?: (p: RouterAlonePhase) => void;
 }): Promise<RouterAlonePhase[]> {
   const partners = benchPartners();
@@ -196,6 +198,7 @@ export async function runRouterAlone(options: {
     agencies: [SENDER, ...partners].map((id) => ({ id, name: id })),
     agreements: routerAloneAgreements(partners, 1, 1),
     gateways: [],
+    ...(options.routerConfig ? { routerConfig: options.routerConfig } : {}),
   });
   const routerFile = join(hub.dir, 'router.yaml');
   const results: RouterAlonePhase[] = [];

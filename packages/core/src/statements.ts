@@ -40,6 +40,8 @@ import { parseRfc3339 } from './rfc3339.js';
  * recipient received on its feed (the msgpack bytes, countersignature included).
  */
 export const RECEIPT_TYP = 'ahub-receipt+jws';
+/** Most deliveries one receipt lists (`maxItems` of delivery-receipt.v1.schema.json). */
+export const MAX_RECEIPT_DELIVERIES = 1000;
 export const NOTICE_TYP = 'ahub-notice+jws';
 export const RECEIPT_SCHEMA_ID =
   'https://schemas.alert-hub.example/receipts/delivery-receipt/v1.json';

@@ -2,7 +2,10 @@ import type { Logger } from './logger.js';
 
 /** Runs a drain function on demand, one at a time; see {@link createDrainer}. */
 export interface Drainer {
-  /** Runs the drain now, or once more after the running one (calls in between coalesce). */
+  /**
+   * Runs the drain now (or `delayMs` from now), or once more after the running one (calls in
+   * between coalesce).
+   */
   kick(): void;
   /** Waits for a running drain; runs nothing more. */
   stop(): Promise<void>;
@@ -16,13 +19,31 @@ export interface Drainer {
  */
 export function createDrainer(
   drain: () => Promise<void>,
-  o: { log: Logger; what: string; retryMs?: number },
+  o: {
+    log: Logger;
+    what: string;
+    retryMs?: number;
+    /**
+     * Runs the drain this long after the first `kick()` instead of at once, so that what the
+     * commits of that window wrote goes out together (one notice or receipt, not one each).
+     */
+    delayMs?: number;
+  },
 ): Drainer {
   let running: Promise<void> | undefined;
   let again = false;
   let retry: NodeJS.Timeout | undefined;
+  let delayed: NodeJS.Timeout | undefined;
   let stopped = false;
   const kick = (): void => {
+    if (stopped) return;
+    if (!o.delayMs) return run();
+    delayed ??= setTimeout(() => {
+      delayed = undefined;
+      run();
+    }, o.delayMs);
+  };
+  const run = (): void => {
     if (stopped) return;
     if (running) {
       again = true;
@@ -49,6 +70,7 @@ export function createDrainer(
     async stop() {
       stopped = true;
       if (retry) clearTimeout(retry);
+      if (delayed) clearTimeout(delayed);
       await running?.catch(() => undefined);
     },
   };

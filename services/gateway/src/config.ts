@@ -70,8 +70,11 @@ export interface GatewayConfig {
      */
     readonly perCopyCountersignature: PerCopyCountersignaturePolicy;
   };
-  /** Signed delivery receipts, one per inbox commit (off only to measure their cost). */
-  readonly receipts: { readonly enabled: boolean };
+  /**
+   * Signed delivery receipts (off only to measure their cost): the inbox commits made within
+   * `coalesceMs` of the first share one receipt.
+   */
+  readonly receipts: { readonly enabled: boolean; readonly coalesceMs: number };
   /**
    * The agency's leaf node: with `leaf`, `nats.servers` is the agency's own leaf, whose outbox
    * stream acknowledges the alerts; the gateway then checks every `checkIntervalMs` (and on
@@ -96,6 +99,12 @@ export interface GatewayConfig {
 }
 
 export const DEFAULT_HTTP_PORT = 8080;
+/**
+ * How long the receipt for a commit waits for later commits to share it: one signature (and one
+ * verification at the router and at the sender) per window instead of per commit. The sender's
+ * status shows a delivery at most this much later.
+ */
+export const DEFAULT_RECEIPT_COALESCE_MS = 200;
 /** A single alert is a few kilobytes; 128 KiB leaves room while keeping its envelope under the stream limit. */
 export const DEFAULT_BODY_LIMIT_BYTES = 128 * 1024;
 export const DEFAULT_BATCH_BODY_LIMIT_BYTES = 16 * 1024 * 1024;
@@ -151,7 +160,15 @@ const schema = {
     receipts: {
       type: 'object',
       default: {},
-      properties: { enabled: { type: 'boolean', default: true } },
+      properties: {
+        enabled: { type: 'boolean', default: true },
+        coalesceMs: {
+          type: 'integer',
+          minimum: 0,
+          maximum: 60_000,
+          default: DEFAULT_RECEIPT_COALESCE_MS,
+        },
+      },
       additionalProperties: false,
     },
     outbox: {
@@ -216,6 +233,7 @@ const bindings: readonly EnvBinding[] = [
     type: 'string',
   },
   { env: 'AHUB_RECEIPTS_ENABLED', path: 'receipts.enabled', type: 'boolean' },
+  { env: 'AHUB_RECEIPTS_COALESCE_MS', path: 'receipts.coalesceMs', type: 'integer' },
   { env: 'AHUB_OUTBOX_LEAF', path: 'outbox.leaf', type: 'boolean' },
 ];
 

@@ -103,6 +103,7 @@ export async function startGateway(
     metrics,
     log,
     publishTimeoutMs: config.nats.publishTimeoutMs,
+    coalesceMs: config.receipts.coalesceMs,
   });
   const feedWriter = createBatchWriter<FeedWrite>((writes) => {
     const inserted = store.write(writes);

@@ -18,15 +18,17 @@ export interface ReceiptSenderDeps {
   readonly metrics: GatewayMetrics;
   readonly log: Logger;
   readonly publishTimeoutMs: number;
+  /** How long after a commit the open receipt is sealed and sent (0: at once). */
+  readonly coalesceMs: number;
 }
 
 /**
- * Sends the delivery receipts the inbox queued (one per commit, written in the same
- * transaction as the alerts it covers): signs each with the agency key, publishes it on
- * `ahub.in.<agency>.receipt` with a message id bound to the agency and the signed bytes
- * (core's receiptMsgId), and deletes it once
- * acknowledged. A failed publish is retried; a receipt is never lost, and a resend inside the
- * stream's duplicate window is dropped by JetStream.
+ * Sends the delivery receipts the inbox queued (written in the same transaction as the alerts
+ * they cover; the commits of one `coalesceMs` window share one receipt): seals the open receipt,
+ * signs each sealed one with the agency key, publishes it on `ahub.in.<agency>.receipt` with a
+ * message id bound to the agency and the signed bytes (core's receiptMsgId), and deletes it once
+ * acknowledged. A failed publish is retried; a receipt is never lost, a sealed receipt never
+ * changes, and a resend inside the stream's duplicate window is dropped by JetStream.
  */
 export class ReceiptSender {
   readonly #d: ReceiptSenderDeps;
@@ -34,30 +36,44 @@ export class ReceiptSender {
 
   constructor(deps: ReceiptSenderDeps) {
     this.#d = deps;
-    this.#drainer = createDrainer(() => this.#drain(), { log: deps.log, what: 'sending receipts' });
+    this.#drainer = createDrainer(() => this.#drain(), {
+      log: deps.log,
+      what: 'sending receipts',
+      delayMs: deps.coalesceMs,
+    });
   }
 
+  /** After a commit: sends what is owed once the coalescing window has passed. */
   kick(): void {
     this.#drainer.kick();
   }
 
   async #drain(): Promise<void> {
     const { store, js } = this.#d;
+    let sent: string[] = [];
     for (;;) {
+      // One transaction: forget what was acknowledged, and seal what commits added meanwhile.
+      store.receiptsSent(sent, true);
+      sent = [];
       const pending = store.pendingReceipts(64);
       if (pending.length === 0) return;
       const key = this.#d.signingKey();
-      await Promise.all(
+      const results = await Promise.allSettled(
         pending.map(async (receipt) => {
           const envelope = encodeEnvelope(await signReceipt(receipt, key));
           await js.publish(receiptSubject(this.#d.agency), envelope, {
             msgID: receiptMsgId(this.#d.agency, receipt.receipt, envelope),
             timeout: this.#d.publishTimeoutMs,
           });
-          store.receiptSent(receipt.receipt);
+          sent.push(receipt.receipt);
           this.#d.metrics.receiptsSent.inc();
         }),
       );
+      const failed = results.find((r) => r.status === 'rejected');
+      if (failed) {
+        store.receiptsSent(sent);
+        throw failed.reason;
+      }
     }
   }
 

@@ -1,6 +1,7 @@
 import {
   instantOf,
   mayRetract,
+  MAX_RECEIPT_DELIVERIES,
   newAlertId,
   type Alert,
   type DeliveryReceipt,
@@ -188,7 +189,9 @@ CREATE TABLE IF NOT EXISTS sent (
 );
 CREATE TABLE IF NOT EXISTS receipt_out (
   receipt_id TEXT PRIMARY KEY,
-  receipt    TEXT NOT NULL
+  receipt    TEXT NOT NULL,
+  -- 0 while commits may still add deliveries; 1 once the sender took it (never changed again).
+  sealed     INTEGER NOT NULL DEFAULT 1
 );
 CREATE TABLE IF NOT EXISTS sent_status (
   alert_id  TEXT PRIMARY KEY,
@@ -244,6 +247,11 @@ export class GatewayStore {
   readonly #putSentBatch;
   readonly #options: GatewayStoreOptions;
   readonly #insertReceiptOut;
+  readonly #openReceipt;
+  readonly #extendReceipt;
+  readonly #sealReceipts;
+  readonly #deleteReceipt;
+  readonly #receiptsSentTx;
   readonly #applyEventsTx;
 
   constructor(db: SqliteDatabase, options: GatewayStoreOptions = {}) {
@@ -259,9 +267,28 @@ export class GatewayStore {
     if (!sentColumns.some((c) => c.name === 'answers'))
       db.exec('ALTER TABLE sent ADD COLUMN answers TEXT; ALTER TABLE sent ADD COLUMN result TEXT');
     db.exec('CREATE INDEX IF NOT EXISTS sent_answers ON sent (answers) WHERE answers IS NOT NULL');
+    // Databases made before receipts were coalesced: their receipts may have been sent already,
+    // so they count as sealed (never extended).
+    const receiptColumns = db.prepare('PRAGMA table_info(receipt_out)').all() as {
+      name: string;
+    }[];
+    if (!receiptColumns.some((c) => c.name === 'sealed'))
+      db.exec('ALTER TABLE receipt_out ADD COLUMN sealed INTEGER NOT NULL DEFAULT 1');
     this.#insertReceiptOut = db.prepare(
-      'INSERT INTO receipt_out (receipt_id, receipt) VALUES (?, ?)',
+      'INSERT INTO receipt_out (receipt_id, receipt, sealed) VALUES (?, ?, 0)',
     );
+    this.#openReceipt = db.prepare<[], { receipt_id: string; receipt: string }>(
+      'SELECT receipt_id, receipt FROM receipt_out WHERE sealed = 0 ORDER BY rowid DESC LIMIT 1',
+    );
+    this.#extendReceipt = db.prepare(
+      'UPDATE receipt_out SET receipt = ? WHERE receipt_id = ? AND sealed = 0',
+    );
+    this.#sealReceipts = db.prepare('UPDATE receipt_out SET sealed = 1 WHERE sealed = 0');
+    this.#deleteReceipt = db.prepare('DELETE FROM receipt_out WHERE receipt_id = ?');
+    this.#receiptsSentTx = db.transaction((sent: readonly string[], seal: boolean) => {
+      for (const id of sent) this.#deleteReceipt.run(id);
+      if (seal) this.#sealReceipts.run();
+    });
     this.#applyEventsTx = db.transaction((events: readonly NoticeEvent[]) =>
       this.#applyEvents(events),
     );
@@ -335,19 +362,34 @@ export class GatewayStore {
           delivered.push(w.item);
         }
       }
-      // One receipt per commit, in the same transaction: a crash never loses a receipt owed.
+      // The receipt owed is written in the same transaction: a crash never loses one. Commits
+      // made before the receipt sender takes the open receipt (it waits receipts.coalesceMs)
+      // add to it, up to the 1,000 deliveries a receipt may list; `committedAt` is then the
+      // last commit's, when every delivery it lists was durable.
       if (this.#options.receipts && this.#options.agency && delivered.length > 0) {
-        const receipt: DeliveryReceipt = {
-          receipt: newAlertId(),
-          agency: this.#options.agency,
-          committedAt: storedAt,
-          deliveries: delivered.map((d) => ({
-            alertId: d.alert.id,
-            origin: d.alert.origin,
-            envelopeSha256: d.envelopeSha256,
-          })),
-        };
-        this.#insertReceiptOut.run(receipt.receipt, JSON.stringify(receipt));
+        const deliveries = delivered.map((d) => ({
+          alertId: d.alert.id,
+          origin: d.alert.origin,
+          envelopeSha256: d.envelopeSha256,
+        }));
+        const open = this.#openReceipt.get();
+        const prior = open && (JSON.parse(open.receipt) as DeliveryReceipt);
+        if (prior && prior.deliveries.length + deliveries.length <= MAX_RECEIPT_DELIVERIES) {
+          const receipt: DeliveryReceipt = {
+            ...prior,
+            committedAt: storedAt,
+            deliveries: [...prior.deliveries, ...deliveries],
+          };
+          this.#extendReceipt.run(JSON.stringify(receipt), prior.receipt);
+        } else {
+          const receipt: DeliveryReceipt = {
+            receipt: newAlertId(),
+            agency: this.#options.agency,
+            committedAt: storedAt,
+            deliveries,
+          };
+          this.#insertReceiptOut.run(receipt.receipt, JSON.stringify(receipt));
+        }
       }
       return inserted;
     });
@@ -438,18 +480,27 @@ export class GatewayStore {
     this.#applyEventsTx(events);
   }
 
-  /** Receipts waiting to be signed and published, oldest first. */
+  /**
+   * Sealed receipts waiting to be signed and published, oldest first. A sealed receipt never
+   * changes again, so a resend after a crash is the same receipt (and, Ed25519 being
+   * deterministic, the same bytes).
+   */
   pendingReceipts(limit = 100): DeliveryReceipt[] {
     return (
-      this.#db.prepare('SELECT receipt FROM receipt_out ORDER BY rowid LIMIT ?').all(limit) as {
+      this.#db
+        .prepare('SELECT receipt FROM receipt_out WHERE sealed = 1 ORDER BY rowid LIMIT ?')
+        .all(limit) as {
         receipt: string;
       }[]
     ).map((r) => JSON.parse(r.receipt) as DeliveryReceipt);
   }
 
-  /** Removes a receipt once JetStream acknowledged it. */
-  receiptSent(receiptId: string): void {
-    this.#db.prepare('DELETE FROM receipt_out WHERE receipt_id = ?').run(receiptId);
+  /**
+   * In one transaction: removes the receipts JetStream acknowledged and, with `seal`, seals the
+   * open one (no later commit adds to it).
+   */
+  receiptsSent(receiptIds: readonly string[], seal = false): void {
+    if (receiptIds.length > 0 || seal) this.#receiptsSentTx(receiptIds, seal);
   }
 
   /** What became of an alert this agency sent; undefined if it did not send it. */

@@ -112,6 +112,11 @@ export interface RouterConfig {
   /** A forwarded copy without a verified receipt after this long counts as undelivered. */
   readonly undeliveredAfterMs: number;
   /**
+   * The notices to an agency written within this long of the first go out as one signed notice
+   * (one signature, one verification at its gateway) instead of one per commit.
+   */
+  readonly noticeCoalesceMs: number;
+  /**
    * The audit log's name: checkpoints carry the origin `alert-hub/audit/<auditLog>` and go to
    * `ahub.audit.checkpoint.<auditLog>`. Routers sharing one database share one log; routers with
    * databases of their own each need a name of their own.
@@ -265,6 +270,7 @@ const schema = {
     log: LOG_SECTION_SCHEMA,
     checkpointIntervalMs: { type: 'integer', minimum: 100, default: 5000 },
     undeliveredAfterMs: { type: 'integer', minimum: 1000, default: 900_000 },
+    noticeCoalesceMs: { type: 'integer', minimum: 0, maximum: 60_000, default: 100 },
     auditLog: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$', default: 'hub' },
     auditTransparency: { type: 'boolean', default: true },
   },
@@ -279,6 +285,7 @@ const bindings: readonly EnvBinding[] = [
   { env: 'AHUB_AGREEMENTS_FILE', path: 'agreementsFile', type: 'string' },
   { env: 'AHUB_AUDIT_DB', path: 'auditDb', type: 'string' },
   { env: 'AHUB_AUDIT_LOG', path: 'auditLog', type: 'string' },
+  { env: 'AHUB_NOTICE_COALESCE_MS', path: 'noticeCoalesceMs', type: 'integer' },
   { env: 'AHUB_PROVISION', path: 'provision', type: 'boolean' },
   { env: 'AHUB_STREAM_REPLICAS', path: 'streams.replicas', type: 'integer' },
   { env: 'AHUB_STREAM_MAX_AGE_MS', path: 'streams.maxAgeMs', type: 'integer' },

@@ -24,6 +24,8 @@ export interface NotifierDeps {
   readonly instance: string;
   /** Events per notice at most. */
   readonly maxEvents?: number;
+  /** How long after a commit the waiting events are sent (0: at once). */
+  readonly coalesceMs?: number;
   /**
    * Bytes of events (their JSON) per notice at most. The default keeps a notice's envelope (the
    * JSON base64url-encoded in a JWS, then msgpack) well under the feed stream's largest message
@@ -37,8 +39,8 @@ export const DEFAULT_NOTICE_EVENT_BYTES = Math.floor((DEFAULT_MAX_ENVELOPE_BYTES
 
 /**
  * Sends the hub's notices. Notice events are written to the outbox in the same transaction as
- * the decision they report (so none is lost in a crash); after each commit the notifier groups
- * the waiting events by agency, signs ONE notice per agency with the hub key, publishes it on
+ * the decision they report (so none is lost in a crash); `coalesceMs` after a commit the notifier
+ * groups the waiting events by agency, signs ONE notice per agency with the hub key, publishes it on
  * that agency's feed, and deletes the rows once JetStream acknowledged. A failed publish is
  * retried later; delivery is at least once (the gateway applies events idempotently).
  */
@@ -48,10 +50,14 @@ export class Notifier {
 
   constructor(deps: NotifierDeps) {
     this.#d = deps;
-    this.#drainer = createDrainer(() => this.#drain(), { log: deps.log, what: 'sending notices' });
+    this.#drainer = createDrainer(() => this.#drain(), {
+      log: deps.log,
+      what: 'sending notices',
+      ...(deps.coalesceMs ? { delayMs: deps.coalesceMs } : {}),
+    });
   }
 
-  /** Sends whatever is in the outbox now (coalesces calls made while a send is running). */
+  /** Sends what is in the outbox `coalesceMs` from now (calls in between coalesce). */
   kick(): void {
     this.#drainer.kick();
   }

@@ -19,7 +19,9 @@ export interface OperationReport {
     readonly pending: number;
     /**
      * From the hub publishing the copy to the recipient's inbox commit (`committedAt` of its
-     * signed receipt): two hosts' clocks, so skew between them shows here.
+     * signed receipt): two hosts' clocks, so skew between them shows here; and a receipt that
+     * several commits share carries the last one's time, so a delivery may read up to the
+     * gateway's `receipts.coalesceMs` late.
      */
     readonly latencyMs: { readonly p50: number; readonly p95: number; readonly max: number } | null;
   };

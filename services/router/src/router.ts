@@ -201,6 +201,7 @@ export async function startRouter(
     log,
     publishTimeoutMs: config.nats.publishTimeoutMs,
     instance: config.instance,
+    coalesceMs: config.noticeCoalesceMs,
   });
   // Notices left in the outbox by a previous run go out first.
   notifier.kick();

@@ -1,0 +1,69 @@
+import { describe, expect, it } from 'vitest';
+import { createDrainer, createLogger } from '@alert-hub/runtime';
+
+const log = createLogger({ name: 'drainer-test', level: 'silent' });
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const until = async (ok: () => boolean) => {
+  for (let i = 0; i < 500 && !ok(); i++) await sleep(10);
+};
+
+describe('drainer - the outbox the services share', () => {
+  it('with delayMs, every kick of the window shares one drain, run after the window', async () => {
+    let runs = 0;
+    let ran!: () => void;
+    const first = new Promise<void>((r) => (ran = r));
+    const d = createDrainer(
+      async () => {
+        runs++;
+        ran();
+      },
+      { log, what: 'test', delayMs: 50 },
+    );
+    for (let i = 0; i < 5; i++) d.kick();
+    expect(runs).toBe(0);
+    await first;
+    await sleep(150);
+    expect(runs).toBe(1);
+    // A later kick opens the next window.
+    d.kick();
+    await until(() => runs === 2);
+    expect(runs).toBe(2);
+    await d.stop();
+  });
+
+  it('stop() cancels a drain still waiting for its window', async () => {
+    let runs = 0;
+    const d = createDrainer(
+      async () => {
+        runs++;
+      },
+      { log, what: 'test', delayMs: 50 },
+    );
+    d.kick();
+    await d.stop();
+    await sleep(150);
+    expect(runs).toBe(0);
+  });
+
+  it('without delayMs, a kick drains at once; kicks during a drain run it once more after', async () => {
+    let runs = 0;
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const d = createDrainer(
+      async () => {
+        runs++;
+        if (runs === 1) await gate;
+      },
+      { log, what: 'test' },
+    );
+    d.kick();
+    expect(runs).toBe(1);
+    d.kick();
+    d.kick();
+    release();
+    await until(() => runs === 2);
+    await sleep(50);
+    expect(runs).toBe(2);
+    await d.stop();
+  });
+});
