@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DenyReason } from '@alert-hub/core';
 import { NEAR_MISSES, deniedRecipients, type AuditRecord } from '@alert-hub/audit';
@@ -78,6 +79,29 @@ describe('audit - refusals summarised per decision', () => {
     expect(deniedRecipients(asRecord(entries[0]!))).toEqual([
       { recipient: 'KE-KWS', reasonCode: DenyReason.Expired, reason: entries[0]!.reason },
     ]);
+  });
+
+  it('for any refusals, every recipient is found with exactly its own code, in two entries at most (property)', () => {
+    const codes = Object.values(DenyReason);
+    const refusals = fc.uniqueArray(
+      fc.record({
+        recipient: fc.stringMatching(/^[A-Z]{2}-[A-Z0-9]{2,6}$/),
+        reason: fc.constantFrom(...codes),
+        detail: fc.string({ maxLength: 40 }),
+      }),
+      { selector: (d) => d.recipient, maxLength: 200 },
+    );
+    fc.assert(
+      fc.property(refusals, (denied) => {
+        const entries = summariseRefusals('SG-NPARKS', denied);
+        expect(entries.length).toBeLessThanOrEqual(2);
+        const found = entries.flatMap((e) => deniedRecipients(asRecord(e)));
+        expect(Object.fromEntries(found.map((d) => [d.recipient, d.reasonCode]))).toEqual(
+          Object.fromEntries(denied.map((d) => [d.recipient, d.reason])),
+        );
+        expect(found).toHaveLength(denied.length);
+      }),
+    );
   });
 
   it('no refusal, no entry', () => {
