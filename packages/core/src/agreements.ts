@@ -167,8 +167,8 @@ function refusal(
  * `detail` gives that one's and each one's that covers the alert's type (the only ones that could
  * have allowed it), then how many others of both do not cover the type.
  * Only the agreements both the origin and the candidate are party to and that cover the alert's
- * type are evaluated (see `agreementIndex`), so 1,000 agreements of the sender cost about what
- * one does.
+ * type are evaluated (see `agreementIndex`, memoised per sender, recipient and type), plus the
+ * first agreement of both for a near miss's code: agreements that cannot apply cost nothing.
  */
 export function evaluateAgreements(
   set: AgreementSet,
