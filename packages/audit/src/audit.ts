@@ -34,6 +34,13 @@ export const AuditEvent = {
 } as const;
 export type AuditEvent = (typeof AuditEvent)[keyof typeof AuditEvent];
 
+/**
+ * The `reasonCode` of the one `denied` entry that sums up a routing decision's near misses
+ * (agencies party to an agreement with the sender that does not allow this alert):
+ * `detail` is `{"codes": {<recipient>: <DENY_* code>, ...}, "counts": {<DENY_* code>: n, ...}}`.
+ */
+export const NEAR_MISSES = 'DENY_NEAR_MISSES';
+
 /** An audit entry before it is appended. */
 export interface AuditEntry {
   readonly event: AuditEvent;
