@@ -171,7 +171,9 @@ describe('schema versions - v1 and v2 side by side, and a v1-only partner', () =
       {
         recipient: 'KE-KWS',
         reason: 'DENY_SCHEMA_VERSION',
-        detail: expect.stringContaining('KE-KWS reads schema versions 1') as string,
+        // The decision's near-miss summary: codes, not each agreement's text (the dry run below
+        // explains it in full).
+        detail: expect.stringContaining('DENY_SCHEMA_VERSION 1') as string,
       },
     ]);
     const t1 = await trace(v1Id);
@@ -234,7 +236,11 @@ describe('schema versions - v1 and v2 side by side, and a v1-only partner', () =
     };
     expect(d.allowed.map((a) => a.recipient)).toEqual(['VN-CUSTOMS']);
     expect(d.denied).toEqual([
-      expect.objectContaining({ recipient: 'KE-KWS', reason: 'DENY_SCHEMA_VERSION' }),
+      expect.objectContaining({
+        recipient: 'KE-KWS',
+        reason: 'DENY_SCHEMA_VERSION',
+        detail: expect.stringContaining('KE-KWS reads schema versions 1') as string,
+      }),
     ]);
   });
 });

@@ -351,9 +351,14 @@ describe('isolation - one NATS account per agency: reply subjects cannot reach t
       return { messages: messages - (_own ?? 0), others };
     };
     expect(dlq(after[Streams.DeadLetter])).toEqual(dlq(before[Streams.DeadLetter]));
+    // Viet Nam's gateway receipts the seeded copy on its own subject up to its receipts window
+    // (receipts.coalesceMs) later, which may fall between the snapshots; X cannot publish there
+    // (the test above proves it), so that subject says nothing about the junk.
     const others = (x: unknown) => {
       const { subjects } = x as { subjects: Record<string, number> };
-      return Object.entries(subjects).filter(([k]) => !k.startsWith('ahub.in.KE-KWS.'));
+      return Object.entries(subjects).filter(
+        ([k]) => !k.startsWith('ahub.in.KE-KWS.') && k !== 'ahub.in.VN-CUSTOMS.receipt',
+      );
     };
     expect(others(after[Streams.Inbound])).toEqual(others(before[Streams.Inbound]));
   });

@@ -1,4 +1,5 @@
 import { jetstream } from '@nats-io/jetstream';
+import { deniedRecipients, type AuditRecord as AuditLogRecord } from '@alert-hub/audit';
 import {
   encodeEnvelope,
   generateSigningJwk,
@@ -142,16 +143,14 @@ export class Scenario {
         recipient: r.recipient!,
         agreement: `${r.agreementId}@${r.agreementVersion}`,
       }));
+    // A summary of refusals is listed recipient by recipient, each with its own code.
     const denied = records
       .filter((r) => r.event === 'denied')
-      .flatMap((r) =>
-        r.recipient
-          ? [{ recipient: r.recipient, reason: r.reasonCode ?? '', detail: r.reason ?? '' }]
-          : summaryRecipients(r.detail).map(({ recipient, own }) => ({
-              recipient,
-              reason: r.reasonCode ?? '',
-              detail: own ?? r.reason ?? '',
-            })),
+      .flatMap((r) => deniedRecipients(r as unknown as AuditLogRecord))
+      .flatMap((d) =>
+        d.recipient === null
+          ? []
+          : [{ recipient: d.recipient, reason: d.reasonCode ?? '', detail: d.reason ?? '' }],
       );
     const rej = records.find((r) => r.event === 'rejected');
     for (const f of forwarded) {
@@ -381,19 +380,4 @@ export class Scenario {
       await nc.close();
     }
   }
-}
-
-/**
- * The recipients a summary of refusals lists (one audit entry per deny reason), each with its own
- * reason when the summary has one.
- */
-function summaryRecipients(detail: string | null): { recipient: string; own?: string }[] {
-  const d = JSON.parse(detail ?? '{}') as {
-    recipients?: string[];
-    reasons?: Record<string, string>;
-  };
-  return (d.recipients ?? []).map((recipient) => {
-    const own = d.reasons?.[recipient];
-    return own === undefined ? { recipient } : { recipient, own };
-  });
 }

@@ -1,4 +1,5 @@
 import { canonicalJson } from '@alert-hub/core';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type Database from 'better-sqlite3';
 import { CompactRange, MerkleTree, hashLeaf } from './merkle.js';
 import {
@@ -32,6 +33,13 @@ export const AuditEvent = {
   Requeued: 'requeued',
 } as const;
 export type AuditEvent = (typeof AuditEvent)[keyof typeof AuditEvent];
+
+/**
+ * The `reasonCode` of the one `denied` entry that sums up a routing decision's near misses
+ * (agencies party to an agreement with the sender that does not allow this alert):
+ * `detail` is `{"codes": {<recipient>: <DENY_* code>, ...}, "counts": {<DENY_* code>: n, ...}}`.
+ */
+export const NEAR_MISSES = 'DENY_NEAR_MISSES';
 
 /** An audit entry before it is appended. */
 export interface AuditEntry {
@@ -284,6 +292,12 @@ export function toRecord(r: AuditRow): AuditRecord {
   };
 }
 
+function iterateRecordRows(db: SqliteDatabase, afterSeq: number): IterableIterator<AuditRow> {
+  return db
+    .prepare('SELECT * FROM audit WHERE seq > ? ORDER BY seq')
+    .iterate(afterSeq) as IterableIterator<AuditRow>;
+}
+
 /** Reads every record in seq order without loading them all at once. */
 export function iterateRecords(db: SqliteDatabase, afterSeq = 0): IterableIterator<AuditRecord> {
   const it = db
@@ -306,6 +320,19 @@ export class AuditIntegrityError extends Error {
   }
 }
 
+/** How many entries {@link AuditAppender.precheck} re-reads and re-hashes between two yields. */
+export const DEFAULT_CHECK_SLICE = 64;
+
+/** Options of {@link AuditAppender.precheck}. */
+export interface PrecheckOptions {
+  /** Entries per slice; default {@link DEFAULT_CHECK_SLICE}. */
+  readonly slice?: number;
+  /** Called after each slice with the milliseconds it took (the longest the event loop waited). */
+  readonly onSlice?: (ms: number) => void;
+  /** How to yield between slices; default `setImmediate` (other callbacks and I/O run first). */
+  readonly yield?: () => Promise<unknown>;
+}
+
 /**
  * Appends entries to the log and signs checkpoints. It keeps the tree's right edge in memory,
  * built from the entries it verified at start and those it appended, so what it signs is what it
@@ -325,6 +352,18 @@ export class AuditAppender {
   /** Leaf hashes appended (or taken in) since the last checkpoint, by seq. */
   #pending = new Map<number, string>();
   #lastCheckpoint: Checkpoint | undefined;
+  /**
+   * SQLite's `data_version` as it was before the last full check of the database (at load, at
+   * a checkpoint). It changes only when ANOTHER connection commits: while it
+   * is unchanged, every change to the file came through this connection, i.e. through this
+   * appender's checked inserts, so the row count is still right and a re-read entry still reads
+   * as it did.
+   */
+  #quietVersion = Number.NaN;
+  /** Pending entries up to this seq were re-read and found as written while the file was quiet. */
+  #checkedThrough = 0;
+  readonly #dataVersion: () => number;
+  readonly #slice;
   /** Proof computation over the stored leaf hashes, which start-up verified against content. */
   readonly tree: MerkleTree;
 
@@ -348,6 +387,10 @@ export class AuditAppender {
     this.#storedCheckpoint = db.prepare<[number], { note: string }>(
       'SELECT note FROM checkpoints WHERE size = ?',
     );
+    this.#slice = db.prepare<[number, number], AuditRow>(
+      'SELECT * FROM audit WHERE seq > ? AND seq <= ? ORDER BY seq',
+    );
+    this.#dataVersion = () => db.pragma('data_version', { simple: true }) as number;
     const leaves = db.prepare<[number, number], { hash: string }>(
       'SELECT hash FROM audit WHERE seq > ? AND seq <= ? ORDER BY seq',
     );
@@ -367,6 +410,7 @@ export class AuditAppender {
 
   /** Reads the whole log once, checking every entry against its hash and its place. */
   #load(): void {
+    this.#quietVersion = this.#dataVersion();
     const range = new CompactRange();
     for (const r of iterateRecords(this.#db)) {
       const problem = checkRecord(r, range.size + 1);
@@ -407,7 +451,9 @@ export class AuditAppender {
       );
     this.#lastCheckpoint = c;
     // Entries after it (verified against their content at load) are checked again before the
-    // next checkpoint, like those appended from now on.
+    // next checkpoint, like those appended from now on. The quiet version stays the one read at
+    // load: a write by another connection since then makes the next checkpoint check everything.
+    this.#checkedThrough = c.size;
     this.#pending = new Map();
     for (const r of iterateRecords(this.#db, c.size)) this.#pending.set(r.seq, r.hash);
   }
@@ -508,33 +554,89 @@ export class AuditAppender {
   }
 
   /**
+   * Re-reads and re-hashes the entries since the last checkpoint in slices of `slice` entries,
+   * yielding to the event loop between slices, so that {@link AuditAppender.checkpoint} has only
+   * the entries appended since the last slice left to check. Outside any transaction; throws
+   * {@link AuditIntegrityError} at the first entry that is not as written. If another connection
+   * writes to the file meanwhile (SQLite's `data_version` changes), it stops: `checkpoint` then
+   * checks everything itself, under its lock.
+   */
+  async precheck(options: PrecheckOptions = {}): Promise<void> {
+    const slice = options.slice ?? DEFAULT_CHECK_SLICE;
+    const pause = options.yield ?? (() => yieldToEventLoop());
+    for (;;) {
+      const started = performance.now();
+      const more = this.#checkSlice(slice);
+      options.onSlice?.(performance.now() - started);
+      if (!more) return;
+      await pause();
+    }
+  }
+
+  /** Checks the next slice of unchecked entries; returns whether any are left to check. */
+  #checkSlice(slice: number): boolean {
+    if (!this.transparency || this.#dataVersion() !== this.#quietVersion) return false;
+    const from = Math.max(this.#checkedThrough, this.#lastCheckpoint?.size ?? 0);
+    const to = Math.min(this.size, from + slice);
+    if (to <= from) return false;
+    this.#checkEntries(this.#slice.iterate(from, to), from, to);
+    this.#checkedThrough = to;
+    return to < this.size;
+  }
+
+  /** Checks that entries `from + 1 .. to` are in the database, in order, exactly as written. */
+  #checkEntries(rows: IterableIterator<AuditRow>, from: number, to: number): void {
+    let seq = from;
+    for (const row of rows) {
+      const r = toRecord(row);
+      const expected = this.#pending.get(r.seq);
+      const problem = checkRecord(r, seq + 1);
+      if (problem || expected === undefined || expected !== r.hash)
+        throw new AuditIntegrityError(
+          `audit entry ${problem?.seq ?? r.seq} changed after it was written: ${problem?.problem ?? 'its hash differs'}`,
+        );
+      seq = r.seq;
+    }
+    if (seq !== to)
+      throw new AuditIntegrityError(
+        `audit entries ${seq + 1}..${to} are missing: removed after they were written`,
+      );
+  }
+
+  /**
    * Checks that the entries since the last checkpoint are in the database as written and that
    * none vanished or appeared, then signs a checkpoint of the log as this appender knows it and
    * stores the note. Must run inside an immediate transaction. Returns the signed note, or
    * undefined when there is nothing new.
+   *
+   * Entries {@link AuditAppender.precheck} already checked are not read again when no other
+   * connection has committed to the file since the last full check (SQLite's `data_version`,
+   * read here under the transaction's lock, is unchanged): every change since then came through
+   * this appender. Otherwise it checks the row count and every entry since the last checkpoint
+   * here, in one go.
    */
   checkpoint(
     signer: NoteSigner,
     origin: string,
   ): { checkpoint: Checkpoint; note: string } | undefined {
     if (!this.transparency) return undefined;
+    const version = this.#dataVersion();
     const head = this.#head.get()?.seq ?? 0;
     if (head > this.size) this.#catchUp();
     const since = this.#lastCheckpoint?.size ?? 0;
     if (this.size === since || this.size === 0) return undefined;
-    const c = this.#count.get(0);
-    if (c?.n !== this.size || c.last !== this.size)
-      throw new AuditIntegrityError(
-        `the database holds ${c?.n ?? 0} entries (last ${c?.last ?? 0}) where ${this.size} were written: entries were removed or inserted`,
-      );
-    for (const r of iterateRecords(this.#db, since)) {
-      const expected = this.#pending.get(r.seq);
-      const problem = checkRecord(r, r.seq);
-      if (problem || expected === undefined || expected !== r.hash)
+    let from = since;
+    if (version === this.#quietVersion) from = Math.max(since, this.#checkedThrough);
+    else {
+      const c = this.#count.get(0);
+      if (c?.n !== this.size || c.last !== this.size)
         throw new AuditIntegrityError(
-          `audit entry ${r.seq} changed after it was written: ${problem?.problem ?? 'its hash differs'}`,
+          `the database holds ${c?.n ?? 0} entries (last ${c?.last ?? 0}) where ${this.size} were written: entries were removed or inserted`,
         );
     }
+    this.#checkEntries(iterateRecordRows(this.#db, from), from, this.size);
+    this.#quietVersion = version;
+    this.#checkedThrough = this.size;
     const checkpoint = { origin, size: this.size, root: this.root() };
     const existing = this.#storedCheckpoint.get(checkpoint.size);
     if (existing) {

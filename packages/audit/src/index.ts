@@ -9,6 +9,7 @@ export {
   AuditIntegrityError,
   ENTRY_FORMAT,
   HASHED_MEMBERS,
+  NEAR_MISSES,
   checkRecord,
   checkSchema,
   entryBytes,

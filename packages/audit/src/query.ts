@@ -1,6 +1,7 @@
 import { parseRfc3339 } from '@alert-hub/core';
 import {
   HASHED_MEMBERS,
+  NEAR_MISSES,
   toRecord,
   type AuditRecord,
   type AuditRow,
@@ -58,12 +59,14 @@ export function queryAudit(db: SqliteDatabase, q: AuditQuery): AuditRecord[] {
     params.push(v);
   };
   add('origin = ?', q.agency);
-  // A partner is named as the recipient, or among the non-parties of a "not a party" denial.
+  // A partner is named as the recipient, or in a summary of refusals: among the `recipients` of
+  // a "not a party" denial (or of an older summary by reason), or a key of a near-miss summary's
+  // `codes`.
   if (q.partner !== undefined) {
     where.push(
-      "(recipient = ? OR (event = 'denied' AND recipient IS NULL AND EXISTS (SELECT 1 FROM json_each(audit.detail, '$.recipients') WHERE value = ?)))",
+      "(recipient = ? OR (event = 'denied' AND recipient IS NULL AND (EXISTS (SELECT 1 FROM json_each(audit.detail, '$.recipients') WHERE value = ?) OR EXISTS (SELECT 1 FROM json_each(audit.detail, '$.codes') WHERE key = ?))))",
     );
-    params.push(q.partner, q.partner);
+    params.push(q.partner, q.partner, q.partner);
   }
   add('type = ?', q.type);
   add('event = ?', q.outcome);
@@ -94,27 +97,36 @@ export function traceAlert(db: SqliteDatabase, alertId: string): AuditRecord[] {
 export interface DeniedRecipient {
   /** Null only for an older summary that did not list its recipients. */
   readonly recipient: string | null;
+  /** The recipient's own `DENY_*` code (of a near-miss summary: its entry in `codes`). */
   readonly reasonCode: string | null;
   readonly reason: string | null;
 }
 
 /**
- * The recipients a `denied` record refuses: the one it names, or every one a summary lists in
- * `detail.recipients` (each with its own reason from `detail.reasons` where the summary has them).
+ * The recipients a `denied` record refuses: the one it names; or every one a summary lists, in
+ * `detail.codes` (a near-miss summary, {@link NEAR_MISSES}: each recipient with its own code) or
+ * in `detail.recipients` (a "not a party" summary, or an older summary of one reason, with each
+ * one's reason from `detail.reasons` where it has them).
  */
 export function deniedRecipients(r: AuditRecord): DeniedRecipient[] {
   if (r.recipient !== null || r.detail === null)
     return [{ recipient: r.recipient, reasonCode: r.reasonCode, reason: r.reason }];
-  let detail: { recipients?: unknown; reasons?: unknown };
+  let detail: { recipients?: unknown; reasons?: unknown; codes?: unknown };
   try {
-    detail = JSON.parse(r.detail) as { recipients?: unknown; reasons?: unknown };
+    detail = JSON.parse(r.detail) as typeof detail;
   } catch {
     return [{ recipient: null, reasonCode: r.reasonCode, reason: r.reason }];
   }
-  const reasons =
-    typeof detail.reasons === 'object' && detail.reasons !== null
-      ? (detail.reasons as Record<string, unknown>)
-      : {};
+  const object = (v: unknown) =>
+    typeof v === 'object' && v !== null && !Array.isArray(v)
+      ? (v as Record<string, unknown>)
+      : undefined;
+  const codes = r.reasonCode === NEAR_MISSES ? object(detail.codes) : undefined;
+  if (codes)
+    return Object.entries(codes)
+      .filter((e): e is [string, string] => typeof e[1] === 'string')
+      .map(([recipient, code]) => ({ recipient, reasonCode: code, reason: r.reason }));
+  const reasons = object(detail.reasons) ?? {};
   if (!Array.isArray(detail.recipients))
     return [{ recipient: null, reasonCode: r.reasonCode, reason: r.reason }];
   return detail.recipients

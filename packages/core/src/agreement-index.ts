@@ -1,5 +1,6 @@
 import { countryOf } from './alert.js';
 import type { Agreement, AgreementSet } from './agreements.js';
+import { timeOf } from './rfc3339.js';
 
 /**
  * An agreement set indexed by party and by alert type, so that evaluating an alert looks only at
@@ -15,6 +16,22 @@ export interface AgreementIndex {
   covering(type: string): ReadonlySet<number>;
   /** Agreement `id` in its highest version in the set, if any. */
   latest(id: string): Agreement | undefined;
+  /**
+   * The agreements `from` and `to` are both party to (positions, file order), and of those the
+   * ones that cover alert type `type`: the only ones that can allow the flow. Memoised per pair
+   * and type, so routing an alert costs a lookup per candidate, not a walk over agreements.
+   */
+  between(from: string, to: string, type: string): PairAgreements;
+  /** Agreement at position `i`'s validity window, parsed once: milliseconds since the epoch. */
+  validity(i: number): { readonly from: number; readonly until: number | undefined };
+}
+
+/** What {@link AgreementIndex.between} answers. */
+export interface PairAgreements {
+  /** Every agreement both parties are party to, whatever it covers. */
+  readonly shared: readonly number[];
+  /** Those of `shared` that cover the alert type. */
+  readonly applicable: readonly number[];
 }
 
 const EMPTY: readonly number[] = [];
@@ -62,16 +79,49 @@ function buildIndex(agreements: readonly Agreement[]): AgreementIndex {
     }
     return list;
   };
+  const pairs = new Map<string, Map<string, Map<string, PairAgreements>>>();
+  const sharedOf = (from: string, to: string): readonly number[] => {
+    const ofFrom = including(from);
+    const ofTo = including(to);
+    if (ofFrom.length === 0 || ofTo.length === 0) return EMPTY;
+    // Walk the shorter list, look positions up in the other's set.
+    if (ofTo.length <= ofFrom.length) {
+      const fromSet = setOf(from);
+      return ofTo.filter((i) => fromSet.has(i));
+    }
+    const toSet = setOf(to);
+    return ofFrom.filter((i) => toSet.has(i));
+  };
+  const setOf = (agency: string): ReadonlySet<number> => {
+    let s = setOfAgency.get(agency);
+    if (!s) {
+      s = new Set(including(agency));
+      setOfAgency.set(agency, s);
+    }
+    return s;
+  };
+  const windows = agreements.map((a) => ({
+    from: timeOf(a.validFrom),
+    until: a.validUntil === undefined ? undefined : timeOf(a.validUntil),
+  }));
   return {
     including,
-    includingSet(agency) {
-      let s = setOfAgency.get(agency);
-      if (!s) {
-        s = new Set(including(agency));
-        setOfAgency.set(agency, s);
+    includingSet: setOf,
+    between(from, to, type) {
+      let ofFrom = pairs.get(from);
+      if (!ofFrom) pairs.set(from, (ofFrom = new Map<string, Map<string, PairAgreements>>()));
+      let ofPair = ofFrom.get(to);
+      if (!ofPair) ofFrom.set(to, (ofPair = new Map<string, PairAgreements>()));
+      let p = ofPair.get(type);
+      if (!p) {
+        const shared = ofPair.values().next().value?.shared ?? sharedOf(from, to);
+        const covers = byType.get(type) ?? EMPTY_SET;
+        p = { shared, applicable: shared.filter((i) => covers.has(i)) };
+        ofPair.set(type, p);
       }
-      return s;
+      return p;
     },
+    validity: (i) => windows[i]!,
     covering: (type) => byType.get(type) ?? EMPTY_SET,
     latest: (id) => latestById.get(id),
   };

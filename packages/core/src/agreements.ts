@@ -2,7 +2,7 @@ import { countriesTouched, countryOf, handlingRank, type Alert } from './alert.j
 import { AgreementsInvalidError, type Issue } from './errors.js';
 import type { SchemaRegistry } from './schema-registry.js';
 import { timeOf } from './rfc3339.js';
-import { agreementIndex, type AgreementIndex } from './agreement-index.js';
+import { agreementIndex, type AgreementIndex, type PairAgreements } from './agreement-index.js';
 
 export const AGREEMENTS_SCHEMA_ID = 'https://schemas.alert-hub.example/agreements/v1.json';
 
@@ -73,7 +73,11 @@ export interface Allowed {
 export interface Denied {
   readonly recipient: string;
   readonly reason: DenyReason;
-  /** Each agreement that includes both parties, with why it does not allow this flow. */
+  /**
+   * For people: why. For a near miss, the first agreement of both parties and each one that
+   * covers the alert's type, with why it does not allow this flow, then how many others do not
+   * cover the type (see `evaluateAgreements`).
+   */
   readonly detail: string;
 }
 
@@ -121,16 +125,16 @@ function matches(party: string, agency: string): boolean {
 /** Why `a` does not let `from` send `alert` to `to` at `now`; undefined when it does. */
 function refusal(
   a: Agreement,
+  window: { readonly from: number; readonly until: number | undefined },
   alert: Alert,
   from: string,
   to: string,
-  now: Date,
+  t: number,
   touched: () => Set<string>,
 ): { reason: DenyReason; detail: string } | undefined {
-  const t = now.getTime();
-  if (t < timeOf(a.validFrom))
+  if (t < window.from)
     return { reason: DenyReason.NotYetValid, detail: `not in force before ${a.validFrom}` };
-  if (a.validUntil !== undefined && t > timeOf(a.validUntil))
+  if (window.until !== undefined && t > window.until)
     return { reason: DenyReason.Expired, detail: `ended ${a.validUntil}` };
   if (
     a.flows &&
@@ -159,8 +163,12 @@ function refusal(
  * Decides, for each candidate recipient, whether an agreement in force lets `alert` go there.
  * Deny unless allowed: a recipient with no agreement shared with the origin is denied
  * `DENY_NOT_PARTY`. Among agreements that include both, the first (in file order) that allows
- * wins; when none does, the reason is that of the first, and `detail` lists each one's.
- * Only the agreements of the origin and of each candidate are looked at (see `agreementIndex`).
+ * wins; when none does (a near miss), the reason is that of the first agreement of both, and
+ * `detail` gives that one's and each one's that covers the alert's type (the only ones that could
+ * have allowed it), then how many others of both do not cover the type.
+ * Only the agreements both the origin and the candidate are party to and that cover the alert's
+ * type are evaluated (see `agreementIndex`, memoised per sender, recipient and type), plus the
+ * first agreement of both for a near miss's code: agreements that cannot apply cost nothing.
  */
 export function evaluateAgreements(
   set: AgreementSet,
@@ -169,17 +177,17 @@ export function evaluateAgreements(
   now: Date,
 ): RoutingDecision {
   const from = alert.origin;
+  const t = now.getTime();
   let touchedCache: Set<string> | undefined;
   const touched = () => (touchedCache ??= countriesTouched(alert));
   const index = agreementIndex(set);
   const ofOrigin = index.including(from);
-  const covering = index.covering(alert.type);
   const allowed: Allowed[] = [];
   const denied: Denied[] = [];
   for (const to of candidates) {
     if (to === from) continue;
-    const both = ofOrigin.length === 0 ? [] : sharedBy(index, ofOrigin, from, to);
-    if (both.length === 0) {
+    const pair = ofOrigin.length === 0 ? NO_PAIR : index.between(from, to, alert.type);
+    if (pair.shared.length === 0) {
       denied.push({
         recipient: to,
         reason: DenyReason.NotParty,
@@ -189,13 +197,15 @@ export function evaluateAgreements(
     }
     // Only an agreement that covers the alert's type can allow it: the first of those that does wins.
     let ok: Agreement | undefined;
-    for (const i of both) {
-      if (!covering.has(i)) continue;
+    const refused: { a: Agreement; reason: DenyReason; detail: string }[] = [];
+    for (const i of pair.applicable) {
       const a = set.agreements[i]!;
-      if (!refusal(a, alert, from, to, now, touched)) {
+      const r = refusal(a, index.validity(i), alert, from, to, t, touched);
+      if (!r) {
         ok = a;
         break;
       }
+      refused.push({ a, ...r });
     }
     const reads = ok ? versionsRead(set, to) : undefined;
     if (ok && reads && !reads.includes(alert.version)) {
@@ -212,38 +222,46 @@ export function evaluateAgreements(
         agreement: { id: ok.id, version: ok.version },
         onward: ok.onwardSharing === true,
       });
-    else {
-      // A near miss: every agreement of both parties, each with why it does not allow this flow.
-      const reasons = both.map((i) => {
-        const a = set.agreements[i]!;
-        return { a, ...refusal(a, alert, from, to, now, touched)! };
-      });
-      denied.push({
-        recipient: to,
-        reason: reasons[0]!.reason,
-        detail: reasons.map((r) => `${r.a.id}@${r.a.version}: ${r.detail}`).join('; '),
-      });
-    }
+    else denied.push(nearMiss(set, index, pair, refused, alert, from, to, t, touched));
   }
   return { allowed, denied };
 }
 
-/** Positions (file order) of the agreements that include both `from` and `to`. */
-function sharedBy(
+const NO_PAIR: PairAgreements = { shared: [], applicable: [] };
+
+/**
+ * A near miss: the first agreement of both decides the reason (whether or not it covers the
+ * type); the detail names it and every agreement that covers the type, each with why it does not
+ * allow this flow, and counts the rest, which do not cover the type. Never one text per
+ * agreement of the sender: its length is bounded by the agreements that could apply.
+ */
+function nearMiss(
+  set: AgreementSet,
   index: AgreementIndex,
-  ofOrigin: readonly number[],
+  pair: PairAgreements,
+  refused: readonly { a: Agreement; reason: DenyReason; detail: string }[],
+  alert: Alert,
   from: string,
   to: string,
-): readonly number[] {
-  const ofRecipient = index.including(to);
-  if (ofRecipient.length === 0) return ofRecipient;
-  // Walk the shorter list, look positions up in the other's set.
-  if (ofRecipient.length <= ofOrigin.length) {
-    const fromSet = index.includingSet(from);
-    return ofRecipient.filter((i) => fromSet.has(i));
+  t: number,
+  touched: () => Set<string>,
+): Denied {
+  const first = pair.shared[0]!;
+  const lines = [...refused];
+  if (pair.applicable[0] !== first) {
+    const a = set.agreements[first]!;
+    lines.unshift({ a, ...refusal(a, index.validity(first), alert, from, to, t, touched)! });
   }
-  const toSet = index.includingSet(to);
-  return ofOrigin.filter((i) => toSet.has(i));
+  const others = pair.shared.length - lines.length;
+  const text = lines.map((r) => `${r.a.id}@${r.a.version}: ${r.detail}`).join('; ');
+  return {
+    recipient: to,
+    reason: lines[0]!.reason,
+    detail:
+      others === 0
+        ? text
+        : `${text}; ${others} other agreement${others === 1 ? '' : 's'} of both ${others === 1 ? 'does' : 'do'} not cover ${alert.type}`,
+  };
 }
 
 /**

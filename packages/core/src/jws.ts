@@ -129,7 +129,11 @@ export function signingInput(protectedB64: string, payloadB64: string): Buffer {
   return Buffer.from(`${protectedB64}.${payloadB64}`, 'latin1');
 }
 
-/** Signs with node:crypto's callback API, so many signatures run at once on the thread pool. */
+/**
+ * Signs with node:crypto's callback API: the signature is computed on libuv's thread pool
+ * (`UV_THREADPOOL_SIZE`, default 4), not on the calling thread, so many run at once. Same bytes
+ * as `signSync` (Ed25519 is deterministic).
+ */
 export function signBytes(alg: SigningAlgorithm, data: Buffer, key: KeyObject): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const p = nodeCryptoParams(alg, key);
@@ -137,7 +141,12 @@ export function signBytes(alg: SigningAlgorithm, data: Buffer, key: KeyObject): 
   });
 }
 
-function verifyBytes(
+/**
+ * Verifies with node:crypto's callback API, on libuv's thread pool; the same verdict as
+ * `verifySync`, and rejects where it throws. Every verification of core's envelopes and
+ * statements goes through it.
+ */
+export function verifyBytes(
   alg: SigningAlgorithm,
   data: Buffer,
   key: KeyObject,

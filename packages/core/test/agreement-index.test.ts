@@ -90,11 +90,19 @@ function evaluateByScan(
         onward: ok.onwardSharing === true,
       });
     else {
-      const reasons = both.map((a) => ({ a, ...why(a, to)! }));
+      // The first agreement of both decides the reason; the detail names it and every one that
+      // covers the type, and counts the others (which do not cover it).
+      const named = both.filter((a, j) => j === 0 || a.alertTypes.includes(alert.type));
+      const reasons = named.map((a) => ({ a, ...why(a, to)! }));
+      const others = both.length - named.length;
+      const text = reasons.map((r) => `${r.a.id}@${r.a.version}: ${r.detail}`).join('; ');
       denied.push({
         recipient: to,
         reason: reasons[0]!.reason,
-        detail: reasons.map((r) => `${r.a.id}@${r.a.version}: ${r.detail}`).join('; '),
+        detail:
+          others === 0
+            ? text
+            : `${text}; ${others} other agreement${others === 1 ? '' : 's'} of both ${others === 1 ? 'does' : 'do'} not cover ${alert.type}`,
       });
     }
   }

@@ -116,7 +116,7 @@ describe('agreements - the matrix', () => {
     expect(decide(set(cond), noRoute, 'VN-CUSTOMS').denied?.reason).toBe(DenyReason.Condition);
     expect(decide(set(cond), noRoute, 'KE-KWS').denied?.reason).toBe(DenyReason.Condition);
   });
-  it('the first agreement that allows wins; when none does, each one says why', () => {
+  it('the first agreement that allows wins; when none does, each that could apply says why, the others are counted', () => {
     const strict = { ...base, id: 'A', maxHandling: 'TLP:GREEN' };
     const loose = { ...base, id: 'B', version: 1, maxHandling: 'TLP:RED' };
     expect(decide(set(strict, loose), alert(), 'VN-CUSTOMS').allowed?.agreement).toEqual({
@@ -130,7 +130,7 @@ describe('agreements - the matrix', () => {
     ).denied!;
     expect(d.reason).toBe(DenyReason.Handling);
     expect(d.detail).toBe(
-      'A@3: TLP:AMBER is above the allowed TLP:GREEN; B@1: does not cover seizure-report',
+      'A@3: TLP:AMBER is above the allowed TLP:GREEN; 1 other agreement of both does not cover seizure-report',
     );
   });
   it('the origin is never its own recipient', () => {

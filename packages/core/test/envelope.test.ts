@@ -1,3 +1,4 @@
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import * as jose from 'jose';
 import { describe, expect, it } from 'vitest';
 import {
@@ -7,9 +8,14 @@ import {
   ErrorCode,
   jwkThumbprint,
   signAlert,
+  signBytes,
+  signSync,
+  verifyBytes,
   verifyCountersignature,
   verifyOrigin,
+  verifySync,
   type GeneralJws,
+  type SigningAlgorithm,
 } from '@alert-hub/core';
 import { makeKey, registry, seizureReport, trustOf } from './helpers.js';
 
@@ -390,4 +396,57 @@ describe('envelope - refusals, each with its code', () => {
       ErrorCode.PayloadMalformed,
     );
   });
+});
+
+describe('envelope - the thread-pool crypto agrees with the synchronous API', () => {
+  /**
+   * A verification's outcome: its verdict, or that it threw. Not the error's code: for a digest
+   * the key cannot use, Node throws ERR_OSSL_INVALID_DIGEST in sync but passes the callback the
+   * same OpenSSL error without a code. Core never lets that reach crypto (a header's alg must be
+   * the key's, `ERR_ALG_NOT_ALLOWED`, above) and refuses any crypto error as ERR_SIGNATURE_INVALID.
+   */
+  async function outcome(f: () => boolean | Promise<boolean>): Promise<string> {
+    try {
+      return String(await f());
+    } catch {
+      return 'threw';
+    }
+  }
+  const data = Buffer.from('eyJhbGciOiJFZERTQSJ9.eyJhIjoxfQ', 'latin1');
+  for (const alg of ['EdDSA', 'ES256'] as const) {
+    it(`${alg}: the same signature checks, verdicts and errors, sync and on the thread pool`, async () => {
+      const { key } = makeKey('SG-NPARKS', 'agency', alg);
+      const pub = createPublicKey(key.privateKey);
+      const otherPub = createPublicKey(makeKey('VN-CUSTOMS', 'agency', alg).key.privateKey);
+      const otherAlg: SigningAlgorithm = alg === 'EdDSA' ? 'ES256' : 'EdDSA';
+      const sigAsync = await signBytes(alg, data, key.privateKey);
+      const sigSync = signSync(alg, data, key.privateKey);
+      if (alg === 'EdDSA') expect(sigAsync.equals(sigSync)).toBe(true); // deterministic
+      const tampered = Buffer.from(data);
+      tampered[5]! ^= 1;
+      const badSig = Buffer.from(sigAsync);
+      badSig[10]! ^= 1;
+      const cases: [string, SigningAlgorithm, Buffer, KeyObject, Buffer][] = [
+        ['valid, signed on the pool', alg, data, pub, sigAsync],
+        ['valid, signed in sync', alg, data, pub, sigSync],
+        ['tampered data', alg, tampered, pub, sigAsync],
+        ['tampered signature', alg, data, pub, badSig],
+        ['wrong key', alg, data, otherPub, sigAsync],
+        ['wrong algorithm for the key', otherAlg, data, pub, sigAsync],
+        ['truncated signature', alg, data, pub, sigAsync.subarray(0, 32)],
+      ];
+      const got: [string, string, string][] = [];
+      for (const [name, a, d, k, sig] of cases) {
+        const sync = await outcome(() => verifySync(a, d, k, sig));
+        const pool = await outcome(() => verifyBytes(a, d, k, sig));
+        got.push([name, sync, pool]);
+      }
+      expect(got.map(([name, sync]) => [name, sync])).toEqual(
+        cases.map(([name], i) => [name, got[i]![2]]),
+      );
+      expect(got.slice(0, 2).map(([, sync]) => sync)).toEqual(['true', 'true']);
+      expect(got.slice(2, 5).map(([, sync]) => sync)).toEqual(['false', 'false', 'false']);
+      expect(got[6]![1]).toBe('false');
+    });
+  }
 });

@@ -18,10 +18,15 @@ export interface AuditRecord {
   readonly agreementVersion: number | null;
   readonly reasonCode: string | null;
   readonly reason: string | null;
-  /** JSON; a denial that sums up several recipients lists them in `recipients`. */
+  /**
+   * JSON; a denial that sums up several recipients lists them in `recipients` (non-parties) or
+   * `codes` (near misses, with `counts` per code).
+   */
   readonly detail?: string | null;
 }
 
+/** The code of the one entry that sums up a decision's near misses (`@alert-hub/audit`). */
+const NEAR_MISSES = 'DENY_NEAR_MISSES';
 const PAGE = 5000;
 const MAX_PAGES = 20;
 const REFRESH_MS = 10_000;
@@ -81,19 +86,32 @@ export function Refusals(props: { period: Period; type: string }) {
   }, [props.period]);
 
   const shown = (records ?? []).filter((r) => props.type === '' || r.type === props.type);
-  const reasons = [...new Set(shown.map((r) => r.reasonCode ?? r.event))].sort();
+  // Each reason once per record: a decision's near-miss summary counts once for each code in it.
+  const reasonsOf = (r: AuditRecord): string[] => {
+    if (r.reasonCode === NEAR_MISSES && r.detail) {
+      try {
+        const counts = (JSON.parse(r.detail) as { counts?: Record<string, unknown> }).counts;
+        if (counts && typeof counts === 'object') return Object.keys(counts);
+      } catch {
+        // not a summary this dashboard knows: counted under its own code
+      }
+    }
+    return [r.reasonCode ?? r.event];
+  };
   const hours = new Map<number, Map<string, number>>();
+  const byReason = new Map<string, number>();
   for (const r of shown) {
     const h = Math.floor(Date.parse(r.at) / 1000 / HOUR_S) * HOUR_S;
     const m = hours.get(h) ?? new Map<string, number>();
-    const reason = r.reasonCode ?? r.event;
-    m.set(reason, (m.get(reason) ?? 0) + 1);
+    for (const reason of reasonsOf(r)) {
+      m.set(reason, (m.get(reason) ?? 0) + 1);
+      byReason.set(reason, (byReason.get(reason) ?? 0) + 1);
+    }
     hours.set(h, m);
   }
+  const reasons = [...byReason.keys()].sort();
   const xs = [...hours.keys()].sort((a, b) => a - b);
-  const totals = reasons.map(
-    (reason) => shown.filter((r) => (r.reasonCode ?? r.event) === reason).length,
-  );
+  const totals = reasons.map((reason) => byReason.get(reason) ?? 0);
 
   useEffect(() => {
     const el = box.current;

@@ -5,16 +5,24 @@ import type { AuditRecord } from './refusals';
 /** How many recipients of a denial summary a row names before it says how many more. */
 const RECIPIENTS_SHOWN = 5;
 
-/** Whom a record concerns: its recipient, or the recipients a denial summary lists. */
+/**
+ * Whom a record concerns: its recipient, or the recipients a denial summary lists (a near-miss
+ * summary: each with its own code).
+ */
 function recipientsOf(r: AuditRecord): string {
   if (r.recipient !== null) return r.recipient;
   if (r.event !== 'denied' || !r.detail) return '';
-  let listed: unknown;
+  let detail: { recipients?: unknown; codes?: unknown };
   try {
-    listed = (JSON.parse(r.detail) as { recipients?: unknown }).recipients;
+    detail = JSON.parse(r.detail) as typeof detail;
   } catch {
     return '';
   }
+  const codes = detail.codes;
+  const listed: unknown =
+    typeof codes === 'object' && codes !== null && !Array.isArray(codes)
+      ? Object.entries(codes).map(([who, code]) => `${who} ${String(code)}`)
+      : detail.recipients;
   if (!Array.isArray(listed)) return '';
   const names = listed.filter((x): x is string => typeof x === 'string');
   const more = names.length - RECIPIENTS_SHOWN;

@@ -83,6 +83,8 @@ export class AuditCheckpointer {
   #latest: { checkpoint: Checkpoint; note: string } | undefined;
   #failed: string | undefined;
   readonly #subs: Subscription[] = [];
+  /** The checkpoint being made, if one is. */
+  #running: Promise<void> | undefined;
 
   constructor(d: CheckpointerDeps) {
     this.#d = d;
@@ -223,13 +225,28 @@ export class AuditCheckpointer {
   /**
    * Signs and publishes a checkpoint if entries were appended since the last one. Before it
    * signs, the appender checks the database against what the router wrote; on a mismatch the
-   * router fails closed.
+   * router fails closed. The re-read runs in slices between which the event loop keeps routing
+   * (`AuditAppender.precheck`); only the entries appended since the last slice are checked under
+   * the transaction that signs. Calls run one at a time: a call while one runs waits for it.
    */
   async checkpoint(): Promise<void> {
+    while (this.#running) await this.#running.catch(() => undefined);
+    const run = this.#checkpointOnce();
+    this.#running = run;
+    try {
+      await run;
+    } finally {
+      if (this.#running === run) this.#running = undefined;
+    }
+  }
+
+  async #checkpointOnce(): Promise<void> {
     if (this.#failed) return;
     const { store } = this.#d;
     let signed: { checkpoint: Checkpoint; note: string } | undefined;
     try {
+      await store.audit.precheck();
+      if (this.#failed) return;
       const signer = hubNoteSigner(this.#d.hubKey(), this.origin);
       signed = store.audit.db
         .transaction(() => store.audit.checkpoint(signer, this.origin))

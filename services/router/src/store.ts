@@ -9,7 +9,7 @@ import type {
 } from '@alert-hub/core';
 import { DenyReason } from '@alert-hub/core';
 import type { SqliteDatabase } from '@alert-hub/runtime';
-import { AuditAppender, AuditEvent, type AuditEntry } from '@alert-hub/audit';
+import { AuditAppender, AuditEvent, NEAR_MISSES, type AuditEntry } from '@alert-hub/audit';
 import { rekeyTables } from './store-rekey.js';
 
 /** What the router decided about one message; written with its audit records in one transaction. */
@@ -785,44 +785,42 @@ export class RouterStore {
 }
 
 /**
- * The `denied` entries of one routing decision: one per deny reason, not one per recipient, so
- * that a sender with 1,000 agreements (near misses: parties to an agreement that does not allow
- * this alert) writes a few entries per alert, not hundreds. A reason with one recipient names it
- * in `recipient`; otherwise `recipient` is empty and `detail.recipients` lists every one (so a
- * query for one partner finds its refusals), with each one's reason in `detail.reasons` where
- * they differ. Non-parties (`DENY_NOT_PARTY`) come last, as one entry.
+ * The `denied` entries of one routing decision: at most two, whatever the number of agreements
+ * and agencies. The near misses (agencies party to an agreement with the sender that does not
+ * allow this alert) are ONE entry, `reasonCode` {@link NEAR_MISSES}, with each recipient's own
+ * `DENY_*` code in `detail.codes` and how many per code in `detail.counts`; never a text per
+ * agreement (`hubctl route --dry-run` explains one recipient in full). The non-parties
+ * (`DENY_NOT_PARTY`) come last, as one entry listing them in `detail.recipients`. A query for one
+ * partner finds either (`queryAudit`), and `deniedRecipients` gives each recipient its code.
  */
 export function summariseRefusals(
   origin: string,
   denied: readonly Denied[],
-): { recipient?: string; reasonCode: string; reason: string; detail?: unknown }[] {
-  const byReason = new Map<string, Denied[]>();
+): { reasonCode: string; reason: string; detail: unknown }[] {
+  const codes: Record<string, string> = {};
+  const counts: Record<string, number> = {};
+  const nonParties: string[] = [];
+  let near = 0;
   for (const d of denied) {
-    const group = byReason.get(d.reason);
-    if (group) group.push(d);
-    else byReason.set(d.reason, [d]);
-  }
-  const out: { recipient?: string; reasonCode: string; reason: string; detail?: unknown }[] = [];
-  for (const [code, group] of byReason) {
-    if (code === DenyReason.NotParty) continue;
-    const first = group[0]!;
-    if (group.length === 1) {
-      out.push({ recipient: first.recipient, reasonCode: code, reason: first.detail });
+    if (d.reason === DenyReason.NotParty) {
+      nonParties.push(d.recipient);
       continue;
     }
-    const recipients = group.map((d) => d.recipient);
-    const alike = group.every((d) => d.detail === first.detail);
+    codes[d.recipient] = d.reason;
+    counts[d.reason] = (counts[d.reason] ?? 0) + 1;
+    near++;
+  }
+  const out: { reasonCode: string; reason: string; detail: unknown }[] = [];
+  if (near > 0) {
+    const byCode = Object.entries(counts)
+      .map(([code, n]) => `${code} ${n}`)
+      .join(', ');
     out.push({
-      reasonCode: code,
-      reason: alike
-        ? first.detail
-        : `${code} for ${group.length} agencies, each with its own agreements (detail.reasons)`,
-      detail: alike
-        ? { recipients }
-        : { recipients, reasons: Object.fromEntries(group.map((d) => [d.recipient, d.detail])) },
+      reasonCode: NEAR_MISSES,
+      reason: `${near} ${near === 1 ? 'agency shares' : 'agencies share'} an agreement with ${origin} that does not allow this alert (${byCode}); each one's code in detail.codes`,
+      detail: { codes, counts },
     });
   }
-  const nonParties = (byReason.get(DenyReason.NotParty) ?? []).map((d) => d.recipient);
   if (nonParties.length > 0)
     out.push({
       reasonCode: DenyReason.NotParty,

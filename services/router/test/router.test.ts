@@ -13,7 +13,7 @@ import {
   signAlert,
   type Alert,
 } from '@alert-hub/core';
-import { queryAudit, traceAlert, verifyAuditLog } from '@alert-hub/audit';
+import { deniedRecipients, queryAudit, traceAlert, verifyAuditLog } from '@alert-hub/audit';
 import { loadConfig, startRouter, type Router } from '@alert-hub/router';
 import { revokeKey } from '@alert-hub/operator';
 import { createToken, openDatabase } from '@alert-hub/runtime';
@@ -137,15 +137,16 @@ function outcome(streamSeq: number) {
       .filter((r) => r.event === 'forwarded')
       .map((r) => `${r.recipient} ${r.agreement_id}`)
       .sort(),
-    // Near misses, recipient by recipient: named in the entry, or listed by a summary of one reason.
+    // Near misses, recipient by recipient: each one's code in the decision's one summary.
     denied: Object.fromEntries(
       records
         .filter((r) => r.event === 'denied' && r.reason_code !== 'DENY_NOT_PARTY')
         .flatMap((r) =>
-          (r.recipient
-            ? [r.recipient]
-            : (JSON.parse(r.detail ?? '{}') as { recipients: string[] }).recipients
-          ).map((x): [string, string | null] => [x, r.reason_code]),
+          r.recipient
+            ? [[r.recipient, r.reason_code]]
+            : Object.entries(
+                (JSON.parse(r.detail ?? '{}') as { codes: Record<string, string> }).codes,
+              ),
         ),
     ),
     rejected: records.find((r) => r.event === 'rejected')?.reason_code,
@@ -163,7 +164,9 @@ describe('router - the agreement matrix', () => {
       'US-FWS': 'DENY_NOT_YET_VALID',
       'NG-NCS': 'DENY_DIRECTION',
     });
-    const notParty = traceAudit(seq).find((r) => r.event === 'denied' && r.recipient === null);
+    const notParty = traceAudit(seq).find(
+      (r) => r.event === 'denied' && r.reason_code === 'DENY_NOT_PARTY',
+    );
     expect(notParty).toMatchObject({
       reason_code: 'DENY_NOT_PARTY',
       reason: 'no agreement includes SG-NPARKS and HK-CED',
@@ -197,22 +200,40 @@ describe('router - the agreement matrix', () => {
     expect(o.denied['CN-GACC']).toBe('DENY_HANDLING');
     expect(o.forwarded).toEqual([]);
   });
-  it('near misses are summarised by reason, and a query for one partner still says why not', async () => {
+  it('near misses are one summary per decision, and a query for one partner still says why not', async () => {
     const a = seizureReport('SG-NPARKS', { handling: 'TLP:RED' });
     const seq = await route(a);
-    // Two partners refused for the same reason: one entry lists both.
-    const handling = traceAudit(seq).filter((r) => r.reason_code === 'DENY_HANDLING');
-    expect(handling).toHaveLength(1);
-    expect(handling[0]).toMatchObject({
-      recipient: null,
-      reason: 'WEN-ASIA@1: TLP:RED is above the allowed TLP:AMBER',
+    // Five near misses for three reasons: one entry, each recipient with its own code.
+    const near = traceAudit(seq).filter((r) => r.reason_code === 'DENY_NEAR_MISSES');
+    expect(near).toHaveLength(1);
+    expect(near[0]!.recipient).toBeNull();
+    expect(JSON.parse(near[0]!.detail!)).toEqual({
+      codes: {
+        'CN-GACC': 'DENY_HANDLING',
+        'KE-KWS': 'DENY_EXPIRED',
+        'NG-NCS': 'DENY_DIRECTION',
+        'US-FWS': 'DENY_NOT_YET_VALID',
+        'VN-CUSTOMS': 'DENY_HANDLING',
+      },
+      counts: {
+        DENY_DIRECTION: 1,
+        DENY_EXPIRED: 1,
+        DENY_HANDLING: 2,
+        DENY_NOT_YET_VALID: 1,
+      },
     });
-    const listed = (JSON.parse(handling[0]!.detail!) as { recipients: string[] }).recipients;
-    expect(listed.sort()).toEqual(['CN-GACC', 'VN-CUSTOMS']);
+    expect(traceAudit(seq).filter((r) => r.event === 'denied')).toHaveLength(2);
     const db = openDatabase(join(fx.dir, 'router', 'audit.db'), { readonly: true });
     try {
       const found = queryAudit(db, { partner: 'CN-GACC', outcome: 'denied', alertId: a.id });
-      expect(found.map((r) => r.reasonCode)).toEqual(['DENY_HANDLING']);
+      expect(found.map((r) => r.reasonCode)).toEqual(['DENY_NEAR_MISSES']);
+      expect(
+        found.flatMap(deniedRecipients).find((d) => d.recipient === 'CN-GACC')?.reasonCode,
+      ).toBe('DENY_HANDLING');
+      // A partner the alert went to, or that is refused nothing, is not found among the refusals.
+      expect(queryAudit(db, { partner: 'SG-NPARKS', outcome: 'denied', alertId: a.id })).toEqual(
+        [],
+      );
     } finally {
       db.close();
     }
@@ -222,12 +243,14 @@ describe('router - the agreement matrix', () => {
     const { summary } = (await res.json()) as {
       summary: { deniedTo: { recipient: string; reason: string; detail: string }[] };
     };
-    expect(summary.deniedTo.find((d) => d.recipient === 'CN-GACC')).toEqual({
-      recipient: 'CN-GACC',
-      reason: 'DENY_HANDLING',
-      detail: 'WEN-ASIA@1: TLP:RED is above the allowed TLP:AMBER',
+    expect(Object.fromEntries(summary.deniedTo.map((d) => [d.recipient, d.reason]))).toEqual({
+      'CN-GACC': 'DENY_HANDLING',
+      'KE-KWS': 'DENY_EXPIRED',
+      'NG-NCS': 'DENY_DIRECTION',
+      'US-FWS': 'DENY_NOT_YET_VALID',
+      'VN-CUSTOMS': 'DENY_HANDLING',
+      'HK-CED': 'DENY_NOT_PARTY',
     });
-    expect(summary.deniedTo.find((d) => d.recipient === 'HK-CED')?.reason).toBe('DENY_NOT_PARTY');
   });
   it('expired, and not yet valid', async () => {
     const o = outcome(await route(seizureReport('SG-NPARKS')));

@@ -109,11 +109,21 @@ function instant(v: string): string {
   }
 }
 
-/** Who a summary of refusals (one entry for several recipients) names. */
+/** Who a summary of refusals (one entry for several recipients) names, each with its own code. */
 function summaryOf(r: AuditRecord): string {
-  const listed = deniedRecipients(r).flatMap((d) => (d.recipient === null ? [] : [d.recipient]));
+  const listed = deniedRecipients(r).flatMap((d) =>
+    d.recipient === null
+      ? []
+      : [d.reasonCode === r.reasonCode ? d.recipient : `${d.recipient} ${d.reasonCode}`],
+  );
   if (listed.length === 0) return '(others)';
   return listed.length <= 3 ? listed.join(', ') : `${listed.length} agencies`;
+}
+
+/** The code a `denied` record gives `partner`: its own within a summary of several recipients. */
+function codeFor(r: AuditRecord, partner: string | undefined): string | null {
+  if (partner === undefined || r.event !== 'denied' || r.recipient !== null) return r.reasonCode;
+  return deniedRecipients(r).find((d) => d.recipient === partner)?.reasonCode ?? r.reasonCode;
 }
 
 function describe(r: AuditRecord): string {
@@ -253,6 +263,7 @@ export function registerAudit(program: Command): void {
             ...r,
             // A summary of refusals found for --partner X refuses X: show it as X's.
             recipient: r.recipient ?? (q.partner && r.event === 'denied' ? q.partner : null),
+            reasonCode: codeFor(r, q.partner),
             agreement: r.agreementId ? `${r.agreementId}@${r.agreementVersion}` : '',
           })),
           [
