@@ -8,6 +8,7 @@ import {
   type NatsConnection,
   type Subscription,
 } from '@nats-io/transport-node';
+import type { Logger } from '@alert-hub/runtime';
 
 /** What JetStream answered for one stored copy. */
 export interface CopyAck {
@@ -16,8 +17,6 @@ export interface CopyAck {
   /** The stream already held a message with this `Nats-Msg-Id` (a copy forwarded before). */
   readonly duplicate: boolean;
 }
-
-import type { Logger } from '@alert-hub/runtime';
 
 interface Pending {
   readonly subject: string;
