@@ -177,7 +177,7 @@ describe('hubctl - coordinator commands', () => {
     expect(r.stdout).toMatch(/-> CN-GACC under WEN-ASIA@1/);
     expect(r.stdout).toMatch(/-> VN-CUSTOMS under WEN-ASIA@1/);
     expect(r.stdout).toMatch(
-      /x {2}NG-NCS: DENY_NOT_PARTY no agreement includes SG-NPARKS and NG-NCS/,
+      /x {2}NG-NCS: DENY_NOT_PARTY no agreement \(or operation membership\) includes SG-NPARKS and NG-NCS/,
     );
     expect((await hubctl(['audit', 'trace', newAlertId(), '--db', auditDb])).code).toBe(1);
   });

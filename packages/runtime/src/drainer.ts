@@ -7,7 +7,10 @@ export interface Drainer {
    * between coalesce).
    */
   kick(): void;
-  /** Waits for a running drain; runs nothing more. */
+  /**
+   * Waits for a running drain, then drains once more if a kick is still owed (one waiting for
+   * its `delayMs` window, or made during the last drain); runs nothing after.
+   */
   stop(): Promise<void>;
 }
 
@@ -35,8 +38,11 @@ export function createDrainer(
   let retry: NodeJS.Timeout | undefined;
   let delayed: NodeJS.Timeout | undefined;
   let stopped = false;
+  // A kick no drain has started since: what it was for is still to be sent.
+  let owed = false;
   const kick = (): void => {
     if (stopped) return;
+    owed = true;
     if (!o.delayMs) return run();
     delayed ??= setTimeout(() => {
       delayed = undefined;
@@ -49,6 +55,7 @@ export function createDrainer(
       again = true;
       return;
     }
+    owed = false;
     running = drain()
       .catch((err: unknown) => {
         o.log.warn({ err: (err as Error).message }, `${o.what} failed; will retry`);
@@ -71,7 +78,19 @@ export function createDrainer(
       stopped = true;
       if (retry) clearTimeout(retry);
       if (delayed) clearTimeout(delayed);
+      delayed = undefined;
       await running?.catch(() => undefined);
+      // What the last commits wrote (a kick still waiting for its window, or one made during
+      // the last drain) goes out now, not at the next start.
+      if (owed) {
+        owed = false;
+        await drain().catch((err: unknown) =>
+          o.log.warn(
+            { err: (err as Error).message },
+            `${o.what} failed at stop; sent at the next start`,
+          ),
+        );
+      }
     },
   };
 }

@@ -31,18 +31,54 @@ describe('drainer - the outbox the services share', () => {
     await d.stop();
   });
 
-  it('stop() cancels a drain still waiting for its window', async () => {
+  it('stop() runs at once the drain still waiting for its window, and nothing after', async () => {
     let runs = 0;
     const d = createDrainer(
       async () => {
         runs++;
       },
-      { log, what: 'test', delayMs: 50 },
+      { log, what: 'test', delayMs: 60_000 },
     );
     d.kick();
-    await d.stop();
-    await sleep(150);
     expect(runs).toBe(0);
+    await d.stop();
+    expect(runs).toBe(1);
+    d.kick();
+    await sleep(50);
+    expect(runs).toBe(1);
+  });
+
+  it('stop() drains once more for a kick made during the running drain', async () => {
+    let runs = 0;
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const d = createDrainer(
+      async () => {
+        runs++;
+        if (runs === 1) await gate;
+      },
+      { log, what: 'test' },
+    );
+    d.kick();
+    d.kick();
+    const stopped = d.stop();
+    release();
+    await stopped;
+    expect(runs).toBe(2);
+  });
+
+  it('stop() with nothing owed drains nothing', async () => {
+    let runs = 0;
+    const d = createDrainer(
+      async () => {
+        runs++;
+      },
+      { log, what: 'test' },
+    );
+    d.kick();
+    await until(() => runs === 1);
+    await d.stop();
+    expect(runs).toBe(1);
   });
 
   it('without delayMs, a kick drains at once; kicks during a drain run it once more after', async () => {

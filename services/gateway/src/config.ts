@@ -102,7 +102,7 @@ export const DEFAULT_HTTP_PORT = 8080;
 /**
  * How long the receipt for a commit waits for later commits to share it: one signature (and one
  * verification at the router and at the sender) per window instead of per commit. The sender's
- * status shows a delivery at most this much later.
+ * status shows a delivery about this much later (plus the router's `noticeCoalesceMs`).
  */
 export const DEFAULT_RECEIPT_COALESCE_MS = 200;
 /** A single alert is a few kilobytes; 128 KiB leaves room while keeping its envelope under the stream limit. */

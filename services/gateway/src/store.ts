@@ -353,13 +353,16 @@ export class GatewayStore {
           };
           this.#extendReceipt.run(JSON.stringify(receipt), prior.receipt);
         } else {
-          const receipt: DeliveryReceipt = {
-            receipt: newAlertId(),
-            agency: this.#options.agency,
-            committedAt: storedAt,
-            deliveries,
-          };
-          this.#insertReceiptOut.run(receipt.receipt, JSON.stringify(receipt));
+          // A commit larger than a receipt may list (the feed's batches are not) spans several.
+          for (let i = 0; i < deliveries.length; i += MAX_RECEIPT_DELIVERIES) {
+            const receipt: DeliveryReceipt = {
+              receipt: newAlertId(),
+              agency: this.#options.agency,
+              committedAt: storedAt,
+              deliveries: deliveries.slice(i, i + MAX_RECEIPT_DELIVERIES),
+            };
+            this.#insertReceiptOut.run(receipt.receipt, JSON.stringify(receipt));
+          }
         }
       }
       return inserted;
@@ -453,8 +456,9 @@ export class GatewayStore {
 
   /**
    * Sealed receipts waiting to be signed and published, oldest first. A sealed receipt never
-   * changes again, so a resend after a crash is the same receipt (and, Ed25519 being
-   * deterministic, the same bytes).
+   * changes again, so a resend after a crash is the same receipt (and, with an Ed25519 key, the
+   * same bytes, which JetStream drops as a duplicate within its window; an ES256 signature
+   * differs each time, so such a resend is refused as replayed, as before coalescing).
    */
   pendingReceipts(limit = 100): DeliveryReceipt[] {
     return (

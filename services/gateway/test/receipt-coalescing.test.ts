@@ -71,6 +71,12 @@ describe('gateway - delivery receipts coalesced per window', () => {
     store.write(Array.from({ length: 600 }, delivery));
     store.receiptsSent([], true);
     expect(store.pendingReceipts().map((r) => r.deliveries.length)).toEqual([600, 600]);
+    // One commit of more than a receipt may list spans several receipts.
+    store.write(Array.from({ length: 2500 }, delivery));
+    store.receiptsSent([], true);
+    expect(store.pendingReceipts(10).map((r) => r.deliveries.length)).toEqual([
+      600, 600, 1000, 1000, 500,
+    ]);
     store.close();
   });
 

@@ -817,14 +817,14 @@ export function summariseRefusals(
       .join(', ');
     out.push({
       reasonCode: NEAR_MISSES,
-      reason: `${near} ${near === 1 ? 'agency shares' : 'agencies share'} an agreement with ${origin} that does not allow this alert (${byCode}); each one's code in detail.codes`,
+      reason: `${near} ${near === 1 ? 'agency' : 'agencies'} refused under an agreement, a schema version or an operation's terms (${byCode}); each one's code in detail.codes`,
       detail: { codes, counts },
     });
   }
   if (nonParties.length > 0)
     out.push({
       reasonCode: DenyReason.NotParty,
-      reason: `no agreement includes ${origin} and ${nonParties.length === 1 ? nonParties[0] : `any of ${nonParties.length} other agencies`}`,
+      reason: `no agreement (or operation membership) includes ${origin} and ${nonParties.length === 1 ? nonParties[0] : `any of ${nonParties.length} other agencies`}`,
       // Every non-party is listed, so that a query for one partner finds its refusals.
       detail: { recipients: nonParties },
     });

@@ -169,7 +169,7 @@ describe('router - the agreement matrix', () => {
     );
     expect(notParty).toMatchObject({
       reason_code: 'DENY_NOT_PARTY',
-      reason: 'no agreement includes SG-NPARKS and HK-CED',
+      reason: 'no agreement (or operation membership) includes SG-NPARKS and HK-CED',
     });
     const feeds = (await feedMessages(await nats.connect())).filter((m) =>
       m.msgId.startsWith(a.id),
