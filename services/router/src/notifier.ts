@@ -72,7 +72,7 @@ export class Notifier {
       const byAgency = new Map<string, { ids: number[]; events: NoticeEvent[]; bytes: number }[]>();
       for (const r of rows) {
         // Each event counts with its separator; a notice holds at least one event.
-        const size = Buffer.byteLength(JSON.stringify(r.event)) + 1;
+        const size = r.bytes + 1;
         const chunks = byAgency.get(r.agency) ?? [];
         let last = chunks[chunks.length - 1];
         if (!last || last.events.length >= max || last.bytes + size > maxBytes)

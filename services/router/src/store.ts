@@ -258,6 +258,8 @@ export interface OutboxRow {
   readonly id: number;
   readonly agency: string;
   readonly event: NoticeEvent;
+  /** UTF-8 bytes of the event's JSON as stored (what it adds to a notice). */
+  readonly bytes: number;
 }
 
 /**
@@ -440,7 +442,12 @@ export class RouterStore {
         agency: string;
         event: string;
       }[]
-    ).map((r) => ({ id: r.id, agency: r.agency, event: JSON.parse(r.event) as NoticeEvent }));
+    ).map((r) => ({
+      id: r.id,
+      agency: r.agency,
+      event: JSON.parse(r.event) as NoticeEvent,
+      bytes: Buffer.byteLength(r.event),
+    }));
   }
 
   /** Removes sent outbox rows. */
