@@ -135,6 +135,21 @@ export const DEFAULT_RECIPIENT_MAX_COPIES = 20_000;
 /** Default memory for copies in flight: about 2,500 copies of a 1.5 KB alert. */
 export const DEFAULT_COPY_BUDGET_BYTES = 16 * 1024 * 1024;
 
+/** Coordinators and operators alike: a name and the SHA-256 of its bearer token. */
+const NAMED_TOKENS_SCHEMA = {
+  type: 'array',
+  default: [],
+  items: {
+    type: 'object',
+    properties: {
+      name: { type: 'string', minLength: 1, maxLength: 100 },
+      tokenSha256: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+    },
+    required: ['name', 'tokenSha256'],
+    additionalProperties: false,
+  },
+} as const;
+
 const schema = {
   $schema: 'https://json-schema.org/draft/2020-12/schema',
   type: 'object',
@@ -239,32 +254,8 @@ const schema = {
       },
       additionalProperties: false,
     },
-    coordinators: {
-      type: 'array',
-      default: [],
-      items: {
-        type: 'object',
-        properties: {
-          name: { type: 'string', minLength: 1, maxLength: 100 },
-          tokenSha256: { type: 'string', pattern: '^[0-9a-f]{64}$' },
-        },
-        required: ['name', 'tokenSha256'],
-        additionalProperties: false,
-      },
-    },
-    operators: {
-      type: 'array',
-      default: [],
-      items: {
-        type: 'object',
-        properties: {
-          name: { type: 'string', minLength: 1, maxLength: 100 },
-          tokenSha256: { type: 'string', pattern: '^[0-9a-f]{64}$' },
-        },
-        required: ['name', 'tokenSha256'],
-        additionalProperties: false,
-      },
-    },
+    coordinators: NAMED_TOKENS_SCHEMA,
+    operators: NAMED_TOKENS_SCHEMA,
     auditPeers: { type: 'array', items: { type: 'string', minLength: 1 }, default: [] },
     sqlite: SQLITE_SECTION_SCHEMA,
     log: LOG_SECTION_SCHEMA,
