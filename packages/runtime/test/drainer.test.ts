@@ -7,99 +7,75 @@ const until = async (ok: () => boolean) => {
   for (let i = 0; i < 500 && !ok(); i++) await sleep(10);
 };
 
+/** A drainer that counts its runs; with `gated`, its first run waits for `release()`. */
+function counted(o: { delayMs?: number; gated?: boolean } = {}) {
+  let runs = 0;
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const drainer = createDrainer(
+    async () => {
+      runs++;
+      if (o.gated && runs === 1) await gate;
+    },
+    { log, what: 'test', ...(o.delayMs ? { delayMs: o.delayMs } : {}) },
+  );
+  return { drainer, runs: () => runs, release };
+}
+
 describe('drainer - the outbox the services share', () => {
   it('with delayMs, every kick of the window shares one drain, run after the window', async () => {
-    let runs = 0;
-    let ran!: () => void;
-    const first = new Promise<void>((r) => (ran = r));
-    const d = createDrainer(
-      async () => {
-        runs++;
-        ran();
-      },
-      { log, what: 'test', delayMs: 50 },
-    );
+    const { drainer: d, runs } = counted({ delayMs: 50 });
     for (let i = 0; i < 5; i++) d.kick();
-    expect(runs).toBe(0);
-    await first;
+    expect(runs()).toBe(0);
+    await until(() => runs() === 1);
     await sleep(150);
-    expect(runs).toBe(1);
+    expect(runs()).toBe(1);
     // A later kick opens the next window.
     d.kick();
-    await until(() => runs === 2);
-    expect(runs).toBe(2);
+    await until(() => runs() === 2);
+    expect(runs()).toBe(2);
     await d.stop();
   });
 
   it('stop() runs at once the drain still waiting for its window, and nothing after', async () => {
-    let runs = 0;
-    const d = createDrainer(
-      async () => {
-        runs++;
-      },
-      { log, what: 'test', delayMs: 60_000 },
-    );
+    const { drainer: d, runs } = counted({ delayMs: 60_000 });
     d.kick();
-    expect(runs).toBe(0);
+    expect(runs()).toBe(0);
     await d.stop();
-    expect(runs).toBe(1);
+    expect(runs()).toBe(1);
     d.kick();
     await sleep(50);
-    expect(runs).toBe(1);
+    expect(runs()).toBe(1);
   });
 
   it('stop() drains once more for a kick made during the running drain', async () => {
-    let runs = 0;
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    const d = createDrainer(
-      async () => {
-        runs++;
-        if (runs === 1) await gate;
-      },
-      { log, what: 'test' },
-    );
+    const { drainer: d, runs, release } = counted({ gated: true });
     d.kick();
     d.kick();
     const stopped = d.stop();
     release();
     await stopped;
-    expect(runs).toBe(2);
+    expect(runs()).toBe(2);
   });
 
   it('stop() with nothing owed drains nothing', async () => {
-    let runs = 0;
-    const d = createDrainer(
-      async () => {
-        runs++;
-      },
-      { log, what: 'test' },
-    );
+    const { drainer: d, runs } = counted();
     d.kick();
-    await until(() => runs === 1);
+    await until(() => runs() === 1);
     await d.stop();
-    expect(runs).toBe(1);
+    expect(runs()).toBe(1);
   });
 
   it('without delayMs, a kick drains at once; kicks during a drain run it once more after', async () => {
-    let runs = 0;
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    const d = createDrainer(
-      async () => {
-        runs++;
-        if (runs === 1) await gate;
-      },
-      { log, what: 'test' },
-    );
+    const { drainer: d, runs, release } = counted({ gated: true });
     d.kick();
-    expect(runs).toBe(1);
+    expect(runs()).toBe(1);
     d.kick();
     d.kick();
     release();
-    await until(() => runs === 2);
+    await until(() => runs() === 2);
     await sleep(50);
-    expect(runs).toBe(2);
+    expect(runs()).toBe(2);
     await d.stop();
   });
 });
