@@ -143,5 +143,14 @@ export const HTTP_TLS_SCHEMA = {
   additionalProperties: false,
 } as const;
 
+/**
+ * JSON Schema properties of an API token's holder, as every service's configuration lists it: a
+ * name (for logs and audit) and the SHA-256 of the bearer token, never the token itself.
+ */
+export const TOKEN_HOLDER_PROPERTIES = {
+  name: { type: 'string', minLength: 1, maxLength: 100 },
+  tokenSha256: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+} as const;
+
 /** The HTTPS members resolved against the configuration file and checked to exist. */
 export const HTTP_TLS_PATH_MEMBERS: readonly string[] = ['http.tls.certFile', 'http.tls.keyFile'];

@@ -14,6 +14,7 @@ import {
   LOG_SECTION_SCHEMA,
   NATS_SECTION_SCHEMA,
   SQLITE_SECTION_SCHEMA,
+  TOKEN_HOLDER_PROPERTIES,
   loadConfigDocument,
   type EnvBinding,
   type HttpTlsSection,
@@ -192,8 +193,7 @@ const schema = {
       items: {
         type: 'object',
         properties: {
-          name: { type: 'string', minLength: 1, maxLength: 100 },
-          tokenSha256: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+          ...TOKEN_HOLDER_PROPERTIES,
           roles: {
             type: 'array',
             minItems: 1,

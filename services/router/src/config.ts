@@ -13,6 +13,7 @@ import {
   LOG_SECTION_SCHEMA,
   NATS_SECTION_SCHEMA,
   SQLITE_SECTION_SCHEMA,
+  TOKEN_HOLDER_PROPERTIES,
   loadAgreementsFile,
   loadConfigDocument,
   loadSchemaRegistry,
@@ -141,10 +142,7 @@ const NAMED_TOKENS_SCHEMA = {
   default: [],
   items: {
     type: 'object',
-    properties: {
-      name: { type: 'string', minLength: 1, maxLength: 100 },
-      tokenSha256: { type: 'string', pattern: '^[0-9a-f]{64}$' },
-    },
+    properties: TOKEN_HOLDER_PROPERTIES,
     required: ['name', 'tokenSha256'],
     additionalProperties: false,
   },
