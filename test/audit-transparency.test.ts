@@ -248,21 +248,36 @@ describe('transparency log - an honest log verifies against the witnessed anchor
   it('a partner gets a verified inclusion proof of the entry recording a delivery to it', async () => {
     const db = openDatabase(auditDb, { readonly: true });
     const fwd = db
-      .prepare("SELECT alert_id FROM audit WHERE event = 'forwarded' AND recipient = 'VN-CUSTOMS'")
-      .get() as { alert_id: string };
+      .prepare(
+        "SELECT a.alert_id, (SELECT count(*) FROM audit_routes x WHERE x.seq = a.seq) AS n FROM audit a JOIN audit_routes r ON r.seq = a.seq WHERE a.event = 'routed' AND r.recipient = 'VN-CUSTOMS'",
+      )
+      .get() as { alert_id: string; n: number };
     db.close();
+    expect(fwd.n).toBeGreaterThan(1); // the decision has other recipients, which the proof must not show
     const res = await fetch(`${gateways['VN-CUSTOMS']!.url}/v1/audit/inclusion/${fwd.alert_id}`, {
       headers: { authorization: `Bearer ${token.token}` },
     });
     expect(res.status).toBe(200);
-    const body = (await res.json()) as {
+    const text = await res.text();
+    const body = JSON.parse(text) as {
       ok: boolean;
-      entries: { verified: boolean; record: { recipient: string } }[];
+      entries: {
+        verified: boolean;
+        record: { event: string; recipient: string | null; routes?: unknown };
+        route: { leaf: string; index: number; path: string[] };
+      }[];
     };
     expect(body.ok).toBe(true);
-    expect(body.entries.map((e) => [e.record.recipient, e.verified])).toEqual([
-      ['VN-CUSTOMS', true],
+    // Two levels: the decision's entry in the log, and VN-CUSTOMS's leaf in its route tree.
+    expect(body.entries.map((e) => [e.record.event, e.record.recipient, e.verified])).toEqual([
+      ['routed', null, true],
     ]);
+    expect(body.entries[0]!.record.routes).toBeUndefined();
+    expect(JSON.parse(body.entries[0]!.route.leaf)).toMatchObject({ recipient: 'VN-CUSTOMS' });
+    // Nothing in the entries names another recipient (the checkpoint names its witnesses).
+    const entriesText = JSON.stringify(body.entries);
+    expect(entriesText).not.toContain('KE-KWS');
+    expect(entriesText).not.toContain('CN-GACC');
   });
 });
 
@@ -298,6 +313,51 @@ describe('transparency log - an insider with the database is caught by verify ag
     const v = verify(db);
     expect(v.ok).toBe(false);
     expect(v.firstBad?.seq).toBe(5);
+  });
+  it('edit a recipient of a routing decision (audit_routes)', () => {
+    const { db } = copyDb();
+    const r = db
+      .prepare('SELECT seq, idx, leaf FROM audit_routes ORDER BY seq, idx LIMIT 1')
+      .get() as { seq: number; idx: number; leaf: string };
+    // Another agreement in the leaf: the leaves no longer hash to the root the entry records.
+    db.prepare('UPDATE audit_routes SET leaf = ? WHERE seq = ? AND idx = ?').run(
+      r.leaf.replace(/"version":\d+/, '"version":99'),
+      r.seq,
+      r.idx,
+    );
+    const v = verify(db);
+    expect(v.ok).toBe(false);
+    expect(v.firstBad?.seq).toBe(r.seq);
+    expect(codes(v)).toContain('ERR_AUDIT_ENTRY');
+  });
+  it('delete or add a recipient of a routing decision (audit_routes)', () => {
+    const { db } = copyDb();
+    const r = db
+      .prepare('SELECT seq, idx, recipient, feed_seq, leaf FROM audit_routes ORDER BY seq DESC, idx DESC LIMIT 1')
+      .get() as { seq: number; idx: number; recipient: string; feed_seq: number; leaf: string };
+    db.prepare('DELETE FROM audit_routes WHERE seq = ? AND idx = ?').run(r.seq, r.idx);
+    expect(verify(db).firstBad?.seq).toBe(r.seq);
+    db.prepare('INSERT INTO audit_routes (seq, idx, recipient, feed_seq, leaf) VALUES (?, ?, ?, ?, ?)').run(
+      r.seq,
+      r.idx,
+      r.recipient,
+      r.feed_seq,
+      r.leaf,
+    );
+    expect(verify(db).ok).toBe(true);
+    // A route for an entry that is not a routing decision: a recipient added to the record.
+    const other = db.prepare("SELECT seq FROM audit WHERE event != 'routed' LIMIT 1").get() as {
+      seq: number;
+    };
+    db.prepare('INSERT INTO audit_routes (seq, idx, recipient, feed_seq, leaf) VALUES (?, 0, ?, ?, ?)').run(
+      other.seq,
+      r.recipient,
+      r.feed_seq,
+      r.leaf,
+    );
+    const v = verify(db);
+    expect(v.ok).toBe(false);
+    expect(v.firstBad?.seq).toBe(other.seq);
   });
   it('reorder', () => {
     const { db } = copyDb();

@@ -5,6 +5,7 @@ import { stringify as toYaml } from 'yaml';
 import { createToken, openDatabase } from '@alert-hub/runtime';
 import { useNatsServer } from '@alert-hub/testkit/harness';
 import {
+  auditCountsByAlert,
   eventually,
   feedMessages,
   makeHubFixture,
@@ -96,7 +97,7 @@ function routedCount(): number {
     const db = openDatabase(auditDb(), { readonly: true });
     try {
       return (
-        db.prepare("SELECT count(*) AS n FROM audit WHERE event = 'received'").get() as {
+        db.prepare("SELECT count(*) AS n FROM audit WHERE event = 'routed'").get() as {
           n: number;
         }
       ).n;
@@ -135,20 +136,6 @@ async function witnessedEverything(): Promise<void> {
   );
 }
 
-/** Per alert: how many "received" and "forwarded" entries the log holds. */
-function entriesPerAlert(): { alert_id: string; r: number; f: number }[] {
-  const db = openDatabase(auditDb(), { readonly: true });
-  try {
-    return db
-      .prepare(
-        "SELECT alert_id, sum(event = 'received') AS r, sum(event = 'forwarded') AS f FROM audit WHERE alert_id IS NOT NULL GROUP BY alert_id",
-      )
-      .all() as { alert_id: string; r: number; f: number }[];
-  } finally {
-    db.close();
-  }
-}
-
 describe('router - kill -9 in mid-stream, then restart', () => {
   it('every alert reaches every entitled partner exactly once, and the audit chain verifies', async () => {
     let router = await startService('router', routerConfig);
@@ -183,16 +170,19 @@ describe('router - kill -9 in mid-stream, then restart', () => {
       expect(ids.length).toBe(N);
       expect(new Set(ids)).toEqual(new Set(alerts.map((a) => a.id)));
     }
-    // The audit: one "received" and one "forwarded" per recipient for every alert; the chain holds.
-    const db = openDatabase(auditDb(), { readonly: true });
-    const perAlert = db
-      .prepare(
-        "SELECT alert_id, sum(event = 'received') AS r, sum(event = 'forwarded') AS f FROM audit WHERE alert_id IS NOT NULL GROUP BY alert_id",
-      )
-      .all() as { alert_id: string; r: number; f: number }[];
-    db.close();
+    // The audit: one routing decision per alert naming each recipient once (beside it, the
+    // recipients' receipts); the chain holds.
+    const perAlert = [...auditCountsByAlert(auditDb()).values()];
     expect(perAlert.length).toBe(N);
-    expect(perAlert.every((x) => x.r === 1 && x.f === RECIPIENTS.length)).toBe(true);
+    expect(
+      perAlert.filter(
+        (x) =>
+          x.decisions !== 1 ||
+          x.received !== 0 ||
+          x.copies !== RECIPIENTS.length ||
+          x.recipients !== RECIPIENTS.length,
+      ),
+    ).toEqual([]);
 
     // Both partner gateways witnessed the log; a coordinator verifies it against their anchor.
     await witnessedEverything();
@@ -244,13 +234,13 @@ describe('router - kill -9 in mid-stream, then restart', () => {
 describe('router - paused past the ack wait (SIGSTOP), then resumed', () => {
   it('JetStream redelivers what it held, and the log still has exactly one entry per decision', async () => {
     const router = await startService('router', routerConfig);
-    const before = entriesPerAlert().length;
+    const before = auditCountsByAlert(auditDb()).size;
     const nc = await nats.connect();
     const alerts = Array.from({ length: 200 }, () => seizureReport('SG-NPARKS'));
     const publishing = (async () => {
       for (const a of alerts) await publishInbound(nc, a, fx.keys['SG-NPARKS']!);
     })();
-    await eventually(() => entriesPerAlert().length >= before + 20, 20_000, 'some alerts routed');
+    await eventually(() => auditCountsByAlert(auditDb()).size >= before + 20, 20_000, 'some alerts routed');
     router.proc.kill('SIGSTOP');
     // Past the 3 s ack wait: every message the router held is redelivered to it on resume.
     await new Promise((r) => setTimeout(r, 5000));
@@ -258,9 +248,17 @@ describe('router - paused past the ack wait (SIGSTOP), then resumed', () => {
     await publishing;
     await routerDrained(nc, 60_000);
     const mine = new Set(alerts.map((a) => a.id));
-    const per = entriesPerAlert().filter((x) => mine.has(x.alert_id));
+    const per = [...auditCountsByAlert(auditDb()).values()].filter((x) => mine.has(x.alertId));
     expect(per.length).toBe(alerts.length);
-    expect(per.filter((x) => x.r !== 1 || x.f !== RECIPIENTS.length)).toEqual([]);
+    expect(
+      per.filter(
+        (x) =>
+          x.decisions !== 1 ||
+          x.received !== 0 ||
+          x.copies !== RECIPIENTS.length ||
+          x.recipients !== RECIPIENTS.length,
+      ),
+    ).toEqual([]);
     const feeds = (await feedMessages(nc)).map((m) => m.msgId);
     expect(new Set(feeds).size).toBe(feeds.length);
     expect(await router.stop()).toBe(0);

@@ -139,11 +139,19 @@ function auditOf(streamSeq: number) {
   const db = openDatabase(auditDb, { readonly: true });
   try {
     return db
-      .prepare('SELECT event, reason_code FROM audit WHERE stream_seq = ? ORDER BY seq')
-      .all(streamSeq) as { event: string; reason_code: string | null }[];
+      .prepare('SELECT event, reason_code, detail FROM audit WHERE stream_seq = ? ORDER BY seq')
+      .all(streamSeq) as { event: string; reason_code: string | null; detail: string | null }[];
   } finally {
     db.close();
   }
+}
+
+/** Whether an entry records copies forwarded: a routing decision with recipients, or a forward. */
+function forwards(r: { event: string; detail: string | null }): boolean {
+  return (
+    r.event === 'forwarded' ||
+    (r.event === 'routed' && (JSON.parse(r.detail ?? '{}') as { size?: number }).size! > 0)
+  );
 }
 
 /** Publishes raw bytes on an inbound subject; expects the router to refuse them with `code`. */
@@ -168,7 +176,7 @@ async function expectRefused(
     `refusal of inbound ${ack.seq}`,
   );
   expect(records.find((r) => r.event === 'rejected')?.reason_code).toBe(code);
-  expect(records.some((r) => r.event === 'forwarded')).toBe(false);
+  expect(records.some(forwards)).toBe(false);
   if (options.alertId)
     expect((await feedMessages(nc)).some((m) => m.msgId.startsWith(options.alertId!))).toBe(false);
   expect(router.proc.exitCode).toBeNull();
@@ -282,7 +290,7 @@ describe('hostile input - at the router (raw NATS messages)', () => {
       { msgID: inboundMsgId('SG-NPARKS', a.id, bytes) },
     );
     await eventually(
-      () => auditOf(first.seq).some((r) => r.event === 'forwarded'),
+      () => auditOf(first.seq).some(forwards),
       10_000,
       'first routing',
     );
@@ -355,7 +363,7 @@ describe('hostile input - at the router (raw NATS messages)', () => {
         msgID: inboundMsgId('SG-NPARKS', a.id, okBytes),
       });
       await eventually(
-        () => auditOf(ok.seq).some((r) => r.event === 'forwarded'),
+        () => auditOf(ok.seq).some(forwards),
         20_000,
         'the valid alert behind the poison pills routed',
       );

@@ -1,7 +1,7 @@
-import { canonicalJson } from '@alert-hub/core';
+import { canonicalJson, parseRouteLeaf, rootAndInclusionProofs } from '@alert-hub/core';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type Database from 'better-sqlite3';
-import { CompactRange, MerkleTree, hashLeaf } from './merkle.js';
+import { CompactRange, MerkleTree, hashLeaf, rootFromInclusionProof } from './merkle.js';
 import {
   formatCheckpoint,
   parseCheckpoint,
@@ -17,6 +17,13 @@ export type SqliteDatabase = Database.Database;
 /** What an audit entry says happened. */
 export const AuditEvent = {
   Received: 'received',
+  /**
+   * A routing decision, in one entry whatever the number of recipients: the alert was received
+   * and its copies granted to the recipients of the route tree its `detail` commits to (the
+   * recipients themselves are in `audit_routes`, beside the entry). Refusals stay `denied`
+   * summaries; logs written before it hold a `received` entry and one `forwarded` per recipient.
+   */
+  Routed: 'routed',
   Forwarded: 'forwarded',
   Denied: 'denied',
   Rejected: 'rejected',
@@ -59,6 +66,38 @@ export interface AuditEntry {
   readonly streamSeq?: number | undefined;
   readonly feedSeq?: number | undefined;
   readonly detail?: unknown;
+  /**
+   * A `routed` entry's route tree: its root (which the countersignature signed) and leaves in
+   * tree order, each with the feed sequence of its copy (null while the copy is held). The
+   * appender writes `detail` from it and the leaves into `audit_routes`.
+   */
+  readonly routeTree?: RouteTreeRecord | undefined;
+}
+
+/** The route tree of one routing decision, as its `routed` entry records it. */
+export interface RouteTreeRecord {
+  /** RFC 9162 root of the leaves (32 bytes). */
+  readonly root: Buffer;
+  readonly leaves: readonly {
+    readonly recipient: string;
+    /** The leaf's canonical JSON text (docs/protocol.md §3.2). */
+    readonly text: string;
+    readonly feedSeq: number | null;
+  }[];
+}
+
+/** One recipient of a routing decision, as `audit_routes` holds it. */
+export interface AuditRoute {
+  /** The leaf's index in the decision's route tree. */
+  readonly index: number;
+  readonly recipient: string;
+  readonly agreementId: string;
+  readonly agreementVersion: number;
+  readonly onward: boolean;
+  /** The feed stream sequence of the copy, or null while it is held (a `held` entry says why). */
+  readonly feedSeq: number | null;
+  /** The leaf's canonical JSON text, as the recipient's copy carries it. */
+  readonly leaf: string;
 }
 
 /** A stored audit entry: its place in the log (`seq`, leaf index `seq - 1`) and its leaf hash. */
@@ -83,6 +122,8 @@ export interface AuditRecord {
   readonly detail: string | null;
   /** Hex SHA-256(0x00 || entry bytes): the RFC 9162 leaf hash. */
   readonly hash: string;
+  /** A `routed` entry's recipients, in tree order, when the reader asked for them. */
+  readonly routes?: readonly AuditRoute[];
 }
 
 /** The first element of every entry's JSON array: the format and its version. */
@@ -115,7 +156,7 @@ export const HASHED_MEMBERS = [
  * agreementId, agreementVersion, reasonCode, reason, streamSeq, feedSeq, detail]`, absent members
  * as `null`, serialised as RFC 8785 (JCS) does (no spaces; strings as JSON.stringify writes them).
  */
-export function entryBytes(r: Omit<AuditRecord, 'hash'>): Buffer {
+export function entryBytes(r: Omit<AuditRecord, 'hash' | 'routes'>): Buffer {
   return Buffer.from(
     JSON.stringify([
       ENTRY_FORMAT,
@@ -142,7 +183,7 @@ export function entryBytes(r: Omit<AuditRecord, 'hash'>): Buffer {
 }
 
 /** The leaf hash of an entry (hex). */
-export function hashRecord(r: Omit<AuditRecord, 'hash'>): string {
+export function hashRecord(r: Omit<AuditRecord, 'hash' | 'routes'>): string {
   return hashLeaf(entryBytes(r)).toString('hex');
 }
 
@@ -151,10 +192,11 @@ export function hashRecord(r: Omit<AuditRecord, 'hash'>): string {
  * `sqlite_master`. `verifyAuditLog` refuses a database holding any trigger, view or index that is
  * not here, or any of these with other SQL.
  */
-export const AUDIT_SCHEMA: readonly { type: string; name: string; sql: string }[] = [
+export const AUDIT_SCHEMA: readonly { type: string; name: string; table: string; sql: string }[] = [
   {
     type: 'table',
     name: 'audit',
+    table: 'audit',
     sql: `CREATE TABLE audit (
   seq               INTEGER PRIMARY KEY,
   at                TEXT    NOT NULL,
@@ -176,24 +218,48 @@ export const AUDIT_SCHEMA: readonly { type: string; name: string; sql: string }[
   hash              TEXT    NOT NULL
 )`,
   },
-  { type: 'index', name: 'audit_alert', sql: 'CREATE INDEX audit_alert ON audit (alert_id)' },
-  { type: 'index', name: 'audit_claimed', sql: 'CREATE INDEX audit_claimed ON audit (claimed_id)' },
-  { type: 'index', name: 'audit_at', sql: 'CREATE INDEX audit_at ON audit (at)' },
-  { type: 'index', name: 'audit_origin', sql: 'CREATE INDEX audit_origin ON audit (origin, at)' },
+  { type: 'index', name: 'audit_alert', table: 'audit', sql: 'CREATE INDEX audit_alert ON audit (alert_id)' },
+  { type: 'index', name: 'audit_claimed', table: 'audit', sql: 'CREATE INDEX audit_claimed ON audit (claimed_id)' },
+  { type: 'index', name: 'audit_at', table: 'audit', sql: 'CREATE INDEX audit_at ON audit (at)' },
+  { type: 'index', name: 'audit_origin', table: 'audit', sql: 'CREATE INDEX audit_origin ON audit (origin, at)' },
   {
     type: 'index',
     name: 'audit_recipient',
+    table: 'audit',
     sql: 'CREATE INDEX audit_recipient ON audit (recipient, at)',
   },
   {
     type: 'table',
     name: 'checkpoints',
+    table: 'checkpoints',
     sql: `CREATE TABLE checkpoints (
   size INTEGER PRIMARY KEY,
   note TEXT    NOT NULL
 )`,
   },
+  {
+    type: 'table',
+    name: 'audit_routes',
+    table: 'audit_routes',
+    sql: `CREATE TABLE audit_routes (
+  seq       INTEGER NOT NULL,
+  idx       INTEGER NOT NULL,
+  recipient TEXT    NOT NULL,
+  feed_seq  INTEGER,
+  leaf      TEXT    NOT NULL,
+  PRIMARY KEY (seq, idx)
+) WITHOUT ROWID`,
+  },
+  {
+    type: 'index',
+    name: 'audit_routes_recipient',
+    table: 'audit_routes',
+    sql: 'CREATE INDEX audit_routes_recipient ON audit_routes (recipient, seq)',
+  },
 ];
+
+/** The tables of the log (not the router's own state): what {@link checkSchema} guards. */
+const LOG_TABLES = new Set(AUDIT_SCHEMA.filter((o) => o.type === 'table').map((o) => o.name));
 
 /**
  * Checks the database's schema against the router's, object by object: the log's tables and
@@ -220,7 +286,7 @@ export function checkSchema(db: SqliteDatabase): string[] {
     else if (r.type === 'index') {
       // The router's own state tables (routed alerts, deliveries, decisions) may have indexes of
       // their own; on the log's tables only the router's are allowed.
-      if (r.tbl === 'audit' || r.tbl === 'checkpoints')
+      if (LOG_TABLES.has(r.tbl))
         problems.push(`index ${r.name} on ${r.tbl}: not an index the router creates`);
     } else if (r.type === 'table' && (r.name.startsWith('audit') || r.name === 'checkpoints'))
       problems.push(`table ${r.name}: not a table the router creates`);
@@ -229,21 +295,21 @@ export function checkSchema(db: SqliteDatabase): string[] {
   return problems;
 }
 
-/** Creates the audit tables if missing. */
+/**
+ * Creates the log's tables that are missing, each with its indexes (a database from before
+ * `audit_routes` gets that table). An index missing from a table that exists is NOT created: the
+ * schema check then refuses the database, since someone removed it.
+ */
 export function initAuditSchema(db: SqliteDatabase): void {
   const have = new Set(
-    (
-      db.prepare("SELECT name FROM sqlite_master WHERE name IN ('audit','checkpoints')").all() as {
-        name: string;
-      }[]
-    ).map((r) => r.name),
+    (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map(
+      (r) => r.name,
+    ),
   );
-  if (have.has('audit') && have.has('checkpoints')) return;
+  const missing = AUDIT_SCHEMA.filter((o) => !have.has(o.table));
+  if (missing.length === 0) return;
   db.transaction(() => {
-    for (const o of AUDIT_SCHEMA) {
-      const table = o.type === 'table' ? o.name : 'audit';
-      if (!have.has(table)) db.exec(o.sql);
-    }
+    for (const o of missing) db.exec(o.sql);
   })();
 }
 
@@ -344,6 +410,7 @@ export class AuditAppender {
   readonly #db: SqliteDatabase;
   readonly #instance: string;
   readonly #insert;
+  readonly #insertRoute;
   readonly #head;
   readonly #count;
   readonly #insertCheckpoint;
@@ -379,6 +446,9 @@ export class AuditAppender {
       `INSERT INTO audit (seq, at, instance, event, alert_id, claimed_id, origin, type, handling, recipient, agreement_id, agreement_version, reason_code, reason, stream_seq, feed_seq, detail, hash)
        VALUES (@seq, @at, @instance, @event, @alertId, @claimedId, @origin, @type, @handling, @recipient, @agreementId, @agreementVersion, @reasonCode, @reason, @streamSeq, @feedSeq, @detail, @hash)`,
     );
+    this.#insertRoute = db.prepare(
+      'INSERT INTO audit_routes (seq, idx, recipient, feed_seq, leaf) VALUES (?, ?, ?, ?, ?)',
+    );
     this.#head = db.prepare<[], { seq: number | null }>('SELECT max(seq) AS seq FROM audit');
     this.#count = db.prepare<[number], { n: number; last: number | null }>(
       'SELECT count(*) AS n, max(seq) AS last FROM audit WHERE seq > ?',
@@ -412,11 +482,17 @@ export class AuditAppender {
   #load(): void {
     this.#quietVersion = this.#dataVersion();
     const range = new CompactRange();
+    const routes = routeReader(this.#db);
     for (const r of iterateRecords(this.#db)) {
-      const problem = checkRecord(r, range.size + 1);
+      const problem = checkRecord(r, range.size + 1) ?? checkRoutes(r, routes(r.seq));
       if (problem) throw new AuditIntegrityError(`audit entry ${problem.seq}: ${problem.problem}`);
       range.append(Buffer.from(r.hash, 'hex'));
     }
+    const orphan = orphanRoute(this.#db);
+    if (orphan !== undefined)
+      throw new AuditIntegrityError(
+        `audit entry ${orphan.seq}: ${orphan.pastEnd ? ROUTES_PAST_END : ORPHAN_ROUTES}`,
+      );
     this.#range = range;
   }
 
@@ -502,12 +578,18 @@ export class AuditAppender {
         reason: e.reason ?? null,
         streamSeq: e.streamSeq ?? null,
         feedSeq: e.feedSeq ?? null,
-        detail: e.detail === undefined ? null : canonicalJson(e.detail),
+        detail: entryDetail(e),
       };
       const leaf = hashLeaf(entryBytes(base));
       const hash = leaf.toString('hex');
       if (this.#insert.run({ ...base, hash }).changes !== 1)
         throw new AuditIntegrityError(`audit entry ${base.seq} was not stored (a trigger?)`);
+      e.routeTree?.leaves.forEach((l, i) => {
+        if (this.#insertRoute.run(base.seq, i, l.recipient, l.feedSeq, l.text).changes !== 1)
+          throw new AuditIntegrityError(
+            `route ${i} of audit entry ${base.seq} was not stored (a trigger?)`,
+          );
+      });
       range.append(leaf);
       added.push([base.seq, hash]);
     }
@@ -525,6 +607,9 @@ export class AuditAppender {
   #appendPlain(entries: readonly AuditEntry[], at: string): void {
     let seq = this.#head.get()?.seq ?? 0;
     for (const e of entries) {
+      e.routeTree?.leaves.forEach((l, i) =>
+        this.#insertRoute.run(seq + 1, i, l.recipient, l.feedSeq, l.text),
+      );
       this.#insert.run({
         seq: ++seq,
         at,
@@ -542,7 +627,7 @@ export class AuditAppender {
         reason: e.reason ?? null,
         streamSeq: e.streamSeq ?? null,
         feedSeq: e.feedSeq ?? null,
-        detail: e.detail === undefined ? null : canonicalJson(e.detail),
+        detail: entryDetail(e),
         hash: '',
       });
     }
@@ -673,4 +758,213 @@ export function checkRecord(
   if (hashRecord(r) !== r.hash)
     return { seq: r.seq, problem: 'its content does not match its leaf hash: edited' };
   return undefined;
+}
+
+/**
+ * An entry's `detail` column: canonical JSON of its detail, or for a `routed` entry of its route
+ * tree, `{"feeds": [...], "root": "<base64url>", "size": n}` (no `root` when `size` is 0).
+ */
+function entryDetail(e: AuditEntry): string | null {
+  if (e.routeTree !== undefined || e.event === AuditEvent.Routed) {
+    const leaves = e.routeTree?.leaves ?? [];
+    return canonicalJson(
+      leaves.length === 0
+        ? { feeds: [], size: 0 }
+        : {
+            feeds: leaves.map((l) => l.feedSeq),
+            root: e.routeTree!.root.toString('base64url'),
+            size: leaves.length,
+          },
+    );
+  }
+  return e.detail === undefined ? null : canonicalJson(e.detail);
+}
+
+/** A row of `audit_routes` as SQLite returns it. */
+export interface AuditRouteRow {
+  idx: number;
+  recipient: string;
+  feed_seq: number | null;
+  leaf: string;
+}
+
+/** Reads the `audit_routes` rows of one entry, in tree order. */
+export function routeReader(db: SqliteDatabase): (seq: number) => AuditRouteRow[] {
+  const st = db.prepare<[number], AuditRouteRow>(
+    'SELECT idx, recipient, feed_seq, leaf FROM audit_routes WHERE seq = ? ORDER BY idx',
+  );
+  return (seq) => st.all(seq);
+}
+
+/** The recipients of a `routed` entry from its rows (leaves parsed; call after {@link checkRoutes}). */
+export function toRoutes(rows: readonly AuditRouteRow[]): AuditRoute[] {
+  return rows.map((row) => {
+    const leaf = parseRouteLeaf(Buffer.from(row.leaf, 'utf8'));
+    return {
+      index: row.idx,
+      recipient: row.recipient,
+      agreementId: leaf.agreement.id,
+      agreementVersion: leaf.agreement.version,
+      onward: leaf.onward,
+      feedSeq: row.feed_seq,
+      leaf: row.leaf,
+    };
+  });
+}
+
+/** Attaches their recipients to the `routed` records among `records`. */
+export function withRoutes(db: SqliteDatabase, records: readonly AuditRecord[]): AuditRecord[] {
+  const read = routeReader(db);
+  return records.map((r) => {
+    if (r.event !== AuditEvent.Routed) return r;
+    try {
+      return { ...r, routes: toRoutes(read(r.seq)) };
+    } catch {
+      return { ...r, routes: [] };
+    }
+  });
+}
+
+/** What {@link orphanRoute} found. */
+export const ORPHAN_ROUTES = 'a route in audit_routes belongs to no routed entry: inserted';
+/** What {@link orphanRoute} found past the log's last entry. */
+export const ROUTES_PAST_END =
+  'routes remain of entries past the end of the log: entries were removed from the end';
+
+/**
+ * The first row of `audit_routes` that belongs to no `routed` entry, if there is one: within the
+ * log (a route inserted, or an entry's event changed), or past its last entry (what is left of
+ * entries removed from the end).
+ */
+export function orphanRoute(db: SqliteDatabase): { seq: number; pastEnd: boolean } | undefined {
+  const row = db
+    .prepare(
+      `SELECT r.seq AS seq, r.seq > (SELECT coalesce(max(seq), 0) FROM audit) AS pastEnd
+         FROM audit_routes r LEFT JOIN audit a ON a.seq = r.seq
+        WHERE a.event IS NOT 'routed' ORDER BY r.seq LIMIT 1`,
+    )
+    .get() as { seq: number; pastEnd: number } | undefined;
+  return row && { seq: row.seq, pastEnd: row.pastEnd === 1 };
+}
+
+/**
+ * What is wrong with a `routed` entry's recipients, if anything: the rows in `audit_routes`
+ * must be exactly the leaves of the tree its (hashed) `detail` commits to: as many as `size`,
+ * indexes 0..size-1, each leaf canonical (docs/protocol.md §3.2) with its own index and the row's
+ * recipient, in recipient order, each row's feed sequence the one `detail.feeds` lists, and the
+ * leaves' RFC 9162 root equal to `detail.root`. Entries of other events have no routes.
+ */
+export function checkRoutes(
+  r: AuditRecord,
+  rows: readonly AuditRouteRow[],
+): { seq: number; problem: string } | undefined {
+  const bad = (problem: string) => ({ seq: r.seq, problem });
+  if (r.event !== AuditEvent.Routed)
+    return rows.length === 0 ? undefined : bad(ORPHAN_ROUTES.replace('no routed entry', 'an entry that is not routed'));
+  let detail: { feeds?: unknown; root?: unknown; size?: unknown };
+  try {
+    detail = JSON.parse(r.detail ?? 'null') as typeof detail;
+  } catch {
+    return bad('its detail is not JSON');
+  }
+  const size = detail?.size;
+  if (
+    typeof detail !== 'object' ||
+    detail === null ||
+    typeof size !== 'number' ||
+    !Number.isSafeInteger(size) ||
+    size < 0 ||
+    !Array.isArray(detail.feeds) ||
+    detail.feeds.length !== size ||
+    (size === 0) !== (detail.root === undefined)
+  )
+    return bad('its detail is not {feeds, root, size} of a route tree');
+  if (rows.length !== size)
+    return bad(`its route tree has ${size} leaves but audit_routes holds ${rows.length}: routes were removed or inserted`);
+  const range = new CompactRange();
+  let previous: string | undefined;
+  for (const [i, row] of rows.entries()) {
+    if (row.idx !== i) return bad(`route ${i} is missing from audit_routes`);
+    let leaf;
+    try {
+      leaf = parseRouteLeaf(Buffer.from(row.leaf, 'utf8'));
+    } catch {
+      return bad(`route ${i}: its leaf is not a canonical route leaf: edited`);
+    }
+    if (leaf.index !== i || leaf.recipient !== row.recipient)
+      return bad(`route ${i}: its leaf names another index or recipient than its row: edited`);
+    if (previous !== undefined && !(previous < row.recipient))
+      return bad(`route ${i}: the leaves are not in recipient order`);
+    previous = row.recipient;
+    if (row.feed_seq !== detail.feeds[i])
+      return bad(`route ${i}: its feed sequence is not the one the entry records: edited`);
+    range.append(hashLeaf(Buffer.from(row.leaf, 'utf8')));
+  }
+  if (size > 0 && range.root().toString('base64url') !== detail.root)
+    return bad('its routes do not hash to the route tree root it records: edited');
+  return undefined;
+}
+
+/**
+ * A recipient's proof that a routing decision granted it its copy: its leaf (the one its copy
+ * carries), the leaf's index, and the inclusion path of the leaf in the decision's route tree,
+ * whose root the `routed` entry records. Together with the entry's own inclusion proof in the
+ * log it is a two-level proof that shows the recipient no other recipient.
+ */
+export interface RouteInclusion {
+  readonly leaf: string;
+  readonly index: number;
+  /** Base64 (standard) hashes, in RFC 9162 order. */
+  readonly path: readonly string[];
+}
+
+/** The route inclusion proof of `recipient` in the `routed` entry `seq`, if it is a recipient. */
+export function routeInclusion(
+  db: SqliteDatabase,
+  seq: number,
+  recipient: string,
+): RouteInclusion | undefined {
+  const rows = routeReader(db)(seq);
+  const index = rows.findIndex((r) => r.recipient === recipient);
+  if (index < 0) return undefined;
+  const { proofs } = rootAndInclusionProofs(rows.map((r) => hashLeaf(Buffer.from(r.leaf, 'utf8'))));
+  return {
+    leaf: rows[index]!.leaf,
+    index,
+    path: proofs[index]!.map((h) => h.toString('base64')),
+  };
+}
+
+/**
+ * Checks a {@link RouteInclusion} against a `routed` record: the leaf is canonical, names
+ * `recipient` at `index`, and its path leads to the root the record's detail holds. Returns what
+ * is wrong, or undefined.
+ */
+export function verifyRouteInclusion(
+  record: AuditRecord,
+  proof: RouteInclusion,
+  recipient: string,
+): string | undefined {
+  if (record.event !== AuditEvent.Routed) return 'the entry is not a routing decision';
+  let detail: { root?: unknown; size?: unknown };
+  try {
+    detail = JSON.parse(record.detail ?? 'null') as typeof detail;
+    const leafBytes = Buffer.from(proof.leaf, 'utf8');
+    const leaf = parseRouteLeaf(leafBytes);
+    if (leaf.recipient !== recipient || leaf.index !== proof.index)
+      return 'the leaf names another recipient or index';
+    if (typeof detail.size !== 'number' || typeof detail.root !== 'string')
+      return 'the entry records no route tree';
+    const root = rootFromInclusionProof(
+      proof.index,
+      detail.size,
+      hashLeaf(leafBytes),
+      proof.path.map((h) => Buffer.from(h, 'base64')),
+    );
+    return root.toString('base64url') === detail.root
+      ? undefined
+      : 'the leaf and path do not lead to the entry\'s route tree root';
+  } catch (err) {
+    return (err as Error).message;
+  }
 }

@@ -1,8 +1,10 @@
 import { parseRfc3339 } from '@alert-hub/core';
 import {
+  AuditEvent,
   HASHED_MEMBERS,
   NEAR_MISSES,
   toRecord,
+  withRoutes,
   type AuditRecord,
   type AuditRow,
   type SqliteDatabase,
@@ -35,10 +37,16 @@ export function parseInstant(value: string): string {
 export interface AuditQuery {
   /** The sending agency. */
   readonly agency?: string;
-  /** The partner: the recipient of a forward or of a denial. */
+  /** The partner: a recipient of a routing decision or a forward, or refused by a denial. */
   readonly partner?: string;
   readonly type?: string;
-  /** The event: received, forwarded, denied, rejected, dead-lettered. */
+  /**
+   * The event: routed, received, forwarded, denied, rejected, dead-lettered, held, delivered,
+   * requeued, agreements-loaded. `received` also finds `routed` entries (a routing decision is
+   * the alert received and routed), and `forwarded` finds `routed` entries that granted copies
+   * (with `partner`: a copy to that partner), so a question asked of older logs and of newer
+   * ones gets the same answer.
+   */
   readonly outcome?: string;
   readonly alertId?: string;
   /** RFC 3339 bounds on the record time (inclusive since, exclusive until), parsed as instants. */
@@ -62,14 +70,20 @@ export function queryAudit(db: SqliteDatabase, q: AuditQuery): AuditRecord[] {
   // A partner is named as the recipient, or in a summary of refusals: among the `recipients` of
   // a "not a party" denial (or of an older summary by reason), or a key of a near-miss summary's
   // `codes`.
+  // A routing decision names its recipients in `audit_routes`.
   if (q.partner !== undefined) {
     where.push(
-      "(recipient = ? OR (event = 'denied' AND recipient IS NULL AND (EXISTS (SELECT 1 FROM json_each(audit.detail, '$.recipients') WHERE value = ?) OR EXISTS (SELECT 1 FROM json_each(audit.detail, '$.codes') WHERE key = ?))))",
+      "(recipient = ? OR (event = 'routed' AND EXISTS (SELECT 1 FROM audit_routes r WHERE r.recipient = ? AND r.seq = audit.seq)) OR (event = 'denied' AND recipient IS NULL AND (EXISTS (SELECT 1 FROM json_each(audit.detail, '$.recipients') WHERE value = ?) OR EXISTS (SELECT 1 FROM json_each(audit.detail, '$.codes') WHERE key = ?))))",
     );
-    params.push(q.partner, q.partner, q.partner);
+    params.push(q.partner, q.partner, q.partner, q.partner);
   }
   add('type = ?', q.type);
-  add('event = ?', q.outcome);
+  if (q.outcome === AuditEvent.Received) where.push("event IN ('received', 'routed')");
+  else if (q.outcome === AuditEvent.Forwarded)
+    where.push(
+      "(event = 'forwarded' OR (event = 'routed' AND json_extract(audit.detail, '$.size') > 0))",
+    );
+  else add('event = ?', q.outcome);
   if (q.alertId !== undefined) {
     where.push('(alert_id = ? OR claimed_id = ?)');
     params.push(q.alertId, q.alertId);
@@ -78,7 +92,7 @@ export function queryAudit(db: SqliteDatabase, q: AuditQuery): AuditRecord[] {
   add('at < ?', q.until === undefined ? undefined : parseInstant(q.until));
   add('seq > ?', q.after);
   const sql = `SELECT * FROM audit ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq LIMIT ?`;
-  return (db.prepare(sql).all(...params, q.limit ?? 1000) as AuditRow[]).map(toRecord);
+  return withRoutes(db, (db.prepare(sql).all(...params, q.limit ?? 1000) as AuditRow[]).map(toRecord));
 }
 
 /**
@@ -86,11 +100,57 @@ export function queryAudit(db: SqliteDatabase, q: AuditQuery): AuditRecord[] {
  * messages that only claimed this id carry it in `claimedId` (never verified), not in `alertId`.
  */
 export function traceAlert(db: SqliteDatabase, alertId: string): AuditRecord[] {
-  return (
-    db
-      .prepare('SELECT * FROM audit WHERE alert_id = ? OR claimed_id = ? ORDER BY seq')
-      .all(alertId, alertId) as AuditRow[]
-  ).map(toRecord);
+  return withRoutes(
+    db,
+    (
+      db
+        .prepare('SELECT * FROM audit WHERE alert_id = ? OR claimed_id = ? ORDER BY seq')
+        .all(alertId, alertId) as AuditRow[]
+    ).map(toRecord),
+  );
+}
+
+/** A copy to one recipient, from a `forwarded` entry or from a routing decision's routes. */
+export interface ForwardedCopy {
+  readonly recipient: string;
+  readonly agreementId: string | null;
+  readonly agreementVersion: number | null;
+  /** Null for a copy held (its feed full) and not forwarded yet. */
+  readonly feedSeq: number | null;
+  readonly at: string;
+  readonly seq: number;
+}
+
+/**
+ * The copies records (read with their routes) say were forwarded: each `forwarded` entry, and
+ * each route of a `routed` entry whose copy reached its feed (a held copy is forwarded later, in
+ * a `forwarded` entry of its own).
+ */
+export function forwardedCopies(records: readonly AuditRecord[]): ForwardedCopy[] {
+  return records.flatMap((r): ForwardedCopy[] => {
+    if (r.event === AuditEvent.Forwarded && r.recipient !== null)
+      return [
+        {
+          recipient: r.recipient,
+          agreementId: r.agreementId,
+          agreementVersion: r.agreementVersion,
+          feedSeq: r.feedSeq,
+          at: r.at,
+          seq: r.seq,
+        },
+      ];
+    if (r.event !== AuditEvent.Routed) return [];
+    return (r.routes ?? [])
+      .filter((x) => x.feedSeq !== null)
+      .map((x) => ({
+        recipient: x.recipient,
+        agreementId: x.agreementId,
+        agreementVersion: x.agreementVersion,
+        feedSeq: x.feedSeq,
+        at: r.at,
+        seq: r.seq,
+      }));
+  });
 }
 
 /** One recipient a `denied` record refuses, with the reason for that recipient. */
@@ -154,16 +214,22 @@ export function flowStats(
   db: SqliteDatabase,
   q: { since?: string; until?: string } = {},
 ): FlowCount[] {
+  // Forwards are `forwarded` entries (older logs; held copies sent later) and the routes of
+  // routing decisions whose copy reached its feed.
+  const since = q.since === undefined ? '' : parseInstant(q.since);
+  const until = q.until === undefined ? '9999' : parseInstant(q.until);
   return db
     .prepare(
-      `SELECT substr(at, 1, 10) AS day, origin, recipient, type, count(*) AS count FROM audit
-       WHERE event = 'forwarded' AND at >= ? AND at < ?
+      `SELECT day, origin, recipient, type, count(*) AS count FROM (
+         SELECT substr(at, 1, 10) AS day, origin, recipient, type FROM audit
+          WHERE event = 'forwarded' AND at >= ? AND at < ?
+         UNION ALL
+         SELECT substr(a.at, 1, 10) AS day, a.origin, r.recipient, a.type FROM audit a
+           JOIN audit_routes r ON r.seq = a.seq
+          WHERE a.event = 'routed' AND a.at >= ? AND a.at < ? AND r.feed_seq IS NOT NULL)
        GROUP BY day, origin, recipient, type ORDER BY day, origin, recipient, type`,
     )
-    .all(
-      q.since === undefined ? '' : parseInstant(q.since),
-      q.until === undefined ? '9999' : parseInstant(q.until),
-    ) as FlowCount[];
+    .all(since, until, since, until) as FlowCount[];
 }
 
 /** Merges records of several databases (routers on several hosts) into one time-ordered view. */
@@ -187,12 +253,28 @@ export function mergeRecords(lists: readonly AuditRecord[][], limit: number): Au
 /** CSV columns of an export, in order: the hashed members, then the hash. */
 export const AUDIT_COLUMNS = [...HASHED_MEMBERS, 'hash'] as const;
 
-/** One CSV line (RFC 4180 quoting). */
+/**
+ * The CSV header: {@link AUDIT_COLUMNS}, then `routes`, a routing decision's recipients as JSON
+ * (`[{"recipient", "agreement": "<id>@<version>", "feedSeq"}, ...]`, empty for other entries).
+ */
+export const CSV_HEADER = [...AUDIT_COLUMNS, 'routes'].join(',');
+
+const csvField = (v: string | number | null): string => {
+  if (v === null) return '';
+  const s = String(v);
+  return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+};
+
+/** One CSV line (RFC 4180 quoting), columns as {@link CSV_HEADER}. */
 export function toCsvLine(r: AuditRecord): string {
-  return AUDIT_COLUMNS.map((c) => {
-    const v = r[c];
-    if (v === null) return '';
-    const s = String(v);
-    return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-  }).join(',');
+  const routes = r.routes
+    ? JSON.stringify(
+        r.routes.map((x) => ({
+          recipient: x.recipient,
+          agreement: `${x.agreementId}@${x.agreementVersion}`,
+          feedSeq: x.feedSeq,
+        })),
+      )
+    : null;
+  return [...AUDIT_COLUMNS.map((c) => csvField(r[c])), csvField(routes)].join(',');
 }

@@ -1,8 +1,13 @@
 import {
   checkRecord,
+  checkRoutes,
   checkSchema,
   entryBytes,
   iterateRecords,
+  orphanRoute,
+  ORPHAN_ROUTES,
+  ROUTES_PAST_END,
+  routeReader,
   type SqliteDatabase,
 } from './audit.js';
 import { CompactRange, EMPTY_ROOT, hashLeaf } from './merkle.js';
@@ -154,6 +159,7 @@ export function verifyAuditLog(db: SqliteDatabase, o: VerifyOptions): AuditVerif
   let expected = 1;
   let entries = 0;
   let structural = false;
+  const routes = routeReader(db);
   for (const r of iterateRecords(db)) {
     entries++;
     const p = checkRecord(r, expected);
@@ -161,6 +167,9 @@ export function verifyAuditLog(db: SqliteDatabase, o: VerifyOptions): AuditVerif
       bad(VerifyProblem.Entry, p.seq, p.problem);
       structural = true;
     }
+    // A routing decision's recipients sit beside its entry; its hashed detail commits to them.
+    const q = checkRoutes(r, routes(r.seq));
+    if (q) bad(VerifyProblem.Entry, q.seq, q.problem);
     expected = r.seq + 1;
     range.append(hashLeaf(entryBytes(r)));
     const s = stored.get(range.size);
@@ -170,6 +179,10 @@ export function verifyAuditLog(db: SqliteDatabase, o: VerifyOptions): AuditVerif
     }
     if (target && range.size === target.size) anchorRoot = range.root();
   }
+  const orphan = orphanRoute(db);
+  if (orphan && !orphan.pastEnd) bad(VerifyProblem.Entry, orphan.seq, ORPHAN_ROUTES);
+  const truncatedRoutes = orphan?.pastEnd === true && !(target && range.size < target.size);
+  if (truncatedRoutes) bad(VerifyProblem.Truncated, orphan.seq, ROUTES_PAST_END);
   if (target) {
     if (range.size < target.size)
       problems.push({

@@ -217,6 +217,16 @@ export function routeLeaves(key: SigningKey, decision: RoutingDecisionGrants): R
   }));
 }
 
+/** A countersigned routing decision: the copies, and the tree the one signature covers. */
+export interface CountersignedDecision {
+  /** One envelope per grant, in the order of the decision's grants. */
+  readonly copies: GeneralJws[];
+  /** The tree's root (32 bytes), the `tree_root` the signature covers. */
+  readonly root: Buffer;
+  /** The leaves in tree order (by recipient): each recipient and its leaf's canonical JSON text. */
+  readonly leaves: readonly { readonly recipient: string; readonly text: string }[];
+}
+
 /**
  * Countersigns a routing decision with ONE signature: the root of the tree over the grants'
  * leaves, signed under {@link RouteTreeHeader} over the same payload as the origin's signature.
@@ -229,9 +239,21 @@ export async function countersignRoutes(
   key: SigningKey,
   decision: RoutingDecisionGrants,
 ): Promise<GeneralJws[]> {
+  return (await countersignDecision(jws, key, decision)).copies;
+}
+
+/**
+ * {@link countersignRoutes}, also returning the tree's root and leaves: what the router's audit
+ * entry for the decision commits to (docs/protocol.md §8.1).
+ */
+export async function countersignDecision(
+  jws: GeneralJws,
+  key: SigningKey,
+  decision: RoutingDecisionGrants,
+): Promise<CountersignedDecision> {
   const origin = jws.signatures[0];
   if (!origin) throw new SignatureMissingError('there is no origin signature to countersign');
-  if (decision.grants.length === 0) return [];
+  if (decision.grants.length === 0) return { copies: [], root: Buffer.alloc(0), leaves: [] };
   if (decision.grants.length > MAX_ROUTE_TREE_SIZE)
     throw new RangeError(`a routing decision has at most ${MAX_ROUTE_TREE_SIZE} recipients`);
   const leaves = routeLeaves(key, decision);
@@ -252,7 +274,7 @@ export async function countersignRoutes(
     await signBytes(key.alg, signingInput(protectedB64, jws.payload), key.privateKey)
   ).toString('base64url');
   const byRecipient = new Map(leaves.map((l, i) => [l.recipient, i]));
-  return decision.grants.map((g) => {
+  const copies = decision.grants.map((g) => {
     const i = byRecipient.get(g.recipient)!;
     const routed: JwsSignature = {
       protected: protectedB64,
@@ -264,6 +286,11 @@ export async function countersignRoutes(
     };
     return { payload: jws.payload, signatures: [origin, routed] };
   });
+  return {
+    copies,
+    root,
+    leaves: leaves.map((l, i) => ({ recipient: l.recipient, text: leafBytes[i]!.toString('utf8') })),
+  };
 }
 
 const TREE_HEADER_MEMBERS = [

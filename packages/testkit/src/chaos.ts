@@ -1,7 +1,7 @@
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { ROUTER_CONSUMER, Streams } from '@alert-hub/core';
-import { openDatabase } from '@alert-hub/runtime';
+import { auditCountsByAlert } from './audit-counts.js';
 import { eventually, feedMessages, seizureReport } from './fixtures.js';
 import { LOCAL_ROUTER, startLocalHub, type LocalHub, type LocalHubOptions } from './local-hub.js';
 
@@ -184,26 +184,22 @@ function chaosHub(
     },
 
     checkAuditComplete(ids) {
-      const db = openDatabase(hub.auditDb, { readonly: true });
-      try {
-        const rows = db
-          .prepare(
-            "SELECT alert_id, sum(event = 'received') AS r, sum(event = 'forwarded') AS f FROM audit WHERE alert_id IS NOT NULL GROUP BY alert_id",
-          )
-          .all() as { alert_id: string; r: number; f: number }[];
-        const byId = new Map(rows.map((r) => [r.alert_id, r]));
-        for (const id of ids) {
-          const r = byId.get(id);
-          if (r?.r !== 1 || r.f !== o.recipients.length)
-            throw new Error(
-              `alert ${id}: audited received ${r?.r ?? 0} times and forwarded ${r?.f ?? 0} times (want 1 and ${o.recipients.length})`,
-            );
-        }
-        if (rows.length !== ids.length)
-          throw new Error(`the audit log names ${rows.length} alerts, ${ids.length} were sent`);
-      } finally {
-        db.close();
+      const byId = auditCountsByAlert(hub.auditDb);
+      // Exactly one routing decision per alert, naming every recipient once.
+      for (const id of ids) {
+        const r = byId.get(id);
+        if (
+          r?.decisions !== 1 ||
+          r.received !== 0 ||
+          r.copies !== o.recipients.length ||
+          r.recipients !== o.recipients.length
+        )
+          throw new Error(
+            `alert ${id}: ${r?.decisions ?? 0} routing decisions, ${r?.received ?? 0} "received" entries, ${r?.copies ?? 0} copies forwarded to ${r?.recipients ?? 0} recipients (want 1, 0, ${o.recipients.length} and ${o.recipients.length})`,
+          );
       }
+      if (byId.size !== ids.length)
+        throw new Error(`the audit log names ${byId.size} alerts, ${ids.length} were sent`);
     },
 
     async stop() {

@@ -22,8 +22,10 @@ import {
   verifyCosignature,
   verifyInclusion,
   verifyNote,
+  verifyRouteInclusion,
   witnessName,
   type AuditRecord,
+  type RouteInclusion,
   type WitnessStore,
 } from '@alert-hub/audit';
 import type { Logger } from '@alert-hub/runtime';
@@ -187,7 +189,7 @@ export class GatewayWitness {
       | { error: { code: string; message: string } }
       | {
           checkpoint: string;
-          entries: { record: AuditRecord; index: number; proof: string[] }[];
+          entries: { record: AuditRecord; index: number; proof: string[]; route?: RouteInclusion }[];
         };
     if ('error' in body) return { ok: false, error: body.error };
     const note = parseNote(body.checkpoint);
@@ -209,7 +211,14 @@ export class GatewayWitness {
       };
     const entries = body.entries.map((e) => {
       const r = e.record;
-      let verified = r.recipient === this.#d.agency && e.index === r.seq - 1;
+      // A routing decision names no recipient: this agency's route leaf and its path lead to the
+      // route tree root the entry records (and shows no other recipient). A `forwarded` entry
+      // names the agency itself.
+      let verified =
+        e.index === r.seq - 1 &&
+        (e.route
+          ? verifyRouteInclusion(r, e.route, this.#d.agency) === undefined
+          : r.recipient === this.#d.agency && r.event === 'forwarded');
       try {
         verifyInclusion(
           e.index,
@@ -237,5 +246,11 @@ export type InclusionAnswer =
   | {
       ok: boolean;
       checkpoint: string;
-      entries: { record: AuditRecord; index: number; proof: string[]; verified: boolean }[];
+      entries: {
+        record: AuditRecord;
+        index: number;
+        proof: string[];
+        route?: RouteInclusion;
+        verified: boolean;
+      }[];
     };

@@ -16,6 +16,7 @@ import {
   addSignatureLines,
   parseCheckpoint,
   parseNote,
+  routeInclusion,
   traceAlert,
   verifyCosignature,
   verifyNote,
@@ -197,9 +198,19 @@ export class AuditCheckpointer {
       const latest = this.#latest;
       if (!latest) return { error: { code: 'ERR_NOT_FOUND', message: 'no checkpoint yet' } };
       const size = latest.checkpoint.size;
-      const entries = traceAlert(this.#d.store.audit.db, alertId).filter(
-        (r) => r.recipient === agency && r.event === 'forwarded' && r.seq <= size,
-      );
+      const db = this.#d.store.audit.db;
+      // A forward is recorded in the routing decision's entry (the agency among its routes: the
+      // proof then has two levels, the agency's route leaf in the decision's route tree, and the
+      // entry in the log) or, for a copy held and sent later and in older logs, in a
+      // `forwarded` entry naming the agency.
+      const entries = traceAlert(db, alertId).flatMap((r) => {
+        if (r.seq > size) return [];
+        if (r.event === 'forwarded' && r.recipient === agency) return [{ record: r }];
+        if (r.event !== 'routed') return [];
+        const route = routeInclusion(db, r.seq, agency);
+        const { routes: _others, ...record } = r;
+        return route ? [{ record, route }] : [];
+      });
       if (entries.length === 0)
         return {
           error: {
@@ -209,11 +220,11 @@ export class AuditCheckpointer {
         };
       return {
         checkpoint: latest.note,
-        entries: entries.map((r) => ({
-          record: r,
-          index: r.seq - 1,
+        entries: entries.map((e) => ({
+          ...e,
+          index: e.record.seq - 1,
           proof: this.#d.store.audit.tree
-            .inclusionProof(r.seq - 1, size)
+            .inclusionProof(e.record.seq - 1, size)
             .map((h) => h.toString('base64')),
         })),
       };

@@ -21,6 +21,7 @@ import {
   TimeFormatError,
   deniedRecipients,
   flowStats,
+  forwardedCopies,
   mergeRecords,
   parseInstant,
   queryAudit,
@@ -149,13 +150,11 @@ export function buildCoordinatorApi(deps: CoordinatorApiDeps): FastifyInstance {
       alertId: id,
       records,
       summary: {
-        forwardedTo: records
-          .filter((r) => r.event === 'forwarded')
-          .map((r) => ({
-            recipient: r.recipient,
-            agreement: `${r.agreementId}@${r.agreementVersion}`,
-            at: r.at,
-          })),
+        forwardedTo: forwardedCopies(records).map((f) => ({
+          recipient: f.recipient,
+          agreement: `${f.agreementId}@${f.agreementVersion}`,
+          at: f.at,
+        })),
         // Held copies not forwarded yet: the recipient's feed had no room (status `pending`).
         pendingFor: records
           .filter(

@@ -9,7 +9,7 @@ import {
   RECEIPT_TOKEN,
   ReceiptError,
   ReceiptErrorCode,
-  countersignRoutes,
+  countersignDecision,
   deadLetterSubject,
   decideRoute,
   encodeEnvelope,
@@ -489,7 +489,7 @@ export class RoutingLoop {
     // One countersignature for the whole decision (docs/protocol.md §3.2): each copy carries it
     // with its own leaf and path. A copy is encoded and published only once the copy budget has
     // room for it: an alert to 108 partners never materialises 108 encoded copies at once.
-    const copies = await countersignRoutes(jws, key, {
+    const { copies, root, leaves } = await countersignDecision(jws, key, {
       origin: alert.origin,
       alertId: alert.id,
       routedAt,
@@ -531,6 +531,7 @@ export class RoutingLoop {
       forwards,
       denied,
       ...(held.length ? { held } : {}),
+      routeTree: { root, leaves },
       ...(plan.operation ? { operation: plan.operation } : {}),
       ...(alert.type === 'outcome' && originalState ? { answersOrigin: originalState.origin } : {}),
     });

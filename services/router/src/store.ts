@@ -35,6 +35,14 @@ export type Outcome =
       readonly answersOrigin?: string;
       /** Copies the recipient's feed had no room for: held in the database, sent later. */
       readonly held?: readonly HeldCopy[];
+      /**
+       * The decision's route tree (what the countersignature signed): its root and its leaves in
+       * tree order. The audit entry of the decision commits to it (docs/protocol.md §8.1).
+       */
+      readonly routeTree: {
+        readonly root: Buffer;
+        readonly leaves: readonly { readonly recipient: string; readonly text: string }[];
+      };
     }
   | {
       /** A held copy was published at last (`id` of its row). */
@@ -616,7 +624,34 @@ export class RouterStore {
       handling: a.handling,
       streamSeq: o.streamSeq,
     };
-    const entries: AuditEntry[] = [{ event: AuditEvent.Received, ...who }];
+    const feedSeqOf = new Map(o.forwards.map((f) => [f.recipient, f.feedSeq]));
+    // One entry for the whole decision (docs/protocol.md §8.1): it commits to the route tree,
+    // whose leaves (each recipient with its agreement) go into audit_routes beside it.
+    const viaOriginal = o.forwards.some((f) => f.viaOriginal);
+    const operation = o.forwards.find((f) => f.operation)?.operation;
+    const entries: AuditEntry[] = [
+      {
+        event: AuditEvent.Routed,
+        ...who,
+        ...(viaOriginal
+          ? {
+              reason:
+                a.type === 'outcome'
+                  ? 'outcome sent to the origin of the alert it answers'
+                  : 'retraction sent to every recipient of the original',
+            }
+          : operation
+            ? { reason: `operation ${operation}` }
+            : {}),
+        routeTree: {
+          root: o.routeTree.root,
+          leaves: o.routeTree.leaves.map((l) => ({
+            ...l,
+            feedSeq: feedSeqOf.get(l.recipient) ?? null,
+          })),
+        },
+      },
+    ];
     for (const f of o.forwards) {
       this.#insertDelivery.run(
         a.origin,
@@ -629,23 +664,6 @@ export class RouterStore {
         f.forwardedAt ?? at,
         f.envelopeSha256,
       );
-      entries.push({
-        event: AuditEvent.Forwarded,
-        ...who,
-        recipient: f.recipient,
-        agreementId: f.agreement.id,
-        agreementVersion: f.agreement.version,
-        feedSeq: f.feedSeq,
-        ...(f.viaOriginal
-          ? {
-              reason:
-                a.type === 'outcome'
-                  ? 'outcome sent to the origin of the alert it answers'
-                  : 'retraction sent to every recipient of the original',
-            }
-          : {}),
-        ...(f.operation ? { reason: `operation ${f.operation}` } : {}),
-      });
     }
     for (const h of o.held ?? []) {
       this.#insertHeld.run(

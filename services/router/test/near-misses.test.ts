@@ -6,6 +6,7 @@ import { type Alert } from '@alert-hub/core';
 import {
   NEAR_MISSES,
   deniedRecipients,
+  forwardedCopies,
   queryAudit,
   traceAlert,
   verifyAuditLog,
@@ -160,7 +161,7 @@ async function decide(alert: Alert): Promise<Decision> {
   const records = await eventually(
     () => {
       const r = withDb((db) => traceAlert(db, alert.id));
-      return r.some((x) => x.event === 'received') ? r : undefined;
+      return r.some((x) => x.event === 'routed') ? r : undefined;
     },
     10_000,
     `the decision on ${alert.id}`,
@@ -169,9 +170,8 @@ async function decide(alert: Alert): Promise<Decision> {
   for (const d of records.filter((r) => r.event === 'denied').flatMap(deniedRecipients))
     refused[d.recipient!] = d.reasonCode!;
   return {
-    forwarded: records
-      .filter((r) => r.event === 'forwarded')
-      .map((r) => `${r.recipient} ${r.agreementId}@${r.agreementVersion}`)
+    forwarded: forwardedCopies(records)
+      .map((f) => `${f.recipient} ${f.agreementId}@${f.agreementVersion}`)
       .sort(),
     refused,
   };

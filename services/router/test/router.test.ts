@@ -13,7 +13,13 @@ import {
   signAlert,
   type Alert,
 } from '@alert-hub/core';
-import { deniedRecipients, queryAudit, traceAlert, verifyAuditLog } from '@alert-hub/audit';
+import {
+  deniedRecipients,
+  forwardedCopies,
+  queryAudit,
+  traceAlert,
+  verifyAuditLog,
+} from '@alert-hub/audit';
 import { loadConfig, startRouter, type Router } from '@alert-hub/router';
 import { revokeKey } from '@alert-hub/operator';
 import { createToken, openDatabase } from '@alert-hub/runtime';
@@ -130,13 +136,28 @@ function traceAudit(streamSeq: number) {
   }
 }
 
+/** The copies a routing decision forwarded: its routes in the log, as `<recipient> <agreement>`. */
+function forwardedBy(streamSeq: number): string[] {
+  const db = openDatabase(join(fx.dir, 'router', 'audit.db'), { readonly: true });
+  try {
+    return (
+      db
+        .prepare(
+          "SELECT r.recipient, r.leaf FROM audit_routes r JOIN audit a ON a.seq = r.seq WHERE a.stream_seq = ? AND a.event = 'routed' AND r.feed_seq IS NOT NULL",
+        )
+        .all(streamSeq) as { recipient: string; leaf: string }[]
+    )
+      .map((r) => `${r.recipient} ${(JSON.parse(r.leaf) as { agreement: { id: string } }).agreement.id}`)
+      .sort();
+  } finally {
+    db.close();
+  }
+}
+
 function outcome(streamSeq: number) {
   const records = traceAudit(streamSeq);
   return {
-    forwarded: records
-      .filter((r) => r.event === 'forwarded')
-      .map((r) => `${r.recipient} ${r.agreement_id}`)
-      .sort(),
+    forwarded: forwardedBy(streamSeq),
     // Near misses, recipient by recipient: each one's code in the decision's one summary.
     denied: Object.fromEntries(
       records
@@ -450,9 +471,9 @@ describe('router - retractions and hot reload', () => {
     expect(outcome(seq).forwarded).toEqual(['CN-GACC WEN-ASIA', 'VN-CUSTOMS WEN-ASIA']);
     expect(
       traceAudit(seq)
-        .filter((r) => r.event === 'forwarded')
-        .every((r) => r.reason === 'retraction sent to every recipient of the original'),
-    ).toBe(true);
+        .filter((r) => r.event === 'routed')
+        .map((r) => r.reason),
+    ).toEqual(['retraction sent to every recipient of the original']);
   });
   it('a retraction obeys each partner’s handling ceiling: above it, it is denied; a withdrawal notice within it goes', async () => {
     const original = seizureReport('NG-NCS');
@@ -562,18 +583,12 @@ describe('router - audit log', () => {
     const db = openDatabase(join(fx.dir, 'router', 'audit.db'), { readonly: true });
     const t = traceAlert(db, a.id);
     db.close();
-    expect(t.map((r) => r.event)).toEqual([
-      'received',
-      'forwarded',
-      'forwarded',
-      'forwarded',
-      'denied',
-    ]);
+    // One entry for the decision, naming its recipients beside it; the refusals summed up.
+    expect(t.map((r) => r.event)).toEqual(['routed', 'denied']);
     expect(
-      t
-        .filter((r) => r.event === 'forwarded')
-        .map((r) => `${r.recipient}:${r.agreementId}@${r.agreementVersion}`),
+      forwardedCopies(t).map((f) => `${f.recipient}:${f.agreementId}@${f.agreementVersion}`),
     ).toEqual(['CN-GACC:WEN-ASIA@4', 'KE-KWS:WEN-ASIA@4', 'VN-CUSTOMS:WEN-ASIA@4']);
+    expect(t[0]!.recipient).toBeNull();
   });
   it('a "not a party" refusal is found by a query for that partner', async () => {
     const a = seizureReport('SG-NPARKS');

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import type { TrustStore } from '@alert-hub/core';
 import { HubctlError, HubctlErrorCode } from '../errors.js';
 import {
-  AUDIT_COLUMNS,
+  CSV_HEADER,
   AuditEvent,
   deniedRecipients,
   mergeRecords,
@@ -126,9 +126,21 @@ function codeFor(r: AuditRecord, partner: string | undefined): string | null {
   return deniedRecipients(r).find((d) => d.recipient === partner)?.reasonCode ?? r.reasonCode;
 }
 
+/** A routing decision's recipients, one line each, under its entry. */
+function routeLines(r: AuditRecord): string {
+  return (r.routes ?? [])
+    .map(
+      (x) =>
+        `\n${' '.repeat(50)}-> ${x.recipient} under ${x.agreementId}@${x.agreementVersion} (${x.feedSeq === null ? 'held' : `feed #${x.feedSeq}`})`,
+    )
+    .join('');
+}
+
 function describe(r: AuditRecord): string {
   const what =
-    r.event === 'forwarded'
+    r.event === 'routed'
+      ? `<- from ${r.origin ?? '?'} ${r.type ?? ''} ${r.handling ?? ''} (inbound #${r.streamSeq}), routed to ${r.routes?.length ?? 0} recipient(s)${r.reason ? `, ${r.reason}` : ''}${routeLines(r)}`
+      : r.event === 'forwarded'
       ? `-> ${r.recipient} under ${r.agreementId}@${r.agreementVersion} (feed #${r.feedSeq})${r.reason ? `, ${r.reason}` : ''}`
       : r.event === 'denied'
         ? `x  ${r.recipient ?? summaryOf(r)}: ${r.reasonCode} ${r.reason ?? ''}`
@@ -259,13 +271,24 @@ export function registerAudit(program: Command): void {
       if (o.json) process.stdout.write(records.map((r) => `${JSON.stringify(r)}\n`).join(''));
       else
         printTable(
-          records.map((r) => ({
-            ...r,
-            // A summary of refusals found for --partner X refuses X: show it as X's.
-            recipient: r.recipient ?? (q.partner && r.event === 'denied' ? q.partner : null),
-            reasonCode: codeFor(r, q.partner),
-            agreement: r.agreementId ? `${r.agreementId}@${r.agreementVersion}` : '',
-          })),
+          records.map((r) => {
+            // A summary of refusals, or a routing decision, found for --partner X: show X's part.
+            const route = r.routes?.find((x) => x.recipient === q.partner);
+            const agreement = route
+              ? `${route.agreementId}@${route.agreementVersion}`
+              : r.agreementId
+                ? `${r.agreementId}@${r.agreementVersion}`
+                : '';
+            return {
+              ...r,
+              recipient:
+                r.recipient ??
+                (q.partner && (r.event === 'denied' || route) ? q.partner : null) ??
+                (r.routes ? r.routes.map((x) => x.recipient).join(' ') : null),
+              reasonCode: codeFor(r, q.partner),
+              agreement,
+            };
+          }),
           [
             'at',
             'instance',
@@ -317,7 +340,7 @@ export function registerAudit(program: Command): void {
         );
         if (o.format === 'csv')
           process.stdout.write(
-            `${AUDIT_COLUMNS.join(',')}\n${records.map((r) => `${toCsvLine(r)}\n`).join('')}`,
+            `${CSV_HEADER}\n${records.map((r) => `${toCsvLine(r)}\n`).join('')}`,
           );
         else process.stdout.write(records.map((r) => `${JSON.stringify(r)}\n`).join(''));
       },
