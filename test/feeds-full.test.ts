@@ -116,15 +116,23 @@ async function heldGauge(recipient: string): Promise<number> {
   return m ? Number(m[1]) : 0;
 }
 
-/** Audit events per (alert, recipient, event) for `ids`, from the router's database. */
+/**
+ * Audit events per (alert, recipient, event) for `ids`, from the router's database. A copy that
+ * a routing decision put on its feed at once counts as `forwarded` (a route with a feed sequence);
+ * a held copy's forward is its own `forwarded` entry, once it is sent.
+ */
 function auditCounts(ids: readonly string[]): Map<string, number> {
   const db = openDatabase(hub.auditDb, { readonly: true });
   try {
+    const list = ids.map(() => '?').join(',');
     const rows = db
       .prepare(
-        `SELECT alert_id AS id, recipient, event FROM audit WHERE alert_id IN (${ids.map(() => '?').join(',')}) AND recipient IS NOT NULL`,
+        `SELECT alert_id AS id, recipient, event FROM audit WHERE alert_id IN (${list}) AND recipient IS NOT NULL
+         UNION ALL
+         SELECT a.alert_id AS id, r.recipient, 'forwarded' AS event FROM audit_routes r JOIN audit a ON a.seq = r.seq
+          WHERE a.alert_id IN (${list}) AND a.event = 'routed' AND r.feed_seq IS NOT NULL`,
       )
-      .all(...ids) as { id: string; recipient: string; event: string }[];
+      .all(...ids, ...ids) as { id: string; recipient: string; event: string }[];
     const counts = new Map<string, number>();
     for (const r of rows) {
       const k = `${r.id} ${r.recipient} ${r.event}`;
