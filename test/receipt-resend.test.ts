@@ -1,0 +1,140 @@
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { jetstreamManager } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { Streams, deadLetterSubject, receiptSubject } from '@alert-hub/core';
+import { databaseFile, loadConfig as gatewayConfig } from '@alert-hub/gateway';
+import {
+  DEFAULT_SCHEMAS_DIR,
+  loadSchemaRegistry,
+  loadTrustStore,
+  openDatabase,
+} from '@alert-hub/runtime';
+import {
+  LOCAL_ROUTER,
+  eventually,
+  routerDrained,
+  seizureAgreement,
+  seizureReport,
+  spawnService,
+  startLocalHub,
+  type LocalHub,
+  type ServiceProcess,
+} from '@alert-hub/testkit';
+
+/**
+ * A delivery receipt resent after a crash is the same bytes, whatever the algorithm of the
+ * agency's key, with real processes: nats-server, the router, Singapore's gateway, and Viet Nam's
+ * gateway whose agency key is ES256 (P-256: a new signature differs each time it is made).
+ */
+const SG = 'SG-NPARKS';
+const VN = 'VN-CUSTOMS';
+
+let hub: LocalHub;
+let hubNc: NatsConnection;
+let vn: ServiceProcess;
+
+beforeAll(async () => {
+  hub = await startLocalHub({
+    env: process.env,
+    agencies: [
+      { id: SG, name: SG },
+      { id: VN, name: VN, alg: 'ES256' },
+    ],
+    agreements: { agreements: [seizureAgreement('SG-VN', 'Singapore, Viet Nam', [SG, VN])] },
+  });
+  vn = hub.gateways[VN]!;
+  hubNc = await hub.connectAs(LOCAL_ROUTER);
+}, 120_000);
+
+afterAll(async () => {
+  await hubNc?.close();
+  await vn?.stop();
+  await hub?.stop();
+});
+
+const auth = () => ({ authorization: `Bearer ${hub.token}` });
+const vnConfig = () => join(hub.dir, `gateway-${VN}.yaml`);
+const vnDatabase = () => databaseFile(gatewayConfig({}, vnConfig()));
+
+/** Runs `sql` on Viet Nam's gateway database, beside the running gateway (WAL). */
+function onVnDatabase<T>(use: (db: ReturnType<typeof openDatabase>) => T): T {
+  const db = openDatabase(vnDatabase());
+  try {
+    return use(db);
+  } finally {
+    db.close();
+  }
+}
+
+const receiptsOwed = () =>
+  onVnDatabase(
+    (db) => (db.prepare('SELECT count(*) AS n FROM receipt_out').get() as { n: number }).n,
+  );
+
+/** How many messages `stream` holds on `subject`. */
+async function countOn(stream: string, subject: string): Promise<number> {
+  const jsm = await jetstreamManager(hubNc);
+  const info = await jsm.streams.info(stream, { subjects_filter: subject });
+  return info.state.subjects?.[subject] ?? 0;
+}
+
+async function delivered(id: string): Promise<{ recipient: string; state: string }[]> {
+  const res = await fetch(`${hub.gateways[SG]!.url}/v1/alerts/${id}/status`, { headers: auth() });
+  expect(res.status).toBe(200);
+  return ((await res.json()) as { recipients: { recipient: string; state: string }[] }).recipients;
+}
+
+describe('receipts - a resend after a crash is byte-identical (ES256 agency key)', () => {
+  it('a sealed receipt published and acknowledged, not deleted before the crash: after the restart it is resent as the same bytes, JetStream drops it, nothing is refused and the delivery counts once', async () => {
+    const trust = loadTrustStore(
+      join(hub.certsDir, 'trust'),
+      loadSchemaRegistry(DEFAULT_SCHEMAS_DIR),
+    );
+    expect(trust.keysOf(VN, 'agency').map((k) => k.alg)).toEqual(['ES256']);
+
+    // The crash: Viet Nam's gateway cannot delete a receipt once JetStream acknowledged it (as
+    // if the process died right after the acknowledgement), and is then killed.
+    onVnDatabase((db) =>
+      db.exec(`CREATE TRIGGER crash_before_delete BEFORE DELETE ON receipt_out
+               BEGIN SELECT RAISE(ABORT, 'the gateway died before deleting the receipt'); END`),
+    );
+    const alert = seizureReport(SG);
+    const res = await fetch(`${hub.gateways[SG]!.url}/v1/alerts`, {
+      method: 'POST',
+      headers: { ...auth(), 'content-type': 'application/json' },
+      body: JSON.stringify(alert),
+    });
+    expect(res.status).toBe(202);
+    await eventually(
+      async () =>
+        (await delivered(alert.id)).some((r) => r.recipient === VN && r.state === 'delivered'),
+      60_000,
+      "the hub to accept VN's receipt",
+    );
+    expect(receiptsOwed()).toBe(1);
+    await vn.kill();
+    expect(await countOn(Streams.Inbound, receiptSubject(VN))).toBe(1);
+
+    // The restart: the receipt still owed is sent again.
+    onVnDatabase((db) => db.exec('DROP TRIGGER crash_before_delete'));
+    vn = await spawnService('gateway', vnConfig(), {
+      env: process.env,
+      logFile: join(hub.dir, 'logs', `gateway-${VN}.log`),
+      captureLogs: false,
+    });
+    await eventually(() => receiptsOwed() === 0, 60_000, 'the receipt resent and acknowledged');
+    await routerDrained(hubNc);
+
+    // The same bytes under the same message id: JetStream kept one, the router saw one.
+    expect(await countOn(Streams.Inbound, receiptSubject(VN))).toBe(1);
+    expect(await countOn(Streams.DeadLetter, deadLetterSubject(VN))).toBe(0);
+    expect((await delivered(alert.id)).map((r) => [r.recipient, r.state])).toEqual([
+      [VN, 'delivered'],
+    ]);
+    const refusals = await fetch(`${vn.url}/v1/refusals`, { headers: auth() });
+    expect(
+      ((await refusals.json()) as { items: { code: string }[] }).items.map((r) => r.code),
+    ).toEqual([]);
+  });
+});
