@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jetstreamManager } from '@nats-io/jetstream';
-import type { NatsConnection } from '@nats-io/transport-node';
+import { nanos, type NatsConnection } from '@nats-io/transport-node';
 import { Streams, deadLetterSubject, receiptSubject } from '@alert-hub/core';
 import { databaseFile, loadConfig as gatewayConfig } from '@alert-hub/gateway';
 import {
@@ -85,6 +85,46 @@ async function delivered(id: string): Promise<{ recipient: string; state: string
   return ((await res.json()) as { recipients: { recipient: string; state: string }[] }).recipients;
 }
 
+/**
+ * Singapore sends an alert; Viet Nam's gateway stores it and publishes its receipt, which the hub
+ * accepts, but cannot delete the receipt once JetStream acknowledged it (as if the process died
+ * right after the acknowledgement), and is then killed. Returns the alert's id.
+ */
+async function deliverAndCrash(): Promise<string> {
+  onVnDatabase((db) =>
+    db.exec(`CREATE TRIGGER crash_before_delete BEFORE DELETE ON receipt_out
+             BEGIN SELECT RAISE(ABORT, 'the gateway died before deleting the receipt'); END`),
+  );
+  const alert = seizureReport(SG);
+  const res = await fetch(`${hub.gateways[SG]!.url}/v1/alerts`, {
+    method: 'POST',
+    headers: { ...auth(), 'content-type': 'application/json' },
+    body: JSON.stringify(alert),
+  });
+  expect(res.status).toBe(202);
+  await eventually(
+    async () =>
+      (await delivered(alert.id)).some((r) => r.recipient === VN && r.state === 'delivered'),
+    60_000,
+    "the hub to accept VN's receipt",
+  );
+  expect(receiptsOwed()).toBe(1);
+  await vn.kill();
+  return alert.id;
+}
+
+/** Restarts Viet Nam's gateway (the receipt still owed is sent again) and waits until it was. */
+async function restartVn(): Promise<void> {
+  onVnDatabase((db) => db.exec('DROP TRIGGER crash_before_delete'));
+  vn = await spawnService('gateway', vnConfig(), {
+    env: process.env,
+    logFile: join(hub.dir, 'logs', `gateway-${VN}.log`),
+    captureLogs: false,
+  });
+  await eventually(() => receiptsOwed() === 0, 60_000, 'the receipt resent and acknowledged');
+  await routerDrained(hubNc);
+}
+
 describe('receipts - a resend after a crash is byte-identical (ES256 agency key)', () => {
   it('a sealed receipt published and acknowledged, not deleted before the crash: after the restart it is resent as the same bytes, JetStream drops it, nothing is refused and the delivery counts once', async () => {
     const trust = loadTrustStore(
@@ -93,48 +133,58 @@ describe('receipts - a resend after a crash is byte-identical (ES256 agency key)
     );
     expect(trust.keysOf(VN, 'agency').map((k) => k.alg)).toEqual(['ES256']);
 
-    // The crash: Viet Nam's gateway cannot delete a receipt once JetStream acknowledged it (as
-    // if the process died right after the acknowledgement), and is then killed.
-    onVnDatabase((db) =>
-      db.exec(`CREATE TRIGGER crash_before_delete BEFORE DELETE ON receipt_out
-               BEGIN SELECT RAISE(ABORT, 'the gateway died before deleting the receipt'); END`),
-    );
-    const alert = seizureReport(SG);
-    const res = await fetch(`${hub.gateways[SG]!.url}/v1/alerts`, {
-      method: 'POST',
-      headers: { ...auth(), 'content-type': 'application/json' },
-      body: JSON.stringify(alert),
-    });
-    expect(res.status).toBe(202);
-    await eventually(
-      async () =>
-        (await delivered(alert.id)).some((r) => r.recipient === VN && r.state === 'delivered'),
-      60_000,
-      "the hub to accept VN's receipt",
-    );
-    expect(receiptsOwed()).toBe(1);
-    await vn.kill();
+    const id = await deliverAndCrash();
     expect(await countOn(Streams.Inbound, receiptSubject(VN))).toBe(1);
-
-    // The restart: the receipt still owed is sent again.
-    onVnDatabase((db) => db.exec('DROP TRIGGER crash_before_delete'));
-    vn = await spawnService('gateway', vnConfig(), {
-      env: process.env,
-      logFile: join(hub.dir, 'logs', `gateway-${VN}.log`),
-      captureLogs: false,
-    });
-    await eventually(() => receiptsOwed() === 0, 60_000, 'the receipt resent and acknowledged');
-    await routerDrained(hubNc);
+    await restartVn();
 
     // The same bytes under the same message id: JetStream kept one, the router saw one.
     expect(await countOn(Streams.Inbound, receiptSubject(VN))).toBe(1);
     expect(await countOn(Streams.DeadLetter, deadLetterSubject(VN))).toBe(0);
-    expect((await delivered(alert.id)).map((r) => [r.recipient, r.state])).toEqual([
-      [VN, 'delivered'],
-    ]);
+    expect((await delivered(id)).map((r) => [r.recipient, r.state])).toEqual([[VN, 'delivered']]);
     const refusals = await fetch(`${vn.url}/v1/refusals`, { headers: auth() });
     expect(
       ((await refusals.json()) as { items: { code: string }[] }).items.map((r) => r.code),
     ).toEqual([]);
+  });
+  it('resent after the duplicate window, the same bytes are stored again: the router refuses them ERR_RECEIPT_REPLAYED and the agency is told; the delivery stays delivered, counted once', async () => {
+    const jsm = await jetstreamManager(hubNc);
+    const window = (await jsm.streams.info(Streams.Inbound)).config.duplicate_window;
+    const id = await deliverAndCrash();
+    const first = await jsm.streams.getMessage(Streams.Inbound, {
+      last_by_subj: receiptSubject(VN),
+    });
+    // The gateway stays down longer than the window (shortened here to one second).
+    await jsm.streams.update(Streams.Inbound, { duplicate_window: nanos(1000) });
+    try {
+      await new Promise((r) => setTimeout(r, 3000));
+      const before = await countOn(Streams.Inbound, receiptSubject(VN));
+      const refusedBefore = await countOn(Streams.DeadLetter, deadLetterSubject(VN));
+      await restartVn();
+      expect(await countOn(Streams.Inbound, receiptSubject(VN))).toBe(before + 1);
+      expect(await countOn(Streams.DeadLetter, deadLetterSubject(VN))).toBe(refusedBefore + 1);
+      const refused = await jsm.streams.getMessage(Streams.DeadLetter, {
+        last_by_subj: deadLetterSubject(VN),
+      });
+      expect(refused!.header.get('Ahub-Reason-Code')).toBe('ERR_RECEIPT_REPLAYED');
+      // Byte-identical to the receipt the hub accepted, under the same message id.
+      expect(Buffer.from(refused!.data)).toEqual(Buffer.from(first!.data));
+      const resent = await jsm.streams.getMessage(Streams.Inbound, {
+        last_by_subj: receiptSubject(VN),
+      });
+      expect(resent!.header.get('Nats-Msg-Id')).toBe(first!.header.get('Nats-Msg-Id'));
+      expect((await delivered(id)).map((r) => [r.recipient, r.state])).toEqual([[VN, 'delivered']]);
+      const told = await eventually(
+        async () => {
+          const res = await fetch(`${vn.url}/v1/refusals`, { headers: auth() });
+          const { items } = (await res.json()) as { items: { code: string; receipt: string }[] };
+          return items.length > 0 ? items : undefined;
+        },
+        60_000,
+        'VN told of the refusal',
+      );
+      expect(told.map((r) => r.code)).toEqual(['ERR_RECEIPT_REPLAYED']);
+    } finally {
+      await jsm.streams.update(Streams.Inbound, { duplicate_window: window });
+    }
   });
 });
