@@ -9,6 +9,7 @@ import {
   loadSchemaRegistry,
   loadTrustStore,
   openDatabase,
+  type SqliteDatabase,
 } from '@alert-hub/runtime';
 import {
   LOCAL_ROUTER,
@@ -57,8 +58,8 @@ const auth = () => ({ authorization: `Bearer ${hub.token}` });
 const vnConfig = () => join(hub.dir, `gateway-${VN}.yaml`);
 const vnDatabase = () => databaseFile(gatewayConfig({}, vnConfig()));
 
-/** Runs `sql` on Viet Nam's gateway database, beside the running gateway (WAL). */
-function onVnDatabase<T>(use: (db: ReturnType<typeof openDatabase>) => T): T {
+/** Uses Viet Nam's gateway database on a connection of its own, beside the gateway's (WAL). */
+function onVnDatabase<T>(use: (db: SqliteDatabase) => T): T {
   const db = openDatabase(vnDatabase());
   try {
     return use(db);
@@ -79,7 +80,8 @@ async function countOn(stream: string, subject: string): Promise<number> {
   return info.state.subjects?.[subject] ?? 0;
 }
 
-async function delivered(id: string): Promise<{ recipient: string; state: string }[]> {
+/** Singapore's view of who received its alert `id`. */
+async function recipientsOf(id: string): Promise<{ recipient: string; state: string }[]> {
   const res = await fetch(`${hub.gateways[SG]!.url}/v1/alerts/${id}/status`, { headers: auth() });
   expect(res.status).toBe(200);
   return ((await res.json()) as { recipients: { recipient: string; state: string }[] }).recipients;
@@ -104,7 +106,7 @@ async function deliverAndCrash(): Promise<string> {
   expect(res.status).toBe(202);
   await eventually(
     async () =>
-      (await delivered(alert.id)).some((r) => r.recipient === VN && r.state === 'delivered'),
+      (await recipientsOf(alert.id)).some((r) => r.recipient === VN && r.state === 'delivered'),
     60_000,
     "the hub to accept VN's receipt",
   );
@@ -140,7 +142,9 @@ describe('receipts - a resend after a crash is byte-identical (ES256 agency key)
     // The same bytes under the same message id: JetStream kept one, the router saw one.
     expect(await countOn(Streams.Inbound, receiptSubject(VN))).toBe(1);
     expect(await countOn(Streams.DeadLetter, deadLetterSubject(VN))).toBe(0);
-    expect((await delivered(id)).map((r) => [r.recipient, r.state])).toEqual([[VN, 'delivered']]);
+    expect((await recipientsOf(id)).map((r) => [r.recipient, r.state])).toEqual([
+      [VN, 'delivered'],
+    ]);
     const refusals = await fetch(`${vn.url}/v1/refusals`, { headers: auth() });
     expect(
       ((await refusals.json()) as { items: { code: string }[] }).items.map((r) => r.code),
@@ -172,7 +176,9 @@ describe('receipts - a resend after a crash is byte-identical (ES256 agency key)
         last_by_subj: receiptSubject(VN),
       });
       expect(resent!.header.get('Nats-Msg-Id')).toBe(first!.header.get('Nats-Msg-Id'));
-      expect((await delivered(id)).map((r) => [r.recipient, r.state])).toEqual([[VN, 'delivered']]);
+      expect((await recipientsOf(id)).map((r) => [r.recipient, r.state])).toEqual([
+        [VN, 'delivered'],
+      ]);
       const told = await eventually(
         async () => {
           const res = await fetch(`${vn.url}/v1/refusals`, { headers: auth() });
