@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify as toYaml } from 'yaml';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { countryOf, inboxPrefix, leafDomain } from '@alert-hub/core';
+import { countryOf, inboxPrefix, leafDomain, type SigningAlgorithm } from '@alert-hub/core';
 import {
   createDevPki,
   devPkiPaths,
@@ -24,6 +24,8 @@ import { spawnService, type ServiceProcess } from './service-process.js';
 export interface LocalAgency {
   readonly id: string;
   readonly name: string;
+  /** The algorithm of the agency's key (default: Ed25519). */
+  readonly alg?: SigningAlgorithm;
 }
 
 export interface LocalHubOptions {
@@ -168,6 +170,7 @@ export async function startLocalHub(o: LocalHubOptions): Promise<LocalHub> {
         certsDir,
         principal: a.id,
         name: a.name,
+        ...(a.alg ? { alg: a.alg } : {}),
         ...validity,
       }).privateFile;
     const hubKey = generateKey({

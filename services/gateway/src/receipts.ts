@@ -25,10 +25,12 @@ export interface ReceiptSenderDeps {
 /**
  * Sends the delivery receipts the inbox queued (written in the same transaction as the alerts
  * they cover; the commits of one `coalesceMs` window share one receipt): seals the open receipt,
- * signs each sealed one with the agency key, publishes it on `ahub.in.<agency>.receipt` with a
- * message id bound to the agency and the signed bytes (core's receiptMsgId), and deletes it once
- * acknowledged. A failed publish is retried; a receipt is never lost, a sealed receipt never
- * changes, and a resend inside the stream's duplicate window is dropped by JetStream.
+ * signs each sealed one with the agency key once and stores the signed bytes, publishes them on
+ * `ahub.in.<agency>.receipt` with a message id bound to the agency and those bytes (core's
+ * receiptMsgId), and deletes the receipt once acknowledged. A failed publish is retried; a
+ * receipt is never lost, a sealed receipt never changes, every send of it (after a crash too) is
+ * the same bytes whatever the key's algorithm, and a resend inside the stream's duplicate window
+ * is dropped by JetStream.
  */
 export class ReceiptSender {
   readonly #d: ReceiptSenderDeps;
@@ -59,8 +61,17 @@ export class ReceiptSender {
       if (pending.length === 0) return;
       const key = this.#d.signingKey();
       const results = await Promise.allSettled(
-        pending.map(async (receipt) => {
-          const envelope = encodeEnvelope(await signReceipt(receipt, key));
+        pending.map(async ({ receipt, signed }) => {
+          // Signed once, and stored before it is first published: every send, after a crash
+          // too, publishes the same bytes under the same message id (an ES256 signature, unlike
+          // an Ed25519 one, differs each time it is made).
+          const envelope =
+            signed ??
+            store.storeSignedReceipt(
+              receipt.receipt,
+              encodeEnvelope(await signReceipt(receipt, key)),
+            );
+          if (!envelope) return; // no longer owed: nothing to send
           await js.publish(receiptSubject(this.#d.agency), envelope, {
             msgID: receiptMsgId(this.#d.agency, receipt.receipt, envelope),
             timeout: this.#d.publishTimeoutMs,

@@ -74,9 +74,14 @@ export type FeedWrite =
   | { kind: 'quarantine'; item: QuarantinedMessage }
   | { kind: 'notice'; events: readonly NoticeEvent[] };
 
-/** A delivery receipt waiting to be signed and published. */
+/** A sealed delivery receipt waiting to be published. */
 export interface PendingReceipt {
   readonly receipt: DeliveryReceipt;
+  /**
+   * The signed envelope, once the sender has signed the receipt (absent before its first send):
+   * every later send publishes exactly these bytes.
+   */
+  readonly signed?: Uint8Array;
 }
 
 export interface GatewayStoreOptions {
@@ -162,7 +167,9 @@ CREATE TABLE IF NOT EXISTS receipt_out (
   receipt_id TEXT PRIMARY KEY,
   receipt    TEXT NOT NULL,
   -- 0 while commits may still add deliveries; 1 once the sender took it (never changed again).
-  sealed     INTEGER NOT NULL DEFAULT 1
+  sealed     INTEGER NOT NULL DEFAULT 1,
+  -- The signed envelope, stored before it is first published (NULL until then; never changed).
+  signed     BLOB
 );
 CREATE TABLE IF NOT EXISTS sent_status (
   alert_id  TEXT PRIMARY KEY,
@@ -222,6 +229,8 @@ export class GatewayStore {
   readonly #extendReceipt;
   readonly #sealReceipts;
   readonly #deleteReceipt;
+  readonly #storeSigned;
+  readonly #signedOf;
   readonly #receiptsSentTx;
   readonly #applyEventsTx;
 
@@ -245,6 +254,9 @@ export class GatewayStore {
     }[];
     if (!receiptColumns.some((c) => c.name === 'sealed'))
       db.exec('ALTER TABLE receipt_out ADD COLUMN sealed INTEGER NOT NULL DEFAULT 1');
+    // Databases made before receipts were stored signed: their rows are signed at their next send.
+    if (!receiptColumns.some((c) => c.name === 'signed'))
+      db.exec('ALTER TABLE receipt_out ADD COLUMN signed BLOB');
     this.#insertReceiptOut = db.prepare(
       'INSERT INTO receipt_out (receipt_id, receipt, sealed) VALUES (?, ?, 0)',
     );
@@ -256,6 +268,13 @@ export class GatewayStore {
     );
     this.#sealReceipts = db.prepare('UPDATE receipt_out SET sealed = 1 WHERE sealed = 0');
     this.#deleteReceipt = db.prepare('DELETE FROM receipt_out WHERE receipt_id = ?');
+    // Only a sealed receipt is signed, and only once: the first bytes stored stay.
+    this.#storeSigned = db.prepare(
+      'UPDATE receipt_out SET signed = ? WHERE receipt_id = ? AND sealed = 1 AND signed IS NULL',
+    );
+    this.#signedOf = db.prepare<[string], { signed: Uint8Array | null }>(
+      'SELECT signed FROM receipt_out WHERE receipt_id = ? AND sealed = 1',
+    );
     this.#receiptsSentTx = db.transaction((sent: readonly string[], seal: boolean) => {
       for (const id of sent) this.#deleteReceipt.run(id);
       if (seal) this.#sealReceipts.run();
@@ -455,19 +474,36 @@ export class GatewayStore {
   }
 
   /**
-   * Sealed receipts waiting to be signed and published, oldest first. A sealed receipt never
-   * changes again, so a resend after a crash is the same receipt (and, with an Ed25519 key, the
-   * same bytes, which JetStream drops as a duplicate within its window; an ES256 signature
-   * differs each time, so such a resend is refused as replayed, as before coalescing).
+   * Sealed receipts waiting to be published, oldest first, with their signed envelope once they
+   * have one. A sealed receipt never changes again, and it is signed once
+   * ({@link storeSignedReceipt}, before its first publish): a resend after a crash is the same
+   * bytes under the same message id whatever the key's algorithm (an ES256 signature differs each
+   * time it is made, an Ed25519 one does not), which JetStream drops as a duplicate within its
+   * window.
    */
-  pendingReceipts(limit = 100): DeliveryReceipt[] {
+  pendingReceipts(limit = 100): PendingReceipt[] {
     return (
       this.#db
-        .prepare('SELECT receipt FROM receipt_out WHERE sealed = 1 ORDER BY rowid LIMIT ?')
+        .prepare('SELECT receipt, signed FROM receipt_out WHERE sealed = 1 ORDER BY rowid LIMIT ?')
         .all(limit) as {
         receipt: string;
+        signed: Uint8Array | null;
       }[]
-    ).map((r) => JSON.parse(r.receipt) as DeliveryReceipt);
+    ).map((r) => ({
+      receipt: JSON.parse(r.receipt) as DeliveryReceipt,
+      ...(r.signed === null ? {} : { signed: r.signed }),
+    }));
+  }
+
+  /**
+   * Stores the signed envelope of a sealed receipt that has none yet, and returns the envelope
+   * the receipt now has: `envelope`, or the one stored before (the first stored never changes);
+   * undefined when no sealed receipt has this id (an open one is never signed). The sender
+   * stores it before publishing it, so that every send publishes the same bytes.
+   */
+  storeSignedReceipt(receiptId: string, envelope: Uint8Array): Uint8Array | undefined {
+    this.#storeSigned.run(envelope, receiptId);
+    return this.#signedOf.get(receiptId)?.signed ?? undefined;
   }
 
   /**

@@ -40,19 +40,19 @@ describe('gateway - delivery receipts coalesced per window', () => {
     // Nothing is sendable until sealed: the window is still open.
     expect(store.pendingReceipts()).toEqual([]);
     store.receiptsSent([], true);
-    const [first, ...none] = store.pendingReceipts();
+    const [first, ...none] = store.pendingReceipts().map((p) => p.receipt);
     expect(none).toEqual([]);
     expect(first!.agency).toBe(AGENCY);
     expect(first!.deliveries).toHaveLength(3);
     // A commit after sealing opens a new receipt; the sealed one is unchanged.
     store.write([delivery()]);
-    expect(store.pendingReceipts()).toEqual([first]);
+    expect(store.pendingReceipts()).toEqual([{ receipt: first }]);
     // The process dies before the new one was sealed: the next sender seals it, and the first
     // one (perhaps published already) is sent again exactly as it was.
     store.close();
     store = open(file);
     store.receiptsSent([], true);
-    const [again, second] = store.pendingReceipts();
+    const [again, second] = store.pendingReceipts().map((p) => p.receipt);
     expect(again).toEqual(first);
     expect(second!.deliveries).toHaveLength(1);
     expect(second!.receipt).not.toBe(first!.receipt);
@@ -70,13 +70,69 @@ describe('gateway - delivery receipts coalesced per window', () => {
     store.write(Array.from({ length: 600 }, delivery));
     store.write(Array.from({ length: 600 }, delivery));
     store.receiptsSent([], true);
-    expect(store.pendingReceipts().map((r) => r.deliveries.length)).toEqual([600, 600]);
+    expect(store.pendingReceipts().map((p) => p.receipt.deliveries.length)).toEqual([600, 600]);
     // One commit of more than a receipt may list spans several receipts.
     store.write(Array.from({ length: 2500 }, delivery));
     store.receiptsSent([], true);
-    expect(store.pendingReceipts(10).map((r) => r.deliveries.length)).toEqual([
+    expect(store.pendingReceipts(10).map((p) => p.receipt.deliveries.length)).toEqual([
       600, 600, 1000, 1000, 500,
     ]);
+    store.close();
+  });
+
+  it('a sealed receipt is signed once: the first signed bytes stored are the ones every send publishes; an open receipt is never signed', () => {
+    const file = 'signed.db';
+    let store = open(file);
+    store.write([delivery()]);
+    const peek = openDatabase(join(dir, file));
+    const { receipt_id: openId } = peek
+      .prepare('SELECT receipt_id FROM receipt_out WHERE sealed = 0')
+      .get() as { receipt_id: string };
+    expect(store.storeSignedReceipt(openId, Buffer.from('open'))).toBeUndefined();
+    store.receiptsSent([], true);
+    const [pending] = store.pendingReceipts();
+    expect(pending!.receipt.receipt).toBe(openId);
+    expect(pending!.signed).toBeUndefined();
+    const first = Buffer.from('first signature');
+    expect(Buffer.from(store.storeSignedReceipt(openId, first)!)).toEqual(first);
+    expect(Buffer.from(store.storeSignedReceipt(openId, Buffer.from('second'))!)).toEqual(first);
+    // After a restart the receipt is sent again with exactly the bytes stored.
+    store.close();
+    store = open(file);
+    store.receiptsSent([], true);
+    const [again, ...none] = store.pendingReceipts();
+    expect(none).toEqual([]);
+    expect(again!.receipt).toEqual(pending!.receipt);
+    expect(Buffer.from(again!.signed!)).toEqual(first);
+    store.receiptsSent([openId]);
+    expect(store.pendingReceipts()).toEqual([]);
+    peek.close();
+    store.close();
+  });
+
+  it('receipts owed in a database from before receipts were stored signed are signed at their next send, and kept', () => {
+    const file = join(dir, 'unsigned.db');
+    const db = openDatabase(file);
+    db.exec(
+      'CREATE TABLE receipt_out (receipt_id TEXT PRIMARY KEY, receipt TEXT NOT NULL, sealed INTEGER NOT NULL DEFAULT 1)',
+    );
+    const owed = {
+      receipt: newAlertId(),
+      agency: AGENCY,
+      committedAt: new Date().toISOString(),
+      deliveries: [{ alertId: newAlertId(), origin: 'SG-NPARKS', envelopeSha256: 'cd'.repeat(32) }],
+    };
+    db.prepare('INSERT INTO receipt_out VALUES (?, ?, 1)').run(owed.receipt, JSON.stringify(owed));
+    db.close();
+    let store = new GatewayStore(openDatabase(file), { agency: AGENCY, receipts: true });
+    expect(store.pendingReceipts()).toEqual([{ receipt: owed }]);
+    const signed = Buffer.from('signed at the first send');
+    expect(Buffer.from(store.storeSignedReceipt(owed.receipt, signed)!)).toEqual(signed);
+    store.close();
+    store = new GatewayStore(openDatabase(file), { agency: AGENCY, receipts: true });
+    const [pending] = store.pendingReceipts();
+    expect(pending!.receipt).toEqual(owed);
+    expect(Buffer.from(pending!.signed!)).toEqual(signed);
     store.close();
   });
 
@@ -94,7 +150,7 @@ describe('gateway - delivery receipts coalesced per window', () => {
     db.close();
     const store = new GatewayStore(openDatabase(file), { agency: AGENCY, receipts: true });
     store.write([delivery()]);
-    expect(store.pendingReceipts()).toEqual([owed]);
+    expect(store.pendingReceipts()).toEqual([{ receipt: owed }]);
     store.close();
   });
 });
