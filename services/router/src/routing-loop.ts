@@ -22,6 +22,7 @@ import {
   parseJsonBytes,
   timeOf,
   openReceipt,
+  receiptMsgId,
   referencedAlertId,
   sha256Hex,
   type Alert,
@@ -393,9 +394,16 @@ export class RoutingLoop {
     if (!opened.ok) throw opened.error;
     const { receipt, key } = opened;
     named(receipt.receipt);
-    const seenAt = store.receiptSeq(agency, receipt.receipt);
-    if (seenAt !== undefined) {
-      if (seenAt === m.seq) {
+    const seen = store.receiptSeq(agency, receipt.receipt);
+    if (seen !== undefined) {
+      // The same message again (a redelivery), or the same bytes under the same message id, as
+      // the agency's gateway resends them after the duplicate window (a resend after a crash,
+      // docs/protocol.md §9.1): nothing new. Any other copy is a replay.
+      if (
+        seen.streamSeq === m.seq ||
+        (seen.receiptSha256 === sha256Hex(m.data) &&
+          m.headers?.get('Nats-Msg-Id') === receiptMsgId(agency, receipt.receipt, m.data))
+      ) {
         m.ack();
         this.#ended(m);
         metrics.receipts.inc({ outcome: 'redelivered' });
@@ -403,7 +411,7 @@ export class RoutingLoop {
       }
       throw new ReceiptError(
         ReceiptErrorCode.Replayed,
-        `receipt ${receipt.receipt} was already accepted (inbound sequence ${seenAt})`,
+        `receipt ${receipt.receipt} was already accepted (inbound sequence ${seen.streamSeq})`,
       );
     }
     checkReceiptMsgId(m, agency, receipt.receipt, this.#d.requeues);

@@ -317,8 +317,8 @@ export class RouterStore {
     this.#markDelivered = db.prepare(
       'UPDATE alert_deliveries SET delivered_at = ?, receipt_id = ? WHERE origin = ? AND alert_id = ? AND recipient = ? AND delivered_at IS NULL',
     );
-    this.#receiptSeq = db.prepare<[string, string], { stream_seq: number }>(
-      'SELECT stream_seq FROM receipts WHERE agency = ? AND receipt_id = ?',
+    this.#receiptSeq = db.prepare<[string, string], { stream_seq: number; receipt_sha256: string }>(
+      'SELECT stream_seq, receipt_sha256 FROM receipts WHERE agency = ? AND receipt_id = ?',
     );
     this.#insertReceipt = db.prepare(
       'INSERT INTO receipts (receipt_id, agency, stream_seq, kid, committed_at, receipt_sha256, verified_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
@@ -438,8 +438,12 @@ export class RouterStore {
   }
 
   /** The inbound sequence `agency`'s receipt `receiptId` was accepted from, if it was. */
-  receiptSeq(agency: string, receiptId: string): number | undefined {
-    return this.#receiptSeq.get(agency, receiptId)?.stream_seq;
+  receiptSeq(
+    agency: string,
+    receiptId: string,
+  ): { streamSeq: number; receiptSha256: string } | undefined {
+    const r = this.#receiptSeq.get(agency, receiptId);
+    return r && { streamSeq: r.stream_seq, receiptSha256: r.receipt_sha256 };
   }
 
   /** The oldest notice events waiting to be sent. */
