@@ -333,28 +333,23 @@ describe('transparency log - an insider with the database is caught by verify ag
   it('delete or add a recipient of a routing decision (audit_routes)', () => {
     const { db } = copyDb();
     const r = db
-      .prepare('SELECT seq, idx, recipient, feed_seq, leaf FROM audit_routes ORDER BY seq DESC, idx DESC LIMIT 1')
+      .prepare(
+        'SELECT seq, idx, recipient, feed_seq, leaf FROM audit_routes ORDER BY seq DESC, idx DESC LIMIT 1',
+      )
       .get() as { seq: number; idx: number; recipient: string; feed_seq: number; leaf: string };
     db.prepare('DELETE FROM audit_routes WHERE seq = ? AND idx = ?').run(r.seq, r.idx);
     expect(verify(db).firstBad?.seq).toBe(r.seq);
-    db.prepare('INSERT INTO audit_routes (seq, idx, recipient, feed_seq, leaf) VALUES (?, ?, ?, ?, ?)').run(
-      r.seq,
-      r.idx,
-      r.recipient,
-      r.feed_seq,
-      r.leaf,
-    );
+    db.prepare(
+      'INSERT INTO audit_routes (seq, idx, recipient, feed_seq, leaf) VALUES (?, ?, ?, ?, ?)',
+    ).run(r.seq, r.idx, r.recipient, r.feed_seq, r.leaf);
     expect(verify(db).ok).toBe(true);
     // A route for an entry that is not a routing decision: a recipient added to the record.
     const other = db.prepare("SELECT seq FROM audit WHERE event != 'routed' LIMIT 1").get() as {
       seq: number;
     };
-    db.prepare('INSERT INTO audit_routes (seq, idx, recipient, feed_seq, leaf) VALUES (?, 0, ?, ?, ?)').run(
-      other.seq,
-      r.recipient,
-      r.feed_seq,
-      r.leaf,
-    );
+    db.prepare(
+      'INSERT INTO audit_routes (seq, idx, recipient, feed_seq, leaf) VALUES (?, 0, ?, ?, ?)',
+    ).run(other.seq, r.recipient, r.feed_seq, r.leaf);
     const v = verify(db);
     expect(v.ok).toBe(false);
     expect(v.firstBad?.seq).toBe(other.seq);

@@ -240,7 +240,11 @@ describe('router - paused past the ack wait (SIGSTOP), then resumed', () => {
     const publishing = (async () => {
       for (const a of alerts) await publishInbound(nc, a, fx.keys['SG-NPARKS']!);
     })();
-    await eventually(() => auditCountsByAlert(auditDb()).size >= before + 20, 20_000, 'some alerts routed');
+    await eventually(
+      () => auditCountsByAlert(auditDb()).size >= before + 20,
+      20_000,
+      'some alerts routed',
+    );
     router.proc.kill('SIGSTOP');
     // Past the 3 s ack wait: every message the router held is redelivered to it on resume.
     await new Promise((r) => setTimeout(r, 5000));

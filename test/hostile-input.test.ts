@@ -289,11 +289,7 @@ describe('hostile input - at the router (raw NATS messages)', () => {
       bytes,
       { msgID: inboundMsgId('SG-NPARKS', a.id, bytes) },
     );
-    await eventually(
-      () => auditOf(first.seq).some(forwards),
-      10_000,
-      'first routing',
-    );
+    await eventually(() => auditOf(first.seq).some(forwards), 10_000, 'first routing');
     // The same origin and id in a new envelope: JetStream stores it (its message id differs, as
     // a replay's would once the duplicate window has passed); the router refuses it.
     const again = encodeEnvelope(

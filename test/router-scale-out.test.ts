@@ -129,9 +129,7 @@ describe('router - two instances on one durable consumer', () => {
     expect(new Set(feeds).size).toBe(N * 2);
     const db = openDatabase(auditDb, { readonly: true });
     const byInstance = db
-      .prepare(
-        "SELECT instance, count(*) AS n FROM audit WHERE event = 'routed' GROUP BY instance",
-      )
+      .prepare("SELECT instance, count(*) AS n FROM audit WHERE event = 'routed' GROUP BY instance")
       .all() as { instance: string; n: number }[];
     db.close();
     expect(byInstance.map((r) => r.instance).sort()).toEqual(['router-a', 'router-b']);

@@ -218,10 +218,25 @@ export const AUDIT_SCHEMA: readonly { type: string; name: string; table: string;
   hash              TEXT    NOT NULL
 )`,
   },
-  { type: 'index', name: 'audit_alert', table: 'audit', sql: 'CREATE INDEX audit_alert ON audit (alert_id)' },
-  { type: 'index', name: 'audit_claimed', table: 'audit', sql: 'CREATE INDEX audit_claimed ON audit (claimed_id)' },
+  {
+    type: 'index',
+    name: 'audit_alert',
+    table: 'audit',
+    sql: 'CREATE INDEX audit_alert ON audit (alert_id)',
+  },
+  {
+    type: 'index',
+    name: 'audit_claimed',
+    table: 'audit',
+    sql: 'CREATE INDEX audit_claimed ON audit (claimed_id)',
+  },
   { type: 'index', name: 'audit_at', table: 'audit', sql: 'CREATE INDEX audit_at ON audit (at)' },
-  { type: 'index', name: 'audit_origin', table: 'audit', sql: 'CREATE INDEX audit_origin ON audit (origin, at)' },
+  {
+    type: 'index',
+    name: 'audit_origin',
+    table: 'audit',
+    sql: 'CREATE INDEX audit_origin ON audit (origin, at)',
+  },
   {
     type: 'index',
     name: 'audit_recipient',
@@ -302,9 +317,9 @@ export function checkSchema(db: SqliteDatabase): string[] {
  */
 export function initAuditSchema(db: SqliteDatabase): void {
   const have = new Set(
-    (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map(
-      (r) => r.name,
-    ),
+    (
+      db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]
+    ).map((r) => r.name),
   );
   const missing = AUDIT_SCHEMA.filter((o) => !have.has(o.table));
   if (missing.length === 0) return;
@@ -860,7 +875,9 @@ export function checkRoutes(
 ): { seq: number; problem: string } | undefined {
   const bad = (problem: string) => ({ seq: r.seq, problem });
   if (r.event !== AuditEvent.Routed)
-    return rows.length === 0 ? undefined : bad(ORPHAN_ROUTES.replace('no routed entry', 'an entry that is not routed'));
+    return rows.length === 0
+      ? undefined
+      : bad(ORPHAN_ROUTES.replace('no routed entry', 'an entry that is not routed'));
   let detail: { feeds?: unknown; root?: unknown; size?: unknown };
   try {
     detail = JSON.parse(r.detail ?? 'null') as typeof detail;
@@ -880,7 +897,9 @@ export function checkRoutes(
   )
     return bad('its detail is not {feeds, root, size} of a route tree');
   if (rows.length !== size)
-    return bad(`its route tree has ${size} leaves but audit_routes holds ${rows.length}: routes were removed or inserted`);
+    return bad(
+      `its route tree has ${size} leaves but audit_routes holds ${rows.length}: routes were removed or inserted`,
+    );
   const range = new CompactRange();
   let previous: string | undefined;
   for (const [i, row] of rows.entries()) {
@@ -963,7 +982,7 @@ export function verifyRouteInclusion(
     );
     return root.toString('base64url') === detail.root
       ? undefined
-      : 'the leaf and path do not lead to the entry\'s route tree root';
+      : "the leaf and path do not lead to the entry's route tree root";
   } catch (err) {
     return (err as Error).message;
   }

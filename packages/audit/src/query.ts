@@ -92,7 +92,10 @@ export function queryAudit(db: SqliteDatabase, q: AuditQuery): AuditRecord[] {
   add('at < ?', q.until === undefined ? undefined : parseInstant(q.until));
   add('seq > ?', q.after);
   const sql = `SELECT * FROM audit ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq LIMIT ?`;
-  return withRoutes(db, (db.prepare(sql).all(...params, q.limit ?? 1000) as AuditRow[]).map(toRecord));
+  return withRoutes(
+    db,
+    (db.prepare(sql).all(...params, q.limit ?? 1000) as AuditRow[]).map(toRecord),
+  );
 }
 
 /**

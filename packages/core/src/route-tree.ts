@@ -289,7 +289,10 @@ export async function countersignDecision(
   return {
     copies,
     root,
-    leaves: leaves.map((l, i) => ({ recipient: l.recipient, text: leafBytes[i]!.toString('utf8') })),
+    leaves: leaves.map((l, i) => ({
+      recipient: l.recipient,
+      text: leafBytes[i]!.toString('utf8'),
+    })),
   };
 }
 

@@ -189,7 +189,12 @@ export class GatewayWitness {
       | { error: { code: string; message: string } }
       | {
           checkpoint: string;
-          entries: { record: AuditRecord; index: number; proof: string[]; route?: RouteInclusion }[];
+          entries: {
+            record: AuditRecord;
+            index: number;
+            proof: string[];
+            route?: RouteInclusion;
+          }[];
         };
     if ('error' in body) return { ok: false, error: body.error };
     const note = parseNote(body.checkpoint);

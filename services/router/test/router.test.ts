@@ -147,7 +147,10 @@ function forwardedBy(streamSeq: number): string[] {
         )
         .all(streamSeq) as { recipient: string; leaf: string }[]
     )
-      .map((r) => `${r.recipient} ${(JSON.parse(r.leaf) as { agreement: { id: string } }).agreement.id}`)
+      .map(
+        (r) =>
+          `${r.recipient} ${(JSON.parse(r.leaf) as { agreement: { id: string } }).agreement.id}`,
+      )
       .sort();
   } finally {
     db.close();

@@ -141,16 +141,16 @@ function describe(r: AuditRecord): string {
     r.event === 'routed'
       ? `<- from ${r.origin ?? '?'} ${r.type ?? ''} ${r.handling ?? ''} (inbound #${r.streamSeq}), routed to ${r.routes?.length ?? 0} recipient(s)${r.reason ? `, ${r.reason}` : ''}${routeLines(r)}`
       : r.event === 'forwarded'
-      ? `-> ${r.recipient} under ${r.agreementId}@${r.agreementVersion} (feed #${r.feedSeq})${r.reason ? `, ${r.reason}` : ''}`
-      : r.event === 'denied'
-        ? `x  ${r.recipient ?? summaryOf(r)}: ${r.reasonCode} ${r.reason ?? ''}`
-        : r.event === 'rejected'
-          ? `!  ${r.reasonCode}: ${r.reason ?? ''}`
-          : r.event === 'dead-lettered'
-            ? `!  dead-lettered (#${r.feedSeq})`
-            : r.event === 'received'
-              ? `<- from ${r.origin ?? '?'} ${r.type ?? ''} ${r.handling ?? ''} (inbound #${r.streamSeq})`
-              : `${r.event} ${r.reason ?? ''}`;
+        ? `-> ${r.recipient} under ${r.agreementId}@${r.agreementVersion} (feed #${r.feedSeq})${r.reason ? `, ${r.reason}` : ''}`
+        : r.event === 'denied'
+          ? `x  ${r.recipient ?? summaryOf(r)}: ${r.reasonCode} ${r.reason ?? ''}`
+          : r.event === 'rejected'
+            ? `!  ${r.reasonCode}: ${r.reason ?? ''}`
+            : r.event === 'dead-lettered'
+              ? `!  dead-lettered (#${r.feedSeq})`
+              : r.event === 'received'
+                ? `<- from ${r.origin ?? '?'} ${r.type ?? ''} ${r.handling ?? ''} (inbound #${r.streamSeq})`
+                : `${r.event} ${r.reason ?? ''}`;
   return `${r.at}  ${r.instance.padEnd(14)} ${String(r.seq).padStart(7)}  ${what.trimEnd()}`;
 }
 
