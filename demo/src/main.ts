@@ -133,19 +133,22 @@ async function trace(h: LocalHub, alertId: string): Promise<void> {
       reasonCode: string | null;
       reason: string | null;
       hash: string;
+      routes?: { recipient: string; agreementId: string; agreementVersion: number }[];
     }[];
   };
   say(`A coordinator's audit trace of the Singapore seizure (GET /v1/audit/trace/${alertId})`);
   for (const r of body.records) {
     const what =
-      r.event === 'received'
-        ? `received from ${r.origin}`
-        : r.event === 'forwarded'
-          ? `forwarded to ${r.recipient} under ${r.agreementId}@${r.agreementVersion}`
-          : `${r.event} ${r.recipient ?? ''} ${r.reasonCode ?? ''} ${r.reason ?? ''}`.replace(
-              /\s+/g,
-              ' ',
-            );
+      r.event === 'routed'
+        ? `received from ${r.origin}, routed to ${(r.routes ?? []).map((x) => `${x.recipient} under ${x.agreementId}@${x.agreementVersion}`).join(', ') || 'nobody'}`
+        : r.event === 'received'
+          ? `received from ${r.origin}`
+          : r.event === 'forwarded'
+            ? `forwarded to ${r.recipient} under ${r.agreementId}@${r.agreementVersion}`
+            : `${r.event} ${r.recipient ?? ''} ${r.reasonCode ?? ''} ${r.reason ?? ''}`.replace(
+                /\s+/g,
+                ' ',
+              );
     say(
       `  #${String(r.seq).padStart(3)}  ${r.at}  ${what.trim()}  (hash ${r.hash.slice(0, 12)}...)`,
     );

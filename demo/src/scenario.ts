@@ -1,5 +1,9 @@
 import { jetstream } from '@nats-io/jetstream';
-import { deniedRecipients, type AuditRecord as AuditLogRecord } from '@alert-hub/audit';
+import {
+  deniedRecipients,
+  forwardedCopies,
+  type AuditRecord as AuditLogRecord,
+} from '@alert-hub/audit';
 import {
   encodeEnvelope,
   generateSigningJwk,
@@ -137,12 +141,11 @@ export class Scenario {
     const records = await until(`the router's decision on ${alertId}`, () =>
       this.#audit(`/v1/audit/trace/${alertId}`),
     );
-    const forwarded = records
-      .filter((r) => r.event === 'forwarded')
-      .map((r) => ({
-        recipient: r.recipient!,
-        agreement: `${r.agreementId}@${r.agreementVersion}`,
-      }));
+    // A routing decision lists its recipients (a held copy's forward comes later, on its own).
+    const forwarded = forwardedCopies(records as unknown as AuditLogRecord[]).map((f) => ({
+      recipient: f.recipient,
+      agreement: `${f.agreementId}@${f.agreementVersion}`,
+    }));
     // A summary of refusals is listed recipient by recipient, each with its own code.
     const denied = records
       .filter((r) => r.event === 'denied')

@@ -246,7 +246,11 @@ describe('coordinator dashboard in Chromium', () => {
     const audit = () =>
       db
         .prepare(
-          "SELECT origin, recipient, count(*) AS n FROM audit WHERE event = 'forwarded' GROUP BY origin, recipient",
+          `SELECT origin, recipient, count(*) AS n FROM (
+             SELECT a.origin, r.recipient FROM audit_routes r JOIN audit a ON a.seq = r.seq
+              WHERE a.event = 'routed' AND r.feed_seq IS NOT NULL
+             UNION ALL SELECT origin, recipient FROM audit WHERE event = 'forwarded')
+           GROUP BY origin, recipient`,
         )
         .all() as { origin: string; recipient: string; n: number }[];
     try {
@@ -256,7 +260,7 @@ describe('coordinator dashboard in Chromium', () => {
             (
               db
                 .prepare(
-                  "SELECT count(*) AS n FROM audit WHERE alert_id = ? AND event IN ('forwarded', 'denied', 'rejected')",
+                  "SELECT count(*) AS n FROM audit WHERE alert_id = ? AND event IN ('routed', 'forwarded', 'denied', 'rejected')",
                 )
                 .get(id) as { n: number }
             ).n === 0,
@@ -296,8 +300,8 @@ describe('coordinator dashboard in Chromium', () => {
 
     await page.locator('#trace-id').fill(vnSent.id);
     await page.locator('#trace-id').press('Enter');
-    await page.locator('#trace-records tr[data-event="forwarded"]').waitFor();
-    await page.locator('#tail tr[data-event="forwarded"]').first().waitFor({ timeout: 20_000 });
+    await page.locator('#trace-records tr[data-event="routed"]').waitFor();
+    await page.locator('#tail tr[data-event="routed"]').first().waitFor({ timeout: 20_000 });
     await screenshot(page, 'dashboard');
     expectOnlyOrigin(routerUrl());
 

@@ -1,7 +1,10 @@
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
+  type AuditRecord,
   type NoteError,
+  checkRoutes,
   cosignCheckpoint,
   formatCheckpoint,
   parseCheckpoint,
@@ -11,6 +14,7 @@ import {
   verifyCosignature,
   verifyInclusion,
   verifyNote,
+  verifyRouteInclusion,
 } from '@alert-hub/audit';
 import {
   COSIGNED_AT,
@@ -36,6 +40,43 @@ function code(f: () => unknown): string {
     return (err as NoteError).code;
   }
 }
+
+describe('audit vectors - a routing decision in one entry', () => {
+  const { routed } = published;
+  const record = { ...routed.record, hash: routed.leafHash } as AuditRecord;
+  const sha = (...parts: Buffer[]) => createHash('sha256').update(Buffer.concat(parts)).digest();
+  it('its rows in audit_routes are exactly the leaves of the route tree its detail commits to', () => {
+    expect(sha(Buffer.from([0]), Buffer.from(routed.bytes, 'utf8')).toString('hex')).toBe(
+      routed.leafHash,
+    );
+    expect(checkRoutes(record, routed.routes)).toBeUndefined();
+    // Written out by hand: MTH of three leaves = H(1 || H(1 || l0 || l1) || l2).
+    const [l0, l1, l2] = routed.routes.map((r) => sha(Buffer.from([0]), Buffer.from(r.leaf)));
+    const root = sha(Buffer.from([1]), sha(Buffer.from([1]), l0!, l1!), l2!);
+    expect(root.toString('hex')).toBe(routed.routeRoot);
+    expect(JSON.parse(routed.record.detail!)).toEqual({
+      feeds: [7, 8, 9],
+      root: root.toString('base64url'),
+      size: 3,
+    });
+    // A row edited, removed or moved is found.
+    const rows = routed.routes;
+    expect(checkRoutes(record, rows.slice(0, 2))).toBeDefined();
+    expect(checkRoutes(record, [rows[0]!, rows[1]!, { ...rows[2]!, feed_seq: 10 }])).toBeDefined();
+    expect(checkRoutes(record, [rows[1]!, rows[0]!, rows[2]!])).toBeDefined();
+    expect(
+      checkRoutes(record, [{ ...rows[0]!, recipient: 'US-FWS' }, rows[1]!, rows[2]!]),
+    ).toBeDefined();
+  });
+  it("a recipient's route proof leads to the entry's root, for that recipient only", () => {
+    const proof = routed.proofForKE;
+    expect(verifyRouteInclusion(record, proof, 'KE-KWS')).toBeUndefined();
+    expect(verifyRouteInclusion(record, proof, 'VN-CUSTOMS')).toBeDefined();
+    expect(
+      verifyRouteInclusion(record, { ...proof, path: [...proof.path].reverse() }, 'KE-KWS'),
+    ).toBeDefined();
+  });
+});
 
 describe('audit vectors - the published test vectors are what the code computes', () => {
   it('entry bytes, leaf hashes, roots, proofs, checkpoint and cosignature', () => {

@@ -107,6 +107,54 @@ export const ENTRIES: Omit<AuditRecord, 'hash'>[] = [
   },
 ];
 
+/**
+ * A routing decision's entry (docs/protocol.md §8.1): the decision of the route-tree vector of
+ * §3.2 (test/vectors/route-tree.json: three recipients, their leaves below verbatim), its copies
+ * stored at feed sequences 7, 8 and 9. Not part of the five-entry log above.
+ */
+export const ROUTE_LEAVES = [
+  '{"agreement":{"id":"AFRICA-PANGOLIN","version":1},"copy":"mKqF43wl7UdVwQ6hGfp22g","index":0,"onward":true,"recipient":"KE-KWS"}',
+  '{"agreement":{"id":"WEN-ASIA-AFRICA","version":3},"copy":"ISBlxB5g-SMS5NlQTxWDMA","index":1,"onward":false,"recipient":"NG-CUSTOMS"}',
+  '{"agreement":{"id":"WEN-ASIA-AFRICA","version":3},"copy":"PgT3bBQnPlkpQY-ZCD-EhA","index":2,"onward":false,"recipient":"VN-CUSTOMS"}',
+] as const;
+export const ROUTE_ROOT_HEX = '263af3c1f9dc5b8555a48dce1deec5126d49a8a6a813d4e00c59ba95c3f866e4';
+
+export const ROUTED: Omit<AuditRecord, 'hash'> = {
+  ...base,
+  seq: 6,
+  event: 'routed',
+  alertId: '0169fb6c-1a80-7000-8000-000000000001',
+  origin: 'SG-NPARKS',
+  type: 'seizure-report',
+  handling: 'TLP:AMBER',
+  streamSeq: 3,
+  detail: `{"feeds":[7,8,9],"root":"${Buffer.from(ROUTE_ROOT_HEX, 'hex').toString('base64url')}","size":3}`,
+};
+
+/** The routed entry, its rows in audit_routes, and KE-KWS's two-level proof's route half. */
+function buildRoutedVector() {
+  const leafHashes = ROUTE_LEAVES.map((l) => hashLeaf(Buffer.from(l, 'utf8')));
+  const routeTree = new MerkleTree((s, e) => leafHashes.slice(s, e), 1);
+  return {
+    record: ROUTED,
+    bytes: entryBytes(ROUTED).toString('utf8'),
+    leafHash: hashLeaf(entryBytes(ROUTED)).toString('hex'),
+    routes: ROUTE_LEAVES.map((leaf, idx) => ({
+      seq: ROUTED.seq,
+      idx,
+      recipient: (JSON.parse(leaf) as { recipient: string }).recipient,
+      feed_seq: 7 + idx,
+      leaf,
+    })),
+    routeRoot: routeTree.root(3).toString('hex'),
+    proofForKE: {
+      leaf: ROUTE_LEAVES[0],
+      index: 0,
+      path: routeTree.inclusionProof(0, 3).map((h) => h.toString('base64')),
+    },
+  };
+}
+
 /** Everything a verifier in another language must reproduce, computed from the inputs above. */
 export function buildAuditVectors() {
   const hub = keyFromSeed(HUB_SEED);
@@ -147,5 +195,6 @@ export function buildAuditVectors() {
     checkpoint: note,
     cosignedAt: COSIGNED_AT,
     cosignature,
+    routed: buildRoutedVector(),
   };
 }

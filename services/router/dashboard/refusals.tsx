@@ -23,6 +23,12 @@ export interface AuditRecord {
    * `codes` (near misses, with `counts` per code).
    */
   readonly detail?: string | null;
+  /** A routing decision's recipients, each with the agreement that allowed its copy. */
+  readonly routes?: readonly {
+    readonly recipient: string;
+    readonly agreementId: string;
+    readonly agreementVersion: number;
+  }[];
 }
 
 /** The code of the one entry that sums up a decision's near misses (`@alert-hub/audit`). */

@@ -11,6 +11,7 @@ const RECIPIENTS_SHOWN = 5;
  */
 function recipientsOf(r: AuditRecord): string {
   if (r.recipient !== null) return r.recipient;
+  if (r.routes) return listed(r.routes.map((x) => x.recipient));
   if (r.event !== 'denied' || !r.detail) return '';
   let detail: { recipients?: unknown; codes?: unknown };
   try {
@@ -19,14 +20,26 @@ function recipientsOf(r: AuditRecord): string {
     return '';
   }
   const codes = detail.codes;
-  const listed: unknown =
+  const names: unknown =
     typeof codes === 'object' && codes !== null && !Array.isArray(codes)
       ? Object.entries(codes).map(([who, code]) => `${who} ${String(code)}`)
       : detail.recipients;
-  if (!Array.isArray(listed)) return '';
-  const names = listed.filter((x): x is string => typeof x === 'string');
+  if (!Array.isArray(names)) return '';
+  return listed(names.filter((x): x is string => typeof x === 'string'));
+}
+
+/** The first names of a list, and how many more. */
+function listed(names: readonly string[]): string {
   const more = names.length - RECIPIENTS_SHOWN;
   return names.slice(0, RECIPIENTS_SHOWN).join(', ') + (more > 0 ? ` +${more}` : '');
+}
+
+/** The agreement of a record: its own, or those a routing decision's copies went under. */
+function agreementsOf(r: AuditRecord): string {
+  if (r.agreementId) return `${r.agreementId}@${r.agreementVersion}`;
+  return [...new Set((r.routes ?? []).map((x) => `${x.agreementId}@${x.agreementVersion}`))].join(
+    ', ',
+  );
 }
 
 function Records(props: { records: readonly AuditRecord[]; id: string }) {
@@ -51,7 +64,7 @@ function Records(props: { records: readonly AuditRecord[]; id: string }) {
             <td>{t(`event.${r.event}` as MessageKey)}</td>
             <td>{r.origin}</td>
             <td>{recipientsOf(r)}</td>
-            <td class="mono">{r.agreementId ? `${r.agreementId}@${r.agreementVersion}` : ''}</td>
+            <td class="mono">{agreementsOf(r)}</td>
             <td>{r.reasonCode}</td>
           </tr>
         ))}
