@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Decoder, Encoder } from '@msgpack/msgpack';
 import { EnvelopeMalformedError, EnvelopeTooLargeError } from './errors.js';
 import type { GeneralJws, JwsSignature } from './jws.js';
@@ -43,19 +44,64 @@ const decoder = new Decoder({
  * `encode` copies into a fresh buffer, which nats.js may hold until it flushes.
  */
 export function encodeEnvelope(jws: GeneralJws): Uint8Array {
-  return encoder.encode({
-    payload: jws.payload,
-    signatures: jws.signatures.map((s) =>
-      s.header
-        ? {
-            protected: s.protected,
-            header: { leaf: s.header.leaf, path: s.header.path },
-            signature: s.signature,
-          }
-        : { protected: s.protected, signature: s.signature },
-    ),
-  });
+  return encoder.encode({ payload: jws.payload, signatures: jws.signatures.map(signatureMap) });
 }
+
+function signatureMap(s: JwsSignature): object {
+  return s.header
+    ? {
+        protected: s.protected,
+        header: { leaf: s.header.leaf, path: s.header.path },
+        signature: s.signature,
+      }
+    : { protected: s.protected, signature: s.signature };
+}
+
+/** The bytes of a routed copy and their SHA-256 (lowercase hex). */
+export interface EncodedCopy {
+  readonly bytes: Uint8Array;
+  readonly sha256: string;
+}
+
+/**
+ * An encoder for the copies of one routing decision, which all carry `jws`'s payload and origin
+ * signature and differ only in the router's signature (its leaf and path). msgpack encodes a map
+ * member after member, so every copy's bytes start with the same prefix (the map of two, the
+ * payload, the array of two, the origin's signature): it is encoded and hashed once, and each
+ * copy adds the encoding of its own countersignature, with the hash state of the prefix copied.
+ * The bytes are exactly {@link encodeEnvelope}'s (test: `packages/core/test/codec.test.ts`); a
+ * copy of another shape is encoded whole.
+ */
+export function copyEncoder(jws: GeneralJws): (copy: GeneralJws) => EncodedCopy {
+  const origin = jws.signatures[0];
+  const whole = (copy: GeneralJws): EncodedCopy => {
+    const bytes = encodeEnvelope(copy);
+    return { bytes, sha256: createHash('sha256').update(bytes).digest('hex') };
+  };
+  if (!origin) return whole;
+  const prefix = Buffer.concat([
+    MAP_OF_TWO,
+    encoder.encode('payload'),
+    encoder.encode(jws.payload),
+    encoder.encode('signatures'),
+    ARRAY_OF_TWO,
+    encoder.encode(signatureMap(origin)),
+  ]);
+  const prefixHash = createHash('sha256').update(prefix);
+  return (copy) => {
+    const [first, second] = copy.signatures;
+    if (copy.payload !== jws.payload || copy.signatures.length !== 2 || first !== origin)
+      return whole(copy);
+    const own = encoder.encode(signatureMap(second!));
+    return {
+      bytes: Buffer.concat([prefix, own]),
+      sha256: prefixHash.copy().update(own).digest('hex'),
+    };
+  };
+}
+
+const MAP_OF_TWO = Buffer.from([0x82]);
+const ARRAY_OF_TWO = Buffer.from([0x92]);
 
 /**
  * Decodes and shape-checks an envelope. Anything but exactly the documented map (one or two

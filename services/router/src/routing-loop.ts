@@ -9,10 +9,10 @@ import {
   RECEIPT_TOKEN,
   ReceiptError,
   ReceiptErrorCode,
+  copyEncoder,
   countersignDecision,
   deadLetterSubject,
   decideRoute,
-  encodeEnvelope,
   feedSubject,
   forwardMsgId,
   decodeEnvelope,
@@ -504,8 +504,10 @@ export class RoutingLoop {
       grants: allowed,
     });
     const copyFor = new Map(allowed.map((a, i) => [a.recipient, copies[i]!]));
+    // The copies share everything up to the router's signature: encoded and hashed once.
+    const encodeCopy = copyEncoder(jws);
     const forwardCopy = async (a: RoutedTo) => {
-      const bytes = encodeEnvelope(copyFor.get(a.recipient)!);
+      const { bytes, sha256: envelopeSha256 } = encodeCopy(copyFor.get(a.recipient)!);
       const forwardedAt = new Date().toISOString();
       const subject = feedSubject(a.recipient, alert.origin, alert.type);
       const msgID = forwardMsgId(alert.origin, alert.id, a.recipient);
@@ -521,12 +523,12 @@ export class RoutingLoop {
             subject,
             msgId: msgID,
             envelope: bytes,
-            envelopeSha256: sha256Hex(bytes),
+            envelopeSha256,
             reason: r.held,
           },
         };
       return {
-        forward: { ...a, feedSeq: r.ack.seq, envelopeSha256: sha256Hex(bytes), forwardedAt },
+        forward: { ...a, feedSeq: r.ack.seq, envelopeSha256, forwardedAt },
       };
     };
     const sent = await this.#forwardAll(m, allowed, forwardCopy);
