@@ -703,17 +703,15 @@ export class RouterStore {
         reasonCode: DenyReason.OperationPeriod,
         reason: `operation ${o.operation.id}@${o.operation.version} is not in its period: the alert goes to nobody`,
       });
-    this.#notify(a.origin, {
-      event: 'routed',
-      alertId: a.id,
-      at,
-      ...(o.operation ? { operation: o.operation.id } : {}),
-      // A held copy's recipient is listed too: for the sender it is pending until its receipt.
-      recipients: [...o.forwards, ...(o.held ?? [])].map((f) => f.recipient),
-      denied: o.denied
+    // A held copy's recipient is listed too: for the sender it is pending until its receipt.
+    for (const event of routedNotices(
+      { alertId: a.id, at, ...(o.operation ? { operation: o.operation.id } : {}) },
+      [...o.forwards, ...(o.held ?? [])].map((f) => f.recipient),
+      o.denied
         .filter((d) => d.reason !== DenyReason.NotParty)
         .map((d) => ({ recipient: d.recipient, code: d.reason, reason: d.detail.slice(0, 1000) })),
-    });
+    ))
+      this.#notify(a.origin, event);
     for (const d of summariseRefusals(a.origin, o.denied))
       entries.push({ event: AuditEvent.Denied, ...who, ...d });
     return entries;
@@ -811,6 +809,51 @@ export class RouterStore {
     }
     return entries;
   }
+}
+
+/** Most items a `routed` notice event lists in `recipients` or in `denied` (notice.v1's maxItems). */
+export const NOTICE_MAX_ITEMS = 1000;
+/**
+ * Most bytes (JSON) of the `denied` items of one `routed` event: with 1,000 recipients beside
+ * them an event stays far below the envelope limit, so the notifier can always send it.
+ */
+export const NOTICE_MAX_DENIED_BYTES = 64 * 1024;
+
+/**
+ * The `routed` notice events of one decision: one, unless its lists exceed what one event may
+ * hold ({@link NOTICE_MAX_ITEMS} recipients or refusals, {@link NOTICE_MAX_DENIED_BYTES} of
+ * refusals); then several events for the same alert, each with part of the lists, which the
+ * sender's gateway merges (docs/protocol.md §9.2). Nothing is dropped.
+ */
+export function routedNotices(
+  base: { readonly alertId: string; readonly at: string; readonly operation?: string },
+  recipients: readonly string[],
+  denied: readonly { recipient: string; code: string; reason: string }[],
+): NoticeEvent[] {
+  const deniedChunks: (typeof denied)[] = [];
+  let chunk: (typeof denied)[number][] = [];
+  let bytes = 0;
+  for (const d of denied) {
+    const size = JSON.stringify(d).length + 1;
+    if (
+      chunk.length === NOTICE_MAX_ITEMS ||
+      (chunk.length > 0 && bytes + size > NOTICE_MAX_DENIED_BYTES)
+    ) {
+      deniedChunks.push(chunk);
+      chunk = [];
+      bytes = 0;
+    }
+    chunk.push(d);
+    bytes += size;
+  }
+  if (chunk.length > 0) deniedChunks.push(chunk);
+  const events = Math.max(1, Math.ceil(recipients.length / NOTICE_MAX_ITEMS), deniedChunks.length);
+  return Array.from({ length: events }, (_, i) => ({
+    event: 'routed' as const,
+    ...base,
+    recipients: recipients.slice(i * NOTICE_MAX_ITEMS, (i + 1) * NOTICE_MAX_ITEMS),
+    denied: deniedChunks[i] ?? [],
+  }));
 }
 
 /**

@@ -1,0 +1,52 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { newAlertId, type NoticeEvent } from '@alert-hub/core';
+import { openDatabase } from '@alert-hub/runtime';
+import { GatewayStore } from '../src/store.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'ahub-routed-merge-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('gateway - a decision told in several routed events', () => {
+  it('the events merge, in either order, into the state one event would give', () => {
+    const id = newAlertId();
+    const at = '2026-11-29T12:00:00.000Z';
+    const part = (recipients: string[], denied: string[]): NoticeEvent => ({
+      event: 'routed',
+      alertId: id,
+      at,
+      operation: 'THUNDERBALL',
+      recipients,
+      denied: denied.map((recipient) => ({ recipient, code: 'DENY_HANDLING', reason: 'above' })),
+    });
+    const states = [
+      [part(['KE-KWS', 'NG-NCS'], ['US-FWS']), part(['VN-CUSTOMS'], ['CN-GACC'])],
+      [part(['VN-CUSTOMS'], ['CN-GACC']), part(['KE-KWS', 'NG-NCS'], ['US-FWS'])],
+      [part(['KE-KWS', 'NG-NCS', 'VN-CUSTOMS'], ['CN-GACC', 'US-FWS'])],
+    ].map((events, i) => {
+      const store = new GatewayStore(openDatabase(join(dir, `${i}.db`)), { agency: 'SG-NPARKS' });
+      store.putSent([
+        {
+          id,
+          sequence: 1,
+          contentSha256: '00',
+          acceptedAt: at,
+          type: 'seizure-report',
+          client: 'c',
+        },
+      ]);
+      for (const e of events) store.applyNotice([e]);
+      const s = store.statusOf(id, Date.parse(at), 60_000)!;
+      return {
+        state: s.state,
+        operation: s.operation,
+        recipients: s.recipients.map((r) => `${r.recipient} ${r.state}`),
+      };
+    });
+    expect(states[0]).toEqual(states[2]);
+    expect(states[1]).toEqual(states[2]);
+    expect(states[2]!.recipients).toHaveLength(5);
+  });
+});
