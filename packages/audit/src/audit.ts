@@ -124,6 +124,8 @@ export interface AuditRecord {
   readonly hash: string;
   /** A `routed` entry's recipients, in tree order, when the reader asked for them. */
   readonly routes?: readonly AuditRoute[];
+  /** Instead of `routes`: why its rows in `audit_routes` are not the leaves it commits to. */
+  readonly routesError?: string;
 }
 
 /** The first element of every entry's JSON array: the format and its version. */
@@ -156,7 +158,7 @@ export const HASHED_MEMBERS = [
  * agreementId, agreementVersion, reasonCode, reason, streamSeq, feedSeq, detail]`, absent members
  * as `null`, serialised as RFC 8785 (JCS) does (no spaces; strings as JSON.stringify writes them).
  */
-export function entryBytes(r: Omit<AuditRecord, 'hash' | 'routes'>): Buffer {
+export function entryBytes(r: Omit<AuditRecord, 'hash' | 'routes' | 'routesError'>): Buffer {
   return Buffer.from(
     JSON.stringify([
       ENTRY_FORMAT,
@@ -183,7 +185,7 @@ export function entryBytes(r: Omit<AuditRecord, 'hash' | 'routes'>): Buffer {
 }
 
 /** The leaf hash of an entry (hex). */
-export function hashRecord(r: Omit<AuditRecord, 'hash' | 'routes'>): string {
+export function hashRecord(r: Omit<AuditRecord, 'hash' | 'routes' | 'routesError'>): string {
   return hashLeaf(entryBytes(r)).toString('hex');
 }
 
@@ -265,13 +267,24 @@ export const AUDIT_SCHEMA: readonly { type: string; name: string; table: string;
   PRIMARY KEY (seq, idx)
 ) WITHOUT ROWID`,
   },
-  {
-    type: 'index',
-    name: 'audit_routes_recipient',
-    table: 'audit_routes',
-    sql: 'CREATE INDEX audit_routes_recipient ON audit_routes (recipient, seq)',
-  },
 ];
+
+/** Whether the database has the table of routing decisions' recipients (logs before it do not). */
+export function hasRouteTable(db: SqliteDatabase): boolean {
+  return (
+    db
+      .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'audit_routes'")
+      .get() !== undefined
+  );
+}
+
+function hasRoutingDecisions(db: SqliteDatabase): boolean {
+  try {
+    return db.prepare("SELECT 1 FROM audit WHERE event = 'routed' LIMIT 1").get() !== undefined;
+  } catch {
+    return false; // no audit table: reported as missing anyway
+  }
+}
 
 /** The tables of the log (not the router's own state): what {@link checkSchema} guards. */
 const LOG_TABLES = new Set(AUDIT_SCHEMA.filter((o) => o.type === 'table').map((o) => o.name));
@@ -306,6 +319,9 @@ export function checkSchema(db: SqliteDatabase): string[] {
     } else if (r.type === 'table' && (r.name.startsWith('audit') || r.name === 'checkpoints'))
       problems.push(`table ${r.name}: not a table the router creates`);
   }
+  // A log written before routing decisions were one entry has no audit_routes: that is its
+  // schema, as long as it holds no routing decision.
+  if (expected.has('audit_routes') && !hasRoutingDecisions(db)) expected.delete('audit_routes');
   for (const o of expected.values()) problems.push(`${o.type} ${o.name} is missing`);
   return problems;
 }
@@ -499,7 +515,9 @@ export class AuditAppender {
     const range = new CompactRange();
     const routes = routeReader(this.#db);
     for (const r of iterateRecords(this.#db)) {
-      const problem = checkRecord(r, range.size + 1) ?? checkRoutes(r, routes(r.seq));
+      const problem =
+        checkRecord(r, range.size + 1) ??
+        (r.event === AuditEvent.Routed ? checkRoutes(r, routes(r.seq)) : undefined);
       if (problem) throw new AuditIntegrityError(`audit entry ${problem.seq}: ${problem.problem}`);
       range.append(Buffer.from(r.hash, 'hex'));
     }
@@ -805,6 +823,7 @@ export interface AuditRouteRow {
 
 /** Reads the `audit_routes` rows of one entry, in tree order. */
 export function routeReader(db: SqliteDatabase): (seq: number) => AuditRouteRow[] {
+  if (!hasRouteTable(db)) return () => [];
   const st = db.prepare<[number], AuditRouteRow>(
     'SELECT idx, recipient, feed_seq, leaf FROM audit_routes WHERE seq = ? ORDER BY idx',
   );
@@ -829,14 +848,15 @@ export function toRoutes(rows: readonly AuditRouteRow[]): AuditRoute[] {
 
 /** Attaches their recipients to the `routed` records among `records`. */
 export function withRoutes(db: SqliteDatabase, records: readonly AuditRecord[]): AuditRecord[] {
+  if (!records.some((r) => r.event === AuditEvent.Routed)) return [...records];
   const read = routeReader(db);
   return records.map((r) => {
     if (r.event !== AuditEvent.Routed) return r;
-    try {
-      return { ...r, routes: toRoutes(read(r.seq)) };
-    } catch {
-      return { ...r, routes: [] };
-    }
+    // A route that does not read as one is shown as such, never as "no recipient".
+    const problem = checkRoutes(r, read(r.seq));
+    return problem
+      ? { ...r, routesError: problem.problem }
+      : { ...r, routes: toRoutes(read(r.seq)) };
   });
 }
 
@@ -852,6 +872,7 @@ export const ROUTES_PAST_END =
  * entries removed from the end).
  */
 export function orphanRoute(db: SqliteDatabase): { seq: number; pastEnd: boolean } | undefined {
+  if (!hasRouteTable(db)) return undefined;
   const row = db
     .prepare(
       `SELECT r.seq AS seq, r.seq > (SELECT coalesce(max(seq), 0) FROM audit) AS pastEnd
@@ -937,7 +958,10 @@ export interface RouteInclusion {
   readonly path: readonly string[];
 }
 
-/** The route inclusion proof of `recipient` in the `routed` entry `seq`, if it is a recipient. */
+/**
+ * The route inclusion proof of `recipient` in the `routed` entry `seq`, if the decision put a copy
+ * for it on its feed (a held copy's forward is a `forwarded` entry of its own, later).
+ */
 export function routeInclusion(
   db: SqliteDatabase,
   seq: number,
@@ -945,7 +969,7 @@ export function routeInclusion(
 ): RouteInclusion | undefined {
   const rows = routeReader(db)(seq);
   const index = rows.findIndex((r) => r.recipient === recipient);
-  if (index < 0) return undefined;
+  if (index < 0 || rows[index]!.feed_seq === null) return undefined;
   const { proofs } = rootAndInclusionProofs(rows.map((r) => hashLeaf(Buffer.from(r.leaf, 'utf8'))));
   return {
     leaf: rows[index]!.leaf,

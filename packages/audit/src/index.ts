@@ -16,6 +16,7 @@ export {
   checkRoutes,
   checkSchema,
   entryBytes,
+  hasRouteTable,
   hashRecord,
   initAuditSchema,
   iterateRecords,

@@ -3,6 +3,7 @@ import {
   AuditEvent,
   HASHED_MEMBERS,
   NEAR_MISSES,
+  hasRouteTable,
   toRecord,
   withRoutes,
   type AuditRecord,
@@ -43,9 +44,8 @@ export interface AuditQuery {
   /**
    * The event: routed, received, forwarded, denied, rejected, dead-lettered, held, delivered,
    * requeued, agreements-loaded. `received` also finds `routed` entries (a routing decision is
-   * the alert received and routed), and `forwarded` finds `routed` entries that granted copies
-   * (with `partner`: a copy to that partner), so a question asked of older logs and of newer
-   * ones gets the same answer.
+   * the alert received and routed), and `forwarded` also finds `routed` entries that put a copy
+   * on a feed (with `partner`: that partner's copy), as `forwarded` entries did in older logs.
    */
   readonly outcome?: string;
   readonly alertId?: string;
@@ -70,20 +70,26 @@ export function queryAudit(db: SqliteDatabase, q: AuditQuery): AuditRecord[] {
   // A partner is named as the recipient, or in a summary of refusals: among the `recipients` of
   // a "not a party" denial (or of an older summary by reason), or a key of a near-miss summary's
   // `codes`.
-  // A routing decision names its recipients in `audit_routes`.
+  // A routing decision names its recipients in `audit_routes` (a log from before it has none).
+  const routes = hasRouteTable(db);
   if (q.partner !== undefined) {
     where.push(
-      "(recipient = ? OR (event = 'routed' AND EXISTS (SELECT 1 FROM audit_routes r WHERE r.recipient = ? AND r.seq = audit.seq)) OR (event = 'denied' AND recipient IS NULL AND (EXISTS (SELECT 1 FROM json_each(audit.detail, '$.recipients') WHERE value = ?) OR EXISTS (SELECT 1 FROM json_each(audit.detail, '$.codes') WHERE key = ?))))",
+      `(recipient = ? OR ${routes ? "(event = 'routed' AND EXISTS (SELECT 1 FROM audit_routes r WHERE r.seq = audit.seq AND r.recipient = ?)) OR " : ''}(event = 'denied' AND recipient IS NULL AND (EXISTS (SELECT 1 FROM json_each(audit.detail, '$.recipients') WHERE value = ?) OR EXISTS (SELECT 1 FROM json_each(audit.detail, '$.codes') WHERE key = ?))))`,
     );
-    params.push(q.partner, q.partner, q.partner, q.partner);
+    params.push(q.partner, ...(routes ? [q.partner] : []), q.partner, q.partner);
   }
   add('type = ?', q.type);
   if (q.outcome === AuditEvent.Received) where.push("event IN ('received', 'routed')");
-  else if (q.outcome === AuditEvent.Forwarded)
+  else if (q.outcome === AuditEvent.Forwarded) {
+    // A decision's copy counts as forwarded once it is on its feed (a held copy is forwarded
+    // later, in a `forwarded` entry of its own); with a partner, that partner's copy.
     where.push(
-      "(event = 'forwarded' OR (event = 'routed' AND json_extract(audit.detail, '$.size') > 0))",
+      routes
+        ? `(event = 'forwarded' OR (event = 'routed' AND EXISTS (SELECT 1 FROM audit_routes r WHERE r.seq = audit.seq AND r.feed_seq IS NOT NULL${q.partner !== undefined ? ' AND r.recipient = ?' : ''})))`
+        : "event = 'forwarded'",
     );
-  else add('event = ?', q.outcome);
+    if (routes && q.partner !== undefined) params.push(q.partner);
+  } else add('event = ?', q.outcome);
   if (q.alertId !== undefined) {
     where.push('(alert_id = ? OR claimed_id = ?)');
     params.push(q.alertId, q.alertId);
@@ -221,18 +227,23 @@ export function flowStats(
   // routing decisions whose copy reached its feed.
   const since = q.since === undefined ? '' : parseInstant(q.since);
   const until = q.until === undefined ? '9999' : parseInstant(q.until);
+  const routes = hasRouteTable(db);
   return db
     .prepare(
       `SELECT day, origin, recipient, type, count(*) AS count FROM (
          SELECT substr(at, 1, 10) AS day, origin, recipient, type FROM audit
           WHERE event = 'forwarded' AND at >= ? AND at < ?
-         UNION ALL
+         ${
+           routes
+             ? `UNION ALL
          SELECT substr(a.at, 1, 10) AS day, a.origin, r.recipient, a.type FROM audit a
            JOIN audit_routes r ON r.seq = a.seq
-          WHERE a.event = 'routed' AND a.at >= ? AND a.at < ? AND r.feed_seq IS NOT NULL)
+          WHERE a.event = 'routed' AND a.at >= ? AND a.at < ? AND r.feed_seq IS NOT NULL`
+             : ''
+         })
        GROUP BY day, origin, recipient, type ORDER BY day, origin, recipient, type`,
     )
-    .all(since, until, since, until) as FlowCount[];
+    .all(...(routes ? [since, until, since, until] : [since, until])) as FlowCount[];
 }
 
 /** Merges records of several databases (routers on several hosts) into one time-ordered view. */

@@ -221,6 +221,7 @@ export class GatewayWitness {
       // names the agency itself.
       let verified =
         e.index === r.seq - 1 &&
+        r.alertId === alertId &&
         (e.route
           ? verifyRouteInclusion(r, e.route, this.#d.agency) === undefined
           : r.recipient === this.#d.agency && r.event === 'forwarded');

@@ -631,21 +631,26 @@ export class RouterStore {
     const feedSeqOf = new Map(o.forwards.map((f) => [f.recipient, f.feedSeq]));
     // One entry for the whole decision (docs/protocol.md §8.1): it commits to the route tree,
     // whose leaves (each recipient with its agreement) go into audit_routes beside it.
-    const viaOriginal = o.forwards.some((f) => f.viaOriginal);
-    const operation = o.forwards.find((f) => f.operation)?.operation;
+    // Why the recipients are who they are, for the decision as a whole (held copies included):
+    // an operation's membership, or (a retraction, an outcome) the original's recipients.
+    const granted = [...o.forwards, ...(o.held ?? [])];
+    const operation = granted.find((f) => f.operation)?.operation;
+    const viaOriginal = granted.filter((f) => f.viaOriginal).length;
     const entries: AuditEntry[] = [
       {
         event: AuditEvent.Routed,
         ...who,
-        ...(viaOriginal
-          ? {
-              reason:
-                a.type === 'outcome'
-                  ? 'outcome sent to the origin of the alert it answers'
-                  : 'retraction sent to every recipient of the original',
-            }
-          : operation
-            ? { reason: `operation ${operation}` }
+        ...(operation
+          ? { reason: `operation ${operation}` }
+          : viaOriginal > 0
+            ? {
+                reason:
+                  a.type === 'outcome'
+                    ? 'outcome sent to the origin of the alert it answers'
+                    : viaOriginal === granted.length
+                      ? 'retraction sent to every recipient of the original'
+                      : `retraction sent to every recipient of the original (${viaOriginal} of the ${granted.length} recipients), the others under the agreements`,
+              }
             : {}),
         routeTree: {
           root: o.routeTree.root,
@@ -834,7 +839,7 @@ export function routedNotices(
   let chunk: (typeof denied)[number][] = [];
   let bytes = 0;
   for (const d of denied) {
-    const size = JSON.stringify(d).length + 1;
+    const size = Buffer.byteLength(JSON.stringify(d)) + 1;
     if (
       chunk.length === NOTICE_MAX_ITEMS ||
       (chunk.length > 0 && bytes + size > NOTICE_MAX_DENIED_BYTES)
