@@ -1,5 +1,4 @@
 import { canonicalJson, parseRouteLeaf, rootAndInclusionProofs } from '@alert-hub/core';
-import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type Database from 'better-sqlite3';
 import { CompactRange, MerkleTree, hashLeaf, rootFromInclusionProof } from './merkle.js';
 import {
@@ -417,19 +416,6 @@ export class AuditIntegrityError extends Error {
   }
 }
 
-/** How many entries {@link AuditAppender.precheck} re-reads and re-hashes between two yields. */
-export const DEFAULT_CHECK_SLICE = 64;
-
-/** Options of {@link AuditAppender.precheck}. */
-export interface PrecheckOptions {
-  /** Entries per slice; default {@link DEFAULT_CHECK_SLICE}. */
-  readonly slice?: number;
-  /** Called after each slice with the milliseconds it took (the longest the event loop waited). */
-  readonly onSlice?: (ms: number) => void;
-  /** How to yield between slices; default `setImmediate` (other callbacks and I/O run first). */
-  readonly yield?: () => Promise<unknown>;
-}
-
 /**
  * Appends entries to the log and signs checkpoints. It keeps the tree's right edge in memory,
  * built from the entries it verified at start and those it appended, so what it signs is what it
@@ -451,17 +437,13 @@ export class AuditAppender {
   #pending = new Map<number, string>();
   #lastCheckpoint: Checkpoint | undefined;
   /**
-   * SQLite's `data_version` as it was before the last full check of the database (at load, at
-   * a checkpoint). It changes only when ANOTHER connection commits: while it
-   * is unchanged, every change to the file came through this connection, i.e. through this
-   * appender's checked inserts, so the row count is still right and a re-read entry still reads
-   * as it did.
+   * SQLite's `data_version` as it was at the last full check of the database (at load, at a
+   * checkpoint). It changes only when ANOTHER connection commits: while it is unchanged, every
+   * change to the file came through this connection, i.e. through this appender's inserts, each
+   * checked to have landed, so the row count is still right and every entry reads as written.
    */
   #quietVersion = Number.NaN;
-  /** Pending entries up to this seq were re-read and found as written while the file was quiet. */
-  #checkedThrough = 0;
   readonly #dataVersion: () => number;
-  readonly #slice;
   /** Proof computation over the stored leaf hashes, which start-up verified against content. */
   readonly tree: MerkleTree;
 
@@ -487,9 +469,6 @@ export class AuditAppender {
     this.#insertCheckpoint = db.prepare('INSERT INTO checkpoints (size, note) VALUES (?, ?)');
     this.#storedCheckpoint = db.prepare<[number], { note: string }>(
       'SELECT note FROM checkpoints WHERE size = ?',
-    );
-    this.#slice = db.prepare<[number, number], AuditRow>(
-      'SELECT * FROM audit WHERE seq > ? AND seq <= ? ORDER BY seq',
     );
     this.#dataVersion = () => db.pragma('data_version', { simple: true }) as number;
     const leaves = db.prepare<[number, number], { hash: string }>(
@@ -559,10 +538,9 @@ export class AuditAppender {
         `the first ${c.size} entries do not have the root of the published checkpoint: the log was rewritten`,
       );
     this.#lastCheckpoint = c;
-    // Entries after it (verified against their content at load) are checked again before the
-    // next checkpoint, like those appended from now on. The quiet version stays the one read at
-    // load: a write by another connection since then makes the next checkpoint check everything.
-    this.#checkedThrough = c.size;
+    // Entries after it were verified against their content at load. The quiet version stays the
+    // one read at load: a write by another connection since then makes the next checkpoint
+    // check everything since this one.
     this.#pending = new Map();
     for (const r of iterateRecords(this.#db, c.size)) this.#pending.set(r.seq, r.hash);
   }
@@ -671,37 +649,6 @@ export class AuditAppender {
     return this.#pending.size;
   }
 
-  /**
-   * Re-reads and re-hashes the entries since the last checkpoint in slices of `slice` entries,
-   * yielding to the event loop between slices, so that {@link AuditAppender.checkpoint} has only
-   * the entries appended since the last slice left to check. Outside any transaction; throws
-   * {@link AuditIntegrityError} at the first entry that is not as written. If another connection
-   * writes to the file meanwhile (SQLite's `data_version` changes), it stops: `checkpoint` then
-   * checks everything itself, under its lock.
-   */
-  async precheck(options: PrecheckOptions = {}): Promise<void> {
-    const slice = options.slice ?? DEFAULT_CHECK_SLICE;
-    const pause = options.yield ?? (() => yieldToEventLoop());
-    for (;;) {
-      const started = performance.now();
-      const more = this.#checkSlice(slice);
-      options.onSlice?.(performance.now() - started);
-      if (!more) return;
-      await pause();
-    }
-  }
-
-  /** Checks the next slice of unchecked entries; returns whether any are left to check. */
-  #checkSlice(slice: number): boolean {
-    if (!this.transparency || this.#dataVersion() !== this.#quietVersion) return false;
-    const from = Math.max(this.#checkedThrough, this.#lastCheckpoint?.size ?? 0);
-    const to = Math.min(this.size, from + slice);
-    if (to <= from) return false;
-    this.#checkEntries(this.#slice.iterate(from, to), from, to);
-    this.#checkedThrough = to;
-    return to < this.size;
-  }
-
   /** Checks that entries `from + 1 .. to` are in the database, in order, exactly as written. */
   #checkEntries(rows: IterableIterator<AuditRow>, from: number, to: number): void {
     let seq = from;
@@ -722,16 +669,16 @@ export class AuditAppender {
   }
 
   /**
-   * Checks that the entries since the last checkpoint are in the database as written and that
-   * none vanished or appeared, then signs a checkpoint of the log as this appender knows it and
-   * stores the note. Must run inside an immediate transaction. Returns the signed note, or
-   * undefined when there is nothing new.
+   * Signs a checkpoint of the log as this appender knows it and stores the note, after checking
+   * the database when it may hold what this appender did not write. Must run inside an immediate
+   * transaction. Returns the signed note, or undefined when there is nothing new.
    *
-   * Entries {@link AuditAppender.precheck} already checked are not read again when no other
-   * connection has committed to the file since the last full check (SQLite's `data_version`,
-   * read here under the transaction's lock, is unchanged): every change since then came through
-   * this appender. Otherwise it checks the row count and every entry since the last checkpoint
-   * here, in one go.
+   * If another connection committed to the file since the last full check (SQLite's
+   * `data_version`, read here under the transaction's lock, changed: another process, another
+   * router sharing the file), it counts the rows and re-reads and re-hashes every entry since the
+   * last checkpoint before it signs. If none did, every change since then came through this
+   * appender's own inserts, each checked to have landed, and there is nothing to re-read. Either
+   * way it signs the tree it holds in memory, never what the file says.
    */
   checkpoint(
     signer: NoteSigner,
@@ -743,18 +690,15 @@ export class AuditAppender {
     if (head > this.size) this.#catchUp();
     const since = this.#lastCheckpoint?.size ?? 0;
     if (this.size === since || this.size === 0) return undefined;
-    let from = since;
-    if (version === this.#quietVersion) from = Math.max(since, this.#checkedThrough);
-    else {
+    if (version !== this.#quietVersion) {
       const c = this.#count.get(0);
       if (c?.n !== this.size || c.last !== this.size)
         throw new AuditIntegrityError(
           `the database holds ${c?.n ?? 0} entries (last ${c?.last ?? 0}) where ${this.size} were written: entries were removed or inserted`,
         );
+      this.#checkEntries(iterateRecordRows(this.#db, since), since, this.size);
+      this.#quietVersion = version;
     }
-    this.#checkEntries(iterateRecordRows(this.#db, from), from, this.size);
-    this.#quietVersion = version;
-    this.#checkedThrough = this.size;
     const checkpoint = { origin, size: this.size, root: this.root() };
     const existing = this.#storedCheckpoint.get(checkpoint.size);
     if (existing) {

@@ -235,10 +235,9 @@ export class AuditCheckpointer {
 
   /**
    * Signs and publishes a checkpoint if entries were appended since the last one. Before it
-   * signs, the appender checks the database against what the router wrote; on a mismatch the
-   * router fails closed. The re-read runs in slices between which the event loop keeps routing
-   * (`AuditAppender.precheck`); only the entries appended since the last slice are checked under
-   * the transaction that signs. Calls run one at a time: a call while one runs waits for it.
+   * signs, the appender checks the database against what the router wrote whenever another
+   * connection has written to the file (`AuditAppender.checkpoint`); on a mismatch the router
+   * fails closed. Calls run one at a time: a call while one runs waits for it.
    */
   async checkpoint(): Promise<void> {
     while (this.#running) await this.#running.catch(() => undefined);
@@ -256,8 +255,6 @@ export class AuditCheckpointer {
     const { store } = this.#d;
     let signed: { checkpoint: Checkpoint; note: string } | undefined;
     try {
-      await store.audit.precheck();
-      if (this.#failed) return;
       const signer = hubNoteSigner(this.#d.hubKey(), this.origin);
       signed = store.audit.db
         .transaction(() => store.audit.checkpoint(signer, this.origin))
