@@ -273,6 +273,8 @@ describe('transparency log - an honest log verifies against the witnessed anchor
       ['routed', null, true],
     ]);
     expect(body.entries[0]!.record.routes).toBeUndefined();
+    // And it is the decision VN-CUSTOMS's own copy carries: the same root, the same leaf.
+    expect((body.entries[0] as { copyMatches?: boolean | null }).copyMatches).toBe(true);
     expect(JSON.parse(body.entries[0]!.route.leaf)).toMatchObject({ recipient: 'VN-CUSTOMS' });
     // Nothing in the entries names another recipient (the checkpoint names its witnesses).
     const entriesText = JSON.stringify(body.entries);

@@ -31,7 +31,7 @@ import type { Intake, Receipt } from './intake.js';
 import { findAlert, parseOriginQuery } from './lookup.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { GatewayStore } from './store.js';
-import type { GatewayWitness } from './witness.js';
+import { copyMatchesDecision, type GatewayWitness } from './witness.js';
 
 export interface HttpDeps {
   readonly config: GatewayConfig;
@@ -255,12 +255,25 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
     const { id } = req.params as { id: string };
     if (!deps.witness) throw new GatewayError('ERR_NOT_FOUND', 'the witness is disabled');
     const answer = await deps.witness.inclusionProof(config.witness.auditLog, id);
-    if (!answer.ok && 'error' in answer)
+    if ('error' in answer)
       throw new GatewayError(
         answer.error.code === 'ERR_NOT_FOUND' ? 'ERR_NOT_FOUND' : 'ERR_NATS_UNAVAILABLE',
         answer.error.message,
       );
-    return answer;
+    // A routing decision's entry: is it the decision this agency's own copy carries? (null when
+    // the copy is no longer held here, or the entry is a `forwarded` one.)
+    const entries = answer.entries.map((e) => {
+      const envelope = e.route && e.record.origin && store.envelopeOf(e.record.origin, id);
+      return {
+        ...e,
+        copyMatches: envelope ? copyMatchesDecision(envelope, e.record, e.route!) : null,
+      };
+    });
+    return {
+      ...answer,
+      ok: answer.ok && entries.every((e) => e.copyMatches !== false),
+      entries,
+    };
   });
   app.get('/v1/feed', { preHandler: requireRole('read-feed') }, async (req) => {
     const q = parseFeedQuery(req.query as Record<string, unknown>, alertTypes);

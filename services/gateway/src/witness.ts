@@ -6,6 +6,7 @@ import {
   auditCosignatureSubject,
   auditOrigin,
   auditProofSubject,
+  decodeEnvelope,
   parseAuditCheckpointSubject,
   parseAuditCosignatureSubject,
   type SigningKey,
@@ -243,6 +244,33 @@ export class GatewayWitness {
 
   close(): void {
     for (const s of this.#subs) s.unsubscribe();
+  }
+}
+
+/**
+ * Whether the routing decision an audit entry records is the one this agency's copy carries:
+ * the copy's countersignature signs the same route tree root the entry commits to, and carries
+ * the same leaf the proof gives. Anything that does not read as such is `false`.
+ */
+export function copyMatchesDecision(
+  envelope: Uint8Array,
+  record: AuditRecord,
+  route: RouteInclusion,
+): boolean {
+  try {
+    const routed = decodeEnvelope(envelope).signatures[1];
+    if (!routed?.header) return false;
+    const header = JSON.parse(Buffer.from(routed.protected, 'base64url').toString('utf8')) as {
+      tree_root?: unknown;
+    };
+    const detail = JSON.parse(record.detail ?? 'null') as { root?: unknown };
+    return (
+      typeof header.tree_root === 'string' &&
+      header.tree_root === detail.root &&
+      Buffer.from(routed.header.leaf, 'base64url').toString('utf8') === route.leaf
+    );
+  } catch {
+    return false;
   }
 }
 
