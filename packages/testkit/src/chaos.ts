@@ -176,7 +176,11 @@ function chaosHub(
         60_000,
         'the router to drain the inbound stream',
       );
-      const feeds = (await feedMessages(nc)).map((m) => m.msgId);
+      // Right after the cluster regains its quorum the JetStream API may still answer
+      // "temporarily unavailable": read the stream once it answers (what it holds is unchanged).
+      const feeds = (
+        await eventually(() => feedMessages(nc), 30_000, 'the feeds stream to answer')
+      ).map((m) => m.msgId);
       if (feeds.length !== ids.length * o.recipients.length || new Set(feeds).size !== feeds.length)
         throw new Error(
           `the feeds stream holds ${feeds.length} copies (${new Set(feeds).size} distinct) for ${ids.length} alerts x ${o.recipients.length} partners`,
