@@ -797,10 +797,9 @@ export function withRoutes(db: SqliteDatabase, records: readonly AuditRecord[]):
   return records.map((r) => {
     if (r.event !== AuditEvent.Routed) return r;
     // A route that does not read as one is shown as such, never as "no recipient".
-    const problem = checkRoutes(r, read(r.seq));
-    return problem
-      ? { ...r, routesError: problem.problem }
-      : { ...r, routes: toRoutes(read(r.seq)) };
+    const rows = read(r.seq);
+    const problem = checkRoutes(r, rows);
+    return problem ? { ...r, routesError: problem.problem } : { ...r, routes: toRoutes(rows) };
   });
 }
 
@@ -827,6 +826,40 @@ export function orphanRoute(db: SqliteDatabase): { seq: number; pastEnd: boolean
   return row && { seq: row.seq, pastEnd: row.pastEnd === 1 };
 }
 
+/** What a `routed` entry's `detail` holds (docs/protocol.md §8.1). */
+export interface RoutedDetail {
+  readonly feeds: readonly (number | null)[];
+  /** Base64url of the route tree's root; absent when `size` is 0. */
+  readonly root?: string;
+  readonly size: number;
+}
+
+/**
+ * A `routed` record's detail, read and shape-checked: `size` a non-negative integer, `feeds` an
+ * array of `size` items, `root` a string exactly when `size` is not 0. Undefined for anything
+ * else (the hashed detail then does not describe a route tree).
+ */
+export function routedDetail(r: Pick<AuditRecord, 'detail'>): RoutedDetail | undefined {
+  let d: { feeds?: unknown; root?: unknown; size?: unknown } | null;
+  try {
+    d = JSON.parse(r.detail ?? 'null') as typeof d;
+  } catch {
+    return undefined;
+  }
+  if (typeof d !== 'object' || d === null || Array.isArray(d)) return undefined;
+  const { feeds, root, size } = d;
+  if (
+    typeof size !== 'number' ||
+    !Number.isSafeInteger(size) ||
+    size < 0 ||
+    !Array.isArray(feeds) ||
+    feeds.length !== size ||
+    (size === 0 ? root !== undefined : typeof root !== 'string')
+  )
+    return undefined;
+  return d as RoutedDetail;
+}
+
 /**
  * What is wrong with a `routed` entry's recipients, if anything: the rows in `audit_routes`
  * must be exactly the leaves of the tree its (hashed) `detail` commits to: as many as `size`,
@@ -842,25 +875,10 @@ export function checkRoutes(
   if (r.event !== AuditEvent.Routed)
     return rows.length === 0
       ? undefined
-      : bad(ORPHAN_ROUTES.replace('no routed entry', 'an entry that is not routed'));
-  let detail: { feeds?: unknown; root?: unknown; size?: unknown };
-  try {
-    detail = JSON.parse(r.detail ?? 'null') as typeof detail;
-  } catch {
-    return bad('its detail is not JSON');
-  }
-  const size = detail?.size;
-  if (
-    typeof detail !== 'object' ||
-    detail === null ||
-    typeof size !== 'number' ||
-    !Number.isSafeInteger(size) ||
-    size < 0 ||
-    !Array.isArray(detail.feeds) ||
-    detail.feeds.length !== size ||
-    (size === 0) !== (detail.root === undefined)
-  )
-    return bad('its detail is not {feeds, root, size} of a route tree');
+      : bad('audit_routes holds routes for an entry that is not a routing decision: inserted');
+  const detail = routedDetail(r);
+  if (!detail) return bad('its detail is not {feeds, root, size} of a route tree');
+  const { size } = detail;
   if (rows.length !== size)
     return bad(
       `its route tree has ${size} leaves but audit_routes holds ${rows.length}: routes were removed or inserted`,
@@ -933,15 +951,13 @@ export function verifyRouteInclusion(
   recipient: string,
 ): string | undefined {
   if (record.event !== AuditEvent.Routed) return 'the entry is not a routing decision';
-  let detail: { root?: unknown; size?: unknown };
+  const detail = routedDetail(record);
+  if (detail?.root === undefined) return 'the entry records no route tree';
   try {
-    detail = JSON.parse(record.detail ?? 'null') as typeof detail;
     const leafBytes = Buffer.from(proof.leaf, 'utf8');
     const leaf = parseRouteLeaf(leafBytes);
     if (leaf.recipient !== recipient || leaf.index !== proof.index)
       return 'the leaf names another recipient or index';
-    if (typeof detail.size !== 'number' || typeof detail.root !== 'string')
-      return 'the entry records no route tree';
     const root = rootFromInclusionProof(
       proof.index,
       detail.size,

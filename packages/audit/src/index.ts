@@ -23,6 +23,7 @@ export {
   orphanRoute,
   routeInclusion,
   routeReader,
+  routedDetail,
   toRoutes,
   verifyRouteInclusion,
   withRoutes,
@@ -33,6 +34,7 @@ export {
   type AuditRow,
   type RouteInclusion,
   type RouteTreeRecord,
+  type RoutedDetail,
   type SqliteDatabase,
 } from './audit.js';
 export {

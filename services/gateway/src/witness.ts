@@ -20,6 +20,7 @@ import {
   hashLeaf,
   parseCheckpoint,
   parseNote,
+  routedDetail,
   verifyCosignature,
   verifyInclusion,
   verifyNote,
@@ -263,10 +264,10 @@ export function copyMatchesDecision(
     const header = JSON.parse(Buffer.from(routed.protected, 'base64url').toString('utf8')) as {
       tree_root?: unknown;
     };
-    const detail = JSON.parse(record.detail ?? 'null') as { root?: unknown };
+    const root = routedDetail(record)?.root;
     return (
-      typeof header.tree_root === 'string' &&
-      header.tree_root === detail.root &&
+      root !== undefined &&
+      header.tree_root === root &&
       Buffer.from(routed.header.leaf, 'base64url').toString('utf8') === route.leaf
     );
   } catch {

@@ -28,7 +28,11 @@ async function decide(recipients: string[]) {
   const record = (root: Buffer, size: number) =>
     ({
       event: 'routed',
-      detail: JSON.stringify({ feeds: [], root: root.toString('base64url'), size }),
+      detail: JSON.stringify({
+        feeds: Array.from({ length: size }, (_, i) => i + 1),
+        root: root.toString('base64url'),
+        size,
+      }),
     }) as unknown as AuditRecord;
   return { d, record };
 }
