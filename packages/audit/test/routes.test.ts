@@ -13,9 +13,9 @@ import {
   traceAlert,
   type AuditEntry,
 } from '@alert-hub/audit';
-import { ROUTE_LEAVES, ROUTE_ROOT_HEX } from './vectors.js';
+import { BLANK_ENTRY, ROUTE_LEAVES, ROUTE_ROOT_HEX } from './vectors.js';
 
-const AT = '2026-11-29T00:00:00.000Z';
+const AT = BLANK_ENTRY.at;
 const ALERT = '0169fb6c-1a80-7000-8000-000000000001';
 const who = { alertId: ALERT, origin: 'SG-NPARKS', type: 'seizure-report', streamSeq: 3 };
 
@@ -71,20 +71,7 @@ describe('audit - a log written before routing decisions were one entry', () => 
   function olderLog() {
     const db = new Database(':memory:');
     for (const o of AUDIT_SCHEMA.filter((x) => x.table !== 'audit_routes')) db.exec(o.sql);
-    const base = {
-      at: AT,
-      instance: 'router-a',
-      claimedId: null,
-      handling: null,
-      agreementId: null,
-      agreementVersion: null,
-      reasonCode: null,
-      reason: null,
-      feedSeq: null,
-      detail: null,
-      recipient: null,
-      ...who,
-    };
+    const base = { ...BLANK_ENTRY, ...who };
     const rows = [
       { ...base, seq: 1, event: 'received' as const },
       {

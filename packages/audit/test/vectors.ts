@@ -32,7 +32,8 @@ export const ORIGIN = 'alert-hub/audit/hub';
 export const WITNESS = 'alert-hub/witness/SG-NPARKS';
 export const COSIGNED_AT = 1764374400;
 
-const base = {
+/** An entry with every member null but its time and instance: what the vectors' entries start from. */
+export const BLANK_ENTRY = {
   at: '2026-11-29T00:00:00.000Z',
   instance: 'router-a',
   claimedId: null,
@@ -52,14 +53,14 @@ const base = {
 
 export const ENTRIES: Omit<AuditRecord, 'hash'>[] = [
   {
-    ...base,
+    ...BLANK_ENTRY,
     seq: 1,
     event: 'agreements-loaded',
     reason: 'agreements.yaml',
     detail: '{"agreements":["WEN-ASIA@1"],"sha256":"00"}',
   },
   {
-    ...base,
+    ...BLANK_ENTRY,
     seq: 2,
     event: 'received',
     alertId: '01JDZ7Q5X3M8W2E4R6T8Y0U2I4',
@@ -69,7 +70,7 @@ export const ENTRIES: Omit<AuditRecord, 'hash'>[] = [
     streamSeq: 1,
   },
   {
-    ...base,
+    ...BLANK_ENTRY,
     seq: 3,
     event: 'forwarded',
     alertId: '01JDZ7Q5X3M8W2E4R6T8Y0U2I4',
@@ -83,7 +84,7 @@ export const ENTRIES: Omit<AuditRecord, 'hash'>[] = [
     feedSeq: 1,
   },
   {
-    ...base,
+    ...BLANK_ENTRY,
     seq: 4,
     event: 'denied',
     alertId: '01JDZ7Q5X3M8W2E4R6T8Y0U2I4',
@@ -96,7 +97,7 @@ export const ENTRIES: Omit<AuditRecord, 'hash'>[] = [
     detail: '{"recipients":["NG-NCS"]}',
   },
   {
-    ...base,
+    ...BLANK_ENTRY,
     seq: 5,
     event: 'rejected',
     claimedId: 'forged-id-ü',
@@ -120,7 +121,7 @@ export const ROUTE_LEAVES = [
 export const ROUTE_ROOT_HEX = '263af3c1f9dc5b8555a48dce1deec5126d49a8a6a813d4e00c59ba95c3f866e4';
 
 export const ROUTED: Omit<AuditRecord, 'hash'> = {
-  ...base,
+  ...BLANK_ENTRY,
   seq: 6,
   event: 'routed',
   alertId: '0169fb6c-1a80-7000-8000-000000000001',

@@ -3,8 +3,6 @@ import { openDatabase } from '@alert-hub/runtime';
 /** What the audit log holds about one alert: how a test checks "exactly one entry per decision". */
 export interface AlertAuditCounts {
   readonly alertId: string;
-  /** Entries naming the alert (its decision, refusals, receipts ...). */
-  readonly entries: number;
   /** `routed` entries: routing decisions. */
   readonly decisions: number;
   /** `received` entries (older logs, and refused messages). */
@@ -21,18 +19,11 @@ export function auditCountsByAlert(file: string): Map<string, AlertAuditCounts> 
   try {
     const rows = db
       .prepare(
-        `SELECT a.alert_id AS alertId, count(*) AS entries,
-                sum(a.event = 'routed') AS decisions, sum(a.event = 'received') AS received,
-                sum(a.event = 'forwarded') AS forwarded
-           FROM audit a WHERE a.alert_id IS NOT NULL GROUP BY a.alert_id`,
+        `SELECT alert_id AS alertId, sum(event = 'routed') AS decisions,
+                sum(event = 'received') AS received
+           FROM audit WHERE alert_id IS NOT NULL GROUP BY alert_id`,
       )
-      .all() as {
-      alertId: string;
-      entries: number;
-      decisions: number;
-      received: number;
-      forwarded: number;
-    }[];
+      .all() as { alertId: string; decisions: number; received: number }[];
     const routes = db.prepare(
       `SELECT r.recipient FROM audit_routes r JOIN audit a ON a.seq = r.seq
         WHERE a.alert_id = ? AND a.event = 'routed' AND r.feed_seq IS NOT NULL
@@ -48,7 +39,6 @@ export function auditCountsByAlert(file: string): Map<string, AlertAuditCounts> 
           r.alertId,
           {
             alertId: r.alertId,
-            entries: r.entries,
             decisions: r.decisions,
             received: r.received,
             copies: to.length,
@@ -60,4 +50,14 @@ export function auditCountsByAlert(file: string): Map<string, AlertAuditCounts> 
   } finally {
     db.close();
   }
+}
+
+/**
+ * Whether the log holds exactly one routing decision for the alert, and no `received` entry
+ * beside it, naming each of `recipients` recipients once with its copy on its feed.
+ */
+export function isOneDecision(c: AlertAuditCounts | undefined, recipients: number): boolean {
+  return (
+    c?.decisions === 1 && c.received === 0 && c.copies === recipients && c.recipients === recipients
+  );
 }

@@ -28,6 +28,13 @@ const delivery = (): FeedWrite => {
     },
   };
 };
+/** A sealed receipt as an older gateway stored it in receipt_out: one delivery. */
+const owedReceipt = () => ({
+  receipt: newAlertId(),
+  agency: AGENCY,
+  committedAt: new Date().toISOString(),
+  deliveries: [{ alertId: newAlertId(), origin: 'SG-NPARKS', envelopeSha256: 'ab'.repeat(32) }],
+});
 const open = (name: string) =>
   new GatewayStore(openDatabase(join(dir, name)), { agency: AGENCY, receipts: true });
 
@@ -116,12 +123,7 @@ describe('gateway - delivery receipts coalesced per window', () => {
     db.exec(
       'CREATE TABLE receipt_out (receipt_id TEXT PRIMARY KEY, receipt TEXT NOT NULL, sealed INTEGER NOT NULL DEFAULT 1)',
     );
-    const owed = {
-      receipt: newAlertId(),
-      agency: AGENCY,
-      committedAt: new Date().toISOString(),
-      deliveries: [{ alertId: newAlertId(), origin: 'SG-NPARKS', envelopeSha256: 'cd'.repeat(32) }],
-    };
+    const owed = owedReceipt();
     db.prepare('INSERT INTO receipt_out VALUES (?, ?, 1)').run(owed.receipt, JSON.stringify(owed));
     db.close();
     let store = new GatewayStore(openDatabase(file), { agency: AGENCY, receipts: true });
@@ -140,12 +142,7 @@ describe('gateway - delivery receipts coalesced per window', () => {
     const file = join(dir, 'old.db');
     const db = openDatabase(file);
     db.exec('CREATE TABLE receipt_out (receipt_id TEXT PRIMARY KEY, receipt TEXT NOT NULL)');
-    const owed = {
-      receipt: newAlertId(),
-      agency: AGENCY,
-      committedAt: new Date().toISOString(),
-      deliveries: [{ alertId: newAlertId(), origin: 'SG-NPARKS', envelopeSha256: 'ab'.repeat(32) }],
-    };
+    const owed = owedReceipt();
     db.prepare('INSERT INTO receipt_out VALUES (?, ?)').run(owed.receipt, JSON.stringify(owed));
     db.close();
     const store = new GatewayStore(openDatabase(file), { agency: AGENCY, receipts: true });
