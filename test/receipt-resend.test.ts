@@ -55,6 +55,16 @@ afterAll(async () => {
 });
 
 const auth = () => ({ authorization: `Bearer ${hub.token}` });
+
+/** How many entries the router's audit log holds. */
+function auditEntries(): number {
+  const db = openDatabase(hub.auditDb, { readonly: true });
+  try {
+    return (db.prepare('SELECT count(*) AS n FROM audit').get() as { n: number }).n;
+  } finally {
+    db.close();
+  }
+}
 const vnConfig = () => join(hub.dir, `gateway-${VN}.yaml`);
 const vnDatabase = () => databaseFile(gatewayConfig({}, vnConfig()));
 
@@ -163,6 +173,8 @@ describe('receipts - a resend after a crash is byte-identical (ES256 agency key)
       await new Promise((r) => setTimeout(r, 3000));
       const before = await countOn(Streams.Inbound, receiptSubject(VN));
       const refusedBefore = await countOn(Streams.DeadLetter, deadLetterSubject(VN));
+      await routerDrained(hubNc);
+      const entriesBefore = auditEntries();
       await restartVn();
       expect(await countOn(Streams.Inbound, receiptSubject(VN))).toBe(before + 1);
       const resent = await jsm.streams.getMessage(Streams.Inbound, {
@@ -174,6 +186,7 @@ describe('receipts - a resend after a crash is byte-identical (ES256 agency key)
       await routerDrained(hubNc);
       // Acknowledged as the receipt it already accepted: no dead letter, no refusal, no entry.
       expect(await countOn(Streams.DeadLetter, deadLetterSubject(VN))).toBe(refusedBefore);
+      expect(auditEntries()).toBe(entriesBefore);
       expect((await recipientsOf(id)).map((r) => [r.recipient, r.state])).toEqual([
         [VN, 'delivered'],
       ]);

@@ -64,6 +64,13 @@ describe('audit - a routing decision read back', () => {
     expect(r!.routes).toBeUndefined();
     expect(r!.routesError).toMatch(/route 1/);
   });
+  it('a router opening a log whose routes were edited refuses it at start', () => {
+    const { db } = decisionLog();
+    db.prepare('UPDATE audit_routes SET feed_seq = 99 WHERE idx = 0').run();
+    expect(() => new AuditAppender(db, 'router-a')).toThrow(
+      expect.objectContaining({ code: 'ERR_AUDIT_INTEGRITY' }),
+    );
+  });
 });
 
 describe('audit - a log written before routing decisions were one entry', () => {
