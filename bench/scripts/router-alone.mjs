@@ -3,6 +3,7 @@
 // signed alerts while the router is stopped, starts it (optionally with --cpu-prof) and times the
 // drain. Run after `npm run build`.
 // Usage: node bench/scripts/router-alone.mjs [N=4000] [k=2] [agreements=1] [profDir]
+// ROUTER_NODE_ARGS="--flag ..." adds Node options to the router (e.g. V8 heap settings to try).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,7 +28,7 @@ try {
     phases: [{ k, agreements, alerts: N }],
     floors,
     timeoutMs: 600_000,
-    ...(prof ? { nodeArgs: ['--cpu-prof', '--cpu-prof-dir', prof] } : {}),
+    nodeArgs: [...(process.env.ROUTER_NODE_ARGS?.split(' ').filter(Boolean) ?? []), ...(prof ? ['--cpu-prof', '--cpu-prof-dir', prof] : [])],
   });
   console.log(
     `router alone, k=${k}, ${agreements} agreement(s): ${p.measured} alerts in ${p.seconds.toFixed(1)} s = ${p.alertsPerSecond.toFixed(0)}/s; router CPU ${p.routerUsPerAlert.toFixed(0)} us/alert (after start-up), nats-server ${p.natsUsPerAlert.toFixed(0)} us/alert; router peak RSS ${p.routerPeakRssMiB} MiB; ${p.ofCryptoFloor.toFixed(2)} of its crypto floor (${floors[0].alertsPerSecond.toFixed(0)}/s); forwarded ${p.forwarded}/${p.expectedForwards}; restarts ${p.restarts}`,

@@ -1,3 +1,4 @@
+import { Agent, request } from 'node:http';
 import { join } from 'node:path';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -48,6 +49,45 @@ async function backlogOf(
   return { router: r.num_pending + r.num_ack_pending, partners: out };
 }
 
+/**
+ * POSTs a JSON body over a kept-alive connection and parses the JSON reply. node:http rather than
+ * `fetch`: the load generator shares the machine with the hub, and in this process fetch (undici)
+ * costs several times the CPU of a plain request per call, which the hub's processes would lose
+ * (bench/README.md).
+ */
+function postJson(
+  agent: Agent,
+  url: URL,
+  headers: Readonly<Record<string, string>>,
+  body: string,
+): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      url,
+      {
+        agent,
+        method: 'POST',
+        headers: { ...headers, 'content-length': Buffer.byteLength(body) },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          try {
+            resolve(JSON.parse(text));
+          } catch {
+            reject(new Error(`HTTP ${res.statusCode}: not JSON: ${text.slice(0, 200)}`));
+          }
+        });
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
 /** The end-to-end benchmark of the hub: everything on, as in production. */
 export class HubBench {
   readonly hub: LocalHub;
@@ -58,6 +98,8 @@ export class HubBench {
   readonly #lastSeq: Record<string, number> = {};
   readonly #batchSize: number;
   #cnGateway: ServiceProcess | undefined;
+  /** The load generator's connections to the sender's intake, kept alive across requests. */
+  readonly #agent = new Agent({ keepAlive: true, maxSockets: 64 });
 
   private constructor(hub: LocalHub, nc: NatsConnection, jsm: JetStreamManager, batchSize: number) {
     this.hub = hub;
@@ -153,7 +195,7 @@ export class HubBench {
     seconds: number,
     partners: readonly string[] = PARTNERS,
   ): Promise<HubPhase> {
-    const url = `${this.hub.gateways[SENDER]!.url}/v1/alerts:batch`;
+    const url = new URL(`${this.hub.gateways[SENDER]!.url}/v1/alerts:batch`);
     const headers = {
       'content-type': 'application/json',
       authorization: `Bearer ${this.hub.token}`,
@@ -174,9 +216,9 @@ export class HubBench {
           return a;
         });
         inflight += n;
-        const p = fetch(url, { method: 'POST', headers, body: JSON.stringify(batch) })
-          .then(async (res) => {
-            const body = (await res.json()) as { accepted?: number; rejected?: number };
+        const p = postJson(this.#agent, url, headers, JSON.stringify(batch))
+          .then((reply) => {
+            const body = reply as { accepted?: number; rejected?: number };
             accepted += body.accepted ?? 0;
             refused += body.rejected ?? n;
           })
@@ -326,6 +368,7 @@ export class HubBench {
   }
 
   async stop(): Promise<void> {
+    this.#agent.destroy();
     await this.#nc.close();
     await this.#cnGateway?.stop();
     await this.hub.stop({ keepDir: true });

@@ -71,7 +71,7 @@ export async function buildStatementVectors() {
     to: 'SG-NPARKS',
     issuedAt: '2019-04-08T03:15:04Z',
     events: [
-      { event: 'routed', alertId: alert.id, at: '2019-04-08T03:15:02Z', recipients: ['NG-CUSTOMS'], denied: [{ recipient: 'KE-KWS', code: 'DENY_HANDLING', reason: 'WEN-ASIA-AFRICA@3: TLP:AMBER is above the allowed TLP:GREEN' }] },
+      { event: 'routed', alertId: alert.id, at: '2019-04-08T03:15:02Z', recipients: ['NG-CUSTOMS'], denied: [{ recipient: 'KE-KWS', code: 'DENY_HANDLING', reason: 'WEN-ASIA-AFRICA@3: TLP:AMBER is above the allowed TLP:GREEN' }, { recipients: ['CN-GACC', 'TH-DNP'], code: 'DENY_ALERT_TYPE', reason: 'no agreement of both covers seizure-report' }] },
       { event: 'delivered', alertId: alert.id, recipient: 'NG-CUSTOMS', committedAt: receipt.committedAt, verifiedAt: '2019-04-08T03:15:03.900Z', envelopeSha256: receipt.deliveries[0].envelopeSha256, receipt: receipt.receipt, receiptSha256: sha256Hex(receiptBytes), kid: ng.publicJwk.kid },
       { event: 'refused', alertId: '0169fb6c-1a80-7000-8000-000000000009', subject: 'ahub.in.SG-NPARKS.retraction', streamSeq: 42, at: '2019-04-08T03:15:04Z', code: 'ERR_RETRACTION_NOT_ORIGIN', reason: 'only VN-CUSTOMS may retract alert 0169fb6c-1a80-7000-8000-000000000003' },
     ],
@@ -87,7 +87,7 @@ export async function buildStatementVectors() {
     payloadJson: text(signedReceipt.payload),
     signingInput: `${signedReceipt.signatures[0].protected}.${signedReceipt.payload}`,
   });
-  add('valid-notice', 'notice', 'The hub tells SG-NPARKS that its alert was routed, delivered (receipt verified) and that another message was refused (delivered on ahub.feed.SG-NPARKS.HUB.notice).', encodeEnvelope(signedNotice), { ok: true, notice, kid: k.hub.publicJwk.kid }, { to: 'SG-NPARKS' });
+  add('valid-notice', 'notice', 'The hub tells SG-NPARKS that its alert was routed (refused for KE-KWS, and for CN-GACC and TH-DNP in one item), delivered (receipt verified) and that another message was refused (delivered on ahub.feed.SG-NPARKS.HUB.notice).', encodeEnvelope(signedNotice), { ok: true, notice, kid: k.hub.publicJwk.kid }, { to: 'SG-NPARKS' });
 
   const tampered = b64({ ...receipt, deliveries: [{ ...receipt.deliveries[0], origin: 'KE-KWS' }] });
   add('receipt-bad-signature', 'receipt', 'The payload was changed after signing.', encodeEnvelope({ payload: tampered, signatures: signedReceipt.signatures }), { ok: false, code: 'ERR_SIGNATURE_INVALID' });

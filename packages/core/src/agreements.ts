@@ -229,11 +229,20 @@ export function evaluateAgreements(
 
 const NO_PAIR: PairAgreements = { shared: [], applicable: [] };
 
+/** Why a near miss is refused when no agreement of both covers the alert's type. */
+export function uncoveredDetail(type: string): string {
+  return `no agreement of both covers ${type}`;
+}
+
 /**
  * A near miss: the first agreement of both decides the reason (whether or not it covers the
  * type); the detail names it and every agreement that covers the type, each with why it does not
  * allow this flow, and counts the rest, which do not cover the type. Never one text per
  * agreement of the sender: its length is bounded by the agreements that could apply.
+ * When the type alone is why (no agreement of both covers it, and the first is in force and
+ * lets the origin send to `to`), the detail names no agreement: {@link uncoveredDetail}, the
+ * same text for every such recipient, so that a notice can list them once (§9.2 of
+ * docs/protocol.md).
  */
 function nearMiss(
   set: AgreementSet,
@@ -252,6 +261,8 @@ function nearMiss(
     const a = set.agreements[first]!;
     lines.unshift({ a, ...refusal(a, index.validity(first), alert, from, to, t, touched)! });
   }
+  if (lines.length === 1 && refused.length === 0 && lines[0]!.reason === DenyReason.AlertType)
+    return { recipient: to, reason: DenyReason.AlertType, detail: uncoveredDetail(alert.type) };
   const others = pair.shared.length - lines.length;
   const text = lines.map((r) => `${r.a.id}@${r.a.version}: ${r.detail}`).join('; ');
   return {

@@ -89,6 +89,25 @@ export interface ReceiptHeader {
   readonly issued_at: string;
 }
 
+/**
+ * A recipient a `routed` event says was refused, or several refused with the same code and
+ * reason (`recipients`, two or more): docs/protocol.md §9.2.
+ */
+export type RoutedDenied =
+  | { readonly recipient: string; readonly code: string; readonly reason: string }
+  | { readonly recipients: readonly string[]; readonly code: string; readonly reason: string };
+
+/** Each recipient a `routed` event's denied item names, with its code and reason. */
+export function routedRefusals(
+  denied: readonly RoutedDenied[],
+): { recipient: string; code: string; reason: string }[] {
+  return denied.flatMap((d) =>
+    'recipients' in d
+      ? d.recipients.map((recipient) => ({ recipient, code: d.code, reason: d.reason }))
+      : [d],
+  );
+}
+
 /** An event of a notice. */
 export type NoticeEvent =
   | {
@@ -97,7 +116,7 @@ export type NoticeEvent =
       readonly at: string;
       readonly operation?: string;
       readonly recipients: readonly string[];
-      readonly denied: readonly { recipient: string; code: string; reason: string }[];
+      readonly denied: readonly RoutedDenied[];
     }
   | {
       readonly event: 'refused';

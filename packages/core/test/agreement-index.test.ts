@@ -100,9 +100,12 @@ function evaluateByScan(
         recipient: to,
         reason: reasons[0]!.reason,
         detail:
-          others === 0
-            ? text
-            : `${text}; ${others} other agreement${others === 1 ? '' : 's'} of both ${others === 1 ? 'does' : 'do'} not cover ${alert.type}`,
+          // The type alone: no agreement of both covers it, and the first fails on nothing else.
+          reasons.length === 1 && reasons[0]!.reason === DenyReason.AlertType
+            ? `no agreement of both covers ${alert.type}`
+            : others === 0
+              ? text
+              : `${text}; ${others} other agreement${others === 1 ? '' : 's'} of both ${others === 1 ? 'does' : 'do'} not cover ${alert.type}`,
       });
     }
   }

@@ -5,6 +5,7 @@ import {
   ErrorCode,
   HANDLING_CODES,
   evaluateAgreements,
+  uncoveredDetail,
   parseAgreements,
   versionsRead,
   type Agreement,
@@ -132,6 +133,30 @@ describe('agreements - the matrix', () => {
     expect(d.detail).toBe(
       'A@3: TLP:AMBER is above the allowed TLP:GREEN; 1 other agreement of both does not cover seizure-report',
     );
+  });
+  it('when no agreement of both covers the type, the reason names no agreement: the same text for every such agency', () => {
+    const other = (id: string, party: string) => ({
+      ...base,
+      id,
+      parties: ['SG', party],
+      alertTypes: ['consignee-flag'],
+    });
+    const { denied } = evaluateAgreements(
+      set(other('X', 'VN'), other('Y', 'KE'), other('Z', 'KE')),
+      alert(),
+      ['VN-CUSTOMS', 'KE-KWS'],
+      now,
+    );
+    expect(denied.map((d) => [d.recipient, d.reason, d.detail])).toEqual([
+      ['VN-CUSTOMS', DenyReason.AlertType, uncoveredDetail('seizure-report')],
+      ['KE-KWS', DenyReason.AlertType, uncoveredDetail('seizure-report')],
+    ]);
+    expect(uncoveredDetail('seizure-report')).toBe('no agreement of both covers seizure-report');
+    // An agreement that is not in force is still named: the type is not all that is wrong.
+    const ended = { ...other('W', 'VN'), validUntil: '2019-03-01T00:00:00Z' };
+    const d = decide(set(ended), alert(), 'VN-CUSTOMS').denied!;
+    expect(d.reason).toBe(DenyReason.Expired);
+    expect(d.detail).toMatch(/^W@3: /);
   });
   it('the origin is never its own recipient', () => {
     expect(evaluateAgreements(set(base), alert(), ['SG-NPARKS'], now)).toEqual({

@@ -3,6 +3,7 @@ import {
   mayRetract,
   MAX_RECEIPT_DELIVERIES,
   newAlertId,
+  routedRefusals,
   type Alert,
   type DeliveryReceipt,
   type NoticeEvent,
@@ -449,7 +450,8 @@ export class GatewayStore {
         const denied = db.prepare(
           `INSERT INTO sent_recipients (alert_id, recipient, state, since, code, reason) VALUES (?, ?, 'refused', ?, ?, ?) ON CONFLICT DO NOTHING`,
         );
-        for (const d of e.denied) denied.run(e.alertId, d.recipient, e.at, d.code, d.reason);
+        for (const d of routedRefusals(e.denied))
+          denied.run(e.alertId, d.recipient, e.at, d.code, d.reason);
       } else if (e.event === 'delivered') {
         db.prepare(
           `INSERT INTO sent_recipients (alert_id, recipient, state, since, delivered_at, receipt_id) VALUES (?, ?, 'delivered', ?, ?, ?)

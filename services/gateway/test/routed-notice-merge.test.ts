@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { newAlertId, type NoticeEvent } from '@alert-hub/core';
+import { newAlertId, type NoticeEvent, type RoutedDenied } from '@alert-hub/core';
 import { openDatabase } from '@alert-hub/runtime';
 import { GatewayStore } from '../src/store.js';
 
@@ -48,5 +48,55 @@ describe('gateway - a decision told in several routed events', () => {
     expect(states[0]).toEqual(states[2]);
     expect(states[1]).toEqual(states[2]);
     expect(states[2]!.recipients).toHaveLength(5);
+  });
+
+  it('an item naming several recipients gives each its own refusal, as one item each would', () => {
+    const id = newAlertId();
+    const at = '2026-11-29T12:00:00.000Z';
+    const reason = 'no agreement of both covers seizure-report';
+    const event = (denied: readonly RoutedDenied[]): NoticeEvent => ({
+      event: 'routed',
+      alertId: id,
+      at,
+      recipients: ['VN-CUSTOMS'],
+      denied,
+    });
+    const states = [
+      event([
+        { recipient: 'KE-KWS', code: 'DENY_HANDLING', reason: 'A@1: above' },
+        { recipients: ['CN-GACC', 'US-FWS', 'NG-NCS'], code: 'DENY_ALERT_TYPE', reason },
+      ]),
+      event([
+        { recipient: 'KE-KWS', code: 'DENY_HANDLING', reason: 'A@1: above' },
+        ...['CN-GACC', 'US-FWS', 'NG-NCS'].map((recipient) => ({
+          recipient,
+          code: 'DENY_ALERT_TYPE',
+          reason,
+        })),
+      ]),
+    ].map((e, i) => {
+      const store = new GatewayStore(openDatabase(join(dir, `group-${i}.db`)), {
+        agency: 'SG-NPARKS',
+      });
+      store.putSent([
+        {
+          id,
+          sequence: 1,
+          contentSha256: '00',
+          acceptedAt: at,
+          type: 'seizure-report',
+          client: 'c',
+        },
+      ]);
+      store.applyNotice([e]);
+      return store.statusOf(id, Date.parse(at), 60_000)!.recipients;
+    });
+    expect(states[0]).toEqual(states[1]);
+    expect(states[0]!.filter((r) => r.state === 'refused')).toHaveLength(4);
+    expect(states[0]!.find((r) => r.recipient === 'US-FWS')).toMatchObject({
+      state: 'refused',
+      code: 'DENY_ALERT_TYPE',
+      reason,
+    });
   });
 });

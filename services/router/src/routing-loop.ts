@@ -549,7 +549,10 @@ export class RoutingLoop {
     this.#ended(m);
     this.#d.onCommitted?.();
     metrics.forwards.inc(forwards.length);
-    for (const d of denied) metrics.denials.inc({ reason: d.reason });
+    // One increment per reason, not per refused agency (a sender's near misses may be hundreds).
+    const byReason = new Map<string, number>();
+    for (const d of denied) byReason.set(d.reason, (byReason.get(d.reason) ?? 0) + 1);
+    for (const [reason, n] of byReason) metrics.denials.inc({ reason }, n);
     this.#d.log.info(
       {
         alertId: alert.id,

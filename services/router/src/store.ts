@@ -4,6 +4,7 @@ import type {
   Allowed,
   Denied,
   NoticeEvent,
+  RoutedDenied,
   ReceiptDelivery,
   RoutedTo,
 } from '@alert-hub/core';
@@ -828,30 +829,38 @@ export const NOTICE_MAX_DENIED_BYTES = 64 * 1024;
  * The `routed` notice events of one decision: one, unless its lists exceed what one event may
  * hold ({@link NOTICE_MAX_ITEMS} recipients or refusals, {@link NOTICE_MAX_DENIED_BYTES} of
  * refusals); then several events for the same alert, each with part of the lists, which the
- * sender's gateway merges (docs/protocol.md §9.2). Nothing is dropped.
+ * sender's gateway merges (docs/protocol.md §9.2). Nothing is dropped. Refusals with the same
+ * code and reason (the near misses no agreement of both covers, an operation's terms) are one
+ * item listing their `recipients`: an alert of a sender with hundreds of bilateral agreements for
+ * other types names each agency once, not with a sentence each.
  */
 export function routedNotices(
   base: { readonly alertId: string; readonly at: string; readonly operation?: string },
   recipients: readonly string[],
   denied: readonly { recipient: string; code: string; reason: string }[],
 ): NoticeEvent[] {
-  const deniedChunks: (typeof denied)[] = [];
-  let chunk: (typeof denied)[number][] = [];
-  let bytes = 0;
-  for (const d of denied) {
-    const size = Buffer.byteLength(JSON.stringify(d)) + 1;
-    if (
-      chunk.length === NOTICE_MAX_ITEMS ||
-      (chunk.length > 0 && bytes + size > NOTICE_MAX_DENIED_BYTES)
-    ) {
-      deniedChunks.push(chunk);
-      chunk = [];
-      bytes = 0;
+  const items = groupRefusals(denied);
+  const deniedChunks: RoutedDenied[][] = [];
+  if (items.length <= NOTICE_MAX_ITEMS && jsonBytes(items) <= NOTICE_MAX_DENIED_BYTES) {
+    if (items.length > 0) deniedChunks.push(items);
+  } else {
+    let chunk: RoutedDenied[] = [];
+    let bytes = 0;
+    for (const d of items) {
+      const size = jsonBytes(d) + 1;
+      if (
+        chunk.length === NOTICE_MAX_ITEMS ||
+        (chunk.length > 0 && bytes + size > NOTICE_MAX_DENIED_BYTES)
+      ) {
+        deniedChunks.push(chunk);
+        chunk = [];
+        bytes = 0;
+      }
+      chunk.push(d);
+      bytes += size;
     }
-    chunk.push(d);
-    bytes += size;
+    if (chunk.length > 0) deniedChunks.push(chunk);
   }
-  if (chunk.length > 0) deniedChunks.push(chunk);
   const events = Math.max(1, Math.ceil(recipients.length / NOTICE_MAX_ITEMS), deniedChunks.length);
   return Array.from({ length: events }, (_, i) => ({
     event: 'routed' as const,
@@ -859,6 +868,46 @@ export function routedNotices(
     recipients: recipients.slice(i * NOTICE_MAX_ITEMS, (i + 1) * NOTICE_MAX_ITEMS),
     denied: deniedChunks[i] ?? [],
   }));
+}
+
+function jsonBytes(value: unknown): number {
+  return Buffer.byteLength(JSON.stringify(value));
+}
+
+/**
+ * Refusals with the same code and reason as one item (in the order of their first recipient),
+ * at most {@link NOTICE_MAX_ITEMS} recipients each; a refusal shared with nobody stays one
+ * recipient's item.
+ */
+function groupRefusals(
+  denied: readonly { recipient: string; code: string; reason: string }[],
+): RoutedDenied[] {
+  const groups: { code: string; reason: string; recipients: string[] }[] = [];
+  const byCode = new Map<string, Map<string, string[]>>();
+  for (const d of denied) {
+    let byReason = byCode.get(d.code);
+    if (!byReason) byCode.set(d.code, (byReason = new Map<string, string[]>()));
+    const recipients = byReason.get(d.reason);
+    if (recipients) recipients.push(d.recipient);
+    else {
+      const g = { code: d.code, reason: d.reason, recipients: [d.recipient] };
+      byReason.set(d.reason, g.recipients);
+      groups.push(g);
+    }
+  }
+  return groups.flatMap(({ code, reason, recipients }) => {
+    if (recipients.length === 1) return [{ recipient: recipients[0]!, code, reason }];
+    const parts: RoutedDenied[] = [];
+    for (let i = 0; i < recipients.length; i += NOTICE_MAX_ITEMS) {
+      const part = recipients.slice(i, i + NOTICE_MAX_ITEMS);
+      parts.push(
+        part.length === 1
+          ? { recipient: part[0]!, code, reason }
+          : { recipients: part, code, reason },
+      );
+    }
+    return parts;
+  });
 }
 
 /**
