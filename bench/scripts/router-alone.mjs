@@ -28,7 +28,10 @@ try {
     phases: [{ k, agreements, alerts: N }],
     floors,
     timeoutMs: 600_000,
-    nodeArgs: [...(process.env.ROUTER_NODE_ARGS?.split(' ').filter(Boolean) ?? []), ...(prof ? ['--cpu-prof', '--cpu-prof-dir', prof] : [])],
+    nodeArgs: [
+      ...(process.env.ROUTER_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
+      ...(prof ? ['--cpu-prof', '--cpu-prof-dir', prof] : []),
+    ],
   });
   console.log(
     `router alone, k=${k}, ${agreements} agreement(s): ${p.measured} alerts in ${p.seconds.toFixed(1)} s = ${p.alertsPerSecond.toFixed(0)}/s; router CPU ${p.routerUsPerAlert.toFixed(0)} us/alert (after start-up), nats-server ${p.natsUsPerAlert.toFixed(0)} us/alert; router peak RSS ${p.routerPeakRssMiB} MiB; ${p.ofCryptoFloor.toFixed(2)} of its crypto floor (${floors[0].alertsPerSecond.toFixed(0)}/s); forwarded ${p.forwarded}/${p.expectedForwards}; restarts ${p.restarts}`,
