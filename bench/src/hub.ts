@@ -51,9 +51,9 @@ async function backlogOf(
 
 /**
  * POSTs a JSON body over a kept-alive connection and parses the JSON reply. node:http rather than
- * `fetch`: the load generator shares the machine with the hub, and in this process fetch (undici)
- * costs several times the CPU of a plain request per call, which the hub's processes would lose
- * (bench/README.md).
+ * `fetch`: the load generator shares the machine with the hub, and fetch (undici) cost it about
+ * twice the CPU per alert at 100 alerts/s (2.1 against 0.9 ms, bench/README.md), CPU the hub's
+ * processes lost.
  */
 function postJson(
   agent: Agent,
@@ -98,8 +98,12 @@ export class HubBench {
   readonly #lastSeq: Record<string, number> = {};
   readonly #batchSize: number;
   #cnGateway: ServiceProcess | undefined;
-  /** The load generator's connections to the sender's intake, kept alive across requests. */
-  readonly #agent = new Agent({ keepAlive: true, maxSockets: 64 });
+  /**
+   * The load generator's connections to the sender's intake, kept alive across requests, and as
+   * many as requests in flight (as with fetch): under overload every request reaches the gateway,
+   * whose `http.maxInFlight` answers 503 rather than a queue in this process.
+   */
+  readonly #agent = new Agent({ keepAlive: true, maxSockets: Infinity });
 
   private constructor(hub: LocalHub, nc: NatsConnection, jsm: JetStreamManager, batchSize: number) {
     this.hub = hub;

@@ -644,5 +644,5 @@ mkdirSync(dirname(out), { recursive: true });
 writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
 say(`results: ${out}`);
 if (!values.keep) rmSync(dir, { recursive: true, force: true });
-// Keep-alive HTTP sockets of fetch would hold the process open a while longer.
+// Kept-alive HTTP sockets of the load generator would hold the process open a while longer.
 process.exit(0);

@@ -76,7 +76,8 @@ export interface Denied {
   /**
    * For people: why. For a near miss, the first agreement of both parties and each one that
    * covers the alert's type, with why it does not allow this flow, then how many others do not
-   * cover the type (see `evaluateAgreements`).
+   * cover the type (see `evaluateAgreements`); when none covers the type and the first fails on
+   * nothing else, {@link uncoveredDetail}, which names no agreement.
    */
   readonly detail: string;
 }
@@ -165,7 +166,8 @@ function refusal(
  * `DENY_NOT_PARTY`. Among agreements that include both, the first (in file order) that allows
  * wins; when none does (a near miss), the reason is that of the first agreement of both, and
  * `detail` gives that one's and each one's that covers the alert's type (the only ones that could
- * have allowed it), then how many others of both do not cover the type.
+ * have allowed it), then how many others of both do not cover the type (or, when none covers
+ * it and the first fails on nothing else, {@link uncoveredDetail}: the same for every such agency).
  * Only the agreements both the origin and the candidate are party to and that cover the alert's
  * type are evaluated (see `agreementIndex`, memoised per sender, recipient and type), plus the
  * first agreement of both for a near miss's code: agreements that cannot apply cost nothing.

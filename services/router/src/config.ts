@@ -118,6 +118,12 @@ export interface RouterConfig {
    */
   readonly noticeCoalesceMs: number;
   /**
+   * A `routed` notice lists refusals with the same code and reason as one item naming their
+   * recipients (docs/protocol.md §9.2). Gateways before that form quarantine such a notice: set
+   * false while any agency's gateway is older (docs/operations.md, upgrading).
+   */
+  readonly noticeGroupRefusals: boolean;
+  /**
    * The audit log's name: checkpoints carry the origin `alert-hub/audit/<auditLog>` and go to
    * `ahub.audit.checkpoint.<auditLog>`. Routers sharing one database share one log; routers with
    * databases of their own each need a name of their own.
@@ -260,6 +266,7 @@ const schema = {
     checkpointIntervalMs: { type: 'integer', minimum: 100, default: 5000 },
     undeliveredAfterMs: { type: 'integer', minimum: 1000, default: 900_000 },
     noticeCoalesceMs: { type: 'integer', minimum: 0, maximum: 60_000, default: 100 },
+    noticeGroupRefusals: { type: 'boolean', default: true },
     auditLog: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$', default: 'hub' },
     auditTransparency: { type: 'boolean', default: true },
   },
@@ -275,6 +282,7 @@ const bindings: readonly EnvBinding[] = [
   { env: 'AHUB_AUDIT_DB', path: 'auditDb', type: 'string' },
   { env: 'AHUB_AUDIT_LOG', path: 'auditLog', type: 'string' },
   { env: 'AHUB_NOTICE_COALESCE_MS', path: 'noticeCoalesceMs', type: 'integer' },
+  { env: 'AHUB_NOTICE_GROUP_REFUSALS', path: 'noticeGroupRefusals', type: 'boolean' },
   { env: 'AHUB_PROVISION', path: 'provision', type: 'boolean' },
   { env: 'AHUB_STREAM_REPLICAS', path: 'streams.replicas', type: 'integer' },
   { env: 'AHUB_STREAM_MAX_AGE_MS', path: 'streams.maxAgeMs', type: 'integer' },

@@ -75,7 +75,10 @@ export async function startRouter(
   });
   let store: RouterStore;
   try {
-    store = new RouterStore(db, config.instance, { transparency: config.auditTransparency });
+    store = new RouterStore(db, config.instance, {
+      transparency: config.auditTransparency,
+      groupRefusals: config.noticeGroupRefusals,
+    });
   } catch (err) {
     db.close();
     if (err instanceof AuditIntegrityError)

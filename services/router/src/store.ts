@@ -285,6 +285,7 @@ export class RouterStore {
   readonly #decide;
   readonly #write;
   readonly #db: SqliteDatabase;
+  readonly #groupRefusals: boolean;
   readonly #delivery;
   readonly #markDelivered;
   readonly #receiptSeq;
@@ -296,8 +297,17 @@ export class RouterStore {
   readonly #heldRow;
   readonly #deleteHeld;
 
-  constructor(db: SqliteDatabase, instance: string, options: { transparency?: boolean } = {}) {
+  constructor(
+    db: SqliteDatabase,
+    instance: string,
+    options: {
+      transparency?: boolean;
+      /** Refusals with the same code and reason as one notice item (default true). */
+      groupRefusals?: boolean;
+    } = {},
+  ) {
     this.#db = db;
+    this.#groupRefusals = options.groupRefusals ?? true;
     db.exec(SCHEMA);
     migrate(db);
     this.#delivery = db.prepare<
@@ -716,6 +726,7 @@ export class RouterStore {
       o.denied
         .filter((d) => d.reason !== DenyReason.NotParty)
         .map((d) => ({ recipient: d.recipient, code: d.reason, reason: d.detail.slice(0, 1000) })),
+      this.#groupRefusals,
     ))
       this.#notify(a.origin, event);
     for (const d of summariseRefusals(a.origin, o.denied))
@@ -832,14 +843,16 @@ export const NOTICE_MAX_DENIED_BYTES = 64 * 1024;
  * sender's gateway merges (docs/protocol.md §9.2). Nothing is dropped. Refusals with the same
  * code and reason (the near misses no agreement of both covers, an operation's terms) are one
  * item listing their `recipients`: an alert of a sender with hundreds of bilateral agreements for
- * other types names each agency once, not with a sentence each.
+ * other types names each agency once, not with a sentence each. `group` false (the router's
+ * `noticeGroupRefusals`): one item per recipient, for gateways older than the grouped form.
  */
 export function routedNotices(
   base: { readonly alertId: string; readonly at: string; readonly operation?: string },
   recipients: readonly string[],
   denied: readonly { recipient: string; code: string; reason: string }[],
+  group = true,
 ): NoticeEvent[] {
-  const items = groupRefusals(denied);
+  const items: RoutedDenied[] = group ? groupRefusals(denied) : [...denied];
   const deniedChunks: RoutedDenied[][] = [];
   if (items.length <= NOTICE_MAX_ITEMS && jsonBytes(items) <= NOTICE_MAX_DENIED_BYTES) {
     if (items.length > 0) deniedChunks.push(items);
@@ -884,7 +897,11 @@ function groupRefusals(
 ): RoutedDenied[] {
   const groups: { code: string; reason: string; recipients: string[] }[] = [];
   const byCode = new Map<string, Map<string, string[]>>();
+  const seen = new Set<string>();
   for (const d of denied) {
+    // A recipient is refused once; a group's recipients are distinct (notice.v1).
+    if (seen.has(d.recipient)) continue;
+    seen.add(d.recipient);
     let byReason = byCode.get(d.code);
     if (!byReason) byCode.set(d.code, (byReason = new Map<string, string[]>()));
     const recipients = byReason.get(d.reason);

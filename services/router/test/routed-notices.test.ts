@@ -88,6 +88,29 @@ describe('router - the routed notice of a very large decision', () => {
     ]);
     expect(sorted(routedRefusals(e.denied))).toEqual(sorted(denied));
   });
+  it('with grouping off (gateways older than the grouped form), one item per recipient, as before', () => {
+    const denied = agencies('XU', 3).map((recipient) => ({
+      recipient,
+      code: 'DENY_ALERT_TYPE',
+      reason: 'no agreement of both covers seizure-report',
+    }));
+    const [e] = routedNotices(base, [], denied, false);
+    expect(e).toMatchObject({ event: 'routed', denied });
+  });
+  it('a recipient listed twice is refused once, so a group stays valid', () => {
+    const d = { code: 'DENY_ALERT_TYPE', reason: 'no agreement of both covers seizure-report' };
+    const [e] = routedNotices(
+      base,
+      [],
+      [
+        { recipient: 'KE-KWS', ...d },
+        { recipient: 'TH-DNP', ...d },
+        { recipient: 'KE-KWS', ...d },
+      ],
+    );
+    expect(issues(e!)).toEqual([]);
+    expect(e).toMatchObject({ denied: [{ recipients: ['KE-KWS', 'TH-DNP'], ...d }] });
+  });
   it('a group of more than 1,000 recipients is split into items of at most 1,000, each valid', () => {
     const denied = agencies('XU', 2_001).map((recipient) => ({
       recipient,
