@@ -36,6 +36,25 @@ export interface ServiceProcess {
  */
 export const DEFAULT_READY_TIMEOUT_MS = 120_000;
 
+/** Services started by this process and still running: killed when this process exits. */
+const live = new Set<ChildProcess>();
+let killOnExit = false;
+
+/**
+ * Keeps `proc` in {@link live} until it exits. A test that fails before it stops its services,
+ * or a process that exits without stopping them, must not leave them running (consuming a hub's
+ * messages, holding ports and CPU) after the run, as nats-servers from the harness never are.
+ */
+function track(proc: ChildProcess, exited: Promise<number | null>): void {
+  live.add(proc);
+  void exited.then(() => live.delete(proc));
+  if (killOnExit) return;
+  killOnExit = true;
+  process.on('exit', () => {
+    for (const p of live) p.kill('SIGKILL');
+  });
+}
+
 export interface SpawnServiceOptions {
   readonly env?: Readonly<Record<string, string | undefined>>;
   /** Log message that means "ready"; defaults to `<kind> listening`. */
@@ -85,6 +104,7 @@ export async function spawnService(
   const exited = new Promise<number | null>((resolve) =>
     proc.once('exit', (code) => resolve(code)),
   );
+  track(proc, exited);
   const ready = new Promise<void>((resolve, reject) => {
     const timer = setTimeout(
       () => reject(new Error(`${kind} did not get ready in time: ${stderr}`)),
@@ -156,6 +176,7 @@ async function spawnToFile(
   const exited = new Promise<number | null>((resolve) =>
     proc.once('exit', (code) => resolve(code)),
   );
+  track(proc, exited);
   const readyMsg = options.readyMsg ?? `${kind} listening`;
   const deadline = Date.now() + (options.timeoutMs ?? DEFAULT_READY_TIMEOUT_MS);
   let url: string | undefined;
