@@ -852,28 +852,23 @@ export function routedNotices(
   denied: readonly { recipient: string; code: string; reason: string }[],
   group = true,
 ): NoticeEvent[] {
-  const items: RoutedDenied[] = group ? groupRefusals(denied) : [...denied];
   const deniedChunks: RoutedDenied[][] = [];
-  if (items.length <= NOTICE_MAX_ITEMS && jsonBytes(items) <= NOTICE_MAX_DENIED_BYTES) {
-    if (items.length > 0) deniedChunks.push(items);
-  } else {
-    let chunk: RoutedDenied[] = [];
-    let bytes = 0;
-    for (const d of items) {
-      const size = jsonBytes(d) + 1;
-      if (
-        chunk.length === NOTICE_MAX_ITEMS ||
-        (chunk.length > 0 && bytes + size > NOTICE_MAX_DENIED_BYTES)
-      ) {
-        deniedChunks.push(chunk);
-        chunk = [];
-        bytes = 0;
-      }
-      chunk.push(d);
-      bytes += size;
+  let chunk: RoutedDenied[] = [];
+  let bytes = 0;
+  for (const d of group ? groupRefusals(denied) : denied) {
+    const size = Buffer.byteLength(JSON.stringify(d)) + 1;
+    if (
+      chunk.length === NOTICE_MAX_ITEMS ||
+      (chunk.length > 0 && bytes + size > NOTICE_MAX_DENIED_BYTES)
+    ) {
+      deniedChunks.push(chunk);
+      chunk = [];
+      bytes = 0;
     }
-    if (chunk.length > 0) deniedChunks.push(chunk);
+    chunk.push(d);
+    bytes += size;
   }
+  if (chunk.length > 0) deniedChunks.push(chunk);
   const events = Math.max(1, Math.ceil(recipients.length / NOTICE_MAX_ITEMS), deniedChunks.length);
   return Array.from({ length: events }, (_, i) => ({
     event: 'routed' as const,
@@ -881,10 +876,6 @@ export function routedNotices(
     recipients: recipients.slice(i * NOTICE_MAX_ITEMS, (i + 1) * NOTICE_MAX_ITEMS),
     denied: deniedChunks[i] ?? [],
   }));
-}
-
-function jsonBytes(value: unknown): number {
-  return Buffer.byteLength(JSON.stringify(value));
 }
 
 /**
@@ -913,7 +904,6 @@ function groupRefusals(
     }
   }
   return groups.flatMap(({ code, reason, recipients }) => {
-    if (recipients.length === 1) return [{ recipient: recipients[0]!, code, reason }];
     const parts: RoutedDenied[] = [];
     for (let i = 0; i < recipients.length; i += NOTICE_MAX_ITEMS) {
       const part = recipients.slice(i, i + NOTICE_MAX_ITEMS);
