@@ -9,6 +9,15 @@ import { GatewayStore } from '../src/store.js';
 const dir = mkdtempSync(join(tmpdir(), 'ahub-routed-merge-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+/** SG-NPARKS's gateway store, holding alert `id` as sent and accepted at `at`. */
+function senderStore(file: string, id: string, at: string): GatewayStore {
+  const store = new GatewayStore(openDatabase(join(dir, file)), { agency: 'SG-NPARKS' });
+  store.putSent([
+    { id, sequence: 1, contentSha256: '00', acceptedAt: at, type: 'seizure-report', client: 'c' },
+  ]);
+  return store;
+}
+
 describe('gateway - a decision told in several routed events', () => {
   it('the events merge, in either order, into the state one event would give', () => {
     const id = newAlertId();
@@ -26,17 +35,7 @@ describe('gateway - a decision told in several routed events', () => {
       [part(['VN-CUSTOMS'], ['CN-GACC']), part(['KE-KWS', 'NG-NCS'], ['US-FWS'])],
       [part(['KE-KWS', 'NG-NCS', 'VN-CUSTOMS'], ['CN-GACC', 'US-FWS'])],
     ].map((events, i) => {
-      const store = new GatewayStore(openDatabase(join(dir, `${i}.db`)), { agency: 'SG-NPARKS' });
-      store.putSent([
-        {
-          id,
-          sequence: 1,
-          contentSha256: '00',
-          acceptedAt: at,
-          type: 'seizure-report',
-          client: 'c',
-        },
-      ]);
+      const store = senderStore(`${i}.db`, id, at);
       for (const e of events) store.applyNotice([e]);
       const s = store.statusOf(id, Date.parse(at), 60_000)!;
       return {
@@ -75,19 +74,7 @@ describe('gateway - a decision told in several routed events', () => {
         })),
       ]),
     ].map((e, i) => {
-      const store = new GatewayStore(openDatabase(join(dir, `group-${i}.db`)), {
-        agency: 'SG-NPARKS',
-      });
-      store.putSent([
-        {
-          id,
-          sequence: 1,
-          contentSha256: '00',
-          acceptedAt: at,
-          type: 'seizure-report',
-          client: 'c',
-        },
-      ]);
+      const store = senderStore(`group-${i}.db`, id, at);
       store.applyNotice([e]);
       return store.statusOf(id, Date.parse(at), 60_000)!.recipients;
     });
