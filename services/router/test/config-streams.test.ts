@@ -54,3 +54,13 @@ describe('router config - feed streams', () => {
     );
   });
 });
+
+describe('router config - notices', () => {
+  it('refusals are grouped in notices unless noticeGroupRefusals (or AHUB_NOTICE_GROUP_REFUSALS) says false', () => {
+    const file = configWith({});
+    expect(loadConfig({}, file).noticeGroupRefusals).toBe(true);
+    expect(loadConfig({ AHUB_NOTICE_GROUP_REFUSALS: 'false' }, file).noticeGroupRefusals).toBe(
+      false,
+    );
+  });
+});
