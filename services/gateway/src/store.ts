@@ -234,6 +234,9 @@ export class GatewayStore {
   readonly #signedOf;
   readonly #receiptsSentTx;
   readonly #applyEventsTx;
+  /** What a hub notice's events write: prepared once, as a notice follows every alert sent. */
+  readonly #events;
+  readonly #pendingReceipts;
 
   constructor(db: SqliteDatabase, options: GatewayStoreOptions = {}) {
     this.#db = db;
@@ -282,6 +285,32 @@ export class GatewayStore {
     });
     this.#applyEventsTx = db.transaction((events: readonly NoticeEvent[]) =>
       this.#applyEvents(events),
+    );
+    this.#events = {
+      routed: db.prepare(
+        `INSERT INTO sent_status (alert_id, state, at, operation) VALUES (?, 'routed', ?, ?)
+         ON CONFLICT (alert_id) DO UPDATE SET state = 'routed', at = excluded.at, operation = excluded.operation WHERE state <> 'refused'`,
+      ),
+      pending: db.prepare(
+        `INSERT INTO sent_recipients (alert_id, recipient, state, since) VALUES (?, ?, 'pending', ?) ON CONFLICT DO NOTHING`,
+      ),
+      denied: db.prepare(
+        `INSERT INTO sent_recipients (alert_id, recipient, state, since, code, reason) VALUES (?, ?, 'refused', ?, ?, ?) ON CONFLICT DO NOTHING`,
+      ),
+      delivered: db.prepare(
+        `INSERT INTO sent_recipients (alert_id, recipient, state, since, delivered_at, receipt_id) VALUES (?, ?, 'delivered', ?, ?, ?)
+         ON CONFLICT DO UPDATE SET state = 'delivered', delivered_at = excluded.delivered_at, receipt_id = excluded.receipt_id`,
+      ),
+      refusal: db.prepare(
+        'INSERT INTO refusals (at, alert_id, receipt_id, subject, stream_seq, code, reason) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      ),
+      refused: db.prepare(
+        `INSERT INTO sent_status (alert_id, state, at, code, reason) VALUES (?, 'refused', ?, ?, ?)
+         ON CONFLICT (alert_id) DO UPDATE SET state = 'refused', at = excluded.at, code = excluded.code, reason = excluded.reason`,
+      ),
+    };
+    this.#pendingReceipts = db.prepare<[number], { receipt: string; signed: Uint8Array | null }>(
+      'SELECT receipt, signed FROM receipt_out WHERE sealed = 1 ORDER BY rowid LIMIT ?',
     );
     this.#insertInbox = db.prepare(
       `INSERT INTO inbox (alert_id, type, origin, handling, issued_at, received_at, stored_at, agreement_id, agreement_version, onward, stream_seq, retracts, answers, alert, envelope, hide_after)
@@ -436,36 +465,26 @@ export class GatewayStore {
   }
 
   #applyEvents(events: readonly NoticeEvent[]): void {
-    const db = this.#db;
+    const q = this.#events;
     for (const e of events) {
       if (e.event === 'routed') {
-        db.prepare(
-          `INSERT INTO sent_status (alert_id, state, at, operation) VALUES (?, 'routed', ?, ?)
-           ON CONFLICT (alert_id) DO UPDATE SET state = 'routed', at = excluded.at, operation = excluded.operation WHERE state <> 'refused'`,
-        ).run(e.alertId, e.at, e.operation ?? null);
-        const pending = db.prepare(
-          `INSERT INTO sent_recipients (alert_id, recipient, state, since) VALUES (?, ?, 'pending', ?) ON CONFLICT DO NOTHING`,
-        );
-        for (const r of e.recipients) pending.run(e.alertId, r, e.at);
-        const denied = db.prepare(
-          `INSERT INTO sent_recipients (alert_id, recipient, state, since, code, reason) VALUES (?, ?, 'refused', ?, ?, ?) ON CONFLICT DO NOTHING`,
-        );
+        q.routed.run(e.alertId, e.at, e.operation ?? null);
+        for (const r of e.recipients) q.pending.run(e.alertId, r, e.at);
         for (const d of routedRefusals(e.denied))
-          denied.run(e.alertId, d.recipient, e.at, d.code, d.reason);
+          q.denied.run(e.alertId, d.recipient, e.at, d.code, d.reason);
       } else if (e.event === 'delivered') {
-        db.prepare(
-          `INSERT INTO sent_recipients (alert_id, recipient, state, since, delivered_at, receipt_id) VALUES (?, ?, 'delivered', ?, ?, ?)
-           ON CONFLICT DO UPDATE SET state = 'delivered', delivered_at = excluded.delivered_at, receipt_id = excluded.receipt_id`,
-        ).run(e.alertId, e.recipient, e.committedAt, e.committedAt, e.receipt);
+        q.delivered.run(e.alertId, e.recipient, e.committedAt, e.committedAt, e.receipt);
       } else {
-        db.prepare(
-          'INSERT INTO refusals (at, alert_id, receipt_id, subject, stream_seq, code, reason) VALUES (?, ?, ?, ?, ?, ?, ?)',
-        ).run(e.at, e.alertId ?? null, e.receipt ?? null, e.subject, e.streamSeq, e.code, e.reason);
-        if (e.alertId)
-          db.prepare(
-            `INSERT INTO sent_status (alert_id, state, at, code, reason) VALUES (?, 'refused', ?, ?, ?)
-             ON CONFLICT (alert_id) DO UPDATE SET state = 'refused', at = excluded.at, code = excluded.code, reason = excluded.reason`,
-          ).run(e.alertId, e.at, e.code, e.reason);
+        q.refusal.run(
+          e.at,
+          e.alertId ?? null,
+          e.receipt ?? null,
+          e.subject,
+          e.streamSeq,
+          e.code,
+          e.reason,
+        );
+        if (e.alertId) q.refused.run(e.alertId, e.at, e.code, e.reason);
       }
     }
   }
@@ -484,14 +503,7 @@ export class GatewayStore {
    * window.
    */
   pendingReceipts(limit = 100): PendingReceipt[] {
-    return (
-      this.#db
-        .prepare('SELECT receipt, signed FROM receipt_out WHERE sealed = 1 ORDER BY rowid LIMIT ?')
-        .all(limit) as {
-        receipt: string;
-        signed: Uint8Array | null;
-      }[]
-    ).map((r) => ({
+    return this.#pendingReceipts.all(limit).map((r) => ({
       receipt: JSON.parse(r.receipt) as DeliveryReceipt,
       ...(r.signed === null ? {} : { signed: r.signed }),
     }));
