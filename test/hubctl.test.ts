@@ -3,7 +3,7 @@ import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { hubctl } from '@alert-hub/testkit';
+import { hubctl, seizureReport } from '@alert-hub/testkit';
 
 const dir = mkdtempSync(join(tmpdir(), 'ahub-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -71,6 +71,30 @@ describe('hubctl - command line', () => {
       valid: true,
       filled: ['id', 'origin', 'issuedAt'],
     });
+  });
+  it('validate: identifiers as officers type them are normalised first, as the gateway does', async () => {
+    const typed = seizureReport('SG-NPARKS') as unknown as {
+      seizure: { shipment: { containers: string[] } };
+    };
+    typed.seizure.shipment.containers[0] = 'CSQU 305438 3';
+    const r = await hubctl(['validate', '-', '--json'], { input: JSON.stringify(typed) });
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      valid: true,
+      normalised: [
+        {
+          pointer: '/seizure/shipment/containers/0',
+          from: 'CSQU 305438 3',
+          to: 'CSQU3054383',
+          rule: 'container',
+        },
+      ],
+    });
+    // a letter the gateway would not guess is refused offline too
+    typed.seizure.shipment.containers[0] = 'C\u017fQU 305438 3';
+    const bad = await hubctl(['validate', '-'], { input: JSON.stringify(typed) });
+    expect(bad.code).toBe(1);
+    expect(bad.stdout).toMatch(/\/seizure\/shipment\/containers\/0: /);
   });
   it('validate: NDJSON, each alert numbered from 1; a broken line is named by its number', async () => {
     const lines = [JSON.stringify(flag), JSON.stringify({ ...flag, handling: 'TLP:PINK' })];
