@@ -109,6 +109,35 @@ describe('hubctl - command line', () => {
     expect(broken.code).toBe(1);
     expect(broken.stderr).toMatch(/line 3: .*\[ERR_INPUT_INVALID\]/);
   });
+  it("agency remove never deletes the router's keys: only an agency id, and only a file of role agency", async () => {
+    const certs = join(dir, 'remove-certs');
+    const agreementsFile = join(dir, 'remove-agreements.yaml');
+    writeFileSync(agreementsFile, 'agreements: []\n');
+    for (const principal of ['HUB', 'SG-HUB'])
+      expect(
+        (
+          await hubctl([
+            'keys',
+            'generate',
+            '--agency',
+            principal,
+            '--role',
+            'router',
+            '--certs',
+            certs,
+          ])
+        ).code,
+      ).toBe(0);
+    const remove = (id: string) =>
+      hubctl(['agency', 'remove', id, '--certs', certs, '--agreements', agreementsFile]);
+    const notAnId = await remove('HUB');
+    expect(notAnId.code).not.toBe(0);
+    expect(notAnId.stderr).toContain('agency id');
+    const router = await remove('SG-HUB');
+    expect(router.code).toBe(1);
+    expect(router.stderr).toContain('[ERR_INPUT_INVALID]');
+    expect(readdirSync(join(certs, 'trust')).sort()).toEqual(['HUB.jwks.json', 'SG-HUB.jwks.json']);
+  });
   it('send: a gateway that cannot be reached is named with the cause, not "fetch failed"', async () => {
     // A port that was free a moment ago: nothing listens there.
     const port = await new Promise<number>((resolve) => {
