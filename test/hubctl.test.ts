@@ -1,5 +1,5 @@
 import { createServer, type AddressInfo } from 'node:net';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -221,6 +221,72 @@ describe('hubctl - command line', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('[ERR_AGREEMENTS_INVALID]');
     expect(r.stderr).toMatch(/VN-CUSTOM.*not an agency of this hub/);
+  });
+  it('route --dry-run: a typo in an operation member or a reader is refused like one in parties; --at takes RFC 3339 only', async () => {
+    const certs = join(dir, 'certs-route-operations');
+    for (const a of ['SG-NPARKS', 'VN-CUSTOMS'])
+      expect((await hubctl(['keys', 'generate', '--agency', a, '--certs', certs])).code).toBe(0);
+    const trust = { AHUB_TRUST_DIR: join(certs, 'trust') };
+    const agreements = join(dir, 'typo-operation.yaml');
+    writeFileSync(
+      agreements,
+      [
+        'agreements:',
+        '  - id: SG-VN',
+        '    version: 1',
+        '    title: both agencies exist',
+        '    parties: [SG-NPARKS, VN-CUSTOMS]',
+        '    alertTypes: [consignee-flag]',
+        '    maxHandling: TLP:AMBER',
+        '    validFrom: 2019-01-01T00:00:00Z',
+        'operations:',
+        '  - id: THUNDERBALL',
+        '    version: 1',
+        '    name: typo in a member',
+        '    period: { from: 2019-06-01T00:00:00Z, until: 2019-07-01T00:00:00Z }',
+        '    members: [SG-NPARKS, VN-CUSTOM]',
+        '    alertTypes: [seizure-report]',
+        '    maxHandling: TLP:AMBER',
+        'readers:',
+        '  - party: SG-NPARK',
+        '    schemaVersions: [1]',
+      ].join('\n'),
+    );
+    const r = await hubctl(
+      ['route', '--dry-run', '-', '--from', 'SG-NPARKS', '--agreements', agreements],
+      { input: JSON.stringify(flag), env: trust },
+    );
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('[ERR_AGREEMENTS_INVALID]');
+    expect(r.stderr).toMatch(/\/operations\/0\/members\/1.*VN-CUSTOM.*not an agency of this hub/);
+    expect(r.stderr).toMatch(/\/readers\/0\/party.*SG-NPARK.*not an agency of this hub/);
+
+    const good = join(dir, 'good-agreements.yaml');
+    writeFileSync(good, readFileSync(agreements, 'utf8').split('operations:')[0]!);
+    for (const at of ['garbage', '2019-04-08', 'April 8, 2019', '2019-04-08T03:15:00']) {
+      const bad = await hubctl(
+        ['route', '--dry-run', '-', '--from', 'SG-NPARKS', '--agreements', good, '--at', at],
+        { input: JSON.stringify(flag), env: trust },
+      );
+      expect(bad.code, at).not.toBe(0);
+      expect(bad.stderr, at).toContain('RFC 3339');
+    }
+    const ok = await hubctl(
+      [
+        'route',
+        '--dry-run',
+        '-',
+        '--from',
+        'SG-NPARKS',
+        '--agreements',
+        good,
+        '--at',
+        '2019-04-08T03:15:00Z',
+      ],
+      { input: JSON.stringify(flag), env: trust },
+    );
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout).toContain('VN-CUSTOMS');
   });
   it('validate and send read a file exactly as the gateway reads a body: invalid UTF-8, a byte-order mark and a member named twice are refused', async () => {
     const text = JSON.stringify(flag);
