@@ -2,6 +2,7 @@ import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'no
 import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import {
+  AGENCY_ID_FORM,
   createTrustStore,
   partyMatches,
   type JwksDocument,
@@ -19,11 +20,8 @@ import { HubctlError, HubctlErrorCode } from '../errors.js';
 import { print } from '../output.js';
 import { registerNats } from './nats.js';
 
-/** The form of an agency id (docs/protocol.md §2.3); the trust store also checks the country. */
-const AGENCY_ID = /^[A-Z]{2}-[A-Z0-9]{2,16}$/;
-
 function agencyId(v: string): string {
-  if (!AGENCY_ID.test(v))
+  if (!AGENCY_ID_FORM.test(v))
     throw new InvalidArgumentError('an agency id such as KE-KWS (country, hyphen, agency code)');
   return v;
 }
