@@ -183,4 +183,46 @@ describe('schema registry - agency ids are judged alike in alerts, receipts and 
         hub,
       ).toEqual(['/hub']);
   });
+  it('a notice names an operation and a key as the agreements and the trust store do, not looser', () => {
+    const routed = (operation: string) => ({
+      ...notice('HUB', 'SG-NPARKS', 'VN-CUSTOMS'),
+      events: [
+        {
+          event: 'routed',
+          alertId: newAlertId(),
+          at: '2019-04-08T03:15:00Z',
+          operation,
+          recipients: ['VN-CUSTOMS'],
+          denied: [],
+        },
+      ],
+    });
+    expect(registry.validateDocument(NOTICE_SCHEMA_ID, routed('THUNDERBALL-2019'))).toEqual([]);
+    for (const bad of ['', 'a b', 'ops/2019', '-leading'])
+      expect(registry.validateDocument(NOTICE_SCHEMA_ID, routed(bad)).length, bad).toBeGreaterThan(
+        0,
+      );
+    const delivered = (kid: string) => ({
+      ...notice('HUB', 'SG-NPARKS', 'VN-CUSTOMS'),
+      events: [
+        {
+          event: 'delivered',
+          alertId: newAlertId(),
+          recipient: 'VN-CUSTOMS',
+          receipt: newAlertId(),
+          committedAt: '2019-04-08T03:15:00Z',
+          verifiedAt: '2019-04-08T03:15:01Z',
+          envelopeSha256: 'a'.repeat(64),
+          receiptSha256: 'b'.repeat(64),
+          kid,
+        },
+      ],
+    });
+    expect(registry.validateDocument(NOTICE_SCHEMA_ID, delivered('k'.repeat(43)))).toEqual([]);
+    for (const bad of ['k'.repeat(42), 'k'.repeat(44), `${'k'.repeat(42)}.`])
+      expect(
+        registry.validateDocument(NOTICE_SCHEMA_ID, delivered(bad)).length,
+        bad,
+      ).toBeGreaterThan(0);
+  });
 });
