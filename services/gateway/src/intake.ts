@@ -61,6 +61,12 @@ export interface IntakeDeps {
  * The intake path: check, complete, validate, sign, encode, publish. An alert is accepted only
  * once JetStream acknowledged it; any refusal happens before anything is sent.
  */
+
+/** SHA-256 (hex) of a submitted alert's canonical JSON: what a resend is compared by. */
+function contentDigest(value: unknown): string {
+  return createHash('sha256').update(canonicalJson(value)).digest('hex');
+}
+
 export class Intake {
   readonly #d: IntakeDeps;
   #inFlight = 0;
@@ -103,10 +109,18 @@ export class Intake {
       // Identifiers as officers type them become machine form first, so that a retry with the
       // same alert spelt differently is the same content.
       const { value: submitted, changes } = normaliseAlert(this.#object(body));
-      const contentSha256 = createHash('sha256').update(canonicalJson(submitted)).digest('hex');
+      // The content is the alert without its id: a resend under the id the gateway gave it (the
+      // first send having left the id out) is the same content.
+      const { id: _id, ...content } = submitted;
+      const contentSha256 = contentDigest(content);
       if (typeof submitted['id'] === 'string') {
         const earlier = store.sentById(submitted['id']);
-        if (earlier) return withChanges(this.#repeat(earlier, contentSha256), changes);
+        // Accepted before this rule, an alert whose sender gave the id was hashed with it.
+        if (earlier)
+          return withChanges(
+            this.#repeat(earlier, contentSha256, contentDigest(submitted)),
+            changes,
+          );
       }
       const now = (this.#d.now ?? (() => new Date()))();
       // The id is fixed before anything is sent, and every answer carries it: after a 503 the
@@ -285,8 +299,8 @@ export class Intake {
       );
   }
 
-  #repeat(earlier: SentReceipt, contentSha256: string): Receipt {
-    if (earlier.contentSha256 !== contentSha256) {
+  #repeat(earlier: SentReceipt, contentSha256: string, withIdSha256: string): Receipt {
+    if (earlier.contentSha256 !== contentSha256 && earlier.contentSha256 !== withIdSha256) {
       throw new GatewayError(
         'ERR_ALERT_ID_CONFLICT',
         `alert ${earlier.id} was already accepted with different content`,

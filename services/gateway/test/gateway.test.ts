@@ -113,8 +113,14 @@ describe('gateway - intake (POST /v1/alerts)', () => {
     const { id: _id, origin: _o, issuedAt: _i, ...rest } = seizureReport('SG-NPARKS');
     const res = await post(sg, '/v1/alerts', rest);
     expect(res.status).toBe(202);
-    const { id } = (await res.json()) as { id: string };
+    const { id, sequence } = (await res.json()) as { id: string; sequence: number };
     expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7/);
+    // Resent under the id the gateway gave it (as the README tells senders): the same alert,
+    // never a conflict, never a second one.
+    await eventually(() => sg.store.sentById(id), 5000, 'receipt');
+    const again = await post(sg, '/v1/alerts', { ...rest, id });
+    expect(again.status).toBe(202);
+    expect(await again.json()).toEqual({ id, sequence, duplicate: true });
   });
 
   it('a re-post of the same alert returns the original receipt; the stream holds it once', async () => {
