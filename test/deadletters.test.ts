@@ -153,6 +153,12 @@ describe('deadletters - list, show, requeue with real processes', () => {
     expect(list.code, list.stderr).toBe(0);
     const line = list.stdout.split('\n').find((l) => l.includes(lost.id));
     expect(line).toMatch(new RegExp(`^${dl.seq}\\s.*${NG}\\s+${lost.id}\\s+ERR_KEY_UNKNOWN`));
+    // The API lists by agency id, or "unknown"; anything else is refused, not an empty page.
+    expect((await get(`/v1/deadletters?origin=${NG}`)).status).toBe(200);
+    expect((await get('/v1/deadletters?origin=unknown')).status).toBe(200);
+    const lower = await get(`/v1/deadletters?origin=${NG.toLowerCase()}`);
+    expect(lower.status).toBe(400);
+    expect(lower.body['error']).toMatchObject({ code: 'ERR_BAD_REQUEST' });
     // Nothing of the alert's content is in the list, nor in the router's log.
     expect(list.stdout).not.toContain('Example Trading Co');
     expect(readFileSync(join(hub.dir, 'logs', 'router.log'), 'utf8')).not.toContain(

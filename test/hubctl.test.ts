@@ -1,9 +1,9 @@
 import { createServer, type AddressInfo } from 'node:net';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { hubctl } from '@alert-hub/testkit';
+import { hubctl, seizureReport } from '@alert-hub/testkit';
 
 const dir = mkdtempSync(join(tmpdir(), 'ahub-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -72,6 +72,30 @@ describe('hubctl - command line', () => {
       filled: ['id', 'origin', 'issuedAt'],
     });
   });
+  it('validate: identifiers as officers type them are normalised first, as the gateway does', async () => {
+    const typed = seizureReport('SG-NPARKS') as unknown as {
+      seizure: { shipment: { containers: string[] } };
+    };
+    typed.seizure.shipment.containers[0] = 'CSQU 305438 3';
+    const r = await hubctl(['validate', '-', '--json'], { input: JSON.stringify(typed) });
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      valid: true,
+      normalised: [
+        {
+          pointer: '/seizure/shipment/containers/0',
+          from: 'CSQU 305438 3',
+          to: 'CSQU3054383',
+          rule: 'container',
+        },
+      ],
+    });
+    // a letter the gateway would not guess is refused offline too
+    typed.seizure.shipment.containers[0] = 'C\u017fQU 305438 3';
+    const bad = await hubctl(['validate', '-'], { input: JSON.stringify(typed) });
+    expect(bad.code).toBe(1);
+    expect(bad.stdout).toMatch(/\/seizure\/shipment\/containers\/0: /);
+  });
   it('validate: NDJSON, each alert numbered from 1; a broken line is named by its number', async () => {
     const lines = [JSON.stringify(flag), JSON.stringify({ ...flag, handling: 'TLP:PINK' })];
     const r = await hubctl(['validate', '-'], { input: lines.join('\n') });
@@ -84,6 +108,35 @@ describe('hubctl - command line', () => {
     });
     expect(broken.code).toBe(1);
     expect(broken.stderr).toMatch(/line 3: .*\[ERR_INPUT_INVALID\]/);
+  });
+  it("agency remove never deletes the router's keys: only an agency id, and only a file of role agency", async () => {
+    const certs = join(dir, 'remove-certs');
+    const agreementsFile = join(dir, 'remove-agreements.yaml');
+    writeFileSync(agreementsFile, 'agreements: []\n');
+    for (const principal of ['HUB', 'SG-HUB'])
+      expect(
+        (
+          await hubctl([
+            'keys',
+            'generate',
+            '--agency',
+            principal,
+            '--role',
+            'router',
+            '--certs',
+            certs,
+          ])
+        ).code,
+      ).toBe(0);
+    const remove = (id: string) =>
+      hubctl(['agency', 'remove', id, '--certs', certs, '--agreements', agreementsFile]);
+    const notAnId = await remove('HUB');
+    expect(notAnId.code).not.toBe(0);
+    expect(notAnId.stderr).toContain('agency id');
+    const router = await remove('SG-HUB');
+    expect(router.code).toBe(1);
+    expect(router.stderr).toContain('[ERR_INPUT_INVALID]');
+    expect(readdirSync(join(certs, 'trust')).sort()).toEqual(['HUB.jwks.json', 'SG-HUB.jwks.json']);
   });
   it('send: a gateway that cannot be reached is named with the cause, not "fetch failed"', async () => {
     // A port that was free a moment ago: nothing listens there.
@@ -168,6 +221,72 @@ describe('hubctl - command line', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('[ERR_AGREEMENTS_INVALID]');
     expect(r.stderr).toMatch(/VN-CUSTOM.*not an agency of this hub/);
+  });
+  it('route --dry-run: a typo in an operation member or a reader is refused like one in parties; --at takes RFC 3339 only', async () => {
+    const certs = join(dir, 'certs-route-operations');
+    for (const a of ['SG-NPARKS', 'VN-CUSTOMS'])
+      expect((await hubctl(['keys', 'generate', '--agency', a, '--certs', certs])).code).toBe(0);
+    const trust = { AHUB_TRUST_DIR: join(certs, 'trust') };
+    const agreements = join(dir, 'typo-operation.yaml');
+    writeFileSync(
+      agreements,
+      [
+        'agreements:',
+        '  - id: SG-VN',
+        '    version: 1',
+        '    title: both agencies exist',
+        '    parties: [SG-NPARKS, VN-CUSTOMS]',
+        '    alertTypes: [consignee-flag]',
+        '    maxHandling: TLP:AMBER',
+        '    validFrom: 2019-01-01T00:00:00Z',
+        'operations:',
+        '  - id: THUNDERBALL',
+        '    version: 1',
+        '    name: typo in a member',
+        '    period: { from: 2019-06-01T00:00:00Z, until: 2019-07-01T00:00:00Z }',
+        '    members: [SG-NPARKS, VN-CUSTOM]',
+        '    alertTypes: [seizure-report]',
+        '    maxHandling: TLP:AMBER',
+        'readers:',
+        '  - party: SG-NPARK',
+        '    schemaVersions: [1]',
+      ].join('\n'),
+    );
+    const r = await hubctl(
+      ['route', '--dry-run', '-', '--from', 'SG-NPARKS', '--agreements', agreements],
+      { input: JSON.stringify(flag), env: trust },
+    );
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('[ERR_AGREEMENTS_INVALID]');
+    expect(r.stderr).toMatch(/\/operations\/0\/members\/1.*VN-CUSTOM.*not an agency of this hub/);
+    expect(r.stderr).toMatch(/\/readers\/0\/party.*SG-NPARK.*not an agency of this hub/);
+
+    const good = join(dir, 'good-agreements.yaml');
+    writeFileSync(good, readFileSync(agreements, 'utf8').split('operations:')[0]!);
+    for (const at of ['garbage', '2019-04-08', 'April 8, 2019', '2019-04-08T03:15:00']) {
+      const bad = await hubctl(
+        ['route', '--dry-run', '-', '--from', 'SG-NPARKS', '--agreements', good, '--at', at],
+        { input: JSON.stringify(flag), env: trust },
+      );
+      expect(bad.code, at).not.toBe(0);
+      expect(bad.stderr, at).toContain('RFC 3339');
+    }
+    const ok = await hubctl(
+      [
+        'route',
+        '--dry-run',
+        '-',
+        '--from',
+        'SG-NPARKS',
+        '--agreements',
+        good,
+        '--at',
+        '2019-04-08T03:15:00Z',
+      ],
+      { input: JSON.stringify(flag), env: trust },
+    );
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout).toContain('VN-CUSTOMS');
   });
   it('validate and send read a file exactly as the gateway reads a body: invalid UTF-8, a byte-order mark and a member named twice are refused', async () => {
     const text = JSON.stringify(flag);

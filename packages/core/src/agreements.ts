@@ -296,6 +296,11 @@ export function parseAgreements(
   if (issues.length > 0) throw new AgreementsInvalidError(source, issues);
   const { agreements, readers } = document as { agreements: Agreement[]; readers?: Reader[] };
   const seen = new Map<string, number>();
+  // A party, an operation member or a reader naming an agency (not a whole country) must be one.
+  const unknown = (p: string) =>
+    knownAgencies !== undefined && p.length > 2 && !knownAgencies.includes(p);
+  const notAnAgency = (p: string) =>
+    `"${p}" is not an agency of this hub (none in the trust store)`;
   agreements.forEach((a, i) => {
     const at = `/agreements/${i}`;
     if (seen.has(a.id))
@@ -304,19 +309,13 @@ export function parseAgreements(
         message: `"${a.id}" is already used by /agreements/${seen.get(a.id)}`,
       });
     else seen.set(a.id, i);
-    const unknown = (p: string) =>
-      knownAgencies !== undefined && p.length > 2 && !knownAgencies.includes(p);
     a.parties.forEach((p, j) => {
       if (!registry.countries.has(p.slice(0, 2)))
         issues.push({
           pointer: `${at}/parties/${j}`,
           message: `"${p.slice(0, 2)}" is not an ISO 3166-1 alpha-2 country code`,
         });
-      else if (unknown(p))
-        issues.push({
-          pointer: `${at}/parties/${j}`,
-          message: `"${p}" is not an agency of this hub (none in the trust store)`,
-        });
+      else if (unknown(p)) issues.push({ pointer: `${at}/parties/${j}`, message: notAnAgency(p) });
     });
     if (a.validUntil !== undefined && timeOf(a.validUntil) <= timeOf(a.validFrom)) {
       issues.push({
@@ -336,10 +335,7 @@ export function parseAgreements(
               message: `"${p}" is not a party of ${a.id}`,
             });
           else if (unknown(p))
-            issues.push({
-              pointer: `${at}/flows/${j}/${side}/${k}`,
-              message: `"${p}" is not an agency of this hub (none in the trust store)`,
-            });
+            issues.push({ pointer: `${at}/flows/${j}/${side}/${k}`, message: notAnAgency(p) });
         });
       }
     });
@@ -360,8 +356,9 @@ export function parseAgreements(
           pointer: `${at}/members/${j}`,
           message: `"${p.slice(0, 2)}" is not an ISO 3166-1 alpha-2 country code`,
         });
+      else if (unknown(p)) issues.push({ pointer: `${at}/members/${j}`, message: notAnAgency(p) });
     });
-    if (Date.parse(o.period.until) <= Date.parse(o.period.from))
+    if (timeOf(o.period.until) <= timeOf(o.period.from))
       issues.push({
         pointer: `${at}/period/until`,
         message: `must be after period.from (${o.period.from})`,
@@ -387,6 +384,7 @@ export function parseAgreements(
         pointer: at,
         message: `"${r.party.slice(0, 2)}" is not an ISO 3166-1 alpha-2 country code`,
       });
+    else if (unknown(r.party)) issues.push({ pointer: at, message: notAnAgency(r.party) });
   });
   if (issues.length > 0) throw new AgreementsInvalidError(source, issues);
   return {

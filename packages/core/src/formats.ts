@@ -57,6 +57,12 @@ export function s10CheckDigit(serial8: string): number {
 /** Lowest and highest Maritime Identification Digits a ship station MMSI can start with. */
 export const MID_RANGE = { min: 201, max: 775 } as const;
 
+/**
+ * The form of an agency id: an ISO 3166-1 alpha-2 country, a hyphen and the agency's code
+ * (`SG-NPARKS`). The `agency-id` format also checks that the country exists.
+ */
+export const AGENCY_ID_FORM = /^[A-Z]{2}-[A-Z0-9]{2,16}$/;
+
 const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 const ULID = /^[0-7][0-9A-HJKMNP-TV-Z]{25}$/;
 
@@ -70,7 +76,7 @@ export function createFormatChecks(countries: ReadonlySet<string>): Record<strin
         ? undefined
         : 'must be a UUIDv7 (lower-case, RFC 9562) or a ULID (26 Crockford base-32 characters)',
     'agency-id': (v) =>
-      /^[A-Z]{2}-[A-Z0-9]{2,16}$/.test(v)
+      AGENCY_ID_FORM.test(v)
         ? country(v.slice(0, 2))
         : 'must be a country code, a hyphen and an agency code, e.g. SG-NPARKS',
     iso6346: (v) => {

@@ -38,7 +38,20 @@ export interface Normalised<T> {
 
 type Rule = (v: string) => string | undefined;
 
-const squeeze = (v: string) => v.replace(/[\s.\-/]+/g, '').toUpperCase();
+/**
+ * Separators the normaliser removes: `.`, `-`, `/` (where the form has none) and spacing, which
+ * is the space, the tab and the no-break space U+00A0 (what a copy from a word processor leaves).
+ * Any other character, U+3000 and U+FEFF included, stays, and the value is then refused.
+ */
+const SEPARATORS = /[ \t\u00a0./-]+/g;
+const SPACING = /[ \t\u00a0]+/g;
+const EDGE_SPACING = /^[ \t\u00a0]+|[ \t\u00a0]+$/g;
+/**
+ * Upper case for a-z only: `toUpperCase` would turn a long s (U+017F) into S, a dotless i into
+ * I and the ligature U+FB01 into FI, which is guessing a character.
+ */
+const asciiUpper = (v: string) => v.replace(/[a-z]+/g, (m) => m.toUpperCase());
+const squeeze = (v: string) => asciiUpper(v.replace(SEPARATORS, ''));
 
 /** Each rule returns the machine form, or undefined when the spelling is not a known variant. */
 const RULES: Readonly<Record<NormalisationRule, Rule>> = {
@@ -47,7 +60,7 @@ const RULES: Readonly<Record<NormalisationRule, Rule>> = {
     return /^[A-Z]{3}[UJZ][0-9]{7}$/.test(s) ? s : undefined;
   },
   'air-waybill': (v) => {
-    const s = v.replace(/[\s.\-/]+/g, '');
+    const s = v.replace(SEPARATORS, '');
     return /^[0-9]{11}$/.test(s) ? `${s.slice(0, 3)}-${s.slice(3)}` : undefined;
   },
   imo: (v) => {
@@ -68,7 +81,7 @@ const RULES: Readonly<Record<NormalisationRule, Rule>> = {
   },
   // Dots separate heading, subheading and tariff line and are allowed: only spaces go.
   'hs-code': (v) => {
-    const s = v.replace(/\s+/g, '');
+    const s = v.replace(SPACING, '');
     return /^[0-9]{4}(?:\.?[0-9]{2}){0,3}$/.test(s) ? s : undefined;
   },
   'call-sign': (v) => {
@@ -80,7 +93,7 @@ const RULES: Readonly<Record<NormalisationRule, Rule>> = {
     return /^(?:[A-Z][A-Z0-9]|[0-9][A-Z]|[A-Z]{3})[0-9]{1,4}[A-Z]?$/.test(s) ? s : undefined;
   },
   seal: (v) => {
-    const s = v.trim().toUpperCase();
+    const s = asciiUpper(v.replace(EDGE_SPACING, ''));
     return /^[A-Z0-9][A-Z0-9-]{0,24}$/.test(s) ? s : undefined;
   },
 };

@@ -125,6 +125,36 @@ describe('normalise - common spellings become machine form, and every change is 
       ]);
   });
 
+  it('never guesses a letter: only a-z change case, only space, tab and U+00A0 are spacing', () => {
+    const typed: any = seizureReportV2();
+    const sh = typed.seizure.shipment;
+    sh.containers[0].number = 'C\u017fqu 305438 3'; // long s: toUpperCase would make it S
+    sh.containers[0].seals = ['\ufb01-1234567']; // the ligature fi: toUpperCase gives FI
+    sh.vessel.imo = '\u0131mo 9074729'; // dotless i
+    sh.route.portOfLoading = 'NG\u3000APP'; // ideographic space
+    typed.seizure.location.locode = 'SG\ufeffSIN'; // zero-width no-break space
+    typed.seizure.commodities[0].hsCode = '0507\u2028.90';
+    const { value, changes } = normaliseAlert(typed);
+    // nothing reached machine form by a guess: each value stays as typed and is refused
+    expect(changes).toEqual([]);
+    const r = registry.checkAlert(value);
+    expect(r.ok).toBe(false);
+    if (!r.ok)
+      expect(r.error.issues.map((i) => i.pointer)).toEqual(
+        expect.arrayContaining([
+          '/seizure/shipment/containers/0/number',
+          '/seizure/shipment/containers/0/seals/0',
+          '/seizure/shipment/vessel/imo',
+          '/seizure/shipment/route/portOfLoading',
+          '/seizure/location/locode',
+          '/seizure/commodities/0/hsCode',
+        ]),
+      );
+    // the no-break space a word processor leaves is spacing, like the tab
+    sh.containers[0].number = 'CSQU\u00a0305438\t3';
+    expect(normaliseAlert(typed).value.seizure.shipment.containers[0].number).toBe('CSQU3054383');
+  });
+
   it('leaves the top-level origin (an agency id) and values already in machine form alone', () => {
     const a = seizureReportV2();
     const r = normaliseAlert(a);

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { ErrorCode, newAlertId, type SchemaInvalidError } from '@alert-hub/core';
+import {
+  ErrorCode,
+  NOTICE_SCHEMA_ID,
+  RECEIPT_SCHEMA_ID,
+  newAlertId,
+  type SchemaInvalidError,
+} from '@alert-hub/core';
 import { registry, seizureReport } from './helpers.js';
 
 function issuesOf(value: unknown) {
@@ -112,5 +118,111 @@ describe('schema registry - alerts', () => {
     expect(() => registry.validateAlert({ type: 'retraction', version: 1 })).toThrow(
       expect.objectContaining({ code: 'ERR_SCHEMA_INVALID' }) as SchemaInvalidError,
     );
+  });
+});
+
+describe('schema registry - agency ids are judged alike in alerts, receipts and notices', () => {
+  const receipt = (agency: string, origin: string) => ({
+    receipt: newAlertId(),
+    agency,
+    committedAt: '2019-04-08T03:15:00Z',
+    deliveries: [{ alertId: newAlertId(), origin, envelopeSha256: 'a'.repeat(64) }],
+  });
+  const notice = (hub: string, to: string, recipient: string) => ({
+    notice: newAlertId(),
+    hub,
+    to,
+    issuedAt: '2019-04-08T03:15:00Z',
+    events: [
+      {
+        event: 'routed',
+        alertId: newAlertId(),
+        at: '2019-04-08T03:15:00Z',
+        recipients: [recipient],
+        denied: [],
+      },
+    ],
+  });
+  it('an agency id must start with an ISO 3166-1 country (UK is not one: GB is), wherever it appears', () => {
+    expect(
+      registry.validateDocument(RECEIPT_SCHEMA_ID, receipt('VN-CUSTOMS', 'SG-NPARKS')),
+    ).toEqual([]);
+    expect(
+      registry.validateDocument(NOTICE_SCHEMA_ID, notice('HUB', 'SG-NPARKS', 'VN-CUSTOMS')),
+    ).toEqual([]);
+    for (const bad of ['UK-HMRC', 'XX-CUSTOMS', 'EU-OLAF']) {
+      expect(
+        registry
+          .validateDocument(RECEIPT_SCHEMA_ID, receipt(bad, 'SG-NPARKS'))
+          .map((i) => i.pointer),
+      ).toEqual(['/agency']);
+      expect(
+        registry
+          .validateDocument(RECEIPT_SCHEMA_ID, receipt('VN-CUSTOMS', bad))
+          .map((i) => i.pointer),
+      ).toEqual(['/deliveries/0/origin']);
+      expect(
+        registry
+          .validateDocument(NOTICE_SCHEMA_ID, notice('HUB', bad, 'VN-CUSTOMS'))
+          .map((i) => i.pointer),
+      ).toEqual(['/to']);
+      // an event is one of several kinds: the refusal is reported within the event
+      const inEvent = registry
+        .validateDocument(NOTICE_SCHEMA_ID, notice('HUB', 'SG-NPARKS', bad))
+        .map((i) => i.pointer);
+      expect(inEvent.length).toBeGreaterThan(0);
+      expect(inEvent.every((p) => p.startsWith('/events/0'))).toBe(true);
+    }
+  });
+  it("a notice's hub is a principal of the trust store's form, as the router's and gateway's configuration take it", () => {
+    for (const hub of ['HUB-1', 'ALERT-HUB', 'HUB12345678901234'])
+      expect(
+        registry
+          .validateDocument(NOTICE_SCHEMA_ID, notice(hub, 'SG-NPARKS', 'VN-CUSTOMS'))
+          .map((i) => i.pointer),
+        hub,
+      ).toEqual(['/hub']);
+  });
+  it('a notice names an operation and a key as the agreements and the trust store do, not looser', () => {
+    const routed = (operation: string) => ({
+      ...notice('HUB', 'SG-NPARKS', 'VN-CUSTOMS'),
+      events: [
+        {
+          event: 'routed',
+          alertId: newAlertId(),
+          at: '2019-04-08T03:15:00Z',
+          operation,
+          recipients: ['VN-CUSTOMS'],
+          denied: [],
+        },
+      ],
+    });
+    expect(registry.validateDocument(NOTICE_SCHEMA_ID, routed('THUNDERBALL-2019'))).toEqual([]);
+    for (const bad of ['', 'a b', 'ops/2019', '-leading'])
+      expect(registry.validateDocument(NOTICE_SCHEMA_ID, routed(bad)).length, bad).toBeGreaterThan(
+        0,
+      );
+    const delivered = (kid: string) => ({
+      ...notice('HUB', 'SG-NPARKS', 'VN-CUSTOMS'),
+      events: [
+        {
+          event: 'delivered',
+          alertId: newAlertId(),
+          recipient: 'VN-CUSTOMS',
+          receipt: newAlertId(),
+          committedAt: '2019-04-08T03:15:00Z',
+          verifiedAt: '2019-04-08T03:15:01Z',
+          envelopeSha256: 'a'.repeat(64),
+          receiptSha256: 'b'.repeat(64),
+          kid,
+        },
+      ],
+    });
+    expect(registry.validateDocument(NOTICE_SCHEMA_ID, delivered('k'.repeat(43)))).toEqual([]);
+    for (const bad of ['k'.repeat(42), 'k'.repeat(44), `${'k'.repeat(42)}.`])
+      expect(
+        registry.validateDocument(NOTICE_SCHEMA_ID, delivered(bad)).length,
+        bad,
+      ).toBeGreaterThan(0);
   });
 });

@@ -1,14 +1,22 @@
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import {
+  createTrustStore,
   generateSigningJwk,
   type JwksDocument,
   type PrincipalRole,
   type PublicJwk,
   type Revocation,
+  type SchemaRegistry,
   type SigningAlgorithm,
 } from '@alert-hub/core';
-import { REVOCATIONS_FILE, writeJsonAtomic, writePrivateJwk } from '@alert-hub/runtime/files';
+import {
+  DEFAULT_SCHEMAS_DIR,
+  REVOCATIONS_FILE,
+  loadSchemaRegistry,
+  writeJsonAtomic,
+  writePrivateJwk,
+} from '@alert-hub/runtime/files';
 import { KeyAdminError, OperatorErrorCode } from './errors.js';
 
 /**
@@ -42,6 +50,8 @@ export function generateKey(options: {
   alg?: SigningAlgorithm;
   validDays?: number;
   now?: Date;
+  /** The schemas the trust store is checked with (default: the repository's `schemas/`). */
+  registry?: SchemaRegistry;
 }): { kid: string; privateFile: string; jwksFile: string; publicJwk: PublicJwk } {
   const now = options.now ?? new Date();
   const paths = keyPaths(options.certsDir, options.principal);
@@ -57,8 +67,6 @@ export function generateKey(options: {
     notBefore: now.toISOString(),
     notAfter: new Date(now.getTime() + (options.validDays ?? 730) * DAY_MS).toISOString(),
   });
-  const privateFile = join(paths.principalPrivateDir!, `${publicJwk.kid}.jwk`);
-  writePrivateJwk(privateFile, privateJwk);
   const name = options.name ?? existing?.name;
   const doc: JwksDocument = {
     principal: options.principal,
@@ -66,6 +74,15 @@ export function generateKey(options: {
     ...(name === undefined ? {} : { name }),
     keys: [...(existing?.keys ?? []), publicJwk],
   };
+  // The file as every service will load it (an agency id starts with an ISO 3166-1 country, a
+  // principal has the trust store's form): a file that would stop the hub is never written.
+  // Throws ERR_TRUST_STORE_INVALID with the reason; nothing is written.
+  createTrustStore({
+    jwks: [{ source: `${options.principal}.jwks.json`, document: doc }],
+    registry: options.registry ?? loadSchemaRegistry(DEFAULT_SCHEMAS_DIR),
+  });
+  const privateFile = join(paths.principalPrivateDir!, `${publicJwk.kid}.jwk`);
+  writePrivateJwk(privateFile, privateJwk);
   writeJsonAtomic(paths.jwksFile!, doc);
   return { kid: publicJwk.kid, privateFile, jwksFile: paths.jwksFile!, publicJwk };
 }

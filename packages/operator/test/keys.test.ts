@@ -1,4 +1,12 @@
-import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -118,5 +126,24 @@ describe('keystore - generate, rotate, revoke', () => {
     expect(() => loadTrustStore(join(certs, 'trust'), registry)).toThrow(
       expect.objectContaining({ code: ErrorCode.TrustStoreInvalid }),
     );
+  });
+
+  it('never writes a key file the trust store would refuse: an agency id starts with an ISO 3166-1 country', () => {
+    for (const [principal, role] of [
+      ['XX-CUSTOMS', 'agency'],
+      ['UK-HMRC', 'agency'],
+      ['SGNPARKS', 'agency'],
+      ['HUB-1', 'router'],
+    ] as const) {
+      expect(() => generateKey({ certsDir: certs, principal, role, registry }), principal).toThrow(
+        expect.objectContaining({ code: ErrorCode.TrustStoreInvalid }),
+      );
+      expect(existsSync(join(certs, 'trust', `${principal}.jwks.json`)), principal).toBe(false);
+      expect(existsSync(join(certs, 'private', principal)), principal).toBe(false);
+    }
+    // what the trust store accepts is written, and the store still loads
+    generateKey({ certsDir: certs, principal: 'GB-HMRC', registry });
+    generateKey({ certsDir: certs, principal: 'HUB', role: 'router', registry });
+    expect(loadTrustStore(join(certs, 'trust'), registry).agencies).toEqual(['GB-HMRC']);
   });
 });

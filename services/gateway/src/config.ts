@@ -213,7 +213,11 @@ const schema = {
       default: {},
       properties: {
         enabled: { type: 'boolean', default: true },
-        hubPrincipal: { type: 'string', pattern: '^[A-Z][A-Z0-9-]{1,31}$', default: 'HUB' },
+        hubPrincipal: {
+          type: 'string',
+          pattern: '^(?:[A-Z]{2}-[A-Z0-9]{2,16}|[A-Z][A-Z0-9]{1,15})$',
+          default: 'HUB',
+        },
         auditLog: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$', default: 'hub' },
       },
       additionalProperties: false,

@@ -1,3 +1,4 @@
+import { AGENCY_ID_FORM } from '@alert-hub/core';
 import { GatewayError } from './errors.js';
 import type { FeedItem, GatewayStore, SentReceipt } from './store.js';
 
@@ -7,9 +8,6 @@ export interface AlertMatch {
   readonly sent?: SentReceipt;
 }
 
-/** An agency id as it appears in subjects and alerts (the `origin` query parameter). */
-const AGENCY = /^[A-Za-z0-9_-]{1,64}$/;
-
 /**
  * The `origin` query parameter of a request about one alert: an alert is identified by
  * (origin, id), and two agencies may use the same id. Absent: any origin.
@@ -17,7 +15,7 @@ const AGENCY = /^[A-Za-z0-9_-]{1,64}$/;
 export function parseOriginQuery(query: unknown): string | undefined {
   const origin = (query as Record<string, unknown> | undefined)?.['origin'];
   if (origin === undefined) return undefined;
-  if (typeof origin === 'string' && AGENCY.test(origin)) return origin;
+  if (typeof origin === 'string' && AGENCY_ID_FORM.test(origin)) return origin;
   throw new GatewayError('ERR_BAD_REQUEST', 'invalid query', [
     { pointer: '/query/origin', message: 'must be an agency id' },
   ]);

@@ -578,9 +578,12 @@ describe('gateway - an alert is identified by (origin, id)', () => {
     const sigs = await get(vn, `/console/api/alerts/${id}/signatures?origin=SG-NPARKS`);
     expect(sigs.body).toMatchObject({ origin: { agency: 'SG-NPARKS' } });
     expect((await get(vn, `/v1/alerts/${id}?origin=KE-KWS`)).status).toBe(404);
-    const bad = await get(vn, `/v1/alerts/${id}?origin=a.b`);
-    expect(bad.status).toBe(400);
-    expect((bad.body['error'] as { code: string }).code).toBe('ERR_BAD_REQUEST');
+    // Not an agency id: refused, never an empty answer (a lower-case id names no agency)
+    for (const origin of ['a.b', 'sg-nparks', 'SG_NPARKS', 'SGNPARKS']) {
+      const bad = await get(vn, `/v1/alerts/${id}?origin=${origin}`);
+      expect(bad.status, origin).toBe(400);
+      expect((bad.body['error'] as { code: string }).code).toBe('ERR_BAD_REQUEST');
+    }
     const feed = (await get(vn, '/v1/feed?limit=1000')).body as { items: FeedItem[] };
     expect(
       feed.items

@@ -165,7 +165,11 @@ const schema = {
         .replace(/[^A-Za-z0-9_.-]/g, '-')
         .slice(0, 40)}-${process.pid}`,
     },
-    principal: { type: 'string', pattern: '^[A-Z][A-Z0-9-]{1,31}$', default: 'HUB' },
+    principal: {
+      type: 'string',
+      pattern: '^(?:[A-Z]{2}-[A-Z0-9]{2,16}|[A-Z][A-Z0-9]{1,15})$',
+      default: 'HUB',
+    },
     signingKey: { type: 'string', minLength: 1 },
     trustDir: { type: 'string', default: DEFAULT_TRUST_DIR },
     schemasDir: { type: 'string', default: DEFAULT_SCHEMAS_DIR },

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { HttpError, HttpErrorCode } from '@alert-hub/runtime';
+import { AGENCY_ID_FORM } from '@alert-hub/core';
 import type { DeadLetters } from './dead-letters.js';
 
 /** Who called: a coordinator (metadata only) or an operator (content and requeue too). */
@@ -52,7 +53,7 @@ export function registerDeadLetterRoutes(
     const origin = q['origin'];
     if (
       origin !== undefined &&
-      (typeof origin !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(origin))
+      (typeof origin !== 'string' || (origin !== 'unknown' && !AGENCY_ID_FORM.test(origin)))
     )
       throw new HttpError(HttpErrorCode.BadRequest, 'invalid request', [
         { pointer: '/query/origin', message: 'must be an agency id (or unknown)' },

@@ -64,3 +64,14 @@ describe('router config - notices', () => {
     );
   });
 });
+
+describe('router config - principal', () => {
+  it("the router's principal has the trust store's form: a name that could never have a key is refused", () => {
+    const file = configWith({});
+    expect(loadConfig({}, file).principal).toBe('HUB');
+    for (const principal of ['HUB-1', 'ALERT-HUB', 'HUB12345678901234', 'hub'])
+      expect(() => loadConfig({ AHUB_ROUTER_PRINCIPAL: principal }, file), principal).toThrow(
+        expect.objectContaining({ code: 'ERR_CONFIG_INVALID' }),
+      );
+  });
+});

@@ -32,9 +32,9 @@ describe('router - the routed notice of a very large decision', () => {
     expect(issues(events[0]!)).toEqual([]);
   });
   it('beyond what one event may list: several events, each valid, together listing everyone once', () => {
-    const recipients = agencies('XR', 2_500);
+    const recipients = agencies('ZM', 2_500);
     // Each its own reason (as a near miss naming its agreements has): nothing to group.
-    const denied = agencies('XD', 1_700).map((recipient, i) => ({
+    const denied = agencies('ZA', 1_700).map((recipient, i) => ({
       recipient,
       code: 'DENY_HANDLING',
       reason: `${i}: ${'handling above the agreement ceiling '.repeat(25)}`.slice(0, 1000),
@@ -53,7 +53,7 @@ describe('router - the routed notice of a very large decision', () => {
   });
 
   it('refusals with the same code and reason are one item naming their recipients; the others stay one each', () => {
-    const uncovered = agencies('XU', 106).map((recipient) => ({
+    const uncovered = agencies('ZW', 106).map((recipient) => ({
       recipient,
       code: 'DENY_ALERT_TYPE',
       reason: 'no agreement of both covers seizure-report',
@@ -89,7 +89,7 @@ describe('router - the routed notice of a very large decision', () => {
     expect(sorted(routedRefusals(e.denied))).toEqual(sorted(denied));
   });
   it('with grouping off (gateways older than the grouped form), one item per recipient, as before', () => {
-    const denied = agencies('XU', 3).map((recipient) => ({
+    const denied = agencies('ZW', 3).map((recipient) => ({
       recipient,
       code: 'DENY_ALERT_TYPE',
       reason: 'no agreement of both covers seizure-report',
@@ -112,7 +112,7 @@ describe('router - the routed notice of a very large decision', () => {
     expect(e).toMatchObject({ denied: [{ recipients: ['KE-KWS', 'TH-DNP'], ...d }] });
   });
   it('a group of more than 1,000 recipients is split into items of at most 1,000, each valid', () => {
-    const denied = agencies('XU', 2_001).map((recipient) => ({
+    const denied = agencies('ZW', 2_001).map((recipient) => ({
       recipient,
       code: 'DENY_OPERATION_TYPE',
       reason: 'operation THUNDERBALL does not cover consignee-flag',

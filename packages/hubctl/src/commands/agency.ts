@@ -2,6 +2,7 @@ import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'no
 import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import {
+  AGENCY_ID_FORM,
   createTrustStore,
   partyMatches,
   type JwksDocument,
@@ -19,10 +20,9 @@ import { HubctlError, HubctlErrorCode } from '../errors.js';
 import { print } from '../output.js';
 import { registerNats } from './nats.js';
 
-const AGENCY_ID = /^[A-Z][A-Z0-9-]{1,31}$/;
-
 function agencyId(v: string): string {
-  if (!AGENCY_ID.test(v)) throw new InvalidArgumentError('an agency id such as KE-KWS');
+  if (!AGENCY_ID_FORM.test(v))
+    throw new InvalidArgumentError('an agency id such as KE-KWS (country, hyphen, agency code)');
   return v;
 }
 
@@ -293,6 +293,13 @@ export function registerAgency(program: Command): void {
       const target = join(trustDir, `${id}.jwks.json`);
       if (!existsSync(target))
         throw new HubctlError(HubctlErrorCode.InputInvalid, `${id} is not in ${trustDir}`);
+      // Only an agency's file: never the router's keys, whatever the file is called.
+      const doc = JSON.parse(readFileSync(target, 'utf8')) as Partial<JwksDocument>;
+      if (doc.principal !== id || doc.role !== 'agency')
+        throw new HubctlError(
+          HubctlErrorCode.InputInvalid,
+          `${target} holds the keys of ${String(doc.principal)} (${String(doc.role)}), not of agency ${id}: nothing removed`,
+        );
       const trust = trustWith(trustDir, registry, id, undefined);
       // Refused (ERR_AGREEMENTS_INVALID, every place listed) while an agreement names it.
       loadAgreementsFile(o.agreements, registry, trust.agencies);

@@ -1,6 +1,12 @@
 import { readFileSync } from 'node:fs';
-import type { Command } from 'commander';
-import { decideRoute, newAlertId, parseJsonText, type PriorRouting } from '@alert-hub/core';
+import { InvalidArgumentError, type Command } from 'commander';
+import {
+  decideRoute,
+  newAlertId,
+  parseJsonText,
+  parseRfc3339,
+  type PriorRouting,
+} from '@alert-hub/core';
 import {
   DEFAULT_SCHEMAS_DIR,
   loadAgreementsFile,
@@ -9,6 +15,16 @@ import {
 import { HubctlError, HubctlErrorCode } from '../errors.js';
 import { print, printTable } from '../output.js';
 import { openTrustStore, trustOption } from './trust-option.js';
+
+/** `--at`: the hub's one strict RFC 3339 parser, as for every other time (never `new Date(text)`). */
+function rfc3339(text: string): Date {
+  const t = parseRfc3339(text);
+  if (t === undefined)
+    throw new InvalidArgumentError(
+      'an RFC 3339 date-time with a time zone, e.g. 2019-04-08T03:15:00Z',
+    );
+  return new Date(t);
+}
 
 export function registerRoute(program: Command): void {
   program
@@ -21,7 +37,7 @@ export function registerRoute(program: Command): void {
     .requiredOption('--from <agency>', 'the sending agency')
     .requiredOption('--agreements <file>', 'agreements file (YAML or JSON)')
     .addOption(trustOption('trust store: the agencies that could receive'))
-    .option('--at <time>', 'evaluate at this RFC 3339 time instead of now')
+    .option('--at <time>', 'evaluate at this RFC 3339 time instead of now', rfc3339)
     .option(
       '--prior <file>',
       'for a retraction: the routing of the alert it retracts, as printed by its own `route --dry-run --json` ({origin, allowed})',
@@ -34,7 +50,7 @@ export function registerRoute(program: Command): void {
           from: string;
           agreements: string;
           trust: string;
-          at?: string;
+          at?: Date;
           prior?: string;
           json?: boolean;
         },
@@ -66,7 +82,7 @@ export function registerRoute(program: Command): void {
           agreements: set,
           alert: checked.value,
           candidates: trust.agencies,
-          now: o.at ? new Date(o.at) : new Date(),
+          now: o.at ?? new Date(),
           original: o.prior === undefined ? undefined : readPrior(o.prior),
         });
         if (d.kind === 'refuse') {

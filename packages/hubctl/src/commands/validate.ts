@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { decodeUtf8Strict, newAlertId } from '@alert-hub/core';
+import { decodeUtf8Strict, newAlertId, normaliseAlert } from '@alert-hub/core';
 import { DEFAULT_SCHEMAS_DIR, loadSchemaRegistry } from '@alert-hub/runtime/files';
 import { print } from '../output.js';
 import { parseAlerts } from './send.js';
@@ -58,8 +58,12 @@ export function registerValidate(program: Command): void {
       const registry = loadSchemaRegistry(o.schemas);
       const { items, single } = parseAlerts(readInput(file));
       const results = items.map((item, index) => {
-        const { alert, filled } = completeAsGateway(item, o.origin);
+        // Identifiers as officers type them become machine form first, as the gateway's intake does.
+        const { value: typed, changes } = normaliseAlert(item);
+        const { alert, filled } = completeAsGateway(typed, o.origin);
         const r = registry.checkAlert(alert);
+        const normalised = changes.length > 0 ? { normalised: changes } : {};
+        const notes = changes.map((c) => `  normalised ${c.pointer}: ${c.from} -> ${c.to}`);
         return r.ok
           ? {
               item: index + 1,
@@ -68,8 +72,9 @@ export function registerValidate(program: Command): void {
               type: r.value.type,
               schema: r.schemaId,
               filled,
+              ...normalised,
               line: `valid ${r.value.type} v${r.value.version}${filled.length > 0 ? ` (${filled.join(', ')} left to the gateway)` : ` ${r.value.id}`}`,
-              issues: [] as string[],
+              issues: notes,
             }
           : {
               item: index + 1,
@@ -77,8 +82,12 @@ export function registerValidate(program: Command): void {
               code: r.error.code,
               errors: r.error.issues,
               filled,
+              ...normalised,
               line: `invalid: ${r.error.message} [${r.error.code}]`,
-              issues: r.error.issues.map((i) => `  ${i.pointer || '/'}: ${i.message}`),
+              issues: [
+                ...notes,
+                ...r.error.issues.map((i) => `  ${i.pointer || '/'}: ${i.message}`),
+              ],
             };
       });
       const invalid = results.filter((r) => !r.valid).length;
