@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { createFormatChecks } from '@alert-hub/core';
 import { DEFAULT_SCHEMAS_DIR, loadSchemaRegistry } from '@alert-hub/runtime';
+import { buildFormatVectors } from './vectors/generate-formats.mjs';
 
 /*
  * The format vectors that partners get (test/vectors/formats.json), checked twice: against the
@@ -17,9 +18,10 @@ interface FormatVector {
   why?: string;
 }
 const dir = fileURLToPath(new URL('./vectors/', import.meta.url));
-const { formats } = JSON.parse(readFileSync(`${dir}formats.json`, 'utf8')) as {
+const shipped = JSON.parse(readFileSync(`${dir}formats.json`, 'utf8')) as {
   formats: Record<string, FormatVector[]>;
 };
+const { formats } = shipped;
 const registry = loadSchemaRegistry(DEFAULT_SCHEMAS_DIR);
 const countries = registry.countries;
 
@@ -71,6 +73,9 @@ const DOC: Record<string, (v: string) => boolean> = {
 
 describe('format vectors - test/vectors/formats.json', () => {
   const checks = createFormatChecks(countries);
+  it('is what the generator makes (node test/vectors/generate-formats.mjs)', () => {
+    expect(shipped).toEqual(buildFormatVectors());
+  });
   it('covers every custom format the schemas use, with valid and invalid values', () => {
     const used = new Set<string>();
     for (const { schemaId } of registry.alertTypes) {

@@ -127,8 +127,16 @@ describe('route tree vectors (test/vectors/route-tree.json, protocol.md §3.2)',
   }
 
   it('the per-copy form: accepted by default, refused when the verifier retires it', async () => {
-    expect((await open(file.perCopy.envelope, file.perCopy.recipient)).ok).toBe(true);
+    const accepted = await open(file.perCopy.envelope, file.perCopy.recipient);
+    expect(accepted.ok && accepted.route).toMatchObject(file.perCopy.expected);
     const refused = await open(file.perCopy.envelope, file.perCopy.recipient, 'refuse');
     expect(!refused.ok && refused.error.code).toBe(file.perCopy.refusedWith);
   });
+
+  for (const v of file.perCopy.invalid) {
+    it(`${v.name}: refused with ${v.code} while the per-copy form is accepted`, async () => {
+      const opened = await open(v.envelope, v.recipient);
+      expect(!opened.ok && opened.error.code).toBe(v.code);
+    });
+  }
 });

@@ -3,7 +3,13 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as jose from 'jose';
 import { describe, expect, it } from 'vitest';
-import { AlertHubError, decodeEnvelope, verifyNotice, verifyReceipt } from '@alert-hub/core';
+import {
+  AlertHubError,
+  decodeEnvelope,
+  routedRefusals,
+  verifyNotice,
+  verifyReceipt,
+} from '@alert-hub/core';
 import { DEFAULT_SCHEMAS_DIR, loadSchemaRegistry, loadTrustStore } from '@alert-hub/runtime';
 import { buildStatementVectors } from './vectors/generate-statements.mjs';
 
@@ -12,6 +18,8 @@ interface Vector {
   kind: 'receipt' | 'notice';
   envelope: string;
   to?: string;
+  /** A notice's routed refusals, one per recipient, as a reader gives them. */
+  refusals?: { alertId: string; recipient: string; code: string; reason: string }[];
   expected:
     { ok: true; kid: string; receipt?: unknown; notice?: unknown } | { ok: false; code: string };
 }
@@ -62,6 +70,23 @@ describe('receipt and notice test vectors (test/vectors/statements.json)', () =>
       }
     });
   }
+
+  it("a notice's grouped refusal gives each of its recipients the item's code and reason", async () => {
+    const v = file.vectors.find((x) => x.name === 'valid-notice')!;
+    const { notice } = await verifyNotice(decodeEnvelope(Buffer.from(v.envelope, 'hex')), {
+      trust,
+      registry,
+      now,
+      to: v.to!,
+    });
+    const read = notice.events.flatMap((e) =>
+      e.event === 'routed'
+        ? routedRefusals(e.denied).map((r) => ({ alertId: e.alertId, ...r }))
+        : [],
+    );
+    expect(read).toEqual(v.refusals);
+    expect(v.refusals).toHaveLength(3);
+  });
 
   it('the valid vectors also verify with jose, a second JOSE implementation', async () => {
     for (const v of file.vectors.filter((x) => x.expected.ok)) {

@@ -15,6 +15,8 @@ interface Vector {
   name: string;
   envelope: string;
   recipient?: string;
+  /** The envelope bytes are followed by zero bytes up to this length (a vector over the limit). */
+  paddedTo?: number;
   deterministic: boolean;
   expected:
     { ok: true; alert: unknown; kid: string; route?: unknown } | { ok: false; code: string };
@@ -29,8 +31,16 @@ const registry = loadSchemaRegistry(DEFAULT_SCHEMAS_DIR);
 const trust = loadTrustStore(`${dir}trust`, registry);
 const now = new Date(verifyAt);
 
+/**
+ * Verifies a vector as docs/protocol.md §5 says, in its order: the envelope, the origin signature
+ * (with the header's `schema`), on a feed the router's countersignature for `recipient`, then the
+ * alert's schema. Throws the first refusal.
+ */
 async function verifyVector(v: Vector) {
-  const jws = decodeEnvelope(Buffer.from(v.envelope, 'hex'));
+  const bytes = Buffer.from(v.envelope, 'hex');
+  const jws = decodeEnvelope(
+    v.paddedTo ? Buffer.concat([bytes, Buffer.alloc(v.paddedTo - bytes.length)]) : bytes,
+  );
   const verified = await verifyOrigin(jws, { trust, registry, now });
   const route = v.recipient
     ? await verifyCountersignature(jws, {
@@ -39,6 +49,7 @@ async function verifyVector(v: Vector) {
         alertId: verified.alert.id,
       })
     : undefined;
+  registry.validateAlert(verified.alert);
   return { verified, route };
 }
 

@@ -24,5 +24,20 @@ export interface RouteTreeVectors {
     sha256: string;
   }[];
   invalid: { name: string; description: string; recipient: string; envelope: string; code: string }[];
-  perCopy: { recipient: string; envelope: string; refusedWith: string };
+  perCopy: {
+    recipient: string;
+    envelope: string;
+    /** What a verifier accepting the per-copy form (the default) reads from it. */
+    expected: {
+      router: string;
+      recipient: string;
+      agreement: { id: string; version: number };
+      routed_at: string;
+      onward: boolean;
+      alert_id: string;
+    };
+    refusedWith: string;
+    /** Refusals of the per-copy form while it is accepted. */
+    invalid: { name: string; description: string; recipient: string; envelope: string; code: string }[];
+  };
 }

@@ -110,7 +110,20 @@ export async function buildRouteTreeVectors() {
   add('tree-leaf-not-canonical', 'The same leaf with a space after a colon.', withSig({ ...s, header: { ...s.header, leaf: b64url(canonicalJson(leafJson).replace('"onward":', '"onward": ')) } }), 'ERR_ROUTE_LEAF_MALFORMED');
   add('tree-header-not-canonical', 'Re-signed by the router with the header members in another order.', withSig(await resigned(JSON.stringify({ typ: header.typ, ...header }))), 'ERR_ENVELOPE_MALFORMED');
   add('tree-no-leaf', 'The tree countersignature without its unprotected header.', withSig({ protected: s.protected, signature: s.signature }), 'ERR_ENVELOPE_MALFORMED');
-  add('tree-header-extra-member', 'An unprotected header with a member beyond leaf and path.', encode({ payload: first.payload, signatures: [first.signatures[0], { ...s, header: { ...s.header, index: 0 } }] }), 'ERR_ENVELOPE_MALFORMED');
+  add('tree-header-extra-member', 'An unprotected header with a string member beyond leaf and path.', encode({ payload: first.payload, signatures: [first.signatures[0], { ...s, header: { ...s.header, note: 'x' } }] }), 'ERR_ENVELOPE_MALFORMED');
+  add('tree-header-member-not-string', 'An unprotected header whose path is the integer 0.', encode({ payload: first.payload, signatures: [first.signatures[0], { ...s, header: { ...s.header, path: 0 } }] }), 'ERR_ENVELOPE_MALFORMED');
+  add('tree-header-on-origin-signature', "An unprotected header on signature 0 (the origin's): only signature 1 may carry one.", encode({ payload: first.payload, signatures: [{ ...first.signatures[0], header: s.header }, s] }), 'ERR_ENVELOPE_MALFORMED');
+  add('tree-protected-extra-member', 'Re-signed by the router with one more (string) member in the protected header.', withSig(await resigned(canonicalJson({ ...header, note: 'x' }))), 'ERR_ENVELOPE_MALFORMED');
+  add('tree-routed-at-lower-case', 'Re-signed by the router with routed_at ending in a lower-case z.', withSig(await resigned(canonicalJson({ ...header, routed_at: '2019-04-08T03:15:02z' }))), 'ERR_ENVELOPE_MALFORMED');
+  add('tree-size-not-integer', 'Re-signed by the router with tree_size the string "3".', withSig(await resigned(canonicalJson({ ...header, tree_size: '3' }))), 'ERR_PROOF_RANGE');
+  const rootB64 = header.tree_root;
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+  add('tree-root-not-canonical', "Re-signed by the router with tree_root's unused low bits set: same 32 bytes, another spelling.", withSig(await resigned(canonicalJson({ ...header, tree_root: rootB64.slice(0, -1) + alphabet[alphabet.indexOf(rootB64.at(-1)) ^ 1] }))), 'ERR_ENVELOPE_MALFORMED');
+  add('tree-root-31-bytes', 'Re-signed by the router with a 31-byte tree_root.', withSig(await resigned(canonicalJson({ ...header, tree_root: Buffer.from(rootB64, 'base64url').subarray(0, 31).toString('base64url') }))), 'ERR_PROOF_HASH_SIZE');
+  add('tree-path-not-hashes', 'A path of 65 bytes: not a whole number of 32-byte hashes.', withSig({ ...s, header: { ...s.header, path: Buffer.concat([Buffer.from(s.header.path, 'base64url'), Buffer.alloc(1)]).toString('base64url') } }), 'ERR_PROOF_HASH_SIZE');
+  add('tree-leaf-version-negative', "The leaf's agreement version rewritten as -1.", withSig({ ...s, header: { ...s.header, leaf: b64url(canonicalJson({ ...leafJson, agreement: { ...leafJson.agreement, version: -1 } })) } }), 'ERR_ROUTE_LEAF_MALFORMED');
+  add('tree-router-not-key-owner', 'Re-signed by the router key with router "SG-NPARKS": the key belongs to HUB.', withSig(await resigned(canonicalJson({ ...header, router: 'SG-NPARKS' }))), 'ERR_KEY_AGENCY_MISMATCH');
+  add('tree-routed-after-key-expiry', "Re-signed by the router with routed_at one second after its key's notAfter (2029-01-01T00:00:00Z).", withSig(await resigned(canonicalJson({ ...header, routed_at: '2029-01-01T00:00:01Z' }))), 'ERR_KEY_NOT_VALID_AT');
 
   // The retired per-copy form, for a verifier's transition setting (§3.4).
   const perCopy = await countersign(origin, hubKey, {
@@ -120,6 +133,20 @@ export async function buildRouteTreeVectors() {
     onward: true,
     alert_id: alert.id,
   });
+  // Refusals of the per-copy form when it is accepted (the default), each on a copy for KE-KWS.
+  const pc = perCopy.signatures[1];
+  const pcHeader = JSON.parse(Buffer.from(pc.protected, 'base64url').toString('utf8'));
+  const pcSigned = async (h) => {
+    const p = b64url(JSON.stringify(h));
+    const signature = (await signBytes('EdDSA', signingInput(p, perCopy.payload), hubKey.privateKey)).toString('base64url');
+    return encodeEnvelope({ payload: perCopy.payload, signatures: [perCopy.signatures[0], { protected: p, signature }] });
+  };
+  const perCopyInvalid = [
+    { name: 'per-copy-with-unprotected-header', description: 'The per-copy countersignature with an unprotected header (a leaf and path).', recipient: 'KE-KWS', envelope: hex(encode({ payload: perCopy.payload, signatures: [perCopy.signatures[0], { ...pc, header: s.header }] })), code: 'ERR_ENVELOPE_MALFORMED' },
+    { name: 'per-copy-router-not-key-owner', description: 'Signed by the router key with router "SG-NPARKS".', recipient: 'KE-KWS', envelope: hex(await pcSigned({ ...pcHeader, router: 'SG-NPARKS' })), code: 'ERR_KEY_AGENCY_MISMATCH' },
+    { name: 'per-copy-for-another-recipient', description: 'A genuine per-copy countersignature for KE-KWS, read by NG-CUSTOMS.', recipient: 'NG-CUSTOMS', envelope: hex(encodeEnvelope(perCopy)), code: 'ERR_ENVELOPE_HEADER_MISMATCH' },
+    { name: 'per-copy-agreement-version-not-integer', description: 'Signed by the router key with agreement version "1" (a string).', recipient: 'KE-KWS', envelope: hex(await pcSigned({ ...pcHeader, agreement: { id: 'AFRICA-PANGOLIN', version: '1' } })), code: 'ERR_ENVELOPE_MALFORMED' },
+  ];
   return {
     verifyAt: VECTOR_TIME,
     decision,
@@ -131,7 +158,13 @@ export async function buildRouteTreeVectors() {
     signature: routed.signature,
     copies: copyVectors,
     invalid,
-    perCopy: { recipient: 'KE-KWS', envelope: hex(encodeEnvelope(perCopy)), refusedWith: 'ERR_ROUTE_FORM_RETIRED' },
+    perCopy: {
+      recipient: 'KE-KWS',
+      envelope: hex(encodeEnvelope(perCopy)),
+      expected: { router: 'HUB', recipient: 'KE-KWS', agreement: { id: 'AFRICA-PANGOLIN', version: 1 }, routed_at: decision.routedAt, onward: true, alert_id: alert.id },
+      refusedWith: 'ERR_ROUTE_FORM_RETIRED',
+      invalid: perCopyInvalid,
+    },
   };
 }
 

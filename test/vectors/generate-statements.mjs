@@ -87,7 +87,14 @@ export async function buildStatementVectors() {
     payloadJson: text(signedReceipt.payload),
     signingInput: `${signedReceipt.signatures[0].protected}.${signedReceipt.payload}`,
   });
-  add('valid-notice', 'notice', 'The hub tells SG-NPARKS that its alert was routed (refused for KE-KWS, and for CN-GACC and TH-DNP in one item), delivered (receipt verified) and that another message was refused (delivered on ahub.feed.SG-NPARKS.HUB.notice).', encodeEnvelope(signedNotice), { ok: true, notice, kid: k.hub.publicJwk.kid }, { to: 'SG-NPARKS' });
+  add('valid-notice', 'notice', 'The hub tells SG-NPARKS that its alert was routed (refused for KE-KWS, and for CN-GACC and TH-DNP in one item), delivered (receipt verified) and that another message was refused (delivered on ahub.feed.SG-NPARKS.HUB.notice). `refusals` is what a reader makes of the routed event\'s denied items: one refusal per recipient, a group giving each of its recipients its code and reason.', encodeEnvelope(signedNotice), { ok: true, notice, kid: k.hub.publicJwk.kid }, {
+    to: 'SG-NPARKS',
+    refusals: [
+      { alertId: alert.id, recipient: 'KE-KWS', code: 'DENY_HANDLING', reason: 'WEN-ASIA-AFRICA@3: TLP:AMBER is above the allowed TLP:GREEN' },
+      { alertId: alert.id, recipient: 'CN-GACC', code: 'DENY_ALERT_TYPE', reason: 'no agreement of both covers seizure-report' },
+      { alertId: alert.id, recipient: 'TH-DNP', code: 'DENY_ALERT_TYPE', reason: 'no agreement of both covers seizure-report' },
+    ],
+  });
 
   const tampered = b64({ ...receipt, deliveries: [{ ...receipt.deliveries[0], origin: 'KE-KWS' }] });
   add('receipt-bad-signature', 'receipt', 'The payload was changed after signing.', encodeEnvelope({ payload: tampered, signatures: signedReceipt.signatures }), { ok: false, code: 'ERR_SIGNATURE_INVALID' });
@@ -99,6 +106,25 @@ export async function buildStatementVectors() {
   add('receipt-two-signatures', 'receipt', 'A receipt carries exactly one signature.', encodeEnvelope({ payload: signedReceipt.payload, signatures: [signedReceipt.signatures[0], signedReceipt.signatures[0]] }), { ok: false, code: 'ERR_ENVELOPE_MALFORMED' });
   add('notice-signed-by-an-agency', 'notice', 'A "notice" signed by an agency key: notices come only from a key of role router.', encodeEnvelope({ payload: signedNotice.payload, signatures: [resign(k.sg.privateJwk, { ...nHeader, kid: k.sg.publicJwk.kid }, signedNotice.payload)] }), { ok: false, code: 'ERR_KEY_AGENCY_MISMATCH' }, { to: 'SG-NPARKS' });
   add('notice-for-another-agency', 'notice', 'A genuine notice read as if it were addressed to VN-CUSTOMS.', encodeEnvelope(signedNotice), { ok: false, code: 'ERR_ENVELOPE_HEADER_MISMATCH' }, { to: 'VN-CUSTOMS' });
+  // Header members, payload, time and order of checks (protocol.md §9.1, §9.2).
+  const receiptAs = (r, header, payload = JSON.stringify(r)) => {
+    const p = b64(payload);
+    return encodeEnvelope({ payload: p, signatures: [resign(ng.privateJwk, header, p)] });
+  };
+  add('receipt-extra-header-member', 'receipt', 'A validly signed receipt whose protected header has one more member ("cty").', receiptAs(receipt, { ...rHeader, cty: 'json' }), { ok: false, code: 'ERR_ENVELOPE_MALFORMED' });
+  add('receipt-payload-not-json', 'receipt', 'A validly signed receipt whose payload is not JSON.', receiptAs(receipt, rHeader, 'receipt'), { ok: false, code: 'ERR_PAYLOAD_MALFORMED' });
+  add('receipt-invalid-and-mismatched', 'receipt', 'A receipt with a member the schema does not allow and a receipt_id that differs: the schema is checked first.', receiptAs({ ...receipt, note: 'x' }, { ...rHeader, receipt_id: '0169fb6c-1a80-7000-8000-0000000001ff' }), { ok: false, code: 'ERR_RECEIPT_INVALID' });
+  const later = { ...receipt, committedAt: '2019-04-08T04:05:00.001Z' };
+  add('receipt-issued-at-future', 'receipt', 'committedAt and issued_at 5 minutes and 1 ms after verifyAt.', receiptAs(later, { ...rHeader, issued_at: later.committedAt }), { ok: false, code: 'ERR_ISSUED_AT_FUTURE' });
+  add('receipt-issued-at-other-spelling', 'receipt', 'issued_at 2019-04-08T11:15:03.250+08:00 for a committedAt of 2019-04-08T03:15:03.250Z: the same instant, another string.', receiptAs(receipt, { ...rHeader, issued_at: '2019-04-08T11:15:03.250+08:00' }), { ok: false, code: 'ERR_ENVELOPE_HEADER_MISMATCH' });
+  const noticeAs = (n, header) => {
+    const p = b64(n);
+    return encodeEnvelope({ payload: p, signatures: [resign(k.hub.privateJwk, header, p)] });
+  };
+  add('notice-extra-header-member', 'notice', 'A notice signed by the hub whose protected header has one more member ("cty").', noticeAs(notice, { ...nHeader, cty: 'json' }), { ok: false, code: 'ERR_ENVELOPE_MALFORMED' }, { to: 'SG-NPARKS' });
+  add('notice-schema-invalid', 'notice', 'A notice signed by the hub with no events (the schema wants 1 to 5,000): the code is ERR_RECEIPT_INVALID, as for a receipt.', noticeAs({ ...notice, events: [] }, nHeader), { ok: false, code: 'ERR_RECEIPT_INVALID' }, { to: 'SG-NPARKS' });
+  const late = { ...notice, issuedAt: '2029-01-01T00:00:01Z' };
+  add('notice-key-not-valid-at', 'notice', "A notice issued one second after the hub key's notAfter: the key is checked at issued_at, before the time is compared with the clock.", noticeAs(late, { ...nHeader, issued_at: late.issuedAt }), { ok: false, code: 'ERR_KEY_NOT_VALID_AT' }, { to: 'SG-NPARKS' });
   return { forwarded: { envelope: hex(forwarded), sha256: sha256Hex(forwarded), recipient: 'NG-CUSTOMS' }, vectors: v, ngJwks: { principal: 'NG-CUSTOMS', role: 'agency', name: 'Nigeria Customs Service (test vectors)', keys: [ng.publicJwk] } };
 }
 

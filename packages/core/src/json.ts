@@ -106,7 +106,36 @@ export function parseJsonText(text: string, maxDepth = DEFAULT_MAX_JSON_DEPTH): 
     throw new PayloadMalformedError('JSON text begins with a byte-order mark');
   assertSafeJson(value, maxDepth, text);
   assertNoDuplicateNames(text);
+  assertNoLoneSurrogates(value, text);
   return value;
+}
+
+// A UTF-16 code unit of a surrogate pair without its other half.
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+// Text decoded from strict UTF-8 holds none; a `\uD800`-style escape can still make one.
+const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/;
+
+/**
+ * Throws `ERR_PAYLOAD_MALFORMED` when a string or member name of the document holds a lone
+ * surrogate (`"\ud800"`): RFC 7493 (I-JSON) §2.1 forbids them, and parsers disagree on them (one
+ * keeps the code unit, another writes U+FFFD, a third refuses the document).
+ */
+function assertNoLoneSurrogates(value: unknown, text: string): void {
+  if (LONE_SURROGATE.test(text))
+    throw new PayloadMalformedError('JSON text holds a lone surrogate');
+  if (!SURROGATE_ESCAPE.test(text)) return;
+  const visit = (v: unknown): void => {
+    if (typeof v === 'string') {
+      if (LONE_SURROGATE.test(v))
+        throw new PayloadMalformedError('JSON escapes a lone surrogate (RFC 7493 §2.1)');
+    } else if (Array.isArray(v)) v.forEach(visit);
+    else if (typeof v === 'object' && v !== null)
+      for (const [k, item] of Object.entries(v)) {
+        visit(k);
+        visit(item);
+      }
+  };
+  visit(value);
 }
 
 // A forbidden key can only appear in the text literally or through a \u escape.

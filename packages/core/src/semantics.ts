@@ -8,6 +8,7 @@
  * Version 1 alerts are not subject to them: a v1 alert that was valid stays valid.
  */
 import type { Issue } from './errors.js';
+import { parseRfc3339 } from './rfc3339.js';
 
 /** A rule set for one schema; returns every issue found (empty when the alert passes). */
 export type AlertRules = (alert: Record<string, unknown>) => Issue[];
@@ -16,11 +17,12 @@ export type AlertRules = (alert: Record<string, unknown>) => Issue[];
 const LATEST_OFFSET_MS = 14 * 3600_000;
 
 /**
- * Milliseconds since the epoch of an RFC 3339 date-time the schema already accepted. A leap
- * second (`:60`) counts as the last millisecond of the minute, which `Date.parse` refuses.
+ * Milliseconds since the epoch of an RFC 3339 date-time the schema already accepted, read by the
+ * hub's one parser (rfc3339.ts): a leap second (`:60`, with or without a fraction) is the last
+ * millisecond of its minute. `NaN` for a string that is not a date-time in that profile.
  */
 export function instantOf(timestamp: string): number {
-  return Date.parse(timestamp.replace(/:60(?=(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)$)/i, ':59.999'));
+  return parseRfc3339(timestamp) ?? Number.NaN;
 }
 
 /** The calendar date (`YYYY-MM-DD`) it already is somewhere on Earth at `instant`. */

@@ -221,9 +221,14 @@ interface StatementOptions {
   readonly maxClockSkewMs?: number;
 }
 
+/** The members of a receipt's protected header, and of a notice's: exactly these, no other. */
+const RECEIPT_HEADER_MEMBERS = ['alg', 'kid', 'typ', 'agency', 'receipt_id', 'issued_at'];
+const NOTICE_HEADER_MEMBERS = ['alg', 'kid', 'typ', 'hub', 'to', 'notice_id', 'issued_at'];
+
 async function verifyStatement(
   jws: GeneralJws,
   typ: string,
+  members: readonly string[],
   signerMember: string,
   role: PrincipalRole,
   schemaId: string,
@@ -233,6 +238,11 @@ async function verifyStatement(
     throw new EnvelopeMalformedError(`a ${typ} carries exactly one signature`);
   const h = parseHeader(jws.signatures[0], 0);
   if (h['typ'] !== typ) throw new EnvelopeMalformedError(`signature 0 typ must be ${typ}`);
+  const names = Object.keys(h);
+  if (names.length !== members.length || !members.every((m) => Object.hasOwn(h, m)))
+    throw new EnvelopeMalformedError(
+      `a ${typ} protected header has exactly the members ${members.join(', ')}`,
+    );
   const signer = requireString(h, signerMember);
   const issuedAtText = requireString(h, 'issued_at');
   const issuedAtMs = parseRfc3339(issuedAtText);
@@ -263,7 +273,8 @@ export interface VerifiedReceipt {
 }
 
 /**
- * Verifies a delivery receipt: one signature, `typ`, the key belongs to the claimed agency
+ * Verifies a delivery receipt: one signature, `typ`, exactly the header members of
+ * {@link ReceiptHeader}, the key belongs to the claimed agency
  * (role agency) and was valid at `issued_at`, the signature, the payload's schema, and that the
  * header agrees with the payload. Whether the deliveries it names are real is the router's check.
  */
@@ -274,6 +285,7 @@ export async function verifyReceipt(
   const { header, payload, key } = await verifyStatement(
     jws,
     RECEIPT_TYP,
+    RECEIPT_HEADER_MEMBERS,
     'agency',
     'agency',
     RECEIPT_SCHEMA_ID,
@@ -307,6 +319,7 @@ export async function verifyNotice(
   const { header, payload, key } = await verifyStatement(
     jws,
     NOTICE_TYP,
+    NOTICE_HEADER_MEMBERS,
     'hub',
     'router',
     NOTICE_SCHEMA_ID,

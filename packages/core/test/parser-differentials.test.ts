@@ -13,7 +13,7 @@ import {
   verifyOrigin,
   type GeneralJws,
 } from '@alert-hub/core';
-import { makeKey, registry, seizureReport, trustOf } from './helpers.js';
+import { makeKey, registry, seizureReport, seizureReportV2, trustOf } from './helpers.js';
 
 // Attacker's review, finding 8: what the hub reads must be what every partner reads.
 const sg = makeKey('SG-NPARKS');
@@ -49,6 +49,18 @@ describe('parser differentials - JSON (I-JSON, RFC 7493)', () => {
       A: 1,
     });
   });
+  it('refuses a lone surrogate, escaped or not, in a value or a member name (RFC 7493 §2.1)', () => {
+    for (const text of [
+      '{"a":"\\ud800"}',
+      '{"a":"x\\uDC00"}',
+      '{"\\ud83d":1}',
+      '["\\ude00\\ud83d"]',
+      '{"a":"\ud800"}',
+    ])
+      expect(() => parseJsonText(text), text).toThrow(malformed);
+    expect(parseJsonText('{"a":"\\ud83d\\ude00 \\u00e9"}')).toEqual({ a: '\u{1f600} é' });
+  });
+
   it('refuses a UTF-8 byte-order mark', () => {
     expect(() => parseJsonBytes(Buffer.from('\ufeff{"a":1}'))).toThrow(malformed);
     expect(() => parseJsonText('\ufeff{"a":1}')).toThrow(malformed);
@@ -171,6 +183,17 @@ describe('parser differentials - one strict RFC 3339 parser', () => {
     expect(registry.checkAlert({ ...a, issuedAt: '2019-04-08T11:00:00+08' }).ok).toBe(false);
     expect(registry.checkAlert({ ...a, issuedAt: '2019-04-08 03:00:00Z' }).ok).toBe(false);
     expect(registry.checkAlert({ ...a, issuedAt: '2016-12-31T23:59:60Z' }).ok).toBe(true);
+  });
+  it('the rules of version 2 read times with it too: a leap second with a fraction is an instant', () => {
+    const a = seizureReportV2('SG-NPARKS'); // issued 2019-04-08T03:15:00Z
+    const at = (expiresAt: string) => registry.checkAlert({ ...a, expiresAt });
+    expect(at('2019-06-30T23:59:60.5Z').ok).toBe(true);
+    expect(at('2019-07-01T07:59:60.25+08:00').ok).toBe(true);
+    const early = at('2018-12-31T23:59:60.5Z');
+    expect(!early.ok && [early.error.code, early.error.issues.map((i) => i.pointer)]).toEqual([
+      ErrorCode.SchemaInvalid,
+      ['/expiresAt'],
+    ]);
   });
 });
 
