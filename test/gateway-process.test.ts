@@ -122,6 +122,52 @@ describe('gateway process with hubctl', () => {
     expect(out).toMatch(/SG-NPARKS\s+seizure-report\s+TLP:AMBER\s+TEST@1\s+onward:no\s/);
   });
 
+  it('hubctl feed --since past the end: says so and hands out the last real cursor, never one past it', async () => {
+    const nc = await nats.connect();
+    const a = seizureReport('SG-NPARKS');
+    await publishToFeed(nc, a, fx.keys['SG-NPARKS']!, fx.hubKey, 'VN-CUSTOMS');
+    let last: string | undefined;
+    for (let i = 0; i < 50 && last === undefined; i++) {
+      const r = await hubctl(['feed', '--gateway', vn.url, '--json'], { env: env() });
+      const items = r.stdout
+        .trim()
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as { id: string; cursor: string });
+      last = items.find((x) => x.id === a.id) ? items[items.length - 1]!.cursor : undefined;
+      if (last === undefined) await new Promise((res) => setTimeout(res, 100));
+    }
+    expect(last).toBeDefined();
+    const beyond = String(Number(last) + 1000);
+    const r = await hubctl(['feed', '--since', beyond, '--gateway', vn.url], { env: env() });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain(`the last cursor is ${last}`);
+    // Resuming from 1000 past the end would skip the next 1000 items: the cursor to continue
+    // from is the last real one.
+    expect(/next cursor: (\d+)/.exec(r.stderr)?.[1]).toBe(last);
+    // The gateway's own answer, for clients other than hubctl.
+    const res = await fetch(`${vn.url}/v1/feed?after=${beyond}`, {
+      headers: { authorization: `Bearer ${token.token}` },
+    });
+    expect(await res.json()).toEqual({ items: [], next: last, hasMore: false, last });
+    // The next item is found from there, none skipped.
+    const b = seizureReport('SG-NPARKS');
+    await publishToFeed(nc, b, fx.keys['SG-NPARKS']!, fx.hubKey, 'VN-CUSTOMS');
+    let ids: string[] = [];
+    for (let i = 0; i < 50 && !ids.includes(b.id); i++) {
+      const more = await hubctl(['feed', '--since', last!, '--gateway', vn.url, '--json'], {
+        env: env(),
+      });
+      ids = more.stdout
+        .trim()
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => (JSON.parse(l) as { id: string }).id);
+      if (!ids.includes(b.id)) await new Promise((res) => setTimeout(res, 100));
+    }
+    expect(ids).toEqual([b.id]);
+  });
+
   it('stops cleanly on SIGTERM', async () => {
     const extra = await startService('gateway', config('SG-NPARKS'), {
       env: { AHUB_HTTP_PORT: '0', AHUB_DATA_DIR: join(fx.dir, 'data-extra') },

@@ -285,12 +285,16 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
     });
     const page = items.slice(0, limit);
     const last = page[page.length - 1];
+    if (last) return { items: page, next: last.cursor, hasMore: items.length > limit };
+    // An empty page after a cursor beyond the end is a mistake worth saying (hubctl does); its
+    // `next` is the last real cursor, never the one asked for: items that arrive later get the
+    // cursors in between, and continuing from one past the end would skip them.
+    const end = store.lastCursor();
     return {
       items: page,
-      next: last ? last.cursor : String(q.after),
-      hasMore: items.length > limit,
-      // An empty page after a cursor beyond the end is a mistake worth saying (hubctl does).
-      ...(page.length === 0 ? { last: store.lastCursor() } : {}),
+      next: q.after > Number(end) ? end : String(q.after),
+      hasMore: false,
+      last: end,
     };
   });
 

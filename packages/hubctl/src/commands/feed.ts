@@ -118,6 +118,8 @@ export function registerFeed(program: Command): void {
           process.stderr.write(
             `cursor ${o.since} is past the end of this feed: the last cursor is ${last}\n`,
           );
+          // Items that arrive later get the cursors in between: continue from the last real one.
+          cursor = last;
         }
         process.stderr.write(`next cursor: ${cursor}\n`);
         return;
