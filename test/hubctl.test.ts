@@ -3,6 +3,15 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import {
+  AuditAppender,
+  AuditEvent,
+  NEAR_MISSES,
+  hashLeaf,
+  rootOf,
+  type AuditEntry,
+} from '@alert-hub/audit';
+import { openDatabase } from '@alert-hub/runtime/files';
 import { hubctl, seizureReport } from '@alert-hub/testkit';
 
 const dir = mkdtempSync(join(tmpdir(), 'ahub-cli-'));
@@ -327,5 +336,99 @@ describe('hubctl - command line', () => {
     expect(JSON.parse(l.stdout)).toEqual([
       expect.objectContaining({ principal: 'KE-KWS', kid, status: 'valid', privateKeyHere: true }),
     ]);
+  });
+});
+
+describe('hubctl - audit trace and query name whom an alert reached and who was refused', () => {
+  const ALERT = '0169fb6c-1a80-7000-8000-0000000000bb';
+  const who = {
+    alertId: ALERT,
+    origin: 'SG-NPARKS',
+    type: 'seizure-report',
+    handling: 'TLP:AMBER',
+  };
+  const near = { 'CN-GACC': 'DENY_HANDLING', 'HK-CED': 'DENY_TYPE', 'KE-KWS': 'DENY_CONDITION' };
+  /** A router's log of one alert: routed to VN-CUSTOMS, four near misses, then its receipt. */
+  function auditLog(file: string) {
+    const db = openDatabase(file);
+    const appender = new AuditAppender(db, 'router-a');
+    const leaves = ['NG-NCS', 'VN-CUSTOMS'].map((recipient, index) =>
+      JSON.stringify({
+        agreement: { id: 'SG-VN-2019', version: 1 },
+        copy: Buffer.alloc(16, index + 1).toString('base64url'),
+        index,
+        onward: false,
+        recipient,
+      }),
+    );
+    const root = rootOf(leaves.map((l) => hashLeaf(Buffer.from(l, 'utf8'))));
+    const entries: AuditEntry[] = [
+      {
+        event: AuditEvent.Routed,
+        ...who,
+        streamSeq: 3,
+        routeTree: {
+          root,
+          leaves: leaves.map((text, i) => ({
+            recipient: i === 0 ? 'NG-NCS' : 'VN-CUSTOMS',
+            text,
+            feedSeq: 7 + i,
+          })),
+        },
+      },
+      {
+        event: AuditEvent.Denied,
+        ...who,
+        reasonCode: NEAR_MISSES,
+        reason: 'party to an agreement with SG-NPARKS that does not allow this alert',
+        detail: { codes: { ...near, 'US-FWS': 'DENY_HANDLING' }, counts: {} },
+      },
+      {
+        event: AuditEvent.Delivered,
+        ...who,
+        recipient: 'VN-CUSTOMS',
+        streamSeq: 4,
+        reason: 'receipt r-1',
+        detail: { receipt: 'r-1', committedAt: '2026-11-29T00:00:01.000Z' },
+      },
+    ];
+    db.transaction(() => appender.append(entries, '2026-11-29T00:00:00.000Z')).immediate();
+    return db;
+  }
+
+  it('trace: each refused agency by name with its own code, and the recipient of each delivery', async () => {
+    const file = join(dir, 'audit-named.db');
+    auditLog(file).close();
+    const r = await hubctl(['audit', 'trace', ALERT, '--db', file]);
+    expect(r.code, r.stderr).toBe(0);
+    for (const [agency, code] of Object.entries({ ...near, 'US-FWS': 'DENY_HANDLING' }))
+      expect(r.stdout).toContain(`${agency} ${code}`);
+    expect(r.stdout).toMatch(/delivered to VN-CUSTOMS, in its inbox at 2026-11-29T00:00:01.000Z/);
+    expect(r.stdout).toMatch(/-> VN-CUSTOMS under SG-VN-2019@1 \(feed #8\)/);
+
+    const q = await hubctl(['audit', 'query', '--db', file, '--outcome', 'denied']);
+    expect(q.code).toBe(0);
+    const row = q.stdout.split('\n').find((l) => l.includes(NEAR_MISSES));
+    expect(row).toContain('CN-GACC HK-CED KE-KWS US-FWS');
+  });
+
+  it('trace and query: routes that were tampered with are said to be unreadable, exit 1, never "0 recipients"', async () => {
+    const file = join(dir, 'audit-tampered.db');
+    const db = auditLog(file);
+    db.prepare("DELETE FROM audit_routes WHERE recipient = 'VN-CUSTOMS'").run();
+    db.close();
+    const r = await hubctl(['audit', 'trace', ALERT, '--db', file]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain('ROUTES UNREADABLE');
+    expect(r.stdout).not.toMatch(/routed to 0 recipient/);
+    const json = await hubctl(['audit', 'trace', ALERT, '--db', file, '--json']);
+    expect(json.code).toBe(1);
+    const routed = (JSON.parse(json.stdout) as { event: string; routesError?: string }[]).find(
+      (x) => x.event === 'routed',
+    );
+    expect(routed?.routesError).toBeDefined();
+    const q = await hubctl(['audit', 'query', '--db', file, '--outcome', 'routed']);
+    expect(q.code).toBe(1);
+    expect(q.stdout).toContain('ROUTES UNREADABLE');
   });
 });

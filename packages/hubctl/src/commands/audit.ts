@@ -109,15 +109,28 @@ function instant(v: string): string {
   }
 }
 
-/** Who a summary of refusals (one entry for several recipients) names, each with its own code. */
-function summaryOf(r: AuditRecord): string {
-  const listed = deniedRecipients(r).flatMap((d) =>
+/**
+ * Who a summary of refusals (one entry for several recipients) names, each with its own code
+ * where it differs from the entry's (a near-miss summary: every one), every one of them: a
+ * coordinator asks "refused to whom and why", and an answer that only counts them is none.
+ */
+function refusedIn(r: AuditRecord): string[] {
+  return deniedRecipients(r).flatMap((d) =>
     d.recipient === null
       ? []
       : [d.reasonCode === r.reasonCode ? d.recipient : `${d.recipient} ${d.reasonCode}`],
   );
-  if (listed.length === 0) return '(others)';
-  return listed.length <= 3 ? listed.join(', ') : `${listed.length} agencies`;
+}
+
+/** The recipients a `denied` summary names, inline (a few) or one per line under it (more). */
+function summaryOf(r: AuditRecord): { who: string; lines: string } {
+  const listed = refusedIn(r);
+  if (listed.length === 0) return { who: '(others)', lines: '' };
+  if (listed.length <= 3) return { who: listed.join(', '), lines: '' };
+  return {
+    who: `${listed.length} agencies`,
+    lines: listed.map((x) => `\n${' '.repeat(50)}x  ${x}`).join(''),
+  };
 }
 
 /** The code a `denied` record gives `partner`: its own within a summary of several recipients. */
@@ -125,6 +138,9 @@ function codeFor(r: AuditRecord, partner: string | undefined): string | null {
   if (partner === undefined || r.event !== 'denied' || r.recipient !== null) return r.reasonCode;
   return deniedRecipients(r).find((d) => d.recipient === partner)?.reasonCode ?? r.reasonCode;
 }
+
+/** What a routing decision's routes say when their rows are not what the entry commits to. */
+const ROUTES_UNREADABLE = 'ROUTES UNREADABLE (the log was tampered with)';
 
 /** A routing decision's recipients, one line each, under its entry. */
 function routeLines(r: AuditRecord): string {
@@ -136,21 +152,40 @@ function routeLines(r: AuditRecord): string {
     .join('');
 }
 
+/** When the recipient's inbox committed the copy, from a `delivered` entry's detail. */
+function committedAt(r: AuditRecord): string | undefined {
+  try {
+    const at = (JSON.parse(r.detail ?? 'null') as { committedAt?: unknown } | null)?.committedAt;
+    return typeof at === 'string' ? at : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 function describe(r: AuditRecord): string {
+  const denied = r.event === 'denied' && r.recipient === null ? summaryOf(r) : undefined;
+  const committed = r.event === 'delivered' ? committedAt(r) : undefined;
   const what =
     r.event === 'routed'
-      ? `<- from ${r.origin ?? '?'} ${r.type ?? ''} ${r.handling ?? ''} (inbound #${r.streamSeq}), routed to ${r.routes?.length ?? 0} recipient(s)${r.reason ? `, ${r.reason}` : ''}${routeLines(r)}`
+      ? r.routesError !== undefined
+        ? `<- from ${r.origin ?? '?'} ${r.type ?? ''} ${r.handling ?? ''} (inbound #${r.streamSeq}), routed to: ${ROUTES_UNREADABLE}: ${r.routesError}`
+        : `<- from ${r.origin ?? '?'} ${r.type ?? ''} ${r.handling ?? ''} (inbound #${r.streamSeq}), routed to ${r.routes?.length ?? 0} recipient(s)${r.reason ? `, ${r.reason}` : ''}${routeLines(r)}`
       : r.event === 'forwarded'
         ? `-> ${r.recipient} under ${r.agreementId}@${r.agreementVersion} (feed #${r.feedSeq})${r.reason ? `, ${r.reason}` : ''}`
         : r.event === 'denied'
-          ? `x  ${r.recipient ?? summaryOf(r)}: ${r.reasonCode} ${r.reason ?? ''}`
+          ? `x  ${r.recipient ?? denied!.who}: ${r.reasonCode} ${r.reason ?? ''}`.trimEnd() +
+            (denied?.lines ?? '')
           : r.event === 'rejected'
             ? `!  ${r.reasonCode}: ${r.reason ?? ''}`
             : r.event === 'dead-lettered'
               ? `!  dead-lettered (#${r.feedSeq})`
               : r.event === 'received'
                 ? `<- from ${r.origin ?? '?'} ${r.type ?? ''} ${r.handling ?? ''} (inbound #${r.streamSeq})`
-                : `${r.event} ${r.reason ?? ''}`;
+                : r.event === 'delivered'
+                  ? `ok delivered to ${r.recipient ?? '?'}${committed ? `, in its inbox at ${committed}` : ''}${r.reason ? `, ${r.reason}` : ''}`
+                  : r.event === 'held'
+                    ? `.. held for ${r.recipient ?? '?'} under ${r.agreementId}@${r.agreementVersion}${r.reason ? `, ${r.reason}` : ''}`
+                    : `${r.event}${r.recipient ? ` ${r.recipient}` : ''} ${r.reason ?? ''}`;
   return `${r.at}  ${r.instance.padEnd(14)} ${String(r.seq).padStart(7)}  ${what.trimEnd()}`;
 }
 
@@ -268,6 +303,7 @@ export function registerAudit(program: Command): void {
         openAll(o.db).map((db) => queryAudit(db, q)),
         o.limit,
       );
+      if (records.some((r) => r.routesError !== undefined)) process.exitCode = 1;
       if (o.json) process.stdout.write(records.map((r) => `${JSON.stringify(r)}\n`).join(''));
       else
         printTable(
@@ -284,7 +320,13 @@ export function registerAudit(program: Command): void {
               recipient:
                 r.recipient ??
                 (q.partner && (r.event === 'denied' || route) ? q.partner : null) ??
-                (r.routes ? r.routes.map((x) => x.recipient).join(' ') : null),
+                (r.routesError !== undefined ? ROUTES_UNREADABLE : null) ??
+                (r.routes ? r.routes.map((x) => x.recipient).join(' ') : null) ??
+                (r.event === 'denied'
+                  ? deniedRecipients(r)
+                      .flatMap((d) => (d.recipient === null ? [] : [d.recipient]))
+                      .join(' ')
+                  : null),
               reasonCode: codeFor(r, q.partner),
               agreement,
             };
@@ -323,6 +365,8 @@ export function registerAudit(program: Command): void {
         return;
       }
       print(o.json, records, [`alert ${alertId}`, ...records.map(describe)]);
+      // Routes that do not read as the decision committed to are a tampered log, not "nobody".
+      if (records.some((r) => r.routesError !== undefined)) process.exitCode = 1;
     });
 
   filters(
