@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -127,6 +127,14 @@ describe('demo - npm run demo, non-interactively', () => {
       { value: 177, unit: 'kg' },
     ]);
     expect(seizure?.alert.seizure?.shipment?.containers[0]?.seals).toEqual(['NG-CS-0412775']);
+    // The operation report it suggests works as printed, from the repository.
+    const suggested = /^ {2}(AHUB_COORDINATOR_TOKEN=\S+ npx hubctl operation report .*)$/m.exec(
+      run.output(),
+    )?.[1];
+    expect(suggested).toBeDefined();
+    const report = spawnSync('bash', ['-c', suggested!], { cwd: ROOT, encoding: 'utf8' });
+    expect(report.status, report.stderr).toBe(0);
+    expect(report.stdout).toMatch(/^Operation THUNDERBALL-DEMO: /);
 
     // The consoles the README points at show the scenario's alerts and flows.
     const consoleUrl = /^ {2}VN-CUSTOMS {2}console {2}(http:\/\/\S+)$/m.exec(run.output())?.[1];

@@ -164,6 +164,29 @@ describe('hubctl - command line', () => {
     expect(r.stderr).toContain('ECONNREFUSED');
     expect(r.stderr).toContain('[ERR_NETWORK]');
   });
+  it('operation report: no token is a missing prerequisite; a router that cannot be reached is named with the cause', async () => {
+    const noToken = await hubctl(['operation', 'report', 'THUNDERBALL-DEMO'], {
+      env: { AHUB_COORDINATOR_TOKEN: '' },
+    });
+    expect(noToken.code).toBe(1);
+    expect(noToken.stderr).toContain('[ERR_PREREQUISITE_MISSING]');
+    const port = await new Promise<number>((resolve) => {
+      const srv = createServer().listen(0, '127.0.0.1', () => {
+        const p = (srv.address() as AddressInfo).port;
+        srv.close(() => resolve(p));
+      });
+    });
+    const r = await hubctl(
+      ['operation', 'report', 'THUNDERBALL-DEMO', '--router', `http://127.0.0.1:${port}`],
+      { env: { AHUB_COORDINATOR_TOKEN: 'ahub_x' } },
+    );
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(
+      `cannot reach http://127.0.0.1:${port}/v1/operations/THUNDERBALL-DEMO/report`,
+    );
+    expect(r.stderr).toContain('ECONNREFUSED');
+    expect(r.stderr).toContain('[ERR_NETWORK]');
+  });
   it('tokens create: a coordinator token comes with its entry for the router configuration', async () => {
     const r = await hubctl([
       'tokens',

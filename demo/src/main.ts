@@ -191,7 +191,7 @@ async function operationReport(h: LocalHub, id: string): Promise<void> {
     Object.entries(o)
       .map(([k, n]) => `${k} ${n}`)
       .join(', ') || '(none)';
-  say(`Operation report (GET /v1/operations/${id}/report; npx hubctl operation report ${id})`);
+  say(`Operation report (GET /v1/operations/${id}/report; with --keep, hubctl's is under "Try:")`);
   say(`  ${r.operation.name}`);
   say(`  countries taking part: ${r.countries.join(', ')}`);
   say(`  alerts by type: ${list(r.alertsByType)}`);
@@ -262,6 +262,9 @@ try {
       `  curl -s -H "Authorization: Bearer ${hub.coordinatorToken}" ${hub.router.url}/v1/stats/flows`,
     );
     say(`  npx hubctl audit trace ${scenario.ids['hongKongFlag']} --db ${hub.auditDb}`);
+    say(
+      `  AHUB_COORDINATOR_TOKEN=${hub.coordinatorToken} npx hubctl operation report THUNDERBALL-DEMO --router ${hub.router.url}`,
+    );
     say(
       `  npx hubctl route --dry-run <alert.json> --from SG-NPARKS --agreements ${hub.agreementsFile} --trust ${join(hub.certsDir, 'trust')}`,
     );

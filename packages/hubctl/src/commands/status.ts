@@ -1,12 +1,25 @@
 import { Option, type Command } from 'commander';
 import type { AlertStatus, OperationReport, RecipientStatus } from '@alert-hub/core';
+import { HubctlError, HubctlErrorCode } from '../errors.js';
 import { print } from '../output.js';
-import { authHeaders, describeError, gatewayOptions, type GatewayTarget } from './http-client.js';
+import {
+  authHeaders,
+  describeError,
+  gatewayOptions,
+  request,
+  type GatewayTarget,
+} from './http-client.js';
 
+/** GET as JSON: an unreachable service names its URL and the cause (ERR_NETWORK), a refusal its code. */
 async function getJson(url: string, headers: Record<string, string>): Promise<unknown> {
-  const res = await fetch(url, { headers });
+  const res = await request(url, { headers });
   const body: unknown = await res.json().catch(() => undefined);
-  if (!res.ok) throw new Error(describeError(body, res.status).join('\n'));
+  if (!res.ok)
+    throw new HubctlError(
+      HubctlErrorCode.RequestRefused,
+      describeError(body, res.status).join('\n'),
+      { status: res.status },
+    );
   return body;
 }
 
@@ -63,8 +76,13 @@ export function registerStatus(program: Command): void {
     )
     .option('--json', 'print JSON')
     .action(async (id: string, opts: { router: string; token?: string; json?: boolean }) => {
-      if (!opts.token) throw new Error('no coordinator token: set AHUB_COORDINATOR_TOKEN');
-      const r = (await getJson(`${opts.router}/v1/operations/${encodeURIComponent(id)}/report`, {
+      if (!opts.token)
+        throw new HubctlError(
+          HubctlErrorCode.Prerequisite,
+          'no coordinator token: set AHUB_COORDINATOR_TOKEN or pass --token',
+        );
+      const router = opts.router.replace(/\/$/, '');
+      const r = (await getJson(`${router}/v1/operations/${encodeURIComponent(id)}/report`, {
         authorization: `Bearer ${opts.token}`,
       })) as OperationReport;
       const d = r.deliveries;
