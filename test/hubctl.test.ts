@@ -1,5 +1,5 @@
 import { createServer, type AddressInfo } from 'node:net';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -186,6 +186,20 @@ describe('hubctl - command line', () => {
     );
     expect(r.stderr).toContain('ECONNREFUSED');
     expect(r.stderr).toContain('[ERR_NETWORK]');
+  });
+  it('backup: the copy is one private file, no -wal or -shm beside it, and checks ok', async () => {
+    const live = join(dir, 'live.db');
+    const db = openDatabase(live);
+    db.exec('CREATE TABLE t (x TEXT)');
+    db.prepare('INSERT INTO t VALUES (?)').run('kept');
+    const out = join(dir, 'backups', 'copy.db');
+    // While the live database is open, as a service keeps it.
+    const r = await hubctl(['backup', '--db', live, '--out', out, '--json']);
+    db.close();
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ integrity: 'ok', rows: { t: 1 } });
+    expect(readdirSync(join(dir, 'backups'))).toEqual(['copy.db']);
+    expect(statSync(out).mode & 0o777).toBe(0o600);
   });
   it('tokens create: a coordinator token comes with its entry for the router configuration', async () => {
     const r = await hubctl([

@@ -8,7 +8,8 @@ import { print } from '../output.js';
 /**
  * `hubctl backup`: a consistent copy of a gateway inbox or router audit database while the
  * service runs (SQLite's online backup API: the copy is one point in time, WAL included), checked
- * with `PRAGMA integrity_check` before it is reported.
+ * with `PRAGMA integrity_check` before it is reported. The copy is one file (rollback-journal
+ * mode): nothing beside it to forget.
  */
 export function registerBackup(program: Command): void {
   program
@@ -36,7 +37,11 @@ export function registerBackup(program: Command): void {
       }
       // The copy holds alert text and audit records: private like the original.
       chmodSync(o.out, 0o600);
-      const copy = openDatabase(o.out, { readonly: true });
+      // One file to keep: the copy leaves WAL mode (which the source's header passed on), so that
+      // checking it leaves no empty `-wal`/`-shm` beside it. A service opening a restored copy
+      // puts it back in WAL mode.
+      const copy = openDatabase(o.out);
+      copy.pragma('journal_mode = DELETE');
       try {
         const check = copy.pragma('integrity_check', { simple: true });
         const tables = (
