@@ -384,7 +384,11 @@ describe('hubctl - audit trace and query name whom an alert reached and who was 
     type: 'seizure-report',
     handling: 'TLP:AMBER',
   };
-  const near = { 'CN-GACC': 'DENY_HANDLING', 'HK-CED': 'DENY_TYPE', 'KE-KWS': 'DENY_CONDITION' };
+  const near = {
+    'CN-GACC': 'DENY_HANDLING',
+    'HK-CED': 'DENY_ALERT_TYPE',
+    'KE-KWS': 'DENY_CONDITION',
+  };
   /** A router's log of one alert: routed to VN-CUSTOMS, four near misses, then its receipt. */
   function auditLog(file: string) {
     const db = openDatabase(file);
