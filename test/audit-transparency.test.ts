@@ -4,6 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify as toYaml } from 'yaml';
 import { auditCheckpointSubject, generateSigningJwk, importSigningKey } from '@alert-hub/core';
 import {
+  AuditAppender,
+  AuditEvent,
   MerkleTree,
   formatCheckpoint,
   hashRecord,
@@ -42,6 +44,8 @@ const auditDb = join(routerDir, 'audit.db');
 let router: Router;
 const gateways: Record<string, Gateway> = {};
 let anchor = '';
+/** A witnessed anchor of the first entries only: what follows it is covered by the signed head. */
+let earlyAnchor = '';
 let rollbackCopy = '';
 
 const hubKey = Buffer.from(fx.hubKey.publicJwk.x, 'base64url');
@@ -187,7 +191,7 @@ beforeAll(async () => {
     );
   }
   await routeSome(5);
-  await witnessedAnchor();
+  earlyAnchor = await witnessedAnchor();
   const early = copyDb();
   early.db.close();
   rollbackCopy = early.file;
@@ -375,6 +379,40 @@ describe('transparency log - an insider with the database is caught by verify ag
     // The checkpoints stored in the file narrow it down to the interval holding entry 20.
     expect(v.firstBad!.seq).toBeLessThanOrEqual(20);
     expect(v.firstBad!.problem).toMatch(/^entries \d+\.\.\d+ do not hash to the witnessed/);
+  });
+  it('an entry numbered 0 or below is found, though it lies outside every range of the log', () => {
+    const { db } = copyDb();
+    const r = db.prepare('SELECT * FROM audit WHERE seq = 2').get() as Record<string, unknown>;
+    for (const seq of [0, -1])
+      db.prepare(
+        'INSERT INTO audit (seq, at, instance, event, recipient, hash) VALUES (?, ?, ?, ?, ?, ?)',
+      ).run(seq, r['at'], r['instance'], 'forwarded', 'NG-NCS', r['hash']);
+    const v = verify(db);
+    expect(v.ok).toBe(false);
+    expect(codes(v)).toContain('ERR_AUDIT_ENTRY');
+    expect(v.firstBad?.seq).toBe(-1);
+    db.close();
+  });
+  it('past the witnessed anchor, the head the hub signed binds the entries: a removed or rehashed one is found', () => {
+    const early = parseCheckpoint(parseNote(earlyAnchor).text).size;
+    expect(entries()).toBeGreaterThan(early + 2);
+    const removed = copyDb();
+    removed.db.exec('DELETE FROM audit WHERE seq = (SELECT max(seq) FROM audit)');
+    const v1 = verify(removed.db, earlyAnchor);
+    expect(v1.ok).toBe(false);
+    expect(codes(v1)).toContain('ERR_AUDIT_TRUNCATED');
+    const edited = copyDb();
+    edited.db.prepare("UPDATE audit SET reason = 'nothing happened' WHERE seq = ?").run(early + 2);
+    rehash(edited.db);
+    const v2 = verify(edited.db, earlyAnchor);
+    expect(v2.ok).toBe(false);
+    expect(codes(v2)).toContain('ERR_AUDIT_REWRITTEN');
+    // untouched, the same entries are unwitnessed but sound
+    const honest = copyDb();
+    const v3 = verify(honest.db, earlyAnchor);
+    expect(v3.problems).toEqual([]);
+    expect(v3.unwitnessed).toBe(entries() - early);
+    for (const c of [removed, edited, honest]) c.db.close();
   });
   it('delete checkpoints: removing the stored checkpoints hides nothing', () => {
     const { db } = copyDb();
@@ -659,5 +697,95 @@ describe('transparency log - the router fails closed', () => {
       code: 'ERR_AUDIT_INTEGRITY',
     });
     expect(existsSync(join(dir, 'audit.db'))).toBe(true);
+  });
+  it('entries appended while the router was stopped are refused at start, hashes and all; those it wrote before a crash are not', async () => {
+    const dir = join(fx.dir, 'router-stopped');
+    const file = join(dir, 'audit.db');
+    const origin = 'alert-hub/audit/stopped';
+    const first = await startHubRouter(dir, 'stopped');
+    await routeSome(2);
+    await eventually(() => entries(file) >= 2, 20_000, 'the router to audit the alerts');
+    await first.close(); // signs and publishes a checkpoint of everything as it stops
+    const size = entries(file);
+
+    // Someone with the database, not the hub key: a well-formed entry, its leaf hash recomputed.
+    const db = openDatabase(file);
+    const last = db.prepare('SELECT * FROM audit WHERE seq = ?').get(size) as Record<
+      string,
+      unknown
+    >;
+    const forged = {
+      seq: size + 1,
+      at: last['at'] as string,
+      instance: 'router-a',
+      event: 'forwarded' as const,
+      alertId: null,
+      claimedId: null,
+      origin: 'SG-NPARKS',
+      type: 'seizure-report',
+      handling: null,
+      recipient: 'NG-NCS',
+      agreementId: 'WEN-ASIA',
+      agreementVersion: 1,
+      reasonCode: null,
+      reason: null,
+      streamSeq: null,
+      feedSeq: null,
+      detail: null,
+    };
+    db.prepare(
+      `INSERT INTO audit (seq, at, instance, event, origin, type, recipient, agreement_id, agreement_version, hash)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ).run(
+      forged.seq,
+      forged.at,
+      forged.instance,
+      forged.event,
+      forged.origin,
+      forged.type,
+      forged.recipient,
+      forged.agreementId,
+      forged.agreementVersion,
+      hashRecord(forged),
+    );
+    db.close();
+    await expect(startHubRouter(dir, 'stopped')).rejects.toMatchObject({
+      code: 'ERR_AUDIT_INTEGRITY',
+    });
+    expect(lines.some((l) => l.includes('not written by a router'))).toBe(true);
+
+    // What a router wrote and committed before it crashed (no checkpoint yet): its head covers it.
+    const restored = openDatabase(file);
+    restored.prepare('DELETE FROM audit WHERE seq = ?').run(size + 1);
+    const appender = new AuditAppender(restored, 'router-a', {
+      head: () => ({ signer: { ...hubSigner(), name: origin }, origin }),
+    });
+    restored
+      .transaction(() =>
+        appender.append([{ event: AuditEvent.Received, streamSeq: 1 }], new Date().toISOString()),
+      )
+      .immediate();
+    restored.close();
+    const again = await startHubRouter(dir, 'stopped');
+    expect(again.audit.failure).toBeUndefined();
+    await again.close();
+  });
+  it('a checkpoint stored by someone without the hub key at the next size: the router fails closed, never silently unpublished', async () => {
+    const dir = join(fx.dir, 'router-squat');
+    const file = join(dir, 'audit.db');
+    const r = await startHubRouter(dir, 'squat');
+    await routeSome(1);
+    await eventually(() => r.audit.latest, 20_000, 'a first checkpoint');
+    const db = openDatabase(file);
+    const size = entries(file);
+    const squat = db.prepare('INSERT INTO checkpoints (size, note) VALUES (?, ?)');
+    for (let n = size + 1; n <= size + 50; n++) squat.run(n, 'garbage');
+    db.close();
+    await routeSome(1);
+    await eventually(() => r.audit.failure, 20_000, 'the router to fail closed');
+    expect(r.audit.failure).toMatch(/not signed by a hub key/);
+    const res = await fetch(`${r.url}/readyz`);
+    expect(res.status).toBe(503);
+    await r.close();
   });
 });
