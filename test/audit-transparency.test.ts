@@ -17,7 +17,12 @@ import {
   type AuditVerification,
   type SqliteDatabase,
 } from '@alert-hub/audit';
-import { loadConfig as gatewayConfig, startGateway, type Gateway } from '@alert-hub/gateway';
+import {
+  WITNESS_STALL_CHECKPOINTS,
+  loadConfig as gatewayConfig,
+  startGateway,
+  type Gateway,
+} from '@alert-hub/gateway';
 import { loadConfig as routerConfig, startRouter, type Router } from '@alert-hub/router';
 import { createToken, openDatabase } from '@alert-hub/runtime';
 import { useNatsServer } from '@alert-hub/testkit/harness';
@@ -787,5 +792,41 @@ describe('transparency log - the router fails closed', () => {
     const res = await fetch(`${r.url}/readyz`);
     expect(res.status).toBe(503);
     await r.close();
+  });
+});
+
+describe('transparency log - a rollback of the log and its checkpoint stream together', () => {
+  it('checkpoints that never again extend what a witness cosigned raise its alarm (ahub_gateway_witness_stalled)', async () => {
+    // What a router restored with its database and its checkpoint stream from an earlier backup
+    // publishes: hub-signed checkpoints older than what every witness cosigned, then newer ones
+    // with no proof from it. No witness can cosign them, nor prove them inconsistent.
+    const nc = await nats.connect();
+    const tree = new MerkleTree((start, end) =>
+      Array.from({ length: end - start }, (_, i) => Buffer.alloc(32, (start + i) % 256)),
+    );
+    for (let size = 1; size <= WITNESS_STALL_CHECKPOINTS; size++)
+      nc.publish(
+        auditCheckpointSubject('hub'),
+        JSON.stringify({
+          checkpoint: signNote(
+            formatCheckpoint({ origin: 'alert-hub/audit/hub', size, root: tree.root(size) }),
+            hubSigner(),
+          ),
+          proofs: [],
+        }),
+      );
+    await nc.flush();
+    for (const agency of AGENCIES)
+      await eventually(
+        async () =>
+          /ahub_gateway_witness_stalled\{[^}]*\} 1/.test(
+            await (await fetch(`${gateways[agency]!.url}/metrics`)).text(),
+          ),
+        10_000,
+        `${agency} to raise the alarm`,
+      );
+    expect(
+      lines.some((l) => l.includes('AUDIT LOG NOT EXTENDING WHAT THIS WITNESS COSIGNED')),
+    ).toBe(true);
   });
 });
