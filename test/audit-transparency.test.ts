@@ -218,7 +218,7 @@ describe('transparency log - an honest log verifies against the witnessed anchor
     expect(v.witnessed).toBe(entries());
     expect(v.anchor?.witnesses).toEqual(AGENCIES.map(witnessName));
   });
-  it('entries past the witnessed checkpoint are reported as unwitnessed, never as verified', () => {
+  it('entries appended past the witnessed checkpoint without the hub key: never verified, and found after the signed head', () => {
     const { db } = copyDb();
     const last = db.prepare('SELECT * FROM audit ORDER BY seq DESC LIMIT 1').get() as Record<
       string,
@@ -251,8 +251,11 @@ describe('transparency log - an honest log verifies against the witnessed anchor
       ins.run(seq, r.at, r.instance, r.event, r.origin, hashRecord(r));
     }
     const v = verify(db);
-    expect(v.witnessed).toBe(entries());
     expect(v.unwitnessed).toBe(3);
+    expect(v.ok).toBe(false);
+    expect(codes(v)).toEqual(['ERR_AUDIT_ENTRY']);
+    expect(v.firstBad?.seq).toBe((last['seq'] as number) + 1);
+    expect(v.firstBad?.problem).toMatch(/follows the head the hub signed/);
   });
   it('a partner gets a verified inclusion proof of the entry recording a delivery to it', async () => {
     const db = openDatabase(auditDb, { readonly: true });

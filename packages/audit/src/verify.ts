@@ -147,10 +147,17 @@ export function verifyAuditLog(db: SqliteDatabase, o: VerifyOptions): AuditVerif
   const hasHead =
     db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'audit_head'").get() !==
     undefined;
+  let headSize: number | undefined;
   if (hasHead)
     for (const h of db.prepare('SELECT note FROM audit_head').all() as { note: string }[]) {
       try {
-        notes.push({ size: parseCheckpoint(parseNote(h.note).text).size, note: h.note });
+        const note = parseNote(h.note);
+        const cp = parseCheckpoint(note.text);
+        if (hubName !== undefined && cp.origin === hubName) {
+          verifyNote(note, { name: hubName, publicKey: o.hubKey });
+          headSize = cp.size;
+        }
+        notes.push({ size: cp.size, note: h.note });
       } catch {
         // unsigned or malformed: proves nothing
       }
@@ -245,6 +252,14 @@ export function verifyAuditLog(db: SqliteDatabase, o: VerifyOptions): AuditVerif
       VerifyProblem.Rewritten,
       lastGood + 1,
       `entries ${lastGood + 1}..${departed} do not hash to the checkpoint of ${departed} entries the hub signed (stored in the file): an entry among them was edited, inserted, deleted or reordered and the hashes recomputed`,
+    );
+  // The router signs the head in the transaction of every append: entries after it were
+  // appended by someone without the hub key.
+  if (headSize !== undefined && range.size > headSize && !structural)
+    bad(
+      VerifyProblem.Entry,
+      headSize + 1,
+      `follows the head the hub signed with its last append (${headSize} entries): appended without the hub key`,
     );
   if (forked !== undefined)
     problems.push({
