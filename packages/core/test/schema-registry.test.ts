@@ -6,7 +6,7 @@ import {
   newAlertId,
   type SchemaInvalidError,
 } from '@alert-hub/core';
-import { registry, seizureReport } from './helpers.js';
+import { registry, seizureReport, seizureReportV2 } from './helpers.js';
 
 function issuesOf(value: unknown) {
   const r = registry.checkAlert(value);
@@ -224,5 +224,18 @@ describe('schema registry - agency ids are judged alike in alerts, receipts and 
         registry.validateDocument(NOTICE_SCHEMA_ID, delivered(bad)).length,
         bad,
       ).toBeGreaterThan(0);
+  });
+});
+
+describe('schema registry - a case reference is a file number, not a channel for control characters', () => {
+  it('refuses NUL, line breaks and DEL in caseReference (a C string would read it shorter), in both versions', () => {
+    for (const make of [seizureReport, seizureReportV2]) {
+      expect(registry.checkAlert({ ...make(), caseReference: 'SG/NP/2019/0412' }).ok).toBe(true);
+      for (const bad of ['SG\u0000NP', 'SG\nNP', 'SG\rNP', 'SG\u007fNP', '\t'])
+        expect(
+          issuesOf({ ...make(), caseReference: bad }).issues.map((i) => i.pointer),
+          JSON.stringify(bad),
+        ).toEqual(['/caseReference']);
+    }
   });
 });
