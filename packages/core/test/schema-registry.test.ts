@@ -3,6 +3,7 @@ import {
   ErrorCode,
   NOTICE_SCHEMA_ID,
   RECEIPT_SCHEMA_ID,
+  REVOCATIONS_SCHEMA_ID,
   newAlertId,
   type SchemaInvalidError,
 } from '@alert-hub/core';
@@ -237,5 +238,22 @@ describe('schema registry - a case reference is a file number, not a channel for
           JSON.stringify(bad),
         ).toEqual(['/caseReference']);
     }
+  });
+});
+
+describe('schema registry - a revocation names a principal of the trust store', () => {
+  it("a revoked key's principal has the trust store's form", () => {
+    const revocation = (principal: string) => ({
+      revoked: [
+        { kid: 'k'.repeat(43), principal, revokedAt: '2019-04-08T03:15:00Z', reason: 'superseded' },
+      ],
+    });
+    for (const ok of ['SG-NPARKS', 'HUB'])
+      expect(registry.validateDocument(REVOCATIONS_SCHEMA_ID, revocation(ok)), ok).toEqual([]);
+    for (const bad of ['sg-nparks', 'HUB-1', 'x', 'SG NPARKS'])
+      expect(
+        registry.validateDocument(REVOCATIONS_SCHEMA_ID, revocation(bad)).map((i) => i.pointer),
+        bad,
+      ).toEqual(['/revoked/0/principal']);
   });
 });
