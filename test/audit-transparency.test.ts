@@ -367,6 +367,17 @@ describe('transparency log - an insider with the database is caught by verify ag
     const v = verify(db);
     expect(v.ok).toBe(false);
     expect(v.firstBad?.seq).toBe(other.seq);
+    // A route past the last entry, while the log ends where the hub's signed head says: inserted.
+    const past = copyDb();
+    past.db
+      .prepare(
+        'INSERT INTO audit_routes (seq, idx, recipient, feed_seq, leaf) VALUES (?, 0, ?, ?, ?)',
+      )
+      .run(entries() + 5, r.recipient, r.feed_seq, r.leaf);
+    const p = verify(past.db);
+    expect(codes(p)).toEqual(['ERR_AUDIT_ENTRY']);
+    expect(p.firstBad?.seq).toBe(entries() + 5);
+    past.db.close();
   });
   it('reorder', () => {
     const { db } = copyDb();

@@ -213,8 +213,13 @@ export function verifyAuditLog(db: SqliteDatabase, o: VerifyOptions): AuditVerif
     structural = true;
   }
   const orphan = orphanRoute(db);
-  if (orphan && !orphan.pastEnd) bad(VerifyProblem.Entry, orphan.seq, ORPHAN_ROUTES);
-  const truncatedRoutes = orphan?.pastEnd === true && !(target && range.size < target.size);
+  // Past the last entry: what is left of entries removed from the end, unless the head the hub
+  // signed with its last append ends where the log does, when the row was inserted.
+  const endsAtHead = headSize !== undefined && headSize === range.size;
+  if (orphan && (!orphan.pastEnd || endsAtHead))
+    bad(VerifyProblem.Entry, orphan.seq, ORPHAN_ROUTES);
+  const truncatedRoutes =
+    orphan?.pastEnd === true && !endsAtHead && !(target && range.size < target.size);
   if (truncatedRoutes) bad(VerifyProblem.Truncated, orphan.seq, ROUTES_PAST_END);
   if (target) {
     if (range.size < target.size)
