@@ -4,6 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify as toYaml } from 'yaml';
 import { auditCheckpointSubject, generateSigningJwk, importSigningKey } from '@alert-hub/core';
 import {
+  AuditAppender,
+  AuditEvent,
   MerkleTree,
   formatCheckpoint,
   hashRecord,
@@ -15,7 +17,12 @@ import {
   type AuditVerification,
   type SqliteDatabase,
 } from '@alert-hub/audit';
-import { loadConfig as gatewayConfig, startGateway, type Gateway } from '@alert-hub/gateway';
+import {
+  WITNESS_STALL_CHECKPOINTS,
+  loadConfig as gatewayConfig,
+  startGateway,
+  type Gateway,
+} from '@alert-hub/gateway';
 import { loadConfig as routerConfig, startRouter, type Router } from '@alert-hub/router';
 import { createToken, openDatabase } from '@alert-hub/runtime';
 import { useNatsServer } from '@alert-hub/testkit/harness';
@@ -42,6 +49,8 @@ const auditDb = join(routerDir, 'audit.db');
 let router: Router;
 const gateways: Record<string, Gateway> = {};
 let anchor = '';
+/** A witnessed anchor of the first entries only: what follows it is covered by the signed head. */
+let earlyAnchor = '';
 let rollbackCopy = '';
 
 const hubKey = Buffer.from(fx.hubKey.publicJwk.x, 'base64url');
@@ -187,7 +196,7 @@ beforeAll(async () => {
     );
   }
   await routeSome(5);
-  await witnessedAnchor();
+  earlyAnchor = await witnessedAnchor();
   const early = copyDb();
   early.db.close();
   rollbackCopy = early.file;
@@ -209,7 +218,7 @@ describe('transparency log - an honest log verifies against the witnessed anchor
     expect(v.witnessed).toBe(entries());
     expect(v.anchor?.witnesses).toEqual(AGENCIES.map(witnessName));
   });
-  it('entries past the witnessed checkpoint are reported as unwitnessed, never as verified', () => {
+  it('entries appended past the witnessed checkpoint without the hub key: never verified, and found after the signed head', () => {
     const { db } = copyDb();
     const last = db.prepare('SELECT * FROM audit ORDER BY seq DESC LIMIT 1').get() as Record<
       string,
@@ -242,8 +251,11 @@ describe('transparency log - an honest log verifies against the witnessed anchor
       ins.run(seq, r.at, r.instance, r.event, r.origin, hashRecord(r));
     }
     const v = verify(db);
-    expect(v.witnessed).toBe(entries());
     expect(v.unwitnessed).toBe(3);
+    expect(v.ok).toBe(false);
+    expect(codes(v)).toEqual(['ERR_AUDIT_ENTRY']);
+    expect(v.firstBad?.seq).toBe((last['seq'] as number) + 1);
+    expect(v.firstBad?.problem).toMatch(/follows the head the hub signed/);
   });
   it('a partner gets a verified inclusion proof of the entry recording a delivery to it', async () => {
     const db = openDatabase(auditDb, { readonly: true });
@@ -355,6 +367,17 @@ describe('transparency log - an insider with the database is caught by verify ag
     const v = verify(db);
     expect(v.ok).toBe(false);
     expect(v.firstBad?.seq).toBe(other.seq);
+    // A route past the last entry, while the log ends where the hub's signed head says: inserted.
+    const past = copyDb();
+    past.db
+      .prepare(
+        'INSERT INTO audit_routes (seq, idx, recipient, feed_seq, leaf) VALUES (?, 0, ?, ?, ?)',
+      )
+      .run(entries() + 5, r.recipient, r.feed_seq, r.leaf);
+    const p = verify(past.db);
+    expect(codes(p)).toEqual(['ERR_AUDIT_ENTRY']);
+    expect(p.firstBad?.seq).toBe(entries() + 5);
+    past.db.close();
   });
   it('reorder', () => {
     const { db } = copyDb();
@@ -375,6 +398,40 @@ describe('transparency log - an insider with the database is caught by verify ag
     // The checkpoints stored in the file narrow it down to the interval holding entry 20.
     expect(v.firstBad!.seq).toBeLessThanOrEqual(20);
     expect(v.firstBad!.problem).toMatch(/^entries \d+\.\.\d+ do not hash to the witnessed/);
+  });
+  it('an entry numbered 0 or below is found, though it lies outside every range of the log', () => {
+    const { db } = copyDb();
+    const r = db.prepare('SELECT * FROM audit WHERE seq = 2').get() as Record<string, unknown>;
+    for (const seq of [0, -1])
+      db.prepare(
+        'INSERT INTO audit (seq, at, instance, event, recipient, hash) VALUES (?, ?, ?, ?, ?, ?)',
+      ).run(seq, r['at'], r['instance'], 'forwarded', 'NG-NCS', r['hash']);
+    const v = verify(db);
+    expect(v.ok).toBe(false);
+    expect(codes(v)).toContain('ERR_AUDIT_ENTRY');
+    expect(v.firstBad?.seq).toBe(-1);
+    db.close();
+  });
+  it('past the witnessed anchor, the head the hub signed binds the entries: a removed or rehashed one is found', () => {
+    const early = parseCheckpoint(parseNote(earlyAnchor).text).size;
+    expect(entries()).toBeGreaterThan(early + 2);
+    const removed = copyDb();
+    removed.db.exec('DELETE FROM audit WHERE seq = (SELECT max(seq) FROM audit)');
+    const v1 = verify(removed.db, earlyAnchor);
+    expect(v1.ok).toBe(false);
+    expect(codes(v1)).toContain('ERR_AUDIT_TRUNCATED');
+    const edited = copyDb();
+    edited.db.prepare("UPDATE audit SET reason = 'nothing happened' WHERE seq = ?").run(early + 2);
+    rehash(edited.db);
+    const v2 = verify(edited.db, earlyAnchor);
+    expect(v2.ok).toBe(false);
+    expect(codes(v2)).toContain('ERR_AUDIT_REWRITTEN');
+    // untouched, the same entries are unwitnessed but sound
+    const honest = copyDb();
+    const v3 = verify(honest.db, earlyAnchor);
+    expect(v3.problems).toEqual([]);
+    expect(v3.unwitnessed).toBe(entries() - early);
+    for (const c of [removed, edited, honest]) c.db.close();
   });
   it('delete checkpoints: removing the stored checkpoints hides nothing', () => {
     const { db } = copyDb();
@@ -659,5 +716,131 @@ describe('transparency log - the router fails closed', () => {
       code: 'ERR_AUDIT_INTEGRITY',
     });
     expect(existsSync(join(dir, 'audit.db'))).toBe(true);
+  });
+  it('entries appended while the router was stopped are refused at start, hashes and all; those it wrote before a crash are not', async () => {
+    const dir = join(fx.dir, 'router-stopped');
+    const file = join(dir, 'audit.db');
+    const origin = 'alert-hub/audit/stopped';
+    const first = await startHubRouter(dir, 'stopped');
+    await routeSome(2);
+    await eventually(() => entries(file) >= 2, 20_000, 'the router to audit the alerts');
+    await first.close(); // signs and publishes a checkpoint of everything as it stops
+    const size = entries(file);
+
+    // Someone with the database, not the hub key: a well-formed entry, its leaf hash recomputed.
+    const db = openDatabase(file);
+    const last = db.prepare('SELECT * FROM audit WHERE seq = ?').get(size) as Record<
+      string,
+      unknown
+    >;
+    const forged = {
+      seq: size + 1,
+      at: last['at'] as string,
+      instance: 'router-a',
+      event: 'forwarded' as const,
+      alertId: null,
+      claimedId: null,
+      origin: 'SG-NPARKS',
+      type: 'seizure-report',
+      handling: null,
+      recipient: 'NG-NCS',
+      agreementId: 'WEN-ASIA',
+      agreementVersion: 1,
+      reasonCode: null,
+      reason: null,
+      streamSeq: null,
+      feedSeq: null,
+      detail: null,
+    };
+    db.prepare(
+      `INSERT INTO audit (seq, at, instance, event, origin, type, recipient, agreement_id, agreement_version, hash)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ).run(
+      forged.seq,
+      forged.at,
+      forged.instance,
+      forged.event,
+      forged.origin,
+      forged.type,
+      forged.recipient,
+      forged.agreementId,
+      forged.agreementVersion,
+      hashRecord(forged),
+    );
+    db.close();
+    await expect(startHubRouter(dir, 'stopped')).rejects.toMatchObject({
+      code: 'ERR_AUDIT_INTEGRITY',
+    });
+    expect(lines.some((l) => l.includes('not written by a router'))).toBe(true);
+
+    // What a router wrote and committed before it crashed (no checkpoint yet): its head covers it.
+    const restored = openDatabase(file);
+    restored.prepare('DELETE FROM audit WHERE seq = ?').run(size + 1);
+    const appender = new AuditAppender(restored, 'router-a', {
+      head: () => ({ signer: { ...hubSigner(), name: origin }, origin }),
+    });
+    restored
+      .transaction(() =>
+        appender.append([{ event: AuditEvent.Received, streamSeq: 1 }], new Date().toISOString()),
+      )
+      .immediate();
+    restored.close();
+    const again = await startHubRouter(dir, 'stopped');
+    expect(again.audit.failure).toBeUndefined();
+    await again.close();
+  });
+  it('a checkpoint stored by someone without the hub key at the next size: the router fails closed, never silently unpublished', async () => {
+    const dir = join(fx.dir, 'router-squat');
+    const file = join(dir, 'audit.db');
+    const r = await startHubRouter(dir, 'squat');
+    await routeSome(1);
+    await eventually(() => r.audit.latest, 20_000, 'a first checkpoint');
+    const db = openDatabase(file);
+    const size = entries(file);
+    const squat = db.prepare('INSERT INTO checkpoints (size, note) VALUES (?, ?)');
+    for (let n = size + 1; n <= size + 50; n++) squat.run(n, 'garbage');
+    db.close();
+    await routeSome(1);
+    await eventually(() => r.audit.failure, 20_000, 'the router to fail closed');
+    expect(r.audit.failure).toMatch(/not signed by a hub key/);
+    const res = await fetch(`${r.url}/readyz`);
+    expect(res.status).toBe(503);
+    await r.close();
+  });
+});
+
+describe('transparency log - a rollback of the log and its checkpoint stream together', () => {
+  it('checkpoints that never again extend what a witness cosigned raise its alarm (ahub_gateway_witness_stalled)', async () => {
+    // What a router restored with its database and its checkpoint stream from an earlier backup
+    // publishes: hub-signed checkpoints older than what every witness cosigned, then newer ones
+    // with no proof from it. No witness can cosign them, nor prove them inconsistent.
+    const nc = await nats.connect();
+    const tree = new MerkleTree((start, end) =>
+      Array.from({ length: end - start }, (_, i) => Buffer.alloc(32, (start + i) % 256)),
+    );
+    for (let size = 1; size <= WITNESS_STALL_CHECKPOINTS; size++)
+      nc.publish(
+        auditCheckpointSubject('hub'),
+        JSON.stringify({
+          checkpoint: signNote(
+            formatCheckpoint({ origin: 'alert-hub/audit/hub', size, root: tree.root(size) }),
+            hubSigner(),
+          ),
+          proofs: [],
+        }),
+      );
+    await nc.flush();
+    for (const agency of AGENCIES)
+      await eventually(
+        async () =>
+          /ahub_gateway_witness_stalled\{[^}]*\} 1/.test(
+            await (await fetch(`${gateways[agency]!.url}/metrics`)).text(),
+          ),
+        10_000,
+        `${agency} to raise the alarm`,
+      );
+    expect(
+      lines.some((l) => l.includes('AUDIT LOG NOT EXTENDING WHAT THIS WITNESS COSIGNED')),
+    ).toBe(true);
   });
 });

@@ -6,6 +6,7 @@ import {
   parseCheckpoint,
   parseNote,
   signNote,
+  verifyNote,
   type Checkpoint,
   type NoteSigner,
 } from './note.js';
@@ -255,6 +256,15 @@ export const AUDIT_SCHEMA: readonly { type: string; name: string; table: string;
   },
   {
     type: 'table',
+    name: 'audit_head',
+    table: 'audit_head',
+    sql: `CREATE TABLE audit_head (
+  id   INTEGER PRIMARY KEY CHECK (id = 1),
+  note TEXT    NOT NULL
+)`,
+  },
+  {
+    type: 'table',
     name: 'audit_routes',
     table: 'audit_routes',
     sql: `CREATE TABLE audit_routes (
@@ -321,6 +331,9 @@ export function checkSchema(db: SqliteDatabase): string[] {
   // A log written before routing decisions were one entry has no audit_routes: that is its
   // schema, as long as it holds no routing decision.
   if (expected.has('audit_routes') && !hasRoutingDecisions(db)) expected.delete('audit_routes');
+  // A log written before the signed head has none; the router creates it at its next start (and
+  // refuses a log whose unpublished entries no head covers).
+  expected.delete('audit_head');
   for (const o of expected.values()) problems.push(`${o.type} ${o.name} is missing`);
   return problems;
 }
@@ -432,6 +445,10 @@ export class AuditAppender {
   readonly #count;
   readonly #insertCheckpoint;
   readonly #storedCheckpoint;
+  readonly #countAll;
+  readonly #writeHead;
+  readonly #readHead;
+  readonly #headSigner: (() => { signer: NoteSigner; origin: string }) | undefined;
   #range = new CompactRange();
   /** Leaf hashes appended (or taken in) since the last checkpoint, by seq. */
   #pending = new Map<number, string>();
@@ -450,10 +467,23 @@ export class AuditAppender {
   /** False only to measure what the transparency log costs: no hashes, no checks, no checkpoints. */
   readonly transparency: boolean;
 
-  constructor(db: SqliteDatabase, instance: string, options: { transparency?: boolean } = {}) {
+  constructor(
+    db: SqliteDatabase,
+    instance: string,
+    options: {
+      transparency?: boolean;
+      /**
+       * Signs the log's head (its size and root, as a checkpoint note stored in `audit_head`) in
+       * the transaction of every append: entries a router did not write, appended while it was
+       * stopped, are then told from those it wrote before a crash (see {@link AuditAppender.head}).
+       */
+      head?: () => { signer: NoteSigner; origin: string };
+    } = {},
+  ) {
     this.#db = db;
     this.#instance = instance;
     this.transparency = options.transparency ?? true;
+    this.#headSigner = options.head;
     initAuditSchema(db);
     this.#insert = db.prepare(
       `INSERT INTO audit (seq, at, instance, event, alert_id, claimed_id, origin, type, handling, recipient, agreement_id, agreement_version, reason_code, reason, stream_seq, feed_seq, detail, hash)
@@ -470,6 +500,14 @@ export class AuditAppender {
     this.#storedCheckpoint = db.prepare<[number], { note: string }>(
       'SELECT note FROM checkpoints WHERE size = ?',
     );
+    // Every row, whatever its seq: an entry at seq 0 or below is outside every range read.
+    this.#countAll = db.prepare<[], { n: number; first: number | null; last: number | null }>(
+      'SELECT count(*) AS n, min(seq) AS first, max(seq) AS last FROM audit',
+    );
+    this.#writeHead = db.prepare(
+      'INSERT INTO audit_head (id, note) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET note = excluded.note',
+    );
+    this.#readHead = db.prepare<[], { note: string }>('SELECT note FROM audit_head WHERE id = 1');
     this.#dataVersion = () => db.pragma('data_version', { simple: true }) as number;
     const leaves = db.prepare<[number, number], { hash: string }>(
       'SELECT hash FROM audit WHERE seq > ? AND seq <= ? ORDER BY seq',
@@ -491,6 +529,9 @@ export class AuditAppender {
   /** Reads the whole log once, checking every entry against its hash and its place. */
   #load(): void {
     this.#quietVersion = this.#dataVersion();
+    const before = entryBeforeFirst(this.#db);
+    if (before !== undefined)
+      throw new AuditIntegrityError(`audit entry ${before}: ${BEFORE_FIRST}`);
     const range = new CompactRange();
     const routes = routeReader(this.#db);
     for (const r of iterateRecords(this.#db)) {
@@ -610,8 +651,25 @@ export class AuditAppender {
       throw new AuditIntegrityError(
         `after appending entries ${first}..${range.size} the database holds ${c?.n ?? 0} entries from ${first}: an insert did not land as written`,
       );
+    if (this.#headSigner) {
+      const { signer, origin } = this.#headSigner();
+      const note = signNote(
+        formatCheckpoint({ origin, size: range.size, root: range.root() }),
+        signer,
+      );
+      if (this.#writeHead.run(note).changes !== 1)
+        throw new AuditIntegrityError(`the head of audit entry ${range.size} was not stored`);
+    }
     this.#range = range;
     for (const [s, h] of added) this.#pending.set(s, h);
+  }
+
+  /**
+   * The signed head stored with the last append (a checkpoint note of the log's size and root,
+   * never published), or undefined for a log written before heads or with none yet.
+   */
+  head(): string | undefined {
+    return this.#readHead.get()?.note;
   }
 
   /** The benchmark's baseline: the same rows, without leaf hashes or checks. */
@@ -683,6 +741,12 @@ export class AuditAppender {
   checkpoint(
     signer: NoteSigner,
     origin: string,
+    /**
+     * The hub's checkpoint keys (raw Ed25519): a checkpoint already stored at this size must be
+     * signed by one of them (another router sharing the database), or the router fails closed.
+     * Without it, the signer's own key.
+     */
+    hubKeys: readonly Buffer[] = [signer.publicKey],
   ): { checkpoint: Checkpoint; note: string } | undefined {
     if (!this.transparency) return undefined;
     const version = this.#dataVersion();
@@ -691,8 +755,8 @@ export class AuditAppender {
     const since = this.#lastCheckpoint?.size ?? 0;
     if (this.size === since || this.size === 0) return undefined;
     if (version !== this.#quietVersion) {
-      const c = this.#count.get(0);
-      if (c?.n !== this.size || c.last !== this.size)
+      const c = this.#countAll.get();
+      if (c?.n !== this.size || c.last !== this.size || c.first !== 1)
         throw new AuditIntegrityError(
           `the database holds ${c?.n ?? 0} entries (last ${c?.last ?? 0}) where ${this.size} were written: entries were removed or inserted`,
         );
@@ -702,8 +766,15 @@ export class AuditAppender {
     const checkpoint = { origin, size: this.size, root: this.root() };
     const existing = this.#storedCheckpoint.get(checkpoint.size);
     if (existing) {
-      // Another router sharing this database signed this very size: it must be this tree.
-      if (!parseCheckpoint(parseNote(existing.note).text).root.equals(checkpoint.root))
+      // Another router sharing this database signed this very size: it must be a hub-signed
+      // checkpoint of this log, of this tree. Anything else was put there by someone without the
+      // hub key (to keep this size from ever being published): the router fails closed.
+      const stored = hubCheckpoint(existing.note, origin, hubKeys);
+      if (stored === undefined || stored.size !== checkpoint.size)
+        throw new AuditIntegrityError(
+          `the checkpoint stored at size ${checkpoint.size} is not signed by a hub key: the checkpoints table was written by someone else`,
+        );
+      if (!stored.root.equals(checkpoint.root))
         throw new AuditIntegrityError(
           `a checkpoint of size ${checkpoint.size} with another root is stored: the log forked`,
         );
@@ -720,6 +791,45 @@ export class AuditAppender {
 
   get db(): SqliteDatabase {
     return this.#db;
+  }
+}
+
+/** What {@link entryBeforeFirst} found. */
+export const BEFORE_FIRST =
+  'an entry numbered before the first (seq 0 or below) is outside the log: inserted';
+
+/** The lowest seq below 1 in the log, if any: entry 1 is the first, always. */
+export function entryBeforeFirst(db: SqliteDatabase): number | undefined {
+  const r = db.prepare('SELECT min(seq) AS s FROM audit WHERE seq < 1').get() as {
+    s: number | null;
+  };
+  return r.s ?? undefined;
+}
+
+/**
+ * The checkpoint a note holds if it is one of log `origin` signed by one of `hubKeys` (raw
+ * Ed25519), else undefined.
+ */
+export function hubCheckpoint(
+  text: string,
+  origin: string,
+  hubKeys: readonly Buffer[],
+): Checkpoint | undefined {
+  try {
+    const note = parseNote(text);
+    const cp = parseCheckpoint(note.text);
+    if (cp.origin !== origin) return undefined;
+    for (const publicKey of hubKeys) {
+      try {
+        verifyNote(note, { name: origin, publicKey });
+        return cp;
+      } catch {
+        // not this key
+      }
+    }
+    return undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -1,7 +1,9 @@
 import {
+  BEFORE_FIRST,
   checkRecord,
   checkRoutes,
   checkSchema,
+  entryBeforeFirst,
   entryBytes,
   iterateRecords,
   orphanRoute,
@@ -133,19 +135,43 @@ export function verifyAuditLog(db: SqliteDatabase, o: VerifyOptions): AuditVerif
   // Checkpoints the router stored beside the entries: not trusted, but those the named key signed
   // narrow down where a rewritten log departs from what was signed. Others (signed by an earlier,
   // superseded hub key, or by nobody) are ignored: they prove nothing either way.
+  // The head (the size and root the router signed with its last append, never published) is one
+  // more such statement.
   const hubName = 'checkpoint' in anchor ? anchor.checkpoint.origin : undefined;
   const stored = new Map<number, Buffer>();
-  for (const c of db.prepare('SELECT size, note FROM checkpoints ORDER BY size').all() as {
+  let forked: number | undefined;
+  const notes = db.prepare('SELECT size, note FROM checkpoints ORDER BY size').all() as {
     size: number;
     note: string;
-  }[]) {
+  }[];
+  const hasHead =
+    db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'audit_head'").get() !==
+    undefined;
+  let headSize: number | undefined;
+  if (hasHead)
+    for (const h of db.prepare('SELECT note FROM audit_head').all() as { note: string }[]) {
+      try {
+        const note = parseNote(h.note);
+        const cp = parseCheckpoint(note.text);
+        if (hubName !== undefined && cp.origin === hubName) {
+          verifyNote(note, { name: hubName, publicKey: o.hubKey });
+          headSize = cp.size;
+        }
+        notes.push({ size: cp.size, note: h.note });
+      } catch {
+        // unsigned or malformed: proves nothing
+      }
+    }
+  for (const c of notes) {
     try {
       const note = parseNote(c.note);
       const cp = parseCheckpoint(note.text);
       if (hubName === undefined || cp.origin !== hubName || cp.size !== c.size)
         throw new Error('origin or size');
       verifyNote(note, { name: hubName, publicKey: o.hubKey });
-      stored.set(cp.size, cp.root);
+      // Two different roots signed for one size: the first decides, the other departs below.
+      if (!stored.has(cp.size)) stored.set(cp.size, cp.root);
+      else if (!stored.get(cp.size)!.equals(cp.root)) forked = cp.size;
     } catch {
       continue;
     }
@@ -180,9 +206,20 @@ export function verifyAuditLog(db: SqliteDatabase, o: VerifyOptions): AuditVerif
     }
     if (target && range.size === target.size) anchorRoot = range.root();
   }
+  // An entry numbered 0 or below sits outside every range read above, yet trace and query show it.
+  const before = entryBeforeFirst(db);
+  if (before !== undefined) {
+    bad(VerifyProblem.Entry, before, BEFORE_FIRST);
+    structural = true;
+  }
   const orphan = orphanRoute(db);
-  if (orphan && !orphan.pastEnd) bad(VerifyProblem.Entry, orphan.seq, ORPHAN_ROUTES);
-  const truncatedRoutes = orphan?.pastEnd === true && !(target && range.size < target.size);
+  // Past the last entry: what is left of entries removed from the end, unless the head the hub
+  // signed with its last append ends where the log does, when the row was inserted.
+  const endsAtHead = headSize !== undefined && headSize === range.size;
+  if (orphan && (!orphan.pastEnd || endsAtHead))
+    bad(VerifyProblem.Entry, orphan.seq, ORPHAN_ROUTES);
+  const truncatedRoutes =
+    orphan?.pastEnd === true && !endsAtHead && !(target && range.size < target.size);
   if (truncatedRoutes) bad(VerifyProblem.Truncated, orphan.seq, ROUTES_PAST_END);
   if (target) {
     if (range.size < target.size)
@@ -205,6 +242,35 @@ export function verifyAuditLog(db: SqliteDatabase, o: VerifyOptions): AuditVerif
         problem: 'missing: the log ends before the witnessed checkpoint',
       };
   }
+  // What the hub signed beyond the anchor binds the entries too: the log cannot end before the
+  // largest size it signed, nor differ from a root it signed there (the anchor's own part is
+  // judged above, against the witnesses).
+  const signedSizes = [...stored.keys()];
+  const signedEnd = signedSizes.length ? Math.max(...signedSizes) : 0;
+  if (signedEnd > range.size && signedEnd > (target?.size ?? 0))
+    problems.push({
+      code: VerifyProblem.Truncated,
+      message: `the hub signed ${signedEnd} entries (stored in the file) but the log holds ${range.size}: entries were removed from the end`,
+    });
+  if (departed !== undefined && departed > (target?.size ?? 0) && !structural)
+    bad(
+      VerifyProblem.Rewritten,
+      lastGood + 1,
+      `entries ${lastGood + 1}..${departed} do not hash to the checkpoint of ${departed} entries the hub signed (stored in the file): an entry among them was edited, inserted, deleted or reordered and the hashes recomputed`,
+    );
+  // The router signs the head in the transaction of every append: entries after it were
+  // appended by someone without the hub key.
+  if (headSize !== undefined && range.size > headSize && !structural)
+    bad(
+      VerifyProblem.Entry,
+      headSize + 1,
+      `follows the head the hub signed with its last append (${headSize} entries): appended without the hub key`,
+    );
+  if (forked !== undefined)
+    problems.push({
+      code: VerifyProblem.Rewritten,
+      message: `the file holds two checkpoints of ${forked} entries signed by the hub with different roots: the log forked`,
+    });
   const witnessed = target && problems.length === 0 ? target.size : 0;
   return {
     ok: problems.length === 0,

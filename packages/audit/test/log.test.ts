@@ -7,6 +7,7 @@ import {
   AuditAppender,
   AuditEvent,
   Witness,
+  hubCheckpoint,
   type AuditIntegrityError,
   verifyAuditLog,
 } from '@alert-hub/audit';
@@ -128,5 +129,41 @@ describe('audit log - library', () => {
     append(log, 3);
     db.prepare("UPDATE audit SET recipient = 'X' WHERE seq = 3").run();
     expect(code(() => new AuditAppender(db, 'router-a'))).toBe('ERR_AUDIT_INTEGRITY');
+  });
+  it('an entry numbered 0 or below, outside every range read, is refused at load and before the next checkpoint', () => {
+    const { db, log } = openLog('seq-zero.db');
+    const other = new Database(db.name);
+    append(log, 3);
+    log.checkpoint(oldHub, ORIGIN);
+    const r = other.prepare('SELECT * FROM audit WHERE seq = 2').get() as Record<string, unknown>;
+    other
+      .prepare('INSERT INTO audit (seq, at, instance, event, hash) VALUES (0, ?, ?, ?, ?)')
+      .run(r['at'], r['instance'], 'forwarded', r['hash']);
+    append(log, 1);
+    expect(code(() => db.transaction(() => log.checkpoint(oldHub, ORIGIN)).immediate())).toBe(
+      'ERR_AUDIT_INTEGRITY',
+    );
+    expect(code(() => new AuditAppender(db, 'router-a'))).toBe('ERR_AUDIT_INTEGRITY');
+    other.close();
+  });
+  it('a checkpoint row not signed by a hub key at the size to sign: refused, never skipped', () => {
+    const { db, log } = openLog('squatted.db');
+    append(log, 3);
+    db.prepare('INSERT INTO checkpoints (size, note) VALUES (3, ?)').run('garbage');
+    expect(code(() => db.transaction(() => log.checkpoint(oldHub, ORIGIN)).immediate())).toBe(
+      'ERR_AUDIT_INTEGRITY',
+    );
+  });
+  it('the head: every append stores a note of the size and root signed with the hub key', () => {
+    const db = new Database(join(dir, 'head.db'));
+    const log = new AuditAppender(db, 'router-a', {
+      head: () => ({ signer: oldHub, origin: ORIGIN }),
+    });
+    expect(log.head()).toBeUndefined();
+    append(log, 4);
+    const head = hubCheckpoint(log.head()!, ORIGIN, [oldHub.publicKey]);
+    expect(head?.size).toBe(4);
+    expect(head?.root.equals(log.root())).toBe(true);
+    expect(hubCheckpoint(log.head()!, ORIGIN, [newHub.publicKey])).toBeUndefined();
   });
 });

@@ -3,10 +3,11 @@ import {
   ErrorCode,
   NOTICE_SCHEMA_ID,
   RECEIPT_SCHEMA_ID,
+  REVOCATIONS_SCHEMA_ID,
   newAlertId,
   type SchemaInvalidError,
 } from '@alert-hub/core';
-import { registry, seizureReport } from './helpers.js';
+import { registry, seizureReport, seizureReportV2 } from './helpers.js';
 
 function issuesOf(value: unknown) {
   const r = registry.checkAlert(value);
@@ -224,5 +225,35 @@ describe('schema registry - agency ids are judged alike in alerts, receipts and 
         registry.validateDocument(NOTICE_SCHEMA_ID, delivered(bad)).length,
         bad,
       ).toBeGreaterThan(0);
+  });
+});
+
+describe('schema registry - a case reference is a file number, not a channel for control characters', () => {
+  it('refuses NUL, line breaks and DEL in caseReference (a C string would read it shorter), in both versions', () => {
+    for (const make of [seizureReport, seizureReportV2]) {
+      expect(registry.checkAlert({ ...make(), caseReference: 'SG/NP/2019/0412' }).ok).toBe(true);
+      for (const bad of ['SG\u0000NP', 'SG\nNP', 'SG\rNP', 'SG\u007fNP', '\t'])
+        expect(
+          issuesOf({ ...make(), caseReference: bad }).issues.map((i) => i.pointer),
+          JSON.stringify(bad),
+        ).toEqual(['/caseReference']);
+    }
+  });
+});
+
+describe('schema registry - a revocation names a principal of the trust store', () => {
+  it("a revoked key's principal has the trust store's form", () => {
+    const revocation = (principal: string) => ({
+      revoked: [
+        { kid: 'k'.repeat(43), principal, revokedAt: '2019-04-08T03:15:00Z', reason: 'superseded' },
+      ],
+    });
+    for (const ok of ['SG-NPARKS', 'HUB'])
+      expect(registry.validateDocument(REVOCATIONS_SCHEMA_ID, revocation(ok)), ok).toEqual([]);
+    for (const bad of ['sg-nparks', 'HUB-1', 'x', 'SG NPARKS'])
+      expect(
+        registry.validateDocument(REVOCATIONS_SCHEMA_ID, revocation(bad)).map((i) => i.pointer),
+        bad,
+      ).toEqual(['/revoked/0/principal']);
   });
 });

@@ -229,7 +229,9 @@ export async function startGateway(
     if (witness)
       checks['witness'] = witness.inconsistency
         ? `audit log inconsistent: ${witness.inconsistency}`
-        : 'ok';
+        : witness.stalled
+          ? `audit log not extending: ${witness.stalled}`
+          : 'ok';
     const ready =
       checks['nats'] === 'connected' &&
       checks['jetstream'] === 'ok' &&

@@ -4,3 +4,4 @@ export { startGateway, type Gateway } from './gateway.js';
 export { HTTP_STATUS } from './errors.js';
 export type { FeedItem } from './store.js';
 export type { Receipt } from './intake.js';
+export { WITNESS_STALL_CHECKPOINTS } from './witness.js';

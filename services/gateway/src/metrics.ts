@@ -46,6 +46,11 @@ export function createGatewayMetrics(agency: string) {
       help: '1 once the hub showed this witness an audit checkpoint inconsistent with one it cosigned (evidence kept)',
       registers: [registry],
     }),
+    witnessStalled: new Gauge({
+      name: 'ahub_gateway_witness_stalled',
+      help: "1 while the hub's audit checkpoints have stopped extending the one this witness cosigned (5 in a row older, or without a proof from it): a rolled-back log",
+      registers: [registry],
+    }),
     accepted: new Counter({
       name: 'ahub_gateway_alerts_accepted_total',
       help: 'Alerts accepted (acknowledged by JetStream), by type',

@@ -54,6 +54,13 @@ export interface GatewayWitnessDeps {
 }
 
 /**
+ * Checkpoints in a row that do not extend what a witness cosigned (older, or with no proof from
+ * it) before it raises the alarm. One or two happen when two routers share a log, or before the
+ * router has seen this witness's last cosignature; a log rolled back never extends it again.
+ */
+export const WITNESS_STALL_CHECKPOINTS = 5;
+
+/**
  * The agency gateway as a witness of the hub's audit log: it verifies each checkpoint the router
  * publishes (hub signature, consistency proof from the last checkpoint it cosigned), cosigns it
  * with the agency's key and publishes the cosignature; on an inconsistency it refuses, keeps the
@@ -69,6 +76,9 @@ export class GatewayWitness {
   /** Latest cosigned note per log id, with the cosignatures gathered for it. */
   readonly #latest = new Map<string, string>();
   #inconsistency: string | undefined;
+  /** Per log: checkpoints in a row that did not extend what this witness cosigned, and why. */
+  readonly #notExtending = new Map<string, { count: number; reason: string }>();
+  #stalled: string | undefined;
 
   constructor(d: GatewayWitnessDeps) {
     this.#d = d;
@@ -78,6 +88,16 @@ export class GatewayWitness {
   /** The last inconsistency seen, if any (kept until the operator investigates and restarts). */
   get inconsistency(): string | undefined {
     return this.#inconsistency;
+  }
+
+  /**
+   * Why the hub's checkpoints have stopped extending what this witness cosigned, if they have:
+   * {@link WITNESS_STALL_CHECKPOINTS} in a row older than it (stale) or without a proof from it
+   * (unverifiable). That is what a log and its checkpoint stream rolled back together look like.
+   * Cleared by the next checkpoint it cosigns.
+   */
+  get stalled(): string | undefined {
+    return this.#stalled;
   }
 
   /** The latest checkpoint of `log` this witness cosigned, with every cosignature gathered. */
@@ -124,8 +144,17 @@ export class GatewayWitness {
     const { metrics } = this.#d;
     const out = this.#witness.observe(data);
     metrics.witnessed.inc({ outcome: out.kind });
+    if (out.kind === 'stale' || out.kind === 'unverifiable') this.#notExtended(log, out);
+    else if (out.kind === 'cosigned') this.#notExtending.delete(log);
     switch (out.kind) {
       case 'cosigned':
+        if (
+          this.#stalled &&
+          ![...this.#notExtending.values()].some((v) => v.count >= WITNESS_STALL_CHECKPOINTS)
+        ) {
+          this.#stalled = undefined;
+          metrics.witnessStalled.set(0);
+        }
         this.#latest.set(log, out.note);
         this.#d.nc.publish(auditCosignatureSubject(log, this.#d.agency), out.note);
         this.#d.log.info(
@@ -150,6 +179,25 @@ export class GatewayWitness {
       case 'stale':
         return;
     }
+  }
+
+  #notExtended(
+    log: string,
+    out: { kind: 'stale'; checkpoint: { size: number } } | { kind: 'unverifiable'; reason: string },
+  ): void {
+    const reason =
+      out.kind === 'stale'
+        ? `checkpoint ${out.checkpoint.size} is older than the one this witness cosigned`
+        : out.reason;
+    const n = (this.#notExtending.get(log)?.count ?? 0) + 1;
+    this.#notExtending.set(log, { count: n, reason });
+    if (n !== WITNESS_STALL_CHECKPOINTS) return;
+    this.#stalled = `log ${log}: ${n} checkpoints in a row do not extend what this witness cosigned (last: ${reason})`;
+    this.#d.metrics.witnessStalled.set(1);
+    this.#d.log.error(
+      { log, reason },
+      'AUDIT LOG NOT EXTENDING WHAT THIS WITNESS COSIGNED: rolled back, or its proofs withheld',
+    );
   }
 
   #cosignature(subject: string, text: string): void {

@@ -14,6 +14,7 @@ import {
   AuditIntegrityError,
   EMPTY_ROOT,
   addSignatureLines,
+  hubCheckpoint,
   parseCheckpoint,
   parseNote,
   routeInclusion,
@@ -143,6 +144,7 @@ export class AuditCheckpointer {
       store.audit.checkAgainst(cp);
       this.#latest = { checkpoint: cp, note: msg.checkpoint };
     } else store.audit.checkAgainst({ origin: this.origin, size: 0, root: EMPTY_ROOT });
+    this.#checkUnpublished(hubKeys);
     for (const agency of this.#d.trust().agencies) {
       const data = await lastMessage(jsm, auditCosignatures(log).replace('*', agency));
       if (data) this.#cosignature(agency, new TextDecoder().decode(data));
@@ -162,6 +164,33 @@ export class AuditCheckpointer {
       },
     });
     this.#subs.push(cosigs, proofs);
+  }
+
+  /**
+   * Entries after the last published checkpoint were written since (the router stopped before it
+   * published them, or crashed). A router writes the signed head with every append, in the same
+   * transaction: the head must name exactly the log as it is, size and root, under a hub key.
+   * Entries appended or changed by someone without the key while the router was stopped are then
+   * refused here, before they could ever be signed into a checkpoint and witnessed.
+   */
+  #checkUnpublished(hubKeys: readonly Buffer[]): void {
+    const audit = this.#d.store.audit;
+    const published = audit.lastCheckpoint?.size ?? 0;
+    if (audit.size === published) return;
+    const text = audit.head();
+    const head = text === undefined ? undefined : hubCheckpoint(text, this.origin, hubKeys);
+    if (head === undefined)
+      throw new AuditIntegrityError(
+        `entries ${published + 1}..${audit.size} were never published and no head signed by a hub key covers them: they were not written by a router`,
+      );
+    if (head.size !== audit.size || !head.root.equals(audit.root()))
+      throw new AuditIntegrityError(
+        head.size < audit.size
+          ? `entries ${head.size + 1}..${audit.size} were appended after the last head a router signed: not written by a router`
+          : head.size > audit.size
+            ? `the head a router signed holds ${head.size} entries but the log ${audit.size}: entries were removed`
+            : `the ${audit.size} entries do not have the root of the head a router signed: an unpublished entry was changed`,
+      );
   }
 
   #cosignature(agency: string, text: string): void {
@@ -256,8 +285,9 @@ export class AuditCheckpointer {
     let signed: { checkpoint: Checkpoint; note: string } | undefined;
     try {
       const signer = hubNoteSigner(this.#d.hubKey(), this.origin);
+      const hubKeys = noteKeysOf(this.#d.trust(), this.#d.principal, 'router');
       signed = store.audit.db
-        .transaction(() => store.audit.checkpoint(signer, this.origin))
+        .transaction(() => store.audit.checkpoint(signer, this.origin, hubKeys))
         .immediate();
     } catch (err) {
       if (err instanceof AuditIntegrityError) return this.fail(err.message);

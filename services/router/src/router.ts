@@ -78,6 +78,11 @@ export async function startRouter(
     store = new RouterStore(db, config.instance, {
       transparency: config.auditTransparency,
       groupRefusals: config.noticeGroupRefusals,
+      // The current hub key signs the head with every append (a reload may have rotated it).
+      auditHead: () => ({
+        signer: hubNoteSigner(keys.key(), auditOrigin(config.auditLog)),
+        origin: auditOrigin(config.auditLog),
+      }),
     });
   } catch (err) {
     db.close();

@@ -10,7 +10,13 @@ import type {
 } from '@alert-hub/core';
 import { DenyReason } from '@alert-hub/core';
 import type { SqliteDatabase } from '@alert-hub/runtime';
-import { AuditAppender, AuditEvent, NEAR_MISSES, type AuditEntry } from '@alert-hub/audit';
+import {
+  AuditAppender,
+  AuditEvent,
+  NEAR_MISSES,
+  type AuditEntry,
+  type NoteSigner,
+} from '@alert-hub/audit';
 import { rekeyTables } from './store-rekey.js';
 
 /** What the router decided about one message; written with its audit records in one transaction. */
@@ -304,6 +310,8 @@ export class RouterStore {
       transparency?: boolean;
       /** Refusals with the same code and reason as one notice item (default true). */
       groupRefusals?: boolean;
+      /** Signs the audit log's head with every append (the hub key; see AuditAppender). */
+      auditHead?: () => { signer: NoteSigner; origin: string };
     } = {},
   ) {
     this.#db = db;
@@ -367,7 +375,10 @@ export class RouterStore {
          onward, envelope_sha256, reason, held_at FROM held_copies WHERE id = ?`,
     );
     this.#deleteHeld = db.prepare('DELETE FROM held_copies WHERE id = ?');
-    this.audit = new AuditAppender(db, instance, options);
+    this.audit = new AuditAppender(db, instance, {
+      ...(options.transparency === undefined ? {} : { transparency: options.transparency }),
+      ...(options.auditHead ? { head: options.auditHead } : {}),
+    });
     this.#routed = db.prepare<[string, string], { stream_seq: number; origin: string }>(
       'SELECT stream_seq, origin FROM routed_alerts WHERE origin = ? AND alert_id = ?',
     );

@@ -25,9 +25,9 @@ function bigEvent(): NoticeEvent {
     event: 'routed',
     alertId: newAlertId(),
     at: '2026-11-29T05:50:57.380Z',
-    recipients: Array.from({ length: 20 }, (_, r) => `XA-AGENCY${r}`),
+    recipients: Array.from({ length: 20 }, (_, r) => `KE-AGENCY${r}`),
     denied: Array.from({ length: 10 }, (_, r) => ({
-      recipient: `XB-OTHER${r}`,
+      recipient: `TH-OTHER${r}`,
       code: 'ERR_NO_AGREEMENT',
       reason: 'no agreement of the sender with this agency covers this alert type '.repeat(2),
     })),
