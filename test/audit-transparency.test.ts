@@ -558,6 +558,62 @@ describe('transparency log - an insider with the database is caught by verify ag
     expect(ok.stdout).toMatch(
       /VERIFIED \d+ entries against checkpoint \d+ of alert-hub\/audit\/hub/,
     );
+    // Wrong usage is exit 2, whatever is missing or doubled; a log that does not verify is 1.
+    const args = ['audit', 'verify', '--trust', fx.trustDir, '--hub-key', fx.hubKey.kid];
+    for (const usage of [
+      [...args, '--db', file, '--anchor', join(fx.dir, 'no-such-anchor.txt')],
+      [
+        'audit',
+        'verify',
+        '--trust',
+        fx.trustDir,
+        '--db',
+        file,
+        '--anchor',
+        anchorFile,
+        '--hub-key',
+        'k'.repeat(43),
+      ],
+      [...args, '--db', file, '--db', auditDb, '--anchor', anchorFile],
+      [...args, '--db', join(fx.dir, 'no-such.db'), '--anchor', anchorFile],
+      [
+        'audit',
+        'verify',
+        '--trust',
+        join(fx.dir, 'no-such-trust'),
+        '--db',
+        file,
+        '--anchor',
+        anchorFile,
+        '--hub-key',
+        fx.hubKey.kid,
+      ],
+    ])
+      expect((await hubctl(usage)).code, usage.join(' ')).toBe(2);
+    const notDb = join(fx.dir, 'not-a-database.db');
+    writeFileSync(notDb, 'x'.repeat(4096));
+    chmodSync(notDb, 0o600);
+    const garbage = await hubctl([...args, '--db', notDb, '--anchor', anchorFile, '--json']);
+    expect(garbage.code).toBe(1);
+    expect(JSON.parse(garbage.stdout)).toMatchObject({
+      ok: false,
+      problems: [{ code: 'ERR_AUDIT_INTEGRITY_CHECK' }],
+    });
+    // Asking for more witnesses than cosigned: not verified, and not called tampered.
+    const untouched = copyDb();
+    untouched.db.close();
+    const few = await hubctl([
+      ...args,
+      '--db',
+      untouched.file,
+      '--anchor',
+      anchorFile,
+      '--witnesses',
+      '4',
+    ]);
+    expect(few.code).toBe(1);
+    expect(few.stdout).toContain('NOT VERIFIED (the anchor)');
+    expect(few.stdout).not.toContain('TAMPERED');
   }, 120_000);
 });
 

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { readFileSync } from 'node:fs';
-import type { TrustStore } from '@alert-hub/core';
+import { AlertHubError, type TrustStore } from '@alert-hub/core';
 import { HubctlError, HubctlErrorCode } from '../errors.js';
 import {
   CSV_HEADER,
@@ -12,6 +12,7 @@ import {
   toCsvLine,
   parseInstant,
   traceAlert,
+  VerifyProblem,
   verifyAuditLog,
   witnessName,
   type AuditQuery,
@@ -230,27 +231,63 @@ export function registerAudit(program: Command): void {
         token?: string;
         json?: boolean;
       }) => {
-        const trust = openTrustStore(o.trust, loadSchemaRegistry(DEFAULT_SCHEMAS_DIR));
-        const anchor = await readAnchor(o.anchor, o.token);
-        const hubKey = readHubKey(o.hubKey, trust);
-        const witnesses = trust.agencies.flatMap((a) =>
-          trust
-            .keysOf(a, 'agency')
-            .filter((k) => k.alg === 'EdDSA')
-            .map((k) => ({ name: witnessName(a), publicKey: Buffer.from(k.jwk.x, 'base64url') })),
-        );
-        const files = o.db ?? [];
-        if (files.length !== 1)
-          throw new HubctlError(
-            HubctlErrorCode.InputInvalid,
-            'verify one database at a time: an anchor belongs to one log',
+        // Exit 2 for wrong usage (a missing anchor, key, trust store or database, two databases),
+        // 1 for a log that does not verify, 0 for one that does (docs/protocol.md §8.7).
+        let inputs;
+        try {
+          const trust = openTrustStore(o.trust, loadSchemaRegistry(DEFAULT_SCHEMAS_DIR));
+          const anchor = await readAnchor(o.anchor, o.token);
+          const hubKey = readHubKey(o.hubKey, trust);
+          const witnesses = trust.agencies.flatMap((a) =>
+            trust
+              .keysOf(a, 'agency')
+              .filter((k) => k.alg === 'EdDSA')
+              .map((k) => ({
+                name: witnessName(a),
+                publicKey: Buffer.from(k.jwk.x, 'base64url'),
+              })),
           );
-        const [db] = openAll(files);
-        const r = {
-          db: files[0],
-          ...verifyAuditLog(db!, { anchor, hubKey, witnesses, minWitnesses: o.witnesses }),
-        };
+          const files = o.db ?? [];
+          if (files.length !== 1)
+            throw new HubctlError(
+              HubctlErrorCode.InputInvalid,
+              'verify one database at a time: an anchor belongs to one log',
+            );
+          const [db] = openAll(files);
+          inputs = { file: files[0]!, db: db!, anchor, hubKey, witnesses };
+        } catch (err) {
+          const code = err instanceof AlertHubError ? ` [${err.code}]` : '';
+          process.stderr.write(`hubctl: ${(err as Error).message}${code}\n`);
+          process.exitCode = 2;
+          return;
+        }
+        const { file, db, anchor, hubKey, witnesses } = inputs;
+        let verified;
+        try {
+          verified = verifyAuditLog(db, { anchor, hubKey, witnesses, minWitnesses: o.witnesses });
+        } catch (err) {
+          // Not an SQLite database at all (or one SQLite cannot read): nothing in it verifies.
+          if (!/^SQLITE_(NOTADB|CORRUPT)/.test(String((err as { code?: unknown }).code))) throw err;
+          verified = {
+            ok: false as const,
+            entries: 0,
+            witnessed: 0,
+            unwitnessed: 0,
+            problems: [
+              {
+                code: VerifyProblem.IntegrityCheck,
+                message: `${file} is not a readable SQLite database: ${(err as Error).message}`,
+              },
+            ],
+          };
+        }
+        const r = { db: file, ...verified };
         const a = r.anchor;
+        // Only the anchor fell short (too few witnesses, another key): not verified, not tampered.
+        const anchorOnly = r.problems.every(
+          (p) =>
+            p.code === VerifyProblem.AnchorNotWitnessed || p.code === VerifyProblem.AnchorInvalid,
+        );
         print(
           o.json,
           r,
@@ -265,7 +302,7 @@ export function registerAudit(program: Command): void {
                   : []),
               ]
             : [
-                `${r.db}: TAMPERED${r.firstBad ? `: first bad entry ${r.firstBad.seq}: ${r.firstBad.problem}` : ''}`,
+                `${r.db}: ${anchorOnly ? 'NOT VERIFIED (the anchor)' : 'TAMPERED'}${r.firstBad ? `: first bad entry ${r.firstBad.seq}: ${r.firstBad.problem}` : ''}`,
                 ...r.problems.slice(0, 20).map((p) => `  [${p.code}] ${p.message}`),
               ],
         );
