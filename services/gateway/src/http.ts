@@ -309,6 +309,9 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
         ]);
       after = Number(lastEventId);
     }
+    // A cursor past the end streams from the last real cursor: items that arrive later get the
+    // cursors in between, and waiting for ones past it would skip them (as `GET /v1/feed` says).
+    after = Math.min(after, Number(store.lastCursor()));
     await streamFeed(req, reply, { after, ...(q.type ? { type: q.type } : {}) });
   });
 

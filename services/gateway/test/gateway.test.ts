@@ -439,6 +439,14 @@ describe('gateway - feed', () => {
     await eventually(() => vn.store.receivedById(second[4]!.id), 5000, 'second batch');
     const got2 = await read(got1[got1.length - 1]!.id, 5);
     expect(got2.map((e) => e.item.id)).toEqual(second.map((a) => a.id));
+    // Resumed from a cursor past the end: the stream starts from the last real cursor, so what
+    // arrives next is delivered, never skipped for cursors the client wrongly asked past.
+    const third = Array.from({ length: 2 }, () => seizureReport('SG-NPARKS'));
+    const pastEnd = read(String(Number(got2[got2.length - 1]!.id) + 1000), 2);
+    await new Promise((r) => setTimeout(r, 200));
+    for (const a of third)
+      await publishToFeed(nc, a, fx.keys['SG-NPARKS']!, fx.hubKey, 'VN-CUSTOMS');
+    expect((await pastEnd).map((e) => e.item.id)).toEqual(third.map((a) => a.id));
   });
 
   it('a tampered message is quarantined with its reason, counted, and never served', async () => {
