@@ -653,11 +653,9 @@ export class AuditAppender {
       );
     if (this.#headSigner) {
       const { signer, origin } = this.#headSigner();
-      const note = signNote(
-        formatCheckpoint({ origin, size: range.size, root: range.root() }),
-        signer,
-      );
-      if (this.#writeHead.run(note).changes !== 1)
+      const name = headOrigin(origin);
+      const text = formatCheckpoint({ origin: name, size: range.size, root: range.root() });
+      if (this.#writeHead.run(signNote(text, { ...signer, name })).changes !== 1)
         throw new AuditIntegrityError(`the head of audit entry ${range.size} was not stored`);
     }
     this.#range = range;
@@ -665,11 +663,48 @@ export class AuditAppender {
   }
 
   /**
-   * The signed head stored with the last append (a checkpoint note of the log's size and root,
-   * never published), or undefined for a log written before heads or with none yet.
+   * The signed head stored with the last append (a note of the log's size and root under the
+   * origin {@link headOrigin}, never published), or undefined for a log written before heads or
+   * with none yet.
    */
   head(): string | undefined {
     return this.#readHead.get()?.note;
+  }
+
+  /**
+   * Checks the log against its signed head (at start, and run inside an immediate transaction):
+   * entries another router sharing the file appended meanwhile are taken in first, then the head
+   * must be a note of log `origin` signed by one of `hubKeys` naming exactly the log's size and
+   * root. Without a head, only a log whose every entry is in the checkpoint published last
+   * (`published` entries) passes: one written before heads. Throws {@link AuditIntegrityError}.
+   */
+  checkHead(origin: string, hubKeys: readonly Buffer[], published: number): void {
+    if (!this.transparency) return;
+    if ((this.#head.get()?.seq ?? 0) > this.size) this.#catchUp();
+    const text = this.head();
+    if (text === undefined) {
+      if (this.size === published) return;
+      throw new AuditIntegrityError(
+        `entries ${published + 1}..${this.size} were never published and no head signed by a hub key covers them: they were not written by a router`,
+      );
+    }
+    const head = hubCheckpoint(text, headOrigin(origin), hubKeys);
+    if (head === undefined)
+      throw new AuditIntegrityError(
+        'the stored head is not signed by a hub key: the audit_head table was written by someone else',
+      );
+    if (head.size < this.size)
+      throw new AuditIntegrityError(
+        `entries ${head.size + 1}..${this.size} were appended after the last head a router signed: not written by a router`,
+      );
+    if (head.size > this.size)
+      throw new AuditIntegrityError(
+        `the head a router signed holds ${head.size} entries but the log ${this.size}: entries were removed`,
+      );
+    if (!head.root.equals(this.root()))
+      throw new AuditIntegrityError(
+        `the ${this.size} entries do not have the root of the head a router signed: an entry was changed`,
+      );
   }
 
   /** The benchmark's baseline: the same rows, without leaf hashes or checks. */
@@ -792,6 +827,14 @@ export class AuditAppender {
   get db(): SqliteDatabase {
     return this.#db;
   }
+}
+
+/**
+ * The origin of the log's head (`<origin>/head`): signed like a checkpoint, under another name,
+ * so that neither can stand in for the other.
+ */
+export function headOrigin(origin: string): string {
+  return `${origin}/head`;
 }
 
 /** What {@link entryBeforeFirst} found. */

@@ -19,6 +19,7 @@ export {
   entryBeforeFirst,
   entryBytes,
   hasRouteTable,
+  headOrigin,
   hubCheckpoint,
   hashRecord,
   initAuditSchema,

@@ -4,6 +4,7 @@ import {
   checkRoutes,
   checkSchema,
   entryBeforeFirst,
+  headOrigin,
   entryBytes,
   iterateRecords,
   orphanRoute,
@@ -112,6 +113,12 @@ function checkAnchor(
  * are counted as unwitnessed. The first bad entry is named, with what is wrong with it.
  */
 export function verifyAuditLog(db: SqliteDatabase, o: VerifyOptions): AuditVerification {
+  // One read transaction: the head, the stored checkpoints, the entries and their routes are then
+  // one state of the file, whoever (a running router) appends meanwhile.
+  return db.transaction(() => verifyNow(db, o))();
+}
+
+function verifyNow(db: SqliteDatabase, o: VerifyOptions): AuditVerification {
   const problems: { code: VerifyProblem; message: string }[] = [];
   let firstBad: { seq: number; problem: string } | undefined;
   const bad = (code: VerifyProblem, seq: number, problem: string) => {
@@ -151,13 +158,15 @@ export function verifyAuditLog(db: SqliteDatabase, o: VerifyOptions): AuditVerif
   if (hasHead)
     for (const h of db.prepare('SELECT note FROM audit_head').all() as { note: string }[]) {
       try {
+        // The head is signed under `<origin>/head`: a checkpoint note cannot stand in for it.
         const note = parseNote(h.note);
         const cp = parseCheckpoint(note.text);
-        if (hubName !== undefined && cp.origin === hubName) {
-          verifyNote(note, { name: hubName, publicKey: o.hubKey });
+        if (hubName !== undefined && cp.origin === headOrigin(hubName)) {
+          verifyNote(note, { name: cp.origin, publicKey: o.hubKey });
           headSize = cp.size;
+          if (!stored.has(cp.size)) stored.set(cp.size, cp.root);
+          else if (!stored.get(cp.size)!.equals(cp.root)) forked = cp.size;
         }
-        notes.push({ size: cp.size, note: h.note });
       } catch {
         // unsigned or malformed: proves nothing
       }

@@ -7,6 +7,7 @@ import {
   AuditAppender,
   AuditEvent,
   Witness,
+  headOrigin,
   hubCheckpoint,
   type AuditIntegrityError,
   verifyAuditLog,
@@ -161,9 +162,40 @@ describe('audit log - library', () => {
     });
     expect(log.head()).toBeUndefined();
     append(log, 4);
-    const head = hubCheckpoint(log.head()!, ORIGIN, [oldHub.publicKey]);
+    const head = hubCheckpoint(log.head()!, headOrigin(ORIGIN), [oldHub.publicKey]);
     expect(head?.size).toBe(4);
     expect(head?.root.equals(log.root())).toBe(true);
-    expect(hubCheckpoint(log.head()!, ORIGIN, [newHub.publicKey])).toBeUndefined();
+    expect(hubCheckpoint(log.head()!, headOrigin(ORIGIN), [newHub.publicKey])).toBeUndefined();
+    // A head is not a checkpoint, nor a checkpoint a head: one cannot stand in for the other.
+    expect(hubCheckpoint(log.head()!, ORIGIN, [oldHub.publicKey])).toBeUndefined();
+    const checkHead = () =>
+      code(() => db.transaction(() => log.checkHead(ORIGIN, [oldHub.publicKey], 2)).immediate());
+    expect(checkHead()).toBe('ok');
+    const published = db.transaction(() => log.checkpoint(oldHub, ORIGIN)).immediate()!;
+    db.prepare('UPDATE audit_head SET note = ?').run(published.note);
+    expect(checkHead()).toBe('ERR_AUDIT_INTEGRITY');
+    // The head back, then the unpublished tail cut back: the head still names it.
+    append(log, 2);
+    db.prepare('DELETE FROM audit WHERE seq > 4').run();
+    const reopened = new AuditAppender(db, 'router-a');
+    expect(
+      code(() =>
+        db.transaction(() => reopened.checkHead(ORIGIN, [oldHub.publicKey], 4)).immediate(),
+      ),
+    ).toBe('ERR_AUDIT_INTEGRITY');
+  });
+  it('checkHead first takes in what another router sharing the file appended since this one loaded it', () => {
+    const head = () => ({ signer: oldHub, origin: ORIGIN });
+    const dbA = new Database(join(dir, 'shared-head.db'));
+    const a = new AuditAppender(dbA, 'router-a', { head });
+    append(a, 3);
+    const dbB = new Database(dbA.name);
+    const b = new AuditAppender(dbB, 'router-b', { head });
+    append(a, 2); // while router B was starting
+    expect(
+      code(() => dbB.transaction(() => b.checkHead(ORIGIN, [oldHub.publicKey], 0)).immediate()),
+    ).toBe('ok');
+    expect(b.size).toBe(5);
+    dbB.close();
   });
 });

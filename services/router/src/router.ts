@@ -365,6 +365,14 @@ export async function startRouter(
       // agency) can time the JetStream API out, and a new agency without its feed consumer
       // would receive nothing until the next SIGHUP.
       if (keys.reload()) {
+        // The head is signed again with the key now in use: a key revoked for compromise no
+        // longer counts at start, and the head must verify then (docs/protocol.md §8.3).
+        try {
+          db.transaction(() => store.audit.append([], new Date().toISOString())).immediate();
+        } catch (err) {
+          if (err instanceof AuditIntegrityError) checkpointer.fail(err.message);
+          else log.error({ err: (err as Error).message }, 'the audit head was not signed again');
+        }
         for (let attempt = 1; attempt <= PROVISION_ATTEMPTS; attempt++) {
           try {
             await provision();
