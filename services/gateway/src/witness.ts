@@ -148,13 +148,7 @@ export class GatewayWitness {
     else if (out.kind === 'cosigned') this.#notExtending.delete(log);
     switch (out.kind) {
       case 'cosigned':
-        if (
-          this.#stalled &&
-          ![...this.#notExtending.values()].some((v) => v.count >= WITNESS_STALL_CHECKPOINTS)
-        ) {
-          this.#stalled = undefined;
-          metrics.witnessStalled.set(0);
-        }
+        if (this.#stalled) this.#restall();
         this.#latest.set(log, out.note);
         this.#d.nc.publish(auditCosignatureSubject(log, this.#d.agency), out.note);
         this.#d.log.info(
@@ -198,6 +192,15 @@ export class GatewayWitness {
       { log, reason },
       'AUDIT LOG NOT EXTENDING WHAT THIS WITNESS COSIGNED: rolled back, or its proofs withheld',
     );
+  }
+
+  /** The alarm after a log cosigned again: kept (naming a log still stalled) or cleared. */
+  #restall(): void {
+    const still = [...this.#notExtending].find(([, v]) => v.count >= WITNESS_STALL_CHECKPOINTS);
+    this.#stalled = still
+      ? `log ${still[0]}: ${still[1].count} checkpoints in a row do not extend what this witness cosigned (last: ${still[1].reason})`
+      : undefined;
+    this.#d.metrics.witnessStalled.set(still ? 1 : 0);
   }
 
   #cosignature(subject: string, text: string): void {
