@@ -1,7 +1,9 @@
+import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jetstreamManager } from '@nats-io/jetstream';
 import {
   Streams,
+  canonicalJson,
   decodeEnvelope,
   encodeEnvelope,
   inboundMsgId,
@@ -150,6 +152,26 @@ describe('gateway - intake (POST /v1/alerts)', () => {
       if (m.header.get('Nats-Msg-Id').startsWith(`SG-NPARKS:${alert.id}:`)) msgs.push(m.seq);
     }
     expect(msgs).toEqual([first.sequence]);
+  });
+
+  it('an alert accepted before the id left the content digest: its resend is still a duplicate', async () => {
+    const alert = seizureReport('SG-NPARKS');
+    // What an earlier release stored for an alert whose sender gave the id: the digest with it.
+    sg.store.putSent([
+      {
+        id: alert.id,
+        sequence: 999_999,
+        contentSha256: createHash('sha256').update(canonicalJson(alert)).digest('hex'),
+        acceptedAt: new Date().toISOString(),
+        type: alert.type,
+        client: 'c',
+      },
+    ]);
+    const res = await post(sg, '/v1/alerts', alert);
+    expect(res.status).toBe(202);
+    expect(await res.json()).toEqual({ id: alert.id, sequence: 999_999, duplicate: true });
+    const other = await post(sg, '/v1/alerts', { ...alert, handling: 'TLP:RED' });
+    expect(other.status).toBe(409);
   });
 
   it('the same id with different content is a conflict (409), not a silent overwrite', async () => {
