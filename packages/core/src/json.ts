@@ -142,9 +142,25 @@ function assertNoLoneSurrogates(value: unknown, text: string): void {
 const MAY_HAVE_FORBIDDEN_KEY = /__proto__|constructor|prototype|\\u/;
 
 /**
- * Throws `PayloadMalformedError` when a parsed value nests deeper than `maxDepth` or has a
- * forbidden key. Given the source `text`, the key check is skipped when the text cannot hold
- * one; the depth check always runs. Recursion is bounded by `maxDepth`, so it cannot overflow.
+ * RFC 7493 (I-JSON) §2.2: a number beyond what an IEEE 754 double holds exactly is read
+ * differently by different parsers. An integer above 2^53 - 1 (`9007199254740993`) is rounded by
+ * JavaScript and kept exactly by Python; a magnitude beyond a double (`1e400`) is Infinity in
+ * one, an error in another, and `null` once re-serialised. Both are refused.
+ */
+function checkNumber(n: number): void {
+  if (!Number.isFinite(n))
+    throw new PayloadMalformedError('JSON holds a number beyond a double (RFC 7493 §2.2)');
+  if (Number.isInteger(n) && !Number.isSafeInteger(n))
+    throw new PayloadMalformedError(
+      'JSON holds an integer beyond 2^53 - 1, which parsers read differently (RFC 7493 §2.2)',
+    );
+}
+
+/**
+ * Throws `PayloadMalformedError` when a parsed value nests deeper than `maxDepth`, has a
+ * forbidden key or holds a number other parsers read differently. Given the source `text`, the
+ * key check is skipped when the text cannot hold one; the depth and number checks always run.
+ * Recursion is bounded by `maxDepth`, so it cannot overflow.
  */
 export function assertSafeJson(
   value: unknown,
@@ -155,6 +171,7 @@ export function assertSafeJson(
 }
 
 function walk(v: unknown, depth: number, maxDepth: number, checkKeys: boolean): void {
+  if (typeof v === 'number') return checkNumber(v);
   if (typeof v !== 'object' || v === null) return;
   if (depth >= maxDepth)
     throw new PayloadMalformedError(`JSON nests deeper than ${maxDepth} levels`);

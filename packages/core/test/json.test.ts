@@ -22,6 +22,22 @@ describe('json - strict parsing', () => {
     refused('{"a":'.repeat(100_000) + '1' + '}'.repeat(100_000));
     expect(() => parseJsonText('['.repeat(32) + ']'.repeat(32))).not.toThrow();
   });
+  it('refuses numbers other parsers read differently: integers beyond 2^53 - 1, magnitudes beyond a double', () => {
+    refused('{"weight":9007199254740993}');
+    refused('{"value":-9007199254740992}');
+    refused('[12345678901234567890]');
+    refused('{"quantity":1e400}');
+    refused('{"quantity":-1e309}');
+    refused('{"quantity":1e300}'); // an integer as a double, and far beyond 2^53
+    expect(
+      parseJsonText('{"a":9007199254740991,"b":-9007199254740991,"c":0.1,"d":1.5e-300}'),
+    ).toEqual({
+      a: 9007199254740991,
+      b: -9007199254740991,
+      c: 0.1,
+      d: 1.5e-300,
+    });
+  });
   it('refuses invalid UTF-8 instead of replacing it', () => {
     expect(() => parseJsonBytes(Uint8Array.from([0x22, 0xc3, 0x28, 0x22]))).toThrow(
       expect.objectContaining({ code: ErrorCode.PayloadMalformed }),
