@@ -230,7 +230,7 @@ describe('receipts - real processes', () => {
     expect(cli.stdout).toContain('ERR_OPERATION_UNKNOWN');
   });
 
-  it('forged receipts (wrong key, wrong digest, replayed) are refused, audited, and the publishing agency is told', async () => {
+  it('forged receipts (wrong key, wrong digest, replayed, an alert listed twice) are refused, audited, and the publishing agency is told', async () => {
     const hubNc = await hub.connectAs(LOCAL_ROUTER);
     const vnNc = await hub.connectAs(VN);
     try {
@@ -268,10 +268,22 @@ describe('receipts - real processes', () => {
       await js.publish(receiptSubject(VN), wrongDigestBytes, {
         msgID: receiptMsgId(VN, wrongDigest.receipt, wrongDigestBytes),
       });
+      // 4. One alert listed twice (once with its real digest, once with another): the schema's
+      // uniqueItems lets it through, the router refuses the receipt whole.
+      const twice: DeliveryReceipt = {
+        ...original,
+        receipt: newAlertId(),
+        deliveries: [original.deliveries[0]!, wrongDigest.deliveries[0]!],
+      };
+      const twiceBytes = encodeEnvelope(await signReceipt(twice, vnKey));
+      await js.publish(receiptSubject(VN), twiceBytes, {
+        msgID: receiptMsgId(VN, twice.receipt, twiceBytes),
+      });
 
       const expected = [
         'ERR_KEY_AGENCY_MISMATCH',
         'ERR_RECEIPT_DIGEST_MISMATCH',
+        'ERR_RECEIPT_INVALID',
         'ERR_RECEIPT_REPLAYED',
       ];
       const rejected = await eventually(
@@ -279,10 +291,10 @@ describe('receipts - real processes', () => {
           const r = (await audit(`outcome=rejected&agency=${VN}`)).filter(
             (x) => x['type'] === 'receipt',
           );
-          return r.length >= 3 ? r : undefined;
+          return r.length >= 4 ? r : undefined;
         },
         60_000,
-        'three refused receipts in the audit',
+        'four refused receipts in the audit',
       );
       expect(rejected.map((r) => r['reasonCode']).sort()).toEqual(expected);
       // Refusal notices go back to the agency whose subject carried them.
@@ -290,10 +302,10 @@ describe('receipts - real processes', () => {
         async () => {
           const res = await fetch(`${gw(VN).url}/v1/refusals`, { headers: auth() });
           const body = (await res.json()) as { items: { code: string; receipt: string | null }[] };
-          return body.items.length >= 3 ? body.items : undefined;
+          return body.items.length >= 4 ? body.items : undefined;
         },
         60_000,
-        'three refusal notices at VN',
+        'four refusal notices at VN',
       );
       expect(told.map((t) => t.code).sort()).toEqual(expected);
       expect(told.find((t) => t.code === 'ERR_RECEIPT_DIGEST_MISMATCH')!.receipt).toBe(

@@ -415,12 +415,15 @@ export class RoutingLoop {
       );
     }
     checkReceiptMsgId(m, agency, receipt.receipt, this.#d.requeues);
+    // The whole list first (docs/protocol.md §9.1, in this order): no alert listed twice.
     const ids = new Set<string>();
     for (const d of receipt.deliveries) {
       const identity = `${d.origin}:${d.alertId}`;
       if (ids.has(identity))
         throw new ReceiptError(ReceiptErrorCode.Invalid, `alert ${d.alertId} is listed twice`);
       ids.add(identity);
+    }
+    for (const d of receipt.deliveries) {
       const known = store.delivery(d.origin, d.alertId, agency);
       if (!known || known.origin !== d.origin)
         throw new NotYetRoutedError(
