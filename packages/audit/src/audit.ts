@@ -586,6 +586,15 @@ export class AuditAppender {
     for (const r of iterateRecords(this.#db, c.size)) this.#pending.set(r.seq, r.hash);
   }
 
+  /**
+   * Takes in, checking each against its hash, the entries another router sharing the file
+   * appended since this appender last read it (at start, before comparing the log with what was
+   * published: that router may have published more meanwhile). Run inside a transaction.
+   */
+  takeIn(): void {
+    if (this.transparency && (this.#head.get()?.seq ?? 0) > this.size) this.#catchUp();
+  }
+
   /** Takes in entries other routers sharing this database appended after ours. */
   #catchUp(): void {
     for (const r of iterateRecords(this.#db, this.size)) {

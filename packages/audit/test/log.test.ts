@@ -198,4 +198,25 @@ describe('audit log - library', () => {
     expect(b.size).toBe(5);
     dbB.close();
   });
+  it('a checkpoint a sharing router published after this one read the file is no removal once its entries are taken in', () => {
+    const dbA = new Database(join(dir, 'shared-published.db'));
+    const a = new AuditAppender(dbA, 'router-a');
+    append(a, 3);
+    const dbB = new Database(dbA.name);
+    const b = new AuditAppender(dbB, 'router-b');
+    append(a, 2);
+    const published = dbA.transaction(() => a.checkpoint(oldHub, ORIGIN)).immediate()!;
+    expect(code(() => b.checkAgainst(published.checkpoint))).toBe('ERR_AUDIT_INTEGRITY');
+    expect(
+      code(() =>
+        dbB
+          .transaction(() => {
+            b.takeIn();
+            b.checkAgainst(published.checkpoint);
+          })
+          .immediate(),
+      ),
+    ).toBe('ok');
+    dbB.close();
+  });
 });

@@ -140,7 +140,13 @@ export class AuditCheckpointer {
         throw new AuditIntegrityError(
           `the last checkpoint published for ${this.origin} is not signed by a hub key`,
         );
-      store.audit.checkAgainst(cp);
+      // A router sharing the file may have appended and published since this one read it.
+      store.audit.db
+        .transaction(() => {
+          store.audit.takeIn();
+          store.audit.checkAgainst(cp);
+        })
+        .immediate();
       this.#latest = { checkpoint: cp, note: msg.checkpoint };
     } else store.audit.checkAgainst({ origin: this.origin, size: 0, root: EMPTY_ROOT });
     this.#checkUnpublished(hubKeys);
