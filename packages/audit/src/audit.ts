@@ -278,13 +278,17 @@ export const AUDIT_SCHEMA: readonly { type: string; name: string; table: string;
   },
 ];
 
+/** Whether the database has table `name` (a log written before a table was added has not). */
+export function hasTable(db: SqliteDatabase, name: string): boolean {
+  return (
+    db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(name) !==
+    undefined
+  );
+}
+
 /** Whether the database has the table of routing decisions' recipients (logs before it do not). */
 export function hasRouteTable(db: SqliteDatabase): boolean {
-  return (
-    db
-      .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'audit_routes'")
-      .get() !== undefined
-  );
+  return hasTable(db, 'audit_routes');
 }
 
 function hasRoutingDecisions(db: SqliteDatabase): boolean {

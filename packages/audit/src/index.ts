@@ -19,6 +19,7 @@ export {
   entryBeforeFirst,
   entryBytes,
   hasRouteTable,
+  hasTable,
   headOrigin,
   hubCheckpoint,
   hashRecord,

@@ -4,8 +4,10 @@ import {
   checkRoutes,
   checkSchema,
   entryBeforeFirst,
-  headOrigin,
   entryBytes,
+  hasTable,
+  headOrigin,
+  hubCheckpoint,
   iterateRecords,
   orphanRoute,
   ORPHAN_ROUTES,
@@ -147,44 +149,26 @@ function verifyNow(db: SqliteDatabase, o: VerifyOptions): AuditVerification {
   const hubName = 'checkpoint' in anchor ? anchor.checkpoint.origin : undefined;
   const stored = new Map<number, Buffer>();
   let forked: number | undefined;
-  const notes = db.prepare('SELECT size, note FROM checkpoints ORDER BY size').all() as {
-    size: number;
-    note: string;
-  }[];
-  const hasHead =
-    db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'audit_head'").get() !==
-    undefined;
+  /** A note of `origin` signed by the named key, kept by size; anything else proves nothing. */
+  const take = (text: string, origin: string, size?: number): Checkpoint | undefined => {
+    const cp = hubCheckpoint(text, origin, [o.hubKey]);
+    if (cp === undefined || (size !== undefined && cp.size !== size)) return undefined;
+    // Two different roots signed for one size: the first decides, the other departs below.
+    if (!stored.has(cp.size)) stored.set(cp.size, cp.root);
+    else if (!stored.get(cp.size)!.equals(cp.root)) forked = cp.size;
+    return cp;
+  };
+  // The head is signed under `<origin>/head`: a checkpoint note cannot stand in for it.
   let headSize: number | undefined;
-  if (hasHead)
-    for (const h of db.prepare('SELECT note FROM audit_head').all() as { note: string }[]) {
-      try {
-        // The head is signed under `<origin>/head`: a checkpoint note cannot stand in for it.
-        const note = parseNote(h.note);
-        const cp = parseCheckpoint(note.text);
-        if (hubName !== undefined && cp.origin === headOrigin(hubName)) {
-          verifyNote(note, { name: cp.origin, publicKey: o.hubKey });
-          headSize = cp.size;
-          if (!stored.has(cp.size)) stored.set(cp.size, cp.root);
-          else if (!stored.get(cp.size)!.equals(cp.root)) forked = cp.size;
-        }
-      } catch {
-        // unsigned or malformed: proves nothing
-      }
-    }
-  for (const c of notes) {
-    try {
-      const note = parseNote(c.note);
-      const cp = parseCheckpoint(note.text);
-      if (hubName === undefined || cp.origin !== hubName || cp.size !== c.size)
-        throw new Error('origin or size');
-      verifyNote(note, { name: hubName, publicKey: o.hubKey });
-      // Two different roots signed for one size: the first decides, the other departs below.
-      if (!stored.has(cp.size)) stored.set(cp.size, cp.root);
-      else if (!stored.get(cp.size)!.equals(cp.root)) forked = cp.size;
-    } catch {
-      continue;
-    }
-  }
+  if (hubName !== undefined && hasTable(db, 'audit_head'))
+    for (const h of db.prepare('SELECT note FROM audit_head').all() as { note: string }[])
+      headSize = take(h.note, headOrigin(hubName))?.size ?? headSize;
+  if (hubName !== undefined)
+    for (const c of db.prepare('SELECT size, note FROM checkpoints ORDER BY size').all() as {
+      size: number;
+      note: string;
+    }[])
+      take(c.note, hubName, c.size);
 
   const range = new CompactRange();
   const target = 'checkpoint' in anchor ? anchor.checkpoint : undefined;

@@ -14,12 +14,12 @@ import {
   AuditIntegrityError,
   EMPTY_ROOT,
   addSignatureLines,
+  hubCheckpoint,
   parseCheckpoint,
   parseNote,
   routeInclusion,
   traceAlert,
   verifyCosignature,
-  verifyNote,
   witnessName,
   type Checkpoint,
   type CheckpointMessage,
@@ -126,17 +126,8 @@ export class AuditCheckpointer {
     const last = await lastMessage(jsm, auditCheckpointSubject(log));
     if (last) {
       const msg = JSON.parse(new TextDecoder().decode(last)) as CheckpointMessage;
-      const note = parseNote(msg.checkpoint);
-      const cp = parseCheckpoint(note.text);
-      const signed = hubKeys.some((publicKey) => {
-        try {
-          verifyNote(note, { name: this.origin, publicKey });
-          return true;
-        } catch {
-          return false;
-        }
-      });
-      if (!signed || cp.origin !== this.origin)
+      const cp = hubCheckpoint(msg.checkpoint, this.origin, hubKeys);
+      if (cp === undefined)
         throw new AuditIntegrityError(
           `the last checkpoint published for ${this.origin} is not signed by a hub key`,
         );
