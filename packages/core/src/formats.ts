@@ -63,6 +63,12 @@ export const MID_RANGE = { min: 201, max: 775 } as const;
  */
 export const AGENCY_ID_FORM = /^[A-Z]{2}-[A-Z0-9]{2,16}$/;
 
+/**
+ * The form of a principal in the trust store (`schemas/trust-jwks.v1.schema.json`): an agency id,
+ * or for the hub's router a capital and 1 to 15 capitals or digits (`HUB`).
+ */
+export const PRINCIPAL_FORM = /^(?:[A-Z]{2}-[A-Z0-9]{2,16}|[A-Z][A-Z0-9]{1,15})$/;
+
 const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 const ULID = /^[0-7][0-9A-HJKMNP-TV-Z]{25}$/;
 

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import {
+  PRINCIPAL_FORM,
   DEFAULT_PER_COPY_COUNTERSIGNATURE,
   type PerCopyCountersignaturePolicy,
 } from '@alert-hub/core';
@@ -215,7 +216,7 @@ const schema = {
         enabled: { type: 'boolean', default: true },
         hubPrincipal: {
           type: 'string',
-          pattern: '^(?:[A-Z]{2}-[A-Z0-9]{2,16}|[A-Z][A-Z0-9]{1,15})$',
+          pattern: PRINCIPAL_FORM.source,
           default: 'HUB',
         },
         auditLog: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$', default: 'hub' },

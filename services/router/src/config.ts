@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
-import type { Issue } from '@alert-hub/core';
+import { PRINCIPAL_FORM, type Issue } from '@alert-hub/core';
 import { join } from 'node:path';
 import {
   COMMON_ENV_BINDINGS,
@@ -167,7 +167,7 @@ const schema = {
     },
     principal: {
       type: 'string',
-      pattern: '^(?:[A-Z]{2}-[A-Z0-9]{2,16}|[A-Z][A-Z0-9]{1,15})$',
+      pattern: PRINCIPAL_FORM.source,
       default: 'HUB',
     },
     signingKey: { type: 'string', minLength: 1 },

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import {
   ALLOWED_ALGORITHMS,
+  PRINCIPAL_FORM,
   type JwksDocument,
   type Revocation,
   type SigningAlgorithm,
@@ -11,10 +12,8 @@ import { generateKey, keyPaths, revokeKey, rotateKey } from '@alert-hub/operator
 import { REVOCATIONS_FILE } from '@alert-hub/runtime/files';
 import { print, printTable } from '../output.js';
 
-const PRINCIPAL = /^(?:[A-Z]{2}-[A-Z0-9]{2,16}|[A-Z][A-Z0-9]{1,15})$/;
-
 function principalArg(value: string): string {
-  if (!PRINCIPAL.test(value))
+  if (!PRINCIPAL_FORM.test(value))
     throw new InvalidArgumentError(
       `"${value}" is not an agency id like SG-NPARKS (country, hyphen, agency code)`,
     );
