@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { AlertHubError } from '@alert-hub/core';
+import { UsageError } from './errors.js';
 import { registerKeys } from './commands/keys.js';
 import { registerValidate } from './commands/validate.js';
 import { registerSend } from './commands/send.js';
@@ -57,9 +58,10 @@ export async function main(argv: readonly string[]): Promise<number> {
         return 0;
       return 2;
     }
-    const code = err instanceof AlertHubError ? ` [${err.code}]` : '';
-    process.stderr.write(`hubctl: ${(err as Error).message}${code}\n`);
-    return 1;
+    const reason = err instanceof UsageError ? err.reason : err;
+    const code = reason instanceof AlertHubError ? ` [${reason.code}]` : '';
+    process.stderr.write(`hubctl: ${(reason as Error).message}${code}\n`);
+    return err instanceof UsageError ? 2 : 1;
   }
 }
 

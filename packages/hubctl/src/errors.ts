@@ -26,3 +26,14 @@ export class HubctlError extends AlertHubError {
     this.status = options?.status;
   }
 }
+
+/**
+ * Wrong usage of a command (a missing or unreadable input it was given): `main` prints what it
+ * wraps as it prints any failure, and exits 2 instead of 1.
+ */
+export class UsageError extends Error {
+  constructor(readonly reason: unknown) {
+    super((reason as Error).message);
+    this.name = 'UsageError';
+  }
+}

@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { readFileSync } from 'node:fs';
-import { AlertHubError, type TrustStore } from '@alert-hub/core';
-import { HubctlError, HubctlErrorCode } from '../errors.js';
+import type { TrustStore } from '@alert-hub/core';
+import { HubctlError, HubctlErrorCode, UsageError } from '../errors.js';
 import {
   CSV_HEADER,
   AuditEvent,
@@ -256,10 +256,7 @@ export function registerAudit(program: Command): void {
           const [db] = openAll(files);
           inputs = { file: files[0]!, db: db!, anchor, hubKey, witnesses };
         } catch (err) {
-          const code = err instanceof AlertHubError ? ` [${err.code}]` : '';
-          process.stderr.write(`hubctl: ${(err as Error).message}${code}\n`);
-          process.exitCode = 2;
-          return;
+          throw new UsageError(err);
         }
         const { file, db, anchor, hubKey, witnesses } = inputs;
         let verified;

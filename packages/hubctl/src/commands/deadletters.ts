@@ -1,7 +1,7 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { HubctlError, HubctlErrorCode } from '../errors.js';
 import { print, printTable } from '../output.js';
-import { describeError, request } from './http-client.js';
+import { requestJson } from './http-client.js';
 
 interface RouterTarget {
   router: string;
@@ -57,17 +57,7 @@ async function call(t: RouterTarget, path: string, method = 'GET'): Promise<unkn
       'no operator token: set AHUB_OPERATOR_TOKEN or pass --token',
     );
   const url = `${t.router.replace(/\/+$/, '')}${path}`;
-  const res = await request(url, { method, headers: { authorization: `Bearer ${t.token}` } });
-  const body: unknown = await res.json().catch(() => undefined);
-  if (!res.ok)
-    throw new HubctlError(
-      HubctlErrorCode.RequestRefused,
-      describeError(body, res.status).join('\n'),
-      {
-        status: res.status,
-      },
-    );
-  return body;
+  return requestJson(url, { method, headers: { authorization: `Bearer ${t.token}` } });
 }
 
 function state(s: Summary): string {

@@ -33,6 +33,22 @@ export async function request(url: string, init?: RequestInit): Promise<Response
   }
 }
 
+/**
+ * {@link request}, then the answer's JSON body: a refusal is thrown as `ERR_REQUEST_REFUSED` with
+ * the service's code and issues (and its status), a body that is not JSON reads as undefined.
+ */
+export async function requestJson(url: string, init?: RequestInit): Promise<unknown> {
+  const res = await request(url, init);
+  const body: unknown = await res.json().catch(() => undefined);
+  if (!res.ok)
+    throw new HubctlError(
+      HubctlErrorCode.RequestRefused,
+      describeError(body, res.status).join('\n'),
+      { status: res.status },
+    );
+  return body;
+}
+
 /** Options every command that talks to a gateway takes (flags, or AHUB_GATEWAY_URL / AHUB_TOKEN). */
 export function gatewayOptions(): Option[] {
   return [

@@ -2,25 +2,11 @@ import { Option, type Command } from 'commander';
 import type { AlertStatus, OperationReport, RecipientStatus } from '@alert-hub/core';
 import { HubctlError, HubctlErrorCode } from '../errors.js';
 import { print } from '../output.js';
-import {
-  authHeaders,
-  describeError,
-  gatewayOptions,
-  request,
-  type GatewayTarget,
-} from './http-client.js';
+import { authHeaders, gatewayOptions, requestJson, type GatewayTarget } from './http-client.js';
 
 /** GET as JSON: an unreachable service names its URL and the cause (ERR_NETWORK), a refusal its code. */
-async function getJson(url: string, headers: Record<string, string>): Promise<unknown> {
-  const res = await request(url, { headers });
-  const body: unknown = await res.json().catch(() => undefined);
-  if (!res.ok)
-    throw new HubctlError(
-      HubctlErrorCode.RequestRefused,
-      describeError(body, res.status).join('\n'),
-      { status: res.status },
-    );
-  return body;
+function getJson(url: string, headers: Record<string, string>): Promise<unknown> {
+  return requestJson(url, { headers });
 }
 
 function recipientLine(r: RecipientStatus): string {
