@@ -28,6 +28,22 @@ const flag = {
   reason: 'prior-seizure',
 };
 
+/** A trust directory with SG-NPARKS's and VN-CUSTOMS's keys, made with hubctl under `name`. */
+async function twoAgencies(name: string): Promise<string> {
+  const certs = join(dir, name);
+  for (const a of ['SG-NPARKS', 'VN-CUSTOMS'])
+    expect((await hubctl(['keys', 'generate', '--agency', a, '--certs', certs])).code).toBe(0);
+  return join(certs, 'trust');
+}
+
+/** `hubctl route --dry-run` of the consignee flag from SG-NPARKS. */
+function dryRun(agreements: string, trustDir: string, ...more: string[]) {
+  return hubctl(
+    ['route', '--dry-run', '-', '--from', 'SG-NPARKS', '--agreements', agreements, ...more],
+    { input: JSON.stringify(flag), env: { AHUB_TRUST_DIR: trustDir } },
+  );
+}
+
 describe('hubctl - command line', () => {
   it('--help lists the commands and exits 0', async () => {
     const r = await hubctl(['--help']);
@@ -243,9 +259,7 @@ describe('hubctl - command line', () => {
     );
   });
   it('route --dry-run: an agreement naming an agency that does not exist is refused', async () => {
-    const certs = join(dir, 'certs-route');
-    for (const a of ['SG-NPARKS', 'VN-CUSTOMS'])
-      expect((await hubctl(['keys', 'generate', '--agency', a, '--certs', certs])).code).toBe(0);
+    const trust = await twoAgencies('certs-route');
     const agreements = join(dir, 'typo.yaml');
     writeFileSync(
       agreements,
@@ -260,19 +274,13 @@ describe('hubctl - command line', () => {
         '    validFrom: 2019-01-01T00:00:00Z',
       ].join('\n'),
     );
-    const r = await hubctl(
-      ['route', '--dry-run', '-', '--from', 'SG-NPARKS', '--agreements', agreements],
-      { input: JSON.stringify(flag), env: { AHUB_TRUST_DIR: join(certs, 'trust') } },
-    );
+    const r = await dryRun(agreements, trust);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('[ERR_AGREEMENTS_INVALID]');
     expect(r.stderr).toMatch(/VN-CUSTOM.*not an agency of this hub/);
   });
   it('route --dry-run: a typo in an operation member or a reader is refused like one in parties; --at takes RFC 3339 only', async () => {
-    const certs = join(dir, 'certs-route-operations');
-    for (const a of ['SG-NPARKS', 'VN-CUSTOMS'])
-      expect((await hubctl(['keys', 'generate', '--agency', a, '--certs', certs])).code).toBe(0);
-    const trust = { AHUB_TRUST_DIR: join(certs, 'trust') };
+    const trust = await twoAgencies('certs-route-operations');
     const agreements = join(dir, 'typo-operation.yaml');
     writeFileSync(
       agreements,
@@ -298,10 +306,7 @@ describe('hubctl - command line', () => {
         '    schemaVersions: [1]',
       ].join('\n'),
     );
-    const r = await hubctl(
-      ['route', '--dry-run', '-', '--from', 'SG-NPARKS', '--agreements', agreements],
-      { input: JSON.stringify(flag), env: trust },
-    );
+    const r = await dryRun(agreements, trust);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('[ERR_AGREEMENTS_INVALID]');
     expect(r.stderr).toMatch(/\/operations\/0\/members\/1.*VN-CUSTOM.*not an agency of this hub/);
@@ -310,27 +315,11 @@ describe('hubctl - command line', () => {
     const good = join(dir, 'good-agreements.yaml');
     writeFileSync(good, readFileSync(agreements, 'utf8').split('operations:')[0]!);
     for (const at of ['garbage', '2019-04-08', 'April 8, 2019', '2019-04-08T03:15:00']) {
-      const bad = await hubctl(
-        ['route', '--dry-run', '-', '--from', 'SG-NPARKS', '--agreements', good, '--at', at],
-        { input: JSON.stringify(flag), env: trust },
-      );
+      const bad = await dryRun(good, trust, '--at', at);
       expect(bad.code, at).not.toBe(0);
       expect(bad.stderr, at).toContain('RFC 3339');
     }
-    const ok = await hubctl(
-      [
-        'route',
-        '--dry-run',
-        '-',
-        '--from',
-        'SG-NPARKS',
-        '--agreements',
-        good,
-        '--at',
-        '2019-04-08T03:15:00Z',
-      ],
-      { input: JSON.stringify(flag), env: trust },
-    );
+    const ok = await dryRun(good, trust, '--at', '2019-04-08T03:15:00Z');
     expect(ok.code, ok.stderr).toBe(0);
     expect(ok.stdout).toContain('VN-CUSTOMS');
   });

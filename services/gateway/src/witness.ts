@@ -60,6 +60,11 @@ export interface GatewayWitnessDeps {
  */
 export const WITNESS_STALL_CHECKPOINTS = 5;
 
+/** What the stalled alarm says of `log`. */
+function stallText(log: string, count: number, reason: string): string {
+  return `log ${log}: ${count} checkpoints in a row do not extend what this witness cosigned (last: ${reason})`;
+}
+
 /**
  * The agency gateway as a witness of the hub's audit log: it verifies each checkpoint the router
  * publishes (hub signature, consistency proof from the last checkpoint it cosigned), cosigns it
@@ -186,7 +191,7 @@ export class GatewayWitness {
     const n = (this.#notExtending.get(log)?.count ?? 0) + 1;
     this.#notExtending.set(log, { count: n, reason });
     if (n !== WITNESS_STALL_CHECKPOINTS) return;
-    this.#stalled = `log ${log}: ${n} checkpoints in a row do not extend what this witness cosigned (last: ${reason})`;
+    this.#stalled = stallText(log, n, reason);
     this.#d.metrics.witnessStalled.set(1);
     this.#d.log.error(
       { log, reason },
@@ -197,9 +202,7 @@ export class GatewayWitness {
   /** The alarm after a log cosigned again: kept (naming a log still stalled) or cleared. */
   #restall(): void {
     const still = [...this.#notExtending].find(([, v]) => v.count >= WITNESS_STALL_CHECKPOINTS);
-    this.#stalled = still
-      ? `log ${still[0]}: ${still[1].count} checkpoints in a row do not extend what this witness cosigned (last: ${still[1].reason})`
-      : undefined;
+    this.#stalled = still && stallText(still[0], still[1].count, still[1].reason);
     this.#d.metrics.witnessStalled.set(still ? 1 : 0);
   }
 
