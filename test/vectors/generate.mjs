@@ -14,7 +14,7 @@ import { countersign, encodeEnvelope, importSigningKey, jwkThumbprint, signAlert
 
 export const VECTOR_TIME = '2019-04-08T04:00:00Z';
 /** The envelope size limit (protocol.md §4): a vector `paddedTo` it is one byte over. */
-const MAX_ENVELOPE_BYTES = 262_144;
+export const MAX_ENVELOPE_BYTES = 262_144;
 const SCHEMA = 'https://schemas.alert-hub.example/alerts/seizure-report/v1.json';
 
 function ed25519FromSeed(seed) {
