@@ -11,6 +11,7 @@ import {
   type StreamConfig,
 } from '@nats-io/jetstream';
 import { nanos, type NatsConnection } from '@nats-io/transport-node';
+import { FeedsWorkQueueError } from './errors.js';
 import {
   AUDIT_CHECKPOINTS_ALL,
   AUDIT_COSIGNATURES_ALL,
@@ -51,16 +52,25 @@ export interface StreamLimits {
    */
   readonly replicas: number;
   /**
-   * Retention of the feed stream. `workqueue`: a copy is removed once the recipient's gateway
-   * acknowledged it, which it does only after storing it in its inbox (the inbox is then the
-   * replay window); `limits` (the default for now): every copy stays for `maxAgeMs`, read or not. nats-server cannot change the retention of an existing stream: an existing stream
-   * keeps its own, and provisioning reports it (see the operations guide, "Feed streams").
+   * Retention of the feed stream. `interest`: a copy is removed once every consumer whose filter
+   * covers it acknowledged it; only its recipient's consumer does, and its gateway acks only after
+   * storing the copy in its inbox (the inbox is then the replay window). `limits` (the default):
+   * every copy stays for `maxAgeMs`, read or not. A work queue is never created: on nats-server
+   * 2.9 any consumer's ack removes a work queue's message, whatever the consumer's filter, so an
+   * agency could remove other agencies' copies through its own ack subject. nats-server cannot
+   * change the retention of an existing stream: an existing stream keeps its own, and
+   * provisioning reports it (see the operations guide, "Feed streams"), except a work queue,
+   * which it refuses ({@link FeedsWorkQueueError}).
    */
   readonly feedsRetention: FeedsRetention;
 }
 
 /** Retention of the feed stream (see {@link StreamLimits.feedsRetention}). */
-export type FeedsRetention = 'workqueue' | 'limits';
+export type FeedsRetention = 'interest' | 'limits';
+
+function retentionPolicy(r: FeedsRetention): RetentionPolicy {
+  return r === 'interest' ? RetentionPolicy.Interest : RetentionPolicy.Limits;
+}
 
 export const DEFAULT_STREAM_LIMITS: StreamLimits = {
   maxAgeMs: 30 * 24 * 3600_000,
@@ -127,10 +137,10 @@ function streamConfigs(
     },
     {
       ...common,
-      // Work queue: the one consumer per recipient (filters never overlap) removes each copy
-      // with its acknowledgement. Acks of a work queue are not deletes: deny_delete still holds.
-      retention:
-        limits.feedsRetention === 'workqueue' ? RetentionPolicy.Workqueue : RetentionPolicy.Limits,
+      // Interest: a copy leaves once every consumer whose filter covers it acked it, and only its
+      // recipient's consumer covers it (nats-server 2.9.10 checks the other consumers' filters
+      // on every ack, stream.go checkInterest). Acks are not deletes: deny_delete still holds.
+      retention: retentionPolicy(limits.feedsRetention),
       name: Streams.Feeds,
       subjects: [FEEDS_ALL],
       max_age: nanos(limits.maxAgeMs),
@@ -260,10 +270,7 @@ export async function provisionHub(
   const limits = { ...DEFAULT_STREAM_LIMITS, ...options.limits };
   const ackWait = nanos(options.ackWaitMs ?? DEFAULT_ACK_WAIT_MS);
   const migration = options.migrateFeeds
-    ? await migrateFeeds(
-        jsm,
-        limits.feedsRetention === 'workqueue' ? RetentionPolicy.Workqueue : RetentionPolicy.Limits,
-      )
+    ? await migrateFeeds(jsm, retentionPolicy(limits.feedsRetention))
     : undefined;
   let report: ProvisionReport = {
     feedsRetention: RetentionPolicy.Limits,
@@ -271,6 +278,8 @@ export async function provisionHub(
   };
   for (const cfg of streamConfigs(limits, options.leaves)) {
     const retention = await ensureStream(jsm, cfg as Partial<StreamConfig> & { name: string });
+    if (cfg.name === Streams.Feeds && retention === RetentionPolicy.Workqueue)
+      throw new FeedsWorkQueueError(migration?.why);
     if (cfg.name === Streams.Feeds)
       report = {
         feedsRetention: retention,
