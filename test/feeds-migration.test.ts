@@ -1,7 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { AckPolicy, RetentionPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { FEEDS_ALL, Streams, feedConsumerName, feedFilter, feedSubject } from '@alert-hub/core';
-import { provisionHub } from '@alert-hub/runtime';
+import {
+  DEAD_LETTER_ALL,
+  FEEDS_ALL,
+  Streams,
+  deadLetterSubject,
+  feedConsumerName,
+  feedFilter,
+  feedSubject,
+} from '@alert-hub/core';
+import { deadLettersPerOrigin, provisionHub } from '@alert-hub/runtime';
 import { useNatsServer } from '@alert-hub/testkit/harness';
 
 /**
@@ -124,5 +132,40 @@ describe('feeds migration - limits to interest', () => {
       feedsMigrated: true,
     });
     expect((await jsm.streams.info(Streams.Feeds)).config.retention).toBe('interest');
+  });
+});
+
+describe('dead letters - upgrade to per-origin limits', () => {
+  it('a dead-letter stream made without a per-origin limit gets one, and a flooded origin keeps only its newest', async () => {
+    const nc = await nats.connect();
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.delete(Streams.DeadLetter).catch(() => undefined);
+    await jsm.streams.add({
+      name: Streams.DeadLetter,
+      subjects: [DEAD_LETTER_ALL],
+      deny_delete: true,
+      deny_purge: true,
+    });
+    const js = jetstream(nc);
+    const flood: number[] = [];
+    for (let i = 0; i < 8; i++)
+      flood.push((await js.publish(deadLetterSubject('VN-CUSTOMS'), `junk ${i}`)).seq);
+    const other = (await js.publish(deadLetterSubject('SG-NPARKS'), 'kept')).seq;
+    const maxBytes = 4 * 1024 * 1024;
+    const perOrigin = deadLettersPerOrigin(maxBytes, AGENCIES.length);
+    expect(perOrigin).toBeLessThan(flood.length);
+    const report = await provisionHub(jsm, AGENCIES, { limits: { deadLetterMaxBytes: maxBytes } });
+    expect(report.deadLettersPerOrigin).toBe(perOrigin);
+    const info = await jsm.streams.info(Streams.DeadLetter, { subjects_filter: '>' });
+    expect(info.config.max_msgs_per_subject).toBe(perOrigin);
+    expect(info.state.subjects).toEqual({
+      [deadLetterSubject('VN-CUSTOMS')]: perOrigin,
+      [deadLetterSubject('SG-NPARKS')]: 1,
+    });
+    const left: number[] = [];
+    for (const seq of [...flood, other])
+      if (await jsm.streams.getMessage(Streams.DeadLetter, { seq }).catch(() => null))
+        left.push(seq);
+    expect(left).toEqual([...flood.slice(-perOrigin), other]);
   });
 });

@@ -86,6 +86,26 @@ export const DEFAULT_STREAM_LIMITS: StreamLimits = {
 /** Room in a dead letter for the router's headers (reason at most 1000 characters, subject, digest). */
 export const DEAD_LETTER_HEADROOM_BYTES = 8192;
 
+/**
+ * Largest dead letter: the refused message (whole up to the envelope limit, otherwise a bounded
+ * prefix) plus the router's headers. The dead-letter stream's `max_msg_size`.
+ */
+export const DEAD_LETTER_MAX_BYTES = DEFAULT_MAX_ENVELOPE_BYTES + 4096 + DEAD_LETTER_HEADROOM_BYTES;
+
+/**
+ * Dead letters each origin keeps (the stream's `max_msgs_per_subject`; the subject is
+ * `ahub.dlq.<origin>`, the agency whose inbound subject carried the message): as many as let
+ * every agency, and `unknown`, hold that many of the largest dead letters at once within
+ * `deadLetterMaxBytes`. An origin at its limit evicts its own oldest dead letter, so one agency's
+ * junk never fills the stream for the others; at least 1.
+ */
+export function deadLettersPerOrigin(deadLetterMaxBytes: number, agencies: number): number {
+  return Math.max(
+    1,
+    Math.floor(deadLetterMaxBytes / ((Math.max(0, agencies) + 1) * DEAD_LETTER_MAX_BYTES)),
+  );
+}
+
 /** How long the router or a gateway may hold a message before JetStream redelivers it. */
 export const DEFAULT_ACK_WAIT_MS = 30_000;
 
@@ -110,6 +130,7 @@ function leafSources(leaves: readonly string[]): Partial<StreamConfig> {
 function streamConfigs(
   limits: StreamLimits,
   leaves: readonly string[] = [],
+  agencies = 0,
 ): Partial<StreamConfig>[] {
   const common = {
     retention: RetentionPolicy.Limits,
@@ -150,7 +171,10 @@ function streamConfigs(
       ...common,
       // A dead letter carries the refused message (whole up to the envelope limit, otherwise a
       // bounded prefix) plus the router's headers: always within this.
-      max_msg_size: DEFAULT_MAX_ENVELOPE_BYTES + 4096 + DEAD_LETTER_HEADROOM_BYTES,
+      max_msg_size: DEAD_LETTER_MAX_BYTES,
+      // One subject per origin, each at most its share: an origin's new dead letter evicts its
+      // own oldest (nats-server 2.9 does so even under discard: new), never another origin's.
+      max_msgs_per_subject: deadLettersPerOrigin(limits.deadLetterMaxBytes, agencies),
       name: Streams.DeadLetter,
       subjects: [DEAD_LETTER_ALL],
       max_age: nanos(3 * limits.maxAgeMs),
@@ -199,6 +223,8 @@ export interface ProvisionReport {
   readonly feedsNotMigrated?: string;
   /** With `migrateFeeds`: true when the feed stream was deleted and created anew. */
   readonly feedsMigrated?: boolean;
+  /** Dead letters each origin keeps ({@link deadLettersPerOrigin}). */
+  readonly deadLettersPerOrigin: number;
 }
 
 /**
@@ -226,6 +252,25 @@ async function migrateFeeds(
     return { migrated: false, why: `copies not read yet (${unread.join(', ')})` };
   await jsm.streams.delete(Streams.Feeds);
   return { migrated: true };
+}
+
+/**
+ * Readies an existing dead-letter stream without a per-origin limit (made by an earlier version)
+ * for one. nats-server 2.9.10 trims the subjects already over a `max_msgs_per_subject` only when
+ * an update lowers it from a positive value (filestore.go UpdateConfig); from unlimited it would
+ * keep a flooded origin's excess for ever. So the limit is first set one above the target; the
+ * update that follows lowers it, and each origin keeps its newest dead letters.
+ */
+async function prepareDeadLetterLimit(jsm: JetStreamManager, perOrigin: number): Promise<void> {
+  let config: StreamConfig;
+  try {
+    config = (await jsm.streams.info(Streams.DeadLetter)).config;
+  } catch (err) {
+    if (err instanceof JetStreamApiError && err.status === 404) return;
+    throw err;
+  }
+  if (config.max_msgs_per_subject > 0) return;
+  await jsm.streams.update(Streams.DeadLetter, { ...config, max_msgs_per_subject: perOrigin + 1 });
 }
 
 async function ensureConsumer(
@@ -272,16 +317,20 @@ export async function provisionHub(
   const migration = options.migrateFeeds
     ? await migrateFeeds(jsm, retentionPolicy(limits.feedsRetention))
     : undefined;
+  const perOrigin = deadLettersPerOrigin(limits.deadLetterMaxBytes, agencies.length);
   let report: ProvisionReport = {
     feedsRetention: RetentionPolicy.Limits,
     feedsRetentionMismatch: false,
+    deadLettersPerOrigin: perOrigin,
   };
-  for (const cfg of streamConfigs(limits, options.leaves)) {
+  for (const cfg of streamConfigs(limits, options.leaves, agencies.length)) {
+    if (cfg.name === Streams.DeadLetter) await prepareDeadLetterLimit(jsm, perOrigin);
     const retention = await ensureStream(jsm, cfg as Partial<StreamConfig> & { name: string });
     if (cfg.name === Streams.Feeds && retention === RetentionPolicy.Workqueue)
       throw new FeedsWorkQueueError(migration?.why);
     if (cfg.name === Streams.Feeds)
       report = {
+        deadLettersPerOrigin: perOrigin,
         feedsRetention: retention,
         feedsRetentionMismatch: retention !== cfg.retention,
         ...(migration?.migrated ? { feedsMigrated: true } : {}),

@@ -54,6 +54,8 @@ export interface RouterConfig {
     readonly maxAgeMs: number;
     readonly inboundMaxBytes: number;
     readonly feedsMaxBytes: number;
+    /** The dead-letter stream; each origin keeps an equal share of it (operations guide, "Dead letters"). */
+    readonly deadLetterMaxBytes: number;
     /** Agencies that run a leaf node: the inbound stream sources their outbox streams. */
     readonly leaves: readonly string[];
     /** `interest`: a copy leaves the feed stream once its recipient's gateway stored it. */
@@ -198,6 +200,11 @@ const schema = {
           type: 'integer',
           minimum: 1_048_576,
           default: DEFAULT_STREAM_LIMITS.feedsMaxBytes,
+        },
+        deadLetterMaxBytes: {
+          type: 'integer',
+          minimum: 1_048_576,
+          default: DEFAULT_STREAM_LIMITS.deadLetterMaxBytes,
         },
         leaves: {
           type: 'array',
