@@ -1,3 +1,4 @@
+import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
@@ -144,6 +145,15 @@ async function audit(query: string) {
 let shared: string;
 
 describe('receipts - real processes', () => {
+  it("the hub's directory, its logs directory and every service's log are private (0700, 0600)", () => {
+    const mode = (p: string) => statSync(p).mode & 0o777;
+    expect(mode(hub.dir)).toBe(0o700);
+    expect(mode(join(hub.dir, 'logs'))).toBe(0o700);
+    const logs = readdirSync(join(hub.dir, 'logs')).filter((f) => f.endsWith('.log'));
+    expect(logs.length).toBeGreaterThan(0);
+    for (const f of logs) expect([f, mode(join(hub.dir, 'logs', f))]).toEqual([f, 0o600]);
+  });
+
   it('an alert to three partners, one gateway stopped: delivered x2 and pending x1, then delivered x3 after the restart', async () => {
     await hub.gateways[SG]!.stop();
     shared = await send(NG, seizureReport(NG));
