@@ -1,11 +1,20 @@
-import { createHash, createPublicKey, verify as edVerify } from 'node:crypto';
+import {
+  createHash,
+  createPublicKey,
+  verify as verifySignature,
+  type JsonWebKey,
+} from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { decode } from '@msgpack/msgpack';
 import { describe, expect, it } from 'vitest';
 import { AlertHubError, feedSubject, openDelivery } from '@alert-hub/core';
 import { DEFAULT_SCHEMAS_DIR, loadSchemaRegistry, loadTrustStore } from '@alert-hub/runtime';
-import { buildRouteTreeVectors, type RouteTreeVectors } from './vectors/generate-route-tree.mjs';
+import {
+  buildRouteTreeVectors,
+  withoutCountersignature,
+  type RouteTreeVectors,
+} from './vectors/generate-route-tree.mjs';
 
 const dir = fileURLToPath(new URL('./vectors/', import.meta.url));
 const file = JSON.parse(readFileSync(`${dir}route-tree.json`, 'utf8')) as RouteTreeVectors;
@@ -24,11 +33,15 @@ async function open(envelopeHex: string, recipient: string, perCopy?: 'accept' |
   });
 }
 
+/** The router's public key in the vectors' trust store, as a JWK. */
+const routerJwk = (kid: string) => trust.get(kid)!.jwk as unknown as JsonWebKey;
+
 /**
  * A second implementation, written from docs/protocol.md §3.2 alone with node:crypto and a
- * msgpack decoder: leaf hash, the RFC 9162 §2.1.3.2 fold of the path, the signed root, Ed25519.
+ * msgpack decoder: leaf hash, the RFC 9162 §2.1.3.2 fold of the path, the signed root, Ed25519
+ * or ES256 (P-256, the 64-byte r || s of IEEE P1363).
  */
-function verifyAsAPartner(envelopeHex: string, recipient: string, routerX: string): boolean {
+function verifyAsAPartner(envelopeHex: string, recipient: string, routerKey: JsonWebKey): boolean {
   const env = decode(Buffer.from(envelopeHex, 'hex')) as {
     payload: string;
     signatures: { protected: string; header?: { leaf: string; path: string }; signature: string }[];
@@ -61,19 +74,32 @@ function verifyAsAPartner(envelopeHex: string, recipient: string, routerX: strin
     sn >>= 1;
   }
   if (sn !== 0 || !r.equals(Buffer.from(header.tree_root, 'base64url'))) return false;
-  const key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: routerX }, format: 'jwk' });
-  const ok = edVerify(
-    null,
+  const { kty, crv, x, y } = routerKey;
+  const key = createPublicKey({ key: { kty, crv, x, ...(y ? { y } : {}) }, format: 'jwk' });
+  const ok = verifySignature(
+    kty === 'EC' ? 'sha256' : null,
     Buffer.from(`${sig.protected}.${env.payload}`, 'ascii'),
-    key,
+    { key, dsaEncoding: 'ieee-p1363' },
     Buffer.from(sig.signature, 'base64url'),
   );
   return ok && leaf.recipient === recipient;
 }
 
 describe('route tree vectors (test/vectors/route-tree.json, protocol.md §3.2)', () => {
-  it('regenerate byte for byte from the published keys', async () => {
-    expect(await buildRouteTreeVectors()).toEqual(file);
+  it('regenerate byte for byte from the published keys (the ES256 copies but for their signatures)', async () => {
+    const built = await buildRouteTreeVectors();
+    const unsigned = (v: RouteTreeVectors) => ({
+      ...v,
+      es256: {
+        ...v.es256,
+        copies: v.es256.copies.map((c) => ({
+          ...c,
+          envelope: withoutCountersignature(c.envelope),
+        })),
+      },
+    });
+    expect(unsigned(built)).toEqual(unsigned(file));
+    expect(built.copies).toEqual(file.copies);
   });
 
   it('the leaves are ordered by recipient, and the hashes are those of RFC 9162', () => {
@@ -106,16 +132,46 @@ describe('route tree vectors (test/vectors/route-tree.json, protocol.md §3.2)',
   }
 
   it('a second implementation written from the protocol document verifies every copy', () => {
-    const routerX = (trust.get(file.routerKid)!.jwk as { x: string }).x;
+    const router = routerJwk(file.routerKid);
     for (const c of file.copies)
-      expect(verifyAsAPartner(c.envelope, c.recipient, routerX)).toBe(true);
+      expect(verifyAsAPartner(c.envelope, c.recipient, router)).toBe(true);
     // ...and refuses the tampered ones it can tell apart without the checks of §5.
     for (const name of ['tree-other-recipients-leaf', 'tree-other-path', 'tree-modified-root'])
       expect(
-        verifyAsAPartner(file.invalid.find((v) => v.name === name)!.envelope, 'KE-KWS', routerX),
+        verifyAsAPartner(file.invalid.find((v) => v.name === name)!.envelope, 'KE-KWS', router),
         name,
       ).toBe(false);
+    // The ES256 copies, under the router's P-256 key (and not under its Ed25519 one).
+    for (const c of file.es256.copies) {
+      expect(verifyAsAPartner(c.envelope, c.recipient, routerJwk(file.es256.routerKid))).toBe(true);
+      expect(verifyAsAPartner(c.envelope, c.recipient, router)).toBe(false);
+    }
   });
+
+  for (const c of file.es256.copies) {
+    it(`the ES256 copy for ${c.recipient} opens, for its recipient only`, async () => {
+      const key = trust.get(file.es256.routerKid)!;
+      expect([key.principal, key.role, key.alg]).toEqual(['HUB', 'router', 'ES256']);
+      expect(JSON.parse(file.es256.protectedHeader)).toMatchObject({
+        alg: 'ES256',
+        kid: file.es256.routerKid,
+        router: 'HUB',
+      });
+      const opened = await open(c.envelope, c.recipient);
+      expect(opened.ok, opened.ok ? '' : opened.error.code).toBe(true);
+      const grant = file.decision.grants.find((g) => g.recipient === c.recipient)!;
+      expect(opened.ok && opened.route).toMatchObject({
+        router: 'HUB',
+        recipient: c.recipient,
+        agreement: grant.agreement,
+        onward: grant.onward,
+        routed_at: file.decision.routedAt,
+      });
+      const other = file.es256.copies.find((x) => x.recipient !== c.recipient)!.recipient;
+      const refused = await open(c.envelope, other);
+      expect(!refused.ok && refused.error.code).toBe('ERR_ENVELOPE_HEADER_MISMATCH');
+    });
+  }
 
   for (const v of file.invalid) {
     it(`${v.name}: refused with ${v.code}`, async () => {

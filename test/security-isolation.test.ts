@@ -262,6 +262,17 @@ describe('isolation - what agency X cannot do to agency Y', () => {
         { timeoutMs: 2000 },
       ),
     ).rejects.toThrow();
+    // The client only sees its connection time out; the server says why it refused the handshake.
+    const handshakeErrors = () =>
+      nats.server
+        .log()
+        .split('\n')
+        .filter((l) => l.includes('TLS handshake error'));
+    await eventually(
+      () => handshakeErrors().some((l) => l.includes("client didn't provide a certificate")),
+      5000,
+      'the server refusing a client without a certificate',
+    );
     const otherCa = join(fx.dir, 'other-pki');
     await createDevPki({ dir: otherCa, principals: ['SG-NPARKS'] });
     const o = devPkiPaths(otherCa, 'SG-NPARKS');
@@ -275,6 +286,11 @@ describe('isolation - what agency X cannot do to agency Y', () => {
         { timeoutMs: 2000 },
       ),
     ).rejects.toThrow();
+    await eventually(
+      () => handshakeErrors().some((l) => l.includes('certificate signed by unknown authority')),
+      5000,
+      'the server refusing a certificate of another CA',
+    );
     // Issued by the hub's CA, but to nobody the configuration knows.
     await expect(
       connectNats({ servers: nats.url, name: 'rogue', tls: tls('XX-ROGUE') }, { timeoutMs: 2000 }),

@@ -6,6 +6,10 @@ import { describe, expect, it } from 'vitest';
 import {
   AlertHubError,
   decodeEnvelope,
+  noticeSubject,
+  openNotice,
+  openReceipt,
+  receiptSubject,
   routedRefusals,
   verifyNotice,
   verifyReceipt,
@@ -17,6 +21,8 @@ interface Vector {
   name: string;
   kind: 'receipt' | 'notice';
   envelope: string;
+  /** The envelope bytes are followed by zero bytes up to this length (a vector over the limit). */
+  paddedTo?: number;
   to?: string;
   /** A notice's routed refusals, one per recipient, as a reader gives them. */
   refusals?: { alertId: string; recipient: string; code: string; reason: string }[];
@@ -34,8 +40,14 @@ const registry = loadSchemaRegistry(DEFAULT_SCHEMAS_DIR);
 const trust = loadTrustStore(`${dir}trust`, registry);
 const now = new Date(file.verifyAt);
 
-function verify(v: Vector) {
-  const jws = decodeEnvelope(Buffer.from(v.envelope, 'hex'));
+/** A vector's bytes, as received. */
+function bytesOf(v: Vector): Buffer {
+  const bytes = Buffer.from(v.envelope, 'hex');
+  return v.paddedTo ? Buffer.concat([bytes, Buffer.alloc(v.paddedTo - bytes.length)]) : bytes;
+}
+
+async function verify(v: Vector) {
+  const jws = decodeEnvelope(bytesOf(v));
   return v.kind === 'receipt'
     ? verifyReceipt(jws, { trust, registry, now })
     : verifyNotice(jws, { trust, registry, now, to: v.to! });
@@ -88,6 +100,29 @@ describe('receipt and notice test vectors (test/vectors/statements.json)', () =>
     expect(v.refusals).toHaveLength(3);
   });
 
+  it('the size limit: 262,144 bytes accepted and one more refused, as the router opens a receipt and a gateway a notice', async () => {
+    const named = (name: string) => file.vectors.find((v) => v.name === name)!;
+    const options = { trust, registry, now };
+    const receipt = (name: string) =>
+      openReceipt(bytesOf(named(name)), receiptSubject('NG-CUSTOMS'), options);
+    const notice = (name: string) =>
+      openNotice(bytesOf(named(name)), noticeSubject('SG-NPARKS', 'HUB'), {
+        ...options,
+        recipient: 'SG-NPARKS',
+      });
+    for (const [name, open] of [
+      ['receipt', receipt],
+      ['notice', notice],
+    ] as const) {
+      expect(bytesOf(named(`${name}-at-size-limit`)).length).toBe(262_144);
+      const atLimit = await open(`${name}-at-size-limit`);
+      expect(atLimit.ok, atLimit.ok ? '' : atLimit.error.code).toBe(true);
+      expect(bytesOf(named(`${name}-too-large`)).length).toBe(262_145);
+      const over = await open(`${name}-too-large`);
+      expect(!over.ok && over.error.code).toBe('ERR_ENVELOPE_TOO_LARGE');
+    }
+  });
+
   it('the valid vectors also verify with jose, a second JOSE implementation', async () => {
     for (const v of file.vectors.filter((x) => x.expected.ok)) {
       const jws = decodeEnvelope(Buffer.from(v.envelope, 'hex'));
@@ -109,6 +144,7 @@ describe('receipt and notice test vectors (test/vectors/statements.json)', () =>
   it('every vector and the NG-CUSTOMS trust file regenerate byte for byte', async () => {
     const rebuilt = await buildStatementVectors();
     expect(rebuilt.forwarded.envelope).toBe(file.forwarded.envelope);
+    expect(rebuilt.vectors.map((r) => r.name)).toEqual(file.vectors.map((v) => v.name));
     for (const r of rebuilt.vectors)
       expect(r.envelope, r.name).toBe(file.vectors.find((v) => v.name === r.name)?.envelope);
     expect(JSON.parse(readFileSync(`${dir}trust/NG-CUSTOMS.jwks.json`, 'utf8'))).toEqual(

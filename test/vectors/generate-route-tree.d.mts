@@ -6,6 +6,8 @@ export declare function vectorDecision(): {
   grants: { recipient: string; agreement: { id: string; version: number }; onward: boolean }[];
 };
 export declare function buildRouteTreeVectors(): Promise<RouteTreeVectors>;
+/** A copy envelope (hex) decoded, without the signature bytes of its countersignature. */
+export declare function withoutCountersignature(envelopeHex: string): unknown;
 export interface RouteTreeVectors {
   verifyAt: string;
   decision: ReturnType<typeof vectorDecision>;
@@ -39,5 +41,12 @@ export interface RouteTreeVectors {
     refusedWith: string;
     /** Refusals of the per-copy form while it is accepted. */
     invalid: { name: string; description: string; recipient: string; envelope: string; code: string }[];
+  };
+  /** The decision countersigned by the router's ES256 key: verifiable, not reproducible. */
+  es256: {
+    description: string;
+    routerKid: string;
+    protectedHeader: string;
+    copies: { recipient: string; envelope: string }[];
   };
 }

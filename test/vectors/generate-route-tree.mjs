@@ -3,13 +3,16 @@
 // (route-tree.json, docs/protocol.md §3.2). Run from the repository root after `npm run build`:
 //   node test/vectors/generate-route-tree.mjs
 //
-// Same keys as generate.mjs (the router key derives from a published seed; the origin is the
+// Same keys as generate.mjs (the router keys derive from published seeds; the origin is the
 // RFC 8037 §A.1 key). Ed25519 and the copy ids (HMAC under a key derived from the router key) are
 // deterministic, so every byte regenerates; test/route-tree-vectors.test.ts checks that it does.
+// The one exception is `es256`, the decision countersigned by the router's ES256 key: ECDSA draws
+// a nonce, so its signatures differ each time. Its committed envelopes are kept while everything
+// but the signature regenerates the same; the test checks that, and that they verify.
 import { createHash } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { encode } from '@msgpack/msgpack';
+import { decode, encode } from '@msgpack/msgpack';
 import {
   b64url,
   canonicalJson,
@@ -147,6 +150,15 @@ export async function buildRouteTreeVectors() {
     { name: 'per-copy-for-another-recipient', description: 'A genuine per-copy countersignature for KE-KWS, read by NG-CUSTOMS.', recipient: 'NG-CUSTOMS', envelope: hex(encodeEnvelope(perCopy)), code: 'ERR_ENVELOPE_HEADER_MISMATCH' },
     { name: 'per-copy-agreement-version-not-integer', description: 'Signed by the router key with agreement version "1" (a string).', recipient: 'KE-KWS', envelope: hex(await pcSigned({ ...pcHeader, agreement: { id: 'AFRICA-PANGOLIN', version: '1' } })), code: 'ERR_ENVELOPE_MALFORMED' },
   ];
+  // The same decision countersigned by the router's ES256 key (a router may have either).
+  const esKey = importSigningKey(k.hubEs.privateJwk, 'HUB');
+  const esCopies = await countersignRoutes(origin, esKey, decision);
+  const es256 = {
+    description: "The decision countersigned by the router's ES256 (P-256) key. ECDSA signatures are randomised: these envelopes verify but do not regenerate byte for byte; all but the countersignature's signature does.",
+    routerKid: k.hubEs.publicJwk.kid,
+    protectedHeader: Buffer.from(esCopies[0].signatures[1].protected, 'base64url').toString('utf8'),
+    copies: decision.grants.map((g, i) => ({ recipient: g.recipient, envelope: hex(encodeEnvelope(esCopies[i])) })),
+  };
   return {
     verifyAt: VECTOR_TIME,
     decision,
@@ -165,12 +177,32 @@ export async function buildRouteTreeVectors() {
       refusedWith: 'ERR_ROUTE_FORM_RETIRED',
       invalid: perCopyInvalid,
     },
+    es256,
   };
+}
+
+/**
+ * A copy envelope (hex) with the signature bytes of its countersignature left out: what an ES256
+ * copy regenerates to.
+ */
+export function withoutCountersignature(envelopeHex) {
+  const env = decode(Buffer.from(envelopeHex, 'hex'));
+  const { signature: _signature, ...rest } = env.signatures[1];
+  return { ...env, signatures: [env.signatures[0], rest] };
 }
 
 async function main() {
   const dir = fileURLToPath(new URL('./', import.meta.url));
   const v = await buildRouteTreeVectors();
+  // ECDSA draws a nonce: keep the committed ES256 copies while all but their signatures is the same.
+  const file = `${dir}route-tree.json`;
+  const kept = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')).es256 : undefined;
+  const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
+  if (
+    kept &&
+    same({ ...kept, copies: kept.copies.map((c) => ({ ...c, envelope: withoutCountersignature(c.envelope) })) }, { ...v.es256, copies: v.es256.copies.map((c) => ({ ...c, envelope: withoutCountersignature(c.envelope) })) })
+  )
+    v.es256 = kept;
   writeFileSync(`${dir}route-tree.json`, `${JSON.stringify(v, null, 2)}\n`);
   console.log(`wrote ${v.copies.length} copies and ${v.invalid.length} refusals to ${dir}route-tree.json`);
 }

@@ -17,7 +17,7 @@ import {
   signNotice,
   signReceipt,
 } from '@alert-hub/core';
-import { VECTOR_TIME, vectorAlert, vectorKeys } from './generate.mjs';
+import { MAX_ENVELOPE_BYTES, VECTOR_TIME, vectorAlert, vectorKeys } from './generate.mjs';
 
 const SCHEMA = 'https://schemas.alert-hub.example/alerts/seizure-report/v1.json';
 const hex = (bytes) => Buffer.from(bytes).toString('hex');
@@ -32,6 +32,19 @@ export function receiptKey() {
   const pub = { kty: 'OKP', crv: 'Ed25519', x: jwk.x };
   const publicJwk = { ...pub, kid: jwkThumbprint(pub), alg: 'EdDSA', use: 'sig', notBefore: '2019-01-01T00:00:00Z', notAfter: '2029-01-01T00:00:00Z' };
   return { publicJwk, privateJwk: { ...publicJwk, d: jwk.d } };
+}
+
+/**
+ * The envelope `make` builds from `json` with spaces after its opening brace (JSON whitespace,
+ * signed as sent), as many as make it exactly `size` bytes.
+ */
+function paddedTo(size, json, make) {
+  const base = make(json).length;
+  for (let n = Math.max(0, Math.floor(((size - base) * 3) / 4) - 8); ; n++) {
+    const bytes = make(`{${' '.repeat(n)}${json.slice(1)}`);
+    if (bytes.length === size) return bytes;
+    if (bytes.length > size) throw new Error(`no envelope of exactly ${size} bytes`);
+  }
 }
 
 function resign(privateJwk, header, payloadB64) {
@@ -117,14 +130,20 @@ export async function buildStatementVectors() {
   const later = { ...receipt, committedAt: '2019-04-08T04:05:00.001Z' };
   add('receipt-issued-at-future', 'receipt', 'committedAt and issued_at 5 minutes and 1 ms after verifyAt.', receiptAs(later, { ...rHeader, issued_at: later.committedAt }), { ok: false, code: 'ERR_ISSUED_AT_FUTURE' });
   add('receipt-issued-at-other-spelling', 'receipt', 'issued_at 2019-04-08T11:15:03.250+08:00 for a committedAt of 2019-04-08T03:15:03.250Z: the same instant, another string.', receiptAs(receipt, { ...rHeader, issued_at: '2019-04-08T11:15:03.250+08:00' }), { ok: false, code: 'ERR_ENVELOPE_HEADER_MISMATCH' });
-  const noticeAs = (n, header) => {
-    const p = b64(n);
+  const noticeAs = (n, header, payload = JSON.stringify(n)) => {
+    const p = b64(payload);
     return encodeEnvelope({ payload: p, signatures: [resign(k.hub.privateJwk, header, p)] });
   };
   add('notice-extra-header-member', 'notice', 'A notice signed by the hub whose protected header has one more member ("cty").', noticeAs(notice, { ...nHeader, cty: 'json' }), { ok: false, code: 'ERR_ENVELOPE_MALFORMED' }, { to: 'SG-NPARKS' });
   add('notice-schema-invalid', 'notice', 'A notice signed by the hub with no events (the schema wants 1 to 5,000): the code is ERR_RECEIPT_INVALID, as for a receipt.', noticeAs({ ...notice, events: [] }, nHeader), { ok: false, code: 'ERR_RECEIPT_INVALID' }, { to: 'SG-NPARKS' });
   const late = { ...notice, issuedAt: '2029-01-01T00:00:01Z' };
   add('notice-key-not-valid-at', 'notice', "A notice issued one second after the hub key's notAfter: the key is checked at issued_at, before the time is compared with the clock.", noticeAs(late, { ...nHeader, issued_at: late.issuedAt }), { ok: false, code: 'ERR_KEY_NOT_VALID_AT' }, { to: 'SG-NPARKS' });
+  // The size limit (protocol.md §5.1 step 1, §9.1 step 2, §9.2 step 1): the envelope's 262,144
+  // bytes, for receipts as for notices (the inbound alert's 253,952 is not theirs).
+  add('receipt-at-size-limit', 'receipt', `valid-receipt with spaces after the payload's opening brace, signed as sent: ${MAX_ENVELOPE_BYTES} bytes in all, the largest envelope a verifier must accept.`, paddedTo(MAX_ENVELOPE_BYTES, JSON.stringify(receipt), (json) => receiptAs(receipt, rHeader, json)), { ok: true, receipt, kid: ng.publicJwk.kid });
+  add('receipt-too-large', 'receipt', `valid-receipt followed by zero bytes up to ${MAX_ENVELOPE_BYTES + 1} bytes in all (\`paddedTo\`): refused unread.`, receiptBytes, { ok: false, code: 'ERR_ENVELOPE_TOO_LARGE' }, { paddedTo: MAX_ENVELOPE_BYTES + 1 });
+  add('notice-at-size-limit', 'notice', `valid-notice with spaces after the payload's opening brace, signed as sent: ${MAX_ENVELOPE_BYTES} bytes in all, the largest envelope a verifier must accept.`, paddedTo(MAX_ENVELOPE_BYTES, JSON.stringify(notice), (json) => noticeAs(notice, nHeader, json)), { ok: true, notice, kid: k.hub.publicJwk.kid }, { to: 'SG-NPARKS' });
+  add('notice-too-large', 'notice', `valid-notice followed by zero bytes up to ${MAX_ENVELOPE_BYTES + 1} bytes in all (\`paddedTo\`): refused unread.`, encodeEnvelope(signedNotice), { ok: false, code: 'ERR_ENVELOPE_TOO_LARGE' }, { to: 'SG-NPARKS', paddedTo: MAX_ENVELOPE_BYTES + 1 });
   return { forwarded: { envelope: hex(forwarded), sha256: sha256Hex(forwarded), recipient: 'NG-CUSTOMS' }, vectors: v, ngJwks: { principal: 'NG-CUSTOMS', role: 'agency', name: 'Nigeria Customs Service (test vectors)', keys: [ng.publicJwk] } };
 }
 

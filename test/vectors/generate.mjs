@@ -14,13 +14,20 @@ import { countersign, encodeEnvelope, importSigningKey, jwkThumbprint, signAlert
 
 export const VECTOR_TIME = '2019-04-08T04:00:00Z';
 /** The envelope size limit (protocol.md §4): a vector `paddedTo` it is one byte over. */
-const MAX_ENVELOPE_BYTES = 262_144;
+export const MAX_ENVELOPE_BYTES = 262_144;
 const SCHEMA = 'https://schemas.alert-hub.example/alerts/seizure-report/v1.json';
 
 function ed25519FromSeed(seed) {
   const der = Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), seed]);
   const jwk = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' }).export({ format: 'jwk' });
   return { kty: 'OKP', crv: 'Ed25519', x: jwk.x, d: jwk.d };
+}
+
+function p256FromSeed(seed) {
+  const ecdh = createECDH('prime256v1');
+  ecdh.setPrivateKey(seed);
+  const pt = ecdh.getPublicKey();
+  return { kty: 'EC', crv: 'P-256', x: pt.subarray(1, 33).toString('base64url'), y: pt.subarray(33).toString('base64url'), d: ecdh.getPrivateKey().toString('base64url') };
 }
 
 function seedOf(label) {
@@ -45,15 +52,10 @@ export function vectorKeys() {
   );
   const hub = withMeta(ed25519FromSeed(seedOf('alert-hub test vector router key')), 'EdDSA', validity);
   const ke = withMeta(ed25519FromSeed(seedOf('alert-hub test vector revoked key')), 'EdDSA', validity);
-  const ecdh = createECDH('prime256v1');
-  ecdh.setPrivateKey(seedOf('alert-hub test vector es256 key'));
-  const pt = ecdh.getPublicKey();
-  const vn = withMeta(
-    { kty: 'EC', crv: 'P-256', x: pt.subarray(1, 33).toString('base64url'), y: pt.subarray(33).toString('base64url'), d: ecdh.getPrivateKey().toString('base64url') },
-    'ES256',
-    validity,
-  );
-  return { sg, hub, ke, vn };
+  const vn = withMeta(p256FromSeed(seedOf('alert-hub test vector es256 key')), 'ES256', validity);
+  // The router's second key, ES256 (P-256): a router may sign with either algorithm (§3.2).
+  const hubEs = withMeta(p256FromSeed(seedOf('alert-hub test vector es256 router key')), 'ES256', validity);
+  return { sg, hub, ke, vn, hubEs };
 }
 
 export function vectorTrust() {
@@ -62,7 +64,7 @@ export function vectorTrust() {
     'SG-NPARKS.jwks.json': { principal: 'SG-NPARKS', role: 'agency', name: 'National Parks Board, Singapore (test vectors)', keys: [k.sg.publicJwk] },
     'VN-CUSTOMS.jwks.json': { principal: 'VN-CUSTOMS', role: 'agency', name: 'General Department of Viet Nam Customs (test vectors)', keys: [k.vn.publicJwk] },
     'KE-KWS.jwks.json': { principal: 'KE-KWS', role: 'agency', name: 'Kenya Wildlife Service (test vectors)', keys: [k.ke.publicJwk] },
-    'HUB.jwks.json': { principal: 'HUB', role: 'router', name: 'alert-hub router (test vectors)', keys: [k.hub.publicJwk] },
+    'HUB.jwks.json': { principal: 'HUB', role: 'router', name: 'alert-hub router (test vectors)', keys: [k.hub.publicJwk, k.hubEs.publicJwk] },
     'revoked.json': { revoked: [{ kid: k.ke.publicJwk.kid, principal: 'KE-KWS', revokedAt: '2019-03-01T00:00:00Z', reason: 'keyCompromise' }] },
   };
 }

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, generateKeyPairSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
@@ -9,6 +9,7 @@ import {
   formatCheckpoint,
   parseCheckpoint,
   parseNote,
+  rawEd25519PublicKey,
   signNote,
   verifyConsistency,
   verifyCosignature,
@@ -154,5 +155,11 @@ describe('signed notes - strict parsing and verification', () => {
     expect(
       code(() => parseCheckpoint(body.replace(root, Buffer.alloc(31).toString('base64')))),
     ).toBe('ERR_CHECKPOINT_MALFORMED');
+  });
+  it('refuses an oversized note, a note without the blank line before its signatures, a key that is not Ed25519', () => {
+    expect(code(() => parseNote(`${'x'.repeat(64 * 1024)}\n\n${note}`))).toBe('ERR_NOTE_MALFORMED');
+    expect(code(() => parseNote(body))).toBe('ERR_NOTE_MALFORMED');
+    const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    expect(code(() => rawEd25519PublicKey(publicKey))).toBe('ERR_NOTE_KEY');
   });
 });

@@ -57,6 +57,12 @@ export interface TrustStore {
   /** Every key of `principal` in `role` that is not revoked for compromise, in document order. */
   keysOf(principal: string, role: PrincipalRole): readonly TrustedKey[];
   /**
+   * The keys of `principal` in `role` revoked for compromise. Nothing they sign counts; the router
+   * only reads a checkpoint one of them signed before the revocation as a bound its log must
+   * still meet (docs/protocol.md §8.3).
+   */
+  compromisedKeysOf(principal: string, role: PrincipalRole): readonly TrustedKey[];
+  /**
    * The key `kid` if it may sign for `principal` in `role` at `at`; otherwise throws
    * `ERR_KEY_UNKNOWN`, `ERR_KEY_AGENCY_MISMATCH`, `ERR_KEY_REVOKED` or `ERR_KEY_NOT_VALID_AT`.
    */
@@ -150,6 +156,13 @@ export function createTrustStore(input: {
           k.principal === principal &&
           k.role === role &&
           revoked.get(k.kid)?.reason !== 'keyCompromise',
+      ),
+    compromisedKeysOf: (principal, role) =>
+      [...keys.values()].filter(
+        (k) =>
+          k.principal === principal &&
+          k.role === role &&
+          revoked.get(k.kid)?.reason === 'keyCompromise',
       ),
     resolve(kid, principal, role, at) {
       const key = keys.get(kid);

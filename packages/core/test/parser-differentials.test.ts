@@ -123,32 +123,34 @@ describe('parser differentials - the envelope', () => {
   it('refuses non-canonical base64url in the payload and the protected header, even when signed as spelt', async () => {
     const jws = await signAlert(seizureReport('SG-NPARKS') as never, sg.key, schemaId);
     const std = (b64u: string) => Buffer.from(b64u, 'base64url').toString('base64');
-    const variants: [string, string][] = [
-      [std(jws.payload), jws.signatures[0]!.protected], // padding, + and /
-      [jws.payload, std(jws.signatures[0]!.protected)],
-      [`${jws.payload}=`.slice(0, jws.payload.length), jws.signatures[0]!.protected],
-    ];
-    // Non-zero unused bits in the last character (when there are unused bits).
-    const bump = (s: string) => {
-      const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
-      return s.slice(0, -1) + alphabet[alphabet.indexOf(s.at(-1)!) + 1]!;
+    // Each member's text lengthened with JSON whitespace until its base64url has unused bits
+    // (accepted as it stands), so every case below runs whatever the alert.
+    const lengthened = (b64u: string) => {
+      let bytes = Buffer.from(b64u, 'base64url');
+      while (bytes.length % 3 === 0) bytes = Buffer.concat([bytes, Buffer.from(' ')]);
+      return bytes.toString('base64url');
     };
-    if (jws.payload.length % 4 !== 0)
-      variants.push([bump(jws.payload), jws.signatures[0]!.protected]);
-    if (jws.signatures[0]!.protected.length % 4 !== 0)
-      variants.push([jws.payload, bump(jws.signatures[0]!.protected)]);
-    let refused = 0;
-    for (const [payload, protectedB64] of variants) {
-      if (payload === jws.payload && protectedB64 === jws.signatures[0]!.protected) continue;
-      await expect(
-        verifyOrigin(signedAs(payload, protectedB64), { trust, now }),
-      ).rejects.toMatchObject({
+    // Non-zero unused bits in the last character: Node's lenient decoder reads the same bytes.
+    const unusedBitsSet = (b64u: string) => {
+      const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+      const spelt = b64u.slice(0, -1) + alphabet[alphabet.indexOf(b64u.at(-1)!) + 1]!;
+      expect(Buffer.from(spelt, 'base64url')).toEqual(Buffer.from(b64u, 'base64url'));
+      return spelt;
+    };
+    const payload = lengthened(jws.payload);
+    const header = lengthened(jws.signatures[0]!.protected);
+    await expect(verifyOrigin(signedAs(payload, header), { trust, now })).resolves.toBeDefined();
+    const variants: [string, string][] = [
+      [std(payload), header], // padding (and + and / where they occur)
+      [payload, std(header)],
+      [`${payload}=`, header], // a padding character after unpadded text
+      [unusedBitsSet(payload), header],
+      [payload, unusedBitsSet(header)],
+    ];
+    for (const [p, h] of variants)
+      await expect(verifyOrigin(signedAs(p, h), { trust, now })).rejects.toMatchObject({
         code: ErrorCode.EnvelopeMalformed,
       });
-      refused++;
-    }
-    expect(refused).toBeGreaterThanOrEqual(2);
-    await expect(verifyOrigin(jws, { trust, now })).resolves.toBeDefined();
   });
 });
 

@@ -42,14 +42,14 @@ function rawKey(x: string): Buffer {
   return Buffer.from(x, 'base64url');
 }
 
-/** Raw Ed25519 keys of `principal` in `role` in the trust store. */
+/** Raw Ed25519 keys of `principal` in `role` in the trust store (those revoked for compromise with `compromised`). */
 export function noteKeysOf(
   trust: TrustStore,
   principal: string,
   role: 'agency' | 'router',
+  compromised = false,
 ): Buffer[] {
-  return trust
-    .keysOf(principal, role)
+  return (compromised ? trust.compromisedKeysOf(principal, role) : trust.keysOf(principal, role))
     .filter((k) => k.alg === 'EdDSA')
     .map((k) => rawKey(k.jwk.x));
 }
@@ -127,18 +127,39 @@ export class AuditCheckpointer {
     if (last) {
       const msg = JSON.parse(new TextDecoder().decode(last)) as CheckpointMessage;
       const cp = hubCheckpoint(msg.checkpoint, this.origin, hubKeys);
-      if (cp === undefined)
+      // Signed by a router key revoked for compromise since (the router's key rotated, then the
+      // old one revoked before a checkpoint under the new one was out): it still bounds the log,
+      // which must extend it, but vouches for nothing. What the log holds is vouched for by the
+      // head, which must verify under a key that still counts (#checkUnpublished), and a
+      // checkpoint under such a key is what agencies get proofs against.
+      const bound =
+        cp ??
+        hubCheckpoint(
+          msg.checkpoint,
+          this.origin,
+          noteKeysOf(this.#d.trust(), this.#d.principal, 'router', true),
+        );
+      if (bound === undefined)
         throw new AuditIntegrityError(
           `the last checkpoint published for ${this.origin} is not signed by a hub key`,
+        );
+      if (cp === undefined && store.audit.head() === undefined)
+        throw new AuditIntegrityError(
+          `the last checkpoint published for ${this.origin} is signed by a router key revoked for compromise, and no head signed by a key still trusted vouches for the log`,
+        );
+      if (cp === undefined)
+        this.#d.logger.warn(
+          { auditSize: bound.size },
+          'the last published audit checkpoint is signed by a router key revoked for compromise: the log is held to it, and its signed head must verify under a key still trusted',
         );
       // A router sharing the file may have appended and published since this one read it.
       store.audit.db
         .transaction(() => {
           store.audit.takeIn();
-          store.audit.checkAgainst(cp);
+          store.audit.checkAgainst(bound);
         })
         .immediate();
-      this.#latest = { checkpoint: cp, note: msg.checkpoint };
+      if (cp) this.#latest = { checkpoint: cp, note: msg.checkpoint };
     } else store.audit.checkAgainst({ origin: this.origin, size: 0, root: EMPTY_ROOT });
     this.#checkUnpublished(hubKeys);
     for (const agency of this.#d.trust().agencies) {
