@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -82,7 +82,9 @@ describe('hubctl nats-config - cluster and leaf nodes', () => {
       '--out-dir',
       join(dir, 'two'),
     ]);
-    expect(r.code).not.toBe(0);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('[ERR_INPUT_INVALID]');
+    expect(existsSync(join(dir, 'two'))).toBe(false);
   });
 
   it("--leaf renders the agency's leaf node: its own JetStream domain, its account, a remote to every hub node", async () => {

@@ -202,10 +202,16 @@ export function registerNats(program: Command): void {
         };
         if (o.cluster !== undefined) {
           if (!o.outDir) throw new Error('--cluster writes one file per node: give --out-dir');
-          const nodes = planCluster(o.cluster, {
-            ...(o.nodeHost ? { hosts: o.nodeHost } : {}),
-            ...(o.routePort ? { routePort: o.routePort } : {}),
-          });
+          let nodes: ReturnType<typeof planCluster>;
+          try {
+            nodes = planCluster(o.cluster, {
+              ...(o.nodeHost ? { hosts: o.nodeHost } : {}),
+              ...(o.routePort ? { routePort: o.routePort } : {}),
+            });
+          } catch (err) {
+            // A cluster of 2 (or hosts that do not match the size): refused, nothing written.
+            throw new HubctlError(HubctlErrorCode.InputInvalid, (err as Error).message);
+          }
           const configs = renderNatsClusterConfigs({
             ...common,
             nodes,
