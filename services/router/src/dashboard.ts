@@ -7,7 +7,7 @@ import {
   type SqliteDatabase,
   type WebSessions,
 } from '@alert-hub/runtime';
-import { verifyAuditLog, witnessName, type AuditVerification } from '@alert-hub/audit';
+import { AuditHealthCheck, witnessName } from '@alert-hub/audit';
 import type { RouterConfig } from './config.js';
 
 /** Where `npm run build:web` puts the dashboard (services/router/dashboard/ is its source). */
@@ -46,12 +46,18 @@ export function registerDashboard(
     describe: (c) => ({ name: c.name, instance: d.config.instance }),
   });
 
-  // A full walk of this router's log against its latest checkpoint and the cosignatures the
-  // witnesses sent: the page asks on load and when the coordinator presses "verify". Peers'
-  // databases have no anchor here (verify them with hubctl audit verify and their own anchor).
+  // The log against its latest checkpoint and the cosignatures the witnesses sent: the page asks
+  // on load and when the coordinator presses "verify". It runs on the routing loop's thread, so
+  // it must not cost the whole log each time: after a sound run, the next reads only what was
+  // appended since (AuditHealthCheck); a full walk (at start, after another connection wrote, or
+  // when something was wrong) happens at most once a minute per database, the
+  // last result standing in between (`check.mode: cached`). Peers' databases have no anchor here
+  // (verify them with hubctl audit verify and their own anchor): they are walked in full, as
+  // rarely.
+  const checks = d.databases.map((db) => new AuditHealthCheck(db));
   app.get('/dashboard/api/health', { preHandler: d.requireCoordinator }, async () => ({
     checkedAt: new Date().toISOString(),
-    logs: d.databases.map((db, i) => {
+    logs: checks.map((check, i) => {
       const anchor = i === 0 ? (d.latestCheckpoint() ?? '') : '';
       const trust = d.trust?.();
       const hubKeys = trust
@@ -65,18 +71,12 @@ export function registerDashboard(
               .map((k) => ({ name: witnessName(a), publicKey: Buffer.from(k.jwk.x, 'base64url') })),
           )
         : [];
-      let v: AuditVerification | undefined;
-      let kid = '';
-      for (const k of hubKeys) {
-        v = verifyAuditLog(db, {
-          anchor,
-          hubKey: Buffer.from(k.jwk.x, 'base64url'),
-          witnesses,
-          minWitnesses: 0,
-        });
-        kid = k.kid;
-        if (!v.problems.some((p) => p.code === 'ERR_ANCHOR_INVALID')) break;
-      }
+      const r = check.verifyWithKeys(
+        { anchor, witnesses, minWitnesses: 0 },
+        hubKeys.map((k) => Buffer.from(k.jwk.x, 'base64url')),
+      );
+      const v = r?.verification;
+      const kid = r ? (hubKeys[r.key]?.kid ?? '') : '';
       const a = v?.anchor;
       return {
         ok: v?.ok ?? false,
@@ -92,6 +92,16 @@ export function registerDashboard(
           .slice(0, 20)
           .map((p) => `[${p.code}] ${p.message}`),
         witnesses: a?.witnesses ?? [],
+        // What this answer read: `full` (the whole log), `incremental` (entries from..to only),
+        // `cached` (nothing: the last result, of checkedAt).
+        check: r
+          ? {
+              mode: r.run.mode,
+              from: r.run.from,
+              to: r.run.to,
+              checkedAt: r.run.checkedAt.toISOString(),
+            }
+          : null,
       };
     }),
   }));
