@@ -11,12 +11,8 @@ import {
   type SqliteDatabase,
 } from './audit.js';
 import { MerkleTree } from './merkle.js';
-import {
-  checkAnchor,
-  verifyAuditLog,
-  type AuditVerification,
-  type VerifyOptions,
-} from './verify.js';
+import { checkAnchor, type AuditVerification, type VerifyOptions } from './verify.js';
+import { verifyAuditLogInWorker, walkAuditLog, type WorkerWalk } from './verify-worker.js';
 
 /** What one {@link AuditHealthCheck.verify} call read. */
 export interface HealthCheckRun {
@@ -40,7 +36,16 @@ export interface AuditHealthOptions {
    */
   readonly minFullIntervalMs?: number;
   readonly now?: () => Date;
+  /**
+   * Where a full walk runs: `worker` (the default for a database file) in a worker thread on its
+   * own read-only connection, so the caller's event loop goes on meanwhile; `inline` on this
+   * connection (the only choice for an in-memory database).
+   */
+  readonly fullWalk?: 'worker' | 'inline';
 }
+
+/** Leaves per block when the tree of a new clean state is computed, one block per turn. */
+const PRIME_BLOCK = 4096;
 
 /** The state after a run whose log verified with no problem at all. */
 interface Clean {
@@ -78,6 +83,8 @@ export class AuditHealthCheck {
   #clean: Clean | undefined;
   #last: { result: AuditVerification; at: Date } | undefined;
   #lastFull: Date | undefined;
+  #inflight: Promise<{ verification: AuditVerification; run: HealthCheckRun }> | undefined;
+  readonly #fullWalk: 'worker' | 'inline';
   /** Runs of each mode so far. */
   readonly runs = { full: 0, incremental: 0, cached: 0 };
 
@@ -85,6 +92,8 @@ export class AuditHealthCheck {
     this.#db = db;
     this.#minFullIntervalMs = options.minFullIntervalMs ?? 60_000;
     this.#now = options.now ?? (() => new Date());
+    const file = db.memory ? '' : db.name;
+    this.#fullWalk = file === '' ? 'inline' : (options.fullWalk ?? 'worker');
   }
 
   /**
@@ -94,37 +103,39 @@ export class AuditHealthCheck {
   verifyWithKeys(
     o: Omit<VerifyOptions, 'hubKey'>,
     hubKeys: readonly Buffer[],
-  ): { verification: AuditVerification; run: HealthCheckRun; key: number } | undefined {
-    if (hubKeys.length === 0) return undefined;
+  ): Promise<{ verification: AuditVerification; run: HealthCheckRun; key: number } | undefined> {
+    if (hubKeys.length === 0) return Promise.resolve(undefined);
     let key = hubKeys.findIndex(
       (hubKey) =>
         !('code' in checkAnchor({ anchor: o.anchor, hubKey, witnesses: [], minWitnesses: 0 })),
     );
     if (key < 0) key = 0;
-    return { ...this.verify({ ...o, hubKey: hubKeys[key]! }), key };
+    return this.verify({ ...o, hubKey: hubKeys[key]! }).then((r) => ({ ...r, key }));
   }
 
-  /** Verifies the log against `o` (see {@link verifyAuditLog}); says what it read. */
-  verify(o: VerifyOptions): { verification: AuditVerification; run: HealthCheckRun } {
-    return this.#db.transaction(() => this.#verify(o))();
-  }
-
-  #verify(o: VerifyOptions): { verification: AuditVerification; run: HealthCheckRun } {
-    const dataVersion = this.#db.pragma('data_version', { simple: true }) as number;
+  /**
+   * Verifies the log against `o` (see {@link verifyAuditLog}); says what it read. An incremental
+   * run happens at once, on this connection; a full walk runs in a worker thread (see
+   * {@link AuditHealthOptions.fullWalk}), and calls meanwhile wait for the same walk.
+   */
+  verify(o: VerifyOptions): Promise<{ verification: AuditVerification; run: HealthCheckRun }> {
     const clean = this.#clean;
-    if (clean && clean.dataVersion === dataVersion && clean.hubKey.equals(o.hubKey)) {
-      const r = this.#incremental(o, clean);
+    if (clean && clean.hubKey.equals(o.hubKey)) {
+      const r = this.#db.transaction(() =>
+        this.#dataVersion() === clean.dataVersion ? this.#incremental(o, clean) : undefined,
+      )();
       if (r) {
         this.runs.incremental++;
         const at = this.#now();
         this.#last = { result: r.verification, at };
         this.#clean = r.clean;
-        return {
+        return Promise.resolve({
           verification: r.verification,
           run: { mode: 'incremental', from: clean.size, to: r.clean.size, checkedAt: at },
-        };
+        });
       }
     }
+    if (this.#inflight) return this.#inflight;
     const now = this.#now();
     if (
       this.#last &&
@@ -132,29 +143,54 @@ export class AuditHealthCheck {
       now.getTime() - this.#lastFull.getTime() < this.#minFullIntervalMs
     ) {
       this.runs.cached++;
-      return {
+      return Promise.resolve({
         verification: this.#last.result,
         run: { mode: 'cached', from: 0, to: 0, checkedAt: this.#last.at },
-      };
+      });
     }
-    const verification = verifyAuditLog(this.#db, o);
-    this.runs.full++;
+    this.#clean = undefined;
     this.#lastFull = now;
+    const walk = this.#full(o, now).finally(() => {
+      this.#inflight = undefined;
+    });
+    this.#inflight = walk;
+    return walk;
+  }
+
+  async #full(
+    o: VerifyOptions,
+    now: Date,
+  ): Promise<{ verification: AuditVerification; run: HealthCheckRun }> {
+    // Read before and after the walk: unchanged, every commit meanwhile came through this
+    // connection (appends), so entries after the walk's end are read by the next run.
+    const before = this.#dataVersion();
+    const walked: WorkerWalk =
+      this.#fullWalk === 'worker'
+        ? await verifyAuditLogInWorker(this.#db.name, o)
+        : walkAuditLog(this.#db, o);
+    const { verification } = walked;
+    this.runs.full++;
     this.#last = { result: verification, at: now };
-    this.#clean =
-      verification.problems.length === 0
-        ? {
-            dataVersion,
-            hubKey: Buffer.from(o.hubKey),
-            size: verification.entries,
-            checkpointSize: this.#maxCheckpointSize(),
-            tree: this.#tree(),
-          }
-        : undefined;
+    if (verification.problems.length === 0 && this.#dataVersion() === before) {
+      const tree = this.#tree();
+      await primeTree(tree, verification.entries);
+      if (this.#dataVersion() === before)
+        this.#clean = {
+          dataVersion: before,
+          hubKey: Buffer.from(o.hubKey),
+          size: verification.entries,
+          checkpointSize: walked.checkpointSize,
+          tree,
+        };
+    }
     return {
       verification,
       run: { mode: 'full', from: 0, to: verification.entries, checkedAt: now },
     };
+  }
+
+  #dataVersion(): number {
+    return this.#db.pragma('data_version', { simple: true }) as number;
   }
 
   #tree(): MerkleTree {
@@ -164,13 +200,6 @@ export class AuditHealthCheck {
     return new MerkleTree((start, end) =>
       leaves.all(start, end).map((r) => Buffer.from(r.hash, 'hex')),
     );
-  }
-
-  #maxCheckpointSize(): number {
-    const r = this.#db.prepare('SELECT max(size) AS s FROM checkpoints').get() as {
-      s: number | null;
-    };
-    return r.s ?? 0;
   }
 
   /** The run after a clean one, or undefined when a full run must decide. */
@@ -227,5 +256,17 @@ export class AuditHealthCheck {
       },
       clean: { ...clean, size, checkpointSize },
     };
+  }
+}
+
+/**
+ * Computes the tree's complete blocks of {@link PRIME_BLOCK} leaves up to `size`, one block per
+ * turn of the event loop, so that later roots cost O(log n) and computing them never holds the
+ * loop for long.
+ */
+async function primeTree(tree: MerkleTree, size: number): Promise<void> {
+  for (let start = 0; start + PRIME_BLOCK <= size; start += PRIME_BLOCK) {
+    tree.hashRange(start, start + PRIME_BLOCK);
+    await new Promise<void>((resolve) => setImmediate(resolve));
   }
 }

@@ -47,63 +47,68 @@ export function registerDashboard(
   });
 
   // The log against its latest checkpoint and the cosignatures the witnesses sent: the page asks
-  // on load and when the coordinator presses "verify". It runs on the routing loop's thread, so
-  // it must not cost the whole log each time: after a sound run, the next reads only what was
-  // appended since (AuditHealthCheck); a full walk (at start, after another connection wrote, or
-  // when something was wrong) happens at most once a minute per database, the
-  // last result standing in between (`check.mode: cached`). Peers' databases have no anchor here
+  // on load and when the coordinator presses "verify". A page load must not cost the routing
+  // loop the whole log: after a sound run, the next reads only what was appended since
+  // (AuditHealthCheck); a full walk (the first, after another connection wrote, or while
+  // something is wrong) runs in a worker thread, at most once a minute per database, the last
+  // answer standing in between (`check.mode: cached`). Peers' databases have no anchor here
   // (verify them with hubctl audit verify and their own anchor): they are walked in full, as
   // rarely.
   const checks = d.databases.map((db) => new AuditHealthCheck(db));
   app.get('/dashboard/api/health', { preHandler: d.requireCoordinator }, async () => ({
     checkedAt: new Date().toISOString(),
-    logs: checks.map((check, i) => {
-      const anchor = i === 0 ? (d.latestCheckpoint() ?? '') : '';
-      const trust = d.trust?.();
-      const hubKeys = trust
-        ? trust.keysOf(d.config.principal, 'router').filter((k) => k.alg === 'EdDSA')
-        : [];
-      const witnesses = trust
-        ? trust.agencies.flatMap((a) =>
-            trust
-              .keysOf(a, 'agency')
-              .filter((k) => k.alg === 'EdDSA')
-              .map((k) => ({ name: witnessName(a), publicKey: Buffer.from(k.jwk.x, 'base64url') })),
-          )
-        : [];
-      const r = check.verifyWithKeys(
-        { anchor, witnesses, minWitnesses: 0 },
-        hubKeys.map((k) => Buffer.from(k.jwk.x, 'base64url')),
-      );
-      const v = r?.verification;
-      const kid = r ? (hubKeys[r.key]?.kid ?? '') : '';
-      const a = v?.anchor;
-      return {
-        ok: v?.ok ?? false,
-        records: v?.entries ?? 0,
-        head: { seq: a?.size ?? 0, hash: a?.root ?? '' },
-        checkpoints: { verified: a ? 1 : 0, lastSignedSeq: a?.size ?? 0 },
-        signaturesChecked: d.trust !== undefined,
-        unsignedTail: v?.unwitnessed ?? 0,
-        lastCheckpoint: a
-          ? { instance: d.config.instance, seq: a.size, at: new Date().toISOString(), kid }
-          : null,
-        problems: (v?.problems ?? [{ code: 'ERR_ANCHOR_INVALID', message: 'no trust store' }])
-          .slice(0, 20)
-          .map((p) => `[${p.code}] ${p.message}`),
-        witnesses: a?.witnesses ?? [],
-        // What this answer read: `full` (the whole log), `incremental` (entries from..to only),
-        // `cached` (nothing: the last result, of checkedAt).
-        check: r
-          ? {
-              mode: r.run.mode,
-              from: r.run.from,
-              to: r.run.to,
-              checkedAt: r.run.checkedAt.toISOString(),
-            }
-          : null,
-      };
-    }),
+    logs: await Promise.all(
+      checks.map(async (check, i) => {
+        const anchor = i === 0 ? (d.latestCheckpoint() ?? '') : '';
+        const trust = d.trust?.();
+        const hubKeys = trust
+          ? trust.keysOf(d.config.principal, 'router').filter((k) => k.alg === 'EdDSA')
+          : [];
+        const witnesses = trust
+          ? trust.agencies.flatMap((a) =>
+              trust
+                .keysOf(a, 'agency')
+                .filter((k) => k.alg === 'EdDSA')
+                .map((k) => ({
+                  name: witnessName(a),
+                  publicKey: Buffer.from(k.jwk.x, 'base64url'),
+                })),
+            )
+          : [];
+        const r = await check.verifyWithKeys(
+          { anchor, witnesses, minWitnesses: 0 },
+          hubKeys.map((k) => Buffer.from(k.jwk.x, 'base64url')),
+        );
+        const v = r?.verification;
+        const kid = r ? (hubKeys[r.key]?.kid ?? '') : '';
+        const a = v?.anchor;
+        return {
+          ok: v?.ok ?? false,
+          records: v?.entries ?? 0,
+          head: { seq: a?.size ?? 0, hash: a?.root ?? '' },
+          checkpoints: { verified: a ? 1 : 0, lastSignedSeq: a?.size ?? 0 },
+          signaturesChecked: d.trust !== undefined,
+          unsignedTail: v?.unwitnessed ?? 0,
+          lastCheckpoint: a
+            ? { instance: d.config.instance, seq: a.size, at: new Date().toISOString(), kid }
+            : null,
+          problems: (v?.problems ?? [{ code: 'ERR_ANCHOR_INVALID', message: 'no trust store' }])
+            .slice(0, 20)
+            .map((p) => `[${p.code}] ${p.message}`),
+          witnesses: a?.witnesses ?? [],
+          // What this answer read: `full` (the whole log), `incremental` (entries from..to only),
+          // `cached` (nothing: the last result, of checkedAt).
+          check: r
+            ? {
+                mode: r.run.mode,
+                from: r.run.from,
+                to: r.run.to,
+                checkedAt: r.run.checkedAt.toISOString(),
+              }
+            : null,
+        };
+      }),
+    ),
   }));
   // The operations of the agreements file, newest period first: what the report panel offers.
   app.get('/dashboard/api/operations', { preHandler: d.requireCoordinator }, async () => ({
