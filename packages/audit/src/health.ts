@@ -32,7 +32,8 @@ export interface HealthCheckRun {
 export interface AuditHealthOptions {
   /**
    * Full runs happen at most this often (default 60 s); in between, a call that would need one
-   * gets the last result (`mode: 'cached'`). Incremental runs are never limited.
+   * gets the last result (`mode: 'cached'`), unless that result lacked a usable anchor and the
+   * anchor has changed since. Incremental runs are never limited.
    */
   readonly minFullIntervalMs?: number;
   readonly now?: () => Date;
@@ -81,7 +82,7 @@ export class AuditHealthCheck {
   readonly #minFullIntervalMs: number;
   readonly #now: () => Date;
   #clean: Clean | undefined;
-  #last: { result: AuditVerification; at: Date } | undefined;
+  #last: { result: AuditVerification; at: Date; anchor: string } | undefined;
   #lastFull: Date | undefined;
   #inflight: Promise<{ verification: AuditVerification; run: HealthCheckRun }> | undefined;
   readonly #fullWalk: 'worker' | 'inline';
@@ -127,7 +128,7 @@ export class AuditHealthCheck {
       if (r) {
         this.runs.incremental++;
         const at = this.#now();
-        this.#last = { result: r.verification, at };
+        this.#last = { result: r.verification, at, anchor: o.anchor };
         this.#clean = r.clean;
         return Promise.resolve({
           verification: r.verification,
@@ -140,7 +141,8 @@ export class AuditHealthCheck {
     if (
       this.#last &&
       this.#lastFull &&
-      now.getTime() - this.#lastFull.getTime() < this.#minFullIntervalMs
+      now.getTime() - this.#lastFull.getTime() < this.#minFullIntervalMs &&
+      !this.#anchorNowUsable(o)
     ) {
       this.runs.cached++;
       return Promise.resolve({
@@ -170,7 +172,7 @@ export class AuditHealthCheck {
         : walkAuditLog(this.#db, o);
     const { verification } = walked;
     this.runs.full++;
-    this.#last = { result: verification, at: now };
+    this.#last = { result: verification, at: now, anchor: o.anchor };
     if (verification.problems.length === 0 && this.#dataVersion() === before) {
       const tree = this.#tree();
       await primeTree(tree, verification.entries);
@@ -187,6 +189,18 @@ export class AuditHealthCheck {
       verification,
       run: { mode: 'full', from: 0, to: verification.entries, checkedAt: now },
     };
+  }
+
+  /**
+   * The last answer was judged without a usable anchor (none yet: a hub before its first
+   * checkpoint) and a new one has come: not a reason to wait for the next full walk.
+   */
+  #anchorNowUsable(o: VerifyOptions): boolean {
+    const last = this.#last;
+    if (!last || last.anchor === o.anchor) return false;
+    return last.result.problems.some(
+      (p) => p.code === 'ERR_ANCHOR_INVALID' || p.code === 'ERR_ANCHOR_NOT_WITNESSED',
+    );
   }
 
   #dataVersion(): number {

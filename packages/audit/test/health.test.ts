@@ -143,4 +143,24 @@ describe('audit health check - incremental', () => {
       await check.verifyWithKeys({ anchor, witnesses: [], minWitnesses: 0 }, []),
     ).toBeUndefined();
   });
+
+  it('a first call before any checkpoint (no anchor) does not hold the answer for a minute once the first checkpoint comes', async () => {
+    const db = new Database(join(dir, 'first.db'));
+    const log = new AuditAppender(db, 'router-a');
+    append(log, 5);
+    const clock = Date.parse('2026-11-29T21:00:00Z');
+    const check = new AuditHealthCheck(db, { now: () => new Date(clock) });
+    const none = await check.verify({
+      anchor: '',
+      hubKey: hub.publicKey,
+      witnesses: [],
+      minWitnesses: 0,
+    });
+    expect(none.verification.problems.map((p) => p.code)).toEqual([VerifyProblem.AnchorInvalid]);
+    const o = { anchor: checkpoint(log), hubKey: hub.publicKey, witnesses: [], minWitnesses: 0 };
+    const r = await check.verify(o);
+    expect(r.run.mode).toBe('full');
+    expect(r.verification.ok).toBe(true);
+    expect((await check.verify(o)).run.mode).toBe('incremental');
+  });
 });
