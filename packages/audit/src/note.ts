@@ -229,3 +229,53 @@ export function addSignatureLines(note: string, lines: readonly string[]): strin
   const extra = lines.filter((l) => !have.has(l) && (have.add(l), true));
   return extra.length === 0 ? note : `${note}${extra.map((l) => `${l}\n`).join('')}`;
 }
+
+/**
+ * The most signature lines a witness's cosignature message carries: the checkpoint as the hub
+ * published it (one line per hub key that signed it) and the witness's own line. A note with
+ * more is dropped unread: nothing legitimate needs them.
+ */
+export const MAX_COSIGNATURE_MESSAGE_SIGNATURES = 4;
+
+/** A verified cosignature line and its timestamp (seconds). */
+export interface CosignatureLine {
+  readonly line: string;
+  readonly timestamp: number;
+}
+
+/**
+ * The newest valid cosignature of witness `name` on the note, at bounded cost: for each key in
+ * `publicKeys`, only the first line carrying that key's name and ID is verified, so a note costs
+ * at most one Ed25519 verification per key whatever it carries. Undefined when none verifies.
+ */
+export function findCosignature(
+  note: Note,
+  name: string,
+  publicKeys: readonly Buffer[],
+): CosignatureLine | undefined {
+  let best: CosignatureLine | undefined;
+  for (const publicKey of publicKeys) {
+    const id = noteKeyId(name, SignatureType.Cosignature, publicKey);
+    const s = note.signatures.find((x) => x.name === name && x.keyId.equals(id));
+    if (!s) continue;
+    let timestamp: number | undefined;
+    try {
+      timestamp = verifyCosignature({ text: note.text, signatures: [s] }, { name, publicKey });
+    } catch {
+      continue;
+    }
+    if (timestamp !== undefined && (best === undefined || timestamp > best.timestamp))
+      best = { line: s.line, timestamp };
+  }
+  return best;
+}
+
+/**
+ * The note with every signature line of key name `name` replaced by `line`: one line per
+ * witness, so that nobody can make a gathered note carry more lines than there are witnesses.
+ */
+export function setSignatureLine(note: string, name: string, line: string): string {
+  const parsed = parseNote(note);
+  const others = parsed.signatures.filter((s) => s.name !== name).map((s) => s.line);
+  return `${parsed.text}\n${[...others, line].map((l) => `${l}\n`).join('')}`;
+}

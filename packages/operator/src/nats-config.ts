@@ -65,6 +65,11 @@ export interface NatsSecurityOptions {
   readonly permissionOverrides?: Readonly<Record<string, SubjectPermissions>>;
   readonly grantOverrides?: Readonly<Record<string, AgencyGrants>>;
   /**
+   * The audit logs the hub's routers write (each router's `auditLog`; default `hub`): an agency
+   * may publish its cosignatures of these logs only.
+   */
+  readonly auditLogs?: readonly string[];
+  /**
    * Agencies that run a leaf node: their account also admits the leaf's certificate and exports
    * the leaf's JetStream API to the hub's account, which sources the leaf's outbox (see
    * `leafAccountParts`).
@@ -116,7 +121,7 @@ export function renderNatsSecurityConfig(o: NatsSecurityOptions): string {
   for (const a of o.agencies) {
     const leaf = o.leaves?.includes(a) ? leafAccountParts(a) : undefined;
     if (leaf) hubImports.push(...leaf.hubImports);
-    const g = o.grantOverrides?.[a] ?? agencyGrants(a);
+    const g = o.grantOverrides?.[a] ?? agencyGrants(a, undefined, o.auditLogs);
     const l = limitsOf(o, a);
     for (const { hub, stream } of g.grants)
       exports.push(
