@@ -245,29 +245,34 @@ export interface CosignatureLine {
 
 /**
  * The newest valid cosignature of witness `name` on the note, at bounded cost: for each key in
- * `publicKeys`, only the first line carrying that key's name and ID is verified, so a note costs
- * at most one Ed25519 verification per key whatever it carries. Undefined when none verifies.
+ * `publicKeys`, only the first line carrying that key's name and ID is verified, and at most
+ * `budget` lines in all, so a note costs at most one Ed25519 verification per key whatever it
+ * carries. Returns the line found (undefined when none verifies) and the verifications spent.
  */
 export function findCosignature(
   note: Note,
   name: string,
   publicKeys: readonly Buffer[],
-): CosignatureLine | undefined {
-  let best: CosignatureLine | undefined;
+  budget = publicKeys.length,
+): { readonly found: CosignatureLine | undefined; readonly verified: number } {
+  let found: CosignatureLine | undefined;
+  let verified = 0;
   for (const publicKey of publicKeys) {
     const id = noteKeyId(name, SignatureType.Cosignature, publicKey);
     const s = note.signatures.find((x) => x.name === name && x.keyId.equals(id));
     if (!s) continue;
+    if (verified >= budget) break;
+    verified++;
     let timestamp: number | undefined;
     try {
       timestamp = verifyCosignature({ text: note.text, signatures: [s] }, { name, publicKey });
     } catch {
       continue;
     }
-    if (timestamp !== undefined && (best === undefined || timestamp > best.timestamp))
-      best = { line: s.line, timestamp };
+    if (timestamp !== undefined && (found === undefined || timestamp > found.timestamp))
+      found = { line: s.line, timestamp };
   }
-  return best;
+  return { found, verified };
 }
 
 /**

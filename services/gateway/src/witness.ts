@@ -254,8 +254,13 @@ export class GatewayWitness {
       const spent = this.#spent.get(who.agency) ?? 0;
       if (spent >= COSIGNATURE_VERIFICATIONS) return;
       const keys = ed25519Keys(this.#d.trust(), who.agency, 'agency');
-      this.#spent.set(who.agency, spent + keys.length);
-      const found = findCosignature(note, name, keys);
+      const { found, verified } = findCosignature(
+        note,
+        name,
+        keys,
+        COSIGNATURE_VERIFICATIONS - spent,
+      );
+      this.#spent.set(who.agency, spent + verified);
       if (!found || (had && had.signature.readBigUInt64BE(0) > BigInt(found.timestamp))) return;
       this.#latest.set(who.log, setSignatureLine(mine, name, found.line));
     } catch {

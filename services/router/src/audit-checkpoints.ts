@@ -230,7 +230,9 @@ export class AuditCheckpointer {
    * per witness, the newest valid.
    */
   #cosignature(agency: string, data: Uint8Array): void {
+    const { metrics } = this.#d;
     const drop = (reason: string): void => {
+      metrics.cosignatures.inc({ outcome: 'ignored' });
       if (this.#warned.has(agency)) return;
       this.#warned.add(agency);
       this.#d.logger.warn({ agency, reason }, 'cosignature ignored');
@@ -259,20 +261,29 @@ export class AuditCheckpointer {
       // Another size only tells how far the witness got: worth a verification only when it is
       // more than the router knows, and only when the router's tree has that root there.
       const audit = this.#d.store.audit;
-      if (cp.size <= (this.#witnessSizes.get(agency) ?? 0)) return;
+      if (cp.size <= (this.#witnessSizes.get(agency) ?? 0))
+        return void metrics.cosignatures.inc({ outcome: 'ignored' });
       if (cp.size > audit.size || !audit.tree.root(cp.size).equals(cp.root))
         return drop('not a checkpoint of this log');
     }
     // The line already in the latest note is not verified again (a replay costs nothing).
     const anchored = current ? this.#anchored.get(agency) : undefined;
-    if (anchored && note.signatures.some((s) => s.line === anchored.line)) return;
-    const keys = noteKeysOf(this.#d.trust(), agency, 'agency');
+    if (anchored && note.signatures.some((s) => s.line === anchored.line))
+      return void metrics.cosignatures.inc({ outcome: 'ignored' });
     const spent = this.#spent.get(agency) ?? 0;
     if (spent >= COSIGNATURE_VERIFICATIONS)
       return drop('too many cosignatures since the last checkpoint');
-    this.#spent.set(agency, spent + keys.length);
-    const found = findCosignature(note, name, keys);
+    const keys = noteKeysOf(this.#d.trust(), agency, 'agency');
+    const { found, verified } = findCosignature(
+      note,
+      name,
+      keys,
+      COSIGNATURE_VERIFICATIONS - spent,
+    );
+    this.#spent.set(agency, spent + verified);
+    metrics.cosignatureVerifications.inc(verified);
     if (!found) return drop('the cosignature does not verify');
+    metrics.cosignatures.inc({ outcome: 'accepted' });
     this.#witnessSizes.set(agency, Math.max(this.#witnessSizes.get(agency) ?? 0, cp.size));
     if (current && found.timestamp >= (anchored?.timestamp ?? 0)) {
       this.#anchored.set(agency, found);
