@@ -73,6 +73,7 @@ export {
   type LeafHashReader,
 } from './merkle.js';
 export {
+  MAX_COSIGNATURE_MESSAGE_BYTES,
   MAX_COSIGNATURE_MESSAGE_SIGNATURES,
   MAX_NOTE_SIGNATURES,
   NoteError,
@@ -81,6 +82,7 @@ export {
   cosignCheckpoint,
   findCosignature,
   formatCheckpoint,
+  isOversizedCosignatureMessage,
   noteKeyId,
   parseCheckpoint,
   parseNote,

@@ -284,3 +284,20 @@ export function setSignatureLine(note: string, name: string, line: string): stri
   const others = parsed.signatures.filter((s) => s.name !== name).map((s) => s.line);
   return `${parsed.text}\n${[...others, line].map((l) => `${l}\n`).join('')}`;
 }
+
+/** The largest cosignature message read: a signed note (64 KiB). */
+export const MAX_COSIGNATURE_MESSAGE_BYTES = 64 * 1024;
+
+/**
+ * True when a cosignature message is larger, or has more lines, than one can legitimately be: at
+ * most {@link MAX_COSIGNATURE_MESSAGE_BYTES}, and the checkpoint's three lines, the blank line and
+ * {@link MAX_COSIGNATURE_MESSAGE_SIGNATURES} signature lines. Counts bytes only, before any
+ * decoding or parsing.
+ */
+export function isOversizedCosignatureMessage(data: Uint8Array): boolean {
+  if (data.length > MAX_COSIGNATURE_MESSAGE_BYTES) return true;
+  let lines = 0;
+  for (const b of data)
+    if (b === 0x0a && ++lines > 4 + MAX_COSIGNATURE_MESSAGE_SIGNATURES) return true;
+  return false;
+}

@@ -6,8 +6,11 @@ import {
   type NoteError,
   checkRoutes,
   cosignCheckpoint,
+  MAX_COSIGNATURE_MESSAGE_BYTES,
+  MAX_COSIGNATURE_MESSAGE_SIGNATURES,
   findCosignature,
   formatCheckpoint,
+  isOversizedCosignatureMessage,
   parseCheckpoint,
   parseNote,
   rawEd25519PublicKey,
@@ -197,6 +200,21 @@ describe('signed notes - gathering cosignatures at bounded cost', () => {
     });
     // Lines of another name cost nothing.
     expect(findCosignature(both, 'alert-hub/witness/XX', [witness.publicKey]).verified).toBe(0);
+  });
+  it('a cosignature message with more lines, or bytes, than one carries is found oversized before parsing', () => {
+    const line = cosignCheckpoint(body, witness, COSIGNED_AT);
+    const enc = (t: string) => new TextEncoder().encode(t);
+    const lines = (n: number) => `${note}${`${line}\n`.repeat(n)}`;
+    // the hub's line and 3 more: 4 signature lines
+    expect(isOversizedCosignatureMessage(enc(lines(MAX_COSIGNATURE_MESSAGE_SIGNATURES - 1)))).toBe(
+      false,
+    );
+    expect(isOversizedCosignatureMessage(enc(lines(MAX_COSIGNATURE_MESSAGE_SIGNATURES)))).toBe(
+      true,
+    );
+    expect(
+      isOversizedCosignatureMessage(new Uint8Array(MAX_COSIGNATURE_MESSAGE_BYTES + 1).fill(0x41)),
+    ).toBe(true);
   });
   it('setSignatureLine keeps one line per key name', () => {
     const a = cosignCheckpoint(body, witness, COSIGNED_AT);

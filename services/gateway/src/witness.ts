@@ -13,12 +13,12 @@ import {
   type TrustStore,
 } from '@alert-hub/core';
 import {
-  MAX_COSIGNATURE_MESSAGE_SIGNATURES,
   Witness,
   entryBytes,
   fileWitnessStore,
   findCosignature,
   hashLeaf,
+  isOversizedCosignatureMessage,
   parseCheckpoint,
   parseNote,
   routedDetail,
@@ -34,8 +34,6 @@ import {
 import type { Logger } from '@alert-hub/runtime';
 import type { GatewayMetrics } from './metrics.js';
 
-/** The largest cosignature message read: a signed note (64 KiB). */
-const MAX_COSIGNATURE_BYTES = 64 * 1024;
 /** Ed25519 verifications another witness's cosignatures may cost this gateway per checkpoint. */
 const COSIGNATURE_VERIFICATIONS = 8;
 
@@ -241,10 +239,9 @@ export class GatewayWitness {
     const mine = who && this.#latest.get(who.log);
     if (!who || !mine || who.agency === this.#d.agency) return;
     // Any agency publishes here: cheap checks first, at most one verification per key.
-    if (data.length > MAX_COSIGNATURE_BYTES) return;
+    if (isOversizedCosignatureMessage(data)) return;
     try {
       const note = parseNote(new TextDecoder().decode(data));
-      if (note.signatures.length > MAX_COSIGNATURE_MESSAGE_SIGNATURES) return;
       const ours = parseNote(mine);
       if (note.text !== ours.text) return;
       const name = witnessName(who.agency);

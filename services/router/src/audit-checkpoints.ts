@@ -14,9 +14,9 @@ import {
 import {
   AuditIntegrityError,
   EMPTY_ROOT,
-  MAX_COSIGNATURE_MESSAGE_SIGNATURES,
   findCosignature,
   hubCheckpoint,
+  isOversizedCosignatureMessage,
   parseCheckpoint,
   parseNote,
   routeInclusion,
@@ -32,9 +32,6 @@ import {
 import type { Logger } from '@alert-hub/runtime';
 import type { RouterMetrics } from './metrics.js';
 import type { RouterStore } from './store.js';
-
-/** The largest cosignature message read: a signed note (c2sp signed-note, 64 KiB here). */
-export const MAX_COSIGNATURE_BYTES = 64 * 1024;
 
 /**
  * Ed25519 verifications an agency's cosignatures may cost the router between two checkpoints: a
@@ -237,7 +234,8 @@ export class AuditCheckpointer {
       this.#warned.add(agency);
       this.#d.logger.warn({ agency, reason }, 'cosignature ignored');
     };
-    if (data.length > MAX_COSIGNATURE_BYTES) return drop('larger than a signed note');
+    if (isOversizedCosignatureMessage(data))
+      return drop('larger, or with more lines, than a cosignature message');
     let note: Note;
     let cp: Checkpoint;
     try {
@@ -247,8 +245,6 @@ export class AuditCheckpointer {
       return drop((err as Error).message);
     }
     if (cp.origin !== this.origin) return drop('a checkpoint of another log');
-    if (note.signatures.length > MAX_COSIGNATURE_MESSAGE_SIGNATURES)
-      return drop('more signature lines than a cosignature message carries');
     const name = witnessName(agency);
     if (!note.signatures.some((s) => s.name === name))
       return drop('no cosignature line of this witness');
