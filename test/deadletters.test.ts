@@ -2,9 +2,17 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { jetstream } from '@nats-io/jetstream';
+import { createHash } from 'node:crypto';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { inboundSubject, type JwksDocument, type SigningKey } from '@alert-hub/core';
+import {
+  Streams,
+  encodeEnvelope,
+  inboundSubject,
+  signAlert,
+  type JwksDocument,
+  type SigningKey,
+} from '@alert-hub/core';
 import { generateKey } from '@alert-hub/operator';
 import { createToken, readSigningKey } from '@alert-hub/runtime';
 import {
@@ -13,6 +21,7 @@ import {
   feedMessages,
   hubctl,
   publishInbound,
+  registry,
   routerDrained,
   seizureReport,
   startSeizureHub,
@@ -36,6 +45,7 @@ let keyDir: string;
 let newKey: SigningKey;
 let newPublic: JwksDocument['keys'][number];
 const operator = createToken();
+const SCHEMA = registry.schemaIdFor('seizure-report', 1)!;
 
 beforeAll(async () => {
   hub = await startSeizureHub({
@@ -68,6 +78,8 @@ interface Summary {
   claimedAlertId?: string;
   code: string;
   originalSubject: string;
+  originalSeq: number | null;
+  truncated: boolean;
   requeued?: { by: string; inboundSeq: number | null };
 }
 
@@ -85,6 +97,32 @@ async function deadLetterOf(alertId: string): Promise<Summary> {
     60_000,
     `a dead letter for ${alertId}`,
   );
+}
+
+/** NG's key in the hub's trust store. */
+function registeredKey(): SigningKey {
+  const privateDir = join(hub.certsDir, 'private', NG);
+  return readSigningKey(join(privateDir, readdirSync(privateDir)[0]!), NG);
+}
+
+/** The dead letter the router made of inbound message `inboundSeq`. */
+async function deadLetterOfInbound(inboundSeq: number): Promise<Summary> {
+  return eventually(
+    async () => {
+      const { body } = await get('/v1/deadletters?limit=1000');
+      return (body['items'] as Summary[]).find((s) => s.originalSeq === inboundSeq);
+    },
+    60_000,
+    `the dead letter of inbound ${inboundSeq}`,
+  );
+}
+
+async function requeue(seq: number) {
+  const res = await fetch(`${hub.router.url}/v1/deadletters/${seq}/requeue`, {
+    method: 'POST',
+    headers: ops(),
+  });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
 
 function countLines(file: string, msg: string): number {
@@ -227,14 +265,44 @@ describe('deadletters - list, show, requeue with real processes', () => {
     expect(shown.body['envelope']).toBeUndefined();
   });
 
+  it('a dead letter that kept only the first bytes of an oversized message, or that came from no inbound subject, is never requeued (409 ERR_DEADLETTER_NOT_REQUEUEABLE)', async () => {
+    const max = (await jetstreamManager(hubNc).then((m) => m.streams.info(Streams.Inbound))).config
+      .max_msg_size;
+    const js = jetstream(ngNc);
+    const oversized = await js.publish(
+      inboundSubject(NG, 'seizure-report'),
+      new Uint8Array(max).fill(0x41),
+    );
+    // Inside NG's publish permission (ahub.in.NG-CUSTOMS.>) but not of the form ahub.in.<agency>.<type>.
+    const stray = await js.publish(
+      `${inboundSubject(NG, 'seizure-report')}.x`,
+      encodeEnvelope(await signAlert(seizureReport(NG), registeredKey(), SCHEMA)),
+    );
+    const truncated = await deadLetterOfInbound(oversized.seq);
+    expect(truncated).toMatchObject({ truncated: true, bytes: max });
+    const notInbound = await deadLetterOfInbound(stray.seq);
+    expect(notInbound).toMatchObject({ code: 'ERR_SUBJECT_INVALID', truncated: false });
+    for (const d of [truncated, notInbound]) {
+      const r = await requeue(d.seq);
+      expect(r.status, String(d.seq)).toBe(409);
+      expect(r.body).toMatchObject({ error: { code: 'ERR_DEADLETTER_NOT_REQUEUEABLE' } });
+      expect(
+        ((await get('/v1/deadletters?limit=1000')).body['items'] as Summary[]).find(
+          (s) => s.seq === d.seq,
+        )?.requeued,
+      ).toBeUndefined();
+    }
+    const cli = await run(['requeue', String(truncated.seq)]);
+    expect(cli.code).toBe(1);
+    expect(cli.stderr).toContain('[ERR_DEADLETTER_NOT_REQUEUEABLE]');
+  });
+
   it('requeue after the key is in the trust store: routed and delivered once; the audit says dead-lettered, requeued, routed', async () => {
     // A second alert dead-lettered the same way, then sent again with NG's registered key: it
     // is routed, so its dead letter must never be requeued.
     await publishInbound(ngNc, routedMeanwhile, newKey);
     dlRouted = await deadLetterOf(routedMeanwhile.id);
-    const privateDir = join(hub.certsDir, 'private', NG);
-    const oldKey = readSigningKey(join(privateDir, readdirSync(privateDir)[0]!), NG);
-    await publishInbound(ngNc, routedMeanwhile, oldKey);
+    await publishInbound(ngNc, routedMeanwhile, registeredKey());
     await eventually(async () => (await vnFeedIds()).includes(routedMeanwhile.id), 60_000);
 
     // The cause fixed: NG's new public key into the hub's trust store, router and partner reloaded.
@@ -268,6 +336,38 @@ describe('deadletters - list, show, requeue with real processes', () => {
     const listed = (await get('/v1/deadletters')).body['items'] as Summary[];
     expect(listed.find((s) => s.seq === dl.seq)?.requeued).toMatchObject({ by: 'hub-ops' });
     expect(listed.find((s) => s.seq === dl.seq)?.requeued?.inboundSeq).toBeGreaterThan(0);
+  });
+
+  it('an agency publishing under a requeue id (requeue:<dead-letter seq>:<digest>) changes nothing', async () => {
+    const requeueId = (seq: number, bytes: Uint8Array) =>
+      `requeue:${seq}:${createHash('sha256').update(bytes).digest('base64url').slice(0, 22)}`;
+    const js = jetstream(ngNc);
+    const subject = inboundSubject(NG, 'seizure-report');
+    // Its own new alerts under the requeue id of the dead letter requeued above and of one
+    // never requeued, each id computed over the bytes sent: refused, dead-lettered, not forwarded.
+    for (const of of [dl.seq, dlRouted.seq]) {
+      const a = seizureReport(NG);
+      const bytes = encodeEnvelope(await signAlert(a, newKey, SCHEMA));
+      const ack = await js.publish(subject, bytes, { msgID: requeueId(of, bytes) });
+      expect(ack.duplicate).toBe(false);
+      expect(await deadLetterOf(a.id)).toMatchObject({ code: 'ERR_MSG_ID_MISMATCH' });
+      expect(
+        (await feedMessages(hubNc)).filter((m) => m.msgId.startsWith(`${a.id}:`)),
+        `forwarded under the requeue id of ${of}`,
+      ).toEqual([]);
+    }
+    // The requeued dead letter's own bytes under its requeue id: the message it went back as.
+    const jsm = await jetstreamManager(hubNc);
+    const original = (await jsm.streams.getMessage(Streams.DeadLetter, { seq: dl.seq }))!.data;
+    const again = await js.publish(dl.originalSubject, original, {
+      msgID: requeueId(dl.seq, original),
+    });
+    expect(again.duplicate).toBe(true);
+    await routerDrained(hubNc);
+    expect((await vnFeedIds()).filter((id) => id === lost.id)).toHaveLength(1);
+    const trace = await get(`/v1/audit/trace/${lost.id}`, coordinator());
+    const events = (trace.body['records'] as { event: string }[]).map((x) => x.event);
+    expect(events.filter((e) => e === 'routed')).toHaveLength(1);
   });
 
   it('a second requeue is refused (ERR_DEADLETTER_REQUEUED); a dead letter whose alert was routed since is refused (ERR_ALERT_ALREADY_ROUTED)', async () => {

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { createHash, sign } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -32,7 +33,7 @@ import {
   routerDrained,
   OPEN_JS_API,
 } from '@alert-hub/testkit';
-import { startService, type ServiceProcess } from '@alert-hub/testkit';
+import { ROOT, SERVICE_MAINS, startService, type ServiceProcess } from '@alert-hub/testkit';
 
 const nats = useNatsServer();
 const fx = makeHubFixture(['SG-NPARKS', 'VN-CUSTOMS', 'KE-KWS']);
@@ -190,6 +191,50 @@ describe('at rest - the audit log is private', () => {
       0o700, 0o600, 0o600,
     ]);
   });
+
+  it('the router refuses to start on a data directory or audit.db that group or others can read (ERR_DATA_PERMISSIONS, exit 1), and leaves them as they were', async () => {
+    const { chmodSync, mkdirSync, statSync } = await import('node:fs');
+    const mode = (p: string) => statSync(p).mode & 0o777;
+    const run = async (dir: string) => {
+      const file = writeConfig(fx.dir, `router-perm-${dir}`, {
+        signingKey: fx.hubKeyFile,
+        trustDir: fx.trustDir,
+        agreementsFile: join(fx.dir, 'agreements.yaml'),
+        dataDir: join(fx.dir, dir),
+        nats: { servers: [nats.url] },
+        http: { port: 0 },
+      });
+      const proc = spawn(process.execPath, [SERVICE_MAINS.router, '--config', file], {
+        cwd: ROOT,
+      });
+      let err = '';
+      proc.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+      // A router that started after all is stopped, and fails the test by its exit.
+      const started = setTimeout(() => proc.kill('SIGKILL'), 15_000);
+      const code = await new Promise((res) => proc.on('exit', res));
+      clearTimeout(started);
+      return { code, err };
+    };
+    const openDir = join(fx.dir, 'router-open-dir');
+    mkdirSync(openDir, { mode: 0o755 });
+    chmodSync(openDir, 0o755);
+    expect(await run('router-open-dir')).toMatchObject({
+      code: 1,
+      err: expect.stringContaining('[ERR_DATA_PERMISSIONS]') as string,
+    });
+    expect(mode(openDir)).toBe(0o755);
+
+    const openFileDir = join(fx.dir, 'router-open-file');
+    mkdirSync(openFileDir, { mode: 0o700 });
+    const looseDb = join(openFileDir, 'audit.db');
+    writeFileSync(looseDb, '', { mode: 0o644 });
+    chmodSync(looseDb, 0o644);
+    expect(await run('router-open-file')).toMatchObject({
+      code: 1,
+      err: expect.stringContaining('[ERR_DATA_PERMISSIONS]') as string,
+    });
+    expect(mode(looseDb)).toBe(0o644);
+  }, 45_000);
 });
 
 describe('hostile input - at the router (raw NATS messages)', () => {

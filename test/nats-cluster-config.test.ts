@@ -152,3 +152,37 @@ describe('hubctl nats-config - cluster and leaf nodes', () => {
     expect(natsTest(file)).toContain('is valid');
   });
 });
+
+describe('hubctl nats-config - the monitoring endpoint', () => {
+  const render = (name: string, args: string[]) => {
+    const out = join(dir, `monitor-${name}.conf`);
+    return hubctl(['nats-config', '--certs', certs, '--out', out, ...args]).then((r) => ({
+      ...r,
+      out,
+    }));
+  };
+
+  it('on loopback by default; any other address is refused (exit 1, ERR_INPUT_INVALID, nothing written) unless --monitor-any', async () => {
+    const byDefault = await render('default', []);
+    expect(byDefault.code, byDefault.stderr).toBe(0);
+    expect(readFileSync(byDefault.out, 'utf8')).toContain('http: "127.0.0.1:8222"');
+    for (const [name, address] of [
+      ['any', '0.0.0.0:8222'],
+      ['lan', '10.1.2.3:8222'],
+      ['no-host', ':8222'],
+      ['ipv6-any', '[::]:8222'],
+      ['name-like-loopback', '127.0.0.1.example.org:8222'],
+    ] as const) {
+      const r = await render(name, ['--monitor', address]);
+      expect(r.code, address).toBe(1);
+      expect(r.stderr, address).toContain('[ERR_INPUT_INVALID]');
+      expect(existsSync(r.out), address).toBe(false);
+    }
+    const insisted = await render('insisted', ['--monitor', '0.0.0.0:8222', '--monitor-any']);
+    expect(insisted.code, insisted.stderr).toBe(0);
+    expect(readFileSync(insisted.out, 'utf8')).toContain('http: "0.0.0.0:8222"');
+    const none = await render('none', ['--no-monitor']);
+    expect(none.code, none.stderr).toBe(0);
+    expect(readFileSync(none.out, 'utf8')).not.toMatch(/^\s*http:/m);
+  });
+});

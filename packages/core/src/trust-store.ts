@@ -1,5 +1,6 @@
 import type { KeyObject } from 'node:crypto';
 import {
+  type Issue,
   KeyAgencyMismatchError,
   KeyNotValidAtError,
   KeyRevokedError,
@@ -81,25 +82,30 @@ export function createTrustStore(input: {
   const { registry } = input;
   const keys = new Map<string, TrustedKey>();
   const principals = new Map<string, { id: string; role: PrincipalRole; name?: string }>();
-  const problems: string[] = [];
+  // Every fault of every document, each at its place: a JSON pointer into the documents by
+  // source (`/SG-NPARKS.jwks.json/keys/0`), so a caller can tell them apart without the wording.
+  const problems: Issue[] = [];
+  const at = (source: string, pointer: string, message: string) =>
+    problems.push({
+      pointer: `/${source.replace(/~/g, '~0').replace(/\//g, '~1')}${pointer}`,
+      message,
+    });
 
   for (const { source, document } of input.jwks) {
     const issues = registry.validateDocument(JWKS_SCHEMA_ID, document);
     if (issues.length > 0) {
-      problems.push(new TrustStoreInvalidError(source, issues).message);
+      for (const i of issues) at(source, i.pointer, i.message);
       continue;
     }
     const doc = document as JwksDocument;
     if (principals.has(doc.principal)) {
-      problems.push(`trust store ${source}: principal ${doc.principal} is defined twice`);
+      at(source, '/principal', `principal ${doc.principal} is defined twice`);
       continue;
     }
     if (doc.role === 'agency') {
       const country = doc.principal.slice(0, 2);
       if (!/^[A-Z]{2}-/.test(doc.principal) || !registry.countries.has(country)) {
-        problems.push(
-          `trust store ${source}: agency ${doc.principal} must start with an ISO 3166-1 country`,
-        );
+        at(source, '/principal', `agency ${doc.principal} must start with an ISO 3166-1 country`);
         continue;
       }
     }
@@ -124,7 +130,7 @@ export function createTrustStore(input: {
           ...(jwk.notAfter === undefined ? {} : { notAfter: timeOf(jwk.notAfter) }),
         });
       } catch (err) {
-        problems.push(`trust store ${source}: /keys/${i} ${(err as Error).message}`);
+        at(source, `/keys/${i}`, (err as Error).message);
       }
     });
   }
@@ -133,16 +139,11 @@ export function createTrustStore(input: {
   if (input.revocations) {
     const { source, document } = input.revocations;
     const issues = registry.validateDocument(REVOCATIONS_SCHEMA_ID, document);
-    if (issues.length > 0) problems.push(new TrustStoreInvalidError(source, issues).message);
+    if (issues.length > 0) for (const i of issues) at(source, i.pointer, i.message);
     else for (const r of (document as { revoked: Revocation[] }).revoked) revoked.set(r.kid, r);
   }
 
-  if (problems.length > 0) {
-    throw new TrustStoreInvalidError(
-      'documents',
-      problems.map((message) => ({ pointer: '', message })),
-    );
-  }
+  if (problems.length > 0) throw new TrustStoreInvalidError('documents', problems);
 
   const sortedPrincipals = [...principals.values()].sort((a, b) => a.id.localeCompare(b.id));
   return {

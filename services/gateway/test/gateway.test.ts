@@ -7,12 +7,14 @@ import {
   decodeEnvelope,
   encodeEnvelope,
   inboundMsgId,
+  inboundSubject,
   newAlertId,
   verifyOrigin,
   type Alert,
 } from '@alert-hub/core';
 import { loadConfig, startGateway, type FeedItem, type Gateway } from '@alert-hub/gateway';
-import { mkdirSync } from 'node:fs';
+import { cpSync, mkdirSync } from 'node:fs';
+import { generateKey, revokeKey } from '@alert-hub/operator';
 import { createToken, openDatabase } from '@alert-hub/runtime';
 import { useNatsServer } from '@alert-hub/testkit/harness';
 import {
@@ -336,6 +338,66 @@ describe('gateway - every refusal (4xx) with a specific code', () => {
     expect((await fetch(`${sg.url}/healthz`)).status).toBe(200);
     expect((await post(sg, '/v1/alerts', seizureReport('SG-NPARKS'))).status).toBe(202);
   });
+});
+
+describe('gateway - a signing key the router would refuse: 422 with its code before any 202, nothing published', () => {
+  // Each case runs a gateway of NG-NCS with its own data directory and the trust store or signing
+  // key that makes the router refuse its alerts.
+  const cases: [string, string, () => { trustDir: string; signingKey: string }][] = [
+    [
+      'its key revoked in the trust store',
+      'ERR_KEY_REVOKED',
+      () => {
+        const certsDir = `${fx.dir}/certs-revoked`;
+        cpSync(fx.trustDir, `${certsDir}/trust`, { recursive: true });
+        revokeKey({ certsDir, kid: fx.keys['NG-NCS']!.kid, reason: 'keyCompromise' });
+        return { trustDir: `${certsDir}/trust`, signingKey: fx.keyFiles['NG-NCS']! };
+      },
+    ],
+    [
+      'a key the trust store does not hold',
+      'ERR_KEY_UNKNOWN',
+      () => {
+        const g = generateKey({ certsDir: `${fx.dir}/certs-unknown`, principal: 'NG-NCS' });
+        return { trustDir: fx.trustDir, signingKey: g.privateFile };
+      },
+    ],
+    [
+      'the key of another agency',
+      'ERR_KEY_AGENCY_MISMATCH',
+      () => ({ trustDir: fx.trustDir, signingKey: fx.keyFiles['VN-CUSTOMS']! }),
+    ],
+  ];
+  for (const [name, code, keys] of cases) {
+    it(`${name}: 422 ${code}`, async () => {
+      const subject = inboundSubject('NG-NCS', 'seizure-report');
+      const jsm = await jetstreamManager(await nats.connect());
+      const stored = async () =>
+        (await jsm.streams.info(Streams.Inbound, { subjects_filter: subject })).state.subjects?.[
+          subject
+        ] ?? 0;
+      const before = await stored();
+      const ng = await startGateway(
+        configFor('NG-NCS', { ...keys(), dataDir: `${fx.dir}/data-key-${code}` }),
+        { log },
+      );
+      try {
+        const alert = seizureReport('NG-NCS');
+        const res = await post(ng, '/v1/alerts', alert);
+        expect(res.status).toBe(422);
+        expect(await res.json()).toMatchObject({ id: alert.id, error: { code } });
+        const batch = await post(ng, '/v1/alerts:batch', [seizureReport('NG-NCS')]);
+        expect(await batch.json()).toMatchObject({
+          accepted: 0,
+          results: [{ status: 422, error: { code } }],
+        });
+        expect(ng.store.sentById(alert.id)).toBeUndefined();
+        expect(await stored()).toBe(before);
+      } finally {
+        await ng.close();
+      }
+    });
+  }
 });
 
 describe('gateway - batch (POST /v1/alerts:batch)', () => {

@@ -199,4 +199,64 @@ describe('gateway - v2 feed and consignee flags past review', () => {
     expect(await byIdStatus(current.id)).toBe(200);
     expect(vn.store.quarantineCount()).toBe(0);
   });
+
+  it('the live stream (SSE) hides a consignee flag past its review date or expiry too, live and from a cursor', async () => {
+    /** The ids the stream sends after `cursor`, up to and including `last`. */
+    const streamedIds = async (cursor: string, last: string) => {
+      const ctrl = new AbortController();
+      const res = await fetch(`${vn.url}/v1/feed/stream`, {
+        headers: { authorization: `Bearer ${token.token}`, 'last-event-id': cursor },
+        signal: ctrl.signal,
+      });
+      expect(res.status).toBe(200);
+      const ids: string[] = [];
+      const decoder = new TextDecoder();
+      const reader = res.body!.getReader();
+      let buf = '';
+      while (ids.at(-1) !== last) {
+        const { value, done } = (await reader.read()) as { value?: Uint8Array; done: boolean };
+        if (done) break;
+        buf += decoder.decode(value, { stream: true });
+        let at;
+        while ((at = buf.indexOf('\n\n')) >= 0) {
+          const data = /^data: (.*)$/m.exec(buf.slice(0, at))?.[1];
+          buf = buf.slice(at + 2);
+          if (data) ids.push((JSON.parse(data) as { id: string }).id);
+        }
+      }
+      ctrl.abort();
+      return ids;
+    };
+    const nc = await nats.connect();
+    const key = fx.keys['SG-NPARKS']!;
+    const cursor = vn.store.lastCursor();
+    const seizure = seizureReportV2('SG-NPARKS') as unknown as Alert;
+    const current = {
+      ...consigneeFlagV2('SG-NPARKS'),
+      id: newAlertId(),
+      reviewBy: '2099-01-01T00:00:00Z',
+    } as unknown as Alert;
+    const pastReview = { ...consigneeFlagV2('SG-NPARKS'), id: newAlertId() } as unknown as Alert;
+    const expired = {
+      ...consigneeFlagV2('SG-NPARKS'),
+      id: newAlertId(),
+      reviewBy: '2099-01-01T00:00:00Z',
+      expiresAt: '2020-01-01T00:00:00Z',
+    } as unknown as Alert;
+    const last = seizureReport('SG-NPARKS');
+    const live = streamedIds(cursor, last.id);
+    for (const a of [seizure, pastReview, current, expired, last])
+      await publishToFeed(nc, a, key, fx.hubKey, 'VN-CUSTOMS');
+    const shown = [seizure.id, current.id, last.id];
+    expect(await live).toEqual(shown);
+    // Stored, all five: hidden when read, not dropped.
+    expect(vn.store.receivedById(pastReview.id, new Date('2019-05-01T00:00:00Z'))?.id).toBe(
+      pastReview.id,
+    );
+    expect(vn.store.receivedById(expired.id, new Date('2019-05-01T00:00:00Z'))?.id).toBe(
+      expired.id,
+    );
+    // From the same cursor again, now read from the inbox: the same three.
+    expect(await streamedIds(cursor, last.id)).toEqual(shown);
+  });
 });

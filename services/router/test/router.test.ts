@@ -417,13 +417,18 @@ describe('router - refusals are dead-lettered with their reason, nothing forward
     const c = seizureReport('SG-NPARKS');
     await expectRejected(await route(c, { msgID: c.id }), 'ERR_MSG_ID_MISMATCH', c.id);
   });
-  it('a revoked key, after the trust store is reloaded', async () => {
+  it('a revoked key: still routed until the trust store is reloaded, refused after', async () => {
     const a = seizureReport('CN-GACC');
     expect(outcome(await route(a)).forwarded).toEqual([
       'SG-NPARKS WEN-ASIA',
       'VN-CUSTOMS WEN-ASIA',
     ]);
     revokeKey({ certsDir: fx.certsDir, kid: key('CN-GACC').kid, reason: 'keyCompromise' });
+    // Revoked in the trust store, not yet reloaded: the router still accepts what the key signs.
+    const meanwhile = seizureReport('CN-GACC');
+    const o = outcome(await route(meanwhile));
+    expect(o.rejected).toBeUndefined();
+    expect(o.forwarded).toEqual(['SG-NPARKS WEN-ASIA', 'VN-CUSTOMS WEN-ASIA']);
     await router.reload();
     const b = seizureReport('CN-GACC');
     await expectRejected(await route(b), 'ERR_KEY_REVOKED', b.id);

@@ -37,7 +37,8 @@ function positive(v: string): number {
 
 function isLoopback(hostPort: string): boolean {
   const host = hostPort.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
-  return host === 'localhost' || host === '::1' || /^127\./.test(host);
+  // An address, not a name that merely starts like one (`127.0.0.1.example.org` resolves anywhere).
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
 
 export function registerNats(program: Command): void {
@@ -162,7 +163,8 @@ export function registerNats(program: Command): void {
           ? (parseYaml(readFileSync(o.identities, 'utf8')) as Record<string, string>)
           : undefined;
         if (o.monitor !== false && !o.monitorAny && !isLoopback(o.monitor))
-          throw new Error(
+          throw new HubctlError(
+            HubctlErrorCode.InputInvalid,
             `--monitor ${o.monitor} is not a loopback address: the monitoring endpoint answers without authentication (use --monitor-any to insist)`,
           );
         const agencyLimits = {
