@@ -174,7 +174,9 @@ describe('gateway witness - the stalled alarm clears when the log extends again'
   it('a checkpoint without a proof from the size it cosigned: the witness publishes its last cosignature again, once per checkpoint', async () => {
     const seen: string[] = [];
     const sub = nc.subscribe(auditCosignatureSubject('epsilon', AGENCY), {
-      callback: (_err, m) => seen.push(m.string()),
+      callback: (_err, m) => {
+        seen.push(m.string());
+      },
     });
     await nc.flush();
     const size = (note: string) => parseCheckpoint(parseNote(note).text).size;
