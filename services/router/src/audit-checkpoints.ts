@@ -256,11 +256,12 @@ export class AuditCheckpointer {
     } else {
       // Another size only tells how far the witness got: worth a verification only when it is
       // more than the router knows, and only when the router's tree has that root there.
+      // Beyond what this router holds: another router's newer checkpoint (routers sharing the
+      // log), or nothing; either way nothing to learn here.
       const audit = this.#d.store.audit;
-      if (cp.size <= (this.#witnessSizes.get(agency) ?? 0))
+      if (cp.size <= (this.#witnessSizes.get(agency) ?? 0) || cp.size > audit.size)
         return void metrics.cosignatures.inc({ outcome: 'ignored' });
-      if (cp.size > audit.size || !audit.tree.root(cp.size).equals(cp.root))
-        return drop('not a checkpoint of this log');
+      if (!audit.tree.root(cp.size).equals(cp.root)) return drop('not a checkpoint of this log');
     }
     // The line already in the latest note is not verified again (a replay costs nothing).
     const anchored = current ? this.#anchored.get(agency) : undefined;
