@@ -13,6 +13,7 @@ import {
   type TrustStore,
 } from '@alert-hub/core';
 import {
+  MAX_NOTE_SIGNATURES,
   Witness,
   entryBytes,
   fileWitnessStore,
@@ -248,6 +249,8 @@ export class GatewayWitness {
       // One line per witness, the newest valid; the line already gathered is not verified again.
       const had = ours.signatures.find((s) => s.name === name);
       if (had && note.signatures.some((s) => s.line === had.line)) return;
+      // A note is read with at most MAX_NOTE_SIGNATURES lines: the first witnesses fill it.
+      if (!had && ours.signatures.length >= MAX_NOTE_SIGNATURES) return;
       const spent = this.#spent.get(who.agency) ?? 0;
       if (spent >= COSIGNATURE_VERIFICATIONS) return;
       const keys = ed25519Keys(this.#d.trust(), who.agency, 'agency');

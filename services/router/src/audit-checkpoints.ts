@@ -14,6 +14,7 @@ import {
 import {
   AuditIntegrityError,
   EMPTY_ROOT,
+  MAX_NOTE_SIGNATURES,
   findCosignature,
   hubCheckpoint,
   isOversizedCosignatureMessage,
@@ -267,6 +268,10 @@ export class AuditCheckpointer {
     const anchored = current ? this.#anchored.get(agency) : undefined;
     if (anchored && note.signatures.some((s) => s.line === anchored.line))
       return void metrics.cosignatures.inc({ outcome: 'ignored' });
+    // A note is read with at most MAX_NOTE_SIGNATURES lines (hubctl audit verify too): the
+    // first witnesses to cosign fill it; the others still tell the router their size.
+    const full =
+      current && !anchored && parseNote(latest.note).signatures.length >= MAX_NOTE_SIGNATURES;
     const spent = this.#spent.get(agency) ?? 0;
     if (spent >= COSIGNATURE_VERIFICATIONS)
       return drop('too many cosignatures since the last checkpoint');
@@ -282,7 +287,7 @@ export class AuditCheckpointer {
     if (!found) return drop('the cosignature does not verify');
     metrics.cosignatures.inc({ outcome: 'accepted' });
     this.#witnessSizes.set(agency, Math.max(this.#witnessSizes.get(agency) ?? 0, cp.size));
-    if (current && found.timestamp >= (anchored?.timestamp ?? 0)) {
+    if (current && !full && found.timestamp >= (anchored?.timestamp ?? 0)) {
       this.#anchored.set(agency, found);
       this.#latest = { ...latest, note: setSignatureLine(latest.note, name, found.line) };
     }
