@@ -76,9 +76,6 @@ export const DEFAULT_STREAM_LIMITS: StreamLimits = {
 /** Room in a dead letter for the router's headers (reason at most 1000 characters, subject, digest). */
 export const DEAD_LETTER_HEADROOM_BYTES = 8192;
 
-/** The largest cosignature message the stream stores: a signed note (64 KiB) and its headers. */
-export const AUDIT_COSIGNATURE_MAX_BYTES = 64 * 1024 + 4096;
-
 /** How long the router or a gateway may hold a message before JetStream redelivers it. */
 export const DEFAULT_ACK_WAIT_MS = 30_000;
 
@@ -99,6 +96,9 @@ function leafSources(leaves: readonly string[]): Partial<StreamConfig> {
     })),
   };
 }
+
+/** The largest cosignature message the stream stores: a signed note (64 KiB) and its headers. */
+export const AUDIT_COSIGNATURE_MAX_BYTES = 64 * 1024 + 4096;
 
 function streamConfigs(
   limits: StreamLimits,
