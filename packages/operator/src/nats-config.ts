@@ -53,6 +53,11 @@ export interface NatsSecurityOptions {
   readonly tls: TlsFiles;
   /** Identities other than the default convention, e.g. from an agency's own PKI. */
   readonly identities?: Readonly<Record<string, string>>;
+  /**
+   * The audit logs the hub's routers write (each router's `auditLog`; default `hub`): an agency
+   * may publish its cosignatures of these logs only.
+   */
+  readonly auditLogs?: readonly string[];
   /** Limits of every agency's account (defaults: {@link DEFAULT_AGENCY_LIMITS}). */
   readonly agencyLimits?: Partial<AgencyLimits>;
   /** Limits of one agency's account, over `agencyLimits`. */
@@ -64,11 +69,6 @@ export interface NatsSecurityOptions {
    */
   readonly permissionOverrides?: Readonly<Record<string, SubjectPermissions>>;
   readonly grantOverrides?: Readonly<Record<string, AgencyGrants>>;
-  /**
-   * The audit logs the hub's routers write (each router's `auditLog`; default `hub`): an agency
-   * may publish its cosignatures of these logs only.
-   */
-  readonly auditLogs?: readonly string[];
   /**
    * Agencies that run a leaf node: their account also admits the leaf's certificate and exports
    * the leaf's JetStream API to the hub's account, which sources the leaf's outbox (see
