@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDevPki, generateKey, leafCertName } from '@alert-hub/operator';
+import { createDevPki, generateKey, leafCertName, readAgencyAccess } from '@alert-hub/operator';
 import { findNatsServer, hubctl } from '@alert-hub/testkit';
 
 /**
@@ -128,6 +128,28 @@ describe('hubctl nats-config - cluster and leaf nodes', () => {
       'tls://nats-1:7422',
     ]);
     expect(r.code).not.toBe(0);
+  });
+
+  it('--audit-logs: an agency may publish its cosignatures of those logs only', async () => {
+    const file = join(dir, 'audit-logs.conf');
+    const r = await hubctl([
+      'nats-config',
+      '--certs',
+      certs,
+      '--audit-logs',
+      'hub,eu',
+      '--store-dir',
+      join(dir, 'js-audit'),
+      '--out',
+      file,
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const sg = readAgencyAccess(readFileSync(file, 'utf8'), 'SG-NPARKS');
+    expect(sg.publish.filter((p) => p.startsWith('ahub.audit.cosig.'))).toEqual([
+      'ahub.audit.cosig.hub.SG-NPARKS',
+      'ahub.audit.cosig.eu.SG-NPARKS',
+    ]);
+    expect(natsTest(file)).toContain('is valid');
   });
 });
 

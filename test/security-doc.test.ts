@@ -44,7 +44,7 @@ describe('security doc - generated from the rendered configuration', () => {
       '$JS.API.CONSUMER.INFO.AHUB_FEEDS.feed-SG-NPARKS',
       '$JS.API.CONSUMER.MSG.NEXT.AHUB_FEEDS.feed-SG-NPARKS',
       '$JS.ACK.AHUB_FEEDS.feed-SG-NPARKS.>',
-      'ahub.audit.cosig.*.SG-NPARKS',
+      'ahub.audit.cosig.hub.SG-NPARKS',
       'ahub.audit.proof.*.SG-NPARKS',
     ]);
     expect(sg.streams).toEqual(['ahub.audit.checkpoint.>', 'ahub.audit.cosig.>']);

@@ -229,3 +229,75 @@ export function addSignatureLines(note: string, lines: readonly string[]): strin
   const extra = lines.filter((l) => !have.has(l) && (have.add(l), true));
   return extra.length === 0 ? note : `${note}${extra.map((l) => `${l}\n`).join('')}`;
 }
+
+/**
+ * The most signature lines a witness's cosignature message carries: the checkpoint as the hub
+ * published it (one line per hub key that signed it) and the witness's own line. A note with
+ * more is dropped unread: nothing legitimate needs them.
+ */
+export const MAX_COSIGNATURE_MESSAGE_SIGNATURES = 4;
+
+/** A verified cosignature line and its timestamp (seconds). */
+export interface CosignatureLine {
+  readonly line: string;
+  readonly timestamp: number;
+}
+
+/**
+ * The newest valid cosignature of witness `name` on the note, at bounded cost: for each key in
+ * `publicKeys`, only the first line carrying that key's name and ID is verified, and at most
+ * `budget` lines in all, so a note costs at most one Ed25519 verification per key whatever it
+ * carries. Returns the line found (undefined when none verifies) and the verifications spent.
+ */
+export function findCosignature(
+  note: Note,
+  name: string,
+  publicKeys: readonly Buffer[],
+  budget = publicKeys.length,
+): { readonly found: CosignatureLine | undefined; readonly verified: number } {
+  let found: CosignatureLine | undefined;
+  let verified = 0;
+  for (const publicKey of publicKeys) {
+    const id = noteKeyId(name, SignatureType.Cosignature, publicKey);
+    const s = note.signatures.find((x) => x.name === name && x.keyId.equals(id));
+    if (!s) continue;
+    if (verified >= budget) break;
+    verified++;
+    let timestamp: number | undefined;
+    try {
+      timestamp = verifyCosignature({ text: note.text, signatures: [s] }, { name, publicKey });
+    } catch {
+      continue;
+    }
+    if (timestamp !== undefined && (found === undefined || timestamp > found.timestamp))
+      found = { line: s.line, timestamp };
+  }
+  return { found, verified };
+}
+
+/**
+ * The note with every signature line of key name `name` replaced by `line`: one line per
+ * witness, so that nobody can make a gathered note carry more lines than there are witnesses.
+ */
+export function setSignatureLine(note: string, name: string, line: string): string {
+  const parsed = parseNote(note);
+  const others = parsed.signatures.filter((s) => s.name !== name).map((s) => s.line);
+  return `${parsed.text}\n${[...others, line].map((l) => `${l}\n`).join('')}`;
+}
+
+/** The largest cosignature message read: a signed note (64 KiB). */
+export const MAX_COSIGNATURE_MESSAGE_BYTES = 64 * 1024;
+
+/**
+ * True when a cosignature message is larger, or has more lines, than one can legitimately be: at
+ * most {@link MAX_COSIGNATURE_MESSAGE_BYTES}, and the checkpoint's three lines, the blank line and
+ * {@link MAX_COSIGNATURE_MESSAGE_SIGNATURES} signature lines. Counts bytes only, before any
+ * decoding or parsing.
+ */
+export function isOversizedCosignatureMessage(data: Uint8Array): boolean {
+  if (data.length > MAX_COSIGNATURE_MESSAGE_BYTES) return true;
+  let lines = 0;
+  for (const b of data)
+    if (b === 0x0a && ++lines > 4 + MAX_COSIGNATURE_MESSAGE_SIGNATURES) return true;
+  return false;
+}

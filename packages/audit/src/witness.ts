@@ -49,7 +49,7 @@ export type WitnessOutcome =
   /** Not newer than what the witness cosigned, and consistent with it. */
   | { readonly kind: 'stale'; readonly checkpoint: Checkpoint }
   /** Not verifiable yet (no proof from the witness's size): not cosigned, nothing concluded. */
-  | { readonly kind: 'unverifiable'; readonly reason: string }
+  | { readonly kind: 'unverifiable'; readonly checkpoint: Checkpoint; readonly reason: string }
   /** Not a checkpoint of a log the witness follows (malformed, or not signed by the hub). */
   | { readonly kind: 'refused'; readonly code: string; readonly reason: string }
   /** The log contradicts what the witness cosigned: evidence kept, never cosigned. */
@@ -146,6 +146,7 @@ export class Witness {
       if (!p)
         return {
           kind: 'unverifiable',
+          checkpoint,
           reason: `checkpoint ${checkpoint.size} carries no consistency proof from ${last.size}, the size this witness cosigned`,
         };
       try {

@@ -6,10 +6,15 @@ import {
   type NoteError,
   checkRoutes,
   cosignCheckpoint,
+  MAX_COSIGNATURE_MESSAGE_BYTES,
+  MAX_COSIGNATURE_MESSAGE_SIGNATURES,
+  findCosignature,
   formatCheckpoint,
+  isOversizedCosignatureMessage,
   parseCheckpoint,
   parseNote,
   rawEd25519PublicKey,
+  setSignatureLine,
   signNote,
   verifyConsistency,
   verifyCosignature,
@@ -161,5 +166,64 @@ describe('signed notes - strict parsing and verification', () => {
     expect(code(() => parseNote(body))).toBe('ERR_NOTE_MALFORMED');
     const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     expect(code(() => rawEd25519PublicKey(publicKey))).toBe('ERR_NOTE_KEY');
+  });
+});
+
+describe('signed notes - gathering cosignatures at bounded cost', () => {
+  const body = formatCheckpoint({ origin: ORIGIN, size: 5, root: Buffer.alloc(32, 7) });
+  const note = signNote(body, hub);
+  const other = { name: WITNESS, ...keyFromSeed(Buffer.alloc(32, 9).toString('hex')) };
+  it('findCosignature verifies only the first line of each key, within its budget', () => {
+    const bad = cosignCheckpoint(body.replace('\n5\n', '\n6\n'), witness, COSIGNED_AT);
+    const good = cosignCheckpoint(body, witness, COSIGNED_AT + 1);
+    // A bad line first: the good one after it is never read.
+    const n = parseNote(`${note}${bad}\n${good}\n`);
+    expect(findCosignature(n, WITNESS, [witness.publicKey])).toEqual({
+      found: undefined,
+      verified: 1,
+    });
+    const ok = parseNote(`${note}${good}\n${bad}\n`);
+    expect(findCosignature(ok, WITNESS, [witness.publicKey])).toEqual({
+      found: { line: good, timestamp: COSIGNED_AT + 1 },
+      verified: 1,
+    });
+    // Two keys (a rotation): one verification each, the newest valid wins; no budget, none.
+    const second = cosignCheckpoint(body, other, COSIGNED_AT + 5);
+    const both = parseNote(`${note}${good}\n${second}\n`);
+    expect(findCosignature(both, WITNESS, [witness.publicKey, other.publicKey])).toEqual({
+      found: { line: second, timestamp: COSIGNED_AT + 5 },
+      verified: 2,
+    });
+    expect(findCosignature(both, WITNESS, [witness.publicKey, other.publicKey], 0)).toEqual({
+      found: undefined,
+      verified: 0,
+    });
+    // Lines of another name cost nothing.
+    expect(findCosignature(both, 'alert-hub/witness/XX', [witness.publicKey]).verified).toBe(0);
+  });
+  it('a cosignature message with more lines, or bytes, than one carries is found oversized before parsing', () => {
+    const line = cosignCheckpoint(body, witness, COSIGNED_AT);
+    const enc = (t: string) => new TextEncoder().encode(t);
+    const lines = (n: number) => `${note}${`${line}\n`.repeat(n)}`;
+    // the hub's line and 3 more: 4 signature lines
+    expect(isOversizedCosignatureMessage(enc(lines(MAX_COSIGNATURE_MESSAGE_SIGNATURES - 1)))).toBe(
+      false,
+    );
+    expect(isOversizedCosignatureMessage(enc(lines(MAX_COSIGNATURE_MESSAGE_SIGNATURES)))).toBe(
+      true,
+    );
+    expect(
+      isOversizedCosignatureMessage(new Uint8Array(MAX_COSIGNATURE_MESSAGE_BYTES + 1).fill(0x41)),
+    ).toBe(true);
+  });
+  it('setSignatureLine keeps one line per key name', () => {
+    const a = cosignCheckpoint(body, witness, COSIGNED_AT);
+    const b = cosignCheckpoint(body, witness, COSIGNED_AT + 1);
+    const once = setSignatureLine(`${note}${a}\n`, WITNESS, b);
+    expect(parseNote(once).signatures.map((s) => s.line)).toEqual([
+      parseNote(note).signatures[0]!.line,
+      b,
+    ]);
+    expect(setSignatureLine(once, WITNESS, b)).toBe(once);
   });
 });

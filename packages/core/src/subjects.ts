@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
  *   ahub.dlq.<claimed-origin>               refused messages with their reason (AHUB_DEADLETTER)
  *   _INBOX.<agency>.>                       an agency's replies, private to it
  *   ahub.audit.checkpoint.<log>             the router's signed audit checkpoints (AHUB_AUDIT)
- *   ahub.audit.cosig.<log>.<agency>         a witness's cosigned checkpoint (AHUB_AUDIT)
+ *   ahub.audit.cosig.<log>.<agency>         a witness's cosigned checkpoint (AHUB_AUDIT_COSIG)
  *   ahub.audit.proof.<log>.<agency>         an agency asks for inclusion proofs of its deliveries
  *   ahub.in.<agency>.receipt                a partner's signed delivery receipt (AHUB_INBOUND)
  *   ahub.feed.<agency>.<hub>.notice         the hub's signed notices to an agency (AHUB_FEEDS)
@@ -24,7 +24,10 @@ export const Streams = {
   Inbound: 'AHUB_INBOUND',
   Feeds: 'AHUB_FEEDS',
   DeadLetter: 'AHUB_DEADLETTER',
+  /** The router's signed audit checkpoints: only the router writes there. */
   Audit: 'AHUB_AUDIT',
+  /** Witnesses' cosignatures: the last one of each witness per log (agencies write there). */
+  AuditCosignatures: 'AHUB_AUDIT_COSIG',
 } as const;
 
 export const ROUTER_CONSUMER = 'router';
@@ -161,6 +164,9 @@ export const AUDIT_CHECKPOINTS_ALL = 'ahub.audit.checkpoint.>';
 /** Every cosignature subject. */
 export const AUDIT_COSIGNATURES_ALL = 'ahub.audit.cosig.>';
 
+/** The audit log a router writes when its configuration names none (`auditLog`). */
+export const DEFAULT_AUDIT_LOG = 'hub';
+
 /** Where the router publishes the signed checkpoints of audit log `log`. */
 export function auditCheckpointSubject(log: string): string {
   return `ahub.audit.checkpoint.${token(log, 'audit log')}`;
@@ -246,8 +252,16 @@ export interface AgencyGrants {
   readonly streams: readonly string[];
 }
 
-/** The grants of `agency` (see {@link AgencyGrants}). */
-export function agencyGrants(agency: string, inbound = [inboundSubjects(agency)]): AgencyGrants {
+/**
+ * The grants of `agency` (see {@link AgencyGrants}). `auditLogs` are the audit logs the hub's
+ * routers write (their `auditLog`): the agency may publish its cosignatures of those logs only,
+ * so it cannot make up subjects in the cosignature stream.
+ */
+export function agencyGrants(
+  agency: string,
+  inbound = [inboundSubjects(agency)],
+  auditLogs: readonly string[] = [DEFAULT_AUDIT_LOG],
+): AgencyGrants {
   const consumer = `${Streams.Feeds}.${feedConsumerName(agency)}`;
   const api = (what: string, stream = false): Grant => ({
     hub: `$JS.API.${what}.${consumer}`,
@@ -262,8 +276,12 @@ export function agencyGrants(agency: string, inbound = [inboundSubjects(agency)]
       api('CONSUMER.INFO'),
       api('CONSUMER.MSG.NEXT', true),
       { hub: acks, local: acks },
-      // as a witness: its own cosignatures, and requests for proofs of its own deliveries
-      { hub: `ahub.audit.cosig.*.${agency}`, local: `ahub.audit.cosig.*.${agency}` },
+      // as a witness: its own cosignatures of the hub's logs, and requests for proofs of its own
+      // deliveries
+      ...auditLogs.map((log) => {
+        const s = auditCosignatureSubject(log, agency);
+        return { hub: s, local: s };
+      }),
       { hub: `ahub.audit.proof.*.${agency}`, local: `ahub.audit.proof.*.${agency}` },
     ],
     streams: [AUDIT_CHECKPOINTS_ALL, AUDIT_COSIGNATURES_ALL],

@@ -53,6 +53,11 @@ export interface NatsSecurityOptions {
   readonly tls: TlsFiles;
   /** Identities other than the default convention, e.g. from an agency's own PKI. */
   readonly identities?: Readonly<Record<string, string>>;
+  /**
+   * The audit logs the hub's routers write (each router's `auditLog`; default `hub`): an agency
+   * may publish its cosignatures of these logs only.
+   */
+  readonly auditLogs?: readonly string[];
   /** Limits of every agency's account (defaults: {@link DEFAULT_AGENCY_LIMITS}). */
   readonly agencyLimits?: Partial<AgencyLimits>;
   /** Limits of one agency's account, over `agencyLimits`. */
@@ -116,7 +121,7 @@ export function renderNatsSecurityConfig(o: NatsSecurityOptions): string {
   for (const a of o.agencies) {
     const leaf = o.leaves?.includes(a) ? leafAccountParts(a) : undefined;
     if (leaf) hubImports.push(...leaf.hubImports);
-    const g = o.grantOverrides?.[a] ?? agencyGrants(a);
+    const g = o.grantOverrides?.[a] ?? agencyGrants(a, undefined, o.auditLogs);
     const l = limitsOf(o, a);
     for (const { hub, stream } of g.grants)
       exports.push(

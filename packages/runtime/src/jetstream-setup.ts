@@ -36,7 +36,7 @@ export interface StreamLimits {
   readonly inboundMaxBytes: number;
   readonly feedsMaxBytes: number;
   readonly deadLetterMaxBytes: number;
-  /** The audit checkpoint and cosignature stream. */
+  /** The audit checkpoint stream, and the cosignature stream. */
   readonly auditMaxBytes: number;
   /**
    * JetStream de-duplication window. Every message id in it costs nats-server memory, so it is
@@ -127,6 +127,9 @@ function leafSources(leaves: readonly string[]): Partial<StreamConfig> {
   };
 }
 
+/** The largest cosignature message the stream stores: a signed note (64 KiB) and its headers. */
+export const AUDIT_COSIGNATURE_MAX_BYTES = 64 * 1024 + 4096;
+
 function streamConfigs(
   limits: StreamLimits,
   leaves: readonly string[] = [],
@@ -181,12 +184,27 @@ function streamConfigs(
       max_bytes: limits.deadLetterMaxBytes,
     },
     {
-      // Signed audit checkpoints and witnesses' cosignatures: small, kept for a year; when full
-      // the oldest go first (each witness keeps the last one it cosigned itself).
+      // The router's signed audit checkpoints, and nothing else: no agency may publish here (it
+      // could otherwise evict them, or take their message ids first). Kept for a year; when full
+      // the oldest go first. Listed before the cosignature stream: an older hub's stream also
+      // held the cosignature subjects, which must leave it before another stream can take them.
       ...common,
       discard: DiscardPolicy.Old,
       name: Streams.Audit,
-      subjects: [AUDIT_CHECKPOINTS_ALL, AUDIT_COSIGNATURES_ALL],
+      subjects: [AUDIT_CHECKPOINTS_ALL],
+      max_age: nanos(365 * 24 * 3600_000),
+      max_bytes: limits.auditMaxBytes,
+    },
+    {
+      // Witnesses' cosignatures: the last one per subject (one witness, one log). An agency may
+      // publish only its own subjects of the hub's logs (its NATS permissions), each holding one
+      // message of at most a note's size: it replaces its own cosignature and can neither evict
+      // nor crowd out anyone else's (`discard: new`: a full stream refuses, never drops).
+      ...common,
+      name: Streams.AuditCosignatures,
+      subjects: [AUDIT_COSIGNATURES_ALL],
+      max_msgs_per_subject: 1,
+      max_msg_size: AUDIT_COSIGNATURE_MAX_BYTES,
       max_age: nanos(365 * 24 * 3600_000),
       max_bytes: limits.auditMaxBytes,
     },

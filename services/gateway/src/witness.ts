@@ -13,15 +13,17 @@ import {
   type TrustStore,
 } from '@alert-hub/core';
 import {
+  MAX_NOTE_SIGNATURES,
   Witness,
-  addSignatureLines,
   entryBytes,
   fileWitnessStore,
+  findCosignature,
   hashLeaf,
+  isOversizedCosignatureMessage,
   parseCheckpoint,
   parseNote,
   routedDetail,
-  verifyCosignature,
+  setSignatureLine,
   verifyInclusion,
   verifyNote,
   verifyRouteInclusion,
@@ -32,6 +34,9 @@ import {
 } from '@alert-hub/audit';
 import type { Logger } from '@alert-hub/runtime';
 import type { GatewayMetrics } from './metrics.js';
+
+/** Ed25519 verifications another witness's cosignatures may cost this gateway per checkpoint. */
+const COSIGNATURE_VERIFICATIONS = 8;
 
 function ed25519Keys(trust: TrustStore, principal: string, role: 'agency' | 'router'): Buffer[] {
   return trust
@@ -84,6 +89,10 @@ export class GatewayWitness {
   /** Per log: checkpoints in a row that did not extend what this witness cosigned, and why. */
   readonly #notExtending = new Map<string, { count: number; reason: string }>();
   #stalled: string | undefined;
+  /** Per agency: verifications spent on its cosignatures since this witness last cosigned. */
+  readonly #spent = new Map<string, number>();
+  /** Per log: the checkpoint size for which the last cosignature was published again. */
+  readonly #reminded = new Map<string, number>();
 
   constructor(d: GatewayWitnessDeps) {
     this.#d = d;
@@ -137,7 +146,7 @@ export class GatewayWitness {
       }),
       this.#d.nc.subscribe(AUDIT_COSIGNATURES_ALL, {
         callback: (err, m) => {
-          if (!err) this.#cosignature(m.subject, m.string());
+          if (!err) this.#cosignature(m.subject, m.data);
         },
       }),
     );
@@ -155,6 +164,7 @@ export class GatewayWitness {
       case 'cosigned':
         if (this.#stalled) this.#restall();
         this.#latest.set(log, out.note);
+        this.#spent.clear();
         this.#d.nc.publish(auditCosignatureSubject(log, this.#d.agency), out.note);
         this.#d.log.info(
           { log, auditSize: out.checkpoint.size },
@@ -174,6 +184,7 @@ export class GatewayWitness {
         return;
       case 'unverifiable':
         this.#d.log.warn({ log, reason: out.reason }, 'audit checkpoint not yet verifiable');
+        this.#remind(log, out.checkpoint.size);
         return;
       case 'stale':
         return;
@@ -199,6 +210,24 @@ export class GatewayWitness {
     );
   }
 
+  /**
+   * The router sent a checkpoint without a proof from the size this witness cosigned: it does not
+   * know that size (its stored cosignatures are gone, or it restarted before seeing this one).
+   * The witness publishes its last cosignature again, once per checkpoint, so the router's next
+   * checkpoint carries the proof from it and the witness cosigns again.
+   */
+  #remind(log: string, size: number): void {
+    if (this.#reminded.get(log) === size) return;
+    const last = this.#store.load(auditOrigin(log));
+    if (!last) return;
+    this.#reminded.set(log, size);
+    this.#d.nc.publish(auditCosignatureSubject(log, this.#d.agency), last.note);
+    this.#d.log.info(
+      { log, auditSize: last.size },
+      'last cosignature published again: the router did not know what this witness cosigned',
+    );
+  }
+
   /** The alarm after a log cosigned again: kept (naming a log still stalled) or cleared. */
   #restall(): void {
     const still = [...this.#notExtending].find(([, v]) => v.count >= WITNESS_STALL_CHECKPOINTS);
@@ -206,25 +235,34 @@ export class GatewayWitness {
     this.#d.metrics.witnessStalled.set(still ? 1 : 0);
   }
 
-  #cosignature(subject: string, text: string): void {
+  #cosignature(subject: string, data: Uint8Array): void {
     const who = parseAuditCosignatureSubject(subject);
     const mine = who && this.#latest.get(who.log);
     if (!who || !mine || who.agency === this.#d.agency) return;
+    // Any agency publishes here: cheap checks first, at most one verification per key.
+    if (isOversizedCosignatureMessage(data)) return;
     try {
-      const note = parseNote(text);
+      const note = parseNote(new TextDecoder().decode(data));
       const ours = parseNote(mine);
       if (note.text !== ours.text) return;
       const name = witnessName(who.agency);
-      const valid = ed25519Keys(this.#d.trust(), who.agency, 'agency').some((publicKey) => {
-        try {
-          return verifyCosignature(note, { name, publicKey }) !== undefined;
-        } catch {
-          return false;
-        }
-      });
-      if (!valid) return;
-      const lines = note.signatures.filter((s) => s.name === name).map((s) => s.line);
-      this.#latest.set(who.log, addSignatureLines(mine, lines));
+      // One line per witness, the newest valid; the line already gathered is not verified again.
+      const had = ours.signatures.find((s) => s.name === name);
+      if (had && note.signatures.some((s) => s.line === had.line)) return;
+      // A note is read with at most MAX_NOTE_SIGNATURES lines: the first witnesses fill it.
+      if (!had && ours.signatures.length >= MAX_NOTE_SIGNATURES) return;
+      const spent = this.#spent.get(who.agency) ?? 0;
+      if (spent >= COSIGNATURE_VERIFICATIONS) return;
+      const keys = ed25519Keys(this.#d.trust(), who.agency, 'agency');
+      const { found, verified } = findCosignature(
+        note,
+        name,
+        keys,
+        COSIGNATURE_VERIFICATIONS - spent,
+      );
+      this.#spent.set(who.agency, spent + verified);
+      if (!found || (had && had.signature.readBigUInt64BE(0) > BigInt(found.timestamp))) return;
+      this.#latest.set(who.log, setSignatureLine(mine, name, found.line));
     } catch {
       // A malformed cosignature is somebody else's problem; it is simply not gathered.
     }

@@ -1,8 +1,14 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { auditCheckpointSubject, auditOrigin } from '@alert-hub/core';
-import { MerkleTree, formatCheckpoint, signNote } from '@alert-hub/audit';
+import { auditCheckpointSubject, auditCosignatureSubject, auditOrigin } from '@alert-hub/core';
+import {
+  MerkleTree,
+  formatCheckpoint,
+  parseCheckpoint,
+  parseNote,
+  signNote,
+} from '@alert-hub/audit';
 import { useNatsServer } from '@alert-hub/testkit/harness';
 import {
   eventually,
@@ -163,5 +169,34 @@ describe('gateway witness - the stalled alarm clears when the log extends again'
     await checkpoint('delta', 4, [3]);
     expect(await outcomes('cosigned')).toBe(1);
     expect(witness.stalled).toBeUndefined();
+  });
+
+  it('a checkpoint without a proof from the size it cosigned: the witness publishes its last cosignature again, once per checkpoint', async () => {
+    const seen: string[] = [];
+    const sub = nc.subscribe(auditCosignatureSubject('epsilon', AGENCY), {
+      callback: (_err, m) => {
+        seen.push(m.string());
+      },
+    });
+    await nc.flush();
+    const size = (note: string) => parseCheckpoint(parseNote(note).text).size;
+    const received = (n: number) => eventually(() => seen.length >= n, 5_000, `${n} cosignatures`);
+    await checkpoint('epsilon', 3);
+    await received(1);
+    // The router does not know 3: the witness says it again (its note as it cosigned it).
+    await checkpoint('epsilon', 5);
+    await received(2);
+    expect(seen[1]).toBe(seen[0]);
+    // The same checkpoint again: no second reminder; an older one (stale): none either.
+    await checkpoint('epsilon', 5);
+    await checkpoint('epsilon', 2);
+    await checkpoint('epsilon', 6);
+    await received(3);
+    expect(seen[2]).toBe(seen[0]);
+    await checkpoint('epsilon', 7, [3]);
+    await received(4);
+    await nc.flush();
+    expect(seen.map(size)).toEqual([3, 3, 3, 7]);
+    sub.unsubscribe();
   });
 });

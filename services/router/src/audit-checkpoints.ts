@@ -3,6 +3,7 @@ import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import {
   Streams,
   auditCheckpointSubject,
+  auditCosignatureSubject,
   auditCosignatures,
   auditOrigin,
   auditProofRequests,
@@ -13,21 +14,31 @@ import {
 import {
   AuditIntegrityError,
   EMPTY_ROOT,
-  addSignatureLines,
+  MAX_NOTE_SIGNATURES,
+  findCosignature,
   hubCheckpoint,
+  isOversizedCosignatureMessage,
   parseCheckpoint,
   parseNote,
   routeInclusion,
+  setSignatureLine,
   traceAlert,
-  verifyCosignature,
   witnessName,
   type Checkpoint,
   type CheckpointMessage,
+  type CosignatureLine,
+  type Note,
   type NoteSigner,
 } from '@alert-hub/audit';
 import type { Logger } from '@alert-hub/runtime';
 import type { RouterMetrics } from './metrics.js';
 import type { RouterStore } from './store.js';
+
+/**
+ * Ed25519 verifications an agency's cosignatures may cost the router between two checkpoints: a
+ * witness sends one cosignature per checkpoint, and one more to make its size known again.
+ */
+export const COSIGNATURE_VERIFICATIONS = 8;
 
 /** The note signer of the hub key for log `origin`; checkpoints are Ed25519 notes. */
 export function hubNoteSigner(key: SigningKey, origin: string): NoteSigner {
@@ -86,6 +97,12 @@ export class AuditCheckpointer {
   readonly #subs: Subscription[] = [];
   /** The checkpoint being made, if one is. */
   #running: Promise<void> | undefined;
+  /** Per witness: its line in the latest note. */
+  readonly #anchored = new Map<string, CosignatureLine>();
+  /** Per agency: Ed25519 verifications spent on its cosignatures since the last checkpoint. */
+  readonly #spent = new Map<string, number>();
+  /** Agencies whose ignored cosignature was logged since the last checkpoint (once each). */
+  readonly #warned = new Set<string>();
 
   constructor(d: CheckpointerDeps) {
     this.#d = d;
@@ -123,7 +140,7 @@ export class AuditCheckpointer {
     const { jsm, store, nc, log } = this.#d;
     if (!store.audit.transparency) return;
     const hubKeys = noteKeysOf(this.#d.trust(), this.#d.principal, 'router');
-    const last = await lastMessage(jsm, auditCheckpointSubject(log));
+    const last = await lastMessage(jsm, Streams.Audit, auditCheckpointSubject(log));
     if (last) {
       const msg = JSON.parse(new TextDecoder().decode(last)) as CheckpointMessage;
       const cp = hubCheckpoint(msg.checkpoint, this.origin, hubKeys);
@@ -159,18 +176,22 @@ export class AuditCheckpointer {
           store.audit.checkAgainst(bound);
         })
         .immediate();
-      if (cp) this.#latest = { checkpoint: cp, note: msg.checkpoint };
+      if (cp) this.#setLatest({ checkpoint: cp, note: msg.checkpoint });
     } else store.audit.checkAgainst({ origin: this.origin, size: 0, root: EMPTY_ROOT });
     this.#checkUnpublished(hubKeys);
     for (const agency of this.#d.trust().agencies) {
-      const data = await lastMessage(jsm, auditCosignatures(log).replace('*', agency));
-      if (data) this.#cosignature(agency, new TextDecoder().decode(data));
+      const data = await lastMessage(
+        jsm,
+        Streams.AuditCosignatures,
+        auditCosignatureSubject(log, agency),
+      );
+      if (data) this.#cosignature(agency, data);
     }
     const cosigs = nc.subscribe(auditCosignatures(log), {
       callback: (err, m) => {
         if (err) return;
         const who = parseAuditCosignatureSubject(m.subject);
-        if (who) this.#cosignature(who.agency, m.string());
+        if (who) this.#cosignature(who.agency, m.data);
       },
     });
     const proofs = nc.subscribe(auditProofRequests(log), {
@@ -197,29 +218,87 @@ export class AuditCheckpointer {
     audit.db.transaction(() => audit.checkHead(this.origin, hubKeys, published)).immediate();
   }
 
-  #cosignature(agency: string, text: string): void {
+  /**
+   * One witness's cosignature message. An agency may publish anything on its cosignature subject,
+   * so the cheap checks come first and the expensive one (Ed25519) last, at most once per key of
+   * the agency and at most {@link COSIGNATURE_VERIFICATIONS} times per agency between two
+   * checkpoints: the size, the line count, the witness's key name, and that the note's text is a
+   * checkpoint of this log as the router's own tree has it (the latest, or an earlier or later
+   * size of the same tree: it tells the size the witness cosigned). The latest note keeps one line
+   * per witness, the newest valid.
+   */
+  #cosignature(agency: string, data: Uint8Array): void {
+    const { metrics } = this.#d;
+    const drop = (reason: string): void => {
+      metrics.cosignatures.inc({ outcome: 'ignored' });
+      if (this.#warned.has(agency)) return;
+      this.#warned.add(agency);
+      this.#d.logger.warn({ agency, reason }, 'cosignature ignored');
+    };
+    if (isOversizedCosignatureMessage(data))
+      return drop('larger, or with more lines, than a cosignature message');
+    let note: Note;
+    let cp: Checkpoint;
     try {
-      const note = parseNote(text);
-      const cp = parseCheckpoint(note.text);
-      if (cp.origin !== this.origin) return;
-      const name = witnessName(agency);
-      const ok = noteKeysOf(this.#d.trust(), agency, 'agency').some((publicKey) => {
-        try {
-          return verifyCosignature(note, { name, publicKey }) !== undefined;
-        } catch {
-          return false;
-        }
-      });
-      if (!ok) return;
-      this.#witnessSizes.set(agency, Math.max(this.#witnessSizes.get(agency) ?? 0, cp.size));
-      const latest = this.#latest;
-      if (latest && latest.checkpoint.size === cp.size && latest.checkpoint.root.equals(cp.root)) {
-        const lines = note.signatures.filter((s) => s.name === name).map((s) => s.line);
-        this.#latest = { ...latest, note: addSignatureLines(latest.note, lines) };
-      }
+      note = parseNote(new TextDecoder().decode(data));
+      cp = parseCheckpoint(note.text);
     } catch (err) {
-      this.#d.logger.warn({ agency, reason: (err as Error).message }, 'cosignature ignored');
+      return drop((err as Error).message);
     }
+    if (cp.origin !== this.origin) return drop('a checkpoint of another log');
+    const name = witnessName(agency);
+    if (!note.signatures.some((s) => s.name === name))
+      return drop('no cosignature line of this witness');
+    const latest = this.#latest;
+    const current = latest !== undefined && cp.size === latest.checkpoint.size;
+    if (current) {
+      if (!cp.root.equals(latest.checkpoint.root))
+        return drop('not the checkpoint the router published');
+    } else {
+      // Another size only tells how far the witness got: worth a verification only when it is
+      // more than the router knows, and only when the router's tree has that root there.
+      // Beyond what this router holds: another router's newer checkpoint (routers sharing the
+      // log), or nothing; either way nothing to learn here.
+      const audit = this.#d.store.audit;
+      if (cp.size <= (this.#witnessSizes.get(agency) ?? 0) || cp.size > audit.size)
+        return void metrics.cosignatures.inc({ outcome: 'ignored' });
+      if (!audit.tree.root(cp.size).equals(cp.root)) return drop('not a checkpoint of this log');
+    }
+    // The line already in the latest note is not verified again (a replay costs nothing).
+    const anchored = current ? this.#anchored.get(agency) : undefined;
+    if (anchored && note.signatures.some((s) => s.line === anchored.line))
+      return void metrics.cosignatures.inc({ outcome: 'ignored' });
+    // A note is read with at most MAX_NOTE_SIGNATURES lines (hubctl audit verify too): the
+    // first witnesses to cosign fill it; the others still tell the router their size.
+    const full =
+      current && !anchored && parseNote(latest.note).signatures.length >= MAX_NOTE_SIGNATURES;
+    const spent = this.#spent.get(agency) ?? 0;
+    if (spent >= COSIGNATURE_VERIFICATIONS)
+      return drop('too many cosignatures since the last checkpoint');
+    const keys = noteKeysOf(this.#d.trust(), agency, 'agency');
+    const { found, verified } = findCosignature(
+      note,
+      name,
+      keys,
+      COSIGNATURE_VERIFICATIONS - spent,
+    );
+    this.#spent.set(agency, spent + verified);
+    metrics.cosignatureVerifications.inc(verified);
+    if (!found) return drop('the cosignature does not verify');
+    metrics.cosignatures.inc({ outcome: 'accepted' });
+    this.#witnessSizes.set(agency, Math.max(this.#witnessSizes.get(agency) ?? 0, cp.size));
+    if (current && !full && found.timestamp >= (anchored?.timestamp ?? 0)) {
+      this.#anchored.set(agency, found);
+      this.#latest = { ...latest, note: setSignatureLine(latest.note, name, found.line) };
+    }
+  }
+
+  /** A new latest checkpoint: its note carries no cosignature yet, every agency's budget is new. */
+  #setLatest(latest: { checkpoint: Checkpoint; note: string }): void {
+    this.#latest = latest;
+    this.#anchored.clear();
+    this.#spent.clear();
+    this.#warned.clear();
   }
 
   /** Inclusion proofs of the entries recording deliveries of one alert to `agency`. */
@@ -299,7 +378,7 @@ export class AuditCheckpointer {
     }
     if (!signed) return;
     const { checkpoint, note } = signed;
-    this.#latest = signed;
+    this.#setLatest(signed);
     const froms = [...new Set(this.#witnessSizes.values())].filter(
       (s) => s > 0 && s < checkpoint.size,
     );
@@ -313,7 +392,7 @@ export class AuditCheckpointer {
       })),
     };
     await this.#d.js.publish(auditCheckpointSubject(this.#d.log), JSON.stringify(msg), {
-      msgID: `${this.origin}:${checkpoint.size}`,
+      msgID: checkpointMsgId(this.origin, checkpoint),
       timeout: this.#d.publishTimeoutMs,
     });
     this.#d.metrics.checkpoints.inc();
@@ -328,12 +407,22 @@ export class AuditCheckpointer {
   }
 }
 
+/**
+ * The JetStream message id of a checkpoint: its origin, size and root. Nobody but the router can
+ * publish on the checkpoint subject, and the root makes the id of a checkpoint not yet signed
+ * unknowable anyway; the same checkpoint published twice (a retry) is still one message.
+ */
+export function checkpointMsgId(origin: string, c: Checkpoint): string {
+  return `${origin}:${c.size}:${c.root.toString('base64')}`;
+}
+
 async function lastMessage(
   jsm: JetStreamManager,
+  stream: string,
   subject: string,
 ): Promise<Uint8Array | undefined> {
   try {
-    const m = await jsm.streams.getMessage(Streams.Audit, { last_by_subj: subject });
+    const m = await jsm.streams.getMessage(stream, { last_by_subj: subject });
     return m?.data;
   } catch (err) {
     if (

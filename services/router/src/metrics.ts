@@ -98,6 +98,17 @@ export function createRouterMetrics(instance: string) {
       help: 'Audit checkpoints signed and published',
       registers: [registry],
     }),
+    cosignatures: new Counter({
+      name: 'ahub_router_audit_cosignatures_total',
+      help: 'Witness cosignature messages received, by outcome (accepted: a valid cosignature the router did not have; ignored: anything else)',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
+    cosignatureVerifications: new Counter({
+      name: 'ahub_router_audit_cosignature_verifications_total',
+      help: 'Ed25519 verifications spent on witness cosignatures',
+      registers: [registry],
+    }),
     auditFailed: new Gauge({
       name: 'ahub_router_audit_failed',
       help: '1 when the audit database no longer matches what the router wrote or published (routing stopped)',

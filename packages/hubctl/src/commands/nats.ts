@@ -108,6 +108,11 @@ export function registerNats(program: Command): void {
       (v: string) => v.split(',').filter(Boolean),
     )
     .option(
+      '--audit-logs <names>',
+      "comma-separated audit logs the hub's routers write (each router's auditLog): an agency may publish its cosignatures of these only",
+      (v: string) => v.split(',').filter(Boolean),
+    )
+    .option(
       '--leaf-listen <host:port>',
       'leaf-node listener of the hub',
       `0.0.0.0:${DEFAULT_LEAF_PORT}`,
@@ -124,6 +129,7 @@ export function registerNats(program: Command): void {
     .action(
       (o: {
         leafAgencies?: string[];
+        auditLogs?: string[];
         leafListen: string;
         leaf?: string;
         hubUrl?: string[];
@@ -201,6 +207,7 @@ export function registerNats(program: Command): void {
           ...(identities ? { identities } : {}),
           agencyLimits,
           ...(limitsByAgency ? { limitsByAgency } : {}),
+          ...(o.auditLogs?.length ? { auditLogs: o.auditLogs } : {}),
         };
         if (o.cluster !== undefined) {
           if (!o.outDir) throw new Error('--cluster writes one file per node: give --out-dir');
