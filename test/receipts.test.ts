@@ -1,3 +1,4 @@
+import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
@@ -6,10 +7,13 @@ import {
   decodeEnvelope,
   encodeEnvelope,
   feedSubject,
+  inboundMsgId,
+  inboundSubject,
   newAlertId,
   receiptMsgId,
   receiptSubject,
   sha256Hex,
+  signAlert,
   signReceipt,
   type DeliveryReceipt,
   type OperationReport,
@@ -19,6 +23,7 @@ import {
   LOCAL_ROUTER,
   eventually,
   hubctl,
+  registry,
   sampleRetraction,
   seizureReport,
   spawnService,
@@ -140,6 +145,15 @@ async function audit(query: string) {
 let shared: string;
 
 describe('receipts - real processes', () => {
+  it("the hub's directory, its logs directory and every service's log are private (0700, 0600)", () => {
+    const mode = (p: string) => statSync(p).mode & 0o777;
+    expect(mode(hub.dir)).toBe(0o700);
+    expect(mode(join(hub.dir, 'logs'))).toBe(0o700);
+    const logs = readdirSync(join(hub.dir, 'logs')).filter((f) => f.endsWith('.log'));
+    expect(logs.length).toBeGreaterThan(0);
+    for (const f of logs) expect([f, mode(join(hub.dir, 'logs', f))]).toEqual([f, 0o600]);
+  });
+
   it('an alert to three partners, one gateway stopped: delivered x2 and pending x1, then delivered x3 after the restart', async () => {
     await hub.gateways[SG]!.stop();
     shared = await send(NG, seizureReport(NG));
@@ -550,6 +564,115 @@ describe('alert identity is (origin, id) - real processes', () => {
         [KE]: 'active',
       });
     }
+  });
+
+  it('an outcome answers an alert by (origin, id): an agency reusing the id it saw never receives it, and an outcome above the ceiling goes to nobody', async () => {
+    // Nigeria's alert reaches Viet Nam and Kenya; Kenya then sends an alert of its own under the
+    // id it saw (any agency may), which reaches Viet Nam too.
+    const id = newAlertId();
+    await send(NG, seizureReport(NG, { id }));
+    await eventually(
+      async () => (await status(NG, id)).recipients.some((r) => r.recipient === KE) || undefined,
+      60_000,
+      "Nigeria's alert routed",
+    );
+    await send(KE, seizureReport(KE, { id }));
+    await eventually(
+      async () => {
+        const res = await fetch(`${gw(VN).url}/v1/feed?limit=1000`, { headers: auth() });
+        const body = (await res.json()) as { items: { id: string }[] };
+        return body.items.filter((i) => i.id === id).length === 2 || undefined;
+      },
+      60_000,
+      "both alerts in Viet Nam's inbox",
+    );
+    const report = (extra: Record<string, unknown>) => ({
+      type: 'outcome',
+      version: 1,
+      origin: VN,
+      handling: 'TLP:AMBER',
+      answers: id,
+      result: 'arrest',
+      arrests: 2,
+      note: 'informant in the consignee company',
+      ...extra,
+    });
+
+    // 1. Naming no origin at the gateway: it received the id from two, and says so.
+    const unnamed = await fetch(`${gw(VN).url}/v1/alerts`, {
+      method: 'POST',
+      headers: { ...auth(), 'content-type': 'application/json' },
+      body: JSON.stringify(report({})),
+    });
+    expect(unnamed.status).toBe(409);
+    expect(((await unnamed.json()) as { error: { code: string } }).error.code).toBe(
+      'ERR_ALERT_ID_AMBIGUOUS',
+    );
+
+    // 2. Naming Nigeria: Nigeria sees it beside its alert; Kenya, whose alert has the same id,
+    // sees nothing.
+    const named = await send(VN, report({ answersOrigin: NG }));
+    const atNg = await eventually(
+      async () => {
+        const v = await status(NG, id);
+        return v.outcomes.length > 0 ? v : undefined;
+      },
+      60_000,
+      'the outcome at Nigeria',
+    );
+    expect(atNg.outcomes.map((o) => [o.from, o.result])).toEqual([[VN, 'arrest']]);
+    const toNg = await eventually(
+      async () => {
+        const v = await status(VN, named);
+        return v.recipients.length === 1 && v.recipients[0]!.state === 'delivered' ? v : undefined;
+      },
+      60_000,
+      "Nigeria's receipt for the outcome",
+    );
+    expect(toNg.recipients.map((r) => r.recipient)).toEqual([NG]);
+    expect((await status(KE, id)).outcomes).toEqual([]);
+
+    // 3. Past the gateway, signed by Viet Nam and published on its own subject: the router
+    // refuses an outcome that leaves the origin open when two sent the id.
+    const vnNc = await hub.connectAs(VN);
+    try {
+      const vnKey = loadSigningKey(join(hub.certsDir, 'private', VN), VN);
+      const direct = { ...report({}), id: newAlertId(), issuedAt: new Date().toISOString() };
+      const bytes = encodeEnvelope(
+        await signAlert(direct as never, vnKey, registry.schemaIdFor('outcome', 1)!),
+      );
+      await jetstream(vnNc).publish(inboundSubject(VN, 'outcome'), bytes, {
+        msgID: inboundMsgId(VN, direct.id, bytes),
+      });
+      const refused = await eventually(
+        async () => {
+          const res = await fetch(`${gw(VN).url}/v1/refusals`, { headers: auth() });
+          const body = (await res.json()) as { items: { alertId: string | null; code: string }[] };
+          return body.items.find((i) => i.alertId === direct.id);
+        },
+        60_000,
+        'the refusal of the direct outcome told to Viet Nam',
+      );
+      expect(refused.code).toBe('ERR_OUTCOME_AMBIGUOUS');
+    } finally {
+      await vnNc.close();
+    }
+
+    // 4. Above the ceiling of the agreement Nigeria's alert came under (TLP:AMBER): to nobody.
+    const red = await send(VN, report({ answersOrigin: NG, handling: 'TLP:RED' }));
+    const denied = await eventually(
+      async () => {
+        const v = await status(VN, red);
+        return v.state === 'routed' && v.recipients.length === 1 ? v : undefined;
+      },
+      60_000,
+      'the TLP:RED outcome routed',
+    );
+    expect(denied.recipients.map((r) => [r.recipient, r.state, r.code])).toEqual([
+      [NG, 'refused', 'DENY_HANDLING'],
+    ]);
+    const reds = (await status(NG, id)).outcomes;
+    expect(reds).toHaveLength(1);
   });
 
   it('receipt ids are bound to the agency: a receipt id another agency used is no squat, and a receipt under a message id of another form is refused', async () => {

@@ -28,6 +28,7 @@ export const ErrorCode = {
   SubjectMismatch: 'ERR_SUBJECT_MISMATCH',
   RetractionNotOrigin: 'ERR_RETRACTION_NOT_ORIGIN',
   OutcomeNotReceived: 'ERR_OUTCOME_NOT_RECEIVED',
+  OutcomeAmbiguous: 'ERR_OUTCOME_AMBIGUOUS',
   OperationUnknown: 'ERR_OPERATION_UNKNOWN',
   ReceiptReplayed: 'ERR_RECEIPT_REPLAYED',
   ReceiptUnknownDelivery: 'ERR_RECEIPT_UNKNOWN_DELIVERY',

@@ -33,6 +33,7 @@ export interface RoutedTo extends Allowed {
 export const PolicyRefusal = {
   RetractionNotOrigin: ErrorCode.RetractionNotOrigin,
   OutcomeNotReceived: ErrorCode.OutcomeNotReceived,
+  OutcomeAmbiguous: ErrorCode.OutcomeAmbiguous,
   OperationUnknown: ErrorCode.OperationUnknown,
 } as const;
 export type PolicyRefusal = (typeof PolicyRefusal)[keyof typeof PolicyRefusal];
@@ -161,8 +162,9 @@ function planOperation(
  * handling ceiling of the agreement that recipient received the original under: there it is
  * denied (`DENY_HANDLING`), and the origin sends a minimal withdrawal notice within the ceiling.
  * An outcome goes back to the origin of the alert it answers, under the agreement that delivered
- * that alert to the outcome's sender, and is refused (`ERR_OUTCOME_NOT_RECEIVED`) when the sender
- * never received it. An alert naming an operation goes to the operation's members, under its
+ * that alert to the outcome's sender and never above that agreement's handling ceiling
+ * (`DENY_HANDLING`), and is refused (`ERR_OUTCOME_NOT_RECEIVED`) when the sender never received
+ * it; which alert it answers, when several origins sent one with its id, the caller resolves. An alert naming an operation goes to the operation's members, under its
  * terms (types, handling ceiling), during its period only: outside it, to nobody; an unknown
  * operation is refused (`ERR_OPERATION_UNKNOWN`). The router and `hubctl route --dry-run` both
  * call it; it is pure.
@@ -176,6 +178,21 @@ export function decideRoute(input: RouteInput): RouteDecision {
         kind: 'refuse',
         code: PolicyRefusal.OutcomeNotReceived,
         reason: `${alert.origin} never received alert ${String(alert.answers)}`,
+      };
+    // An outcome obeys the ceiling of the agreement (or operation) the alert it answers was
+    // delivered under, as a retraction does: above it, it goes to nobody.
+    const ceiling = ceilingOf(input.agreements, received.agreement.id);
+    if (handlingRank(alert.handling) > handlingRank(ceiling))
+      return {
+        kind: 'route',
+        allowed: [],
+        denied: [
+          {
+            recipient: original.origin,
+            reason: DenyReason.Handling,
+            detail: `outcome ${alert.handling} is above ${ceiling} of ${received.agreement.id}, under which ${alert.origin} received alert ${String(alert.answers)}`,
+          },
+        ],
       };
     return {
       kind: 'route',
@@ -244,7 +261,14 @@ export function decideRoute(input: RouteInput): RouteDecision {
 /** The lowest handling label: the ceiling of a delivery whose agreement no longer exists. */
 const LOWEST_HANDLING = 'TLP:CLEAR';
 
-/** The handling ceiling of agreement `id` in its latest version in `set`. */
+/**
+ * The handling ceiling of agreement `id` in its latest version in `set`, or of operation `id`
+ * (an alert sent under an operation names the operation as its agreement).
+ */
 function ceilingOf(set: AgreementSet, id: string): string {
-  return agreementIndex(set).latest(id)?.maxHandling ?? LOWEST_HANDLING;
+  return (
+    agreementIndex(set).latest(id)?.maxHandling ??
+    set.operations?.find((o) => o.id === id)?.maxHandling ??
+    LOWEST_HANDLING
+  );
 }

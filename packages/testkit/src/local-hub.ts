@@ -156,7 +156,9 @@ export async function startLocalHub(o: LocalHubOptions): Promise<LocalHub> {
   const dir = o.dir ?? mkdtempSync(join(tmpdir(), 'ahub-local-'));
   const certsDir = join(dir, 'certs');
   const logsDir = join(dir, 'logs');
-  mkdirSync(logsDir, { recursive: true });
+  // Private, like every service's own data: the logs name agencies and alert ids.
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  mkdirSync(logsDir, { recursive: true, mode: 0o700 });
   const started: { stop(): Promise<unknown> }[] = [];
   const cleanup = async (keepDir = false) => {
     for (const s of [...started].reverse()) await s.stop().catch(() => undefined);

@@ -94,7 +94,7 @@ export async function spawnService(
   );
   const logs: Record<string, unknown>[] = [];
   const sink: WriteStream | undefined = options.logFile
-    ? createWriteStream(options.logFile, { flags: 'a' })
+    ? createWriteStream(options.logFile, { flags: 'a', mode: 0o600 })
     : undefined;
   let stderr = '';
   let buf = '';
@@ -161,7 +161,7 @@ async function spawnToFile(
   options: SpawnServiceOptions,
   logFile: string,
 ): Promise<ServiceProcess> {
-  const fd = openSync(logFile, 'a');
+  const fd = openSync(logFile, 'a', 0o600);
   const start = statSync(logFile).size;
   const proc = spawn(
     process.execPath,

@@ -108,7 +108,8 @@ export class Intake {
     try {
       // Identifiers as officers type them become machine form first, so that a retry with the
       // same alert spelt differently is the same content.
-      const { value: submitted, changes } = normaliseAlert(this.#object(body));
+      const { value: normalised, changes } = normaliseAlert(this.#object(body));
+      const submitted = this.#withAnswersOrigin(normalised);
       // The content is the alert without its id: a resend under the id the gateway gave it (the
       // first send having left the id out) is the same content.
       const { id: _id, ...content } = submitted;
@@ -223,7 +224,34 @@ export class Intake {
 
   validate(body: unknown): Alert {
     const { value, changes } = normaliseAlert(this.#object(body));
-    return this.#check(value, (this.#d.now ?? (() => new Date()))(), changes).alert;
+    return this.#check(
+      this.#withAnswersOrigin(value),
+      (this.#d.now ?? (() => new Date()))(),
+      changes,
+    ).alert;
+  }
+
+  /**
+   * An outcome names the alert it answers by id; an alert is identified by (origin, id), and any
+   * agency may send an alert under an id it has seen. The router routes an outcome only to the
+   * origin it names, or to the one origin the reporter received the id from (docs/protocol.md
+   * §9.3): the gateway fills `answersOrigin` in when this agency received the id from one origin,
+   * and refuses (`ERR_ALERT_ID_AMBIGUOUS`) an outcome that names none when it received it from
+   * several.
+   */
+  #withAnswersOrigin(submitted: Record<string, unknown>): Record<string, unknown> {
+    const answers = submitted['answers'];
+    if (submitted['type'] !== 'outcome' || typeof answers !== 'string') return submitted;
+    if (submitted['answersOrigin'] !== undefined) return submitted;
+    const origins = this.#d.store.originsOfReceived(answers);
+    if (origins.length === 1) return { ...submitted, answersOrigin: origins[0] };
+    if (origins.length > 1)
+      throw new GatewayError(
+        'ERR_ALERT_ID_AMBIGUOUS',
+        `alerts with id ${answers} came from ${origins.join(', ')}: name the one this outcome answers`,
+        [{ pointer: '/answersOrigin', message: `is required: one of ${origins.join(', ')}` }],
+      );
+    return submitted; // never received: the router refuses it (ERR_OUTCOME_NOT_RECEIVED)
   }
 
   #object(body: unknown): Record<string, unknown> {

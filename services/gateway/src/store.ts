@@ -705,6 +705,15 @@ export class GatewayStore {
     return rows.length === 1 ? rows[0] : undefined;
   }
 
+  /** The origins this agency received an alert with id `id` from (hidden ones too), sorted. */
+  originsOfReceived(id: string): string[] {
+    return (
+      this.#db
+        .prepare('SELECT DISTINCT origin FROM inbox WHERE alert_id = ? ORDER BY origin')
+        .all(id) as { origin: string }[]
+    ).map((r) => r.origin);
+  }
+
   /** The stored envelope of `origin`'s alert `id`, exactly as it came off the feed. */
   envelopeOf(origin: string, id: string): Uint8Array | undefined {
     const row = this.#db

@@ -4,6 +4,7 @@ import { headers as natsHeaders } from '@nats-io/transport-node';
 import {
   AlertHubError,
   DEFAULT_MAX_ENVELOPE_BYTES,
+  ErrorCode,
   ROUTER_CONSUMER,
   Streams,
   RECEIPT_TOKEN,
@@ -464,8 +465,10 @@ export class RoutingLoop {
     const trust = this.#d.trust();
     // Alert identity is (origin, id). A retraction retracts its origin's own alert; another
     // agency's alert with that id makes it a retraction of someone else's alert (refused). An
-    // outcome answers an alert its sender received: of the alerts with that id, the one
-    // delivered to the sender (the first by origin should several agencies have sent one).
+    // outcome answers an alert its sender received: of the alerts with that id delivered to the
+    // sender, the one from `answersOrigin`, or the only one. Several and none named is refused:
+    // any agency may send an alert under an id it has seen, and must not receive another's
+    // outcome by it.
     const ref = referencedAlertId(alert);
     let originalState: { origin: string; deliveries: Allowed[] } | undefined;
     if (ref !== undefined && alert.type === 'retraction') {
@@ -475,13 +478,17 @@ export class RoutingLoop {
         ? { origin: own.origin, deliveries: store.deliveriesOf(own.origin, ref) }
         : other && { origin: other.origin, deliveries: [] };
     } else if (ref !== undefined) {
-      for (const r of store.routedByAnyOrigin(ref)) {
-        const deliveries = store.deliveriesOf(r.origin, ref);
-        if (deliveries.some((d) => d.recipient === alert.origin)) {
-          originalState = { origin: r.origin, deliveries };
-          break;
-        }
-      }
+      const received = store
+        .routedByAnyOrigin(ref)
+        .filter((r) => alert.answersOrigin === undefined || r.origin === alert.answersOrigin)
+        .map((r) => ({ origin: r.origin, deliveries: store.deliveriesOf(r.origin, ref) }))
+        .filter((r) => r.deliveries.some((d) => d.recipient === alert.origin));
+      if (received.length > 1)
+        throw new RejectError(
+          ErrorCode.OutcomeAmbiguous,
+          `${alert.origin} received alert ${ref} from ${received.map((r) => r.origin).join(', ')}: the outcome must name the one it answers in answersOrigin`,
+        );
+      originalState = received[0];
     }
     const plan = decideRoute({
       agreements: this.#d.agreements(),
