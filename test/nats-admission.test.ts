@@ -62,7 +62,13 @@ beforeAll(async () => {
       leaves: [AGENCY],
     }),
     nodeConfig: (i) =>
-      i === 0 ? renderLeafListenerBlock({ listen: `127.0.0.1:${leafPort}`, tls: serverTls }) : '',
+      i === 0
+        ? renderLeafListenerBlock({
+            listen: `127.0.0.1:${leafPort}`,
+            tls: serverTls,
+            leaves: [AGENCY],
+          })
+        : '',
   });
   hub = cluster.nodes[0]!;
   routePort = (await monitor<{ cluster: { cluster_port: number } }>('varz')).cluster.cluster_port;
@@ -188,6 +194,9 @@ describe('hub leaf listener - only a leaf certificate, into its agency’s accou
     ['without a certificate', () => ({ caFile: devPkiPaths(pki).caFile })],
     // Signed by the hub's CA, but mapped to no user: never the global account.
     ['with a certificate that maps to no user (the route certificate)', routeCert],
+    // Certificates of client users: a leaf is admitted by a leaf certificate alone.
+    [`with ${AGENCY}'s gateway certificate`, () => certOf(AGENCY)],
+    ["with the router's certificate", () => certOf('HUB')],
   ];
   for (const [name, tls] of refused)
     it(`a leaf ${name} is refused`, async () => {
