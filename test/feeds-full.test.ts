@@ -39,7 +39,7 @@ beforeAll(async () => {
         feedsMaxBytes: 1_048_576,
         recipientMaxCopies: QUOTA,
         heldRetryMs: 300,
-        feedsRetention: 'workqueue',
+        feedsRetention: 'interest',
       },
     },
   });
@@ -153,9 +153,9 @@ async function restart(agency: string): Promise<void> {
 describe('feeds - a full feed is one recipient’s alarm, never a global stop', () => {
   const first: string[] = [];
 
-  it('the feed stream is a work queue: a copy leaves it once the recipient’s gateway stored it', async () => {
+  it('the feed stream has interest retention: a copy leaves it once the recipient’s gateway stored it', async () => {
     const info = await jsm.streams.info(Streams.Feeds);
-    expect(info.config.retention).toBe('workqueue');
+    expect(info.config.retention).toBe('interest');
     expect([info.config.deny_delete, info.config.deny_purge]).toEqual([true, true]);
     const id = await send();
     first.push(id);
@@ -224,7 +224,7 @@ describe('feeds - a full feed is one recipient’s alarm, never a global stop', 
     expect(ids.filter((id) => counts.get(`${id} ${VN} held`) === 1).length).toBeGreaterThanOrEqual(
       4,
     );
-    // Every copy was stored by its gateway, so the work-queue stream holds none of them.
+    // Every copy was stored by its gateway, so the stream (interest retention) holds none of them.
     await eventually(
       async () => (await feedMessages(nc)).every((m) => !ids.some((id) => m.msgId.startsWith(id))),
       30_000,

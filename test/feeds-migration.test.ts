@@ -1,18 +1,27 @@
 import { describe, expect, it } from 'vitest';
-import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { Streams, feedConsumerName, feedSubject } from '@alert-hub/core';
-import { provisionHub } from '@alert-hub/runtime';
+import { AckPolicy, RetentionPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
+import {
+  DEAD_LETTER_ALL,
+  FEEDS_ALL,
+  Streams,
+  deadLetterSubject,
+  feedConsumerName,
+  feedFilter,
+  feedSubject,
+} from '@alert-hub/core';
+import { deadLettersPerOrigin, provisionHub } from '@alert-hub/runtime';
 import { useNatsServer } from '@alert-hub/testkit/harness';
 
 /**
- * A deployment made before the feed stream became a work queue: nats-server 2.9 cannot change a
- * stream's retention, so the stream keeps its own until `migrateFeeds` finds every copy read.
+ * A deployment made with another feed retention: nats-server 2.9 cannot change a stream's
+ * retention, so the stream keeps its own until `migrateFeeds` finds every copy read; a work queue
+ * (which earlier versions offered) is refused outright until then.
  */
 const nats = useNatsServer();
 const AGENCIES = ['SG-NPARKS', 'VN-CUSTOMS'];
-const WQ = { limits: { feedsRetention: 'workqueue' as const } };
+const IN = { limits: { feedsRetention: 'interest' as const } };
 
-describe('feeds migration - limits to work queue', () => {
+describe('feeds migration - limits to interest', () => {
   it('an existing limits stream keeps its retention (reported); with migrateFeeds it is replaced only once every copy was read', async () => {
     const nc = await nats.connect();
     const jsm = await jetstreamManager(nc);
@@ -22,16 +31,16 @@ describe('feeds migration - limits to work queue', () => {
       msgID: 'a:VN-CUSTOMS:SG-NPARKS',
     });
 
-    // Configured work queue, without migrateFeeds: kept and reported.
-    const kept = await provisionHub(jsm, AGENCIES, WQ);
+    // Configured interest, without migrateFeeds: kept and reported.
+    const kept = await provisionHub(jsm, AGENCIES, IN);
     expect(kept).toMatchObject({ feedsRetention: 'limits', feedsRetentionMismatch: true });
     // With migrateFeeds but a copy unread: kept, and the reason names the consumer.
-    const unread = await provisionHub(jsm, AGENCIES, { ...WQ, migrateFeeds: true });
+    const unread = await provisionHub(jsm, AGENCIES, { ...IN, migrateFeeds: true });
     expect(unread.feedsRetentionMismatch).toBe(true);
     expect(unread.feedsNotMigrated).toContain(`${feedConsumerName('VN-CUSTOMS')}: 1`);
     expect((await jsm.streams.info(Streams.Feeds)).state.messages).toBe(1);
 
-    // The partner reads it: the stream is created anew as a work queue with its consumers.
+    // The partner reads it: the stream is created anew with interest retention and its consumers.
     const consumer = await jetstream(nc).consumers.get(
       Streams.Feeds,
       feedConsumerName('VN-CUSTOMS'),
@@ -39,15 +48,15 @@ describe('feeds migration - limits to work queue', () => {
     const m = await consumer.next({ expires: 5000 });
     expect(m?.string()).toBe('copy');
     await m!.ackAck();
-    const migrated = await provisionHub(jsm, AGENCIES, { ...WQ, migrateFeeds: true });
+    const migrated = await provisionHub(jsm, AGENCIES, { ...IN, migrateFeeds: true });
     expect(migrated).toMatchObject({
-      feedsRetention: 'workqueue',
+      feedsRetention: 'interest',
       feedsRetentionMismatch: false,
       feedsMigrated: true,
     });
     const info = await jsm.streams.info(Streams.Feeds);
     expect([info.config.retention, info.config.deny_delete, info.config.deny_purge]).toEqual([
-      'workqueue',
+      'interest',
       true,
       true,
     ]);
@@ -56,16 +65,16 @@ describe('feeds migration - limits to work queue', () => {
         feedConsumerName(a),
       );
     // Once migrated, a further start changes nothing.
-    expect(await provisionHub(jsm, AGENCIES, { ...WQ, migrateFeeds: true })).toMatchObject({
-      feedsRetention: 'workqueue',
+    expect(await provisionHub(jsm, AGENCIES, { ...IN, migrateFeeds: true })).toMatchObject({
+      feedsRetention: 'interest',
       feedsRetentionMismatch: false,
     });
   });
 
-  it('in the work queue, an acknowledged copy leaves the stream; deny_delete still refuses a delete', async () => {
+  it('with interest retention, a copy its recipient acknowledged leaves the stream; deny_delete still refuses a delete', async () => {
     const nc = await nats.connect();
     const jsm = await jetstreamManager(nc);
-    await provisionHub(jsm, AGENCIES, WQ);
+    await provisionHub(jsm, AGENCIES, IN);
     const js = jetstream(nc);
     const ack = await js.publish(feedSubject('SG-NPARKS', 'VN-CUSTOMS', 'seizure-report'), 'x', {
       msgID: 'b:SG-NPARKS:VN-CUSTOMS',
@@ -80,5 +89,83 @@ describe('feeds migration - limits to work queue', () => {
     expect(
       await jsm.streams.getMessage(Streams.Feeds, { seq: ack.seq }).catch(() => null),
     ).toBeNull();
+  });
+
+  it('a work-queue feed stream (made by an earlier version) is refused with ERR_FEEDS_WORK_QUEUE until migrateFeeds replaces it, once read', async () => {
+    const nc = await nats.connect();
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.delete(Streams.Feeds);
+    await jsm.streams.add({
+      name: Streams.Feeds,
+      subjects: [FEEDS_ALL],
+      retention: RetentionPolicy.Workqueue,
+      deny_delete: true,
+      deny_purge: true,
+    });
+    await jsm.consumers.add(Streams.Feeds, {
+      durable_name: feedConsumerName('VN-CUSTOMS'),
+      filter_subject: feedFilter('VN-CUSTOMS'),
+      ack_policy: AckPolicy.Explicit,
+    });
+    await jetstream(nc).publish(feedSubject('VN-CUSTOMS', 'SG-NPARKS', 'seizure-report'), 'wq', {
+      msgID: 'c:VN-CUSTOMS:SG-NPARKS',
+    });
+    // Whatever is configured, the work queue is not kept: neither as it is nor with a copy unread.
+    for (const options of [{}, IN, { ...IN, migrateFeeds: true }])
+      await expect(provisionHub(jsm, AGENCIES, options)).rejects.toMatchObject({
+        code: 'ERR_FEEDS_WORK_QUEUE',
+      });
+    await expect(provisionHub(jsm, AGENCIES, { ...IN, migrateFeeds: true })).rejects.toThrow(
+      `${feedConsumerName('VN-CUSTOMS')}: 1`,
+    );
+    // The unread copy was not touched.
+    expect((await jsm.streams.info(Streams.Feeds)).state.messages).toBe(1);
+    const consumer = await jetstream(nc).consumers.get(
+      Streams.Feeds,
+      feedConsumerName('VN-CUSTOMS'),
+    );
+    const m = await consumer.next({ expires: 5000 });
+    expect(m?.string()).toBe('wq');
+    await m!.ackAck();
+    expect(await provisionHub(jsm, AGENCIES, { ...IN, migrateFeeds: true })).toMatchObject({
+      feedsRetention: 'interest',
+      feedsMigrated: true,
+    });
+    expect((await jsm.streams.info(Streams.Feeds)).config.retention).toBe('interest');
+  });
+});
+
+describe('dead letters - upgrade to per-origin limits', () => {
+  it('a dead-letter stream made without a per-origin limit gets one, and a flooded origin keeps only its newest', async () => {
+    const nc = await nats.connect();
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.delete(Streams.DeadLetter).catch(() => undefined);
+    await jsm.streams.add({
+      name: Streams.DeadLetter,
+      subjects: [DEAD_LETTER_ALL],
+      deny_delete: true,
+      deny_purge: true,
+    });
+    const js = jetstream(nc);
+    const flood: number[] = [];
+    for (let i = 0; i < 8; i++)
+      flood.push((await js.publish(deadLetterSubject('VN-CUSTOMS'), `junk ${i}`)).seq);
+    const other = (await js.publish(deadLetterSubject('SG-NPARKS'), 'kept')).seq;
+    const maxBytes = 4 * 1024 * 1024;
+    const perOrigin = deadLettersPerOrigin(maxBytes, AGENCIES.length);
+    expect(perOrigin).toBeLessThan(flood.length);
+    const report = await provisionHub(jsm, AGENCIES, { limits: { deadLetterMaxBytes: maxBytes } });
+    expect(report.deadLettersPerOrigin).toBe(perOrigin);
+    const info = await jsm.streams.info(Streams.DeadLetter, { subjects_filter: '>' });
+    expect(info.config.max_msgs_per_subject).toBe(perOrigin);
+    expect(info.state.subjects).toEqual({
+      [deadLetterSubject('VN-CUSTOMS')]: perOrigin,
+      [deadLetterSubject('SG-NPARKS')]: 1,
+    });
+    const left: number[] = [];
+    for (const seq of [...flood, other])
+      if (await jsm.streams.getMessage(Streams.DeadLetter, { seq }).catch(() => null))
+        left.push(seq);
+    expect(left).toEqual([...flood.slice(-perOrigin), other]);
   });
 });

@@ -92,6 +92,7 @@ export {
   type NoteSigner,
   type NoteVerifier,
 } from './note.js';
+export { AuditHealthCheck, type AuditHealthOptions, type HealthCheckRun } from './health.js';
 export {
   VerifyProblem,
   verifyAuditLog,

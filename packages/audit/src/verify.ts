@@ -77,7 +77,8 @@ export interface AuditVerification {
   readonly problems: readonly { readonly code: VerifyProblem; readonly message: string }[];
 }
 
-function checkAnchor(
+/** The anchor parsed, signed by the named hub key, with the witnesses that cosigned it; or why not. */
+export function checkAnchor(
   o: VerifyOptions,
 ): { checkpoint: Checkpoint; witnesses: string[] } | { code: VerifyProblem; message: string } {
   try {

@@ -9,6 +9,7 @@ export const RuntimeErrorCode = {
   ShutdownTimeout: 'ERR_SHUTDOWN_TIMEOUT',
   DataPermissions: 'ERR_DATA_PERMISSIONS',
   KeyNoneValid: 'ERR_KEY_NONE_VALID',
+  FeedsWorkQueue: 'ERR_FEEDS_WORK_QUEUE',
 } as const;
 type RuntimeErrorCode = (typeof RuntimeErrorCode)[keyof typeof RuntimeErrorCode];
 
@@ -84,6 +85,25 @@ export class KeyNoneValidError extends AlertHubError {
     super(
       RuntimeErrorCode.KeyNoneValid,
       `no private key in ${dir} is valid at ${now.toISOString()}`,
+    );
+  }
+}
+
+/**
+ * The feed stream is a work queue (created by an earlier version): on nats-server 2.9 any
+ * consumer's ack removes a work queue's message whatever the consumer's filter, so every agency
+ * could remove the others' unread copies through its own ack subject. Refused at start until it
+ * is migrated (`streams.migrateFeeds`, once every partner has read its copies).
+ */
+export class FeedsWorkQueueError extends AlertHubError {
+  constructor(notMigrated?: string) {
+    super(
+      RuntimeErrorCode.FeedsWorkQueue,
+      "the feed stream AHUB_FEEDS is a work queue, in which any agency can remove the others' copies " +
+        "(nats-server 2.9 removes a work-queue message on any consumer's ack); set " +
+        'streams.feedsRetention to interest or limits and streams.migrateFeeds to true: the stream ' +
+        'is then created anew once every partner has read it' +
+        (notMigrated ? ` (not yet: ${notMigrated})` : ''),
     );
   }
 }

@@ -21,7 +21,7 @@ export interface FeedSizingInput {
   /** Agencies with a feed (the trust store's), when known. */
   readonly agencies?: number;
   /** The feed stream's retention: with `limits` it keeps read copies too, for `maxAgeMs`. */
-  readonly retention?: 'workqueue' | 'limits';
+  readonly retention?: 'interest' | 'limits';
 }
 
 /** The figures of a sizing check, for the start-up log and the operations guide. */
@@ -47,7 +47,7 @@ const fmtHours = (ms: number) =>
 
 /**
  * Checks the feed stream's limits against the stated load. The feeds hold a copy only until the
- * recipient's gateway has stored it (work-queue retention), so the stream needs room for the
+ * recipient's gateway has stored it (interest retention), so the stream needs room for the
  * copies of partners that are away: one partner away for the whole replay window needs
  * `rate x fanOut / agencies x window` copies. Each recipient may fill at most
  * `recipientMaxCopies` of the stream; then the router holds its new copies (`pending`) and
@@ -87,7 +87,7 @@ export function checkFeedSizing(i: FeedSizingInput): FeedSizing {
     const fullAfterMs = bytesPerSecond > 0 ? (i.feedsMaxBytes / bytesPerSecond) * 1000 : Infinity;
     if (fullAfterMs < i.maxAgeMs)
       warnings.push(
-        `with limits retention the feed stream keeps every copy, read or not, for ${fmtHours(i.maxAgeMs)}: the stated load (${fmtBytes(bytesPerSecond * 3600)} an hour) fills it (${fmtBytes(i.feedsMaxBytes)}) after ${fmtHours(fullAfterMs)}, and from then on every new copy is held as pending; use feedsRetention workqueue or a larger feedsMaxBytes`,
+        `with limits retention the feed stream keeps every copy, read or not, for ${fmtHours(i.maxAgeMs)}: the stated load (${fmtBytes(bytesPerSecond * 3600)} an hour) fills it (${fmtBytes(i.feedsMaxBytes)}) after ${fmtHours(fullAfterMs)}, and from then on every new copy is held as pending; use feedsRetention interest or a larger feedsMaxBytes`,
       );
   }
   return {

@@ -11,6 +11,7 @@ import {
   type StreamConfig,
 } from '@nats-io/jetstream';
 import { nanos, type NatsConnection } from '@nats-io/transport-node';
+import { FeedsWorkQueueError } from './errors.js';
 import {
   AUDIT_CHECKPOINTS_ALL,
   AUDIT_COSIGNATURES_ALL,
@@ -51,16 +52,25 @@ export interface StreamLimits {
    */
   readonly replicas: number;
   /**
-   * Retention of the feed stream. `workqueue`: a copy is removed once the recipient's gateway
-   * acknowledged it, which it does only after storing it in its inbox (the inbox is then the
-   * replay window); `limits` (the default for now): every copy stays for `maxAgeMs`, read or not. nats-server cannot change the retention of an existing stream: an existing stream
-   * keeps its own, and provisioning reports it (see the operations guide, "Feed streams").
+   * Retention of the feed stream. `interest`: a copy is removed once every consumer whose filter
+   * covers it acknowledged it; only its recipient's consumer does, and its gateway acks only after
+   * storing the copy in its inbox (the inbox is then the replay window). `limits` (the default):
+   * every copy stays for `maxAgeMs`, read or not. A work queue is never created: on nats-server
+   * 2.9 any consumer's ack removes a work queue's message, whatever the consumer's filter, so an
+   * agency could remove other agencies' copies through its own ack subject. nats-server cannot
+   * change the retention of an existing stream: an existing stream keeps its own, and
+   * provisioning reports it (see the operations guide, "Feed streams"), except a work queue,
+   * which it refuses ({@link FeedsWorkQueueError}).
    */
   readonly feedsRetention: FeedsRetention;
 }
 
 /** Retention of the feed stream (see {@link StreamLimits.feedsRetention}). */
-export type FeedsRetention = 'workqueue' | 'limits';
+export type FeedsRetention = 'interest' | 'limits';
+
+function retentionPolicy(r: FeedsRetention): RetentionPolicy {
+  return r === 'interest' ? RetentionPolicy.Interest : RetentionPolicy.Limits;
+}
 
 export const DEFAULT_STREAM_LIMITS: StreamLimits = {
   maxAgeMs: 30 * 24 * 3600_000,
@@ -75,6 +85,26 @@ export const DEFAULT_STREAM_LIMITS: StreamLimits = {
 
 /** Room in a dead letter for the router's headers (reason at most 1000 characters, subject, digest). */
 export const DEAD_LETTER_HEADROOM_BYTES = 8192;
+
+/**
+ * Largest dead letter: the refused message (whole up to the envelope limit, otherwise a bounded
+ * prefix) plus the router's headers. The dead-letter stream's `max_msg_size`.
+ */
+export const DEAD_LETTER_MAX_BYTES = DEFAULT_MAX_ENVELOPE_BYTES + 4096 + DEAD_LETTER_HEADROOM_BYTES;
+
+/**
+ * Dead letters each origin keeps (the stream's `max_msgs_per_subject`; the subject is
+ * `ahub.dlq.<origin>`, the agency whose inbound subject carried the message): as many as let
+ * every agency, and `unknown`, hold that many of the largest dead letters at once within
+ * `deadLetterMaxBytes`. An origin at its limit evicts its own oldest dead letter, so one agency's
+ * junk never fills the stream for the others; at least 1.
+ */
+export function deadLettersPerOrigin(deadLetterMaxBytes: number, agencies: number): number {
+  return Math.max(
+    1,
+    Math.floor(deadLetterMaxBytes / ((Math.max(0, agencies) + 1) * DEAD_LETTER_MAX_BYTES)),
+  );
+}
 
 /** How long the router or a gateway may hold a message before JetStream redelivers it. */
 export const DEFAULT_ACK_WAIT_MS = 30_000;
@@ -100,6 +130,7 @@ function leafSources(leaves: readonly string[]): Partial<StreamConfig> {
 function streamConfigs(
   limits: StreamLimits,
   leaves: readonly string[] = [],
+  agencies = 0,
 ): Partial<StreamConfig>[] {
   const common = {
     retention: RetentionPolicy.Limits,
@@ -127,10 +158,10 @@ function streamConfigs(
     },
     {
       ...common,
-      // Work queue: the one consumer per recipient (filters never overlap) removes each copy
-      // with its acknowledgement. Acks of a work queue are not deletes: deny_delete still holds.
-      retention:
-        limits.feedsRetention === 'workqueue' ? RetentionPolicy.Workqueue : RetentionPolicy.Limits,
+      // Interest: a copy leaves once every consumer whose filter covers it acked it, and only its
+      // recipient's consumer covers it (nats-server 2.9.10 checks the other consumers' filters
+      // on every ack, stream.go checkInterest). Acks are not deletes: deny_delete still holds.
+      retention: retentionPolicy(limits.feedsRetention),
       name: Streams.Feeds,
       subjects: [FEEDS_ALL],
       max_age: nanos(limits.maxAgeMs),
@@ -140,7 +171,10 @@ function streamConfigs(
       ...common,
       // A dead letter carries the refused message (whole up to the envelope limit, otherwise a
       // bounded prefix) plus the router's headers: always within this.
-      max_msg_size: DEFAULT_MAX_ENVELOPE_BYTES + 4096 + DEAD_LETTER_HEADROOM_BYTES,
+      max_msg_size: DEAD_LETTER_MAX_BYTES,
+      // One subject per origin, each at most its share: an origin's new dead letter evicts its
+      // own oldest (nats-server 2.9 does so even under discard: new), never another origin's.
+      max_msgs_per_subject: deadLettersPerOrigin(limits.deadLetterMaxBytes, agencies),
       name: Streams.DeadLetter,
       subjects: [DEAD_LETTER_ALL],
       max_age: nanos(3 * limits.maxAgeMs),
@@ -189,6 +223,8 @@ export interface ProvisionReport {
   readonly feedsNotMigrated?: string;
   /** With `migrateFeeds`: true when the feed stream was deleted and created anew. */
   readonly feedsMigrated?: boolean;
+  /** Dead letters each origin keeps ({@link deadLettersPerOrigin}). */
+  readonly deadLettersPerOrigin: number;
 }
 
 /**
@@ -216,6 +252,25 @@ async function migrateFeeds(
     return { migrated: false, why: `copies not read yet (${unread.join(', ')})` };
   await jsm.streams.delete(Streams.Feeds);
   return { migrated: true };
+}
+
+/**
+ * Readies an existing dead-letter stream without a per-origin limit (made by an earlier version)
+ * for one. nats-server 2.9.10 trims the subjects already over a `max_msgs_per_subject` only when
+ * an update lowers it from a positive value (filestore.go UpdateConfig); from unlimited it would
+ * keep a flooded origin's excess for ever. So the limit is first set one above the target; the
+ * update that follows lowers it, and each origin keeps its newest dead letters.
+ */
+async function prepareDeadLetterLimit(jsm: JetStreamManager, perOrigin: number): Promise<void> {
+  let config: StreamConfig;
+  try {
+    config = (await jsm.streams.info(Streams.DeadLetter)).config;
+  } catch (err) {
+    if (err instanceof JetStreamApiError && err.status === 404) return;
+    throw err;
+  }
+  if (config.max_msgs_per_subject > 0) return;
+  await jsm.streams.update(Streams.DeadLetter, { ...config, max_msgs_per_subject: perOrigin + 1 });
 }
 
 async function ensureConsumer(
@@ -260,19 +315,22 @@ export async function provisionHub(
   const limits = { ...DEFAULT_STREAM_LIMITS, ...options.limits };
   const ackWait = nanos(options.ackWaitMs ?? DEFAULT_ACK_WAIT_MS);
   const migration = options.migrateFeeds
-    ? await migrateFeeds(
-        jsm,
-        limits.feedsRetention === 'workqueue' ? RetentionPolicy.Workqueue : RetentionPolicy.Limits,
-      )
+    ? await migrateFeeds(jsm, retentionPolicy(limits.feedsRetention))
     : undefined;
+  const perOrigin = deadLettersPerOrigin(limits.deadLetterMaxBytes, agencies.length);
   let report: ProvisionReport = {
     feedsRetention: RetentionPolicy.Limits,
     feedsRetentionMismatch: false,
+    deadLettersPerOrigin: perOrigin,
   };
-  for (const cfg of streamConfigs(limits, options.leaves)) {
+  for (const cfg of streamConfigs(limits, options.leaves, agencies.length)) {
+    if (cfg.name === Streams.DeadLetter) await prepareDeadLetterLimit(jsm, perOrigin);
     const retention = await ensureStream(jsm, cfg as Partial<StreamConfig> & { name: string });
+    if (cfg.name === Streams.Feeds && retention === RetentionPolicy.Workqueue)
+      throw new FeedsWorkQueueError(migration?.why);
     if (cfg.name === Streams.Feeds)
       report = {
+        deadLettersPerOrigin: perOrigin,
         feedsRetention: retention,
         feedsRetentionMismatch: retention !== cfg.retention,
         ...(migration?.migrated ? { feedsMigrated: true } : {}),

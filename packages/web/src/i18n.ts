@@ -136,6 +136,7 @@ const EN = {
   'dash.health.lastCheckpoint': 'Last checkpoint: {at} (key {kid})',
   'dash.health.noCheckpoint': 'No checkpoint yet',
   'dash.health.unsigned': '{n} records after the last checkpoint',
+  'dash.health.cached': 'Result of {at}: the whole log is walked again at most once a minute',
   'dash.health.witnesses': 'Witness cosignatures',
   'dash.health.witnesses.pending': 'No witness has cosigned the latest checkpoint yet.',
   'dash.trace': 'Trace an alert',
@@ -370,6 +371,8 @@ const FR: Record<MessageKey, string> = {
   'dash.health.lastCheckpoint': 'Dernier point de contrôle : {at} (clé {kid})',
   'dash.health.noCheckpoint': 'Aucun point de contrôle pour l’instant',
   'dash.health.unsigned': '{n} enregistrements après le dernier point de contrôle',
+  'dash.health.cached':
+    'Résultat de {at} : le journal entier est revérifié au plus une fois par minute',
   'dash.health.witnesses': 'Cosignatures des témoins',
   'dash.health.witnesses.pending': 'Aucun témoin n’a encore cosigné le dernier point de contrôle.',
   'dash.trace': 'Suivre une alerte',

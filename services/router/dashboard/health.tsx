@@ -10,6 +10,8 @@ interface LogHealth {
   readonly lastCheckpoint: { instance: string; seq: number; at: string; kid: string } | null;
   readonly problems: readonly string[];
   readonly witnesses: unknown;
+  /** What the answer read; `cached`: nothing, the answer of `checkedAt`. */
+  readonly check: { readonly mode: string; readonly checkedAt: string } | null;
 }
 
 /** The audit chain checked end to end by the router (GET /dashboard/api/health). */
@@ -52,6 +54,9 @@ export function Health() {
             {' · '}
             {t('dash.health.unsigned', { n: l.unsignedTail })}
           </p>
+          {l.check?.mode === 'cached' && (
+            <p class="notice">{t('dash.health.cached', { at: formatTime(l.check.checkedAt) })}</p>
+          )}
           {l.problems.length > 0 && (
             <ul class="error">
               {l.problems.map((p) => (

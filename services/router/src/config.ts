@@ -54,9 +54,11 @@ export interface RouterConfig {
     readonly maxAgeMs: number;
     readonly inboundMaxBytes: number;
     readonly feedsMaxBytes: number;
+    /** The dead-letter stream; each origin keeps an equal share of it (operations guide, "Dead letters"). */
+    readonly deadLetterMaxBytes: number;
     /** Agencies that run a leaf node: the inbound stream sources their outbox streams. */
     readonly leaves: readonly string[];
-    /** `workqueue`: a copy leaves the feed stream once its recipient's gateway stored it. */
+    /** `interest`: a copy leaves the feed stream once its recipient's gateway stored it. */
     readonly feedsRetention: FeedsRetention;
     /**
      * Copies one recipient may have waiting in the feed stream; beyond them the router holds its
@@ -199,6 +201,11 @@ const schema = {
           minimum: 1_048_576,
           default: DEFAULT_STREAM_LIMITS.feedsMaxBytes,
         },
+        deadLetterMaxBytes: {
+          type: 'integer',
+          minimum: 1_048_576,
+          default: DEFAULT_STREAM_LIMITS.deadLetterMaxBytes,
+        },
         leaves: {
           type: 'array',
           items: { type: 'string', pattern: '^[A-Z][A-Z0-9-]{1,31}$' },
@@ -207,7 +214,7 @@ const schema = {
         },
         feedsRetention: {
           type: 'string',
-          enum: ['workqueue', 'limits'],
+          enum: ['interest', 'limits'],
           default: DEFAULT_STREAM_LIMITS.feedsRetention,
         },
         recipientMaxCopies: { type: 'integer', minimum: 1, default: DEFAULT_RECIPIENT_MAX_COPIES },
@@ -318,8 +325,43 @@ export function loadConfig(
   return config;
 }
 
+/**
+ * Retentions under which one agency could remove another's copies: a work queue (nats-server 2.9
+ * removes its message on any consumer's ack, whatever the consumer's filter) and interest on
+ * several replicas (nats-server 2.9.10 turns an ack of a sequence not stored yet into a delete
+ * proposal that every replica fails to apply, and resets the stream).
+ */
+function checkRetention(s: Record<string, unknown> | undefined): Issue[] {
+  if (s?.['feedsRetention'] === 'workqueue')
+    return [
+      {
+        pointer: '/streams/feedsRetention',
+        message:
+          'workqueue is no longer offered: on nats-server 2.9 any consumer’s ack removes a work-queue message whatever its filter, so an agency could remove other agencies’ copies through its own ack subject; use interest (a copy leaves once its recipient stored it) or limits',
+      },
+    ];
+  if (
+    s?.['feedsRetention'] === 'interest' &&
+    typeof s['replicas'] === 'number' &&
+    s['replicas'] > 1
+  )
+    return [
+      {
+        pointer: '/streams/feedsRetention',
+        message:
+          'interest retention needs replicas 1 on nats-server 2.9: with more, an agency’s ack of a sequence not stored yet makes every replica reset the feed stream; use limits',
+      },
+    ];
+  return [];
+}
+
 /** The feed stream's sizing problems that make isolation impossible (the rest is logged at start). */
 function checkStreams(doc: Record<string, unknown>): readonly Issue[] {
+  const retention = checkRetention(doc['streams'] as Record<string, unknown> | undefined);
+  return [...retention, ...checkSizing(doc)];
+}
+
+function checkSizing(doc: Record<string, unknown>): readonly Issue[] {
   const s = doc['streams'] as Partial<RouterConfig['streams']> | undefined;
   if (
     typeof s?.feedsMaxBytes !== 'number' ||

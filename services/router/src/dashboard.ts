@@ -7,7 +7,7 @@ import {
   type SqliteDatabase,
   type WebSessions,
 } from '@alert-hub/runtime';
-import { verifyAuditLog, witnessName, type AuditVerification } from '@alert-hub/audit';
+import { AuditHealthCheck, witnessName } from '@alert-hub/audit';
 import type { RouterConfig } from './config.js';
 
 /** Where `npm run build:web` puts the dashboard (services/router/dashboard/ is its source). */
@@ -46,54 +46,69 @@ export function registerDashboard(
     describe: (c) => ({ name: c.name, instance: d.config.instance }),
   });
 
-  // A full walk of this router's log against its latest checkpoint and the cosignatures the
-  // witnesses sent: the page asks on load and when the coordinator presses "verify". Peers'
-  // databases have no anchor here (verify them with hubctl audit verify and their own anchor).
+  // The log against its latest checkpoint and the cosignatures the witnesses sent: the page asks
+  // on load and when the coordinator presses "verify". A page load must not cost the routing
+  // loop the whole log: after a sound run, the next reads only what was appended since
+  // (AuditHealthCheck); a full walk (the first, after another connection wrote, or while
+  // something is wrong) runs in a worker thread, at most once a minute per database, the last
+  // answer standing in between (`check.mode: cached`). Peers' databases have no anchor here
+  // (verify them with hubctl audit verify and their own anchor): they are walked in full, as
+  // rarely.
+  const checks = d.databases.map((db) => new AuditHealthCheck(db));
   app.get('/dashboard/api/health', { preHandler: d.requireCoordinator }, async () => ({
     checkedAt: new Date().toISOString(),
-    logs: d.databases.map((db, i) => {
-      const anchor = i === 0 ? (d.latestCheckpoint() ?? '') : '';
-      const trust = d.trust?.();
-      const hubKeys = trust
-        ? trust.keysOf(d.config.principal, 'router').filter((k) => k.alg === 'EdDSA')
-        : [];
-      const witnesses = trust
-        ? trust.agencies.flatMap((a) =>
-            trust
-              .keysOf(a, 'agency')
-              .filter((k) => k.alg === 'EdDSA')
-              .map((k) => ({ name: witnessName(a), publicKey: Buffer.from(k.jwk.x, 'base64url') })),
-          )
-        : [];
-      let v: AuditVerification | undefined;
-      let kid = '';
-      for (const k of hubKeys) {
-        v = verifyAuditLog(db, {
-          anchor,
-          hubKey: Buffer.from(k.jwk.x, 'base64url'),
-          witnesses,
-          minWitnesses: 0,
-        });
-        kid = k.kid;
-        if (!v.problems.some((p) => p.code === 'ERR_ANCHOR_INVALID')) break;
-      }
-      const a = v?.anchor;
-      return {
-        ok: v?.ok ?? false,
-        records: v?.entries ?? 0,
-        head: { seq: a?.size ?? 0, hash: a?.root ?? '' },
-        checkpoints: { verified: a ? 1 : 0, lastSignedSeq: a?.size ?? 0 },
-        signaturesChecked: d.trust !== undefined,
-        unsignedTail: v?.unwitnessed ?? 0,
-        lastCheckpoint: a
-          ? { instance: d.config.instance, seq: a.size, at: new Date().toISOString(), kid }
-          : null,
-        problems: (v?.problems ?? [{ code: 'ERR_ANCHOR_INVALID', message: 'no trust store' }])
-          .slice(0, 20)
-          .map((p) => `[${p.code}] ${p.message}`),
-        witnesses: a?.witnesses ?? [],
-      };
-    }),
+    logs: await Promise.all(
+      checks.map(async (check, i) => {
+        const anchor = i === 0 ? (d.latestCheckpoint() ?? '') : '';
+        const trust = d.trust?.();
+        const hubKeys = trust
+          ? trust.keysOf(d.config.principal, 'router').filter((k) => k.alg === 'EdDSA')
+          : [];
+        const witnesses = trust
+          ? trust.agencies.flatMap((a) =>
+              trust
+                .keysOf(a, 'agency')
+                .filter((k) => k.alg === 'EdDSA')
+                .map((k) => ({
+                  name: witnessName(a),
+                  publicKey: Buffer.from(k.jwk.x, 'base64url'),
+                })),
+            )
+          : [];
+        const r = await check.verifyWithKeys(
+          { anchor, witnesses, minWitnesses: 0 },
+          hubKeys.map((k) => Buffer.from(k.jwk.x, 'base64url')),
+        );
+        const v = r?.verification;
+        const kid = r ? (hubKeys[r.key]?.kid ?? '') : '';
+        const a = v?.anchor;
+        return {
+          ok: v?.ok ?? false,
+          records: v?.entries ?? 0,
+          head: { seq: a?.size ?? 0, hash: a?.root ?? '' },
+          checkpoints: { verified: a ? 1 : 0, lastSignedSeq: a?.size ?? 0 },
+          signaturesChecked: d.trust !== undefined,
+          unsignedTail: v?.unwitnessed ?? 0,
+          lastCheckpoint: a
+            ? { instance: d.config.instance, seq: a.size, at: new Date().toISOString(), kid }
+            : null,
+          problems: (v?.problems ?? [{ code: 'ERR_ANCHOR_INVALID', message: 'no trust store' }])
+            .slice(0, 20)
+            .map((p) => `[${p.code}] ${p.message}`),
+          witnesses: a?.witnesses ?? [],
+          // What this answer read: `full` (the whole log), `incremental` (entries from..to only),
+          // `cached` (nothing: the last result, of checkedAt).
+          check: r
+            ? {
+                mode: r.run.mode,
+                from: r.run.from,
+                to: r.run.to,
+                checkedAt: r.run.checkedAt.toISOString(),
+              }
+            : null,
+        };
+      }),
+    ),
   }));
   // The operations of the agreements file, newest period first: what the report panel offers.
   app.get('/dashboard/api/operations', { preHandler: d.requireCoordinator }, async () => ({

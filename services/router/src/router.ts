@@ -145,6 +145,13 @@ export async function startRouter(
         migrateFeeds: config.streams.migrateFeeds,
       });
       feedsRetention = report.feedsRetention;
+      log.info(
+        {
+          perOrigin: report.deadLettersPerOrigin,
+          deadLetterMaxBytes: config.streams.deadLetterMaxBytes,
+        },
+        'dead letters: each origin keeps its newest ones, at most this many',
+      );
       if (report.feedsMigrated)
         log.warn(
           { retention: report.feedsRetention },

@@ -659,8 +659,10 @@ export class RoutingLoop {
     metrics.messages.inc({ outcome: 'rejected' });
     metrics.rejections.inc({ reason: code });
     log.warn(
-      { streamSeq: m.seq, subject: m.subject, alertId, code, reason },
-      'message rejected and dead-lettered',
+      { streamSeq: m.seq, subject: m.subject, alertId, code, reason, deadLetterSeq },
+      deadLetterSeq === undefined
+        ? 'message rejected without a dead letter'
+        : 'message rejected and dead-lettered',
     );
   }
 

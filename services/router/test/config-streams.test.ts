@@ -44,14 +44,36 @@ describe('router config - feed streams', () => {
     ]);
   });
 
-  it('AHUB_FEEDS_RETENTION selects the retention; anything but workqueue or limits is refused', () => {
+  it('AHUB_FEEDS_RETENTION selects the retention; anything but interest or limits is refused', () => {
     const file = configWith({});
-    expect(loadConfig({ AHUB_FEEDS_RETENTION: 'workqueue' }, file).streams.feedsRetention).toBe(
-      'workqueue',
+    expect(loadConfig({ AHUB_FEEDS_RETENTION: 'interest' }, file).streams.feedsRetention).toBe(
+      'interest',
     );
-    expect(() => loadConfig({ AHUB_FEEDS_RETENTION: 'interest' }, file)).toThrow(
+    expect(() => loadConfig({ AHUB_FEEDS_RETENTION: 'other' }, file)).toThrow(
       expect.objectContaining({ code: 'ERR_CONFIG_INVALID' }),
     );
+  });
+
+  it('refuses workqueue (any agency’s ack would remove other agencies’ copies) and interest on several replicas, at /streams/feedsRetention', () => {
+    for (const [env, streams] of [
+      [{ AHUB_FEEDS_RETENTION: 'workqueue' }, {}],
+      [{}, { feedsRetention: 'workqueue' }],
+      [{}, { feedsRetention: 'interest', replicas: 3 }],
+    ] as const) {
+      let err: unknown;
+      try {
+        loadConfig(env, configWith(streams));
+      } catch (e) {
+        err = e;
+      }
+      expect(err, JSON.stringify([env, streams])).toMatchObject({ code: 'ERR_CONFIG_INVALID' });
+      expect((err as { issues: { pointer: string }[] }).issues.map((i) => i.pointer)).toEqual([
+        '/streams/feedsRetention',
+      ]);
+    }
+    expect(
+      loadConfig({}, configWith({ feedsRetention: 'limits', replicas: 3 })).streams.replicas,
+    ).toBe(3);
   });
 });
 

@@ -16,6 +16,8 @@ import {
 import {
   deniedRecipients,
   forwardedCopies,
+  parseCheckpoint,
+  parseNote,
   queryAudit,
   traceAlert,
   verifyAuditLog,
@@ -623,6 +625,51 @@ describe('router - audit log', () => {
     const res = await get(`since=${encodeURIComponent(farEast)}&limit=3`);
     expect(res.status).toBe(200);
     expect(((await res.json()) as { count: number }).count).toBe(3);
+  });
+  it('dashboard health - a second look without new entries reads none; after new entries, only those', async () => {
+    type Health = {
+      logs: { ok: boolean; records: number; check: { mode: string; from: number; to: number } }[];
+    };
+    const health = async () =>
+      (await (
+        await fetch(`${router.url}/dashboard/api/health`, {
+          headers: { authorization: `Bearer ${coordinator.token}` },
+        })
+      ).json()) as Health;
+    const size = () => {
+      const db = openDatabase(join(fx.dir, 'router', 'audit.db'), { readonly: true });
+      const n = (db.prepare('SELECT count(*) AS n FROM audit').get() as { n: number }).n;
+      db.close();
+      return n;
+    };
+    const checkpointed = (n: number) =>
+      eventually(
+        () =>
+          router.audit.latest && parseCheckpoint(parseNote(router.audit.latest).text).size === n,
+        10_000,
+        `a checkpoint of ${n} entries`,
+      );
+    await route(seizureReport('SG-NPARKS'));
+    const before = size();
+    await checkpointed(before);
+    const first = (await health()).logs[0]!;
+    expect(first).toMatchObject({ ok: true, records: before, check: { mode: 'full', to: before } });
+    const second = (await health()).logs[0]!;
+    expect(second).toMatchObject({
+      ok: true,
+      records: before,
+      check: { mode: 'incremental', from: before, to: before },
+    });
+    await route(seizureReport('SG-NPARKS'));
+    const after = size();
+    expect(after).toBeGreaterThan(before);
+    await checkpointed(after);
+    const third = (await health()).logs[0]!;
+    expect(third).toMatchObject({
+      ok: true,
+      records: after,
+      check: { mode: 'incremental', from: before, to: after },
+    });
   });
   it('the coordinator API needs a coordinator token', async () => {
     expect((await fetch(`${router.url}/v1/audit`)).status).toBe(401);
