@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JetStreamManager } from '@nats-io/jetstream';
-import { Streams } from '@alert-hub/core';
+import { Streams, inboundSubject } from '@alert-hub/core';
 import {
   eventually,
   streamReplicasCurrent,
@@ -45,6 +45,13 @@ describe('hub cluster - no quorum', () => {
       await eventually(() => streamReplicasCurrent(jsm, s), 60_000, `${s} at R3`);
     // Accepted just before the outage: some are still being routed when the nodes go.
     sent.push(...(await chaos.submit(40)));
+    // The origin's alerts the inbound stream holds (the partners' receipts go on other subjects).
+    const alertsSubject = inboundSubject(ORIGIN, 'seizure-report');
+    const storedAlerts = async () =>
+      (await jsm.streams.info(Streams.Inbound, { subjects_filter: alertsSubject })).state
+        .subjects?.[alertsSubject] ?? 0;
+    const beforeOutage = await storedAlerts();
+    expect(beforeOutage).toBeGreaterThanOrEqual(40);
     const [survivor, ...down] = chaos.hub.cluster!.nodes;
     await Promise.all(down.map((n) => n.kill()));
     // What an operator watches: the node that is left says it has no JetStream majority.
@@ -74,9 +81,16 @@ describe('hub cluster - no quorum', () => {
       expect(Number(answer.retryAfter)).toBeGreaterThan(0);
     }
 
-    // One node back: a majority again, and the inbound stream stores again. The agency resends
-    // what was refused, the same alerts: each is accepted.
+    // One node back: a majority again, and the inbound stream stores again. Nothing of the
+    // refused alerts was stored meanwhile (a stored copy would hide behind de-duplication on the
+    // resend). The agency resends what was refused, the same alerts: each is accepted.
     await down[0]!.restart({ healthy: false });
+    const afterOutage = await eventually(
+      async () => ({ count: await storedAlerts() }), // throws while JetStream elects its leaders
+      60_000,
+      'the inbound stream readable again',
+    );
+    expect(afterOutage.count).toBe(beforeOutage);
     for (const a of refused)
       for (let attempt = 0; ; attempt++) {
         const res = await chaos.post(a);
@@ -86,6 +100,7 @@ describe('hub cluster - no quorum', () => {
         await new Promise((r) => setTimeout(r, 250));
       }
     sent.push(...refused.map((a) => a.id));
+    expect(await storedAlerts()).toBe(beforeOutage + refused.length);
 
     // The third node back: every alert accepted before, during (none) and after the outage
     // reaches every partner exactly once, and the audit log has each once. (Delivery usually

@@ -117,6 +117,10 @@ async function deadLetterOfInbound(inboundSeq: number): Promise<Summary> {
   );
 }
 
+/** A requeue id as anyone who knows the bytes can compute it: the digest of the bytes alone. */
+const requeueIdOf = (seq: number, bytes: Uint8Array) =>
+  `requeue:${seq}:${createHash('sha256').update(bytes).digest('base64url').slice(0, 22)}`;
+
 async function requeue(seq: number) {
   const res = await fetch(`${hub.router.url}/v1/deadletters/${seq}/requeue`, {
     method: 'POST',
@@ -339,8 +343,6 @@ describe('deadletters - list, show, requeue with real processes', () => {
   });
 
   it('an agency publishing under a requeue id (requeue:<dead-letter seq>:<digest>) changes nothing', async () => {
-    const requeueId = (seq: number, bytes: Uint8Array) =>
-      `requeue:${seq}:${createHash('sha256').update(bytes).digest('base64url').slice(0, 22)}`;
     const js = jetstream(ngNc);
     const subject = inboundSubject(NG, 'seizure-report');
     // Its own new alerts under the requeue id of the dead letter requeued above and of one
@@ -348,7 +350,7 @@ describe('deadletters - list, show, requeue with real processes', () => {
     for (const of of [dl.seq, dlRouted.seq]) {
       const a = seizureReport(NG);
       const bytes = encodeEnvelope(await signAlert(a, newKey, SCHEMA));
-      const ack = await js.publish(subject, bytes, { msgID: requeueId(of, bytes) });
+      const ack = await js.publish(subject, bytes, { msgID: requeueIdOf(of, bytes) });
       expect(ack.duplicate).toBe(false);
       expect(await deadLetterOf(a.id)).toMatchObject({ code: 'ERR_MSG_ID_MISMATCH' });
       expect(
@@ -356,18 +358,40 @@ describe('deadletters - list, show, requeue with real processes', () => {
         `forwarded under the requeue id of ${of}`,
       ).toEqual([]);
     }
-    // The requeued dead letter's own bytes under its requeue id: the message it went back as.
+    // The requeued dead letter's own bytes, under the requeue id it can compute from them.
     const jsm = await jetstreamManager(hubNc);
     const original = (await jsm.streams.getMessage(Streams.DeadLetter, { seq: dl.seq }))!.data;
     const again = await js.publish(dl.originalSubject, original, {
-      msgID: requeueId(dl.seq, original),
+      msgID: requeueIdOf(dl.seq, original),
     });
-    expect(again.duplicate).toBe(true);
+    expect(await deadLetterOfInbound(again.seq)).toMatchObject({ code: 'ERR_MSG_ID_MISMATCH' });
     await routerDrained(hubNc);
     expect((await vnFeedIds()).filter((id) => id === lost.id)).toHaveLength(1);
     const trace = await get(`/v1/audit/trace/${lost.id}`, coordinator());
     const events = (trace.body['records'] as { event: string }[]).map((x) => x.event);
     expect(events.filter((e) => e === 'routed')).toHaveLength(1);
+  });
+
+  it('an agency cannot take a requeue id ahead of the operator: the requeue still routes the dead letter, once', async () => {
+    const js = jetstream(ngNc);
+    const subject = inboundSubject(NG, 'seizure-report');
+    const a = seizureReport(NG);
+    const bytes = encodeEnvelope(await signAlert(a, registeredKey(), SCHEMA));
+    // Dead-lettered for a cause the requeue removes: a message id not bound to the envelope.
+    const first = await js.publish(subject, bytes, { msgID: `chosen-${a.id}` });
+    const d = await deadLetterOfInbound(first.seq);
+    expect(d.code).toBe('ERR_MSG_ID_MISMATCH');
+    // Its origin knows the bytes, and publishes them first under the requeue id it can compute
+    // (were that the router's id, JetStream would drop the requeue's publish as a duplicate).
+    const taken = await js.publish(subject, bytes, { msgID: requeueIdOf(d.seq, bytes) });
+    expect(taken.duplicate).toBe(false);
+    expect(await deadLetterOfInbound(taken.seq)).toMatchObject({ code: 'ERR_MSG_ID_MISMATCH' });
+    const r = await requeue(d.seq);
+    expect(r.status).toBe(200);
+    expect(r.body['inboundSeq']).toBeGreaterThan(taken.seq);
+    await eventually(async () => (await vnFeedIds()).includes(a.id), 60_000, 'delivery');
+    await routerDrained(hubNc);
+    expect((await vnFeedIds()).filter((id) => id === a.id)).toHaveLength(1);
   });
 
   it('a second requeue is refused (ERR_DEADLETTER_REQUEUED); a dead letter whose alert was routed since is refused (ERR_ALERT_ALREADY_ROUTED)', async () => {

@@ -65,7 +65,9 @@ describe('hubctl nats-config - cluster and leaf nodes', () => {
       expect(text).toContain('authorization { user: "route@principals.alert-hub.example" }');
       expect(text).toMatch(/cluster \{[^]*verify_and_map: true[^]*\}/);
       // The leaf's certificate lands in its agency's account, which exports the leaf's API to the hub.
-      expect(text).toContain('{ user: "ng-ncs.leaf@principals.alert-hub.example" }');
+      expect(text).toContain(
+        '{ user: "ng-ncs.leaf@principals.alert-hub.example", account: "NG-NCS" }',
+      );
       expect(text).toContain('{ service: { account: "NG-NCS", subject: "$JS.NG-NCS.API.>" } }');
       expect(text).toContain('leafnodes {');
       expect(natsTest(file)).toContain('is valid');

@@ -112,7 +112,11 @@ const p = devPkiPaths(inRoot('certs/dev'));
 const storeDir = (name: string) =>
   root === '/etc/alert-hub' ? '/data' : join(out, `${name}-data`);
 const serverTls = { caFile: p.caFile, certFile: p.serverCertFile, keyFile: p.serverKeyFile };
-const leafListener = renderLeafListenerBlock({ listen: '0.0.0.0:7422', tls: serverTls });
+const leafListener = renderLeafListenerBlock({
+  listen: '0.0.0.0:7422',
+  tls: serverTls,
+  leaves: COMPOSE_LEAVES,
+});
 for (const node of renderNatsClusterConfigs({
   agencies: COMPOSE_AGENCIES.map((a) => a.id),
   routers: ['HUB'],

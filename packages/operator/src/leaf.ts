@@ -29,11 +29,11 @@ export const DEFAULT_LEAF_PORT = 7422;
  * the hub's account. The hub's inbound stream sources the leaf's outbox: it creates a consumer
  * there through the leaf's JetStream API (exported by the agency's account to the hub's alone),
  * receives on a deliver prefix (exported as a stream) and answers flow control (exported as a
- * service; without it the source stalls on nats-server 2.9 without any error).
+ * service; without it the source stalls on nats-server 2.9 without any error). The leaf's own
+ * user is not in the account: it is a user of the leaf listener alone
+ * ({@link renderLeafListenerBlock}), so its certificate opens no client connection.
  */
 export function leafAccountParts(agency: string): {
-  /** Users of the agency's account. */
-  users: string[];
   /** Exports of the agency's account. */
   exports: string[];
   /** Imports of the hub's account. */
@@ -43,10 +43,6 @@ export function leafAccountParts(agency: string): {
   const deliver = `${leafSourceDeliverPrefix(agency)}.>`;
   const fc = leafSourceFlowControl(agency);
   return {
-    users: [
-      `      # ${agency}'s leaf node: its connection carries the agency's account to the agency`,
-      `      { user: ${q(leafIdentity(agency))} }`,
-    ],
     exports: [
       `      { service: ${q(api)}, accounts: [${q(HUB_ACCOUNT)}] }`,
       `      { stream: ${q(deliver)}, accounts: [${q(HUB_ACCOUNT)}] }`,
@@ -61,9 +57,12 @@ export function leafAccountParts(agency: string): {
 }
 
 /**
- * The hub's leaf-node listener: mutual TLS, the leaf's certificate mapped to the leaf user of its
- * agency's account (`verify_and_map`), so a leaf lands in its agency's account and nowhere else.
- * Without a mapped certificate a leaf is refused (never accepted into the global account).
+ * The hub's leaf-node listener: mutual TLS, and users of its own, one per agency that runs a
+ * leaf, each the leaf certificate's identity bound to that agency's account (`verify_and_map`).
+ * A leaf lands in its agency's account and nowhere else. Any other certificate is refused, one
+ * that maps to a client user too (an agency's gateway, the router): without these users
+ * nats-server 2.9 would map a leaf by the client users and admit it into that user's account.
+ * Without a certificate a leaf is refused (never accepted into the global account).
  */
 export function renderLeafListenerBlock(o: {
   readonly listen: string;
@@ -73,7 +72,11 @@ export function renderLeafListenerBlock(o: {
    */
   readonly advertise?: string;
   readonly tls: TlsFiles;
+  /** The agencies whose leaf nodes it admits (at least one). */
+  readonly leaves: readonly string[];
 }): string {
+  if (o.leaves.length === 0)
+    throw new Error('a leaf listener admits the leaf nodes of at least one agency');
   return [
     'leafnodes {',
     `  listen: ${q(o.listen)}`,
@@ -82,6 +85,13 @@ export function renderLeafListenerBlock(o: {
     '  no_advertise: true',
     ...(o.advertise ? [`  advertise: ${q(o.advertise)}`] : []),
     ...renderTlsBlock(o.tls, { indent: 2, verifyAndMap: true, timeoutS: 5 }),
+    '  authorization {',
+    '    users: [',
+    ...o.leaves.map(
+      (a) => `      { user: ${q(leafIdentity(a))}, account: ${q(a)} }  # ${a}'s leaf node`,
+    ),
+    '    ]',
+    '  }',
     '}',
   ].join('\n');
 }

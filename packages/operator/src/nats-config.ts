@@ -70,9 +70,9 @@ export interface NatsSecurityOptions {
   readonly permissionOverrides?: Readonly<Record<string, SubjectPermissions>>;
   readonly grantOverrides?: Readonly<Record<string, AgencyGrants>>;
   /**
-   * Agencies that run a leaf node: their account also admits the leaf's certificate and exports
-   * the leaf's JetStream API to the hub's account, which sources the leaf's outbox (see
-   * `leafAccountParts`).
+   * Agencies that run a leaf node: their account exports the leaf's JetStream API to the hub's
+   * account, which sources the leaf's outbox (see `leafAccountParts`); the leaf's certificate is
+   * admitted by the leaf listener alone (`renderLeafListenerBlock`).
    */
   readonly leaves?: readonly string[];
 }
@@ -135,7 +135,6 @@ export function renderNatsSecurityConfig(o: NatsSecurityOptions): string {
         `    # ${a}: publishes its own alerts, reads only its own feed; no JetStream of its own`,
         '    users: [',
         renderUser(id(a), `${a}'s gateway`, o.permissionOverrides?.[a] ?? agencyPermissions(a, g)),
-        ...(leaf?.users ?? []),
         '    ]',
         ...(leaf ? ['    exports: [', ...leaf.exports, '    ]'] : []),
         '    imports: [',

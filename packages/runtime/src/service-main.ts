@@ -22,7 +22,10 @@ export async function runService<C extends { readonly log: { readonly level: str
   readonly name: (config: C) => string;
   readonly loadConfig: (file: string | undefined) => C;
   readonly start: (config: C, log: Logger) => Promise<RunningService>;
+  /** How long a clean shutdown may take ({@link SHUTDOWN_GRACE_MS}; a test makes it short). */
+  readonly shutdownGraceMs?: number;
 }): Promise<void> {
+  const graceMs = options.shutdownGraceMs ?? SHUTDOWN_GRACE_MS;
   const { values } = parseArgs({
     options: { config: { type: 'string', short: 'c' } },
     strict: true,
@@ -56,9 +59,9 @@ export async function runService<C extends { readonly log: { readonly level: str
     // A close that hangs (a stuck connection, a library bug) must not keep the process alive:
     // orchestrators wait, then kill it without a word.
     setTimeout(() => {
-      log.error({ code: 'ERR_SHUTDOWN_TIMEOUT', ms: SHUTDOWN_GRACE_MS }, 'shutdown timed out');
+      log.error({ code: 'ERR_SHUTDOWN_TIMEOUT', ms: graceMs }, 'shutdown timed out');
       process.exit(1);
-    }, SHUTDOWN_GRACE_MS).unref();
+    }, graceMs).unref();
     service.close().then(
       () => process.exit(0),
       (err: unknown) => {

@@ -212,6 +212,7 @@ export async function startLocalHub(o: LocalHubOptions): Promise<LocalHub> {
             listen: `127.0.0.1:${leafPorts[i]}`,
             advertise: `127.0.0.1:${nowhere}`,
             tls: serverTls,
+            leaves: leafIds,
           })
         : '';
     let nats: NatsServer;

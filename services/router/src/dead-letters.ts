@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { JetStreamClient, JetStreamManager, StoredMsg } from '@nats-io/jetstream';
 import { headers as natsHeaders } from '@nats-io/transport-node';
 import {
@@ -35,7 +35,8 @@ CREATE TABLE IF NOT EXISTS dead_letter_requeues (
   alert_id        TEXT,
   requested_by    TEXT    NOT NULL,
   requested_at    TEXT    NOT NULL,
-  inbound_seq     INTEGER
+  inbound_seq     INTEGER,
+  nonce           TEXT
 );
 `;
 
@@ -49,11 +50,21 @@ export const MAX_LIST_LIMIT = 1000;
 
 /**
  * JetStream message id of a requeued dead letter: `requeue:<dead-letter seq>:<digest>`, the
- * digest as in an inbound message id (first 22 characters of the base64url SHA-256 of the bytes).
- * Bound to the bytes, an id another agency cannot take ahead of the router without them.
+ * digest the first 22 characters of the base64url SHA-256 of the requeue's secret nonce and the
+ * bytes. The nonce (kept in the requeue's row, made when the operator asks) makes the id one
+ * nobody can compute ahead of the router, the dead letter's origin included, who knows the
+ * bytes: JetStream keeps the first message under an id for its duplicate window, so an id known
+ * in advance could be taken and the requeue's publish dropped as a duplicate. A row from before
+ * the nonce has none: its id is the digest of the bytes alone.
  */
-export function requeueMsgId(deadLetterSeq: number, data: Uint8Array): string {
-  const digest = createHash('sha256').update(data).digest('base64url').slice(0, 22);
+export function requeueMsgId(
+  deadLetterSeq: number,
+  data: Uint8Array,
+  nonce: string | null = null,
+): string {
+  const h = createHash('sha256');
+  if (nonce !== null) h.update(`${nonce}:`);
+  const digest = h.update(data).digest('base64url').slice(0, 22);
   return `requeue:${deadLetterSeq}:${digest}`;
 }
 
@@ -126,6 +137,7 @@ interface RequeueRow {
   requested_by: string;
   requested_at: string;
   inbound_seq: number | null;
+  nonce: string | null;
 }
 
 function header(m: StoredMsg, name: string): string {
@@ -159,12 +171,22 @@ export class DeadLetters {
     this.#d = deps;
     const db = deps.store.db;
     db.exec(SCHEMA);
+    // A table from before the requeue's nonce gains the column; its rows keep their ids. Under
+    // the write lock: routers sharing the database may start at the same moment.
+    db.transaction(() => {
+      if (
+        !db
+          .prepare("SELECT 1 FROM pragma_table_info('dead_letter_requeues') WHERE name = 'nonce'")
+          .get()
+      )
+        db.exec('ALTER TABLE dead_letter_requeues ADD COLUMN nonce TEXT');
+    }).immediate();
     this.#row = db.prepare<[number], RequeueRow>(
       'SELECT * FROM dead_letter_requeues WHERE dead_letter_seq = ?',
     );
     this.#insert = db.prepare(
-      `INSERT INTO dead_letter_requeues (dead_letter_seq, subject, sha256, origin, alert_id, requested_by, requested_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+      `INSERT INTO dead_letter_requeues (dead_letter_seq, subject, sha256, origin, alert_id, requested_by, requested_at, nonce)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
     );
     this.#setInbound = db.prepare(
       'UPDATE dead_letter_requeues SET inbound_seq = ? WHERE dead_letter_seq = ?',
@@ -181,7 +203,7 @@ export class DeadLetters {
     const row = this.#row.get(Number(m[1]));
     if (!row || row.subject !== subject) return false;
     return (
-      requeueMsgId(row.dead_letter_seq, data) === msgId &&
+      requeueMsgId(row.dead_letter_seq, data, row.nonce) === msgId &&
       createHash('sha256').update(data).digest('hex') === row.sha256
     );
   }
@@ -321,7 +343,9 @@ export class DeadLetters {
         HttpErrorCode.AlertAlreadyRouted,
         `alert ${s.claimedAlertId} of ${claim.origin} was routed since (inbound sequence ${routed.streamSeq}); requeueing it would forward it twice`,
       );
-    const msgId = requeueMsgId(seq, m.data);
+    // A requeue published before (its acknowledgement lost) is published again under its own id.
+    const nonce = existing ? existing.nonce : randomBytes(16).toString('base64url');
+    const msgId = requeueMsgId(seq, m.data, nonce);
     let auditSeq = 0;
     if (!existing) {
       const at = (this.#d.now ?? (() => new Date()))().toISOString();
@@ -346,6 +370,7 @@ export class DeadLetters {
               s.claimedAlertId ?? null,
               by,
               at,
+              nonce,
             ).changes !== 1
           )
             throw new HttpError(

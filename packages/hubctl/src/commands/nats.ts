@@ -197,6 +197,7 @@ export function registerNats(program: Command): void {
           ? `${renderLeafListenerBlock({
               listen: o.leafListen,
               tls: { caFile: p.caFile, certFile: p.serverCertFile, keyFile: p.serverKeyFile },
+              leaves,
             })}\n`
           : '';
         const common = {
