@@ -51,15 +51,29 @@ export function registerDashboard(
   // loop the whole log: after a sound run, the next reads only what was appended since
   // (AuditHealthCheck); a full walk (the first, after another connection wrote, or while
   // something is wrong) runs in a worker thread, at most once a minute per database, the last
-  // answer standing in between (`check.mode: cached`). Peers' databases have no anchor here
-  // (verify them with hubctl audit verify and their own anchor): they are walked in full, as
-  // rarely.
+  // answer standing in between (`check.mode: cached`). A peer's database is held to the latest
+  // checkpoint its own router stored in it (signed by a router key; its cosignatures are not
+  // gathered here, so a rollback of a peer to an earlier checkpoint of its own is not seen:
+  // verify it with hubctl audit verify and an anchor its witnesses cosigned); peers are walked
+  // in full, as rarely.
   const checks = d.databases.map((db) => new AuditHealthCheck(db));
+  const storedAnchor = (db: SqliteDatabase): string => {
+    try {
+      const row = db.prepare('SELECT note FROM checkpoints ORDER BY size DESC LIMIT 1').get() as
+        { note: string } | undefined;
+      return row?.note ?? '';
+    } catch {
+      return ''; // a log from before checkpoints
+    }
+  };
   app.get('/dashboard/api/health', { preHandler: d.requireCoordinator }, async () => ({
     checkedAt: new Date().toISOString(),
     logs: await Promise.all(
       checks.map(async (check, i) => {
-        const anchor = i === 0 ? (d.latestCheckpoint() ?? '') : '';
+        // This router's latest checkpoint with the cosignatures gathered; before it published
+        // one since its start, the last one it stored.
+        const anchor =
+          (i === 0 ? d.latestCheckpoint() : undefined) ?? storedAnchor(d.databases[i]!);
         const trust = d.trust?.();
         const hubKeys = trust
           ? trust.keysOf(d.config.principal, 'router').filter((k) => k.alg === 'EdDSA')

@@ -117,6 +117,28 @@ describe('router - auditPeers: the coordinator API answers from every host’s l
     expect(b.body['summary']).toMatchObject({ forwardedTo: [{ recipient: 'SG-NPARKS' }] });
   });
 
+  it('the dashboard health holds the peer to the latest checkpoint its router stored, and finds both logs sound', async () => {
+    type Log = { ok: boolean; problems: string[]; head: { seq: number } };
+    // Host B's own log is held to a checkpoint once it signed one (every checkpointIntervalMs).
+    const logs = await eventually(
+      async () => {
+        const res = await get('/dashboard/api/health');
+        expect(res.status).toBe(200);
+        const l = res.body['logs'] as Log[];
+        return l.every((x) => x.head.seq > 0) ? l : undefined;
+      },
+      20_000,
+      "both logs' health against a checkpoint",
+    );
+    expect(logs).toHaveLength(2);
+    expect(logs.map((l) => [l.ok, l.problems])).toEqual([
+      [true, []],
+      [true, []],
+    ]);
+    // The peer's anchor is a real checkpoint of its log, not an empty one.
+    expect(logs[1]!.head.seq).toBeGreaterThan(0);
+  });
+
   it('the audit list and the flow statistics hold both hosts’ decisions', async () => {
     const list = await get('/v1/audit?limit=5000');
     expect(list.status).toBe(200);
