@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { headers as natsHeaders } from '@nats-io/transport-node';
 import { deadLetterSubject } from '@alert-hub/core';
-import { openDatabase, provisionHub } from '@alert-hub/runtime';
+import { deadLettersPerOrigin, openDatabase, provisionHub } from '@alert-hub/runtime';
 import { useNatsServer } from '@alert-hub/testkit/harness';
 import { makeHubFixture, memoryLogger } from '@alert-hub/testkit';
 import { DeadLetters, MAX_LIST_LIMIT } from '../src/dead-letters.js';
@@ -31,7 +31,17 @@ async function apiRequests(): Promise<number> {
 beforeAll(async () => {
   const nc = await nats.connect();
   const jsm = await jetstreamManager(nc);
-  await provisionHub(jsm, ['NG-CUSTOMS', 'KE-KWS']);
+  // Each origin keeps at most its share of the stream (deadLettersPerOrigin): the 2,000 others
+  // come from ten origins, each within its share of a 768 MiB stream.
+  const origins = Array.from({ length: 10 }, (_, k) => `KE-KWS${k}`);
+  const deadLetterMaxBytes = 768 * 1024 ** 2;
+  expect(deadLettersPerOrigin(deadLetterMaxBytes, origins.length + 1)).toBeGreaterThan(
+    OTHERS / origins.length,
+  );
+  await provisionHub(jsm, ['NG-CUSTOMS', ...origins], {
+    // The test server's JetStream has 4 GiB: the other streams made small to leave the room.
+    limits: { deadLetterMaxBytes, inboundMaxBytes: 64 * 1024 ** 2, feedsMaxBytes: 64 * 1024 ** 2 },
+  });
   const js = jetstream(nc);
   const deadLetter = (origin: string, i: number) => {
     const h = natsHeaders();
@@ -44,7 +54,11 @@ beforeAll(async () => {
     ngSeqs.push((await deadLetter('NG-CUSTOMS', at)).seq);
     if (at === OTHERS) break;
     for (let i = 0; i < OTHERS / 2; i += 100)
-      await Promise.all(Array.from({ length: 100 }, (_, j) => deadLetter('KE-KWS', i + j)));
+      await Promise.all(
+        Array.from({ length: 100 }, (_, j) =>
+          deadLetter(origins[(i + j) % origins.length]!, i + j),
+        ),
+      );
   }
   // The reader has a connection of its own, so the server counts its requests alone.
   const reader = await nats.connect({ name: 'dead-letter-reader' });
