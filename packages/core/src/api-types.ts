@@ -91,8 +91,10 @@ export interface AlertStatus<Outcome = Readonly<Record<string, unknown>>> {
   readonly operation?: string;
   readonly refused?: { readonly code: string; readonly reason: string; readonly at: string };
   readonly recipients: readonly RecipientStatus[];
-  /** Outcomes partners reported on this alert, oldest first. */
+  /** Outcomes partners reported on this alert: the 100 newest, oldest first. */
   readonly outcomes: readonly ReportedOutcome<Outcome>[];
+  /** How many outcomes partners reported on this alert in all. */
+  readonly outcomesTotal: number;
 }
 
 /** One alert the agency sent, as `GET /console/api/sent` (gateway) lists it. */

@@ -124,7 +124,7 @@ export function registerConsole(app: FastifyInstance, d: ConsoleDeps): WebSessio
             delivered: count('delivered'),
             refused: count('refused'),
           },
-          outcomes: st?.outcomes.length ?? 0,
+          outcomes: st?.outcomesTotal ?? 0,
         };
       }),
     };

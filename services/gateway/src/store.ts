@@ -26,6 +26,9 @@ export interface ReceivedAlert {
 
 export type { RecipientStatus };
 
+/** Outcomes a status lists at most (the newest); `outcomesTotal` counts them all. */
+export const MAX_STATUS_OUTCOMES = 100;
+
 /** What became of an alert this agency sent (the outcomes partners reported in full). */
 export type AlertStatus = WireAlertStatus<Alert>;
 
@@ -575,22 +578,35 @@ export class GatewayStore {
         overdue: now - Date.parse(r.since) > pendingAlertMs,
       };
     });
+    // The newest MAX_STATUS_OUTCOMES, oldest first: a partner may report any number.
+    const outcomesTotal = (
+      this.#db.prepare('SELECT count(*) AS n FROM inbox WHERE answers = ?').get(id) as {
+        n: number;
+      }
+    ).n;
     const outcomes = (
       this.#db
         .prepare(
-          'SELECT alert_id, origin, issued_at, alert FROM inbox WHERE answers = ? ORDER BY seq',
+          'SELECT alert_id, origin, issued_at, alert FROM inbox WHERE answers = ? ORDER BY seq DESC LIMIT ?',
         )
-        .all(id) as { alert_id: string; origin: string; issued_at: string; alert: string }[]
-    ).map((o) => {
-      const outcome = JSON.parse(o.alert) as Alert;
-      return {
-        id: o.alert_id,
-        from: o.origin,
-        result: String(outcome.result),
-        issuedAt: o.issued_at,
-        outcome,
-      };
-    });
+        .all(id, MAX_STATUS_OUTCOMES) as {
+        alert_id: string;
+        origin: string;
+        issued_at: string;
+        alert: string;
+      }[]
+    )
+      .reverse()
+      .map((o) => {
+        const outcome = JSON.parse(o.alert) as Alert;
+        return {
+          id: o.alert_id,
+          from: o.origin,
+          result: String(outcome.result),
+          issuedAt: o.issued_at,
+          outcome,
+        };
+      });
     return {
       id,
       type: sent.type,
@@ -603,6 +619,7 @@ export class GatewayStore {
         : {}),
       recipients,
       outcomes,
+      outcomesTotal,
     };
   }
 

@@ -1037,4 +1037,33 @@ describe('gateway - console API', () => {
       403,
     );
   });
+  it('a status lists the 100 newest outcomes partners reported, oldest first, and counts them all', async () => {
+    const sent = seizureReport('SG-NPARKS');
+    expect((await post(sg, '/v1/alerts', sent)).status).toBe(202);
+    const nc = await nats.connect();
+    const ids: string[] = [];
+    for (let i = 0; i < 102; i++) {
+      const outcome = {
+        id: newAlertId(),
+        type: 'outcome',
+        version: 1,
+        origin: 'VN-CUSTOMS',
+        issuedAt: new Date().toISOString(),
+        handling: 'TLP:AMBER',
+        answers: sent.id,
+        answersOrigin: 'SG-NPARKS',
+        result: 'under-investigation',
+      } as unknown as Alert;
+      ids.push(outcome.id);
+      await publishToFeed(nc, outcome, fx.keys['VN-CUSTOMS']!, fx.hubKey, 'SG-NPARKS');
+    }
+    const status = await eventually(async () => {
+      const r = await fetch(`${sg.url}/v1/alerts/${sent.id}/status`, {
+        headers: { authorization: `Bearer ${submitter.token}` },
+      });
+      const body = (await r.json()) as { outcomes: { id: string }[]; outcomesTotal: number };
+      return body.outcomesTotal === 102 ? body : undefined;
+    });
+    expect(status.outcomes.map((o) => o.id)).toEqual(ids.slice(2));
+  });
 });
