@@ -179,6 +179,19 @@ export function decideRoute(input: RouteInput): RouteDecision {
         code: PolicyRefusal.OutcomeNotReceived,
         reason: `${alert.origin} never received alert ${String(alert.answers)}`,
       };
+    // An agency removed from the trust store since has no feed to read it from.
+    if (!input.candidates.includes(original.origin))
+      return {
+        kind: 'route',
+        allowed: [],
+        denied: [
+          {
+            recipient: original.origin,
+            reason: DenyReason.NotParty,
+            detail: `${original.origin} is no longer in the trust store`,
+          },
+        ],
+      };
     // An outcome obeys the ceiling of the agreement (or operation) the alert it answers was
     // delivered under, as a retraction does: above it, it goes to nobody.
     const ceiling = ceilingOf(input.agreements, received.agreement.id);
@@ -231,6 +244,15 @@ export function decideRoute(input: RouteInput): RouteDecision {
   const overCeiling: Denied[] = [];
   for (const d of original?.deliveries ?? []) {
     if (allowed.some((a) => a.recipient === d.recipient)) continue;
+    // Removed from the trust store since: no feed to read it from.
+    if (!input.candidates.includes(d.recipient)) {
+      overCeiling.push({
+        recipient: d.recipient,
+        reason: DenyReason.NotParty,
+        detail: `${d.recipient} is no longer in the trust store`,
+      });
+      continue;
+    }
     // Every message obeys the recipient's ceiling, a retraction too: the ceiling of the
     // agreement the original went under (its latest version, or the lowest label when it is gone).
     const ceiling = ceilingOf(input.agreements, d.agreement.id);

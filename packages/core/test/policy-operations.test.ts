@@ -161,6 +161,43 @@ describe('policy - outcomes', () => {
       denied: [],
     });
   });
+  it('an outcome to an origin, or a retraction to a recipient, no longer in the trust store goes to nobody there', () => {
+    const out = sampleOutcome('CN-GACC', '0169fb6c-1a80-7000-8000-000000000001');
+    const without = (agency: string) => AGENCIES.filter((a) => a !== agency);
+    const d = decideRoute({
+      agreements: set,
+      alert: out,
+      candidates: without('NG-CUSTOMS'),
+      now: inside,
+      original,
+    });
+    expect(d).toMatchObject({
+      kind: 'route',
+      allowed: [],
+      denied: [{ recipient: 'NG-CUSTOMS', reason: DenyReason.NotParty }],
+    });
+    const retraction = {
+      ...seizureReport('NG-CUSTOMS'),
+      type: 'retraction',
+      retracts: '0169fb6c-1a80-7000-8000-000000000001',
+      action: 'withdraw',
+      reason: 'withdrawn',
+      handling: 'TLP:GREEN',
+    } as unknown as Alert;
+    const r = decideRoute({
+      agreements: set,
+      alert: retraction,
+      candidates: without('CN-GACC'),
+      now: inside,
+      original,
+    });
+    expect(r.kind).toBe('route');
+    if (r.kind !== 'route') return;
+    expect(r.allowed.map((a) => a.recipient)).not.toContain('CN-GACC');
+    expect(r.denied).toContainEqual(
+      expect.objectContaining({ recipient: 'CN-GACC', reason: DenyReason.NotParty }),
+    );
+  });
   it('an outcome from an agency that never received the alert is refused', () => {
     const out = sampleOutcome('KE-KWS', '0169fb6c-1a80-7000-8000-000000000001');
     expect(route(out, inside, original)).toMatchObject({

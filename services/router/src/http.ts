@@ -65,19 +65,29 @@ function isInstant(v: string): boolean {
   }
 }
 
+const QUERY_PARAMETERS = [
+  'agency',
+  'partner',
+  'type',
+  'outcome',
+  'since',
+  'until',
+  'after',
+  'limit',
+] as const;
+
 function parseQuery(q: Record<string, unknown>): AuditQuery {
   const issues: Issue[] = [];
   const out: Record<string, string | number> = {};
-  for (const k of [
-    'agency',
-    'partner',
-    'type',
-    'outcome',
-    'since',
-    'until',
-    'after',
-    'limit',
-  ] as const) {
+  // A parameter the API does not know is refused, never ignored: `?event=routed` answering every
+  // record would read as a filter that matched them all.
+  for (const k of Object.keys(q))
+    if (!(QUERY_PARAMETERS as readonly string[]).includes(k))
+      issues.push({
+        pointer: `/query/${k}`,
+        message: `is not a parameter of /v1/audit (${QUERY_PARAMETERS.join(', ')})`,
+      });
+  for (const k of QUERY_PARAMETERS) {
     const v = q[k];
     if (v === undefined) continue;
     if (typeof v !== 'string' || v === '') {

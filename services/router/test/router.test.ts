@@ -608,6 +608,15 @@ describe('router - audit log', () => {
     db.close();
     expect(denied.map((r) => r.reasonCode)).toEqual(['DENY_NOT_PARTY']);
   });
+  it('a query parameter /v1/audit does not know is a 400 naming it, never ignored', async () => {
+    const res = await fetch(`${router.url}/v1/audit?event=routed&outcome=denied`, {
+      headers: { authorization: `Bearer ${coordinator.token}` },
+    });
+    expect(res.status).toBe(400);
+    const body = (await res.json()) as { error: { code: string; details: { pointer: string }[] } };
+    expect(body.error.code).toBe('ERR_BAD_REQUEST');
+    expect(body.error.details.map((d) => d.pointer)).toEqual(['/query/event']);
+  });
   it('since and until are RFC 3339 instants: an offset is honoured, anything else is a 400', async () => {
     const get = (q: string) =>
       fetch(`${router.url}/v1/audit?${q}`, {
