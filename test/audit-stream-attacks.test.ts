@@ -46,6 +46,7 @@ import {
   makeHubFixture,
   memoryLogger,
   publishInbound,
+  seizureAgreement,
   seizureReport,
   writeConfig,
 } from '@alert-hub/testkit';
@@ -206,17 +207,7 @@ beforeAll(async () => {
   writeFileSync(
     agreementsFile,
     toYaml({
-      agreements: [
-        {
-          id: 'SG-VN',
-          version: 1,
-          title: 't',
-          parties: ['SG', 'VN'],
-          alertTypes: ['seizure-report'],
-          maxHandling: 'TLP:AMBER',
-          validFrom: '2019-01-01T00:00:00Z',
-        },
-      ],
+      agreements: [seizureAgreement('SG-VN', 't', ['SG-NPARKS', 'VN-CUSTOMS'])],
     }),
   );
   hub = await as('HUB');

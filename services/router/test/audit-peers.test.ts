@@ -11,6 +11,7 @@ import {
   makeHubFixture,
   memoryLogger,
   publishInbound,
+  seizureAgreement,
   seizureReport,
   writeConfig,
 } from '@alert-hub/testkit';
@@ -78,15 +79,7 @@ beforeAll(async () => {
     agreementsFile,
     toYaml({
       agreements: [
-        {
-          id: 'SG-VN',
-          version: 1,
-          title: 'Singapore and Viet Nam',
-          parties: ['SG-NPARKS', 'VN-CUSTOMS'],
-          alertTypes: ['seizure-report'],
-          maxHandling: 'TLP:AMBER',
-          validFrom: '2019-01-01T00:00:00Z',
-        },
+        seizureAgreement('SG-VN', 'Singapore and Viet Nam', ['SG-NPARKS', 'VN-CUSTOMS']),
       ],
     }),
   );
