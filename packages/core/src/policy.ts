@@ -179,34 +179,14 @@ export function decideRoute(input: RouteInput): RouteDecision {
         code: PolicyRefusal.OutcomeNotReceived,
         reason: `${alert.origin} never received alert ${String(alert.answers)}`,
       };
-    // An agency removed from the trust store since has no feed to read it from.
-    if (!input.candidates.includes(original.origin))
-      return {
-        kind: 'route',
-        allowed: [],
-        denied: [
-          {
-            recipient: original.origin,
-            reason: DenyReason.NotParty,
-            detail: `${original.origin} is no longer in the trust store`,
-          },
-        ],
-      };
-    // An outcome obeys the ceiling of the agreement (or operation) the alert it answers was
-    // delivered under, as a retraction does: above it, it goes to nobody.
-    const ceiling = ceilingOf(input.agreements, received.agreement.id);
-    if (handlingRank(alert.handling) > handlingRank(ceiling))
-      return {
-        kind: 'route',
-        allowed: [],
-        denied: [
-          {
-            recipient: original.origin,
-            reason: DenyReason.Handling,
-            detail: `outcome ${alert.handling} is above ${ceiling} of ${received.agreement.id}, under which ${alert.origin} received alert ${String(alert.answers)}`,
-          },
-        ],
-      };
+    const denied = withheldFrom(
+      input,
+      original.origin,
+      received.agreement.id,
+      (ceiling) =>
+        `outcome ${alert.handling} is above ${ceiling} of ${received.agreement.id}, under which ${alert.origin} received alert ${String(alert.answers)}`,
+    );
+    if (denied) return { kind: 'route', allowed: [], denied: [denied] };
     return {
       kind: 'route',
       allowed: [
@@ -241,27 +221,19 @@ export function decideRoute(input: RouteInput): RouteDecision {
       reason: `only ${original.origin} may retract alert ${alert.retracts}`,
     };
   }
-  const overCeiling: Denied[] = [];
+  // Original recipients the retraction does not reach: above their ceiling, or gone.
+  const withheld: Denied[] = [];
   for (const d of original?.deliveries ?? []) {
     if (allowed.some((a) => a.recipient === d.recipient)) continue;
-    // Removed from the trust store since: no feed to read it from.
-    if (!input.candidates.includes(d.recipient)) {
-      overCeiling.push({
-        recipient: d.recipient,
-        reason: DenyReason.NotParty,
-        detail: `${d.recipient} is no longer in the trust store`,
-      });
-      continue;
-    }
-    // Every message obeys the recipient's ceiling, a retraction too: the ceiling of the
-    // agreement the original went under (its latest version, or the lowest label when it is gone).
-    const ceiling = ceilingOf(input.agreements, d.agreement.id);
-    if (handlingRank(alert.handling) > handlingRank(ceiling)) {
-      overCeiling.push({
-        recipient: d.recipient,
-        reason: DenyReason.Handling,
-        detail: `retraction ${alert.handling} is above ${ceiling} of ${d.agreement.id}, under which ${d.recipient} received the original: send a withdrawal notice labelled ${ceiling} or lower`,
-      });
+    const denied = withheldFrom(
+      input,
+      d.recipient,
+      d.agreement.id,
+      (ceiling) =>
+        `retraction ${alert.handling} is above ${ceiling} of ${d.agreement.id}, under which ${d.recipient} received the original: send a withdrawal notice labelled ${ceiling} or lower`,
+    );
+    if (denied) {
+      withheld.push(denied);
       continue;
     }
     allowed.push({ ...d, viaOriginal: true });
@@ -273,11 +245,36 @@ export function decideRoute(input: RouteInput): RouteDecision {
       ...decision.denied.filter(
         (d) =>
           !allowed.some((a) => a.recipient === d.recipient) &&
-          !overCeiling.some((o) => o.recipient === d.recipient),
+          !withheld.some((o) => o.recipient === d.recipient),
       ),
-      ...overCeiling,
+      ...withheld,
     ],
   };
+}
+
+/**
+ * Why a message that follows an earlier alert (a retraction to that alert's recipients, an
+ * outcome back to its origin) does not reach `recipient`, who had the alert under agreement (or
+ * operation) `agreementId`: removed from the trust store since (no feed to read it from), or the
+ * message is above that agreement's handling ceiling (its latest version, or the lowest label when
+ * it is gone: every message obeys the recipient's ceiling). Undefined when it reaches it.
+ */
+function withheldFrom(
+  input: RouteInput,
+  recipient: string,
+  agreementId: string,
+  overCeiling: (ceiling: string) => string,
+): Denied | undefined {
+  if (!input.candidates.includes(recipient))
+    return {
+      recipient,
+      reason: DenyReason.NotParty,
+      detail: `${recipient} is no longer in the trust store`,
+    };
+  const ceiling = ceilingOf(input.agreements, agreementId);
+  if (handlingRank(input.alert.handling) > handlingRank(ceiling))
+    return { recipient, reason: DenyReason.Handling, detail: overCeiling(ceiling) };
+  return undefined;
 }
 
 /** The lowest handling label: the ceiling of a delivery whose agreement no longer exists. */

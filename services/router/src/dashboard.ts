@@ -7,7 +7,7 @@ import {
   type SqliteDatabase,
   type WebSessions,
 } from '@alert-hub/runtime';
-import { AuditHealthCheck, witnessName } from '@alert-hub/audit';
+import { AuditHealthCheck, hasTable, witnessName } from '@alert-hub/audit';
 import type { RouterConfig } from './config.js';
 
 /** Where `npm run build:web` puts the dashboard (services/router/dashboard/ is its source). */
@@ -58,13 +58,10 @@ export function registerDashboard(
   // in full, as rarely.
   const checks = d.databases.map((db) => new AuditHealthCheck(db));
   const storedAnchor = (db: SqliteDatabase): string => {
-    try {
-      const row = db.prepare('SELECT note FROM checkpoints ORDER BY size DESC LIMIT 1').get() as
-        { note: string } | undefined;
-      return row?.note ?? '';
-    } catch {
-      return ''; // a log from before checkpoints
-    }
+    if (!hasTable(db, 'checkpoints')) return ''; // a log from before checkpoints
+    const row = db.prepare('SELECT note FROM checkpoints ORDER BY size DESC LIMIT 1').get() as
+      { note: string } | undefined;
+    return row?.note ?? '';
   };
   app.get('/dashboard/api/health', { preHandler: d.requireCoordinator }, async () => ({
     checkedAt: new Date().toISOString(),
