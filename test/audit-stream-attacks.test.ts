@@ -17,6 +17,7 @@ import {
   Streams,
   auditCheckpointSubject,
   auditCosignatureSubject,
+  auditProofSubject,
   inboxPrefix,
 } from '@alert-hub/core';
 import {
@@ -28,7 +29,10 @@ import {
 } from '@alert-hub/audit';
 import { loadConfig as gatewayConfig, startGateway, type Gateway } from '@alert-hub/gateway';
 import {
+  COSIGNATURE_MESSAGES_BURST,
+  COSIGNATURE_MESSAGES_PER_CHECKPOINT,
   COSIGNATURE_VERIFICATIONS,
+  DEFAULT_PROOF_REQUESTS_PER_SECOND,
   loadConfig as routerConfig,
   startRouter,
   type Router,
@@ -60,6 +64,10 @@ const WITNESSES = ['SG-NPARKS', 'VN-CUSTOMS'];
 const ATTACKER = 'KE-KWS';
 const AGENCIES = [...WITNESSES, ATTACKER];
 const AUDIT_MAX_BYTES = 1024 * 1024;
+const CHECKPOINT_INTERVAL_MS = 100;
+/** The cosignature messages per second the router reads of one agency (4 per checkpoint). */
+const COSIGNATURES_PER_SECOND =
+  (COSIGNATURE_MESSAGES_PER_CHECKPOINT * 1000) / CHECKPOINT_INTERVAL_MS;
 const fx = makeHubFixture(AGENCIES);
 const pkiDir = join(fx.dir, 'certs', 'dev');
 const tls = (who: string) => {
@@ -122,7 +130,7 @@ async function startHubRouter(tag: string): Promise<Router> {
         dataDir: join(fx.dir, 'router'),
         nats: { servers: [nats.url], tls: tls('HUB') },
         http: { port: 0 },
-        checkpointIntervalMs: 100,
+        checkpointIntervalMs: CHECKPOINT_INTERVAL_MS,
         // provisioned here, with small audit streams
         provision: false,
       }),
@@ -162,13 +170,20 @@ async function witnessedByAll(): Promise<string> {
   );
 }
 
-async function metric(name: string): Promise<number> {
+/** A counter of the router's, summed over its labels, or over those with `outcome` only. */
+async function metric(name: string, outcome?: string): Promise<number> {
   const text = await (await fetch(`${router.url}/metrics`)).text();
   return text
     .split('\n')
-    .filter((l) => l.startsWith(name))
+    .filter(
+      (l) =>
+        (l.startsWith(`${name} `) || l.startsWith(`${name}{`)) &&
+        (outcome === undefined || l.includes(`outcome="${outcome}"`)),
+    )
     .reduce((n, l) => n + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
 }
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const attackerSigner = () => ({
   name: witnessName(ATTACKER),
@@ -332,6 +347,8 @@ describe('audit cosignatures - one agency cannot burn the router’s CPU nor blo
     const note = await witnessedByAll();
     const verifiedBefore = await metric('ahub_router_audit_cosignature_verifications_total');
     const seenBefore = await metric('ahub_router_audit_cosignatures_total');
+    const limitedBefore = await metric('ahub_router_audit_cosignatures_total', 'limited');
+    const started = performance.now();
     const checkpointsBefore = await metric('ahub_router_audit_checkpoints_total');
     const checkpointsSince = async () =>
       (await metric('ahub_router_audit_checkpoints_total')) - checkpointsBefore;
@@ -360,6 +377,14 @@ describe('audit cosignatures - one agency cannot burn the router’s CPU nor blo
       20_000,
       'the router to have read every note',
     );
+    // Beyond its rate the router did not even parse the attacker's notes: it read at most its
+    // burst and what its rate gave back while the flood lasted.
+    const seconds = (performance.now() - started) / 1000;
+    const limited =
+      (await metric('ahub_router_audit_cosignatures_total', 'limited')) - limitedBefore;
+    expect(sent - limited).toBeLessThanOrEqual(
+      COSIGNATURE_MESSAGES_BURST + Math.ceil(COSIGNATURES_PER_SECOND * seconds),
+    );
     // The attacker's budget (renewed by each checkpoint) and one per honest cosignature; it was
     // 35,000 when every line was verified.
     const cps = await checkpointsSince();
@@ -371,8 +396,61 @@ describe('audit cosignatures - one agency cannot burn the router’s CPU nor blo
     await witnessedByAll();
   });
 
+  it('proof requests beyond an agency’s rate are answered ERR_RATE_LIMITED without being read; another agency is still served', async () => {
+    const a = seizureReport('SG-NPARKS');
+    await publishInbound(sg, a, fx.keys['SG-NPARKS']!);
+    await eventually(() => gateways['VN-CUSTOMS']!.store.receivedById(a.id), 10_000, 'the alert');
+    await witnessedByAll();
+    const servedBefore = await metric('ahub_router_audit_proof_requests_total', 'ERR_NOT_FOUND');
+    const started = performance.now();
+    const answers = await Promise.all(
+      Array.from({ length: 300 }, () =>
+        attacker
+          .request(auditProofSubject('hub', ATTACKER), JSON.stringify({ alertId: a.id }), {
+            timeout: 10_000,
+          })
+          .then((m) => m.json<{ error?: { code: string; retryAfterMs?: number } }>()),
+      ),
+    );
+    const seconds = (performance.now() - started) / 1000;
+    const limited = answers.filter((x) => x.error?.code === 'ERR_RATE_LIMITED');
+    // Read: at most the burst (twice the rate) and what the rate gave back meanwhile; each of
+    // them answered (KE-KWS received nothing of this alert).
+    const read = answers.length - limited.length;
+    expect(read).toBeGreaterThan(0);
+    expect(read).toBeLessThanOrEqual(
+      2 * DEFAULT_PROOF_REQUESTS_PER_SECOND +
+        Math.ceil(DEFAULT_PROOF_REQUESTS_PER_SECOND * seconds),
+    );
+    expect(answers.filter((x) => x.error?.code === 'ERR_NOT_FOUND')).toHaveLength(read);
+    expect(
+      (await metric('ahub_router_audit_proof_requests_total', 'ERR_NOT_FOUND')) - servedBefore,
+    ).toBe(read);
+    expect(limited.every((x) => x.error!.retryAfterMs! > 0)).toBe(true);
+    // VN-CUSTOMS, in the same second: its own rate, its verified proof.
+    const proof = await gateways['VN-CUSTOMS']!.witness!.inclusionProof('hub', a.id);
+    expect(proof.ok).toBe(true);
+    // Its gateway's clients see the limit as 429 with Retry-After, once they ask too fast.
+    const url = `${gateways['VN-CUSTOMS']!.url}/v1/audit/inclusion/${a.id}`;
+    const auth = { authorization: `Bearer ${token.token}` };
+    const replies = await Promise.all(
+      Array.from({ length: 3 * DEFAULT_PROOF_REQUESTS_PER_SECOND }, () =>
+        fetch(url, { headers: auth }),
+      ),
+    );
+    const tooMany = replies.filter((r) => r.status === 429);
+    expect(tooMany.length).toBeGreaterThan(0);
+    expect(Number(tooMany[0]!.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    expect(((await tooMany[0]!.json()) as { error: { code: string } }).error.code).toBe(
+      'ERR_RATE_LIMITED',
+    );
+    expect(replies.filter((r) => r.status !== 429).every((r) => r.status === 200)).toBe(true);
+  });
+
   it('the gathered anchor keeps one line per witness, the newest valid: an agency cannot make it unusable', async () => {
     const note = await witnessedByAll();
+    // The attacker's cosignature rate refilled after the floods above: its five notes are read.
+    await sleep((1000 * COSIGNATURE_MESSAGES_BURST) / COSIGNATURES_PER_SECOND);
     const t = Math.floor(Date.now() / 1000);
     // One by one, each a fresh valid line: the router keeps only the newest.
     for (let i = 0; i < 5; i++)

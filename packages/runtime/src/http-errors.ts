@@ -28,6 +28,8 @@ export const HttpErrorCode = {
   NatsUnavailable: 'ERR_NATS_UNAVAILABLE',
   Overloaded: 'ERR_OVERLOADED',
   NotReady: 'ERR_NOT_READY',
+  /** More requests than the caller may make per second: retry after `Retry-After`. */
+  RateLimited: 'ERR_RATE_LIMITED',
   /** The dead letter was requeued before: a dead letter is requeued once. */
   DeadLetterRequeued: 'ERR_DEADLETTER_REQUEUED',
   /** The dead letter cannot be requeued (truncated, not an inbound message, digest differs). */
@@ -73,6 +75,7 @@ export const HTTP_STATUS: Readonly<Partial<Record<AnyErrorCode, number>>> = {
   [ErrorCode.KeyUnknown]: 422,
   [ErrorCode.KeyAgencyMismatch]: 422,
   [ErrorCode.IssuedInFuture]: 422,
+  [HttpErrorCode.RateLimited]: 429,
   [HttpErrorCode.HeadersTooLarge]: 431,
   [HttpErrorCode.Internal]: 500,
   [HttpErrorCode.NatsUnavailable]: 503,

@@ -251,30 +251,44 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
       return reply.type('text/plain; charset=utf-8').send(note);
     },
   );
-  app.get('/v1/audit/inclusion/:id', { preHandler: requireRole('read-feed') }, async (req) => {
-    const { id } = req.params as { id: string };
-    if (!deps.witness) throw new GatewayError('ERR_NOT_FOUND', 'the witness is disabled');
-    const answer = await deps.witness.inclusionProof(config.witness.auditLog, id);
-    if ('error' in answer)
-      throw new GatewayError(
-        answer.error.code === 'ERR_NOT_FOUND' ? 'ERR_NOT_FOUND' : 'ERR_NATS_UNAVAILABLE',
-        answer.error.message,
-      );
-    // A routing decision's entry: is it the decision this agency's own copy carries? (null when
-    // the copy is no longer held here, or the entry is a `forwarded` one.)
-    const entries = answer.entries.map((e) => {
-      const envelope = e.route && e.record.origin && store.envelopeOf(e.record.origin, id);
+  app.get(
+    '/v1/audit/inclusion/:id',
+    { preHandler: requireRole('read-feed') },
+    async (req, reply) => {
+      const { id } = req.params as { id: string };
+      if (!deps.witness) throw new GatewayError('ERR_NOT_FOUND', 'the witness is disabled');
+      const answer = await deps.witness.inclusionProof(config.witness.auditLog, id);
+      if ('error' in answer) {
+        const { code, message, retryAfterMs } = answer.error;
+        // The router answers each agency's proof requests at a bounded rate (docs/protocol.md §8.5).
+        if (code === 'ERR_RATE_LIMITED') {
+          void reply.header(
+            'retry-after',
+            String(Math.max(1, Math.ceil((retryAfterMs ?? 1000) / 1000))),
+          );
+          throw new GatewayError('ERR_RATE_LIMITED', message);
+        }
+        throw new GatewayError(
+          code === 'ERR_NOT_FOUND' ? 'ERR_NOT_FOUND' : 'ERR_NATS_UNAVAILABLE',
+          message,
+        );
+      }
+      // A routing decision's entry: is it the decision this agency's own copy carries? (null when
+      // the copy is no longer held here, or the entry is a `forwarded` one.)
+      const entries = answer.entries.map((e) => {
+        const envelope = e.route && e.record.origin && store.envelopeOf(e.record.origin, id);
+        return {
+          ...e,
+          copyMatches: envelope ? copyMatchesDecision(envelope, e.record, e.route!) : null,
+        };
+      });
       return {
-        ...e,
-        copyMatches: envelope ? copyMatchesDecision(envelope, e.record, e.route!) : null,
+        ...answer,
+        ok: answer.ok && entries.every((e) => e.copyMatches !== false),
+        entries,
       };
-    });
-    return {
-      ...answer,
-      ok: answer.ok && entries.every((e) => e.copyMatches !== false),
-      entries,
-    };
-  });
+    },
+  );
   app.get('/v1/feed', { preHandler: requireRole('read-feed') }, async (req) => {
     const q = parseFeedQuery(req.query as Record<string, unknown>, alertTypes);
     const limit = q.limit ?? 100;

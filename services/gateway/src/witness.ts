@@ -280,7 +280,7 @@ export class GatewayWitness {
       { timeout: this.#d.requestTimeoutMs },
     );
     const body = JSON.parse(reply.string()) as
-      | { error: { code: string; message: string } }
+      | { error: { code: string; message: string; retryAfterMs?: number } }
       | {
           checkpoint: string;
           entries: {
@@ -290,7 +290,17 @@ export class GatewayWitness {
             route?: RouteInclusion;
           }[];
         };
-    if ('error' in body) return { ok: false, error: body.error };
+    if ('error' in body) {
+      const { code, message, retryAfterMs } = body.error;
+      return {
+        ok: false,
+        error: {
+          code: String(code),
+          message: String(message),
+          ...(typeof retryAfterMs === 'number' ? { retryAfterMs } : {}),
+        },
+      };
+    }
     const note = parseNote(body.checkpoint);
     const cp = parseCheckpoint(note.text);
     const hubSigned = ed25519Keys(this.#d.trust(), this.#d.hubPrincipal, 'router').some(
@@ -369,7 +379,7 @@ export function copyMatchesDecision(
 
 /** What `GET /v1/audit/inclusion/:alertId` answers. */
 export type InclusionAnswer =
-  | { ok: false; error: { code: string; message: string } }
+  | { ok: false; error: { code: string; message: string; retryAfterMs?: number } }
   | {
       ok: boolean;
       checkpoint: string;

@@ -32,6 +32,7 @@ import {
 } from '@alert-hub/audit';
 import type { Logger } from '@alert-hub/runtime';
 import type { RouterMetrics } from './metrics.js';
+import { KeyedRateLimit } from './rate-limit.js';
 import type { RouterStore } from './store.js';
 
 /**
@@ -39,6 +40,14 @@ import type { RouterStore } from './store.js';
  * witness sends one cosignature per checkpoint, and one more to make its size known again.
  */
 export const COSIGNATURE_VERIFICATIONS = 8;
+
+/**
+ * Cosignature messages an agency may send per checkpoint interval, on average, before the router
+ * stops reading them (an honest witness sends one per checkpoint, and at most one reminder).
+ */
+export const COSIGNATURE_MESSAGES_PER_CHECKPOINT = 4;
+/** Cosignature messages an agency may send at once after being quiet. */
+export const COSIGNATURE_MESSAGES_BURST = 16;
 
 /** The note signer of the hub key for log `origin`; checkpoints are Ed25519 notes. */
 export function hubNoteSigner(key: SigningKey, origin: string): NoteSigner {
@@ -77,6 +86,12 @@ export interface CheckpointerDeps {
   readonly metrics: RouterMetrics;
   readonly logger: Logger;
   readonly publishTimeoutMs: number;
+  /** How often checkpoints are signed: an agency's cosignature messages are read at 4 per interval. */
+  readonly checkpointIntervalMs: number;
+  /** Inclusion-proof requests answered per agency per second on average (twice that at once). */
+  readonly proofRequestsPerSecond: number;
+  /** Clock of the rate limits, in milliseconds (tests). */
+  readonly now?: () => number;
   /** Called once when the database no longer matches what the router wrote or published. */
   readonly onFailure: (reason: string) => void;
 }
@@ -103,10 +118,24 @@ export class AuditCheckpointer {
   readonly #spent = new Map<string, number>();
   /** Agencies whose ignored cosignature was logged since the last checkpoint (once each). */
   readonly #warned = new Set<string>();
+  /** Per agency: what its cosignature messages and proof requests may cost, before any parsing. */
+  readonly #cosignatureRate: KeyedRateLimit;
+  readonly #proofRate: KeyedRateLimit;
 
   constructor(d: CheckpointerDeps) {
     this.#d = d;
     this.origin = auditOrigin(d.log);
+    const clock = d.now ? { now: d.now } : {};
+    this.#cosignatureRate = new KeyedRateLimit({
+      perSecond: (COSIGNATURE_MESSAGES_PER_CHECKPOINT * 1000) / d.checkpointIntervalMs,
+      burst: COSIGNATURE_MESSAGES_BURST,
+      ...clock,
+    });
+    this.#proofRate = new KeyedRateLimit({
+      perSecond: d.proofRequestsPerSecond,
+      burst: 2 * d.proofRequestsPerSecond,
+      ...clock,
+    });
   }
 
   /** Why the log was found tampered with, if it was. */
@@ -191,14 +220,36 @@ export class AuditCheckpointer {
       callback: (err, m) => {
         if (err) return;
         const who = parseAuditCosignatureSubject(m.subject);
-        if (who) this.#cosignature(who.agency, m.data);
+        if (!who) return;
+        // Over its rate an agency's message is not even parsed: NATS has no per-account rate.
+        if (this.#cosignatureRate.take(who.agency) > 0)
+          return void this.#d.metrics.cosignatures.inc({ outcome: 'limited' });
+        this.#cosignature(who.agency, m.data);
       },
     });
     const proofs = nc.subscribe(auditProofRequests(log), {
       callback: (err, m) => {
         if (err || !m.reply) return;
         const agency = m.subject.split('.')[4]!;
-        m.respond(JSON.stringify(this.#proofsFor(agency, m.data)));
+        const wait = this.#proofRate.take(agency);
+        if (wait > 0) {
+          this.#d.metrics.proofRequests.inc({ outcome: 'limited' });
+          m.respond(
+            JSON.stringify({
+              error: {
+                code: 'ERR_RATE_LIMITED',
+                message: `more proof requests than ${agency} may send per second; retry in ${wait} ms`,
+                retryAfterMs: wait,
+              },
+            }),
+          );
+          return;
+        }
+        const answer = this.#proofsFor(agency, m.data);
+        this.#d.metrics.proofRequests.inc({
+          outcome: 'error' in answer ? answer.error.code : 'served',
+        });
+        m.respond(JSON.stringify(answer));
       },
     });
     this.#subs.push(cosigs, proofs);
@@ -302,7 +353,10 @@ export class AuditCheckpointer {
   }
 
   /** Inclusion proofs of the entries recording deliveries of one alert to `agency`. */
-  #proofsFor(agency: string, data: Uint8Array): unknown {
+  #proofsFor(
+    agency: string,
+    data: Uint8Array,
+  ): { error: { code: string; message: string } } | { checkpoint: string; entries: unknown[] } {
     try {
       const { alertId } = JSON.parse(new TextDecoder().decode(data)) as { alertId?: unknown };
       if (typeof alertId !== 'string' || alertId.length > 200)

@@ -137,8 +137,15 @@ export interface RouterConfig {
    * proves nothing; never set it in production.
    */
   readonly auditTransparency: boolean;
+  /**
+   * Inclusion-proof requests (`ahub.audit.proof.<log>.<agency>`) the router answers per agency
+   * per second on average, twice that at once; beyond, `ERR_RATE_LIMITED` without reading them.
+   */
+  readonly auditProofRequestsPerSecond: number;
 }
 
+/** Inclusion-proof requests an agency may send per second by default. */
+export const DEFAULT_PROOF_REQUESTS_PER_SECOND = 20;
 /** Copies a recipient may have waiting in the feed stream (80 MiB at 4 KiB a copy). */
 export const DEFAULT_RECIPIENT_MAX_COPIES = 20_000;
 /** Default memory for copies in flight: about 2,500 copies of a 1.5 KB alert. */
@@ -280,6 +287,12 @@ const schema = {
     noticeGroupRefusals: { type: 'boolean', default: true },
     auditLog: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$', default: 'hub' },
     auditTransparency: { type: 'boolean', default: true },
+    auditProofRequestsPerSecond: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 100_000,
+      default: DEFAULT_PROOF_REQUESTS_PER_SECOND,
+    },
   },
   required: ['signingKey', 'agreementsFile', 'dataDir'],
   additionalProperties: false,

@@ -186,6 +186,8 @@ export async function startRouter(
     metrics,
     logger: log,
     publishTimeoutMs: config.nats.publishTimeoutMs,
+    checkpointIntervalMs: config.checkpointIntervalMs,
+    proofRequestsPerSecond: config.auditProofRequestsPerSecond,
     onFailure: failClosed,
   });
   running.audit = checkpointer;
