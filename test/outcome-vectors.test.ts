@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_SCHEMAS_DIR, loadSchemaRegistry } from '@alert-hub/runtime';
+import { openDelivery } from '@alert-hub/core';
+import { DEFAULT_SCHEMAS_DIR, loadSchemaRegistry, loadTrustStore } from '@alert-hub/runtime';
+import { VECTOR_TIME } from './vectors/generate.mjs';
 import { buildOutcomeVectors } from './vectors/generate-outcomes.mjs';
 
 /*
@@ -10,12 +12,14 @@ import { buildOutcomeVectors } from './vectors/generate-outcomes.mjs';
  * pointers. The file must say what the hub does.
  */
 const file = fileURLToPath(new URL('./vectors/outcomes.json', import.meta.url));
-const shipped = JSON.parse(readFileSync(file, 'utf8')) as ReturnType<typeof buildOutcomeVectors>;
+const shipped = JSON.parse(readFileSync(file, 'utf8')) as Awaited<
+  ReturnType<typeof buildOutcomeVectors>
+>;
 const registry = loadSchemaRegistry(DEFAULT_SCHEMAS_DIR);
 
 describe('outcome vectors - test/vectors/outcomes.json', () => {
-  it('is what the generator makes (node test/vectors/generate-outcomes.mjs)', () => {
-    expect(shipped).toEqual(JSON.parse(JSON.stringify(buildOutcomeVectors())));
+  it('is what the generator makes, byte for byte (node test/vectors/generate-outcomes.mjs)', async () => {
+    expect(shipped).toEqual(JSON.parse(JSON.stringify(await buildOutcomeVectors())));
   });
 
   it('each vector gets the verdict it states from the hub', () => {
@@ -30,6 +34,33 @@ describe('outcome vectors - test/vectors/outcomes.json', () => {
         }
       }
     }
+  });
+
+  it("each copy on the origin's feed opens, or is refused, as it states (the gateway's openDelivery)", async () => {
+    const trust = loadTrustStore(
+      fileURLToPath(new URL('./vectors/trust/', import.meta.url)),
+      registry,
+    );
+    expect(shipped.copies.map((c) => c.expected.ok)).toEqual([true, true, true, false]);
+    for (const c of shipped.copies) {
+      const opened = await openDelivery(Buffer.from(c.envelope, 'hex'), c.subject, {
+        trust,
+        registry,
+        recipient: c.recipient,
+        now: new Date(VECTOR_TIME),
+      });
+      if (c.expected.ok) {
+        expect(opened.ok ? opened.alert : opened.error.code, c.name).toEqual(c.expected.alert);
+      } else expect(opened.ok ? 'opened' : opened.error.code, c.name).toBe(c.expected.code);
+    }
+    // The recipient does not check answersOrigin against itself (docs/protocol.md §9.3).
+    const other = shipped.copies.find(
+      (c) =>
+        c.expected.ok &&
+        c.expected.alert['answersOrigin'] !== c.recipient &&
+        c.expected.alert['version'] === 2,
+    );
+    expect(other?.expected.ok).toBe(true);
   });
 
   it('covers both versions: v1 without answersOrigin valid and with it refused; v2 with and without it valid, a malformed one refused', () => {

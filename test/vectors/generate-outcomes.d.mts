@@ -1,5 +1,5 @@
 /** Types of generate-outcomes.mjs, the outcome vector generator. */
-export declare function buildOutcomeVectors(): {
+export declare function buildOutcomeVectors(): Promise<{
   description: string;
   vectors: {
     name: string;
@@ -8,4 +8,13 @@ export declare function buildOutcomeVectors(): {
     pointers?: string[];
     alert: Record<string, unknown>;
   }[];
-};
+  copiesDescription: string;
+  copies: {
+    name: string;
+    description: string;
+    recipient: string;
+    subject: string;
+    envelope: string;
+    expected: { ok: true; alert: Record<string, unknown> } | { ok: false; code: string };
+  }[];
+}>;
