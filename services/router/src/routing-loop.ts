@@ -483,7 +483,9 @@ export class RoutingLoop {
     // Alert identity is (origin, id). A retraction retracts its origin's own alert; another
     // agency's alert with that id makes it a retraction of someone else's alert (refused). An
     // outcome answers an alert its sender received: of the alerts with that id delivered to the
-    // sender, the one from `answersOrigin`, or the only one. Several and none named is refused:
+    // sender, the one from `answersOrigin` (a member of outcome version 2 only; read whatever the
+    // version, since the schema already refused it in version 1), or the only one. Several and
+    // none named is refused:
     // any agency may send an alert under an id it has seen, and must not receive another's
     // outcome by it.
     const ref = referencedAlertId(alert);
@@ -503,7 +505,7 @@ export class RoutingLoop {
       if (received.length > 1)
         throw new RejectError(
           ErrorCode.OutcomeAmbiguous,
-          `${alert.origin} received alert ${ref} from ${received.map((r) => r.origin).join(', ')}: the outcome must name the one it answers in answersOrigin`,
+          `${alert.origin} received alert ${ref} from ${received.map((r) => r.origin).join(', ')}: the outcome must name the one it answers in answersOrigin (outcome version 2)`,
         );
       originalState = received[0];
     }
