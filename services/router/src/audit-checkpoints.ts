@@ -291,7 +291,7 @@ export class AuditCheckpointer {
     let note: Note;
     let cp: Checkpoint;
     try {
-      note = parseNote(new TextDecoder().decode(data));
+      note = parseNote(new TextDecoder('utf-8', { fatal: true }).decode(data));
       cp = parseCheckpoint(note.text);
     } catch (err) {
       return drop((err as Error).message);
