@@ -90,8 +90,11 @@ export class Witness {
     return this.#signer.name;
   }
 
-  /** Handles one checkpoint message (the bytes published on NATS). */
-  observe(data: Uint8Array): WitnessOutcome {
+  /**
+   * Handles one checkpoint message (the bytes published on NATS). Given `origin` (that of the
+   * subject's log), a checkpoint of another origin is refused (`ERR_CHECKPOINT_MALFORMED`).
+   */
+  observe(data: Uint8Array, origin?: string): WitnessOutcome {
     let msg: CheckpointMessage;
     let checkpoint: Checkpoint;
     let note;
@@ -108,6 +111,12 @@ export class Witness {
       if (!(err instanceof NoteError)) throw err;
       return { kind: 'refused', code: err.code, reason: err.message };
     }
+    if (origin !== undefined && checkpoint.origin !== origin)
+      return {
+        kind: 'refused',
+        code: 'ERR_CHECKPOINT_MALFORMED',
+        reason: `a checkpoint of ${checkpoint.origin} published as one of ${origin}`,
+      };
     const last = this.#store.load(checkpoint.origin);
     const evidence = (reason: string): WitnessOutcome => {
       const e: WitnessEvidence = {

@@ -177,7 +177,10 @@ describe('audit vectors - the checks of a signed note (protocol.md §8.3), one n
       ]);
     }
     const ok = `{"checkpoint":${note},"proofs":[{"from":1,"proof":["${hash}"]}]}`;
-    expect(w.observe(Buffer.from(ok)).kind).toBe('cosigned');
+    // Read from the subject of another log, the checkpoint is refused.
+    const other = w.observe(Buffer.from(ok), 'alert-hub/audit/other');
+    expect(other.kind === 'refused' && other.code).toBe('ERR_CHECKPOINT_MALFORMED');
+    expect(w.observe(Buffer.from(ok), ORIGIN).kind).toBe('cosigned');
   });
 });
 

@@ -157,7 +157,7 @@ export class GatewayWitness {
     const log = parseAuditCheckpointSubject(subject);
     if (!log || !this.#witness) return;
     const { metrics } = this.#d;
-    const out = this.#witness.observe(data);
+    const out = this.#witness.observe(data, auditOrigin(log));
     metrics.witnessed.inc({ outcome: out.kind });
     if (out.kind === 'stale' || out.kind === 'unverifiable') this.#notExtended(log, out);
     else if (out.kind === 'cosigned') this.#notExtending.delete(log);
