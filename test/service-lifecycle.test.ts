@@ -224,6 +224,7 @@ describe('services - shutdown, readiness, start-up and resending after a 503', (
       'AlertHubAuditVerificationFailing',
       'AlertHubDeadLetters',
       'AlertHubFeedFull',
+      'AlertHubInboundStreamFilling',
       'AlertHubLeafOutboxExpired',
       'AlertHubNatsDown',
       'AlertHubRouterBacklogGrowing',
@@ -236,6 +237,14 @@ describe('services - shutdown, readiness, start-up and resending after a 503', (
       // The backlog gauges are read from JetStream at each scrape: present means it answered.
       expect(text).toMatch(/^ahub_(router_consumer|gateway_feed)_pending\{[^}]*\} \d+$/m);
     }
+    // So is how full each stream is: present for the inbound stream, a ratio.
+    const routerText = await (await fetch(`${router.url}/metrics`)).text();
+    const fill = /^ahub_router_stream_fill_ratio\{[^}]*stream="AHUB_INBOUND"[^}]*\} (\S+)$/m.exec(
+      routerText,
+    );
+    expect(fill, 'the inbound stream fill ratio').not.toBeNull();
+    expect(Number(fill![1])).toBeGreaterThan(0);
+    expect(Number(fill![1])).toBeLessThan(1);
     for (const r of alerts) {
       const named = [...r.expr.matchAll(/\bahub_[a-z_]+/g)].map((m) => m[0]);
       expect(named.length, r.alert).toBeGreaterThan(0);

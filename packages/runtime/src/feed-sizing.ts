@@ -22,6 +22,12 @@ export interface FeedSizingInput {
   readonly agencies?: number;
   /** The feed stream's retention: with `limits` it keeps read copies too, for `maxAgeMs`. */
   readonly retention?: 'interest' | 'limits';
+  /**
+   * The inbound stream's size limit, when it is to be checked too: it keeps every alert and
+   * receipt sent, routed or not, for `maxAgeMs`, and when it is full every agency's new alerts
+   * are refused.
+   */
+  readonly inboundMaxBytes?: number;
 }
 
 /** The figures of a sizing check, for the start-up log and the operations guide. */
@@ -88,6 +94,15 @@ export function checkFeedSizing(i: FeedSizingInput): FeedSizing {
     if (fullAfterMs < i.maxAgeMs)
       warnings.push(
         `with limits retention the feed stream keeps every copy, read or not, for ${fmtHours(i.maxAgeMs)}: the stated load (${fmtBytes(bytesPerSecond * 3600)} an hour) fills it (${fmtBytes(i.feedsMaxBytes)}) after ${fmtHours(fullAfterMs)}, and from then on every new copy is held as pending; use feedsRetention interest or a larger feedsMaxBytes`,
+      );
+  }
+  if (i.inboundMaxBytes !== undefined) {
+    // An inbound alert is a forwarded copy without the hub's countersignature: copyBytes bounds it.
+    const bytesPerSecond = i.load.alertsPerSecond * i.load.copyBytes;
+    const fullAfterMs = (i.inboundMaxBytes / bytesPerSecond) * 1000;
+    if (fullAfterMs < i.maxAgeMs)
+      warnings.push(
+        `the inbound stream keeps every alert sent, routed or not, for ${fmtHours(i.maxAgeMs)}: the stated load (${fmtBytes(bytesPerSecond * 3600)} an hour at ${i.load.copyBytes} bytes an alert) fills it (${fmtBytes(i.inboundMaxBytes)}) after ${fmtHours(fullAfterMs)}, and from then on every agency's new alerts are refused (503 at the gateways) until the oldest age out; set streams.inboundMaxBytes to at least ${fmtBytes((bytesPerSecond * i.maxAgeMs) / 1000)} or a shorter maxAgeMs`,
       );
   }
   return {

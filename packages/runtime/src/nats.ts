@@ -194,3 +194,35 @@ export function registerConsumerBacklogGauge(
     },
   });
 }
+
+/**
+ * A gauge `name{stream}` of how full each stream is, its bytes over its `max_bytes` (0 to 1), read
+ * from the stream's info at each scrape. A full inbound stream refuses every agency's new alerts;
+ * a full feed stream has copies held.
+ */
+export function registerStreamFillGauge(
+  registry: Registry,
+  name: string,
+  streams: readonly string[],
+  info: (stream: string) => Promise<{ config: { max_bytes: number }; state: { bytes: number } }>,
+): void {
+  new Gauge({
+    name,
+    help: "How full each of the hub's streams is: its bytes over its max_bytes",
+    labelNames: ['stream'] as const,
+    registers: [registry],
+    async collect() {
+      this.reset();
+      await Promise.all(
+        streams.map(async (stream) => {
+          try {
+            const s = await info(stream);
+            if (s.config.max_bytes > 0) this.set({ stream }, s.state.bytes / s.config.max_bytes);
+          } catch {
+            // unknown now (NATS down, stream missing): no sample rather than a stale one
+          }
+        }),
+      );
+    },
+  });
+}

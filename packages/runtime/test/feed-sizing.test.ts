@@ -64,4 +64,29 @@ describe('feed sizing - checked at start', () => {
     expect(s.warnings.filter((w) => w.startsWith('with limits retention'))).toHaveLength(1);
     expect(s.warnings.find((w) => w.startsWith('with limits retention'))).toContain('7.28 h');
   });
+
+  it('warns, with the numbers, when the stated load fills the inbound stream before its alerts age out (every agency refused from then on)', () => {
+    const base = {
+      feedsMaxBytes: 2048 * MiB,
+      maxAgeMs: 30 * day,
+      recipientMaxCopies: 20_000,
+      load: { alertsPerSecond: 10, fanOut: 2, copyBytes: 4096 },
+      agencies: 4,
+      retention: 'interest' as const,
+    };
+    // 10 alerts/s of 4 KiB: 140.625 MiB an hour, so 1 GiB lasts 7.28 h of a 720 h window.
+    const s = checkFeedSizing({ ...base, inboundMaxBytes: 1024 * MiB });
+    const inbound = s.warnings.filter((w) => w.startsWith('the inbound stream'));
+    expect(inbound).toHaveLength(1);
+    expect(inbound[0]).toContain('after 7.28 h');
+    // 40,960 bytes/s for 30 days: 101,250 MiB.
+    expect(inbound[0]).toContain('at least 101250 MiB');
+    // Room for the whole window: no inbound warning.
+    const roomy = checkFeedSizing({ ...base, inboundMaxBytes: 10 * 4096 * 30 * 86_400 });
+    expect(roomy.warnings.filter((w) => w.startsWith('the inbound stream'))).toEqual([]);
+    // Not asked: not checked.
+    expect(
+      checkFeedSizing(base).warnings.filter((w) => w.startsWith('the inbound stream')),
+    ).toEqual([]);
+  });
 });

@@ -12,6 +12,7 @@ import {
   checkFeedSizing,
   provisionHub,
   registerConsumerBacklogGauge,
+  registerStreamFillGauge,
   registerNatsGauge,
   watchConnection,
   watchAgreementsFile,
@@ -132,6 +133,12 @@ export async function startRouter(
     'ahub_router_consumer_pending',
     'Inbound messages the router has not yet handled (pending plus unacknowledged)',
     () => jsm.consumers.info(Streams.Inbound, ROUTER_CONSUMER),
+  );
+  registerStreamFillGauge(
+    metrics.registry,
+    'ahub_router_stream_fill_ratio',
+    [Streams.Inbound, Streams.Feeds, Streams.DeadLetter],
+    (name) => jsm.streams.info(name),
   );
   // Streams, the router's consumer and one feed consumer per agency in the trust store.
   let feedsRetention: string = config.streams.feedsRetention;
@@ -433,9 +440,11 @@ function warnFeedSizing(config: RouterConfig, agencies: number, log: Logger): vo
     load: s.load,
     agencies,
     retention: s.feedsRetention,
+    inboundMaxBytes: s.inboundMaxBytes,
   });
   const figures = {
     feedsMaxBytes: s.feedsMaxBytes,
+    inboundMaxBytes: s.inboundMaxBytes,
     recipientMaxCopies: s.recipientMaxCopies,
     recipientBytes: sizing.recipientBytes,
     recipientCopiesPerSecond: sizing.recipientCopiesPerSecond,
@@ -443,6 +452,6 @@ function warnFeedSizing(config: RouterConfig, agencies: number, log: Logger): vo
     agencies,
     load: s.load,
   };
-  for (const w of sizing.warnings) log.warn(figures, `feed sizing: ${w}`);
-  if (sizing.warnings.length === 0) log.info(figures, 'feed sizing holds the configured load');
+  for (const w of sizing.warnings) log.warn(figures, `stream sizing: ${w}`);
+  if (sizing.warnings.length === 0) log.info(figures, 'stream sizing holds the configured load');
 }
