@@ -125,6 +125,10 @@ export async function buildRouteTreeVectors() {
   add('tree-root-31-bytes', 'Re-signed by the router with a 31-byte tree_root.', withSig(await resigned(canonicalJson({ ...header, tree_root: Buffer.from(rootB64, 'base64url').subarray(0, 31).toString('base64url') }))), 'ERR_PROOF_HASH_SIZE');
   add('tree-path-not-hashes', 'A path of 65 bytes: not a whole number of 32-byte hashes.', withSig({ ...s, header: { ...s.header, path: Buffer.concat([Buffer.from(s.header.path, 'base64url'), Buffer.alloc(1)]).toString('base64url') } }), 'ERR_PROOF_HASH_SIZE');
   add('tree-leaf-version-negative', "The leaf's agreement version rewritten as -1.", withSig({ ...s, header: { ...s.header, leaf: b64url(canonicalJson({ ...leafJson, agreement: { ...leafJson.agreement, version: -1 } })) } }), 'ERR_ROUTE_LEAF_MALFORMED');
+  const leafWith = (changes) => withSig({ ...s, header: { ...s.header, leaf: b64url(canonicalJson({ ...leafJson, ...changes })) } });
+  add('tree-leaf-version-0', "The leaf's agreement version rewritten as 0: versions start at 1 (protocol.md §2.3).", leafWith({ agreement: { ...leafJson.agreement, version: 0 } }), 'ERR_ROUTE_LEAF_MALFORMED');
+  add('tree-leaf-agreement-id-bad', "The leaf's agreement id rewritten as \"AFRICA PANGOLIN\" (a space): not an agreement id.", leafWith({ agreement: { ...leafJson.agreement, id: 'AFRICA PANGOLIN' } }), 'ERR_ROUTE_LEAF_MALFORMED');
+  add('tree-leaf-recipient-not-agency-id', 'The leaf\'s recipient rewritten as "ke-kws": not an agency id.', leafWith({ recipient: 'ke-kws' }), 'ERR_ROUTE_LEAF_MALFORMED');
   add('tree-router-not-key-owner', 'Re-signed by the router key with router "SG-NPARKS": the key belongs to HUB.', withSig(await resigned(canonicalJson({ ...header, router: 'SG-NPARKS' }))), 'ERR_KEY_AGENCY_MISMATCH');
   add('tree-routed-after-key-expiry', "Re-signed by the router with routed_at one second after its key's notAfter (2029-01-01T00:00:00Z).", withSig(await resigned(canonicalJson({ ...header, routed_at: '2029-01-01T00:00:01Z' }))), 'ERR_KEY_NOT_VALID_AT');
 
