@@ -192,6 +192,28 @@ describe('parser differentials - the envelope', () => {
   });
 });
 
+describe('ES256 signatures (protocol.md §3.3): any s, no low-s rule', () => {
+  it('(r, s) and (r, n − s) both verify: an ES256 envelope has two valid spellings', async () => {
+    const es = makeKey('SG-NPARKS', 'agency', 'ES256');
+    const esTrust = trustOf([es.jwks]);
+    const jws = await signAlert(seizureReport('SG-NPARKS') as never, es.key, schemaId);
+    const sig = Buffer.from(jws.signatures[0]!.signature, 'base64url');
+    const n = BigInt('0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551');
+    const s = BigInt(`0x${sig.subarray(32).toString('hex')}`);
+    const flipped = Buffer.concat([
+      sig.subarray(0, 32),
+      Buffer.from((n - s).toString(16).padStart(64, '0'), 'hex'),
+    ]).toString('base64url');
+    const other: GeneralJws = {
+      payload: jws.payload,
+      signatures: [{ ...jws.signatures[0]!, signature: flipped }],
+    };
+    expect(flipped).not.toBe(jws.signatures[0]!.signature);
+    for (const j of [jws, other])
+      await expect(verifyOrigin(j, { trust: esTrust, now })).resolves.toBeDefined();
+  });
+});
+
 describe('parser differentials - one strict RFC 3339 parser', () => {
   it('refuses what RFC 3339 forbids and reads what it allows, one way', () => {
     for (const bad of [
