@@ -7,7 +7,9 @@ import {
   auditCosignatures,
   auditOrigin,
   auditProofRequests,
+  isAlertId,
   parseAuditCosignatureSubject,
+  parseJsonBytes,
   type SigningKey,
   type TrustStore,
 } from '@alert-hub/core';
@@ -329,7 +331,7 @@ export class AuditCheckpointer {
     let note: Note;
     let cp: Checkpoint;
     try {
-      note = parseNote(new TextDecoder().decode(data));
+      note = parseNote(new TextDecoder('utf-8', { fatal: true }).decode(data));
       cp = parseCheckpoint(note.text);
     } catch (err) {
       return drop((err as Error).message);
@@ -396,9 +398,11 @@ export class AuditCheckpointer {
     data: Uint8Array,
   ): { error: { code: string; message: string } } | { checkpoint: string; entries: unknown[] } {
     try {
-      const { alertId } = JSON.parse(new TextDecoder().decode(data)) as { alertId?: unknown };
-      if (typeof alertId !== 'string' || alertId.length > 200)
-        return { error: { code: 'ERR_BAD_REQUEST', message: 'alertId is required' } };
+      const alertId = parseProofRequest(data);
+      if (alertId === undefined)
+        return {
+          error: { code: 'ERR_BAD_REQUEST', message: 'the request is {"alertId": <alert id>}' },
+        };
       const latest = this.#latest;
       if (!latest) return { error: { code: 'ERR_NOT_FOUND', message: 'no checkpoint yet' } };
       const size = latest.checkpoint.size;
@@ -543,4 +547,22 @@ async function lastMessage(
       return undefined;
     throw err;
   }
+}
+
+/**
+ * The alert id of an inclusion-proof request (protocol.md §8.5), or undefined when the request is
+ * not exactly `{"alertId": <alert id>}` in strict JSON (§4.2: a member named twice, invalid UTF-8,
+ * ... are refused) with an id of the `alert-id` format (§2.3).
+ */
+export function parseProofRequest(data: Uint8Array): string | undefined {
+  let v: unknown;
+  try {
+    v = parseJsonBytes(data, 1);
+  } catch {
+    return undefined;
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return undefined;
+  const keys = Object.keys(v);
+  const { alertId } = v as { alertId?: unknown };
+  return keys.length === 1 && isAlertId(alertId) ? alertId : undefined;
 }
