@@ -36,6 +36,12 @@ export interface AuditHealthOptions {
    * anchor has changed since. Incremental runs are never limited.
    */
   readonly minFullIntervalMs?: number;
+  /**
+   * A full run is made again this long after the previous one (default 60 s), even when an
+   * incremental run would do: what `data_version` cannot see (bytes of the file changed without
+   * SQLite) is then found within this long.
+   */
+  readonly fullEveryMs?: number;
   readonly now?: () => Date;
   /**
    * Where a full walk runs: `worker` (the default for a database file) in a worker thread on its
@@ -72,7 +78,9 @@ interface Clean {
  * checkpoints stored since are checked against the tree's roots, computed over leaf hashes the
  * runs verified (complete subtrees remembered, so a root costs O(log n)). Anything unusual
  * (another writer, a problem, a new hub key) makes the next run a full one, whose report is
- * exactly {@link verifyAuditLog}'s. Full runs are rate-limited ({@link AuditHealthOptions}).
+ * exactly {@link verifyAuditLog}'s. Full runs are rate-limited ({@link AuditHealthOptions}), and
+ * one is made again every `fullEveryMs` however sound the incremental runs were: a change to the
+ * file's bytes made without SQLite leaves `data_version` alone and is found by that walk.
  *
  * Not covered, as with the appender: a change made through this very connection by the process
  * that holds it (which holds the hub key too).
@@ -80,6 +88,7 @@ interface Clean {
 export class AuditHealthCheck {
   readonly #db: SqliteDatabase;
   readonly #minFullIntervalMs: number;
+  readonly #fullEveryMs: number;
   readonly #now: () => Date;
   #clean: Clean | undefined;
   #last: { result: AuditVerification; at: Date; anchor: string } | undefined;
@@ -92,6 +101,7 @@ export class AuditHealthCheck {
   constructor(db: SqliteDatabase, options: AuditHealthOptions = {}) {
     this.#db = db;
     this.#minFullIntervalMs = options.minFullIntervalMs ?? 60_000;
+    this.#fullEveryMs = options.fullEveryMs ?? 60_000;
     this.#now = options.now ?? (() => new Date());
     const file = db.memory ? '' : db.name;
     this.#fullWalk = file === '' ? 'inline' : (options.fullWalk ?? 'worker');
@@ -121,7 +131,10 @@ export class AuditHealthCheck {
    */
   verify(o: VerifyOptions): Promise<{ verification: AuditVerification; run: HealthCheckRun }> {
     const clean = this.#clean;
-    if (clean && clean.hubKey.equals(o.hubKey)) {
+    const rewalk =
+      this.#lastFull !== undefined &&
+      this.#now().getTime() - this.#lastFull.getTime() >= this.#fullEveryMs;
+    if (clean && clean.hubKey.equals(o.hubKey) && !rewalk) {
       const r = this.#db.transaction(() =>
         this.#dataVersion() === clean.dataVersion ? this.#incremental(o, clean) : undefined,
       )();

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -106,6 +106,44 @@ describe('audit health check - incremental', () => {
     // A log found wanting is never continued incrementally.
     clock += 60_000;
     expect((await check.verify(o)).run.mode).toBe('full');
+  });
+
+  it('bytes of the file changed without SQLite after a sound full run (data_version unchanged) are found by the full run made fullEveryMs later', async () => {
+    const file = join(dir, 'bytes.db');
+    const db = new Database(file);
+    const log = new AuditAppender(db, 'router-a');
+    append(log, 20);
+    db.transaction(() =>
+      log.append(
+        [{ event: AuditEvent.Denied, reason: 'refused under agreement A' }],
+        '2026-11-29T21:00:00.000Z',
+      ),
+    ).immediate();
+    append(log, 20);
+    const anchor = checkpoint(log);
+    let clock = Date.parse('2026-11-29T21:00:00Z');
+    const check = new AuditHealthCheck(db, { now: () => new Date(clock), fullEveryMs: 60_000 });
+    const o = { anchor, hubKey: hub.publicKey, witnesses: [], minWitnesses: 0 };
+    expect((await check.verify(o)).verification.ok).toBe(true);
+
+    // The reason rewritten in the file itself: no SQLite commit, so data_version stays.
+    const bytes = readFileSync(file);
+    const places: number[] = [];
+    for (let at = bytes.indexOf('agreement A'); at >= 0; at = bytes.indexOf('agreement A', at + 1))
+      places.push(at);
+    expect(places.length).toBeGreaterThan(0);
+    const fd = openSync(file, 'r+');
+    for (const at of places) writeSync(fd, Buffer.from('agreement B'), 0, 11, at);
+    closeSync(fd);
+    clock += 10_000;
+    const quick = await check.verify(o);
+    expect(quick.run.mode).toBe('incremental');
+    // A minute after the last full run: the whole log again, and the edit found.
+    clock += 50_000;
+    const full = await check.verify(o);
+    expect(full.run).toMatchObject({ mode: 'full', from: 0, to: 41 });
+    expect(full.verification.ok).toBe(false);
+    expect(full.verification.firstBad?.seq).toBe(21);
   });
 
   it('a row appended by another connection, hashes and all, is found: its writer changed data_version', async () => {
