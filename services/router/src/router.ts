@@ -20,7 +20,7 @@ import {
   type SqliteDatabase,
 } from '@alert-hub/runtime';
 import { auditDbFile, type RouterConfig } from './config.js';
-import { buildCoordinatorApi } from './http.js';
+import { buildCoordinatorApi, type RouterTokens } from './http.js';
 import { FeedPublisher } from './feed-publisher.js';
 import { createRouterMetrics } from './metrics.js';
 import { HeldCopies } from './held-copies.js';
@@ -46,8 +46,12 @@ export interface Router {
   readonly audit: AuditCheckpointer;
   /** Reloads the agreements file; an invalid file is refused and the old agreements stay. */
   reloadAgreements(): boolean;
-  /** Reloads trust store, key and agreements (SIGHUP), and provisions new agencies' feeds. */
-  reload(): Promise<void>;
+  /**
+   * Reloads trust store, key and agreements (SIGHUP), and provisions new agencies' feeds. With
+   * `next` (the configuration file read again), its `coordinators` and `operators` replace the
+   * tokens in force: one added works at once, a revoked one gets 401 and its dashboard sessions end.
+   */
+  reload(next?: RouterConfig): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -342,8 +346,10 @@ export async function startRouter(
   };
   metrics.undeliveredSource.count = () =>
     store.countUndelivered(new Date(Date.now() - config.undeliveredAfterMs).toISOString());
+  let tokens: RouterTokens = { coordinators: config.coordinators, operators: config.operators };
   const http = buildCoordinatorApi({
     config,
+    tokens: () => tokens,
     databases: [db, ...peers],
     metrics,
     log,
@@ -375,7 +381,17 @@ export async function startRouter(
     http,
     audit: checkpointer,
     reloadAgreements,
-    async reload() {
+    async reload(next) {
+      if (next) {
+        tokens = { coordinators: next.coordinators, operators: next.operators };
+        log.info(
+          {
+            coordinators: tokens.coordinators.map((c) => c.name),
+            operators: tokens.operators.map((o) => o.name),
+          },
+          'API tokens reloaded',
+        );
+      }
       // The agencies' feeds are provisioned again after a trust-store reload: new agencies get one.
       // A failure is retried: a nats-server reloading its accounts at the same moment (a new
       // agency) can time the JetStream API out, and a new agency without its feed consumer
