@@ -1,7 +1,15 @@
 import type { FSWatcher } from 'node:fs';
+import { basename } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { ROUTER_CONSUMER, Streams, type AgreementSet } from '@alert-hub/core';
+import {
+  AgreementsChangedInPlaceError,
+  ROUTER_CONSUMER,
+  Streams,
+  checkTermsUnchanged,
+  termsDigests,
+  type AgreementSet,
+} from '@alert-hub/core';
 import {
   connectService,
   createBatchWriter,
@@ -95,6 +103,17 @@ export async function startRouter(
       log.error({ reason: err.message }, 'audit database refused at start: not routing');
     throw err;
   }
+  // The terms of every agreement label this log recorded, then loaded in this run: a label never
+  // comes back with other terms (a change needs a new version), or the audit's `SG-VN-2019@1`
+  // would name two agreements. At start such a file is refused like an invalid one.
+  const seenTerms = store.recordedTerms();
+  try {
+    checkTermsUnchanged(seenTerms, termsDigests(agreements));
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+  for (const [label, d] of termsDigests(agreements)) seenTerms.set(label, d);
   const peers = config.auditPeers.map((p) => openDatabase(p, { readonly: true }));
 
   // Set once the audit database is found tampered with: the router stops routing.
@@ -116,9 +135,11 @@ export async function startRouter(
   });
   const agreementsOutcome = (file: string, sha256: string, set: AgreementSet): Outcome => ({
     kind: 'agreements',
-    file,
+    // The base name only: coordinators read (and export) the audit, not the host's paths.
+    file: basename(file),
     sha256,
     agreements: set.agreements.map((a) => ({ id: a.id, version: a.version })),
+    terms: Object.fromEntries(termsDigests(set)),
   });
   const nc = await connectService(
     config.nats,
@@ -286,6 +307,9 @@ export async function startRouter(
     try {
       const next = loadAgreementsFile(config.agreementsFile, registry, keys.trust().agencies);
       if (next.sha256 === agreementsHash) return true;
+      const nextTerms = termsDigests(next.set);
+      checkTermsUnchanged(seenTerms, nextTerms);
+      for (const [label, d] of nextTerms) seenTerms.set(label, d);
       agreements = next.set;
       agreementsHash = next.sha256;
       metrics.reloads.inc({ result: 'applied' });
@@ -301,7 +325,12 @@ export async function startRouter(
       metrics.reloads.inc({ result: 'refused' });
       const issues = (err as { issues?: { pointer: string; message: string }[] }).issues;
       log.error(
-        { reason: (err as Error).message, issues },
+        {
+          code: (err as { code?: string }).code,
+          reason: (err as Error).message,
+          issues,
+          ...(err instanceof AgreementsChangedInPlaceError ? { labels: err.labels } : {}),
+        },
         'agreements file refused; the previous agreements stay in force',
       );
       return false;
