@@ -138,7 +138,12 @@ export function Refusals(props: { period: Period; type: string }) {
         // UTC, like every time on the dashboard.
         tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), 'Etc/UTC'),
         scales: {
-          x: { time: true, range: () => [xs[0]! - HOUR_S, xs[xs.length - 1]! + HOUR_S] },
+          // Half an hour either side: the hour ticks fall on the bars, none on the edges, where
+          // its label would be cut off.
+          x: {
+            time: true,
+            range: () => [xs[0]! - HOUR_S / 2, xs[xs.length - 1]! + HOUR_S / 2],
+          },
           y: { range: (_u, _min, max) => [0, Math.max(1, max)] },
         },
         axes: [
