@@ -43,6 +43,7 @@ let ngNc: NatsConnection;
 let hubNc: NatsConnection;
 let keyDir: string;
 let newKey: SigningKey;
+let newKeyFile: string;
 let newPublic: JwksDocument['keys'][number];
 const operator = createToken();
 const SCHEMA = registry.schemaIdFor('seizure-report', 1)!;
@@ -59,6 +60,7 @@ beforeAll(async () => {
   keyDir = mkdtempSync(join(tmpdir(), 'ahub-ng-next-'));
   const g = generateKey({ certsDir: keyDir, principal: NG, now: new Date(Date.now() - 60_000) });
   newKey = readSigningKey(g.privateFile, NG);
+  newKeyFile = g.privateFile;
   newPublic = g.publicJwk;
 }, 180_000);
 
@@ -309,16 +311,66 @@ describe('deadletters - list, show, requeue with real processes', () => {
     await publishInbound(ngNc, routedMeanwhile, registeredKey());
     await eventually(async () => (await vnFeedIds()).includes(routedMeanwhile.id), 60_000);
 
-    // The cause fixed: NG's new public key into the hub's trust store, router and partner reloaded.
+    // The rotation's steps in the wrong order (operations.md): NG's new public key reaches NG's
+    // gateway, which signs with it from now on, before the router has reloaded. The gateway's own
+    // check passes (202); the router cannot verify the alert (ERR_KEY_UNKNOWN), so its refusal
+    // notice names no alert id, and the gateway finds its alert by the inbound sequence.
     const trustFile = join(hub.certsDir, 'trust', `${NG}.jwks.json`);
     const jwks = JSON.parse(readFileSync(trustFile, 'utf8')) as JwksDocument;
     writeFileSync(trustFile, JSON.stringify({ ...jwks, keys: [...jwks.keys, newPublic] }));
+    const ngKeyDir = join(hub.certsDir, 'private', NG);
+    const ngKeyFile = join(ngKeyDir, readdirSync(ngKeyDir)[0]!);
+    const registered = readFileSync(ngKeyFile);
+    writeFileSync(ngKeyFile, readFileSync(newKeyFile));
+    await reload(hub.gateways[NG]!, `gateway-${NG}.log`);
+    const ngGateway = (path: string, init?: RequestInit) =>
+      fetch(`${hub.gateways[NG]!.url}${path}`, {
+        ...init,
+        headers: { authorization: `Bearer ${hub.token}`, 'content-type': 'application/json' },
+      });
+    const sent = await ngGateway('/v1/alerts', {
+      method: 'POST',
+      body: JSON.stringify(seizureReport(NG)),
+    });
+    expect(sent.status).toBe(202);
+    const { id: sentId } = (await sent.json()) as { id: string };
+    const refused = await eventually(
+      async () => {
+        const st = (await (await ngGateway(`/v1/alerts/${sentId}/status`)).json()) as {
+          state: string;
+          refused?: { code: string };
+        };
+        return st.state === 'refused' ? st : undefined;
+      },
+      60_000,
+      'the refusal in the sender’s status',
+    );
+    expect(refused.refused?.code).toBe('ERR_KEY_UNKNOWN');
+    const sentDl = await deadLetterOf(sentId);
+    // NG's gateway back on its registered key (the later cases sign with it).
+    writeFileSync(ngKeyFile, registered);
+    await reload(hub.gateways[NG]!, `gateway-${NG}.log`);
+
+    // The cause fixed: the router and the partner reload the trust store.
     await reload(hub.router, 'router.log');
     await reload(hub.gateways[VN]!, `gateway-${VN}.log`);
 
     const r = await run(['requeue', String(dl.seq)]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain(`dead letter #${dl.seq} requeued on ${dl.originalSubject}`);
+    // The gateway's alert too: once routed, its status says so (a routing after the refusal).
+    expect((await run(['requeue', String(sentDl.seq)])).code).toBe(0);
+    await eventually(
+      async () => {
+        const st = (await (await ngGateway(`/v1/alerts/${sentId}/status`)).json()) as {
+          state: string;
+          recipients: { recipient: string }[];
+        };
+        return st.state === 'routed' && st.recipients.some((x) => x.recipient === VN);
+      },
+      60_000,
+      'the requeued alert routed in the sender’s status',
+    );
 
     await eventually(async () => (await vnFeedIds()).includes(lost.id), 60_000, 'delivery');
     await routerDrained(hubNc);
@@ -340,7 +392,7 @@ describe('deadletters - list, show, requeue with real processes', () => {
     const listed = (await get('/v1/deadletters')).body['items'] as Summary[];
     expect(listed.find((s) => s.seq === dl.seq)?.requeued).toMatchObject({ by: 'hub-ops' });
     expect(listed.find((s) => s.seq === dl.seq)?.requeued?.inboundSeq).toBeGreaterThan(0);
-  });
+  }, 120_000);
 
   it('an agency publishing under a requeue id (requeue:<dead-letter seq>:<digest>) changes nothing', async () => {
     const js = jetstream(ngNc);

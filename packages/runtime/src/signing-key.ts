@@ -30,6 +30,17 @@ export function loadSigningKey(
 }
 
 /**
+ * Every signing key at `path` (a private JWK file, or each `.jwk` of a directory), valid now or
+ * not: what this service holds, as opposed to what a trust store says it may hold.
+ */
+export function heldSigningKeys(path: string, principal: string): SigningKey[] {
+  if (!statSync(path).isDirectory()) return [readSigningKey(path, principal)];
+  return readdirSync(path)
+    .filter((f) => f.endsWith('.jwk'))
+    .map((f) => readSigningKey(join(path, f), principal));
+}
+
+/**
  * Loads the trust store and this service's signing key together, and says (in `warning`) when
  * the key is not published in the trust store for `principal` in `role`: everything it signs
  * would then be refused by the partners. Used at start and on every reload.

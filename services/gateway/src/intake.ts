@@ -170,6 +170,7 @@ export class Intake {
         .enqueue({
           id: alert.id,
           sequence: ack.seq,
+          stream: ack.stream,
           contentSha256,
           acceptedAt: now.toISOString(),
           type: alert.type,

@@ -3,7 +3,9 @@ import {
   mayRetract,
   MAX_RECEIPT_DELIVERIES,
   newAlertId,
+  parseInboundSubject,
   routedRefusals,
+  Streams,
   type Alert,
   type DeliveryReceipt,
   type NoticeEvent,
@@ -46,6 +48,11 @@ export interface QuarantinedMessage {
 export interface SentReceipt {
   readonly id: string;
   readonly sequence: number;
+  /**
+   * The stream that acknowledged the alert at `sequence`: the hub's inbound stream, or the
+   * agency's leaf outbox (whose sequences are not the inbound stream's).
+   */
+  readonly stream?: string;
   readonly contentSha256: string;
   readonly acceptedAt: string;
   readonly type: string;
@@ -165,7 +172,8 @@ CREATE TABLE IF NOT EXISTS sent (
   type           TEXT    NOT NULL,
   client         TEXT    NOT NULL,
   answers        TEXT,
-  result         TEXT
+  result         TEXT,
+  stream         TEXT
 );
 CREATE TABLE IF NOT EXISTS receipt_out (
   receipt_id TEXT PRIMARY KEY,
@@ -253,7 +261,14 @@ export class GatewayStore {
     const sentColumns = db.prepare('PRAGMA table_info(sent)').all() as { name: string }[];
     if (!sentColumns.some((c) => c.name === 'answers'))
       db.exec('ALTER TABLE sent ADD COLUMN answers TEXT; ALTER TABLE sent ADD COLUMN result TEXT');
+    // Databases made before a refusal was matched to the alert by its sequence: their rows name no
+    // stream, so no refusal is matched to them.
+    if (!sentColumns.some((c) => c.name === 'stream'))
+      db.exec('ALTER TABLE sent ADD COLUMN stream TEXT');
     db.exec('CREATE INDEX IF NOT EXISTS sent_answers ON sent (answers) WHERE answers IS NOT NULL');
+    db.exec(
+      'CREATE INDEX IF NOT EXISTS sent_sequence ON sent (sequence, stream) WHERE stream IS NOT NULL',
+    );
     // Databases made before receipts were coalesced: their receipts may have been sent already,
     // so they count as sealed (never extended).
     const receiptColumns = db.prepare('PRAGMA table_info(receipt_out)').all() as {
@@ -289,10 +304,16 @@ export class GatewayStore {
     this.#applyEventsTx = db.transaction((events: readonly NoticeEvent[]) =>
       this.#applyEvents(events),
     );
+    // An alert's state: `routed` once any decision routed it (a dead letter requeued and routed
+    // after its refusal included); `refused` while none has (a refusal of a later copy under the
+    // same id, a duplicate, does not hide that it was routed).
     this.#events = {
       routed: db.prepare(
-        `INSERT INTO sent_status (alert_id, state, at, operation) VALUES (?, 'routed', ?, ?)
-         ON CONFLICT (alert_id) DO UPDATE SET state = 'routed', at = excluded.at, operation = excluded.operation WHERE state <> 'refused'`,
+        `INSERT INTO sent_status (alert_id, state, at, operation, code, reason) VALUES (?, 'routed', ?, ?, NULL, NULL)
+         ON CONFLICT (alert_id) DO UPDATE SET state = 'routed', at = excluded.at, operation = excluded.operation, code = NULL, reason = NULL`,
+      ),
+      sentAt: db.prepare<[number, string], { alert_id: string; type: string }>(
+        'SELECT alert_id, type FROM sent WHERE sequence = ? AND stream = ?',
       ),
       pending: db.prepare(
         `INSERT INTO sent_recipients (alert_id, recipient, state, since) VALUES (?, ?, 'pending', ?) ON CONFLICT DO NOTHING`,
@@ -309,7 +330,8 @@ export class GatewayStore {
       ),
       refused: db.prepare(
         `INSERT INTO sent_status (alert_id, state, at, code, reason) VALUES (?, 'refused', ?, ?, ?)
-         ON CONFLICT (alert_id) DO UPDATE SET state = 'refused', at = excluded.at, code = excluded.code, reason = excluded.reason`,
+         ON CONFLICT (alert_id) DO UPDATE SET state = 'refused', at = excluded.at, code = excluded.code, reason = excluded.reason
+         WHERE state <> 'routed'`,
       ),
     };
     this.#pendingReceipts = db.prepare<[number], { receipt: string; signed: Uint8Array | null }>(
@@ -333,7 +355,7 @@ export class GatewayStore {
       `SELECT alert FROM inbox WHERE retracts = ? AND origin = ? ORDER BY seq DESC`,
     );
     this.#insertSent = db.prepare(
-      'INSERT INTO sent (alert_id, sequence, content_sha256, accepted_at, type, client, answers, result) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (alert_id) DO NOTHING',
+      'INSERT INTO sent (alert_id, sequence, content_sha256, accepted_at, type, client, answers, result, stream) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (alert_id) DO NOTHING',
     );
     this.#getSent = db.prepare<[string], SentRow>('SELECT * FROM sent WHERE alert_id = ?');
     this.#page = db.prepare<[number, string, number], InboxRow>(
@@ -360,6 +382,7 @@ export class GatewayStore {
           r.client,
           r.answers ?? null,
           r.result ?? null,
+          r.stream ?? null,
         );
     });
     this.#writeBatch = db.transaction((writes: readonly FeedWrite[]) => {
@@ -478,18 +501,30 @@ export class GatewayStore {
       } else if (e.event === 'delivered') {
         q.delivered.run(e.alertId, e.recipient, e.committedAt, e.committedAt, e.receipt);
       } else {
+        // A message the router could not verify has no alert id it would vouch for. This gateway
+        // knows which alert it published at that inbound sequence, on that subject: that alert
+        // was refused (the notice is the hub's, signed; the sequence is the inbound stream's).
+        const alertId =
+          e.alertId ?? (e.receipt === undefined ? this.#sentAt(e.subject, e.streamSeq) : undefined);
         q.refusal.run(
           e.at,
-          e.alertId ?? null,
+          alertId ?? null,
           e.receipt ?? null,
           e.subject,
           e.streamSeq,
           e.code,
           e.reason,
         );
-        if (e.alertId) q.refused.run(e.alertId, e.at, e.code, e.reason);
+        if (alertId) q.refused.run(alertId, e.at, e.code, e.reason);
       }
     }
+  }
+
+  /** The alert this gateway published on `subject` at inbound sequence `streamSeq`, if it did. */
+  #sentAt(subject: string, streamSeq: number | null | undefined): string | undefined {
+    if (typeof streamSeq !== 'number') return undefined;
+    const r = this.#events.sentAt.get(streamSeq, Streams.Inbound);
+    return r && parseInboundSubject(subject)?.type === r.type ? r.alert_id : undefined;
   }
 
   /** Applies hub notice events in one transaction (idempotent: a repeated notice changes nothing). */

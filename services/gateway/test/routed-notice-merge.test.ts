@@ -87,3 +87,78 @@ describe('gateway - a decision told in several routed events', () => {
     });
   });
 });
+
+describe('gateway - an alert’s state from the hub’s notices', () => {
+  const at = '2026-11-29T12:00:00.000Z';
+  const routed = (id: string): NoticeEvent => ({
+    event: 'routed',
+    alertId: id,
+    at,
+    recipients: ['VN-CUSTOMS'],
+    denied: [],
+  });
+  const refused = (e: { alertId?: string; streamSeq: number; subject?: string }): NoticeEvent => ({
+    event: 'refused',
+    subject: e.subject ?? 'ahub.in.SG-NPARKS.seizure-report',
+    streamSeq: e.streamSeq,
+    at,
+    code: 'ERR_KEY_UNKNOWN',
+    reason: 'no key',
+    ...(e.alertId ? { alertId: e.alertId } : {}),
+  });
+  function store(file: string, id: string, stream: string | undefined): GatewayStore {
+    const s = new GatewayStore(openDatabase(join(dir, file)), { agency: 'SG-NPARKS' });
+    s.putSent([
+      {
+        id,
+        sequence: 7,
+        ...(stream ? { stream } : {}),
+        contentSha256: '00',
+        acceptedAt: at,
+        type: 'seizure-report',
+        client: 'c',
+      },
+    ]);
+    return s;
+  }
+
+  it('a refusal naming no alert id is this gateway’s alert at that inbound sequence and subject, and only that', () => {
+    const id = newAlertId();
+    const s = store('seq.db', id, 'AHUB_INBOUND');
+    // Another sequence, or another type's subject at that sequence: not this alert.
+    s.applyNotice([refused({ streamSeq: 8 })]);
+    s.applyNotice([refused({ streamSeq: 7, subject: 'ahub.in.SG-NPARKS.outcome' })]);
+    expect(s.statusOf(id, Date.parse(at), 60_000)!.state).toBe('accepted');
+    s.applyNotice([refused({ streamSeq: 7 })]);
+    expect(s.statusOf(id, Date.parse(at), 60_000)).toMatchObject({
+      state: 'refused',
+      refused: { code: 'ERR_KEY_UNKNOWN' },
+    });
+    // Acknowledged by a leaf's outbox, or recorded before streams were: its sequence is not the
+    // inbound stream's, nothing is matched.
+    for (const [file, stream] of [
+      ['outbox.db', 'AHUB_OUTBOX_SG-NPARKS'],
+      ['old.db', undefined],
+    ] as const) {
+      const other = newAlertId();
+      const o = store(file, other, stream);
+      o.applyNotice([refused({ streamSeq: 7 })]);
+      expect(o.statusOf(other, Date.parse(at), 60_000)!.state).toBe('accepted');
+    }
+  });
+
+  it('routed once is routed: a refused duplicate does not hide it, and a requeued alert routed after its refusal is routed', () => {
+    const dup = newAlertId();
+    const a = store('dup.db', dup, 'AHUB_INBOUND');
+    a.applyNotice([routed(dup)]);
+    a.applyNotice([refused({ alertId: dup, streamSeq: 9 })]);
+    expect(a.statusOf(dup, Date.parse(at), 60_000)!.state).toBe('routed');
+    const requeued = newAlertId();
+    const b = store('requeued.db', requeued, 'AHUB_INBOUND');
+    b.applyNotice([refused({ streamSeq: 7 })]);
+    b.applyNotice([routed(requeued)]);
+    const st = b.statusOf(requeued, Date.parse(at), 60_000)!;
+    expect(st.state).toBe('routed');
+    expect(st).not.toHaveProperty('refused');
+  });
+});

@@ -82,6 +82,12 @@ export interface CheckpointerDeps {
   readonly log: string;
   readonly principal: string;
   readonly hubKey: () => SigningKey;
+  /**
+   * The public keys of the private keys the router holds (every key file of its `signingKey`):
+   * only these vouch for the audit head at start. The trust store may list more router keys,
+   * and whoever can write it must not be able to vouch for entries the router never wrote.
+   */
+  readonly heldKeys: () => readonly SigningKey[];
   readonly trust: () => TrustStore;
   readonly metrics: RouterMetrics;
   readonly logger: Logger;
@@ -169,6 +175,14 @@ export class AuditCheckpointer {
     const { jsm, store, nc, log } = this.#d;
     if (!store.audit.transparency) return;
     const hubKeys = noteKeysOf(this.#d.trust(), this.#d.principal, 'router');
+    // Trusted (not revoked) and held: the keys that vouch for what the log holds.
+    const held = this.#d
+      .heldKeys()
+      .filter((k) => k.alg === 'EdDSA')
+      .map((k) => rawKey(k.publicJwk.x));
+    const vouching = hubKeys.filter((k) => held.some((h) => h.equals(k)));
+    // What a checkpoint on NATS under such a key covers needs no head; anything after it does.
+    let vouched = 0;
     const last = await lastMessage(jsm, Streams.Audit, auditCheckpointSubject(log));
     if (last) {
       const msg = JSON.parse(new TextDecoder().decode(last)) as CheckpointMessage;
@@ -206,8 +220,9 @@ export class AuditCheckpointer {
         })
         .immediate();
       if (cp) this.#setLatest({ checkpoint: cp, note: msg.checkpoint });
+      vouched = hubCheckpoint(msg.checkpoint, this.origin, vouching)?.size ?? 0;
     } else store.audit.checkAgainst({ origin: this.origin, size: 0, root: EMPTY_ROOT });
-    this.#checkUnpublished(hubKeys);
+    this.#checkUnpublished(vouching, vouched);
     for (const agency of this.#d.trust().agencies) {
       const data = await lastMessage(
         jsm,
@@ -258,15 +273,16 @@ export class AuditCheckpointer {
   /**
    * Entries after the last published checkpoint were written since (the router stopped before it
    * published them, or crashed). A router writes the signed head with every append, in the same
-   * transaction: the head must name exactly the log as it is, size and root, under a hub key, so
+   * transaction: the head must name exactly the log as it is, size and root, under a key the
+   * router holds and the trust store still counts (a key merely added to the trust store, by
+   * whoever can write it, vouches for nothing), so
    * entries appended or changed by someone without the key while the router was stopped are
    * refused here, before they could ever be signed into a checkpoint and witnessed. One
    * transaction: a router sharing the file may be appending meanwhile.
    */
-  #checkUnpublished(hubKeys: readonly Buffer[]): void {
+  #checkUnpublished(vouching: readonly Buffer[], published: number): void {
     const audit = this.#d.store.audit;
-    const published = audit.lastCheckpoint?.size ?? 0;
-    audit.db.transaction(() => audit.checkHead(this.origin, hubKeys, published)).immediate();
+    audit.db.transaction(() => audit.checkHead(this.origin, vouching, published)).immediate();
   }
 
   /**

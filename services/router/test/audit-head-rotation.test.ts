@@ -1,11 +1,25 @@
-import { writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify as toYaml } from 'yaml';
 import { auditOrigin } from '@alert-hub/core';
-import { headOrigin, hubCheckpoint, parseCheckpoint, parseNote } from '@alert-hub/audit';
+import {
+  AuditAppender,
+  headOrigin,
+  hubCheckpoint,
+  parseCheckpoint,
+  parseNote,
+} from '@alert-hub/audit';
 import { loadConfig, startRouter, type Router } from '@alert-hub/router';
-import { revokeKey, rotateKey } from '@alert-hub/operator';
+import { generateKey, revokeKey, rotateKey } from '@alert-hub/operator';
 import { openDatabase, readSigningKey } from '@alert-hub/runtime';
 import { useNatsServer } from '@alert-hub/testkit/harness';
 import {
@@ -100,6 +114,65 @@ beforeAll(async () => {
 afterAll(async () => {
   await router?.close().catch(() => undefined);
   fx.cleanup();
+});
+
+describe('router - the audit head is vouched for by a key the router holds', () => {
+  it('an insider who adds a router key of its own to the trust store and signs a head with it over entries it appended is refused at start', async () => {
+    await routeOne(router!);
+    await router!.close();
+    router = undefined;
+    const files = [auditDb, `${auditDb}-wal`, `${auditDb}-shm`].filter((f) => existsSync(f));
+    for (const f of files) copyFileSync(f, `${f}.sound`);
+    const trustFile = join(fx.trustDir, 'HUB.jwks.json');
+    const trusted = readFileSync(trustFile, 'utf8');
+    // The insider's key: made outside the router's key directory, published in its trust store
+    // as a key of the hub, role router.
+    const elsewhere = mkdtempSync(join(tmpdir(), 'ahub-insider-'));
+    try {
+      const k2 = generateKey({ certsDir: elsewhere, principal: 'HUB', role: 'router' });
+      const jwks = JSON.parse(trusted) as { keys: unknown[] };
+      writeFileSync(trustFile, JSON.stringify({ ...jwks, keys: [...jwks.keys, k2.publicJwk] }));
+      const k2Key = readSigningKey(k2.privateFile, 'HUB');
+      // A forged receipt appended with the log's own code, the head signed with the insider's key.
+      const db = openDatabase(auditDb);
+      try {
+        const forger = new AuditAppender(db, 'router-a', {
+          head: () => ({
+            signer: {
+              name: headOrigin(origin),
+              privateKey: k2Key.privateKey,
+              publicKey: raw(k2Key.publicJwk.x),
+            },
+            origin,
+          }),
+        });
+        db.transaction(() =>
+          forger.append(
+            [
+              {
+                event: 'delivered',
+                alertId: 'FORGED-1',
+                origin: 'SG-NPARKS',
+                recipient: 'VN-CUSTOMS',
+              },
+            ],
+            '2019-04-08T03:14:15.926Z',
+          ),
+        ).immediate();
+      } finally {
+        db.close();
+      }
+      await expect(start()).rejects.toMatchObject({ code: 'ERR_AUDIT_INTEGRITY' });
+    } finally {
+      // The sound log and trust store back, for the cases below.
+      writeFileSync(trustFile, trusted);
+      rmSync(elsewhere, { recursive: true, force: true });
+      for (const f of [auditDb, `${auditDb}-wal`, `${auditDb}-shm`]) rmSync(f, { force: true });
+      for (const f of files) copyFileSync(`${f}.sound`, f);
+    }
+    router = await start();
+    expect(router.audit.failure).toBeUndefined();
+  });
 });
 
 describe('router - the audit head after a rotation of the router key', () => {
