@@ -64,9 +64,9 @@ afterAll(async () => {
 describe('router - agreements changed in place', () => {
   it('the agreements-loaded entry records the file by its base name and each label’s terms digest', async () => {
     const first = await eventually(() => loaded()[0], 5000, 'the audit at start');
-    expect(first!.reason).toBe('agreements.yaml');
-    expect(first!.reason).not.toContain(fx.dir);
-    expect(Object.keys(first!.detail['terms'] as object)).toEqual(['SG-VN-2019@1']);
+    expect(first.reason).toBe('agreements.yaml');
+    expect(first.reason).not.toContain(fx.dir);
+    expect(Object.keys(first.detail['terms'] as object)).toEqual(['SG-VN-2019@1']);
   });
 
   it('a reload with other terms under the same id@version is refused; the old terms stay', async () => {
@@ -79,7 +79,7 @@ describe('router - agreements changed in place', () => {
       (l) => l.includes('agreements file refused') && l.includes('ERR_AGREEMENTS_CHANGED_IN_PLACE'),
     );
     expect(line).toBeDefined();
-    expect(JSON.parse(line!)['labels']).toEqual(['SG-VN-2019@1']);
+    expect((JSON.parse(line!) as { labels: unknown }).labels).toEqual(['SG-VN-2019@1']);
     expect(await inForce()).toMatch(
       /ahub_router_agreements_reloads_total\{[^}]*result="refused"[^}]*\} [1-9]/,
     );

@@ -60,9 +60,7 @@ export function registerRoute(program: Command): void {
             ? { ...(prepared.alert as Record<string, unknown>), origin: o.from }
             : prepared.alert;
         const normalised = prepared.changes.length > 0 ? { normalised: prepared.changes } : {};
-        const notes = prepared.changes.map(
-          (c) => `normalised ${c.pointer}: ${c.from} -> ${c.to}`,
-        );
+        const notes = prepared.changes.map((c) => `normalised ${c.pointer}: ${c.from} -> ${c.to}`);
         const checked = registry.checkAlert(alert);
         if (!checked.ok) {
           // The sender's gateway refuses it before anything reaches the router.

@@ -1,11 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import {
-  decodeUtf8Strict,
-  newAlertId,
-  normaliseAlert,
-  type Normalisation,
-} from '@alert-hub/core';
+import { decodeUtf8Strict, newAlertId, normaliseAlert, type Normalisation } from '@alert-hub/core';
 import { DEFAULT_SCHEMAS_DIR, loadSchemaRegistry } from '@alert-hub/runtime/files';
 import { print } from '../output.js';
 import { parseAlerts } from './send.js';
