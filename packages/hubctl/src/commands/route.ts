@@ -25,7 +25,7 @@ export function registerRoute(program: Command): void {
   program
     .command('route')
     .description(
-      'show who would receive an alert and why the others would not, without sending anything',
+      'show who would receive an alert and why the others would not, without sending anything; the alert is first made as your gateway makes it (identifiers normalised, id and issuedAt filled in), as validate does',
     )
     .argument('<file>', 'alert JSON file, or - for standard input')
     .requiredOption('--dry-run', 'required: nothing is sent (the router routes for real)')
