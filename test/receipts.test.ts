@@ -111,6 +111,22 @@ async function send(agency: string, alert: unknown): Promise<string> {
   return ((await res.json()) as { id: string }).id;
 }
 
+/** POST /v1/alerts, answered with a refusal: its status and error envelope. */
+async function post(
+  agency: string,
+  alert: unknown,
+): Promise<{ status: number; error: { code: string; details?: { pointer: string }[] } }> {
+  const res = await fetch(`${gw(agency).url}/v1/alerts`, {
+    method: 'POST',
+    headers: { ...auth(), 'content-type': 'application/json' },
+    body: JSON.stringify(alert),
+  });
+  const body = (await res.json()) as {
+    error: { code: string; details?: { pointer: string }[] };
+  };
+  return { status: res.status, error: body.error };
+}
+
 interface Status {
   state: string;
   operation?: string;
@@ -124,7 +140,7 @@ interface Status {
     overdue?: boolean;
     code?: string;
   }[];
-  outcomes: { from: string; result: string }[];
+  outcomes: { from: string; result: string; outcome: Record<string, unknown> }[];
 }
 
 async function status(agency: string, id: string): Promise<Status> {
@@ -598,20 +614,22 @@ describe('alert identity is (origin, id) - real processes', () => {
       ...extra,
     });
 
-    // 1. Naming no origin at the gateway: it received the id from two, and says so.
-    const unnamed = await fetch(`${gw(VN).url}/v1/alerts`, {
-      method: 'POST',
-      headers: { ...auth(), 'content-type': 'application/json' },
-      body: JSON.stringify(report({})),
-    });
-    expect(unnamed.status).toBe(409);
-    expect(((await unnamed.json()) as { error: { code: string } }).error.code).toBe(
-      'ERR_ALERT_ID_AMBIGUOUS',
-    );
+    // 1. Naming no origin at the gateway: it received the id from two, and says so. A version-1
+    // outcome cannot name one (version 1 is frozen): the answer points at version 2 and its
+    // answersOrigin; a version-2 one is told to fill it in.
+    for (const [version, pointers] of [
+      [1, ['/answersOrigin', '/version']],
+      [2, ['/answersOrigin']],
+    ] as const) {
+      const unnamed = await post(VN, report({ version }));
+      expect(unnamed.status).toBe(409);
+      expect(unnamed.error.code).toBe('ERR_ALERT_ID_AMBIGUOUS');
+      expect(unnamed.error.details?.map((d) => d.pointer)).toEqual(pointers);
+    }
 
-    // 2. Naming Nigeria: Nigeria sees it beside its alert; Kenya, whose alert has the same id,
-    // sees nothing.
-    const named = await send(VN, report({ answersOrigin: NG }));
+    // 2. Naming Nigeria in a version-2 outcome: Nigeria sees it beside its alert; Kenya, whose
+    // alert has the same id, sees nothing.
+    const named = await send(VN, report({ version: 2, answersOrigin: NG }));
     const atNg = await eventually(
       async () => {
         const v = await status(NG, id);
@@ -620,7 +638,9 @@ describe('alert identity is (origin, id) - real processes', () => {
       60_000,
       'the outcome at Nigeria',
     );
-    expect(atNg.outcomes.map((o) => [o.from, o.result])).toEqual([[VN, 'arrest']]);
+    expect(atNg.outcomes.map((o) => [o.from, o.result, o.outcome['answersOrigin']])).toEqual([
+      [VN, 'arrest', NG],
+    ]);
     const toNg = await eventually(
       async () => {
         const v = await status(VN, named);
@@ -659,7 +679,7 @@ describe('alert identity is (origin, id) - real processes', () => {
     }
 
     // 4. Above the ceiling of the agreement Nigeria's alert came under (TLP:AMBER): to nobody.
-    const red = await send(VN, report({ answersOrigin: NG, handling: 'TLP:RED' }));
+    const red = await send(VN, report({ version: 2, answersOrigin: NG, handling: 'TLP:RED' }));
     const denied = await eventually(
       async () => {
         const v = await status(VN, red);
@@ -673,6 +693,62 @@ describe('alert identity is (origin, id) - real processes', () => {
     ]);
     const reds = (await status(NG, id)).outcomes;
     expect(reds).toHaveLength(1);
+  });
+
+  it('an outcome of version 1 is sent as written, without answersOrigin, and reaches the one origin it answers; version 2 is given that origin; version 1 carrying it is refused', async () => {
+    const id = await send(NG, seizureReport(NG));
+    await eventually(
+      async () =>
+        (await status(NG, id)).recipients.some(
+          (r) => r.recipient === VN && r.state === 'delivered',
+        ) || undefined,
+      60_000,
+      "Nigeria's alert delivered to Viet Nam",
+    );
+    const report = (extra: Record<string, unknown>) => ({
+      type: 'outcome',
+      origin: VN,
+      handling: 'TLP:AMBER',
+      answers: id,
+      result: 'under-investigation',
+      ...extra,
+    });
+
+    // Version 1 as published: the gateway adds nothing, and the router finds the one origin.
+    const v1 = await send(VN, report({ version: 1, note: 'v1' }));
+    // Version 2 naming no origin: the gateway names the one this agency received the id from.
+    const v2 = await send(VN, report({ version: 2, note: 'v2' }));
+    const atNg = await eventually(
+      async () => {
+        const s = await status(NG, id);
+        return s.outcomes.length === 2 ? s : undefined;
+      },
+      60_000,
+      'both outcomes at Nigeria',
+    );
+    const seen = Object.fromEntries(atNg.outcomes.map((o) => [String(o.outcome['id']), o.outcome]));
+    expect(seen[v1]).toMatchObject({ version: 1, answers: id, note: 'v1' });
+    expect(Object.keys(seen[v1]!)).not.toContain('answersOrigin');
+    expect(seen[v2]).toMatchObject({ version: 2, answers: id, answersOrigin: NG, note: 'v2' });
+    for (const outcome of [v1, v2]) {
+      const delivered = await eventually(
+        async () => {
+          const s = await status(VN, outcome);
+          return s.recipients.length === 1 && s.recipients[0]!.state === 'delivered'
+            ? s
+            : undefined;
+        },
+        60_000,
+        "Nigeria's receipt for the outcome",
+      );
+      expect(delivered.recipients.map((r) => r.recipient)).toEqual([NG]);
+    }
+
+    // Version 1 carrying answersOrigin: refused by the version-1 schema, at the member.
+    const carrying = await post(VN, report({ version: 1, answersOrigin: NG }));
+    expect(carrying.status).toBe(422);
+    expect(carrying.error.code).toBe('ERR_SCHEMA_INVALID');
+    expect(carrying.error.details?.map((d) => d.pointer)).toEqual(['/answersOrigin']);
   });
 
   it('receipt ids are bound to the agency: a receipt id another agency used is no squat, and a receipt under a message id of another form is refused', async () => {

@@ -1,6 +1,8 @@
 import {
   createHash,
+  createHmac,
   createPublicKey,
+  hkdfSync,
   verify as verifySignature,
   type JsonWebKey,
 } from 'node:crypto';
@@ -100,6 +102,21 @@ describe('route tree vectors (test/vectors/route-tree.json, protocol.md §3.2)',
     });
     expect(unsigned(built)).toEqual(unsigned(file));
     expect(built.copies).toEqual(file.copies);
+  });
+
+  it("the copy id derivation, step by step with node's HKDF and HMAC, gives KE-KWS's copy id", () => {
+    const d = file.copyIdDerivation;
+    const okm = Buffer.from(
+      hkdfSync('sha256', Buffer.from(d.routerJwkD, 'base64url'), Buffer.alloc(0), d.hkdfInfo, 32),
+    );
+    expect(okm.toString('hex')).toBe(d.hkdfOutput);
+    expect(d.hmacInput).toBe(
+      JSON.stringify(['alert-hub/copy-id/v1', 'SG-NPARKS', file.decision.alertId, 'KE-KWS']),
+    );
+    const mac = createHmac('sha256', okm).update(d.hmacInput, 'utf8').digest();
+    expect(mac.toString('hex')).toBe(d.hmac);
+    expect(mac.subarray(0, 16).toString('base64url')).toBe(d.copyId);
+    expect(file.leaves.find((l) => l.recipient === 'KE-KWS')?.copy).toBe(d.copyId);
   });
 
   it('the leaves are ordered by recipient, and the hashes are those of RFC 9162', () => {

@@ -180,6 +180,54 @@ describe('schema versions - v1 and v2 side by side, and a v1-only partner', () =
     expect(t1.forwardedTo.map((f) => f.recipient).sort()).toEqual(['KE-KWS', 'VN-CUSTOMS']);
   });
 
+  it('an outcome of version 2 is not sent to an origin that reads only version 1 (DENY_SCHEMA_VERSION); version 1 reaches it', async () => {
+    const post = async (agency: string, alert: unknown) => {
+      const res = await fetch(`${gw[agency]!.url}/v1/alerts`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...auth(officer.token) },
+        body: JSON.stringify(alert),
+      });
+      expect(res.status).toBe(202);
+      return ((await res.json()) as { id: string }).id;
+    };
+    // KE-KWS, which reads only version 1, sends an alert; VN-CUSTOMS reports on it in both versions.
+    const answered = await post('KE-KWS', seizureReport('KE-KWS', { id: undefined }));
+    await eventually(
+      async () => (await inbox('VN-CUSTOMS')).has(answered),
+      20_000,
+      "KE-KWS's alert at VN-CUSTOMS",
+    );
+    const outcome = (version: number) => ({
+      type: 'outcome',
+      version,
+      handling: 'TLP:AMBER',
+      answers: answered,
+      result: 'under-investigation',
+    });
+    const v2 = await post('VN-CUSTOMS', outcome(2));
+    const v1 = await post('VN-CUSTOMS', outcome(1));
+    await routerDrained(await nats.connect());
+
+    const t2 = await trace(v2);
+    expect(t2.forwardedTo).toEqual([]);
+    expect(t2.deniedTo).toEqual([
+      {
+        recipient: 'KE-KWS',
+        reason: 'DENY_SCHEMA_VERSION',
+        detail: expect.stringContaining('DENY_SCHEMA_VERSION 1') as string,
+      },
+    ]);
+    expect((await trace(v1)).forwardedTo.map((f) => f.recipient)).toEqual(['KE-KWS']);
+    const atKe = await eventually(
+      async () => (await inbox('KE-KWS')).get(v1),
+      20_000,
+      'the version-1 outcome at KE-KWS',
+    );
+    expect(atKe.alert).toMatchObject({ version: 1, answers: answered });
+    expect((await inbox('KE-KWS')).has(v2)).toBe(false);
+    expect(quarantined('KE-KWS')).toBe(0);
+  });
+
   it('a routed v2 copy verifies for its recipient with the v2 schema id in the signed header', async () => {
     const v2 = sampleSeizureReportV2('SG-NPARKS');
     const id = await send(v2);

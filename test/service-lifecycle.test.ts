@@ -221,6 +221,7 @@ describe('services - shutdown, readiness, start-up and resending after a 503', (
     ) as { groups: { rules: { alert: string; expr: string }[] }[] };
     const alerts = rules.groups.flatMap((g) => g.rules);
     expect(alerts.map((r) => r.alert).sort()).toEqual([
+      'AlertHubAuditCheckpointsNotPublished',
       'AlertHubAuditVerificationFailing',
       'AlertHubDeadLetters',
       'AlertHubFeedFull',

@@ -12,7 +12,6 @@ import {
   receiptSubject,
   routedRefusals,
   verifyNotice,
-  verifyReceipt,
 } from '@alert-hub/core';
 import { DEFAULT_SCHEMAS_DIR, loadSchemaRegistry, loadTrustStore } from '@alert-hub/runtime';
 import { buildStatementVectors } from './vectors/generate-statements.mjs';
@@ -24,6 +23,8 @@ interface Vector {
   /** The envelope bytes are followed by zero bytes up to this length (a vector over the limit). */
   paddedTo?: number;
   to?: string;
+  /** The subject the statement is read on (protocol.md §9.1 step 1, §9.2 step 7). */
+  subject: string;
   /** A notice's routed refusals, one per recipient, as a reader gives them. */
   refusals?: { alertId: string; recipient: string; code: string; reason: string }[];
   expected:
@@ -34,6 +35,7 @@ const dir = fileURLToPath(new URL('./vectors/', import.meta.url));
 const file = JSON.parse(readFileSync(`${dir}statements.json`, 'utf8')) as {
   verifyAt: string;
   forwarded: { envelope: string; sha256: string };
+  forwardedTree: { envelope: string; sha256: string };
   vectors: Vector[];
 };
 const registry = loadSchemaRegistry(DEFAULT_SCHEMAS_DIR);
@@ -46,11 +48,14 @@ function bytesOf(v: Vector): Buffer {
   return v.paddedTo ? Buffer.concat([bytes, Buffer.alloc(v.paddedTo - bytes.length)]) : bytes;
 }
 
+/** Opens a vector on its subject, as the router opens a receipt and a gateway a notice. */
 async function verify(v: Vector) {
-  const jws = decodeEnvelope(bytesOf(v));
-  return v.kind === 'receipt'
-    ? verifyReceipt(jws, { trust, registry, now })
-    : verifyNotice(jws, { trust, registry, now, to: v.to! });
+  const opened =
+    v.kind === 'receipt'
+      ? await openReceipt(bytesOf(v), v.subject, { trust, registry, now })
+      : await openNotice(bytesOf(v), v.subject, { trust, registry, now, recipient: v.to! });
+  if (!opened.ok) throw opened.error;
+  return opened;
 }
 
 describe('receipt and notice test vectors (test/vectors/statements.json)', () => {
@@ -63,6 +68,26 @@ describe('receipt and notice test vectors (test/vectors/statements.json)', () =>
     const receipt = (valid.expected as { receipt: { deliveries: { envelopeSha256: string }[] } })
       .receipt;
     expect(receipt.deliveries[0]!.envelopeSha256).toBe(digest);
+  });
+
+  it('a receipt names a route-tree copy (the form the router sends) the same way', async () => {
+    const digest = createHash('sha256')
+      .update(Buffer.from(file.forwardedTree.envelope, 'hex'))
+      .digest('hex');
+    expect(digest).toBe(file.forwardedTree.sha256);
+    // The copy carries the route-tree countersignature: an unprotected header (leaf, path).
+    const jws = decodeEnvelope(Buffer.from(file.forwardedTree.envelope, 'hex'));
+    expect(jws.signatures[1]?.header).toBeDefined();
+    const v = file.vectors.find((x) => x.name === 'valid-receipt-route-tree-copy')!;
+    const opened = await openReceipt(bytesOf(v), v.subject, { trust, registry, now });
+    expect(opened.ok && opened.receipt.deliveries.map((d) => d.envelopeSha256)).toEqual([digest]);
+  });
+
+  it('every vector names its subject, and each subject check has a refusal', () => {
+    expect(file.vectors.every((v) => typeof v.subject === 'string')).toBe(true);
+    const codes = file.vectors.map((v) => (v.expected.ok ? 'ok' : v.expected.code));
+    expect(codes).toContain('ERR_SUBJECT_INVALID');
+    expect(codes.filter((c) => c === 'ERR_SUBJECT_MISMATCH')).toHaveLength(2);
   });
 
   for (const v of file.vectors) {

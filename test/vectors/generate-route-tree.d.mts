@@ -12,6 +12,16 @@ export interface RouteTreeVectors {
   verifyAt: string;
   decision: ReturnType<typeof vectorDecision>;
   routerKid: string;
+  /** The copy id of KE-KWS's copy, step by step (protocol.md §3.2). */
+  copyIdDerivation: {
+    description: string;
+    routerJwkD: string;
+    hkdfInfo: string;
+    hkdfOutput: string;
+    hmacInput: string;
+    hmac: string;
+    copyId: string;
+  };
   leaves: { recipient: string; index: number; copy: string; json: string; leafHash: string }[];
   nodes: Record<string, string>;
   root: string;

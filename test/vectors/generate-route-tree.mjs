@@ -9,7 +9,7 @@
 // The one exception is `es256`, the decision countersigned by the router's ES256 key: ECDSA draws
 // a nonce, so its signatures differ each time. Its committed envelopes are kept while everything
 // but the signature regenerates the same; the test checks that, and that they verify.
-import { createHash } from 'node:crypto';
+import { createHash, createHmac, hkdfSync } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { decode, encode } from '@msgpack/msgpack';
@@ -125,6 +125,10 @@ export async function buildRouteTreeVectors() {
   add('tree-root-31-bytes', 'Re-signed by the router with a 31-byte tree_root.', withSig(await resigned(canonicalJson({ ...header, tree_root: Buffer.from(rootB64, 'base64url').subarray(0, 31).toString('base64url') }))), 'ERR_PROOF_HASH_SIZE');
   add('tree-path-not-hashes', 'A path of 65 bytes: not a whole number of 32-byte hashes.', withSig({ ...s, header: { ...s.header, path: Buffer.concat([Buffer.from(s.header.path, 'base64url'), Buffer.alloc(1)]).toString('base64url') } }), 'ERR_PROOF_HASH_SIZE');
   add('tree-leaf-version-negative', "The leaf's agreement version rewritten as -1.", withSig({ ...s, header: { ...s.header, leaf: b64url(canonicalJson({ ...leafJson, agreement: { ...leafJson.agreement, version: -1 } })) } }), 'ERR_ROUTE_LEAF_MALFORMED');
+  const leafWith = (changes) => withSig({ ...s, header: { ...s.header, leaf: b64url(canonicalJson({ ...leafJson, ...changes })) } });
+  add('tree-leaf-version-0', "The leaf's agreement version rewritten as 0: versions start at 1 (protocol.md §2.3).", leafWith({ agreement: { ...leafJson.agreement, version: 0 } }), 'ERR_ROUTE_LEAF_MALFORMED');
+  add('tree-leaf-agreement-id-bad', "The leaf's agreement id rewritten as \"AFRICA PANGOLIN\" (a space): not an agreement id.", leafWith({ agreement: { ...leafJson.agreement, id: 'AFRICA PANGOLIN' } }), 'ERR_ROUTE_LEAF_MALFORMED');
+  add('tree-leaf-recipient-not-agency-id', 'The leaf\'s recipient rewritten as "ke-kws": not an agency id.', leafWith({ recipient: 'ke-kws' }), 'ERR_ROUTE_LEAF_MALFORMED');
   add('tree-router-not-key-owner', 'Re-signed by the router key with router "SG-NPARKS": the key belongs to HUB.', withSig(await resigned(canonicalJson({ ...header, router: 'SG-NPARKS' }))), 'ERR_KEY_AGENCY_MISMATCH');
   add('tree-routed-after-key-expiry', "Re-signed by the router with routed_at one second after its key's notAfter (2029-01-01T00:00:00Z).", withSig(await resigned(canonicalJson({ ...header, routed_at: '2029-01-01T00:00:01Z' }))), 'ERR_KEY_NOT_VALID_AT');
 
@@ -159,10 +163,28 @@ export async function buildRouteTreeVectors() {
     protectedHeader: Buffer.from(esCopies[0].signatures[1].protected, 'base64url').toString('utf8'),
     copies: decision.grants.map((g, i) => ({ recipient: g.recipient, envelope: hex(encodeEnvelope(esCopies[i])) })),
   };
+  // The copy id of KE-KWS's copy, derived from its definition (protocol.md §3.2) with node's HKDF
+  // and HMAC; it must be the one the hub put in the leaf.
+  const ke = leaves.find((l) => l.recipient === 'KE-KWS');
+  const hkdfInfo = 'alert-hub copy id v1';
+  const copyIdKey = Buffer.from(hkdfSync('sha256', Buffer.from(k.hub.privateJwk.d, 'base64url'), Buffer.alloc(0), hkdfInfo, 32));
+  const hmacInput = JSON.stringify(['alert-hub/copy-id/v1', decision.origin, decision.alertId, 'KE-KWS']);
+  const hmac = createHmac('sha256', copyIdKey).update(hmacInput, 'utf8').digest();
+  const copyIdDerivation = {
+    description: "The copy id of KE-KWS's copy: the router key's JWK d (the HUB key of test/vectors/trust/, seed SHA-256(\"alert-hub test vector router key\")), HKDF-SHA256 with an empty salt and this info to 32 bytes, HMAC-SHA256 under it of this UTF-8 text, its first 16 bytes in base64url.",
+    routerJwkD: k.hub.privateJwk.d,
+    hkdfInfo,
+    hkdfOutput: copyIdKey.toString('hex'),
+    hmacInput,
+    hmac: hmac.toString('hex'),
+    copyId: hmac.subarray(0, 16).toString('base64url'),
+  };
+  if (copyIdDerivation.copyId !== ke.copy) throw new Error('the copy id derivation differs from the hub');
   return {
     verifyAt: VECTOR_TIME,
     decision,
     routerKid: k.hub.publicJwk.kid,
+    copyIdDerivation,
     leaves,
     nodes: { 'MTH(D[0:2])': node(h0, h1), root: node(node(h0, h1), h2) },
     root: hex(root),

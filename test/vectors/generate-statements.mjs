@@ -12,12 +12,15 @@ import {
   encodeEnvelope,
   importSigningKey,
   jwkThumbprint,
+  noticeSubject,
+  receiptSubject,
   sha256Hex,
   signAlert,
   signNotice,
   signReceipt,
 } from '@alert-hub/core';
 import { MAX_ENVELOPE_BYTES, VECTOR_TIME, vectorAlert, vectorKeys } from './generate.mjs';
+import { buildRouteTreeVectors } from './generate-route-tree.mjs';
 
 const SCHEMA = 'https://schemas.alert-hub.example/alerts/seizure-report/v1.json';
 const hex = (bytes) => Buffer.from(bytes).toString('hex');
@@ -94,7 +97,10 @@ export async function buildStatementVectors() {
   const nHeader = JSON.parse(text(signedNotice.signatures[0].protected));
 
   const v = [];
-  const add = (name, kind, description, bytes, expected, extra = {}) => v.push({ name, kind, description, envelope: hex(bytes), expected, ...extra });
+  // Every vector is read on a subject (protocol.md §9.1 step 1, §9.2 step 7): a receipt's the
+  // agency's inbound receipt subject, a notice's the reader's feed subject for notices of HUB.
+  const add = (name, kind, description, bytes, expected, extra = {}) =>
+    v.push({ name, kind, description, envelope: hex(bytes), expected, subject: kind === 'receipt' ? receiptSubject('NG-CUSTOMS') : noticeSubject(extra.to, 'HUB'), ...extra });
   add('valid-receipt', 'receipt', "NG-CUSTOMS's receipt for one inbox commit holding the routed copy `forwarded` (published on ahub.in.NG-CUSTOMS.receipt).", receiptBytes, { ok: true, receipt, kid: ng.publicJwk.kid }, {
     protectedHeader: text(signedReceipt.signatures[0].protected),
     payloadJson: text(signedReceipt.payload),
@@ -144,14 +150,21 @@ export async function buildStatementVectors() {
   add('receipt-too-large', 'receipt', `valid-receipt followed by zero bytes up to ${MAX_ENVELOPE_BYTES + 1} bytes in all (\`paddedTo\`): refused unread.`, receiptBytes, { ok: false, code: 'ERR_ENVELOPE_TOO_LARGE' }, { paddedTo: MAX_ENVELOPE_BYTES + 1 });
   add('notice-at-size-limit', 'notice', `valid-notice with spaces after the payload's opening brace, signed as sent: ${MAX_ENVELOPE_BYTES} bytes in all, the largest envelope a verifier must accept.`, paddedTo(MAX_ENVELOPE_BYTES, JSON.stringify(notice), (json) => noticeAs(notice, nHeader, json)), { ok: true, notice, kid: k.hub.publicJwk.kid }, { to: 'SG-NPARKS' });
   add('notice-too-large', 'notice', `valid-notice followed by zero bytes up to ${MAX_ENVELOPE_BYTES + 1} bytes in all (\`paddedTo\`): refused unread.`, encodeEnvelope(signedNotice), { ok: false, code: 'ERR_ENVELOPE_TOO_LARGE' }, { to: 'SG-NPARKS', paddedTo: MAX_ENVELOPE_BYTES + 1 });
-  return { forwarded: { envelope: hex(forwarded), sha256: sha256Hex(forwarded), recipient: 'NG-CUSTOMS' }, vectors: v, ngJwks: { principal: 'NG-CUSTOMS', role: 'agency', name: 'Nigeria Customs Service (test vectors)', keys: [ng.publicJwk] } };
+  // The subject, and a receipt for a copy under the one countersignature per decision (§3.2).
+  add('receipt-subject-invalid', 'receipt', 'valid-receipt read on ahub.in.NG-CUSTOMS.seizure-report: not a receipt subject.', receiptBytes, { ok: false, code: 'ERR_SUBJECT_INVALID' }, { subject: 'ahub.in.NG-CUSTOMS.seizure-report' });
+  add('receipt-subject-other-agency', 'receipt', "valid-receipt (signed by NG-CUSTOMS) read on SG-NPARKS's receipt subject.", receiptBytes, { ok: false, code: 'ERR_SUBJECT_MISMATCH' }, { subject: receiptSubject('SG-NPARKS') });
+  add('notice-subject-mismatch', 'notice', 'valid-notice read by SG-NPARKS on ahub.feed.SG-NPARKS.HUB.seizure-report: not its notice subject.', encodeEnvelope(signedNotice), { ok: false, code: 'ERR_SUBJECT_MISMATCH' }, { to: 'SG-NPARKS', subject: 'ahub.feed.SG-NPARKS.HUB.seizure-report' });
+  const tree = (await buildRouteTreeVectors()).copies.find((c) => c.recipient === 'NG-CUSTOMS');
+  const treeReceipt = { ...receipt, receipt: '0169fb6c-1a80-7000-8000-000000000102', deliveries: [{ alertId: alert.id, origin: 'SG-NPARKS', envelopeSha256: tree.sha256 }] };
+  add('valid-receipt-route-tree-copy', 'receipt', "NG-CUSTOMS's receipt for the routed copy `forwardedTree` (the route-tree countersignature of route-tree.json, the form the router sends).", encodeEnvelope(await signReceipt(treeReceipt, ngKey)), { ok: true, receipt: treeReceipt, kid: ng.publicJwk.kid });
+  return { forwarded: { envelope: hex(forwarded), sha256: sha256Hex(forwarded), recipient: 'NG-CUSTOMS' }, forwardedTree: { envelope: tree.envelope, sha256: tree.sha256, recipient: 'NG-CUSTOMS' }, vectors: v, ngJwks: { principal: 'NG-CUSTOMS', role: 'agency', name: 'Nigeria Customs Service (test vectors)', keys: [ng.publicJwk] } };
 }
 
 async function main() {
   const dir = fileURLToPath(new URL('./', import.meta.url));
-  const { forwarded, vectors, ngJwks } = await buildStatementVectors();
+  const { forwarded, forwardedTree, vectors, ngJwks } = await buildStatementVectors();
   writeFileSync(`${dir}trust/NG-CUSTOMS.jwks.json`, `${JSON.stringify(ngJwks, null, 2)}\n`);
-  writeFileSync(`${dir}statements.json`, `${JSON.stringify({ verifyAt: VECTOR_TIME, forwarded, vectors }, null, 2)}\n`);
+  writeFileSync(`${dir}statements.json`, `${JSON.stringify({ verifyAt: VECTOR_TIME, forwarded, forwardedTree, vectors }, null, 2)}\n`);
   console.log(`wrote ${vectors.length} statement vectors to ${dir}`);
 }
 

@@ -199,6 +199,13 @@ export async function buildVectors() {
     h.writeUInt32BE(b.length, 1);
     return Buffer.concat([h, b]);
   };
+  /** {@link wide32} for bytes already encoded. */
+  const wide32Bytes = (first, b) => {
+    const h = Buffer.alloc(5);
+    h[0] = first;
+    h.writeUInt32BE(b.length, 1);
+    return Buffer.concat([h, b]);
+  };
   const str = (t) => wide32(0xdb, t);
   const wide = Buffer.concat([
     Buffer.from([0xdf, 0, 0, 0, 2]), str('payload'), str(origin.payload), str('signatures'),
@@ -215,6 +222,28 @@ export async function buildVectors() {
   add('three-signatures', 'Three signatures (the origin signature three times).', encode({ payload: origin.payload, signatures: [sig0, sig0, sig0] }), refused('ERR_ENVELOPE_MALFORMED'));
   add('too-large', `valid-origin followed by zero bytes up to ${MAX_ENVELOPE_BYTES + 1} bytes in all (\`paddedTo\`): refused unread.`, encodeEnvelope(origin), refused('ERR_ENVELOPE_TOO_LARGE'), { paddedTo: MAX_ENVELOPE_BYTES + 1 });
   add('feed-copy-without-countersignature', 'valid-origin read from the feed of VN-CUSTOMS: no router signature.', encodeEnvelope(origin), refused('ERR_SIGNATURE_MISSING'), { recipient: 'VN-CUSTOMS' });
+
+  // ---- partner findings of session 26 (protocol.md §4.1, §4.2, §4.3, §5.1 step 25) ----
+  /** An envelope whose payload str holds exactly these bytes, signed over them by SG-NPARKS (signing input read as Latin-1). */
+  const rawPayload = (bytes, signature) => {
+    const p = Buffer.from(sig0.protected);
+    const sigText = signature ?? sign(null, Buffer.concat([p, Buffer.from('.'), bytes]), createPrivateKey({ key: sg, format: 'jwk' })).toString('base64url');
+    return Buffer.concat([Buffer.from([0x82]), encode('payload'), wide32Bytes(0xdb, bytes), encode('signatures'), Buffer.from([0x91, 0x82]), encode('protected'), encode(sig0.protected), encode('signature'), encode(sigText)]);
+  };
+  add('msgpack-non-ascii-payload', 'The payload str ends with "é" (UTF-8 c3 a9), and the signer signed those two bytes: a byte outside ASCII in a str is refused while decoding.', rawPayload(Buffer.concat([Buffer.from(origin.payload), Buffer.from('é')])), refused('ERR_ENVELOPE_MALFORMED'));
+  add('msgpack-invalid-utf8-payload', "The payload str ends with the byte 0xff (not UTF-8), under valid-origin's signature: refused while decoding, not at the signature.", rawPayload(Buffer.concat([Buffer.from(origin.payload), Buffer.from([0xff])]), sig0.signature), refused('ERR_ENVELOPE_MALFORMED'));
+  const member = (token) => `{"count":${token},${text.slice(1)}`;
+  add('json-integer-beyond-2^53', 'The payload has "count":9007199254740993, an integer token beyond 2^53 - 1.', signed(alert, {}, member('9007199254740993')), refused('ERR_PAYLOAD_MALFORMED'));
+  add('json-integer-2^53-minus-1', 'The payload has "count":9007199254740991: it parses, and the schema then refuses the member.', signed(alert, {}, member('9007199254740991')), refused('ERR_SCHEMA_INVALID'));
+  add('json-number-1e400', 'The payload has "count":1e400, beyond a double.', signed(alert, {}, member('1e400')), refused('ERR_PAYLOAD_MALFORMED'));
+  add('json-number-1e20', 'The payload has "count":1e20: not an integer token, but its value is an integer beyond 2^53 - 1.', signed(alert, {}, member('1e20')), refused('ERR_PAYLOAD_MALFORMED'));
+  add('json-number-9007199254740993.0', 'The payload has "count":9007199254740993.0, whose nearest double is 2^53.', signed(alert, {}, member('9007199254740993.0')), refused('ERR_PAYLOAD_MALFORMED'));
+  add('json-number-9007199254740991.0', 'The payload has "count":9007199254740991.0, the value 2^53 - 1: it parses, and the schema then refuses the member.', signed(alert, {}, member('9007199254740991.0')), refused('ERR_SCHEMA_INVALID'));
+  add('time-non-ascii-digits', 'issued_at written with Arabic-Indic digits (٢٠١٩-٠٤-٠٨T03:15:00Z): only 0-9 are digits.', signed(alert, { issued_at: '٢٠١٩-٠٤-٠٨T03:15:00Z' }), refused('ERR_ENVELOPE_MALFORMED'));
+  add('time-year-0000', 'issued_at 0000-01-01T00:00:00Z: years are 0001 to 9999.', signed(alert, { issued_at: '0000-01-01T00:00:00Z' }), refused('ERR_ENVELOPE_MALFORMED'));
+  add('time-year-10000-after-offset', 'issued_at 9999-12-31T23:59:59-00:01, which is in the year 10000 in UTC.', signed(alert, { issued_at: '9999-12-31T23:59:59-00:01' }), refused('ERR_ENVELOPE_MALFORMED'));
+  if (!text.includes('"version":1,')) throw new Error('the vector alert has no "version":1');
+  add('version-1.0', 'The payload spells the version 1.0: a number whose value is 1, so version 1.', signed(alert, {}, text.replace('"version":1,', '"version":1.0,')), { ok: true, alert, kid: sgKid });
   return v;
 }
 

@@ -1,6 +1,6 @@
 import { canonicalJson, parseRouteLeaf, rootAndInclusionProofs } from '@alert-hub/core';
 import type Database from 'better-sqlite3';
-import { CompactRange, MerkleTree, hashLeaf, rootFromInclusionProof } from './merkle.js';
+import { CompactRange, MerkleTree, hashLeaf, isHash, rootFromInclusionProof } from './merkle.js';
 import {
   formatCheckpoint,
   parseCheckpoint,
@@ -1124,6 +1124,8 @@ export function verifyRouteInclusion(
     const leaf = parseRouteLeaf(leafBytes);
     if (leaf.recipient !== recipient || leaf.index !== proof.index)
       return 'the leaf names another recipient or index';
+    if (!proof.path.every(isHash))
+      return 'a hash of the path is not 32 bytes in canonical padded base64';
     const root = rootFromInclusionProof(
       proof.index,
       detail.size,

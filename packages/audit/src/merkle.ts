@@ -231,3 +231,8 @@ export function verifyConsistency(
   if (!sr.equals(root2))
     throw new ProofError('ERR_PROOF_ROOT_MISMATCH', 'the proof does not lead to the second root');
 }
+
+/** Canonical standard base64, padded, of 32 bytes: the one spelling of a hash (protocol.md §8.5). */
+export function isHash(text: string): boolean {
+  return /^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/.test(text);
+}

@@ -40,7 +40,14 @@ export interface NoteSigner extends NoteVerifier {
   readonly privateKey: KeyObject;
 }
 
-const KEY_NAME = /^[^\s+\u2014]+$/u;
+/**
+ * A key name: printable ASCII without `+` (c2sp.org/signed-note forbids spaces and `+`; "space"
+ * differs between regex engines outside ASCII, so nothing outside ASCII is read at all).
+ */
+const KEY_NAME = /^[\x21-\x2a\x2c-\x7e]+$/;
+
+/** The largest note read, in UTF-8 bytes. */
+export const MAX_NOTE_BYTES = 64 * 1024;
 
 /** The raw 32-byte Ed25519 public key of a KeyObject; throws for any other algorithm. */
 export function rawEd25519PublicKey(key: KeyObject): Buffer {
@@ -110,7 +117,8 @@ export const MAX_NOTE_SIGNATURES = 100;
 
 /** Parses a signed note strictly (UTF-8 text, no control characters but newline). */
 export function parseNote(note: string): Note {
-  if (note.length > 64 * 1024) throw new NoteError('ERR_NOTE_MALFORMED', 'the note is too large');
+  if (note.length > MAX_NOTE_BYTES || Buffer.byteLength(note, 'utf8') > MAX_NOTE_BYTES)
+    throw new NoteError('ERR_NOTE_MALFORMED', 'the note is too large');
   // eslint-disable-next-line no-control-regex -- the point is to refuse control characters
   if (/[\x00-\x09\x0b-\x1f\x7f]/.test(note) || /[\ud800-\udfff]/u.test(note))
     throw new NoteError('ERR_NOTE_MALFORMED', 'a note holds no control character but newline');
@@ -123,7 +131,7 @@ export function parseNote(note: string): Note {
   if (sigLines.length > MAX_NOTE_SIGNATURES)
     throw new NoteError('ERR_NOTE_MALFORMED', 'too many signatures');
   const signatures = sigLines.map((line) => {
-    const m = /^\u2014 (\S+) ([A-Za-z0-9+/]+={0,2})$/u.exec(line);
+    const m = /^\u2014 ([^ ]+) ([A-Za-z0-9+/]+={0,2})$/u.exec(line);
     if (!m || !KEY_NAME.test(m[1]!))
       throw new NoteError('ERR_NOTE_MALFORMED', 'a signature line is "— <name> <base64>"');
     const raw = Buffer.from(m[2]!, 'base64');
@@ -132,6 +140,32 @@ export function parseNote(note: string): Note {
     return { name: m[1]!, keyId: raw.subarray(0, 4), signature: raw.subarray(4), line };
   });
   return { text, signatures };
+}
+
+/**
+ * Reads a checkpoint note signed by the hub, in the order of protocol.md §8.3, the first failure
+ * deciding the code: the note (`ERR_NOTE_MALFORMED`), its text as a checkpoint
+ * (`ERR_CHECKPOINT_MALFORMED`), then the hub's signature (`ERR_NOTE_SIGNATURE`): some key of
+ * `hubKeys` (raw Ed25519) verifies it, under the key name of the checkpoint's origin.
+ */
+export function openCheckpoint(
+  text: string,
+  hubKeys: readonly Buffer[],
+): { readonly note: Note; readonly checkpoint: Checkpoint } {
+  const note = parseNote(text);
+  const checkpoint = parseCheckpoint(note.text);
+  const signed = hubKeys.some((publicKey) => {
+    try {
+      verifyNote(note, { name: checkpoint.origin, publicKey });
+      return true;
+    } catch (err) {
+      if (err instanceof NoteError && err.code === 'ERR_NOTE_SIGNATURE') return false;
+      throw err;
+    }
+  });
+  if (!signed)
+    throw new NoteError('ERR_NOTE_SIGNATURE', `the checkpoint is not signed by a key of the hub`);
+  return { note, checkpoint };
 }
 
 function signatureLine(name: string, keyId: Buffer, signature: Buffer): string {

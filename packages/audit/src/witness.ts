@@ -1,13 +1,12 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ProofError, verifyConsistency } from './merkle.js';
+import { ProofError, isHash, verifyConsistency } from './merkle.js';
+import { parseJsonBytes } from '@alert-hub/core';
 import {
   NoteError,
   cosignCheckpoint,
-  parseCheckpoint,
-  parseNote,
-  verifyNote,
+  openCheckpoint,
   type Checkpoint,
   type NoteSigner,
 } from './note.js';
@@ -91,32 +90,32 @@ export class Witness {
     return this.#signer.name;
   }
 
-  /** Handles one checkpoint message (the bytes published on NATS). */
-  observe(data: Uint8Array): WitnessOutcome {
+  /**
+   * Handles one checkpoint message (the bytes published on NATS). Given `origin` (that of the
+   * subject's log), a checkpoint of another origin is refused (`ERR_CHECKPOINT_MALFORMED`).
+   */
+  observe(data: Uint8Array, origin?: string): WitnessOutcome {
     let msg: CheckpointMessage;
     let checkpoint: Checkpoint;
     let note;
     try {
       if (data.length > MAX_CHECKPOINT_MESSAGE) throw new Error('the message is too large');
       msg = parseMessage(data);
-      note = parseNote(msg.checkpoint);
-      checkpoint = parseCheckpoint(note.text);
     } catch (err) {
       return { kind: 'refused', code: 'ERR_CHECKPOINT_MALFORMED', reason: (err as Error).message };
     }
-    const signedByHub = this.#hubKeys().some((publicKey) => {
-      try {
-        verifyNote(note, { name: checkpoint.origin, publicKey });
-        return true;
-      } catch {
-        return false;
-      }
-    });
-    if (!signedByHub)
+    try {
+      // The note, the checkpoint, the hub's signature: protocol.md §8.3, first failure decides.
+      ({ note, checkpoint } = openCheckpoint(msg.checkpoint, this.#hubKeys()));
+    } catch (err) {
+      if (!(err instanceof NoteError)) throw err;
+      return { kind: 'refused', code: err.code, reason: err.message };
+    }
+    if (origin !== undefined && checkpoint.origin !== origin)
       return {
         kind: 'refused',
-        code: 'ERR_NOTE_SIGNATURE',
-        reason: `checkpoint ${checkpoint.size} of ${checkpoint.origin} is not signed by the hub's key`,
+        code: 'ERR_CHECKPOINT_MALFORMED',
+        reason: `a checkpoint of ${checkpoint.origin} published as one of ${origin}`,
       };
     const last = this.#store.load(checkpoint.origin);
     const evidence = (reason: string): WitnessOutcome => {
@@ -177,7 +176,8 @@ export class Witness {
 }
 
 function parseMessage(data: Uint8Array): CheckpointMessage {
-  const v = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(data)) as unknown;
+  // Strict JSON (protocol.md §4.2: a member named twice, invalid UTF-8, ... are refused).
+  const v = parseJsonBytes(data, 4);
   const o = v as Partial<CheckpointMessage>;
   if (
     typeof v !== 'object' ||
@@ -195,7 +195,7 @@ function parseMessage(data: Uint8Array): CheckpointMessage {
         p.from >= 0 &&
         Array.isArray(p.proof) &&
         p.proof.length <= 128 &&
-        (p.proof as unknown[]).every((h) => typeof h === 'string' && h.length === 44)
+        (p.proof as unknown[]).every((h) => typeof h === 'string' && isHash(h))
       );
     })
   )

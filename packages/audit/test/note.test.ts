@@ -11,7 +11,9 @@ import {
   findCosignature,
   formatCheckpoint,
   isOversizedCosignatureMessage,
+  openCheckpoint,
   parseCheckpoint,
+  Witness,
   parseNote,
   rawEd25519PublicKey,
   setSignatureLine,
@@ -115,6 +117,70 @@ describe('audit vectors - the published test vectors are what the code computes'
       cp.root,
       c.proof.map((h) => Buffer.from(h, 'hex')),
     );
+  });
+});
+
+describe('audit vectors - the checks of a signed note (protocol.md §8.3), one note per check', () => {
+  const hubKey = Buffer.from(published.hubPublicKey, 'hex');
+  const witnessKey = Buffer.from(published.witnessPublicKey, 'hex');
+  const read = (f: () => unknown) => {
+    try {
+      return f() === undefined ? 'none' : 'ok';
+    } catch (err) {
+      return (err as NoteError).code;
+    }
+  };
+  it('every code of the table has a note, and each note reads as the vector says', () => {
+    expect(new Set(published.notes.map((n) => n.expected))).toEqual(
+      new Set(['ok', 'ERR_NOTE_MALFORMED', 'ERR_CHECKPOINT_MALFORMED', 'ERR_NOTE_SIGNATURE']),
+    );
+    for (const n of published.notes)
+      expect([n.name, read(() => openCheckpoint(n.note, [hubKey]))]).toEqual([n.name, n.expected]);
+    for (const c of published.cosignatures)
+      expect([
+        c.name,
+        read(() => verifyCosignature(parseNote(c.note), { name: WITNESS, publicKey: witnessKey })),
+      ]).toEqual([c.name, c.expected]);
+  });
+  it('a witness refuses each with the same code, and cosigns the valid ones', () => {
+    for (const n of published.notes) {
+      const w = new Witness({
+        signer: witness,
+        hubKeys: () => [hubKey],
+        store: { load: () => undefined, save: () => undefined, keepEvidence: () => undefined },
+      });
+      const out = w.observe(Buffer.from(JSON.stringify({ checkpoint: n.note, proofs: [] })));
+      expect([n.name, out.kind === 'refused' ? out.code : out.kind]).toEqual([
+        n.name,
+        n.expected === 'ok' ? 'cosigned' : n.expected,
+      ]);
+    }
+  });
+  it('a witness refuses a checkpoint message two parsers could read differently', () => {
+    const w = new Witness({
+      signer: witness,
+      hubKeys: () => [hubKey],
+      store: { load: () => undefined, save: () => undefined, keepEvidence: () => undefined },
+    });
+    const note = JSON.stringify(published.checkpoint);
+    const hash = Buffer.alloc(32, 0xfb).toString('base64');
+    for (const message of [
+      `{"checkpoint":${note},"proofs":[],"proofs":[]}`, // a member named twice
+      `{"checkpoint":${note},"proofs":[{"from":1,"proof":["${hash.replace(/\+/g, '-').replace(/\//g, '_')}"]}]}`,
+      `{"checkpoint":${note},"proofs":[{"from":1,"proof":["${hash.slice(0, -2)}d="]}]}`, // unused bits
+      `{"checkpoint":${note},"proofs":[{"from":1,"proof":["${hash.slice(0, -1)}A"]}]}`,
+    ]) {
+      const out = w.observe(Buffer.from(message));
+      expect([message, out.kind === 'refused' && out.code]).toEqual([
+        message,
+        'ERR_CHECKPOINT_MALFORMED',
+      ]);
+    }
+    const ok = `{"checkpoint":${note},"proofs":[{"from":1,"proof":["${hash}"]}]}`;
+    // Read from the subject of another log, the checkpoint is refused.
+    const other = w.observe(Buffer.from(ok), 'alert-hub/audit/other');
+    expect(other.kind === 'refused' && other.code).toBe('ERR_CHECKPOINT_MALFORMED');
+    expect(w.observe(Buffer.from(ok), ORIGIN).kind).toBe('cosigned');
   });
 });
 

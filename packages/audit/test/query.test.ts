@@ -34,8 +34,9 @@ describe('audit query - since and until are read by core’s one RFC 3339 parser
       // ... and nowhere else.
       ['2020-01-01T12:00:60Z', 'refused'],
       ['2020-03-31T23:59:60Z', 'refused'],
-      // Year 0000 is a valid RFC 3339 year: the audit's parser refused it.
-      ['0000-03-01T00:00:00Z', '0000-03-01T00:00:00.000Z'],
+      // Years are 0001 to 9999 (protocol.md §4.3): 0000 is refused, as every partner reads it.
+      ['0000-03-01T00:00:00Z', 'refused'],
+      ['0001-01-01T00:00:00Z', '0001-01-01T00:00:00.000Z'],
       // Fractions are truncated to the millisecond from their digits, not by float arithmetic.
       ['2020-01-01T00:00:00.29Z', '2020-01-01T00:00:00.290Z'],
       ['2020-01-01T00:00:00.999999999Z', '2020-01-01T00:00:00.999Z'],

@@ -6,7 +6,13 @@ import {
   entryBytes,
   formatCheckpoint,
   hashLeaf,
+  MAX_NOTE_BYTES,
+  MAX_NOTE_SIGNATURES,
+  NoteError,
   noteKeyId,
+  openCheckpoint,
+  parseNote,
+  verifyCosignature,
   rawEd25519PublicKey,
   signNote,
   type AuditRecord,
@@ -197,5 +203,230 @@ export function buildAuditVectors() {
     cosignedAt: COSIGNED_AT,
     cosignature,
     routed: buildRoutedVector(),
+    ...buildNoteVectors(note, cosignature, hub.publicKey, witness.publicKey),
   };
+}
+
+/** What reading a note gave: `ok`, or the code of the first check of protocol.md §8.3 that failed. */
+function outcome(f: () => unknown): string {
+  try {
+    const r = f();
+    return r === undefined ? 'none' : 'ok';
+  } catch (err) {
+    if (err instanceof NoteError) return err.code;
+    throw err;
+  }
+}
+
+/**
+ * The checks of protocol.md §8.3 on crafted notes, one case per check, each with the verdict the
+ * section states; building fails if the code reads one otherwise. `notes` are read as a
+ * checkpoint signed by the hub (`openCheckpoint` with the hub key); `cosignatures` as the
+ * witness's cosignature on the published checkpoint (`verifyCosignature`: `ok`, `none` when the
+ * note has no line of that key, or the code).
+ */
+function buildNoteVectors(note: string, cosignature: string, hubKey: Buffer, witnessKey: Buffer) {
+  const [text, hubLine] = note.split('\n\n') as [string, string];
+  const body = `${text}\n`;
+  const line = hubLine.slice(0, -1);
+  const b64 = line.split(' ')[2]!;
+  const raw = Buffer.from(b64, 'base64');
+  const withSig = (bytes: Buffer) => `\u2014 ${ORIGIN} ${bytes.toString('base64')}`;
+  const signed = (lines: string[], t = body) => `${t}\n${lines.map((l) => `${l}\n`).join('')}`;
+  const foreign = (name: string) => `\u2014 ${name} ${Buffer.alloc(68, 1).toString('base64')}`;
+  // A foreign line padding the note to exactly `bytes` bytes (a longer key name).
+  const padded = (bytes: number) => {
+    const base = Buffer.byteLength(signed([line, foreign('x')]));
+    return signed([line, foreign('x'.repeat(1 + bytes - base))]);
+  };
+  const flipLast = (t: string) => {
+    const a = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+    const i = t.indexOf('=') - 1;
+    return t.slice(0, i) + a[a.indexOf(t[i]!) ^ 1] + t.slice(i + 1);
+  };
+  const root = text.split('\n')[2]!;
+  const notes: { name: string; note: string; expected: string }[] = [
+    { name: 'valid', note, expected: 'ok' },
+    {
+      name: 'valid-with-other-lines',
+      note: signed([foreign('someone-else'), line, cosignature]),
+      expected: 'ok',
+    },
+    { name: 'at-size-limit', note: padded(MAX_NOTE_BYTES), expected: 'ok' },
+    { name: 'over-size-limit', note: padded(MAX_NOTE_BYTES + 1), expected: 'ERR_NOTE_MALFORMED' },
+    {
+      name: 'carriage-return',
+      note: note.replace('\n5\n', '\r\n5\n'),
+      expected: 'ERR_NOTE_MALFORMED',
+    },
+    {
+      name: 'tab-in-signature-line',
+      note: note.replace(`\u2014 ${ORIGIN} `, `\u2014 ${ORIGIN}\t`),
+      expected: 'ERR_NOTE_MALFORMED',
+    },
+    { name: 'no-final-newline', note: note.slice(0, -1), expected: 'ERR_NOTE_MALFORMED' },
+    { name: 'no-blank-line', note: `${body}${line}\n`, expected: 'ERR_NOTE_MALFORMED' },
+    { name: 'no-signature-line', note: `${body}\n`, expected: 'ERR_NOTE_MALFORMED' },
+    {
+      name: `${MAX_NOTE_SIGNATURES}-signature-lines`,
+      note: signed([
+        line,
+        ...Array.from({ length: MAX_NOTE_SIGNATURES - 1 }, (_, i) => foreign(`w${i}`)),
+      ]),
+      expected: 'ok',
+    },
+    {
+      name: `${MAX_NOTE_SIGNATURES + 1}-signature-lines`,
+      note: signed([
+        line,
+        ...Array.from({ length: MAX_NOTE_SIGNATURES }, (_, i) => foreign(`w${i}`)),
+      ]),
+      expected: 'ERR_NOTE_MALFORMED',
+    },
+    {
+      name: 'key-name-with-plus',
+      note: signed([line, foreign('a+b')]),
+      expected: 'ERR_NOTE_MALFORMED',
+    },
+    {
+      name: 'key-name-not-ascii',
+      note: signed([line, foreign('t\u00e9moin')]),
+      expected: 'ERR_NOTE_MALFORMED',
+    },
+    {
+      name: 'key-name-no-break-space',
+      note: signed([line, foreign('a\u00a0b')]),
+      expected: 'ERR_NOTE_MALFORMED',
+    },
+    {
+      name: 'two-spaces-after-name',
+      note: note.replace(`${ORIGIN} `, `${ORIGIN}  `),
+      expected: 'ERR_NOTE_MALFORMED',
+    },
+    {
+      name: 'signature-base64-unpadded',
+      note: signed([line.replace(/=+$/, '')]),
+      expected: 'ERR_NOTE_MALFORMED',
+    },
+    {
+      name: 'signature-base64-unused-bits',
+      note: signed([flipLast(line)]),
+      expected: 'ERR_NOTE_MALFORMED',
+    },
+    {
+      name: 'signature-base64url',
+      note: signed([withSig(raw).replace(/\+/g, '-').replace(/\//g, '_')]),
+      expected: raw.toString('base64').match(/[+/]/) ? 'ERR_NOTE_MALFORMED' : 'ok',
+    },
+    {
+      name: 'signature-4-bytes',
+      note: signed([line, `\u2014 x ${raw.subarray(0, 4).toString('base64')}`]),
+      expected: 'ERR_NOTE_MALFORMED',
+    },
+    {
+      name: 'blank-line-among-signatures',
+      note: `${note}\n${foreign('x')}\n`,
+      expected: 'ERR_CHECKPOINT_MALFORMED',
+    },
+    {
+      name: 'extension-line',
+      note: signed([line], `${body}extension\n`),
+      expected: 'ERR_CHECKPOINT_MALFORMED',
+    },
+    {
+      name: 'size-leading-zero-and-bad-signature',
+      note: note.replace('\n5\n', '\n05\n'),
+      expected: 'ERR_CHECKPOINT_MALFORMED',
+    },
+    {
+      name: 'size-beyond-2^53-1',
+      note: signed([line], body.replace('\n5\n', '\n9007199254740992\n')),
+      expected: 'ERR_CHECKPOINT_MALFORMED',
+    },
+    {
+      name: 'root-unpadded',
+      note: note.replace(root, root.replace(/=$/, '')),
+      expected: 'ERR_CHECKPOINT_MALFORMED',
+    },
+    {
+      name: 'root-31-bytes',
+      note: note.replace(root, Buffer.alloc(31).toString('base64')),
+      expected: 'ERR_CHECKPOINT_MALFORMED',
+    },
+    {
+      name: 'origin-with-space',
+      note: note.replace(`${ORIGIN}\n`, `${ORIGIN} x\n`),
+      expected: 'ERR_CHECKPOINT_MALFORMED',
+    },
+    { name: 'size-changed', note: note.replace('\n5\n', '\n6\n'), expected: 'ERR_NOTE_SIGNATURE' },
+    {
+      name: 'hub-line-of-another-key',
+      note: signed([withSig(Buffer.concat([Buffer.from([0, 0, 0, 0]), raw.subarray(4)]))]),
+      expected: 'ERR_NOTE_SIGNATURE',
+    },
+    {
+      name: 'hub-line-63-bytes',
+      note: signed([withSig(raw.subarray(0, 4 + 63))]),
+      expected: 'ERR_NOTE_SIGNATURE',
+    },
+    {
+      name: 'hub-line-twice-second-bad',
+      note: signed([line, withSig(Buffer.concat([raw.subarray(0, 4), Buffer.alloc(64)]))]),
+      expected: 'ERR_NOTE_SIGNATURE',
+    },
+    {
+      name: 'only-foreign-lines',
+      note: signed([foreign('alert-hub/witness/SG-NPARKS')]),
+      expected: 'ERR_NOTE_SIGNATURE',
+    },
+  ];
+  for (const n of notes) {
+    const got = outcome(() => openCheckpoint(n.note, [hubKey]));
+    if (got !== n.expected)
+      throw new Error(`note vector ${n.name}: the code reads ${got}, not ${n.expected}`);
+  }
+  const craw = Buffer.from(cosignature.split(' ')[2]!, 'base64');
+  const cosign = (bytes: Buffer) => `\u2014 ${WITNESS} ${bytes.toString('base64')}`;
+  const withTime = (t: bigint) => {
+    const b = Buffer.from(craw);
+    b.writeBigUInt64BE(t, 4);
+    return b;
+  };
+  const cosignatures: { name: string; note: string; expected: string }[] = [
+    { name: 'valid', note: signed([line, cosignature]), expected: 'ok' },
+    { name: 'no-line-of-the-witness', note: note, expected: 'none' },
+    {
+      name: 'time-changed',
+      note: signed([line, cosign(withTime(BigInt(COSIGNED_AT + 1)))]),
+      expected: 'ERR_NOTE_SIGNATURE',
+    },
+    {
+      name: 'time-beyond-2^53-1',
+      note: signed([line, cosign(withTime(2n ** 53n))]),
+      expected: 'ERR_NOTE_SIGNATURE',
+    },
+    {
+      name: '71-bytes',
+      note: signed([line, cosign(craw.subarray(0, 4 + 71))]),
+      expected: 'ERR_NOTE_SIGNATURE',
+    },
+    {
+      name: '73-bytes',
+      note: signed([line, cosign(Buffer.concat([craw, Buffer.alloc(1)]))]),
+      expected: 'ERR_NOTE_SIGNATURE',
+    },
+    {
+      name: 'twice-second-bad',
+      note: signed([line, cosignature, cosign(withTime(BigInt(COSIGNED_AT + 1)))]),
+      expected: 'ERR_NOTE_SIGNATURE',
+    },
+  ];
+  for (const c of cosignatures) {
+    const got = outcome(() =>
+      verifyCosignature(parseNote(c.note), { name: WITNESS, publicKey: witnessKey }),
+    );
+    if (got !== c.expected)
+      throw new Error(`cosignature vector ${c.name}: the code reads ${got}, not ${c.expected}`);
+  }
+  return { notes, cosignatures };
 }

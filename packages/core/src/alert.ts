@@ -101,7 +101,7 @@ export type Alert = AlertBase & {
   readonly reason?: string;
   /** An outcome: the alert it answers, and what was done. */
   readonly answers?: string;
-  /** An outcome: the origin of the alert it answers (needed when the id came from several). */
+  /** An outcome of version 2: the origin of the alert it answers (needed when the id came from several). */
   readonly answersOrigin?: string;
   readonly result?: OutcomeResult;
   readonly reviewBy?: string;

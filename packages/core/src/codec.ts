@@ -171,8 +171,24 @@ export function decodeEnvelope(
     return { protected: p, header: { leaf, path }, signature };
   });
   if (keysRead !== expectedKeys) throw new EnvelopeMalformedError('envelope map names a key twice');
+  // Every string of a valid envelope is a member name or base64url: ASCII. Another byte is
+  // refused here, whatever it is: msgpack decoders read invalid UTF-8 differently (this one
+  // keeps a short string's bytes as Latin-1 characters and replaces them with U+FFFD in a long
+  // one; Python's refuses it), and the signing input would take them as Latin-1.
+  const strings = [
+    payload,
+    ...sigs.flatMap((s) => [
+      s.protected,
+      s.signature,
+      ...(s.header ? [s.header.leaf, s.header.path] : []),
+    ]),
+  ];
+  if (strings.some((s) => NON_ASCII.test(s)))
+    throw new EnvelopeMalformedError('envelope string holds a byte outside ASCII');
   return { payload, signatures: sigs };
 }
+
+const NON_ASCII = /[^\p{ASCII}]/u;
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return (

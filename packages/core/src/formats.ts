@@ -72,6 +72,11 @@ export const PRINCIPAL_FORM = /^(?:[A-Z]{2}-[A-Z0-9]{2,16}|[A-Z][A-Z0-9]{1,15})$
 const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 const ULID = /^[0-7][0-9A-HJKMNP-TV-Z]{25}$/;
 
+/** True when `v` is an alert, receipt or notice id: the `alert-id` format (protocol.md §2.3). */
+export function isAlertId(v: unknown): v is string {
+  return typeof v === 'string' && (UUID_V7.test(v) || ULID.test(v));
+}
+
 /** Builds the format checks; `countries` is the ISO 3166-1 alpha-2 list from the common schema. */
 export function createFormatChecks(countries: ReadonlySet<string>): Record<string, FormatCheck> {
   const country = (code: string): string | undefined =>

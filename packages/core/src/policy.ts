@@ -257,7 +257,9 @@ export function decideRoute(input: RouteInput): RouteDecision {
  * outcome back to its origin) does not reach `recipient`, who had the alert under agreement (or
  * operation) `agreementId`: removed from the trust store since (no feed to read it from), or the
  * message is above that agreement's handling ceiling (its latest version, or the lowest label when
- * it is gone: every message obeys the recipient's ceiling). Undefined when it reaches it.
+ * it is gone: every message obeys the recipient's ceiling), or the recipient does not read the
+ * message's schema version (`readers`, docs/protocol.md §2.4: a version-2 outcome to an origin
+ * that reads only version 1). Undefined when it reaches it.
  */
 function withheldFrom(
   input: RouteInput,
@@ -274,6 +276,13 @@ function withheldFrom(
   const ceiling = ceilingOf(input.agreements, agreementId);
   if (handlingRank(input.alert.handling) > handlingRank(ceiling))
     return { recipient, reason: DenyReason.Handling, detail: overCeiling(ceiling) };
+  const reads = versionsRead(input.agreements, recipient);
+  if (reads && !reads.includes(input.alert.version))
+    return {
+      recipient,
+      reason: DenyReason.SchemaVersion,
+      detail: `${recipient} reads schema versions ${reads.join(', ')}; this ${input.alert.type} is version ${input.alert.version}`,
+    };
   return undefined;
 }
 

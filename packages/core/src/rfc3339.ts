@@ -12,11 +12,18 @@
  * - day of month checked against the month and leap years;
  * - a leap second (`:60`) is accepted only where one can occur, at 23:59:60 UTC on the last day
  *   of June or December, and is read as 23:59:59.999 UTC (JavaScript time has no leap
- *   seconds): it sorts after every earlier instant and before the next day.
+ *   seconds): it sorts after every earlier instant and before the next day;
+ * - years 0001 to 9999, as written and after applying the offset (`0000-...` and
+ *   `0001-01-01T00:00:00+00:01`, `9999-12-31T23:59:59-00:01` are refused): the range every
+ *   common date library holds (Python's `datetime` has no year 0 and no year 10000).
  */
 
 const DATE_TIME =
   /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:Z|([+-])(\d{2}):(\d{2}))$/;
+
+/** 0001-01-01T00:00:00.000Z and 9999-12-31T23:59:59.999Z, in milliseconds since the epoch. */
+const FIRST_INSTANT = -62_135_596_800_000;
+const LAST_INSTANT = 253_402_300_799_999;
 
 function daysIn(year: number, month: number): number {
   if (month === 2) return year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28;
@@ -39,13 +46,14 @@ export function parseRfc3339(text: string): number | undefined {
   const sign = m[8] === '-' ? -1 : 1;
   const oh = m[9] === undefined ? 0 : Number(m[9]);
   const om = m[10] === undefined ? 0 : Number(m[10]);
-  if (mo < 1 || mo > 12 || d < 1 || d > daysIn(y, mo)) return undefined;
+  if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > daysIn(y, mo)) return undefined;
   if (h > 23 || mi > 59 || s > 60 || oh > 23 || om > 59) return undefined;
   const offsetMs = sign * (oh * 60 + om) * 60_000;
   const date = new Date(0);
   date.setUTCFullYear(y, mo - 1, d);
   date.setUTCHours(h, mi, Math.min(s, 59), ms);
   const t = date.getTime() - offsetMs;
+  if (t < FIRST_INSTANT || t > LAST_INSTANT) return undefined;
   if (s === 60) {
     const utc = new Date(t);
     const month = utc.getUTCMonth() + 1;

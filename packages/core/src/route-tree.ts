@@ -6,6 +6,7 @@ import {
   HeaderMismatchError,
   SignatureMissingError,
 } from './errors.js';
+import { AGENCY_ID_FORM } from './formats.js';
 import { canonicalJson, parseJsonBytes } from './json.js';
 import {
   ROUTE_TYP,
@@ -30,6 +31,9 @@ import {
 } from './merkle.js';
 import { parseRfc3339 } from './rfc3339.js';
 import type { TrustedKey } from './trust-store.js';
+
+/** An agreement id (protocol.md §2.3; `common.v1.schema.json` `agreementId`). */
+const AGREEMENT_ID_FORM = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
 /**
  * The router's one countersignature per routing decision (protocol.md §3.2). The router builds
@@ -335,14 +339,21 @@ export function parseRouteLeaf(bytes: Uint8Array): RouteLeaf {
     Array.isArray(a) ||
     !hasExactly(a, ['id', 'version']) ||
     typeof (a as { id: unknown }).id !== 'string' ||
+    !AGREEMENT_ID_FORM.test((a as { id: string }).id) ||
     !Number.isSafeInteger((a as { version: unknown }).version) ||
-    (a as { version: number }).version < 0
+    (a as { version: number }).version < 1
   )
     throw new RouteLeafMalformedError(
-      'the leaf "agreement" must be {id: string, version: integer}',
+      'the leaf "agreement" must be {id: an agreement id, version: an integer from 1}',
     );
-  if (typeof v['recipient'] !== 'string' || typeof v['onward'] !== 'boolean')
-    throw new RouteLeafMalformedError('the leaf "recipient" is a string and "onward" a boolean');
+  if (
+    typeof v['recipient'] !== 'string' ||
+    !AGENCY_ID_FORM.test(v['recipient']) ||
+    typeof v['onward'] !== 'boolean'
+  )
+    throw new RouteLeafMalformedError(
+      'the leaf "recipient" is an agency id and "onward" a boolean',
+    );
   if (!Number.isSafeInteger(v['index']) || (v['index'] as number) < 0)
     throw new RouteLeafMalformedError('the leaf "index" is a non-negative integer');
   let copy: Buffer;

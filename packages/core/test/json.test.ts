@@ -29,6 +29,15 @@ describe('json - strict parsing', () => {
     refused('{"quantity":1e400}');
     refused('{"quantity":-1e309}');
     refused('{"quantity":1e300}'); // an integer as a double, and far beyond 2^53
+    // The rule is on the value (the nearest double), whatever the token's spelling.
+    refused('{"quantity":1e20}');
+    refused('{"quantity":9007199254740993.0}');
+    refused('{"quantity":9007199254740992}');
+    refused('{"quantity":2e53}');
+    refused('{"quantity":9007199254740991.5}'); // rounds to 2^53
+    expect(parseJsonText('[9007199254740991.0,-90071992547409910e-1,1e-400,1E2]')).toEqual([
+      9007199254740991, -9007199254740991, 0, 100,
+    ]);
     expect(
       parseJsonText('{"a":9007199254740991,"b":-9007199254740991,"c":0.1,"d":1.5e-300}'),
     ).toEqual({

@@ -152,6 +152,66 @@ describe('parser differentials - the envelope', () => {
         code: ErrorCode.EnvelopeMalformed,
       });
   });
+  it('refuses any byte outside ASCII in any string of the envelope, valid UTF-8 or not, short or long', async () => {
+    const jws = await signAlert(seizureReport('SG-NPARKS') as never, sg.key, schemaId);
+    const enc = new Encoder();
+    const sig = jws.signatures[0]!;
+    /** A msgpack str 32 holding exactly these bytes. */
+    const str = (bytes: Buffer) => {
+      const h = Buffer.alloc(5);
+      h[0] = 0xdb;
+      h.writeUInt32BE(bytes.length, 1);
+      return Buffer.concat([h, bytes]);
+    };
+    const envelope = (payload: Buffer, protectedB64 = Buffer.from(sig.protected)) =>
+      Buffer.concat([
+        Uint8Array.of(0x82),
+        enc.encode('payload'),
+        str(payload),
+        enc.encode('signatures'),
+        Uint8Array.of(0x91, 0x82),
+        enc.encode('protected'),
+        str(protectedB64),
+        enc.encode('signature'),
+        enc.encode(sig.signature),
+      ]);
+    const p = Buffer.from(jws.payload);
+    expect(decodeEnvelope(envelope(p))).toEqual(jws);
+    for (const bytes of [
+      Buffer.concat([p, Buffer.from('é')]), // valid UTF-8
+      Buffer.concat([p, Uint8Array.of(0xff)]), // invalid UTF-8, short enough to be kept as Latin-1
+      Buffer.concat([p, Buffer.alloc(300, 'A'), Uint8Array.of(0xc3, 0x28)]), // invalid, replaced
+      Buffer.concat([Uint8Array.of(0x80), p]),
+    ])
+      expect(() => decodeEnvelope(envelope(bytes))).toThrow(
+        expect.objectContaining({ code: ErrorCode.EnvelopeMalformed }),
+      );
+    expect(() =>
+      decodeEnvelope(envelope(p, Buffer.concat([Buffer.from(sig.protected), Buffer.from('ß')]))),
+    ).toThrow(expect.objectContaining({ code: ErrorCode.EnvelopeMalformed }));
+  });
+});
+
+describe('ES256 signatures (protocol.md §3.3): any s, no low-s rule', () => {
+  it('(r, s) and (r, n − s) both verify: an ES256 envelope has two valid spellings', async () => {
+    const es = makeKey('SG-NPARKS', 'agency', 'ES256');
+    const esTrust = trustOf([es.jwks]);
+    const jws = await signAlert(seizureReport('SG-NPARKS') as never, es.key, schemaId);
+    const sig = Buffer.from(jws.signatures[0]!.signature, 'base64url');
+    const n = BigInt('0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551');
+    const s = BigInt(`0x${sig.subarray(32).toString('hex')}`);
+    const flipped = Buffer.concat([
+      sig.subarray(0, 32),
+      Buffer.from((n - s).toString(16).padStart(64, '0'), 'hex'),
+    ]).toString('base64url');
+    const other: GeneralJws = {
+      payload: jws.payload,
+      signatures: [{ ...jws.signatures[0]!, signature: flipped }],
+    };
+    expect(flipped).not.toBe(jws.signatures[0]!.signature);
+    for (const j of [jws, other])
+      await expect(verifyOrigin(j, { trust: esTrust, now })).resolves.toBeDefined();
+  });
 });
 
 describe('parser differentials - one strict RFC 3339 parser', () => {
@@ -179,6 +239,24 @@ describe('parser differentials - one strict RFC 3339 parser', () => {
     // A leap second reads as the last millisecond of its minute.
     expect(parseRfc3339('2016-12-31T23:59:60Z')).toBe(Date.parse('2016-12-31T23:59:59.999Z'));
     expect(parseRfc3339('2017-01-01T07:59:60+08:00')).toBe(Date.parse('2016-12-31T23:59:59.999Z'));
+  });
+  it('reads years 0001 to 9999 only, as written and after the offset', () => {
+    for (const bad of [
+      '0000-01-01T00:00:00Z',
+      '0000-12-31T23:59:59Z',
+      '0001-01-01T00:00:00+00:01', // 0000-12-31T23:59:00Z
+      '9999-12-31T23:59:59-00:01', // 10000-01-01T00:00:59Z
+      '9999-12-31T23:30:00-23:59',
+    ])
+      expect([bad, parseRfc3339(bad)]).toEqual([bad, undefined]);
+    expect(parseRfc3339('0001-01-01T00:00:00Z')).toBe(-62_135_596_800_000);
+    expect(parseRfc3339('0001-01-01T00:01:00+00:01')).toBe(-62_135_596_800_000);
+    expect(parseRfc3339('9999-12-31T23:59:59.999999Z')).toBe(253_402_300_799_999);
+    expect(parseRfc3339('9999-12-31T23:59:60Z')).toBe(253_402_300_799_999);
+  });
+  it('reads ASCII digits only', () => {
+    for (const bad of ['٢٠١٩-٠٤-٠٨T03:15:00Z', '2019-04-08T0３:15:00Z', '2019-04-08T03:15:00.१Z'])
+      expect([bad, parseRfc3339(bad)]).toEqual([bad, undefined]);
   });
   it('the schemas use it: an alert with an ISO 8601 offset is invalid, a leap second valid', () => {
     const a = seizureReport('SG-NPARKS') as Record<string, unknown>;

@@ -198,6 +198,43 @@ describe('policy - outcomes', () => {
       expect.objectContaining({ recipient: 'CN-GACC', reason: DenyReason.NotParty }),
     );
   });
+  it('a version-2 outcome to an origin that reads only version 1 is denied DENY_SCHEMA_VERSION; version 1 reaches it', () => {
+    const readsV1 = parseAgreements(
+      { ...document, readers: [{ party: 'NG-CUSTOMS', schemaVersions: [1] }] },
+      registry,
+    );
+    const decide = (a: Alert) =>
+      decideRoute({
+        agreements: readsV1,
+        alert: a,
+        candidates: AGENCIES,
+        now: new Date('2026-01-01T00:00:00Z'),
+        original,
+      });
+    const answers = '0169fb6c-1a80-7000-8000-000000000001';
+    const v2 = sampleOutcome('VN-CUSTOMS', answers, { version: 2, answersOrigin: 'NG-CUSTOMS' });
+    expect(registry.checkAlert(v2).ok).toBe(true);
+    expect(decide(v2)).toMatchObject({
+      kind: 'route',
+      allowed: [],
+      denied: [{ recipient: 'NG-CUSTOMS', reason: DenyReason.SchemaVersion }],
+    });
+    const v1 = sampleOutcome('VN-CUSTOMS', answers);
+    expect(decide(v1)).toMatchObject({
+      kind: 'route',
+      allowed: [{ recipient: 'NG-CUSTOMS', agreement: { id: 'WIDE', version: 1 } }],
+      denied: [],
+    });
+    // An origin listed as reading both, or not listed, is sent the version-2 outcome.
+    const both = parseAgreements(
+      { ...document, readers: [{ party: 'NG', schemaVersions: [1, 2] }] },
+      registry,
+    );
+    for (const agreements of [both, set])
+      expect(
+        decideRoute({ agreements, alert: v2, candidates: AGENCIES, now: inside, original }),
+      ).toMatchObject({ kind: 'route', allowed: [{ recipient: 'NG-CUSTOMS' }], denied: [] });
+  });
   it('an outcome from an agency that never received the alert is refused', () => {
     const out = sampleOutcome('KE-KWS', '0169fb6c-1a80-7000-8000-000000000001');
     expect(route(out, inside, original)).toMatchObject({

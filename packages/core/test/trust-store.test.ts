@@ -105,3 +105,46 @@ describe('trust store - every fault refused, all listed (ERR_TRUST_STORE_INVALID
     ]);
   });
 });
+
+describe('trust store - revocation, JWS and signed notes (protocol.md §5.2)', () => {
+  it('a revoked key verifies no JWS whatever the reason; signed notes drop only keys revoked for keyCompromise', () => {
+    const [compromised, superseded, current] = [pub(), pub(), pub()];
+    const trust = createTrustStore({
+      jwks: [{ source: 'HUB', document: doc('HUB', [compromised, superseded, current], 'router') }],
+      revocations: {
+        source: 'revoked',
+        document: {
+          revoked: [
+            {
+              kid: compromised.kid,
+              principal: 'HUB',
+              revokedAt: '2020-01-01T00:00:00Z',
+              reason: 'keyCompromise',
+            },
+            {
+              kid: superseded.kid,
+              principal: 'HUB',
+              revokedAt: '2020-01-01T00:00:00Z',
+              reason: 'superseded',
+            },
+          ],
+        },
+      },
+      registry,
+    });
+    const at = new Date('2019-01-01T00:00:00Z'); // before either revokedAt: it does not matter
+    for (const k of [compromised, superseded])
+      expect(() => trust.resolve(k.kid, 'HUB', 'router', at)).toThrow(
+        expect.objectContaining({ code: ErrorCode.KeyRevoked }),
+      );
+    expect(trust.resolve(current.kid, 'HUB', 'router', at).kid).toBe(current.kid);
+    // The keys a witness or the router checks checkpoints and cosignatures with.
+    expect(
+      trust
+        .keysOf('HUB', 'router')
+        .map((k) => k.kid)
+        .sort(),
+    ).toEqual([superseded.kid, current.kid].sort());
+    expect(trust.compromisedKeysOf('HUB', 'router').map((k) => k.kid)).toEqual([compromised.kid]);
+  });
+});

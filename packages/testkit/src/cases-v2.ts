@@ -83,6 +83,17 @@ export const V2_CASES: readonly V2Case[] = [
     invalid: edited(v2(), (a) => (a.seizure.commodities[0].description = '')),
     at: [`${C0}/description`],
   },
+  {
+    // Patterns are ECMA-262 (protocol.md §2.3): `$` matches only at the very end, so a final line
+    // feed is refused; Python's `re.search` would let it through (`$` also matches before it).
+    point: 'a pattern ends at the very end of the value: a final line feed is refused',
+    valid: edited(v2(), (a) => (a.seizure.commodities[0].taxon.scientificName = 'Manis javanica')),
+    invalid: edited(
+      v2(),
+      (a) => (a.seizure.commodities[0].taxon.scientificName = 'Manis javanica\n'),
+    ),
+    at: [`${C0}/taxon/scientificName`],
+  },
   ...[
     'fins',
     'eggs',

@@ -226,6 +226,7 @@ const EN = {
   'field.declaredGoods': 'Declared goods',
   'field.result': 'Result',
   'field.answers': 'Answers alert',
+  'field.answersOrigin': 'Origin of the alert it answers',
   'field.note': 'Note',
   'field.operation': 'Operation',
 } as const;
@@ -462,6 +463,7 @@ const FR: Record<MessageKey, string> = {
   'field.declaredGoods': 'Marchandises déclarées',
   'field.result': 'Résultat',
   'field.answers': 'Répond à l’alerte',
+  'field.answersOrigin': 'Origine de l’alerte à laquelle elle répond',
   'field.note': 'Note',
   'field.operation': 'Opération',
 };

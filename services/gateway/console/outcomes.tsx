@@ -89,7 +89,9 @@ export function ReportedOutcomes(props: { item: FeedItem; agency: string; canRep
           title="detail.outcomes.record"
           preset={{
             type: 'outcome',
-            fixed: { answers: item.id },
+            // The form takes the newest outcome version (2), which names the origin of the alert
+            // it answers: this page knows it, so the outcome can never be ambiguous.
+            fixed: { answers: item.id, answersOrigin: item.origin },
             initial: { handling: item.alert['handling'] ?? item.handling },
           }}
           onSent={(s) => {

@@ -234,25 +234,38 @@ export class Intake {
 
   /**
    * An outcome names the alert it answers by id; an alert is identified by (origin, id), and any
-   * agency may send an alert under an id it has seen. The router routes an outcome only to the
-   * origin it names, or to the one origin the reporter received the id from (docs/protocol.md
-   * §9.3): the gateway fills `answersOrigin` in when this agency received the id from one origin,
-   * and refuses (`ERR_ALERT_ID_AMBIGUOUS`) an outcome that names none when it received it from
-   * several.
+   * agency may send an alert under an id it has seen. The router routes an outcome to the origin
+   * it names in `answersOrigin`, else to the one origin the reporter received the id from, and
+   * refuses it when there are several (docs/protocol.md §9.3). `answersOrigin` is a member of
+   * outcome version 2 only: version 1 is frozen as published (§2.2), so a version-1 outcome is
+   * sent as written, never given it (one carrying it is refused by the v1 schema). A version-2
+   * outcome naming none is given the origin when this agency received the id from one. Either
+   * version naming none is refused (`ERR_ALERT_ID_AMBIGUOUS`) when it received the id from
+   * several: the client names the one it answers, in a version-2 outcome.
    */
   #withAnswersOrigin(submitted: Record<string, unknown>): Record<string, unknown> {
     const answers = submitted['answers'];
     if (submitted['type'] !== 'outcome' || typeof answers !== 'string') return submitted;
     if (submitted['answersOrigin'] !== undefined) return submitted;
     const origins = this.#d.store.originsOfReceived(answers);
-    if (origins.length === 1) return { ...submitted, answersOrigin: origins[0] };
-    if (origins.length > 1)
+    const v1 = submitted['version'] === 1;
+    if (origins.length > 1) {
+      const among = `one of ${origins.join(', ')}`;
       throw new GatewayError(
         'ERR_ALERT_ID_AMBIGUOUS',
-        `alerts with id ${answers} came from ${origins.join(', ')}: name the one this outcome answers`,
-        [{ pointer: '/answersOrigin', message: `is required: one of ${origins.join(', ')}` }],
+        `alerts with id ${answers} came from ${origins.join(', ')}: name the one this outcome answers in answersOrigin${v1 ? ', which only outcome version 2 has' : ''}`,
+        v1
+          ? [
+              { pointer: '/answersOrigin', message: `is required (${among}), in version 2` },
+              { pointer: '/version', message: 'must be 2 to name the origin of the alert' },
+            ]
+          : [{ pointer: '/answersOrigin', message: `is required: ${among}` }],
       );
-    return submitted; // never received: the router refuses it (ERR_OUTCOME_NOT_RECEIVED)
+    }
+    if (origins.length === 1 && !v1) return { ...submitted, answersOrigin: origins[0] };
+    // Version 1 from one origin: the router finds it. Never received: the router refuses it
+    // (ERR_OUTCOME_NOT_RECEIVED).
+    return submitted;
   }
 
   #object(body: unknown): Record<string, unknown> {

@@ -19,6 +19,7 @@ import {
   fileWitnessStore,
   findCosignature,
   hashLeaf,
+  isHash,
   isOversizedCosignatureMessage,
   parseCheckpoint,
   parseNote,
@@ -156,7 +157,7 @@ export class GatewayWitness {
     const log = parseAuditCheckpointSubject(subject);
     if (!log || !this.#witness) return;
     const { metrics } = this.#d;
-    const out = this.#witness.observe(data);
+    const out = this.#witness.observe(data, auditOrigin(log));
     metrics.witnessed.inc({ outcome: out.kind });
     if (out.kind === 'stale' || out.kind === 'unverifiable') this.#notExtended(log, out);
     else if (out.kind === 'cosigned') this.#notExtending.delete(log);
@@ -242,7 +243,7 @@ export class GatewayWitness {
     // Any agency publishes here: cheap checks first, at most one verification per key.
     if (isOversizedCosignatureMessage(data)) return;
     try {
-      const note = parseNote(new TextDecoder().decode(data));
+      const note = parseNote(new TextDecoder('utf-8', { fatal: true }).decode(data));
       const ours = parseNote(mine);
       if (note.text !== ours.text) return;
       const name = witnessName(who.agency);
@@ -330,6 +331,7 @@ export class GatewayWitness {
           ? verifyRouteInclusion(r, e.route, this.#d.agency) === undefined
           : r.recipient === this.#d.agency && r.event === 'forwarded');
       try {
+        if (!e.proof.every(isHash)) throw new Error('a proof hash is not canonical base64');
         verifyInclusion(
           e.index,
           cp.size,

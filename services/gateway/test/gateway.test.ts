@@ -1046,7 +1046,7 @@ describe('gateway - console API', () => {
       const outcome = {
         id: newAlertId(),
         type: 'outcome',
-        version: 1,
+        version: 2,
         origin: 'VN-CUSTOMS',
         issuedAt: new Date().toISOString(),
         handling: 'TLP:AMBER',

@@ -7,7 +7,9 @@ import {
   auditCosignatures,
   auditOrigin,
   auditProofRequests,
+  isAlertId,
   parseAuditCosignatureSubject,
+  parseJsonBytes,
   type SigningKey,
   type TrustStore,
 } from '@alert-hub/core';
@@ -98,6 +100,14 @@ export interface CheckpointerDeps {
   readonly proofRequestsPerSecond: number;
   /** Clock of the rate limits, in milliseconds (tests). */
   readonly now?: () => number;
+  /**
+   * Entries may wait this long for a published checkpoint: past it the router stops taking new
+   * inbound messages (`paused`) until one is out, so that no more than this much activity is
+   * ever unwitnessed, whatever keeps checkpoints from NATS.
+   */
+  readonly unpublishedMaxMs: number;
+  /** Called when a checkpoint was published (routing paused for want of one may resume). */
+  readonly onPublished?: () => void;
   /** Called once when the database no longer matches what the router wrote or published. */
   readonly onFailure: (reason: string) => void;
 }
@@ -124,6 +134,10 @@ export class AuditCheckpointer {
   readonly #spent = new Map<string, number>();
   /** Agencies whose ignored cosignature was logged since the last checkpoint (once each). */
   readonly #warned = new Set<string>();
+  /** A checkpoint signed and not yet published: published before (or with) the next one. */
+  #unpublished: { checkpoint: Checkpoint; note: string } | undefined;
+  /** When publishing checkpoints started to fail (undefined while they are published). */
+  #failingSince: number | undefined;
   /** Per agency: what its cosignature messages and proof requests may cost, before any parsing. */
   readonly #cosignatureRate: KeyedRateLimit;
   readonly #proofRate: KeyedRateLimit;
@@ -149,7 +163,17 @@ export class AuditCheckpointer {
     return this.#failed;
   }
 
-  /** The latest checkpoint note, with the cosignatures gathered for it. */
+  /** How long checkpoints have failed to reach NATS, in milliseconds (0 while they do). */
+  get unpublishedMs(): number {
+    return this.#failingSince === undefined ? 0 : Date.now() - this.#failingSince;
+  }
+
+  /** Routing waits: checkpoints have failed to reach NATS for longer than `unpublishedMaxMs`. */
+  get paused(): boolean {
+    return this.unpublishedMs > this.#d.unpublishedMaxMs;
+  }
+
+  /** The latest published checkpoint note, with the cosignatures gathered for it. */
   get latest(): string | undefined {
     return this.#latest?.note;
   }
@@ -307,7 +331,7 @@ export class AuditCheckpointer {
     let note: Note;
     let cp: Checkpoint;
     try {
-      note = parseNote(new TextDecoder().decode(data));
+      note = parseNote(new TextDecoder('utf-8', { fatal: true }).decode(data));
       cp = parseCheckpoint(note.text);
     } catch (err) {
       return drop((err as Error).message);
@@ -374,9 +398,11 @@ export class AuditCheckpointer {
     data: Uint8Array,
   ): { error: { code: string; message: string } } | { checkpoint: string; entries: unknown[] } {
     try {
-      const { alertId } = JSON.parse(new TextDecoder().decode(data)) as { alertId?: unknown };
-      if (typeof alertId !== 'string' || alertId.length > 200)
-        return { error: { code: 'ERR_BAD_REQUEST', message: 'alertId is required' } };
+      const alertId = parseProofRequest(data);
+      if (alertId === undefined)
+        return {
+          error: { code: 'ERR_BAD_REQUEST', message: 'the request is {"alertId": <alert id>}' },
+        };
       const latest = this.#latest;
       if (!latest) return { error: { code: 'ERR_NOT_FOUND', message: 'no checkpoint yet' } };
       const size = latest.checkpoint.size;
@@ -446,9 +472,12 @@ export class AuditCheckpointer {
       if (err instanceof AuditIntegrityError) return this.fail(err.message);
       throw err;
     }
+    // Nothing new to sign: the last one signed goes out again if it has not yet (the log does
+    // not sign one size twice).
+    signed ??= this.#unpublished;
     if (!signed) return;
+    this.#unpublished = signed;
     const { checkpoint, note } = signed;
-    this.#setLatest(signed);
     const froms = [...new Set(this.#witnessSizes.values())].filter(
       (s) => s > 0 && s < checkpoint.size,
     );
@@ -461,10 +490,26 @@ export class AuditCheckpointer {
           .map((h) => h.toString('base64')),
       })),
     };
-    await this.#d.js.publish(auditCheckpointSubject(this.#d.log), JSON.stringify(msg), {
-      msgID: checkpointMsgId(this.origin, checkpoint),
-      timeout: this.#d.publishTimeoutMs,
-    });
+    try {
+      await this.#d.js.publish(auditCheckpointSubject(this.#d.log), JSON.stringify(msg), {
+        msgID: checkpointMsgId(this.origin, checkpoint),
+        timeout: this.#d.publishTimeoutMs,
+      });
+    } catch (err) {
+      this.#failingSince ??= Date.now();
+      if (this.paused)
+        this.#d.logger.error(
+          { auditSize: checkpoint.size, unpublishedMs: this.unpublishedMs },
+          'audit checkpoints have not reached NATS for too long: routing paused until one does',
+        );
+      throw err;
+    }
+    // Out: witnesses can cosign it, and agencies get proofs against it (never against one that
+    // never left the router).
+    this.#unpublished = undefined;
+    this.#failingSince = undefined;
+    this.#setLatest(signed);
+    this.#d.onPublished?.();
     this.#d.metrics.checkpoints.inc();
     this.#d.logger.info(
       { auditSize: checkpoint.size, auditRoot: checkpoint.root.toString('base64') },
@@ -502,4 +547,22 @@ async function lastMessage(
       return undefined;
     throw err;
   }
+}
+
+/**
+ * The alert id of an inclusion-proof request (protocol.md §8.5), or undefined when the request is
+ * not exactly `{"alertId": <alert id>}` in strict JSON (§4.2: a member named twice, invalid UTF-8,
+ * ... are refused) with an id of the `alert-id` format (§2.3).
+ */
+export function parseProofRequest(data: Uint8Array): string | undefined {
+  let v: unknown;
+  try {
+    v = parseJsonBytes(data, 1);
+  } catch {
+    return undefined;
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return undefined;
+  const keys = Object.keys(v);
+  const { alertId } = v as { alertId?: unknown };
+  return keys.length === 1 && isAlertId(alertId) ? alertId : undefined;
 }

@@ -142,6 +142,11 @@ export interface RouterConfig {
    * per second on average, twice that at once; beyond, `ERR_RATE_LIMITED` without reading them.
    */
   readonly auditProofRequestsPerSecond: number;
+  /**
+   * How long entries may wait for a published audit checkpoint: past it (NATS refusing or losing
+   * the checkpoints) the router takes no new inbound message until one is published.
+   */
+  readonly auditUnpublishedMaxMs: number;
 }
 
 /** Inclusion-proof requests an agency may send per second by default. */
@@ -287,6 +292,7 @@ const schema = {
     noticeGroupRefusals: { type: 'boolean', default: true },
     auditLog: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$', default: 'hub' },
     auditTransparency: { type: 'boolean', default: true },
+    auditUnpublishedMaxMs: { type: 'integer', minimum: 1000, default: 60_000 },
     auditProofRequestsPerSecond: {
       type: 'integer',
       minimum: 1,

@@ -11,10 +11,13 @@ export function createRouterMetrics(instance: string) {
   const heldSource = {
     held: (): ReadonlyMap<string, { readonly count: number }> => new Map(),
   };
+  /** Set by the audit checkpointer: how long checkpoints have failed to reach NATS. */
+  const unpublishedSource = { ms: (): number => 0 };
   return {
     registry,
     undeliveredSource,
     heldSource,
+    unpublishedSource,
     heldCopies: new Gauge({
       name: 'ahub_router_held_copies',
       help: "Copies held by the router because their recipient's feed had no room, per recipient (forwarded once it has)",
@@ -114,6 +117,14 @@ export function createRouterMetrics(instance: string) {
       name: 'ahub_router_audit_cosignature_verifications_total',
       help: 'Ed25519 verifications spent on witness cosignatures',
       registers: [registry],
+    }),
+    auditUnpublished: new Gauge({
+      name: 'ahub_router_audit_unpublished_seconds',
+      help: 'How long audit checkpoints have failed to reach NATS (0 while they do); past auditUnpublishedMaxMs routing is paused',
+      registers: [registry],
+      collect() {
+        this.set(unpublishedSource.ms() / 1000);
+      },
     }),
     auditFailed: new Gauge({
       name: 'ahub_router_audit_failed',

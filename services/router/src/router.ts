@@ -222,9 +222,12 @@ export async function startRouter(
     publishTimeoutMs: config.nats.publishTimeoutMs,
     checkpointIntervalMs: config.checkpointIntervalMs,
     proofRequestsPerSecond: config.auditProofRequestsPerSecond,
+    unpublishedMaxMs: config.auditUnpublishedMaxMs,
+    onPublished: () => running.loop?.wake(),
     onFailure: failClosed,
   });
   running.audit = checkpointer;
+  metrics.unpublishedSource.ms = () => checkpointer.unpublishedMs;
   try {
     // The database must still hold what the router last published, before anything is appended.
     await checkpointer.start();
@@ -281,6 +284,9 @@ export async function startRouter(
     publishTimeoutMs: config.nats.publishTimeoutMs,
   });
   const loop = new RoutingLoop({
+    // No new inbound message while checkpoints cannot reach NATS for too long: what is routed
+    // meanwhile could never be witnessed (docs/security.md).
+    mayRoute: () => !checkpointer.paused,
     feeds,
     js,
     store,
@@ -353,7 +359,11 @@ export async function startRouter(
         loop.stuck === 0
           ? 'ok'
           : `stuck: ${loop.stuck} message(s) retried ${STUCK_DELIVERIES}+ times`,
-      audit: checkpointer.failure ? `tampered: ${checkpointer.failure}` : 'ok',
+      audit: checkpointer.failure
+        ? `tampered: ${checkpointer.failure}`
+        : checkpointer.paused
+          ? `checkpoints not published for ${Math.round(checkpointer.unpublishedMs / 1000)} s: routing paused`
+          : 'ok',
       // A full feed is one recipient's alarm, not the router's: it stays ready.
       feeds: describeHeld(held.held),
       feedsRetention,

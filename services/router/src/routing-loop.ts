@@ -85,6 +85,8 @@ export interface RoutingDeps {
   readonly held?: HeldCopies;
   /** Called after an outcome committed (the notifier sends the notices it queued). */
   readonly onCommitted?: () => void;
+  /** False while no new inbound message may be taken (held ones finish); call `wake()` after. */
+  readonly mayRoute?: () => boolean;
   /** Dead letters an operator requeued: their message id stands in for the inbound one. */
   readonly requeues?: {
     accepts(msgId: string, subject: string, data: Uint8Array): boolean;
@@ -106,6 +108,9 @@ const MAX_INTERNAL_FAILURES = 5;
  * `ahub_router_dead_letter_failures_total`. A refused message never holds an ack slot for ever.
  */
 const MAX_DEAD_LETTER_ATTEMPTS = 5;
+
+/** A message fetched while routing is paused goes back for this long. */
+const PAUSED_NAK_MS = 1000;
 
 /** A message retried this many times is stuck: `/readyz` says so until it ends. */
 export const STUCK_DELIVERIES = 3;
@@ -214,6 +219,7 @@ export class RoutingLoop {
    */
   #room(held: number): number {
     if (this.#budget.waiting > 0) return 0;
+    if (this.#d.mayRoute?.() === false) return 0;
     const unplaced = held - this.#placed.size;
     if (this.#alertCost === 0) return unplaced === 0 ? 1 : 0;
     const free = this.#budget.capacity - this.#budget.used - unplaced * this.#alertCost;
@@ -239,6 +245,11 @@ export class RoutingLoop {
     return sendWithin(this.#budget, allowed, cost, forwardCopy);
   }
 
+  /** Room, or permission to route, may have come back: look again. */
+  wake(): void {
+    this.#puller?.wake();
+  }
+
   /** Stops pulling, lets in-flight messages finish (their audit records commit), then returns. */
   async stop(): Promise<void> {
     this.#stopped = true;
@@ -251,6 +262,12 @@ export class RoutingLoop {
 
   async #handle(m: JsMsg): Promise<void> {
     const { metrics, log } = this.#d;
+    if (this.#d.mayRoute?.() === false) {
+      // Fetched by a pull opened before routing paused: back to the stream, untouched, for
+      // after (no new pull is opened meanwhile).
+      m.nak(PAUSED_NAK_MS);
+      return;
+    }
     const started = performance.now();
     const claim = parseInboundSubject(m.subject);
     let alertId: string | undefined;
@@ -466,7 +483,9 @@ export class RoutingLoop {
     // Alert identity is (origin, id). A retraction retracts its origin's own alert; another
     // agency's alert with that id makes it a retraction of someone else's alert (refused). An
     // outcome answers an alert its sender received: of the alerts with that id delivered to the
-    // sender, the one from `answersOrigin`, or the only one. Several and none named is refused:
+    // sender, the one from `answersOrigin` (a member of outcome version 2 only; read whatever the
+    // version, since the schema already refused it in version 1), or the only one. Several and
+    // none named is refused:
     // any agency may send an alert under an id it has seen, and must not receive another's
     // outcome by it.
     const ref = referencedAlertId(alert);
@@ -486,7 +505,7 @@ export class RoutingLoop {
       if (received.length > 1)
         throw new RejectError(
           ErrorCode.OutcomeAmbiguous,
-          `${alert.origin} received alert ${ref} from ${received.map((r) => r.origin).join(', ')}: the outcome must name the one it answers in answersOrigin`,
+          `${alert.origin} received alert ${ref} from ${received.map((r) => r.origin).join(', ')}: the outcome must name the one it answers in answersOrigin (outcome version 2)`,
         );
       originalState = received[0];
     }
