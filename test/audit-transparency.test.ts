@@ -578,6 +578,12 @@ describe('transparency log - an insider with the database is caught by verify ag
     expect(fromEnv.code, fromEnv.stderr).toBe(0);
     const noToken = await hubctl(byUrl, { env: { AHUB_COORDINATOR_TOKEN: '' } });
     expect(noToken.code).toBe(1);
+    // An anchor that cannot be reached is a failure too (exit 1, ERR_NETWORK), not wrong usage.
+    const unreachable = await hubctl(
+      byUrl.map((a) => (a.endsWith('/v1/audit/checkpoint') ? 'http://127.0.0.1:1/x' : a)),
+    );
+    expect(unreachable.code).toBe(1);
+    expect(unreachable.stderr).toContain('[ERR_NETWORK]');
     expect(noToken.stderr).toMatch(
       /^hubctl: .*HTTP 401.*AHUB_COORDINATOR_TOKEN.* \[ERR_REQUEST_REFUSED\]$/m,
     );
