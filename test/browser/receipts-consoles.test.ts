@@ -279,17 +279,16 @@ describe('receipts and outcomes in the consoles, in Chromium', () => {
     await expect(outcome.locator('[data-field="arrests"]').textContent()).resolves.toBe('2');
     await expect(outcome.locator('[data-field="country"]').textContent()).resolves.toBe('VN');
     await expect(textOf(ngPage, '#sent-detail')).resolves.toContain('THUNDERBALL');
-    // The console records an outcome as version 2, naming the origin of the alert it answers.
+    // The console records an outcome as version 1, which every origin reads: NG sent the only
+    // alert with this id this agency received.
     const signed = (await (
       await fetch(`${gw(NG)}/v1/alerts/${operationAlert}/status`, {
         headers: { authorization: `Bearer ${hub.token}` },
       })
     ).json()) as { outcomes: { id: string; outcome: Record<string, unknown> }[] };
-    expect(signed.outcomes.find((o) => o.id === outcomeId)?.outcome).toMatchObject({
-      version: 2,
-      answers: operationAlert,
-      answersOrigin: NG,
-    });
+    const asSigned = signed.outcomes.find((o) => o.id === outcomeId)?.outcome;
+    expect(asSigned).toMatchObject({ version: 1, answers: operationAlert });
+    expect(asSigned).not.toHaveProperty('answersOrigin');
     await outcome.scrollIntoViewIfNeeded();
     await screenshot(ngPage, 'console-sent-outcome');
 

@@ -20,13 +20,18 @@ interface Reported {
 export function ReportedOutcomes(props: { item: FeedItem; agency: string; canReport: boolean }) {
   const { item } = props;
   const [reported, setReported] = useState<readonly Reported[] | undefined>(undefined);
+  const [origins, setOrigins] = useState<readonly string[]>([]);
   const [recording, setRecording] = useState(false);
   const [recorded, setRecorded] = useState<string | undefined>(undefined);
   const [tick, setTick] = useState(0);
   usePolling(() => {
-    void callApi<{ items: Reported[] }>(
+    void callApi<{ items: Reported[]; origins: string[] }>(
       `/console/api/alerts/${encodeURIComponent(item.id)}/reported`,
-    ).then((r) => r.ok && setReported(r.body.items));
+    ).then((r) => {
+      if (!r.ok) return;
+      setReported(r.body.items);
+      setOrigins(r.body.origins);
+    });
   }, [item.id, tick]);
 
   if (!props.canReport) return null;
@@ -87,13 +92,23 @@ export function ReportedOutcomes(props: { item: FeedItem; agency: string; canRep
           agency={props.agency}
           formId="outcome-form"
           title="detail.outcomes.record"
-          preset={{
-            type: 'outcome',
-            // The form takes the newest outcome version (2), which names the origin of the alert
-            // it answers: this page knows it, so the outcome can never be ambiguous.
-            fixed: { answers: item.id, answersOrigin: item.origin },
-            initial: { handling: item.alert['handling'] ?? item.handling },
-          }}
+          preset={
+            // Version 1 reaches every origin, those that read only version 1 included; when
+            // several origins sent an alert with this id, version 2 names the one on this page.
+            origins.length > 1
+              ? {
+                  type: 'outcome',
+                  version: 2,
+                  fixed: { answers: item.id, answersOrigin: item.origin },
+                  initial: { handling: item.alert['handling'] ?? item.handling },
+                }
+              : {
+                  type: 'outcome',
+                  version: 1,
+                  fixed: { answers: item.id },
+                  initial: { handling: item.alert['handling'] ?? item.handling },
+                }
+          }
           onSent={(s) => {
             setRecording(false);
             setRecorded(s.id);

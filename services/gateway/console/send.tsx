@@ -23,6 +23,8 @@ export interface SentAlert {
  */
 export interface FormPreset {
   readonly type: string;
+  /** The schema version to fill in (the newest of the type when absent). */
+  readonly version?: number;
   readonly fixed: Readonly<Record<string, unknown>>;
   readonly initial?: Readonly<Record<string, unknown>>;
 }
@@ -61,7 +63,11 @@ export function SendForm(props: {
       setSchemas(r.body);
       const first = preset
         ? r.body.alertTypes
-            .filter((a) => a.type === preset.type)
+            .filter(
+              (a) =>
+                a.type === preset.type &&
+                (preset.version === undefined || a.version === preset.version),
+            )
             .sort((a, b) => b.version - a.version)[0]
         : r.body.alertTypes[0];
       if (first) choose(`${first.type}@${first.version}`);

@@ -144,6 +144,9 @@ export function registerConsole(app: FastifyInstance, d: ConsoleDeps): WebSessio
       req.alertId = id;
       const now = Date.now();
       return {
+        // The origins this agency received an alert with this id from: with several, an outcome
+        // must name the one it answers (outcome version 2, docs/protocol.md §9.3).
+        origins: d.store.originsOfReceived(id),
         items: d.store.sentAnswering(id).map((s) => ({
           id: s.id,
           acceptedAt: s.acceptedAt,
