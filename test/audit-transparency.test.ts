@@ -558,6 +558,35 @@ describe('transparency log - an insider with the database is caught by verify ag
     expect(ok.stdout).toMatch(
       /VERIFIED \d+ entries against checkpoint \d+ of alert-hub\/audit\/hub/,
     );
+    // The token from AHUB_COORDINATOR_TOKEN, as other coordinator commands take it; without any,
+    // the anchor's 401 is a refusal (exit 1, ERR_REQUEST_REFUSED), not wrong usage.
+    const byUrl = [
+      'audit',
+      'verify',
+      '--db',
+      auditDb,
+      '--trust',
+      fx.trustDir,
+      '--anchor',
+      `${gateways['CN-GACC']!.url}/v1/audit/checkpoint`,
+      '--hub-key',
+      fx.hubKey.kid,
+      '--witnesses',
+      '1',
+    ];
+    const fromEnv = await hubctl(byUrl, { env: { AHUB_COORDINATOR_TOKEN: token.token } });
+    expect(fromEnv.code, fromEnv.stderr).toBe(0);
+    const noToken = await hubctl(byUrl, { env: { AHUB_COORDINATOR_TOKEN: '' } });
+    expect(noToken.code).toBe(1);
+    // An anchor that cannot be reached is a failure too (exit 1, ERR_NETWORK), not wrong usage.
+    const unreachable = await hubctl(
+      byUrl.map((a) => (a.endsWith('/v1/audit/checkpoint') ? 'http://127.0.0.1:1/x' : a)),
+    );
+    expect(unreachable.code).toBe(1);
+    expect(unreachable.stderr).toContain('[ERR_NETWORK]');
+    expect(noToken.stderr).toMatch(
+      /^hubctl: .*HTTP 401.*AHUB_COORDINATOR_TOKEN.* \[ERR_REQUEST_REFUSED\]$/m,
+    );
     // Wrong usage is exit 2, whatever is missing or doubled; a log that does not verify is 1.
     const args = ['audit', 'verify', '--trust', fx.trustDir, '--hub-key', fx.hubKey.kid];
     for (const usage of [

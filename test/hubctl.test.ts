@@ -323,6 +323,63 @@ describe('hubctl - command line', () => {
     expect(ok.code, ok.stderr).toBe(0);
     expect(ok.stdout).toContain('VN-CUSTOMS');
   });
+  it('route --dry-run: normalises and fills the alert in as validate and the gateway do, and says so', async () => {
+    const trust = await twoAgencies('certs-route-normalise');
+    const agreements = join(dir, 'shipments.yaml');
+    writeFileSync(
+      agreements,
+      [
+        'agreements:',
+        '  - id: SG-VN-2019',
+        '    version: 1',
+        '    title: shipments',
+        '    parties: [SG-NPARKS, VN-CUSTOMS]',
+        '    alertTypes: [suspicious-shipment]',
+        '    maxHandling: TLP:AMBER',
+        '    validFrom: 2019-01-01T00:00:00Z',
+      ].join('\n'),
+    );
+    // As an officer types it: no id, origin or issuedAt; the container number with spaces.
+    const typed = JSON.stringify({
+      type: 'suspicious-shipment',
+      version: 1,
+      handling: 'TLP:AMBER',
+      summary: 'pangolin scales declared as fish scales',
+      shipment: {
+        mode: 'sea',
+        containers: ['CSQU 305438 3'],
+        route: { origin: 'SGSIN', destination: 'VNHPH' },
+      },
+      suspectedCommodities: [{ taxon: { scientificName: 'Manis spp.' }, product: 'scales' }],
+    });
+    const validate = await hubctl(['validate', '-'], { input: typed });
+    expect(validate.code, validate.stdout).toBe(0);
+    const route = (...more: string[]) =>
+      hubctl(
+        ['route', '--dry-run', '-', '--from', 'SG-NPARKS', '--agreements', agreements, ...more],
+        { input: typed, env: { AHUB_TRUST_DIR: trust } },
+      );
+    const text = await route();
+    expect(text.code, text.stdout + text.stderr).toBe(0);
+    expect(text.stdout).toContain(
+      'normalised /shipment/containers/0: CSQU 305438 3 -> CSQU3054383',
+    );
+    expect(text.stdout).toMatch(/VN-CUSTOMS\s+receives\s+SG-VN-2019@1/);
+    const json = await route('--json');
+    expect(json.code).toBe(0);
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      kind: 'route',
+      origin: 'SG-NPARKS',
+      normalised: [expect.objectContaining({ pointer: '/shipment/containers/0' })],
+    });
+    // What no normalisation rescues is the gateway's refusal, with its code.
+    const bad = await hubctl(
+      ['route', '--dry-run', '-', '--from', 'SG-NPARKS', '--agreements', agreements, '--json'],
+      { input: typed.replace('CSQU 305438 3', 'NOT A CONTAINER'), env: { AHUB_TRUST_DIR: trust } },
+    );
+    expect(bad.code).toBe(1);
+    expect(JSON.parse(bad.stdout)).toMatchObject({ valid: false, code: 'ERR_SCHEMA_INVALID' });
+  });
   it('validate and send read a file exactly as the gateway reads a body: invalid UTF-8, a byte-order mark and a member named twice are refused', async () => {
     const text = JSON.stringify(flag);
     const files: [string, Buffer][] = [

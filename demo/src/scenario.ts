@@ -1,5 +1,6 @@
 import { jetstream } from '@nats-io/jetstream';
 import {
+  NEAR_MISSES,
   deniedRecipients,
   forwardedCopies,
   type AuditRecord as AuditLogRecord,
@@ -146,14 +147,26 @@ export class Scenario {
       recipient: f.recipient,
       agreement: `${f.agreementId}@${f.agreementVersion}`,
     }));
-    // A summary of refusals is listed recipient by recipient, each with its own code.
+    // A summary of refusals is listed recipient by recipient, each with its own code. A near-miss
+    // summary's sentence is about the whole group: it is not repeated after each agency's code.
     const denied = records
       .filter((r) => r.event === 'denied')
-      .flatMap((r) => deniedRecipients(r as unknown as AuditLogRecord))
+      .flatMap((r) =>
+        deniedRecipients(r as unknown as AuditLogRecord).map((d) => ({
+          ...d,
+          own: r.reasonCode !== NEAR_MISSES,
+        })),
+      )
       .flatMap((d) =>
         d.recipient === null
           ? []
-          : [{ recipient: d.recipient, reason: d.reasonCode ?? '', detail: d.reason ?? '' }],
+          : [
+              {
+                recipient: d.recipient,
+                reason: d.reasonCode ?? '',
+                detail: d.own ? (d.reason ?? '') : '',
+              },
+            ],
       );
     const rej = records.find((r) => r.event === 'rejected');
     for (const f of forwarded) {
@@ -196,7 +209,8 @@ export class Scenario {
       );
     if (!o.rejected && !o.refusedByNats && o.forwarded.length === 0)
       this.#say('   received by: nobody');
-    for (const d of o.denied) this.#say(`   refused to ${d.recipient}: ${d.reason}, ${d.detail}`);
+    for (const d of o.denied)
+      this.#say(`   refused to ${d.recipient}: ${d.reason}${d.detail ? `, ${d.detail}` : ''}`);
     if (o.delivered)
       this.#say(`   ${o.from}'s status: delivered, receipt verified, to ${o.delivered.join(', ')}`);
     if (o.refusalNotice)

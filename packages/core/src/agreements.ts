@@ -1,5 +1,7 @@
 import { countriesTouched, countryOf, handlingRank, type Alert } from './alert.js';
-import { AgreementsInvalidError, type Issue } from './errors.js';
+import { createHash } from 'node:crypto';
+import { AgreementsChangedInPlaceError, AgreementsInvalidError, type Issue } from './errors.js';
+import { canonicalJson } from './json.js';
 import type { SchemaRegistry } from './schema-registry.js';
 import { timeOf } from './rfc3339.js';
 import { agreementIndex, type AgreementIndex, type PairAgreements } from './agreement-index.js';
@@ -392,4 +394,33 @@ export function parseAgreements(
     ...(operations.length ? { operations } : {}),
     ...(readers ? { readers } : {}),
   };
+}
+
+/**
+ * The hex SHA-256 of each agreement's and each operation's terms (its canonical JSON, as the file
+ * gives it), by label: `SG-VN-2019@1` for an agreement, `operation THUNDERBALL-2019@1` for an
+ * operation. Two files whose agreement `SG-VN-2019@1` differs only in spacing, member order or
+ * comments give it the same digest.
+ */
+export function termsDigests(set: AgreementSet): ReadonlyMap<string, string> {
+  const digest = (v: unknown) => createHash('sha256').update(canonicalJson(v)).digest('hex');
+  const out = new Map<string, string>();
+  for (const a of set.agreements) out.set(`${a.id}@${a.version}`, digest(a));
+  for (const o of set.operations ?? []) out.set(`operation ${o.id}@${o.version}`, digest(o));
+  return out;
+}
+
+/**
+ * Throws {@link AgreementsChangedInPlaceError} when a label of `next` was `known` with another
+ * digest: the terms of `SG-VN-2019@1` must never change, or the audit's label would mean two
+ * things. Labels that come back with the same terms, and new labels, are fine.
+ */
+export function checkTermsUnchanged(
+  known: ReadonlyMap<string, string>,
+  next: ReadonlyMap<string, string>,
+): void {
+  const changed = [...next]
+    .filter(([label, d]) => known.has(label) && known.get(label) !== d)
+    .map(([label]) => label);
+  if (changed.length > 0) throw new AgreementsChangedInPlaceError(changed);
 }

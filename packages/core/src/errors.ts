@@ -24,6 +24,7 @@ export const ErrorCode = {
   MsgIdMismatch: 'ERR_MSG_ID_MISMATCH',
   TrustStoreInvalid: 'ERR_TRUST_STORE_INVALID',
   AgreementsInvalid: 'ERR_AGREEMENTS_INVALID',
+  AgreementsChangedInPlace: 'ERR_AGREEMENTS_CHANGED_IN_PLACE',
   SubjectInvalid: 'ERR_SUBJECT_INVALID',
   SubjectMismatch: 'ERR_SUBJECT_MISMATCH',
   RetractionNotOrigin: 'ERR_RETRACTION_NOT_ORIGIN',
@@ -236,6 +237,23 @@ export class AgreementsInvalidError extends AlertHubError {
       `agreements ${source}: ${issues.map((i) => `${i.pointer || '/'} ${i.message}`).join('; ')}`,
     );
     this.issues = issues;
+  }
+}
+
+/**
+ * An agreement or operation comes with other terms under an `id@version` already loaded or
+ * recorded in the audit log: the label would name two different sets of terms. A change of terms
+ * needs a new `version`.
+ */
+export class AgreementsChangedInPlaceError extends AlertHubError {
+  /** The `id@version` labels whose terms changed (`SG-VN-2019@1`, `operation THUNDERBALL@1`). */
+  readonly labels: readonly string[];
+  constructor(labels: readonly string[]) {
+    super(
+      ErrorCode.AgreementsChangedInPlace,
+      `${labels.join(', ')} ${labels.length === 1 ? 'was' : 'were'} loaded before with other terms: a change of terms needs a new version`,
+    );
+    this.labels = labels;
   }
 }
 

@@ -13,6 +13,8 @@ export const HttpErrorCode = {
   BadJson: 'ERR_BAD_JSON',
   Unauthenticated: 'ERR_UNAUTHENTICATED',
   Forbidden: 'ERR_FORBIDDEN',
+  /** A console's sign-in without the console's header (`x-alert-hub-console: 1`). */
+  ConsoleHeaderRequired: 'ERR_CONSOLE_HEADER_REQUIRED',
   NotFound: 'ERR_NOT_FOUND',
   RequestTimeout: 'ERR_REQUEST_TIMEOUT',
   AlertIdConflict: 'ERR_ALERT_ID_CONFLICT',
@@ -54,6 +56,7 @@ export const HTTP_STATUS: Readonly<Partial<Record<AnyErrorCode, number>>> = {
   [ErrorCode.PayloadMalformed]: 400,
   [HttpErrorCode.Unauthenticated]: 401,
   [HttpErrorCode.Forbidden]: 403,
+  [HttpErrorCode.ConsoleHeaderRequired]: 403,
   [HttpErrorCode.NotFound]: 404,
   [HttpErrorCode.RequestTimeout]: 408,
   [HttpErrorCode.AlertIdConflict]: 409,

@@ -5,9 +5,13 @@ import { createLogger, type Logger } from './logger.js';
 export const SHUTDOWN_GRACE_MS = 20_000;
 
 /** A started service, as its `main` sees it. */
-export interface RunningService {
-  /** Reloads what can change without a restart (SIGHUP); a failed reload keeps the old state. */
-  reload(): void | Promise<void>;
+export interface RunningService<C = unknown> {
+  /**
+   * Reloads what can change without a restart (SIGHUP); a failed reload keeps the old state.
+   * `next` is the configuration file read again (undefined when it is now invalid): the service
+   * takes from it what it can apply while running (the API tokens).
+   */
+  reload(next?: C): void | Promise<void>;
   /** Stops taking work, finishes what is in flight, closes connections and files. */
   close(): Promise<void>;
 }
@@ -15,13 +19,14 @@ export interface RunningService {
 /**
  * The `main` every service shares: `--config <file>`; configuration errors listed on stderr
  * with exit code 2 before anything connects; a start-up failure reported with its code and exit
- * code 1; SIGTERM and SIGINT stop cleanly (exit 0); SIGHUP reloads.
+ * code 1; SIGTERM and SIGINT stop cleanly (exit 0); SIGHUP reads the configuration file again
+ * and reloads.
  */
 export async function runService<C extends { readonly log: { readonly level: string } }>(options: {
   /** Logger name from the configuration (`gateway-SG-NPARKS`). */
   readonly name: (config: C) => string;
   readonly loadConfig: (file: string | undefined) => C;
-  readonly start: (config: C, log: Logger) => Promise<RunningService>;
+  readonly start: (config: C, log: Logger) => Promise<RunningService<C>>;
   /** How long a clean shutdown may take ({@link SHUTDOWN_GRACE_MS}; a test makes it short). */
   readonly shutdownGraceMs?: number;
 }): Promise<void> {
@@ -39,7 +44,7 @@ export async function runService<C extends { readonly log: { readonly level: str
     process.exit(2);
   }
   const log = createLogger({ name: options.name(config), level: config.log.level });
-  let service: RunningService;
+  let service: RunningService<C>;
   try {
     service = await options.start(config, log);
   } catch (err) {
@@ -72,5 +77,22 @@ export async function runService<C extends { readonly log: { readonly level: str
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGHUP', () => void service.reload());
+  process.on('SIGHUP', () => {
+    // The configuration file is read again; an invalid one (a typo while adding a token) changes
+    // nothing of it: the tokens in force stay, and the keys and trust store are reloaded still.
+    let next: C | undefined;
+    try {
+      next = options.loadConfig(values.config);
+    } catch (err) {
+      log.error(
+        {
+          code: (err as { code?: string }).code ?? 'ERR_CONFIG_INVALID',
+          reason: (err as Error).message,
+          issues: (err as { issues?: unknown }).issues,
+        },
+        'configuration file refused on reload; the API tokens in force stay',
+      );
+    }
+    void service.reload(next);
+  });
 }

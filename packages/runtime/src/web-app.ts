@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { extname, join, relative, sep } from 'node:path';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { HttpErrorCode, HTTP_STATUS } from './http-errors.js';
 
 /**
  * The Content-Security-Policy of every page and asset of a web console: scripts, styles and
@@ -46,6 +47,11 @@ export interface WebAppOptions<P> {
   readonly authenticate: (token: string) => P | undefined;
   /** What `GET <prefix>/api/session` tells the page about the signed-in principal. */
   readonly describe: (principal: P) => Record<string, unknown>;
+  /**
+   * The principal as the service's tokens know it now (a reload may have changed its roles), or
+   * undefined once its token is gone from the configuration: its sessions end at their next use.
+   */
+  readonly current?: (principal: P) => P | undefined;
   readonly idleMs?: number;
   readonly now?: () => number;
 }
@@ -61,7 +67,7 @@ export interface WebSessions<P> {
 }
 
 interface Session<P> {
-  readonly principal: P;
+  principal: P;
   lastSeen: number;
 }
 
@@ -93,6 +99,15 @@ export function registerWebApp<P>(app: FastifyInstance, o: WebAppOptions<P>): We
     if (now() - session.lastSeen > idleMs) {
       sessions.delete(id);
       return undefined;
+    }
+    if (o.current) {
+      // A token revoked by a reload ends the sessions signed in with it.
+      const principal = o.current(session.principal);
+      if (principal === undefined) {
+        sessions.delete(id);
+        return undefined;
+      }
+      session.principal = principal;
     }
     session.lastSeen = now();
     return { id, session };
@@ -132,11 +147,18 @@ export function registerWebApp<P>(app: FastifyInstance, o: WebAppOptions<P>): We
   });
 
   app.post(`${o.prefix}/api/session`, async (req, reply) => {
+    if (req.headers[WEB_CSRF_HEADER] !== '1')
+      // Said apart from a bad token: a script or curl that signs in must send it too.
+      return security(reply)
+        .code(HTTP_STATUS[HttpErrorCode.ConsoleHeaderRequired]!)
+        .send({
+          error: {
+            code: HttpErrorCode.ConsoleHeaderRequired,
+            message: `the sign-in must carry the header ${WEB_CSRF_HEADER}: 1`,
+          },
+        });
     const token = (req.body as { token?: unknown } | undefined)?.token;
-    const principal =
-      typeof token === 'string' && req.headers[WEB_CSRF_HEADER] === '1'
-        ? o.authenticate(token)
-        : undefined;
+    const principal = typeof token === 'string' ? o.authenticate(token) : undefined;
     if (!principal) return unauthenticated(reply, 'this token is not valid here');
     if (sessions.size >= MAX_SESSIONS) {
       // Drop the longest idle session rather than refuse a sign-in.

@@ -95,10 +95,20 @@ describe('web app - pages, assets and sessions', () => {
     expect(me.json()).toEqual({ name: 'officers' });
   });
 
-  it('web app - a wrong token, or a sign-in without the console header, is ERR_UNAUTHENTICATED', async () => {
-    for (const res of [await signIn('wrong'), await signIn('right-token', {})]) {
-      expect(res.statusCode).toBe(401);
-      expect(res.json<{ error: { code: string } }>().error.code).toBe('ERR_UNAUTHENTICATED');
+  it('web app - a wrong token is ERR_UNAUTHENTICATED', async () => {
+    const res = await signIn('wrong');
+    expect(res.statusCode).toBe(401);
+    expect(res.json<{ error: { code: string } }>().error.code).toBe('ERR_UNAUTHENTICATED');
+    expect(res.headers['set-cookie']).toBeUndefined();
+  });
+
+  it('web app - a sign-in without the console header is 403 ERR_CONSOLE_HEADER_REQUIRED, whatever the token', async () => {
+    for (const res of [await signIn('right-token', {}), await signIn('wrong', {})]) {
+      expect(res.statusCode).toBe(403);
+      const error = res.json<{ error: { code: string; message: string } }>().error;
+      expect(error.code).toBe('ERR_CONSOLE_HEADER_REQUIRED');
+      // The answer names the header to send.
+      expect(error.message).toContain(WEB_CSRF_HEADER);
       expect(res.headers['set-cookie']).toBeUndefined();
     }
   });
@@ -149,6 +159,39 @@ describe('web app - pages, assets and sessions', () => {
     expect(res.statusCode).toBe(503);
     expect(res.body).toContain('npm run build:web');
     await bare.close();
+  });
+
+  it('web app - a session ends once its token is no longer current (revoked by a reload); roles follow the reload', async () => {
+    let valid = new Map([['t1', { name: 'a', roles: ['read'] }]]);
+    const reloaded = Fastify();
+    const sessions = registerWebApp(reloaded, {
+      prefix: '/console',
+      assetsDir: dir,
+      cookieName: 'c',
+      authenticate: (token) => valid.get(token),
+      describe: (p) => ({ ...p }),
+      current: (p) => [...valid.values()].find((x) => x.name === p.name),
+    });
+    reloaded.get('/v1/me', async (req, reply) => {
+      const who = sessions.lookup(req);
+      return who ? who : reply.code(401).send({ error: { code: 'ERR_UNAUTHENTICATED' } });
+    });
+    const res = await reloaded.inject({
+      method: 'POST',
+      url: '/console/api/session',
+      headers: { 'content-type': 'application/json', ...csrf },
+      payload: { token: 't1' },
+    });
+    const cookie = sessionCookie(res.headers['set-cookie']);
+    valid = new Map([['t1', { name: 'a', roles: ['read', 'write'] }]]);
+    const me = await reloaded.inject({ url: '/v1/me', headers: { cookie } });
+    expect(me.json()).toEqual({ name: 'a', roles: ['read', 'write'] });
+    valid = new Map();
+    expect((await reloaded.inject({ url: '/v1/me', headers: { cookie } })).statusCode).toBe(401);
+    // Ended for good: the token coming back does not revive the old session.
+    valid = new Map([['t1', { name: 'a', roles: ['read'] }]]);
+    expect((await reloaded.inject({ url: '/v1/me', headers: { cookie } })).statusCode).toBe(401);
+    await reloaded.close();
   });
 
   it('web app - readCookie takes the named cookie only, and only a plausible session id', () => {

@@ -22,6 +22,8 @@ export const CONSOLE_ASSETS_DIR = fileURLToPath(new URL('../dist/console/', impo
 
 export interface ConsoleDeps {
   readonly config: GatewayConfig;
+  /** The API clients in force (a reload may add or revoke one). */
+  readonly clients: () => readonly ApiClient[];
   readonly intake: Intake;
   readonly store: GatewayStore;
   readonly registry: SchemaRegistry;
@@ -47,7 +49,9 @@ export function registerConsole(app: FastifyInstance, d: ConsoleDeps): WebSessio
     assetsDir: d.assetsDir ?? CONSOLE_ASSETS_DIR,
     // One cookie per agency, so consoles of several gateways on one host (the demo) coexist.
     cookieName: `ahub_console_${config.agency.replace(/[^A-Za-z0-9_-]/g, '_')}`,
-    authenticate: (token) => findTokenHolder(config.clients, `Bearer ${token}`),
+    authenticate: (token) => findTokenHolder(d.clients(), `Bearer ${token}`),
+    // A session lasts as long as its token: revoked by a reload, the session ends.
+    current: (c) => d.clients().find((x) => x.tokenSha256 === c.tokenSha256),
     describe: (c) => ({ name: c.name, roles: c.roles, agency: config.agency }),
   });
   const schemas = readSchemas(config.schemasDir);

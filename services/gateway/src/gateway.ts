@@ -37,8 +37,12 @@ export interface Gateway {
   readonly store: GatewayStore;
   /** The audit-log witness (undefined when disabled). */
   readonly witness: GatewayWitness | undefined;
-  /** Reloads the trust store and the signing key (SIGHUP); a failed reload keeps the old ones. */
-  reload(): void;
+  /**
+   * Reloads the trust store and the signing key (SIGHUP); a failed reload keeps the old ones.
+   * With `next` (the configuration file read again), its `clients` replace the API tokens in
+   * force: a token added works at once, a revoked one gets 401 and its console sessions end.
+   */
+  reload(next?: GatewayConfig): void;
   /** Stops taking requests, drains the feed, closes NATS and the database. */
   close(): Promise<void>;
 }
@@ -241,8 +245,10 @@ export async function startGateway(
     return cachedReadiness.value;
   };
 
+  let clients = config.clients;
   const http = buildHttp({
     config,
+    clients: () => clients,
     intake,
     store,
     registry,
@@ -261,8 +267,12 @@ export async function startGateway(
     url,
     store,
     witness,
-    reload() {
+    reload(next) {
       keys.reload();
+      if (next) {
+        clients = next.clients;
+        log.info({ clients: clients.map((c) => c.name) }, 'API tokens reloaded');
+      }
     },
     async close() {
       clearInterval(contactTimer);

@@ -35,6 +35,8 @@ import { copyMatchesDecision, type GatewayWitness } from './witness.js';
 
 export interface HttpDeps {
   readonly config: GatewayConfig;
+  /** The API clients in force: `config.clients` until a reload (SIGHUP) replaces them. */
+  readonly clients: () => readonly ApiClient[];
   readonly intake: Intake;
   readonly store: GatewayStore;
   readonly registry: SchemaRegistry;
@@ -165,7 +167,7 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
     (...roles: Role[]) =>
     async (req: FastifyRequest) => {
       const client =
-        findTokenHolder(config.clients, req.headers.authorization) ?? consoleSessions.lookup(req);
+        findTokenHolder(deps.clients(), req.headers.authorization) ?? consoleSessions.lookup(req);
       if (!client)
         throw new GatewayError(
           'ERR_UNAUTHENTICATED',

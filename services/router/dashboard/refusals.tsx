@@ -138,14 +138,22 @@ export function Refusals(props: { period: Period; type: string }) {
         // UTC, like every time on the dashboard.
         tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), 'Etc/UTC'),
         scales: {
-          x: { time: true, range: () => [xs[0]! - HOUR_S, xs[xs.length - 1]! + HOUR_S] },
+          // Half an hour either side: the hour ticks fall on the bars, none on the edges, where
+          // its label would be cut off.
+          x: {
+            time: true,
+            range: () => [xs[0]! - HOUR_S / 2, xs[xs.length - 1]! + HOUR_S / 2],
+          },
           y: { range: (_u, _min, max) => [0, Math.max(1, max)] },
         },
         axes: [
-          // Hours in UTC as `MM-DD hh:mm`, the same in every language.
+          // Whole hours in UTC, the same in every language: `hh:mm`, with the day (`MM-DD hh:mm`)
+          // on the first tick and where the day changes. Ticks at least 80 px apart, so that the
+          // labels never run into each other (they did at uPlot's default spacing).
           {
-            values: (_u, splits) =>
-              splits.map((x) => new Date(x * 1000).toISOString().slice(5, 16).replace('T', ' ')),
+            space: 80,
+            incrs: [1, 2, 3, 6, 12, 24, 48, 168].map((h) => h * HOUR_S),
+            values: (_u, splits) => hourLabels(splits),
           },
           { label: t('dash.refusals.caption') },
         ],
@@ -198,4 +206,16 @@ export function Refusals(props: { period: Period; type: string }) {
       )}
     </section>
   );
+}
+
+/** Axis labels for hour ticks (Unix seconds): `hh:mm`, and `MM-DD hh:mm` where the day changes. */
+export function hourLabels(splits: readonly number[]): string[] {
+  let day = '';
+  return splits.map((x) => {
+    const iso = new Date(x * 1000).toISOString();
+    const d = iso.slice(5, 10);
+    const label = d === day ? iso.slice(11, 16) : `${d} ${iso.slice(11, 16)}`;
+    day = d;
+    return label;
+  });
 }

@@ -17,6 +17,8 @@ type Coordinator = RouterConfig['coordinators'][number];
 
 export interface DashboardDeps {
   readonly config: RouterConfig;
+  /** The coordinators' tokens in force (a reload may add or revoke one). */
+  readonly tokens: () => { readonly coordinators: readonly Coordinator[] };
   readonly databases: readonly SqliteDatabase[];
   /** The router's trust store, to check checkpoint signatures; without it they are counted only. */
   readonly trust?: () => TrustStore;
@@ -42,7 +44,9 @@ export function registerDashboard(
     prefix: '/dashboard',
     assetsDir: d.assetsDir ?? DASHBOARD_ASSETS_DIR,
     cookieName: `ahub_dashboard_${d.config.instance.replace(/[^A-Za-z0-9_-]/g, '_')}`,
-    authenticate: (token) => findTokenHolder(d.config.coordinators, `Bearer ${token}`),
+    authenticate: (token) => findTokenHolder(d.tokens().coordinators, `Bearer ${token}`),
+    // A session lasts as long as its token: revoked by a reload, the session ends.
+    current: (c) => d.tokens().coordinators.find((x) => x.tokenSha256 === c.tokenSha256),
     describe: (c) => ({ name: c.name, instance: d.config.instance }),
   });
 

@@ -37,8 +37,16 @@ import type { RouterStore } from './store.js';
 import { registerDeadLetterRoutes } from './dead-letter-api.js';
 import type { DeadLetters } from './dead-letters.js';
 
+/** The bearer tokens a router accepts, as a reload (SIGHUP) may replace them. */
+export interface RouterTokens {
+  readonly coordinators: RouterConfig['coordinators'];
+  readonly operators: RouterConfig['operators'];
+}
+
 export interface CoordinatorApiDeps {
   readonly config: RouterConfig;
+  /** The coordinators' and operators' tokens in force: the configuration's until a reload. */
+  readonly tokens: () => RouterTokens;
   /** This router's audit database, then any peers' (read-only). */
   readonly databases: readonly SqliteDatabase[];
   readonly metrics: RouterMetrics;
@@ -129,7 +137,7 @@ export function buildCoordinatorApi(deps: CoordinatorApiDeps): FastifyInstance {
   }) as unknown as FastifyInstance;
   const requireCoordinator = async (req: FastifyRequest) => {
     const who =
-      findTokenHolder(config.coordinators, req.headers.authorization) ??
+      findTokenHolder(deps.tokens().coordinators, req.headers.authorization) ??
       dashboardSessions.lookup(req);
     if (!who) throw new HttpError('ERR_UNAUTHENTICATED', 'a coordinator bearer token is required');
     req.log.info({ coordinator: who.name, url: req.url }, 'audit read');
@@ -238,10 +246,10 @@ export function buildCoordinatorApi(deps: CoordinatorApiDeps): FastifyInstance {
     registerDeadLetterRoutes(app, {
       deadLetters: deps.deadLetters,
       caller: (req) => {
-        const op = findTokenHolder(config.operators, req.headers.authorization);
+        const op = findTokenHolder(deps.tokens().operators, req.headers.authorization);
         if (op) return { name: op.name, operator: true };
         const c =
-          findTokenHolder(config.coordinators, req.headers.authorization) ??
+          findTokenHolder(deps.tokens().coordinators, req.headers.authorization) ??
           dashboardSessions.lookup(req);
         return c && { name: c.name, operator: false };
       },

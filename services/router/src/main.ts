@@ -5,7 +5,8 @@ import { startRouter } from './router.js';
 
 /**
  * The router process: SIGTERM stops it cleanly (in-flight messages finish, the audit is committed
- * and checkpointed); SIGHUP reloads the trust store, the key and the agreements.
+ * and checkpointed); SIGHUP reloads the trust store, the key, the agreements and the
+ * coordinators' and operators' tokens from the configuration file.
  */
 await runService<RouterConfig>({
   name: (config) => `router-${config.instance}`,

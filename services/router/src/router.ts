@@ -1,7 +1,15 @@
 import type { FSWatcher } from 'node:fs';
+import { basename } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { ROUTER_CONSUMER, Streams, type AgreementSet } from '@alert-hub/core';
+import {
+  AgreementsChangedInPlaceError,
+  ROUTER_CONSUMER,
+  Streams,
+  checkTermsUnchanged,
+  termsDigests,
+  type AgreementSet,
+} from '@alert-hub/core';
 import {
   connectService,
   createBatchWriter,
@@ -21,7 +29,7 @@ import {
   type SqliteDatabase,
 } from '@alert-hub/runtime';
 import { auditDbFile, type RouterConfig } from './config.js';
-import { buildCoordinatorApi } from './http.js';
+import { buildCoordinatorApi, type RouterTokens } from './http.js';
 import { FeedPublisher } from './feed-publisher.js';
 import { createRouterMetrics } from './metrics.js';
 import { HeldCopies } from './held-copies.js';
@@ -47,8 +55,12 @@ export interface Router {
   readonly audit: AuditCheckpointer;
   /** Reloads the agreements file; an invalid file is refused and the old agreements stay. */
   reloadAgreements(): boolean;
-  /** Reloads trust store, key and agreements (SIGHUP), and provisions new agencies' feeds. */
-  reload(): Promise<void>;
+  /**
+   * Reloads trust store, key and agreements (SIGHUP), and provisions new agencies' feeds. With
+   * `next` (the configuration file read again), its `coordinators` and `operators` replace the
+   * tokens in force: one added works at once, a revoked one gets 401 and its dashboard sessions end.
+   */
+  reload(next?: RouterConfig): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -92,6 +104,17 @@ export async function startRouter(
       log.error({ reason: err.message }, 'audit database refused at start: not routing');
     throw err;
   }
+  // The terms of every agreement label this log recorded, then loaded in this run: a label never
+  // comes back with other terms (a change needs a new version), or the audit's `SG-VN-2019@1`
+  // would name two agreements. At start such a file is refused like an invalid one.
+  const seenTerms = store.recordedTerms();
+  try {
+    checkTermsUnchanged(seenTerms, termsDigests(agreements));
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+  for (const [label, d] of termsDigests(agreements)) seenTerms.set(label, d);
   const peers = config.auditPeers.map((p) => openDatabase(p, { readonly: true }));
 
   // Set once the audit database is found tampered with: the router stops routing.
@@ -113,9 +136,11 @@ export async function startRouter(
   });
   const agreementsOutcome = (file: string, sha256: string, set: AgreementSet): Outcome => ({
     kind: 'agreements',
-    file,
+    // The base name only: coordinators read (and export) the audit, not the host's paths.
+    file: basename(file),
     sha256,
     agreements: set.agreements.map((a) => ({ id: a.id, version: a.version })),
+    terms: Object.fromEntries(termsDigests(set)),
   });
   const nc = await connectService(
     config.nats,
@@ -290,6 +315,9 @@ export async function startRouter(
     try {
       const next = loadAgreementsFile(config.agreementsFile, registry, keys.trust().agencies);
       if (next.sha256 === agreementsHash) return true;
+      const nextTerms = termsDigests(next.set);
+      checkTermsUnchanged(seenTerms, nextTerms);
+      for (const [label, d] of nextTerms) seenTerms.set(label, d);
       agreements = next.set;
       agreementsHash = next.sha256;
       metrics.reloads.inc({ result: 'applied' });
@@ -305,7 +333,12 @@ export async function startRouter(
       metrics.reloads.inc({ result: 'refused' });
       const issues = (err as { issues?: { pointer: string; message: string }[] }).issues;
       log.error(
-        { reason: (err as Error).message, issues },
+        {
+          code: (err as { code?: string }).code,
+          reason: (err as Error).message,
+          issues,
+          ...(err instanceof AgreementsChangedInPlaceError ? { labels: err.labels } : {}),
+        },
         'agreements file refused; the previous agreements stay in force',
       );
       return false;
@@ -354,8 +387,10 @@ export async function startRouter(
   };
   metrics.undeliveredSource.count = () =>
     store.countUndelivered(new Date(Date.now() - config.undeliveredAfterMs).toISOString());
+  let tokens: RouterTokens = { coordinators: config.coordinators, operators: config.operators };
   const http = buildCoordinatorApi({
     config,
+    tokens: () => tokens,
     databases: [db, ...peers],
     metrics,
     log,
@@ -387,7 +422,17 @@ export async function startRouter(
     http,
     audit: checkpointer,
     reloadAgreements,
-    async reload() {
+    async reload(next) {
+      if (next) {
+        tokens = { coordinators: next.coordinators, operators: next.operators };
+        log.info(
+          {
+            coordinators: tokens.coordinators.map((c) => c.name),
+            operators: tokens.operators.map((o) => o.name),
+          },
+          'API tokens reloaded',
+        );
+      }
       // The agencies' feeds are provisioned again after a trust-store reload: new agencies get one.
       // A failure is retried: a nats-server reloading its accounts at the same moment (a new
       // agency) can time the JetStream API out, and a new agency without its feed consumer

@@ -87,9 +87,12 @@ export type Outcome =
     }
   | {
       readonly kind: 'agreements';
+      /** The file's base name (`agreements.yaml`): the host's paths stay out of the audit. */
       readonly file: string;
       readonly sha256: string;
       readonly agreements: readonly AgreementRef[];
+      /** Each agreement's and operation's terms digest, by label (core's `termsDigests`). */
+      readonly terms: Readonly<Record<string, string>>;
     };
 
 /** A copy the router decided to forward but its recipient's feed had no room for. */
@@ -522,6 +525,23 @@ export class RouterStore {
     }));
   }
 
+  /**
+   * The terms digest of every agreement and operation label this audit log recorded as loaded
+   * (the latest per label; entries written before digests were recorded give none).
+   */
+  recordedTerms(): Map<string, string> {
+    const out = new Map<string, string>();
+    const rows = this.db
+      .prepare(`SELECT detail FROM audit WHERE event = ? AND detail IS NOT NULL ORDER BY seq`)
+      .all(AuditEvent.AgreementsLoaded) as { detail: string }[];
+    for (const { detail } of rows) {
+      const terms = (JSON.parse(detail) as { terms?: unknown }).terms;
+      if (typeof terms !== 'object' || terms === null) continue;
+      for (const [label, d] of Object.entries(terms)) if (typeof d === 'string') out.set(label, d);
+    }
+    return out;
+  }
+
   /** How many forwarded copies have no verified receipt and were forwarded before `before`. */
   countUndelivered(before: string): number {
     return (
@@ -601,7 +621,11 @@ export class RouterStore {
         {
           event: AuditEvent.AgreementsLoaded,
           reason: o.file,
-          detail: { sha256: o.sha256, agreements: o.agreements.map((a) => `${a.id}@${a.version}`) },
+          detail: {
+            sha256: o.sha256,
+            agreements: o.agreements.map((a) => `${a.id}@${a.version}`),
+            terms: o.terms,
+          },
         },
       ];
     }

@@ -26,6 +26,7 @@ import {
 } from '@alert-hub/runtime/files';
 import { print, printTable } from '../output.js';
 import { openTrustStore, trustOption } from './trust-option.js';
+import { NetworkError, request } from './http-client.js';
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
@@ -49,13 +50,27 @@ function openAll(files: string[] | string | undefined): SqliteDatabase[] {
   });
 }
 
+/**
+ * The anchor from a file or a URL. A URL that answers with an error (401 without a coordinator
+ * token) or cannot be reached is not wrong usage: `ERR_REQUEST_REFUSED` or `ERR_NETWORK`, exit 1.
+ */
 async function readAnchor(source: string, token: string | undefined): Promise<string> {
   if (/^https?:\/\//.test(source)) {
-    const res = await fetch(source, token ? { headers: { authorization: `Bearer ${token}` } } : {});
+    const res = await request(
+      source,
+      token ? { headers: { authorization: `Bearer ${token}` } } : {},
+    );
     if (!res.ok)
       throw new HubctlError(
-        HubctlErrorCode.InputInvalid,
-        `the anchor at ${source}: HTTP ${res.status}`,
+        HubctlErrorCode.RequestRefused,
+        `the anchor at ${source}: HTTP ${res.status}${
+          res.status === 401 || res.status === 403
+            ? token
+              ? ' (the token is not valid there)'
+              : ' (set AHUB_COORDINATOR_TOKEN, or pass --token)'
+            : ''
+        }`,
+        { status: res.status },
       );
     return res.text();
   }
@@ -203,11 +218,11 @@ export function registerAudit(program: Command): void {
     .addOption(dbOption())
     .requiredOption(
       '--anchor <file|url>',
-      "a cosigned checkpoint: a file, or a gateway's GET /v1/audit/checkpoint URL",
+      "a cosigned checkpoint: a file, or a GET /v1/audit/checkpoint URL: the router's (it gathers every witness's cosignature) or a gateway's (its own cosignature only)",
     )
     .requiredOption(
       '--hub-key <kid|file>',
-      "the hub's checkpoint key: a kid in the trust store (role router) or a public JWK file",
+      "the hub's checkpoint key: a kid in the trust store (role router: `hubctl keys list --agency HUB` lists it; the key that signed the anchor, the newest after a rotation) or a public JWK file",
     )
     .addOption(trustOption('trust store with the witnesses (agencies) keys'))
     .option(
@@ -219,7 +234,12 @@ export function registerAudit(program: Command): void {
       },
       2,
     )
-    .option('--token <token>', 'bearer token for an anchor URL')
+    .addOption(
+      new Option(
+        '--token <token>',
+        'coordinator token for an anchor URL (prefer AHUB_COORDINATOR_TOKEN: flags show in process lists)',
+      ).env('AHUB_COORDINATOR_TOKEN'),
+    )
     .option('--json', 'print JSON')
     .action(
       async (o: {
@@ -256,6 +276,12 @@ export function registerAudit(program: Command): void {
           const [db] = openAll(files);
           inputs = { file: files[0]!, db: db!, anchor, hubKey, witnesses };
         } catch (err) {
+          // The anchor's service refused or could not be reached: a failure, not wrong usage.
+          if (
+            err instanceof NetworkError ||
+            (err instanceof HubctlError && err.code === HubctlErrorCode.RequestRefused)
+          )
+            throw err;
           throw new UsageError(err);
         }
         const { file, db, anchor, hubKey, witnesses } = inputs;

@@ -1,12 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { InvalidArgumentError, type Command } from 'commander';
-import {
-  decideRoute,
-  newAlertId,
-  parseJsonText,
-  parseRfc3339,
-  type PriorRouting,
-} from '@alert-hub/core';
+import { decideRoute, parseJsonText, parseRfc3339, type PriorRouting } from '@alert-hub/core';
 import {
   DEFAULT_SCHEMAS_DIR,
   loadAgreementsFile,
@@ -15,6 +9,7 @@ import {
 import { HubctlError, HubctlErrorCode } from '../errors.js';
 import { print, printTable } from '../output.js';
 import { openTrustStore, trustOption } from './trust-option.js';
+import { prepareAsGateway, readInput } from './validate.js';
 
 /** `--at`: the hub's one strict RFC 3339 parser, as for every other time (never `new Date(text)`). */
 function rfc3339(text: string): Date {
@@ -30,7 +25,7 @@ export function registerRoute(program: Command): void {
   program
     .command('route')
     .description(
-      'show who would receive an alert and why the others would not, without sending anything',
+      'show who would receive an alert and why the others would not, without sending anything; the alert is first made as your gateway makes it (identifiers normalised, id and issuedAt filled in), as validate does',
     )
     .argument('<file>', 'alert JSON file, or - for standard input')
     .requiredOption('--dry-run', 'required: nothing is sent (the router routes for real)')
@@ -56,21 +51,22 @@ export function registerRoute(program: Command): void {
         },
       ) => {
         const registry = loadSchemaRegistry(DEFAULT_SCHEMAS_DIR);
-        const input = parseJsonText(readFileSync(file === '-' ? 0 : file, 'utf8')) as Record<
-          string,
-          unknown
-        >;
-        // Completed as the sender's gateway would: what the sender may leave out is filled in.
-        const alert = {
-          id: newAlertId(),
-          issuedAt: new Date().toISOString(),
-          ...input,
-          origin: o.from,
-        };
+        const input = parseJsonText(readInput(file));
+        // Made as the sender's gateway makes it (the same code as `validate`): identifiers as
+        // typed put in machine form, what the sender may leave out filled in.
+        const prepared = prepareAsGateway(input, o.from);
+        const alert =
+          typeof prepared.alert === 'object' && prepared.alert !== null
+            ? { ...(prepared.alert as Record<string, unknown>), origin: o.from }
+            : prepared.alert;
+        const normalised = prepared.changes.length > 0 ? { normalised: prepared.changes } : {};
+        const notes = prepared.changes.map((c) => `normalised ${c.pointer}: ${c.from} -> ${c.to}`);
         const checked = registry.checkAlert(alert);
         if (!checked.ok) {
-          print(o.json, { valid: false, errors: checked.error.issues }, [
-            `the router would dead-letter it: ${checked.error.message}`,
+          // The sender's gateway refuses it before anything reaches the router.
+          print(o.json, { valid: false, code: checked.error.code, errors: checked.error.issues }, [
+            ...notes,
+            `the gateway would refuse it: ${checked.error.message} [${checked.error.code}]`,
             ...checked.error.issues.map((i) => `  ${i.pointer || '/'}: ${i.message}`),
           ]);
           process.exitCode = 1;
@@ -100,8 +96,11 @@ export function registerRoute(program: Command): void {
           })),
           ...d.denied.map((x) => ({ recipient: x.recipient, decision: x.reason, why: x.detail })),
         ];
-        if (o.json) print(true, { ...d, origin: checked.value.origin }, []);
-        else printTable(rows, ['recipient', 'decision', 'why']);
+        if (o.json) print(true, { ...d, origin: checked.value.origin, ...normalised }, []);
+        else {
+          print(false, undefined, notes);
+          printTable(rows, ['recipient', 'decision', 'why']);
+        }
       },
     );
 }

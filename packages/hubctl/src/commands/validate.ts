@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { decodeUtf8Strict, newAlertId, normaliseAlert } from '@alert-hub/core';
+import { decodeUtf8Strict, newAlertId, normaliseAlert, type Normalisation } from '@alert-hub/core';
 import { DEFAULT_SCHEMAS_DIR, loadSchemaRegistry } from '@alert-hub/runtime/files';
 import { print } from '../output.js';
 import { parseAlerts } from './send.js';
@@ -43,6 +43,19 @@ function completeAsGateway(
   return { alert: a, filled };
 }
 
+/**
+ * An alert as the gateway's intake makes it before its schema check: identifiers as officers type
+ * them in machine form (`changes`), then id, origin and issuedAt filled in where left out
+ * (`filled`). `validate` and `route --dry-run` both check what this returns.
+ */
+export function prepareAsGateway(
+  item: unknown,
+  origin: string | undefined,
+): { alert: unknown; filled: string[]; changes: readonly Normalisation[] } {
+  const { value: typed, changes } = normaliseAlert(item);
+  return { ...completeAsGateway(typed, origin), changes };
+}
+
 export function registerValidate(program: Command): void {
   program
     .command('validate')
@@ -59,8 +72,7 @@ export function registerValidate(program: Command): void {
       const { items, single } = parseAlerts(readInput(file));
       const results = items.map((item, index) => {
         // Identifiers as officers type them become machine form first, as the gateway's intake does.
-        const { value: typed, changes } = normaliseAlert(item);
-        const { alert, filled } = completeAsGateway(typed, o.origin);
+        const { alert, filled, changes } = prepareAsGateway(item, o.origin);
         const r = registry.checkAlert(alert);
         const normalised = changes.length > 0 ? { normalised: changes } : {};
         const notes = changes.map((c) => `  normalised ${c.pointer}: ${c.from} -> ${c.to}`);

@@ -1,0 +1,174 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stringify as toYaml } from 'yaml';
+import { WEB_CSRF_HEADER, createToken } from '@alert-hub/runtime';
+import { useNatsServer } from '@alert-hub/testkit/harness';
+import {
+  eventually,
+  makeHubFixture,
+  provision,
+  startService,
+  writeConfig,
+  OPEN_JS_API,
+  type ServiceProcess,
+} from '@alert-hub/testkit';
+
+/**
+ * docs/operations.md "API tokens: add, revoke a leaked one": SIGHUP reads the configuration file
+ * again; the gateway's `clients` and the router's `coordinators` and `operators` take effect at
+ * once, a revoked token's console sessions end, and an invalid file changes nothing.
+ */
+const AGENCIES = ['SG-NPARKS', 'VN-CUSTOMS'];
+const nats = useNatsServer();
+const fx = makeHubFixture(AGENCIES);
+const officer = createToken();
+const added = createToken();
+const analyst = createToken();
+const leaked = createToken();
+const operator = createToken();
+let gateway: ServiceProcess;
+let router: ServiceProcess;
+
+const gatewayConfig = (clients: unknown[]) =>
+  writeConfig(fx.dir, 'gateway', {
+    agency: 'SG-NPARKS',
+    signingKey: fx.keyFiles['SG-NPARKS'],
+    trustDir: fx.trustDir,
+    dataDir: join(fx.dir, 'gateway'),
+    http: { port: 0 },
+    nats: { servers: [nats.url], jsApiPrefix: OPEN_JS_API },
+    clients,
+  });
+const routerConfig = (tokens: { coordinators: unknown[]; operators: unknown[] }) =>
+  writeConfig(fx.dir, 'router', {
+    signingKey: fx.hubKeyFile,
+    trustDir: fx.trustDir,
+    agreementsFile: join(fx.dir, 'agreements.yaml'),
+    dataDir: join(fx.dir, 'router'),
+    nats: { servers: [nats.url] },
+    http: { port: 0 },
+    ...tokens,
+  });
+
+beforeAll(async () => {
+  writeFileSync(join(fx.dir, 'agreements.yaml'), toYaml({ agreements: [] }));
+  await provision(await nats.connect(), AGENCIES);
+  const g = gatewayConfig([
+    { name: 'officers', tokenSha256: officer.sha256, roles: ['read-feed'] },
+  ]);
+  const r = routerConfig({
+    coordinators: [
+      { name: 'analyst', tokenSha256: analyst.sha256 },
+      { name: 'leaked', tokenSha256: leaked.sha256 },
+    ],
+    operators: [],
+  });
+  [gateway, router] = await Promise.all([startService('gateway', g), startService('router', r)]);
+});
+afterAll(async () => {
+  await Promise.all([gateway?.stop(), router?.stop()]);
+  fx.cleanup();
+});
+
+const status = async (url: string, token: string) =>
+  (await fetch(url, { headers: { authorization: `Bearer ${token}` } })).status;
+
+/** SIGHUPs the process and waits for the `count`-th line with `msg`. */
+async function hangUp(p: ServiceProcess, msg: string): Promise<Record<string, unknown>> {
+  const before = p.logs.filter((l) => l['msg'] === msg).length;
+  p.proc.kill('SIGHUP');
+  return eventually(
+    () => p.logs.filter((l) => l['msg'] === msg)[before],
+    10_000,
+    `"${msg}" after SIGHUP`,
+  );
+}
+
+async function signIn(base: string, token: string): Promise<string> {
+  const res = await fetch(`${base}/api/session`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', [WEB_CSRF_HEADER]: '1' },
+    body: JSON.stringify({ token }),
+  });
+  expect(res.status).toBe(200);
+  return res.headers.get('set-cookie')!.split(';')[0]!;
+}
+
+describe('tokens - SIGHUP reloads them from the configuration file', () => {
+  it('gateway: a client added then SIGHUP works; revoked then SIGHUP gets 401 and its console session ends', async () => {
+    const feed = `${gateway.url}/v1/feed`;
+    expect(await status(feed, officer.token)).toBe(200);
+    expect(await status(feed, added.token)).toBe(401);
+    gatewayConfig([
+      { name: 'officers', tokenSha256: officer.sha256, roles: ['read-feed'] },
+      { name: 'vn-officer', tokenSha256: added.sha256, roles: ['submit', 'read-feed'] },
+    ]);
+    const line = await hangUp(gateway, 'API tokens reloaded');
+    expect(line['clients']).toEqual(['officers', 'vn-officer']);
+    expect(await status(feed, added.token)).toBe(200);
+    const cookie = await signIn(`${gateway.url}/console`, officer.token);
+    const me = () => fetch(`${gateway.url}/console/api/session`, { headers: { cookie } });
+    expect((await me()).status).toBe(200);
+
+    // The officers' token leaked: its entry leaves the file.
+    gatewayConfig([{ name: 'vn-officer', tokenSha256: added.sha256, roles: ['read-feed'] }]);
+    await hangUp(gateway, 'API tokens reloaded');
+    expect(await status(feed, officer.token)).toBe(401);
+    expect((await me()).status).toBe(401);
+    expect(await status(feed, added.token)).toBe(200);
+  });
+
+  it('gateway: an invalid file on SIGHUP keeps the tokens in force and logs ERR_CONFIG_INVALID; the process lives on', async () => {
+    writeFileSync(join(fx.dir, 'gateway.yaml'), 'clients: [ {name: x, tokenSha256: nothex}\n');
+    const line = await hangUp(
+      gateway,
+      'configuration file refused on reload; the API tokens in force stay',
+    );
+    expect(line['code']).toBe('ERR_CONFIG_INVALID');
+    expect(await status(`${gateway.url}/v1/feed`, added.token)).toBe(200);
+    expect(await status(`${gateway.url}/v1/feed`, officer.token)).toBe(401);
+    // Valid YAML, invalid configuration: the same.
+    gatewayConfig([{ name: 'x', tokenSha256: 'not-hex', roles: ['read-feed'] }]);
+    expect(
+      (await hangUp(gateway, 'configuration file refused on reload; the API tokens in force stay'))[
+        'code'
+      ],
+    ).toBe('ERR_CONFIG_INVALID');
+    expect(await status(`${gateway.url}/v1/feed`, added.token)).toBe(200);
+    expect(gateway.proc.exitCode).toBeNull();
+  });
+
+  it('router: coordinators and operators added or revoked by SIGHUP; the dashboard session of a revoked token ends', async () => {
+    const audit = `${router.url}/v1/audit?limit=1`;
+    const deadLetters = `${router.url}/v1/deadletters`;
+    expect(await status(audit, leaked.token)).toBe(200);
+    expect(await status(deadLetters, operator.token)).toBe(401);
+    const cookie = await signIn(`${router.url}/dashboard`, leaked.token);
+    const me = () => fetch(`${router.url}/dashboard/api/session`, { headers: { cookie } });
+    expect((await me()).status).toBe(200);
+
+    routerConfig({
+      coordinators: [{ name: 'analyst', tokenSha256: analyst.sha256 }],
+      operators: [{ name: 'on-call', tokenSha256: operator.sha256 }],
+    });
+    const line = await hangUp(router, 'API tokens reloaded');
+    expect(line['coordinators']).toEqual(['analyst']);
+    expect(line['operators']).toEqual(['on-call']);
+    expect(await status(audit, leaked.token)).toBe(401);
+    expect((await me()).status).toBe(401);
+    expect(await status(audit, analyst.token)).toBe(200);
+    expect(await status(deadLetters, operator.token)).toBe(200);
+
+    writeFileSync(join(fx.dir, 'router.yaml'), 'coordinators: {');
+    const refused = await hangUp(
+      router,
+      'configuration file refused on reload; the API tokens in force stay',
+    );
+    expect(refused['code']).toBe('ERR_CONFIG_INVALID');
+    expect(await status(audit, analyst.token)).toBe(200);
+    expect(await status(deadLetters, operator.token)).toBe(200);
+    expect(await status(audit, leaked.token)).toBe(401);
+    expect(router.proc.exitCode).toBeNull();
+  });
+});
