@@ -430,6 +430,13 @@ describe('audit cosignatures - one agency cannot burn the router’s CPU nor blo
     // VN-CUSTOMS, in the same second: its own rate, its verified proof.
     const proof = await gateways['VN-CUSTOMS']!.witness!.inclusionProof('hub', a.id);
     expect(proof.ok).toBe(true);
+    // Not an alert id: the gateway answers 400 itself (the router would refuse it), never a 503
+    // to retry, and the agency's budget is not spent on it.
+    const typo = await fetch(`${gateways['VN-CUSTOMS']!.url}/v1/audit/inclusion/not-an-id`, {
+      headers: { authorization: `Bearer ${token.token}` },
+    });
+    expect(typo.status).toBe(400);
+    expect(((await typo.json()) as { error: { code: string } }).error.code).toBe('ERR_BAD_REQUEST');
     // Its gateway's clients see the limit as 429 with Retry-After, once they ask too fast.
     const url = `${gateways['VN-CUSTOMS']!.url}/v1/audit/inclusion/${a.id}`;
     const auth = { authorization: `Bearer ${token.token}` };

@@ -110,6 +110,24 @@ describe('tokens - SIGHUP reloads them from the configuration file', () => {
     const cookie = await signIn(`${gateway.url}/console`, officer.token);
     const me = () => fetch(`${gateway.url}/console/api/session`, { headers: { cookie } });
     expect((await me()).status).toBe(200);
+    // Live feeds open with the token, and with the console session, before it leaks.
+    const streams = (
+      [
+        { authorization: `Bearer ${officer.token}` },
+        { cookie },
+        { authorization: `Bearer ${added.token}` },
+      ] as Record<string, string>[]
+    ).map(async (headers) => {
+      const res = await fetch(`${gateway.url}/v1/feed/stream`, { headers });
+      expect(res.status).toBe(200);
+      const reader = res.body!.getReader();
+      await reader.read(); // the `retry:` line: open
+      return reader;
+    });
+    const [byToken, bySession, other] = await Promise.all(streams);
+    const ended = async (r: ReadableStreamDefaultReader<Uint8Array>) => {
+      for (;;) if ((await r.read()).done) return true;
+    };
 
     // The officers' token leaked: its entry leaves the file.
     gatewayConfig([{ name: 'vn-officer', tokenSha256: added.sha256, roles: ['read-feed'] }]);
@@ -117,6 +135,17 @@ describe('tokens - SIGHUP reloads them from the configuration file', () => {
     expect(await status(feed, officer.token)).toBe(401);
     expect((await me()).status).toBe(401);
     expect(await status(feed, added.token)).toBe(200);
+    // The streams it opened end at the reload (within the 15 s heartbeat at the latest); another
+    // client's stays open.
+    const timeout = new Promise<boolean>((r) => setTimeout(() => r(false), 10_000));
+    expect(await Promise.race([ended(byToken!), timeout])).toBe(true);
+    expect(await Promise.race([ended(bySession!), timeout])).toBe(true);
+    const stillOpen = await Promise.race([
+      other!.read().then(() => 'data'),
+      new Promise((r) => setTimeout(() => r('open'), 500)),
+    ]);
+    expect(stillOpen).toBe('open');
+    await other!.cancel();
   });
 
   it('gateway: an invalid file on SIGHUP keeps the tokens in force and logs ERR_CONFIG_INVALID; the process lives on', async () => {

@@ -83,7 +83,7 @@ export function createFormatChecks(countries: ReadonlySet<string>): Record<strin
     countries.has(code) ? undefined : `"${code}" is not an ISO 3166-1 alpha-2 country code`;
   return {
     'alert-id': (v) =>
-      UUID_V7.test(v) || ULID.test(v)
+      isAlertId(v)
         ? undefined
         : 'must be a UUIDv7 (lower-case, RFC 9562) or a ULID (26 Crockford base-32 characters)',
     'agency-id': (v) =>

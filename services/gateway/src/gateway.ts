@@ -272,6 +272,8 @@ export async function startGateway(
       if (next) {
         clients = next.clients;
         log.info({ clients: clients.map((c) => c.name) }, 'API tokens reloaded');
+        // Every open live feed looks its caller up again now: a revoked token's stream ends.
+        feedEvents.emit('committed');
       }
     },
     async close() {

@@ -9,6 +9,7 @@ import Fastify, {
 import {
   AlertHubError,
   decodeUtf8Strict,
+  isAlertId,
   parseJsonBytes,
   parseJsonText,
   type Issue,
@@ -259,6 +260,11 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
     async (req, reply) => {
       const { id } = req.params as { id: string };
       if (!deps.witness) throw new GatewayError('ERR_NOT_FOUND', 'the witness is disabled');
+      // What the router would refuse (docs/protocol.md §8.5) is a 400 here, never a retry.
+      if (!isAlertId(id))
+        throw new GatewayError('ERR_BAD_REQUEST', 'not an alert id', [
+          { pointer: '/params/id', message: 'must be a UUIDv7 or a ULID (docs/protocol.md §2.3)' },
+        ]);
       const answer = await deps.witness.inclusionProof(config.witness.auditLog, id);
       if ('error' in answer) {
         const { code, message, retryAfterMs } = answer.error;
@@ -271,7 +277,7 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
           throw new GatewayError('ERR_RATE_LIMITED', message);
         }
         throw new GatewayError(
-          code === 'ERR_NOT_FOUND' ? 'ERR_NOT_FOUND' : 'ERR_NATS_UNAVAILABLE',
+          code === 'ERR_NOT_FOUND' || code === 'ERR_BAD_REQUEST' ? code : 'ERR_NATS_UNAVAILABLE',
           message,
         );
       }
@@ -398,9 +404,21 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
     res.write('retry: 2000\n\n');
     let closed = false;
     let wake: (() => void) | undefined;
+    // The caller's token (or console session) is looked up again before every page and at every
+    // heartbeat: a token revoked by a reload ends the streams opened with it (the reload wakes
+    // them all), rather than feeding them for as long as they stay open.
+    const allowed = () =>
+      (
+        findTokenHolder(deps.clients(), req.headers.authorization) ?? consoleSessions.lookup(req)
+      )?.roles.includes('read-feed') === true;
     const onCommit = () => wake?.();
     deps.feedEvents.on('committed', onCommit);
     const heartbeat = setInterval(() => {
+      if (!allowed()) {
+        closed = true;
+        wake?.();
+        return;
+      }
       res.write(': keep-alive\n\n');
     }, SSE_HEARTBEAT_MS);
     req.raw.on('close', () => {
@@ -417,7 +435,7 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
     metrics.feedStreams.inc();
     let after = from.after;
     try {
-      while (!closed) {
+      while (!closed && allowed()) {
         // Ask for the next page *after* arming the wake-up, so a commit between the query and the
         // wait is never missed; a spurious wake-up costs one empty query.
         const woken = new Promise<void>((resolve) => (wake = resolve));

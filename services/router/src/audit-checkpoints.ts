@@ -108,6 +108,8 @@ export interface CheckpointerDeps {
   readonly unpublishedMaxMs: number;
   /** Called when a checkpoint was published (routing paused for want of one may resume). */
   readonly onPublished?: () => void;
+  /** Called when a failed publish finds routing paused (the pull under way should end). */
+  readonly onPaused?: () => void;
   /** Called once when the database no longer matches what the router wrote or published. */
   readonly onFailure: (reason: string) => void;
 }
@@ -247,6 +249,17 @@ export class AuditCheckpointer {
       vouched = hubCheckpoint(msg.checkpoint, this.origin, vouching)?.size ?? 0;
     } else store.audit.checkAgainst({ origin: this.origin, size: 0, root: EMPTY_ROOT });
     this.#checkUnpublished(vouching, vouched);
+    // Entries no published checkpoint covers have waited since the first of them was written: a
+    // restart does not start the clock again (else each restart would buy another
+    // `unpublishedMaxMs` of routing nobody witnesses while checkpoints cannot reach NATS). The
+    // entry the start appends is checkpointed and published at the first tick, if NATS takes it.
+    if (store.audit.size > vouched) {
+      const first = store.audit.db
+        .prepare('SELECT at FROM audit WHERE seq = ?')
+        .get(vouched + 1) as { at: string } | undefined;
+      const at = first && Date.parse(first.at);
+      if (at !== undefined && Number.isFinite(at)) this.#failingSince = Math.min(at, Date.now());
+    }
     for (const agency of this.#d.trust().agencies) {
       const data = await lastMessage(
         jsm,
@@ -497,11 +510,13 @@ export class AuditCheckpointer {
       });
     } catch (err) {
       this.#failingSince ??= Date.now();
-      if (this.paused)
+      if (this.paused) {
         this.#d.logger.error(
           { auditSize: checkpoint.size, unpublishedMs: this.unpublishedMs },
           'audit checkpoints have not reached NATS for too long: routing paused until one does',
         );
+        this.#d.onPaused?.();
+      }
       throw err;
     }
     // Out: witnesses can cosign it, and agencies get proofs against it (never against one that

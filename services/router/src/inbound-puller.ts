@@ -88,6 +88,14 @@ export class InboundPuller {
     w?.();
   }
 
+  /**
+   * Ends the pull under way, so that nothing more arrives through it: the next pull asks for
+   * room first (routing paused, say). Messages already delivered are handled as usual.
+   */
+  interrupt(): void {
+    void this.#batch?.close().catch(() => undefined);
+  }
+
   /** Stops fetching and waits until every held message has ended. */
   async stop(): Promise<void> {
     this.#stopped = true;

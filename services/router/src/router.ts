@@ -106,15 +106,9 @@ export async function startRouter(
   }
   // The terms of every agreement label this log recorded, then loaded in this run: a label never
   // comes back with other terms (a change needs a new version), or the audit's `SG-VN-2019@1`
-  // would name two agreements. At start such a file is refused like an invalid one.
-  const seenTerms = store.recordedTerms();
-  try {
-    checkTermsUnchanged(seenTerms, termsDigests(agreements));
-  } catch (err) {
-    db.close();
-    throw err;
-  }
-  for (const [label, d] of termsDigests(agreements)) seenTerms.set(label, d);
+  // would name two agreements. At start such a file is refused like an invalid one, once the log
+  // they are read from has been checked (below).
+  let seenTerms = new Map<string, string>();
   const peers = config.auditPeers.map((p) => openDatabase(p, { readonly: true }));
 
   // Set once the audit database is found tampered with: the router stops routing.
@@ -224,6 +218,7 @@ export async function startRouter(
     proofRequestsPerSecond: config.auditProofRequestsPerSecond,
     unpublishedMaxMs: config.auditUnpublishedMaxMs,
     onPublished: () => running.loop?.wake(),
+    onPaused: () => running.loop?.interrupt(),
     onFailure: failClosed,
   });
   running.audit = checkpointer;
@@ -231,6 +226,9 @@ export async function startRouter(
   try {
     // The database must still hold what the router last published, before anything is appended.
     await checkpointer.start();
+    seenTerms = store.recordedTerms();
+    checkTermsUnchanged(seenTerms, termsDigests(agreements));
+    for (const [label, d] of termsDigests(agreements)) seenTerms.set(label, d);
     await writer.enqueue(agreementsOutcome(config.agreementsFile, agreementsHash, agreements));
   } catch (err) {
     if (err instanceof AuditIntegrityError)

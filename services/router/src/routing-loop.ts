@@ -250,6 +250,11 @@ export class RoutingLoop {
     this.#puller?.wake();
   }
 
+  /** Routing has paused: the pull under way ends now rather than deliver more to send back. */
+  interrupt(): void {
+    this.#puller?.interrupt();
+  }
+
   /** Stops pulling, lets in-flight messages finish (their audit records commit), then returns. */
   async stop(): Promise<void> {
     this.#stopped = true;

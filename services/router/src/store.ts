@@ -535,7 +535,12 @@ export class RouterStore {
       .prepare(`SELECT detail FROM audit WHERE event = ? AND detail IS NOT NULL ORDER BY seq`)
       .all(AuditEvent.AgreementsLoaded) as { detail: string }[];
     for (const { detail } of rows) {
-      const terms = (JSON.parse(detail) as { terms?: unknown }).terms;
+      let terms: unknown;
+      try {
+        terms = (JSON.parse(detail) as { terms?: unknown }).terms;
+      } catch {
+        continue; // not what the router wrote: the log's own checks say so, not this
+      }
       if (typeof terms !== 'object' || terms === null) continue;
       for (const [label, d] of Object.entries(terms)) if (typeof d === 'string') out.set(label, d);
     }

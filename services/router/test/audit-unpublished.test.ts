@@ -30,15 +30,11 @@ const { log, lines } = memoryLogger('audit-unpublished-test');
 let router: Router;
 let nc: NatsConnection;
 
-beforeAll(async () => {
-  writeFileSync(
-    join(fx.dir, 'agreements.yaml'),
-    toYaml({ agreements: [seizureAgreement('WEN-ASIA', 'Asia', AGENCIES)] }),
-  );
-  router = await startRouter(
+function start(tag: string, extra: Record<string, unknown> = {}): Promise<Router> {
+  return startRouter(
     loadConfig(
       {},
-      writeConfig(fx.dir, 'router', {
+      writeConfig(fx.dir, `router-${tag}`, {
         instance: 'router-a',
         signingKey: fx.hubKeyFile,
         trustDir: fx.trustDir,
@@ -48,10 +44,19 @@ beforeAll(async () => {
         http: { port: 0 },
         checkpointIntervalMs: 100,
         auditUnpublishedMaxMs: 1000,
+        ...extra,
       }),
     ),
     { log },
   );
+}
+
+beforeAll(async () => {
+  writeFileSync(
+    join(fx.dir, 'agreements.yaml'),
+    toYaml({ agreements: [seizureAgreement('WEN-ASIA', 'Asia', AGENCIES)] }),
+  );
+  router = await start('first');
   nc = await nats.connect();
 }, 60_000);
 afterAll(async () => {
@@ -114,6 +119,15 @@ describe('router - checkpoints that cannot reach NATS', () => {
     expect(routed(third.id)).toBe(false);
     const c = await jsm.consumers.info(Streams.Inbound, ROUTER_CONSUMER);
     expect(c.num_pending + c.num_ack_pending).toBe(1);
+
+    // A restart does not start the clock again: the entries no published checkpoint covers have
+    // waited since the first of them, so the router starts paused (the stream still gone: it is
+    // not provisioned again).
+    await router.close();
+    router = await start('second', { provision: false });
+    expect((await fetch(`${router.url}/readyz`)).status).toBe(503);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(routed(third.id)).toBe(false);
 
     // The stream back: the checkpoint signed meanwhile goes out (nothing new had to be signed),
     // routing resumes, the waiting alert is routed and checkpointed.
