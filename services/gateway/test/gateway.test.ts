@@ -1064,6 +1064,18 @@ describe('gateway - console API', () => {
       const body = (await r.json()) as { outcomes: { id: string }[]; outcomesTotal: number };
       return body.outcomesTotal === 102 ? body : undefined;
     });
-    expect(status.outcomes.map((o) => o.id)).toEqual(ids.slice(2));
+    // In the order the inbox stored them (its feed cursors): verification runs in parallel, so
+    // that may differ from the order they were published in.
+    const feed = (await (
+      await fetch(`${sg.url}/v1/feed?limit=1000`, {
+        headers: { authorization: `Bearer ${reader.token}` },
+      })
+    ).json()) as { items: { id: string; cursor: string }[] };
+    const stored = feed.items
+      .filter((i) => ids.includes(i.id))
+      .sort((a, b) => Number(a.cursor) - Number(b.cursor))
+      .map((i) => i.id);
+    expect([...stored].sort()).toEqual([...ids].sort());
+    expect(status.outcomes.map((o) => o.id)).toEqual(stored.slice(2));
   });
 });
