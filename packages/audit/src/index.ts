@@ -110,6 +110,7 @@ export {
 } from './verify.js';
 export {
   MAX_CHECKPOINT_MESSAGE,
+  MAX_CHECKPOINT_PROOFS,
   Witness,
   fileWitnessStore,
   witnessName,

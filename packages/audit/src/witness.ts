@@ -22,6 +22,11 @@ export interface CheckpointMessage {
 
 /** The largest checkpoint message a witness reads. */
 export const MAX_CHECKPOINT_MESSAGE = 256 * 1024;
+/**
+ * The most consistency proofs a checkpoint message may carry: one per size a witness last
+ * cosigned, so at least as many as a hub of 109 agencies has witnesses.
+ */
+export const MAX_CHECKPOINT_PROOFS = 256;
 
 /** What a witness remembers of one log: the last checkpoint it cosigned. */
 export interface WitnessState {
@@ -184,7 +189,7 @@ function parseMessage(data: Uint8Array): CheckpointMessage {
     v === null ||
     typeof o.checkpoint !== 'string' ||
     !Array.isArray(o.proofs) ||
-    o.proofs.length > 64 ||
+    o.proofs.length > MAX_CHECKPOINT_PROOFS ||
     !(o.proofs as unknown[]).every((item) => {
       const p = item as { from?: unknown; proof?: unknown } | null;
       return (

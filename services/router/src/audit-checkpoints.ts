@@ -16,6 +16,8 @@ import {
 import {
   AuditIntegrityError,
   EMPTY_ROOT,
+  MAX_CHECKPOINT_MESSAGE,
+  MAX_CHECKPOINT_PROOFS,
   MAX_NOTE_SIGNATURES,
   findCosignature,
   hubCheckpoint,
@@ -75,6 +77,9 @@ export function noteKeysOf(
     .filter((k) => k.alg === 'EdDSA')
     .map((k) => rawKey(k.jwk.x));
 }
+
+/** What a checkpoint message's proofs may take: well within a witness's MAX_CHECKPOINT_MESSAGE. */
+const PROOFS_BYTES = MAX_CHECKPOINT_MESSAGE - 32 * 1024;
 
 export interface CheckpointerDeps {
   readonly nc: NatsConnection;
@@ -491,18 +496,27 @@ export class AuditCheckpointer {
     if (!signed) return;
     this.#unpublished = signed;
     const { checkpoint, note } = signed;
-    const froms = [...new Set(this.#witnessSizes.values())].filter(
-      (s) => s > 0 && s < checkpoint.size,
-    );
-    const msg: CheckpointMessage = {
-      checkpoint: note,
-      proofs: froms.map((from) => ({
-        from,
-        proof: store.audit.tree
-          .consistencyProof(from, checkpoint.size)
-          .map((h) => h.toString('base64')),
-      })),
-    };
+    // One proof per size a witness last cosigned, those most witnesses share first (then the
+    // newest), as many as a witness reads: MAX_CHECKPOINT_PROOFS, and the message within
+    // PROOFS_BYTES of the witness's limit. A witness left out makes its size known again and
+    // is served by a later checkpoint.
+    const shared = new Map<number, number>();
+    for (const s of this.#witnessSizes.values())
+      if (s > 0 && s < checkpoint.size) shared.set(s, (shared.get(s) ?? 0) + 1);
+    const froms = [...shared].sort((a, b) => b[1] - a[1] || b[0] - a[0]).map(([s]) => s);
+    const proofs: { from: number; proof: string[] }[] = [];
+    let bytes = note.length + 64;
+    for (const from of froms) {
+      if (proofs.length === MAX_CHECKPOINT_PROOFS) break;
+      const proof = store.audit.tree
+        .consistencyProof(from, checkpoint.size)
+        .map((h) => h.toString('base64'));
+      const size = 32 + proof.length * 47;
+      if (bytes + size > PROOFS_BYTES) break;
+      bytes += size;
+      proofs.push({ from, proof });
+    }
+    const msg: CheckpointMessage = { checkpoint: note, proofs };
     try {
       await this.#d.js.publish(auditCheckpointSubject(this.#d.log), JSON.stringify(msg), {
         msgID: checkpointMsgId(this.origin, checkpoint),
