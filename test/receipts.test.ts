@@ -515,10 +515,18 @@ async function streamedOrigins(agency: string, id: string, n: number): Promise<s
 
 describe('alert identity is (origin, id) - real processes', () => {
   it('two agencies’ alerts with the same id both reach each partner’s inbox, feed and live stream, are receipted each, and a retraction withdraws only its own', async () => {
+    // Nigeria's alert under Operation Thunderball reaches Viet Nam and Kenya only; Singapore,
+    // which never received it (an agency may not reuse an id it received: ERR_ALERT_ID_REUSED),
+    // sends one of its own under the same id, which reaches Nigeria, Viet Nam and Kenya.
     const id = newAlertId();
-    await send(NG, seizureReport(NG, { id }));
-    await send(KE, seizureReport(KE, { id }));
-    for (const partner of [VN, SG]) {
+    await send(NG, seizureReport(NG, { id, operation: 'THUNDERBALL' }));
+    await eventually(
+      async () => (await status(NG, id)).state === 'routed' || undefined,
+      60_000,
+      "Nigeria's alert routed",
+    );
+    await send(SG, seizureReport(SG, { id }));
+    for (const partner of [VN, KE]) {
       const items = await eventually(
         async () => {
           const res = await fetch(`${gw(partner).url}/v1/feed?limit=1000`, { headers: auth() });
@@ -529,28 +537,29 @@ describe('alert identity is (origin, id) - real processes', () => {
         60_000,
         `both alerts in ${partner}'s inbox`,
       );
-      expect(items.map((i) => i.origin).sort()).toEqual([KE, NG]);
-      expect(await streamedOrigins(partner, id, 2)).toEqual([KE, NG]);
+      expect(items.map((i) => i.origin).sort()).toEqual([NG, SG]);
+      expect(await streamedOrigins(partner, id, 2)).toEqual([NG, SG]);
       const ambiguous = await fetch(`${gw(partner).url}/v1/alerts/${id}`, { headers: auth() });
       expect(ambiguous.status).toBe(409);
       expect(((await ambiguous.json()) as { error: { code: string } }).error.code).toBe(
         'ERR_ALERT_ID_AMBIGUOUS',
       );
-      const fromKe = await fetch(`${gw(partner).url}/v1/alerts/${id}?origin=${KE}`, {
+      const fromSg = await fetch(`${gw(partner).url}/v1/alerts/${id}?origin=${SG}`, {
         headers: auth(),
       });
-      expect(fromKe.status).toBe(200);
-      expect(await fromKe.json()).toMatchObject({ direction: 'received', id, origin: KE });
+      expect(fromSg.status).toBe(200);
+      expect(await fromSg.json()).toMatchObject({ direction: 'received', id, origin: SG });
     }
     // Each sender sees its own alert receipted by every partner (receipts name (origin, id)).
     for (const [origin, partners] of [
-      [NG, [KE, SG, VN]],
-      [KE, [NG, SG, VN]],
+      [NG, [KE, VN]],
+      [SG, [KE, NG, VN]],
     ] as const) {
       const s = await eventually(
         async () => {
           const v = await status(origin, id);
-          return v.recipients.length === 3 && v.recipients.every((r) => r.state === 'delivered')
+          return v.recipients.length === partners.length &&
+            v.recipients.every((r) => r.state === 'delivered')
             ? v
             : undefined;
         },
@@ -560,9 +569,9 @@ describe('alert identity is (origin, id) - real processes', () => {
       expect(s.recipients.map((r) => r.recipient).sort()).toEqual([...partners]);
     }
 
-    // Nigeria withdraws its alert: Kenya's alert with the same id stays active everywhere.
+    // Nigeria withdraws its alert: Singapore's alert with the same id stays active everywhere.
     const retraction = await send(NG, sampleRetraction(NG, id, { reason: 'withdrawn' }));
-    for (const partner of [VN, SG]) {
+    for (const partner of [VN, KE]) {
       const statuses = await eventually(
         async () => {
           const res = await fetch(`${gw(partner).url}/v1/feed?limit=1000`, { headers: auth() });
@@ -577,22 +586,34 @@ describe('alert identity is (origin, id) - real processes', () => {
       );
       expect(Object.fromEntries(statuses.map((i) => [i.origin, i.status]))).toEqual({
         [NG]: 'withdrawn',
-        [KE]: 'active',
+        [SG]: 'active',
       });
     }
   });
 
-  it('an outcome answers an alert by (origin, id): an agency reusing the id it saw never receives it, and an outcome above the ceiling goes to nobody', async () => {
-    // Nigeria's alert reaches Viet Nam and Kenya; Kenya then sends an alert of its own under the
-    // id it saw (any agency may), which reaches Viet Nam too.
+  it('an outcome answers an alert by (origin, id): an agency reusing an id it received is refused, one that learned it elsewhere never receives the outcome, and an outcome above the ceiling goes to nobody', async () => {
+    // Nigeria's alert, under Operation Thunderball, reaches Viet Nam and Kenya (not Singapore).
     const id = newAlertId();
-    await send(NG, seizureReport(NG, { id }));
+    await send(NG, seizureReport(NG, { id, operation: 'THUNDERBALL' }));
     await eventually(
       async () => (await status(NG, id)).recipients.some((r) => r.recipient === KE) || undefined,
       60_000,
       "Nigeria's alert routed",
     );
+    // Kenya received it: an alert of its own under that id is refused, and Kenya is told why.
     await send(KE, seizureReport(KE, { id }));
+    const reused = await eventually(
+      async () => {
+        const v = await status(KE, id);
+        return v.state === 'refused' ? v : undefined;
+      },
+      60_000,
+      "Kenya's alert under Nigeria's id refused",
+    );
+    expect(reused.refused?.code).toBe('ERR_ALERT_ID_REUSED');
+    // Singapore did not receive it, and sends an alert under the same id (learned elsewhere): it
+    // is routed, and reaches Viet Nam too.
+    await send(SG, seizureReport(SG, { id }));
     await eventually(
       async () => {
         const res = await fetch(`${gw(VN).url}/v1/feed?limit=1000`, { headers: auth() });
@@ -627,7 +648,7 @@ describe('alert identity is (origin, id) - real processes', () => {
       expect(unnamed.error.details?.map((d) => d.pointer)).toEqual(pointers);
     }
 
-    // 2. Naming Nigeria in a version-2 outcome: Nigeria sees it beside its alert; Kenya, whose
+    // 2. Naming Nigeria in a version-2 outcome: Nigeria sees it beside its alert; Singapore, whose
     // alert has the same id, sees nothing.
     const named = await send(VN, report({ version: 2, answersOrigin: NG }));
     const atNg = await eventually(
@@ -650,7 +671,7 @@ describe('alert identity is (origin, id) - real processes', () => {
       "Nigeria's receipt for the outcome",
     );
     expect(toNg.recipients.map((r) => r.recipient)).toEqual([NG]);
-    expect((await status(KE, id)).outcomes).toEqual([]);
+    expect((await status(SG, id)).outcomes).toEqual([]);
 
     // 3. Past the gateway, signed by Viet Nam and published on its own subject: the router
     // refuses an outcome that leaves the origin open when two sent the id.

@@ -48,6 +48,8 @@ import type { Outcome, RouterStore } from './store.js';
 /** Codes only the router reports, merged into core's ErrorCodeTable. */
 export const RouterErrorCode = {
   DuplicateAlert: 'ERR_DUPLICATE_ALERT',
+  /** An agency sent an alert under the id of one another origin's the hub delivered to it. */
+  AlertIdReused: 'ERR_ALERT_ID_REUSED',
 } as const;
 type RouterErrorCode = (typeof RouterErrorCode)[keyof typeof RouterErrorCode];
 
@@ -339,6 +341,21 @@ export class RoutingLoop {
           `alert ${alert.id} was already routed (inbound sequence ${prior.streamSeq}); a replay or a duplicate is never forwarded again`,
         );
       }
+      // An id is the origin's own: an agency that sends an alert under the id of one another origin
+      // sent it would make that id ambiguous for every partner that received both (an outcome or
+      // a receipt naming it could no longer say which is meant), so it is refused.
+      const from = this.#d.store
+        .routedByAnyOrigin(alert.id)
+        .find(
+          (r) =>
+            r.origin !== alert.origin &&
+            this.#d.store.delivery(r.origin, alert.id, alert.origin) !== undefined,
+        );
+      if (from)
+        throw new RejectError(
+          RouterErrorCode.AlertIdReused,
+          `${alert.origin} was delivered an alert with id ${alert.id} from ${from.origin}: an agency's alert ids are its own`,
+        );
       const identity = `${alert.origin}:${alert.id}`;
       const active = this.#active.get(identity);
       if (active !== undefined && active !== m.seq)
@@ -490,9 +507,8 @@ export class RoutingLoop {
     // outcome answers an alert its sender received: of the alerts with that id delivered to the
     // sender, the one from `answersOrigin` (a member of outcome version 2 only; read whatever the
     // version, since the schema already refused it in version 1), or the only one. Several and
-    // none named is refused:
-    // any agency may send an alert under an id it has seen, and must not receive another's
-    // outcome by it.
+    // none named is refused: an agency may have learned an id elsewhere than from the hub (one it
+    // was delivered it may not reuse, #handle), and must not receive another's outcome by it.
     const ref = referencedAlertId(alert);
     let originalState: { origin: string; deliveries: Allowed[] } | undefined;
     if (ref !== undefined && alert.type === 'retraction') {

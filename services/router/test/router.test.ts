@@ -403,18 +403,23 @@ describe('router - refusals are dead-lettered with their reason, nothing forward
       (await feedMessages(await nats.connect())).filter((m) => m.msgId.startsWith(a.id)),
     ).toHaveLength(2);
   });
-  it('alert identity is (origin, id): another agency can squat neither the message id nor the alert id', async () => {
+  it('alert identity is (origin, id): another agency can squat no message id, and cannot reuse an alert id it was delivered', async () => {
     const id = seizureReport('SG-NPARKS').id;
     const nc = await nats.connect();
     // SG publishes junk under the message ids VN's alert might be given ...
     for (const msgID of [id, `VN-CUSTOMS:${id}`])
       await jetstream(nc).publish(inboundSubject('SG-NPARKS', 'seizure-report'), 'junk', { msgID });
-    // ... and its own signed alert with the same id, routed first.
-    const sgSeq = await route(seizureReport('SG-NPARKS', { id }));
-    expect(outcome(sgSeq).forwarded.length).toBeGreaterThan(0);
-    // VN's alert with that id is stored by JetStream and routed all the same.
+    // ... VN's alert with that id is stored by JetStream and routed all the same.
     const vnSeq = await route(seizureReport('VN-CUSTOMS', { id }));
-    expect(outcome(vnSeq).forwarded.length).toBeGreaterThan(0);
+    expect(outcome(vnSeq).forwarded).toContain('SG-NPARKS WEN-ASIA');
+    // SG was delivered it: an alert of its own under that id would make the id name two alerts
+    // at every partner that received both (an outcome could no longer say which): refused.
+    const reuse = seizureReport('SG-NPARKS', { id });
+    await expectRejected(await route(reuse), 'ERR_ALERT_ID_REUSED');
+    // Only VN's copies carry that id.
+    const copies = (await feedMessages(nc)).filter((m) => m.msgId.startsWith(id));
+    expect(copies.length).toBeGreaterThan(0);
+    expect(copies.every((m) => m.subject.split('.')[3] === 'VN-CUSTOMS')).toBe(true);
     // A message whose Nats-Msg-Id is not the one bound to its envelope is refused.
     const c = seizureReport('SG-NPARKS');
     await expectRejected(await route(c, { msgID: c.id }), 'ERR_MSG_ID_MISMATCH', c.id);
