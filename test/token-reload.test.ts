@@ -64,7 +64,25 @@ beforeAll(async () => {
     ],
     operators: [],
   });
-  [gateway, router] = await Promise.all([startService('gateway', g), startService('router', r)]);
+  // The required settings come from the environment too (the gateway README allows either), so
+  // that an empty file on SIGHUP would be a complete configuration with no tokens.
+  const env = {
+    AHUB_SIGNING_KEY: fx.keyFiles['SG-NPARKS'],
+    AHUB_TRUST_DIR: fx.trustDir,
+  };
+  [gateway, router] = await Promise.all([
+    startService('gateway', g, {
+      env: { ...env, AHUB_AGENCY: 'SG-NPARKS', AHUB_DATA_DIR: join(fx.dir, 'gateway') },
+    }),
+    startService('router', r, {
+      env: {
+        ...env,
+        AHUB_SIGNING_KEY: fx.hubKeyFile,
+        AHUB_AGREEMENTS_FILE: join(fx.dir, 'agreements.yaml'),
+        AHUB_DATA_DIR: join(fx.dir, 'router'),
+      },
+    }),
+  ]);
 });
 afterAll(async () => {
   await Promise.all([gateway?.stop(), router?.stop()]);
@@ -168,6 +186,19 @@ describe('tokens - SIGHUP reloads them from the configuration file', () => {
     expect(gateway.proc.exitCode).toBeNull();
   });
 
+  it('gateway: an empty or comment-only file on SIGHUP is refused like an invalid one (the settings from the environment would make it valid, with no client)', async () => {
+    for (const text of ['', '  \n', '# clients being rewritten\n\n']) {
+      writeFileSync(join(fx.dir, 'gateway.yaml'), text);
+      const line = await hangUp(
+        gateway,
+        'configuration file refused on reload; the API tokens in force stay',
+      );
+      expect(line['code']).toBe('ERR_CONFIG_INVALID');
+      expect(await status(`${gateway.url}/v1/feed`, added.token)).toBe(200);
+    }
+    expect(gateway.proc.exitCode).toBeNull();
+  });
+
   it('router: coordinators and operators added or revoked by SIGHUP; the dashboard session of a revoked token ends', async () => {
     const audit = `${router.url}/v1/audit?limit=1`;
     const deadLetters = `${router.url}/v1/deadletters`;
@@ -198,6 +229,46 @@ describe('tokens - SIGHUP reloads them from the configuration file', () => {
     expect(await status(audit, analyst.token)).toBe(200);
     expect(await status(deadLetters, operator.token)).toBe(200);
     expect(await status(audit, leaked.token)).toBe(401);
+    expect(router.proc.exitCode).toBeNull();
+  });
+
+  it('router: a token revoked by SIGHUP gets 401 while the agreements file is refused; an empty file changes nothing', async () => {
+    const audit = `${router.url}/v1/audit?limit=1`;
+    const deadLetters = `${router.url}/v1/deadletters`;
+    expect(await status(audit, analyst.token)).toBe(200);
+    // An agreements file being edited (an unknown member): refused on its own.
+    const agreementsRefused = router.logs.filter(
+      (l) => l['msg'] === 'agreements file refused; the previous agreements stay in force',
+    ).length;
+    writeFileSync(join(fx.dir, 'agreements.yaml'), toYaml({ agreements: [], note: 'draft' }));
+    routerConfig({
+      coordinators: [],
+      operators: [{ name: 'on-call', tokenSha256: operator.sha256 }],
+    });
+    const line = await hangUp(router, 'API tokens reloaded');
+    expect(line['coordinators']).toEqual([]);
+    expect(await status(audit, analyst.token)).toBe(401);
+    expect(await status(deadLetters, operator.token)).toBe(200);
+    const refusal = await eventually(
+      () =>
+        router.logs.filter(
+          (l) => l['msg'] === 'agreements file refused; the previous agreements stay in force',
+        )[agreementsRefused],
+      10_000,
+      'the agreements refusal',
+    );
+    expect(refusal['code']).toBe('ERR_AGREEMENTS_INVALID');
+
+    for (const text of ['', '# operators being rewritten\n']) {
+      writeFileSync(join(fx.dir, 'router.yaml'), text);
+      const refused = await hangUp(
+        router,
+        'configuration file refused on reload; the API tokens in force stay',
+      );
+      expect(refused['code']).toBe('ERR_CONFIG_INVALID');
+      expect(await status(deadLetters, operator.token)).toBe(200);
+    }
+    writeFileSync(join(fx.dir, 'agreements.yaml'), toYaml({ agreements: [] }));
     expect(router.proc.exitCode).toBeNull();
   });
 });

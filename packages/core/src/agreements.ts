@@ -396,31 +396,109 @@ export function parseAgreements(
   };
 }
 
+/** An RFC 3339 time as the instant it names, in one spelling (`2019-01-01T00:00:00.000Z`). */
+function instant(text: string): string {
+  return new Date(timeOf(text)).toISOString();
+}
+
+/** A list whose order and repetitions carry no meaning, in one order. */
+function asSet(list: readonly string[]): string[] {
+  return [...new Set(list)].sort();
+}
+
 /**
- * The hex SHA-256 of each agreement's and each operation's terms (its canonical JSON, as the file
- * gives it), by label: `SG-VN-2019@1` for an agreement, `operation THUNDERBALL-2019@1` for an
- * operation. Two files whose agreement `SG-VN-2019@1` differs only in spacing, member order or
- * comments give it the same digest.
+ * An agreement's terms in one form: `onwardSharing` written out (false by default), a condition
+ * that does not hold (`routeTouchesRecipient: false`) and an empty `conditions` dropped, times
+ * as the instants they name (core's RFC 3339 parser), and the sets sorted: `parties`,
+ * `alertTypes`, each flow's `from` and `to`, and the flows themselves (a flow allows whatever
+ * its place in the list). Two spellings of the same terms give the same form.
+ */
+export function normalAgreementTerms(a: Agreement): Record<string, unknown> {
+  const flows = a.flows?.map((f) => ({ from: asSet(f.from), to: asSet(f.to) }));
+  const flowSet = flows && [...new Map(flows.map((f) => [canonicalJson(f), f])).entries()];
+  return {
+    id: a.id,
+    version: a.version,
+    title: a.title,
+    parties: asSet(a.parties),
+    ...(flowSet
+      ? { flows: flowSet.sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)).map(([, f]) => f) }
+      : {}),
+    alertTypes: asSet(a.alertTypes),
+    maxHandling: a.maxHandling,
+    validFrom: instant(a.validFrom),
+    ...(a.validUntil !== undefined ? { validUntil: instant(a.validUntil) } : {}),
+    ...(a.conditions?.routeTouchesRecipient === true
+      ? { conditions: { routeTouchesRecipient: true } }
+      : {}),
+    onwardSharing: a.onwardSharing === true,
+  };
+}
+
+/** An operation's terms in one form: times as instants, `members` and `alertTypes` sorted. */
+export function normalOperationTerms(o: Operation): Record<string, unknown> {
+  return {
+    id: o.id,
+    version: o.version,
+    name: o.name,
+    period: { from: instant(o.period.from), until: instant(o.period.until) },
+    members: asSet(o.members),
+    alertTypes: asSet(o.alertTypes),
+    maxHandling: o.maxHandling,
+  };
+}
+
+const sha256Hex = (v: unknown) => createHash('sha256').update(canonicalJson(v)).digest('hex');
+
+/**
+ * The hex SHA-256 of each agreement's and each operation's terms, by label: `SG-VN-2019@1` for
+ * an agreement, `operation THUNDERBALL-2019@1` for an operation. What is hashed is the canonical
+ * JSON of the terms' normal form ({@link normalAgreementTerms}, {@link normalOperationTerms}):
+ * two files whose `SG-VN-2019@1` differs only in spacing, comments, member order, the order of a
+ * set, a default written out, an empty `conditions` or the spelling of a time give it the same
+ * digest.
  */
 export function termsDigests(set: AgreementSet): ReadonlyMap<string, string> {
-  const digest = (v: unknown) => createHash('sha256').update(canonicalJson(v)).digest('hex');
   const out = new Map<string, string>();
-  for (const a of set.agreements) out.set(`${a.id}@${a.version}`, digest(a));
-  for (const o of set.operations ?? []) out.set(`operation ${o.id}@${o.version}`, digest(o));
+  for (const a of set.agreements)
+    out.set(`${a.id}@${a.version}`, sha256Hex(normalAgreementTerms(a)));
+  for (const o of set.operations ?? [])
+    out.set(`operation ${o.id}@${o.version}`, sha256Hex(normalOperationTerms(o)));
   return out;
 }
 
 /**
- * Throws {@link AgreementsChangedInPlaceError} when a label of `next` was `known` with another
- * digest: the terms of `SG-VN-2019@1` must never change, or the audit's label would mean two
- * things. Labels that come back with the same terms, and new labels, are fine.
+ * The digests the router recorded before the normal form (2026-11-29, the first release that
+ * recorded terms): the canonical JSON of each agreement and operation as the file gives it. Only
+ * to read audit logs written then ({@link checkTermsUnchanged}); never recorded any more.
+ */
+export function writtenTermsDigests(set: AgreementSet): ReadonlyMap<string, string> {
+  const out = new Map<string, string>();
+  for (const a of set.agreements) out.set(`${a.id}@${a.version}`, sha256Hex(a));
+  for (const o of set.operations ?? []) out.set(`operation ${o.id}@${o.version}`, sha256Hex(o));
+  return out;
+}
+
+/**
+ * Throws {@link AgreementsChangedInPlaceError} when a label of `next` was `known` with other
+ * terms: the terms of `SG-VN-2019@1` must never change, or the audit's label would mean two
+ * things. Labels that come back with the same terms, and new labels, are fine. A known digest
+ * matches when it is the label's {@link termsDigests} or, for digests recorded before the normal
+ * form, its {@link writtenTermsDigests}: either match means the same terms (a written form that
+ * hashes like a normal form is that normal form). Returns the labels' {@link termsDigests}.
  */
 export function checkTermsUnchanged(
   known: ReadonlyMap<string, string>,
-  next: ReadonlyMap<string, string>,
-): void {
-  const changed = [...next]
-    .filter(([label, d]) => known.has(label) && known.get(label) !== d)
+  next: AgreementSet,
+): ReadonlyMap<string, string> {
+  const digests = termsDigests(next);
+  const written = writtenTermsDigests(next);
+  const changed = [...digests]
+    .filter(([label, d]) => {
+      const k = known.get(label);
+      return k !== undefined && k !== d && k !== written.get(label);
+    })
     .map(([label]) => label);
   if (changed.length > 0) throw new AgreementsChangedInPlaceError(changed);
+  return digests;
 }

@@ -28,6 +28,12 @@ export interface LoadConfigOptions {
    * others; it must cope with a document the schema refused.
    */
   readonly check?: (doc: Record<string, unknown>) => readonly Issue[];
+  /**
+   * Read again on SIGHUP: a file that holds nothing (zero bytes, or only spaces and comments) is
+   * refused, whereas at start it means environment and defaults only. A file cut short by an
+   * editor or a copy would otherwise revoke every API token at once.
+   */
+  readonly reload?: boolean;
 }
 
 /**
@@ -41,7 +47,13 @@ export function loadConfigDocument<T>(options: LoadConfigOptions): T {
   if (options.file) {
     try {
       const parsed = parseYaml(readFileSync(options.file, 'utf8')) as unknown;
-      if (parsed !== null && parsed !== undefined) {
+      if ((parsed === null || parsed === undefined) && options.reload) {
+        issues.push({
+          pointer: '',
+          message:
+            'the configuration file is empty: refused on a reload (write the file whole, then SIGHUP)',
+        });
+      } else if (parsed !== null && parsed !== undefined) {
         if (typeof parsed !== 'object' || Array.isArray(parsed)) {
           issues.push({ pointer: '', message: 'the configuration file must hold a mapping' });
         } else doc = parsed as Record<string, unknown>;

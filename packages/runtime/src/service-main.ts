@@ -26,6 +26,11 @@ export async function runService<C extends { readonly log: { readonly level: str
   /** Logger name from the configuration (`gateway-SG-NPARKS`). */
   readonly name: (config: C) => string;
   readonly loadConfig: (file: string | undefined) => C;
+  /**
+   * The configuration file read again on SIGHUP (`loadConfig` unless given): stricter about an
+   * empty file, and checking only what the reload takes from it.
+   */
+  readonly reloadConfig?: (file: string | undefined) => C;
   readonly start: (config: C, log: Logger) => Promise<RunningService<C>>;
   /** How long a clean shutdown may take ({@link SHUTDOWN_GRACE_MS}; a test makes it short). */
   readonly shutdownGraceMs?: number;
@@ -82,7 +87,7 @@ export async function runService<C extends { readonly log: { readonly level: str
     // nothing of it: the tokens in force stay, and the keys and trust store are reloaded still.
     let next: C | undefined;
     try {
-      next = options.loadConfig(values.config);
+      next = (options.reloadConfig ?? options.loadConfig)(values.config);
     } catch (err) {
       log.error(
         {

@@ -254,6 +254,7 @@ export function loadConfig(
   // eslint-disable-next-line no-restricted-properties -- loadConfig is the one reader of the environment
   env: Readonly<Record<string, string | undefined>> = process.env,
   file: string | undefined = env['AHUB_CONFIG'],
+  options: { readonly reload?: boolean } = {},
 ): GatewayConfig {
   return loadConfigDocument<GatewayConfig>({
     schema,
@@ -261,6 +262,8 @@ export function loadConfig(
     bindings,
     paths,
     existing: COMMON_EXISTING_MEMBERS,
+    // Read again on SIGHUP: an empty file is refused, not taken for "no clients".
+    ...(options.reload ? { reload: true } : {}),
     ...(file ? { file } : {}),
   });
 }

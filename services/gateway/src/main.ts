@@ -10,5 +10,6 @@ import { startGateway } from './gateway.js';
 await runService<GatewayConfig>({
   name: (config) => `gateway-${config.agency}`,
   loadConfig: (file) => loadConfig(undefined, file),
+  reloadConfig: (file) => loadConfig(undefined, file, { reload: true }),
   start: (config, log) => startGateway(config, { log }),
 });

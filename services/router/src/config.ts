@@ -324,21 +324,29 @@ const paths = [...COMMON_PATH_MEMBERS, 'agreementsFile', 'auditDb'];
 
 /**
  * Loads the router configuration from `file` (YAML or JSON) and `AHUB_*` variables, which
- * override it; every problem is reported at once with `ERR_CONFIG_INVALID`.
+ * override it; every problem is reported at once with `ERR_CONFIG_INVALID`. `reload`: the file
+ * read again on SIGHUP (an empty file refused, the agreements file not checked).
  */
 export function loadConfig(
   // eslint-disable-next-line no-restricted-properties -- loadConfig is the one reader of the environment
   env: Readonly<Record<string, string | undefined>> = process.env,
   file: string | undefined = env['AHUB_CONFIG'],
+  options: { readonly reload?: boolean } = {},
 ): RouterConfig {
   const config = loadConfigDocument<RouterConfig & { auditPeers: string[] }>({
     schema,
     env,
     bindings,
     paths,
-    existing: [...COMMON_EXISTING_MEMBERS, 'agreementsFile'],
-    // The agreements file is part of the configuration: its problems come with the others.
-    check: (doc) => [...checkAgreements(doc), ...checkStreams(doc)],
+    // At start the agreements file is part of the configuration: its problems come with the
+    // others. On a reload (SIGHUP) it is not: the router reloads it on its own and keeps the
+    // agreements in force when it is refused, and an agreements file being edited must not hold
+    // back the coordinators' and operators' tokens (a leaked one revoked).
+    existing: options.reload
+      ? COMMON_EXISTING_MEMBERS
+      : [...COMMON_EXISTING_MEMBERS, 'agreementsFile'],
+    check: (doc) => [...(options.reload ? [] : checkAgreements(doc)), ...checkStreams(doc)],
+    ...(options.reload ? { reload: true } : {}),
     ...(file ? { file } : {}),
   });
   return config;

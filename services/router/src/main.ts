@@ -11,5 +11,6 @@ import { startRouter } from './router.js';
 await runService<RouterConfig>({
   name: (config) => `router-${config.instance}`,
   loadConfig: (file) => loadConfig(undefined, file),
+  reloadConfig: (file) => loadConfig(undefined, file, { reload: true }),
   start: (config, log) => startRouter(config, { log }),
 });

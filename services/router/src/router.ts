@@ -227,8 +227,7 @@ export async function startRouter(
     // The database must still hold what the router last published, before anything is appended.
     await checkpointer.start();
     seenTerms = store.recordedTerms();
-    checkTermsUnchanged(seenTerms, termsDigests(agreements));
-    for (const [label, d] of termsDigests(agreements)) seenTerms.set(label, d);
+    for (const [label, d] of checkTermsUnchanged(seenTerms, agreements)) seenTerms.set(label, d);
     await writer.enqueue(agreementsOutcome(config.agreementsFile, agreementsHash, agreements));
   } catch (err) {
     if (err instanceof AuditIntegrityError)
@@ -313,9 +312,7 @@ export async function startRouter(
     try {
       const next = loadAgreementsFile(config.agreementsFile, registry, keys.trust().agencies);
       if (next.sha256 === agreementsHash) return true;
-      const nextTerms = termsDigests(next.set);
-      checkTermsUnchanged(seenTerms, nextTerms);
-      for (const [label, d] of nextTerms) seenTerms.set(label, d);
+      for (const [label, d] of checkTermsUnchanged(seenTerms, next.set)) seenTerms.set(label, d);
       agreements = next.set;
       agreementsHash = next.sha256;
       metrics.reloads.inc({ result: 'applied' });
