@@ -1,6 +1,7 @@
 import { handlingRank, type Alert } from './alert.js';
 import { agreementIndex } from './agreement-index.js';
 import { ErrorCode } from './errors.js';
+import { timeOf } from './rfc3339.js';
 import {
   DenyReason,
   evaluateAgreements,
@@ -87,7 +88,8 @@ function planOperation(
   now: Date,
 ): RouteDecision {
   const t = now.getTime();
-  const inPeriod = t >= Date.parse(op.period.from) && t <= Date.parse(op.period.until);
+  // The hub's one RFC 3339 reader (a leap second included: Date.parse reads 23:59:60 as NaN).
+  const inPeriod = t >= timeOf(op.period.from) && t <= timeOf(op.period.until);
   const isMember = (a: string) => op.members.some((m) => partyMatches(m, a));
   const members = candidates.filter((c) => c !== alert.origin && isMember(c));
   const others = candidates.filter((c) => c !== alert.origin && !isMember(c));

@@ -47,6 +47,31 @@ function route(a: Alert, now = inside, original?: Parameters<typeof decideRoute>
 }
 
 describe('policy - operations', () => {
+  it('an operation period that ends on a leap second is read as the hub reads every time (RFC 3339, not Date.parse)', () => {
+    const leap = parseAgreements(
+      {
+        ...document,
+        operations: [
+          {
+            ...document.operations[0]!,
+            period: { from: '2016-12-01T00:00:00Z', until: '2016-12-31T23:59:60Z' },
+          },
+        ],
+      },
+      registry,
+    );
+    const d = decideRoute({
+      agreements: leap,
+      alert: alert(),
+      candidates: AGENCIES,
+      now: new Date('2016-12-31T12:00:00Z'),
+    });
+    expect(d.kind === 'route' && d.operation).toEqual({
+      id: 'THUNDERBALL',
+      version: 2,
+      inPeriod: true,
+    });
+  });
   it('during its period an operation alert goes to the members only, under the operation', () => {
     const d = route(alert());
     expect(d.kind).toBe('route');
