@@ -229,6 +229,7 @@ describe('services - shutdown, readiness, start-up and resending after a 503', (
       'AlertHubLeafOutboxExpired',
       'AlertHubNatsDown',
       'AlertHubRouterBacklogGrowing',
+      'AlertHubRouterBacklogLarge',
       'AlertHubUndeliveredAlerts',
     ]);
     const exported = new Set<string>();
