@@ -63,7 +63,7 @@ export interface WebSessions<P> {
    * (not GET or HEAD) must also carry {@link WEB_CSRF_HEADER}: a page of another origin cannot
    * add it without the service's consent (CORS), on top of the cookie's SameSite=Strict.
    */
-  lookup(req: FastifyRequest): P | undefined;
+  lookup(req: FastifyRequest, options?: { touch?: boolean }): P | undefined;
 }
 
 interface Session<P> {
@@ -91,7 +91,10 @@ export function registerWebApp<P>(app: FastifyInstance, o: WebAppOptions<P>): We
       .header('cross-origin-opener-policy', 'same-origin')
       .header('cross-origin-resource-policy', 'same-origin');
 
-  const sessionOf = (req: FastifyRequest): { id: string; session: Session<P> } | undefined => {
+  const sessionOf = (
+    req: FastifyRequest,
+    touch = true,
+  ): { id: string; session: Session<P> } | undefined => {
     const id = readCookie(req.headers.cookie, o.cookieName);
     if (!id) return undefined;
     const session = sessions.get(id);
@@ -109,7 +112,7 @@ export function registerWebApp<P>(app: FastifyInstance, o: WebAppOptions<P>): We
       }
       session.principal = principal;
     }
-    session.lastSeen = now();
+    if (touch) session.lastSeen = now();
     return { id, session };
   };
   const cookie = (req: FastifyRequest, value: string, expire = false) =>
@@ -195,8 +198,10 @@ export function registerWebApp<P>(app: FastifyInstance, o: WebAppOptions<P>): We
   });
 
   return {
-    lookup(req) {
-      const s = sessionOf(req);
+    lookup(req, options) {
+      // `touch: false`: a check that is not a use (a live feed asking again whether it may go on)
+      // leaves the session's idle time running.
+      const s = sessionOf(req, options?.touch ?? true);
       if (!s) return undefined;
       if (req.method !== 'GET' && req.method !== 'HEAD' && req.headers[WEB_CSRF_HEADER] !== '1')
         return undefined;

@@ -26,7 +26,8 @@ beforeAll(async () => {
     now: () => clock,
   });
   app.all('/v1/thing', async (req, reply) => {
-    const who = sessions.lookup(req);
+    // ?check: a look that is not a use (a live feed asking whether it may go on)
+    const who = sessions.lookup(req, { touch: !('check' in (req.query as object)) });
     return who
       ? { who: who.name }
       : reply.code(401).send({ error: { code: 'ERR_UNAUTHENTICATED' } });
@@ -144,6 +145,14 @@ describe('web app - pages, assets and sessions', () => {
     expect((await app.inject({ url: '/v1/thing', headers: { cookie: b } })).statusCode).toBe(200);
     clock += 61_000;
     expect((await app.inject({ url: '/v1/thing', headers: { cookie: b } })).statusCode).toBe(401);
+
+    // Checks that are not uses (a live feed's) leave the idle time running.
+    const c = sessionCookie((await signIn()).headers['set-cookie']);
+    for (let i = 0; i < 3; i++) {
+      clock += 25_000;
+      const check = await app.inject({ url: '/v1/thing?check', headers: { cookie: c } });
+      expect(check.statusCode).toBe(i < 2 ? 200 : 401);
+    }
   });
 
   it('web app - an app that was not built answers 503 with what to run', async () => {

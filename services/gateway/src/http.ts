@@ -409,7 +409,8 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
     // them all), rather than feeding them for as long as they stay open.
     const allowed = () =>
       (
-        findTokenHolder(deps.clients(), req.headers.authorization) ?? consoleSessions.lookup(req)
+        findTokenHolder(deps.clients(), req.headers.authorization) ??
+        consoleSessions.lookup(req, { touch: false })
       )?.roles.includes('read-feed') === true;
     const onCommit = () => wake?.();
     deps.feedEvents.on('committed', onCommit);
