@@ -50,6 +50,28 @@ export async function startNatsCluster(o: {
   const ownsDir = o.dir === undefined;
   const dir = o.dir ?? mkdtempSync(join(tmpdir(), 'ahub-cluster-'));
   mkdirSync(dir, { recursive: true });
+  // Route ports are chosen before any node starts (every node names them all), so another
+  // listener (a node's own monitoring port, picked by the kernel) can take one meanwhile: such a
+  // start is tried again on fresh ports, a few times.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startNodes(o, dir, ownsDir);
+    } catch (err) {
+      if (attempt >= 3 || !/address already in use/.test((err as Error).message)) {
+        if (ownsDir) rmSync(dir, { recursive: true, force: true });
+        throw err;
+      }
+      for (let i = 0; i < o.size; i++)
+        rmSync(join(dir, `ahub-${i + 1}`), { recursive: true, force: true });
+    }
+  }
+}
+
+async function startNodes(
+  o: Parameters<typeof startNatsCluster>[0],
+  dir: string,
+  ownsDir: boolean,
+): Promise<NatsCluster> {
   const nodes: ClusterNode[] = [];
   const clientPorts: number[] = [];
   for (let i = 0; i < o.size; i++) {
@@ -81,7 +103,8 @@ export async function startNatsCluster(o: {
     if (ownsDir) rmSync(dir, { recursive: true, force: true });
   };
   if (failed) {
-    await stopAll();
+    // The directory stays for another attempt; the caller removes it when it gives up.
+    await Promise.allSettled(servers.map((s) => s.stop()));
     throw failed.reason;
   }
   return {
