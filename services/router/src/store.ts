@@ -321,6 +321,10 @@ export class RouterStore {
     this.#groupRefusals = options.groupRefusals ?? true;
     db.exec(SCHEMA);
     migrate(db);
+    // Every alert is checked against the ids its sender was delivered (ERR_ALERT_ID_REUSED): by
+    // alert id alone, which the (origin, alert_id) key does not serve (a scan of every routed
+    // alert, per alert).
+    db.exec('CREATE INDEX IF NOT EXISTS routed_alerts_by_id ON routed_alerts (alert_id)');
     this.#delivery = db.prepare<
       [string, string, string],
       {
