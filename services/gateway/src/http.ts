@@ -164,11 +164,18 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
     done();
   });
 
+  /**
+   * The API client of a request: its bearer token, else its console session (`touch: false`
+   * for a check that is not a use, which leaves the session's idle time running).
+   */
+  const callerOf = (req: FastifyRequest, touch = true) =>
+    findTokenHolder(deps.clients(), req.headers.authorization) ??
+    consoleSessions.lookup(req, { touch });
+
   const requireRole =
     (...roles: Role[]) =>
     async (req: FastifyRequest) => {
-      const client =
-        findTokenHolder(deps.clients(), req.headers.authorization) ?? consoleSessions.lookup(req);
+      const client = callerOf(req);
       if (!client)
         throw new GatewayError(
           'ERR_UNAUTHENTICATED',
@@ -407,11 +414,7 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
     // The caller's token (or console session) is looked up again before every page and at every
     // heartbeat: a token revoked by a reload ends the streams opened with it (the reload wakes
     // them all), rather than feeding them for as long as they stay open.
-    const allowed = () =>
-      (
-        findTokenHolder(deps.clients(), req.headers.authorization) ??
-        consoleSessions.lookup(req, { touch: false })
-      )?.roles.includes('read-feed') === true;
+    const allowed = () => callerOf(req, false)?.roles.includes('read-feed') === true;
     const onCommit = () => wake?.();
     deps.feedEvents.on('committed', onCommit);
     const heartbeat = setInterval(() => {
