@@ -21,6 +21,11 @@ import { createHash } from 'node:crypto';
  * common schema never holds them).
  */
 export const Streams = {
+  /**
+   * The single inbound stream of hubs provisioned before each agency had its own
+   * ({@link inboundStreamName}). Provisioning takes its subjects away; the router still reads
+   * what it holds until that is drained.
+   */
   Inbound: 'AHUB_INBOUND',
   Feeds: 'AHUB_FEEDS',
   DeadLetter: 'AHUB_DEADLETTER',
@@ -99,6 +104,25 @@ export function receiptMsgId(agency: string, receiptId: string, envelope: Uint8A
 /** The first 22 characters (128 bits) of the base64url SHA-256 of an envelope. */
 function envelopeDigest(envelope: Uint8Array): string {
   return createHash('sha256').update(envelope).digest('base64url').slice(0, 22);
+}
+
+/** Prefix of every agency's own inbound stream ({@link inboundStreamName}). */
+export const INBOUND_STREAM_PREFIX = 'AHUB_IN_';
+
+/**
+ * The inbound stream of one agency: it alone holds `ahub.in.<agency>.>`, with its own byte limit,
+ * so one agency filling it refuses only its own messages, and the router reads each agency's
+ * stream in turn.
+ */
+export function inboundStreamName(agency: string): string {
+  return `${INBOUND_STREAM_PREFIX}${token(agency, 'agency')}`;
+}
+
+/** The agency whose inbound stream `stream` is, or undefined if it is not one. */
+export function inboundStreamAgency(stream: string): string | undefined {
+  if (!stream.startsWith(INBOUND_STREAM_PREFIX)) return undefined;
+  const agency = stream.slice(INBOUND_STREAM_PREFIX.length);
+  return TOKEN.test(agency) ? agency : undefined;
 }
 
 /** Every inbound subject of one agency (its publish permission). */
