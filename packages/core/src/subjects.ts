@@ -337,9 +337,9 @@ export function agencyPermissions(
 
 /**
  * The router: it manages the streams and consumers (the whole JetStream API), forwards to every
- * feed, dead-letters, and acks what its own consumer delivered. On the inbound subjects it
- * publishes only a dead letter an operator requeued, the original bytes unchanged: they must
- * still verify under the origin's own key.
+ * feed, dead-letters, and acks what its own consumers (one per inbound stream) delivered. On the
+ * inbound subjects it publishes only a dead letter an operator requeued, the original bytes
+ * unchanged: they must still verify under the origin's own key.
  */
 export function routerPermissions(principal: string): SubjectPermissions {
   return {
@@ -348,7 +348,9 @@ export function routerPermissions(principal: string): SubjectPermissions {
       INBOUND_ALL,
       DEAD_LETTER_ALL,
       '$JS.API.>',
-      `$JS.ACK.${Streams.Inbound}.${ROUTER_CONSUMER}.>`,
+      // its own consumer of every inbound stream: each agency's AHUB_IN_<agency>, and an older
+      // hub's AHUB_INBOUND until drained (no other consumer is named `router`)
+      `$JS.ACK.*.${ROUTER_CONSUMER}.>`,
       AUDIT_CHECKPOINTS_ALL,
     ],
     subscribe: [`${inboxPrefix(principal)}.>`, AUDIT_COSIGNATURES_ALL, 'ahub.audit.proof.>'],
