@@ -18,6 +18,7 @@ import {
   signAlert,
   type Alert,
   type SigningKey,
+  inboundStreamName,
 } from '@alert-hub/core';
 import { generateKey, revokeKey } from '@alert-hub/operator';
 import { createToken, openDatabase, readSigningKey } from '@alert-hub/runtime';
@@ -370,7 +371,7 @@ describe('hostile input - at the router (raw NATS messages)', () => {
     const nc = await nats.connect();
     const js = jetstream(nc);
     const jsm = await jetstreamManager(nc);
-    const before = (await jsm.streams.info(Streams.Inbound)).state.messages;
+    const before = (await jsm.streams.info(inboundStreamName('SG-NPARKS'))).state.messages;
     await expect(
       js.publish(inboundSubject('SG-NPARKS', 'seizure-report'), new Uint8Array(300 * 1024)),
     ).rejects.toThrow(/message size exceeds maximum allowed/);
@@ -382,7 +383,7 @@ describe('hostile input - at the router (raw NATS messages)', () => {
     await expect(
       js.publish(inboundSubject('SG-NPARKS', 'seizure-report'), new Uint8Array(10), { headers: h }),
     ).rejects.toThrow(/header size exceeds maximum/);
-    expect((await jsm.streams.info(Streams.Inbound)).state.messages).toBe(before);
+    expect((await jsm.streams.info(inboundStreamName('SG-NPARKS'))).state.messages).toBe(before);
   });
   it('poison pill: messages of exactly the stream size limit end (dead letter of digest and prefix, audited, terminated) and routing goes on with maxAckPending 3', async () => {
     const nc = await nats.connect();
@@ -391,7 +392,7 @@ describe('hostile input - at the router (raw NATS messages)', () => {
     const agencies = ['SG-NPARKS', 'VN-CUSTOMS', 'KE-KWS'];
     await provision(nc, agencies, { ackWaitMs: 5000, routerMaxAckPending: 3 });
     try {
-      const max = (await jsm.streams.info(Streams.Inbound)).config.max_msg_size;
+      const max = (await jsm.streams.info(inboundStreamName('SG-NPARKS'))).config.max_msg_size;
       const pills: { seq: number; data: Uint8Array }[] = [];
       for (let i = 0; i < 4; i++) {
         const data = new Uint8Array(max).fill(0x41 + i);
@@ -658,7 +659,9 @@ describe('hostile input - at the gateway (HTTP)', () => {
     const nc = await nats.connect();
     const jsm = await jetstreamManager(nc);
     const before = (
-      await jsm.streams.info(Streams.Inbound, { subjects_filter: 'ahub.in.SG-NPARKS.>' })
+      await jsm.streams.info(inboundStreamName('SG-NPARKS'), {
+        subjects_filter: 'ahub.in.SG-NPARKS.>',
+      })
     ).state.messages;
     const bodies = fc.oneof(
       fc.string({ maxLength: 2000 }),
@@ -684,8 +687,11 @@ describe('hostile input - at the gateway (HTTP)', () => {
       { numRuns: 300 },
     );
     expect(
-      (await jsm.streams.info(Streams.Inbound, { subjects_filter: 'ahub.in.SG-NPARKS.>' })).state
-        .messages,
+      (
+        await jsm.streams.info(inboundStreamName('SG-NPARKS'), {
+          subjects_filter: 'ahub.in.SG-NPARKS.>',
+        })
+      ).state.messages,
     ).toBe(before);
     expect(gateway.proc.exitCode).toBeNull();
     expect((await fetch(`${gateway.url}/healthz`)).status).toBe(200);

@@ -56,7 +56,6 @@ describe('inbound streams - provisioning', () => {
       routerMaxAckPending: 512,
     });
     expect(report.legacyInbound).toBeUndefined();
-    expect(report.inboundFailed).toBeUndefined();
     expect(await noStream(jsm, Streams.Inbound)).toBe(true);
 
     for (const [agency, maxBytes] of [
@@ -122,6 +121,28 @@ describe('inbound streams - provisioning', () => {
   });
 });
 
+describe('inbound streams - an agency whose stream cannot be made', () => {
+  it('does not keep the others’ from being made; provisioning then fails with ERR_INBOUND_STREAMS_NOT_PROVISIONED naming it', async () => {
+    const jsm = await jetstreamManager(await fresh.connect());
+    const [TZ, UG] = ['TZ-TAWA', 'UG-UWA'];
+    // More than the server's JetStream may reserve (max_file_store): nats-server refuses it.
+    const err = await provisionHub(jsm, [TZ, UG], {
+      limits: { inboundMaxBytesFor: { [TZ]: 2 * 1024 ** 4 } },
+    }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toMatchObject({
+      code: 'ERR_INBOUND_STREAMS_NOT_PROVISIONED',
+      failures: [expect.objectContaining({ agency: TZ })],
+    });
+    expect(await noStream(jsm, inboundStreamName(TZ))).toBe(true);
+    expect((await jsm.consumers.info(inboundStreamName(UG), ROUTER_CONSUMER)).name).toBe(
+      ROUTER_CONSUMER,
+    );
+  });
+});
+
 describe('inbound streams - migration of a hub with the shared AHUB_INBOUND', () => {
   it('takes the subjects and sources away from AHUB_INBOUND, keeps its unhandled messages for its router consumer, and new publishes land in each agency’s stream', async () => {
     const nc = await older.connect();
@@ -168,7 +189,6 @@ describe('inbound streams - migration of a hub with the shared AHUB_INBOUND', ()
 
     const report = await provisionHub(jsm, [SG, VN, NG], { leaves: [NG] });
     expect(report.legacyInbound).toEqual({ messages: 4, unhandled: 3 });
-    expect(report.inboundFailed).toBeUndefined();
 
     const legacy = await jsm.streams.info(Streams.Inbound);
     expect(legacy.config.subjects).toEqual([LEGACY_INBOUND_SUBJECTS]);

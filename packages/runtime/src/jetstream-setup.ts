@@ -12,7 +12,7 @@ import {
   type StreamSource,
 } from '@nats-io/jetstream';
 import { nanos, type NatsConnection } from '@nats-io/transport-node';
-import { FeedsWorkQueueError } from './errors.js';
+import { FeedsWorkQueueError, InboundStreamsNotProvisionedError } from './errors.js';
 import {
   AUDIT_CHECKPOINTS_ALL,
   AUDIT_COSIGNATURES_ALL,
@@ -279,8 +279,6 @@ export interface ProvisionReport {
    * `unhandled`: messages that consumer has not acknowledged yet (all of them without one).
    */
   readonly legacyInbound?: { readonly messages: number; readonly unhandled: number };
-  /** Agencies whose inbound stream or router consumer could not be made, and why. */
-  readonly inboundFailed?: readonly { readonly agency: string; readonly reason: string }[];
 }
 
 /**
@@ -435,9 +433,14 @@ async function ensureConsumer(
 }
 
 /**
- * Creates (or brings up to date) the hub's streams, the router's durable consumer and one
- * feed consumer per agency. Agencies cannot do this themselves: their NATS users may only
- * read their own consumer, so the router does it for them (at start and on every reload).
+ * Creates (or brings up to date) the hub's streams: one inbound stream per agency
+ * (`AHUB_IN_<agency>`, its own `max_bytes`) with the router's durable consumer on each, and one
+ * feed consumer per agency. An agency gone from `agencies` keeps its stream and what it holds
+ * (evidence: nothing here deletes a stream). An older hub's shared `AHUB_INBOUND` is retired
+ * first (see `retireLegacyInbound`). Some agencies' inbound streams failing does not stop the
+ * others': they are thrown at the end ({@link InboundStreamsNotProvisionedError}). Agencies cannot
+ * do this themselves: their NATS users may only read their own consumer, so the router does it
+ * for them (at start and on every reload).
  */
 export async function provisionHub(
   jsm: JetStreamManager,
@@ -523,6 +526,7 @@ export async function provisionHub(
       max_ack_pending: 1024,
     });
   }
+  if (inboundFailed.length > 0) throw new InboundStreamsNotProvisionedError(inboundFailed);
   return report;
 }
 

@@ -185,11 +185,6 @@ export async function startRouter(
           { stream: Streams.Inbound, ...report.legacyInbound },
           'the shared inbound stream of an older hub holds messages of before the upgrade: it takes no new ones (each agency has its own stream) and is read until drained',
         );
-      for (const f of report.inboundFailed ?? [])
-        log.error(
-          { agency: f.agency, stream: inboundStreamName(f.agency), reason: f.reason },
-          'the agency’s inbound stream could not be provisioned: its alerts are refused until it is',
-        );
       log.info(
         {
           perOrigin: report.deadLettersPerOrigin,
