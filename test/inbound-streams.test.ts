@@ -179,7 +179,7 @@ describe('inbound streams - migration of a hub with the shared AHUB_INBOUND', ()
     for (const [subject, data] of sent) await js.publish(subject, data, { msgID: data });
     // What the leaf's outbox gave it carries the outbox sequence (as nats-server's sourcing writes it).
     const h = natsHeaders();
-    h.set('Nats-Stream-Source', `${outboxStreamName(NG)} 41 > > ${inboundSubject(NG, 'sighting')}`);
+    h.set('Nats-Stream-Source', `${outboxStreamName(NG)}:TtwnR7sx 41`);
     await js.publish(inboundSubject(NG, 'sighting'), 'ng-41', { headers: h, msgID: 'ng-41' });
     // The router handled the first one before the upgrade.
     const legacyConsumer = await js.consumers.get(Streams.Inbound, ROUTER_CONSUMER);
