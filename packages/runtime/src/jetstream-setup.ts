@@ -544,8 +544,8 @@ export function isStreamFull(err: unknown): boolean {
 
 /**
  * Creates (or brings up to date) the outbox stream on `agency`'s leaf node: the gateway's
- * publishes are stored there first (the 202 means "stored at the agency") and the hub's inbound
- * stream sources them whenever the link is up. Alerts stay for `maxAgeMs` whether or not the hub
+ * publishes are stored there first (the 202 means "stored at the agency") and the agency's inbound
+ * stream at the hub sources them whenever the link is up. Alerts stay for `maxAgeMs` whether or not the hub
  * has them yet: a link down longer than that loses the oldest, so keep it longer than any outage
  * you plan for. `jsm` is a manager on the leaf itself (its own domain).
  */
@@ -565,7 +565,8 @@ export async function provisionLeaf(
     max_msg_size: DEFAULT_MAX_ENVELOPE_BYTES + 4096,
     duplicate_window: nanos(limits.duplicateWindowMs),
     max_age: nanos(limits.maxAgeMs),
-    max_bytes: limits.inboundMaxBytes,
+    // the size of the agency's stream at the hub, which sources it
+    max_bytes: inboundMaxBytesOf(limits, agency),
     deny_delete: true,
     deny_purge: true,
   });

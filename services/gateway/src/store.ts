@@ -50,8 +50,9 @@ export interface SentReceipt {
   readonly id: string;
   readonly sequence: number;
   /**
-   * The stream that acknowledged the alert at `sequence`: the hub's inbound stream, or the
-   * agency's leaf outbox (whose sequences are not the inbound stream's).
+   * The stream that acknowledged the alert at `sequence`: the agency's inbound stream at the hub
+   * (`AHUB_IN_<agency>`; `AHUB_INBOUND` on a hub before the upgrade), or the agency's leaf outbox
+   * (whose sequences are not the inbound stream's).
    */
   readonly stream?: string;
   readonly contentSha256: string;
