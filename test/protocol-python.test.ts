@@ -15,7 +15,8 @@ import { ROOT } from '@alert-hub/testkit';
  */
 
 const INSTALL = 'apt-get install python3 python3-msgpack python3-cryptography';
-/** Tried in this order: the PATH's (a developer's pyenv or venv), then Debian's. */
+/** Tried in this order: the PATH's (a developer's pyenv or venv), then Debian's (`.ci/run` installs
+ * Debian's packages when neither has both modules). */
 const PYTHONS = ['python3', '/usr/bin/python3'];
 
 interface Vector {
