@@ -15,8 +15,10 @@ import { ROOT } from '@alert-hub/testkit';
  */
 
 const INSTALL = 'apt-get install python3 python3-msgpack python3-cryptography';
-/** Tried in this order: the PATH's (a developer's pyenv or venv), then Debian's (`.ci/run` installs
- * Debian's packages when neither has both modules). */
+/**
+ * Tried in this order: the PATH's (a developer's pyenv or venv), then Debian's (`.ci/run` installs
+ * Debian's packages when neither has both modules).
+ */
 const PYTHONS = ['python3', '/usr/bin/python3'];
 
 interface Vector {
@@ -53,12 +55,17 @@ function extractSnippet(doc: string): string {
   return blocks[0]!;
 }
 
+const VERSIONS =
+  'import sys, msgpack, cryptography; ' +
+  'print("Python %s, msgpack %s, cryptography %s" % (sys.version.split()[0], ' +
+  '".".join(map(str, msgpack.version)), cryptography.__version__))';
+
 /** The first Python 3 that imports msgpack and cryptography, or an error naming the install. */
-function findPython(): string {
+function findPython(): { python: string; versions: string } {
   const tried: string[] = [];
   for (const python of PYTHONS) {
-    const r = spawnSync(python, ['-c', 'import msgpack, cryptography'], { encoding: 'utf8' });
-    if (r.status === 0) return python;
+    const r = spawnSync(python, ['-c', VERSIONS], { encoding: 'utf8' });
+    if (r.status === 0) return { python, versions: r.stdout.trim() };
     const why = r.error ? r.error.message : (r.stderr.trim().split('\n').pop() ?? '');
     tried.push(`${python}: ${why}`);
   }
@@ -144,7 +151,8 @@ function runSnippet(python: string, work: string): SnippetResult[] {
 }
 
 describe('protocol.md §5.4 - the Python verifier, run over test/vectors/vectors.json', () => {
-  const work = mkdtempSync(join(tmpdir(), 'ahub-python-'));
+  let work: string | undefined;
+  let ranWith = '';
   const results = new Map<string, SnippetResult>();
   // A missing Python or a snippet that does not run fails every test below, never skips one.
   let notRun: Error | undefined;
@@ -154,16 +162,22 @@ describe('protocol.md §5.4 - the Python verifier, run over test/vectors/vectors
 
   beforeAll(() => {
     try {
-      for (const r of runSnippet(findPython(), work)) results.set(r.name, r);
+      const { python, versions } = findPython();
+      ranWith = `${python} (${versions})`;
+      work = mkdtempSync(join(tmpdir(), 'ahub-python-'));
+      for (const r of runSnippet(python, work)) results.set(r.name, r);
     } catch (err) {
       notRun = err instanceof Error ? err : new Error(String(err));
     }
   });
 
-  afterAll(() => rmSync(work, { recursive: true, force: true }));
+  afterAll(() => {
+    if (work) rmSync(work, { recursive: true, force: true });
+  });
 
   it('runs, from docs/protocol.md, under Python 3 with msgpack and cryptography', () => {
     if (notRun) throw notRun;
+    console.log(`protocol.md §5.4: the snippet ran with ${ranWith}`);
     expect(results.size).toBeGreaterThan(0);
   });
 
@@ -181,7 +195,10 @@ describe('protocol.md §5.4 - the Python verifier, run over test/vectors/vectors
       expect(got?.result, `${v.name}: the snippet gave ${describeResult(got)}`).not.toBe('error');
       if ('code' in hub) {
         // Refused at a step the snippet checks: the vector's code is that step's.
-        expect(v.expected).toEqual({ ok: false, code: hub.code });
+        expect(v.expected, `${v.name}: refused at steps 1 to 21`).toEqual({
+          ok: false,
+          code: hub.code,
+        });
         expect(describeResult(got), v.name).toBe(`Refused(${hub.code})`);
       } else {
         // Accepted, or refused at a step the snippet omits: its own steps pass.
