@@ -34,11 +34,13 @@ def load_trust(trust_dir):
     """`keys` (kid -> JWK with its file's principal and role) and `revoked` (a set of kids)."""
     keys, revoked = {}, set()
     for name in sorted(os.listdir(trust_dir)):
+        if name != "revoked.json" and not name.endswith(".jwks.json"):
+            continue
         with open(os.path.join(trust_dir, name), encoding="utf-8") as f:
             doc = json.load(f)
         if name == "revoked.json":
             revoked = {entry["kid"] for entry in doc["revoked"]}
-        elif name.endswith(".jwks.json"):
+        else:
             for key in doc["keys"]:
                 keys[key["kid"]] = {**key, "principal": doc["principal"], "role": doc["role"]}
     return keys, revoked
