@@ -137,12 +137,22 @@ function headerFor(a: Alert, key: SigningKey, extra: Record<string, unknown> = {
   };
 }
 
-function auditOf(streamSeq: number) {
+/**
+ * The audit entries of the message at `streamSeq` of `origin`'s inbound stream (each agency's
+ * stream numbers its own messages: the origin, claimed by the subject, tells them apart).
+ */
+function auditOf(streamSeq: number, origin = 'SG-NPARKS') {
   const db = openDatabase(auditDb, { readonly: true });
   try {
     return db
-      .prepare('SELECT event, reason_code, detail FROM audit WHERE stream_seq = ? ORDER BY seq')
-      .all(streamSeq) as { event: string; reason_code: string | null; detail: string | null }[];
+      .prepare(
+        'SELECT event, reason_code, detail FROM audit WHERE stream_seq = ? AND origin = ? ORDER BY seq',
+      )
+      .all(streamSeq, origin) as {
+      event: string;
+      reason_code: string | null;
+      detail: string | null;
+    }[];
   } finally {
     db.close();
   }
@@ -171,7 +181,7 @@ async function expectRefused(
   );
   const records = await eventually(
     () => {
-      const r = auditOf(ack.seq);
+      const r = auditOf(ack.seq, origin);
       return r.some((x) => x.event === 'dead-lettered') ? r : undefined;
     },
     10_000,
@@ -600,7 +610,11 @@ describe('hostile input - at the router (raw NATS messages)', () => {
     );
     await routerDrained(nc, 20_000);
     for (const seq of seqs)
-      expect(auditOf(seq).map((r) => r.event)).toEqual(['received', 'rejected', 'dead-lettered']);
+      expect(auditOf(seq, 'VN-CUSTOMS').map((r) => r.event)).toEqual([
+        'received',
+        'rejected',
+        'dead-lettered',
+      ]);
     expect((await feedMessages(nc)).length).toBe(feedsBefore);
     expect(router.proc.exitCode).toBeNull();
     expect((await fetch(`${router.url}/readyz`)).status).toBe(200);
