@@ -83,6 +83,10 @@ function retentionPolicy(r: FeedsRetention): RetentionPolicy {
 
 export const DEFAULT_STREAM_LIMITS: StreamLimits = {
   maxAgeMs: 30 * 24 * 3600_000,
+  // Per agency. The router's default stated load (10 alerts/s of 4 KiB for 30 days) is about
+  // 100 GiB for the whole hub, 1 GiB each split over 100 agencies. nats-server reserves every
+  // stream's max_bytes against its max_file_store (by default 75% of the free disk): 100
+  // agencies need about 103 GiB of it with the other streams.
   inboundMaxBytes: 1024 ** 3,
   inboundMaxBytesFor: {},
   feedsMaxBytes: 2 * 1024 ** 3,
