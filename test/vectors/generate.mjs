@@ -168,6 +168,14 @@ export async function buildVectors() {
   add('issued-at-future', 'issuedAt 5 minutes and 1 ms after verifyAt.', signed(future), refused('ERR_ISSUED_AT_FUTURE'));
   add('issued-at-other-spelling', 'issued_at 2019-04-08T11:15:00+08:00 for an issuedAt of 2019-04-08T03:15:00Z: the same instant, another string.', signed(alert, { issued_at: '2019-04-08T11:15:00+08:00' }), refused('ERR_ENVELOPE_HEADER_MISMATCH'));
   add('schema-other-version', 'A version-1 alert whose header names the version-2 schema.', signed(alert, { schema: 'https://schemas.alert-hub.example/alerts/seizure-report/v2.json' }), refused('ERR_ENVELOPE_HEADER_MISMATCH'));
+  // Step 19 compares strings only; step 20 finds a schema for a number only (never for true or "1").
+  const idNumber = JSON.stringify(alert).replace(`"id":"${alert.id}"`, '"id":5');
+  add('header-alert-id-number', 'The payload\'s id and the header\'s alert_id are both the number 5: equal, but not strings.', signed(alert, { alert_id: 5 }, idNumber), refused('ERR_ENVELOPE_HEADER_MISMATCH'));
+  const versionTrue = JSON.stringify(alert).replace('"version":1,', '"version":true,');
+  add('version-true-under-v1-schema', 'The payload\'s version is true under a header naming the version-1 schema: true is no number, so no schema is registered for it.', signed(alert, {}, versionTrue), refused('ERR_ENVELOPE_HEADER_MISMATCH'));
+  const { schema: _s1, ...headerNoSchema } = headerOf(alert, sgKid);
+  const versionText = b64(JSON.parse(JSON.stringify(alert).replace('"version":1,', '"version":"1",')));
+  add('version-string-without-schema', 'The payload\'s version is the string "1" under a header without "schema": steps 19 and 20 pass, the schema step refuses it.', encodeEnvelope({ payload: versionText, signatures: [resign(sg, headerNoSchema, versionText)] }), refused('ERR_SCHEMA_INVALID'));
   const invalid = { ...alert, handling: 'TLP:PURPLE' };
   add('schema-invalid', 'A validly signed alert its schema refuses (handling TLP:PURPLE).', signed(invalid), refused('ERR_SCHEMA_INVALID'));
   const v9 = { ...alert, version: 9 };

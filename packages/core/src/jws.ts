@@ -312,23 +312,33 @@ export async function verifyOrigin(
   }
   const alert = value as Alert;
   const header = h as unknown as OriginHeader;
-  if (alert.origin !== agency)
+  // Step 19 of docs/protocol.md §5.1: each pair is two strings, equal. A value that is not a
+  // string, on either side, is a mismatch (two objects or two numbers are never "equal" here,
+  // whatever a language's own equality says of them).
+  const same = (a: unknown, b: unknown) => typeof a === 'string' && a === b;
+  if (!same(alert.origin, agency))
     throw new HeaderMismatchError(
       'agency',
       `is ${agency} but the alert's origin is ${String(alert.origin)}`,
     );
-  if (alert.id !== header.alert_id)
+  if (!same(alert.id, header.alert_id))
     throw new HeaderMismatchError('alert_id', 'differs from the alert id');
-  if (alert.type !== header.alert_type)
+  if (!same(alert.type, header.alert_type))
     throw new HeaderMismatchError('alert_type', 'differs from the alert type');
-  if (alert.issuedAt !== issuedAtText)
+  if (!same(alert.issuedAt, issuedAtText))
     throw new HeaderMismatchError('issued_at', 'differs from the alert issuedAt');
   if (options.registry) {
-    const expected = options.registry.schemaIdFor(String(alert.type), Number(alert.version));
+    // Step 20: a version that is not a JSON number (true, "1", [1]) names no schema, so only a
+    // header without `schema` passes; a number is compared by value (1.0 is version 1).
+    const version = alert.version as unknown;
+    const expected =
+      typeof version === 'number'
+        ? options.registry.schemaIdFor(alert.type, version)
+        : undefined;
     if (expected !== header.schema)
       throw new HeaderMismatchError(
         'schema',
-        `is not the schema of ${String(alert.type)} v${String(alert.version)}`,
+        `is not the schema of ${alert.type} v${String(alert.version)}`,
       );
   }
   const now = options.now ?? new Date();

@@ -1,9 +1,11 @@
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { renderClusterBlock, type ClusterNode, type RouteTls } from '@alert-hub/operator';
 import { startNatsServer, type NatsServer } from './nats-server.js';
+import { addressInUse, freePort } from './ports.js';
+
+export { freePort } from './ports.js';
 
 /** A hub cluster of nats-server processes on loopback. */
 export interface NatsCluster {
@@ -15,19 +17,6 @@ export interface NatsCluster {
   restartAll(): Promise<void>;
   /** Stops every node and removes a temporary directory. */
   stop(): Promise<void>;
-}
-
-/** A free loopback TCP port (bound, then released: routes must be known before any node starts). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const address = srv.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 /**
@@ -50,14 +39,14 @@ export async function startNatsCluster(o: {
   const ownsDir = o.dir === undefined;
   const dir = o.dir ?? mkdtempSync(join(tmpdir(), 'ahub-cluster-'));
   mkdirSync(dir, { recursive: true });
-  // Route ports are chosen before any node starts (every node names them all), so another
-  // listener (a node's own monitoring port, picked by the kernel) can take one meanwhile: such a
-  // start is tried again on fresh ports, a few times.
+  // Route ports are chosen before any node starts (every node names them all). They lie below the
+  // kernel's ephemeral range, where nothing it picks can take one meanwhile; another process
+  // picking the same one at random can, and such a start is tried again on fresh ports.
   for (let attempt = 1; ; attempt++) {
     try {
       return await startNodes(o, dir, ownsDir);
     } catch (err) {
-      if (attempt >= 3 || !/address already in use/.test((err as Error).message)) {
+      if (attempt >= 3 || !addressInUse((err as Error).message)) {
         if (ownsDir) rmSync(dir, { recursive: true, force: true });
         throw err;
       }

@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { NatsServerNotFoundError, NatsServerStartError } from './errors.js';
+import { addressInUse, freePort } from './ports.js';
 
 /** Where Debian's `nats-server` package and common installs put the binary. */
 const WELL_KNOWN_PATHS = [
@@ -60,7 +61,11 @@ export interface NatsServerOptions {
   readonly dir?: string;
   /** Extra configuration appended to the generated file: accounts, TLS, authorization. */
   readonly config?: string;
-  /** Client port; a free one (`-1`) when absent. A restart keeps the port it first got. */
+  /**
+   * Client port; when absent a free one below the kernel's ephemeral range ({@link freePort}),
+   * so that nothing the kernel hands out can take it while a killed server is down. A restart
+   * keeps the port it first got.
+   */
   readonly port?: number;
   /** Remove `dir` on stop (default: true when the directory was created here). */
   readonly removeDir?: boolean;
@@ -105,8 +110,9 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   mkdirSync(dir, { recursive: true });
   const removeDir = options.removeDir ?? ownsDir;
   const startTimeout = options.startTimeoutMs ?? 15_000;
-  let port = options.port ?? -1;
-  let monitorPort = -1;
+  const portPicked = options.port === undefined;
+  let port = options.port ?? (await freePort());
+  let monitorPort = await freePort();
   let child: ChildProcess | undefined;
   let stderr = '';
   let url = '';
@@ -212,7 +218,28 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
     process.off('exit', onExit);
   };
 
-  await launch();
+  /**
+   * Launches, trying again when one of its ports was taken meanwhile: the monitoring port moves
+   * (its URL is read again after every start); the client port moves only at the first start,
+   * when it was picked here (clients hold its URL afterwards), and otherwise is waited for.
+   */
+  const launchOnFreePorts = async (first: boolean, timeout?: number, healthy?: boolean) => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await launch(timeout, healthy);
+        return;
+      } catch (err) {
+        const message = (err as Error).message;
+        if (attempt >= 4 || !addressInUse(message)) throw err;
+        if (new RegExp(`:${port}: bind`).test(message)) {
+          if (first && portPicked) port = await freePort();
+          else await sleep(1_000);
+        } else monitorPort = await freePort();
+      }
+    }
+  };
+
+  await launchOnFreePorts(true);
 
   return {
     get url() {
@@ -237,7 +264,7 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
     },
     async restart(o) {
       await terminate('SIGTERM');
-      await launch(o?.timeoutMs, o?.healthy ?? true);
+      await launchOnFreePorts(false, o?.timeoutMs, o?.healthy ?? true);
     },
     log: readLog,
   };

@@ -1,9 +1,10 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { findNatsServer, startNatsServer } from '@alert-hub/testkit';
+import { findNatsServer, freePort, startNatsServer } from '@alert-hub/testkit';
 import { useNatsServer } from '@alert-hub/testkit/harness';
 
 const nats = useNatsServer();
@@ -31,6 +32,33 @@ describe('harness - nats-server', () => {
     expect(nats.server.port).toBe(port);
     const jsm = await jetstreamManager(nc);
     expect((await jsm.streams.info('T')).state.messages).toBe(1);
+  });
+
+  it('picks its ports below the kernel’s ephemeral range, where no outgoing connection can take them', async () => {
+    const ephemeralStart = Number(
+      readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').split(/\s+/)[0],
+    );
+    for (let i = 0; i < 20; i++) expect(await freePort()).toBeLessThan(ephemeralStart);
+    expect(nats.server.port).toBeLessThan(ephemeralStart);
+    expect(Number(new URL(nats.server.monitorUrl).port)).toBeLessThan(ephemeralStart);
+  });
+
+  it('a restart whose monitoring port was taken meanwhile listens on another one, the client port unchanged', async () => {
+    const server = await startNatsServer({ env: process.env });
+    const taker = createServer();
+    try {
+      const port = server.port;
+      const monitorPort = Number(new URL(server.monitorUrl).port);
+      await server.kill();
+      await new Promise<void>((resolve) => taker.listen(monitorPort, '127.0.0.1', resolve));
+      await server.restart();
+      expect(server.port).toBe(port);
+      expect(Number(new URL(server.monitorUrl).port)).not.toBe(monitorPort);
+      expect((await fetch(`${server.monitorUrl}/healthz`)).ok).toBe(true);
+    } finally {
+      taker.close();
+      await server.stop();
+    }
   });
 
   it('names the install command when the binary is missing', async () => {
