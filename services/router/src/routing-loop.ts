@@ -473,7 +473,10 @@ export class RoutingLoop {
       }
       const deliveries = m.info.deliveryCount;
       if (!isTransientFailure(err) && deliveries >= MAX_INTERNAL_FAILURES) {
-        log.error({ err, streamSeq: m.seq }, 'message failed repeatedly; dead-lettering it');
+        log.error(
+          { err, stream: m.info.stream, streamSeq: m.seq },
+          'message failed repeatedly; dead-lettering it',
+        );
         await this.#reject(
           m,
           claim?.origin,
@@ -485,7 +488,13 @@ export class RoutingLoop {
         return;
       }
       log.warn(
-        { err: (err as Error).message, streamSeq: m.seq, alertId, deliveries },
+        {
+          err: (err as Error).message,
+          stream: m.info.stream,
+          streamSeq: m.seq,
+          alertId,
+          deliveries,
+        },
         'routing failed; will retry',
       );
       this.#retry(m);
@@ -684,6 +693,7 @@ export class RoutingLoop {
         alertId: alert.id,
         origin: alert.origin,
         type: alert.type,
+        stream: m.info.stream,
         streamSeq: m.seq,
         forwarded: forwards.map((f) => f.recipient),
         ...(held.length ? { held: held.map((h) => h.recipient) } : {}),
@@ -729,7 +739,12 @@ export class RoutingLoop {
       deadLetterError = (err as Error).message;
       if (m.info.deliveryCount < MAX_DEAD_LETTER_ATTEMPTS) {
         log.warn(
-          { err: deadLetterError, streamSeq: m.seq, deliveries: m.info.deliveryCount },
+          {
+            err: deadLetterError,
+            stream: m.info.stream,
+            streamSeq: m.seq,
+            deliveries: m.info.deliveryCount,
+          },
           'dead-lettering failed; will retry',
         );
         this.#retry(m);
@@ -737,7 +752,7 @@ export class RoutingLoop {
       }
       metrics.deadLetterFailures.inc();
       log.error(
-        { err: deadLetterError, streamSeq: m.seq, code },
+        { err: deadLetterError, stream: m.info.stream, streamSeq: m.seq, code },
         'dead-lettering failed repeatedly; the message is refused without a dead letter',
       );
     }
@@ -767,7 +782,10 @@ export class RoutingLoop {
       });
       this.#d.onCommitted?.();
     } catch (err) {
-      log.warn({ err: (err as Error).message, streamSeq: m.seq }, 'audit write failed; will retry');
+      log.warn(
+        { err: (err as Error).message, stream: m.info.stream, streamSeq: m.seq },
+        'audit write failed; will retry',
+      );
       this.#retry(m);
       return;
     }
@@ -777,7 +795,15 @@ export class RoutingLoop {
     metrics.messages.inc({ outcome: 'rejected' });
     metrics.rejections.inc({ reason: code });
     log.warn(
-      { streamSeq: m.seq, subject: m.subject, alertId, code, reason, deadLetterSeq },
+      {
+        stream: m.info.stream,
+        streamSeq: m.seq,
+        subject: m.subject,
+        alertId,
+        code,
+        reason,
+        deadLetterSeq,
+      },
       deadLetterSeq === undefined
         ? 'message rejected without a dead letter'
         : 'message rejected and dead-lettered',
