@@ -332,9 +332,7 @@ export async function verifyOrigin(
     // header without `schema` passes; a number is compared by value (1.0 is version 1).
     const version = alert.version as unknown;
     const expected =
-      typeof version === 'number'
-        ? options.registry.schemaIdFor(alert.type, version)
-        : undefined;
+      typeof version === 'number' ? options.registry.schemaIdFor(alert.type, version) : undefined;
     if (expected !== header.schema)
       throw new HeaderMismatchError(
         'schema',
