@@ -18,6 +18,7 @@ import {
   inboundSubject,
   inboundSubjects,
 } from '@alert-hub/core';
+import { generateKey } from '@alert-hub/operator';
 import { createToken, openDatabase } from '@alert-hub/runtime';
 import { useNatsServer } from '@alert-hub/testkit/harness';
 import {
@@ -51,14 +52,17 @@ const auditDb = join(fx.dir, 'router', 'audit.db');
  * already; the shared stream keeps what it holds but no longer receives (as an older hub's after
  * its migration).
  */
-async function perAgencyStreams(jsm: JetStreamManager): Promise<void> {
+async function perAgencyStreams(
+  jsm: JetStreamManager,
+  agencies: readonly string[] = AGENCIES,
+): Promise<void> {
   const legacy = await jsm.streams.info(Streams.Inbound).catch(() => undefined);
   if (legacy?.config.subjects?.some((s) => s.startsWith('ahub.in.')))
     await jsm.streams.update(Streams.Inbound, {
       ...legacy.config,
       subjects: ['ahub.test-legacy-in.>'],
     });
-  for (const agency of AGENCIES) {
+  for (const agency of agencies) {
     const name = inboundStreamName(agency);
     if (await jsm.streams.info(name).catch(() => undefined)) continue;
     await jsm.streams.add({
@@ -142,11 +146,15 @@ afterAll(async () => {
   fx.cleanup();
 });
 
-function rejected(): number {
+function rejected(origin?: string): number {
   const db = openDatabase(auditDb, { readonly: true });
   try {
     return (
-      db.prepare("SELECT count(*) AS n FROM audit WHERE event = 'rejected'").get() as { n: number }
+      db
+        .prepare(
+          "SELECT count(*) AS n FROM audit WHERE event = 'rejected' AND (? IS NULL OR origin = ?)",
+        )
+        .get(origin ?? null, origin ?? null) as { n: number }
     ).n;
   } finally {
     db.close();
@@ -190,5 +198,27 @@ describe('inbound fairness - one agency flooding its own stream', () => {
       );
     expect(pending('KE-KWS')).toBeGreaterThan(FLOOD / 4);
     expect(pending('SG-NPARKS')).toBe(0);
+  }, 150_000);
+
+  it("an agency added to the trust store is read after the reload (SIGHUP): its stream's messages reach the router", async () => {
+    const nc = await nats.connect();
+    const jsm = await jetstreamManager(nc);
+    const TH = 'TH-DNP';
+    generateKey({
+      certsDir: fx.certsDir,
+      principal: TH,
+      now: new Date('2019-01-01T00:00:00Z'),
+      validDays: 3650,
+    });
+    await perAgencyStreams(jsm, [TH]);
+    await jetstream(await nats.connect({ name: TH })).publish(
+      inboundSubject(TH, 'seizure-report'),
+      new Uint8Array(200).fill(0x42),
+    );
+    router.proc.kill('SIGHUP');
+    // Read (and refused: it is no envelope) once the router reads the new agency's stream.
+    await eventually(() => rejected(TH) === 1, 60_000, "the new agency's message to be read");
+    const th = await jsm.consumers.info(inboundStreamName(TH), ROUTER_CONSUMER);
+    expect(th.num_pending + th.num_ack_pending).toBe(0);
   }, 150_000);
 });
