@@ -6,7 +6,6 @@ import {
   parseInboundSubject,
   routedRefusals,
   Streams,
-  inboundStreamName,
   type Alert,
   type DeliveryReceipt,
   type NoticeEvent,
@@ -313,8 +312,8 @@ export class GatewayStore {
         `INSERT INTO sent_status (alert_id, state, at, operation, code, reason) VALUES (?, 'routed', ?, ?, NULL, NULL)
          ON CONFLICT (alert_id) DO UPDATE SET state = 'routed', at = excluded.at, operation = excluded.operation, code = NULL, reason = NULL`,
       ),
-      sentAt: db.prepare<[number, string, string], { alert_id: string; type: string }>(
-        'SELECT alert_id, type FROM sent WHERE sequence = ? AND stream IN (?, ?) ORDER BY accepted_at DESC LIMIT 1',
+      sentAt: db.prepare<[number, string], { alert_id: string; type: string }>(
+        'SELECT alert_id, type FROM sent WHERE sequence = ? AND stream = ?',
       ),
       pending: db.prepare(
         `INSERT INTO sent_recipients (alert_id, recipient, state, since) VALUES (?, ?, 'pending', ?) ON CONFLICT DO NOTHING`,
@@ -521,19 +520,11 @@ export class GatewayStore {
     }
   }
 
-  /**
-   * The alert this gateway published on `subject` at inbound sequence `streamSeq`, if it did. The
-   * sequence is that of the stream that stored it: the agency's own inbound stream, or the legacy
-   * shared one for what was published before the hub had one per agency (a refusal of those
-   * comes only while the router drains it). The notice does not say which: of this gateway's
-   * publishes at that sequence in either, the latest.
-   */
+  /** The alert this gateway published on `subject` at inbound sequence `streamSeq`, if it did. */
   #sentAt(subject: string, streamSeq: number | null | undefined): string | undefined {
     if (typeof streamSeq !== 'number') return undefined;
-    const claim = parseInboundSubject(subject);
-    if (!claim) return undefined;
-    const r = this.#events.sentAt.get(streamSeq, inboundStreamName(claim.origin), Streams.Inbound);
-    return r && claim.type === r.type ? r.alert_id : undefined;
+    const r = this.#events.sentAt.get(streamSeq, Streams.Inbound);
+    return r && parseInboundSubject(subject)?.type === r.type ? r.alert_id : undefined;
   }
 
   /** Applies hub notice events in one transaction (idempotent: a repeated notice changes nothing). */

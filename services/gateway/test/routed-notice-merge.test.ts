@@ -147,36 +147,6 @@ describe('gateway - an alert’s state from the hub’s notices', () => {
     }
   });
 
-  it('a refusal naming no alert id matches the alert at that sequence of the agency’s own inbound stream, or of the legacy one; of both, the latest publish', () => {
-    const own = newAlertId();
-    const s = store('own-stream.db', own, 'AHUB_IN_SG-NPARKS');
-    s.applyNotice([refused({ streamSeq: 7 })]);
-    expect(s.statusOf(own, Date.parse(at), 60_000)).toMatchObject({ state: 'refused' });
-    // Another agency's stream at that sequence is not this gateway's.
-    const other = newAlertId();
-    const o = store('other-stream.db', other, 'AHUB_IN_KE-KWS');
-    o.applyNotice([refused({ streamSeq: 7 })]);
-    expect(o.statusOf(other, Date.parse(at), 60_000)!.state).toBe('accepted');
-    // Sequence 7 of the legacy stream (before the upgrade) and of its own stream (after).
-    const legacy = newAlertId();
-    const both = store('both-streams.db', legacy, 'AHUB_INBOUND');
-    const later = newAlertId();
-    both.putSent([
-      {
-        id: later,
-        sequence: 7,
-        stream: 'AHUB_IN_SG-NPARKS',
-        contentSha256: '01',
-        acceptedAt: '2026-11-29T12:00:01.000Z',
-        type: 'seizure-report',
-        client: 'c',
-      },
-    ]);
-    both.applyNotice([refused({ streamSeq: 7 })]);
-    expect(both.statusOf(later, Date.parse(at), 60_000)).toMatchObject({ state: 'refused' });
-    expect(both.statusOf(legacy, Date.parse(at), 60_000)!.state).toBe('accepted');
-  });
-
   it('routed once is routed: a refused duplicate does not hide it, and a requeued alert routed after its refusal is routed', () => {
     const dup = newAlertId();
     const a = store('dup.db', dup, 'AHUB_INBOUND');

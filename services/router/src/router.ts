@@ -7,7 +7,6 @@ import {
   ROUTER_CONSUMER,
   Streams,
   checkTermsUnchanged,
-  inboundStreamAgency,
   termsDigests,
   type AgreementSet,
 } from '@alert-hub/core';
@@ -38,7 +37,7 @@ import { RoutingLoop, STUCK_DELIVERIES } from './routing-loop.js';
 import { RouterStore, type Outcome } from './store.js';
 import { AuditCheckpointer, hubNoteSigner } from './audit-checkpoints.js';
 import { DeadLetters } from './dead-letters.js';
-import { auditOrigin, inboxPrefix } from '@alert-hub/core';
+import { auditOrigin, inboundStreamAgency, inboxPrefix } from '@alert-hub/core';
 import { AuditIntegrityError } from '@alert-hub/audit';
 
 /** Attempts at provisioning after a reload, and the pause between two. */
