@@ -9,11 +9,18 @@ import type { Logger } from '@alert-hub/runtime';
 
 /**
  * How long a pull waits for messages on a source with no backlog (the server answers at once
- * when messages are there, so an idle agency's first alert is delivered as it arrives). nats.js
- * asks for idle heartbeats every half of it. Long, because every source has one such pull
- * outstanding: 110 idle agencies cost 110 pulls and 220 heartbeats per 30 s.
+ * when messages are there, so an idle agency's first alert is delivered as it arrives). Long,
+ * because every source has one such pull outstanding: 110 idle agencies cost 110 pulls per 30 s,
+ * and their heartbeats ({@link IDLE_PULL_HEARTBEAT_MS}).
  */
 export const IDLE_PULL_EXPIRES_MS = 30_000;
+
+/**
+ * How often the server tells an idle pull it is still there. Two missed end the pull (nats.js),
+ * and the source is pulled again: a pull the server lost (its restart, a consumer leader moved to
+ * another node of a cluster) is found out within about 10 s, not the whole expiry.
+ */
+export const IDLE_PULL_HEARTBEAT_MS = 5_000;
 
 /**
  * How long a pull of a source with a backlog waits for the rest of what it asked for, once the
@@ -337,7 +344,11 @@ export class InboundPuller {
   ): Promise<void> {
     const consumer = s.consumer!;
     try {
-      const batch = await consumer.fetch({ max_messages: pull.asked, expires });
+      const batch = await consumer.fetch({
+        max_messages: pull.asked,
+        expires,
+        ...(pull.idle ? { idle_heartbeat: Math.min(IDLE_PULL_HEARTBEAT_MS, expires / 2) } : {}),
+      });
       pull.batch = batch;
       if (this.#stopped || s.removed) void batch.close().catch(() => undefined);
       for await (const m of batch) {
