@@ -393,3 +393,20 @@ export function leafSourceDeliverPrefix(agency: string): string {
 export function leafSourceFlowControl(agency: string): string {
   return `$JS.FC.${outboxStreamName(agency)}.>`;
 }
+
+/**
+ * Whether two subjects (wildcards `*` and `>` allowed in either) can name a common subject: a
+ * stream whose subjects overlap {@link INBOUND_ALL} still receives agencies' messages.
+ */
+export function subjectsOverlap(a: string, b: string): boolean {
+  const x = a.split('.');
+  const y = b.split('.');
+  for (let i = 0; i < Math.max(x.length, y.length); i++) {
+    const p = x[i];
+    const q = y[i];
+    if (p === '>' || q === '>') return p !== undefined && q !== undefined;
+    if (p === undefined || q === undefined) return false;
+    if (p !== '*' && q !== '*' && p !== q) return false;
+  }
+  return true;
+}

@@ -1,11 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import {
   INBOUND_STREAM_PREFIX,
+  INBOUND_ALL,
   Streams,
   inboundStreamAgency,
   inboundStreamName,
   inboundSubjects,
   parseInboundSubject,
+  subjectsOverlap,
 } from '../src/index.js';
 
 describe('inbound stream names', () => {
@@ -28,5 +30,20 @@ describe('inbound stream names', () => {
     expect(inboundStreamAgency(Streams.Inbound)).toBeUndefined();
     expect(inboundStreamAgency('AHUB_FEEDS')).toBeUndefined();
     expect(inboundStreamAgency(`${INBOUND_STREAM_PREFIX}A.B`)).toBeUndefined();
+  });
+});
+
+describe('subjects overlap', () => {
+  it('tells whether a stream still receives inbound subjects, wildcards on either side', () => {
+    expect(subjectsOverlap(INBOUND_ALL, INBOUND_ALL)).toBe(true);
+    expect(subjectsOverlap('ahub.in.KE-KWS.>', INBOUND_ALL)).toBe(true);
+    expect(subjectsOverlap('ahub.*.KE-KWS.alert', INBOUND_ALL)).toBe(true);
+    expect(subjectsOverlap('>', INBOUND_ALL)).toBe(true);
+    expect(subjectsOverlap('ahub.>', 'ahub.in.KE-KWS.alert')).toBe(true);
+    // A migrated legacy stream's subjects, and subjects too short or too long.
+    expect(subjectsOverlap('ahub.legacy-in.>', INBOUND_ALL)).toBe(false);
+    expect(subjectsOverlap('ahub.in', INBOUND_ALL)).toBe(false);
+    expect(subjectsOverlap('ahub.in.*', 'ahub.in.KE-KWS.alert')).toBe(false);
+    expect(subjectsOverlap('ahub.in.KE-KWS.alert.x', 'ahub.in.*.alert')).toBe(false);
   });
 });

@@ -36,7 +36,8 @@ CREATE TABLE IF NOT EXISTS dead_letter_requeues (
   requested_by    TEXT    NOT NULL,
   requested_at    TEXT    NOT NULL,
   inbound_seq     INTEGER,
-  nonce           TEXT
+  nonce           TEXT,
+  inbound_stream  TEXT
 );
 `;
 
@@ -83,6 +84,12 @@ export interface DeadLetterSummary {
   readonly code: string;
   readonly reason: string;
   readonly originalSubject: string;
+  /**
+   * The inbound stream that stored it: an agency's own (`AHUB_IN_<agency>`), or `AHUB_INBOUND`
+   * (the legacy shared stream, and every dead letter from before per-agency streams).
+   */
+  readonly originalStream: string;
+  /** Its sequence in {@link originalStream}. */
   readonly originalSeq: number | null;
   readonly bytes: number;
   readonly truncated: boolean;
@@ -90,6 +97,8 @@ export interface DeadLetterSummary {
     readonly at: string;
     readonly by: string;
     readonly inboundSeq: number | null;
+    /** The inbound stream the requeued message went to (null: published before it was recorded). */
+    readonly inboundStream: string | null;
   };
 }
 
@@ -115,6 +124,8 @@ export interface RequeueResult {
   readonly subject: string;
   readonly msgId: string;
   readonly inboundSeq: number;
+  /** The inbound stream that stored it (its subject's agency's own stream, or the legacy one). */
+  readonly inboundStream: string;
   /** The `requeued` audit entry (0 when an earlier attempt appended it and failed to publish). */
   readonly auditSeq: number;
 }
@@ -138,6 +149,7 @@ interface RequeueRow {
   requested_at: string;
   inbound_seq: number | null;
   nonce: string | null;
+  inbound_stream: string | null;
 }
 
 function header(m: StoredMsg, name: string): string {
@@ -180,6 +192,15 @@ export class DeadLetters {
           .get()
       )
         db.exec('ALTER TABLE dead_letter_requeues ADD COLUMN nonce TEXT');
+      // The stream a requeue was stored in (an inbound sequence is its stream's).
+      if (
+        !db
+          .prepare(
+            "SELECT 1 FROM pragma_table_info('dead_letter_requeues') WHERE name = 'inbound_stream'",
+          )
+          .get()
+      )
+        db.exec('ALTER TABLE dead_letter_requeues ADD COLUMN inbound_stream TEXT');
     }).immediate();
     this.#row = db.prepare<[number], RequeueRow>(
       'SELECT * FROM dead_letter_requeues WHERE dead_letter_seq = ?',
@@ -189,7 +210,7 @@ export class DeadLetters {
        VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
     );
     this.#setInbound = db.prepare(
-      'UPDATE dead_letter_requeues SET inbound_seq = ? WHERE dead_letter_seq = ?',
+      'UPDATE dead_letter_requeues SET inbound_seq = ?, inbound_stream = ? WHERE dead_letter_seq = ?',
     );
   }
 
@@ -227,11 +248,19 @@ export class DeadLetters {
       code: header(m, 'Ahub-Reason-Code'),
       reason: header(m, 'Ahub-Reason'),
       originalSubject: header(m, 'Ahub-Original-Subject'),
+      originalStream: header(m, 'Ahub-Original-Stream') || Streams.Inbound,
       originalSeq: Number.isSafeInteger(originalSeq) && originalSeq > 0 ? originalSeq : null,
       bytes: Number(header(m, 'Ahub-Original-Bytes')) || m.data.byteLength,
       truncated,
       ...(row
-        ? { requeued: { at: row.requested_at, by: row.requested_by, inboundSeq: row.inbound_seq } }
+        ? {
+            requeued: {
+              at: row.requested_at,
+              by: row.requested_by,
+              inboundSeq: row.inbound_seq,
+              inboundStream: row.inbound_stream,
+            },
+          }
         : {}),
     };
   }
@@ -335,13 +364,13 @@ export class DeadLetters {
     if (existing?.inbound_seq != null)
       throw new HttpError(
         HttpErrorCode.DeadLetterRequeued,
-        `dead letter ${seq} was requeued by ${existing.requested_by} at ${existing.requested_at} (inbound sequence ${existing.inbound_seq})`,
+        `dead letter ${seq} was requeued by ${existing.requested_by} at ${existing.requested_at} (inbound sequence ${existing.inbound_seq}${existing.inbound_stream ? ` of ${existing.inbound_stream}` : ''})`,
       );
     const routed = s.claimedAlertId ? store.routed(claim.origin, s.claimedAlertId) : undefined;
     if (routed)
       throw new HttpError(
         HttpErrorCode.AlertAlreadyRouted,
-        `alert ${s.claimedAlertId} of ${claim.origin} was routed since (inbound sequence ${routed.streamSeq}); requeueing it would forward it twice`,
+        `alert ${s.claimedAlertId} of ${claim.origin} was routed since (inbound sequence ${routed.streamSeq} of ${routed.stream}); requeueing it would forward it twice`,
       );
     // A requeue published before (its acknowledgement lost) is published again under its own id.
     const nonce = existing ? existing.nonce : randomBytes(16).toString('base64url');
@@ -405,6 +434,7 @@ export class DeadLetters {
     const h = natsHeaders();
     h.set('Ahub-Requeue-Of', String(seq));
     let inboundSeq: number;
+    let inboundStream: string;
     try {
       const ack = await this.#d.js.publish(s.originalSubject, m.data, {
         msgID: msgId,
@@ -412,6 +442,7 @@ export class DeadLetters {
         timeout: this.#d.publishTimeoutMs,
       });
       inboundSeq = ack.seq;
+      inboundStream = ack.stream;
     } catch (err) {
       log.warn(
         { deadLetterSeq: seq, err: (err as Error).message },
@@ -424,17 +455,25 @@ export class DeadLetters {
         { cause: err },
       );
     }
-    this.#setInbound.run(inboundSeq, seq);
+    this.#setInbound.run(inboundSeq, inboundStream, seq);
     log.info(
       {
         deadLetterSeq: seq,
         subject: s.originalSubject,
         claimedAlertId: s.claimedAlertId,
+        inboundStream,
         inboundSeq,
         by,
       },
       'dead letter requeued',
     );
-    return { deadLetterSeq: seq, subject: s.originalSubject, msgId, inboundSeq, auditSeq };
+    return {
+      deadLetterSeq: seq,
+      subject: s.originalSubject,
+      msgId,
+      inboundSeq,
+      inboundStream,
+      auditSeq,
+    };
   }
 }

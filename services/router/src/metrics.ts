@@ -1,5 +1,11 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
+/**
+ * The `origin` label of the legacy shared inbound stream's backlog (`AHUB_INBOUND`, which holds
+ * every agency's messages): no agency name, whose token never holds `*`.
+ */
+export const LEGACY_ORIGIN = '*';
+
 /** The router's Prometheus metrics. */
 export function createRouterMetrics(instance: string) {
   const registry = new Registry();
@@ -13,11 +19,28 @@ export function createRouterMetrics(instance: string) {
   };
   /** Set by the audit checkpointer: how long checkpoints have failed to reach NATS. */
   const unpublishedSource = { ms: (): number => 0 };
+  /** Set by the router: each inbound consumer it reads, with what it has not handled yet. */
+  const backlogSource = {
+    backlog: (): Promise<readonly { readonly origin: string; readonly pending: number }[]> =>
+      Promise.resolve([]),
+  };
   return {
     registry,
     undeliveredSource,
     heldSource,
     unpublishedSource,
+    backlogSource,
+    consumerPending: new Gauge({
+      name: 'ahub_router_consumer_pending',
+      help: `Inbound messages the router has not yet handled (pending plus unacknowledged), per origin: the agency whose inbound stream holds them, or "${LEGACY_ORIGIN}" for the legacy shared stream`,
+      labelNames: ['origin'],
+      registers: [registry],
+      async collect() {
+        const backlog = await backlogSource.backlog();
+        this.reset();
+        for (const b of backlog) this.set({ origin: b.origin }, b.pending);
+      },
+    }),
     heldCopies: new Gauge({
       name: 'ahub_router_held_copies',
       help: "Copies held by the router because their recipient's feed had no room, per recipient (forwarded once it has)",

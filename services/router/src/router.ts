@@ -21,7 +21,6 @@ import {
   checkFeedSizing,
   provisionHub,
   heldSigningKeys,
-  registerConsumerBacklogGauge,
   registerStreamFillGauge,
   registerNatsGauge,
   watchConnection,
@@ -32,14 +31,14 @@ import {
 import { auditDbFile, type RouterConfig } from './config.js';
 import { buildCoordinatorApi, type RouterTokens } from './http.js';
 import { FeedPublisher } from './feed-publisher.js';
-import { createRouterMetrics } from './metrics.js';
+import { LEGACY_ORIGIN, createRouterMetrics } from './metrics.js';
 import { HeldCopies } from './held-copies.js';
 import { Notifier } from './notifier.js';
 import { RoutingLoop, STUCK_DELIVERIES } from './routing-loop.js';
 import { RouterStore, type Outcome } from './store.js';
 import { AuditCheckpointer, hubNoteSigner } from './audit-checkpoints.js';
 import { DeadLetters } from './dead-letters.js';
-import { auditOrigin, inboxPrefix } from '@alert-hub/core';
+import { auditOrigin, inboundStreamAgency, inboxPrefix } from '@alert-hub/core';
 import { AuditIntegrityError } from '@alert-hub/audit';
 
 /** Attempts at provisioning after a reload, and the pause between two. */
@@ -149,12 +148,6 @@ export async function startRouter(
     checkAPI: false,
     ...(config.nats.jsApiPrefix ? { apiPrefix: config.nats.jsApiPrefix } : {}),
   });
-  registerConsumerBacklogGauge(
-    metrics.registry,
-    'ahub_router_consumer_pending',
-    'Inbound messages the router has not yet handled (pending plus unacknowledged)',
-    () => jsm.consumers.info(Streams.Inbound, ROUTER_CONSUMER),
-  );
   registerStreamFillGauge(
     metrics.registry,
     'ahub_router_stream_fill_ratio',
@@ -325,6 +318,20 @@ export async function startRouter(
   });
   running.loop = loop;
   await loop.start();
+  // Per source, read from JetStream at each scrape: who floods shows by name. A source whose
+  // consumer does not answer (not provisioned yet) has no series.
+  metrics.backlogSource.backlog = async () => {
+    const read = await Promise.allSettled(
+      loop.sources.map(async (stream) => {
+        const c = await jsm.consumers.info(stream, ROUTER_CONSUMER);
+        return {
+          origin: inboundStreamAgency(stream) ?? LEGACY_ORIGIN,
+          pending: c.num_pending + c.num_ack_pending,
+        };
+      }),
+    );
+    return read.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  };
   const checkpointTimer = setInterval(() => void checkpoint(), config.checkpointIntervalMs);
   checkpointTimer.unref();
 
@@ -475,6 +482,9 @@ export async function startRouter(
           }
         }
       }
+      // A new agency's inbound stream is read from now on (one provisioning did not make yet
+      // is looked for again until it exists).
+      await loop.refreshSources();
       reloadAgreements();
     },
     async close() {

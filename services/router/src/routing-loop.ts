@@ -5,8 +5,11 @@ import {
   AlertHubError,
   DEFAULT_MAX_ENVELOPE_BYTES,
   ErrorCode,
+  INBOUND_ALL,
   ROUTER_CONSUMER,
   Streams,
+  inboundStreamName,
+  subjectsOverlap,
   RECEIPT_TOKEN,
   ReceiptError,
   ReceiptErrorCode,
@@ -40,7 +43,7 @@ import { isTransientFailure, type BatchWriter, type Logger } from '@alert-hub/ru
 import { CopyBudget, copyCost, sendWithin } from './copy-budget.js';
 import type { FeedPublisher } from './feed-publisher.js';
 import type { HeldCopies } from './held-copies.js';
-import { InboundPuller } from './inbound-puller.js';
+import { InboundPuller, type PullSource } from './inbound-puller.js';
 import type { RouterMetrics } from './metrics.js';
 import { checkReceiptMsgId } from './receipt-msg-id.js';
 import type { Outcome, RouterStore } from './store.js';
@@ -89,6 +92,8 @@ export interface RoutingDeps {
   readonly onCommitted?: () => void;
   /** False while no new inbound message may be taken (held ones finish); call `wake()` after. */
   readonly mayRoute?: () => boolean;
+  /** How often an inbound consumer not provisioned yet is looked for (default 10 s). */
+  readonly missingRetryMs?: number;
   /** Dead letters an operator requeued: their message id stands in for the inbound one. */
   readonly requeues?: {
     accepts(msgId: string, subject: string, data: Uint8Array): boolean;
@@ -145,6 +150,24 @@ export function claimedAlertId(data: Uint8Array): string | undefined {
   }
 }
 
+/**
+ * An inbound message's identity across streams, `<stream>:<sequence>`: each agency's inbound
+ * stream numbers its messages from 1, so a sequence alone names one message per stream.
+ */
+export function inboundKey(m: JsMsg): string {
+  return `${m.info.stream}:${m.seq}`;
+}
+
+/**
+ * JetStream message id of a message's dead letter: a redelivery refused again is de-duplicated.
+ * `dlq:<sequence>` for the legacy shared stream (as before per-agency streams, so a redelivery
+ * across the upgrade is still one), `dlq:<stream>:<sequence>` for an agency's own stream, whose
+ * numbers repeat other agencies'.
+ */
+export function deadLetterMsgId(m: JsMsg): string {
+  return m.info.stream === Streams.Inbound ? `dlq:${m.seq}` : `dlq:${m.info.stream}:${m.seq}`;
+}
+
 function backoffMs(deliveries: number): number {
   return Math.min(30_000, 500 * 2 ** Math.max(0, deliveries - 1));
 }
@@ -164,11 +187,13 @@ export class RoutingLoop {
   readonly #placed = new Set<JsMsg>();
   /** What an alert's copies cost, on average lately (0 until the first alert is routed). */
   #alertCost = 0;
-  /** Alert ids being processed now, with their stream sequence. */
-  readonly #active = new Map<string, number>();
-  /** Messages handed back for a retry, by stream sequence, with their delivery count. */
-  readonly #retrying = new Map<number, number>();
+  /** Alert ids being processed now, with their inbound message ({@link inboundKey}). */
+  readonly #active = new Map<string, string>();
+  /** Messages handed back for a retry, by {@link inboundKey}, with their delivery count. */
+  readonly #retrying = new Map<string, number>();
   #stopped = false;
+  /** The legacy stream was found drained (and no longer receiving): not read again. */
+  #legacyDrained = false;
 
   constructor(deps: RoutingDeps) {
     this.#d = deps;
@@ -191,27 +216,76 @@ export class RoutingLoop {
   }
 
   #retry(m: JsMsg): void {
-    this.#retrying.set(m.seq, m.info.deliveryCount);
+    this.#retrying.set(inboundKey(m), m.info.deliveryCount);
     this.#d.metrics.retries.inc();
     m.nak(backoffMs(m.info.deliveryCount));
   }
 
   #ended(m: JsMsg): void {
-    this.#retrying.delete(m.seq);
+    this.#retrying.delete(inboundKey(m));
   }
 
   async start(): Promise<void> {
-    const consumer = await this.#d.js.consumers.get(Streams.Inbound, ROUTER_CONSUMER);
     this.#puller = new InboundPuller({
-      consumer,
+      sources: await this.#sources(),
       maxMessages: this.#d.maxMessages,
       ackWaitMs: this.#d.ackWaitMs,
       room: (held) => this.#room(held),
       handle: (m) => this.#handle(m).finally(() => this.#placed.delete(m)),
       log: this.#d.log,
       onHeld: (held) => this.#d.metrics.inFlight.set(held),
+      ...(this.#d.missingRetryMs === undefined ? {} : { missingRetryMs: this.#d.missingRetryMs }),
     });
     this.#puller.start();
+  }
+
+  /**
+   * Reads the inbound stream of every agency in the trust store now (after a reload: a new
+   * agency's stream is read from its next turn), and the legacy shared stream if it still holds
+   * anything.
+   */
+  async refreshSources(): Promise<void> {
+    if (this.#stopped || !this.#puller) return;
+    this.#puller.setSources(await this.#sources());
+  }
+
+  /** The names of the inbound streams read now. */
+  get sources(): string[] {
+    return this.#puller?.sources ?? [];
+  }
+
+  /**
+   * The router's consumer on each agency's inbound stream, then on the legacy stream
+   * (`AHUB_INBOUND`, before each agency had its own) when it exists and was not found drained.
+   */
+  async #sources(): Promise<PullSource[]> {
+    const { js } = this.#d;
+    const sources: PullSource[] = this.#d.trust().agencies.map((agency) => {
+      const name = inboundStreamName(agency);
+      return { name, consumer: () => js.consumers.get(name, ROUTER_CONSUMER) };
+    });
+    if (this.#legacyDrained) return sources;
+    try {
+      await js.consumers.get(Streams.Inbound, ROUTER_CONSUMER);
+    } catch {
+      // No legacy stream (a hub made with one stream per agency), or no router consumer on it.
+      return sources;
+    }
+    sources.push({
+      name: Streams.Inbound,
+      consumer: () => js.consumers.get(Streams.Inbound, ROUTER_CONSUMER),
+      drained: async (consumer) => {
+        const c = await consumer.info();
+        if (c.num_pending > 0 || c.num_ack_pending > 0) return false;
+        // Still receiving (a hub not migrated yet): read for ever.
+        const stream = await (await js.streams.get(Streams.Inbound)).info();
+        if (stream.config.subjects?.some((subject) => subjectsOverlap(subject, INBOUND_ALL)))
+          return false;
+        this.#legacyDrained = true;
+        return true;
+      },
+    });
+    return sources;
   }
 
   /**
@@ -329,7 +403,7 @@ export class RoutingLoop {
 
       const prior = this.#d.store.routed(alert.origin, alert.id);
       if (prior) {
-        if (prior.streamSeq === m.seq) {
+        if (prior.stream === m.info.stream && prior.streamSeq === m.seq) {
           // Committed before a crash or a lost ack: the forwards and the audit are done.
           m.ack();
           this.#ended(m);
@@ -338,7 +412,7 @@ export class RoutingLoop {
         }
         throw new RejectError(
           RouterErrorCode.DuplicateAlert,
-          `alert ${alert.id} was already routed (inbound sequence ${prior.streamSeq}); a replay or a duplicate is never forwarded again`,
+          `alert ${alert.id} was already routed (inbound sequence ${prior.streamSeq} of ${prior.stream}); a replay or a duplicate is never forwarded again`,
         );
       }
       // An id is the origin's own: an agency that sends an alert under the id of one another origin
@@ -358,12 +432,12 @@ export class RoutingLoop {
         );
       const identity = `${alert.origin}:${alert.id}`;
       const active = this.#active.get(identity);
-      if (active !== undefined && active !== m.seq)
+      if (active !== undefined && active !== inboundKey(m))
         throw new RejectError(
           RouterErrorCode.DuplicateAlert,
-          `alert ${alert.id} is being routed from inbound sequence ${active}`,
+          `alert ${alert.id} is being routed from inbound message ${active}`,
         );
-      this.#active.set(identity, m.seq);
+      this.#active.set(identity, inboundKey(m));
       try {
         await this.#route(m, jws, alert);
       } finally {
@@ -399,7 +473,10 @@ export class RoutingLoop {
       }
       const deliveries = m.info.deliveryCount;
       if (!isTransientFailure(err) && deliveries >= MAX_INTERNAL_FAILURES) {
-        log.error({ err, streamSeq: m.seq }, 'message failed repeatedly; dead-lettering it');
+        log.error(
+          { err, stream: m.info.stream, streamSeq: m.seq },
+          'message failed repeatedly; dead-lettering it',
+        );
         await this.#reject(
           m,
           claim?.origin,
@@ -411,7 +488,13 @@ export class RoutingLoop {
         return;
       }
       log.warn(
-        { err: (err as Error).message, streamSeq: m.seq, alertId, deliveries },
+        {
+          err: (err as Error).message,
+          stream: m.info.stream,
+          streamSeq: m.seq,
+          alertId,
+          deliveries,
+        },
         'routing failed; will retry',
       );
       this.#retry(m);
@@ -440,7 +523,7 @@ export class RoutingLoop {
       // the agency's gateway resends them after the duplicate window (a resend after a crash,
       // docs/protocol.md §9.1): nothing new. Any other copy is a replay.
       if (
-        seen.streamSeq === m.seq ||
+        (seen.stream === m.info.stream && seen.streamSeq === m.seq) ||
         (seen.receiptSha256 === sha256Hex(m.data) &&
           m.headers?.get('Nats-Msg-Id') === receiptMsgId(agency, receipt.receipt, m.data))
       ) {
@@ -451,7 +534,7 @@ export class RoutingLoop {
       }
       throw new ReceiptError(
         ReceiptErrorCode.Replayed,
-        `receipt ${receipt.receipt} was already accepted (inbound sequence ${seen.streamSeq})`,
+        `receipt ${receipt.receipt} was already accepted (inbound sequence ${seen.streamSeq} of ${seen.stream})`,
       );
     }
     checkReceiptMsgId(m, agency, receipt.receipt, this.#d.requeues);
@@ -483,6 +566,7 @@ export class RoutingLoop {
     }
     await this.#d.writer.enqueue({
       kind: 'receipt',
+      stream: m.info.stream,
       streamSeq: m.seq,
       receipt: receipt.receipt,
       agency,
@@ -587,6 +671,7 @@ export class RoutingLoop {
     await this.#d.writer.enqueue({
       kind: 'routed',
       alert,
+      stream: m.info.stream,
       streamSeq: m.seq,
       forwards,
       denied,
@@ -608,6 +693,7 @@ export class RoutingLoop {
         alertId: alert.id,
         origin: alert.origin,
         type: alert.type,
+        stream: m.info.stream,
         streamSeq: m.seq,
         forwarded: forwards.map((f) => f.recipient),
         ...(held.length ? { held: held.map((h) => h.recipient) } : {}),
@@ -637,6 +723,7 @@ export class RoutingLoop {
       h.set('Ahub-Reason-Code', code);
       h.set('Ahub-Reason', reason.replace(/[\r\n]+/g, ' ').slice(0, 1000));
       h.set('Ahub-Original-Subject', m.subject);
+      h.set('Ahub-Original-Stream', m.info.stream);
       h.set('Ahub-Original-Seq', String(m.seq));
       h.set('Ahub-Original-Sha256', sha256);
       h.set('Ahub-Original-Bytes', String(m.data.byteLength));
@@ -645,14 +732,19 @@ export class RoutingLoop {
       const ack = await js.publish(
         deadLetterSubject(claimedOrigin),
         whole ? m.data : m.data.slice(0, DEAD_LETTER_PREFIX_BYTES),
-        { msgID: `dlq:${m.seq}`, headers: h, timeout: this.#d.publishTimeoutMs },
+        { msgID: deadLetterMsgId(m), headers: h, timeout: this.#d.publishTimeoutMs },
       );
       deadLetterSeq = ack.seq;
     } catch (err) {
       deadLetterError = (err as Error).message;
       if (m.info.deliveryCount < MAX_DEAD_LETTER_ATTEMPTS) {
         log.warn(
-          { err: deadLetterError, streamSeq: m.seq, deliveries: m.info.deliveryCount },
+          {
+            err: deadLetterError,
+            stream: m.info.stream,
+            streamSeq: m.seq,
+            deliveries: m.info.deliveryCount,
+          },
           'dead-lettering failed; will retry',
         );
         this.#retry(m);
@@ -660,13 +752,14 @@ export class RoutingLoop {
       }
       metrics.deadLetterFailures.inc();
       log.error(
-        { err: deadLetterError, streamSeq: m.seq, code },
+        { err: deadLetterError, stream: m.info.stream, streamSeq: m.seq, code },
         'dead-lettering failed repeatedly; the message is refused without a dead letter',
       );
     }
     try {
       await writer.enqueue({
         kind: 'rejected',
+        stream: m.info.stream,
         streamSeq: m.seq,
         subject: m.subject,
         claimedOrigin,
@@ -689,7 +782,10 @@ export class RoutingLoop {
       });
       this.#d.onCommitted?.();
     } catch (err) {
-      log.warn({ err: (err as Error).message, streamSeq: m.seq }, 'audit write failed; will retry');
+      log.warn(
+        { err: (err as Error).message, stream: m.info.stream, streamSeq: m.seq },
+        'audit write failed; will retry',
+      );
       this.#retry(m);
       return;
     }
@@ -699,7 +795,15 @@ export class RoutingLoop {
     metrics.messages.inc({ outcome: 'rejected' });
     metrics.rejections.inc({ reason: code });
     log.warn(
-      { streamSeq: m.seq, subject: m.subject, alertId, code, reason, deadLetterSeq },
+      {
+        stream: m.info.stream,
+        streamSeq: m.seq,
+        subject: m.subject,
+        alertId,
+        code,
+        reason,
+        deadLetterSeq,
+      },
       deadLetterSeq === undefined
         ? 'message rejected without a dead letter'
         : 'message rejected and dead-lettered',

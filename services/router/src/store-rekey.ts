@@ -8,6 +8,8 @@ import type { SqliteDatabase } from '@alert-hub/runtime';
 const REKEYED: readonly { readonly table: string; readonly key: readonly string[] }[] = [
   { table: 'receipts', key: ['agency', 'receipt_id'] },
   { table: 'outcomes', key: ['reporter', 'alert_id'] },
+  // An inbound sequence is its stream's: each agency's stream numbers from 1 (store.ts).
+  { table: 'decisions', key: ['stream', 'stream_seq'] },
 ];
 
 /**

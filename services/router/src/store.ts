@@ -24,6 +24,8 @@ export type Outcome =
   | {
       readonly kind: 'routed';
       readonly alert: Alert;
+      /** The inbound stream that stored the message, and its sequence there. */
+      readonly stream: string;
       readonly streamSeq: number;
       readonly forwards: readonly (RoutedTo & {
         readonly feedSeq: number;
@@ -60,6 +62,7 @@ export type Outcome =
     }
   | {
       readonly kind: 'receipt';
+      readonly stream: string;
       readonly streamSeq: number;
       readonly receipt: string;
       readonly agency: string;
@@ -70,6 +73,7 @@ export type Outcome =
     }
   | {
       readonly kind: 'rejected';
+      readonly stream: string;
       readonly streamSeq: number;
       readonly subject: string;
       readonly claimedOrigin?: string | undefined;
@@ -120,10 +124,16 @@ export interface HeldRow {
 
 /** A routed alert the router remembers: its id is never routed twice. */
 export interface RoutedState {
+  /** The inbound stream it was routed from (`AHUB_INBOUND` for rows older than per-agency streams). */
+  readonly stream: string;
   readonly streamSeq: number;
   readonly origin: string;
 }
 
+// An inbound sequence is a stream's: each agency's inbound stream (AHUB_IN_<agency>) numbers its
+// own messages from 1, and the legacy shared stream AHUB_INBOUND numbered everyone's. Every
+// inbound sequence stored here is qualified by its stream; rows written before that have the
+// legacy stream (the column's default), which is where they came from.
 // An alert is identified by (origin, id): one agency's id never shadows another's. Databases
 // made before that (tables "routed" and "deliveries", keyed by id alone) are carried over once.
 // No index of our own: `hubctl audit verify` refuses indexes it does not know (only retractions
@@ -136,11 +146,14 @@ CREATE TABLE IF NOT EXISTS routed_alerts (
   type       TEXT    NOT NULL,
   at         TEXT    NOT NULL,
   operation  TEXT,
+  stream     TEXT    NOT NULL DEFAULT 'AHUB_INBOUND',
   PRIMARY KEY (origin, alert_id)
 );
 CREATE TABLE IF NOT EXISTS decisions (
-  stream_seq INTEGER PRIMARY KEY,
-  at         TEXT    NOT NULL
+  stream_seq INTEGER NOT NULL,
+  at         TEXT    NOT NULL,
+  stream     TEXT    NOT NULL DEFAULT 'AHUB_INBOUND',
+  PRIMARY KEY (stream, stream_seq)
 );
 CREATE TABLE IF NOT EXISTS alert_deliveries (
   origin            TEXT    NOT NULL,
@@ -183,6 +196,7 @@ CREATE TABLE IF NOT EXISTS receipts (
   committed_at  TEXT    NOT NULL,
   receipt_sha256 TEXT   NOT NULL,
   verified_at   TEXT    NOT NULL,
+  stream        TEXT    NOT NULL DEFAULT 'AHUB_INBOUND',
   PRIMARY KEY (agency, receipt_id)
 );
 CREATE TABLE IF NOT EXISTS outbox (
@@ -209,10 +223,17 @@ CREATE TABLE IF NOT EXISTS seizures (
 );
 `;
 
+/** The type of a `stream` column added to an older table: its rows came from the legacy stream. */
+const LEGACY_STREAM_COLUMN = "TEXT NOT NULL DEFAULT 'AHUB_INBOUND'";
+
 /** Columns added after the first release, created on an older database at start. */
 const COLUMNS: Readonly<Record<string, readonly { column: string; type: string }[]>> = {
   routed: [{ column: 'operation', type: 'TEXT' }],
-  routed_alerts: [{ column: 'operation', type: 'TEXT' }],
+  routed_alerts: [
+    { column: 'operation', type: 'TEXT' },
+    { column: 'stream', type: LEGACY_STREAM_COLUMN },
+  ],
+  receipts: [{ column: 'stream', type: LEGACY_STREAM_COLUMN }],
   deliveries: [
     { column: 'forwarded_at', type: 'TEXT' },
     { column: 'envelope_sha256', type: 'TEXT' },
@@ -343,11 +364,14 @@ export class RouterStore {
     this.#markDelivered = db.prepare(
       'UPDATE alert_deliveries SET delivered_at = ?, receipt_id = ? WHERE origin = ? AND alert_id = ? AND recipient = ? AND delivered_at IS NULL',
     );
-    this.#receiptSeq = db.prepare<[string, string], { stream_seq: number; receipt_sha256: string }>(
-      'SELECT stream_seq, receipt_sha256 FROM receipts WHERE agency = ? AND receipt_id = ?',
+    this.#receiptSeq = db.prepare<
+      [string, string],
+      { stream: string; stream_seq: number; receipt_sha256: string }
+    >(
+      'SELECT stream, stream_seq, receipt_sha256 FROM receipts WHERE agency = ? AND receipt_id = ?',
     );
     this.#insertReceipt = db.prepare(
-      'INSERT INTO receipts (receipt_id, agency, stream_seq, kid, committed_at, receipt_sha256, verified_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
+      'INSERT INTO receipts (receipt_id, agency, stream, stream_seq, kid, committed_at, receipt_sha256, verified_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
     );
     this.#insertOutbox = db.prepare('INSERT INTO outbox (agency, event) VALUES (?, ?)');
     this.#insertOutcome = db.prepare(
@@ -386,14 +410,16 @@ export class RouterStore {
       ...(options.transparency === undefined ? {} : { transparency: options.transparency }),
       ...(options.auditHead ? { head: options.auditHead } : {}),
     });
-    this.#routed = db.prepare<[string, string], { stream_seq: number; origin: string }>(
-      'SELECT stream_seq, origin FROM routed_alerts WHERE origin = ? AND alert_id = ?',
-    );
-    this.#routedAnyOrigin = db.prepare<[string], { stream_seq: number; origin: string }>(
-      'SELECT stream_seq, origin FROM routed_alerts WHERE alert_id = ? ORDER BY origin',
-    );
+    this.#routed = db.prepare<
+      [string, string],
+      { stream: string; stream_seq: number; origin: string }
+    >('SELECT stream, stream_seq, origin FROM routed_alerts WHERE origin = ? AND alert_id = ?');
+    this.#routedAnyOrigin = db.prepare<
+      [string],
+      { stream: string; stream_seq: number; origin: string }
+    >('SELECT stream, stream_seq, origin FROM routed_alerts WHERE alert_id = ? ORDER BY origin');
     this.#insertRouted = db.prepare(
-      'INSERT INTO routed_alerts (origin, alert_id, stream_seq, type, at, operation) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
+      'INSERT INTO routed_alerts (origin, alert_id, stream, stream_seq, type, at, operation) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
     );
     this.#deliveriesOf = db.prepare<
       [string, string, string, string],
@@ -408,18 +434,18 @@ export class RouterStore {
       'INSERT INTO alert_deliveries (origin, alert_id, recipient, agreement_id, agreement_version, onward, feed_seq, forwarded_at, envelope_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
     );
     this.#decide = db.prepare(
-      'INSERT INTO decisions (stream_seq, at) VALUES (?, ?) ON CONFLICT (stream_seq) DO NOTHING',
+      'INSERT INTO decisions (stream, stream_seq, at) VALUES (?, ?, ?) ON CONFLICT (stream, stream_seq) DO NOTHING',
     );
     this.#write = db.transaction((outcomes: readonly Outcome[], at: string) => {
       const entries: AuditEntry[] = [];
       for (const o of outcomes) {
         // One decision per inbound message, whatever JetStream redelivers and whichever router
-        // sharing this database handles it: a second outcome for a sequence writes nothing.
+        // sharing this database handles it: a second outcome for a (stream, sequence) writes nothing.
         // (A released copy belongs to a decision recorded before.)
         if (
           o.kind !== 'agreements' &&
           o.kind !== 'released' &&
-          this.#decide.run(o.streamSeq, at).changes === 0
+          this.#decide.run(o.stream, o.streamSeq, at).changes === 0
         )
           continue;
         entries.push(...this.#apply(o, at));
@@ -431,14 +457,14 @@ export class RouterStore {
   /** The routed state of `origin`'s alert `alertId`, if it was routed before. */
   routed(origin: string, alertId: string): RoutedState | undefined {
     const r = this.#routed.get(origin, alertId);
-    return r && { streamSeq: r.stream_seq, origin: r.origin };
+    return r && { stream: r.stream, streamSeq: r.stream_seq, origin: r.origin };
   }
 
   /** Every agency whose alert `alertId` was routed (to tell a retraction of another's alert). */
   routedByAnyOrigin(alertId: string): RoutedState[] {
     return this.#routedAnyOrigin
       .all(alertId)
-      .map((r) => ({ streamSeq: r.stream_seq, origin: r.origin }));
+      .map((r) => ({ stream: r.stream, streamSeq: r.stream_seq, origin: r.origin }));
   }
 
   /** Who received `origin`'s alert `alertId`, under which agreement. */
@@ -466,13 +492,13 @@ export class RouterStore {
     );
   }
 
-  /** The inbound sequence `agency`'s receipt `receiptId` was accepted from, if it was. */
+  /** The inbound stream and sequence `agency`'s receipt `receiptId` was accepted from, if it was. */
   receiptSeq(
     agency: string,
     receiptId: string,
-  ): { streamSeq: number; receiptSha256: string } | undefined {
+  ): { stream: string; streamSeq: number; receiptSha256: string } | undefined {
     const r = this.#receiptSeq.get(agency, receiptId);
-    return r && { streamSeq: r.stream_seq, receiptSha256: r.receipt_sha256 };
+    return r && { stream: r.stream, streamSeq: r.stream_seq, receiptSha256: r.receipt_sha256 };
   }
 
   /** The oldest notice events waiting to be sent. */
@@ -674,7 +700,15 @@ export class RouterStore {
     if (o.kind === 'receipt') return this.#applyReceipt(o, at);
     if (o.kind === 'released') return this.#applyReleased(o);
     const a = o.alert;
-    this.#insertRouted.run(a.origin, a.id, o.streamSeq, a.type, at, o.operation?.id ?? null);
+    this.#insertRouted.run(
+      a.origin,
+      a.id,
+      o.stream,
+      o.streamSeq,
+      a.type,
+      at,
+      o.operation?.id ?? null,
+    );
     this.#recordOutcome(a, o.answersOrigin, at);
     const who = {
       alertId: a.id,
@@ -832,6 +866,7 @@ export class RouterStore {
     this.#insertReceipt.run(
       o.receipt,
       o.agency,
+      o.stream,
       o.streamSeq,
       o.kid,
       o.committedAt,

@@ -58,8 +58,9 @@ async function startPuller(
   maxKeepAliveMs: number,
   handle: (m: JsMsg) => Promise<void>,
 ): Promise<InboundPuller> {
+  const consumer = await consumerFor(name);
   const puller = new InboundPuller({
-    consumer: await consumerFor(name),
+    sources: [{ name, consumer: () => Promise.resolve(consumer) }],
     maxMessages: 4,
     ackWaitMs: ACK_WAIT_MS,
     room: (held) => 4 - held,

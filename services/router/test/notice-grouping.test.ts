@@ -19,6 +19,7 @@ function routedEvents(options: { groupRefusals?: boolean }, name: string): Notic
     {
       kind: 'routed',
       alert,
+      stream: 'AHUB_IN_TH-DNP',
       streamSeq: 1,
       forwards: [],
       denied: ['CN-GACC', 'KE-KWS', 'VN-CUSTOMS'].map((recipient) => ({

@@ -109,22 +109,37 @@ afterAll(async () => {
 
 const key = (a: string) => fx.keys[a]!;
 
+/**
+ * An inbound message: its sequence, the stream that stored it, and the agency its subject names
+ * (whose audit entries carry it as origin). A sequence is its stream's: each agency's inbound
+ * stream numbers its messages from 1, so the sequence alone may name another agency's message.
+ */
+interface Inbound {
+  readonly seq: number;
+  readonly stream: string;
+  /** Null for a subject that names no agency. */
+  readonly origin: string | null;
+}
+
 /** Publishes and waits until the router has written the alert's audit trail. */
 async function route(
   alert: Alert,
   options: Parameters<typeof publishInbound>[3] = {},
   signer = key(alert.origin),
-) {
+): Promise<Inbound> {
   const nc = await nats.connect();
   const ack = await publishInbound(nc, alert, signer, options);
-  await eventually(() => traceAudit(ack.seq).length > 0, 10_000, `audit of inbound ${ack.seq}`);
-  return ack.seq;
+  const m = { seq: ack.seq, stream: ack.stream, origin: options.subjectOrigin ?? alert.origin };
+  await eventually(() => traceAudit(m).length > 0, 10_000, `audit of inbound ${ack.seq}`);
+  return m;
 }
 
-function traceAudit(streamSeq: number) {
+function traceAudit(m: Inbound) {
   const db = openDatabase(join(fx.dir, 'router', 'audit.db'), { readonly: true });
   try {
-    return db.prepare('SELECT * FROM audit WHERE stream_seq = ? ORDER BY seq').all(streamSeq) as {
+    return db
+      .prepare('SELECT * FROM audit WHERE stream_seq = ? AND origin IS ? ORDER BY seq')
+      .all(m.seq, m.origin) as {
       event: string;
       recipient: string | null;
       reason_code: string | null;
@@ -139,15 +154,15 @@ function traceAudit(streamSeq: number) {
 }
 
 /** The copies a routing decision forwarded: its routes in the log, as `<recipient> <agreement>`. */
-function forwardedBy(streamSeq: number): string[] {
+function forwardedBy(m: Inbound): string[] {
   const db = openDatabase(join(fx.dir, 'router', 'audit.db'), { readonly: true });
   try {
     return (
       db
         .prepare(
-          "SELECT r.recipient, r.leaf FROM audit_routes r JOIN audit a ON a.seq = r.seq WHERE a.stream_seq = ? AND a.event = 'routed' AND r.feed_seq IS NOT NULL",
+          "SELECT r.recipient, r.leaf FROM audit_routes r JOIN audit a ON a.seq = r.seq WHERE a.stream_seq = ? AND a.origin IS ? AND a.event = 'routed' AND r.feed_seq IS NOT NULL",
         )
-        .all(streamSeq) as { recipient: string; leaf: string }[]
+        .all(m.seq, m.origin) as { recipient: string; leaf: string }[]
     )
       .map(
         (r) =>
@@ -159,10 +174,10 @@ function forwardedBy(streamSeq: number): string[] {
   }
 }
 
-function outcome(streamSeq: number) {
-  const records = traceAudit(streamSeq);
+function outcome(m: Inbound) {
+  const records = traceAudit(m);
   return {
-    forwarded: forwardedBy(streamSeq),
+    forwarded: forwardedBy(m),
     // Near misses, recipient by recipient: each one's code in the decision's one summary.
     denied: Object.fromEntries(
       records
@@ -301,8 +316,8 @@ describe('router - the agreement matrix', () => {
 });
 
 describe('router - refusals are dead-lettered with their reason, nothing forwarded, the router alive', () => {
-  async function expectRejected(seq: number, code: string, alertId?: string) {
-    expect(outcome(seq).rejected).toBe(code);
+  async function expectRejected(inbound: Inbound, code: string, alertId?: string) {
+    expect(outcome(inbound).rejected).toBe(code);
     const jsm = await jetstreamManager(await nats.connect());
     const dlq = await eventually(
       async () => {
@@ -313,7 +328,11 @@ describe('router - refusals are dead-lettered with their reason, nothing forward
           s--
         ) {
           const m = await jsm.streams.getMessage(Streams.DeadLetter, { seq: s });
-          if (m?.header.get('Ahub-Original-Seq') === String(seq)) return m;
+          if (
+            m?.header.get('Ahub-Original-Seq') === String(inbound.seq) &&
+            m.header.get('Ahub-Original-Stream') === inbound.stream
+          )
+            return m;
         }
         return undefined;
       },
@@ -368,8 +387,9 @@ describe('router - refusals are dead-lettered with their reason, nothing forward
       inboundSubject('SG-NPARKS', 'seizure-report'),
       Buffer.from([0x82, 0xa7, 0x70, 0x61, 0x79]),
     );
-    await eventually(() => traceAudit(ack.seq).length > 0, 5000, 'audit');
-    await expectRejected(ack.seq, 'ERR_ENVELOPE_MALFORMED');
+    const m = { seq: ack.seq, stream: ack.stream, origin: 'SG-NPARKS' };
+    await eventually(() => traceAudit(m).length > 0, 5000, 'audit');
+    await expectRejected(m, 'ERR_ENVELOPE_MALFORMED');
   });
   it('a subject that is not an inbound subject of the form ahub.in.<agency>.<type>', async () => {
     const nc = await nats.connect();
@@ -383,8 +403,9 @@ describe('router - refusals are dead-lettered with their reason, nothing forward
         ),
       ),
     );
-    await eventually(() => traceAudit(ack.seq).length > 0, 5000, 'audit');
-    await expectRejected(ack.seq, 'ERR_SUBJECT_INVALID');
+    const m = { seq: ack.seq, stream: ack.stream, origin: null };
+    await eventually(() => traceAudit(m).length > 0, 5000, 'audit');
+    await expectRejected(m, 'ERR_SUBJECT_INVALID');
   });
   it('schema-invalid even though validly signed', async () => {
     const a = seizureReport('SG-NPARKS', { handling: 'TLP:WHITE' });

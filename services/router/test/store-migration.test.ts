@@ -107,9 +107,15 @@ describe('router store - migration of a database keyed by alert id alone', () =>
     expect(tables(db)).not.toContain('deliveries');
     expect(primaryKey(db, 'routed_alerts')).toEqual(['origin', 'alert_id']);
     expect(primaryKey(db, 'alert_deliveries')).toEqual(['origin', 'alert_id', 'recipient']);
-    expect(store.routed('SG-NPARKS', A)).toEqual({ streamSeq: 7, origin: 'SG-NPARKS' });
+    expect(store.routed('SG-NPARKS', A)).toEqual({
+      stream: 'AHUB_INBOUND',
+      streamSeq: 7,
+      origin: 'SG-NPARKS',
+    });
     expect(store.routed('NG-NCS', A)).toBeUndefined();
-    expect(store.routedByAnyOrigin(B)).toEqual([{ streamSeq: 8, origin: 'NG-NCS' }]);
+    expect(store.routedByAnyOrigin(B)).toEqual([
+      { stream: 'AHUB_INBOUND', streamSeq: 8, origin: 'NG-NCS' },
+    ]);
     expect(store.deliveriesOf('SG-NPARKS', A)).toEqual([
       { recipient: 'CN-GACC', agreement: { id: 'WEN-ASIA', version: 1 }, onward: false },
       { recipient: 'VN-CUSTOMS', agreement: { id: 'WEN-ASIA', version: 1 }, onward: false },
@@ -140,7 +146,11 @@ describe('router store - migration of a database keyed by alert id alone', () =>
     expect(
       (db.prepare('SELECT count(*) AS n FROM alert_deliveries').get() as { n: number }).n,
     ).toBe(3);
-    expect(store.routed('SG-NPARKS', A)).toEqual({ streamSeq: 7, origin: 'SG-NPARKS' });
+    expect(store.routed('SG-NPARKS', A)).toEqual({
+      stream: 'AHUB_INBOUND',
+      streamSeq: 7,
+      origin: 'SG-NPARKS',
+    });
     db.close();
     // The state tables are the router's own: the schema `audit verify` checks is unchanged.
     const verify = openDatabase(file, { readonly: true });
@@ -185,11 +195,16 @@ describe('router store - migration of a database keyed by alert id alone', () =>
     ).toEqual({ operation: 'THUNDERBALL' });
     // A receipt id is Viet Nam's own: Kenya's receipt with the same id is another receipt.
     expect(primaryKey(db, 'receipts')).toEqual(['agency', 'receipt_id']);
-    expect(store.receiptSeq('VN-CUSTOMS', 'R-1')).toMatchObject({ streamSeq: 20 });
+    expect(store.receiptSeq('VN-CUSTOMS', 'R-1')).toMatchObject({
+      stream: 'AHUB_INBOUND',
+      streamSeq: 20,
+    });
     expect(store.receiptSeq('KE-KWS', 'R-1')).toBeUndefined();
     expect(
       db
-        .prepare("INSERT INTO receipts VALUES ('R-1', 'KE-KWS', 21, 'kid-ke', ?, 'ef56', ?)")
+        .prepare(
+          "INSERT INTO receipts (receipt_id, agency, stream_seq, kid, committed_at, receipt_sha256, verified_at) VALUES ('R-1', 'KE-KWS', 21, 'kid-ke', ?, 'ef56', ?)",
+        )
         .run(AT, AT).changes,
     ).toBe(1);
     expect(store.receiptSeq('KE-KWS', 'R-1')).toMatchObject({ streamSeq: 21 });
@@ -207,5 +222,89 @@ describe('router store - migration of a database keyed by alert id alone', () =>
       },
     ]);
     db.close();
+  });
+});
+
+/** The release before one inbound stream per agency: decisions keyed by the sequence alone. */
+const BEFORE_STREAMS = `
+CREATE TABLE routed_alerts (
+  origin     TEXT    NOT NULL,
+  alert_id   TEXT    NOT NULL,
+  stream_seq INTEGER NOT NULL,
+  type       TEXT    NOT NULL,
+  at         TEXT    NOT NULL,
+  operation  TEXT,
+  PRIMARY KEY (origin, alert_id)
+);
+CREATE TABLE decisions (
+  stream_seq INTEGER PRIMARY KEY,
+  at         TEXT    NOT NULL
+);
+CREATE TABLE receipts (
+  receipt_id    TEXT    NOT NULL,
+  agency        TEXT    NOT NULL,
+  stream_seq    INTEGER NOT NULL,
+  kid           TEXT    NOT NULL,
+  committed_at  TEXT    NOT NULL,
+  receipt_sha256 TEXT   NOT NULL,
+  verified_at   TEXT    NOT NULL,
+  PRIMARY KEY (agency, receipt_id)
+);
+INSERT INTO routed_alerts VALUES ('SG-NPARKS', '${A}', 7, 'seizure-report', '${AT}', NULL);
+INSERT INTO decisions VALUES (7, '${AT}');
+INSERT INTO receipts VALUES ('R-1', 'VN-CUSTOMS', 20, 'kid-vn', '${AT}', 'cd34', '${AT}');
+`;
+
+describe('router store - inbound sequences qualified by their stream', () => {
+  it('rows from before per-agency streams keep meaning the legacy stream; the same number in an agency stream is another message', () => {
+    const file = join(dir, 'before-streams.db');
+    const old = openDatabase(file);
+    old.exec(BEFORE_STREAMS);
+    old.close();
+    const db = openDatabase(file);
+    const store = new RouterStore(db, 'router-1');
+    expect(primaryKey(db, 'decisions')).toEqual(['stream', 'stream_seq']);
+    expect(db.prepare('SELECT stream, stream_seq FROM decisions').all()).toEqual([
+      { stream: 'AHUB_INBOUND', stream_seq: 7 },
+    ]);
+    expect(store.routed('SG-NPARKS', A)).toEqual({
+      stream: 'AHUB_INBOUND',
+      streamSeq: 7,
+      origin: 'SG-NPARKS',
+    });
+    expect(store.receiptSeq('VN-CUSTOMS', 'R-1')).toMatchObject({
+      stream: 'AHUB_INBOUND',
+      streamSeq: 20,
+    });
+    // Sequence 7 of Kenya's own stream is not the legacy stream's 7: its refusal is recorded.
+    const refusal = (stream: string) => ({
+      kind: 'rejected' as const,
+      stream,
+      streamSeq: 7,
+      subject: 'ahub.in.KE-KWS.seizure-report',
+      claimedOrigin: 'KE-KWS',
+      code: 'ERR_ENVELOPE_MALFORMED',
+      reason: 'not an envelope',
+    });
+    const rejected = () =>
+      (
+        db.prepare("SELECT count(*) AS n FROM audit WHERE event = 'rejected'").get() as {
+          n: number;
+        }
+      ).n;
+    store.write([refusal('AHUB_IN_KE-KWS')]);
+    expect(rejected()).toBe(1);
+    // The same message again (a redelivery) writes nothing; the legacy stream's 7 was decided.
+    store.write([refusal('AHUB_IN_KE-KWS'), refusal('AHUB_INBOUND')]);
+    expect(rejected()).toBe(1);
+    store.write([refusal('AHUB_IN_NG-NCS')]);
+    expect(rejected()).toBe(2);
+    db.close();
+    const verify = openDatabase(file, { readonly: true });
+    try {
+      expect(checkSchema(verify)).toEqual([]);
+    } finally {
+      verify.close();
+    }
   });
 });

@@ -18,9 +18,16 @@ interface Summary {
   reason: string;
   originalSubject: string;
   originalSeq: number | null;
+  /** Absent from routers older than one inbound stream per agency. */
+  originalStream?: string;
   bytes: number;
   truncated: boolean;
-  requeued?: { at: string; by: string; inboundSeq: number | null };
+  requeued?: {
+    at: string;
+    by: string;
+    inboundSeq: number | null;
+    inboundStream?: string | null;
+  };
 }
 
 interface Detail extends Summary {
@@ -62,7 +69,7 @@ async function call(t: RouterTarget, path: string, method = 'GET'): Promise<unkn
 
 function state(s: Summary): string {
   if (!s.requeued) return s.truncated ? 'truncated' : '';
-  return `requeued ${s.requeued.at} by ${s.requeued.by}${s.requeued.inboundSeq ? ` (inbound #${s.requeued.inboundSeq})` : ' (not yet published)'}`;
+  return `requeued ${s.requeued.at} by ${s.requeued.by}${s.requeued.inboundSeq ? ` (inbound #${s.requeued.inboundSeq}${s.requeued.inboundStream ? ` of ${s.requeued.inboundStream}` : ''})` : ' (not yet published)'}`;
 }
 
 /** `hubctl deadletters list|show|requeue`: the router's dead letters, for the hub's operators. */
@@ -129,7 +136,7 @@ export function registerDeadLetters(program: Command): void {
     const lines = [
       `dead letter #${d.seq}  ${d.at}`,
       `  refused:   ${d.code}  ${d.reason}`,
-      `  subject:   ${d.originalSubject} (inbound #${d.originalSeq ?? '?'})`,
+      `  subject:   ${d.originalSubject} (inbound #${d.originalSeq ?? '?'}${d.originalStream ? ` of ${d.originalStream}` : ''})`,
       `  claimed:   origin ${d.origin}, alert ${d.claimedAlertId ?? '(none)'} (unverified)`,
       `  bytes:     ${d.bytes}${d.truncated ? ' (only a prefix kept)' : ''}, sha256 ${d.sha256}`,
       ...(d.requeued ? [`  state:     ${state(d)}`] : []),
@@ -154,10 +161,11 @@ export function registerDeadLetters(program: Command): void {
       subject: string;
       msgId: string;
       inboundSeq: number;
+      inboundStream?: string;
       auditSeq: number;
     };
     print(o.json, r, [
-      `dead letter #${r.deadLetterSeq} requeued on ${r.subject} as inbound #${r.inboundSeq} (message id ${r.msgId}${r.auditSeq ? `, audit entry ${r.auditSeq}` : ''})`,
+      `dead letter #${r.deadLetterSeq} requeued on ${r.subject} as inbound #${r.inboundSeq}${r.inboundStream ? ` of ${r.inboundStream}` : ''} (message id ${r.msgId}${r.auditSeq ? `, audit entry ${r.auditSeq}` : ''})`,
     ]);
   });
 }
