@@ -418,6 +418,31 @@ async function leafStartSeq(
   return last > 0 ? last + 1 : undefined;
 }
 
+/** Attempts at one agency's inbound stream while its cluster answers "temporarily unavailable". */
+const UNAVAILABLE_ATTEMPTS = 5;
+const UNAVAILABLE_PAUSE_MS = 500;
+
+/**
+ * Runs `work` again while JetStream answers 503 ("JetStream system temporarily unavailable",
+ * 10008): a cluster just restarted or electing a stream's leader. With one inbound stream per
+ * agency, provisioning makes many more requests than it did, and one of them meeting that moment
+ * should not fail the agency's stream.
+ */
+async function retryUnavailable(work: () => Promise<void>): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await work();
+    } catch (err) {
+      if (
+        !(err instanceof JetStreamApiError && err.status === 503) ||
+        attempt >= UNAVAILABLE_ATTEMPTS
+      )
+        throw err;
+      await new Promise((r) => setTimeout(r, UNAVAILABLE_PAUSE_MS));
+    }
+  }
+}
+
 async function ensureConsumer(
   jsm: JetStreamManager,
   stream: string,
@@ -493,32 +518,33 @@ export async function provisionHub(
   const inboundFailed: { agency: string; reason: string }[] = [];
   for (const agency of agencies) {
     try {
-      const stream = inboundStreamName(agency);
-      const source = leaves.has(agency)
-        ? leafSource(agency, await leafStartSeq(jsm, stream, agency, legacy))
-        : undefined;
-      await ensureStream(jsm, inboundStreamConfig(limits, agency, source));
-      await ensureConsumer(jsm, stream, {
-        durable_name: ROUTER_CONSUMER,
-        ack_policy: AckPolicy.Explicit,
-        deliver_policy: DeliverPolicy.All,
-        ack_wait: ackWait,
-        max_deliver: -1,
-        max_ack_pending: options.routerMaxAckPending ?? 1024,
+      await retryUnavailable(async () => {
+        const stream = inboundStreamName(agency);
+        const source = leaves.has(agency)
+          ? leafSource(agency, await leafStartSeq(jsm, stream, agency, legacy))
+          : undefined;
+        await ensureStream(jsm, inboundStreamConfig(limits, agency, source));
+        await ensureConsumer(jsm, stream, {
+          durable_name: ROUTER_CONSUMER,
+          ack_policy: AckPolicy.Explicit,
+          deliver_policy: DeliverPolicy.All,
+          ack_wait: ackWait,
+          max_deliver: -1,
+          max_ack_pending: options.routerMaxAckPending ?? 1024,
+        });
       });
     } catch (err) {
       // One agency's stream that cannot be made (the server's storage reserved by the others:
-      // JetStream error 10047) must not keep every other agency's from being made.
+      // JetStream error 10047) must not keep every other agency's from being made; the failure
+      // is thrown once the rest is done.
       inboundFailed.push({ agency, reason: (err as Error).message });
     }
   }
-  report = {
-    ...report,
-    ...(legacy
-      ? { legacyInbound: { messages: legacy.messages, unhandled: legacy.unhandled } }
-      : {}),
-    ...(inboundFailed.length > 0 ? { inboundFailed } : {}),
-  };
+  if (legacy)
+    report = {
+      ...report,
+      legacyInbound: { messages: legacy.messages, unhandled: legacy.unhandled },
+    };
   for (const agency of agencies) {
     await ensureConsumer(jsm, Streams.Feeds, {
       durable_name: feedConsumerName(agency),
