@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
-import { Streams, outboxStreamName } from '@alert-hub/core';
+import { outboxStreamName, inboundStreamName, inboundSubjects } from '@alert-hub/core';
 import { provisionLeaf } from '@alert-hub/runtime';
 import {
   eventually,
@@ -43,9 +43,11 @@ afterAll(async () => {
   await chaos?.stop();
 });
 
-/** The origin's messages in the hub's inbound stream (partners publish there too: receipts). */
+/** The origin's messages in its inbound stream at the hub, which sources its leaf's outbox. */
 async function originAtHub(): Promise<number> {
-  const info = await jsm.streams.info(Streams.Inbound, { subjects_filter: `ahub.in.${ORIGIN}.>` });
+  const info = await jsm.streams.info(inboundStreamName(ORIGIN), {
+    subjects_filter: inboundSubjects(ORIGIN),
+  });
   return Object.values(info.state.subjects ?? {}).reduce((n, c) => n + c, 0);
 }
 

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JetStreamManager } from '@nats-io/jetstream';
-import { Streams, inboundSubject } from '@alert-hub/core';
+import { Streams, inboundSubject, inboundStreamName } from '@alert-hub/core';
 import {
   eventually,
   streamReplicasCurrent,
@@ -41,14 +41,14 @@ afterAll(async () => {
 
 describe('hub cluster - no quorum', () => {
   it('two of three nodes down: no quorum, intake answers 503 ERR_NATS_UNAVAILABLE naming the alert and accepts nothing; one node back: intake accepts again; all back: everything accepted is delivered once', async () => {
-    for (const s of [Streams.Inbound, Streams.Feeds])
+    for (const s of [inboundStreamName(ORIGIN), Streams.Feeds])
       await eventually(() => streamReplicasCurrent(jsm, s), 60_000, `${s} at R3`);
     // Accepted just before the outage: some are still being routed when the nodes go.
     sent.push(...(await chaos.submit(40)));
-    // The origin's alerts the inbound stream holds (the partners' receipts go on other subjects).
+    // The origin's alerts its inbound stream holds (its receipts go on another subject).
     const alertsSubject = inboundSubject(ORIGIN, 'seizure-report');
     const storedAlerts = async () =>
-      (await jsm.streams.info(Streams.Inbound, { subjects_filter: alertsSubject })).state
+      (await jsm.streams.info(inboundStreamName(ORIGIN), { subjects_filter: alertsSubject })).state
         .subjects?.[alertsSubject] ?? 0;
     const beforeOutage = await storedAlerts();
     expect(beforeOutage).toBeGreaterThanOrEqual(40);
@@ -109,7 +109,7 @@ describe('hub cluster - no quorum', () => {
     await down[1]!.restart({ healthy: false });
     await chaos.checkDeliveredOnce(sent);
     chaos.checkAuditComplete(sent);
-    for (const s of [Streams.Inbound, Streams.Feeds])
+    for (const s of [inboundStreamName(ORIGIN), Streams.Feeds])
       await eventually(() => streamReplicasCurrent(jsm, s), 90_000, `${s} back at R3`);
   }, 300_000);
 });

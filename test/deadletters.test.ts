@@ -12,6 +12,7 @@ import {
   signAlert,
   type JwksDocument,
   type SigningKey,
+  inboundStreamName,
 } from '@alert-hub/core';
 import { generateKey } from '@alert-hub/operator';
 import { createToken, readSigningKey } from '@alert-hub/runtime';
@@ -272,8 +273,8 @@ describe('deadletters - list, show, requeue with real processes', () => {
   });
 
   it('a dead letter that kept only the first bytes of an oversized message, or that came from no inbound subject, is never requeued (409 ERR_DEADLETTER_NOT_REQUEUEABLE)', async () => {
-    const max = (await jetstreamManager(hubNc).then((m) => m.streams.info(Streams.Inbound))).config
-      .max_msg_size;
+    const max = (await jetstreamManager(hubNc).then((m) => m.streams.info(inboundStreamName(NG))))
+      .config.max_msg_size;
     const js = jetstream(ngNc);
     const oversized = await js.publish(
       inboundSubject(NG, 'seizure-report'),

@@ -18,6 +18,7 @@ import {
   signAlert,
   type Alert,
   type SigningKey,
+  inboundStreamName,
 } from '@alert-hub/core';
 import { generateKey, revokeKey } from '@alert-hub/operator';
 import { createToken, openDatabase, readSigningKey } from '@alert-hub/runtime';
@@ -136,12 +137,22 @@ function headerFor(a: Alert, key: SigningKey, extra: Record<string, unknown> = {
   };
 }
 
-function auditOf(streamSeq: number) {
+/**
+ * The audit entries of the message at `streamSeq` of `origin`'s inbound stream (each agency's
+ * stream numbers its own messages: the origin, claimed by the subject, tells them apart).
+ */
+function auditOf(streamSeq: number, origin = 'SG-NPARKS') {
   const db = openDatabase(auditDb, { readonly: true });
   try {
     return db
-      .prepare('SELECT event, reason_code, detail FROM audit WHERE stream_seq = ? ORDER BY seq')
-      .all(streamSeq) as { event: string; reason_code: string | null; detail: string | null }[];
+      .prepare(
+        'SELECT event, reason_code, detail FROM audit WHERE stream_seq = ? AND origin = ? ORDER BY seq',
+      )
+      .all(streamSeq, origin) as {
+      event: string;
+      reason_code: string | null;
+      detail: string | null;
+    }[];
   } finally {
     db.close();
   }
@@ -170,7 +181,7 @@ async function expectRefused(
   );
   const records = await eventually(
     () => {
-      const r = auditOf(ack.seq);
+      const r = auditOf(ack.seq, origin);
       return r.some((x) => x.event === 'dead-lettered') ? r : undefined;
     },
     10_000,
@@ -370,7 +381,7 @@ describe('hostile input - at the router (raw NATS messages)', () => {
     const nc = await nats.connect();
     const js = jetstream(nc);
     const jsm = await jetstreamManager(nc);
-    const before = (await jsm.streams.info(Streams.Inbound)).state.messages;
+    const before = (await jsm.streams.info(inboundStreamName('SG-NPARKS'))).state.messages;
     await expect(
       js.publish(inboundSubject('SG-NPARKS', 'seizure-report'), new Uint8Array(300 * 1024)),
     ).rejects.toThrow(/message size exceeds maximum allowed/);
@@ -382,7 +393,7 @@ describe('hostile input - at the router (raw NATS messages)', () => {
     await expect(
       js.publish(inboundSubject('SG-NPARKS', 'seizure-report'), new Uint8Array(10), { headers: h }),
     ).rejects.toThrow(/header size exceeds maximum/);
-    expect((await jsm.streams.info(Streams.Inbound)).state.messages).toBe(before);
+    expect((await jsm.streams.info(inboundStreamName('SG-NPARKS'))).state.messages).toBe(before);
   });
   it('poison pill: messages of exactly the stream size limit end (dead letter of digest and prefix, audited, terminated) and routing goes on with maxAckPending 3', async () => {
     const nc = await nats.connect();
@@ -391,7 +402,7 @@ describe('hostile input - at the router (raw NATS messages)', () => {
     const agencies = ['SG-NPARKS', 'VN-CUSTOMS', 'KE-KWS'];
     await provision(nc, agencies, { ackWaitMs: 5000, routerMaxAckPending: 3 });
     try {
-      const max = (await jsm.streams.info(Streams.Inbound)).config.max_msg_size;
+      const max = (await jsm.streams.info(inboundStreamName('SG-NPARKS'))).config.max_msg_size;
       const pills: { seq: number; data: Uint8Array }[] = [];
       for (let i = 0; i < 4; i++) {
         const data = new Uint8Array(max).fill(0x41 + i);
@@ -599,7 +610,11 @@ describe('hostile input - at the router (raw NATS messages)', () => {
     );
     await routerDrained(nc, 20_000);
     for (const seq of seqs)
-      expect(auditOf(seq).map((r) => r.event)).toEqual(['received', 'rejected', 'dead-lettered']);
+      expect(auditOf(seq, 'VN-CUSTOMS').map((r) => r.event)).toEqual([
+        'received',
+        'rejected',
+        'dead-lettered',
+      ]);
     expect((await feedMessages(nc)).length).toBe(feedsBefore);
     expect(router.proc.exitCode).toBeNull();
     expect((await fetch(`${router.url}/readyz`)).status).toBe(200);
@@ -658,7 +673,9 @@ describe('hostile input - at the gateway (HTTP)', () => {
     const nc = await nats.connect();
     const jsm = await jetstreamManager(nc);
     const before = (
-      await jsm.streams.info(Streams.Inbound, { subjects_filter: 'ahub.in.SG-NPARKS.>' })
+      await jsm.streams.info(inboundStreamName('SG-NPARKS'), {
+        subjects_filter: 'ahub.in.SG-NPARKS.>',
+      })
     ).state.messages;
     const bodies = fc.oneof(
       fc.string({ maxLength: 2000 }),
@@ -684,8 +701,11 @@ describe('hostile input - at the gateway (HTTP)', () => {
       { numRuns: 300 },
     );
     expect(
-      (await jsm.streams.info(Streams.Inbound, { subjects_filter: 'ahub.in.SG-NPARKS.>' })).state
-        .messages,
+      (
+        await jsm.streams.info(inboundStreamName('SG-NPARKS'), {
+          subjects_filter: 'ahub.in.SG-NPARKS.>',
+        })
+      ).state.messages,
     ).toBe(before);
     expect(gateway.proc.exitCode).toBeNull();
     expect((await fetch(`${gateway.url}/healthz`)).status).toBe(200);

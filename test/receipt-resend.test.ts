@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { nanos, type NatsConnection } from '@nats-io/transport-node';
-import { Streams, deadLetterSubject, receiptSubject } from '@alert-hub/core';
+import { Streams, deadLetterSubject, receiptSubject, inboundStreamName } from '@alert-hub/core';
 import { databaseFile, loadConfig as gatewayConfig } from '@alert-hub/gateway';
 import {
   DEFAULT_SCHEMAS_DIR,
@@ -146,11 +146,11 @@ describe('receipts - a resend after a crash is byte-identical (ES256 agency key)
     expect(trust.keysOf(VN, 'agency').map((k) => k.alg)).toEqual(['ES256']);
 
     const id = await deliverAndCrash();
-    expect(await countOn(Streams.Inbound, receiptSubject(VN))).toBe(1);
+    expect(await countOn(inboundStreamName(VN), receiptSubject(VN))).toBe(1);
     await restartVn();
 
     // The same bytes under the same message id: JetStream kept one, the router saw one.
-    expect(await countOn(Streams.Inbound, receiptSubject(VN))).toBe(1);
+    expect(await countOn(inboundStreamName(VN), receiptSubject(VN))).toBe(1);
     expect(await countOn(Streams.DeadLetter, deadLetterSubject(VN))).toBe(0);
     expect((await recipientsOf(id)).map((r) => [r.recipient, r.state])).toEqual([
       [VN, 'delivered'],
@@ -162,22 +162,22 @@ describe('receipts - a resend after a crash is byte-identical (ES256 agency key)
   });
   it('resent after the duplicate window, the same bytes are stored again: the router recognises them and acknowledges them quietly; the delivery stays delivered, counted once', async () => {
     const jsm = await jetstreamManager(hubNc);
-    const window = (await jsm.streams.info(Streams.Inbound)).config.duplicate_window;
+    const window = (await jsm.streams.info(inboundStreamName(VN))).config.duplicate_window;
     const id = await deliverAndCrash();
-    const first = await jsm.streams.getMessage(Streams.Inbound, {
+    const first = await jsm.streams.getMessage(inboundStreamName(VN), {
       last_by_subj: receiptSubject(VN),
     });
     // The gateway stays down longer than the window (shortened here to one second).
-    await jsm.streams.update(Streams.Inbound, { duplicate_window: nanos(1000) });
+    await jsm.streams.update(inboundStreamName(VN), { duplicate_window: nanos(1000) });
     try {
       await new Promise((r) => setTimeout(r, 3000));
-      const before = await countOn(Streams.Inbound, receiptSubject(VN));
+      const before = await countOn(inboundStreamName(VN), receiptSubject(VN));
       const refusedBefore = await countOn(Streams.DeadLetter, deadLetterSubject(VN));
       await routerDrained(hubNc);
       const entriesBefore = auditEntries();
       await restartVn();
-      expect(await countOn(Streams.Inbound, receiptSubject(VN))).toBe(before + 1);
-      const resent = await jsm.streams.getMessage(Streams.Inbound, {
+      expect(await countOn(inboundStreamName(VN), receiptSubject(VN))).toBe(before + 1);
+      const resent = await jsm.streams.getMessage(inboundStreamName(VN), {
         last_by_subj: receiptSubject(VN),
       });
       // Byte-identical to the receipt the hub accepted, under the same message id.
@@ -193,7 +193,7 @@ describe('receipts - a resend after a crash is byte-identical (ES256 agency key)
       const res = await fetch(`${vn.url}/v1/refusals`, { headers: auth() });
       expect(((await res.json()) as { items: unknown[] }).items).toEqual([]);
     } finally {
-      await jsm.streams.update(Streams.Inbound, { duplicate_window: window });
+      await jsm.streams.update(inboundStreamName(VN), { duplicate_window: window });
     }
   });
 });

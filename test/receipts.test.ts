@@ -17,6 +17,7 @@ import {
   signReceipt,
   type DeliveryReceipt,
   type OperationReport,
+  inboundStreamName,
 } from '@alert-hub/core';
 import { loadSigningKey } from '@alert-hub/runtime';
 import {
@@ -266,7 +267,7 @@ describe('receipts - real processes', () => {
     try {
       // A genuine receipt VN's gateway sent, read back from the hub's stream.
       const jsm = await jetstreamManager(hubNc);
-      const genuine = await jsm.streams.getMessage(Streams.Inbound, {
+      const genuine = await jsm.streams.getMessage(inboundStreamName(VN), {
         last_by_subj: receiptSubject(VN),
       });
       expect(genuine).toBeTruthy();
@@ -778,7 +779,7 @@ describe('alert identity is (origin, id) - real processes', () => {
     const jsm = await jetstreamManager(hubNc);
     try {
       // Viet Nam's latest genuine receipt: Singapore reuses its id for a receipt of its own.
-      const vnMsg = await jsm.streams.getMessage(Streams.Inbound, {
+      const vnMsg = await jsm.streams.getMessage(inboundStreamName(VN), {
         last_by_subj: receiptSubject(VN),
       });
       const vnReceipt = JSON.parse(

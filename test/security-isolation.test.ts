@@ -6,10 +6,12 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import {
   AGENCY_JS_API_PREFIX,
+  ROUTER_CONSUMER,
   Streams,
   agencyGrants,
   agencyPermissions,
   deadLetterSubject,
+  inboundStreamName,
   inboxPrefix,
 } from '@alert-hub/core';
 import { loadConfig as gatewayConfig, startGateway, type Gateway } from '@alert-hub/gateway';
@@ -25,6 +27,7 @@ import { useNatsServer } from '@alert-hub/testkit/harness';
 import {
   eventually,
   feedMessages,
+  inboundStreams,
   makeHubFixture,
   memoryLogger,
   publishInbound,
@@ -192,7 +195,7 @@ describe('isolation - what agency X cannot do to agency Y', () => {
     expect(
       // Viet Nam's own gateway publishes its delivery receipts there; nothing else may appear.
       (
-        await jsm.streams.info(Streams.Inbound, {
+        await jsm.streams.info(inboundStreamName('VN-CUSTOMS'), {
           subjects_filter: 'ahub.in.VN-CUSTOMS.seizure-report',
         })
       ).state.subjects ?? {},
@@ -252,7 +255,22 @@ describe('isolation - what agency X cannot do to agency Y', () => {
     await expect(
       jsm.consumers.add(Streams.Feeds, { durable_name: 'spy', filter_subject: 'ahub.feed.>' }),
     ).rejects.toThrow(/Permissions Violation/);
-    await expect(jsm.streams.info(Streams.Inbound)).rejects.toThrow(/Permissions Violation/);
+    // not even its own inbound stream
+    await expect(jsm.streams.info(inboundStreamName('VN-CUSTOMS'))).rejects.toThrow(
+      /Permissions Violation/,
+    );
+  });
+  it('cannot ack the router’s consumer of any inbound stream, its own included', async () => {
+    const x = await as('KE-KWS');
+    for (const stream of [inboundStreamName('VN-CUSTOMS'), inboundStreamName('KE-KWS')])
+      x.publish(`$JS.ACK.${stream}.${ROUTER_CONSUMER}.1.1.1.0.0`);
+    await x.flush();
+    for (const stream of [inboundStreamName('VN-CUSTOMS'), inboundStreamName('KE-KWS')])
+      await eventually(
+        () => x.violations.some((v) => v.includes(`$JS.ACK.${stream}.${ROUTER_CONSUMER}`)),
+        5000,
+        `ack violation on ${stream}`,
+      );
   });
   it('cannot connect without a valid certificate', async () => {
     const p = devPkiPaths(pkiDir);
@@ -299,16 +317,26 @@ describe('isolation - what agency X cannot do to agency Y', () => {
 });
 
 describe('isolation - one NATS account per agency: reply subjects cannot reach the hub', () => {
+  /** Every agency's inbound stream, counted as one in {@link state}. */
+  const INBOUND = 'inbound';
   // JetStream sends its publish acknowledgement to the reply subject the publisher names. In a
   // shared account that reply could be any JetStream API subject of the hub; in the agency's
   // own account the import remaps it, so the ack goes back to the agency and nowhere else.
   async function state() {
     const jsm = await jetstreamManager(await as('HUB'), { checkAPI: false });
     const out: Record<string, unknown> = {};
-    for (const s of [Streams.Inbound, Streams.Feeds, Streams.DeadLetter]) {
+    for (const s of [Streams.Feeds, Streams.DeadLetter]) {
       const i = await jsm.streams.info(s, { subjects_filter: '>' });
       out[s] = { messages: i.state.messages, subjects: i.state.subjects ?? {} };
     }
+    // every agency's inbound stream, as one
+    const inbound = { messages: 0, subjects: {} as Record<string, number> };
+    for (const s of await inboundStreams(jsm)) {
+      const i = await jsm.streams.info(s, { subjects_filter: '>' });
+      inbound.messages += i.state.messages;
+      Object.assign(inbound.subjects, i.state.subjects ?? {});
+    }
+    out[INBOUND] = inbound;
     return out;
   }
   async function seed(): Promise<number> {
@@ -328,7 +356,8 @@ describe('isolation - one NATS account per agency: reply subjects cannot reach t
     const replies = [
       `$JS.API.STREAM.PURGE.${Streams.Feeds}`,
       `$JS.API.STREAM.PURGE.${Streams.DeadLetter}`,
-      `$JS.API.STREAM.PURGE.${Streams.Inbound}`,
+      `$JS.API.STREAM.PURGE.${inboundStreamName('VN-CUSTOMS')}`,
+      `$JS.API.STREAM.PURGE.${inboundStreamName('KE-KWS')}`,
       `$JS.API.STREAM.MSG.DELETE.${Streams.Feeds}`,
       `$JS.API.STREAM.DELETE.${Streams.Feeds}`,
       'ahub.feed.VN-CUSTOMS.SG-NPARKS.seizure-report',
@@ -345,8 +374,8 @@ describe('isolation - one NATS account per agency: reply subjects cannot reach t
     // Each publish was stored (it is KE-KWS's own subject) and acked; nothing else happened.
     await eventually(
       async () =>
-        ((await state())[Streams.Inbound] as { messages: number }).messages ===
-        (before[Streams.Inbound] as { messages: number }).messages + replies.length,
+        ((await state())[INBOUND] as { messages: number }).messages ===
+        (before[INBOUND] as { messages: number }).messages + replies.length,
       10_000,
       'the junk publishes stored on KE-KWS’s own inbound subject',
     );
@@ -376,13 +405,13 @@ describe('isolation - one NATS account per agency: reply subjects cannot reach t
         ([k]) => !k.startsWith('ahub.in.KE-KWS.') && k !== 'ahub.in.VN-CUSTOMS.receipt',
       );
     };
-    expect(others(after[Streams.Inbound])).toEqual(others(before[Streams.Inbound]));
+    expect(others(after[INBOUND])).toEqual(others(before[INBOUND]));
   });
 
   it('the evidence streams refuse purge and message delete even to the router’s own user', async () => {
     const seq = await seed();
     const jsm = await jetstreamManager(await as('HUB'), { checkAPI: false });
-    for (const s of [Streams.Inbound, Streams.Feeds, Streams.DeadLetter]) {
+    for (const s of [inboundStreamName('SG-NPARKS'), Streams.Feeds, Streams.DeadLetter]) {
       const cfg = (await jsm.streams.info(s)).config;
       expect([s, cfg.deny_delete, cfg.deny_purge]).toEqual([s, true, true]);
       await expect(jsm.streams.purge(s)).rejects.toThrow();

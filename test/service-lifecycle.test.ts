@@ -4,6 +4,7 @@ import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
+import { Streams, inboundStreamName } from '@alert-hub/core';
 import { createToken } from '@alert-hub/runtime';
 import { useNatsServer } from '@alert-hub/testkit/harness';
 import {
@@ -239,14 +240,22 @@ describe('services - shutdown, readiness, start-up and resending after a 503', (
       // The backlog gauges are read from JetStream at each scrape: present means it answered.
       expect(text).toMatch(/^ahub_(router_consumer|gateway_feed)_pending\{[^}]*\} \d+$/m);
     }
-    // So is how full each stream is: present for the inbound stream, a ratio.
+    // So is how full each stream is: present for every agency's inbound stream, a ratio; the
+    // rule on it watches each agency's stream and not an older hub's shared one.
     const routerText = await (await fetch(`${router.url}/metrics`)).text();
-    const fill = /^ahub_router_stream_fill_ratio\{[^}]*stream="AHUB_INBOUND"[^}]*\} (\S+)$/m.exec(
-      routerText,
-    );
-    expect(fill, 'the inbound stream fill ratio').not.toBeNull();
-    expect(Number(fill![1])).toBeGreaterThan(0);
-    expect(Number(fill![1])).toBeLessThan(1);
+    const fill = (stream: string) =>
+      new RegExp(
+        `^ahub_router_stream_fill_ratio\\{[^}]*stream="${stream}"[^}]*\\} (\\S+)$`,
+        'm',
+      ).exec(routerText);
+    for (const a of AGENCIES) expect(fill(inboundStreamName(a)), a).not.toBeNull();
+    const sent = fill(inboundStreamName('SG-NPARKS'));
+    expect(Number(sent![1])).toBeGreaterThan(0);
+    expect(Number(sent![1])).toBeLessThan(1);
+    const filling = alerts.find((r) => r.alert === 'AlertHubInboundStreamFilling')!;
+    const selector = new RegExp(`^(?:${/stream=~"([^"]+)"/.exec(filling.expr)![1]})$`);
+    for (const a of AGENCIES) expect(selector.test(inboundStreamName(a)), a).toBe(true);
+    expect(selector.test(Streams.Inbound)).toBe(false);
     for (const r of alerts) {
       const named = [...r.expr.matchAll(/\bahub_[a-z_]+/g)].map((m) => m[0]);
       expect(named.length, r.alert).toBeGreaterThan(0);

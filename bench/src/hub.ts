@@ -2,9 +2,10 @@ import { Agent, request } from 'node:http';
 import { join } from 'node:path';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { ROUTER_CONSUMER, Streams, feedConsumerName, newAlertId } from '@alert-hub/core';
+import { Streams, feedConsumerName, newAlertId } from '@alert-hub/core';
 import { openDatabase } from '@alert-hub/runtime';
 import {
+  routerBacklog,
   spawnService,
   startLocalHub,
   type LocalHub,
@@ -40,13 +41,13 @@ async function backlogOf(
   jsm: JetStreamManager,
   partners: readonly string[],
 ): Promise<{ router: number; partners: Record<string, number> }> {
-  const r = await jsm.consumers.info(Streams.Inbound, ROUTER_CONSUMER);
+  const router = await routerBacklog(jsm);
   const out: Record<string, number> = {};
   for (const p of partners) {
     const c = await jsm.consumers.info(Streams.Feeds, feedConsumerName(p));
     out[p] = c.num_pending + c.num_ack_pending;
   }
-  return { router: r.num_pending + r.num_ack_pending, partners: out };
+  return { router, partners: out };
 }
 
 /**

@@ -4,7 +4,6 @@ import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jet
 import {
   FEEDS_ALL,
   NOTICE_TOKEN,
-  ROUTER_CONSUMER,
   Streams,
   countersignRoutes,
   encodeEnvelope,
@@ -20,6 +19,7 @@ import {
 import { DEFAULT_SCHEMAS_DIR, loadSchemaRegistry, readSigningKey } from '@alert-hub/runtime';
 import {
   SERVICE_NODE_ARGS,
+  routerBacklog,
   spawnService,
   startLocalHub,
   type ServiceProcess,
@@ -165,8 +165,7 @@ export async function routerCryptoFloors(options: {
 }
 
 async function pendingOf(jsm: JetStreamManager): Promise<number> {
-  const c = await jsm.consumers.info(Streams.Inbound, ROUTER_CONSUMER);
-  return c.num_pending + c.num_ack_pending;
+  return routerBacklog(jsm);
 }
 
 /** Copies of alerts on the feeds stream (the router's notices to the sender not counted). */

@@ -4,10 +4,11 @@ export {
   signAlert,
   generateSigningJwk,
   importSigningKey,
+  inboundStreamName,
   inboundSubject,
+  inboundSubjects,
   newAlertId,
   outboxStreamName,
-  Streams,
   type Alert,
 } from '@alert-hub/core';
 export {

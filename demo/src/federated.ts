@@ -4,7 +4,8 @@ import {
   AGREEMENTS,
   DEMO_ALERTS,
   newAlertId,
-  Streams,
+  inboundStreamName,
+  inboundSubjects,
   outboxStreamName,
   startLocalHub,
   type LocalHub,
@@ -95,11 +96,11 @@ export async function runFederated(
   try {
     const outbox = async () =>
       (await (await jetstreamManager(leafOps)).streams.info(outboxStreamName(CUT))).state.messages;
-    // Only the cut agency's alerts: partners publish their delivery receipts there too.
+    // The cut agency's own inbound stream at the hub, which sources its leaf's outbox.
     const atHub = async () => {
       const info = await (
         await jetstreamManager(hubNc)
-      ).streams.info(Streams.Inbound, { subjects_filter: `ahub.in.${CUT}.>` });
+      ).streams.info(inboundStreamName(CUT), { subjects_filter: inboundSubjects(CUT) });
       return Object.values(info.state.subjects ?? {}).reduce((n, c) => n + c, 0);
     };
     const sent: string[] = [];

@@ -4,14 +4,14 @@ import { createHash } from 'node:crypto';
  * The NATS permissions that `hubctl nats-config` generates are derived from the same functions,
  * so a subject cannot drift from the permission that guards it.
  *
- *   ahub.in.<origin>.<type>                 an agency publishes its alerts (stream AHUB_INBOUND)
+ *   ahub.in.<origin>.<type>                 an agency publishes its alerts (stream AHUB_IN_<origin>)
  *   ahub.feed.<recipient>.<origin>.<type>   the router forwards a copy (stream AHUB_FEEDS)
  *   ahub.dlq.<claimed-origin>               refused messages with their reason (AHUB_DEADLETTER)
  *   _INBOX.<agency>.>                       an agency's replies, private to it
  *   ahub.audit.checkpoint.<log>             the router's signed audit checkpoints (AHUB_AUDIT)
  *   ahub.audit.cosig.<log>.<agency>         a witness's cosigned checkpoint (AHUB_AUDIT_COSIG)
  *   ahub.audit.proof.<log>.<agency>         an agency asks for inclusion proofs of its deliveries
- *   ahub.in.<agency>.receipt                a partner's signed delivery receipt (AHUB_INBOUND)
+ *   ahub.in.<agency>.receipt                a partner's signed delivery receipt (AHUB_IN_<agency>)
  *   ahub.feed.<agency>.<hub>.notice         the hub's signed notices to an agency (AHUB_FEEDS)
  *
  * Receipts and notices reuse the inbound and feed subjects on purpose: an agency may already
@@ -37,6 +37,13 @@ export const Streams = {
 
 export const ROUTER_CONSUMER = 'router';
 export const INBOUND_ALL = 'ahub.in.>';
+/**
+ * The subjects the shared inbound stream of an older hub ({@link Streams.Inbound}) is given when
+ * provisioning takes `ahub.in.>` away from it: nobody publishes there (no NATS permission grants
+ * them), so it only keeps what it held, under the messages' original subjects, until the router
+ * has read it and it ages out.
+ */
+export const LEGACY_INBOUND_SUBJECTS = 'ahub.legacy-in.>';
 export const FEEDS_ALL = 'ahub.feed.>';
 export const DEAD_LETTER_ALL = 'ahub.dlq.>';
 
@@ -83,7 +90,7 @@ export function parseFeedSubject(
 /**
  * JetStream message id of a hub notice (a resend inside the window is dropped). Only the hub
  * publishes notices, into the feeds stream, where no agency can publish. A delivery receipt,
- * which agencies publish into the shared inbound stream, has {@link receiptMsgId}.
+ * which agencies publish into their inbound streams, has {@link receiptMsgId}.
  */
 export function statementMsgId(kind: 'notice', id: string): string {
   return `${kind}:${id}`;
@@ -330,9 +337,9 @@ export function agencyPermissions(
 
 /**
  * The router: it manages the streams and consumers (the whole JetStream API), forwards to every
- * feed, dead-letters, and acks what its own consumer delivered. On the inbound subjects it
- * publishes only a dead letter an operator requeued, the original bytes unchanged: they must
- * still verify under the origin's own key.
+ * feed, dead-letters, and acks what its own consumers (one per inbound stream) delivered. On the
+ * inbound subjects it publishes only a dead letter an operator requeued, the original bytes
+ * unchanged: they must still verify under the origin's own key.
  */
 export function routerPermissions(principal: string): SubjectPermissions {
   return {
@@ -341,7 +348,9 @@ export function routerPermissions(principal: string): SubjectPermissions {
       INBOUND_ALL,
       DEAD_LETTER_ALL,
       '$JS.API.>',
-      `$JS.ACK.${Streams.Inbound}.${ROUTER_CONSUMER}.>`,
+      // its own consumer of every inbound stream: each agency's AHUB_IN_<agency>, and an older
+      // hub's AHUB_INBOUND until drained (no other consumer is named `router`)
+      `$JS.ACK.*.${ROUTER_CONSUMER}.>`,
       AUDIT_CHECKPOINTS_ALL,
     ],
     subscribe: [`${inboxPrefix(principal)}.>`, AUDIT_COSIGNATURES_ALL, 'ahub.audit.proof.>'],

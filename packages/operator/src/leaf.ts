@@ -26,8 +26,8 @@ export const DEFAULT_LEAF_PORT = 7422;
 
 /**
  * What the hub's configuration adds for an agency that runs a leaf node, in its account and in
- * the hub's account. The hub's inbound stream sources the leaf's outbox: it creates a consumer
- * there through the leaf's JetStream API (exported by the agency's account to the hub's alone),
+ * the hub's account. The agency's inbound stream at the hub sources the leaf's outbox: it creates
+ * a consumer there through the leaf's JetStream API (exported by the agency's account to the hub's alone),
  * receives on a deliver prefix (exported as a stream) and answers flow control (exported as a
  * service; without it the source stalls on nats-server 2.9 without any error). The leaf's own
  * user is not in the account: it is a user of the leaf listener alone

@@ -10,6 +10,7 @@ export const RuntimeErrorCode = {
   DataPermissions: 'ERR_DATA_PERMISSIONS',
   KeyNoneValid: 'ERR_KEY_NONE_VALID',
   FeedsWorkQueue: 'ERR_FEEDS_WORK_QUEUE',
+  InboundStreamsNotProvisioned: 'ERR_INBOUND_STREAMS_NOT_PROVISIONED',
 } as const;
 type RuntimeErrorCode = (typeof RuntimeErrorCode)[keyof typeof RuntimeErrorCode];
 
@@ -105,5 +106,22 @@ export class FeedsWorkQueueError extends AlertHubError {
         'is then created anew once every partner has read it' +
         (notMigrated ? ` (not yet: ${notMigrated})` : ''),
     );
+  }
+}
+
+/**
+ * Some agencies' inbound streams (or their router consumers) could not be made or brought up to
+ * date; every other agency's were. The usual cause is the server's JetStream storage: it reserves
+ * every stream's `max_bytes`, and refuses a stream beyond its `max_file_store` (JetStream error
+ * 10047). `failures` names each agency and why.
+ */
+export class InboundStreamsNotProvisionedError extends AlertHubError {
+  readonly failures: readonly { readonly agency: string; readonly reason: string }[];
+  constructor(failures: readonly { agency: string; reason: string }[]) {
+    super(
+      RuntimeErrorCode.InboundStreamsNotProvisioned,
+      `the inbound streams of ${failures.length} agencies could not be provisioned (their alerts are refused until they are): ${failures.map((f) => `${f.agency}: ${f.reason}`).join('; ')}`,
+    );
+    this.failures = failures;
   }
 }

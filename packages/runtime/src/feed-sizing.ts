@@ -1,4 +1,4 @@
-import type { Issue } from '@alert-hub/core';
+import { inboundStreamName, type Issue } from '@alert-hub/core';
 
 /** The load the hub is configured for (`streams.load`). */
 export interface FeedLoad {
@@ -23,11 +23,23 @@ export interface FeedSizingInput {
   /** The feed stream's retention: with `limits` it keeps read copies too, for `maxAgeMs`. */
   readonly retention?: 'interest' | 'limits';
   /**
-   * The inbound stream's size limit, when it is to be checked too: it keeps every alert and
-   * receipt sent, routed or not, for `maxAgeMs`, and when it is full every agency's new alerts
-   * are refused.
+   * The agencies' inbound streams, when they are to be checked too: each keeps every alert and
+   * receipt its agency sent, routed or not, for `maxAgeMs`, and when it is full that agency's new
+   * alerts are refused. Each agency is taken to send an even share of the stated load
+   * (`alertsPerSecond / agencies`); an agency expected to send more needs an override sized for
+   * its own rate (`rate x copyBytes x maxAgeMs`).
    */
-  readonly inboundMaxBytes?: number;
+  readonly inbound?: InboundSizingInput;
+}
+
+/** The agencies' inbound stream limits (see {@link FeedSizingInput.inbound}). */
+export interface InboundSizingInput {
+  /** The agencies of the trust store: one inbound stream each. */
+  readonly agencies: readonly string[];
+  /** Each agency's stream size without an override. */
+  readonly maxBytes: number;
+  /** Agencies with another size. */
+  readonly maxBytesFor?: Readonly<Record<string, number>>;
 }
 
 /** The figures of a sizing check, for the start-up log and the operations guide. */
@@ -96,15 +108,7 @@ export function checkFeedSizing(i: FeedSizingInput): FeedSizing {
         `with limits retention the feed stream keeps every copy, read or not, for ${fmtHours(i.maxAgeMs)}: the stated load (${fmtBytes(bytesPerSecond * 3600)} an hour) fills it (${fmtBytes(i.feedsMaxBytes)}) after ${fmtHours(fullAfterMs)}, and from then on every new copy is held as pending; use feedsRetention interest or a larger feedsMaxBytes`,
       );
   }
-  if (i.inboundMaxBytes !== undefined) {
-    // An inbound alert is a forwarded copy without the hub's countersignature: copyBytes bounds it.
-    const bytesPerSecond = i.load.alertsPerSecond * i.load.copyBytes;
-    const fullAfterMs = (i.inboundMaxBytes / bytesPerSecond) * 1000;
-    if (fullAfterMs < i.maxAgeMs)
-      warnings.push(
-        `the inbound stream keeps every alert sent, routed or not, for ${fmtHours(i.maxAgeMs)}: the stated load (${fmtBytes(bytesPerSecond * 3600)} an hour at ${i.load.copyBytes} bytes an alert) fills it (${fmtBytes(i.inboundMaxBytes)}) after ${fmtHours(fullAfterMs)}, and from then on every agency's new alerts are refused (503 at the gateways) until the oldest age out; set streams.inboundMaxBytes to at least ${fmtBytes((bytesPerSecond * i.maxAgeMs) / 1000)} or a shorter maxAgeMs`,
-      );
-  }
+  if (i.inbound && i.inbound.agencies.length > 0) warnings.push(...checkInbound(i, i.inbound));
   return {
     recipientBytes,
     recipientCopiesPerSecond,
@@ -113,4 +117,44 @@ export function checkFeedSizing(i: FeedSizingInput): FeedSizing {
     errors,
     warnings,
   };
+}
+
+/** Streams named in one warning at most; the rest are counted. */
+const NAMED_STREAMS = 10;
+
+function nameStreams(agencies: readonly string[]): string {
+  const names = agencies.slice(0, NAMED_STREAMS).map(inboundStreamName).join(', ');
+  return agencies.length > NAMED_STREAMS
+    ? `${names} and ${agencies.length - NAMED_STREAMS} more`
+    : names;
+}
+
+/**
+ * The agencies' inbound streams the stated load, split evenly, fills before their alerts age out:
+ * one warning for the streams of the common size (when too small), one per override too small,
+ * each naming the streams and the size they need.
+ */
+function checkInbound(i: FeedSizingInput, inbound: InboundSizingInput): string[] {
+  const n = inbound.agencies.length;
+  // An inbound alert is a forwarded copy without the hub's countersignature: copyBytes bounds it.
+  const bytesPerSecond = (i.load.alertsPerSecond / n) * i.load.copyBytes;
+  const needed = (bytesPerSecond * i.maxAgeMs) / 1000;
+  const fills = (maxBytes: number) => (maxBytes / bytesPerSecond) * 1000;
+  const share = `the stated load split evenly over ${n} agencies (${fmtBytes(bytesPerSecond * 3600)} an hour each at ${i.load.copyBytes} bytes an alert)`;
+  const consequence = `and from then on that agency's new alerts are refused (503 at its gateway) until its oldest age out; the other agencies are not affected`;
+  const overrides = inbound.maxBytesFor ?? {};
+  const common = inbound.agencies.filter((a) => !Object.hasOwn(overrides, a));
+  const warnings: string[] = [];
+  if (common.length > 0 && fills(inbound.maxBytes) < i.maxAgeMs)
+    warnings.push(
+      `the inbound stream of each agency keeps every alert it sent, routed or not, for ${fmtHours(i.maxAgeMs)}: ${share} fills one of ${fmtBytes(inbound.maxBytes)} (${nameStreams(common)}) after ${fmtHours(fills(inbound.maxBytes))}, ${consequence}; set streams.inboundMaxBytes to at least ${fmtBytes(needed)} (streams.inboundMaxBytesFor for an agency that sends more), or a shorter maxAgeMs`,
+    );
+  for (const a of inbound.agencies) {
+    const own = Object.hasOwn(overrides, a) ? overrides[a] : undefined;
+    if (own !== undefined && fills(own) < i.maxAgeMs)
+      warnings.push(
+        `the inbound stream of each agency keeps every alert it sent, routed or not, for ${fmtHours(i.maxAgeMs)}: ${share} fills ${inboundStreamName(a)} (streams.inboundMaxBytesFor.${a}, ${fmtBytes(own)}) after ${fmtHours(fills(own))}, ${consequence}; set it to at least ${fmtBytes(needed)}, or a shorter maxAgeMs`,
+      );
+  }
+  return warnings;
 }

@@ -9,20 +9,22 @@ import {
   type ConsumerConfig,
   type JetStreamManager,
   type StreamConfig,
+  type StreamSource,
 } from '@nats-io/jetstream';
 import { nanos, type NatsConnection } from '@nats-io/transport-node';
-import { FeedsWorkQueueError } from './errors.js';
+import { FeedsWorkQueueError, InboundStreamsNotProvisionedError } from './errors.js';
 import {
   AUDIT_CHECKPOINTS_ALL,
   AUDIT_COSIGNATURES_ALL,
   DEAD_LETTER_ALL,
   DEFAULT_MAX_ENVELOPE_BYTES,
   FEEDS_ALL,
-  INBOUND_ALL,
+  LEGACY_INBOUND_SUBJECTS,
   ROUTER_CONSUMER,
   Streams,
   feedConsumerName,
   feedFilter,
+  inboundStreamName,
   inboundSubjects,
   leafJsApiPrefix,
   leafSourceDeliverPrefix,
@@ -33,7 +35,14 @@ import {
 export interface StreamLimits {
   /** How long alerts stay in the inbound and feed streams (a partner offline this long loses nothing). */
   readonly maxAgeMs: number;
+  /**
+   * Each agency's inbound stream (`AHUB_IN_<agency>`): its own alerts and receipts, routed or
+   * not, for `maxAgeMs`. A full one refuses only that agency's new messages. Also the size of a
+   * leaf node's outbox stream.
+   */
   readonly inboundMaxBytes: number;
+  /** Agencies whose inbound stream has another size than {@link inboundMaxBytes}. */
+  readonly inboundMaxBytesFor: Readonly<Record<string, number>>;
   readonly feedsMaxBytes: number;
   readonly deadLetterMaxBytes: number;
   /** The audit checkpoint stream, and the cosignature stream. */
@@ -74,7 +83,12 @@ function retentionPolicy(r: FeedsRetention): RetentionPolicy {
 
 export const DEFAULT_STREAM_LIMITS: StreamLimits = {
   maxAgeMs: 30 * 24 * 3600_000,
+  // Per agency. The router's default stated load (10 alerts/s of 4 KiB for 30 days) is about
+  // 100 GiB for the whole hub, 1 GiB each split over 100 agencies. nats-server reserves every
+  // stream's max_bytes against its max_file_store (by default 75% of the free disk): 100
+  // agencies need about 103 GiB of it with the other streams.
   inboundMaxBytes: 1024 ** 3,
+  inboundMaxBytesFor: {},
   feedsMaxBytes: 2 * 1024 ** 3,
   deadLetterMaxBytes: 256 * 1024 ** 2,
   auditMaxBytes: 256 * 1024 ** 2,
@@ -109,33 +123,36 @@ export function deadLettersPerOrigin(deadLetterMaxBytes: number, agencies: numbe
 /** How long the router or a gateway may hold a message before JetStream redelivers it. */
 export const DEFAULT_ACK_WAIT_MS = 30_000;
 
+/** The byte limit of `agency`'s inbound stream: its override, or the common one. */
+export function inboundMaxBytesOf(limits: StreamLimits, agency: string): number {
+  return Object.hasOwn(limits.inboundMaxBytesFor, agency)
+    ? limits.inboundMaxBytesFor[agency]!
+    : limits.inboundMaxBytes;
+}
+
 /**
- * The inbound stream's sources: the outbox stream of every agency that runs a leaf node, in the
- * leaf's JetStream domain, filtered to the agency's own inbound subjects. nats-server 2.9 creates
- * the source's consumer with the filter in the request subject and resumes it after the leaf
- * link returns; messages keep their subject and `Nats-Msg-Id`, so the stream's de-duplication
- * window applies to them as to a direct publish.
+ * The source of an agency's inbound stream when the agency runs a leaf node: its outbox stream,
+ * in the leaf's JetStream domain, filtered to the agency's own inbound subjects. nats-server 2.9
+ * creates the source's consumer with the filter in the request subject and resumes it after the
+ * leaf link returns; messages keep their subject and `Nats-Msg-Id`, so the stream's
+ * de-duplication window applies to them as to a direct publish. `startSeq`: the first outbox
+ * sequence to take (what an older hub's shared stream already sourced is not taken again).
  */
-function leafSources(leaves: readonly string[]): Partial<StreamConfig> {
-  if (leaves.length === 0) return {};
+function leafSource(agency: string, startSeq?: number): StreamSource {
   return {
-    sources: leaves.map((a) => ({
-      name: outboxStreamName(a),
-      filter_subject: inboundSubjects(a),
-      external: { api: leafJsApiPrefix(a), deliver: leafSourceDeliverPrefix(a) },
-    })),
+    name: outboxStreamName(agency),
+    filter_subject: inboundSubjects(agency),
+    external: { api: leafJsApiPrefix(agency), deliver: leafSourceDeliverPrefix(agency) },
+    ...(startSeq !== undefined && startSeq > 1 ? { opt_start_seq: startSeq } : {}),
   };
 }
 
 /** The largest cosignature message the stream stores: a signed note (64 KiB) and its headers. */
 export const AUDIT_COSIGNATURE_MAX_BYTES = 64 * 1024 + 4096;
 
-function streamConfigs(
-  limits: StreamLimits,
-  leaves: readonly string[] = [],
-  agencies = 0,
-): Partial<StreamConfig>[] {
-  const common = {
+/** What every stream of the hub has in common. */
+function commonStreamConfig(limits: StreamLimits) {
+  return {
     retention: RetentionPolicy.Limits,
     storage: StorageType.File,
     discard: DiscardPolicy.New,
@@ -150,15 +167,32 @@ function streamConfigs(
     deny_delete: true,
     deny_purge: true,
   };
+}
+
+/**
+ * The inbound stream of `agency` (see {@link inboundStreamName}): only its own subjects, its own
+ * byte limit, and its leaf node's outbox as source when it runs one.
+ */
+function inboundStreamConfig(
+  limits: StreamLimits,
+  agency: string,
+  source?: StreamSource,
+): Partial<StreamConfig> & { name: string } {
+  return {
+    ...commonStreamConfig(limits),
+    name: inboundStreamName(agency),
+    subjects: [inboundSubjects(agency)],
+    // always named: nats.js merges an update into the stream's config, so a leaf no longer
+    // configured needs the empty list to lose its source
+    sources: source ? [source] : [],
+    max_age: nanos(limits.maxAgeMs),
+    max_bytes: inboundMaxBytesOf(limits, agency),
+  };
+}
+
+function streamConfigs(limits: StreamLimits, agencies = 0): Partial<StreamConfig>[] {
+  const common = commonStreamConfig(limits);
   return [
-    {
-      ...common,
-      name: Streams.Inbound,
-      subjects: [INBOUND_ALL],
-      ...leafSources(leaves),
-      max_age: nanos(limits.maxAgeMs),
-      max_bytes: limits.inboundMaxBytes,
-    },
     {
       ...common,
       // Interest: a copy leaves once every consumer whose filter covers it acked it, and only its
@@ -243,6 +277,12 @@ export interface ProvisionReport {
   readonly feedsMigrated?: boolean;
   /** Dead letters each origin keeps ({@link deadLettersPerOrigin}). */
   readonly deadLettersPerOrigin: number;
+  /**
+   * The shared inbound stream of an older hub (`AHUB_INBOUND`), when it exists: provisioning took
+   * its subjects and sources away; it keeps its messages, and its `router` consumer reads them.
+   * `unhandled`: messages that consumer has not acknowledged yet (all of them without one).
+   */
+  readonly legacyInbound?: { readonly messages: number; readonly unhandled: number };
 }
 
 /**
@@ -291,6 +331,118 @@ async function prepareDeadLetterLimit(jsm: JetStreamManager, perOrigin: number):
   await jsm.streams.update(Streams.DeadLetter, { ...config, max_msgs_per_subject: perOrigin + 1 });
 }
 
+/** Room the shared stream of an older hub keeps at least, once it takes no new messages. */
+const LEGACY_MIN_BYTES = 1024 * 1024;
+
+/** The shared inbound stream of an older hub, as provisioning left it. */
+interface LegacyInbound {
+  readonly messages: number;
+  readonly unhandled: number;
+}
+
+/**
+ * Takes `ahub.in.>` and the leaf sources away from the shared inbound stream of an older hub
+ * (`AHUB_INBOUND`), so that each agency's own stream can hold its subjects (nats-server refuses
+ * two streams with overlapping subjects). Nothing is deleted: the stream keeps every message under
+ * its original subject (nats-server 2.9.10 changes a stream's subjects with messages stored), and
+ * its `router` consumer goes on delivering them. Its byte limit shrinks to what it holds (nothing
+ * new can come in), which frees the server's storage reserved for it (JetStream reserves every
+ * stream's `max_bytes`) for the agencies' streams; nats-server removes nothing at a limit the
+ * stream is already within. Returns undefined on a hub without one.
+ */
+async function retireLegacyInbound(jsm: JetStreamManager): Promise<LegacyInbound | undefined> {
+  let info;
+  try {
+    info = await jsm.streams.info(Streams.Inbound);
+  } catch (err) {
+    if (err instanceof JetStreamApiError && err.status === 404) return undefined;
+    throw err;
+  }
+  const config = info.config;
+  const keep = Math.max(info.state.bytes, LEGACY_MIN_BYTES);
+  const maxBytes = config.max_bytes > 0 ? Math.min(config.max_bytes, keep) : keep;
+  if (
+    (info.config.sources?.length ?? 0) > 0 ||
+    config.subjects.length !== 1 ||
+    config.subjects[0] !== LEGACY_INBOUND_SUBJECTS ||
+    config.max_bytes !== maxBytes
+  )
+    // nats.js merges an update into the stream's config: an empty list removes the sources
+    await jsm.streams.update(Streams.Inbound, {
+      ...config,
+      subjects: [LEGACY_INBOUND_SUBJECTS],
+      sources: [],
+      max_bytes: maxBytes,
+    });
+  let unhandled = info.state.messages;
+  try {
+    const c = await jsm.consumers.info(Streams.Inbound, ROUTER_CONSUMER);
+    unhandled = c.num_pending + c.num_ack_pending;
+  } catch (err) {
+    if (!(err instanceof JetStreamApiError && err.status === 404)) throw err;
+  }
+  return { messages: info.state.messages, unhandled };
+}
+
+/**
+ * The first outbox sequence `agency`'s inbound stream sources from its leaf node. An existing
+ * stream keeps the start it was given (a source restarted reads on from the last message it
+ * stored, and from this start only when it stored none yet). A new one starts after the last
+ * outbox message the shared stream of an older hub sourced (its `Nats-Stream-Source` header names
+ * the outbox sequence), so that nothing is taken twice: 30 days of an outbox sourced again would
+ * be refused by the router as duplicates, each one a dead letter.
+ */
+async function leafStartSeq(
+  jsm: JetStreamManager,
+  stream: string,
+  agency: string,
+  legacy: LegacyInbound | undefined,
+): Promise<number | undefined> {
+  try {
+    const sources = (await jsm.streams.info(stream)).config.sources ?? [];
+    return sources.find((s) => s.name === outboxStreamName(agency))?.opt_start_seq;
+  } catch (err) {
+    if (!(err instanceof JetStreamApiError && err.status === 404)) throw err;
+  }
+  if (!legacy) return undefined;
+  const held = await jsm.streams.info(Streams.Inbound, {
+    subjects_filter: inboundSubjects(agency),
+  });
+  let last = 0;
+  for (const subject of Object.keys(held.state.subjects ?? {})) {
+    const m = await jsm.streams.getMessage(Streams.Inbound, { last_by_subj: subject });
+    // "<source> <outbox sequence> ...": only messages that came from the leaf carry it
+    const seq = Number(m?.header.get('Nats-Stream-Source').split(' ')[1]);
+    if (Number.isSafeInteger(seq) && seq > last) last = seq;
+  }
+  return last > 0 ? last + 1 : undefined;
+}
+
+/** Attempts at one agency's inbound stream while its cluster answers "temporarily unavailable". */
+const UNAVAILABLE_ATTEMPTS = 5;
+const UNAVAILABLE_PAUSE_MS = 500;
+
+/**
+ * Runs `work` again while JetStream answers 503 ("JetStream system temporarily unavailable",
+ * 10008): a cluster just restarted or electing a stream's leader. With one inbound stream per
+ * agency, provisioning makes many more requests than it did, and one of them meeting that moment
+ * should not fail the agency's stream.
+ */
+async function retryUnavailable(work: () => Promise<void>): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await work();
+    } catch (err) {
+      if (
+        !(err instanceof JetStreamApiError && err.status === 503) ||
+        attempt >= UNAVAILABLE_ATTEMPTS
+      )
+        throw err;
+      await new Promise((r) => setTimeout(r, UNAVAILABLE_PAUSE_MS));
+    }
+  }
+}
+
 async function ensureConsumer(
   jsm: JetStreamManager,
   stream: string,
@@ -310,9 +462,14 @@ async function ensureConsumer(
 }
 
 /**
- * Creates (or brings up to date) the hub's streams, the router's durable consumer and one
- * feed consumer per agency. Agencies cannot do this themselves: their NATS users may only
- * read their own consumer, so the router does it for them (at start and on every reload).
+ * Creates (or brings up to date) the hub's streams: one inbound stream per agency
+ * (`AHUB_IN_<agency>`, its own `max_bytes`) with the router's durable consumer on each, and one
+ * feed consumer per agency. An agency gone from `agencies` keeps its stream and what it holds
+ * (evidence: nothing here deletes a stream). An older hub's shared `AHUB_INBOUND` is retired
+ * first (see `retireLegacyInbound`). Some agencies' inbound streams failing does not stop the
+ * others': they are thrown at the end ({@link InboundStreamsNotProvisionedError}). Agencies cannot
+ * do this themselves: their NATS users may only read their own consumer, so the router does it
+ * for them (at start and on every reload).
  */
 export async function provisionHub(
   jsm: JetStreamManager,
@@ -341,7 +498,9 @@ export async function provisionHub(
     feedsRetentionMismatch: false,
     deadLettersPerOrigin: perOrigin,
   };
-  for (const cfg of streamConfigs(limits, options.leaves, agencies.length)) {
+  // Streams cannot share subjects: the shared stream of an older hub gives `ahub.in.>` up first.
+  const legacy = await retireLegacyInbound(jsm);
+  for (const cfg of streamConfigs(limits, agencies.length)) {
     if (cfg.name === Streams.DeadLetter) await prepareDeadLetterLimit(jsm, perOrigin);
     const retention = await ensureStream(jsm, cfg as Partial<StreamConfig> & { name: string });
     if (cfg.name === Streams.Feeds && retention === RetentionPolicy.Workqueue)
@@ -355,14 +514,37 @@ export async function provisionHub(
         ...(migration?.why ? { feedsNotMigrated: migration.why } : {}),
       };
   }
-  await ensureConsumer(jsm, Streams.Inbound, {
-    durable_name: ROUTER_CONSUMER,
-    ack_policy: AckPolicy.Explicit,
-    deliver_policy: DeliverPolicy.All,
-    ack_wait: ackWait,
-    max_deliver: -1,
-    max_ack_pending: options.routerMaxAckPending ?? 1024,
-  });
+  const leaves = new Set(options.leaves ?? []);
+  const inboundFailed: { agency: string; reason: string }[] = [];
+  for (const agency of agencies) {
+    try {
+      await retryUnavailable(async () => {
+        const stream = inboundStreamName(agency);
+        const source = leaves.has(agency)
+          ? leafSource(agency, await leafStartSeq(jsm, stream, agency, legacy))
+          : undefined;
+        await ensureStream(jsm, inboundStreamConfig(limits, agency, source));
+        await ensureConsumer(jsm, stream, {
+          durable_name: ROUTER_CONSUMER,
+          ack_policy: AckPolicy.Explicit,
+          deliver_policy: DeliverPolicy.All,
+          ack_wait: ackWait,
+          max_deliver: -1,
+          max_ack_pending: options.routerMaxAckPending ?? 1024,
+        });
+      });
+    } catch (err) {
+      // One agency's stream that cannot be made (the server's storage reserved by the others:
+      // JetStream error 10047) must not keep every other agency's from being made; the failure
+      // is thrown once the rest is done.
+      inboundFailed.push({ agency, reason: (err as Error).message });
+    }
+  }
+  if (legacy)
+    report = {
+      ...report,
+      legacyInbound: { messages: legacy.messages, unhandled: legacy.unhandled },
+    };
   for (const agency of agencies) {
     await ensureConsumer(jsm, Streams.Feeds, {
       durable_name: feedConsumerName(agency),
@@ -374,6 +556,7 @@ export async function provisionHub(
       max_ack_pending: 1024,
     });
   }
+  if (inboundFailed.length > 0) throw new InboundStreamsNotProvisionedError(inboundFailed);
   return report;
 }
 
@@ -391,8 +574,8 @@ export function isStreamFull(err: unknown): boolean {
 
 /**
  * Creates (or brings up to date) the outbox stream on `agency`'s leaf node: the gateway's
- * publishes are stored there first (the 202 means "stored at the agency") and the hub's inbound
- * stream sources them whenever the link is up. Alerts stay for `maxAgeMs` whether or not the hub
+ * publishes are stored there first (the 202 means "stored at the agency") and the agency's inbound
+ * stream at the hub sources them whenever the link is up. Alerts stay for `maxAgeMs` whether or not the hub
  * has them yet: a link down longer than that loses the oldest, so keep it longer than any outage
  * you plan for. `jsm` is a manager on the leaf itself (its own domain).
  */
@@ -412,7 +595,8 @@ export async function provisionLeaf(
     max_msg_size: DEFAULT_MAX_ENVELOPE_BYTES + 4096,
     duplicate_window: nanos(limits.duplicateWindowMs),
     max_age: nanos(limits.maxAgeMs),
-    max_bytes: limits.inboundMaxBytes,
+    // the size of the agency's stream at the hub, which sources it
+    max_bytes: inboundMaxBytesOf(limits, agency),
     deny_delete: true,
     deny_purge: true,
   });

@@ -197,13 +197,14 @@ export function registerConsumerBacklogGauge(
 
 /**
  * A gauge `name{stream}` of how full each stream is, its bytes over its `max_bytes` (0 to 1), read
- * from the stream's info at each scrape. A full inbound stream refuses every agency's new alerts;
- * a full feed stream has copies held.
+ * from the stream's info at each scrape; `streams` may be a function, asked at each scrape (the
+ * agencies' inbound streams follow the trust store). A stream missing has no sample. A full
+ * agency inbound stream refuses that agency's new alerts; a full feed stream has copies held.
  */
 export function registerStreamFillGauge(
   registry: Registry,
   name: string,
-  streams: readonly string[],
+  streams: readonly string[] | (() => readonly string[]),
   info: (stream: string) => Promise<{ config: { max_bytes: number }; state: { bytes: number } }>,
 ): void {
   new Gauge({
@@ -214,7 +215,7 @@ export function registerStreamFillGauge(
     async collect() {
       this.reset();
       await Promise.all(
-        streams.map(async (stream) => {
+        (typeof streams === 'function' ? streams() : streams).map(async (stream) => {
           try {
             const s = await info(stream);
             if (s.config.max_bytes > 0) this.set({ stream }, s.state.bytes / s.config.max_bytes);

@@ -65,7 +65,7 @@ describe('feed sizing - checked at start', () => {
     expect(s.warnings.find((w) => w.startsWith('with limits retention'))).toContain('7.28 h');
   });
 
-  it('warns, with the numbers, when the stated load fills the inbound stream before its alerts age out (every agency refused from then on)', () => {
+  it('warns, naming the streams and the size they need, when an even share of the stated load fills an agency’s inbound stream before its alerts age out (only that agency refused from then on)', () => {
     const base = {
       feedsMaxBytes: 2048 * MiB,
       maxAgeMs: 30 * day,
@@ -74,19 +74,45 @@ describe('feed sizing - checked at start', () => {
       agencies: 4,
       retention: 'interest' as const,
     };
-    // 10 alerts/s of 4 KiB: 140.625 MiB an hour, so 1 GiB lasts 7.28 h of a 720 h window.
-    const s = checkFeedSizing({ ...base, inboundMaxBytes: 1024 * MiB });
-    const inbound = s.warnings.filter((w) => w.startsWith('the inbound stream'));
-    expect(inbound).toHaveLength(1);
-    expect(inbound[0]).toContain('after 7.28 h');
-    // 40,960 bytes/s for 30 days: 101,250 MiB.
-    expect(inbound[0]).toContain('at least 101250 MiB');
-    // Room for the whole window: no inbound warning.
-    const roomy = checkFeedSizing({ ...base, inboundMaxBytes: 10 * 4096 * 30 * 86_400 });
-    expect(roomy.warnings.filter((w) => w.startsWith('the inbound stream'))).toEqual([]);
-    // Not asked: not checked.
+    const agencies = ['SG-NPARKS', 'VN-CUSTOMS', 'TH-DNP', 'KE-KWS'];
+    const inboundWarnings = (s: { warnings: readonly string[] }) =>
+      s.warnings.filter((w) => w.startsWith('the inbound stream of each agency'));
+    // 10 alerts/s of 4 KiB over 4 agencies: 35.16 MiB an hour each, so 256 MiB lasts 7.28 h of a
+    // 720 h window; the whole window needs 10,240 bytes/s x 30 days = 25,313 MiB.
+    const s = checkFeedSizing({ ...base, inbound: { agencies, maxBytes: 256 * MiB } });
+    expect(inboundWarnings(s)).toHaveLength(1);
+    expect(inboundWarnings(s)[0]).toContain('after 7.28 h');
+    expect(inboundWarnings(s)[0]).toContain('at least 25313 MiB');
+    for (const a of agencies) expect(inboundWarnings(s)[0]).toContain(`AHUB_IN_${a}`);
+
+    // Room for the whole window: no warning; an override too small is named on its own.
+    const roomy = 10_240 * 30 * 86_400;
+    const one = checkFeedSizing({
+      ...base,
+      inbound: { agencies, maxBytes: roomy, maxBytesFor: { 'VN-CUSTOMS': 512 * MiB } },
+    });
+    expect(inboundWarnings(one)).toHaveLength(1);
+    expect(inboundWarnings(one)[0]).toContain('AHUB_IN_VN-CUSTOMS');
+    expect(inboundWarnings(one)[0]).toContain('streams.inboundMaxBytesFor.VN-CUSTOMS');
+    expect(inboundWarnings(one)[0]).toContain('after 15 h');
+    expect(inboundWarnings(one)[0]).not.toContain('AHUB_IN_SG-NPARKS');
     expect(
-      checkFeedSizing(base).warnings.filter((w) => w.startsWith('the inbound stream')),
+      inboundWarnings(
+        checkFeedSizing({
+          ...base,
+          inbound: {
+            agencies,
+            maxBytes: 256 * MiB,
+            maxBytesFor: Object.fromEntries(agencies.map((a) => [a, roomy])),
+          },
+        }),
+      ),
     ).toEqual([]);
+    // Many agencies: the first ten are named, the rest counted.
+    const many = Array.from({ length: 12 }, (_, k) => `AG-${k}`);
+    const m = checkFeedSizing({ ...base, inbound: { agencies: many, maxBytes: 16 * MiB } });
+    expect(inboundWarnings(m)[0]).toContain('AHUB_IN_AG-9 and 2 more');
+    // Not asked: not checked.
+    expect(inboundWarnings(checkFeedSizing(base))).toEqual([]);
   });
 });

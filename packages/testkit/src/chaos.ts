@@ -1,8 +1,7 @@
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { ROUTER_CONSUMER, Streams } from '@alert-hub/core';
 import { auditCountsByAlert, isOneDecision } from './audit-counts.js';
-import { eventually, feedMessages, seizureReport } from './fixtures.js';
+import { eventually, feedMessages, routerBacklog, seizureReport } from './fixtures.js';
 import { LOCAL_ROUTER, startLocalHub, type LocalHub, type LocalHubOptions } from './local-hub.js';
 
 /** A local hub for fault tests: one origin sending seizure reports to its partners. */
@@ -169,12 +168,9 @@ function chaosHub(
           );
       }
       await eventually(
-        async () => {
-          const c = await jsm.consumers.info(Streams.Inbound, ROUTER_CONSUMER);
-          return c.num_pending === 0 && c.num_ack_pending === 0;
-        },
+        async () => (await routerBacklog(jsm)) === 0,
         60_000,
-        'the router to drain the inbound stream',
+        'the router to drain the inbound streams',
       );
       // Right after the cluster regains its quorum the JetStream API may still answer
       // "temporarily unavailable": read the stream once it answers (what it holds is unchanged).

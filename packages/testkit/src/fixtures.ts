@@ -4,12 +4,20 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { stringify as toYaml } from 'yaml';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import {
+  JetStreamApiError,
+  jetstream,
+  jetstreamManager,
+  type JetStreamManager,
+} from '@nats-io/jetstream';
+import {
+  ROUTER_CONSUMER,
+  Streams,
   countersignRoutes,
   encodeEnvelope,
   feedSubject,
   forwardMsgId,
+  inboundStreamAgency,
   signAlert,
   type Alert,
   type GeneralJws,
@@ -228,16 +236,39 @@ export async function feedMessages(
   return out;
 }
 
-/** Waits until the router's consumer has nothing pending and nothing unacknowledged. */
+/**
+ * The inbound streams the router reads: every agency's `AHUB_IN_<agency>`, and an older hub's
+ * shared `AHUB_INBOUND` while it exists.
+ */
+export async function inboundStreams(jsm: JetStreamManager): Promise<string[]> {
+  const out: string[] = [];
+  for await (const name of jsm.streams.names())
+    if (name === Streams.Inbound || inboundStreamAgency(name) !== undefined) out.push(name);
+  return out.sort();
+}
+
+/**
+ * Messages the router's consumers have not handled yet (pending plus unacknowledged), over every
+ * inbound stream ({@link inboundStreams}); a stream without a router consumer counts nothing.
+ */
+export async function routerBacklog(jsm: JetStreamManager): Promise<number> {
+  let n = 0;
+  for (const stream of await inboundStreams(jsm)) {
+    const c = await jsm.consumers.info(stream, ROUTER_CONSUMER).catch((err: unknown) => {
+      if (err instanceof JetStreamApiError && err.status === 404) return undefined;
+      throw err;
+    });
+    if (c) n += c.num_pending + c.num_ack_pending;
+  }
+  return n;
+}
+
+/** Waits until the router's consumers have nothing pending and nothing unacknowledged. */
 export async function routerDrained(nc: NatsConnection, timeoutMs = 30_000): Promise<void> {
-  const { ROUTER_CONSUMER, Streams } = await import('@alert-hub/core');
   const jsm = await jetstreamManager(nc);
   await eventually(
-    async () => {
-      const c = await jsm.consumers.info(Streams.Inbound, ROUTER_CONSUMER);
-      return c.num_pending === 0 && c.num_ack_pending === 0;
-    },
+    async () => (await routerBacklog(jsm)) === 0,
     timeoutMs,
-    'the router to drain the inbound stream',
+    'the router to drain the inbound streams',
   );
 }

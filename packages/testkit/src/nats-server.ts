@@ -133,7 +133,9 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
       `jetstream {`,
       `  store_dir: ${JSON.stringify(join(dir, 'jetstream'))}`,
       `  max_memory_store: 268435456`,
-      `  max_file_store: 4294967296`,
+      // What JetStream may reserve, not what it writes: every stream reserves its max_bytes (one
+      // inbound stream per agency at the default 1 GiB each), while tests write a few MB.
+      `  max_file_store: 1099511627776`,
       ...(options.jetstreamDomain ? [`  domain: ${JSON.stringify(options.jetstreamDomain)}`] : []),
       `}`,
       options.config ?? '',

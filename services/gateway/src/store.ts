@@ -3,6 +3,7 @@ import {
   mayRetract,
   MAX_RECEIPT_DELIVERIES,
   newAlertId,
+  inboundStreamName,
   parseInboundSubject,
   routedRefusals,
   Streams,
@@ -49,8 +50,9 @@ export interface SentReceipt {
   readonly id: string;
   readonly sequence: number;
   /**
-   * The stream that acknowledged the alert at `sequence`: the hub's inbound stream, or the
-   * agency's leaf outbox (whose sequences are not the inbound stream's).
+   * The stream that acknowledged the alert at `sequence`: the agency's inbound stream at the hub
+   * (`AHUB_IN_<agency>`; `AHUB_INBOUND` on a hub before the upgrade), or the agency's leaf outbox
+   * (whose sequences are not the inbound stream's).
    */
   readonly stream?: string;
   readonly contentSha256: string;
@@ -520,11 +522,19 @@ export class GatewayStore {
     }
   }
 
-  /** The alert this gateway published on `subject` at inbound sequence `streamSeq`, if it did. */
+  /**
+   * The alert this gateway published on `subject` at inbound sequence `streamSeq`, if it did. The
+   * sequence is its agency's inbound stream's (`AHUB_IN_<agency>`), or, for a message published
+   * before the hub's upgrade, the shared `AHUB_INBOUND`'s; a refusal does not say which. When
+   * this gateway sent a message at that sequence into both, it cannot tell, and matches neither.
+   */
   #sentAt(subject: string, streamSeq: number | null | undefined): string | undefined {
-    if (typeof streamSeq !== 'number') return undefined;
-    const r = this.#events.sentAt.get(streamSeq, Streams.Inbound);
-    return r && parseInboundSubject(subject)?.type === r.type ? r.alert_id : undefined;
+    const claim = parseInboundSubject(subject);
+    if (typeof streamSeq !== 'number' || !claim) return undefined;
+    const own = this.#events.sentAt.get(streamSeq, inboundStreamName(claim.origin));
+    const legacy = this.#events.sentAt.get(streamSeq, Streams.Inbound);
+    const r = own && legacy ? undefined : (own ?? legacy);
+    return r && claim.type === r.type ? r.alert_id : undefined;
   }
 
   /** Applies hub notice events in one transaction (idempotent: a repeated notice changes nothing). */

@@ -2,7 +2,7 @@ import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { MAX_INBOUND_ENVELOPE_BYTES, Streams } from '@alert-hub/core';
+import { MAX_INBOUND_ENVELOPE_BYTES, inboundStreamName } from '@alert-hub/core';
 import { loadConfig, startGateway, type Gateway } from '@alert-hub/gateway';
 import { DEFAULT_SCHEMAS_DIR, createToken } from '@alert-hub/runtime';
 import { useNatsServer } from '@alert-hub/testkit/harness';
@@ -64,7 +64,7 @@ function submit(concealment: string) {
 
 async function inboundMessages(): Promise<number> {
   const jsm = await jetstreamManager(await nats.connect());
-  return (await jsm.streams.info(Streams.Inbound)).state.messages;
+  return (await jsm.streams.info(inboundStreamName('SG-NPARKS'))).state.messages;
 }
 
 describe('gateway - an alert too large once signed', () => {

@@ -2,7 +2,6 @@ import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jetstreamManager } from '@nats-io/jetstream';
 import {
-  Streams,
   canonicalJson,
   decodeEnvelope,
   encodeEnvelope,
@@ -11,6 +10,7 @@ import {
   newAlertId,
   verifyOrigin,
   type Alert,
+  inboundStreamName,
 } from '@alert-hub/core';
 import { loadConfig, startGateway, type FeedItem, type Gateway } from '@alert-hub/gateway';
 import { cpSync, mkdirSync } from 'node:fs';
@@ -33,6 +33,8 @@ import {
 
 const nats = useNatsServer();
 const fx = makeHubFixture(['SG-NPARKS', 'VN-CUSTOMS', 'NG-NCS']);
+/** Singapore's inbound stream, where its gateway's alerts are stored. */
+const SG_INBOUND = inboundStreamName('SG-NPARKS');
 const submitter = createToken();
 const reader = createToken();
 const { log, lines } = memoryLogger('gateway-test');
@@ -102,7 +104,7 @@ describe('gateway - intake (POST /v1/alerts)', () => {
       duplicate: false,
     });
     const jsm = await jetstreamManager(await nats.connect());
-    const stored = (await jsm.streams.getMessage(Streams.Inbound, { seq: receipt.sequence }))!;
+    const stored = (await jsm.streams.getMessage(SG_INBOUND, { seq: receipt.sequence }))!;
     expect(stored.subject).toBe('ahub.in.SG-NPARKS.seizure-report');
     // Bound to the origin, the id and the envelope, so no other agency can take it first.
     expect(stored.header.get('Nats-Msg-Id')).toBe(inboundMsgId('SG-NPARKS', alert.id, stored.data));
@@ -147,10 +149,10 @@ describe('gateway - intake (POST /v1/alerts)', () => {
     const msgs = [];
     for (
       let seq = first.sequence;
-      seq <= (await jsm.streams.info(Streams.Inbound)).state.last_seq;
+      seq <= (await jsm.streams.info(SG_INBOUND)).state.last_seq;
       seq++
     ) {
-      const m = (await jsm.streams.getMessage(Streams.Inbound, { seq }))!;
+      const m = (await jsm.streams.getMessage(SG_INBOUND, { seq }))!;
       if (m.header.get('Nats-Msg-Id').startsWith(`SG-NPARKS:${alert.id}:`)) msgs.push(m.seq);
     }
     expect(msgs).toEqual([first.sequence]);
@@ -373,9 +375,8 @@ describe('gateway - a signing key the router would refuse: 422 with its code bef
       const subject = inboundSubject('NG-NCS', 'seizure-report');
       const jsm = await jetstreamManager(await nats.connect());
       const stored = async () =>
-        (await jsm.streams.info(Streams.Inbound, { subjects_filter: subject })).state.subjects?.[
-          subject
-        ] ?? 0;
+        (await jsm.streams.info(inboundStreamName('NG-NCS'), { subjects_filter: subject })).state
+          .subjects?.[subject] ?? 0;
       const before = await stored();
       const ng = await startGateway(
         configFor('NG-NCS', { ...keys(), dataDir: `${fx.dir}/data-key-${code}` }),
@@ -900,14 +901,12 @@ describe('gateway - NATS outage', () => {
     );
     const jsm = await jetstreamManager(await nats.connect());
     expect(
-      (await jsm.streams.getMessage(Streams.Inbound, { seq: r1.sequence }))!.header.get(
-        'Nats-Msg-Id',
-      ),
+      (await jsm.streams.getMessage(SG_INBOUND, { seq: r1.sequence }))!.header.get('Nats-Msg-Id'),
     ).toMatch(new RegExp(`^SG-NPARKS:${before.id}:`));
     const copies = [];
-    const last = (await jsm.streams.info(Streams.Inbound)).state.last_seq;
+    const last = (await jsm.streams.info(SG_INBOUND)).state.last_seq;
     for (let seq = r1.sequence; seq <= last; seq++) {
-      const m = await jsm.streams.getMessage(Streams.Inbound, { seq }).catch(() => undefined);
+      const m = await jsm.streams.getMessage(SG_INBOUND, { seq }).catch(() => undefined);
       if (m?.header.get('Nats-Msg-Id').startsWith(`SG-NPARKS:${during.id}:`)) copies.push(seq);
     }
     expect(copies).toEqual([r2.sequence]);

@@ -2,7 +2,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { newAlertId, type NoticeEvent, type RoutedDenied } from '@alert-hub/core';
+import {
+  Streams,
+  inboundStreamName,
+  newAlertId,
+  type NoticeEvent,
+  type RoutedDenied,
+} from '@alert-hub/core';
 import { openDatabase } from '@alert-hub/runtime';
 import { GatewayStore } from '../src/store.js';
 
@@ -106,25 +112,25 @@ describe('gateway - an alert’s state from the hub’s notices', () => {
     reason: 'no key',
     ...(e.alertId ? { alertId: e.alertId } : {}),
   });
+  const OWN = inboundStreamName('SG-NPARKS');
+  const sent = (id: string, stream: string | undefined) => ({
+    id,
+    sequence: 7,
+    ...(stream ? { stream } : {}),
+    contentSha256: '00',
+    acceptedAt: at,
+    type: 'seizure-report',
+    client: 'c',
+  });
   function store(file: string, id: string, stream: string | undefined): GatewayStore {
     const s = new GatewayStore(openDatabase(join(dir, file)), { agency: 'SG-NPARKS' });
-    s.putSent([
-      {
-        id,
-        sequence: 7,
-        ...(stream ? { stream } : {}),
-        contentSha256: '00',
-        acceptedAt: at,
-        type: 'seizure-report',
-        client: 'c',
-      },
-    ]);
+    s.putSent([sent(id, stream)]);
     return s;
   }
 
   it('a refusal naming no alert id is this gateway’s alert at that inbound sequence and subject, and only that', () => {
     const id = newAlertId();
-    const s = store('seq.db', id, 'AHUB_INBOUND');
+    const s = store('seq.db', id, OWN);
     // Another sequence, or another type's subject at that sequence: not this alert.
     s.applyNotice([refused({ streamSeq: 8 })]);
     s.applyNotice([refused({ streamSeq: 7, subject: 'ahub.in.SG-NPARKS.outcome' })]);
@@ -134,10 +140,22 @@ describe('gateway - an alert’s state from the hub’s notices', () => {
       state: 'refused',
       refused: { code: 'ERR_KEY_UNKNOWN' },
     });
-    // Acknowledged by a leaf's outbox, or recorded before streams were: its sequence is not the
-    // inbound stream's, nothing is matched.
+    // Published before the hub's upgrade, into the shared stream of older hubs: matched there.
+    const before = newAlertId();
+    const l = store('legacy.db', before, Streams.Inbound);
+    l.applyNotice([refused({ streamSeq: 7 })]);
+    expect(l.statusOf(before, Date.parse(at), 60_000)!.state).toBe('refused');
+    // This gateway sent a message at that sequence into both: it cannot tell which, matches neither.
+    const both = store('both.db', newAlertId(), Streams.Inbound);
+    const ownOne = newAlertId();
+    both.putSent([sent(ownOne, OWN)]);
+    both.applyNotice([refused({ streamSeq: 7 })]);
+    expect(both.statusOf(ownOne, Date.parse(at), 60_000)!.state).toBe('accepted');
+    // Acknowledged by a leaf's outbox, another agency's stream, or recorded before streams were:
+    // its sequence is not this agency's inbound stream's, nothing is matched.
     for (const [file, stream] of [
       ['outbox.db', 'AHUB_OUTBOX_SG-NPARKS'],
+      ['other.db', inboundStreamName('VN-CUSTOMS')],
       ['old.db', undefined],
     ] as const) {
       const other = newAlertId();
@@ -149,12 +167,12 @@ describe('gateway - an alert’s state from the hub’s notices', () => {
 
   it('routed once is routed: a refused duplicate does not hide it, and a requeued alert routed after its refusal is routed', () => {
     const dup = newAlertId();
-    const a = store('dup.db', dup, 'AHUB_INBOUND');
+    const a = store('dup.db', dup, OWN);
     a.applyNotice([routed(dup)]);
     a.applyNotice([refused({ alertId: dup, streamSeq: 9 })]);
     expect(a.statusOf(dup, Date.parse(at), 60_000)!.state).toBe('routed');
     const requeued = newAlertId();
-    const b = store('requeued.db', requeued, 'AHUB_INBOUND');
+    const b = store('requeued.db', requeued, OWN);
     b.applyNotice([refused({ streamSeq: 7 })]);
     b.applyNotice([routed(requeued)]);
     const st = b.statusOf(requeued, Date.parse(at), 60_000)!;

@@ -1,6 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { Streams, decodeEnvelope, newAlertId, verifyOrigin, type Alert } from '@alert-hub/core';
+import {
+  decodeEnvelope,
+  newAlertId,
+  verifyOrigin,
+  type Alert,
+  inboundStreamName,
+} from '@alert-hub/core';
 import { loadConfig, startGateway, type Gateway } from '@alert-hub/gateway';
 import { createToken } from '@alert-hub/runtime';
 import { useNatsServer } from '@alert-hub/testkit/harness';
@@ -73,7 +79,7 @@ async function post(body: unknown) {
 
 async function signedAt(sequence: number) {
   const jsm = await jetstreamManager(await nats.connect());
-  const stored = (await jsm.streams.getMessage(Streams.Inbound, { seq: sequence }))!;
+  const stored = (await jsm.streams.getMessage(inboundStreamName('SG-NPARKS'), { seq: sequence }))!;
   return verifyOrigin(decodeEnvelope(stored.data), {
     trust: loadTrustStore(fx.trustDir, registry),
     registry,

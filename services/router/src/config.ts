@@ -52,11 +52,14 @@ export interface RouterConfig {
   readonly streams: {
     readonly replicas: number;
     readonly maxAgeMs: number;
+    /** Each agency's inbound stream (`AHUB_IN_<agency>`), unless it has an override. */
     readonly inboundMaxBytes: number;
+    /** The inbound stream size of these agencies, instead of `inboundMaxBytes`. */
+    readonly inboundMaxBytesFor: Readonly<Record<string, number>>;
     readonly feedsMaxBytes: number;
     /** The dead-letter stream; each origin keeps an equal share of it (operations guide, "Dead letters"). */
     readonly deadLetterMaxBytes: number;
-    /** Agencies that run a leaf node: the inbound stream sources their outbox streams. */
+    /** Agencies that run a leaf node: each one's inbound stream sources its outbox stream. */
     readonly leaves: readonly string[];
     /** `interest`: a copy leaves the feed stream once its recipient's gateway stored it. */
     readonly feedsRetention: FeedsRetention;
@@ -156,6 +159,9 @@ export const DEFAULT_RECIPIENT_MAX_COPIES = 20_000;
 /** Default memory for copies in flight: about 2,500 copies of a 1.5 KB alert. */
 export const DEFAULT_COPY_BUDGET_BYTES = 16 * 1024 * 1024;
 
+/** An agency id, as `streams.leaves` and `streams.inboundMaxBytesFor` name one. */
+const AGENCY_ID_PATTERN = '^[A-Z][A-Z0-9-]{1,31}$';
+
 /** Coordinators and operators alike: a name and the SHA-256 of its bearer token. */
 const NAMED_TOKENS_SCHEMA = {
   type: 'array',
@@ -208,6 +214,12 @@ const schema = {
           minimum: 1_048_576,
           default: DEFAULT_STREAM_LIMITS.inboundMaxBytes,
         },
+        inboundMaxBytesFor: {
+          type: 'object',
+          default: {},
+          propertyNames: { pattern: AGENCY_ID_PATTERN },
+          additionalProperties: { type: 'integer', minimum: 1_048_576 },
+        },
         feedsMaxBytes: {
           type: 'integer',
           minimum: 1_048_576,
@@ -220,7 +232,7 @@ const schema = {
         },
         leaves: {
           type: 'array',
-          items: { type: 'string', pattern: '^[A-Z][A-Z0-9-]{1,31}$' },
+          items: { type: 'string', pattern: AGENCY_ID_PATTERN },
           uniqueItems: true,
           default: [],
         },

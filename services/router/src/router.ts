@@ -7,6 +7,7 @@ import {
   ROUTER_CONSUMER,
   Streams,
   checkTermsUnchanged,
+  inboundStreamName,
   termsDigests,
   type AgreementSet,
 } from '@alert-hub/core';
@@ -150,7 +151,14 @@ export async function startRouter(
   registerStreamFillGauge(
     metrics.registry,
     'ahub_router_stream_fill_ratio',
-    [Streams.Inbound, Streams.Feeds, Streams.DeadLetter],
+    // every agency's inbound stream; the shared one of an older hub while it exists (its limit
+    // is what it holds once migrated: near 1, and nothing new comes in)
+    () => [
+      ...keys.trust().agencies.map(inboundStreamName),
+      Streams.Inbound,
+      Streams.Feeds,
+      Streams.DeadLetter,
+    ],
     (name) => jsm.streams.info(name),
   );
   // Streams, the router's consumer and one feed consumer per agency in the trust store.
@@ -165,6 +173,11 @@ export async function startRouter(
         migrateFeeds: config.streams.migrateFeeds,
       });
       feedsRetention = report.feedsRetention;
+      if (report.legacyInbound)
+        log[report.legacyInbound.unhandled > 0 ? 'warn' : 'info'](
+          { stream: Streams.Inbound, ...report.legacyInbound },
+          'the shared inbound stream of an older hub holds messages of before the upgrade: it takes no new ones (each agency has its own stream) and is read until drained',
+        );
       log.info(
         {
           perOrigin: report.deadLettersPerOrigin,
@@ -187,7 +200,14 @@ export async function startRouter(
           'the feed stream was created with another retention, which nats-server cannot change: it keeps its own until migrated (operations guide, "Feed streams")',
         );
     }
-    warnFeedSizing(config, keys.trust().agencies.length, log);
+    const agencies = keys.trust().agencies;
+    for (const agency of Object.keys(config.streams.inboundMaxBytesFor))
+      if (!agencies.includes(agency))
+        log.warn(
+          { agency },
+          'streams.inboundMaxBytesFor names an agency the trust store does not hold: it applies once the agency is added',
+        );
+    warnFeedSizing(config, agencies, log);
   };
   await provision();
   const js = jetstream(nc, {
@@ -493,8 +513,9 @@ function describeHeld(held: ReadonlyMap<string, { count: number; since: string }
 }
 
 /** Logs what the feed stream's limits cannot hold of the configured load, with the numbers. */
-function warnFeedSizing(config: RouterConfig, agencies: number, log: Logger): void {
+function warnFeedSizing(config: RouterConfig, agencyIds: readonly string[], log: Logger): void {
   const s = config.streams;
+  const agencies = agencyIds.length;
   const sizing = checkFeedSizing({
     feedsMaxBytes: s.feedsMaxBytes,
     maxAgeMs: s.maxAgeMs,
@@ -502,11 +523,16 @@ function warnFeedSizing(config: RouterConfig, agencies: number, log: Logger): vo
     load: s.load,
     agencies,
     retention: s.feedsRetention,
-    inboundMaxBytes: s.inboundMaxBytes,
+    inbound: {
+      agencies: agencyIds,
+      maxBytes: s.inboundMaxBytes,
+      maxBytesFor: s.inboundMaxBytesFor,
+    },
   });
   const figures = {
     feedsMaxBytes: s.feedsMaxBytes,
     inboundMaxBytes: s.inboundMaxBytes,
+    inboundMaxBytesFor: s.inboundMaxBytesFor,
     recipientMaxCopies: s.recipientMaxCopies,
     recipientBytes: sizing.recipientBytes,
     recipientCopiesPerSecond: sizing.recipientCopiesPerSecond,

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify as toYaml } from 'yaml';
 import { jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { ROUTER_CONSUMER, Streams } from '@alert-hub/core';
+import { ROUTER_CONSUMER, Streams, inboundStreamName } from '@alert-hub/core';
 import { parseCheckpoint, parseNote } from '@alert-hub/audit';
 import { loadConfig, startRouter, type Router } from '@alert-hub/router';
 import { provisionHub } from '@alert-hub/runtime';
@@ -117,7 +117,7 @@ describe('router - checkpoints that cannot reach NATS', () => {
     await publishInbound(nc, third, fx.keys['SG-NPARKS']!);
     await new Promise((r) => setTimeout(r, 500));
     expect(routed(third.id)).toBe(false);
-    const c = await jsm.consumers.info(Streams.Inbound, ROUTER_CONSUMER);
+    const c = await jsm.consumers.info(inboundStreamName('SG-NPARKS'), ROUTER_CONSUMER);
     expect(c.num_pending + c.num_ack_pending).toBe(1);
 
     // A restart does not start the clock again: the entries no published checkpoint covers have

@@ -78,6 +78,37 @@ describe('router config - feed streams', () => {
 });
 
 describe('router config - notices', () => {
+  it('each agency’s inbound stream: 1 GiB by default, inboundMaxBytesFor overrides per agency; a bad agency id or a size under 1 MiB is refused at its place (ERR_CONFIG_INVALID)', () => {
+    const c = loadConfig({}, configWith({}));
+    expect(c.streams.inboundMaxBytes).toBe(1024 ** 3);
+    expect(c.streams.inboundMaxBytesFor).toEqual({});
+    // An agency not in the trust store yet is accepted (it may be added later; the router warns).
+    const o = loadConfig(
+      {},
+      configWith({ inboundMaxBytesFor: { 'VN-CUSTOMS': 4 * 1024 ** 3, 'KE-KWS': 2_097_152 } }),
+    );
+    expect(o.streams.inboundMaxBytesFor).toEqual({
+      'VN-CUSTOMS': 4 * 1024 ** 3,
+      'KE-KWS': 2_097_152,
+    });
+    for (const [bad, pointer] of [
+      [{ 'VN-CUSTOMS': 1024 }, '/streams/inboundMaxBytesFor/VN-CUSTOMS'],
+      [{ 'VN-CUSTOMS': '1GiB' }, '/streams/inboundMaxBytesFor/VN-CUSTOMS'],
+      [{ 'not an agency': 2_097_152 }, '/streams/inboundMaxBytesFor'],
+    ] as const) {
+      let err: unknown;
+      try {
+        loadConfig({}, configWith({ inboundMaxBytesFor: bad }));
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toMatchObject({ code: 'ERR_CONFIG_INVALID' });
+      expect((err as { issues: { pointer: string }[] }).issues.map((i) => i.pointer)).toContain(
+        pointer,
+      );
+    }
+  });
+
   it('refusals are grouped in notices unless noticeGroupRefusals (or AHUB_NOTICE_GROUP_REFUSALS) says false', () => {
     const file = configWith({});
     expect(loadConfig({}, file).noticeGroupRefusals).toBe(true);

@@ -38,7 +38,7 @@ beforeAll(async () => {
     OTHERS / origins.length,
   );
   await provisionHub(jsm, ['NG-CUSTOMS', ...origins], {
-    // The test server's JetStream has 4 GiB: the other streams made small to leave the room.
+    // Eleven agencies: their inbound streams and the feeds made small, as a hub this size might.
     limits: { deadLetterMaxBytes, inboundMaxBytes: 64 * 1024 ** 2, feedsMaxBytes: 64 * 1024 ** 2 },
   });
   const js = jetstream(nc);

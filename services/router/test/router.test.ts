@@ -393,8 +393,11 @@ describe('router - refusals are dead-lettered with their reason, nothing forward
   });
   it('a subject that is not an inbound subject of the form ahub.in.<agency>.<type>', async () => {
     const nc = await nats.connect();
+    // Without a type it is no agency's inbound subject: no stream stores it.
+    await expect(jetstream(nc).publish('ahub.in.SG-NPARKS', 'x')).rejects.toThrow();
+    // Within the agency's subjects (ahub.in.SG-NPARKS.>) but of another form: stored, refused.
     const ack = await jetstream(nc).publish(
-      'ahub.in.SG-NPARKS',
+      'ahub.in.SG-NPARKS.seizure-report.extra',
       encodeEnvelope(
         await signAlert(
           seizureReport('SG-NPARKS'),

@@ -1,0 +1,142 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stringify as toYaml } from 'yaml';
+import { JetStreamApiError, jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { inboundStreamName, receiptSubject } from '@alert-hub/core';
+import { loadConfig as gatewayConfig, startGateway, type Gateway } from '@alert-hub/gateway';
+import { loadConfig as routerConfig, startRouter, type Router } from '@alert-hub/router';
+import { createToken } from '@alert-hub/runtime';
+import { useNatsServer } from '@alert-hub/testkit/harness';
+import {
+  OPEN_JS_API,
+  eventually,
+  makeHubFixture,
+  memoryLogger,
+  seizureAgreement,
+  seizureReport,
+  writeConfig,
+} from '@alert-hub/testkit';
+
+/**
+ * The denial of service by a valid agency: one agency floods junk on its own inbound subject
+ * (its delivery receipts) until its stream is full. With one stream per agency, only that
+ * agency's new messages are refused; every other agency's alerts are still accepted and routed.
+ */
+const FLOODER = 'SG-NPARKS';
+const HONEST = 'VN-CUSTOMS';
+const PARTNER = 'KE-KWS';
+const AGENCIES = [FLOODER, HONEST, PARTNER];
+const QUOTA = 1024 * 1024;
+const nats = useNatsServer();
+const fx = makeHubFixture(AGENCIES);
+const token = createToken();
+let router: Router;
+const gateways: Record<string, Gateway> = {};
+
+beforeAll(async () => {
+  const agreementsFile = join(fx.dir, 'agreements.yaml');
+  writeFileSync(agreementsFile, toYaml({ agreements: [seizureAgreement('ALL', 'all', AGENCIES)] }));
+  router = await startRouter(
+    routerConfig(
+      {},
+      writeConfig(fx.dir, 'router', {
+        signingKey: fx.hubKeyFile,
+        trustDir: fx.trustDir,
+        agreementsFile,
+        dataDir: join(fx.dir, 'router'),
+        nats: { servers: [nats.url], jsApiPrefix: OPEN_JS_API },
+        http: { port: 0 },
+        streams: { inboundMaxBytesFor: { [FLOODER]: QUOTA } },
+      }),
+    ),
+    { log: memoryLogger('router').log },
+  );
+  for (const agency of [FLOODER, HONEST])
+    gateways[agency] = await startGateway(
+      gatewayConfig(
+        {},
+        writeConfig(fx.dir, `gw-${agency}`, {
+          agency,
+          signingKey: fx.keyFiles[agency],
+          trustDir: fx.trustDir,
+          dataDir: join(fx.dir, `gw-${agency}`),
+          nats: { servers: [nats.url], jsApiPrefix: OPEN_JS_API, publishTimeoutMs: 2000 },
+          http: { port: 0 },
+          clients: [{ name: 'c', tokenSha256: token.sha256, roles: ['submit'] }],
+        }),
+      ),
+      { log: memoryLogger(`gateway-${agency}`).log },
+    );
+}, 60_000);
+afterAll(async () => {
+  for (const g of Object.values(gateways)) await g.close();
+  await router?.close();
+  fx.cleanup();
+});
+
+function submit(agency: string, alert: unknown) {
+  return fetch(`${gateways[agency]!.url}/v1/alerts`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token.token}` },
+    body: JSON.stringify(alert),
+  });
+}
+
+async function fillRatio(stream: string): Promise<number> {
+  const text = await (await fetch(`${router.url}/metrics`)).text();
+  const m = new RegExp(
+    `^ahub_router_stream_fill_ratio\\{[^}]*stream="${stream}"[^}]*\\} (\\S+)$`,
+    'm',
+  ).exec(text);
+  expect(m, stream).not.toBeNull();
+  return Number(m![1]);
+}
+
+describe('inbound streams - one agency fills its own stream', () => {
+  it('its own new alerts are refused (503 ERR_NATS_UNAVAILABLE), another agency’s alert is still accepted and routed', async () => {
+    // Junk on the flooder's own receipt subject, as its NATS user may publish, until the stream
+    // refuses (JetStream 10077: maximum bytes exceeded, discard new).
+    const js = jetstream(await nats.connect());
+    let refused: unknown;
+    // large junk first, then ever smaller, until not even 200 bytes fit
+    for (const size of [64 * 1024, 4096, 200]) {
+      refused = undefined;
+      for (let i = 0; i < 1000 && refused === undefined; i++)
+        await js
+          .publish(receiptSubject(FLOODER), new Uint8Array(size).fill(0x6a))
+          .catch((err: unknown) => (refused = err));
+      expect(refused).toBeInstanceOf(JetStreamApiError);
+      expect((refused as JetStreamApiError).code).toBe(10077);
+    }
+    const jsm = await jetstreamManager(await nats.connect());
+    const full = await jsm.streams.info(inboundStreamName(FLOODER));
+    expect(full.config.max_bytes).toBe(QUOTA);
+    expect(full.state.bytes).toBeGreaterThan(QUOTA - 1024);
+
+    // The flooder's own gateway: refused, nothing stored.
+    const own = await submit(FLOODER, seizureReport(FLOODER));
+    expect(own.status).toBe(503);
+    expect(((await own.json()) as { error: { code: string } }).error.code).toBe(
+      'ERR_NATS_UNAVAILABLE',
+    );
+
+    // Another agency: accepted, stored in its own stream, and routed to its partners.
+    const alert = seizureReport(HONEST);
+    const res = await submit(HONEST, alert);
+    expect(res.status).toBe(202);
+    const { id, sequence } = (await res.json()) as { id: string; sequence: number };
+    expect(
+      (await jsm.streams.getMessage(inboundStreamName(HONEST), { seq: sequence }))?.subject,
+    ).toBe(`ahub.in.${HONEST}.seizure-report`);
+    await eventually(
+      () => router.store.routed(HONEST, id) !== undefined,
+      20_000,
+      'the honest agency’s alert routed',
+    );
+
+    // The fill gauge says which stream is full, and only that one.
+    expect(await fillRatio(inboundStreamName(FLOODER))).toBeGreaterThan(0.9);
+    expect(await fillRatio(inboundStreamName(HONEST))).toBeLessThan(0.01);
+  }, 60_000);
+});
