@@ -11,6 +11,7 @@ import { useNatsServer } from '@alert-hub/testkit/harness';
 import {
   OPEN_JS_API,
   eventually,
+  hubctl,
   makeHubFixture,
   memoryLogger,
   seizureAgreement,
@@ -94,7 +95,7 @@ async function fillRatio(stream: string): Promise<number> {
 }
 
 describe('inbound streams - one agency fills its own stream', () => {
-  it('its own new alerts are refused (503 ERR_NATS_UNAVAILABLE), another agency’s alert is still accepted and routed', async () => {
+  it('its own new alerts are refused (503 ERR_INBOUND_STREAM_FULL, nothing stored), another agency’s alert is still accepted and routed', async () => {
     // Junk on the flooder's own receipt subject, as its NATS user may publish, until the stream
     // refuses (JetStream 10077: maximum bytes exceeded, discard new).
     const js = jetstream(await nats.connect());
@@ -115,11 +116,13 @@ describe('inbound streams - one agency fills its own stream', () => {
     expect(full.state.bytes).toBeGreaterThan(QUOTA - 1024);
 
     // The flooder's own gateway: refused, nothing stored.
+    const stored = full.state.messages;
     const own = await submit(FLOODER, seizureReport(FLOODER));
     expect(own.status).toBe(503);
     expect(((await own.json()) as { error: { code: string } }).error.code).toBe(
-      'ERR_NATS_UNAVAILABLE',
+      'ERR_INBOUND_STREAM_FULL',
     );
+    expect((await jsm.streams.info(inboundStreamName(FLOODER))).state.messages).toBe(stored);
 
     // Another agency: accepted, stored in its own stream, and routed to its partners.
     const alert = seizureReport(HONEST);
@@ -139,4 +142,18 @@ describe('inbound streams - one agency fills its own stream', () => {
     expect(await fillRatio(inboundStreamName(FLOODER))).toBeGreaterThan(0.9);
     expect(await fillRatio(inboundStreamName(HONEST))).toBeLessThan(0.01);
   }, 60_000);
+  it('hubctl send does not resend into a full stream: one refusal, ERR_INBOUND_STREAM_FULL, exit code 1', async () => {
+    const file = join(fx.dir, 'flooder-alert.json');
+    writeFileSync(file, JSON.stringify(seizureReport(FLOODER)));
+    const r = await hubctl(
+      ['send', file, '--gateway', gateways[FLOODER]!.url, '--retries', '3', '--json'],
+      { env: { AHUB_TOKEN: token.token } },
+    );
+    expect(r.code).toBe(1);
+    expect((JSON.parse(r.stdout) as { error: { code: string } }).error.code).toBe(
+      'ERR_INBOUND_STREAM_FULL',
+    );
+    // A 503 of NATS itself is resent ("hub unavailable; resending ..."); a full stream is not.
+    expect(r.stderr).not.toContain('resending');
+  });
 });

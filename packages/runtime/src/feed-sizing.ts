@@ -141,7 +141,7 @@ function checkInbound(i: FeedSizingInput, inbound: InboundSizingInput): string[]
   const needed = (bytesPerSecond * i.maxAgeMs) / 1000;
   const fills = (maxBytes: number) => (maxBytes / bytesPerSecond) * 1000;
   const share = `the stated load split evenly over ${n} agencies (${fmtBytes(bytesPerSecond * 3600)} an hour each at ${i.load.copyBytes} bytes an alert)`;
-  const consequence = `and from then on that agency's new alerts are refused (503 at its gateway) until its oldest age out; the other agencies are not affected`;
+  const consequence = `and from then on that agency's new alerts are refused (503 ERR_INBOUND_STREAM_FULL at its gateway) until its oldest age out; the other agencies are not affected`;
   const overrides = inbound.maxBytesFor ?? {};
   const common = inbound.agencies.filter((a) => !Object.hasOwn(overrides, a));
   const warnings: string[] = [];

@@ -28,6 +28,12 @@ export const HttpErrorCode = {
   HeadersTooLarge: 'ERR_HEADERS_TOO_LARGE',
   Internal: 'ERR_INTERNAL',
   NatsUnavailable: 'ERR_NATS_UNAVAILABLE',
+  /**
+   * The stream that stores this agency's alerts (its own inbound stream at the hub, or its leaf's
+   * outbox) is full: nothing was stored, and nothing will be until its oldest messages age out or
+   * the hub's operator raises the agency's quota. No other agency is affected.
+   */
+  InboundStreamFull: 'ERR_INBOUND_STREAM_FULL',
   Overloaded: 'ERR_OVERLOADED',
   NotReady: 'ERR_NOT_READY',
   /** More requests than the caller may make per second: retry after `Retry-After`. */
@@ -82,6 +88,7 @@ export const HTTP_STATUS: Readonly<Partial<Record<AnyErrorCode, number>>> = {
   [HttpErrorCode.HeadersTooLarge]: 431,
   [HttpErrorCode.Internal]: 500,
   [HttpErrorCode.NatsUnavailable]: 503,
+  [HttpErrorCode.InboundStreamFull]: 503,
   [HttpErrorCode.Overloaded]: 503,
   [HttpErrorCode.NotReady]: 503,
 };

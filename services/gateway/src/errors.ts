@@ -20,6 +20,17 @@ export class GatewayError extends HttpError {
 }
 
 /**
+ * The stream that stores this agency's alerts refused it for want of room (its byte or message
+ * limit): JetStream stored nothing. Unlike {@link NatsUnavailableError}, a prompt resend does not
+ * help: room returns when the oldest messages age out or the agency's quota is raised.
+ */
+export class InboundStreamFullError extends GatewayError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(HttpErrorCode.InboundStreamFull, message, undefined, options);
+  }
+}
+
+/**
  * NATS or JetStream cannot take the alert now. Either nothing was sent (NATS was known to be
  * down) or the publish got no answer in time, and the alert may still be stored: the client
  * resends with the same id, which is never a second alert.

@@ -138,7 +138,10 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
   installErrorEnvelope(app, {
     ...errorResponses,
     onServerError: (err, e) => {
-      if (e.code !== 'ERR_NATS_UNAVAILABLE') log.error({ err }, 'request failed');
+      // NATS down and a full stream are the hub's state, not a fault of this request: they show
+      // in the metrics (ahub_gateway_alerts_rejected_total by reason) and the router's fill gauge.
+      if (e.code !== 'ERR_NATS_UNAVAILABLE' && e.code !== 'ERR_INBOUND_STREAM_FULL')
+        log.error({ err }, 'request failed');
     },
   });
 

@@ -55,6 +55,16 @@ type Result = {
   duplicate?: boolean;
 } & Record<string, unknown>;
 
+/**
+ * A 503 worth resending: the hub could not take the alert now. Not when the agency's own stream
+ * at the hub is full (`ERR_INBOUND_STREAM_FULL`): room returns only as its oldest alerts age out
+ * or its quota is raised, so resending within seconds only repeats the refusal.
+ */
+function resendable(status: number, body: unknown): boolean {
+  const error = (body as { error?: { code?: unknown } } | null)?.error;
+  return status === 503 && error?.code !== 'ERR_INBOUND_STREAM_FULL';
+}
+
 /** Gives an alert the id the gateway chose for it, so that a resend is never a second alert. */
 function withId(item: unknown, id: unknown): unknown {
   if (typeof id !== 'string' || typeof item !== 'object' || item === null || Array.isArray(item))
@@ -98,7 +108,7 @@ export function registerSend(program: Command): void {
           body: JSON.stringify(alert),
         });
         body = (await res.json()) as Record<string, unknown>;
-        if (res.status !== 503 || attempt >= o.retries) break;
+        if (!resendable(res.status, body) || attempt >= o.retries) break;
         // The 503 names the id the alert was given; a copy may already be on its way.
         alert = withId(alert, body['id']);
         await waitBeforeRetry(res, attempt + 1);
@@ -128,7 +138,7 @@ export function registerSend(program: Command): void {
       });
       const body = (await res.json()) as Record<string, unknown>;
       if (res.status !== 200) {
-        if (res.status === 503 && attempt < o.retries) {
+        if (resendable(res.status, body) && attempt < o.retries) {
           await waitBeforeRetry(res, attempt + 1);
           continue;
         }
@@ -140,7 +150,7 @@ export function registerSend(program: Command): void {
       const again: typeof pending = [];
       batch.forEach((r, i) => {
         const p = pending[i]!;
-        if (r.status === 503 && attempt < o.retries)
+        if (resendable(r.status, r) && attempt < o.retries)
           again.push({ item: withId(p.item, r.id), index: p.index });
         else results[p.index] = { ...r, index: p.index };
       });
