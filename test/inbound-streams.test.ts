@@ -331,6 +331,7 @@ describe('inbound streams - an upgrade whose streams cannot all be reserved', ()
     expect(err).toMatchObject({
       code: 'ERR_INBOUND_STREAMS_NOT_PROVISIONED',
       sharedStreamKept: true,
+      wholeHubSize: true,
       failures: [
         expect.objectContaining({ agency: SG }),
         expect.objectContaining({ agency: VN }),
@@ -352,6 +353,7 @@ describe('inbound streams - an upgrade whose streams cannot all be reserved', ()
     expect(one).toMatchObject({
       code: 'ERR_INBOUND_STREAMS_NOT_PROVISIONED',
       sharedStreamKept: true,
+      wholeHubSize: false,
       failures: [expect.objectContaining({ agency: VN })],
     });
     expect((await jsm.streams.info(Streams.Inbound)).config.subjects).toEqual([INBOUND_ALL]);

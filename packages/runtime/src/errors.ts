@@ -122,6 +122,11 @@ export class FeedsWorkQueueError extends AlertHubError {
 export class InboundStreamsNotProvisionedError extends AlertHubError {
   readonly failures: readonly { readonly agency: string; readonly reason: string }[];
   readonly sharedStreamKept: boolean;
+  /**
+   * With `sharedStreamKept`: `streams.inboundMaxBytes` is at least the shared stream's limit, the
+   * older release's size for the whole hub, now reserved once per agency.
+   */
+  readonly wholeHubSize: boolean;
   readonly report?: ProvisionReport;
   constructor(
     failures: readonly { agency: string; reason: string }[],
@@ -140,6 +145,7 @@ export class InboundStreamsNotProvisionedError extends AlertHubError {
     );
     this.failures = failures;
     this.sharedStreamKept = options.sharedStreamKept ?? false;
+    this.wholeHubSize = options.wholeHubSize ?? false;
     if (options.report) this.report = options.report;
   }
 }
