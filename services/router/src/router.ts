@@ -375,11 +375,19 @@ export async function startRouter(
     return read.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
   };
   const checkpointTimer = setInterval(() => void checkpoint(), config.checkpointIntervalMs);
-  let provisioning = false;
+  // One provisioning at a time: the retry below and a SIGHUP's would otherwise race to make the
+  // same streams.
+  let provisioned: Promise<void> = Promise.resolve();
+  const provisionInTurn = (): Promise<void> => {
+    const next = provisioned.then(provision);
+    provisioned = next.catch(() => undefined);
+    return next;
+  };
+  let retrying = false;
   const inboundRetryTimer = setInterval(() => {
-    if (inboundMissing.length === 0 || provisioning) return;
-    provisioning = true;
-    provision()
+    if (inboundMissing.length === 0 || retrying) return;
+    retrying = true;
+    provisionInTurn()
       .catch((err: unknown) =>
         log.error(
           { reason: (err as Error).message },
@@ -387,7 +395,7 @@ export async function startRouter(
         ),
       )
       .finally(() => {
-        provisioning = false;
+        retrying = false;
       });
   }, options.inboundRetryMs ?? DEFAULT_INBOUND_RETRY_MS);
   checkpointTimer.unref();
@@ -532,7 +540,7 @@ export async function startRouter(
         }
         for (let attempt = 1; attempt <= PROVISION_ATTEMPTS; attempt++) {
           try {
-            await provision();
+            await provisionInTurn();
             break;
           } catch (err) {
             log.error(
