@@ -221,18 +221,22 @@ describe('inbound puller - sources read in turn', () => {
     // message it holds finishes.
     puller.setSources([source('FIRST'), source('NOTYET')]);
     expect(puller.sources.sort()).toEqual(['FIRST', 'NOTYET']);
-    await js.publish('ADDED.b', new Uint8Array([1]));
     release();
     await until(
       'the held message acknowledged',
       async () => (await jsm.consumers.info('ADDED', 'router')).num_ack_pending === 0,
     );
+    await js.publish('ADDED.b', new Uint8Array([1]));
     await js.publish('FIRST.b', new Uint8Array([1]));
     await until('the first source again', () => handled.filter((s) => s === 'FIRST').length === 2);
+    // A listed source has a pull waiting at all times (it would have been handed ADDED.b at once):
+    // given a second more, the removed one still has none and was handed nothing.
+    await sleep(1_000);
     expect(handled.filter((s) => s === 'ADDED')).toHaveLength(1);
     const added = await jsm.consumers.info('ADDED', 'router');
     expect(added.delivered.stream_seq).toBe(1);
     expect(added.num_pending).toBe(1);
+    expect(added.num_waiting).toBe(0);
     await puller.stop();
   });
 
