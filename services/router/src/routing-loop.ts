@@ -280,7 +280,7 @@ export class RoutingLoop {
       if (!(await mayHoldMessages(js, name, ROUTER_CONSUMER, true))) continue;
       sources.push({
         name,
-        consumer: () => js.consumers.get(name, ROUTER_CONSUMER),
+        consumer: () => this.#openInbound(name),
         // Read again from the next reload if anything arrives after (its gateway still sending).
         drained: async (consumer) => {
           const c = await consumer.info();
