@@ -5,6 +5,28 @@ import type { SubjectPermissions } from '@alert-hub/core';
 const q = (s: string) => JSON.stringify(s);
 const list = (items: readonly string[]) => `[${items.map(q).join(', ')}]`;
 
+/** Where a nats-server keeps its JetStream data, and how much of it it may reserve. */
+export interface JetStreamStore {
+  readonly storeDir: string;
+  /**
+   * `max_file_store` in bytes: what JetStream may reserve on disk. nats-server reserves every
+   * stream's byte limit against it (a hub of N agencies reserves N inbound quotas), and without
+   * it takes 75% of the disk's free space when it starts.
+   */
+  readonly maxFileStore?: number;
+}
+
+/** The `jetstream {}` block of a hub node or a leaf node (a leaf in its own `domain`). */
+export function renderJetStreamBlock(o: JetStreamStore & { readonly domain?: string }): string[] {
+  return [
+    'jetstream {',
+    `  store_dir: ${q(o.storeDir)}`,
+    ...(o.maxFileStore === undefined ? [] : [`  max_file_store: ${o.maxFileStore}`]),
+    ...(o.domain === undefined ? [] : [`  domain: ${q(o.domain)}`]),
+    '}',
+  ];
+}
+
 /** The certificate, key and CA files of one TLS listener or connection. */
 export interface TlsFiles {
   readonly caFile: string;

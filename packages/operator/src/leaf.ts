@@ -1,5 +1,5 @@
 import { HUB_ACCOUNT, OPS_IDENTITY, natsIdentity } from './nats-config.js';
-import { renderTlsBlock, renderUser, type TlsFiles } from './conf-blocks.js';
+import { renderJetStreamBlock, renderTlsBlock, renderUser, type TlsFiles } from './conf-blocks.js';
 import {
   agencyPermissions,
   inboundSubjects,
@@ -156,6 +156,7 @@ export function renderLeafNodeConfig(
     readonly serverName?: string;
     readonly listen: string;
     readonly storeDir: string;
+    readonly maxFileStore?: number;
     readonly monitor?: string;
   },
 ): string {
@@ -165,10 +166,7 @@ export function renderLeafNodeConfig(
     `listen: ${q(o.listen)}`,
     ...(o.monitor ? [`http: ${q(o.monitor)}`] : []),
     'max_payload: 1048576',
-    'jetstream {',
-    `  store_dir: ${q(o.storeDir)}`,
-    `  domain: ${q(leafDomain(o.agency))}`,
-    '}',
+    ...renderJetStreamBlock({ ...o, domain: leafDomain(o.agency) }),
     renderLeafNodeParts(o),
     '',
   ].join('\n');

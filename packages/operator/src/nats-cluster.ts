@@ -1,5 +1,5 @@
 import { renderNatsSecurityConfig, type NatsSecurityOptions } from './nats-config.js';
-import { renderTlsBlock, type TlsFiles } from './conf-blocks.js';
+import { renderJetStreamBlock, renderTlsBlock, type TlsFiles } from './conf-blocks.js';
 
 /**
  * The identity (SAN e-mail) of the cluster's route certificate. The route listener maps a
@@ -87,6 +87,7 @@ export function renderNatsClusterConfigs(
     readonly routeTls: RouteTls;
     readonly clientPort?: number;
     readonly storeDir: string;
+    readonly maxFileStore?: number;
     /** Monitoring listener (`host:port`), the same on every node; none when absent. */
     readonly monitor?: string;
     readonly clusterName?: string;
@@ -102,9 +103,7 @@ export function renderNatsClusterConfigs(
       `listen: ${q(`0.0.0.0:${o.clientPort ?? DEFAULT_CLIENT_PORT}`)}`,
       ...(o.monitor ? [`http: ${q(o.monitor)}`] : []),
       'max_payload: 1048576',
-      'jetstream {',
-      `  store_dir: ${q(o.storeDir)}`,
-      '}',
+      ...renderJetStreamBlock(o),
       renderClusterBlock({
         self: node,
         nodes: o.nodes,

@@ -7,7 +7,13 @@ import {
   type SubjectPermissions,
 } from '@alert-hub/core';
 import { leafAccountParts } from './leaf.js';
-import { renderTlsBlock, renderUser, type TlsFiles } from './conf-blocks.js';
+import {
+  renderJetStreamBlock,
+  renderTlsBlock,
+  renderUser,
+  type JetStreamStore,
+  type TlsFiles,
+} from './conf-blocks.js';
 
 /** The identity a client certificate carries (SAN e-mail), which `verify_and_map` maps to a user. */
 export function natsIdentity(principal: string): string {
@@ -181,21 +187,19 @@ export function renderNatsSecurityConfig(o: NatsSecurityOptions): string {
  * connection and subscription: keep it on loopback).
  */
 export function renderNatsServerConfig(
-  o: NatsSecurityOptions & {
-    listen: string;
-    storeDir: string;
-    monitor?: string;
-    serverName?: string;
-  },
+  o: NatsSecurityOptions &
+    JetStreamStore & {
+      listen: string;
+      monitor?: string;
+      serverName?: string;
+    },
 ): string {
   return [
     `server_name: ${q(o.serverName ?? 'alert-hub')}`,
     `listen: ${q(o.listen)}`,
     ...(o.monitor ? [`http: ${q(o.monitor)}`] : []),
     'max_payload: 1048576',
-    'jetstream {',
-    `  store_dir: ${q(o.storeDir)}`,
-    '}',
+    ...renderJetStreamBlock(o),
     renderNatsSecurityConfig(o),
   ].join('\n');
 }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { JetStreamClient, JsMsg } from '@nats-io/jetstream';
+import type { Consumer, JetStreamClient, JsMsg } from '@nats-io/jetstream';
 import { headers as natsHeaders } from '@nats-io/transport-node';
 import {
   AlertHubError,
@@ -262,7 +262,7 @@ export class RoutingLoop {
     const { js } = this.#d;
     const sources: PullSource[] = this.#d.trust().agencies.map((agency) => {
       const name = inboundStreamName(agency);
-      return { name, consumer: () => js.consumers.get(name, ROUTER_CONSUMER) };
+      return { name, consumer: () => this.#openInbound(name) };
     });
     if (this.#legacyDrained) return sources;
     try {
@@ -286,6 +286,26 @@ export class RoutingLoop {
       },
     });
     return sources;
+  }
+
+  /**
+   * The router's consumer of an agency's inbound stream, once the store knows which stream it is.
+   * Asked whenever the puller (re)opens the stream: at start, after a reload, and after a pull
+   * failed (deleting a stream ends the pull under way). A stream deleted and made again under
+   * the same name numbers from 1 again: the store relabels the earlier stream's rows before
+   * anything of the new one is read (`RouterStore.noteInboundStream`).
+   */
+  async #openInbound(name: string): Promise<Consumer> {
+    const { js, store, log } = this.#d;
+    const consumer = await js.consumers.get(name, ROUTER_CONSUMER);
+    const { created } = await (await js.streams.get(name)).info();
+    const before = store.noteInboundStream(name, created);
+    if (before !== undefined)
+      log.warn(
+        { stream: name, created, before },
+        "inbound stream made again since it was last read: its earlier messages are kept in the router's records under the stream name with its earlier creation time",
+      );
+    return consumer;
   }
 
   /**

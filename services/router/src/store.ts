@@ -8,7 +8,7 @@ import type {
   ReceiptDelivery,
   RoutedTo,
 } from '@alert-hub/core';
-import { DenyReason } from '@alert-hub/core';
+import { DenyReason, Streams } from '@alert-hub/core';
 import type { SqliteDatabase } from '@alert-hub/runtime';
 import {
   AuditAppender,
@@ -146,13 +146,13 @@ CREATE TABLE IF NOT EXISTS routed_alerts (
   type       TEXT    NOT NULL,
   at         TEXT    NOT NULL,
   operation  TEXT,
-  stream     TEXT    NOT NULL DEFAULT 'AHUB_INBOUND',
+  stream     TEXT    NOT NULL DEFAULT '${Streams.Inbound}',
   PRIMARY KEY (origin, alert_id)
 );
 CREATE TABLE IF NOT EXISTS decisions (
   stream_seq INTEGER NOT NULL,
   at         TEXT    NOT NULL,
-  stream     TEXT    NOT NULL DEFAULT 'AHUB_INBOUND',
+  stream     TEXT    NOT NULL DEFAULT '${Streams.Inbound}',
   PRIMARY KEY (stream, stream_seq)
 );
 CREATE TABLE IF NOT EXISTS alert_deliveries (
@@ -196,8 +196,12 @@ CREATE TABLE IF NOT EXISTS receipts (
   committed_at  TEXT    NOT NULL,
   receipt_sha256 TEXT   NOT NULL,
   verified_at   TEXT    NOT NULL,
-  stream        TEXT    NOT NULL DEFAULT 'AHUB_INBOUND',
+  stream        TEXT    NOT NULL DEFAULT '${Streams.Inbound}',
   PRIMARY KEY (agency, receipt_id)
+);
+CREATE TABLE IF NOT EXISTS inbound_streams (
+  stream  TEXT PRIMARY KEY,
+  created TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS outbox (
   id     INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -224,7 +228,7 @@ CREATE TABLE IF NOT EXISTS seizures (
 `;
 
 /** The type of a `stream` column added to an older table: its rows came from the legacy stream. */
-const LEGACY_STREAM_COLUMN = "TEXT NOT NULL DEFAULT 'AHUB_INBOUND'";
+const LEGACY_STREAM_COLUMN = `TEXT NOT NULL DEFAULT '${Streams.Inbound}'`;
 
 /** Columns added after the first release, created on an older database at start. */
 const COLUMNS: Readonly<Record<string, readonly { column: string; type: string }[]>> = {
@@ -313,6 +317,7 @@ export class RouterStore {
   readonly #deliveriesOf;
   readonly #insertDelivery;
   readonly #decide;
+  readonly #noteInboundStream: (stream: string, created: string) => string | undefined;
   readonly #write;
   readonly #db: SqliteDatabase;
   readonly #groupRefusals: boolean;
@@ -436,6 +441,23 @@ export class RouterStore {
     this.#decide = db.prepare(
       'INSERT INTO decisions (stream, stream_seq, at) VALUES (?, ?, ?) ON CONFLICT (stream, stream_seq) DO NOTHING',
     );
+    const knownCreated = db.prepare<[string], { created: string }>(
+      'SELECT created FROM inbound_streams WHERE stream = ?',
+    );
+    const setCreated = db.prepare(
+      'INSERT INTO inbound_streams (stream, created) VALUES (?, ?) ON CONFLICT (stream) DO UPDATE SET created = excluded.created',
+    );
+    const relabel = ['decisions', 'routed_alerts', 'receipts'].map((table) =>
+      db.prepare(`UPDATE ${table} SET stream = ? WHERE stream = ?`),
+    );
+    const note = db.transaction((stream: string, created: string): string | undefined => {
+      const before = knownCreated.get(stream)?.created;
+      if (before === created) return undefined;
+      if (before !== undefined) for (const r of relabel) r.run(`${stream}@${before}`, stream);
+      setCreated.run(stream, created);
+      return before;
+    });
+    this.#noteInboundStream = (stream, created) => note.immediate(stream, created);
     this.#write = db.transaction((outcomes: readonly Outcome[], at: string) => {
       const entries: AuditEntry[] = [];
       for (const o of outcomes) {
@@ -452,6 +474,19 @@ export class RouterStore {
       }
       this.audit.append(entries, at);
     });
+  }
+
+  /**
+   * Records the creation time of the inbound stream `stream` as JetStream gives it. A stream
+   * deleted and made again under the same name numbers its messages from 1 again, so its
+   * (stream, sequence) pairs would be taken for messages decided before (a new alert skipped as
+   * "already decided" after its copies went out, never audited). When `created` differs from
+   * the time recorded, every row of the earlier stream is relabelled `<stream>@<its created>`
+   * first, in one transaction: its history stays, under a name no message of the new stream has.
+   * Returns the earlier creation time when it did so.
+   */
+  noteInboundStream(stream: string, created: string): string | undefined {
+    return this.#noteInboundStream(stream, created);
   }
 
   /** The routed state of `origin`'s alert `alertId`, if it was routed before. */

@@ -85,6 +85,11 @@ export function registerNats(program: Command): void {
     )
     .option('--store-dir <dir>', 'JetStream store', '/var/lib/nats/jetstream')
     .option(
+      '--max-file-store <bytes>',
+      "JetStream's max_file_store: the disk it may reserve; every agency's inbound stream reserves its quota (router streams.inboundMaxBytes) against it (default: nats-server takes 75% of the free disk)",
+      positive,
+    )
+    .option(
       '--identities <file>',
       'YAML map principal -> certificate identity, for agencies that bring their own PKI',
     )
@@ -147,6 +152,7 @@ export function registerNats(program: Command): void {
         maxPayload?: number;
         limits?: string;
         storeDir: string;
+        maxFileStore?: number;
         identities?: string;
         fragment?: boolean;
         out?: string;
@@ -183,6 +189,7 @@ export function registerNats(program: Command): void {
             agency: o.leaf,
             listen: o.listen,
             storeDir: o.storeDir,
+            ...(o.maxFileStore === undefined ? {} : { maxFileStore: o.maxFileStore }),
             ...(o.monitor === false ? {} : { monitor: o.monitor }),
             hubUrls: o.hubUrl,
             tls: { caFile: p.caFile, certFile: p.serverCertFile, keyFile: p.serverKeyFile },
@@ -229,6 +236,7 @@ export function registerNats(program: Command): void {
             clientPort: Number(o.listen.replace(/^.*:/, '')) || 4222,
             ...(o.monitor === false ? {} : { monitor: o.monitor }),
             storeDir: o.storeDir,
+            ...(o.maxFileStore === undefined ? {} : { maxFileStore: o.maxFileStore }),
           });
           mkdirSync(o.outDir, { recursive: true, mode: 0o700 });
           for (const c of configs)
@@ -247,6 +255,7 @@ export function registerNats(program: Command): void {
               listen: o.listen,
               ...(o.monitor === false ? {} : { monitor: o.monitor }),
               storeDir: o.storeDir,
+              ...(o.maxFileStore === undefined ? {} : { maxFileStore: o.maxFileStore }),
             }) + leafBlock;
         if (o.out) {
           writeFileSync(o.out, text);
