@@ -2,21 +2,13 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify as toYaml } from 'yaml';
-import {
-  AckPolicy,
-  DeliverPolicy,
-  DiscardPolicy,
-  jetstream,
-  jetstreamManager,
-  type JetStreamManager,
-} from '@nats-io/jetstream';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import {
   ROUTER_CONSUMER,
   Streams,
   feedSubject,
   inboundStreamName,
   inboundSubject,
-  inboundSubjects,
 } from '@alert-hub/core';
 import { generateKey } from '@alert-hub/operator';
 import { createToken, openDatabase } from '@alert-hub/runtime';
@@ -47,42 +39,6 @@ let router: ServiceProcess;
 let gateway: ServiceProcess;
 const auditDb = join(fx.dir, 'router', 'audit.db');
 
-/**
- * Each agency's inbound stream with the router's consumer on it, unless provisioning made them
- * already; the shared stream keeps what it holds but no longer receives (as an older hub's after
- * its migration).
- */
-async function perAgencyStreams(
-  jsm: JetStreamManager,
-  agencies: readonly string[] = AGENCIES,
-): Promise<void> {
-  const legacy = await jsm.streams.info(Streams.Inbound).catch(() => undefined);
-  if (legacy?.config.subjects?.some((s) => s.startsWith('ahub.in.')))
-    await jsm.streams.update(Streams.Inbound, {
-      ...legacy.config,
-      subjects: ['ahub.test-legacy-in.>'],
-    });
-  for (const agency of agencies) {
-    const name = inboundStreamName(agency);
-    if (await jsm.streams.info(name).catch(() => undefined)) continue;
-    await jsm.streams.add({
-      name,
-      subjects: [inboundSubjects(agency)],
-      discard: DiscardPolicy.New,
-      max_bytes: 64 * 1024 * 1024,
-      duplicate_window: 120_000 * 1_000_000,
-    });
-    await jsm.consumers.add(name, {
-      durable_name: ROUTER_CONSUMER,
-      ack_policy: AckPolicy.Explicit,
-      deliver_policy: DeliverPolicy.All,
-      ack_wait: 30_000 * 1_000_000,
-      max_deliver: -1,
-      max_ack_pending: 1024,
-    });
-  }
-}
-
 beforeAll(async () => {
   const agreementsFile = join(fx.dir, 'agreements.yaml');
   writeFileSync(
@@ -101,10 +57,8 @@ beforeAll(async () => {
       ],
     }),
   );
-  const nc = await nats.connect();
-  const jsm = await jetstreamManager(nc);
-  await provision(nc, AGENCIES);
-  await perAgencyStreams(jsm);
+  // Each agency's inbound stream, with the router's consumer on it.
+  await provision(await nats.connect(), AGENCIES);
   // Kenya's flood, all in its stream before the router starts: 200 bytes each, not envelopes.
   const ke = jetstream(await nats.connect({ name: 'KE-KWS' }));
   const junk = new Uint8Array(200).fill(0x41);
@@ -120,8 +74,6 @@ beforeAll(async () => {
       dataDir: join(fx.dir, 'router'),
       nats: { servers: [nats.url] },
       http: { port: 0 },
-      // The streams are the test's (above).
-      provision: false,
     }),
   );
   gateway = await startService(
@@ -210,13 +162,18 @@ describe('inbound fairness - one agency flooding its own stream', () => {
       now: new Date('2019-01-01T00:00:00Z'),
       validDays: 3650,
     });
-    await perAgencyStreams(jsm, [TH]);
+    router.proc.kill('SIGHUP');
+    // The reload provisions the new agency's stream ...
+    await eventually(
+      () => jsm.streams.info(inboundStreamName(TH)).catch(() => undefined),
+      60_000,
+      "the new agency's stream",
+    );
     await jetstream(await nats.connect({ name: TH })).publish(
       inboundSubject(TH, 'seizure-report'),
       new Uint8Array(200).fill(0x42),
     );
-    router.proc.kill('SIGHUP');
-    // Read (and refused: it is no envelope) once the router reads the new agency's stream.
+    // ... and reads it: the message is read (and refused: it is no envelope).
     await eventually(() => rejected(TH) === 1, 60_000, "the new agency's message to be read");
     const th = await jsm.consumers.info(inboundStreamName(TH), ROUTER_CONSUMER);
     expect(th.num_pending + th.num_ack_pending).toBe(0);

@@ -96,7 +96,8 @@ async function fillRatio(stream: string): Promise<number> {
 
 describe('inbound streams - one agency fills its own stream', () => {
   it('its own new alerts are refused (503 ERR_INBOUND_STREAM_FULL, nothing stored), another agency’s alert is still accepted and routed', async () => {
-    // Junk on the flooder's own receipt subject, as its NATS user may publish, until the stream
+    // Junk on the flooder's own receipt subject (a subject its NATS user may publish on; this
+    // server has no accounts, so the test's own connection publishes it) until the stream
     // refuses (JetStream 10077: maximum bytes exceeded, discard new).
     const js = jetstream(await nats.connect());
     let refused: unknown;

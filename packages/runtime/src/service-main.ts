@@ -82,7 +82,11 @@ export async function runService<C extends { readonly log: { readonly level: str
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGHUP', () => {
+  // One reload at a time: two overlapping ones could finish in either order and leave the older
+  // state in force. SIGHUPs while one runs are folded into one more, which reads the file then.
+  let reloading = false;
+  let again = false;
+  const reloadOnce = async () => {
     // The configuration file is read again; an invalid one (a typo while adding a token) changes
     // nothing of it: the tokens in force stay, and the keys and trust store are reloaded still.
     let next: C | undefined;
@@ -98,6 +102,24 @@ export async function runService<C extends { readonly log: { readonly level: str
         'configuration file refused on reload; the API tokens in force stay',
       );
     }
-    void service.reload(next);
+    await service.reload(next);
+  };
+  process.on('SIGHUP', () => {
+    if (reloading) {
+      again = true;
+      return;
+    }
+    reloading = true;
+    void (async () => {
+      do {
+        again = false;
+        try {
+          await reloadOnce();
+        } catch (err) {
+          log.error({ reason: (err as Error).message }, 'reload failed; the state in force stays');
+        }
+      } while (again && !stopping);
+      reloading = false;
+    })();
   });
 }

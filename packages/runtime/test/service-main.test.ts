@@ -65,3 +65,72 @@ describe('service main - SIGTERM', () => {
     ]);
   });
 });
+
+describe('service main - SIGHUP', () => {
+  it('reloads run one at a time: SIGHUPs during a reload are folded into one more, after it', async () => {
+    // Each reload waits for a line on stdin, so the test decides when it ends. The first listener
+    // logs each SIGHUP as it arrives, before runService's own.
+    const script = `
+      import { runService } from ${JSON.stringify(RUNTIME)};
+      process.on('SIGHUP', () => console.log(JSON.stringify({ msg: 'hup' })));
+      let reloads = 0;
+      await runService({
+        name: () => 'reload-test',
+        loadConfig: () => ({ log: { level: 'info' } }),
+        start: async () => {
+          const work = setInterval(() => undefined, 1000);
+          return {
+            async reload() {
+              const i = ++reloads;
+              console.log(JSON.stringify({ msg: 'reload', i, at: 'start' }));
+              await new Promise((resolve) => process.stdin.once('data', resolve));
+              console.log(JSON.stringify({ msg: 'reload', i, at: 'end' }));
+            },
+            close: async () => clearInterval(work),
+          };
+        },
+      });
+      console.log(JSON.stringify({ msg: 'started' }));`;
+    const proc = spawn(process.execPath, ['--input-type=module', '-e', script]);
+    const killer = setTimeout(() => proc.kill('SIGKILL'), 20_000);
+    const logs: { msg?: string; i?: number; at?: string }[] = [];
+    const waiters: (() => void)[] = [];
+    let rest = '';
+    proc.stdout.setEncoding('utf8').on('data', (d: string) => {
+      const parts = (rest + d).split('\n');
+      rest = parts.pop()!;
+      for (const l of parts) if (l) logs.push(JSON.parse(l) as never);
+      for (const w of waiters.splice(0)) w();
+    });
+    const exited = new Promise<void>((resolve) => proc.on('exit', () => resolve()));
+    const until = async (done: () => boolean) => {
+      while (!done()) {
+        const more = new Promise<void>((resolve) => waiters.push(resolve));
+        await Promise.race([more, exited]);
+        if (proc.exitCode !== null || proc.signalCode !== null) break;
+      }
+    };
+    const count = (msg: string, at?: string) =>
+      logs.filter((l) => l.msg === msg && (at === undefined || l.at === at)).length;
+    await until(() => count('started') === 1);
+    proc.kill('SIGHUP');
+    await until(() => count('reload', 'start') === 1);
+    proc.kill('SIGHUP');
+    proc.kill('SIGHUP');
+    await until(() => count('hup') === 3);
+    proc.stdin.write('go\n');
+    await until(() => count('reload', 'end') === 1);
+    await until(() => count('reload', 'start') === 2);
+    proc.stdin.write('go\n');
+    await until(() => count('reload', 'end') === 2);
+    proc.kill('SIGTERM');
+    await exited;
+    clearTimeout(killer);
+    expect(logs.filter((l) => l.msg === 'reload').map((l) => `${l.at} ${l.i}`)).toEqual([
+      'start 1',
+      'end 1',
+      'start 2',
+      'end 2',
+    ]);
+  });
+});

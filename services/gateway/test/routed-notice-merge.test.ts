@@ -146,11 +146,17 @@ describe('gateway - an alert’s state from the hub’s notices', () => {
     l.applyNotice([refused({ streamSeq: 7 })]);
     expect(l.statusOf(before, Date.parse(at), 60_000)!.state).toBe('refused');
     // This gateway sent a message at that sequence into both: it cannot tell which, matches neither.
-    const both = store('both.db', newAlertId(), Streams.Inbound);
+    const legacyOne = newAlertId();
+    const both = store('both.db', legacyOne, Streams.Inbound);
     const ownOne = newAlertId();
     both.putSent([sent(ownOne, OWN)]);
     both.applyNotice([refused({ streamSeq: 7 })]);
     expect(both.statusOf(ownOne, Date.parse(at), 60_000)!.state).toBe('accepted');
+    expect(both.statusOf(legacyOne, Date.parse(at), 60_000)!.state).toBe('accepted');
+    // The refusal is kept in the list of refusals, naming no alert.
+    expect(both.refusals()).toEqual([
+      expect.objectContaining({ alertId: null, code: 'ERR_KEY_UNKNOWN' }),
+    ]);
     // Acknowledged by a leaf's outbox, another agency's stream, or recorded before streams were:
     // its sequence is not this agency's inbound stream's, nothing is matched.
     for (const [file, stream] of [

@@ -3,6 +3,7 @@ import {
   JetStreamApiError,
   type Consumer,
   type ConsumerMessages,
+  type JetStreamClient,
   type JsMsg,
 } from '@nats-io/jetstream';
 import type { Logger } from '@alert-hub/runtime';
@@ -13,7 +14,7 @@ import type { Logger } from '@alert-hub/runtime';
  * because every source has one such pull outstanding: 110 idle agencies cost 110 pulls per 30 s,
  * and their heartbeats ({@link IDLE_PULL_HEARTBEAT_MS}).
  */
-export const IDLE_PULL_EXPIRES_MS = 30_000;
+export const DEFAULT_IDLE_PULL_EXPIRES_MS = 30_000;
 
 /**
  * How often the server tells an idle pull it is still there. Two missed end the pull (nats.js),
@@ -35,7 +36,7 @@ const FETCH_RETRY_MS = 1_000;
  * A source whose consumer does not exist (its stream is not provisioned yet) is looked for again
  * this often; the others are read meanwhile.
  */
-export const MISSING_RETRY_MS = 10_000;
+export const DEFAULT_MISSING_RETRY_MS = 10_000;
 
 /**
  * How long a message is kept alive ("in progress") at most, from when it was fetched. A message
@@ -45,7 +46,7 @@ export const MISSING_RETRY_MS = 10_000;
  * after its ack wait, to this router or another one sharing the consumer. Five minutes is ten
  * times the default ack wait (30 s).
  */
-export const MAX_KEEP_ALIVE_MS = 5 * 60_000;
+export const DEFAULT_MAX_KEEP_ALIVE_MS = 5 * 60_000;
 
 /** One consumer the puller reads: an agency's inbound stream, or the legacy shared one. */
 export interface PullSource {
@@ -85,11 +86,11 @@ export interface InboundPullerOptions {
   readonly log: Logger;
   /** Called whenever the number of held messages changes. */
   readonly onHeld?: (held: number) => void;
-  /** How long a held message is kept alive at most (default {@link MAX_KEEP_ALIVE_MS}). */
+  /** How long a held message is kept alive at most (default {@link DEFAULT_MAX_KEEP_ALIVE_MS}). */
   readonly maxKeepAliveMs?: number;
-  /** How often a missing consumer is looked for again (default {@link MISSING_RETRY_MS}). */
+  /** How often a missing consumer is looked for again (default {@link DEFAULT_MISSING_RETRY_MS}). */
   readonly missingRetryMs?: number;
-  /** How long a pull of a source without backlog waits (default {@link IDLE_PULL_EXPIRES_MS}). */
+  /** How long a pull of a source without backlog waits (default {@link DEFAULT_IDLE_PULL_EXPIRES_MS}). */
   readonly idlePullExpiresMs?: number;
 }
 
@@ -303,8 +304,8 @@ export class InboundPuller {
         this.#o.log.info({ source: s.source.name }, 'inbound consumer found: reading it');
       s.missing = false;
     } catch (err) {
-      s.retryAt = Date.now() + (this.#o.missingRetryMs ?? MISSING_RETRY_MS);
-      if (!missing(err)) {
+      s.retryAt = Date.now() + (this.#o.missingRetryMs ?? DEFAULT_MISSING_RETRY_MS);
+      if (!isMissingConsumer(err)) {
         this.#o.log.warn(
           { source: s.source.name, err: (err as Error).message },
           'inbound consumer lookup failed; retrying',
@@ -312,7 +313,7 @@ export class InboundPuller {
       } else if (!s.missing) {
         s.missing = true;
         this.#o.log.warn(
-          { source: s.source.name, retryMs: this.#o.missingRetryMs ?? MISSING_RETRY_MS },
+          { source: s.source.name, retryMs: this.#o.missingRetryMs ?? DEFAULT_MISSING_RETRY_MS },
           'inbound consumer not provisioned yet; the other sources are read meanwhile',
         );
       }
@@ -326,7 +327,7 @@ export class InboundPuller {
     const pull: NonNullable<SourceState['pull']> = { asked, received: 0, idle };
     s.pull = pull;
     const expires = idle
-      ? (this.#o.idlePullExpiresMs ?? IDLE_PULL_EXPIRES_MS)
+      ? (this.#o.idlePullExpiresMs ?? DEFAULT_IDLE_PULL_EXPIRES_MS)
       : BUSY_PULL_EXPIRES_MS;
     const p = this.#fetch(s, pull, expires).finally(() => {
       s.pull = undefined;
@@ -368,7 +369,7 @@ export class InboundPuller {
       // Looked up again before the next pull: a consumer deleted and made again is a new one.
       s.consumer = undefined;
       s.retryAt = Date.now() + FETCH_RETRY_MS;
-      if (!missing(err))
+      if (!isMissingConsumer(err))
         this.#o.log.warn(
           { source: s.source.name, err: (err as Error).message },
           'pulling inbound messages failed; retrying',
@@ -411,7 +412,7 @@ export class InboundPuller {
 
   #keepAlive(every: number): void {
     const now = Date.now();
-    const cap = this.#o.maxKeepAliveMs ?? MAX_KEEP_ALIVE_MS;
+    const cap = this.#o.maxKeepAliveMs ?? DEFAULT_MAX_KEEP_ALIVE_MS;
     for (const [m, h] of this.#held) {
       if (h.capped) continue;
       if (now - h.fetched >= cap) {
@@ -438,10 +439,33 @@ export class InboundPuller {
 }
 
 /** The consumer or its stream does not exist (not provisioned yet, or deleted). */
-function missing(err: unknown): boolean {
+function isMissingConsumer(err: unknown): boolean {
   return (
     err instanceof JetStreamApiError &&
     (err.code === JetStreamApiCodes.ConsumerNotFound ||
       err.code === JetStreamApiCodes.StreamNotFound)
   );
+}
+
+/**
+ * Whether the consumer `name` on `stream` may have messages to deliver: false only when
+ * JetStream answers that the stream or the consumer does not exist, or (`unhandledOnly`) that
+ * nothing is pending or unacknowledged. Any other failure (a timeout, a 503 while a cluster
+ * restarts) answers true: the source is read, and the puller looks its consumer up again until it
+ * is found, rather than leave it out until the next reload.
+ */
+export async function mayHoldMessages(
+  js: JetStreamClient,
+  stream: string,
+  name: string,
+  unhandledOnly: boolean,
+): Promise<boolean> {
+  try {
+    const consumer = await js.consumers.get(stream, name);
+    if (!unhandledOnly) return true;
+    const c = await consumer.info(true);
+    return c.num_pending > 0 || c.num_ack_pending > 0;
+  } catch (err) {
+    return !isMissingConsumer(err);
+  }
 }

@@ -8,6 +8,7 @@ import {
   INBOUND_ALL,
   ROUTER_CONSUMER,
   Streams,
+  inboundStreamAgency,
   inboundStreamName,
   subjectsOverlap,
   RECEIPT_TOKEN,
@@ -43,7 +44,7 @@ import { isTransientFailure, type BatchWriter, type Logger } from '@alert-hub/ru
 import { CopyBudget, copyCost, sendWithin } from './copy-budget.js';
 import type { FeedPublisher } from './feed-publisher.js';
 import type { HeldCopies } from './held-copies.js';
-import { InboundPuller, type PullSource } from './inbound-puller.js';
+import { InboundPuller, mayHoldMessages, type PullSource } from './inbound-puller.js';
 import type { RouterMetrics } from './metrics.js';
 import { checkReceiptMsgId } from './receipt-msg-id.js';
 import type { Outcome, RouterStore } from './store.js';
@@ -92,7 +93,7 @@ export interface RoutingDeps {
   readonly onCommitted?: () => void;
   /** False while no new inbound message may be taken (held ones finish); call `wake()` after. */
   readonly mayRoute?: () => boolean;
-  /** How often an inbound consumer not provisioned yet is looked for (default 10 s). */
+  /** How often an inbound consumer not provisioned yet is looked for (default `DEFAULT_MISSING_RETRY_MS`). */
   readonly missingRetryMs?: number;
   /** Dead letters an operator requeued: their message id stands in for the inbound one. */
   readonly requeues?: {
@@ -194,6 +195,8 @@ export class RoutingLoop {
   #stopped = false;
   /** The legacy stream was found drained (and no longer receiving): not read again. */
   #legacyDrained = false;
+  /** Counts {@link refreshSources} calls: only the latest one sets the sources. */
+  #sourcesGeneration = 0;
 
   constructor(deps: RoutingDeps) {
     this.#d = deps;
@@ -246,7 +249,12 @@ export class RoutingLoop {
    */
   async refreshSources(): Promise<void> {
     if (this.#stopped || !this.#puller) return;
-    this.#puller.setSources(await this.#sources());
+    const generation = ++this.#sourcesGeneration;
+    const sources = await this.#sources();
+    // Reloads may overlap: a refresh begun earlier that finishes later read an older trust store
+    // and must not replace the newer list.
+    if (generation !== this.#sourcesGeneration || this.#stopped) return;
+    this.#puller.setSources(sources);
   }
 
   /** The names of the inbound streams read now. */
@@ -255,22 +263,36 @@ export class RoutingLoop {
   }
 
   /**
-   * The router's consumer on each agency's inbound stream, then on the legacy stream
-   * (`AHUB_INBOUND`, before each agency had its own) when it exists and was not found drained.
+   * The router's consumer on each agency's inbound stream; then on the inbound stream of any
+   * agency no longer in the trust store while it holds messages not handled (they were accepted
+   * before the agency was removed: they are refused, audited and dead-lettered, not left unread);
+   * then on the legacy stream (`AHUB_INBOUND`, before each agency had its own) when it exists and
+   * was not found drained.
    */
   async #sources(): Promise<PullSource[]> {
     const { js } = this.#d;
-    const sources: PullSource[] = this.#d.trust().agencies.map((agency) => {
+    const trusted = this.#d.trust().agencies;
+    const sources: PullSource[] = trusted.map((agency) => {
       const name = inboundStreamName(agency);
       return { name, consumer: () => this.#openInbound(name) };
     });
-    if (this.#legacyDrained) return sources;
-    try {
-      await js.consumers.get(Streams.Inbound, ROUTER_CONSUMER);
-    } catch {
-      // No legacy stream (a hub made with one stream per agency), or no router consumer on it.
-      return sources;
+    for (const name of await this.#formerAgencyStreams(new Set(trusted))) {
+      if (!(await mayHoldMessages(js, name, ROUTER_CONSUMER, true))) continue;
+      sources.push({
+        name,
+        consumer: () => this.#openInbound(name),
+        // Read again from the next reload if anything arrives after (its gateway still sending).
+        drained: async (consumer) => {
+          const c = await consumer.info();
+          return c.num_pending === 0 && c.num_ack_pending === 0;
+        },
+      });
     }
+    if (
+      this.#legacyDrained ||
+      !(await mayHoldMessages(js, Streams.Inbound, ROUTER_CONSUMER, false))
+    )
+      return sources;
     sources.push({
       name: Streams.Inbound,
       consumer: () => js.consumers.get(Streams.Inbound, ROUTER_CONSUMER),
@@ -286,6 +308,25 @@ export class RoutingLoop {
       },
     });
     return sources;
+  }
+
+  /** The inbound streams of agencies not in `trusted` (removed from the trust store). */
+  async #formerAgencyStreams(trusted: ReadonlySet<string>): Promise<string[]> {
+    try {
+      const names: string[] = [];
+      const jsm = await this.#d.js.jetstreamManager();
+      for await (const name of jsm.streams.names()) {
+        const agency = inboundStreamAgency(name);
+        if (agency !== undefined && !trusted.has(agency)) names.push(name);
+      }
+      return names;
+    } catch (err) {
+      this.#d.log.warn(
+        { err: (err as Error).message },
+        'listing the inbound streams failed; those of agencies no longer trusted are read after the next reload',
+      );
+      return [];
+    }
   }
 
   /**
@@ -371,6 +412,9 @@ export class RoutingLoop {
     }
     const started = performance.now();
     const claim = parseInboundSubject(m.subject);
+    // A subject of no known form still names its sender through its stream: an agency's inbound
+    // stream holds only that agency's subjects, so its dead letters stay in its own subject.
+    const origin = claim?.origin ?? inboundStreamAgency(m.info.stream);
     let alertId: string | undefined;
     let alertType: string | undefined;
     let receiptId: string | undefined;
@@ -480,7 +524,7 @@ export class RoutingLoop {
         const issues = (err as { issues?: readonly { pointer: string; message: string }[] }).issues;
         await this.#reject(
           m,
-          claim?.origin,
+          origin,
           alertId,
           alertType ?? claim?.type,
           err.code,
@@ -499,7 +543,7 @@ export class RoutingLoop {
         );
         await this.#reject(
           m,
-          claim?.origin,
+          origin,
           alertId,
           alertType,
           'ERR_INTERNAL',

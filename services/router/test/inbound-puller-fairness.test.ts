@@ -182,9 +182,11 @@ describe('inbound puller - sources read in turn', () => {
     await puller.stop();
   });
 
-  it('a source added later is read; a source whose consumer does not exist yet does not stop the others, and is read once provisioned', async () => {
+  it('a source added later is read; a source whose consumer does not exist yet does not stop the others, and is read once provisioned; a source removed is no longer read', async () => {
     await provision('FIRST');
     const handled: string[] = [];
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
     const puller = new InboundPuller({
       sources: [source('FIRST'), source('NOTYET')],
       maxMessages: 8,
@@ -192,10 +194,11 @@ describe('inbound puller - sources read in turn', () => {
       room: (held) => 8 - held,
       log,
       missingRetryMs: 200,
-      handle: (m) => {
+      handle: async (m) => {
         handled.push(m.info.stream);
+        // The added source's message is held until its source was removed.
+        if (m.info.stream === 'ADDED') await released;
         m.ack();
-        return Promise.resolve();
       },
     });
     pullers.push(puller);
@@ -214,9 +217,26 @@ describe('inbound puller - sources read in turn', () => {
     puller.setSources([source('FIRST'), source('NOTYET'), source('ADDED')]);
     await until('the added source', () => handled.includes('ADDED'));
     expect(puller.sources.sort()).toEqual(['ADDED', 'FIRST', 'NOTYET']);
-    // A source no longer listed is no longer read.
+    // A source no longer listed is no longer read: what is stored after is not pulled, and the
+    // message it holds finishes.
     puller.setSources([source('FIRST'), source('NOTYET')]);
     expect(puller.sources.sort()).toEqual(['FIRST', 'NOTYET']);
+    release();
+    await until(
+      'the held message acknowledged',
+      async () => (await jsm.consumers.info('ADDED', 'router')).num_ack_pending === 0,
+    );
+    await js.publish('ADDED.b', new Uint8Array([1]));
+    await js.publish('FIRST.b', new Uint8Array([1]));
+    await until('the first source again', () => handled.filter((s) => s === 'FIRST').length === 2);
+    // A listed source has a pull waiting at all times (it would have been handed ADDED.b at once):
+    // given a second more, the removed one still has none and was handed nothing.
+    await sleep(1_000);
+    expect(handled.filter((s) => s === 'ADDED')).toHaveLength(1);
+    const added = await jsm.consumers.info('ADDED', 'router');
+    expect(added.delivered.stream_seq).toBe(1);
+    expect(added.num_pending).toBe(1);
+    expect(added.num_waiting).toBe(0);
     await puller.stop();
   });
 

@@ -12,7 +12,7 @@ import {
 import type { NatsConnection } from '@nats-io/transport-node';
 import { createLogger } from '@alert-hub/runtime';
 import { useNatsServer } from '@alert-hub/testkit/harness';
-import { InboundPuller } from '../src/inbound-puller.js';
+import { InboundPuller, mayHoldMessages } from '../src/inbound-puller.js';
 
 const ACK_WAIT_MS = 2_000;
 const nats = useNatsServer();
@@ -72,6 +72,24 @@ async function startPuller(
   puller.start();
   return puller;
 }
+
+describe('inbound puller - whether a source may hold messages', () => {
+  it('only a stream or consumer that does not exist, or nothing unhandled, leaves it out; a failed lookup does not', async () => {
+    expect(await mayHoldMessages(js, 'NO_SUCH_STREAM', 'puller', false)).toBe(false);
+    await consumerFor('HOLDS');
+    expect(await mayHoldMessages(js, 'HOLDS', 'no-such-consumer', false)).toBe(false);
+    expect(await mayHoldMessages(js, 'HOLDS', 'puller', false)).toBe(true);
+    expect(await mayHoldMessages(js, 'HOLDS', 'puller', true)).toBe(false);
+    await js.publish('HOLDS.one', 'x');
+    expect(await mayHoldMessages(js, 'HOLDS', 'puller', true)).toBe(true);
+    // A JetStream API that does not answer (no responders: a 503, as while a cluster restarts)
+    // is no proof that the stream is gone.
+    const unanswered = jetstream(nc, { apiPrefix: '$NOBODY.API' });
+    await expect(unanswered.consumers.get('HOLDS', 'puller')).rejects.toBeDefined();
+    expect(await mayHoldMessages(unanswered, 'HOLDS', 'puller', false)).toBe(true);
+    expect(await mayHoldMessages(unanswered, 'HOLDS', 'puller', true)).toBe(true);
+  });
+});
 
 describe('inbound puller - keep-alive within a cap', () => {
   it('a message whose handler takes longer than the ack wait is kept alive: delivered once', async () => {

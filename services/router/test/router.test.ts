@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify as toYaml } from 'yaml';
@@ -315,38 +315,35 @@ describe('router - the agreement matrix', () => {
   });
 });
 
-describe('router - refusals are dead-lettered with their reason, nothing forwarded, the router alive', () => {
-  async function expectRejected(inbound: Inbound, code: string, alertId?: string) {
-    expect(outcome(inbound).rejected).toBe(code);
-    const jsm = await jetstreamManager(await nats.connect());
-    const dlq = await eventually(
-      async () => {
-        const info = await jsm.streams.info(Streams.DeadLetter);
-        for (
-          let s = info.state.last_seq;
-          s >= info.state.first_seq && info.state.messages > 0;
-          s--
-        ) {
-          const m = await jsm.streams.getMessage(Streams.DeadLetter, { seq: s });
-          if (
-            m?.header.get('Ahub-Original-Seq') === String(inbound.seq) &&
-            m.header.get('Ahub-Original-Stream') === inbound.stream
-          )
-            return m;
-        }
-        return undefined;
-      },
-      5000,
-      'dead letter',
-    );
-    expect(dlq.header.get('Ahub-Reason-Code')).toBe(code);
-    if (alertId)
-      expect(
-        (await feedMessages(await nats.connect())).some((m) => m.msgId.startsWith(alertId)),
-      ).toBe(false);
-    return dlq;
-  }
+/** The message was refused with `code`: audited, dead-lettered (returned), nothing forwarded. */
+async function expectRejected(inbound: Inbound, code: string, alertId?: string) {
+  expect(outcome(inbound).rejected).toBe(code);
+  const jsm = await jetstreamManager(await nats.connect());
+  const dlq = await eventually(
+    async () => {
+      const info = await jsm.streams.info(Streams.DeadLetter);
+      for (let s = info.state.last_seq; s >= info.state.first_seq && info.state.messages > 0; s--) {
+        const m = await jsm.streams.getMessage(Streams.DeadLetter, { seq: s });
+        if (
+          m?.header.get('Ahub-Original-Seq') === String(inbound.seq) &&
+          m.header.get('Ahub-Original-Stream') === inbound.stream
+        )
+          return m;
+      }
+      return undefined;
+    },
+    5000,
+    'dead letter',
+  );
+  expect(dlq.header.get('Ahub-Reason-Code')).toBe(code);
+  if (alertId)
+    expect(
+      (await feedMessages(await nats.connect())).some((m) => m.msgId.startsWith(alertId)),
+    ).toBe(false);
+  return dlq;
+}
 
+describe('router - refusals are dead-lettered with their reason, nothing forwarded, the router alive', () => {
   it("impersonation: agency A's signature on B's subject", async () => {
     const a = seizureReport('SG-NPARKS');
     const seq = await route(a, { subjectOrigin: 'VN-CUSTOMS' });
@@ -406,9 +403,11 @@ describe('router - refusals are dead-lettered with their reason, nothing forward
         ),
       ),
     );
-    const m = { seq: ack.seq, stream: ack.stream, origin: null };
+    // Its stream proves who stored it: audited with that origin, dead-lettered in its subject.
+    const m = { seq: ack.seq, stream: ack.stream, origin: 'SG-NPARKS' };
     await eventually(() => traceAudit(m).length > 0, 5000, 'audit');
-    await expectRejected(m, 'ERR_SUBJECT_INVALID');
+    const dlq = await expectRejected(m, 'ERR_SUBJECT_INVALID');
+    expect(dlq.subject).toBe('ahub.dlq.SG-NPARKS');
   });
   it('schema-invalid even though validly signed', async () => {
     const a = seizureReport('SG-NPARKS', { handling: 'TLP:WHITE' });
@@ -715,6 +714,23 @@ describe('router - audit log', () => {
     const page = await fetch(`${router.url}/dashboard/`);
     expect(page.status).toBe(200);
     expect(page.headers.get('content-security-policy')).toContain("script-src 'self'");
+  });
+});
+
+describe('router - an agency removed from the trust store', () => {
+  it('what its stream holds unhandled is still read: refused (unknown key), audited and dead-lettered', async () => {
+    // Removed and reloaded: the router no longer reads its stream as a trusted agency's.
+    rmSync(join(fx.trustDir, 'HK-CED.jwks.json'));
+    await router.reload();
+    // Stored by its stream all the same (its subjects stay until the stream is removed), so its
+    // gateway was told 202.
+    const a = seizureReport('HK-CED');
+    const ack = await publishInbound(await nats.connect(), a, key('HK-CED'));
+    const m = { seq: ack.seq, stream: ack.stream, origin: 'HK-CED' };
+    await router.reload();
+    await eventually(() => traceAudit(m).length > 0, 10_000, 'audit of the former agency');
+    const dlq = await expectRejected(m, 'ERR_KEY_UNKNOWN', a.id);
+    expect(dlq.subject).toBe('ahub.dlq.HK-CED');
   });
 });
 
