@@ -230,3 +230,154 @@ describe('inbound streams - migration of a hub with the shared AHUB_INBOUND', ()
     expect((await jsm.streams.info(Streams.Inbound)).state.messages).toBe(4);
   });
 });
+
+/** An older hub's shared stream, as earlier versions made it. */
+async function addSharedStream(
+  jsm: Awaited<ReturnType<typeof jetstreamManager>>,
+  maxBytes: number,
+): Promise<void> {
+  await jsm.streams.add({
+    name: Streams.Inbound,
+    subjects: [INBOUND_ALL],
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    discard: DiscardPolicy.New,
+    max_bytes: maxBytes,
+    max_age: nanos(DEFAULT_STREAM_LIMITS.maxAgeMs),
+    deny_delete: true,
+    deny_purge: true,
+  });
+}
+
+const busy = useNatsServer();
+const upgrading = useNatsServer();
+
+describe('inbound streams - retiring AHUB_INBOUND while agencies publish', () => {
+  it('keeps every message stored in AHUB_INBOUND up to its retirement, and its max_bytes is at least what it holds', async () => {
+    const nc = await busy.connect();
+    const jsm = await jetstreamManager(nc);
+    const js = jetstream(nc);
+    await addSharedStream(jsm, 1024 * MiB);
+    // More than the 1 MiB the shared stream keeps at least once retired.
+    const big = new Uint8Array(100 * 1024);
+    for (let i = 0; i < 20; i++) await js.publish(inboundSubject(SG, 'sighting'), big);
+    // A gateway goes on publishing while the router provisions.
+    let stop = false;
+    let inShared = 20;
+    const publisher = (async () => {
+      while (!stop) {
+        const ack = await js.publish(inboundSubject(VN, 'sighting'), big).catch(() => undefined);
+        if (ack?.stream === Streams.Inbound) inShared++;
+      }
+    })();
+    await provisionHub(jsm, [SG, VN]);
+    stop = true;
+    await publisher;
+    const legacy = await jsm.streams.info(Streams.Inbound);
+    expect(legacy.config.subjects).toEqual([LEGACY_INBOUND_SUBJECTS]);
+    expect(legacy.state.first_seq).toBe(1);
+    expect(legacy.state.messages).toBe(inShared);
+    expect(legacy.config.max_bytes).toBeGreaterThanOrEqual(legacy.state.bytes);
+    expect(legacy.config.max_bytes).toBeLessThan(1024 * MiB);
+  });
+});
+
+describe('inbound streams - a lower byte limit than a stream holds', () => {
+  it('keeps every message and reports the limit it kept instead', async () => {
+    const nc = await busy.connect();
+    const jsm = await jetstreamManager(nc);
+    const js = jetstream(nc);
+    const KE = 'KE-KWS';
+    await provisionHub(jsm, [KE], { limits: { inboundMaxBytes: 8 * MiB } });
+    const big = new Uint8Array(100 * 1024);
+    for (let i = 0; i < 30; i++) await js.publish(inboundSubject(KE, 'sighting'), big);
+    const before = await jsm.streams.info(inboundStreamName(KE));
+    const report = await provisionHub(jsm, [KE], { limits: { inboundMaxBytes: MiB } });
+    const after = await jsm.streams.info(inboundStreamName(KE));
+    expect(after.state.messages).toBe(30);
+    expect(after.state.first_seq).toBe(1);
+    expect(after.config.max_bytes).toBeGreaterThanOrEqual(before.state.bytes);
+    expect(report.clamped).toEqual([
+      {
+        stream: inboundStreamName(KE),
+        configured: MiB,
+        kept: after.config.max_bytes,
+        bytes: before.state.bytes,
+      },
+    ]);
+    // Raised again, the configured limit applies and nothing is reported.
+    const raised = await provisionHub(jsm, [KE], { limits: { inboundMaxBytes: 16 * MiB } });
+    expect(raised.clamped).toEqual([]);
+    expect((await jsm.streams.info(inboundStreamName(KE))).config.max_bytes).toBe(16 * MiB);
+  });
+});
+
+describe('inbound streams - an upgrade whose streams cannot all be reserved', () => {
+  it('leaves AHUB_INBOUND taking every agency’s alerts (ERR_INBOUND_STREAMS_NOT_PROVISIONED, sharedStreamKept); with room, the migration completes', async () => {
+    const nc = await upgrading.connect();
+    const jsm = await jetstreamManager(nc);
+    const js = jetstream(nc);
+    // Sized for the whole hub, as the older release asked: the same value per agency does not fit
+    // the server's max_file_store (1 TiB in the harness) next to it.
+    const wholeHub = 600 * 1024 ** 3;
+    await addSharedStream(jsm, wholeHub);
+    await js.publish(inboundSubject(SG, 'sighting'), 'sg-1');
+    const err = await provisionHub(jsm, [SG, VN, NG], {
+      limits: { inboundMaxBytes: wholeHub },
+    }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toMatchObject({
+      code: 'ERR_INBOUND_STREAMS_NOT_PROVISIONED',
+      sharedStreamKept: true,
+      wholeHubSize: true,
+      failures: [
+        expect.objectContaining({ agency: SG }),
+        expect.objectContaining({ agency: VN }),
+        expect.objectContaining({ agency: NG }),
+      ],
+    });
+    const kept = await jsm.streams.info(Streams.Inbound);
+    expect(kept.config.subjects).toEqual([INBOUND_ALL]);
+    expect(kept.config.max_bytes).toBe(wholeHub);
+    expect((await js.publish(inboundSubject(VN, 'sighting'), 'vn-1')).stream).toBe(Streams.Inbound);
+
+    // One agency's override still too large: nothing changes either, though the others fit.
+    const one = await provisionHub(jsm, [SG, VN, NG], {
+      limits: { inboundMaxBytes: 64 * MiB, inboundMaxBytesFor: { [VN]: wholeHub } },
+    }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(one).toMatchObject({
+      code: 'ERR_INBOUND_STREAMS_NOT_PROVISIONED',
+      sharedStreamKept: true,
+      wholeHubSize: false,
+      failures: [expect.objectContaining({ agency: VN })],
+    });
+    expect((await jsm.streams.info(Streams.Inbound)).config.subjects).toEqual([INBOUND_ALL]);
+    // The streams already reserved take no agency's subjects yet: nats-server gave each its own
+    // name as subject, which no agency may publish to.
+    for (const agency of [SG, NG])
+      expect((await jsm.streams.info(inboundStreamName(agency))).config.subjects).toEqual([
+        inboundStreamName(agency),
+      ]);
+    expect((await js.publish(inboundSubject(SG, 'sighting'), 'sg-2')).stream).toBe(Streams.Inbound);
+
+    // With room, the migration completes and nothing the shared stream holds is lost.
+    const report = await provisionHub(jsm, [SG, VN, NG], { limits: { inboundMaxBytes: 64 * MiB } });
+    expect(report.legacyInbound).toEqual({ messages: 3, unhandled: 3 });
+    const legacy = await jsm.streams.info(Streams.Inbound);
+    expect(legacy.config.subjects).toEqual([LEGACY_INBOUND_SUBJECTS]);
+    expect(legacy.state.messages).toBe(3);
+    for (const agency of [SG, VN, NG]) {
+      expect((await jsm.streams.info(inboundStreamName(agency))).config.subjects).toEqual([
+        inboundSubjects(agency),
+      ]);
+      expect((await js.publish(inboundSubject(agency, 'sighting'), 'new')).stream).toBe(
+        inboundStreamName(agency),
+      );
+    }
+  });
+});

@@ -1,4 +1,5 @@
 import { AlertHubError, type Issue } from '@alert-hub/core';
+import type { ProvisionReport } from './jetstream-setup.js';
 
 /** Codes of the runtime's own failures, merged into core's ErrorCodeTable. */
 export const RuntimeErrorCode = {
@@ -113,15 +114,38 @@ export class FeedsWorkQueueError extends AlertHubError {
  * Some agencies' inbound streams (or their router consumers) could not be made or brought up to
  * date; every other agency's were. The usual cause is the server's JetStream storage: it reserves
  * every stream's `max_bytes`, and refuses a stream beyond its `max_file_store` (JetStream error
- * 10047). `failures` names each agency and why.
+ * 10047). `failures` names each agency and why. `sharedStreamKept`: an older hub's shared
+ * `AHUB_INBOUND` was left untouched (still taking every agency's alerts), because not every
+ * agency's stream could be reserved; `report`: what provisioning found otherwise (on a hub without
+ * a shared stream to keep).
  */
 export class InboundStreamsNotProvisionedError extends AlertHubError {
   readonly failures: readonly { readonly agency: string; readonly reason: string }[];
-  constructor(failures: readonly { agency: string; reason: string }[]) {
+  readonly sharedStreamKept: boolean;
+  /**
+   * With `sharedStreamKept`: `streams.inboundMaxBytes` is at least the shared stream's limit, the
+   * older release's size for the whole hub, now reserved once per agency.
+   */
+  readonly wholeHubSize: boolean;
+  readonly report?: ProvisionReport;
+  constructor(
+    failures: readonly { agency: string; reason: string }[],
+    options: { sharedStreamKept?: boolean; wholeHubSize?: boolean; report?: ProvisionReport } = {},
+  ) {
+    const which = failures.map((f) => `${f.agency}: ${f.reason}`).join('; ');
+    const n = failures.length === 1 ? '1 agency' : `${failures.length} agencies`;
     super(
       RuntimeErrorCode.InboundStreamsNotProvisioned,
-      `the inbound streams of ${failures.length} agencies could not be provisioned (their alerts are refused until they are): ${failures.map((f) => `${f.agency}: ${f.reason}`).join('; ')}`,
+      options.sharedStreamKept
+        ? `the inbound streams of ${n} could not be reserved, so the upgrade to one inbound stream per agency was not done: the hub still runs on the shared stream AHUB_INBOUND, unchanged (${which})` +
+            (options.wholeHubSize
+              ? "; streams.inboundMaxBytes is now the limit of EACH agency's stream, no longer of the whole hub: lower it (or give the server more max_file_store)"
+              : '')
+        : `the inbound streams of ${n} could not be provisioned (their alerts are refused until they are): ${which}`,
     );
     this.failures = failures;
+    this.sharedStreamKept = options.sharedStreamKept ?? false;
+    this.wholeHubSize = options.wholeHubSize ?? false;
+    if (options.report) this.report = options.report;
   }
 }

@@ -9,9 +9,10 @@ import {
   type ConsumerConfig,
   type JetStreamManager,
   type StreamConfig,
+  type StreamInfo,
   type StreamSource,
 } from '@nats-io/jetstream';
-import { nanos, type NatsConnection } from '@nats-io/transport-node';
+import { TimeoutError, nanos, type NatsConnection } from '@nats-io/transport-node';
 import { FeedsWorkQueueError, InboundStreamsNotProvisionedError } from './errors.js';
 import {
   AUDIT_CHECKPOINTS_ALL,
@@ -19,6 +20,7 @@ import {
   DEAD_LETTER_ALL,
   DEFAULT_MAX_ENVELOPE_BYTES,
   FEEDS_ALL,
+  INBOUND_ALL,
   LEGACY_INBOUND_SUBJECTS,
   ROUTER_CONSUMER,
   Streams,
@@ -245,25 +247,61 @@ function streamConfigs(limits: StreamLimits, agencies = 0): Partial<StreamConfig
   ];
 }
 
-/** Creates or updates a stream; returns the retention it has (an existing stream keeps its own). */
+/**
+ * Room kept above what a stream holds when provisioning would lower its byte limit below that:
+ * publishes stored between reading the stream and updating it must fit too.
+ */
+const SHRINK_HEADROOM_BYTES = 16 * 1024 * 1024;
+
+/** A stream whose byte limit provisioning did not lower as far as configured. */
+export interface ClampedStream {
+  readonly stream: string;
+  /** The configured `max_bytes`. */
+  readonly configured: number;
+  /** The `max_bytes` it keeps: what it holds plus {@link SHRINK_HEADROOM_BYTES}, at most its former limit. */
+  readonly kept: number;
+  /** What it holds. */
+  readonly bytes: number;
+}
+
+/**
+ * Creates or updates a stream; returns the retention it has (an existing stream keeps its own)
+ * and, when its byte limit was not lowered as far as configured, what it kept. nats-server 2.9.10
+ * applies a lower `max_bytes` on the update by deleting the stream's OLDEST messages, whatever
+ * `discard: new` says: a limit is therefore never lowered below what the stream holds (plus room
+ * for what arrives meanwhile); the next provisioning lowers it further once messages aged out.
+ */
 async function ensureStream(
   jsm: JetStreamManager,
   cfg: Partial<StreamConfig> & { name: string },
-): Promise<RetentionPolicy> {
-  let existing: RetentionPolicy;
+): Promise<{ retention: RetentionPolicy; clamped?: ClampedStream }> {
+  let info: StreamInfo;
   try {
-    existing = (await jsm.streams.info(cfg.name)).config.retention;
+    info = await jsm.streams.info(cfg.name);
   } catch (err) {
     if (err instanceof JetStreamApiError && err.status === 404) {
       await jsm.streams.add(cfg);
-      return cfg.retention ?? RetentionPolicy.Limits;
+      return { retention: cfg.retention ?? RetentionPolicy.Limits };
     }
     throw err;
   }
+  const existing = info.config.retention;
+  let clamped: ClampedStream | undefined;
+  const wanted = cfg.max_bytes;
+  if (wanted !== undefined && wanted > 0 && wanted < info.state.bytes + SHRINK_HEADROOM_BYTES) {
+    const former = info.config.max_bytes > 0 ? info.config.max_bytes : Number.MAX_SAFE_INTEGER;
+    const kept = Math.max(wanted, Math.min(former, info.state.bytes + SHRINK_HEADROOM_BYTES));
+    if (kept > wanted && info.state.bytes > 0)
+      clamped = { stream: cfg.name, configured: wanted, kept, bytes: info.state.bytes };
+  }
   // nats-server 2.9 refuses to change a stream's retention: everything else is brought up to date.
-  const update = { ...cfg, retention: existing };
+  const update = {
+    ...cfg,
+    retention: existing,
+    ...(clamped ? { max_bytes: clamped.kept } : {}),
+  };
   await jsm.streams.update(cfg.name, update);
-  return existing;
+  return { retention: existing, ...(clamped ? { clamped } : {}) };
 }
 
 /** What provisioning found: the feed stream's actual retention. */
@@ -283,6 +321,11 @@ export interface ProvisionReport {
    * `unhandled`: messages that consumer has not acknowledged yet (all of them without one).
    */
   readonly legacyInbound?: { readonly messages: number; readonly unhandled: number };
+  /**
+   * Streams whose byte limit was not lowered as far as configured: they hold more than (or nearly)
+   * the configured limit, which nats-server 2.9.10 would enforce by deleting their oldest messages.
+   */
+  readonly clamped: readonly ClampedStream[];
 }
 
 /**
@@ -341,39 +384,53 @@ interface LegacyInbound {
 }
 
 /**
- * Takes `ahub.in.>` and the leaf sources away from the shared inbound stream of an older hub
- * (`AHUB_INBOUND`), so that each agency's own stream can hold its subjects (nats-server refuses
- * two streams with overlapping subjects). Nothing is deleted: the stream keeps every message under
- * its original subject (nats-server 2.9.10 changes a stream's subjects with messages stored), and
- * its `router` consumer goes on delivering them. Its byte limit shrinks to what it holds (nothing
- * new can come in), which frees the server's storage reserved for it (JetStream reserves every
- * stream's `max_bytes`) for the agencies' streams; nats-server removes nothing at a limit the
- * stream is already within. Returns undefined on a hub without one.
+ * The shared inbound stream of an older hub (`AHUB_INBOUND`), or undefined on a hub without one;
+ * `holdsInbound`: it still holds `ahub.in.>` (not migrated yet: every agency still publishes to it).
  */
-async function retireLegacyInbound(jsm: JetStreamManager): Promise<LegacyInbound | undefined> {
-  let info;
+async function findLegacyInbound(
+  jsm: JetStreamManager,
+): Promise<{ info: StreamInfo; holdsInbound: boolean } | undefined> {
   try {
-    info = await jsm.streams.info(Streams.Inbound);
+    const info = await jsm.streams.info(Streams.Inbound);
+    return { info, holdsInbound: info.config.subjects.includes(INBOUND_ALL) };
   } catch (err) {
     if (err instanceof JetStreamApiError && err.status === 404) return undefined;
     throw err;
   }
-  const config = info.config;
-  const keep = Math.max(info.state.bytes, LEGACY_MIN_BYTES);
-  const maxBytes = config.max_bytes > 0 ? Math.min(config.max_bytes, keep) : keep;
+}
+
+/**
+ * Takes `ahub.in.>` and the leaf sources away from the shared inbound stream of an older hub
+ * (`AHUB_INBOUND`), so that each agency's own stream can hold its subjects (nats-server refuses
+ * two streams with overlapping subjects). Nothing is deleted: the stream keeps every message under
+ * its original subject (nats-server 2.9.10 changes a stream's subjects with messages stored), and
+ * its `router` consumer goes on delivering them. Two updates: the first takes the subjects and
+ * sources away and keeps the byte limit (gateways and leaf sources store messages until it lands);
+ * only then, with nothing new able to come in, the limit shrinks to what the stream holds, read
+ * again, which frees the server's storage reserved for it (JetStream reserves every stream's
+ * `max_bytes`). Never below what it holds: nats-server 2.9.10 applies a lower limit by deleting
+ * the oldest messages, whatever `discard: new` says. Returns undefined on a hub without one.
+ */
+async function retireLegacyInbound(jsm: JetStreamManager): Promise<LegacyInbound | undefined> {
+  const found = await findLegacyInbound(jsm);
+  if (!found) return undefined;
+  let info = found.info;
   if (
     (info.config.sources?.length ?? 0) > 0 ||
-    config.subjects.length !== 1 ||
-    config.subjects[0] !== LEGACY_INBOUND_SUBJECTS ||
-    config.max_bytes !== maxBytes
-  )
+    info.config.subjects.length !== 1 ||
+    info.config.subjects[0] !== LEGACY_INBOUND_SUBJECTS
+  ) {
     // nats.js merges an update into the stream's config: an empty list removes the sources
     await jsm.streams.update(Streams.Inbound, {
-      ...config,
+      ...info.config,
       subjects: [LEGACY_INBOUND_SUBJECTS],
       sources: [],
-      max_bytes: maxBytes,
     });
+    info = await jsm.streams.info(Streams.Inbound);
+  }
+  const keep = Math.max(info.state.bytes, LEGACY_MIN_BYTES);
+  if (info.config.max_bytes <= 0 || info.config.max_bytes > keep)
+    await jsm.streams.update(Streams.Inbound, { ...info.config, max_bytes: keep });
   let unhandled = info.state.messages;
   try {
     const c = await jsm.consumers.info(Streams.Inbound, ROUTER_CONSUMER);
@@ -400,7 +457,9 @@ async function leafStartSeq(
 ): Promise<number | undefined> {
   try {
     const sources = (await jsm.streams.info(stream)).config.sources ?? [];
-    return sources.find((s) => s.name === outboxStreamName(agency))?.opt_start_seq;
+    const own = sources.find((s) => s.name === outboxStreamName(agency));
+    // a stream made before the shared one was retired has no source yet
+    if (own) return own.opt_start_seq;
   } catch (err) {
     if (!(err instanceof JetStreamApiError && err.status === 404)) throw err;
   }
@@ -424,20 +483,20 @@ const UNAVAILABLE_PAUSE_MS = 500;
 
 /**
  * Runs `work` again while JetStream answers 503 ("JetStream system temporarily unavailable",
- * 10008): a cluster just restarted or electing a stream's leader. With one inbound stream per
- * agency, provisioning makes many more requests than it did, and one of them meeting that moment
- * should not fail the agency's stream.
+ * 10008: a cluster just restarted or electing a stream's leader) or does not answer in time.
+ * With one inbound stream per agency, provisioning makes many more requests than it did, and one
+ * of them meeting that moment should not fail the agency's stream.
  */
-async function retryUnavailable(work: () => Promise<void>): Promise<void> {
+async function retryUnavailable<T>(work: () => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await work();
     } catch (err) {
-      if (
-        !(err instanceof JetStreamApiError && err.status === 503) ||
-        attempt >= UNAVAILABLE_ATTEMPTS
-      )
-        throw err;
+      const passing =
+        (err instanceof JetStreamApiError && err.status === 503) ||
+        err instanceof TimeoutError ||
+        (err instanceof Error && err.cause instanceof TimeoutError);
+      if (!passing || attempt >= UNAVAILABLE_ATTEMPTS) throw err;
       await new Promise((r) => setTimeout(r, UNAVAILABLE_PAUSE_MS));
     }
   }
@@ -466,7 +525,9 @@ async function ensureConsumer(
  * (`AHUB_IN_<agency>`, its own `max_bytes`) with the router's durable consumer on each, and one
  * feed consumer per agency. An agency gone from `agencies` keeps its stream and what it holds
  * (evidence: nothing here deletes a stream). An older hub's shared `AHUB_INBOUND` is retired
- * first (see `retireLegacyInbound`). Some agencies' inbound streams failing does not stop the
+ * (see `retireLegacyInbound`) only once every agency's stream could be made: otherwise it is left
+ * as it was and {@link InboundStreamsNotProvisionedError} says so (`sharedStreamKept`). On a hub
+ * without one, some agencies' inbound streams failing does not stop the
  * others': they are thrown at the end ({@link InboundStreamsNotProvisionedError}). Agencies cannot
  * do this themselves: their NATS users may only read their own consumer, so the router does it
  * for them (at start and on every reload).
@@ -497,25 +558,56 @@ export async function provisionHub(
     feedsRetention: RetentionPolicy.Limits,
     feedsRetentionMismatch: false,
     deadLettersPerOrigin: perOrigin,
+    clamped: [],
   };
-  // Streams cannot share subjects: the shared stream of an older hub gives `ahub.in.>` up first.
-  const legacy = await retireLegacyInbound(jsm);
+  const clamped: ClampedStream[] = [];
   for (const cfg of streamConfigs(limits, agencies.length)) {
     if (cfg.name === Streams.DeadLetter) await prepareDeadLetterLimit(jsm, perOrigin);
-    const retention = await ensureStream(jsm, cfg as Partial<StreamConfig> & { name: string });
+    const ensured = await ensureStream(jsm, cfg as Partial<StreamConfig> & { name: string });
+    const retention = ensured.retention;
+    if (ensured.clamped) clamped.push(ensured.clamped);
     if (cfg.name === Streams.Feeds && retention === RetentionPolicy.Workqueue)
       throw new FeedsWorkQueueError(migration?.why);
     if (cfg.name === Streams.Feeds)
       report = {
-        deadLettersPerOrigin: perOrigin,
+        ...report,
         feedsRetention: retention,
         feedsRetentionMismatch: retention !== cfg.retention,
         ...(migration?.migrated ? { feedsMigrated: true } : {}),
         ...(migration?.why ? { feedsNotMigrated: migration.why } : {}),
       };
   }
-  const leaves = new Set(options.leaves ?? []);
   const inboundFailed: { agency: string; reason: string }[] = [];
+  // Streams cannot share subjects: the shared stream of an older hub gives `ahub.in.>` up before
+  // the agencies' streams take it. Before it does, every agency's stream is made without its
+  // subjects (nats-server then gives it its own name as subject, which nobody may publish to), so
+  // that JetStream reserves its storage, or refuses to (error 10047), while every agency still
+  // publishes to the shared stream. Only when every one is made is the shared stream retired: an
+  // upgrade that cannot complete leaves the hub as it ran, and the older release can run it again.
+  const found = await findLegacyInbound(jsm);
+  if (found?.holdsInbound) {
+    for (const agency of agencies) {
+      try {
+        const r = await retryUnavailable(() =>
+          ensureStream(jsm, { ...inboundStreamConfig(limits, agency), subjects: [] }),
+        );
+        if (r.clamped) clamped.push(r.clamped);
+      } catch (err) {
+        inboundFailed.push({ agency, reason: (err as Error).message });
+      }
+    }
+    if (inboundFailed.length > 0) {
+      await ensureFeedConsumers(jsm, agencies, ackWait);
+      const former = found.info.config.max_bytes;
+      throw new InboundStreamsNotProvisionedError(inboundFailed, {
+        sharedStreamKept: true,
+        // the shared stream was sized from the same key, then the whole hub's
+        wholeHubSize: agencies.length > 1 && former > 0 && limits.inboundMaxBytes >= former,
+      });
+    }
+  }
+  const legacy = await retireLegacyInbound(jsm);
+  const leaves = new Set(options.leaves ?? []);
   for (const agency of agencies) {
     try {
       await retryUnavailable(async () => {
@@ -523,7 +615,8 @@ export async function provisionHub(
         const source = leaves.has(agency)
           ? leafSource(agency, await leafStartSeq(jsm, stream, agency, legacy))
           : undefined;
-        await ensureStream(jsm, inboundStreamConfig(limits, agency, source));
+        const r = await ensureStream(jsm, inboundStreamConfig(limits, agency, source));
+        if (r.clamped && !clamped.some((c) => c.stream === stream)) clamped.push(r.clamped);
         await ensureConsumer(jsm, stream, {
           durable_name: ROUTER_CONSUMER,
           ack_policy: AckPolicy.Explicit,
@@ -540,11 +633,24 @@ export async function provisionHub(
       inboundFailed.push({ agency, reason: (err as Error).message });
     }
   }
+  report = { ...report, clamped };
   if (legacy)
     report = {
       ...report,
       legacyInbound: { messages: legacy.messages, unhandled: legacy.unhandled },
     };
+  await ensureFeedConsumers(jsm, agencies, ackWait);
+  if (inboundFailed.length > 0)
+    throw new InboundStreamsNotProvisionedError(inboundFailed, { report });
+  return report;
+}
+
+/** One feed consumer per agency. */
+async function ensureFeedConsumers(
+  jsm: JetStreamManager,
+  agencies: readonly string[],
+  ackWait: number,
+): Promise<void> {
   for (const agency of agencies) {
     await ensureConsumer(jsm, Streams.Feeds, {
       durable_name: feedConsumerName(agency),
@@ -556,8 +662,6 @@ export async function provisionHub(
       max_ack_pending: 1024,
     });
   }
-  if (inboundFailed.length > 0) throw new InboundStreamsNotProvisionedError(inboundFailed);
-  return report;
 }
 
 /**

@@ -20,6 +20,8 @@ import {
   openDatabase,
   checkFeedSizing,
   provisionHub,
+  InboundStreamsNotProvisionedError,
+  type ProvisionReport,
   heldSigningKeys,
   registerStreamFillGauge,
   registerNatsGauge,
@@ -45,6 +47,9 @@ import { AuditIntegrityError } from '@alert-hub/audit';
 const PROVISION_ATTEMPTS = 5;
 const PROVISION_RETRY_MS = 2000;
 
+/** How often the inbound streams that could not be made are tried again. */
+export const DEFAULT_INBOUND_RETRY_MS = 30_000;
+
 /** A running router. */
 export interface Router {
   readonly config: RouterConfig;
@@ -66,7 +71,12 @@ export interface Router {
 
 export async function startRouter(
   config: RouterConfig,
-  options: { log?: Logger; listen?: boolean } = {},
+  options: {
+    log?: Logger;
+    listen?: boolean;
+    /** How often missing inbound streams are tried again ({@link DEFAULT_INBOUND_RETRY_MS}). */
+    inboundRetryMs?: number;
+  } = {},
 ): Promise<Router> {
   const { log, registry, keys } = openServiceBasics({
     name: `router-${config.instance}`,
@@ -163,15 +173,47 @@ export async function startRouter(
   );
   // Streams, the router's consumer and one feed consumer per agency in the trust store.
   let feedsRetention: string = config.streams.feedsRetention;
+  // Agencies whose inbound stream could not be made (their alerts are refused meanwhile): the
+  // router still routes every other agency's, says so in /readyz and tries them again.
+  let inboundMissing: readonly { agency: string; reason: string }[] = [];
   const provision = async () => {
     if (config.provision) {
-      const report = await provisionHub(jsm, keys.trust().agencies, {
-        limits: config.streams,
-        leaves: config.streams.leaves,
-        routerMaxAckPending: config.consumer.maxAckPending,
-        ackWaitMs: config.consumer.ackWaitMs,
-        migrateFeeds: config.streams.migrateFeeds,
-      });
+      let report: ProvisionReport;
+      try {
+        report = await provisionHub(jsm, keys.trust().agencies, {
+          limits: config.streams,
+          leaves: config.streams.leaves,
+          routerMaxAckPending: config.consumer.maxAckPending,
+          ackWaitMs: config.consumer.ackWaitMs,
+          migrateFeeds: config.streams.migrateFeeds,
+        });
+        if (inboundMissing.length > 0)
+          log.info(
+            { agencies: inboundMissing.map((f) => f.agency) },
+            'the missing inbound streams are provisioned',
+          );
+        inboundMissing = [];
+      } catch (err) {
+        // Before an older hub's shared stream is retired, a failure leaves the hub as it ran
+        // (on that stream): the router does not start (docs/operations.md, "Upgrading").
+        if (
+          !(err instanceof InboundStreamsNotProvisionedError) ||
+          err.sharedStreamKept ||
+          !err.report
+        )
+          throw err;
+        inboundMissing = err.failures;
+        log.error(
+          { code: err.code, agencies: err.failures.map((f) => f.agency), failures: err.failures },
+          "inbound streams not provisioned: these agencies' alerts are refused until they are; every other agency is routed; tried again periodically",
+        );
+        report = err.report;
+      }
+      for (const c of report.clamped)
+        log.warn(
+          c,
+          'inbound stream holds more than its configured max_bytes: kept a larger limit (a lower one would delete its oldest messages); lowered further once they age out',
+        );
       feedsRetention = report.feedsRetention;
       if (report.legacyInbound)
         log[report.legacyInbound.unhandled > 0 ? 'warn' : 'info'](
@@ -333,6 +375,29 @@ export async function startRouter(
     return read.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
   };
   const checkpointTimer = setInterval(() => void checkpoint(), config.checkpointIntervalMs);
+  // One provisioning at a time: the retry below and a SIGHUP's would otherwise race to make the
+  // same streams.
+  let provisioned: Promise<void> = Promise.resolve();
+  const provisionInTurn = (): Promise<void> => {
+    const next = provisioned.then(provision);
+    provisioned = next.catch(() => undefined);
+    return next;
+  };
+  let retrying = false;
+  const inboundRetryTimer = setInterval(() => {
+    if (inboundMissing.length === 0 || retrying) return;
+    retrying = true;
+    provisionInTurn()
+      .catch((err: unknown) =>
+        log.error(
+          { reason: (err as Error).message },
+          'provisioning the inbound streams again failed',
+        ),
+      )
+      .finally(() => {
+        retrying = false;
+      });
+  }, options.inboundRetryMs ?? DEFAULT_INBOUND_RETRY_MS);
   checkpointTimer.unref();
 
   const reloadAgreements = (): boolean => {
@@ -388,6 +453,11 @@ export async function startRouter(
           : 'ok',
       // A full feed is one recipient's alarm, not the router's: it stays ready.
       feeds: describeHeld(held.held),
+      // Likewise an agency without its inbound stream: every other agency is routed.
+      inboundStreams:
+        inboundMissing.length === 0
+          ? 'ok'
+          : `degraded: not provisioned for ${inboundMissing.map((f) => f.agency).join(', ')} (retrying)`,
       feedsRetention,
     };
     try {
@@ -470,7 +540,7 @@ export async function startRouter(
         }
         for (let attempt = 1; attempt <= PROVISION_ATTEMPTS; attempt++) {
           try {
-            await provision();
+            await provisionInTurn();
             break;
           } catch (err) {
             log.error(
@@ -491,6 +561,7 @@ export async function startRouter(
       ready = false;
       watcher.close();
       clearInterval(checkpointTimer);
+      clearInterval(inboundRetryTimer);
       await http.close();
       await loop.stop();
       await held.stop();
