@@ -11,10 +11,12 @@ import { useNatsServer } from '@alert-hub/testkit/harness';
 import {
   OPEN_JS_API,
   eventually,
+  gatewaySettings,
   hubctl,
   makeHubFixture,
   memoryLogger,
   seizureAgreement,
+  routerSettings,
   seizureReport,
   writeConfig,
 } from '@alert-hub/testkit';
@@ -41,15 +43,14 @@ beforeAll(async () => {
   router = await startRouter(
     routerConfig(
       {},
-      writeConfig(fx.dir, 'router', {
-        signingKey: fx.hubKeyFile,
-        trustDir: fx.trustDir,
-        agreementsFile,
-        dataDir: join(fx.dir, 'router'),
-        nats: { servers: [nats.url], jsApiPrefix: OPEN_JS_API },
-        http: { port: 0 },
-        streams: { inboundMaxBytesFor: { [FLOODER]: QUOTA } },
-      }),
+      writeConfig(
+        fx.dir,
+        'router',
+        routerSettings(fx, nats.url, {
+          agreementsFile,
+          streams: { inboundMaxBytesFor: { [FLOODER]: QUOTA } },
+        }),
+      ),
     ),
     { log: memoryLogger('router').log },
   );
@@ -57,15 +58,13 @@ beforeAll(async () => {
     gateways[agency] = await startGateway(
       gatewayConfig(
         {},
-        writeConfig(fx.dir, `gw-${agency}`, {
-          agency,
-          signingKey: fx.keyFiles[agency],
-          trustDir: fx.trustDir,
-          dataDir: join(fx.dir, `gw-${agency}`),
-          nats: { servers: [nats.url], jsApiPrefix: OPEN_JS_API, publishTimeoutMs: 2000 },
-          http: { port: 0 },
-          clients: [{ name: 'c', tokenSha256: token.sha256, roles: ['submit'] }],
-        }),
+        writeConfig(
+          fx.dir,
+          `gw-${agency}`,
+          gatewaySettings(fx, nats.url, agency, token.sha256, {
+            nats: { servers: [nats.url], jsApiPrefix: OPEN_JS_API, publishTimeoutMs: 2000 },
+          }),
+        ),
       ),
       { log: memoryLogger(`gateway-${agency}`).log },
     );

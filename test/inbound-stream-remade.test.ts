@@ -9,12 +9,13 @@ import { loadConfig as routerConfig, startRouter, type Router } from '@alert-hub
 import { createToken, provisionHub } from '@alert-hub/runtime';
 import { useNatsServer } from '@alert-hub/testkit/harness';
 import {
-  OPEN_JS_API,
   eventually,
   feedMessages,
+  gatewaySettings,
   makeHubFixture,
   memoryLogger,
   seizureAgreement,
+  routerSettings,
   seizureReport,
   writeConfig,
 } from '@alert-hub/testkit';
@@ -41,29 +42,14 @@ beforeAll(async () => {
   router = await startRouter(
     routerConfig(
       {},
-      writeConfig(fx.dir, 'router', {
-        signingKey: fx.hubKeyFile,
-        trustDir: fx.trustDir,
-        agreementsFile,
-        dataDir: join(fx.dir, 'router'),
-        nats: { servers: [nats.url], jsApiPrefix: OPEN_JS_API },
-        http: { port: 0 },
-      }),
+      writeConfig(fx.dir, 'router', routerSettings(fx, nats.url, { agreementsFile })),
     ),
     { log: routerLog.log },
   );
   gateway = await startGateway(
     gatewayConfig(
       {},
-      writeConfig(fx.dir, 'gw', {
-        agency: SENDER,
-        signingKey: fx.keyFiles[SENDER],
-        trustDir: fx.trustDir,
-        dataDir: join(fx.dir, 'gw'),
-        nats: { servers: [nats.url], jsApiPrefix: OPEN_JS_API },
-        http: { port: 0 },
-        clients: [{ name: 'c', tokenSha256: token.sha256, roles: ['submit'] }],
-      }),
+      writeConfig(fx.dir, 'gw', gatewaySettings(fx, nats.url, SENDER, token.sha256)),
     ),
     { log: memoryLogger('gateway').log },
   );

@@ -92,6 +92,50 @@ export function makeHubFixture(agencies: readonly string[], router = 'HUB'): Hub
   };
 }
 
+/**
+ * A router's configuration for a test on one nats-server without accounts: the fixture's hub key
+ * and trust store, a data directory in the fixture, the open JetStream API, an HTTP port of the
+ * kernel's choosing; `extra` adds or replaces members (the agreements file, stream limits).
+ * Written with {@link writeConfig}, it is what the router's `loadConfig` reads.
+ */
+export function routerSettings(
+  fx: HubFixture,
+  natsUrl: string,
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
+  return {
+    signingKey: fx.hubKeyFile,
+    trustDir: fx.trustDir,
+    dataDir: join(fx.dir, 'router'),
+    nats: { servers: [natsUrl], jsApiPrefix: OPEN_JS_API },
+    http: { port: 0 },
+    ...extra,
+  };
+}
+
+/**
+ * A gateway's configuration for `agency` in the same setting as {@link routerSettings}, with one
+ * client (`clientTokenSha256`) allowed to submit; `extra` adds or replaces members.
+ */
+export function gatewaySettings(
+  fx: HubFixture,
+  natsUrl: string,
+  agency: string,
+  clientTokenSha256: string,
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
+  return {
+    agency,
+    signingKey: fx.keyFiles[agency],
+    trustDir: fx.trustDir,
+    dataDir: join(fx.dir, `gw-${agency}`),
+    nats: { servers: [natsUrl], jsApiPrefix: OPEN_JS_API },
+    http: { port: 0 },
+    clients: [{ name: 'c', tokenSha256: clientTokenSha256, roles: ['submit'] }],
+    ...extra,
+  };
+}
+
 /** Creates the streams and consumers, as the router does at start. */
 export async function provision(
   nc: NatsConnection,
