@@ -77,44 +77,24 @@ describe('hubctl nats-config - cluster and leaf nodes', () => {
   it("--max-file-store sets JetStream's max_file_store on the hub, every cluster node and a leaf node; refused unless a positive integer", async () => {
     const GiB = 1024 ** 3;
     const hub = join(dir, 'hub-store.conf');
-    const one = await hubctl([
-      'nats-config',
-      '--certs',
-      certs,
-      '--out',
-      hub,
-      '--max-file-store',
-      String(120 * GiB),
-    ]);
-    expect(one.code, one.stderr).toBe(0);
     const out = join(dir, 'cluster-store');
-    const cluster = await hubctl([
-      'nats-config',
-      '--certs',
-      certs,
-      '--cluster',
-      '3',
-      '--out-dir',
-      out,
-      '--max-file-store',
-      String(120 * GiB),
-    ]);
-    expect(cluster.code, cluster.stderr).toBe(0);
     const leaf = join(dir, 'leaf-store.conf');
-    const l = await hubctl([
-      'nats-config',
-      '--certs',
-      certs,
-      '--leaf',
-      'NG-NCS',
-      '--hub-url',
-      'tls://nats-1:7422',
-      '--out',
-      leaf,
-      '--max-file-store',
-      String(2 * GiB),
-    ]);
-    expect(l.code, l.stderr).toBe(0);
+    const leafNode = ['--leaf', 'NG-NCS', '--hub-url', 'tls://nats-1:7422', '--out', leaf];
+    for (const [args, bytes] of [
+      [['--out', hub], 120 * GiB],
+      [['--cluster', '3', '--out-dir', out], 120 * GiB],
+      [leafNode, 2 * GiB],
+    ] as const) {
+      const r = await hubctl([
+        'nats-config',
+        '--certs',
+        certs,
+        ...args,
+        '--max-file-store',
+        `${bytes}`,
+      ]);
+      expect(r.code, r.stderr).toBe(0);
+    }
     for (const [file, bytes] of [
       [hub, 120 * GiB],
       ...[1, 2, 3].map((n) => [join(out, `nats-${n}.conf`), 120 * GiB] as const),
@@ -127,9 +107,9 @@ describe('hubctl nats-config - cluster and leaf nodes', () => {
       expect(natsTest(file)).toContain('is valid');
     }
     // Without the option nats-server picks its own (75% of the free disk): no line at all.
-    expect(readFileSync(join(dir, 'cluster', 'nats-1.conf'), 'utf8')).not.toContain(
-      'max_file_store',
-    );
+    const plain = join(dir, 'hub-plain.conf');
+    expect((await hubctl(['nats-config', '--certs', certs, '--out', plain])).code).toBe(0);
+    expect(readFileSync(plain, 'utf8')).not.toContain('max_file_store');
     for (const bad of ['0', '-1', '1.5', 'lots']) {
       const r = await hubctl(['nats-config', '--certs', certs, '--max-file-store', bad]);
       expect(r.code, bad).not.toBe(0);
