@@ -141,6 +141,12 @@ describe('inbound streams - one agency fills its own stream', () => {
     // The fill gauge says which stream is full, and only that one.
     expect(await fillRatio(inboundStreamName(FLOODER))).toBeGreaterThan(0.9);
     expect(await fillRatio(inboundStreamName(HONEST))).toBeLessThan(0.01);
+    // Copies forwarded are counted by the agency whose alerts they are: the flooder forwarded none.
+    const metrics = await (await fetch(`${router.url}/metrics`)).text();
+    expect(metrics).toMatch(
+      new RegExp(`^ahub_router_forwards_total\\{origin="${HONEST}"[,}].* [1-9]\\d*$`, 'm'),
+    );
+    expect(metrics).not.toContain(`ahub_router_forwards_total{origin="${FLOODER}"`);
   }, 60_000);
   it('hubctl send does not resend into a full stream: one refusal, ERR_INBOUND_STREAM_FULL, exit code 1', async () => {
     const file = join(fx.dir, 'flooder-alert.json');

@@ -226,6 +226,7 @@ describe('services - shutdown, readiness, start-up and resending after a 503', (
       'AlertHubAuditVerificationFailing',
       'AlertHubDeadLetters',
       'AlertHubFeedFull',
+      'AlertHubFeedStreamFilling',
       'AlertHubInboundStreamFilling',
       'AlertHubLeafOutboxExpired',
       'AlertHubNatsDown',
@@ -256,6 +257,10 @@ describe('services - shutdown, readiness, start-up and resending after a 503', (
     const selector = new RegExp(`^(?:${/stream=~"([^"]+)"/.exec(filling.expr)![1]})$`);
     for (const a of AGENCIES) expect(selector.test(inboundStreamName(a)), a).toBe(true);
     expect(selector.test(Streams.Inbound)).toBe(false);
+    // The shared feed stream has its own rule, on its own series.
+    const feeds = alerts.find((r) => r.alert === 'AlertHubFeedStreamFilling')!;
+    expect(feeds.expr).toContain(`stream="${Streams.Feeds}"`);
+    expect(fill(Streams.Feeds)).not.toBeNull();
     for (const r of alerts) {
       const named = [...r.expr.matchAll(/\bahub_[a-z_]+/g)].map((m) => m[0]);
       expect(named.length, r.alert).toBeGreaterThan(0);

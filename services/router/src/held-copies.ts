@@ -220,6 +220,7 @@ export class HeldCopies {
       let full = false;
       let failure: Error | undefined;
       const records: Promise<void>[] = [];
+      const byOrigin = new Map<string, number>();
       for (const [i, result] of results.entries()) {
         if (result.status === 'rejected') {
           if (isStreamFull(result.reason)) full = true;
@@ -228,6 +229,8 @@ export class HeldCopies {
               result.reason instanceof Error ? result.reason : new Error(String(result.reason));
           continue;
         }
+        const { origin } = rows[i]!;
+        byOrigin.set(origin, (byOrigin.get(origin) ?? 0) + 1);
         records.push(
           writer.enqueue({
             kind: 'released',
@@ -239,7 +242,7 @@ export class HeldCopies {
       }
       await Promise.all(records);
       released += records.length;
-      metrics.forwards.inc(records.length);
+      for (const [origin, n] of byOrigin) metrics.forwards.inc({ origin }, n);
       if (failure !== undefined) throw failure;
       if (full || rows.length < room) break;
     }

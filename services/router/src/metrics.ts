@@ -64,7 +64,8 @@ export function createRouterMetrics(instance: string) {
     }),
     forwards: new Counter({
       name: 'ahub_router_forwards_total',
-      help: 'Countersigned copies forwarded to partners',
+      help: 'Countersigned copies forwarded to partners, by origin (the agency whose alerts they are: the one filling the shared feed stream, when it fills)',
+      labelNames: ['origin'],
       registers: [registry],
     }),
     denials: new Counter({

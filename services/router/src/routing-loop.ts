@@ -747,7 +747,7 @@ export class RoutingLoop {
     m.ack();
     this.#ended(m);
     this.#d.onCommitted?.();
-    metrics.forwards.inc(forwards.length);
+    metrics.forwards.inc({ origin: alert.origin }, forwards.length);
     // One increment per reason, not per refused agency (a sender's near misses may be hundreds).
     const byReason = new Map<string, number>();
     for (const d of denied) byReason.set(d.reason, (byReason.get(d.reason) ?? 0) + 1);
