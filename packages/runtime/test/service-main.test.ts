@@ -115,7 +115,9 @@ describe('service main - SIGHUP', () => {
     await until(() => count('started') === 1);
     proc.kill('SIGHUP');
     await until(() => count('reload', 'start') === 1);
+    // One at a time: two SIGHUPs sent before the first is delivered are one signal to the kernel.
     proc.kill('SIGHUP');
+    await until(() => count('hup') === 2);
     proc.kill('SIGHUP');
     await until(() => count('hup') === 3);
     proc.stdin.write('go\n');
