@@ -17,6 +17,7 @@ import {
   startNatsServer,
   type NatsServer,
   type ServiceProcess,
+  KEEP_READ_COPIES,
 } from '@alert-hub/testkit';
 
 /**
@@ -163,6 +164,8 @@ beforeAll(async () => {
       http: { port: 0 },
       coordinators: [{ name: 'coordinator', tokenSha256: coordinator.sha256 }],
       checkpointIntervalMs: 1000,
+      // the copies forwarded are counted on the feed stream after the partners took them
+      streams: KEEP_READ_COPIES,
     }),
   );
   router = await spawnService('router', routerFile, {

@@ -10,6 +10,7 @@ import {
   startChaosHub,
   type ChaosHub,
   type LocalHub,
+  KEEP_READ_COPIES,
 } from '@alert-hub/testkit';
 
 /**
@@ -33,7 +34,8 @@ beforeAll(async () => {
     recipients: RECIPIENTS,
     env: process.env,
     leaves: [ORIGIN, LEAF_PARTNER],
-    routerConfig: { consumer: { ackWaitMs: 3000, maxMessages: 64 } },
+    // the copies are counted on the feed stream after the partners took them
+    routerConfig: { consumer: { ackWaitMs: 3000, maxMessages: 64 }, streams: KEEP_READ_COPIES },
     gatewayConfig: { outbox: { checkIntervalMs: 1000 } },
   });
   hub = chaos.hub;

@@ -28,6 +28,7 @@ import {
   startSeizureHub,
   type LocalHub,
   type ServiceProcess,
+  KEEP_READ_COPIES,
 } from '@alert-hub/testkit';
 
 /**
@@ -53,7 +54,11 @@ beforeAll(async () => {
   hub = await startSeizureHub({
     agencies: [NG, VN],
     agreement: { id: 'NG-VN', title: 'Nigeria and Viet Nam' },
-    routerConfig: { operators: [{ name: 'hub-ops', tokenSha256: operator.sha256 }] },
+    routerConfig: {
+      operators: [{ name: 'hub-ops', tokenSha256: operator.sha256 }],
+      // the requeued alert's copies are counted on the feed stream after the partner took them
+      streams: KEEP_READ_COPIES,
+    },
   });
   ngNc = await hub.connectAs(NG);
   hubNc = await hub.connectAs(LOCAL_ROUTER);

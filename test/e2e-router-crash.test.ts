@@ -16,6 +16,7 @@ import {
   writeConfig,
   routerDrained,
   OPEN_JS_API,
+  KEEP_READ_COPIES,
 } from '@alert-hub/testkit';
 import { hubctl } from '@alert-hub/testkit';
 import { startService, type ServiceProcess } from '@alert-hub/testkit';
@@ -57,10 +58,12 @@ beforeAll(async () => {
     nats: { servers: [nats.url] },
     http: { port: 0 },
     consumer: { ackWaitMs: 3000, maxMessages: 64 },
+    // the copies are counted on the feed stream after the partners took them
+    streams: KEEP_READ_COPIES,
     coordinators: [{ name: 'wco-analyst', tokenSha256: coordinator.sha256 }],
     checkpointIntervalMs: 500,
   });
-  await provision(await nats.connect(), AGENCIES, { ackWaitMs: 3000 });
+  await provision(await nats.connect(), AGENCIES, { ackWaitMs: 3000, limits: KEEP_READ_COPIES });
   for (const agency of RECIPIENTS) {
     const file = writeConfig(fx.dir, `gw-${agency}`, {
       agency,

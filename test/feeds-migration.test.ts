@@ -10,6 +10,7 @@ import {
   feedSubject,
 } from '@alert-hub/core';
 import { deadLettersPerOrigin, provisionHub } from '@alert-hub/runtime';
+import { KEEP_READ_COPIES } from '@alert-hub/testkit';
 import { useNatsServer } from '@alert-hub/testkit/harness';
 
 /**
@@ -25,7 +26,7 @@ describe('feeds migration - limits to interest', () => {
   it('an existing limits stream keeps its retention (reported); with migrateFeeds it is replaced only once every copy was read', async () => {
     const nc = await nats.connect();
     const jsm = await jetstreamManager(nc);
-    const old = await provisionHub(jsm, AGENCIES);
+    const old = await provisionHub(jsm, AGENCIES, { limits: KEEP_READ_COPIES });
     expect(old).toMatchObject({ feedsRetention: 'limits', feedsRetentionMismatch: false });
     await jetstream(nc).publish(feedSubject('VN-CUSTOMS', 'SG-NPARKS', 'seizure-report'), 'copy', {
       msgID: 'a:VN-CUSTOMS:SG-NPARKS',

@@ -13,6 +13,7 @@ import {
   startSeizureHub,
   type LocalHub,
   type ServiceProcess,
+  KEEP_READ_COPIES,
 } from '@alert-hub/testkit';
 import { connectNats } from '@alert-hub/runtime';
 import { inboxPrefix } from '@alert-hub/core';
@@ -40,6 +41,8 @@ beforeAll(async () => {
   hub = await startSeizureHub({
     agencies: AGENCIES,
     agreement: { id: 'NG-VN', title: 'Nigeria and Viet Nam' },
+    // the copies are counted on the feed stream after the partner took them
+    routerConfig: { streams: KEEP_READ_COPIES },
   });
   router = hub.router;
   for (const a of AGENCIES) gateways[a] = hub.gateways[a]!;

@@ -16,6 +16,7 @@ import {
   startSeizureHub,
   type LocalHub,
   type ServiceProcess,
+  KEEP_READ_COPIES,
 } from '@alert-hub/testkit';
 
 /**
@@ -38,6 +39,8 @@ beforeAll(async () => {
   hub = await startSeizureHub({
     agencies: [SG, VN, KE],
     agreement: { id: 'ROTATION', title: 'Singapore, Viet Nam, Kenya' },
+    // every copy on the feed stream is verified after the partners took it
+    routerConfig: { streams: KEEP_READ_COPIES },
   });
   // As docs/operations.md asks: SG's gateway names its key directory, so that a reload picks
   // the newest valid key up without a configuration change.

@@ -34,6 +34,7 @@ import {
   publishToFeed,
   seizureReport,
   writeConfig,
+  KEEP_READ_COPIES,
 } from '@alert-hub/testkit';
 
 const AGENCIES = ['SG-NPARKS', 'VN-CUSTOMS', 'KE-KWS'];
@@ -141,6 +142,8 @@ async function startHub(
         dataDir: join(fx.dir, `router-${tag}`),
         nats: { servers: [url], tls: tls('HUB') },
         http: { enabled: false },
+        // copies seeded on the feed stream must stay there whoever reads them
+        streams: KEEP_READ_COPIES,
       }),
     ),
     { log },
@@ -492,7 +495,10 @@ describe('isolation - the router is the second line of defence', () => {
 });
 
 async function provisionHubAs(nc: NatsConnection): Promise<void> {
-  await provisionHub(await jetstreamManager(nc, { checkAPI: false }), AGENCIES);
+  // the seeded copy must stay on the feed stream whoever reads it
+  await provisionHub(await jetstreamManager(nc, { checkAPI: false }), AGENCIES, {
+    limits: KEEP_READ_COPIES,
+  });
 }
 
 function auditHas(router: Router, streamSeq: number): boolean {

@@ -1,4 +1,4 @@
-import { inboundStreamName, type Issue } from '@alert-hub/core';
+import { DEFAULT_MAX_ENVELOPE_BYTES, inboundStreamName } from '@alert-hub/core';
 
 /** The load the hub is configured for (`streams.load`). */
 export interface FeedLoad {
@@ -17,6 +17,8 @@ export interface FeedSizingInput {
   readonly maxAgeMs: number;
   /** Copies one recipient may have waiting in the feed stream before the router holds new ones. */
   readonly recipientMaxCopies: number;
+  /** Bytes one recipient may have waiting (`streams.recipientMaxBytes`), when configured. */
+  readonly recipientMaxBytes?: number;
   readonly load: FeedLoad;
   /** Agencies with a feed (the trust store's), when known. */
   readonly agencies?: number;
@@ -42,18 +44,43 @@ export interface InboundSizingInput {
   readonly maxBytesFor?: Readonly<Record<string, number>>;
 }
 
+/**
+ * The largest message the feed stream takes: a copy or a notice fits the envelope limit at its
+ * recipient; the rest is room for the subject and headers.
+ */
+export const MAX_FEED_MESSAGE_BYTES = DEFAULT_MAX_ENVELOPE_BYTES + 4096;
+
+/** Part of the feed stream the recipients' byte quotas share; the rest is headroom for counting errors. */
+export const FEED_QUOTA_SHARE = 0.95;
+
+/**
+ * Bytes one recipient may have waiting in the feed stream (copies and notices its gateway has not
+ * taken): `configured` (`streams.recipientMaxBytes`), but never more than an even share of the
+ * stream, less one message. Every agency's quota, plus the one message let through when its feed
+ * is empty, then fits the stream at once: under interest retention (where the stream holds only
+ * what partners have not taken) no agency, sending or absent, can fill it for the others. 0 when
+ * the stream is too small for that many agencies: each then gets one message at a time.
+ */
+export function recipientQuotaBytes(
+  feedsMaxBytes: number,
+  agencies: number,
+  configured?: number,
+): number {
+  const share =
+    Math.floor((feedsMaxBytes * FEED_QUOTA_SHARE) / Math.max(1, agencies)) - MAX_FEED_MESSAGE_BYTES;
+  return Math.max(0, Math.min(configured ?? Infinity, share));
+}
+
 /** The figures of a sizing check, for the start-up log and the operations guide. */
 export interface FeedSizing {
-  /** Bytes one recipient's quota may hold (`recipientMaxCopies x copyBytes`). */
+  /** Bytes one recipient may have waiting ({@link recipientQuotaBytes}). */
+  readonly quotaBytes: number;
+  /** What one recipient's quota holds of the stated load: the smaller of copies and bytes. */
   readonly recipientBytes: number;
   /** Copies per second one recipient receives under the stated load (`rate x fanOut / agencies`). */
   readonly recipientCopiesPerSecond: number;
   /** How long a partner may stay away before the router holds its copies (its quota fills). */
   readonly recipientAbsenceMs: number;
-  /** Recipients whose quotas fit the stream at once (full quotas). */
-  readonly fullRecipientsHeld: number;
-  /** Problems that make isolation impossible: the router refuses to start. */
-  readonly errors: readonly Issue[];
   /** Limits that cannot hold the stated load: the router starts and says so, with the numbers. */
   readonly warnings: readonly string[];
 }
@@ -64,41 +91,32 @@ const fmtHours = (ms: number) =>
   ms === Infinity ? 'for ever' : `${(ms / 3600_000).toFixed(ms < 36_000_000 ? 2 : 0)} h`;
 
 /**
- * Checks the feed stream's limits against the stated load. The feeds hold a copy only until the
- * recipient's gateway has stored it (interest retention), so the stream needs room for the
- * copies of partners that are away: one partner away for the whole replay window needs
- * `rate x fanOut / agencies x window` copies. Each recipient may fill at most
- * `recipientMaxCopies` of the stream; then the router holds its new copies (`pending`) and
- * routing to everybody else goes on. That is only true if one recipient's quota is smaller than
- * the stream: otherwise one partner away could fill it for all, and the router refuses to start.
+ * Checks the feed stream's limits against the stated load. Each recipient may have at most
+ * `recipientMaxCopies` copies and {@link recipientQuotaBytes} bytes waiting in the stream; then the
+ * router holds its new copies (`pending`) and routing to everybody else goes on. The byte quotas
+ * of all agencies fit the stream at once by construction, so what is checked is the load: a
+ * partner away longer than its quota lasts has its copies held; a limits stream, which keeps read
+ * copies too, fills when the window's load outgrows it.
  */
 export function checkFeedSizing(i: FeedSizingInput): FeedSizing {
-  const errors: Issue[] = [];
   const warnings: string[] = [];
-  const recipientBytes = i.recipientMaxCopies * i.load.copyBytes;
-  if (recipientBytes >= i.feedsMaxBytes)
-    errors.push({
-      pointer: '/streams/recipientMaxCopies',
-      message: `one recipient's quota (${i.recipientMaxCopies} copies x ${i.load.copyBytes} bytes = ${fmtBytes(recipientBytes)}) must be smaller than the feed stream (feedsMaxBytes ${fmtBytes(i.feedsMaxBytes)}): one partner away could fill it for every agency`,
-    });
   const agencies = Math.max(1, i.agencies ?? 1);
+  const quotaBytes = recipientQuotaBytes(i.feedsMaxBytes, agencies, i.recipientMaxBytes);
+  const recipientBytes = Math.min(i.recipientMaxCopies * i.load.copyBytes, quotaBytes);
   const recipientCopiesPerSecond =
     (i.load.alertsPerSecond * Math.min(i.load.fanOut, agencies)) / agencies;
   const recipientAbsenceMs =
     recipientCopiesPerSecond > 0
-      ? (i.recipientMaxCopies / recipientCopiesPerSecond) * 1000
+      ? (recipientBytes / (recipientCopiesPerSecond * i.load.copyBytes)) * 1000
       : Infinity;
-  const fullRecipientsHeld = Math.floor(i.feedsMaxBytes / Math.max(1, recipientBytes));
-  if (i.agencies !== undefined && recipientAbsenceMs < i.maxAgeMs)
+  if (i.agencies !== undefined && quotaBytes < MAX_FEED_MESSAGE_BYTES)
     warnings.push(
-      `a partner away longer than ${fmtHours(recipientAbsenceMs)} fills its quota (${i.recipientMaxCopies} copies at ${recipientCopiesPerSecond.toFixed(3)} copies/s = ${i.load.alertsPerSecond} alerts/s x fan-out ${i.load.fanOut} / ${agencies} agencies), less than the replay window (${fmtHours(i.maxAgeMs)}): its further copies are held by the router as pending until it returns`,
+      `the feed stream (${fmtBytes(i.feedsMaxBytes)}) leaves each of ${agencies} agencies a quota of ${fmtBytes(quotaBytes)}, less than one message of the largest size: a partner with anything waiting gets nothing more until it reads; raise feedsMaxBytes to at least ${fmtBytes(Math.ceil((agencies * 2 * MAX_FEED_MESSAGE_BYTES) / FEED_QUOTA_SHARE))}`,
     );
-  if (i.agencies !== undefined && fullRecipientsHeld < agencies) {
-    const needed = recipientBytes * agencies;
+  else if (i.agencies !== undefined && recipientAbsenceMs < i.maxAgeMs)
     warnings.push(
-      `the feed stream (${fmtBytes(i.feedsMaxBytes)}) holds ${fullRecipientsHeld} full recipient quota(s) of ${agencies} (${fmtBytes(needed)} for all): with more partners away at once, the stream fills and every new copy is held as pending`,
+      `a partner away longer than ${fmtHours(recipientAbsenceMs)} fills its quota (${fmtBytes(recipientBytes)}: the smaller of ${i.recipientMaxCopies} copies x ${i.load.copyBytes} bytes and the stream's share of ${fmtBytes(quotaBytes)}, at ${recipientCopiesPerSecond.toFixed(3)} copies/s = ${i.load.alertsPerSecond} alerts/s x fan-out ${i.load.fanOut} / ${agencies} agencies), less than the replay window (${fmtHours(i.maxAgeMs)}): its further copies are held by the router as pending until it returns`,
     );
-  }
   if (i.agencies !== undefined && i.retention === 'limits') {
     const bytesPerSecond =
       i.load.alertsPerSecond * Math.min(i.load.fanOut, agencies) * i.load.copyBytes;
@@ -109,14 +127,7 @@ export function checkFeedSizing(i: FeedSizingInput): FeedSizing {
       );
   }
   if (i.inbound && i.inbound.agencies.length > 0) warnings.push(...checkInbound(i, i.inbound));
-  return {
-    recipientBytes,
-    recipientCopiesPerSecond,
-    recipientAbsenceMs,
-    fullRecipientsHeld,
-    errors,
-    warnings,
-  };
+  return { quotaBytes, recipientBytes, recipientCopiesPerSecond, recipientAbsenceMs, warnings };
 }
 
 /** Streams named in one warning at most; the rest are counted. */

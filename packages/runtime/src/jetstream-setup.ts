@@ -63,10 +63,11 @@ export interface StreamLimits {
    */
   readonly replicas: number;
   /**
-   * Retention of the feed stream. `interest`: a copy is removed once every consumer whose filter
-   * covers it acknowledged it; only its recipient's consumer does, and its gateway acks only after
-   * storing the copy in its inbox (the inbox is then the replay window). `limits` (the default):
-   * every copy stays for `maxAgeMs`, read or not. A work queue is never created: on nats-server
+   * Retention of the feed stream. `interest` (the default on one replica): a copy is removed once
+   * every consumer whose filter covers it acknowledged it; only its recipient's consumer does, and
+   * its gateway acks only after storing the copy in its inbox (the inbox is then the replay
+   * window). `limits` (the default on several replicas, where nats-server 2.9.10 cannot run
+   * interest safely): every copy stays for `maxAgeMs`, read or not. A work queue is never created: on nats-server
    * 2.9 any consumer's ack removes a work queue's message, whatever the consumer's filter, so an
    * agency could remove other agencies' copies through its own ack subject. nats-server cannot
    * change the retention of an existing stream: an existing stream keeps its own, and
@@ -78,6 +79,16 @@ export interface StreamLimits {
 
 /** Retention of the feed stream (see {@link StreamLimits.feedsRetention}). */
 export type FeedsRetention = 'interest' | 'limits';
+
+/**
+ * The feed stream's retention when none is configured: `interest` on one replica (a copy leaves
+ * once its recipient stored it, so what the stream holds is what partners have not taken yet, which
+ * the router bounds per recipient), `limits` on several (interest is unsafe there on nats-server
+ * 2.9.10: docs/security.md).
+ */
+export function defaultFeedsRetention(replicas: number): FeedsRetention {
+  return replicas > 1 ? 'limits' : 'interest';
+}
 
 function retentionPolicy(r: FeedsRetention): RetentionPolicy {
   return r === 'interest' ? RetentionPolicy.Interest : RetentionPolicy.Limits;
@@ -96,8 +107,21 @@ export const DEFAULT_STREAM_LIMITS: StreamLimits = {
   auditMaxBytes: 256 * 1024 ** 2,
   duplicateWindowMs: 2 * 60_000,
   replicas: 1,
-  feedsRetention: 'limits',
+  feedsRetention: defaultFeedsRetention(1),
 };
+
+/**
+ * {@link DEFAULT_STREAM_LIMITS} with `limits` over them; the feed stream's retention, unless given,
+ * follows the replicas ({@link defaultFeedsRetention}).
+ */
+function withDefaultLimits(limits: Partial<StreamLimits> = {}): StreamLimits {
+  const replicas = limits.replicas ?? DEFAULT_STREAM_LIMITS.replicas;
+  return {
+    ...DEFAULT_STREAM_LIMITS,
+    ...limits,
+    feedsRetention: limits.feedsRetention ?? defaultFeedsRetention(replicas),
+  };
+}
 
 /** Room in a dead letter for the router's headers (reason at most 1000 characters, subject, digest). */
 export const DEAD_LETTER_HEADROOM_BYTES = 8192;
@@ -548,7 +572,7 @@ export async function provisionHub(
     migrateFeeds?: boolean;
   } = {},
 ): Promise<ProvisionReport> {
-  const limits = { ...DEFAULT_STREAM_LIMITS, ...options.limits };
+  const limits = withDefaultLimits(options.limits);
   const ackWait = nanos(options.ackWaitMs ?? DEFAULT_ACK_WAIT_MS);
   const migration = options.migrateFeeds
     ? await migrateFeeds(jsm, retentionPolicy(limits.feedsRetention))

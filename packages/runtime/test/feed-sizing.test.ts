@@ -1,19 +1,44 @@
 import { describe, expect, it } from 'vitest';
-import { checkFeedSizing } from '@alert-hub/runtime';
+import { MAX_FEED_MESSAGE_BYTES, checkFeedSizing, recipientQuotaBytes } from '@alert-hub/runtime';
 
 const MiB = 1024 * 1024;
 const day = 86_400_000;
 
 describe('feed sizing - checked at start', () => {
-  it('refuses a recipient quota as large as the whole feed stream (one partner could fill it for all)', () => {
+  it('each recipient’s byte quota is the stream’s even share less one message, or less when configured: every quota plus one message fits the stream at once', () => {
+    for (const agencies of [1, 4, 109, 500]) {
+      const q = recipientQuotaBytes(2048 * MiB, agencies);
+      expect(q).toBeGreaterThan(0);
+      expect(agencies * (q + MAX_FEED_MESSAGE_BYTES)).toBeLessThanOrEqual(2048 * MiB);
+      expect(agencies * (q + MAX_FEED_MESSAGE_BYTES + 1)).toBeGreaterThan(
+        0.95 * 2048 * MiB - agencies,
+      );
+    }
+    expect(recipientQuotaBytes(2048 * MiB, 4, 10 * MiB)).toBe(10 * MiB);
+    // Configured larger than the share: the share.
+    expect(recipientQuotaBytes(2048 * MiB, 4, 2048 * MiB)).toBe(recipientQuotaBytes(2048 * MiB, 4));
+    // A stream too small for that many agencies: nothing but the one message let through.
+    expect(recipientQuotaBytes(MiB, 10)).toBe(0);
+    const s = checkFeedSizing({
+      feedsMaxBytes: MiB,
+      maxAgeMs: day,
+      recipientMaxCopies: 20_000,
+      load: { alertsPerSecond: 1, fanOut: 1, copyBytes: 4096 },
+      agencies: 10,
+    });
+    expect(s.quotaBytes).toBe(0);
+    expect(s.warnings[0]).toContain('less than one message of the largest size');
+  });
+
+  it('a copy quota larger than the stream is no longer refused: the byte quota bounds it', () => {
     const s = checkFeedSizing({
       feedsMaxBytes: 64 * MiB,
       maxAgeMs: day,
       recipientMaxCopies: 16_384,
       load: { alertsPerSecond: 1, fanOut: 1, copyBytes: 4096 },
     });
-    expect(s.errors.map((e) => e.pointer)).toEqual(['/streams/recipientMaxCopies']);
-    expect(s.recipientBytes).toBe(64 * MiB);
+    expect(s.quotaBytes).toBe(recipientQuotaBytes(64 * MiB, 1));
+    expect(s.recipientBytes).toBe(s.quotaBytes);
   });
 
   it('holds a load whose replay window fits every quota: no error, no warning', () => {
@@ -25,13 +50,12 @@ describe('feed sizing - checked at start', () => {
       load: { alertsPerSecond: 0.1, fanOut: 2, copyBytes: 4096 },
       agencies: 4,
     });
-    expect(s.errors).toEqual([]);
     expect(s.warnings).toEqual([]);
     expect(s.recipientCopiesPerSecond).toBeCloseTo(0.05);
     expect(s.recipientAbsenceMs / 1000).toBeCloseTo(400_000);
   });
 
-  it('warns, with the numbers, when a partner away for the replay window outgrows its quota and when all quotas outgrow the stream', () => {
+  it('warns, with the numbers, when a partner away for the replay window outgrows its quota', () => {
     const s = checkFeedSizing({
       feedsMaxBytes: 2048 * MiB,
       maxAgeMs: 30 * day,
@@ -40,14 +64,15 @@ describe('feed sizing - checked at start', () => {
       load: { alertsPerSecond: 10, fanOut: 108, copyBytes: 4096 },
       agencies: 109,
     });
-    expect(s.errors).toEqual([]);
-    expect(s.warnings).toHaveLength(2);
-    // 10 x 108 / 109 copies/s per recipient: 20,000 copies last 2,018 s
-    expect(Math.round(s.recipientAbsenceMs / 1000)).toBe(2019);
-    expect(s.warnings[0]).toContain('0.56 h');
-    // 20,000 x 4 KiB = 78 MiB per recipient: 26 of 109 fit in 2 GiB
-    expect(s.fullRecipientsHeld).toBe(26);
-    expect(s.warnings[1]).toContain('26 full recipient quota(s) of 109');
+    expect(s.warnings).toHaveLength(1);
+    // 2 GiB x 0.95 / 109 less one message: 17.6 MiB each, smaller than 20,000 x 4 KiB = 78 MiB;
+    // at 10 x 108 / 109 copies/s of 4 KiB it lasts about 455 s
+    expect(s.recipientBytes).toBe(s.quotaBytes);
+    expect(s.quotaBytes).toBe(Math.floor((2048 * MiB * 0.95) / 109) - MAX_FEED_MESSAGE_BYTES);
+    expect(Math.round(s.recipientAbsenceMs / 1000)).toBe(
+      Math.round(s.quotaBytes / (((10 * 108) / 109) * 4096)),
+    );
+    expect(s.warnings[0]).toContain(`${(s.recipientAbsenceMs / 3600_000).toFixed(2)} h`);
   });
 
   it('warns when a limits feed stream, keeping read copies for the whole window, fills before it ends', () => {
@@ -60,7 +85,6 @@ describe('feed sizing - checked at start', () => {
       agencies: 4,
       retention: 'limits',
     });
-    expect(s.errors).toEqual([]);
     expect(s.warnings.filter((w) => w.startsWith('with limits retention'))).toHaveLength(1);
     expect(s.warnings.find((w) => w.startsWith('with limits retention'))).toContain('7.28 h');
   });

@@ -93,6 +93,14 @@ export function makeHubFixture(agencies: readonly string[], router = 'HUB'): Hub
 }
 
 /**
+ * Stream settings for a test that counts the copies on the feed stream after the partners took
+ * them: limits retention keeps them for `maxAgeMs`. The default on one replica, interest
+ * retention, removes each copy once its recipient's gateway stored it (`test/feeds-full.test.ts`,
+ * `test/feeds-cannot-fill.test.ts`), and the audit log is then the evidence of what was forwarded.
+ */
+export const KEEP_READ_COPIES = { feedsRetention: 'limits' } as const;
+
+/**
  * A router's configuration for a test on one nats-server without accounts: the fixture's hub key
  * and trust store, a data directory in the fixture, the open JetStream API, an HTTP port of the
  * kernel's choosing; `extra` adds or replaces members (the agreements file, stream limits).

@@ -17,7 +17,7 @@ import {
   loadAgreementsFile,
   loadConfigDocument,
   loadSchemaRegistry,
-  checkFeedSizing,
+  defaultFeedsRetention,
   type EnvBinding,
   type FeedLoad,
   type FeedsRetention,
@@ -68,6 +68,12 @@ export interface RouterConfig {
      * new copies (`pending`, in its database) until the recipient's gateway has taken some.
      */
     readonly recipientMaxCopies: number;
+    /**
+     * Bytes of copies and notices one recipient may have waiting in the feed stream; beyond them
+     * its copies are held and its notices wait. Never more than the stream's even share per
+     * agency (the default): see `recipientQuotaBytes` in the runtime.
+     */
+    readonly recipientMaxBytes?: number;
     /** The load the feeds are sized for, checked at start (see the operations guide). */
     readonly load: FeedLoad;
     /** How often held copies are retried when nothing else prompts it. */
@@ -236,12 +242,10 @@ const schema = {
           uniqueItems: true,
           default: [],
         },
-        feedsRetention: {
-          type: 'string',
-          enum: ['interest', 'limits'],
-          default: DEFAULT_STREAM_LIMITS.feedsRetention,
-        },
+        // No default here: it follows `replicas` (interest on one, limits on more), see loadConfig.
+        feedsRetention: { type: 'string', enum: ['interest', 'limits'] },
         recipientMaxCopies: { type: 'integer', minimum: 1, default: DEFAULT_RECIPIENT_MAX_COPIES },
+        recipientMaxBytes: { type: 'integer', minimum: 1 },
         load: {
           type: 'object',
           default: {},
@@ -361,7 +365,16 @@ export function loadConfig(
     ...(options.reload ? { reload: true } : {}),
     ...(file ? { file } : {}),
   });
-  return config;
+  const streams = config.streams as Omit<RouterConfig['streams'], 'feedsRetention'> & {
+    feedsRetention?: FeedsRetention;
+  };
+  return {
+    ...config,
+    streams: {
+      ...streams,
+      feedsRetention: streams.feedsRetention ?? defaultFeedsRetention(streams.replicas),
+    },
+  };
 }
 
 /**
@@ -394,29 +407,13 @@ function checkRetention(s: Record<string, unknown> | undefined): Issue[] {
   return [];
 }
 
-/** The feed stream's sizing problems that make isolation impossible (the rest is logged at start). */
+/**
+ * The feed stream's settings that make isolation impossible. Sizing is not one of them: each
+ * recipient's byte quota is at most the stream's share, whatever is configured (see
+ * `recipientQuotaBytes`), and what the load needs is logged at start.
+ */
 function checkStreams(doc: Record<string, unknown>): readonly Issue[] {
-  const retention = checkRetention(doc['streams'] as Record<string, unknown> | undefined);
-  return [...retention, ...checkSizing(doc)];
-}
-
-function checkSizing(doc: Record<string, unknown>): readonly Issue[] {
-  const s = doc['streams'] as Partial<RouterConfig['streams']> | undefined;
-  if (
-    typeof s?.feedsMaxBytes !== 'number' ||
-    typeof s.maxAgeMs !== 'number' ||
-    typeof s.recipientMaxCopies !== 'number' ||
-    typeof s.load?.copyBytes !== 'number' ||
-    typeof s.load.alertsPerSecond !== 'number' ||
-    typeof s.load.fanOut !== 'number'
-  )
-    return [];
-  return checkFeedSizing({
-    feedsMaxBytes: s.feedsMaxBytes,
-    maxAgeMs: s.maxAgeMs,
-    recipientMaxCopies: s.recipientMaxCopies,
-    load: s.load,
-  }).errors;
+  return checkRetention(doc['streams'] as Record<string, unknown> | undefined);
 }
 
 /** The agreements file's problems, reported with the configuration's. */

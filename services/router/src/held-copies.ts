@@ -20,11 +20,31 @@ export interface HeldCopiesDeps {
   readonly publishTimeoutMs: number;
   /** Copies one recipient may have waiting in the feed stream (`streams.recipientMaxCopies`). */
   readonly recipientMaxCopies: number;
+  /**
+   * Bytes one recipient may have waiting in the feed stream, copies and notices together (see
+   * `recipientQuotaBytes` in the runtime): asked on every check, since it follows the number of
+   * agencies, which a reload may change.
+   */
+  readonly recipientMaxBytes: () => number;
   /** How often held copies are tried again (`streams.heldRetryMs`). */
   readonly retryMs: number;
   /** How long a recipient's count of waiting copies is trusted before it is asked again. */
   readonly refreshMs?: number;
 }
+
+/**
+ * Messages this router stored on one feed, in blocks of consecutive publishes: a block leaves once
+ * the recipient's ack floor passes its highest sequence (so a block is counted a little longer
+ * than its first messages stay, never shorter).
+ */
+interface KnownBlock {
+  lastSeq: number;
+  bytes: number;
+  n: number;
+}
+
+/** Publishes grouped in one {@link KnownBlock} at most (the memory per waiting message is 1/64th of a block). */
+const BLOCK_MESSAGES = 64;
 
 /** What the router knows of one recipient's feed. */
 interface FeedCount {
@@ -36,21 +56,50 @@ interface FeedCount {
   published: number;
   /** Publishes sent and not yet acknowledged. */
   inFlight: number;
+  /** Their bytes. */
+  inFlightBytes: number;
+  /** What this router stored on the feed past the recipient's ack floor, oldest first. */
+  known: KnownBlock[];
+  knownBytes: number;
+  /**
+   * Messages past the ack floor this router did not store (before its restart, or by another
+   * router of the hub): counted at the feed stream's average message size.
+   */
+  unknown: number;
 }
 
 /** Copies published at once when a held recipient has room again. */
 const RELEASE_BATCH = 64;
 
+/** How long the feed stream's average message size is trusted (it sizes messages the router did not store). */
+const AVERAGE_REFRESH_MS = 10_000;
+
+/**
+ * The bytes a message takes in the feed stream, as the router counts them against a recipient's
+ * quota: its data, subject and message id, and the stream's own record (a file-store record is
+ * about 30 bytes besides; the rest is the header's framing).
+ */
+export function feedMessageBytes(subject: string, data: Uint8Array, msgId: string): number {
+  return data.byteLength + subject.length + msgId.length + 64;
+}
+
 /**
  * A full feed is one recipient's problem, never everybody's. Before a copy is published, the
  * router asks {@link HeldCopies.send}: a recipient whose feed already holds `recipientMaxCopies` copies its
  * gateway has not taken (the feed consumer's pending plus unacknowledged count, asked at most
- * once a second per recipient), or that has copies held already (so that copies keep their
- * order), gets its copy held: written to the router's database with the routing decision, and
- * the inbound alert is acknowledged as for any other. A copy the stream itself refuses for want
- * of room is held the same way. Held copies are published again, oldest first and with the
- * same message id and bytes, as soon as the recipient has room; each then becomes an ordinary
- * forward in the audit log.
+ * once a second per recipient) or `recipientMaxBytes` bytes of copies and notices, or that has
+ * copies held already (so that copies keep their order), gets its copy held: written to the
+ * router's database with the routing decision, and the inbound alert is acknowledged as for any
+ * other. A copy the stream itself refuses for want of room is held the same way. Held copies are
+ * published again, oldest first and with the same message id and bytes, as soon as the recipient
+ * has room; each then becomes an ordinary forward in the audit log. The hub's notices to an
+ * agency count against the same quota ({@link HeldCopies.admit}): beyond it they wait in the
+ * outbox.
+ *
+ * The byte quota is the one that keeps the feed stream from filling: every recipient's quota,
+ * plus one message, fits the stream at once (`recipientQuotaBytes`). Bytes are counted by the
+ * router: what it stored on the feed since it started, until the recipient's ack floor passes it,
+ * and whatever else the consumer still has to deliver at the stream's average message size.
  */
 export class HeldCopies {
   readonly #d: HeldCopiesDeps;
@@ -61,6 +110,9 @@ export class HeldCopies {
   /** Held copies per recipient (from the database, plus those held since it was read). */
   #held = new Map<string, { count: number; since: string }>();
   #timer: NodeJS.Timeout | undefined;
+  /** The feed stream's average message size, and when it was read. */
+  #average = { bytes: 0, at: 0 };
+  #averaging: Promise<void> | undefined;
 
   constructor(deps: HeldCopiesDeps) {
     this.#d = deps;
@@ -71,6 +123,9 @@ export class HeldCopies {
     });
     this.#held = deps.store.heldCounts();
     deps.metrics.heldSource.held = () => this.#held;
+    deps.metrics.feedBytesSource.bytes = () =>
+      new Map([...this.#feeds].map(([r, f]) => [r, this.#bytes(f)]));
+    deps.metrics.feedBytesSource.quota = () => deps.recipientMaxBytes();
   }
 
   /** Retries held copies every `retryMs` while there are any. */
@@ -93,37 +148,67 @@ export class HeldCopies {
   }
 
   /**
-   * Publishes a copy for `recipient` unless it must be held: when the recipient has copies held
-   * already (they go first), when its feed holds its quota, or when the stream refuses the copy
-   * for want of room. Any other failure is thrown (the alert is retried).
+   * Publishes a copy of `bytes` (see {@link feedMessageBytes}) for `recipient` unless it must be
+   * held: when the recipient has copies held already (they go first), when its feed holds its
+   * quota, or when the stream refuses the copy for want of room. Any other failure is thrown (the
+   * alert is retried).
    */
-  async send<T>(
+  async send<T extends { readonly seq: number }>(
     recipient: string,
+    bytes: number,
     publish: () => Promise<T>,
   ): Promise<{ readonly ack: T } | { readonly held: string }> {
-    let reason: string | undefined;
-    if ((this.#held.get(recipient)?.count ?? 0) > 0)
-      reason = `earlier copies for ${recipient} are held: this one waits behind them`;
-    else if (await this.#ask(recipient)) {
-      const f = this.#feed(recipient);
-      const quota = this.#d.recipientMaxCopies;
-      // At the quota by the count kept since the last question: ask again before holding (the
-      // gateway may have taken them since).
-      if (f.count + f.inFlight >= quota) await this.#ask(recipient, true);
-      // Checked and counted in one synchronous step: concurrent copies never overshoot.
-      if (f.count + f.inFlight >= quota)
-        reason = `${recipient}'s feed holds ${f.count + f.inFlight} copies its gateway has not taken (streams.recipientMaxCopies ${quota})`;
-    }
-    if (reason === undefined) {
-      try {
-        return { ack: await this.#publish(recipient, publish) };
-      } catch (err) {
-        if (!isStreamFull(err)) throw err;
-        reason = `the feed stream had no room: ${(err as Error).message}`;
-      }
-    }
+    const r =
+      (this.#held.get(recipient)?.count ?? 0) > 0
+        ? { full: `earlier copies for ${recipient} are held: this one waits behind them` }
+        : await this.admit(recipient, bytes, publish, { copy: true });
+    if ('ack' in r) return r;
     this.hold(recipient);
-    return { held: reason };
+    return { held: r.full };
+  }
+
+  /**
+   * Publishes a message of `bytes` on `recipient`'s feed if its quota has room (a copy: copies and
+   * bytes; a notice: bytes), counting it; otherwise, or when the stream refuses it for want of
+   * room, says why and publishes nothing. A message is let through whatever its size when the
+   * recipient has nothing waiting, so no message is too large to be sent at all. Any other
+   * failure is thrown.
+   */
+  async admit<T extends { readonly seq: number }>(
+    recipient: string,
+    bytes: number,
+    publish: () => Promise<T>,
+    options: { readonly copy?: boolean } = {},
+  ): Promise<{ readonly ack: T } | { readonly full: string }> {
+    if (await this.#ask(recipient)) {
+      let over = this.#over(recipient, bytes, options.copy === true);
+      // At the quota by the count kept since the last question: ask again before refusing (the
+      // gateway may have taken them since).
+      if (over !== undefined) {
+        await this.#ask(recipient, true);
+        over = this.#over(recipient, bytes, options.copy === true);
+      }
+      if (over !== undefined) return { full: over };
+    }
+    try {
+      return { ack: await this.#publish(recipient, bytes, publish, options.copy === true) };
+    } catch (err) {
+      if (!isStreamFull(err)) throw err;
+      return { full: `the feed stream had no room: ${(err as Error).message}` };
+    }
+  }
+
+  /** Why a message of `bytes` for `recipient` must wait, if it must (checked and counted in one synchronous step by the caller). */
+  #over(recipient: string, bytes: number, copy: boolean): string | undefined {
+    const f = this.#feed(recipient);
+    const quota = this.#d.recipientMaxCopies;
+    if (copy && f.count + f.inFlight >= quota)
+      return `${recipient}'s feed holds ${f.count + f.inFlight} copies its gateway has not taken (streams.recipientMaxCopies ${quota})`;
+    const waiting = this.#bytes(f);
+    const maxBytes = this.#d.recipientMaxBytes();
+    if (waiting > 0 && waiting + bytes > maxBytes)
+      return `${recipient}'s feed holds about ${waiting} bytes its gateway has not taken; ${bytes} more would pass its quota (${maxBytes} bytes, streams.recipientMaxBytes)`;
+    return undefined;
   }
 
   /** Counts a copy for `recipient` as held (the routing decision holding it is being committed). */
@@ -135,20 +220,54 @@ export class HeldCopies {
 
   #feed(recipient: string): FeedCount {
     let f = this.#feeds.get(recipient);
-    if (!f) this.#feeds.set(recipient, (f = { count: 0, at: 0, published: 0, inFlight: 0 }));
+    if (!f)
+      this.#feeds.set(
+        recipient,
+        (f = {
+          count: 0,
+          at: 0,
+          published: 0,
+          inFlight: 0,
+          inFlightBytes: 0,
+          known: [],
+          knownBytes: 0,
+          unknown: 0,
+        }),
+      );
     return f;
   }
 
-  async #publish<T>(recipient: string, publish: () => Promise<T>): Promise<T> {
+  /** Bytes `f`'s recipient has waiting, as the router counts them. */
+  #bytes(f: FeedCount): number {
+    return f.knownBytes + f.unknown * this.#average.bytes + f.inFlightBytes;
+  }
+
+  async #publish<T extends { readonly seq: number }>(
+    recipient: string,
+    bytes: number,
+    publish: () => Promise<T>,
+    copy: boolean,
+  ): Promise<T> {
     const f = this.#feed(recipient);
-    f.inFlight++;
+    if (copy) f.inFlight++;
+    f.inFlightBytes += bytes;
     try {
       const ack = await publish();
-      f.count++;
-      f.published++;
+      if (copy) {
+        f.count++;
+        f.published++;
+      }
+      const last = f.known[f.known.length - 1];
+      if (last && last.n < BLOCK_MESSAGES) {
+        last.lastSeq = Math.max(last.lastSeq, ack.seq);
+        last.bytes += bytes;
+        last.n++;
+      } else f.known.push({ lastSeq: ack.seq, bytes, n: 1 });
+      f.knownBytes += bytes;
       return ack;
     } finally {
-      f.inFlight--;
+      if (copy) f.inFlight--;
+      f.inFlightBytes -= bytes;
     }
   }
 
@@ -156,6 +275,7 @@ export class HeldCopies {
    * Brings `recipient`'s count of waiting copies up to date if it is older than `refreshMs`
    * (or `fresh`); false if its feed consumer cannot be read (its quota is then not checked).
    * Copies published while the question was out are added: counted twice at worst, never missed.
+   * What the recipient has acknowledged (its ack floor) stops counting against its byte quota.
    */
   async #ask(recipient: string, fresh = false): Promise<boolean> {
     const f = this.#feed(recipient);
@@ -163,12 +283,25 @@ export class HeldCopies {
     let asking = this.#asking.get(recipient);
     if (!asking) {
       const before = f.published;
+      const knownBefore = f.known.reduce((n, b) => n + b.n, 0);
       asking = this.#d.jsm.consumers
         .info(Streams.Feeds, feedConsumerName(recipient))
         .then(
-          (c) => {
-            f.count = c.num_pending + c.num_ack_pending + (f.published - before);
+          async (c) => {
+            const unread = c.num_pending + c.num_ack_pending;
+            f.count = unread + (f.published - before);
             f.at = Date.now();
+            const floor = c.ack_floor.stream_seq;
+            let left = 0;
+            while (f.known.length > 0 && f.known[0]!.lastSeq <= floor) {
+              const b = f.known.shift()!;
+              f.knownBytes -= b.bytes;
+              left += b.n;
+            }
+            // What the consumer still has to deliver that this router did not store (as known
+            // when the question was sent): at the stream's average size.
+            f.unknown = Math.max(0, unread - (knownBefore - left));
+            if (f.unknown > 0) await this.#refreshAverage();
             return true;
           },
           (err: unknown) => {
@@ -183,6 +316,26 @@ export class HeldCopies {
       this.#asking.set(recipient, asking);
     }
     return asking;
+  }
+
+  /** Reads the feed stream's average message size if it is older than {@link AVERAGE_REFRESH_MS}. */
+  async #refreshAverage(): Promise<void> {
+    if (Date.now() - this.#average.at < AVERAGE_REFRESH_MS) return;
+    this.#averaging ??= this.#d.jsm.streams
+      .info(Streams.Feeds)
+      .then(
+        (info) => {
+          if (info.state.messages > 0)
+            this.#average = {
+              bytes: Math.ceil(info.state.bytes / info.state.messages),
+              at: Date.now(),
+            };
+        },
+        (err: unknown) =>
+          this.#d.log.warn({ err: (err as Error).message }, 'feed stream not readable'),
+      )
+      .finally(() => (this.#averaging = undefined));
+    await this.#averaging;
   }
 
   /** Publishes held copies of every recipient with room, oldest first. */
@@ -203,16 +356,32 @@ export class HeldCopies {
         readable ? this.#d.recipientMaxCopies - f.count - f.inFlight : RELEASE_BATCH,
       );
       if (room <= 0) break;
-      const rows = store.heldFor(recipient, room);
+      const candidates = store.heldFor(recipient, room);
+      if (candidates.length === 0) break;
+      // As many as the byte quota has room for (the first one whatever its size when nothing
+      // waits: see admit).
+      const maxBytes = this.#d.recipientMaxBytes();
+      let waiting = readable ? this.#bytes(f) : 0;
+      const rows: { row: HeldRow; bytes: number }[] = [];
+      for (const row of candidates) {
+        const bytes = feedMessageBytes(row.subject, row.envelope, row.msgId);
+        if (waiting > 0 && waiting + bytes > maxBytes) break;
+        rows.push({ row, bytes });
+        waiting += bytes;
+      }
       if (rows.length === 0) break;
       // Sent in order on one connection, so the stream stores them in order.
       const results = await Promise.allSettled(
-        rows.map((r: HeldRow) =>
-          this.#publish(recipient, () =>
-            js.publish(r.subject, r.envelope, {
-              msgID: r.msgId,
-              timeout: this.#d.publishTimeoutMs,
-            }),
+        rows.map(({ row: r, bytes }) =>
+          this.#publish(
+            recipient,
+            bytes,
+            () =>
+              js.publish(r.subject, r.envelope, {
+                msgID: r.msgId,
+                timeout: this.#d.publishTimeoutMs,
+              }),
+            true,
           ),
         ),
       );
@@ -229,12 +398,12 @@ export class HeldCopies {
               result.reason instanceof Error ? result.reason : new Error(String(result.reason));
           continue;
         }
-        const { origin } = rows[i]!;
+        const { origin, id } = rows[i]!.row;
         byOrigin.set(origin, (byOrigin.get(origin) ?? 0) + 1);
         records.push(
           writer.enqueue({
             kind: 'released',
-            id: rows[i]!.id,
+            id,
             feedSeq: result.value.seq,
             forwardedAt: new Date().toISOString(),
           }),
@@ -244,7 +413,7 @@ export class HeldCopies {
       released += records.length;
       for (const [origin, n] of byOrigin) metrics.forwards.inc({ origin }, n);
       if (failure !== undefined) throw failure;
-      if (full || rows.length < room) break;
+      if (full || rows.length < candidates.length || candidates.length < room) break;
     }
     if (released > 0) {
       const left = store.heldCounts().get(recipient)?.count ?? 0;

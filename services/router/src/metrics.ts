@@ -17,6 +17,11 @@ export function createRouterMetrics(instance: string) {
   const heldSource = {
     held: (): ReadonlyMap<string, { readonly count: number }> => new Map(),
   };
+  /** Set by the router's held copies: bytes waiting per recipient's feed, as it counts them, and the quota. */
+  const feedBytesSource = {
+    bytes: (): ReadonlyMap<string, number> => new Map(),
+    quota: (): number => 0,
+  };
   /** Set by the audit checkpointer: how long checkpoints have failed to reach NATS. */
   const unpublishedSource = { ms: (): number => 0 };
   /** Set by the router: each inbound consumer it reads, with what it has not handled yet. */
@@ -28,6 +33,7 @@ export function createRouterMetrics(instance: string) {
     registry,
     undeliveredSource,
     heldSource,
+    feedBytesSource,
     unpublishedSource,
     backlogSource,
     consumerPending: new Gauge({
@@ -49,6 +55,24 @@ export function createRouterMetrics(instance: string) {
       collect() {
         this.reset();
         for (const [recipient, h] of heldSource.held()) this.set({ recipient }, h.count);
+      },
+    }),
+    feedWaitingBytes: new Gauge({
+      name: 'ahub_router_feed_waiting_bytes',
+      help: "Bytes of copies and notices a recipient's gateway has not taken from its feed, as the router counts them against ahub_router_feed_quota_bytes (recipients it has published to since it started)",
+      labelNames: ['recipient'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [recipient, bytes] of feedBytesSource.bytes()) this.set({ recipient }, bytes);
+      },
+    }),
+    feedQuotaBytes: new Gauge({
+      name: 'ahub_router_feed_quota_bytes',
+      help: "Bytes each recipient may have waiting in the feed stream (streams.recipientMaxBytes, at most the stream's share per agency); beyond, copies are held and notices wait",
+      registers: [registry],
+      collect() {
+        this.set(feedBytesSource.quota());
       },
     }),
     held: new Counter({

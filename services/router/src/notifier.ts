@@ -12,6 +12,7 @@ import {
 import { createDrainer, type Drainer, type Logger } from '@alert-hub/runtime';
 import type { RouterMetrics } from './metrics.js';
 import type { RouterStore } from './store.js';
+import { feedMessageBytes, type HeldCopies } from './held-copies.js';
 
 export interface NotifierDeps {
   readonly js: JetStreamClient;
@@ -32,6 +33,13 @@ export interface NotifierDeps {
    * and the gateways' envelope limit, whatever the events hold.
    */
   readonly maxEventBytes?: number;
+  /**
+   * Counts each notice against its agency's feed quota, as copies are: a notice beyond it waits
+   * in the outbox (see {@link HeldCopies.admit}). Without it notices are published as they come.
+   */
+  readonly feeds?: Pick<HeldCopies, 'admit'>;
+  /** How soon notices that waited for room are tried again (ms). */
+  readonly retryMs?: number;
 }
 
 /** Base64url makes 4 bytes of 3; 8 KiB is left for the protected header, signature and framing. */
@@ -47,6 +55,9 @@ export const DEFAULT_NOTICE_EVENT_BYTES = Math.floor((DEFAULT_MAX_ENVELOPE_BYTES
 export class Notifier {
   readonly #d: NotifierDeps;
   readonly #drainer: Drainer;
+  #waiting: ReadonlySet<string> = new Set();
+  #retryTimer: NodeJS.Timeout | undefined;
+  #stopped = false;
 
   constructor(deps: NotifierDeps) {
     this.#d = deps;
@@ -66,9 +77,12 @@ export class Notifier {
     const { store, js, metrics } = this.#d;
     const max = this.#d.maxEvents ?? 1000;
     const maxBytes = this.#d.maxEventBytes ?? DEFAULT_NOTICE_EVENT_BYTES;
+    // Agencies whose feed had no room this round: their events stay in the outbox, and are not
+    // read again until the next round (which comes `retryMs` later at the latest).
+    const waiting = new Set<string>();
     for (;;) {
-      const rows = store.outbox(max * 4);
-      if (rows.length === 0) return;
+      const rows = store.outbox(max * 4, waiting);
+      if (rows.length === 0) break;
       const byAgency = new Map<string, { ids: number[]; events: NoticeEvent[]; bytes: number }[]>();
       for (const r of rows) {
         // Each event counts with its separator; a notice holds at least one event.
@@ -84,8 +98,9 @@ export class Notifier {
       }
       const key = this.#d.hubKey();
       await Promise.all(
-        [...byAgency].flatMap(([agency, chunks]) =>
-          chunks.map(async (chunk) => {
+        [...byAgency].map(async ([agency, chunks]) => {
+          // One agency's notices in order: the first that finds no room stops the rest.
+          for (const chunk of chunks) {
             const notice = {
               notice: newAlertId(),
               hub: key.principal,
@@ -93,25 +108,54 @@ export class Notifier {
               issuedAt: new Date().toISOString(),
               events: chunk.events,
             };
-            const jws = await signNotice(notice, key);
-            await js.publish(noticeSubject(agency, key.principal), encodeEnvelope(jws), {
-              msgID: statementMsgId(
-                'notice',
-                `${this.#d.instance}-${chunk.ids[0]}-${chunk.ids[chunk.ids.length - 1]}`,
-              ),
-              timeout: this.#d.publishTimeoutMs,
-            });
+            const data = encodeEnvelope(await signNotice(notice, key));
+            const subject = noticeSubject(agency, key.principal);
+            const msgID = statementMsgId(
+              'notice',
+              `${this.#d.instance}-${chunk.ids[0]}-${chunk.ids[chunk.ids.length - 1]}`,
+            );
+            const publish = () =>
+              js.publish(subject, data, { msgID, timeout: this.#d.publishTimeoutMs });
+            if (this.#d.feeds) {
+              const r = await this.#d.feeds.admit(
+                agency,
+                feedMessageBytes(subject, data, msgID),
+                publish,
+              );
+              if ('full' in r) {
+                waiting.add(agency);
+                return;
+              }
+            } else await publish();
             store.removeOutbox(chunk.ids);
             metrics.notices.inc();
-          }),
-        ),
+          }
+        }),
       );
-      if (rows.length < max * 4) return;
+      if (rows.length < max * 4) break;
     }
+    this.#waiting = waiting;
+    if (waiting.size > 0) this.#retry();
+  }
+
+  /** Agencies whose notices waited for room in the last round. */
+  get waiting(): ReadonlySet<string> {
+    return this.#waiting;
+  }
+
+  #retry(): void {
+    if (this.#retryTimer || this.#stopped) return;
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined;
+      this.#drainer.kick();
+    }, this.#d.retryMs ?? 5000);
+    this.#retryTimer.unref();
   }
 
   /** Waits for a running send; sends nothing more. */
   async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#retryTimer) clearTimeout(this.#retryTimer);
     await this.#drainer.stop();
   }
 }

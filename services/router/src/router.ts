@@ -19,6 +19,7 @@ import {
   listenHttp,
   openDatabase,
   checkFeedSizing,
+  recipientQuotaBytes,
   provisionHub,
   InboundStreamsNotProvisionedError,
   type ProvisionReport,
@@ -299,18 +300,6 @@ export async function startRouter(
     }
   };
 
-  const notifier = new Notifier({
-    js,
-    store,
-    hubKey: keys.key,
-    metrics,
-    log,
-    publishTimeoutMs: config.nats.publishTimeoutMs,
-    instance: config.instance,
-    coalesceMs: config.noticeCoalesceMs,
-  });
-  // Notices left in the outbox by a previous run go out first.
-  notifier.kick();
   const held = new HeldCopies({
     js,
     jsm,
@@ -320,9 +309,29 @@ export async function startRouter(
     log,
     publishTimeoutMs: config.nats.publishTimeoutMs,
     recipientMaxCopies: config.streams.recipientMaxCopies,
+    recipientMaxBytes: () =>
+      recipientQuotaBytes(
+        config.streams.feedsMaxBytes,
+        keys.trust().agencies.length,
+        config.streams.recipientMaxBytes,
+      ),
     retryMs: config.streams.heldRetryMs,
   });
   held.start();
+  const notifier = new Notifier({
+    js,
+    store,
+    hubKey: keys.key,
+    metrics,
+    log,
+    publishTimeoutMs: config.nats.publishTimeoutMs,
+    instance: config.instance,
+    coalesceMs: config.noticeCoalesceMs,
+    feeds: held,
+    retryMs: config.streams.heldRetryMs,
+  });
+  // Notices left in the outbox by a previous run go out first.
+  notifier.kick();
   const feeds = new FeedPublisher(nc, {
     inboxPrefix: config.nats.inboxPrefix ?? inboxPrefix(config.principal),
     timeoutMs: config.nats.publishTimeoutMs,
@@ -591,6 +600,7 @@ function warnFeedSizing(config: RouterConfig, agencyIds: readonly string[], log:
     feedsMaxBytes: s.feedsMaxBytes,
     maxAgeMs: s.maxAgeMs,
     recipientMaxCopies: s.recipientMaxCopies,
+    ...(s.recipientMaxBytes === undefined ? {} : { recipientMaxBytes: s.recipientMaxBytes }),
     load: s.load,
     agencies,
     retention: s.feedsRetention,
@@ -605,6 +615,7 @@ function warnFeedSizing(config: RouterConfig, agencyIds: readonly string[], log:
     inboundMaxBytes: s.inboundMaxBytes,
     inboundMaxBytesFor: s.inboundMaxBytesFor,
     recipientMaxCopies: s.recipientMaxCopies,
+    quotaBytes: sizing.quotaBytes,
     recipientBytes: sizing.recipientBytes,
     recipientCopiesPerSecond: sizing.recipientCopiesPerSecond,
     recipientAbsenceMs: sizing.recipientAbsenceMs,

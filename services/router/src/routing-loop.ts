@@ -43,7 +43,7 @@ import { AuditIntegrityError } from '@alert-hub/audit';
 import { isTransientFailure, type BatchWriter, type Logger } from '@alert-hub/runtime';
 import { CopyBudget, copyCost, sendWithin } from './copy-budget.js';
 import type { FeedPublisher } from './feed-publisher.js';
-import type { HeldCopies } from './held-copies.js';
+import { feedMessageBytes, type HeldCopies } from './held-copies.js';
 import { InboundPuller, mayHoldMessages, type PullSource } from './inbound-puller.js';
 import type { RouterMetrics } from './metrics.js';
 import { checkReceiptMsgId } from './receipt-msg-id.js';
@@ -712,7 +712,7 @@ export class RoutingLoop {
       const publish = () => this.#d.feeds.publish(subject, bytes, msgID);
       // A recipient whose feed has no room gets its copy held, never everybody's routing stopped.
       const r = this.#d.held
-        ? await this.#d.held.send(a.recipient, publish)
+        ? await this.#d.held.send(a.recipient, feedMessageBytes(subject, bytes, msgID), publish)
         : { ack: await publish() };
       if ('held' in r)
         return {

@@ -536,10 +536,15 @@ export class RouterStore {
     return r && { stream: r.stream, streamSeq: r.stream_seq, receiptSha256: r.receipt_sha256 };
   }
 
-  /** The oldest notice events waiting to be sent. */
-  outbox(limit = 2000): OutboxRow[] {
+  /** The oldest notice events waiting to be sent, but none to the agencies `except`. */
+  outbox(limit = 2000, except: ReadonlySet<string> = new Set()): OutboxRow[] {
+    const skip = [...except];
     return (
-      this.#db.prepare('SELECT id, agency, event FROM outbox ORDER BY id LIMIT ?').all(limit) as {
+      this.#db
+        .prepare(
+          `SELECT id, agency, event FROM outbox${skip.length ? ` WHERE agency NOT IN (${skip.map(() => '?').join(',')})` : ''} ORDER BY id LIMIT ?`,
+        )
+        .all(...skip, limit) as {
         id: number;
         agency: string;
         event: string;

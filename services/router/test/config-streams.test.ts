@@ -21,26 +21,39 @@ function configWith(streams: Record<string, unknown>): string {
 }
 
 describe('router config - feed streams', () => {
-  it('defaults: a limits feed (copies kept for maxAgeMs), 20,000 copies per recipient, the load it is checked against', () => {
+  it('defaults: an interest feed on one replica (a copy leaves once stored), limits on several, 20,000 copies per recipient, no byte quota of its own (the stream’s share), the load it is checked against', () => {
     const c = loadConfig({}, configWith({}));
     expect(c.streams).toMatchObject({
-      feedsRetention: 'limits',
+      feedsRetention: 'interest',
       recipientMaxCopies: 20_000,
       load: { alertsPerSecond: 10, fanOut: 2, copyBytes: 4096 },
       migrateFeeds: false,
     });
+    expect(c.streams.recipientMaxBytes).toBeUndefined();
+    expect(loadConfig({}, configWith({ replicas: 3 })).streams.feedsRetention).toBe('limits');
+    expect(loadConfig({ AHUB_STREAM_REPLICAS: '3' }, configWith({})).streams.feedsRetention).toBe(
+      'limits',
+    );
+    expect(
+      loadConfig({}, configWith({ replicas: 1, feedsRetention: 'limits' })).streams.feedsRetention,
+    ).toBe('limits');
   });
 
-  it('refuses a recipient quota that could fill the whole feed stream (ERR_CONFIG_INVALID, with the place)', () => {
+  it('a copy quota larger than the feed stream is accepted (the byte quota bounds each recipient); recipientMaxBytes is read, and refused below 1', () => {
+    const c = loadConfig({}, configWith({ feedsMaxBytes: 1_048_576, recipientMaxCopies: 256 }));
+    expect(c.streams.recipientMaxCopies).toBe(256);
+    expect(
+      loadConfig({}, configWith({ recipientMaxBytes: 65_536 })).streams.recipientMaxBytes,
+    ).toBe(65_536);
     let err: unknown;
     try {
-      loadConfig({}, configWith({ feedsMaxBytes: 1_048_576, recipientMaxCopies: 256 }));
+      loadConfig({}, configWith({ recipientMaxBytes: 0 }));
     } catch (e) {
       err = e;
     }
     expect(err).toMatchObject({ code: 'ERR_CONFIG_INVALID' });
     expect((err as { issues: { pointer: string }[] }).issues.map((i) => i.pointer)).toEqual([
-      '/streams/recipientMaxCopies',
+      '/streams/recipientMaxBytes',
     ]);
   });
 
