@@ -169,4 +169,19 @@ describe('dead letters - upgrade to per-origin limits', () => {
         left.push(seq);
     expect(left).toEqual([...flood.slice(-perOrigin), other]);
   });
+
+  it('an interest feed stream made on one replica is never scaled to several (ERR_FEEDS_INTEREST_REPLICAS): migrated to limits first', async () => {
+    const nc = await nats.connect();
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.delete(Streams.Feeds);
+    // Made on the default of one replica: interest.
+    expect(await provisionHub(jsm, AGENCIES)).toMatchObject({ feedsRetention: 'interest' });
+    // Moved to a cluster without naming a retention (the default there is limits): the
+    // interest stream is not scaled up, whatever happens to the rest.
+    await expect(provisionHub(jsm, AGENCIES, { limits: { replicas: 3 } })).rejects.toMatchObject({
+      code: 'ERR_FEEDS_INTEREST_REPLICAS',
+    });
+    const info = await jsm.streams.info(Streams.Feeds);
+    expect([info.config.retention, info.config.num_replicas]).toEqual(['interest', 1]);
+  });
 });

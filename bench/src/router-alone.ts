@@ -185,6 +185,14 @@ async function feedMessages(jsm: JetStreamManager): Promise<number> {
   return n;
 }
 
+/**
+ * The feed stream of the router-alone hub. Nobody reads the partners' feeds here, so every copy of
+ * every phase stays waiting (about 12,000 per partner with the default alert counts), more than a
+ * recipient's byte quota in the default 2 GiB stream (its share among 110 agencies, 17.6 MiB):
+ * the router would hold the rest, and the phases would measure held copies instead of forwards.
+ */
+const ROUTER_ALONE_FEEDS_MAX_BYTES = 8 * 1024 ** 3;
+
 /** Runs every phase on one hub; returns them in order. */
 export async function runRouterAlone(options: {
   dir: string;
@@ -205,7 +213,13 @@ export async function runRouterAlone(options: {
     agencies: [SENDER, ...partners].map((id) => ({ id, name: id })),
     agreements: routerAloneAgreements(partners, 1, 1),
     gateways: [],
-    ...(options.routerConfig ? { routerConfig: options.routerConfig } : {}),
+    routerConfig: {
+      ...options.routerConfig,
+      streams: {
+        feedsMaxBytes: ROUTER_ALONE_FEEDS_MAX_BYTES,
+        ...(options.routerConfig?.['streams'] as Record<string, unknown> | undefined),
+      },
+    },
   });
   const routerFile = join(hub.dir, 'router.yaml');
   const results: RouterAlonePhase[] = [];

@@ -11,6 +11,7 @@ export const RuntimeErrorCode = {
   DataPermissions: 'ERR_DATA_PERMISSIONS',
   KeyNoneValid: 'ERR_KEY_NONE_VALID',
   FeedsWorkQueue: 'ERR_FEEDS_WORK_QUEUE',
+  FeedsInterestReplicas: 'ERR_FEEDS_INTEREST_REPLICAS',
   InboundStreamsNotProvisioned: 'ERR_INBOUND_STREAMS_NOT_PROVISIONED',
 } as const;
 type RuntimeErrorCode = (typeof RuntimeErrorCode)[keyof typeof RuntimeErrorCode];
@@ -105,6 +106,25 @@ export class FeedsWorkQueueError extends AlertHubError {
         "(nats-server 2.9 removes a work-queue message on any consumer's ack); set " +
         'streams.feedsRetention to interest or limits and streams.migrateFeeds to true: the stream ' +
         'is then created anew once every partner has read it' +
+        (notMigrated ? ` (not yet: ${notMigrated})` : ''),
+    );
+  }
+}
+
+/**
+ * The feed stream has interest retention and more than one replica is configured: nats-server
+ * 2.9.10 turns an agency's ack of a sequence not stored yet into a delete proposal that every
+ * replica fails to apply, and resets the stream (docs/security.md). Provisioning does not scale
+ * such a stream up; the operator moves it to limits retention first (`streams.feedsRetention:
+ * limits` with `streams.migrateFeeds`, once every partner has read it).
+ */
+export class FeedsInterestReplicasError extends AlertHubError {
+  constructor(replicas: number, notMigrated?: string) {
+    super(
+      RuntimeErrorCode.FeedsInterestReplicas,
+      `the feed stream AHUB_FEEDS has interest retention, which nats-server 2.9.10 cannot run safely on ${replicas} replicas ` +
+        '(an ack of a sequence not stored yet resets every replica); set streams.feedsRetention to limits and ' +
+        'streams.migrateFeeds to true: the stream is then created anew, on the replicas configured, once every partner has read it' +
         (notMigrated ? ` (not yet: ${notMigrated})` : ''),
     );
   }

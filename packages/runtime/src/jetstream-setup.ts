@@ -13,7 +13,11 @@ import {
   type StreamSource,
 } from '@nats-io/jetstream';
 import { TimeoutError, nanos, type NatsConnection } from '@nats-io/transport-node';
-import { FeedsWorkQueueError, InboundStreamsNotProvisionedError } from './errors.js';
+import {
+  FeedsInterestReplicasError,
+  FeedsWorkQueueError,
+  InboundStreamsNotProvisionedError,
+} from './errors.js';
 import {
   AUDIT_CHECKPOINTS_ALL,
   AUDIT_COSIGNATURES_ALL,
@@ -310,6 +314,11 @@ async function ensureStream(
     throw err;
   }
   const existing = info.config.retention;
+  // Interest on several replicas is unsafe on nats-server 2.9.10: a stream made
+  // on one replica with interest is never scaled up (security.md).
+  const replicas = cfg.num_replicas ?? info.config.num_replicas;
+  if (cfg.name === Streams.Feeds && existing === RetentionPolicy.Interest && replicas > 1)
+    throw new FeedsInterestReplicasError(replicas);
   let clamped: ClampedStream | undefined;
   const wanted = cfg.max_bytes;
   if (wanted !== undefined && wanted > 0 && wanted < info.state.bytes + SHRINK_HEADROOM_BYTES) {
@@ -587,7 +596,14 @@ export async function provisionHub(
   const clamped: ClampedStream[] = [];
   for (const cfg of streamConfigs(limits, agencies.length)) {
     if (cfg.name === Streams.DeadLetter) await prepareDeadLetterLimit(jsm, perOrigin);
-    const ensured = await ensureStream(jsm, cfg as Partial<StreamConfig> & { name: string });
+    const ensured = await ensureStream(jsm, cfg as Partial<StreamConfig> & { name: string }).catch(
+      (err: unknown) => {
+        // why the migration that would have made it safe did not happen, when it was asked for
+        throw err instanceof FeedsInterestReplicasError && migration?.why
+          ? new FeedsInterestReplicasError(limits.replicas, migration.why)
+          : err;
+      },
+    );
     const retention = ensured.retention;
     if (ensured.clamped) clamped.push(ensured.clamped);
     if (cfg.name === Streams.Feeds && retention === RetentionPolicy.Workqueue)

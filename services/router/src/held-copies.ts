@@ -54,6 +54,8 @@ interface FeedCount {
   at: number;
   /** Copies published so far (to add those published while a question was out). */
   published: number;
+  /** Messages (copies and notices) stored so far. */
+  stored: number;
   /** Publishes sent and not yet acknowledged. */
   inFlight: number;
   /** Their bytes. */
@@ -180,18 +182,22 @@ export class HeldCopies {
     publish: () => Promise<T>,
     options: { readonly copy?: boolean } = {},
   ): Promise<{ readonly ack: T } | { readonly full: string }> {
-    if (await this.#ask(recipient)) {
-      let over = this.#over(recipient, bytes, options.copy === true);
-      // At the quota by the count kept since the last question: ask again before refusing (the
-      // gateway may have taken them since).
-      if (over !== undefined) {
-        await this.#ask(recipient, true);
-        over = this.#over(recipient, bytes, options.copy === true);
-      }
-      if (over !== undefined) return { full: over };
+    const copy = options.copy === true;
+    // When the feed consumer cannot be read, the counts kept so far still apply: they only grow
+    // until a question answers, so the quota fails closed.
+    await this.#ask(recipient);
+    let over = this.#over(recipient, bytes, copy);
+    // A copy at the quota by the counts kept since the last question: ask again before holding
+    // it (the gateway may have taken some since). A notice waits for the notifier's next round
+    // instead: asking afresh for every waiting agency at every round would put a question per
+    // agency on nats-server at every commit.
+    if (over !== undefined && copy) {
+      await this.#ask(recipient, true);
+      over = this.#over(recipient, bytes, copy);
     }
+    if (over !== undefined) return { full: over };
     try {
-      return { ack: await this.#publish(recipient, bytes, publish, options.copy === true) };
+      return { ack: await this.#publish(recipient, bytes, publish, copy) };
     } catch (err) {
       if (!isStreamFull(err)) throw err;
       return { full: `the feed stream had no room: ${(err as Error).message}` };
@@ -227,6 +233,7 @@ export class HeldCopies {
           count: 0,
           at: 0,
           published: 0,
+          stored: 0,
           inFlight: 0,
           inFlightBytes: 0,
           known: [],
@@ -264,6 +271,7 @@ export class HeldCopies {
         last.n++;
       } else f.known.push({ lastSeq: ack.seq, bytes, n: 1 });
       f.knownBytes += bytes;
+      f.stored++;
       return ack;
     } finally {
       if (copy) f.inFlight--;
@@ -273,9 +281,13 @@ export class HeldCopies {
 
   /**
    * Brings `recipient`'s count of waiting copies up to date if it is older than `refreshMs`
-   * (or `fresh`); false if its feed consumer cannot be read (its quota is then not checked).
+   * (or `fresh`); false if its feed consumer cannot be read (the counts kept so far then stand).
    * Copies published while the question was out are added: counted twice at worst, never missed.
-   * What the recipient has acknowledged (its ack floor) stops counting against its byte quota.
+   * What the recipient has acknowledged (its ack floor) stops counting against its byte quota,
+   * and so does whatever left the stream without moving the floor: nats-server 2.9.10 keeps the
+   * floor below a message never acknowledged (one the gateway keeps refusing) and where messages
+   * expired or were purged unread, so this router never counts more of its own messages than the
+   * consumer says still wait, dropping the oldest first.
    */
   async #ask(recipient: string, fresh = false): Promise<boolean> {
     const f = this.#feed(recipient);
@@ -283,7 +295,7 @@ export class HeldCopies {
     let asking = this.#asking.get(recipient);
     if (!asking) {
       const before = f.published;
-      const knownBefore = f.known.reduce((n, b) => n + b.n, 0);
+      const storedBefore = f.stored;
       asking = this.#d.jsm.consumers
         .info(Streams.Feeds, feedConsumerName(recipient))
         .then(
@@ -292,22 +304,39 @@ export class HeldCopies {
             f.count = unread + (f.published - before);
             f.at = Date.now();
             const floor = c.ack_floor.stream_seq;
-            let left = 0;
             while (f.known.length > 0 && f.known[0]!.lastSeq <= floor) {
-              const b = f.known.shift()!;
-              f.knownBytes -= b.bytes;
-              left += b.n;
+              f.knownBytes -= f.known.shift()!.bytes;
             }
-            // What the consumer still has to deliver that this router did not store (as known
-            // when the question was sent): at the stream's average size.
-            f.unknown = Math.max(0, unread - (knownBefore - left));
+            // Stored while the question was out: perhaps not in its answer.
+            const added = f.stored - storedBefore;
+            let known = f.known.reduce((n, b) => n + b.n, 0);
+            let excess = known - (unread + added);
+            while (excess > 0 && f.known.length > 0) {
+              const b = f.known[0]!;
+              if (b.n <= excess) {
+                f.known.shift();
+                f.knownBytes -= b.bytes;
+                known -= b.n;
+                excess -= b.n;
+              } else {
+                const drop = Math.floor((b.bytes * excess) / b.n);
+                b.bytes -= drop;
+                b.n -= excess;
+                f.knownBytes -= drop;
+                known -= excess;
+                excess = 0;
+              }
+            }
+            // What the consumer still has to deliver that this router did not store (before its
+            // restart, or another router): at the stream's average size.
+            f.unknown = Math.max(0, unread - (known - added));
             if (f.unknown > 0) await this.#refreshAverage();
             return true;
           },
           (err: unknown) => {
             this.#d.log.warn(
               { err: (err as Error).message, recipient },
-              'feed consumer not readable; its quota is not checked',
+              'feed consumer not readable; its last counts stand',
             );
             return false;
           },
@@ -350,18 +379,16 @@ export class HeldCopies {
     let released = 0;
     for (;;) {
       const f = this.#feed(recipient);
-      const readable = await this.#ask(recipient, true);
-      const room = Math.min(
-        RELEASE_BATCH,
-        readable ? this.#d.recipientMaxCopies - f.count - f.inFlight : RELEASE_BATCH,
-      );
+      // Unanswered, the counts kept so far stand (they only grow until a question answers).
+      await this.#ask(recipient, true);
+      const room = Math.min(RELEASE_BATCH, this.#d.recipientMaxCopies - f.count - f.inFlight);
       if (room <= 0) break;
       const candidates = store.heldFor(recipient, room);
       if (candidates.length === 0) break;
       // As many as the byte quota has room for (the first one whatever its size when nothing
       // waits: see admit).
       const maxBytes = this.#d.recipientMaxBytes();
-      let waiting = readable ? this.#bytes(f) : 0;
+      let waiting = this.#bytes(f);
       const rows: { row: HeldRow; bytes: number }[] = [];
       for (const row of candidates) {
         const bytes = feedMessageBytes(row.subject, row.envelope, row.msgId);

@@ -208,6 +208,8 @@ CREATE TABLE IF NOT EXISTS outbox (
   agency TEXT    NOT NULL,
   event  TEXT    NOT NULL
 );
+-- per agency: an agency whose feed has no room may hold many rows the others' reads must skip
+CREATE INDEX IF NOT EXISTS outbox_agency ON outbox (agency, id);
 CREATE TABLE IF NOT EXISTS outcomes (
   reporter  TEXT NOT NULL,
   alert_id  TEXT NOT NULL,
@@ -326,6 +328,8 @@ export class RouterStore {
   readonly #receiptSeq;
   readonly #insertReceipt;
   readonly #insertOutbox;
+  readonly #outboxAgencies;
+  readonly #outboxOf;
   readonly #insertOutcome;
   readonly #insertSeizure;
   readonly #insertHeld;
@@ -379,6 +383,17 @@ export class RouterStore {
       'INSERT INTO receipts (receipt_id, agency, stream, stream_seq, kid, committed_at, receipt_sha256, verified_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
     );
     this.#insertOutbox = db.prepare('INSERT INTO outbox (agency, event) VALUES (?, ?)');
+    // The agencies with rows, each found by one step of the index (a skip scan), not by a scan.
+    this.#outboxAgencies = db.prepare(
+      `WITH RECURSIVE a(agency) AS (
+         SELECT MIN(agency) FROM outbox
+         UNION ALL
+         SELECT (SELECT MIN(agency) FROM outbox WHERE agency > a.agency) FROM a WHERE a.agency IS NOT NULL
+       ) SELECT agency FROM a WHERE agency IS NOT NULL`,
+    );
+    this.#outboxOf = db.prepare(
+      'SELECT id, agency, event FROM outbox WHERE agency = ? ORDER BY id LIMIT ?',
+    );
     this.#insertOutcome = db.prepare(
       'INSERT INTO outcomes (reporter, alert_id, answers, result, operation, at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
     );
@@ -536,20 +551,25 @@ export class RouterStore {
     return r && { stream: r.stream, streamSeq: r.stream_seq, receiptSha256: r.receipt_sha256 };
   }
 
-  /** The oldest notice events waiting to be sent, but none to the agencies `except`. */
+  /**
+   * Notice events waiting to be sent, each agency's oldest first, at most `limit` in all, and none
+   * to the agencies `except` (whose feeds have no room). Read agency by agency through the
+   * `(agency, id)` index: the rows of an agency that waits, however many, are never scanned.
+   */
   outbox(limit = 2000, except: ReadonlySet<string> = new Set()): OutboxRow[] {
-    const skip = [...except];
-    return (
-      this.#db
-        .prepare(
-          `SELECT id, agency, event FROM outbox${skip.length ? ` WHERE agency NOT IN (${skip.map(() => '?').join(',')})` : ''} ORDER BY id LIMIT ?`,
-        )
-        .all(...skip, limit) as {
-        id: number;
-        agency: string;
-        event: string;
-      }[]
-    ).map((r) => ({
+    const rows: { id: number; agency: string; event: string }[] = [];
+    for (const agency of this.#outboxAgencies.all() as { agency: string }[]) {
+      if (rows.length >= limit) break;
+      if (except.has(agency.agency)) continue;
+      rows.push(
+        ...(this.#outboxOf.all(agency.agency, limit - rows.length) as {
+          id: number;
+          agency: string;
+          event: string;
+        }[]),
+      );
+    }
+    return rows.map((r) => ({
       id: r.id,
       agency: r.agency,
       event: JSON.parse(r.event) as NoticeEvent,

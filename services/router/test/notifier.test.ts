@@ -73,4 +73,33 @@ describe('router notifier', () => {
     expect(seen.size).toBe(3000);
     expect(lines.filter((l) => l.includes('sending notices failed'))).toEqual([]);
   }, 120_000);
+
+  it('the outbox is read agency by agency: an agency whose notices wait, however many, is skipped, the others come oldest first', () => {
+    const store = new RouterStore(openDatabase(join(fx.dir, 'outbox.db')), 'test');
+    const insert = store.db.prepare('INSERT INTO outbox (agency, event) VALUES (?, ?)');
+    const event = (n: number) => JSON.stringify({ ...bigEvent(), alertId: `a${n}` });
+    store.db.transaction(() => {
+      for (let i = 0; i < 20_000; i++) insert.run('SG-NPARKS', event(i));
+      for (let i = 0; i < 3; i++) insert.run('VN-CUSTOMS', event(i));
+    })();
+    const rows = store.outbox(10, new Set(['SG-NPARKS']));
+    expect(rows.map((r) => [r.agency, r.event.alertId])).toEqual([
+      ['VN-CUSTOMS', 'a0'],
+      ['VN-CUSTOMS', 'a1'],
+      ['VN-CUSTOMS', 'a2'],
+    ]);
+    expect(store.outbox(5).map((r) => r.agency)).toEqual(Array(5).fill('SG-NPARKS'));
+    expect(store.outbox(20_001).length).toBe(20_001);
+    expect(
+      (
+        store.db
+          .prepare(
+            "EXPLAIN QUERY PLAN SELECT id FROM outbox WHERE agency = 'VN-CUSTOMS' ORDER BY id",
+          )
+          .all() as { detail: string }[]
+      )
+        .map((r) => r.detail)
+        .join(' '),
+    ).toContain('outbox_agency');
+  });
 });
