@@ -6,7 +6,7 @@ import {
   type JetStreamClient,
   type JsMsg,
 } from '@nats-io/jetstream';
-import type { Logger } from '@alert-hub/runtime';
+import { unhandled, type Logger } from '@alert-hub/runtime';
 
 /**
  * How long a pull waits for messages on a source with no backlog (the server answers at once
@@ -463,8 +463,7 @@ export async function mayHoldMessages(
   try {
     const consumer = await js.consumers.get(stream, name);
     if (!unhandledOnly) return true;
-    const c = await consumer.info(true);
-    return c.num_pending > 0 || c.num_ack_pending > 0;
+    return unhandled(await consumer.info(true)) > 0;
   } catch (err) {
     return !isMissingConsumer(err);
   }
