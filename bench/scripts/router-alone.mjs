@@ -34,7 +34,7 @@ try {
     ],
   });
   console.log(
-    `router alone, k=${k}, ${agreements} agreement(s): ${p.measured} alerts in ${p.seconds.toFixed(1)} s = ${p.alertsPerSecond.toFixed(0)}/s; router CPU ${p.routerUsPerAlert.toFixed(0)} us/alert (after start-up), nats-server ${p.natsUsPerAlert.toFixed(0)} us/alert; router peak RSS ${p.routerPeakRssMiB} MiB; ${p.ofCryptoFloor.toFixed(2)} of its crypto floor (${floors[0].alertsPerSecond.toFixed(0)}/s); forwarded ${p.forwarded}/${p.expectedForwards}; restarts ${p.restarts}`,
+    `router alone, k=${k}, ${agreements} agreement(s): ${p.measured} alerts in ${p.seconds.toFixed(1)} s = ${p.alertsPerSecond.toFixed(0)}/s; router CPU ${p.routerUsPerAlert.toFixed(0)} us/alert (after start-up), nats-server ${p.natsUsPerAlert.toFixed(0)} us/alert (${p.natsUsPerAlertAfterStartUp.toFixed(0)} after start-up, ${p.natsStartUpMs} ms during it); router peak RSS ${p.routerPeakRssMiB} MiB; ${p.ofCryptoFloor.toFixed(2)} of its crypto floor (${floors[0].alertsPerSecond.toFixed(0)}/s); forwarded ${p.forwarded}/${p.expectedForwards}; restarts ${p.restarts}`,
   );
 } finally {
   rmSync(dir, { recursive: true, force: true });

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { Streams, feedConsumerName, newAlertId } from '@alert-hub/core';
-import { openDatabase } from '@alert-hub/runtime';
+import { openDatabase, unhandled } from '@alert-hub/runtime';
 import {
   routerBacklog,
   spawnService,
@@ -45,7 +45,7 @@ async function backlogOf(
   const out: Record<string, number> = {};
   for (const p of partners) {
     const c = await jsm.consumers.info(Streams.Feeds, feedConsumerName(p));
-    out[p] = c.num_pending + c.num_ack_pending;
+    out[p] = unhandled(c);
   }
   return { router, partners: out };
 }

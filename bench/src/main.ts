@@ -506,7 +506,7 @@ if (!values['skip-router-alone']) {
     timeoutMs: smoke ? 60_000 : 300_000,
     onPhase: (p) =>
       say(
-        `   k=${String(p.k).padEnd(3)} agreements ${String(p.agreements).padStart(4)}  ${perSecond(p.alertsPerSecond).padStart(8)}  router ${Math.round(p.routerUsPerAlert).toLocaleString('en-US')} us/alert (${Math.round(p.routerUsPerCopy)} us/copy)  nats-server ${Math.round(p.natsUsPerAlert)} us/alert  peak RSS ${p.routerPeakRssMiB} MiB  ${p.ofCryptoFloor.toFixed(2)} of its crypto floor  forwarded ${p.forwarded}/${p.expectedForwards}${p.restarts ? `  RESTARTED ${p.restarts}x` : ''}${p.drained ? '' : '  NOT DRAINED'}`,
+        `   k=${String(p.k).padEnd(3)} agreements ${String(p.agreements).padStart(4)}  ${perSecond(p.alertsPerSecond).padStart(8)}  router ${Math.round(p.routerUsPerAlert).toLocaleString('en-US')} us/alert (${Math.round(p.routerUsPerCopy)} us/copy)  nats-server ${Math.round(p.natsUsPerAlert)} us/alert (${Math.round(p.natsUsPerAlertAfterStartUp)} after start-up)  peak RSS ${p.routerPeakRssMiB} MiB  ${p.ofCryptoFloor.toFixed(2)} of its crypto floor  forwarded ${p.forwarded}/${p.expectedForwards}${p.restarts ? `  RESTARTED ${p.restarts}x` : ''}${p.drained ? '' : '  NOT DRAINED'}`,
       ),
   });
   routerAlone = { floors, phases: done };

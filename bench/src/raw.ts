@@ -11,7 +11,7 @@ import {
 } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
 import { createDevPki, devPkiPaths } from '@alert-hub/operator';
-import { DEFAULT_STREAM_LIMITS, connectNats } from '@alert-hub/runtime';
+import { DEFAULT_STREAM_LIMITS, connectNats, unhandled } from '@alert-hub/runtime';
 import { startNatsServer, type NatsServer } from '@alert-hub/testkit';
 import { pace } from './load.js';
 import { memoryOf } from './proc.js';
@@ -114,12 +114,7 @@ export async function runRaw(options: {
     for (let i = 0; i < 600; i++) {
       const c = await jsm.consumers.info(RAW.inStream, RAW.forwarder);
       const o = await Promise.all(RAW.partners.map((x) => jsm.consumers.info(RAW.outStream, x)));
-      if (
-        inflight === 0 &&
-        c.num_pending + c.num_ack_pending === 0 &&
-        o.every((x) => x.num_pending + x.num_ack_pending === 0)
-      )
-        break;
+      if (inflight === 0 && unhandled(c) === 0 && o.every((x) => unhandled(x) === 0)) break;
       await new Promise((r) => setTimeout(r, 100));
     }
   }

@@ -18,7 +18,12 @@ import {
   type RouteGrant,
   type SchemaRegistry,
 } from '@alert-hub/core';
-import { DEFAULT_SCHEMAS_DIR, loadSchemaRegistry, readSigningKey } from '@alert-hub/runtime';
+import {
+  DEFAULT_SCHEMAS_DIR,
+  loadSchemaRegistry,
+  readSigningKey,
+  unhandled,
+} from '@alert-hub/runtime';
 import {
   SERVICE_NODE_ARGS,
   spawnService,
@@ -55,7 +60,15 @@ export interface RouterAlonePhase {
   /** Router CPU (user + system, all threads) per alert, after start-up, in µs. */
   readonly routerUsPerAlert: number;
   readonly routerUsPerCopy: number;
+  /** nats-server CPU per alert from the router's spawn on: its start-up's requests included. */
   readonly natsUsPerAlert: number;
+  /**
+   * nats-server CPU per alert after the router was ready, as the router's own: the start-up's
+   * requests (provisioning every agency's stream and consumer) are a fixed cost, not routing.
+   */
+  readonly natsUsPerAlertAfterStartUp: number;
+  /** nats-server CPU while the router started (spawn to ready), in ms. */
+  readonly natsStartUpMs: number;
   /** Highest VmHWM of the router process (of any of its runs, if it restarted). */
   readonly routerPeakRssMiB: number;
   /** Copies the feed stream gained; every alert routed to its k partners is `queued × k`. */
@@ -172,8 +185,7 @@ export async function routerCryptoFloors(options: {
  * nats-server 270-310 us per alert against 107-110 with one stream asked).
  */
 async function pendingOf(jsm: JetStreamManager): Promise<number> {
-  const c = await jsm.consumers.info(inboundStreamName(SENDER), ROUTER_CONSUMER);
-  return c.num_pending + c.num_ack_pending;
+  return unhandled(await jsm.consumers.info(inboundStreamName(SENDER), ROUTER_CONSUMER));
 }
 
 /** Copies of alerts on the feeds stream (the router's notices to the sender not counted). */
@@ -262,6 +274,7 @@ export async function runRouterAlone(options: {
           nodeArgs: [...SERVICE_NODE_ARGS, ...(options.nodeArgs ?? [])],
         });
       router = await spawn();
+      const natsReady = cpuMsOf(hub.nats.pid) ?? natsBefore;
       const measured = await pendingOf(jsm);
       const t0 = performance.now();
       let cpuBefore = cpuMsOf(router.proc.pid) ?? 0;
@@ -305,6 +318,9 @@ export async function runRouterAlone(options: {
         routerUsPerAlert: (cpu * 1000) / Math.max(1, measured),
         routerUsPerCopy: (cpu * 1000) / Math.max(1, measured * phase.k),
         natsUsPerAlert: (natsCpu * 1000) / Math.max(1, measured),
+        natsUsPerAlertAfterStartUp:
+          ((natsCpu - (natsReady - natsBefore)) * 1000) / Math.max(1, measured),
+        natsStartUpMs: natsReady - natsBefore,
         routerPeakRssMiB: peak,
         forwarded,
         expectedForwards: phase.alerts * phase.k,

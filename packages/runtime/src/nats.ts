@@ -170,6 +170,18 @@ export function registerNatsGauge(
 }
 
 /**
+ * What a JetStream consumer has not handled yet, from its info: the messages it has still to
+ * deliver (`num_pending`) plus those delivered and not acknowledged (`num_ack_pending`). Zero means
+ * nothing pending and nothing unacknowledged.
+ */
+export function unhandled(info: {
+  readonly num_pending: number;
+  readonly num_ack_pending: number;
+}): number {
+  return info.num_pending + info.num_ack_pending;
+}
+
+/**
  * Exports `name`: the messages a JetStream consumer has yet to deliver or to see acknowledged,
  * read from the server at each scrape (the "backlog growing" and "undelivered alerts" rules).
  * When the server does not answer, the gauge is absent from that scrape rather than wrong.
@@ -186,8 +198,7 @@ export function registerConsumerBacklogGauge(
     registers: [registry],
     async collect() {
       try {
-        const c = await info();
-        this.set(c.num_pending + c.num_ack_pending);
+        this.set(unhandled(await info()));
       } catch {
         this.reset();
       }

@@ -32,6 +32,7 @@ import {
   loadTrustStore,
   provisionHub,
   readSigningKey,
+  unhandled,
   type Logger,
 } from '@alert-hub/runtime';
 import { sampleSeizureReport } from './samples.js';
@@ -310,7 +311,7 @@ export async function routerBacklog(jsm: JetStreamManager): Promise<number> {
       if (err instanceof JetStreamApiError && err.status === 404) return undefined;
       throw err;
     });
-    if (c) n += c.num_pending + c.num_ack_pending;
+    if (c) n += unhandled(c);
   }
   return n;
 }

@@ -6,7 +6,7 @@ import {
   type JetStreamClient,
   type JsMsg,
 } from '@nats-io/jetstream';
-import type { Logger } from '@alert-hub/runtime';
+import { unhandled, type Logger } from '@alert-hub/runtime';
 
 /**
  * How long a pull waits for messages on a source with no backlog (the server answers at once
@@ -110,6 +110,8 @@ interface SourceState {
   missing: boolean;
   /** Removed: no more pulls; forgotten once its held messages ended. */
   removed: boolean;
+  /** Its place among the sources read now, in round-robin order (set by `#relist`). */
+  index: number;
 }
 
 interface Held {
@@ -145,7 +147,19 @@ interface Held {
 export class InboundPuller {
   readonly #o: InboundPullerOptions;
   readonly #held = new Map<JsMsg, Held>();
+  /** Every source, including removed ones until their held messages and pull have ended. */
   #sources: SourceState[] = [];
+  /** The sources read now (not removed), in round-robin order: `#sources` less the removed. */
+  #live: SourceState[] = [];
+  /**
+   * The few sources {@link #pump} acts on, kept as they change so that a pump (after every
+   * message, every copy sent) costs what they number, not what the sources number (110 agencies,
+   * nearly all with their idle pull outstanding): sources read now with neither a pull under way
+   * nor a lookup of their consumer; those whose pull is for a backlog; those with a backlog.
+   */
+  readonly #waiting = new Set<SourceState>();
+  readonly #backlogPulls = new Set<SourceState>();
+  readonly #backlogged = new Set<SourceState>();
   /** Round-robin position: the source served first when room is short. */
   #next = 0;
   #timer: NodeJS.Timeout | undefined;
@@ -167,12 +181,12 @@ export class InboundPuller {
 
   /** The names of the sources read now (a drained or removed source is gone). */
   get sources(): string[] {
-    return this.#sources.filter((s) => !s.removed).map((s) => s.source.name);
+    return this.#live.map((s) => s.source.name);
   }
 
   /** Messages held per source now. */
   heldBy(name: string): number {
-    return this.#sources.find((s) => s.source.name === name && !s.removed)?.held ?? 0;
+    return this.#live.find((s) => s.source.name === name)?.held ?? 0;
   }
 
   /**
@@ -181,10 +195,11 @@ export class InboundPuller {
    */
   setSources(sources: readonly PullSource[]): void {
     const wanted = new Map(sources.map((s) => [s.name, s]));
-    for (const s of this.#sources) if (!s.removed && !wanted.has(s.source.name)) this.#remove(s);
+    for (const s of this.#live) if (!wanted.has(s.source.name)) this.#remove(s);
+    const read = new Set(this.#live.map((s) => s.source.name));
     for (const [name, source] of wanted) {
-      if (this.#sources.some((s) => s.source.name === name && !s.removed)) continue;
-      this.#sources.push({
+      if (read.has(name)) continue;
+      const s: SourceState = {
         source,
         consumer: undefined,
         opening: false,
@@ -194,8 +209,12 @@ export class InboundPuller {
         retryAt: 0,
         missing: false,
         removed: false,
-      });
+        index: -1,
+      };
+      this.#sources.push(s);
+      this.#track(s);
     }
+    this.#relist();
     this.#pump();
   }
 
@@ -232,36 +251,58 @@ export class InboundPuller {
 
   #remove(s: SourceState): void {
     s.removed = true;
+    this.#track(s);
     void s.pull?.batch?.close().catch(() => undefined);
-    if (s.held === 0 && !s.pull) this.#sources = this.#sources.filter((x) => x !== s);
+    this.#forget(s);
+    this.#relist();
+  }
+
+  /** Drops `s` once it is removed and its held messages and pull have ended. */
+  #forget(s: SourceState): void {
+    if (s.removed && s.held === 0 && !s.pull) this.#sources = this.#sources.filter((x) => x !== s);
+  }
+
+  /** Lists the sources read now, in order, after one was added or removed. */
+  #relist(): void {
+    this.#live = this.#sources.filter((s) => !s.removed);
+    this.#live.forEach((s, i) => (s.index = i));
+  }
+
+  /** Files `s` where {@link #pump} looks for it, after its pull, lookup, backlog or removal changed. */
+  #track(s: SourceState): void {
+    const live = !s.removed;
+    if (live && !s.pull && !s.opening) this.#waiting.add(s);
+    else this.#waiting.delete(s);
+    if (live && s.pull && !s.pull.idle) this.#backlogPulls.add(s);
+    else this.#backlogPulls.delete(s);
+    if (live && s.busy) this.#backlogged.add(s);
+    else this.#backlogged.delete(s);
   }
 
   /** Starts the pulls there is room for, in turn. Synchronous: every call sees the last state. */
   #pump(): void {
     if (!this.#started || this.#stopped) return;
     const now = Date.now();
-    this.#sources = this.#sources.filter((s) => !s.removed || s.held > 0 || s.pull);
-    const live = this.#sources.filter((s) => !s.removed);
-    if (live.length === 0) return;
+    const n = this.#live.length;
+    if (n === 0) return;
     const held = this.#held.size;
     const room = this.#o.room(held);
     if (room <= 0) return;
     let reserved = 0;
-    let busy = 0;
-    for (const s of live) {
-      if (s.pull && !s.pull.idle) reserved += Math.max(0, s.pull.asked - s.pull.received);
-      if (s.busy) busy++;
-    }
+    for (const s of this.#backlogPulls) reserved += Math.max(0, s.pull!.asked - s.pull!.received);
+    const busy = this.#backlogged.size;
     // What the pulls under way may still deliver is taken from both.
     let free = Math.min(room, this.#o.maxMessages - held) - reserved;
     const share = Math.max(1, Math.floor(this.#o.maxMessages / Math.max(1, busy)));
     let wait = Infinity;
-    const n = live.length;
     const first = this.#next % n;
-    for (let i = 0; i < n; i++) {
-      const index = (first + i) % n;
-      const s = live[index]!;
-      if (s.pull || s.opening) continue;
+    // The sources without a pull or a lookup under way, in turn from `first`: the others are
+    // skipped whatever their turn.
+    const turn = (s: SourceState) => (s.index - first + n) % n;
+    const waiting = [...this.#waiting].sort((a, b) => turn(a) - turn(b));
+    for (const s of waiting) {
+      const index = s.index;
+      if (s.pull || s.opening || s.removed) continue;
       if (s.retryAt > now) {
         wait = Math.min(wait, s.retryAt);
         continue;
@@ -298,6 +339,7 @@ export class InboundPuller {
 
   async #open(s: SourceState): Promise<void> {
     s.opening = true;
+    this.#track(s);
     try {
       s.consumer = await s.source.consumer();
       if (s.missing)
@@ -319,6 +361,7 @@ export class InboundPuller {
       }
     } finally {
       s.opening = false;
+      this.#track(s);
       this.#pump();
     }
   }
@@ -326,13 +369,15 @@ export class InboundPuller {
   #pull(s: SourceState, asked: number, idle: boolean): void {
     const pull: NonNullable<SourceState['pull']> = { asked, received: 0, idle };
     s.pull = pull;
+    this.#track(s);
     const expires = idle
       ? (this.#o.idlePullExpiresMs ?? DEFAULT_IDLE_PULL_EXPIRES_MS)
       : BUSY_PULL_EXPIRES_MS;
     const p = this.#fetch(s, pull, expires).finally(() => {
       s.pull = undefined;
+      this.#track(s);
       this.#pulls.delete(p);
-      if (s.removed && s.held === 0) this.#sources = this.#sources.filter((x) => x !== s);
+      this.#forget(s);
       this.#pump();
     });
     this.#pulls.add(p);
@@ -357,6 +402,7 @@ export class InboundPuller {
         this.#start(s, m);
       }
       s.busy = pull.received >= pull.asked;
+      this.#track(s);
       if (pull.received === 0 && s.source.drained && !this.#stopped && !s.removed) {
         if (await s.source.drained(consumer)) {
           this.#o.log.info({ source: s.source.name }, 'inbound source drained: no longer read');
@@ -366,6 +412,7 @@ export class InboundPuller {
     } catch (err) {
       if (this.#stopped) return;
       s.busy = false;
+      this.#track(s);
       // Looked up again before the next pull: a consumer deleted and made again is a new one.
       s.consumer = undefined;
       s.retryAt = Date.now() + FETCH_RETRY_MS;
@@ -402,6 +449,7 @@ export class InboundPuller {
       .finally(() => {
         this.#held.delete(m);
         s.held--;
+        this.#forget(s);
         this.#o.onHeld?.(this.#held.size);
         this.#pump();
       });
@@ -463,8 +511,7 @@ export async function mayHoldMessages(
   try {
     const consumer = await js.consumers.get(stream, name);
     if (!unhandledOnly) return true;
-    const c = await consumer.info(true);
-    return c.num_pending > 0 || c.num_ack_pending > 0;
+    return unhandled(await consumer.info(true)) > 0;
   } catch (err) {
     return !isMissingConsumer(err);
   }

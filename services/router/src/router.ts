@@ -28,6 +28,7 @@ import {
   registerNatsGauge,
   watchConnection,
   watchAgreementsFile,
+  unhandled,
   type Logger,
   type SqliteDatabase,
 } from '@alert-hub/runtime';
@@ -377,7 +378,7 @@ export async function startRouter(
         const c = await jsm.consumers.info(stream, ROUTER_CONSUMER);
         return {
           origin: inboundStreamAgency(stream) ?? LEGACY_ORIGIN,
-          pending: c.num_pending + c.num_ack_pending,
+          pending: unhandled(c),
         };
       }),
     );

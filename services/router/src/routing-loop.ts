@@ -40,7 +40,7 @@ import {
   type TrustStore,
 } from '@alert-hub/core';
 import { AuditIntegrityError } from '@alert-hub/audit';
-import { isTransientFailure, type BatchWriter, type Logger } from '@alert-hub/runtime';
+import { isTransientFailure, unhandled, type BatchWriter, type Logger } from '@alert-hub/runtime';
 import { CopyBudget, copyCost, sendWithin } from './copy-budget.js';
 import type { FeedPublisher } from './feed-publisher.js';
 import { feedMessageBytes, type HeldCopies } from './held-copies.js';
@@ -282,10 +282,7 @@ export class RoutingLoop {
         name,
         consumer: () => this.#openInbound(name),
         // Read again from the next reload if anything arrives after (its gateway still sending).
-        drained: async (consumer) => {
-          const c = await consumer.info();
-          return c.num_pending === 0 && c.num_ack_pending === 0;
-        },
+        drained: async (consumer) => unhandled(await consumer.info()) === 0,
       });
     }
     if (
@@ -297,8 +294,7 @@ export class RoutingLoop {
       name: Streams.Inbound,
       consumer: () => js.consumers.get(Streams.Inbound, ROUTER_CONSUMER),
       drained: async (consumer) => {
-        const c = await consumer.info();
-        if (c.num_pending > 0 || c.num_ack_pending > 0) return false;
+        if (unhandled(await consumer.info()) > 0) return false;
         // Still receiving (a hub not migrated yet): read for ever.
         const stream = await (await js.streams.get(Streams.Inbound)).info();
         if (stream.config.subjects?.some((subject) => subjectsOverlap(subject, INBOUND_ALL)))
