@@ -11,7 +11,7 @@ import {
   inboundSubject,
 } from '@alert-hub/core';
 import { generateKey } from '@alert-hub/operator';
-import { createToken, openDatabase } from '@alert-hub/runtime';
+import { createToken, openDatabase, unhandled } from '@alert-hub/runtime';
 import { useNatsServer } from '@alert-hub/testkit/harness';
 import {
   eventually,
@@ -140,7 +140,14 @@ describe('inbound fairness - one agency flooding its own stream', () => {
     expect(ke.num_pending + ke.num_ack_pending).toBeGreaterThan(FLOOD / 2);
     expect(rejected()).toBeLessThan(FLOOD / 2);
 
-    // The operator sees whose stream holds the backlog.
+    // The operator sees whose stream holds the backlog. (The copy is on the feed a moment before
+    // the router records the decision and acknowledges Singapore's message.)
+    await eventually(
+      async () =>
+        unhandled(await jsm.consumers.info(inboundStreamName('SG-NPARKS'), ROUTER_CONSUMER)) === 0,
+      10_000,
+      "Singapore's alert acknowledged",
+    );
     const metrics = await (await fetch(`${router.url}/metrics`)).text();
     const pending = (origin: string) =>
       Number(
