@@ -205,6 +205,10 @@ describe('feeds - no agency can fill the feed stream for the others', () => {
     const js = jetstream(nc);
     for (let i = 0; i < 2000; i++)
       await js.publish(receiptSubject(ABSENT), new Uint8Array(400).fill(0x6a));
+    // and a few on subjects of 1,000 characters (the agency's to choose): each refusal's event
+    // names the subject, cut to what notice.v1 allows (300), or the whole notice would be invalid
+    for (let i = 0; i < 5; i++)
+      await js.publish(`ahub.in.${ABSENT}.${'x'.repeat(1000)}`, new Uint8Array(400).fill(0x6a));
     await routerDrained(nc);
     // Every junk message is refused; its notices wait (tried again every heldRetryMs, 300 ms).
     await new Promise((r) => setTimeout(r, 1500));
@@ -229,5 +233,9 @@ describe('feeds - no agency can fill the feed stream for the others', () => {
       60_000,
       'nothing held, no notice waiting',
     );
+    // Every notice it received verified and applied: none quarantined.
+    const metrics = await (await fetch(`${gateways[ABSENT]!.url}/metrics`)).text();
+    expect(metrics).toMatch(/^ahub_gateway_notices_total\{[^}]*result="applied"[^}]*\} [1-9]/m);
+    expect(metrics).not.toMatch(/^ahub_gateway_notices_total\{[^}]*result="quarantined"/m);
   }, 180_000);
 });

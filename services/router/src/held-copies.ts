@@ -41,6 +41,54 @@ interface KnownBlock {
   lastSeq: number;
   bytes: number;
   n: number;
+  /** The largest of its messages. */
+  max: number;
+}
+
+/**
+ * Blocks kept per recipient at most: beyond, neighbours are merged (a merged block leaves later,
+ * when the floor passes the later of the two, and counts at the larger of their largest messages).
+ * The floor may stay put for ever (a message the gateway never acknowledges), so without this the
+ * list would grow with every message stored.
+ */
+const MAX_BLOCKS = 512;
+
+/**
+ * The most bytes any `count` of the messages in `blocks` may weigh: the largest messages first
+ * (in a block, no message weighs more than its largest, and all together weigh its bytes). An
+ * agency decides which of its messages it acknowledges; counting whichever it leaves waiting at
+ * their largest possible weight keeps it within its quota whatever it chooses.
+ */
+function heaviest(blocks: readonly KnownBlock[], count: number): number {
+  let left = count;
+  let total = 0;
+  for (const b of [...blocks].sort((x, y) => y.max - x.max)) {
+    if (left <= 0) break;
+    const take = Math.min(b.n, left, Math.ceil(b.bytes / Math.max(1, b.max)));
+    total += Math.min(b.bytes, take * b.max);
+    left -= take;
+  }
+  return total;
+}
+
+/** Neighbouring blocks merged two by two (see {@link MAX_BLOCKS}). */
+function mergeNeighbours(blocks: readonly KnownBlock[]): KnownBlock[] {
+  const out: KnownBlock[] = [];
+  for (let i = 0; i < blocks.length; i += 2) {
+    const a = blocks[i]!;
+    const b = blocks[i + 1];
+    out.push(
+      b
+        ? {
+            lastSeq: Math.max(a.lastSeq, b.lastSeq),
+            bytes: a.bytes + b.bytes,
+            n: a.n + b.n,
+            max: Math.max(a.max, b.max),
+          }
+        : a,
+    );
+  }
+  return out;
 }
 
 /** Publishes grouped in one {@link KnownBlock} at most (the memory per waiting message is 1/64th of a block). */
@@ -62,7 +110,12 @@ interface FeedCount {
   inFlightBytes: number;
   /** What this router stored on the feed past the recipient's ack floor, oldest first. */
   known: KnownBlock[];
-  knownBytes: number;
+  /**
+   * What of `known` may still wait, in bytes: at the last answer, the heaviest of as many known
+   * messages as the consumer said still wait (plus those stored since the question); plus every
+   * message stored since.
+   */
+  knownWaiting: number;
   /**
    * Messages past the ack floor this router did not store (before its restart, or by another
    * router of the hub): counted at the feed stream's average message size.
@@ -237,7 +290,7 @@ export class HeldCopies {
           inFlight: 0,
           inFlightBytes: 0,
           known: [],
-          knownBytes: 0,
+          knownWaiting: 0,
           unknown: 0,
         }),
       );
@@ -246,7 +299,7 @@ export class HeldCopies {
 
   /** Bytes `f`'s recipient has waiting, as the router counts them. */
   #bytes(f: FeedCount): number {
-    return f.knownBytes + f.unknown * this.#average.bytes + f.inFlightBytes;
+    return f.knownWaiting + f.unknown * this.#average.bytes + f.inFlightBytes;
   }
 
   async #publish<T extends { readonly seq: number }>(
@@ -269,8 +322,9 @@ export class HeldCopies {
         last.lastSeq = Math.max(last.lastSeq, ack.seq);
         last.bytes += bytes;
         last.n++;
-      } else f.known.push({ lastSeq: ack.seq, bytes, n: 1 });
-      f.knownBytes += bytes;
+        last.max = Math.max(last.max, bytes);
+      } else f.known.push({ lastSeq: ack.seq, bytes, n: 1, max: bytes });
+      f.knownWaiting += bytes;
       f.stored++;
       return ack;
     } finally {
@@ -287,7 +341,8 @@ export class HeldCopies {
    * and so does whatever left the stream without moving the floor: nats-server 2.9.10 keeps the
    * floor below a message never acknowledged (one the gateway keeps refusing) and where messages
    * expired or were purged unread, so this router never counts more of its own messages than the
-   * consumer says still wait, dropping the oldest first.
+   * consumer says still wait, and counts those at their heaviest (the agency chooses which it
+   * acknowledges).
    */
   async #ask(recipient: string, fresh = false): Promise<boolean> {
     const f = this.#feed(recipient);
@@ -304,32 +359,19 @@ export class HeldCopies {
             f.count = unread + (f.published - before);
             f.at = Date.now();
             const floor = c.ack_floor.stream_seq;
-            while (f.known.length > 0 && f.known[0]!.lastSeq <= floor) {
-              f.knownBytes -= f.known.shift()!.bytes;
-            }
+            while (f.known.length > 0 && f.known[0]!.lastSeq <= floor) f.known.shift();
             // Stored while the question was out: perhaps not in its answer.
             const added = f.stored - storedBefore;
-            let known = f.known.reduce((n, b) => n + b.n, 0);
-            let excess = known - (unread + added);
-            while (excess > 0 && f.known.length > 0) {
-              const b = f.known[0]!;
-              if (b.n <= excess) {
-                f.known.shift();
-                f.knownBytes -= b.bytes;
-                known -= b.n;
-                excess -= b.n;
-              } else {
-                const drop = Math.floor((b.bytes * excess) / b.n);
-                b.bytes -= drop;
-                b.n -= excess;
-                f.knownBytes -= drop;
-                known -= excess;
-                excess = 0;
-              }
-            }
+            const known = f.known.reduce((n, b) => n + b.n, 0);
+            // Messages can leave without moving the floor (expired or purged unread, acknowledged
+            // behind one the gateway keeps refusing), and the agency chooses which it
+            // acknowledges: of the known messages, no more than the consumer says still wait are
+            // counted, and those at their heaviest.
+            f.knownWaiting = heaviest(f.known, Math.min(known, unread + added));
             // What the consumer still has to deliver that this router did not store (before its
             // restart, or another router): at the stream's average size.
             f.unknown = Math.max(0, unread - (known - added));
+            if (f.known.length > MAX_BLOCKS) f.known = mergeNeighbours(f.known);
             if (f.unknown > 0) await this.#refreshAverage();
             return true;
           },

@@ -736,7 +736,8 @@ export class RouterStore {
         event: 'refused',
         ...(o.alertId && o.type !== 'receipt' ? { alertId: o.alertId } : {}),
         ...(o.receipt ? { receipt: o.receipt } : {}),
-        subject: o.subject,
+        // notice.v1 bounds both: a subject is an agency's to choose, up to nats-server's limit
+        subject: Array.from(o.subject).slice(0, 300).join(''),
         streamSeq: o.streamSeq,
         at,
         code: o.code,

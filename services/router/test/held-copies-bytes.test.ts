@@ -32,7 +32,7 @@ async function setUp(
   name: string,
   recipient: string,
   maxAgeMs?: number,
-): Promise<{ admit: (i: number) => Promise<string> }> {
+): Promise<{ admit: (i: number, size?: number) => Promise<string> }> {
   const jsm = await jetstreamManager(nc);
   await provisionHub(
     jsm,
@@ -54,8 +54,8 @@ async function setUp(
     refreshMs: 0,
   });
   const subject = noticeSubject(recipient, 'HUB');
-  const data = new Uint8Array(300);
-  const admit = async (i: number) => {
+  const admit = async (i: number, size = 300) => {
+    const data = new Uint8Array(size);
     const msgId = `${name}-${i}`;
     const r = await held.admit(recipient, feedMessageBytes(subject, data, msgId), () =>
       js.publish(subject, data, { msgID: msgId }),
@@ -111,4 +111,33 @@ describe('held copies - the byte quota counts what waits, never more', () => {
     expect([await admit(2), await admit(3), await admit(4)]).toEqual(['stored', 'full', 'full']);
     await nc.close();
   }, 30_000);
+
+  it('an agency that acknowledges only its small messages is held at its quota all the same: what it leaves waiting counts at its heaviest', async () => {
+    const nc = await nats.connect();
+    const { admit } = await setUp(nc, 'selective', 'SG-NPARKS');
+    const consumer = await jetstream(nc).consumers.get(
+      Streams.Feeds,
+      feedConsumerName('SG-NPARKS'),
+    );
+    /** Reads what waits and acknowledges all but the messages of more than 500 bytes. */
+    const ackSmall = async () => {
+      for await (const m of await consumer.fetch({ max_messages: 20, expires: 1000 })) {
+        if (m.data.byteLength < 500) await m.ackAck();
+        if (m.info.pending === 0) break;
+      }
+    };
+    // A large message (~700 bytes counted), then ten small ones, each acknowledged at once.
+    expect(await admit(0, 600)).toBe('stored');
+    for (let i = 1; i <= 10; i++) {
+      expect(await admit(i, 50), `small message ${i}`).toBe('stored');
+      await ackSmall();
+    }
+    // The large one still waits: another large one would pass the 1,000 bytes.
+    expect(await admit(11, 600)).toBe('full');
+    const c = await (
+      await jetstreamManager(nc)
+    ).consumers.info(Streams.Feeds, feedConsumerName('SG-NPARKS'));
+    expect(c.num_pending + c.num_ack_pending).toBe(1);
+    await nc.close();
+  }, 60_000);
 });
