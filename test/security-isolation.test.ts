@@ -473,7 +473,13 @@ describe('isolation - per-agency limits', () => {
       'the subscription limit',
     );
     const big = await as('SG-NPARKS', limitsServer.url);
-    expect(big.info?.max_payload).toBe(DEFAULT_AGENCY_LIMITS.maxPayload);
+    // The account's limit comes in the INFO nats-server sends once the user is authenticated,
+    // which may arrive after the connection is up (a CI run read the server-wide 1 MiB).
+    await eventually(
+      () => big.info?.max_payload === DEFAULT_AGENCY_LIMITS.maxPayload,
+      5000,
+      'the account’s max_payload',
+    );
   });
 });
 
