@@ -3,6 +3,7 @@ import { Streams, feedConsumerName } from '@alert-hub/core';
 import {
   createDrainer,
   isStreamFull,
+  unhandled,
   type BatchWriter,
   type Drainer,
   type Logger,
@@ -161,7 +162,7 @@ export class HeldCopies {
   readonly #drainer: Drainer;
   /** Per recipient: copies waiting in its feed, as last asked plus published since; publishes under way. */
   readonly #feeds = new Map<string, FeedCount>();
-  readonly #asking = new Map<string, Promise<boolean>>();
+  readonly #asking = new Map<string, Promise<void>>();
   /** Held copies per recipient (from the database, plus those held since it was read). */
   #held = new Map<string, { count: number; since: string }>();
   #timer: NodeJS.Timeout | undefined;
@@ -335,7 +336,7 @@ export class HeldCopies {
 
   /**
    * Brings `recipient`'s count of waiting copies up to date if it is older than `refreshMs`
-   * (or `fresh`); false if its feed consumer cannot be read (the counts kept so far then stand).
+   * (or `fresh`); when its feed consumer cannot be read, the counts kept so far stand.
    * Copies published while the question was out are added: counted twice at worst, never missed.
    * What the recipient has acknowledged (its ack floor) stops counting against its byte quota,
    * and so does whatever left the stream without moving the floor: nats-server 2.9.10 keeps the
@@ -344,9 +345,9 @@ export class HeldCopies {
    * consumer says still wait, and counts those at their heaviest (the agency chooses which it
    * acknowledges).
    */
-  async #ask(recipient: string, fresh = false): Promise<boolean> {
+  async #ask(recipient: string, fresh = false): Promise<void> {
     const f = this.#feed(recipient);
-    if (!fresh && Date.now() - f.at < (this.#d.refreshMs ?? 1000)) return true;
+    if (!fresh && Date.now() - f.at < (this.#d.refreshMs ?? 1000)) return;
     let asking = this.#asking.get(recipient);
     if (!asking) {
       const before = f.published;
@@ -355,7 +356,7 @@ export class HeldCopies {
         .info(Streams.Feeds, feedConsumerName(recipient))
         .then(
           async (c) => {
-            const unread = c.num_pending + c.num_ack_pending;
+            const unread = unhandled(c);
             f.count = unread + (f.published - before);
             f.at = Date.now();
             const floor = c.ack_floor.stream_seq;
@@ -373,14 +374,12 @@ export class HeldCopies {
             f.unknown = Math.max(0, unread - (known - added));
             if (f.known.length > MAX_BLOCKS) f.known = mergeNeighbours(f.known);
             if (f.unknown > 0) await this.#refreshAverage();
-            return true;
           },
           (err: unknown) => {
             this.#d.log.warn(
               { err: (err as Error).message, recipient },
               'feed consumer not readable; its last counts stand',
             );
-            return false;
           },
         )
         .finally(() => this.#asking.delete(recipient));

@@ -55,7 +55,6 @@ export const DEFAULT_NOTICE_EVENT_BYTES = Math.floor((DEFAULT_MAX_ENVELOPE_BYTES
 export class Notifier {
   readonly #d: NotifierDeps;
   readonly #drainer: Drainer;
-  #waiting: ReadonlySet<string> = new Set();
   #retryTimer: NodeJS.Timeout | undefined;
   #stopped = false;
 
@@ -134,13 +133,7 @@ export class Notifier {
       );
       if (rows.length < max * 4) break;
     }
-    this.#waiting = waiting;
     if (waiting.size > 0) this.#retry();
-  }
-
-  /** Agencies whose notices waited for room in the last round. */
-  get waiting(): ReadonlySet<string> {
-    return this.#waiting;
   }
 
   #retry(): void {
