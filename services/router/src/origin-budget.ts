@@ -16,6 +16,13 @@ interface Charges {
   buckets: OriginBucket[];
   /** Its budget was found spent (a message waits): its inbound stream is not read. */
   spent: boolean;
+  /**
+   * While spent, its oldest unrouted alert is close to aging out of its inbound stream: the
+   * stream is read all the same (the copies are held by the router, never lost).
+   */
+  overdue: boolean;
+  /** An {@link OriginBudgetOptions.overdue} question is out. */
+  asking: boolean;
 }
 
 export interface OriginBudgetOptions {
@@ -29,6 +36,13 @@ export interface OriginBudgetOptions {
   readonly log: Logger;
   /** How often charges are written to the database and aged out (default 1 s). */
   readonly flushMs?: number;
+  /**
+   * Whether `agency`'s oldest alert not routed yet is close to aging out of its inbound stream
+   * (asked every `flushMs` while its budget is spent). While true its inbound stream is read
+   * anyway and the copies are held: an alert waits in the router's database rather than age out
+   * unrouted.
+   */
+  readonly overdue?: (agency: string) => Promise<boolean>;
   /** Called when an agency's budget is found spent (a message of its had to wait). */
   readonly onSpent?: (agency: string) => void;
   /** Called when an agency whose budget was spent has room again. */
@@ -94,7 +108,11 @@ export class OriginBudget {
 
   #of(agency: string): Charges {
     let c = this.#charges.get(agency);
-    if (!c) this.#charges.set(agency, (c = { total: 0, buckets: [], spent: false }));
+    if (!c)
+      this.#charges.set(
+        agency,
+        (c = { total: 0, buckets: [], spent: false, overdue: false, asking: false }),
+      );
     return c;
   }
 
@@ -160,9 +178,18 @@ export class OriginBudget {
     if (c.buckets.includes(bucket)) c.total -= bytes;
   }
 
-  /** Whether `agency`'s budget is spent: its inbound stream is not read meanwhile. */
+  /** Whether `agency`'s budget is spent (its copies are held, its notices wait). */
   spent(agency: string): boolean {
     return this.#charges.get(agency)?.spent === true;
+  }
+
+  /**
+   * Whether `agency`'s inbound stream is not to be read now: its budget is spent, and its oldest
+   * alert there is not about to age out (see {@link OriginBudgetOptions.overdue}).
+   */
+  paused(agency: string): boolean {
+    const c = this.#charges.get(agency);
+    return c !== undefined && c.spent && !c.overdue;
   }
 
   /** The agencies whose budget is spent now. */
@@ -210,6 +237,31 @@ export class OriginBudget {
     }
   }
 
+  /** Asks whether a spent agency's waiting alerts are about to age out of its inbound stream. */
+  #askOverdue(agency: string, c: Charges): void {
+    const overdue = this.#o.overdue;
+    if (!overdue || c.asking) return;
+    c.asking = true;
+    overdue(agency)
+      .then(
+        (v) => v,
+        // Unanswered: read the stream (the copies are held) rather than risk an alert aging out.
+        () => true,
+      )
+      .then((v) => {
+        if (!c.spent || v === c.overdue) return;
+        c.overdue = v;
+        if (v) {
+          this.#o.log.warn(
+            { agency },
+            "origin budget spent, but this agency's oldest waiting alert is about to age out of its inbound stream: the stream is read and the copies held by the router until the budget has room",
+          );
+          this.#o.onResume?.(agency);
+        } else this.#o.onSpent?.(agency);
+      })
+      .finally(() => (c.asking = false));
+  }
+
   /** One round of the timer: flush, age out, resume the spent agencies with room again. */
   tick(): void {
     this.flush();
@@ -218,8 +270,12 @@ export class OriginBudget {
       this.#age(c, now);
       if (!c.spent) continue;
       const budget = this.#o.budget(agency);
-      if (c.total > 0 && c.total + MAX_FEED_MESSAGE_BYTES > budget) continue;
+      if (c.total > 0 && c.total + MAX_FEED_MESSAGE_BYTES > budget) {
+        this.#askOverdue(agency, c);
+        continue;
+      }
       c.spent = false;
+      c.overdue = false;
       this.#o.log.info(
         { agency, chargedBytes: c.total, budgetBytes: budget },
         'origin budget has room again: this agency is routed again',

@@ -350,6 +350,7 @@ export async function startRouter(
     store,
     log,
     onSpent: (agency) => running.loop?.pauseOrigin(agency),
+    overdue: (agency) => inboundOverdue(jsm, agency),
     onResume: () => running.loop?.wake(),
   });
   originBudget.start();
@@ -435,7 +436,7 @@ export async function startRouter(
     held,
     onCommitted: () => notifier.kick(),
     requeues: deadLetters,
-    ...(feedsLimits ? { originSpent: (agency: string) => originBudget.spent(agency) } : {}),
+    ...(feedsLimits ? { originSpent: (agency: string) => originBudget.paused(agency) } : {}),
   });
   running.loop = loop;
   await loop.start();
@@ -660,6 +661,28 @@ export async function startRouter(
       db.close();
     },
   };
+}
+
+/**
+ * Whether `agency`'s oldest message the router has not handled is within a tenth of its inbound
+ * stream's max age (at least 5 s, at most an hour) of aging out. Asked while the agency's budget
+ * in the feed stream is spent and its stream is not read: rather than let an alert age out
+ * unrouted, the router reads it and holds its copies.
+ */
+async function inboundOverdue(
+  jsm: Awaited<ReturnType<typeof jetstreamManager>>,
+  agency: string,
+): Promise<boolean> {
+  const stream = inboundStreamName(agency);
+  const c = await jsm.consumers.info(stream, ROUTER_CONSUMER);
+  if (unhandled(c) === 0) return false;
+  const s = await jsm.streams.info(stream);
+  const maxAgeMs = s.config.max_age / 1_000_000;
+  if (maxAgeMs <= 0) return false;
+  const margin = Math.max(5000, Math.min(3_600_000, maxAgeMs / 10));
+  const seq = Math.max(c.ack_floor.stream_seq + 1, s.state.first_seq);
+  const m = await jsm.streams.getMessage(stream, { seq });
+  return !m || Date.now() - m.time.getTime() >= maxAgeMs - margin;
 }
 
 /** `/readyz`'s `feeds` check: `ok`, or which recipients have copies held and since when. */
