@@ -314,7 +314,7 @@ export class HeldCopies {
     this.#held.set(recipient, { count: (h?.count ?? 0) + 1, since: h?.since ?? at });
     if (origin !== undefined) {
       let from = this.#heldFrom.get(recipient);
-      if (!from) this.#heldFrom.set(recipient, (from = new Map()));
+      if (!from) this.#heldFrom.set(recipient, (from = new Map<string, number>()));
       from.set(origin, (from.get(origin) ?? 0) + 1);
     }
     this.#d.metrics.held.inc();

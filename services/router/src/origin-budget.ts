@@ -242,7 +242,7 @@ export class OriginBudget {
     const overdue = this.#o.overdue;
     if (!overdue || c.asking) return;
     c.asking = true;
-    overdue(agency)
+    void overdue(agency)
       .then(
         (v) => v,
         // Unanswered: read the stream (the copies are held) rather than risk an alert aging out.

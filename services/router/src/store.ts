@@ -737,7 +737,7 @@ export class RouterStore {
     const out = new Map<string, Map<string, number>>();
     for (const r of rows) {
       let from = out.get(r.recipient);
-      if (!from) out.set(r.recipient, (from = new Map()));
+      if (!from) out.set(r.recipient, (from = new Map<string, number>()));
       from.set(r.origin, r.n);
     }
     return out;
