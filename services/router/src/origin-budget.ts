@@ -82,6 +82,8 @@ export class OriginBudget {
   readonly slackMs: number;
   readonly #charges = new Map<string, Charges>();
   #timer: NodeJS.Timeout | undefined;
+  /** When aged-out rows were last deleted from the database (ms). */
+  #pruned = 0;
 
   constructor(options: OriginBudgetOptions) {
     this.#o = options;
@@ -222,8 +224,12 @@ export class OriginBudget {
         rows.push({ agency, until: b.until, bytes: b.unflushed });
         b.unflushed = 0;
       }
+    // Nothing new: no write, unless aged-out rows are due for deletion (once a bucket).
+    const now = this.#now();
+    if (rows.length === 0 && now - this.#pruned < this.bucketMs) return;
+    this.#pruned = now;
     try {
-      this.#o.store.addOriginCharges(rows, this.#expiredBefore(this.#now()));
+      this.#o.store.addOriginCharges(rows, this.#expiredBefore(now));
     } catch (err) {
       // Kept in memory and written with the next flush.
       for (const r of rows) {
