@@ -230,6 +230,7 @@ describe('services - shutdown, readiness, start-up and resending after a 503', (
       'AlertHubInboundStreamFilling',
       'AlertHubLeafOutboxExpired',
       'AlertHubNatsDown',
+      'AlertHubOriginBudgetSpent',
       'AlertHubRouterBacklogGrowing',
       'AlertHubRouterBacklogLarge',
       'AlertHubUndeliveredAlerts',

@@ -66,9 +66,65 @@ export function recipientQuotaBytes(
   agencies: number,
   configured?: number,
 ): number {
-  const share =
-    Math.floor((feedsMaxBytes * FEED_QUOTA_SHARE) / Math.max(1, agencies)) - MAX_FEED_MESSAGE_BYTES;
+  const share = feedShareBytes(feedsMaxBytes, agencies) - MAX_FEED_MESSAGE_BYTES;
   return Math.max(0, Math.min(configured ?? Infinity, share));
+}
+
+/** One agency's even share of the feed stream: `floor(0.95 x feedsMaxBytes / agencies)`. */
+export function feedShareBytes(feedsMaxBytes: number, agencies: number): number {
+  return Math.floor((feedsMaxBytes * FEED_QUOTA_SHARE) / Math.max(1, agencies));
+}
+
+/** Each agency's origin budget ({@link originBudgets}), and what is wrong with the overrides. */
+export interface OriginBudgets {
+  /** Bytes per agency of the trust store. */
+  readonly budgets: ReadonlyMap<string, number>;
+  /** Overrides that leave an agency less than one message of the largest size (empty when none). */
+  readonly issues: readonly { readonly pointer: string; readonly message: string }[];
+}
+
+/**
+ * Bytes each agency may have the router store in the feed stream within the stream's max age
+ * (`streams.originMaxBytesFor`), when the stream has limits retention and so keeps what partners
+ * read: a copy counts against its alert's origin, a notice against the agency it is addressed
+ * to. Without overrides each agency has the same even share as the recipient quota
+ * ({@link feedShareBytes}); an agency with an override has its own, and the others share what the
+ * overrides leave of `0.95 x feedsMaxBytes` evenly. Overrides naming agencies not in `agencies`
+ * take nothing (they apply once the agency is added). Overrides that leave any agency less than
+ * {@link MAX_FEED_MESSAGE_BYTES} are reported in `issues`, each at its JSON pointer.
+ */
+export function originBudgets(
+  feedsMaxBytes: number,
+  agencies: readonly string[],
+  overrides: Readonly<Record<string, number>> = {},
+): OriginBudgets {
+  const own = agencies.filter((a) => Object.hasOwn(overrides, a));
+  const rest = agencies.filter((a) => !Object.hasOwn(overrides, a));
+  const taken = own.reduce((n, a) => n + overrides[a]!, 0);
+  const pool = Math.floor(feedsMaxBytes * FEED_QUOTA_SHARE) - taken;
+  // With no override this is feedShareBytes: floor(floor(x) / n) = floor(x / n).
+  const share = Math.max(0, Math.floor(pool / Math.max(1, rest.length)));
+  const budgets = new Map<string, number>();
+  for (const a of own) budgets.set(a, overrides[a]!);
+  for (const a of rest) budgets.set(a, share);
+  const issues: { pointer: string; message: string }[] = [];
+  if (own.length > 0 && rest.length > 0 && share < MAX_FEED_MESSAGE_BYTES)
+    issues.push({
+      pointer: '/streams/originMaxBytesFor',
+      message: `the overrides take ${taken} bytes of the feed stream's ${Math.floor(feedsMaxBytes * FEED_QUOTA_SHARE)} (0.95 x feedsMaxBytes), leaving each of the ${rest.length} other agencies ${share} bytes, less than one message of the largest size (${MAX_FEED_MESSAGE_BYTES}): lower them or raise feedsMaxBytes`,
+    });
+  else if (own.length > 0 && pool < 0)
+    issues.push({
+      pointer: '/streams/originMaxBytesFor',
+      message: `the overrides take ${taken} bytes, more than the feed stream's ${Math.floor(feedsMaxBytes * FEED_QUOTA_SHARE)} (0.95 x feedsMaxBytes): lower them or raise feedsMaxBytes`,
+    });
+  for (const a of own)
+    if (overrides[a]! < MAX_FEED_MESSAGE_BYTES)
+      issues.push({
+        pointer: `/streams/originMaxBytesFor/${a}`,
+        message: `${overrides[a]} bytes is less than one message of the largest size (${MAX_FEED_MESSAGE_BYTES})`,
+      });
+  return { budgets, issues };
 }
 
 /** The figures of a sizing check, for the start-up log and the operations guide. */

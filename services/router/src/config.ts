@@ -17,6 +17,9 @@ import {
   loadAgreementsFile,
   loadConfigDocument,
   loadSchemaRegistry,
+  loadTrustStore,
+  originBudgets,
+  MAX_FEED_MESSAGE_BYTES,
   defaultFeedsRetention,
   type EnvBinding,
   type FeedLoad,
@@ -74,6 +77,14 @@ export interface RouterConfig {
      * agency (the default): see `recipientQuotaBytes` in the runtime.
      */
     readonly recipientMaxBytes?: number;
+    /**
+     * With limits retention (which keeps read copies for `maxAgeMs`): the bytes these agencies
+     * may have the router store in the feed stream within its max age (copies of their alerts,
+     * notices to them), instead of an even share. The agencies without an override share what the
+     * overrides leave of 0.95 x `feedsMaxBytes` evenly (`originBudgets` in the runtime); beyond
+     * its budget an agency's copies are held and its inbound stream is not read.
+     */
+    readonly originMaxBytesFor: Readonly<Record<string, number>>;
     /** The load the feeds are sized for, checked at start (see the operations guide). */
     readonly load: FeedLoad;
     /** How often held copies are retried when nothing else prompts it. */
@@ -246,6 +257,12 @@ const schema = {
         feedsRetention: { type: 'string', enum: ['interest', 'limits'] },
         recipientMaxCopies: { type: 'integer', minimum: 1, default: DEFAULT_RECIPIENT_MAX_COPIES },
         recipientMaxBytes: { type: 'integer', minimum: 1 },
+        originMaxBytesFor: {
+          type: 'object',
+          default: {},
+          propertyNames: { pattern: AGENCY_ID_PATTERN },
+          additionalProperties: { type: 'integer', minimum: MAX_FEED_MESSAGE_BYTES },
+        },
         load: {
           type: 'object',
           default: {},
@@ -413,7 +430,41 @@ function checkRetention(s: Record<string, unknown> | undefined): Issue[] {
  * `recipientQuotaBytes`), and what the load needs is logged at start.
  */
 function checkStreams(doc: Record<string, unknown>): readonly Issue[] {
-  return checkRetention(doc['streams'] as Record<string, unknown> | undefined);
+  const streams = doc['streams'] as Record<string, unknown> | undefined;
+  return [...checkRetention(streams), ...checkOriginBudgets(doc, streams)];
+}
+
+/**
+ * Origin budget overrides that leave an agency of the trust store less than one message of the
+ * largest size (`originBudgets`), when the trust store can be read here (the router checks again
+ * at start against the one it loads).
+ */
+function checkOriginBudgets(
+  doc: Record<string, unknown>,
+  streams: Record<string, unknown> | undefined,
+): readonly Issue[] {
+  const overrides = streams?.['originMaxBytesFor'] as Record<string, number> | undefined;
+  if (!overrides || Object.keys(overrides).length === 0) return [];
+  const feedsMaxBytes =
+    typeof streams?.['feedsMaxBytes'] === 'number'
+      ? streams['feedsMaxBytes']
+      : DEFAULT_STREAM_LIMITS.feedsMaxBytes;
+  const trustDir = doc['trustDir'];
+  const schemasDir = doc['schemasDir'];
+  let agencies: readonly string[] = Object.keys(overrides);
+  if (
+    typeof trustDir === 'string' &&
+    typeof schemasDir === 'string' &&
+    existsSync(trustDir) &&
+    existsSync(schemasDir)
+  ) {
+    try {
+      agencies = loadTrustStore(trustDir, loadSchemaRegistry(schemasDir)).agencies;
+    } catch {
+      // reported where the trust store is loaded
+    }
+  }
+  return originBudgets(feedsMaxBytes, agencies, overrides).issues;
 }
 
 /** The agreements file's problems, reported with the configuration's. */

@@ -9,6 +9,10 @@ import {
   type Logger,
 } from '@alert-hub/runtime';
 import type { RouterMetrics } from './metrics.js';
+import type { OriginBudget } from './origin-budget.js';
+
+/** What {@link OriginBudget.charge} returns: handed back to refund a message not stored. */
+type OriginCharged = ReturnType<OriginBudget['charge']>;
 import type { HeldRow, Outcome, RouterStore } from './store.js';
 
 export interface HeldCopiesDeps {
@@ -31,6 +35,12 @@ export interface HeldCopiesDeps {
   readonly retryMs: number;
   /** How long a recipient's count of waiting copies is trusted before it is asked again. */
   readonly refreshMs?: number;
+  /**
+   * The per-agency byte budget over the feed stream's max age (limits retention): a copy is
+   * charged to its origin, a notice to its addressee; beyond the budget the copy is held and the
+   * notice waits, as beyond a recipient's quota.
+   */
+  readonly budget?: OriginBudget;
 }
 
 /**
@@ -165,6 +175,8 @@ export class HeldCopies {
   readonly #asking = new Map<string, Promise<void>>();
   /** Held copies per recipient (from the database, plus those held since it was read). */
   #held = new Map<string, { count: number; since: string }>();
+  /** The same per recipient and origin: a copy waits behind those of its own origin. */
+  #heldFrom = new Map<string, Map<string, number>>();
   #timer: NodeJS.Timeout | undefined;
   /** The feed stream's average message size, and when it was read. */
   #average = { bytes: 0, at: 0 };
@@ -178,6 +190,7 @@ export class HeldCopies {
       retryMs: deps.retryMs,
     });
     this.#held = deps.store.heldCounts();
+    this.#heldFrom = deps.store.heldOrigins();
     deps.metrics.heldSource.held = () => this.#held;
     deps.metrics.feedBytesSource.bytes = () =>
       new Map([...this.#feeds].map(([r, f]) => [r, this.#bytes(f)]));
@@ -204,23 +217,40 @@ export class HeldCopies {
   }
 
   /**
-   * Publishes a copy of `bytes` (see {@link feedMessageBytes}) for `recipient` unless it must be
-   * held: when the recipient has copies held already (they go first), when its feed holds its
-   * quota, or when the stream refuses the copy for want of room. Any other failure is thrown (the
-   * alert is retried).
+   * Publishes a copy of `bytes` (see {@link feedMessageBytes}) of `origin`'s alert for `recipient`
+   * unless it must be held: when the recipient has copies held already (they go first; only
+   * those of its own origin when the others are held for their origin's spent budget), when its
+   * feed holds its quota, when its origin's budget is spent, or when the stream refuses the copy
+   * for want of room. Any other failure is thrown (the alert is retried).
    */
   async send<T extends { readonly seq: number }>(
     recipient: string,
     bytes: number,
     publish: () => Promise<T>,
+    origin?: string,
   ): Promise<{ readonly ack: T } | { readonly held: string }> {
-    const r =
-      (this.#held.get(recipient)?.count ?? 0) > 0
-        ? { full: `earlier copies for ${recipient} are held: this one waits behind them` }
-        : await this.admit(recipient, bytes, publish, { copy: true });
+    const r = this.#behindHeld(recipient, origin)
+      ? { full: `earlier copies for ${recipient} are held: this one waits behind them` }
+      : await this.admit(recipient, bytes, publish, {
+          copy: true,
+          ...(origin === undefined ? {} : { charge: origin }),
+        });
     if ('ack' in r) return r;
-    this.hold(recipient);
+    this.hold(recipient, undefined, origin);
     return { held: r.full };
+  }
+
+  /**
+   * Whether a copy of `origin`'s for `recipient` must wait behind held ones: those of its own
+   * origin, and any held for another reason than their origin's spent budget (an agency's spent
+   * budget never holds up another agency's copies).
+   */
+  #behindHeld(recipient: string, origin: string | undefined): boolean {
+    if ((this.#held.get(recipient)?.count ?? 0) === 0) return false;
+    const from = this.#heldFrom.get(recipient);
+    if (!from || origin === undefined || (from.get(origin) ?? 0) > 0) return true;
+    for (const [o, n] of from) if (n > 0 && !this.#d.budget?.spent(o)) return true;
+    return false;
   }
 
   /**
@@ -234,9 +264,14 @@ export class HeldCopies {
     recipient: string,
     bytes: number,
     publish: () => Promise<T>,
-    options: { readonly copy?: boolean } = {},
+    options: {
+      readonly copy?: boolean;
+      /** The agency the bytes are charged to (a copy's origin); the recipient by default (a notice). */
+      readonly charge?: string;
+    } = {},
   ): Promise<{ readonly ack: T } | { readonly full: string }> {
     const copy = options.copy === true;
+    const charged = options.charge ?? recipient;
     // When the feed consumer cannot be read, the counts kept so far still apply: they only grow
     // until a question answers, so the quota fails closed.
     await this.#ask(recipient);
@@ -249,9 +284,11 @@ export class HeldCopies {
       await this.#ask(recipient, true);
       over = this.#over(recipient, bytes, copy);
     }
+    over ??= this.#d.budget?.over(charged, bytes);
     if (over !== undefined) return { full: over };
     try {
-      return { ack: await this.#publish(recipient, bytes, publish, copy) };
+      const bucket = this.#d.budget?.charge(charged, bytes);
+      return { ack: await this.#publish(recipient, bytes, publish, copy, { charged, bucket }) };
     } catch (err) {
       if (!isStreamFull(err)) throw err;
       return { full: `the feed stream had no room: ${(err as Error).message}` };
@@ -271,10 +308,15 @@ export class HeldCopies {
     return undefined;
   }
 
-  /** Counts a copy for `recipient` as held (the routing decision holding it is being committed). */
-  hold(recipient: string, at = new Date().toISOString()): void {
+  /** Counts a copy of `origin`'s for `recipient` as held (the routing decision holding it is being committed). */
+  hold(recipient: string, at = new Date().toISOString(), origin?: string): void {
     const h = this.#held.get(recipient);
     this.#held.set(recipient, { count: (h?.count ?? 0) + 1, since: h?.since ?? at });
+    if (origin !== undefined) {
+      let from = this.#heldFrom.get(recipient);
+      if (!from) this.#heldFrom.set(recipient, (from = new Map<string, number>()));
+      from.set(origin, (from.get(origin) ?? 0) + 1);
+    }
     this.#d.metrics.held.inc();
   }
 
@@ -303,15 +345,21 @@ export class HeldCopies {
     return f.knownWaiting + f.unknown * this.#average.bytes + f.inFlightBytes;
   }
 
+  /**
+   * Publishes and counts a message; `charge` is what its bytes were charged to (by the caller,
+   * in the same synchronous step as its check), taken back if the stream does not store it.
+   */
   async #publish<T extends { readonly seq: number }>(
     recipient: string,
     bytes: number,
     publish: () => Promise<T>,
     copy: boolean,
+    charge: { readonly charged: string; readonly bucket: OriginCharged },
   ): Promise<T> {
     const f = this.#feed(recipient);
     if (copy) f.inFlight++;
     f.inFlightBytes += bytes;
+    let stored = false;
     try {
       const ack = await publish();
       if (copy) {
@@ -327,10 +375,12 @@ export class HeldCopies {
       } else f.known.push({ lastSeq: ack.seq, bytes, n: 1, max: bytes });
       f.knownWaiting += bytes;
       f.stored++;
+      stored = true;
       return ack;
     } finally {
       if (copy) f.inFlight--;
       f.inFlightBytes -= bytes;
+      if (!stored) this.#d.budget?.refund(charge.charged, charge.bucket, bytes);
     }
   }
 
@@ -413,34 +463,51 @@ export class HeldCopies {
     const { store } = this.#d;
     for (const recipient of store.heldCounts().keys()) await this.#release(recipient);
     this.#held = store.heldCounts();
+    this.#heldFrom = store.heldOrigins();
   }
 
   async #release(recipient: string): Promise<void> {
     const { store, js, writer, metrics, log } = this.#d;
     let released = 0;
+    // Origins whose budget is spent: their copies stay held (in order), the others' go on.
+    const blocked = new Set<string>();
     for (;;) {
       const f = this.#feed(recipient);
       // Unanswered, the counts kept so far stand (they only grow until a question answers).
       await this.#ask(recipient, true);
       const room = Math.min(RELEASE_BATCH, this.#d.recipientMaxCopies - f.count - f.inFlight);
       if (room <= 0) break;
-      const candidates = store.heldFor(recipient, room);
+      const candidates = store.heldFor(recipient, room, blocked);
       if (candidates.length === 0) break;
       // As many as the byte quota has room for (the first one whatever its size when nothing
-      // waits: see admit).
+      // waits: see admit), and each origin's budget.
       const maxBytes = this.#d.recipientMaxBytes();
       let waiting = this.#bytes(f);
-      const rows: { row: HeldRow; bytes: number }[] = [];
+      let quotaFull = false;
+      const rows: { row: HeldRow; bytes: number; bucket: OriginCharged }[] = [];
+      const budget = this.#d.budget;
       for (const row of candidates) {
+        if (blocked.has(row.origin)) continue;
         const bytes = feedMessageBytes(row.subject, row.envelope, row.msgId);
-        if (waiting > 0 && waiting + bytes > maxBytes) break;
-        rows.push({ row, bytes });
+        if (waiting > 0 && waiting + bytes > maxBytes) {
+          quotaFull = true;
+          break;
+        }
+        if (budget?.over(row.origin, bytes) !== undefined) {
+          blocked.add(row.origin);
+          continue;
+        }
+        rows.push({ row, bytes, bucket: budget?.charge(row.origin, bytes) });
         waiting += bytes;
       }
-      if (rows.length === 0) break;
+      if (rows.length === 0) {
+        // Every candidate's origin is spent: look past them (they were excluded from now on).
+        if (quotaFull) break;
+        continue;
+      }
       // Sent in order on one connection, so the stream stores them in order.
       const results = await Promise.allSettled(
-        rows.map(({ row: r, bytes }) =>
+        rows.map(({ row: r, bytes, bucket }) =>
           this.#publish(
             recipient,
             bytes,
@@ -450,6 +517,7 @@ export class HeldCopies {
                 timeout: this.#d.publishTimeoutMs,
               }),
             true,
+            { charged: r.origin, bucket },
           ),
         ),
       );
@@ -481,7 +549,7 @@ export class HeldCopies {
       released += records.length;
       for (const [origin, n] of byOrigin) metrics.forwards.inc({ origin }, n);
       if (failure !== undefined) throw failure;
-      if (full || rows.length < candidates.length || candidates.length < room) break;
+      if (full || quotaFull || candidates.length < room) break;
     }
     if (released > 0) {
       const left = store.heldCounts().get(recipient)?.count ?? 0;

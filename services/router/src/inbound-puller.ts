@@ -59,6 +59,11 @@ export interface PullSource {
    * finish). The legacy stream, once it neither receives nor holds anything.
    */
   readonly drained?: (consumer: Consumer) => Promise<boolean>;
+  /**
+   * True while the source must not be pulled (its agency's budget in the feed stream is spent):
+   * no new pull starts; call {@link InboundPuller.wake} when it turns false.
+   */
+  readonly paused?: () => boolean;
 }
 
 export interface InboundPullerOptions {
@@ -239,6 +244,15 @@ export class InboundPuller {
     for (const s of this.#sources) void s.pull?.batch?.close().catch(() => undefined);
   }
 
+  /**
+   * Ends the pull under way of the source `name` (its `paused` turned true): nothing more arrives
+   * through it; what it delivered already is handled as usual.
+   */
+  interruptSource(name: string): void {
+    for (const s of this.#sources)
+      if (s.source.name === name) void s.pull?.batch?.close().catch(() => undefined);
+  }
+
   /** Stops fetching and waits until every held message has ended. */
   async stop(): Promise<void> {
     this.#stopped = true;
@@ -303,6 +317,7 @@ export class InboundPuller {
     for (const s of waiting) {
       const index = s.index;
       if (s.pull || s.opening || s.removed) continue;
+      if (s.source.paused?.()) continue;
       if (s.retryAt > now) {
         wait = Math.min(wait, s.retryAt);
         continue;

@@ -22,6 +22,14 @@ export function createRouterMetrics(instance: string) {
     bytes: (): ReadonlyMap<string, number> => new Map(),
     quota: (): number => 0,
   };
+  /**
+   * Set by the router when the feed stream has limits retention: bytes charged per agency
+   * within the stream's max age, and each agency's budget (origin-budget.ts).
+   */
+  const originBudgetSource = {
+    charged: (): ReadonlyMap<string, number> => new Map(),
+    budgets: (): ReadonlyMap<string, number> => new Map(),
+  };
   /** Set by the audit checkpointer: how long checkpoints have failed to reach NATS. */
   const unpublishedSource = { ms: (): number => 0 };
   /** Set by the router: each inbound consumer it reads, with what it has not handled yet. */
@@ -34,6 +42,7 @@ export function createRouterMetrics(instance: string) {
     undeliveredSource,
     heldSource,
     feedBytesSource,
+    originBudgetSource,
     unpublishedSource,
     backlogSource,
     consumerPending: new Gauge({
@@ -73,6 +82,26 @@ export function createRouterMetrics(instance: string) {
       registers: [registry],
       collect() {
         this.set(feedBytesSource.quota());
+      },
+    }),
+    originChargedBytes: new Gauge({
+      name: 'ahub_router_origin_charged_bytes',
+      help: "Bytes the router stored in the feed stream charged to each agency (its copies as origin, the notices to it) within the stream's max age, counted against ahub_router_origin_budget_bytes (only with limits retention)",
+      labelNames: ['agency'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [agency, bytes] of originBudgetSource.charged()) this.set({ agency }, bytes);
+      },
+    }),
+    originBudgetBytes: new Gauge({
+      name: 'ahub_router_origin_budget_bytes',
+      help: 'Bytes each agency may have the router store in the feed stream within its max age (streams.originMaxBytesFor, else an even share of what is left); beyond, its copies are held, its notices wait and its inbound stream is not read (only with limits retention)',
+      labelNames: ['agency'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [agency, bytes] of originBudgetSource.budgets()) this.set({ agency }, bytes);
       },
     }),
     held: new Counter({

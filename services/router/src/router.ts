@@ -20,6 +20,8 @@ import {
   openDatabase,
   checkFeedSizing,
   recipientQuotaBytes,
+  originBudgets,
+  ConfigInvalidError,
   provisionHub,
   InboundStreamsNotProvisionedError,
   type ProvisionReport,
@@ -37,6 +39,7 @@ import { buildCoordinatorApi, type RouterTokens } from './http.js';
 import { FeedPublisher } from './feed-publisher.js';
 import { LEGACY_ORIGIN, createRouterMetrics } from './metrics.js';
 import { HeldCopies } from './held-copies.js';
+import { OriginBudget } from './origin-budget.js';
 import { Notifier } from './notifier.js';
 import { RoutingLoop, STUCK_DELIVERIES } from './routing-loop.js';
 import { RouterStore, type Outcome } from './store.js';
@@ -301,6 +304,71 @@ export async function startRouter(
     }
   };
 
+  // The per-agency byte budget over the feed stream's max age, enforced when the stream (as it
+  // is, not as configured) has limits retention and so keeps what partners read.
+  const feedsStream = await jsm.streams.info(Streams.Feeds).catch((err: unknown) => {
+    log.warn(
+      { err: (err as Error).message },
+      'feed stream not readable at start: its configured retention and max age are assumed',
+    );
+    return undefined;
+  });
+  const feedsLimits = (feedsStream?.config.retention ?? feedsRetention) === 'limits';
+  const feedsMaxAgeMs =
+    feedsStream && feedsStream.config.max_age > 0
+      ? Math.ceil(feedsStream.config.max_age / 1_000_000)
+      : config.streams.maxAgeMs;
+  const budgetsFor = (agencies: readonly string[]) =>
+    originBudgets(config.streams.feedsMaxBytes, agencies, config.streams.originMaxBytesFor);
+  let budgetAgencies = keys.trust().agencies;
+  const initialBudgets = budgetsFor(budgetAgencies);
+  if (feedsLimits && initialBudgets.issues.length > 0) {
+    await nc.close();
+    db.close();
+    throw new ConfigInvalidError('streams.originMaxBytesFor', initialBudgets.issues);
+  }
+  let budgets = initialBudgets.budgets;
+  // Asked on every check: follows the trust store (a reload adds or removes agencies).
+  const budgetOf = (agency: string): number => {
+    const agencies = keys.trust().agencies;
+    if (agencies !== budgetAgencies) {
+      budgetAgencies = agencies;
+      const next = budgetsFor(agencies);
+      if (next.issues.length > 0)
+        log.error(
+          { issues: next.issues },
+          'streams.originMaxBytesFor leaves an agency of the reloaded trust store less than one message: the budgets in force stay',
+        );
+      else budgets = next.budgets;
+    }
+    return budgets.get(agency) ?? Math.min(...budgets.values(), Infinity);
+  };
+  const originBudget = new OriginBudget({
+    maxAgeMs: feedsMaxAgeMs,
+    enforced: feedsLimits,
+    budget: budgetOf,
+    store,
+    log,
+    onSpent: (agency) => running.loop?.pauseOrigin(agency),
+    overdue: (agency) => inboundOverdue(jsm, agency),
+    onResume: () => running.loop?.wake(),
+  });
+  originBudget.start();
+  if (feedsLimits) {
+    metrics.originBudgetSource.charged = () => originBudget.charged();
+    metrics.originBudgetSource.budgets = () => {
+      budgetOf('');
+      return budgets;
+    };
+    log.info(
+      {
+        maxAgeMs: feedsMaxAgeMs,
+        bucketMs: originBudget.bucketMs,
+        budgets: Object.fromEntries(budgets),
+      },
+      'feed stream with limits retention: each agency has a byte budget over its max age',
+    );
+  }
   const held = new HeldCopies({
     js,
     jsm,
@@ -317,6 +385,7 @@ export async function startRouter(
         config.streams.recipientMaxBytes,
       ),
     retryMs: config.streams.heldRetryMs,
+    budget: originBudget,
   });
   held.start();
   const notifier = new Notifier({
@@ -367,6 +436,7 @@ export async function startRouter(
     held,
     onCommitted: () => notifier.kick(),
     requeues: deadLetters,
+    ...(feedsLimits ? { originSpent: (agency: string) => originBudget.paused(agency) } : {}),
   });
   running.loop = loop;
   await loop.start();
@@ -463,6 +533,11 @@ export async function startRouter(
           : 'ok',
       // A full feed is one recipient's alarm, not the router's: it stays ready.
       feeds: describeHeld(held.held),
+      // Likewise an agency whose budget in a limits feed stream is spent.
+      originBudgets:
+        originBudget.spentAgencies.length === 0
+          ? 'ok'
+          : `spent: ${originBudget.spentAgencies.join(', ')} (copies held, inbound not read until their oldest charges age out)`,
       // Likewise an agency without its inbound stream: every other agency is routed.
       inboundStreams:
         inboundMissing.length === 0
@@ -575,6 +650,7 @@ export async function startRouter(
       await http.close();
       await loop.stop();
       await held.stop();
+      originBudget.stop();
       feeds.close();
       writer.flush();
       await notifier.stop();
@@ -585,6 +661,28 @@ export async function startRouter(
       db.close();
     },
   };
+}
+
+/**
+ * Whether `agency`'s oldest message the router has not handled is within a tenth of its inbound
+ * stream's max age (at least 5 s, at most an hour) of aging out. Asked while the agency's budget
+ * in the feed stream is spent and its stream is not read: rather than let an alert age out
+ * unrouted, the router reads it and holds its copies.
+ */
+async function inboundOverdue(
+  jsm: Awaited<ReturnType<typeof jetstreamManager>>,
+  agency: string,
+): Promise<boolean> {
+  const stream = inboundStreamName(agency);
+  const c = await jsm.consumers.info(stream, ROUTER_CONSUMER);
+  if (unhandled(c) === 0) return false;
+  const s = await jsm.streams.info(stream);
+  const maxAgeMs = s.config.max_age / 1_000_000;
+  if (maxAgeMs <= 0) return false;
+  const margin = Math.max(5000, Math.min(3_600_000, maxAgeMs / 10));
+  const seq = Math.max(c.ack_floor.stream_seq + 1, s.state.first_seq);
+  const m = await jsm.streams.getMessage(stream, { seq });
+  return !m || Date.now() - m.time.getTime() >= maxAgeMs - margin;
 }
 
 /** `/readyz`'s `feeds` check: `ok`, or which recipients have copies held and since when. */

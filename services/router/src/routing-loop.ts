@@ -95,6 +95,12 @@ export interface RoutingDeps {
   readonly mayRoute?: () => boolean;
   /** How often an inbound consumer not provisioned yet is looked for (default `DEFAULT_MISSING_RETRY_MS`). */
   readonly missingRetryMs?: number;
+  /**
+   * True while an agency's byte budget over the feed stream's max age is spent
+   * (`OriginBudget.spent`): its inbound stream is not read meanwhile (its alerts wait there);
+   * call `wake()` when it has room again.
+   */
+  readonly originSpent?: (agency: string) => boolean;
   /** Dead letters an operator requeued: their message id stands in for the inbound one. */
   readonly requeues?: {
     accepts(msgId: string, subject: string, data: Uint8Array): boolean;
@@ -272,9 +278,14 @@ export class RoutingLoop {
   async #sources(): Promise<PullSource[]> {
     const { js } = this.#d;
     const trusted = this.#d.trust().agencies;
+    const spent = this.#d.originSpent;
     const sources: PullSource[] = trusted.map((agency) => {
       const name = inboundStreamName(agency);
-      return { name, consumer: () => this.#openInbound(name) };
+      return {
+        name,
+        consumer: () => this.#openInbound(name),
+        ...(spent ? { paused: () => spent(agency) } : {}),
+      };
     });
     for (const name of await this.#formerAgencyStreams(new Set(trusted))) {
       if (!(await mayHoldMessages(js, name, ROUTER_CONSUMER, true))) continue;
@@ -381,6 +392,14 @@ export class RoutingLoop {
   /** Room, or permission to route, may have come back: look again. */
   wake(): void {
     this.#puller?.wake();
+  }
+
+  /**
+   * `agency`'s budget in the feed stream is spent: the pull of its inbound stream under way ends
+   * now (no new one starts while `originSpent` says so), so its further alerts wait there.
+   */
+  pauseOrigin(agency: string): void {
+    this.#puller?.interruptSource(inboundStreamName(agency));
   }
 
   /** Routing has paused: the pull under way ends now rather than deliver more to send back. */
@@ -708,7 +727,12 @@ export class RoutingLoop {
       const publish = () => this.#d.feeds.publish(subject, bytes, msgID);
       // A recipient whose feed has no room gets its copy held, never everybody's routing stopped.
       const r = this.#d.held
-        ? await this.#d.held.send(a.recipient, feedMessageBytes(subject, bytes, msgID), publish)
+        ? await this.#d.held.send(
+            a.recipient,
+            feedMessageBytes(subject, bytes, msgID),
+            publish,
+            alert.origin,
+          )
         : { ack: await publish() };
       if ('held' in r)
         return {

@@ -210,6 +210,14 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 -- per agency: an agency whose feed has no room may hold many rows the others' reads must skip
 CREATE INDEX IF NOT EXISTS outbox_agency ON outbox (agency, id);
+-- bytes the router stored in the feed stream per agency charged (origin-budget.ts), per time
+-- bucket ending at until (ms since the epoch); rows whose bucket has aged out are deleted
+CREATE TABLE IF NOT EXISTS origin_charges (
+  agency TEXT    NOT NULL,
+  until  INTEGER NOT NULL,
+  bytes  INTEGER NOT NULL,
+  PRIMARY KEY (agency, until)
+);
 CREATE TABLE IF NOT EXISTS outcomes (
   reporter  TEXT NOT NULL,
   alert_id  TEXT NOT NULL,
@@ -296,6 +304,13 @@ export interface DeliveryState {
   readonly forwardedAt: string | null;
   readonly deliveredAt: string | null;
   readonly receiptId: string | null;
+}
+
+/** Bytes stored in the feed stream charged to `agency` in the time bucket ending at `until` (ms). */
+export interface OriginCharge {
+  readonly agency: string;
+  readonly until: number;
+  readonly bytes: number;
 }
 
 /** An outbox row: a notice event waiting to be signed and sent to `agency`. */
@@ -648,14 +663,15 @@ export class RouterStore {
     ).n;
   }
 
-  /** Held copies for `recipient`, oldest first. */
-  heldFor(recipient: string, limit = 256): HeldRow[] {
+  /** Held copies for `recipient`, oldest first; none of the origins in `except`. */
+  heldFor(recipient: string, limit = 256, except: ReadonlySet<string> = new Set()): HeldRow[] {
+    const skip = [...except];
     return (
       this.#db
         .prepare(
-          'SELECT id, origin, alert_id, recipient, subject, msg_id, envelope, held_at FROM held_copies WHERE recipient = ? ORDER BY id LIMIT ?',
+          `SELECT id, origin, alert_id, recipient, subject, msg_id, envelope, held_at FROM held_copies WHERE recipient = ?${skip.length > 0 ? ` AND origin NOT IN (${skip.map(() => '?').join(', ')})` : ''} ORDER BY id LIMIT ?`,
         )
-        .all(recipient, limit) as {
+        .all(recipient, ...skip, limit) as {
         id: number;
         origin: string;
         alert_id: string;
@@ -677,6 +693,30 @@ export class RouterStore {
     }));
   }
 
+  /** The origin budget's charges whose bucket ends after `since` (ms), oldest first. */
+  originCharges(since: number): OriginCharge[] {
+    return this.#db
+      .prepare(
+        'SELECT agency, until, bytes FROM origin_charges WHERE until > ? AND bytes > 0 ORDER BY agency, until',
+      )
+      .all(since) as OriginCharge[];
+  }
+
+  /**
+   * Adds `charges` to the stored ones (several routers sharing the database add up) and deletes
+   * the buckets that ended at or before `expired` (ms), in one transaction.
+   */
+  addOriginCharges(charges: readonly OriginCharge[], expired: number): void {
+    const add = this.#db.prepare(
+      'INSERT INTO origin_charges (agency, until, bytes) VALUES (?, ?, ?) ON CONFLICT (agency, until) DO UPDATE SET bytes = bytes + excluded.bytes',
+    );
+    const drop = this.#db.prepare('DELETE FROM origin_charges WHERE until <= ?');
+    this.#db.transaction(() => {
+      for (const c of charges) add.run(c.agency, c.until, c.bytes);
+      drop.run(expired);
+    })();
+  }
+
   /** Held copies per recipient, with the oldest's time. */
   heldCounts(): Map<string, { count: number; since: string }> {
     const rows = this.#db
@@ -685,6 +725,22 @@ export class RouterStore {
       )
       .all() as { recipient: string; n: number; since: string }[];
     return new Map(rows.map((r) => [r.recipient, { count: r.n, since: r.since }]));
+  }
+
+  /** Held copies per recipient and origin. */
+  heldOrigins(): Map<string, Map<string, number>> {
+    const rows = this.#db
+      .prepare(
+        'SELECT recipient, origin, count(*) AS n FROM held_copies GROUP BY recipient, origin',
+      )
+      .all() as { recipient: string; origin: string; n: number }[];
+    const out = new Map<string, Map<string, number>>();
+    for (const r of rows) {
+      let from = out.get(r.recipient);
+      if (!from) out.set(r.recipient, (from = new Map<string, number>()));
+      from.set(r.origin, r.n);
+    }
+    return out;
   }
 
   /** The recipients of `origin`'s alert whose copies are held, with since when. */

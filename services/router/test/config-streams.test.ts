@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { stringify as toYaml } from 'yaml';
 import { loadConfig } from '@alert-hub/router';
+import { MAX_FEED_MESSAGE_BYTES } from '@alert-hub/runtime';
 import { makeHubFixture, writeConfig } from '@alert-hub/testkit';
 
 const fx = makeHubFixture(['SG-NPARKS', 'VN-CUSTOMS']);
@@ -87,6 +88,56 @@ describe('router config - feed streams', () => {
     expect(
       loadConfig({}, configWith({ feedsRetention: 'limits', replicas: 3 })).streams.replicas,
     ).toBe(3);
+  });
+});
+
+describe('router config - origin budgets (limits retention)', () => {
+  it('originMaxBytesFor: none by default (even shares); overrides read; one under a message of the largest size, a bad agency id, or overrides leaving another agency of the trust store less than one message are refused at their place (ERR_CONFIG_INVALID)', () => {
+    expect(loadConfig({}, configWith({})).streams.originMaxBytesFor).toEqual({});
+    const o = loadConfig(
+      {},
+      configWith({
+        feedsMaxBytes: 64 * 1024 ** 2,
+        originMaxBytesFor: { 'SG-NPARKS': 40 * 1024 ** 2 },
+      }),
+    );
+    expect(o.streams.originMaxBytesFor).toEqual({ 'SG-NPARKS': 40 * 1024 ** 2 });
+    // The trust store holds SG-NPARKS and VN-CUSTOMS: 60 of 64 MiB's 60.8 leaves VN-CUSTOMS
+    // 0.8 MiB, more than one message; 60.7 MiB leaves it less.
+    expect(
+      loadConfig(
+        {},
+        configWith({
+          feedsMaxBytes: 64 * 1024 ** 2,
+          originMaxBytesFor: { 'SG-NPARKS': 60 * 1024 ** 2 },
+        }),
+      ).streams.originMaxBytesFor,
+    ).toEqual({ 'SG-NPARKS': 60 * 1024 ** 2 });
+    for (const [streams, pointer] of [
+      [
+        { originMaxBytesFor: { 'VN-CUSTOMS': MAX_FEED_MESSAGE_BYTES - 1 } },
+        '/streams/originMaxBytesFor/VN-CUSTOMS',
+      ],
+      [{ originMaxBytesFor: { 'not an agency': 4 * 1024 ** 2 } }, '/streams/originMaxBytesFor'],
+      [
+        {
+          feedsMaxBytes: 64 * 1024 ** 2,
+          originMaxBytesFor: { 'SG-NPARKS': Math.floor(60.7 * 1024 ** 2) },
+        },
+        '/streams/originMaxBytesFor',
+      ],
+    ] as const) {
+      let err: unknown;
+      try {
+        loadConfig({}, configWith(streams));
+      } catch (e) {
+        err = e;
+      }
+      expect(err, JSON.stringify(streams)).toMatchObject({ code: 'ERR_CONFIG_INVALID' });
+      expect((err as { issues: { pointer: string }[] }).issues.map((i) => i.pointer)).toEqual([
+        pointer,
+      ]);
+    }
   });
 });
 

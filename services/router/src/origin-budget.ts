@@ -1,0 +1,292 @@
+import { MAX_FEED_MESSAGE_BYTES, type Logger } from '@alert-hub/runtime';
+import type { OriginCharge, RouterStore } from './store.js';
+
+/** Bytes charged to one agency in one time bucket. */
+export interface OriginBucket {
+  /** When the bucket ends (ms): what it holds was stored before. */
+  readonly until: number;
+  bytes: number;
+  /** Of `bytes`, what is not in the database yet (negative after a refund). */
+  unflushed: number;
+}
+
+/** One agency's charges, oldest bucket first. */
+interface Charges {
+  total: number;
+  buckets: OriginBucket[];
+  /** Its budget was found spent (a message waits): its inbound stream is not read. */
+  spent: boolean;
+  /**
+   * While spent, its oldest unrouted alert is close to aging out of its inbound stream: the
+   * stream is read all the same (the copies are held by the router, never lost).
+   */
+  overdue: boolean;
+  /** An {@link OriginBudgetOptions.overdue} question is out. */
+  asking: boolean;
+}
+
+export interface OriginBudgetOptions {
+  /** The feed stream's actual `max_age` (ms), read from its stream info at start. */
+  readonly maxAgeMs: number;
+  /** Whether budgets are enforced: only when the feed stream has limits retention. */
+  readonly enforced: boolean;
+  /** An agency's budget in bytes (`originBudgets` in the runtime); asked on every check. */
+  readonly budget: (agency: string) => number;
+  readonly store: Pick<RouterStore, 'originCharges' | 'addOriginCharges'>;
+  readonly log: Logger;
+  /** How often charges are written to the database and aged out (default 1 s). */
+  readonly flushMs?: number;
+  /**
+   * Whether `agency`'s oldest alert not routed yet is close to aging out of its inbound stream
+   * (asked every `flushMs` while its budget is spent). While true its inbound stream is read
+   * anyway and the copies are held: an alert waits in the router's database rather than age out
+   * unrouted.
+   */
+  readonly overdue?: (agency: string) => Promise<boolean>;
+  /** Called when an agency's budget is found spent (a message of its had to wait). */
+  readonly onSpent?: (agency: string) => void;
+  /** Called when an agency whose budget was spent has room again. */
+  readonly onResume?: (agency: string) => void;
+  /** The clock (tests). */
+  readonly now?: () => number;
+}
+
+/** The newest buckets of an agency a flush looks at (see {@link OriginBudget.flush}). */
+const UNFLUSHED_BUCKETS = 3;
+
+/** Buckets over one max age at most: the bucket's length is `max(250 ms, maxAgeMs / 500)`. */
+const BUCKETS_PER_MAX_AGE = 500;
+
+/**
+ * A per-agency byte budget over the feed stream's max age. With limits retention the feed stream
+ * keeps every copy, read or not, for its max age: without a bound, one agency's fan-out fills it
+ * for everybody. Every byte the router stores in the stream is charged to one agency (a copy to
+ * its alert's origin, a notice to the agency it is addressed to), in time buckets; a bucket stops
+ * counting once all it holds has aged out of the stream (its end + the stream's max age + a
+ * slack). A message that would take its agency over budget waits (a copy is held, a notice stays
+ * in the outbox) and the agency is marked spent: its inbound stream is not read until its old
+ * buckets age out. A message larger than the whole budget goes through when the agency has
+ * nothing charged, so none waits for ever.
+ *
+ * Charges are written to the router's database every `flushMs` (added, so routers sharing a
+ * database add up) and loaded at start: a restart does not hand every agency a fresh budget. A
+ * crash loses at most the last interval's charges. Several routers with databases of their own
+ * each keep their own charges: together they may let an agency store up to its budget each.
+ */
+export class OriginBudget {
+  readonly #o: OriginBudgetOptions;
+  readonly #now: () => number;
+  /** Length of a bucket (ms). */
+  readonly bucketMs: number;
+  /** Added to a bucket's end and the max age before it stops counting (nats-server's expiry runs a little late). */
+  readonly slackMs: number;
+  readonly #charges = new Map<string, Charges>();
+  #timer: NodeJS.Timeout | undefined;
+  /** When aged-out rows were last deleted from the database (ms). */
+  #pruned = 0;
+
+  constructor(options: OriginBudgetOptions) {
+    this.#o = options;
+    this.#now = options.now ?? Date.now;
+    this.bucketMs = Math.max(250, Math.ceil(options.maxAgeMs / BUCKETS_PER_MAX_AGE));
+    this.slackMs = Math.min(60_000, Math.max(1000, Math.ceil(options.maxAgeMs / 100)));
+    if (!options.enforced) return;
+    for (const row of options.store.originCharges(this.#expiredBefore(this.#now()))) {
+      const c = this.#of(row.agency);
+      c.buckets.push({ until: row.until, bytes: row.bytes, unflushed: 0 });
+      c.total += row.bytes;
+    }
+  }
+
+  /** Whether the budgets apply (the feed stream has limits retention). */
+  get enforced(): boolean {
+    return this.#o.enforced;
+  }
+
+  /** Buckets that ended at or before this time (ms) no longer count at `now`. */
+  #expiredBefore(now: number): number {
+    return now - this.#o.maxAgeMs - this.slackMs;
+  }
+
+  #of(agency: string): Charges {
+    let c = this.#charges.get(agency);
+    if (!c)
+      this.#charges.set(
+        agency,
+        (c = { total: 0, buckets: [], spent: false, overdue: false, asking: false }),
+      );
+    return c;
+  }
+
+  /** Flushes and ages out every `flushMs`; resumes agencies with room again. */
+  start(): void {
+    if (!this.#o.enforced) return;
+    this.#timer = setInterval(() => this.tick(), this.#o.flushMs ?? 1000);
+    this.#timer.unref();
+  }
+
+  /** Stops the timer and writes what is not written yet. */
+  stop(): void {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = undefined;
+    this.flush();
+  }
+
+  /**
+   * Why a message of `bytes` charged to `agency` must wait, if it must: when what is charged to
+   * it, plus `bytes`, passes its budget (and something is charged at all). Marks it spent then.
+   */
+  over(agency: string, bytes: number): string | undefined {
+    if (!this.#o.enforced) return undefined;
+    const c = this.#charges.get(agency);
+    if (!c || c.total <= 0) return undefined;
+    const budget = this.#o.budget(agency);
+    if (c.total + bytes <= budget) return undefined;
+    this.#age(c, this.#now());
+    if (c.total <= 0 || c.total + bytes <= budget) return undefined;
+    if (!c.spent) {
+      c.spent = true;
+      this.#o.log.warn(
+        { agency, chargedBytes: c.total, budgetBytes: budget, maxAgeMs: this.#o.maxAgeMs },
+        "origin budget spent: this agency's further copies are held and its notices wait, and its inbound stream is not read, until its oldest charges age out of the feed stream",
+      );
+      this.#o.onSpent?.(agency);
+    }
+    return `${agency} has had about ${c.total} bytes stored in the feed stream within its max age; ${bytes} more would pass its budget (${budget} bytes, streams.originMaxBytesFor)`;
+  }
+
+  /**
+   * Charges `bytes` to `agency` (the hot path: one lookup, one addition). Returns what
+   * {@link refund} needs if the message is not stored after all.
+   */
+  charge(agency: string, bytes: number): OriginBucket | undefined {
+    if (!this.#o.enforced) return undefined;
+    const c = this.#of(agency);
+    const until = (Math.floor(this.#now() / this.bucketMs) + 1) * this.bucketMs;
+    let last = c.buckets[c.buckets.length - 1];
+    if (!last || last.until !== until) c.buckets.push((last = { until, bytes: 0, unflushed: 0 }));
+    last.bytes += bytes;
+    last.unflushed += bytes;
+    c.total += bytes;
+    return last;
+  }
+
+  /** Takes back a charge whose message was not stored. */
+  refund(agency: string, bucket: OriginBucket | undefined, bytes: number): void {
+    const c = this.#charges.get(agency);
+    if (!bucket || !c) return;
+    bucket.bytes -= bytes;
+    bucket.unflushed -= bytes;
+    if (c.buckets.includes(bucket)) c.total -= bytes;
+  }
+
+  /** Whether `agency`'s budget is spent (its copies are held, its notices wait). */
+  spent(agency: string): boolean {
+    return this.#charges.get(agency)?.spent === true;
+  }
+
+  /**
+   * Whether `agency`'s inbound stream is not to be read now: its budget is spent, and its oldest
+   * alert there is not about to age out (see {@link OriginBudgetOptions.overdue}).
+   */
+  paused(agency: string): boolean {
+    const c = this.#charges.get(agency);
+    return c !== undefined && c.spent && !c.overdue;
+  }
+
+  /** The agencies whose budget is spent now. */
+  get spentAgencies(): string[] {
+    return [...this.#charges].flatMap(([a, c]) => (c.spent ? [a] : []));
+  }
+
+  /** Bytes charged per agency now (for the metric). */
+  charged(): Map<string, number> {
+    return new Map([...this.#charges].map(([a, c]) => [a, c.total]));
+  }
+
+  /** Drops the buckets of `c` that have aged out at `now`. */
+  #age(c: Charges, now: number): void {
+    const before = this.#expiredBefore(now);
+    while (c.buckets.length > 0 && c.buckets[0]!.until <= before)
+      c.total -= c.buckets.shift()!.bytes;
+    if (c.buckets.length === 0) c.total = 0;
+  }
+
+  /** Writes the charges not written yet, in one transaction; deletes the aged-out rows. */
+  flush(): void {
+    if (!this.#o.enforced) return;
+    const rows: OriginCharge[] = [];
+    for (const [agency, c] of this.#charges)
+      // Charges go to the newest bucket, refunds (within a publish's timeout) to one of the
+      // newest few: older ones were written already.
+      for (const b of c.buckets.slice(-UNFLUSHED_BUCKETS)) {
+        if (b.unflushed === 0) continue;
+        rows.push({ agency, until: b.until, bytes: b.unflushed });
+        b.unflushed = 0;
+      }
+    // Nothing new: no write, unless aged-out rows are due for deletion (once a bucket).
+    const now = this.#now();
+    if (rows.length === 0 && now - this.#pruned < this.bucketMs) return;
+    this.#pruned = now;
+    try {
+      this.#o.store.addOriginCharges(rows, this.#expiredBefore(now));
+    } catch (err) {
+      // Kept in memory and written with the next flush.
+      for (const r of rows) {
+        const b = this.#charges.get(r.agency)?.buckets.find((x) => x.until === r.until);
+        if (b) b.unflushed += r.bytes;
+      }
+      this.#o.log.warn(
+        { err: (err as Error).message },
+        'origin budget charges not written; retried',
+      );
+    }
+  }
+
+  /** Asks whether a spent agency's waiting alerts are about to age out of its inbound stream. */
+  #askOverdue(agency: string, c: Charges): void {
+    const overdue = this.#o.overdue;
+    if (!overdue || c.asking) return;
+    c.asking = true;
+    void overdue(agency)
+      .then(
+        (v) => v,
+        // Unanswered: read the stream (the copies are held) rather than risk an alert aging out.
+        () => true,
+      )
+      .then((v) => {
+        if (!c.spent || v === c.overdue) return;
+        c.overdue = v;
+        if (v) {
+          this.#o.log.warn(
+            { agency },
+            "origin budget spent, but this agency's oldest waiting alert is about to age out of its inbound stream: the stream is read and the copies held by the router until the budget has room",
+          );
+          this.#o.onResume?.(agency);
+        } else this.#o.onSpent?.(agency);
+      })
+      .finally(() => (c.asking = false));
+  }
+
+  /** One round of the timer: flush, age out, resume the spent agencies with room again. */
+  tick(): void {
+    this.flush();
+    const now = this.#now();
+    for (const [agency, c] of this.#charges) {
+      this.#age(c, now);
+      if (!c.spent) continue;
+      const budget = this.#o.budget(agency);
+      if (c.total > 0 && c.total + MAX_FEED_MESSAGE_BYTES > budget) {
+        this.#askOverdue(agency, c);
+        continue;
+      }
+      c.spent = false;
+      c.overdue = false;
+      this.#o.log.info(
+        { agency, chargedBytes: c.total, budgetBytes: budget },
+        'origin budget has room again: this agency is routed again',
+      );
+      this.#o.onResume?.(agency);
+    }
+  }
+}

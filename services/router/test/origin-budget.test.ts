@@ -1,0 +1,152 @@
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import {
+  MAX_FEED_MESSAGE_BYTES,
+  feedShareBytes,
+  openDatabase,
+  originBudgets,
+  recipientQuotaBytes,
+} from '@alert-hub/runtime';
+import { makeHubFixture, memoryLogger } from '@alert-hub/testkit';
+import { OriginBudget } from '../src/origin-budget.js';
+import { RouterStore } from '../src/store.js';
+
+/**
+ * The per-agency byte budget over the feed stream's max age (limits retention), on its own: what
+ * is charged, when it stops counting, and that the charges survive a restart (the router's
+ * database). The end-to-end behaviour is in test/origin-budget.test.ts.
+ */
+const fx = makeHubFixture(['SG-NPARKS', 'VN-CUSTOMS']);
+afterAll(() => fx.cleanup());
+
+const MAX_AGE = 100_000;
+
+function budgetOn(
+  file: string,
+  clock: { t: number },
+  budget = 10_000,
+  options: {
+    enforced?: boolean;
+    onResume?: (a: string) => void;
+    onSpent?: (a: string) => void;
+  } = {},
+) {
+  const store = new RouterStore(openDatabase(join(fx.dir, file)), 'test');
+  const b = new OriginBudget({
+    maxAgeMs: MAX_AGE,
+    enforced: options.enforced ?? true,
+    budget: () => budget,
+    store,
+    log: memoryLogger('budget').log,
+    now: () => clock.t,
+    ...(options.onResume ? { onResume: options.onResume } : {}),
+    ...(options.onSpent ? { onSpent: options.onSpent } : {}),
+  });
+  return { b, store };
+}
+
+describe('origin budget - bytes charged per agency over the feed stream’s max age', () => {
+  it('the default budget is the recipient quota’s even share; overrides take theirs and the others share the rest; overrides leaving an agency less than one message are reported at their pointer', () => {
+    const feeds = 64 * 1024 * 1024;
+    const agencies = ['A-ONE', 'B-TWO', 'C-THREE'];
+    const even = originBudgets(feeds, agencies);
+    expect(even.issues).toEqual([]);
+    for (const a of agencies) expect(even.budgets.get(a)).toBe(feedShareBytes(feeds, 3));
+    expect(recipientQuotaBytes(feeds, 3)).toBe(feedShareBytes(feeds, 3) - MAX_FEED_MESSAGE_BYTES);
+
+    const own = originBudgets(feeds, agencies, { 'A-ONE': 40 * 1024 * 1024, 'Z-ABSENT': 1 });
+    expect(own.issues).toEqual([]);
+    expect(own.budgets.get('A-ONE')).toBe(40 * 1024 * 1024);
+    const rest = Math.floor((Math.floor(feeds * 0.95) - 40 * 1024 * 1024) / 2);
+    expect(own.budgets.get('B-TWO')).toBe(rest);
+    expect(own.budgets.get('C-THREE')).toBe(rest);
+    expect(own.budgets.has('Z-ABSENT')).toBe(false);
+
+    const greedy = originBudgets(feeds, agencies, { 'A-ONE': 61 * 1024 * 1024 });
+    expect(greedy.issues.map((i) => i.pointer)).toEqual(['/streams/originMaxBytesFor']);
+    const small = originBudgets(feeds, agencies, { 'A-ONE': 1000 });
+    expect(small.issues.map((i) => i.pointer)).toEqual(['/streams/originMaxBytesFor/A-ONE']);
+  });
+
+  it('a message that would pass its agency’s budget waits; one larger than the whole budget goes when nothing is charged; the charges stop counting once aged out of the stream, and the agency resumes', () => {
+    const clock = { t: 1_000_000 };
+    const resumed: string[] = [];
+    const spent: string[] = [];
+    const { b } = budgetOn('charges.db', clock, 10_000, {
+      onResume: (a) => resumed.push(a),
+      onSpent: (a) => spent.push(a),
+    });
+    // larger than the budget, nothing charged: through
+    expect(b.over('SG-NPARKS', 12_000)).toBeUndefined();
+    b.charge('SG-NPARKS', 12_000);
+    expect(b.over('SG-NPARKS', 100)).toMatch(/SG-NPARKS .* budget \(10000 bytes/);
+    expect(b.spent('SG-NPARKS')).toBe(true);
+    expect(spent).toEqual(['SG-NPARKS']);
+    // another agency is not affected
+    expect(b.over('VN-CUSTOMS', 9_000)).toBeUndefined();
+    expect(b.spent('VN-CUSTOMS')).toBe(false);
+    // still counted until the bucket's end + max age + slack
+    clock.t += MAX_AGE;
+    b.tick();
+    expect(b.charged().get('SG-NPARKS')).toBe(12_000);
+    expect(resumed).toEqual([]);
+    clock.t += b.bucketMs + b.slackMs;
+    b.tick();
+    expect(b.charged().get('SG-NPARKS')).toBe(0);
+    expect(b.spent('SG-NPARKS')).toBe(false);
+    expect(resumed).toEqual(['SG-NPARKS']);
+    expect(b.over('SG-NPARKS', 100)).toBeUndefined();
+    b.stop();
+  });
+
+  it('a refund takes back a charge whose message was not stored', () => {
+    const clock = { t: 2_000_000 };
+    const { b } = budgetOn('refund.db', clock);
+    const bucket = b.charge('SG-NPARKS', 6_000);
+    b.charge('SG-NPARKS', 3_000);
+    b.refund('SG-NPARKS', bucket, 6_000);
+    expect(b.charged().get('SG-NPARKS')).toBe(3_000);
+    b.stop();
+  });
+
+  it('charges survive a restart: written in batches (not per message), loaded at start while they still count', () => {
+    const clock = { t: 3_000_000 };
+    const first = budgetOn('restart.db', clock);
+    first.b.charge('SG-NPARKS', 4_000);
+    first.b.charge('SG-NPARKS', 4_000);
+    first.b.charge('VN-CUSTOMS', 500);
+    // nothing written until the flush
+    expect(first.store.originCharges(0)).toEqual([]);
+    first.b.tick();
+    expect(first.store.originCharges(0).reduce((n, r) => n + r.bytes, 0)).toBe(8_500);
+    clock.t += first.b.bucketMs;
+    first.b.charge('SG-NPARKS', 1_000);
+    first.b.stop();
+    first.store.db.close();
+
+    // A new router on the same database: the budget is not fresh.
+    const second = budgetOn('restart.db', clock);
+    expect(second.b.charged().get('SG-NPARKS')).toBe(9_000);
+    expect(second.b.charged().get('VN-CUSTOMS')).toBe(500);
+    expect(second.b.over('SG-NPARKS', 2_000)).toBeDefined();
+    second.b.stop();
+    second.store.db.close();
+
+    // Once aged out they are neither loaded nor kept.
+    clock.t += MAX_AGE + 3 * (first.b.bucketMs + first.b.slackMs);
+    const third = budgetOn('restart.db', clock);
+    expect(third.b.charged().size).toBe(0);
+    third.b.stop();
+    expect(third.store.originCharges(0)).toEqual([]);
+  });
+
+  it('with interest retention nothing is charged or enforced', () => {
+    const clock = { t: 4_000_000 };
+    const { b, store } = budgetOn('interest.db', clock, 1000, { enforced: false });
+    b.charge('SG-NPARKS', 5_000);
+    b.charge('SG-NPARKS', 5_000);
+    expect(b.over('SG-NPARKS', 5_000)).toBeUndefined();
+    b.stop();
+    expect(store.originCharges(0)).toEqual([]);
+  });
+});
