@@ -350,6 +350,8 @@ describe('README - every command works as written', () => {
           60_000,
           line,
         );
+        // Or the hub's key set, the file the walk-through leaves: the key that signed the anchor.
+        await expectOk(line.replace('--hub-key <kid>', '--hub-key certs/trust/HUB.jwks.json'));
       }
       const r = await expectOk(line);
       if (/operation report/.test(line)) expect(r.stdout).toMatch(/^Operation THUNDERBALL-2019: /);
