@@ -7,12 +7,14 @@ import {
   CSV_HEADER,
   AuditEvent,
   deniedRecipients,
+  describeRefusal,
   mergeRecords,
   queryAudit,
   toCsvLine,
   parseCheckpoint,
   parseInstant,
   parseNote,
+  refusedNames,
   traceAlert,
   VerifyProblem,
   verifyAuditLog,
@@ -177,23 +179,15 @@ function instant(v: string): string {
   }
 }
 
-/**
- * Who a summary of refusals (one entry for several recipients) names, each with its own code
- * where it differs from the entry's (a near-miss summary: every one), every one of them: a
- * coordinator asks "refused to whom and why", and an answer that only counts them is none.
- */
-function refusedIn(r: AuditRecord): string[] {
-  return deniedRecipients(r).flatMap((d) =>
-    d.recipient === null
-      ? []
-      : [d.reasonCode === r.reasonCode ? d.recipient : `${d.recipient} ${d.reasonCode}`],
-  );
-}
-
 /** The recipients a `denied` summary names, inline (a few) or one per line under it (more). */
 function summaryOf(r: AuditRecord): { who: string; lines: string } {
-  const listed = refusedIn(r);
-  if (listed.length === 0) return { who: '(others)', lines: '' };
+  const listed = refusedNames(r);
+  // The decision's own refusal (an operation outside its period) names no one: it is everyone.
+  if (listed.length === 0)
+    return {
+      who: r.reasonCode === 'DENY_OPERATION_PERIOD' && r.detail === null ? 'everyone' : '(others)',
+      lines: '',
+    };
   if (listed.length <= 3) return { who: listed.join(', '), lines: '' };
   return {
     who: `${listed.length} agencies`,
@@ -241,8 +235,7 @@ function describe(r: AuditRecord): string {
       : r.event === 'forwarded'
         ? `-> ${r.recipient} under ${r.agreementId}@${r.agreementVersion} (feed #${r.feedSeq})${r.reason ? `, ${r.reason}` : ''}`
         : r.event === 'denied'
-          ? `x  ${r.recipient ?? denied!.who}: ${r.reasonCode} ${r.reason ?? ''}`.trimEnd() +
-            (denied?.lines ?? '')
+          ? `x  ${describeRefusal(r, r.recipient ?? denied!.who)}` + (denied?.lines ?? '')
           : r.event === 'rejected'
             ? `!  ${r.reasonCode}: ${r.reason ?? ''}`
             : r.event === 'dead-lettered'
