@@ -354,6 +354,13 @@ describe('hubctl - command line', () => {
     });
     const validate = await hubctl(['validate', '-'], { input: typed });
     expect(validate.code, validate.stdout).toBe(0);
+    // It says that it filled them in as the gateway will, not that it left them out.
+    expect(validate.stdout).toContain(
+      'valid suspicious-shipment v1 (checked with id, origin, issuedAt filled in, as the gateway fills them)',
+    );
+    expect(validate.stdout).toContain(
+      'normalised /shipment/containers/0: CSQU 305438 3 -> CSQU3054383',
+    );
     const route = (...more: string[]) =>
       hubctl(
         ['route', '--dry-run', '-', '--from', 'SG-NPARKS', '--agreements', agreements, ...more],

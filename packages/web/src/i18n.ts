@@ -133,6 +133,7 @@ const EN = {
   'dash.health.broken': 'Chain BROKEN',
   'dash.health.records': '{n} records, head {seq}',
   'dash.health.checkpoints': '{n} signed checkpoints verified, last at record {seq}',
+  'dash.health.checkpoint': '1 signed checkpoint verified, at record {seq}',
   'dash.health.lastCheckpoint': 'Last checkpoint: {at} (key {kid})',
   'dash.health.noCheckpoint': 'No checkpoint yet',
   'dash.health.unsigned': '{n} records after the last checkpoint',
@@ -370,6 +371,7 @@ const FR: Record<MessageKey, string> = {
   'dash.health.records': '{n} enregistrements, tête {seq}',
   'dash.health.checkpoints':
     '{n} points de contrôle signés vérifiés, le dernier à l’enregistrement {seq}',
+  'dash.health.checkpoint': '1 point de contrôle signé vérifié, à l’enregistrement {seq}',
   'dash.health.lastCheckpoint': 'Dernier point de contrôle : {at} (clé {kid})',
   'dash.health.noCheckpoint': 'Aucun point de contrôle pour l’instant',
   'dash.health.unsigned': '{n} enregistrements après le dernier point de contrôle',
