@@ -183,7 +183,10 @@ describe('receipts - real processes', () => {
       'two receipts',
     );
     expect(two.state).toBe('routed');
+    // China shares no agreement with Nigeria (DENY_NOT_PARTY): the notice does not name it, so
+    // Nigeria's status does not list it (README, services/gateway/README.md).
     expect(states(two)).toEqual({ [KE]: 'delivered', [SG]: 'pending', [VN]: 'delivered' });
+    expect(two.recipients.map((r) => r.recipient)).not.toContain(CN);
     for (const r of two.recipients.filter((x) => x.state === 'delivered')) {
       expect(r.receiptVerified).toBe(true);
       expect(Number.isNaN(Date.parse(r.deliveredAt!))).toBe(false);
