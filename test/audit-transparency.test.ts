@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify as toYaml } from 'yaml';
@@ -644,6 +644,31 @@ describe('transparency log - an insider with the database is caught by verify ag
     expect(few.stdout).toContain('NOT VERIFIED (the anchor)');
     expect(few.stdout).not.toContain('TAMPERED');
   }, 120_000);
+  it("hubctl audit verify --hub-key takes the router's JWKS file: its one key, or of several the one that signed the anchor; none is refused naming the kids", async () => {
+    const anchorFile = join(fx.dir, 'anchor-jwks.txt');
+    writeFileSync(anchorFile, anchor);
+    const jwksFile = join(fx.trustDir, 'HUB.jwks.json');
+    const args = ['audit', 'verify', '--db', auditDb, '--trust', fx.trustDir];
+    // The trust store's own file, as the walk-through leaves it (certs/trust/HUB.jwks.json).
+    const one = await hubctl([...args, '--anchor', anchorFile, '--hub-key', jwksFile]);
+    expect(one.code, one.stdout + one.stderr).toBe(0);
+    expect(one.stdout).toMatch(/: VERIFIED \d+ entries against checkpoint /);
+    // After a rotation the file holds several keys: the one that signed the anchor is chosen.
+    const hub = JSON.parse(readFileSync(jwksFile, 'utf8')) as { keys: { kid: string }[] };
+    const other = (kid: string) => ({ ...generateSigningJwk('EdDSA').publicJwk, kid });
+    const rotated = join(fx.dir, 'HUB-rotated.jwks.json');
+    writeFileSync(rotated, JSON.stringify({ ...hub, keys: [other('newer'), ...hub.keys] }));
+    const several = await hubctl([...args, '--anchor', anchorFile, '--hub-key', rotated]);
+    expect(several.code, several.stdout + several.stderr).toBe(0);
+    // Several keys and none signed it: refused as wrong usage, naming each kid.
+    const strangers = join(fx.dir, 'HUB-strangers.jwks.json');
+    writeFileSync(strangers, JSON.stringify({ ...hub, keys: [other('kid-a'), other('kid-b')] }));
+    const none = await hubctl([...args, '--anchor', anchorFile, '--hub-key', strangers]);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain(
+      'holds 2 keys (kid-a, kid-b) and none of them signed the anchor: pass the kid of the key that signed it',
+    );
+  }, 60_000);
 });
 
 describe('transparency log - the operator with the hub key and the database', () => {

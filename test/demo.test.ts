@@ -53,6 +53,13 @@ describe('demo - npm run demo, non-interactively', () => {
       /Audit log: verified, \d+ entries, \d+ witnessed by [2-7] agencies, 0 not yet witnessed/,
     );
     expect(out).toContain('stopped; temporary files removed');
+    // The coordinator's trace names the agencies no agreement pairs with the sender, as
+    // `hubctl audit trace` does; a step's line says what "not a party" means for that agency.
+    expect(out).toMatch(/^ {2}# *\d+ .* refused to KE-KWS, US-FWS: DENY_NOT_PARTY /m);
+    expect(out).toContain(
+      'refused to HK-CED: DENY_NOT_PARTY, not party to any agreement (or operation) with NG-NCS',
+    );
+    expect(out).not.toMatch(/^ {3}refused to .*other agencies/m);
     const s = JSON.parse(readFileSync(summary, 'utf8')) as {
       outcomes: Outcome[];
       audit: { ok: boolean };

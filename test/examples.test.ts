@@ -15,7 +15,9 @@ describe('examples - every example alert is valid', () => {
     expect(files.sort()).toEqual(
       expect.arrayContaining([
         'alerts.ndjson',
+        'consignee-flag.json',
         'outcome.json',
+        'retraction.json',
         'seizure-report.json',
         'suspicious-shipment.json',
       ]),

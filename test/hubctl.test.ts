@@ -354,6 +354,13 @@ describe('hubctl - command line', () => {
     });
     const validate = await hubctl(['validate', '-'], { input: typed });
     expect(validate.code, validate.stdout).toBe(0);
+    // It says that it filled them in as the gateway will, not that it left them out.
+    expect(validate.stdout).toContain(
+      'valid suspicious-shipment v1 (checked with id, origin, issuedAt filled in, as the gateway fills them)',
+    );
+    expect(validate.stdout).toContain(
+      'normalised /shipment/containers/0: CSQU 305438 3 -> CSQU3054383',
+    );
     const route = (...more: string[]) =>
       hubctl(
         ['route', '--dry-run', '-', '--from', 'SG-NPARKS', '--agreements', agreements, ...more],
@@ -497,6 +504,51 @@ describe('hubctl - audit trace and query name whom an alert reached and who was 
     expect(q.code).toBe(0);
     const row = q.stdout.split('\n').find((l) => l.includes(NEAR_MISSES));
     expect(row).toContain('CN-GACC HK-CED KE-KWS US-FWS');
+  });
+
+  it('trace: a refusal to everyone (an operation outside its period) says so; a near miss reads apart from the summary code; not-party agencies by name', async () => {
+    const file = join(dir, 'audit-period.db');
+    const db = openDatabase(file);
+    const entries: AuditEntry[] = [
+      {
+        event: AuditEvent.Denied,
+        ...who,
+        reasonCode: 'DENY_OPERATION_PERIOD',
+        reason: 'operation OLD-OP@1 is not in its period: the alert goes to nobody',
+      },
+      {
+        event: AuditEvent.Denied,
+        ...who,
+        reasonCode: NEAR_MISSES,
+        reason: '1 agency refused under an agreement',
+        detail: {
+          codes: { 'VN-CUSTOMS': 'DENY_OPERATION_PERIOD' },
+          counts: { DENY_OPERATION_PERIOD: 1 },
+        },
+      },
+      {
+        event: AuditEvent.Denied,
+        ...who,
+        reasonCode: 'DENY_NOT_PARTY',
+        reason:
+          'no agreement (or operation membership) includes SG-NPARKS and any of 2 other agencies',
+        detail: { recipients: ['HK-CED', 'US-FWS'] },
+      },
+    ];
+    db.transaction(() =>
+      new AuditAppender(db, 'router-a').append(entries, '2026-11-29T00:00:00.000Z'),
+    ).immediate();
+    db.close();
+    const r = await hubctl(['audit', 'trace', ALERT, '--db', file]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain(
+      'x  everyone: DENY_OPERATION_PERIOD operation OLD-OP@1 is not in its period',
+    );
+    expect(r.stdout).toContain(
+      `x  VN-CUSTOMS DENY_OPERATION_PERIOD (${NEAR_MISSES}: 1 agency refused under an agreement)`,
+    );
+    expect(r.stdout).toContain('x  HK-CED, US-FWS: DENY_NOT_PARTY no agreement');
+    expect(r.stdout).not.toMatch(/DENY_OPERATION_PERIOD: DENY_NEAR_MISSES|\(others\)/);
   });
 
   it('trace and query: routes that were tampered with are said to be unreadable, exit 1, never "0 recipients"', async () => {

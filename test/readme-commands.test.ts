@@ -249,6 +249,31 @@ describe('README - every command works as written', () => {
     expect([...here, ...byCi].sort()).toEqual([...all].sort());
   });
 
+  it("the walk-through's URLs and tokens the role sections are given are those its configurations make; the containers' extra step is deploy/README's", () => {
+    const yaml = Object.fromEntries(
+      blocks('yaml').map((b) => [/^# (\S+\.yaml)\n/.exec(b.text)?.[1] ?? '', b.text]),
+    );
+    // Singapore's gateway serves HTTPS on 8080, Viet Nam's plain HTTP on 8081, the router 8090.
+    expect(yaml['gateway.yaml']).toMatch(/^ {2}port: 8080\n {2}tls: /m);
+    expect(yaml['gateway-vn.yaml']).toMatch(/^http: \{ port: 8081 \}$/m);
+    expect(yaml['router.yaml']).toMatch(/^http: \{ port: 8090 \}$/m);
+    const intro = readme.slice(0, readme.indexOf('## For a customs authority'));
+    for (const url of ['https://127.0.0.1:8080', 'http://127.0.0.1:8081', 'http://127.0.0.1:8090'])
+      expect(intro).toContain(`\`${url}\``);
+    // Each token the intro gives a service is one that service's configuration lists.
+    expect(intro).toMatch(/`risk-engine`'s is for Singapore's gateway/);
+    expect(yaml['gateway.yaml']).toContain('name: risk-engine');
+    expect(intro).toMatch(/`vn-analysts`'s for Viet Nam's/);
+    expect(yaml['gateway-vn.yaml']).toContain('name: vn-analysts');
+    expect(intro).toMatch(/`wco-analyst`'s for the router/);
+    expect(yaml['router.yaml']).toContain('name: wco-analyst');
+    const provision = /^npx hubctl leaf provision .*$/m.exec(
+      readFileSync(join(ROOT, 'deploy', 'README.md'), 'utf8'),
+    )?.[0];
+    expect(provision).toBeDefined();
+    expect(readme).toContain(`\`${provision}\``);
+  });
+
   it('operators, senders, partners and coordinators: each command exits 0 and does what it says', async () => {
     for (const p of ['4222', '8222', '8090', '8080', '8081']) ports[p] = await freePort();
     const portify = (line: string) =>
@@ -350,6 +375,8 @@ describe('README - every command works as written', () => {
           60_000,
           line,
         );
+        // Or the hub's key set, the file the walk-through leaves: the key that signed the anchor.
+        await expectOk(line.replace('--hub-key <kid>', '--hub-key certs/trust/HUB.jwks.json'));
       }
       const r = await expectOk(line);
       if (/operation report/.test(line)) expect(r.stdout).toMatch(/^Operation THUNDERBALL-2019: /);

@@ -183,7 +183,10 @@ describe('receipts - real processes', () => {
       'two receipts',
     );
     expect(two.state).toBe('routed');
+    // China shares no agreement with Nigeria (DENY_NOT_PARTY): the notice does not name it, so
+    // Nigeria's status does not list it (README, services/gateway/README.md).
     expect(states(two)).toEqual({ [KE]: 'delivered', [SG]: 'pending', [VN]: 'delivered' });
+    expect(two.recipients.map((r) => r.recipient)).not.toContain(CN);
     for (const r of two.recipients.filter((x) => x.state === 'delivered')) {
       expect(r.receiptVerified).toBe(true);
       expect(Number.isNaN(Date.parse(r.deliveredAt!))).toBe(false);
@@ -353,7 +356,7 @@ describe('receipts - real processes', () => {
     }
   });
 
-  it('an operation alert goes to its members during the period only, and to nobody outside it', async () => {
+  it('an operation alert goes to its members during the period only, and to nobody outside it; the report counts the first, lists the second apart', async () => {
     const during = await send(NG, seizureReport(NG, { operation: 'THUNDERBALL' }));
     const s = await eventually(
       async () => {
@@ -477,6 +480,29 @@ describe('receipts - real processes', () => {
       );
     expect(report.agencies.find((a) => a.agency === NG)).toMatchObject({ sent: 1, outcomes: 0 });
     expect(report.agencies.find((a) => a.agency === VN)).toMatchObject({ outcomes: 1 });
+    expect(report.refusedOutsidePeriod).toEqual([]);
+
+    // The ended operation: Nigeria's alert naming it was refused to everyone, so it is no part of
+    // the operation's activity (no country, no alert, no agency, no seizure), only listed apart.
+    const old = await fetch(`${hub.router.url}/v1/operations/OLD-OP/report`, {
+      headers: coordinator(),
+    });
+    expect(old.status).toBe(200);
+    const ended = (await old.json()) as OperationReport;
+    expect(ended.countries).toEqual([]);
+    expect(ended.alertsByType).toEqual({});
+    expect(ended.agencies).toEqual([]);
+    expect(ended.seizures).toEqual([]);
+    expect(ended.deliveries).toMatchObject({ forwarded: 0, delivered: 0, pending: 0 });
+    expect(ended.refusedOutsidePeriod).toEqual([{ agency: NG, alerts: 1 }]);
+    const endedCli = await hubctl(['operation', 'report', 'OLD-OP', '--router', hub.router.url], {
+      env: { AHUB_COORDINATOR_TOKEN: hub.coordinatorToken },
+    });
+    expect(endedCli.code).toBe(0);
+    expect(endedCli.stdout).toContain('countries taking part: (none)');
+    expect(endedCli.stdout).toContain('alerts by type: (none)');
+    expect(endedCli.stdout).toContain(`refused outside the operation's period: 1, from ${NG}`);
+    expect(cli.stdout).not.toContain('refused outside');
   });
 });
 

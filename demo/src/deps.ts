@@ -1,5 +1,6 @@
 // The demo's imports from the workspace, in one place.
 export {
+  DenyReason,
   encodeEnvelope,
   signAlert,
   generateSigningJwk,

@@ -15,6 +15,7 @@ import {
   type AuditVerification,
   type LocalHub,
 } from './deps.js';
+import { describeRefusal, refusedNames, type AuditRecord } from '@alert-hub/audit';
 import { Scenario, type StepOutcome } from './scenario.js';
 import { runFederated } from './federated.js';
 
@@ -121,21 +122,7 @@ async function trace(h: LocalHub, alertId: string): Promise<void> {
   const res = await fetch(`${h.router.url}/v1/audit/trace/${alertId}`, {
     headers: { authorization: `Bearer ${h.coordinatorToken}` },
   });
-  const body = (await res.json()) as {
-    records: {
-      seq: number;
-      at: string;
-      event: string;
-      origin: string | null;
-      recipient: string | null;
-      agreementId: string | null;
-      agreementVersion: number | null;
-      reasonCode: string | null;
-      reason: string | null;
-      hash: string;
-      routes?: { recipient: string; agreementId: string; agreementVersion: number }[];
-    }[];
-  };
+  const body = (await res.json()) as { records: AuditRecord[] };
   say(`A coordinator's audit trace of the Singapore seizure (GET /v1/audit/trace/${alertId})`);
   for (const r of body.records) {
     const what =
@@ -145,10 +132,13 @@ async function trace(h: LocalHub, alertId: string): Promise<void> {
           ? `received from ${r.origin}`
           : r.event === 'forwarded'
             ? `forwarded to ${r.recipient} under ${r.agreementId}@${r.agreementVersion}`
-            : `${r.event} ${r.recipient ?? ''} ${r.reasonCode ?? ''} ${r.reason ?? ''}`.replace(
-                /\s+/g,
-                ' ',
-              );
+            : r.event === 'denied'
+              ? // Named as `hubctl audit trace` names them: every agency of a summary.
+                `refused to ${describeRefusal(r, r.recipient ?? (refusedNames(r).join(', ') || '(others)'))}`
+              : `${r.event} ${r.recipient ?? ''} ${r.reasonCode ?? ''} ${r.reason ?? ''}`.replace(
+                  /\s+/g,
+                  ' ',
+                );
     say(
       `  #${String(r.seq).padStart(3)}  ${r.at}  ${what.trim()}  (hash ${r.hash.slice(0, 12)}...)`,
     );

@@ -6,6 +6,7 @@ import {
   type AuditRecord as AuditLogRecord,
 } from '@alert-hub/audit';
 import {
+  DenyReason,
   encodeEnvelope,
   generateSigningJwk,
   importSigningKey,
@@ -147,26 +148,28 @@ export class Scenario {
       recipient: f.recipient,
       agreement: `${f.agreementId}@${f.agreementVersion}`,
     }));
-    // A summary of refusals is listed recipient by recipient, each with its own code. A near-miss
-    // summary's sentence is about the whole group: it is not repeated after each agency's code.
+    // A summary of refusals is listed recipient by recipient, each with its own code. A summary's
+    // sentence is about the whole group ("... and any of 2 other agencies"): it is not repeated
+    // after each agency's code; a "not a party" refusal says what it means for that agency.
     const denied = records
       .filter((r) => r.event === 'denied')
       .flatMap((r) =>
         deniedRecipients(r as unknown as AuditLogRecord).map((d) => ({
           ...d,
-          own: r.reasonCode !== NEAR_MISSES,
+          detail:
+            r.recipient !== null
+              ? (d.reason ?? '')
+              : r.reasonCode === DenyReason.NotParty
+                ? `not party to any agreement (or operation) with ${from}`
+                : r.reasonCode !== NEAR_MISSES
+                  ? (d.reason ?? '')
+                  : '',
         })),
       )
       .flatMap((d) =>
         d.recipient === null
           ? []
-          : [
-              {
-                recipient: d.recipient,
-                reason: d.reasonCode ?? '',
-                detail: d.own ? (d.reason ?? '') : '',
-              },
-            ],
+          : [{ recipient: d.recipient, reason: d.reasonCode ?? '', detail: d.detail }],
       );
     const rej = records.find((r) => r.event === 'rejected');
     for (const f of forwarded) {

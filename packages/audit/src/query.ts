@@ -210,6 +210,34 @@ export function deniedRecipients(r: AuditRecord): DeniedRecipient[] {
     });
 }
 
+/**
+ * Who a summary of refusals (one entry for several recipients) names, each with its own code
+ * where it differs from the entry's (a near-miss summary: every one), every one of them: a
+ * coordinator asks "refused to whom and why", and an answer that only counts them is none.
+ * `hubctl audit trace` and the demo's trace print it.
+ */
+export function refusedNames(r: AuditRecord): string[] {
+  return deniedRecipients(r).flatMap((d) =>
+    d.recipient === null
+      ? []
+      : [d.reasonCode === r.reasonCode ? d.recipient : `${d.recipient} ${d.reasonCode}`],
+  );
+}
+
+/**
+ * A `denied` record as one line, after `who` (the recipient, or the names {@link refusedNames}
+ * gives): `who: CODE reason`; when the names carry their own codes (a near-miss summary), the
+ * entry's code and reason in parentheses after them, so that two codes never run together.
+ */
+export function describeRefusal(r: AuditRecord, who: string): string {
+  const ownCodes =
+    r.recipient === null && deniedRecipients(r).some((d) => d.reasonCode !== r.reasonCode);
+  const text = `${r.reasonCode ?? ''}${r.reason ? `${r.reasonCode ? ' ' : ''}${r.reason}` : ''}`;
+  return ownCodes
+    ? `${who} (${r.reasonCode ?? ''}: ${r.reason ?? ''})`
+    : `${who}: ${text}`.trimEnd();
+}
+
 /** Forwards per sender, recipient, type and day. */
 export interface FlowCount {
   readonly day: string;

@@ -54,6 +54,11 @@ export interface OperationReport {
     readonly quantity: number;
     readonly reports: number;
   }[];
+  /**
+   * Alerts that named the operation outside its period, refused to everyone
+   * (`DENY_OPERATION_PERIOD`), per sender, sorted: counted in nothing above.
+   */
+  readonly refusedOutsidePeriod: readonly { readonly agency: string; readonly alerts: number }[];
 }
 
 /** The fate of one recipient of an alert an agency sent (gateway). */

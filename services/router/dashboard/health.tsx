@@ -39,10 +39,13 @@ export function Health() {
             </span>
           </p>
           <p>
-            {t('dash.health.checkpoints', {
-              n: l.checkpoints.verified,
-              seq: l.checkpoints.lastSignedSeq,
-            })}
+            {t(
+              l.checkpoints.verified === 1 ? 'dash.health.checkpoint' : 'dash.health.checkpoints',
+              {
+                n: l.checkpoints.verified,
+                seq: l.checkpoints.lastSignedSeq,
+              },
+            )}
           </p>
           <p>
             {l.lastCheckpoint

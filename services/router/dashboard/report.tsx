@@ -109,6 +109,14 @@ function ReportView(props: { report: OperationReport }) {
         <dd id="report-countries">
           {r.countries.length > 0 ? r.countries.join(', ') : t('dash.report.nothing')}
         </dd>
+        {r.refusedOutsidePeriod.length > 0 && (
+          <>
+            <dt>{t('dash.report.refusedOutside')}</dt>
+            <dd id="report-refused-outside">
+              {r.refusedOutsidePeriod.map((x) => `${x.agency} ${x.alerts}`).join(', ')}
+            </dd>
+          </>
+        )}
       </dl>
       <div class="report-grid">
         <CountTable

@@ -10,9 +10,19 @@ function percentile(sorted: readonly number[], p: number): number {
 }
 
 /**
+ * An alert that named the operation outside its period was refused to everyone
+ * (`DENY_OPERATION_PERIOD`): the audit log, in the same database, records that decision beside
+ * the routed row. Such an alert is no part of the operation's activity.
+ */
+const OUTSIDE_PERIOD = `EXISTS (SELECT 1 FROM audit a WHERE a.alert_id = r.alert_id AND a.origin = r.origin
+  AND a.event = 'denied' AND a.reason_code = 'DENY_OPERATION_PERIOD')`;
+
+/**
  * The report of one operation from the router's database: alerts that named it (and outcomes
  * answering them), their deliveries with receipt latency, outcomes by result, and seizures (from
- * seizure reports in the operation and seizure outcomes) by country and commodity.
+ * seizure reports in the operation and seizure outcomes) by country and commodity. Alerts refused
+ * because the operation was not in its period count in none of these: they are listed apart, by
+ * sender (`refusedOutsidePeriod`).
  */
 export function operationReport(db: SqliteDatabase, op: Operation): OperationReport {
   const countries = new Set<string>();
@@ -25,9 +35,16 @@ export function operationReport(db: SqliteDatabase, op: Operation): OperationRep
   };
   const routed = db
     .prepare(
-      'SELECT origin, type, count(*) AS n FROM routed_alerts WHERE operation = ? GROUP BY origin, type',
+      `SELECT origin, type, count(*) AS n FROM routed_alerts r
+       WHERE operation = ? AND NOT ${OUTSIDE_PERIOD} GROUP BY origin, type`,
     )
     .all(op.id) as { origin: string; type: string; n: number }[];
+  const refusedOutsidePeriod = db
+    .prepare(
+      `SELECT origin AS agency, count(*) AS alerts FROM routed_alerts r
+       WHERE operation = ? AND ${OUTSIDE_PERIOD} GROUP BY origin ORDER BY origin`,
+    )
+    .all(op.id) as { agency: string; alerts: number }[];
   for (const r of routed) {
     byType[r.type] = (byType[r.type] ?? 0) + r.n;
     countries.add(countryOf(r.origin));
@@ -72,7 +89,9 @@ export function operationReport(db: SqliteDatabase, op: Operation): OperationRep
     db
       .prepare(
         `SELECT country, commodity, unit, sum(value) AS quantity, count(DISTINCT alert_id) AS reports
-         FROM seizures WHERE operation = ? GROUP BY country, commodity, unit ORDER BY country, commodity, unit`,
+         FROM seizures s WHERE operation = ? AND NOT EXISTS (SELECT 1 FROM audit a
+           WHERE a.alert_id = s.alert_id AND a.event = 'denied' AND a.reason_code = 'DENY_OPERATION_PERIOD')
+         GROUP BY country, commodity, unit ORDER BY country, commodity, unit`,
       )
       .all(op.id) as {
       country: string;
@@ -110,5 +129,6 @@ export function operationReport(db: SqliteDatabase, op: Operation): OperationRep
       .sort(([a], [b]) => a.localeCompare(b))
       .map(([id, c]) => ({ agency: id, ...c })),
     seizures,
+    refusedOutsidePeriod: refusedOutsidePeriod.map((x) => ({ ...x })),
   };
 }

@@ -7,13 +7,18 @@ import {
   CSV_HEADER,
   AuditEvent,
   deniedRecipients,
+  describeRefusal,
   mergeRecords,
   queryAudit,
   toCsvLine,
+  parseCheckpoint,
   parseInstant,
+  parseNote,
+  refusedNames,
   traceAlert,
   VerifyProblem,
   verifyAuditLog,
+  verifyNote,
   witnessName,
   type AuditQuery,
   type AuditRecord,
@@ -79,22 +84,8 @@ async function readAnchor(source: string, token: string | undefined): Promise<st
   return readFileSync(source, 'utf8');
 }
 
-/** The raw Ed25519 key named by a kid (role router in the trust store) or a public JWK file. */
-function readHubKey(spec: string, trust: TrustStore): Buffer {
-  const fromTrust = trust.get(spec);
-  if (fromTrust) {
-    if (fromTrust.role !== 'router')
-      throw new HubctlError(HubctlErrorCode.InputInvalid, `key ${spec} is not a router key`);
-    if (fromTrust.alg !== 'EdDSA')
-      throw new HubctlError(HubctlErrorCode.InputInvalid, `key ${spec} is not an Ed25519 key`);
-    return Buffer.from(fromTrust.jwk.x, 'base64url');
-  }
-  if (!existsSync(spec))
-    throw new HubctlError(
-      HubctlErrorCode.InputInvalid,
-      `--hub-key ${spec}: neither a kid in the trust store nor a file`,
-    );
-  const jwk = JSON.parse(readFileSync(spec, 'utf8')) as { crv?: string; x?: string };
+/** The raw key of an Ed25519 public JWK, or why it is not one. */
+function rawPublicKey(spec: string, jwk: { crv?: unknown; x?: unknown }): Buffer {
   if (jwk.crv !== 'Ed25519' || typeof jwk.x !== 'string')
     throw new HubctlError(
       HubctlErrorCode.InputInvalid,
@@ -114,6 +105,69 @@ function readHubKey(spec: string, trust: TrustStore): Buffer {
   return raw;
 }
 
+/** Whether `publicKey` signed the anchor as its log (the checkpoint's origin). */
+function signedAnchor(anchor: string, publicKey: Buffer): boolean {
+  try {
+    const note = parseNote(anchor);
+    verifyNote(note, { name: parseCheckpoint(note.text).origin, publicKey });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The raw Ed25519 key named by a kid (role router in the trust store), a public JWK file, or a
+ * JWKS file (the router's `certs/trust/HUB.jwks.json`): of several keys, the one that signed the
+ * anchor; none or more than one is refused, naming the kids.
+ */
+function readHubKey(spec: string, trust: TrustStore, anchor: string): Buffer {
+  const fromTrust = trust.get(spec);
+  if (fromTrust) {
+    if (fromTrust.role !== 'router')
+      throw new HubctlError(HubctlErrorCode.InputInvalid, `key ${spec} is not a router key`);
+    if (fromTrust.alg !== 'EdDSA')
+      throw new HubctlError(HubctlErrorCode.InputInvalid, `key ${spec} is not an Ed25519 key`);
+    return Buffer.from(fromTrust.jwk.x, 'base64url');
+  }
+  if (!existsSync(spec))
+    throw new HubctlError(
+      HubctlErrorCode.InputInvalid,
+      `--hub-key ${spec}: neither a kid in the trust store nor a file`,
+    );
+  let doc: unknown;
+  try {
+    doc = JSON.parse(readFileSync(spec, 'utf8'));
+  } catch {
+    throw new HubctlError(
+      HubctlErrorCode.InputInvalid,
+      `--hub-key ${spec}: not JSON (a public JWK or a JWKS)`,
+    );
+  }
+  const keys = (doc as { keys?: unknown }).keys;
+  if (!Array.isArray(keys)) return rawPublicKey(spec, doc as { crv?: unknown; x?: unknown });
+  if ((doc as { role?: unknown }).role === 'agency')
+    throw new HubctlError(
+      HubctlErrorCode.InputInvalid,
+      `--hub-key ${spec}: an agency's key set, not the router's`,
+    );
+  const candidates = (keys as { kid?: unknown; crv?: unknown; x?: unknown }[]).map((k) => ({
+    kid: String(k.kid),
+    raw: rawPublicKey(`${spec} (kid ${String(k.kid)})`, k),
+  }));
+  if (candidates.length === 1) return candidates[0]!.raw;
+  const kids = candidates.map((c) => c.kid).join(', ');
+  if (candidates.length === 0)
+    throw new HubctlError(HubctlErrorCode.InputInvalid, `--hub-key ${spec}: holds no key`);
+  const signers = candidates.filter((c) => signedAnchor(anchor, c.raw));
+  if (signers.length !== 1)
+    throw new HubctlError(
+      HubctlErrorCode.InputInvalid,
+      `--hub-key ${spec}: holds ${candidates.length} keys (${kids}) and ${signers.length === 0 ? 'none' : 'more than one'} of them signed the anchor: pass the kid of the key that signed it`,
+    );
+  return signers[0]!.raw;
+}
+
 function instant(v: string): string {
   try {
     parseInstant(v);
@@ -125,23 +179,15 @@ function instant(v: string): string {
   }
 }
 
-/**
- * Who a summary of refusals (one entry for several recipients) names, each with its own code
- * where it differs from the entry's (a near-miss summary: every one), every one of them: a
- * coordinator asks "refused to whom and why", and an answer that only counts them is none.
- */
-function refusedIn(r: AuditRecord): string[] {
-  return deniedRecipients(r).flatMap((d) =>
-    d.recipient === null
-      ? []
-      : [d.reasonCode === r.reasonCode ? d.recipient : `${d.recipient} ${d.reasonCode}`],
-  );
-}
-
 /** The recipients a `denied` summary names, inline (a few) or one per line under it (more). */
 function summaryOf(r: AuditRecord): { who: string; lines: string } {
-  const listed = refusedIn(r);
-  if (listed.length === 0) return { who: '(others)', lines: '' };
+  const listed = refusedNames(r);
+  // The decision's own refusal (an operation outside its period) names no one: it is everyone.
+  if (listed.length === 0)
+    return {
+      who: r.reasonCode === 'DENY_OPERATION_PERIOD' && r.detail === null ? 'everyone' : '(others)',
+      lines: '',
+    };
   if (listed.length <= 3) return { who: listed.join(', '), lines: '' };
   return {
     who: `${listed.length} agencies`,
@@ -189,8 +235,7 @@ function describe(r: AuditRecord): string {
       : r.event === 'forwarded'
         ? `-> ${r.recipient} under ${r.agreementId}@${r.agreementVersion} (feed #${r.feedSeq})${r.reason ? `, ${r.reason}` : ''}`
         : r.event === 'denied'
-          ? `x  ${r.recipient ?? denied!.who}: ${r.reasonCode} ${r.reason ?? ''}`.trimEnd() +
-            (denied?.lines ?? '')
+          ? `x  ${describeRefusal(r, r.recipient ?? denied!.who)}` + (denied?.lines ?? '')
           : r.event === 'rejected'
             ? `!  ${r.reasonCode}: ${r.reason ?? ''}`
             : r.event === 'dead-lettered'
@@ -222,7 +267,7 @@ export function registerAudit(program: Command): void {
     )
     .requiredOption(
       '--hub-key <kid|file>',
-      "the hub's checkpoint key: a kid in the trust store (role router: `hubctl keys list --agency HUB` lists it; the key that signed the anchor, the newest after a rotation) or a public JWK file",
+      "the hub's checkpoint key: a kid in the trust store (role router: `hubctl keys list --agency HUB` lists it; the key that signed the anchor, the newest after a rotation) or a public JWK or JWKS file (of several keys, the one that signed the anchor)",
     )
     .addOption(trustOption('trust store with the witnesses (agencies) keys'))
     .option(
@@ -257,7 +302,7 @@ export function registerAudit(program: Command): void {
         try {
           const trust = openTrustStore(o.trust, loadSchemaRegistry(DEFAULT_SCHEMAS_DIR));
           const anchor = await readAnchor(o.anchor, o.token);
-          const hubKey = readHubKey(o.hubKey, trust);
+          const hubKey = readHubKey(o.hubKey, trust, anchor);
           const witnesses = trust.agencies.flatMap((a) =>
             trust
               .keysOf(a, 'agency')

@@ -24,7 +24,7 @@ interface Item {
 function line(i: Item): string {
   const agreement = i.agreement ? `${i.agreement.id}@${i.agreement.version}` : '-';
   const onward = i.onwardSharing ? 'onward:yes' : 'onward:no';
-  return `${i.cursor.padStart(6)}  ${i.issuedAt}  ${i.origin.padEnd(12)} ${i.type.padEnd(20)} ${i.handling.padEnd(16)} ${agreement.padEnd(16)} ${onward.padEnd(10)} ${i.id}${i.status === 'active' ? '' : `  [${i.status}]`}`;
+  return `${i.cursor.padStart(6)}  ${i.issuedAt}  ${i.origin.padEnd(12)} ${i.type.padEnd(20)} ${i.handling.padEnd(16)} ${agreement.padEnd(24)} ${onward.padEnd(10)} ${i.id}${i.status === 'active' ? '' : `  [${i.status}]`}`;
 }
 
 async function* sse(

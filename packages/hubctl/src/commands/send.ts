@@ -182,6 +182,6 @@ function describeNormalised(receipt: Record<string, unknown>): string[] {
   const changes = receipt['normalised'];
   if (!Array.isArray(changes)) return [];
   return (changes as { pointer: string; from: string; to: string }[]).map(
-    (c) => `  normalised ${c.pointer}: ${JSON.stringify(c.from)} -> ${JSON.stringify(c.to)}`,
+    (c) => `  normalised ${c.pointer}: ${c.from} -> ${c.to}`,
   );
 }

@@ -81,6 +81,8 @@ export function registerStatus(program: Command): void {
             .map(([t, n]) => `${t} ${n}`)
             .join(', ') || '(none)'
         }`,
+        // Refused to everyone (DENY_OPERATION_PERIOD): apart, counted in nothing else.
+        ...refusedOutsidePeriodLine(r),
         `  deliveries: ${d.forwarded} forwarded, ${d.delivered} delivered (receipt verified), ${d.pending} pending` +
           (d.latencyMs
             ? `; latency p50 ${d.latencyMs.p50} ms, p95 ${d.latencyMs.p95} ms, max ${d.latencyMs.max} ms`
@@ -107,4 +109,17 @@ export function registerStatus(program: Command): void {
       ];
       print(opts.json, r, lines);
     });
+}
+
+/** The line for the alerts refused because the operation was not in its period, if any. */
+function refusedOutsidePeriodLine(r: OperationReport): string[] {
+  // A router older than this list does not send it: nothing to print, rather than a crash.
+  const refused = (r as Partial<OperationReport>).refusedOutsidePeriod ?? [];
+  if (refused.length === 0) return [];
+  const total = refused.reduce((n, x) => n + x.alerts, 0);
+  const from =
+    refused.length === 1
+      ? refused[0]!.agency
+      : refused.map((x) => `${x.agency} ${x.alerts}`).join(', ');
+  return [`  refused outside the operation's period: ${total}, from ${from}`];
 }

@@ -85,7 +85,7 @@ export function registerValidate(program: Command): void {
               schema: r.schemaId,
               filled,
               ...normalised,
-              line: `valid ${r.value.type} v${r.value.version}${filled.length > 0 ? ` (${filled.join(', ')} left to the gateway)` : ` ${r.value.id}`}`,
+              line: `valid ${r.value.type} v${r.value.version}${filled.length > 0 ? ` (checked with ${filled.join(', ')} filled in, as the gateway fills them)` : ` ${r.value.id}`}`,
               issues: notes,
             }
           : {
