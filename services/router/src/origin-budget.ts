@@ -51,9 +51,6 @@ export interface OriginBudgetOptions {
   readonly now?: () => number;
 }
 
-/** The newest buckets of an agency a flush looks at (see {@link OriginBudget.flush}). */
-const UNFLUSHED_BUCKETS = 3;
-
 /** Buckets over one max age at most: the bucket's length is `max(250 ms, maxAgeMs / 500)`. */
 const BUCKETS_PER_MAX_AGE = 500;
 
@@ -217,9 +214,10 @@ export class OriginBudget {
     if (!this.#o.enforced) return;
     const rows: OriginCharge[] = [];
     for (const [agency, c] of this.#charges)
-      // Charges go to the newest bucket, refunds (within a publish's timeout) to one of the
-      // newest few: older ones were written already.
-      for (const b of c.buckets.slice(-UNFLUSHED_BUCKETS)) {
+      // Every bucket with something unwritten: a second between two flushes (more when the
+      // timer runs late) spans four buckets of 250 ms, and a refund may come a publish's timeout
+      // after its charge. At most 500 buckets an agency, each a compare.
+      for (const b of c.buckets) {
         if (b.unflushed === 0) continue;
         rows.push({ agency, until: b.until, bytes: b.unflushed });
         b.unflushed = 0;
