@@ -13,7 +13,7 @@ import type { OriginBudget } from './origin-budget.js';
 
 /** What {@link OriginBudget.charge} returns: handed back to refund a message not stored. */
 type OriginCharged = ReturnType<OriginBudget['charge']>;
-import type { HeldRow, Outcome, RouterStore } from './store.js';
+import type { HeldFrom, HeldRow, Outcome, RouterStore } from './store.js';
 
 export interface HeldCopiesDeps {
   readonly js: JetStreamClient;
@@ -175,8 +175,12 @@ export class HeldCopies {
   readonly #asking = new Map<string, Promise<void>>();
   /** Held copies per recipient (from the database, plus those held since it was read). */
   #held = new Map<string, { count: number; since: string }>();
-  /** The same per recipient and origin: a copy waits behind those of its own origin. */
-  #heldFrom = new Map<string, Map<string, number>>();
+  /**
+   * The same per recipient and origin, with how many of them are held for their origin's spent
+   * budget: a copy waits behind those of its own origin, and behind any held for want of room on
+   * the recipient's side, never behind another origin's held for its budget.
+   */
+  #heldFrom = new Map<string, Map<string, HeldFrom>>();
   #timer: NodeJS.Timeout | undefined;
   /** The feed stream's average message size, and when it was read. */
   #average = { bytes: 0, at: 0 };
@@ -228,29 +232,47 @@ export class HeldCopies {
     bytes: number,
     publish: () => Promise<T>,
     origin?: string,
-  ): Promise<{ readonly ack: T } | { readonly held: string }> {
+  ): Promise<{ readonly ack: T } | { readonly held: string; readonly forBudget?: true }> {
     const r = this.#behindHeld(recipient, origin)
-      ? { full: `earlier copies for ${recipient} are held: this one waits behind them` }
+      ? {
+          full: `earlier copies for ${recipient} are held: this one waits behind them`,
+          // Behind its own origin's copies held for its budget: held for the same reason.
+          ...(this.#heldForOwnBudget(recipient, origin) ? { budget: true as const } : {}),
+        }
       : await this.admit(recipient, bytes, publish, {
           copy: true,
           ...(origin === undefined ? {} : { charge: origin }),
         });
     if ('ack' in r) return r;
-    this.hold(recipient, undefined, origin);
-    return { held: r.full };
+    const forBudget = 'budget' in r && r.budget === true;
+    this.hold(recipient, undefined, origin, forBudget);
+    return { held: r.full, ...(forBudget ? { forBudget: true as const } : {}) };
   }
 
   /**
    * Whether a copy of `origin`'s for `recipient` must wait behind held ones: those of its own
-   * origin, and any held for another reason than their origin's spent budget (an agency's spent
-   * budget never holds up another agency's copies).
+   * origin (they keep their order), and any held for want of room on the recipient's side. Never
+   * behind another origin's copies held for that origin's budget, whether or not it is spent
+   * still: an agency's budget never holds up another agency's copies.
    */
   #behindHeld(recipient: string, origin: string | undefined): boolean {
-    if ((this.#held.get(recipient)?.count ?? 0) === 0) return false;
+    const total = this.#held.get(recipient)?.count ?? 0;
+    if (total === 0) return false;
     const from = this.#heldFrom.get(recipient);
-    if (!from || origin === undefined || (from.get(origin) ?? 0) > 0) return true;
-    for (const [o, n] of from) if (n > 0 && !this.#d.budget?.spent(o)) return true;
-    return false;
+    if (!from || origin === undefined || (from.get(origin)?.n ?? 0) > 0) return true;
+    let forBudget = 0;
+    for (const h of from.values()) forBudget += h.forBudget;
+    return total - forBudget > 0;
+  }
+
+  /** Whether `origin`'s copies held for `recipient` include some held for its budget. */
+  #heldForOwnBudget(recipient: string, origin: string | undefined): boolean {
+    return origin !== undefined && (this.#heldFrom.get(recipient)?.get(origin)?.forBudget ?? 0) > 0;
+  }
+
+  /** Starts a round of releasing held copies now (an agency's budget has room again). */
+  releaseNow(): void {
+    if (this.#held.size > 0) this.#drainer.kick();
   }
 
   /**
@@ -268,10 +290,16 @@ export class HeldCopies {
       readonly copy?: boolean;
       /** The agency the bytes are charged to (a copy's origin); the recipient by default (a notice). */
       readonly charge?: string;
+      /**
+       * What is charged to it, `bytes` by default: less for a notice whose events were charged
+       * to the agencies whose messages made them (see `RouterStore.chargeCause`).
+       */
+      readonly chargeBytes?: number;
     } = {},
-  ): Promise<{ readonly ack: T } | { readonly full: string }> {
+  ): Promise<{ readonly ack: T } | { readonly full: string; readonly budget?: true }> {
     const copy = options.copy === true;
     const charged = options.charge ?? recipient;
+    const chargeBytes = Math.max(0, options.chargeBytes ?? bytes);
     // When the feed consumer cannot be read, the counts kept so far still apply: they only grow
     // until a question answers, so the quota fails closed.
     await this.#ask(recipient);
@@ -284,11 +312,19 @@ export class HeldCopies {
       await this.#ask(recipient, true);
       over = this.#over(recipient, bytes, copy);
     }
-    over ??= this.#d.budget?.over(charged, bytes);
     if (over !== undefined) return { full: over };
+    // Nothing to charge (a notice of events others paid for): no budget to pass.
+    const spent = chargeBytes > 0 ? this.#d.budget?.over(charged, chargeBytes) : undefined;
+    if (spent !== undefined) return { full: spent, budget: true };
     try {
-      const bucket = this.#d.budget?.charge(charged, bytes);
-      return { ack: await this.#publish(recipient, bytes, publish, copy, { charged, bucket }) };
+      const bucket = chargeBytes > 0 ? this.#d.budget?.charge(charged, chargeBytes) : undefined;
+      return {
+        ack: await this.#publish(recipient, bytes, publish, copy, {
+          charged,
+          bucket,
+          bytes: chargeBytes,
+        }),
+      };
     } catch (err) {
       if (!isStreamFull(err)) throw err;
       return { full: `the feed stream had no room: ${(err as Error).message}` };
@@ -309,13 +345,16 @@ export class HeldCopies {
   }
 
   /** Counts a copy of `origin`'s for `recipient` as held (the routing decision holding it is being committed). */
-  hold(recipient: string, at = new Date().toISOString(), origin?: string): void {
+  hold(recipient: string, at = new Date().toISOString(), origin?: string, forBudget = false): void {
     const h = this.#held.get(recipient);
     this.#held.set(recipient, { count: (h?.count ?? 0) + 1, since: h?.since ?? at });
     if (origin !== undefined) {
       let from = this.#heldFrom.get(recipient);
-      if (!from) this.#heldFrom.set(recipient, (from = new Map<string, number>()));
-      from.set(origin, (from.get(origin) ?? 0) + 1);
+      if (!from) this.#heldFrom.set(recipient, (from = new Map<string, HeldFrom>()));
+      const o = from.get(origin) ?? { n: 0, forBudget: 0 };
+      o.n++;
+      if (forBudget) o.forBudget++;
+      from.set(origin, o);
     }
     this.#d.metrics.held.inc();
   }
@@ -354,7 +393,7 @@ export class HeldCopies {
     bytes: number,
     publish: () => Promise<T>,
     copy: boolean,
-    charge: { readonly charged: string; readonly bucket: OriginCharged },
+    charge: { readonly charged: string; readonly bucket: OriginCharged; readonly bytes: number },
   ): Promise<T> {
     const f = this.#feed(recipient);
     if (copy) f.inFlight++;
@@ -380,7 +419,7 @@ export class HeldCopies {
     } finally {
       if (copy) f.inFlight--;
       f.inFlightBytes -= bytes;
-      if (!stored) this.#d.budget?.refund(charge.charged, charge.bucket, bytes);
+      if (!stored) this.#d.budget?.refund(charge.charged, charge.bucket, charge.bytes);
     }
   }
 
@@ -489,13 +528,15 @@ export class HeldCopies {
       for (const row of candidates) {
         if (blocked.has(row.origin)) continue;
         const bytes = feedMessageBytes(row.subject, row.envelope, row.msgId);
-        if (waiting > 0 && waiting + bytes > maxBytes) {
-          quotaFull = true;
-          break;
-        }
+        // A spent origin's rows first: they are skipped, never let fill the recipient's quota
+        // ahead of another origin's.
         if (budget?.over(row.origin, bytes) !== undefined) {
           blocked.add(row.origin);
           continue;
+        }
+        if (waiting > 0 && waiting + bytes > maxBytes) {
+          quotaFull = true;
+          break;
         }
         rows.push({ row, bytes, bucket: budget?.charge(row.origin, bytes) });
         waiting += bytes;
@@ -517,7 +558,7 @@ export class HeldCopies {
                 timeout: this.#d.publishTimeoutMs,
               }),
             true,
-            { charged: r.origin, bucket },
+            { charged: r.origin, bucket, bytes },
           ),
         ),
       );

@@ -82,17 +82,21 @@ export class Notifier {
     for (;;) {
       const rows = store.outbox(max * 4, waiting);
       if (rows.length === 0) break;
-      const byAgency = new Map<string, { ids: number[]; events: NoticeEvent[]; bytes: number }[]>();
+      const byAgency = new Map<
+        string,
+        { ids: number[]; events: NoticeEvent[]; bytes: number; precharged: number }[]
+      >();
       for (const r of rows) {
         // Each event counts with its separator; a notice holds at least one event.
         const size = r.bytes + 1;
         const chunks = byAgency.get(r.agency) ?? [];
         let last = chunks[chunks.length - 1];
         if (!last || last.events.length >= max || last.bytes + size > maxBytes)
-          chunks.push((last = { ids: [], events: [], bytes: 0 }));
+          chunks.push((last = { ids: [], events: [], bytes: 0, precharged: 0 }));
         last.ids.push(r.id);
         last.events.push(r.event);
         last.bytes += size;
+        last.precharged += r.precharged;
         byAgency.set(r.agency, chunks);
       }
       const key = this.#d.hubKey();
@@ -116,11 +120,13 @@ export class Notifier {
             const publish = () =>
               js.publish(subject, data, { msgID, timeout: this.#d.publishTimeoutMs });
             if (this.#d.feeds) {
-              const r = await this.#d.feeds.admit(
-                agency,
-                feedMessageBytes(subject, data, msgID),
-                publish,
-              );
+              const bytes = feedMessageBytes(subject, data, msgID);
+              // Events another agency's message made were charged to it when they were queued
+              // (a partner's receipt pays for the sender's delivered event): the addressee pays
+              // only for the rest.
+              const r = await this.#d.feeds.admit(agency, bytes, publish, {
+                chargeBytes: bytes - chunk.precharged,
+              });
               if ('full' in r) {
                 waiting.add(agency);
                 return;

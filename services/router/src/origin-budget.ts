@@ -51,9 +51,6 @@ export interface OriginBudgetOptions {
   readonly now?: () => number;
 }
 
-/** The newest buckets of an agency a flush looks at (see {@link OriginBudget.flush}). */
-const UNFLUSHED_BUCKETS = 3;
-
 /** Buckets over one max age at most: the bucket's length is `max(250 ms, maxAgeMs / 500)`. */
 const BUCKETS_PER_MAX_AGE = 500;
 
@@ -144,15 +141,32 @@ export class OriginBudget {
     if (c.total + bytes <= budget) return undefined;
     this.#age(c, this.#now());
     if (c.total <= 0 || c.total + bytes <= budget) return undefined;
-    if (!c.spent) {
-      c.spent = true;
-      this.#o.log.warn(
-        { agency, chargedBytes: c.total, budgetBytes: budget, maxAgeMs: this.#o.maxAgeMs },
-        "origin budget spent: this agency's further copies are held and its notices wait, and its inbound stream is not read, until its oldest charges age out of the feed stream",
-      );
-      this.#o.onSpent?.(agency);
-    }
+    this.#markSpent(agency, c, budget);
     return `${agency} has had about ${c.total} bytes stored in the feed stream within its max age; ${bytes} more would pass its budget (${budget} bytes, streams.originMaxBytesFor)`;
+  }
+
+  #markSpent(agency: string, c: Charges, budget: number): void {
+    if (c.spent) return;
+    c.spent = true;
+    this.#o.log.warn(
+      { agency, chargedBytes: c.total, budgetBytes: budget, maxAgeMs: this.#o.maxAgeMs },
+      "origin budget spent: this agency's further copies are held and its notices wait, and its inbound stream is not read, until its oldest charges age out of the feed stream",
+    );
+    this.#o.onSpent?.(agency);
+  }
+
+  /**
+   * Charges `agency` for `bytes` the hub will store because of a message of its that is already
+   * handled (a partner's receipt makes a delivered notice for the alert's sender: the partner
+   * pays, not the sender), and marks it spent when that passes its budget: its inbound stream is
+   * then not read until its charges age out. It may pass its budget by what one message made.
+   */
+  chargeCaused(agency: string, bytes: number): void {
+    if (!this.#o.enforced || bytes <= 0) return;
+    this.charge(agency, bytes);
+    const c = this.#of(agency);
+    const budget = this.#o.budget(agency);
+    if (c.total > budget) this.#markSpent(agency, c, budget);
   }
 
   /**
@@ -217,9 +231,10 @@ export class OriginBudget {
     if (!this.#o.enforced) return;
     const rows: OriginCharge[] = [];
     for (const [agency, c] of this.#charges)
-      // Charges go to the newest bucket, refunds (within a publish's timeout) to one of the
-      // newest few: older ones were written already.
-      for (const b of c.buckets.slice(-UNFLUSHED_BUCKETS)) {
+      // Every bucket with something unwritten: a second between two flushes (more when the
+      // timer runs late) spans four buckets of 250 ms, and a refund may come a publish's timeout
+      // after its charge. At most 500 buckets an agency, each a compare.
+      for (const b of c.buckets) {
         if (b.unflushed === 0) continue;
         rows.push({ agency, until: b.until, bytes: b.unflushed });
         b.unflushed = 0;

@@ -21,6 +21,7 @@ import {
   checkFeedSizing,
   recipientQuotaBytes,
   originBudgets,
+  MAX_FEED_MESSAGE_BYTES,
   ConfigInvalidError,
   provisionHub,
   InboundStreamsNotProvisionedError,
@@ -127,7 +128,7 @@ export async function startRouter(
   const peers = config.auditPeers.map((p) => openDatabase(p, { readonly: true }));
 
   // Set once the audit database is found tampered with: the router stops routing.
-  const running: { loop?: RoutingLoop; audit?: AuditCheckpointer } = {};
+  const running: { loop?: RoutingLoop; audit?: AuditCheckpointer; held?: HeldCopies } = {};
   const failClosed = (reason: string) => {
     log.error({ reason }, 'routing stopped: the audit log cannot be trusted');
     void running.loop?.stop();
@@ -328,6 +329,12 @@ export async function startRouter(
     throw new ConfigInvalidError('streams.originMaxBytesFor', initialBudgets.issues);
   }
   let budgets = initialBudgets.budgets;
+  const smallest = Math.min(...budgets.values());
+  if (feedsLimits && smallest < MAX_FEED_MESSAGE_BYTES)
+    log.warn(
+      { smallestBudgetBytes: smallest, maxMessageBytes: MAX_FEED_MESSAGE_BYTES },
+      'feed stream with limits retention: an agency’s budget is less than one message of the largest size; each agency may still store one message per max age, and together they may pass the stream: raise streams.feedsMaxBytes',
+    );
   // Asked on every check: follows the trust store (a reload adds or removes agencies).
   const budgetOf = (agency: string): number => {
     const agencies = keys.trust().agencies;
@@ -351,10 +358,16 @@ export async function startRouter(
     log,
     onSpent: (agency) => running.loop?.pauseOrigin(agency),
     overdue: (agency) => inboundOverdue(jsm, agency),
-    onResume: () => running.loop?.wake(),
+    // Its held copies go out at once, and its inbound stream is read again.
+    onResume: () => {
+      running.loop?.wake();
+      running.held?.releaseNow();
+    },
   });
   originBudget.start();
   if (feedsLimits) {
+    // What the hub sends an agency because of another's message is that other agency's to pay.
+    store.chargeCause = (cause, bytes) => originBudget.chargeCaused(cause, bytes);
     metrics.originBudgetSource.charged = () => originBudget.charged();
     metrics.originBudgetSource.budgets = () => {
       budgetOf('');
@@ -387,6 +400,7 @@ export async function startRouter(
     retryMs: config.streams.heldRetryMs,
     budget: originBudget,
   });
+  running.held = held;
   held.start();
   const notifier = new Notifier({
     js,
@@ -650,10 +664,11 @@ export async function startRouter(
       await http.close();
       await loop.stop();
       await held.stop();
-      originBudget.stop();
       feeds.close();
       writer.flush();
       await notifier.stop();
+      // After the last notices are sent (and charged) and the last receipts written.
+      originBudget.stop();
       await checkpoint();
       checkpointer.close();
       await nc.drain().catch(() => nc.close());

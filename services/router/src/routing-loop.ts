@@ -743,6 +743,7 @@ export class RoutingLoop {
             envelope: bytes,
             envelopeSha256,
             reason: r.held,
+            ...('forBudget' in r && r.forBudget ? { forBudget: true } : {}),
           },
         };
       return {

@@ -108,6 +108,17 @@ export interface HeldCopy extends RoutedTo {
   readonly envelopeSha256: string;
   /** Why it was held (the recipient's quota, or the stream's own refusal). */
   readonly reason: string;
+  /**
+   * Held because its origin's budget in the feed stream was spent (origin-budget.ts), not for
+   * want of room on the recipient's side: other origins' copies do not wait behind it.
+   */
+  readonly forBudget?: boolean;
+}
+
+/** One origin's held copies for one recipient: how many, and of them held for its budget. */
+export interface HeldFrom {
+  n: number;
+  forBudget: number;
 }
 
 /** A held copy as stored, in the order it is to be sent. */
@@ -186,8 +197,14 @@ CREATE TABLE IF NOT EXISTS held_copies (
   envelope_sha256   TEXT    NOT NULL,
   reason            TEXT    NOT NULL,
   held_at           TEXT    NOT NULL,
+  -- 1: held because its origin's budget in the feed stream was spent (origin-budget.ts), not for
+  -- want of room on the recipient's side: other origins' copies do not wait behind it
+  for_budget        INTEGER NOT NULL DEFAULT 0,
   UNIQUE (origin, alert_id, recipient)
 );
+-- a recipient's held copies in order, and one origin's of them (released round by round)
+CREATE INDEX IF NOT EXISTS held_copies_recipient ON held_copies (recipient, id);
+CREATE INDEX IF NOT EXISTS held_copies_origin ON held_copies (origin, recipient, id);
 CREATE TABLE IF NOT EXISTS receipts (
   receipt_id    TEXT    NOT NULL,
   agency        TEXT    NOT NULL,
@@ -204,9 +221,12 @@ CREATE TABLE IF NOT EXISTS inbound_streams (
   created TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS outbox (
-  id     INTEGER PRIMARY KEY AUTOINCREMENT,
-  agency TEXT    NOT NULL,
-  event  TEXT    NOT NULL
+  id         INTEGER PRIMARY KEY AUTOINCREMENT,
+  agency     TEXT    NOT NULL,
+  event      TEXT    NOT NULL,
+  -- bytes of the feed stream already charged for this event to the agency whose message made it
+  -- (a partner's receipt makes a delivered event for the sender): not charged to agency again
+  precharged INTEGER NOT NULL DEFAULT 0
 );
 -- per agency: an agency whose feed has no room may hold many rows the others' reads must skip
 CREATE INDEX IF NOT EXISTS outbox_agency ON outbox (agency, id);
@@ -260,6 +280,8 @@ const COLUMNS: Readonly<Record<string, readonly { column: string; type: string }
     { column: 'delivered_at', type: 'TEXT' },
     { column: 'receipt_id', type: 'TEXT' },
   ],
+  outbox: [{ column: 'precharged', type: 'INTEGER NOT NULL DEFAULT 0' }],
+  held_copies: [{ column: 'for_budget', type: 'INTEGER NOT NULL DEFAULT 0' }],
 };
 
 /**
@@ -320,7 +342,24 @@ export interface OutboxRow {
   readonly event: NoticeEvent;
   /** UTF-8 bytes of the event's JSON as stored (what it adds to a notice). */
   readonly bytes: number;
+  /**
+   * Bytes of the feed stream already charged for it to the agency whose message made it (see
+   * {@link RouterStore.chargeCause}); 0 when it is its addressee's to pay.
+   */
+  readonly precharged: number;
 }
+
+/**
+ * What one notice event is charged in the feed stream when another agency's message made it: its
+ * JSON in the notice's base64url payload, plus a whole notice's fixed part (the hub's signature
+ * and protected header, the notice's own fields, subject and message id), as if it went alone.
+ */
+export function noticeEventCharge(eventBytes: number): number {
+  return Math.ceil(((eventBytes + 1) * 4) / 3) + NOTICE_FIXED_BYTES;
+}
+
+/** The fixed part of a notice on the feed stream, rounded up (see {@link noticeEventCharge}). */
+export const NOTICE_FIXED_BYTES = 1024;
 
 /**
  * The router's database: the audit chain, plus the alerts it routed and who received each.
@@ -397,7 +436,9 @@ export class RouterStore {
     this.#insertReceipt = db.prepare(
       'INSERT INTO receipts (receipt_id, agency, stream, stream_seq, kid, committed_at, receipt_sha256, verified_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
     );
-    this.#insertOutbox = db.prepare('INSERT INTO outbox (agency, event) VALUES (?, ?)');
+    this.#insertOutbox = db.prepare(
+      'INSERT INTO outbox (agency, event, precharged) VALUES (?, ?, ?)',
+    );
     // The agencies with rows, each found by one step of the index (a skip scan), not by a scan.
     this.#outboxAgencies = db.prepare(
       `WITH RECURSIVE a(agency) AS (
@@ -407,7 +448,7 @@ export class RouterStore {
        ) SELECT agency FROM a WHERE agency IS NOT NULL`,
     );
     this.#outboxOf = db.prepare(
-      'SELECT id, agency, event FROM outbox WHERE agency = ? ORDER BY id LIMIT ?',
+      'SELECT id, agency, event, precharged FROM outbox WHERE agency = ? ORDER BY id LIMIT ?',
     );
     this.#insertOutcome = db.prepare(
       'INSERT INTO outcomes (reporter, alert_id, answers, result, operation, at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
@@ -417,8 +458,8 @@ export class RouterStore {
     );
     this.#insertHeld = db.prepare(
       `INSERT INTO held_copies (origin, alert_id, type, handling, stream_seq, recipient, agreement_id,
-         agreement_version, onward, subject, msg_id, envelope, envelope_sha256, reason, held_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+         agreement_version, onward, subject, msg_id, envelope, envelope_sha256, reason, held_at, for_budget)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
     );
     this.#heldRow = db.prepare<
       [number],
@@ -572,7 +613,7 @@ export class RouterStore {
    * `(agency, id)` index: the rows of an agency that waits, however many, are never scanned.
    */
   outbox(limit = 2000, except: ReadonlySet<string> = new Set()): OutboxRow[] {
-    const rows: { id: number; agency: string; event: string }[] = [];
+    const rows: { id: number; agency: string; event: string; precharged: number }[] = [];
     for (const agency of this.#outboxAgencies.all() as { agency: string }[]) {
       if (rows.length >= limit) break;
       if (except.has(agency.agency)) continue;
@@ -581,6 +622,7 @@ export class RouterStore {
           id: number;
           agency: string;
           event: string;
+          precharged: number;
         }[]),
       );
     }
@@ -589,6 +631,7 @@ export class RouterStore {
       agency: r.agency,
       event: JSON.parse(r.event) as NoticeEvent,
       bytes: Buffer.byteLength(r.event),
+      precharged: r.precharged,
     }));
   }
 
@@ -665,23 +708,46 @@ export class RouterStore {
 
   /** Held copies for `recipient`, oldest first; none of the origins in `except`. */
   heldFor(recipient: string, limit = 256, except: ReadonlySet<string> = new Set()): HeldRow[] {
-    const skip = [...except];
-    return (
-      this.#db
-        .prepare(
-          `SELECT id, origin, alert_id, recipient, subject, msg_id, envelope, held_at FROM held_copies WHERE recipient = ?${skip.length > 0 ? ` AND origin NOT IN (${skip.map(() => '?').join(', ')})` : ''} ORDER BY id LIMIT ?`,
-        )
-        .all(recipient, ...skip, limit) as {
-        id: number;
-        origin: string;
-        alert_id: string;
-        recipient: string;
-        subject: string;
-        msg_id: string;
-        envelope: Buffer;
-        held_at: string;
-      }[]
-    ).map((r) => ({
+    type Row = {
+      id: number;
+      origin: string;
+      alert_id: string;
+      recipient: string;
+      subject: string;
+      msg_id: string;
+      envelope: Buffer;
+      held_at: string;
+    };
+    const cols = 'id, origin, alert_id, recipient, subject, msg_id, envelope, held_at';
+    let rows: Row[];
+    if (except.size === 0)
+      rows = this.#db
+        .prepare(`SELECT ${cols} FROM held_copies WHERE recipient = ? ORDER BY id LIMIT ?`)
+        .all(recipient, limit) as Row[];
+    else {
+      // Origin by origin through the (origin, recipient, id) index: the rows of the origins
+      // skipped (a flood held for its spent budget, however many) are never scanned.
+      // The origins with held copies, each found by one step of the index (a skip scan).
+      const origins = (
+        this.#db
+          .prepare(
+            `WITH RECURSIVE o(origin) AS (
+               SELECT MIN(origin) FROM held_copies
+               UNION ALL
+               SELECT (SELECT MIN(origin) FROM held_copies WHERE origin > o.origin) FROM o WHERE o.origin IS NOT NULL
+             ) SELECT origin FROM o WHERE origin IS NOT NULL`,
+          )
+          .all() as { origin: string }[]
+      ).filter((o) => !except.has(o.origin));
+      const one = this.#db.prepare(
+        `SELECT ${cols} FROM held_copies WHERE origin = ? AND recipient = ? ORDER BY id LIMIT ?`,
+      );
+      rows = origins
+        .flatMap((o) => one.all(o.origin, recipient, limit) as Row[])
+        .sort((a, b) => a.id - b.id)
+        .slice(0, limit);
+    }
+    return rows.map((r) => ({
       id: r.id,
       origin: r.origin,
       alertId: r.alert_id,
@@ -728,17 +794,17 @@ export class RouterStore {
   }
 
   /** Held copies per recipient and origin. */
-  heldOrigins(): Map<string, Map<string, number>> {
+  heldOrigins(): Map<string, Map<string, HeldFrom>> {
     const rows = this.#db
       .prepare(
-        'SELECT recipient, origin, count(*) AS n FROM held_copies GROUP BY recipient, origin',
+        'SELECT recipient, origin, count(*) AS n, sum(for_budget) AS forBudget FROM held_copies GROUP BY recipient, origin',
       )
-      .all() as { recipient: string; origin: string; n: number }[];
-    const out = new Map<string, Map<string, number>>();
+      .all() as { recipient: string; origin: string; n: number; forBudget: number }[];
+    const out = new Map<string, Map<string, HeldFrom>>();
     for (const r of rows) {
       let from = out.get(r.recipient);
-      if (!from) out.set(r.recipient, (from = new Map<string, number>()));
-      from.set(r.origin, r.n);
+      if (!from) out.set(r.recipient, (from = new Map<string, HeldFrom>()));
+      from.set(r.origin, { n: r.n, forBudget: r.forBudget });
     }
     return out;
   }
@@ -757,8 +823,23 @@ export class RouterStore {
     return this.#db;
   }
 
-  #notify(agency: string | undefined, event: NoticeEvent): void {
-    if (agency) this.#insertOutbox.run(agency, JSON.stringify(event));
+  /**
+   * Called when a notice event made by another agency's message is queued (a partner's receipt
+   * makes a `delivered` event for the alert's sender): `cause` is charged `bytes` of the feed
+   * stream for it, so that what the hub sends an agency because of others never spends that
+   * agency's own budget (origin-budget.ts). Set by the router when budgets are in force.
+   */
+  chargeCause: ((cause: string, bytes: number) => void) | undefined;
+
+  #notify(agency: string | undefined, event: NoticeEvent, cause?: string): void {
+    if (!agency) return;
+    const json = JSON.stringify(event);
+    let precharged = 0;
+    if (cause !== undefined && cause !== agency && this.chargeCause) {
+      precharged = noticeEventCharge(Buffer.byteLength(json));
+      this.chargeCause(cause, precharged);
+    }
+    this.#insertOutbox.run(agency, json, precharged);
   }
 
   /** Commits outcomes and their audit records in one immediate transaction. */
@@ -897,6 +978,7 @@ export class RouterStore {
         h.envelopeSha256,
         h.reason,
         at,
+        h.forBudget ? 1 : 0,
       );
       entries.push({
         event: AuditEvent.Held,
@@ -1008,17 +1090,22 @@ export class RouterStore {
           committedAt: o.committedAt,
         },
       });
-      this.#notify(d.origin, {
-        event: 'delivered',
-        alertId: d.alertId,
-        recipient: o.agency,
-        committedAt: o.committedAt,
-        verifiedAt: at,
-        envelopeSha256: d.envelopeSha256,
-        receipt: o.receipt,
-        receiptSha256: o.receiptSha256,
-        kid: o.kid,
-      });
+      this.#notify(
+        d.origin,
+        {
+          event: 'delivered',
+          alertId: d.alertId,
+          recipient: o.agency,
+          committedAt: o.committedAt,
+          verifiedAt: at,
+          envelopeSha256: d.envelopeSha256,
+          receipt: o.receipt,
+          receiptSha256: o.receiptSha256,
+          kid: o.kid,
+        },
+        // The receipt's sender made this event: it pays for it, not the alert's sender.
+        o.agency,
+      );
     }
     return entries;
   }

@@ -1,0 +1,212 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stringify as toYaml } from 'yaml';
+import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import { nanos, type NatsConnection } from '@nats-io/transport-node';
+import { Streams } from '@alert-hub/core';
+import { loadConfig as gatewayConfig, startGateway, type Gateway } from '@alert-hub/gateway';
+import { loadConfig as routerConfig, startRouter, type Router } from '@alert-hub/router';
+import { createToken, provisionHub } from '@alert-hub/runtime';
+import { useNatsServer } from '@alert-hub/testkit/harness';
+import {
+  OPEN_JS_API,
+  eventually,
+  gatewaySettings,
+  makeHubFixture,
+  memoryLogger,
+  routerSettings,
+  seizureAgreement,
+  seizureReport,
+  writeConfig,
+} from '@alert-hub/testkit';
+
+/**
+ * "An agency's spent budget never holds up another agency's copies" (docs/security.md). A copy
+ * waits behind another origin's held copies unless that origin is spent *now*: when a flooder's
+ * oldest charges age out it is no longer spent, but its held copies are still there until the
+ * next release round (`heldRetryMs`, 5 s by default), and meanwhile every other agency's copies
+ * to the same partners are held behind them. Once held, such a copy goes out only after every
+ * older held copy of the flooder's to that partner: each release round takes the held copies in
+ * order, and the flooder's (as its budget allows) fill the partner's byte quota before the round
+ * reaches it, so it waits for the flooder's whole backlog (22 s here; weeks with a 30-day max
+ * age). Same setup as test/origin-budget.test.ts, but with the default `heldRetryMs` (that
+ * test's 300 ms hides it): a flood that keeps the flooder's budget spent and resuming, and
+ * another agency's small alerts all along.
+ */
+const FLOODER = 'SG-NPARKS';
+const HONEST = 'TZ-WD';
+const READERS = ['KE-KWS', 'VN-CUSTOMS'];
+const AGENCIES = [FLOODER, HONEST, ...READERS];
+const FEEDS_MAX_BYTES = 2 * 1024 * 1024;
+const FEEDS_MAX_AGE_MS = 3000;
+const nats = useNatsServer();
+const fx = makeHubFixture(AGENCIES);
+const token = createToken();
+let router: Router;
+let nc: NatsConnection;
+let jsm: JetStreamManager;
+const routerLog = memoryLogger('router');
+const gateways: Record<string, Gateway> = {};
+
+beforeAll(async () => {
+  nc = await nats.connect();
+  jsm = await jetstreamManager(nc);
+  // Inbound streams keep a minute (the flooder's waiting alerts stay there); the feed stream
+  // keeps its copies FEEDS_MAX_AGE_MS.
+  await provisionHub(jsm, AGENCIES, {
+    limits: {
+      feedsRetention: 'limits',
+      feedsMaxBytes: FEEDS_MAX_BYTES,
+      maxAgeMs: 60_000,
+      duplicateWindowMs: FEEDS_MAX_AGE_MS / 2,
+    },
+  });
+  const feeds = await jsm.streams.info(Streams.Feeds);
+  await jsm.streams.update(Streams.Feeds, { ...feeds.config, max_age: nanos(FEEDS_MAX_AGE_MS) });
+  const agreementsFile = join(fx.dir, 'agreements.yaml');
+  writeFileSync(agreementsFile, toYaml({ agreements: [seizureAgreement('ALL', 'all', AGENCIES)] }));
+  router = await startRouter(
+    routerConfig(
+      {},
+      writeConfig(
+        fx.dir,
+        'router',
+        routerSettings(fx, nats.url, {
+          agreementsFile,
+          provision: false,
+          streams: { feedsRetention: 'limits', feedsMaxBytes: FEEDS_MAX_BYTES },
+          noticeCoalesceMs: 50,
+        }),
+      ),
+    ),
+    { log: routerLog.log },
+  );
+  for (const agency of AGENCIES)
+    gateways[agency] = await startGateway(
+      gatewayConfig(
+        {},
+        writeConfig(
+          fx.dir,
+          `gw-${agency}`,
+          gatewaySettings(fx, nats.url, agency, token.sha256, {
+            nats: { servers: [nats.url], jsApiPrefix: OPEN_JS_API },
+            clients: [{ name: 'c', tokenSha256: token.sha256, roles: ['submit', 'read-feed'] }],
+          }),
+        ),
+      ),
+      { log: memoryLogger(`gateway-${agency}`).log },
+    );
+}, 60_000);
+afterAll(async () => {
+  for (const g of Object.values(gateways)) await g.close();
+  await router?.close();
+  await nc?.close();
+  fx.cleanup();
+});
+
+/** A seizure report of about 25 KB: fifty commodities with long names. */
+function largeReport(origin: string) {
+  const base = seizureReport(origin) as unknown as { seizure: { commodities: unknown[] } };
+  const commodity = {
+    taxon: {
+      scientificName: 'Manis javanica',
+      commonName: `Sunda pangolin ${'x'.repeat(100)}`,
+      citesAppendix: 'I',
+    },
+    product: 'scales',
+    quantity: { value: 12.9, unit: 't' },
+    hsCode: '0507.90',
+  };
+  return seizureReport(origin, {
+    seizure: { ...base.seizure, commodities: Array.from({ length: 50 }, () => commodity) },
+  });
+}
+
+async function submitAll(agency: string, alerts: unknown[]): Promise<string[]> {
+  const res = await fetch(`${gateways[agency]!.url}/v1/alerts:batch`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token.token}` },
+    body: JSON.stringify(alerts),
+  });
+  const body = (await res.json()) as { results: { status: number; id: string }[] };
+  expect(res.status, JSON.stringify(body).slice(0, 2000)).toBeLessThan(300);
+  expect(body.results.map((r) => r.status)).toEqual(alerts.map(() => 202));
+  return body.results.map((r) => r.id);
+}
+
+async function inboxIds(agency: string): Promise<string[]> {
+  const ids: string[] = [];
+  let after = '0';
+  for (;;) {
+    const res = await fetch(`${gateways[agency]!.url}/v1/feed?after=${after}&limit=1000`, {
+      headers: { authorization: `Bearer ${token.token}` },
+    });
+    const page = (await res.json()) as { items: { id: string }[]; next: string; hasMore: boolean };
+    ids.push(...page.items.map((i) => i.id));
+    after = page.next;
+    if (!page.hasMore) return ids;
+  }
+}
+
+async function inboxHolding(agency: string, ids: readonly string[], ms: number) {
+  return eventually(
+    async () => {
+      const inbox = await inboxIds(agency);
+      return ids.every((id) => inbox.includes(id)) ? inbox : undefined;
+    },
+    ms,
+    `${agency}'s inbox to hold ${ids.length} alerts`,
+  );
+}
+
+async function readiness(): Promise<Record<string, string>> {
+  return (
+    (await (await fetch(`${router.url}/readyz`)).json()) as { checks: Record<string, string> }
+  ).checks;
+}
+
+/** The router's "alert routed" lines of the honest agency's alerts that held a copy. */
+function honestHeld(): string[] {
+  return routerLog.lines.filter(
+    (l) =>
+      l.includes('"msg":"alert routed"') &&
+      l.includes(`"origin":"${HONEST}"`) &&
+      l.includes('"held":['),
+  );
+}
+
+describe('feeds with limits retention - a flooder whose budget has room again', () => {
+  it('another agency’s copies are never held behind the flooder’s held copies', async () => {
+    // 72 alerts of about 21 KB to three partners: the flooder is spent, then resumed, about
+    // every 5 s (max age, a bucket, the slack) while its held copies go out a budget at a time.
+    for (let i = 0; i < 18; i++)
+      await submitAll(
+        FLOODER,
+        Array.from({ length: 4 }, () => largeReport(FLOODER)),
+      );
+    await eventually(
+      async () => (await readiness())['originBudgets']?.includes(FLOODER) || undefined,
+      10_000,
+      "the flooder's budget to be spent",
+    );
+    // The honest agency's small alerts, one every 300 ms or so, for 15 s (the flooder resumes
+    // about every 5 s).
+    const latencies: number[] = [];
+    const t0 = Date.now();
+    while (Date.now() - t0 < 15_000) {
+      const s = Date.now();
+      const [id] = await submitAll(HONEST, [seizureReport(HONEST)]);
+      await inboxHolding(READERS[0]!, [id!], 60_000);
+      latencies.push(Date.now() - s);
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    expect(
+      routerLog.lines.some((l) => l.includes('"msg":"origin budget has room again')),
+      'the flooder resumed at least once',
+    ).toBe(true);
+    const held = honestHeld();
+    expect(held, `honest alerts held (latencies ${JSON.stringify(latencies)} ms)`).toEqual([]);
+    expect(Math.max(...latencies), 'slowest honest alert (ms)').toBeLessThan(3000);
+  }, 200_000);
+});
