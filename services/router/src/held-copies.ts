@@ -260,14 +260,28 @@ export class HeldCopies {
     if (total === 0) return false;
     const from = this.#heldFrom.get(recipient);
     if (!from || origin === undefined || (from.get(origin)?.n ?? 0) > 0) return true;
-    let forBudget = 0;
-    for (const h of from.values()) forBudget += h.forBudget;
-    return total - forBudget > 0;
+    // Held since the counts were read from the database: of no origin known yet, so waited behind.
+    let known = 0;
+    let blocking = 0;
+    for (const [o, h] of from) {
+      known += h.n;
+      // An origin whose budget is spent now holds up nobody, whatever its rows were held for
+      // (some were held behind its own earlier ones before it was spent).
+      if (!this.#d.budget?.spent(o)) blocking += h.n - h.forBudget;
+    }
+    return blocking > 0 || total > known;
   }
 
-  /** Whether `origin`'s copies held for `recipient` include some held for its budget. */
+  /**
+   * Whether a copy of `origin`'s held behind its own held copies is held for its budget: its
+   * budget is spent now, or its copies it waits behind were held for it.
+   */
   #heldForOwnBudget(recipient: string, origin: string | undefined): boolean {
-    return origin !== undefined && (this.#heldFrom.get(recipient)?.get(origin)?.forBudget ?? 0) > 0;
+    if (origin === undefined) return false;
+    return (
+      this.#d.budget?.spent(origin) === true ||
+      (this.#heldFrom.get(recipient)?.get(origin)?.forBudget ?? 0) > 0
+    );
   }
 
   /** Starts a round of releasing held copies now (an agency's budget has room again). */

@@ -91,7 +91,14 @@ export class Notifier {
         const size = r.bytes + 1;
         const chunks = byAgency.get(r.agency) ?? [];
         let last = chunks[chunks.length - 1];
-        if (!last || last.events.length >= max || last.bytes + size > maxBytes)
+        // Events another agency paid for never share a notice with the addressee's own: the
+        // addressee's are then all charged to it and checked against its budget.
+        if (
+          !last ||
+          last.events.length >= max ||
+          last.bytes + size > maxBytes ||
+          last.precharged > 0 !== r.precharged > 0
+        )
           chunks.push((last = { ids: [], events: [], bytes: 0, precharged: 0 }));
         last.ids.push(r.id);
         last.events.push(r.event);

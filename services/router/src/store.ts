@@ -359,7 +359,7 @@ export function noticeEventCharge(eventBytes: number): number {
 }
 
 /** The fixed part of a notice on the feed stream, rounded up (see {@link noticeEventCharge}). */
-export const NOTICE_FIXED_BYTES = 1024;
+export const NOTICE_FIXED_BYTES = 2048;
 
 /**
  * The router's database: the audit chain, plus the alerts it routed and who received each.
@@ -405,6 +405,11 @@ export class RouterStore {
     this.#groupRefusals = options.groupRefusals ?? true;
     db.exec(SCHEMA);
     migrate(db);
+    // After migrate, which adds for_budget to an older table: held copies counted per recipient
+    // and origin (heldOrigins) from the index alone, never reading past the envelopes.
+    db.exec(
+      'CREATE INDEX IF NOT EXISTS held_copies_budget ON held_copies (recipient, origin, for_budget)',
+    );
     // Every alert is checked against the ids its sender was delivered (ERR_ALERT_ID_REUSED): by
     // alert id alone, which the (origin, alert_id) key does not serve (a scan of every routed
     // alert, per alert).
@@ -739,13 +744,19 @@ export class RouterStore {
           )
           .all() as { origin: string }[]
       ).filter((o) => !except.has(o.origin));
-      const one = this.#db.prepare(
-        `SELECT ${cols} FROM held_copies WHERE origin = ? AND recipient = ? ORDER BY id LIMIT ?`,
+      // Ids first (from the index alone), then only the rows chosen: envelopes are large.
+      const ids = this.#db.prepare(
+        'SELECT id FROM held_copies WHERE origin = ? AND recipient = ? ORDER BY id LIMIT ?',
       );
-      rows = origins
-        .flatMap((o) => one.all(o.origin, recipient, limit) as Row[])
-        .sort((a, b) => a.id - b.id)
+      const chosen = origins
+        .flatMap((o) => (ids.all(o.origin, recipient, limit) as { id: number }[]).map((r) => r.id))
+        .sort((a, b) => a - b)
         .slice(0, limit);
+      const byId = this.#db.prepare(`SELECT ${cols} FROM held_copies WHERE id = ?`);
+      rows = chosen.flatMap((id) => {
+        const r = byId.get(id) as Row | undefined;
+        return r ? [r] : [];
+      });
     }
     return rows.map((r) => ({
       id: r.id,
@@ -837,15 +848,29 @@ export class RouterStore {
     let precharged = 0;
     if (cause !== undefined && cause !== agency && this.chargeCause) {
       precharged = noticeEventCharge(Buffer.byteLength(json));
-      this.chargeCause(cause, precharged);
+      this.#charges.push([cause, precharged]);
     }
     this.#insertOutbox.run(agency, json, precharged);
   }
 
   /** Commits outcomes and their audit records in one immediate transaction. */
   write(outcomes: readonly Outcome[], at = new Date().toISOString()): void {
-    this.#write.immediate(outcomes, at);
+    // Charges for notice events are made once the transaction holding them commits: a batch
+    // that rolls back (and its receipts, redelivered, written again) charges nothing.
+    this.#charges = [];
+    try {
+      this.#write.immediate(outcomes, at);
+    } catch (err) {
+      this.#charges = [];
+      throw err;
+    }
+    const charges = this.#charges;
+    this.#charges = [];
+    for (const [cause, bytes] of charges) this.chargeCause?.(cause, bytes);
   }
+
+  /** Charges for notice events queued by the transaction under way (see {@link write}). */
+  #charges: [string, number][] = [];
 
   #apply(o: Outcome, at: string): AuditEntry[] {
     if (o.kind === 'agreements') {
