@@ -233,11 +233,17 @@ export class HeldCopies {
     publish: () => Promise<T>,
     origin?: string,
   ): Promise<{ readonly ack: T } | { readonly held: string; readonly forBudget?: true }> {
-    const r = this.#behindHeld(recipient, origin)
+    const behind = this.#behindHeld(recipient, origin);
+    const r = behind
       ? {
-          full: `earlier copies for ${recipient} are held: this one waits behind them`,
+          full:
+            behind === 'own'
+              ? `earlier copies of ${origin}'s for ${recipient} are held: this one waits behind them`
+              : `earlier copies for ${recipient} are held for want of room in its feed: this one waits behind them`,
           // Behind its own origin's copies held for its budget: held for the same reason.
-          ...(this.#heldForOwnBudget(recipient, origin) ? { budget: true as const } : {}),
+          ...(behind === 'own' && this.#heldForOwnBudget(recipient, origin)
+            ? { budget: true as const }
+            : {}),
         }
       : await this.admit(recipient, bytes, publish, {
           copy: true,
@@ -255,11 +261,12 @@ export class HeldCopies {
    * behind another origin's copies held for that origin's budget, whether or not it is spent
    * still: an agency's budget never holds up another agency's copies.
    */
-  #behindHeld(recipient: string, origin: string | undefined): boolean {
+  #behindHeld(recipient: string, origin: string | undefined): 'own' | 'room' | undefined {
     const total = this.#held.get(recipient)?.count ?? 0;
-    if (total === 0) return false;
+    if (total === 0) return undefined;
     const from = this.#heldFrom.get(recipient);
-    if (!from || origin === undefined || (from.get(origin)?.n ?? 0) > 0) return true;
+    if (origin !== undefined && (from?.get(origin)?.n ?? 0) > 0) return 'own';
+    if (!from || origin === undefined) return 'room';
     // Held since the counts were read from the database: of no origin known yet, so waited behind.
     let known = 0;
     let blocking = 0;
@@ -269,7 +276,7 @@ export class HeldCopies {
       // (some were held behind its own earlier ones before it was spent).
       if (!this.#d.budget?.spent(o)) blocking += h.n - h.forBudget;
     }
-    return blocking > 0 || total > known;
+    return blocking > 0 || total > known ? 'room' : undefined;
   }
 
   /**
