@@ -10,10 +10,10 @@ import {
 } from '@alert-hub/runtime';
 import type { RouterMetrics } from './metrics.js';
 import type { OriginBudget } from './origin-budget.js';
+import type { HeldFrom, HeldRow, Outcome, RouterStore } from './store.js';
 
 /** What {@link OriginBudget.charge} returns: handed back to refund a message not stored. */
 type OriginCharged = ReturnType<OriginBudget['charge']>;
-import type { HeldFrom, HeldRow, Outcome, RouterStore } from './store.js';
 
 export interface HeldCopiesDeps {
   readonly js: JetStreamClient;
@@ -247,7 +247,9 @@ export class HeldCopies {
         }
       : await this.admit(recipient, bytes, publish, {
           copy: true,
-          ...(origin === undefined ? {} : { charge: origin }),
+          ...(origin === undefined
+            ? {}
+            : { charge: origin, chargeBytes: this.#d.budget?.copyCharge(bytes) ?? bytes }),
         });
     if ('ack' in r) return r;
     const forBudget = 'budget' in r && r.budget === true;
@@ -312,8 +314,9 @@ export class HeldCopies {
       /** The agency the bytes are charged to (a copy's origin); the recipient by default (a notice). */
       readonly charge?: string;
       /**
-       * What is charged to it, `bytes` by default: less for a notice whose events were charged
-       * to the agencies whose messages made them (see `RouterStore.chargeCause`).
+       * What is charged to it, `bytes` by default: more for a copy (its origin pays for the
+       * delivered notice its receipt will make, `OriginBudget.copyCharge`), less for a notice
+       * whose events were paid for apart (`RouterStore.chargeDelivered`).
        */
       readonly chargeBytes?: number;
     } = {},
@@ -544,14 +547,15 @@ export class HeldCopies {
       const maxBytes = this.#d.recipientMaxBytes();
       let waiting = this.#bytes(f);
       let quotaFull = false;
-      const rows: { row: HeldRow; bytes: number; bucket: OriginCharged }[] = [];
+      const rows: { row: HeldRow; bytes: number; charge: number; bucket: OriginCharged }[] = [];
       const budget = this.#d.budget;
       for (const row of candidates) {
         if (blocked.has(row.origin)) continue;
         const bytes = feedMessageBytes(row.subject, row.envelope, row.msgId);
+        const charge = budget?.copyCharge(bytes) ?? bytes;
         // A spent origin's rows first: they are skipped, never let fill the recipient's quota
         // ahead of another origin's.
-        if (budget?.over(row.origin, bytes) !== undefined) {
+        if (budget?.over(row.origin, charge) !== undefined) {
           blocked.add(row.origin);
           continue;
         }
@@ -559,7 +563,7 @@ export class HeldCopies {
           quotaFull = true;
           break;
         }
-        rows.push({ row, bytes, bucket: budget?.charge(row.origin, bytes) });
+        rows.push({ row, bytes, charge, bucket: budget?.charge(row.origin, charge) });
         waiting += bytes;
       }
       if (rows.length === 0) {
@@ -569,7 +573,7 @@ export class HeldCopies {
       }
       // Sent in order on one connection, so the stream stores them in order.
       const results = await Promise.allSettled(
-        rows.map(({ row: r, bytes, bucket }) =>
+        rows.map(({ row: r, bytes, charge, bucket }) =>
           this.#publish(
             recipient,
             bytes,
@@ -579,7 +583,7 @@ export class HeldCopies {
                 timeout: this.#d.publishTimeoutMs,
               }),
             true,
-            { charged: r.origin, bucket, bytes },
+            { charged: r.origin, bucket, bytes: charge },
           ),
         ),
       );

@@ -1,5 +1,5 @@
 import { MAX_FEED_MESSAGE_BYTES, type Logger } from '@alert-hub/runtime';
-import type { OriginCharge, RouterStore } from './store.js';
+import { noticeEventCharge, type OriginCharge, type RouterStore } from './store.js';
 
 /** Bytes charged to one agency in one time bucket. */
 export interface OriginBucket {
@@ -50,6 +50,13 @@ export interface OriginBudgetOptions {
   /** The clock (tests). */
   readonly now?: () => number;
 }
+
+/**
+ * What a copy's origin pays in advance for the `delivered` notice event its recipient's receipt
+ * will make: a notice of that one event, reckoned as the notifier's charge for an event of 1 KiB
+ * of JSON (575 bytes with 64-character alert, agency and receipt ids; see `noticeEventCharge`).
+ */
+export const DELIVERED_RESERVE_BYTES = noticeEventCharge(1024);
 
 /** Buckets over one max age at most: the bucket's length is `max(250 ms, maxAgeMs / 500)`. */
 const BUCKETS_PER_MAX_AGE = 500;
@@ -156,17 +163,67 @@ export class OriginBudget {
   }
 
   /**
-   * Charges `agency` for `bytes` the hub will store because of a message of its that is already
-   * handled (a partner's receipt makes a delivered notice for the alert's sender: the partner
-   * pays, not the sender), and marks it spent when that passes its budget: its inbound stream is
-   * then not read until its charges age out. It may pass its budget by what one message made.
+   * What a copy of `bytes` is charged to its origin: its bytes, plus {@link DELIVERED_RESERVE_BYTES}
+   * for the `delivered` notice its recipient's receipt will make the hub send the origin. The
+   * origin pays for that notice in advance, so neither a partner sending its receipts late spends
+   * the origin's budget, nor an agency sending a partner many small alerts spends the partner's.
    */
-  chargeCaused(agency: string, bytes: number): void {
+  copyCharge(bytes: number): number {
+    return this.#o.enforced ? bytes + DELIVERED_RESERVE_BYTES : bytes;
+  }
+
+  /**
+   * A partner's receipt made a `delivered` notice event of `bytes` for `origin`'s copy forwarded
+   * at `forwardedMs`. While the copy's charge still counts, its reservation pays: it is moved to
+   * now (the notice stays in the stream from now on) and `origin`'s total does not grow, so the
+   * partner's timing cannot spend the origin's budget; what the event needs beyond the
+   * reservation is the partner's. A receipt for a copy whose charge has aged out (sent later than
+   * the stream's max age, or for a copy this router did not forward) is the partner's to pay: it
+   * is charged to `receipter`, which is marked spent when that passes its budget.
+   */
+  delivered(
+    origin: string,
+    forwardedMs: number | undefined,
+    receipter: string,
+    bytes: number,
+  ): void {
     if (!this.#o.enforced || bytes <= 0) return;
+    const now = this.#now();
+    if (forwardedMs === undefined || this.#bucketEnd(forwardedMs) <= this.#expiredBefore(now)) {
+      this.#chargeCaused(receipter, bytes);
+      return;
+    }
+    const c = this.#charges.get(origin);
+    // The bucket the copy was charged in: the last one ending by the end of its forwarding's (the
+    // charge is made just before the publish). Not found (another router forwarded the copy):
+    // nothing is refunded and the origin pays twice for a while, never less.
+    const end = this.#bucketEnd(forwardedMs);
+    let from: OriginBucket | undefined;
+    for (let i = (c?.buckets.length ?? 0) - 1; i >= 0 && !from; i--) {
+      const b = c!.buckets[i]!;
+      if (b.until <= end && b.bytes >= DELIVERED_RESERVE_BYTES) from = b;
+    }
+    if (from) {
+      from.bytes -= DELIVERED_RESERVE_BYTES;
+      from.unflushed -= DELIVERED_RESERVE_BYTES;
+      c!.total -= DELIVERED_RESERVE_BYTES;
+    }
+    const own = Math.min(bytes, DELIVERED_RESERVE_BYTES);
+    this.charge(origin, own);
+    if (bytes > own) this.#chargeCaused(receipter, bytes - own);
+  }
+
+  /** Charges `agency` for bytes a message of its made the hub store; marks it spent past its budget. */
+  #chargeCaused(agency: string, bytes: number): void {
     this.charge(agency, bytes);
     const c = this.#of(agency);
     const budget = this.#o.budget(agency);
     if (c.total > budget) this.#markSpent(agency, c, budget);
+  }
+
+  /** The end of the bucket holding `ms`. */
+  #bucketEnd(ms: number): number {
+    return (Math.floor(ms / this.bucketMs) + 1) * this.bucketMs;
   }
 
   /**
@@ -176,7 +233,7 @@ export class OriginBudget {
   charge(agency: string, bytes: number): OriginBucket | undefined {
     if (!this.#o.enforced) return undefined;
     const c = this.#of(agency);
-    const until = (Math.floor(this.#now() / this.bucketMs) + 1) * this.bucketMs;
+    const until = this.#bucketEnd(this.#now());
     let last = c.buckets[c.buckets.length - 1];
     if (!last || last.until !== until) c.buckets.push((last = { until, bytes: 0, unflushed: 0 }));
     last.bytes += bytes;

@@ -336,7 +336,7 @@ export async function startRouter(
       'feed stream with limits retention: an agency’s budget is less than one message of the largest size; each agency may still store one message per max age, and together they may pass the stream: raise streams.feedsMaxBytes',
     );
   // Asked on every check: follows the trust store (a reload adds or removes agencies).
-  const budgetOf = (agency: string): number => {
+  const currentBudgets = (): ReadonlyMap<string, number> => {
     const agencies = keys.trust().agencies;
     if (agencies !== budgetAgencies) {
       budgetAgencies = agencies;
@@ -348,8 +348,10 @@ export async function startRouter(
         );
       else budgets = next.budgets;
     }
-    return budgets.get(agency) ?? Math.min(...budgets.values(), Infinity);
+    return budgets;
   };
+  const budgetOf = (agency: string): number =>
+    currentBudgets().get(agency) ?? Math.min(...budgets.values(), Infinity);
   const originBudget = new OriginBudget({
     maxAgeMs: feedsMaxAgeMs,
     enforced: feedsLimits,
@@ -366,13 +368,16 @@ export async function startRouter(
   });
   originBudget.start();
   if (feedsLimits) {
-    // What the hub sends an agency because of another's message is that other agency's to pay.
-    store.chargeCause = (cause, bytes) => originBudget.chargeCaused(cause, bytes);
+    // A delivered notice is paid by what its copy reserved; late, by the receipt's sender.
+    store.chargeDelivered = (origin, forwardedAt, receipter, bytes) =>
+      originBudget.delivered(
+        origin,
+        forwardedAt === null ? undefined : Date.parse(forwardedAt),
+        receipter,
+        bytes,
+      );
     metrics.originBudgetSource.charged = () => originBudget.charged();
-    metrics.originBudgetSource.budgets = () => {
-      budgetOf('');
-      return budgets;
-    };
+    metrics.originBudgetSource.budgets = currentBudgets;
     log.info(
       {
         maxAgeMs: feedsMaxAgeMs,

@@ -147,8 +147,8 @@ export interface RoutedState {
 // legacy stream (the column's default), which is where they came from.
 // An alert is identified by (origin, id): one agency's id never shadows another's. Databases
 // made before that (tables "routed" and "deliveries", keyed by id alone) are carried over once.
-// No index of our own: `hubctl audit verify` refuses indexes it does not know (only retractions
-// look an id up across origins, a scan).
+// Indexes on these state tables are the router's to add (below, and after migrate); on the
+// log's own tables `hubctl audit verify` refuses any it does not know (`checkSchema`).
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS routed_alerts (
   origin     TEXT    NOT NULL,
@@ -224,8 +224,8 @@ CREATE TABLE IF NOT EXISTS outbox (
   id         INTEGER PRIMARY KEY AUTOINCREMENT,
   agency     TEXT    NOT NULL,
   event      TEXT    NOT NULL,
-  -- bytes of the feed stream already charged for this event to the agency whose message made it
-  -- (a partner's receipt makes a delivered event for the sender): not charged to agency again
+  -- bytes of the feed stream already charged for this event (a delivered event, paid by what its
+  -- copy reserved or by the partner whose receipt made it): not charged to agency again
   precharged INTEGER NOT NULL DEFAULT 0
 );
 -- per agency: an agency whose feed has no room may hold many rows the others' reads must skip
@@ -343,14 +343,14 @@ export interface OutboxRow {
   /** UTF-8 bytes of the event's JSON as stored (what it adds to a notice). */
   readonly bytes: number;
   /**
-   * Bytes of the feed stream already charged for it to the agency whose message made it (see
-   * {@link RouterStore.chargeCause}); 0 when it is its addressee's to pay.
+   * Bytes of the feed stream already charged for it (a `delivered` event: see
+   * {@link RouterStore.chargeDelivered}); 0 when the notifier charges its addressee.
    */
   readonly precharged: number;
 }
 
 /**
- * What one notice event is charged in the feed stream when another agency's message made it: its
+ * What one notice event is charged in the feed stream when it is paid for apart from its notice: its
  * JSON in the notice's base64url payload, plus a whole notice's fixed part (the hub's signature
  * and protected header, the notice's own fields, subject and message id), as if it went alone.
  */
@@ -835,20 +835,27 @@ export class RouterStore {
   }
 
   /**
-   * Called when a notice event made by another agency's message is queued (a partner's receipt
-   * makes a `delivered` event for the alert's sender): `cause` is charged `bytes` of the feed
-   * stream for it, so that what the hub sends an agency because of others never spends that
-   * agency's own budget (origin-budget.ts). Set by the router when budgets are in force.
+   * Called, once its transaction commits, for each `delivered` event a partner's receipt queues
+   * for an alert's sender (`origin`): `bytes` of the feed stream, paid by what the copy forwarded
+   * at `forwardedAt` reserved, or by the partner (`receipter`) when that has aged out
+   * (`OriginBudget.delivered`). The notifier does not charge the sender for them again. Set by the
+   * router when budgets are in force.
    */
-  chargeCause: ((cause: string, bytes: number) => void) | undefined;
+  chargeDelivered:
+    | ((origin: string, forwardedAt: string | null, receipter: string, bytes: number) => void)
+    | undefined;
 
-  #notify(agency: string | undefined, event: NoticeEvent, cause?: string): void {
+  #notify(
+    agency: string | undefined,
+    event: NoticeEvent,
+    delivered?: { readonly receipter: string; readonly forwardedAt: string | null },
+  ): void {
     if (!agency) return;
     const json = JSON.stringify(event);
     let precharged = 0;
-    if (cause !== undefined && cause !== agency && this.chargeCause) {
+    if (delivered !== undefined && delivered.receipter !== agency && this.chargeDelivered) {
       precharged = noticeEventCharge(Buffer.byteLength(json));
-      this.#charges.push([cause, precharged]);
+      this.#charges.push([agency, delivered.forwardedAt, delivered.receipter, precharged]);
     }
     this.#insertOutbox.run(agency, json, precharged);
   }
@@ -866,11 +873,12 @@ export class RouterStore {
     }
     const charges = this.#charges;
     this.#charges = [];
-    for (const [cause, bytes] of charges) this.chargeCause?.(cause, bytes);
+    for (const [origin, forwardedAt, receipter, bytes] of charges)
+      this.chargeDelivered?.(origin, forwardedAt, receipter, bytes);
   }
 
-  /** Charges for notice events queued by the transaction under way (see {@link write}). */
-  #charges: [string, number][] = [];
+  /** Charges for `delivered` events queued by the transaction under way (see {@link write}). */
+  #charges: [origin: string, forwardedAt: string | null, receipter: string, bytes: number][] = [];
 
   #apply(o: Outcome, at: string): AuditEntry[] {
     if (o.kind === 'agreements') {
@@ -1128,8 +1136,11 @@ export class RouterStore {
           receiptSha256: o.receiptSha256,
           kid: o.kid,
         },
-        // The receipt's sender made this event: it pays for it, not the alert's sender.
-        o.agency,
+        // Paid by what the copy reserved (or by the receipt's sender, late): see chargeDelivered.
+        {
+          receipter: o.agency,
+          forwardedAt: this.#delivery.get(d.origin, d.alertId, o.agency)?.forwarded_at ?? null,
+        },
       );
     }
     return entries;

@@ -8,7 +8,7 @@ import {
   recipientQuotaBytes,
 } from '@alert-hub/runtime';
 import { makeHubFixture, memoryLogger } from '@alert-hub/testkit';
-import { OriginBudget } from '../src/origin-budget.js';
+import { DELIVERED_RESERVE_BYTES, OriginBudget } from '../src/origin-budget.js';
 import { RouterStore } from '../src/store.js';
 
 /**
@@ -106,6 +106,40 @@ describe('origin budget - bytes charged per agency over the feed stream’s max 
     b.charge('SG-NPARKS', 3_000);
     b.refund('SG-NPARKS', bucket, 6_000);
     expect(b.charged().get('SG-NPARKS')).toBe(3_000);
+    b.stop();
+  });
+
+  it('a copy pays in advance for the delivered notice its receipt will make: a receipt in time moves that reservation to now (its sender’s total does not grow, its partner pays nothing); a receipt after the copy’s charge aged out is the partner’s to pay', () => {
+    const clock = { t: 3_000_000 };
+    const spent: string[] = [];
+    const { b } = budgetOn('delivered.db', clock, 20_000, { onSpent: (a) => spent.push(a) });
+    const copy = 1_000;
+    expect(b.copyCharge(copy)).toBe(copy + DELIVERED_RESERVE_BYTES);
+    const forwarded = clock.t;
+    b.charge('SG-NPARKS', b.copyCharge(copy));
+    // The partner's receipt, a moment later: the notice event costs less than the reservation.
+    clock.t += 2_000;
+    const event = DELIVERED_RESERVE_BYTES - 500;
+    b.delivered('SG-NPARKS', forwarded, 'VN-CUSTOMS', event);
+    expect(b.charged().get('SG-NPARKS')).toBe(copy + event);
+    expect(b.charged().get('VN-CUSTOMS') ?? 0).toBe(0);
+    // The notice stays in the stream from now on: its charge ages out with it, not with the copy.
+    clock.t = forwarded + MAX_AGE + b.bucketMs + b.slackMs;
+    b.tick();
+    expect(b.charged().get('SG-NPARKS')).toBe(event);
+    // A copy whose charge has aged out: its receipt's notice is the partner's; past the
+    // partner's budget, the partner is spent (its own lateness), never the sender.
+    const late = clock.t;
+    b.charge('SG-NPARKS', b.copyCharge(copy));
+    clock.t = late + MAX_AGE + b.bucketMs + b.slackMs;
+    for (let i = 0; i < 8; i++) b.delivered('SG-NPARKS', late, 'VN-CUSTOMS', event);
+    expect(b.charged().get('VN-CUSTOMS')).toBe(8 * event);
+    expect(spent).toEqual(['VN-CUSTOMS']);
+    // An event larger than the reservation: the partner pays what is beyond it.
+    clock.t += 1_000;
+    b.charge('SG-NPARKS', b.copyCharge(copy));
+    b.delivered('SG-NPARKS', clock.t, 'KE-KWS', DELIVERED_RESERVE_BYTES + 300);
+    expect(b.charged().get('KE-KWS')).toBe(300);
     b.stop();
   });
 

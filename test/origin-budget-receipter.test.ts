@@ -1,0 +1,271 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stringify as toYaml } from 'yaml';
+import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import { nanos, type NatsConnection } from '@nats-io/transport-node';
+import { Streams } from '@alert-hub/core';
+import { loadConfig as gatewayConfig, startGateway, type Gateway } from '@alert-hub/gateway';
+import { loadConfig as routerConfig, startRouter, type Router } from '@alert-hub/router';
+import { createToken, provisionHub } from '@alert-hub/runtime';
+import { useNatsServer } from '@alert-hub/testkit/harness';
+import {
+  OPEN_JS_API,
+  eventually,
+  gatewaySettings,
+  makeHubFixture,
+  memoryLogger,
+  routerSettings,
+  seizureAgreement,
+  seizureReport,
+  writeConfig,
+} from '@alert-hub/testkit';
+
+/**
+ * With limits retention each agency has a byte budget over the feed stream's max age. A partner's
+ * receipt makes a `delivered` notice event for the alert's origin. Charged to the partner that
+ * sent the receipt, at a whole notice's reckoning (noticeEventCharge: about 2.4 KB an event, more
+ * than a small alert's copy costs its origin), an agency sending a partner many small alerts made
+ * the partner's own, ordinary receipts spend the partner's budget: the partner (the victim, whose
+ * gateway runs with default settings) was marked spent, its inbound stream no longer read, and its
+ * own alerts waited until those charges aged out, while the sender (the attacker) stayed within
+ * its own budget. Now a copy's origin pays for that notice in advance (OriginBudget.copyCharge).
+ * Same setup as test/origin-budget-receipts.test.ts (the mirror attack): real nats-server, router
+ * and gateways in this process, the feed stream's max age cut to a few seconds.
+ */
+const ATTACKER = 'KE-KWS';
+const VICTIM = 'TZ-WD';
+const OTHER = 'VN-CUSTOMS';
+const AGENCIES = [ATTACKER, VICTIM, OTHER];
+const VICTIM_BUDGET = 300_000;
+/**
+ * Ample for the attacker's copies (about 0.54 MB charged at this rate), and for the delivered
+ * events they may be made to pay for (about 1.0 MB with them).
+ */
+const ATTACKER_BUDGET = 2_000_000;
+const FEEDS_MAX_BYTES = 4 * 1024 * 1024;
+const FEEDS_MAX_AGE_MS = 6000;
+/** The attacker sends BATCH alerts every EVERY_MS for SEND_MS. */
+const BATCH = 10;
+const EVERY_MS = 500;
+const SEND_MS = 30_000;
+const nats = useNatsServer();
+const fx = makeHubFixture(AGENCIES);
+const token = createToken();
+let router: Router;
+let nc: NatsConnection;
+let jsm: JetStreamManager;
+const routerLog = memoryLogger('router');
+const gateways: Record<string, Gateway> = {};
+
+beforeAll(async () => {
+  nc = await nats.connect();
+  jsm = await jetstreamManager(nc);
+  // Inbound streams keep a minute (a spent agency's waiting alerts stay there); the feed stream
+  // keeps its copies FEEDS_MAX_AGE_MS.
+  await provisionHub(jsm, AGENCIES, {
+    limits: {
+      feedsRetention: 'limits',
+      feedsMaxBytes: FEEDS_MAX_BYTES,
+      maxAgeMs: 60_000,
+      duplicateWindowMs: FEEDS_MAX_AGE_MS / 2,
+    },
+  });
+  const feeds = await jsm.streams.info(Streams.Feeds);
+  await jsm.streams.update(Streams.Feeds, { ...feeds.config, max_age: nanos(FEEDS_MAX_AGE_MS) });
+  const agreementsFile = join(fx.dir, 'agreements.yaml');
+  writeFileSync(
+    agreementsFile,
+    toYaml({
+      agreements: [
+        seizureAgreement('AV', 'attacker-victim', [ATTACKER, VICTIM]),
+        seizureAgreement('VO', 'victim-other', [VICTIM, OTHER]),
+      ],
+    }),
+  );
+  router = await startRouter(
+    routerConfig(
+      {},
+      writeConfig(
+        fx.dir,
+        'router',
+        routerSettings(fx, nats.url, {
+          agreementsFile,
+          provision: false,
+          streams: {
+            feedsRetention: 'limits',
+            feedsMaxBytes: FEEDS_MAX_BYTES,
+            heldRetryMs: 300,
+            originMaxBytesFor: { [VICTIM]: VICTIM_BUDGET, [ATTACKER]: ATTACKER_BUDGET },
+          },
+          noticeCoalesceMs: 50,
+        }),
+      ),
+    ),
+    { log: routerLog.log },
+  );
+  // Every gateway with default receipt settings: the victim receipts what it stores, as usual.
+  for (const agency of AGENCIES)
+    gateways[agency] = await startGateway(
+      gatewayConfig(
+        {},
+        writeConfig(
+          fx.dir,
+          `gw-${agency}`,
+          gatewaySettings(fx, nats.url, agency, token.sha256, {
+            nats: { servers: [nats.url], jsApiPrefix: OPEN_JS_API },
+            clients: [{ name: 'c', tokenSha256: token.sha256, roles: ['submit', 'read-feed'] }],
+          }),
+        ),
+      ),
+      { log: memoryLogger(`gateway-${agency}`).log },
+    );
+}, 60_000);
+afterAll(async () => {
+  for (const g of Object.values(gateways)) await g.close();
+  await router?.close();
+  await nc?.close();
+  fx.cleanup();
+});
+
+async function submitAll(agency: string, alerts: unknown[]): Promise<string[]> {
+  const res = await fetch(`${gateways[agency]!.url}/v1/alerts:batch`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token.token}` },
+    body: JSON.stringify(alerts),
+  });
+  const body = (await res.json()) as { results: { status: number; id: string }[] };
+  expect(res.status, JSON.stringify(body).slice(0, 2000)).toBeLessThan(300);
+  expect(body.results.map((r) => r.status)).toEqual(alerts.map(() => 202));
+  return body.results.map((r) => r.id);
+}
+
+async function inboxIds(agency: string): Promise<string[]> {
+  const ids: string[] = [];
+  let after = '0';
+  for (;;) {
+    const res = await fetch(`${gateways[agency]!.url}/v1/feed?after=${after}&limit=1000`, {
+      headers: { authorization: `Bearer ${token.token}` },
+    });
+    const page = (await res.json()) as { items: { id: string }[]; next: string; hasMore: boolean };
+    ids.push(...page.items.map((i) => i.id));
+    after = page.next;
+    if (!page.hasMore) return ids;
+  }
+}
+
+async function inboxHolding(agency: string, ids: readonly string[], ms: number) {
+  return eventually(
+    async () => {
+      const inbox = await inboxIds(agency);
+      return ids.every((id) => inbox.includes(id)) ? inbox : undefined;
+    },
+    ms,
+    `${agency}'s inbox to hold ${ids.length} alerts`,
+  );
+}
+
+async function readiness(): Promise<Record<string, string>> {
+  return (
+    (await (await fetch(`${router.url}/readyz`)).json()) as { checks: Record<string, string> }
+  ).checks;
+}
+
+async function gauge(name: string, label: string, value: string): Promise<number> {
+  const text = await (await fetch(`${router.url}/metrics`)).text();
+  const m = new RegExp(`^${name}\\{[^}]*${label}="${value}"[^}]*\\} (\\S+)$`, 'm').exec(text);
+  return m ? Number(m[1]) : 0;
+}
+
+/** The router's "origin budget spent" warnings naming `agency`. */
+function spentLogs(agency: string): number {
+  return routerLog.lines.filter(
+    (l) => l.includes('"msg":"origin budget spent') && l.includes(`"agency":"${agency}"`),
+  ).length;
+}
+
+describe('attack: an agency spends a partner’s budget with the partner’s own receipts', () => {
+  it('the victim is not spent by delivered notices its receipts of another agency’s alerts make', async () => {
+    expect(await gauge('ahub_router_origin_budget_bytes', 'agency', VICTIM)).toBe(VICTIM_BUDGET);
+    expect(await gauge('ahub_router_origin_budget_bytes', 'agency', ATTACKER)).toBe(
+      ATTACKER_BUDGET,
+    );
+    // Watched every 100 ms from now to the end: whether either agency is found spent, and the
+    // most charged to each.
+    const seen = { victimSpentAtMs: -1, attackerSpentAtMs: -1, victimMax: 0, attackerMax: 0 };
+    const t0 = Date.now();
+    let watching = true;
+    const watcher = (async () => {
+      while (watching) {
+        const spent = (await readiness())['originBudgets'] ?? '';
+        if (seen.victimSpentAtMs < 0 && spent.includes(VICTIM))
+          seen.victimSpentAtMs = Date.now() - t0;
+        if (seen.attackerSpentAtMs < 0 && spent.includes(ATTACKER))
+          seen.attackerSpentAtMs = Date.now() - t0;
+        seen.victimMax = Math.max(
+          seen.victimMax,
+          await gauge('ahub_router_origin_charged_bytes', 'agency', VICTIM),
+        );
+        seen.attackerMax = Math.max(
+          seen.attackerMax,
+          await gauge('ahub_router_origin_charged_bytes', 'agency', ATTACKER),
+        );
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
+    try {
+      // The attacker sends the victim small alerts at a steady rate, 20 a second: well within its
+      // own budget; their delivered events, at about 2.9 KB a copy, are more than what a copy
+      // costs its origin without the reservation for them.
+      const sent: string[] = [];
+      for (let i = 0; Date.now() - t0 < SEND_MS; i++) {
+        const wait = t0 + i * EVERY_MS - Date.now();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        sent.push(
+          ...(await submitAll(
+            ATTACKER,
+            Array.from({ length: BATCH }, () => seizureReport(ATTACKER)),
+          )),
+        );
+      }
+      // Just after, the victim's own alert to its other partner.
+      const s = Date.now();
+      const [probe] = await submitAll(VICTIM, [seizureReport(VICTIM)]);
+      await inboxHolding(OTHER, [probe!], 60_000);
+      const probeMs = Date.now() - s;
+      // Everything the attacker sent reached the victim.
+      await inboxHolding(VICTIM, sent, 60_000);
+      // The victim's last receipts (its gateway waits receipts.coalesceMs, 200 ms by default).
+      await new Promise((r) => setTimeout(r, 2000));
+      watching = false;
+      await watcher;
+      const report = {
+        sent: sent.length,
+        victimBudget: VICTIM_BUDGET,
+        victimMaxCharged: seen.victimMax,
+        victimSpentAtMs: seen.victimSpentAtMs < 0 ? null : seen.victimSpentAtMs,
+        victimSpentLogs: spentLogs(VICTIM),
+        attackerBudget: ATTACKER_BUDGET,
+        attackerMaxCharged: seen.attackerMax,
+        attackerSpentAtMs: seen.attackerSpentAtMs < 0 ? null : seen.attackerSpentAtMs,
+        probeMs,
+      };
+      console.log('ATTACK3', JSON.stringify(report));
+      expect(
+        report.victimSpentAtMs,
+        'the victim found spent by the delivered notices its receipts of the attacker’s alerts made',
+      ).toBeNull();
+      expect(
+        report.victimSpentLogs,
+        "the router's 'origin budget spent' lines naming the victim",
+      ).toBe(0);
+      // Spent, it would have waited for its charges to age out (over 7 s; about 200 ms when not).
+      expect(probeMs, "the victim's next alert reached its other partner within ms").toBeLessThan(
+        5000,
+      );
+    } finally {
+      watching = false;
+      await watcher;
+    }
+  }, 180_000);
+});
