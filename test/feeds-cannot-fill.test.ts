@@ -1,26 +1,10 @@
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { stringify as toYaml } from 'yaml';
 import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { Streams, receiptSubject } from '@alert-hub/core';
-import { loadConfig as gatewayConfig, startGateway, type Gateway } from '@alert-hub/gateway';
-import { loadConfig as routerConfig, startRouter, type Router } from '@alert-hub/router';
-import { MAX_FEED_MESSAGE_BYTES, createToken, recipientQuotaBytes } from '@alert-hub/runtime';
-import { useNatsServer } from '@alert-hub/testkit/harness';
-import {
-  OPEN_JS_API,
-  eventually,
-  gatewaySettings,
-  makeHubFixture,
-  memoryLogger,
-  routerDrained,
-  routerSettings,
-  seizureAgreement,
-  seizureReport,
-  writeConfig,
-} from '@alert-hub/testkit';
+import { MAX_FEED_MESSAGE_BYTES, recipientQuotaBytes } from '@alert-hub/runtime';
+import { eventually, routerDrained, seizureAgreement, seizureReport } from '@alert-hub/testkit';
+import { largeReport, useInProcessHub } from './support/inprocess-hub.js';
 
 /**
  * The feed stream cannot be filled by one agency, sending or absent: on the default settings
@@ -36,125 +20,26 @@ const HONEST = 'TZ-WD';
 const AGENCIES = [FLOODER, ABSENT, READER, HONEST];
 const FEEDS_MAX_BYTES = 2 * 1024 * 1024;
 const QUOTA = recipientQuotaBytes(FEEDS_MAX_BYTES, AGENCIES.length);
-const nats = useNatsServer();
-const fx = makeHubFixture(AGENCIES);
-const token = createToken();
-let router: Router;
+const hub = useInProcessHub(AGENCIES);
+const { submitAll, inboxHolding, gauge } = hub;
 let nc: NatsConnection;
 let jsm: JetStreamManager;
-const gateways: Record<string, Gateway> = {};
-const logs: Record<string, ReturnType<typeof memoryLogger>> = {};
-
-async function startAgencyGateway(agency: string): Promise<void> {
-  logs[agency] = memoryLogger(`gateway-${agency}`);
-  gateways[agency] = await startGateway(
-    gatewayConfig(
-      {},
-      writeConfig(
-        fx.dir,
-        `gw-${agency}`,
-        gatewaySettings(fx, nats.url, agency, token.sha256, {
-          nats: { servers: [nats.url], jsApiPrefix: OPEN_JS_API },
-          clients: [{ name: 'c', tokenSha256: token.sha256, roles: ['submit', 'read-feed'] }],
-        }),
-      ),
-    ),
-    { log: logs[agency].log },
-  );
-}
 
 beforeAll(async () => {
-  const agreementsFile = join(fx.dir, 'agreements.yaml');
-  writeFileSync(agreementsFile, toYaml({ agreements: [seizureAgreement('ALL', 'all', AGENCIES)] }));
-  router = await startRouter(
-    routerConfig(
-      {},
-      writeConfig(
-        fx.dir,
-        'router',
-        // Nothing about retention or quotas: the defaults are what is tested.
-        routerSettings(fx, nats.url, {
-          agreementsFile,
-          streams: { feedsMaxBytes: FEEDS_MAX_BYTES, heldRetryMs: 300 },
-          noticeCoalesceMs: 50,
-        }),
-      ),
-    ),
-    { log: memoryLogger('router').log },
-  );
-  // The absent partner has no gateway until the last test.
-  for (const agency of [FLOODER, READER, HONEST]) await startAgencyGateway(agency);
-  nc = await nats.connect();
+  await hub.start({
+    agreements: [seizureAgreement('ALL', 'all', AGENCIES)],
+    // Nothing about retention or quotas: the defaults are what is tested.
+    router: {
+      streams: { feedsMaxBytes: FEEDS_MAX_BYTES, heldRetryMs: 300 },
+      noticeCoalesceMs: 50,
+    },
+    // The absent partner has no gateway until the last test.
+    gateways: [FLOODER, READER, HONEST],
+  });
+  nc = await hub.nats.connect();
   jsm = await jetstreamManager(nc);
 }, 60_000);
-afterAll(async () => {
-  for (const g of Object.values(gateways)) await g.close();
-  await router?.close();
-  fx.cleanup();
-});
-
-/** A seizure report of about 25 KB: fifty commodities with long names. */
-function largeReport(origin: string) {
-  const base = seizureReport(origin) as unknown as { seizure: { commodities: unknown[] } };
-  const commodity = {
-    taxon: {
-      scientificName: 'Manis javanica',
-      commonName: `Sunda pangolin ${'x'.repeat(100)}`,
-      citesAppendix: 'I',
-    },
-    product: 'scales',
-    quantity: { value: 12.9, unit: 't' },
-    hsCode: '0507.90',
-  };
-  return seizureReport(origin, {
-    seizure: { ...base.seizure, commodities: Array.from({ length: 50 }, () => commodity) },
-  });
-}
-
-/** Submits `alerts` in one batch request; returns their ids, each accepted. */
-async function submitAll(agency: string, alerts: unknown[]): Promise<string[]> {
-  const res = await fetch(`${gateways[agency]!.url}/v1/alerts:batch`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${token.token}` },
-    body: JSON.stringify(alerts),
-  });
-  const body = (await res.json()) as { results: { status: number; id: string }[] };
-  expect(res.status, JSON.stringify(body).slice(0, 2000)).toBeLessThan(300);
-  expect(body.results.map((r) => r.status)).toEqual(alerts.map(() => 202));
-  return body.results.map((r) => r.id);
-}
-
-async function inboxIds(agency: string): Promise<string[]> {
-  const ids: string[] = [];
-  let after = '0';
-  for (;;) {
-    const res = await fetch(`${gateways[agency]!.url}/v1/feed?after=${after}&limit=1000`, {
-      headers: { authorization: `Bearer ${token.token}` },
-    });
-    const page = (await res.json()) as { items: { id: string }[]; next: string; hasMore: boolean };
-    ids.push(...page.items.map((i) => i.id));
-    after = page.next;
-    if (!page.hasMore) return ids;
-  }
-}
-
-async function inboxHolding(agency: string, ids: readonly string[], ms = 30_000) {
-  return eventually(
-    async () => {
-      const inbox = await inboxIds(agency);
-      return ids.every((id) => inbox.includes(id)) ? inbox : undefined;
-    },
-    ms,
-    `${agency}'s inbox to hold ${ids.length} alerts`,
-  );
-}
-
-async function gauge(name: string, recipient?: string): Promise<number> {
-  const text = await (await fetch(`${router.url}/metrics`)).text();
-  const labels = recipient ? `\\{[^}]*recipient="${recipient}"[^}]*\\}` : '(?:\\{[^}]*\\})?';
-  const m = new RegExp(`^${name}${labels} (\\S+)$`, 'm').exec(text);
-  return m ? Number(m[1]) : 0;
-}
+afterAll(() => hub.close());
 
 describe('feeds - no agency can fill the feed stream for the others', () => {
   const flood: string[] = [];
@@ -188,12 +73,12 @@ describe('feeds - no agency can fill the feed stream for the others', () => {
 
     // The absent partner's feed holds its quota (and at most one message beyond); the rest of
     // its copies are held by the router, and the stream never came near full.
-    const waiting = await gauge('ahub_router_feed_waiting_bytes', ABSENT);
+    const waiting = await gauge('ahub_router_feed_waiting_bytes', 'recipient', ABSENT);
     expect(waiting).toBeGreaterThan(QUOTA / 2);
     expect(waiting).toBeLessThanOrEqual(QUOTA + MAX_FEED_MESSAGE_BYTES);
-    expect(await gauge('ahub_router_held_copies', ABSENT)).toBeGreaterThan(0);
+    expect(await gauge('ahub_router_held_copies', 'recipient', ABSENT)).toBeGreaterThan(0);
     for (const r of [READER, HONEST, FLOODER])
-      expect(await gauge('ahub_router_held_copies', r)).toBe(0);
+      expect(await gauge('ahub_router_held_copies', 'recipient', r)).toBe(0);
     const info = await jsm.streams.info(Streams.Feeds);
     expect(info.state.bytes).toBeLessThanOrEqual(QUOTA + MAX_FEED_MESSAGE_BYTES + 256 * 1024);
   }, 180_000);
@@ -212,8 +97,8 @@ describe('feeds - no agency can fill the feed stream for the others', () => {
     await routerDrained(nc);
     // Every junk message is refused; its notices wait (tried again every heldRetryMs, 300 ms).
     await new Promise((r) => setTimeout(r, 1500));
-    expect(router.store.outbox(10).length).toBeGreaterThan(0);
-    const waiting = await gauge('ahub_router_feed_waiting_bytes', ABSENT);
+    expect(hub.router.store.outbox(10).length).toBeGreaterThan(0);
+    const waiting = await gauge('ahub_router_feed_waiting_bytes', 'recipient', ABSENT);
     expect(waiting).toBeLessThanOrEqual(QUOTA + MAX_FEED_MESSAGE_BYTES);
     // Another agency's alert still reaches everyone present, at once.
     const [id] = await submitAll(HONEST, [seizureReport(HONEST)]);
@@ -223,18 +108,18 @@ describe('feeds - no agency can fill the feed stream for the others', () => {
   }, 120_000);
 
   it('once the absent partner’s gateway comes back, every held copy and waiting notice reaches it, each alert once', async () => {
-    await startAgencyGateway(ABSENT);
+    await hub.startGateway(ABSENT);
     const inbox = await inboxHolding(ABSENT, [...flood, honest], 120_000);
     expect(new Set(inbox).size).toBe(inbox.length);
     await eventually(
       async () =>
-        router.store.outbox(10).length === 0 &&
-        (await gauge('ahub_router_held_copies', ABSENT)) === 0,
+        hub.router.store.outbox(10).length === 0 &&
+        (await gauge('ahub_router_held_copies', 'recipient', ABSENT)) === 0,
       60_000,
       'nothing held, no notice waiting',
     );
     // Every notice it received verified and applied: none quarantined.
-    const metrics = await (await fetch(`${gateways[ABSENT]!.url}/metrics`)).text();
+    const metrics = await (await fetch(`${hub.gateways[ABSENT]!.url}/metrics`)).text();
     expect(metrics).toMatch(/^ahub_gateway_notices_total\{[^}]*result="applied"[^}]*\} [1-9]/m);
     expect(metrics).not.toMatch(/^ahub_gateway_notices_total\{[^}]*result="quarantined"/m);
   }, 180_000);

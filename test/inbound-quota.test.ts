@@ -1,25 +1,16 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { stringify as toYaml } from 'yaml';
 import { JetStreamApiError, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { inboundStreamName, receiptSubject } from '@alert-hub/core';
-import { loadConfig as gatewayConfig, startGateway, type Gateway } from '@alert-hub/gateway';
-import { loadConfig as routerConfig, startRouter, type Router } from '@alert-hub/router';
-import { createToken } from '@alert-hub/runtime';
-import { useNatsServer } from '@alert-hub/testkit/harness';
 import {
   OPEN_JS_API,
   eventually,
-  gatewaySettings,
   hubctl,
-  makeHubFixture,
-  memoryLogger,
   seizureAgreement,
-  routerSettings,
   seizureReport,
-  writeConfig,
 } from '@alert-hub/testkit';
+import { useInProcessHub } from './support/inprocess-hub.js';
 
 /**
  * The denial of service by a valid agency: one agency floods junk on its own inbound subject
@@ -31,60 +22,23 @@ const HONEST = 'VN-CUSTOMS';
 const PARTNER = 'KE-KWS';
 const AGENCIES = [FLOODER, HONEST, PARTNER];
 const QUOTA = 1024 * 1024;
-const nats = useNatsServer();
-const fx = makeHubFixture(AGENCIES);
-const token = createToken();
-let router: Router;
-const gateways: Record<string, Gateway> = {};
+const hub = useInProcessHub(AGENCIES);
+const { nats, submit } = hub;
 
 beforeAll(async () => {
-  const agreementsFile = join(fx.dir, 'agreements.yaml');
-  writeFileSync(agreementsFile, toYaml({ agreements: [seizureAgreement('ALL', 'all', AGENCIES)] }));
-  router = await startRouter(
-    routerConfig(
-      {},
-      writeConfig(
-        fx.dir,
-        'router',
-        routerSettings(fx, nats.url, {
-          agreementsFile,
-          streams: { inboundMaxBytesFor: { [FLOODER]: QUOTA } },
-        }),
-      ),
-    ),
-    { log: memoryLogger('router').log },
-  );
-  for (const agency of [FLOODER, HONEST])
-    gateways[agency] = await startGateway(
-      gatewayConfig(
-        {},
-        writeConfig(
-          fx.dir,
-          `gw-${agency}`,
-          gatewaySettings(fx, nats.url, agency, token.sha256, {
-            nats: { servers: [nats.url], jsApiPrefix: OPEN_JS_API, publishTimeoutMs: 2000 },
-          }),
-        ),
-      ),
-      { log: memoryLogger(`gateway-${agency}`).log },
-    );
-}, 60_000);
-afterAll(async () => {
-  for (const g of Object.values(gateways)) await g.close();
-  await router?.close();
-  fx.cleanup();
-});
-
-function submit(agency: string, alert: unknown) {
-  return fetch(`${gateways[agency]!.url}/v1/alerts`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${token.token}` },
-    body: JSON.stringify(alert),
+  await hub.start({
+    agreements: [seizureAgreement('ALL', 'all', AGENCIES)],
+    router: { streams: { inboundMaxBytesFor: { [FLOODER]: QUOTA } } },
+    gateways: [FLOODER, HONEST],
+    gateway: () => ({
+      nats: { servers: [nats.url], jsApiPrefix: OPEN_JS_API, publishTimeoutMs: 2000 },
+    }),
   });
-}
+}, 60_000);
+afterAll(() => hub.close());
 
 async function fillRatio(stream: string): Promise<number> {
-  const text = await (await fetch(`${router.url}/metrics`)).text();
+  const text = await (await fetch(`${hub.router.url}/metrics`)).text();
   const m = new RegExp(
     `^ahub_router_stream_fill_ratio\\{[^}]*stream="${stream}"[^}]*\\} (\\S+)$`,
     'm',
@@ -133,7 +87,7 @@ describe('inbound streams - one agency fills its own stream', () => {
       (await jsm.streams.getMessage(inboundStreamName(HONEST), { seq: sequence }))?.subject,
     ).toBe(`ahub.in.${HONEST}.seizure-report`);
     await eventually(
-      () => router.store.routed(HONEST, id) !== undefined,
+      () => hub.router.store.routed(HONEST, id) !== undefined,
       20_000,
       'the honest agency’s alert routed',
     );
@@ -142,18 +96,18 @@ describe('inbound streams - one agency fills its own stream', () => {
     expect(await fillRatio(inboundStreamName(FLOODER))).toBeGreaterThan(0.9);
     expect(await fillRatio(inboundStreamName(HONEST))).toBeLessThan(0.01);
     // Copies forwarded are counted by the agency whose alerts they are: the flooder forwarded none.
-    const metrics = await (await fetch(`${router.url}/metrics`)).text();
+    const metrics = await (await fetch(`${hub.router.url}/metrics`)).text();
     expect(metrics).toMatch(
       new RegExp(`^ahub_router_forwards_total\\{origin="${HONEST}"[,}].* [1-9]\\d*$`, 'm'),
     );
     expect(metrics).not.toContain(`ahub_router_forwards_total{origin="${FLOODER}"`);
   }, 60_000);
   it('hubctl send does not resend into a full stream: one refusal, ERR_INBOUND_STREAM_FULL, exit code 1', async () => {
-    const file = join(fx.dir, 'flooder-alert.json');
+    const file = join(hub.fx.dir, 'flooder-alert.json');
     writeFileSync(file, JSON.stringify(seizureReport(FLOODER)));
     const r = await hubctl(
-      ['send', file, '--gateway', gateways[FLOODER]!.url, '--retries', '3', '--json'],
-      { env: { AHUB_TOKEN: token.token } },
+      ['send', file, '--gateway', hub.gateways[FLOODER]!.url, '--retries', '3', '--json'],
+      { env: { AHUB_TOKEN: hub.token.token } },
     );
     expect(r.code).toBe(1);
     expect((JSON.parse(r.stdout) as { error: { code: string } }).error.code).toBe(

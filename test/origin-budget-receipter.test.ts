@@ -1,25 +1,7 @@
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { stringify as toYaml } from 'yaml';
-import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
-import { nanos, type NatsConnection } from '@nats-io/transport-node';
-import { Streams } from '@alert-hub/core';
-import { loadConfig as gatewayConfig, startGateway, type Gateway } from '@alert-hub/gateway';
-import { loadConfig as routerConfig, startRouter, type Router } from '@alert-hub/router';
-import { createToken, provisionHub } from '@alert-hub/runtime';
-import { useNatsServer } from '@alert-hub/testkit/harness';
-import {
-  OPEN_JS_API,
-  eventually,
-  gatewaySettings,
-  makeHubFixture,
-  memoryLogger,
-  routerSettings,
-  seizureAgreement,
-  seizureReport,
-  writeConfig,
-} from '@alert-hub/testkit';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { seizureAgreement, seizureReport } from '@alert-hub/testkit';
+import { provisionLimitsFeeds, useInProcessHub } from './support/inprocess-hub.js';
 
 /**
  * With limits retention each agency has a byte budget over the feed stream's max age. A partner's
@@ -49,133 +31,38 @@ const FEEDS_MAX_AGE_MS = 6000;
 const BATCH = 10;
 const EVERY_MS = 500;
 const SEND_MS = 30_000;
-const nats = useNatsServer();
-const fx = makeHubFixture(AGENCIES);
-const token = createToken();
-let router: Router;
-let nc: NatsConnection;
-let jsm: JetStreamManager;
-const routerLog = memoryLogger('router');
-const gateways: Record<string, Gateway> = {};
+const hub = useInProcessHub(AGENCIES);
+const { routerLog, submitAll, inboxHolding, readiness, gauge } = hub;
 
 beforeAll(async () => {
-  nc = await nats.connect();
-  jsm = await jetstreamManager(nc);
+  const jsm = await jetstreamManager(await hub.nats.connect());
   // Inbound streams keep a minute (a spent agency's waiting alerts stay there); the feed stream
   // keeps its copies FEEDS_MAX_AGE_MS.
-  await provisionHub(jsm, AGENCIES, {
-    limits: {
-      feedsRetention: 'limits',
-      feedsMaxBytes: FEEDS_MAX_BYTES,
-      maxAgeMs: 60_000,
-      duplicateWindowMs: FEEDS_MAX_AGE_MS / 2,
-    },
+  await provisionLimitsFeeds(jsm, AGENCIES, {
+    feedsMaxBytes: FEEDS_MAX_BYTES,
+    feedsMaxAgeMs: FEEDS_MAX_AGE_MS,
+    inboundMaxAgeMs: 60_000,
+    duplicateWindowMs: FEEDS_MAX_AGE_MS / 2,
   });
-  const feeds = await jsm.streams.info(Streams.Feeds);
-  await jsm.streams.update(Streams.Feeds, { ...feeds.config, max_age: nanos(FEEDS_MAX_AGE_MS) });
-  const agreementsFile = join(fx.dir, 'agreements.yaml');
-  writeFileSync(
-    agreementsFile,
-    toYaml({
-      agreements: [
-        seizureAgreement('AV', 'attacker-victim', [ATTACKER, VICTIM]),
-        seizureAgreement('VO', 'victim-other', [VICTIM, OTHER]),
-      ],
-    }),
-  );
-  router = await startRouter(
-    routerConfig(
-      {},
-      writeConfig(
-        fx.dir,
-        'router',
-        routerSettings(fx, nats.url, {
-          agreementsFile,
-          provision: false,
-          streams: {
-            feedsRetention: 'limits',
-            feedsMaxBytes: FEEDS_MAX_BYTES,
-            heldRetryMs: 300,
-            originMaxBytesFor: { [VICTIM]: VICTIM_BUDGET, [ATTACKER]: ATTACKER_BUDGET },
-          },
-          noticeCoalesceMs: 50,
-        }),
-      ),
-    ),
-    { log: routerLog.log },
-  );
   // Every gateway with default receipt settings: the victim receipts what it stores, as usual.
-  for (const agency of AGENCIES)
-    gateways[agency] = await startGateway(
-      gatewayConfig(
-        {},
-        writeConfig(
-          fx.dir,
-          `gw-${agency}`,
-          gatewaySettings(fx, nats.url, agency, token.sha256, {
-            nats: { servers: [nats.url], jsApiPrefix: OPEN_JS_API },
-            clients: [{ name: 'c', tokenSha256: token.sha256, roles: ['submit', 'read-feed'] }],
-          }),
-        ),
-      ),
-      { log: memoryLogger(`gateway-${agency}`).log },
-    );
-}, 60_000);
-afterAll(async () => {
-  for (const g of Object.values(gateways)) await g.close();
-  await router?.close();
-  await nc?.close();
-  fx.cleanup();
-});
-
-async function submitAll(agency: string, alerts: unknown[]): Promise<string[]> {
-  const res = await fetch(`${gateways[agency]!.url}/v1/alerts:batch`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${token.token}` },
-    body: JSON.stringify(alerts),
-  });
-  const body = (await res.json()) as { results: { status: number; id: string }[] };
-  expect(res.status, JSON.stringify(body).slice(0, 2000)).toBeLessThan(300);
-  expect(body.results.map((r) => r.status)).toEqual(alerts.map(() => 202));
-  return body.results.map((r) => r.id);
-}
-
-async function inboxIds(agency: string): Promise<string[]> {
-  const ids: string[] = [];
-  let after = '0';
-  for (;;) {
-    const res = await fetch(`${gateways[agency]!.url}/v1/feed?after=${after}&limit=1000`, {
-      headers: { authorization: `Bearer ${token.token}` },
-    });
-    const page = (await res.json()) as { items: { id: string }[]; next: string; hasMore: boolean };
-    ids.push(...page.items.map((i) => i.id));
-    after = page.next;
-    if (!page.hasMore) return ids;
-  }
-}
-
-async function inboxHolding(agency: string, ids: readonly string[], ms: number) {
-  return eventually(
-    async () => {
-      const inbox = await inboxIds(agency);
-      return ids.every((id) => inbox.includes(id)) ? inbox : undefined;
+  await hub.start({
+    agreements: [
+      seizureAgreement('AV', 'attacker-victim', [ATTACKER, VICTIM]),
+      seizureAgreement('VO', 'victim-other', [VICTIM, OTHER]),
+    ],
+    router: {
+      provision: false,
+      streams: {
+        feedsRetention: 'limits',
+        feedsMaxBytes: FEEDS_MAX_BYTES,
+        heldRetryMs: 300,
+        originMaxBytesFor: { [VICTIM]: VICTIM_BUDGET, [ATTACKER]: ATTACKER_BUDGET },
+      },
+      noticeCoalesceMs: 50,
     },
-    ms,
-    `${agency}'s inbox to hold ${ids.length} alerts`,
-  );
-}
-
-async function readiness(): Promise<Record<string, string>> {
-  return (
-    (await (await fetch(`${router.url}/readyz`)).json()) as { checks: Record<string, string> }
-  ).checks;
-}
-
-async function gauge(name: string, label: string, value: string): Promise<number> {
-  const text = await (await fetch(`${router.url}/metrics`)).text();
-  const m = new RegExp(`^${name}\\{[^}]*${label}="${value}"[^}]*\\} (\\S+)$`, 'm').exec(text);
-  return m ? Number(m[1]) : 0;
-}
+  });
+}, 60_000);
+afterAll(() => hub.close());
 
 /** The router's "origin budget spent" warnings naming `agency`. */
 function spentLogs(agency: string): number {

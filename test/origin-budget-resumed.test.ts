@@ -1,25 +1,9 @@
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { stringify as toYaml } from 'yaml';
-import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
-import { nanos, type NatsConnection } from '@nats-io/transport-node';
-import { Streams } from '@alert-hub/core';
-import { loadConfig as gatewayConfig, startGateway, type Gateway } from '@alert-hub/gateway';
-import { loadConfig as routerConfig, startRouter, type Router } from '@alert-hub/router';
-import { createToken, openDatabase, provisionHub } from '@alert-hub/runtime';
-import { useNatsServer } from '@alert-hub/testkit/harness';
-import {
-  OPEN_JS_API,
-  eventually,
-  gatewaySettings,
-  makeHubFixture,
-  memoryLogger,
-  routerSettings,
-  seizureAgreement,
-  seizureReport,
-  writeConfig,
-} from '@alert-hub/testkit';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { openDatabase } from '@alert-hub/runtime';
+import { eventually, seizureAgreement, seizureReport } from '@alert-hub/testkit';
+import { largeReport, provisionLimitsFeeds, useInProcessHub } from './support/inprocess-hub.js';
 
 /**
  * "An agency's spent budget never holds up another agency's copies" (docs/security.md). A copy
@@ -40,131 +24,29 @@ const READERS = ['KE-KWS', 'VN-CUSTOMS'];
 const AGENCIES = [FLOODER, HONEST, ...READERS];
 const FEEDS_MAX_BYTES = 2 * 1024 * 1024;
 const FEEDS_MAX_AGE_MS = 3000;
-const nats = useNatsServer();
-const fx = makeHubFixture(AGENCIES);
-const token = createToken();
-let router: Router;
-let nc: NatsConnection;
-let jsm: JetStreamManager;
-const routerLog = memoryLogger('router');
-const gateways: Record<string, Gateway> = {};
+const hub = useInProcessHub(AGENCIES);
+const { routerLog, submitAll, inboxHolding, readiness } = hub;
 
 beforeAll(async () => {
-  nc = await nats.connect();
-  jsm = await jetstreamManager(nc);
+  const jsm = await jetstreamManager(await hub.nats.connect());
   // Inbound streams keep a minute (the flooder's waiting alerts stay there); the feed stream
   // keeps its copies FEEDS_MAX_AGE_MS.
-  await provisionHub(jsm, AGENCIES, {
-    limits: {
-      feedsRetention: 'limits',
-      feedsMaxBytes: FEEDS_MAX_BYTES,
-      maxAgeMs: 60_000,
-      duplicateWindowMs: FEEDS_MAX_AGE_MS / 2,
+  await provisionLimitsFeeds(jsm, AGENCIES, {
+    feedsMaxBytes: FEEDS_MAX_BYTES,
+    feedsMaxAgeMs: FEEDS_MAX_AGE_MS,
+    inboundMaxAgeMs: 60_000,
+    duplicateWindowMs: FEEDS_MAX_AGE_MS / 2,
+  });
+  await hub.start({
+    agreements: [seizureAgreement('ALL', 'all', AGENCIES)],
+    router: {
+      provision: false,
+      streams: { feedsRetention: 'limits', feedsMaxBytes: FEEDS_MAX_BYTES },
+      noticeCoalesceMs: 50,
     },
   });
-  const feeds = await jsm.streams.info(Streams.Feeds);
-  await jsm.streams.update(Streams.Feeds, { ...feeds.config, max_age: nanos(FEEDS_MAX_AGE_MS) });
-  const agreementsFile = join(fx.dir, 'agreements.yaml');
-  writeFileSync(agreementsFile, toYaml({ agreements: [seizureAgreement('ALL', 'all', AGENCIES)] }));
-  router = await startRouter(
-    routerConfig(
-      {},
-      writeConfig(
-        fx.dir,
-        'router',
-        routerSettings(fx, nats.url, {
-          agreementsFile,
-          provision: false,
-          streams: { feedsRetention: 'limits', feedsMaxBytes: FEEDS_MAX_BYTES },
-          noticeCoalesceMs: 50,
-        }),
-      ),
-    ),
-    { log: routerLog.log },
-  );
-  for (const agency of AGENCIES)
-    gateways[agency] = await startGateway(
-      gatewayConfig(
-        {},
-        writeConfig(
-          fx.dir,
-          `gw-${agency}`,
-          gatewaySettings(fx, nats.url, agency, token.sha256, {
-            nats: { servers: [nats.url], jsApiPrefix: OPEN_JS_API },
-            clients: [{ name: 'c', tokenSha256: token.sha256, roles: ['submit', 'read-feed'] }],
-          }),
-        ),
-      ),
-      { log: memoryLogger(`gateway-${agency}`).log },
-    );
 }, 60_000);
-afterAll(async () => {
-  for (const g of Object.values(gateways)) await g.close();
-  await router?.close();
-  await nc?.close();
-  fx.cleanup();
-});
-
-/** A seizure report of about 25 KB: fifty commodities with long names. */
-function largeReport(origin: string) {
-  const base = seizureReport(origin) as unknown as { seizure: { commodities: unknown[] } };
-  const commodity = {
-    taxon: {
-      scientificName: 'Manis javanica',
-      commonName: `Sunda pangolin ${'x'.repeat(100)}`,
-      citesAppendix: 'I',
-    },
-    product: 'scales',
-    quantity: { value: 12.9, unit: 't' },
-    hsCode: '0507.90',
-  };
-  return seizureReport(origin, {
-    seizure: { ...base.seizure, commodities: Array.from({ length: 50 }, () => commodity) },
-  });
-}
-
-async function submitAll(agency: string, alerts: unknown[]): Promise<string[]> {
-  const res = await fetch(`${gateways[agency]!.url}/v1/alerts:batch`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${token.token}` },
-    body: JSON.stringify(alerts),
-  });
-  const body = (await res.json()) as { results: { status: number; id: string }[] };
-  expect(res.status, JSON.stringify(body).slice(0, 2000)).toBeLessThan(300);
-  expect(body.results.map((r) => r.status)).toEqual(alerts.map(() => 202));
-  return body.results.map((r) => r.id);
-}
-
-async function inboxIds(agency: string): Promise<string[]> {
-  const ids: string[] = [];
-  let after = '0';
-  for (;;) {
-    const res = await fetch(`${gateways[agency]!.url}/v1/feed?after=${after}&limit=1000`, {
-      headers: { authorization: `Bearer ${token.token}` },
-    });
-    const page = (await res.json()) as { items: { id: string }[]; next: string; hasMore: boolean };
-    ids.push(...page.items.map((i) => i.id));
-    after = page.next;
-    if (!page.hasMore) return ids;
-  }
-}
-
-async function inboxHolding(agency: string, ids: readonly string[], ms: number) {
-  return eventually(
-    async () => {
-      const inbox = await inboxIds(agency);
-      return ids.every((id) => inbox.includes(id)) ? inbox : undefined;
-    },
-    ms,
-    `${agency}'s inbox to hold ${ids.length} alerts`,
-  );
-}
-
-async function readiness(): Promise<Record<string, string>> {
-  return (
-    (await (await fetch(`${router.url}/readyz`)).json()) as { checks: Record<string, string> }
-  ).checks;
-}
+afterAll(() => hub.close());
 
 /** The router's "alert routed" lines of the honest agency's alerts that held a copy. */
 function honestHeld(): string[] {
@@ -210,7 +92,7 @@ describe('feeds with limits retention - a flooder whose budget has room again', 
     // that is the partner's side. Never behind copies held for the flooder's budget, nor for
     // anyone's budget (before the fix: "earlier copies for KE-KWS are held: this one waits
     // behind them", the flooder's budget-held copies).
-    const db = openDatabase(join(fx.dir, 'router', 'audit.db'), { readonly: true });
+    const db = openDatabase(join(hub.fx.dir, 'router', 'audit.db'), { readonly: true });
     const reasons = (
       db.prepare("SELECT reason FROM audit WHERE event = 'held' AND origin = ?").all(HONEST) as {
         reason: string;

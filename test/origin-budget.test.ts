@@ -1,25 +1,9 @@
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { stringify as toYaml } from 'yaml';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
-import { nanos, type NatsConnection } from '@nats-io/transport-node';
 import { Streams } from '@alert-hub/core';
-import { loadConfig as gatewayConfig, startGateway, type Gateway } from '@alert-hub/gateway';
-import { loadConfig as routerConfig, startRouter, type Router } from '@alert-hub/router';
-import { createToken, feedShareBytes, provisionHub } from '@alert-hub/runtime';
-import { useNatsServer } from '@alert-hub/testkit/harness';
-import {
-  OPEN_JS_API,
-  eventually,
-  gatewaySettings,
-  makeHubFixture,
-  memoryLogger,
-  routerSettings,
-  seizureAgreement,
-  seizureReport,
-  writeConfig,
-} from '@alert-hub/testkit';
+import { feedShareBytes } from '@alert-hub/runtime';
+import { eventually, seizureAgreement } from '@alert-hub/testkit';
+import { largeReport, provisionLimitsFeeds, useInProcessHub } from './support/inprocess-hub.js';
 
 /**
  * With limits retention (a cluster's, or `streams.feedsRetention: limits` on one server) the feed
@@ -40,137 +24,30 @@ const FEEDS_MAX_BYTES = 2 * 1024 * 1024;
 // machine (at 3 s a CI run found its charges aged out, and the flooder routed again, before).
 const FEEDS_MAX_AGE_MS = 6000;
 const BUDGET = feedShareBytes(FEEDS_MAX_BYTES, AGENCIES.length);
-const nats = useNatsServer();
-const fx = makeHubFixture(AGENCIES);
-const token = createToken();
-let router: Router;
-let nc: NatsConnection;
+const hub = useInProcessHub(AGENCIES);
+const { routerLog, submitAll, inboxIds, inboxHolding, readiness, gauge } = hub;
 let jsm: JetStreamManager;
-const routerLog = memoryLogger('router');
-const gateways: Record<string, Gateway> = {};
 
 beforeAll(async () => {
-  nc = await nats.connect();
-  jsm = await jetstreamManager(nc);
+  jsm = await jetstreamManager(await hub.nats.connect());
   // Inbound streams keep a minute (the flooder's waiting alerts stay there); the feed stream
   // keeps its copies FEEDS_MAX_AGE_MS.
-  await provisionHub(jsm, AGENCIES, {
-    limits: {
-      feedsRetention: 'limits',
-      feedsMaxBytes: FEEDS_MAX_BYTES,
-      maxAgeMs: 60_000,
-      duplicateWindowMs: FEEDS_MAX_AGE_MS / 2,
+  await provisionLimitsFeeds(jsm, AGENCIES, {
+    feedsMaxBytes: FEEDS_MAX_BYTES,
+    feedsMaxAgeMs: FEEDS_MAX_AGE_MS,
+    inboundMaxAgeMs: 60_000,
+    duplicateWindowMs: FEEDS_MAX_AGE_MS / 2,
+  });
+  await hub.start({
+    agreements: [seizureAgreement('ALL', 'all', AGENCIES)],
+    router: {
+      provision: false,
+      streams: { feedsRetention: 'limits', feedsMaxBytes: FEEDS_MAX_BYTES, heldRetryMs: 300 },
+      noticeCoalesceMs: 50,
     },
   });
-  const feeds = await jsm.streams.info(Streams.Feeds);
-  await jsm.streams.update(Streams.Feeds, { ...feeds.config, max_age: nanos(FEEDS_MAX_AGE_MS) });
-  const agreementsFile = join(fx.dir, 'agreements.yaml');
-  writeFileSync(agreementsFile, toYaml({ agreements: [seizureAgreement('ALL', 'all', AGENCIES)] }));
-  router = await startRouter(
-    routerConfig(
-      {},
-      writeConfig(
-        fx.dir,
-        'router',
-        routerSettings(fx, nats.url, {
-          agreementsFile,
-          provision: false,
-          streams: { feedsRetention: 'limits', feedsMaxBytes: FEEDS_MAX_BYTES, heldRetryMs: 300 },
-          noticeCoalesceMs: 50,
-        }),
-      ),
-    ),
-    { log: routerLog.log },
-  );
-  for (const agency of AGENCIES)
-    gateways[agency] = await startGateway(
-      gatewayConfig(
-        {},
-        writeConfig(
-          fx.dir,
-          `gw-${agency}`,
-          gatewaySettings(fx, nats.url, agency, token.sha256, {
-            nats: { servers: [nats.url], jsApiPrefix: OPEN_JS_API },
-            clients: [{ name: 'c', tokenSha256: token.sha256, roles: ['submit', 'read-feed'] }],
-          }),
-        ),
-      ),
-      { log: memoryLogger(`gateway-${agency}`).log },
-    );
 }, 60_000);
-afterAll(async () => {
-  for (const g of Object.values(gateways)) await g.close();
-  await router?.close();
-  await nc?.close();
-  fx.cleanup();
-});
-
-/** A seizure report of about 25 KB: fifty commodities with long names. */
-function largeReport(origin: string) {
-  const base = seizureReport(origin) as unknown as { seizure: { commodities: unknown[] } };
-  const commodity = {
-    taxon: {
-      scientificName: 'Manis javanica',
-      commonName: `Sunda pangolin ${'x'.repeat(100)}`,
-      citesAppendix: 'I',
-    },
-    product: 'scales',
-    quantity: { value: 12.9, unit: 't' },
-    hsCode: '0507.90',
-  };
-  return seizureReport(origin, {
-    seizure: { ...base.seizure, commodities: Array.from({ length: 50 }, () => commodity) },
-  });
-}
-
-async function submitAll(agency: string, alerts: unknown[]): Promise<string[]> {
-  const res = await fetch(`${gateways[agency]!.url}/v1/alerts:batch`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${token.token}` },
-    body: JSON.stringify(alerts),
-  });
-  const body = (await res.json()) as { results: { status: number; id: string }[] };
-  expect(res.status, JSON.stringify(body).slice(0, 2000)).toBeLessThan(300);
-  expect(body.results.map((r) => r.status)).toEqual(alerts.map(() => 202));
-  return body.results.map((r) => r.id);
-}
-
-async function inboxIds(agency: string): Promise<string[]> {
-  const ids: string[] = [];
-  let after = '0';
-  for (;;) {
-    const res = await fetch(`${gateways[agency]!.url}/v1/feed?after=${after}&limit=1000`, {
-      headers: { authorization: `Bearer ${token.token}` },
-    });
-    const page = (await res.json()) as { items: { id: string }[]; next: string; hasMore: boolean };
-    ids.push(...page.items.map((i) => i.id));
-    after = page.next;
-    if (!page.hasMore) return ids;
-  }
-}
-
-async function inboxHolding(agency: string, ids: readonly string[], ms: number) {
-  return eventually(
-    async () => {
-      const inbox = await inboxIds(agency);
-      return ids.every((id) => inbox.includes(id)) ? inbox : undefined;
-    },
-    ms,
-    `${agency}'s inbox to hold ${ids.length} alerts`,
-  );
-}
-
-async function readiness(): Promise<Record<string, string>> {
-  return (
-    (await (await fetch(`${router.url}/readyz`)).json()) as { checks: Record<string, string> }
-  ).checks;
-}
-
-async function gauge(name: string, label: string, value: string): Promise<number> {
-  const text = await (await fetch(`${router.url}/metrics`)).text();
-  const m = new RegExp(`^${name}\\{[^}]*${label}="${value}"[^}]*\\} (\\S+)$`, 'm').exec(text);
-  return m ? Number(m[1]) : 0;
-}
+afterAll(() => hub.close());
 
 describe('feeds with limits retention - each agency’s byte budget over the stream’s max age', () => {
   it('a flood to partners that read spends the flooder’s budget: its further alerts wait, another agency’s alert reaches the partners at once, and once the charges age out every waiting alert is delivered, each once', async () => {
