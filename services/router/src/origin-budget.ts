@@ -165,8 +165,8 @@ export class OriginBudget {
   /**
    * What a copy of `bytes` is charged to its origin: its bytes, plus {@link DELIVERED_RESERVE_BYTES}
    * for the `delivered` notice its recipient's receipt will make the hub send the origin. The
-   * origin pays for that notice in advance, so neither a partner sending its receipts late spends
-   * the origin's budget, nor an agency sending a partner many small alerts spends the partner's.
+   * origin pays for that notice in advance, so neither can a partner spend the origin's budget by
+   * when it receipts, nor an agency spend a partner's by sending it many small alerts to receipt.
    */
   copyCharge(bytes: number): number {
     return this.#o.enforced ? bytes + DELIVERED_RESERVE_BYTES : bytes;
@@ -174,12 +174,14 @@ export class OriginBudget {
 
   /**
    * A partner's receipt made a `delivered` notice event of `bytes` for `origin`'s copy forwarded
-   * at `forwardedMs`. While the copy's charge still counts, its reservation pays: it is moved to
-   * now (the notice stays in the stream from now on) and `origin`'s total does not grow, so the
-   * partner's timing cannot spend the origin's budget; what the event needs beyond the
-   * reservation is the partner's. A receipt for a copy whose charge has aged out (sent later than
-   * the stream's max age, or for a copy this router did not forward) is the partner's to pay: it
-   * is charged to `receipter`, which is marked spent when that passes its budget.
+   * at `forwardedMs`. The copy's charge paid for the notice in advance and stays where it is
+   * (less what the notice does not need of it), so nothing the partner does adds to the origin's
+   * total. The notice is stored now and outlives that charge by the receipt's lateness
+   * (now - forwardedMs): the partner (`receipter`) pays for that time, `bytes x lateness /
+   * maxAge` (a prompt receipt, next to nothing; one a max age late, the whole event), plus what
+   * the event needs beyond the reservation. A receipt for a copy whose charge has aged out (or
+   * whose forwarding time is unknown) is the partner's to pay in full. Past its budget the
+   * partner is marked spent (its own lateness).
    */
   delivered(
     origin: string,
@@ -193,24 +195,33 @@ export class OriginBudget {
       this.#chargeCaused(receipter, bytes);
       return;
     }
+    const reserved = Math.min(bytes, DELIVERED_RESERVE_BYTES);
+    this.#refundUnused(origin, forwardedMs, DELIVERED_RESERVE_BYTES - reserved);
+    const maxAge = Math.max(1, this.#o.maxAgeMs);
+    const lateness = Math.min(Math.max(0, now - forwardedMs), maxAge);
+    const owed = Math.ceil((reserved * lateness) / maxAge) + (bytes - reserved);
+    if (owed > 0) this.#chargeCaused(receipter, owed);
+  }
+
+  /**
+   * Takes back `bytes` of what `origin`'s copy forwarded at `forwardedMs` reserved and its notice
+   * does not need, from the bucket the copy was charged in (the last one ending by the end of
+   * its forwarding's: the charge is made just before the publish). Only ever less, never later:
+   * nothing when that bucket is not found (another router forwarded the copy).
+   */
+  #refundUnused(origin: string, forwardedMs: number, bytes: number): void {
     const c = this.#charges.get(origin);
-    // The bucket the copy was charged in: the last one ending by the end of its forwarding's (the
-    // charge is made just before the publish). Not found (another router forwarded the copy):
-    // nothing is refunded and the origin pays twice for a while, never less.
+    if (!c || bytes <= 0) return;
     const end = this.#bucketEnd(forwardedMs);
-    let from: OriginBucket | undefined;
-    for (let i = (c?.buckets.length ?? 0) - 1; i >= 0 && !from; i--) {
-      const b = c!.buckets[i]!;
-      if (b.until <= end && b.bytes >= DELIVERED_RESERVE_BYTES) from = b;
+    for (let i = c.buckets.length - 1; i >= 0; i--) {
+      const b = c.buckets[i]!;
+      if (b.until > end) continue;
+      if (b.bytes < bytes) return;
+      b.bytes -= bytes;
+      b.unflushed -= bytes;
+      c.total -= bytes;
+      return;
     }
-    if (from) {
-      from.bytes -= DELIVERED_RESERVE_BYTES;
-      from.unflushed -= DELIVERED_RESERVE_BYTES;
-      c!.total -= DELIVERED_RESERVE_BYTES;
-    }
-    const own = Math.min(bytes, DELIVERED_RESERVE_BYTES);
-    this.charge(origin, own);
-    if (bytes > own) this.#chargeCaused(receipter, bytes - own);
   }
 
   /** Charges `agency` for bytes a message of its made the hub store; marks it spent past its budget. */

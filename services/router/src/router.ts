@@ -368,7 +368,7 @@ export async function startRouter(
   });
   originBudget.start();
   if (feedsLimits) {
-    // A delivered notice is paid by what its copy reserved; late, by the receipt's sender.
+    // A delivered notice is paid in advance by its copy, and by the receipt's sender for its lateness.
     store.chargeDelivered = (origin, forwardedAt, receipter, bytes) =>
       originBudget.delivered(
         origin,

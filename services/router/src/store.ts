@@ -836,8 +836,8 @@ export class RouterStore {
 
   /**
    * Called, once its transaction commits, for each `delivered` event a partner's receipt queues
-   * for an alert's sender (`origin`): `bytes` of the feed stream, paid by what the copy forwarded
-   * at `forwardedAt` reserved, or by the partner (`receipter`) when that has aged out
+   * for an alert's sender (`origin`): `bytes` of the feed stream, paid in advance by the copy forwarded at
+   * `forwardedAt`, and by the partner (`receipter`) for the time the notice outlives that charge
    * (`OriginBudget.delivered`). The notifier does not charge the sender for them again. Set by the
    * router when budgets are in force.
    */
@@ -1136,7 +1136,8 @@ export class RouterStore {
           receiptSha256: o.receiptSha256,
           kid: o.kid,
         },
-        // Paid by what the copy reserved (or by the receipt's sender, late): see chargeDelivered.
+        // Paid in advance by the copy, and by the receipt's sender for its lateness: see
+        // chargeDelivered.
         {
           receipter: o.agency,
           forwardedAt: this.#delivery.get(d.origin, d.alertId, o.agency)?.forwarded_at ?? null,

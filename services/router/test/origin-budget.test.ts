@@ -109,37 +109,49 @@ describe('origin budget - bytes charged per agency over the feed stream’s max 
     b.stop();
   });
 
-  it('a copy pays in advance for the delivered notice its receipt will make: a receipt in time moves that reservation to now (its sender’s total does not grow, its partner pays nothing); a receipt after the copy’s charge aged out is the partner’s to pay', () => {
+  it('a copy pays in advance for the delivered notice its receipt will make (what the notice does not need is taken back); the partner pays for the time the notice outlives that charge (its receipt’s lateness), in full once the copy’s charge has aged out; nothing the partner does adds to the sender’s total', () => {
     const clock = { t: 3_000_000 };
     const spent: string[] = [];
     const { b } = budgetOn('delivered.db', clock, 20_000, { onSpent: (a) => spent.push(a) });
     const copy = 1_000;
     expect(b.copyCharge(copy)).toBe(copy + DELIVERED_RESERVE_BYTES);
+    const event = DELIVERED_RESERVE_BYTES - 500;
+    // A prompt receipt (2% of the max age late): the sender keeps paying for the event, the
+    // partner pays 2% of it.
     const forwarded = clock.t;
     b.charge('SG-NPARKS', b.copyCharge(copy));
-    // The partner's receipt, a moment later: the notice event costs less than the reservation.
-    clock.t += 2_000;
-    const event = DELIVERED_RESERVE_BYTES - 500;
+    clock.t += MAX_AGE / 50;
     b.delivered('SG-NPARKS', forwarded, 'VN-CUSTOMS', event);
     expect(b.charged().get('SG-NPARKS')).toBe(copy + event);
-    expect(b.charged().get('VN-CUSTOMS') ?? 0).toBe(0);
-    // The notice stays in the stream from now on: its charge ages out with it, not with the copy.
+    expect(b.charged().get('VN-CUSTOMS')).toBe(Math.ceil(event / 50));
+    // ... and its charge still ages out with the copy's, not later.
     clock.t = forwarded + MAX_AGE + b.bucketMs + b.slackMs;
     b.tick();
-    expect(b.charged().get('SG-NPARKS')).toBe(event);
-    // A copy whose charge has aged out: its receipt's notice is the partner's; past the
+    expect(b.charged().get('SG-NPARKS')).toBe(0);
+    // A receipt just before the copy's charge ages out: the sender's total is no more than it
+    // was, and the partner pays for about the whole event (else it would count twice as long
+    // against the sender).
+    const second = clock.t;
+    b.charge('KE-KWS', b.copyCharge(copy));
+    clock.t = second + MAX_AGE + b.slackMs - b.bucketMs;
+    b.delivered('KE-KWS', second, 'TZ-WD', event);
+    expect(b.charged().get('KE-KWS')).toBe(copy + event);
+    expect(b.charged().get('TZ-WD')).toBe(event);
+    // A copy whose charge has aged out: its receipt's notice is the partner's in full; past the
     // partner's budget, the partner is spent (its own lateness), never the sender.
     const late = clock.t;
     b.charge('SG-NPARKS', b.copyCharge(copy));
     clock.t = late + MAX_AGE + b.bucketMs + b.slackMs;
-    for (let i = 0; i < 8; i++) b.delivered('SG-NPARKS', late, 'VN-CUSTOMS', event);
-    expect(b.charged().get('VN-CUSTOMS')).toBe(8 * event);
-    expect(spent).toEqual(['VN-CUSTOMS']);
-    // An event larger than the reservation: the partner pays what is beyond it.
-    clock.t += 1_000;
+    b.tick();
+    for (let i = 0; i < 8; i++) b.delivered('SG-NPARKS', late, 'UG-UWA', event);
+    expect(b.charged().get('UG-UWA')).toBe(8 * event);
+    expect(spent).toEqual(['UG-UWA']);
+    expect(b.spent('SG-NPARKS')).toBe(false);
+    // An event larger than the reservation, receipted at once: the partner pays what is beyond it.
     b.charge('SG-NPARKS', b.copyCharge(copy));
-    b.delivered('SG-NPARKS', clock.t, 'KE-KWS', DELIVERED_RESERVE_BYTES + 300);
-    expect(b.charged().get('KE-KWS')).toBe(300);
+    b.delivered('SG-NPARKS', clock.t, 'BW-DWNP', DELIVERED_RESERVE_BYTES + 300);
+    expect(b.charged().get('BW-DWNP')).toBe(300);
+    expect(b.charged().get('SG-NPARKS')).toBe(copy + DELIVERED_RESERVE_BYTES);
     b.stop();
   });
 
