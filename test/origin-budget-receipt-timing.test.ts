@@ -183,9 +183,11 @@ async function phase(
     await eventually(async () => received.has(id!) || undefined, 60_000, 'the probe read');
     return received.get(id!)! - s;
   };
-  for (let i = 0; Date.now() - t0 < ms; i++) {
-    const wait = t0 + i * EVERY_MS - Date.now();
+  // A slot missed while the machine stalled is skipped, never made up in a burst.
+  for (let next = t0; Date.now() - t0 < ms; next += EVERY_MS) {
+    const wait = next - Date.now();
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    else next = Date.now();
     if (probe && spentAt !== null && !probing) probing = sendProbe();
     sent.push(
       ...(await submitAll(

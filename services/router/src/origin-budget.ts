@@ -25,6 +25,20 @@ interface Charges {
   asking: boolean;
 }
 
+/**
+ * What a partner pays for the time a `delivered` notice outlives the charge of the copy it is
+ * about: it counts from when that charge stops counting (`from`) until the bucket it is charged
+ * at (`until`, the receipt's) ages out. Aggregated per agency, `from` and `until`.
+ */
+interface Deferred {
+  readonly agency: string;
+  readonly from: number;
+  readonly until: number;
+  bytes: number;
+  /** Of `bytes`, what is not in the database yet. */
+  unflushed: number;
+}
+
 export interface OriginBudgetOptions {
   /** The feed stream's actual `max_age` (ms), read from its stream info at start. */
   readonly maxAgeMs: number;
@@ -58,6 +72,12 @@ export interface OriginBudgetOptions {
  */
 export const DELIVERED_RESERVE_BYTES = noticeEventCharge(1024);
 
+/**
+ * Most deferred charges (one per copy bucket and receipt bucket) an agency may have waiting: a
+ * partner receipting promptly has two or three per receipt bucket, about 1,500 over a max age.
+ */
+export const MAX_DEFERRED_PER_AGENCY = 2048;
+
 /** Buckets over one max age at most: the bucket's length is `max(250 ms, maxAgeMs / 500)`. */
 const BUCKETS_PER_MAX_AGE = 500;
 
@@ -85,6 +105,10 @@ export class OriginBudget {
   /** Added to a bucket's end and the max age before it stops counting (nats-server's expiry runs a little late). */
   readonly slackMs: number;
   readonly #charges = new Map<string, Charges>();
+  /** Partners' charges for notices outliving their copies', not counting yet (see `delivered`). */
+  readonly #deferred = new Map<string, Deferred>();
+  /** How many of {@link #deferred} each agency has. */
+  readonly #deferredOf = new Map<string, number>();
   #timer: NodeJS.Timeout | undefined;
   /** When aged-out rows were last deleted from the database (ms). */
   #pruned = 0;
@@ -176,12 +200,13 @@ export class OriginBudget {
    * A partner's receipt made a `delivered` notice event of `bytes` for `origin`'s copy forwarded
    * at `forwardedMs`. The copy's charge paid for the notice in advance and stays where it is
    * (less what the notice does not need of it), so nothing the partner does adds to the origin's
-   * total. The notice is stored now and outlives that charge by the receipt's lateness
-   * (now - forwardedMs): the partner (`receipter`) pays for that time, `bytes x lateness /
-   * maxAge` (a prompt receipt, next to nothing; one a max age late, the whole event), plus what
-   * the event needs beyond the reservation. A receipt for a copy whose charge has aged out (or
-   * whose forwarding time is unknown) is the partner's to pay in full. Past its budget the
-   * partner is marked spent (its own lateness).
+   * total. The notice is stored now and outlives that charge by the receipt's lateness: the
+   * partner (`receipter`) pays for exactly that time, the event from when the copy's charge
+   * stops counting until the receipt's does (nothing when both fall in one bucket; a receipt a
+   * max age late, a whole max age), plus at once what the event needs beyond the reservation. A
+   * receipt for a copy whose charge has aged out (or whose forwarding time is unknown) is the
+   * partner's to pay in full, at once. Past its budget the partner is marked spent (its own
+   * lateness).
    */
   delivered(
     origin: string,
@@ -191,16 +216,60 @@ export class OriginBudget {
   ): void {
     if (!this.#o.enforced || bytes <= 0) return;
     const now = this.#now();
-    if (forwardedMs === undefined || this.#bucketEnd(forwardedMs) <= this.#expiredBefore(now)) {
+    if (
+      forwardedMs === undefined ||
+      !Number.isFinite(forwardedMs) ||
+      this.#bucketEnd(forwardedMs) <= this.#expiredBefore(now)
+    ) {
       this.#chargeCaused(receipter, bytes);
       return;
     }
     const reserved = Math.min(bytes, DELIVERED_RESERVE_BYTES);
     this.#refundUnused(origin, forwardedMs, DELIVERED_RESERVE_BYTES - reserved);
-    const maxAge = Math.max(1, this.#o.maxAgeMs);
-    const lateness = Math.min(Math.max(0, now - forwardedMs), maxAge);
-    const owed = Math.ceil((reserved * lateness) / maxAge) + (bytes - reserved);
-    if (owed > 0) this.#chargeCaused(receipter, owed);
+    if (bytes > reserved) this.#chargeCaused(receipter, bytes - reserved);
+    const copyUntil = this.#bucketEnd(forwardedMs);
+    const until = this.#bucketEnd(now);
+    if (until <= copyUntil) return;
+    const from = copyUntil + this.#o.maxAgeMs + this.slackMs;
+    const key = `${receipter}\n${from}\n${until}`;
+    let d = this.#deferred.get(key);
+    if (!d) {
+      // At most MAX_DEFERRED_PER_AGENCY (copy bucket, receipt bucket) pairs an agency waiting
+      // (a prompt partner has a few per receipt bucket): beyond, it pays at once, more than its
+      // due, and the router's memory stays bounded whatever receipts an agency sends.
+      const n = this.#deferredOf.get(receipter) ?? 0;
+      if (n >= MAX_DEFERRED_PER_AGENCY) {
+        this.#chargeCaused(receipter, reserved);
+        return;
+      }
+      this.#deferredOf.set(receipter, n + 1);
+      this.#deferred.set(key, (d = { agency: receipter, from, until, bytes: 0, unflushed: 0 }));
+    }
+    d.bytes += reserved;
+    d.unflushed += reserved;
+  }
+
+  /** Starts counting the deferred charges due at `now` (see {@link delivered}). */
+  #startDeferred(now: number): void {
+    const before = this.#expiredBefore(now);
+    for (const [key, d] of this.#deferred) {
+      if (d.from > now) continue;
+      this.#deferred.delete(key);
+      this.#deferredOf.set(d.agency, (this.#deferredOf.get(d.agency) ?? 1) - 1);
+      // Its bucket has aged out already (the timer ran very late): nothing left to count.
+      if (d.until <= before) continue;
+      const c = this.#of(d.agency);
+      let i = c.buckets.length;
+      while (i > 0 && c.buckets[i - 1]!.until > d.until) i--;
+      let b = c.buckets[i - 1];
+      if (!b || b.until !== d.until)
+        c.buckets.splice(i, 0, (b = { until: d.until, bytes: 0, unflushed: 0 }));
+      b.bytes += d.bytes;
+      b.unflushed += d.unflushed;
+      c.total += d.bytes;
+      const budget = this.#o.budget(d.agency);
+      if (c.total > budget) this.#markSpent(d.agency, c, budget);
+    }
   }
 
   /**
@@ -307,6 +376,15 @@ export class OriginBudget {
         rows.push({ agency, until: b.until, bytes: b.unflushed });
         b.unflushed = 0;
       }
+    // Deferred charges are written before they count: after a restart they count at once (more
+    // than their due, never less).
+    const deferred: Deferred[] = [];
+    for (const d of this.#deferred.values()) {
+      if (d.unflushed === 0) continue;
+      rows.push({ agency: d.agency, until: d.until, bytes: d.unflushed });
+      deferred.push(d);
+      d.unflushed = 0;
+    }
     // Nothing new: no write, unless aged-out rows are due for deletion (once a bucket).
     const now = this.#now();
     if (rows.length === 0 && now - this.#pruned < this.bucketMs) return;
@@ -315,10 +393,12 @@ export class OriginBudget {
       this.#o.store.addOriginCharges(rows, this.#expiredBefore(now));
     } catch (err) {
       // Kept in memory and written with the next flush.
-      for (const r of rows) {
+      for (const r of rows.slice(0, rows.length - deferred.length)) {
         const b = this.#charges.get(r.agency)?.buckets.find((x) => x.until === r.until);
         if (b) b.unflushed += r.bytes;
       }
+      for (const [i, d] of deferred.entries())
+        d.unflushed += rows[rows.length - deferred.length + i]!.bytes;
       this.#o.log.warn(
         { err: (err as Error).message },
         'origin budget charges not written; retried',
@@ -355,6 +435,7 @@ export class OriginBudget {
   tick(): void {
     this.flush();
     const now = this.#now();
+    this.#startDeferred(now);
     for (const [agency, c] of this.#charges) {
       this.#age(c, now);
       if (!c.spent) continue;

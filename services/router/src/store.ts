@@ -1107,7 +1107,13 @@ export class RouterStore {
     );
     const entries: AuditEntry[] = [];
     for (const d of o.deliveries) {
-      this.#markDelivered.run(o.committedAt, o.receipt, d.origin, d.alertId, o.agency);
+      // Receipted already (by a receipt handled alongside this one, past the routing loop's check
+      // of each against the store): one delivered entry and one notice per delivery, never more.
+      if (
+        this.#markDelivered.run(o.committedAt, o.receipt, d.origin, d.alertId, o.agency).changes ===
+        0
+      )
+        continue;
       entries.push({
         event: AuditEvent.Delivered,
         alertId: d.alertId,

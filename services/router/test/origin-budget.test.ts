@@ -8,7 +8,11 @@ import {
   recipientQuotaBytes,
 } from '@alert-hub/runtime';
 import { makeHubFixture, memoryLogger } from '@alert-hub/testkit';
-import { DELIVERED_RESERVE_BYTES, OriginBudget } from '../src/origin-budget.js';
+import {
+  DELIVERED_RESERVE_BYTES,
+  MAX_DEFERRED_PER_AGENCY,
+  OriginBudget,
+} from '../src/origin-budget.js';
 import { RouterStore } from '../src/store.js';
 
 /**
@@ -109,49 +113,113 @@ describe('origin budget - bytes charged per agency over the feed stream’s max 
     b.stop();
   });
 
-  it('a copy pays in advance for the delivered notice its receipt will make (what the notice does not need is taken back); the partner pays for the time the notice outlives that charge (its receipt’s lateness), in full once the copy’s charge has aged out; nothing the partner does adds to the sender’s total', () => {
+  it('a copy pays in advance for the delivered notice its receipt will make (what the notice does not need is taken back); the partner pays for exactly the time the notice outlives that charge (its receipt’s lateness), in full once the copy’s charge has aged out; nothing the partner does adds to the sender’s total, nor takes from it beyond the unused part', () => {
     const clock = { t: 3_000_000 };
     const spent: string[] = [];
-    const { b } = budgetOn('delivered.db', clock, 20_000, { onSpent: (a) => spent.push(a) });
+    const { b, store } = budgetOn('delivered.db', clock, 20_000, {
+      onSpent: (a) => spent.push(a),
+    });
     const copy = 1_000;
     expect(b.copyCharge(copy)).toBe(copy + DELIVERED_RESERVE_BYTES);
     const event = DELIVERED_RESERVE_BYTES - 500;
-    // A prompt receipt (2% of the max age late): the sender keeps paying for the event, the
-    // partner pays 2% of it.
-    const forwarded = clock.t;
+    const at = (t: number) => {
+      clock.t = t;
+      b.tick();
+    };
+    // A receipt within the copy's bucket: the copy's charge covers the notice; the partner pays
+    // nothing, the sender gets back what the notice did not need.
+    const first = clock.t;
     b.charge('SG-NPARKS', b.copyCharge(copy));
-    clock.t += MAX_AGE / 50;
-    b.delivered('SG-NPARKS', forwarded, 'VN-CUSTOMS', event);
+    clock.t += 100;
+    b.delivered('SG-NPARKS', first, 'VN-CUSTOMS', event);
     expect(b.charged().get('SG-NPARKS')).toBe(copy + event);
-    expect(b.charged().get('VN-CUSTOMS')).toBe(Math.ceil(event / 50));
-    // ... and its charge still ages out with the copy's, not later.
-    clock.t = forwarded + MAX_AGE + b.bucketMs + b.slackMs;
-    b.tick();
-    expect(b.charged().get('SG-NPARKS')).toBe(0);
-    // A receipt just before the copy's charge ages out: the sender's total is no more than it
-    // was, and the partner pays for about the whole event (else it would count twice as long
-    // against the sender).
+    expect(b.charged().get('VN-CUSTOMS') ?? 0).toBe(0);
+    // A receipt 2 s later (a later bucket): the partner pays the event from when the copy's
+    // charge stops counting until its own receipt's bucket does: 2 s or so, no more.
     const second = clock.t;
     b.charge('KE-KWS', b.copyCharge(copy));
-    clock.t = second + MAX_AGE + b.slackMs - b.bucketMs;
+    at(second + 2_000);
     b.delivered('KE-KWS', second, 'TZ-WD', event);
     expect(b.charged().get('KE-KWS')).toBe(copy + event);
+    expect(b.charged().get('TZ-WD') ?? 0).toBe(0);
+    const copyGone = Math.ceil((second + 1) / b.bucketMs) * b.bucketMs + MAX_AGE + b.slackMs;
+    at(copyGone - 1);
+    expect(b.charged().get('TZ-WD') ?? 0).toBe(0);
+    expect(b.charged().get('KE-KWS')).toBe(copy + event);
+    at(copyGone);
+    expect(b.charged().get('KE-KWS')).toBe(0);
     expect(b.charged().get('TZ-WD')).toBe(event);
-    // A copy whose charge has aged out: its receipt's notice is the partner's in full; past the
-    // partner's budget, the partner is spent (its own lateness), never the sender.
+    at(copyGone + 2_250);
+    expect(b.charged().get('TZ-WD')).toBe(0);
+    // A receipt just before the copy's charge ages out: the sender's total stays what it was
+    // (it would otherwise count twice as long against it), and the partner pays for the notice
+    // from then on, for about a whole max age.
+    const third = clock.t;
+    b.charge('UG-UWA', b.copyCharge(copy));
+    at(third + MAX_AGE + b.slackMs - b.bucketMs);
+    b.delivered('UG-UWA', third, 'TZ-WD', event);
+    expect(b.charged().get('UG-UWA')).toBe(copy + event);
+    at(third + MAX_AGE + b.slackMs + b.bucketMs);
+    expect(b.charged().get('UG-UWA')).toBe(0);
+    expect(b.charged().get('TZ-WD')).toBe(event);
+    at(third + 2 * MAX_AGE);
+    expect(b.charged().get('TZ-WD')).toBe(event);
+    // A copy whose charge has aged out: its receipt's notice is the partner's in full, at once;
+    // past the partner's budget, the partner is spent (its own lateness), never the sender.
     const late = clock.t;
     b.charge('SG-NPARKS', b.copyCharge(copy));
-    clock.t = late + MAX_AGE + b.bucketMs + b.slackMs;
-    b.tick();
-    for (let i = 0; i < 8; i++) b.delivered('SG-NPARKS', late, 'UG-UWA', event);
-    expect(b.charged().get('UG-UWA')).toBe(8 * event);
-    expect(spent).toEqual(['UG-UWA']);
+    at(late + MAX_AGE + b.bucketMs + b.slackMs);
+    for (let i = 0; i < 8; i++) b.delivered('SG-NPARKS', late, 'BW-DWNP', event);
+    expect(b.charged().get('BW-DWNP')).toBe(8 * event);
+    expect(spent).toEqual(['BW-DWNP']);
     expect(b.spent('SG-NPARKS')).toBe(false);
     // An event larger than the reservation, receipted at once: the partner pays what is beyond it.
     b.charge('SG-NPARKS', b.copyCharge(copy));
-    b.delivered('SG-NPARKS', clock.t, 'BW-DWNP', DELIVERED_RESERVE_BYTES + 300);
-    expect(b.charged().get('BW-DWNP')).toBe(300);
+    b.delivered('SG-NPARKS', clock.t, 'ZA-SANPARKS', DELIVERED_RESERVE_BYTES + 300);
+    expect(b.charged().get('ZA-SANPARKS')).toBe(300);
     expect(b.charged().get('SG-NPARKS')).toBe(copy + DELIVERED_RESERVE_BYTES);
+    // A deferred charge is written before it counts: after a restart it counts at once.
+    const fourth = clock.t;
+    b.charge('KE-KWS', b.copyCharge(copy));
+    at(fourth + 5_000);
+    b.delivered('KE-KWS', fourth, 'MZ-ANAC', event);
+    b.stop();
+    const again = new OriginBudget({
+      maxAgeMs: MAX_AGE,
+      enforced: true,
+      budget: () => 20_000,
+      store,
+      log: memoryLogger('budget').log,
+      now: () => clock.t,
+    });
+    expect(again.charged().get('MZ-ANAC')).toBe(event);
+    again.stop();
+  });
+
+  it('an agency has at most MAX_DEFERRED_PER_AGENCY deferred charges waiting; beyond, its receipts’ notices are charged to it at once', () => {
+    const clock = { t: 5_000_000 };
+    const { b } = budgetOn('deferred-cap.db', clock, 100 * 1024 * 1024);
+    const event = 2_000;
+    // Copies in 50 buckets, receipts in 50 later ones: 2,500 (copy bucket, receipt bucket) pairs,
+    // all within a max age.
+    const first = clock.t;
+    for (let j = 0; j < 50; j++) {
+      clock.t = first + j * b.bucketMs;
+      b.charge('SG-NPARKS', b.copyCharge(1_000));
+    }
+    let pairs = 0;
+    for (let k = 50; k < 100 && pairs < MAX_DEFERRED_PER_AGENCY; k++) {
+      clock.t = first + k * b.bucketMs;
+      for (let j = 0; j < 50 && pairs < MAX_DEFERRED_PER_AGENCY; j++, pairs++)
+        b.delivered('SG-NPARKS', first + j * b.bucketMs, 'VN-CUSTOMS', event);
+    }
+    expect(b.charged().get('VN-CUSTOMS') ?? 0).toBe(0);
+    clock.t = first + 99 * b.bucketMs;
+    b.delivered('SG-NPARKS', first + 49 * b.bucketMs, 'VN-CUSTOMS', event);
+    expect(b.charged().get('VN-CUSTOMS')).toBe(event);
+    // Another agency has its own.
+    b.delivered('SG-NPARKS', first + b.bucketMs, 'KE-KWS', event);
+    expect(b.charged().get('KE-KWS') ?? 0).toBe(0);
     b.stop();
   });
 
