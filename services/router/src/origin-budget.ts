@@ -1,5 +1,10 @@
 import { MAX_FEED_MESSAGE_BYTES, type Logger } from '@alert-hub/runtime';
-import { noticeEventCharge, type OriginCharge, type RouterStore } from './store.js';
+import {
+  noticeEventCharge,
+  type OriginCharge,
+  type OriginDeferredCharge,
+  type RouterStore,
+} from './store.js';
 
 /** Bytes charged to one agency in one time bucket. */
 export interface OriginBucket {
@@ -10,10 +15,32 @@ export interface OriginBucket {
   unflushed: number;
 }
 
+/**
+ * What a partner pays for the time `delivered` notices outlive the charges of the copies they are
+ * about: it counts from when the earliest of those charges stops counting (`from`) until the
+ * bucket the notices are charged at (`until`, their receipts') ages out. One per agency and
+ * receipt bucket: at most one per bucket over a max age, whatever receipts an agency sends.
+ */
+interface Deferred {
+  readonly until: number;
+  from: number;
+  bytes: number;
+  /** Of `bytes`, what is not in the database yet. */
+  unflushed: number;
+}
+
 /** One agency's charges, oldest bucket first. */
 interface Charges {
+  /** What counts now. */
   total: number;
+  /**
+   * The most that will count at any time from now on, with what counts now and the deferred
+   * charges still to start (at least `total`): reckoned again every tick, raised between.
+   */
+  peak: number;
   buckets: OriginBucket[];
+  /** Deferred charges not counting yet, by `until`. */
+  deferred: Deferred[];
   /** Its budget was found spent (a message waits): its inbound stream is not read. */
   spent: boolean;
   /**
@@ -25,20 +52,6 @@ interface Charges {
   asking: boolean;
 }
 
-/**
- * What a partner pays for the time a `delivered` notice outlives the charge of the copy it is
- * about: it counts from when that charge stops counting (`from`) until the bucket it is charged
- * at (`until`, the receipt's) ages out. Aggregated per agency, `from` and `until`.
- */
-interface Deferred {
-  readonly agency: string;
-  readonly from: number;
-  readonly until: number;
-  bytes: number;
-  /** Of `bytes`, what is not in the database yet. */
-  unflushed: number;
-}
-
 export interface OriginBudgetOptions {
   /** The feed stream's actual `max_age` (ms), read from its stream info at start. */
   readonly maxAgeMs: number;
@@ -46,7 +59,7 @@ export interface OriginBudgetOptions {
   readonly enforced: boolean;
   /** An agency's budget in bytes (`originBudgets` in the runtime); asked on every check. */
   readonly budget: (agency: string) => number;
-  readonly store: Pick<RouterStore, 'originCharges' | 'addOriginCharges'>;
+  readonly store: Pick<RouterStore, 'originCharges' | 'originDeferred' | 'addOriginCharges'>;
   readonly log: Logger;
   /** How often charges are written to the database and aged out (default 1 s). */
   readonly flushMs?: number;
@@ -72,12 +85,6 @@ export interface OriginBudgetOptions {
  */
 export const DELIVERED_RESERVE_BYTES = noticeEventCharge(1024);
 
-/**
- * Most deferred charges (one per copy bucket and receipt bucket) an agency may have waiting: a
- * partner receipting promptly has two or three per receipt bucket, about 1,500 over a max age.
- */
-export const MAX_DEFERRED_PER_AGENCY = 2048;
-
 /** Buckets over one max age at most: the bucket's length is `max(250 ms, maxAgeMs / 500)`. */
 const BUCKETS_PER_MAX_AGE = 500;
 
@@ -87,7 +94,10 @@ const BUCKETS_PER_MAX_AGE = 500;
  * for everybody. Every byte the router stores in the stream is charged to one agency (a copy to
  * its alert's origin, a notice to the agency it is addressed to), in time buckets; a bucket stops
  * counting once all it holds has aged out of the stream (its end + the stream's max age + a
- * slack). A message that would take its agency over budget waits (a copy is held, a notice stays
+ * slack). A partner pays for the time a `delivered` notice its receipt made outlives its copy's
+ * charge with a charge that starts counting later (see `delivered`); the budget is checked
+ * against the most that will count at any time from now on (the peak), not only what counts
+ * now. A message that would take its agency over budget waits (a copy is held, a notice stays
  * in the outbox) and the agency is marked spent: its inbound stream is not read until its old
  * buckets age out. A message larger than the whole budget goes through when the agency has
  * nothing charged, so none waits for ever.
@@ -105,10 +115,6 @@ export class OriginBudget {
   /** Added to a bucket's end and the max age before it stops counting (nats-server's expiry runs a little late). */
   readonly slackMs: number;
   readonly #charges = new Map<string, Charges>();
-  /** Partners' charges for notices outliving their copies', not counting yet (see `delivered`). */
-  readonly #deferred = new Map<string, Deferred>();
-  /** How many of {@link #deferred} each agency has. */
-  readonly #deferredOf = new Map<string, number>();
   #timer: NodeJS.Timeout | undefined;
   /** When aged-out rows were last deleted from the database (ms). */
   #pruned = 0;
@@ -119,11 +125,19 @@ export class OriginBudget {
     this.bucketMs = Math.max(250, Math.ceil(options.maxAgeMs / BUCKETS_PER_MAX_AGE));
     this.slackMs = Math.min(60_000, Math.max(1000, Math.ceil(options.maxAgeMs / 100)));
     if (!options.enforced) return;
-    for (const row of options.store.originCharges(this.#expiredBefore(this.#now()))) {
+    const now = this.#now();
+    for (const row of options.store.originCharges(this.#expiredBefore(now))) {
       const c = this.#of(row.agency);
       c.buckets.push({ until: row.until, bytes: row.bytes, unflushed: 0 });
       c.total += row.bytes;
     }
+    // Deferred charges due count now; the others wait for their start, as before the restart.
+    for (const row of options.store.originDeferred(this.#expiredBefore(now))) {
+      const c = this.#of(row.agency);
+      if (row.starts <= now) this.#count(c, row.until, row.bytes, 0);
+      else c.deferred.push({ until: row.until, from: row.starts, bytes: row.bytes, unflushed: 0 });
+    }
+    for (const c of this.#charges.values()) c.peak = this.#peak(c);
   }
 
   /** Whether the budgets apply (the feed stream has limits retention). */
@@ -141,7 +155,15 @@ export class OriginBudget {
     if (!c)
       this.#charges.set(
         agency,
-        (c = { total: 0, buckets: [], spent: false, overdue: false, asking: false }),
+        (c = {
+          total: 0,
+          peak: 0,
+          buckets: [],
+          deferred: [],
+          spent: false,
+          overdue: false,
+          asking: false,
+        }),
       );
     return c;
   }
@@ -162,25 +184,27 @@ export class OriginBudget {
 
   /**
    * Why a message of `bytes` charged to `agency` must wait, if it must: when what is charged to
-   * it, plus `bytes`, passes its budget (and something is charged at all). Marks it spent then.
+   * it, plus `bytes`, passes its budget (and something is charged at all) now or at any time
+   * while it still counts, with the charges the agency owes from later on (see {@link delivered}).
+   * Marks it spent then.
    */
   over(agency: string, bytes: number): string | undefined {
     if (!this.#o.enforced) return undefined;
     const c = this.#charges.get(agency);
-    if (!c || c.total <= 0) return undefined;
+    if (!c || c.peak <= 0) return undefined;
     const budget = this.#o.budget(agency);
-    if (c.total + bytes <= budget) return undefined;
-    this.#age(c, this.#now());
-    if (c.total <= 0 || c.total + bytes <= budget) return undefined;
+    if (c.peak + bytes <= budget) return undefined;
+    this.#settle(c, this.#now());
+    if (c.peak <= 0 || c.peak + bytes <= budget) return undefined;
     this.#markSpent(agency, c, budget);
-    return `${agency} has had about ${c.total} bytes stored in the feed stream within its max age; ${bytes} more would pass its budget (${budget} bytes, streams.originMaxBytesFor)`;
+    return `${agency} has had about ${c.peak} bytes stored in the feed stream within its max age, with what it owes from later on; ${bytes} more would pass its budget (${budget} bytes, streams.originMaxBytesFor)`;
   }
 
   #markSpent(agency: string, c: Charges, budget: number): void {
     if (c.spent) return;
     c.spent = true;
     this.#o.log.warn(
-      { agency, chargedBytes: c.total, budgetBytes: budget, maxAgeMs: this.#o.maxAgeMs },
+      { agency, chargedBytes: c.peak, budgetBytes: budget, maxAgeMs: this.#o.maxAgeMs },
       "origin budget spent: this agency's further copies are held and its notices wait, and its inbound stream is not read, until its oldest charges age out of the feed stream",
     );
     this.#o.onSpent?.(agency);
@@ -202,11 +226,12 @@ export class OriginBudget {
    * (less what the notice does not need of it), so nothing the partner does adds to the origin's
    * total. The notice is stored now and outlives that charge by the receipt's lateness: the
    * partner (`receipter`) pays for exactly that time, the event from when the copy's charge
-   * stops counting until the receipt's does (nothing when both fall in one bucket; a receipt a
-   * max age late, a whole max age), plus at once what the event needs beyond the reservation. A
-   * receipt for a copy whose charge has aged out (or whose forwarding time is unknown) is the
-   * partner's to pay in full, at once. Past its budget the partner is marked spent (its own
-   * lateness).
+   * stops counting until the receipt's does (nothing when the receipt comes within half the
+   * slack of the copy's bucket's end; a receipt a max age late, a whole max age), plus at once
+   * what the event needs beyond the reservation. A receipt for a copy whose charge has aged out
+   * (or whose forwarding time is unknown) is the partner's to pay in full, at once. What the
+   * partner will owe counts against its budget from now (see {@link over}): past it the partner
+   * is marked spent at once (its own lateness), and its further receipts wait.
    */
   delivered(
     origin: string,
@@ -225,51 +250,92 @@ export class OriginBudget {
       return;
     }
     const reserved = Math.min(bytes, DELIVERED_RESERVE_BYTES);
-    this.#refundUnused(origin, forwardedMs, DELIVERED_RESERVE_BYTES - reserved);
+    this.#takeBack(origin, forwardedMs, DELIVERED_RESERVE_BYTES - reserved);
     if (bytes > reserved) this.#chargeCaused(receipter, bytes - reserved);
     const copyUntil = this.#bucketEnd(forwardedMs);
-    const until = this.#bucketEnd(now);
-    if (until <= copyUntil) return;
+    // Stored within half the slack of the copy's bucket's end, the notice ages out with the
+    // copy's charge (the other half is for nats-server's late expiry).
+    if (now <= copyUntil + this.slackMs / 2) return;
+    // From when the copy's charge stops counting (later than now: it has not aged out).
     const from = copyUntil + this.#o.maxAgeMs + this.slackMs;
-    const key = `${receipter}\n${from}\n${until}`;
-    let d = this.#deferred.get(key);
-    if (!d) {
-      // At most MAX_DEFERRED_PER_AGENCY (copy bucket, receipt bucket) pairs an agency waiting
-      // (a prompt partner has a few per receipt bucket): beyond, it pays at once, more than its
-      // due, and the router's memory stays bounded whatever receipts an agency sends.
-      const n = this.#deferredOf.get(receipter) ?? 0;
-      if (n >= MAX_DEFERRED_PER_AGENCY) {
-        this.#chargeCaused(receipter, reserved);
-        return;
-      }
-      this.#deferredOf.set(receipter, n + 1);
-      this.#deferred.set(key, (d = { agency: receipter, from, until, bytes: 0, unflushed: 0 }));
-    }
+    const c = this.#of(receipter);
+    const d = this.#deferredAt(c, this.#bucketEnd(now));
+    d.from = Math.min(d.from, from);
     d.bytes += reserved;
     d.unflushed += reserved;
+    c.peak += reserved;
+    this.#spentPast(receipter, c);
   }
 
-  /** Starts counting the deferred charges due at `now` (see {@link delivered}). */
-  #startDeferred(now: number): void {
-    const before = this.#expiredBefore(now);
-    for (const [key, d] of this.#deferred) {
-      if (d.from > now) continue;
-      this.#deferred.delete(key);
-      this.#deferredOf.set(d.agency, (this.#deferredOf.get(d.agency) ?? 1) - 1);
-      // Its bucket has aged out already (the timer ran very late): nothing left to count.
-      if (d.until <= before) continue;
-      const c = this.#of(d.agency);
-      let i = c.buckets.length;
-      while (i > 0 && c.buckets[i - 1]!.until > d.until) i--;
-      let b = c.buckets[i - 1];
-      if (!b || b.until !== d.until)
-        c.buckets.splice(i, 0, (b = { until: d.until, bytes: 0, unflushed: 0 }));
-      b.bytes += d.bytes;
-      b.unflushed += d.unflushed;
-      c.total += d.bytes;
-      const budget = this.#o.budget(d.agency);
-      if (c.total > budget) this.#markSpent(d.agency, c, budget);
+  /**
+   * `c`'s deferred charge for the receipt bucket ending at `until`, made if there is none. One
+   * per receipt bucket: notices receipted in one bucket for copies of several count from the
+   * earliest copy's end (more than their due, by at most the spread of their copies' buckets).
+   */
+  #deferredAt(c: Charges, until: number): Deferred {
+    let i = c.deferred.length;
+    while (i > 0 && c.deferred[i - 1]!.until > until) i--;
+    let d = c.deferred[i - 1];
+    if (!d || d.until !== until)
+      c.deferred.splice(i, 0, (d = { until, from: Infinity, bytes: 0, unflushed: 0 }));
+    return d;
+  }
+
+  /** Adds `bytes` (`unflushed` of them not written yet) to `c`'s bucket ending at `until`. */
+  #count(c: Charges, until: number, bytes: number, unflushed: number): void {
+    let i = c.buckets.length;
+    while (i > 0 && c.buckets[i - 1]!.until > until) i--;
+    let b = c.buckets[i - 1];
+    if (!b || b.until !== until) c.buckets.splice(i, 0, (b = { until, bytes: 0, unflushed: 0 }));
+    b.bytes += bytes;
+    b.unflushed += unflushed;
+    c.total += bytes;
+  }
+
+  /**
+   * Brings `c` to `now`: its deferred charges due start counting (written already: nothing to
+   * write), its aged-out buckets are dropped, and its peak is reckoned again.
+   */
+  #settle(c: Charges, now: number): void {
+    if (c.deferred.length > 0) {
+      const before = this.#expiredBefore(now);
+      let kept = 0;
+      for (const d of c.deferred) {
+        if (d.from > now) c.deferred[kept++] = d;
+        // Its bucket has aged out already (the timer ran very late): nothing left to count.
+        else if (d.until > before) this.#count(c, d.until, d.bytes, d.unflushed);
+      }
+      c.deferred.length = kept;
     }
+    this.#age(c, now);
+    c.peak = this.#peak(c);
+  }
+
+  /**
+   * The most `c` will have counting at any time from now on: what counts now falls as buckets
+   * and started deferred charges age out, and rises only when a deferred charge starts, so the
+   * highest is now or at one of those starts. One pass over the buckets and deferred charges
+   * (both in `until` order) with the starts sorted: at most about 500 of each an agency.
+   */
+  #peak(c: Charges): number {
+    if (c.deferred.length === 0) return c.total;
+    const tail = this.#o.maxAgeMs + this.slackMs;
+    const starts = [...c.deferred].sort((a, b) => a.from - b.from);
+    let level = c.total;
+    let peak = level;
+    let i = 0;
+    let j = 0;
+    for (let k = 0; k < starts.length;) {
+      const t = starts[k]!.from;
+      while (i < c.buckets.length && c.buckets[i]!.until + tail <= t)
+        level -= c.buckets[i++]!.bytes;
+      // A deferred charge that has ended by t started before (its start is before its end).
+      while (j < c.deferred.length && c.deferred[j]!.until + tail <= t)
+        level -= c.deferred[j++]!.bytes;
+      for (; k < starts.length && starts[k]!.from === t; k++) level += starts[k]!.bytes;
+      if (level > peak) peak = level;
+    }
+    return peak;
   }
 
   /**
@@ -278,27 +344,43 @@ export class OriginBudget {
    * its forwarding's: the charge is made just before the publish). Only ever less, never later:
    * nothing when that bucket is not found (another router forwarded the copy).
    */
-  #refundUnused(origin: string, forwardedMs: number, bytes: number): void {
+  #takeBack(origin: string, forwardedMs: number, bytes: number): void {
     const c = this.#charges.get(origin);
     if (!c || bytes <= 0) return;
     const end = this.#bucketEnd(forwardedMs);
     for (let i = c.buckets.length - 1; i >= 0; i--) {
       const b = c.buckets[i]!;
       if (b.until > end) continue;
-      if (b.bytes < bytes) return;
-      b.bytes -= bytes;
-      b.unflushed -= bytes;
-      c.total -= bytes;
+      if (b.bytes >= bytes) this.#uncount(c, b, bytes);
       return;
     }
+  }
+
+  /**
+   * Takes `bytes` out of `c`'s bucket `b`. The peak stays as it was (more than its due) until it
+   * is reckoned again: at the next tick, or when a message would pass the budget.
+   */
+  #uncount(c: Charges, b: OriginBucket, bytes: number): void {
+    b.bytes -= bytes;
+    b.unflushed -= bytes;
+    if (c.buckets.includes(b)) c.total -= bytes;
   }
 
   /** Charges `agency` for bytes a message of its made the hub store; marks it spent past its budget. */
   #chargeCaused(agency: string, bytes: number): void {
     this.charge(agency, bytes);
-    const c = this.#of(agency);
+    this.#spentPast(agency, this.#of(agency));
+  }
+
+  /**
+   * Marks `agency` spent when what it has or will have counting passes its budget (the peak
+   * reckoned again first: between ticks it is only ever raised).
+   */
+  #spentPast(agency: string, c: Charges): void {
     const budget = this.#o.budget(agency);
-    if (c.total > budget) this.#markSpent(agency, c, budget);
+    if (c.peak <= budget) return;
+    this.#settle(c, this.#now());
+    if (c.peak > budget) this.#markSpent(agency, c, budget);
   }
 
   /** The end of the bucket holding `ms`. */
@@ -319,16 +401,14 @@ export class OriginBudget {
     last.bytes += bytes;
     last.unflushed += bytes;
     c.total += bytes;
+    c.peak += bytes;
     return last;
   }
 
   /** Takes back a charge whose message was not stored. */
   refund(agency: string, bucket: OriginBucket | undefined, bytes: number): void {
     const c = this.#charges.get(agency);
-    if (!bucket || !c) return;
-    bucket.bytes -= bytes;
-    bucket.unflushed -= bytes;
-    if (c.buckets.includes(bucket)) c.total -= bytes;
+    if (bucket && c) this.#uncount(c, bucket, bytes);
   }
 
   /** Whether `agency`'s budget is spent (its copies are held, its notices wait). */
@@ -367,7 +447,9 @@ export class OriginBudget {
   flush(): void {
     if (!this.#o.enforced) return;
     const rows: OriginCharge[] = [];
-    for (const [agency, c] of this.#charges)
+    const deferredRows: OriginDeferredCharge[] = [];
+    const deferred: Deferred[] = [];
+    for (const [agency, c] of this.#charges) {
       // Every bucket with something unwritten: a second between two flushes (more when the
       // timer runs late) spans four buckets of 250 ms, and a refund may come a publish's timeout
       // after its charge. At most 500 buckets an agency, each a compare.
@@ -376,29 +458,28 @@ export class OriginBudget {
         rows.push({ agency, until: b.until, bytes: b.unflushed });
         b.unflushed = 0;
       }
-    // Deferred charges are written before they count: after a restart they count at once (more
-    // than their due, never less).
-    const deferred: Deferred[] = [];
-    for (const d of this.#deferred.values()) {
-      if (d.unflushed === 0) continue;
-      rows.push({ agency: d.agency, until: d.until, bytes: d.unflushed });
-      deferred.push(d);
-      d.unflushed = 0;
+      // Deferred charges are written with their start, before they count: after a restart they
+      // wait for it again.
+      for (const d of c.deferred) {
+        if (d.unflushed === 0) continue;
+        deferredRows.push({ agency, until: d.until, starts: d.from, bytes: d.unflushed });
+        deferred.push(d);
+        d.unflushed = 0;
+      }
     }
     // Nothing new: no write, unless aged-out rows are due for deletion (once a bucket).
     const now = this.#now();
-    if (rows.length === 0 && now - this.#pruned < this.bucketMs) return;
+    if (rows.length + deferredRows.length === 0 && now - this.#pruned < this.bucketMs) return;
     this.#pruned = now;
     try {
-      this.#o.store.addOriginCharges(rows, this.#expiredBefore(now));
+      this.#o.store.addOriginCharges(rows, deferredRows, this.#expiredBefore(now));
     } catch (err) {
       // Kept in memory and written with the next flush.
-      for (const r of rows.slice(0, rows.length - deferred.length)) {
+      for (const r of rows) {
         const b = this.#charges.get(r.agency)?.buckets.find((x) => x.until === r.until);
         if (b) b.unflushed += r.bytes;
       }
-      for (const [i, d] of deferred.entries())
-        d.unflushed += rows[rows.length - deferred.length + i]!.bytes;
+      for (const [i, d] of deferred.entries()) d.unflushed += deferredRows[i]!.bytes;
       this.#o.log.warn(
         { err: (err as Error).message },
         'origin budget charges not written; retried',
@@ -435,19 +516,18 @@ export class OriginBudget {
   tick(): void {
     this.flush();
     const now = this.#now();
-    this.#startDeferred(now);
     for (const [agency, c] of this.#charges) {
-      this.#age(c, now);
+      this.#settle(c, now);
       if (!c.spent) continue;
       const budget = this.#o.budget(agency);
-      if (c.total > 0 && c.total + MAX_FEED_MESSAGE_BYTES > budget) {
+      if (c.peak > 0 && c.peak + MAX_FEED_MESSAGE_BYTES > budget) {
         this.#askOverdue(agency, c);
         continue;
       }
       c.spent = false;
       c.overdue = false;
       this.#o.log.info(
-        { agency, chargedBytes: c.total, budgetBytes: budget },
+        { agency, chargedBytes: c.peak, budgetBytes: budget },
         'origin budget has room again: this agency is routed again',
       );
       this.#o.onResume?.(agency);

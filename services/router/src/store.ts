@@ -238,6 +238,16 @@ CREATE TABLE IF NOT EXISTS origin_charges (
   bytes  INTEGER NOT NULL,
   PRIMARY KEY (agency, until)
 );
+-- charges a partner owes for delivered notices outliving their copies' charges (origin-budget.ts
+-- OriginBudget.delivered), per agency and bucket end: they count from starts (ms) until the
+-- bucket ending at until ages out; rows whose bucket has aged out are deleted
+CREATE TABLE IF NOT EXISTS origin_deferred (
+  agency TEXT    NOT NULL,
+  until  INTEGER NOT NULL,
+  starts INTEGER NOT NULL,
+  bytes  INTEGER NOT NULL,
+  PRIMARY KEY (agency, until)
+);
 CREATE TABLE IF NOT EXISTS outcomes (
   reporter  TEXT NOT NULL,
   alert_id  TEXT NOT NULL,
@@ -333,6 +343,11 @@ export interface OriginCharge {
   readonly agency: string;
   readonly until: number;
   readonly bytes: number;
+}
+
+/** A charge of `agency`'s in the bucket ending at `until` that counts only from `starts` (ms). */
+export interface OriginDeferredCharge extends OriginCharge {
+  readonly starts: number;
 }
 
 /** An outbox row: a notice event waiting to be signed and sent to `agency`. */
@@ -779,18 +794,38 @@ export class RouterStore {
       .all(since) as OriginCharge[];
   }
 
+  /** The origin budget's deferred charges whose bucket ends after `since` (ms), oldest first. */
+  originDeferred(since: number): OriginDeferredCharge[] {
+    return this.#db
+      .prepare(
+        'SELECT agency, until, starts, bytes FROM origin_deferred WHERE until > ? AND bytes > 0 ORDER BY agency, until',
+      )
+      .all(since) as OriginDeferredCharge[];
+  }
+
   /**
-   * Adds `charges` to the stored ones (several routers sharing the database add up) and deletes
-   * the buckets that ended at or before `expired` (ms), in one transaction.
+   * Adds `charges` and `deferred` to the stored ones (several routers sharing the database add
+   * up; a deferred charge keeps the earliest start) and deletes the buckets that ended at or
+   * before `expired` (ms), in one transaction.
    */
-  addOriginCharges(charges: readonly OriginCharge[], expired: number): void {
+  addOriginCharges(
+    charges: readonly OriginCharge[],
+    deferred: readonly OriginDeferredCharge[],
+    expired: number,
+  ): void {
     const add = this.#db.prepare(
       'INSERT INTO origin_charges (agency, until, bytes) VALUES (?, ?, ?) ON CONFLICT (agency, until) DO UPDATE SET bytes = bytes + excluded.bytes',
     );
+    const defer = this.#db.prepare(
+      'INSERT INTO origin_deferred (agency, until, starts, bytes) VALUES (?, ?, ?, ?) ON CONFLICT (agency, until) DO UPDATE SET bytes = bytes + excluded.bytes, starts = MIN(starts, excluded.starts)',
+    );
     const drop = this.#db.prepare('DELETE FROM origin_charges WHERE until <= ?');
+    const dropDeferred = this.#db.prepare('DELETE FROM origin_deferred WHERE until <= ?');
     this.#db.transaction(() => {
       for (const c of charges) add.run(c.agency, c.until, c.bytes);
+      for (const d of deferred) defer.run(d.agency, d.until, d.starts, d.bytes);
       drop.run(expired);
+      dropDeferred.run(expired);
     })();
   }
 

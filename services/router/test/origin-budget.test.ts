@@ -8,11 +8,7 @@ import {
   recipientQuotaBytes,
 } from '@alert-hub/runtime';
 import { makeHubFixture, memoryLogger } from '@alert-hub/testkit';
-import {
-  DELIVERED_RESERVE_BYTES,
-  MAX_DEFERRED_PER_AGENCY,
-  OriginBudget,
-} from '../src/origin-budget.js';
+import { DELIVERED_RESERVE_BYTES, OriginBudget } from '../src/origin-budget.js';
 import { RouterStore } from '../src/store.js';
 
 /**
@@ -178,49 +174,176 @@ describe('origin budget - bytes charged per agency over the feed stream’s max 
     b.delivered('SG-NPARKS', clock.t, 'ZA-SANPARKS', DELIVERED_RESERVE_BYTES + 300);
     expect(b.charged().get('ZA-SANPARKS')).toBe(300);
     expect(b.charged().get('SG-NPARKS')).toBe(copy + DELIVERED_RESERVE_BYTES);
-    // A deferred charge is written before it counts: after a restart it counts at once.
+    // A deferred charge is written with its start before it counts: after a restart it waits
+    // for it again, and counts from then until its receipt's bucket ages out; a restart after
+    // it started counts it at once.
     const fourth = clock.t;
     b.charge('KE-KWS', b.copyCharge(copy));
     at(fourth + 5_000);
     b.delivered('KE-KWS', fourth, 'MZ-ANAC', event);
     b.stop();
-    const again = new OriginBudget({
-      maxAgeMs: MAX_AGE,
-      enforced: true,
-      budget: () => 20_000,
-      store,
-      log: memoryLogger('budget').log,
-      now: () => clock.t,
-    });
+    const restarted = () =>
+      new OriginBudget({
+        maxAgeMs: MAX_AGE,
+        enforced: true,
+        budget: () => 20_000,
+        store,
+        log: memoryLogger('budget').log,
+        now: () => clock.t,
+      });
+    const again = restarted();
+    const fourthGone = Math.ceil((fourth + 1) / b.bucketMs) * b.bucketMs + MAX_AGE + b.slackMs;
+    expect(again.charged().get('MZ-ANAC') ?? 0).toBe(0);
+    clock.t = fourthGone - 1;
+    again.tick();
+    expect(again.charged().get('MZ-ANAC') ?? 0).toBe(0);
+    clock.t = fourthGone;
+    again.tick();
     expect(again.charged().get('MZ-ANAC')).toBe(event);
     again.stop();
+    const once = restarted();
+    expect(once.charged().get('MZ-ANAC')).toBe(event);
+    clock.t = fourth + 5_000 + MAX_AGE + b.slackMs + b.bucketMs;
+    once.tick();
+    expect(once.charged().get('MZ-ANAC')).toBe(0);
+    once.stop();
   });
 
-  it('an agency has at most MAX_DEFERRED_PER_AGENCY deferred charges waiting; beyond, its receipts’ notices are charged to it at once', () => {
+  it('notices receipted in one bucket for copies of several make one deferred charge, counted from the earliest copy’s end until the receipts’ bucket ages out', () => {
     const clock = { t: 5_000_000 };
-    const { b } = budgetOn('deferred-cap.db', clock, 100 * 1024 * 1024);
+    const { b } = budgetOn('deferred-bucket.db', clock, 100 * 1024 * 1024);
+    const end = (t: number) => Math.ceil((t + 1) / b.bucketMs) * b.bucketMs;
     const event = 2_000;
-    // Copies in 50 buckets, receipts in 50 later ones: 2,500 (copy bucket, receipt bucket) pairs,
-    // all within a max age.
     const first = clock.t;
     for (let j = 0; j < 50; j++) {
       clock.t = first + j * b.bucketMs;
       b.charge('SG-NPARKS', b.copyCharge(1_000));
     }
-    let pairs = 0;
-    for (let k = 50; k < 100 && pairs < MAX_DEFERRED_PER_AGENCY; k++) {
-      clock.t = first + k * b.bucketMs;
-      for (let j = 0; j < 50 && pairs < MAX_DEFERRED_PER_AGENCY; j++, pairs++)
-        b.delivered('SG-NPARKS', first + j * b.bucketMs, 'VN-CUSTOMS', event);
-    }
+    const receipted = first + 60 * b.bucketMs;
+    clock.t = receipted;
+    for (let j = 0; j < 50; j++)
+      b.delivered('SG-NPARKS', first + j * b.bucketMs, 'VN-CUSTOMS', event);
+    b.tick();
     expect(b.charged().get('VN-CUSTOMS') ?? 0).toBe(0);
-    clock.t = first + 99 * b.bucketMs;
-    b.delivered('SG-NPARKS', first + 49 * b.bucketMs, 'VN-CUSTOMS', event);
-    expect(b.charged().get('VN-CUSTOMS')).toBe(event);
-    // Another agency has its own.
-    b.delivered('SG-NPARKS', first + b.bucketMs, 'KE-KWS', event);
-    expect(b.charged().get('KE-KWS') ?? 0).toBe(0);
+    clock.t = end(first) + MAX_AGE + b.slackMs - 1;
+    b.tick();
+    expect(b.charged().get('VN-CUSTOMS') ?? 0).toBe(0);
+    clock.t += 1;
+    b.tick();
+    expect(b.charged().get('VN-CUSTOMS')).toBe(50 * event);
+    clock.t = end(receipted) + MAX_AGE + b.slackMs - 1;
+    b.tick();
+    expect(b.charged().get('VN-CUSTOMS')).toBe(50 * event);
+    clock.t += 1;
+    b.tick();
+    expect(b.charged().get('VN-CUSTOMS')).toBe(0);
     b.stop();
+  });
+
+  it('what a partner will owe for late receipts counts against its budget when it receipts: past it the partner is spent at once (not when the charges start), and never passes its budget by more than that batch; a partner receipting a little late is charged only what overlaps', () => {
+    const clock = { t: 6_000_000 };
+    const budget = 100_000;
+    const spent: string[] = [];
+    const { b } = budgetOn('peak.db', clock, budget, { onSpent: (a) => spent.push(a) });
+    const event = 2_000;
+    // An origin's copies to a partner, over 20 buckets; the partner has 90% of its budget
+    // charged of its own; its receipts come one max age less two buckets after the copies.
+    const first = clock.t;
+    for (let j = 0; j < 20; j++) {
+      clock.t = first + j * b.bucketMs;
+      b.charge('SG-NPARKS', b.copyCharge(1_000));
+    }
+    clock.t = first + 20 * b.bucketMs;
+    b.charge('VN-CUSTOMS', 90_000);
+    b.tick();
+    clock.t = first + MAX_AGE - 2 * b.bucketMs;
+    b.tick();
+    for (let j = 0; j < 20; j++)
+      b.delivered('SG-NPARKS', first + j * b.bucketMs, 'VN-CUSTOMS', event);
+    expect(b.charged().get('VN-CUSTOMS')).toBe(90_000);
+    expect(spent).toEqual(['VN-CUSTOMS']);
+    expect(b.over('VN-CUSTOMS', 100)).toMatch(/VN-CUSTOMS .* budget \(100000 bytes/);
+    expect(b.spent('SG-NPARKS')).toBe(false);
+    let most = 0;
+    for (let t = clock.t; t < first + 3 * MAX_AGE; t += b.bucketMs) {
+      clock.t = t;
+      b.tick();
+      most = Math.max(most, b.charged().get('VN-CUSTOMS') ?? 0);
+    }
+    expect(most).toBe(90_000 + 20 * event);
+    expect(b.spent('VN-CUSTOMS')).toBe(false);
+
+    // Another partner receipts each copy 2 s late: each notice outlives its copy's charge by
+    // about 2 s, so about 9 of the 25 overlap. Its own 60,000 bytes and those fit its budget,
+    // though all 25 together would not.
+    const second = clock.t;
+    const late = 2_000 / b.bucketMs;
+    for (let k = 0; k < 25 + late; k++) {
+      clock.t = second + k * b.bucketMs;
+      if (k < 25) b.charge('KE-KWS', b.copyCharge(1_000));
+      if (k >= late) b.delivered('KE-KWS', second + (k - late) * b.bucketMs, 'TZ-WD', event);
+    }
+    clock.t += b.bucketMs;
+    b.charge('TZ-WD', 60_000);
+    b.tick();
+    expect(b.over('TZ-WD', 10_000)).toBeUndefined();
+    expect(b.over('TZ-WD', 30_000)).toBeDefined();
+    b.stop();
+  });
+
+  it('a partner’s deferred charge is inserted among its own newer charges and each ages out on time; one not written (the database failed) is written with its start at the next flush', () => {
+    const clock = { t: 7_000_000 };
+    const store = new RouterStore(openDatabase(join(fx.dir, 'deferred-order.db')), 'test');
+    let failing = true;
+    const b = new OriginBudget({
+      maxAgeMs: MAX_AGE,
+      enforced: true,
+      budget: () => 1_000_000,
+      store: {
+        originCharges: (since) => store.originCharges(since),
+        originDeferred: (since) => store.originDeferred(since),
+        addOriginCharges: (charges, deferred, expired) => {
+          if (failing) throw new Error('disk full');
+          store.addOriginCharges(charges, deferred, expired);
+        },
+      },
+      log: memoryLogger('budget').log,
+      now: () => clock.t,
+    });
+    const end = (t: number) => Math.ceil((t + 1) / b.bucketMs) * b.bucketMs;
+    const event = 2_000;
+    const copied = clock.t;
+    b.charge('SG-NPARKS', b.copyCharge(1_000));
+    const receipted = copied + 5_000;
+    clock.t = receipted;
+    b.delivered('SG-NPARKS', copied, 'VN-CUSTOMS', event);
+    b.tick();
+    expect(store.originDeferred(0)).toEqual([]);
+    failing = false;
+    const own = receipted + 10 * b.bucketMs;
+    clock.t = own;
+    b.charge('VN-CUSTOMS', 700);
+    b.tick();
+    expect(store.originDeferred(0)).toEqual([
+      {
+        agency: 'VN-CUSTOMS',
+        until: end(receipted),
+        starts: end(copied) + MAX_AGE + b.slackMs,
+        bytes: event,
+      },
+    ]);
+    const at = (t: number) => {
+      clock.t = t;
+      b.tick();
+      return b.charged().get('VN-CUSTOMS') ?? 0;
+    };
+    expect(at(end(copied) + MAX_AGE + b.slackMs - 1)).toBe(700);
+    expect(at(end(copied) + MAX_AGE + b.slackMs)).toBe(700 + event);
+    expect(at(end(receipted) + MAX_AGE + b.slackMs)).toBe(700);
+    expect(at(end(own) + MAX_AGE + b.slackMs)).toBe(0);
+    b.stop();
+    // Deleted once aged out.
+    expect(store.originDeferred(0)).toEqual([]);
   });
 
   it('charges survive a restart: written in batches (not per message), loaded at start while they still count', () => {
