@@ -7,6 +7,7 @@ import { useNatsServer } from '@alert-hub/testkit/harness';
 import {
   auditCountsByAlert,
   eventually,
+  feedIds,
   isOneDecision,
   feedMessages,
   makeHubFixture,
@@ -82,19 +83,7 @@ afterAll(async () => {
   fx.cleanup();
 });
 
-async function inboxIds(gw: ServiceProcess): Promise<string[]> {
-  const ids: string[] = [];
-  let after = '0';
-  for (;;) {
-    const res = await fetch(`${gw.url}/v1/feed?after=${after}&limit=1000`, {
-      headers: { authorization: `Bearer ${reader.token}` },
-    });
-    const page = (await res.json()) as { items: { id: string }[]; next: string; hasMore: boolean };
-    ids.push(...page.items.map((i) => i.id));
-    after = page.next;
-    if (!page.hasMore) return ids;
-  }
-}
+const inboxIds = (gw: ServiceProcess) => feedIds(gw.url, reader.token);
 
 function routedCount(): number {
   try {

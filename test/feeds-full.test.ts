@@ -6,6 +6,7 @@ import { Streams, feedConsumerName, feedSubject } from '@alert-hub/core';
 import { isStreamFull, openDatabase } from '@alert-hub/runtime';
 import {
   eventually,
+  feedIds,
   feedMessages,
   routerDrained,
   seizureReport,
@@ -66,19 +67,7 @@ async function send(): Promise<string> {
   return ((await res.json()) as { id: string }).id;
 }
 
-async function inboxIds(agency: string): Promise<string[]> {
-  const ids: string[] = [];
-  let after = '0';
-  for (;;) {
-    const res = await fetch(`${gw(agency).url}/v1/feed?after=${after}&limit=1000`, {
-      headers: auth(),
-    });
-    const page = (await res.json()) as { items: { id: string }[]; next: string; hasMore: boolean };
-    ids.push(...page.items.map((i) => i.id));
-    after = page.next;
-    if (!page.hasMore) return ids;
-  }
-}
+const inboxIds = (agency: string) => feedIds(gw(agency).url, hub.token);
 
 /** Waits until `agency`'s inbox holds every one of `ids`; returns the whole inbox. */
 async function inboxHolding(agency: string, ids: readonly string[]): Promise<string[]> {

@@ -1,7 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { eventually, seizureAgreement } from '@alert-hub/testkit';
-import { largeReport, provisionLimitsFeeds, useInProcessHub } from './support/inprocess-hub.js';
+import {
+  largeReport,
+  limitsRouter,
+  provisionLimitsFeeds,
+  useInProcessHub,
+} from './support/inprocess-hub.js';
 
 /**
  * An agency whose byte budget in a limits feed stream is spent has its inbound stream left
@@ -32,11 +37,7 @@ beforeAll(async () => {
   });
   await hub.start({
     agreements: [seizureAgreement('ALL', 'all', AGENCIES)],
-    router: {
-      provision: false,
-      streams: { feedsRetention: 'limits', feedsMaxBytes: FEEDS_MAX_BYTES, heldRetryMs: 300 },
-      noticeCoalesceMs: 50,
-    },
+    router: limitsRouter(FEEDS_MAX_BYTES, { heldRetryMs: 300 }),
   });
 }, 60_000);
 afterAll(() => hub.close());

@@ -20,7 +20,7 @@ import {
   type ReceiptDelivery,
 } from '@alert-hub/core';
 import { eventually, seizureAgreement, seizureReport } from '@alert-hub/testkit';
-import { provisionLimitsFeeds, useInProcessHub } from './support/inprocess-hub.js';
+import { limitsRouter, provisionLimitsFeeds, useInProcessHub } from './support/inprocess-hub.js';
 
 /**
  * With limits retention a copy's origin pays in advance (OriginBudget.copyCharge, 3,415 bytes)
@@ -76,16 +76,10 @@ beforeAll(async () => {
   });
   await hub.start({
     agreements: [seizureAgreement('VA', 'victim-attacker', [VICTIM, ATTACKER])],
-    router: {
-      provision: false,
-      streams: {
-        feedsRetention: 'limits',
-        feedsMaxBytes: FEEDS_MAX_BYTES,
-        heldRetryMs: 300,
-        originMaxBytesFor: { [VICTIM]: VICTIM_BUDGET },
-      },
-      noticeCoalesceMs: 50,
-    },
+    router: limitsRouter(FEEDS_MAX_BYTES, {
+      heldRetryMs: 300,
+      originMaxBytesFor: { [VICTIM]: VICTIM_BUDGET },
+    }),
     // Only the victim runs a gateway (it reads its notices); the attacker is a client of its own.
     gateways: [VICTIM],
   });

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { seizureAgreement, seizureReport } from '@alert-hub/testkit';
-import { provisionLimitsFeeds, useInProcessHub } from './support/inprocess-hub.js';
+import { limitsRouter, provisionLimitsFeeds, useInProcessHub } from './support/inprocess-hub.js';
 
 /**
  * With limits retention each agency has a byte budget over the feed stream's max age. A partner's
@@ -53,16 +53,10 @@ beforeAll(async () => {
       seizureAgreement('AV', 'attacker-victim', [ATTACKER, VICTIM]),
       seizureAgreement('VO', 'victim-other', [VICTIM, OTHER]),
     ],
-    router: {
-      provision: false,
-      streams: {
-        feedsRetention: 'limits',
-        feedsMaxBytes: FEEDS_MAX_BYTES,
-        heldRetryMs: 300,
-        originMaxBytesFor: { [VICTIM]: VICTIM_BUDGET, [ATTACKER]: ATTACKER_BUDGET },
-      },
-      noticeCoalesceMs: 50,
-    },
+    router: limitsRouter(FEEDS_MAX_BYTES, {
+      heldRetryMs: 300,
+      originMaxBytesFor: { [VICTIM]: VICTIM_BUDGET, [ATTACKER]: ATTACKER_BUDGET },
+    }),
   });
 }, 60_000);
 afterAll(() => hub.close());

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { seizureAgreement, seizureReport } from '@alert-hub/testkit';
-import { provisionLimitsFeeds, useInProcessHub } from './support/inprocess-hub.js';
+import { limitsRouter, provisionLimitsFeeds, useInProcessHub } from './support/inprocess-hub.js';
 
 /**
  * With limits retention each agency has a byte budget over the feed stream's max age. The hub's
@@ -37,16 +37,10 @@ beforeAll(async () => {
   });
   await hub.start({
     agreements: [seizureAgreement('VA', 'victim-attacker', [VICTIM, ATTACKER])],
-    router: {
-      provision: false,
-      streams: {
-        feedsRetention: 'limits',
-        feedsMaxBytes: FEEDS_MAX_BYTES,
-        heldRetryMs: 300,
-        originMaxBytesFor: { [VICTIM]: VICTIM_BUDGET },
-      },
-      noticeCoalesceMs: 50,
-    },
+    router: limitsRouter(FEEDS_MAX_BYTES, {
+      heldRetryMs: 300,
+      originMaxBytesFor: { [VICTIM]: VICTIM_BUDGET },
+    }),
     // the attacker's own gateway: its receipts wait the longest the setting allows
     gateway: (agency) => (agency === ATTACKER ? { receipts: { coalesceMs: 60_000 } } : {}),
   });

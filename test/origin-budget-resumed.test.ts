@@ -3,7 +3,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { openDatabase } from '@alert-hub/runtime';
 import { eventually, seizureAgreement, seizureReport } from '@alert-hub/testkit';
-import { largeReport, provisionLimitsFeeds, useInProcessHub } from './support/inprocess-hub.js';
+import {
+  largeReport,
+  limitsRouter,
+  provisionLimitsFeeds,
+  useInProcessHub,
+} from './support/inprocess-hub.js';
 
 /**
  * "An agency's spent budget never holds up another agency's copies" (docs/security.md). A copy
@@ -39,11 +44,7 @@ beforeAll(async () => {
   });
   await hub.start({
     agreements: [seizureAgreement('ALL', 'all', AGENCIES)],
-    router: {
-      provision: false,
-      streams: { feedsRetention: 'limits', feedsMaxBytes: FEEDS_MAX_BYTES },
-      noticeCoalesceMs: 50,
-    },
+    router: limitsRouter(FEEDS_MAX_BYTES),
   });
 }, 60_000);
 afterAll(() => hub.close());

@@ -3,7 +3,12 @@ import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { Streams } from '@alert-hub/core';
 import { feedShareBytes } from '@alert-hub/runtime';
 import { eventually, seizureAgreement } from '@alert-hub/testkit';
-import { largeReport, provisionLimitsFeeds, useInProcessHub } from './support/inprocess-hub.js';
+import {
+  largeReport,
+  limitsRouter,
+  provisionLimitsFeeds,
+  useInProcessHub,
+} from './support/inprocess-hub.js';
 
 /**
  * With limits retention (a cluster's, or `streams.feedsRetention: limits` on one server) the feed
@@ -40,11 +45,7 @@ beforeAll(async () => {
   });
   await hub.start({
     agreements: [seizureAgreement('ALL', 'all', AGENCIES)],
-    router: {
-      provision: false,
-      streams: { feedsRetention: 'limits', feedsMaxBytes: FEEDS_MAX_BYTES, heldRetryMs: 300 },
-      noticeCoalesceMs: 50,
-    },
+    router: limitsRouter(FEEDS_MAX_BYTES, { heldRetryMs: 300 }),
   });
 }, 60_000);
 afterAll(() => hub.close());

@@ -11,6 +11,7 @@ import { createToken, provisionHub } from '@alert-hub/runtime';
 import { useNatsServer } from '@alert-hub/testkit/harness';
 import {
   eventually,
+  feedIds,
   gatewaySettings,
   makeHubFixture,
   memoryLogger,
@@ -127,22 +128,8 @@ export function useInProcessHub(agencies: readonly string[]) {
   }
 
   /** The ids in `agency`'s inbox (its gateway's feed), oldest first. */
-  async function inboxIds(agency: string): Promise<string[]> {
-    const ids: string[] = [];
-    let after = '0';
-    for (;;) {
-      const res = await fetch(`${gatewayUrl(agency)}/v1/feed?after=${after}&limit=1000`, {
-        headers: { authorization: `Bearer ${token.token}` },
-      });
-      const page = (await res.json()) as {
-        items: { id: string }[];
-        next: string;
-        hasMore: boolean;
-      };
-      ids.push(...page.items.map((i) => i.id));
-      after = page.next;
-      if (!page.hasMore) return ids;
-    }
+  function inboxIds(agency: string): Promise<string[]> {
+    return feedIds(gatewayUrl(agency), token.token);
   }
 
   /** Waits up to `ms` until `agency`'s inbox holds every one of `ids`; returns the whole inbox. */
@@ -234,6 +221,19 @@ export async function provisionLimitsFeeds(
     ...feeds.config,
     max_age: nanos(limits.feedsMaxAgeMs),
   });
+}
+
+/**
+ * The router settings for a hub whose feeds {@link provisionLimitsFeeds} provisioned: no
+ * provisioning of its own, limits retention on a feed stream of `feedsMaxBytes`, notices
+ * coalesced for 50 ms, and the test's own `streams` settings (budgets, held copies' retry).
+ */
+export function limitsRouter(feedsMaxBytes: number, streams: Record<string, unknown> = {}) {
+  return {
+    provision: false,
+    streams: { feedsRetention: 'limits', feedsMaxBytes, ...streams },
+    noticeCoalesceMs: 50,
+  };
 }
 
 /** A seizure report of about 25 KB: fifty commodities with long names. */

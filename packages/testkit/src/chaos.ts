@@ -1,6 +1,7 @@
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { auditCountsByAlert, isOneDecision } from './audit-counts.js';
+import { feedIds } from './feed.js';
 import { eventually, feedMessages, routerBacklog, seizureReport } from './fixtures.js';
 import { LOCAL_ROUTER, startLocalHub, type LocalHub, type LocalHubOptions } from './local-hub.js';
 
@@ -100,23 +101,7 @@ function chaosHub(
       body: JSON.stringify(alert),
     }).catch(() => undefined);
 
-  async function inboxIds(agency: string): Promise<string[]> {
-    const ids: string[] = [];
-    let after = '0';
-    for (;;) {
-      const res = await fetch(`${hub.gateways[agency]!.url}/v1/feed?after=${after}&limit=1000`, {
-        headers: auth,
-      });
-      const page = (await res.json()) as {
-        items: { id: string }[];
-        next: string;
-        hasMore: boolean;
-      };
-      ids.push(...page.items.map((i) => i.id));
-      after = page.next;
-      if (!page.hasMore) return ids;
-    }
-  }
+  const inboxIds = (agency: string) => feedIds(hub.gateways[agency]!.url, hub.token);
 
   return {
     hub,

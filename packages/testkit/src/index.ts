@@ -12,6 +12,7 @@ export * from './tcp-proxy.js';
 export * from './service-process.js';
 export * from './local-hub.js';
 export * from './chaos.js';
+export * from './feed.js';
 export * from './audit-counts.js';
 export * from './processes.js';
 export * from './fixtures.js';
