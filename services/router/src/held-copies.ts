@@ -549,6 +549,10 @@ export class HeldCopies {
       let quotaFull = false;
       const rows: { row: HeldRow; bytes: number; charge: number; bucket: OriginCharged }[] = [];
       const budget = this.#d.budget;
+      // When these copies are sent: taken before their charges, so a copy's forwarding time is
+      // never in a later bucket than its charge (a `delivered` notice's lateness is reckoned
+      // from it: OriginBudget.delivered).
+      const sentAt = new Date().toISOString();
       for (const row of candidates) {
         if (blocked.has(row.origin)) continue;
         const bytes = feedMessageBytes(row.subject, row.envelope, row.msgId);
@@ -607,7 +611,7 @@ export class HeldCopies {
             kind: 'released',
             id,
             feedSeq: result.value.seq,
-            forwardedAt: new Date().toISOString(),
+            forwardedAt: sentAt,
           }),
         );
       }
