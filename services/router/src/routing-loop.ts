@@ -32,6 +32,7 @@ import {
   sha256Hex,
   type Alert,
   type AgreementSet,
+  type DeliveryReceipt,
   type Allowed,
   type RoutedTo,
   type GeneralJws,
@@ -180,6 +181,17 @@ function backoffMs(deliveries: number): number {
 }
 
 /**
+ * What identifies a receipt being recorded: its id, `<agency>\n<receipt id>`, then each delivery
+ * it lists, `<agency>\n<origin>\n<alert id>` (a delivery is the origin's alert to that agency).
+ */
+function receiptKeys(agency: string, receipt: DeliveryReceipt): string[] {
+  return [
+    `${agency}\n${receipt.receipt}`,
+    ...receipt.deliveries.map((d) => `${agency}\n${d.origin}\n${d.alertId}`),
+  ];
+}
+
+/**
  * The router's consumer of the inbound stream. Per message: open it with core's openInbound
  * (decode, verify the origin signature, the subject names the signer, the schema); refuse
  * an alert id routed before; evaluate the agreements; forward a countersigned copy to each
@@ -198,6 +210,13 @@ export class RoutingLoop {
   readonly #active = new Map<string, string>();
   /** Messages handed back for a retry, by {@link inboundKey}, with their delivery count. */
   readonly #retrying = new Map<string, number>();
+  /**
+   * Receipts being recorded, from their check against the store until their write settles
+   * (committed or failed), under their id and under each delivery they list
+   * ({@link receiptKeys}): what settles when the write does. Another receipt naming one of them
+   * waits for it, then is checked again (docs/protocol.md §9.1).
+   */
+  readonly #receipting = new Map<string, Promise<void>>();
   #stopped = false;
   /** The legacy stream was found drained (and no longer receiving): not read again. */
   #legacyDrained = false;
@@ -584,9 +603,11 @@ export class RoutingLoop {
    * A partner's delivery receipt: verify it (signature by the subject's agency), refuse a replay,
    * check every delivery it names against what the router forwarded to that agency (same alert,
    * same origin, same envelope digest, not receipted before), then commit "delivered" for each.
+   * A receipt with the id of one being recorded, or listing one of its deliveries, waits for that
+   * write and is checked again: one of two is refused `ERR_RECEIPT_REPLAYED`, as one after the other.
    */
   async #receipt(m: JsMsg, agency: string, named: (id: string) => void): Promise<void> {
-    const { store, metrics } = this.#d;
+    const { metrics, log } = this.#d;
     this.#placed.add(m); // a receipt forwards nothing
     const opened = await openReceipt(m.data, m.subject, {
       trust: this.#d.trust(),
@@ -596,6 +617,78 @@ export class RoutingLoop {
     if (!opened.ok) throw opened.error;
     const { receipt, key } = opened;
     named(receipt.receipt);
+    // The router handles several messages at once: a receipt with this id, or one listing one of
+    // these deliveries, may be on its way to the store now. This one waits until that write
+    // settled and is checked again, so it meets what the other recorded (refused as a replay) or,
+    // the other's write failed, what it did not.
+    for (;;) {
+      const checked = this.#checkReceipt(m, agency, receipt);
+      if (checked === 'redelivered') {
+        m.ack();
+        this.#ended(m);
+        metrics.receipts.inc({ outcome: 'redelivered' });
+        return;
+      }
+      if (checked === 'checked') break;
+      await checked;
+    }
+    // Nothing is awaited between the check and here: no other receipt was checked meanwhile.
+    const keys = receiptKeys(agency, receipt);
+    const write = this.#d.writer.enqueue({
+      kind: 'receipt',
+      stream: m.info.stream,
+      streamSeq: m.seq,
+      receipt: receipt.receipt,
+      agency,
+      kid: key.kid,
+      committedAt: receipt.committedAt,
+      receiptSha256: sha256Hex(m.data),
+      deliveries: receipt.deliveries,
+    });
+    // Released as the write settles, whichever way, before anything waiting on it looks again.
+    const release = () => {
+      for (const k of keys) this.#receipting.delete(k);
+    };
+    const settled = write.then(release, release);
+    for (const k of keys) this.#receipting.set(k, settled);
+    await write;
+    m.ack();
+    this.#ended(m);
+    this.#d.onCommitted?.();
+    // Another router sharing the database may have recorded some of these deliveries first,
+    // past its own check: the store then records them once (no second entry or notice), and
+    // only what this receipt recorded counts.
+    let recorded = 0;
+    for (const d of receipt.deliveries) {
+      const by = this.#d.store.delivery(d.origin, d.alertId, agency)?.receiptId;
+      if (by === undefined || by === receipt.receipt) recorded++;
+    }
+    if (recorded < receipt.deliveries.length)
+      log.warn(
+        {
+          stream: m.info.stream,
+          streamSeq: m.seq,
+          deliveries: receipt.deliveries.length,
+          recorded,
+        },
+        'receipt recorded without deliveries another receipt recorded first (a router sharing the database?): no delivered entry or notice for those',
+      );
+    if (recorded > 0) metrics.receipts.inc({ outcome: 'accepted' });
+    metrics.delivered.inc(recorded);
+  }
+
+  /**
+   * A receipt's checks against the router's records, in the order of docs/protocol.md §9.1:
+   * throws the first failure; 'redelivered' for a receipt accepted before from this message (or
+   * its resend); a promise when a receipt with its id or one of its deliveries is being recorded
+   * now (settles when that write does); 'checked' when it may be recorded.
+   */
+  #checkReceipt(
+    m: JsMsg,
+    agency: string,
+    receipt: DeliveryReceipt,
+  ): 'checked' | 'redelivered' | Promise<void> {
+    const { store } = this.#d;
     const seen = store.receiptSeq(agency, receipt.receipt);
     if (seen !== undefined) {
       // The same message again (a redelivery), or the same bytes under the same message id, as
@@ -605,17 +698,16 @@ export class RoutingLoop {
         (seen.stream === m.info.stream && seen.streamSeq === m.seq) ||
         (seen.receiptSha256 === sha256Hex(m.data) &&
           m.headers?.get('Nats-Msg-Id') === receiptMsgId(agency, receipt.receipt, m.data))
-      ) {
-        m.ack();
-        this.#ended(m);
-        metrics.receipts.inc({ outcome: 'redelivered' });
-        return;
-      }
+      )
+        return 'redelivered';
       throw new ReceiptError(
         ReceiptErrorCode.Replayed,
         `receipt ${receipt.receipt} was already accepted (inbound sequence ${seen.streamSeq} of ${seen.stream})`,
       );
     }
+    const [receiptKey, ...deliveryKeys] = receiptKeys(agency, receipt);
+    const sameId = this.#receipting.get(receiptKey!);
+    if (sameId) return sameId;
     checkReceiptMsgId(m, agency, receipt.receipt, this.#d.requeues);
     // The whole list first (docs/protocol.md §9.1, in this order): no alert listed twice.
     const ids = new Set<string>();
@@ -625,7 +717,7 @@ export class RoutingLoop {
         throw new ReceiptError(ReceiptErrorCode.Invalid, `alert ${d.alertId} is listed twice`);
       ids.add(identity);
     }
-    for (const d of receipt.deliveries) {
+    for (const [i, d] of receipt.deliveries.entries()) {
       const known = store.delivery(d.origin, d.alertId, agency);
       if (!known || known.origin !== d.origin)
         throw new NotYetRoutedError(
@@ -642,23 +734,10 @@ export class RoutingLoop {
           ReceiptErrorCode.Replayed,
           `alert ${d.alertId} was already receipted by ${agency} (receipt ${known.receiptId})`,
         );
+      const recording = this.#receipting.get(deliveryKeys[i]!);
+      if (recording) return recording;
     }
-    await this.#d.writer.enqueue({
-      kind: 'receipt',
-      stream: m.info.stream,
-      streamSeq: m.seq,
-      receipt: receipt.receipt,
-      agency,
-      kid: key.kid,
-      committedAt: receipt.committedAt,
-      receiptSha256: sha256Hex(m.data),
-      deliveries: receipt.deliveries,
-    });
-    m.ack();
-    this.#ended(m);
-    this.#d.onCommitted?.();
-    metrics.receipts.inc({ outcome: 'accepted' });
-    metrics.delivered.inc(receipt.deliveries.length);
+    return 'checked';
   }
 
   async #route(m: JsMsg, jws: GeneralJws, alert: Alert): Promise<void> {

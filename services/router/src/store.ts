@@ -1142,8 +1142,9 @@ export class RouterStore {
     );
     const entries: AuditEntry[] = [];
     for (const d of o.deliveries) {
-      // Receipted already (by a receipt handled alongside this one, past the routing loop's check
-      // of each against the store): one delivered entry and one notice per delivery, never more.
+      // Receipted already, by another router sharing the database (one router's loop never writes
+      // two receipts of a delivery together; it warns when this happens): one delivered entry and
+      // one notice per delivery, never more.
       if (
         this.#markDelivered.run(o.committedAt, o.receipt, d.origin, d.alertId, o.agency).changes ===
         0
