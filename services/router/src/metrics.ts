@@ -28,6 +28,7 @@ export function createRouterMetrics(instance: string) {
    */
   const originBudgetSource = {
     charged: (): ReadonlyMap<string, number> => new Map(),
+    peaks: (): ReadonlyMap<string, number> => new Map(),
     budgets: (): ReadonlyMap<string, number> => new Map(),
   };
   /** Set by the audit checkpointer: how long checkpoints have failed to reach NATS. */
@@ -92,6 +93,16 @@ export function createRouterMetrics(instance: string) {
       collect() {
         this.reset();
         for (const [agency, bytes] of originBudgetSource.charged()) this.set({ agency }, bytes);
+      },
+    }),
+    originPeakBytes: new Gauge({
+      name: 'ahub_router_origin_peak_bytes',
+      help: "The most that will be charged to each agency at any time from now on: ahub_router_origin_charged_bytes as it ages out, plus what it owes for the time its late receipts' delivered notices outlive their copies' charges (those count later). What its budget is checked against (only with limits retention)",
+      labelNames: ['agency'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [agency, bytes] of originBudgetSource.peaks()) this.set({ agency }, bytes);
       },
     }),
     originBudgetBytes: new Gauge({

@@ -23,6 +23,11 @@ export interface OriginBucket {
  */
 interface Deferred {
   readonly until: number;
+  /**
+   * Holds the receipts of this bucket for copies more than a bucket older than the others' (a
+   * straggler, such as a receipt sent again), so that one does not make them all count early.
+   */
+  readonly straggler: boolean;
   from: number;
   bytes: number;
   /** Of `bytes`, what is not in the database yet. */
@@ -74,6 +79,11 @@ export interface OriginBudgetOptions {
   readonly onSpent?: (agency: string) => void;
   /** Called when an agency whose budget was spent has room again. */
   readonly onResume?: (agency: string) => void;
+  /**
+   * How long after a receipt its `delivered` notice may be stored (the notifier's coalescing,
+   * `noticeCoalesceMs`; default 0): the partner's share is reckoned from then.
+   */
+  readonly noticeDelayMs?: number;
   /** The clock (tests). */
   readonly now?: () => number;
 }
@@ -114,6 +124,13 @@ export class OriginBudget {
   readonly bucketMs: number;
   /** Added to a bucket's end and the max age before it stops counting (nats-server's expiry runs a little late). */
   readonly slackMs: number;
+  /**
+   * How long after its end a bucket stops counting: the max age, the slack, and one bucket more,
+   * so that a copy's charge (with the reservation for its notice) covers a receipt up to a bucket
+   * after the copy's bucket: however an origin bunches its copies, the partner's share of their
+   * notices counts only lateness beyond that.
+   */
+  readonly tailMs: number;
   readonly #charges = new Map<string, Charges>();
   #timer: NodeJS.Timeout | undefined;
   /** When aged-out rows were last deleted from the database (ms). */
@@ -124,6 +141,7 @@ export class OriginBudget {
     this.#now = options.now ?? Date.now;
     this.bucketMs = Math.max(250, Math.ceil(options.maxAgeMs / BUCKETS_PER_MAX_AGE));
     this.slackMs = Math.min(60_000, Math.max(1000, Math.ceil(options.maxAgeMs / 100)));
+    this.tailMs = options.maxAgeMs + this.slackMs + this.bucketMs;
     if (!options.enforced) return;
     const now = this.#now();
     for (const row of options.store.originCharges(this.#expiredBefore(now))) {
@@ -135,7 +153,14 @@ export class OriginBudget {
     for (const row of options.store.originDeferred(this.#expiredBefore(now))) {
       const c = this.#of(row.agency);
       if (row.starts <= now) this.#count(c, row.until, row.bytes, 0);
-      else c.deferred.push({ until: row.until, from: row.starts, bytes: row.bytes, unflushed: 0 });
+      else
+        c.deferred.push({
+          until: row.until,
+          straggler: row.straggler,
+          from: row.starts,
+          bytes: row.bytes,
+          unflushed: 0,
+        });
     }
     for (const c of this.#charges.values()) c.peak = this.#peak(c);
   }
@@ -147,7 +172,7 @@ export class OriginBudget {
 
   /** Buckets that ended at or before this time (ms) no longer count at `now`. */
   #expiredBefore(now: number): number {
-    return now - this.#o.maxAgeMs - this.slackMs;
+    return now - this.tailMs;
   }
 
   #of(agency: string): Charges {
@@ -253,14 +278,19 @@ export class OriginBudget {
     this.#takeBack(origin, forwardedMs, DELIVERED_RESERVE_BYTES - reserved);
     if (bytes > reserved) this.#chargeCaused(receipter, bytes - reserved);
     const copyUntil = this.#bucketEnd(forwardedMs);
-    // Stored within half the slack of the copy's bucket's end, the notice ages out with the
-    // copy's charge (the other half is for nats-server's late expiry).
-    if (now <= copyUntil + this.slackMs / 2) return;
+    // Stored within a bucket and half the slack of the copy's bucket's end, the notice ages out
+    // with the copy's charge (the other half of the slack is for nats-server's late expiry).
+    const stored = now + (this.#o.noticeDelayMs ?? 0);
+    if (stored <= copyUntil + this.bucketMs + this.slackMs / 2) return;
     // From when the copy's charge stops counting (later than now: it has not aged out).
-    const from = copyUntil + this.#o.maxAgeMs + this.slackMs;
+    const from = copyUntil + this.tailMs;
     const c = this.#of(receipter);
-    const d = this.#deferredAt(c, this.#bucketEnd(now));
-    d.from = Math.min(d.from, from);
+    const d = this.#deferredAt(c, this.#bucketEnd(stored), from);
+    if (from < d.from) {
+      // What it holds counts earlier now: the most that will count may rise by all of it.
+      c.peak += d.bytes;
+      d.from = from;
+    }
     d.bytes += reserved;
     d.unflushed += reserved;
     c.peak += reserved;
@@ -268,17 +298,32 @@ export class OriginBudget {
   }
 
   /**
-   * `c`'s deferred charge for the receipt bucket ending at `until`, made if there is none. One
-   * per receipt bucket: notices receipted in one bucket for copies of several count from the
-   * earliest copy's end (more than their due, by at most the spread of their copies' buckets).
+   * `c`'s deferred charge for the receipt bucket ending at `until` that a notice counting from
+   * `from` joins, made if there is none. Two per receipt bucket at most: notices receipted in one
+   * bucket count from the earliest of their copies' ends (more than their due, by at most the
+   * spread of their copies' buckets), except those whose copies are more than a bucket older
+   * than the first's (stragglers), kept apart so they do not make the others count early.
    */
-  #deferredAt(c: Charges, until: number): Deferred {
+  #deferredAt(c: Charges, until: number, from: number): Deferred {
     let i = c.deferred.length;
     while (i > 0 && c.deferred[i - 1]!.until > until) i--;
-    let d = c.deferred[i - 1];
-    if (!d || d.until !== until)
-      c.deferred.splice(i, 0, (d = { until, from: Infinity, bytes: 0, unflushed: 0 }));
-    return d;
+    let main: Deferred | undefined;
+    let straggler: Deferred | undefined;
+    for (let j = i - 1; j >= 0 && c.deferred[j]!.until === until; j--) {
+      const d = c.deferred[j]!;
+      if (d.straggler) straggler = d;
+      else main = d;
+    }
+    if (main === undefined || main.from <= from + this.bucketMs) {
+      if (main) return main;
+      main = { until, straggler: false, from, bytes: 0, unflushed: 0 };
+      c.deferred.splice(i, 0, main);
+      return main;
+    }
+    if (straggler) return straggler;
+    straggler = { until, straggler: true, from, bytes: 0, unflushed: 0 };
+    c.deferred.splice(i, 0, straggler);
+    return straggler;
   }
 
   /** Adds `bytes` (`unflushed` of them not written yet) to `c`'s bucket ending at `until`. */
@@ -319,7 +364,7 @@ export class OriginBudget {
    */
   #peak(c: Charges): number {
     if (c.deferred.length === 0) return c.total;
-    const tail = this.#o.maxAgeMs + this.slackMs;
+    const tail = this.tailMs;
     const starts = [...c.deferred].sort((a, b) => a.from - b.from);
     let level = c.total;
     let peak = level;
@@ -357,13 +402,15 @@ export class OriginBudget {
   }
 
   /**
-   * Takes `bytes` out of `c`'s bucket `b`. The peak stays as it was (more than its due) until it
+   * Takes `bytes` out of `c`'s bucket `b`, never more than it holds (a copy reported unstored and
+   * then receipted is taken back twice). The peak stays as it was (more than its due) until it
    * is reckoned again: at the next tick, or when a message would pass the budget.
    */
   #uncount(c: Charges, b: OriginBucket, bytes: number): void {
-    b.bytes -= bytes;
-    b.unflushed -= bytes;
-    if (c.buckets.includes(b)) c.total -= bytes;
+    const n = Math.min(bytes, Math.max(0, b.bytes));
+    b.bytes -= n;
+    b.unflushed -= n;
+    if (c.buckets.includes(b)) c.total -= n;
   }
 
   /** Charges `agency` for bytes a message of its made the hub store; marks it spent past its budget. */
@@ -397,7 +444,13 @@ export class OriginBudget {
     const c = this.#of(agency);
     const until = this.#bucketEnd(this.#now());
     let last = c.buckets[c.buckets.length - 1];
-    if (!last || last.until !== until) c.buckets.push((last = { until, bytes: 0, unflushed: 0 }));
+    if (!last || last.until < until) c.buckets.push((last = { until, bytes: 0, unflushed: 0 }));
+    else if (last.until > until) {
+      // A later bucket is there already (a deferred charge that started, or the clock went back).
+      this.#count(c, until, bytes, bytes);
+      c.peak += bytes;
+      return c.buckets.find((b) => b.until === until);
+    }
     last.bytes += bytes;
     last.unflushed += bytes;
     c.total += bytes;
@@ -435,6 +488,14 @@ export class OriginBudget {
     return new Map([...this.#charges].map(([a, c]) => [a, c.total]));
   }
 
+  /**
+   * Per agency, the most that will count at any time from now on, with the charges it owes from
+   * later on (what its budget is checked against; for the metric and its alert).
+   */
+  peaks(): Map<string, number> {
+    return new Map([...this.#charges].map(([a, c]) => [a, Math.max(c.total, c.peak)]));
+  }
+
   /** Drops the buckets of `c` that have aged out at `now`. */
   #age(c: Charges, now: number): void {
     const before = this.#expiredBefore(now);
@@ -462,7 +523,13 @@ export class OriginBudget {
       // wait for it again.
       for (const d of c.deferred) {
         if (d.unflushed === 0) continue;
-        deferredRows.push({ agency, until: d.until, starts: d.from, bytes: d.unflushed });
+        deferredRows.push({
+          agency,
+          until: d.until,
+          straggler: d.straggler,
+          starts: d.from,
+          bytes: d.unflushed,
+        });
         deferred.push(d);
         d.unflushed = 0;
       }

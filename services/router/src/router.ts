@@ -354,6 +354,7 @@ export async function startRouter(
     currentBudgets().get(agency) ?? Math.min(...budgets.values(), Infinity);
   const originBudget = new OriginBudget({
     maxAgeMs: feedsMaxAgeMs,
+    noticeDelayMs: config.noticeCoalesceMs,
     enforced: feedsLimits,
     budget: budgetOf,
     store,
@@ -377,6 +378,7 @@ export async function startRouter(
         bytes,
       );
     metrics.originBudgetSource.charged = () => originBudget.charged();
+    metrics.originBudgetSource.peaks = () => originBudget.peaks();
     metrics.originBudgetSource.budgets = currentBudgets;
     log.info(
       {

@@ -239,14 +239,16 @@ CREATE TABLE IF NOT EXISTS origin_charges (
   PRIMARY KEY (agency, until)
 );
 -- charges a partner owes for delivered notices outliving their copies' charges (origin-budget.ts
--- OriginBudget.delivered), per agency and bucket end: they count from starts (ms) until the
--- bucket ending at until ages out; rows whose bucket has aged out are deleted
+-- OriginBudget.delivered), per agency and bucket end (and apart, its stragglers'): they count
+-- from starts (ms) until the bucket ending at until ages out; rows whose bucket has aged out are
+-- deleted
 CREATE TABLE IF NOT EXISTS origin_deferred (
-  agency TEXT    NOT NULL,
-  until  INTEGER NOT NULL,
-  starts INTEGER NOT NULL,
-  bytes  INTEGER NOT NULL,
-  PRIMARY KEY (agency, until)
+  agency    TEXT    NOT NULL,
+  until     INTEGER NOT NULL,
+  straggler INTEGER NOT NULL,
+  starts    INTEGER NOT NULL,
+  bytes     INTEGER NOT NULL,
+  PRIMARY KEY (agency, until, straggler)
 );
 CREATE TABLE IF NOT EXISTS outcomes (
   reporter  TEXT NOT NULL,
@@ -345,9 +347,13 @@ export interface OriginCharge {
   readonly bytes: number;
 }
 
-/** A charge of `agency`'s in the bucket ending at `until` that counts only from `starts` (ms). */
+/**
+ * A charge of `agency`'s in the bucket ending at `until` that counts only from `starts` (ms);
+ * `straggler` keeps a bucket's stragglers apart (OriginBudget.delivered).
+ */
 export interface OriginDeferredCharge extends OriginCharge {
   readonly starts: number;
+  readonly straggler: boolean;
 }
 
 /** An outbox row: a notice event waiting to be signed and sent to `agency`. */
@@ -796,11 +802,13 @@ export class RouterStore {
 
   /** The origin budget's deferred charges whose bucket ends after `since` (ms), oldest first. */
   originDeferred(since: number): OriginDeferredCharge[] {
-    return this.#db
-      .prepare(
-        'SELECT agency, until, starts, bytes FROM origin_deferred WHERE until > ? AND bytes > 0 ORDER BY agency, until',
-      )
-      .all(since) as OriginDeferredCharge[];
+    return (
+      this.#db
+        .prepare(
+          'SELECT agency, until, straggler, starts, bytes FROM origin_deferred WHERE until > ? AND bytes > 0 ORDER BY agency, until, straggler',
+        )
+        .all(since) as (Omit<OriginDeferredCharge, 'straggler'> & { straggler: number })[]
+    ).map((r) => ({ ...r, straggler: r.straggler === 1 }));
   }
 
   /**
@@ -817,13 +825,14 @@ export class RouterStore {
       'INSERT INTO origin_charges (agency, until, bytes) VALUES (?, ?, ?) ON CONFLICT (agency, until) DO UPDATE SET bytes = bytes + excluded.bytes',
     );
     const defer = this.#db.prepare(
-      'INSERT INTO origin_deferred (agency, until, starts, bytes) VALUES (?, ?, ?, ?) ON CONFLICT (agency, until) DO UPDATE SET bytes = bytes + excluded.bytes, starts = MIN(starts, excluded.starts)',
+      'INSERT INTO origin_deferred (agency, until, straggler, starts, bytes) VALUES (?, ?, ?, ?, ?) ON CONFLICT (agency, until, straggler) DO UPDATE SET bytes = bytes + excluded.bytes, starts = MIN(starts, excluded.starts)',
     );
     const drop = this.#db.prepare('DELETE FROM origin_charges WHERE until <= ?');
     const dropDeferred = this.#db.prepare('DELETE FROM origin_deferred WHERE until <= ?');
     this.#db.transaction(() => {
       for (const c of charges) add.run(c.agency, c.until, c.bytes);
-      for (const d of deferred) defer.run(d.agency, d.until, d.starts, d.bytes);
+      for (const d of deferred)
+        defer.run(d.agency, d.until, d.straggler ? 1 : 0, d.starts, d.bytes);
       drop.run(expired);
       dropDeferred.run(expired);
     })();

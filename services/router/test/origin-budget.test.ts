@@ -90,7 +90,7 @@ describe('origin budget - bytes charged per agency over the feed stream’s max 
     b.tick();
     expect(b.charged().get('SG-NPARKS')).toBe(12_000);
     expect(resumed).toEqual([]);
-    clock.t += b.bucketMs + b.slackMs;
+    clock.t += 2 * b.bucketMs + b.slackMs;
     b.tick();
     expect(b.charged().get('SG-NPARKS')).toBe(0);
     expect(b.spent('SG-NPARKS')).toBe(false);
@@ -138,7 +138,7 @@ describe('origin budget - bytes charged per agency over the feed stream’s max 
     b.delivered('KE-KWS', second, 'TZ-WD', event);
     expect(b.charged().get('KE-KWS')).toBe(copy + event);
     expect(b.charged().get('TZ-WD') ?? 0).toBe(0);
-    const copyGone = Math.ceil((second + 1) / b.bucketMs) * b.bucketMs + MAX_AGE + b.slackMs;
+    const copyGone = Math.ceil((second + 1) / b.bucketMs) * b.bucketMs + b.tailMs;
     at(copyGone - 1);
     expect(b.charged().get('TZ-WD') ?? 0).toBe(0);
     expect(b.charged().get('KE-KWS')).toBe(copy + event);
@@ -152,10 +152,10 @@ describe('origin budget - bytes charged per agency over the feed stream’s max 
     // from then on, for about a whole max age.
     const third = clock.t;
     b.charge('UG-UWA', b.copyCharge(copy));
-    at(third + MAX_AGE + b.slackMs - b.bucketMs);
+    at(third + b.tailMs - b.bucketMs);
     b.delivered('UG-UWA', third, 'TZ-WD', event);
     expect(b.charged().get('UG-UWA')).toBe(copy + event);
-    at(third + MAX_AGE + b.slackMs + b.bucketMs);
+    at(third + b.tailMs + b.bucketMs);
     expect(b.charged().get('UG-UWA')).toBe(0);
     expect(b.charged().get('TZ-WD')).toBe(event);
     at(third + 2 * MAX_AGE);
@@ -164,7 +164,7 @@ describe('origin budget - bytes charged per agency over the feed stream’s max 
     // past the partner's budget, the partner is spent (its own lateness), never the sender.
     const late = clock.t;
     b.charge('SG-NPARKS', b.copyCharge(copy));
-    at(late + MAX_AGE + b.bucketMs + b.slackMs);
+    at(late + b.tailMs + b.bucketMs);
     for (let i = 0; i < 8; i++) b.delivered('SG-NPARKS', late, 'BW-DWNP', event);
     expect(b.charged().get('BW-DWNP')).toBe(8 * event);
     expect(spent).toEqual(['BW-DWNP']);
@@ -192,7 +192,7 @@ describe('origin budget - bytes charged per agency over the feed stream’s max 
         now: () => clock.t,
       });
     const again = restarted();
-    const fourthGone = Math.ceil((fourth + 1) / b.bucketMs) * b.bucketMs + MAX_AGE + b.slackMs;
+    const fourthGone = Math.ceil((fourth + 1) / b.bucketMs) * b.bucketMs + b.tailMs;
     expect(again.charged().get('MZ-ANAC') ?? 0).toBe(0);
     clock.t = fourthGone - 1;
     again.tick();
@@ -203,7 +203,7 @@ describe('origin budget - bytes charged per agency over the feed stream’s max 
     again.stop();
     const once = restarted();
     expect(once.charged().get('MZ-ANAC')).toBe(event);
-    clock.t = fourth + 5_000 + MAX_AGE + b.slackMs + b.bucketMs;
+    clock.t = fourth + 5_000 + b.tailMs + b.bucketMs;
     once.tick();
     expect(once.charged().get('MZ-ANAC')).toBe(0);
     once.stop();
@@ -225,13 +225,13 @@ describe('origin budget - bytes charged per agency over the feed stream’s max 
       b.delivered('SG-NPARKS', first + j * b.bucketMs, 'VN-CUSTOMS', event);
     b.tick();
     expect(b.charged().get('VN-CUSTOMS') ?? 0).toBe(0);
-    clock.t = end(first) + MAX_AGE + b.slackMs - 1;
+    clock.t = end(first) + b.tailMs - 1;
     b.tick();
     expect(b.charged().get('VN-CUSTOMS') ?? 0).toBe(0);
     clock.t += 1;
     b.tick();
     expect(b.charged().get('VN-CUSTOMS')).toBe(50 * event);
-    clock.t = end(receipted) + MAX_AGE + b.slackMs - 1;
+    clock.t = end(receipted) + b.tailMs - 1;
     b.tick();
     expect(b.charged().get('VN-CUSTOMS')).toBe(50 * event);
     clock.t += 1;
@@ -328,7 +328,8 @@ describe('origin budget - bytes charged per agency over the feed stream’s max 
       {
         agency: 'VN-CUSTOMS',
         until: end(receipted),
-        starts: end(copied) + MAX_AGE + b.slackMs,
+        straggler: false,
+        starts: end(copied) + b.tailMs,
         bytes: event,
       },
     ]);
@@ -337,13 +338,204 @@ describe('origin budget - bytes charged per agency over the feed stream’s max 
       b.tick();
       return b.charged().get('VN-CUSTOMS') ?? 0;
     };
-    expect(at(end(copied) + MAX_AGE + b.slackMs - 1)).toBe(700);
-    expect(at(end(copied) + MAX_AGE + b.slackMs)).toBe(700 + event);
-    expect(at(end(receipted) + MAX_AGE + b.slackMs)).toBe(700);
-    expect(at(end(own) + MAX_AGE + b.slackMs)).toBe(0);
+    expect(at(end(copied) + b.tailMs - 1)).toBe(700);
+    expect(at(end(copied) + b.tailMs)).toBe(700 + event);
+    expect(at(end(receipted) + b.tailMs)).toBe(700);
+    expect(at(end(own) + b.tailMs)).toBe(0);
     b.stop();
     // Deleted once aged out.
     expect(store.originDeferred(0)).toEqual([]);
+  });
+
+  it('an origin’s copies pay for their notices up to a bucket and half the slack after their bucket’s end, however it bunches them: a partner receipting a burst within that owes nothing, one later owes from then on', () => {
+    const clock = { t: 8_000_000 };
+    const { b } = budgetOn('grace.db', clock, 100_000);
+    const end = (t: number) => Math.ceil((t + 1) / b.bucketMs) * b.bucketMs;
+    const event = 2_000;
+    // 20 copies in the last millisecond of a bucket.
+    const copyUntil = end(clock.t);
+    clock.t = copyUntil - 1;
+    for (let j = 0; j < 20; j++) b.charge('SG-NPARKS', b.copyCharge(1_000));
+    // Receipted up to a bucket and half the slack after that bucket's end: nothing owed.
+    const grace = copyUntil + b.bucketMs + b.slackMs / 2;
+    for (let j = 0; j < 20; j++) {
+      clock.t = copyUntil + Math.floor(((grace - copyUntil) * j) / 19);
+      b.delivered('SG-NPARKS', copyUntil - 1, 'VN-CUSTOMS', event);
+    }
+    expect(clock.t).toBe(grace);
+    expect(b.peaks().get('VN-CUSTOMS') ?? 0).toBe(0);
+    // The origin's charges cover them: they count a bucket more than the max age and slack.
+    const copiesCharged = 20 * 1_000 + 20 * event;
+    clock.t = copyUntil + MAX_AGE + b.slackMs + b.bucketMs - 1;
+    b.tick();
+    expect(b.charged().get('SG-NPARKS')).toBe(copiesCharged);
+    clock.t = copyUntil - 1;
+    // One millisecond later, the partner owes the notice from when the copy's charge ends.
+    b.charge('SG-NPARKS', b.copyCharge(1_000));
+    clock.t = grace + 1;
+    b.delivered('SG-NPARKS', copyUntil - 1, 'VN-CUSTOMS', event);
+    expect(b.peaks().get('VN-CUSTOMS')).toBe(event);
+    clock.t = copyUntil + b.tailMs - 1;
+    b.tick();
+    expect(b.charged().get('VN-CUSTOMS') ?? 0).toBe(0);
+    clock.t += 1;
+    b.tick();
+    expect(b.charged().get('VN-CUSTOMS')).toBe(event);
+    b.stop();
+  });
+
+  it('a partner spent by what it will owe stays spent until that has room (not resumed on what counts now); one whose own charges age out before its late receipts’ start is not spent', () => {
+    const clock = { t: 9_000_000 };
+    const budget = 1_000_000;
+    const resumed: string[] = [];
+    const { b } = budgetOn('stays.db', clock, budget, { onResume: (a) => resumed.push(a) });
+    const end = (t: number) => Math.ceil((t + 1) / b.bucketMs) * b.bucketMs;
+    const event = 2_000;
+    const t0 = clock.t;
+    // VN-CUSTOMS: 500,000 of its own, then 300 late receipts (600,000 owed from the copies' end):
+    // what counts now has room for a message of the largest size, what it will owe does not.
+    for (let j = 0; j < 300; j++) b.charge('SG-NPARKS', b.copyCharge(1_000));
+    clock.t = t0 + b.bucketMs;
+    b.charge('VN-CUSTOMS', 500_000);
+    clock.t = t0 + MAX_AGE / 2;
+    for (let j = 0; j < 300; j++) b.delivered('SG-NPARKS', t0, 'VN-CUSTOMS', event);
+    expect(b.spent('VN-CUSTOMS')).toBe(true);
+    const starts = end(t0) + b.tailMs;
+    for (let t = clock.t; t < starts; t += 5 * b.bucketMs) {
+      clock.t = t;
+      b.tick();
+      expect(b.spent('VN-CUSTOMS'), `at ${t - t0} ms`).toBe(true);
+    }
+    // Its own 500,000 age out a bucket after the late receipts' charge starts: then it has room.
+    clock.t = end(t0 + b.bucketMs) + b.tailMs;
+    b.tick();
+    expect(b.charged().get('VN-CUSTOMS')).toBe(300 * event);
+    expect(b.spent('VN-CUSTOMS')).toBe(false);
+    expect(resumed).toEqual(['VN-CUSTOMS']);
+
+    // TZ-WD: 900,000 of its own at t1; copies at t1 + M/2, receipted 0.1 M later (200,000 owed
+    // from when the copies' charge ends, by which time its own have aged out): not spent.
+    const t1 = clock.t;
+    b.charge('TZ-WD', 900_000);
+    clock.t = t1 + MAX_AGE / 2;
+    for (let j = 0; j < 100; j++) b.charge('KE-KWS', b.copyCharge(1_000));
+    const copied = clock.t;
+    clock.t = t1 + (MAX_AGE * 6) / 10;
+    for (let j = 0; j < 100; j++) b.delivered('KE-KWS', copied, 'TZ-WD', event);
+    expect(b.spent('TZ-WD')).toBe(false);
+    expect(b.over('TZ-WD', 50_000)).toBeUndefined();
+    b.stop();
+  });
+
+  it('a receipt of an older copy in a receipt bucket makes what that bucket owes count earlier, and is checked so at once; one more than a bucket older (a straggler) is kept apart and does not', () => {
+    const clock = { t: 10_000_000 };
+    const spent: string[] = [];
+    const { b } = budgetOn('earlier.db', clock, 80_000, { onSpent: (a) => spent.push(a) });
+    const end = (t: number) => Math.ceil((t + 1) / b.bucketMs) * b.bucketMs;
+    const event = 2_000;
+    // Copies in bucket X, then in bucket Y = X + 1, where VN-CUSTOMS also has 60,000 of its own:
+    // they stop counting just as Y's copies' charges do.
+    const x = clock.t;
+    b.charge('SG-NPARKS', b.copyCharge(1_000));
+    clock.t = end(x);
+    const y = clock.t;
+    for (let j = 0; j < 15; j++) b.charge('SG-NPARKS', b.copyCharge(1_000));
+    b.charge('VN-CUSTOMS', 60_000);
+    clock.t = y + 10 * b.bucketMs;
+    for (let j = 0; j < 15; j++) b.delivered('SG-NPARKS', y, 'VN-CUSTOMS', event);
+    expect(spent).toEqual([]);
+    expect(b.over('VN-CUSTOMS', 10_000)).toBeUndefined();
+    // X's copy, receipted in the same bucket: all 16 count from X's end, with the 60,000.
+    b.delivered('SG-NPARKS', x, 'VN-CUSTOMS', event);
+    expect(spent).toEqual(['VN-CUSTOMS']);
+    expect(b.peaks().get('VN-CUSTOMS')).toBe(60_000 + 16 * event);
+
+    // A straggler: KE-KWS receipts 5 copies of a bucket, then one of a copy 20 buckets older.
+    const old = clock.t;
+    b.charge('TZ-WD', b.copyCharge(1_000));
+    clock.t = old + 20 * b.bucketMs;
+    const recent = clock.t;
+    for (let j = 0; j < 5; j++) b.charge('TZ-WD', b.copyCharge(1_000));
+    clock.t = recent + 10 * b.bucketMs;
+    for (let j = 0; j < 5; j++) b.delivered('TZ-WD', recent, 'KE-KWS', event);
+    b.delivered('TZ-WD', old, 'KE-KWS', event);
+    b.tick();
+    const at = (t: number) => {
+      clock.t = t;
+      b.tick();
+      return b.charged().get('KE-KWS') ?? 0;
+    };
+    expect(at(end(old) + b.tailMs)).toBe(event);
+    expect(at(end(recent) + b.tailMs - 1)).toBe(event);
+    expect(at(end(recent) + b.tailMs)).toBe(6 * event);
+    b.stop();
+  });
+
+  it('what a partner owes for one receipt bucket stops counting just as what it owes for copies of that bucket starts', () => {
+    const clock = { t: 12_000_000 };
+    const spent: string[] = [];
+    const { b } = budgetOn('equal-times.db', clock, 100_000, { onSpent: (a) => spent.push(a) });
+    const end = (t: number) => Math.ceil((t + 1) / b.bucketMs) * b.bucketMs;
+    const event = 2_000;
+    // 30 copies receipted late in bucket R (60,000 owed until R's end + tail); 30 more copies
+    // forwarded in R itself and receipted late (60,000 owed from R's end + tail): never both.
+    const first = clock.t;
+    for (let j = 0; j < 30; j++) b.charge('SG-NPARKS', b.copyCharge(1_000));
+    clock.t = first + 10 * b.bucketMs;
+    const r = clock.t;
+    for (let j = 0; j < 30; j++) b.delivered('SG-NPARKS', first, 'VN-CUSTOMS', event);
+    for (let j = 0; j < 30; j++) b.charge('KE-KWS', b.copyCharge(1_000));
+    clock.t = r + 10 * b.bucketMs;
+    for (let j = 0; j < 30; j++) b.delivered('KE-KWS', r, 'VN-CUSTOMS', event);
+    b.tick();
+    expect(b.peaks().get('VN-CUSTOMS')).toBe(30 * event);
+    expect(spent).toEqual([]);
+    expect(b.over('VN-CUSTOMS', 30_000)).toBeUndefined();
+    clock.t = end(r) + b.tailMs;
+    b.tick();
+    expect(b.charged().get('VN-CUSTOMS')).toBe(30 * event);
+    b.stop();
+  });
+
+  it('a stale peak never marks an agency spent: it is reckoned again first; a bucket is never taken below nothing', () => {
+    const clock = { t: 11_000_000 };
+    const spent: string[] = [];
+    const { b } = budgetOn('stale.db', clock, 10_000, { onSpent: (a) => spent.push(a) });
+    // 9,000 charged, 6,000 of it refunded: the peak stays 9,000 until reckoned again.
+    b.charge('SG-NPARKS', 3_000);
+    const bucket = b.charge('SG-NPARKS', 6_000);
+    b.refund('SG-NPARKS', bucket, 6_000);
+    expect(b.peaks().get('SG-NPARKS')).toBe(9_000);
+    expect(b.over('SG-NPARKS', 5_000)).toBeUndefined();
+    expect(spent).toEqual([]);
+    expect(b.peaks().get('SG-NPARKS')).toBe(3_000);
+    // A copy receipted (its reservation's unused part taken back) and refunded in full too: the
+    // bucket goes to nothing, not below.
+    clock.t += 10 * b.bucketMs;
+    const copied = clock.t;
+    const charge = b.copyCharge(1_000);
+    const copyBucket = b.charge('KE-KWS', charge);
+    b.delivered('KE-KWS', copied, 'TZ-WD', DELIVERED_RESERVE_BYTES - 600);
+    expect(b.charged().get('KE-KWS')).toBe(charge - 600);
+    b.refund('KE-KWS', copyBucket, charge);
+    expect(b.charged().get('KE-KWS')).toBe(0);
+    b.tick();
+    expect(b.peaks().get('KE-KWS')).toBe(0);
+    b.stop();
+  });
+
+  it('deferred charges written twice for one bucket add up and keep the earlier start (routers sharing a database)', () => {
+    const store = new RouterStore(openDatabase(join(fx.dir, 'deferred-min.db')), 'test');
+    const row = { agency: 'VN-CUSTOMS', until: 5_000, straggler: false, bytes: 100 };
+    store.addOriginCharges([], [{ ...row, starts: 9_000 }], 0);
+    store.addOriginCharges([], [{ ...row, starts: 8_000 }], 0);
+    store.addOriginCharges([], [{ ...row, starts: 8_500 }], 0);
+    store.addOriginCharges([], [{ ...row, straggler: true, starts: 1_000 }], 0);
+    expect(store.originDeferred(0)).toEqual([
+      { ...row, starts: 8_000, bytes: 300 },
+      { ...row, straggler: true, starts: 1_000 },
+    ]);
+    store.db.close();
   });
 
   it('charges survive a restart: written in batches (not per message), loaded at start while they still count', () => {
