@@ -1,6 +1,7 @@
 import { canonicalJson, parseRouteLeaf, rootAndInclusionProofs } from '@alert-hub/core';
 import type Database from 'better-sqlite3';
 import { CompactRange, MerkleTree, hashLeaf, isHash, rootFromInclusionProof } from './merkle.js';
+import { rowsInserter } from './rows.js';
 import {
   formatCheckpoint,
   parseCheckpoint,
@@ -444,7 +445,7 @@ export class AuditAppender {
   readonly #db: SqliteDatabase;
   readonly #instance: string;
   readonly #insert;
-  readonly #insertRoute;
+  readonly #insertRoutes;
   readonly #head;
   readonly #count;
   readonly #insertCheckpoint;
@@ -493,8 +494,10 @@ export class AuditAppender {
       `INSERT INTO audit (seq, at, instance, event, alert_id, claimed_id, origin, type, handling, recipient, agreement_id, agreement_version, reason_code, reason, stream_seq, feed_seq, detail, hash)
        VALUES (@seq, @at, @instance, @event, @alertId, @claimedId, @origin, @type, @handling, @recipient, @agreementId, @agreementVersion, @reasonCode, @reason, @streamSeq, @feedSeq, @detail, @hash)`,
     );
-    this.#insertRoute = db.prepare(
-      'INSERT INTO audit_routes (seq, idx, recipient, feed_seq, leaf) VALUES (?, ?, ?, ?, ?)',
+    this.#insertRoutes = rowsInserter(
+      db,
+      'INSERT INTO audit_routes (seq, idx, recipient, feed_seq, leaf)',
+      5,
     );
     this.#head = db.prepare<[], { seq: number | null }>('SELECT max(seq) AS seq FROM audit');
     this.#count = db.prepare<[number], { n: number; last: number | null }>(
@@ -649,12 +652,14 @@ export class AuditAppender {
       const hash = leaf.toString('hex');
       if (this.#insert.run({ ...base, hash }).changes !== 1)
         throw new AuditIntegrityError(`audit entry ${base.seq} was not stored (a trigger?)`);
-      e.routeTree?.leaves.forEach((l, i) => {
-        if (this.#insertRoute.run(base.seq, i, l.recipient, l.feedSeq, l.text).changes !== 1)
-          throw new AuditIntegrityError(
-            `route ${i} of audit entry ${base.seq} was not stored (a trigger?)`,
-          );
-      });
+      const leaves = e.routeTree?.leaves ?? [];
+      const stored = this.#insertRoutes(
+        leaves.map((l, i) => [base.seq, i, l.recipient, l.feedSeq, l.text]),
+      );
+      if (stored !== leaves.length)
+        throw new AuditIntegrityError(
+          `${stored} of the ${leaves.length} routes of audit entry ${base.seq} were stored (a trigger?)`,
+        );
       range.append(leaf);
       added.push([base.seq, hash]);
     }
@@ -724,8 +729,8 @@ export class AuditAppender {
   #appendPlain(entries: readonly AuditEntry[], at: string): void {
     let seq = this.#head.get()?.seq ?? 0;
     for (const e of entries) {
-      e.routeTree?.leaves.forEach((l, i) =>
-        this.#insertRoute.run(seq + 1, i, l.recipient, l.feedSeq, l.text),
+      this.#insertRoutes(
+        (e.routeTree?.leaves ?? []).map((l, i) => [seq + 1, i, l.recipient, l.feedSeq, l.text]),
       );
       this.#insert.run({
         seq: ++seq,

@@ -122,3 +122,4 @@ export {
   type WitnessState,
   type WitnessStore,
 } from './witness.js';
+export { ROWS_PER_INSERT, rowsInserter } from './rows.js';

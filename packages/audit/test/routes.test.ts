@@ -57,6 +57,32 @@ describe('audit - a routing decision read back', () => {
       'NG-CUSTOMS',
     ]);
   });
+  it('a route the database does not store stops the append: nothing of the decision is written', () => {
+    // The routes are written several to a statement: one of them ignored by a trigger is still
+    // found, and the transaction (entry and routes) rolls back.
+    const db = new Database(':memory:');
+    const appender = new AuditAppender(db, 'router-a');
+    db.exec(
+      "CREATE TRIGGER drop_one BEFORE INSERT ON audit_routes WHEN NEW.recipient = 'NG-CUSTOMS' BEGIN SELECT RAISE(IGNORE); END",
+    );
+    const decision: AuditEntry = {
+      event: AuditEvent.Routed,
+      ...who,
+      routeTree: {
+        root: Buffer.from(ROUTE_ROOT_HEX, 'hex'),
+        leaves: ROUTE_LEAVES.map((text, i) => ({
+          recipient: (JSON.parse(text) as { recipient: string }).recipient,
+          text,
+          feedSeq: 7 + i,
+        })),
+      },
+    };
+    expect(() => db.transaction(() => appender.append([decision], AT)).immediate()).toThrow(
+      `2 of the 3 routes of audit entry 1 were stored`,
+    );
+    expect(db.prepare('SELECT count(*) AS n FROM audit_routes').get()).toEqual({ n: 0 });
+    expect(appender.size).toBe(0);
+  });
   it('a route that is not what the entry commits to reads as an error, never as no recipient', () => {
     const { db } = decisionLog();
     db.prepare("UPDATE audit_routes SET recipient = 'US-FWS' WHERE idx = 1").run();

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { Decoder, Encoder } from '@msgpack/msgpack';
 import { EnvelopeMalformedError, EnvelopeTooLargeError } from './errors.js';
 import type { GeneralJws, JwsSignature } from './jws.js';
@@ -88,18 +88,93 @@ export function copyEncoder(jws: GeneralJws): (copy: GeneralJws) => EncodedCopy 
     encoder.encode(signatureMap(origin)),
   ]);
   const prefixHash = createHash('sha256').update(prefix);
+  // Every copy of a decision carries the same protected header and signature (one signature per
+  // decision, docs/protocol.md §3.2): what comes before its leaf (with the hash state up to there)
+  // and what comes after its path are encoded once, for the last pair seen.
+  let shared:
+    | {
+        readonly protected: string;
+        readonly signature: string;
+        readonly head: Buffer;
+        readonly headHash: Hash;
+        readonly tail: Buffer;
+      }
+    | undefined;
   return (copy) => {
     const [first, second] = copy.signatures;
     if (copy.payload !== jws.payload || copy.signatures.length !== 2 || first !== origin)
       return whole(copy);
-    const own = encoder.encode(signatureMap(second!));
+    if (!second!.header) {
+      const own = encoder.encode(signatureMap(second!));
+      return {
+        bytes: Buffer.concat([prefix, own]),
+        sha256: prefixHash.copy().update(own).digest('hex'),
+      };
+    }
+    if (shared?.protected !== second!.protected || shared.signature !== second!.signature) {
+      // The members in signatureMap's order: protected, header {leaf, path}, signature.
+      const head = Buffer.concat([
+        MAP_OF_THREE,
+        strBytes('protected'),
+        strBytes(second!.protected),
+        strBytes('header'),
+        MAP_OF_TWO,
+        strBytes('leaf'),
+      ]);
+      shared = {
+        protected: second!.protected,
+        signature: second!.signature,
+        head,
+        headHash: prefixHash.copy().update(head),
+        tail: Buffer.concat([strBytes('signature'), strBytes(second!.signature)]),
+      };
+    }
+    const { leaf, path } = second!.header;
+    const leafLength = Buffer.byteLength(leaf);
+    const pathLength = Buffer.byteLength(path);
+    const ownLength =
+      strHeaderLength(leafLength) + leafLength + PATH_KEY.length + strHeaderLength(pathLength);
+    const bytes = Buffer.allocUnsafe(
+      prefix.length + shared.head.length + ownLength + pathLength + shared.tail.length,
+    );
+    let at = prefix.copy(bytes, 0);
+    at += shared.head.copy(bytes, at);
+    const ownStart = at;
+    at = writeStrHeader(bytes, at, leafLength);
+    at += bytes.write(leaf, at, leafLength, 'utf8');
+    at += PATH_KEY.copy(bytes, at);
+    at = writeStrHeader(bytes, at, pathLength);
+    at += bytes.write(path, at, pathLength, 'utf8');
+    shared.tail.copy(bytes, at);
     return {
-      bytes: Buffer.concat([prefix, own]),
-      sha256: prefixHash.copy().update(own).digest('hex'),
+      bytes,
+      sha256: shared.headHash.copy().update(bytes.subarray(ownStart)).digest('hex'),
     };
   };
 }
 
+/** msgpack's encoding of a string, as `encoder` makes it (fixstr, str 8, 16 or 32). */
+function strBytes(s: string): Buffer {
+  const length = Buffer.byteLength(s);
+  const out = Buffer.allocUnsafe(strHeaderLength(length) + length);
+  out.write(s, writeStrHeader(out, 0, length), length, 'utf8');
+  return out;
+}
+
+function strHeaderLength(length: number): number {
+  return length < 32 ? 1 : length < 0x100 ? 2 : length < 0x10000 ? 3 : 5;
+}
+
+/** Writes the header of a msgpack string of `length` bytes at `at`; returns the offset after it. */
+function writeStrHeader(out: Buffer, at: number, length: number): number {
+  if (length < 32) return out.writeUInt8(0xa0 | length, at);
+  if (length < 0x100) return out.writeUInt8(length, out.writeUInt8(0xd9, at));
+  if (length < 0x10000) return out.writeUInt16BE(length, out.writeUInt8(0xda, at));
+  return out.writeUInt32BE(length, out.writeUInt8(0xdb, at));
+}
+
+const MAP_OF_THREE = Buffer.from([0x83]);
+const PATH_KEY = strBytes('path');
 const MAP_OF_TWO = Buffer.from([0x82]);
 const ARRAY_OF_TWO = Buffer.from([0x92]);
 

@@ -44,6 +44,27 @@ describe('codec - the copies of one routing decision', () => {
       }
     }
   });
+  it('copyEncoder gives the bytes of encodeEnvelope for countersignatures of every string length', async () => {
+    // The leaf, path, protected header and signature cross msgpack's fixstr / str 8 / str 16 /
+    // str 32 boundaries, in ASCII and not; copies of one decision share the protected header and
+    // signature, and a copy with others is encoded with its own.
+    const origin = await signAlert(seizureReport('SG-NPARKS') as never, sg.key, schemaId);
+    const encode = copyEncoder(origin);
+    const lengths = [0, 1, 31, 32, 255, 256, 65_535, 65_536];
+    for (const [i, n] of lengths.entries())
+      for (const text of ['a'.repeat(n), `é${'b'.repeat(Math.max(0, n - 2))}`]) {
+        const routed = {
+          protected: i % 2 ? text : 'eyJhbGciOiJFZERTQSJ9',
+          header: { leaf: text, path: lengths[(i + 3) % lengths.length]! ? `p${text}` : '' },
+          signature: i % 3 ? 'sig' : text,
+        };
+        const copy = { payload: origin.payload, signatures: [origin.signatures[0]!, routed] };
+        const got = encode(copy);
+        const expected = Buffer.from(encodeEnvelope(copy));
+        expect(Buffer.from(got.bytes).equals(expected)).toBe(true);
+        expect(got.sha256).toBe(createHash('sha256').update(expected).digest('hex'));
+      }
+  });
   it('a copy of another shape (another payload, one signature) is encoded whole, correctly', async () => {
     const a = await signAlert(seizureReport('SG-NPARKS') as never, sg.key, schemaId);
     const b = await signAlert(seizureReport('SG-NPARKS') as never, sg.key, schemaId);

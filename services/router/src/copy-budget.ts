@@ -47,11 +47,18 @@ export class CopyBudget {
 
   /** Resolves once `cost` is granted; grants are made in the order of the requests. */
   acquire(cost: number): Promise<void> {
-    if (this.#waiters.length === 0 && this.#fits(cost)) {
-      this.#used += cost;
-      return Promise.resolve();
-    }
+    if (this.tryAcquire(cost)) return Promise.resolve();
     return new Promise((grant) => this.#waiters.push({ cost, grant }));
+  }
+
+  /**
+   * Takes `cost` now if {@link acquire} would grant it at once (nothing waits and it fits), and
+   * says whether it did; otherwise takes nothing.
+   */
+  tryAcquire(cost: number): boolean {
+    if (this.#waiters.length > 0 || !this.#fits(cost)) return false;
+    this.#used += cost;
+    return true;
   }
 
   /** Gives back what one {@link acquire} took, and grants waiting requests that now fit. */
@@ -69,9 +76,11 @@ export class CopyBudget {
 /**
  * Sends `items` one by one within `budget`, each taking `cost` while it is in flight, and
  * resolves with their results in the order of `items`. Nothing is materialised ahead of the
- * budget: an item is prepared only once its share is granted. After a failure no further item
- * is started; the ones in flight are awaited (their shares given back), then the first error is
- * thrown.
+ * budget: an item is prepared only once its share is granted. Items whose shares are granted at
+ * once are started in one synchronous run (an alert's copies then go out in a few socket writes,
+ * not one write and a round of promise ticks each). After a failure no further item is started
+ * (a failure is seen when an item waits for its share, or between runs); the ones in flight are
+ * awaited (their shares given back), then the first error is thrown.
  */
 export async function sendWithin<T, R>(
   budget: CopyBudget,
@@ -83,7 +92,7 @@ export async function sendWithin<T, R>(
   const inFlight: Promise<void>[] = [];
   let failure: { readonly err: unknown } | undefined;
   for (let i = 0; i < items.length && failure === undefined; i++) {
-    await budget.acquire(cost);
+    if (!budget.tryAcquire(cost)) await budget.acquire(cost);
     if (failure !== undefined) {
       budget.release(cost);
       break;

@@ -326,7 +326,10 @@ export class HeldCopies {
     const chargeBytes = Math.max(0, options.chargeBytes ?? bytes);
     // When the feed consumer cannot be read, the counts kept so far still apply: they only grow
     // until a question answers, so the quota fails closed.
-    await this.#ask(recipient);
+    // Counts asked lately are used as they are, without waiting a promise tick for them (a copy
+    // is then published in the same synchronous step as its check).
+    const asking = this.#ask(recipient);
+    if (asking) await asking;
     let over = this.#over(recipient, bytes, copy);
     // A copy at the quota by the counts kept since the last question: ask again before holding
     // it (the gateway may have taken some since). A notice waits for the notifier's next round
@@ -458,9 +461,9 @@ export class HeldCopies {
    * consumer says still wait, and counts those at their heaviest (the agency chooses which it
    * acknowledges).
    */
-  async #ask(recipient: string, fresh = false): Promise<void> {
+  #ask(recipient: string, fresh = false): Promise<void> | undefined {
     const f = this.#feed(recipient);
-    if (!fresh && Date.now() - f.at < (this.#d.refreshMs ?? 1000)) return;
+    if (!fresh && Date.now() - f.at < (this.#d.refreshMs ?? 1000)) return undefined;
     let asking = this.#asking.get(recipient);
     if (!asking) {
       const before = f.published;

@@ -14,6 +14,7 @@ import {
   AuditAppender,
   AuditEvent,
   NEAR_MISSES,
+  rowsInserter,
   type AuditEntry,
   type NoteSigner,
 } from '@alert-hub/audit';
@@ -393,6 +394,8 @@ export class RouterStore {
   readonly #insertRouted;
   readonly #deliveriesOf;
   readonly #insertDelivery;
+  /** The same for a routing decision's forwards, several rows per statement. */
+  readonly #insertDeliveries;
   readonly #decide;
   readonly #noteInboundStream: (stream: string, created: string) => string | undefined;
   readonly #write;
@@ -534,6 +537,12 @@ export class RouterStore {
     );
     this.#insertDelivery = db.prepare(
       'INSERT INTO alert_deliveries (origin, alert_id, recipient, agreement_id, agreement_version, onward, feed_seq, forwarded_at, envelope_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
+    );
+    this.#insertDeliveries = rowsInserter(
+      db,
+      'INSERT INTO alert_deliveries (origin, alert_id, recipient, agreement_id, agreement_version, onward, feed_seq, forwarded_at, envelope_sha256)',
+      9,
+      'ON CONFLICT DO NOTHING',
     );
     this.#decide = db.prepare(
       'INSERT INTO decisions (stream, stream_seq, at) VALUES (?, ?, ?) ON CONFLICT (stream, stream_seq) DO NOTHING',
@@ -1025,8 +1034,8 @@ export class RouterStore {
         },
       },
     ];
-    for (const f of o.forwards) {
-      this.#insertDelivery.run(
+    this.#insertDeliveries(
+      o.forwards.map((f) => [
         a.origin,
         a.id,
         f.recipient,
@@ -1036,8 +1045,8 @@ export class RouterStore {
         f.feedSeq,
         f.forwardedAt ?? at,
         f.envelopeSha256,
-      );
-    }
+      ]),
+    );
     for (const h of o.held ?? []) {
       this.#insertHeld.run(
         a.origin,
