@@ -437,14 +437,20 @@ describe('audit cosignatures - one agency cannot burn the router’s CPU nor blo
     });
     expect(typo.status).toBe(400);
     expect(((await typo.json()) as { error: { code: string } }).error.code).toBe('ERR_BAD_REQUEST');
-    // Its gateway's clients see the limit as 429 with Retry-After, once they ask too fast.
+    // Its gateway's clients see the limit as 429 with Retry-After, once they ask too fast: three
+    // times the rate at once, again while none is refused (on a loaded machine the requests of
+    // one round may reach the router over more than a second, and the rate refills meanwhile).
     const url = `${gateways['VN-CUSTOMS']!.url}/v1/audit/inclusion/${a.id}`;
     const auth = { authorization: `Bearer ${token.token}` };
-    const replies = await Promise.all(
-      Array.from({ length: 3 * DEFAULT_PROOF_REQUESTS_PER_SECOND }, () =>
-        fetch(url, { headers: auth }),
-      ),
-    );
+    const replies: Response[] = [];
+    for (let round = 0; round < 10 && !replies.some((r) => r.status === 429); round++)
+      replies.push(
+        ...(await Promise.all(
+          Array.from({ length: 3 * DEFAULT_PROOF_REQUESTS_PER_SECOND }, () =>
+            fetch(url, { headers: auth }),
+          ),
+        )),
+      );
     const tooMany = replies.filter((r) => r.status === 429);
     expect(tooMany.length).toBeGreaterThan(0);
     expect(Number(tooMany[0]!.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
