@@ -42,11 +42,11 @@ const ATTACKER = 'KE-KWS';
 const AGENCIES = [VICTIM, ATTACKER];
 const VICTIM_BUDGET = 280_000;
 const FEEDS_MAX_BYTES = 4 * 1024 * 1024;
-/** A charge counts max age + slack (1 s) + a bucket (250 ms): 13.25 s at most. */
+/** A charge counts max age + slack (1 s) + two buckets (250 ms each): 13.5 s at most. */
 const FEEDS_MAX_AGE_MS = 12_000;
 /**
  * How long after its copy was stored the attacker receipts it, in the attack phase: before the
- * copy's charge ages out (13 s at least), with 0.7 s for the receipt to be recorded.
+ * copy's charge ages out (13.25 s at least), with 0.95 s for the receipt to be recorded.
  */
 const LATE_MS = 12_300;
 /** The victim sends BATCH small alerts every EVERY_MS: PROMPT_MS with prompt receipts, LATE_PHASE_MS with late ones. */
@@ -215,7 +215,7 @@ describe('attack: a partner times its receipts to keep the victim’s reservatio
         30_000,
         'every copy of phase 1 read',
       );
-      // Everything of phase 1 ages out of the budget (max age + slack + a bucket).
+      // Everything of phase 1 ages out of the budget (max age + slack + two buckets).
       await new Promise((r) => setTimeout(r, FEEDS_MAX_AGE_MS + 2000));
       // Phase 2, the attack: the same traffic; each receipt just before its copy's charge ages out.
       lateMs = LATE_MS;

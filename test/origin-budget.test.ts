@@ -88,6 +88,10 @@ describe('feeds with limits retention - each agency’s byte budget over the str
     const charged = await gauge('ahub_router_origin_charged_bytes', 'agency', FLOODER);
     expect(charged).toBeGreaterThan(BUDGET / 2);
     expect(charged).toBeLessThanOrEqual(BUDGET);
+    // What its budget is checked against: at least what counts now.
+    expect(await gauge('ahub_router_origin_peak_bytes', 'agency', FLOODER)).toBeGreaterThanOrEqual(
+      charged,
+    );
     // Its further alerts wait: not all of them reached the first partner yet.
     const partial = await inboxIds(READERS[0]!);
     expect(flood.filter((id) => partial.includes(id)).length).toBeLessThan(flood.length);

@@ -24,10 +24,11 @@ export interface OriginBucket {
 interface Deferred {
   readonly until: number;
   /**
-   * Holds the receipts of this bucket for copies more than a bucket older than the others' (a
-   * straggler, such as a receipt sent again), so that one does not make them all count early.
+   * Its notices' lateness class: `floor(log2(lateness / bucket))`, the lateness from the end of
+   * the copy's bucket to `until`. Notices of one class count from the earliest of their copies'
+   * ends: each at most its own lateness early.
    */
-  readonly straggler: boolean;
+  readonly lateness: number;
   from: number;
   bytes: number;
   /** Of `bytes`, what is not in the database yet. */
@@ -156,7 +157,7 @@ export class OriginBudget {
       else
         c.deferred.push({
           until: row.until,
-          straggler: row.straggler,
+          lateness: row.lateness,
           from: row.starts,
           bytes: row.bytes,
           unflushed: 0,
@@ -266,12 +267,17 @@ export class OriginBudget {
   ): void {
     if (!this.#o.enforced || bytes <= 0) return;
     const now = this.#now();
+    const stored = now + (this.#o.noticeDelayMs ?? 0);
     if (
       forwardedMs === undefined ||
       !Number.isFinite(forwardedMs) ||
       this.#bucketEnd(forwardedMs) <= this.#expiredBefore(now)
     ) {
-      this.#chargeCaused(receipter, bytes);
+      // In the bucket of when the notice may be stored.
+      const c = this.#of(receipter);
+      this.#count(c, this.#bucketEnd(stored), bytes, bytes);
+      c.peak += bytes;
+      this.#spentPast(receipter, c);
       return;
     }
     const reserved = Math.min(bytes, DELIVERED_RESERVE_BYTES);
@@ -280,15 +286,22 @@ export class OriginBudget {
     const copyUntil = this.#bucketEnd(forwardedMs);
     // Stored within a bucket and half the slack of the copy's bucket's end, the notice ages out
     // with the copy's charge (the other half of the slack is for nats-server's late expiry).
-    const stored = now + (this.#o.noticeDelayMs ?? 0);
     if (stored <= copyUntil + this.bucketMs + this.slackMs / 2) return;
     // From when the copy's charge stops counting (later than now: it has not aged out).
     const from = copyUntil + this.tailMs;
     const c = this.#of(receipter);
-    const d = this.#deferredAt(c, this.#bucketEnd(stored), from);
+    // Kept with the notices of about the same lateness (within a factor of two) receipted in the
+    // same bucket, counting from the earliest of their copies' ends: each at most its own
+    // lateness early, never late.
+    const until = this.#bucketEnd(stored);
+    const d = this.#deferredAt(
+      c,
+      until,
+      Math.floor(Math.log2((until - copyUntil) / this.bucketMs)),
+    );
     if (from < d.from) {
       // What it holds counts earlier now: the most that will count may rise by all of it.
-      c.peak += d.bytes;
+      if (d.bytes > 0) c.peak += d.bytes;
       d.from = from;
     }
     d.bytes += reserved;
@@ -298,32 +311,18 @@ export class OriginBudget {
   }
 
   /**
-   * `c`'s deferred charge for the receipt bucket ending at `until` that a notice counting from
-   * `from` joins, made if there is none. Two per receipt bucket at most: notices receipted in one
-   * bucket count from the earliest of their copies' ends (more than their due, by at most the
-   * spread of their copies' buckets), except those whose copies are more than a bucket older
-   * than the first's (stragglers), kept apart so they do not make the others count early.
+   * `c`'s deferred charge for the receipt bucket ending at `until` and the lateness class
+   * `lateness`, made if there is none: about ten per receipt bucket at most (500 buckets over a
+   * max age), whatever receipts an agency sends.
    */
-  #deferredAt(c: Charges, until: number, from: number): Deferred {
+  #deferredAt(c: Charges, until: number, lateness: number): Deferred {
     let i = c.deferred.length;
     while (i > 0 && c.deferred[i - 1]!.until > until) i--;
-    let main: Deferred | undefined;
-    let straggler: Deferred | undefined;
-    for (let j = i - 1; j >= 0 && c.deferred[j]!.until === until; j--) {
-      const d = c.deferred[j]!;
-      if (d.straggler) straggler = d;
-      else main = d;
-    }
-    if (main === undefined || main.from <= from + this.bucketMs) {
-      if (main) return main;
-      main = { until, straggler: false, from, bytes: 0, unflushed: 0 };
-      c.deferred.splice(i, 0, main);
-      return main;
-    }
-    if (straggler) return straggler;
-    straggler = { until, straggler: true, from, bytes: 0, unflushed: 0 };
-    c.deferred.splice(i, 0, straggler);
-    return straggler;
+    for (let j = i - 1; j >= 0 && c.deferred[j]!.until === until; j--)
+      if (c.deferred[j]!.lateness === lateness) return c.deferred[j]!;
+    const d = { until, lateness, from: Infinity, bytes: 0, unflushed: 0 };
+    c.deferred.splice(i, 0, d);
+    return d;
   }
 
   /** Adds `bytes` (`unflushed` of them not written yet) to `c`'s bucket ending at `until`. */
@@ -526,7 +525,7 @@ export class OriginBudget {
         deferredRows.push({
           agency,
           until: d.until,
-          straggler: d.straggler,
+          lateness: d.lateness,
           starts: d.from,
           bytes: d.unflushed,
         });

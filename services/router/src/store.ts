@@ -240,16 +240,15 @@ CREATE TABLE IF NOT EXISTS origin_charges (
   PRIMARY KEY (agency, until)
 );
 -- charges a partner owes for delivered notices outliving their copies' charges (origin-budget.ts
--- OriginBudget.delivered), per agency and bucket end (and apart, its stragglers'): they count
--- from starts (ms) until the bucket ending at until ages out; rows whose bucket has aged out are
--- deleted
-CREATE TABLE IF NOT EXISTS origin_deferred (
-  agency    TEXT    NOT NULL,
-  until     INTEGER NOT NULL,
-  straggler INTEGER NOT NULL,
-  starts    INTEGER NOT NULL,
-  bytes     INTEGER NOT NULL,
-  PRIMARY KEY (agency, until, straggler)
+-- OriginBudget.delivered), per agency, bucket end and lateness class: they count from starts
+-- (ms) until the bucket ending at until ages out; rows whose bucket has aged out are deleted
+CREATE TABLE IF NOT EXISTS origin_late_charges (
+  agency TEXT    NOT NULL,
+  until  INTEGER NOT NULL,
+  class  INTEGER NOT NULL,
+  starts INTEGER NOT NULL,
+  bytes  INTEGER NOT NULL,
+  PRIMARY KEY (agency, until, class)
 );
 CREATE TABLE IF NOT EXISTS outcomes (
   reporter  TEXT NOT NULL,
@@ -350,11 +349,11 @@ export interface OriginCharge {
 
 /**
  * A charge of `agency`'s in the bucket ending at `until` that counts only from `starts` (ms);
- * `straggler` keeps a bucket's stragglers apart (OriginBudget.delivered).
+ * `lateness` is its class (OriginBudget.delivered).
  */
 export interface OriginDeferredCharge extends OriginCharge {
   readonly starts: number;
-  readonly straggler: boolean;
+  readonly lateness: number;
 }
 
 /** An outbox row: a notice event waiting to be signed and sent to `agency`. */
@@ -811,13 +810,11 @@ export class RouterStore {
 
   /** The origin budget's deferred charges whose bucket ends after `since` (ms), oldest first. */
   originDeferred(since: number): OriginDeferredCharge[] {
-    return (
-      this.#db
-        .prepare(
-          'SELECT agency, until, straggler, starts, bytes FROM origin_deferred WHERE until > ? AND bytes > 0 ORDER BY agency, until, straggler',
-        )
-        .all(since) as (Omit<OriginDeferredCharge, 'straggler'> & { straggler: number })[]
-    ).map((r) => ({ ...r, straggler: r.straggler === 1 }));
+    return this.#db
+      .prepare(
+        'SELECT agency, until, class AS lateness, starts, bytes FROM origin_late_charges WHERE until > ? AND bytes > 0 ORDER BY agency, until, class',
+      )
+      .all(since) as OriginDeferredCharge[];
   }
 
   /**
@@ -834,14 +831,13 @@ export class RouterStore {
       'INSERT INTO origin_charges (agency, until, bytes) VALUES (?, ?, ?) ON CONFLICT (agency, until) DO UPDATE SET bytes = bytes + excluded.bytes',
     );
     const defer = this.#db.prepare(
-      'INSERT INTO origin_deferred (agency, until, straggler, starts, bytes) VALUES (?, ?, ?, ?, ?) ON CONFLICT (agency, until, straggler) DO UPDATE SET bytes = bytes + excluded.bytes, starts = MIN(starts, excluded.starts)',
+      'INSERT INTO origin_late_charges (agency, until, class, starts, bytes) VALUES (?, ?, ?, ?, ?) ON CONFLICT (agency, until, class) DO UPDATE SET bytes = bytes + excluded.bytes, starts = MIN(starts, excluded.starts)',
     );
     const drop = this.#db.prepare('DELETE FROM origin_charges WHERE until <= ?');
-    const dropDeferred = this.#db.prepare('DELETE FROM origin_deferred WHERE until <= ?');
+    const dropDeferred = this.#db.prepare('DELETE FROM origin_late_charges WHERE until <= ?');
     this.#db.transaction(() => {
       for (const c of charges) add.run(c.agency, c.until, c.bytes);
-      for (const d of deferred)
-        defer.run(d.agency, d.until, d.straggler ? 1 : 0, d.starts, d.bytes);
+      for (const d of deferred) defer.run(d.agency, d.until, d.lateness, d.starts, d.bytes);
       drop.run(expired);
       dropDeferred.run(expired);
     })();

@@ -209,11 +209,13 @@ describe('origin budget - bytes charged per agency over the feed stream’s max 
     once.stop();
   });
 
-  it('notices receipted in one bucket for copies of several make one deferred charge, counted from the earliest copy’s end until the receipts’ bucket ages out', () => {
+  it('notices receipted in one bucket count, with those of about the same lateness (within a factor of two), from the earliest of their copies’ ends until the receipts’ bucket ages out: each at most its own lateness early, whatever the order', () => {
     const clock = { t: 5_000_000 };
     const { b } = budgetOn('deferred-bucket.db', clock, 100 * 1024 * 1024);
     const end = (t: number) => Math.ceil((t + 1) / b.bucketMs) * b.bucketMs;
     const event = 2_000;
+    // One copy in each of 50 buckets, receipted together 60 buckets after the first, oldest
+    // first: lateness 60 to 11 buckets, classes 32-63 (29 copies), 16-31 (16) and 8-15 (5).
     const first = clock.t;
     for (let j = 0; j < 50; j++) {
       clock.t = first + j * b.bucketMs;
@@ -225,18 +227,72 @@ describe('origin budget - bytes charged per agency over the feed stream’s max 
       b.delivered('SG-NPARKS', first + j * b.bucketMs, 'VN-CUSTOMS', event);
     b.tick();
     expect(b.charged().get('VN-CUSTOMS') ?? 0).toBe(0);
-    clock.t = end(first) + b.tailMs - 1;
+    const at = (t: number) => {
+      clock.t = t;
+      b.tick();
+      return b.charged().get('VN-CUSTOMS') ?? 0;
+    };
+    const startOf = (j: number) => end(first + j * b.bucketMs) + b.tailMs;
+    expect(at(startOf(0) - 1)).toBe(0);
+    expect(at(startOf(0))).toBe(29 * event);
+    expect(at(startOf(29) - 1)).toBe(29 * event);
+    expect(at(startOf(29))).toBe(45 * event);
+    expect(at(startOf(45))).toBe(50 * event);
+    expect(at(end(receipted) + b.tailMs - 1)).toBe(50 * event);
+    expect(at(end(receipted) + b.tailMs)).toBe(0);
+    // The newest first: the same.
+    const again = budgetOn('deferred-bucket-2.db', clock, 100 * 1024 * 1024).b;
+    const first2 = clock.t;
+    for (let j = 0; j < 50; j++) {
+      clock.t = first2 + j * b.bucketMs;
+      again.charge('SG-NPARKS', again.copyCharge(1_000));
+    }
+    clock.t = first2 + 60 * b.bucketMs;
+    for (let j = 49; j >= 0; j--)
+      again.delivered('SG-NPARKS', first2 + j * b.bucketMs, 'VN-CUSTOMS', event);
+    clock.t = end(first2) + b.tailMs;
+    again.tick();
+    expect(again.charged().get('VN-CUSTOMS')).toBe(29 * event);
+    clock.t = end(first2 + 29 * b.bucketMs) + b.tailMs - 1;
+    again.tick();
+    expect(again.charged().get('VN-CUSTOMS')).toBe(29 * event);
+    b.stop();
+    again.stop();
+  });
+
+  it('a notice’s lateness is reckoned from when the notifier may store it (noticeCoalesceMs after its receipt)', () => {
+    const clock = { t: 5_500_000 };
+    const store = new RouterStore(openDatabase(join(fx.dir, 'notice-delay.db')), 'test');
+    const b = new OriginBudget({
+      maxAgeMs: MAX_AGE,
+      enforced: true,
+      budget: () => 1_000_000,
+      store,
+      log: memoryLogger('budget').log,
+      now: () => clock.t,
+      noticeDelayMs: 5_000,
+    });
+    const end = (t: number) => Math.ceil((t + 1) / b.bucketMs) * b.bucketMs;
+    const event = 2_000;
+    const copied = clock.t;
+    b.charge('SG-NPARKS', b.copyCharge(1_000));
+    // Receipted at once, stored up to 5 s later: owed from the copy's end until then.
+    clock.t = copied + 10;
+    b.delivered('SG-NPARKS', copied, 'VN-CUSTOMS', event);
+    expect(b.peaks().get('VN-CUSTOMS')).toBe(event);
+    clock.t = end(copied + 10 + 5_000) + b.tailMs - 1;
     b.tick();
-    expect(b.charged().get('VN-CUSTOMS') ?? 0).toBe(0);
+    expect(b.charged().get('VN-CUSTOMS')).toBe(event);
+    // A receipt of a copy whose charge has aged out: charged at once, until the bucket of when
+    // the notice may be stored ages out.
+    const late = clock.t;
+    b.delivered('SG-NPARKS', copied, 'KE-KWS', event);
+    clock.t = end(late + 5_000) + b.tailMs - 1;
+    b.tick();
+    expect(b.charged().get('KE-KWS')).toBe(event);
     clock.t += 1;
     b.tick();
-    expect(b.charged().get('VN-CUSTOMS')).toBe(50 * event);
-    clock.t = end(receipted) + b.tailMs - 1;
-    b.tick();
-    expect(b.charged().get('VN-CUSTOMS')).toBe(50 * event);
-    clock.t += 1;
-    b.tick();
-    expect(b.charged().get('VN-CUSTOMS')).toBe(0);
+    expect(b.charged().get('KE-KWS')).toBe(0);
     b.stop();
   });
 
@@ -328,7 +384,7 @@ describe('origin budget - bytes charged per agency over the feed stream’s max 
       {
         agency: 'VN-CUSTOMS',
         until: end(receipted),
-        straggler: false,
+        lateness: 4,
         starts: end(copied) + b.tailMs,
         bytes: event,
       },
@@ -526,14 +582,14 @@ describe('origin budget - bytes charged per agency over the feed stream’s max 
 
   it('deferred charges written twice for one bucket add up and keep the earlier start (routers sharing a database)', () => {
     const store = new RouterStore(openDatabase(join(fx.dir, 'deferred-min.db')), 'test');
-    const row = { agency: 'VN-CUSTOMS', until: 5_000, straggler: false, bytes: 100 };
+    const row = { agency: 'VN-CUSTOMS', until: 5_000, lateness: 2, bytes: 100 };
     store.addOriginCharges([], [{ ...row, starts: 9_000 }], 0);
     store.addOriginCharges([], [{ ...row, starts: 8_000 }], 0);
     store.addOriginCharges([], [{ ...row, starts: 8_500 }], 0);
-    store.addOriginCharges([], [{ ...row, straggler: true, starts: 1_000 }], 0);
+    store.addOriginCharges([], [{ ...row, lateness: 5, starts: 1_000 }], 0);
     expect(store.originDeferred(0)).toEqual([
       { ...row, starts: 8_000, bytes: 300 },
-      { ...row, straggler: true, starts: 1_000 },
+      { ...row, lateness: 5, starts: 1_000 },
     ]);
     store.db.close();
   });
