@@ -19,25 +19,27 @@ const AT = BLANK_ENTRY.at;
 const ALERT = '0169fb6c-1a80-7000-8000-000000000001';
 const who = { alertId: ALERT, origin: 'SG-NPARKS', type: 'seizure-report', streamSeq: 3 };
 
-/** A log with the routing decision of the route-tree vector: KE-KWS and NG-CUSTOMS forwarded, VN-CUSTOMS held. */
-function decisionLog() {
-  const db = new Database(':memory:');
-  const appender = new AuditAppender(db, 'router-a');
-  const recipients = ROUTE_LEAVES.map((l) => (JSON.parse(l) as { recipient: string }).recipient);
-  const decision: AuditEntry = {
+/** The routing decision of the route-tree vector, with `held`'s copy held (no feed sequence). */
+function routeDecision(held?: string): AuditEntry {
+  return {
     event: AuditEvent.Routed,
     ...who,
     routeTree: {
       root: Buffer.from(ROUTE_ROOT_HEX, 'hex'),
-      leaves: ROUTE_LEAVES.map((text, i) => ({
-        recipient: recipients[i]!,
-        text,
-        feedSeq: recipients[i] === 'VN-CUSTOMS' ? null : 7 + i,
-      })),
+      leaves: ROUTE_LEAVES.map((text, i) => {
+        const recipient = (JSON.parse(text) as { recipient: string }).recipient;
+        return { recipient, text, feedSeq: recipient === held ? null : 7 + i };
+      }),
     },
   };
-  db.transaction(() => appender.append([decision], AT)).immediate();
-  return { db, recipients };
+}
+
+/** A log with the routing decision of the route-tree vector: KE-KWS and NG-CUSTOMS forwarded, VN-CUSTOMS held. */
+function decisionLog() {
+  const db = new Database(':memory:');
+  const appender = new AuditAppender(db, 'router-a');
+  db.transaction(() => appender.append([routeDecision('VN-CUSTOMS')], AT)).immediate();
+  return { db };
 }
 
 describe('audit - a routing decision read back', () => {
@@ -65,19 +67,7 @@ describe('audit - a routing decision read back', () => {
     db.exec(
       "CREATE TRIGGER drop_one BEFORE INSERT ON audit_routes WHEN NEW.recipient = 'NG-CUSTOMS' BEGIN SELECT RAISE(IGNORE); END",
     );
-    const decision: AuditEntry = {
-      event: AuditEvent.Routed,
-      ...who,
-      routeTree: {
-        root: Buffer.from(ROUTE_ROOT_HEX, 'hex'),
-        leaves: ROUTE_LEAVES.map((text, i) => ({
-          recipient: (JSON.parse(text) as { recipient: string }).recipient,
-          text,
-          feedSeq: 7 + i,
-        })),
-      },
-    };
-    expect(() => db.transaction(() => appender.append([decision], AT)).immediate()).toThrow(
+    expect(() => db.transaction(() => appender.append([routeDecision()], AT)).immediate()).toThrow(
       `2 of the 3 routes of audit entry 1 were stored`,
     );
     expect(db.prepare('SELECT count(*) AS n FROM audit_routes').get()).toEqual({ n: 0 });

@@ -44,9 +44,17 @@ interface Charges {
    * charges still to start (at least `total`): reckoned again every tick, raised between.
    */
   peak: number;
+  /**
+   * Until when `peak` stands without reckoning it again: where it is reached, or at once after
+   * a change that may have made it less than its due (a take-back, a late receipt). Between, time
+   * only ages charges out before it, and a charge adds to it exactly.
+   */
+  reckonAt: number;
   buckets: OriginBucket[];
   /** Deferred charges not counting yet, by `until`. */
   deferred: Deferred[];
+  /** The same, by `from` (when each starts counting): kept in order, never sorted again. */
+  starts: Deferred[];
   /** Its budget was found spent (a message waits): its inbound stream is not read. */
   spent: boolean;
   /**
@@ -154,16 +162,22 @@ export class OriginBudget {
     for (const row of options.store.originDeferred(this.#expiredBefore(now))) {
       const c = this.#of(row.agency);
       if (row.starts <= now) this.#count(c, row.until, row.bytes, 0);
-      else
-        c.deferred.push({
+      else {
+        const d = {
           until: row.until,
           lateness: row.lateness,
           from: row.starts,
           bytes: row.bytes,
           unflushed: 0,
-        });
+        };
+        c.deferred.push(d);
+        c.starts.push(d);
+      }
     }
-    for (const c of this.#charges.values()) c.peak = this.#peak(c);
+    for (const c of this.#charges.values()) {
+      c.starts.sort((a, b) => a.from - b.from);
+      c.peak = this.#peak(c, now);
+    }
   }
 
   /** Whether the budgets apply (the feed stream has limits retention). */
@@ -184,8 +198,10 @@ export class OriginBudget {
         (c = {
           total: 0,
           peak: 0,
+          reckonAt: -Infinity,
           buckets: [],
           deferred: [],
+          starts: [],
           spent: false,
           overdue: false,
           asking: false,
@@ -274,15 +290,12 @@ export class OriginBudget {
       this.#bucketEnd(forwardedMs) <= this.#expiredBefore(now)
     ) {
       // In the bucket of when the notice may be stored.
-      const c = this.#of(receipter);
-      this.#count(c, this.#bucketEnd(stored), bytes, bytes);
-      c.peak += bytes;
-      this.#spentPast(receipter, c);
+      this.#chargeAt(receipter, this.#bucketEnd(stored), bytes);
       return;
     }
     const reserved = Math.min(bytes, DELIVERED_RESERVE_BYTES);
     this.#takeBack(origin, forwardedMs, DELIVERED_RESERVE_BYTES - reserved);
-    if (bytes > reserved) this.#chargeCaused(receipter, bytes - reserved);
+    if (bytes > reserved) this.#chargeAt(receipter, this.#bucketEnd(now), bytes - reserved);
     const copyUntil = this.#bucketEnd(forwardedMs);
     // Stored within a bucket and half the slack of the copy's bucket's end, the notice ages out
     // with the copy's charge (the other half of the slack is for nats-server's late expiry).
@@ -299,10 +312,11 @@ export class OriginBudget {
       until,
       Math.floor(Math.log2((until - copyUntil) / this.bucketMs)),
     );
+    c.reckonAt = -Infinity;
     if (from < d.from) {
       // What it holds counts earlier now: the most that will count may rise by all of it.
       if (d.bytes > 0) c.peak += d.bytes;
-      d.from = from;
+      this.#startAt(c, d, from);
     }
     d.bytes += reserved;
     d.unflushed += reserved;
@@ -322,11 +336,29 @@ export class OriginBudget {
       if (c.deferred[j]!.lateness === lateness) return c.deferred[j]!;
     const d = { until, lateness, from: Infinity, bytes: 0, unflushed: 0 };
     c.deferred.splice(i, 0, d);
+    c.starts.push(d);
     return d;
   }
 
-  /** Adds `bytes` (`unflushed` of them not written yet) to `c`'s bucket ending at `until`. */
-  #count(c: Charges, until: number, bytes: number, unflushed: number): void {
+  /** Makes `d` start counting at `from` (earlier than before), keeping `c.starts` in order. */
+  #startAt(c: Charges, d: Deferred, from: number): void {
+    const starts = c.starts;
+    // From its old place (a new one is last, at Infinity) to the first place starting later.
+    let i = starts.lastIndexOf(d);
+    while (i > 0 && starts[i - 1]!.from > from) {
+      starts[i] = starts[i - 1]!;
+      i--;
+    }
+    starts[i] = d;
+    d.from = from;
+  }
+
+  /**
+   * Adds `bytes` (`unflushed` of them not written yet) to `c`'s bucket ending at `until`, made if
+   * there is none (the last one, unless a deferred charge that started or a clock that went back
+   * made a later one), and returns it.
+   */
+  #count(c: Charges, until: number, bytes: number, unflushed: number): OriginBucket {
     let i = c.buckets.length;
     while (i > 0 && c.buckets[i - 1]!.until > until) i--;
     let b = c.buckets[i - 1];
@@ -334,6 +366,18 @@ export class OriginBudget {
     b.bytes += bytes;
     b.unflushed += unflushed;
     c.total += bytes;
+    return b;
+  }
+
+  /**
+   * Charges `agency` `bytes` in the bucket ending at `until` (now's, or a later one) for a message
+   * of its the hub stores; marks it spent past its budget.
+   */
+  #chargeAt(agency: string, until: number, bytes: number): void {
+    const c = this.#of(agency);
+    this.#count(c, until, bytes, bytes);
+    c.peak += bytes;
+    this.#spentPast(agency, c);
   }
 
   /**
@@ -341,7 +385,11 @@ export class OriginBudget {
    * write), its aged-out buckets are dropped, and its peak is reckoned again.
    */
   #settle(c: Charges, now: number): void {
-    if (c.deferred.length > 0) {
+    // The deferred charges due are the first of `starts`.
+    let due = 0;
+    while (due < c.starts.length && c.starts[due]!.from <= now) due++;
+    if (due > 0) {
+      c.starts.splice(0, due);
       const before = this.#expiredBefore(now);
       let kept = 0;
       for (const d of c.deferred) {
@@ -352,19 +400,22 @@ export class OriginBudget {
       c.deferred.length = kept;
     }
     this.#age(c, now);
-    c.peak = this.#peak(c);
+    if (now >= c.reckonAt) c.peak = this.#peak(c, now);
   }
 
   /**
    * The most `c` will have counting at any time from now on: what counts now falls as buckets
    * and started deferred charges age out, and rises only when a deferred charge starts, so the
-   * highest is now or at one of those starts. One pass over the buckets and deferred charges
-   * (both in `until` order) with the starts sorted: at most about 500 of each an agency.
+   * highest is now or at one of those starts. One pass over the buckets, the deferred charges
+   * (both in `until` order) and their starts (in order): at most about 500 buckets and 5,000
+   * deferred charges an agency.
    */
-  #peak(c: Charges): number {
-    if (c.deferred.length === 0) return c.total;
+  #peak(c: Charges, now: number): number {
+    // Reached now: reckoned again at the next settle.
+    c.reckonAt = now;
+    if (c.starts.length === 0) return c.total;
     const tail = this.tailMs;
-    const starts = [...c.deferred].sort((a, b) => a.from - b.from);
+    const starts = c.starts;
     let level = c.total;
     let peak = level;
     let i = 0;
@@ -377,7 +428,10 @@ export class OriginBudget {
       while (j < c.deferred.length && c.deferred[j]!.until + tail <= t)
         level -= c.deferred[j++]!.bytes;
       for (; k < starts.length && starts[k]!.from === t; k++) level += starts[k]!.bytes;
-      if (level > peak) peak = level;
+      if (level >= peak) {
+        peak = level;
+        c.reckonAt = t;
+      }
     }
     return peak;
   }
@@ -410,12 +464,7 @@ export class OriginBudget {
     b.bytes -= n;
     b.unflushed -= n;
     if (c.buckets.includes(b)) c.total -= n;
-  }
-
-  /** Charges `agency` for bytes a message of its made the hub store; marks it spent past its budget. */
-  #chargeCaused(agency: string, bytes: number): void {
-    this.charge(agency, bytes);
-    this.#spentPast(agency, this.#of(agency));
+    c.reckonAt = -Infinity;
   }
 
   /**
@@ -441,20 +490,8 @@ export class OriginBudget {
   charge(agency: string, bytes: number): OriginBucket | undefined {
     if (!this.#o.enforced) return undefined;
     const c = this.#of(agency);
-    const until = this.#bucketEnd(this.#now());
-    let last = c.buckets[c.buckets.length - 1];
-    if (!last || last.until < until) c.buckets.push((last = { until, bytes: 0, unflushed: 0 }));
-    else if (last.until > until) {
-      // A later bucket is there already (a deferred charge that started, or the clock went back).
-      this.#count(c, until, bytes, bytes);
-      c.peak += bytes;
-      return c.buckets.find((b) => b.until === until);
-    }
-    last.bytes += bytes;
-    last.unflushed += bytes;
-    c.total += bytes;
     c.peak += bytes;
-    return last;
+    return this.#count(c, this.#bucketEnd(this.#now()), bytes, bytes);
   }
 
   /** Takes back a charge whose message was not stored. */

@@ -29,20 +29,42 @@ function budgetOn(
     enforced?: boolean;
     onResume?: (a: string) => void;
     onSpent?: (a: string) => void;
+    noticeDelayMs?: number;
+    /** While it returns true, writing the charges fails (a full disk). */
+    failWrites?: () => boolean;
   } = {},
 ) {
   const store = new RouterStore(openDatabase(join(fx.dir, file)), 'test');
+  const { failWrites } = options;
   const b = new OriginBudget({
     maxAgeMs: MAX_AGE,
     enforced: options.enforced ?? true,
     budget: () => budget,
-    store,
+    store: failWrites
+      ? {
+          originCharges: (since) => store.originCharges(since),
+          originDeferred: (since) => store.originDeferred(since),
+          addOriginCharges: (charges, deferred, expired) => {
+            if (failWrites()) throw new Error('disk full');
+            store.addOriginCharges(charges, deferred, expired);
+          },
+        }
+      : store,
     log: memoryLogger('budget').log,
     now: () => clock.t,
     ...(options.onResume ? { onResume: options.onResume } : {}),
     ...(options.onSpent ? { onSpent: options.onSpent } : {}),
+    ...(options.noticeDelayMs !== undefined ? { noticeDelayMs: options.noticeDelayMs } : {}),
   });
-  return { b, store };
+  /** The end of the bucket holding `t`: what a message stored at `t` is charged to. */
+  const end = (t: number) => Math.ceil((t + 1) / b.bucketMs) * b.bucketMs;
+  /** Sets the clock to `t`, ticks, and reads what counts for `agency` then. */
+  const countingAt = (agency: string) => (t: number) => {
+    clock.t = t;
+    b.tick();
+    return b.charged().get(agency) ?? 0;
+  };
+  return { b, store, end, countingAt };
 }
 
 describe('origin budget - bytes charged per agency over the feed stream’s max age', () => {
@@ -112,16 +134,13 @@ describe('origin budget - bytes charged per agency over the feed stream’s max 
   it('a copy pays in advance for the delivered notice its receipt will make (what the notice does not need is taken back); the partner pays for exactly the time the notice outlives that charge (its receipt’s lateness), in full once the copy’s charge has aged out; nothing the partner does adds to the sender’s total, nor takes from it beyond the unused part', () => {
     const clock = { t: 3_000_000 };
     const spent: string[] = [];
-    const { b, store } = budgetOn('delivered.db', clock, 20_000, {
+    const { b, store, countingAt } = budgetOn('delivered.db', clock, 20_000, {
       onSpent: (a) => spent.push(a),
     });
     const copy = 1_000;
     expect(b.copyCharge(copy)).toBe(copy + DELIVERED_RESERVE_BYTES);
     const event = DELIVERED_RESERVE_BYTES - 500;
-    const at = (t: number) => {
-      clock.t = t;
-      b.tick();
-    };
+    const at = countingAt('VN-CUSTOMS');
     // A receipt within the copy's bucket: the copy's charge covers the notice; the partner pays
     // nothing, the sender gets back what the notice did not need.
     const first = clock.t;
@@ -211,8 +230,7 @@ describe('origin budget - bytes charged per agency over the feed stream’s max 
 
   it('notices receipted in one bucket count, with those of about the same lateness (within a factor of two), from the earliest of their copies’ ends until the receipts’ bucket ages out: each at most its own lateness early, whatever the order', () => {
     const clock = { t: 5_000_000 };
-    const { b } = budgetOn('deferred-bucket.db', clock, 100 * 1024 * 1024);
-    const end = (t: number) => Math.ceil((t + 1) / b.bucketMs) * b.bucketMs;
+    const { b, end, countingAt } = budgetOn('deferred-bucket.db', clock, 100 * 1024 * 1024);
     const event = 2_000;
     // One copy in each of 50 buckets, receipted together 60 buckets after the first, oldest
     // first: lateness 60 to 11 buckets, classes 32-63 (29 copies), 16-31 (16) and 8-15 (5).
@@ -227,11 +245,7 @@ describe('origin budget - bytes charged per agency over the feed stream’s max 
       b.delivered('SG-NPARKS', first + j * b.bucketMs, 'VN-CUSTOMS', event);
     b.tick();
     expect(b.charged().get('VN-CUSTOMS') ?? 0).toBe(0);
-    const at = (t: number) => {
-      clock.t = t;
-      b.tick();
-      return b.charged().get('VN-CUSTOMS') ?? 0;
-    };
+    const at = countingAt('VN-CUSTOMS');
     const startOf = (j: number) => end(first + j * b.bucketMs) + b.tailMs;
     expect(at(startOf(0) - 1)).toBe(0);
     expect(at(startOf(0))).toBe(29 * event);
@@ -262,17 +276,7 @@ describe('origin budget - bytes charged per agency over the feed stream’s max 
 
   it('a notice’s lateness is reckoned from when the notifier may store it (noticeCoalesceMs after its receipt)', () => {
     const clock = { t: 5_500_000 };
-    const store = new RouterStore(openDatabase(join(fx.dir, 'notice-delay.db')), 'test');
-    const b = new OriginBudget({
-      maxAgeMs: MAX_AGE,
-      enforced: true,
-      budget: () => 1_000_000,
-      store,
-      log: memoryLogger('budget').log,
-      now: () => clock.t,
-      noticeDelayMs: 5_000,
-    });
-    const end = (t: number) => Math.ceil((t + 1) / b.bucketMs) * b.bucketMs;
+    const { b, end } = budgetOn('notice-delay.db', clock, 1_000_000, { noticeDelayMs: 5_000 });
     const event = 2_000;
     const copied = clock.t;
     b.charge('SG-NPARKS', b.copyCharge(1_000));
@@ -349,24 +353,10 @@ describe('origin budget - bytes charged per agency over the feed stream’s max 
 
   it('a partner’s deferred charge is inserted among its own newer charges and each ages out on time; one not written (the database failed) is written with its start at the next flush', () => {
     const clock = { t: 7_000_000 };
-    const store = new RouterStore(openDatabase(join(fx.dir, 'deferred-order.db')), 'test');
     let failing = true;
-    const b = new OriginBudget({
-      maxAgeMs: MAX_AGE,
-      enforced: true,
-      budget: () => 1_000_000,
-      store: {
-        originCharges: (since) => store.originCharges(since),
-        originDeferred: (since) => store.originDeferred(since),
-        addOriginCharges: (charges, deferred, expired) => {
-          if (failing) throw new Error('disk full');
-          store.addOriginCharges(charges, deferred, expired);
-        },
-      },
-      log: memoryLogger('budget').log,
-      now: () => clock.t,
+    const { b, store, end, countingAt } = budgetOn('deferred-order.db', clock, 1_000_000, {
+      failWrites: () => failing,
     });
-    const end = (t: number) => Math.ceil((t + 1) / b.bucketMs) * b.bucketMs;
     const event = 2_000;
     const copied = clock.t;
     b.charge('SG-NPARKS', b.copyCharge(1_000));
@@ -389,11 +379,7 @@ describe('origin budget - bytes charged per agency over the feed stream’s max 
         bytes: event,
       },
     ]);
-    const at = (t: number) => {
-      clock.t = t;
-      b.tick();
-      return b.charged().get('VN-CUSTOMS') ?? 0;
-    };
+    const at = countingAt('VN-CUSTOMS');
     expect(at(end(copied) + b.tailMs - 1)).toBe(700);
     expect(at(end(copied) + b.tailMs)).toBe(700 + event);
     expect(at(end(receipted) + b.tailMs)).toBe(700);
@@ -405,8 +391,7 @@ describe('origin budget - bytes charged per agency over the feed stream’s max 
 
   it('an origin’s copies pay for their notices up to a bucket and half the slack after their bucket’s end, however it bunches them: a partner receipting a burst within that owes nothing, one later owes from then on', () => {
     const clock = { t: 8_000_000 };
-    const { b } = budgetOn('grace.db', clock, 100_000);
-    const end = (t: number) => Math.ceil((t + 1) / b.bucketMs) * b.bucketMs;
+    const { b, end } = budgetOn('grace.db', clock, 100_000);
     const event = 2_000;
     // 20 copies in the last millisecond of a bucket.
     const copyUntil = end(clock.t);
@@ -444,8 +429,9 @@ describe('origin budget - bytes charged per agency over the feed stream’s max 
     const clock = { t: 9_000_000 };
     const budget = 1_000_000;
     const resumed: string[] = [];
-    const { b } = budgetOn('stays.db', clock, budget, { onResume: (a) => resumed.push(a) });
-    const end = (t: number) => Math.ceil((t + 1) / b.bucketMs) * b.bucketMs;
+    const { b, end } = budgetOn('stays.db', clock, budget, {
+      onResume: (a) => resumed.push(a),
+    });
     const event = 2_000;
     const t0 = clock.t;
     // VN-CUSTOMS: 500,000 of its own, then 300 late receipts (600,000 owed from the copies' end):
@@ -483,11 +469,12 @@ describe('origin budget - bytes charged per agency over the feed stream’s max 
     b.stop();
   });
 
-  it('a receipt of an older copy in a receipt bucket makes what that bucket owes count earlier, and is checked so at once; one more than a bucket older (a straggler) is kept apart and does not', () => {
+  it('a receipt of an older copy in a receipt bucket makes what that bucket owes count earlier, and is checked so at once; one of a copy more than twice as late (another lateness class) is kept apart and does not', () => {
     const clock = { t: 10_000_000 };
     const spent: string[] = [];
-    const { b } = budgetOn('earlier.db', clock, 80_000, { onSpent: (a) => spent.push(a) });
-    const end = (t: number) => Math.ceil((t + 1) / b.bucketMs) * b.bucketMs;
+    const { b, end, countingAt } = budgetOn('earlier.db', clock, 80_000, {
+      onSpent: (a) => spent.push(a),
+    });
     const event = 2_000;
     // Copies in bucket X, then in bucket Y = X + 1, where VN-CUSTOMS also has 60,000 of its own:
     // they stop counting just as Y's copies' charges do.
@@ -506,7 +493,8 @@ describe('origin budget - bytes charged per agency over the feed stream’s max 
     expect(spent).toEqual(['VN-CUSTOMS']);
     expect(b.peaks().get('VN-CUSTOMS')).toBe(60_000 + 16 * event);
 
-    // A straggler: KE-KWS receipts 5 copies of a bucket, then one of a copy 20 buckets older.
+    // Another lateness class: KE-KWS receipts 5 copies of a bucket 10 buckets late, then one of a
+    // copy 20 buckets older (30 buckets late).
     const old = clock.t;
     b.charge('TZ-WD', b.copyCharge(1_000));
     clock.t = old + 20 * b.bucketMs;
@@ -516,11 +504,7 @@ describe('origin budget - bytes charged per agency over the feed stream’s max 
     for (let j = 0; j < 5; j++) b.delivered('TZ-WD', recent, 'KE-KWS', event);
     b.delivered('TZ-WD', old, 'KE-KWS', event);
     b.tick();
-    const at = (t: number) => {
-      clock.t = t;
-      b.tick();
-      return b.charged().get('KE-KWS') ?? 0;
-    };
+    const at = countingAt('KE-KWS');
     expect(at(end(old) + b.tailMs)).toBe(event);
     expect(at(end(recent) + b.tailMs - 1)).toBe(event);
     expect(at(end(recent) + b.tailMs)).toBe(6 * event);
@@ -530,8 +514,9 @@ describe('origin budget - bytes charged per agency over the feed stream’s max 
   it('what a partner owes for one receipt bucket stops counting just as what it owes for copies of that bucket starts', () => {
     const clock = { t: 12_000_000 };
     const spent: string[] = [];
-    const { b } = budgetOn('equal-times.db', clock, 100_000, { onSpent: (a) => spent.push(a) });
-    const end = (t: number) => Math.ceil((t + 1) / b.bucketMs) * b.bucketMs;
+    const { b, end } = budgetOn('equal-times.db', clock, 100_000, {
+      onSpent: (a) => spent.push(a),
+    });
     const event = 2_000;
     // 30 copies receipted late in bucket R (60,000 owed until R's end + tail); 30 more copies
     // forwarded in R itself and receipted late (60,000 owed from R's end + tail): never both.
@@ -578,6 +563,47 @@ describe('origin budget - bytes charged per agency over the feed stream’s max 
     b.tick();
     expect(b.peaks().get('KE-KWS')).toBe(0);
     b.stop();
+  });
+
+  it('a peak reached when a late receipt’s charge starts stands between ticks and is reckoned again after a take-back; after a restart the late charges start in order, whatever order the database returns them in', () => {
+    const clock = { t: 13_000_000 };
+    const first = budgetOn('reckon.db', clock, 1_000_000);
+    const { b, end } = first;
+    const event = 2_000;
+    // Copies of bucket A, and of bucket B 40 buckets later.
+    const a = clock.t;
+    b.charge('SG-NPARKS', b.copyCharge(1_000));
+    clock.t = a + 40 * b.bucketMs;
+    const later = clock.t;
+    b.charge('SG-NPARKS', b.copyCharge(1_000));
+    // 20 buckets on, VN-CUSTOMS receipts B's copy, and in the next bucket A's: what it owes for
+    // the later receipt bucket starts first (the database returns them by receipt bucket).
+    clock.t = later + 20 * b.bucketMs;
+    b.delivered('SG-NPARKS', later, 'VN-CUSTOMS', event);
+    clock.t += b.bucketMs;
+    b.delivered('SG-NPARKS', a, 'VN-CUSTOMS', event);
+    b.charge('VN-CUSTOMS', 50_000);
+    b.tick();
+    expect(b.charged().get('VN-CUSTOMS')).toBe(50_000);
+    expect(b.peaks().get('VN-CUSTOMS')).toBe(50_000 + 2 * event);
+    // A charge of its own, refunded (its message not stored): the peak is what it was at the
+    // next tick, though it is reached later.
+    const bucket = b.charge('VN-CUSTOMS', 30_000);
+    expect(b.peaks().get('VN-CUSTOMS')).toBe(80_000 + 2 * event);
+    b.refund('VN-CUSTOMS', bucket, 30_000);
+    b.tick();
+    expect(b.peaks().get('VN-CUSTOMS')).toBe(50_000 + 2 * event);
+    b.stop();
+    first.store.db.close();
+
+    const second = budgetOn('reckon.db', clock, 1_000_000);
+    expect(second.b.peaks().get('VN-CUSTOMS')).toBe(50_000 + 2 * event);
+    const at = second.countingAt('VN-CUSTOMS');
+    expect(at(end(a) + b.tailMs - 1)).toBe(50_000);
+    expect(at(end(a) + b.tailMs)).toBe(50_000 + event);
+    expect(at(end(later) + b.tailMs - 1)).toBe(50_000 + event);
+    expect(at(end(later) + b.tailMs)).toBe(50_000 + 2 * event);
+    second.b.stop();
   });
 
   it('deferred charges written twice for one bucket add up and keep the earlier start (routers sharing a database)', () => {
