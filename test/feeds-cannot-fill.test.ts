@@ -21,7 +21,7 @@ const AGENCIES = [FLOODER, ABSENT, READER, HONEST];
 const FEEDS_MAX_BYTES = 2 * 1024 * 1024;
 const QUOTA = recipientQuotaBytes(FEEDS_MAX_BYTES, AGENCIES.length);
 const hub = useInProcessHub(AGENCIES);
-const { submitAll, inboxHolding, gauge } = hub;
+const { submitAll, inboxHolding, gauge, readiness } = hub;
 let nc: NatsConnection;
 let jsm: JetStreamManager;
 
@@ -98,6 +98,16 @@ describe('feeds - no agency can fill the feed stream for the others', () => {
     // Every junk message is refused; its notices wait (tried again every heldRetryMs, 300 ms).
     await new Promise((r) => setTimeout(r, 1500));
     expect(hub.router.store.outbox(10).length).toBeGreaterThan(0);
+    // Shown to the operator: how many wait, for whom (the router stays ready).
+    const events = await gauge('ahub_router_notice_events_waiting', 'agency', ABSENT);
+    expect(events).toBeGreaterThan(0);
+    expect(events).toBe(hub.router.store.outboxCount(ABSENT));
+    const checks = await readiness();
+    expect(checks['notices']).toMatch(
+      new RegExp(`^waiting: ${ABSENT} ${events} events \\(no room in their feed`),
+    );
+    expect(await gauge('ahub_router_notice_events_waiting', 'agency', READER)).toBe(0);
+    expect((await fetch(`${hub.router.url}/readyz`)).status).toBe(200);
     const waiting = await gauge('ahub_router_feed_waiting_bytes', 'recipient', ABSENT);
     expect(waiting).toBeLessThanOrEqual(QUOTA + MAX_FEED_MESSAGE_BYTES);
     // Another agency's alert still reaches everyone present, at once.
@@ -118,6 +128,12 @@ describe('feeds - no agency can fill the feed stream for the others', () => {
       60_000,
       'nothing held, no notice waiting',
     );
+    await eventually(
+      async () => (await readiness())['notices'] === 'ok',
+      10_000,
+      'no notice shown waiting',
+    );
+    expect(await gauge('ahub_router_notice_events_waiting', 'agency', ABSENT)).toBe(0);
     // Every notice it received verified and applied: none quarantined.
     const metrics = await (await fetch(`${hub.gateways[ABSENT]!.url}/metrics`)).text();
     expect(metrics).toMatch(/^ahub_gateway_notices_total\{[^}]*result="applied"[^}]*\} [1-9]/m);

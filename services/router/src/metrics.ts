@@ -31,6 +31,11 @@ export function createRouterMetrics(instance: string) {
     peaks: (): ReadonlyMap<string, number> => new Map(),
     budgets: (): ReadonlyMap<string, number> => new Map(),
   };
+  /**
+   * Set by the router's notifier: per agency whose notices found no room in its feed at the last
+   * round, how many notice events wait in the outbox.
+   */
+  const noticesSource = { waiting: (): ReadonlyMap<string, number> => new Map() };
   /** Set by the audit checkpointer: how long checkpoints have failed to reach NATS. */
   const unpublishedSource = { ms: (): number => 0 };
   /** Set by the router: each inbound consumer it reads, with what it has not handled yet. */
@@ -44,6 +49,7 @@ export function createRouterMetrics(instance: string) {
     heldSource,
     feedBytesSource,
     originBudgetSource,
+    noticesSource,
     unpublishedSource,
     backlogSource,
     consumerPending: new Gauge({
@@ -113,6 +119,16 @@ export function createRouterMetrics(instance: string) {
       collect() {
         this.reset();
         for (const [agency, bytes] of originBudgetSource.budgets()) this.set({ agency }, bytes);
+      },
+    }),
+    noticeEventsWaiting: new Gauge({
+      name: 'ahub_router_notice_events_waiting',
+      help: "Notice events to each agency kept in the router's outbox because its feed had no room for them at the last try (its quota, or with limits retention its budget): sent, in order, once it has",
+      labelNames: ['agency'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [agency, n] of noticesSource.waiting()) this.set({ agency }, n);
       },
     }),
     held: new Counter({

@@ -57,6 +57,7 @@ export class Notifier {
   readonly #drainer: Drainer;
   #retryTimer: NodeJS.Timeout | undefined;
   #stopped = false;
+  #waiting: ReadonlySet<string> = new Set();
 
   constructor(deps: NotifierDeps) {
     this.#d = deps;
@@ -65,6 +66,14 @@ export class Notifier {
       what: 'sending notices',
       ...(deps.coalesceMs ? { delayMs: deps.coalesceMs } : {}),
     });
+  }
+
+  /**
+   * The agencies whose notices found no room in their feed (its quota, or their budget) at the
+   * last round: their events wait in the outbox and are tried again every `retryMs`.
+   */
+  get waiting(): ReadonlySet<string> {
+    return this.#waiting;
   }
 
   /** Sends what is in the outbox `coalesceMs` from now (calls in between coalesce). */
@@ -146,6 +155,7 @@ export class Notifier {
       );
       if (rows.length < max * 4) break;
     }
+    this.#waiting = waiting;
     if (waiting.size > 0) this.#retry();
   }
 

@@ -423,6 +423,10 @@ export async function startRouter(
   });
   // Notices left in the outbox by a previous run go out first.
   notifier.kick();
+  /** Per agency whose notices found no room at the notifier's last round, how many wait. */
+  const noticesWaiting = () =>
+    new Map([...notifier.waiting].map((agency) => [agency, store.outboxCount(agency)]));
+  metrics.noticesSource.waiting = noticesWaiting;
   const feeds = new FeedPublisher(nc, {
     inboxPrefix: config.nats.inboxPrefix ?? inboxPrefix(config.principal),
     timeoutMs: config.nats.publishTimeoutMs,
@@ -554,6 +558,8 @@ export async function startRouter(
           : 'ok',
       // A full feed is one recipient's alarm, not the router's: it stays ready.
       feeds: describeHeld(held.held),
+      // Likewise notices waiting for room in their addressee's feed.
+      notices: describeWaitingNotices(noticesWaiting()),
       // Likewise an agency whose budget in a limits feed stream is spent.
       originBudgets:
         originBudget.spentAgencies.length === 0
@@ -711,6 +717,12 @@ async function inboundOverdue(
 function describeHeld(held: ReadonlyMap<string, { count: number; since: string }>): string {
   if (held.size === 0) return 'ok';
   return `held: ${[...held].map(([r, h]) => `${r} ${h.count} cop${h.count === 1 ? 'y' : 'ies'} since ${h.since}`).join(', ')}`;
+}
+
+/** `/readyz`'s `notices` check: `ok`, or which agencies' notice events wait in the outbox. */
+function describeWaitingNotices(waiting: ReadonlyMap<string, number>): string {
+  if (waiting.size === 0) return 'ok';
+  return `waiting: ${[...waiting].map(([a, n]) => `${a} ${n} event${n === 1 ? '' : 's'}`).join(', ')} (no room in their feed: kept in the outbox, tried again every heldRetryMs)`;
 }
 
 /** Logs what the feed stream's limits cannot hold of the configured load, with the numbers. */

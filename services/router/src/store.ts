@@ -669,6 +669,15 @@ export class RouterStore {
     }));
   }
 
+  /** How many notice events wait in the outbox for `agency` (through the `(agency, id)` index). */
+  outboxCount(agency: string): number {
+    return (
+      this.#db.prepare('SELECT COUNT(*) AS n FROM outbox WHERE agency = ?').get(agency) as {
+        n: number;
+      }
+    ).n;
+  }
+
   /** Removes sent outbox rows. */
   removeOutbox(ids: readonly number[]): void {
     const del = this.#db.prepare('DELETE FROM outbox WHERE id = ?');
