@@ -83,6 +83,18 @@ export function registerWebApp<P>(app: FastifyInstance, o: WebAppOptions<P>): We
   const sessions = new Map<string, Session<P>>();
   const files = loadAssets(o.assetsDir);
 
+  // The page reads the service's whole API with its session cookie: alerts, outcomes, the audit
+  // log, dead letters. No answer may stay in a browser's cache (on the officer's disk, for the
+  // next user of a shared workstation) or in a proxy's, nor be read as another type than it says:
+  // every answer of the service without a cache policy of its own gets `no-store` and `nosniff`
+  // (the assets keep their immutable policy, the live feed its `no-cache`).
+  app.addHook('onSend', async (_req, reply, payload) => {
+    if (!reply.hasHeader('cache-control')) void reply.header('cache-control', 'no-store');
+    if (!reply.hasHeader('x-content-type-options'))
+      void reply.header('x-content-type-options', 'nosniff');
+    return payload;
+  });
+
   const security = (reply: FastifyReply) =>
     reply
       .header('content-security-policy', WEB_CSP)
