@@ -223,6 +223,52 @@ describe('web app - pages, assets and sessions', () => {
     await reloaded.close();
   });
 
+  it('web app - a token signing in again and again ends only its own sessions, never another token’s', async () => {
+    const limited = Fastify();
+    const sessions = registerWebApp(limited, {
+      prefix: '/console',
+      assetsDir: dir,
+      cookieName: 'ahub_console_L',
+      authenticate: (token) =>
+        token === 'officer' || token === 'system' ? { name: token } : undefined,
+      holderOf: (p) => p.name,
+      describe: (p) => ({ name: p.name }),
+      maxSessions: 10,
+      maxSessionsPerHolder: 4,
+      now: () => clock,
+    });
+    limited.get('/v1/me', async (req, reply) => {
+      const who = sessions.lookup(req);
+      return who ? { who: who.name } : reply.code(401).send({});
+    });
+    await limited.ready();
+    const signInAs = async (token: string) => {
+      clock += 1;
+      const res = await limited.inject({
+        method: 'POST',
+        url: '/console/api/session',
+        headers: { 'content-type': 'application/json', ...csrf },
+        payload: { token },
+      });
+      return sessionCookie(res.headers['set-cookie']);
+    };
+    const status = async (cookie: string) =>
+      (await limited.inject({ url: '/v1/me', headers: { cookie } })).statusCode;
+    const officer = await signInAs('officer');
+    const mine: string[] = [];
+    for (let i = 0; i < 50; i++) mine.push(await signInAs('system'));
+    // The officer's session outlived 50 sign-ins of another token; that token kept its newest 4.
+    expect(await status(officer)).toBe(200);
+    expect(await Promise.all(mine.map(status))).toEqual([
+      ...Array(46).fill(401),
+      200,
+      200,
+      200,
+      200,
+    ]);
+    await limited.close();
+  });
+
   it('web app - readCookie takes the named cookie only, and only a plausible session id', () => {
     expect(readCookie('a=1; ahub=abc_DEF-9; b=2', 'ahub')).toBe('abc_DEF-9');
     expect(readCookie('xahub=abc', 'ahub')).toBeUndefined();
