@@ -260,7 +260,7 @@ describe('web app - pages, assets and sessions', () => {
     // The officer's session outlived 50 sign-ins of another token; that token kept its newest 4.
     expect(await status(officer)).toBe(200);
     expect(await Promise.all(mine.map(status))).toEqual([
-      ...Array(46).fill(401),
+      ...Array.from({ length: 46 }, () => 401),
       200,
       200,
       200,
