@@ -1,5 +1,13 @@
 import { createServer, type AddressInfo } from 'node:net';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -257,6 +265,17 @@ describe('hubctl - command line', () => {
     expect(readdirSync(join(certs, 'dev'))).toEqual(
       expect.arrayContaining(['route.pem', 'route-key.pem']),
     );
+  });
+  it('certs dev --leaf: only an agency id, never a path the files would be written to', async () => {
+    const certs = join(dir, 'certs-leaf-path');
+    expect((await hubctl(['keys', 'generate', '--agency', 'KE-KWS', '--certs', certs])).code).toBe(
+      0,
+    );
+    const r = await hubctl(['certs', 'dev', '--certs', certs, '--leaf', '../../escaped']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('an agency id');
+    expect(existsSync(join(certs, '..', 'escaped.leaf.pem'))).toBe(false);
+    expect(existsSync(join(dir, 'escaped.leaf.pem'))).toBe(false);
   });
   it('route --dry-run: an agreement naming an agency that does not exist is refused', async () => {
     const trust = await twoAgencies('certs-route');

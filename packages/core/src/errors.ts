@@ -136,7 +136,7 @@ export class AlgorithmNotAllowedError extends AlertHubError {
   constructor(alg: unknown) {
     super(
       ErrorCode.AlgorithmNotAllowed,
-      `JWS algorithm ${JSON.stringify(alg)} is not allowed (EdDSA or ES256 only)`,
+      `JWS algorithm ${quoteIfForm(alg, ALG_FORM)} is not allowed (EdDSA or ES256 only)`,
     );
   }
 }
@@ -166,7 +166,7 @@ export class SignatureMissingError extends AlertHubError {
 export class KeyUnknownError extends AlertHubError {
   readonly kid: string;
   constructor(kid: string) {
-    super(ErrorCode.KeyUnknown, `no trusted key has kid ${JSON.stringify(kid)}`);
+    super(ErrorCode.KeyUnknown, `no trusted key has kid ${quoteIfForm(kid, KID_FORM)}`);
     this.kid = kid;
   }
 }
@@ -260,7 +260,12 @@ export class AgreementsChangedInPlaceError extends AlertHubError {
 /** A message arrived on a subject that is not of the expected form. */
 export class SubjectInvalidError extends AlertHubError {
   constructor(subject: string, form: string) {
-    super(ErrorCode.SubjectInvalid, `${subject} is not of the form ${form}`);
+    // The subject is the publisher's to choose and not of a form: counted, never shown (a
+    // refusal reason reaches the audit log, see quoteIfForm; a dead letter keeps the subject).
+    super(
+      ErrorCode.SubjectInvalid,
+      `a subject of ${subject.split('.').length} tokens and ${subject.length} characters is not of the form ${form}`,
+    );
   }
 }
 
@@ -274,4 +279,29 @@ export class SubjectMismatchError extends AlertHubError {
 /** True when `err` is an alert-hub error; narrows for `switch (err.code)`. */
 export function isAlertHubError(err: unknown): err is AlertHubError {
   return err instanceof AlertHubError;
+}
+
+/** The form of a kid: an RFC 7638 thumbprint, 43 base64url characters (docs/protocol.md §2.3). */
+export const KID_FORM = /^[A-Za-z0-9_-]{43}$/;
+/** A JWS `alg` name as JWA spells them (`EdDSA`, `ES256`, `HS256`, `none`, `RSA-OAEP-256`). */
+export const ALG_FORM = /^[A-Za-z0-9+-]{1,32}$/;
+/** An alert type's name as the schemas spell them (`seizure-report`). */
+export const ALERT_TYPE_FORM = /^[a-z][a-z-]{0,39}$/;
+
+/**
+ * A value read from a message not (yet) trusted, as an error message may show it: quoted when it
+ * has the form `form` of the identifier it stands for, else described by its kind and length
+ * only. Refusal reasons reach the audit log, which keeps them for good, the router's log and the
+ * dead letter's headers (docs/security.md: nothing else from a refused message is recorded), so
+ * a kid, an alg or an agency name must not carry an agency's free text into them. With `quote`
+ * false a value of the form is shown as it is.
+ */
+export function quoteIfForm(value: unknown, form: RegExp, quote = true): string {
+  if (typeof value === 'string') {
+    if (!form.test(value)) return `(a string of ${value.length} characters)`;
+    return quote ? JSON.stringify(value) : value;
+  }
+  if (value === null) return '(null)';
+  if (Array.isArray(value)) return '(an array)';
+  return typeof value === 'object' ? '(an object)' : `(a ${typeof value})`;
 }

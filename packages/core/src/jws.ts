@@ -4,11 +4,14 @@ import {
   AlgorithmNotAllowedError,
   CritUnsupportedError,
   EnvelopeMalformedError,
+  ALERT_TYPE_FORM,
   HeaderMismatchError,
   IssuedInFutureError,
   SignatureInvalidError,
   SignatureMissingError,
+  quoteIfForm,
 } from './errors.js';
+import { PRINCIPAL_FORM } from './formats.js';
 import { parseJsonBytes } from './json.js';
 import { parseRfc3339 } from './rfc3339.js';
 import {
@@ -319,7 +322,7 @@ export async function verifyOrigin(
   if (!same(alert.origin, agency))
     throw new HeaderMismatchError(
       'agency',
-      `is ${agency} but the alert's origin is ${String(alert.origin)}`,
+      `is ${agency} but the alert's origin is ${quoteIfForm(alert.origin, PRINCIPAL_FORM, false)}`,
     );
   if (!same(alert.id, header.alert_id))
     throw new HeaderMismatchError('alert_id', 'differs from the alert id');
@@ -336,7 +339,7 @@ export async function verifyOrigin(
     if (expected !== header.schema)
       throw new HeaderMismatchError(
         'schema',
-        `is not the schema of ${alert.type} v${String(alert.version)}`,
+        `is not the schema of ${quoteIfForm(alert.type, ALERT_TYPE_FORM, false)} v${typeof version === 'number' ? version : quoteIfForm(version, /(?!)/)}`,
       );
   }
   const now = options.now ?? new Date();

@@ -1,6 +1,12 @@
 import type { Alert } from './alert.js';
 import { MAX_INBOUND_ENVELOPE_BYTES, decodeEnvelope } from './codec.js';
-import { AlertHubError, SubjectInvalidError, SubjectMismatchError } from './errors.js';
+import {
+  ALERT_TYPE_FORM,
+  AlertHubError,
+  SubjectInvalidError,
+  SubjectMismatchError,
+  quoteIfForm,
+} from './errors.js';
 import { verifyOrigin, type GeneralJws, type VerifyOptions } from './jws.js';
 import {
   verifyCountersignature,
@@ -52,7 +58,10 @@ export async function openInbound(
         `signed by ${alert.origin} but published on the subject of ${claim.origin}`,
       );
     if (alert.type !== claim.type)
-      throw new SubjectMismatchError(`a ${alert.type} published as ${claim.type}`);
+      // The subject's type is the publisher's text (up to 64 characters): not repeated.
+      throw new SubjectMismatchError(
+        `a ${quoteIfForm(alert.type, ALERT_TYPE_FORM, false)} published on the subject of another type`,
+      );
     return { ok: true, jws, alert: options.registry.validateAlert(alert) };
   } catch (err) {
     return refused(err, alert);

@@ -6,7 +6,9 @@ import {
   KeyRevokedError,
   KeyUnknownError,
   TrustStoreInvalidError,
+  quoteIfForm,
 } from './errors.js';
+import { PRINCIPAL_FORM } from './formats.js';
 import { importPublicJwk, type PublicJwk, type SigningAlgorithm } from './keys.js';
 import type { SchemaRegistry } from './schema-registry.js';
 import { timeOf } from './rfc3339.js';
@@ -172,7 +174,8 @@ export function createTrustStore(input: {
         throw new KeyAgencyMismatchError(
           kid,
           `${key.principal} (${key.role})`,
-          `${principal} (${role})`,
+          // The claimed principal is the envelope's, not verified: quoted only in its form.
+          `${quoteIfForm(principal, PRINCIPAL_FORM, false)} (${role})`,
         );
       }
       const r = revoked.get(kid);

@@ -16,6 +16,8 @@ beforeAll(async () => {
   writeFileSync(join(dir, 'assets', 'app-1.js'), 'console.log(1)');
   writeFileSync(join(dir, 'secret.txt'), 'not an asset route');
   app = Fastify();
+  // A route of the service's API registered before the web app (as the gateway's /v1 routes are).
+  app.get('/v1/before', async () => ({ ok: true }));
   const sessions = registerWebApp(app, {
     prefix: '/console',
     assetsDir: dir,
@@ -82,6 +84,24 @@ describe('web app - pages, assets and sessions', () => {
     expect((await app.inject({ url: '/console' })).headers.location).toBe('/console/');
   });
 
+  it('web app - every answer of the service, its API included, is no-store and nosniff unless it says otherwise', async () => {
+    const cookie = sessionCookie((await signIn()).headers['set-cookie']);
+    const api = await app.inject({ url: '/v1/thing', headers: { cookie } });
+    expect(api.statusCode).toBe(200);
+    expect(api.headers['cache-control']).toBe('no-store');
+    expect(api.headers['x-content-type-options']).toBe('nosniff');
+    const before = await app.inject({ url: '/v1/before' });
+    expect(before.headers['cache-control']).toBe('no-store');
+    expect(before.headers['x-content-type-options']).toBe('nosniff');
+    const refused = await app.inject({ url: '/v1/thing' });
+    expect(refused.statusCode).toBe(401);
+    expect(refused.headers['cache-control']).toBe('no-store');
+    const missing = await app.inject({ url: '/v1/none' });
+    expect(missing.headers['cache-control']).toBe('no-store');
+    // Its own policy stays: the built assets are immutable.
+    const asset = await app.inject({ url: '/console/assets/app-1.js' });
+    expect(asset.headers['cache-control']).toBe('public, max-age=31536000, immutable');
+  });
   it('web app - a sign-in sets an HttpOnly, SameSite=Strict cookie that is not the token', async () => {
     const res = await signIn();
     expect(res.statusCode).toBe(200);
@@ -201,6 +221,52 @@ describe('web app - pages, assets and sessions', () => {
     valid = new Map([['t1', { name: 'a', roles: ['read'] }]]);
     expect((await reloaded.inject({ url: '/v1/me', headers: { cookie } })).statusCode).toBe(401);
     await reloaded.close();
+  });
+
+  it('web app - a token signing in again and again ends only its own sessions, never another token’s', async () => {
+    const limited = Fastify();
+    const sessions = registerWebApp(limited, {
+      prefix: '/console',
+      assetsDir: dir,
+      cookieName: 'ahub_console_L',
+      authenticate: (token) =>
+        token === 'officer' || token === 'system' ? { name: token } : undefined,
+      holderOf: (p) => p.name,
+      describe: (p) => ({ name: p.name }),
+      maxSessions: 10,
+      maxSessionsPerHolder: 4,
+      now: () => clock,
+    });
+    limited.get('/v1/me', async (req, reply) => {
+      const who = sessions.lookup(req);
+      return who ? { who: who.name } : reply.code(401).send({});
+    });
+    await limited.ready();
+    const signInAs = async (token: string) => {
+      clock += 1;
+      const res = await limited.inject({
+        method: 'POST',
+        url: '/console/api/session',
+        headers: { 'content-type': 'application/json', ...csrf },
+        payload: { token },
+      });
+      return sessionCookie(res.headers['set-cookie']);
+    };
+    const status = async (cookie: string) =>
+      (await limited.inject({ url: '/v1/me', headers: { cookie } })).statusCode;
+    const officer = await signInAs('officer');
+    const mine: string[] = [];
+    for (let i = 0; i < 50; i++) mine.push(await signInAs('system'));
+    // The officer's session outlived 50 sign-ins of another token; that token kept its newest 4.
+    expect(await status(officer)).toBe(200);
+    expect(await Promise.all(mine.map(status))).toEqual([
+      ...Array.from({ length: 46 }, () => 401),
+      200,
+      200,
+      200,
+      200,
+    ]);
+    await limited.close();
   });
 
   it('web app - readCookie takes the named cookie only, and only a plausible session id', () => {

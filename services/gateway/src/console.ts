@@ -51,6 +51,8 @@ export function registerConsole(app: FastifyInstance, d: ConsoleDeps): WebSessio
     cookieName: `ahub_console_${config.agency.replace(/[^A-Za-z0-9_-]/g, '_')}`,
     authenticate: (token) => findTokenHolder(d.clients(), `Bearer ${token}`),
     // A session lasts as long as its token: revoked by a reload, the session ends.
+    // Sessions are counted per token: one token signing in again and again ends only its own.
+    holderOf: (c) => c.tokenSha256,
     current: (c) => d.clients().find((x) => x.tokenSha256 === c.tokenSha256),
     describe: (c) => ({ name: c.name, roles: c.roles, agency: config.agency }),
   });

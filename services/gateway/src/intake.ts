@@ -93,14 +93,44 @@ export class Intake {
       );
     }
     this.#inFlight++;
+    const id =
+      typeof body === 'object' && body !== null && typeof (body as { id?: unknown }).id === 'string'
+        ? (body as { id: string }).id
+        : undefined;
+    let release = () => {};
     try {
-      return await this.#submit(body, client);
+      if (id !== undefined) {
+        // One submission of an id at a time: another waits until the first one's receipt is
+        // stored (or it failed), then is a duplicate or a conflict as if it came after. Checked
+        // at once, both passed the check before either was stored, and both were accepted (202)
+        // with different content: the hub delivered one and refused the other, whose sender was
+        // told it was accepted (found by an attacker pass).
+        for (let prior = this.#byId.get(id); prior; prior = this.#byId.get(id)) await prior;
+        const mine = new Promise<void>((resolve) => (release = resolve));
+        this.#byId.set(id, mine);
+        void mine.then(() => {
+          if (this.#byId.get(id) === mine) this.#byId.delete(id);
+        });
+      }
+      return await this.#submit(body, client, (stored) => {
+        const done = release;
+        release = () => {};
+        void stored.then(done, done);
+      });
     } finally {
       this.#inFlight--;
+      release();
     }
   }
 
-  async #submit(body: unknown, client: string): Promise<Receipt> {
+  /** Submissions under way by the id their body gives: settled once each one's receipt is stored. */
+  readonly #byId = new Map<string, Promise<void>>();
+
+  async #submit(
+    body: unknown,
+    client: string,
+    onStored: (stored: Promise<void>) => void,
+  ): Promise<Receipt> {
     const started = performance.now();
     const { agency, store, metrics } = this.#d;
     let assignedId: string | undefined;
@@ -166,25 +196,25 @@ export class Intake {
         inboundMsgId(agency, alert.id, envelope),
       );
       this.#unconfirmed.delete(alert.id);
-      this.#d.receipts
-        .enqueue({
-          id: alert.id,
-          sequence: ack.seq,
-          stream: ack.stream,
-          contentSha256,
-          acceptedAt: now.toISOString(),
-          type: alert.type,
-          client,
-          ...(alert.type === 'outcome' && typeof alert.answers === 'string'
-            ? { answers: alert.answers, result: String(alert.result) }
-            : {}),
-        })
-        .catch((err: unknown) =>
-          this.#d.log.error(
-            { err, alertId: alert.id },
-            'receipt not stored (JetStream has the alert)',
-          ),
-        );
+      const stored = this.#d.receipts.enqueue({
+        id: alert.id,
+        sequence: ack.seq,
+        stream: ack.stream,
+        contentSha256,
+        acceptedAt: now.toISOString(),
+        type: alert.type,
+        client,
+        ...(alert.type === 'outcome' && typeof alert.answers === 'string'
+          ? { answers: alert.answers, result: String(alert.result) }
+          : {}),
+      });
+      onStored(stored);
+      stored.catch((err: unknown) =>
+        this.#d.log.error(
+          { err, alertId: alert.id },
+          'receipt not stored (JetStream has the alert)',
+        ),
+      );
       metrics.accepted.inc({ type: alert.type });
       metrics.published.inc();
       metrics.intakeSeconds.observe((performance.now() - started) / 1000);

@@ -188,6 +188,27 @@ describe('gateway - intake (POST /v1/alerts)', () => {
       error: { code: 'ERR_ALERT_ID_CONFLICT', details: [{ pointer: '/id' }] },
     });
   });
+
+  it('one id sent twice at once: with different content one is accepted and the other a conflict (409), never both; with the same content the second is its duplicate', async () => {
+    const alert = seizureReport('SG-NPARKS');
+    const [a, b] = await Promise.all([
+      post(sg, '/v1/alerts', alert),
+      post(sg, '/v1/alerts', { ...alert, handling: 'TLP:RED' }),
+    ]);
+    expect([a.status, b.status].sort()).toEqual([202, 409]);
+    // In one batch, the items are submitted at once.
+    const other = seizureReport('SG-NPARKS');
+    const batch = await post(sg, '/v1/alerts:batch', [
+      other,
+      { ...other, handling: 'TLP:RED' },
+      other,
+    ]);
+    const body = (await batch.json()) as {
+      results: { status: number; sequence?: number; duplicate?: boolean }[];
+    };
+    expect(body.results.map((r) => r.status)).toEqual([202, 409, 202]);
+    expect(body.results[2]).toMatchObject({ duplicate: true, sequence: body.results[0]!.sequence });
+  });
 });
 
 describe('gateway - every refusal (4xx) with a specific code', () => {

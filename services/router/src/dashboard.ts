@@ -46,6 +46,8 @@ export function registerDashboard(
     cookieName: `ahub_dashboard_${d.config.instance.replace(/[^A-Za-z0-9_-]/g, '_')}`,
     authenticate: (token) => findTokenHolder(d.tokens().coordinators, `Bearer ${token}`),
     // A session lasts as long as its token: revoked by a reload, the session ends.
+    // Sessions are counted per token: one token signing in again and again ends only its own.
+    holderOf: (c) => c.tokenSha256,
     current: (c) => d.tokens().coordinators.find((x) => x.tokenSha256 === c.tokenSha256),
     describe: (c) => ({ name: c.name, instance: d.config.instance }),
   });

@@ -48,6 +48,7 @@ import { feedMessageBytes, type HeldCopies } from './held-copies.js';
 import { InboundPuller, mayHoldMessages, type PullSource } from './inbound-puller.js';
 import type { RouterMetrics } from './metrics.js';
 import { checkReceiptMsgId } from './receipt-msg-id.js';
+import { bounded, recordedSubject, recordedType, refusalReason } from './refusal-text.js';
 import type { Outcome, RouterStore } from './store.js';
 
 /** Codes only the router reports, merged into core's ErrorCodeTable. */
@@ -560,11 +561,11 @@ export class RoutingLoop {
           m,
           origin,
           alertId,
-          alertType ?? claim?.type,
+          // A type is the sender's text until the schema accepts it: recorded only when known.
+          recordedType(alertType ?? claim?.type, this.#d.registry.alertTypes),
           err.code,
-          issues?.length
-            ? `${err.message}: ${issues.map((i) => `${i.pointer || '/'} ${i.message}`).join('; ')}`
-            : err.message,
+          // Where and why, never what the refused alert held (refusal-text.ts).
+          refusalReason(err.message, issues),
           receiptId,
         );
         return;
@@ -579,7 +580,7 @@ export class RoutingLoop {
           m,
           origin,
           alertId,
-          alertType,
+          recordedType(alertType, this.#d.registry.alertTypes),
           'ERR_INTERNAL',
           `processing failed ${deliveries} times: ${(err as Error).message}`,
         );
@@ -877,6 +878,9 @@ export class RoutingLoop {
     receiptId?: string,
   ): Promise<void> {
     const { js, writer, metrics, log } = this.#d;
+    // One bounded reason for the dead letter, the audit log, the notice and the log line.
+    reason = bounded(reason);
+    const recordedAs = recordedSubject(m.subject, this.#d.registry.alertTypes);
     this.#placed.add(m); // a refusal forwards nothing
     const alertId = verifiedAlertId;
     const sha256 = createHash('sha256').update(m.data).digest('hex');
@@ -926,6 +930,7 @@ export class RoutingLoop {
         stream: m.info.stream,
         streamSeq: m.seq,
         subject: m.subject,
+        auditSubject: recordedAs,
         claimedOrigin,
         alertId: verifiedAlertId,
         // Unverified, the id is only what the message claims: recorded apart, as claimed.
@@ -962,7 +967,7 @@ export class RoutingLoop {
       {
         stream: m.info.stream,
         streamSeq: m.seq,
-        subject: m.subject,
+        subject: recordedAs,
         alertId,
         code,
         reason,

@@ -18,6 +18,7 @@ import {
   type AuditEntry,
   type NoteSigner,
 } from '@alert-hub/audit';
+import { bounded } from './refusal-text.js';
 import { rekeyTables } from './store-rekey.js';
 
 /** What the router decided about one message; written with its audit records in one transaction. */
@@ -77,6 +78,11 @@ export type Outcome =
       readonly stream: string;
       readonly streamSeq: number;
       readonly subject: string;
+      /**
+       * The subject as the audit log keeps it (refusal-text.ts `recordedSubject`: no sender's text
+       * beyond a known form); the refusal notice tells the sender its `subject` (§9.2).
+       */
+      readonly auditSubject?: string | undefined;
       readonly claimedOrigin?: string | undefined;
       readonly alertId?: string | undefined;
       /** The id the message claims when it could not be verified. */
@@ -969,11 +975,11 @@ export class RouterStore {
         streamSeq: o.streamSeq,
         at,
         code: o.code,
-        reason: o.reason.slice(0, 1000),
+        reason: bounded(o.reason),
       });
       return [
-        { event: AuditEvent.Received, ...who, detail: { subject: o.subject } },
-        { event: AuditEvent.Rejected, ...who, reasonCode: o.code, reason: o.reason },
+        { event: AuditEvent.Received, ...who, detail: { subject: o.auditSubject ?? o.subject } },
+        { event: AuditEvent.Rejected, ...who, reasonCode: o.code, reason: bounded(o.reason) },
         ...(o.deadLetterSeq === undefined
           ? []
           : [

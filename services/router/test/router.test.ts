@@ -409,6 +409,88 @@ describe('router - refusals are dead-lettered with their reason, nothing forward
     const dlq = await expectRejected(m, 'ERR_SUBJECT_INVALID');
     expect(dlq.subject).toBe('ahub.dlq.SG-NPARKS');
   });
+  it('a refused message leaves none of its text in the audit log or the log: no kid, alg, claimed agency, subject type, unknown member or value, and at most 1,000 characters of reason', async () => {
+    const text = 'Jane Doe passport X1234567';
+    const token = 'Jane_Doe_passport_X1234567';
+    const nc = await nats.connect();
+    const js = jetstream(nc);
+    const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
+    const raw = (header: Record<string, unknown>) =>
+      encodeEnvelope({
+        payload: b64({ note: text }),
+        signatures: [{ protected: b64(header), signature: Buffer.alloc(64).toString('base64url') }],
+      });
+    const header = {
+      alg: 'EdDSA',
+      kid: key('SG-NPARKS').kid,
+      typ: 'ahub-alert+jws',
+      agency: 'SG-NPARKS',
+      alert_id: newAlertId(Date.now()),
+      alert_type: 'seizure-report',
+      issued_at: new Date().toISOString(),
+    };
+    const inbound: Inbound[] = [];
+    const send = async (subject: string, bytes: Uint8Array) => {
+      const ack = await js.publish(subject, bytes);
+      inbound.push({ seq: ack.seq, stream: ack.stream, origin: 'SG-NPARKS' });
+    };
+    const subject = inboundSubject('SG-NPARKS', 'seizure-report');
+    await send(subject, raw({ ...header, kid: text }));
+    await send(subject, raw({ ...header, alg: text }));
+    await send(subject, raw({ ...header, agency: text }));
+    const signed = async (alert: Alert) =>
+      encodeEnvelope(
+        await signAlert(alert, key('SG-NPARKS'), registry.schemaIdFor('seizure-report', 1)!),
+      );
+    await send(`ahub.in.SG-NPARKS.${token}`, await signed(seizureReport('SG-NPARKS')));
+    await send(
+      `ahub.in.SG-NPARKS.seizure-report.${token}`,
+      await signed(seizureReport('SG-NPARKS')),
+    );
+    // Validly signed, refused by the schema: a member named with the text, the text as a country,
+    // and thousands of unknown members.
+    const many = Object.fromEntries(
+      Array.from({ length: 2000 }, (_, i) => [`${token}${i}`.padEnd(40, 'x'), 1]),
+    );
+    const sample = seizureReport('SG-NPARKS') as unknown as { seizure: Record<string, unknown> };
+    await send(
+      subject,
+      await signed(
+        seizureReport('SG-NPARKS', {
+          [token]: 1,
+          seizure: { ...sample.seizure, location: { country: text } },
+        }),
+      ),
+    );
+    await send(subject, await signed(seizureReport('SG-NPARKS', many)));
+    const codes: (string | null)[] = [];
+    for (const m of inbound) {
+      await eventually(
+        () => traceAudit(m).some((r) => r.event === 'rejected'),
+        10_000,
+        `refusal of inbound ${m.seq}`,
+      );
+      const rows = traceAudit(m);
+      codes.push(rows.find((r) => r.event === 'rejected')!.reason_code);
+      const recorded = JSON.stringify(rows);
+      expect(recorded).not.toMatch(/Jane/);
+      for (const r of rows) expect((r.reason ?? '').length).toBeLessThanOrEqual(1000);
+    }
+    expect(codes).toEqual([
+      'ERR_KEY_UNKNOWN',
+      'ERR_JWS_ALG_NOT_ALLOWED',
+      'ERR_KEY_AGENCY_MISMATCH',
+      'ERR_SUBJECT_MISMATCH',
+      'ERR_SUBJECT_INVALID',
+      'ERR_SCHEMA_INVALID',
+      'ERR_SCHEMA_INVALID',
+    ]);
+    // Where and why are still said: the place of the unknown members, and the field refused.
+    const schema = traceAudit(inbound[5]!).find((r) => r.event === 'rejected')!.reason!;
+    expect(schema).toContain('/ holds a member the schema does not know');
+    expect(schema).toContain('/seizure/location/country the value is not an ISO 3166-1');
+    expect(lines.some((l) => /Jane/.test(JSON.stringify(l)))).toBe(false);
+  });
   it('schema-invalid even though validly signed', async () => {
     const a = seizureReport('SG-NPARKS', { handling: 'TLP:WHITE' });
     await expectRejected(await route(a), 'ERR_SCHEMA_INVALID', a.id);

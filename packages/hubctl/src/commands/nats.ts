@@ -1,6 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import {
   DEFAULT_AGENCY_LIMITS,
   createDevPki,
@@ -15,6 +15,7 @@ import {
   renderNatsServerConfig,
   type AgencyLimits,
 } from '@alert-hub/operator';
+import { AGENCY_ID_FORM } from '@alert-hub/core';
 import { DEFAULT_SCHEMAS_DIR, loadSchemaRegistry, loadTrustStore } from '@alert-hub/runtime/files';
 import { parse as parseYaml } from 'yaml';
 import { readFileSync } from 'node:fs';
@@ -283,7 +284,14 @@ export function registerNats(program: Command): void {
     .option(
       '--leaf <id>',
       "also a certificate for agency <id>'s leaf node, <id>.leaf.pem (repeatable)",
-      (v: string, prev: string[] = []) => [...prev, v],
+      // The id names the files written: only an agency id, never a path (`../x`).
+      (v: string, prev: string[] = []) => {
+        if (!AGENCY_ID_FORM.test(v))
+          throw new InvalidArgumentError(
+            'an agency id such as KE-KWS (country, hyphen, agency code)',
+          );
+        return [...prev, v];
+      },
       [],
     )
     .option('--force', 'replace existing files')

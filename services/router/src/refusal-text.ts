@@ -1,0 +1,73 @@
+import { RECEIPT_TOKEN, parseInboundSubject, type Issue } from '@alert-hub/core';
+
+/**
+ * What the audit log, the dead letter's headers, the router's log and the sender's notice keep of
+ * a refusal's reason: at most this many characters (a schema refusal lists one issue per place,
+ * and an alert can hold thousands of places).
+ */
+export const MAX_REFUSAL_REASON_CHARS = 1000;
+
+// `"<what the alert held>" is not an ISO 3166-1 alpha-2 country code` and the like: the issues
+// that quote a value (core's schema-registry and formats) begin with it, as a JSON string.
+const LEADING_VALUE = /^"(?:[^"\\]|\\.)*"/;
+const UNKNOWN_MEMBER = 'is not a known member';
+
+/**
+ * A refusal's reason as the router records it: where and why, never what the refused alert held
+ * (docs/security.md: nothing else from a refused message is recorded; the audit log keeps its
+ * entries for good and coordinators read them). An issue's value is left out, and a member the
+ * schema does not know is not named: its name is the sender's text, not the schema's, so the
+ * place that holds it is said with how many such members it holds.
+ */
+export function refusalReason(message: string, issues?: readonly Issue[]): string {
+  if (!issues?.length) return bounded(message);
+  const parts: string[] = [];
+  const unknown = new Map<string, number>();
+  for (const i of issues) {
+    if (i.message.startsWith(UNKNOWN_MEMBER)) {
+      const parent = i.pointer.slice(0, i.pointer.lastIndexOf('/'));
+      unknown.set(parent, (unknown.get(parent) ?? 0) + 1);
+    } else parts.push(`${i.pointer || '/'} ${i.message.replace(LEADING_VALUE, 'the value')}`);
+  }
+  for (const [at, n] of unknown)
+    parts.push(
+      `${at || '/'} holds ${n === 1 ? 'a member' : `${n} members`} the schema does not know`,
+    );
+  return bounded(`${message}: ${parts.join('; ')}`);
+}
+
+/** A reason cut to {@link MAX_REFUSAL_REASON_CHARS}, never inside a character. */
+export function bounded(reason: string): string {
+  if (reason.length <= MAX_REFUSAL_REASON_CHARS) return reason;
+  return `${Array.from(reason.slice(0, MAX_REFUSAL_REASON_CHARS))
+    .slice(0, MAX_REFUSAL_REASON_CHARS - 1)
+    .join('')}…`;
+}
+
+/**
+ * The type a refused message is recorded with: an alert type of the registry (or `receipt`), or
+ * none. The subject's type token is the sender's to choose (up to 64 characters): it is the type
+ * the message claims only when the hub knows it.
+ */
+export function recordedType(
+  type: string | undefined,
+  known: readonly { readonly type: string }[],
+): string | undefined {
+  if (type === undefined) return undefined;
+  return type === RECEIPT_TOKEN || known.some((t) => t.type === type) ? type : undefined;
+}
+
+/**
+ * The subject a refused message is recorded with: as it is when it is an inbound subject of a
+ * known type, else only its agency's part and its length (the rest is the sender's text; the
+ * dead letter keeps it whole).
+ */
+export function recordedSubject(
+  subject: string,
+  known: readonly { readonly type: string }[],
+): string {
+  const claim = parseInboundSubject(subject);
+  if (claim && recordedType(claim.type, known) !== undefined) return subject;
+  const prefix = /^ahub\.in\.[A-Z]{2}-[A-Z0-9]{2,16}\./.exec(subject)?.[0] ?? '';
+  return `${prefix}…(${subject.length - prefix.length} characters)`;
+}
