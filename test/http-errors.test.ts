@@ -29,7 +29,7 @@ beforeAll(async () => {
         agreementsFile,
         dataDir: join(fx.dir, 'router'),
         nats: { servers: [nats.url], jsApiPrefix: OPEN_JS_API },
-        http: { port: 0 },
+        http: { port: 0, requestTimeoutMs: 1500 },
       }),
     ),
     { log: memoryLogger('router').log },
@@ -127,4 +127,32 @@ describe('HTTP errors - one envelope and one status table for both services', ()
       expect(await res.json()).toMatchObject({ error: { code: 'ERR_UNAUTHENTICATED' } });
     }
   });
+  it('a body trickled byte by byte to the router is cut off after http.requestTimeoutMs: the connection closed, the router serves others', async () => {
+    // (The gateway's: test/gateway-process.test.ts.) No token needed: the body is read before
+    // the route's check.
+    const { hostname, port } = new URL(router.url);
+    const started = Date.now();
+    const socket = connect({ host: hostname.replace(/^\[|\]$/g, ''), port: Number(port) });
+    const closed = new Promise<number>((resolve) => {
+      socket.on('close', () => resolve(Date.now() - started));
+      socket.on('error', () => undefined);
+    });
+    socket.write(
+      `POST /v1/deadletters/1/requeue HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{`,
+    );
+    const timer = setInterval(() => socket.destroyed || socket.write(' '), 200);
+    try {
+      // 100,000 bytes at 5 a second would take 5.5 hours.
+      const took = await Promise.race([
+        closed,
+        new Promise<number>((r) => setTimeout(() => r(Infinity), 15_000)),
+      ]);
+      expect(took).toBeGreaterThanOrEqual(1400);
+      expect(took).toBeLessThan(15_000);
+    } finally {
+      clearInterval(timer);
+      socket.destroy();
+    }
+    expect((await fetch(`${router.url}/healthz`)).status).toBe(200);
+  }, 30_000);
 });

@@ -242,3 +242,26 @@ export function installErrorEnvelope(
       void sendError(reply, { code: HttpErrorCode.NotFound, message: 'no such resource' }, options),
   );
 }
+
+/**
+ * Cuts off a request whose body has not fully arrived `ms` after its headers: its socket is
+ * destroyed, so a body trickled in byte by byte holds neither a connection nor an in-flight slot
+ * for ever. Fastify's default is no timeout at all, and Node's `requestTimeout` (set it too, to
+ * the same `ms`: it answers 408 to a request whose headers are slow) does not cover a body
+ * trickled in after the headers (measured on Node 20).
+ */
+export function installBodyDeadline(app: FastifyInstance, ms: number): void {
+  app.addHook('onRequest', (req, _reply, done) => {
+    const raw = req.raw;
+    if (!raw.complete) {
+      const timer = setTimeout(() => {
+        if (raw.complete || raw.socket.destroyed) return;
+        req.log.warn({ reqId: req.id }, 'request body not received in time; connection closed');
+        raw.socket.destroy();
+      }, ms);
+      timer.unref();
+      raw.once('close', () => clearTimeout(timer));
+    }
+    done();
+  });
+}

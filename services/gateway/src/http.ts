@@ -19,6 +19,7 @@ import {
   errorEnvelopeOptions,
   findTokenHolder,
   httpsOptions,
+  installBodyDeadline,
   installErrorEnvelope,
   registerOperationsRoutes,
   translateError,
@@ -77,29 +78,14 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
     // We log one line per request ourselves (onResponse), with the alert id and client.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.http.bodyLimitBytes,
-    // Fastify's default is no timeout at all. Node's requestTimeout does not cover a body
-    // trickled in after the headers (measured on Node 20), hence the onRequest deadline below.
+    // Fastify's default is no timeout at all; a trickled body: installBodyDeadline below.
     requestTimeout: config.http.requestTimeoutMs,
     // Behind no proxy by default; the client address in logs is the socket's.
     trustProxy: false,
     return503OnClosing: true,
   }) as unknown as FastifyInstance;
 
-  // A request whose body has not fully arrived by the deadline is cut off: a body trickled in
-  // byte by byte must not hold a connection (and an in-flight slot) for ever.
-  app.addHook('onRequest', (req, _reply, done) => {
-    const raw = req.raw;
-    if (!raw.complete) {
-      const timer = setTimeout(() => {
-        if (raw.complete || raw.socket.destroyed) return;
-        req.log.warn({ reqId: req.id }, 'request body not received in time; connection closed');
-        raw.socket.destroy();
-      }, config.http.requestTimeoutMs);
-      timer.unref();
-      raw.once('close', () => clearTimeout(timer));
-    }
-    done();
-  });
+  installBodyDeadline(app, config.http.requestTimeoutMs);
 
   // Our JSON parser, not Fastify's: strict UTF-8 (invalid bytes are an error, not U+FFFD),
   // bounded depth, and no __proto__/constructor/prototype keys anywhere.

@@ -116,6 +116,8 @@ export interface RouterConfig {
     readonly host: string;
     readonly port: number;
     readonly enabled: boolean;
+    /** A request not received whole by then (ms after its headers) is cut off. */
+    readonly requestTimeoutMs: number;
     /** Serve HTTPS with this certificate and key (absent: plain HTTP). */
     readonly tls?: HttpTlsSection;
   };
@@ -310,6 +312,7 @@ const schema = {
         enabled: { type: 'boolean', default: true },
         host: { type: 'string', default: '127.0.0.1' },
         port: { type: 'integer', minimum: 0, maximum: 65535, default: 8090 },
+        requestTimeoutMs: { type: 'integer', minimum: 500, maximum: 600000, default: 30000 },
         tls: HTTP_TLS_SCHEMA,
       },
       additionalProperties: false,

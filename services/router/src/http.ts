@@ -10,6 +10,7 @@ import {
   errorEnvelopeOptions,
   findTokenHolder,
   httpsOptions,
+  installBodyDeadline,
   installErrorEnvelope,
   registerOperationsRoutes,
   type Logger,
@@ -134,7 +135,10 @@ export function buildCoordinatorApi(deps: CoordinatorApiDeps): FastifyInstance {
     loggerInstance: deps.log as FastifyBaseLogger,
     // We log one line per request ourselves (onResponse), with the alert id and client.
     logController: new LogController({ disableRequestLogging: true }),
+    // Fastify's default is no timeout at all; a trickled body: installBodyDeadline below.
+    requestTimeout: config.http.requestTimeoutMs,
   }) as unknown as FastifyInstance;
+  installBodyDeadline(app, config.http.requestTimeoutMs);
   const requireCoordinator = async (req: FastifyRequest) => {
     const who =
       findTokenHolder(deps.tokens().coordinators, req.headers.authorization) ??
