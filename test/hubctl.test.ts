@@ -266,7 +266,7 @@ describe('hubctl - command line', () => {
       expect.arrayContaining(['route.pem', 'route-key.pem']),
     );
   });
-  it('certs dev --leaf: only an agency id, never a path the files would be written to', async () => {
+  it('certs dev --leaf and leaf provision --agency: only an agency id, never a path the files would be written to nor a stream outside the grammar', async () => {
     const certs = join(dir, 'certs-leaf-path');
     expect((await hubctl(['keys', 'generate', '--agency', 'KE-KWS', '--certs', certs])).code).toBe(
       0,
@@ -276,6 +276,19 @@ describe('hubctl - command line', () => {
     expect(r.stderr).toContain('an agency id');
     expect(existsSync(join(certs, '..', 'escaped.leaf.pem'))).toBe(false);
     expect(existsSync(join(dir, 'escaped.leaf.pem'))).toBe(false);
+    // leaf provision too: refused before it connects anywhere (its id names the agency's stream).
+    const leaf = await hubctl([
+      'leaf',
+      'provision',
+      '--agency',
+      'sg-nparks',
+      '--server',
+      'tls://127.0.0.1:1',
+      '--certs',
+      certs,
+    ]);
+    expect(leaf.code).not.toBe(0);
+    expect(leaf.stderr).toContain('an agency id');
   });
   it('route --dry-run: an agreement naming an agency that does not exist is refused', async () => {
     const trust = await twoAgencies('certs-route');

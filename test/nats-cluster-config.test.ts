@@ -110,6 +110,8 @@ describe('hubctl nats-config - cluster and leaf nodes', () => {
     const plain = join(dir, 'hub-plain.conf');
     expect((await hubctl(['nats-config', '--certs', certs, '--out', plain])).code).toBe(0);
     expect(readFileSync(plain, 'utf8')).not.toContain('max_file_store');
+    // Private, as the cluster's files are.
+    expect(statSync(plain).mode & 0o077).toBe(0);
     for (const bad of ['0', '-1', '1.5', 'lots']) {
       const r = await hubctl(['nats-config', '--certs', certs, '--max-file-store', bad]);
       expect(r.code, bad).not.toBe(0);

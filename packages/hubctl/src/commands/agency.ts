@@ -2,7 +2,6 @@ import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'no
 import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import {
-  AGENCY_ID_FORM,
   createTrustStore,
   partyMatches,
   type JwksDocument,
@@ -18,13 +17,8 @@ import {
 } from '@alert-hub/runtime/files';
 import { HubctlError, HubctlErrorCode } from '../errors.js';
 import { print } from '../output.js';
+import { agencyId } from './agency-id.js';
 import { registerNats } from './nats.js';
-
-function agencyId(v: string): string {
-  if (!AGENCY_ID_FORM.test(v))
-    throw new InvalidArgumentError('an agency id such as KE-KWS (country, hyphen, agency code)');
-  return v;
-}
 
 function pid(v: string, prev: number[] = []): number[] {
   if (!/^[1-9]\d{0,9}$/.test(v)) throw new InvalidArgumentError('a process id');

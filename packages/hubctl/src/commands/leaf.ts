@@ -2,6 +2,7 @@ import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { devPkiPaths } from '@alert-hub/operator';
 import { print } from '../output.js';
+import { agencyId } from './agency-id.js';
 
 export function registerLeaf(program: Command): void {
   const leaf = program.command('leaf').description("an agency's own leaf node of the hub");
@@ -10,7 +11,7 @@ export function registerLeaf(program: Command): void {
     .description(
       "create or update the agency's outbox stream on its leaf node (where its gateway's alerts wait until the hub sources them), connecting as the agency's operators",
     )
-    .requiredOption('--agency <id>', 'the agency whose leaf node this is')
+    .requiredOption('--agency <id>', 'the agency whose leaf node this is', agencyId)
     .requiredOption('--server <url>', "the leaf node's client URL, tls://host:4222")
     .option('--certs <dir>', 'certs directory (dev/ holds ca.pem, ops.pem, ops-key.pem)', 'certs')
     .option('--tls-dir <dir>', 'directory with ca.pem, ops.pem, ops-key.pem (default <certs>/dev)')

@@ -1,6 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
 import {
   DEFAULT_AGENCY_LIMITS,
   createDevPki,
@@ -15,11 +15,11 @@ import {
   renderNatsServerConfig,
   type AgencyLimits,
 } from '@alert-hub/operator';
-import { AGENCY_ID_FORM } from '@alert-hub/core';
 import { DEFAULT_SCHEMAS_DIR, loadSchemaRegistry, loadTrustStore } from '@alert-hub/runtime/files';
 import { parse as parseYaml } from 'yaml';
 import { readFileSync } from 'node:fs';
 import { print } from '../output.js';
+import { agencyId } from './agency-id.js';
 import { HubctlError, HubctlErrorCode } from '../errors.js';
 
 function registry(certs: string) {
@@ -259,7 +259,8 @@ export function registerNats(program: Command): void {
               ...(o.maxFileStore === undefined ? {} : { maxFileStore: o.maxFileStore }),
             }) + leafBlock;
         if (o.out) {
-          writeFileSync(o.out, text);
+          // Private like the cluster's files: it names every agency's account and user.
+          writeFileSync(o.out, text, { mode: 0o600 });
           process.stderr.write(
             `wrote ${o.out}: ${agencies.length} agencies, ${routers.length} router(s)\n`,
           );
@@ -285,13 +286,7 @@ export function registerNats(program: Command): void {
       '--leaf <id>',
       "also a certificate for agency <id>'s leaf node, <id>.leaf.pem (repeatable)",
       // The id names the files written: only an agency id, never a path (`../x`).
-      (v: string, prev: string[] = []) => {
-        if (!AGENCY_ID_FORM.test(v))
-          throw new InvalidArgumentError(
-            'an agency id such as KE-KWS (country, hyphen, agency code)',
-          );
-        return [...prev, v];
-      },
+      (v: string, prev: string[] = []) => [...prev, agencyId(v)],
       [],
     )
     .option('--force', 'replace existing files')
