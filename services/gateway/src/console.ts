@@ -14,7 +14,7 @@ import { findTokenHolder, registerWebApp, type WebSessions } from '@alert-hub/ru
 import type { ApiClient, GatewayConfig, Role } from './config.js';
 import { GatewayError, errorBody } from './errors.js';
 import type { Intake } from './intake.js';
-import { findAlert, parseOriginQuery } from './lookup.js';
+import { alertIdParam, findAlert, parseOriginQuery } from './lookup.js';
 import type { GatewayStore } from './store.js';
 
 /** Where `npm run build:web` puts the console (services/gateway/console/ is its source). */
@@ -78,7 +78,7 @@ export function registerConsole(app: FastifyInstance, d: ConsoleDeps): WebSessio
     '/console/api/alerts/:id/signatures',
     { preHandler: d.requireRole('read-feed') },
     async (req) => {
-      const { id } = req.params as { id: string };
+      const id = alertIdParam(req.params);
       const origin = parseOriginQuery(req.query);
       const { received } = findAlert(d.store, config.agency, id, {
         received: true,
@@ -142,7 +142,7 @@ export function registerConsole(app: FastifyInstance, d: ConsoleDeps): WebSessio
     '/console/api/alerts/:id/reported',
     { preHandler: d.requireRole('submit') },
     async (req) => {
-      const { id } = req.params as { id: string };
+      const id = alertIdParam(req.params);
       req.alertId = id;
       const now = Date.now();
       return {

@@ -9,7 +9,6 @@ import Fastify, {
 import {
   AlertHubError,
   decodeUtf8Strict,
-  isAlertId,
   parseJsonBytes,
   parseJsonText,
   type Issue,
@@ -30,7 +29,7 @@ import type { ApiClient, GatewayConfig, Role } from './config.js';
 import { registerConsole } from './console.js';
 import { GatewayError, errorBody, statusOf } from './errors.js';
 import type { Intake, Receipt } from './intake.js';
-import { findAlert, parseOriginQuery } from './lookup.js';
+import { alertIdParam, findAlert, parseOriginQuery } from './lookup.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { GatewayStore } from './store.js';
 import { copyMatchesDecision, type GatewayWitness } from './witness.js';
@@ -254,13 +253,9 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
     '/v1/audit/inclusion/:id',
     { preHandler: requireRole('read-feed') },
     async (req, reply) => {
-      const { id } = req.params as { id: string };
-      if (!deps.witness) throw new GatewayError('ERR_NOT_FOUND', 'the witness is disabled');
       // What the router would refuse (docs/protocol.md §8.5) is a 400 here, never a retry.
-      if (!isAlertId(id))
-        throw new GatewayError('ERR_BAD_REQUEST', 'not an alert id', [
-          { pointer: '/params/id', message: 'must be a UUIDv7 or a ULID (docs/protocol.md §2.3)' },
-        ]);
+      const id = alertIdParam(req.params);
+      if (!deps.witness) throw new GatewayError('ERR_NOT_FOUND', 'the witness is disabled');
       const answer = await deps.witness.inclusionProof(config.witness.auditLog, id);
       if ('error' in answer) {
         const { code, message, retryAfterMs } = answer.error;
@@ -336,7 +331,7 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
   // An alert is identified by (origin, id): `?origin=` names the sender when several agencies
   // used the same id (without it such an id is ERR_ALERT_ID_AMBIGUOUS, never one of them).
   app.get('/v1/alerts/:id', { preHandler: requireRole('read-feed', 'submit') }, async (req) => {
-    const { id } = req.params as { id: string };
+    const id = alertIdParam(req.params);
     req.alertId = id;
     const origin = parseOriginQuery(req.query);
     const roles = req.client!.roles;
@@ -361,7 +356,7 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
   });
 
   app.get('/v1/alerts/:id/status', { preHandler: requireRole('submit') }, async (req) => {
-    const { id } = req.params as { id: string };
+    const id = alertIdParam(req.params);
     req.alertId = id;
     const status = store.statusOf(id, Date.now(), config.status.pendingAlertMs);
     if (!status) throw new GatewayError('ERR_NOT_FOUND', `this agency sent no alert ${id}`);

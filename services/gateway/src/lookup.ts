@@ -1,4 +1,4 @@
-import { AGENCY_ID_FORM } from '@alert-hub/core';
+import { AGENCY_ID_FORM, isAlertId } from '@alert-hub/core';
 import { GatewayError } from './errors.js';
 import type { FeedItem, GatewayStore, SentReceipt } from './store.js';
 
@@ -6,6 +6,18 @@ import type { FeedItem, GatewayStore, SentReceipt } from './store.js';
 export interface AlertMatch {
   readonly received?: FeedItem;
   readonly sent?: SentReceipt;
+}
+
+/**
+ * The `:id` of a request about one alert: an alert id (the schemas' `alert-id` format, docs/protocol.md
+ * §2.3), else 400 `ERR_BAD_REQUEST`; anything else is never looked up, logged or repeated.
+ */
+export function alertIdParam(params: unknown): string {
+  const id = (params as { id?: unknown } | undefined)?.id;
+  if (isAlertId(id)) return id;
+  throw new GatewayError('ERR_BAD_REQUEST', 'not an alert id', [
+    { pointer: '/params/id', message: 'must be a UUIDv7 or a ULID (docs/protocol.md §2.3)' },
+  ]);
 }
 
 /**

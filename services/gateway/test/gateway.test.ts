@@ -1007,7 +1007,7 @@ describe('gateway - console API', () => {
     );
   });
 
-  it('console signatures: the verified headers of a received alert; ERR_NOT_FOUND otherwise', async () => {
+  it('console signatures: the verified headers of a received alert; ERR_NOT_FOUND otherwise; a path naming no alert id is 400 on every route about one alert', async () => {
     const a = seizureReport('SG-NPARKS');
     await publishToFeed(await nats.connect(), a, fx.keys['SG-NPARKS']!, fx.hubKey, 'VN-CUSTOMS');
     const sigs = await eventually(async () => {
@@ -1017,9 +1017,27 @@ describe('gateway - console API', () => {
     expect(sigs['verified']).toBe(true);
     expect(sigs['origin']).toMatchObject({ agency: 'SG-NPARKS', kid: fx.keys['SG-NPARKS']!.kid });
     expect(sigs['hub']).toMatchObject({ recipient: 'VN-CUSTOMS', kid: fx.hubKey.kid });
-    const missing = await get(vn, '/console/api/alerts/nope/signatures');
+    const missing = await get(
+      vn,
+      `/console/api/alerts/${seizureReport('SG-NPARKS').id}/signatures`,
+    );
     expect(missing.status).toBe(404);
     expect((missing.body['error'] as { code: string }).code).toBe('ERR_NOT_FOUND');
+    // Not an alert id: refused as such, never looked up (nor logged, nor repeated).
+    for (const [path, token] of [
+      ['/console/api/alerts/nope/signatures', reader.token],
+      ['/console/api/alerts/nope/reported', submitter.token],
+      ['/v1/alerts/nope', reader.token],
+      ['/v1/alerts/nope/status', submitter.token],
+      [`/v1/alerts/${a.id.toUpperCase()}`, reader.token],
+    ] as const) {
+      const r = await get(vn, path, token);
+      expect(r.status, path).toBe(400);
+      expect(r.body['error'], path).toMatchObject({
+        code: 'ERR_BAD_REQUEST',
+        details: [{ pointer: '/params/id' }],
+      });
+    }
   });
   it('console sent list: newest first; the outcomes an agency reported are listed under the alert they answer', async () => {
     const answered = seizureReport('SG-NPARKS').id;
