@@ -4,6 +4,7 @@
 // drain. Run after `npm run build`.
 // Usage: node bench/scripts/router-alone.mjs [N=4000] [k=2] [agreements=1] [profDir]
 // ROUTER_NODE_ARGS="--flag ..." adds Node options to the router (e.g. V8 heap settings to try).
+// ROUTER_CONFIG='{"consumer":{"copyBudgetBytes":4194304}}' sets router settings over the local hub's.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,6 +29,7 @@ try {
     phases: [{ k, agreements, alerts: N }],
     floors,
     timeoutMs: 600_000,
+    ...(process.env.ROUTER_CONFIG ? { routerConfig: JSON.parse(process.env.ROUTER_CONFIG) } : {}),
     nodeArgs: [
       ...(process.env.ROUTER_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
       ...(prof ? ['--cpu-prof', '--cpu-prof-dir', prof] : []),
