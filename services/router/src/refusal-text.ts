@@ -36,12 +36,17 @@ export function refusalReason(message: string, issues?: readonly Issue[]): strin
   return bounded(`${message}: ${parts.join('; ')}`);
 }
 
-/** A reason cut to {@link MAX_REFUSAL_REASON_CHARS}, never inside a character. */
+/**
+ * A reason cut to {@link MAX_REFUSAL_REASON_CHARS} UTF-16 code units with its ellipsis, never
+ * inside a surrogate pair: half of one is not well-formed text, its JSON escape a lone surrogate
+ * every partner's parser refuses (RFC 7493 §2.1), so the sender's notice would be refused.
+ */
 export function bounded(reason: string): string {
   if (reason.length <= MAX_REFUSAL_REASON_CHARS) return reason;
-  return `${Array.from(reason.slice(0, MAX_REFUSAL_REASON_CHARS))
-    .slice(0, MAX_REFUSAL_REASON_CHARS - 1)
-    .join('')}…`;
+  let end = MAX_REFUSAL_REASON_CHARS - 1;
+  const last = reason.charCodeAt(end - 1);
+  if (last >= 0xd800 && last <= 0xdbff) end--;
+  return `${reason.slice(0, end)}…`;
 }
 
 /**
