@@ -175,6 +175,13 @@ export class OriginBudget {
       }
     }
     for (const c of this.#charges.values()) {
+      // A bucket below zero (a take-back whose late charges had not started, the clock having
+      // gone back) counts nothing.
+      for (const b of c.buckets)
+        if (b.bytes < 0) {
+          c.total -= b.bytes;
+          b.bytes = 0;
+        }
       c.starts.sort((a, b) => a.from - b.from);
       c.peak = this.#peak(c, now);
     }

@@ -814,11 +814,15 @@ export class RouterStore {
     }));
   }
 
-  /** The origin budget's charges whose bucket ends after `since` (ms), oldest first. */
+  /**
+   * The origin budget's charges whose bucket ends after `since` (ms), oldest first. A row may be
+   * below zero: what was taken back from a bucket that also holds late charges that started
+   * (those are in `origin_late_charges`); the two add up to what the bucket held.
+   */
   originCharges(since: number): OriginCharge[] {
     return this.#db
       .prepare(
-        'SELECT agency, until, bytes FROM origin_charges WHERE until > ? AND bytes > 0 ORDER BY agency, until',
+        'SELECT agency, until, bytes FROM origin_charges WHERE until > ? AND bytes != 0 ORDER BY agency, until',
       )
       .all(since) as OriginCharge[];
   }

@@ -606,6 +606,41 @@ describe('origin budget - bytes charged per agency over the feed stream’s max 
     second.b.stop();
   });
 
+  it('a take-back from a bucket holding late charges that started is loaded after a restart as it was counted: the database’s row of that bucket below zero, the late charges beside it; never below zero', () => {
+    const clock = { t: 14_000_000 };
+    const first = budgetOn('take-back-late.db', clock, 1_000_000);
+    const { b, end } = first;
+    const event = 2_000;
+    // VN-CUSTOMS receipts SG-NPARKS's copy 20 buckets late: a late charge for its receipt bucket U.
+    const copied = clock.t;
+    b.charge('SG-NPARKS', b.copyCharge(1_000));
+    clock.t = copied + 20 * b.bucketMs;
+    const receipted = clock.t;
+    b.delivered('SG-NPARKS', copied, 'VN-CUSTOMS', event);
+    // Once it counts, a receipt of a copy of VN-CUSTOMS's own forwarded in U (by another router,
+    // say: this one charged none there) takes back 600 bytes of the reservation from U.
+    clock.t = end(copied) + b.tailMs;
+    b.tick();
+    expect(b.charged().get('VN-CUSTOMS')).toBe(event);
+    b.delivered('VN-CUSTOMS', receipted, 'KE-KWS', DELIVERED_RESERVE_BYTES - 600);
+    expect(b.charged().get('VN-CUSTOMS')).toBe(event - 600);
+    b.stop();
+    first.store.db.close();
+    // Restarted: the same, not the late charge alone.
+    const second = budgetOn('take-back-late.db', clock, 1_000_000);
+    expect(second.b.charged().get('VN-CUSTOMS')).toBe(event - 600);
+    expect(second.b.peaks().get('VN-CUSTOMS')).toBe(event - 600);
+    second.b.stop();
+    second.store.db.close();
+    // Restarted with the clock gone back before the late charge starts: the bucket counts
+    // nothing, never less, until the late charge starts (then all of it: more, not less).
+    clock.t = end(copied) + b.tailMs - 1;
+    const third = budgetOn('take-back-late.db', clock, 1_000_000);
+    expect(third.b.charged().get('VN-CUSTOMS')).toBe(0);
+    expect(third.b.peaks().get('VN-CUSTOMS')).toBe(event);
+    third.b.stop();
+  });
+
   it('deferred charges written twice for one bucket add up and keep the earlier start (routers sharing a database)', () => {
     const store = new RouterStore(openDatabase(join(fx.dir, 'deferred-min.db')), 'test');
     const row = { agency: 'VN-CUSTOMS', until: 5_000, lateness: 2, bytes: 100 };
