@@ -17,10 +17,11 @@ const UNKNOWN_MEMBER = 'is not a known member';
  * (docs/security.md: nothing else from a refused message is recorded; the audit log keeps its
  * entries for good and coordinators read them). An issue's value is left out, and a member the
  * schema does not know is not named: its name is the sender's text, not the schema's, so the
- * place that holds it is said with how many such members it holds.
+ * place that holds it is said with how many such members it holds. Not cut: the refusal cuts
+ * every reason once ({@link bounded}).
  */
 export function refusalReason(message: string, issues?: readonly Issue[]): string {
-  if (!issues?.length) return bounded(message);
+  if (!issues?.length) return message;
   const parts: string[] = [];
   const unknown = new Map<string, number>();
   for (const i of issues) {
@@ -33,7 +34,7 @@ export function refusalReason(message: string, issues?: readonly Issue[]): strin
     parts.push(
       `${at || '/'} holds ${n === 1 ? 'a member' : `${n} members`} the schema does not know`,
     );
-  return bounded(`${message}: ${parts.join('; ')}`);
+  return `${message}: ${parts.join('; ')}`;
 }
 
 /**

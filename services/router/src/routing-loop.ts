@@ -889,7 +889,7 @@ export class RoutingLoop {
     try {
       const h = natsHeaders();
       h.set('Ahub-Reason-Code', code);
-      h.set('Ahub-Reason', reason.replace(/[\r\n]+/g, ' ').slice(0, 1000));
+      h.set('Ahub-Reason', reason.replace(/[\r\n]+/g, ' '));
       h.set('Ahub-Original-Subject', m.subject);
       h.set('Ahub-Original-Stream', m.info.stream);
       h.set('Ahub-Original-Seq', String(m.seq));

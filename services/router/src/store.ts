@@ -413,6 +413,7 @@ export class RouterStore {
   readonly #insertOutbox;
   readonly #outboxAgencies;
   readonly #outboxOf;
+  readonly #outboxCount;
   readonly #insertOutcome;
   readonly #insertSeizure;
   readonly #insertHeld;
@@ -481,6 +482,7 @@ export class RouterStore {
          SELECT (SELECT MIN(agency) FROM outbox WHERE agency > a.agency) FROM a WHERE a.agency IS NOT NULL
        ) SELECT agency FROM a WHERE agency IS NOT NULL`,
     );
+    this.#outboxCount = db.prepare('SELECT COUNT(*) AS n FROM outbox WHERE agency = ?');
     this.#outboxOf = db.prepare(
       'SELECT id, agency, event, precharged FROM outbox WHERE agency = ? ORDER BY id LIMIT ?',
     );
@@ -677,11 +679,7 @@ export class RouterStore {
 
   /** How many notice events wait in the outbox for `agency` (through the `(agency, id)` index). */
   outboxCount(agency: string): number {
-    return (
-      this.#db.prepare('SELECT COUNT(*) AS n FROM outbox WHERE agency = ?').get(agency) as {
-        n: number;
-      }
-    ).n;
+    return (this.#outboxCount.get(agency) as { n: number }).n;
   }
 
   /** Removes sent outbox rows. */
@@ -963,6 +961,7 @@ export class RouterStore {
       ];
     }
     if (o.kind === 'rejected') {
+      const reason = bounded(o.reason);
       const who = {
         alertId: o.alertId,
         claimedId: o.alertId === undefined ? o.claimedId : undefined,
@@ -979,11 +978,11 @@ export class RouterStore {
         streamSeq: o.streamSeq,
         at,
         code: o.code,
-        reason: bounded(o.reason),
+        reason,
       });
       return [
         { event: AuditEvent.Received, ...who, detail: { subject: o.auditSubject ?? o.subject } },
-        { event: AuditEvent.Rejected, ...who, reasonCode: o.code, reason: bounded(o.reason) },
+        { event: AuditEvent.Rejected, ...who, reasonCode: o.code, reason },
         ...(o.deadLetterSeq === undefined
           ? []
           : [
