@@ -350,8 +350,10 @@ export class OriginBudget {
   /** Makes `d` start counting at `from` (earlier than before), keeping `c.starts` in order. */
   #startAt(c: Charges, d: Deferred, from: number): void {
     const starts = c.starts;
-    // From its old place (a new one is last, at Infinity) to the first place starting later.
+    // From its old place (a new one is last, at Infinity) to the first place starting later; one
+    // not in the list (never the case) is put in it.
     let i = starts.lastIndexOf(d);
+    if (i < 0) i = starts.length;
     while (i > 0 && starts[i - 1]!.from > from) {
       starts[i] = starts[i - 1]!;
       i--;
