@@ -127,6 +127,38 @@ describe('HTTP errors - one envelope and one status table for both services', ()
       expect(await res.json()).toMatchObject({ error: { code: 'ERR_UNAUTHENTICATED' } });
     }
   });
+  it('two Authorization headers: 400 ERR_BAD_REQUEST, before either token is looked at', async () => {
+    // Node keeps the first and drops the second; a proxy in front may read the last.
+    for (const s of services()) {
+      const r = await raw(
+        s.url,
+        `GET ${s.param}x HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ahub_a\r\nauthorization: Bearer ahub_b\r\nConnection: close\r\n\r\n`,
+      );
+      expect(r.status, s.name).toBe(400);
+      expect(r.body).toMatchObject({
+        error: {
+          code: 'ERR_BAD_REQUEST',
+          message: 'the request has more than one Authorization header',
+        },
+      });
+    }
+  });
+  it("the router's sign-in body is read strictly: a member named twice is 400 ERR_BAD_JSON, not its last value", async () => {
+    const res = await fetch(`${router.url}/dashboard/api/session`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-alert-hub-console': '1' },
+      body: '{"token":"ahub_a","token":"ahub_b"}',
+    });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ error: { code: 'ERR_BAD_JSON' } });
+    // A single member is read (and refused as no coordinator's token).
+    const one = await fetch(`${router.url}/dashboard/api/session`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-alert-hub-console': '1' },
+      body: '{"token":"ahub_b"}',
+    });
+    expect(one.status).toBe(401);
+  });
   it('a body trickled byte by byte to the router is cut off after http.requestTimeoutMs: the connection closed, the router serves others', async () => {
     // (The gateway's: test/gateway-process.test.ts.) No token needed: the body is read before
     // the route's check.

@@ -244,13 +244,17 @@ export function installErrorEnvelope(
 }
 
 /**
- * Cuts off a request whose body has not fully arrived `ms` after its headers: its socket is
- * destroyed, so a body trickled in byte by byte holds neither a connection nor an in-flight slot
- * for ever. Fastify's default is no timeout at all, and Node's `requestTimeout` (set it too, to
- * the same `ms`: it answers 408 to a request whose headers are slow) does not cover a body
- * trickled in after the headers (measured on Node 20).
+ * The checks every request of a service passes before its route:
+ * - a request whose body has not fully arrived `ms` after its headers is cut off: its socket is
+ *   destroyed, so a body trickled in byte by byte holds neither a connection nor an in-flight
+ *   slot for ever. Fastify's default is no timeout at all, and Node's `requestTimeout` (set it
+ *   too, to the same `ms`: it answers 408 to a request whose headers are slow) does not cover a
+ *   body trickled in after the headers (measured on Node 20);
+ * - a request with more than one `Authorization` header is refused (400): Node keeps the first
+ *   and drops the others, where a proxy in front may read the last, so the two would
+ *   authenticate different callers.
  */
-export function installBodyDeadline(app: FastifyInstance, ms: number): void {
+export function installRequestGuards(app: FastifyInstance, ms: number): void {
   app.addHook('onRequest', (req, _reply, done) => {
     const raw = req.raw;
     if (!raw.complete) {
@@ -262,6 +266,17 @@ export function installBodyDeadline(app: FastifyInstance, ms: number): void {
       timer.unref();
       raw.once('close', () => clearTimeout(timer));
     }
-    done();
+    let credentials = 0;
+    // Names at even places, values at odd ones.
+    for (let i = 0; i < raw.rawHeaders.length; i += 2)
+      if (raw.rawHeaders[i]!.toLowerCase() === 'authorization') credentials++;
+    done(
+      credentials > 1
+        ? new HttpError(
+            HttpErrorCode.BadRequest,
+            'the request has more than one Authorization header',
+          )
+        : undefined,
+    );
   });
 }

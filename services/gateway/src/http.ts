@@ -18,7 +18,7 @@ import {
   errorEnvelopeOptions,
   findTokenHolder,
   httpsOptions,
-  installBodyDeadline,
+  installRequestGuards,
   installErrorEnvelope,
   registerOperationsRoutes,
   translateError,
@@ -77,14 +77,14 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
     // We log one line per request ourselves (onResponse), with the alert id and client.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.http.bodyLimitBytes,
-    // Fastify's default is no timeout at all; a trickled body: installBodyDeadline below.
+    // Fastify's default is no timeout at all; a trickled body: installRequestGuards below.
     requestTimeout: config.http.requestTimeoutMs,
     // Behind no proxy by default; the client address in logs is the socket's.
     trustProxy: false,
     return503OnClosing: true,
   }) as unknown as FastifyInstance;
 
-  installBodyDeadline(app, config.http.requestTimeoutMs);
+  installRequestGuards(app, config.http.requestTimeoutMs);
 
   // Our JSON parser, not Fastify's: strict UTF-8 (invalid bytes are an error, not U+FFFD),
   // bounded depth, and no __proto__/constructor/prototype keys anywhere.

@@ -4,13 +4,14 @@ import Fastify, {
   type FastifyInstance,
   type FastifyRequest,
 } from 'fastify';
-import type { AgreementSet, Issue, TrustStore } from '@alert-hub/core';
+import { parseJsonBytes, type AgreementSet, type Issue, type TrustStore } from '@alert-hub/core';
 import {
   HttpError,
+  HttpErrorCode,
   errorEnvelopeOptions,
   findTokenHolder,
   httpsOptions,
-  installBodyDeadline,
+  installRequestGuards,
   installErrorEnvelope,
   registerOperationsRoutes,
   type Logger,
@@ -135,10 +136,26 @@ export function buildCoordinatorApi(deps: CoordinatorApiDeps): FastifyInstance {
     loggerInstance: deps.log as FastifyBaseLogger,
     // We log one line per request ourselves (onResponse), with the alert id and client.
     logController: new LogController({ disableRequestLogging: true }),
-    // Fastify's default is no timeout at all; a trickled body: installBodyDeadline below.
+    // Fastify's default is no timeout at all; a trickled body: installRequestGuards below.
     requestTimeout: config.http.requestTimeoutMs,
   }) as unknown as FastifyInstance;
-  installBodyDeadline(app, config.http.requestTimeoutMs);
+  installRequestGuards(app, config.http.requestTimeoutMs);
+  // The one JSON body (the dashboard's sign-in) is read by core's strict parser, not Fastify's,
+  // which lets a member named twice take its last value where another parser takes the first.
+  app.removeContentTypeParser(['application/json', 'text/plain']);
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_req, body, done) => {
+    try {
+      done(null, parseJsonBytes(body as Buffer));
+    } catch (err) {
+      done(
+        new HttpError(
+          HttpErrorCode.BadJson,
+          `the request body is not strict JSON: ${(err as Error).message}`,
+        ),
+        undefined,
+      );
+    }
+  });
   const requireCoordinator = async (req: FastifyRequest) => {
     const who =
       findTokenHolder(deps.tokens().coordinators, req.headers.authorization) ??
