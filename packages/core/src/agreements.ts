@@ -303,14 +303,22 @@ export function parseAgreements(
     knownAgencies !== undefined && p.length > 2 && !knownAgencies.includes(p);
   const notAnAgency = (p: string) =>
     `"${p}" is not an agency of this hub (none in the trust store)`;
+  // Ids are compared without case: Thunderball and THUNDERBALL would be two agreements to the
+  // hub and one to whoever reads the audit log, an alert or a report.
+  const usedBy = (id: string, other: string, where: string) =>
+    id === other
+      ? `"${id}" is already used by ${where}`
+      : `"${id}" differs only in case from "${other}" (${where}): ids are compared without case`;
   agreements.forEach((a, i) => {
     const at = `/agreements/${i}`;
-    if (seen.has(a.id))
+    const key = a.id.toLowerCase();
+    const first = seen.get(key);
+    if (first !== undefined)
       issues.push({
         pointer: `${at}/id`,
-        message: `"${a.id}" is already used by /agreements/${seen.get(a.id)}`,
+        message: usedBy(a.id, agreements[first]!.id, `/agreements/${first}`),
       });
-    else seen.set(a.id, i);
+    else seen.set(key, i);
     a.parties.forEach((p, j) => {
       if (!registry.countries.has(p.slice(0, 2)))
         issues.push({
@@ -345,13 +353,19 @@ export function parseAgreements(
   const operations = (document as { operations?: Operation[] }).operations ?? [];
   operations.forEach((o, i) => {
     const at = `/operations/${i}`;
-    if (seen.has(o.id))
+    const key = o.id.toLowerCase();
+    const agreement = seen.get(key);
+    const first = operations.findIndex((p) => p.id.toLowerCase() === key);
+    if (agreement !== undefined)
       issues.push({
         pointer: `${at}/id`,
-        message: `"${o.id}" is already used by /agreements/${seen.get(o.id)}`,
+        message: usedBy(o.id, agreements[agreement]!.id, `/agreements/${agreement}`),
       });
-    else if (operations.findIndex((p) => p.id === o.id) !== i)
-      issues.push({ pointer: `${at}/id`, message: `"${o.id}" is already used by an operation` });
+    else if (first !== i)
+      issues.push({
+        pointer: `${at}/id`,
+        message: usedBy(o.id, operations[first]!.id, `/operations/${first}`),
+      });
     o.members.forEach((p, j) => {
       if (!registry.countries.has(p.slice(0, 2)))
         issues.push({

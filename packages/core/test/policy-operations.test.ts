@@ -159,6 +159,48 @@ describe('policy - operations', () => {
       ]);
     }
   });
+  it('ids that differ only in case are refused: Thunderball beside THUNDERBALL, an agreement or an operation', () => {
+    const issuesOf = (doc: unknown) => {
+      try {
+        parseAgreements(doc, registry);
+        return [];
+      } catch (err) {
+        expect((err as { code: string }).code).toBe(ErrorCode.AgreementsInvalid);
+        return (err as { issues: { pointer: string; message: string }[] }).issues;
+      }
+    };
+    const op = document.operations[0];
+    const agreement = document.agreements[0];
+    expect(issuesOf({ ...document, operations: [op, { ...op, id: 'Thunderball' }] })).toEqual([
+      {
+        pointer: '/operations/1/id',
+        message:
+          '"Thunderball" differs only in case from "THUNDERBALL" (/operations/0): ids are compared without case',
+      },
+    ]);
+    expect(issuesOf({ ...document, operations: [{ ...op, id: 'wide' }] })).toEqual([
+      {
+        pointer: '/operations/0/id',
+        message:
+          '"wide" differs only in case from "WIDE" (/agreements/0): ids are compared without case',
+      },
+    ]);
+    expect(
+      issuesOf({ ...document, agreements: [agreement, { ...agreement, id: 'Wide' }] }),
+    ).toEqual([
+      {
+        pointer: '/agreements/1/id',
+        message:
+          '"Wide" differs only in case from "WIDE" (/agreements/0): ids are compared without case',
+      },
+    ]);
+    // The same id twice says so, as before.
+    expect(issuesOf({ ...document, operations: [op, op] })).toEqual([
+      { pointer: '/operations/1/id', message: '"THUNDERBALL" is already used by /operations/0' },
+    ]);
+    // Ids of different letters are not touched.
+    expect(issuesOf({ ...document, operations: [op, { ...op, id: 'THUNDERBALL-2' }] })).toEqual([]);
+  });
 });
 
 describe('policy - outcomes', () => {
