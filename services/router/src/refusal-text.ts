@@ -11,16 +11,20 @@ export const MAX_REFUSAL_REASON_CHARS = 1000;
 // that quote a value (core's schema-registry and formats) begin with it, as a JSON string.
 const LEADING_VALUE = /^"(?:[^"\\]|\\.)*"/;
 const UNKNOWN_MEMBER = 'is not a known member';
+// Core's parser names a member given twice (to the sender, who wrote it): the name is its text.
+const NAMED_TWICE = /JSON names a member "[A-Za-z0-9_]{1,64}" twice/;
 
 /**
  * A refusal's reason as the router records it: where and why, never what the refused alert held
  * (docs/security.md: nothing else from a refused message is recorded; the audit log keeps its
  * entries for good and coordinators read them). An issue's value is left out, and a member the
  * schema does not know is not named: its name is the sender's text, not the schema's, so the
- * place that holds it is said with how many such members it holds. Not cut: the refusal cuts
+ * place that holds it is said with how many such members it holds; nor is a member named twice.
+ * Not cut: the refusal cuts
  * every reason once ({@link bounded}).
  */
-export function refusalReason(message: string, issues?: readonly Issue[]): string {
+export function refusalReason(reason: string, issues?: readonly Issue[]): string {
+  const message = reason.replace(NAMED_TWICE, 'JSON names a member twice');
   if (!issues?.length) return message;
   const parts: string[] = [];
   const unknown = new Map<string, number>();

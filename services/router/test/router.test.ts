@@ -1,3 +1,4 @@
+import { sign as cryptoSign } from 'node:crypto';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -409,7 +410,7 @@ describe('router - refusals are dead-lettered with their reason, nothing forward
     const dlq = await expectRejected(m, 'ERR_SUBJECT_INVALID');
     expect(dlq.subject).toBe('ahub.dlq.SG-NPARKS');
   });
-  it('a refused message leaves none of its text in the audit log or the log: no kid, alg, claimed agency, subject type, unknown member or value, and at most 1,000 characters of reason', async () => {
+  it('a refused message leaves none of its text in the audit log or the log: no kid, alg, claimed agency, subject type, unknown member or value, no member named twice, and at most 1,000 characters of reason', async () => {
     const text = 'Jane Doe passport X1234567';
     const token = 'Jane_Doe_passport_X1234567';
     const nc = await nats.connect();
@@ -463,6 +464,25 @@ describe('router - refusals are dead-lettered with their reason, nothing forward
       ),
     );
     await send(subject, await signed(seizureReport('SG-NPARKS', many)));
+    // Validly signed, but its JSON names a member twice (core's parser tells the sender which).
+    const twice = Buffer.from(`{"${token}":1,"${token}":2}`).toString('base64url');
+    const twiceHeader = b64(header);
+    await send(
+      subject,
+      encodeEnvelope({
+        payload: twice,
+        signatures: [
+          {
+            protected: twiceHeader,
+            signature: cryptoSign(
+              null,
+              Buffer.from(`${twiceHeader}.${twice}`),
+              key('SG-NPARKS').privateKey,
+            ).toString('base64url'),
+          },
+        ],
+      }),
+    );
     const codes: (string | null)[] = [];
     for (const m of inbound) {
       await eventually(
@@ -484,6 +504,7 @@ describe('router - refusals are dead-lettered with their reason, nothing forward
       'ERR_SUBJECT_INVALID',
       'ERR_SCHEMA_INVALID',
       'ERR_SCHEMA_INVALID',
+      'ERR_PAYLOAD_MALFORMED',
     ]);
     // Where and why are still said: the place of the unknown members, and the field refused.
     const schema = traceAudit(inbound[5]!).find((r) => r.event === 'rejected')!.reason!;
