@@ -146,6 +146,40 @@ describe('agency console in Chromium', () => {
     );
     await screenshot(page, 'console-detail');
     await page.locator('#back').click();
+
+    // Right-to-left text reads right to left, in the inbox and the detail, and a long summary is
+    // cut between characters, never inside one (an emoji is two UTF-16 units).
+    const arabic = 'شحنة قشور البنغول مخبأة تحت السمك المجمد';
+    const rtl = await send(
+      SG,
+      seizureReport(SG, {
+        id: undefined,
+        origin: undefined,
+        issuedAt: undefined,
+        summary: `${arabic} ${'🦔'.repeat(100)}`,
+      }),
+    );
+    const rtlRow = page.locator(`tr[data-alert-id="${rtl.id}"]`);
+    await rtlRow.waitFor({ timeout: 20_000 });
+    const cell = rtlRow.locator('td.summary');
+    await expect(cell.evaluate((e) => getComputedStyle(e).direction)).resolves.toBe('rtl');
+    const shown = (await cell.textContent())!.trim();
+    expect(shown.endsWith('…')).toBe(true);
+    expect(Array.from(shown)).toHaveLength(91);
+    expect(shown).not.toMatch(/\p{Cs}/u);
+    await rtlRow.locator('button').press('Enter');
+    await page.locator('[data-field="summary"] span').waitFor();
+    await expect(
+      page.locator('[data-field="summary"] span').evaluate((e) => getComputedStyle(e).direction),
+    ).resolves.toBe('rtl');
+    // The field's name beside it is still read left to right.
+    await expect(
+      page
+        .locator('#detail dt')
+        .first()
+        .evaluate((e) => getComputedStyle(e).direction),
+    ).resolves.toBe('ltr');
+    await page.locator('#back').click();
     expectOnlyOrigin(vnUrl());
   }, 60_000);
 

@@ -37,7 +37,8 @@ export function Fields(props: { value: unknown }) {
       </dl>
     );
   }
-  return <span>{String(v)}</span>;
+  // Its own direction (Arabic or Hebrew text right to left), isolated from what is around it.
+  return <span dir="auto">{String(v)}</span>;
 }
 
 function isQuantity(v: object): v is { value: number; unit: string } {

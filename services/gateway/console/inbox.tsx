@@ -114,7 +114,9 @@ export function Inbox(props: { state: InboxState; onOpen: (id: string, origin: s
                 <td>
                   <TlpLabel label={i.handling} />
                 </td>
-                <td class="summary">{summaryOf(i)}</td>
+                <td class="summary" dir="auto">
+                  {summaryOf(i)}
+                </td>
                 <td class="mono">
                   {i.agreement.id}@{i.agreement.version}
                 </td>
@@ -142,7 +144,9 @@ export function Inbox(props: { state: InboxState; onOpen: (id: string, origin: s
 function summaryOf(i: FeedItem): string {
   const a = i.alert;
   const s = typeof a['summary'] === 'string' ? a['summary'] : gistOf(a);
-  return s.length > 90 ? `${s.slice(0, 90)}…` : s;
+  // Cut by characters, not UTF-16 units: half an emoji is not text.
+  const chars = Array.from(s);
+  return chars.length > 90 ? `${chars.slice(0, 90).join('')}…` : s;
 }
 
 function gistOf(a: Record<string, unknown>): string {
