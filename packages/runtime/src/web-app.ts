@@ -101,7 +101,7 @@ export function registerWebApp<P>(app: FastifyInstance, o: WebAppOptions<P>): We
   // log, dead letters. No answer may stay in a browser's cache (on the officer's disk, for the
   // next user of a shared workstation) or in a proxy's, nor be read as another type than it says:
   // every answer of the service without a cache policy of its own gets `no-store` and `nosniff`
-  // (the assets keep their immutable policy, the live feed its `no-cache`).
+  // (the assets keep their immutable policy; the live feed, written raw, sets its own).
   app.addHook('onSend', async (_req, reply, payload) => {
     if (!reply.hasHeader('cache-control')) void reply.header('cache-control', 'no-store');
     if (!reply.hasHeader('x-content-type-options'))

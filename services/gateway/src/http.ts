@@ -386,7 +386,10 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
     const res = reply.raw;
     res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
-      'cache-control': 'no-cache, no-transform',
+      // The alerts themselves: kept by no cache (no-cache would let one store them), and never
+      // read as another type (the onSend hook of the console's answers does not run here).
+      'cache-control': 'no-store, no-transform',
+      'x-content-type-options': 'nosniff',
       connection: 'keep-alive',
       'x-accel-buffering': 'no',
     });

@@ -513,6 +513,9 @@ describe('gateway - feed', () => {
         signal: ctrl.signal,
       });
       expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
+      // The live feed carries the alerts themselves: stored by no cache, read as what it says.
+      expect(res.headers.get('cache-control')).toBe('no-store, no-transform');
+      expect(res.headers.get('x-content-type-options')).toBe('nosniff');
       const events: { id: string; item: FeedItem }[] = [];
       const decoder = new TextDecoder();
       let buf = '';
