@@ -212,7 +212,16 @@ export function registerWebApp<P>(app: FastifyInstance, o: WebAppOptions<P>): We
       if (own.n >= maxPerHolder && own.oldest) sessions.delete(own.oldest);
     }
     if (sessions.size >= maxSessions) {
-      const { oldest } = idlest(() => true);
+      // Full: the idlest session of the holders holding the most, so that tokens signing in
+      // over and over, each within its share (ten at 1,000 fill the store), end one another's
+      // sessions and never an officer's (without holders, anyone's idlest).
+      const held = new Map<string, number>();
+      for (const s of sessions.values())
+        if (s.holder !== undefined) held.set(s.holder, (held.get(s.holder) ?? 0) + 1);
+      const most = Math.max(0, ...held.values());
+      const { oldest } = idlest(
+        most > 1 ? (s) => s.holder !== undefined && held.get(s.holder) === most : () => true,
+      );
       if (oldest) sessions.delete(oldest);
     }
     const id = randomBytes(32).toString('base64url');
