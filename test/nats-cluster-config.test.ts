@@ -1,5 +1,15 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -112,6 +122,28 @@ describe('hubctl nats-config - cluster and leaf nodes', () => {
     expect(readFileSync(plain, 'utf8')).not.toContain('max_file_store');
     // Private, as the cluster's files are.
     expect(statSync(plain).mode & 0o077).toBe(0);
+    // Written again over a file an older hubctl left readable to all (or made by hand), every
+    // file is private too, the cluster's and the leaf's included: a mode given to writeFileSync
+    // applies only to a file it creates.
+    const older = join(dir, 'hub-older.conf');
+    const olderDir = join(dir, 'older-cluster');
+    mkdirSync(olderDir, { recursive: true });
+    const olderNode = join(olderDir, 'nats-1.conf');
+    const olderLeaf = join(dir, 'leaf-older.conf');
+    for (const f of [older, olderNode, olderLeaf]) writeFileSync(f, '# older\n', { mode: 0o644 });
+    for (const f of [older, olderNode, olderLeaf]) chmodSync(f, 0o644);
+    for (const args of [
+      ['--out', older],
+      ['--cluster', '3', '--out-dir', olderDir],
+      ['--leaf', 'NG-NCS', '--hub-url', 'tls://127.0.0.1:7422', '--out', olderLeaf],
+    ]) {
+      const r = await hubctl(['nats-config', '--certs', certs, ...args]);
+      expect(r.code, r.stderr).toBe(0);
+    }
+    for (const f of [older, olderNode, olderLeaf]) {
+      expect(readFileSync(f, 'utf8')).not.toContain('# older');
+      expect(statSync(f).mode & 0o077, f).toBe(0);
+    }
     for (const bad of ['0', '-1', '1.5', 'lots']) {
       const r = await hubctl(['nats-config', '--certs', certs, '--max-file-store', bad]);
       expect(r.code, bad).not.toBe(0);

@@ -101,7 +101,7 @@ export function registerWebApp<P>(app: FastifyInstance, o: WebAppOptions<P>): We
   // log, dead letters. No answer may stay in a browser's cache (on the officer's disk, for the
   // next user of a shared workstation) or in a proxy's, nor be read as another type than it says:
   // every answer of the service without a cache policy of its own gets `no-store` and `nosniff`
-  // (the assets keep their immutable policy, the live feed its `no-cache`).
+  // (the assets keep their immutable policy; the live feed, written raw, sets its own).
   app.addHook('onSend', async (_req, reply, payload) => {
     if (!reply.hasHeader('cache-control')) void reply.header('cache-control', 'no-store');
     if (!reply.hasHeader('x-content-type-options'))
@@ -212,7 +212,16 @@ export function registerWebApp<P>(app: FastifyInstance, o: WebAppOptions<P>): We
       if (own.n >= maxPerHolder && own.oldest) sessions.delete(own.oldest);
     }
     if (sessions.size >= maxSessions) {
-      const { oldest } = idlest(() => true);
+      // Full: the idlest session of the holders holding the most, so that tokens signing in
+      // over and over, each within its share (ten at 1,000 fill the store), end one another's
+      // sessions and never an officer's (without holders, anyone's idlest).
+      const held = new Map<string, number>();
+      for (const s of sessions.values())
+        if (s.holder !== undefined) held.set(s.holder, (held.get(s.holder) ?? 0) + 1);
+      const most = Math.max(0, ...held.values());
+      const { oldest } = idlest(
+        most > 1 ? (s) => s.holder !== undefined && held.get(s.holder) === most : () => true,
+      );
       if (oldest) sessions.delete(oldest);
     }
     const id = randomBytes(32).toString('base64url');

@@ -269,6 +269,44 @@ describe('web app - pages, assets and sessions', () => {
     await limited.close();
   });
 
+  it('web app - a full store ends a session of the tokens holding the most: several tokens each within its share never sign an officer out', async () => {
+    const limited = Fastify();
+    const sessions = registerWebApp(limited, {
+      prefix: '/console',
+      assetsDir: dir,
+      cookieName: 'ahub_console_F',
+      authenticate: (token) =>
+        token === 'officer' || token.startsWith('system') ? { name: token } : undefined,
+      holderOf: (p) => p.name,
+      describe: (p) => ({ name: p.name }),
+      maxSessions: 10,
+      maxSessionsPerHolder: 4,
+      now: () => clock,
+    });
+    limited.get('/v1/me', async (req, reply) => {
+      const who = sessions.lookup(req);
+      return who ? { who: who.name } : reply.code(401).send({});
+    });
+    await limited.ready();
+    const signInAs = async (token: string) => {
+      clock += 1;
+      const res = await limited.inject({
+        method: 'POST',
+        url: '/console/api/session',
+        headers: { 'content-type': 'application/json', ...csrf },
+        payload: { token },
+      });
+      return sessionCookie(res.headers['set-cookie']);
+    };
+    const status = async (cookie: string) =>
+      (await limited.inject({ url: '/v1/me', headers: { cookie } })).statusCode;
+    const officer = await signInAs('officer');
+    // Three tokens, each within its 4, sign in 40 times in turn: 12 sessions for a store of 10.
+    for (let i = 0; i < 40; i++) await signInAs(`system${i % 3}`);
+    expect(await status(officer)).toBe(200);
+    await limited.close();
+  });
+
   it('web app - readCookie takes the named cookie only, and only a plausible session id', () => {
     expect(readCookie('a=1; ahub=abc_DEF-9; b=2', 'ahub')).toBe('abc_DEF-9');
     expect(readCookie('xahub=abc', 'ahub')).toBeUndefined();

@@ -9,6 +9,7 @@ import Fastify, {
 import {
   AlertHubError,
   decodeUtf8Strict,
+  isAlertId,
   parseJsonBytes,
   parseJsonText,
   type Issue,
@@ -179,12 +180,9 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
     };
 
   app.post('/v1/alerts', { preHandler: requireRole('submit') }, async (req, reply) => {
-    if (
-      typeof req.body === 'object' &&
-      req.body !== null &&
-      typeof (req.body as { id?: unknown }).id === 'string'
-    )
-      req.alertId = (req.body as { id: string }).id;
+    // Logged only when it is an alert id: until the schema accepts it, it is the client's text.
+    const bodyId = (req.body as { id?: unknown } | null | undefined)?.id;
+    if (isAlertId(bodyId)) req.alertId = bodyId;
     const receipt = await intake.submit(req.body, req.client!.name);
     req.alertId = receipt.id;
     return reply.code(202).send(receipt);
@@ -388,7 +386,10 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
     const res = reply.raw;
     res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
-      'cache-control': 'no-cache, no-transform',
+      // The alerts themselves: kept by no cache (no-cache would let one store them), and never
+      // read as another type (the onSend hook of the console's answers does not run here).
+      'cache-control': 'no-store, no-transform',
+      'x-content-type-options': 'nosniff',
       connection: 'keep-alive',
       'x-accel-buffering': 'no',
     });

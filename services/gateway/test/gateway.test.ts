@@ -513,6 +513,9 @@ describe('gateway - feed', () => {
         signal: ctrl.signal,
       });
       expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
+      // The live feed carries the alerts themselves: stored by no cache, read as what it says.
+      expect(res.headers.get('cache-control')).toBe('no-store, no-transform');
+      expect(res.headers.get('x-content-type-options')).toBe('nosniff');
       const events: { id: string; item: FeedItem }[] = [];
       const decoder = new TextDecoder();
       let buf = '';
@@ -886,6 +889,18 @@ describe('gateway - operations', () => {
     expect(all).not.toContain(reader.token);
     expect(all).not.toContain('Example Trading Co');
     expect(all).not.toContain('"d":');
+  });
+  it('an alert refused for an id that is not an alert id: the id is not logged', async () => {
+    // The answer may say what the client sent; the log keeps only ids (docs/security.md).
+    const text = 'Jane Doe passport X1234567';
+    const res = await post(sg, '/v1/alerts', seizureReport('SG-NPARKS', { id: text }));
+    expect(res.status).toBe(422);
+    await eventually(
+      () => lines.some((l) => l.includes('"request"') && l.includes('"status":422')),
+      2000,
+      'request log line',
+    );
+    expect(lines.join('\n')).not.toContain('Jane');
   });
 });
 

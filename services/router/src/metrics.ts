@@ -123,7 +123,7 @@ export function createRouterMetrics(instance: string) {
     }),
     noticeEventsWaiting: new Gauge({
       name: 'ahub_router_notice_events_waiting',
-      help: "Notice events to each agency kept in the router's outbox because its feed had no room for them at the last try (its quota, or with limits retention its budget): sent, in order, once it has",
+      help: "Notice events to each agency kept in the router's outbox because its feed had no room for them at the last try (its quota, or with limits retention its budget): sent, in order, once it has; counted up to 10,000",
       labelNames: ['agency'],
       registers: [registry],
       collect() {

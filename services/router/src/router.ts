@@ -43,7 +43,7 @@ import { HeldCopies } from './held-copies.js';
 import { OriginBudget } from './origin-budget.js';
 import { Notifier } from './notifier.js';
 import { RoutingLoop, STUCK_DELIVERIES } from './routing-loop.js';
-import { RouterStore, type Outcome } from './store.js';
+import { NOTICE_EVENTS_COUNTED, RouterStore, type Outcome } from './store.js';
 import { AuditCheckpointer, hubNoteSigner } from './audit-checkpoints.js';
 import { DeadLetters } from './dead-letters.js';
 import { auditOrigin, inboundStreamAgency, inboxPrefix } from '@alert-hub/core';
@@ -722,7 +722,7 @@ function describeHeld(held: ReadonlyMap<string, { count: number; since: string }
 /** `/readyz`'s `notices` check: `ok`, or which agencies' notice events wait in the outbox. */
 function describeWaitingNotices(waiting: ReadonlyMap<string, number>): string {
   if (waiting.size === 0) return 'ok';
-  return `waiting: ${[...waiting].map(([a, n]) => `${a} ${n} event${n === 1 ? '' : 's'}`).join(', ')} (no room in their feed: kept in the outbox, tried again every heldRetryMs)`;
+  return `waiting: ${[...waiting].map(([a, n]) => `${a} ${n >= NOTICE_EVENTS_COUNTED ? `${n} or more events` : `${n} event${n === 1 ? '' : 's'}`}`).join(', ')} (no room in their feed: kept in the outbox, tried again every heldRetryMs)`;
 }
 
 /** Logs what the feed stream's limits cannot hold of the configured load, with the numbers. */

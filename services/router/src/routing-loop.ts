@@ -22,6 +22,7 @@ import {
   forwardMsgId,
   decodeEnvelope,
   inboundMsgId,
+  isAlertId,
   openInbound,
   parseInboundSubject,
   parseJsonBytes,
@@ -466,7 +467,9 @@ export class RoutingLoop {
         now: this.#now(),
         ...(this.#d.freshness ? { maxClockSkewMs: this.#d.freshness.maxFutureSkewMs } : {}),
       });
-      alertId = opened.alert?.id;
+      // Signed by its origin but not yet checked by the schema, the id is the sender's text like
+      // any other member: kept (audit log, dead letter, log) only when it is of the id's form.
+      alertId = isAlertId(opened.alert?.id) ? opened.alert.id : undefined;
       alertType = opened.alert?.type;
       if (!opened.ok) throw opened.error;
       const { jws, alert } = opened;

@@ -13,7 +13,7 @@ import { useNatsServer } from '@alert-hub/testkit/harness';
 import { eventually, feedMessages, makeHubFixture, memoryLogger } from '@alert-hub/testkit';
 import { createRouterMetrics } from '../src/metrics.js';
 import { Notifier } from '../src/notifier.js';
-import { RouterStore } from '../src/store.js';
+import { NOTICE_EVENTS_COUNTED, RouterStore } from '../src/store.js';
 
 const AGENCIES = ['SG-NPARKS', 'VN-CUSTOMS'];
 const nats = useNatsServer();
@@ -101,5 +101,16 @@ describe('router notifier', () => {
         .map((r) => r.detail)
         .join(' '),
     ).toContain('outbox_agency');
+  });
+  it('the events waiting for an agency are counted up to NOTICE_EVENTS_COUNTED: /readyz and every scrape ask, and millions may wait', () => {
+    const store = new RouterStore(openDatabase(join(fx.dir, 'outbox-count.db')), 'test');
+    const insert = store.db.prepare('INSERT INTO outbox (agency, event) VALUES (?, ?)');
+    store.db.transaction(() => {
+      for (let i = 0; i < NOTICE_EVENTS_COUNTED + 500; i++) insert.run('SG-NPARKS', '{}');
+      for (let i = 0; i < 3; i++) insert.run('VN-CUSTOMS', '{}');
+    })();
+    expect(store.outboxCount('SG-NPARKS')).toBe(NOTICE_EVENTS_COUNTED);
+    expect(store.outboxCount('VN-CUSTOMS')).toBe(3);
+    expect(store.outboxCount('NG-NCS')).toBe(0);
   });
 });

@@ -512,6 +512,18 @@ describe('router - refusals are dead-lettered with their reason, nothing forward
     expect(schema).toContain('/seizure/location/country the value is not an ISO 3166-1');
     expect(lines.some((l) => /Jane/.test(JSON.stringify(l)))).toBe(false);
   });
+  it('a validly signed alert whose id is not an alert id is refused without its id in the audit log or the log', async () => {
+    // The origin signed it, so its id passed the signature check; the schema refuses it, and
+    // until then the id is the sender's text like any other member.
+    const token = 'Jane_Doe_passport_X1234567';
+    const a = seizureReport('SG-NPARKS', { id: token });
+    const m = await route(a);
+    await expectRejected(m, 'ERR_SCHEMA_INVALID');
+    const rows = traceAudit(m);
+    expect(rows.some((r) => r.event === 'rejected')).toBe(true);
+    expect(JSON.stringify(rows)).not.toMatch(/Jane/);
+    expect(lines.some((l) => /Jane/.test(JSON.stringify(l)))).toBe(false);
+  });
   it('schema-invalid even though validly signed', async () => {
     const a = seizureReport('SG-NPARKS', { handling: 'TLP:WHITE' });
     await expectRejected(await route(a), 'ERR_SCHEMA_INVALID', a.id);

@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import {
@@ -196,7 +196,7 @@ export function registerNats(program: Command): void {
             tls: { caFile: p.caFile, certFile: p.serverCertFile, keyFile: p.serverKeyFile },
             leafTls: { caFile: p.caFile, certFile: leafCert.certFile, keyFile: leafCert.keyFile },
           });
-          if (o.out) writeFileSync(o.out, text, { mode: 0o600 });
+          if (o.out) writePrivate(o.out, text);
           else process.stdout.write(text);
           return;
         }
@@ -241,9 +241,7 @@ export function registerNats(program: Command): void {
           });
           mkdirSync(o.outDir, { recursive: true, mode: 0o700 });
           for (const c of configs)
-            writeFileSync(join(o.outDir, `${c.node.host}.conf`), c.text + leafBlock, {
-              mode: 0o600,
-            });
+            writePrivate(join(o.outDir, `${c.node.host}.conf`), c.text + leafBlock);
           process.stderr.write(
             `wrote ${configs.map((c) => join(o.outDir!, `${c.node.host}.conf`)).join(', ')}: ${agencies.length} agencies, ${routers.length} router(s); provision the streams with replicas: ${Math.min(3, o.cluster)} (router config streams.replicas)\n`,
           );
@@ -260,7 +258,7 @@ export function registerNats(program: Command): void {
             }) + leafBlock;
         if (o.out) {
           // Private like the cluster's files: it names every agency's account and user.
-          writeFileSync(o.out, text, { mode: 0o600 });
+          writePrivate(o.out, text);
           process.stderr.write(
             `wrote ${o.out}: ${agencies.length} agencies, ${routers.length} router(s)\n`,
           );
@@ -315,4 +313,14 @@ export function registerNats(program: Command): void {
         ]);
       },
     );
+}
+
+/**
+ * Writes a configuration readable by its owner only (it names every agency's account and user):
+ * `mode` applies only to a file `writeFileSync` creates, so one already there (left readable to
+ * all by an older hubctl, or made by hand) is made private first, before the new text is in it.
+ */
+function writePrivate(file: string, text: string): void {
+  if (existsSync(file)) chmodSync(file, 0o600);
+  writeFileSync(file, text, { mode: 0o600 });
 }
