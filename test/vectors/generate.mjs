@@ -168,6 +168,7 @@ export async function buildVectors() {
   add('issued-at-future', 'issuedAt 5 minutes and 1 ms after verifyAt.', signed(future), refused('ERR_ISSUED_AT_FUTURE'));
   add('issued-at-other-spelling', 'issued_at 2019-04-08T11:15:00+08:00 for an issuedAt of 2019-04-08T03:15:00Z: the same instant, another string.', signed(alert, { issued_at: '2019-04-08T11:15:00+08:00' }), refused('ERR_ENVELOPE_HEADER_MISMATCH'));
   add('schema-other-version', 'A version-1 alert whose header names the version-2 schema.', signed(alert, { schema: 'https://schemas.alert-hub.example/alerts/seizure-report/v2.json' }), refused('ERR_ENVELOPE_HEADER_MISMATCH'));
+  add('schema-missing', 'A version-1 alert under a header without "schema": a schema is registered for its type and version, so the header must name it (protocol.md §3.1).', signed(alert, { schema: undefined }), refused('ERR_ENVELOPE_HEADER_MISMATCH'));
   // Step 19 compares strings only; step 20 finds a schema for a number only (never for true or "1").
   const idNumber = JSON.stringify(alert).replace(`"id":"${alert.id}"`, '"id":5');
   add('header-alert-id-number', 'The payload\'s id and the header\'s alert_id are both the number 5: equal, but not strings.', signed(alert, { alert_id: 5 }, idNumber), refused('ERR_ENVELOPE_HEADER_MISMATCH'));
