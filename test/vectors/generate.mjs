@@ -113,7 +113,7 @@ export async function buildVectors() {
   const add = (name, description, bytes, expected, extra = {}) => v.push({ name, description, envelope: hex(bytes), expected, deterministic: true, ...extra });
 
   add('valid-origin', 'An alert signed by its origin agency (EdDSA), as it travels on ahub.in.SG-NPARKS.seizure-report.', encodeEnvelope(origin), { ok: true, alert, kid: k.sg.publicJwk.kid });
-  add('valid-routed', 'The same alert with the router countersignature for VN-CUSTOMS, as it travels on the feed.', encodeEnvelope(routed), { ok: true, alert, kid: k.sg.publicJwk.kid, route }, { recipient: 'VN-CUSTOMS' });
+  add('valid-routed', 'The same alert with the retired per-copy countersignature (protocol.md §3.4) for VN-CUSTOMS: it opens for a verifier that accepts that form; one that refuses it gives refusedWith.', encodeEnvelope(routed), { ok: true, alert, kid: k.sg.publicJwk.kid, route }, { recipient: 'VN-CUSTOMS', refusedWith: 'ERR_ROUTE_FORM_RETIRED' });
 
   const tamperedPayload = b64({ ...alert, handling: 'TLP:CLEAR' });
   add('bad-signature', 'The payload was changed after signing (handling lowered to TLP:CLEAR).', encodeEnvelope({ payload: tamperedPayload, signatures: origin.signatures }), { ok: false, code: 'ERR_SIGNATURE_INVALID' });
