@@ -131,6 +131,11 @@ export async function buildRouteTreeVectors() {
   add('tree-leaf-recipient-not-agency-id', 'The leaf\'s recipient rewritten as "ke-kws": not an agency id.', leafWith({ recipient: 'ke-kws' }), 'ERR_ROUTE_LEAF_MALFORMED');
   add('tree-router-not-key-owner', 'Re-signed by the router key with router "SG-NPARKS": the key belongs to HUB.', withSig(await resigned(canonicalJson({ ...header, router: 'SG-NPARKS' }))), 'ERR_KEY_AGENCY_MISMATCH');
   add('tree-routed-after-key-expiry', "Re-signed by the router with routed_at one second after its key's notAfter (2029-01-01T00:00:00Z).", withSig(await resigned(canonicalJson({ ...header, routed_at: '2029-01-01T00:00:01Z' }))), 'ERR_KEY_NOT_VALID_AT');
+  // Signature 1's `signature`: canonical base64url, checked at check 5 after the key and its alg (protocol.md §3.2).
+  const respeltSig = s.signature.slice(0, -1) + alphabet[alphabet.indexOf(s.signature.at(-1)) ^ 1];
+  add('tree-signature-not-canonical', "The countersignature's signature with the unused low bits of its last character set: same 64 bytes, another spelling.", withSig({ ...s, signature: respeltSig }), 'ERR_ENVELOPE_MALFORMED');
+  add('tree-signature-not-canonical-and-leaf-malformed', 'That non-canonical signature and a leaf whose agreement version is 0: the leaf (check 3) is read before the signature (check 5).', withSig({ ...s, signature: respeltSig, header: { ...s.header, leaf: b64url(canonicalJson({ ...leafJson, agreement: { ...leafJson.agreement, version: 0 } })) } }), 'ERR_ROUTE_LEAF_MALFORMED');
+  add('tree-signature-63-bytes', "The countersignature's signature one byte short.", withSig({ ...s, signature: Buffer.from(s.signature, 'base64url').subarray(0, 63).toString('base64url') }), 'ERR_SIGNATURE_INVALID');
 
   // The retired per-copy form, for a verifier's transition setting (§3.4).
   const perCopy = await countersign(origin, hubKey, {
