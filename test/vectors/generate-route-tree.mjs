@@ -148,8 +148,8 @@ export async function buildRouteTreeVectors() {
   // Refusals of the per-copy form when it is accepted (the default), each on a copy for KE-KWS.
   const pc = perCopy.signatures[1];
   const pcHeader = JSON.parse(Buffer.from(pc.protected, 'base64url').toString('utf8'));
-  const pcSigned = async (h) => {
-    const p = b64url(JSON.stringify(h));
+  const pcSigned = async (h, text = JSON.stringify(h)) => {
+    const p = b64url(text);
     const signature = (await signBytes('EdDSA', signingInput(p, perCopy.payload), hubKey.privateKey)).toString('base64url');
     return encodeEnvelope({ payload: perCopy.payload, signatures: [perCopy.signatures[0], { protected: p, signature }] });
   };
@@ -158,6 +158,14 @@ export async function buildRouteTreeVectors() {
     { name: 'per-copy-router-not-key-owner', description: 'Signed by the router key with router "SG-NPARKS".', recipient: 'KE-KWS', envelope: hex(await pcSigned({ ...pcHeader, router: 'SG-NPARKS' })), code: 'ERR_KEY_AGENCY_MISMATCH' },
     { name: 'per-copy-for-another-recipient', description: 'A genuine per-copy countersignature for KE-KWS, read by NG-CUSTOMS.', recipient: 'NG-CUSTOMS', envelope: hex(encodeEnvelope(perCopy)), code: 'ERR_ENVELOPE_HEADER_MISMATCH' },
     { name: 'per-copy-agreement-version-not-integer', description: 'Signed by the router key with agreement version "1" (a string).', recipient: 'KE-KWS', envelope: hex(await pcSigned({ ...pcHeader, agreement: { id: 'AFRICA-PANGOLIN', version: '1' } })), code: 'ERR_ENVELOPE_MALFORMED' },
+    { name: 'per-copy-agreement-version-1.5', description: 'Signed by the router key with agreement version 1.5: a number, not an integer.', recipient: 'KE-KWS', envelope: hex(await pcSigned({ ...pcHeader, agreement: { id: 'AFRICA-PANGOLIN', version: 1.5 } })), code: 'ERR_ENVELOPE_MALFORMED' },
+    { name: 'per-copy-agreement-version-true', description: 'Signed by the router key with agreement version true: not a number (whatever a language makes of true).', recipient: 'KE-KWS', envelope: hex(await pcSigned({ ...pcHeader, agreement: { id: 'AFRICA-PANGOLIN', version: true } })), code: 'ERR_ENVELOPE_MALFORMED' },
+  ];
+  // Per-copy countersignatures a verifier accepting the form must accept, with what it reads.
+  const pcText = JSON.stringify(pcHeader);
+  if (!pcText.includes('"version":1}')) throw new Error('the per-copy header has no agreement version 1');
+  const perCopyAccepted = [
+    { name: 'per-copy-agreement-version-1.0', description: 'Signed by the router key with the agreement version spelt 1.0: a number whose value is an integer, so version 1.', recipient: 'KE-KWS', envelope: hex(await pcSigned(undefined, pcText.replace('"version":1}', '"version":1.0}'))), expected: { router: 'HUB', recipient: 'KE-KWS', agreement: { id: 'AFRICA-PANGOLIN', version: 1 }, routed_at: decision.routedAt, onward: true, alert_id: alert.id } },
   ];
   // The same decision countersigned by the router's ES256 key (a router may have either).
   const esKey = importSigningKey(k.hubEs.privateJwk, 'HUB');
@@ -203,6 +211,7 @@ export async function buildRouteTreeVectors() {
       expected: { router: 'HUB', recipient: 'KE-KWS', agreement: { id: 'AFRICA-PANGOLIN', version: 1 }, routed_at: decision.routedAt, onward: true, alert_id: alert.id },
       refusedWith: 'ERR_ROUTE_FORM_RETIRED',
       invalid: perCopyInvalid,
+      accepted: perCopyAccepted,
     },
     es256,
   };
