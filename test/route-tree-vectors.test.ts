@@ -212,4 +212,13 @@ describe('route tree vectors (test/vectors/route-tree.json, protocol.md §3.2)',
       expect(!opened.ok && opened.error.code).toBe(v.code);
     });
   }
+
+  for (const v of file.perCopy.accepted) {
+    it(`${v.name}: accepted while the per-copy form is accepted, refused when it is retired`, async () => {
+      const opened = await open(v.envelope, v.recipient);
+      expect(opened.ok && opened.route).toMatchObject(v.expected);
+      const refused = await open(v.envelope, v.recipient, 'refuse');
+      expect(!refused.ok && refused.error.code).toBe(file.perCopy.refusedWith);
+    });
+  }
 });

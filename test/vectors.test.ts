@@ -15,6 +15,11 @@ interface Vector {
   name: string;
   envelope: string;
   recipient?: string;
+  /**
+   * A copy under the retired per-copy countersignature (protocol.md §3.4): the code a verifier
+   * that refuses that form gives; `expected` is what one that accepts it gives.
+   */
+  refusedWith?: string;
   /** The envelope bytes are followed by zero bytes up to this length (a vector over the limit). */
   paddedTo?: number;
   deterministic: boolean;
@@ -77,6 +82,26 @@ describe('protocol test vectors (test/vectors/vectors.json)', () => {
       }
     });
   }
+
+  it('a per-copy copy is refused with its refusedWith by a verifier that refuses that form', async () => {
+    const perCopy = vectors.filter((v) => v.refusedWith);
+    expect(perCopy.map((v) => v.name)).toEqual(['valid-routed']);
+    for (const v of perCopy) {
+      const jws = decodeEnvelope(Buffer.from(v.envelope, 'hex'));
+      const verified = await verifyOrigin(jws, { trust, registry, now });
+      const err = await verifyCountersignature(jws, {
+        trust,
+        recipient: v.recipient!,
+        alertId: verified.alert.id,
+        perCopy: 'refuse',
+      }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err, v.name).toBeInstanceOf(AlertHubError);
+      expect((err as AlertHubError).code, v.name).toBe(v.refusedWith);
+    }
+  });
 
   it('every valid vector also verifies with jose, a second JOSE implementation', async () => {
     for (const v of vectors.filter((x) => x.expected.ok)) {

@@ -101,6 +101,11 @@ const CASES = [
     [INVALID, ['/seizure/commodities/0/quantities', '/seizure/commodities/0/quantity']],
   ],
   [
+    'version 2, a seizure dated weeks after issuedAt: the rules of section 2.9 do not apply to outcomes',
+    v2({ answersOrigin: 'SG-NPARKS', seizure: { ...outcome().seizure, date: '2019-05-01' } }),
+    true,
+  ],
+  [
     'version 3: no such version of outcome',
     outcome({ version: 3 }),
     ['ERR_SCHEMA_UNKNOWN', ['/version']],

@@ -51,6 +51,14 @@ export interface RouteTreeVectors {
     refusedWith: string;
     /** Refusals of the per-copy form while it is accepted. */
     invalid: { name: string; description: string; recipient: string; envelope: string; code: string }[];
+    /** Variants a verifier accepting the per-copy form accepts, with what it reads from each. */
+    accepted: {
+      name: string;
+      description: string;
+      recipient: string;
+      envelope: string;
+      expected: RouteTreeVectors['perCopy']['expected'];
+    }[];
   };
   /** The decision countersigned by the router's ES256 key: verifiable, not reproducible. */
   es256: {

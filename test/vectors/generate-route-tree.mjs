@@ -131,6 +131,11 @@ export async function buildRouteTreeVectors() {
   add('tree-leaf-recipient-not-agency-id', 'The leaf\'s recipient rewritten as "ke-kws": not an agency id.', leafWith({ recipient: 'ke-kws' }), 'ERR_ROUTE_LEAF_MALFORMED');
   add('tree-router-not-key-owner', 'Re-signed by the router key with router "SG-NPARKS": the key belongs to HUB.', withSig(await resigned(canonicalJson({ ...header, router: 'SG-NPARKS' }))), 'ERR_KEY_AGENCY_MISMATCH');
   add('tree-routed-after-key-expiry', "Re-signed by the router with routed_at one second after its key's notAfter (2029-01-01T00:00:00Z).", withSig(await resigned(canonicalJson({ ...header, routed_at: '2029-01-01T00:00:01Z' }))), 'ERR_KEY_NOT_VALID_AT');
+  // Signature 1's `signature`: canonical base64url, checked at check 5 after the key and its alg (protocol.md §3.2).
+  const respeltSig = s.signature.slice(0, -1) + alphabet[alphabet.indexOf(s.signature.at(-1)) ^ 1];
+  add('tree-signature-not-canonical', "The countersignature's signature with the unused low bits of its last character set: same 64 bytes, another spelling.", withSig({ ...s, signature: respeltSig }), 'ERR_ENVELOPE_MALFORMED');
+  add('tree-signature-not-canonical-and-leaf-malformed', 'That non-canonical signature and a leaf whose agreement version is 0: the leaf (check 3) is read before the signature (check 5).', withSig({ ...s, signature: respeltSig, header: { ...s.header, leaf: b64url(canonicalJson({ ...leafJson, agreement: { ...leafJson.agreement, version: 0 } })) } }), 'ERR_ROUTE_LEAF_MALFORMED');
+  add('tree-signature-63-bytes', "The countersignature's signature one byte short.", withSig({ ...s, signature: Buffer.from(s.signature, 'base64url').subarray(0, 63).toString('base64url') }), 'ERR_SIGNATURE_INVALID');
 
   // The retired per-copy form, for a verifier's transition setting (§3.4).
   const perCopy = await countersign(origin, hubKey, {
@@ -143,8 +148,8 @@ export async function buildRouteTreeVectors() {
   // Refusals of the per-copy form when it is accepted (the default), each on a copy for KE-KWS.
   const pc = perCopy.signatures[1];
   const pcHeader = JSON.parse(Buffer.from(pc.protected, 'base64url').toString('utf8'));
-  const pcSigned = async (h) => {
-    const p = b64url(JSON.stringify(h));
+  const pcSigned = async (h, text = JSON.stringify(h)) => {
+    const p = b64url(text);
     const signature = (await signBytes('EdDSA', signingInput(p, perCopy.payload), hubKey.privateKey)).toString('base64url');
     return encodeEnvelope({ payload: perCopy.payload, signatures: [perCopy.signatures[0], { protected: p, signature }] });
   };
@@ -153,6 +158,14 @@ export async function buildRouteTreeVectors() {
     { name: 'per-copy-router-not-key-owner', description: 'Signed by the router key with router "SG-NPARKS".', recipient: 'KE-KWS', envelope: hex(await pcSigned({ ...pcHeader, router: 'SG-NPARKS' })), code: 'ERR_KEY_AGENCY_MISMATCH' },
     { name: 'per-copy-for-another-recipient', description: 'A genuine per-copy countersignature for KE-KWS, read by NG-CUSTOMS.', recipient: 'NG-CUSTOMS', envelope: hex(encodeEnvelope(perCopy)), code: 'ERR_ENVELOPE_HEADER_MISMATCH' },
     { name: 'per-copy-agreement-version-not-integer', description: 'Signed by the router key with agreement version "1" (a string).', recipient: 'KE-KWS', envelope: hex(await pcSigned({ ...pcHeader, agreement: { id: 'AFRICA-PANGOLIN', version: '1' } })), code: 'ERR_ENVELOPE_MALFORMED' },
+    { name: 'per-copy-agreement-version-1.5', description: 'Signed by the router key with agreement version 1.5: a number, not an integer.', recipient: 'KE-KWS', envelope: hex(await pcSigned({ ...pcHeader, agreement: { id: 'AFRICA-PANGOLIN', version: 1.5 } })), code: 'ERR_ENVELOPE_MALFORMED' },
+    { name: 'per-copy-agreement-version-true', description: 'Signed by the router key with agreement version true: not a number (whatever a language makes of true).', recipient: 'KE-KWS', envelope: hex(await pcSigned({ ...pcHeader, agreement: { id: 'AFRICA-PANGOLIN', version: true } })), code: 'ERR_ENVELOPE_MALFORMED' },
+  ];
+  // Per-copy countersignatures a verifier accepting the form must accept, with what it reads.
+  const pcText = JSON.stringify(pcHeader);
+  if (!pcText.includes('"version":1}')) throw new Error('the per-copy header has no agreement version 1');
+  const perCopyAccepted = [
+    { name: 'per-copy-agreement-version-1.0', description: 'Signed by the router key with the agreement version spelt 1.0: a number whose value is an integer, so version 1.', recipient: 'KE-KWS', envelope: hex(await pcSigned(undefined, pcText.replace('"version":1}', '"version":1.0}'))), expected: { router: 'HUB', recipient: 'KE-KWS', agreement: { id: 'AFRICA-PANGOLIN', version: 1 }, routed_at: decision.routedAt, onward: true, alert_id: alert.id } },
   ];
   // The same decision countersigned by the router's ES256 key (a router may have either).
   const esKey = importSigningKey(k.hubEs.privateJwk, 'HUB');
@@ -198,6 +211,7 @@ export async function buildRouteTreeVectors() {
       expected: { router: 'HUB', recipient: 'KE-KWS', agreement: { id: 'AFRICA-PANGOLIN', version: 1 }, routed_at: decision.routedAt, onward: true, alert_id: alert.id },
       refusedWith: 'ERR_ROUTE_FORM_RETIRED',
       invalid: perCopyInvalid,
+      accepted: perCopyAccepted,
     },
     es256,
   };

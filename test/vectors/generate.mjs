@@ -113,7 +113,7 @@ export async function buildVectors() {
   const add = (name, description, bytes, expected, extra = {}) => v.push({ name, description, envelope: hex(bytes), expected, deterministic: true, ...extra });
 
   add('valid-origin', 'An alert signed by its origin agency (EdDSA), as it travels on ahub.in.SG-NPARKS.seizure-report.', encodeEnvelope(origin), { ok: true, alert, kid: k.sg.publicJwk.kid });
-  add('valid-routed', 'The same alert with the router countersignature for VN-CUSTOMS, as it travels on the feed.', encodeEnvelope(routed), { ok: true, alert, kid: k.sg.publicJwk.kid, route }, { recipient: 'VN-CUSTOMS' });
+  add('valid-routed', 'The same alert with the retired per-copy countersignature (protocol.md §3.4) for VN-CUSTOMS: it opens for a verifier that accepts that form; one that refuses it gives refusedWith.', encodeEnvelope(routed), { ok: true, alert, kid: k.sg.publicJwk.kid, route }, { recipient: 'VN-CUSTOMS', refusedWith: 'ERR_ROUTE_FORM_RETIRED' });
 
   const tamperedPayload = b64({ ...alert, handling: 'TLP:CLEAR' });
   add('bad-signature', 'The payload was changed after signing (handling lowered to TLP:CLEAR).', encodeEnvelope({ payload: tamperedPayload, signatures: origin.signatures }), { ok: false, code: 'ERR_SIGNATURE_INVALID' });
@@ -168,6 +168,7 @@ export async function buildVectors() {
   add('issued-at-future', 'issuedAt 5 minutes and 1 ms after verifyAt.', signed(future), refused('ERR_ISSUED_AT_FUTURE'));
   add('issued-at-other-spelling', 'issued_at 2019-04-08T11:15:00+08:00 for an issuedAt of 2019-04-08T03:15:00Z: the same instant, another string.', signed(alert, { issued_at: '2019-04-08T11:15:00+08:00' }), refused('ERR_ENVELOPE_HEADER_MISMATCH'));
   add('schema-other-version', 'A version-1 alert whose header names the version-2 schema.', signed(alert, { schema: 'https://schemas.alert-hub.example/alerts/seizure-report/v2.json' }), refused('ERR_ENVELOPE_HEADER_MISMATCH'));
+  add('schema-missing', 'A version-1 alert under a header without "schema": a schema is registered for its type and version, so the header must name it (protocol.md §3.1).', signed(alert, { schema: undefined }), refused('ERR_ENVELOPE_HEADER_MISMATCH'));
   // Step 19 compares strings only; step 20 finds a schema for a number only (never for true or "1").
   const idNumber = JSON.stringify(alert).replace(`"id":"${alert.id}"`, '"id":5');
   add('header-alert-id-number', 'The payload\'s id and the header\'s alert_id are both the number 5: equal, but not strings.', signed(alert, { alert_id: 5 }, idNumber), refused('ERR_ENVELOPE_HEADER_MISMATCH'));
@@ -250,6 +251,17 @@ export async function buildVectors() {
   add('time-non-ascii-digits', 'issued_at written with Arabic-Indic digits (٢٠١٩-٠٤-٠٨T03:15:00Z): only 0-9 are digits.', signed(alert, { issued_at: '٢٠١٩-٠٤-٠٨T03:15:00Z' }), refused('ERR_ENVELOPE_MALFORMED'));
   add('time-year-0000', 'issued_at 0000-01-01T00:00:00Z: years are 0001 to 9999.', signed(alert, { issued_at: '0000-01-01T00:00:00Z' }), refused('ERR_ENVELOPE_MALFORMED'));
   add('time-year-10000-after-offset', 'issued_at 9999-12-31T23:59:59-00:01, which is in the year 10000 in UTC.', signed(alert, { issued_at: '9999-12-31T23:59:59-00:01' }), refused('ERR_ENVELOPE_MALFORMED'));
+  // ---- partner findings of session 33: leap seconds (protocol.md §4.3) and lengths (§2.3) ----
+  const leap = (expiresAt) => ({ ...alert, expiresAt });
+  add('time-leap-second-any-year', 'expiresAt 2019-06-30T23:59:60Z: a leap second is read at 23:59:60 UTC on the last day of June or December of any year (none was announced for that day; no table is consulted).', signed(leap('2019-06-30T23:59:60Z')), { ok: true, alert: leap('2019-06-30T23:59:60Z'), kid: sgKid });
+  add('time-leap-second-after-offset', 'expiresAt 2017-01-01T07:59:60+08:00, which is 2016-12-31T23:59:60 UTC: read.', signed(leap('2017-01-01T07:59:60+08:00')), { ok: true, alert: leap('2017-01-01T07:59:60+08:00'), kid: sgKid });
+  add('time-leap-second-not-utc-midnight', 'expiresAt 2016-12-31T23:59:60+01:00, which is 22:59:60 UTC: not a place a leap second can be, so the schema refuses the date-time.', signed(leap('2016-12-31T23:59:60+01:00')), refused('ERR_SCHEMA_INVALID'));
+  add('time-leap-second-in-march', 'issued_at 2019-03-31T23:59:60Z: a leap second only at the end of June or December.', signed(alert, { issued_at: '2019-03-31T23:59:60Z' }), refused('ERR_ENVELOPE_MALFORMED'));
+  const astral = '\u{1F994}'; // HEDGEHOG, outside the BMP: one code point, two UTF-16 code units, four UTF-8 bytes
+  const long = (member, n) => ({ ...alert, [member]: astral.repeat(n) });
+  add('length-astral-case-reference-60', 'caseReference of 60 U+1F994 (120 UTF-16 code units): lengths count code points, so 60 is the limit and passes.', signed(long('caseReference', 60)), { ok: true, alert: long('caseReference', 60), kid: sgKid });
+  add('length-astral-case-reference-61', 'caseReference of 61 U+1F994: one code point over the limit of 60.', signed(long('caseReference', 61)), refused('ERR_SCHEMA_INVALID'));
+  add('length-astral-summary-4000', 'summary of 4,000 U+1F994 (8,000 UTF-16 code units, 16,000 UTF-8 bytes): at the limit of 4,000 code points.', signed(long('summary', 4000)), { ok: true, alert: long('summary', 4000), kid: sgKid });
   if (!text.includes('"version":1,')) throw new Error('the vector alert has no "version":1');
   add('version-1.0', 'The payload spells the version 1.0: a number whose value is 1, so version 1.', signed(alert, {}, text.replace('"version":1,', '"version":1.0,')), { ok: true, alert, kid: sgKid });
   return v;
