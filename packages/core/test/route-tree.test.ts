@@ -255,6 +255,41 @@ describe('route tree - one countersignature per routing decision', () => {
     expect(opened.ok).toBe(true);
     expect(opened.ok && opened.route.agreement).toEqual(g[0]!.agreement);
   });
+
+  it('routed_at is compared with no clock and not with issued_at: only the router key is checked at it (protocol.md §3.2)', async () => {
+    // The alert was issued 2019-04-08T03:15:00Z and the verifier's clock says 04:00: a copy
+    // "routed" a year later, or a day before the alert was issued, opens all the same.
+    for (const at of ['2020-04-08T03:15:02Z', '2019-04-07T03:15:02Z']) {
+      const g = grants(2);
+      const copies = await countersignRoutes(origin, hub.key, {
+        origin: alert.origin,
+        alertId: alert.id,
+        routedAt: at,
+        grants: g,
+      });
+      const opened = await openDelivery(
+        encodeEnvelope(copies[0]!),
+        feedSubject(g[0]!.recipient, 'SG-NPARKS', 'seizure-report'),
+        { trust, registry, now, recipient: g[0]!.recipient },
+      );
+      expect(opened.ok, at).toBe(true);
+    }
+    // The router key's validity is what routed_at decides.
+    const late = makeKey('HUB', 'router', 'EdDSA', { notAfter: '2019-12-31T23:59:59Z' });
+    const g = grants(1);
+    const [copy] = await countersignRoutes(origin, late.key, {
+      origin: alert.origin,
+      alertId: alert.id,
+      routedAt: '2020-04-08T03:15:02Z',
+      grants: g,
+    });
+    const opened = await openDelivery(
+      encodeEnvelope(copy!),
+      feedSubject(g[0]!.recipient, 'SG-NPARKS', 'seizure-report'),
+      { trust: trustOf([sg.jwks, late.jwks]), registry, now, recipient: g[0]!.recipient },
+    );
+    expect(!opened.ok && opened.error.code).toBe(ErrorCode.KeyNotValidAt);
+  });
 });
 
 describe('route tree - every tamper refused with its code', () => {

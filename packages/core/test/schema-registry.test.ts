@@ -88,6 +88,17 @@ describe('schema registry - alerts', () => {
       code: ErrorCode.SchemaInvalid,
       issues: [{ pointer: '' }],
     });
+    // docs/protocol.md §5.1, step 25: one issue each, at a fixed pointer.
+    const { type: _type, ...untyped } = seizureReport() as Record<string, unknown>;
+    expect(issuesOf(untyped)).toMatchObject({
+      code: ErrorCode.SchemaUnknown,
+      issues: [{ pointer: '/type' }],
+    });
+    for (const version of ['1', true, undefined])
+      expect(issuesOf({ ...seizureReport(), version })).toMatchObject({
+        code: ErrorCode.SchemaInvalid,
+        issues: [{ pointer: '/version' }],
+      });
   });
   it('a retraction that corrects must name the correction', () => {
     const base = {

@@ -109,6 +109,21 @@ describe('schemas - a published version is frozen (docs/protocol.md §2.2)', () 
     expect(fingerprint(readFileSync(schemasDir + file, 'utf8'))).toBe(PUBLISHED[file]);
   });
 
+  it('docs/protocol.md §2.2 publishes exactly the pins, file by file, as the files give them', () => {
+    const doc = readFileSync(
+      fileURLToPath(new URL('../../../docs/protocol.md', import.meta.url)),
+      'utf8',
+    );
+    const rows = [
+      ...doc.matchAll(/^\| `([a-z0-9.-]+\.schema\.json)` +\| `([0-9a-f]{64})` +\|$/gm),
+    ].map((m) => [m[1]!, m[2]!] as const);
+    expect(rows.length).toBe(files.length);
+    expect(Object.fromEntries(rows)).toEqual(PUBLISHED);
+    expect(Object.fromEntries(rows)).toEqual(
+      Object.fromEntries(files.map((f) => [f, fingerprint(readFileSync(schemasDir + f, 'utf8'))])),
+    );
+  });
+
   it('an annotation does not move a fingerprint; a member, a pattern or a const does', () => {
     const text = readFileSync(schemasDir + 'outcome.v1.schema.json', 'utf8');
     const schema = JSON.parse(text) as {

@@ -344,7 +344,13 @@ export class GatewayWitness {
       }
       return { ...e, verified };
     });
-    return { ok: entries.every((e) => e.verified), checkpoint: body.checkpoint, entries };
+    // The router never sends an empty list (none is ERR_NOT_FOUND): a reply without an entry
+    // proves nothing, whatever its checkpoint (docs/protocol.md §8.5).
+    return {
+      ok: entries.length > 0 && entries.every((e) => e.verified),
+      checkpoint: body.checkpoint,
+      entries,
+    };
   }
 
   close(): void {

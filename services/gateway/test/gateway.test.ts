@@ -588,20 +588,49 @@ describe('gateway - feed', () => {
       encodeEnvelope(await routedEnvelope(forOther, fx.keys['SG-NPARKS']!, fx.hubKey, 'NG-NCS')),
     );
 
+    // A notice signed by an agency's key, on a notice subject (docs/protocol.md §6.2).
+    const { noticeSubject, signNotice } = await import('@alert-hub/core');
+    const forged = await signNotice(
+      {
+        notice: newAlertId(),
+        hub: 'SG-NPARKS',
+        to: 'VN-CUSTOMS',
+        issuedAt: new Date().toISOString(),
+        events: [],
+      },
+      fx.keys['SG-NPARKS']!,
+    );
+    await jetstream(nc).publish(noticeSubject('VN-CUSTOMS', 'SG-NPARKS'), encodeEnvelope(forged));
+
     const q = await eventually(
       () => {
         const rows = vn.store.quarantined();
-        return rows.length >= 2 ? rows : undefined;
+        return rows.length >= 3 ? rows : undefined;
       },
       5000,
       'quarantine rows',
     );
     expect(q.map((r) => r.code).sort()).toEqual([
       'ERR_ENVELOPE_HEADER_MISMATCH',
+      'ERR_KEY_AGENCY_MISMATCH',
       'ERR_SIGNATURE_INVALID',
     ]);
     expect(vn.store.receivedById(tampered.id)).toBeUndefined();
     expect(vn.store.receivedById(forOther.id)).toBeUndefined();
+    // Each refused message is acked once quarantined: nothing waits for an ack or is delivered
+    // again, and each is quarantined once (docs/protocol.md §6.2).
+    const jsm = await jetstreamManager(nc);
+    await eventually(
+      async () => {
+        const c = await jsm.consumers.info('AHUB_FEEDS', 'feed-VN-CUSTOMS');
+        return c.num_ack_pending === 0 && c.num_pending === 0 ? c : undefined;
+      },
+      5000,
+      'every feed message acked',
+    );
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(vn.store.quarantined()).toHaveLength(3);
+    expect((await jsm.consumers.info('AHUB_FEEDS', 'feed-VN-CUSTOMS')).num_redelivered).toBe(0);
     const metrics = await (await fetch(`${vn.url}/metrics`)).text();
     expect(metrics).toMatch(
       /ahub_gateway_feed_quarantined_total\{reason="ERR_SIGNATURE_INVALID",agency="VN-CUSTOMS"\} 1/,

@@ -1,7 +1,12 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { auditCheckpointSubject, auditCosignatureSubject, auditOrigin } from '@alert-hub/core';
+import {
+  auditCheckpointSubject,
+  auditCosignatureSubject,
+  auditOrigin,
+  auditProofSubject,
+} from '@alert-hub/core';
 import {
   MerkleTree,
   formatCheckpoint,
@@ -197,6 +202,28 @@ describe('gateway witness - the stalled alarm clears when the log extends again'
     await received(4);
     await nc.flush();
     expect(seen.map(size)).toEqual([3, 3, 3, 7]);
+    sub.unsubscribe();
+  });
+});
+
+describe('gateway witness - a proof of delivery', () => {
+  it('a reply with no entries proves nothing: not ok, though every entry (none) verifies (docs/protocol.md §8.5)', async () => {
+    const note = signNote(
+      formatCheckpoint({ origin: auditOrigin('zeta'), size: 4, root: tree.root(4) }),
+      {
+        name: auditOrigin('zeta'),
+        privateKey: fx.hubKey.privateKey,
+        publicKey: Buffer.from(fx.hubKey.publicJwk.x, 'base64url'),
+      },
+    );
+    const sub = nc.subscribe(auditProofSubject('zeta', AGENCY), {
+      callback: (_err, m) => {
+        m.respond(JSON.stringify({ checkpoint: note, entries: [] }));
+      },
+    });
+    await nc.flush();
+    const answer = await witness.inclusionProof('zeta', '0169fb6c-1a80-7000-8000-000000000001');
+    expect(answer).toMatchObject({ ok: false, checkpoint: note, entries: [] });
     sub.unsubscribe();
   });
 });
