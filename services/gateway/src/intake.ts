@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import {
   AlertHubError,
   DEFAULT_MAX_CLOCK_SKEW_MS,
+  ErrorCode,
   MAX_INBOUND_ENVELOPE_BYTES,
   canonicalJson,
   encodeEnvelope,
@@ -357,10 +358,16 @@ export class Intake {
     try {
       this.#d.trust?.().resolve(key.kid, this.#d.agency, 'agency', issuedAt);
     } catch (err) {
+      // Only a key not valid at the alert's issuedAt is about a member of the alert; an unknown,
+      // revoked or other agency's key is the gateway's configuration, not the alert.
       if (err instanceof AlertHubError && err.code in HTTP_STATUS)
-        throw new GatewayError(err.code, err.message, [
-          { pointer: '/issuedAt', message: err.message },
-        ]);
+        throw new GatewayError(
+          err.code,
+          err.message,
+          err.code === ErrorCode.KeyNotValidAt
+            ? [{ pointer: '/issuedAt', message: err.message }]
+            : undefined,
+        );
       throw err;
     }
     if (issuedAt.getTime() - now.getTime() > DEFAULT_MAX_CLOCK_SKEW_MS)
