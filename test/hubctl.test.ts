@@ -95,6 +95,12 @@ describe('hubctl - command line', () => {
         },
       ],
     });
+    // A file that is not there is a failure with its code, as every failure is.
+    const missing = await hubctl(['validate', join(dir, 'no-such-alert.json')]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(
+      /^hubctl: ENOENT: .*no-such-alert\.json.* \[ERR_INPUT_INVALID\]\n$/,
+    );
   });
   it('validate: id, origin and issuedAt may be left out, as the README tells senders', async () => {
     const { id: _id, origin: _o, issuedAt: _i, ...bare } = flag;

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { decodeUtf8Strict, newAlertId, normaliseAlert, type Normalisation } from '@alert-hub/core';
 import { DEFAULT_SCHEMAS_DIR, loadSchemaRegistry } from '@alert-hub/runtime/files';
+import { HubctlError, HubctlErrorCode } from '../errors.js';
 import { print } from '../output.js';
 import { parseAlerts } from './send.js';
 
@@ -10,7 +11,14 @@ import { parseAlerts } from './send.js';
  * UTF-8 (an invalid byte is an error, never U+FFFD) and no byte-order mark.
  */
 export function readInput(file: string): string {
-  return decodeUtf8Strict(readFileSync(file === '-' ? 0 : file));
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(file === '-' ? 0 : file);
+  } catch (err) {
+    // A file that is not there or cannot be read: the input, with its code like every failure.
+    throw new HubctlError(HubctlErrorCode.InputInvalid, (err as Error).message);
+  }
+  return decodeUtf8Strict(bytes);
 }
 
 /**
