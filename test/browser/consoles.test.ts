@@ -155,7 +155,8 @@ describe('agency console in Chromium', () => {
     await page.locator('#back').click();
 
     // Right-to-left text reads right to left, in the inbox and the detail, and a long summary is
-    // cut between characters, never inside one (an emoji is two UTF-16 units).
+    // cut between characters as a reader sees them, never inside one (an emoji is two UTF-16
+    // units; a flag is two code points, cut here between them by a cut of 90 code points).
     const arabic = 'شحنة قشور البنغول مخبأة تحت السمك المجمد';
     const rtl = await send(
       SG,
@@ -163,7 +164,7 @@ describe('agency console in Chromium', () => {
         id: undefined,
         origin: undefined,
         issuedAt: undefined,
-        summary: `${arabic} ${'🦔'.repeat(100)}`,
+        summary: `${arabic} ${'🦔'.repeat(10)}${'🇸🇬'.repeat(60)}`,
       }),
     );
     const rtlRow = page.locator(`tr[data-alert-id="${rtl.id}"]`);
@@ -172,8 +173,13 @@ describe('agency console in Chromium', () => {
     await expect(directionOf(cell)).resolves.toBe('rtl');
     const shown = (await cell.textContent())!.trim();
     expect(shown.endsWith('…')).toBe(true);
-    expect(Array.from(shown)).toHaveLength(91);
+    const graphemes = [
+      ...new Intl.Segmenter(undefined, { granularity: 'grapheme' }).segment(shown),
+    ];
+    expect(graphemes).toHaveLength(91);
     expect(shown).not.toMatch(/\p{Cs}/u);
+    // Whole flags only: no regional indicator left without its pair before the ellipsis.
+    expect(shown).toMatch(/^[^\u{1F1E6}-\u{1F1FF}]*(?:\u{1F1F8}\u{1F1EC})+…$/u);
     await rtlRow.locator('button').press('Enter');
     await page.locator('[data-field="summary"] span').waitFor();
     await expect(directionOf(page.locator('[data-field="summary"] span'))).resolves.toBe('rtl');

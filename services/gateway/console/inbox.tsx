@@ -144,9 +144,20 @@ export function Inbox(props: { state: InboxState; onOpen: (id: string, origin: s
 function summaryOf(i: FeedItem): string {
   const a = i.alert;
   const s = typeof a['summary'] === 'string' ? a['summary'] : gistOf(a);
-  // Cut by characters, not UTF-16 units: half an emoji is not text.
-  const chars = Array.from(s);
+  // Cut between characters as a reader sees them (graphemes), not UTF-16 units nor code points:
+  // half an emoji is not text, and a flag (two code points), a skin tone or a family joined by
+  // U+200D cut between its code points shows as another emoji or a letter in a box.
+  if (s.length <= 90) return s;
+  const chars = graphemes(s);
   return chars.length > 90 ? `${chars.slice(0, 90).join('')}…` : s;
+}
+
+function graphemes(s: string): string[] {
+  if (typeof Intl.Segmenter !== 'function') return Array.from(s);
+  return Array.from(
+    new Intl.Segmenter(undefined, { granularity: 'grapheme' }).segment(s),
+    (g) => g.segment,
+  );
 }
 
 function gistOf(a: Record<string, unknown>): string {
