@@ -115,6 +115,11 @@ describe('policy - operations', () => {
     expect(d).toMatchObject({ kind: 'refuse', code: PolicyRefusal.OperationUnknown });
   });
 
+  it("an alert's operation is matched with its case: ids are unique without case, but thunderball is not THUNDERBALL", () => {
+    const d = route(alert({ operation: 'thunderball' }));
+    expect(d).toMatchObject({ kind: 'refuse', code: PolicyRefusal.OperationUnknown });
+  });
+
   it('never sends an operation alert to a non-member or outside the period (property)', () => {
     fc.assert(
       fc.property(
