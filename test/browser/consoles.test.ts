@@ -2,6 +2,7 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Locator, Page } from 'playwright-core';
 import { seizureReport, startLocalHub, type LocalHub } from '@alert-hub/testkit';
+import { asSubmission, sampleRetraction } from '@alert-hub/testkit/samples';
 import { launchChromium, screenshot, type Browser } from './chromium.js';
 
 // One hub and one Chromium for the whole file: the machine is shared, the tests are few.
@@ -185,6 +186,15 @@ describe('agency console in Chromium', () => {
     await expect(directionOf(page.locator('[data-field="summary"] span'))).resolves.toBe('rtl');
     // The field's name beside it is still read left to right.
     await expect(directionOf(page.locator('#detail dt').first())).resolves.toBe('ltr');
+    await page.locator('#back').click();
+    // A retraction's reason, another agency's text too, in its own direction in the detail.
+    const hebrew = 'הוחלף בדוח התפיסה';
+    await send(SG, asSubmission(sampleRetraction(SG, rtl.id, { reason: hebrew })));
+    await rtlRow.locator('.status-withdrawn').waitFor({ timeout: 20_000 });
+    await rtlRow.locator('button').press('Enter');
+    const reason = page.locator('#detail dd', { hasText: hebrew });
+    await reason.waitFor();
+    await expect(directionOf(reason)).resolves.toBe('rtl');
     await page.locator('#back').click();
     expectOnlyOrigin(vnUrl());
   }, 60_000);

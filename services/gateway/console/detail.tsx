@@ -114,7 +114,7 @@ export function Detail(props: {
               {item.statusReason && (
                 <>
                   <dt>{t('detail.statusReason')}</dt>
-                  <dd>{item.statusReason}</dd>
+                  <dd dir="auto">{item.statusReason}</dd>
                 </>
               )}
               {item.correctedBy && (
