@@ -122,6 +122,14 @@ describe('hubctl nats-config - cluster and leaf nodes', () => {
     expect(readFileSync(plain, 'utf8')).not.toContain('max_file_store');
     // Private, as the cluster's files are.
     expect(statSync(plain).mode & 0o077).toBe(0);
+    for (const bad of ['0', '-1', '1.5', 'lots']) {
+      const r = await hubctl(['nats-config', '--certs', certs, '--max-file-store', bad]);
+      expect(r.code, bad).not.toBe(0);
+      expect(r.stdout).toBe('');
+    }
+  });
+
+  it('--out, --out-dir and --leaf write private files, over a file readable to all too', async () => {
     // Written again over a file an older hubctl left readable to all (or made by hand), every
     // file is private too, the cluster's and the leaf's included: a mode given to writeFileSync
     // applies only to a file it creates.
@@ -143,11 +151,6 @@ describe('hubctl nats-config - cluster and leaf nodes', () => {
     for (const f of [older, olderNode, olderLeaf]) {
       expect(readFileSync(f, 'utf8')).not.toContain('# older');
       expect(statSync(f).mode & 0o077, f).toBe(0);
-    }
-    for (const bad of ['0', '-1', '1.5', 'lots']) {
-      const r = await hubctl(['nats-config', '--certs', certs, '--max-file-store', bad]);
-      expect(r.code, bad).not.toBe(0);
-      expect(r.stdout).toBe('');
     }
   });
 

@@ -9,11 +9,11 @@ import {
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { createServer, connect as tcpConnect, type AddressInfo } from 'node:net';
+import { connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { findNatsServer } from '@alert-hub/testkit';
+import { findNatsServer, freePort } from '@alert-hub/testkit';
 import { eventually } from '@alert-hub/testkit';
 import { ROOT } from '@alert-hub/testkit';
 
@@ -81,13 +81,8 @@ function commands(section: RegExp): string[] {
     .filter((l) => l !== '' && !l.startsWith('#'));
 }
 
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const srv = createServer().listen(0, '127.0.0.1', () => {
-      const p = (srv.address() as AddressInfo).port;
-      srv.close(() => resolve(p));
-    });
-  });
+// Below the kernel's ephemeral range: a port from listen(0) stays free only until the kernel
+// hands it to someone else's outgoing connection, and the services bind theirs a minute later.
 
 const ports: Record<string, number> = {};
 const NATS_SERVER = findNatsServer(process.env);
