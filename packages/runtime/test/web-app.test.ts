@@ -51,6 +51,44 @@ async function signIn(token = 'right-token', headers: Record<string, string> = c
 }
 const sessionCookie = (setCookie: unknown) => String(setCookie).split(';')[0]!;
 
+/**
+ * An app whose store holds 10 sessions, 4 per token, for the tokens `accepts` takes: signs in as
+ * a token (the clock a tick on, so each session is younger than the last) and asks whether a
+ * session cookie still holds.
+ */
+async function limitedApp(cookieName: string, accepts: (token: string) => boolean) {
+  const limited = Fastify();
+  const sessions = registerWebApp(limited, {
+    prefix: '/console',
+    assetsDir: dir,
+    cookieName,
+    authenticate: (token) => (accepts(token) ? { name: token } : undefined),
+    holderOf: (p) => p.name,
+    describe: (p) => ({ name: p.name }),
+    maxSessions: 10,
+    maxSessionsPerHolder: 4,
+    now: () => clock,
+  });
+  limited.get('/v1/me', async (req, reply) => {
+    const who = sessions.lookup(req);
+    return who ? { who: who.name } : reply.code(401).send({});
+  });
+  await limited.ready();
+  const signInAs = async (token: string) => {
+    clock += 1;
+    const res = await limited.inject({
+      method: 'POST',
+      url: '/console/api/session',
+      headers: { 'content-type': 'application/json', ...csrf },
+      payload: { token },
+    });
+    return sessionCookie(res.headers['set-cookie']);
+  };
+  const status = async (cookie: string) =>
+    (await limited.inject({ url: '/v1/me', headers: { cookie } })).statusCode;
+  return { signInAs, status, close: () => limited.close() };
+}
+
 describe('web app - pages, assets and sessions', () => {
   it('web app - the page and its assets carry the strict CSP; only built files are served', async () => {
     const page = await app.inject({ url: '/console/' });
@@ -224,36 +262,10 @@ describe('web app - pages, assets and sessions', () => {
   });
 
   it('web app - a token signing in again and again ends only its own sessions, never another token’s', async () => {
-    const limited = Fastify();
-    const sessions = registerWebApp(limited, {
-      prefix: '/console',
-      assetsDir: dir,
-      cookieName: 'ahub_console_L',
-      authenticate: (token) =>
-        token === 'officer' || token === 'system' ? { name: token } : undefined,
-      holderOf: (p) => p.name,
-      describe: (p) => ({ name: p.name }),
-      maxSessions: 10,
-      maxSessionsPerHolder: 4,
-      now: () => clock,
-    });
-    limited.get('/v1/me', async (req, reply) => {
-      const who = sessions.lookup(req);
-      return who ? { who: who.name } : reply.code(401).send({});
-    });
-    await limited.ready();
-    const signInAs = async (token: string) => {
-      clock += 1;
-      const res = await limited.inject({
-        method: 'POST',
-        url: '/console/api/session',
-        headers: { 'content-type': 'application/json', ...csrf },
-        payload: { token },
-      });
-      return sessionCookie(res.headers['set-cookie']);
-    };
-    const status = async (cookie: string) =>
-      (await limited.inject({ url: '/v1/me', headers: { cookie } })).statusCode;
+    const { signInAs, status, close } = await limitedApp(
+      'ahub_console_L',
+      (token) => token === 'officer' || token === 'system',
+    );
     const officer = await signInAs('officer');
     const mine: string[] = [];
     for (let i = 0; i < 50; i++) mine.push(await signInAs('system'));
@@ -266,45 +278,19 @@ describe('web app - pages, assets and sessions', () => {
       200,
       200,
     ]);
-    await limited.close();
+    await close();
   });
 
   it('web app - a full store ends a session of the tokens holding the most: several tokens each within its share never sign an officer out', async () => {
-    const limited = Fastify();
-    const sessions = registerWebApp(limited, {
-      prefix: '/console',
-      assetsDir: dir,
-      cookieName: 'ahub_console_F',
-      authenticate: (token) =>
-        token === 'officer' || token.startsWith('system') ? { name: token } : undefined,
-      holderOf: (p) => p.name,
-      describe: (p) => ({ name: p.name }),
-      maxSessions: 10,
-      maxSessionsPerHolder: 4,
-      now: () => clock,
-    });
-    limited.get('/v1/me', async (req, reply) => {
-      const who = sessions.lookup(req);
-      return who ? { who: who.name } : reply.code(401).send({});
-    });
-    await limited.ready();
-    const signInAs = async (token: string) => {
-      clock += 1;
-      const res = await limited.inject({
-        method: 'POST',
-        url: '/console/api/session',
-        headers: { 'content-type': 'application/json', ...csrf },
-        payload: { token },
-      });
-      return sessionCookie(res.headers['set-cookie']);
-    };
-    const status = async (cookie: string) =>
-      (await limited.inject({ url: '/v1/me', headers: { cookie } })).statusCode;
+    const { signInAs, status, close } = await limitedApp(
+      'ahub_console_F',
+      (token) => token === 'officer' || token.startsWith('system'),
+    );
     const officer = await signInAs('officer');
     // Three tokens, each within its 4, sign in 40 times in turn: 12 sessions for a store of 10.
     for (let i = 0; i < 40; i++) await signInAs(`system${i % 3}`);
     expect(await status(officer)).toBe(200);
-    await limited.close();
+    await close();
   });
 
   it('web app - readCookie takes the named cookie only, and only a plausible session id', () => {
