@@ -351,21 +351,23 @@ export function parseAgreements(
     });
   });
   const operations = (document as { operations?: Operation[] }).operations ?? [];
+  const seenOperations = new Map<string, number>();
   operations.forEach((o, i) => {
     const at = `/operations/${i}`;
     const key = o.id.toLowerCase();
     const agreement = seen.get(key);
-    const first = operations.findIndex((p) => p.id.toLowerCase() === key);
+    const first = seenOperations.get(key);
     if (agreement !== undefined)
       issues.push({
         pointer: `${at}/id`,
         message: usedBy(o.id, agreements[agreement]!.id, `/agreements/${agreement}`),
       });
-    else if (first !== i)
+    else if (first !== undefined)
       issues.push({
         pointer: `${at}/id`,
         message: usedBy(o.id, operations[first]!.id, `/operations/${first}`),
       });
+    if (first === undefined) seenOperations.set(key, i);
     o.members.forEach((p, j) => {
       if (!registry.countries.has(p.slice(0, 2)))
         issues.push({
