@@ -20,8 +20,7 @@ const NAMED_TWICE = /JSON names a member "[A-Za-z0-9_]{1,64}" twice/;
  * entries for good and coordinators read them). An issue's value is left out, and a member the
  * schema does not know is not named: its name is the sender's text, not the schema's, so the
  * place that holds it is said with how many such members it holds; nor is a member named twice.
- * Not cut: the refusal cuts
- * every reason once ({@link bounded}).
+ * Not cut: the refusal cuts every reason once ({@link bounded}).
  */
 export function refusalReason(reason: string, issues?: readonly Issue[]): string {
   const message = reason.replace(NAMED_TWICE, 'JSON names a member twice');
