@@ -51,6 +51,11 @@ export const DenyReason = {
   Handling: 'DENY_HANDLING',
   Condition: 'DENY_CONDITION',
   OperationPeriod: 'DENY_OPERATION_PERIOD',
+  /**
+   * No longer made: an alert naming an operation its sender is no member of is refused whole,
+   * `ERR_OPERATION_UNKNOWN`, as for an operation that does not exist. Entries of older releases
+   * carry it.
+   */
   OperationMember: 'DENY_OPERATION_MEMBER',
   OperationType: 'DENY_OPERATION_TYPE',
   OperationHandling: 'DENY_OPERATION_HANDLING',

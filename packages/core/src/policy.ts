@@ -105,11 +105,6 @@ function planOperation(
       reason: DenyReason.OperationPeriod,
       detail: `operation ${op.id} runs from ${op.period.from} to ${op.period.until}`,
     };
-  else if (!isMember(alert.origin))
-    refusal = {
-      reason: DenyReason.OperationMember,
-      detail: `${alert.origin} is not a member of operation ${op.id}`,
-    };
   else if (!op.alertTypes.includes(alert.type))
     refusal = {
       reason: DenyReason.OperationType,
@@ -168,7 +163,7 @@ function planOperation(
  * (`DENY_HANDLING`), and is refused (`ERR_OUTCOME_NOT_RECEIVED`) when the sender never received
  * it; which alert it answers, when several origins sent one with its id, the caller resolves. An alert naming an operation goes to the operation's members, under its
  * terms (types, handling ceiling), during its period only: outside it, to nobody; an unknown
- * operation is refused (`ERR_OPERATION_UNKNOWN`). The router and `hubctl route --dry-run` both
+ * operation, or one the sender is no member of, is refused alike (`ERR_OPERATION_UNKNOWN`). The router and `hubctl route --dry-run` both
  * call it; it is pure.
  */
 export function decideRoute(input: RouteInput): RouteDecision {
@@ -204,11 +199,14 @@ export function decideRoute(input: RouteInput): RouteDecision {
   }
   if (alert.type !== 'retraction' && alert.operation !== undefined) {
     const op = input.agreements.operations?.find((o) => o.id === alert.operation);
-    if (!op)
+    // An operation the sender is no member of is answered as one that does not exist, in the
+    // same words: an operation's existence, members and period are its members' business, and
+    // an agency outside it learns none of them by naming it (a per-member refusal listed them).
+    if (!op || !op.members.some((m) => partyMatches(m, alert.origin)))
       return {
         kind: 'refuse',
         code: PolicyRefusal.OperationUnknown,
-        reason: `no operation ${alert.operation} in the agreements file`,
+        reason: `${alert.origin} is a member of no operation ${alert.operation}`,
       };
     return planOperation(input.agreements, op, alert, input.candidates, input.now);
   }

@@ -106,8 +106,22 @@ describe('policy - operations', () => {
       const d = route(a);
       return d.kind === 'route' && d.allowed.length === 0 ? d.denied[0]?.reason : undefined;
     };
-    expect(reasons(alert({}, 'SG-NPARKS'))).toBe(DenyReason.OperationMember);
     expect(reasons(alert({ handling: 'TLP:RED' }))).toBe(DenyReason.OperationHandling);
+  });
+
+  it('a sender that is no member is answered as for an operation that does not exist: its members and period stay unknown to it', () => {
+    // SG-NPARKS is no member of THUNDERBALL: in the period, outside it, and naming none at all.
+    const answers = [
+      route(alert({}, 'SG-NPARKS')),
+      route(alert({}, 'SG-NPARKS'), new Date('2026-01-01T00:00:00Z')),
+      route(alert({ operation: 'NOPE' }, 'SG-NPARKS')),
+    ].map((d) => (d.kind === 'refuse' ? [d.code, d.reason.replace('NOPE', 'THUNDERBALL')] : d));
+    expect(answers).toEqual(
+      Array(3).fill([
+        PolicyRefusal.OperationUnknown,
+        'SG-NPARKS is a member of no operation THUNDERBALL',
+      ]),
+    );
   });
 
   it('an unknown operation is refused', () => {
@@ -128,11 +142,13 @@ describe('policy - operations', () => {
         fc.constantFrom('TLP:CLEAR', 'TLP:GREEN', 'TLP:AMBER', 'TLP:AMBER+STRICT', 'TLP:RED'),
         (now, origin, handling) => {
           const d = route(alert({ handling }, origin), now);
-          if (d.kind !== 'route') return false;
+          const members = ['NG-CUSTOMS', 'VN-CUSTOMS', 'KE-KWS', 'CN-GACC'];
+          // A sender that is no member is refused whole, as for an unknown operation.
+          if (d.kind !== 'route')
+            return d.code === PolicyRefusal.OperationUnknown && !members.includes(origin);
           const t = now.getTime();
           const inPeriod =
             t >= Date.parse('2019-06-04T00:00:00Z') && t <= Date.parse('2019-06-30T23:59:59Z');
-          const members = ['NG-CUSTOMS', 'VN-CUSTOMS', 'KE-KWS', 'CN-GACC'];
           return d.allowed.every(
             (a) => inPeriod && members.includes(a.recipient) && members.includes(origin),
           );

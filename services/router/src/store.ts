@@ -1011,16 +1011,16 @@ export class RouterStore {
     if (o.kind === 'receipt') return this.#applyReceipt(o, at);
     if (o.kind === 'released') return this.#applyReleased(o);
     const a = o.alert;
-    this.#insertRouted.run(
-      a.origin,
-      a.id,
-      o.stream,
-      o.streamSeq,
-      a.type,
-      at,
-      o.operation?.id ?? null,
-    );
-    this.#recordOutcome(a, o.answersOrigin, at);
+    // An alert naming an operation that its terms send to nobody (a type or a handling label it
+    // does not cover) is no part of the operation: recorded without it, so that the operation's
+    // report counts it nowhere. A sender no member of it never gets here (ERR_OPERATION_UNKNOWN).
+    // One named outside the period keeps it: the report lists it apart.
+    const routedUnder =
+      o.operation && !o.denied.some((d) => REFUSED_BY_OPERATION.has(d.reason))
+        ? o.operation.id
+        : null;
+    this.#insertRouted.run(a.origin, a.id, o.stream, o.streamSeq, a.type, at, routedUnder);
+    this.#recordOutcome(a, o.answersOrigin, routedUnder, at);
     const who = {
       alertId: a.id,
       origin: a.origin,
@@ -1157,8 +1157,13 @@ export class RouterStore {
     ];
   }
 
-  #recordOutcome(a: Alert, answersOrigin: string | undefined, at: string): void {
-    let operation: string | null = a.operation ?? null;
+  #recordOutcome(
+    a: Alert,
+    answersOrigin: string | undefined,
+    routedUnder: string | null,
+    at: string,
+  ): void {
+    let operation = routedUnder;
     let seizure: unknown;
     if (a.type === 'outcome' && a.answers && answersOrigin) {
       operation =
@@ -1323,6 +1328,12 @@ function groupRefusals(
     return parts;
   });
 }
+
+/** Refusals an operation's terms make to every member: the alert is no part of the operation. */
+const REFUSED_BY_OPERATION: ReadonlySet<string> = new Set([
+  DenyReason.OperationType,
+  DenyReason.OperationHandling,
+]);
 
 /**
  * The `denied` entries of one routing decision: at most two, whatever the number of agreements
