@@ -448,13 +448,22 @@ export class RoutingLoop {
     }
     const started = performance.now();
     const claim = parseInboundSubject(m.subject);
-    // A subject of no known form still names its sender through its stream: an agency's inbound
-    // stream holds only that agency's subjects, so its dead letters stay in its own subject.
-    const origin = claim?.origin ?? inboundStreamAgency(m.info.stream);
+    // An agency's inbound stream holds what that agency sent, and a message in it is that
+    // agency's whatever its subject says: a stream that sources an agency's leaf node stores the
+    // subject the leaf delivers, and an agency running its own leaf software chooses it (another
+    // agency's subject included). Its refusal, dead letter and notice are then the stream's
+    // agency's, never the agency its subject names. Only the legacy shared stream is read by subject.
+    const streamAgency = inboundStreamAgency(m.info.stream);
+    const origin = streamAgency ?? claim?.origin;
     let alertId: string | undefined;
     let alertType: string | undefined;
     let receiptId: string | undefined;
     try {
+      if (claim && streamAgency !== undefined && claim.origin !== streamAgency)
+        throw new RejectError(
+          ErrorCode.SubjectMismatch,
+          `a message in ${streamAgency}'s inbound stream is ${streamAgency}'s: its subject names another agency`,
+        );
       if (claim?.type === RECEIPT_TOKEN) {
         alertType = RECEIPT_TOKEN;
         await this.#receipt(m, claim.origin, (id) => (receiptId = id));
