@@ -113,6 +113,8 @@ export {
 export {
   MAX_CHECKPOINT_MESSAGE,
   MAX_CHECKPOINT_PROOFS,
+  MAX_EVIDENCE_BYTES,
+  MAX_EVIDENCE_FILES,
   Witness,
   fileWitnessStore,
   witnessName,

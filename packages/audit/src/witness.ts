@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ProofError, isHash, verifyConsistency } from './merkle.js';
 import { parseJsonBytes } from '@alert-hub/core';
@@ -208,9 +208,27 @@ function parseMessage(data: Uint8Array): CheckpointMessage {
   return { checkpoint: o.checkpoint, proofs: o.proofs };
 }
 
+/**
+ * The most evidence files a {@link fileWitnessStore} keeps, and their most bytes: a hub that
+ * publishes forged checkpoint after forged checkpoint (each up to 256 KiB) must not fill the
+ * agency's disk. The same evidence received again (the same checkpoint message against the same
+ * cosigned state) is kept once. Beyond, nothing more is written; the alarm is raised all the same.
+ */
+export const MAX_EVIDENCE_FILES = 1_024;
+export const MAX_EVIDENCE_BYTES = 64 * 1024 * 1024;
+
 /** A {@link WitnessStore} in a private directory: one state file per log, evidence beside. */
 export function fileWitnessStore(dir: string): WitnessStore {
-  mkdirSync(join(dir, 'evidence'), { recursive: true, mode: 0o700 });
+  const evidence = join(dir, 'evidence');
+  mkdirSync(evidence, { recursive: true, mode: 0o700 });
+  // What is there already counts (a restart does not start the limits again).
+  let files = 0;
+  let bytes = 0;
+  for (const f of readdirSync(evidence)) {
+    files++;
+    bytes += statSync(join(evidence, f)).size;
+  }
+  const kept = new Set<string>();
   const file = (origin: string) =>
     join(dir, `log-${createHash('sha256').update(origin).digest('hex').slice(0, 16)}.json`);
   return {
@@ -229,8 +247,18 @@ export function fileWitnessStore(dir: string): WitnessStore {
       renameSync(`${f}.tmp`, f);
     },
     keepEvidence(e) {
-      const name = `${e.at.replace(/[:.]/g, '-')}-${createHash('sha256').update(JSON.stringify(e)).digest('hex').slice(0, 8)}.json`;
-      writeFileSync(join(dir, 'evidence', name), JSON.stringify(e, null, 2), { mode: 0o600 });
+      const text = JSON.stringify(e, null, 2);
+      const same = createHash('sha256')
+        .update(JSON.stringify([e.origin, e.cosigned.size, e.cosigned.root, e.received]))
+        .digest('hex');
+      if (kept.has(same)) return;
+      const size = Buffer.byteLength(text);
+      if (files >= MAX_EVIDENCE_FILES || bytes + size > MAX_EVIDENCE_BYTES) return;
+      const name = `${e.at.replace(/[:.]/g, '-')}-${same.slice(0, 8)}.json`;
+      writeFileSync(join(evidence, name), text, { mode: 0o600 });
+      kept.add(same);
+      files++;
+      bytes += size;
     },
   };
 }
