@@ -430,6 +430,23 @@ describe('audit cosignatures - one agency cannot burn the router’s CPU nor blo
     // VN-CUSTOMS, in the same second: its own rate, its verified proof.
     const proof = await gateways['VN-CUSTOMS']!.witness!.inclusionProof('hub', a.id);
     expect(proof.ok).toBe(true);
+    // A fault of the router's own while it answers (here its tree, made to throw once) is
+    // ERR_INTERNAL, the gateway's 502 ERR_HUB_INTERNAL: never the client's 400, and the fault's
+    // text stays in the router's log.
+    const tree = router.store.audit.tree;
+    const inclusionProof = tree.inclusionProof.bind(tree);
+    tree.inclusionProof = () => {
+      throw new Error('disk I/O error at /var/lib/secret.db');
+    };
+    const failed = await fetch(`${gateways['VN-CUSTOMS']!.url}/v1/audit/inclusion/${a.id}`, {
+      headers: { authorization: `Bearer ${token.token}` },
+    }).finally(() => {
+      tree.inclusionProof = inclusionProof;
+    });
+    expect(failed.status).toBe(502);
+    const failure = (await failed.json()) as { error: { code: string; message: string } };
+    expect(failure.error.code).toBe('ERR_HUB_INTERNAL');
+    expect(failure.error.message).not.toContain('secret');
     // Not an alert id: the gateway answers 400 itself (the router would refuse it), never a 503
     // to retry, and the agency's budget is not spent on it.
     const typo = await fetch(`${gateways['VN-CUSTOMS']!.url}/v1/audit/inclusion/not-an-id`, {

@@ -273,6 +273,7 @@ describe('transparency log - an honest log verifies against the witnessed anchor
     const text = await res.text();
     const body = JSON.parse(text) as {
       ok: boolean;
+      witness: string;
       entries: {
         verified: boolean;
         record: { event: string; recipient: string | null; routes?: unknown };
@@ -280,6 +281,8 @@ describe('transparency log - an honest log verifies against the witnessed anchor
       }[];
     };
     expect(body.ok).toBe(true);
+    // Bound to the log the witnesses see: VN-CUSTOMS's own witness cosigned that checkpoint.
+    expect(body.witness).toBe('cosigned');
     // Two levels: the decision's entry in the log, and VN-CUSTOMS's leaf in its route tree.
     expect(body.entries.map((e) => [e.record.event, e.record.recipient, e.verified])).toEqual([
       ['routed', null, true],

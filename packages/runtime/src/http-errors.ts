@@ -29,6 +29,14 @@ export const HttpErrorCode = {
   Internal: 'ERR_INTERNAL',
   NatsUnavailable: 'ERR_NATS_UNAVAILABLE',
   /**
+   * The hub answered a request of this service with something that is not an answer of the
+   * protocol (a proof-of-delivery reply that is not strict JSON of its shape): nothing in it is
+   * used. Not the client's fault, and not one a prompt retry is known to mend.
+   */
+  HubReplyInvalid: 'ERR_HUB_REPLY_INVALID',
+  /** The hub's router answered that it failed (its own fault, logged there): retry later. */
+  HubInternal: 'ERR_HUB_INTERNAL',
+  /**
    * The stream that stores this agency's alerts (its own inbound stream at the hub, or its leaf's
    * outbox) is full: nothing was stored, and nothing will be until its oldest messages age out or
    * the hub's operator raises the agency's quota. No other agency is affected.
@@ -87,6 +95,8 @@ export const HTTP_STATUS: Readonly<Partial<Record<AnyErrorCode, number>>> = {
   [HttpErrorCode.RateLimited]: 429,
   [HttpErrorCode.HeadersTooLarge]: 431,
   [HttpErrorCode.Internal]: 500,
+  [HttpErrorCode.HubReplyInvalid]: 502,
+  [HttpErrorCode.HubInternal]: 502,
   [HttpErrorCode.NatsUnavailable]: 503,
   [HttpErrorCode.InboundStreamFull]: 503,
   [HttpErrorCode.Overloaded]: 503,

@@ -279,8 +279,9 @@ export async function startGateway(
     async close() {
       clearInterval(contactTimer);
       clearInterval(outboxTimer);
-      await http.close();
+      // The witness first: a proof of delivery waiting for it answers now, not after its wait.
       witness?.close();
+      await http.close();
       await feed.stop();
       feedWriter.flush();
       await receiptSender.stop();

@@ -18,6 +18,7 @@ import {
 import {
   errorEnvelopeOptions,
   findTokenHolder,
+  HttpErrorCode,
   httpsOptions,
   installRequestGuards,
   installErrorEnvelope,
@@ -34,6 +35,15 @@ import { alertIdParam, findAlert, parseOriginQuery } from './lookup.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { GatewayStore } from './store.js';
 import { copyMatchesDecision, type GatewayWitness } from './witness.js';
+
+/** The gateway's code for each error a proof of delivery may end in (docs/protocol.md §8.5). */
+const PROOF_ERRORS: Readonly<Record<string, HttpErrorCode>> = {
+  ERR_NOT_FOUND: HttpErrorCode.NotFound,
+  ERR_BAD_REQUEST: HttpErrorCode.BadRequest,
+  ERR_INTERNAL: HttpErrorCode.HubInternal,
+  ERR_HUB_REPLY_INVALID: HttpErrorCode.HubReplyInvalid,
+  ERR_NOTE_SIGNATURE: HttpErrorCode.HubReplyInvalid,
+};
 
 export interface HttpDeps {
   readonly config: GatewayConfig;
@@ -254,6 +264,7 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
       // What the router would refuse (docs/protocol.md §8.5) is a 400 here, never a retry.
       const id = alertIdParam(req.params);
       if (!deps.witness) throw new GatewayError('ERR_NOT_FOUND', 'the witness is disabled');
+      // No router answering is ERR_NATS_UNAVAILABLE (thrown by inclusionProof).
       const answer = await deps.witness.inclusionProof(config.witness.auditLog, id);
       if ('error' in answer) {
         const { code, message, retryAfterMs } = answer.error;
@@ -265,15 +276,22 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
           );
           throw new GatewayError('ERR_RATE_LIMITED', message);
         }
+        // The router's refusals of the request pass through; its own failure, a reply that is not
+        // one of the protocol's, or a checkpoint the hub did not sign is the hub's fault, never
+        // the client's. A code the protocol does not give is named in the message.
+        const mapped = PROOF_ERRORS[code];
         throw new GatewayError(
-          code === 'ERR_NOT_FOUND' || code === 'ERR_BAD_REQUEST' ? code : 'ERR_NATS_UNAVAILABLE',
-          message,
+          mapped ?? HttpErrorCode.HubReplyInvalid,
+          mapped ? message : `${message} [${code}]`,
         );
       }
       // A routing decision's entry: is it the decision this agency's own copy carries? (null when
-      // the copy is no longer held here, or the entry is a `forwarded` one.)
+      // the copy is no longer held here, or the entry is a `forwarded` one.) The record is the
+      // router's, typed only where it verified: an origin that is not a string finds no copy.
       const entries = answer.entries.map((e) => {
-        const envelope = e.route && e.record.origin && store.envelopeOf(e.record.origin, id);
+        const origin: unknown = e.record.origin;
+        const envelope =
+          e.route && typeof origin === 'string' && origin && store.envelopeOf(origin, id);
         return {
           ...e,
           copyMatches: envelope ? copyMatchesDecision(envelope, e.record, e.route!) : null,

@@ -2,6 +2,8 @@ import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jetstreamManager } from '@nats-io/jetstream';
 import {
+  auditOrigin,
+  auditProofSubject,
   canonicalJson,
   decodeEnvelope,
   encodeEnvelope,
@@ -12,8 +14,10 @@ import {
   type Alert,
   inboundStreamName,
 } from '@alert-hub/core';
+import { formatCheckpoint, signNote } from '@alert-hub/audit';
 import { loadConfig, startGateway, type FeedItem, type Gateway } from '@alert-hub/gateway';
-import { cpSync, mkdirSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { generateKey, revokeKey } from '@alert-hub/operator';
 import { createToken, openDatabase } from '@alert-hub/runtime';
 import { useNatsServer } from '@alert-hub/testkit/harness';
@@ -933,6 +937,94 @@ describe('gateway - operations', () => {
       'request log line',
     );
     expect(lines.join('\n')).not.toContain('Jane');
+  });
+});
+
+describe('gateway - a proof of delivery the hub cannot give', () => {
+  const path = `/v1/audit/inclusion/${seizureReport('SG-NPARKS').id}`;
+  /** VN-CUSTOMS's reader asks for the proof; the router is played by a reply of `reply`, if any. */
+  async function proofRequest(reply?: string): Promise<Response> {
+    const ask = () =>
+      fetch(vn.url + path, { headers: { authorization: `Bearer ${reader.token}` } });
+    if (reply === undefined) return ask();
+    const nc = await nats.connect();
+    const sub = nc.subscribe(auditProofSubject('hub', 'VN-CUSTOMS'), {
+      callback: (_err, m) => {
+        m.respond(reply);
+      },
+    });
+    await nc.flush();
+    try {
+      return await ask();
+    } finally {
+      sub.unsubscribe();
+      await nc.close();
+    }
+  }
+  const errorOf = async (res: Response) =>
+    ((await res.json()) as { error: { code: string; message: string } }).error;
+  /** A checkpoint of size 1 the hub's key signed, as the router serves one. */
+  const hubSigned = () =>
+    signNote(formatCheckpoint({ origin: auditOrigin('hub'), size: 1, root: Buffer.alloc(32, 7) }), {
+      name: auditOrigin('hub'),
+      privateKey: fx.hubKey.privateKey,
+      publicKey: Buffer.from(fx.hubKey.publicJwk.x, 'base64url'),
+    });
+
+  it('no router answers: 503 ERR_NATS_UNAVAILABLE with Retry-After (a retry may help), never a 500', async () => {
+    const res = await proofRequest();
+    expect(res.status).toBe(503);
+    expect(res.headers.get('retry-after')).toBe('3');
+    expect((await errorOf(res)).code).toBe('ERR_NATS_UNAVAILABLE');
+  });
+  it('a reply that is not one of the protocol: 502 ERR_HUB_REPLY_INVALID, never a 500', async () => {
+    const res = await proofRequest('{"checkpoint": 1, "entries": []}');
+    expect(res.status).toBe(502);
+    const error = await errorOf(res);
+    expect(error.code).toBe('ERR_HUB_REPLY_INVALID');
+    expect(error.message).toMatch(/no string checkpoint/);
+  });
+  it('a hub-signed reply whose record names no string origin: answered, not ok, never a 500', async () => {
+    // The shape is checked member by member only for what the gateway reads before it verifies;
+    // the record is typed by the verification, which this one fails.
+    const res = await proofRequest(
+      JSON.stringify({
+        checkpoint: hubSigned(),
+        entries: [
+          {
+            record: { origin: { not: 'a string' } },
+            index: 0,
+            proof: [],
+            route: { leaf: '{}', index: 0, path: [] },
+          },
+        ],
+      }),
+    );
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as {
+      ok: boolean;
+      entries: { verified: boolean; copyMatches: boolean | null }[];
+    };
+    expect(body.ok).toBe(false);
+    expect(body.entries).toMatchObject([{ verified: false, copyMatches: null }]);
+  });
+  it("a fault of this gateway after the router answered (its witness's state unreadable) is a 500, not a 503 blaming the router", async () => {
+    const state = join(
+      fx.dir,
+      'data-VN-CUSTOMS',
+      'witness-VN-CUSTOMS',
+      `log-${createHash('sha256').update(auditOrigin('hub')).digest('hex').slice(0, 16)}.json`,
+    );
+    expect(existsSync(state)).toBe(false);
+    writeFileSync(state, '{');
+    try {
+      const res = await proofRequest(JSON.stringify({ checkpoint: hubSigned(), entries: [] }));
+      expect(res.status).toBe(500);
+      expect(res.headers.get('retry-after')).toBeNull();
+      expect((await errorOf(res)).code).toBe('ERR_INTERNAL');
+    } finally {
+      rmSync(state);
+    }
   });
 });
 

@@ -1,3 +1,5 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -6,13 +8,20 @@ import {
   auditCosignatureSubject,
   auditOrigin,
   auditProofSubject,
+  generateSigningJwk,
+  importSigningKey,
+  type SigningKey,
 } from '@alert-hub/core';
 import {
   MerkleTree,
+  SignatureType,
+  cosignCheckpoint,
   formatCheckpoint,
   parseCheckpoint,
   parseNote,
+  noteKeyId,
   signNote,
+  witnessName,
 } from '@alert-hub/audit';
 import { useNatsServer } from '@alert-hub/testkit/harness';
 import {
@@ -23,7 +32,12 @@ import {
   registry,
 } from '@alert-hub/testkit';
 import { createGatewayMetrics } from '../src/metrics.js';
-import { GatewayWitness, WITNESS_STALL_CHECKPOINTS } from '../src/witness.js';
+import {
+  GatewayWitness,
+  REMEMBERED_COSIGNED,
+  REMEMBERED_LOGS,
+  WITNESS_STALL_CHECKPOINTS,
+} from '../src/witness.js';
 
 // The witness class of one gateway, fed hub-signed checkpoints over a real nats-server: the
 // stalled alarm is raised after WITNESS_STALL_CHECKPOINTS checkpoints in a row that do not extend
@@ -42,6 +56,9 @@ let witness: GatewayWitness;
 /** Checkpoints published since the current witness started. */
 let published = 0;
 
+/** The agency's signing key now (a reload after a rotation changes it). */
+let agencyKey: SigningKey = fx.keys[AGENCY]!;
+
 /** Starts the witness as a gateway does, on the same state directory each time. */
 function startWitness(): void {
   metrics = createGatewayMetrics(AGENCY);
@@ -51,7 +68,7 @@ function startWitness(): void {
     nc,
     agency: AGENCY,
     hubPrincipal: 'HUB',
-    signingKey: () => fx.keys[AGENCY]!,
+    signingKey: () => agencyKey,
     trust: () => trust,
     dir: join(fx.dir, 'witness'),
     metrics,
@@ -70,16 +87,18 @@ afterAll(() => {
   fx.cleanup();
 });
 
+/** The hub's signed checkpoint note of `log` at `size` (of `of`'s tree, by default the log's). */
+function hubNote(log: string, size: number, of: MerkleTree = tree): string {
+  return signNote(formatCheckpoint({ origin: auditOrigin(log), size, root: of.root(size) }), {
+    name: auditOrigin(log),
+    privateKey: fx.hubKey.privateKey,
+    publicKey: Buffer.from(fx.hubKey.publicJwk.x, 'base64url'),
+  });
+}
+
 /** Publishes the hub's checkpoint of `log` at `size`, with a consistency proof from each of `from`. */
 async function checkpoint(log: string, size: number, from: number[] = []): Promise<void> {
-  const note = signNote(
-    formatCheckpoint({ origin: auditOrigin(log), size, root: tree.root(size) }),
-    {
-      name: auditOrigin(log),
-      privateKey: fx.hubKey.privateKey,
-      publicKey: Buffer.from(fx.hubKey.publicJwk.x, 'base64url'),
-    },
-  );
+  const note = hubNote(log, size);
   const proofs = from.map((m) => ({
     from: m,
     proof: tree.consistencyProof(m, size).map((h) => h.toString('base64')),
@@ -208,22 +227,287 @@ describe('gateway witness - the stalled alarm clears when the log extends again'
 
 describe('gateway witness - a proof of delivery', () => {
   it('a reply with no entries proves nothing: not ok, though every entry (none) verifies (docs/protocol.md §8.5)', async () => {
-    const note = signNote(
-      formatCheckpoint({ origin: auditOrigin('zeta'), size: 4, root: tree.root(4) }),
-      {
-        name: auditOrigin('zeta'),
-        privateKey: fx.hubKey.privateKey,
-        publicKey: Buffer.from(fx.hubKey.publicJwk.x, 'base64url'),
-      },
-    );
+    const note = hubNote('zeta', 4);
     const sub = nc.subscribe(auditProofSubject('zeta', AGENCY), {
       callback: (_err, m) => {
         m.respond(JSON.stringify({ checkpoint: note, entries: [] }));
       },
     });
     await nc.flush();
-    const answer = await witness.inclusionProof('zeta', '0169fb6c-1a80-7000-8000-000000000001');
+    const answer = await witness.inclusionProof('zeta', '0169fb6c-1a80-7000-8000-000000000001', 0);
     expect(answer).toMatchObject({ ok: false, checkpoint: note, entries: [] });
     sub.unsubscribe();
+  });
+});
+
+/** Plays the router: answers this agency's proof requests of `log` with `reply`, once each. */
+async function answering<T>(log: string, reply: string, ask: () => Promise<T>): Promise<T> {
+  const sub = nc.subscribe(auditProofSubject(log, AGENCY), {
+    callback: (_err, m) => {
+      m.respond(reply);
+    },
+  });
+  await nc.flush();
+  try {
+    return await ask();
+  } finally {
+    sub.unsubscribe();
+  }
+}
+const withCheckpoint = (note: string) => JSON.stringify({ checkpoint: note, entries: [] });
+/**
+ * The witness's standing of a proof whose checkpoint is `note` (its `witness`, or the error's
+ * code), the router played by {@link answering}; it waits up to `waitMs` for a newer checkpoint.
+ */
+async function standing(log: string, note: string, waitMs = 200): Promise<string> {
+  const a = await answering(log, withCheckpoint(note), () =>
+    witness.inclusionProof(log, '0169fb6c-1a80-7000-8000-000000000002', waitMs),
+  );
+  return 'witness' in a ? a.witness : a.error.code;
+}
+
+describe('gateway witness - a proof of delivery is bound to the checkpoints this witness cosigned', () => {
+  const ID = '0169fb6c-1a80-7000-8000-000000000002';
+
+  it('cosigned, not yet, cosigned after a wait, older: by size and root, remembered in memory and the last one across a restart', async () => {
+    await checkpoint('eta', 3);
+    // The checkpoint this witness cosigned, as the router serves it: with the lines of the
+    // witnesses it gathered (another agency's here).
+    const kws = generateKeyPairSync('ed25519');
+    const gathered = `${hubNote('eta', 3)}${cosignCheckpoint(
+      parseNote(hubNote('eta', 3)).text,
+      {
+        name: witnessName('KE-KWS'),
+        privateKey: kws.privateKey,
+        publicKey: kws.publicKey.export({ format: 'der', type: 'spki' }).subarray(-32),
+      },
+      1_764_374_400,
+    )}\n`;
+    expect(parseNote(gathered).signatures).toHaveLength(2);
+    expect(await standing('eta', gathered)).toBe('cosigned');
+    // Newer than anything cosigned, never published: not yet, after the wait.
+    const t0 = Date.now();
+    expect(await standing('eta', hubNote('eta', 9), 300)).toBe('not-yet');
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(290);
+    // Newer, and published while the proof waits: cosigned once the witness has verified it.
+    const pending = standing('eta', hubNote('eta', 5), 10_000);
+    await new Promise((r) => setTimeout(r, 100));
+    await checkpoint('eta', 5, [3]);
+    expect(await pending).toBe('cosigned');
+    // An earlier checkpoint it cosigned is still bound (remembered since the start).
+    expect(await standing('eta', hubNote('eta', 3))).toBe('cosigned');
+    // After a restart only the last one cosigned is known (it is on disk): 3 is older.
+    witness.close();
+    startWitness();
+    expect(await standing('eta', hubNote('eta', 5))).toBe('cosigned');
+    expect(await standing('eta', hubNote('eta', 3))).toBe('older');
+    expect(witness.inconsistency).toBeUndefined();
+  });
+
+  it('a reply that is not one of the protocol is ERR_HUB_REPLY_INVALID; a checkpoint of another log or not signed by the hub, ERR_NOTE_SIGNATURE', async () => {
+    const note = hubNote('theta', 2);
+    const code = async (reply: string) => {
+      const a = await answering('theta', reply, () => witness.inclusionProof('theta', ID, 0));
+      return 'error' in a ? a.error.code : `answered ${JSON.stringify(a)}`;
+    };
+    for (const bad of [
+      'not json',
+      '[]',
+      `{"checkpoint": ${JSON.stringify(note)}, "checkpoint": ${JSON.stringify(note)}, "entries": []}`,
+      `{"checkpoint": ${JSON.stringify(note)}, "entries": {}}`,
+      `{"checkpoint": 5, "entries": []}`,
+      `{"checkpoint": ${JSON.stringify(note)}, "entries": [{"record": {}, "index": -1, "proof": []}]}`,
+      `{"checkpoint": ${JSON.stringify(note)}, "entries": [{"record": {}, "index": 0, "proof": [1]}]}`,
+      `{"checkpoint": ${JSON.stringify(note)}, "entries": [{"record": {}, "index": 0, "proof": [], "route": {"leaf": 1, "index": 0, "path": []}}]}`,
+      '{"error": {"code": 5, "message": "x"}}',
+      '{"checkpoint": "not a note", "entries": []}',
+    ])
+      expect(await code(bad), bad).toBe('ERR_HUB_REPLY_INVALID');
+    // The router's own refusals pass through as they are.
+    expect(await code('{"error": {"code": "ERR_NOT_FOUND", "message": "none"}}')).toBe(
+      'ERR_NOT_FOUND',
+    );
+    // A checkpoint of another log, though the hub signed it, does not answer for this one.
+    expect(await code(withCheckpoint(hubNote('iota', 2)))).toBe('ERR_NOTE_SIGNATURE');
+    const forged = signNote(
+      formatCheckpoint({ origin: auditOrigin('theta'), size: 2, root: tree.root(2) }),
+      {
+        name: auditOrigin('theta'),
+        privateKey: fx.keys[AGENCY]!.privateKey,
+        publicKey: Buffer.from(fx.keys[AGENCY]!.publicJwk.x, 'base64url'),
+      },
+    );
+    expect(await code(withCheckpoint(forged))).toBe('ERR_NOTE_SIGNATURE');
+  });
+
+  it('the last checkpoint cosigned before a restart stays bound after the restarted witness cosigns a newer one', async () => {
+    await checkpoint('mu', 2);
+    witness.close();
+    startWitness();
+    // The first thing the restarted witness does for this log is cosign a newer checkpoint.
+    await checkpoint('mu', 6, [2]);
+    expect(await standing('mu', hubNote('mu', 6), 5_000)).toBe('cosigned');
+    expect(await standing('mu', hubNote('mu', 2))).toBe('cosigned');
+  });
+
+  // Last in the file: the inconsistency alarm stays until the witness restarts (each restarts it).
+  it('a conflict: the hub signed another root for a size this witness cosigned; evidence kept, the alarm raised, not ok', async () => {
+    await checkpoint('kappa', 4);
+    const other = new MerkleTree((start, end) =>
+      Array.from({ length: end - start }, (_, i) => Buffer.alloc(32, 200 + ((start + i) % 50))),
+    );
+    const evidence = join(fx.dir, 'witness', 'evidence');
+    const before = readdirSync(evidence).length;
+    const a = await answering('kappa', withCheckpoint(hubNote('kappa', 4, other)), () =>
+      witness.inclusionProof('kappa', ID, 0),
+    );
+    expect(a).toMatchObject({ ok: false, witness: 'conflict' });
+    expect(witness.inconsistency).toMatch(/two different roots signed for tree size 4/);
+    expect((await metrics.witnessInconsistent.get()).values[0]?.value).toBe(1);
+    expect(readdirSync(evidence).length).toBe(before + 1);
+    // Asked again: the same answer, no second evidence file; nor when the router adds a
+    // signature line to the note (it is the root that conflicts, not the note's bytes).
+    expect(await standing('kappa', hubNote('kappa', 4, other))).toBe('conflict');
+    expect(readdirSync(evidence).length).toBe(before + 1);
+    const anyone = generateKeyPairSync('ed25519');
+    const line = (i: number) =>
+      cosignCheckpoint(
+        parseNote(hubNote('kappa', 4, other)).text,
+        {
+          name: witnessName(`X-${i}`),
+          privateKey: anyone.privateKey,
+          publicKey: anyone.publicKey.export({ format: 'der', type: 'spki' }).subarray(-32),
+        },
+        1_764_374_400,
+      );
+    for (let i = 0; i < 3; i++)
+      expect(await standing('kappa', `${hubNote('kappa', 4, other)}${line(i)}\n`, 0)).toBe(
+        'conflict',
+      );
+    expect(readdirSync(evidence).length).toBe(before + 1);
+    // However many roots the hub signs for that size, at most REMEMBERED_COSIGNED files.
+    for (let i = 0; i < REMEMBERED_COSIGNED + 8; i++) {
+      const root = Buffer.alloc(32);
+      root.writeUInt32BE(i + 1);
+      const forged = signNote(formatCheckpoint({ origin: auditOrigin('kappa'), size: 4, root }), {
+        name: auditOrigin('kappa'),
+        privateKey: fx.hubKey.privateKey,
+        publicKey: Buffer.from(fx.hubKey.publicJwk.x, 'base64url'),
+      });
+      expect(await standing('kappa', forged, 0)).toBe('conflict');
+    }
+    expect(readdirSync(evidence).length - before).toBe(REMEMBERED_COSIGNED);
+    witness.close();
+    startWitness();
+  });
+
+  it('a conflict whose evidence cannot be written (the disk full, the directory gone) still raises the alarm and answers conflict', async () => {
+    await checkpoint('nu', 3);
+    expect(witness.inconsistency).toBeUndefined();
+    const other = new MerkleTree((start, end) =>
+      Array.from({ length: end - start }, (_, i) => Buffer.alloc(32, 100 + start + i)),
+    );
+    // The evidence directory replaced by a file: every write in it fails (for root too).
+    const evidence = join(fx.dir, 'witness', 'evidence');
+    renameSync(evidence, `${evidence}.kept`);
+    writeFileSync(evidence, '');
+    try {
+      expect(await standing('nu', hubNote('nu', 3, other))).toBe('conflict');
+      expect(witness.inconsistency).toMatch(/two different roots signed for tree size 3/);
+      expect((await metrics.witnessInconsistent.get()).values[0]?.value).toBe(1);
+    } finally {
+      rmSync(evidence);
+      renameSync(`${evidence}.kept`, evidence);
+      witness.close();
+      startWitness();
+    }
+  });
+});
+
+describe('gateway witness - what it remembers of what it cosigned is bounded', () => {
+  it(`the checkpoints of at most ${REMEMBERED_LOGS} logs, the most recently used: a hub signing many logs costs no more`, async () => {
+    await checkpoint('rho', 2);
+    await checkpoint('rho', 3, [2]);
+    expect(await standing('rho', hubNote('rho', 2), 0)).toBe('cosigned');
+    for (let i = 0; i < REMEMBERED_LOGS; i++) await checkpoint(`many${i}`, 2);
+    // rho, least recently used, is forgotten: only its last (on disk) still binds.
+    expect(await standing('rho', hubNote('rho', 2), 0)).toBe('older');
+    expect(await standing('rho', hubNote('rho', 3), 0)).toBe('cosigned');
+  });
+
+  it('a note the hub padded with signature lines is remembered as its text, the hub’s line and the witness’s own (what the evidence of a conflict keeps)', async () => {
+    const padding = Array.from(
+      { length: 60 },
+      (_, i) => `— alert-hub/witness/XX-PAD${i} ${Buffer.alloc(76, i).toString('base64')}\n`,
+    ).join('');
+    // An empty evidence directory (the conflicts above filled it to the store's limit).
+    witness.close();
+    rmSync(join(fx.dir, 'witness', 'evidence'), { recursive: true });
+    startWitness();
+    const padded = `${hubNote('sigma', 4)}${padding}`;
+    nc.publish(auditCheckpointSubject('sigma'), JSON.stringify({ checkpoint: padded, proofs: [] }));
+    published++;
+    await eventually(
+      async () =>
+        (await metrics.witnessed.get()).values.reduce((n, v) => n + v.value, 0) === published,
+      10_000,
+      'the witness to handle the padded checkpoint',
+    );
+    // Forget the note on disk: what is compared and kept as evidence is what is in memory.
+    await checkpoint('sigma', 5, [4]);
+    const other = new MerkleTree((start, end) =>
+      Array.from({ length: end - start }, (_, i) => Buffer.alloc(32, 100 + start + i)),
+    );
+    const evidence = join(fx.dir, 'witness', 'evidence');
+    const before = new Set(readdirSync(evidence));
+    expect(await standing('sigma', hubNote('sigma', 4, other), 0)).toBe('conflict');
+    const added = readdirSync(evidence).filter((f) => !before.has(f));
+    expect(added).toHaveLength(1);
+    const kept = JSON.parse(readFileSync(join(evidence, added[0]!), 'utf8')) as {
+      cosigned: { size: number; note: string };
+    };
+    expect(kept.cosigned.size).toBe(4);
+    expect(parseNote(kept.cosigned.note).signatures.map((x) => x.name)).toEqual([
+      auditOrigin('sigma'),
+      witnessName(AGENCY),
+    ]);
+    witness.close();
+    startWitness();
+  });
+});
+
+describe('gateway witness - a rotated key', () => {
+  it('after a key rotation and a reload the next checkpoint is cosigned with the new key, not the one the gateway started with', async () => {
+    const keyId = (k: SigningKey) =>
+      noteKeyId(
+        witnessName(AGENCY),
+        SignatureType.Cosignature,
+        Buffer.from(k.publicJwk.x, 'base64url'),
+      );
+    const seen: string[] = [];
+    const sub = nc.subscribe(auditCosignatureSubject('omicron', AGENCY), {
+      callback: (_err, m) => {
+        seen.push(m.string());
+      },
+    });
+    await nc.flush();
+    const ownLine = async (n: number) => {
+      await eventually(() => seen.length >= n, 5_000, `${n} cosignatures`);
+      return parseNote(seen[n - 1]!).signatures.find((x) => x.name === witnessName(AGENCY))!;
+    };
+    const before = agencyKey;
+    await checkpoint('omicron', 2);
+    expect((await ownLine(1)).keyId).toEqual(keyId(before));
+    const { privateJwk } = generateSigningJwk('EdDSA');
+    agencyKey = importSigningKey(privateJwk, AGENCY);
+    try {
+      await checkpoint('omicron', 3, [2]);
+      const line = await ownLine(2);
+      expect(line.keyId).toEqual(keyId(agencyKey));
+      expect(line.keyId).not.toEqual(keyId(before));
+    } finally {
+      agencyKey = before;
+      sub.unsubscribe();
+    }
   });
 });

@@ -455,7 +455,12 @@ export class AuditCheckpointer {
         })),
       };
     } catch (err) {
-      return { error: { code: 'ERR_BAD_REQUEST', message: (err as Error).message } };
+      // Only the router's own faults reach here (the request was read above): not the agency's,
+      // and their text stays in the router's log.
+      this.#d.logger.error({ agency, err }, 'a proof request could not be answered');
+      return {
+        error: { code: 'ERR_INTERNAL', message: 'the router could not answer this proof request' },
+      };
     }
   }
 
