@@ -2,8 +2,10 @@ import { AlertHubError } from '@alert-hub/core';
 
 /** hubctl's own failures, merged into core's ErrorCodeTable. */
 export const HubctlErrorCode = {
-  /** A command's input (an option, a file) is not what it needs. */
+  /** A command's input (an option, a file) is not what it needs, or cannot be read. */
   InputInvalid: 'ERR_INPUT_INVALID',
+  /** A file or directory a command writes cannot be written (no such directory, no permission). */
+  OutputFailed: 'ERR_OUTPUT_FAILED',
   /** Something a command needs first is missing (a token, a database, a router key). */
   Prerequisite: 'ERR_PREREQUISITE_MISSING',
   /** A gateway or router answered with an error. */

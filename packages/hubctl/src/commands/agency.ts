@@ -16,6 +16,7 @@ import {
   loadSchemaRegistry,
 } from '@alert-hub/runtime/files';
 import { HubctlError, HubctlErrorCode } from '../errors.js';
+import { reading, readingThenWriting, writing } from '../files.js';
 import { print } from '../output.js';
 import { agencyId } from './agency-id.js';
 import { registerNats } from './nats.js';
@@ -36,26 +37,28 @@ function trustWith(
   doc: JwksDocument | undefined,
 ): TrustStore {
   const mine = `${id}.jwks.json`;
-  const jwks = readdirSync(trustDir)
+  const jwks = reading(() => readdirSync(trustDir), trustDir)
     .filter((f) => f.endsWith('.jwks.json') && f !== mine)
     .sort()
     .map((f) => ({
       source: f,
-      document: JSON.parse(readFileSync(join(trustDir, f), 'utf8')) as unknown,
+      document: reading(
+        () => JSON.parse(readFileSync(join(trustDir, f), 'utf8')) as unknown,
+        join(trustDir, f),
+      ),
     }));
   if (doc) jwks.push({ source: mine, document: doc });
   const rev = join(trustDir, REVOCATIONS_FILE);
+  const revocations = reading(
+    () => (existsSync(rev) ? (JSON.parse(readFileSync(rev, 'utf8')) as unknown) : undefined),
+    rev,
+  );
   return createTrustStore({
     jwks,
     registry,
-    ...(existsSync(rev)
-      ? {
-          revocations: {
-            source: REVOCATIONS_FILE,
-            document: JSON.parse(readFileSync(rev, 'utf8')) as unknown,
-          },
-        }
-      : {}),
+    ...(revocations === undefined
+      ? {}
+      : { revocations: { source: REVOCATIONS_FILE, document: revocations } }),
   });
 }
 
@@ -77,12 +80,12 @@ async function renderNatsConfigWithout(
   file: string,
   args: readonly string[],
 ): Promise<void> {
-  const text = readFileSync(file, 'utf8');
-  rmSync(file);
+  const text = reading(() => readFileSync(file, 'utf8'), file);
+  writing(() => rmSync(file), file);
   try {
     await renderNatsConfig(certs, args);
   } catch (err) {
-    writeFileSync(file, text, { mode: 0o644 });
+    writing(() => writeFileSync(file, text, { mode: 0o644 }), file);
     throw err;
   }
 }
@@ -201,8 +204,14 @@ export function registerAgency(program: Command): void {
           );
         const target = join(trustDir, `${id}.jwks.json`);
         const text = `${JSON.stringify(doc, null, 2)}\n`;
-        const existing = existsSync(target) ? readFileSync(target, 'utf8') : undefined;
-        if (existing !== undefined && JSON.stringify(JSON.parse(existing)) !== JSON.stringify(doc))
+        const existing = reading(
+          () =>
+            existsSync(target)
+              ? JSON.stringify(JSON.parse(readFileSync(target, 'utf8')))
+              : undefined,
+          target,
+        );
+        if (existing !== undefined && existing !== JSON.stringify(doc))
           throw new HubctlError(
             HubctlErrorCode.InputInvalid,
             `${id} is already in ${trustDir} with other keys: a new key is a rotation (docs/operations.md), not an addition`,
@@ -214,7 +223,8 @@ export function registerAgency(program: Command): void {
             HubctlErrorCode.InputInvalid,
             `${id} is not an agency in ${o.jwks}`,
           );
-        if (existing === undefined) writeFileSync(target, text, { mode: 0o644 });
+        if (existing === undefined)
+          writing(() => writeFileSync(target, text, { mode: 0o644 }), target);
         const lines = [
           existing === undefined
             ? `${target}: ${doc.keys.length} key(s) of ${id} added to the trust store`
@@ -222,10 +232,11 @@ export function registerAgency(program: Command): void {
         ];
         let certificate: string | undefined;
         if (o.devCert) {
-          const r = await createDevPki({
-            dir: join(o.certs, 'dev'),
-            principals: [id],
-          });
+          const dev = join(o.certs, 'dev');
+          const r = await readingThenWriting(
+            () => createDevPki({ dir: dev, principals: [id] }),
+            dev,
+          );
           certificate = join(r.dir, `${id}.pem`);
           lines.push(`development certificate: ${certificate} (and ${id}-key.pem)`);
         } else
@@ -236,14 +247,18 @@ export function registerAgency(program: Command): void {
           try {
             await renderNatsConfig(o.certs, natsArgs);
           } catch (err) {
-            if (existing === undefined) rmSync(target);
+            if (existing === undefined) writing(() => rmSync(target), target);
             throw err;
           }
           lines.push(`nats-server configuration rendered again: account and user for ${id}`);
         } else lines.push(NOT_RENDERED);
         let agreementNamesIt: boolean | undefined;
         if (o.agreements) {
-          const set = loadAgreementsFile(o.agreements, registry, trust.agencies).set;
+          const agreements = o.agreements;
+          const set = reading(
+            () => loadAgreementsFile(agreements, registry, trust.agencies),
+            agreements,
+          ).set;
           agreementNamesIt =
             set.agreements.some((a) => a.parties.some((p) => partyMatches(p, id))) ||
             (set.operations ?? []).some((op) => op.members.some((p) => partyMatches(p, id)));
@@ -288,7 +303,10 @@ export function registerAgency(program: Command): void {
       if (!existsSync(target))
         throw new HubctlError(HubctlErrorCode.InputInvalid, `${id} is not in ${trustDir}`);
       // Only an agency's file: never the router's keys, whatever the file is called.
-      const doc = JSON.parse(readFileSync(target, 'utf8')) as Partial<JwksDocument>;
+      const doc = reading(
+        () => JSON.parse(readFileSync(target, 'utf8')) as Partial<JwksDocument>,
+        target,
+      );
       if (doc.principal !== id || doc.role !== 'agency')
         throw new HubctlError(
           HubctlErrorCode.InputInvalid,
@@ -296,9 +314,9 @@ export function registerAgency(program: Command): void {
         );
       const trust = trustWith(trustDir, registry, id, undefined);
       // Refused (ERR_AGREEMENTS_INVALID, every place listed) while an agreement names it.
-      loadAgreementsFile(o.agreements, registry, trust.agencies);
+      reading(() => loadAgreementsFile(o.agreements, registry, trust.agencies), o.agreements);
       if (natsArgs.length > 0) await renderNatsConfigWithout(o.certs, target, natsArgs);
-      else rmSync(target);
+      else writing(() => rmSync(target), target);
       const { lines: reloadLines, reloaded } = await reloadAll(o);
       const lines = [
         `${target} removed: ${id} is no longer a candidate recipient nor a trusted signer once reloaded`,

@@ -3,6 +3,7 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import type { TrustStore } from '@alert-hub/core';
 import { HubctlError, HubctlErrorCode, UsageError } from '../errors.js';
+import { reading } from '../files.js';
 import {
   CSV_HEADER,
   AuditEvent,
@@ -41,7 +42,11 @@ function dbOption() {
     .argParser(collect);
 }
 
-function openAll(files: string[] | string | undefined): SqliteDatabase[] {
+/**
+ * The audit databases named, each read once: a file that is not a database is the input's fault
+ * (`ERR_INPUT_INVALID`), except for `verify` (`probe` false), for which nothing in it verifies.
+ */
+function openAll(files: string[] | string | undefined, probe = true): SqliteDatabase[] {
   const list = Array.isArray(files) ? files : files ? [files] : [];
   if (list.length === 0)
     throw new HubctlError(
@@ -51,7 +56,17 @@ function openAll(files: string[] | string | undefined): SqliteDatabase[] {
   return list.map((f) => {
     if (!existsSync(f))
       throw new HubctlError(HubctlErrorCode.Prerequisite, `no audit database at ${f}`);
-    return openDatabase(f, { readonly: true });
+    const db = reading(() => openDatabase(f, { readonly: true }), f);
+    if (probe)
+      reading(() => {
+        try {
+          db.prepare('SELECT count(*) FROM sqlite_master').get();
+        } catch (err) {
+          db.close();
+          throw err;
+        }
+      }, f);
+    return db;
   });
 }
 
@@ -81,7 +96,7 @@ async function readAnchor(source: string, token: string | undefined): Promise<st
   }
   if (!existsSync(source))
     throw new HubctlError(HubctlErrorCode.InputInvalid, `no anchor file at ${source}`);
-  return readFileSync(source, 'utf8');
+  return reading(() => readFileSync(source, 'utf8'), source);
 }
 
 /** The raw key of an Ed25519 public JWK, or why it is not one. */
@@ -318,7 +333,7 @@ export function registerAudit(program: Command): void {
               HubctlErrorCode.InputInvalid,
               'verify one database at a time: an anchor belongs to one log',
             );
-          const [db] = openAll(files);
+          const [db] = openAll(files, false);
           inputs = { file: files[0]!, db: db!, anchor, hubKey, witnesses };
         } catch (err) {
           // The anchor's service refused or could not be reached: a failure, not wrong usage.

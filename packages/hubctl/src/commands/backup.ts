@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import type { Command } from 'commander';
 import { HubctlError, HubctlErrorCode } from '../errors.js';
 import { openDatabase } from '@alert-hub/runtime/files';
+import { reading, writing } from '../files.js';
 import { print } from '../output.js';
 
 /**
@@ -28,20 +29,35 @@ export function registerBackup(program: Command): void {
           HubctlErrorCode.InputInvalid,
           `${o.out} exists: a backup never overwrites`,
         );
-      mkdirSync(dirname(o.out), { recursive: true, mode: 0o700 });
-      const src = openDatabase(o.db, { readonly: true });
+      // A file that is not a database is the input's fault, found before anything is written.
+      const src = reading(() => {
+        const db = openDatabase(o.db, { readonly: true });
+        try {
+          db.prepare('SELECT count(*) FROM sqlite_master').get();
+          return db;
+        } catch (err) {
+          db.close();
+          throw err;
+        }
+      }, o.db);
       try {
-        await src.backup(o.out);
+        await writing(async () => {
+          mkdirSync(dirname(o.out), { recursive: true, mode: 0o700 });
+          await src.backup(o.out);
+        }, o.out);
       } finally {
         src.close();
       }
       // The copy holds alert text and audit records: private like the original.
-      chmodSync(o.out, 0o600);
+      writing(() => chmodSync(o.out, 0o600), o.out);
       // One file to keep: the copy leaves WAL mode (which the source's header passed on), so that
       // checking it leaves no empty `-wal`/`-shm` beside it. A service opening a restored copy
       // puts it back in WAL mode.
-      const copy = openDatabase(o.out);
-      copy.pragma('journal_mode = DELETE');
+      const copy = writing(() => {
+        const db = openDatabase(o.out);
+        db.pragma('journal_mode = DELETE');
+        return db;
+      }, o.out);
       try {
         const check = copy.pragma('integrity_check', { simple: true });
         const tables = (

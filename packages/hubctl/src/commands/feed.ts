@@ -4,6 +4,7 @@ import {
   authHeaders,
   describeError,
   gatewayOptions,
+  jsonBody,
   request,
   type GatewayTarget,
 } from './http-client.js';
@@ -93,10 +94,9 @@ export function registerFeed(program: Command): void {
         let last: string | undefined;
         let printed = 0;
         for (;;) {
-          const res = await request(`${base}/v1/feed?after=${cursor}&limit=500${typeParam}`, {
-            headers,
-          });
-          const body = (await res.json()) as {
+          const url = `${base}/v1/feed?after=${cursor}&limit=500${typeParam}`;
+          const res = await request(url, { headers });
+          const body = (await jsonBody(res, url)) as {
             items: Item[];
             next: string;
             hasMore: boolean;

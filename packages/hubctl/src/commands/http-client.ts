@@ -34,6 +34,22 @@ export async function request(url: string, init?: RequestInit): Promise<Response
 }
 
 /**
+ * The JSON body of an answer. One that is not JSON (a proxy's error page, a server that is not
+ * the gateway) is `ERR_REQUEST_REFUSED`, naming the URL and the HTTP status.
+ */
+export async function jsonBody(res: Response, url: string): Promise<unknown> {
+  try {
+    return await res.json();
+  } catch {
+    throw new HubctlError(
+      HubctlErrorCode.RequestRefused,
+      `${url} answered HTTP ${res.status} with a body that is not JSON`,
+      { status: res.status },
+    );
+  }
+}
+
+/**
  * {@link request}, then the answer's JSON body: a refusal is thrown as `ERR_REQUEST_REFUSED` with
  * the service's code and issues (and its status), a body that is not JSON reads as undefined.
  */

@@ -10,6 +10,7 @@ import {
 } from '@alert-hub/core';
 import { generateKey, keyPaths, revokeKey, rotateKey } from '@alert-hub/operator';
 import { REVOCATIONS_FILE } from '@alert-hub/runtime/files';
+import { reading, readingThenWriting } from '../files.js';
 import { print, printTable } from '../output.js';
 
 function principalArg(value: string): string {
@@ -61,14 +62,18 @@ export function registerKeys(program: Command): void {
         certs: string;
         json?: boolean;
       }) => {
-        const r = generateKey({
-          certsDir: o.certs,
-          principal: o.agency,
-          role: o.role,
-          alg: o.alg,
-          validDays: o.validDays,
-          ...(o.name ? { name: o.name } : {}),
-        });
+        const r = readingThenWriting(
+          () =>
+            generateKey({
+              certsDir: o.certs,
+              principal: o.agency,
+              role: o.role,
+              alg: o.alg,
+              validDays: o.validDays,
+              ...(o.name ? { name: o.name } : {}),
+            }),
+          o.certs,
+        );
         print(o.json, { kid: r.kid, privateFile: r.privateFile, jwksFile: r.jwksFile }, [
           `generated ${o.alg} key ${r.kid} for ${o.agency}`,
           `  private key (keep secret, never commit): ${r.privateFile}`,
@@ -109,13 +114,17 @@ export function registerKeys(program: Command): void {
         certs: string;
         json?: boolean;
       }) => {
-        const r = rotateKey({
-          certsDir: o.certs,
-          principal: o.agency,
-          overlapDays: o.overlapDays,
-          validDays: o.validDays,
-          ...(o.alg ? { alg: o.alg } : {}),
-        });
+        const r = readingThenWriting(
+          () =>
+            rotateKey({
+              certsDir: o.certs,
+              principal: o.agency,
+              overlapDays: o.overlapDays,
+              validDays: o.validDays,
+              ...(o.alg ? { alg: o.alg } : {}),
+            }),
+          o.certs,
+        );
         print(o.json, r, [
           `new key ${r.kid} for ${o.agency}: ${r.privateFile}`,
           ...r.retired.map((k) => `  old key ${k.kid} now valid until ${k.notAfter}`),
@@ -136,7 +145,10 @@ export function registerKeys(program: Command): void {
     .addOption(certs())
     .option('--json', 'print JSON')
     .action((o: { kid: string; reason: Revocation['reason']; certs: string; json?: boolean }) => {
-      const r = revokeKey({ certsDir: o.certs, kid: o.kid, reason: o.reason });
+      const r = readingThenWriting(
+        () => revokeKey({ certsDir: o.certs, kid: o.kid, reason: o.reason }),
+        o.certs,
+      );
       print(o.json, r, [`revoked ${r.kid} of ${r.principal} at ${r.revokedAt} (${r.reason})`]);
     });
 
@@ -151,15 +163,18 @@ export function registerKeys(program: Command): void {
       const revFile = join(trustDir, REVOCATIONS_FILE);
       const revoked = new Set(
         existsSync(revFile)
-          ? (JSON.parse(readFileSync(revFile, 'utf8')) as { revoked: Revocation[] }).revoked.map(
-              (r) => r.kid,
-            )
+          ? reading(
+              () => JSON.parse(readFileSync(revFile, 'utf8')) as { revoked: Revocation[] },
+              revFile,
+            ).revoked.map((r) => r.kid)
           : [],
       );
       const now = new Date().toISOString();
-      const rows = (existsSync(trustDir) ? readdirSync(trustDir) : [])
+      const docs = reading(() => (existsSync(trustDir) ? readdirSync(trustDir) : []), trustDir)
         .filter((f) => f.endsWith('.jwks.json'))
-        .map((f) => JSON.parse(readFileSync(join(trustDir, f), 'utf8')) as JwksDocument)
+        .map((f) => join(trustDir, f))
+        .map((f) => reading(() => JSON.parse(readFileSync(f, 'utf8')) as JwksDocument, f));
+      const rows = docs
         .filter((d) => !o.agency || d.principal === o.agency)
         .flatMap((d) =>
           d.keys.map((k) => ({

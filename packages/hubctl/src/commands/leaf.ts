@@ -1,6 +1,10 @@
+import { accessSync, constants } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
+import { AlertHubError } from '@alert-hub/core';
 import { devPkiPaths } from '@alert-hub/operator';
+import { HubctlError, HubctlErrorCode } from '../errors.js';
+import { reading } from '../files.js';
 import { print } from '../output.js';
 import { agencyId } from './agency-id.js';
 
@@ -34,15 +38,36 @@ export function registerLeaf(program: Command): void {
         const { connectNats, provisionLeafNode } = await import('@alert-hub/runtime');
         const dir = resolve(o.tlsDir ?? join(o.certs, 'dev'));
         const ops = devPkiPaths(dir, 'ops');
-        const nc = await connectNats({
-          servers: o.server,
-          name: `hubctl leaf provision ${o.agency}`,
-          tls: { caFile: ops.caFile, certFile: ops.certFile, keyFile: ops.keyFile },
+        // The client reads them only once connected: a file missing is the input, not the network.
+        reading(() => {
+          for (const f of [ops.caFile, ops.certFile, ops.keyFile]) accessSync(f, constants.R_OK);
         });
+        let nc: Awaited<ReturnType<typeof connectNats>>;
         try {
-          const cfg = await provisionLeafNode(nc, o.agency, {
-            ...(o.maxAgeMs ? { limits: { maxAgeMs: o.maxAgeMs } } : {}),
+          nc = await connectNats({
+            servers: o.server,
+            name: `hubctl leaf provision ${o.agency}`,
+            tls: { caFile: ops.caFile, certFile: ops.certFile, keyFile: ops.keyFile },
           });
+        } catch (err) {
+          throw new HubctlError(
+            HubctlErrorCode.Network,
+            `the leaf node at ${o.server} cannot be reached: ${(err as Error).message}`,
+          );
+        }
+        try {
+          let cfg: Awaited<ReturnType<typeof provisionLeafNode>>;
+          try {
+            cfg = await provisionLeafNode(nc, o.agency, {
+              ...(o.maxAgeMs ? { limits: { maxAgeMs: o.maxAgeMs } } : {}),
+            });
+          } catch (err) {
+            if (err instanceof AlertHubError) throw err;
+            throw new HubctlError(
+              HubctlErrorCode.RequestRefused,
+              `the leaf node at ${o.server} refused the outbox stream: ${(err as Error).message}`,
+            );
+          }
           const result = {
             stream: cfg.name,
             subjects: cfg.subjects,

@@ -1,6 +1,6 @@
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import {
   DEFAULT_AGENCY_LIMITS,
   createDevPki,
@@ -21,9 +21,11 @@ import { readFileSync } from 'node:fs';
 import { print } from '../output.js';
 import { agencyId } from './agency-id.js';
 import { HubctlError, HubctlErrorCode } from '../errors.js';
+import { reading, readingThenWriting, writing } from '../files.js';
 
 function registry(certs: string) {
-  const trust = loadTrustStore(join(certs, 'trust'), loadSchemaRegistry(DEFAULT_SCHEMAS_DIR));
+  const dir = join(certs, 'trust');
+  const trust = reading(() => loadTrustStore(dir, loadSchemaRegistry(DEFAULT_SCHEMAS_DIR)), dir);
   return {
     agencies: trust.agencies,
     routers: trust.principals.filter((p) => p.role === 'router').map((p) => p.id),
@@ -32,7 +34,7 @@ function registry(certs: string) {
 
 function positive(v: string): number {
   const n = Number(v);
-  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`${v} is not a positive integer`);
+  if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('a positive integer');
   return n;
 }
 
@@ -167,7 +169,10 @@ export function registerNats(program: Command): void {
         const tlsDir = resolve(o.tlsDir ?? join(o.certs, 'dev'));
         const p = devPkiPaths(tlsDir);
         const identities = o.identities
-          ? (parseYaml(readFileSync(o.identities, 'utf8')) as Record<string, string>)
+          ? reading(
+              () => parseYaml(readFileSync(o.identities!, 'utf8')) as Record<string, string>,
+              o.identities,
+            )
           : undefined;
         if (o.monitor !== false && !o.monitorAny && !isLoopback(o.monitor))
           throw new HubctlError(
@@ -180,11 +185,20 @@ export function registerNats(program: Command): void {
           ...(o.maxPayload === undefined ? {} : { maxPayload: o.maxPayload }),
         };
         const limitsByAgency = o.limits
-          ? (parseYaml(readFileSync(o.limits, 'utf8')) as Record<string, Partial<AgencyLimits>>)
+          ? reading(
+              () =>
+                parseYaml(readFileSync(o.limits!, 'utf8')) as Record<string, Partial<AgencyLimits>>,
+              o.limits,
+            )
           : undefined;
         if (o.leaf !== undefined) {
-          if (!agencies.includes(o.leaf)) throw new Error(`${o.leaf} is not in the registry`);
-          if (!o.hubUrl?.length) throw new Error('--leaf needs at least one --hub-url');
+          if (!agencies.includes(o.leaf))
+            throw new HubctlError(HubctlErrorCode.InputInvalid, `${o.leaf} is not in the registry`);
+          if (!o.hubUrl?.length)
+            throw new HubctlError(
+              HubctlErrorCode.InputInvalid,
+              '--leaf needs at least one --hub-url',
+            );
           const leafCert = devPkiPaths(tlsDir, leafCertName(o.leaf));
           const text = renderLeafNodeConfig({
             agency: o.leaf,
@@ -219,7 +233,11 @@ export function registerNats(program: Command): void {
           ...(o.auditLogs?.length ? { auditLogs: o.auditLogs } : {}),
         };
         if (o.cluster !== undefined) {
-          if (!o.outDir) throw new Error('--cluster writes one file per node: give --out-dir');
+          if (!o.outDir)
+            throw new HubctlError(
+              HubctlErrorCode.InputInvalid,
+              '--cluster writes one file per node: give --out-dir',
+            );
           let nodes: ReturnType<typeof planCluster>;
           try {
             nodes = planCluster(o.cluster, {
@@ -239,7 +257,8 @@ export function registerNats(program: Command): void {
             storeDir: o.storeDir,
             ...(o.maxFileStore === undefined ? {} : { maxFileStore: o.maxFileStore }),
           });
-          mkdirSync(o.outDir, { recursive: true, mode: 0o700 });
+          const outDir = o.outDir;
+          writing(() => mkdirSync(outDir, { recursive: true, mode: 0o700 }), outDir);
           for (const c of configs)
             writePrivate(join(o.outDir, `${c.node.host}.conf`), c.text + leafBlock);
           process.stderr.write(
@@ -299,13 +318,17 @@ export function registerNats(program: Command): void {
         json?: boolean;
       }) => {
         const { agencies, routers } = registry(o.certs);
-        const r = await createDevPki({
-          dir: join(o.certs, 'dev'),
-          principals: [...routers, ...agencies, ...o.leaf.map(leafCertName)],
-          hosts: o.host,
-          days: o.days,
-          force: o.force ?? false,
-        });
+        const r = await readingThenWriting(
+          () =>
+            createDevPki({
+              dir: join(o.certs, 'dev'),
+              principals: [...routers, ...agencies, ...o.leaf.map(leafCertName)],
+              hosts: o.host,
+              days: o.days,
+              force: o.force ?? false,
+            }),
+          join(o.certs, 'dev'),
+        );
         print(o.json, r, [
           `development PKI in ${r.dir}: ${r.created.length} new file(s)`,
           ...r.created.map((f) => `  ${f}`),
@@ -321,6 +344,8 @@ export function registerNats(program: Command): void {
  * all by an older hubctl, or made by hand) is made private first, before the new text is in it.
  */
 function writePrivate(file: string, text: string): void {
-  if (existsSync(file)) chmodSync(file, 0o600);
-  writeFileSync(file, text, { mode: 0o600 });
+  writing(() => {
+    if (existsSync(file)) chmodSync(file, 0o600);
+    writeFileSync(file, text, { mode: 0o600 });
+  }, file);
 }

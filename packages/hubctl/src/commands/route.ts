@@ -7,6 +7,7 @@ import {
   loadSchemaRegistry,
 } from '@alert-hub/runtime/files';
 import { HubctlError, HubctlErrorCode } from '../errors.js';
+import { reading } from '../files.js';
 import { print, printTable } from '../output.js';
 import { openTrustStore, trustOption } from './trust-option.js';
 import { prepareAsGateway, readInput } from './validate.js';
@@ -73,7 +74,10 @@ export function registerRoute(program: Command): void {
           return;
         }
         const trust = openTrustStore(o.trust, registry);
-        const { set } = loadAgreementsFile(o.agreements, registry, trust.agencies);
+        const { set } = reading(
+          () => loadAgreementsFile(o.agreements, registry, trust.agencies),
+          o.agreements,
+        );
         const d = decideRoute({
           agreements: set,
           alert: checked.value,
@@ -107,7 +111,7 @@ export function registerRoute(program: Command): void {
 
 /** Reads `--prior`: the origin of the retracted alert and who received it under which agreement. */
 function readPrior(file: string): PriorRouting {
-  const doc = parseJsonText(readFileSync(file, 'utf8')) as {
+  const doc = parseJsonText(reading(() => readFileSync(file, 'utf8'), file)) as {
     origin?: unknown;
     allowed?: {
       recipient?: unknown;

@@ -7,6 +7,7 @@ import {
   authHeaders,
   describeError,
   gatewayOptions,
+  jsonBody,
   request,
   type GatewayTarget,
 } from './http-client.js';
@@ -107,7 +108,7 @@ export function registerSend(program: Command): void {
           headers,
           body: JSON.stringify(alert),
         });
-        body = (await res.json()) as Record<string, unknown>;
+        body = (await jsonBody(res, `${base}/v1/alerts`)) as Record<string, unknown>;
         if (!resendable(res.status, body) || attempt >= o.retries) break;
         // The 503 names the id the alert was given; a copy may already be on its way.
         alert = withId(alert, body['id']);
@@ -136,7 +137,7 @@ export function registerSend(program: Command): void {
         headers,
         body: JSON.stringify(pending.map((p) => p.item)),
       });
-      const body = (await res.json()) as Record<string, unknown>;
+      const body = (await jsonBody(res, `${base}/v1/alerts:batch`)) as Record<string, unknown>;
       if (res.status !== 200) {
         if (resendable(res.status, body) && attempt < o.retries) {
           await waitBeforeRetry(res, attempt + 1);

@@ -3,6 +3,7 @@ import { Option } from 'commander';
 import type { SchemaRegistry, TrustStore } from '@alert-hub/core';
 import { HubctlError, HubctlErrorCode } from '../errors.js';
 import { loadTrustStore } from '@alert-hub/runtime/files';
+import { reading } from '../files.js';
 
 /**
  * `--trust <dir>`: the trust store, `certs/trust` under the working directory by default (where
@@ -19,5 +20,5 @@ export function openTrustStore(dir: string, registry: SchemaRegistry): TrustStor
       HubctlErrorCode.Prerequisite,
       `no trust store at ${dir}: run this where hubctl keys generate made certs/, or pass --trust <dir>`,
     );
-  return loadTrustStore(dir, registry);
+  return reading(() => loadTrustStore(dir, registry), dir);
 }

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { decodeUtf8Strict, newAlertId, normaliseAlert, type Normalisation } from '@alert-hub/core';
 import { DEFAULT_SCHEMAS_DIR, loadSchemaRegistry } from '@alert-hub/runtime/files';
-import { HubctlError, HubctlErrorCode } from '../errors.js';
+import { reading } from '../files.js';
 import { print } from '../output.js';
 import { parseAlerts } from './send.js';
 
@@ -11,14 +11,8 @@ import { parseAlerts } from './send.js';
  * UTF-8 (an invalid byte is an error, never U+FFFD) and no byte-order mark.
  */
 export function readInput(file: string): string {
-  let bytes: Buffer;
-  try {
-    bytes = readFileSync(file === '-' ? 0 : file);
-  } catch (err) {
-    // A file that is not there or cannot be read: the input, with its code like every failure.
-    throw new HubctlError(HubctlErrorCode.InputInvalid, (err as Error).message);
-  }
-  return decodeUtf8Strict(bytes);
+  // A file that is not there or cannot be read: the input, with its code like every failure.
+  return decodeUtf8Strict(reading(() => readFileSync(file === '-' ? 0 : file)));
 }
 
 /**
@@ -76,7 +70,7 @@ export function registerValidate(program: Command): void {
     .option('--origin <agency>', 'your agency, used where origin is left out')
     .option('--json', 'print JSON')
     .action((file: string, o: { schemas: string; origin?: string; json?: boolean }) => {
-      const registry = loadSchemaRegistry(o.schemas);
+      const registry = reading(() => loadSchemaRegistry(o.schemas), o.schemas);
       const { items, single } = parseAlerts(readInput(file));
       const results = items.map((item, index) => {
         // Identifiers as officers type them become machine form first, as the gateway's intake does.
