@@ -2,7 +2,7 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Locator, Page } from 'playwright-core';
 import { seizureReport, startLocalHub, type LocalHub } from '@alert-hub/testkit';
-import { asSubmission, sampleRetraction } from '@alert-hub/testkit/samples';
+import { asSubmission, sampleConsigneeFlag, sampleRetraction } from '@alert-hub/testkit/samples';
 import { launchChromium, screenshot, type Browser } from './chromium.js';
 
 // One hub and one Chromium for the whole file: the machine is shared, the tests are few.
@@ -196,6 +196,44 @@ describe('agency console in Chromium', () => {
     await reason.waitFor();
     await expect(directionOf(reason)).resolves.toBe('rtl');
     await page.locator('#back').click();
+
+    // An alert without a summary shows its gist, several values in one cell: a right-to-left
+    // override in one (the consignee's name) reverses that value only, never the country and the
+    // reason after it, which stay to its right in a left-to-right reading.
+    const flag = await send(
+      SG,
+      asSubmission(
+        sampleConsigneeFlag(SG, { consignee: { name: '\u202Eabc Shell', country: 'MY' } }),
+      ),
+    );
+    const gist = page.locator(`tr[data-alert-id="${flag.id}"] td.summary`);
+    await gist.waitFor({ timeout: 20_000 });
+    // Where the browser lays out one part of the cell's text (the page's own Range; this file is
+    // compiled without the DOM's types).
+    type Box = { left: number; right: number };
+    type DomView = {
+      document: {
+        createRange(): {
+          setStart(n: unknown, o: number): void;
+          setEnd(n: unknown, o: number): void;
+          getBoundingClientRect(): Box;
+        };
+      };
+    };
+    const box = (part: string) =>
+      gist.evaluate((td, p) => {
+        const node = (td as unknown as { firstChild: { textContent: string } }).firstChild;
+        const at = node.textContent.indexOf(p);
+        const r = (globalThis as unknown as DomView).document.createRange();
+        r.setStart(node, at);
+        r.setEnd(node, at + p.length);
+        const b = r.getBoundingClientRect();
+        return { left: b.left, right: b.right, found: at >= 0 };
+      }, part);
+    const name = await box('Shell');
+    const country = await box('MY');
+    expect(name.found && country.found).toBe(true);
+    expect(country.left).toBeGreaterThanOrEqual(name.right);
     expectOnlyOrigin(vnUrl());
   }, 60_000);
 

@@ -296,8 +296,9 @@ describe('receipts and outcomes in the consoles, in Chromium', () => {
     await ngPage.locator('#nav-inbox').press('Enter');
     const inboxRow = ngPage.locator(`#inbox tr[data-alert-id="${outcomeId}"]`);
     await inboxRow.waitFor({ timeout: 20_000 });
+    // (the id isolated in its own direction, as every value of the gist: U+2068 ... U+2069)
     await expect(inboxRow.locator('td.summary').textContent()).resolves.toBe(
-      `seizure → ${operationAlert}`,
+      `seizure → \u2068${operationAlert}\u2069`,
     );
     await inboxRow.locator('button').press('Enter');
     await ngPage.locator('#open-answered').press('Enter');

@@ -160,16 +160,22 @@ function graphemes(s: string): string[] {
   );
 }
 
+/**
+ * The gist of an alert without a summary: several of its values in one line, each isolated
+ * (U+2068 FIRST STRONG ISOLATE ... U+2069 POP DIRECTIONAL ISOLATE, Unicode's bidi algorithm), so
+ * each reads in its own direction and none, Arabic or holding a directional override, reorders
+ * the others or the text between them.
+ */
 function gistOf(a: Record<string, unknown>): string {
   const commodities = (list: unknown) =>
     (Array.isArray(list) ? (list as Record<string, Record<string, unknown> | undefined>[]) : [])
       .map((c) =>
         [
-          c['taxon']?.['scientificName'],
-          c['product'],
-          c['quantity'] ? `${String(c['quantity']['value'])} ${String(c['quantity']['unit'])}` : '',
+          text(c['taxon']?.['scientificName']),
+          text(c['product']),
+          c['quantity'] ? `${text(c['quantity']['value'])} ${text(c['quantity']['unit'])}` : '',
         ]
-          .filter((x) => typeof x === 'string' && x !== '')
+          .filter((x) => x !== '')
           .join(' '),
       )
       .join('; ');
@@ -177,7 +183,8 @@ function gistOf(a: Record<string, unknown>): string {
     case 'retraction':
       return `${text(a['action'])} ${text(a['retracts'])}: ${text(a['reason'])}`;
     case 'outcome':
-      return `${t(`outcome.${text(a['result'])}` as MessageKey)} → ${text(a['answers'])}`;
+      // The result is a word of the console's own (its message for the code), not the alert's text.
+      return `${t(`outcome.${typeof a['result'] === 'string' ? a['result'] : ''}` as MessageKey)} → ${text(a['answers'])}`;
     case 'consignee-flag': {
       const c = a['consignee'] as Record<string, unknown> | undefined;
       return `${text(c?.['name'])} (${text(c?.['country'])}): ${text(a['reason'])}`;
@@ -191,7 +198,9 @@ function gistOf(a: Record<string, unknown>): string {
   }
 }
 
-/** A string or number member as text; anything else (absent, an object) as nothing. */
+/** A string or number member as isolated text (see {@link gistOf}); anything else as nothing. */
 function text(v: unknown): string {
-  return typeof v === 'string' || typeof v === 'number' ? String(v) : '';
+  return (typeof v === 'string' && v !== '') || typeof v === 'number'
+    ? `\u2068${String(v)}\u2069`
+    : '';
 }
