@@ -156,14 +156,22 @@ export function useInProcessHub(agencies: readonly string[]) {
   }
 
   /**
-   * A metric of the router's: the first sample of `name` whose `label` is `value`, or (without a
-   * label) the first sample of `name`; 0 when there is none.
+   * One scrape of the router's metrics, read with the function it gives: the first sample of
+   * `name` whose `label` is `value`, or (without a label) the first sample of `name`; 0 when
+   * there is none. Values read from one scrape are of one instant.
    */
-  async function gauge(name: string, label?: string, value?: string): Promise<number> {
+  async function scrape(): Promise<(name: string, label?: string, value?: string) => number> {
     const text = await (await fetch(`${started().url}/metrics`)).text();
-    const labels = label === undefined ? '(?:\\{[^}]*\\})?' : `\\{[^}]*${label}="${value}"[^}]*\\}`;
-    const m = new RegExp(`^${name}${labels} (\\S+)$`, 'm').exec(text);
-    return m ? Number(m[1]) : 0;
+    return (name, label, value) => {
+      const labels =
+        label === undefined ? '(?:\\{[^}]*\\})?' : `\\{[^}]*${label}="${value}"[^}]*\\}`;
+      const m = new RegExp(`^${name}${labels} (\\S+)$`, 'm').exec(text);
+      return m ? Number(m[1]) : 0;
+    };
+  }
+  /** A metric of the router's, from a scrape of its own (see {@link scrape}). */
+  async function gauge(name: string, label?: string, value?: string): Promise<number> {
+    return (await scrape())(name, label, value);
   }
 
   return {
@@ -189,6 +197,7 @@ export function useInProcessHub(agencies: readonly string[]) {
     inboxHolding,
     readiness,
     gauge,
+    scrape,
   };
 }
 
