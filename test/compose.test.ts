@@ -99,8 +99,12 @@ describe('docker-compose.yml', () => {
         expect(c.streams).toMatchObject({ replicas: 3, leaves: ['NG-NCS'] });
       }
       if (name.startsWith('gateway-')) expect(gatewayConfig({}, file).clients).toHaveLength(1);
-      if (name === 'gateway-ng')
-        expect(gatewayConfig({}, file).nats.servers).toEqual(['tls://nats-leaf-ng:4222']);
+      // Behind its leaf: the leaf for the outbox, the hub for everything else.
+      if (name === 'gateway-ng') {
+        const c = gatewayConfig({}, file);
+        expect(c.outbox.servers).toEqual(['tls://nats-leaf-ng:4222']);
+        expect(c.nats.servers).toEqual(NATS_NODES.map((n) => `tls://${n}:4222`));
+      }
     }
     const natsServer = findNatsServer(process.env);
     for (const name of [...NATS_NODES, 'nats-leaf-ng']) {

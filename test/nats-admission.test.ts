@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createDevPki,
   devPkiPaths,
+  leafAccountName,
   leafCertName,
   renderLeafListenerBlock,
   renderNatsSecurityConfig,
@@ -174,7 +175,7 @@ describe('hub cluster - an agency cannot join it', () => {
     });
 });
 
-describe('hub leaf listener - only a leaf certificate, into its agency’s account', () => {
+describe('hub leaf listener - only a leaf certificate, into its own account', () => {
   const leafPeer = (name: string, tls: Partial<TlsFiles>) =>
     startPeer(
       name,
@@ -209,7 +210,7 @@ describe('hub leaf listener - only a leaf certificate, into its agency’s accou
       }
     });
 
-  it(`a leaf with ${AGENCY}'s leaf certificate lands in ${AGENCY}'s account`, async () => {
+  it(`a leaf with ${AGENCY}'s leaf certificate lands in its own account, not ${AGENCY}'s`, async () => {
     const peer = leafPeer('leaf-own-certificate', certOf(leafCertName(AGENCY)));
     try {
       expect(
@@ -218,7 +219,7 @@ describe('hub leaf listener - only a leaf certificate, into its agency’s accou
           20_000,
           'the leaf connected',
         ),
-      ).toEqual([AGENCY]);
+      ).toEqual([leafAccountName(AGENCY)]);
     } finally {
       peer.stop();
     }

@@ -74,11 +74,19 @@ describe('hubctl nats-config - cluster and leaf nodes', () => {
       expect(routes.sort()).toEqual([1, 2, 3].filter((i) => i !== n).map((i) => `nats-${i}`));
       expect(text).toContain('authorization { user: "route@principals.alert-hub.example" }');
       expect(text).toMatch(/cluster \{[^]*verify_and_map: true[^]*\}/);
-      // The leaf's certificate lands in its agency's account, which exports the leaf's API to the hub.
+      // The leaf's certificate lands in an account of its own, which exports the leaf's API to
+      // the hub and imports nothing.
       expect(text).toContain(
-        '{ user: "ng-ncs.leaf@principals.alert-hub.example", account: "NG-NCS" }',
+        '{ user: "ng-ncs.leaf@principals.alert-hub.example", account: "NG-NCS-LEAF" }',
       );
-      expect(text).toContain('{ service: { account: "NG-NCS", subject: "$JS.NG-NCS.API.>" } }');
+      expect(text).toContain(
+        '{ service: { account: "NG-NCS-LEAF", subject: "$JS.NG-NCS.API.>" } }',
+      );
+      const start = text.indexOf('  "NG-NCS-LEAF" {\n');
+      const leafAccount = text.slice(start, text.indexOf('\n  }\n', start));
+      expect(leafAccount).toContain('exports: [');
+      expect(leafAccount).not.toContain('imports: [');
+      expect(leafAccount).not.toContain('users: [');
       expect(text).toContain('leafnodes {');
       expect(natsTest(file)).toContain('is valid');
     }

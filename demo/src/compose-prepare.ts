@@ -195,13 +195,12 @@ for (const a of COMPOSE_AGENCIES) {
       trustDir: inRoot('certs/trust'),
       dataDir: '/var/lib/alert-hub',
       http: { host: '0.0.0.0', port: 8080 },
-      nats: {
-        servers: (COMPOSE_LEAVES as readonly string[]).includes(a.id)
-          ? [`tls://${leafHost(a.id)}:4222`]
-          : hubServers,
-        tls: tls(a.id),
-      },
-      ...((COMPOSE_LEAVES as readonly string[]).includes(a.id) ? { outbox: { leaf: true } } : {}),
+      // Behind a leaf node, a gateway stores what it sends in the leaf's outbox and reaches the
+      // hub for everything else by its own connection.
+      nats: { servers: hubServers, tls: tls(a.id) },
+      ...((COMPOSE_LEAVES as readonly string[]).includes(a.id)
+        ? { outbox: { servers: [`tls://${leafHost(a.id)}:4222`] } }
+        : {}),
       clients: [
         {
           name: `${a.id} systems`,

@@ -1,7 +1,7 @@
 import { HUB_ACCOUNT, OPS_IDENTITY, natsIdentity } from './nats-config.js';
 import { renderJetStreamBlock, renderTlsBlock, renderUser, type TlsFiles } from './conf-blocks.js';
 import {
-  agencyPermissions,
+  inboxPrefix,
   inboundSubjects,
   leafDomain,
   leafJsApiPrefix,
@@ -25,41 +25,65 @@ export function leafCertName(agency: string): string {
 export const DEFAULT_LEAF_PORT = 7422;
 
 /**
- * What the hub's configuration adds for an agency that runs a leaf node, in its account and in
- * the hub's account. The agency's inbound stream at the hub sources the leaf's outbox: it creates
- * a consumer there through the leaf's JetStream API (exported by the agency's account to the hub's alone),
- * receives on a deliver prefix (exported as a stream) and answers flow control (exported as a
- * service; without it the source stalls on nats-server 2.9 without any error). The leaf's own
- * user is not in the account: it is a user of the leaf listener alone
- * ({@link renderLeafListenerBlock}), so its certificate opens no client connection.
+ * The hub's account that `agency`'s leaf node lands in: an account of its own, not the agency's.
+ * Its name holds two hyphens, which no agency id does.
+ */
+export function leafAccountName(agency: string): string {
+  return `${agency}-LEAF`;
+}
+
+/**
+ * What the hub's configuration adds for an agency that runs a leaf node: an account of the leaf's
+ * own ({@link leafAccountName}), and imports of the hub's account. The agency's inbound stream at
+ * the hub sources the leaf's outbox: it creates a consumer there through the leaf's JetStream API
+ * (exported by the leaf's account to the hub's alone), receives on a deliver prefix (exported as a
+ * stream) and answers flow control (exported as a service; without it the source stalls on
+ * nats-server 2.9 without any error).
+ *
+ * The leaf's account imports nothing. A leaf is the agency's own software, and nats-server 2.9
+ * checks no permission on what a leaf sends and takes the subject of a message from a leaf from
+ * after an `@` in a `$JS.ACK.` reply, at every hop: a leaf in the agency's account could send
+ * through any service the account imports under another subject (through the feed consumer's
+ * INFO, any request of the hub's JetStream API, a stream deleted). Here nothing it sends reaches
+ * the hub but the source's deliveries. The agency's gateway reaches the hub by its own
+ * connection, as every gateway does, and its leaf only for the outbox.
+ *
+ * The leaf's own user is not in any account of client users: it is a user of the leaf listener
+ * alone ({@link renderLeafListenerBlock}), so its certificate opens no client connection.
  */
 export function leafAccountParts(agency: string): {
-  /** Exports of the agency's account. */
-  exports: string[];
+  /** The leaf's account, with its exports to the hub's account. */
+  account: string[];
   /** Imports of the hub's account. */
   hubImports: string[];
 } {
+  const account = leafAccountName(agency);
   const api = `${leafJsApiPrefix(agency)}.>`;
   const deliver = `${leafSourceDeliverPrefix(agency)}.>`;
   const fc = leafSourceFlowControl(agency);
   return {
-    exports: [
+    account: [
+      `  ${q(account)} {`,
+      `    # ${agency}'s leaf node: its outbox, sourced by the hub; it imports nothing of the hub`,
+      '    exports: [',
       `      { service: ${q(api)}, accounts: [${q(HUB_ACCOUNT)}] }`,
       `      { stream: ${q(deliver)}, accounts: [${q(HUB_ACCOUNT)}] }`,
       `      { service: ${q(fc)}, accounts: [${q(HUB_ACCOUNT)}] }`,
+      '    ]',
+      '  }',
     ],
     hubImports: [
-      `      { service: { account: ${q(agency)}, subject: ${q(api)} } }`,
-      `      { stream: { account: ${q(agency)}, subject: ${q(deliver)} } }`,
-      `      { service: { account: ${q(agency)}, subject: ${q(fc)} } }`,
+      `      { service: { account: ${q(account)}, subject: ${q(api)} } }`,
+      `      { stream: { account: ${q(account)}, subject: ${q(deliver)} } }`,
+      `      { service: { account: ${q(account)}, subject: ${q(fc)} } }`,
     ],
   };
 }
 
 /**
  * The hub's leaf-node listener: mutual TLS, and users of its own, one per agency that runs a
- * leaf, each the leaf certificate's identity bound to that agency's account (`verify_and_map`).
- * A leaf lands in its agency's account and nowhere else. Any other certificate is refused, one
+ * leaf, each the leaf certificate's identity bound to that leaf's account ({@link leafAccountName},
+ * `verify_and_map`). A leaf lands in its own account and nowhere else. Any other certificate is refused, one
  * that maps to a client user too (an agency's gateway, the router): without these users
  * nats-server 2.9 would map a leaf by the client users and admit it into that user's account.
  * Without a certificate a leaf is refused (never accepted into the global account).
@@ -88,7 +112,8 @@ export function renderLeafListenerBlock(o: {
     '  authorization {',
     '    users: [',
     ...o.leaves.map(
-      (a) => `      { user: ${q(leafIdentity(a))}, account: ${q(a)} }  # ${a}'s leaf node`,
+      (a) =>
+        `      { user: ${q(leafIdentity(a))}, account: ${q(leafAccountName(a))} }  # ${a}'s leaf node`,
     ),
     '    ]',
     '  }',
@@ -111,24 +136,23 @@ export interface LeafNodeOptions {
 
 /**
  * The leaf node's security and link: client TLS mapped to users, one account holding the
- * gateway's user (the same least privilege as on the hub) and the agency's operators, and a
- * remote to every hub node bound to the agency's account. `deny_exports` keeps the gateway's
- * inbound publishes on the leaf: they reach the hub only through the outbox stream, which the
- * hub sources, so that a 202 means "stored at the agency".
+ * gateway's user and the agency's operators, and a remote to every hub node. The gateway's user
+ * may only store its agency's alerts and receipts in the outbox and read the outbox's state
+ * (stream info, to tell when an alert expired there before the hub had it): everything else it
+ * reaches at the hub by its own connection. `deny_exports` keeps the gateway's inbound publishes
+ * on the leaf: they reach the hub only through the outbox stream, which the hub sources, so that
+ * a 202 means "stored at the agency".
  */
 export function renderLeafNodeParts(o: LeafNodeOptions): string {
-  const p = agencyPermissions(o.agency);
   return [
     ...renderTlsBlock(o.tls, { indent: 0, verifyAndMap: true, timeoutS: 2 }),
     'accounts {',
     `  ${q(o.agency)} {`,
     '    jetstream: enabled',
     '    users: [',
-    // The gateway also reads its outbox's state (stream info, nothing else) to tell when an
-    // alert expired there before the hub had it.
     renderUser(o.gatewayIdentity ?? natsIdentity(o.agency), `${o.agency}'s gateway`, {
-      ...p,
-      publish: [...p.publish, `$JS.API.STREAM.INFO.${outboxStreamName(o.agency)}`],
+      publish: [inboundSubjects(o.agency), `$JS.API.STREAM.INFO.${outboxStreamName(o.agency)}`],
+      subscribe: [`${inboxPrefix(o.agency)}.>`],
     }),
     `      { user: ${q(o.operatorIdentity ?? OPS_IDENTITY)} }`,
     '    ]',

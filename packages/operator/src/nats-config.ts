@@ -76,9 +76,10 @@ export interface NatsSecurityOptions {
   readonly permissionOverrides?: Readonly<Record<string, SubjectPermissions>>;
   readonly grantOverrides?: Readonly<Record<string, AgencyGrants>>;
   /**
-   * Agencies that run a leaf node: their account exports the leaf's JetStream API to the hub's
-   * account, which sources the leaf's outbox (see `leafAccountParts`); the leaf's certificate is
-   * admitted by the leaf listener alone (`renderLeafListenerBlock`).
+   * Agencies that run a leaf node: each leaf has an account of its own, which exports the leaf's
+   * JetStream API to the hub's account and imports nothing; the hub sources the leaf's outbox
+   * (see `leafAccountParts`); the leaf's certificate is admitted by the leaf listener alone
+   * (`renderLeafListenerBlock`).
    */
   readonly leaves?: readonly string[];
 }
@@ -122,11 +123,15 @@ export function renderNatsSecurityConfig(o: NatsSecurityOptions): string {
   const exports: string[] = [];
   const agencies: string[] = [];
   const hubImports: string[] = [];
+  const leafAccounts: string[] = [];
   for (const a of o.leaves ?? [])
     if (!o.agencies.includes(a)) throw new Error(`leaf node for ${a}, which is not an agency`);
   for (const a of o.agencies) {
     const leaf = o.leaves?.includes(a) ? leafAccountParts(a) : undefined;
-    if (leaf) hubImports.push(...leaf.hubImports);
+    if (leaf) {
+      hubImports.push(...leaf.hubImports);
+      leafAccounts.push(...leaf.account);
+    }
     const g = o.grantOverrides?.[a] ?? agencyGrants(a, undefined, o.auditLogs);
     const l = limitsOf(o, a);
     for (const { hub, stream } of g.grants)
@@ -142,7 +147,6 @@ export function renderNatsSecurityConfig(o: NatsSecurityOptions): string {
         '    users: [',
         renderUser(id(a), `${a}'s gateway`, o.permissionOverrides?.[a] ?? agencyPermissions(a, g)),
         '    ]',
-        ...(leaf ? ['    exports: [', ...leaf.exports, '    ]'] : []),
         '    imports: [',
         ...g.streams.map(
           (subject) => `      { stream: { account: ${q(HUB_ACCOUNT)}, subject: ${q(subject)} } }`,
@@ -172,6 +176,7 @@ export function renderNatsSecurityConfig(o: NatsSecurityOptions): string {
     ...(hubImports.length ? ['    imports: [', ...hubImports, '    ]'] : []),
     '  }',
     ...agencies,
+    ...leafAccounts,
     `  ${SYSTEM_ACCOUNT} {`,
     `    users: [ { user: ${q(OPS_IDENTITY)} } ]`,
     '  }',

@@ -62,9 +62,11 @@ export interface LocalHubOptions {
 export interface LocalLeaf {
   readonly agency: string;
   readonly nats: NatsServer;
-  /** One proxy per hub node. */
+  /** One proxy per hub node: the leaf's link. */
   readonly links: readonly TcpProxy[];
-  /** Cuts the link to every hub node. */
+  /** One proxy per hub node: the agency's gateway's connection to the hub, the same line. */
+  readonly gatewayLinks: readonly TcpProxy[];
+  /** Cuts the line to every hub node: the leaf's link and the gateway's connection. */
   cut(): void;
   restore(): void;
   /** A connection to the leaf as the agency's operators (full JetStream in its own domain). */
@@ -253,6 +255,13 @@ export async function startLocalHub(o: LocalHubOptions): Promise<LocalHub> {
         started.push({ stop: () => link.close() });
         links.push(link);
       }
+      // The agency's gateway reaches the hub by its own connection, over the same line.
+      const gatewayLinks: TcpProxy[] = [];
+      for (const url of natsUrls) {
+        const link = await startTcpProxy(Number(new URL(url).port));
+        started.push({ stop: () => link.close() });
+        gatewayLinks.push(link);
+      }
       const leafCert = devPkiPaths(pkiDir, leafCertName(agency));
       const leafNats = await startNatsServer({
         dir: join(dir, `leaf-${agency}`),
@@ -284,8 +293,9 @@ export async function startLocalHub(o: LocalHubOptions): Promise<LocalHub> {
         agency,
         nats: leafNats,
         links,
-        cut: () => links.forEach((l) => l.cut()),
-        restore: () => links.forEach((l) => l.restore()),
+        gatewayLinks,
+        cut: () => [...links, ...gatewayLinks].forEach((l) => l.cut()),
+        restore: () => [...links, ...gatewayLinks].forEach((l) => l.restore()),
         connectAsOperator,
       };
     }
@@ -347,7 +357,12 @@ export async function startLocalHub(o: LocalHubOptions): Promise<LocalHub> {
             trustDir: join(certsDir, 'trust'),
             dataDir: join(dir, 'gateways', a.id),
             http: { port: 0 },
-            nats: { servers: leaves[a.id] ? [leaves[a.id]!.nats.url] : natsUrls, tls: tlsOf(a.id) },
+            nats: {
+              servers: leaves[a.id]
+                ? leaves[a.id]!.gatewayLinks.map((l) => `tls://127.0.0.1:${l.port}`)
+                : natsUrls,
+              tls: tlsOf(a.id),
+            },
             clients: [
               {
                 name: `${a.id} systems`,
@@ -356,11 +371,12 @@ export async function startLocalHub(o: LocalHubOptions): Promise<LocalHub> {
               },
             ],
             ...o.gatewayConfig,
-            // Behind a leaf, the gateway watches its outbox for alerts expired before the hub had them.
+            // Behind a leaf, the gateway stores what it sends in the leaf's outbox and watches it
+            // for alerts expired there before the hub had them.
             ...(leaves[a.id]
               ? {
                   outbox: {
-                    leaf: true,
+                    servers: [leaves[a.id]!.nats.url],
                     ...(o.gatewayConfig?.['outbox'] as Record<string, unknown> | undefined),
                   },
                 }

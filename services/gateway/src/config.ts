@@ -78,11 +78,18 @@ export interface GatewayConfig {
    */
   readonly receipts: { readonly enabled: boolean; readonly coalesceMs: number };
   /**
-   * The agency's leaf node: with `leaf`, `nats.servers` is the agency's own leaf, whose outbox
-   * stream acknowledges the alerts; the gateway then checks every `checkIntervalMs` (and on
-   * /readyz) for accepted alerts that expired there before the hub had them.
+   * The agency's leaf node: with `servers` (the leaf's client URLs), the gateway stores the alerts
+   * and receipts it sends in the leaf's outbox, whose stream acknowledges them, and reaches the
+   * hub for everything else by its own connection (`nats.servers`, the hub's); it then checks
+   * every `checkIntervalMs` (and on /readyz) for accepted alerts that expired in the outbox
+   * before the hub had them. `leaf: true`, the form before the leaf had an account of its own
+   * (everything through the leaf), is refused with the way to the new one.
    */
-  readonly outbox: { readonly leaf: boolean; readonly checkIntervalMs: number };
+  readonly outbox: {
+    readonly servers?: readonly string[];
+    readonly leaf?: boolean;
+    readonly checkIntervalMs: number;
+  };
   /** A recipient still pending after this long is flagged `overdue` in the alert's status. */
   readonly status: { readonly pendingAlertMs: number };
   readonly clients: readonly ApiClient[];
@@ -177,7 +184,8 @@ const schema = {
       type: 'object',
       default: {},
       properties: {
-        leaf: { type: 'boolean', default: false },
+        servers: { type: 'array', items: { type: 'string', minLength: 1 }, minItems: 1 },
+        leaf: { type: 'boolean' },
         checkIntervalMs: { type: 'integer', minimum: 1000, default: 60_000 },
       },
       additionalProperties: false,
@@ -239,6 +247,7 @@ const bindings: readonly EnvBinding[] = [
   },
   { env: 'AHUB_RECEIPTS_ENABLED', path: 'receipts.enabled', type: 'boolean' },
   { env: 'AHUB_RECEIPTS_COALESCE_MS', path: 'receipts.coalesceMs', type: 'integer' },
+  { env: 'AHUB_OUTBOX_SERVERS', path: 'outbox.servers', type: 'list' },
   { env: 'AHUB_OUTBOX_LEAF', path: 'outbox.leaf', type: 'boolean' },
 ];
 
@@ -262,6 +271,18 @@ export function loadConfig(
     bindings,
     paths,
     existing: COMMON_EXISTING_MEMBERS,
+    check: (doc) => {
+      const outbox = doc['outbox'] as Record<string, unknown> | undefined;
+      return outbox?.['leaf'] === true
+        ? [
+            {
+              pointer: '/outbox/leaf',
+              message:
+                "outbox.leaf (AHUB_OUTBOX_LEAF) is retired: a leaf node no longer relays the gateway's traffic to the hub. Set outbox.servers (AHUB_OUTBOX_SERVERS) to the leaf's client URLs and nats.servers (AHUB_NATS_SERVERS) to the hub's (docs/operations.md, Upgrading)",
+            },
+          ]
+        : [];
+    },
     // Read again on SIGHUP: an empty file is refused, not taken for "no clients".
     ...(options.reload ? { reload: true } : {}),
     ...(file ? { file } : {}),

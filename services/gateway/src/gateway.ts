@@ -96,12 +96,38 @@ export async function startGateway(
     "Alerts routed to this agency that its gateway has not yet stored (its feed consumer's backlog)",
     () => jsm.consumers.info(Streams.Feeds, feedConsumerName(config.agency)),
   );
-  const link = new NatsLink(nc, js, natsWatch, { publishTimeoutMs: config.nats.publishTimeoutMs });
+  // Behind a leaf node, what the gateway sends (alerts, receipts) is stored in the leaf's outbox,
+  // which the hub sources; everything else goes to the hub by the connection above. The leaf
+  // relays nothing else: it lands at the hub in an account of its own that imports nothing.
+  const outbox = config.outbox.servers
+    ? await (async () => {
+        const onc = await connectService(
+          { ...config.nats, servers: config.outbox.servers! },
+          `alert-hub gateway ${config.agency} (leaf outbox)`,
+          config.agency,
+          log,
+        );
+        const watch = watchConnection(onc, log);
+        registerNatsGauge(metrics.registry, 'ahub_gateway_outbox_', watch);
+        return {
+          nc: onc,
+          watch,
+          js: jetstream(onc, { timeout: config.nats.publishTimeoutMs }),
+          // The leaf's own JetStream (its local API), to read its outbox's state.
+          jsm: await jetstreamManager(onc, { checkAPI: false, timeout: 2000 }),
+        };
+      })()
+    : undefined;
+  const link = outbox
+    ? new NatsLink(outbox.nc, outbox.js, outbox.watch, {
+        publishTimeoutMs: config.nats.publishTimeoutMs,
+      })
+    : new NatsLink(nc, js, natsWatch, { publishTimeoutMs: config.nats.publishTimeoutMs });
 
   const receipts = createBatchWriter<SentReceipt>((items) => store.putSent(items));
   const receiptSender = new ReceiptSender({
     agency: config.agency,
-    js,
+    js: outbox?.js ?? js,
     store,
     signingKey: keys.key,
     metrics,
@@ -182,10 +208,9 @@ export async function startGateway(
     : undefined;
   witness?.start();
   // Behind a leaf node: alerts that expire in its outbox before the hub has them are reported.
-  const outboxWatch = config.outbox.leaf
+  const outboxWatch = outbox
     ? new OutboxWatch({
-        // The leaf's own JetStream (its local API), not the hub's through the link.
-        jsm: await jetstreamManager(nc, { checkAPI: false, timeout: 2000 }),
+        jsm: outbox.jsm,
         stream: outboxStreamName(config.agency),
         store,
         metrics,
@@ -201,6 +226,7 @@ export async function startGateway(
     if (cachedReadiness && Date.now() - cachedReadiness.at < 1000) return cachedReadiness.value;
     const checks: Record<string, string> = {};
     checks['nats'] = natsWatch.state;
+    if (outbox) checks['outboxNats'] = outbox.watch.state;
     try {
       // The one JetStream request an agency's user may always make: its own consumer's info.
       await jsm.consumers.info(Streams.Feeds, feedConsumerName(config.agency));
@@ -238,6 +264,7 @@ export async function startGateway(
           : 'ok';
     const ready =
       checks['nats'] === 'connected' &&
+      (!outbox || checks['outboxNats'] === 'connected') &&
       checks['jetstream'] === 'ok' &&
       checks['database'] === 'writable' &&
       (!config.feed.enabled || feed.consuming);
@@ -287,6 +314,7 @@ export async function startGateway(
       await receiptSender.stop();
       receipts.flush();
       await nc.drain().catch(() => nc.close());
+      await outbox?.nc.drain().catch(() => outbox.nc.close());
       store.close();
     },
   };

@@ -276,6 +276,8 @@ export class AuditCheckpointer {
     const cosigs = nc.subscribe(auditCosignatures(log), {
       callback: (err, m) => {
         if (err) return;
+        if (leafRewritten(m.reply))
+          return void this.#d.metrics.cosignatures.inc({ outcome: 'refused' });
         const who = parseAuditCosignatureSubject(m.subject);
         if (!who) return;
         // Over its rate an agency's message is not even parsed: NATS has no per-account rate.
@@ -287,6 +289,8 @@ export class AuditCheckpointer {
     const proofs = nc.subscribe(auditProofRequests(log), {
       callback: (err, m) => {
         if (err || !m.reply) return;
+        if (leafRewritten(m.reply))
+          return void this.#d.metrics.proofRequests.inc({ outcome: 'refused' });
         const agency = m.subject.split('.')[4]!;
         const wait = this.#proofRate.take(agency);
         if (wait > 0) {
@@ -599,4 +603,15 @@ export function parseProofRequest(data: Uint8Array): string | undefined {
   const keys = Object.keys(v);
   const { alertId } = v as { alertId?: unknown };
   return keys.length === 1 && isAlertId(alertId) ? alertId : undefined;
+}
+
+/**
+ * A message whose subject a leaf node chose: nats-server 2.9 delivers a message from a leaf
+ * connection under the subject after an `@` in a `$JS.ACK.` reply, and leaves the reply's first
+ * part. No gateway's cosignature or proof request has such a reply, and since a leaf lands in an
+ * account that imports nothing of the hub none comes from a leaf; refused all the same, never
+ * answered (an answer would go to a `$JS.ACK.` subject of the hub's account).
+ */
+function leafRewritten(reply: string | undefined): boolean {
+  return reply !== undefined && reply.startsWith('$JS.ACK.');
 }
