@@ -1,5 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
 import { jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { inboundStreamName, outboxStreamName } from '@alert-hub/core';
@@ -81,6 +83,17 @@ const gauge = async (name: string) =>
   );
 
 describe('gateway - behind a leaf node, two connections', () => {
+  it('the shipped Prometheus rules alert on the leaf connection, the one whose loss refuses alerts', () => {
+    const rules = parseYaml(
+      readFileSync(
+        new URL('../../../deploy/prometheus/alert-hub.rules.yml', import.meta.url),
+        'utf8',
+      ),
+    ) as { groups: { rules: { alert: string; expr: string }[] }[] };
+    const down = rules.groups.flatMap((g) => g.rules).find((r) => r.alert === 'AlertHubNatsDown');
+    expect(down?.expr).toMatch(/\bahub_gateway_outbox_nats_connected == 0\b/);
+  });
+
   it('an alert is stored in the leaf’s outbox, not at the hub; with the leaf’s connection down it is refused 503 and /readyz names outboxNats, the hub’s connection still up', async () => {
     expect(await readyz()).toMatchObject({
       status: 200,
