@@ -133,4 +133,23 @@ describe('gateway - behind a leaf node, two connections', () => {
     expect((await submit()).status).toBe(202);
     expect(await atHub()).toBe(hubBefore);
   }, 90_000);
+
+  it('a limit, as the README says: it does not start without the hub, even with its leaf up (ERR_NATS_UNREACHABLE)', async () => {
+    const config = writeConfig(fx.dir, `${SG}-no-hub`, {
+      agency: SG,
+      signingKey: fx.keyFiles[SG],
+      trustDir: fx.trustDir,
+      dataDir: join(fx.dir, `data-${SG}-no-hub`),
+      http: { port: 0 },
+      // Nothing listens on port 1 of loopback.
+      nats: { servers: ['nats://127.0.0.1:1'], connectAttempts: 2, connectRetryMs: 100 },
+      outbox: { servers: [leaf.url] },
+      feed: { enabled: false },
+      witness: { enabled: false },
+      clients: [{ name: 'risk-engine', tokenSha256: submitter.sha256, roles: ['submit'] }],
+    });
+    await expect(startGateway(loadConfig({}, config), { log })).rejects.toMatchObject({
+      code: 'ERR_NATS_UNREACHABLE',
+    });
+  });
 });
