@@ -20,7 +20,9 @@ const issues = (env: Record<string, string>, file: string) => {
   try {
     loadConfig(env, file);
   } catch (err) {
-    return (err as { code: string; issues: { pointer: string; message: string }[] }).issues;
+    const e = err as { code: string; issues: { pointer: string; message: string }[] };
+    expect(e.code).toBe('ERR_CONFIG_INVALID');
+    return e.issues;
   }
   return [];
 };
@@ -44,7 +46,9 @@ describe('gateway config - behind a leaf node', () => {
     ] as const) {
       const found = issues(env, config(outbox));
       expect(found.map((i) => i.pointer)).toEqual(['/outbox/leaf']);
-      expect(found[0]!.message).toMatch(/AHUB_OUTBOX_SERVERS/);
+      // Both settings of the new form are named: the leaf's URLs and the hub's.
+      expect(found[0]!.message).toMatch(/outbox\.servers \(AHUB_OUTBOX_SERVERS\)/);
+      expect(found[0]!.message).toMatch(/nats\.servers \(AHUB_NATS_SERVERS\)/);
     }
     expect(issues({}, config({ leaf: false }))).toEqual([]);
   });

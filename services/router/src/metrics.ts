@@ -207,13 +207,13 @@ export function createRouterMetrics(instance: string) {
     }),
     cosignatures: new Counter({
       name: 'ahub_router_audit_cosignatures_total',
-      help: "Witness cosignature messages received, by outcome (accepted: a valid cosignature the router did not have; limited: over the agency's rate, not read; ignored: anything else)",
+      help: "Witness cosignature messages received, by outcome (accepted: a valid cosignature the router did not have; limited: over the agency's rate, not read; refused: a `$JS.ACK.` reply, a subject a leaf node chose, not read; ignored: anything else)",
       labelNames: ['outcome'] as const,
       registers: [registry],
     }),
     proofRequests: new Counter({
       name: 'ahub_router_audit_proof_requests_total',
-      help: "Inclusion-proof requests from agencies, by outcome (served, limited: over the agency's rate, or the error code answered)",
+      help: "Inclusion-proof requests from agencies, by outcome (served, limited: over the agency's rate, refused: a `$JS.ACK.` reply, a subject a leaf node chose, not answered, or the error code answered)",
       labelNames: ['outcome'] as const,
       registers: [registry],
     }),
