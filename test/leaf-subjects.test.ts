@@ -54,6 +54,18 @@ afterAll(async () => {
   await hub?.stop();
 });
 
+/** A leaf written by hand with Singapore's leaf certificate, on the hub's leaf listener. */
+async function ownLeaf() {
+  const cert = devPkiPaths(join(hub.certsDir, 'dev'), `${SG}.leaf`);
+  return fakeLeaf({
+    port: hub.leaves[SG]!.links[0]!.port,
+    caFile: cert.caFile,
+    certFile: cert.certFile,
+    keyFile: cert.keyFile,
+    account: SG,
+  });
+}
+
 describe('an agency’s own leaf software', () => {
   it('a message its leaf delivers under another agency’s subject is refused as its own: its dead letter, its notice, its audit entry', async () => {
     const token = { authorization: `Bearer ${hub.token}` };
@@ -82,14 +94,7 @@ describe('an agency’s own leaf software', () => {
 
     // A leaf of its own, with the agency's leaf certificate: the original subject of a
     // JetStream delivery travels after "@" in the reply, which it writes.
-    const cert = devPkiPaths(join(hub.certsDir, 'dev'), `${SG}.leaf`);
-    const leaf = await fakeLeaf({
-      port: hub.leaves[SG]!.links[0]!.port,
-      caFile: cert.caFile,
-      certFile: cert.certFile,
-      keyFile: cert.keyFile,
-      account: SG,
-    });
+    const leaf = await ownLeaf();
     try {
       leaf.publish(
         heartbeat!.subject,
@@ -155,14 +160,7 @@ describe('an agency’s own leaf software', () => {
   }, 120_000);
 
   it('nothing else it sends reaches the hub: not the JetStream API (a stream deleted before), not the audit’s cosignature and proof subjects under another agency’s name', async () => {
-    const cert = devPkiPaths(join(hub.certsDir, 'dev'), `${SG}.leaf`);
-    const leaf = await fakeLeaf({
-      port: hub.leaves[SG]!.links[0]!.port,
-      caFile: cert.caFile,
-      certFile: cert.certFile,
-      keyFile: cert.keyFile,
-      account: SG,
-    });
+    const leaf = await ownLeaf();
     const router = await hub.connectAs(LOCAL_ROUTER);
     try {
       const jsm = await jetstreamManager(router);
