@@ -2,7 +2,13 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
-import { outboxStreamName, inboundStreamName, inboundSubjects } from '@alert-hub/core';
+import {
+  LEAF_OUTBOX_CONSUMER,
+  Streams,
+  outboxStreamName,
+  inboundStreamName,
+  inboundSubjects,
+} from '@alert-hub/core';
 import { provisionLeaf } from '@alert-hub/runtime';
 import {
   eventually,
@@ -45,7 +51,7 @@ afterAll(async () => {
   await chaos?.stop();
 });
 
-/** The origin's messages in its inbound stream at the hub, which sources its leaf's outbox. */
+/** The origin's messages in its inbound stream at the hub, where the router takes its leaf's outbox. */
 async function originAtHub(): Promise<number> {
   const info = await jsm.streams.info(inboundStreamName(ORIGIN), {
     subjects_filter: inboundSubjects(ORIGIN),
@@ -66,7 +72,7 @@ async function outboxCount(): Promise<number> {
 describe('leaf node - store and forward', () => {
   const sent: string[] = [];
 
-  it('alerts go through the leaf: stored in its outbox, sourced by the hub, delivered once', async () => {
+  it('alerts go through the leaf: stored in its outbox, taken by the router, delivered once', async () => {
     sent.push(...(await chaos.submit(20)));
     await chaos.checkDeliveredOnce(sent);
     expect(await outboxCount()).toBe(20);
@@ -87,12 +93,50 @@ describe('leaf node - store and forward', () => {
     // inbox is at the agency, served by its gateway while the link is down.
     const before = sent.slice(0, sent.length - during.length);
     expect([...(await chaos.inboxIds(LEAF_PARTNER))].sort()).toEqual([...before].sort());
+    // The router says whose leaf it cannot read, and stays ready: that agency's wait, not its own.
+    const routerReady = async () =>
+      (await (await fetch(`${hub.router.url}/readyz`)).json()) as {
+        status: string;
+        checks: Record<string, string>;
+      };
+    const cut = await eventually(
+      async () => {
+        const r = await routerReady();
+        return r.checks['leafOutboxes']?.includes(`${ORIGIN} unreachable`) ? r : undefined;
+      },
+      CUT_MS,
+      "the router's readiness naming the cut leaf",
+    );
+    expect(cut.status).toBe('ready');
     await new Promise((r) => setTimeout(r, Math.max(0, CUT_MS - (Date.now() - cutAt))));
     hub.leaves[ORIGIN]!.restore();
     hub.leaves[LEAF_PARTNER]!.restore();
     await chaos.checkDeliveredOnce(sent);
+    expect((await routerReady()).checks['leafOutboxes']).toBe('ok');
     expect(await originAtHub()).toBe(sent.length);
     chaos.checkAuditComplete(sent);
+  }, 240_000);
+
+  it('the agency deletes the router’s consumer on its leaf: the router makes it again after the last outbox message the hub holds, and takes nothing twice', async () => {
+    const ops = await hub.leaves[ORIGIN]!.connectAsOperator();
+    try {
+      const leafJsm = await jetstreamManager(ops);
+      const before = await leafJsm.consumers.info(outboxStreamName(ORIGIN), LEAF_OUTBOX_CONSUMER);
+      expect(before.num_pending + before.num_ack_pending).toBe(0);
+      await leafJsm.consumers.delete(outboxStreamName(ORIGIN), LEAF_OUTBOX_CONSUMER);
+      const more = await chaos.submit(10);
+      sent.push(...more);
+      await chaos.checkDeliveredOnce(sent);
+      expect(await originAtHub()).toBe(sent.length);
+      const again = await leafJsm.consumers.info(outboxStreamName(ORIGIN), LEAF_OUTBOX_CONSUMER);
+      // made anew, after the last outbox message the hub held: only the new alerts went through it
+      expect(again.created).not.toBe(before.created);
+      expect(again.delivered.stream_seq - again.config.opt_start_seq! + 1).toBe(more.length);
+      const dead = await jsm.streams.info(Streams.DeadLetter, { subjects_filter: '>' });
+      expect(dead.state.subjects?.[`ahub.dlq.${ORIGIN}`] ?? 0).toBe(0);
+    } finally {
+      await ops.close();
+    }
   }, 240_000);
 
   it("hubctl leaf provision sets the outbox's retention on the agency's leaf, as its operators", async () => {

@@ -18,11 +18,11 @@ import {
   inboundStreamName,
   inboundSubject,
   inboundSubjects,
+  LEAF_OUTBOX_SEQ_HEADER,
   leafJsApiPrefix,
-  leafSourceDeliverPrefix,
   outboxStreamName,
 } from '@alert-hub/core';
-import { DEFAULT_STREAM_LIMITS, provisionHub } from '@alert-hub/runtime';
+import { DEFAULT_STREAM_LIMITS, leafOutboxProgress, provisionHub } from '@alert-hub/runtime';
 import { useNatsServer } from '@alert-hub/testkit/harness';
 
 /**
@@ -46,12 +46,11 @@ async function noStream(jsm: Awaited<ReturnType<typeof jetstreamManager>>, name:
 }
 
 describe('inbound streams - provisioning', () => {
-  it('creates one stream per agency with its quota (or its override), the router consumer on each, the leaf source on its own agency’s stream, and no shared stream', async () => {
+  it('creates one stream per agency with its quota (or its override), the router consumer on each, no source, and no shared stream', async () => {
     const nc = await fresh.connect();
     const jsm = await jetstreamManager(nc);
     const report = await provisionHub(jsm, [SG, VN, NG], {
       limits: { inboundMaxBytes: 64 * MiB, inboundMaxBytesFor: { [VN]: 128 * MiB } },
-      leaves: [NG],
       ackWaitMs: 20_000,
       routerMaxAckPending: 512,
     });
@@ -83,17 +82,8 @@ describe('inbound streams - provisioning', () => {
         max_ack_pending: 512,
       });
       expect(c.config.filter_subject ?? '').toBe('');
-      expect(config.sources ?? []).toEqual(
-        agency === NG
-          ? [
-              expect.objectContaining({
-                name: outboxStreamName(NG),
-                filter_subject: inboundSubjects(NG),
-                external: { api: leafJsApiPrefix(NG), deliver: leafSourceDeliverPrefix(NG) },
-              }),
-            ]
-          : [],
-      );
+      // No source, an agency's leaf node or not: the routers read a leaf's outbox themselves.
+      expect(config.sources ?? []).toEqual([]);
     }
 
     // Each agency's publish lands in its own stream.
@@ -106,18 +96,62 @@ describe('inbound streams - provisioning', () => {
     // A reload with a new agency gives it its stream; an agency gone from the trust store keeps
     // its own (evidence), with what it holds.
     const KE = 'KE-KWS';
-    await provisionHub(jsm, [VN, NG, KE], { leaves: [NG] });
+    await provisionHub(jsm, [VN, NG, KE]);
     expect((await jsm.streams.info(inboundStreamName(KE))).config.subjects).toEqual([
       inboundSubjects(KE),
     ]);
     expect((await jsm.streams.info(inboundStreamName(SG))).state.messages).toBe(1);
-    // The override gone, the agency's stream takes the common limit again; a leaf no longer
-    // configured is no longer sourced.
+    // The override gone, the agency's stream takes the common limit again.
     expect((await jsm.streams.info(inboundStreamName(VN))).config.max_bytes).toBe(
       DEFAULT_STREAM_LIMITS.inboundMaxBytes,
     );
-    await provisionHub(jsm, [VN, NG, KE]);
-    expect((await jsm.streams.info(inboundStreamName(NG))).config.sources ?? []).toEqual([]);
+  });
+});
+
+describe('inbound streams - a hub whose agency’s stream sourced its leaf node', () => {
+  it('loses the source, and the routers read the outbox on after the last message it sourced or they took', async () => {
+    const nc = await fresh.connect();
+    const jsm = await jetstreamManager(nc);
+    const js = jetstream(nc);
+    const ZM = 'ZM-DNPW';
+    // The agency's stream as the previous release made it: sourcing the leaf's outbox.
+    await jsm.streams.add({
+      name: inboundStreamName(ZM),
+      subjects: [inboundSubjects(ZM)],
+      max_bytes: 64 * MiB,
+      sources: [
+        {
+          name: outboxStreamName(ZM),
+          filter_subject: inboundSubjects(ZM),
+          external: { api: leafJsApiPrefix(ZM), deliver: `ahub.leafsrc.${ZM}` },
+        },
+      ],
+    });
+    expect(await leafOutboxProgress(jsm, ZM)).toBe(0);
+    // What the source stored carries the outbox sequence (as nats-server's sourcing writes it);
+    // another source's header is not the outbox's.
+    const sourced = (name: string, seq: number) => {
+      const h = natsHeaders();
+      h.set('Nats-Stream-Source', `${name}:TtwnR7sx ${seq} > >`);
+      return h;
+    };
+    await js.publish(inboundSubject(ZM, 'sighting'), 'a', {
+      headers: sourced(outboxStreamName(ZM), 7),
+    });
+    await js.publish(inboundSubject(ZM, 'receipt'), 'b', {
+      headers: sourced(outboxStreamName(ZM), 9),
+    });
+    await js.publish(inboundSubject(ZM, 'seizure-report'), 'c', {
+      headers: sourced('AHUB_OTHER', 99),
+    });
+    await provisionHub(jsm, [ZM]);
+    expect((await jsm.streams.info(inboundStreamName(ZM))).config.sources ?? []).toEqual([]);
+    expect(await leafOutboxProgress(jsm, ZM)).toBe(9);
+    // What the routers take names its outbox sequence in a header of its own.
+    const h = natsHeaders();
+    h.set(LEAF_OUTBOX_SEQ_HEADER, '12');
+    await js.publish(inboundSubject(ZM, 'sighting'), 'd', { headers: h });
+    expect(await leafOutboxProgress(jsm, ZM)).toBe(12);
   });
 });
 
@@ -163,7 +197,8 @@ describe('inbound streams - migration of a hub with the shared AHUB_INBOUND', ()
         {
           name: outboxStreamName(NG),
           filter_subject: inboundSubjects(NG),
-          external: { api: leafJsApiPrefix(NG), deliver: leafSourceDeliverPrefix(NG) },
+          // as an older hub named its deliver prefix
+          external: { api: leafJsApiPrefix(NG), deliver: `ahub.leafsrc.${NG}` },
         },
       ],
     });
@@ -187,7 +222,7 @@ describe('inbound streams - migration of a hub with the shared AHUB_INBOUND', ()
     expect(first?.string()).toBe('sg-1');
     await first!.ackAck();
 
-    const report = await provisionHub(jsm, [SG, VN, NG], { leaves: [NG] });
+    const report = await provisionHub(jsm, [SG, VN, NG]);
     expect(report.legacyInbound).toEqual({ messages: 4, unhandled: 3 });
 
     const legacy = await jsm.streams.info(Streams.Inbound);
@@ -197,10 +232,8 @@ describe('inbound streams - migration of a hub with the shared AHUB_INBOUND', ()
     // What it reserved of the server's storage is down to what it holds.
     expect(legacy.config.max_bytes).toBeLessThan(1024 * MiB);
     expect(legacy.config.max_bytes).toBeGreaterThanOrEqual(legacy.state.bytes);
-    // The leaf's outbox is sourced by its agency's stream, after what AHUB_INBOUND already took.
-    expect((await jsm.streams.info(inboundStreamName(NG))).config.sources).toEqual([
-      expect.objectContaining({ name: outboxStreamName(NG), opt_start_seq: 42 }),
-    ]);
+    // The leaf's outbox is read after what AHUB_INBOUND already took from it.
+    expect(await leafOutboxProgress(jsm, NG)).toBe(41);
 
     // A new publish lands in the agency's own stream, not in the legacy one.
     const ack = await js.publish(inboundSubject(SG, 'sighting'), 'sg-3', { msgID: 'sg-3' });
@@ -222,11 +255,9 @@ describe('inbound streams - migration of a hub with the shared AHUB_INBOUND', ()
     ]);
 
     // Provisioning again changes nothing and reports the legacy stream handled.
-    const again = await provisionHub(jsm, [SG, VN, NG], { leaves: [NG] });
+    const again = await provisionHub(jsm, [SG, VN, NG]);
     expect(again.legacyInbound).toEqual({ messages: 4, unhandled: 0 });
-    expect((await jsm.streams.info(inboundStreamName(NG))).config.sources).toEqual([
-      expect.objectContaining({ name: outboxStreamName(NG), opt_start_seq: 42 }),
-    ]);
+    expect(await leafOutboxProgress(jsm, NG)).toBe(41);
     expect((await jsm.streams.info(Streams.Inbound)).state.messages).toBe(4);
   });
 });

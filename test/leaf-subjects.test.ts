@@ -1,14 +1,17 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jetstreamManager } from '@nats-io/jetstream';
-import type { Msg } from '@nats-io/transport-node';
 import {
   AGENCY_JS_API_PREFIX,
+  LEAF_OUTBOX_CONSUMER,
+  ROUTER_CONSUMER,
   Streams,
   auditCosignatureSubject,
   auditProofSubject,
   feedConsumerName,
   inboundStreamName,
+  inboundSubject,
+  leafJsApiPrefix,
   outboxStreamName,
 } from '@alert-hub/core';
 import { devPkiPaths } from '@alert-hub/operator';
@@ -23,8 +26,9 @@ import { fakeLeaf } from './support/fake-leaf.js';
 
 /**
  * An agency that runs a leaf node holds the leaf's certificate, and may run any software with it
- * instead of nats-server. The hub's stream that sources the leaf's outbox stores the subject the
- * leaf delivers, which such software chooses: here another agency's inbound subject.
+ * instead of nats-server. Such software answers the routers' pull of its outbox as it likes:
+ * another agency's subject, another outbox's ack, the hub's API as reply, JetStream's control
+ * messages.
  */
 const SG = 'SG-NPARKS';
 const VN = 'VN-CUSTOMS';
@@ -66,96 +70,165 @@ async function ownLeaf() {
   });
 }
 
+/** A counter of the router's, summed over the lines that hold every one of `labels`. */
+async function routerMetric(name: string, ...labels: string[]): Promise<number> {
+  const text = await (await fetch(`${hub.router.url}/metrics`)).text();
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith(`${name}{`) && labels.every((x) => l.includes(x)))
+    .reduce((n, l) => n + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+}
+
+/**
+ * A leaf of its own that has seen the routers' pull of its outbox (they ask every few seconds):
+ * the reply subject of that request is where the hub takes its answers from.
+ */
+async function leafWithPull() {
+  const leaf = await ownLeaf();
+  leaf.subscribe(`${leafJsApiPrefix(SG)}.>`);
+  const next = `${leafJsApiPrefix(SG)}.CONSUMER.MSG.NEXT.${outboxStreamName(SG)}.${LEAF_OUTBOX_CONSUMER}`;
+  const pull = await eventually(
+    () => leaf.requests().findLast((r) => r.subject === next),
+    30_000,
+    'a pull of the outbox',
+  );
+  return { leaf, pull: pull.reply };
+}
+
+const junk = new TextEncoder().encode('junk');
+const ack = (outbox: string, seq: number) =>
+  `$JS.ACK.${outbox}.${LEAF_OUTBOX_CONSUMER}.1.${seq}.${seq}.${Date.now()}000000.0`;
+
 describe('an agency’s own leaf software', () => {
-  it('a message its leaf delivers under another agency’s subject is refused as its own: its dead letter, its notice, its audit entry', async () => {
+  it('a delivery it forges under another agency’s subject, or acked on another outbox, is not taken: stored nowhere, nobody told, counted by the router', async () => {
     const token = { authorization: `Bearer ${hub.token}` };
-    // The source consumer the hub made on the leaf, as the agency's operators see it there.
-    const ops = await hub.leaves[SG]!.connectAsOperator();
-    const outbox = outboxStreamName(SG);
-    let delivered: Msg | undefined;
-    let heartbeat: Msg | undefined;
-    ops.subscribe(`ahub.leafsrc.${SG}.>`, {
-      callback: (_e, m) => {
-        if (m.reply?.startsWith(`$JS.ACK.${outbox}.`)) delivered = m;
-        else heartbeat = m;
-      },
-    });
+    // An alert through the leaf, as the agency's gateway sends it: taken into the hub.
     const res = await fetch(`${hub.gateways[SG]!.url}/v1/alerts`, {
       method: 'POST',
       headers: { ...token, 'content-type': 'application/json' },
       body: JSON.stringify(seizureReport(SG)),
     });
     expect(res.status).toBe(202);
-    await eventually(() => (delivered && heartbeat ? true : undefined), 30_000, 'the source');
-    // $JS.ACK.<stream>.<consumer>.<deliveries>.<stream seq>.<consumer seq>.<time>.<pending>
-    const t = delivered!.reply!.split('.');
-    const ack = `$JS.ACK.${outbox}.${t[3]}.1.${Number(t[5]) + 1}.${Number(t[6]) + 1}.${Date.now()}000000.0`;
-    await ops.close();
+    const router = await hub.connectAs(LOCAL_ROUTER);
+    const jsm = await jetstreamManager(router);
+    const held = async (agency: string) =>
+      (await jsm.streams.info(inboundStreamName(agency))).state.messages;
+    await eventually(async () => ((await held(SG)) === 1 ? true : undefined), 30_000, 'the alert');
 
-    // A leaf of its own, with the agency's leaf certificate: the original subject of a
-    // JetStream delivery travels after "@" in the reply, which it writes.
-    const leaf = await ownLeaf();
+    const { leaf, pull } = await leafWithPull();
     try {
+      // The original subject of a JetStream delivery travels after "@" in the reply, which the
+      // leaf writes: here Viet Nam's.
       leaf.publish(
-        heartbeat!.subject,
-        `${ack}@ahub.in.${VN}.seizure-report`,
+        pull,
+        `${ack(outboxStreamName(SG), 900)}@${inboundSubject(VN, 'seizure-report')}`,
         { 'Nats-Msg-Id': 'not-an-alert' },
-        new TextEncoder().encode('junk'),
+        junk,
       );
-      // A publish on its own inbound subject reaches nothing: the leaf's account at the hub
-      // imports nothing (before, its inbound stream stored this one too, under Viet Nam's
-      // subject).
+      // Its own subject, with the ack of another agency's outbox: acked, the hub would never take
+      // that agency's message.
       leaf.publish(
-        `ahub.in.${SG}.seizure-report`,
-        `$JS.ACK.X.Y.1.1.1.1.0@ahub.in.${VN}.seizure-report`,
+        pull,
+        `${ack(outboxStreamName(VN), 901)}@${inboundSubject(SG, 'seizure-report')}`,
         { 'Nats-Msg-Id': 'not-an-alert-either' },
-        new TextEncoder().encode('junk'),
+        junk,
       );
-      const router = await hub.connectAs(LOCAL_ROUTER);
-      try {
-        const jsm = await jetstreamManager(router);
-        // It reached the hub: stored in Singapore's stream under Viet Nam's subject.
-        await eventually(
-          async () =>
-            (await jsm.streams.info(inboundStreamName(SG), { subjects_filter: '>' })).state
-              .subjects?.[`ahub.in.${VN}.seizure-report`] === 1 || undefined,
-          30_000,
-          'the message in the stream',
-        );
-        const rejected = await eventually(
-          async () => {
-            const r = await fetch(`${hub.router.url}/v1/audit?outcome=rejected`, {
-              headers: { authorization: `Bearer ${hub.coordinatorToken}` },
-            });
-            const body = (await r.json()) as { records: Record<string, unknown>[] };
-            return body.records.length > 0 ? body.records : undefined;
-          },
-          30_000,
-          'the refusal',
-        );
-        expect(rejected.map((r) => [r['origin'], r['reasonCode']])).toEqual([
-          [SG, 'ERR_SUBJECT_MISMATCH'],
-        ]);
-        const dl = await jsm.streams.info(Streams.DeadLetter, { subjects_filter: '>' });
-        expect(dl.state.subjects).toEqual({ [`ahub.dlq.${SG}`]: 1 });
-        // The direct publish was never stored: the alert sent and the source's delivery.
-        expect((await jsm.streams.info(inboundStreamName(SG))).state.messages).toBe(2);
-      } finally {
-        await router.close();
-      }
+      await eventually(
+        async () =>
+          (await routerMetric(
+            'ahub_router_leaf_outbox_refused_total',
+            `agency="${SG}"`,
+            'why="subject"',
+          )) >= 1 &&
+          (await routerMetric(
+            'ahub_router_leaf_outbox_refused_total',
+            `agency="${SG}"`,
+            'why="reply"',
+          )) >= 1
+            ? true
+            : undefined,
+        30_000,
+        'both refused',
+      );
+      expect(await held(SG)).toBe(1);
+      // (Viet Nam's stream holds its receipt of the alert, nothing under the forged subject.)
+      expect(
+        (await jsm.streams.info(inboundStreamName(VN), { subjects_filter: '>' })).state.subjects,
+      ).not.toHaveProperty(inboundSubject(VN, 'seizure-report'));
+      expect((await jsm.streams.info(Streams.DeadLetter)).state.messages).toBe(0);
       const refusals = async (agency: string) =>
         (
           (await (
             await fetch(`${hub.gateways[agency]!.url}/v1/refusals`, { headers: token })
           ).json()) as { items: { code: string }[] }
         ).items.map((i) => i.code);
-      expect(
-        await eventually(async () => ((await refusals(SG)).length > 0 ? refusals(SG) : undefined)),
-      ).toEqual(['ERR_SUBJECT_MISMATCH']);
-      // Viet Nam is told nothing of a message it never sent.
+      expect(await refusals(SG)).toEqual([]);
       expect(await refusals(VN)).toEqual([]);
     } finally {
       leaf.close();
+      await router.close();
+    }
+  }, 120_000);
+
+  it('flow control and heartbeats it forges are answered by nobody: no stream of the hub deleted (a stream sourcing the leaf answered them from inside the hub’s account)', async () => {
+    const { leaf, pull } = await leafWithPull();
+    const router = await hub.connectAs(LOCAL_ROUTER);
+    try {
+      const jsm = await jetstreamManager(router);
+      const streams = async () => (await jsm.streams.names().next()).sort();
+      const before = await streams();
+      expect(before).toContain(Streams.DeadLetter);
+      const refusedBefore = await routerMetric(
+        'ahub_router_leaf_outbox_refused_total',
+        `agency="${SG}"`,
+        'why="reply"',
+      );
+      const deleteDeadLetters = `$JS.API.STREAM.DELETE.${Streams.DeadLetter}`;
+      const nothing = new Uint8Array();
+      // The recipe that deleted a stream when the hub's stream sourced the outbox, on the deliver
+      // subject of every consumer of the outbox (the source's then: its operators list them on
+      // their leaf), and on the routers' pull now: flow control asking for a reply...
+      const ops = await hub.leaves[SG]!.connectAsOperator();
+      const delivers: string[] = [];
+      for await (const c of (await jetstreamManager(ops)).consumers.list(outboxStreamName(SG)))
+        if (c.config.deliver_subject) delivers.push(c.config.deliver_subject);
+      await ops.close();
+      for (const subject of [pull, ...delivers]) {
+        leaf.publish(subject, deleteDeadLetters, {}, nothing, '100 FlowControl Request');
+        // ... and a heartbeat saying where the stalled consumer waits for one.
+        leaf.publish(
+          subject,
+          '',
+          { 'Nats-Consumer-Stalled': deleteDeadLetters },
+          nothing,
+          '100 Idle Heartbeat',
+        );
+      }
+      // A delivery whose reply is the hub's API: an ack sent there would delete the stream.
+      leaf.publish(pull, deleteDeadLetters, {}, junk);
+      // One whose reply is the ack of the routers' own consumer of Viet Nam's stream: acked, Viet
+      // Nam's alert there would never be routed.
+      leaf.publish(
+        pull,
+        `$JS.ACK.${inboundStreamName(VN)}.${ROUTER_CONSUMER}.1.1.1.${Date.now()}000000.0@${inboundSubject(SG, 'seizure-report')}`,
+        {},
+        junk,
+      );
+      await eventually(
+        async () =>
+          (await routerMetric(
+            'ahub_router_leaf_outbox_refused_total',
+            `agency="${SG}"`,
+            'why="reply"',
+          )) > refusedBefore || undefined,
+        30_000,
+        'the delivery refused',
+      );
+      await new Promise((r) => setTimeout(r, 2000));
+      expect(await streams()).toEqual(before);
+    } finally {
+      leaf.close();
+      await router.close();
     }
   }, 120_000);
 

@@ -14,12 +14,21 @@ export async function fakeLeaf(o: {
   keyFile: string;
   account: string;
 }): Promise<{
+  /**
+   * `status`: what follows `NATS/1.0` on the header's first line (`100 FlowControl Request`,
+   * `100 Idle Heartbeat`), as JetStream writes its control messages.
+   */
   publish(
     subject: string,
     reply: string,
     headers: Record<string, string>,
     payload: Uint8Array,
+    status?: string,
   ): void;
+  /** Tells the hub the leaf has interest in `subject` (`LS+`): the hub sends it what matches. */
+  subscribe(subject: string): void;
+  /** The requests the hub sent it (a message with a reply), in order. */
+  requests(): { subject: string; reply: string }[];
   received: string[];
   close(): void;
 }> {
@@ -61,16 +70,29 @@ export async function fakeLeaf(o: {
   await new Promise((r) => setTimeout(r, 500));
   return {
     received,
-    publish(subject, reply, headers, payload) {
+    publish(subject, reply, headers, payload, status) {
       const hdr =
-        'NATS/1.0\r\n' +
+        `NATS/1.0${status ? ` ${status}` : ''}\r\n` +
         Object.entries(headers)
           .map(([k, v]) => `${k}: ${v}\r\n`)
           .join('') +
         '\r\n';
       const h = Buffer.from(hdr, 'latin1');
-      sock.write(`HMSG ${subject} ${reply} ${h.length} ${h.length + payload.length}\r\n`);
+      sock.write(
+        `HMSG ${subject}${reply ? ` ${reply}` : ''} ${h.length} ${h.length + payload.length}\r\n`,
+      );
       sock.write(Buffer.concat([h, Buffer.from(payload), Buffer.from('\r\n')]));
+    },
+    subscribe(subject) {
+      sock.write(`LS+ ${subject}\r\n`);
+    },
+    requests() {
+      // [LH]MSG <subject> [+ <reply> <queues...> | <reply>] [<header size>] <size>; a request
+      // through the hub's service import carries a header (Nats-Request-Info): HMSG
+      return [...received.join('').matchAll(/^[LH]MSG (\S+) (?:\+ )?(_R_\.\S+)/gm)].map((m) => ({
+        subject: m[1]!,
+        reply: m[2]!,
+      }));
     },
     close: () => sock.destroy(),
   };

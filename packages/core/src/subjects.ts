@@ -339,7 +339,8 @@ export function agencyPermissions(
  * The router: it manages the streams and consumers (the whole JetStream API), forwards to every
  * feed, dead-letters, and acks what its own consumers (one per inbound stream) delivered. On the
  * inbound subjects it publishes only a dead letter an operator requeued, the original bytes
- * unchanged: they must still verify under the origin's own key.
+ * unchanged (they must still verify under the origin's own key), and what it takes from an
+ * agency's leaf node, on that agency's subjects alone.
  */
 export function routerPermissions(principal: string): SubjectPermissions {
   return {
@@ -351,6 +352,10 @@ export function routerPermissions(principal: string): SubjectPermissions {
       // its own consumer of every inbound stream: each agency's AHUB_IN_<agency>, and an older
       // hub's AHUB_INBOUND until drained (no other consumer is named `router`)
       `$JS.ACK.*.${ROUTER_CONSUMER}.>`,
+      // agencies' leaf nodes: their JetStream API (each leaf's own domain) and the acks of the
+      // consumer reading their outbox; the hub's account imports these from each leaf's account
+      '$JS.*.API.>',
+      `$JS.ACK.*.${LEAF_OUTBOX_CONSUMER}.>`,
       AUDIT_CHECKPOINTS_ALL,
     ],
     subscribe: [`${inboxPrefix(principal)}.>`, AUDIT_COSIGNATURES_ALL, 'ahub.audit.proof.>'],
@@ -382,17 +387,25 @@ export function outboxStreamName(agency: string): string {
 }
 
 /**
- * Deliver prefix of the consumer the hub's inbound stream creates on `agency`'s leaf to source
- * its outbox; the agency's account exports it to the hub's account as a stream.
+ * The durable consumer the hub's routers read `agency`'s outbox with, on its leaf node (through
+ * the leaf's JetStream API): they store what it delivers in the agency's inbound stream, then
+ * acknowledge it.
  */
-export function leafSourceDeliverPrefix(agency: string): string {
-  return `ahub.leafsrc.${token(agency, 'agency')}`;
+export const LEAF_OUTBOX_CONSUMER = 'hub';
+
+/**
+ * Acknowledgements of that consumer, which the hub's routers send to the leaf: the only subjects
+ * besides the leaf's JetStream API that the hub's account reaches in the leaf's account.
+ */
+export function leafOutboxAcks(agency: string): string {
+  return `$JS.ACK.${outboxStreamName(agency)}.${LEAF_OUTBOX_CONSUMER}.>`;
 }
 
-/** Flow-control replies of that source consumer, which the hub's account sends back to the leaf. */
-export function leafSourceFlowControl(agency: string): string {
-  return `$JS.FC.${outboxStreamName(agency)}.>`;
-}
+/**
+ * Header of a message the routers took from a leaf's outbox into the agency's inbound stream: its
+ * outbox sequence, from which the hub resumes should the consumer on the leaf be gone.
+ */
+export const LEAF_OUTBOX_SEQ_HEADER = 'Ahub-Outbox-Seq';
 
 /**
  * Whether two subjects (wildcards `*` and `>` allowed in either) can name a common subject: a

@@ -5,8 +5,7 @@ import {
   inboundSubjects,
   leafDomain,
   leafJsApiPrefix,
-  leafSourceDeliverPrefix,
-  leafSourceFlowControl,
+  leafOutboxAcks,
   outboxStreamName,
 } from '@alert-hub/core';
 
@@ -34,19 +33,21 @@ export function leafAccountName(agency: string): string {
 
 /**
  * What the hub's configuration adds for an agency that runs a leaf node: an account of the leaf's
- * own ({@link leafAccountName}), and imports of the hub's account. The agency's inbound stream at
- * the hub sources the leaf's outbox: it creates a consumer there through the leaf's JetStream API
- * (exported by the leaf's account to the hub's alone), receives on a deliver prefix (exported as a
- * stream) and answers flow control (exported as a service; without it the source stalls on
- * nats-server 2.9 without any error).
+ * own ({@link leafAccountName}), and imports of the hub's account. The hub's routers read the
+ * leaf's outbox by a durable pull consumer there, through the leaf's JetStream API (exported by the
+ * leaf's account to the hub's alone, `response_type: stream`: a pull gets many replies), and
+ * acknowledge what they stored (the consumer's ack subjects, exported as a service).
  *
- * The leaf's account imports nothing. A leaf is the agency's own software, and nats-server 2.9
- * checks no permission on what a leaf sends and takes the subject of a message from a leaf from
- * after an `@` in a `$JS.ACK.` reply, at every hop: a leaf in the agency's account could send
- * through any service the account imports under another subject (through the feed consumer's
- * INFO, any request of the hub's JetStream API, a stream deleted). Here nothing it sends reaches
- * the hub but the source's deliveries. The agency's gateway reaches the hub by its own
- * connection, as every gateway does, and its leaf only for the outbox.
+ * The leaf's account imports nothing, and exports no stream. A leaf is the agency's own software,
+ * and nats-server 2.9 checks no permission on what a leaf sends and takes the subject of a message
+ * from a leaf from after an `@` in a `$JS.ACK.` reply, at every hop: a leaf in the agency's
+ * account could send through any service the account imports under another subject (through the
+ * feed consumer's INFO, any request of the hub's JetStream API, a stream deleted). Here what it
+ * sends reaches the hub only as replies to the routers' requests of the leaf's API, which the
+ * routers check before they act on them (`services/router/src/leaf-outbox.ts`). It no longer
+ * reaches a stream of the hub: when the hub's stream sourced the outbox, a leaf could forge flow
+ * control on the source's deliver subject and make that stream's server-side client send to any
+ * subject of the hub's account (a stream deleted).
  *
  * The leaf's own user is not in any account of client users: it is a user of the leaf listener
  * alone ({@link renderLeafListenerBlock}), so its certificate opens no client connection.
@@ -59,23 +60,20 @@ export function leafAccountParts(agency: string): {
 } {
   const account = leafAccountName(agency);
   const api = `${leafJsApiPrefix(agency)}.>`;
-  const deliver = `${leafSourceDeliverPrefix(agency)}.>`;
-  const fc = leafSourceFlowControl(agency);
+  const acks = leafOutboxAcks(agency);
   return {
     account: [
       `  ${q(account)} {`,
-      `    # ${agency}'s leaf node: its outbox, sourced by the hub; it imports nothing of the hub`,
+      `    # ${agency}'s leaf node: its outbox, read by the hub's routers; it imports nothing of the hub`,
       '    exports: [',
-      `      { service: ${q(api)}, accounts: [${q(HUB_ACCOUNT)}] }`,
-      `      { stream: ${q(deliver)}, accounts: [${q(HUB_ACCOUNT)}] }`,
-      `      { service: ${q(fc)}, accounts: [${q(HUB_ACCOUNT)}] }`,
+      `      { service: ${q(api)}, accounts: [${q(HUB_ACCOUNT)}], response_type: stream }`,
+      `      { service: ${q(acks)}, accounts: [${q(HUB_ACCOUNT)}] }`,
       '    ]',
       '  }',
     ],
     hubImports: [
       `      { service: { account: ${q(account)}, subject: ${q(api)} } }`,
-      `      { stream: { account: ${q(account)}, subject: ${q(deliver)} } }`,
-      `      { service: { account: ${q(account)}, subject: ${q(fc)} } }`,
+      `      { service: { account: ${q(account)}, subject: ${q(acks)} } }`,
     ],
   };
 }
@@ -140,7 +138,7 @@ export interface LeafNodeOptions {
  * may only store its agency's alerts and receipts in the outbox and read the outbox's state
  * (stream info, to tell when an alert expired there before the hub had it): everything else it
  * reaches at the hub by its own connection. `deny_exports` keeps the gateway's inbound publishes
- * on the leaf: they reach the hub only through the outbox stream, which the hub sources, so that
+ * on the leaf: they reach the hub only through the outbox stream, which the hub's routers read, so that
  * a 202 means "stored at the agency".
  */
 export function renderLeafNodeParts(o: LeafNodeOptions): string {

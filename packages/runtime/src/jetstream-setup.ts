@@ -10,9 +10,8 @@ import {
   type JetStreamManager,
   type StreamConfig,
   type StreamInfo,
-  type StreamSource,
 } from '@nats-io/jetstream';
-import { TimeoutError, nanos, type NatsConnection } from '@nats-io/transport-node';
+import { TimeoutError, nanos, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
 import {
   FeedsInterestReplicasError,
   FeedsWorkQueueError,
@@ -32,8 +31,7 @@ import {
   feedFilter,
   inboundStreamName,
   inboundSubjects,
-  leafJsApiPrefix,
-  leafSourceDeliverPrefix,
+  LEAF_OUTBOX_SEQ_HEADER,
   outboxStreamName,
 } from '@alert-hub/core';
 
@@ -160,23 +158,6 @@ export function inboundMaxBytesOf(limits: StreamLimits, agency: string): number 
     : limits.inboundMaxBytes;
 }
 
-/**
- * The source of an agency's inbound stream when the agency runs a leaf node: its outbox stream,
- * in the leaf's JetStream domain, filtered to the agency's own inbound subjects. nats-server 2.9
- * creates the source's consumer with the filter in the request subject and resumes it after the
- * leaf link returns; messages keep their subject and `Nats-Msg-Id`, so the stream's
- * de-duplication window applies to them as to a direct publish. `startSeq`: the first outbox
- * sequence to take (what an older hub's shared stream already sourced is not taken again).
- */
-function leafSource(agency: string, startSeq?: number): StreamSource {
-  return {
-    name: outboxStreamName(agency),
-    filter_subject: inboundSubjects(agency),
-    external: { api: leafJsApiPrefix(agency), deliver: leafSourceDeliverPrefix(agency) },
-    ...(startSeq !== undefined && startSeq > 1 ? { opt_start_seq: startSeq } : {}),
-  };
-}
-
 /** The largest cosignature message the stream stores: a signed note (64 KiB) and its headers. */
 export const AUDIT_COSIGNATURE_MAX_BYTES = 64 * 1024 + 4096;
 
@@ -201,20 +182,21 @@ function commonStreamConfig(limits: StreamLimits) {
 
 /**
  * The inbound stream of `agency` (see {@link inboundStreamName}): only its own subjects, its own
- * byte limit, and its leaf node's outbox as source when it runs one.
+ * byte limit, and no source. An agency's leaf node is read by the routers
+ * (`services/router/src/leaf-outbox.ts`), no longer sourced: a stream sourcing the leaf answered
+ * the leaf's forged flow control from inside the hub's account.
  */
 function inboundStreamConfig(
   limits: StreamLimits,
   agency: string,
-  source?: StreamSource,
 ): Partial<StreamConfig> & { name: string } {
   return {
     ...commonStreamConfig(limits),
     name: inboundStreamName(agency),
     subjects: [inboundSubjects(agency)],
-    // always named: nats.js merges an update into the stream's config, so a leaf no longer
-    // configured needs the empty list to lose its source
-    sources: source ? [source] : [],
+    // always named: nats.js merges an update into the stream's config, so the source of a leaf
+    // an older hub gave the stream needs the empty list to go
+    sources: [],
     max_age: nanos(limits.maxAgeMs),
     max_bytes: inboundMaxBytesOf(limits, agency),
   };
@@ -475,39 +457,44 @@ async function retireLegacyInbound(jsm: JetStreamManager): Promise<LegacyInbound
 }
 
 /**
- * The first outbox sequence `agency`'s inbound stream sources from its leaf node. An existing
- * stream keeps the start it was given (a source restarted reads on from the last message it
- * stored, and from this start only when it stored none yet). A new one starts after the last
- * outbox message the shared stream of an older hub sourced (its `Nats-Stream-Source` header names
- * the outbox sequence), so that nothing is taken twice: 30 days of an outbox sourced again would
- * be refused by the router as duplicates, each one a dead letter.
+ * The last outbox sequence of `agency`'s leaf node that the hub holds: what the routers took
+ * (`Ahub-Outbox-Seq`), or what a stream of an older hub sourced (its `Nats-Stream-Source` header
+ * names the outbox sequence), in the agency's inbound stream or the shared stream of an older hub;
+ * 0 when none. The consumer that reads the outbox, when it has to be made anew, starts after it,
+ * so that nothing is taken twice: 30 days of an outbox taken again would be refused by the router
+ * as duplicates, each one a dead letter.
  */
-async function leafStartSeq(
-  jsm: JetStreamManager,
-  stream: string,
-  agency: string,
-  legacy: LegacyInbound | undefined,
-): Promise<number | undefined> {
-  try {
-    const sources = (await jsm.streams.info(stream)).config.sources ?? [];
-    const own = sources.find((s) => s.name === outboxStreamName(agency));
-    // a stream made before the shared one was retired has no source yet
-    if (own) return own.opt_start_seq;
-  } catch (err) {
-    if (!(err instanceof JetStreamApiError && err.status === 404)) throw err;
-  }
-  if (!legacy) return undefined;
-  const held = await jsm.streams.info(Streams.Inbound, {
-    subjects_filter: inboundSubjects(agency),
-  });
+export async function leafOutboxProgress(jsm: JetStreamManager, agency: string): Promise<number> {
   let last = 0;
-  for (const subject of Object.keys(held.state.subjects ?? {})) {
-    const m = await jsm.streams.getMessage(Streams.Inbound, { last_by_subj: subject });
-    // "<source> <outbox sequence> ...": only messages that came from the leaf carry it
-    const seq = Number(m?.header.get('Nats-Stream-Source').split(' ')[1]);
-    if (Number.isSafeInteger(seq) && seq > last) last = seq;
+  for (const stream of [inboundStreamName(agency), Streams.Inbound]) {
+    let held: StreamInfo;
+    try {
+      held = await jsm.streams.info(stream, { subjects_filter: inboundSubjects(agency) });
+    } catch (err) {
+      if (err instanceof JetStreamApiError && err.status === 404) continue;
+      throw err;
+    }
+    for (const subject of Object.keys(held.state.subjects ?? {})) {
+      const m = await jsm.streams.getMessage(stream, { last_by_subj: subject });
+      const seq = outboxSequenceOf(agency, m?.header);
+      if (seq > last) last = seq;
+    }
   }
-  return last > 0 ? last + 1 : undefined;
+  return last;
+}
+
+/** The outbox sequence a stored message names (0 when it did not come from the leaf). */
+function outboxSequenceOf(agency: string, h: MsgHdrs | undefined): number {
+  const taken = Number(h?.get(LEAF_OUTBOX_SEQ_HEADER) || NaN);
+  if (Number.isSafeInteger(taken) && taken > 0) return taken;
+  // "<source>[:<hash>] <outbox sequence> ...", as nats-server's sourcing wrote it
+  const [source, seq] = (h?.get('Nats-Stream-Source') ?? '').split(' ');
+  const sourced = Number(seq);
+  return source?.split(':')[0] === outboxStreamName(agency) &&
+    Number.isSafeInteger(sourced) &&
+    sourced > 0
+    ? sourced
+    : 0;
 }
 
 /** Attempts at one agency's inbound stream while its cluster answers "temporarily unavailable". */
@@ -572,8 +559,6 @@ export async function provisionHub(
     limits?: Partial<StreamLimits>;
     ackWaitMs?: number;
     routerMaxAckPending?: number;
-    /** Agencies whose alerts come from a leaf node's outbox (see `provisionLeaf`). */
-    leaves?: readonly string[];
     /**
      * Move a feed stream of another retention to the configured one: deleted and created anew
      * once every feed consumer has read everything (nats-server cannot change a retention).
@@ -647,15 +632,11 @@ export async function provisionHub(
     }
   }
   const legacy = await retireLegacyInbound(jsm);
-  const leaves = new Set(options.leaves ?? []);
   for (const agency of agencies) {
     try {
       await retryUnavailable(async () => {
         const stream = inboundStreamName(agency);
-        const source = leaves.has(agency)
-          ? leafSource(agency, await leafStartSeq(jsm, stream, agency, legacy))
-          : undefined;
-        const r = await ensureStream(jsm, inboundStreamConfig(limits, agency, source));
+        const r = await ensureStream(jsm, inboundStreamConfig(limits, agency));
         if (r.clamped && !clamped.some((c) => c.stream === stream)) clamped.push(r.clamped);
         await ensureConsumer(jsm, stream, {
           durable_name: ROUTER_CONSUMER,
@@ -718,8 +699,8 @@ export function isStreamFull(err: unknown): boolean {
 
 /**
  * Creates (or brings up to date) the outbox stream on `agency`'s leaf node: the gateway's
- * publishes are stored there first (the 202 means "stored at the agency") and the agency's inbound
- * stream at the hub sources them whenever the link is up. Alerts stay for `maxAgeMs` whether or not the hub
+ * publishes are stored there first (the 202 means "stored at the agency") and the hub's routers
+ * take them into the agency's inbound stream whenever the link is up. Alerts stay for `maxAgeMs` whether or not the hub
  * has them yet: a link down longer than that loses the oldest, so keep it longer than any outage
  * you plan for. `jsm` is a manager on the leaf itself (its own domain).
  */

@@ -131,6 +131,18 @@ export function createRouterMetrics(instance: string) {
         for (const [agency, n] of noticesSource.waiting()) this.set({ agency }, n);
       },
     }),
+    leafTaken: new Counter({
+      name: 'ahub_router_leaf_outbox_taken_total',
+      help: "Messages taken from an agency's leaf-node outbox into its inbound stream, by agency",
+      labelNames: ['agency'],
+      registers: [registry],
+    }),
+    leafRefused: new Counter({
+      name: 'ahub_router_leaf_outbox_refused_total',
+      help: "Deliveries from an agency's leaf node not taken (reply: not its outbox consumer's ack; subject: not its own), by agency",
+      labelNames: ['agency', 'why'],
+      registers: [registry],
+    }),
     held: new Counter({
       name: 'ahub_router_held_total',
       help: "Copies held because their recipient's feed had no room (each is forwarded later)",

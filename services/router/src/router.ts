@@ -46,6 +46,7 @@ import { RoutingLoop, STUCK_DELIVERIES } from './routing-loop.js';
 import { NOTICE_EVENTS_COUNTED, RouterStore, type Outcome } from './store.js';
 import { AuditCheckpointer, hubNoteSigner } from './audit-checkpoints.js';
 import { DeadLetters } from './dead-letters.js';
+import { startLeafOutboxes, type LeafOutboxState } from './leaf-outbox.js';
 import { auditOrigin, inboundStreamAgency, inboxPrefix } from '@alert-hub/core';
 import { AuditIntegrityError } from '@alert-hub/audit';
 
@@ -188,7 +189,6 @@ export async function startRouter(
       try {
         report = await provisionHub(jsm, keys.trust().agencies, {
           limits: config.streams,
-          leaves: config.streams.leaves,
           routerMaxAckPending: config.consumer.maxAckPending,
           ackWaitMs: config.consumer.ackWaitMs,
           migrateFeeds: config.streams.migrateFeeds,
@@ -262,6 +262,27 @@ export async function startRouter(
     timeout: config.nats.publishTimeoutMs,
     ...(config.nats.jsApiPrefix ? { apiPrefix: config.nats.jsApiPrefix } : {}),
   });
+  // Agencies' leaf nodes: each outbox read into its agency's inbound stream, on a connection of
+  // its own (what a leaf sends reaches nothing else of the router).
+  const leafNc =
+    config.streams.leaves.length > 0
+      ? await connectService(
+          config.nats,
+          `alert-hub router ${config.instance} (leaf outboxes)`,
+          config.principal,
+          log,
+        )
+      : undefined;
+  const leafOutboxes = leafNc
+    ? startLeafOutboxes({
+        nc: leafNc,
+        hub: { js, jsm },
+        agencies: config.streams.leaves,
+        log,
+        onTaken: (agency) => metrics.leafTaken.inc({ agency }),
+        onRefused: (agency, why) => metrics.leafRefused.inc({ agency, why }),
+      })
+    : undefined;
   const checkpointer = new AuditCheckpointer({
     nc,
     js,
@@ -293,6 +314,8 @@ export async function startRouter(
   } catch (err) {
     if (err instanceof AuditIntegrityError)
       log.error({ reason: err.message }, 'audit database refused at start: not routing');
+    await leafOutboxes?.stop();
+    await leafNc?.close();
     await nc.close();
     db.close();
     throw err;
@@ -571,6 +594,8 @@ export async function startRouter(
           ? 'ok'
           : `degraded: not provisioned for ${inboundMissing.map((f) => f.agency).join(', ')} (retrying)`,
       feedsRetention,
+      // An agency's leaf node out of reach is that agency's wait, not the router's: it stays ready.
+      ...(leafOutboxes ? { leafOutboxes: describeLeafOutboxes(leafOutboxes.states()) } : {}),
     };
     try {
       db.prepare('SELECT 1').get();
@@ -682,6 +707,8 @@ export async function startRouter(
       await notifier.stop();
       // After the last notices are sent (and charged) and the last receipts written.
       originBudget.stop();
+      await leafOutboxes?.stop();
+      await leafNc?.drain().catch(() => leafNc.close());
       await checkpoint();
       checkpointer.close();
       await nc.drain().catch(() => nc.close());
@@ -711,6 +738,14 @@ async function inboundOverdue(
   const seq = Math.max(c.ack_floor.stream_seq + 1, s.state.first_seq);
   const m = await jsm.streams.getMessage(stream, { seq });
   return !m || Date.now() - m.time.getTime() >= maxAgeMs - margin;
+}
+
+/** `/readyz`'s `leafOutboxes` check: `ok`, or whose leaf node is not read and why. */
+function describeLeafOutboxes(states: Record<string, LeafOutboxState>): string {
+  const waiting = Object.entries(states).filter(([, s]) => s !== 'reading');
+  return waiting.length === 0
+    ? 'ok'
+    : `waiting: ${waiting.map(([a, s]) => `${a} ${s}`).join(', ')}`;
 }
 
 /** `/readyz`'s `feeds` check: `ok`, or which recipients have copies held and since when. */
