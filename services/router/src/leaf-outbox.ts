@@ -32,7 +32,7 @@ const ACK_WAIT_MS = 30_000;
 const NAK_DELAY_MS = 5_000;
 
 /** Why a delivery from a leaf was not taken into the agency's inbound stream. */
-export type LeafRefusal = 'reply' | 'subject';
+export type LeafRefusal = 'reply' | 'subject' | 'headers';
 
 /** How one agency's outbox is being read. */
 export type LeafOutboxState = 'starting' | 'reading' | 'unreachable';
@@ -114,7 +114,16 @@ async function readOutbox(
       while (!signal.aborted) {
         const batch = await consumer.fetch({ max_messages: BATCH, expires: FETCH_EXPIRES_MS });
         const taking: Promise<void>[] = [];
-        for await (const m of batch) taking.push(take(o, agency, m));
+        for await (const m of batch)
+          taking.push(
+            take(o, agency, m).catch((err: unknown) => {
+              // never an unhandled rejection: the message stays unacked and comes back later
+              o.log.warn(
+                { agency, err: (err as Error).message },
+                'a delivery from the leaf outbox could not be taken: delivered again later',
+              );
+            }),
+          );
         await Promise.all(taking);
       }
     } catch (err) {
@@ -191,9 +200,17 @@ async function take(o: LeafOutboxOptions, agency: string, m: JsMsg): Promise<voi
     m.ack();
     return;
   }
+  let msgID: string | undefined;
+  try {
+    // nats.js throws on a header it cannot parse (a name with a space): the leaf's to send
+    msgID = m.headers?.get('Nats-Msg-Id') || undefined;
+  } catch {
+    refuse(o, agency, 'headers', m.subject);
+    m.term();
+    return;
+  }
   const h = natsHeaders();
   h.set(LEAF_OUTBOX_SEQ_HEADER, String(seq));
-  const msgID = m.headers?.get('Nats-Msg-Id');
   try {
     await o.hub.js.publish(m.subject, m.data, {
       headers: h,
@@ -219,6 +236,8 @@ function refuse(o: LeafOutboxOptions, agency: string, why: LeafRefusal, subject:
     { agency, code: 'ERR_LEAF_DELIVERY_REFUSED', why, subject: subject.slice(0, 256) },
     why === 'reply'
       ? "a delivery from the agency's leaf node with a reply that is not its outbox consumer's ack: not taken, not acked"
-      : "a delivery from the agency's leaf node under a subject not its own: not taken",
+      : why === 'headers'
+        ? "a delivery from the agency's leaf node with headers that cannot be read: not taken, terminated"
+        : "a delivery from the agency's leaf node under a subject not its own: not taken",
   );
 }

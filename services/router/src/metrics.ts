@@ -36,6 +36,8 @@ export function createRouterMetrics(instance: string) {
    * round, how many notice events wait in the outbox.
    */
   const noticesSource = { waiting: (): ReadonlyMap<string, number> => new Map() };
+  /** Set by the router when agencies run leaf nodes: whether it reads each one's outbox now. */
+  const leafSource = { reading: (): ReadonlyMap<string, boolean> => new Map() };
   /** Set by the audit checkpointer: how long checkpoints have failed to reach NATS. */
   const unpublishedSource = { ms: (): number => 0 };
   /** Set by the router: each inbound consumer it reads, with what it has not handled yet. */
@@ -50,6 +52,7 @@ export function createRouterMetrics(instance: string) {
     feedBytesSource,
     originBudgetSource,
     noticesSource,
+    leafSource,
     unpublishedSource,
     backlogSource,
     consumerPending: new Gauge({
@@ -129,6 +132,16 @@ export function createRouterMetrics(instance: string) {
       collect() {
         this.reset();
         for (const [agency, n] of noticesSource.waiting()) this.set({ agency }, n);
+      },
+    }),
+    leafReading: new Gauge({
+      name: 'ahub_router_leaf_outbox_reading',
+      help: "1 while the router reads the agency's leaf-node outbox, 0 while the leaf does not answer (its alerts wait there), per agency in streams.leaves",
+      labelNames: ['agency'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [agency, on] of leafSource.reading()) this.set({ agency }, on ? 1 : 0);
       },
     }),
     leafTaken: new Counter({

@@ -283,6 +283,9 @@ export async function startRouter(
         onRefused: (agency, why) => metrics.leafRefused.inc({ agency, why }),
       })
     : undefined;
+  if (leafOutboxes)
+    metrics.leafSource.reading = () =>
+      new Map(Object.entries(leafOutboxes.states()).map(([a, s]) => [a, s === 'reading']));
   const checkpointer = new AuditCheckpointer({
     nc,
     js,
