@@ -95,6 +95,10 @@ async function leafWithPull() {
   return { leaf, pull: pull.reply };
 }
 
+/** Deliveries from Singapore's leaf the router refused, for `why`. */
+const refusedFromSg = (why: 'reply' | 'subject') =>
+  routerMetric('ahub_router_leaf_outbox_refused_total', `agency="${SG}"`, `why="${why}"`);
+
 const junk = new TextEncoder().encode('junk');
 const ack = (outbox: string, seq: number) =>
   `$JS.ACK.${outbox}.${LEAF_OUTBOX_CONSUMER}.1.${seq}.${seq}.${Date.now()}000000.0`;
@@ -135,16 +139,7 @@ describe('an agency’s own leaf software', () => {
       );
       await eventually(
         async () =>
-          (await routerMetric(
-            'ahub_router_leaf_outbox_refused_total',
-            `agency="${SG}"`,
-            'why="subject"',
-          )) >= 1 &&
-          (await routerMetric(
-            'ahub_router_leaf_outbox_refused_total',
-            `agency="${SG}"`,
-            'why="reply"',
-          )) >= 1
+          (await refusedFromSg('subject')) >= 1 && (await refusedFromSg('reply')) >= 1
             ? true
             : undefined,
         30_000,
@@ -178,11 +173,7 @@ describe('an agency’s own leaf software', () => {
       const streams = async () => (await jsm.streams.names().next()).sort();
       const before = await streams();
       expect(before).toContain(Streams.DeadLetter);
-      const refusedBefore = await routerMetric(
-        'ahub_router_leaf_outbox_refused_total',
-        `agency="${SG}"`,
-        'why="reply"',
-      );
+      const refusedBefore = await refusedFromSg('reply');
       const deleteDeadLetters = `$JS.API.STREAM.DELETE.${Streams.DeadLetter}`;
       const nothing = new Uint8Array();
       // The recipe that deleted a stream when the hub's stream sourced the outbox, on the deliver
@@ -215,12 +206,7 @@ describe('an agency’s own leaf software', () => {
         junk,
       );
       await eventually(
-        async () =>
-          (await routerMetric(
-            'ahub_router_leaf_outbox_refused_total',
-            `agency="${SG}"`,
-            'why="reply"',
-          )) > refusedBefore || undefined,
+        async () => (await refusedFromSg('reply')) > refusedBefore || undefined,
         30_000,
         'the delivery refused',
       );
