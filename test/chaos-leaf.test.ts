@@ -112,7 +112,13 @@ describe('leaf node - store and forward', () => {
     hub.leaves[ORIGIN]!.restore();
     hub.leaves[LEAF_PARTNER]!.restore();
     await chaos.checkDeliveredOnce(sent);
-    expect((await routerReady()).checks['leafOutboxes']).toBe('ok');
+    // Reading again, the router says so: a fetch that failed as the link came back (the leaf's
+    // connection made anew) is tried again after RETRY_MS, so the readiness is polled, not read once.
+    await eventually(
+      async () => (await routerReady()).checks['leafOutboxes'] === 'ok',
+      30_000,
+      "the router's readiness back to ok once the leaf is read again",
+    );
     expect(await originAtHub()).toBe(sent.length);
     chaos.checkAuditComplete(sent);
   }, 240_000);
