@@ -9,6 +9,7 @@ import {
   encodeEnvelope,
   inboundMsgId,
   inboundSubject,
+  isJsonObject,
   newAlertId,
   verifyOrigin,
   type Alert,
@@ -1121,10 +1122,7 @@ describe('gateway - console API', () => {
       expect(v.status).toBe(200);
       const verdict = (await v.json()) as { ok: boolean; error?: unknown };
       // Intake on the same draft, with a fresh id so nothing is a duplicate.
-      const withId =
-        typeof draft === 'object' && draft !== null && !Array.isArray(draft)
-          ? { ...draft, id: undefined }
-          : draft;
+      const withId = isJsonObject(draft) ? { ...draft, id: undefined } : draft;
       const s = await post(sg, '/v1/alerts', withId);
       if (verdict.ok) expect(s.status).toBe(202);
       // The same error as intake's (intake's answer names the alert's id besides).
