@@ -3,7 +3,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jetstreamManager } from '@nats-io/jetstream';
 import {
   auditOrigin,
-  auditProofSubject,
   canonicalJson,
   decodeEnvelope,
   encodeEnvelope,
@@ -22,6 +21,7 @@ import { join } from 'node:path';
 import { generateKey, revokeKey } from '@alert-hub/operator';
 import { createToken, openDatabase } from '@alert-hub/runtime';
 import { useNatsServer } from '@alert-hub/testkit/harness';
+import { answeringProofs } from './support/proof-replies.js';
 import {
   eventually,
   loadTrustStore,
@@ -949,16 +949,9 @@ describe('gateway - a proof of delivery the hub cannot give', () => {
       fetch(vn.url + path, { headers: { authorization: `Bearer ${reader.token}` } });
     if (reply === undefined) return ask();
     const nc = await nats.connect();
-    const sub = nc.subscribe(auditProofSubject('hub', 'VN-CUSTOMS'), {
-      callback: (_err, m) => {
-        m.respond(reply);
-      },
-    });
-    await nc.flush();
     try {
-      return await ask();
+      return await answeringProofs(nc, 'hub', 'VN-CUSTOMS', reply, ask);
     } finally {
-      sub.unsubscribe();
       await nc.close();
     }
   }
