@@ -18,6 +18,7 @@ import {
   auditCheckpointSubject,
   auditCosignatureSubject,
   auditProofSubject,
+  feedConsumerName,
   inboxPrefix,
 } from '@alert-hub/core';
 import {
@@ -502,6 +503,81 @@ describe('audit cosignatures - one agency cannot burn the router’s CPU nor blo
     expect(new Set(gatheredNames).size).toBe(gatheredNames.length);
     // The anchor verifies with hubctl's checks: it parses (at most 100 lines) and is cosigned.
     expect(parseNote(anchor).signatures.length).toBeLessThanOrEqual(1 + AGENCIES.length);
+  });
+});
+
+describe('audit subjects - the reply an agency names', () => {
+  it('an agency’s client cannot send a proof request or cosignature with a JetStream ack reply: nats-server refuses it', async () => {
+    // nats-server 2.9 reserves `$JS.ACK.` replies: it refuses them from any client connection,
+    // whatever the user's permissions (with KE-KWS allowed to publish `>` this passes too). A
+    // leaf connection is not checked so, hence the router's guard (its `refused` counts: unchanged
+    // here).
+    // What reaches the hub's account on the agency's two subjects: the reply of each message.
+    const proofs: (string | undefined)[] = [];
+    const cosigs: (string | undefined)[] = [];
+    const spies = [
+      hub.subscribe(auditProofSubject('hub', ATTACKER), {
+        callback: (_err, m) => void proofs.push(m.reply),
+      }),
+      hub.subscribe(auditCosignatureSubject('hub', ATTACKER), {
+        callback: (_err, m) => void cosigs.push(m.reply),
+      }),
+    ];
+    await hub.flush();
+    const violationsBefore = attacker.violations.length;
+    const refusedBefore = [
+      await metric('ahub_router_audit_proof_requests_total', 'refused'),
+      await metric('ahub_router_audit_cosignatures_total', 'refused'),
+    ];
+    // Ack subjects of the hub's account: of a stream it has no grant on, and of its own feed
+    // consumer, whose acks it may publish.
+    const replies = [
+      `$JS.ACK.${Streams.AuditCosignatures}.c.1.1.1.1.1`,
+      `$JS.ACK.${Streams.Feeds}.${feedConsumerName(ATTACKER)}.1.1.1.1.1`,
+    ];
+    const request = JSON.stringify({ alertId: seizureReport(ATTACKER).id });
+    for (const reply of replies) {
+      attacker.publish(auditProofSubject('hub', ATTACKER), request, { reply });
+      attacker.publish(auditCosignatureSubject('hub', ATTACKER), 'a cosignature', { reply });
+    }
+    // The same from the same connection with its own inbox as the reply, sent after: answered,
+    // and stored.
+    const answer = await attacker.request(auditProofSubject('hub', ATTACKER), request, {
+      timeout: 5_000,
+    });
+    expect(answer.json<{ error?: { code: string } }>().error?.code).toMatch(
+      /^ERR_(NOT_FOUND|RATE_LIMITED)$/,
+    );
+    expect((await attackerPublish(auditCosignatureSubject('hub', ATTACKER), 'x')).error).toBe(
+      undefined,
+    );
+    await eventually(
+      () => proofs.length > 0 && cosigs.length > 0,
+      5_000,
+      'the request and the cosignature with an inbox reply at the hub',
+    );
+    for (const s of spies) s.unsubscribe();
+    // Only those two reached the hub's account (the reply remapped by the service import): none
+    // of the four sent before them.
+    expect(proofs).toEqual([expect.stringMatching(/^_R_\./)]);
+    expect(cosigs).toEqual([expect.stringMatching(/^_R_\./)]);
+    // nats-server refused each of the four, naming its reply, and the connection stays.
+    await eventually(
+      () => attacker.violations.length - violationsBefore >= 2 * replies.length,
+      5_000,
+      'the four publishes refused by nats-server',
+    );
+    const violations = attacker.violations.slice(violationsBefore);
+    expect(violations).toHaveLength(2 * replies.length);
+    for (const reply of replies)
+      expect(
+        violations.filter((v) => /permissions violation/i.test(v) && v.includes(`"${reply}"`)),
+      ).toHaveLength(2);
+    // The router's own guard had nothing to refuse.
+    expect([
+      await metric('ahub_router_audit_proof_requests_total', 'refused'),
+      await metric('ahub_router_audit_cosignatures_total', 'refused'),
+    ]).toEqual(refusedBefore);
   });
 });
 

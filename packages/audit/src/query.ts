@@ -1,4 +1,4 @@
-import { parseRfc3339 } from '@alert-hub/core';
+import { isJsonObject, parseRfc3339 } from '@alert-hub/core';
 import {
   AuditEvent,
   HASHED_MEMBERS,
@@ -186,10 +186,7 @@ export function deniedRecipients(r: AuditRecord): DeniedRecipient[] {
   } catch {
     return [{ recipient: null, reasonCode: r.reasonCode, reason: r.reason }];
   }
-  const object = (v: unknown) =>
-    typeof v === 'object' && v !== null && !Array.isArray(v)
-      ? (v as Record<string, unknown>)
-      : undefined;
+  const object = (v: unknown) => (isJsonObject(v) ? v : undefined);
   const codes = r.reasonCode === NEAR_MISSES ? object(detail.codes) : undefined;
   if (codes)
     return Object.entries(codes)

@@ -72,6 +72,14 @@ export function assertNoDuplicateNames(text: string): void {
 }
 
 /**
+ * True for a JSON object (what `JSON.parse` makes of `{...}`): of type `object`, not `null`, not
+ * an array. The value is then readable member by member, each member `unknown`.
+ */
+export function isJsonObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
  * Canonical JSON (as RFC 8785 for the values JSON.parse produces): object members sorted by
  * key, no whitespace, numbers and strings as JSON.stringify writes them. Two documents with the
  * same content have the same canonical text, whatever their member order or spacing.

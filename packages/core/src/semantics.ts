@@ -8,6 +8,7 @@
  * Version 1 alerts are not subject to them: a v1 alert that was valid stays valid.
  */
 import type { Issue } from './errors.js';
+import { isJsonObject } from './json.js';
 import { parseRfc3339 } from './rfc3339.js';
 
 /** A rule set for one schema; returns every issue found (empty when the alert passes). */
@@ -30,10 +31,6 @@ function latestDateAt(instant: number): string {
   return new Date(instant + LATEST_OFFSET_MS).toISOString().slice(0, 10);
 }
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
 function escapeToken(token: string): string {
   return token.replace(/~/g, '~0').replace(/\//g, '~1');
 }
@@ -47,7 +44,7 @@ function walkObjects(
 ): void {
   if (Array.isArray(value)) {
     value.forEach((v, i) => walkObjects(v, `${pointer}/${i}`, visit, key));
-  } else if (isObject(value)) {
+  } else if (isJsonObject(value)) {
     visit(value, pointer, key);
     for (const [k, v] of Object.entries(value))
       walkObjects(v, `${pointer}/${escapeToken(k)}`, visit, k);
@@ -68,7 +65,11 @@ export const alertRulesV2: AlertRules = (alert) => {
       issues.push({ pointer: `/${member}`, message: `must be after issuedAt (${issuedAtText})` });
   }
   const seizure = alert['seizure'];
-  if (isObject(seizure) && typeof seizure['date'] === 'string' && seizure['date'] > latestDate) {
+  if (
+    isJsonObject(seizure) &&
+    typeof seizure['date'] === 'string' &&
+    seizure['date'] > latestDate
+  ) {
     issues.push({
       pointer: '/seizure/date',
       message: `is in the future: the alert was issued at ${issuedAtText}, when no place on Earth had reached ${seizure['date']}`,
@@ -83,7 +84,7 @@ export const alertRulesV2: AlertRules = (alert) => {
     if (key !== undefined && Array.isArray(o['quantities'])) {
       const seen = new Map<string, number>();
       (o['quantities'] as unknown[]).forEach((q, i) => {
-        if (!isObject(q) || typeof q['unit'] !== 'string') return;
+        if (!isJsonObject(q) || typeof q['unit'] !== 'string') return;
         const first = seen.get(q['unit']);
         if (first === undefined) seen.set(q['unit'], i);
         else

@@ -1,4 +1,9 @@
-import { AlertHubError } from '@alert-hub/core';
+import { AlertHubError, type SchemaRegistry } from '@alert-hub/core';
+import {
+  loadAgreementsFile,
+  type LoadedAgreements,
+  type SqliteDatabase,
+} from '@alert-hub/runtime/files';
 import { HubctlError, HubctlErrorCode } from './errors.js';
 
 /**
@@ -44,6 +49,37 @@ function failingAs<T>(step: () => T, fail: (err: unknown) => unknown): T {
  */
 export function reading<T>(read: () => T, file?: string): T {
   return failingAs(read, (err) => as(HubctlErrorCode.InputInvalid, err, file));
+}
+
+/**
+ * Opens a database file a command reads, and reads its schema once: SQLite opens any file and
+ * finds one that is not a database only when it first reads it, so that file is
+ * `ERR_INPUT_INVALID` here, before the command does anything, and the database is closed.
+ */
+export function readingDatabase(open: () => SqliteDatabase, file: string): SqliteDatabase {
+  return reading(() => {
+    const db = open();
+    try {
+      db.prepare('SELECT count(*) FROM sqlite_master').get();
+      return db;
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+  }, file);
+}
+
+/**
+ * The agreements file, checked against the schemas and the trust store's `agencies`: a file not
+ * there or not readable is `ERR_INPUT_INVALID`; one that is not YAML, or names an agreement that
+ * is wrong, `ERR_AGREEMENTS_INVALID` (every place listed).
+ */
+export function readingAgreements(
+  file: string,
+  registry: SchemaRegistry,
+  agencies: readonly string[],
+): LoadedAgreements {
+  return reading(() => loadAgreementsFile(file, registry, agencies), file);
 }
 
 /**

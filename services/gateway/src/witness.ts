@@ -7,6 +7,7 @@ import {
   auditOrigin,
   auditProofSubject,
   decodeEnvelope,
+  isJsonObject,
   parseAuditCheckpointSubject,
   parseJsonBytes,
   parseAuditCosignatureSubject,
@@ -648,15 +649,13 @@ const MAX_PROOF_REPLY = 1024 * 1024;
 function readProofReply(data: Uint8Array): ProofReply {
   if (data.length > MAX_PROOF_REPLY) throw new Error('the reply is over 1 MiB');
   const v = parseJsonBytes(data, 8);
-  const isObject = (x: unknown): x is Record<string, unknown> =>
-    typeof x === 'object' && x !== null && !Array.isArray(x);
   const isIndex = (x: unknown): x is number => Number.isSafeInteger(x) && (x as number) >= 0;
   const strings = (x: unknown): x is string[] =>
     Array.isArray(x) && x.every((h) => typeof h === 'string');
-  if (!isObject(v)) throw new Error('not a JSON object');
+  if (!isJsonObject(v)) throw new Error('not a JSON object');
   if ('error' in v) {
     const e = v['error'];
-    if (!isObject(e) || typeof e['code'] !== 'string' || typeof e['message'] !== 'string')
+    if (!isJsonObject(e) || typeof e['code'] !== 'string' || typeof e['message'] !== 'string')
       throw new Error('an error without a string code and message');
     const retry = e['retryAfterMs'];
     if (retry !== undefined && !isIndex(retry))
@@ -673,12 +672,17 @@ function readProofReply(data: Uint8Array): ProofReply {
   if (typeof checkpoint !== 'string') throw new Error('no string checkpoint');
   if (!Array.isArray(entries)) throw new Error('no array of entries');
   for (const e of entries as unknown[]) {
-    if (!isObject(e) || !isObject(e['record']) || !isIndex(e['index']) || !strings(e['proof']))
+    if (
+      !isJsonObject(e) ||
+      !isJsonObject(e['record']) ||
+      !isIndex(e['index']) ||
+      !strings(e['proof'])
+    )
       throw new Error('an entry is not {record, index, proof, route?}');
     const route = e['route'];
     if (
       route !== undefined &&
-      (!isObject(route) ||
+      (!isJsonObject(route) ||
         typeof route['leaf'] !== 'string' ||
         !isIndex(route['index']) ||
         !strings(route['path']))

@@ -3,12 +3,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jetstreamManager } from '@nats-io/jetstream';
 import {
   auditOrigin,
-  auditProofSubject,
   canonicalJson,
   decodeEnvelope,
   encodeEnvelope,
   inboundMsgId,
   inboundSubject,
+  isJsonObject,
   newAlertId,
   verifyOrigin,
   type Alert,
@@ -21,6 +21,7 @@ import { join } from 'node:path';
 import { generateKey, revokeKey } from '@alert-hub/operator';
 import { createToken, openDatabase } from '@alert-hub/runtime';
 import { useNatsServer } from '@alert-hub/testkit/harness';
+import { answeringProofs } from './support/proof-replies.js';
 import {
   eventually,
   loadTrustStore,
@@ -948,16 +949,9 @@ describe('gateway - a proof of delivery the hub cannot give', () => {
       fetch(vn.url + path, { headers: { authorization: `Bearer ${reader.token}` } });
     if (reply === undefined) return ask();
     const nc = await nats.connect();
-    const sub = nc.subscribe(auditProofSubject('hub', 'VN-CUSTOMS'), {
-      callback: (_err, m) => {
-        m.respond(reply);
-      },
-    });
-    await nc.flush();
     try {
-      return await ask();
+      return await answeringProofs(nc, 'hub', 'VN-CUSTOMS', reply, ask);
     } finally {
-      sub.unsubscribe();
       await nc.close();
     }
   }
@@ -1121,10 +1115,7 @@ describe('gateway - console API', () => {
       expect(v.status).toBe(200);
       const verdict = (await v.json()) as { ok: boolean; error?: unknown };
       // Intake on the same draft, with a fresh id so nothing is a duplicate.
-      const withId =
-        typeof draft === 'object' && draft !== null && !Array.isArray(draft)
-          ? { ...draft, id: undefined }
-          : draft;
+      const withId = isJsonObject(draft) ? { ...draft, id: undefined } : draft;
       const s = await post(sg, '/v1/alerts', withId);
       if (verdict.ok) expect(s.status).toBe(202);
       // The same error as intake's (intake's answer names the alert's id besides).

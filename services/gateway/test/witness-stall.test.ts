@@ -7,7 +7,6 @@ import {
   auditCheckpointSubject,
   auditCosignatureSubject,
   auditOrigin,
-  auditProofSubject,
   generateSigningJwk,
   importSigningKey,
   type SigningKey,
@@ -24,6 +23,7 @@ import {
   witnessName,
 } from '@alert-hub/audit';
 import { useNatsServer } from '@alert-hub/testkit/harness';
+import { answeringProofs } from './support/proof-replies.js';
 import {
   eventually,
   loadTrustStore,
@@ -228,32 +228,16 @@ describe('gateway witness - the stalled alarm clears when the log extends again'
 describe('gateway witness - a proof of delivery', () => {
   it('a reply with no entries proves nothing: not ok, though every entry (none) verifies (docs/protocol.md §8.5)', async () => {
     const note = hubNote('zeta', 4);
-    const sub = nc.subscribe(auditProofSubject('zeta', AGENCY), {
-      callback: (_err, m) => {
-        m.respond(JSON.stringify({ checkpoint: note, entries: [] }));
-      },
-    });
-    await nc.flush();
-    const answer = await witness.inclusionProof('zeta', '0169fb6c-1a80-7000-8000-000000000001', 0);
+    const answer = await answering('zeta', withCheckpoint(note), () =>
+      witness.inclusionProof('zeta', '0169fb6c-1a80-7000-8000-000000000001', 0),
+    );
     expect(answer).toMatchObject({ ok: false, checkpoint: note, entries: [] });
-    sub.unsubscribe();
   });
 });
 
-/** Plays the router: answers this agency's proof requests of `log` with `reply`, once each. */
-async function answering<T>(log: string, reply: string, ask: () => Promise<T>): Promise<T> {
-  const sub = nc.subscribe(auditProofSubject(log, AGENCY), {
-    callback: (_err, m) => {
-      m.respond(reply);
-    },
-  });
-  await nc.flush();
-  try {
-    return await ask();
-  } finally {
-    sub.unsubscribe();
-  }
-}
+/** Plays the router: answers this agency's proof requests of `log` with `reply`. */
+const answering = <T>(log: string, reply: string, ask: () => Promise<T>): Promise<T> =>
+  answeringProofs(nc, log, AGENCY, reply, ask);
 const withCheckpoint = (note: string) => JSON.stringify({ checkpoint: note, entries: [] });
 /**
  * The witness's standing of a proof whose checkpoint is `note` (its `witness`, or the error's

@@ -5,6 +5,7 @@ import {
   DEAD_LETTER_ALL,
   Streams,
   decodeEnvelope,
+  isJsonObject,
   parseInboundSubject,
   parseJsonBytes,
   type GeneralJws,
@@ -164,9 +165,7 @@ function decodeHeaders(jws: GeneralJws): Record<string, unknown>[] {
   return jws.signatures.map((s) => {
     try {
       const h = parseJsonBytes(Buffer.from(s.protected, 'base64url'));
-      return typeof h === 'object' && h !== null && !Array.isArray(h)
-        ? (h as Record<string, unknown>)
-        : { invalid: 'the protected header is not a JSON object' };
+      return isJsonObject(h) ? h : { invalid: 'the protected header is not a JSON object' };
     } catch (err) {
       return { invalid: (err as Error).message };
     }

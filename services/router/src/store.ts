@@ -8,7 +8,7 @@ import type {
   ReceiptDelivery,
   RoutedTo,
 } from '@alert-hub/core';
-import { DenyReason, Streams } from '@alert-hub/core';
+import { DenyReason, isJsonObject, Streams } from '@alert-hub/core';
 import type { SqliteDatabase } from '@alert-hub/runtime';
 import {
   AuditAppender,
@@ -1391,9 +1391,7 @@ function seizedQuantities(
   seizure: unknown,
 ): { country: string; commodity: string; value: number; unit: string }[] {
   const obj = (v: unknown): Record<string, unknown> | undefined =>
-    typeof v === 'object' && v !== null && !Array.isArray(v)
-      ? (v as Record<string, unknown>)
-      : undefined;
+    isJsonObject(v) ? v : undefined;
   const s = obj(seizure);
   const country = obj(s?.['location'])?.['country'];
   const commodities = s?.['commodities'];

@@ -12,11 +12,10 @@ import { createDevPki, natsIdentity } from '@alert-hub/operator';
 import {
   DEFAULT_SCHEMAS_DIR,
   REVOCATIONS_FILE,
-  loadAgreementsFile,
   loadSchemaRegistry,
 } from '@alert-hub/runtime/files';
 import { HubctlError, HubctlErrorCode } from '../errors.js';
-import { reading, readingThenWriting, writing } from '../files.js';
+import { reading, readingAgreements, readingThenWriting, writing } from '../files.js';
 import { print } from '../output.js';
 import { agencyId } from './agency-id.js';
 import { registerNats } from './nats.js';
@@ -254,11 +253,7 @@ export function registerAgency(program: Command): void {
         } else lines.push(NOT_RENDERED);
         let agreementNamesIt: boolean | undefined;
         if (o.agreements) {
-          const agreements = o.agreements;
-          const set = reading(
-            () => loadAgreementsFile(agreements, registry, trust.agencies),
-            agreements,
-          ).set;
+          const { set } = readingAgreements(o.agreements, registry, trust.agencies);
           agreementNamesIt =
             set.agreements.some((a) => a.parties.some((p) => partyMatches(p, id))) ||
             (set.operations ?? []).some((op) => op.members.some((p) => partyMatches(p, id)));
@@ -314,7 +309,7 @@ export function registerAgency(program: Command): void {
         );
       const trust = trustWith(trustDir, registry, id, undefined);
       // Refused (ERR_AGREEMENTS_INVALID, every place listed) while an agreement names it.
-      reading(() => loadAgreementsFile(o.agreements, registry, trust.agencies), o.agreements);
+      readingAgreements(o.agreements, registry, trust.agencies);
       if (natsArgs.length > 0) await renderNatsConfigWithout(o.certs, target, natsArgs);
       else writing(() => rmSync(target), target);
       const { lines: reloadLines, reloaded } = await reloadAll(o);

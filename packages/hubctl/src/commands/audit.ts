@@ -3,7 +3,7 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import type { TrustStore } from '@alert-hub/core';
 import { HubctlError, HubctlErrorCode, UsageError } from '../errors.js';
-import { reading } from '../files.js';
+import { reading, readingDatabase } from '../files.js';
 import {
   CSV_HEADER,
   AuditEvent,
@@ -56,17 +56,8 @@ function openAll(files: string[] | string | undefined, probe = true): SqliteData
   return list.map((f) => {
     if (!existsSync(f))
       throw new HubctlError(HubctlErrorCode.Prerequisite, `no audit database at ${f}`);
-    const db = reading(() => openDatabase(f, { readonly: true }), f);
-    if (probe)
-      reading(() => {
-        try {
-          db.prepare('SELECT count(*) FROM sqlite_master').get();
-        } catch (err) {
-          db.close();
-          throw err;
-        }
-      }, f);
-    return db;
+    const open = () => openDatabase(f, { readonly: true });
+    return probe ? readingDatabase(open, f) : reading(open, f);
   });
 }
 

@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import type { Command } from 'commander';
 import { HubctlError, HubctlErrorCode } from '../errors.js';
 import { openDatabase } from '@alert-hub/runtime/files';
-import { reading, writing } from '../files.js';
+import { readingDatabase, writing } from '../files.js';
 import { print } from '../output.js';
 
 /**
@@ -30,16 +30,7 @@ export function registerBackup(program: Command): void {
           `${o.out} exists: a backup never overwrites`,
         );
       // A file that is not a database is the input's fault, found before anything is written.
-      const src = reading(() => {
-        const db = openDatabase(o.db, { readonly: true });
-        try {
-          db.prepare('SELECT count(*) FROM sqlite_master').get();
-          return db;
-        } catch (err) {
-          db.close();
-          throw err;
-        }
-      }, o.db);
+      const src = readingDatabase(() => openDatabase(o.db, { readonly: true }), o.db);
       try {
         await writing(async () => {
           mkdirSync(dirname(o.out), { recursive: true, mode: 0o700 });

@@ -1,13 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { InvalidArgumentError, type Command } from 'commander';
 import { decideRoute, parseJsonText, parseRfc3339, type PriorRouting } from '@alert-hub/core';
-import {
-  DEFAULT_SCHEMAS_DIR,
-  loadAgreementsFile,
-  loadSchemaRegistry,
-} from '@alert-hub/runtime/files';
+import { DEFAULT_SCHEMAS_DIR, loadSchemaRegistry } from '@alert-hub/runtime/files';
 import { HubctlError, HubctlErrorCode } from '../errors.js';
-import { reading } from '../files.js';
+import { reading, readingAgreements } from '../files.js';
 import { print, printTable } from '../output.js';
 import { openTrustStore, trustOption } from './trust-option.js';
 import { prepareAsGateway, readInput } from './validate.js';
@@ -74,10 +70,7 @@ export function registerRoute(program: Command): void {
           return;
         }
         const trust = openTrustStore(o.trust, registry);
-        const { set } = reading(
-          () => loadAgreementsFile(o.agreements, registry, trust.agencies),
-          o.agreements,
-        );
+        const { set } = readingAgreements(o.agreements, registry, trust.agencies);
         const d = decideRoute({
           agreements: set,
           alert: checked.value,
