@@ -281,7 +281,14 @@ export async function startGateway(
     readiness,
     witness,
   });
-  const url = await listenHttp(http, { ...config.http, listen: options.listen ?? true });
+  const url = await listenHttp(http, { ...config.http, listen: options.listen ?? true }).catch(
+    async (err: unknown) => {
+      // A gateway that does not start leaves nothing running: the hub is not tried for ever.
+      await hubLink.close();
+      await outbox?.nc.close();
+      throw err;
+    },
+  );
   if (url) log.info({ url, agency: config.agency, kid: keys.key().kid }, 'gateway listening');
 
   return {

@@ -238,27 +238,39 @@ describe('gateway - behind a leaf node, two connections', () => {
     }
   }, 60_000);
 
-  it('closed while the hub is still out of reach: the attempts stop, nothing is left running', async () => {
+  it('closed while the hub is still out of reach, or failing to start: the attempts stop, nothing is left running', async () => {
     const { log: quiet, lines } = memoryLogger('leaf-outbox-close');
-    const config = writeConfig(fx.dir, `${SG}-closed`, {
-      agency: SG,
-      signingKey: fx.keyFiles[SG],
-      trustDir: fx.trustDir,
-      dataDir: join(fx.dir, `data-${SG}-closed`),
-      http: { port: 0 },
-      // Nothing listens on port 1 of loopback.
-      nats: { servers: ['nats://127.0.0.1:1'], connectRetryMs: 100 },
-      outbox: { servers: [leaf.url] },
-      witness: { enabled: true },
-      clients: [{ name: 'risk-engine', tokenSha256: submitter.sha256, roles: ['submit'] }],
-    });
-    const gw = await startGateway(loadConfig({}, config), { log: quiet });
+    const configAt = (name: string, port: number) =>
+      loadConfig(
+        {},
+        writeConfig(fx.dir, `${SG}-${name}`, {
+          agency: SG,
+          signingKey: fx.keyFiles[SG],
+          trustDir: fx.trustDir,
+          dataDir: join(fx.dir, `data-${SG}-${name}`),
+          http: { port },
+          // Nothing listens on port 1 of loopback.
+          nats: { servers: ['nats://127.0.0.1:1'], connectRetryMs: 100 },
+          outbox: { servers: [leaf.url] },
+          witness: { enabled: true },
+          clients: [{ name: 'risk-engine', tokenSha256: submitter.sha256, roles: ['submit'] }],
+        }),
+      );
     const attempts = () => lines.filter((l) => l.includes('NATS unreachable')).length;
+    const noMoreAttempts = async () => {
+      const after = attempts();
+      await new Promise((r) => setTimeout(r, 500));
+      expect(attempts()).toBe(after);
+    };
+    const gw = await startGateway(configAt('closed', 0), { log: quiet });
     await eventually(async () => attempts() >= 2, 10_000, 'two attempts at the hub');
     await gw.close();
-    const after = attempts();
-    await new Promise((r) => setTimeout(r, 500));
-    expect(attempts()).toBe(after);
+    await noMoreAttempts();
+    // Its HTTP port taken (by the gateway of this file): it does not start, and stops trying.
+    await expect(
+      startGateway(configAt('port-taken', Number(new URL(sg.url).port)), { log: quiet }),
+    ).rejects.toMatchObject({ code: 'EADDRINUSE' });
+    await noMoreAttempts();
     expect(lines.filter((l) => l.includes('the connection to the hub failed'))).toEqual([]);
   });
 });
