@@ -30,9 +30,9 @@ export interface Hub {
  * Without a leaf node the gateway connects first and fails at start when the hub stays out of
  * reach (`nats.connectAttempts`, then `ERR_NATS_UNREACHABLE`): `open()`. Behind a leaf node its
  * intake needs only the leaf, so the hub is reached in the background, attempt after attempt
- * until it answers or the gateway closes: `connectInBackground()`. Until then `hub` is undefined,
- * `state` is `reconnecting` (the `ahub_gateway_nats_connected` gauge reads 0) and `require()`
- * throws `NatsUnavailableError` (503). What needs the hub starts in `onConnected`.
+ * until it answers or the gateway closes: `connectInBackground()`. Until then `state` is
+ * `reconnecting` (the `ahub_gateway_nats_connected` gauge reads 0) and `require()` throws
+ * `NatsUnavailableError` (503). What needs the hub starts in `onConnected`.
  */
 export class HubLink implements ConnectionWatch {
   #hub: Hub | undefined;
@@ -104,11 +104,6 @@ export class HubLink implements ConnectionWatch {
     if (this.#abandoned) return;
     if (this.#hub) start(this.#hub);
     else this.#waiting.push(start);
-  }
-
-  /** The connection, once made. */
-  get hub(): Hub | undefined {
-    return this.#hub;
   }
 
   /** The connection's state; `reconnecting` until it is first made. */
