@@ -13,7 +13,10 @@ import { provisionLeaf } from '@alert-hub/runtime';
 import {
   eventually,
   hubctl,
+  spawnService,
   startChaosHub,
+  SERVICE_NODE_ARGS,
+  type ServiceProcess,
   type ChaosHub,
   type LocalHub,
   KEEP_READ_COPIES,
@@ -33,6 +36,8 @@ const CUT_MS = 20_000;
 let chaos: ChaosHub;
 let hub: LocalHub;
 let jsm: JetStreamManager;
+/** The origin's gateway started again by a case below (the hub's stop() knows the first only). */
+let restarted: ServiceProcess | undefined;
 
 beforeAll(async () => {
   chaos = await startChaosHub({
@@ -48,6 +53,7 @@ beforeAll(async () => {
   jsm = chaos.jsm;
 }, 120_000);
 afterAll(async () => {
+  await restarted?.stop();
   await chaos?.stop();
 });
 
@@ -168,6 +174,51 @@ describe('leaf node - store and forward', () => {
     // The alerts it held are still there.
     expect(await outboxCount()).toBe(sent.length);
   }, 60_000);
+
+  it('restarted while the line is cut, the gateway starts on its leaf and answers 202; once the line is back it reaches the hub and each alert is delivered once', async () => {
+    await hub.gateways[ORIGIN]!.stop();
+    // The agency's line down: its leaf's link and its gateway's own connection to the hub.
+    hub.leaves[ORIGIN]!.cut();
+    try {
+      restarted = await spawnService('gateway', join(hub.dir, `gateway-${ORIGIN}.yaml`), {
+        env: process.env,
+        // The same log file, appended to: the case below reads it.
+        logFile: join(hub.dir, 'logs', `gateway-${ORIGIN}.log`),
+        captureLogs: false,
+        nodeArgs: [...SERVICE_NODE_ARGS],
+        timeoutMs: 90_000,
+      });
+      // chaos.submit and inboxIds post to the origin's gateway by this record.
+      (hub.gateways as Record<string, ServiceProcess>)[ORIGIN] = restarted;
+      const readyz = async () => {
+        const res = await fetch(`${restarted!.url}/readyz`);
+        return {
+          status: res.status,
+          checks: ((await res.json()) as { checks: Record<string, string> }).checks,
+        };
+      };
+      const [atHub, inOutbox] = [await originAtHub(), await outboxCount()];
+      const during = await chaos.submit(10);
+      sent.push(...during);
+      expect(await outboxCount()).toBe(inOutbox + during.length);
+      const down = await readyz();
+      expect(down.status).toBe(503);
+      expect(down.checks['nats']).toMatch(/^not connected yet, connecting in the background/);
+      expect(down.checks['outboxNats']).toBe('connected');
+      await new Promise((r) => setTimeout(r, 2_000));
+      expect(await originAtHub()).toBe(atHub);
+    } finally {
+      hub.leaves[ORIGIN]!.restore();
+    }
+    await chaos.checkDeliveredOnce(sent);
+    expect(await originAtHub()).toBe(sent.length);
+    chaos.checkAuditComplete(sent);
+    await eventually(
+      async () => ((await fetch(`${restarted!.url}/readyz`)).status === 200 ? true : undefined),
+      60_000,
+      'the restarted gateway on the hub, its feed consumed',
+    );
+  }, 240_000);
 
   it("alerts that expire in the leaf's outbox before the hub has them are signalled: metric, readiness, log", async () => {
     const gateway = hub.gateways[ORIGIN]!;

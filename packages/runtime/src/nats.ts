@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Gauge, type Registry } from 'prom-client';
 import { inboxPrefix } from '@alert-hub/core';
@@ -52,6 +53,20 @@ export async function connectNats(
   });
 }
 
+/** How {@link connectService} waits between attempts, and what may stop it. */
+export interface ConnectServiceOptions {
+  /** Waits `ms` between attempts (a test passes its own clock). */
+  readonly sleep?: (ms: number) => Promise<void>;
+  /**
+   * Abandons the attempts: no new one starts, the wait between two ends at once, and a
+   * connection that an attempt under way makes after all is closed. It then rejects with an
+   * `AbortError`.
+   */
+  readonly signal?: AbortSignal;
+  /** Told of each failed attempt, with its cause in words (readiness shows the last). */
+  readonly onFailure?: (cause: string, attempt: number) => void;
+}
+
 /**
  * Connects a service from its `nats` configuration section, with the principal's own reply
  * prefix unless the section names another. Each failed attempt is logged (warn) with the
@@ -63,8 +78,10 @@ export async function connectService(
   name: string,
   principal: string,
   log?: Logger,
-  sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms)),
+  options: ConnectServiceOptions = {},
 ): Promise<NatsConnection> {
+  const { signal, onFailure } = options;
+  const sleep = options.sleep ?? ((ms: number) => delay(ms, undefined, { signal }));
   const cfg: NatsConnectionConfig = {
     servers: nats.servers,
     name,
@@ -74,12 +91,13 @@ export async function connectService(
     ...(nats.tls === undefined ? {} : { tls: nats.tls }),
   };
   for (let attempt = 1; ; attempt++) {
+    signal?.throwIfAborted();
+    let nc: NatsConnection;
     try {
-      const nc = await connectNats(cfg);
-      log?.info({ servers: nats.servers, server: nc.getServer(), attempt }, 'NATS connected');
-      return nc;
+      nc = await connectNats(cfg);
     } catch (err) {
       const cause = describeCause(err);
+      onFailure?.(cause, attempt);
       const last = nats.connectAttempts > 0 && attempt >= nats.connectAttempts;
       log?.warn(
         {
@@ -93,7 +111,15 @@ export async function connectService(
       );
       if (last) throw new NatsUnreachableError(nats.servers, attempt, cause, { cause: err });
       await sleep(nats.connectRetryMs);
+      continue;
     }
+    if (signal?.aborted) {
+      // Made after it was abandoned: nobody will use or close it.
+      await nc.close();
+      signal.throwIfAborted();
+    }
+    log?.info({ servers: nats.servers, server: nc.getServer(), attempt }, 'NATS connected');
+    return nc;
   }
 }
 

@@ -1,9 +1,8 @@
 import { EventEmitter } from 'node:events';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import type { NatsConnection } from '@nats-io/transport-node';
-import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
-import { AGENCY_JS_API_PREFIX, Streams, feedConsumerName, outboxStreamName } from '@alert-hub/core';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { Streams, feedConsumerName, outboxStreamName } from '@alert-hub/core';
 import {
   connectService,
   createBatchWriter,
@@ -19,6 +18,7 @@ import {
 import { databaseFile, type GatewayConfig } from './config.js';
 import { FeedConsumer } from './feed.js';
 import { FeedContactWatch } from './feed-gap.js';
+import { HubLink } from './hub-link.js';
 import { buildHttp } from './http.js';
 import { Intake } from './intake.js';
 import { createGatewayMetrics } from './metrics.js';
@@ -74,30 +74,13 @@ export async function startGateway(
   const feedEvents = new EventEmitter();
   feedEvents.setMaxListeners(0);
 
-  const nc: NatsConnection = await connectService(
-    config.nats,
-    `alert-hub gateway ${config.agency}`,
-    config.agency,
-    log,
-  );
-  const natsWatch = watchConnection(nc, log);
-  registerNatsGauge(metrics.registry, 'ahub_gateway_', natsWatch);
-  const apiPrefix = config.nats.jsApiPrefix ?? AGENCY_JS_API_PREFIX;
-  const js = jetstream(nc, { timeout: config.nats.publishTimeoutMs, apiPrefix });
-  // No account-info call: an agency's NATS user may not read account information.
-  const jsm: JetStreamManager = await jetstreamManager(nc, {
-    checkAPI: false,
-    timeout: 2000,
-    apiPrefix,
-  });
-  registerConsumerBacklogGauge(
-    metrics.registry,
-    'ahub_gateway_feed_pending',
-    "Alerts routed to this agency that its gateway has not yet stored (its feed consumer's backlog)",
-    () => jsm.consumers.info(Streams.Feeds, feedConsumerName(config.agency)),
-  );
+  // Without a leaf node the gateway needs the hub for everything: it connects first, and fails
+  // at start when the hub stays out of reach.
+  const direct = config.outbox.servers
+    ? undefined
+    : await HubLink.open(config.nats, config.agency, log);
   // Behind a leaf node, what the gateway sends (alerts, receipts) is stored in the leaf's outbox,
-  // which the hub sources; everything else goes to the hub by the connection above. The leaf
+  // which the hub sources; everything else goes to the hub by a connection of its own. The leaf
   // relays nothing else: it lands at the hub in an account of its own that imports nothing.
   const outbox = config.outbox.servers
     ? await (async () => {
@@ -118,16 +101,27 @@ export async function startGateway(
         };
       })()
     : undefined;
-  const link = outbox
-    ? new NatsLink(outbox.nc, outbox.js, outbox.watch, {
-        publishTimeoutMs: config.nats.publishTimeoutMs,
-      })
-    : new NatsLink(nc, js, natsWatch, { publishTimeoutMs: config.nats.publishTimeoutMs });
+  // Behind its leaf, the gateway takes alerts as soon as the leaf answers ("202 means stored at
+  // the agency"); the hub is reached in the background, and what needs it starts then.
+  const hubLink = direct ?? HubLink.connectInBackground(config.nats, config.agency, log);
+  registerNatsGauge(metrics.registry, 'ahub_gateway_', hubLink);
+  const feedInfo = () =>
+    hubLink.require('the feed').jsm.consumers.info(Streams.Feeds, feedConsumerName(config.agency));
+  registerConsumerBacklogGauge(
+    metrics.registry,
+    'ahub_gateway_feed_pending',
+    "Alerts routed to this agency that its gateway has not yet stored (its feed consumer's backlog)",
+    feedInfo,
+  );
+  const sender = outbox ?? hubLink.require('intake');
+  const link = new NatsLink(sender.nc, sender.js, sender.watch, {
+    publishTimeoutMs: config.nats.publishTimeoutMs,
+  });
 
   const receipts = createBatchWriter<SentReceipt>((items) => store.putSent(items));
   const receiptSender = new ReceiptSender({
     agency: config.agency,
-    js: outbox?.js ?? js,
+    js: sender.js,
     store,
     signingKey: keys.key,
     metrics,
@@ -170,32 +164,8 @@ export async function startGateway(
       );
     }
   };
-  const feed = new FeedConsumer({
-    onContact: feedContact,
-    agency: config.agency,
-    js,
-    trust: keys.trust,
-    registry,
-    writer: feedWriter,
-    metrics,
-    log,
-    maxMessages: config.feed.maxMessages,
-    perCopy: config.feed.perCopyCountersignature,
-  });
-  if (config.feed.enabled) void feed.start();
-  // Reach for the feed consumer once a minute even when nothing arrives, so that the time of the
-  // last contact stays accurate to the minute (see FeedContactWatch).
-  const contactTimer = config.feed.enabled
-    ? setInterval(() => {
-        jsm.consumers.info(Streams.Feeds, feedConsumerName(config.agency)).then(
-          () => feedContact(),
-          () => undefined,
-        );
-      }, 60_000).unref()
-    : undefined;
   const witness = config.witness.enabled
     ? new GatewayWitness({
-        nc,
         agency: config.agency,
         hubPrincipal: config.witness.hubPrincipal,
         signingKey: keys.key,
@@ -206,7 +176,33 @@ export async function startGateway(
         requestTimeoutMs: config.nats.publishTimeoutMs,
       })
     : undefined;
-  witness?.start();
+  let feed: FeedConsumer | undefined;
+  let contactTimer: NodeJS.Timeout | undefined;
+  hubLink.onConnected((hub) => {
+    witness?.start(hub.nc);
+    if (!config.feed.enabled) return;
+    feed = new FeedConsumer({
+      onContact: feedContact,
+      agency: config.agency,
+      js: hub.js,
+      trust: keys.trust,
+      registry,
+      writer: feedWriter,
+      metrics,
+      log,
+      maxMessages: config.feed.maxMessages,
+      perCopy: config.feed.perCopyCountersignature,
+    });
+    void feed.start();
+    // Reach for the feed consumer once a minute even when nothing arrives, so that the time of
+    // the last contact stays accurate to the minute (see FeedContactWatch).
+    contactTimer = setInterval(() => {
+      feedInfo().then(
+        () => feedContact(),
+        () => undefined,
+      );
+    }, 60_000).unref();
+  });
   // Behind a leaf node: alerts that expire in its outbox before the hub has them are reported.
   const outboxWatch = outbox
     ? new OutboxWatch({
@@ -225,11 +221,11 @@ export async function startGateway(
   const readiness = async (): Promise<Readiness> => {
     if (cachedReadiness && Date.now() - cachedReadiness.at < 1000) return cachedReadiness.value;
     const checks: Record<string, string> = {};
-    checks['nats'] = natsWatch.state;
+    checks['nats'] = hubLink.describe();
     if (outbox) checks['outboxNats'] = outbox.watch.state;
     try {
       // The one JetStream request an agency's user may always make: its own consumer's info.
-      await jsm.consumers.info(Streams.Feeds, feedConsumerName(config.agency));
+      await feedInfo();
       checks['jetstream'] = 'ok';
       if (config.feed.enabled) feedContact();
     } catch (err) {
@@ -242,7 +238,7 @@ export async function startGateway(
       checks['database'] = `not writable: ${(err as Error).message}`;
     }
     if (config.feed.enabled)
-      checks['feed'] = feed.consuming ? 'consuming' : 'waiting for the feed consumer';
+      checks['feed'] = feed?.consuming ? 'consuming' : 'waiting for the feed consumer';
     const gap = contactWatch.gap;
     if (gap)
       checks['feedGap'] =
@@ -267,7 +263,7 @@ export async function startGateway(
       (!outbox || checks['outboxNats'] === 'connected') &&
       checks['jetstream'] === 'ok' &&
       checks['database'] === 'writable' &&
-      (!config.feed.enabled || feed.consuming);
+      (!config.feed.enabled || feed?.consuming === true);
     cachedReadiness = { at: Date.now(), value: { ready, checks } };
     return cachedReadiness.value;
   };
@@ -285,7 +281,14 @@ export async function startGateway(
     readiness,
     witness,
   });
-  const url = await listenHttp(http, { ...config.http, listen: options.listen ?? true });
+  const url = await listenHttp(http, { ...config.http, listen: options.listen ?? true }).catch(
+    async (err: unknown) => {
+      // A gateway that does not start leaves nothing running: the hub is not tried for ever.
+      await hubLink.close();
+      await outbox?.nc.close();
+      throw err;
+    },
+  );
   if (url) log.info({ url, agency: config.agency, kid: keys.key().kid }, 'gateway listening');
 
   return {
@@ -304,16 +307,18 @@ export async function startGateway(
       }
     },
     async close() {
+      // A connection to the hub still being attempted is given up: nothing starts from now on.
+      hubLink.abandon();
       clearInterval(contactTimer);
       clearInterval(outboxTimer);
       // The witness first: a proof of delivery waiting for it answers now, not after its wait.
       witness?.close();
       await http.close();
-      await feed.stop();
+      await feed?.stop();
       feedWriter.flush();
       await receiptSender.stop();
       receipts.flush();
-      await nc.drain().catch(() => nc.close());
+      await hubLink.close();
       await outbox?.nc.drain().catch(() => outbox.nc.close());
       store.close();
     },

@@ -54,7 +54,6 @@ function ed25519Keys(trust: TrustStore, principal: string, role: 'agency' | 'rou
 }
 
 export interface GatewayWitnessDeps {
-  readonly nc: NatsConnection;
   readonly agency: string;
   readonly hubPrincipal: string;
   readonly signingKey: () => SigningKey;
@@ -148,6 +147,8 @@ export class GatewayWitness {
    */
   readonly #conflicts = new Set<string>();
   #closed = false;
+  /** The connection to the hub, from `start()` on. */
+  #nc: NatsConnection | undefined;
 
   constructor(d: GatewayWitnessDeps) {
     this.#d = d;
@@ -205,15 +206,21 @@ export class GatewayWitness {
     return witness;
   }
 
-  start(): void {
+  /**
+   * Starts witnessing on the connection to the hub. Until then (behind a leaf node, the gateway
+   * may run before it reaches the hub) it serves what it cosigned before (`latest`), and a proof
+   * of delivery is refused with `NatsUnavailableError`.
+   */
+  start(nc: NatsConnection): void {
+    this.#nc = nc;
     this.#current();
     this.#subs.push(
-      this.#d.nc.subscribe(AUDIT_CHECKPOINTS_ALL, {
+      nc.subscribe(AUDIT_CHECKPOINTS_ALL, {
         callback: (err, m) => {
           if (!err) this.#checkpoint(m.subject, m.data);
         },
       }),
-      this.#d.nc.subscribe(AUDIT_COSIGNATURES_ALL, {
+      nc.subscribe(AUDIT_COSIGNATURES_ALL, {
         callback: (err, m) => {
           if (!err) this.#cosignature(m.subject, m.data);
         },
@@ -249,7 +256,7 @@ export class GatewayWitness {
         });
         for (const wake of [...(this.#waiting.get(log) ?? [])]) wake();
         this.#spent.clear();
-        this.#d.nc.publish(auditCosignatureSubject(log, this.#d.agency), out.note);
+        this.#nc?.publish(auditCosignatureSubject(log, this.#d.agency), out.note);
         this.#d.log.info(
           { log, auditSize: out.checkpoint.size },
           'audit checkpoint verified and cosigned',
@@ -305,7 +312,7 @@ export class GatewayWitness {
     const last = this.#store.load(auditOrigin(log));
     if (!last) return;
     this.#reminded.set(log, size);
-    this.#d.nc.publish(auditCosignatureSubject(log, this.#d.agency), last.note);
+    this.#nc?.publish(auditCosignatureSubject(log, this.#d.agency), last.note);
     this.#d.log.info(
       { log, auditSize: last.size },
       'last cosignature published again: the router did not know what this witness cosigned',
@@ -477,14 +484,19 @@ export class GatewayWitness {
    * this agency, verifies them against the checkpoint the router answers with (signed by the hub),
    * and tells how that checkpoint stands with what this witness cosigned ({@link ProofWitnessing}):
    * `ok` only when every entry verifies and the checkpoint is one this witness cosigned.
-   * Throws {@link NatsUnavailableError} when no router answers in time.
+   * Throws {@link NatsUnavailableError} when no router answers in time, or before `start()`.
    */
   async inclusionProof(
     log: string,
     alertId: string,
     waitMs = PROOF_WITNESS_WAIT_MS,
   ): Promise<InclusionAnswer> {
-    const reply = await this.#d.nc
+    const nc = this.#nc;
+    if (!nc)
+      throw new NatsUnavailableError(
+        'a proof of delivery needs the hub, and this gateway is not connected to it yet (behind its leaf node it takes alerts without the hub and keeps connecting); retry later',
+      );
+    const reply = await nc
       .request(auditProofSubject(log, this.#d.agency), JSON.stringify({ alertId }), {
         timeout: this.#d.requestTimeoutMs,
       })

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { inboundStreamName, outboxStreamName } from '@alert-hub/core';
+import { auditProofSubject, inboundStreamName, outboxStreamName } from '@alert-hub/core';
 import { loadConfig, startGateway, type Gateway } from '@alert-hub/gateway';
 import { connectNats, createToken, provisionLeafNode } from '@alert-hub/runtime';
 import { useNatsServer } from '@alert-hub/testkit/harness';
@@ -16,6 +16,7 @@ import {
   provision,
   seizureReport,
   startNatsServer,
+  startTcpProxy,
   writeConfig,
   type NatsServer,
 } from '@alert-hub/testkit';
@@ -50,6 +51,12 @@ beforeAll(async () => {
     clients: [{ name: 'risk-engine', tokenSha256: submitter.sha256, roles: ['submit'] }],
   });
   sg = await startGateway(loadConfig({}, config), { log });
+  // Behind its leaf the gateway reaches the hub in the background.
+  await eventually(
+    async () => ((await readyz()).status === 200 ? true : undefined),
+    10_000,
+    'the gateway to reach the hub',
+  );
 });
 afterAll(async () => {
   await sg?.close();
@@ -58,8 +65,8 @@ afterAll(async () => {
   fx.cleanup();
 });
 
-const submit = () =>
-  fetch(`${sg.url}/v1/alerts`, {
+const submit = (gw = sg) =>
+  fetch(`${gw.url}/v1/alerts`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${submitter.token}` },
     body: JSON.stringify(seizureReport(SG)),
@@ -68,17 +75,17 @@ const messages = async (nc: NatsConnection, stream: string) =>
   (await (await jetstreamManager(nc)).streams.info(stream)).state.messages;
 const atHub = async () => messages(await hub.connect(), inboundStreamName(SG));
 const inOutbox = async () => messages(leafNc, outboxStreamName(SG));
-const readyz = async () => {
-  const res = await fetch(`${sg.url}/readyz`);
+const readyz = async (gw = sg) => {
+  const res = await fetch(`${gw.url}/readyz`);
   return {
     status: res.status,
     checks: ((await res.json()) as { checks: Record<string, string> }).checks,
   };
 };
-const gauge = async (name: string) =>
+const gauge = async (name: string, gw = sg) =>
   Number(
     new RegExp(`^${name}(?:\\{[^}]*\\})? (\\d+)$`, 'm').exec(
-      await (await fetch(`${sg.url}/metrics`)).text(),
+      await (await fetch(`${gw.url}/metrics`)).text(),
     )?.[1],
   );
 
@@ -134,22 +141,136 @@ describe('gateway - behind a leaf node, two connections', () => {
     expect(await atHub()).toBe(hubBefore);
   }, 90_000);
 
-  it('a limit, as the README says: it does not start without the hub, even with its leaf up (ERR_NATS_UNREACHABLE)', async () => {
+  it('without the hub: it starts on its leaf, takes alerts (202, stored in the outbox), says the hub is not connected and answers 503 for what needs the hub; once the hub answers it is ready and uses it', async () => {
+    // The hub behind a link that is down: connections are accepted and dropped at once.
+    const link = await startTcpProxy(hub.server.port);
+    link.cut();
+    const reader = createToken();
     const config = writeConfig(fx.dir, `${SG}-no-hub`, {
       agency: SG,
       signingKey: fx.keyFiles[SG],
       trustDir: fx.trustDir,
       dataDir: join(fx.dir, `data-${SG}-no-hub`),
       http: { port: 0 },
-      // Nothing listens on port 1 of loopback.
-      nats: { servers: ['nats://127.0.0.1:1'], connectAttempts: 2, connectRetryMs: 100 },
+      // One attempt at start would be the end of a gateway without a leaf; behind one it keeps on.
+      nats: {
+        servers: [`nats://127.0.0.1:${link.port}`],
+        publishTimeoutMs: 1500,
+        jsApiPrefix: OPEN_JS_API,
+        connectAttempts: 1,
+        connectRetryMs: 200,
+      },
       outbox: { servers: [leaf.url] },
-      feed: { enabled: false },
-      witness: { enabled: false },
-      clients: [{ name: 'risk-engine', tokenSha256: submitter.sha256, roles: ['submit'] }],
+      feed: { enabled: true },
+      witness: { enabled: true },
+      clients: [
+        { name: 'risk-engine', tokenSha256: submitter.sha256, roles: ['submit'] },
+        { name: 'officers', tokenSha256: reader.sha256, roles: ['read-feed'] },
+      ],
     });
-    await expect(startGateway(loadConfig({}, config), { log })).rejects.toMatchObject({
-      code: 'ERR_NATS_UNREACHABLE',
-    });
+    const gw = await startGateway(loadConfig({}, config), { log });
+    const hubNc = await hub.connect();
+    try {
+      const get = (path: string, token = reader.token) =>
+        fetch(`${gw.url}${path}`, { headers: { authorization: `Bearer ${token}` } });
+
+      const [hubBefore, outboxBefore] = [await atHub(), await inOutbox()];
+      const res = await submit(gw);
+      expect(res.status).toBe(202);
+      const { id } = (await res.json()) as { id: string };
+      expect(await inOutbox()).toBe(outboxBefore + 1);
+      expect(await atHub()).toBe(hubBefore);
+
+      // Past its one attempt at start, it keeps trying.
+      const { status, checks } = await eventually(
+        async () => {
+          const r = await readyz(gw);
+          return /\(attempt [2-9]: /.test(r.checks['nats'] ?? '') ? r : undefined;
+        },
+        10_000,
+        'a second attempt at the hub',
+      );
+      expect(status).toBe(503);
+      expect(checks['nats']).toMatch(/^not connected yet, connecting in the background \(/);
+      expect(checks['outboxNats']).toBe('connected');
+      expect(checks['jetstream']).toMatch(/^unreachable: /);
+      expect(checks['feed']).toBe('waiting for the feed consumer');
+      expect((await fetch(`${gw.url}/healthz`)).status).toBe(200);
+      expect(await gauge('ahub_gateway_nats_connected', gw)).toBe(0);
+      expect(await gauge('ahub_gateway_outbox_nats_connected', gw)).toBe(1);
+      // A proof of delivery needs the hub: refused, to be asked again.
+      const proof = await get(`/v1/audit/inclusion/${id}`);
+      expect(proof.status).toBe(503);
+      expect(proof.headers.get('retry-after')).not.toBeNull();
+      expect(((await proof.json()) as { error: { code: string } }).error.code).toBe(
+        'ERR_NATS_UNAVAILABLE',
+      );
+      // The inbox is at the agency: officers read it without the hub.
+      expect((await get('/v1/feed')).status).toBe(200);
+
+      // A stand-in for the router at the hub, answering proof requests.
+      hubNc.subscribe(auditProofSubject(gw.config.witness.auditLog, SG), {
+        callback: (_err, m) => {
+          m.respond(JSON.stringify({ error: { code: 'ERR_NOT_FOUND', message: 'no entry' } }));
+        },
+      });
+      await hubNc.flush();
+      link.restore();
+      const ready = await eventually(
+        async () => {
+          const r = await readyz(gw);
+          return r.status === 200 ? r.checks : undefined;
+        },
+        20_000,
+        'the gateway to reach the hub and start its feed',
+      );
+      expect(ready).toMatchObject({ nats: 'connected', jetstream: 'ok', feed: 'consuming' });
+      expect(await gauge('ahub_gateway_nats_connected', gw)).toBe(1);
+      // The proof request now reaches the hub, whose answer comes back.
+      const found = await get(`/v1/audit/inclusion/${id}`);
+      expect(found.status).toBe(404);
+      expect(((await found.json()) as { error: { code: string } }).error.code).toBe(
+        'ERR_NOT_FOUND',
+      );
+    } finally {
+      await gw.close();
+      await link.close();
+    }
+  }, 60_000);
+
+  it('closed while the hub is still out of reach, or failing to start: the attempts stop, nothing is left running', async () => {
+    const { log: quiet, lines } = memoryLogger('leaf-outbox-close');
+    const configAt = (name: string, port: number) =>
+      loadConfig(
+        {},
+        writeConfig(fx.dir, `${SG}-${name}`, {
+          agency: SG,
+          signingKey: fx.keyFiles[SG],
+          trustDir: fx.trustDir,
+          dataDir: join(fx.dir, `data-${SG}-${name}`),
+          http: { port },
+          // Nothing listens on port 1 of loopback.
+          nats: { servers: ['nats://127.0.0.1:1'], connectRetryMs: 100 },
+          outbox: { servers: [leaf.url] },
+          witness: { enabled: true },
+          clients: [{ name: 'risk-engine', tokenSha256: submitter.sha256, roles: ['submit'] }],
+        }),
+      );
+    const attempts = () => lines.filter((l) => l.includes('NATS unreachable')).length;
+    const noMoreAttempts = async () => {
+      const after = attempts();
+      await new Promise((r) => setTimeout(r, 500));
+      expect(attempts()).toBe(after);
+    };
+    const gw = await startGateway(configAt('closed', 0), { log: quiet });
+    await eventually(async () => attempts() >= 2, 10_000, 'two attempts at the hub');
+    await gw.close();
+    await noMoreAttempts();
+    // Its HTTP port taken (by the gateway of this file): it does not start, and stops trying.
+    await expect(
+      startGateway(configAt('port-taken', Number(new URL(sg.url).port)), { log: quiet }),
+    ).rejects.toMatchObject({ code: 'EADDRINUSE' });
+    await noMoreAttempts();
+    expect(lines.filter((l) => l.includes('the connection to the hub failed'))).toEqual([]);
   });
 });

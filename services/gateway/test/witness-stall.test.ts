@@ -65,7 +65,6 @@ function startWitness(): void {
   published = 0;
   const trust = loadTrustStore(fx.trustDir, registry);
   witness = new GatewayWitness({
-    nc,
     agency: AGENCY,
     hubPrincipal: 'HUB',
     signingKey: () => agencyKey,
@@ -75,7 +74,7 @@ function startWitness(): void {
     log,
     requestTimeoutMs: 2_000,
   });
-  witness.start();
+  witness.start(nc);
 }
 
 beforeAll(async () => {
