@@ -38,8 +38,12 @@ export type LeafRefusal = 'reply' | 'subject' | 'headers';
 export type LeafOutboxState = 'starting' | 'reading' | 'unreachable';
 
 export interface LeafOutboxOptions {
-  /** A connection of its own: what a leaf sends reaches only this one. */
-  readonly nc: NatsConnection;
+  /**
+   * Makes the NATS connection `agency`'s outbox is read on, one per leaf agency: what a leaf
+   * sends reaches only its own (a reply nats.js cannot parse ends the reader of the connection it
+   * arrives on, and with one connection shared, every leaf's outbox waited on it).
+   */
+  readonly connect: (agency: string, signal: AbortSignal) => Promise<NatsConnection>;
   /** The hub's JetStream, where the inbound streams are. */
   readonly hub: { readonly js: JetStreamClient; readonly jsm: JetStreamManager };
   readonly agencies: readonly string[];
@@ -104,11 +108,17 @@ async function readOutbox(
 ): Promise<void> {
   const apiPrefix = leafJsApiPrefix(agency);
   const outbox = outboxStreamName(agency);
+  let nc: NatsConnection | undefined;
+  // Stopping ends a fetch under way at once (it would otherwise wait out its expiry).
+  const closing = () => void nc?.drain().catch(() => nc?.close());
+  signal.addEventListener('abort', closing, { once: true });
   while (!signal.aborted) {
     try {
-      const jsm = await jetstreamManager(o.nc, { apiPrefix, checkAPI: false });
+      if (!nc || nc.isClosed()) nc = await o.connect(agency, signal);
+      if (signal.aborted) break;
+      const jsm = await jetstreamManager(nc, { apiPrefix, checkAPI: false });
       await ensureConsumer(o, jsm, agency);
-      const js = jetstream(o.nc, { apiPrefix, checkAPI: false });
+      const js = jetstream(nc, { apiPrefix, checkAPI: false });
       const consumer = await js.consumers.get(outbox, LEAF_OUTBOX_CONSUMER);
       setState('reading');
       while (!signal.aborted) {
@@ -127,12 +137,14 @@ async function readOutbox(
         await Promise.all(taking);
       }
     } catch (err) {
-      if (signal.aborted) return;
+      if (signal.aborted) break;
       setState('unreachable');
       o.log.debug({ agency, err: (err as Error).message }, 'leaf outbox: tried again shortly');
       await new Promise((r) => setTimeout(r, RETRY_MS));
     }
   }
+  signal.removeEventListener('abort', closing);
+  await nc?.drain().catch(() => nc?.close());
 }
 
 /**

@@ -262,27 +262,26 @@ export async function startRouter(
     timeout: config.nats.publishTimeoutMs,
     ...(config.nats.jsApiPrefix ? { apiPrefix: config.nats.jsApiPrefix } : {}),
   });
-  // Agencies' leaf nodes: each outbox read into its agency's inbound stream, on a connection of
-  // its own (what a leaf sends reaches nothing else of the router).
-  const leafNc =
+  // Agencies' leaf nodes: each outbox read into its agency's inbound stream, each on a connection
+  // of its own (what a leaf sends reaches nothing else of the router, nor another leaf's reading).
+  const leafOutboxes =
     config.streams.leaves.length > 0
-      ? await connectService(
-          config.nats,
-          `alert-hub router ${config.instance} (leaf outboxes)`,
-          config.principal,
+      ? startLeafOutboxes({
+          connect: (agency, signal) =>
+            connectService(
+              config.nats,
+              `alert-hub router ${config.instance} (leaf outbox ${agency})`,
+              config.principal,
+              log,
+              { signal },
+            ),
+          hub: { js, jsm },
+          agencies: config.streams.leaves,
           log,
-        )
+          onTaken: (agency) => metrics.leafTaken.inc({ agency }),
+          onRefused: (agency, why) => metrics.leafRefused.inc({ agency, why }),
+        })
       : undefined;
-  const leafOutboxes = leafNc
-    ? startLeafOutboxes({
-        nc: leafNc,
-        hub: { js, jsm },
-        agencies: config.streams.leaves,
-        log,
-        onTaken: (agency) => metrics.leafTaken.inc({ agency }),
-        onRefused: (agency, why) => metrics.leafRefused.inc({ agency, why }),
-      })
-    : undefined;
   if (leafOutboxes)
     metrics.leafSource.reading = () =>
       new Map(Object.entries(leafOutboxes.states()).map(([a, s]) => [a, s === 'reading']));
@@ -318,7 +317,6 @@ export async function startRouter(
     if (err instanceof AuditIntegrityError)
       log.error({ reason: err.message }, 'audit database refused at start: not routing');
     await leafOutboxes?.stop();
-    await leafNc?.close();
     await nc.close();
     db.close();
     throw err;
@@ -711,7 +709,6 @@ export async function startRouter(
       // After the last notices are sent (and charged) and the last receipts written.
       originBudget.stop();
       await leafOutboxes?.stop();
-      await leafNc?.drain().catch(() => leafNc.close());
       await checkpoint();
       checkpointer.close();
       await nc.drain().catch(() => nc.close());
