@@ -67,11 +67,18 @@ export interface ConnectServiceOptions {
   readonly onFailure?: (cause: string, attempt: number) => void;
 }
 
+/** Failed attempts are each logged for this long after the first. */
+const LOG_EVERY_ATTEMPT_MS = 30_000;
+/** After that, one line at most this often while the cause stays the same. */
+const LOG_QUIET_MS = 60_000;
+
 /**
  * Connects a service from its `nats` configuration section, with the principal's own reply
- * prefix unless the section names another. Each failed attempt is logged (warn) with the
- * servers and the cause; after `connectAttempts` failures (0: never give up) it throws
- * `NatsUnreachableError`, which the service shell turns into exit code 1.
+ * prefix unless the section names another. Failed attempts are logged (warn) with the servers,
+ * the attempt and the cause: each of them for the first 30 s, then one a minute unless the cause
+ * changes (a gateway trying its hub in the background for hours logs ~60 lines an hour, not
+ * one per attempt), and always the last. After `connectAttempts` failures (0: never give up) it
+ * throws `NatsUnreachableError`, which the service shell turns into exit code 1.
  */
 export async function connectService(
   nats: NatsSection,
@@ -90,6 +97,8 @@ export async function connectService(
     ...(nats.pass === undefined ? {} : { pass: nats.pass }),
     ...(nats.tls === undefined ? {} : { tls: nats.tls }),
   };
+  const firstAt = Date.now();
+  let logged: { at: number; cause: string } | undefined;
   for (let attempt = 1; ; attempt++) {
     signal?.throwIfAborted();
     let nc: NatsConnection;
@@ -99,16 +108,26 @@ export async function connectService(
       const cause = describeCause(err);
       onFailure?.(cause, attempt);
       const last = nats.connectAttempts > 0 && attempt >= nats.connectAttempts;
-      log?.warn(
-        {
-          servers: nats.servers,
-          attempt,
-          ...(nats.connectAttempts > 0 ? { of: nats.connectAttempts } : {}),
-          cause,
-          ...(last ? {} : { retryInMs: nats.connectRetryMs }),
-        },
-        last ? 'NATS unreachable; giving up' : 'NATS unreachable; retrying',
-      );
+      const now = Date.now();
+      const quiet =
+        !last &&
+        logged !== undefined &&
+        logged.cause === cause &&
+        now - firstAt > LOG_EVERY_ATTEMPT_MS &&
+        now - logged.at < LOG_QUIET_MS;
+      if (!quiet) {
+        logged = { at: now, cause };
+        log?.warn(
+          {
+            servers: nats.servers,
+            attempt,
+            ...(nats.connectAttempts > 0 ? { of: nats.connectAttempts } : {}),
+            cause,
+            ...(last ? {} : { retryInMs: nats.connectRetryMs }),
+          },
+          last ? 'NATS unreachable; giving up' : 'NATS unreachable; retrying',
+        );
+      }
       if (last) throw new NatsUnreachableError(nats.servers, attempt, cause, { cause: err });
       await sleep(nats.connectRetryMs);
       continue;
