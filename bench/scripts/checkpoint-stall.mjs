@@ -7,13 +7,13 @@
 // `npm run build`.
 // Usage: node bench/scripts/checkpoint-stall.mjs [N=2000] [rounds=3] [quiet|other]
 import { Buffer } from 'node:buffer';
-import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import Database from 'better-sqlite3';
 import { AuditAppender, AuditEvent } from '@alert-hub/audit';
+import { newKeyPair } from '@alert-hub/core';
 
 const N = Number(process.argv[2] ?? 2000);
 const rounds = Number(process.argv[3] ?? 3);
@@ -26,7 +26,7 @@ try {
   const log = new AuditAppender(db, 'router-a');
   db.exec('CREATE TABLE IF NOT EXISTS scratch (n INTEGER)');
   const another = new Database(join(dir, 'audit.db'));
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  const { privateKey, publicKey } = newKeyPair('EdDSA');
   const signer = {
     name: 'alert-hub/audit/bench',
     privateKey,

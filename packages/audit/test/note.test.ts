@@ -1,4 +1,4 @@
-import { createHash, generateKeyPairSync } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
@@ -24,6 +24,7 @@ import {
   verifyNote,
   verifyRouteInclusion,
 } from '@alert-hub/audit';
+import { newKeyPair } from '@alert-hub/core';
 import {
   COSIGNED_AT,
   HUB_SEED,
@@ -230,7 +231,7 @@ describe('signed notes - strict parsing and verification', () => {
   it('refuses an oversized note, a note without the blank line before its signatures, a key that is not Ed25519', () => {
     expect(code(() => parseNote(`${'x'.repeat(64 * 1024)}\n\n${note}`))).toBe('ERR_NOTE_MALFORMED');
     expect(code(() => parseNote(body))).toBe('ERR_NOTE_MALFORMED');
-    const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const { publicKey } = newKeyPair('ES256');
     expect(code(() => rawEd25519PublicKey(publicKey))).toBe('ERR_NOTE_KEY');
   });
 });

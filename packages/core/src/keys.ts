@@ -117,16 +117,37 @@ export function importSigningKey(jwk: PrivateJwk, principal: string): SigningKey
   return { kid, alg, principal, privateKey, publicJwk: { ...pub, kid, alg, use: 'sig' } };
 }
 
+/**
+ * A new key pair whose key objects share nothing with node:crypto's key generation job: the job
+ * hands the keys out as DER, and they are imported afresh. On Node.js 20 (20.20.2), exporting a
+ * generated key as a JWK deadlocks the thread when the garbage collector finalises the job that
+ * made it during the export (the export holds the key's lock while it allocates; the job's
+ * destructor takes the same lock): a loop of `generateKeyPairSync` and `export({ format: 'jwk' })`
+ * hung within a few thousand keys, and a CI run hung in a test that made 101 agencies' keys.
+ * Node.js 24 does not. `packages/core/test/keys.test.ts` runs such a loop.
+ */
+export function newKeyPair(alg: SigningAlgorithm = DEFAULT_ALGORITHM): {
+  privateKey: KeyObject;
+  publicKey: KeyObject;
+} {
+  const privateKeyEncoding = { format: 'der', type: 'pkcs8' } as const;
+  const publicKeyEncoding = { format: 'der', type: 'spki' } as const;
+  const der =
+    alg === 'EdDSA'
+      ? generateKeyPairSync('ed25519', { privateKeyEncoding, publicKeyEncoding })
+      : generateKeyPairSync('ec', { namedCurve: 'P-256', privateKeyEncoding, publicKeyEncoding });
+  return {
+    privateKey: createPrivateKey({ key: der.privateKey, format: 'der', type: 'pkcs8' }),
+    publicKey: createPublicKey({ key: der.publicKey, format: 'der', type: 'spki' }),
+  };
+}
+
 /** A new key pair, as private and public JWKs with `kid`, `alg` and validity set. */
 export function generateSigningJwk(
   alg: SigningAlgorithm = DEFAULT_ALGORITHM,
   validity: { notBefore?: string; notAfter?: string } = {},
 ): { privateJwk: PrivateJwk; publicJwk: PublicJwk } {
-  const pair =
-    alg === 'EdDSA'
-      ? generateKeyPairSync('ed25519')
-      : generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const exported = pair.privateKey.export({ format: 'jwk' }) as {
+  const exported = newKeyPair(alg).privateKey.export({ format: 'jwk' }) as {
     kty: 'OKP' | 'EC';
     crv: 'Ed25519' | 'P-256';
     x: string;

@@ -1,4 +1,3 @@
-import { generateKeyPairSync } from 'node:crypto';
 import { readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,6 +8,7 @@ import {
   auditOrigin,
   generateSigningJwk,
   importSigningKey,
+  newKeyPair,
   type SigningKey,
 } from '@alert-hub/core';
 import {
@@ -256,7 +256,7 @@ describe('gateway witness - a proof of delivery is bound to the checkpoints this
     await checkpoint('eta', 3);
     // The checkpoint this witness cosigned, as the router serves it: with the lines of the
     // witnesses it gathered (another agency's here).
-    const kws = generateKeyPairSync('ed25519');
+    const kws = newKeyPair('EdDSA');
     const gathered = `${hubNote('eta', 3)}${cosignCheckpoint(
       parseNote(hubNote('eta', 3)).text,
       {
@@ -352,7 +352,7 @@ describe('gateway witness - a proof of delivery is bound to the checkpoints this
     // signature line to the note (it is the root that conflicts, not the note's bytes).
     expect(await standing('kappa', hubNote('kappa', 4, other))).toBe('conflict');
     expect(readdirSync(evidence).length).toBe(before + 1);
-    const anyone = generateKeyPairSync('ed25519');
+    const anyone = newKeyPair('EdDSA');
     const line = (i: number) =>
       cosignCheckpoint(
         parseNote(hubNote('kappa', 4, other)).text,
