@@ -75,8 +75,9 @@ const LOG_QUIET_MS = 60_000;
 /**
  * Connects a service from its `nats` configuration section, with the principal's own reply
  * prefix unless the section names another. Failed attempts are logged (warn) with the servers,
- * the attempt and the cause: each of them for the first 30 s, then one a minute unless the cause
- * changes (a gateway trying its hub in the background for hours logs ~60 lines an hour, not
+ * the attempt and the cause: each of them for the first 30 s, then one a minute for each cause
+ * (the same cause from another server of a cluster is the same cause; a new one is logged at
+ * once) (a gateway trying its hub in the background for hours logs ~60 lines an hour, not
  * one per attempt), and always the last. After `connectAttempts` failures (0: never give up) it
  * throws `NatsUnreachableError`, which the service shell turns into exit code 1.
  */
@@ -98,7 +99,8 @@ export async function connectService(
     ...(nats.tls === undefined ? {} : { tls: nats.tls }),
   };
   const firstAt = Date.now();
-  let logged: { at: number; cause: string } | undefined;
+  // when each cause (without the server's address) was last logged
+  const logged = new Map<string, number>();
   for (let attempt = 1; ; attempt++) {
     signal?.throwIfAborted();
     let nc: NatsConnection;
@@ -109,16 +111,16 @@ export async function connectService(
       onFailure?.(cause, attempt);
       const last = nats.connectAttempts > 0 && attempt >= nats.connectAttempts;
       const now = Date.now();
+      const kind = causeKind(cause);
       const quiet =
         !last &&
-        logged !== undefined &&
-        logged.cause === cause &&
         now - firstAt > LOG_EVERY_ATTEMPT_MS &&
-        now - logged.at < LOG_QUIET_MS;
+        now - (logged.get(kind) ?? -Infinity) < LOG_QUIET_MS;
       if (!quiet) {
-        logged = { at: now, cause };
+        logged.set(kind, now);
         log?.warn(
           {
+            connection: name,
             servers: nats.servers,
             attempt,
             ...(nats.connectAttempts > 0 ? { of: nats.connectAttempts } : {}),
@@ -143,6 +145,14 @@ export async function connectService(
 }
 
 /** The cause of a failed connection in words, with the system error code when there is one. */
+/**
+ * A cause without the server's address: nats.js tries a cluster's servers in turn, and the
+ * same refusal from each is one cause for the log's throttling.
+ */
+function causeKind(cause: string): string {
+  return cause.replace(/\[[0-9A-Fa-f:.]+\]:\d{1,5}|[\w.-]+:\d{1,5}\b/g, '<server>');
+}
+
 function describeCause(err: unknown): string {
   const e = err as { message?: string; code?: string; cause?: unknown };
   const inner = e.cause as { message?: string; code?: string } | undefined;

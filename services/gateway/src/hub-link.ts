@@ -58,8 +58,8 @@ export class HubLink implements ConnectionWatch {
   }
 
   /**
-   * Connects in the background, with no limit on the attempts (each failed one is logged, as at
-   * start, and the last is shown by `describe()`).
+   * Connects in the background, with no limit on the attempts (logged as at start: each for the
+   * first 30 s, then once a minute for each cause; the last is shown by `describe()`).
    */
   static connectInBackground(nats: NatsSection, agency: string, log: Logger): HubLink {
     const link = new HubLink(agency, log);
