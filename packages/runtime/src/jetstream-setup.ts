@@ -161,6 +161,12 @@ export function inboundMaxBytesOf(limits: StreamLimits, agency: string): number 
 /** The largest cosignature message the stream stores: a signed note (64 KiB) and its headers. */
 export const AUDIT_COSIGNATURE_MAX_BYTES = 64 * 1024 + 4096;
 
+/**
+ * The largest message the agencies' streams store (`max_msg_size`, headers included): the
+ * envelope limit, and room for the headers.
+ */
+export const STREAM_MAX_MESSAGE_BYTES = DEFAULT_MAX_ENVELOPE_BYTES + 4096;
+
 /** What every stream of the hub has in common. */
 function commonStreamConfig(limits: StreamLimits) {
   return {
@@ -168,8 +174,7 @@ function commonStreamConfig(limits: StreamLimits) {
     storage: StorageType.File,
     discard: DiscardPolicy.New,
     num_replicas: limits.replicas,
-    // headers are small; the envelope limit plus room for them
-    max_msg_size: DEFAULT_MAX_ENVELOPE_BYTES + 4096,
+    max_msg_size: STREAM_MAX_MESSAGE_BYTES,
     duplicate_window: nanos(limits.duplicateWindowMs),
     // Every stream holds evidence the audit log points to: what an agency sent, what it was
     // forwarded, what was refused. Nobody (not even the router's user) may delete or purge
@@ -717,7 +722,7 @@ export async function provisionLeaf(
     storage: StorageType.File,
     discard: DiscardPolicy.New,
     num_replicas: 1,
-    max_msg_size: DEFAULT_MAX_ENVELOPE_BYTES + 4096,
+    max_msg_size: STREAM_MAX_MESSAGE_BYTES,
     duplicate_window: nanos(limits.duplicateWindowMs),
     max_age: nanos(limits.maxAgeMs),
     // the size of the agency's stream at the hub, which sources it

@@ -152,7 +152,7 @@ export function createRouterMetrics(instance: string) {
     }),
     leafRefused: new Counter({
       name: 'ahub_router_leaf_outbox_refused_total',
-      help: "Deliveries from an agency's leaf node not taken (reply: not its outbox consumer's ack; subject: not its own), by agency",
+      help: "Deliveries from an agency's leaf node not taken (reply: not its outbox consumer's ack; subject: not its own; headers: unreadable; size: larger than its inbound stream takes), by agency",
       labelNames: ['agency', 'why'],
       registers: [registry],
     }),

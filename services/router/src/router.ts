@@ -267,14 +267,20 @@ export async function startRouter(
   const leafOutboxes =
     config.streams.leaves.length > 0
       ? startLeafOutboxes({
-          connect: (agency, signal) =>
-            connectService(
-              config.nats,
+          // tried until it answers or the router stops (the loop waits between two tries), and
+          // watched: its disconnects and reconnects are logged with the agency
+          connect: async (agency, signal) => {
+            const leafLog = log.child({ agency, connection: 'leaf outbox' });
+            const leafNc = await connectService(
+              { ...config.nats, connectAttempts: 0 },
               `alert-hub router ${config.instance} (leaf outbox ${agency})`,
               config.principal,
-              log,
+              leafLog,
               { signal },
-            ),
+            );
+            watchConnection(leafNc, leafLog);
+            return leafNc;
+          },
           hub: { js, jsm },
           agencies: config.streams.leaves,
           log,
@@ -348,6 +354,7 @@ export async function startRouter(
   let budgetAgencies = keys.trust().agencies;
   const initialBudgets = budgetsFor(budgetAgencies);
   if (feedsLimits && initialBudgets.issues.length > 0) {
+    await leafOutboxes?.stop();
     await nc.close();
     db.close();
     throw new ConfigInvalidError('streams.originMaxBytesFor', initialBudgets.issues);
