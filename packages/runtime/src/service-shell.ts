@@ -127,3 +127,37 @@ export async function listenHttp(
   await app.listen({ host: options.host, port: options.port });
   return serverUrl(app.server.address() as AddressInfo, options.tls !== undefined);
 }
+
+/**
+ * What a service has started so far, stopped again if its start fails: a gateway or router that
+ * does not start leaves nothing running (no connection retried for ever, no loop reading a
+ * stream, no timer, no open database), which matters wherever it is started in-process and the
+ * caller goes on (tests, an embedding program). Each part is registered as it starts; `run`
+ * stops them latest first and rethrows the start's error, the one reported (a failure while
+ * stopping is dropped: the service never ran).
+ */
+export class StartupScope {
+  readonly #stops: (() => unknown)[] = [];
+
+  /** Registers how to stop what has just started, should the start fail later on. */
+  onFailure(stop: () => unknown): void {
+    this.#stops.push(stop);
+  }
+
+  /** Runs `start` with a scope; if it throws, what it registered is stopped, latest first. */
+  static async run<T>(start: (scope: StartupScope) => Promise<T>): Promise<T> {
+    const scope = new StartupScope();
+    try {
+      return await start(scope);
+    } catch (err) {
+      for (const stop of scope.#stops.reverse()) {
+        try {
+          await stop();
+        } catch {
+          // the start's own error is the one reported
+        }
+      }
+      throw err;
+    }
+  }
+}

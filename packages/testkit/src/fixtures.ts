@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -237,6 +237,18 @@ export async function eventually<T>(
       );
     await new Promise((r) => setTimeout(r, 25));
   }
+}
+
+/** The files this process holds open whose path starts with `prefix` (Linux: `/proc/self/fd`). */
+export function openFilesUnder(prefix: string): string[] {
+  return readdirSync('/proc/self/fd').flatMap((fd) => {
+    try {
+      const path = readlinkSync(`/proc/self/fd/${fd}`);
+      return path.startsWith(prefix) ? [path] : [];
+    } catch {
+      return []; // closed meanwhile (the directory's own descriptor)
+    }
+  });
 }
 
 export { loadTrustStore };

@@ -9,6 +9,7 @@ import {
   openServiceBasics,
   listenHttp,
   openDatabase,
+  StartupScope,
   type Logger,
   registerConsumerBacklogGauge,
   registerNatsGauge,
@@ -47,13 +48,29 @@ export interface Gateway {
   close(): Promise<void>;
 }
 
+/** How {@link startGateway} runs the gateway. */
+export interface StartGatewayOptions {
+  /** `false`: the HTTP app is built but not bound. */
+  listen?: boolean;
+  log?: Logger;
+}
+
 /**
- * Wires a gateway together and starts it: database, keys, NATS, feed consumer, HTTP. With
- * `listen: false` the HTTP app is built but not bound.
+ * Wires a gateway together and starts it: database, keys, NATS, feed consumer, HTTP. A gateway
+ * that does not start (its HTTP port taken, the hub out of reach) leaves nothing running: its
+ * connections, attempts, timers and database are closed before the error is thrown.
  */
-export async function startGateway(
+export function startGateway(
   config: GatewayConfig,
-  options: { listen?: boolean; log?: Logger } = {},
+  options: StartGatewayOptions = {},
+): Promise<Gateway> {
+  return StartupScope.run((scope) => start(scope, config, options));
+}
+
+async function start(
+  scope: StartupScope,
+  config: GatewayConfig,
+  options: StartGatewayOptions,
 ): Promise<Gateway> {
   const { log, registry, keys } = openServiceBasics({
     name: `gateway-${config.agency}`,
@@ -70,6 +87,7 @@ export async function startGateway(
     openDatabase(databaseFile(config), { synchronous: config.sqlite.synchronous }),
     { agency: config.agency, receipts: config.receipts.enabled },
   );
+  scope.onFailure(() => store.close());
   metrics.overdueSource.count = () => store.overdueCount(Date.now(), config.status.pendingAlertMs);
   const feedEvents = new EventEmitter();
   feedEvents.setMaxListeners(0);
@@ -90,6 +108,7 @@ export async function startGateway(
           config.agency,
           log,
         );
+        scope.onFailure(() => onc.close());
         const watch = watchConnection(onc, log);
         registerNatsGauge(metrics.registry, 'ahub_gateway_outbox_', watch);
         return {
@@ -104,6 +123,7 @@ export async function startGateway(
   // Behind its leaf, the gateway takes alerts as soon as the leaf answers ("202 means stored at
   // the agency"); the hub is reached in the background, and what needs it starts then.
   const hubLink = direct ?? HubLink.connectInBackground(config.nats, config.agency, log);
+  scope.onFailure(() => hubLink.close());
   registerNatsGauge(metrics.registry, 'ahub_gateway_', hubLink);
   const feedInfo = () =>
     hubLink.require('the feed').jsm.consumers.info(Streams.Feeds, feedConsumerName(config.agency));
@@ -136,6 +156,7 @@ export async function startGateway(
     feedEvents.emit('committed');
     if (inserted > 0 && config.receipts.enabled) receiptSender.kick();
   });
+  scope.onFailure(() => receiptSender.stop());
   // Receipts owed from before a restart go out first.
   if (config.receipts.enabled) receiptSender.kick();
   const intake = new Intake({
@@ -176,8 +197,13 @@ export async function startGateway(
         requestTimeoutMs: config.nats.publishTimeoutMs,
       })
     : undefined;
+  scope.onFailure(() => witness?.close());
   let feed: FeedConsumer | undefined;
   let contactTimer: NodeJS.Timeout | undefined;
+  scope.onFailure(() => {
+    clearInterval(contactTimer);
+    return feed?.stop();
+  });
   hubLink.onConnected((hub) => {
     witness?.start(hub.nc);
     if (!config.feed.enabled) return;
@@ -216,6 +242,7 @@ export async function startGateway(
   const outboxTimer = outboxWatch
     ? setInterval(() => void outboxWatch.check(), config.outbox.checkIntervalMs).unref()
     : undefined;
+  scope.onFailure(() => clearInterval(outboxTimer));
 
   let cachedReadiness: { at: number; value: Readiness } | undefined;
   const readiness = async (): Promise<Readiness> => {
@@ -281,14 +308,8 @@ export async function startGateway(
     readiness,
     witness,
   });
-  const url = await listenHttp(http, { ...config.http, listen: options.listen ?? true }).catch(
-    async (err: unknown) => {
-      // A gateway that does not start leaves nothing running: the hub is not tried for ever.
-      await hubLink.close();
-      await outbox?.nc.close();
-      throw err;
-    },
-  );
+  scope.onFailure(() => http.close());
+  const url = await listenHttp(http, { ...config.http, listen: options.listen ?? true });
   if (url) log.info({ url, agency: config.agency, kid: keys.key().kid }, 'gateway listening');
 
   return {

@@ -5,7 +5,7 @@ import { parse as parseYaml } from 'yaml';
 import { jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { auditProofSubject, inboundStreamName, outboxStreamName } from '@alert-hub/core';
-import { loadConfig, startGateway, type Gateway } from '@alert-hub/gateway';
+import { databaseFile, loadConfig, startGateway, type Gateway } from '@alert-hub/gateway';
 import { connectNats, createToken, provisionLeafNode } from '@alert-hub/runtime';
 import { useNatsServer } from '@alert-hub/testkit/harness';
 import {
@@ -13,6 +13,7 @@ import {
   eventually,
   makeHubFixture,
   memoryLogger,
+  openFilesUnder,
   provision,
   seizureReport,
   startNatsServer,
@@ -266,11 +267,14 @@ describe('gateway - behind a leaf node, two connections', () => {
     await eventually(async () => attempts() >= 2, 10_000, 'two attempts at the hub');
     await gw.close();
     await noMoreAttempts();
-    // Its HTTP port taken (by the gateway of this file): it does not start, and stops trying.
-    await expect(
-      startGateway(configAt('port-taken', Number(new URL(sg.url).port)), { log: quiet }),
-    ).rejects.toMatchObject({ code: 'EADDRINUSE' });
+    // Its HTTP port taken (by the gateway of this file): it does not start, stops trying and
+    // closes its database.
+    const portTaken = configAt('port-taken', Number(new URL(sg.url).port));
+    await expect(startGateway(portTaken, { log: quiet })).rejects.toMatchObject({
+      code: 'EADDRINUSE',
+    });
     await noMoreAttempts();
+    expect(openFilesUnder(databaseFile(portTaken))).toEqual([]);
     expect(lines.filter((l) => l.includes('the connection to the hub failed'))).toEqual([]);
   });
 });

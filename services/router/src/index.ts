@@ -5,7 +5,7 @@ export {
   auditDbFile,
   type RouterConfig,
 } from './config.js';
-export { startRouter, type Router } from './router.js';
+export { startRouter, type Router, type StartRouterOptions } from './router.js';
 export { RouterStore } from './store.js';
 export {
   COSIGNATURE_MESSAGES_BURST,

@@ -17,6 +17,7 @@ import {
   loadAgreementsFile,
   openServiceBasics,
   listenHttp,
+  StartupScope,
   openDatabase,
   checkFeedSizing,
   recipientQuotaBytes,
@@ -76,14 +77,30 @@ export interface Router {
   close(): Promise<void>;
 }
 
-export async function startRouter(
+/** How {@link startRouter} runs the router. */
+export interface StartRouterOptions {
+  log?: Logger;
+  listen?: boolean;
+  /** How often missing inbound streams are tried again ({@link DEFAULT_INBOUND_RETRY_MS}). */
+  inboundRetryMs?: number;
+}
+
+/**
+ * Wires a router together and starts it. A router that does not start (its HTTP port taken, its
+ * audit refused, NATS refusing its streams) leaves nothing running: its connections, leaf
+ * outbox loops, timers and databases are closed before the error is thrown.
+ */
+export function startRouter(
   config: RouterConfig,
-  options: {
-    log?: Logger;
-    listen?: boolean;
-    /** How often missing inbound streams are tried again ({@link DEFAULT_INBOUND_RETRY_MS}). */
-    inboundRetryMs?: number;
-  } = {},
+  options: StartRouterOptions = {},
+): Promise<Router> {
+  return StartupScope.run((scope) => start(scope, config, options));
+}
+
+async function start(
+  scope: StartupScope,
+  config: RouterConfig,
+  options: StartRouterOptions,
 ): Promise<Router> {
   const { log, registry, keys } = openServiceBasics({
     name: `router-${config.instance}`,
@@ -104,6 +121,7 @@ export async function startRouter(
   const db: SqliteDatabase = openDatabase(auditDbFile(config), {
     synchronous: config.sqlite.synchronous,
   });
+  scope.onFailure(() => db.close());
   let store: RouterStore;
   try {
     store = new RouterStore(db, config.instance, {
@@ -116,7 +134,6 @@ export async function startRouter(
       }),
     });
   } catch (err) {
-    db.close();
     if (err instanceof AuditIntegrityError)
       log.error({ reason: err.message }, 'audit database refused at start: not routing');
     throw err;
@@ -127,6 +144,7 @@ export async function startRouter(
   // they are read from has been checked (below).
   let seenTerms = new Map<string, string>();
   const peers = config.auditPeers.map((p) => openDatabase(p, { readonly: true }));
+  scope.onFailure(() => peers.forEach((p) => p.close()));
 
   // Set once the audit database is found tampered with: the router stops routing.
   const running: { loop?: RoutingLoop; audit?: AuditCheckpointer; held?: HeldCopies } = {};
@@ -159,6 +177,7 @@ export async function startRouter(
     config.principal,
     log,
   );
+  scope.onFailure(() => nc.close());
   const natsWatch = watchConnection(nc, log);
   registerNatsGauge(metrics.registry, 'ahub_router_', natsWatch);
   const jsm = await jetstreamManager(nc, {
@@ -288,6 +307,7 @@ export async function startRouter(
           onRefused: (agency, why) => metrics.leafRefused.inc({ agency, why }),
         })
       : undefined;
+  scope.onFailure(() => leafOutboxes?.stop());
   if (leafOutboxes)
     metrics.leafSource.reading = () =>
       new Map(Object.entries(leafOutboxes.states()).map(([a, s]) => [a, s === 'reading']));
@@ -312,6 +332,7 @@ export async function startRouter(
     onFailure: failClosed,
   });
   running.audit = checkpointer;
+  scope.onFailure(() => checkpointer.close());
   metrics.unpublishedSource.ms = () => checkpointer.unpublishedMs;
   try {
     // The database must still hold what the router last published, before anything is appended.
@@ -322,9 +343,6 @@ export async function startRouter(
   } catch (err) {
     if (err instanceof AuditIntegrityError)
       log.error({ reason: err.message }, 'audit database refused at start: not routing');
-    await leafOutboxes?.stop();
-    await nc.close();
-    db.close();
     throw err;
   }
   const checkpoint = async () => {
@@ -353,12 +371,8 @@ export async function startRouter(
     originBudgets(config.streams.feedsMaxBytes, agencies, config.streams.originMaxBytesFor);
   let budgetAgencies = keys.trust().agencies;
   const initialBudgets = budgetsFor(budgetAgencies);
-  if (feedsLimits && initialBudgets.issues.length > 0) {
-    await leafOutboxes?.stop();
-    await nc.close();
-    db.close();
+  if (feedsLimits && initialBudgets.issues.length > 0)
     throw new ConfigInvalidError('streams.originMaxBytesFor', initialBudgets.issues);
-  }
   let budgets = initialBudgets.budgets;
   const smallest = Math.min(...budgets.values());
   if (feedsLimits && smallest < MAX_FEED_MESSAGE_BYTES)
@@ -399,6 +413,7 @@ export async function startRouter(
     },
   });
   originBudget.start();
+  scope.onFailure(() => originBudget.stop());
   if (feedsLimits) {
     // A delivered notice is paid in advance by its copy, and by the receipt's sender for its lateness.
     store.chargeDelivered = (origin, forwardedAt, receipter, bytes) =>
@@ -440,6 +455,7 @@ export async function startRouter(
   });
   running.held = held;
   held.start();
+  scope.onFailure(() => held.stop());
   const notifier = new Notifier({
     js,
     store,
@@ -452,6 +468,7 @@ export async function startRouter(
     feeds: held,
     retryMs: config.streams.heldRetryMs,
   });
+  scope.onFailure(() => notifier.stop());
   // Notices left in the outbox by a previous run go out first.
   notifier.kick();
   /** Per agency whose notices found no room at the notifier's last round, how many wait. */
@@ -463,6 +480,7 @@ export async function startRouter(
     timeoutMs: config.nats.publishTimeoutMs,
     log,
   });
+  scope.onFailure(() => feeds.close());
   const deadLetters = new DeadLetters({
     js,
     jsm,
@@ -495,6 +513,7 @@ export async function startRouter(
     ...(feedsLimits ? { originSpent: (agency: string) => originBudget.paused(agency) } : {}),
   });
   running.loop = loop;
+  scope.onFailure(() => loop.stop());
   await loop.start();
   // Per source, read from JetStream at each scrape: who floods shows by name. A source whose
   // consumer does not answer (not provisioned yet) has no series.
@@ -511,6 +530,7 @@ export async function startRouter(
     return read.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
   };
   const checkpointTimer = setInterval(() => void checkpoint(), config.checkpointIntervalMs);
+  scope.onFailure(() => clearInterval(checkpointTimer));
   // One provisioning at a time: the retry below and a SIGHUP's would otherwise race to make the
   // same streams.
   let provisioned: Promise<void> = Promise.resolve();
@@ -534,6 +554,7 @@ export async function startRouter(
         retrying = false;
       });
   }, options.inboundRetryMs ?? DEFAULT_INBOUND_RETRY_MS);
+  scope.onFailure(() => clearInterval(inboundRetryTimer));
   checkpointTimer.unref();
 
   const reloadAgreements = (): boolean => {
@@ -571,6 +592,7 @@ export async function startRouter(
     config.agreementsFile,
     () => void reloadAgreements(),
   );
+  scope.onFailure(() => watcher.close());
 
   let ready = true;
   const readiness = async () => {
@@ -638,6 +660,7 @@ export async function startRouter(
     trust: keys.trust,
     deadLetters,
   });
+  scope.onFailure(() => http.close());
   const url = await listenHttp(http, {
     ...config.http,
     listen: config.http.enabled && (options.listen ?? true),
