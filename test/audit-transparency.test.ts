@@ -902,6 +902,66 @@ describe('transparency log - the router fails closed', () => {
     expect(again.audit.failure).toBeUndefined();
     await again.close();
   });
+  it("a row under another router's name, its hash recomputed, on the running hub: the router fails closed and never signs it into a checkpoint", async () => {
+    const dir = join(fx.dir, 'router-peer');
+    const file = join(dir, 'audit.db');
+    const r = await startHubRouter(dir, 'peer');
+    await routeSome(1);
+    await eventually(() => r.audit.latest, 20_000, 'a first checkpoint');
+    const signed = parseCheckpoint(parseNote(r.audit.latest!).text).size;
+    // Someone with the database, not the hub key: the next entry as a router sharing the file
+    // would append it, under that router's name, its leaf hash recomputed; the head not signed.
+    const db = openDatabase(file);
+    const size = entries(file);
+    const last = db.prepare('SELECT * FROM audit WHERE seq = ?').get(size) as Record<
+      string,
+      unknown
+    >;
+    const forged = {
+      seq: size + 1,
+      at: last['at'] as string,
+      instance: 'router-b',
+      event: 'forwarded' as const,
+      alertId: null,
+      claimedId: null,
+      origin: 'SG-NPARKS',
+      type: 'seizure-report',
+      handling: null,
+      recipient: 'US-FWS',
+      agreementId: 'WEN-ASIA',
+      agreementVersion: 1,
+      reasonCode: null,
+      reason: null,
+      streamSeq: null,
+      feedSeq: 999,
+      detail: null,
+    };
+    db.prepare(
+      `INSERT INTO audit (seq, at, instance, event, origin, type, recipient, agreement_id, agreement_version, feed_seq, hash)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ).run(
+      forged.seq,
+      forged.at,
+      forged.instance,
+      forged.event,
+      forged.origin,
+      forged.type,
+      forged.recipient,
+      forged.agreementId,
+      forged.agreementVersion,
+      forged.feedSeq,
+      hashRecord(forged),
+    );
+    db.close();
+    await routeSome(1);
+    await eventually(() => r.audit.failure, 20_000, 'the router to fail closed');
+    expect(r.audit.failure).toMatch(/under another router's name .* not written by a router/);
+    expect((await fetch(`${r.url}/readyz`)).status).toBe(503);
+    // Nothing after it was signed: the last checkpoint is the one before the forged row.
+    expect(parseCheckpoint(parseNote(r.audit.latest!).text).size).toBe(signed);
+    expect(signed).toBeLessThanOrEqual(size);
+    await r.close();
+  });
   it('a checkpoint stored by someone without the hub key at the next size: the router fails closed, never silently unpublished', async () => {
     const dir = join(fx.dir, 'router-squat');
     const file = join(dir, 'audit.db');

@@ -454,6 +454,7 @@ export class AuditAppender {
   readonly #writeHead;
   readonly #readHead;
   readonly #headSigner: (() => { signer: NoteSigner; origin: string }) | undefined;
+  readonly #vouchingKeys: ((fresh: boolean) => readonly Buffer[]) | undefined;
   #range = new CompactRange();
   /** Leaf hashes appended (or taken in) since the last checkpoint, by seq. */
   #pending = new Map<number, string>();
@@ -483,12 +484,22 @@ export class AuditAppender {
        * stopped, are then told from those it wrote before a crash (see {@link AuditAppender.head}).
        */
       head?: () => { signer: NoteSigner; origin: string };
+      /**
+       * The hub keys that vouch for entries another router sharing the file appended (those the
+       * router holds and the trust store counts; `fresh`: read again, asked once more before
+       * failing, as a router sharing the file may have rotated first). With `head`, entries taken
+       * in at run time must be covered by a head one of them signed, naming exactly the log with
+       * them, size and root: rows inserted through SQLite by anyone else, hashes recomputed and
+       * under another router's name, are refused before they could be signed into a checkpoint.
+       */
+      vouchingKeys?: (fresh: boolean) => readonly Buffer[];
     } = {},
   ) {
     this.#db = db;
     this.#instance = instance;
     this.transparency = options.transparency ?? true;
     this.#headSigner = options.head;
+    this.#vouchingKeys = options.vouchingKeys;
     initAuditSchema(db);
     this.#insert = db.prepare(
       `INSERT INTO audit (seq, at, instance, event, alert_id, claimed_id, origin, type, handling, recipient, agreement_id, agreement_version, reason_code, reason, stream_seq, feed_seq, detail, hash)
@@ -602,18 +613,39 @@ export class AuditAppender {
     if (this.transparency && (this.#head.get()?.seq ?? 0) > this.size) this.#catchUp();
   }
 
-  /** Takes in entries other routers sharing this database appended after ours. */
+  /**
+   * Takes in entries other routers sharing this database appended after ours: each must hash to
+   * what it holds, and (with a head signer and vouching keys) the head stored with them must be
+   * signed by a vouching hub key and name exactly the log with them, as a router writes it in the
+   * transaction of its append. Nothing is taken in unless all of it passes.
+   */
   #catchUp(): void {
-    for (const r of iterateRecords(this.#db, this.size)) {
+    const range = this.#range.clone();
+    const added: [number, string][] = [];
+    for (const r of iterateRecords(this.#db, range.size)) {
       if (r.instance === this.#instance)
         throw new AuditIntegrityError(
           `audit entry ${r.seq} claims to be this router's (${this.#instance}) but it never wrote it`,
         );
-      const problem = checkRecord(r, this.size + 1);
+      const problem = checkRecord(r, range.size + 1);
       if (problem) throw new AuditIntegrityError(`audit entry ${problem.seq}: ${problem.problem}`);
-      this.#range.append(Buffer.from(r.hash, 'hex'));
-      this.#pending.set(r.seq, r.hash);
+      range.append(Buffer.from(r.hash, 'hex'));
+      added.push([r.seq, r.hash]);
     }
+    if (added.length > 0 && this.#headSigner && this.#vouchingKeys) {
+      const origin = headOrigin(this.#headSigner().origin);
+      const text = this.head();
+      const covers = (keys: readonly Buffer[]) => {
+        const head = text === undefined ? undefined : hubCheckpoint(text, origin, keys);
+        return head !== undefined && head.size === range.size && head.root.equals(range.root());
+      };
+      if (!covers(this.#vouchingKeys(false)) && !covers(this.#vouchingKeys(true)))
+        throw new AuditIntegrityError(
+          `audit entries ${this.size + 1}..${range.size} appeared under another router's name but no head signed by a hub key this router holds covers them: they were not written by a router`,
+        );
+    }
+    this.#range = range;
+    for (const [seq, hash] of added) this.#pending.set(seq, hash);
   }
 
   /** Appends entries after the current head; must run inside an immediate transaction. */

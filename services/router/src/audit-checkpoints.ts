@@ -78,6 +78,20 @@ export function noteKeysOf(
     .map((k) => rawKey(k.jwk.x));
 }
 
+/**
+ * The hub keys that vouch for what the audit log holds: trusted (not revoked) router keys of
+ * `principal` that the router also holds (a key merely added to the trust store, by whoever can
+ * write it, vouches for nothing).
+ */
+export function vouchingKeysOf(
+  trust: TrustStore,
+  principal: string,
+  held: readonly SigningKey[],
+): Buffer[] {
+  const heldRaw = held.filter((k) => k.alg === 'EdDSA').map((k) => rawKey(k.publicJwk.x));
+  return noteKeysOf(trust, principal, 'router').filter((k) => heldRaw.some((h) => h.equals(k)));
+}
+
 /** What a checkpoint message's proofs may take: well within a witness's MAX_CHECKPOINT_MESSAGE. */
 const PROOFS_BYTES = MAX_CHECKPOINT_MESSAGE - 32 * 1024;
 
@@ -206,12 +220,7 @@ export class AuditCheckpointer {
     const { jsm, store, nc, log } = this.#d;
     if (!store.audit.transparency) return;
     const hubKeys = noteKeysOf(this.#d.trust(), this.#d.principal, 'router');
-    // Trusted (not revoked) and held: the keys that vouch for what the log holds.
-    const held = this.#d
-      .heldKeys()
-      .filter((k) => k.alg === 'EdDSA')
-      .map((k) => rawKey(k.publicJwk.x));
-    const vouching = hubKeys.filter((k) => held.some((h) => h.equals(k)));
+    const vouching = vouchingKeysOf(this.#d.trust(), this.#d.principal, this.#d.heldKeys());
     // What a checkpoint on NATS under such a key covers needs no head; anything after it does.
     let vouched = 0;
     const last = await lastMessage(jsm, Streams.Audit, auditCheckpointSubject(log));

@@ -10,6 +10,8 @@ import {
   inboundStreamName,
   termsDigests,
   type AgreementSet,
+  type SigningKey,
+  type TrustStore,
 } from '@alert-hub/core';
 import {
   connectService,
@@ -28,6 +30,7 @@ import {
   InboundStreamsNotProvisionedError,
   type ProvisionReport,
   heldSigningKeys,
+  loadTrustStore,
   registerStreamFillGauge,
   registerNatsGauge,
   watchConnection,
@@ -45,7 +48,7 @@ import { OriginBudget } from './origin-budget.js';
 import { Notifier } from './notifier.js';
 import { RoutingLoop, STUCK_DELIVERIES } from './routing-loop.js';
 import { NOTICE_EVENTS_COUNTED, RouterStore, type Outcome } from './store.js';
-import { AuditCheckpointer, hubNoteSigner } from './audit-checkpoints.js';
+import { AuditCheckpointer, hubNoteSigner, vouchingKeysOf } from './audit-checkpoints.js';
 import { DeadLetters } from './dead-letters.js';
 import { startLeafOutboxes, type LeafOutboxState } from './leaf-outbox.js';
 import { auditOrigin, inboundStreamAgency, inboxPrefix } from '@alert-hub/core';
@@ -123,6 +126,7 @@ async function start(
   });
   scope.onFailure(() => db.close());
   let store: RouterStore;
+  let vouching: { trust: TrustStore; key: SigningKey; keys: readonly Buffer[] } | undefined;
   try {
     store = new RouterStore(db, config.instance, {
       transparency: config.auditTransparency,
@@ -132,6 +136,31 @@ async function start(
         signer: hubNoteSigner(keys.key(), auditOrigin(config.auditLog)),
         origin: auditOrigin(config.auditLog),
       }),
+      // Asked only when another router sharing the file appended; worked out again after a
+      // reload (the trust store or key changed). Fresh (before failing closed): from the files as
+      // they are now, as at start, since a router sharing the file may have reloaded a rotated
+      // key first.
+      auditVouchingKeys: (fresh) => {
+        if (fresh)
+          return vouchingKeysOf(
+            loadTrustStore(config.trustDir, registry),
+            config.principal,
+            heldSigningKeys(config.signingKey, config.principal),
+          );
+        const trust = keys.trust();
+        const key = keys.key();
+        if (vouching?.trust !== trust || vouching.key !== key)
+          vouching = {
+            trust,
+            key,
+            keys: vouchingKeysOf(
+              trust,
+              config.principal,
+              heldSigningKeys(config.signingKey, config.principal),
+            ),
+          };
+        return vouching.keys;
+      },
     });
   } catch (err) {
     if (err instanceof AuditIntegrityError)

@@ -435,6 +435,8 @@ export class RouterStore {
       groupRefusals?: boolean;
       /** Signs the audit log's head with every append (the hub key; see AuditAppender). */
       auditHead?: () => { signer: NoteSigner; origin: string };
+      /** The hub keys that vouch for entries another router appended (see AuditAppender). */
+      auditVouchingKeys?: (fresh: boolean) => readonly Buffer[];
     } = {},
   ) {
     this.#db = db;
@@ -529,6 +531,7 @@ export class RouterStore {
     this.audit = new AuditAppender(db, instance, {
       ...(options.transparency === undefined ? {} : { transparency: options.transparency }),
       ...(options.auditHead ? { head: options.auditHead } : {}),
+      ...(options.auditVouchingKeys ? { vouchingKeys: options.auditVouchingKeys } : {}),
     });
     this.#routed = db.prepare<
       [string, string],
