@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { request } from 'node:http';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,7 +15,7 @@ import {
   OPEN_JS_API,
 } from '@alert-hub/testkit';
 import { HUBCTL, hubctl } from '@alert-hub/testkit';
-import { startService, type ServiceProcess } from '@alert-hub/testkit';
+import { SERVICE_NODE_ARGS, startService, type ServiceProcess } from '@alert-hub/testkit';
 
 const nats = useNatsServer();
 const fx = makeHubFixture(['SG-NPARKS', 'VN-CUSTOMS']);
@@ -277,6 +278,77 @@ describe('gateway process with hubctl', () => {
     expect((await fetch(`${sg.url}/healthz`)).status).toBe(200);
   });
 
+  it('bodies of millions of items, on the heap services run with: without a token refused before they are read, a batch of too many refused before it is parsed; the gateway lives', async () => {
+    const gw = await startService(
+      'gateway',
+      writeConfig(fx.dir, 'SG-NPARKS-heap', {
+        agency: 'SG-NPARKS',
+        signingKey: fx.keyFiles['SG-NPARKS'],
+        trustDir: fx.trustDir,
+        dataDir: join(fx.dir, 'data-SG-NPARKS-heap'),
+        http: { port: 0 },
+        nats: { servers: [nats.url], jsApiPrefix: OPEN_JS_API },
+        feed: { enabled: false },
+        clients: [{ name: 'officers', tokenSha256: token.sha256, roles: ['submit', 'read-feed'] }],
+      }),
+      { nodeArgs: [...SERVICE_NODE_ARGS] },
+    );
+    try {
+      // Just under the batch body limit (16 MiB): 5.5 million empty objects.
+      const lines = Buffer.from('{}\n'.repeat(5_500_000));
+      const array = Buffer.from(`[${'{},'.repeat(5_500_000)}{}]`);
+      // node:http, not fetch: a refusal may come (and the connection close) before the whole
+      // body is written, which fetch reports as a failed write, not as the answer.
+      const post = (path: string, type: string, body: Buffer, auth: boolean) =>
+        new Promise<{ status: number; code: string | undefined }>((resolve, reject) => {
+          const req = request(
+            `${gw.url}${path}`,
+            {
+              method: 'POST',
+              headers: {
+                'content-type': type,
+                'content-length': body.length,
+                ...(auth ? { authorization: `Bearer ${token.token}` } : {}),
+              },
+            },
+            (res) => {
+              let text = '';
+              res.setEncoding('utf8').on('data', (d: string) => (text += d));
+              res.on('end', () =>
+                resolve({
+                  status: res.statusCode ?? 0,
+                  code: (JSON.parse(text) as { error?: { code: string } }).error?.code,
+                }),
+              );
+            },
+          );
+          req.on('error', (err) => setTimeout(() => reject(err), 1000));
+          req.end(body);
+        });
+      expect(await post('/v1/alerts', 'application/x-ndjson', lines, false)).toEqual({
+        status: 401,
+        code: 'ERR_UNAUTHENTICATED',
+      });
+      expect(await post('/v1/alerts:batch', 'application/json', array, false)).toEqual({
+        status: 401,
+        code: 'ERR_UNAUTHENTICATED',
+      });
+      // The single-alert route takes no more than http.bodyLimitBytes, whatever the type.
+      expect((await post('/v1/alerts', 'application/x-ndjson', lines, true)).status).toBe(413);
+      for (const [type, body] of [
+        ['application/x-ndjson', lines],
+        ['application/json', array],
+      ] as const)
+        expect(await post('/v1/alerts:batch', type, body, true)).toEqual({
+          status: 413,
+          code: 'ERR_BATCH_TOO_LARGE',
+        });
+      expect((await fetch(`${gw.url}/healthz`)).status).toBe(200);
+    } finally {
+      // Alive to the end: a clean stop, not a process the heap limit ended.
+      expect(await gw.stop()).toBe(0);
+    }
+  });
   it('refuses to start with an invalid configuration and lists every problem', async () => {
     const file = writeConfig(fx.dir, 'broken', {
       agency: 'sg',

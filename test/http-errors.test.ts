@@ -4,7 +4,13 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify as toYaml } from 'yaml';
 import { loadConfig as gatewayConfig, startGateway, type Gateway } from '@alert-hub/gateway';
-import { loadConfig as routerConfig, startRouter, type Router } from '@alert-hub/router';
+import {
+  ROUTER_BODY_LIMIT_BYTES,
+  loadConfig as routerConfig,
+  startRouter,
+  type Router,
+} from '@alert-hub/router';
+import { HTTP_STATUS, SIGN_IN_BODY_LIMIT_BYTES } from '@alert-hub/runtime';
 import { useNatsServer } from '@alert-hub/testkit/harness';
 import { makeHubFixture, memoryLogger, writeConfig, OPEN_JS_API } from '@alert-hub/testkit';
 
@@ -159,6 +165,30 @@ describe('HTTP errors - one envelope and one status table for both services', ()
     });
     expect(one.status).toBe(401);
   });
+  it("the router's sign-in reads a token and no more: 4 KiB at most (413), and nothing without the console header", async () => {
+    const big = `{"token":"${'a'.repeat(SIGN_IN_BODY_LIMIT_BYTES)}"}`;
+    const res = await fetch(`${router.url}/dashboard/api/session`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-alert-hub-console': '1' },
+      body: big,
+    });
+    expect(res.status).toBe(413);
+    expect(await res.json()).toMatchObject({ error: { code: 'ERR_BODY_TOO_LARGE' } });
+    // Without the header the answer does not depend on the body: a malformed one is not parsed.
+    const headless = await fetch(`${router.url}/dashboard/api/session`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"token":',
+    });
+    expect(headless.status).toBe(HTTP_STATUS['ERR_CONSOLE_HEADER_REQUIRED']);
+    // Every other request body the router would read is bounded as well.
+    const requeue = await fetch(`${router.url}/v1/deadletters/1/requeue`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: `[${'{},'.repeat(ROUTER_BODY_LIMIT_BYTES)}{}]`,
+    });
+    expect(requeue.status).toBe(413);
+  });
   it('a body trickled byte by byte to the router is cut off after http.requestTimeoutMs: the connection closed, the router serves others', async () => {
     // (The gateway's: test/gateway-process.test.ts.) No token needed: the body is read before
     // the route's check.
@@ -170,11 +200,11 @@ describe('HTTP errors - one envelope and one status table for both services', ()
       socket.on('error', () => undefined);
     });
     socket.write(
-      `POST /v1/deadletters/1/requeue HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{`,
+      `POST /v1/deadletters/1/requeue HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 10000\r\n\r\n{`,
     );
     const timer = setInterval(() => socket.destroyed || socket.write(' '), 200);
     try {
-      // 100,000 bytes at 5 a second would take 5.5 hours.
+      // 10,000 bytes (within the router's body limit) at 5 a second would take 33 minutes.
       const took = await Promise.race([
         closed,
         new Promise<number>((r) => setTimeout(() => r(Infinity), 15_000)),

@@ -22,6 +22,8 @@ export const WEB_CSP = [
 
 /** Header an unsafe (non-GET) request authenticated by the session cookie must carry. */
 export const WEB_CSRF_HEADER = 'x-alert-hub-console';
+/** What a sign-in's body may hold: `{"token": "..."}`. */
+export const SIGN_IN_BODY_LIMIT_BYTES = 4096;
 
 const CONTENT_TYPES: Readonly<Record<string, string>> = {
   '.html': 'text/html; charset=utf-8',
@@ -175,17 +177,23 @@ export function registerWebApp<P>(app: FastifyInstance, o: WebAppOptions<P>): We
       .send(body);
   });
 
-  app.post(`${o.prefix}/api/session`, async (req, reply) => {
-    if (req.headers[WEB_CSRF_HEADER] !== '1')
-      // Said apart from a bad token: a script or curl that signs in must send it too.
-      return security(reply)
-        .code(HTTP_STATUS[HttpErrorCode.ConsoleHeaderRequired]!)
-        .send({
-          error: {
-            code: HttpErrorCode.ConsoleHeaderRequired,
-            message: `the sign-in must carry the header ${WEB_CSRF_HEADER}: 1`,
-          },
-        });
+  // A token is all a sign-in holds; its header is checked before the body is read.
+  const signIn = {
+    bodyLimit: SIGN_IN_BODY_LIMIT_BYTES,
+    onRequest: async (req: FastifyRequest, reply: FastifyReply) => {
+      if (req.headers[WEB_CSRF_HEADER] !== '1')
+        // Said apart from a bad token: a script or curl that signs in must send it too.
+        return security(reply)
+          .code(HTTP_STATUS[HttpErrorCode.ConsoleHeaderRequired]!)
+          .send({
+            error: {
+              code: HttpErrorCode.ConsoleHeaderRequired,
+              message: `the sign-in must carry the header ${WEB_CSRF_HEADER}: 1`,
+            },
+          });
+    },
+  };
+  app.post(`${o.prefix}/api/session`, signIn, async (req, reply) => {
     const token = (req.body as { token?: unknown } | undefined)?.token;
     const principal = typeof token === 'string' ? o.authenticate(token) : undefined;
     if (!principal) return unauthenticated(reply, 'this token is not valid here');

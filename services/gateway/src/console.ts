@@ -60,11 +60,11 @@ export function registerConsole(app: FastifyInstance, d: ConsoleDeps): WebSessio
 
   app.get(
     '/console/api/schemas',
-    { preHandler: d.requireRole('submit', 'read-feed') },
+    { onRequest: d.requireRole('submit', 'read-feed') },
     async () => ({ agency: config.agency, alertTypes: d.registry.alertTypes, schemas }),
   );
 
-  app.post('/console/api/validate', { preHandler: d.requireRole('submit') }, async (req) => {
+  app.post('/console/api/validate', { onRequest: d.requireRole('submit') }, async (req) => {
     try {
       d.intake.validate(req.body);
       return { ok: true };
@@ -76,7 +76,7 @@ export function registerConsole(app: FastifyInstance, d: ConsoleDeps): WebSessio
 
   app.get(
     '/console/api/alerts/:id/signatures',
-    { preHandler: d.requireRole('read-feed') },
+    { onRequest: d.requireRole('read-feed') },
     async (req) => {
       const id = alertIdParam(req.params);
       const origin = parseOriginQuery(req.query);
@@ -111,7 +111,7 @@ export function registerConsole(app: FastifyInstance, d: ConsoleDeps): WebSessio
       };
     },
   );
-  app.get('/console/api/sent', { preHandler: d.requireRole('submit') }, async () => {
+  app.get('/console/api/sent', { onRequest: d.requireRole('submit') }, async () => {
     const now = Date.now();
     return {
       items: d.store.listSent(SENT_LIST_MAX).map((s): SentItem => {
@@ -140,7 +140,7 @@ export function registerConsole(app: FastifyInstance, d: ConsoleDeps): WebSessio
   // the alert's origin (an outcome is itself an alert this agency sent).
   app.get(
     '/console/api/alerts/:id/reported',
-    { preHandler: d.requireRole('submit') },
+    { onRequest: d.requireRole('submit') },
     async (req) => {
       const id = alertIdParam(req.params);
       req.alertId = id;

@@ -68,6 +68,51 @@ declare module 'fastify' {
 }
 
 const FEED_PAGE_MAX = 1000;
+// "::" is Fastify's escape for a literal colon in a path; the route's url keeps it.
+const BATCH_ROUTE = '/v1/alerts::batch';
+
+/**
+ * The items of the top-level JSON array in `body`, counted without parsing it (strings skipped,
+ * nesting followed) and no further than one past `max`. Anything but an array counts as 1: the
+ * parser and the route refuse it as they would.
+ */
+export function jsonArrayItemsUpTo(body: Buffer, max: number): number {
+  let i = 0;
+  while (
+    i < body.length &&
+    (body[i] === 0x20 || body[i] === 0x0a || body[i] === 0x0d || body[i] === 0x09)
+  )
+    i++;
+  if (body[i] !== 0x5b) return 1;
+  let depth = 0;
+  let items = 1;
+  let inString = false;
+  for (; i < body.length && items <= max; i++) {
+    const b = body[i];
+    if (inString) {
+      if (b === 0x5c) i++;
+      else if (b === 0x22) inString = false;
+    } else if (b === 0x22) inString = true;
+    else if (b === 0x5b || b === 0x7b) depth++;
+    else if (b === 0x5d || b === 0x7d) depth--;
+    else if (b === 0x2c && depth === 1) items++;
+  }
+  return items;
+}
+
+/** The lines of NDJSON `body` that hold more than white space, counted no further than one past `max`. */
+export function ndjsonLinesUpTo(body: Buffer, max: number): number {
+  let lines = 0;
+  let blank = true;
+  for (let i = 0; i < body.length && lines <= max; i++) {
+    const b = body[i];
+    if (b === 0x0a) {
+      if (!blank) lines++;
+      blank = true;
+    } else if (b !== 0x20 && b !== 0x0d && b !== 0x09) blank = false;
+  }
+  return blank ? lines : lines + 1;
+}
 const SSE_HEARTBEAT_MS = 15_000;
 
 /**
@@ -100,36 +145,47 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
   // Our JSON parser, not Fastify's: strict UTF-8 (invalid bytes are an error, not U+FFFD),
   // bounded depth, and no __proto__/constructor/prototype keys anywhere.
   app.removeContentTypeParser(['application/json', 'text/plain']);
-  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_req, body, done) => {
+  // A batch's items are counted before it is parsed: 16 MiB of `[{},{},...]` is millions of
+  // objects, more than the gateway's heap holds (found by an attacker pass).
+  const batchTooLarge = (req: FastifyRequest, items: (max: number) => number) => {
+    if (req.routeOptions.url !== BATCH_ROUTE) return;
+    const n = items(config.http.batchMaxItems);
+    if (n > config.http.batchMaxItems)
+      throw new GatewayError(
+        'ERR_BATCH_TOO_LARGE',
+        `a batch holds at most ${config.http.batchMaxItems} alerts`,
+        [{ pointer: '', message: `has more than ${config.http.batchMaxItems} items` }],
+      );
+  };
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, body, done) => {
     try {
       if ((body as Buffer).length === 0)
         throw new GatewayError('ERR_BAD_JSON', 'the request body is empty');
+      batchTooLarge(req, (max) => jsonArrayItemsUpTo(body as Buffer, max));
       done(null, parseJsonBytes(body as Buffer));
     } catch (err) {
       done(asBadJson(err), undefined);
     }
   });
-  app.addContentTypeParser(
-    'application/x-ndjson',
-    { parseAs: 'buffer', bodyLimit: config.http.batchBodyLimitBytes },
-    (_req, body, done) => {
-      try {
-        const lines = decodeUtf8Strict(body as Buffer).split('\n');
-        const items: unknown[] = [];
-        lines.forEach((line, i) => {
-          if (line.trim() === '') return;
-          try {
-            items.push(parseJsonText(line));
-          } catch (err) {
-            items.push(new LineError(i + 1, (err as Error).message));
-          }
-        });
-        done(null, items);
-      } catch (err) {
-        done(err as Error, undefined);
-      }
-    },
-  );
+  // The batch route's body limit is its own; every other route keeps the default one.
+  app.addContentTypeParser('application/x-ndjson', { parseAs: 'buffer' }, (req, body, done) => {
+    try {
+      batchTooLarge(req, (max) => ndjsonLinesUpTo(body as Buffer, max));
+      const lines = decodeUtf8Strict(body as Buffer).split('\n');
+      const items: unknown[] = [];
+      lines.forEach((line, i) => {
+        if (line.trim() === '') return;
+        try {
+          items.push(parseJsonText(line));
+        } catch (err) {
+          items.push(new LineError(i + 1, (err as Error).message));
+        }
+      });
+      done(null, items);
+    } catch (err) {
+      done(err as Error, undefined);
+    }
+  });
 
   installErrorEnvelope(app, {
     ...errorResponses,
@@ -171,6 +227,8 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
     findTokenHolder(deps.clients(), req.headers.authorization) ??
     consoleSessions.lookup(req, { touch });
 
+  // Run on request, before the body is read: nobody without a token makes the gateway read,
+  // let alone parse, a body.
   const requireRole =
     (...roles: Role[]) =>
     async (req: FastifyRequest) => {
@@ -189,7 +247,7 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
       req.client = client;
     };
 
-  app.post('/v1/alerts', { preHandler: requireRole('submit') }, async (req, reply) => {
+  app.post('/v1/alerts', { onRequest: requireRole('submit') }, async (req, reply) => {
     // Logged only when it is an alert id: until the schema accepts it, it is the client's text.
     const bodyId = (req.body as { id?: unknown } | null | undefined)?.id;
     if (isAlertId(bodyId)) req.alertId = bodyId;
@@ -198,10 +256,9 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
     return reply.code(202).send(receipt);
   });
 
-  // "::" is Fastify's escape for a literal colon in a path.
   app.post(
-    '/v1/alerts::batch',
-    { preHandler: requireRole('submit'), bodyLimit: config.http.batchBodyLimitBytes },
+    BATCH_ROUTE,
+    { onRequest: requireRole('submit'), bodyLimit: config.http.batchBodyLimitBytes },
     async (req) => {
       const items = req.body;
       if (!Array.isArray(items))
@@ -246,7 +303,7 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
   // entries recording deliveries to this agency.
   app.get(
     '/v1/audit/checkpoint',
-    { preHandler: requireRole('read-feed', 'submit') },
+    { onRequest: requireRole('read-feed', 'submit') },
     async (_req, reply) => {
       const note = deps.witness?.latest(config.witness.auditLog);
       if (!note)
@@ -259,7 +316,7 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
   );
   app.get(
     '/v1/audit/inclusion/:id',
-    { preHandler: requireRole('read-feed') },
+    { onRequest: requireRole('read-feed') },
     async (req, reply) => {
       // What the router would refuse (docs/protocol.md §8.5) is a 400 here, never a retry.
       const id = alertIdParam(req.params);
@@ -304,7 +361,7 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
       };
     },
   );
-  app.get('/v1/feed', { preHandler: requireRole('read-feed') }, async (req) => {
+  app.get('/v1/feed', { onRequest: requireRole('read-feed') }, async (req) => {
     const q = parseFeedQuery(req.query as Record<string, unknown>, alertTypes);
     const limit = q.limit ?? 100;
     const items = store.listFeed({
@@ -327,7 +384,7 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
     };
   });
 
-  app.get('/v1/feed/stream', { preHandler: requireRole('read-feed') }, async (req, reply) => {
+  app.get('/v1/feed/stream', { onRequest: requireRole('read-feed') }, async (req, reply) => {
     const q = parseFeedQuery(req.query as Record<string, unknown>, alertTypes);
     const lastEventId = req.headers['last-event-id'];
     let after = q.after;
@@ -346,7 +403,7 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
 
   // An alert is identified by (origin, id): `?origin=` names the sender when several agencies
   // used the same id (without it such an id is ERR_ALERT_ID_AMBIGUOUS, never one of them).
-  app.get('/v1/alerts/:id', { preHandler: requireRole('read-feed', 'submit') }, async (req) => {
+  app.get('/v1/alerts/:id', { onRequest: requireRole('read-feed', 'submit') }, async (req) => {
     const id = alertIdParam(req.params);
     req.alertId = id;
     const origin = parseOriginQuery(req.query);
@@ -371,7 +428,7 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
     throw new GatewayError('ERR_NOT_FOUND', `no alert ${id} in this gateway`);
   });
 
-  app.get('/v1/alerts/:id/status', { preHandler: requireRole('submit') }, async (req) => {
+  app.get('/v1/alerts/:id/status', { onRequest: requireRole('submit') }, async (req) => {
     const id = alertIdParam(req.params);
     req.alertId = id;
     const status = store.statusOf(id, Date.now(), config.status.pendingAlertMs);
@@ -379,7 +436,7 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
     return status;
   });
 
-  app.get('/v1/refusals', { preHandler: requireRole('submit', 'read-feed') }, async () => ({
+  app.get('/v1/refusals', { onRequest: requireRole('submit', 'read-feed') }, async () => ({
     items: store.refusals(),
   }));
 

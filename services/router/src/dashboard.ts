@@ -69,7 +69,7 @@ export function registerDashboard(
       { note: string } | undefined;
     return row?.note ?? '';
   };
-  app.get('/dashboard/api/health', { preHandler: d.requireCoordinator }, async () => ({
+  app.get('/dashboard/api/health', { onRequest: d.requireCoordinator }, async () => ({
     checkedAt: new Date().toISOString(),
     logs: await Promise.all(
       checks.map(async (check, i) => {
@@ -128,7 +128,7 @@ export function registerDashboard(
     ),
   }));
   // The operations of the agreements file, newest period first: what the report panel offers.
-  app.get('/dashboard/api/operations', { preHandler: d.requireCoordinator }, async () => ({
+  app.get('/dashboard/api/operations', { onRequest: d.requireCoordinator }, async () => ({
     operations: [...(d.agreements?.().operations ?? [])]
       .sort((a, b) => b.period.from.localeCompare(a.period.from) || a.id.localeCompare(b.id))
       .map((o) => ({

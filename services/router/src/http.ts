@@ -120,6 +120,9 @@ function parseQuery(q: Record<string, unknown>): AuditQuery {
   return query;
 }
 
+/** What a request body to the router may hold (only the dashboard's sign-in has one). */
+export const ROUTER_BODY_LIMIT_BYTES = 16 * 1024;
+
 /**
  * The coordinators' read-only API over the audit log: `/v1/audit`, `/v1/audit/trace/:id`,
  * `/v1/stats/flows`, behind a coordinator bearer token. With `auditPeers` configured, every answer
@@ -138,6 +141,9 @@ export function buildCoordinatorApi(deps: CoordinatorApiDeps): FastifyInstance {
     logController: new LogController({ disableRequestLogging: true }),
     // Fastify's default is no timeout at all; a trickled body: installRequestGuards below.
     requestTimeout: config.http.requestTimeoutMs,
+    // The one body it reads is the dashboard's sign-in, a token: not Fastify's 1 MiB, which
+    // anyone could make the router parse (250 ms of its event loop each; an attacker pass).
+    bodyLimit: ROUTER_BODY_LIMIT_BYTES,
   }) as unknown as FastifyInstance;
   installRequestGuards(app, config.http.requestTimeoutMs);
   // The one JSON body (the dashboard's sign-in) is read by core's strict parser, not Fastify's,
@@ -169,7 +175,7 @@ export function buildCoordinatorApi(deps: CoordinatorApiDeps): FastifyInstance {
     onServerError: (err) => deps.log.error({ err }, 'request failed'),
   });
 
-  app.get('/v1/audit', { preHandler: requireCoordinator }, async (req) => {
+  app.get('/v1/audit', { onRequest: requireCoordinator }, async (req) => {
     const q = parseQuery(req.query as Record<string, unknown>);
     const records = mergeRecords(
       databases.map((db) => queryAudit(db, q)),
@@ -177,7 +183,7 @@ export function buildCoordinatorApi(deps: CoordinatorApiDeps): FastifyInstance {
     );
     return { records, count: records.length };
   });
-  app.get('/v1/audit/trace/:id', { preHandler: requireCoordinator }, async (req) => {
+  app.get('/v1/audit/trace/:id', { onRequest: requireCoordinator }, async (req) => {
     const { id } = req.params as { id: string };
     const records = mergeRecords(
       databases.map((db) => traceAlert(db, id)),
@@ -216,12 +222,12 @@ export function buildCoordinatorApi(deps: CoordinatorApiDeps): FastifyInstance {
       },
     };
   });
-  app.get('/v1/audit/checkpoint', { preHandler: requireCoordinator }, async (_req, reply) => {
+  app.get('/v1/audit/checkpoint', { onRequest: requireCoordinator }, async (_req, reply) => {
     const note = deps.latestCheckpoint();
     if (!note) throw new HttpError('ERR_NOT_FOUND', 'no audit checkpoint signed yet');
     return reply.type('text/plain; charset=utf-8').send(note);
   });
-  app.get('/v1/stats/flows', { preHandler: requireCoordinator }, async (req) => {
+  app.get('/v1/stats/flows', { onRequest: requireCoordinator }, async (req) => {
     const q = parseQuery(req.query as Record<string, unknown>);
     const merged = new Map<string, FlowCount>();
     for (const db of databases) {
@@ -235,7 +241,7 @@ export function buildCoordinatorApi(deps: CoordinatorApiDeps): FastifyInstance {
     }
     return { flows: [...merged.values()] };
   });
-  app.get('/v1/stats/undelivered', { preHandler: requireCoordinator }, async (req) => {
+  app.get('/v1/stats/undelivered', { onRequest: requireCoordinator }, async (req) => {
     const q = req.query as Record<string, unknown>;
     let afterMs = config.undeliveredAfterMs;
     if (q['olderThanSeconds'] !== undefined) {
@@ -257,7 +263,7 @@ export function buildCoordinatorApi(deps: CoordinatorApiDeps): FastifyInstance {
     }));
     return { olderThanMs: afterMs, count: deps.store.countUndelivered(before), items };
   });
-  app.get('/v1/operations/:id/report', { preHandler: requireCoordinator }, async (req) => {
+  app.get('/v1/operations/:id/report', { onRequest: requireCoordinator }, async (req) => {
     const { id } = req.params as { id: string };
     const op = deps.agreements().operations?.find((o) => o.id === id);
     if (!op) throw new HttpError('ERR_NOT_FOUND', `no operation ${id} in the agreements file`);

@@ -7,6 +7,7 @@ export {
 } from './config.js';
 export { startRouter, type Router, type StartRouterOptions } from './router.js';
 export { RouterStore } from './store.js';
+export { ROUTER_BODY_LIMIT_BYTES } from './http.js';
 export {
   COSIGNATURE_MESSAGES_BURST,
   COSIGNATURE_MESSAGES_PER_CHECKPOINT,
