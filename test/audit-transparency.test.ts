@@ -79,6 +79,57 @@ function startHubRouter(dataDir = routerDir, auditLog = 'hub'): Promise<Router> 
   );
 }
 
+/**
+ * Appends to `file` the well-formed `forwarded` entry an insider with the database but not the
+ * hub key would write after the last one, its leaf hash recomputed.
+ */
+function appendForged(
+  file: string,
+  o: { instance: string; recipient: string; feedSeq: number | null },
+): void {
+  const db = openDatabase(file);
+  const last = db.prepare('SELECT seq, at FROM audit ORDER BY seq DESC LIMIT 1').get() as {
+    seq: number;
+    at: string;
+  };
+  const forged = {
+    seq: last.seq + 1,
+    at: last.at,
+    instance: o.instance,
+    event: 'forwarded' as const,
+    alertId: null,
+    claimedId: null,
+    origin: 'SG-NPARKS',
+    type: 'seizure-report',
+    handling: null,
+    recipient: o.recipient,
+    agreementId: 'WEN-ASIA',
+    agreementVersion: 1,
+    reasonCode: null,
+    reason: null,
+    streamSeq: null,
+    feedSeq: o.feedSeq,
+    detail: null,
+  };
+  db.prepare(
+    `INSERT INTO audit (seq, at, instance, event, origin, type, recipient, agreement_id, agreement_version, feed_seq, hash)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  ).run(
+    forged.seq,
+    forged.at,
+    forged.instance,
+    forged.event,
+    forged.origin,
+    forged.type,
+    forged.recipient,
+    forged.agreementId,
+    forged.agreementVersion,
+    forged.feedSeq,
+    hashRecord(forged),
+  );
+  db.close();
+}
+
 async function routeSome(n: number): Promise<void> {
   const nc = await nats.connect();
   for (let i = 0; i < n; i++)
@@ -841,46 +892,7 @@ describe('transparency log - the router fails closed', () => {
     const size = entries(file);
 
     // Someone with the database, not the hub key: a well-formed entry, its leaf hash recomputed.
-    const db = openDatabase(file);
-    const last = db.prepare('SELECT * FROM audit WHERE seq = ?').get(size) as Record<
-      string,
-      unknown
-    >;
-    const forged = {
-      seq: size + 1,
-      at: last['at'] as string,
-      instance: 'router-a',
-      event: 'forwarded' as const,
-      alertId: null,
-      claimedId: null,
-      origin: 'SG-NPARKS',
-      type: 'seizure-report',
-      handling: null,
-      recipient: 'NG-NCS',
-      agreementId: 'WEN-ASIA',
-      agreementVersion: 1,
-      reasonCode: null,
-      reason: null,
-      streamSeq: null,
-      feedSeq: null,
-      detail: null,
-    };
-    db.prepare(
-      `INSERT INTO audit (seq, at, instance, event, origin, type, recipient, agreement_id, agreement_version, hash)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    ).run(
-      forged.seq,
-      forged.at,
-      forged.instance,
-      forged.event,
-      forged.origin,
-      forged.type,
-      forged.recipient,
-      forged.agreementId,
-      forged.agreementVersion,
-      hashRecord(forged),
-    );
-    db.close();
+    appendForged(file, { instance: 'router-a', recipient: 'NG-NCS', feedSeq: null });
     await expect(startHubRouter(dir, 'stopped')).rejects.toMatchObject({
       code: 'ERR_AUDIT_INTEGRITY',
     });
@@ -911,48 +923,8 @@ describe('transparency log - the router fails closed', () => {
     const signed = parseCheckpoint(parseNote(r.audit.latest!).text).size;
     // Someone with the database, not the hub key: the next entry as a router sharing the file
     // would append it, under that router's name, its leaf hash recomputed; the head not signed.
-    const db = openDatabase(file);
     const size = entries(file);
-    const last = db.prepare('SELECT * FROM audit WHERE seq = ?').get(size) as Record<
-      string,
-      unknown
-    >;
-    const forged = {
-      seq: size + 1,
-      at: last['at'] as string,
-      instance: 'router-b',
-      event: 'forwarded' as const,
-      alertId: null,
-      claimedId: null,
-      origin: 'SG-NPARKS',
-      type: 'seizure-report',
-      handling: null,
-      recipient: 'US-FWS',
-      agreementId: 'WEN-ASIA',
-      agreementVersion: 1,
-      reasonCode: null,
-      reason: null,
-      streamSeq: null,
-      feedSeq: 999,
-      detail: null,
-    };
-    db.prepare(
-      `INSERT INTO audit (seq, at, instance, event, origin, type, recipient, agreement_id, agreement_version, feed_seq, hash)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    ).run(
-      forged.seq,
-      forged.at,
-      forged.instance,
-      forged.event,
-      forged.origin,
-      forged.type,
-      forged.recipient,
-      forged.agreementId,
-      forged.agreementVersion,
-      forged.feedSeq,
-      hashRecord(forged),
-    );
-    db.close();
+    appendForged(file, { instance: 'router-b', recipient: 'US-FWS', feedSeq: 999 });
     await routeSome(1);
     await eventually(() => r.audit.failure, 20_000, 'the router to fail closed');
     expect(r.audit.failure).toMatch(/under another router's name .* not written by a router/);
