@@ -698,6 +698,78 @@ describe('transparency log - an insider with the database is caught by verify ag
     expect(few.stdout).toContain('NOT VERIFIED (the anchor)');
     expect(few.stdout).not.toContain('TAMPERED');
   }, 120_000);
+  it('verify pins the log, and refuses an old anchor with entries after it (whoever serves the anchor chooses which)', async () => {
+    // The early anchor: 5 alerts witnessed, 10 more routed after it.
+    const { db, file } = copyDb();
+    const opts = { anchor: earlyAnchor, hubKey, witnesses, minWitnesses: 2 };
+    const fresh = verifyAuditLog(db, { ...opts, maxAnchorAgeSeconds: 900 });
+    expect(fresh.ok).toBe(true);
+    expect(fresh.unwitnessed).toBeGreaterThan(0);
+    const cosignedAt = Date.parse(fresh.anchor!.cosignedAt);
+    expect(Date.now() - cosignedAt).toBeLessThan(120_000);
+    const anHourOn = verifyAuditLog(db, {
+      ...opts,
+      maxAnchorAgeSeconds: 900,
+      now: cosignedAt + 3_600_000,
+    });
+    expect(codes(anHourOn)).toEqual(['ERR_ANCHOR_STALE']);
+    // No entry after it: an idle hub's last anchor stays good however old.
+    const idle = copyDb(rollbackCopy);
+    const idleAnchor = verifyAuditLog(idle.db, {
+      ...opts,
+      maxAnchorAgeSeconds: 900,
+      now: cosignedAt + 3_600_000,
+    });
+    idle.db.close();
+    // (The copy was made as the anchor was witnessed: a receipt landing in between follows it.)
+    expect(idleAnchor.ok).toBe(idleAnchor.unwitnessed === 0);
+    expect(codes(verifyAuditLog(db, { ...opts, origin: 'alert-hub/audit/other' }))).toEqual([
+      'ERR_ANCHOR_WRONG_LOG',
+    ]);
+    db.close();
+
+    const anchorFile = join(fx.dir, 'early-anchor.txt');
+    writeFileSync(anchorFile, earlyAnchor);
+    const args = [
+      'audit',
+      'verify',
+      '--db',
+      file,
+      '--trust',
+      fx.trustDir,
+      '--anchor',
+      anchorFile,
+      '--hub-key',
+      fx.hubKey.kid,
+    ];
+    const byDefault = await hubctl(args);
+    expect(byDefault.code, byDefault.stdout + byDefault.stderr).toBe(0);
+    expect(byDefault.stdout).toMatch(/of alert-hub\/audit\/hub, cosigned by .* \(by \d{4}-/);
+    expect(byDefault.stdout).toMatch(/UNWITNESSED: \d+ entries/);
+    await eventually(() => Date.now() - cosignedAt > 2_500, 10_000, 'the anchor to age');
+    const old = await hubctl([...args, '--max-anchor-age', '2s']);
+    expect(old.code).toBe(1);
+    expect(old.stdout).toContain('NOT VERIFIED (the anchor)');
+    expect(old.stdout).toContain('[ERR_ANCHOR_STALE]');
+    expect((await hubctl([...args, '--max-anchor-age', 'any'])).code).toBe(0);
+    const otherLog = await hubctl([...args, '--log', 'other']);
+    expect(otherLog.code).toBe(1);
+    expect(otherLog.stdout).toContain('[ERR_ANCHOR_WRONG_LOG]');
+    for (const bad of [
+      ['--log', 'no such log'],
+      ['--max-anchor-age', '15'],
+    ])
+      expect((await hubctl([...args, ...bad])).code, bad.join(' ')).toBe(2);
+
+    // Entries past the anchor and the head the router signs with every append deleted (what an
+    // insider without the hub key would do so that nothing in the file binds them).
+    const headless = copyDb();
+    headless.db.exec('DELETE FROM audit_head');
+    const v = verify(headless.db, earlyAnchor);
+    headless.db.close();
+    expect(v.ok).toBe(false);
+    expect(v.firstBad?.problem).toMatch(/the head the hub signs with every append is gone/);
+  }, 60_000);
   it("hubctl audit verify --hub-key takes the router's JWKS file: its one key, or of several the one that signed the anchor; none is refused naming the kids", async () => {
     const anchorFile = join(fx.dir, 'anchor-jwks.txt');
     writeFileSync(anchorFile, anchor);

@@ -255,6 +255,8 @@ export class AuditHealthCheck {
         { note: string } | undefined;
       const head = h && hubCheckpoint(h.note, headOrigin(origin), [o.hubKey]);
       if (head && (head.size !== size || !matches(head))) return undefined;
+      // Entries past the anchor and the head gone: the full check says why.
+      if (!h && size > anchor.checkpoint.size) return undefined;
     }
     // Checkpoints stored since: those the hub key signed must be roots of this tree.
     let checkpointSize = clean.checkpointSize;
@@ -267,6 +269,13 @@ export class AuditHealthCheck {
     }
     const target = anchor.checkpoint;
     if (!matches(target)) return undefined;
+    // Entries after an anchor cosigned too long ago: the full check says so.
+    if (
+      size > target.size &&
+      o.maxAnchorAgeSeconds !== undefined &&
+      (o.now ?? Date.now()) - anchor.cosignedAt * 1000 > o.maxAnchorAgeSeconds * 1000
+    )
+      return undefined;
     return {
       verification: {
         ok: true,
@@ -276,6 +285,7 @@ export class AuditHealthCheck {
           size: target.size,
           root: target.root.toString('base64'),
           witnesses: anchor.witnesses,
+          cosignedAt: new Date(anchor.cosignedAt * 1000).toISOString(),
         },
         witnessed: target.size,
         unwitnessed: Math.max(0, size - target.size),

@@ -42,6 +42,10 @@ export const VerifyProblem = {
   Truncated: 'ERR_AUDIT_TRUNCATED',
   /** The entries hash to another root than the witnessed checkpoint. */
   Rewritten: 'ERR_AUDIT_REWRITTEN',
+  /** The anchor is a checkpoint of another log than the one named. */
+  AnchorWrongLog: 'ERR_ANCHOR_WRONG_LOG',
+  /** Entries follow an anchor its witnesses cosigned longer ago than allowed. */
+  AnchorStale: 'ERR_ANCHOR_STALE',
 } as const;
 export type VerifyProblem = (typeof VerifyProblem)[keyof typeof VerifyProblem];
 
@@ -55,6 +59,20 @@ export interface VerifyOptions {
   readonly witnesses: readonly NoteVerifier[];
   /** How many distinct witnesses must have cosigned the anchor. */
   readonly minWitnesses: number;
+  /**
+   * The log the anchor must be a checkpoint of (its origin, `alert-hub/audit/hub`): a log started
+   * under another name is witnessed from scratch, so a history made up under it would verify.
+   */
+  readonly origin?: string;
+  /**
+   * With entries after the anchor, how long ago (seconds before `now`) its witnesses may have
+   * cosigned it: the one who serves the anchor chooses which, and an old one leaves a history
+   * rewritten after it merely unwitnessed. The time is the latest by which `minWitnesses` had
+   * cosigned (their cosignatures' own timestamps, which the server cannot forge).
+   */
+  readonly maxAnchorAgeSeconds?: number;
+  /** The current time (ms since the epoch), for `maxAnchorAgeSeconds`. */
+  readonly now?: number;
 }
 
 /** The outcome of {@link verifyAuditLog}. */
@@ -67,6 +85,8 @@ export interface AuditVerification {
     readonly size: number;
     readonly root: string;
     readonly witnesses: readonly string[];
+    /** When `minWitnesses` of them had cosigned it (RFC 3339, from their cosignatures). */
+    readonly cosignedAt: string;
   };
   /** Entries covered by the witnessed anchor and proven to match it. */
   readonly witnessed: number;
@@ -80,26 +100,38 @@ export interface AuditVerification {
 /** The anchor parsed, signed by the named hub key, with the witnesses that cosigned it; or why not. */
 export function checkAnchor(
   o: VerifyOptions,
-): { checkpoint: Checkpoint; witnesses: string[] } | { code: VerifyProblem; message: string } {
+):
+  | { checkpoint: Checkpoint; witnesses: string[]; cosignedAt: number }
+  | { code: VerifyProblem; message: string } {
   try {
     const note = parseNote(o.anchor);
     const checkpoint = parseCheckpoint(note.text);
+    if (o.origin !== undefined && checkpoint.origin !== o.origin)
+      return {
+        code: VerifyProblem.AnchorWrongLog,
+        message: `the anchor is a checkpoint of ${checkpoint.origin}, not of ${o.origin}: a log under another name is witnessed from scratch`,
+      };
     verifyNote(note, { name: checkpoint.origin, publicKey: o.hubKey });
-    const witnesses: string[] = [];
+    // Each witness's newest cosignature time (seconds).
+    const times = new Map<string, number>();
     for (const w of o.witnesses) {
       try {
-        if (verifyCosignature(note, w) !== undefined && !witnesses.includes(w.name))
-          witnesses.push(w.name);
+        const t = verifyCosignature(note, w);
+        if (t !== undefined && t > (times.get(w.name) ?? -1)) times.set(w.name, t);
       } catch {
         // A cosignature that does not verify does not count.
       }
     }
+    const witnesses = [...times.keys()];
     if (witnesses.length < o.minWitnesses)
       return {
         code: VerifyProblem.AnchorNotWitnessed,
         message: `the anchor is cosigned by ${witnesses.length} known witness(es) (${witnesses.join(', ') || 'none'}); ${o.minWitnesses} required`,
       };
-    return { checkpoint, witnesses };
+    // The time by which minWitnesses had cosigned: the k-th newest.
+    const newestFirst = [...times.values()].sort((a, b) => b - a);
+    const cosignedAt = newestFirst[Math.max(0, o.minWitnesses - 1)] ?? 0;
+    return { checkpoint, witnesses, cosignedAt };
   } catch (err) {
     return {
       code: VerifyProblem.AnchorInvalid,
@@ -265,6 +297,27 @@ function verifyNow(db: SqliteDatabase, o: VerifyOptions): AuditVerification {
       code: VerifyProblem.Rewritten,
       message: `the file holds two checkpoints of ${forked} entries signed by the hub with different roots: the log forked`,
     });
+  const unwitnessed = Math.max(0, entries - (target?.size ?? 0));
+  if ('cosignedAt' in anchor && unwitnessed > 0 && o.maxAnchorAgeSeconds !== undefined) {
+    const age = ((o.now ?? Date.now()) - anchor.cosignedAt * 1000) / 1000;
+    if (age > o.maxAnchorAgeSeconds)
+      problems.push({
+        code: VerifyProblem.AnchorStale,
+        message: `${unwitnessed} entries follow an anchor its witnesses cosigned ${Math.round(age)} s ago (at most ${o.maxAnchorAgeSeconds} s allowed): take a current one (its size at least that of the checkpoint an agency's gateway serves)`,
+      });
+  }
+  // The router signs the head with every append: entries past the anchor without one lost it.
+  if (
+    unwitnessed > 0 &&
+    headSize === undefined &&
+    hasTable(db, 'audit_head') &&
+    (db.prepare('SELECT count(*) AS n FROM audit_head').get() as { n: number }).n === 0
+  )
+    bad(
+      VerifyProblem.Entry,
+      (target?.size ?? 0) + 1,
+      'follows the anchor, and the head the hub signs with every append is gone: removed',
+    );
   const witnessed = target && problems.length === 0 ? target.size : 0;
   return {
     ok: problems.length === 0,
@@ -276,11 +329,12 @@ function verifyNow(db: SqliteDatabase, o: VerifyOptions): AuditVerification {
             size: target.size,
             root: target.root.toString('base64'),
             witnesses: anchor.witnesses,
+            cosignedAt: new Date(anchor.cosignedAt * 1000).toISOString(),
           },
         }
       : {}),
     witnessed,
-    unwitnessed: Math.max(0, entries - (target?.size ?? 0)),
+    unwitnessed,
     ...(firstBad ? { firstBad } : {}),
     problems,
   };

@@ -19,6 +19,9 @@ const ORIGIN = 'alert-hub/audit/health';
 const hub = { name: ORIGIN, ...keyFromSeed(HUB_SEED) };
 const otherHub = { name: ORIGIN, ...keyFromSeed('22'.repeat(32)) };
 
+/** The head a router signs with every append: entries past the anchor without one were removed. */
+const signedHead = () => ({ signer: hub, origin: ORIGIN });
+
 function append(a: AuditAppender, n: number) {
   a.db
     .transaction(() =>
@@ -36,7 +39,7 @@ function checkpoint(a: AuditAppender): string {
 describe('audit health check - incremental', () => {
   it('after a sound full run, a call reads only what was appended since, and answers as a full verification would', async () => {
     const db = new Database(join(dir, 'grow.db'));
-    const log = new AuditAppender(db, 'router-a');
+    const log = new AuditAppender(db, 'router-a', { head: signedHead });
     append(log, 300);
     let anchor = checkpoint(log);
     let clock = Date.parse('2026-11-29T21:00:00Z');
@@ -184,7 +187,7 @@ describe('audit health check - incremental', () => {
 
   it('a first call before any checkpoint (no anchor) does not hold the answer for a minute once the first checkpoint comes', async () => {
     const db = new Database(join(dir, 'first.db'));
-    const log = new AuditAppender(db, 'router-a');
+    const log = new AuditAppender(db, 'router-a', { head: signedHead });
     append(log, 5);
     const clock = Date.parse('2026-11-29T21:00:00Z');
     const check = new AuditHealthCheck(db, { now: () => new Date(clock) });

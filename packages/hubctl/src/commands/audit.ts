@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { readFileSync } from 'node:fs';
-import type { TrustStore } from '@alert-hub/core';
+import { auditOrigin, type TrustStore } from '@alert-hub/core';
 import { HubctlError, HubctlErrorCode, UsageError } from '../errors.js';
 import { reading, readingDatabase } from '../files.js';
 import {
@@ -285,6 +285,25 @@ export function registerAudit(program: Command): void {
       },
       2,
     )
+    .option(
+      '--log <name>',
+      "the audit log the anchor must be a checkpoint of (the router's auditLog): a log under another name is witnessed from scratch",
+      (v) => {
+        try {
+          auditOrigin(v);
+        } catch (err) {
+          throw new InvalidArgumentError((err as Error).message);
+        }
+        return v;
+      },
+      'hub',
+    )
+    .option(
+      '--max-anchor-age <age>',
+      "with entries after the anchor, how long ago its witnesses may have cosigned it (30s, 15m, 2h, 7d; 'any' for a copy verified later): whoever serves the anchor chooses which, and an old one leaves a history rewritten after it merely unwitnessed",
+      anchorAge,
+      15 * 60,
+    )
     .addOption(
       new Option(
         '--token <token>',
@@ -298,6 +317,8 @@ export function registerAudit(program: Command): void {
         anchor: string;
         hubKey: string;
         trust: string;
+        log: string;
+        maxAnchorAge: number;
         witnesses: number;
         token?: string;
         json?: boolean;
@@ -338,7 +359,14 @@ export function registerAudit(program: Command): void {
         const { file, db, anchor, hubKey, witnesses } = inputs;
         let verified;
         try {
-          verified = verifyAuditLog(db, { anchor, hubKey, witnesses, minWitnesses: o.witnesses });
+          verified = verifyAuditLog(db, {
+            anchor,
+            hubKey,
+            witnesses,
+            minWitnesses: o.witnesses,
+            origin: auditOrigin(o.log),
+            maxAnchorAgeSeconds: o.maxAnchorAge,
+          });
         } catch (err) {
           // Not an SQLite database at all (or one SQLite cannot read): nothing in it verifies.
           if (!/^SQLITE_(NOTADB|CORRUPT)/.test(String((err as { code?: unknown }).code))) throw err;
@@ -360,14 +388,17 @@ export function registerAudit(program: Command): void {
         // Only the anchor fell short (too few witnesses, another key): not verified, not tampered.
         const anchorOnly = r.problems.every(
           (p) =>
-            p.code === VerifyProblem.AnchorNotWitnessed || p.code === VerifyProblem.AnchorInvalid,
+            p.code === VerifyProblem.AnchorNotWitnessed ||
+            p.code === VerifyProblem.AnchorInvalid ||
+            p.code === VerifyProblem.AnchorWrongLog ||
+            p.code === VerifyProblem.AnchorStale,
         );
         print(
           o.json,
           r,
           r.ok
             ? [
-                `${r.db}: VERIFIED ${r.witnessed} entries against checkpoint ${a?.size} of ${a?.origin}, cosigned by ${a?.witnesses.join(', ')}`,
+                `${r.db}: VERIFIED ${r.witnessed} entries against checkpoint ${a?.size} of ${a?.origin}, cosigned by ${a?.witnesses.join(', ')} (by ${a?.cosignedAt})`,
                 `  PRAGMA integrity_check ok; schema exactly the router's`,
                 ...(r.unwitnessed > 0
                   ? [
@@ -500,4 +531,12 @@ export function registerAudit(program: Command): void {
         else process.stdout.write(records.map((r) => `${JSON.stringify(r)}\n`).join(''));
       },
     );
+}
+
+/** `--max-anchor-age`: seconds (`any`: Infinity). */
+function anchorAge(v: string): number {
+  if (v === 'any') return Infinity;
+  const m = /^([1-9][0-9]{0,6})(s|m|h|d)$/.exec(v);
+  if (!m) throw new InvalidArgumentError("a duration such as 30s, 15m, 2h or 7d, or 'any'");
+  return Number(m[1]) * { s: 1, m: 60, h: 3600, d: 86_400 }[m[2] as 's' | 'm' | 'h' | 'd'];
 }
