@@ -51,6 +51,10 @@ export interface GatewayConfig {
     readonly batchMaxItems: number;
     /** Alerts being validated, signed and published at once; beyond, 503 ERR_OVERLOADED. */
     readonly maxInFlight: number;
+    /** Live feeds (`GET /v1/feed/stream`) open at once, per API client; beyond, 429. */
+    readonly maxFeedStreamsPerClient: number;
+    /** Live feeds open at once, all clients together; beyond, 429. */
+    readonly maxFeedStreams: number;
     /** Serve HTTPS with this certificate and key (absent: plain HTTP, e.g. behind a proxy). */
     readonly tls?: HttpTlsSection;
     /** Longest a client may take to send a whole request, body included; then 408 and closed. */
@@ -141,6 +145,8 @@ const schema = {
         },
         batchMaxItems: { type: 'integer', minimum: 1, maximum: 10000, default: 1000 },
         maxInFlight: { type: 'integer', minimum: 1, maximum: 100000, default: 512 },
+        maxFeedStreamsPerClient: { type: 'integer', minimum: 1, maximum: 100000, default: 64 },
+        maxFeedStreams: { type: 'integer', minimum: 1, maximum: 100000, default: 1000 },
         tls: HTTP_TLS_SCHEMA,
         requestTimeoutMs: { type: 'integer', minimum: 500, maximum: 600000, default: 30000 },
       },

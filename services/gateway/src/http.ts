@@ -398,7 +398,28 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
     // A cursor past the end streams from the last real cursor: items that arrive later get the
     // cursors in between, and waiting for ones past it would skip them (as `GET /v1/feed` says).
     after = Math.min(after, Number(store.lastCursor()));
-    await streamFeed(req, reply, { after, ...(q.type ? { type: q.type } : {}) });
+    // Each stream holds a connection, a timer and a listener: a leaked or looping client (about
+    // 12,000 streams ended a gateway on its 128 MiB heap; an attacker pass) gets 429 instead.
+    const holder = req.client!.name;
+    const held = streamsOf.get(holder) ?? 0;
+    if (
+      held >= config.http.maxFeedStreamsPerClient ||
+      openStreams.size >= config.http.maxFeedStreams
+    )
+      throw new GatewayError(
+        'ERR_RATE_LIMITED',
+        held >= config.http.maxFeedStreamsPerClient
+          ? `client ${holder} has ${held} live feeds open, the most http.maxFeedStreamsPerClient allows: close one`
+          : `the gateway has ${openStreams.size} live feeds open, the most http.maxFeedStreams allows`,
+      );
+    streamsOf.set(holder, held + 1);
+    try {
+      await streamFeed(req, reply, { after, ...(q.type ? { type: q.type } : {}) });
+    } finally {
+      const left = (streamsOf.get(holder) ?? 1) - 1;
+      if (left > 0) streamsOf.set(holder, left);
+      else streamsOf.delete(holder);
+    }
   });
 
   // An alert is identified by (origin, id): `?origin=` names the sender when several agencies
@@ -447,6 +468,8 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
   // shutdown each one is ended (its client resumes elsewhere with Last-Event-ID), so that
   // SIGTERM stops the process promptly.
   const openStreams = new Set<() => void>();
+  /** Live feeds open per API client (by name). */
+  const streamsOf = new Map<string, number>();
   app.addHook('preClose', (done) => {
     for (const end of openStreams) end();
     done();

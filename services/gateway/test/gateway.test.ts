@@ -1073,6 +1073,53 @@ describe('gateway - NATS outage', () => {
 });
 
 describe('gateway - overload', () => {
+  it('live feeds: beyond http.maxFeedStreamsPerClient a client gets 429 while another still opens one; one closed frees its place; http.maxFeedStreams bounds them all', async () => {
+    const other = createToken();
+    const small = await startGateway(
+      configFor('VN-CUSTOMS', {
+        dataDir: `${fx.dir}/data-streams`,
+        http: { port: 0, maxFeedStreamsPerClient: 3, maxFeedStreams: 5 },
+        feed: { enabled: false },
+        clients: [
+          { name: 'analysts', tokenSha256: reader.sha256, roles: ['read-feed'] },
+          { name: 'night-desk', tokenSha256: other.sha256, roles: ['read-feed'] },
+        ],
+      }),
+      { log },
+    );
+    const open: AbortController[] = [];
+    const stream = async (token: string) => {
+      const ctrl = new AbortController();
+      const res = await fetch(`${small.url}/v1/feed/stream`, {
+        headers: { authorization: `Bearer ${token}` },
+        signal: ctrl.signal,
+      });
+      if (res.status === 200) {
+        open.push(ctrl);
+        return { status: 200, code: undefined };
+      }
+      const body = (await res.json()) as { error: { code: string } };
+      return { status: res.status, code: body.error.code };
+    };
+    try {
+      for (let i = 0; i < 3; i++) expect((await stream(reader.token)).status).toBe(200);
+      expect(await stream(reader.token)).toEqual({ status: 429, code: 'ERR_RATE_LIMITED' });
+      expect((await stream(other.token)).status).toBe(200);
+      // One of the first client's closed: it may open another.
+      open.shift()!.abort();
+      await eventually(
+        async () => (await stream(reader.token)).status === 200,
+        5_000,
+        'a freed place',
+      );
+      // Five open in all: the gateway's bound, for every client.
+      expect((await stream(other.token)).status).toBe(200);
+      expect(await stream(other.token)).toEqual({ status: 429, code: 'ERR_RATE_LIMITED' });
+    } finally {
+      for (const c of open) c.abort();
+      await small.close();
+    }
+  });
   it('beyond http.maxInFlight it answers 503 ERR_OVERLOADED at once, and accepts again after', async () => {
     const small = await startGateway(
       configFor('SG-NPARKS', {
