@@ -76,6 +76,19 @@ describe('docker-compose.yml', () => {
         if (!v.startsWith('./')) expect(compose.volumes).toHaveProperty(v.split(':')[0]!);
   });
 
+  it("publishes the router's and gateways' HTTP ports on the host's loopback only (their /metrics needs no token)", () => {
+    const http = Object.entries(compose.services).filter(([, s]) => s.build !== undefined);
+    expect(http.map(([name]) => name).sort()).toEqual([
+      'gateway-ng',
+      'gateway-sg',
+      'gateway-vn',
+      'router',
+    ]);
+    for (const [name, s] of http) {
+      expect(s.ports?.length, name).toBeGreaterThan(0);
+      for (const p of s.ports ?? []) expect(p, name).toMatch(/^127\.0\.0\.1:\d+:\d+$/);
+    }
+  });
   it('every Dockerfile builds from the repository root and starts its service', () => {
     for (const svc of ['gateway', 'router']) {
       const df = readFileSync(join(ROOT, `services/${svc}/Dockerfile`), 'utf8');
