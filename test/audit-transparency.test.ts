@@ -511,6 +511,18 @@ describe('transparency log - an insider with the database is caught by verify ag
     expect(v.ok).toBe(false);
     expect(codes(v)).toContain('ERR_AUDIT_TRUNCATED');
   });
+  it("a table named as SQLite's json_each: queries by partner would read it; refused", () => {
+    const { db } = copyDb();
+    // What `query --partner` reads through json_each (the routed entry's recipients) answered
+    // with this table's rows instead, or an error; verify refuses the file.
+    db.exec('CREATE TABLE json_each (value TEXT)');
+    const v = verify(db);
+    expect(() => db.prepare("SELECT count(*) AS n FROM json_each('[1,2]')").get()).toThrow();
+    db.close();
+    expect(v.ok).toBe(false);
+    expect(codes(v)).toEqual(['ERR_AUDIT_SCHEMA']);
+    expect(v.problems[0]!.message).toMatch(/^table json_each: shadows SQLite's function/);
+  });
   it('trigger', () => {
     const { db } = copyDb();
     db.exec(

@@ -303,11 +303,16 @@ function hasRoutingDecisions(db: SqliteDatabase): boolean {
 /** The tables of the log (not the router's own state): what {@link checkSchema} guards. */
 const LOG_TABLES = new Set(AUDIT_SCHEMA.filter((o) => o.type === 'table').map((o) => o.name));
 
+/** Names of SQLite's table-valued functions, which a table of the same name would shadow. */
+const SHADOWING = /^(json_each|json_tree|generate_series|dbstat|pragma_.*)$/i;
+
 /**
  * Checks the database's schema against the router's, object by object: the log's tables and
  * indexes exactly as {@link AUDIT_SCHEMA}, no trigger, no view, no other index on the log's
- * tables. Returns what is wrong (empty when nothing is).
+ * tables, no virtual table and no table named as one of SQLite's table-valued functions. Returns
+ * what is wrong (empty when nothing is).
  */
+
 export function checkSchema(db: SqliteDatabase): string[] {
   const problems: string[] = [];
   const rows = db
@@ -332,6 +337,12 @@ export function checkSchema(db: SqliteDatabase): string[] {
         problems.push(`index ${r.name} on ${r.tbl}: not an index the router creates`);
     } else if (r.type === 'table' && (r.name.startsWith('audit') || r.name === 'checkpoints'))
       problems.push(`table ${r.name}: not a table the router creates`);
+    else if (r.type === 'table' && SHADOWING.test(r.name))
+      // A table takes the name of SQLite's table-valued function in every query that uses it:
+      // `json_each` would make `query --partner` fail, or answer from the table's rows.
+      problems.push(`table ${r.name}: shadows SQLite's function of that name`);
+    else if (r.type === 'table' && /^\s*CREATE\s+VIRTUAL\b/i.test(r.sql ?? ''))
+      problems.push(`virtual table ${r.name}: the router creates none`);
   }
   // A log written before routing decisions were one entry has no audit_routes: that is its
   // schema, as long as it holds no routing decision.
