@@ -251,7 +251,7 @@ function verifyNow(db: SqliteDatabase, o: VerifyOptions): AuditVerification {
     if (range.size < target.size)
       problems.push({
         code: VerifyProblem.Truncated,
-        message: `the log holds ${range.size} entries but ${target.size} were witnessed: entries were removed from the end or the log was rolled back`,
+        message: `the log holds ${range.size} entries but ${target.size} were witnessed: entries were removed (from the end, or anywhere before it with the rest renumbered and re-hashed) or the log was rolled back`,
       });
     if (target.size === 0) anchorRoot = EMPTY_ROOT;
     if (anchorRoot && !anchorRoot.equals(target.root) && !structural) {
@@ -265,7 +265,8 @@ function verifyNow(db: SqliteDatabase, o: VerifyOptions): AuditVerification {
     if (range.size < target.size && firstBad === undefined)
       firstBad = {
         seq: range.size + 1,
-        problem: 'missing: the log ends before the witnessed checkpoint',
+        problem:
+          'missing: the log ends before the witnessed checkpoint (the entries removed may be anywhere before it)',
       };
   }
   // What the hub signed beyond the anchor binds the entries too: the log cannot end before the
