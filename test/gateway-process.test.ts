@@ -335,9 +335,18 @@ describe('gateway process with hubctl', () => {
       });
       // The single-alert route takes no more than http.bodyLimitBytes, whatever the type.
       expect((await post('/v1/alerts', 'application/x-ndjson', lines, true)).status).toBe(413);
+      // The same millions nested, in one NDJSON line, or as blank lines: counted wherever they are.
+      const nested = Buffer.from(`[[${'{},'.repeat(5_500_000)}{}]]`);
+      const inMember = Buffer.from(`{"a":[${'{},'.repeat(5_500_000)}{}]}`);
+      const oneLine = Buffer.from(`[${'{},'.repeat(5_500_000)}{}]\n`);
+      const blankLines = Buffer.from('\n'.repeat(16 * 1024 * 1024 - 1024));
       for (const [type, body] of [
         ['application/x-ndjson', lines],
         ['application/json', array],
+        ['application/json', nested],
+        ['application/json', inMember],
+        ['application/x-ndjson', oneLine],
+        ['application/x-ndjson', blankLines],
       ] as const)
         expect(await post('/v1/alerts:batch', type, body, true)).toEqual({
           status: 413,

@@ -255,8 +255,6 @@ export class AuditHealthCheck {
         { note: string } | undefined;
       const head = h && hubCheckpoint(h.note, headOrigin(origin), [o.hubKey]);
       if (head && (head.size !== size || !matches(head))) return undefined;
-      // Entries past the anchor and the head gone: the full check says why.
-      if (!h && size > anchor.checkpoint.size) return undefined;
     }
     // Checkpoints stored since: those the hub key signed must be roots of this tree.
     let checkpointSize = clean.checkpointSize;

@@ -73,6 +73,11 @@ if (!isMainThread && parentPort) {
         hubKey: Buffer.from(o.hubKey),
         witnesses: o.witnesses.map((w) => ({ ...w, publicKey: Buffer.from(w.publicKey) })),
         minWitnesses: o.minWitnesses,
+        ...(o.origin === undefined ? {} : { origin: o.origin }),
+        ...(o.maxAnchorAgeSeconds === undefined
+          ? {}
+          : { maxAnchorAgeSeconds: o.maxAnchorAgeSeconds }),
+        ...(o.now === undefined ? {} : { now: o.now }),
       }),
     );
   } finally {

@@ -7,6 +7,7 @@ import {
   AuditAppender,
   AuditEvent,
   Witness,
+  cosignCheckpoint,
   headOrigin,
   hubCheckpoint,
   type AuditIntegrityError,
@@ -66,6 +67,36 @@ describe('audit log - library', () => {
     });
     expect(v.problems).toEqual([]);
     expect(v.witnessed).toBe(15);
+  });
+  it("a witness's cosignature dated more than ten minutes on (or beyond what a Date holds) does not count; one a little ahead reads as now", () => {
+    const { db, log } = openLog('future-cosignature.db');
+    append(log, 4);
+    const signed = log.checkpoint(oldHub, ORIGIN)!;
+    append(log, 2);
+    const text = signed.note.slice(0, signed.note.indexOf('\n\n') + 1);
+    const now = Date.parse('2026-12-02T03:00:00Z');
+    const cosignedAt = (t: number) => `${signed.note}${cosignCheckpoint(text, witness, t)}\n`;
+    const o = {
+      hubKey: oldHub.publicKey,
+      witnesses: [witness],
+      minWitnesses: 1,
+      maxAnchorAgeSeconds: 900,
+      now,
+    };
+    const codes = (anchor: string) =>
+      verifyAuditLog(db, { ...o, anchor }).problems.map((p) => p.code);
+    // Year 287,000 and more: no Date holds it, and it is no cosignature.
+    expect(codes(cosignedAt(9_000_000_000_000))).toEqual(['ERR_ANCHOR_NOT_WITNESSED']);
+    expect(codes(cosignedAt(now / 1000 + 3_600))).toEqual(['ERR_ANCHOR_NOT_WITNESSED']);
+    // Five minutes ahead (a clock): counted, as cosigned now.
+    const ahead = verifyAuditLog(db, { ...o, anchor: cosignedAt(now / 1000 + 300) });
+    expect(ahead.problems).toEqual([]);
+    expect(ahead.anchor?.cosignedAt).toBe('2026-12-02T03:00:00.000Z');
+    expect(ahead.unwitnessed).toBe(2);
+    // With no witness required (the dashboard's health check), nothing throws either.
+    expect(
+      verifyAuditLog(db, { ...o, minWitnesses: 0, anchor: cosignedAt(9_000_000_000_000) }).ok,
+    ).toBe(false);
   });
   it('an insert a trigger swallows is noticed at once', () => {
     const { db, log } = openLog('trigger.db');

@@ -83,11 +83,12 @@ async function start(
     role: 'agency',
   });
   const metrics = createGatewayMetrics(config.agency);
-  const store = new GatewayStore(
-    openDatabase(databaseFile(config), { synchronous: config.sqlite.synchronous }),
-    { agency: config.agency, receipts: config.receipts.enabled },
-  );
-  scope.onFailure(() => store.close());
+  const db = openDatabase(databaseFile(config), { synchronous: config.sqlite.synchronous });
+  scope.onFailure(() => db.close());
+  const store = new GatewayStore(db, {
+    agency: config.agency,
+    receipts: config.receipts.enabled,
+  });
   metrics.overdueSource.count = () => store.overdueCount(Date.now(), config.status.pendingAlertMs);
   const feedEvents = new EventEmitter();
   feedEvents.setMaxListeners(0);
@@ -201,6 +202,8 @@ async function start(
   let feed: FeedConsumer | undefined;
   let contactTimer: NodeJS.Timeout | undefined;
   scope.onFailure(() => {
+    // No hub connection completing from now on starts a feed behind this stop.
+    hubLink.abandon();
     clearInterval(contactTimer);
     return feed?.stop();
   });

@@ -72,46 +72,58 @@ const FEED_PAGE_MAX = 1000;
 const BATCH_ROUTE = '/v1/alerts::batch';
 
 /**
- * The items of the top-level JSON array in `body`, counted without parsing it (strings skipped,
- * nesting followed) and no further than one past `max`. Anything but an array counts as 1: the
- * parser and the route refuse it as they would.
+ * How much a batch can hold, in values: its objects, arrays and the members and elements they
+ * separate by commas (and an NDJSON body's lines), at any depth, `VALUES_PER_ITEM` per alert
+ * allowed on average. A real alert is tens of values; 16 MiB of `{}` is millions, more than the
+ * gateway's 128 MiB heap holds once parsed, wherever they are nested.
  */
-export function jsonArrayItemsUpTo(body: Buffer, max: number): number {
+export const VALUES_PER_ITEM = 256;
+
+/**
+ * The shape of a batch body, read without parsing it (strings skipped, nesting followed) and no
+ * further than one past either limit: `items`, the elements of a top-level JSON array (anything
+ * else is 1: the parser and the route refuse it as they would) or the lines of NDJSON that hold
+ * more than white space; `values`, every object, array, comma and (NDJSON) line at any depth.
+ */
+export function batchShape(
+  body: Buffer,
+  limits: { readonly items: number; readonly values: number },
+  ndjson: boolean,
+): { items: number; values: number } {
   let i = 0;
-  while (
-    i < body.length &&
-    (body[i] === 0x20 || body[i] === 0x0a || body[i] === 0x0d || body[i] === 0x09)
-  )
-    i++;
-  if (body[i] !== 0x5b) return 1;
+  const ws = (b: number | undefined) => b === 0x20 || b === 0x0a || b === 0x0d || b === 0x09;
+  if (!ndjson) while (i < body.length && ws(body[i])) i++;
+  const array = !ndjson && body[i] === 0x5b;
   let depth = 0;
-  let items = 1;
+  let items = ndjson ? 0 : 1;
+  let values = 1;
+  let blank = true;
   let inString = false;
-  for (; i < body.length && items <= max; i++) {
+  for (; i < body.length && items <= limits.items && values <= limits.values; i++) {
     const b = body[i];
     if (inString) {
       if (b === 0x5c) i++;
       else if (b === 0x22) inString = false;
-    } else if (b === 0x22) inString = true;
-    else if (b === 0x5b || b === 0x7b) depth++;
-    else if (b === 0x5d || b === 0x7d) depth--;
-    else if (b === 0x2c && depth === 1) items++;
-  }
-  return items;
-}
-
-/** The lines of NDJSON `body` that hold more than white space, counted no further than one past `max`. */
-export function ndjsonLinesUpTo(body: Buffer, max: number): number {
-  let lines = 0;
-  let blank = true;
-  for (let i = 0; i < body.length && lines <= max; i++) {
-    const b = body[i];
-    if (b === 0x0a) {
-      if (!blank) lines++;
+      continue;
+    }
+    if (ndjson && b === 0x0a) {
+      if (!blank) items++;
       blank = true;
-    } else if (b !== 0x20 && b !== 0x0d && b !== 0x09) blank = false;
+      values++;
+      continue;
+    }
+    if (!ws(b)) blank = false;
+    if (b === 0x22) inString = true;
+    else if (b === 0x5b || b === 0x7b) {
+      depth++;
+      values++;
+    } else if (b === 0x5d || b === 0x7d) depth--;
+    else if (b === 0x2c) {
+      values++;
+      if (array && depth === 1) items++;
+    }
   }
-  return blank ? lines : lines + 1;
+  return { items: ndjson && !blank ? items + 1 : items, values };
 }
 const SSE_HEARTBEAT_MS = 15_000;
 
@@ -147,21 +159,26 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
   app.removeContentTypeParser(['application/json', 'text/plain']);
   // A batch's items are counted before it is parsed: 16 MiB of `[{},{},...]` is millions of
   // objects, more than the gateway's heap holds (found by an attacker pass).
-  const batchTooLarge = (req: FastifyRequest, items: (max: number) => number) => {
+  const batchTooLarge = (req: FastifyRequest, body: Buffer, ndjson: boolean) => {
     if (req.routeOptions.url !== BATCH_ROUTE) return;
-    const n = items(config.http.batchMaxItems);
-    if (n > config.http.batchMaxItems)
+    const max = config.http.batchMaxItems;
+    const shape = batchShape(body, { items: max, values: max * VALUES_PER_ITEM }, ndjson);
+    if (shape.items > max)
+      throw new GatewayError('ERR_BATCH_TOO_LARGE', `a batch holds at most ${max} alerts`, [
+        { pointer: '', message: `has more than ${max} items` },
+      ]);
+    if (shape.values > max * VALUES_PER_ITEM)
       throw new GatewayError(
         'ERR_BATCH_TOO_LARGE',
-        `a batch holds at most ${config.http.batchMaxItems} alerts`,
-        [{ pointer: '', message: `has more than ${config.http.batchMaxItems} items` }],
+        `a batch holds at most ${max * VALUES_PER_ITEM} JSON values in all (objects, arrays, members, elements, lines: ${VALUES_PER_ITEM} per alert allowed)`,
+        [{ pointer: '', message: `has more than ${max * VALUES_PER_ITEM} values` }],
       );
   };
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, body, done) => {
     try {
       if ((body as Buffer).length === 0)
         throw new GatewayError('ERR_BAD_JSON', 'the request body is empty');
-      batchTooLarge(req, (max) => jsonArrayItemsUpTo(body as Buffer, max));
+      batchTooLarge(req, body as Buffer, false);
       done(null, parseJsonBytes(body as Buffer));
     } catch (err) {
       done(asBadJson(err), undefined);
@@ -170,7 +187,7 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
   // The batch route's body limit is its own; every other route keeps the default one.
   app.addContentTypeParser('application/x-ndjson', { parseAs: 'buffer' }, (req, body, done) => {
     try {
-      batchTooLarge(req, (max) => ndjsonLinesUpTo(body as Buffer, max));
+      batchTooLarge(req, body as Buffer, true);
       const lines = decodeUtf8Strict(body as Buffer).split('\n');
       const items: unknown[] = [];
       lines.forEach((line, i) => {

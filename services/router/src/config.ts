@@ -322,7 +322,9 @@ const schema = {
     auditPeers: { type: 'array', items: { type: 'string', minLength: 1 }, default: [] },
     sqlite: SQLITE_SECTION_SCHEMA,
     log: LOG_SECTION_SCHEMA,
-    checkpointIntervalMs: { type: 'integer', minimum: 100, default: 5000 },
+    // At most 5 minutes: `hubctl audit verify` refuses, by default, an anchor cosigned more than
+    // 15 minutes before entries that follow it.
+    checkpointIntervalMs: { type: 'integer', minimum: 100, maximum: 300000, default: 5000 },
     undeliveredAfterMs: { type: 'integer', minimum: 1000, default: 900_000 },
     noticeCoalesceMs: { type: 'integer', minimum: 0, maximum: 60_000, default: 100 },
     noticeGroupRefusals: { type: 'boolean', default: true },

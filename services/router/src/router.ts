@@ -141,25 +141,26 @@ async function start(
       // they are now, as at start, since a router sharing the file may have reloaded a rotated
       // key first.
       auditVouchingKeys: (fresh) => {
-        if (fresh)
-          return vouchingKeysOf(
-            loadTrustStore(config.trustDir, registry),
+        const trust = keys.trust();
+        const key = keys.key();
+        if (!fresh && vouching?.trust === trust && vouching.key === key) return vouching.keys;
+        // Kept until the next reload. Files that cannot be read vouch for nothing (the router then
+        // fails closed, saying why): they do not end the process.
+        let read: readonly Buffer[] = [];
+        try {
+          read = vouchingKeysOf(
+            fresh ? loadTrustStore(config.trustDir, registry) : trust,
             config.principal,
             heldSigningKeys(config.signingKey, config.principal),
           );
-        const trust = keys.trust();
-        const key = keys.key();
-        if (vouching?.trust !== trust || vouching.key !== key)
-          vouching = {
-            trust,
-            key,
-            keys: vouchingKeysOf(
-              trust,
-              config.principal,
-              heldSigningKeys(config.signingKey, config.principal),
-            ),
-          };
-        return vouching.keys;
+        } catch (err) {
+          log.error(
+            { err: (err as Error).message },
+            'the trust store or key directory could not be read for the audit log’s vouching keys',
+          );
+        }
+        vouching = { trust, key, keys: read };
+        return read;
       },
     });
   } catch (err) {
@@ -172,8 +173,11 @@ async function start(
   // would name two agreements. At start such a file is refused like an invalid one, once the log
   // they are read from has been checked (below).
   let seenTerms = new Map<string, string>();
-  const peers = config.auditPeers.map((p) => openDatabase(p, { readonly: true }));
-  scope.onFailure(() => peers.forEach((p) => p.close()));
+  const peers = config.auditPeers.map((p) => {
+    const peer = openDatabase(p, { readonly: true });
+    scope.onFailure(() => peer.close());
+    return peer;
+  });
 
   // Set once the audit database is found tampered with: the router stops routing.
   const running: { loop?: RoutingLoop; audit?: AuditCheckpointer; held?: HeldCopies } = {};
