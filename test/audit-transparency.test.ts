@@ -181,6 +181,22 @@ function verify(db: SqliteDatabase, a = anchor, minWitnesses = 2): AuditVerifica
   return verifyAuditLog(db, { anchor: a, hubKey, witnesses, minWitnesses });
 }
 
+/** `hubctl audit verify` of `file` against the anchor in `anchorFile`, under the hub's kid. */
+function verifyArgs(file: string, anchorFile: string): string[] {
+  return [
+    'audit',
+    'verify',
+    '--db',
+    file,
+    '--trust',
+    fx.trustDir,
+    '--anchor',
+    anchorFile,
+    '--hub-key',
+    fx.hubKey.kid,
+  ];
+}
+
 function codes(v: AuditVerification): string[] {
   return [...new Set(v.problems.map((p) => p.code))];
 }
@@ -588,18 +604,7 @@ describe('transparency log - an insider with the database is caught by verify ag
     writeFileSync(anchorFile, anchor);
     const noAnchor = await hubctl(['audit', 'verify', '--db', file, '--trust', fx.trustDir]);
     expect(noAnchor.code).toBe(2);
-    const r = await hubctl([
-      'audit',
-      'verify',
-      '--db',
-      file,
-      '--trust',
-      fx.trustDir,
-      '--anchor',
-      anchorFile,
-      '--hub-key',
-      fx.hubKey.kid,
-    ]);
+    const r = await hubctl(verifyArgs(file, anchorFile));
     expect(r.code).toBe(1);
     expect(r.stdout).toContain(
       'TAMPERED: first bad entry 10: its content does not match its leaf hash: edited',
@@ -742,18 +747,7 @@ describe('transparency log - an insider with the database is caught by verify ag
 
     const anchorFile = join(fx.dir, 'early-anchor.txt');
     writeFileSync(anchorFile, earlyAnchor);
-    const args = [
-      'audit',
-      'verify',
-      '--db',
-      file,
-      '--trust',
-      fx.trustDir,
-      '--anchor',
-      anchorFile,
-      '--hub-key',
-      fx.hubKey.kid,
-    ];
+    const args = verifyArgs(file, anchorFile);
     const byDefault = await hubctl(args);
     expect(byDefault.code, byDefault.stdout + byDefault.stderr).toBe(0);
     expect(byDefault.stdout).toMatch(/of alert-hub\/audit\/hub, cosigned by .* \(by \d{4}-/);
