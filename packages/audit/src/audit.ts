@@ -312,7 +312,6 @@ const SHADOWING = /^(json_each|json_tree|generate_series|dbstat|pragma_.*)$/i;
  * tables, no virtual table and no table named as one of SQLite's table-valued functions. Returns
  * what is wrong (empty when nothing is).
  */
-
 export function checkSchema(db: SqliteDatabase): string[] {
   const problems: string[] = [];
   const rows = db

@@ -11,7 +11,13 @@ import {
   type SqliteDatabase,
 } from './audit.js';
 import { MerkleTree } from './merkle.js';
-import { checkAnchor, type AuditVerification, type VerifyOptions } from './verify.js';
+import {
+  anchorTooOld,
+  checkAnchor,
+  describeAnchor,
+  type AuditVerification,
+  type VerifyOptions,
+} from './verify.js';
 import { verifyAuditLogInWorker, walkAuditLog, type WorkerWalk } from './verify-worker.js';
 
 /** What one {@link AuditHealthCheck.verify} call read. */
@@ -268,23 +274,12 @@ export class AuditHealthCheck {
     const target = anchor.checkpoint;
     if (!matches(target)) return undefined;
     // Entries after an anchor cosigned too long ago: the full check says so.
-    if (
-      size > target.size &&
-      o.maxAnchorAgeSeconds !== undefined &&
-      (o.now ?? Date.now()) - anchor.cosignedAt * 1000 > o.maxAnchorAgeSeconds * 1000
-    )
-      return undefined;
+    if (size > target.size && anchorTooOld(o, anchor) !== undefined) return undefined;
     return {
       verification: {
         ok: true,
         entries: size,
-        anchor: {
-          origin: target.origin,
-          size: target.size,
-          root: target.root.toString('base64'),
-          witnesses: anchor.witnesses,
-          cosignedAt: new Date(anchor.cosignedAt * 1000).toISOString(),
-        },
+        anchor: describeAnchor(anchor),
         witnessed: target.size,
         unwitnessed: Math.max(0, size - target.size),
         problems: [],

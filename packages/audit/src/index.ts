@@ -105,6 +105,7 @@ export {
 } from './note.js';
 export { AuditHealthCheck, type AuditHealthOptions, type HealthCheckRun } from './health.js';
 export {
+  ANCHOR_PROBLEMS,
   VerifyProblem,
   verifyAuditLog,
   type AuditVerification,

@@ -68,16 +68,11 @@ if (!isMainThread && parentPort) {
   const db = new Database(input.file, { readonly: true, fileMustExist: true });
   try {
     parentPort.postMessage(
+      // Every option as given; only the keys, cloned as plain bytes, are Buffers again.
       walkAuditLog(db, {
-        anchor: o.anchor,
+        ...o,
         hubKey: Buffer.from(o.hubKey),
         witnesses: o.witnesses.map((w) => ({ ...w, publicKey: Buffer.from(w.publicKey) })),
-        minWitnesses: o.minWitnesses,
-        ...(o.origin === undefined ? {} : { origin: o.origin }),
-        ...(o.maxAnchorAgeSeconds === undefined
-          ? {}
-          : { maxAnchorAgeSeconds: o.maxAnchorAgeSeconds }),
-        ...(o.now === undefined ? {} : { now: o.now }),
       }),
     );
   } finally {

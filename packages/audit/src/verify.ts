@@ -49,6 +49,14 @@ export const VerifyProblem = {
 } as const;
 export type VerifyProblem = (typeof VerifyProblem)[keyof typeof VerifyProblem];
 
+/** The problems that are the anchor's alone: not verified, and nothing found tampered. */
+export const ANCHOR_PROBLEMS: ReadonlySet<VerifyProblem> = new Set([
+  VerifyProblem.AnchorInvalid,
+  VerifyProblem.AnchorNotWitnessed,
+  VerifyProblem.AnchorWrongLog,
+  VerifyProblem.AnchorStale,
+]);
+
 /** How far ahead of the verifier's clock a cosignature's time may be and still count. */
 export const COSIGNATURE_CLOCK_SKEW_SECONDS = 600;
 
@@ -100,12 +108,40 @@ export interface AuditVerification {
   readonly problems: readonly { readonly code: VerifyProblem; readonly message: string }[];
 }
 
+/** An anchor {@link checkAnchor} accepted. */
+export interface CheckedAnchor {
+  readonly checkpoint: Checkpoint;
+  readonly witnesses: string[];
+  /** When `minWitnesses` of them had cosigned it (seconds). */
+  readonly cosignedAt: number;
+}
+
+/**
+ * How many seconds before `o.now` the anchor's witnesses cosigned it, when that is more than
+ * `o.maxAnchorAgeSeconds` allows; undefined when it is not (or no age is set).
+ */
+export function anchorTooOld(o: VerifyOptions, anchor: CheckedAnchor): number | undefined {
+  if (o.maxAnchorAgeSeconds === undefined) return undefined;
+  const age = ((o.now ?? Date.now()) - anchor.cosignedAt * 1000) / 1000;
+  return age > o.maxAnchorAgeSeconds ? age : undefined;
+}
+
+/** The anchor as {@link AuditVerification} reports it. */
+export function describeAnchor(anchor: CheckedAnchor): NonNullable<AuditVerification['anchor']> {
+  const { checkpoint } = anchor;
+  return {
+    origin: checkpoint.origin,
+    size: checkpoint.size,
+    root: checkpoint.root.toString('base64'),
+    witnesses: anchor.witnesses,
+    cosignedAt: new Date(anchor.cosignedAt * 1000).toISOString(),
+  };
+}
+
 /** The anchor parsed, signed by the named hub key, with the witnesses that cosigned it; or why not. */
 export function checkAnchor(
   o: VerifyOptions,
-):
-  | { checkpoint: Checkpoint; witnesses: string[]; cosignedAt: number }
-  | { code: VerifyProblem; message: string } {
+): CheckedAnchor | { code: VerifyProblem; message: string } {
   try {
     const note = parseNote(o.anchor);
     const checkpoint = parseCheckpoint(note.text);
@@ -309,29 +345,17 @@ function verifyNow(db: SqliteDatabase, o: VerifyOptions): AuditVerification {
       message: `the file holds two checkpoints of ${forked} entries signed by the hub with different roots: the log forked`,
     });
   const unwitnessed = Math.max(0, entries - (target?.size ?? 0));
-  if ('cosignedAt' in anchor && unwitnessed > 0 && o.maxAnchorAgeSeconds !== undefined) {
-    const age = ((o.now ?? Date.now()) - anchor.cosignedAt * 1000) / 1000;
-    if (age > o.maxAnchorAgeSeconds)
-      problems.push({
-        code: VerifyProblem.AnchorStale,
-        message: `${unwitnessed} entries follow an anchor its witnesses cosigned ${Math.round(age)} s ago (at most ${o.maxAnchorAgeSeconds} s allowed): take a current one (its size at least that of the checkpoint an agency's gateway serves); of a router that no longer publishes checkpoints (stopped, failed closed), the last one is current: --max-anchor-age any`,
-      });
-  }
+  const age = 'cosignedAt' in anchor && unwitnessed > 0 ? anchorTooOld(o, anchor) : undefined;
+  if (age !== undefined)
+    problems.push({
+      code: VerifyProblem.AnchorStale,
+      message: `${unwitnessed} entries follow an anchor its witnesses cosigned ${Math.round(age)} s ago (at most ${o.maxAnchorAgeSeconds} s allowed): take a current one (its size at least that of the checkpoint an agency's gateway serves); of a router that no longer publishes checkpoints (stopped, failed closed), the last one is current: --max-anchor-age any`,
+    });
   const witnessed = target && problems.length === 0 ? target.size : 0;
   return {
     ok: problems.length === 0,
     entries,
-    ...(target && 'witnesses' in anchor
-      ? {
-          anchor: {
-            origin: target.origin,
-            size: target.size,
-            root: target.root.toString('base64'),
-            witnesses: anchor.witnesses,
-            cosignedAt: new Date(anchor.cosignedAt * 1000).toISOString(),
-          },
-        }
-      : {}),
+    ...('witnesses' in anchor ? { anchor: describeAnchor(anchor) } : {}),
     witnessed,
     unwitnessed,
     ...(firstBad ? { firstBad } : {}),

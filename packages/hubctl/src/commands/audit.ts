@@ -5,6 +5,7 @@ import { auditOrigin, type TrustStore } from '@alert-hub/core';
 import { HubctlError, HubctlErrorCode, UsageError } from '../errors.js';
 import { reading, readingDatabase } from '../files.js';
 import {
+  ANCHOR_PROBLEMS,
   CSV_HEADER,
   AuditEvent,
   deniedRecipients,
@@ -385,14 +386,9 @@ export function registerAudit(program: Command): void {
         }
         const r = { db: file, ...verified };
         const a = r.anchor;
-        // Only the anchor fell short (too few witnesses, another key): not verified, not tampered.
-        const anchorOnly = r.problems.every(
-          (p) =>
-            p.code === VerifyProblem.AnchorNotWitnessed ||
-            p.code === VerifyProblem.AnchorInvalid ||
-            p.code === VerifyProblem.AnchorWrongLog ||
-            p.code === VerifyProblem.AnchorStale,
-        );
+        // Only the anchor fell short (too few witnesses, another key, another log, too old): not
+        // verified, not tampered.
+        const anchorOnly = r.problems.every((p) => ANCHOR_PROBLEMS.has(p.code));
         print(
           o.json,
           r,
