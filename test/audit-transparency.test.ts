@@ -34,6 +34,7 @@ import {
   seizureAgreement,
   seizureReport,
   writeConfig,
+  auditVerifyArgs,
   hubctl,
   OPEN_JS_API,
 } from '@alert-hub/testkit';
@@ -130,6 +131,18 @@ function appendForged(
   db.close();
 }
 
+/**
+ * A router of its own (log `name`, in `router-<name>`), once it routed an alert and signed a
+ * first checkpoint; and its audit database.
+ */
+async function checkpointedRouter(name: string): Promise<{ r: Router; file: string }> {
+  const dir = join(fx.dir, `router-${name}`);
+  const r = await startHubRouter(dir, name);
+  await routeSome(1);
+  await eventually(() => r.audit.latest, 20_000, 'a first checkpoint');
+  return { r, file: join(dir, 'audit.db') };
+}
+
 async function routeSome(n: number): Promise<void> {
   const nc = await nats.connect();
   for (let i = 0; i < n; i++)
@@ -179,22 +192,6 @@ function copyDb(from = auditDb): { db: SqliteDatabase; file: string } {
 
 function verify(db: SqliteDatabase, a = anchor, minWitnesses = 2): AuditVerification {
   return verifyAuditLog(db, { anchor: a, hubKey, witnesses, minWitnesses });
-}
-
-/** `hubctl audit verify` of `file` against the anchor in `anchorFile`, under the hub's kid. */
-function verifyArgs(file: string, anchorFile: string): string[] {
-  return [
-    'audit',
-    'verify',
-    '--db',
-    file,
-    '--trust',
-    fx.trustDir,
-    '--anchor',
-    anchorFile,
-    '--hub-key',
-    fx.hubKey.kid,
-  ];
 }
 
 function codes(v: AuditVerification): string[] {
@@ -604,7 +601,7 @@ describe('transparency log - an insider with the database is caught by verify ag
     writeFileSync(anchorFile, anchor);
     const noAnchor = await hubctl(['audit', 'verify', '--db', file, '--trust', fx.trustDir]);
     expect(noAnchor.code).toBe(2);
-    const r = await hubctl(verifyArgs(file, anchorFile));
+    const r = await hubctl(auditVerifyArgs(fx, file, anchorFile));
     expect(r.code).toBe(1);
     expect(r.stdout).toContain(
       'TAMPERED: first bad entry 10: its content does not match its leaf hash: edited',
@@ -747,7 +744,7 @@ describe('transparency log - an insider with the database is caught by verify ag
 
     const anchorFile = join(fx.dir, 'early-anchor.txt');
     writeFileSync(anchorFile, earlyAnchor);
-    const args = verifyArgs(file, anchorFile);
+    const args = auditVerifyArgs(fx, file, anchorFile);
     const byDefault = await hubctl(args);
     expect(byDefault.code, byDefault.stdout + byDefault.stderr).toBe(0);
     expect(byDefault.stdout).toMatch(/of alert-hub\/audit\/hub, cosigned by .* \(by \d{4}-/);
@@ -984,11 +981,7 @@ describe('transparency log - the router fails closed', () => {
     await again.close();
   });
   it("a row under another router's name, its hash recomputed, on the running hub: the router fails closed and never signs it into a checkpoint", async () => {
-    const dir = join(fx.dir, 'router-peer');
-    const file = join(dir, 'audit.db');
-    const r = await startHubRouter(dir, 'peer');
-    await routeSome(1);
-    await eventually(() => r.audit.latest, 20_000, 'a first checkpoint');
+    const { r, file } = await checkpointedRouter('peer');
     const signed = parseCheckpoint(parseNote(r.audit.latest!).text).size;
     // Someone with the database, not the hub key: the next entry as a router sharing the file
     // would append it, under that router's name, its leaf hash recomputed; the head not signed.
@@ -1004,11 +997,7 @@ describe('transparency log - the router fails closed', () => {
     await r.close();
   });
   it('a checkpoint stored by someone without the hub key at the next size: the router fails closed, never silently unpublished', async () => {
-    const dir = join(fx.dir, 'router-squat');
-    const file = join(dir, 'audit.db');
-    const r = await startHubRouter(dir, 'squat');
-    await routeSome(1);
-    await eventually(() => r.audit.latest, 20_000, 'a first checkpoint');
+    const { r, file } = await checkpointedRouter('squat');
     const db = openDatabase(file);
     const size = entries(file);
     const squat = db.prepare('INSERT INTO checkpoints (size, note) VALUES (?, ?)');

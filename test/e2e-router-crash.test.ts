@@ -19,7 +19,7 @@ import {
   OPEN_JS_API,
   KEEP_READ_COPIES,
 } from '@alert-hub/testkit';
-import { hubctl } from '@alert-hub/testkit';
+import { auditVerifyArgs, hubctl } from '@alert-hub/testkit';
 import { startService, type ServiceProcess } from '@alert-hub/testkit';
 
 const AGENCIES = ['SG-NPARKS', 'VN-CUSTOMS', 'CN-GACC', 'KE-KWS'];
@@ -172,18 +172,9 @@ describe('router - kill -9 in mid-stream, then restart', () => {
     // Both partner gateways witnessed the log; a coordinator verifies it against their anchor.
     await witnessedEverything();
     const verify = await hubctl([
-      'audit',
-      'verify',
-      '--db',
-      auditDb(),
-      '--trust',
-      fx.trustDir,
-      '--anchor',
-      `${gateways[0]!.url}/v1/audit/checkpoint`,
+      ...auditVerifyArgs(fx, auditDb(), `${gateways[0]!.url}/v1/audit/checkpoint`),
       '--token',
       reader.token,
-      '--hub-key',
-      fx.hubKey.kid,
     ]);
     expect(verify.stdout).toMatch(/VERIFIED \d+ entries against checkpoint/);
     expect(verify.stdout).not.toContain('UNWITNESSED');

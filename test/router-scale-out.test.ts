@@ -24,7 +24,7 @@ import {
   routerDrained,
   OPEN_JS_API,
 } from '@alert-hub/testkit';
-import { hubctl } from '@alert-hub/testkit';
+import { auditVerifyArgs, hubctl } from '@alert-hub/testkit';
 import { startService, type ServiceProcess } from '@alert-hub/testkit';
 
 const nats = useNatsServer();
@@ -268,18 +268,7 @@ describe('hubctl - coordinator commands', () => {
     db.close();
     const anchorFile = join(fx.dir, 'anchor.txt');
     writeFileSync(anchorFile, await witnessedAnchor(await nats.connect()));
-    const r = await hubctl([
-      'audit',
-      'verify',
-      '--db',
-      copy,
-      '--trust',
-      fx.trustDir,
-      '--anchor',
-      anchorFile,
-      '--hub-key',
-      fx.hubKey.kid,
-    ]);
+    const r = await hubctl(auditVerifyArgs(fx, copy, anchorFile));
     expect(r.code).toBe(1);
     expect(r.stdout).toContain(
       'TAMPERED: first bad entry 42: its content does not match its leaf hash: edited',

@@ -24,3 +24,26 @@ export function hubctl(
     child.stdin.end(options.input ?? '');
   });
 }
+
+/**
+ * `hubctl audit verify` of the audit database `db` against `anchor` (a file, or a
+ * `/v1/audit/checkpoint` URL), with the fixture's trust store and hub key.
+ */
+export function auditVerifyArgs(
+  fx: { readonly trustDir: string; readonly hubKey: { readonly kid: string } },
+  db: string,
+  anchor: string,
+): string[] {
+  return [
+    'audit',
+    'verify',
+    '--db',
+    db,
+    '--trust',
+    fx.trustDir,
+    '--anchor',
+    anchor,
+    '--hub-key',
+    fx.hubKey.kid,
+  ];
+}
