@@ -54,6 +54,7 @@ import {
   seizureAgreement,
   seizureReport,
   writeConfig,
+  scrapeMetrics,
 } from '@alert-hub/testkit';
 
 // What one agency can do to the hub's transparency log with its own NATS credentials and its own
@@ -89,6 +90,7 @@ const nats = useNatsServer({
 // A plain server for the upgrade of an older hub's audit stream.
 const plain = useNatsServer();
 const token = createToken();
+const prometheus = createToken();
 const { log, lines } = memoryLogger('audit-stream');
 const agreementsFile = join(fx.dir, 'agreements.yaml');
 const running: { close(): Promise<void> }[] = [];
@@ -131,6 +133,7 @@ async function startHubRouter(tag: string): Promise<Router> {
         dataDir: join(fx.dir, 'router'),
         nats: { servers: [nats.url], tls: tls('HUB') },
         http: { port: 0 },
+        metricsReaders: [{ name: 'prometheus', tokenSha256: prometheus.sha256 }],
         checkpointIntervalMs: CHECKPOINT_INTERVAL_MS,
         // provisioned here, with small audit streams
         provision: false,
@@ -173,7 +176,7 @@ async function witnessedByAll(): Promise<string> {
 
 /** A counter of the router's, summed over its labels, or over those with `outcome` only. */
 async function metric(name: string, outcome?: string): Promise<number> {
-  const text = await (await fetch(`${router.url}/metrics`)).text();
+  const text = await scrapeMetrics(router.url, prometheus.token);
   return text
     .split('\n')
     .filter(

@@ -76,7 +76,7 @@ describe('docker-compose.yml', () => {
         if (!v.startsWith('./')) expect(compose.volumes).toHaveProperty(v.split(':')[0]!);
   });
 
-  it("publishes the router's and gateways' HTTP ports on the host's loopback only (their /metrics needs no token)", () => {
+  it("publishes the router's and gateways' HTTP ports on the host's loopback only (a gateway's /metrics needs no token)", () => {
     const http = Object.entries(compose.services).filter(([, s]) => s.build !== undefined);
     expect(http.map(([name]) => name).sort()).toEqual([
       'gateway-ng',

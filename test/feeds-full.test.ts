@@ -14,6 +14,7 @@ import {
   startSeizureHub,
   type LocalHub,
   type ServiceProcess,
+  scrapeMetrics,
 } from '@alert-hub/testkit';
 
 /**
@@ -97,7 +98,7 @@ async function readyz(): Promise<{ status: number; checks: Record<string, string
 }
 
 async function heldGauge(recipient: string): Promise<number> {
-  const text = await (await fetch(`${hub.router.url}/metrics`)).text();
+  const text = await scrapeMetrics(hub.router.url, hub.coordinatorToken);
   const m = new RegExp(
     `^ahub_router_held_copies\\{[^}]*recipient="${recipient}"[^}]*\\} (\\d+)$`,
     'm',

@@ -253,6 +253,19 @@ describe('hubctl - command line', () => {
       (await hubctl(['tokens', 'create', '--name', 'x', '--roles', 'coordinator,submit'])).code,
     ).toBe(1);
   });
+  it("tokens create: a metrics token (a Prometheus server's) goes under the router's metricsReaders, on its own", async () => {
+    const r = await hubctl(['tokens', 'create', '--name', 'prom', '--roles', 'metrics', '--json']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      roles: ['metrics'],
+      configuration: 'router: metricsReaders',
+    });
+    const text = await hubctl(['tokens', 'create', '--name', 'prom', '--roles', 'metrics']);
+    expect(text.stdout).toContain('add to the router configuration under metricsReaders:');
+    const mixed = await hubctl(['tokens', 'create', '--name', 'x', '--roles', 'metrics,operator']);
+    expect(mixed.code).toBe(1);
+    expect(mixed.stderr).toContain('a router token: create it on its own');
+  });
   it('certs dev: the count it prints is the number of files it wrote', async () => {
     const certs = join(dir, 'certs-dev');
     expect((await hubctl(['keys', 'generate', '--agency', 'KE-KWS', '--certs', certs])).code).toBe(

@@ -22,6 +22,7 @@ import {
   OPEN_JS_API,
   startService,
   type ServiceProcess,
+  scrapeMetrics,
 } from '@alert-hub/testkit';
 
 /**
@@ -34,6 +35,7 @@ const nats = useNatsServer();
 const AGENCIES = ['SG-NPARKS', 'VN-CUSTOMS', 'KE-KWS'];
 const fx = makeHubFixture(AGENCIES);
 const token = createToken();
+const prometheus = createToken();
 const FLOOD = 10_000;
 let router: ServiceProcess;
 let gateway: ServiceProcess;
@@ -74,6 +76,7 @@ beforeAll(async () => {
       dataDir: join(fx.dir, 'router'),
       nats: { servers: [nats.url] },
       http: { port: 0 },
+      metricsReaders: [{ name: 'prometheus', tokenSha256: prometheus.sha256 }],
     }),
   );
   gateway = await startService(
@@ -148,7 +151,7 @@ describe('inbound fairness - one agency flooding its own stream', () => {
       10_000,
       "Singapore's alert acknowledged",
     );
-    const metrics = await (await fetch(`${router.url}/metrics`)).text();
+    const metrics = await scrapeMetrics(router.url, prometheus.token);
     const pending = (origin: string) =>
       Number(
         new RegExp(`^ahub_router_consumer_pending\\{[^}]*origin="${origin}"[^}]*\\} (\\d+)$`, 'm')

@@ -9,6 +9,7 @@ import {
   hubctl,
   seizureAgreement,
   seizureReport,
+  scrapeMetrics,
 } from '@alert-hub/testkit';
 import { useInProcessHub } from './support/inprocess-hub.js';
 
@@ -38,7 +39,7 @@ beforeAll(async () => {
 afterAll(() => hub.close());
 
 async function fillRatio(stream: string): Promise<number> {
-  const text = await (await fetch(`${hub.router.url}/metrics`)).text();
+  const text = await scrapeMetrics(hub.router.url, hub.metricsToken);
   const m = new RegExp(
     `^ahub_router_stream_fill_ratio\\{[^}]*stream="${stream}"[^}]*\\} (\\S+)$`,
     'm',
@@ -96,7 +97,7 @@ describe('inbound streams - one agency fills its own stream', () => {
     expect(await fillRatio(inboundStreamName(FLOODER))).toBeGreaterThan(0.9);
     expect(await fillRatio(inboundStreamName(HONEST))).toBeLessThan(0.01);
     // Copies forwarded are counted by the agency whose alerts they are: the flooder forwarded none.
-    const metrics = await (await fetch(`${hub.router.url}/metrics`)).text();
+    const metrics = await scrapeMetrics(hub.router.url, hub.metricsToken);
     expect(metrics).toMatch(
       new RegExp(`^ahub_router_forwards_total\\{origin="${HONEST}"[,}].* [1-9]\\d*$`, 'm'),
     );

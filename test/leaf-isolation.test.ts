@@ -18,6 +18,7 @@ import {
   seizureReport,
   startLocalHub,
   type LocalHub,
+  scrapeMetrics,
 } from '@alert-hub/testkit';
 import { fakeLeaf } from './support/fake-leaf.js';
 
@@ -96,7 +97,7 @@ async function reachesHub(agency: string, withinMs: number): Promise<void> {
 
 /** The router's count of `agency`'s deliveries refused for `why`. */
 async function refused(agency: string, why: 'headers' | 'size' | 'reply'): Promise<number> {
-  const text = await (await fetch(`${hub.router.url}/metrics`)).text();
+  const text = await scrapeMetrics(hub.router.url, hub.coordinatorToken);
   const line = text
     .split('\n')
     .find(

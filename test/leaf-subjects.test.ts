@@ -21,6 +21,7 @@ import {
   seizureReport,
   startLocalHub,
   type LocalHub,
+  scrapeMetrics,
 } from '@alert-hub/testkit';
 import { fakeLeaf } from './support/fake-leaf.js';
 
@@ -72,7 +73,7 @@ async function ownLeaf() {
 
 /** A counter of the router's, summed over the lines that hold every one of `labels`. */
 async function routerMetric(name: string, ...labels: string[]): Promise<number> {
-  const text = await (await fetch(`${hub.router.url}/metrics`)).text();
+  const text = await scrapeMetrics(hub.router.url, hub.coordinatorToken);
   return text
     .split('\n')
     .filter((l) => l.startsWith(`${name}{`) && labels.every((x) => l.includes(x)))

@@ -18,7 +18,7 @@ import {
   writeConfig,
 } from '@alert-hub/testkit';
 import { HUBCTL, ROOT, hubctl } from '@alert-hub/testkit';
-import { startService, type ServiceProcess } from '@alert-hub/testkit';
+import { scrapeMetrics, startService, type ServiceProcess } from '@alert-hub/testkit';
 
 // Start, readiness, shutdown and the 503-then-resend contract, on real processes
 // (issue #15, bugs 1, 2, 3 and 5).
@@ -28,6 +28,7 @@ const nats = useNatsServer();
 const fx = makeHubFixture(AGENCIES);
 const token = createToken();
 const coordinator = createToken();
+const prometheus = createToken();
 const running: ServiceProcess[] = [];
 let sender: ServiceProcess;
 const partners: Record<string, ServiceProcess> = {};
@@ -68,6 +69,7 @@ beforeAll(async () => {
       nats: { servers: [nats.url] },
       http: { port: 0 },
       coordinators: [{ name: 'wco', tokenSha256: coordinator.sha256 }],
+      metricsReaders: [{ name: 'prometheus', tokenSha256: prometheus.sha256 }],
     }),
   );
   sender = await startService('gateway', gatewayConfig('SG-NPARKS'));
@@ -238,15 +240,18 @@ describe('services - shutdown, readiness, start-up and resending after a 503', (
       'AlertHubUndeliveredAlerts',
     ]);
     const exported = new Set<string>();
-    for (const s of [router, sender]) {
-      const text = await (await fetch(`${s.url}/metrics`)).text();
+    for (const [s, reader] of [
+      [router, prometheus.token],
+      [sender, undefined],
+    ] as const) {
+      const text = await scrapeMetrics(s.url, reader);
       for (const m of text.matchAll(/^# TYPE (\S+) /gm)) exported.add(m[1]!);
       // The backlog gauges are read from JetStream at each scrape: present means it answered.
       expect(text).toMatch(/^ahub_(router_consumer|gateway_feed)_pending\{[^}]*\} \d+$/m);
     }
     // So is how full each stream is: present for every agency's inbound stream, a ratio; the
     // rule on it watches each agency's stream and not an older hub's shared one.
-    const routerText = await (await fetch(`${router.url}/metrics`)).text();
+    const routerText = await scrapeMetrics(router.url, prometheus.token);
     const fill = (stream: string) =>
       new RegExp(
         `^ahub_router_stream_fill_ratio\\{[^}]*stream="${stream}"[^}]*\\} (\\S+)$`,
@@ -274,6 +279,27 @@ describe('services - shutdown, readiness, start-up and resending after a 503', (
         if (!leafOnly.includes(metric)) expect(exported, `${r.alert}: ${metric}`).toContain(metric);
     }
     expect(exported).not.toContain(leafOnly[0]);
+  });
+
+  it("monitoring - the router's /metrics answers only a metrics reader's, operator's or coordinator's token; its probes and a gateway's /metrics answer anyone", async () => {
+    const get = (url: string, authorization?: string) =>
+      fetch(url, authorization ? { headers: { authorization } } : {});
+    // Its series name agencies (who sends how much): nothing of them without a token.
+    for (const authorization of [undefined, `Bearer ${token.token}`, 'Bearer', prometheus.sha256]) {
+      const res = await get(`${router.url}/metrics`, authorization);
+      expect(res.status, String(authorization)).toBe(401);
+      expect(res.headers.get('www-authenticate')).toMatch(/^Bearer realm=/);
+      const body = await res.text();
+      expect(JSON.parse(body)).toMatchObject({ error: { code: 'ERR_UNAUTHENTICATED' } });
+      expect(body).not.toContain('ahub_');
+    }
+    for (const reader of [prometheus.token, coordinator.token])
+      expect(await scrapeMetrics(router.url, reader)).toMatch(/^ahub_router_consumer_pending\{/m);
+    // Liveness and readiness stay open (a supervisor's probe has no token), and a gateway's
+    // series are its own agency's.
+    expect((await get(`${router.url}/healthz`)).status).toBe(200);
+    expect((await get(`${router.url}/readyz`)).status).toBe(200);
+    expect(await scrapeMetrics(sender.url)).toMatch(/^ahub_gateway_/m);
   });
 
   it('router and gateway - /readyz follows the NATS connection; disconnect and reconnect are logged', async () => {

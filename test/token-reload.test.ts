@@ -27,6 +27,7 @@ const added = createToken();
 const analyst = createToken();
 const leaked = createToken();
 const operator = createToken();
+const scraper = createToken();
 let gateway: ServiceProcess;
 let router: ServiceProcess;
 
@@ -40,7 +41,11 @@ const gatewayConfig = (clients: unknown[]) =>
     nats: { servers: [nats.url], jsApiPrefix: OPEN_JS_API },
     clients,
   });
-const routerConfig = (tokens: { coordinators: unknown[]; operators: unknown[] }) =>
+const routerConfig = (tokens: {
+  coordinators: unknown[];
+  operators: unknown[];
+  metricsReaders?: unknown[];
+}) =>
   writeConfig(fx.dir, 'router', {
     signingKey: fx.hubKeyFile,
     trustDir: fx.trustDir,
@@ -199,9 +204,12 @@ describe('tokens - SIGHUP reloads them from the configuration file', () => {
     expect(gateway.proc.exitCode).toBeNull();
   });
 
-  it('router: coordinators and operators added or revoked by SIGHUP; the dashboard session of a revoked token ends', async () => {
+  it('router: coordinators, operators and metrics readers added or revoked by SIGHUP; the dashboard session of a revoked token ends', async () => {
     const audit = `${router.url}/v1/audit?limit=1`;
     const deadLetters = `${router.url}/v1/deadletters`;
+    const metrics = `${router.url}/metrics`;
+    expect(await status(metrics, scraper.token)).toBe(401);
+    expect(await status(metrics, leaked.token)).toBe(200);
     expect(await status(audit, leaked.token)).toBe(200);
     expect(await status(deadLetters, operator.token)).toBe(401);
     const cookie = await signIn(`${router.url}/dashboard`, leaked.token);
@@ -211,10 +219,15 @@ describe('tokens - SIGHUP reloads them from the configuration file', () => {
     routerConfig({
       coordinators: [{ name: 'analyst', tokenSha256: analyst.sha256 }],
       operators: [{ name: 'on-call', tokenSha256: operator.sha256 }],
+      metricsReaders: [{ name: 'prometheus', tokenSha256: scraper.sha256 }],
     });
     const line = await hangUp(router, 'API tokens reloaded');
     expect(line['coordinators']).toEqual(['analyst']);
     expect(line['operators']).toEqual(['on-call']);
+    expect(line['metricsReaders']).toEqual(['prometheus']);
+    expect(await status(metrics, scraper.token)).toBe(200);
+    expect(await status(metrics, leaked.token)).toBe(401);
+    expect(await status(metrics, operator.token)).toBe(200);
     expect(await status(audit, leaked.token)).toBe(401);
     expect((await me()).status).toBe(401);
     expect(await status(audit, analyst.token)).toBe(200);

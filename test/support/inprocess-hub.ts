@@ -18,6 +18,7 @@ import {
   routerSettings,
   seizureReport,
   writeConfig,
+  scrapeMetrics,
 } from '@alert-hub/testkit';
 
 /**
@@ -52,6 +53,8 @@ export function useInProcessHub(agencies: readonly string[]) {
   const nats = useNatsServer();
   const fx = makeHubFixture(agencies);
   const token = createToken();
+  /** The router's one metrics reader (its `/metrics` answers only a reader's token). */
+  const prometheus = createToken();
   const routerLog = memoryLogger('router');
   const gatewayLogs: Record<string, MemoryLogger> = {};
   const gateways: Record<string, Gateway> = {};
@@ -92,7 +95,11 @@ export function useInProcessHub(agencies: readonly string[]) {
     const file = writeConfig(
       fx.dir,
       'router',
-      routerSettings(fx, nats.url, { agreementsFile, ...options.router }),
+      routerSettings(fx, nats.url, {
+        agreementsFile,
+        metricsReaders: [{ name: 'prometheus', tokenSha256: prometheus.sha256 }],
+        ...options.router,
+      }),
     );
     router = await startRouter(routerConfig({}, file), { log: routerLog.log });
     for (const agency of options.gateways ?? agencies) await startAgencyGateway(agency);
@@ -161,7 +168,7 @@ export function useInProcessHub(agencies: readonly string[]) {
    * there is none. Values read from one scrape are of one instant.
    */
   async function scrape(): Promise<(name: string, label?: string, value?: string) => number> {
-    const text = await (await fetch(`${started().url}/metrics`)).text();
+    const text = await scrapeMetrics(started().url, prometheus.token);
     return (name, label, value) => {
       const labels =
         label === undefined ? '(?:\\{[^}]*\\})?' : `\\{[^}]*${label}="${value}"[^}]*\\}`;
@@ -179,6 +186,8 @@ export function useInProcessHub(agencies: readonly string[]) {
     fx,
     /** The one client token of every gateway (roles submit and read-feed). */
     token,
+    /** The router's metrics reader's token (its `/metrics` answers no request without one). */
+    metricsToken: prometheus.token,
     /** The router's log lines, kept in memory. */
     routerLog,
     /** Each gateway's log lines, kept in memory, by agency. */

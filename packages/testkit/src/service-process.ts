@@ -240,3 +240,18 @@ function handleOf(
     },
   };
 }
+
+/**
+ * A Prometheus scrape of a service at `url`: a router's `/metrics` needs the bearer token of a
+ * metrics reader, operator or coordinator; a gateway's needs none. Anything but 200 throws, so a
+ * test never reads a refusal as "no such series".
+ */
+export async function scrapeMetrics(url: string, token?: string): Promise<string> {
+  const res = await fetch(
+    `${url}/metrics`,
+    token === undefined ? {} : { headers: { authorization: `Bearer ${token}` } },
+  );
+  const text = await res.text();
+  if (res.status !== 200) throw new Error(`GET ${url}/metrics answered ${res.status}: ${text}`);
+  return text;
+}

@@ -128,6 +128,11 @@ export interface RouterConfig {
    * dead letter's content and requeue it (`/v1/deadletters`).
    */
   readonly operators: readonly { readonly name: string; readonly tokenSha256: string }[];
+  /**
+   * Who may read `/metrics` besides coordinators and operators (a Prometheus server):
+   * `{name, tokenSha256}`. The router's series name agencies, so they are not served to anyone.
+   */
+  readonly metricsReaders: readonly { readonly name: string; readonly tokenSha256: string }[];
   /** Further audit databases (other hosts' routers, copied here) merged into the API's one view. */
   readonly auditPeers: readonly string[];
   readonly sqlite: SqliteSection;
@@ -181,7 +186,7 @@ export const DEFAULT_COPY_BUDGET_BYTES = 16 * 1024 * 1024;
 /** An agency id, as `streams.leaves` and `streams.inboundMaxBytesFor` name one. */
 const AGENCY_ID_PATTERN = '^[A-Z][A-Z0-9-]{1,31}$';
 
-/** Coordinators and operators alike: a name and the SHA-256 of its bearer token. */
+/** Coordinators, operators and metrics readers alike: a name and the SHA-256 of its bearer token. */
 const NAMED_TOKENS_SCHEMA = {
   type: 'array',
   default: [],
@@ -319,6 +324,7 @@ const schema = {
     },
     coordinators: NAMED_TOKENS_SCHEMA,
     operators: NAMED_TOKENS_SCHEMA,
+    metricsReaders: NAMED_TOKENS_SCHEMA,
     auditPeers: { type: 'array', items: { type: 'string', minLength: 1 }, default: [] },
     sqlite: SQLITE_SECTION_SCHEMA,
     log: LOG_SECTION_SCHEMA,

@@ -43,6 +43,7 @@ import type { DeadLetters } from './dead-letters.js';
 export interface RouterTokens {
   readonly coordinators: RouterConfig['coordinators'];
   readonly operators: RouterConfig['operators'];
+  readonly metricsReaders: RouterConfig['metricsReaders'];
 }
 
 export interface CoordinatorApiDeps {
@@ -281,7 +282,17 @@ export function buildCoordinatorApi(deps: CoordinatorApiDeps): FastifyInstance {
         return c && { name: c.name, operator: false };
       },
     });
-  registerOperationsRoutes(app, deps.readiness, metrics.registry);
+  // The router's series name agencies (who sends how much, whose feed is full): only the hub's
+  // own readers get them, not whoever reaches the port.
+  registerOperationsRoutes(app, deps.readiness, metrics.registry, (req) => {
+    const t = deps.tokens();
+    const readers = [...t.metricsReaders, ...t.operators, ...t.coordinators];
+    if (!findTokenHolder(readers, req.headers.authorization))
+      throw new HttpError(
+        'ERR_UNAUTHENTICATED',
+        'a metrics reader, operator or coordinator bearer token is required',
+      );
+  });
   const dashboardSessions = registerDashboard(app, { ...deps, requireCoordinator });
   return app;
 }

@@ -679,7 +679,12 @@ async function start(
   };
   metrics.undeliveredSource.count = () =>
     store.countUndelivered(new Date(Date.now() - config.undeliveredAfterMs).toISOString());
-  let tokens: RouterTokens = { coordinators: config.coordinators, operators: config.operators };
+  const tokensOf = (c: RouterConfig): RouterTokens => ({
+    coordinators: c.coordinators,
+    operators: c.operators,
+    metricsReaders: c.metricsReaders,
+  });
+  let tokens = tokensOf(config);
   const http = buildCoordinatorApi({
     config,
     tokens: () => tokens,
@@ -717,11 +722,12 @@ async function start(
     reloadAgreements,
     async reload(next) {
       if (next) {
-        tokens = { coordinators: next.coordinators, operators: next.operators };
+        tokens = tokensOf(next);
         log.info(
           {
             coordinators: tokens.coordinators.map((c) => c.name),
             operators: tokens.operators.map((o) => o.name),
+            metricsReaders: tokens.metricsReaders.map((m) => m.name),
           },
           'API tokens reloaded',
         );

@@ -10,7 +10,7 @@ import {
 } from '@alert-hub/core';
 import { queryAudit } from '@alert-hub/audit';
 import { loadConfig, startRouter, type Router } from '@alert-hub/router';
-import { openDatabase } from '@alert-hub/runtime';
+import { createToken, openDatabase } from '@alert-hub/runtime';
 import { useNatsServer } from '@alert-hub/testkit/harness';
 import { eventually, makeHubFixture, memoryLogger, writeConfig } from '@alert-hub/testkit';
 
@@ -33,6 +33,7 @@ const SG_VN = {
   validFrom: '2019-01-01T00:00:00Z',
 };
 let router: Router;
+const prometheus = createToken();
 const configFile = () =>
   writeConfig(fx.dir, 'router', {
     instance: 'in-place',
@@ -42,6 +43,7 @@ const configFile = () =>
     dataDir: join(fx.dir, 'router'),
     nats: { servers: [nats.url] },
     http: { port: 0 },
+    metricsReaders: [{ name: 'prometheus', tokenSha256: prometheus.sha256 }],
   });
 
 function loaded(): { reason: string | null; detail: Record<string, unknown> }[] {
@@ -56,7 +58,13 @@ function loaded(): { reason: string | null; detail: Record<string, unknown> }[] 
   }
 }
 
-const inForce = () => router.http.inject({ url: '/metrics' }).then((r) => r.body);
+const inForce = () =>
+  router.http
+    .inject({ url: '/metrics', headers: { authorization: `Bearer ${prometheus.token}` } })
+    .then((r) => {
+      expect(r.statusCode).toBe(200);
+      return r.body;
+    });
 
 beforeAll(async () => {
   writeFileSync(agreementsFile, toYaml({ agreements: [SG_VN] }));

@@ -7,7 +7,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { ROUTER_CONSUMER, Streams, inboundStreamName } from '@alert-hub/core';
 import { parseCheckpoint, parseNote } from '@alert-hub/audit';
 import { loadConfig, startRouter, type Router } from '@alert-hub/router';
-import { provisionHub } from '@alert-hub/runtime';
+import { createToken, provisionHub } from '@alert-hub/runtime';
 import { useNatsServer } from '@alert-hub/testkit/harness';
 import {
   OPEN_JS_API,
@@ -18,6 +18,7 @@ import {
   seizureAgreement,
   seizureReport,
   writeConfig,
+  scrapeMetrics,
 } from '@alert-hub/testkit';
 
 // Whatever keeps the router's checkpoints from NATS (an operator who controls nats-server can map
@@ -28,6 +29,7 @@ const nats = useNatsServer();
 const fx = makeHubFixture(AGENCIES);
 const { log, lines } = memoryLogger('audit-unpublished-test');
 let router: Router;
+const prometheus = createToken();
 let nc: NatsConnection;
 
 function start(tag: string, extra: Record<string, unknown> = {}): Promise<Router> {
@@ -42,6 +44,7 @@ function start(tag: string, extra: Record<string, unknown> = {}): Promise<Router
         dataDir: join(fx.dir, 'router'),
         nats: { servers: [nats.url], jsApiPrefix: OPEN_JS_API },
         http: { port: 0 },
+        metricsReaders: [{ name: 'prometheus', tokenSha256: prometheus.sha256 }],
         checkpointIntervalMs: 100,
         auditUnpublishedMaxMs: 1000,
         ...extra,
@@ -68,7 +71,7 @@ afterAll(async () => {
 const size = (note: string | undefined) => (note ? parseCheckpoint(parseNote(note).text).size : 0);
 
 async function metric(name: string): Promise<number> {
-  const text = await (await fetch(`${router.url}/metrics`)).text();
+  const text = await scrapeMetrics(router.url, prometheus.token);
   const line = text.split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
   return Number(line?.slice(line.lastIndexOf(' ') + 1));
 }
