@@ -242,6 +242,15 @@ describe('deadletters - list, show, requeue with real processes', () => {
     });
     expect(requeueByCoordinator.status).toBe(403);
     expect((await get('/v1/deadletters', {})).status).toBe(401);
+    // Without a token nothing of the request is read: not its parameters, not a body.
+    expect((await get('/v1/deadletters/not-a-number?body=maybe', {})).status).toBe(401);
+    const anonymous = await fetch(`${hub.router.url}/v1/deadletters/${dl.seq}/requeue`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"not json',
+    });
+    expect(anonymous.status).toBe(401);
+    expect(await anonymous.json()).toMatchObject({ error: { code: 'ERR_UNAUTHENTICATED' } });
     expect((await get('/v1/deadletters/999999')).body).toMatchObject({
       error: { code: 'ERR_NOT_FOUND' },
     });

@@ -43,8 +43,16 @@ export function registerDeadLetterRoutes(
       );
     return who;
   };
+  // Who calls is settled before anything of the request is read (its query, its parameters, a
+  // body sent with a requeue): a caller without a token learns nothing but 401.
+  // The handler asks again for its name (a hash of the token, no more).
+  const requireCaller = (operatorOnly?: string) => ({
+    onRequest: async (req: FastifyRequest) => {
+      authenticate(req, operatorOnly);
+    },
+  });
 
-  app.get('/v1/deadletters', async (req) => {
+  app.get('/v1/deadletters', requireCaller(), async (req) => {
     const who = authenticate(req, undefined);
     const q = req.query as Record<string, unknown>;
     const limit = q['limit'] === undefined ? 100 : sequence(q['limit'], '/query/limit');
@@ -67,7 +75,7 @@ export function registerDeadLetterRoutes(
     return { ...page, count: page.items.length };
   });
 
-  app.get('/v1/deadletters/:seq', async (req) => {
+  app.get('/v1/deadletters/:seq', requireCaller(), async (req) => {
     const seq = sequence((req.params as { seq?: unknown }).seq, '/params/seq');
     const body = (req.query as Record<string, unknown>)['body'];
     if (body !== undefined && body !== 'true' && body !== 'false')
@@ -80,9 +88,12 @@ export function registerDeadLetterRoutes(
     return deps.deadLetters.show(seq, withBody);
   });
 
-  app.post('/v1/deadletters/:seq/requeue', async (req) => {
-    const seq = sequence((req.params as { seq?: unknown }).seq, '/params/seq');
-    const who = authenticate(req, 'requeueing a dead letter');
-    return deps.deadLetters.requeue(seq, who.name);
-  });
+  app.post(
+    '/v1/deadletters/:seq/requeue',
+    requireCaller('requeueing a dead letter'),
+    async (req) => {
+      const seq = sequence((req.params as { seq?: unknown }).seq, '/params/seq');
+      return deps.deadLetters.requeue(seq, authenticate(req, 'requeueing a dead letter').name);
+    },
+  );
 }
