@@ -225,6 +225,7 @@ describe('services - shutdown, readiness, start-up and resending after a 503', (
     const alerts = rules.groups.flatMap((g) => g.rules);
     expect(alerts.map((r) => r.alert).sort()).toEqual([
       'AlertHubAuditCheckpointsNotPublished',
+      'AlertHubAuditLogNew',
       'AlertHubAuditVerificationFailing',
       'AlertHubDeadLetters',
       'AlertHubFeedFull',

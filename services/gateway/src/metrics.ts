@@ -46,6 +46,11 @@ export function createGatewayMetrics(agency: string) {
       help: '1 once the hub showed this witness an audit checkpoint inconsistent with one it cosigned (evidence kept)',
       registers: [registry],
     }),
+    witnessNewLogs: new Counter({
+      name: 'ahub_gateway_witness_new_logs_total',
+      help: 'Audit logs whose first checkpoint this witness cosigned on trust, with nothing earlier of that log to check it against (once per log; a log under a new name is history it cannot compare)',
+      registers: [registry],
+    }),
     witnessStalled: new Gauge({
       name: 'ahub_gateway_witness_stalled',
       help: "1 while the hub's audit checkpoints have stopped extending the one this witness cosigned (5 in a row older, or without a proof from it): a rolled-back log",

@@ -247,6 +247,9 @@ export class GatewayWitness {
     switch (out.kind) {
       case 'cosigned':
         if (this.#stalled) this.#restall();
+        // Nothing of this log before, in memory or on disk: trust on first use.
+        if (!this.#cosigned.has(log) && before === undefined)
+          this.#newLog(log, out.checkpoint.size);
         this.#latest.set(log, out.note);
         this.#remember(log, before, {
           origin: out.checkpoint.origin,
@@ -280,6 +283,19 @@ export class GatewayWitness {
       case 'stale':
         return;
     }
+  }
+
+  /**
+   * A log this witness has no state of: it cosigned its first checkpoint with nothing to check it
+   * against. Expected once per log (the hub's first start, a new router's log); otherwise the hub
+   * began a history under another name, which no anchor of the old one verifies.
+   */
+  #newLog(log: string, size: number): void {
+    this.#d.metrics.witnessNewLogs.inc();
+    this.#d.log.warn(
+      { log, auditSize: size },
+      'AUDIT LOG NEW TO THIS WITNESS: its first checkpoint cosigned on trust, nothing earlier of it to check',
+    );
   }
 
   #notExtended(

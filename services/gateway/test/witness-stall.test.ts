@@ -46,7 +46,7 @@ import {
 const AGENCY = 'SG-NPARKS';
 const nats = useNatsServer();
 const fx = makeHubFixture([AGENCY]);
-const { log } = memoryLogger('witness-stall-test');
+const { log, lines } = memoryLogger('witness-stall-test');
 const tree = new MerkleTree((start, end) =>
   Array.from({ length: end - start }, (_, i) => Buffer.alloc(32, (start + i) % 256)),
 );
@@ -492,5 +492,34 @@ describe('gateway witness - a rotated key', () => {
       agencyKey = before;
       sub.unsubscribe();
     }
+  });
+});
+
+describe('gateway witness - a log it has never seen', () => {
+  const newLogs = async () => (await metrics.witnessNewLogs.get()).values[0]?.value ?? 0;
+  const warnings = (name: string) =>
+    lines
+      .map((l) => JSON.parse(l) as { msg: string; log?: string; auditSize?: number })
+      .filter((l) => l.msg.startsWith('AUDIT LOG NEW TO THIS WITNESS') && l.log === name);
+
+  it('its first checkpoint is cosigned on trust, counted and logged once with its size; neither again, nor after a restart', async () => {
+    await checkpoint('original', 3);
+    const start = await newLogs();
+    expect(warnings('original')).toHaveLength(1);
+    await checkpoint('renamed', 6);
+    expect(await outcomes('cosigned')).toBeGreaterThan(0);
+    expect(await newLogs()).toBe(start + 1);
+    expect(warnings('renamed')).toEqual([expect.objectContaining({ auditSize: 6 })]);
+    // The same log again, and a log it already cosigned: nothing new.
+    await checkpoint('renamed', 7, [6]);
+    await checkpoint('original', 4, [3]);
+    expect(await newLogs()).toBe(start + 1);
+    // Restarted on the same state directory, it knows the log from disk.
+    witness.close();
+    startWitness();
+    await checkpoint('renamed', 8, [7]);
+    expect(await outcomes('cosigned')).toBe(1);
+    expect(await newLogs()).toBe(0);
+    expect(warnings('renamed')).toHaveLength(1);
   });
 });
