@@ -60,6 +60,9 @@ const witnesses = AGENCIES.map((a) => ({
   publicKey: Buffer.from(fx.keys[a]!.publicJwk.x, 'base64url'),
 }));
 
+/** The routers' metrics reader: what `/readyz` found is said to it (docs/operations.md). */
+const prometheus = createToken();
+
 function startHubRouter(dataDir = routerDir, auditLog = 'hub'): Promise<Router> {
   return startRouter(
     routerConfig(
@@ -74,6 +77,7 @@ function startHubRouter(dataDir = routerDir, auditLog = 'hub'): Promise<Router> 
         http: { port: 0 },
         checkpointIntervalMs: 200,
         auditLog,
+        metricsReaders: [{ name: 'prometheus', tokenSha256: prometheus.sha256 }],
       }),
     ),
     { log },
@@ -916,7 +920,9 @@ describe('transparency log - the router fails closed', () => {
     db.close();
     await routeSome(1);
     await eventually(() => router.audit.failure, 10_000, 'the router to notice');
-    const res = await fetch(`${router.url}/readyz`);
+    const res = await fetch(`${router.url}/readyz`, {
+      headers: { authorization: `Bearer ${prometheus.token}` },
+    });
     const ready = (await res.json()) as { status: string; checks: Record<string, string> };
     expect(res.status).toBe(503);
     expect(ready.status).toBe('not ready');

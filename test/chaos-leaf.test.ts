@@ -101,7 +101,11 @@ describe('leaf node - store and forward', () => {
     expect([...(await chaos.inboxIds(LEAF_PARTNER))].sort()).toEqual([...before].sort());
     // The router says whose leaf it cannot read, and stays ready: that agency's wait, not its own.
     const routerReady = async () =>
-      (await (await fetch(`${hub.router.url}/readyz`)).json()) as {
+      (await (
+        await fetch(`${hub.router.url}/readyz`, {
+          headers: { authorization: `Bearer ${hub.coordinatorToken}` },
+        })
+      ).json()) as {
         status: string;
         checks: Record<string, string>;
       };

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { Streams, feedConsumerName, feedSubject } from '@alert-hub/core';
-import { isStreamFull, openDatabase } from '@alert-hub/runtime';
+import { READINESS_WITHHELD, isStreamFull, openDatabase } from '@alert-hub/runtime';
 import {
   eventually,
   feedIds,
@@ -90,7 +90,7 @@ async function recipientStates(id: string): Promise<Record<string, string>> {
 }
 
 async function readyz(): Promise<{ status: number; checks: Record<string, string> }> {
-  const res = await fetch(`${hub.router.url}/readyz`);
+  const res = await fetch(`${hub.router.url}/readyz`, { headers: coordinator() });
   return {
     status: res.status,
     checks: ((await res.json()) as { checks: Record<string, string> }).checks,
@@ -177,6 +177,16 @@ describe('feeds - a full feed is one recipient’s alarm, never a global stop', 
     expect(r.status).toBe(200);
     expect(r.checks['feeds']).toMatch(new RegExp(`^held: ${VN} 4 copies since `));
     expect(r.checks['routing']).toBe('ok');
+    // Whose feed is full is the hub's to know: without a token, only that a check is not ok.
+    const anonymous = await fetch(`${hub.router.url}/readyz`);
+    expect(anonymous.status).toBe(200);
+    const withheld = await anonymous.text();
+    expect(withheld).not.toContain(VN);
+    expect((JSON.parse(withheld) as { checks: Record<string, string> }).checks).toMatchObject({
+      feeds: READINESS_WITHHELD,
+      routing: 'ok',
+      nats: 'connected',
+    });
     // The sender sees Viet Nam pending for a held alert, Kenya delivered.
     const last = ids[ids.length - 1]!;
     await eventually(

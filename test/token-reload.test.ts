@@ -260,6 +260,9 @@ describe('tokens - SIGHUP reloads them from the configuration file', () => {
     });
     const line = await hangUp(router, 'API tokens reloaded');
     expect(line['coordinators']).toEqual([]);
+    // The metrics reader the test before added is not in this file: revoked.
+    expect(line['metricsReaders']).toEqual([]);
+    expect(await status(`${router.url}/metrics`, scraper.token)).toBe(401);
     expect(await status(audit, analyst.token)).toBe(401);
     expect(await status(deadLetters, operator.token)).toBe(200);
     const refusal = await eventually(

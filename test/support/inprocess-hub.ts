@@ -158,7 +158,11 @@ export function useInProcessHub(agencies: readonly string[]) {
   /** The router's readiness checks (`/readyz`). */
   async function readiness(): Promise<Record<string, string>> {
     return (
-      (await (await fetch(`${started().url}/readyz`)).json()) as { checks: Record<string, string> }
+      (await (
+        await fetch(`${started().url}/readyz`, {
+          headers: { authorization: `Bearer ${prometheus.token}` },
+        })
+      ).json()) as { checks: Record<string, string> }
     ).checks;
   }
 

@@ -9,26 +9,51 @@ export interface Readiness {
 }
 
 /**
+ * Who may read what a service's operations routes know beyond "up" and "ready". Without it
+ * (a gateway: what it reports is its own agency's), `/metrics` and every check's finding answer
+ * anyone.
+ */
+export interface OperationsAccess {
+  /** Throws to refuse `/metrics`; runs as an `onRequest` hook, so nothing is rendered first. */
+  readonly metrics: (req: FastifyRequest) => void;
+  /** The `/readyz` checks whose finding may name agencies or hold internal detail. */
+  readonly withheldChecks: readonly string[];
+  /** Whether `/readyz` may say what those checks found; otherwise each says only `ok` or not. */
+  readonly readinessDetail: (req: FastifyRequest) => boolean;
+}
+
+/** What `/readyz` says of a check that is not `ok` to a caller not allowed its finding. */
+export const READINESS_WITHHELD = 'not ok (what it found: with a token that may read /metrics)';
+
+/**
  * `/healthz` (alive), `/readyz` (200 or 503 with each check) and `/metrics` (Prometheus). The
- * probes answer anyone; `/metrics` too unless `metricsAccess` is given, which runs first (as an
- * `onRequest` hook: nothing is rendered for a caller it refuses) and throws to refuse.
+ * probes answer anyone; with `access`, `/metrics` and the checks' findings only whom it allows.
  */
 export function registerOperationsRoutes(
   app: FastifyInstance,
   readiness: () => Promise<Readiness>,
   metrics: Registry,
-  metricsAccess?: (req: FastifyRequest) => void,
+  access?: OperationsAccess,
 ): void {
   app.get('/healthz', async () => ({ status: 'ok' }));
-  app.get('/readyz', async (_req, reply) => {
+  app.get('/readyz', async (req, reply) => {
     const r = await readiness();
+    const checks =
+      !access || access.readinessDetail(req)
+        ? r.checks
+        : Object.fromEntries(
+            Object.entries(r.checks).map(([k, v]) => [
+              k,
+              v === 'ok' || !access.withheldChecks.includes(k) ? v : READINESS_WITHHELD,
+            ]),
+          );
     return reply
       .code(r.ready ? 200 : 503)
-      .send({ status: r.ready ? 'ready' : 'not ready', checks: r.checks });
+      .send({ status: r.ready ? 'ready' : 'not ready', checks });
   });
   app.get(
     '/metrics',
-    metricsAccess ? { onRequest: async (req) => metricsAccess(req) } : {},
+    access ? { onRequest: async (req) => access.metrics(req) } : {},
     async (_req, reply) => reply.type(metrics.contentType).send(await metrics.metrics()),
   );
 }

@@ -51,6 +51,11 @@ export function createGatewayMetrics(agency: string) {
       help: 'Audit logs whose first checkpoint this witness cosigned on trust, with nothing earlier of that log to check it against (once per log; a log under a new name is history it cannot compare)',
       registers: [registry],
     }),
+    witnessNewLogAt: new Gauge({
+      name: 'ahub_gateway_witness_new_log_time_seconds',
+      help: 'Unix time this witness last cosigned the first checkpoint of a log it had never seen (0: not since it started)',
+      registers: [registry],
+    }),
     witnessStalled: new Gauge({
       name: 'ahub_gateway_witness_stalled',
       help: "1 while the hub's audit checkpoints have stopped extending the one this witness cosigned (5 in a row older, or without a proof from it): a rolled-back log",

@@ -240,6 +240,11 @@ export class GatewayWitness {
     const { metrics } = this.#d;
     // What it cosigned last before it started, read before `observe` replaces it on disk.
     const before = this.#cosigned.has(log) ? undefined : this.#store.load(auditOrigin(log));
+    // Nothing of this log cosigned, in memory or on disk (a proof of delivery asked about first
+    // leaves an empty entry in memory, which must not hide it): trust on first use.
+    const firstOfLog =
+      !this.#cosigned.get(log)?.size &&
+      (before ?? this.#store.load(auditOrigin(log))) === undefined;
     const out = witness.observe(data, auditOrigin(log));
     metrics.witnessed.inc({ outcome: out.kind });
     if (out.kind === 'stale' || out.kind === 'unverifiable') this.#notExtended(log, out);
@@ -247,9 +252,7 @@ export class GatewayWitness {
     switch (out.kind) {
       case 'cosigned':
         if (this.#stalled) this.#restall();
-        // Nothing of this log before, in memory or on disk: trust on first use.
-        if (!this.#cosigned.has(log) && before === undefined)
-          this.#newLog(log, out.checkpoint.size);
+        if (firstOfLog) this.#newLog(log, out.checkpoint.size);
         this.#latest.set(log, out.note);
         this.#remember(log, before, {
           origin: out.checkpoint.origin,
@@ -292,6 +295,7 @@ export class GatewayWitness {
    */
   #newLog(log: string, size: number): void {
     this.#d.metrics.witnessNewLogs.inc();
+    this.#d.metrics.witnessNewLogAt.set(Date.now() / 1000);
     this.#d.log.warn(
       { log, auditSize: size },
       'AUDIT LOG NEW TO THIS WITNESS: its first checkpoint cosigned on trust, nothing earlier of it to check',

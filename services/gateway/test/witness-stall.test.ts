@@ -522,4 +522,27 @@ describe('gateway witness - a log it has never seen', () => {
     expect(await newLogs()).toBe(0);
     expect(warnings('renamed')).toHaveLength(1);
   });
+
+  it(`a log forgotten in memory (more than ${REMEMBERED_LOGS} others since) is known from disk: not new again`, async () => {
+    const start = await newLogs();
+    const logs = Array.from({ length: REMEMBERED_LOGS + 1 }, (_, i) => `evicted-${i}`);
+    for (const l of logs) await checkpoint(l, 2);
+    expect(await newLogs()).toBe(start + logs.length);
+    await checkpoint(logs[0]!, 3, [2]);
+    expect(await newLogs()).toBe(start + logs.length);
+    expect(warnings(logs[0]!)).toHaveLength(1);
+  });
+
+  it('asked for a proof of delivery first, a log it has never cosigned is still new at its first checkpoint; the rule reads its time', async () => {
+    const start = await newLogs();
+    // The hub answers a proof request with a checkpoint of a log this witness has no state of.
+    expect(await standing('proof-first', hubNote('proof-first', 4))).toBe('not-yet');
+    const before = Date.now() / 1000;
+    await checkpoint('proof-first', 4);
+    expect(await newLogs()).toBe(start + 1);
+    expect(warnings('proof-first')).toEqual([expect.objectContaining({ auditSize: 4 })]);
+    const at = (await metrics.witnessNewLogAt.get()).values[0]!.value;
+    expect(at).toBeGreaterThanOrEqual(Math.floor(before));
+    expect(at).toBeLessThanOrEqual(Date.now() / 1000);
+  });
 });

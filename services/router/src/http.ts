@@ -48,7 +48,7 @@ export interface RouterTokens {
 
 export interface CoordinatorApiDeps {
   readonly config: RouterConfig;
-  /** The coordinators' and operators' tokens in force: the configuration's until a reload. */
+  /** The coordinators', operators' and metrics readers' tokens in force: the configuration's until a reload. */
   readonly tokens: () => RouterTokens;
   /** This router's audit database, then any peers' (read-only). */
   readonly databases: readonly SqliteDatabase[];
@@ -120,6 +120,21 @@ function parseQuery(q: Record<string, unknown>): AuditQuery {
   const query: AuditQuery = { ...out, limit: Math.min(Number(out['limit'] ?? 500), 5000) };
   return query;
 }
+
+/**
+ * The router's `/readyz` checks whose finding names agencies (whose feed is full, whose budget is
+ * spent, whose stream or leaf is missing) or carries internal detail (what tampering was found, a
+ * database error): said only to a caller that may read `/metrics`; to others, `ok` or not.
+ */
+export const ROUTER_WITHHELD_CHECKS = [
+  'feeds',
+  'notices',
+  'originBudgets',
+  'inboundStreams',
+  'leafOutboxes',
+  'audit',
+  'database',
+] as const;
 
 /** What a request body to the router may hold (only the dashboard's sign-in has one). */
 export const ROUTER_BODY_LIMIT_BYTES = 16 * 1024;
@@ -282,16 +297,23 @@ export function buildCoordinatorApi(deps: CoordinatorApiDeps): FastifyInstance {
         return c && { name: c.name, operator: false };
       },
     });
-  // The router's series name agencies (who sends how much, whose feed is full): only the hub's
-  // own readers get them, not whoever reaches the port.
-  registerOperationsRoutes(app, deps.readiness, metrics.registry, (req) => {
+  // The router's series and readiness findings name agencies (who sends how much, whose feed is
+  // full, whose budget is spent): only the hub's own readers get them, not whoever reaches the port.
+  const mayReadOperations = (req: FastifyRequest) => {
     const t = deps.tokens();
     const readers = [...t.metricsReaders, ...t.operators, ...t.coordinators];
-    if (!findTokenHolder(readers, req.headers.authorization))
-      throw new HttpError(
-        'ERR_UNAUTHENTICATED',
-        'a metrics reader, operator or coordinator bearer token is required',
-      );
+    return findTokenHolder(readers, req.headers.authorization) !== undefined;
+  };
+  registerOperationsRoutes(app, deps.readiness, metrics.registry, {
+    metrics: (req) => {
+      if (!mayReadOperations(req))
+        throw new HttpError(
+          'ERR_UNAUTHENTICATED',
+          'a metrics reader, operator or coordinator bearer token is required',
+        );
+    },
+    withheldChecks: ROUTER_WITHHELD_CHECKS,
+    readinessDetail: mayReadOperations,
   });
   const dashboardSessions = registerDashboard(app, { ...deps, requireCoordinator });
   return app;

@@ -96,7 +96,9 @@ describe('router - checkpoints that cannot reach NATS', () => {
     await eventually(() => routed(second.id), 20_000, 'the second alert routed');
     const ready = await eventually(
       async () => {
-        const res = await fetch(`${router.url}/readyz`);
+        const res = await fetch(`${router.url}/readyz`, {
+          headers: { authorization: `Bearer ${prometheus.token}` },
+        });
         const body = (await res.json()) as { checks: { audit: string } };
         return res.status === 503 && body.checks.audit.includes('routing paused')
           ? body

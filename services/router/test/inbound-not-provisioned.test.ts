@@ -6,6 +6,7 @@ import { RetentionPolicy, StorageType, jetstreamManager } from '@nats-io/jetstre
 import type { NatsConnection } from '@nats-io/transport-node';
 import { inboundStreamName } from '@alert-hub/core';
 import { loadConfig, startRouter, type Router } from '@alert-hub/router';
+import { createToken } from '@alert-hub/runtime';
 import { useNatsServer } from '@alert-hub/testkit/harness';
 import {
   OPEN_JS_API,
@@ -28,6 +29,7 @@ const nats = useNatsServer();
 const fx = makeHubFixture(AGENCIES);
 const { log, lines } = memoryLogger('inbound-not-provisioned-test');
 let router: Router | undefined;
+const prometheus = createToken();
 let nc: NatsConnection;
 
 beforeAll(async () => {
@@ -65,13 +67,16 @@ describe('router - an agency whose inbound stream cannot be made', () => {
           dataDir: join(fx.dir, 'router'),
           nats: { servers: [nats.url], jsApiPrefix: OPEN_JS_API },
           http: { port: 0 },
+          metricsReaders: [{ name: 'prometheus', tokenSha256: prometheus.sha256 }],
           streams: { inboundMaxBytes: 64 * 1024 * 1024, inboundMaxBytesFor: { [VN]: 200 * GiB } },
         }),
       ),
       { log, inboundRetryMs: 200 },
     );
     const readyz = async () => {
-      const res = await fetch(`${router!.url}/readyz`);
+      const res = await fetch(`${router!.url}/readyz`, {
+        headers: { authorization: `Bearer ${prometheus.token}` },
+      });
       return {
         status: res.status,
         checks: ((await res.json()) as { checks: Record<string, string> }).checks,
