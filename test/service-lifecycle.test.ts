@@ -239,6 +239,7 @@ describe('services - shutdown, readiness, start-up and resending after a 503', (
       'AlertHubRouterBacklogGrowing',
       'AlertHubRouterBacklogLarge',
       'AlertHubUndeliveredAlerts',
+      'AlertHubWitnessFailing',
     ]);
     const exported = new Set<string>();
     for (const [s, reader] of [

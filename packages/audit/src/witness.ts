@@ -49,7 +49,13 @@ export interface WitnessEvidence {
 
 /** The outcome of {@link Witness.observe}. */
 export type WitnessOutcome =
-  | { readonly kind: 'cosigned'; readonly checkpoint: Checkpoint; readonly note: string }
+  | {
+      readonly kind: 'cosigned';
+      readonly checkpoint: Checkpoint;
+      readonly note: string;
+      /** Nothing of this log was in the witness's store: cosigned on trust (first use). */
+      readonly first: boolean;
+    }
   /** Not newer than what the witness cosigned, and consistent with it. */
   | { readonly kind: 'stale'; readonly checkpoint: Checkpoint }
   /** Not verifiable yet (no proof from the witness's size): not cosigned, nothing concluded. */
@@ -176,7 +182,7 @@ export class Witness {
       root: checkpoint.root.toString('base64'),
       note: cosigned,
     });
-    return { kind: 'cosigned', checkpoint, note: cosigned };
+    return { kind: 'cosigned', checkpoint, note: cosigned, first: last === undefined };
   }
 }
 

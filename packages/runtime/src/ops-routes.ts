@@ -16,9 +16,13 @@ export interface Readiness {
 export interface OperationsAccess {
   /** Throws to refuse `/metrics`; runs as an `onRequest` hook, so nothing is rendered first. */
   readonly metrics: (req: FastifyRequest) => void;
-  /** The `/readyz` checks whose finding may name agencies or hold internal detail. */
-  readonly withheldChecks: readonly string[];
-  /** Whether `/readyz` may say what those checks found; otherwise each says only `ok` or not. */
+  /**
+   * The `/readyz` checks whose finding anyone may read (states, counts, settings); every other
+   * check's finding may name agencies or hold internal detail, and a new check is withheld
+   * unless it is added here.
+   */
+  readonly publicChecks: readonly string[];
+  /** Whether `/readyz` may say what the other checks found; otherwise each says only `ok` or not. */
   readonly readinessDetail: (req: FastifyRequest) => boolean;
 }
 
@@ -44,7 +48,7 @@ export function registerOperationsRoutes(
         : Object.fromEntries(
             Object.entries(r.checks).map(([k, v]) => [
               k,
-              v === 'ok' || !access.withheldChecks.includes(k) ? v : READINESS_WITHHELD,
+              v === 'ok' || access.publicChecks.includes(k) ? v : READINESS_WITHHELD,
             ]),
           );
     return reply

@@ -287,7 +287,9 @@ async function start(
         ? `audit log inconsistent: ${witness.inconsistency}`
         : witness.stalled
           ? `audit log not extending: ${witness.stalled}`
-          : 'ok';
+          : witness.failure
+            ? `checkpoint not handled: ${witness.failure}`
+            : 'ok';
     const ready =
       checks['nats'] === 'connected' &&
       (!outbox || checks['outboxNats'] === 'connected') &&

@@ -32,7 +32,7 @@ export function createGatewayMetrics(agency: string) {
     }),
     witnessed: new Counter({
       name: 'ahub_gateway_witness_checkpoints_total',
-      help: 'Audit checkpoints seen as a witness, by outcome (cosigned, stale, unverifiable, refused, inconsistent)',
+      help: 'Audit checkpoints seen as a witness, by outcome (cosigned, stale, unverifiable, refused, inconsistent, failed: its state could not be read or written)',
       labelNames: ['outcome'],
       registers: [registry],
     }),

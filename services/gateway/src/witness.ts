@@ -146,6 +146,8 @@ export class GatewayWitness {
    * beyond that many none is written (the alarm is raised all the same).
    */
   readonly #conflicts = new Set<string>();
+  /** The last checkpoint that could not be handled, until one of that log is. */
+  #failure: { readonly log: string; readonly reason: string } | undefined;
   #closed = false;
   /** The connection to the hub, from `start()` on. */
   #nc: NatsConnection | undefined;
@@ -231,7 +233,25 @@ export class GatewayWitness {
   #checkpoint(subject: string, data: Uint8Array): void {
     const log = parseAuditCheckpointSubject(subject);
     if (!log) return;
-    this.#observe(log, data);
+    try {
+      this.#observe(log, data);
+      if (this.#failure?.log === log) this.#failure = undefined;
+    } catch (err) {
+      // Its state or evidence could not be read or written (a damaged file, a full disk). Thrown
+      // from a subscription's callback, it would end the reader of the hub connection, and with
+      // it every feed delivery and reply, reconnecting again and again: say so instead.
+      this.#d.metrics.witnessed.inc({ outcome: 'failed' });
+      this.#failure = { log, reason: (err as Error).message };
+      this.#d.log.error(
+        { log, err: (err as Error).message },
+        'AUDIT CHECKPOINT NOT HANDLED: this witness could not read or write its state; not cosigned',
+      );
+    }
+  }
+
+  /** A checkpoint this witness could not handle (its state unreadable or unwritable), if any. */
+  get failure(): string | undefined {
+    return this.#failure && `log ${this.#failure.log}: ${this.#failure.reason}`;
   }
 
   #observe(log: string, data: Uint8Array): void {
@@ -240,11 +260,6 @@ export class GatewayWitness {
     const { metrics } = this.#d;
     // What it cosigned last before it started, read before `observe` replaces it on disk.
     const before = this.#cosigned.has(log) ? undefined : this.#store.load(auditOrigin(log));
-    // Nothing of this log cosigned, in memory or on disk (a proof of delivery asked about first
-    // leaves an empty entry in memory, which must not hide it): trust on first use.
-    const firstOfLog =
-      !this.#cosigned.get(log)?.size &&
-      (before ?? this.#store.load(auditOrigin(log))) === undefined;
     const out = witness.observe(data, auditOrigin(log));
     metrics.witnessed.inc({ outcome: out.kind });
     if (out.kind === 'stale' || out.kind === 'unverifiable') this.#notExtended(log, out);
@@ -252,7 +267,8 @@ export class GatewayWitness {
     switch (out.kind) {
       case 'cosigned':
         if (this.#stalled) this.#restall();
-        if (firstOfLog) this.#newLog(log, out.checkpoint.size);
+        // Nothing of this log in the store (what is in memory is on disk too): first use.
+        if (out.first) this.#newLog(log, out.checkpoint.size);
         this.#latest.set(log, out.note);
         this.#remember(log, before, {
           origin: out.checkpoint.origin,

@@ -546,3 +546,30 @@ describe('gateway witness - a log it has never seen', () => {
     expect(at).toBeLessThanOrEqual(Date.now() / 1000);
   });
 });
+
+describe('gateway witness - state it cannot read', () => {
+  it('a damaged state file: the checkpoint is not cosigned, counted failed and reported; the hub connection lives on (other logs cosigned), and the log recovers', async () => {
+    const dir = join(fx.dir, 'witness');
+    const files = () => new Set(readdirSync(dir).filter((f) => f.startsWith('log-')));
+    const had = files();
+    await checkpoint('damaged', 2);
+    const [state] = [...files()].filter((f) => !had.has(f));
+    expect(state).toBeDefined();
+    writeFileSync(join(dir, state!), '{"origin": "cut short');
+    const cosigned = await outcomes('cosigned');
+    await checkpoint('damaged', 3);
+    expect(await outcomes('failed')).toBe(1);
+    expect(witness.failure).toMatch(/^log damaged: /);
+    expect(lines.some((l) => l.includes('AUDIT CHECKPOINT NOT HANDLED'))).toBe(true);
+    // Thrown from the subscription, it would have ended the connection's reader: nothing more
+    // handled. Another log's checkpoint is cosigned on the same connection.
+    await checkpoint('intact', 2);
+    expect(await outcomes('cosigned')).toBe(cosigned + 1);
+    expect(witness.failure).toMatch(/^log damaged: /);
+    // The file put right (here: removed, so the log starts again), the failure clears.
+    rmSync(join(dir, state!));
+    await checkpoint('damaged', 4);
+    expect(witness.failure).toBeUndefined();
+    expect(await outcomes('cosigned')).toBe(cosigned + 2);
+  });
+});

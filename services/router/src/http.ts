@@ -14,6 +14,7 @@ import {
   installRequestGuards,
   installErrorEnvelope,
   registerOperationsRoutes,
+  type OperationsAccess,
   type Logger,
   type Readiness,
   type SqliteDatabase,
@@ -122,19 +123,37 @@ function parseQuery(q: Record<string, unknown>): AuditQuery {
 }
 
 /**
- * The router's `/readyz` checks whose finding names agencies (whose feed is full, whose budget is
- * spent, whose stream or leaf is missing) or carries internal detail (what tampering was found, a
- * database error): said only to a caller that may read `/metrics`; to others, `ok` or not.
+ * The router's `/readyz` checks whose finding anyone may read: connection and consumer states, a
+ * count of stuck messages, the feed stream's retention. The others (whose feed is full, whose
+ * budget is spent, whose stream or leaf is missing, what tampering was found, a database error)
+ * are said only to a caller that may read `/metrics`; to others, `ok` or not.
  */
-export const ROUTER_WITHHELD_CHECKS = [
-  'feeds',
-  'notices',
-  'originBudgets',
-  'inboundStreams',
-  'leafOutboxes',
-  'audit',
-  'database',
-] as const;
+export const ROUTER_PUBLIC_CHECKS = ['nats', 'consumer', 'routing', 'feedsRetention'] as const;
+
+/**
+ * Who may read the router's `/metrics` and what its `/readyz` checks found: a metrics reader,
+ * an operator or a coordinator (their tokens in force now).
+ */
+export function routerOperationsAccess(tokens: () => RouterTokens): OperationsAccess {
+  // The router's series and findings name agencies (who sends how much, whose feed is full,
+  // whose budget is spent): the hub's own readers get them, not whoever reaches the port.
+  const mayRead = (req: FastifyRequest) => {
+    const t = tokens();
+    const readers = [...t.metricsReaders, ...t.operators, ...t.coordinators];
+    return findTokenHolder(readers, req.headers.authorization) !== undefined;
+  };
+  return {
+    metrics: (req) => {
+      if (!mayRead(req))
+        throw new HttpError(
+          'ERR_UNAUTHENTICATED',
+          'a metrics reader, operator or coordinator bearer token is required',
+        );
+    },
+    publicChecks: ROUTER_PUBLIC_CHECKS,
+    readinessDetail: mayRead,
+  };
+}
 
 /** What a request body to the router may hold (only the dashboard's sign-in has one). */
 export const ROUTER_BODY_LIMIT_BYTES = 16 * 1024;
@@ -297,24 +316,12 @@ export function buildCoordinatorApi(deps: CoordinatorApiDeps): FastifyInstance {
         return c && { name: c.name, operator: false };
       },
     });
-  // The router's series and readiness findings name agencies (who sends how much, whose feed is
-  // full, whose budget is spent): only the hub's own readers get them, not whoever reaches the port.
-  const mayReadOperations = (req: FastifyRequest) => {
-    const t = deps.tokens();
-    const readers = [...t.metricsReaders, ...t.operators, ...t.coordinators];
-    return findTokenHolder(readers, req.headers.authorization) !== undefined;
-  };
-  registerOperationsRoutes(app, deps.readiness, metrics.registry, {
-    metrics: (req) => {
-      if (!mayReadOperations(req))
-        throw new HttpError(
-          'ERR_UNAUTHENTICATED',
-          'a metrics reader, operator or coordinator bearer token is required',
-        );
-    },
-    withheldChecks: ROUTER_WITHHELD_CHECKS,
-    readinessDetail: mayReadOperations,
-  });
+  registerOperationsRoutes(
+    app,
+    deps.readiness,
+    metrics.registry,
+    routerOperationsAccess(deps.tokens),
+  );
   const dashboardSessions = registerDashboard(app, { ...deps, requireCoordinator });
   return app;
 }
