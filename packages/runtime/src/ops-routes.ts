@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Registry } from 'prom-client';
+import { HttpError, HttpErrorCode } from './http-errors.js';
 
 /** What a readiness probe reports: overall, and each check in words. */
 export interface Readiness {
@@ -14,16 +15,16 @@ export interface Readiness {
  * anyone.
  */
 export interface OperationsAccess {
-  /** Throws to refuse `/metrics`; runs as an `onRequest` hook, so nothing is rendered first. */
-  readonly metrics: (req: FastifyRequest) => void;
+  /** Whether the caller may read `/metrics` and what every `/readyz` check found. */
+  readonly mayRead: (req: FastifyRequest) => boolean;
+  /** The 401's message to a caller who may not read `/metrics`: whose token it takes. */
+  readonly refusal: string;
   /**
    * The `/readyz` checks whose finding anyone may read (states, counts, settings); every other
    * check's finding may name agencies or hold internal detail, and a new check is withheld
    * unless it is added here.
    */
   readonly publicChecks: readonly string[];
-  /** Whether `/readyz` may say what the other checks found; otherwise each says only `ok` or not. */
-  readonly readinessDetail: (req: FastifyRequest) => boolean;
 }
 
 /** What `/readyz` says of a check that is not `ok` to a caller not allowed its finding. */
@@ -43,7 +44,7 @@ export function registerOperationsRoutes(
   app.get('/readyz', async (req, reply) => {
     const r = await readiness();
     const checks =
-      !access || access.readinessDetail(req)
+      !access || access.mayRead(req)
         ? r.checks
         : Object.fromEntries(
             Object.entries(r.checks).map(([k, v]) => [
@@ -57,7 +58,15 @@ export function registerOperationsRoutes(
   });
   app.get(
     '/metrics',
-    access ? { onRequest: async (req) => access.metrics(req) } : {},
+    // Refused before anything is rendered.
+    access
+      ? {
+          onRequest: async (req) => {
+            if (!access.mayRead(req))
+              throw new HttpError(HttpErrorCode.Unauthenticated, access.refusal);
+          },
+        }
+      : {},
     async (_req, reply) => reply.type(metrics.contentType).send(await metrics.metrics()),
   );
 }

@@ -137,21 +137,14 @@ export const ROUTER_PUBLIC_CHECKS = ['nats', 'consumer', 'routing', 'feedsRetent
 export function routerOperationsAccess(tokens: () => RouterTokens): OperationsAccess {
   // The router's series and findings name agencies (who sends how much, whose feed is full,
   // whose budget is spent): the hub's own readers get them, not whoever reaches the port.
-  const mayRead = (req: FastifyRequest) => {
-    const t = tokens();
-    const readers = [...t.metricsReaders, ...t.operators, ...t.coordinators];
-    return findTokenHolder(readers, req.headers.authorization) !== undefined;
-  };
   return {
-    metrics: (req) => {
-      if (!mayRead(req))
-        throw new HttpError(
-          'ERR_UNAUTHENTICATED',
-          'a metrics reader, operator or coordinator bearer token is required',
-        );
+    mayRead: (req) => {
+      const t = tokens();
+      const readers = [...t.metricsReaders, ...t.operators, ...t.coordinators];
+      return findTokenHolder(readers, req.headers.authorization) !== undefined;
     },
+    refusal: 'a metrics reader, operator or coordinator bearer token is required',
     publicChecks: ROUTER_PUBLIC_CHECKS,
-    readinessDetail: mayRead,
   };
 }
 
