@@ -31,8 +31,9 @@ export interface OperationsAccess {
 export const READINESS_WITHHELD = 'not ok (what it found: with a token that may read /metrics)';
 
 /**
- * `/healthz` (alive), `/readyz` (200 or 503 with each check) and `/metrics` (Prometheus). The
- * probes answer anyone; with `access`, `/metrics` and the checks' findings only whom it allows.
+ * `/healthz` (alive), `/readyz` (200 or 503 with each check; 503 with the check `readiness` when
+ * working them out failed) and `/metrics` (Prometheus). The probes answer anyone; with `access`,
+ * `/metrics` and the checks' findings only whom it allows.
  */
 export function registerOperationsRoutes(
   app: FastifyInstance,
@@ -42,7 +43,12 @@ export function registerOperationsRoutes(
 ): void {
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (req, reply) => {
-    const r = await readiness();
+    // A check that throws (a database gone bad under a count) makes the service not ready, with
+    // what failed, rather than a 500 a probe reads as the probe's own failure.
+    const r = await readiness().catch((err: unknown): Readiness => ({
+      ready: false,
+      checks: { readiness: `failed: ${err instanceof Error ? err.message : String(err)}` },
+    }));
     const checks =
       !access || access.mayRead(req)
         ? r.checks

@@ -106,3 +106,37 @@ describe("router - /readyz and /metrics say agencies' names only to its readers"
     expect((await get('/healthz')).json()).toEqual({ status: 'ok' });
   });
 });
+
+describe('router - /readyz when working out its checks fails', () => {
+  let failing: FastifyInstance;
+  beforeAll(async () => {
+    failing = Fastify();
+    installErrorEnvelope(failing, { realm: 'alert-hub coordinators' });
+    registerOperationsRoutes(
+      failing,
+      () => Promise.reject(new Error(`SQLITE_IOERR: disk I/O error under ${AGENCY}`)),
+      new Registry(),
+      routerOperationsAccess(() => tokens),
+    );
+    await failing.ready();
+  });
+  afterAll(() => failing.close());
+
+  it('answers 503 not ready (not 500), with what failed only to a reader', async () => {
+    const anonymous = await failing.inject({ url: '/readyz' });
+    expect(anonymous.statusCode).toBe(503);
+    expect(anonymous.json()).toEqual({
+      status: 'not ready',
+      checks: { readiness: READINESS_WITHHELD },
+    });
+    const read = await failing.inject({
+      url: '/readyz',
+      headers: { authorization: `Bearer ${reader.token}` },
+    });
+    expect(read.statusCode).toBe(503);
+    expect(read.json()).toEqual({
+      status: 'not ready',
+      checks: { readiness: `failed: SQLITE_IOERR: disk I/O error under ${AGENCY}` },
+    });
+  });
+});
