@@ -177,6 +177,7 @@ export async function buildVectors() {
   const { schema: _s1, ...headerNoSchema } = headerOf(alert, sgKid);
   const versionText = b64(JSON.parse(JSON.stringify(alert).replace('"version":1,', '"version":"1",')));
   add('version-string-without-schema', 'The payload\'s version is the string "1" under a header without "schema": steps 19 and 20 pass, the schema step refuses it.', encodeEnvelope({ payload: versionText, signatures: [resign(sg, headerNoSchema, versionText)] }), refused('ERR_SCHEMA_INVALID'));
+  add('version-string-schema-null', 'The payload\'s version is the string "1" under a header whose "schema" is null: no schema is registered, and only a header without "schema" passes step 20 (null is not absent).', encodeEnvelope({ payload: versionText, signatures: [resign(sg, { ...headerNoSchema, schema: null }, versionText)] }), refused('ERR_ENVELOPE_HEADER_MISMATCH'));
   const invalid = { ...alert, handling: 'TLP:PURPLE' };
   add('schema-invalid', 'A validly signed alert its schema refuses (handling TLP:PURPLE).', signed(invalid), refused('ERR_SCHEMA_INVALID'));
   const v9 = { ...alert, version: 9 };
@@ -241,6 +242,13 @@ export async function buildVectors() {
   };
   add('msgpack-non-ascii-payload', 'The payload str ends with "é" (UTF-8 c3 a9), and the signer signed those two bytes: a byte outside ASCII in a str is refused while decoding.', rawPayload(Buffer.concat([Buffer.from(origin.payload), Buffer.from('é')])), refused('ERR_ENVELOPE_MALFORMED'));
   add('msgpack-invalid-utf8-payload', "The payload str ends with the byte 0xff (not UTF-8), under valid-origin's signature: refused while decoding, not at the signature.", rawPayload(Buffer.concat([Buffer.from(origin.payload), Buffer.from([0xff])]), sig0.signature), refused('ERR_ENVELOPE_MALFORMED'));
+  // ---- identifier-corpus findings of session 38: overlong UTF-8 in a short str (protocol.md §4.1) ----
+  /** `t` with its first character (ASCII) written as the overlong two-byte form C0|c>>6, 80|c&3f. */
+  const overlong = (t) => Buffer.concat([Buffer.from([0xc0 | (t.charCodeAt(0) >> 6), 0x80 | (t.charCodeAt(0) & 0x3f)]), Buffer.from(t.slice(1))]);
+  const overlongSignature = overlong(sig0.signature);
+  add('msgpack-overlong-utf8-signature', `valid-origin with the signature's first character "${sig0.signature[0]}" written as the overlong UTF-8 pair ${overlongSignature.subarray(0, 2).toString('hex')} (str 8 of ${overlongSignature.length} bytes): not UTF-8, and not ASCII, so refused while decoding, though a lenient decoder reads the same signature.`, Buffer.concat([Buffer.from([0x82]), encode('payload'), encode(origin.payload), encode('signatures'), Buffer.from([0x91, 0x82]), encode('protected'), encode(sig0.protected), encode('signature'), Buffer.from([0xd9, overlongSignature.length]), overlongSignature]), refused('ERR_ENVELOPE_MALFORMED'));
+  const overlongKey = overlong('payload');
+  add('msgpack-overlong-utf8-key', `valid-origin with the key "payload" written with its "p" as the overlong UTF-8 pair ${overlongKey.subarray(0, 2).toString('hex')}: refused while decoding, as a key.`, Buffer.concat([Buffer.from([0x82, 0xa0 | overlongKey.length]), overlongKey, encode(origin.payload), encode('signatures'), encode(origin.signatures)]), refused('ERR_ENVELOPE_MALFORMED'));
   const member = (token) => `{"count":${token},${text.slice(1)}`;
   add('json-integer-beyond-2^53', 'The payload has "count":9007199254740993, an integer token beyond 2^53 - 1.', signed(alert, {}, member('9007199254740993')), refused('ERR_PAYLOAD_MALFORMED'));
   add('json-integer-2^53-minus-1', 'The payload has "count":9007199254740991: it parses, and the schema then refuses the member.', signed(alert, {}, member('9007199254740991')), refused('ERR_SCHEMA_INVALID'));

@@ -37,6 +37,39 @@ const decoder = new Decoder({
   maxMapLength: 4,
   maxExtLength: 0,
 });
+refuseNonAsciiStrBytes(decoder);
+
+/** The one refusal of a str byte outside ASCII, wherever it is found. */
+const nonAscii = () => new EnvelopeMalformedError('envelope string holds a byte outside ASCII');
+
+/**
+ * Every string of a valid envelope is ASCII (a member name or base64url), so a str (key or value)
+ * holding a byte from 0x80 to 0xFF is refused on its bytes, before they are decoded. Checking the
+ * decoded text is not enough: @msgpack/msgpack 3.1 decodes a str of up to 200 bytes with its own
+ * UTF-8 decoder, which reads an overlong form (`C1 98`, `E0 81 98`) or a lead byte without its
+ * continuation as an ASCII character, where Python's msgpack refuses the str; two parsers would
+ * read the same copy differently. The decoder has no public hook for a str's bytes, so its
+ * `decodeUtf8String` (through which every str, key or value, is read) is wrapped here; if a later
+ * version of the library renames it, this throws at load rather than checking nothing
+ * (`packages/core/test/parser-differentials.test.ts` holds the overlong vectors).
+ */
+function refuseNonAsciiStrBytes(d: Decoder): void {
+  const inner = d as unknown as {
+    bytes: Uint8Array;
+    pos: number;
+    decodeUtf8String: (byteLength: number, headerOffset: number) => string;
+  };
+  const decodeUtf8String = inner.decodeUtf8String;
+  if (typeof decodeUtf8String !== 'function')
+    throw new Error('@msgpack/msgpack has no Decoder#decodeUtf8String: str bytes go unchecked');
+  inner.decodeUtf8String = function (this: typeof inner, byteLength, headerOffset) {
+    const start = this.pos + headerOffset;
+    // A truncated str is the library's to refuse; only the bytes present are read.
+    const end = Math.min(start + byteLength, this.bytes.byteLength);
+    for (let i = start; i < end; i++) if (this.bytes[i]! > 0x7f) throw nonAscii();
+    return decodeUtf8String.call(this, byteLength, headerOffset);
+  };
+}
 
 /**
  * Encodes an envelope for NATS: the General JWS object as a msgpack map
@@ -194,6 +227,7 @@ export function decodeEnvelope(
   try {
     value = decoder.decode(bytes);
   } catch (cause) {
+    if (cause instanceof EnvelopeMalformedError) throw cause;
     throw new EnvelopeMalformedError(`not a msgpack envelope: ${(cause as Error).message}`, {
       cause,
     });
@@ -246,10 +280,8 @@ export function decodeEnvelope(
     return { protected: p, header: { leaf, path }, signature };
   });
   if (keysRead !== expectedKeys) throw new EnvelopeMalformedError('envelope map names a key twice');
-  // Every string of a valid envelope is a member name or base64url: ASCII. Another byte is
-  // refused here, whatever it is: msgpack decoders read invalid UTF-8 differently (this one
-  // keeps a short string's bytes as Latin-1 characters and replaces them with U+FFFD in a long
-  // one; Python's refuses it), and the signing input would take them as Latin-1.
+  // Refused on their bytes while decoding (refuseNonAsciiStrBytes); checked again on the text,
+  // which costs little and holds should the library read a str some other way.
   const strings = [
     payload,
     ...sigs.flatMap((s) => [
@@ -258,8 +290,7 @@ export function decodeEnvelope(
       ...(s.header ? [s.header.leaf, s.header.path] : []),
     ]),
   ];
-  if (strings.some((s) => NON_ASCII.test(s)))
-    throw new EnvelopeMalformedError('envelope string holds a byte outside ASCII');
+  if (strings.some((s) => NON_ASCII.test(s))) throw nonAscii();
   return { payload, signatures: sigs };
 }
 

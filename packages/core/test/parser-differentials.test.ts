@@ -163,7 +163,11 @@ describe('parser differentials - the envelope', () => {
       h.writeUInt32BE(bytes.length, 1);
       return Buffer.concat([h, bytes]);
     };
-    const envelope = (payload: Buffer, protectedB64 = Buffer.from(sig.protected)) =>
+    const envelope = (
+      payload: Buffer,
+      protectedB64 = Buffer.from(sig.protected),
+      signature = Buffer.from(sig.signature),
+    ) =>
       Buffer.concat([
         Uint8Array.of(0x82),
         enc.encode('payload'),
@@ -173,7 +177,7 @@ describe('parser differentials - the envelope', () => {
         enc.encode('protected'),
         str(protectedB64),
         enc.encode('signature'),
-        enc.encode(sig.signature),
+        str(signature),
       ]);
     const p = Buffer.from(jws.payload);
     expect(decodeEnvelope(envelope(p))).toEqual(jws);
@@ -189,6 +193,26 @@ describe('parser differentials - the envelope', () => {
     expect(() =>
       decodeEnvelope(envelope(p, Buffer.concat([Buffer.from(sig.protected), Buffer.from('ß')]))),
     ).toThrow(expect.objectContaining({ code: ErrorCode.EnvelopeMalformed }));
+    // A str of up to 200 bytes, which @msgpack/msgpack decodes with its own lenient decoder: an
+    // overlong form of an ASCII character, or a lead byte whose continuation is missing, reads as
+    // ASCII there (Python's msgpack refuses the str), so it is refused on its bytes.
+    const h = sig.signature.charCodeAt(0);
+    const rest = Buffer.from(sig.signature.slice(1));
+    expect(decodeEnvelope(envelope(p, undefined, Buffer.from(sig.signature)))).toEqual(jws);
+    for (const first of [
+      Uint8Array.of(0xc0 | (h >> 6), 0x80 | (h & 0x3f)), // overlong, two bytes
+      Uint8Array.of(0xe0, 0x80 | (h >> 6), 0x80 | (h & 0x3f)), // overlong, three bytes
+      Uint8Array.of(0xc3, h), // a lead byte, then an ASCII byte
+    ])
+      expect(
+        () => decodeEnvelope(envelope(p, undefined, Buffer.concat([first, rest]))),
+        `${first}`,
+      ).toThrow(
+        expect.objectContaining({
+          code: ErrorCode.EnvelopeMalformed,
+          message: 'envelope string holds a byte outside ASCII',
+        }),
+      );
   });
 });
 
