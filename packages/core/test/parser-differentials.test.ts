@@ -206,7 +206,7 @@ describe('parser differentials - the envelope', () => {
     ])
       expect(
         () => decodeEnvelope(envelope(p, undefined, Buffer.concat([first, rest]))),
-        `${first}`,
+        Buffer.from(first).toString('hex'),
       ).toThrow(
         expect.objectContaining({
           code: ErrorCode.EnvelopeMalformed,
