@@ -63,7 +63,11 @@ const witnesses = AGENCIES.map((a) => ({
 /** The routers' metrics reader: what `/readyz` found is said to it (docs/operations.md). */
 const prometheus = createToken();
 
-function startHubRouter(dataDir = routerDir, auditLog = 'hub'): Promise<Router> {
+function startHubRouter(
+  dataDir = routerDir,
+  auditLog = 'hub',
+  settings: Record<string, unknown> = {},
+): Promise<Router> {
   return startRouter(
     routerConfig(
       {},
@@ -78,6 +82,7 @@ function startHubRouter(dataDir = routerDir, auditLog = 'hub'): Promise<Router> 
         checkpointIntervalMs: 200,
         auditLog,
         metricsReaders: [{ name: 'prometheus', tokenSha256: prometheus.sha256 }],
+        ...settings,
       }),
     ),
     { log },
@@ -139,9 +144,12 @@ function appendForged(
  * A router of its own (log `name`, in `router-<name>`), once it routed an alert and signed a
  * first checkpoint; and its audit database.
  */
-async function checkpointedRouter(name: string): Promise<{ r: Router; file: string }> {
+async function checkpointedRouter(
+  name: string,
+  settings: Record<string, unknown> = {},
+): Promise<{ r: Router; file: string }> {
   const dir = join(fx.dir, `router-${name}`);
-  const r = await startHubRouter(dir, name);
+  const r = await startHubRouter(dir, name, settings);
   await routeSome(1);
   await eventually(() => r.audit.latest, 20_000, 'a first checkpoint');
   return { r, file: join(dir, 'audit.db') };
@@ -716,7 +724,7 @@ describe('transparency log - an insider with the database is caught by verify ag
     expect(few.stdout).toContain('NOT VERIFIED (the anchor)');
     expect(few.stdout).not.toContain('TAMPERED');
   }, 120_000);
-  it('verify pins the log, and refuses an old anchor with entries after it (whoever serves the anchor chooses which)', async () => {
+  it('verify pins the log, and refuses an old anchor, with entries after it or not (whoever serves the anchor chooses which)', async () => {
     // The early anchor: 5 alerts witnessed, 10 more routed after it.
     const { db, file } = copyDb();
     const opts = { anchor: earlyAnchor, hubKey, witnesses, minWitnesses: 2 };
@@ -731,16 +739,16 @@ describe('transparency log - an insider with the database is caught by verify ag
       now: cosignedAt + 3_600_000,
     });
     expect(codes(anHourOn)).toEqual(['ERR_ANCHOR_STALE']);
-    // No entry after it: an idle hub's last anchor stays good however old.
-    const idle = copyDb(rollbackCopy);
-    const idleAnchor = verifyAuditLog(idle.db, {
-      ...opts,
-      maxAnchorAgeSeconds: 900,
-      now: cosignedAt + 3_600_000,
-    });
-    idle.db.close();
+    // A copy of the log as it was when the anchor was witnessed (a backup put back, or the log
+    // cut there), with that anchor: nothing follows it, and an hour on it is refused all the
+    // same (a running router has its anchor cosigned anew every auditAnchorRefreshMs).
+    const cut = copyDb(rollbackCopy);
+    const oldCopy = (now: number) =>
+      verifyAuditLog(cut.db, { ...opts, maxAnchorAgeSeconds: 900, now });
     // (The copy was made as the anchor was witnessed: a receipt landing in between follows it.)
-    expect(idleAnchor.ok).toBe(idleAnchor.unwitnessed === 0);
+    expect(oldCopy(cosignedAt + 60_000).ok).toBe(true);
+    expect(codes(oldCopy(cosignedAt + 3_600_000))).toEqual(['ERR_ANCHOR_STALE']);
+    cut.db.close();
     expect(codes(verifyAuditLog(db, { ...opts, origin: 'alert-hub/audit/other' }))).toEqual([
       'ERR_ANCHOR_WRONG_LOG',
     ]);
@@ -767,6 +775,47 @@ describe('transparency log - an insider with the database is caught by verify ag
       ['--max-anchor-age', '15'],
     ])
       expect((await hubctl([...args, ...bad])).code, bad.join(' ')).toBe(2);
+  }, 60_000);
+  it('an idle log: the router publishes its latest checkpoint again every auditAnchorRefreshMs, and the witnesses cosign it anew, so its anchor stays current', async () => {
+    const { r, file } = await checkpointedRouter('idle', { auditAnchorRefreshMs: 1000 });
+    try {
+      const origin = 'alert-hub/audit/idle';
+      const cosigned = () => {
+        const db = openDatabase(file, { readonly: true });
+        try {
+          return verifyAuditLog(db, {
+            anchor: r.audit.latest!,
+            hubKey,
+            witnesses,
+            minWitnesses: AGENCIES.length,
+            origin,
+          });
+        } finally {
+          db.close();
+        }
+      };
+      // Receipts may still extend the log at first: wait for one checkpoint cosigned by every
+      // witness twice, the second time at least a second later.
+      let seen: AuditVerification | undefined;
+      const again = await eventually(
+        () => {
+          const v = cosigned();
+          if (!v.ok) return undefined;
+          const before = seen;
+          seen = v;
+          return before?.anchor?.size === v.anchor!.size &&
+            Date.parse(v.anchor!.cosignedAt) > Date.parse(before.anchor.cosignedAt)
+            ? { before, v }
+            : undefined;
+        },
+        20_000,
+        'the same checkpoint cosigned anew by every witness',
+      );
+      expect(again.v.anchor!.root).toBe(again.before.anchor!.root);
+      expect(again.v.entries).toBe(again.v.anchor!.size);
+    } finally {
+      await r.close();
+    }
   }, 60_000);
   it("hubctl audit verify --hub-key takes the router's JWKS file: its one key, or of several the one that signed the anchor; none is refused naming the kids", async () => {
     const anchorFile = join(fx.dir, 'anchor-jwks.txt');

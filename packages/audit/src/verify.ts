@@ -76,10 +76,11 @@ export interface VerifyOptions {
    */
   readonly origin?: string;
   /**
-   * With entries after the anchor, how long ago (seconds before `now`) its witnesses may have
-   * cosigned it: the one who serves the anchor chooses which, and an old one leaves a history
-   * rewritten after it merely unwitnessed. The time is the latest by which `minWitnesses` had
-   * cosigned (their cosignatures' own timestamps, which the server cannot forge).
+   * How long ago (seconds before `now`) the anchor's witnesses may have cosigned it, whatever
+   * follows it: the one who serves the anchor chooses which, and an old one leaves a history
+   * rewritten after it merely unwitnessed, or an old copy cut at it verified. The time is the
+   * latest by which `minWitnesses` had cosigned (their cosignatures' own timestamps, which the
+   * server cannot forge).
    */
   readonly maxAnchorAgeSeconds?: number;
   /** The current time (ms since the epoch), for `maxAnchorAgeSeconds`. */
@@ -345,11 +346,14 @@ function verifyNow(db: SqliteDatabase, o: VerifyOptions): AuditVerification {
       message: `the file holds two checkpoints of ${forked} entries signed by the hub with different roots: the log forked`,
     });
   const unwitnessed = Math.max(0, entries - (target?.size ?? 0));
-  const age = 'cosignedAt' in anchor && unwitnessed > 0 ? anchorTooOld(o, anchor) : undefined;
+  // However many entries follow it: an old anchor with a copy of its own time (a backup put
+  // back, the log cut there) would verify otherwise. A running router has its witnesses cosign
+  // its latest checkpoint anew when idle (auditAnchorRefreshMs), so a current anchor is recent.
+  const age = 'cosignedAt' in anchor ? anchorTooOld(o, anchor) : undefined;
   if (age !== undefined)
     problems.push({
       code: VerifyProblem.AnchorStale,
-      message: `${unwitnessed} entries follow an anchor its witnesses cosigned ${Math.round(age)} s ago (at most ${o.maxAnchorAgeSeconds} s allowed): take a current one (its size at least that of the checkpoint an agency's gateway serves); of a router that no longer publishes checkpoints (stopped, failed closed), the last one is current: --max-anchor-age any`,
+      message: `the anchor's witnesses cosigned it ${Math.round(age)} s ago (at most ${o.maxAnchorAgeSeconds} s allowed; ${unwitnessed} entries follow it): a running router's witnesses cosign its latest checkpoint anew at least every auditAnchorRefreshMs (5 minutes by default), so take a current one; for a copy verified later, or the log of a router that no longer publishes checkpoints (stopped, failed closed), --max-anchor-age any with an anchor of its time, its size at least that of the checkpoint an agency's gateway serves`,
     });
   const witnessed = target && problems.length === 0 ? target.size : 0;
   return {

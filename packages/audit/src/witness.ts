@@ -56,7 +56,7 @@ export type WitnessOutcome =
       /** Nothing of this log was in the witness's store: cosigned on trust (first use). */
       readonly first: boolean;
     }
-  /** Not newer than what the witness cosigned, and consistent with it. */
+  /** Older than what the witness cosigned (a late arrival, a rollback): not cosigned. */
   | { readonly kind: 'stale'; readonly checkpoint: Checkpoint }
   /** Not verifiable yet (no proof from the witness's size): not cosigned, nothing concluded. */
   | { readonly kind: 'unverifiable'; readonly checkpoint: Checkpoint; readonly reason: string }
@@ -145,32 +145,33 @@ export class Witness {
       if (checkpoint.size === last.size) {
         if (!checkpoint.root.equals(lastRoot))
           return evidence(`two different roots signed for tree size ${checkpoint.size}`);
-        return { kind: 'stale', checkpoint };
-      }
-      if (checkpoint.size < last.size) {
+        // The checkpoint it cosigned, published again (an idle log): cosigned anew, with the
+        // current time, so that an idle log's anchor stays current (protocol.md §8.4).
+      } else if (checkpoint.size < last.size) {
         // An older checkpoint arriving late (two routers sharing a log) or a rollback: without a
         // proof it is not cosigned; the next newer checkpoint must still extend what we cosigned.
         return { kind: 'stale', checkpoint };
-      }
-      const p = msg.proofs.find((x) => x.from === last.size);
-      if (!p)
-        return {
-          kind: 'unverifiable',
-          checkpoint,
-          reason: `checkpoint ${checkpoint.size} carries no consistency proof from ${last.size}, the size this witness cosigned`,
-        };
-      try {
-        verifyConsistency(
-          last.size,
-          checkpoint.size,
-          lastRoot,
-          checkpoint.root,
-          p.proof.map((h) => Buffer.from(h, 'base64')),
-        );
-      } catch (err) {
-        return evidence(
-          `checkpoint ${checkpoint.size} is not an extension of checkpoint ${last.size}: ${(err as Error).message}${err instanceof ProofError ? ` (${err.code})` : ''}`,
-        );
+      } else {
+        const p = msg.proofs.find((x) => x.from === last.size);
+        if (!p)
+          return {
+            kind: 'unverifiable',
+            checkpoint,
+            reason: `checkpoint ${checkpoint.size} carries no consistency proof from ${last.size}, the size this witness cosigned`,
+          };
+        try {
+          verifyConsistency(
+            last.size,
+            checkpoint.size,
+            lastRoot,
+            checkpoint.root,
+            p.proof.map((h) => Buffer.from(h, 'base64')),
+          );
+        } catch (err) {
+          return evidence(
+            `checkpoint ${checkpoint.size} is not an extension of checkpoint ${last.size}: ${(err as Error).message}${err instanceof ProofError ? ` (${err.code})` : ''}`,
+          );
+        }
       }
     }
     const timestamp = Math.floor(this.#now().getTime() / 1000);

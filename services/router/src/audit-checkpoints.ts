@@ -125,6 +125,12 @@ export interface CheckpointerDeps {
    * ever unwitnessed, whatever keeps checkpoints from NATS.
    */
   readonly unpublishedMaxMs: number;
+  /**
+   * With nothing new to sign for this long since the last publication, the latest checkpoint is
+   * published again (the same note), so that the witnesses cosign it anew with a current
+   * timestamp and the anchor of an idle log stays within `hubctl audit verify --max-anchor-age`.
+   */
+  readonly anchorRefreshMs: number;
   /** Called when a checkpoint was published (routing paused for want of one may resume). */
   readonly onPublished?: () => void;
   /** Called when a failed publish finds routing paused (the pull under way should end). */
@@ -145,6 +151,10 @@ export class AuditCheckpointer {
   /** The tree size each witness last cosigned. */
   readonly #witnessSizes = new Map<string, number>();
   #latest: { checkpoint: Checkpoint; note: string } | undefined;
+  /** The latest checkpoint as the hub signed it (no cosignature), to publish again when idle. */
+  #signedLatest: { checkpoint: Checkpoint; note: string } | undefined;
+  /** When a checkpoint was last published (ms since the epoch). */
+  #publishedAt = 0;
   #failed: string | undefined;
   readonly #subs: Subscription[] = [];
   /** The checkpoint being made, if one is. */
@@ -418,7 +428,13 @@ export class AuditCheckpointer {
   /** A new latest checkpoint: its note carries no cosignature yet, every agency's budget is new. */
   #setLatest(latest: { checkpoint: Checkpoint; note: string }): void {
     this.#latest = latest;
+    this.#signedLatest = latest;
     this.#anchored.clear();
+    this.#newBudgets();
+  }
+
+  /** Every agency's cosignature budget starts again (a checkpoint published, or published anew). */
+  #newBudgets(): void {
     this.#spent.clear();
     this.#warned.clear();
   }
@@ -509,10 +525,17 @@ export class AuditCheckpointer {
       throw err;
     }
     // Nothing new to sign: the last one signed goes out again if it has not yet (the log does
-    // not sign one size twice).
+    // not sign one size twice), or, once the log has been idle for anchorRefreshMs, the latest
+    // published one, for the witnesses to cosign anew (their lines then replace the older ones).
     signed ??= this.#unpublished;
+    const now = Date.now();
+    const refresh =
+      !signed &&
+      this.#signedLatest !== undefined &&
+      now - this.#publishedAt >= this.#d.anchorRefreshMs;
+    if (refresh) signed = this.#signedLatest;
     if (!signed) return;
-    this.#unpublished = signed;
+    if (!refresh) this.#unpublished = signed;
     const { checkpoint, note } = signed;
     // One proof per size a witness last cosigned, those most witnesses share first (then the
     // newest), as many as a witness reads: MAX_CHECKPOINT_PROOFS, and the message within
@@ -537,10 +560,13 @@ export class AuditCheckpointer {
     const msg: CheckpointMessage = { checkpoint: note, proofs };
     try {
       await this.#d.js.publish(auditCheckpointSubject(this.#d.log), JSON.stringify(msg), {
-        msgID: checkpointMsgId(this.origin, checkpoint),
+        // Published anew: another message than the first publication (not a duplicate of it).
+        msgID: `${checkpointMsgId(this.origin, checkpoint)}${refresh ? `:${now}` : ''}`,
         timeout: this.#d.publishTimeoutMs,
       });
     } catch (err) {
+      // The same checkpoint out before: nothing waits on this one (a later tick tries again).
+      if (refresh) throw err;
       this.#failingSince ??= Date.now();
       if (this.paused) {
         this.#d.logger.error(
@@ -550,6 +576,15 @@ export class AuditCheckpointer {
         this.#d.onPaused?.();
       }
       throw err;
+    }
+    this.#publishedAt = now;
+    if (refresh) {
+      this.#newBudgets();
+      this.#d.logger.debug(
+        { auditSize: checkpoint.size },
+        'audit checkpoint published again for the witnesses to cosign anew',
+      );
+      return;
     }
     // Out: witnesses can cosign it, and agencies get proofs against it (never against one that
     // never left the router).

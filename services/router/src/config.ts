@@ -174,6 +174,12 @@ export interface RouterConfig {
    * the checkpoints) the router takes no new inbound message until one is published.
    */
   readonly auditUnpublishedMaxMs: number;
+  /**
+   * An idle log's latest checkpoint is published again this often, for the witnesses to cosign it
+   * anew: `hubctl audit verify` refuses an anchor older than `--max-anchor-age` (15 minutes by
+   * default) whatever follows it, and an idle hub's anchor must stay current.
+   */
+  readonly auditAnchorRefreshMs: number;
 }
 
 /** Inclusion-proof requests an agency may send per second by default. */
@@ -337,6 +343,8 @@ const schema = {
     auditLog: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$', default: 'hub' },
     auditTransparency: { type: 'boolean', default: true },
     auditUnpublishedMaxMs: { type: 'integer', minimum: 1000, default: 60_000 },
+    // At most 10 minutes, under the 15 minutes `hubctl audit verify` allows an anchor by default.
+    auditAnchorRefreshMs: { type: 'integer', minimum: 1000, maximum: 600_000, default: 300_000 },
     auditProofRequestsPerSecond: {
       type: 'integer',
       minimum: 1,

@@ -360,6 +360,7 @@ async function start(
     checkpointIntervalMs: config.checkpointIntervalMs,
     proofRequestsPerSecond: config.auditProofRequestsPerSecond,
     unpublishedMaxMs: config.auditUnpublishedMaxMs,
+    anchorRefreshMs: config.auditAnchorRefreshMs,
     onPublished: () => running.loop?.wake(),
     onPaused: () => running.loop?.interrupt(),
     onFailure: failClosed,

@@ -301,7 +301,7 @@ export function registerAudit(program: Command): void {
     )
     .option(
       '--max-anchor-age <age>',
-      "with entries after the anchor, how long ago its witnesses may have cosigned it (30s, 15m, 2h, 7d; 'any' for a copy verified later): whoever serves the anchor chooses which, and an old one leaves a history rewritten after it merely unwitnessed",
+      "how long ago the anchor's witnesses may have cosigned it (30s, 15m, 2h, 7d; 'any' for a copy verified later): whoever serves the anchor chooses which, and an old one leaves a history rewritten after it merely unwitnessed, or verifies an old copy; a running router has it cosigned anew every auditAnchorRefreshMs",
       anchorAge,
       15 * 60,
     )
