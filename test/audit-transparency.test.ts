@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify as toYaml } from 'yaml';
@@ -7,6 +7,7 @@ import {
   AuditAppender,
   AuditEvent,
   MerkleTree,
+  cosignCheckpoint,
   formatCheckpoint,
   hashRecord,
   parseCheckpoint,
@@ -845,6 +846,87 @@ describe('transparency log - an insider with the database is caught by verify ag
 });
 
 describe('transparency log - the operator with the hub key and the database', () => {
+  it("cannot make witnesses of its own: agencies it adds to the trust store and cosigns with count toward no coordinator's witness set, and without one the default k grows with them", async () => {
+    // The coordinator's witness set, written once from the trust store and checked with the
+    // agencies (each kid), then kept: the hub's trust store is the operators'.
+    const listed = await hubctl(['audit', 'witnesses', '--trust', fx.trustDir]);
+    expect(listed.code, listed.stderr).toBe(0);
+    const set = JSON.parse(listed.stdout) as { witnesses: { agency: string; kid: string }[] };
+    expect(set.witnesses.map((w) => [w.agency, w.kid])).toEqual(
+      [...AGENCIES].sort().map((a) => [a, fx.keys[a]!.kid]),
+    );
+    const setFile = join(fx.dir, 'witness-set.json');
+    writeFileSync(setFile, listed.stdout);
+    // The operator adds two agencies of its own to a copy of the trust store (as `hubctl keys
+    // generate` and `agency add` would, no agreement, no gateway) and cosigns with their keys a
+    // checkpoint the hub key signed: here the real anchor's, its witnesses' lines dropped.
+    const certs = join(fx.dir, 'sybil-certs');
+    cpSync(fx.certsDir, certs, { recursive: true });
+    const sybils = ['TV-CUSTOMS', 'NR-FWS'];
+    const signers = [];
+    for (const agency of sybils) {
+      const made = await hubctl([
+        'keys',
+        'generate',
+        '--agency',
+        agency,
+        '--certs',
+        certs,
+        '--json',
+      ]);
+      expect(made.code, made.stderr).toBe(0);
+      const { privateFile } = JSON.parse(made.stdout) as { privateFile: string };
+      const jwk = JSON.parse(readFileSync(privateFile, 'utf8')) as Parameters<
+        typeof importSigningKey
+      >[0];
+      const key = importSigningKey(jwk, agency);
+      signers.push({
+        name: witnessName(agency),
+        privateKey: key.privateKey,
+        publicKey: Buffer.from(key.publicJwk.x, 'base64url'),
+      });
+    }
+    const note = parseNote(anchor);
+    const hubLine = note.signatures.find((l) => l.name === 'alert-hub/audit/hub')!.line;
+    const now = Math.floor(Date.now() / 1000);
+    const forged = `${note.text}\n${[hubLine, ...signers.map((w) => cosignCheckpoint(note.text, w, now))].map((l) => `${l}\n`).join('')}`;
+    const forgedFile = join(fx.dir, 'sybil-anchor.txt');
+    writeFileSync(forgedFile, forged);
+    const args = [
+      ...auditVerifyArgs({ ...fx, trustDir: join(certs, 'trust') }, auditDb, forgedFile),
+      '--max-anchor-age',
+      'any',
+    ];
+    // k = 2 named: the two it made suffice against its own trust store; this is what the
+    // default of more than half (3 of 5 here) and a witness set are for.
+    const named = await hubctl([...args, '--witnesses', '2']);
+    expect(named.code, named.stdout).toBe(0);
+    expect(named.stdout).toContain('pin them with --witness-set');
+    const byDefault = await hubctl(args);
+    expect(byDefault.code).toBe(1);
+    expect(byDefault.stdout).toContain('NOT VERIFIED (the anchor)');
+    expect(byDefault.stdout).toMatch(/cosigned by 2 known witness\(es\) .*; 3 required/);
+    const pinned = await hubctl([...args, '--witness-set', setFile, '--witnesses', '2']);
+    expect(pinned.code).toBe(1);
+    expect(pinned.stdout).toContain('cosigned by 0 known witness(es)');
+    // The real anchor against the set: verified, with who of the set did not cosign.
+    writeFileSync(forgedFile, anchor);
+    const real = await hubctl([...args, '--witness-set', setFile, '--json']);
+    expect(real.code, real.stdout).toBe(0);
+    expect(JSON.parse(real.stdout)).toMatchObject({
+      ok: true,
+      minWitnesses: 2,
+      witnessSet: setFile,
+      notCosignedBy: [],
+    });
+    // A set whose key was changed by hand is refused, not counted.
+    const tampered = JSON.parse(listed.stdout) as { witnesses: { x: string }[] };
+    tampered.witnesses[0]!.x = signers[0]!.publicKey.toString('base64url');
+    writeFileSync(setFile, JSON.stringify(tampered));
+    const refused = await hubctl([...args, '--witness-set', setFile]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('"kid" is not the thumbprint of its key');
+  }, 60_000);
   it('cannot rewrite witnessed history: verify fails, and every witness refuses the forged checkpoint and keeps the evidence', async () => {
     const { db } = copyDb();
     // Rewrite: change an old entry, recompute the leaves, sign the new head with the real hub key.

@@ -1,7 +1,14 @@
 import { existsSync } from 'node:fs';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { readFileSync } from 'node:fs';
-import { auditOrigin, type TrustStore } from '@alert-hub/core';
+import {
+  AGENCY_ID_FORM,
+  auditOrigin,
+  isJsonObject,
+  jwkThumbprint,
+  parseJsonText,
+  type TrustStore,
+} from '@alert-hub/core';
 import { HubctlError, HubctlErrorCode, UsageError } from '../errors.js';
 import { reading, readingDatabase } from '../files.js';
 import {
@@ -110,6 +117,59 @@ function rawPublicKey(spec: string, jwk: { crv?: unknown; x?: unknown }): Buffer
       `--hub-key ${spec}: not an Ed25519 public JWK`,
     );
   return raw;
+}
+
+/** One witness key a coordinator counts: the agency, its key's RFC 7638 thumbprint, the key. */
+interface PinnedWitness {
+  readonly agency: string;
+  readonly kid: string;
+  readonly x: string;
+}
+
+/** The witness keys of a trust store's agencies (Ed25519 only: a cosignature is Ed25519). */
+function trustWitnesses(trust: TrustStore): PinnedWitness[] {
+  return trust.agencies.flatMap((agency) =>
+    trust
+      .keysOf(agency, 'agency')
+      .filter((k) => k.alg === 'EdDSA')
+      .map((k) => ({ agency, kid: k.kid, x: k.jwk.x })),
+  );
+}
+
+/**
+ * A coordinator's witness set (`hubctl audit witnesses` writes one): exactly
+ * `{"witnesses": [{"agency", "kid", "x"}, ...]}`, each kid the thumbprint of its Ed25519 key, so
+ * a key changed by hand is refused rather than counted.
+ */
+function readWitnessSet(file: string): PinnedWitness[] {
+  const bad = (why: string) =>
+    new HubctlError(HubctlErrorCode.InputInvalid, `--witness-set ${file}: ${why}`);
+  let v: unknown;
+  try {
+    v = parseJsonText(reading(() => readFileSync(file, 'utf8'), file));
+  } catch (err) {
+    if (err instanceof HubctlError) throw err;
+    throw bad(`not strict JSON: ${(err as Error).message}`);
+  }
+  if (!isJsonObject(v) || Object.keys(v).join() !== 'witnesses' || !Array.isArray(v['witnesses']))
+    throw bad('must be exactly {"witnesses": [{"agency", "kid", "x"}, ...]}');
+  return (v['witnesses'] as unknown[]).map((w, i) => {
+    if (!isJsonObject(w) || Object.keys(w).sort().join() !== 'agency,kid,x')
+      throw bad(`witness ${i} must be exactly {"agency", "kid", "x"}`);
+    const { agency, kid, x } = w;
+    if (typeof agency !== 'string' || !AGENCY_ID_FORM.test(agency))
+      throw bad(`witness ${i}: "agency" must be an agency id`);
+    if (typeof x !== 'string' || !/^[A-Za-z0-9_-]{43}$/.test(x))
+      throw bad(`witness ${i} (${agency}): "x" must be an Ed25519 public key (base64url)`);
+    if (typeof kid !== 'string' || kid !== jwkThumbprint({ kty: 'OKP', crv: 'Ed25519', x }))
+      throw bad(`witness ${i} (${agency}): "kid" is not the thumbprint of its key`);
+    return { agency, kid, x };
+  });
+}
+
+/** More than half of the agencies: two disjoint groups cannot both reach it (no split view). */
+export function majorityOf(witnesses: readonly PinnedWitness[]): number {
+  return Math.floor(new Set(witnesses.map((w) => w.agency)).size / 2) + 1;
 }
 
 /** Whether `publicKey` signed the anchor as its log (the checkpoint's origin). */
@@ -276,15 +336,22 @@ export function registerAudit(program: Command): void {
       '--hub-key <kid|file>',
       "the hub's checkpoint key: a kid in the trust store (role router: `hubctl keys list --agency HUB` lists it; the key that signed the anchor, the newest after a rotation) or a public JWK or JWKS file (of several keys, the one that signed the anchor)",
     )
-    .addOption(trustOption('trust store with the witnesses (agencies) keys'))
+    .addOption(
+      trustOption(
+        "trust store: the hub's key by kid, and the witnesses' (agencies') keys unless --witness-set",
+      ),
+    )
+    .option(
+      '--witness-set <file>',
+      "the witnesses (agencies and keys) you count, as `hubctl audit witnesses` wrote them and you checked with the agencies: without it, every agency of the trust store, which the hub's operators keep",
+    )
     .option(
       '--witnesses <k>',
-      'distinct witnesses that must have cosigned the anchor',
+      'distinct witnesses that must have cosigned the anchor (default: more than half of the witness set, or of the trust store agencies)',
       (v) => {
         if (!/^[1-9][0-9]{0,3}$/.test(v)) throw new InvalidArgumentError('a positive integer');
         return Number(v);
       },
-      2,
     )
     .option(
       '--log <name>',
@@ -318,9 +385,10 @@ export function registerAudit(program: Command): void {
         anchor: string;
         hubKey: string;
         trust: string;
+        witnessSet?: string;
         log: string;
         maxAnchorAge: number;
-        witnesses: number;
+        witnesses?: number;
         token?: string;
         json?: boolean;
       }) => {
@@ -331,15 +399,13 @@ export function registerAudit(program: Command): void {
           const trust = openTrustStore(o.trust, loadSchemaRegistry(DEFAULT_SCHEMAS_DIR));
           const anchor = await readAnchor(o.anchor, o.token);
           const hubKey = readHubKey(o.hubKey, trust, anchor);
-          const witnesses = trust.agencies.flatMap((a) =>
-            trust
-              .keysOf(a, 'agency')
-              .filter((k) => k.alg === 'EdDSA')
-              .map((k) => ({
-                name: witnessName(a),
-                publicKey: Buffer.from(k.jwk.x, 'base64url'),
-              })),
-          );
+          const counted = o.witnessSet ? readWitnessSet(o.witnessSet) : trustWitnesses(trust);
+          const witnesses = counted.map((w) => ({
+            name: witnessName(w.agency),
+            publicKey: Buffer.from(w.x, 'base64url'),
+          }));
+          const minWitnesses = o.witnesses ?? majorityOf(counted);
+          const agencies = [...new Set(counted.map((w) => w.agency))];
           const files = o.db ?? [];
           if (files.length !== 1)
             throw new HubctlError(
@@ -347,7 +413,7 @@ export function registerAudit(program: Command): void {
               'verify one database at a time: an anchor belongs to one log',
             );
           const [db] = openAll(files, false);
-          inputs = { file: files[0]!, db: db!, anchor, hubKey, witnesses };
+          inputs = { file: files[0]!, db: db!, anchor, hubKey, witnesses, minWitnesses, agencies };
         } catch (err) {
           // The anchor's service refused or could not be reached: a failure, not wrong usage.
           if (
@@ -357,14 +423,14 @@ export function registerAudit(program: Command): void {
             throw err;
           throw new UsageError(err);
         }
-        const { file, db, anchor, hubKey, witnesses } = inputs;
+        const { file, db, anchor, hubKey, witnesses, minWitnesses, agencies } = inputs;
         let verified;
         try {
           verified = verifyAuditLog(db, {
             anchor,
             hubKey,
             witnesses,
-            minWitnesses: o.witnesses,
+            minWitnesses,
             origin: auditOrigin(o.log),
             maxAnchorAgeSeconds: o.maxAnchorAge,
           });
@@ -384,8 +450,18 @@ export function registerAudit(program: Command): void {
             ],
           };
         }
-        const r = { db: file, ...verified };
-        const a = r.anchor;
+        const a = verified.anchor;
+        // Who of the counted witnesses did not cosign: the split view a coordinator looks for.
+        const missing = a
+          ? agencies.filter((x) => !a.witnesses.includes(witnessName(x)))
+          : undefined;
+        const r = {
+          db: file,
+          ...verified,
+          minWitnesses,
+          witnessSet: o.witnessSet ?? null,
+          ...(missing ? { notCosignedBy: missing } : {}),
+        };
         // Only the anchor fell short (too few witnesses, another key, another log, too old): not
         // verified, not tampered.
         const anchorOnly = r.problems.every((p) => ANCHOR_PROBLEMS.has(p.code));
@@ -394,7 +470,10 @@ export function registerAudit(program: Command): void {
           r,
           r.ok
             ? [
-                `${r.db}: VERIFIED ${r.witnessed} entries against checkpoint ${a?.size} of ${a?.origin}, cosigned by ${a?.witnesses.join(', ')} (by ${a?.cosignedAt})`,
+                `${r.db}: VERIFIED ${r.witnessed} entries against checkpoint ${a?.size} of ${a?.origin}, cosigned by ${a?.witnesses.join(', ')} (by ${a?.cosignedAt}); ${minWitnesses} of ${agencies.length} required (${o.witnessSet ? `witness set ${o.witnessSet}` : "the trust store's agencies: pin them with --witness-set"})`,
+                ...(missing && missing.length > 0
+                  ? [`  NOT COSIGNED BY: ${missing.join(', ')}`]
+                  : []),
                 `  PRAGMA integrity_check ok; schema exactly the router's`,
                 ...(r.unwitnessed > 0
                   ? [
@@ -410,6 +489,22 @@ export function registerAudit(program: Command): void {
         if (!r.ok) process.exitCode = 1;
       },
     );
+
+  audit
+    .command('witnesses')
+    .description(
+      "print the witness set (agency, kid, key) of a trust store's agencies as JSON: check each kid with its agency, keep the file, and pass it to verify --witness-set",
+    )
+    .addOption(trustOption('trust store whose agencies witness the log'))
+    .action((o: { trust: string }) => {
+      let trust;
+      try {
+        trust = openTrustStore(o.trust, loadSchemaRegistry(DEFAULT_SCHEMAS_DIR));
+      } catch (err) {
+        throw new UsageError(err);
+      }
+      process.stdout.write(`${JSON.stringify({ witnesses: trustWitnesses(trust) }, null, 2)}\n`);
+    });
 
   const filters = (c: Command) =>
     c
