@@ -30,6 +30,21 @@ function daysIn(year: number, month: number): number {
   return [4, 6, 9, 11].includes(month) ? 30 : 31;
 }
 
+const FULL_DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
+
+/**
+ * Whether `text` is an RFC 3339 `full-date` (`YYYY-MM-DD`, ASCII digits) of a year 0001 to 9999,
+ * the day checked against the month and leap years. Year 0000 is refused: the proleptic
+ * Gregorian calendar has it, Python's `datetime.date` (years 1 to 9999) does not, nor do the
+ * date-times of docs/protocol.md §4.3, so two parsers would read it apart.
+ */
+export function isFullDate(text: string): boolean {
+  const m = FULL_DATE.exec(text);
+  if (!m) return false;
+  const [y, mo, d] = m.slice(1, 4).map(Number) as [number, number, number];
+  return y >= 1 && mo >= 1 && mo <= 12 && d >= 1 && d <= daysIn(y, mo);
+}
+
 /** Milliseconds since the epoch of an RFC 3339 date-time, or `undefined` if it is not one. */
 export function parseRfc3339(text: string): number | undefined {
   const m = DATE_TIME.exec(text);

@@ -2,7 +2,7 @@ import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.
 import addFormatsModule from 'ajv-formats';
 import { SchemaInvalidError, SchemaUnknownError, type Issue } from './errors.js';
 import { createFormatChecks, type FormatCheck } from './formats.js';
-import { isRfc3339 } from './rfc3339.js';
+import { isFullDate, isRfc3339 } from './rfc3339.js';
 import type { Alert } from './alert.js';
 import { ALERT_RULES, type AlertRules } from './semantics.js';
 
@@ -12,7 +12,8 @@ const addFormats = addFormatsModule as unknown as typeof addFormatsModule.defaul
 /** `$id` of the common definitions; the country list is read from it. */
 /** ajv-formats' date, uri and email; date-time is the hub's one RFC 3339 parser (rfc3339.ts). */
 function addStrictFormats(ajv: Ajv2020): void {
-  addFormats(ajv, ['date', 'uri', 'email']);
+  addFormats(ajv, ['uri', 'email']);
+  ajv.addFormat('date', { type: 'string', validate: isFullDate });
   ajv.addFormat('date-time', { type: 'string', validate: isRfc3339 });
 }
 

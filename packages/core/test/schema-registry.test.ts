@@ -234,6 +234,24 @@ describe('schema registry - a case reference is a file number, not a channel for
   });
 });
 
+describe('schema registry - a date is one every partner reads', () => {
+  it('a seizure date of year 0000 is refused in both versions (Python has no year 0); 0001 passes, leap days are checked', () => {
+    for (const make of [seizureReport, seizureReportV2]) {
+      const on = (date: string) => {
+        const a = make() as unknown as { seizure: Record<string, unknown> };
+        return { ...a, seizure: { ...a.seizure, date } };
+      };
+      for (const ok of ['0001-01-01', '2000-02-29', '2019-04-08'])
+        expect(registry.checkAlert(on(ok)).ok, ok).toBe(true);
+      for (const bad of ['0000-01-01', '0000-02-29', '1900-02-29', '2019-13-01', '2019-04-8'])
+        expect(
+          issuesOf(on(bad)).issues.map((i) => i.pointer),
+          bad,
+        ).toEqual(['/seizure/date']);
+    }
+  });
+});
+
 describe('schema registry - a revocation names a principal of the trust store', () => {
   it("a revoked key's principal has the trust store's form", () => {
     const revocation = (principal: string) => ({
