@@ -10,6 +10,8 @@ import {
   cosignCheckpoint,
   formatCheckpoint,
   hashRecord,
+  headOrigin,
+  ROUTES_PAST_END,
   parseCheckpoint,
   parseNote,
   signNote,
@@ -512,6 +514,55 @@ describe('transparency log - an insider with the database is caught by verify ag
     expect(v3.problems).toEqual([]);
     expect(v3.unwitnessed).toBe(entries() - early);
     for (const c of [removed, edited, honest]) c.db.close();
+  });
+  it('past the witnessed anchor, the head row removed: the entries it vouched for are vouched for by nothing, and verify says so', () => {
+    const early = parseCheckpoint(parseNote(earlyAnchor).text).size;
+    const { db } = copyDb();
+    db.exec('DELETE FROM audit_head');
+    const v = verify(db, earlyAnchor);
+    expect(v.ok).toBe(false);
+    expect(codes(v)).toEqual(['ERR_AUDIT_ENTRY']);
+    expect(v.firstBad?.seq).toBe(early + 1);
+    expect(v.problems[0]!.message).toContain('the audit_head table is empty');
+    db.close();
+  });
+  it('past the witnessed anchor, the last entries removed from a log without a head: the routes they leave behind give it away', () => {
+    const early = parseCheckpoint(parseNote(earlyAnchor).text).size;
+    const { db } = copyDb();
+    const { seq } = db
+      .prepare("SELECT max(seq) AS seq FROM audit WHERE event = 'routed' AND seq > ?")
+      .get(early) as { seq: number };
+    expect(seq).toBeGreaterThan(early);
+    // As a log from before heads would be, its stored checkpoints past the anchor gone too.
+    db.exec('DROP TABLE audit_head');
+    db.prepare('DELETE FROM checkpoints WHERE size > ?').run(early);
+    db.prepare('DELETE FROM audit WHERE seq >= ?').run(seq);
+    const v = verify(db, earlyAnchor);
+    expect(v.ok).toBe(false);
+    expect(v.problems).toContainEqual({
+      code: 'ERR_AUDIT_TRUNCATED',
+      message: expect.stringContaining(ROUTES_PAST_END) as unknown,
+    });
+    db.close();
+  });
+  it('two roots the hub signed for one size in the file (a head and a checkpoint): the log forked', () => {
+    const { db } = copyDb();
+    const { size } = db.prepare('SELECT max(size) AS size FROM checkpoints').get() as {
+      size: number;
+    };
+    const origin = headOrigin('alert-hub/audit/hub');
+    const head = signNote(formatCheckpoint({ origin, size, root: Buffer.alloc(32, 7) }), {
+      ...hubSigner(),
+      name: origin,
+    });
+    db.prepare('UPDATE audit_head SET note = ?').run(head);
+    const v = verify(db);
+    expect(v.ok).toBe(false);
+    expect(v.problems).toContainEqual({
+      code: 'ERR_AUDIT_REWRITTEN',
+      message: `the file holds two checkpoints of ${size} entries signed by the hub with different roots: the log forked`,
+    });
+    db.close();
   });
   it('delete checkpoints: removing the stored checkpoints hides nothing', () => {
     const { db } = copyDb();

@@ -240,9 +240,13 @@ function verifyNow(db: SqliteDatabase, o: VerifyOptions): AuditVerification {
   };
   // The head is signed under `<origin>/head`: a checkpoint note cannot stand in for it.
   let headSize: number | undefined;
-  if (hubName !== undefined && hasTable(db, 'audit_head'))
-    for (const h of db.prepare('SELECT note FROM audit_head').all() as { note: string }[])
-      headSize = take(h.note, headOrigin(hubName))?.size ?? headSize;
+  /** The log has the head table (written by a router that signs heads) and no row in it. */
+  let headRemoved = false;
+  if (hubName !== undefined && hasTable(db, 'audit_head')) {
+    const heads = db.prepare('SELECT note FROM audit_head').all() as { note: string }[];
+    headRemoved = heads.length === 0;
+    for (const h of heads) headSize = take(h.note, headOrigin(hubName))?.size ?? headSize;
+  }
   if (hubName !== undefined)
     for (const c of db.prepare('SELECT size, note FROM checkpoints ORDER BY size').all() as {
       size: number;
@@ -303,10 +307,13 @@ function verifyNow(db: SqliteDatabase, o: VerifyOptions): AuditVerification {
     if (target.size === 0) anchorRoot = EMPTY_ROOT;
     if (anchorRoot && !anchorRoot.equals(target.root) && !structural) {
       const end = departed !== undefined && departed <= target.size ? departed : target.size;
+      // Stored checkpoints only narrow the range when they do (whoever holds the hub key can
+      // store some that match a rewritten log): past the end, the whole witnessed range.
+      const from = lastGood < end ? lastGood + 1 : 1;
       bad(
         VerifyProblem.Rewritten,
-        lastGood + 1,
-        `entries ${lastGood + 1}..${end} do not hash to the witnessed checkpoint ${target.size}: an entry among them was edited, inserted, deleted or reordered and the hashes recomputed`,
+        from,
+        `entries ${from}..${end} do not hash to the witnessed checkpoint ${target.size}: an entry among them was edited, inserted, deleted or reordered and the hashes recomputed`,
       );
     }
     if (range.size < target.size && firstBad === undefined)
@@ -334,6 +341,15 @@ function verifyNow(db: SqliteDatabase, o: VerifyOptions): AuditVerification {
     );
   // The router signs the head in the transaction of every append: entries after it were
   // appended by someone without the hub key.
+  // The router writes a head with every append, so a log that has the table has a row: entries
+  // past the anchor with the row gone are vouched for by nothing (appended, or changed, without
+  // the hub key). A log from before heads has no table at all.
+  if (headRemoved && range.size > (target?.size ?? 0) && !structural)
+    bad(
+      VerifyProblem.Entry,
+      (target?.size ?? 0) + 1,
+      `the audit_head table is empty though the log holds ${range.size - (target?.size ?? 0)} entries past the anchor: the head the router signs with every append was removed, and nothing vouches for them`,
+    );
   if (headSize !== undefined && range.size > headSize && !structural)
     bad(
       VerifyProblem.Entry,

@@ -24,7 +24,9 @@ const witness = { name: WITNESS, ...keyFromSeed(WITNESS_SEED) };
 
 function openLog(name: string) {
   const db = new Database(join(dir, name));
-  return { db, log: new AuditAppender(db, 'router-a') };
+  // As the router does: the head signed with every append.
+  const head = () => ({ signer: oldHub, origin: ORIGIN });
+  return { db, log: new AuditAppender(db, 'router-a', { head }) };
 }
 function append(a: AuditAppender, n: number, at = new Date().toISOString()) {
   a.db
