@@ -50,7 +50,7 @@ import { InboundPuller, mayHoldMessages, type PullSource } from './inbound-pulle
 import type { RouterMetrics } from './metrics.js';
 import { checkReceiptMsgId } from './receipt-msg-id.js';
 import { bounded, recordedSubject, recordedType, refusalReason } from './refusal-text.js';
-import type { Outcome, RouterStore } from './store.js';
+import type { KnownInboundStream, Outcome, RouterStore } from './store.js';
 
 /** Codes only the router reports, merged into core's ErrorCodeTable. */
 export const RouterErrorCode = {
@@ -220,6 +220,11 @@ export class RoutingLoop {
    */
   readonly #receipting = new Map<string, Promise<void>>();
   #stopped = false;
+  /**
+   * Per inbound stream, the latest message delivered since it was opened, and when JetStream
+   * stored it (nanoseconds): recorded at stop as what identifies the stream (inboundStreamRemade).
+   */
+  readonly #lastSeen = new Map<string, { seq: number; storedNs: bigint }>();
   /** The legacy stream was found drained (and no longer receiving): not read again. */
   #legacyDrained = false;
   /** Counts {@link refreshSources} calls: only the latest one sets the sources. */
@@ -362,13 +367,27 @@ export class RoutingLoop {
    * Asked whenever the puller (re)opens the stream: at start, after a reload, and after a pull
    * failed (deleting a stream ends the pull under way). A stream deleted and made again under
    * the same name numbers from 1 again: the store relabels the earlier stream's rows before
-   * anything of the new one is read (`RouterStore.noteInboundStream`).
+   * anything of the new one is read (`RouterStore.noteInboundStream`). Whether it was made again
+   * is {@link inboundStreamRemade}'s answer, not its creation time's alone.
    */
   async #openInbound(name: string): Promise<Consumer> {
     const { js, store, log } = this.#d;
     const consumer = await js.consumers.get(name, ROUTER_CONSUMER);
-    const { created } = await (await js.streams.get(name)).info();
-    const before = store.noteInboundStream(name, created);
+    const stream = await js.streams.get(name);
+    const info = await stream.info();
+    const { created } = info;
+    const known = store.knownInboundStream(name);
+    const remade =
+      known !== undefined &&
+      known.created !== created &&
+      (await inboundStreamRemade(known, info.state, (seq) => stream.getMessage({ seq })));
+    this.#lastSeen.delete(name);
+    const lastNs = info.state.last_seq > 0 ? timeNanos(info.state.last_ts) : undefined;
+    const before = store.noteInboundStream(
+      name,
+      { created, anchorSeq: lastNs === undefined ? 0 : info.state.last_seq, anchorNs: lastNs },
+      remade ? known.created : undefined,
+    );
     if (before !== undefined)
       log.warn(
         { stream: name, created, before },
@@ -432,6 +451,15 @@ export class RoutingLoop {
   async stop(): Promise<void> {
     this.#stopped = true;
     await this.#puller?.stop();
+    for (const [stream, seen] of this.#lastSeen)
+      try {
+        this.#d.store.noteInboundAnchor(stream, seen.seq, seen.storedNs);
+      } catch (err) {
+        this.#d.log.warn(
+          { err: (err as Error).message, stream },
+          'recording the inbound stream read failed',
+        );
+      }
   }
 
   get stopped(): boolean {
@@ -447,6 +475,12 @@ export class RoutingLoop {
       return;
     }
     const started = performance.now();
+    const seen = this.#lastSeen.get(m.info.stream);
+    if (seen === undefined || m.seq > seen.seq)
+      this.#lastSeen.set(m.info.stream, {
+        seq: m.seq,
+        storedNs: BigInt(Math.round(m.info.timestampNanos)),
+      });
     const claim = parseInboundSubject(m.subject);
     // An agency's inbound stream holds what that agency sent, and a message in it is that
     // agency's whatever its subject says: a stream that sources an agency's leaf node stores the
@@ -994,4 +1028,49 @@ export class RoutingLoop {
   #now(): Date {
     return (this.#d.now ?? (() => new Date()))();
   }
+}
+
+/** How far apart two readings of one message's stored time may be (a number's precision). */
+const ANCHOR_TOLERANCE_NS = 1000n;
+
+/** A JetStream time (RFC 3339, up to nanoseconds) as nanoseconds since the epoch. */
+function timeNanos(ts: string): bigint | undefined {
+  const m = /^(.*?:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)$/.exec(ts);
+  const ms = m ? Date.parse(`${m[1]}${m[3]}`) : NaN;
+  if (!m || Number.isNaN(ms)) return undefined;
+  return BigInt(ms) * 1_000_000n + BigInt((m[2] ?? '').padEnd(9, '0'));
+}
+
+/**
+ * Whether the inbound stream the router recorded as `known` was deleted and made again under its
+ * name, now that its creation time differs. The creation time alone does not say so:
+ * nats-server 2.9.10 rewrites it on a stream never deleted (recovering a stream at start, its file
+ * store takes "now" as creation time, and the next update of the stream, provisioning at every
+ * start of the router, writes it into meta.inf; after the following restart the stream reports
+ * it). What does say so, the stream being `state` now:
+ * - the latest message the router saw of it (`anchorSeq`: its last when the router opened it, or
+ *   the latest delivered before the router stopped), still held: the same stream stored it at
+ *   the same time; another time (or none) is another stream;
+ * - sequences gone backwards (below that message, or below the highest decided): another stream;
+ * - no message held at or below the highest decided: none can be taken for a decided one, so it
+ *   is treated as the same;
+ * - otherwise (that message aged out, or none was seen): made again, as the
+ *   creation time says; a new message is never skipped as decided.
+ */
+export async function inboundStreamRemade(
+  known: KnownInboundStream,
+  state: { readonly first_seq: number; readonly last_seq: number },
+  messageTime: (seq: number) => Promise<{ readonly timestamp: string } | null>,
+): Promise<boolean> {
+  if (state.last_seq < known.anchorSeq || state.last_seq < known.decidedUpTo) return true;
+  if (known.anchorSeq > 0 && known.anchorNs !== undefined && state.first_seq <= known.anchorSeq) {
+    const held = await messageTime(known.anchorSeq);
+    const heldNs = held === null ? undefined : timeNanos(held.timestamp);
+    if (heldNs === undefined) return true;
+    // nats.js gives a delivered message's time as a JavaScript number (to 256 ns)
+    const apart = heldNs - known.anchorNs;
+    return apart > ANCHOR_TOLERANCE_NS || apart < -ANCHOR_TOLERANCE_NS;
+  }
+  if (state.last_seq === 0 || state.first_seq > known.decidedUpTo) return false;
+  return true;
 }

@@ -106,6 +106,25 @@ export type Outcome =
       readonly terms: Readonly<Record<string, string>>;
     };
 
+/** An inbound stream as the router opens it. */
+export interface InboundStreamMark {
+  /** Its creation time as JetStream gives it. */
+  readonly created: string;
+  /** Its last sequence (0: it never held a message). */
+  readonly anchorSeq: number;
+  /** When JetStream stored that message (`last_ts`), in nanoseconds since the epoch. */
+  readonly anchorNs?: bigint | undefined;
+}
+
+/** An inbound stream as the router recorded it, and how far it decided its messages. */
+export interface KnownInboundStream {
+  readonly created: string;
+  readonly anchorSeq: number;
+  readonly anchorNs?: bigint;
+  /** The highest sequence decided under the stream's name (0: none). */
+  readonly decidedUpTo: number;
+}
+
 /** A copy the router decided to forward but its recipient's feed had no room for. */
 export interface HeldCopy extends RoutedTo {
   readonly subject: string;
@@ -225,7 +244,11 @@ CREATE TABLE IF NOT EXISTS receipts (
 );
 CREATE TABLE IF NOT EXISTS inbound_streams (
   stream  TEXT PRIMARY KEY,
-  created TEXT NOT NULL
+  created TEXT NOT NULL,
+  -- the latest message of the stream the router saw (0: none), and when JetStream stored it
+  -- (nanoseconds since the epoch): what a stream made again under the same name does not hold
+  anchor_seq INTEGER NOT NULL DEFAULT 0,
+  anchor_ts  TEXT
 );
 CREATE TABLE IF NOT EXISTS outbox (
   id         INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -300,6 +323,10 @@ const COLUMNS: Readonly<Record<string, readonly { column: string; type: string }
   ],
   outbox: [{ column: 'precharged', type: 'INTEGER NOT NULL DEFAULT 0' }],
   held_copies: [{ column: 'for_budget', type: 'INTEGER NOT NULL DEFAULT 0' }],
+  inbound_streams: [
+    { column: 'anchor_seq', type: 'INTEGER NOT NULL DEFAULT 0' },
+    { column: 'anchor_ts', type: 'TEXT' },
+  ],
 };
 
 /**
@@ -408,7 +435,13 @@ export class RouterStore {
   /** The same for a routing decision's forwards, several rows per statement. */
   readonly #insertDeliveries;
   readonly #decide;
-  readonly #noteInboundStream: (stream: string, created: string) => string | undefined;
+  readonly #knownInboundStream: (stream: string) => KnownInboundStream | undefined;
+  readonly #noteInboundAnchor: (stream: string, seq: number, storedNs: bigint) => void;
+  readonly #noteInboundStream: (
+    stream: string,
+    seen: InboundStreamMark,
+    remadeSince: string | undefined,
+  ) => string | undefined;
   readonly #write;
   readonly #db: SqliteDatabase;
   readonly #groupRefusals: boolean;
@@ -565,23 +598,50 @@ export class RouterStore {
     this.#decide = db.prepare(
       'INSERT INTO decisions (stream, stream_seq, at) VALUES (?, ?, ?) ON CONFLICT (stream, stream_seq) DO NOTHING',
     );
-    const knownCreated = db.prepare<[string], { created: string }>(
-      'SELECT created FROM inbound_streams WHERE stream = ?',
+    const knownStream = db.prepare<
+      [string],
+      { created: string; anchor_seq: number; anchor_ts: string | null }
+    >('SELECT created, anchor_seq, anchor_ts FROM inbound_streams WHERE stream = ?');
+    const decidedUpTo = db.prepare<[string], { seq: number | null }>(
+      'SELECT MAX(stream_seq) AS seq FROM decisions WHERE stream = ?',
     );
-    const setCreated = db.prepare(
-      'INSERT INTO inbound_streams (stream, created) VALUES (?, ?) ON CONFLICT (stream) DO UPDATE SET created = excluded.created',
+    this.#knownInboundStream = (stream) => {
+      const r = knownStream.get(stream);
+      return (
+        r && {
+          created: r.created,
+          anchorSeq: r.anchor_seq,
+          ...(r.anchor_ts !== null && /^\d+$/.test(r.anchor_ts)
+            ? { anchorNs: BigInt(r.anchor_ts) }
+            : {}),
+          decidedUpTo: decidedUpTo.get(stream)?.seq ?? 0,
+        }
+      );
+    };
+    const setSeen = db.prepare(
+      `INSERT INTO inbound_streams (stream, created, anchor_seq, anchor_ts) VALUES (?, ?, ?, ?)
+       ON CONFLICT (stream) DO UPDATE SET created = excluded.created, anchor_seq = excluded.anchor_seq, anchor_ts = excluded.anchor_ts`,
     );
     const relabel = ['decisions', 'routed_alerts', 'receipts'].map((table) =>
       db.prepare(`UPDATE ${table} SET stream = ? WHERE stream = ?`),
     );
-    const note = db.transaction((stream: string, created: string): string | undefined => {
-      const before = knownCreated.get(stream)?.created;
-      if (before === created) return undefined;
-      if (before !== undefined) for (const r of relabel) r.run(`${stream}@${before}`, stream);
-      setCreated.run(stream, created);
-      return before;
-    });
-    this.#noteInboundStream = (stream, created) => note.immediate(stream, created);
+    const note = db.transaction(
+      (stream: string, seen: InboundStreamMark, remadeSince: string | undefined) => {
+        const before = knownStream.get(stream)?.created;
+        // Relabelled once: another router sharing this database may have done it meanwhile.
+        const remade = remadeSince !== undefined && before === remadeSince;
+        if (remade) for (const r of relabel) r.run(`${stream}@${before}`, stream);
+        setSeen.run(stream, seen.created, seen.anchorSeq, seen.anchorNs?.toString() ?? null);
+        return remade ? before : undefined;
+      },
+    );
+    this.#noteInboundStream = (stream, seen, remadeSince) =>
+      note.immediate(stream, seen, remadeSince);
+    const setAnchor = db.prepare(
+      'UPDATE inbound_streams SET anchor_seq = ?, anchor_ts = ? WHERE stream = ? AND anchor_seq <= ?',
+    );
+    this.#noteInboundAnchor = (stream, seq, storedNs) =>
+      void setAnchor.run(seq, storedNs.toString(), stream, seq);
     this.#write = db.transaction((outcomes: readonly Outcome[], at: string) => {
       const entries: AuditEntry[] = [];
       for (const o of outcomes) {
@@ -601,16 +661,39 @@ export class RouterStore {
   }
 
   /**
-   * Records the creation time of the inbound stream `stream` as JetStream gives it. A stream
-   * deleted and made again under the same name numbers its messages from 1 again, so its
-   * (stream, sequence) pairs would be taken for messages decided before (a new alert skipped as
-   * "already decided" after its copies went out, never audited). When `created` differs from
-   * the time recorded, every row of the earlier stream is relabelled `<stream>@<its created>`
-   * first, in one transaction: its history stays, under a name no message of the new stream has.
-   * Returns the earlier creation time when it did so.
+   * What the router recorded of the inbound stream `stream` when it last opened it, and the
+   * highest sequence of it decided under its name (0: none); undefined when never opened.
    */
-  noteInboundStream(stream: string, created: string): string | undefined {
-    return this.#noteInboundStream(stream, created);
+  knownInboundStream(stream: string): KnownInboundStream | undefined {
+    return this.#knownInboundStream(stream);
+  }
+
+  /**
+   * Records the inbound stream `stream` as the router opens it: its creation time as JetStream
+   * gives it and its last message (`seen`). A stream deleted and made again under the same name
+   * numbers its messages from 1 again, so its (stream, sequence) pairs would be taken for
+   * messages decided before (a new alert skipped as "already decided" after its copies went out,
+   * never audited). With `remadeSince` (the creation time recorded, when the caller found the
+   * stream made again: routing-loop.ts `inboundStreamRemade`), every row of the earlier stream is
+   * relabelled `<stream>@<its created>` first, in one transaction: its history stays, under a
+   * name no message of the new stream has. A creation time that changed alone is not enough:
+   * nats-server 2.9.10 rewrites it on a stream never deleted. Returns the earlier creation time
+   * when it relabelled.
+   */
+  noteInboundStream(
+    stream: string,
+    seen: InboundStreamMark,
+    remadeSince?: string,
+  ): string | undefined {
+    return this.#noteInboundStream(stream, seen, remadeSince);
+  }
+
+  /**
+   * Records message `seq` of the inbound stream `stream`, stored at `storedNs` (nanoseconds since
+   * the epoch), as the latest the router saw of it, unless it recorded a later one.
+   */
+  noteInboundAnchor(stream: string, seq: number, storedNs: bigint): void {
+    this.#noteInboundAnchor(stream, seq, storedNs);
   }
 
   /** The routed state of `origin`'s alert `alertId`, if it was routed before. */
