@@ -63,6 +63,7 @@ beforeAll(async () => {
       http: { enabled: false },
       consumer: { maxMessages: 16 },
       checkpointIntervalMs: 300,
+      auditAnchorRefreshMs: 1000,
     });
     routers.push(await startService('router', file));
   }
@@ -156,6 +157,42 @@ describe('router - two instances on one durable consumer', () => {
     expect(v.problems).toEqual([]);
     // Each alert: its routing decision and its one "not a party" summary.
     expect(v.witnessed).toBeGreaterThanOrEqual(2 * N);
+  });
+
+  it('idle, both publish the checkpoint of the log as it stands again (auditAnchorRefreshMs), never the older one the other signed past', async () => {
+    const nc = await nats.connect();
+    const size = () => {
+      const db = openDatabase(auditDb, { readonly: true });
+      try {
+        return (db.prepare('SELECT count(*) AS n FROM audit').get() as { n: number }).n;
+      } finally {
+        db.close();
+      }
+    };
+    // Idle: the receipts of the test before are in, nothing more is appended.
+    const stable = await eventually(
+      async () => {
+        const before = size();
+        await new Promise((r) => setTimeout(r, 1_500));
+        return size() === before ? before : undefined;
+      },
+      20_000,
+      'the log idle',
+    );
+    const published: number[] = [];
+    const sub = nc.subscribe(auditCheckpointSubject('hub'), {
+      callback: (_err, m) => {
+        published.push(
+          Number((JSON.parse(m.string()) as { checkpoint: string }).checkpoint.split('\n')[1]),
+        );
+      },
+    });
+    // Each router publishes again at least once a second: two seconds and more see both.
+    await new Promise((r) => setTimeout(r, 3_500));
+    sub.unsubscribe();
+    expect(size()).toBe(stable);
+    expect(published.length).toBeGreaterThanOrEqual(4);
+    expect(new Set(published)).toEqual(new Set([stable]));
   });
 });
 

@@ -528,10 +528,17 @@ export class AuditCheckpointer {
     // not sign one size twice), or, once the log has been idle for anchorRefreshMs, the latest
     // published one, for the witnesses to cosign anew (their lines then replace the older ones).
     signed ??= this.#unpublished;
+    // Another router sharing the database signed (and published) the checkpoint of the log as it
+    // stands: it is the latest, here too (else this router would serve, and publish again, an
+    // older one, which every witness answers as stale).
+    if (!signed) this.#adoptStoredLatest();
     const now = Date.now();
     const refresh =
       !signed &&
       this.#signedLatest !== undefined &&
+      // never an older checkpoint than the log's (one another router signed and this one could
+      // not read back): witnesses would answer it as stale
+      this.#signedLatest.checkpoint.size === this.#d.store.audit.size &&
       now - this.#publishedAt >= this.#d.anchorRefreshMs;
     if (refresh) signed = this.#signedLatest;
     if (!signed) return;
@@ -597,6 +604,27 @@ export class AuditCheckpointer {
       { auditSize: checkpoint.size, auditRoot: checkpoint.root.toString('base64') },
       'audit checkpoint signed',
     );
+  }
+
+  /**
+   * Takes as latest the hub-signed checkpoint another router sharing the database stored at the
+   * log's current size, when it is newer than this router's (checked as it was stored:
+   * `AuditAppender.checkpoint` refuses one not signed by a hub key or of another root).
+   */
+  #adoptStoredLatest(): void {
+    const { store } = this.#d;
+    const size = store.audit.size;
+    if (this.#signedLatest === undefined || this.#signedLatest.checkpoint.size >= size) return;
+    const row = store.audit.db
+      .prepare('SELECT note FROM checkpoints WHERE size = ?')
+      .get(size) as { note: string } | undefined;
+    const hubKeys = noteKeysOf(this.#d.trust(), this.#d.principal, 'router');
+    const cp = row && hubCheckpoint(row.note, this.origin, hubKeys);
+    if (cp?.size !== size) return;
+    this.#setLatest({ checkpoint: cp, note: row!.note });
+    // Published by the other router now or a moment ago: due to be published again from here
+    // only after the refresh interval, like one of its own.
+    this.#publishedAt = Date.now();
   }
 
   close(): void {
