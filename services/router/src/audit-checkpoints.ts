@@ -615,9 +615,8 @@ export class AuditCheckpointer {
     const { store } = this.#d;
     const size = store.audit.size;
     if (this.#signedLatest === undefined || this.#signedLatest.checkpoint.size >= size) return;
-    const row = store.audit.db
-      .prepare('SELECT note FROM checkpoints WHERE size = ?')
-      .get(size) as { note: string } | undefined;
+    const row = store.audit.db.prepare('SELECT note FROM checkpoints WHERE size = ?').get(size) as
+      { note: string } | undefined;
     const hubKeys = noteKeysOf(this.#d.trust(), this.#d.principal, 'router');
     const cp = row && hubCheckpoint(row.note, this.origin, hubKeys);
     if (cp?.size !== size) return;

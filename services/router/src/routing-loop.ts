@@ -222,9 +222,13 @@ export class RoutingLoop {
   #stopped = false;
   /**
    * Per inbound stream, the latest message delivered since it was opened, and when JetStream
-   * stored it (nanoseconds): recorded at stop as what identifies the stream (inboundStreamRemade).
+   * stored it (nanoseconds): recorded every {@link SEEN_RECORD_MS} and at stop as what identifies
+   * the stream (inboundStreamRemade), under the creation time it was opened with.
    */
   readonly #lastSeen = new Map<string, { seq: number; storedNs: bigint }>();
+  /** Per inbound stream, its creation time when the router last opened it. */
+  readonly #openedCreated = new Map<string, string>();
+  #seenTimer: NodeJS.Timeout | undefined;
   /** The legacy stream was found drained (and no longer receiving): not read again. */
   #legacyDrained = false;
   /** Counts {@link refreshSources} calls: only the latest one sets the sources. */
@@ -272,6 +276,25 @@ export class RoutingLoop {
       ...(this.#d.missingRetryMs === undefined ? {} : { missingRetryMs: this.#d.missingRetryMs }),
     });
     this.#puller.start();
+    // A router that runs long without opening a stream again keeps its record recent: the one
+    // of its last open may have aged out of the stream by the next open (limits retention).
+    this.#seenTimer = setInterval(() => this.#recordSeen(), SEEN_RECORD_MS).unref();
+  }
+
+  /** Records the latest message seen of each inbound stream (see {@link #lastSeen}). */
+  #recordSeen(): void {
+    for (const [stream, seen] of this.#lastSeen) {
+      const created = this.#openedCreated.get(stream);
+      if (created === undefined) continue;
+      try {
+        this.#d.store.noteInboundAnchor(stream, created, seen.seq, seen.storedNs);
+      } catch (err) {
+        this.#d.log.warn(
+          { err: (err as Error).message, stream },
+          'recording the inbound stream read failed',
+        );
+      }
+    }
   }
 
   /**
@@ -382,6 +405,7 @@ export class RoutingLoop {
       known.created !== created &&
       (await inboundStreamRemade(known, info.state, (seq) => stream.getMessage({ seq })));
     this.#lastSeen.delete(name);
+    this.#openedCreated.set(name, created);
     const lastNs = info.state.last_seq > 0 ? timeNanos(info.state.last_ts) : undefined;
     const before = store.noteInboundStream(
       name,
@@ -451,15 +475,8 @@ export class RoutingLoop {
   async stop(): Promise<void> {
     this.#stopped = true;
     await this.#puller?.stop();
-    for (const [stream, seen] of this.#lastSeen)
-      try {
-        this.#d.store.noteInboundAnchor(stream, seen.seq, seen.storedNs);
-      } catch (err) {
-        this.#d.log.warn(
-          { err: (err as Error).message, stream },
-          'recording the inbound stream read failed',
-        );
-      }
+    clearInterval(this.#seenTimer);
+    this.#recordSeen();
   }
 
   get stopped(): boolean {
@@ -1029,6 +1046,9 @@ export class RoutingLoop {
     return (this.#d.now ?? (() => new Date()))();
   }
 }
+
+/** How often the latest message seen of each inbound stream is recorded (and at stop). */
+const SEEN_RECORD_MS = 60_000;
 
 /** How far apart two readings of one message's stored time may be (a number's precision). */
 const ANCHOR_TOLERANCE_NS = 1000n;

@@ -436,7 +436,12 @@ export class RouterStore {
   readonly #insertDeliveries;
   readonly #decide;
   readonly #knownInboundStream: (stream: string) => KnownInboundStream | undefined;
-  readonly #noteInboundAnchor: (stream: string, seq: number, storedNs: bigint) => void;
+  readonly #noteInboundAnchor: (
+    stream: string,
+    created: string,
+    seq: number,
+    storedNs: bigint,
+  ) => void;
   readonly #noteInboundStream: (
     stream: string,
     seen: InboundStreamMark,
@@ -637,11 +642,13 @@ export class RouterStore {
     );
     this.#noteInboundStream = (stream, seen, remadeSince) =>
       note.immediate(stream, seen, remadeSince);
+    // Only under the creation time the stream was opened with: what a router saw of a stream
+    // made again since (or another router sharing the database) is not this stream's.
     const setAnchor = db.prepare(
-      'UPDATE inbound_streams SET anchor_seq = ?, anchor_ts = ? WHERE stream = ? AND anchor_seq <= ?',
+      'UPDATE inbound_streams SET anchor_seq = ?, anchor_ts = ? WHERE stream = ? AND created = ? AND anchor_seq <= ?',
     );
-    this.#noteInboundAnchor = (stream, seq, storedNs) =>
-      void setAnchor.run(seq, storedNs.toString(), stream, seq);
+    this.#noteInboundAnchor = (stream, created, seq, storedNs) =>
+      void setAnchor.run(seq, storedNs.toString(), stream, created, seq);
     this.#write = db.transaction((outcomes: readonly Outcome[], at: string) => {
       const entries: AuditEntry[] = [];
       for (const o of outcomes) {
@@ -690,10 +697,11 @@ export class RouterStore {
 
   /**
    * Records message `seq` of the inbound stream `stream`, stored at `storedNs` (nanoseconds since
-   * the epoch), as the latest the router saw of it, unless it recorded a later one.
+   * the epoch), as the latest the router saw of it, unless it recorded a later one or the stream
+   * recorded is no longer the one opened with creation time `created`.
    */
-  noteInboundAnchor(stream: string, seq: number, storedNs: bigint): void {
-    this.#noteInboundAnchor(stream, seq, storedNs);
+  noteInboundAnchor(stream: string, created: string, seq: number, storedNs: bigint): void {
+    this.#noteInboundAnchor(stream, created, seq, storedNs);
   }
 
   /** The routed state of `origin`'s alert `alertId`, if it was routed before. */
