@@ -977,6 +977,10 @@ describe('transparency log - the operator with the hub key and the database', ()
     const refused = await hubctl([...args, '--witness-set', setFile]);
     expect(refused.code).toBe(2);
     expect(refused.stderr).toContain('"kid" is not the thumbprint of its key');
+    writeFileSync(setFile, '{"witnesses": []}');
+    const empty = await hubctl([...args, '--witness-set', setFile]);
+    expect(empty.code).toBe(2);
+    expect(empty.stderr).toContain('names no witness');
   }, 60_000);
   it('cannot rewrite witnessed history: verify fails, and every witness refuses the forged checkpoint and keeps the evidence', async () => {
     const { db } = copyDb();

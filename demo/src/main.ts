@@ -98,11 +98,18 @@ function table(outcomes: readonly StepOutcome[]): void {
 async function verifyWitnessed(h: LocalHub): Promise<AuditVerification> {
   const trust = loadTrustStore(join(h.certsDir, 'trust'), loadSchemaRegistry(DEFAULT_SCHEMAS_DIR));
   const hubKey = Buffer.from(trust.keysOf('HUB', 'router')[0]!.jwk.x, 'base64url');
-  const witnesses = trust.agencies.flatMap((a) =>
-    trust.keysOf(a, 'agency').map((k) => ({
-      name: witnessName(a),
-      publicKey: Buffer.from(k.jwk.x, 'base64url'),
-    })),
+  // Cosignatures are Ed25519: an agency with only an ES256 key witnesses nothing.
+  const witnessing = trust.agencies.filter((a) =>
+    trust.keysOf(a, 'agency').some((k) => k.alg === 'EdDSA'),
+  );
+  const witnesses = witnessing.flatMap((a) =>
+    trust
+      .keysOf(a, 'agency')
+      .filter((k) => k.alg === 'EdDSA')
+      .map((k) => ({
+        name: witnessName(a),
+        publicKey: Buffer.from(k.jwk.x, 'base64url'),
+      })),
   );
   const deadline = Date.now() + 30_000;
   for (;;) {
@@ -112,7 +119,7 @@ async function verifyWitnessed(h: LocalHub): Promise<AuditVerification> {
     const anchor = res.ok ? await res.text() : '';
     const db = openDatabase(h.auditDb, { readonly: true });
     // More than half of the agencies, as `hubctl audit verify` asks by default.
-    const minWitnesses = Math.floor(trust.agencies.length / 2) + 1;
+    const minWitnesses = Math.floor(witnessing.length / 2) + 1;
     const v = verifyAuditLog(db, { anchor, hubKey, witnesses, minWitnesses });
     db.close();
     if ((v.ok && v.unwitnessed === 0) || Date.now() > deadline) return v;

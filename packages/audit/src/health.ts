@@ -261,6 +261,8 @@ export class AuditHealthCheck {
         { note: string } | undefined;
       const head = h && hubCheckpoint(h.note, headOrigin(origin), [o.hubKey]);
       if (head && (head.size !== size || !matches(head))) return undefined;
+      // No head, entries past the anchor: the full check says the head was removed.
+      if (!h && size > anchor.checkpoint.size) return undefined;
     }
     // Checkpoints stored since: those the hub key signed must be roots of this tree.
     let checkpointSize = clean.checkpointSize;

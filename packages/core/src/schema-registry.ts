@@ -10,7 +10,7 @@ import { ALERT_RULES, type AlertRules } from './semantics.js';
 const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default;
 
 /** `$id` of the common definitions; the country list is read from it. */
-/** ajv-formats' date, uri and email; date-time is the hub's one RFC 3339 parser (rfc3339.ts). */
+/** ajv-formats' uri and email; date and date-time are the hub's own (rfc3339.ts). */
 function addStrictFormats(ajv: Ajv2020): void {
   addFormats(ajv, ['uri', 'email']);
   ajv.addFormat('date', { type: 'string', validate: isFullDate });

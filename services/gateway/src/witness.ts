@@ -105,6 +105,9 @@ export const PROOF_WITNESS_WAIT_MS = 2_000;
  *   Evidence is kept and the inconsistency alarm raised, as for a checkpoint on NATS;
  * - `disabled`: this gateway does not witness (its key is not Ed25519).
  */
+/** A checkpoint published again after this long is reminded of again (see `#remind`). */
+const REMIND_AGAIN_MS = 60_000;
+
 export type ProofWitnessing = 'cosigned' | 'not-yet' | 'older' | 'conflict' | 'disabled';
 
 /** What the stalled alarm says of `log`. */
@@ -134,8 +137,8 @@ export class GatewayWitness {
   #stalled: string | undefined;
   /** Per agency: verifications spent on its cosignatures since this witness last cosigned. */
   readonly #spent = new Map<string, number>();
-  /** Per log: the checkpoint size for which the last cosignature was published again. */
-  readonly #reminded = new Map<string, number>();
+  /** Per log: the checkpoint size for which the last cosignature was published again, and when. */
+  readonly #reminded = new Map<string, { size: number; at: number }>();
   /** Per log: the checkpoints cosigned since the start (and the last one before), by size. */
   readonly #cosigned = new Map<string, Map<number, WitnessState>>();
   /** Per log: proofs waiting for this witness to cosign their checkpoint, woken by each cosign. */
@@ -344,10 +347,13 @@ export class GatewayWitness {
    * checkpoint carries the proof from it and the witness cosigns again.
    */
   #remind(log: string, size: number): void {
-    if (this.#reminded.get(log) === size) return;
+    // Once per checkpoint, and again for the same one published again a while later (an idle
+    // log's refresh): a reminder the router missed (its rate limit, a restart) is not the last.
+    const before = this.#reminded.get(log);
+    if (before?.size === size && Date.now() - before.at < REMIND_AGAIN_MS) return;
     const last = this.#store.load(auditOrigin(log));
     if (!last) return;
-    this.#reminded.set(log, size);
+    this.#reminded.set(log, { size, at: Date.now() });
     this.#nc?.publish(auditCosignatureSubject(log, this.#d.agency), last.note);
     this.#d.log.info(
       { log, auditSize: last.size },

@@ -343,8 +343,10 @@ const schema = {
     auditLog: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$', default: 'hub' },
     auditTransparency: { type: 'boolean', default: true },
     auditUnpublishedMaxMs: { type: 'integer', minimum: 1000, default: 60_000 },
-    // At most 10 minutes, under the 15 minutes `hubctl audit verify` allows an anchor by default.
-    auditAnchorRefreshMs: { type: 'integer', minimum: 1000, maximum: 600_000, default: 300_000 },
+    // At most 5 minutes: a refresh is made at a checkpoint tick (checkpointIntervalMs, at most 5
+    // minutes), so an anchor is at most 10 minutes old plus the witnesses' time, under the 15
+    // minutes `hubctl audit verify` allows by default.
+    auditAnchorRefreshMs: { type: 'integer', minimum: 1000, maximum: 300_000, default: 300_000 },
     auditProofRequestsPerSecond: {
       type: 'integer',
       minimum: 1,

@@ -153,6 +153,7 @@ function readWitnessSet(file: string): PinnedWitness[] {
   }
   if (!isJsonObject(v) || Object.keys(v).join() !== 'witnesses' || !Array.isArray(v['witnesses']))
     throw bad('must be exactly {"witnesses": [{"agency", "kid", "x"}, ...]}');
+  if (v['witnesses'].length === 0) throw bad('names no witness');
   return (v['witnesses'] as unknown[]).map((w, i) => {
     if (!isJsonObject(w) || Object.keys(w).sort().join() !== 'agency,kid,x')
       throw bad(`witness ${i} must be exactly {"agency", "kid", "x"}`);
