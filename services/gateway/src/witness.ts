@@ -92,6 +92,9 @@ export const REMEMBERED_LOGS = 8;
  */
 export const PROOF_WITNESS_WAIT_MS = 2_000;
 
+/** A checkpoint published again after this long is reminded of again (see `#remind`). */
+const REMIND_AGAIN_MS = 60_000;
+
 /**
  * How the checkpoint of a proof of delivery stands with this gateway's witness:
  * - `cosigned`: it is one this witness cosigned (same size, same root), so the entries are in
@@ -105,9 +108,6 @@ export const PROOF_WITNESS_WAIT_MS = 2_000;
  *   Evidence is kept and the inconsistency alarm raised, as for a checkpoint on NATS;
  * - `disabled`: this gateway does not witness (its key is not Ed25519).
  */
-/** A checkpoint published again after this long is reminded of again (see `#remind`). */
-const REMIND_AGAIN_MS = 60_000;
-
 export type ProofWitnessing = 'cosigned' | 'not-yet' | 'older' | 'conflict' | 'disabled';
 
 /** What the stalled alarm says of `log`. */
@@ -343,7 +343,8 @@ export class GatewayWitness {
   /**
    * The router sent a checkpoint without a proof from the size this witness cosigned: it does not
    * know that size (its stored cosignatures are gone, or it restarted before seeing this one).
-   * The witness publishes its last cosignature again, once per checkpoint, so the router's next
+   * The witness publishes its last cosignature again, once per checkpoint (and again when that one is
+   * published again {@link REMIND_AGAIN_MS} or more later), so the router's next
    * checkpoint carries the proof from it and the witness cosigns again.
    */
   #remind(log: string, size: number): void {

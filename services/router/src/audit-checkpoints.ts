@@ -155,6 +155,8 @@ export class AuditCheckpointer {
   #signedLatest: { checkpoint: Checkpoint; note: string } | undefined;
   /** When a checkpoint was last published (ms since the epoch). */
   #publishedAt = 0;
+  /** The size whose stored checkpoint could not be adopted (warned once). */
+  #unadoptable: number | undefined;
   #failed: string | undefined;
   readonly #subs: Subscription[] = [];
   /** The checkpoint being made, if one is. */
@@ -528,18 +530,19 @@ export class AuditCheckpointer {
     // not sign one size twice), or, once the log has been idle for anchorRefreshMs, the latest
     // published one, for the witnesses to cosign anew (their lines then replace the older ones).
     signed ??= this.#unpublished;
-    // Another router sharing the database signed (and published) the checkpoint of the log as it
-    // stands: it is the latest, here too (else this router would serve, and publish again, an
-    // older one, which every witness answers as stale).
-    if (!signed) this.#adoptStoredLatest();
     const now = Date.now();
+    const due = !signed && now - this.#publishedAt >= this.#d.anchorRefreshMs;
+    // Idle, and another router sharing the database signed the checkpoint of the log as it
+    // stands: this router takes it as its latest and publishes it again now, so the witnesses
+    // cosign it anew and their lines are gathered here too (else it would publish again its own
+    // older one, which every witness answers as stale). While entries keep coming, each router
+    // serves its own cosigned checkpoint.
+    if (due) this.#adoptStoredLatest();
     const refresh =
-      !signed &&
+      due &&
       this.#signedLatest !== undefined &&
-      // never an older checkpoint than the log's (one another router signed and this one could
-      // not read back): witnesses would answer it as stale
-      this.#signedLatest.checkpoint.size === this.#d.store.audit.size &&
-      now - this.#publishedAt >= this.#d.anchorRefreshMs;
+      // never an older checkpoint than the log's: witnesses would answer it as stale
+      this.#signedLatest.checkpoint.size === this.#d.store.audit.size;
     if (refresh) signed = this.#signedLatest;
     if (!signed) return;
     if (!refresh) this.#unpublished = signed;
@@ -614,16 +617,21 @@ export class AuditCheckpointer {
   #adoptStoredLatest(): void {
     const { store } = this.#d;
     const size = store.audit.size;
-    if (this.#signedLatest === undefined || this.#signedLatest.checkpoint.size >= size) return;
+    if (size === 0 || (this.#signedLatest?.checkpoint.size ?? 0) >= size) return;
     const row = store.audit.db.prepare('SELECT note FROM checkpoints WHERE size = ?').get(size) as
       { note: string } | undefined;
     const hubKeys = noteKeysOf(this.#d.trust(), this.#d.principal, 'router');
     const cp = row && hubCheckpoint(row.note, this.origin, hubKeys);
-    if (cp?.size !== size) return;
-    this.#setLatest({ checkpoint: cp, note: row!.note });
-    // Published by the other router now or a moment ago: due to be published again from here
-    // only after the refresh interval, like one of its own.
-    this.#publishedAt = Date.now();
+    if (cp?.size === size && cp.root.equals(store.audit.root())) {
+      this.#setLatest({ checkpoint: cp, note: row!.note });
+      return;
+    }
+    if (this.#unadoptable === size) return;
+    this.#unadoptable = size;
+    this.#d.logger.warn(
+      { auditSize: size },
+      'the checkpoint of the log as it stands, signed by a router sharing the database, cannot be read back: the anchor is not refreshed until this router signs one',
+    );
   }
 
   close(): void {

@@ -265,8 +265,11 @@ export class RoutingLoop {
   }
 
   async start(): Promise<void> {
+    const sources = await this.#sources();
+    // Stopped meanwhile (the router failing closed as it starts): nothing is started.
+    if (this.#stopped) return;
     this.#puller = new InboundPuller({
-      sources: await this.#sources(),
+      sources,
       maxMessages: this.#d.maxMessages,
       ackWaitMs: this.#d.ackWaitMs,
       room: (held) => this.#room(held),
@@ -281,9 +284,10 @@ export class RoutingLoop {
     this.#seenTimer = setInterval(() => this.#recordSeen(), SEEN_RECORD_MS).unref();
   }
 
-  /** Records the latest message seen of each inbound stream (see {@link #lastSeen}). */
-  #recordSeen(): void {
+  /** Records the latest message seen of each inbound stream, or of `only` (see {@link #lastSeen}). */
+  #recordSeen(only?: string): void {
     for (const [stream, seen] of this.#lastSeen) {
+      if (only !== undefined && stream !== only) continue;
       const created = this.#openedCreated.get(stream);
       if (created === undefined) continue;
       try {
@@ -395,6 +399,10 @@ export class RoutingLoop {
    */
   async #openInbound(name: string): Promise<Consumer> {
     const { js, store, log } = this.#d;
+    // What this router saw of the stream since it last opened it, recorded first: the record it
+    // is about to be compared with is then the latest (not up to a minute old, which a short max
+    // age may have removed from the stream).
+    this.#recordSeen(name);
     const consumer = await js.consumers.get(name, ROUTER_CONSUMER);
     const stream = await js.streams.get(name);
     const info = await stream.info();
