@@ -75,20 +75,23 @@ afterAll(async () => {
 
 const WITNESSES = ['SG-NPARKS', 'VN-CUSTOMS'];
 
+/** The entries in the routers' shared audit log. */
+function auditSize(): number {
+  const db = openDatabase(auditDb, { readonly: true });
+  try {
+    return (db.prepare('SELECT count(*) AS n FROM audit').get() as { n: number }).n;
+  } finally {
+    db.close();
+  }
+}
+
 /**
  * The last checkpoint the routers published, cosigned by two witnesses played here with the
  * agencies' keys (this file runs no gateway).
  */
 async function witnessedAnchor(nc: NatsConnection): Promise<string> {
   const jsm = await jetstreamManager(nc);
-  const size = () => {
-    const db = openDatabase(auditDb, { readonly: true });
-    try {
-      return (db.prepare('SELECT count(*) AS n FROM audit').get() as { n: number }).n;
-    } finally {
-      db.close();
-    }
-  };
+  const size = auditSize;
   const data = await eventually(
     async () => {
       const m = await jsm.streams.getMessage(Streams.Audit, {
@@ -161,14 +164,7 @@ describe('router - two instances on one durable consumer', () => {
 
   it('idle, both publish the checkpoint of the log as it stands again (auditAnchorRefreshMs), never the older one the other signed past', async () => {
     const nc = await nats.connect();
-    const size = () => {
-      const db = openDatabase(auditDb, { readonly: true });
-      try {
-        return (db.prepare('SELECT count(*) AS n FROM audit').get() as { n: number }).n;
-      } finally {
-        db.close();
-      }
-    };
+    const size = auditSize;
     // Idle: nothing more is appended once the test before has drained.
     const stable = await eventually(
       async () => {

@@ -30,4 +30,4 @@ export {
   loadTrustStore,
   openDatabase,
 } from '@alert-hub/runtime/files';
-export { verifyAuditLog, witnessName, type AuditVerification } from '@alert-hub/audit';
+export { trustStoreWitnesses, verifyAuditLog, type AuditVerification } from '@alert-hub/audit';

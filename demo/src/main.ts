@@ -11,7 +11,7 @@ import {
   openDatabase,
   startLocalHub,
   verifyAuditLog,
-  witnessName,
+  trustStoreWitnesses,
   type AuditVerification,
   type LocalHub,
 } from './deps.js';
@@ -99,18 +99,8 @@ async function verifyWitnessed(h: LocalHub): Promise<AuditVerification> {
   const trust = loadTrustStore(join(h.certsDir, 'trust'), loadSchemaRegistry(DEFAULT_SCHEMAS_DIR));
   const hubKey = Buffer.from(trust.keysOf('HUB', 'router')[0]!.jwk.x, 'base64url');
   // Cosignatures are Ed25519: an agency with only an ES256 key witnesses nothing.
-  const witnessing = trust.agencies.filter((a) =>
-    trust.keysOf(a, 'agency').some((k) => k.alg === 'EdDSA'),
-  );
-  const witnesses = witnessing.flatMap((a) =>
-    trust
-      .keysOf(a, 'agency')
-      .filter((k) => k.alg === 'EdDSA')
-      .map((k) => ({
-        name: witnessName(a),
-        publicKey: Buffer.from(k.jwk.x, 'base64url'),
-      })),
-  );
+  const witnesses = trustStoreWitnesses(trust);
+  const witnessing = new Set(witnesses.map((w) => w.agency));
   const deadline = Date.now() + 30_000;
   for (;;) {
     const res = await fetch(`${h.router.url}/v1/audit/checkpoint`, {
@@ -119,7 +109,7 @@ async function verifyWitnessed(h: LocalHub): Promise<AuditVerification> {
     const anchor = res.ok ? await res.text() : '';
     const db = openDatabase(h.auditDb, { readonly: true });
     // More than half of the agencies, as `hubctl audit verify` asks by default.
-    const minWitnesses = Math.floor(witnessing.length / 2) + 1;
+    const minWitnesses = Math.floor(witnessing.size / 2) + 1;
     const v = verifyAuditLog(db, { anchor, hubKey, witnesses, minWitnesses });
     db.close();
     if ((v.ok && v.unwitnessed === 0) || Date.now() > deadline) return v;

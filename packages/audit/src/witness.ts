@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ProofError, isHash, verifyConsistency } from './merkle.js';
-import { parseJsonBytes } from '@alert-hub/core';
+import { parseJsonBytes, type TrustStore } from '@alert-hub/core';
 import {
   NoteError,
   cosignCheckpoint,
@@ -273,4 +273,32 @@ export function fileWitnessStore(dir: string): WitnessStore {
 /** A witness's note key name: `alert-hub/witness/<agency>`. */
 export function witnessName(agency: string): string {
   return `alert-hub/witness/${agency}`;
+}
+
+/** One agency's witness key: its kid and raw key, and the key name its cosignatures carry. */
+export interface AgencyWitness {
+  readonly agency: string;
+  readonly kid: string;
+  /** The Ed25519 public key, base64url (the JWK's `x`). */
+  readonly x: string;
+  readonly name: string;
+  readonly publicKey: Buffer;
+}
+
+/** The witness keys of a trust store's agencies: Ed25519 only, as a cosignature is Ed25519. */
+export function trustStoreWitnesses(
+  trust: Pick<TrustStore, 'agencies' | 'keysOf'>,
+): AgencyWitness[] {
+  return trust.agencies.flatMap((agency) =>
+    trust
+      .keysOf(agency, 'agency')
+      .filter((k) => k.alg === 'EdDSA')
+      .map((k) => ({
+        agency,
+        kid: k.kid,
+        x: k.jwk.x,
+        name: witnessName(agency),
+        publicKey: Buffer.from(k.jwk.x, 'base64url'),
+      })),
+  );
 }

@@ -7,7 +7,7 @@ import {
   type SqliteDatabase,
   type WebSessions,
 } from '@alert-hub/runtime';
-import { AuditHealthCheck, hasTable, witnessName } from '@alert-hub/audit';
+import { AuditHealthCheck, hasTable, trustStoreWitnesses } from '@alert-hub/audit';
 import type { RouterConfig } from './config.js';
 
 /** Where `npm run build:web` puts the dashboard (services/router/dashboard/ is its source). */
@@ -81,17 +81,7 @@ export function registerDashboard(
         const hubKeys = trust
           ? trust.keysOf(d.config.principal, 'router').filter((k) => k.alg === 'EdDSA')
           : [];
-        const witnesses = trust
-          ? trust.agencies.flatMap((a) =>
-              trust
-                .keysOf(a, 'agency')
-                .filter((k) => k.alg === 'EdDSA')
-                .map((k) => ({
-                  name: witnessName(a),
-                  publicKey: Buffer.from(k.jwk.x, 'base64url'),
-                })),
-            )
-          : [];
+        const witnesses = trust ? trustStoreWitnesses(trust) : [];
         const r = await check.verifyWithKeys(
           { anchor, witnesses, minWitnesses: 0 },
           hubKeys.map((k) => Buffer.from(k.jwk.x, 'base64url')),

@@ -28,6 +28,7 @@ import {
   VerifyProblem,
   verifyAuditLog,
   verifyNote,
+  trustStoreWitnesses,
   witnessName,
   type AuditQuery,
   type AuditRecord,
@@ -126,14 +127,9 @@ interface PinnedWitness {
   readonly x: string;
 }
 
-/** The witness keys of a trust store's agencies (Ed25519 only: a cosignature is Ed25519). */
+/** The witness keys of a trust store's agencies, as a witness set holds them. */
 function trustWitnesses(trust: TrustStore): PinnedWitness[] {
-  return trust.agencies.flatMap((agency) =>
-    trust
-      .keysOf(agency, 'agency')
-      .filter((k) => k.alg === 'EdDSA')
-      .map((k) => ({ agency, kid: k.kid, x: k.jwk.x })),
-  );
+  return trustStoreWitnesses(trust).map(({ agency, kid, x }) => ({ agency, kid, x }));
 }
 
 /**
